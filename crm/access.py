@@ -1,0 +1,147 @@
+"""Who may see and change which record.
+
+The rules, in the order they are tried:
+
+* an admin sees and changes everything; an office user sees everything and
+  changes what is shared with them for editing;
+* the owner (responsible salesperson) of a counterparty sees and changes it;
+* a manager sees and changes the counterparties owned by members of their team;
+* ``visibility = team`` lets the owner's teammates see and change it;
+* ``visibility = company`` lets everybody see it;
+* an explicit ``Share`` lets a user (or a whole team) see it, and change it when
+  ``can_edit`` is set.
+
+Contact persons, interactions and deals follow their counterparty. Anyone who
+sees a counterparty may log an interaction with it; the interaction's
+responsible user may change it. A reminder is seen by its assignee and creator
+and by whoever sees its counterparty.
+
+``visible_counterparties(actor)`` is the same rule as ``can_read_counterparty``
+written as SQL, so lists filter in the database; a test checks they agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlmodel import Session
+
+from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, User
+from crm.models.enums import Role, Visibility
+
+
+def _team_members(team_id: str) -> Any:
+    return select(User.id).where(User.team_id == team_id)
+
+
+def _shared_with(actor: User, *, editable: bool) -> Any:
+    who = Share.user_id == actor.id
+    if actor.team_id:
+        who = or_(who, Share.team_id == actor.team_id)
+    cond = and_(who, Share.can_edit == true()) if editable else who
+    return select(Share.counterparty_id).where(cond)
+
+
+def visible_counterparties(actor: User) -> ColumnElement[bool]:
+    """SQL condition on ``Counterparty`` true exactly for rows ``actor`` may see."""
+    if actor.role in (Role.ADMIN, Role.OFFICE):
+        return true()
+    conds: list[ColumnElement[bool]] = [
+        Counterparty.owner_id == actor.id,
+        Counterparty.visibility == Visibility.COMPANY.value,
+        Counterparty.id.in_(_shared_with(actor, editable=False)),
+    ]
+    if actor.team_id:
+        members = _team_members(actor.team_id)
+        conds.append(and_(Counterparty.visibility == Visibility.TEAM.value, Counterparty.owner_id.in_(members)))
+        if actor.role == Role.MANAGER:
+            conds.append(Counterparty.owner_id.in_(members))
+    return or_(*conds)
+
+
+def writable_counterparties(actor: User) -> ColumnElement[bool]:
+    """SQL condition on ``Counterparty`` true exactly for rows ``actor`` may change."""
+    if actor.role == Role.ADMIN:
+        return true()
+    conds: list[ColumnElement[bool]] = [
+        Counterparty.owner_id == actor.id,
+        Counterparty.id.in_(_shared_with(actor, editable=True)),
+    ]
+    if actor.team_id and actor.role != Role.OFFICE:
+        members = _team_members(actor.team_id)
+        conds.append(and_(Counterparty.visibility == Visibility.TEAM.value, Counterparty.owner_id.in_(members)))
+        if actor.role == Role.MANAGER:
+            conds.append(Counterparty.owner_id.in_(members))
+    return or_(*conds)
+
+
+def _counterparty_matches(session: Session, counterparty_id: str | None, cond: ColumnElement[bool]) -> bool:
+    if counterparty_id is None:
+        return False
+    row = session.exec(select(Counterparty.id).where(Counterparty.id == counterparty_id, cond)).first()  # type: ignore[call-overload]
+    return row is not None
+
+
+def can_read_counterparty(session: Session, actor: User, counterparty_id: str | None) -> bool:
+    return _counterparty_matches(session, counterparty_id, visible_counterparties(actor))
+
+
+def can_write_counterparty(session: Session, actor: User, counterparty_id: str | None) -> bool:
+    return _counterparty_matches(session, counterparty_id, writable_counterparties(actor))
+
+
+def may_manage(actor: User, other: User) -> bool:
+    """Whether ``actor`` may act for ``other`` (assign them work, hand them clients)."""
+    if actor.id == other.id or actor.role == Role.ADMIN:
+        return True
+    return actor.role == Role.MANAGER and actor.team_id is not None and actor.team_id == other.team_id
+
+
+def can_read(session: Session, actor: User, record: Any) -> bool:
+    """Whether ``actor`` may see ``record`` (any record type of the domain)."""
+    if isinstance(record, Counterparty):
+        return can_read_counterparty(session, actor, record.id)
+    if isinstance(record, Reminder):
+        if actor.role in (Role.ADMIN, Role.OFFICE) or actor.id in (record.assignee_id, record.created_by):
+            return True
+        return can_read_counterparty(session, actor, record.counterparty_id)
+    if isinstance(record, ContactPerson | Interaction | Deal | Share):
+        return can_read_counterparty(session, actor, record.counterparty_id)
+    return actor.role == Role.ADMIN
+
+
+def can_write(session: Session, actor: User, record: Any) -> bool:
+    """Whether ``actor`` may change or delete ``record`` as it is stored now."""
+    if isinstance(record, Counterparty):
+        return can_write_counterparty(session, actor, record.id)
+    if isinstance(record, Interaction):
+        if record.responsible_id == actor.id and can_read_counterparty(session, actor, record.counterparty_id):
+            return True
+        return can_write_counterparty(session, actor, record.counterparty_id)
+    if isinstance(record, Reminder):
+        if actor.role == Role.ADMIN or actor.id in (record.assignee_id, record.created_by):
+            return True
+        return can_write_counterparty(session, actor, record.counterparty_id)
+    if isinstance(record, ContactPerson | Deal | Share):
+        return can_write_counterparty(session, actor, record.counterparty_id)
+    return actor.role == Role.ADMIN
+
+
+def can_create(session: Session, actor: User, record: Any) -> bool:
+    """Whether ``actor`` may create ``record`` (already filled with its fields)."""
+    if isinstance(record, Counterparty):
+        if record.owner_id in (None, actor.id):
+            return True
+        owner = session.get(User, record.owner_id)
+        return owner is not None and may_manage(actor, owner)
+    if isinstance(record, Interaction):
+        return can_read_counterparty(session, actor, record.counterparty_id)
+    if isinstance(record, Reminder):
+        if record.counterparty_id is not None and not can_read_counterparty(session, actor, record.counterparty_id):
+            return False
+        assignee = session.get(User, record.assignee_id)
+        return assignee is not None and may_manage(actor, assignee)
+    if isinstance(record, ContactPerson | Deal | Share):
+        return can_write_counterparty(session, actor, record.counterparty_id)
+    return actor.role == Role.ADMIN

@@ -1,0 +1,92 @@
+"""Domain errors.
+
+Every error Satchel reports to a person is one of these. Each carries a stable
+``code`` and a message that says what was wrong; the HTTP layer and the CLI map
+them to a status or an exit code in exactly one place each
+(``server/errors.py`` and ``server/cli.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SatchelError(Exception):
+    """Base of all domain errors."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class ValidationFailed(SatchelError):
+    """Input does not satisfy the record's rules. ``details`` maps field → message."""
+
+    code = "validation_failed"
+
+
+class NotFound(SatchelError):
+    """The record does not exist, or the caller may not know that it exists."""
+
+    code = "not_found"
+
+
+class PermissionDenied(SatchelError):
+    """The caller may see the record but not do this to it."""
+
+    code = "permission_denied"
+
+
+class Unauthenticated(SatchelError):
+    """No valid credentials: wrong password, unknown, revoked or stale token, disabled user."""
+
+    code = "unauthenticated"
+
+
+class RateLimited(SatchelError):
+    """Too many attempts; ``retry_after`` says when to try again (seconds)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class VersionConflict(SatchelError):
+    """The record changed since the version the caller based its edit on."""
+
+    code = "version_conflict"
+
+
+class AlreadyExists(SatchelError):
+    """A record with the same unique key exists."""
+
+    code = "already_exists"
+
+
+class ImportFailed(SatchelError):
+    """An import was refused as a whole; ``details`` lists the rows and what was wrong."""
+
+    code = "import_failed"
+
+
+class MalformedInput(SatchelError):
+    """The request itself cannot be read: not JSON, wrong shape, bad parameter syntax."""
+
+    code = "malformed_input"
+
+
+class TooLarge(SatchelError):
+    """The request is larger than the server accepts."""
+
+    code = "too_large"

@@ -1,0 +1,28 @@
+"""The tables of the CRM domain. Importing this package registers them all on one metadata."""
+
+from sqlmodel import SQLModel
+
+from crm.models.accounts import Device, LoginFailure, Team, User
+from crm.models.activity import Deal, Interaction, Reminder
+from crm.models.base import Record, new_id, utcnow
+from crm.models.counterparty import ContactKey, ContactPerson, Counterparty, Share
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "ContactKey",
+    "ContactPerson",
+    "Counterparty",
+    "Deal",
+    "Device",
+    "Interaction",
+    "LoginFailure",
+    "Record",
+    "Reminder",
+    "Share",
+    "Team",
+    "User",
+    "metadata",
+    "new_id",
+    "utcnow",
+]

@@ -1,0 +1,68 @@
+"""Interactions (the history and the diary), reminders and deals."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Numeric
+from sqlmodel import Field
+
+from crm.models.base import Record, UTCDateTime
+
+
+class Interaction(Record, table=True):
+    """A contact with a counterparty, done (history) or planned (the diary)."""
+
+    __tablename__ = "interaction"
+
+    counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36, index=True)
+    contact_person_id: str | None = Field(default=None, foreign_key="contact_person.id", max_length=36)
+    responsible_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36, index=True)
+    deal_id: str | None = Field(default=None, foreign_key="deal.id", max_length=36)
+    kind: str = Field(default="call", max_length=20)
+    direction: str = Field(default="outgoing", max_length=20)
+    status: str = Field(default="done", max_length=20)
+    subject: str = Field(default="", max_length=500)
+    notes: str | None = None
+    starts_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    duration_minutes: int | None = None
+    importance: str = Field(default="normal", max_length=10)
+    remind_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    result: str | None = None
+
+
+class Reminder(Record, table=True):
+    """A task with a due time for one person, linked to any record."""
+
+    __tablename__ = "reminder"
+
+    title: str = Field(max_length=500)
+    notes: str | None = None
+    due_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    remind_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    assignee_id: str = Field(foreign_key="app_user.id", max_length=36, index=True)
+    status: str = Field(default="open", max_length=20)
+    # The record it is about, of any type (e.g. "interaction", "deal").
+    subject_type: str | None = Field(default=None, max_length=40)
+    subject_id: str | None = Field(default=None, max_length=36)
+    # The counterparty behind the subject, derived: decides who else may see it.
+    counterparty_id: str | None = Field(default=None, foreign_key="counterparty.id", max_length=36, index=True)
+
+
+class Deal(Record, table=True):
+    """A sale in progress. A lost deal must say why."""
+
+    __tablename__ = "deal"
+
+    counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36, index=True)
+    title: str = Field(max_length=500)
+    stage: str = Field(default="new", max_length=20)
+    amount: Decimal | None = Field(default=None, sa_type=Numeric(18, 2))
+    currency: str = Field(default="RUB", max_length=3)
+    expected_close: date | None = None
+    probability: int | None = None
+    source: str | None = Field(default=None, max_length=200)
+    lost_reason: str | None = None
+    closed_volume: Decimal | None = Field(default=None, sa_type=Numeric(18, 2))
+    owner_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36, index=True)

@@ -1,0 +1,85 @@
+"""Counterparties, their contact persons, and who they are shared with."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from crm.models.base import Record
+
+
+class Counterparty(Record, table=True):
+    """A company or sole trader we deal with: client, prospect, supplier, partner, competitor."""
+
+    __tablename__ = "counterparty"
+
+    kinds: list[str] = Field(default_factory=lambda: ["client"], sa_column=Column(JSON, nullable=False))
+    legal_form: str | None = Field(default=None, max_length=20)
+    legal_name: str = Field(max_length=500)
+    short_name: str | None = Field(default=None, max_length=200)
+    inn: str | None = Field(default=None, max_length=12, index=True)
+    kpp: str | None = Field(default=None, max_length=9)
+    legal_address: str | None = Field(default=None, max_length=1000)
+    actual_address: str | None = Field(default=None, max_length=1000)
+    # Typed contact info: [{"kind": "phone", "value": "+74951234567", "note": "бухгалтерия"}, ...]
+    contacts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    website: str | None = Field(default=None, max_length=300)
+    industry: str | None = Field(default=None, max_length=200)
+    region: str | None = Field(default=None, max_length=200)
+    segment: str | None = Field(default=None, max_length=100)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    source: str | None = Field(default=None, max_length=200)
+    owner_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36, index=True)
+    stage: str = Field(default="lead", max_length=20)
+    visibility: str = Field(default="private", max_length=20)
+    notes: str | None = None
+    # Case-folded names for search; derived, never written by a client.
+    search_name: str = Field(default="", max_length=800)
+
+
+class ContactPerson(Record, table=True):
+    """A person at a counterparty."""
+
+    __tablename__ = "contact_person"
+
+    counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36, index=True)
+    full_name: str = Field(max_length=300)
+    position: str | None = Field(default=None, max_length=300)
+    contacts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    birthday: date | None = None
+    # How many days before the birthday to remind the salesperson.
+    birthday_remind_days: int = Field(default=3)
+    notes: str | None = None
+    search_name: str = Field(default="", max_length=300)
+
+
+class Share(Record, table=True):
+    """An explicit grant of a counterparty to a user or a whole team."""
+
+    __tablename__ = "share"
+
+    counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36, index=True)
+    user_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36, index=True)
+    team_id: str | None = Field(default=None, foreign_key="team.id", max_length=36, index=True)
+    can_edit: bool = Field(default=False)
+
+
+class ContactKey(SQLModel, table=True):
+    """Derived lookup of normalised phones, emails and INNs → the record that holds them.
+
+    Rebuilt by the record service on every write of the owning record; never synced.
+    Lets search by a phone typed any way, and the mail bridge's address matching,
+    use an index instead of scanning JSON.
+    """
+
+    __tablename__ = "contact_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_type: str = Field(max_length=40)
+    record_id: str = Field(max_length=36, index=True)
+    counterparty_id: str = Field(max_length=36, index=True)
+    kind: str = Field(max_length=20)
+    key: str = Field(max_length=300, index=True)

@@ -1,0 +1,87 @@
+"""Closed vocabularies. Stored as plain strings so a new value is a code change, not a DB type change."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    SALESPERSON = "salesperson"
+    MANAGER = "manager"
+    OFFICE = "office"
+    ADMIN = "admin"
+
+
+class CounterpartyKind(StrEnum):
+    CLIENT = "client"
+    PROSPECT = "prospect"
+    SUPPLIER = "supplier"
+    PARTNER = "partner"
+    COMPETITOR = "competitor"
+
+
+class Stage(StrEnum):
+    """Where the relationship with a counterparty stands."""
+
+    LEAD = "lead"
+    NEGOTIATION = "negotiation"
+    ACTIVE = "active"
+    DORMANT = "dormant"
+    LOST = "lost"
+
+
+class Visibility(StrEnum):
+    """Who besides the owner (and the owner's manager) sees a counterparty."""
+
+    PRIVATE = "private"
+    TEAM = "team"
+    COMPANY = "company"
+
+
+class ContactKind(StrEnum):
+    ADDRESS = "address"
+    PHONE = "phone"
+    EMAIL = "email"
+    EXTENSION = "extension"
+    OTHER = "other"
+
+
+class InteractionKind(StrEnum):
+    CALL = "call"
+    MEETING = "meeting"
+    LETTER = "letter"
+    PURCHASE = "purchase"
+    COMPLAINT = "complaint"
+    OTHER = "other"
+
+
+class Direction(StrEnum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+class InteractionStatus(StrEnum):
+    PLANNED = "planned"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Importance(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+class ReminderStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    SNOOZED = "snoozed"
+
+
+class DealStage(StrEnum):
+    NEW = "new"
+    QUALIFICATION = "qualification"
+    PROPOSAL = "proposal"
+    NEGOTIATION = "negotiation"
+    WON = "won"
+    LOST = "lost"

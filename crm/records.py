@@ -1,0 +1,339 @@
+"""The record service: every create, update and delete of a domain record goes through here.
+
+Callers (the REST API, imports, the demo, later the sync engine and the mail
+bridge) hand in plain values and the acting user; this module coerces the
+values, applies the rules of ``crm.rules``, checks ``crm.access``, keeps the
+audit fields and the row version, and maintains the search index. It raises a
+domain error on any refusal; the caller's transaction then rolls back, so a
+refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticError
+from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlmodel import Session, SQLModel
+
+from crm import access, rules, search
+from crm.errors import AlreadyExists, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User, utcnow
+from crm.models.base import SYSTEM_FIELDS, to_jsonable
+from crm.models.enums import Role
+
+
+@dataclass(frozen=True)
+class RecordType:
+    """How one kind of record is exposed: its wire name, writable fields, filters and sorts."""
+
+    name: str
+    singular: str
+    model: type[SQLModel]
+    check: rules.Check
+    writable: tuple[str, ...]
+    filters: tuple[str, ...] = ()
+    sorts: tuple[str, ...] = ("created_at", "updated_at")
+    default_sort: str = "-updated_at"
+    # Fields that tie the record to people or a counterparty: changing one re-checks creation rights.
+    relations: tuple[str, ...] = ()
+    hidden: frozenset[str] = field(default_factory=lambda: frozenset({"search_name"}))
+    searchable: bool = False
+
+    def fields(self) -> list[str]:
+        return [f for f in self.model.model_fields if f not in self.hidden]
+
+
+def _visible_children(model: Any, actor: User) -> ColumnElement[bool]:
+    return model.counterparty_id.in_(select(Counterparty.id).where(access.visible_counterparties(actor)))
+
+
+def visible(rt: RecordType, actor: User) -> ColumnElement[bool]:
+    """SQL condition for the rows of ``rt`` that ``actor`` may see."""
+    model: Any = rt.model
+    if model is Counterparty:
+        return access.visible_counterparties(actor)
+    if model in (ContactPerson, Interaction, Deal, Share):
+        return _visible_children(model, actor)
+    if model is Reminder:
+        if actor.role in (Role.ADMIN, Role.OFFICE):
+            return true()
+        return or_(Reminder.assignee_id == actor.id, Reminder.created_by == actor.id,
+                   _visible_children(Reminder, actor))
+    return true()  # users and teams: everybody sees their colleagues
+
+
+_AUDIT = ("created_at", "updated_at")
+RECORD_TYPES: dict[str, RecordType] = {
+    rt.name: rt
+    for rt in [
+        RecordType(
+            "counterparties", "counterparty", Counterparty, rules.check_counterparty,
+            writable=("kinds", "legal_form", "legal_name", "short_name", "inn", "kpp", "legal_address",
+                      "actual_address", "contacts", "website", "industry", "region", "segment", "tags",
+                      "source", "owner_id", "stage", "visibility", "notes"),
+            filters=("owner_id", "stage", "visibility", "region", "industry", "segment", "source", "inn"),
+            sorts=("legal_name", "short_name", "inn", "region", "stage", *_AUDIT),
+            default_sort="legal_name", relations=("owner_id",), searchable=True,
+        ),
+        RecordType(
+            "contact-persons", "contact_person", ContactPerson, rules.check_contact_person,
+            writable=("counterparty_id", "full_name", "position", "contacts", "birthday",
+                      "birthday_remind_days", "notes"),
+            filters=("counterparty_id", "birthday"), sorts=("full_name", "birthday", *_AUDIT),
+            default_sort="full_name", relations=("counterparty_id",), searchable=True,
+        ),
+        RecordType(
+            "interactions", "interaction", Interaction, rules.check_interaction,
+            writable=("counterparty_id", "contact_person_id", "responsible_id", "deal_id", "kind",
+                      "direction", "status", "subject", "notes", "starts_at", "duration_minutes",
+                      "importance", "remind_at", "result"),
+            filters=("counterparty_id", "contact_person_id", "responsible_id", "deal_id", "kind",
+                     "direction", "status", "importance", "starts_at"),
+            sorts=("starts_at", "kind", "status", *_AUDIT), default_sort="-starts_at",
+            relations=("counterparty_id", "responsible_id"),
+        ),
+        RecordType(
+            "reminders", "reminder", Reminder, rules.check_reminder,
+            writable=("title", "notes", "due_at", "remind_at", "assignee_id", "status",
+                      "subject_type", "subject_id"),
+            filters=("assignee_id", "status", "subject_type", "subject_id", "counterparty_id", "due_at"),
+            sorts=("due_at", "remind_at", "status", *_AUDIT), default_sort="due_at",
+            relations=("assignee_id", "subject_type", "subject_id"),
+        ),
+        RecordType(
+            "deals", "deal", Deal, rules.check_deal,
+            writable=("counterparty_id", "title", "stage", "amount", "currency", "expected_close",
+                      "probability", "source", "lost_reason", "closed_volume", "owner_id"),
+            filters=("counterparty_id", "stage", "owner_id", "source", "expected_close"),
+            sorts=("title", "stage", "amount", "expected_close", *_AUDIT), default_sort="-updated_at",
+            relations=("counterparty_id", "owner_id"),
+        ),
+        RecordType(
+            "shares", "share", Share, rules.check_share,
+            writable=("counterparty_id", "user_id", "team_id", "can_edit"),
+            filters=("counterparty_id", "user_id", "team_id"), relations=("counterparty_id",),
+        ),
+        RecordType(
+            "users", "user", User, rules.check_user,
+            writable=("login", "full_name", "email", "role", "team_id", "is_active", "locale"),
+            filters=("role", "team_id", "is_active"), sorts=("login", "full_name", *_AUDIT),
+            default_sort="login", hidden=frozenset({"password_hash"}),
+        ),
+        RecordType(
+            "teams", "team", Team, rules.check_team, writable=("name",),
+            sorts=("name", *_AUDIT), default_sort="name",
+        ),
+    ]
+}
+
+
+def record_type(name: str) -> RecordType:
+    try:
+        return RECORD_TYPES[name]
+    except KeyError:
+        raise NotFound(f"no such record type: {name}") from None
+
+
+@cache
+def _adapter(model: type[SQLModel], name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(model.model_fields[name].annotation)
+
+
+def coerce(rt: RecordType, name: str, raw: Any) -> Any:
+    """A wire value as the Python value of field ``name``; ``ValueError`` says why not."""
+    try:
+        value = _adapter(rt.model, name).validate_python(raw)
+    except PydanticError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError("a time must carry its UTC offset, e.g. 2026-11-23T10:00:00+03:00 or ...Z")
+    return value
+
+
+def _coerce_all(rt: RecordType, data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be a JSON object of field values")
+    problems: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for name, raw in data.items():
+        if name == "id" and creating:
+            try:
+                values["id"] = str(uuid.UUID(str(raw)))
+            except ValueError:
+                problems["id"] = "must be a UUID"
+        elif name in SYSTEM_FIELDS:
+            problems[name] = "is set by the server and cannot be written"
+        elif name not in rt.writable:
+            problems[name] = f"unknown field of {rt.singular}"
+        else:
+            try:
+                values[name] = coerce(rt, name, raw)
+            except ValueError as exc:
+                problems[name] = str(exc)
+    if problems:
+        raise ValidationFailed(f"{rt.singular} has invalid fields: {', '.join(sorted(problems))}",
+                               details=problems)
+    return values
+
+
+def to_dict(rt: RecordType, record: Any) -> dict[str, Any]:
+    return {name: to_jsonable(getattr(record, name)) for name in rt.fields()}
+
+
+def get(session: Session, actor: User, rt: RecordType, record_id: str) -> Any:
+    """The record, or ``NotFound`` when it does not exist or ``actor`` may not see it."""
+    record = session.get(rt.model, record_id)
+    if record is None or not access.can_read(session, actor, record):
+        raise NotFound(f"{rt.singular} {record_id} not found")
+    return record
+
+
+def _finish(session: Session, actor: User, rt: RecordType, record: Any) -> None:
+    rules.run_check(rt.check, session, actor, record)
+    if isinstance(record, Counterparty | ContactPerson):
+        search.reindex(session, record)
+
+
+def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any]) -> Any:
+    values = _coerce_all(rt, data, creating=True)
+    if "id" in values and session.get(rt.model, values["id"]) is not None:
+        raise AlreadyExists(f"{rt.singular} {values['id']} already exists")
+    record: Any = rt.model(**values)
+    if isinstance(record, Counterparty) and "owner_id" not in values:
+        record.owner_id = actor.id
+    if isinstance(record, Reminder) and "assignee_id" not in values:
+        record.assignee_id = actor.id
+    now = utcnow()
+    record.created_at = record.updated_at = now
+    record.created_by = record.updated_by = actor.id
+    rules.run_check(rt.check, session, actor, record)
+    if not access.can_create(session, actor, record):
+        raise PermissionDenied(f"you may not create this {rt.singular}")
+    session.add(record)
+    session.flush()
+    _finish(session, actor, rt, record)
+    return record
+
+
+def update(session: Session, actor: User, rt: RecordType, record_id: str, data: dict[str, Any],
+           *, expected_version: int | None = None) -> Any:
+    """Apply a partial update. ``expected_version`` guards against overwriting a newer edit."""
+    values = _coerce_all(rt, data, creating=False)
+    record = get(session, actor, rt, record_id)
+    if not access.can_write(session, actor, record):
+        raise PermissionDenied(f"you may see but not change {rt.singular} {record_id}")
+    if expected_version is not None and record.version != expected_version:
+        raise VersionConflict(f"{rt.singular} {record_id} is at version {record.version}, "
+                              f"not {expected_version}; reload it and edit again",
+                              details={"current_version": record.version})
+    changed = {k: v for k, v in values.items() if getattr(record, k) != v}
+    for name, value in changed.items():
+        setattr(record, name, value)
+    rules.run_check(rt.check, session, actor, record)
+    if any(name in rt.relations for name in changed) and not access.can_create(session, actor, record):
+        raise PermissionDenied(f"you may not move {rt.singular} {record_id} there")
+    if changed:
+        record.version += 1
+        record.updated_at = utcnow()
+        record.updated_by = actor.id
+        session.add(record)
+        session.flush()
+        _finish(session, actor, rt, record)
+    return record
+
+
+# What goes with a record when it is deleted, in the order it must go.
+_DEPENDENTS: dict[type, list[tuple[type, str]]] = {
+    Counterparty: [(Reminder, "counterparty_id"), (Interaction, "counterparty_id"),
+                   (Deal, "counterparty_id"), (ContactPerson, "counterparty_id"),
+                   (Share, "counterparty_id")],
+}
+
+
+def delete(session: Session, actor: User, rt: RecordType, record_id: str,
+           *, expected_version: int | None = None) -> None:
+    record = get(session, actor, rt, record_id)
+    if not access.can_write(session, actor, record):
+        raise PermissionDenied(f"you may see but not delete {rt.singular} {record_id}")
+    if expected_version is not None and record.version != expected_version:
+        raise VersionConflict(f"{rt.singular} {record_id} is at version {record.version}, not {expected_version}",
+                              details={"current_version": record.version})
+    if isinstance(record, User | Team):
+        raise PermissionDenied(f"a {rt.singular} is disabled, not deleted, so that history keeps its author")
+    _delete(session, record)
+
+
+def _delete(session: Session, record: Any) -> None:
+    for model, column in _DEPENDENTS.get(type(record), []):
+        for child in session.exec(select(model).where(getattr(model, column) == record.id)).scalars():  # type: ignore[call-overload]
+            _delete(session, child)
+    if isinstance(record, ContactPerson):
+        for item in session.exec(select(Interaction).where(Interaction.contact_person_id == record.id)).scalars():  # type: ignore[call-overload]
+            item.contact_person_id = None
+    if isinstance(record, Counterparty | ContactPerson):
+        search.reindex(session, record, deleted=True)
+    session.delete(record)
+    session.flush()
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int
+    limit: int
+    offset: int
+
+
+MAX_PAGE = 500
+
+
+def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict[str, str] | None = None,
+                 q: str | None = None, sort: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+    """One page of the records ``actor`` may see, filtered, searched and sorted.
+
+    ``filters`` maps a field to a value (equality) or ``field__gte``/``field__lt`` etc. to a bound.
+    """
+    model: Any = rt.model
+    conds: list[ColumnElement[bool]] = [visible(rt, actor)]
+    problems: dict[str, str] = {}
+    for key, raw in (filters or {}).items():
+        name, _, op = key.partition("__")
+        if name not in rt.filters or op not in ("", "gte", "gt", "lte", "lt"):
+            problems[key] = f"cannot filter {rt.name} by {key}; filters: {', '.join(rt.filters)}"
+            continue
+        try:
+            value = None if raw in ("", "null") else coerce(rt, name, raw)
+        except ValueError as exc:
+            problems[key] = str(exc)
+            continue
+        column = getattr(model, name)
+        ops = {"": column == value if value is not None else column.is_(None), "gte": column >= value,
+               "gt": column > value, "lte": column <= value, "lt": column < value}
+        conds.append(ops[op])
+    if q:
+        cond = search.condition_for(model, q)
+        if cond is None:
+            problems["q"] = f"{rt.name} cannot be searched"
+        else:
+            conds.append(cond)
+    sort = sort or rt.default_sort
+    if sort.lstrip("-") not in rt.sorts:
+        problems["sort"] = f"cannot sort by {sort}; sorts: {', '.join(rt.sorts)}"
+    if not 1 <= limit <= MAX_PAGE:
+        problems["limit"] = f"must be between 1 and {MAX_PAGE}"
+    if offset < 0:
+        problems["offset"] = "must not be negative"
+    if problems:
+        raise ValidationFailed(f"bad list request for {rt.name}: {', '.join(sorted(problems))}", details=problems)
+    column = getattr(model, sort.lstrip("-"))
+    order = [column.desc() if sort.startswith("-") else column.asc(), model.id.asc()]
+    stmt = select(model).where(*conds)
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    items = list(session.execute(stmt.order_by(*order).limit(limit).offset(offset)).scalars())
+    return Page(items=items, total=total, limit=limit, offset=offset)

@@ -1,0 +1,248 @@
+"""The rules each record type must satisfy, checked on the whole record after every edit.
+
+Each ``check_*`` function receives the record as it would be stored, collects
+every problem into ``problems`` (field → message) instead of stopping at the
+first, fills derived fields, and never touches the database except to look up
+records it refers to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session
+
+from crm import validation
+from crm.errors import ValidationFailed
+from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User
+from crm.models.enums import (
+    ContactKind,
+    CounterpartyKind,
+    DealStage,
+    Direction,
+    Importance,
+    InteractionKind,
+    InteractionStatus,
+    ReminderStatus,
+    Role,
+    Stage,
+    Visibility,
+)
+
+Problems = dict[str, str]
+
+
+def _one_of(problems: Problems, field: str, value: Any, enum: type[StrEnum]) -> None:
+    allowed = [e.value for e in enum]
+    if value not in allowed:
+        problems[field] = f"must be one of {', '.join(allowed)}; got {value!r}"
+
+
+def _not_blank(problems: Problems, field: str, value: str | None) -> str:
+    value = (value or "").strip()
+    if not value:
+        problems[field] = "must not be empty"
+    return value
+
+
+def _exists(session: Session, problems: Problems, field: str, model: type, record_id: str | None) -> Any:
+    if record_id is None:
+        return None
+    found = session.get(model, record_id)
+    if found is None:
+        problems[field] = f"no {model.__name__} with id {record_id}"
+    return found
+
+
+def _active_user(session: Session, problems: Problems, field: str, user_id: str | None) -> None:
+    user = _exists(session, problems, field, User, user_id)
+    if user is not None and not user.is_active:
+        problems[field] = f"user {user.login} is disabled"
+
+
+def clean_contacts(problems: Problems, field: str, contacts: Any) -> list[dict[str, Any]]:
+    """Normalise typed contact info: phones to E.164 (+ extension), emails lower-cased."""
+    if not isinstance(contacts, list):
+        problems[field] = "must be a list of {kind, value, note}"
+        return []
+    cleaned: list[dict[str, Any]] = []
+    for i, item in enumerate(contacts):
+        where = f"{field}[{i}]"
+        if not isinstance(item, dict):
+            problems[where] = "must be an object with kind and value"
+            continue
+        kind = item.get("kind")
+        raw = str(item.get("value") or "").strip()
+        unknown = set(item) - {"kind", "value", "note", "ext"}
+        if unknown:
+            problems[where] = f"unknown keys: {', '.join(sorted(unknown))}"
+            continue
+        if kind not in [k.value for k in ContactKind]:
+            problems[where] = f"kind must be one of {', '.join(k.value for k in ContactKind)}"
+            continue
+        if not raw:
+            problems[where] = "value must not be empty"
+            continue
+        entry: dict[str, Any] = {"kind": kind, "value": raw}
+        try:
+            if kind == ContactKind.PHONE:
+                entry["value"] = validation.normalize_phone(raw)
+                ext = item.get("ext") or validation.phone_extension(raw)
+                if ext:
+                    entry["ext"] = str(ext)
+            elif kind == ContactKind.EMAIL:
+                entry["value"] = validation.normalize_email(raw)
+        except ValueError as exc:
+            problems[where] = str(exc)
+            continue
+        note = item.get("note")
+        if note:
+            entry["note"] = str(note).strip()
+        cleaned.append(entry)
+    return cleaned
+
+
+def check_counterparty(session: Session, actor: User, cp: Counterparty, problems: Problems) -> None:
+    cp.legal_name = _not_blank(problems, "legal_name", cp.legal_name)
+    if not isinstance(cp.kinds, list) or not cp.kinds:
+        problems["kinds"] = "must list at least one of " + ", ".join(k.value for k in CounterpartyKind)
+    else:
+        for kind in cp.kinds:
+            _one_of(problems, "kinds", kind, CounterpartyKind)
+        cp.kinds = list(dict.fromkeys(cp.kinds))
+    _one_of(problems, "stage", cp.stage, Stage)
+    _one_of(problems, "visibility", cp.visibility, Visibility)
+    if cp.inn:
+        try:
+            cp.inn = validation.validate_inn(cp.inn)
+        except ValueError as exc:
+            problems["inn"] = str(exc)
+    if cp.kpp:
+        try:
+            cp.kpp = validation.validate_kpp(cp.kpp)
+        except ValueError as exc:
+            problems["kpp"] = str(exc)
+        if cp.inn and len(cp.inn) == 12:
+            problems["kpp"] = "a sole trader (12-digit INN) has no KPP"
+    if not isinstance(cp.tags, list) or not all(isinstance(t, str) for t in cp.tags):
+        problems["tags"] = "must be a list of strings"
+    cp.contacts = clean_contacts(problems, "contacts", cp.contacts)
+    _active_user(session, problems, "owner_id", cp.owner_id)
+    cp.search_name = validation.fold_text(f"{cp.legal_name} {cp.short_name or ''}")
+
+
+def check_contact_person(session: Session, actor: User, person: ContactPerson, problems: Problems) -> None:
+    person.full_name = _not_blank(problems, "full_name", person.full_name)
+    _exists(session, problems, "counterparty_id", Counterparty, person.counterparty_id)
+    person.contacts = clean_contacts(problems, "contacts", person.contacts)
+    if not 0 <= person.birthday_remind_days <= 60:
+        problems["birthday_remind_days"] = "must be between 0 and 60"
+    person.search_name = validation.fold_text(person.full_name)
+
+
+def _belongs(session: Session, problems: Problems, field: str, model: type, record_id: str | None, counterparty_id: str) -> None:
+    found = _exists(session, problems, field, model, record_id)
+    if found is not None and found.counterparty_id != counterparty_id:
+        problems[field] = f"{model.__name__} {record_id} belongs to another counterparty"
+
+
+def check_interaction(session: Session, actor: User, item: Interaction, problems: Problems) -> None:
+    _one_of(problems, "kind", item.kind, InteractionKind)
+    _one_of(problems, "direction", item.direction, Direction)
+    _one_of(problems, "status", item.status, InteractionStatus)
+    _one_of(problems, "importance", item.importance, Importance)
+    _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
+    _belongs(session, problems, "contact_person_id", ContactPerson, item.contact_person_id, item.counterparty_id)
+    _belongs(session, problems, "deal_id", Deal, item.deal_id, item.counterparty_id)
+    if item.responsible_id is None:
+        item.responsible_id = actor.id
+    _active_user(session, problems, "responsible_id", item.responsible_id)
+    if item.duration_minutes is not None and not 0 <= item.duration_minutes <= 7 * 24 * 60:
+        problems["duration_minutes"] = "must be between 0 and 10080 (a week)"
+
+
+# Record types a reminder may point at, and how to find the counterparty behind each.
+REMINDER_SUBJECTS: dict[str, type] = {
+    "counterparty": Counterparty,
+    "contact_person": ContactPerson,
+    "interaction": Interaction,
+    "deal": Deal,
+}
+
+
+def check_reminder(session: Session, actor: User, item: Reminder, problems: Problems) -> None:
+    item.title = _not_blank(problems, "title", item.title)
+    _one_of(problems, "status", item.status, ReminderStatus)
+    _active_user(session, problems, "assignee_id", item.assignee_id)
+    item.counterparty_id = None
+    if (item.subject_type is None) != (item.subject_id is None):
+        problems["subject_id"] = "subject_type and subject_id go together"
+    elif item.subject_type is not None:
+        model = REMINDER_SUBJECTS.get(item.subject_type)
+        if model is None:
+            problems["subject_type"] = "must be one of " + ", ".join(REMINDER_SUBJECTS)
+        else:
+            subject = _exists(session, problems, "subject_id", model, item.subject_id)
+            if subject is not None:
+                item.counterparty_id = subject.id if model is Counterparty else subject.counterparty_id
+
+
+def check_deal(session: Session, actor: User, deal: Deal, problems: Problems) -> None:
+    deal.title = _not_blank(problems, "title", deal.title)
+    _one_of(problems, "stage", deal.stage, DealStage)
+    _exists(session, problems, "counterparty_id", Counterparty, deal.counterparty_id)
+    for field in ("amount", "closed_volume"):
+        value = getattr(deal, field)
+        if value is not None and Decimal(value) < 0:
+            problems[field] = "must not be negative"
+    if deal.probability is not None and not 0 <= deal.probability <= 100:
+        problems["probability"] = "must be between 0 and 100"
+    if not (len(deal.currency) == 3 and deal.currency.isalpha()):
+        problems["currency"] = "must be a three-letter ISO 4217 code such as RUB"
+    deal.currency = deal.currency.upper()
+    if deal.stage == DealStage.LOST and not (deal.lost_reason or "").strip():
+        problems["lost_reason"] = "a lost deal must say why it was lost"
+    if deal.owner_id is None:
+        deal.owner_id = actor.id
+    _active_user(session, problems, "owner_id", deal.owner_id)
+
+
+def check_share(session: Session, actor: User, share: Share, problems: Problems) -> None:
+    _exists(session, problems, "counterparty_id", Counterparty, share.counterparty_id)
+    if (share.user_id is None) == (share.team_id is None):
+        problems["user_id"] = "share with exactly one of user_id or team_id"
+    _exists(session, problems, "user_id", User, share.user_id)
+    _exists(session, problems, "team_id", Team, share.team_id)
+
+
+def check_user(session: Session, actor: User, user: User, problems: Problems) -> None:
+    user.login = _not_blank(problems, "login", user.login).lower()
+    user.full_name = _not_blank(problems, "full_name", user.full_name)
+    _one_of(problems, "role", user.role, Role)
+    if user.locale not in ("ru", "en"):
+        problems["locale"] = "must be ru or en"
+    if user.email:
+        try:
+            user.email = validation.normalize_email(user.email)
+        except ValueError as exc:
+            problems["email"] = str(exc)
+    _exists(session, problems, "team_id", Team, user.team_id)
+
+
+def check_team(session: Session, actor: User, team: Team, problems: Problems) -> None:
+    team.name = _not_blank(problems, "name", team.name)
+
+
+Check = Callable[[Session, User, Any, Problems], None]
+
+
+def run_check(check: Check, session: Session, actor: User, record: Any) -> None:
+    """Apply ``check``; raise ``ValidationFailed`` listing every problem found."""
+    problems: Problems = {}
+    check(session, actor, record, problems)
+    if problems:
+        fields = ", ".join(sorted(problems))
+        raise ValidationFailed(f"{type(record).__name__} is not valid: {fields}", details=problems)

@@ -1,0 +1,48 @@
+"""The Starlette application."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crm.database import Database
+from server import openapi
+from server.api import auth, records
+from server.config import Config
+from server.errors import HANDLERS
+from server.http import db, json_response
+
+log = logging.getLogger(__name__)
+
+
+async def health(request: Request) -> Response:
+    database = db(request)
+
+    def ping() -> None:
+        with database.read() as session:
+            session.execute(text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(ping)
+    except Exception:
+        log.exception("health check failed")
+        return json_response({"status": "database unreachable"}, status_code=503)
+    return json_response({"status": "ok"})
+
+
+def create_app(config: Config, database: Database | None = None) -> Starlette:
+    """The app for ``config``; pass ``database`` to share one already open (tests, the demo)."""
+    app = Starlette(
+        routes=[Route("/healthz", health, methods=["GET"]), *openapi.routes, *auth.routes, *records.routes],
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+    )
+    app.state.config = config
+    app.state.db = database or Database(config.database_url)
+    app.state.openapi = openapi.document()
+    return app

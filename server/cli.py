@@ -1,0 +1,223 @@
+"""The ``satchel`` command: run the server, migrate, manage users and devices, import, demo."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from crm import accounts, errors
+from crm.database import Database
+from crm.models.enums import Role
+from server import migrate
+from server.config import Config, ConfigError
+
+app = typer.Typer(help="Satchel: offline-first CRM server. / Satchel: сервер CRM для работы без сети.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+user_app = typer.Typer(help="Add, list, disable users and set their passwords.", no_args_is_help=True)
+device_app = typer.Typer(help="List and revoke users' devices.", no_args_is_help=True)
+import_app = typer.Typer(help="Import counterparties and contact persons from CSV or XLSX.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(device_app, name="device")
+app.add_typer(import_app, name="import")
+
+console = Console()
+err = Console(stderr=True)
+
+# The one place where domain errors become exit codes.
+EXIT_CODES: dict[type[errors.SatchelError], int] = {
+    errors.ValidationFailed: 3,
+    errors.ImportFailed: 3,
+    errors.NotFound: 4,
+    errors.AlreadyExists: 5,
+    errors.PermissionDenied: 6,
+    errors.Unauthenticated: 6,
+}
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.", envvar="SATCHEL_CONFIG")]
+
+
+def load_config(config: Path | None, **overrides: object) -> Config:
+    try:
+        return Config.load(config, **overrides)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def reporting() -> Iterator[None]:
+    """Turn domain errors into a clear message and a distinct exit code."""
+    try:
+        yield
+    except errors.SatchelError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        if isinstance(exc.details, dict):
+            for key, value in exc.details.items():
+                err.print(f"  {key}: {value}")
+        elif isinstance(exc.details, list):
+            for line in exc.details:
+                err.print(f"  {line}")
+        raise typer.Exit(EXIT_CODES.get(type(exc), 1)) from None
+
+
+def open_db(config: Config) -> Database:
+    database = Database(config.database_url)
+    migrate.upgrade(database)
+    return database
+
+
+@contextmanager
+def writing(config: Path | None) -> Iterator[Session]:
+    with reporting():
+        database = open_db(load_config(config))
+        with database.write() as session:
+            yield session
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the server (migrating the database first)."""
+    import uvicorn
+
+    from server.app import create_app
+
+    cfg = load_config(config, host=host, port=port)
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    database = open_db(cfg)
+    console.print(f"Satchel listening on http://{cfg.host}:{cfg.port}  (database: {database.dialect})")
+    uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level=cfg.log_level)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None) -> None:
+    """Apply all pending migrations."""
+    with reporting():
+        database = open_db(load_config(config))
+        console.print(f"database at revision {migrate.current(database)}")
+
+
+@db_app.command("current")
+def db_current(config: ConfigOpt = None) -> None:
+    """Show the database's revision and the newest one this version knows."""
+    database = Database(load_config(config).database_url)
+    console.print(f"current: {migrate.current(database)}  head: {migrate.head()}")
+
+
+def _password(given: str | None) -> str:
+    if given is not None:
+        return given
+    first = getpass.getpass("Password / Пароль: ")
+    if first != getpass.getpass("Again / Ещё раз: "):
+        err.print("[red]passwords differ[/red]")
+        raise typer.Exit(3)
+    return first
+
+
+@user_app.command("add")
+def user_add(
+    login: str,
+    name: Annotated[str, typer.Option("--name", help="Full name, e.g. 'Иванов Иван'.")],
+    role: Annotated[Role, typer.Option(help="Role.")] = Role.SALESPERSON,
+    team: Annotated[str | None, typer.Option(help="Team name (created if new).")] = None,
+    email: Annotated[str | None, typer.Option(help="Work email.")] = None,
+    password: Annotated[str | None, typer.Option(help="Password (asked for when omitted).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add a user."""
+    secret = _password(password)
+    with writing(config) as session:
+        user = accounts.create_user(session, login=login, full_name=name, password=secret,
+                                    role=role.value, team=team, email=email)
+        console.print(f"added user {user.login} ({user.role}) id {user.id}")
+
+
+@user_app.command("list")
+def user_list(config: ConfigOpt = None) -> None:
+    """List users."""
+    from sqlalchemy import select
+
+    from crm.models import Team, User
+
+    with reporting():
+        database = open_db(load_config(config))
+        with database.read() as session:
+            teams = {t.id: t.name for t in session.execute(select(Team)).scalars()}
+            table = Table("login", "name", "role", "team", "active")
+            for u in session.execute(select(User).order_by(User.login)).scalars():
+                table.add_row(u.login, u.full_name, u.role, teams.get(u.team_id or "", ""), "yes" if u.is_active else "no")
+    console.print(table)
+
+
+@user_app.command("disable")
+def user_disable(login: str, config: ConfigOpt = None) -> None:
+    """Disable a user: every device of theirs is refused at once."""
+    with writing(config) as session:
+        accounts.set_active(session, accounts.find_user(session, login), False)
+    console.print(f"user {login} disabled")
+
+
+@user_app.command("enable")
+def user_enable(login: str, config: ConfigOpt = None) -> None:
+    """Enable a disabled user again."""
+    with writing(config) as session:
+        accounts.set_active(session, accounts.find_user(session, login), True)
+    console.print(f"user {login} enabled")
+
+
+@user_app.command("password")
+def user_password(
+    login: str,
+    password: Annotated[str | None, typer.Option(help="New password (asked for when omitted).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Set a user's password."""
+    secret = _password(password)
+    with writing(config) as session:
+        accounts.set_password(session, accounts.find_user(session, login), secret)
+    console.print(f"password of {login} set")
+
+
+@device_app.command("list")
+def device_list(
+    login: Annotated[str | None, typer.Option("--user", help="Only this user's devices.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List devices with when they were last seen."""
+    from crm.models import User
+
+    with reporting():
+        database = open_db(load_config(config))
+        with database.read() as session:
+            user = accounts.find_user(session, login) if login else None
+            logins = {u.id: u.login for u in session.query(User).all()}
+            table = Table("id", "user", "name", "last seen", "revoked")
+            for d in accounts.list_devices(session, user):
+                table.add_row(d.id, logins.get(d.user_id, "?"), d.name, str(d.last_seen_at or ""), str(d.revoked_at or ""))
+    console.print(table)
+
+
+@device_app.command("revoke")
+def device_revoke(device_id: str, config: ConfigOpt = None) -> None:
+    """Revoke a device: its token is refused from the next request on."""
+    with writing(config) as session:
+        device = accounts.revoke_device(session, None, device_id)
+    console.print(f"device '{device.name}' revoked")
+
+
+def main() -> None:
+    app()

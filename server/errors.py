@@ -1,0 +1,58 @@
+"""The one place where domain errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from crm import errors
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.SatchelError], int] = {
+    errors.ValidationFailed: 422,
+    errors.NotFound: 404,
+    errors.PermissionDenied: 403,
+    errors.Unauthenticated: 401,
+    errors.RateLimited: 429,
+    errors.VersionConflict: 409,
+    errors.AlreadyExists: 409,
+    errors.ImportFailed: 422,
+    errors.MalformedInput: 400,
+    errors.TooLarge: 413,
+}
+
+
+def status_for(exc: errors.SatchelError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.SatchelError)
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="satchel"'
+    return JSONResponse(exc.to_dict(), status_code=status_for(exc), headers=headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": "http_error", "message": exc.detail}, status_code=exc.status_code,
+                        headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error": "internal", "message": "internal server error; nothing was changed"},
+                        status_code=500)
+
+
+HANDLERS = {errors.SatchelError: domain_error, HTTPException: http_error, Exception: unexpected_error}

@@ -1,0 +1,19 @@
+"""Alembic environment: migrates the database whose connection the caller hands in."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import crm.models
+
+target_metadata = crm.models.metadata
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=target_metadata,
+    # SQLite cannot ALTER most things in place; batch mode rebuilds tables safely.
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,138 @@
+"""The OpenAPI 3.1 document of the whole API, built from the same tables the routes come from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crm import records
+from server.http import json_response
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _field_schema(rt: records.RecordType, name: str) -> dict[str, Any]:
+    schema = TypeAdapter(rt.model.model_fields[name].annotation).json_schema()
+    schema.pop("title", None)
+    return schema
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Malformed request", 401: "Not logged in, or token revoked", 403: "Not allowed",
+            404: "Not found or not visible", 409: "Version conflict", 413: "Body too large",
+            422: "Invalid values", 429: "Too many attempts"}
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _record_paths(rt: records.RecordType) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{rt.singular}"}
+    new = {"$ref": f"#/components/schemas/{rt.singular}_write"}
+    tag = [rt.name]
+    filters = [{"name": f, "in": "query", "required": False, "schema": _field_schema(rt, f),
+                "description": f"equals; also {f}__gte, {f}__gt, {f}__lte, {f}__lt"} for f in rt.filters]
+    paging = [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": records.MAX_PAGE, "default": 50}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+        {"name": "sort", "in": "query", "schema": {"type": "string", "enum": [*rt.sorts, *("-" + s for s in rt.sorts)]},
+         "description": "a leading '-' sorts descending"},
+    ]
+    if rt.searchable:
+        paging.append({"name": "q", "in": "query", "schema": {"type": "string"},
+                       "description": "name fragment (any case, Cyrillic too), INN, phone in any format, or email"})
+    id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
+    if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                "description": "the ETag (version) the edit is based on"}
+    page = {"type": "object", "properties": {"items": {"type": "array", "items": ref}, "total": {"type": "integer"},
+                                             "limit": {"type": "integer"}, "offset": {"type": "integer"}}}
+    return {
+        f"/api/v1/{rt.name}": {
+            "get": {"tags": tag, "summary": f"List {rt.name}", "operationId": f"list_{rt.singular}",
+                    "parameters": paging + filters, "responses": {"200": _json(page) | {"description": "A page"}, **_errors(400, 401, 422)}},
+            "post": {"tags": tag, "summary": f"Create a {rt.singular}", "operationId": f"create_{rt.singular}",
+                     "requestBody": {"required": True, **_json(new)},
+                     "responses": {"201": _json(ref) | {"description": "Created"}, **_errors(400, 401, 403, 409, 413, 422)}},
+        },
+        f"/api/v1/{rt.name}/{{id}}": {
+            "get": {"tags": tag, "summary": f"Get a {rt.singular}", "operationId": f"get_{rt.singular}",
+                    "parameters": id_param, "responses": {"200": _json(ref) | {"description": "The record"}, **_errors(401, 404)}},
+            "patch": {"tags": tag, "summary": f"Change some fields of a {rt.singular}", "operationId": f"update_{rt.singular}",
+                      "parameters": [*id_param, if_match], "requestBody": {"required": True, **_json(new)},
+                      "responses": {"200": _json(ref) | {"description": "Updated"}, **_errors(400, 401, 403, 404, 409, 413, 422)}},
+            "delete": {"tags": tag, "summary": f"Delete a {rt.singular}", "operationId": f"delete_{rt.singular}",
+                       "parameters": [*id_param, if_match],
+                       "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404, 409)}},
+        },
+    }
+
+
+def _auth_paths() -> dict[str, Any]:
+    user = {"$ref": "#/components/schemas/user"}
+    device = {"$ref": "#/components/schemas/Device"}
+    login_body = {"type": "object", "required": ["login", "password", "device_name"],
+                  "properties": {"login": {"type": "string"}, "password": {"type": "string", "format": "password"},
+                                 "device_name": {"type": "string"}}}
+    login_answer = {"type": "object", "properties": {"token": {"type": "string"}, "device": device, "user": user}}
+    return {
+        "/api/v1/auth/login": {"post": {
+            "tags": ["auth"], "summary": "Log in from a named device; returns its bearer token", "operationId": "login",
+            "security": [], "requestBody": {"required": True, **_json(login_body)},
+            "responses": {"201": _json(login_answer) | {"description": "Logged in"}, **_errors(400, 401, 429)}}},
+        "/api/v1/auth/logout": {"post": {
+            "tags": ["auth"], "summary": "Revoke the calling device's token", "operationId": "logout",
+            "responses": {"204": {"description": "Logged out"}, **_errors(401)}}},
+        "/api/v1/me": {"get": {
+            "tags": ["auth"], "summary": "The calling user and device", "operationId": "me",
+            "responses": {"200": _json({"type": "object", "properties": {"user": user, "device": device}}) | {"description": "You"}, **_errors(401)}}},
+        "/api/v1/devices": {"get": {
+            "tags": ["auth"], "summary": "Your devices (admins: all=1 for everyone's)", "operationId": "list_devices",
+            "parameters": [{"name": "all", "in": "query", "schema": {"type": "string", "enum": ["1"]}}],
+            "responses": {"200": _json({"type": "object", "properties": {"items": {"type": "array", "items": device}}}) | {"description": "Devices"}, **_errors(401)}}},
+        "/api/v1/devices/{device_id}": {"delete": {
+            "tags": ["auth"], "summary": "Revoke a device (a lost laptop is cut off at once)", "operationId": "revoke_device",
+            "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(device) | {"description": "Revoked"}, **_errors(401, 403, 404)}}},
+        "/api/v1/openapi.json": {"get": {
+            "tags": ["meta"], "summary": "This document", "operationId": "openapi", "security": [],
+            "responses": {"200": {"description": "OpenAPI document"}}}},
+        "/healthz": {"get": {
+            "tags": ["meta"], "summary": "Liveness and database check", "operationId": "health", "security": [],
+            "responses": {"200": {"description": "Healthy"}, "503": {"description": "Database unreachable"}}}},
+    }
+
+
+def document() -> dict[str, Any]:
+    schemas: dict[str, Any] = {
+        "Error": {"type": "object", "required": ["error", "message"],
+                  "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "details": {}}},
+        "Device": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in
+                                                    ("id", "user_id", "name", "created_at", "last_seen_at", "revoked_at")}},
+    }
+    paths: dict[str, Any] = _auth_paths()
+    for rt in records.RECORD_TYPES.values():
+        schemas[rt.singular] = {"type": "object", "properties": {f: _field_schema(rt, f) for f in rt.fields()}}
+        schemas[f"{rt.singular}_write"] = {"type": "object", "additionalProperties": False,
+                                           "properties": {f: _field_schema(rt, f) for f in ("id", *rt.writable)}}
+        paths.update(_record_paths(rt))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Satchel API", "version": "1", "description": "Offline-first CRM: REST API v1."},
+        "paths": paths,
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }
+
+
+async def openapi(request: Request) -> Response:
+    return json_response(request.app.state.openapi)
+
+
+routes = [Route("/api/v1/openapi.json", openapi, methods=["GET"])]
