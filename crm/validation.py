@@ -280,17 +280,13 @@ def normalize_email(value: str) -> str:
     # Check the raw length first so that pathological input never reaches the
     # idna codec; the encoded form is checked again below.
     if len(text) > _EMAIL_MAX_LENGTH:
-        raise ValueError(
-            f"email {_show(value)}: longer than {_EMAIL_MAX_LENGTH} characters"
-        )
+        raise ValueError(f"email {_show(value)}: longer than {_EMAIL_MAX_LENGTH} characters")
     for ch in text:
         # Category C* = control (CR, LF, NUL, TAB…), format (zero-width space,
         # BOM, bidi overrides — invisible spoofing), surrogates, private use
         # and unassigned code points.
         if ch.isspace() or unicodedata.category(ch).startswith("C"):
-            raise ValueError(
-                f"email {_show(value)}: contains whitespace or a control character"
-            )
+            raise ValueError(f"email {_show(value)}: contains whitespace or a control character")
         if ch in _EMAIL_FORBIDDEN:
             raise ValueError(f"email {_show(value)}: contains forbidden character {ch!r}")
 
@@ -302,9 +298,7 @@ def normalize_email(value: str) -> str:
     if not local:
         raise ValueError(f"email {_show(value)}: empty part before '@'")
     if local.startswith(".") or local.endswith(".") or ".." in local:
-        raise ValueError(
-            f"email {_show(value)}: dots in the part before '@' must separate words"
-        )
+        raise ValueError(f"email {_show(value)}: dots in the part before '@' must separate words")
     if len(local.encode("utf-8")) > _LOCAL_PART_MAX_OCTETS:
         raise ValueError(
             f"email {_show(value)}: part before '@' longer than {_LOCAL_PART_MAX_OCTETS} bytes"
@@ -313,8 +307,7 @@ def normalize_email(value: str) -> str:
     labels = domain.split(".")
     if len(labels) < 2 or not all(labels):
         raise ValueError(
-            f"email {_show(value)}: domain must be like 'example.ru' "
-            "(a dot, no empty parts)"
+            f"email {_show(value)}: domain must be like 'example.ru' (a dot, no empty parts)"
         )
     try:
         # IDNA 2003 as implemented by the stdlib codec: nameprep + punycode.
