@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlmodel import Session
 
-from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, User
+from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User
 from crm.models.enums import Role, Visibility
 
 
@@ -108,7 +108,8 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
         return can_read_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, ContactPerson | Interaction | Deal | Share):
         return can_read_counterparty(session, actor, record.counterparty_id)
-    return actor.role == Role.ADMIN
+    # Users and teams: everybody sees their colleagues (to pick a responsible person).
+    return isinstance(record, User | Team)
 
 
 def can_write(session: Session, actor: User, record: Any) -> bool:

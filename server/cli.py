@@ -198,13 +198,15 @@ def device_list(
     config: ConfigOpt = None,
 ) -> None:
     """List devices with when they were last seen."""
+    from sqlalchemy import select
+
     from crm.models import User
 
     with reporting():
         database = open_db(load_config(config))
         with database.read() as session:
             user = accounts.find_user(session, login) if login else None
-            logins = {u.id: u.login for u in session.query(User).all()}
+            logins = {u.id: u.login for u in session.execute(select(User)).scalars()}
             table = Table("id", "user", "name", "last seen", "revoked")
             for d in accounts.list_devices(session, user):
                 table.add_row(d.id, logins.get(d.user_id, "?"), d.name, str(d.last_seen_at or ""), str(d.revoked_at or ""))

@@ -1,0 +1,164 @@
+"""Who sees and changes what, through every API path; refusals change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
+
+from crm import access, records
+from crm.database import Database
+from crm.models import Counterparty, Share, User
+from tests.conftest import make_user
+from tests.server.conftest import Api
+
+
+def _cp(api: Api, h: dict[str, str], name: str, **extra: Any) -> dict[str, Any]:
+    return api.create(h, "counterparties", legal_name=name, **extra)
+
+
+def test_private_counterparty_of_another_salesperson_is_invisible_and_untouchable(api: Api) -> None:
+    ivanov = api.user("ivanov", team="Москва")
+    petrova = api.user("petrova", team="Москва")
+    secret = _cp(api, ivanov, "ООО Тайный клиент", notes="скидка 15%")
+    url = f"/api/v1/counterparties/{secret['id']}"
+
+    assert api.client.get(url, headers=petrova).status_code == 404
+    assert api.client.get("/api/v1/counterparties", headers=petrova).json()["total"] == 0
+    assert api.client.get("/api/v1/counterparties", headers=petrova, params={"q": "тайный"}).json()["total"] == 0
+    assert api.client.patch(url, json={"notes": "взлом"}, headers=petrova).status_code == 404
+    assert api.client.delete(url, headers=petrova).status_code == 404
+    r = api.client.post("/api/v1/contact-persons", headers=petrova,
+                        json={"counterparty_id": secret["id"], "full_name": "Шпион"})
+    assert r.status_code == 403
+    r = api.client.post("/api/v1/interactions", headers=petrova,
+                        json={"counterparty_id": secret["id"], "starts_at": "2026-11-01T10:00:00Z"})
+    assert r.status_code == 403
+
+    after = api.client.get(url, headers=ivanov).json()
+    assert after["notes"] == "скидка 15%" and after["version"] == 1
+    assert api.client.get("/api/v1/contact-persons", headers=ivanov).json()["total"] == 0
+    assert api.client.get("/api/v1/interactions", headers=ivanov).json()["total"] == 0
+
+
+def test_manager_sees_and_changes_team_records_but_not_other_teams(api: Api) -> None:
+    ivanov = api.user("ivanov", team="Москва")
+    kuznetsova = api.user("kuznetsova", team="Санкт-Петербург")
+    manager = api.user("manager", role="manager", team="Москва")
+    mine = _cp(api, ivanov, "ООО Московский клиент")
+    spb = _cp(api, kuznetsova, "ООО Питерский клиент")
+    names = {c["legal_name"] for c in api.client.get("/api/v1/counterparties", headers=manager).json()["items"]}
+    assert names == {"ООО Московский клиент"}
+    assert api.client.patch(f"/api/v1/counterparties/{mine['id']}", json={"stage": "active"}, headers=manager).status_code == 200
+    assert api.client.get(f"/api/v1/counterparties/{spb['id']}", headers=manager).status_code == 404
+
+
+def test_team_and_company_visibility(api: Api) -> None:
+    ivanov = api.user("ivanov", team="Москва")
+    petrova = api.user("petrova", team="Москва")
+    kuznetsova = api.user("kuznetsova", team="Санкт-Петербург")
+    team = _cp(api, ivanov, "ООО Командный", visibility="team")
+    company = _cp(api, ivanov, "ООО Общий", visibility="company")
+    # A teammate sees and edits a team counterparty; the other team does not see it.
+    assert api.client.patch(f"/api/v1/counterparties/{team['id']}", json={"notes": "ok"}, headers=petrova).status_code == 200
+    assert api.client.get(f"/api/v1/counterparties/{team['id']}", headers=kuznetsova).status_code == 404
+    # Everyone sees a company counterparty and may log a call with it, but only its owner's side edits it.
+    assert api.client.get(f"/api/v1/counterparties/{company['id']}", headers=kuznetsova).status_code == 200
+    assert api.client.patch(f"/api/v1/counterparties/{company['id']}", json={"notes": "x"}, headers=kuznetsova).status_code == 403
+    call = api.client.post("/api/v1/interactions", headers=kuznetsova,
+                           json={"counterparty_id": company["id"], "starts_at": "2026-11-01T10:00:00Z", "subject": "Звонок"})
+    assert call.status_code == 201
+    assert api.client.get(f"/api/v1/counterparties/{company['id']}", headers=ivanov).json()["notes"] is None
+
+
+def test_explicit_share_grants_read_or_edit(api: Api) -> None:
+    ivanov = api.user("ivanov", team="Москва")
+    kuznetsova = api.user("kuznetsova", team="Санкт-Петербург")
+    cp = _cp(api, ivanov, "ООО Совместный")
+    url = f"/api/v1/counterparties/{cp['id']}"
+    kuz_id = api.client.get("/api/v1/me", headers=kuznetsova).json()["user"]["id"]
+    share = api.create(ivanov, "shares", counterparty_id=cp["id"], user_id=kuz_id)
+    assert api.client.get(url, headers=kuznetsova).status_code == 200
+    assert api.client.patch(url, json={"notes": "x"}, headers=kuznetsova).status_code == 403
+    api.client.patch(f"/api/v1/shares/{share['id']}", json={"can_edit": True}, headers=ivanov)
+    assert api.client.patch(url, json={"notes": "x"}, headers=kuznetsova).status_code == 200
+    # The shared user may not grant the record onwards to themselves... nor delete the grant owner's record.
+    assert api.client.delete(f"/api/v1/shares/{share['id']}", headers=ivanov).status_code == 204
+    assert api.client.get(url, headers=kuznetsova).status_code == 404
+
+
+def test_salesperson_cannot_hand_a_client_to_a_colleague_but_manager_can(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    petrova = api.user("petrova")
+    manager = api.user("manager", role="manager")
+    petrova_id = api.client.get("/api/v1/me", headers=petrova).json()["user"]["id"]
+    cp = _cp(api, ivanov, "ООО Передача")
+    url = f"/api/v1/counterparties/{cp['id']}"
+    assert api.client.patch(url, json={"owner_id": petrova_id}, headers=ivanov).status_code == 403
+    assert api.client.get(url, headers=ivanov).json()["version"] == 1
+    assert api.client.patch(url, json={"owner_id": petrova_id}, headers=manager).status_code == 200
+    assert api.client.get(url, headers=petrova).status_code == 200
+
+
+def test_users_and_teams_are_changed_by_admins_only(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    admin = api.user("admin", role="admin", team=None)
+    me = api.client.get("/api/v1/me", headers=ivanov).json()["user"]
+    assert api.client.patch(f"/api/v1/users/{me['id']}", json={"role": "admin"}, headers=ivanov).status_code == 403
+    assert api.client.post("/api/v1/teams", json={"name": "Казань"}, headers=ivanov).status_code == 403
+    assert api.client.post("/api/v1/teams", json={"name": "Казань"}, headers=admin).status_code == 201
+    r = api.client.patch(f"/api/v1/users/{me['id']}", json={"is_active": False}, headers=admin)
+    assert r.status_code == 200
+    assert api.client.get("/api/v1/me", headers=ivanov).status_code == 401
+    users = api.client.get("/api/v1/users", headers=admin).json()["items"]
+    assert all("password_hash" not in u for u in users)
+
+
+def test_reminder_for_a_colleague_needs_a_manager(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    petrova = api.user("petrova")
+    manager = api.user("manager", role="manager")
+    petrova_id = api.client.get("/api/v1/me", headers=petrova).json()["user"]["id"]
+    body = {"title": "Позвонить", "due_at": "2026-12-01T09:00:00Z", "assignee_id": petrova_id}
+    assert api.client.post("/api/v1/reminders", json=body, headers=ivanov).status_code == 403
+    assert api.client.post("/api/v1/reminders", json=body, headers=manager).status_code == 201
+    assert api.client.get("/api/v1/reminders", headers=petrova).json()["total"] == 1
+    assert api.client.get("/api/v1/reminders", headers=ivanov).json()["total"] == 0
+
+
+# The SQL rule used for lists and the per-record rule must agree for every arrangement.
+ROLES = st.sampled_from(["salesperson", "manager", "office", "admin"])
+TEAMS = st.sampled_from(["Москва", "Казань", None])
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(people=st.lists(st.tuples(ROLES, TEAMS), min_size=2, max_size=4),
+       cps=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["private", "team", "company"]),
+                              st.sampled_from([None, "read", "edit"]), st.integers(0, 3)), min_size=1, max_size=5))
+def test_sql_visibility_agrees_with_record_rule(database: Database, people: list[tuple[str, str | None]],
+                                               cps: list[tuple[int, str, str | None, int]]) -> None:
+    with database.write() as session:
+        for table in (Share, Counterparty, User):
+            session.execute(delete(table))
+    users = [make_user(database, f"u{i}", role=role, team=team) for i, (role, team) in enumerate(people)]
+    with database.write() as session:
+        for owner_i, visibility, share, grantee_i in cps:
+            owner = users[owner_i % len(users)]
+            cp = Counterparty(legal_name="ООО Тест", owner_id=owner.id, visibility=visibility)
+            session.add(cp)
+            session.flush()
+            if share:
+                session.add(Share(counterparty_id=cp.id, user_id=users[grantee_i % len(users)].id, can_edit=share == "edit"))
+    rt = records.record_type("counterparties")
+    with database.read() as session:
+        everything = list(session.execute(select(Counterparty)).scalars())
+        for user in users:
+            listed = {c.id for c in records.list_records(session, user, rt, limit=500).items}
+            assert listed == {c.id for c in everything if access.can_read(session, user, c)}
+            for c in everything:
+                if access.can_write(session, user, c):
+                    assert c.id in listed, "whoever may change a record must see it"
