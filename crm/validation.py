@@ -98,9 +98,10 @@ def validate_inn(value: str) -> str:
     the FNS checksum. Returns the bare digit string.
 
     Only the checksum is checked: the region/tax-office prefix is not, so
-    e.g. ``"0000000000"`` passes. Note that the checksum, being taken mod 11
-    and then mod 10, does not catch every single-digit typo outside the
-    control digits (for 10-digit INNs roughly 2 % slip through); see the tests.
+    e.g. ``"0000000000"`` passes. For 10-digit INNs the checksum, being taken
+    mod 11 and then mod 10, misses some single-digit typos (roughly 2 %: those
+    that move the sum between residues 0 and 10); the two checks of a 12-digit
+    INN together catch every single-digit typo. See the tests for the proof.
 
     Raises ``ValueError`` for a wrong length, non-digit characters or a
     control digit mismatch.

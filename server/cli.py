@@ -221,5 +221,106 @@ def device_revoke(device_id: str, config: ConfigOpt = None) -> None:
     console.print(f"device '{device.name}' revoked")
 
 
+def _progress_bar(label: str):  # type: ignore[no-untyped-def]
+    """A rich progress bar and a ``progress(done, total)`` callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=err, transient=False)
+    task = bar.add_task(label, total=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, progress
+
+
+ImportFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A .csv or .xlsx file.")]
+AsUser = Annotated[str, typer.Option("--as", help="Import as this user: their access rules apply.")]
+
+
+@import_app.command("counterparties")
+def import_counterparties(
+    path: ImportFile,
+    as_login: AsUser,
+    owner: Annotated[str | None, typer.Option(help="Responsible salesperson for rows without one.")] = None,
+    skip_existing: Annotated[bool, typer.Option(help="Skip rows whose INN/KPP already exists instead of failing.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Import counterparties. Any bad row: nothing is imported and every bad row is listed."""
+    from crm import importing
+
+    bar, progress = _progress_bar("Импорт контрагентов / counterparties")
+    with writing(config) as session, bar:
+        actor = accounts.find_user(session, as_login)
+        owner_user = accounts.find_user(session, owner) if owner else None
+        report = importing.import_counterparties(session, actor, path, owner=owner_user, progress=progress,
+                                                 skip_existing=skip_existing)
+    console.print(f"imported {report.created} counterparties, skipped {report.skipped}")
+
+
+@import_app.command("contact-persons")
+def import_contact_persons(path: ImportFile, as_login: AsUser, config: ConfigOpt = None) -> None:
+    """Import contact persons, attached to counterparties by INN or name."""
+    from crm import importing
+
+    bar, progress = _progress_bar("Импорт контактных лиц / contact persons")
+    with writing(config) as session, bar:
+        actor = accounts.find_user(session, as_login)
+        report = importing.import_contact_persons(session, actor, path, progress=progress)
+    console.print(f"imported {report.created} contact persons, skipped {report.skipped}")
+
+
+@app.command()
+def demo(
+    size: Annotated[str, typer.Option(help="small, medium or large (20,000 counterparties).")] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same company.")] = 1,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the demo database lives.")] = None,
+    reset: Annotated[bool, typer.Option(help="Throw away an existing demo database first.")] = False,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Run the server afterwards.")] = True,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Build a demo trading company on SQLite and run the server, ready to log into."""
+    import uvicorn
+    from sqlalchemy import func, select
+
+    from crm import demo as demo_data
+    from crm.models import Counterparty
+    from server.app import create_app
+
+    if size not in demo_data.SIZES:
+        err.print(f"[red]unknown size {size}[/red]; choose from {', '.join(demo_data.SIZES)}")
+        raise typer.Exit(2)
+    directory = data_dir or Path(Config.load(environ={}).data_dir).parent / "demo"
+    db_file = directory / "satchel.db"
+    if reset:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    cfg = load_config(None, data_dir=str(directory), database_url=f"sqlite:///{db_file}", port=port)
+    with reporting():
+        database = open_db(cfg)
+        with database.read() as session:
+            existing = session.execute(select(func.count()).select_from(Counterparty)).scalar_one()
+        if existing:
+            console.print(f"using the demo company in {db_file} ({existing} counterparties; --reset to rebuild)")
+        else:
+            from rich.progress import Progress
+
+            with Progress(console=err) as bar:
+                tasks: dict[str, object] = {}
+
+                def progress(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = bar.add_task(stage, total=total)
+                    bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+
+                demo_data.generate(database, size, seed=seed, progress=progress)
+    console.print(f"demo users (password [bold]{demo_data.DEMO_PASSWORD}[/bold]): "
+                  "admin, manager, ivanov, petrova, sidorov, kuznetsova, office")
+    if serve_after:
+        console.print(f"Satchel demo on http://{cfg.host}:{cfg.port}  — Ctrl+C to stop")
+        uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level="warning")
+
+
 def main() -> None:
     app()

@@ -1,0 +1,81 @@
+"""The satchel command: users, devices, errors as exit codes, --help everywhere."""
+
+from __future__ import annotations
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from crm import accounts
+from crm.database import Database
+from server.cli import app
+
+runner = CliRunner()
+
+
+def run(database: Database, *args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), input=input, env={"SATCHEL_DATABASE_URL": database.url, "COLUMNS": "200"})
+
+
+def _all_commands() -> list[list[str]]:
+    found: list[list[str]] = []
+
+    def walk(cmd, path: list[str]) -> None:  # type: ignore[no-untyped-def]
+        found.append(path)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(get_command(app), [])
+    return found
+
+
+@pytest.mark.parametrize("path", _all_commands(), ids=lambda p: " ".join(p) or "satchel")
+def test_every_command_has_help(path: list[str]) -> None:
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_user_lifecycle(database: Database) -> None:
+    result = run(database, "user", "add", "ivanov", "--name", "Иванов Иван", "--team", "Москва",
+                 "--password", "secret-123")
+    assert result.exit_code == 0, result.output
+    listed = run(database, "user", "list")
+    assert "ivanov" in listed.output and "Москва" in listed.output
+    with database.write() as session:
+        assert accounts.verify_password(session, "ivanov", "secret-123", "cli") is not None
+    assert run(database, "user", "password", "ivanov", "--password", "another-456").exit_code == 0
+    assert run(database, "user", "disable", "ivanov").exit_code == 0
+    with database.write() as session:
+        assert accounts.verify_password(session, "ivanov", "another-456", "cli") is None
+    assert run(database, "user", "enable", "ivanov").exit_code == 0
+    with database.write() as session:
+        assert accounts.verify_password(session, "ivanov", "another-456", "cli") is not None
+
+
+def test_password_prompt_must_match(database: Database) -> None:
+    result = run(database, "user", "add", "petrova", "--name", "Петрова", input="one-password\nother-password\n")
+    assert result.exit_code == 3
+    with database.read() as session, pytest.raises(Exception, match="no user"):
+        accounts.find_user(session, "petrova")
+
+
+def test_errors_have_distinct_exit_codes(database: Database) -> None:
+    assert run(database, "user", "add", "x", "--name", "X", "--password", "short").exit_code == 3
+    assert run(database, "user", "disable", "ghost").exit_code == 4
+    run(database, "user", "add", "ivanov", "--name", "Иванов", "--password", "secret-123")
+    duplicate = run(database, "user", "add", "IVANOV", "--name", "Другой", "--password", "secret-123")
+    assert duplicate.exit_code == 5
+    assert "already exists" in duplicate.output
+
+
+def test_device_revoke(database: Database) -> None:
+    run(database, "user", "add", "ivanov", "--name", "Иванов", "--password", "secret-123")
+    with database.write() as session:
+        device, token = accounts.register_device(session, accounts.find_user(session, "ivanov"), "Ноутбук Иванова")
+    listed = run(database, "device", "list", "--user", "ivanov")
+    assert "Ноутбук Иванова" in listed.output
+    assert run(database, "device", "revoke", device.id).exit_code == 0
+    with database.read() as session, pytest.raises(Exception, match="revoked"):
+        accounts.authenticate(session, token)
+    assert run(database, "device", "revoke", "no-such-device").exit_code == 4
