@@ -13,13 +13,21 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from crm import rules
-from crm.errors import AlreadyExists, NotFound, PermissionDenied, RateLimited, Unauthenticated, ValidationFailed
+from crm.errors import (
+    AlreadyExists,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+    ValidationFailed,
+)
 from crm.models import Device, LoginFailure, Team, User, utcnow
 from crm.models.enums import Role
 

@@ -280,6 +280,9 @@ class _Row:
         items: list[dict[str, str]] = []
         for name, kind, separators in (("phones", "phone", r"[,;]"), ("emails", "email", r"[,;\s]+")):
             for header, text in self.values.get(name, []):
+                if _EXPONENT.fullmatch(text):
+                    self.problems.append((header, _exponent_message(text)))
+                    continue
                 for value in filter(None, (v.strip() for v in re.split(separators, text))):
                     self.where[f"contacts[{len(items)}]"] = header
                     items.append({"kind": kind, "value": value})
@@ -290,16 +293,25 @@ class _Row:
 _EXPONENT = re.compile(r"\d+(?:[.,]\d+)?[eE][+]?\d+")
 
 
-def _tax_number(text: str, lengths: tuple[int, ...]) -> str:
-    """An INN or KPP as typed, repaired for what Excel does to long numbers."""
+def _exponent_message(text: str) -> str:
+    return (f"Excel saved {text!r} in exponent form and lost digits; "
+            "format the column as Text, type the numbers again and save")
+
+
+def _tax_number(text: str, *, inn: bool) -> str:
+    """An INN (else a KPP) as typed, repaired for what Excel does to long numbers."""
     if _EXPONENT.fullmatch(text):
-        raise ValueError(f"Excel saved {text!r} in exponent form and lost digits; "
-                         "format the column as Text, type the numbers again and save")
+        raise ValueError(_exponent_message(text))
     digits = "".join(re.sub(r"[.,]0+$", "", text).split())
-    # A number column drops leading zeros (INNs of regions 01-09 start with 0).
-    if digits.isascii() and digits.isdigit() and len(digits) + 1 in lengths:
-        return "0" + digits
-    return digits
+    # A number column drops leading zeros (INNs and KPPs of regions 01-09 start with 0).
+    if not (digits.isascii() and digits.isdigit() and len(digits) + 1 in ((10, 12) if inn else (9,))):
+        return digits
+    if inn:
+        try:  # only when that makes a valid INN; otherwise show the value as it was typed
+            return validation.validate_inn("0" + digits)
+        except ValueError:
+            return digits
+    return "0" + digits
 
 
 def _date(text: str) -> date:
@@ -340,8 +352,9 @@ def _import(session: Session, actor: User, rt: records.RecordType, path: Path, f
             if prepare(row):
                 _check_lengths(rt, row)
                 _create(session, actor, rt, row, report)
-            else:
+            else:  # a skipped duplicate: whatever else is wrong with it does not matter
                 report.skipped += 1
+                row.problems.clear()
             report.errors += [RowError(number, column, message) for column, message in row.problems]
             if progress and (done % PROGRESS_EVERY == 0 or done == len(filled)):
                 progress(done, len(filled))
@@ -375,7 +388,8 @@ def _create(session: Session, actor: User, rt: records.RecordType, row: _Row, re
         return
     except SatchelError as exc:  # refused by the access rules: name the column that ties it to people
         savepoint.rollback()
-        row.problems.append((row.where.get(rt.relations[0]) if rt.relations else None, exc.message))
+        if not row.problems:  # otherwise it is mostly their consequence (no counterparty found)
+            row.problems.append((row.where.get(rt.relations[0]) if rt.relations else None, exc.message))
         return
     if row.problems:
         savepoint.rollback()
@@ -436,15 +450,15 @@ def import_counterparties(session: Session, actor: User, path: Path, *, owner: U
         for name in _PLAIN:
             if (cell := row.get(name)) is not None:
                 row.put(name, cell[1], cell[0])
-        for name, lengths in (("inn", (10, 12)), ("kpp", (9,))):
+        for name in ("inn", "kpp"):
             if (cell := row.get(name)) is not None:
                 try:
-                    row.put(name, _tax_number(cell[1], lengths), cell[0])
+                    row.put(name, _tax_number(cell[1], inn=name == "inn"), cell[0])
                 except ValueError as exc:
                     row.problems.append((cell[0], str(exc)))
         for name in ("tags", "kinds"):
             parts = [p.strip() for _, text in row.values.get(name, []) for p in re.split(r"[,;]", text)]
-            if name in row.where and any(parts):
+            if any(parts):
                 row.data[name] = list(dict.fromkeys(p for p in parts if p))
         kinds = [_KINDS.get(validation.fold_text(k)) for k in row.data.get("kinds", [])]
         if None in kinds:
@@ -462,9 +476,10 @@ def import_counterparties(session: Session, actor: User, path: Path, *, owner: U
                 row.problems.append((cell[0], str(exc)))
         elif owner is not None:
             row.data["owner_id"] = owner.id
-        return not _is_duplicate(row)
+        return not _skip_duplicate(row)
 
-    def _is_duplicate(row: _Row) -> bool:
+    def _skip_duplicate(row: _Row) -> bool:
+        """Report a duplicate (False), or True when it is to be skipped."""
         try:
             inn = validation.validate_inn(row.data.get("inn") or "")
             kpp = validation.validate_kpp(row.data["kpp"]) if row.data.get("kpp") else ""
@@ -503,24 +518,31 @@ def import_contact_persons(session: Session, actor: User, path: Path, *, skip_ex
     error, or skipped with ``skip_existing``. Errors as ``import_counterparties``.
     """
     rt = records.record_type("contact-persons")
+    visible = records.visible(records.record_type("counterparties"), actor)
     companies: dict[tuple[str, str], str | ValueError] = {}  # lookups repeat: many people per company
     seen: dict[tuple[str, str], int] = {}
 
     def counterparty(row: _Row) -> str:
+        """The id of the row's counterparty; ``ValueError`` says why not, ``where`` names the column."""
         if (cell := row.get("counterparty_inn")) is not None:
-            inn = validation.validate_inn(_tax_number(cell[1], (10, 12)))
-            kpp_cell = row.get("counterparty_kpp")
-            kpp = validation.validate_kpp(_tax_number(kpp_cell[1], (9,))) if kpp_cell else ""
-            key, what = ("inn", f"{inn}/{kpp}"), f"ИНН {inn}" + (f" and КПП {kpp}" if kpp else "")
-            cond = (Counterparty.inn == inn) & (Counterparty.kpp == kpp if kpp else True)
+            row.where["counterparty_id"] = cell[0]
+            inn = validation.validate_inn(_tax_number(cell[1], inn=True))
+            conds = [Counterparty.inn == inn]
+            if (kpp_cell := row.get("counterparty_kpp")) is not None:
+                row.where["counterparty_id"] = kpp_cell[0]
+                conds.append(Counterparty.kpp == validation.validate_kpp(_tax_number(kpp_cell[1], inn=False)))
+                row.where["counterparty_id"] = cell[0]
+            key = ("inn", " ".join(str(c.right.value) for c in conds))  # type: ignore[attr-defined]
+            what = "ИНН " + key[1].replace(" ", " and КПП ")
         elif (cell := row.get("counterparty")) is not None:
+            row.where["counterparty_id"] = cell[0]
             name = validation.fold_text(cell[1])
             key, what = ("name", name), f"the name {cell[1]!r}"
-            cond = Counterparty.search_name.contains(name, autoescape=True)
+            conds = [Counterparty.search_name.contains(name, autoescape=True)]
         else:
             raise ValueError("say which counterparty: fill «ИНН контрагента» or «Контрагент»")
         if key not in companies:
-            found = session.execute(select(Counterparty).where(records.visible(rt, actor), cond)).scalars().all()
+            found = session.execute(select(Counterparty).where(visible, *conds)).scalars().all()
             if key[0] == "name":  # search_name holds legal and short name together: compare each whole
                 found = [c for c in found if key[1] in (validation.fold_text(c.legal_name),
                                                         validation.fold_text(c.short_name or ""))]
@@ -532,7 +554,6 @@ def import_contact_persons(session: Session, actor: User, path: Path, *, skip_ex
         result = companies[key]
         if isinstance(result, ValueError):
             raise result
-        row.where["counterparty_id"] = cell[0]
         return result
 
     def prepare(row: _Row) -> bool:
@@ -556,12 +577,12 @@ def import_contact_persons(session: Session, actor: User, path: Path, *, skip_ex
         try:
             row.data["counterparty_id"] = counterparty(row)
         except ValueError as exc:
-            column = row.where.get("counterparty_inn") or row.where.get("counterparty")
-            row.problems.append((column, str(exc)))
+            row.problems.append((row.where.get("counterparty_id"), str(exc)))
             return True  # still let the rules look at the rest of the row
-        return not _is_duplicate(row)
+        return not _skip_duplicate(row)
 
-    def _is_duplicate(row: _Row) -> bool:
+    def _skip_duplicate(row: _Row) -> bool:
+        """Report a duplicate (False), or True when it is to be skipped."""
         name = validation.fold_text(row.data.get("full_name") or "")
         if not name:
             return False

@@ -23,7 +23,17 @@ from sqlmodel import Session, SQLModel
 
 from crm import access, rules, search
 from crm.errors import AlreadyExists, NotFound, PermissionDenied, ValidationFailed, VersionConflict
-from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User, utcnow
+from crm.models import (
+    ContactPerson,
+    Counterparty,
+    Deal,
+    Interaction,
+    Reminder,
+    Share,
+    Team,
+    User,
+    utcnow,
+)
 from crm.models.base import SYSTEM_FIELDS, to_jsonable
 from crm.models.enums import Role
 

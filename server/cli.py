@@ -223,7 +223,13 @@ def device_revoke(device_id: str, config: ConfigOpt = None) -> None:
 
 def _progress_bar(label: str):  # type: ignore[no-untyped-def]
     """A rich progress bar and a ``progress(done, total)`` callback that drives it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    console=err, transient=False)

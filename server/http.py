@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from sqlmodel import Session
 
 from crm import accounts
 from crm.database import Database
