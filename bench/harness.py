@@ -1,0 +1,151 @@
+"""Timing, a real server in a subprocess, throwaway databases, and the results file.
+
+The machines are shared and noisy, so every figure is compared with a floor
+measured in the same run, and figures are medians over several runs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / ".work"
+PG_BASE_URL = os.environ.get("SATCHEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+@dataclass
+class Result:
+    """One line of the results table."""
+
+    name: str
+    backend: str
+    figure: str
+    target: str
+    floor: str
+    ratio: str
+    ok: bool
+    runs: int
+
+
+@dataclass
+class Report:
+    results: list[Result] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, result: Result) -> None:
+        self.results.append(result)
+        mark = "ok" if result.ok else "MISSED"
+        print(f"[{mark}] {result.name} ({result.backend}): {result.figure}; floor {result.floor}; ratio {result.ratio}",
+              flush=True)
+
+    def write(self, path: Path) -> None:
+        lines = [
+            "# Benchmark results",
+            "",
+            f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+            f"- machine: {machine()}",
+            "- command: `make bench` (`python -m bench`)",
+            "",
+            "| benchmark | database | figure | target | floor (same run) | ratio to floor | runs | met |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in self.results:
+            lines.append(f"| {r.name} | {r.backend} | {r.figure} | {r.target} | {r.floor} | {r.ratio} | {r.runs} | "
+                         f"{'yes' if r.ok else '**no**'} |")
+        if self.notes:
+            lines += ["", "## Notes", "", *[f"- {n}" for n in self.notes]]
+        path.write_text("\n".join(lines) + "\n")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}, {platform.system()}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database, dropped afterwards."""
+    name = f"satchel_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_BASE_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+    try:
+        yield make_url(PG_BASE_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def running_server(database_url: str) -> Iterator[str]:
+    """``satchel serve`` in its own process on a free loopback port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "SATCHEL_DATABASE_URL": database_url, "SATCHEL_PORT": str(port),
+           "SATCHEL_LOG_LEVEL": "warning", "SATCHEL_LOGIN_MAX_FAILURES": "1000"}
+    proc = subprocess.Popen([sys.executable, "-m", "server", "serve"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
