@@ -242,10 +242,13 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
         raise VersionConflict(f"{rt.singular} {record_id} is at version {record.version}, "
                               f"not {expected_version}; reload it and edit again",
                               details={"current_version": record.version})
-    changed = {k: v for k, v in values.items() if getattr(record, k) != v}
-    for name, value in changed.items():
+    before = to_dict(rt, record)
+    for name, value in values.items():
         setattr(record, name, value)
     rules.run_check(rt.check, session, actor, record)
+    # Compared after the rules normalised the values: "8 (916)…" over "+7916…" is no change.
+    after = to_dict(rt, record)
+    changed = [name for name in after if after[name] != before[name]]
     if any(name in rt.relations for name in changed) and not access.can_create(session, actor, record):
         raise PermissionDenied(f"you may not move {rt.singular} {record_id} there")
     if changed:

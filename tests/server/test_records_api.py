@@ -164,3 +164,13 @@ def test_client_chosen_uuid_is_kept_and_duplicates_refused(api: Api) -> None:
     assert api.create(h, "counterparties", id=rid, legal_name="ООО Офлайн")["id"] == rid
     r = api.client.post("/api/v1/counterparties", headers=h, json={"id": rid, "legal_name": "ООО Другая"})
     assert r.status_code == 409
+
+
+def test_same_values_in_another_format_are_no_change(api: Api) -> None:
+    h = api.user("ivanov")
+    cp = api.create(h, "counterparties", **ROMASHKA)
+    r = api.client.patch(f"/api/v1/counterparties/{cp['id']}", headers=h, json={
+        "contacts": [{"kind": "phone", "value": "+7 916 123 45 67", "note": "директор"},
+                     {"kind": "email", "value": "INFO@romashka.ru"}]})
+    assert r.status_code == 200
+    assert r.json()["version"] == 1
