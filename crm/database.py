@@ -75,9 +75,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        # Closing (not rolling back) ends the transaction without expiring what was loaded,
+        # so callers may use the objects after the block.
         with Session(self._reader, expire_on_commit=False) as session:
             yield session
-            session.rollback()
 
     @contextmanager
     def write(self) -> Iterator[Session]:

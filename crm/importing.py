@@ -25,7 +25,7 @@ from typing import Any
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm import records, validation
 from crm.errors import ImportFailed, SatchelError, ValidationFailed
@@ -33,7 +33,7 @@ from crm.models import ContactPerson, Counterparty, User
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
+Progress = Callable[[int, int], None]  # (rows done, rows in the file)
 PROGRESS_EVERY = 100
 # An HTTP answer or a terminal cannot show ten thousand lines usefully; the report keeps them all.
 MAX_DETAILS = 500
@@ -53,6 +53,8 @@ class RowError:
 
 @dataclass
 class ImportReport:
+    """What an import did (or, with ``dry_run``, would do). ``errors`` is empty unless dry_run."""
+
     total: int = 0  # rows that hold anything
     created: int = 0  # with dry_run: would be created
     skipped: int = 0  # duplicates of existing records, skipped because skip_existing was asked
@@ -327,11 +329,29 @@ def _date(text: str) -> date:
 def _check_lengths(rt: records.RecordType, row: _Row) -> None:
     # The rules do not check column lengths; PostgreSQL would refuse the whole import mid-way.
     table: Any = rt.model.__table__  # type: ignore[attr-defined]
-    for name, value in row.data.items():
+    for name, value in list(row.data.items()):
         limit = getattr(table.c[name].type, "length", None) if name in table.c else None
         if isinstance(value, str) and limit and len(value) > limit:
             row.problems.append((row.where.get(name), f"longer than {limit} characters"))
             row.data.pop(name)
+
+
+class _Duplicates:
+    """Rows whose key an earlier row or a stored record has: an error, or skipped when asked."""
+
+    def __init__(self, skip: bool) -> None:
+        self.skip = skip
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def skip_row(self, row: _Row, key: tuple[str, str], column: str | None,
+                 stored: Callable[[], str | None], what: str) -> bool:
+        """True when ``row`` is to be skipped; a duplicate not to skip becomes a problem of the row."""
+        first = self.seen.setdefault(key, row.number)
+        duplicate_of = f"row {first}" if first != row.number else stored()
+        if duplicate_of is None or self.skip:
+            return duplicate_of is not None
+        row.problems.append((column, f"duplicate of {duplicate_of}{what}"))
+        return False
 
 
 def _import(session: Session, actor: User, rt: records.RecordType, path: Path, fields: tuple[_Field, ...],
@@ -384,7 +404,13 @@ def _create(session: Session, actor: User, rt: records.RecordType, row: _Row, re
     except ValidationFailed as exc:
         savepoint.rollback()
         problems = exc.details if isinstance(exc.details, dict) else {None: exc.message}
-        row.problems += [(row.where.get(str(name)), str(msg)) for name, msg in problems.items()]
+        # What the importer already faulted (e.g. no counterparty found, so none is given)
+        # needs no second message.
+        known = {column for column, _ in row.problems if column is not None}
+        for name, msg in problems.items():
+            column = row.where.get(str(name))
+            if (column is None or column not in known) and not (row.problems and msg == "is required"):
+                row.problems.append((column, str(msg)))
         return
     except SatchelError as exc:  # refused by the access rules: name the column that ties it to people
         savepoint.rollback()
@@ -408,25 +434,15 @@ _PLAIN = ("legal_name", "short_name", "legal_form", "legal_address", "actual_add
           "industry", "region", "segment", "source", "notes")
 
 
-class _UserFinder:
-    """Users by login or, as 1C writes «Основной менеджер», by their exact full name."""
-
-    def __init__(self, session: Session) -> None:
-        self.by_login: dict[str, User] = {}
-        self.by_name: dict[str, list[User]] = {}
-        for user in session.execute(select(User)).scalars():
-            self.by_login[user.login] = user
-            self.by_name.setdefault(validation.fold_text(user.full_name), []).append(user)
-
-    def find(self, text: str) -> User:
-        user = self.by_login.get(text.strip().lower())
-        if user is not None:
-            return user
-        found = self.by_name.get(validation.fold_text(text), [])
-        if len(found) == 1:
-            return found[0]
-        raise ValueError(f"no user with login {text!r}" if not found
-                         else f"{len(found)} users are named {text!r}; give the login")
+def _find_user(users: list[User], text: str) -> User:
+    """A user by login or, as 1C writes «Основной менеджер», by exact full name."""
+    login, name = text.strip().lower(), validation.fold_text(text)
+    found = ([u for u in users if u.login == login]
+             or [u for u in users if validation.fold_text(u.full_name) == name])
+    if len(found) == 1:
+        return found[0]
+    raise ValueError(f"{len(found)} users are named {text!r}; give the login" if found
+                     else f"no user with login {text!r}")
 
 
 def import_counterparties(session: Session, actor: User, path: Path, *, owner: User | None = None,
@@ -442,8 +458,9 @@ def import_counterparties(session: Session, actor: User, path: Path, *, owner: U
     errors and rolls everything back.
     """
     rt = records.record_type("counterparties")
-    users: _UserFinder | None = None
-    seen: dict[tuple[str, str], int] = {}
+    visible = records.visible(rt, actor)
+    users: list[User] = []  # loaded at the first «Ответственный»: most files have none
+    duplicates = _Duplicates(skip_existing)
 
     def prepare(row: _Row) -> bool:
         nonlocal users
@@ -469,36 +486,29 @@ def import_counterparties(session: Session, actor: User, path: Path, *, owner: U
             row.data["kinds"] = kinds
         row.contacts()
         if (cell := row.get("owner")) is not None:
-            users = users or _UserFinder(session)
+            users = users or list(session.execute(select(User)).scalars())
             try:
-                row.put("owner_id", users.find(cell[1]).id, cell[0])
+                row.put("owner_id", _find_user(users, cell[1]).id, cell[0])
             except ValueError as exc:
                 row.problems.append((cell[0], str(exc)))
         elif owner is not None:
             row.data["owner_id"] = owner.id
-        return not _skip_duplicate(row)
-
-    def _skip_duplicate(row: _Row) -> bool:
-        """Report a duplicate (False), or True when it is to be skipped."""
         try:
             inn = validation.validate_inn(row.data.get("inn") or "")
             kpp = validation.validate_kpp(row.data["kpp"]) if row.data.get("kpp") else ""
         except ValueError:
-            return False  # the rules will report it
-        if (first := seen.setdefault((inn, kpp), row.number)) != row.number:
-            duplicate_of = f"row {first}"
-        else:
-            stmt = select(Counterparty).where(records.visible(rt, actor), Counterparty.inn == inn,
-                                              Counterparty.kpp == kpp if kpp else or_(Counterparty.kpp.is_(None), Counterparty.kpp == ""))
-            existing = session.execute(stmt.limit(1)).scalars().first()
-            if existing is None:
-                return False
-            duplicate_of = f"«{existing.legal_name}» already in Satchel"
-        if skip_existing:
-            return True
-        row.problems.append((row.where.get("inn"), f"duplicate of {duplicate_of} (ИНН {inn}"
-                             + (f", КПП {kpp})" if kpp else ")")))
-        return False
+            return True  # no INN to compare, or a bad one the rules will report
+
+        def stored() -> str | None:
+            # Only among what the actor sees: saying more would reveal other people's clients.
+            same_kpp = col(Counterparty.kpp) == kpp if kpp else or_(col(Counterparty.kpp).is_(None),
+                                                                   col(Counterparty.kpp) == "")
+            stmt = select(col(Counterparty.legal_name)).where(visible, col(Counterparty.inn) == inn, same_kpp)
+            name = session.execute(stmt.limit(1)).scalar()
+            return f"«{name}» already in Satchel" if name is not None else None
+
+        what = f" (ИНН {inn}" + (f", КПП {kpp})" if kpp else ")")
+        return not duplicates.skip_row(row, (inn, kpp), row.where.get("inn"), stored, what)
 
     return _import(session, actor, rt, path, COUNTERPARTY_FIELDS, [("legal_name",)], prepare,
                    progress=progress, dry_run=dry_run)
@@ -520,25 +530,24 @@ def import_contact_persons(session: Session, actor: User, path: Path, *, skip_ex
     rt = records.record_type("contact-persons")
     visible = records.visible(records.record_type("counterparties"), actor)
     companies: dict[tuple[str, str], str | ValueError] = {}  # lookups repeat: many people per company
-    seen: dict[tuple[str, str], int] = {}
+    duplicates = _Duplicates(skip_existing)
 
     def counterparty(row: _Row) -> str:
         """The id of the row's counterparty; ``ValueError`` says why not, ``where`` names the column."""
         if (cell := row.get("counterparty_inn")) is not None:
             row.where["counterparty_id"] = cell[0]
-            inn = validation.validate_inn(_tax_number(cell[1], inn=True))
-            conds = [Counterparty.inn == inn]
+            inn, kpp = validation.validate_inn(_tax_number(cell[1], inn=True)), ""
             if (kpp_cell := row.get("counterparty_kpp")) is not None:
-                row.where["counterparty_id"] = kpp_cell[0]
-                conds.append(Counterparty.kpp == validation.validate_kpp(_tax_number(kpp_cell[1], inn=False)))
+                row.where["counterparty_id"] = kpp_cell[0]  # a bad KPP names its own column
+                kpp = validation.validate_kpp(_tax_number(kpp_cell[1], inn=False))
                 row.where["counterparty_id"] = cell[0]
-            key = ("inn", " ".join(str(c.right.value) for c in conds))  # type: ignore[attr-defined]
-            what = "ИНН " + key[1].replace(" ", " and КПП ")
+            conds = [col(Counterparty.inn) == inn, *([col(Counterparty.kpp) == kpp] if kpp else [])]
+            key, what = ("inn", f"{inn} {kpp}"), f"ИНН {inn}" + (f" and КПП {kpp}" if kpp else "")
         elif (cell := row.get("counterparty")) is not None:
             row.where["counterparty_id"] = cell[0]
             name = validation.fold_text(cell[1])
             key, what = ("name", name), f"the name {cell[1]!r}"
-            conds = [Counterparty.search_name.contains(name, autoescape=True)]
+            conds = [col(Counterparty.search_name).contains(name, autoescape=True)]
         else:
             raise ValueError("say which counterparty: fill «ИНН контрагента» or «Контрагент»")
         if key not in companies:
@@ -579,26 +588,15 @@ def import_contact_persons(session: Session, actor: User, path: Path, *, skip_ex
         except ValueError as exc:
             row.problems.append((row.where.get("counterparty_id"), str(exc)))
             return True  # still let the rules look at the rest of the row
-        return not _skip_duplicate(row)
+        key = (row.data["counterparty_id"], validation.fold_text(row.data.get("full_name") or ""))
 
-    def _skip_duplicate(row: _Row) -> bool:
-        """Report a duplicate (False), or True when it is to be skipped."""
-        name = validation.fold_text(row.data.get("full_name") or "")
-        if not name:
-            return False
-        key = (row.data["counterparty_id"], name)
-        if (first := seen.setdefault(key, row.number)) != row.number:
-            duplicate_of = f"row {first}"
-        else:
-            stmt = select(ContactPerson.id).where(ContactPerson.counterparty_id == key[0],
-                                                  ContactPerson.search_name == name)
-            if session.execute(stmt.limit(1)).first() is None:
-                return False
-            duplicate_of = "a contact person already in Satchel"
-        if skip_existing:
-            return True
-        row.problems.append((row.where.get("full_name"), f"duplicate of {duplicate_of} at this counterparty"))
-        return False
+        def stored() -> str | None:
+            stmt = select(col(ContactPerson.id)).where(col(ContactPerson.counterparty_id) == key[0],
+                                                       col(ContactPerson.search_name) == key[1])
+            return "a contact person already in Satchel" if session.execute(stmt.limit(1)).first() else None
+
+        return not key[1] or not duplicates.skip_row(row, key, row.where.get("full_name"), stored,
+                                                     " at this counterparty")
 
     return _import(session, actor, rt, path, CONTACT_PERSON_FIELDS,
                    [("full_name",), ("counterparty_inn", "counterparty")], prepare,

@@ -52,6 +52,8 @@ class RecordType:
     default_sort: str = "-updated_at"
     # Fields that tie the record to people or a counterparty: changing one re-checks creation rights.
     relations: tuple[str, ...] = ()
+    # Fields that default to the acting user on create (the owner, the assignee).
+    actor_defaults: tuple[str, ...] = ()
     hidden: frozenset[str] = field(default_factory=lambda: frozenset({"search_name"}))
     searchable: bool = False
 
@@ -89,7 +91,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                       "source", "owner_id", "stage", "visibility", "notes"),
             filters=("owner_id", "stage", "visibility", "region", "industry", "segment", "source", "inn"),
             sorts=("legal_name", "short_name", "inn", "region", "stage", *_AUDIT),
-            default_sort="legal_name", relations=("owner_id",), searchable=True,
+            default_sort="legal_name", relations=("owner_id",), searchable=True, actor_defaults=("owner_id",),
         ),
         RecordType(
             "contact-persons", "contact_person", ContactPerson, rules.check_contact_person,
@@ -106,7 +108,7 @@ RECORD_TYPES: dict[str, RecordType] = {
             filters=("counterparty_id", "contact_person_id", "responsible_id", "deal_id", "kind",
                      "direction", "status", "importance", "starts_at"),
             sorts=("starts_at", "kind", "status", *_AUDIT), default_sort="-starts_at",
-            relations=("counterparty_id", "responsible_id"),
+            relations=("counterparty_id", "responsible_id"), actor_defaults=("responsible_id",),
         ),
         RecordType(
             "reminders", "reminder", Reminder, rules.check_reminder,
@@ -114,7 +116,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                       "subject_type", "subject_id"),
             filters=("assignee_id", "status", "subject_type", "subject_id", "counterparty_id", "due_at"),
             sorts=("due_at", "remind_at", "status", *_AUDIT), default_sort="due_at",
-            relations=("assignee_id", "subject_type", "subject_id"),
+            relations=("assignee_id", "subject_type", "subject_id"), actor_defaults=("assignee_id",),
         ),
         RecordType(
             "deals", "deal", Deal, rules.check_deal,
@@ -122,7 +124,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                       "probability", "source", "lost_reason", "closed_volume", "owner_id"),
             filters=("counterparty_id", "stage", "owner_id", "source", "expected_close"),
             sorts=("title", "stage", "amount", "expected_close", *_AUDIT), default_sort="-updated_at",
-            relations=("counterparty_id", "owner_id"),
+            relations=("counterparty_id", "owner_id"), actor_defaults=("owner_id",),
         ),
         RecordType(
             "shares", "share", Share, rules.check_share,
@@ -155,18 +157,36 @@ def _adapter(model: type[SQLModel], name: str) -> TypeAdapter[Any]:
     return TypeAdapter(model.model_fields[name].annotation)
 
 
+@cache
+def _max_length(model: type[SQLModel], name: str) -> int | None:
+    for item in model.model_fields[name].metadata:
+        if getattr(item, "max_length", None) is not None:
+            return int(item.max_length)
+    return None
+
+
 def coerce(rt: RecordType, name: str, raw: Any) -> Any:
-    """A wire value as the Python value of field ``name``; ``ValueError`` says why not."""
+    """A wire value as the Python value of field ``name``; ``ValueError`` says why not.
+
+    A blank string for an optional field means "no value", so that a cleared
+    cell and an absent one are stored alike.
+    """
+    info = rt.model.model_fields[name]
+    if isinstance(raw, str) and not raw.strip() and not info.is_required() and info.default is None:
+        return None
     try:
         value = _adapter(rt.model, name).validate_python(raw)
     except PydanticError as exc:
         raise ValueError(exc.errors()[0]["msg"]) from None
     if isinstance(value, datetime) and value.tzinfo is None:
         raise ValueError("a time must carry its UTC offset, e.g. 2026-11-23T10:00:00+03:00 or ...Z")
+    limit = _max_length(rt.model, name)
+    if isinstance(value, str) and limit is not None and len(value) > limit:
+        raise ValueError(f"at most {limit} characters; got {len(value)}")
     return value
 
 
-def _coerce_all(rt: RecordType, data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+def _coerce_all(rt: RecordType, data: dict[str, Any], *, creating: bool, actor: User | None = None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object of field values")
     problems: dict[str, str] = {}
@@ -186,6 +206,13 @@ def _coerce_all(rt: RecordType, data: dict[str, Any], *, creating: bool) -> dict
                 values[name] = coerce(rt, name, raw)
             except ValueError as exc:
                 problems[name] = str(exc)
+    if creating:
+        for name in rt.actor_defaults:
+            if values.get(name) is None and actor is not None:
+                values[name] = actor.id
+        for name in rt.writable:
+            if rt.model.model_fields[name].is_required() and values.get(name) is None:
+                problems.setdefault(name, "is required")
     if problems:
         raise ValidationFailed(f"{rt.singular} has invalid fields: {', '.join(sorted(problems))}",
                                details=problems)
@@ -204,21 +231,16 @@ def get(session: Session, actor: User, rt: RecordType, record_id: str) -> Any:
     return record
 
 
-def _finish(session: Session, actor: User, rt: RecordType, record: Any) -> None:
-    rules.run_check(rt.check, session, actor, record)
+def _reindex(record: Any, session: Session) -> None:
     if isinstance(record, Counterparty | ContactPerson):
         search.reindex(session, record)
 
 
 def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any]) -> Any:
-    values = _coerce_all(rt, data, creating=True)
+    values = _coerce_all(rt, data, creating=True, actor=actor)
     if "id" in values and session.get(rt.model, values["id"]) is not None:
         raise AlreadyExists(f"{rt.singular} {values['id']} already exists")
     record: Any = rt.model(**values)
-    if isinstance(record, Counterparty) and "owner_id" not in values:
-        record.owner_id = actor.id
-    if isinstance(record, Reminder) and "assignee_id" not in values:
-        record.assignee_id = actor.id
     now = utcnow()
     record.created_at = record.updated_at = now
     record.created_by = record.updated_by = actor.id
@@ -227,7 +249,7 @@ def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any]) 
         raise PermissionDenied(f"you may not create this {rt.singular}")
     session.add(record)
     session.flush()
-    _finish(session, actor, rt, record)
+    _reindex(record, session)
     return record
 
 
@@ -257,7 +279,7 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
         record.updated_by = actor.id
         session.add(record)
         session.flush()
-        _finish(session, actor, rt, record)
+        _reindex(record, session)
     return record
 
 

@@ -157,8 +157,6 @@ def check_interaction(session: Session, actor: User, item: Interaction, problems
     _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
     _belongs(session, problems, "contact_person_id", ContactPerson, item.contact_person_id, item.counterparty_id)
     _belongs(session, problems, "deal_id", Deal, item.deal_id, item.counterparty_id)
-    if item.responsible_id is None:
-        item.responsible_id = actor.id
     _active_user(session, problems, "responsible_id", item.responsible_id)
     if item.duration_minutes is not None and not 0 <= item.duration_minutes <= 7 * 24 * 60:
         problems["duration_minutes"] = "must be between 0 and 10080 (a week)"
@@ -205,8 +203,6 @@ def check_deal(session: Session, actor: User, deal: Deal, problems: Problems) ->
     deal.currency = deal.currency.upper()
     if deal.stage == DealStage.LOST and not (deal.lost_reason or "").strip():
         problems["lost_reason"] = "a lost deal must say why it was lost"
-    if deal.owner_id is None:
-        deal.owner_id = actor.id
     _active_user(session, problems, "owner_id", deal.owner_id)
 
 

@@ -174,3 +174,13 @@ def test_same_values_in_another_format_are_no_change(api: Api) -> None:
                      {"kind": "email", "value": "INFO@romashka.ru"}]})
     assert r.status_code == 200
     assert r.json()["version"] == 1
+
+
+def test_too_long_and_missing_values_are_validation_errors_on_every_backend(api: Api) -> None:
+    h = api.user("ivanov")
+    r = api.client.post("/api/v1/counterparties", headers=h, json={"legal_name": "ООО Длинная", "legal_form": "О" * 40})
+    assert r.status_code == 422 and "at most 20" in r.json()["details"]["legal_form"]
+    r = api.client.post("/api/v1/contact-persons", headers=h, json={"full_name": "Без компании"})
+    assert r.status_code == 422 and r.json()["details"]["counterparty_id"] == "is required"
+    cp = api.create(h, "counterparties", legal_name="ООО Пустая", kpp="")
+    assert cp["kpp"] is None
