@@ -27,7 +27,6 @@ from crm.models import User, metadata
 from server import migrate
 from server.config import Config
 
-
 PG_BASE_URL = os.environ.get("SATCHEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
