@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from crm import accounts, importing, records
+from crm import accounts, importing, records, tabular
 from crm.database import Database
 from crm.errors import ImportFailed
 from crm.models import ContactPerson, Counterparty, User
@@ -84,7 +84,7 @@ def failure(db: Database, run: Any) -> ImportFailed:
 def test_read_rows_decodes_cp1251_semicolon_csv() -> None:
     with pytest.raises(UnicodeDecodeError):  # the sample really is windows-1251
         (DATA / "counterparties_cp1251.csv").read_bytes().decode("utf-8")
-    headers, rows = importing.read_rows(DATA / "counterparties_cp1251.csv")
+    headers, rows = tabular.read_rows(DATA / "counterparties_cp1251.csv")
     assert headers[:4] == ["Наименование", "Краткое наименование", "ИНН", "КПП"]
     assert rows[0]["Наименование"] == 'ООО "Ромашка"'
     assert rows[0]["Телефоны"] == "8 (495) 123-45-67, +7 916 123 45 67"
@@ -96,23 +96,23 @@ def test_read_rows_decodes_cp1251_semicolon_csv() -> None:
 def test_read_rows_detects_the_delimiter(tmp_path: Path, delimiter: str) -> None:
     path = write_csv(tmp_path / "x.csv", delimiter.join(["Наименование", "ИНН"]),
                      delimiter.join(['"ООО ""Ромашка""; опт, розница"', "7707083893"]))
-    assert importing.read_rows(path) == (["Наименование", "ИНН"],
+    assert tabular.read_rows(path) == (["Наименование", "ИНН"],
                                          [{"Наименование": 'ООО "Ромашка"; опт, розница', "ИНН": "7707083893"}])
 
 
 def test_read_rows_other_excel_flavours(tmp_path: Path) -> None:
     # "Unicode text (*.txt)": UTF-16 with BOM, tab-separated.
     (tmp_path / "u.txt").write_bytes("ИНН\tФИО\r\n7707083893\tПетров\r\n".encode("utf-16"))
-    assert importing.read_rows(tmp_path / "u.txt") == (["ИНН", "ФИО"], [{"ИНН": "7707083893", "ФИО": "Петров"}])
+    assert tabular.read_rows(tmp_path / "u.txt") == (["ИНН", "ФИО"], [{"ИНН": "7707083893", "ФИО": "Петров"}])
     # A "sep=" line tells Excel the separator and is not shown as a row.
     path = write_csv(tmp_path / "s.csv", "sep=,", "ИНН,ФИО", "7707083893,Петров", encoding="cp1251")
-    assert importing.read_rows(path) == (["ИНН", "ФИО"], [{"ИНН": "7707083893", "ФИО": "Петров"}])
+    assert tabular.read_rows(path) == (["ИНН", "ФИО"], [{"ИНН": "7707083893", "ФИО": "Петров"}])
 
 
 def test_read_rows_xlsx_numbers_and_dates(tmp_path: Path) -> None:
     path = write_xlsx(tmp_path / "x.xlsx", ["ИНН", "Телефон", "День рождения", "Напоминать за (дней)"],
                       [7707083893.0, 74951234567, datetime(1980, 5, 17), 3.0], [], [500100732259.0, None, None, 7])
-    headers, rows = importing.read_rows(path)
+    headers, rows = tabular.read_rows(path)
     assert headers == ["ИНН", "Телефон", "День рождения", "Напоминать за (дней)"]
     assert rows[0] == {"ИНН": "7707083893", "Телефон": "74951234567", "День рождения": "1980-05-17",
                        "Напоминать за (дней)": "3"}
@@ -122,10 +122,10 @@ def test_read_rows_xlsx_numbers_and_dates(tmp_path: Path) -> None:
 def test_read_rows_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
     with pytest.raises(ImportFailed, match="Excel 97-2003"):
-        importing.read_rows(tmp_path / "old.xls")
+        tabular.read_rows(tmp_path / "old.xls")
     (tmp_path / "empty.csv").write_bytes(b"\r\n;;\r\n")
     with pytest.raises(ImportFailed, match="empty"):
-        importing.read_rows(tmp_path / "empty.csv")
+        tabular.read_rows(tmp_path / "empty.csv")
 
 
 # ----------------------------------------------------------------------------- counterparties
