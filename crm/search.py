@@ -1,10 +1,16 @@
 """Finding counterparties and contact persons by name, INN, phone or email.
 
-SQLite's ``LIKE`` folds ASCII only, so names are matched against a case-folded
-copy (``search_name``) made by ``validation.fold_text``; phones, emails and INNs
-are matched through the derived ``ContactKey`` index, where phones are kept as
-E.164 digits so that "8 (916) 123-45-67", "+7 916 1234567" and "123-45-67" all
-find the same number.
+Every searchable value is written, normalised, into the derived ``ContactKey``
+index, and every search is a prefix range on that index — no scan of the
+records, whatever the database:
+
+* ``word``: each word of a name, case-folded (``ё`` = ``е``), so a name is
+  found by the beginning of any of its words, Cyrillic in any case (SQLite's
+  own ``LIKE`` folds ASCII only);
+* ``phone`` and ``phone_rev``: E.164 digits and the same reversed, so that
+  "8 (916) 123-45-67", "+7 916" (a prefix) and "123-45-67" (a suffix) all find
+  +79161234567;
+* ``email`` and ``email_domain``; ``inn``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlmodel import Session
 
 from crm import validation
@@ -21,6 +27,14 @@ from crm.models.enums import ContactKind
 
 # A query made only of these characters is a phone number or an INN, not a name.
 _NUMERIC_QUERY = re.compile(r"^[\d\s+()\-.]+$")
+_WORD = re.compile(r"\w+")
+# Above every character a key may hold: the end of a prefix range under binary collation.
+_TOP = "\uffff"
+
+
+def words(text: str) -> list[str]:
+    """The case-folded words of ``text``, as the index keeps them."""
+    return _WORD.findall(validation.fold_text(text))
 
 
 def keys_for(record: Counterparty | ContactPerson) -> list[tuple[str, str]]:
@@ -28,11 +42,19 @@ def keys_for(record: Counterparty | ContactPerson) -> list[tuple[str, str]]:
     keys: set[tuple[str, str]] = set()
     for item in record.contacts:
         if item.get("kind") == ContactKind.PHONE:
-            keys.add(("phone", item["value"].lstrip("+")))
+            digits = item["value"].lstrip("+")
+            keys.add(("phone", digits))
+            keys.add(("phone_rev", digits[::-1]))
         elif item.get("kind") == ContactKind.EMAIL:
             keys.add(("email", item["value"]))
-    if isinstance(record, Counterparty) and record.inn:
-        keys.add(("inn", record.inn))
+            keys.add(("email_domain", item["value"].rpartition("@")[2]))
+    if isinstance(record, Counterparty):
+        if record.inn:
+            keys.add(("inn", record.inn))
+        name = f"{record.legal_name} {record.short_name or ''}"
+    else:
+        name = record.full_name
+    keys.update(("word", w[:300]) for w in words(name))
     return sorted(keys)
 
 
@@ -43,43 +65,46 @@ def reindex(session: Session, record: Counterparty | ContactPerson, *, deleted: 
         return
     record_type = "counterparty" if isinstance(record, Counterparty) else "contact_person"
     counterparty_id = record.id if isinstance(record, Counterparty) else record.counterparty_id
-    for kind, key in keys_for(record):
-        session.add(ContactKey(record_type=record_type, record_id=record.id,
-                               counterparty_id=counterparty_id, kind=kind, key=key))
+    session.add_all(ContactKey(record_type=record_type, record_id=record.id, counterparty_id=counterparty_id,
+                               kind=kind, key=key) for kind, key in keys_for(record))
 
 
-def _key_match(q: str) -> ColumnElement[bool] | None:
-    """Condition on ContactKey for a query that is an email or a number; None for a name."""
+def _prefix(kind: str, prefix: str) -> ColumnElement[bool]:
+    return and_(ContactKey.kind == kind, ContactKey.key >= prefix, ContactKey.key < prefix + _TOP)
+
+
+def _key_conditions(q: str) -> tuple[bool, list[ColumnElement[bool]]]:
+    """Whether ``q`` is a name, and the ContactKey conditions that must each hold for some key."""
     text = q.strip()
     if "@" in text:
-        return (ContactKey.kind == "email") & ContactKey.key.contains(text.lower(), autoescape=True)
+        address = text.lower()
+        if address.startswith("@"):
+            return False, [_prefix("email_domain", address[1:])]
+        return False, [_prefix("email", address)]
     if _NUMERIC_QUERY.match(text):
-        digits = validation.phone_search_digits(text)
         raw = re.sub(r"\D", "", text)
-        if not raw:
-            return None
-        conds = [(ContactKey.kind == "inn") & ContactKey.key.startswith(raw, autoescape=True)]
+        digits = validation.phone_search_digits(text)
+        conds = [_prefix("inn", raw)] if raw else []
         if len(digits) >= 3:
-            conds.append((ContactKey.kind == "phone") & ContactKey.key.contains(digits, autoescape=True))
-        return or_(*conds)
-    return None
+            conds += [_prefix("phone", digits), _prefix("phone_rev", digits[::-1])]
+        return False, [or_(*conds)] if conds else [ContactKey.id.is_(None)]
+    found = words(text)
+    return True, [_prefix("word", w) for w in found] if found else [ContactKey.id.is_(None)]
 
 
 def counterparty_condition(q: str) -> ColumnElement[bool]:
-    """Condition on ``Counterparty`` for the search box: name, INN, phone or email of it or its people."""
-    keys = _key_match(q)
-    if keys is not None:
-        return Counterparty.id.in_(select(ContactKey.counterparty_id).where(keys))
-    return Counterparty.search_name.contains(validation.fold_text(q), autoescape=True)
+    """Condition on ``Counterparty`` for the search box: the beginning of a word of its name,
+    or its INN, or a phone or email of it or of its contact persons."""
+    is_name, conds = _key_conditions(q)
+    scope = [ContactKey.record_type == "counterparty"] if is_name else []
+    return and_(*(Counterparty.id.in_(select(ContactKey.counterparty_id).where(cond, *scope)) for cond in conds))
 
 
 def contact_person_condition(q: str) -> ColumnElement[bool]:
-    keys = _key_match(q)
-    if keys is not None:
-        return ContactPerson.id.in_(
-            select(ContactKey.record_id).where(keys, ContactKey.record_type == "contact_person")
-        )
-    return ContactPerson.search_name.contains(validation.fold_text(q), autoescape=True)
+    """Condition on ``ContactPerson``: the beginning of a word of the name, or a phone or email."""
+    _, conds = _key_conditions(q)
+    scope = ContactKey.record_type == "contact_person"
+    return and_(*(ContactPerson.id.in_(select(ContactKey.record_id).where(cond, scope)) for cond in conds))
 
 
 def condition_for(model: type[Any], q: str) -> ColumnElement[bool] | None:

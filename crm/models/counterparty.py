@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index, String
 from sqlmodel import Field, SQLModel
 
 from crm.models.base import Record
@@ -15,6 +15,12 @@ class Counterparty(Record, table=True):
     """A company or sole trader we deal with: client, prospect, supplier, partner, competitor."""
 
     __tablename__ = "counterparty"
+    __table_args__ = (
+        # Lists walk this in name order and stop after a page, checking access from the index alone.
+        Index("ix_counterparty_list", "legal_name", "id", "owner_id", "visibility"),
+        # Search hits are checked for access without reading the (wide) rows.
+        Index("ix_counterparty_access", "id", "owner_id", "visibility", "legal_name"),
+    )
 
     kinds: list[str] = Field(default_factory=lambda: ["client"], sa_column=Column(JSON, nullable=False))
     legal_form: str | None = Field(default=None, max_length=20)
@@ -76,10 +82,15 @@ class ContactKey(SQLModel, table=True):
     """
 
     __tablename__ = "contact_key"
+    # Every search is a prefix range on (kind, key).
+    __table_args__ = (Index("ix_contact_key_kind_key", "kind", "key"),)
 
     id: int | None = Field(default=None, primary_key=True)
     record_type: str = Field(max_length=40)
     record_id: str = Field(max_length=36, index=True)
     counterparty_id: str = Field(max_length=36, index=True)
     kind: str = Field(max_length=20)
-    key: str = Field(max_length=300, index=True)
+    # Byte order on PostgreSQL too (SQLite's default already is), so that a prefix
+    # range on Cyrillic keys uses the index and means what it says.
+    key: str = Field(sa_column=Column(String(300).with_variant(String(300, collation="C"), "postgresql"),
+                                      nullable=False))

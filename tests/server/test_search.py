@@ -25,9 +25,14 @@ def found(api: Api):  # type: ignore[no-untyped-def]
     return names
 
 
-@pytest.mark.parametrize("q", ["ромашка", "РОМАШКА", "Ромаш", "«ромашка»", "омаш"])
-def test_name_fragment_any_case(found, q: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("q", ["ромашка", "РОМАШКА", "Ромаш", "«ромашка»", "ооо ром", "Ром ООО"])
+def test_beginning_of_any_word_in_any_case(found, q: str) -> None:  # type: ignore[no-untyped-def]
     assert found(q) == {"ООО «Ромашка»"}
+
+
+def test_every_word_of_the_query_must_match(found) -> None:  # type: ignore[no-untyped-def]
+    assert found("ромашка ёлочка") == set()
+    assert found("омаш") == set()  # the middle of a word is not a beginning
 
 
 def test_yo_and_ye_are_the_same_letter(found) -> None:  # type: ignore[no-untyped-def]
@@ -36,7 +41,7 @@ def test_yo_and_ye_are_the_same_letter(found) -> None:  # type: ignore[no-untype
 
 
 @pytest.mark.parametrize("q", ["+79161234567", "89161234567", "8 (916) 123-45-67", "+7 916 123 45 67",
-                               "916-123-45-67", "123-45-67", "1234567"])
+                               "916-123-45-67", "123-45-67", "1234567", "+7 916", "45-67"])
 def test_phone_any_format(found, q: str) -> None:  # type: ignore[no-untyped-def]
     assert found(q) == {"ООО «Ромашка»"}
 
@@ -50,6 +55,8 @@ def test_inn_and_email(found) -> None:  # type: ignore[no-untyped-def]
     assert found("7736207543") == {"АО Ёлочка"}
     assert found("7707083893") == {"ООО «Ромашка»"}
     assert found("sales@elochka") == {"АО Ёлочка"}
+    assert found("@elochka.ru") == {"АО Ёлочка"}
+    assert found("@mail.ru") == {"ООО «Ромашка»"}
 
 
 def test_wildcards_are_literal(found) -> None:  # type: ignore[no-untyped-def]

@@ -24,12 +24,12 @@ def upgrade() -> None:
     sa.Column('record_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('counterparty_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('key', sa.String(length=300).with_variant(sa.String(length=300, collation='C'), 'postgresql'), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('contact_key', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_key_counterparty_id'), ['counterparty_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_contact_key_key'), ['key'], unique=False)
+        batch_op.create_index('ix_contact_key_kind_key', ['kind', 'key'], unique=False)
         batch_op.create_index(batch_op.f('ix_contact_key_record_id'), ['record_id'], unique=False)
 
     op.create_table('login_failure',
@@ -108,7 +108,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('counterparty', schema=None) as batch_op:
+        batch_op.create_index('ix_counterparty_access', ['id', 'owner_id', 'visibility', 'legal_name'], unique=False)
         batch_op.create_index(batch_op.f('ix_counterparty_inn'), ['inn'], unique=False)
+        batch_op.create_index('ix_counterparty_list', ['legal_name', 'id', 'owner_id', 'visibility'], unique=False)
         batch_op.create_index(batch_op.f('ix_counterparty_owner_id'), ['owner_id'], unique=False)
 
     op.create_table('device',
@@ -288,7 +290,9 @@ def downgrade() -> None:
     op.drop_table('device')
     with op.batch_alter_table('counterparty', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_counterparty_owner_id'))
+        batch_op.drop_index('ix_counterparty_list')
         batch_op.drop_index(batch_op.f('ix_counterparty_inn'))
+        batch_op.drop_index('ix_counterparty_access')
 
     op.drop_table('counterparty')
     with op.batch_alter_table('app_user', schema=None) as batch_op:
@@ -305,7 +309,7 @@ def downgrade() -> None:
     op.drop_table('login_failure')
     with op.batch_alter_table('contact_key', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contact_key_record_id'))
-        batch_op.drop_index(batch_op.f('ix_contact_key_key'))
+        batch_op.drop_index('ix_contact_key_kind_key')
         batch_op.drop_index(batch_op.f('ix_contact_key_counterparty_id'))
 
     op.drop_table('contact_key')

@@ -1,0 +1,828 @@
+"""A made-up but believable Russian jewellery wholesaler, for trying Satchel out and for load tests.
+
+``build(size, seed, today)`` is pure: the same arguments give equal records,
+ids and timestamps included, and every record already satisfies its
+``crm.rules.check_*`` function (derived fields such as ``search_name`` and
+``Reminder.counterparty_id`` are filled the way the rules fill them).
+``load`` writes them into an empty database together with the derived
+``ContactKey`` rows, in one transaction, so a failed load leaves nothing behind.
+Every demo user logs in with ``DEMO_PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from bisect import bisect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from functools import cache
+from itertools import accumulate
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from sqlalchemy import Table, insert, inspect, select
+from sqlalchemy.orm import configure_mappers
+from sqlmodel import SQLModel, col
+
+from crm import accounts, search, validation
+from crm.database import Database
+from crm.errors import AlreadyExists, ValidationFailed
+from crm.models import (
+    ContactKey,
+    ContactPerson,
+    Counterparty,
+    Deal,
+    Interaction,
+    Reminder,
+    Share,
+    Team,
+    User,
+)
+
+DEMO_PASSWORD = "demo-password"
+DEFAULT_TODAY = date(2026, 11, 1)
+BATCH_SIZE = 2_000
+
+Progress = Callable[[str, int, int], None]
+M = TypeVar("M", bound=SQLModel)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How many records of each kind to make; the users and teams are always the same few."""
+
+    counterparties: int
+    contact_persons: int
+    interactions: int
+    deals: int
+    reminders: int
+
+
+SIZES: dict[str, DemoSize] = {
+    "small": DemoSize(40, 60, 120, 20, 15),
+    "medium": DemoSize(2_000, 3_000, 5_000, 800, 500),
+    "large": DemoSize(20_000, 30_000, 50_000, 8_000, 5_000),
+}
+
+
+@dataclass
+class DemoData:
+    """The generated records; the field order is the order foreign keys need them inserted in."""
+
+    teams: list[Team]
+    users: list[User]
+    counterparties: list[Counterparty]
+    shares: list[Share]
+    contact_persons: list[ContactPerson]
+    deals: list[Deal]
+    interactions: list[Interaction]
+    reminders: list[Reminder]
+
+    def tables(self) -> list[tuple[str, type[SQLModel], list[Any]]]:
+        """(stage name, model, records) in insertion order."""
+        models: tuple[type[SQLModel], ...] = (Team, User, Counterparty, Share, ContactPerson, Deal,
+                                              Interaction, Reminder)
+        return [(f.name.replace("_", " "), model, getattr(self, f.name))
+                for f, model in zip(fields(self), models, strict=True)]
+
+
+class _Odds(Generic[T]):
+    """Values with relative weights, summed once so that a draw is a single bisection."""
+
+    def __init__(self, pairs: Iterable[tuple[T, float]]) -> None:
+        self.values, weights = zip(*pairs, strict=True)
+        self.cumulative = list(accumulate(weights))
+
+    def draw(self, rng: random.Random) -> T:
+        return self.values[bisect(self.cumulative, rng.random() * self.cumulative[-1])]
+
+
+# ------------------------------------------------------------------ word lists
+
+def _words(text: str) -> list[str]:
+    return text.split(";") if ";" in text else text.split()
+
+
+class _City(NamedTuple):
+    name: str
+    postcodes: list[str]  # first three digits
+    area_codes: list[str]
+    inn_region: str
+    streets: list[str]
+
+
+_CITIES = _Odds([
+    (_City("Москва", _words("101 105 107 109 115 117 119 121 123 125 127 129"), ["495", "499"], "77",
+           _words("ул. Тверская;ул. Мясницкая;ул. Большая Ордынка;ул. Новый Арбат;ул. Профсоюзная;"
+                  "Ленинский пр-т;Варшавское ш.;Дмитровское ш.;ул. Бауманская;ул. Пятницкая")), 30),
+    (_City("Санкт-Петербург", _words("190 191 192 194 196 197 198 199"), ["812"], "78",
+           _words("Невский пр-т;ул. Садовая;Литейный пр-т;Московский пр-т;ул. Марата;Лиговский пр-т")), 15),
+    (_City("Екатеринбург", ["620"], ["343"], "66",
+           _words("ул. Малышева;ул. Вайнера;пр-т Ленина;ул. 8 Марта;ул. Куйбышева")), 6),
+    (_City("Новосибирск", ["630"], ["383"], "54", _words("Красный пр-т;ул. Ленина;ул. Советская;ул. Фрунзе")), 5),
+    (_City("Казань", ["420"], ["843"], "16", _words("ул. Баумана;ул. Пушкина;ул. Кремлёвская;пр-т Победы")), 6),
+    (_City("Нижний Новгород", ["603"], ["831"], "52",
+           _words("ул. Большая Покровская;ул. Рождественская;пр-т Гагарина")), 4),
+    (_City("Ростов-на-Дону", ["344"], ["863"], "61",
+           _words("ул. Большая Садовая;Будённовский пр-т;Ворошиловский пр-т")), 4),
+    (_City("Самара", ["443"], ["846"], "63", _words("ул. Куйбышева;ул. Ленинградская;Московское ш.")), 4),
+    (_City("Краснодар", ["350"], ["861"], "23", _words("ул. Красная;ул. Северная;ул. Ставропольская")), 4),
+    (_City("Челябинск", ["454"], ["351"], "74", _words("ул. Кирова;пр-т Ленина;ул. Свободы")), 4),
+    # Кострома and its Красное-на-Волге make a good part of Russia's jewellery.
+    (_City("Кострома", ["156"], ["4942"], "44", _words("ул. Советская;ул. Лесная;пр-т Мира;ул. Шагова")), 6),
+    (_City("Красноярск", ["660"], ["391"], "24", _words("пр-т Мира;ул. Карла Маркса;ул. Ленина")), 3),
+    (_City("Уфа", ["450"], ["347"], "02", _words("ул. Ленина;пр-т Октября;ул. Гоголя")), 3),
+    (_City("Пермь", ["614"], ["342"], "59", _words("ул. Ленина;Комсомольский пр-т;ул. Сибирская")), 3),
+    (_City("Воронеж", ["394"], ["473"], "36", _words("пр-т Революции;ул. Кольцовская;ул. Плехановская")), 3),
+])
+_MOBILE_CODES = [str(c) for c in (*range(900, 940), *range(950, 970), *range(977, 990), *range(991, 1000))]
+
+_FORMS = _Odds([("ООО", 62), ("АО", 9), ("ПАО", 2), ("ИП", 27)])
+_FULL_FORMS = {"ООО": "Общество с ограниченной ответственностью", "АО": "Акционерное общество",
+               "ПАО": "Публичное акционерное общество", "ИП": "Индивидуальный предприниматель"}
+# Name prefix → the industry such a name implies.
+_PREFIXES = {
+    "Ювелирный дом": "ювелирная розница", "Торговый дом": "оптовая торговля",
+    "Ювелирная компания": "оптовая торговля", "Ювелирный завод": "ювелирное производство",
+    "Ювелирная фабрика": "ювелирное производство", "Группа компаний": "дистрибуция",
+    "Оптовая компания": "оптовая торговля", "Дистрибьюторская компания": "дистрибуция",
+    "Сеть салонов": "ювелирная розница", "Ювелирный салон": "ювелирная розница", "Ломбард": "ломбард",
+    "Производственная компания": "производство", "Ювелирная мастерская": "ювелирное производство",
+    "Часовой салон": "часы и аксессуары", "Ювелирный центр": "ювелирная розница",
+}
+_PREFIX_LIST = list(_PREFIXES)
+_BRANDS = _words(
+    "Алмаз Восток Сапфир Изумруд Аметист Яхонт Самоцветы Малахит Бриллиант Жемчуг Топаз Гранат Янтарь "
+    "Кристалл Радуга Аврора Феникс Орион Вектор Меридиан Престиж Империал Авангард Ромашка Волга Сибирь "
+    "Ладога Адамант Диадема Корона Каприз Эстет Галатея Карат Гранд Эталон Платина Аурум Альфа Дельта Нева "
+    "Кама Рубин Агат Нефрит Лазурит Берилл Опал Турмалин Цитрин Жасмин Сокол Беркут Ника Эльбрус")
+_ADJECTIVES = _words(
+    "Золотой Серебряный Северный Южный Восточный Русский Новый Царский Уральский Волжский Сибирский Невский "
+    "Столичный Белый Первый Старый Алмазный Лунный Солнечный Янтарный Княжеский Имперский Балтийский Добрый")
+_NOUNS = _words("век ряд стиль мастер двор берег город ювелир терем ключ узор камень дом остров путь самоцвет "
+                "кристалл талисман оберег")
+_SUFFIXES = _words("-Трейд -Опт -Групп -Юг -Урал -Центр -М -Нева -Сервис -Голд -Ювелир -Маркет -Инвест")
+_KINDS = _Odds([("client", 55), ("prospect", 25), ("supplier", 8), ("partner", 6), ("competitor", 6)])
+_STAGES = {
+    "client": _Odds([("active", 65), ("dormant", 25), ("negotiation", 10)]),
+    "prospect": _Odds([("lead", 55), ("negotiation", 30), ("lost", 15)]),
+    "other": _Odds([("active", 70), ("dormant", 30)]),
+}
+_INDUSTRIES = {
+    "client": _words("ювелирная розница;ювелирная розница;оптовая торговля;интернет-магазин;ломбард;дистрибуция"),
+    "supplier": _words("ювелирное производство;производство;упаковка и торговое оборудование;"
+                       "аффинаж драгоценных металлов;логистика"),
+    "competitor": _words("оптовая торговля;ювелирное производство;дистрибуция"),
+}
+_SOLE_TRADER_INDUSTRIES = ["ювелирная розница", "интернет-магазин", "ремонт и изготовление украшений"]
+_SEGMENTS = _words("крупный опт;мелкий опт;сеть;розница;онлайн")
+_TAGS = _words("VIP золото серебро бриллианты сеть постоплата сезонный выставка")
+_SOURCES = _Odds([("выставка JUNWEX", 20), ("сайт", 20), ("рекомендация", 20), ("Яндекс.Директ", 15),
+                  ("холодный звонок", 15), ("входящий звонок", 7), ("выставка «Ювелирная Россия»", 3)])
+_VISIBILITY = _Odds([("private", 80), ("team", 15), ("company", 5)])
+_CP_NOTES = _words("Работают только по предоплате.;Закупаются перед 8 Марта и Новым годом.;"
+                   "Требуют сертификаты на каждую партию.;Отсрочка платежа 30 дней.;"
+                   "Принимают товар только по вторникам.;Решения принимает собственник.")
+
+_MALE = _words("Александр Алексей Андрей Антон Артём Борис Вадим Валерий Виктор Виталий Владимир Геннадий "
+               "Георгий Денис Дмитрий Евгений Егор Иван Игорь Илья Кирилл Константин Леонид Максим Михаил "
+               "Никита Николай Олег Павел Пётр Роман Руслан Сергей Станислав Степан Тимур Фёдор Юрий Ярослав")
+_FEMALE = _words("Александра Алина Алла Анастасия Анна Валентина Валерия Вера Виктория Галина Дарья Евгения "
+                 "Екатерина Елена Елизавета Жанна Инна Ирина Карина Кристина Ксения Лариса Любовь Людмила "
+                 "Маргарита Марина Мария Надежда Наталья Нина Оксана Ольга Полина Светлана Софья Татьяна Юлия Яна")
+_PATRONYMICS = _words("Александрович Алексеевич Андреевич Борисович Викторович Владимирович Геннадьевич "
+                      "Дмитриевич Евгеньевич Иванович Игоревич Михайлович Николаевич Олегович Павлович "
+                      "Петрович Сергеевич Юрьевич Анатольевич Васильевич Григорьевич Константинович "
+                      "Леонидович Валерьевич Романович")
+_SURNAMES = _words(
+    "Смирнов Иванов Кузнецов Попов Васильев Петров Соколов Михайлов Новиков Фёдоров Морозов Волков Алексеев "
+    "Лебедев Семёнов Егоров Павлов Козлов Степанов Николаев Орлов Андреев Макаров Никитин Захаров Зайцев "
+    "Соловьёв Борисов Яковлев Григорьев Романов Воробьёв Сергеев Кузьмин Фролов Александров Дмитриев "
+    "Королёв Гусев Киселёв Ильин Максимов Поляков Сорокин Виноградов Ковалёв Белов Медведев Антонов "
+    "Тарасов Жуков Баранов Филиппов Комаров Давыдов Беляев Герасимов Богданов Осипов Сидоров Матвеев Титов "
+    "Марков Миронов Крылов Куликов Карпов Власов Мельников Денисов Гаврилов Тихонов Казаков Афанасьев "
+    "Данилов Савельев Тимофеев Фомин Чернов Абрамов Мартынов Ефимов Щербаков Назаров Калинин Исаев Быков "
+    "Островский Вишневский Шевчук Ковальчук Черных Хабибуллин Сафин Галиев Ахметов Ким Цой")
+_POSITIONS = _words("Генеральный директор;Коммерческий директор;Менеджер по закупкам;Главный бухгалтер;"
+                    "Директор магазина;Товаровед;Начальник отдела снабжения;Управляющий салоном;Владелец;"
+                    "Бухгалтер;Логист")
+_PERSON_NOTES = _words("Предпочитает связь в Telegram.;Не звонить до 11:00.;Любит белое золото.;"
+                       "Лучше писать на почту, перезванивает сам.;Отвечает за приёмку товара.")
+_FREE_MAIL = _Odds([("mail.ru", 30), ("yandex.ru", 30), ("gmail.com", 20), ("bk.ru", 5), ("list.ru", 5),
+                    ("inbox.ru", 4), ("rambler.ru", 4), ("ya.ru", 2)])
+
+_GOODS = _words("серебряных цепей;золотых серёг с фианитами;обручальных колец;колец с бриллиантами;"
+                "серебряных браслетов;подвесок и шармов;изделий с жемчугом;часов;ювелирной упаковки;"
+                "витрин и торгового оборудования;изделий из красного золота")
+_DEAL_KINDS = _words("Поставка;Пробная партия;Годовой контракт на поставку;Дозаказ;Спецзаказ")
+_OCCASIONS = _words("Новому году;8 Марта;Дню святого Валентина;выпускным;сезону свадеб;открытию салона")
+_LOST_REASONS = _words("Выбрали другого поставщика.;Высокая цена.;Не устроили сроки поставки.;Нет бюджета.;"
+                       "Клиент закрыл магазин.;Не подошла проба и сертификаты.")
+_DEAL_STAGES = _Odds([("new", 10), ("qualification", 10), ("proposal", 15), ("negotiation", 15),
+                      ("won", 35), ("lost", 15)])
+_PROBABILITY = {"new": 10, "qualification": 20, "proposal": 40, "negotiation": 60, "won": 100, "lost": 0}
+_INTERACTION_KINDS = _Odds([("call", 45), ("meeting", 15), ("letter", 25), ("purchase", 8),
+                            ("complaint", 3), ("other", 4)])
+_SUBJECTS = {
+    "call": _words("Звонок по новой коллекции;Уточнение остатков на складе;Звонок по оплате счёта № {n};"
+                   "Согласование даты отгрузки;Холодный звонок: знакомство;Напоминание о задолженности"),
+    "meeting": _words("Встреча в салоне клиента;Презентация осенней коллекции;Встреча на выставке JUNWEX;"
+                      "Переговоры о годовом контракте;Подписание договора"),
+    "letter": _words("Отправлено коммерческое предложение;Отправлен каталог;Акт сверки за квартал;"
+                     "Счёт № {n} на оплату;Ответ на запрос прайс-листа"),
+    "purchase": _words("Заказ № {n}: {goods};Отгрузка по накладной № {n}"),
+    "complaint": _words("Претензия: брак замка на браслете;Претензия: недовложение в партии;"
+                        "Возврат: несоответствие пробы;Жалоба на сроки доставки"),
+    "other": _words("Поздравление с праздником;Передача образцов;Обновление реквизитов"),
+}
+_RESULTS = _words("Договорились о встрече.;Клиент думает, перезвонить через неделю.;Выставлен счёт.;"
+                  "Заказ подтверждён.;Отказ: дорого.;Нужны сертификаты.;Согласовали отсрочку 30 дней.")
+_IMPORTANCE = _Odds([("low", 10), ("normal", 80), ("high", 10)])
+_REMINDER_SUBJECTS = _Odds([("interaction", 35), ("deal", 20), ("contact_person", 15), ("counterparty", 20),
+                            ("", 10)])
+_REMINDER_STATUS = _Odds([("open", 60), ("done", 30), ("snoozed", 10)])
+_REMINDER_TITLES = {
+    "counterparty": _words("Перезвонить по коммерческому предложению;Отправить новый каталог;Запросить акт сверки"),
+    "contact_person": _words("Поздравить с днём рождения;Уточнить, получил ли образцы;Договориться о встрече"),
+    "interaction": _words("Подготовить итоги встречи;Отправить обещанный прайс-лист;Проверить отгрузку"),
+    "deal": _words("Проверить оплату по сделке;Подготовить договор;Согласовать скидку с руководителем"),
+    "": _words("Сдать отчёт за месяц;Обновить прайс-лист;Подготовиться к выставке"),
+}
+
+_USERS = [  # login, full name, role, team
+    ("admin", "Орлов Андрей Викторович", "admin", None),
+    ("manager", "Морозова Елена Сергеевна", "manager", "Москва"),
+    ("ivanov", "Иванов Сергей Петрович", "salesperson", "Москва"),
+    ("petrova", "Петрова Анна Игоревна", "salesperson", "Москва"),
+    ("sidorov", "Сидоров Дмитрий Алексеевич", "salesperson", "Москва"),
+    ("kuznetsova", "Кузнецова Мария Олеговна", "salesperson", "Санкт-Петербург"),
+    ("office", "Белова Ольга Николаевна", "office", "Москва"),
+]
+_OUR_DOMAIN = "satchel-demo.ru"
+_TWO_YEARS = 730
+
+_TRANSLIT = str.maketrans({
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z", "и": "i",
+    "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
+    "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "", "ы": "y", "ь": "",
+    "э": "e", "ю": "yu", "я": "ya",
+})
+
+
+def _latin(text: str) -> str:
+    """ASCII letters, digits and hyphens for a domain or a mailbox: "Золотой век" → "zolotoy-vek"."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower().translate(_TRANSLIT)).strip("-")
+
+
+def _feminine(surname: str) -> str:
+    if surname.endswith(("ов", "ёв", "ев", "ин", "ын")):
+        return surname + "а"
+    if surname.endswith("ский"):
+        return surname[:-2] + "ая"
+    return surname  # Шевчук, Черных, Ким do not change
+
+
+@cache
+def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], frozenset[str], frozenset[str]]:
+    """(constant defaults, fields with a default factory, required fields) of ``model``."""
+    constant = {name: info.default for name, info in model.model_fields.items()
+                if info.default_factory is None and not info.is_required()}
+    made = frozenset(name for name, info in model.model_fields.items() if info.default_factory is not None)
+    required = frozenset(name for name, info in model.model_fields.items() if info.is_required())
+    return constant, made, required
+
+
+def _make(model: type[M], **values: Any) -> M:
+    """An instance built the way SQLAlchemy builds one when it loads a row.
+
+    The public constructor runs SQLModel's and SQLAlchemy's set-attribute hooks
+    and pydantic's default copying for every field (~100 µs a record on a
+    small machine), which alone would take ten seconds for the large set.
+    Filling ``__dict__`` of a freshly instrumented instance gives an object
+    that reads, compares, dumps and can be added to a session like any other.
+    """
+    mapper = inspect(model)
+    if not mapper.configured:
+        configure_mappers()  # what the public constructor would do first
+    constant, made, required = _defaults(model)
+    if required - values.keys():
+        raise TypeError(f"{model.__name__} needs {', '.join(sorted(required - values.keys()))}")
+    obj: M = mapper.class_manager.new_instance()
+    obj.__dict__.update(constant)
+    obj.__dict__.update({name: model.model_fields[name].get_default(call_default_factory=True)
+                         for name in made - values.keys()})
+    obj.__dict__.update(values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    return obj
+
+
+# ------------------------------------------------------------------ the builder
+
+@dataclass
+class _Company:
+    """What the builder remembers about a counterparty to make its people, deals and duplicates.
+
+    Plain copies of a few fields: reading an instrumented attribute costs a
+    microsecond, and the builder reads these hundreds of thousands of times.
+    """
+
+    record: Counterparty
+    core: str  # the name without legal form and quotes, or the ИП's full name
+    city: _City
+    owner_id: str
+    created_at: datetime
+    activity: float  # relative share of people, deals and interactions
+    domain: str | None = None
+    himself: tuple[str, str, str] | None = None  # the ИП: surname, first name, patronymic
+    people: list[str] = field(default_factory=list)  # ids
+    deals: list[str] = field(default_factory=list)  # ids
+
+
+class _Builder:
+    def __init__(self, seed: int, today: date) -> None:
+        self.rng = random.Random(seed)
+        # Midday UTC of ``today``: every created/updated time is at or before it.
+        self.now = datetime.combine(today, time(12, 0), tzinfo=UTC)
+        self.used: set[str] = set()  # INNs, phones, e-mails, domains and names already handed out
+        self.companies: list[_Company] = []
+        self.data = DemoData([], [], [], [], [], [], [], [])
+
+    # ---------------------------------------------------------------- helpers
+
+    # random.choice and randint cost a few microseconds each in pure Python; these
+    # are a fraction of that and, with a fixed seed, just as repeatable.
+    def pick(self, items: Sequence[T]) -> T:
+        return items[int(self.rng.random() * len(items))]
+
+    def between(self, low: int, high: int) -> int:
+        """A whole number from ``low`` to ``high``, both included."""
+        return low + int(self.rng.random() * (high - low + 1))
+
+    def uid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def unique(self, make: Callable[[], str]) -> str:
+        for _ in range(1000):
+            value = make()
+            if value not in self.used:
+                self.used.add(value)
+                return value
+        raise RuntimeError("the word lists are too small for this many records")
+
+    def digits(self, count: int) -> str:
+        return f"{int(self.rng.random() * 10**count):0{count}d}"
+
+    def at_work(self, days_from_today: int) -> datetime:
+        """A moment of a Moscow working day (9:00–18:00, UTC+3) that many days from today, in UTC.
+
+        Weekends move away from today, so a past day stays past and a future one future.
+        """
+        day = self.now.date() + timedelta(days=days_from_today)
+        if day.weekday() >= 5:
+            day += timedelta(days=7 - day.weekday()) if days_from_today > 0 else -timedelta(days=day.weekday() - 4)
+        minutes = 5 * self.between(9 * 12, 18 * 12 - 1) - 3 * 60
+        return datetime.combine(day, time(), tzinfo=UTC) + timedelta(minutes=minutes)
+
+    def past(self, since: datetime, max_days: int) -> datetime:
+        """A working moment between ``since`` (or ``max_days`` ago, whichever is later) and yesterday."""
+        span = max(1, min(max_days, (self.now - since).days))
+        return self.at_work(-self.between(1, span))
+
+    def audit(self, created: datetime, by: str | None) -> dict[str, Any]:
+        """id and audit fields of a record made at ``created``, maybe edited since."""
+        updated, version = created, 1
+        if created < self.now and self.rng.random() < 0.4:
+            updated = created + timedelta(seconds=int((self.now - created).total_seconds() * self.rng.random()))
+            version = self.between(2, 6)
+        return {"id": self.uid(), "created_at": created, "created_by": by, "updated_at": updated,
+                "updated_by": by, "version": version}
+
+    def phone(self, codes: list[str]) -> str:
+        """A fresh number in E.164 under one of ``codes`` (area or mobile); made, not parsed, for speed."""
+        def make() -> str:
+            code = self.pick(codes)
+            return "+7" + code + self.digits(10 - len(code))
+        return self.unique(make)
+
+    def inn(self, region: str, prefix_length: int) -> str:
+        """A fresh INN of a region: 9 digits + 1 check digit (company) or 10 + 2 (sole trader)."""
+        def make() -> str:
+            prefix = region + f"{self.between(1, 51):02d}" + self.digits(prefix_length - 4)
+            return prefix + validation.inn_check_digits(prefix)
+        return self.unique(make)
+
+    def person_name(self) -> tuple[str, str, str]:
+        rng = self.rng
+        surname, patronymic = self.pick(_SURNAMES), self.pick(_PATRONYMICS)
+        if rng.random() < 0.5:
+            return surname, self.pick(_MALE), patronymic
+        return _feminine(surname), self.pick(_FEMALE), patronymic[:-2] + "на"
+
+    def address(self, city: _City, *, home: bool = False) -> str:
+        rng = self.rng
+        parts = [self.pick(city.postcodes) + self.digits(3), f"г. {city.name}", self.pick(city.streets),
+                 f"д. {self.between(1, 120)}"]
+        if rng.random() < 0.2:
+            parts.append(self.pick(("корп. ", "стр. ")) + str(self.between(1, 5)))
+        if home:
+            parts.append(f"кв. {self.between(1, 250)}")
+        elif rng.random() < 0.7:
+            parts.append(f"оф. {self.between(1, 420)}")
+        return ", ".join(parts)
+
+    def free_mail(self, first: str, surname: str) -> str:
+        rng = self.rng
+        first_l, surname_l = _latin(first), _latin(surname)
+        domain = _FREE_MAIL.draw(rng)
+        local = self.pick((f"{surname_l}.{first_l[0]}", f"{first_l}.{surname_l}", f"{first_l[0]}{surname_l}"))
+        return self.unique(lambda: f"{local}{self.pick(('', self.between(70, 99), self.between(1, 999)))}@{domain}")
+
+    # ---------------------------------------------------------------- records
+
+    def staff(self) -> None:
+        since = self.now - timedelta(days=3 * 365)
+        teams = {name: _make(Team, name=name, **self.audit(since, None)) for name in ("Москва", "Санкт-Петербург")}
+        self.data.teams.extend(teams.values())
+        for login, full_name, role, team in _USERS:
+            self.data.users.append(_make(
+                User, login=login, full_name=full_name, role=role, email=f"{login}@{_OUR_DOMAIN}",
+                team_id=teams[team].id if team else None, **self.audit(since, None)))
+        by_login = {u.login: u.id for u in self.data.users}
+        self.team_of = {u.id: u.team_id for u in self.data.users}
+        self.manager = by_login["manager"]
+        self.spb = by_login["kuznetsova"]
+        self.sellers = [by_login[login] for login in ("ivanov", "petrova", "sidorov", "kuznetsova")]
+
+    def company_name(self, city: str) -> tuple[str, str, str]:
+        """(name inside the quotes, short name, words for the web domain), unique within a city."""
+        rng = self.rng
+        for attempt in range(1000):
+            brand = self.pick(_BRANDS) if rng.random() < 0.5 else f"{self.pick(_ADJECTIVES)} {self.pick(_NOUNS)}"
+            if attempt > 20:  # the city has most names already: "Восток-17" is a real Russian habit
+                brand += f"-{self.between(2, 99)}"
+            style = rng.random()
+            if style < 0.45:
+                prefix = self.pick(_PREFIX_LIST)
+                core, short = f"{prefix} „{brand}“", f"{prefix} «{brand}»"
+                # "Торговый дом „Восток“" → td-vostok.ru
+                word = "".join(w[0] for w in _latin(prefix).split("-")) + " " + brand
+            elif style < 0.8:
+                core = short = word = brand + self.pick(_SUFFIXES)
+            else:
+                core, short, word = brand, f"{brand}, {city}", brand
+            key = f"{validation.fold_text(core)}|{city}"
+            if key not in self.used:
+                self.used.add(key)
+                return core, short, word
+        raise RuntimeError("the word lists are too small for this many records")
+
+    def domain(self, word: str, city: _City) -> str:
+        """A fresh .ru domain: "almaz.ru", else "almaz-kaz.ru", else "almaz-kaz3.ru" and so on."""
+        base = _latin(word)
+        candidate, number = base, 1
+        while f"{candidate}.ru" in self.used:
+            number += 1
+            candidate = f"{base}-{_latin(city.name)[:3]}" + (str(number) if number > 2 else "")
+        self.used.add(f"{candidate}.ru")
+        return f"{candidate}.ru"
+
+    def counterparty(self) -> None:
+        rng = self.rng
+        city, form = _CITIES.draw(rng), _FORMS.draw(rng)
+        kinds = [_KINDS.draw(rng)]
+        if rng.random() < 0.04:
+            kinds.append("supplier" if kinds[0] != "supplier" else "client")
+        stage = _STAGES.get(kinds[0], _STAGES["other"]).draw(rng)
+        mobile = self.phone(_MOBILE_CODES)
+        himself: tuple[str, str, str] | None = None
+        domain: str | None = None
+        inn: str | None
+        kpp: str | None = None
+        contacts: list[dict[str, Any]] = []
+        if form == "ИП":
+            himself = surname, first, patronymic = self.person_name()
+            core = f"{surname} {first} {patronymic}"
+            legal, short = f"ИП {core}", f"ИП {surname} {first[0]}. {patronymic[0]}."
+            inn = self.inn(city.inn_region, 10)
+            industry = self.pick(_SOLE_TRADER_INDUSTRIES)
+            contacts.append({"kind": "phone", "value": mobile})
+            if rng.random() < 0.6:
+                contacts.append({"kind": "email", "value": self.free_mail(first, surname)})
+        else:
+            core, short, word = self.company_name(city.name)
+            legal = f"{form} «{core}»"
+            inn = self.inn(city.inn_region, 9)
+            kpp = inn[:4] + "01" + self.pick(("001", "001", "001", "002"))
+            domain = self.domain(word, city)
+            industry = _PREFIXES.get(core.split(" „")[0]) or self.pick(
+                _INDUSTRIES.get(kinds[0], _INDUSTRIES["client"]))
+            contacts.append({"kind": "phone", "value": self.phone(city.area_codes),
+                             "note": self.pick(("приёмная", "офис"))})
+            if rng.random() < 0.5:
+                contacts.append({"kind": "phone", "value": mobile, "note": "отдел закупок"})
+            contacts.append({"kind": "email", "value": f"{self.pick(('info', 'info', 'zakaz', 'opt'))}@{domain}"})
+        if kinds[0] == "prospect" and rng.random() < 0.15:
+            inn = kpp = None  # a lead whose details nobody has asked for yet
+        if city.name == "Санкт-Петербург" and rng.random() < 0.8:
+            owner = self.spb  # the Petersburg team works its own city
+        else:
+            owner = self.pick(self.sellers) if rng.random() < 0.9 else self.manager
+        legal_address = self.address(city, home=form == "ИП")
+        roll = rng.random()
+        record = _make(
+            Counterparty, kinds=kinds, legal_form=form, legal_name=legal, short_name=short, inn=inn, kpp=kpp,
+            legal_address=legal_address,
+            actual_address=legal_address if roll < 0.6 else self.address(city) if roll < 0.9 else None,
+            contacts=contacts, website=f"https://{domain}" if domain and rng.random() < 0.6 else None,
+            industry=industry, region=city.name, segment=self.pick(_SEGMENTS),
+            tags=sorted(rng.sample(_TAGS, self.pick((0, 0, 1, 1, 2)))), source=_SOURCES.draw(rng),
+            owner_id=owner, stage=stage, visibility=_VISIBILITY.draw(rng),
+            notes=self.pick(_CP_NOTES) if rng.random() < 0.3 else None,
+            search_name=validation.fold_text(f"{legal} {short or ''}"),
+            **self.audit(self.at_work(-self.between(30, 1500)), owner))
+        activity = {"client": 5.0, "prospect": 2.0, "supplier": 2.0, "partner": 1.0}.get(kinds[0], 0.2)
+        self.remember(record, core, city, activity * (0.5 if stage in ("dormant", "lost") else 1.0),
+                      domain=domain, himself=himself)
+
+    def remember(self, record: Counterparty, core: str, city: _City, activity: float, **more: Any) -> None:
+        self.data.counterparties.append(record)
+        self.companies.append(_Company(record, core, city, record.owner_id or self.manager, record.created_at,
+                                       activity, **more))
+
+    def near_duplicate(self, original: _Company, *, same_inn: bool) -> None:
+        """The same company entered again by someone else, its name spelled differently.
+
+        With ``same_inn`` it shares the INN and spells the legal form out with
+        straight quotes; otherwise it shares the first phone, shouts the name
+        and has no INN.
+        """
+        src = original.record
+        form = src.legal_form or "ООО"
+        plain = original.core.replace("„", "").replace("“", "")
+        if same_inn:
+            legal = f"{_FULL_FORMS[form]} " + (plain if form == "ИП" else f'"{plain}"')
+            inn, kpp = src.inn, src.kpp
+            contacts = [{"kind": "phone", "value": self.phone(_MOBILE_CODES)}]
+            short = (src.short_name or plain).lower()
+        else:
+            legal = f"{form} " + (plain.upper() if form == "ИП" else f'"{plain.upper()}"')
+            inn = kpp = short = None
+            contacts = [{"kind": "phone", "value": src.contacts[0]["value"]}]
+        owner = self.pick([s for s in self.sellers if s != original.owner_id])
+        record = _make(
+            Counterparty, kinds=["prospect"], legal_form=form, legal_name=legal, short_name=short,
+            inn=inn, kpp=kpp, contacts=contacts, industry=src.industry, region=src.region, segment=src.segment,
+            tags=[], source=self.pick(("холодный звонок", "сайт", "входящий звонок")), owner_id=owner,
+            stage="lead", visibility="private", search_name=validation.fold_text(f"{legal} {short or ''}"),
+            **self.audit(self.past(original.created_at, 400), owner))
+        self.remember(record, original.core, original.city, 0.5)
+
+    def share(self, company: _Company) -> None:
+        rng = self.rng
+        user_id = team_id = None
+        if rng.random() < 0.6:
+            user_id = self.pick([s for s in self.sellers if s != company.owner_id])
+        else:
+            team_id = self.pick([t.id for t in self.data.teams if t.id != self.team_of[company.owner_id]])
+        self.data.shares.append(_make(
+            Share, counterparty_id=company.record.id, user_id=user_id, team_id=team_id,
+            can_edit=rng.random() < 0.3, **self.audit(self.past(company.created_at, 365), company.owner_id)))
+
+    def contact_person(self, company: _Company) -> None:
+        rng = self.rng
+        himself = company.himself if not company.people else None  # an ИП is his own first contact
+        surname, first, patronymic = himself or self.person_name()
+        contacts: list[dict[str, Any]] = [{"kind": "phone", "value": self.phone(_MOBILE_CODES), "note": "мобильный"}]
+        if company.domain and rng.random() < 0.3:  # the office line with an extension
+            contacts.append({"kind": "phone", "value": company.record.contacts[0]["value"],
+                             "ext": str(self.between(100, 399))})
+        if company.domain and rng.random() < 0.7:
+            first_l, surname_l = _latin(first), _latin(surname)
+            local = self.pick((f"{first_l[0]}.{surname_l}", surname_l, f"{first_l}.{surname_l}"))
+            contacts.append({"kind": "email", "value": self.unique(
+                lambda: f"{local}{self.pick(('', self.between(2, 99)))}@{company.domain}")})
+        elif rng.random() < 0.6:
+            contacts.append({"kind": "email", "value": self.free_mail(first, surname)})
+        birthday = None
+        if len(self.data.contact_persons) % 200 in (7, 31):  # leap-day birthdays, the calendar's edge case
+            birthday = date(self.pick((1976, 1980, 1984, 1988, 1992, 1996)), 2, 29)
+        elif rng.random() < 0.65:
+            birthday = date(self.between(1958, 2001), 1, 1) + timedelta(days=self.between(0, 364))
+        full_name = f"{surname} {first} {patronymic}"
+        person = _make(
+            ContactPerson, counterparty_id=company.record.id, full_name=full_name,
+            position="Индивидуальный предприниматель" if himself else self.pick(_POSITIONS),
+            contacts=contacts, birthday=birthday, birthday_remind_days=self.pick((0, 1, 3, 3, 3, 5, 7, 14)),
+            notes=self.pick(_PERSON_NOTES) if rng.random() < 0.15 else None,
+            search_name=validation.fold_text(full_name),
+            **self.audit(self.past(company.created_at, 1500), company.owner_id))
+        company.people.append(person.id)
+        self.data.contact_persons.append(person)
+
+    def deal(self, company: _Company) -> None:
+        rng = self.rng
+        stage = _DEAL_STAGES.draw(rng)
+        created = self.past(company.created_at, _TWO_YEARS)
+        title = f"{self.pick(_DEAL_KINDS)} {self.pick(_GOODS)}"
+        if rng.random() < 0.4:
+            title += f" к {self.pick(_OCCASIONS)}"
+        # Log-uniform from 50 thousand to 15 million roubles: many small orders, a few big contracts.
+        amount = Decimal(round(10 ** rng.uniform(4.7, 7.2), -2)).quantize(Decimal("0.01"))
+        if stage in ("won", "lost"):
+            close = min(created.date() + timedelta(days=self.between(7, 120)), self.now.date() - timedelta(days=1))
+        else:
+            close = self.now.date() + timedelta(days=self.between(7, 150))
+        deal = _make(
+            Deal, counterparty_id=company.record.id, title=title, stage=stage, amount=amount, currency="RUB",
+            expected_close=close, probability=_PROBABILITY[stage], source=company.record.source,
+            lost_reason=self.pick(_LOST_REASONS) if stage == "lost" else None,
+            closed_volume=(amount * self.between(80, 110) / 100).quantize(Decimal("0.01")) if stage == "won" else None,
+            owner_id=company.owner_id, **self.audit(created, company.owner_id))
+        company.deals.append(deal.id)
+        self.data.deals.append(deal)
+
+    def interaction(self, company: _Company) -> None:
+        rng = self.rng
+        kind = _INTERACTION_KINDS.draw(rng)
+        direction = {"purchase": "incoming", "complaint": "incoming", "meeting": "outgoing"}.get(
+            kind, self.pick(("incoming", "outgoing")))
+        roll = rng.random()
+        remind_at = result = None
+        if roll < 0.1:  # the diary: planned for the next two months
+            status, starts, created = "planned", self.at_work(self.between(1, 60)), self.at_work(-self.between(1, 14))
+            if rng.random() < 0.6:
+                remind_at = starts - self.pick((timedelta(minutes=15), timedelta(hours=1), timedelta(days=1)))
+        else:
+            starts = self.past(company.created_at, _TWO_YEARS)
+            status = "cancelled" if roll > 0.97 else "planned" if roll > 0.95 else "done"
+            created = min(starts + timedelta(minutes=self.between(5, 120)), self.now)
+            if status == "done" and rng.random() < 0.6:
+                result = self.pick(_RESULTS)
+        responsible = company.owner_id if rng.random() < 0.85 else self.pick([*self.sellers, self.manager])
+        self.data.interactions.append(_make(
+            Interaction, counterparty_id=company.record.id,
+            contact_person_id=self.pick(company.people) if company.people and rng.random() < 0.8 else None,
+            deal_id=self.pick(company.deals) if company.deals and rng.random() < 0.35 else None,
+            responsible_id=responsible, kind=kind, direction=direction, status=status,
+            subject=self.pick(_SUBJECTS[kind]).format(n=self.between(100, 9999), goods=self.pick(_GOODS)),
+            notes="Подробности в письме." if rng.random() < 0.1 else None, starts_at=starts,
+            duration_minutes={"call": self.between(2, 30), "meeting": self.pick((30, 60, 90, 120))}.get(kind),
+            importance=_IMPORTANCE.draw(rng), remind_at=remind_at, result=result,
+            **self.audit(created, responsible)))
+
+    def reminder(self, owners: dict[str, str]) -> None:
+        rng = self.rng
+        pools: dict[str, list[Any]] = {"interaction": self.data.interactions, "deal": self.data.deals,
+                                       "contact_person": self.data.contact_persons,
+                                       "counterparty": self.data.counterparties}
+        subject_type = _REMINDER_SUBJECTS.draw(rng)
+        subject = self.pick(pools[subject_type]) if pools.get(subject_type) else None
+        # counterparty_id is derived exactly as crm.rules.check_reminder derives it.
+        if subject is None:
+            subject_type, counterparty_id, assignee = "", None, self.pick(self.sellers)
+        elif subject_type == "counterparty":
+            counterparty_id = subject.id
+            assignee = owners[counterparty_id]
+        else:
+            counterparty_id = subject.counterparty_id
+            assignee = subject.responsible_id if subject_type == "interaction" else owners[counterparty_id]
+        status = _REMINDER_STATUS.draw(rng)
+        if status == "done":
+            due = self.at_work(-self.between(1, 300))
+            created = due - timedelta(days=self.between(1, 20))
+        else:
+            days = self.between(1, 14) if status == "snoozed" else (self.between(-10, 30) or 1)
+            due = self.at_work(days)
+            created = self.at_work(min(days, 0) - self.between(1, 20))
+        by = self.manager if rng.random() < 0.1 else assignee
+        self.data.reminders.append(_make(
+            Reminder, title=self.pick(_REMINDER_TITLES[subject_type]),
+            notes="Не забыть приложить прайс-лист." if rng.random() < 0.1 else None, due_at=due,
+            remind_at=self.pick((None, due, due - timedelta(hours=1), due - timedelta(days=1))),
+            assignee_id=assignee, status=status, subject_type=subject_type or None,
+            subject_id=subject.id if subject else None, counterparty_id=counterparty_id,
+            **self.audit(created, by)))
+
+
+def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoData:
+    """Make the demo records; the same arguments always give equal data. No database is touched.
+
+    About 1 % of the counterparties (at least two when there are ten or more)
+    are near-duplicates of another one. Users get no password hash here:
+    argon2 salts are random, so ``load`` hashes ``DEMO_PASSWORD``.
+    """
+    b = _Builder(seed, today)
+    rng = b.rng
+    b.staff()
+    duplicates = max(2, round(size.counterparties / 100)) if size.counterparties >= 10 else 0
+    for _ in range(size.counterparties - duplicates):
+        b.counterparty()
+    originals = list(b.companies)
+    with_inn = [c for c in originals if c.record.inn]
+    doubled: set[str] = set()
+    for number in range(duplicates):
+        same_inn = number % 2 == 0 and bool(with_inn)
+        pool = with_inn if same_inn else originals
+        original = b.pick(pool)
+        while original.record.id in doubled and len(doubled) < len(pool):
+            original = b.pick(pool)
+        doubled.add(original.record.id)
+        b.near_duplicate(original, same_inn=same_inn)
+    for company in rng.sample(originals, min(len(originals), max(2, len(originals) // 50))):
+        b.share(company)
+
+    companies = b.companies
+    if not companies and (size.contact_persons or size.deals or size.interactions):
+        raise ValueError("contact persons, deals and interactions need at least one counterparty")
+    weights = [c.activity for c in companies]
+    # Everybody gets one person first, then the busy ones get more.
+    first = companies[: size.contact_persons]
+    more = rng.choices(companies, weights, k=size.contact_persons - len(first)) if companies else []
+    for company in [*first, *more]:
+        b.contact_person(company)
+    buyers = [c for c in companies if {"client", "prospect"} & set(c.record.kinds)] or companies
+    for company in rng.choices(buyers, [c.activity for c in buyers], k=size.deals) if buyers else []:
+        b.deal(company)
+    for company in rng.choices(companies, weights, k=size.interactions) if companies else []:
+        b.interaction(company)
+    owners = {c.record.id: c.owner_id for c in companies}
+    for _ in range(size.reminders):
+        b.reminder(owners)
+    return b.data
+
+
+# ------------------------------------------------------------------ loading
+
+def _contact_keys(data: DemoData) -> list[dict[str, Any]]:
+    """The ``ContactKey`` rows ``crm.search.reindex`` would write for these records."""
+    rows: list[dict[str, Any]] = []
+    records: list[Counterparty | ContactPerson] = [*data.counterparties, *data.contact_persons]
+    for record in records:
+        if isinstance(record, Counterparty):
+            record_type, counterparty_id = "counterparty", record.id
+        else:
+            record_type, counterparty_id = "contact_person", record.counterparty_id
+        for kind, key in search.keys_for(record):
+            rows.append({"record_type": record_type, "record_id": record.id, "counterparty_id": counterparty_id,
+                         "kind": kind, "key": key})
+    return rows
+
+
+def _table(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined, no-any-return]
+
+
+def _row(record: SQLModel, keys: list[str]) -> dict[str, Any]:
+    stored = vars(record)
+    # Read __dict__ directly: an instrumented getattr costs four times as much, and
+    # every field of a built record is there (anything missing goes the slow way).
+    return {k: stored[k] if k in stored else getattr(record, k) for k in keys}
+
+
+def load(database: Database, data: DemoData, progress: Progress | None = None) -> None:
+    """Insert ``data`` and its search index in one transaction, in batches of ``BATCH_SIZE`` rows.
+
+    ``progress(stage, done, total)`` is called after each batch (once with
+    ``0, 0`` for an empty stage). Raises ``AlreadyExists``, changing nothing,
+    when a demo login or team name is taken already (the demo was loaded, or
+    the company is real).
+    """
+    # One hash for every demo user: argon2 is slow on purpose, and they share the password anyway.
+    password_hash = accounts.hash_password(DEMO_PASSWORD)
+    stages = [(name, _table(model), records) for name, model, records in data.tables()]
+    stages.append(("contact keys", _table(ContactKey), _contact_keys(data)))
+    with database.write() as session:
+        taken = [*session.execute(select(col(User.login)).where(col(User.login).in_([u.login for u in data.users]))
+                                  .order_by(col(User.login))).scalars(),
+                 *session.execute(select(col(Team.name)).where(col(Team.name).in_([t.name for t in data.teams]))
+                                  .order_by(col(Team.name))).scalars()]
+        if taken:
+            raise AlreadyExists(f"{', '.join(taken)} already exist; load the demo into an empty database")
+        for name, table, records in stages:
+            keys = [column.key for column in table.columns]
+            for start in range(0, len(records), BATCH_SIZE):
+                batch = records[start : start + BATCH_SIZE]
+                rows = [r if isinstance(r, dict) else _row(r, keys) for r in batch]
+                if table is _table(User):
+                    for row in rows:
+                        row["password_hash"] = row["password_hash"] or password_hash
+                session.execute(insert(table), rows)
+                if progress:
+                    progress(name, start + len(batch), len(records))
+            if not records and progress:
+                progress(name, 0, 0)
+
+
+def generate(database: Database, size_name: str = "small", seed: int = 1, progress: Progress | None = None,
+             today: date = DEFAULT_TODAY) -> DemoData:
+    """Build the demo of the named size (one of ``SIZES``) and load it into ``database``."""
+    if size_name not in SIZES:
+        raise ValidationFailed(f"no demo size {size_name!r}; choose one of {', '.join(SIZES)}",
+                               details={"size": f"must be one of {', '.join(SIZES)}"})
+    data = build(SIZES[size_name], seed, today)
+    load(database, data, progress)
+    return data
