@@ -12,16 +12,13 @@ Every demo user logs in with ``DEMO_PASSWORD``.
 from __future__ import annotations
 
 import random
-import re
 import uuid
-from bisect import bisect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
-from itertools import accumulate
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, insert, inspect, select
 from sqlalchemy.orm import configure_mappers
@@ -29,6 +26,53 @@ from sqlmodel import SQLModel, col
 
 from crm import accounts, search, validation
 from crm.database import Database
+from crm.demo_words import (
+    ADJECTIVES,
+    BRANDS,
+    CITIES,
+    CP_NOTES,
+    DEAL_KINDS,
+    DEAL_STAGES,
+    FEMALE,
+    FORMS,
+    FREE_MAIL,
+    FULL_FORMS,
+    GOODS,
+    IMPORTANCE,
+    INDUSTRIES,
+    INTERACTION_KINDS,
+    KINDS,
+    LOST_REASONS,
+    MALE,
+    MOBILE_CODES,
+    NOUNS,
+    OCCASIONS,
+    OUR_DOMAIN,
+    PATRONYMICS,
+    PERSON_NOTES,
+    POSITIONS,
+    PREFIX_LIST,
+    PREFIXES,
+    PROBABILITY,
+    REMINDER_STATUS,
+    REMINDER_SUBJECTS,
+    REMINDER_TITLES,
+    RESULTS,
+    SEGMENTS,
+    SOLE_TRADER_INDUSTRIES,
+    SOURCES,
+    STAGES,
+    SUBJECTS,
+    SUFFIXES,
+    SURNAMES,
+    TAGS,
+    TWO_YEARS,
+    USERS,
+    VISIBILITY,
+    City,
+    feminine,
+    latin,
+)
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import (
     ContactKey,
@@ -90,202 +134,6 @@ class DemoData:
                 for f, model in zip(fields(self), models, strict=True)]
 
 
-class _Odds(Generic[T]):
-    """Values with relative weights, summed once so that a draw is a single bisection."""
-
-    def __init__(self, pairs: Iterable[tuple[T, float]]) -> None:
-        self.values, weights = zip(*pairs, strict=True)
-        self.cumulative = list(accumulate(weights))
-
-    def draw(self, rng: random.Random) -> T:
-        return self.values[bisect(self.cumulative, rng.random() * self.cumulative[-1])]
-
-
-# ------------------------------------------------------------------ word lists
-
-def _words(text: str) -> list[str]:
-    return text.split(";") if ";" in text else text.split()
-
-
-class _City(NamedTuple):
-    name: str
-    postcodes: list[str]  # first three digits
-    area_codes: list[str]
-    inn_region: str
-    streets: list[str]
-
-
-_CITIES = _Odds([
-    (_City("Москва", _words("101 105 107 109 115 117 119 121 123 125 127 129"), ["495", "499"], "77",
-           _words("ул. Тверская;ул. Мясницкая;ул. Большая Ордынка;ул. Новый Арбат;ул. Профсоюзная;"
-                  "Ленинский пр-т;Варшавское ш.;Дмитровское ш.;ул. Бауманская;ул. Пятницкая")), 30),
-    (_City("Санкт-Петербург", _words("190 191 192 194 196 197 198 199"), ["812"], "78",
-           _words("Невский пр-т;ул. Садовая;Литейный пр-т;Московский пр-т;ул. Марата;Лиговский пр-т")), 15),
-    (_City("Екатеринбург", ["620"], ["343"], "66",
-           _words("ул. Малышева;ул. Вайнера;пр-т Ленина;ул. 8 Марта;ул. Куйбышева")), 6),
-    (_City("Новосибирск", ["630"], ["383"], "54", _words("Красный пр-т;ул. Ленина;ул. Советская;ул. Фрунзе")), 5),
-    (_City("Казань", ["420"], ["843"], "16", _words("ул. Баумана;ул. Пушкина;ул. Кремлёвская;пр-т Победы")), 6),
-    (_City("Нижний Новгород", ["603"], ["831"], "52",
-           _words("ул. Большая Покровская;ул. Рождественская;пр-т Гагарина")), 4),
-    (_City("Ростов-на-Дону", ["344"], ["863"], "61",
-           _words("ул. Большая Садовая;Будённовский пр-т;Ворошиловский пр-т")), 4),
-    (_City("Самара", ["443"], ["846"], "63", _words("ул. Куйбышева;ул. Ленинградская;Московское ш.")), 4),
-    (_City("Краснодар", ["350"], ["861"], "23", _words("ул. Красная;ул. Северная;ул. Ставропольская")), 4),
-    (_City("Челябинск", ["454"], ["351"], "74", _words("ул. Кирова;пр-т Ленина;ул. Свободы")), 4),
-    # Кострома and its Красное-на-Волге make a good part of Russia's jewellery.
-    (_City("Кострома", ["156"], ["4942"], "44", _words("ул. Советская;ул. Лесная;пр-т Мира;ул. Шагова")), 6),
-    (_City("Красноярск", ["660"], ["391"], "24", _words("пр-т Мира;ул. Карла Маркса;ул. Ленина")), 3),
-    (_City("Уфа", ["450"], ["347"], "02", _words("ул. Ленина;пр-т Октября;ул. Гоголя")), 3),
-    (_City("Пермь", ["614"], ["342"], "59", _words("ул. Ленина;Комсомольский пр-т;ул. Сибирская")), 3),
-    (_City("Воронеж", ["394"], ["473"], "36", _words("пр-т Революции;ул. Кольцовская;ул. Плехановская")), 3),
-])
-_MOBILE_CODES = [str(c) for c in (*range(900, 940), *range(950, 970), *range(977, 990), *range(991, 1000))]
-
-_FORMS = _Odds([("ООО", 62), ("АО", 9), ("ПАО", 2), ("ИП", 27)])
-_FULL_FORMS = {"ООО": "Общество с ограниченной ответственностью", "АО": "Акционерное общество",
-               "ПАО": "Публичное акционерное общество", "ИП": "Индивидуальный предприниматель"}
-# Name prefix → the industry such a name implies.
-_PREFIXES = {
-    "Ювелирный дом": "ювелирная розница", "Торговый дом": "оптовая торговля",
-    "Ювелирная компания": "оптовая торговля", "Ювелирный завод": "ювелирное производство",
-    "Ювелирная фабрика": "ювелирное производство", "Группа компаний": "дистрибуция",
-    "Оптовая компания": "оптовая торговля", "Дистрибьюторская компания": "дистрибуция",
-    "Сеть салонов": "ювелирная розница", "Ювелирный салон": "ювелирная розница", "Ломбард": "ломбард",
-    "Производственная компания": "производство", "Ювелирная мастерская": "ювелирное производство",
-    "Часовой салон": "часы и аксессуары", "Ювелирный центр": "ювелирная розница",
-}
-_PREFIX_LIST = list(_PREFIXES)
-_BRANDS = _words(
-    "Алмаз Восток Сапфир Изумруд Аметист Яхонт Самоцветы Малахит Бриллиант Жемчуг Топаз Гранат Янтарь "
-    "Кристалл Радуга Аврора Феникс Орион Вектор Меридиан Престиж Империал Авангард Ромашка Волга Сибирь "
-    "Ладога Адамант Диадема Корона Каприз Эстет Галатея Карат Гранд Эталон Платина Аурум Альфа Дельта Нева "
-    "Кама Рубин Агат Нефрит Лазурит Берилл Опал Турмалин Цитрин Жасмин Сокол Беркут Ника Эльбрус")
-_ADJECTIVES = _words(
-    "Золотой Серебряный Северный Южный Восточный Русский Новый Царский Уральский Волжский Сибирский Невский "
-    "Столичный Белый Первый Старый Алмазный Лунный Солнечный Янтарный Княжеский Имперский Балтийский Добрый")
-_NOUNS = _words("век ряд стиль мастер двор берег город ювелир терем ключ узор камень дом остров путь самоцвет "
-                "кристалл талисман оберег")
-_SUFFIXES = _words("-Трейд -Опт -Групп -Юг -Урал -Центр -М -Нева -Сервис -Голд -Ювелир -Маркет -Инвест")
-_KINDS = _Odds([("client", 55), ("prospect", 25), ("supplier", 8), ("partner", 6), ("competitor", 6)])
-_STAGES = {
-    "client": _Odds([("active", 65), ("dormant", 25), ("negotiation", 10)]),
-    "prospect": _Odds([("lead", 55), ("negotiation", 30), ("lost", 15)]),
-    "other": _Odds([("active", 70), ("dormant", 30)]),
-}
-_INDUSTRIES = {
-    "client": _words("ювелирная розница;ювелирная розница;оптовая торговля;интернет-магазин;ломбард;дистрибуция"),
-    "supplier": _words("ювелирное производство;производство;упаковка и торговое оборудование;"
-                       "аффинаж драгоценных металлов;логистика"),
-    "competitor": _words("оптовая торговля;ювелирное производство;дистрибуция"),
-}
-_SOLE_TRADER_INDUSTRIES = ["ювелирная розница", "интернет-магазин", "ремонт и изготовление украшений"]
-_SEGMENTS = _words("крупный опт;мелкий опт;сеть;розница;онлайн")
-_TAGS = _words("VIP золото серебро бриллианты сеть постоплата сезонный выставка")
-_SOURCES = _Odds([("выставка JUNWEX", 20), ("сайт", 20), ("рекомендация", 20), ("Яндекс.Директ", 15),
-                  ("холодный звонок", 15), ("входящий звонок", 7), ("выставка «Ювелирная Россия»", 3)])
-_VISIBILITY = _Odds([("private", 80), ("team", 15), ("company", 5)])
-_CP_NOTES = _words("Работают только по предоплате.;Закупаются перед 8 Марта и Новым годом.;"
-                   "Требуют сертификаты на каждую партию.;Отсрочка платежа 30 дней.;"
-                   "Принимают товар только по вторникам.;Решения принимает собственник.")
-
-_MALE = _words("Александр Алексей Андрей Антон Артём Борис Вадим Валерий Виктор Виталий Владимир Геннадий "
-               "Георгий Денис Дмитрий Евгений Егор Иван Игорь Илья Кирилл Константин Леонид Максим Михаил "
-               "Никита Николай Олег Павел Пётр Роман Руслан Сергей Станислав Степан Тимур Фёдор Юрий Ярослав")
-_FEMALE = _words("Александра Алина Алла Анастасия Анна Валентина Валерия Вера Виктория Галина Дарья Евгения "
-                 "Екатерина Елена Елизавета Жанна Инна Ирина Карина Кристина Ксения Лариса Любовь Людмила "
-                 "Маргарита Марина Мария Надежда Наталья Нина Оксана Ольга Полина Светлана Софья Татьяна Юлия Яна")
-_PATRONYMICS = _words("Александрович Алексеевич Андреевич Борисович Викторович Владимирович Геннадьевич "
-                      "Дмитриевич Евгеньевич Иванович Игоревич Михайлович Николаевич Олегович Павлович "
-                      "Петрович Сергеевич Юрьевич Анатольевич Васильевич Григорьевич Константинович "
-                      "Леонидович Валерьевич Романович")
-_SURNAMES = _words(
-    "Смирнов Иванов Кузнецов Попов Васильев Петров Соколов Михайлов Новиков Фёдоров Морозов Волков Алексеев "
-    "Лебедев Семёнов Егоров Павлов Козлов Степанов Николаев Орлов Андреев Макаров Никитин Захаров Зайцев "
-    "Соловьёв Борисов Яковлев Григорьев Романов Воробьёв Сергеев Кузьмин Фролов Александров Дмитриев "
-    "Королёв Гусев Киселёв Ильин Максимов Поляков Сорокин Виноградов Ковалёв Белов Медведев Антонов "
-    "Тарасов Жуков Баранов Филиппов Комаров Давыдов Беляев Герасимов Богданов Осипов Сидоров Матвеев Титов "
-    "Марков Миронов Крылов Куликов Карпов Власов Мельников Денисов Гаврилов Тихонов Казаков Афанасьев "
-    "Данилов Савельев Тимофеев Фомин Чернов Абрамов Мартынов Ефимов Щербаков Назаров Калинин Исаев Быков "
-    "Островский Вишневский Шевчук Ковальчук Черных Хабибуллин Сафин Галиев Ахметов Ким Цой")
-_POSITIONS = _words("Генеральный директор;Коммерческий директор;Менеджер по закупкам;Главный бухгалтер;"
-                    "Директор магазина;Товаровед;Начальник отдела снабжения;Управляющий салоном;Владелец;"
-                    "Бухгалтер;Логист")
-_PERSON_NOTES = _words("Предпочитает связь в Telegram.;Не звонить до 11:00.;Любит белое золото.;"
-                       "Лучше писать на почту, перезванивает сам.;Отвечает за приёмку товара.")
-_FREE_MAIL = _Odds([("mail.ru", 30), ("yandex.ru", 30), ("gmail.com", 20), ("bk.ru", 5), ("list.ru", 5),
-                    ("inbox.ru", 4), ("rambler.ru", 4), ("ya.ru", 2)])
-
-_GOODS = _words("серебряных цепей;золотых серёг с фианитами;обручальных колец;колец с бриллиантами;"
-                "серебряных браслетов;подвесок и шармов;изделий с жемчугом;часов;ювелирной упаковки;"
-                "витрин и торгового оборудования;изделий из красного золота")
-_DEAL_KINDS = _words("Поставка;Пробная партия;Годовой контракт на поставку;Дозаказ;Спецзаказ")
-_OCCASIONS = _words("Новому году;8 Марта;Дню святого Валентина;выпускным;сезону свадеб;открытию салона")
-_LOST_REASONS = _words("Выбрали другого поставщика.;Высокая цена.;Не устроили сроки поставки.;Нет бюджета.;"
-                       "Клиент закрыл магазин.;Не подошла проба и сертификаты.")
-_DEAL_STAGES = _Odds([("new", 10), ("qualification", 10), ("proposal", 15), ("negotiation", 15),
-                      ("won", 35), ("lost", 15)])
-_PROBABILITY = {"new": 10, "qualification": 20, "proposal": 40, "negotiation": 60, "won": 100, "lost": 0}
-_INTERACTION_KINDS = _Odds([("call", 45), ("meeting", 15), ("letter", 25), ("purchase", 8),
-                            ("complaint", 3), ("other", 4)])
-_SUBJECTS = {
-    "call": _words("Звонок по новой коллекции;Уточнение остатков на складе;Звонок по оплате счёта № {n};"
-                   "Согласование даты отгрузки;Холодный звонок: знакомство;Напоминание о задолженности"),
-    "meeting": _words("Встреча в салоне клиента;Презентация осенней коллекции;Встреча на выставке JUNWEX;"
-                      "Переговоры о годовом контракте;Подписание договора"),
-    "letter": _words("Отправлено коммерческое предложение;Отправлен каталог;Акт сверки за квартал;"
-                     "Счёт № {n} на оплату;Ответ на запрос прайс-листа"),
-    "purchase": _words("Заказ № {n}: {goods};Отгрузка по накладной № {n}"),
-    "complaint": _words("Претензия: брак замка на браслете;Претензия: недовложение в партии;"
-                        "Возврат: несоответствие пробы;Жалоба на сроки доставки"),
-    "other": _words("Поздравление с праздником;Передача образцов;Обновление реквизитов"),
-}
-_RESULTS = _words("Договорились о встрече.;Клиент думает, перезвонить через неделю.;Выставлен счёт.;"
-                  "Заказ подтверждён.;Отказ: дорого.;Нужны сертификаты.;Согласовали отсрочку 30 дней.")
-_IMPORTANCE = _Odds([("low", 10), ("normal", 80), ("high", 10)])
-_REMINDER_SUBJECTS = _Odds([("interaction", 35), ("deal", 20), ("contact_person", 15), ("counterparty", 20),
-                            ("", 10)])
-_REMINDER_STATUS = _Odds([("open", 60), ("done", 30), ("snoozed", 10)])
-_REMINDER_TITLES = {
-    "counterparty": _words("Перезвонить по коммерческому предложению;Отправить новый каталог;Запросить акт сверки"),
-    "contact_person": _words("Поздравить с днём рождения;Уточнить, получил ли образцы;Договориться о встрече"),
-    "interaction": _words("Подготовить итоги встречи;Отправить обещанный прайс-лист;Проверить отгрузку"),
-    "deal": _words("Проверить оплату по сделке;Подготовить договор;Согласовать скидку с руководителем"),
-    "": _words("Сдать отчёт за месяц;Обновить прайс-лист;Подготовиться к выставке"),
-}
-
-_USERS = [  # login, full name, role, team
-    ("admin", "Орлов Андрей Викторович", "admin", None),
-    ("manager", "Морозова Елена Сергеевна", "manager", "Москва"),
-    ("ivanov", "Иванов Сергей Петрович", "salesperson", "Москва"),
-    ("petrova", "Петрова Анна Игоревна", "salesperson", "Москва"),
-    ("sidorov", "Сидоров Дмитрий Алексеевич", "salesperson", "Москва"),
-    ("kuznetsova", "Кузнецова Мария Олеговна", "salesperson", "Санкт-Петербург"),
-    ("office", "Белова Ольга Николаевна", "office", "Москва"),
-]
-_OUR_DOMAIN = "satchel-demo.ru"
-_TWO_YEARS = 730
-
-_TRANSLIT = str.maketrans({
-    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z", "и": "i",
-    "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
-    "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "", "ы": "y", "ь": "",
-    "э": "e", "ю": "yu", "я": "ya",
-})
-
-
-def _latin(text: str) -> str:
-    """ASCII letters, digits and hyphens for a domain or a mailbox: "Золотой век" → "zolotoy-vek"."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower().translate(_TRANSLIT)).strip("-")
-
-
-def _feminine(surname: str) -> str:
-    if surname.endswith(("ов", "ёв", "ев", "ин", "ын")):
-        return surname + "а"
-    if surname.endswith("ский"):
-        return surname[:-2] + "ая"
-    return surname  # Шевчук, Черных, Ким do not change
-
-
 @cache
 def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], frozenset[str], frozenset[str]]:
     """(constant defaults, fields with a default factory, required fields) of ``model``."""
@@ -332,7 +180,7 @@ class _Company:
 
     record: Counterparty
     core: str  # the name without legal form and quotes, or the ИП's full name
-    city: _City
+    city: City
     owner_id: str
     created_at: datetime
     activity: float  # relative share of people, deals and interactions
@@ -417,12 +265,12 @@ class _Builder:
 
     def person_name(self) -> tuple[str, str, str]:
         rng = self.rng
-        surname, patronymic = self.pick(_SURNAMES), self.pick(_PATRONYMICS)
+        surname, patronymic = self.pick(SURNAMES), self.pick(PATRONYMICS)
         if rng.random() < 0.5:
-            return surname, self.pick(_MALE), patronymic
-        return _feminine(surname), self.pick(_FEMALE), patronymic[:-2] + "на"
+            return surname, self.pick(MALE), patronymic
+        return feminine(surname), self.pick(FEMALE), patronymic[:-2] + "на"
 
-    def address(self, city: _City, *, home: bool = False) -> str:
+    def address(self, city: City, *, home: bool = False) -> str:
         rng = self.rng
         parts = [self.pick(city.postcodes) + self.digits(3), f"г. {city.name}", self.pick(city.streets),
                  f"д. {self.between(1, 120)}"]
@@ -436,8 +284,8 @@ class _Builder:
 
     def free_mail(self, first: str, surname: str) -> str:
         rng = self.rng
-        first_l, surname_l = _latin(first), _latin(surname)
-        domain = _FREE_MAIL.draw(rng)
+        first_l, surname_l = latin(first), latin(surname)
+        domain = FREE_MAIL.draw(rng)
         local = self.pick((f"{surname_l}.{first_l[0]}", f"{first_l}.{surname_l}", f"{first_l[0]}{surname_l}"))
         return self.unique(lambda: f"{local}{self.pick(('', self.between(70, 99), self.between(1, 999)))}@{domain}")
 
@@ -447,9 +295,9 @@ class _Builder:
         since = self.now - timedelta(days=3 * 365)
         teams = {name: _make(Team, name=name, **self.audit(since, None)) for name in ("Москва", "Санкт-Петербург")}
         self.data.teams.extend(teams.values())
-        for login, full_name, role, team in _USERS:
+        for login, full_name, role, team in USERS:
             self.data.users.append(_make(
-                User, login=login, full_name=full_name, role=role, email=f"{login}@{_OUR_DOMAIN}",
+                User, login=login, full_name=full_name, role=role, email=f"{login}@{OUR_DOMAIN}",
                 team_id=teams[team].id if team else None, **self.audit(since, None)))
         by_login = {u.login: u.id for u in self.data.users}
         self.team_of = {u.id: u.team_id for u in self.data.users}
@@ -461,17 +309,17 @@ class _Builder:
         """(name inside the quotes, short name, words for the web domain), unique within a city."""
         rng = self.rng
         for attempt in range(1000):
-            brand = self.pick(_BRANDS) if rng.random() < 0.5 else f"{self.pick(_ADJECTIVES)} {self.pick(_NOUNS)}"
+            brand = self.pick(BRANDS) if rng.random() < 0.5 else f"{self.pick(ADJECTIVES)} {self.pick(NOUNS)}"
             if attempt > 20:  # the city has most names already: "Восток-17" is a real Russian habit
                 brand += f"-{self.between(2, 99)}"
             style = rng.random()
             if style < 0.45:
-                prefix = self.pick(_PREFIX_LIST)
+                prefix = self.pick(PREFIX_LIST)
                 core, short = f"{prefix} „{brand}“", f"{prefix} «{brand}»"
                 # "Торговый дом „Восток“" → td-vostok.ru
-                word = "".join(w[0] for w in _latin(prefix).split("-")) + " " + brand
+                word = "".join(w[0] for w in latin(prefix).split("-")) + " " + brand
             elif style < 0.8:
-                core = short = word = brand + self.pick(_SUFFIXES)
+                core = short = word = brand + self.pick(SUFFIXES)
             else:
                 core, short, word = brand, f"{brand}, {city}", brand
             key = f"{validation.fold_text(core)}|{city}"
@@ -480,24 +328,24 @@ class _Builder:
                 return core, short, word
         raise RuntimeError("the word lists are too small for this many records")
 
-    def domain(self, word: str, city: _City) -> str:
+    def domain(self, word: str, city: City) -> str:
         """A fresh .ru domain: "almaz.ru", else "almaz-kaz.ru", else "almaz-kaz3.ru" and so on."""
-        base = _latin(word)
+        base = latin(word)
         candidate, number = base, 1
         while f"{candidate}.ru" in self.used:
             number += 1
-            candidate = f"{base}-{_latin(city.name)[:3]}" + (str(number) if number > 2 else "")
+            candidate = f"{base}-{latin(city.name)[:3]}" + (str(number) if number > 2 else "")
         self.used.add(f"{candidate}.ru")
         return f"{candidate}.ru"
 
     def counterparty(self) -> None:
         rng = self.rng
-        city, form = _CITIES.draw(rng), _FORMS.draw(rng)
-        kinds = [_KINDS.draw(rng)]
+        city, form = CITIES.draw(rng), FORMS.draw(rng)
+        kinds = [KINDS.draw(rng)]
         if rng.random() < 0.04:
             kinds.append("supplier" if kinds[0] != "supplier" else "client")
-        stage = _STAGES.get(kinds[0], _STAGES["other"]).draw(rng)
-        mobile = self.phone(_MOBILE_CODES)
+        stage = STAGES.get(kinds[0], STAGES["other"]).draw(rng)
+        mobile = self.phone(MOBILE_CODES)
         himself: tuple[str, str, str] | None = None
         domain: str | None = None
         inn: str | None
@@ -508,7 +356,7 @@ class _Builder:
             core = f"{surname} {first} {patronymic}"
             legal, short = f"ИП {core}", f"ИП {surname} {first[0]}. {patronymic[0]}."
             inn = self.inn(city.inn_region, 10)
-            industry = self.pick(_SOLE_TRADER_INDUSTRIES)
+            industry = self.pick(SOLE_TRADER_INDUSTRIES)
             contacts.append({"kind": "phone", "value": mobile})
             if rng.random() < 0.6:
                 contacts.append({"kind": "email", "value": self.free_mail(first, surname)})
@@ -518,8 +366,8 @@ class _Builder:
             inn = self.inn(city.inn_region, 9)
             kpp = inn[:4] + "01" + self.pick(("001", "001", "001", "002"))
             domain = self.domain(word, city)
-            industry = _PREFIXES.get(core.split(" „")[0]) or self.pick(
-                _INDUSTRIES.get(kinds[0], _INDUSTRIES["client"]))
+            industry = PREFIXES.get(core.split(" „")[0]) or self.pick(
+                INDUSTRIES.get(kinds[0], INDUSTRIES["client"]))
             contacts.append({"kind": "phone", "value": self.phone(city.area_codes),
                              "note": self.pick(("приёмная", "офис"))})
             if rng.random() < 0.5:
@@ -538,17 +386,17 @@ class _Builder:
             legal_address=legal_address,
             actual_address=legal_address if roll < 0.6 else self.address(city) if roll < 0.9 else None,
             contacts=contacts, website=f"https://{domain}" if domain and rng.random() < 0.6 else None,
-            industry=industry, region=city.name, segment=self.pick(_SEGMENTS),
-            tags=sorted(rng.sample(_TAGS, self.pick((0, 0, 1, 1, 2)))), source=_SOURCES.draw(rng),
-            owner_id=owner, stage=stage, visibility=_VISIBILITY.draw(rng),
-            notes=self.pick(_CP_NOTES) if rng.random() < 0.3 else None,
+            industry=industry, region=city.name, segment=self.pick(SEGMENTS),
+            tags=sorted(rng.sample(TAGS, self.pick((0, 0, 1, 1, 2)))), source=SOURCES.draw(rng),
+            owner_id=owner, stage=stage, visibility=VISIBILITY.draw(rng),
+            notes=self.pick(CP_NOTES) if rng.random() < 0.3 else None,
             search_name=validation.fold_text(f"{legal} {short or ''}"),
             **self.audit(self.at_work(-self.between(30, 1500)), owner))
         activity = {"client": 5.0, "prospect": 2.0, "supplier": 2.0, "partner": 1.0}.get(kinds[0], 0.2)
         self.remember(record, core, city, activity * (0.5 if stage in ("dormant", "lost") else 1.0),
                       domain=domain, himself=himself)
 
-    def remember(self, record: Counterparty, core: str, city: _City, activity: float, **more: Any) -> None:
+    def remember(self, record: Counterparty, core: str, city: City, activity: float, **more: Any) -> None:
         self.data.counterparties.append(record)
         self.companies.append(_Company(record, core, city, record.owner_id or self.manager, record.created_at,
                                        activity, **more))
@@ -564,9 +412,9 @@ class _Builder:
         form = src.legal_form or "ООО"
         plain = original.core.replace("„", "").replace("“", "")
         if same_inn:
-            legal = f"{_FULL_FORMS[form]} " + (plain if form == "ИП" else f'"{plain}"')
+            legal = f"{FULL_FORMS[form]} " + (plain if form == "ИП" else f'"{plain}"')
             inn, kpp = src.inn, src.kpp
-            contacts = [{"kind": "phone", "value": self.phone(_MOBILE_CODES)}]
+            contacts = [{"kind": "phone", "value": self.phone(MOBILE_CODES)}]
             short = (src.short_name or plain).lower()
         else:
             legal = f"{form} " + (plain.upper() if form == "ИП" else f'"{plain.upper()}"')
@@ -596,12 +444,12 @@ class _Builder:
         rng = self.rng
         himself = company.himself if not company.people else None  # an ИП is his own first contact
         surname, first, patronymic = himself or self.person_name()
-        contacts: list[dict[str, Any]] = [{"kind": "phone", "value": self.phone(_MOBILE_CODES), "note": "мобильный"}]
+        contacts: list[dict[str, Any]] = [{"kind": "phone", "value": self.phone(MOBILE_CODES), "note": "мобильный"}]
         if company.domain and rng.random() < 0.3:  # the office line with an extension
             contacts.append({"kind": "phone", "value": company.record.contacts[0]["value"],
                              "ext": str(self.between(100, 399))})
         if company.domain and rng.random() < 0.7:
-            first_l, surname_l = _latin(first), _latin(surname)
+            first_l, surname_l = latin(first), latin(surname)
             local = self.pick((f"{first_l[0]}.{surname_l}", surname_l, f"{first_l}.{surname_l}"))
             contacts.append({"kind": "email", "value": self.unique(
                 lambda: f"{local}{self.pick(('', self.between(2, 99)))}@{company.domain}")})
@@ -615,9 +463,9 @@ class _Builder:
         full_name = f"{surname} {first} {patronymic}"
         person = _make(
             ContactPerson, counterparty_id=company.record.id, full_name=full_name,
-            position="Индивидуальный предприниматель" if himself else self.pick(_POSITIONS),
+            position="Индивидуальный предприниматель" if himself else self.pick(POSITIONS),
             contacts=contacts, birthday=birthday, birthday_remind_days=self.pick((0, 1, 3, 3, 3, 5, 7, 14)),
-            notes=self.pick(_PERSON_NOTES) if rng.random() < 0.15 else None,
+            notes=self.pick(PERSON_NOTES) if rng.random() < 0.15 else None,
             search_name=validation.fold_text(full_name),
             **self.audit(self.past(company.created_at, 1500), company.owner_id))
         company.people.append(person.id)
@@ -625,11 +473,11 @@ class _Builder:
 
     def deal(self, company: _Company) -> None:
         rng = self.rng
-        stage = _DEAL_STAGES.draw(rng)
-        created = self.past(company.created_at, _TWO_YEARS)
-        title = f"{self.pick(_DEAL_KINDS)} {self.pick(_GOODS)}"
+        stage = DEAL_STAGES.draw(rng)
+        created = self.past(company.created_at, TWO_YEARS)
+        title = f"{self.pick(DEAL_KINDS)} {self.pick(GOODS)}"
         if rng.random() < 0.4:
-            title += f" к {self.pick(_OCCASIONS)}"
+            title += f" к {self.pick(OCCASIONS)}"
         # Log-uniform from 50 thousand to 15 million roubles: many small orders, a few big contracts.
         amount = Decimal(round(10 ** rng.uniform(4.7, 7.2), -2)).quantize(Decimal("0.01"))
         if stage in ("won", "lost"):
@@ -638,8 +486,8 @@ class _Builder:
             close = self.now.date() + timedelta(days=self.between(7, 150))
         deal = _make(
             Deal, counterparty_id=company.record.id, title=title, stage=stage, amount=amount, currency="RUB",
-            expected_close=close, probability=_PROBABILITY[stage], source=company.record.source,
-            lost_reason=self.pick(_LOST_REASONS) if stage == "lost" else None,
+            expected_close=close, probability=PROBABILITY[stage], source=company.record.source,
+            lost_reason=self.pick(LOST_REASONS) if stage == "lost" else None,
             closed_volume=(amount * self.between(80, 110) / 100).quantize(Decimal("0.01")) if stage == "won" else None,
             owner_id=company.owner_id, **self.audit(created, company.owner_id))
         company.deals.append(deal.id)
@@ -647,7 +495,7 @@ class _Builder:
 
     def interaction(self, company: _Company) -> None:
         rng = self.rng
-        kind = _INTERACTION_KINDS.draw(rng)
+        kind = INTERACTION_KINDS.draw(rng)
         direction = {"purchase": "incoming", "complaint": "incoming", "meeting": "outgoing"}.get(
             kind, self.pick(("incoming", "outgoing")))
         roll = rng.random()
@@ -657,21 +505,21 @@ class _Builder:
             if rng.random() < 0.6:
                 remind_at = starts - self.pick((timedelta(minutes=15), timedelta(hours=1), timedelta(days=1)))
         else:
-            starts = self.past(company.created_at, _TWO_YEARS)
+            starts = self.past(company.created_at, TWO_YEARS)
             status = "cancelled" if roll > 0.97 else "planned" if roll > 0.95 else "done"
             created = min(starts + timedelta(minutes=self.between(5, 120)), self.now)
             if status == "done" and rng.random() < 0.6:
-                result = self.pick(_RESULTS)
+                result = self.pick(RESULTS)
         responsible = company.owner_id if rng.random() < 0.85 else self.pick([*self.sellers, self.manager])
         self.data.interactions.append(_make(
             Interaction, counterparty_id=company.record.id,
             contact_person_id=self.pick(company.people) if company.people and rng.random() < 0.8 else None,
             deal_id=self.pick(company.deals) if company.deals and rng.random() < 0.35 else None,
             responsible_id=responsible, kind=kind, direction=direction, status=status,
-            subject=self.pick(_SUBJECTS[kind]).format(n=self.between(100, 9999), goods=self.pick(_GOODS)),
+            subject=self.pick(SUBJECTS[kind]).format(n=self.between(100, 9999), goods=self.pick(GOODS)),
             notes="Подробности в письме." if rng.random() < 0.1 else None, starts_at=starts,
             duration_minutes={"call": self.between(2, 30), "meeting": self.pick((30, 60, 90, 120))}.get(kind),
-            importance=_IMPORTANCE.draw(rng), remind_at=remind_at, result=result,
+            importance=IMPORTANCE.draw(rng), remind_at=remind_at, result=result,
             **self.audit(created, responsible)))
 
     def reminder(self, owners: dict[str, str]) -> None:
@@ -679,7 +527,7 @@ class _Builder:
         pools: dict[str, list[Any]] = {"interaction": self.data.interactions, "deal": self.data.deals,
                                        "contact_person": self.data.contact_persons,
                                        "counterparty": self.data.counterparties}
-        subject_type = _REMINDER_SUBJECTS.draw(rng)
+        subject_type = REMINDER_SUBJECTS.draw(rng)
         subject = self.pick(pools[subject_type]) if pools.get(subject_type) else None
         # counterparty_id is derived exactly as crm.rules.check_reminder derives it.
         if subject is None:
@@ -690,7 +538,7 @@ class _Builder:
         else:
             counterparty_id = subject.counterparty_id
             assignee = subject.responsible_id if subject_type == "interaction" else owners[counterparty_id]
-        status = _REMINDER_STATUS.draw(rng)
+        status = REMINDER_STATUS.draw(rng)
         if status == "done":
             due = self.at_work(-self.between(1, 300))
             created = due - timedelta(days=self.between(1, 20))
@@ -700,7 +548,7 @@ class _Builder:
             created = self.at_work(min(days, 0) - self.between(1, 20))
         by = self.manager if rng.random() < 0.1 else assignee
         self.data.reminders.append(_make(
-            Reminder, title=self.pick(_REMINDER_TITLES[subject_type]),
+            Reminder, title=self.pick(REMINDER_TITLES[subject_type]),
             notes="Не забыть приложить прайс-лист." if rng.random() < 0.1 else None, due_at=due,
             remind_at=self.pick((None, due, due - timedelta(hours=1), due - timedelta(days=1))),
             assignee_id=assignee, status=status, subject_type=subject_type or None,
