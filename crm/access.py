@@ -43,20 +43,25 @@ def _shared_with(actor: User, *, editable: bool) -> Any:
     return select(Share.counterparty_id).where(cond)
 
 
-def visible_counterparties(actor: User) -> ColumnElement[bool]:
-    """SQL condition on ``Counterparty`` true exactly for rows ``actor`` may see."""
+def visible_counterparties(actor: User, *, id_col: Any = Counterparty.id, owner_col: Any = Counterparty.owner_id,
+                           visibility_col: Any = Counterparty.visibility) -> ColumnElement[bool]:
+    """SQL condition true exactly for the counterparties ``actor`` may see.
+
+    On ``Counterparty`` by default; the columns may be those of a table that
+    copies them (the search index), so a search filters without a join.
+    """
     if actor.role in (Role.ADMIN, Role.OFFICE):
         return true()
     conds: list[ColumnElement[bool]] = [
-        Counterparty.owner_id == actor.id,
-        Counterparty.visibility == Visibility.COMPANY.value,
-        Counterparty.id.in_(_shared_with(actor, editable=False)),
+        owner_col == actor.id,
+        visibility_col == Visibility.COMPANY.value,
+        id_col.in_(_shared_with(actor, editable=False)),
     ]
     if actor.team_id:
         members = _team_members(actor.team_id)
-        conds.append(and_(Counterparty.visibility == Visibility.TEAM.value, Counterparty.owner_id.in_(members)))
+        conds.append(and_(visibility_col == Visibility.TEAM.value, owner_col.in_(members)))
         if actor.role == Role.MANAGER:
-            conds.append(Counterparty.owner_id.in_(members))
+            conds.append(owner_col.in_(members))
     return or_(*conds)
 
 

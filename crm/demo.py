@@ -607,16 +607,12 @@ def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoDat
 
 def _contact_keys(data: DemoData) -> list[dict[str, Any]]:
     """The ``ContactKey`` rows ``crm.search.reindex`` would write for these records."""
+    by_id = {c.id: c for c in data.counterparties}
     rows: list[dict[str, Any]] = []
-    records: list[Counterparty | ContactPerson] = [*data.counterparties, *data.contact_persons]
-    for record in records:
-        if isinstance(record, Counterparty):
-            record_type, counterparty_id = "counterparty", record.id
-        else:
-            record_type, counterparty_id = "contact_person", record.counterparty_id
-        for kind, key in search.keys_for(record):
-            rows.append({"record_type": record_type, "record_id": record.id, "counterparty_id": counterparty_id,
-                         "kind": kind, "key": key})
+    for counterparty in data.counterparties:
+        rows += search.key_rows(counterparty, counterparty)
+    for person in data.contact_persons:
+        rows += search.key_rows(person, by_id[person.counterparty_id])
     return rows
 
 

@@ -352,7 +352,7 @@ def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict
                "gt": column > value, "lte": column <= value, "lt": column < value}
         conds.append(ops[op])
     if q:
-        cond = search.condition_for(model, q)
+        cond = search.condition_for(model, q, actor)
         if cond is None:
             problems["q"] = f"{rt.name} cannot be searched"
         else:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
+from sqlmodel import Session, col
 
-from crm import validation
-from crm.models import ContactKey, ContactPerson, Counterparty
+from crm import access, validation
+from crm.models import ContactKey, ContactPerson, Counterparty, User
 from crm.models.enums import ContactKind
 
 # A query made only of these characters is a phone number or an INN, not a name.
@@ -58,15 +58,32 @@ def keys_for(record: Counterparty | ContactPerson) -> list[tuple[str, str]]:
     return sorted(keys)
 
 
+def key_rows(record: Counterparty | ContactPerson, counterparty: Counterparty) -> list[dict[str, Any]]:
+    """The ``ContactKey`` rows of ``record``, which is ``counterparty`` or one of its people."""
+    record_type = "counterparty" if isinstance(record, Counterparty) else "contact_person"
+    return [{"record_type": record_type, "record_id": record.id, "counterparty_id": counterparty.id,
+             "owner_id": counterparty.owner_id, "visibility": counterparty.visibility, "kind": kind, "key": key}
+            for kind, key in keys_for(record)]
+
+
 def reindex(session: Session, record: Counterparty | ContactPerson, *, deleted: bool = False) -> None:
-    """Replace the index rows of ``record`` (or drop them when it is deleted)."""
-    session.execute(delete(ContactKey).where(ContactKey.record_id == record.id))  # type: ignore[arg-type]
+    """Replace the index rows of ``record`` (or drop them when it is deleted).
+
+    A counterparty's owner and visibility are copied onto its people's rows too,
+    so that a search checks access inside the index.
+    """
+    session.execute(delete(ContactKey).where(col(ContactKey.record_id) == record.id))
     if deleted:
         return
-    record_type = "counterparty" if isinstance(record, Counterparty) else "contact_person"
-    counterparty_id = record.id if isinstance(record, Counterparty) else record.counterparty_id
-    session.add_all(ContactKey(record_type=record_type, record_id=record.id, counterparty_id=counterparty_id,
-                               kind=kind, key=key) for kind, key in keys_for(record))
+    if isinstance(record, Counterparty):
+        counterparty = record
+        session.execute(update(ContactKey).where(col(ContactKey.counterparty_id) == record.id)
+                        .values(owner_id=record.owner_id, visibility=record.visibility))
+    else:
+        counterparty = session.get_one(Counterparty, record.counterparty_id)
+    rows = key_rows(record, counterparty)
+    if rows:
+        session.execute(insert(ContactKey), rows)
 
 
 def _prefix(kind: str, prefix: str) -> ColumnElement[bool]:
@@ -92,24 +109,32 @@ def _key_conditions(q: str) -> tuple[bool, list[ColumnElement[bool]]]:
     return True, [_prefix("word", w) for w in found] if found else [ContactKey.id.is_(None)]
 
 
-def counterparty_condition(q: str) -> ColumnElement[bool]:
+def _visible_keys(actor: User) -> ColumnElement[bool]:
+    return access.visible_counterparties(actor, id_col=ContactKey.counterparty_id, owner_col=ContactKey.owner_id,
+                                         visibility_col=ContactKey.visibility)
+
+
+def counterparty_condition(q: str, actor: User) -> ColumnElement[bool]:
     """Condition on ``Counterparty`` for the search box: the beginning of a word of its name,
-    or its INN, or a phone or email of it or of its contact persons."""
+    or its INN, or a phone or email of it or of its contact persons — among what ``actor`` sees."""
     is_name, conds = _key_conditions(q)
     scope = [ContactKey.record_type == "counterparty"] if is_name else []
-    return and_(*(Counterparty.id.in_(select(ContactKey.counterparty_id).where(cond, *scope)) for cond in conds))
+    seen = _visible_keys(actor)
+    return and_(*(Counterparty.id.in_(select(ContactKey.counterparty_id).where(cond, *scope, seen))
+                  for cond in conds))
 
 
-def contact_person_condition(q: str) -> ColumnElement[bool]:
+def contact_person_condition(q: str, actor: User) -> ColumnElement[bool]:
     """Condition on ``ContactPerson``: the beginning of a word of the name, or a phone or email."""
     _, conds = _key_conditions(q)
     scope = ContactKey.record_type == "contact_person"
-    return and_(*(ContactPerson.id.in_(select(ContactKey.record_id).where(cond, scope)) for cond in conds))
+    seen = _visible_keys(actor)
+    return and_(*(ContactPerson.id.in_(select(ContactKey.record_id).where(cond, scope, seen)) for cond in conds))
 
 
-def condition_for(model: type[Any], q: str) -> ColumnElement[bool] | None:
+def condition_for(model: type[Any], q: str, actor: User) -> ColumnElement[bool] | None:
     if model is Counterparty:
-        return counterparty_condition(q)
+        return counterparty_condition(q, actor)
     if model is ContactPerson:
-        return contact_person_condition(q)
+        return contact_person_condition(q, actor)
     return None

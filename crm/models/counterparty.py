@@ -82,13 +82,18 @@ class ContactKey(SQLModel, table=True):
     """
 
     __tablename__ = "contact_key"
-    # Every search is a prefix range on (kind, key).
-    __table_args__ = (Index("ix_contact_key_kind_key", "kind", "key"),)
+    # Every search is a range scan of this one index: the key prefix, then access
+    # from the copied owner and visibility, without touching the table.
+    __table_args__ = (Index("ix_contact_key_search", "kind", "key", "record_type", "owner_id", "visibility",
+                            "counterparty_id", "record_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     record_type: str = Field(max_length=40)
     record_id: str = Field(max_length=36, index=True)
     counterparty_id: str = Field(max_length=36, index=True)
+    # Copies of the counterparty's owner and visibility, kept in step by crm.search.reindex.
+    owner_id: str | None = Field(default=None, max_length=36)
+    visibility: str = Field(default="private", max_length=20)
     kind: str = Field(max_length=20)
     # Byte order on PostgreSQL too (SQLite's default already is), so that a prefix
     # range on Cyrillic keys uses the index and means what it says.

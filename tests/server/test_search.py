@@ -84,3 +84,22 @@ def test_edit_reindexes_phones(api: Api) -> None:
                      json={"contacts": [{"kind": "phone", "value": "+74954445566"}]})
     assert api.client.get("/api/v1/counterparties", headers=h, params={"q": "111-22-33"}).json()["total"] == 0
     assert api.client.get("/api/v1/counterparties", headers=h, params={"q": "444-55-66"}).json()["total"] == 1
+
+
+def test_index_follows_owner_and_visibility_changes(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    petrova = api.user("petrova")
+    cp = api.create(ivanov, "counterparties", legal_name="ООО Видимость")
+    api.create(ivanov, "contact-persons", counterparty_id=cp["id"], full_name="Лебедев Олег",
+               contacts=[{"kind": "phone", "value": "+74957778899"}])
+
+    def petrova_finds(q: str) -> int:
+        return api.client.get("/api/v1/counterparties", headers=petrova, params={"q": q}).json()["total"]
+
+    assert petrova_finds("видимость") == petrova_finds("777-88-99") == 0
+    api.client.patch(f"/api/v1/counterparties/{cp['id']}", headers=ivanov, json={"visibility": "company"})
+    assert petrova_finds("видимость") == petrova_finds("777-88-99") == 1
+    r = api.client.get("/api/v1/contact-persons", headers=petrova, params={"q": "лебедев"})
+    assert r.json()["total"] == 1
+    api.client.patch(f"/api/v1/counterparties/{cp['id']}", headers=ivanov, json={"visibility": "private"})
+    assert petrova_finds("видимость") == petrova_finds("777-88-99") == 0

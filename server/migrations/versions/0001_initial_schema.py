@@ -23,14 +23,16 @@ def upgrade() -> None:
     sa.Column('record_type', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('record_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('counterparty_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('owner_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+    sa.Column('visibility', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('key', sa.String(length=300).with_variant(sa.String(length=300, collation='C'), 'postgresql'), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('contact_key', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_key_counterparty_id'), ['counterparty_id'], unique=False)
-        batch_op.create_index('ix_contact_key_kind_key', ['kind', 'key'], unique=False)
         batch_op.create_index(batch_op.f('ix_contact_key_record_id'), ['record_id'], unique=False)
+        batch_op.create_index('ix_contact_key_search', ['kind', 'key', 'record_type', 'owner_id', 'visibility', 'counterparty_id', 'record_id'], unique=False)
 
     op.create_table('login_failure',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -308,8 +310,8 @@ def downgrade() -> None:
 
     op.drop_table('login_failure')
     with op.batch_alter_table('contact_key', schema=None) as batch_op:
+        batch_op.drop_index('ix_contact_key_search')
         batch_op.drop_index(batch_op.f('ix_contact_key_record_id'))
-        batch_op.drop_index('ix_contact_key_kind_key')
         batch_op.drop_index(batch_op.f('ix_contact_key_counterparty_id'))
 
     op.drop_table('contact_key')
