@@ -22,9 +22,11 @@ written as SQL, so lists filter in the database; a test checks they agree.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, true
 from sqlmodel import Session
 
 from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User
@@ -37,7 +39,7 @@ def _team_members(team_id: str) -> Any:
 
 def _shared_with(actor: User, *, editable: bool) -> Any:
     who = Share.user_id == actor.id
-    if actor.team_id:
+    if actor.team_id is not None:
         who = or_(who, Share.team_id == actor.team_id)
     cond = and_(who, Share.can_edit == true()) if editable else who
     return select(Share.counterparty_id).where(cond)
@@ -57,7 +59,7 @@ def visible_counterparties(actor: User, *, id_col: Any = Counterparty.id, owner_
         visibility_col == Visibility.COMPANY.value,
         id_col.in_(_shared_with(actor, editable=False)),
     ]
-    if actor.team_id:
+    if actor.team_id is not None:
         members = _team_members(actor.team_id)
         conds.append(and_(visibility_col == Visibility.TEAM.value, owner_col.in_(members)))
         if actor.role == Role.MANAGER:
@@ -73,7 +75,7 @@ def writable_counterparties(actor: User) -> ColumnElement[bool]:
         Counterparty.owner_id == actor.id,
         Counterparty.id.in_(_shared_with(actor, editable=True)),
     ]
-    if actor.team_id and actor.role != Role.OFFICE:
+    if actor.team_id is not None and actor.role != Role.OFFICE:
         members = _team_members(actor.team_id)
         conds.append(and_(Counterparty.visibility == Visibility.TEAM.value, Counterparty.owner_id.in_(members)))
         if actor.role == Role.MANAGER:
@@ -81,19 +83,41 @@ def writable_counterparties(actor: User) -> ColumnElement[bool]:
     return or_(*conds)
 
 
-def _counterparty_matches(session: Session, counterparty_id: str | None, cond: ColumnElement[bool]) -> bool:
+@dataclass(frozen=True)
+class _Placeholder:
+    """Stands for a user in a statement built once per kind of user, with the values bound later."""
+
+    role: str
+    id: Any = field(default_factory=lambda: bindparam("actor_id"))
+    team_id: Any = None
+
+
+@cache
+def _check_statement(role: str, has_team: bool, write: bool) -> Any:
+    """``SELECT id FROM counterparty WHERE id = :cp AND <rule>``, built once per role and team-ness.
+
+    Every API write checks access; building the rule's expression anew each time
+    cost more than running it.
+    """
+    actor = _Placeholder(role=role, team_id=bindparam("team_id") if has_team else None)
+    rule = writable_counterparties if write else visible_counterparties
+    return select(Counterparty.id).where(Counterparty.id == bindparam("counterparty_id"), rule(actor))  # type: ignore[arg-type]
+
+
+def _counterparty_matches(session: Session, actor: User, counterparty_id: str | None, *, write: bool) -> bool:
     if counterparty_id is None:
         return False
-    row = session.exec(select(Counterparty.id).where(Counterparty.id == counterparty_id, cond)).first()  # type: ignore[call-overload]
-    return row is not None
+    stmt = _check_statement(actor.role, actor.team_id is not None, write)
+    params = {"counterparty_id": counterparty_id, "actor_id": actor.id, "team_id": actor.team_id}
+    return session.execute(stmt, params).first() is not None
 
 
 def can_read_counterparty(session: Session, actor: User, counterparty_id: str | None) -> bool:
-    return _counterparty_matches(session, counterparty_id, visible_counterparties(actor))
+    return _counterparty_matches(session, actor, counterparty_id, write=False)
 
 
 def can_write_counterparty(session: Session, actor: User, counterparty_id: str | None) -> bool:
-    return _counterparty_matches(session, counterparty_id, writable_counterparties(actor))
+    return _counterparty_matches(session, actor, counterparty_id, write=True)
 
 
 def may_manage(actor: User, other: User) -> bool:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlmodel import Session
 
 from crm import rules
@@ -159,11 +159,13 @@ def register_device(session: Session, user: User, name: str) -> tuple[Device, st
     return device, token
 
 
+# Built once: every request runs it.
+_BY_TOKEN = select(Device, User).join(User, User.id == Device.user_id).where(Device.token_hash == bindparam("token_hash"))
+
+
 def authenticate(session: Session, token: str) -> tuple[User, Device]:
     """The user and device behind a bearer token; ``Unauthenticated`` when it is not good now."""
-    row = session.execute(
-        select(Device, User).join(User, User.id == Device.user_id).where(Device.token_hash == token_hash(token))
-    ).first()
+    row = session.execute(_BY_TOKEN, {"token_hash": token_hash(token)}).first()
     if row is None:
         raise Unauthenticated("unknown token; log in again")
     device, user = row

@@ -91,6 +91,11 @@ class Database:
                 session.rollback()
                 raise
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics; after a bulk load the plans depend on it."""
+        with self._writer.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
+
     def dispose(self) -> None:
         self._writer.dispose()
         if self._reader is not self._writer:

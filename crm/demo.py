@@ -659,6 +659,7 @@ def load(database: Database, data: DemoData, progress: Progress | None = None) -
                     progress(name, start + len(batch), len(records))
             if not records and progress:
                 progress(name, 0, 0)
+    database.analyze()
 
 
 def generate(database: Database, size_name: str = "small", seed: int = 1, progress: Progress | None = None,

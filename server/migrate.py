@@ -26,7 +26,7 @@ def upgrade(database: Database, revision: str = "head") -> None:
     with database.engine.begin() as connection:
         command.upgrade(_alembic_config(connection), revision)
     if database.dialect == "sqlite":
-        # Fresh statistics let the planner pick the covering indexes for lists and search.
+        # Fresh statistics (cheap: only where stale) let the planner pick the covering indexes.
         with database.engine.begin() as connection:
             connection.exec_driver_sql("PRAGMA optimize")
 
