@@ -253,6 +253,37 @@ def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any]) 
     return record
 
 
+MAX_BATCH = 1000
+
+
+def create_many(session: Session, actor: User, rt: RecordType, items: list[dict[str, Any]]) -> list[Any]:
+    """Create every record of ``items`` or none: the problems of all of them are reported together.
+
+    ``details`` of the raised ``ValidationFailed`` maps ``"<index>.<field>"`` (or
+    ``"<index>"``) to the problem, so a client can point at the very row.
+    """
+    if not isinstance(items, list) or not items:
+        raise ValidationFailed("send {\"items\": [...]} with at least one record")
+    if len(items) > MAX_BATCH:
+        raise ValidationFailed(f"at most {MAX_BATCH} records in one batch; got {len(items)}")
+    created: list[Any] = []
+    problems: dict[str, Any] = {}
+    for index, data in enumerate(items):
+        try:
+            created.append(create(session, actor, rt, data))
+        except ValidationFailed as exc:
+            if isinstance(exc.details, dict):
+                problems.update({f"{index}.{name}": message for name, message in exc.details.items()})
+            else:
+                problems[str(index)] = exc.message
+        except (PermissionDenied, AlreadyExists) as exc:
+            problems[str(index)] = exc.message
+    if problems:
+        raise ValidationFailed(f"{len({k.split('.')[0] for k in problems})} of {len(items)} {rt.name} refused; "
+                               "nothing was created", details=problems)
+    return created
+
+
 def update(session: Session, actor: User, rt: RecordType, record_id: str, data: dict[str, Any],
            *, expected_version: int | None = None) -> Any:
     """Apply a partial update. ``expected_version`` guards against overwriting a newer edit."""

@@ -60,6 +60,15 @@ def _record_paths(rt: records.RecordType) -> dict[str, Any]:
                      "requestBody": {"required": True, **_json(new)},
                      "responses": {"201": _json(ref) | {"description": "Created"}, **_errors(400, 401, 403, 409, 413, 422)}},
         },
+        f"/api/v1/{rt.name}/batch": {
+            "post": {"tags": tag, "summary": f"Create up to {records.MAX_BATCH} {rt.name} at once, all or none",
+                     "operationId": f"create_{rt.singular}_batch",
+                     "requestBody": {"required": True, **_json({"type": "object", "required": ["items"], "properties": {
+                         "items": {"type": "array", "items": new, "maxItems": records.MAX_BATCH}}})},
+                     "responses": {"201": _json({"type": "object", "properties": {"items": {"type": "array", "items": ref}}})
+                                   | {"description": "Created, in the order sent"},
+                                   **_errors(400, 401, 413, 422)}},
+        },
         f"/api/v1/{rt.name}/{{id}}": {
             "get": {"tags": tag, "summary": f"Get a {rt.singular}", "operationId": f"get_{rt.singular}",
                     "parameters": id_param, "responses": {"200": _json(ref) | {"description": "The record"}, **_errors(401, 404)}},

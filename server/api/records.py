@@ -72,6 +72,16 @@ def endpoints(rt: records.RecordType) -> list[Route]:
         headers["Location"] = f"/api/v1/{rt.name}/{data['id']}"
         return json_response(data, status_code=201, headers=headers)
 
+    async def create_batch(request: Request) -> Response:
+        body = await read_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise MalformedInput('send {"items": [{...}, ...]}')
+
+        def work(session: Any, user: User) -> list[dict[str, Any]]:
+            return [records.to_dict(rt, r) for r in records.create_many(session, user, rt, body["items"])]
+
+        return json_response({"items": await as_user(request, work, write=True)}, status_code=201)
+
     async def get(request: Request) -> Response:
         record_id = request.path_params["id"]
 
@@ -108,6 +118,7 @@ def endpoints(rt: records.RecordType) -> list[Route]:
     return [
         Route(base, list_, methods=["GET"], name=f"list_{rt.singular}"),
         Route(base, create, methods=["POST"], name=f"create_{rt.singular}"),
+        Route(base + "/batch", create_batch, methods=["POST"], name=f"create_{rt.singular}_batch"),
         Route(base + "/{id}", get, methods=["GET"], name=f"get_{rt.singular}"),
         Route(base + "/{id}", patch, methods=["PATCH"], name=f"update_{rt.singular}"),
         Route(base + "/{id}", delete, methods=["DELETE"], name=f"delete_{rt.singular}"),

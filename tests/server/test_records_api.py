@@ -184,3 +184,31 @@ def test_too_long_and_missing_values_are_validation_errors_on_every_backend(api:
     assert r.status_code == 422 and r.json()["details"]["counterparty_id"] == "is required"
     cp = api.create(h, "counterparties", legal_name="ООО Пустая", kpp="")
     assert cp["kpp"] is None
+
+
+def test_batch_create_is_all_or_nothing(api: Api) -> None:
+    h = api.user("ivanov")
+    cp = api.create(h, "counterparties", legal_name="ООО Пакет")
+    good = {"counterparty_id": cp["id"], "kind": "call", "starts_at": "2026-11-02T10:00:00Z", "subject": "Звонок"}
+    r = api.client.post("/api/v1/interactions/batch", headers=h, json={"items": [
+        good, {**good, "kind": "telegram"}, {**good, "starts_at": "вчера"}]})
+    assert r.status_code == 422
+    assert set(r.json()["details"]) == {"1.kind", "2.starts_at"}
+    assert api.client.get("/api/v1/interactions", headers=h).json()["total"] == 0
+    r = api.client.post("/api/v1/interactions/batch", headers=h, json={"items": [good] * 3})
+    assert r.status_code == 201 and len(r.json()["items"]) == 3
+    assert api.client.get("/api/v1/interactions", headers=h).json()["total"] == 3
+
+
+def test_batch_refuses_what_the_user_may_not_touch(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    petrova = api.user("petrova")
+    secret = api.create(ivanov, "counterparties", legal_name="ООО Чужая")
+    mine = api.create(petrova, "counterparties", legal_name="ООО Своя")
+    item = {"kind": "call", "starts_at": "2026-11-02T10:00:00Z"}
+    r = api.client.post("/api/v1/interactions/batch", headers=petrova, json={"items": [
+        {**item, "counterparty_id": mine["id"]}, {**item, "counterparty_id": secret["id"]}]})
+    assert r.status_code == 422 and set(r.json()["details"]) == {"1"}
+    assert api.client.get("/api/v1/interactions", headers=petrova).json()["total"] == 0
+    assert api.client.post("/api/v1/interactions/batch", headers=petrova, json={"items": []}).status_code == 422
+    assert api.client.post("/api/v1/interactions/batch", headers=petrova, json=[item]).status_code == 400
