@@ -92,9 +92,17 @@ class Database:
                 raise
 
     def analyze(self) -> None:
-        """Refresh the planner's statistics; after a bulk load the plans depend on it."""
-        with self._writer.begin() as connection:
-            connection.exec_driver_sql("ANALYZE")
+        """Refresh the planner's statistics after a bulk load; the plans depend on them.
+
+        On PostgreSQL also VACUUM, which marks pages all-visible so that searches
+        can answer from the index alone (what autovacuum would do later).
+        """
+        if self.dialect == "sqlite":
+            with self._writer.begin() as connection:
+                connection.exec_driver_sql("ANALYZE")
+        else:
+            with self._writer.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.exec_driver_sql("VACUUM ANALYZE")
 
     def dispose(self) -> None:
         self._writer.dispose()

@@ -387,7 +387,9 @@ def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict
         if cond is None:
             problems["q"] = f"{rt.name} cannot be searched"
         else:
-            conds.append(cond)
+            # The search index applies the same access rule to its own copy of owner and
+            # visibility; repeating it on the records made PostgreSQL scan them all.
+            conds[0] = cond
     sort = sort or rt.default_sort
     if sort.lstrip("-") not in rt.sorts:
         problems["sort"] = f"cannot sort by {sort}; sorts: {', '.join(rt.sorts)}"

@@ -18,7 +18,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    delete,
+    distinct,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlmodel import Session, col
 
 from crm import access, validation
@@ -90,23 +103,45 @@ def _prefix(kind: str, prefix: str) -> ColumnElement[bool]:
     return and_(ContactKey.kind == kind, ContactKey.key >= prefix, ContactKey.key < prefix + _TOP)
 
 
-def _key_conditions(q: str) -> tuple[bool, list[ColumnElement[bool]]]:
-    """Whether ``q`` is a name, and the ContactKey conditions that must each hold for some key."""
+def _query_words(text: str) -> list[str]:
+    """The words to look for; a word that begins another is implied by it and dropped."""
+    found = sorted(set(words(text)), key=len, reverse=True)
+    kept: list[str] = []
+    for w in found:
+        if not any(k.startswith(w) for k in kept):
+            kept.append(w)
+    return kept
+
+
+def _matching(q: str, actor: User, id_col: Any, record_type: str | None) -> Select[Any]:
+    """The ids (``id_col`` of the index) of records matching ``q`` that ``actor`` may see.
+
+    ``record_type`` limits name matches to counterparties' or people's names; a
+    phone or email of a counterparty's people finds the counterparty as well.
+    """
+    seen = _visible_keys(actor)
     text = q.strip()
     if "@" in text:
         address = text.lower()
-        if address.startswith("@"):
-            return False, [_prefix("email_domain", address[1:])]
-        return False, [_prefix("email", address)]
+        cond = (_prefix("email_domain", address[1:]) if address.startswith("@")
+                else _prefix("email", address))
+        return select(id_col).where(cond, seen)
     if _NUMERIC_QUERY.match(text):
         raw = re.sub(r"\D", "", text)
         digits = validation.phone_search_digits(text)
         conds = [_prefix("inn", raw)] if raw else []
         if len(digits) >= 3:
             conds += [_prefix("phone", digits), _prefix("phone_rev", digits[::-1])]
-        return False, [or_(*conds)] if conds else [ContactKey.id.is_(None)]
-    found = words(text)
-    return True, [_prefix("word", w) for w in found] if found else [ContactKey.id.is_(None)]
+        return select(id_col).where(or_(*conds) if conds else false(), seen)
+    scope = [ContactKey.record_type == record_type] if record_type else []
+    wanted = _query_words(text)
+    if len(wanted) <= 1:
+        return select(id_col).where(_prefix("word", wanted[0]) if wanted else false(), *scope, seen)
+    # Every word must begin some word of the name: one scan over all the ranges, then
+    # keep the records in which each query word matched (no key can match two of them).
+    which = case(*((_prefix("word", w), i) for i, w in enumerate(wanted)))
+    return (select(id_col).where(or_(*(_prefix("word", w) for w in wanted)), *scope, seen)
+            .group_by(id_col).having(func.count(distinct(which)) == len(wanted)))
 
 
 def _visible_keys(actor: User) -> ColumnElement[bool]:
@@ -115,21 +150,15 @@ def _visible_keys(actor: User) -> ColumnElement[bool]:
 
 
 def counterparty_condition(q: str, actor: User) -> ColumnElement[bool]:
-    """Condition on ``Counterparty`` for the search box: the beginning of a word of its name,
+    """Condition on ``Counterparty`` for the search box: the beginning of words of its name,
     or its INN, or a phone or email of it or of its contact persons — among what ``actor`` sees."""
-    is_name, conds = _key_conditions(q)
-    scope = [ContactKey.record_type == "counterparty"] if is_name else []
-    seen = _visible_keys(actor)
-    return and_(*(Counterparty.id.in_(select(ContactKey.counterparty_id).where(cond, *scope, seen))
-                  for cond in conds))
+    return Counterparty.id.in_(_matching(q, actor, ContactKey.counterparty_id, "counterparty"))
 
 
 def contact_person_condition(q: str, actor: User) -> ColumnElement[bool]:
-    """Condition on ``ContactPerson``: the beginning of a word of the name, or a phone or email."""
-    _, conds = _key_conditions(q)
-    scope = ContactKey.record_type == "contact_person"
-    seen = _visible_keys(actor)
-    return and_(*(ContactPerson.id.in_(select(ContactKey.record_id).where(cond, scope, seen)) for cond in conds))
+    """Condition on ``ContactPerson``: the beginning of words of the name, or a phone or email."""
+    ids = _matching(q, actor, ContactKey.record_id, "contact_person")
+    return ContactPerson.id.in_(ids.where(ContactKey.record_type == "contact_person"))
 
 
 def condition_for(model: type[Any], q: str, actor: User) -> ColumnElement[bool] | None:
