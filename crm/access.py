@@ -109,7 +109,9 @@ def _counterparty_matches(session: Session, actor: User, counterparty_id: str | 
         return False
     stmt = _check_statement(actor.role, actor.team_id is not None, write)
     params = {"counterparty_id": counterparty_id, "actor_id": actor.id, "team_id": actor.team_id}
-    return session.execute(stmt, params).first() is not None
+    # Core execution: no autoflush, so a caller that changed ``counterparty_id``'s
+    # record must flush first (``records.update`` does).
+    return session.connection().execute(stmt, params).first() is not None
 
 
 def can_read_counterparty(session: Session, actor: User, counterparty_id: str | None) -> bool:
@@ -158,20 +160,35 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
     return actor.role == Role.ADMIN
 
 
-def can_create(session: Session, actor: User, record: Any) -> bool:
-    """Whether ``actor`` may create ``record`` (already filled with its fields)."""
+def can_create(session: Session, actor: User, record: Any, memo: dict[tuple[str, bool], bool] | None = None) -> bool:
+    """Whether ``actor`` may create ``record`` (already filled with its fields).
+
+    ``memo`` remembers counterparty checks across the records of one batch of a
+    type that cannot change access itself (not counterparties, not shares).
+    """
+    def counterparty(write: bool) -> bool:
+        key = (record.counterparty_id, write)
+        if memo is None or key not in memo:
+            allowed = _counterparty_matches(session, actor, record.counterparty_id, write=write)
+            if memo is None:
+                return allowed
+            memo[key] = allowed
+        return memo[key]
+
     if isinstance(record, Counterparty):
         if record.owner_id in (None, actor.id):
             return True
         owner = session.get(User, record.owner_id)
         return owner is not None and may_manage(actor, owner)
     if isinstance(record, Interaction):
-        return can_read_counterparty(session, actor, record.counterparty_id)
+        return counterparty(write=False)
     if isinstance(record, Reminder):
-        if record.counterparty_id is not None and not can_read_counterparty(session, actor, record.counterparty_id):
+        if record.counterparty_id is not None and not counterparty(write=False):
             return False
         assignee = session.get(User, record.assignee_id)
         return assignee is not None and may_manage(actor, assignee)
-    if isinstance(record, ContactPerson | Deal | Share):
+    if isinstance(record, Share):
         return can_write_counterparty(session, actor, record.counterparty_id)
+    if isinstance(record, ContactPerson | Deal):
+        return counterparty(write=True)
     return actor.role == Role.ADMIN

@@ -17,11 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, insert, inspect, select
-from sqlalchemy.orm import configure_mappers
+from sqlalchemy import Table, insert, select
 from sqlmodel import SQLModel, col
 
 from crm import accounts, search, validation
@@ -85,6 +83,7 @@ from crm.models import (
     Team,
     User,
 )
+from crm.models.base import construct
 
 DEMO_PASSWORD = "demo-password"
 DEFAULT_TODAY = date(2026, 11, 1)
@@ -132,40 +131,6 @@ class DemoData:
                                               Interaction, Reminder)
         return [(f.name.replace("_", " "), model, getattr(self, f.name))
                 for f, model in zip(fields(self), models, strict=True)]
-
-
-@cache
-def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], frozenset[str], frozenset[str]]:
-    """(constant defaults, fields with a default factory, required fields) of ``model``."""
-    constant = {name: info.default for name, info in model.model_fields.items()
-                if info.default_factory is None and not info.is_required()}
-    made = frozenset(name for name, info in model.model_fields.items() if info.default_factory is not None)
-    required = frozenset(name for name, info in model.model_fields.items() if info.is_required())
-    return constant, made, required
-
-
-def _make(model: type[M], **values: Any) -> M:
-    """An instance built the way SQLAlchemy builds one when it loads a row.
-
-    The public constructor runs SQLModel's and SQLAlchemy's set-attribute hooks
-    and pydantic's default copying for every field (~100 µs a record on a
-    small machine), which alone would take ten seconds for the large set.
-    Filling ``__dict__`` of a freshly instrumented instance gives an object
-    that reads, compares, dumps and can be added to a session like any other.
-    """
-    mapper = inspect(model)
-    if not mapper.configured:
-        configure_mappers()  # what the public constructor would do first
-    constant, made, required = _defaults(model)
-    if required - values.keys():
-        raise TypeError(f"{model.__name__} needs {', '.join(sorted(required - values.keys()))}")
-    obj: M = mapper.class_manager.new_instance()
-    obj.__dict__.update(constant)
-    obj.__dict__.update({name: model.model_fields[name].get_default(call_default_factory=True)
-                         for name in made - values.keys()})
-    obj.__dict__.update(values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    return obj
 
 
 # ------------------------------------------------------------------ the builder
@@ -293,10 +258,10 @@ class _Builder:
 
     def staff(self) -> None:
         since = self.now - timedelta(days=3 * 365)
-        teams = {name: _make(Team, name=name, **self.audit(since, None)) for name in ("Москва", "Санкт-Петербург")}
+        teams = {name: construct(Team, name=name, **self.audit(since, None)) for name in ("Москва", "Санкт-Петербург")}
         self.data.teams.extend(teams.values())
         for login, full_name, role, team in USERS:
-            self.data.users.append(_make(
+            self.data.users.append(construct(
                 User, login=login, full_name=full_name, role=role, email=f"{login}@{OUR_DOMAIN}",
                 team_id=teams[team].id if team else None, **self.audit(since, None)))
         by_login = {u.login: u.id for u in self.data.users}
@@ -381,7 +346,7 @@ class _Builder:
             owner = self.pick(self.sellers) if rng.random() < 0.9 else self.manager
         legal_address = self.address(city, home=form == "ИП")
         roll = rng.random()
-        record = _make(
+        record = construct(
             Counterparty, kinds=kinds, legal_form=form, legal_name=legal, short_name=short, inn=inn, kpp=kpp,
             legal_address=legal_address,
             actual_address=legal_address if roll < 0.6 else self.address(city) if roll < 0.9 else None,
@@ -421,7 +386,7 @@ class _Builder:
             inn = kpp = short = None
             contacts = [{"kind": "phone", "value": src.contacts[0]["value"]}]
         owner = self.pick([s for s in self.sellers if s != original.owner_id])
-        record = _make(
+        record = construct(
             Counterparty, kinds=["prospect"], legal_form=form, legal_name=legal, short_name=short,
             inn=inn, kpp=kpp, contacts=contacts, industry=src.industry, region=src.region, segment=src.segment,
             tags=[], source=self.pick(("холодный звонок", "сайт", "входящий звонок")), owner_id=owner,
@@ -436,7 +401,7 @@ class _Builder:
             user_id = self.pick([s for s in self.sellers if s != company.owner_id])
         else:
             team_id = self.pick([t.id for t in self.data.teams if t.id != self.team_of[company.owner_id]])
-        self.data.shares.append(_make(
+        self.data.shares.append(construct(
             Share, counterparty_id=company.record.id, user_id=user_id, team_id=team_id,
             can_edit=rng.random() < 0.3, **self.audit(self.past(company.created_at, 365), company.owner_id)))
 
@@ -461,7 +426,7 @@ class _Builder:
         elif rng.random() < 0.65:
             birthday = date(self.between(1958, 2001), 1, 1) + timedelta(days=self.between(0, 364))
         full_name = f"{surname} {first} {patronymic}"
-        person = _make(
+        person = construct(
             ContactPerson, counterparty_id=company.record.id, full_name=full_name,
             position="Индивидуальный предприниматель" if himself else self.pick(POSITIONS),
             contacts=contacts, birthday=birthday, birthday_remind_days=self.pick((0, 1, 3, 3, 3, 5, 7, 14)),
@@ -484,7 +449,7 @@ class _Builder:
             close = min(created.date() + timedelta(days=self.between(7, 120)), self.now.date() - timedelta(days=1))
         else:
             close = self.now.date() + timedelta(days=self.between(7, 150))
-        deal = _make(
+        deal = construct(
             Deal, counterparty_id=company.record.id, title=title, stage=stage, amount=amount, currency="RUB",
             expected_close=close, probability=PROBABILITY[stage], source=company.record.source,
             lost_reason=self.pick(LOST_REASONS) if stage == "lost" else None,
@@ -511,7 +476,7 @@ class _Builder:
             if status == "done" and rng.random() < 0.6:
                 result = self.pick(RESULTS)
         responsible = company.owner_id if rng.random() < 0.85 else self.pick([*self.sellers, self.manager])
-        self.data.interactions.append(_make(
+        self.data.interactions.append(construct(
             Interaction, counterparty_id=company.record.id,
             contact_person_id=self.pick(company.people) if company.people and rng.random() < 0.8 else None,
             deal_id=self.pick(company.deals) if company.deals and rng.random() < 0.35 else None,
@@ -547,7 +512,7 @@ class _Builder:
             due = self.at_work(days)
             created = self.at_work(min(days, 0) - self.between(1, 20))
         by = self.manager if rng.random() < 0.1 else assignee
-        self.data.reminders.append(_make(
+        self.data.reminders.append(construct(
             Reminder, title=self.pick(REMINDER_TITLES[subject_type]),
             notes="Не забыть приложить прайс-лист." if rng.random() < 0.1 else None, due_at=due,
             remind_at=self.pick((None, due, due - timedelta(hours=1), due - timedelta(days=1))),

@@ -11,6 +11,7 @@ refused request changes nothing.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -34,7 +35,7 @@ from crm.models import (
     User,
     utcnow,
 )
-from crm.models.base import SYSTEM_FIELDS, to_jsonable
+from crm.models.base import SYSTEM_FIELDS, construct, to_jsonable
 from crm.models.enums import Role
 
 
@@ -236,19 +237,22 @@ def _reindex(record: Any, session: Session) -> None:
         search.reindex(session, record)
 
 
-def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any]) -> Any:
+def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
+           *, memo: dict[tuple[str, bool], bool] | None = None) -> Any:
+    """Create one record; ``memo`` is ``create_many``'s cache of access checks."""
     values = _coerce_all(rt, data, creating=True, actor=actor)
     if "id" in values and session.get(rt.model, values["id"]) is not None:
         raise AlreadyExists(f"{rt.singular} {values['id']} already exists")
-    record: Any = rt.model(**values)
+    record: Any = construct(rt.model, **values)
     now = utcnow()
     record.created_at = record.updated_at = now
     record.created_by = record.updated_by = actor.id
     rules.run_check(rt.check, session, actor, record)
-    if not access.can_create(session, actor, record):
+    if not access.can_create(session, actor, record, memo):
         raise PermissionDenied(f"you may not create this {rt.singular}")
     session.add(record)
-    session.flush()
+    if memo is None:
+        session.flush()  # a single create reports a database refusal here, not at commit
     _reindex(record, session)
     return record
 
@@ -268,19 +272,29 @@ def create_many(session: Session, actor: User, rt: RecordType, items: list[dict[
         raise ValidationFailed(f"at most {MAX_BATCH} records in one batch; got {len(items)}")
     created: list[Any] = []
     problems: dict[str, Any] = {}
-    for index, data in enumerate(items):
-        try:
-            created.append(create(session, actor, rt, data))
-        except ValidationFailed as exc:
-            if isinstance(exc.details, dict):
-                problems.update({f"{index}.{name}": message for name, message in exc.details.items()})
-            else:
+    # Records of these types cannot change who sees what, so one access check per
+    # counterparty serves the whole batch; the inserts go out together at the end.
+    memo: dict[tuple[str, bool], bool] | None = None if rt.model in (Counterparty, Share, User, Team) else {}
+    counts = Counter(str(d["id"]) for d in items if isinstance(d, dict) and d.get("id") is not None)
+    repeated = {i for i, n in counts.items() if n > 1}
+    with session.no_autoflush:
+        for index, data in enumerate(items):
+            if isinstance(data, dict) and str(data.get("id")) in repeated:
+                problems[str(index)] = f"id {data['id']} appears more than once in the batch"
+                continue
+            try:
+                created.append(create(session, actor, rt, data, memo=memo))
+            except ValidationFailed as exc:
+                if isinstance(exc.details, dict):
+                    problems.update({f"{index}.{name}": message for name, message in exc.details.items()})
+                else:
+                    problems[str(index)] = exc.message
+            except (PermissionDenied, AlreadyExists) as exc:
                 problems[str(index)] = exc.message
-        except (PermissionDenied, AlreadyExists) as exc:
-            problems[str(index)] = exc.message
     if problems:
         raise ValidationFailed(f"{len({k.split('.')[0] for k in problems})} of {len(items)} {rt.name} refused; "
                                "nothing was created", details=problems)
+    session.flush()
     return created
 
 
@@ -302,6 +316,7 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
     # Compared after the rules normalised the values: "8 (916)…" over "+7916…" is no change.
     after = to_dict(rt, record)
     changed = [name for name in after if after[name] != before[name]]
+    session.flush()  # the access rule below reads the record as it now stands
     if any(name in rt.relations for name in changed) and not access.can_create(session, actor, record):
         raise PermissionDenied(f"you may not move {rt.singular} {record_id} there")
     if changed:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import DateTime, TypeDecorator, inspect
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
 
@@ -72,3 +74,41 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return value
+
+
+M = TypeVar("M", bound=SQLModel)
+
+
+@cache
+def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], frozenset[str], frozenset[str]]:
+    """(constant defaults, fields with a default factory, required fields) of ``model``."""
+    constant = {name: info.default for name, info in model.model_fields.items()
+                if info.default_factory is None and not info.is_required()}
+    made = frozenset(name for name, info in model.model_fields.items() if info.default_factory is not None)
+    required = frozenset(name for name, info in model.model_fields.items() if info.is_required())
+    return constant, made, required
+
+
+def construct(model: type[M], **values: Any) -> M:
+    """A new record of ``model`` from values already checked, built the way SQLAlchemy builds a loaded row.
+
+    The public constructor runs SQLModel's and SQLAlchemy's set-attribute hooks
+    and pydantic's default copying for every field (~100 µs a record on a small
+    machine; a third of the cost of logging a call through the API). Filling
+    ``__dict__`` of a freshly instrumented instance gives an object that reads,
+    compares, dumps and is inserted by a session like any other; a test holds
+    that to the constructor's result.
+    """
+    mapper = inspect(model)
+    if not mapper.configured:
+        configure_mappers()  # what the public constructor would do first
+    constant, made, required = _defaults(model)
+    if required - values.keys():
+        raise TypeError(f"{model.__name__} needs {', '.join(sorted(required - values.keys()))}")
+    obj: M = mapper.class_manager.new_instance()
+    obj.__dict__.update(constant)
+    obj.__dict__.update({name: model.model_fields[name].get_default(call_default_factory=True)
+                         for name in made - values.keys()})
+    obj.__dict__.update(values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    return obj

@@ -82,3 +82,19 @@ def test_failed_logins_are_rate_limited_even_with_the_right_password(api: Api) -
 def test_login_body_must_be_well_formed(api: Api) -> None:
     assert api.client.post("/api/v1/auth/login", content=b"{not json").status_code == 400
     assert api.client.post("/api/v1/auth/login", json={"login": 1}).status_code == 400
+
+
+def test_passwords_are_argon2id_and_tokens_stored_hashed(api: Api) -> None:
+    from sqlalchemy import select
+
+    from crm.models import Device, User
+
+    make_user(api.database, "ivanov")
+    r = api.client.post("/api/v1/auth/login", json={"login": "ivanov", "password": "correct-horse-42", "device_name": "x"})
+    token = r.json()["token"]
+    with api.database.read() as session:
+        user = session.execute(select(User).where(User.login == "ivanov")).scalar_one()
+        assert user.password_hash is not None and user.password_hash.startswith("$argon2id$")
+        stored = [d.token_hash for d in session.execute(select(Device)).scalars()]
+    assert token not in stored
+    assert accounts.token_hash(token) in stored

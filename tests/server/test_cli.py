@@ -79,3 +79,27 @@ def test_device_revoke(database: Database) -> None:
     with database.read() as session, pytest.raises(Exception, match="revoked"):
         accounts.authenticate(session, token)
     assert run(database, "device", "revoke", "no-such-device").exit_code == 4
+
+
+def test_import_counterparties_all_or_nothing(database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from crm.models import Counterparty
+
+    run(database, "user", "add", "ivanov", "--name", "Иванов", "--password", "secret-123")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes("Наименование;ИНН;Телефон\r\nООО Ромашка;7707083893;8 (916) 123-45-67\r\nООО Вектор;7707083894;\r\n"
+                    .encode("cp1251"))
+    result = run(database, "import", "counterparties", str(bad), "--as", "ivanov")
+    assert result.exit_code == 3
+    assert "row 3" in result.output and "ИНН" in result.output
+    with database.read() as session:
+        assert session.execute(select(func.count()).select_from(Counterparty)).scalar_one() == 0
+    good = tmp_path / "good.csv"
+    good.write_bytes("Наименование;ИНН;Телефон\r\nООО Ромашка;7707083893;8 (916) 123-45-67\r\n".encode("cp1251"))
+    result = run(database, "import", "counterparties", str(good), "--as", "ivanov")
+    assert result.exit_code == 0, result.output
+    assert "imported 1 counterparties" in result.output
+    with database.read() as session:
+        cp = session.execute(select(Counterparty)).scalar_one()
+    assert cp.legal_name == "ООО Ромашка" and cp.contacts[0]["value"] == "+79161234567"

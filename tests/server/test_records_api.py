@@ -212,3 +212,12 @@ def test_batch_refuses_what_the_user_may_not_touch(api: Api) -> None:
     assert api.client.get("/api/v1/interactions", headers=petrova).json()["total"] == 0
     assert api.client.post("/api/v1/interactions/batch", headers=petrova, json={"items": []}).status_code == 422
     assert api.client.post("/api/v1/interactions/batch", headers=petrova, json=[item]).status_code == 400
+
+
+def test_batch_with_a_repeated_id_is_refused(api: Api) -> None:
+    h = api.user("ivanov")
+    cp = api.create(h, "counterparties", legal_name="ООО Повтор")
+    item = {"id": "6f1c5a7e-2b44-4c1e-9a55-0b7b1f2d3c4e", "counterparty_id": cp["id"], "starts_at": "2026-11-02T10:00:00Z"}
+    r = api.client.post("/api/v1/interactions/batch", headers=h, json={"items": [item, item]})
+    assert r.status_code == 422 and set(r.json()["details"]) == {"0", "1"}
+    assert api.client.get("/api/v1/interactions", headers=h).json()["total"] == 0
