@@ -114,6 +114,14 @@ def _counterparty_matches(session: Session, actor: User, counterparty_id: str | 
     return session.connection().execute(stmt, params).first() is not None
 
 
+def check_many(session: Session, actor: User, counterparty_ids: set[str], *, write: bool) -> dict[tuple[str, bool], bool]:
+    """The answers ``_counterparty_matches`` would give for each id, in one query (a memo for a batch)."""
+    rule = writable_counterparties(actor) if write else visible_counterparties(actor)
+    allowed = set(session.connection().execute(
+        select(Counterparty.id).where(Counterparty.id.in_(counterparty_ids), rule)).scalars())
+    return {(cp, write): cp in allowed for cp in counterparty_ids}
+
+
 def can_read_counterparty(session: Session, actor: User, counterparty_id: str | None) -> bool:
     return _counterparty_matches(session, actor, counterparty_id, write=False)
 

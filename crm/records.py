@@ -275,6 +275,9 @@ def create_many(session: Session, actor: User, rt: RecordType, items: list[dict[
     # Records of these types cannot change who sees what, so one access check per
     # counterparty serves the whole batch; the inserts go out together at the end.
     memo: dict[tuple[str, bool], bool] | None = None if rt.model in (Counterparty, Share, User, Team) else {}
+    if memo is not None and "counterparty_id" in rt.writable:
+        wanted = {d["counterparty_id"] for d in items if isinstance(d, dict) and isinstance(d.get("counterparty_id"), str)}
+        memo.update(access.check_many(session, actor, wanted, write=rt.model in (ContactPerson, Deal)))
     counts = Counter(str(d["id"]) for d in items if isinstance(d, dict) and d.get("id") is not None)
     repeated = {i for i, n in counts.items() if n > 1}
     with session.no_autoflush:
