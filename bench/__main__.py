@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from bench import api
+from bench import api, calendar
 from bench.harness import ROOT, WORK, Report, pg_database, running_server
 from crm import demo
 from crm.database import Database
@@ -52,6 +52,7 @@ def main() -> None:
             with running_server(url) as base:
                 api.bench_search(report, base, database, backend)
                 api.bench_create(report, base, database, backend)
+                calendar.bench_calendar(report, base, database, backend)
     report.notes.append(f"search: {api.REQUESTS_PER_KIND} requests per kind per run, {api.ROUNDS} runs; "
                         "figures are the median over runs of each run's p50/p95; one uvicorn worker.")
     report.write(ROOT / "bench" / "RESULTS.md")

@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import bindparam, delete, func, select
 from sqlmodel import Session
 
-from crm import rules
+from crm import changes, rules
 from crm.errors import (
     AlreadyExists,
     NotFound,
@@ -104,6 +104,7 @@ def set_active(session: Session, user: User, active: bool) -> None:
     user.version += 1
     user.updated_at = utcnow()
     session.add(user)
+    changes.bump(session)
 
 
 def check_rate_limit(session: Session, login: str, address: str, policy: LoginPolicy) -> None:

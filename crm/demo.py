@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, insert, select
 from sqlmodel import SQLModel, col
 
-from crm import accounts, search, validation
+from crm import accounts, changes, search, validation
 from crm.database import Database
 from crm.demo_words import (
     ADJECTIVES,
@@ -624,6 +624,7 @@ def load(database: Database, data: DemoData, progress: Progress | None = None) -
                     progress(name, start + len(batch), len(records))
             if not records and progress:
                 progress(name, 0, 0)
+        changes.bump(session)
     database.analyze()
 
 

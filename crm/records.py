@@ -22,7 +22,7 @@ from pydantic import ValidationError as PydanticError
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlmodel import Session, SQLModel
 
-from crm import access, rules, search
+from crm import access, changes, rules, search
 from crm.errors import AlreadyExists, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import (
     ContactPerson,
@@ -253,6 +253,7 @@ def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
     session.add(record)
     if memo is None:
         session.flush()  # a single create reports a database refusal here, not at commit
+        changes.bump(session)
     _reindex(record, session)
     return record
 
@@ -298,6 +299,7 @@ def create_many(session: Session, actor: User, rt: RecordType, items: list[dict[
         raise ValidationFailed(f"{len({k.split('.')[0] for k in problems})} of {len(items)} {rt.name} refused; "
                                "nothing was created", details=problems)
     session.flush()
+    changes.bump(session)
     return created
 
 
@@ -328,6 +330,7 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
         record.updated_by = actor.id
         session.add(record)
         session.flush()
+        changes.bump(session)
         _reindex(record, session)
     return record
 
@@ -351,6 +354,7 @@ def delete(session: Session, actor: User, rt: RecordType, record_id: str,
     if isinstance(record, User | Team):
         raise PermissionDenied(f"a {rt.singular} is disabled, not deleted, so that history keeps its author")
     _delete(session, record)
+    changes.bump(session)
 
 
 def _delete(session: Session, record: Any) -> None:

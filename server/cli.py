@@ -26,10 +26,13 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 user_app = typer.Typer(help="Add, list, disable users and set their passwords.", no_args_is_help=True)
 device_app = typer.Typer(help="List and revoke users' devices.", no_args_is_help=True)
 import_app = typer.Typer(help="Import counterparties and contact persons from CSV or XLSX.", no_args_is_help=True)
+feed_app = typer.Typer(help="Calendar feeds (iCalendar URLs for Outlook and phones): issue, list, revoke.",
+                       no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(device_app, name="device")
 app.add_typer(import_app, name="import")
+app.add_typer(feed_app, name="feed")
 
 console = Console()
 err = Console(stderr=True)
@@ -219,6 +222,65 @@ def device_revoke(device_id: str, config: ConfigOpt = None) -> None:
     with writing(config) as session:
         device = accounts.revoke_device(session, None, device_id)
     console.print(f"device '{device.name}' revoked")
+
+
+@feed_app.command("add")
+def feed_add(
+    login: str,
+    kind: Annotated[str, typer.Option(help="plan, team (managers) or birthdays.")] = "plan",
+    free_busy: Annotated[bool, typer.Option(help="Publish times only, as busy.")] = False,
+    label: Annotated[str, typer.Option(help="A note for the list, e.g. 'Outlook на ноутбуке'.")] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """Issue a feed for a user and print its URL (shown only now)."""
+    from calendar_bridge import tokens
+
+    cfg = load_config(config)
+    with writing(config) as session:
+        feed, token = tokens.issue(session, accounts.find_user(session, login), kind, free_busy=free_busy, label=label)
+    console.print(f"feed {feed.id} ({feed.kind}) for {login}:")
+    console.print(f"{cfg.public_url}/calendar/{token}.ics", soft_wrap=True)
+
+
+@feed_app.command("list")
+def feed_list(
+    login: Annotated[str | None, typer.Option("--user", help="Only this user's feeds.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List feeds (never their URLs: only their hashes are kept)."""
+    from calendar_bridge import tokens
+
+    with reporting():
+        database = open_db(load_config(config))
+        with database.read() as session:
+            user = accounts.find_user(session, login) if login else None
+            table = Table("id", "user", "kind", "free/busy", "label", "created", "revoked")
+            for f in tokens.mine(session, user):
+                table.add_row(f.id, f.user_id, f.kind, "yes" if f.free_busy else "", f.label, str(f.created_at),
+                              str(f.revoked_at or ""))
+    console.print(table)
+
+
+@feed_app.command("revoke")
+def feed_revoke(feed_id: str, config: ConfigOpt = None) -> None:
+    """Revoke a feed: its URL fails from the next poll on."""
+    from calendar_bridge import tokens
+
+    with writing(config) as session:
+        tokens.revoke(session, None, feed_id)
+    console.print(f"feed {feed_id} revoked")
+
+
+@feed_app.command("regenerate")
+def feed_regenerate(feed_id: str, config: ConfigOpt = None) -> None:
+    """Replace a feed's URL; the old one stops working."""
+    from calendar_bridge import tokens
+
+    cfg = load_config(config)
+    with writing(config) as session:
+        feed, token = tokens.regenerate(session, None, feed_id)
+    console.print(f"feed {feed.id} replaces {feed_id}:")
+    console.print(f"{cfg.public_url}/calendar/{token}.ics", soft_wrap=True)
 
 
 def _progress_bar(label: str):  # type: ignore[no-untyped-def]

@@ -40,6 +40,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "Address the server listens on."),
     Setting("port", int, 8470, "Port the server listens on."),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
+    Setting("public_url", str, None, "The server's address as people and calendar apps reach it, for links "
+            "and feed URLs, e.g. https://crm.example.ru. Default: http://<host>:<port>."),
     Setting("login_max_failures", int, 5, "Failed logins allowed per login name, and per client "
             "address, within login_failure_window_minutes before further attempts are refused."),
     Setting("login_failure_window_minutes", int, 15, "Window for counting failed logins."),
@@ -58,6 +60,7 @@ class Config:
     host: str
     port: int
     log_level: str
+    public_url: str
     login_max_failures: int
     login_failure_window_minutes: int
     max_body_bytes: int
@@ -94,6 +97,9 @@ class Config:
                     raise ConfigError(f"setting {name} must be {setting.type.__name__}, got {value!r}") from None
         if not values["data_dir"]:
             values["data_dir"] = _default_data_dir()
+        if not values["public_url"]:
+            values["public_url"] = f"http://{values['host']}:{values['port']}"
+        values["public_url"] = values["public_url"].rstrip("/")
         if not values["database_url"]:
             values["database_url"] = "sqlite:///" + str(Path(values["data_dir"]) / "satchel.db")
         return cls(**values)

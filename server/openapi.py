@@ -85,6 +85,7 @@ def _record_paths(rt: records.RecordType) -> dict[str, Any]:
 def _auth_paths() -> dict[str, Any]:
     user = {"$ref": "#/components/schemas/user"}
     device = {"$ref": "#/components/schemas/Device"}
+    feed = {"$ref": "#/components/schemas/Feed"}
     login_body = {"type": "object", "required": ["login", "password", "device_name"],
                   "properties": {"login": {"type": "string"}, "password": {"type": "string", "format": "password"},
                                  "device_name": {"type": "string"}}}
@@ -108,6 +109,33 @@ def _auth_paths() -> dict[str, Any]:
             "tags": ["auth"], "summary": "Revoke a device (a lost laptop is cut off at once)", "operationId": "revoke_device",
             "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": _json(device) | {"description": "Revoked"}, **_errors(401, 403, 404)}}},
+        "/calendar/{token}.ics": {"get": {
+            "tags": ["calendar"], "summary": "A calendar feed (iCalendar) for Outlook, Google and phones",
+            "operationId": "calendar_feed", "security": [],
+            "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
+                           {"name": "If-Modified-Since", "in": "header", "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The feed", "content": {"text/calendar": {"schema": {"type": "string"}}}},
+                          "304": {"description": "Unchanged since the validators sent"},
+                          "404": {"description": "Unknown or revoked token"}, "429": {"description": "Too many bad tokens"}}}},
+        "/api/v1/feeds": {
+            "get": {"tags": ["calendar"], "summary": "Your calendar feeds", "operationId": "list_feeds",
+                    "responses": {"200": _json({"type": "object", "properties": {"items": {"type": "array", "items": feed}}}) | {"description": "Feeds"}, **_errors(401)}},
+            "post": {"tags": ["calendar"], "summary": "Issue a feed; its URL is shown only in this answer",
+                     "operationId": "create_feed", "requestBody": {"required": True, **_json({
+                         "type": "object", "required": ["kind"], "properties": {
+                             "kind": {"type": "string", "enum": ["plan", "team", "birthdays"]},
+                             "free_busy": {"type": "boolean"}, "label": {"type": "string"}}})},
+                     "responses": {"201": _json(feed) | {"description": "Issued"}, **_errors(400, 401, 403, 422)}}},
+        "/api/v1/feeds/{feed_id}": {"delete": {
+            "tags": ["calendar"], "summary": "Revoke a feed; its URL fails from the next poll on", "operationId": "revoke_feed",
+            "parameters": [{"name": "feed_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(feed) | {"description": "Revoked"}, **_errors(401, 404)}}},
+        "/api/v1/feeds/{feed_id}/regenerate": {"post": {
+            "tags": ["calendar"], "summary": "Replace a feed's URL (the old one stops working)",
+            "operationId": "regenerate_feed",
+            "parameters": [{"name": "feed_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"201": _json(feed) | {"description": "New URL"}, **_errors(401, 404)}}},
         "/api/v1/openapi.json": {"get": {
             "tags": ["meta"], "summary": "This document", "operationId": "openapi", "security": [],
             "responses": {"200": {"description": "OpenAPI document"}}}},
@@ -121,6 +149,10 @@ def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Error": {"type": "object", "required": ["error", "message"],
                   "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "details": {}}},
+        "Feed": {"type": "object", "properties": {
+            "id": {"type": "string"}, "kind": {"type": "string"}, "free_busy": {"type": "boolean"},
+            "label": {"type": "string"}, "created_at": {"type": "string"}, "revoked_at": {"type": ["string", "null"]},
+            "url": {"type": "string", "description": "only when issued"}}},
         "Device": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in
                                                     ("id", "user_id", "name", "created_at", "last_seen_at", "revoked_at")}},
     }

@@ -21,6 +21,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import calendar_bridge.models  # noqa: F401 - its table is emptied between tests too
+import crm.changes  # noqa: F401
 from crm import accounts
 from crm.database import Database
 from crm.models import User, metadata

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+import calendar_bridge.models  # noqa: F401 - registers the feed tokens' table
+import crm.changes  # noqa: F401 - registers the data version's table
 import crm.models
 
 target_metadata = crm.models.metadata

@@ -17,7 +17,7 @@ def _served() -> set[tuple[str, str]]:
     for route in app.routes:
         assert isinstance(route, Route)
         for method in route.methods or ():
-            if method != "HEAD":
+            if method != "HEAD":  # HEAD goes with GET
                 pairs.add((route.path, method.lower()))
     return pairs
 

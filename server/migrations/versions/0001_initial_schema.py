@@ -34,6 +34,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_contact_key_record_id'), ['record_id'], unique=False)
         batch_op.create_index('ix_contact_key_search', ['kind', 'key', 'record_type', 'owner_id', 'visibility', 'counterparty_id', 'record_id'], unique=False)
 
+    op.create_table('data_version',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('login_failure',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('login', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
@@ -129,6 +135,23 @@ def upgrade() -> None:
     with op.batch_alter_table('device', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_device_token_hash'), ['token_hash'], unique=True)
         batch_op.create_index(batch_op.f('ix_device_user_id'), ['user_id'], unique=False)
+
+    op.create_table('feed_token',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('free_busy', sa.Boolean(), nullable=False),
+    sa.Column('label', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('feed_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_feed_token_token_hash'), ['token_hash'], unique=True)
+        batch_op.create_index(batch_op.f('ix_feed_token_user_id'), ['user_id'], unique=False)
 
     op.create_table('contact_person',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -285,6 +308,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contact_person_counterparty_id'))
 
     op.drop_table('contact_person')
+    with op.batch_alter_table('feed_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_feed_token_user_id'))
+        batch_op.drop_index(batch_op.f('ix_feed_token_token_hash'))
+
+    op.drop_table('feed_token')
     with op.batch_alter_table('device', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_device_user_id'))
         batch_op.drop_index(batch_op.f('ix_device_token_hash'))
@@ -309,6 +337,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_login_failure_address'))
 
     op.drop_table('login_failure')
+    op.drop_table('data_version')
     with op.batch_alter_table('contact_key', schema=None) as batch_op:
         batch_op.drop_index('ix_contact_key_search')
         batch_op.drop_index(batch_op.f('ix_contact_key_record_id'))

@@ -1,0 +1,133 @@
+"""What a feed holds, and its validators.
+
+A feed is rebuilt from the domain on request: the same data and the same day
+give the same bytes, so the ETag can be computed without building it — from
+the feed's identity, the day (the window moves daily) and the company's data
+version (``crm.changes``), which every write raises.
+
+Decisions: done and cancelled interactions, and done reminders, leave the feed
+(a calendar shows what is still to come); the window is 30 days back and a
+year ahead; birthdays of the viewer's own clients come first when the 1 MB
+budget forces a cut.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlmodel import Session
+
+from calendar_bridge import ical
+from calendar_bridge.models import FeedKind, FeedToken
+from crm import changes, diary
+from crm.models import ContactPerson, Counterparty, Interaction, Reminder, User
+
+# Raise when the bytes made from the same data change, so that clients refetch.
+FORMAT = 1
+WINDOW_BACK = timedelta(days=30)
+WINDOW_AHEAD = timedelta(days=365)
+DEFAULT_MINUTES = {"meeting": 60}
+REMINDER_MINUTES = 15
+
+TEXT = {
+    "ru": {"plan": "Satchel — мой план", "team": "Satchel — план команды", "birthdays": "Satchel — дни рождения",
+           "call": "Звонок", "meeting": "Встреча", "letter": "Письмо", "purchase": "Закупка",
+           "complaint": "Рекламация", "other": "Контакт", "reminder": "Напоминание", "birthday": "День рождения",
+           "phone": "Тел.", "email": "Эл. почта", "open": "Открыть"},
+    "en": {"plan": "Satchel — my plan", "team": "Satchel — team plan", "birthdays": "Satchel — birthdays",
+           "call": "Call", "meeting": "Meeting", "letter": "Letter", "purchase": "Purchase",
+           "complaint": "Complaint", "other": "Contact", "reminder": "Reminder", "birthday": "Birthday",
+           "phone": "Phone", "email": "Email", "open": "Open"},
+}
+
+
+@dataclass(frozen=True)
+class Validators:
+    etag: str            # strong, quoted
+    last_modified: datetime
+
+
+def validators(session: Session, feed: FeedToken, user: User, today: date) -> Validators:
+    """The ETag and Last-Modified of the feed as it would be built today, without building it."""
+    version, changed_at = changes.current(session)
+    key = f"{FORMAT}|{feed.id}|{feed.kind}|{feed.free_busy}|{user.locale}|{today.isoformat()}|{version}"
+    midnight = datetime.combine(today, time(), UTC)
+    return Validators(etag=f'"{hashlib.sha256(key.encode()).hexdigest()[:32]}"',
+                      last_modified=max(changed_at or midnight, midnight))
+
+
+def _name(counterparty: Counterparty | None) -> str:
+    return (counterparty.short_name or counterparty.legal_name) if counterparty else ""
+
+
+def _contacts(words: dict[str, str], *holders: ContactPerson | Counterparty | None) -> list[str]:
+    lines: list[str] = []
+    for kind, label in (("phone", words["phone"]), ("email", words["email"])):
+        values = [c["value"] + (f" доб. {c['ext']}" if c.get("ext") else "")
+                  for h in holders if h is not None for c in h.contacts if c.get("kind") == kind]
+        if values:
+            lines.append(f"{label}: {', '.join(dict.fromkeys(values))}")
+    return lines
+
+
+def _interaction(item: Interaction, cp: Counterparty, person: ContactPerson | None, words: dict[str, str],
+                 who: str | None, base_url: str) -> ical.TimedEvent:
+    title = f"{words.get(item.kind, words['other'])}: {_name(cp)}" + (f" — {person.full_name}" if person else "")
+    if item.subject:
+        title += f" ({item.subject})"
+    if who:
+        title = f"[{who}] {title}"
+    minutes = item.duration_minutes or DEFAULT_MINUTES.get(item.kind, 30)
+    link = f"{base_url}/api/v1/interactions/{item.id}"
+    description = "\n".join([*_contacts(words, person, cp), *([item.notes] if item.notes else []),
+                             f"{words['open']}: {link}"])
+    before = item.starts_at - item.remind_at if item.remind_at and item.remind_at <= item.starts_at else None
+    return ical.TimedEvent(uid=f"{item.id}@satchel", summary=title, start=item.starts_at,
+                           end=item.starts_at + timedelta(minutes=minutes), last_modified=item.updated_at,
+                           sequence=item.version, location=cp.actual_address or cp.legal_address,
+                           description=description, url=link, alarm_before=before, categories=(item.kind,))
+
+
+def _reminder(item: Reminder, cp: Counterparty | None, words: dict[str, str], who: str | None,
+              base_url: str) -> ical.TimedEvent:
+    title = f"{words['reminder']}: {item.title}" + (f" — {_name(cp)}" if cp else "")
+    if who:
+        title = f"[{who}] {title}"
+    link = f"{base_url}/api/v1/reminders/{item.id}"
+    description = "\n".join([*_contacts(words, cp), *([item.notes] if item.notes else []), f"{words['open']}: {link}"])
+    before = item.due_at - item.remind_at if item.remind_at and item.remind_at <= item.due_at else None
+    return ical.TimedEvent(uid=f"{item.id}@satchel", summary=title, start=item.due_at,
+                           end=item.due_at + timedelta(minutes=REMINDER_MINUTES), last_modified=item.updated_at,
+                           sequence=item.version, description=description, url=link, alarm_before=before,
+                           categories=("reminder",))
+
+
+def _birthday(person: ContactPerson, cp: Counterparty, words: dict[str, str]) -> ical.Birthday:
+    assert person.birthday is not None
+    return ical.Birthday(uid=f"birthday-{person.id}@satchel",
+                         summary=f"{words['birthday']}: {person.full_name} ({_name(cp)})",
+                         born=person.birthday, last_modified=person.updated_at,
+                         remind_days=person.birthday_remind_days,
+                         description="\n".join([*([person.position] if person.position else []),
+                                                *_contacts(words, person)]))
+
+
+def build(session: Session, feed: FeedToken, user: User, now: datetime, base_url: str) -> bytes:
+    """The feed's bytes as of ``now``."""
+    words = TEXT.get(user.locale, TEXT["ru"])
+    midnight = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
+    since, until = midnight - WINDOW_BACK, midnight + WINDOW_AHEAD
+    events: list[ical.TimedEvent | ical.Birthday] = []
+    if feed.kind == FeedKind.BIRTHDAYS:
+        events = [_birthday(p, c, words) for p, c in diary.birthdays(session, user)]
+    else:
+        members = diary.team(session, user) if feed.kind == FeedKind.TEAM else [user]
+        names = {m.id: m.full_name for m in members} if feed.kind == FeedKind.TEAM else {}
+        people = [m.id for m in members]
+        events += [_interaction(i, c, p, words, names.get(i.responsible_id or ""), base_url)
+                   for i, c, p in diary.planned(session, user, people, since, until)]
+        events += [_reminder(r, c, words, names.get(r.assignee_id), base_url)
+                   for r, c in diary.reminders(session, user, people, since, until)]
+    return ical.feed(words[feed.kind], events, free_busy=feed.free_busy)

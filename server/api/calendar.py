@@ -1,0 +1,130 @@
+"""Calendar subscription feeds over HTTP, and the API to manage their tokens.
+
+``GET``/``HEAD /calendar/<token>.ics`` answers what Outlook, Google and phone
+calendars poll. The validators are computed before the feed is built, so an
+unchanged feed costs two small queries and a ``304``. An unknown or revoked
+token gets ``404`` (nothing to learn from it), and an address that keeps
+guessing gets ``429``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from calendar_bridge import feeds, tokens
+from calendar_bridge.models import FeedToken
+from crm import accounts
+from crm.errors import MalformedInput
+from crm.models import User
+from crm.models.base import to_jsonable
+from server.http import as_user, client_address, config, db, json_response, read_json
+
+# Feed clients poll for ever; a wrong URL in one is not an attack, but a stream of guesses is.
+GUESS_POLICY = accounts.LoginPolicy(max_failures=20, window=timedelta(minutes=15))
+_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-cache"}
+
+
+def _not_modified(request: Request, v: feeds.Validators) -> bool:
+    """RFC 9110 §13.1.2 and §13.2.2: If-None-Match decides when present; else If-Modified-Since."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        tags = [t.strip().removeprefix("W/") for t in inm.split(",")]
+        return "*" in tags or v.etag in tags
+    ims = request.headers.get("if-modified-since")
+    if ims is None:
+        return False
+    try:
+        since = parsedate_to_datetime(ims)
+    except (TypeError, ValueError):
+        return False
+    if since.tzinfo is None:
+        return False
+    return v.last_modified.replace(microsecond=0) <= since
+
+
+async def feed(request: Request) -> Response:
+    token = request.path_params["token"]
+    database = db(request)
+    address = client_address(request)
+    base_url = config(request).public_url
+
+    def run() -> Response:
+        now = datetime.now(UTC)
+        with database.read() as session:
+            accounts.check_rate_limit(session, f"#feed@{address}", address, GUESS_POLICY)
+            found = tokens.resolve(session, token)
+            if found is not None:
+                feed_token, user = found
+                v = feeds.validators(session, feed_token, user, now.date())
+                headers = {**_HEADERS, "ETag": v.etag, "Last-Modified": format_datetime(v.last_modified, usegmt=True)}
+                if _not_modified(request, v):
+                    return Response(status_code=304, headers=headers)
+                body = feeds.build(session, feed_token, user, now, base_url)
+                return Response(body, headers=headers, media_type="text/calendar; charset=utf-8")
+        with database.write() as session:
+            accounts.record_failure(session, f"#feed@{address}", address, GUESS_POLICY)
+        return Response("no such calendar\n", status_code=404, headers=_HEADERS, media_type="text/plain")
+
+    return await run_in_threadpool(run)
+
+
+def feed_dict(request: Request, item: FeedToken, token: str | None = None) -> dict[str, Any]:
+    data = {"id": item.id, "kind": item.kind, "free_busy": item.free_busy, "label": item.label,
+            "created_at": to_jsonable(item.created_at), "revoked_at": to_jsonable(item.revoked_at)}
+    if token is not None:  # shown once, when issued
+        data["url"] = f"{config(request).public_url}/calendar/{token}.ics"
+    return data
+
+
+async def list_feeds(request: Request) -> Response:
+    def work(session: Any, user: User) -> list[dict[str, Any]]:
+        return [feed_dict(request, f) for f in tokens.mine(session, user)]
+
+    return json_response({"items": await as_user(request, work, write=False)})
+
+
+async def create_feed(request: Request) -> Response:
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
+        raise MalformedInput('send {"kind": "plan" | "team" | "birthdays", "free_busy": false, "label": "…"}')
+
+    def work(session: Any, user: User) -> dict[str, Any]:
+        item, token = tokens.issue(session, user, body["kind"], free_busy=bool(body.get("free_busy")),
+                                   label=str(body.get("label") or ""))
+        return feed_dict(request, item, token)
+
+    return json_response(await as_user(request, work, write=True), status_code=201)
+
+
+async def revoke_feed(request: Request) -> Response:
+    def work(session: Any, user: User) -> dict[str, Any]:
+        return feed_dict(request, tokens.revoke(session, user, request.path_params["feed_id"]))
+
+    return json_response(await as_user(request, work, write=True))
+
+
+async def regenerate_feed(request: Request) -> Response:
+    def work(session: Any, user: User) -> dict[str, Any]:
+        item, token = tokens.regenerate(session, user, request.path_params["feed_id"])
+        return feed_dict(request, item, token)
+
+    return json_response(await as_user(request, work, write=True), status_code=201)
+
+
+routes = [
+    Route("/calendar/{token}.ics", feed, methods=["GET", "HEAD"]),
+    Route("/api/v1/feeds", list_feeds, methods=["GET"]),
+    Route("/api/v1/feeds", create_feed, methods=["POST"]),
+    Route("/api/v1/feeds/{feed_id}", revoke_feed, methods=["DELETE"]),
+    Route("/api/v1/feeds/{feed_id}/regenerate", regenerate_feed, methods=["POST"]),
+]
+
+
