@@ -103,3 +103,22 @@ def test_import_counterparties_all_or_nothing(database: Database, tmp_path) -> N
     with database.read() as session:
         cp = session.execute(select(Counterparty)).scalar_one()
     assert cp.legal_name == "ООО Ромашка" and cp.contacts[0]["value"] == "+79161234567"
+
+
+def test_feed_commands(database: Database) -> None:
+    from calendar_bridge import tokens
+
+    run(database, "user", "add", "ivanov", "--name", "Иванов", "--password", "secret-123")
+    added = run(database, "feed", "add", "ivanov", "--kind", "birthdays", "--label", "Outlook")
+    assert added.exit_code == 0, added.output
+    url = next(line for line in added.output.splitlines() if "/calendar/" in line).strip()
+    token = url.rsplit("/", 1)[1].removesuffix(".ics")
+    with database.read() as session:
+        found = tokens.resolve(session, token)
+        assert found is not None and found[0].kind == "birthdays"
+        feed_id = found[0].id
+    assert token not in run(database, "feed", "list").output
+    assert run(database, "feed", "add", "ivanov", "--kind", "team").exit_code == 6  # not a manager
+    assert run(database, "feed", "revoke", feed_id).exit_code == 0
+    with database.read() as session:
+        assert tokens.resolve(session, token) is None
