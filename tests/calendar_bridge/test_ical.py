@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ical.calendar_stream import IcsCalendarStream
 
+from calendar_bridge import ical
 from calendar_bridge.ical import BUSY_SUMMARY, PRODID, Birthday, TimedEvent, feed
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -431,3 +432,30 @@ if __name__ == "__main__":
     GOLDEN.parent.mkdir(parents=True, exist_ok=True)
     GOLDEN.write_bytes(feed("Петров: звонки и встречи", sample()))
     print(f"wrote {GOLDEN}")
+
+
+# The direct writer must say exactly what icalendar's object model says.
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=120)
+_MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+
+
+@settings(max_examples=300, deadline=None)
+@given(summary=_TEXT, location=st.none() | _TEXT, description=st.none() | _TEXT, start=_MOMENTS,
+       minutes=st.integers(0, 10_000), sequence=st.integers(0, 1000),
+       alarm=st.none() | st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)),
+       categories=st.lists(_TEXT, max_size=3), url=st.none() | _TEXT, free_busy=st.booleans())
+def test_direct_writer_equals_icalendar_for_timed_events(summary, location, description, start, minutes, sequence,
+                                                         alarm, categories, url, free_busy) -> None:  # type: ignore[no-untyped-def]
+    event = ical.TimedEvent(uid="x@satchel", summary=summary, start=start, end=start + timedelta(minutes=minutes),
+                            last_modified=start, sequence=sequence, location=location, description=description,
+                            url=url, alarm_before=alarm, categories=tuple(categories))
+    assert ical._vevent(event, free_busy) == ical.reference_vevent(event, free_busy)
+
+
+@settings(max_examples=200, deadline=None)
+@given(summary=_TEXT, description=st.none() | _TEXT, born=st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31)),
+       remind=st.integers(0, 60))
+def test_direct_writer_equals_icalendar_for_birthdays(summary, description, born, remind) -> None:  # type: ignore[no-untyped-def]
+    event = ical.Birthday(uid="b@satchel", summary=summary, born=born, last_modified=datetime(2026, 1, 1, tzinfo=UTC),
+                          remind_days=remind, description=description)
+    assert ical._vevent(event, False) == ical.reference_vevent(event, False)
