@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
 from calendar_bridge import ical
 from calendar_bridge.models import FeedKind, FeedToken
 from crm import changes, diary
-from crm.models import ContactPerson, Counterparty, Interaction, Reminder, User
+from crm.models import ContactPerson, Counterparty, Reminder, User
 
 # Raise when the bytes made from the same data change, so that clients refetch.
 FORMAT = 1
@@ -62,32 +63,34 @@ def _name(counterparty: Counterparty | None) -> str:
     return (counterparty.short_name or counterparty.legal_name) if counterparty else ""
 
 
-def _contacts(words: dict[str, str], *holders: ContactPerson | Counterparty | None) -> list[str]:
+def _contacts(words: dict[str, str], *lists: list[dict[str, Any]] | None) -> list[str]:
     lines: list[str] = []
-    for kind, label in (("phone", words["phone"]), ("email", words["email"])):
+    for kind in ("phone", "email"):
         values = [c["value"] + (f" доб. {c['ext']}" if c.get("ext") else "")
-                  for h in holders if h is not None for c in h.contacts if c.get("kind") == kind]
+                  for contacts in lists if contacts for c in contacts if c.get("kind") == kind]
         if values:
-            lines.append(f"{label}: {', '.join(dict.fromkeys(values))}")
+            lines.append(f"{words[kind]}: {', '.join(dict.fromkeys(values))}")
     return lines
 
 
-def _interaction(item: Interaction, cp: Counterparty, person: ContactPerson | None, words: dict[str, str],
-                 who: str | None, base_url: str) -> ical.TimedEvent:
-    title = f"{words.get(item.kind, words['other'])}: {_name(cp)}" + (f" — {person.full_name}" if person else "")
-    if item.subject:
-        title += f" ({item.subject})"
+def _interaction(row: Any, words: dict[str, str], who: str | None, base_url: str) -> ical.TimedEvent:
+    """An event for a row of ``diary.planned``."""
+    title = f"{words.get(row.kind, words['other'])}: {row.short_name or row.legal_name}"
+    if row.person_name:
+        title += f" — {row.person_name}"
+    if row.subject:
+        title += f" ({row.subject})"
     if who:
         title = f"[{who}] {title}"
-    minutes = item.duration_minutes or DEFAULT_MINUTES.get(item.kind, 30)
-    link = f"{base_url}/api/v1/interactions/{item.id}"
-    description = "\n".join([*_contacts(words, person, cp), *([item.notes] if item.notes else []),
-                             f"{words['open']}: {link}"])
-    before = item.starts_at - item.remind_at if item.remind_at and item.remind_at <= item.starts_at else None
-    return ical.TimedEvent(uid=f"{item.id}@satchel", summary=title, start=item.starts_at,
-                           end=item.starts_at + timedelta(minutes=minutes), last_modified=item.updated_at,
-                           sequence=item.version, location=cp.actual_address or cp.legal_address,
-                           description=description, url=link, alarm_before=before, categories=(item.kind,))
+    minutes = row.duration_minutes or DEFAULT_MINUTES.get(row.kind, 30)
+    link = f"{base_url}/api/v1/interactions/{row.id}"
+    description = "\n".join([*_contacts(words, row.person_contacts, row.counterparty_contacts),
+                             *([row.notes] if row.notes else []), f"{words['open']}: {link}"])
+    before = row.starts_at - row.remind_at if row.remind_at and row.remind_at <= row.starts_at else None
+    return ical.TimedEvent(uid=f"{row.id}@satchel", summary=title, start=row.starts_at,
+                           end=row.starts_at + timedelta(minutes=minutes), last_modified=row.updated_at,
+                           sequence=row.version, location=row.actual_address or row.legal_address,
+                           description=description, url=link, alarm_before=before, categories=(row.kind,))
 
 
 def _reminder(item: Reminder, cp: Counterparty | None, words: dict[str, str], who: str | None,
@@ -96,7 +99,8 @@ def _reminder(item: Reminder, cp: Counterparty | None, words: dict[str, str], wh
     if who:
         title = f"[{who}] {title}"
     link = f"{base_url}/api/v1/reminders/{item.id}"
-    description = "\n".join([*_contacts(words, cp), *([item.notes] if item.notes else []), f"{words['open']}: {link}"])
+    description = "\n".join([*_contacts(words, cp.contacts if cp else None), *([item.notes] if item.notes else []),
+                             f"{words['open']}: {link}"])
     before = item.due_at - item.remind_at if item.remind_at and item.remind_at <= item.due_at else None
     return ical.TimedEvent(uid=f"{item.id}@satchel", summary=title, start=item.due_at,
                            end=item.due_at + timedelta(minutes=REMINDER_MINUTES), last_modified=item.updated_at,
@@ -111,7 +115,7 @@ def _birthday(person: ContactPerson, cp: Counterparty, words: dict[str, str]) ->
                          born=person.birthday, last_modified=person.updated_at,
                          remind_days=person.birthday_remind_days,
                          description="\n".join([*([person.position] if person.position else []),
-                                                *_contacts(words, person)]))
+                                                *_contacts(words, person.contacts)]))
 
 
 def build(session: Session, feed: FeedToken, user: User, now: datetime, base_url: str) -> bytes:
@@ -126,8 +130,8 @@ def build(session: Session, feed: FeedToken, user: User, now: datetime, base_url
         members = diary.team(session, user) if feed.kind == FeedKind.TEAM else [user]
         names = {m.id: m.full_name for m in members} if feed.kind == FeedKind.TEAM else {}
         people = [m.id for m in members]
-        events += [_interaction(i, c, p, words, names.get(i.responsible_id or ""), base_url)
-                   for i, c, p in diary.planned(session, user, people, since, until)]
+        events += [_interaction(row, words, names.get(row.responsible_id or ""), base_url)
+                   for row in diary.planned(session, user, people, since, until)]
         events += [_reminder(r, c, words, names.get(r.assignee_id), base_url)
                    for r, c in diary.reminders(session, user, people, since, until)]
     return ical.feed(words[feed.kind], events, free_busy=feed.free_busy)

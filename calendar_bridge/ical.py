@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from urllib.parse import quote
 
 from icalendar import Alarm, Calendar, Event
@@ -97,6 +98,8 @@ def clean_text(text: str) -> str:
     Any of CRLF, CR, LF, NEL, U+2028 and U+2029 becomes one LF. TAB stays;
     every other C0 or C1 control character, DEL and any lone surrogate is removed.
     """
+    if text.isprintable():  # the usual case, checked at C speed: nothing to change
+        return text
     return _UNSAFE.sub("", _LINE_BREAK.sub("\n", text))
 
 
@@ -125,8 +128,13 @@ def _categories(values: Iterable[str]) -> vCategory:
 _URI_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
 
 
+_URI_AS_IS = re.compile(r"[A-Za-z0-9\-._~!#$%&'()*+,/:;=?@\[\]]+")
+
+
 def _uri(url: str) -> str:
     """``url`` as a URI value (§3.3.13): controls removed, spaces and non-ASCII percent-encoded."""
+    if _URI_AS_IS.fullmatch(url):
+        return url
     return quote(_UNSAFE.sub("", _LINE_BREAK.sub("", url)).strip(), safe=_URI_SAFE)
 
 
@@ -135,6 +143,8 @@ def _uri(url: str) -> str:
 
 def _utc(moment: datetime, what: str) -> datetime:
     """``moment`` in UTC, whole seconds: DATE-TIME form #2 (§3.3.5)."""
+    if moment.tzinfo is UTC:  # what the database hands back
+        return moment.replace(microsecond=0) if moment.microsecond else moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{what} must be an aware datetime, got {moment!r}")
     return moment.astimezone(UTC).replace(microsecond=0)
@@ -308,7 +318,7 @@ def _fold(line: str) -> bytes:
     so that no escape is split (as icalendar does).
     """
     data = line.encode("utf-8")
-    if len(data) <= _LIMIT:
+    if len(data) <= _LIMIT:  # most lines
         return data
     parts: list[bytes] = []
     start = 0
@@ -332,16 +342,25 @@ def reference_vevent(item: FeedItem, free_busy: bool) -> bytes:
 
 
 def _esc(text: str) -> str:
-    return _TEXT_SPECIALS.sub(lambda m: _TEXT_ESCAPES[m.group()], text)
+    """TEXT escaping (§3.3.11) as :class:`_Text` does it: backslashes first, so none is doubled twice.
+
+    Four C-speed replaces beat one pass in Python (and ``str.translate``, slow on Cyrillic).
+    """
+    return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+@cache
+def _duration(value: timedelta) -> str:
+    return vDuration(value).to_ical().decode()
 
 
 def _stamp_utc(moment: datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%SZ")
+    return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}T{moment.hour:02d}{moment.minute:02d}{moment.second:02d}Z"
 
 
 def _alarm_lines(summary: str, trigger: timedelta) -> list[str]:
     return ["BEGIN:VALARM", "ACTION:DISPLAY", f"DESCRIPTION:{_esc(summary)}",
-            f"TRIGGER:{vDuration(trigger).to_ical().decode()}", "END:VALARM"]
+            f"TRIGGER:{_duration(trigger)}", "END:VALARM"]
 
 
 def _vevent(item: FeedItem, free_busy: bool) -> bytes:
