@@ -403,7 +403,8 @@ def _vevent(item: FeedItem, free_busy: bool) -> bytes:
             if item.alarm_before is not None:
                 lines += _alarm_lines(summary, -item.alarm_before)
     lines.append("END:VEVENT")
-    return b"".join(_fold(line) + b"\r\n" for line in lines)
+    # A line of at most 18 characters is at most 72 octets: no need to look closer.
+    return b"\r\n".join([line.encode() if len(line) <= 18 else _fold(line) for line in lines]) + b"\r\n"
 
 
 def feed(name: str, events: Iterable[FeedItem], *, free_busy: bool = False,

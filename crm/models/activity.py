@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Numeric
+from sqlalchemy import Index, Numeric
 from sqlmodel import Field
 
 from crm.models.base import Record, UTCDateTime
@@ -15,6 +15,8 @@ class Interaction(Record, table=True):
     """A contact with a counterparty, done (history) or planned (the diary)."""
 
     __tablename__ = "interaction"
+    # A person's diary: their planned contacts in a window of time.
+    __table_args__ = (Index("ix_interaction_diary", "responsible_id", "status", "starts_at"),)
 
     counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36, index=True)
     contact_person_id: str | None = Field(default=None, foreign_key="contact_person.id", max_length=36)

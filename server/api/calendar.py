@@ -59,9 +59,11 @@ async def feed(request: Request) -> Response:
     def run() -> Response:
         now = datetime.now(UTC)
         with database.read() as session:
-            accounts.check_rate_limit(session, f"#feed@{address}", address, GUESS_POLICY)
             found = tokens.resolve(session, token)
-            if found is not None:
+            if found is None:
+                # Only a miss is counted and limited: a good token's polls stay two queries long.
+                accounts.check_rate_limit(session, f"#feed@{address}", address, GUESS_POLICY)
+            else:
                 feed_token, user = found
                 v = feeds.validators(session, feed_token, user, now.date())
                 headers = {**_HEADERS, "ETag": v.etag, "Last-Modified": format_datetime(v.last_modified, usegmt=True)}

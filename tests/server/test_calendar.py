@@ -164,3 +164,19 @@ def test_guessing_tokens_is_rate_limited(api: Api) -> None:
     for i in range(20):
         assert api.client.get(f"/calendar/guess-{i}.ics").status_code == 404
     assert api.client.get("/calendar/guess-21.ics").status_code == 429
+
+
+def test_served_feeds_pass_three_parsers(api: Api, plan: dict[str, Any]) -> None:
+    import vobject
+    from ical.calendar_stream import IcsCalendarStream
+
+    api.create(plan["h"], "contact-persons", counterparty_id=plan["cp"]["id"], full_name="Февральский Олег",
+               birthday="1992-02-29")
+    for path in (plan["path"], _feed(api, plan["h"], "birthdays"), _feed(api, plan["h"], free_busy=True)):
+        body = api.client.get(path).content
+        text = body.decode("utf-8")
+        icalendar.Calendar.from_ical(body)
+        assert IcsCalendarStream.calendar_from_ics(text).prodid == "-//Satchel//CRM//RU"
+        parsed = vobject.readOne(text)
+        assert parsed.name == "VCALENDAR"
+        assert all(len(line) <= 75 for line in body.split(b"\r\n"))

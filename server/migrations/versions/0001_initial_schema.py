@@ -275,6 +275,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('interaction', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_interaction_counterparty_id'), ['counterparty_id'], unique=False)
+        batch_op.create_index('ix_interaction_diary', ['responsible_id', 'status', 'starts_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_interaction_responsible_id'), ['responsible_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_interaction_starts_at'), ['starts_at'], unique=False)
 
@@ -284,6 +285,7 @@ def downgrade() -> None:
     with op.batch_alter_table('interaction', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_interaction_starts_at'))
         batch_op.drop_index(batch_op.f('ix_interaction_responsible_id'))
+        batch_op.drop_index('ix_interaction_diary')
         batch_op.drop_index(batch_op.f('ix_interaction_counterparty_id'))
 
     op.drop_table('interaction')
