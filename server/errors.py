@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -49,10 +50,25 @@ async def http_error(request: Request, exc: Exception) -> Response:
                         headers=exc.headers)
 
 
+# What SQLite and PostgreSQL say when the disk (or the database's size limit) is full.
+_FULL = ("database or disk is full", "no space left on device", "disk full")
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """A full disk is the operator's to fix and the client's to retry; the transaction was rolled back."""
+    if any(marker in str(exc).lower() for marker in _FULL):
+        log.error("storage full on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "storage_full",
+                             "message": "the server's disk is full; nothing was changed, try again later"},
+                            status_code=507, headers={"Retry-After": "60"})
+    return await unexpected_error(request, exc)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"error": "internal", "message": "internal server error; nothing was changed"},
                         status_code=500)
 
 
-HANDLERS = {errors.SatchelError: domain_error, HTTPException: http_error, Exception: unexpected_error}
+HANDLERS = {errors.SatchelError: domain_error, HTTPException: http_error, OperationalError: database_error,
+            Exception: unexpected_error}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.server.conftest import Api
 
 ROMASHKA: dict[str, Any] = {
@@ -221,3 +223,20 @@ def test_batch_with_a_repeated_id_is_refused(api: Api) -> None:
     r = api.client.post("/api/v1/interactions/batch", headers=h, json={"items": [item, item]})
     assert r.status_code == 422 and set(r.json()["details"]) == {"0", "1"}
     assert api.client.get("/api/v1/interactions", headers=h).json()["total"] == 0
+
+
+# The disk is "filled" with SQLite's own size limit (PRAGMA max_page_count); PostgreSQL has none.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_full_disk_is_a_clear_error_and_loses_nothing(api: Api) -> None:
+    h = api.user("ivanov")
+    kept = api.create(h, "counterparties", legal_name="ООО До заполнения")
+    with api.database.engine.connect() as conn:  # the single writer connection keeps the limit
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+        conn.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+        conn.rollback()
+    big = {"legal_name": "ООО Большая", "notes": "я" * 200_000}
+    r = api.client.post("/api/v1/counterparties", headers=h, json=big)
+    assert r.status_code == 507
+    assert r.json()["error"] == "storage_full" and "nothing was changed" in r.json()["message"]
+    names = [c["legal_name"] for c in api.client.get("/api/v1/counterparties", headers=h).json()["items"]]
+    assert names == [kept["legal_name"]]
