@@ -46,4 +46,5 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     app.state.config = config
     app.state.db = database or Database(config.database_url)
     app.state.openapi = openapi.document()
+    app.state.feed_cache = calendar.FeedCache()
     return app

@@ -9,6 +9,8 @@ guessing gets ``429``.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -30,6 +32,31 @@ from server.http import as_user, client_address, config, db, json_response, read
 GUESS_POLICY = accounts.LoginPolicy(max_failures=20, window=timedelta(minutes=15))
 _HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-cache"}
+
+
+class FeedCache:
+    """The last few feeds built, by ETag: a calendar that polls without validators
+    (Google's does not send them) gets the same bytes again without a rebuild.
+    The ETag already names everything the bytes depend on, so an entry is never stale."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, etag: str) -> bytes | None:
+        with self._lock:
+            body = self._items.get(etag)
+            if body is not None:
+                self._items.move_to_end(etag)
+            return body
+
+    def put(self, etag: str, body: bytes) -> None:
+        with self._lock:
+            self._items[etag] = body
+            self._items.move_to_end(etag)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 def _not_modified(request: Request, v: feeds.Validators) -> bool:
@@ -55,6 +82,7 @@ async def feed(request: Request) -> Response:
     database = db(request)
     address = client_address(request)
     base_url = config(request).public_url
+    cache: FeedCache = request.app.state.feed_cache
 
     def run() -> Response:
         now = datetime.now(UTC)
@@ -69,7 +97,10 @@ async def feed(request: Request) -> Response:
                 headers = {**_HEADERS, "ETag": v.etag, "Last-Modified": format_datetime(v.last_modified, usegmt=True)}
                 if _not_modified(request, v):
                     return Response(status_code=304, headers=headers)
-                body = feeds.build(session, feed_token, user, now, base_url)
+                body = cache.get(v.etag)
+                if body is None:
+                    body = feeds.build(session, feed_token, user, now, base_url)
+                    cache.put(v.etag, body)
                 return Response(body, headers=headers, media_type="text/calendar; charset=utf-8")
         with database.write() as session:
             accounts.record_failure(session, f"#feed@{address}", address, GUESS_POLICY)

@@ -180,3 +180,24 @@ def test_served_feeds_pass_three_parsers(api: Api, plan: dict[str, Any]) -> None
         parsed = vobject.readOne(text)
         assert parsed.name == "VCALENDAR"
         assert all(len(line) <= 75 for line in body.split(b"\r\n"))
+
+
+def test_polls_without_validators_get_the_same_bytes_and_changes_at_once(api: Api, plan: dict[str, Any]) -> None:
+    first = api.client.get(plan["path"])
+    again = api.client.get(plan["path"])
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    api.client.patch(f"/api/v1/interactions/{plan['meeting']['id']}", headers=plan["h"], json={"subject": "Перенос"})
+    changed = api.client.get(plan["path"])
+    assert changed.headers["etag"] != first.headers["etag"]
+    assert "(Перенос)" in str(_events(changed.content)[f"{plan['meeting']['id']}@satchel"]["SUMMARY"])
+
+
+def test_feed_cache_keeps_the_newest() -> None:
+    from server.api.calendar import FeedCache
+
+    cache = FeedCache(size=2)
+    cache.put("a", b"1")
+    cache.put("b", b"2")
+    assert cache.get("a") == b"1"  # now the newest
+    cache.put("c", b"3")
+    assert cache.get("b") is None and cache.get("a") == b"1" and cache.get("c") == b"3"
