@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from server import process
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
@@ -101,12 +98,6 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}, {platform.system()}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def pg_database() -> Iterator[str]:
     """A throwaway PostgreSQL database, dropped afterwards."""
@@ -124,28 +115,6 @@ def pg_database() -> Iterator[str]:
 
 @contextmanager
 def running_server(database_url: str) -> Iterator[str]:
-    """``satchel serve`` in its own process on a free loopback port; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "SATCHEL_DATABASE_URL": database_url, "SATCHEL_PORT": str(port),
-           "SATCHEL_LOG_LEVEL": "warning", "SATCHEL_LOGIN_MAX_FAILURES": "1000"}
-    proc = subprocess.Popen([sys.executable, "-m", "server", "serve"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-            time.sleep(0.2)
+    """The real server for a benchmark; failed logins are not limited (the bench logs in often)."""
+    with process.running_server(database_url, settings={"SATCHEL_LOGIN_MAX_FAILURES": "1000"}) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
