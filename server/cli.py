@@ -103,7 +103,8 @@ def serve(
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     database = open_db(cfg)
     console.print(f"Satchel listening on http://{cfg.host}:{cfg.port}  (database: {database.dialect})")
-    uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level=cfg.log_level)
+    # No access log: request lines would carry calendar feed tokens (secrets) into the log.
+    uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False)
 
 
 @db_app.command("upgrade")
@@ -387,7 +388,7 @@ def demo(
                   "admin, manager, ivanov, petrova, sidorov, kuznetsova, office")
     if serve_after:
         console.print(f"Satchel demo on http://{cfg.host}:{cfg.port}  — Ctrl+C to stop")
-        uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level="warning")
+        uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level="warning", access_log=False)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
@@ -12,6 +13,13 @@ from starlette.responses import JSONResponse, Response
 from crm import errors
 
 log = logging.getLogger(__name__)
+
+# A feed's token is its password: it never goes into a log line.
+_SECRET_PATH = re.compile(r"(/calendar/)[^/]+")
+
+
+def _path(request: Request) -> str:
+    return _SECRET_PATH.sub(r"\1…", request.url.path)
 
 STATUS: dict[type[errors.SatchelError], int] = {
     errors.ValidationFailed: 422,
@@ -57,7 +65,7 @@ _FULL = ("database or disk is full", "no space left on device", "disk full")
 async def database_error(request: Request, exc: Exception) -> Response:
     """A full disk is the operator's to fix and the client's to retry; the transaction was rolled back."""
     if any(marker in str(exc).lower() for marker in _FULL):
-        log.error("storage full on %s %s", request.method, request.url.path)
+        log.error("storage full on %s %s", request.method, _path(request))
         return JSONResponse({"error": "storage_full",
                              "message": "the server's disk is full; nothing was changed, try again later"},
                             status_code=507, headers={"Retry-After": "60"})
@@ -65,7 +73,7 @@ async def database_error(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.exception("unhandled error on %s %s", request.method, _path(request))
     return JSONResponse({"error": "internal", "message": "internal server error; nothing was changed"},
                         status_code=500)
 
