@@ -58,8 +58,8 @@ def caller(session: Session, request: Request) -> tuple[User, Device]:
     return accounts.authenticate(session, bearer_token(request))
 
 
-async def as_user(request: Request, work: Callable[[Session, User], T], *, write: bool) -> T:
-    """Authenticate and run ``work`` in one transaction off the event loop.
+async def as_caller(request: Request, work: Callable[[Session, User, Device], T], *, write: bool) -> T:
+    """Authenticate and run ``work`` (given the user and their device) in one transaction off the event loop.
 
     Authentication happens inside the same transaction as the work, so a device
     revoked a moment ago cannot slip one more write through.
@@ -71,9 +71,14 @@ async def as_user(request: Request, work: Callable[[Session, User], T], *, write
             user, device = caller(session, request)
             if write:
                 accounts.touch_device(session, device)
-            return work(session, user)
+            return work(session, user, device)
 
     return await run_in_threadpool(run)
+
+
+async def as_user(request: Request, work: Callable[[Session, User], T], *, write: bool) -> T:
+    """``as_caller`` for work that needs only the user."""
+    return await as_caller(request, lambda session, user, _device: work(session, user), write=write)
 
 
 def json_response(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:

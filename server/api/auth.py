@@ -14,7 +14,7 @@ from crm import accounts, records
 from crm.errors import MalformedInput, Unauthenticated
 from crm.models import Device, User
 from crm.models.base import to_jsonable
-from server.http import as_user, caller, client_address, config, db, json_response, read_json
+from server.http import as_caller, as_user, client_address, config, db, json_response, read_json
 
 USERS = records.record_type("users")
 
@@ -54,20 +54,18 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    def work(session: Any, user: User) -> None:
-        _, device = caller(session, request)
+    def work(session: Any, user: User, device: Device) -> None:
         accounts.revoke_device(session, user, device.id)
 
-    await as_user(request, work, write=True)
+    await as_caller(request, work, write=True)
     return Response(status_code=204)
 
 
 async def me(request: Request) -> Response:
-    def work(session: Any, user: User) -> dict[str, Any]:
-        _, device = caller(session, request)
+    def work(session: Any, user: User, device: Device) -> dict[str, Any]:
         return {"user": records.to_dict(USERS, user), "device": device_dict(device)}
 
-    return json_response(await as_user(request, work, write=False))
+    return json_response(await as_caller(request, work, write=False))
 
 
 async def list_devices(request: Request) -> Response:
