@@ -238,8 +238,9 @@ def _reindex(record: Any, session: Session) -> None:
 
 
 def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
-           *, memo: dict[tuple[str, bool], bool] | None = None) -> Any:
-    """Create one record; ``memo`` is ``create_many``'s cache of access checks."""
+           *, memo: dict[tuple[str, bool], bool] | None = None, batched: bool = False) -> Any:
+    """Create one record. ``create_many`` passes its cache of access checks as ``memo``
+    and ``batched``: it flushes and raises the data version once for the whole batch."""
     values = _coerce_all(rt, data, creating=True, actor=actor)
     if "id" in values and session.get(rt.model, values["id"]) is not None:
         raise AlreadyExists(f"{rt.singular} {values['id']} already exists")
@@ -251,7 +252,7 @@ def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
     if not access.can_create(session, actor, record, memo):
         raise PermissionDenied(f"you may not create this {rt.singular}")
     session.add(record)
-    if memo is None:
+    if not batched:
         session.flush()  # a single create reports a database refusal here, not at commit
         changes.bump(session)
     _reindex(record, session)
@@ -274,7 +275,7 @@ def create_many(session: Session, actor: User, rt: RecordType, items: list[dict[
     created: list[Any] = []
     problems: dict[str, Any] = {}
     # Records of these types cannot change who sees what, so one access check per
-    # counterparty serves the whole batch; the inserts go out together at the end.
+    # counterparty serves the whole batch. The inserts go out together at the end.
     memo: dict[tuple[str, bool], bool] | None = None if rt.model in (Counterparty, Share, User, Team) else {}
     if memo is not None and "counterparty_id" in rt.writable:
         wanted = {d["counterparty_id"] for d in items if isinstance(d, dict) and isinstance(d.get("counterparty_id"), str)}
@@ -287,7 +288,7 @@ def create_many(session: Session, actor: User, rt: RecordType, items: list[dict[
                 problems[str(index)] = f"id {data['id']} appears more than once in the batch"
                 continue
             try:
-                created.append(create(session, actor, rt, data, memo=memo))
+                created.append(create(session, actor, rt, data, memo=memo, batched=True))
             except ValidationFailed as exc:
                 if isinstance(exc.details, dict):
                     problems.update({f"{index}.{name}": message for name, message in exc.details.items()})

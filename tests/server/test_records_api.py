@@ -240,3 +240,14 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(api: Api) -> None:
     assert r.json()["error"] == "storage_full" and "nothing was changed" in r.json()["message"]
     names = [c["legal_name"] for c in api.client.get("/api/v1/counterparties", headers=h).json()["items"]]
     assert names == [kept["legal_name"]]
+
+
+def test_batch_of_counterparties_is_searchable(api: Api) -> None:
+    h = api.user("ivanov")
+    r = api.client.post("/api/v1/counterparties/batch", headers=h, json={"items": [
+        {"legal_name": "ООО Пакетная Первая", "contacts": [{"kind": "phone", "value": "8 495 111-22-33"}]},
+        {"legal_name": "ООО Пакетная Вторая", "inn": "7736207543"}]})
+    assert r.status_code == 201
+    found = api.client.get("/api/v1/counterparties", headers=h, params={"q": "пакетная"}).json()
+    assert found["total"] == 2
+    assert api.client.get("/api/v1/counterparties", headers=h, params={"q": "111-22-33"}).json()["total"] == 1
