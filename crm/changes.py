@@ -1,19 +1,39 @@
-"""The company's data version: one counter that every write raises, in the writing transaction.
+"""The company's data version and the change log that every write enters.
 
-Readers that answer "has anything changed?" (calendar feeds' ETags, later the
-sync pull) compare versions instead of re-reading data. The counter is one row,
-updated with ``version = version + 1``: on PostgreSQL the row lock serialises
-concurrent writers at that point, so versions follow commit order.
+**Data version.** One counter row that every writing transaction raises once,
+with ``version = version + 1``, the first time it flushes a change. On
+PostgreSQL the row lock is held until the transaction commits, so the next
+writer gets the next number only after this one committed: versions follow
+commit order, and a reader that sees version *W* committed knows that every
+version ≤ *W* is committed too. Calendar feeds use it as their ETag; the sync
+pull uses it as its cursor (DESIGN, sync invariant 1).
+
+**Change log.** One row per synced record (``ChangeLog``): the version of its
+last change, of its last *scope* change (something that may change who sees
+it), a tombstone flag with the last values of a deleted record, and the
+counterparty it belongs to. ``ChangeField`` keeps, per changed field, the
+version and device of its last change, so the sync merge can tell which fields
+changed since a laptop's copy. A session hook writes both on every flush of a
+synced record, whoever the writer is (REST API, sync, imports, mail bridge,
+admin commands); bulk loaders that bypass the ORM call ``log_inserted``.
+
+The log lives in ``crm`` rather than ``sync`` because the writers live here
+and ``crm`` may import nothing of ours; ``sync`` reads it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import JSON, Index, Table, event, insert, inspect, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel
 
-from crm.models.base import UTCDateTime, utcnow
+from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User
+from crm.models.base import SYSTEM_FIELDS, UTCDateTime, to_jsonable, utcnow
 
 
 class DataVersion(SQLModel, table=True):
@@ -24,16 +44,223 @@ class DataVersion(SQLModel, table=True):
     changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-def bump(session: Session) -> None:
-    """Record that the data changed, inside the caller's transaction."""
-    result = session.execute(update(DataVersion).where(DataVersion.id == 1)  # type: ignore[arg-type]
-                             .values(version=DataVersion.version + 1, changed_at=utcnow()))
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(DataVersion(id=1, version=1))
-        session.flush()
+class ChangeLog(SQLModel, table=True):
+    """The last change of one record, as the sync pull reads it."""
+
+    __tablename__ = "change_log"
+    __table_args__ = (Index("ix_change_log_stream", "version", "record_type", "record_id"),)
+
+    record_type: str = Field(primary_key=True, max_length=20)
+    record_id: str = Field(primary_key=True, max_length=36)
+    version: int
+    scope_version: int
+    # The counterparty the record belongs to (its own id for a counterparty): a change of
+    # who sees a counterparty re-sends its contact persons, deals, interactions too.
+    counterparty_id: str | None = Field(default=None, max_length=36, index=True)
+    deleted: bool = Field(default=False)
+    # The last values of a deleted record, so a conflicting offline edit can restore it.
+    tombstone: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ChangeField(SQLModel, table=True):
+    """The last change of one field of one record: which version, from which device."""
+
+    __tablename__ = "change_field"
+
+    record_type: str = Field(primary_key=True, max_length=20)
+    record_id: str = Field(primary_key=True, max_length=36)
+    field: str = Field(primary_key=True, max_length=40)
+    version: int
+    device_id: str | None = Field(default=None, max_length=36)
+
+
+# Synced models and their names on the wire (the REST names).
+SYNCED: dict[type[SQLModel], str] = {
+    Team: "teams", User: "users", Counterparty: "counterparties", Share: "shares",
+    ContactPerson: "contact-persons", Deal: "deals", Interaction: "interactions", Reminder: "reminders",
+}
+# Fields that never travel: the service's own bookkeeping and secrets.
+UNSYNCED_FIELDS = SYSTEM_FIELDS | {"password_hash", "search_name"}
+# Fields whose change may change who sees the record.
+SCOPE_FIELDS: dict[type[SQLModel], frozenset[str]] = {
+    Counterparty: frozenset({"owner_id", "visibility"}),
+    Share: frozenset({"counterparty_id", "user_id", "team_id", "can_edit"}),
+    ContactPerson: frozenset({"counterparty_id"}), Deal: frozenset({"counterparty_id"}),
+    Interaction: frozenset({"counterparty_id"}),
+    Reminder: frozenset({"counterparty_id", "assignee_id", "created_by"}),
+    User: frozenset({"team_id", "role", "is_active"}),
+}
+
+_VERSION_KEY = "satchel.change_version"
+DEVICE_KEY = "satchel.device_id"
+
+
+def allocate(session: Session | OrmSession) -> int:
+    """This transaction's version: taken (and the counter row locked) on the first call."""
+    version = session.info.get(_VERSION_KEY)
+    if version is not None:
+        return int(version)
+    connection = session.connection()
+    now = utcnow()
+    result = connection.execute(update(DataVersion).where(DataVersion.id == 1)  # type: ignore[arg-type]
+                                .values(version=DataVersion.version + 1, changed_at=now))
+    if result.rowcount == 0:
+        connection.execute(insert(DataVersion).values(id=1, version=1, changed_at=now))
+    version = connection.execute(select(DataVersion.version).where(DataVersion.id == 1)).scalar_one()  # type: ignore[arg-type]
+    session.info[_VERSION_KEY] = version
+    return int(version)
+
+
+def bump(session: Session | OrmSession) -> None:
+    """Record that the data changed, inside the caller's transaction (once per transaction)."""
+    allocate(session)
 
 
 def current(session: Session) -> tuple[int, datetime | None]:
     """(version, when it last changed); (0, None) before the first write."""
-    row = session.execute(select(DataVersion.version, DataVersion.changed_at).where(DataVersion.id == 1)).first()
+    row = session.execute(select(DataVersion.version, DataVersion.changed_at).where(DataVersion.id == 1)).first()  # type: ignore[arg-type]
     return (row[0], row[1]) if row else (0, None)
+
+
+def data_fields(model: type[SQLModel]) -> list[str]:
+    return [name for name in model.model_fields if name not in UNSYNCED_FIELDS]
+
+
+def _counterparty_of(obj: Any) -> str | None:
+    return obj.id if isinstance(obj, Counterparty) else getattr(obj, "counterparty_id", None)
+
+
+def _changed_fields(obj: Any) -> list[str]:
+    state = inspect(obj)
+    changed = []
+    for name in data_fields(type(obj)):
+        history = state.attrs[name].history
+        if not history.added:
+            continue
+        if history.deleted and history.deleted[0] == history.added[0]:
+            continue
+        changed.append(name)
+    return changed
+
+
+def _upsert(connection: Any, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    updates = {c: getattr(stmt.excluded, c) for c in rows[0] if c not in keys}
+    connection.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates), rows)
+
+
+_LOG = ChangeLog.__table__  # type: ignore[attr-defined]
+_FIELD = ChangeField.__table__  # type: ignore[attr-defined]
+
+
+def _rescope(connection: Any, version: int, counterparty_ids: Iterable[str]) -> None:
+    ids = sorted(set(counterparty_ids))
+    for start in range(0, len(ids), 500):
+        connection.execute(update(_LOG).where(_LOG.c.counterparty_id.in_(ids[start:start + 500]))
+                           .values(version=version, scope_version=version))
+
+
+def _after_flush(session: OrmSession, _context: Any) -> None:
+    new = [o for o in session.new if type(o) in SYNCED]
+    deleted = [o for o in session.deleted if type(o) in SYNCED]
+    dirty = [(o, _changed_fields(o)) for o in session.dirty if type(o) in SYNCED]
+    dirty = [(o, fields) for o, fields in dirty if fields]
+    if not (new or deleted or dirty):
+        return
+    version = allocate(session)
+    device = session.info.get(DEVICE_KEY)
+    now = utcnow()
+    connection = session.connection()
+    logs: list[dict[str, Any]] = []
+    fields: list[dict[str, Any]] = []
+    rescope: set[str] = set()
+    owners_moved: set[str] = set()
+
+    def entry(obj: Any, *, scope: bool, dead: bool = False, tombstone: dict[str, Any] | None = None) -> None:
+        logs.append({"record_type": SYNCED[type(obj)], "record_id": obj.id, "version": version,
+                     "scope_version": version if scope else None, "counterparty_id": _counterparty_of(obj),
+                     "deleted": dead, "tombstone": tombstone, "changed_at": now})
+
+    for obj in new:
+        # A new record's fields all date from its creation; only later edits get a row each.
+        entry(obj, scope=True)
+        if isinstance(obj, Counterparty | Share):
+            rescope.add(_counterparty_of(obj))
+    for obj, changed in dirty:
+        scope = bool(SCOPE_FIELDS.get(type(obj), frozenset()) & set(changed))
+        entry(obj, scope=scope)
+        fields.extend({"record_type": SYNCED[type(obj)], "record_id": obj.id, "field": name,
+                       "version": version, "device_id": device} for name in changed)
+        if scope and isinstance(obj, Counterparty | Share):
+            rescope.add(_counterparty_of(obj))
+            if isinstance(obj, Share):
+                old = inspect(obj).attrs["counterparty_id"].history.deleted
+                rescope.update(old)
+        if scope and isinstance(obj, User):
+            owners_moved.add(obj.id)
+    for obj in deleted:
+        entry(obj, scope=True, dead=True,
+              tombstone={name: to_jsonable(getattr(obj, name)) for name in data_fields(type(obj))})
+        if isinstance(obj, Share):
+            rescope.add(obj.counterparty_id)
+    # Rows keep their last scope version when this change is not a scope change.
+    scoped = [r for r in logs if r["scope_version"] is not None]
+    plain = [{**r, "scope_version": 0} for r in logs if r["scope_version"] is None]
+    _upsert(connection, _LOG, scoped, ("record_type", "record_id"))
+    if plain:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(_LOG)
+        connection.execute(stmt.on_conflict_do_update(
+            index_elements=["record_type", "record_id"],
+            set_={"version": stmt.excluded.version, "deleted": stmt.excluded.deleted,
+                  "tombstone": stmt.excluded.tombstone, "changed_at": stmt.excluded.changed_at,
+                  "counterparty_id": stmt.excluded.counterparty_id}), plain)
+    _upsert(connection, _FIELD, fields, ("record_type", "record_id", "field"))
+    if owners_moved:
+        rescope.update(connection.execute(select(Counterparty.id).where(
+            Counterparty.owner_id.in_(owners_moved))).scalars())  # type: ignore[attr-defined]
+    rescope.discard(None)  # type: ignore[arg-type]
+    if rescope:
+        _rescope(connection, version, rescope)
+
+
+def _forget_version(session: OrmSession, *_args: Any) -> None:
+    # After a commit the next transaction takes a new version; after any rollback
+    # (a savepoint too) the counter's update may be undone, so it is taken again.
+    session.info.pop(_VERSION_KEY, None)
+
+
+event.listen(OrmSession, "after_flush", _after_flush)
+event.listen(OrmSession, "after_commit", _forget_version)
+event.listen(OrmSession, "after_soft_rollback", _forget_version)
+
+
+def log_inserted(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
+    """Enter rows a bulk loader inserted without the ORM (they bypass the session hook)."""
+    if model not in SYNCED or not rows:
+        return
+    version = allocate(session)
+    now = utcnow()
+    name = SYNCED[model]
+    entries = [{"record_type": name, "record_id": row["id"], "version": version, "scope_version": version,
+                "counterparty_id": row["id"] if model is Counterparty else row.get("counterparty_id"),
+                "deleted": False, "tombstone": None, "changed_at": now} for row in rows]
+    session.connection().execute(insert(_LOG), entries)
+
+
+def field_versions(session: Session, record_type: str, record_id: str) -> dict[str, tuple[int, str | None]]:
+    """Per changed field of one record: (version, device) of its last change."""
+    rows = session.connection().execute(
+        select(_FIELD.c.field, _FIELD.c.version, _FIELD.c.device_id)
+        .where(_FIELD.c.record_type == record_type, _FIELD.c.record_id == record_id))
+    return {field: (version, device) for field, version, device in rows}
+
+
+def log_entry(session: Session, record_type: str, record_id: str) -> ChangeLog | None:
+    row = session.connection().execute(
+        select(_LOG).where(_LOG.c.record_type == record_type, _LOG.c.record_id == record_id)).first()
+    return ChangeLog.model_validate(dict(row._mapping)) if row else None

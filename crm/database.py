@@ -21,6 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
+import crm.changes  # noqa: F401 - registers the change log's session hook for every writer
+
 log = logging.getLogger(__name__)
 
 

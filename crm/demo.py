@@ -602,8 +602,8 @@ def load(database: Database, data: DemoData, progress: Progress | None = None) -
     """
     # One hash for every demo user: argon2 is slow on purpose, and they share the password anyway.
     password_hash = accounts.hash_password(DEMO_PASSWORD)
-    stages = [(name, _table(model), records) for name, model, records in data.tables()]
-    stages.append(("contact keys", _table(ContactKey), _contact_keys(data)))
+    stages = [(name, model, records) for name, model, records in data.tables()]
+    stages.append(("contact keys", ContactKey, _contact_keys(data)))
     with database.write() as session:
         taken = [*session.execute(select(col(User.login)).where(col(User.login).in_([u.login for u in data.users]))
                                   .order_by(col(User.login))).scalars(),
@@ -611,7 +611,8 @@ def load(database: Database, data: DemoData, progress: Progress | None = None) -
                                   .order_by(col(Team.name))).scalars()]
         if taken:
             raise AlreadyExists(f"{', '.join(taken)} already exist; load the demo into an empty database")
-        for name, table, records in stages:
+        for name, model, records in stages:
+            table = _table(model)
             keys = [column.key for column in table.columns]
             for start in range(0, len(records), BATCH_SIZE):
                 batch = records[start : start + BATCH_SIZE]
@@ -620,6 +621,7 @@ def load(database: Database, data: DemoData, progress: Progress | None = None) -
                     for row in rows:
                         row["password_hash"] = row["password_hash"] or password_hash
                 session.execute(insert(table), rows)
+                changes.log_inserted(session, model, rows)
                 if progress:
                     progress(name, start + len(batch), len(records))
             if not records and progress:

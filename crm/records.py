@@ -238,9 +238,12 @@ def _reindex(record: Any, session: Session) -> None:
 
 
 def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
-           *, memo: dict[tuple[str, bool], bool] | None = None, batched: bool = False) -> Any:
+           *, memo: dict[tuple[str, bool], bool] | None = None, batched: bool = False,
+           restoring: bool = False) -> Any:
     """Create one record. ``create_many`` passes its cache of access checks as ``memo``
-    and ``batched``: it flushes and raises the data version once for the whole batch."""
+    and ``batched``: it flushes and raises the data version once for the whole batch.
+    ``restoring`` brings back a deleted record as it was (its owner too); the caller
+    has checked that ``actor`` could see it before it was deleted."""
     values = _coerce_all(rt, data, creating=True, actor=actor)
     if "id" in values and session.get(rt.model, values["id"]) is not None:
         raise AlreadyExists(f"{rt.singular} {values['id']} already exists")
@@ -249,7 +252,7 @@ def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
     record.created_at = record.updated_at = now
     record.created_by = record.updated_by = actor.id
     rules.run_check(rt.check, session, actor, record)
-    if not access.can_create(session, actor, record, memo):
+    if not restoring and not access.can_create(session, actor, record, memo):
         raise PermissionDenied(f"you may not create this {rt.singular}")
     session.add(record)
     if not batched:

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from crm.database import Database
 from server import openapi
-from server.api import auth, calendar, records
+from server.api import auth, calendar, records, sync
 from server.config import Config
 from server.errors import HANDLERS
 from server.http import db, json_response
@@ -40,7 +40,7 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     """The app for ``config``; pass ``database`` to share one already open (tests, the demo)."""
     app = Starlette(
         routes=[Route("/healthz", health, methods=["GET"]), *openapi.routes, *auth.routes, *records.routes,
-                *calendar.routes],
+                *calendar.routes, *sync.routes],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
     )
     app.state.config = config

@@ -24,7 +24,8 @@ def _field_schema(rt: records.RecordType, name: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Malformed request", 401: "Not logged in, or token revoked", 403: "Not allowed",
             404: "Not found or not visible", 409: "Version conflict", 413: "Body too large",
-            422: "Invalid values", 429: "Too many attempts"}
+            422: "Invalid values", 426: "Client too old: update it (its outbox is kept)",
+            429: "Too many attempts"}
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
 
 
@@ -145,6 +146,42 @@ def _auth_paths() -> dict[str, Any]:
     }
 
 
+def _sync_paths() -> dict[str, Any]:
+    """The sync endpoints; their bodies are specified in docs/sync-protocol.md."""
+    versions = [{"name": "Satchel-Protocol", "in": "header", "required": True, "schema": {"type": "integer"}},
+                {"name": "Satchel-Schema", "in": "header", "required": True, "schema": {"type": "integer"}}]
+    any_object = _json({"type": "object"})
+
+    def op(summary: str, operation: str, *codes: int) -> dict[str, Any]:
+        return {"post": {"tags": ["sync"], "summary": summary, "operationId": operation, "parameters": versions,
+                         "description": "See docs/sync-protocol.md.",
+                         "requestBody": {"required": True, **any_object},
+                         "responses": {"200": any_object | {"description": "Done"}, **_errors(*codes)}}}
+
+    conflict = {"type": "object", "properties": {"id": {"type": "string"}, "kind": {"type": "string"},
+                                                 "type": {"type": "string"}, "record_id": {"type": "string"},
+                                                 "field": {"type": ["string", "null"]}, "status": {"type": "string"},
+                                                 "server": {"type": "object"}, "client": {"type": "object"}}}
+    return {
+        "/sync/v1/push": op("Apply a device's outbox: idempotent, ordered, merged per field", "sync_push",
+                            400, 401, 403, 409, 413, 426),
+        "/sync/v1/pull": op("Changes since a cursor within the caller's scope", "sync_pull", 400, 401, 426),
+        "/sync/v1/bootstrap": op("A page of the caller's scope for a new device (gzip)", "sync_bootstrap",
+                                 400, 401, 426),
+        "/api/v1/conflicts": {"get": {
+            "tags": ["sync"], "summary": "Conflicts that concern you", "operationId": "list_conflicts",
+            "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": ["open", "resolved"]}}],
+            "responses": {"200": _json({"type": "object", "properties": {"items": {"type": "array", "items": conflict}}})
+                          | {"description": "Conflicts"}, **_errors(400, 401)}}},
+        "/api/v1/conflicts/{conflict_id}/resolve": {"post": {
+            "tags": ["sync"], "summary": "Settle a conflict: mine, theirs or a new value", "operationId": "resolve_conflict",
+            "parameters": [{"name": "conflict_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, **_json({"type": "object", "required": ["choice"], "properties": {
+                "choice": {"type": "string", "enum": ["mine", "theirs", "value"]}, "value": {}}})},
+            "responses": {"200": _json(conflict) | {"description": "Resolved"}, **_errors(400, 401, 404, 409, 422)}}},
+    }
+
+
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Error": {"type": "object", "required": ["error", "message"],
@@ -156,7 +193,7 @@ def document() -> dict[str, Any]:
         "Device": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in
                                                     ("id", "user_id", "name", "created_at", "last_seen_at", "revoked_at")}},
     }
-    paths: dict[str, Any] = _auth_paths()
+    paths: dict[str, Any] = _auth_paths() | _sync_paths()
     for rt in records.RECORD_TYPES.values():
         schemas[rt.singular] = {"type": "object", "properties": {f: _field_schema(rt, f) for f in rt.fields()}}
         schemas[f"{rt.singular}_write"] = {"type": "object", "additionalProperties": False,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from alembic import context
 
 import calendar_bridge.models  # noqa: F401 - registers the feed tokens' table
-import crm.changes  # noqa: F401 - registers the data version's table
+import crm.changes  # noqa: F401 - registers the data version and change log tables
 import crm.models
+import sync.models  # noqa: F401 - registers the sync tables
 
 target_metadata = crm.models.metadata
 connection = context.config.attributes["connection"]

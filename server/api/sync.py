@@ -1,0 +1,87 @@
+"""Sync endpoints (docs/sync-protocol.md) and the conflicts API.
+
+``/sync/v1/push``, ``/sync/v1/pull`` and ``/sync/v1/bootstrap`` check the
+protocol and schema headers before anything else, so an old client is told to
+upgrade without a byte of its outbox being touched.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crm.errors import MalformedInput
+from crm.models import Device, User
+from server.http import as_caller, as_user, json_response, read_json
+from sync import engine, protocol
+
+
+def _versions(request: Request) -> None:
+    engine.check_versions(request.headers.get(protocol.PROTOCOL_HEADER), request.headers.get(protocol.SCHEMA_HEADER))
+
+
+def _packed(request: Request, data: Any) -> Response:
+    """JSON, gzip-compressed when the client accepts it (bootstrap pages are large and repetitive)."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {"Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", "") and len(body) > 1024:
+        body = gzip.compress(body, compresslevel=5)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
+
+
+async def push(request: Request) -> Response:
+    _versions(request)
+    body = await read_json(request)
+
+    def work(session: Session, user: User, device: Device) -> dict[str, Any]:
+        return engine.push(session, user, device, body)
+
+    return json_response(await as_caller(request, work, write=True))
+
+
+async def pull(request: Request) -> Response:
+    _versions(request)
+    body = await read_json(request)
+    return _packed(request, await as_user(request, lambda s, u: engine.pull(s, u, body), write=False))
+
+
+async def bootstrap(request: Request) -> Response:
+    _versions(request)
+    body = await read_json(request)
+    return _packed(request, await as_user(request, lambda s, u: engine.bootstrap(s, u, body), write=False))
+
+
+async def list_conflicts(request: Request) -> Response:
+    status = request.query_params.get("status", "open")
+    if status not in ("open", "resolved"):
+        raise MalformedInput("status must be open or resolved")
+    items = await as_user(request, lambda s, u: engine.list_conflicts(s, u, status=status), write=False)
+    return json_response({"items": items})
+
+
+async def resolve_conflict(request: Request) -> Response:
+    body = await read_json(request)
+    if not isinstance(body, dict) or body.get("choice") not in protocol.CHOICES:
+        raise MalformedInput(f'send {{"choice": one of {", ".join(protocol.CHOICES)}, "value": ...}}')
+    conflict_id = request.path_params["conflict_id"]
+
+    def work(session: Session, user: User) -> dict[str, Any]:
+        return engine.conflict_dict(engine.resolve(session, user, conflict_id, body["choice"], body.get("value")))
+
+    return json_response(await as_user(request, work, write=True))
+
+
+routes = [
+    Route("/sync/v1/push", push, methods=["POST"]),
+    Route("/sync/v1/pull", pull, methods=["POST"]),
+    Route("/sync/v1/bootstrap", bootstrap, methods=["POST"]),
+    Route("/api/v1/conflicts", list_conflicts, methods=["GET"]),
+    Route("/api/v1/conflicts/{conflict_id}/resolve", resolve_conflict, methods=["POST"]),
+]

@@ -1,0 +1,62 @@
+"""The server's sync bookkeeping: each device's applied mutations, and conflicts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index
+from sqlmodel import Field, SQLModel
+
+from crm.models.base import UTCDateTime, new_id, utcnow
+
+
+class DeviceCursor(SQLModel, table=True):
+    """How far the server has applied one device's outbox, and when it last pulled."""
+
+    __tablename__ = "sync_device"
+
+    device_id: str = Field(primary_key=True, max_length=36)
+    last_seq: int = Field(default=0)
+    pulled_version: int | None = None
+    pulled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PushResult(SQLModel, table=True):
+    """The stored answer to one applied mutation, returned again when it is replayed."""
+
+    __tablename__ = "sync_push_result"
+
+    device_id: str = Field(primary_key=True, max_length=36)
+    seq: int = Field(primary_key=True)
+    result: dict[str, Any] = Field(sa_type=JSON)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Conflict(SQLModel, table=True):
+    """Two changes of the same thing that could not both win; both values are kept."""
+
+    __tablename__ = "sync_conflict"
+    __table_args__ = (Index("ix_sync_conflict_record", "record_type", "record_id", "status"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    kind: str = Field(max_length=20)  # field | delete | edit_deleted
+    record_type: str = Field(max_length=20)
+    record_id: str = Field(max_length=36)
+    field: str | None = Field(default=None, max_length=40)
+    status: str = Field(default="open", max_length=10, index=True)  # open | resolved
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The change already on the server (it stayed).
+    server_value: Any = Field(default=None, sa_type=JSON, nullable=True)
+    server_by: str | None = Field(default=None, max_length=36, index=True)
+    server_device: str | None = Field(default=None, max_length=36)
+    server_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The change that arrived second.
+    client_value: Any = Field(default=None, sa_type=JSON, nullable=True)
+    client_by: str = Field(max_length=36, index=True)
+    client_device: str | None = Field(default=None, max_length=36)
+    client_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    client_time: str | None = Field(default=None, max_length=40)  # the laptop's clock: shown, never trusted
+    resolved_by: str | None = Field(default=None, max_length=36)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolution: str | None = Field(default=None, max_length=10)

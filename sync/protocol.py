@@ -1,0 +1,29 @@
+"""The sync protocol's constants and its wire shapes (see docs/sync-protocol.md)."""
+
+from __future__ import annotations
+
+PROTOCOL = 1
+# Raised with every migration that changes a synced table's fields.
+SCHEMA = 2
+MIN_PROTOCOL = 1
+MIN_SCHEMA = 2
+
+PROTOCOL_HEADER = "Satchel-Protocol"
+SCHEMA_HEADER = "Satchel-Schema"
+
+MAX_MUTATIONS = 1000
+DEFAULT_PULL = 1000
+MAX_PULL = 5000
+DEFAULT_PAGE = 5000
+MAX_PAGE = 20000
+TOMBSTONE_DAYS = 400
+
+# Bootstrap order: what a record points at arrives before it.
+TYPES = ("teams", "users", "counterparties", "shares", "contact-persons", "deals", "interactions", "reminders")
+OPS = ("create", "update", "delete", "resolve")
+CHOICES = ("mine", "theirs", "value")
+
+
+def headers() -> dict[str, str]:
+    """What a client sends with every sync request."""
+    return {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: str(SCHEMA)}
