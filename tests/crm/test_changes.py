@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import select
 
 from crm import changes, records
 from crm.database import Database
@@ -36,3 +39,59 @@ def test_writes_raise_the_version_and_refusals_do_not(database: Database) -> Non
     with database.write() as session:
         records.delete(session, user, rt, cp.id)
     assert _version(database) > no_change
+
+
+def _unlogged(database: Database) -> dict[str, int]:
+    """Per synced table, how many rows have no change-log row (or one that says deleted)."""
+    from sqlalchemy import and_, func, select
+
+    log = changes.ChangeLog
+    missing = {}
+    with database.read() as session:
+        for model, name in changes.SYNCED.items():
+            table: Any = model.__table__  # type: ignore[attr-defined]
+            count = session.execute(select(func.count()).select_from(table).outerjoin(
+                log, and_(log.record_type == name, log.record_id == table.c.id, log.deleted == False))  # noqa: E712
+                .where(log.record_id.is_(None))).scalar_one()
+            if count:
+                missing[name] = count
+    return missing
+
+
+def test_every_writer_enters_the_change_log(database: Database) -> None:
+    from crm import accounts, demo
+
+    demo.generate(database, "small", seed=3)
+    user = make_user(database, "writer")
+    with database.write() as session:
+        accounts.ensure_team(session, "Новая команда")
+        admin = accounts.create_user(session, login="chief", full_name="Шеф", role="admin")
+        accounts.set_active(session, admin, False)
+    rt = records.record_type("counterparties")
+    with database.write() as session:
+        cp = records.create(session, user, rt, {"legal_name": "ООО Журнал"})
+        records.create_many(session, user, records.record_type("contact-persons"),
+                            [{"counterparty_id": cp.id, "full_name": f"Лицо {i}"} for i in range(3)])
+    assert _unlogged(database) == {}
+    with database.write() as session:
+        records.delete(session, user, rt, cp.id)
+    with database.read() as session:
+        entry = changes.log_entry(session, "counterparties", cp.id)
+        assert entry is not None and entry.deleted and entry.tombstone["legal_name"] == "ООО Журнал"
+        children = session.execute(select(changes.ChangeLog).where(
+            changes.ChangeLog.counterparty_id == cp.id, changes.ChangeLog.record_type == "contact-persons")).scalars()
+        assert [c.deleted for c in children] == [True, True, True]
+
+
+def test_a_field_change_records_its_version_and_device(database: Database) -> None:
+    user = make_user(database, "ivanov")
+    rt = records.record_type("counterparties")
+    with database.write() as session:
+        cp = records.create(session, user, rt, {"legal_name": "ООО Поля"})
+    with database.write() as session:
+        session.info[changes.DEVICE_KEY] = "device-1"
+        records.update(session, user, rt, cp.id, {"notes": "новое", "region": "Тула"})
+    with database.read() as session:
+        fields = changes.field_versions(session, "counterparties", cp.id)
+        top = changes.current(session)[0]
+    assert fields == {"notes": (top, "device-1"), "region": (top, "device-1")}
