@@ -63,6 +63,16 @@ class ChangeLog(SQLModel, table=True):
     changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class Horizon(SQLModel, table=True):
+    """The newest version whose tombstones were pruned: a cursor older than it must bootstrap again."""
+
+    __tablename__ = "change_horizon"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0)
+    pruned_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class ChangeField(SQLModel, table=True):
     """The last change of one field of one record: which version, from which device."""
 
@@ -264,3 +274,34 @@ def log_entry(session: Session, record_type: str, record_id: str) -> ChangeLog |
     row = session.connection().execute(
         select(_LOG).where(_LOG.c.record_type == record_type, _LOG.c.record_id == record_id)).first()
     return ChangeLog.model_validate(dict(row._mapping)) if row else None
+
+
+def horizon(session: Session) -> int:
+    """Cursors at or below this version may have missed a pruned tombstone."""
+    row = session.execute(select(Horizon.version).where(Horizon.id == 1)).first()  # type: ignore[arg-type]
+    return int(row[0]) if row else 0
+
+
+def prune_tombstones(session: Session, older_than: datetime) -> int:
+    """Forget tombstones (and their field versions) older than ``older_than``; returns how many.
+
+    The horizon moves up to the newest pruned version, so a laptop whose cursor
+    is older is told to push its outbox and bootstrap again (sync invariant 6).
+    """
+    rows = session.execute(select(_LOG.c.record_type, _LOG.c.record_id, _LOG.c.version)
+                           .where(_LOG.c.deleted == True, _LOG.c.changed_at < older_than)).all()  # noqa: E712
+    if not rows:
+        return 0
+    connection = session.connection()
+    for start in range(0, len(rows), 500):
+        chunk = rows[start:start + 500]
+        for record_type in {r.record_type for r in chunk}:
+            ids = [r.record_id for r in chunk if r.record_type == record_type]
+            for table in (_LOG, _FIELD):
+                connection.execute(table.delete().where(table.c.record_type == record_type,
+                                                        table.c.record_id.in_(ids)))
+    newest = max(r.version for r in rows)
+    if newest > horizon(session):
+        _upsert(connection, Horizon.__table__, [{"id": 1, "version": newest, "pruned_at": utcnow()}],  # type: ignore[attr-defined]
+                ("id",))
+    return len(rows)

@@ -33,6 +33,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(device_app, name="device")
 app.add_typer(import_app, name="import")
 app.add_typer(feed_app, name="feed")
+sync_app = typer.Typer(help="Offline sync: devices' progress and the change log's tombstones.", no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
 
 console = Console()
 err = Console(stderr=True)
@@ -223,6 +225,46 @@ def device_revoke(device_id: str, config: ConfigOpt = None) -> None:
     with writing(config) as session:
         device = accounts.revoke_device(session, None, device_id)
     console.print(f"device '{device.name}' revoked")
+
+
+@sync_app.command("prune")
+def sync_prune(
+    days: Annotated[int, typer.Option(help="Keep tombstones of deletes younger than this many days.")] = 400,
+    config: ConfigOpt = None,
+) -> None:
+    """Forget old tombstones; a laptop that was away longer pushes its changes and loads its data again."""
+    from datetime import timedelta
+
+    from crm import changes
+    from crm.models.base import utcnow
+
+    if days < 30:
+        err.print("refusing to keep tombstones for less than 30 days: laptops offline longer would miss deletes")
+        raise typer.Exit(2)
+    with writing(config) as session:
+        count = changes.prune_tombstones(session, utcnow() - timedelta(days=days))
+    console.print(f"{count} tombstones older than {days} days forgotten")
+
+
+@sync_app.command("devices")
+def sync_devices(config: ConfigOpt = None) -> None:
+    """Every device's sync progress: mutations applied, and who it belongs to."""
+    from sqlalchemy import select
+
+    from crm.models import Device, User
+    from sync.models import DeviceCursor
+
+    with reporting():
+        database = open_db(load_config(config))
+        with database.read() as session:
+            rows = session.execute(select(User.login, Device.name, Device.id, DeviceCursor.last_seq, Device.last_seen_at)
+                                   .join(Device, Device.user_id == User.id)
+                                   .outerjoin(DeviceCursor, DeviceCursor.device_id == Device.id)
+                                   .order_by(User.login, Device.name)).all()
+    table = Table("user", "device", "id", "mutations applied", "last seen")
+    for login, name, device_id, last_seq, seen in rows:
+        table.add_row(login, name, device_id, str(last_seq or 0), str(seen or ""))
+    console.print(table)
 
 
 @feed_app.command("add")

@@ -402,7 +402,7 @@ def pull(session: Session, user: User, body: Any) -> dict[str, Any]:
     answer: dict[str, Any] = {"cursor": str(top), "more": False, "reset": False, "changes": []}
     own = changes.field_versions(session, "users", user.id)
     moved = any(own.get(name, (0, None))[0] > since for name in changes.SCOPE_FIELDS[User])
-    if since > top or (since > 0 and moved):
+    if since > top or (since > 0 and moved) or (0 < since < changes.horizon(session)):
         answer["reset"] = True  # the cursor is from another life of the server, or the user's scope moved
     elif since < top or after_type is not None:
         position = (_LOG.c.version > since if after_type is None else

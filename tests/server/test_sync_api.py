@@ -282,3 +282,25 @@ def test_bootstrap_pages_cover_the_scope_and_continue_from_the_watermark(api: Ap
     mine.push(late)
     fresh.cursor = str(first["watermark"])
     assert [c["id"] for c in fresh.pull()] == [late["id"]]
+
+
+def test_a_cursor_older_than_the_pruned_tombstones_is_told_to_reset(api: Api) -> None:
+    from datetime import timedelta
+
+    from crm.models.base import utcnow
+
+    make_user(api.database, "ivanov")
+    laptop = Laptop(api, "ivanov")
+    cp = _create(legal_name="ООО Давняя")
+    laptop.push(cp)
+    laptop.pull()
+    old_cursor = laptop.cursor
+    laptop.push({"op": "delete", "type": "counterparties", "id": cp["id"], "base_version": laptop.versions[cp["id"]]})
+    fresh = Laptop(api, "ivanov", "Новый")
+    fresh.pull()
+    with api.database.write() as session:
+        assert changes.prune_tombstones(session, utcnow() + timedelta(seconds=1)) == 1
+    stale = laptop.post("/sync/v1/pull", {"cursor": old_cursor}).json()
+    assert stale["reset"] is True  # it would otherwise never hear of the delete
+    current = fresh.post("/sync/v1/pull", {"cursor": fresh.cursor}).json()
+    assert current["reset"] is False

@@ -29,6 +29,12 @@ def upgrade() -> None:
     sa.Column('device_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
     sa.PrimaryKeyConstraint('record_type', 'record_id', 'field')
     )
+    op.create_table('change_horizon',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('pruned_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('change_log',
     sa.Column('record_type', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('record_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -128,4 +134,5 @@ def downgrade() -> None:
 
     op.drop_table('change_log')
     op.drop_table('change_field')
+    op.drop_table('change_horizon')
     # ### end Alembic commands ###
