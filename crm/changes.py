@@ -104,6 +104,8 @@ SCOPE_FIELDS: dict[type[SQLModel], frozenset[str]] = {
 
 _VERSION_KEY = "satchel.change_version"
 DEVICE_KEY = "satchel.device_id"
+# A laptop's replica is not a server: its local writes need no change log.
+NO_LOG_KEY = "satchel.no_change_log"
 
 
 def allocate(session: Session | OrmSession) -> int:
@@ -175,6 +177,8 @@ def _rescope(connection: Any, version: int, counterparty_ids: Iterable[str]) -> 
 
 
 def _after_flush(session: OrmSession, _context: Any) -> None:
+    if session.info.get(NO_LOG_KEY):
+        return
     new = [o for o in session.new if type(o) in SYNCED]
     deleted = [o for o in session.deleted if type(o) in SYNCED]
     dirty = [(o, _changed_fields(o)) for o in session.dirty if type(o) in SYNCED]

@@ -1,0 +1,429 @@
+"""The ``satchel-field`` command: a salesperson's CRM on the laptop, synced when there is a network.
+
+Record commands (counterparties, people, interactions, reminders) work on the
+local replica only and never touch the network; ``sync`` and ``watch`` are the
+only commands that talk to the server, and ``login`` to get a device token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from clients.profiles import ENV_HOME, Profiles, default_home
+from crm import errors
+from sync.agent import NotLoggedIn, Offline, ServerRefused, SyncAgent, SyncError, UpgradeRequired
+from sync.replica import Replica
+
+app = typer.Typer(help="Satchel field client: your CRM on the laptop, with or without a network. / "
+                       "Полевой клиент Satchel: CRM на ноутбуке, с сетью и без.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+quarantine_app = typer.Typer(help="Changes the server refused, or of records you can no longer see: "
+                                  "list, retry, drop.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+console = Console()
+err = Console(stderr=True)
+
+# The one place where errors become exit codes.
+EXIT_CODES: dict[type[Exception], int] = {
+    errors.ValidationFailed: 3, errors.NotFound: 4, errors.AlreadyExists: 5, errors.PermissionDenied: 6,
+    NotLoggedIn: 6, Offline: 7, UpgradeRequired: 8, ServerRefused: 9,
+}
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar=ENV_HOME,
+                                                  help="Where replicas live (default: your user data folder).")] = None,
+) -> None:
+    """Satchel field client / Полевой клиент Satchel."""
+    ctx.obj = Profiles(data_dir or default_home())
+
+
+@contextmanager
+def reporting() -> Iterator[None]:
+    """Turn domain and sync errors into a clear message and a distinct exit code."""
+    try:
+        yield
+    except errors.SatchelError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        if isinstance(exc.details, dict):
+            for key, value in exc.details.items():
+                err.print(f"  {key}: {value}")
+        raise typer.Exit(EXIT_CODES.get(type(exc), 1)) from None
+    except SyncError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(EXIT_CODES.get(type(exc), 1)) from None
+
+
+@contextmanager
+def opened(ctx: typer.Context) -> Iterator[Replica]:
+    profiles: Profiles = ctx.obj
+    profile = profiles.current()
+    if profile is None:
+        err.print("[red]error:[/red] not logged in yet: run 'satchel-field login SERVER --user LOGIN'")
+        raise typer.Exit(6)
+    replica = Replica.open(profile.replica)
+    try:
+        with reporting():
+            yield replica
+    finally:
+        replica.close()
+
+
+def _http(server: str) -> httpx.Client:
+    return httpx.Client(base_url=server.rstrip("/"), timeout=httpx.Timeout(60.0, connect=10.0))
+
+
+@app.command()
+def login(
+    ctx: typer.Context,
+    server: Annotated[str, typer.Argument(help="Server address, e.g. https://crm.example.ru")],
+    user: Annotated[str, typer.Option("--user", "-u", help="Your login.")],
+    device: Annotated[str, typer.Option("--device", "-d", help="A name for this laptop.")] = socket.gethostname(),
+    password: Annotated[str | None, typer.Option(envvar="SATCHEL_FIELD_PASSWORD", help="Password (asked for when "
+                                                 "omitted; or set SATCHEL_FIELD_PASSWORD).")] = None,
+) -> None:
+    """Log in from this laptop; later commands use this server and login. / Вход с этого ноутбука."""
+    if "://" not in server:
+        server = f"https://{server}"
+    secret = password if password is not None else typer.prompt("Password / Пароль", hide_input=True)
+    profiles: Profiles = ctx.obj
+    path = profiles.path_for(server, user)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replica = Replica.open(path)
+    try:
+        with reporting(), _http(server) as http:
+            answer = SyncAgent(replica, http).login(server, user, secret, device)
+    finally:
+        replica.close()
+    profiles.set_current(server, user)
+    console.print(f"logged in as {answer['user']['full_name']} ({user}) on {server}; device '{device}'. "
+                  "Run 'satchel-field sync' to load your clients.")
+
+
+def _sync_once(replica: Replica, *, show_progress: bool) -> str:
+    server = replica.state("server") or ""
+    with _http(server) as http:
+        agent = SyncAgent(replica, http)
+        if not show_progress:
+            return agent.sync().line()
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[speed]} rec/s"), TimeElapsedColumn()]
+        with Progress(*columns, console=console, transient=True) as bar:
+            tasks: dict[str, Any] = {}
+            started = time.monotonic()
+
+            def report(phase: str, done: int, total: int | None) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=total, speed="0")
+                speed = f"{done / max(time.monotonic() - started, 1e-3):,.0f}"
+                bar.update(tasks[phase], completed=done, total=total, speed=speed)
+
+            return agent.sync(report).line()
+
+
+@app.command()
+def sync(ctx: typer.Context) -> None:
+    """Send your changes and receive everyone else's. / Синхронизация с сервером."""
+    with opened(ctx) as replica:
+        console.print(_sync_once(replica, show_progress=console.is_terminal))
+        _warn_open(replica)
+
+
+def _warn_open(replica: Replica) -> None:
+    status = replica.status()
+    if status["conflicts"]:
+        console.print(f"[yellow]{status['conflicts']} open conflict(s): see 'satchel-field conflicts'[/yellow]")
+    if status["quarantine"]:
+        console.print(f"[yellow]{status['quarantine']} change(s) in quarantine: "
+                      "see 'satchel-field quarantine list'[/yellow]")
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    every: Annotated[float, typer.Option("--every", min=1, help="Seconds between syncs.")] = 300,
+    times: Annotated[int | None, typer.Option(help="Stop after this many syncs (default: until Ctrl-C).")] = None,
+) -> None:
+    """Sync every few minutes; network errors are reported and retried. / Синхронизация по расписанию."""
+    done = 0
+    with opened(ctx) as replica:
+        try:
+            while times is None or done < times:
+                stamp = datetime.now().strftime("%H:%M:%S")
+                try:
+                    console.print(f"{stamp} {_sync_once(replica, show_progress=False)}")
+                except Offline as exc:
+                    console.print(f"{stamp} [yellow]offline:[/yellow] {exc.message}")
+                done += 1
+                if times is None or done < times:
+                    time.sleep(every)
+        except KeyboardInterrupt:
+            console.print("stopped")
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Last sync, pending changes, open conflicts, quarantine. / Состояние синхронизации."""
+    with opened(ctx) as replica:
+        s = replica.status()
+        console.print(f"server: {s['server']}  login: {s['login']}  device: {s['device_id']}")
+        console.print(f"last sync: {s['last_sync'] or 'never'}")
+        console.print(f"pending changes: {s['pending']}")
+        console.print(f"open conflicts: {s['conflicts']}")
+        console.print(f"quarantine: {s['quarantine']}")
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command()
+def conflicts(ctx: typer.Context) -> None:
+    """Open conflicts: the same field changed on two laptops. / Конфликты правок."""
+    with opened(ctx) as replica:
+        items = replica.conflicts()
+        if not items:
+            console.print("no open conflicts")
+            return
+        table = Table("id", "record", "field", "on the server", "yours / theirs", "resolution")
+        for c in items:
+            table.add_row(c["id"], f"{c['type']} {c['record_id']}", c.get("field") or c["kind"],
+                          _short((c.get("server") or {}).get("value")), _short((c.get("client") or {}).get("value")),
+                          c.get("pending_choice") or "")
+        console.print(table)
+
+
+def _value(raw: str) -> Any:
+    """A command-line value: JSON when it reads as a list or object, else the text as typed."""
+    if raw[:1] in "[{":
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+@app.command()
+def resolve(
+    ctx: typer.Context,
+    conflict_id: Annotated[str, typer.Argument(help="Conflict id (see 'conflicts').")],
+    choice: Annotated[str, typer.Argument(help="mine, theirs or value.")],
+    value: Annotated[str | None, typer.Option(help="The new value, with 'value'.")] = None,
+) -> None:
+    """Resolve a conflict (works offline; sent with the next sync). / Разрешить конфликт."""
+    if choice == "value" and value is None:
+        err.print("[red]error:[/red] give the new value with --value")
+        raise typer.Exit(3)
+    with opened(ctx) as replica:
+        replica.resolve(conflict_id, choice, _value(value) if value is not None else None)
+        console.print(f"conflict {conflict_id}: {choice}; it is sent with the next sync")
+
+
+@quarantine_app.command("list")
+def quarantine_list(ctx: typer.Context) -> None:
+    """Show quarantined changes and why."""
+    with opened(ctx) as replica:
+        table = Table("id", "change", "reason", "since")
+        for q in replica.quarantine():
+            m = q["mutation"]
+            what = f"{m['op']} {m.get('type', '')} {m.get('id') or m.get('conflict_id')}"
+            table.add_row(str(q["id"]), what + f"\n{_short(m.get('fields', ''), 60)}", q["reason"], q["at"])
+        console.print(table)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(ctx: typer.Context, item: Annotated[int, typer.Argument(help="Quarantine id.")]) -> None:
+    """Queue a quarantined change again (sent with the next sync)."""
+    with opened(ctx) as replica:
+        replica.retry(item)
+        console.print(f"change {item} queued again")
+
+
+@quarantine_app.command("drop")
+def quarantine_drop(ctx: typer.Context, item: Annotated[int, typer.Argument(help="Quarantine id.")]) -> None:
+    """Discard a quarantined change for good."""
+    with opened(ctx) as replica:
+        replica.drop(item)
+        console.print(f"change {item} dropped")
+
+
+# -- records (offline) -----------------------------------------------------------
+
+FieldOpt = Annotated[list[str] | None, typer.Option("--field", "-f", help="Any field as name=value (repeatable); "
+                                                    "lists and objects as JSON.")]
+
+
+def _fields(pairs: list[str] | None, **named: Any) -> dict[str, Any]:
+    data = {k: v for k, v in named.items() if v is not None}
+    for pair in pairs or []:
+        name, sep, raw = pair.partition("=")
+        if not sep:
+            err.print(f"[red]error:[/red] --field wants name=value, got {pair!r}")
+            raise typer.Exit(3)
+        data[name.strip()] = _value(raw)
+    return data
+
+
+def _contacts(phone: str | None, email: str | None) -> list[dict[str, str]] | None:
+    items = ([{"kind": "phone", "value": phone}] if phone else []) + ([{"kind": "email", "value": email}] if email else [])
+    return items or None
+
+
+COLUMNS = {
+    "counterparties": ("legal_name", "inn", "region", "stage"),
+    "contact-persons": ("full_name", "position", "counterparty_id", "birthday"),
+    "interactions": ("starts_at", "kind", "status", "subject"),
+    "reminders": ("due_at", "status", "title"),
+}
+
+
+def _show(record: dict[str, Any]) -> None:
+    table = Table("field", "value", show_header=False)
+    for name, value in record.items():
+        table.add_row(name, "" if value is None else _short(value, 100))
+    console.print(table)
+
+
+def _record_commands(type_name: str, group: typer.Typer) -> None:
+    @group.command("edit")
+    def edit(ctx: typer.Context, record_id: str, field: FieldOpt = None,
+             notes: Annotated[str | None, typer.Option(help="Notes.")] = None) -> None:
+        """Change fields (offline; sent with the next sync)."""
+        with opened(ctx) as replica:
+            _show(replica.update(type_name, record_id, _fields(field, notes=notes)))
+
+    @group.command("show")
+    def show(ctx: typer.Context, record_id: str) -> None:
+        """Show one record."""
+        with opened(ctx) as replica:
+            _show(replica.get(type_name, record_id))
+
+    @group.command("list")
+    def list_(ctx: typer.Context,
+              q: Annotated[str | None, typer.Option("--q", help="Search (names, phones, emails, INN).")] = None,
+              limit: Annotated[int, typer.Option(help="At most this many.")] = 50) -> None:
+        """List records (from this laptop)."""
+        with opened(ctx) as replica:
+            items = replica.list(type_name, q=q if type_name in ("counterparties", "contact-persons") else None,
+                                 limit=limit)
+            table = Table("id", *COLUMNS[type_name])
+            for item in items:
+                table.add_row(item["id"], *(_short(item.get(c) or "") for c in COLUMNS[type_name]))
+            console.print(table)
+
+
+counterparties_app = typer.Typer(help="Counterparties (clients, suppliers…), offline. / Контрагенты.",
+                                 no_args_is_help=True)
+people_app = typer.Typer(help="Contact persons of counterparties, offline. / Контактные лица.", no_args_is_help=True)
+interactions_app = typer.Typer(help="Calls, meetings, letters: history and plans, offline. / Взаимодействия.",
+                               no_args_is_help=True)
+reminders_app = typer.Typer(help="Reminders with a due time, offline. / Напоминания.", no_args_is_help=True)
+for _name, _group, _command in (("counterparties", counterparties_app, "counterparties"),
+                                ("contact-persons", people_app, "people"),
+                                ("interactions", interactions_app, "interactions"),
+                                ("reminders", reminders_app, "reminders")):
+    app.add_typer(_group, name=_command)
+    _record_commands(_name, _group)
+
+
+def _created(replica: Replica, type_name: str, data: dict[str, Any]) -> None:
+    record = replica.create(type_name, data)
+    console.print(f"created {record['id']} (sent with the next sync)")
+
+
+@counterparties_app.command("add")
+def counterparty_add(
+    ctx: typer.Context,
+    legal_name: Annotated[str, typer.Argument(help="Legal name, e.g. 'ООО Ромашка'.")],
+    inn: Annotated[str | None, typer.Option(help="INN.")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone.")] = None,
+    email: Annotated[str | None, typer.Option(help="Email.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
+    field: FieldOpt = None,
+) -> None:
+    """Add a counterparty."""
+    with opened(ctx) as replica:
+        _created(replica, "counterparties", _fields(field, legal_name=legal_name, inn=inn, region=region, notes=notes,
+                                                    contacts=_contacts(phone, email)))
+
+
+@people_app.command("add")
+def person_add(
+    ctx: typer.Context,
+    full_name: Annotated[str, typer.Argument(help="Full name.")],
+    counterparty: Annotated[str, typer.Option("--counterparty", "-c", help="Counterparty id.")],
+    position: Annotated[str | None, typer.Option(help="Position.")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone.")] = None,
+    email: Annotated[str | None, typer.Option(help="Email.")] = None,
+    birthday: Annotated[str | None, typer.Option(help="Birthday, YYYY-MM-DD.")] = None,
+    field: FieldOpt = None,
+) -> None:
+    """Add a contact person to a counterparty."""
+    with opened(ctx) as replica:
+        _created(replica, "contact-persons", _fields(field, full_name=full_name, counterparty_id=counterparty,
+                                                     position=position, birthday=birthday,
+                                                     contacts=_contacts(phone, email)))
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@interactions_app.command("add")
+def interaction_add(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="What it was about.")],
+    counterparty: Annotated[str, typer.Option("--counterparty", "-c", help="Counterparty id.")],
+    kind: Annotated[str, typer.Option(help="call, meeting, letter, purchase, complaint, other.")] = "call",
+    at: Annotated[str | None, typer.Option(help="When, ISO 8601 with offset (default: now).")] = None,
+    status: Annotated[str, typer.Option(help="done, planned or cancelled.")] = "done",
+    person: Annotated[str | None, typer.Option(help="Contact person id.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
+    field: FieldOpt = None,
+) -> None:
+    """Log a call or meeting, or plan one."""
+    with opened(ctx) as replica:
+        _created(replica, "interactions", _fields(field, subject=subject, counterparty_id=counterparty, kind=kind,
+                                                  starts_at=at or _now_iso(), status=status,
+                                                  contact_person_id=person, notes=notes))
+
+
+@reminders_app.command("add")
+def reminder_add(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Argument(help="What to do.")],
+    due: Annotated[str, typer.Option(help="Due time, ISO 8601 with offset, e.g. 2026-11-25T10:00:00+03:00.")],
+    about: Annotated[str | None, typer.Option(help="What it is about, as TYPE:ID (counterparty, contact_person, "
+                                              "interaction, deal).")] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
+    field: FieldOpt = None,
+) -> None:
+    """Add a reminder for yourself."""
+    subject_type, _, subject_id = (about or "").partition(":")
+    with opened(ctx) as replica:
+        _created(replica, "reminders", _fields(field, title=title, due_at=due, notes=notes,
+                                               subject_type=subject_type or None, subject_id=subject_id or None))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("COLUMNS", "120")
+    app()

@@ -1,0 +1,233 @@
+"""The field client's sync over HTTP: push the outbox, bootstrap when needed, pull.
+
+``SyncAgent`` is the only part of the client that talks to the server. It
+moves state only after it is safe: the outbox is trimmed after a push's
+results are stored, the cursor moves after a pull page is applied, so a
+network error at any point leaves the replica as it was, and the next sync
+picks up where this one stopped (docs/sync-protocol.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from crm.models.base import to_jsonable, utcnow
+from sync import protocol
+from sync.replica import Replica
+
+log = logging.getLogger(__name__)
+
+# progress(phase, done, total): phase is "push", "bootstrap" or "pull"; total may be None.
+Progress = Callable[[str, int, int | None], None]
+
+
+class SyncError(Exception):
+    """A sync that could not finish; the message says what to do. Nothing local was lost."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Offline(SyncError):
+    """The server cannot be reached."""
+
+
+class NotLoggedIn(SyncError):
+    """No token, or the server refused it (revoked device, disabled user)."""
+
+
+class UpgradeRequired(SyncError):
+    """The server no longer speaks this client's protocol or schema. The outbox is kept."""
+
+
+class ServerRefused(SyncError):
+    """The server answered a request with an error."""
+
+    def __init__(self, message: str, status: int, body: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class Summary:
+    pushed: int = 0
+    applied: int = 0
+    conflicts: int = 0
+    refused: int = 0
+    pulled: dict[str, int] = field(default_factory=lambda: {"upserts": 0, "evicts": 0, "deletes": 0})
+    bootstrapped: int = 0
+    duration: float = 0.0
+
+    def line(self) -> str:
+        p = self.pulled
+        text = (f"pushed {self.pushed} (applied {self.applied}, conflicts {self.conflicts}, "
+                f"refused {self.refused}); pulled {p['upserts']} changed, {p['evicts']} evicted, "
+                f"{p['deletes']} deleted")
+        if self.bootstrapped:
+            text += f"; loaded {self.bootstrapped} records"
+        return f"{text} in {self.duration:.1f} s"
+
+
+class SyncAgent:
+    """Syncs one replica through ``http`` (an ``httpx.Client`` whose base_url is the server)."""
+
+    def __init__(self, replica: Replica, http: httpx.Client) -> None:
+        self.replica = replica
+        self.http = http
+
+    # -- HTTP ---------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> httpx.Response:
+        headers = protocol.headers()
+        if auth:
+            token = self.replica.state("token")
+            if not token:
+                raise NotLoggedIn("not logged in: run 'satchel-field login SERVER --user LOGIN' first")
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            response = self.http.request(method, path, json=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise Offline(f"cannot reach the server ({type(exc).__name__}: {exc}); "
+                          "your changes are kept and will be sent next time") from None
+        if response.status_code == 426:
+            raise UpgradeRequired(f"update Satchel: {_message(response)} (your unsent changes are kept)")
+        if response.status_code == 401 and auth:
+            raise NotLoggedIn(f"the server refused this device: {_message(response)}; log in again")
+        return response
+
+    def _post(self, path: str, body: Any) -> dict[str, Any]:
+        response = self._request("POST", path, body)
+        if response.status_code >= 400:
+            raise ServerRefused(f"{path}: {_message(response)}", response.status_code, _json(response))
+        return response.json()  # type: ignore[no-any-return]
+
+    # -- login --------------------------------------------------------------------
+
+    def login(self, server_url: str, login: str, password: str, device_name: str) -> dict[str, Any]:
+        """Log in as ``login`` from a device called ``device_name``; the token goes to the replica."""
+        body = {"login": login, "password": password, "device_name": device_name}
+        response = self._request("POST", "/api/v1/auth/login", body, auth=False)
+        if response.status_code != 201:
+            raise NotLoggedIn(f"login refused: {_message(response)}")
+        answer = response.json()
+        self.replica.remember_login(server=server_url, login=login, token=answer["token"],
+                                    device_id=answer["device"]["id"], user=answer["user"])
+        return answer  # type: ignore[no-any-return]
+
+    # -- sync ---------------------------------------------------------------------
+
+    def sync(self, progress: Progress | None = None) -> Summary:
+        """Push everything pending, bootstrap if there is no cursor or the server said reset, pull."""
+        started = time.monotonic()
+        summary = Summary()
+        report = progress or (lambda phase, done, total: None)
+        self.push(summary, report)
+        while True:
+            if self.replica.state("cursor") is None or self.replica.state("reset"):
+                self.bootstrap(summary, report)
+            if self._pull(summary, report):
+                break
+            self.push(summary, report)  # reset: push what is pending, then load the scope again
+        summary.duration = time.monotonic() - started
+        self.replica.set_state(last_sync=str(to_jsonable(utcnow())),
+                               last_summary=json.dumps(asdict(summary)))
+        return summary
+
+    def push(self, summary: Summary, report: Progress) -> None:
+        device_id = self.replica.state("device_id")
+        total = self.replica.status()["pending"]
+        gaps = 0
+        while batch := self.replica.pending(protocol.MAX_MUTATIONS):
+            response = self._request("POST", "/sync/v1/push", {"device_id": device_id, "mutations": batch})
+            body = _json(response)
+            if response.status_code == 409 and isinstance(body, dict) and body.get("error") == "sequence_gap":
+                gaps += 1
+                if gaps > 3:
+                    raise ServerRefused("the server keeps refusing the outbox's numbering", 409, body)
+                self.replica.resequence(int(body["details"]["expected"]))
+                continue
+            if response.status_code >= 400:
+                raise ServerRefused(f"push refused: {_message(response)}", response.status_code, body)
+            outcome = self.replica.store_push_results(body["results"])
+            summary.pushed += len(batch)
+            summary.applied += outcome.applied
+            summary.conflicts += outcome.conflicts
+            summary.refused += outcome.refused
+            for type_name, record_id in outcome.refresh:
+                self._refresh(type_name, record_id)
+            report("push", summary.pushed, total)
+            if outcome.applied + outcome.conflicts + outcome.refused == 0:
+                break  # the server answered none of them: do not spin
+
+    def _refresh(self, type_name: str, record_id: str) -> None:
+        """Fetch one record whose edit the server did not take, so the replica shows the server's copy."""
+        response = self._request("GET", f"/api/v1/{type_name}/{record_id}")
+        if response.status_code == 404:
+            self.replica.apply_record(type_name, None, record_id)
+        elif response.status_code == 200:
+            self.replica.apply_record(type_name, response.json(), record_id)
+
+    def bootstrap(self, summary: Summary, report: Progress) -> None:
+        """Load the whole scope page by page; resumes an interrupted load at its next page."""
+        watermark = self.replica.state("bootstrap_watermark")
+        following = self.replica.state("bootstrap_next")
+        if watermark is None or following is None:
+            self.replica.reset_for_bootstrap()
+            request: dict[str, Any] = {"watermark": None, "type": None, "after": None}
+        else:
+            request = {"watermark": int(watermark), **json.loads(following)}
+        total = int(self.replica.state("bootstrap_total") or 0) or None
+        done = int(self.replica.state("bootstrap_done") or 0)
+        while True:
+            page = self._post("/sync/v1/bootstrap", {**request, "limit": protocol.DEFAULT_PAGE})
+            if page.get("total"):
+                total = sum(page["total"].values())
+                self.replica.set_state(bootstrap_total=str(total))
+            loaded = self.replica.apply_bootstrap_page(page)
+            done += loaded
+            summary.bootstrapped += loaded
+            report("bootstrap", done, total)
+            if not page.get("next"):
+                self.replica.set_state(bootstrap_total=None, bootstrap_done=None)
+                return
+            self.replica.set_state(bootstrap_done=str(done))
+            request = {"watermark": page["watermark"], **page["next"]}
+
+    def _pull(self, summary: Summary, report: Progress) -> bool:
+        """Pull until nothing more; False when the server asked for a reset (bootstrap again)."""
+        pulled = 0
+        while True:
+            answer = self._post("/sync/v1/pull", {"cursor": self.replica.state("cursor"),
+                                                  "limit": protocol.DEFAULT_PULL})
+            counts = self.replica.apply_pull(answer)
+            for key, n in counts.items():
+                summary.pulled[key] += n
+            pulled += sum(counts.values())
+            report("pull", pulled, None)
+            if answer.get("reset"):
+                return False
+            if not answer.get("more"):
+                return True
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _message(response: httpx.Response) -> str:
+    body = _json(response)
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return f"HTTP {response.status_code}"

@@ -1,0 +1,139 @@
+"""``satchel-field`` end to end: a real server on a loopback port, the CLI as a person would use it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from clients.cli import app
+from clients.profiles import profile_name
+from crm.database import Database
+from server.app import create_app
+from server.config import Config
+from tests.conftest import PASSWORD, make_user
+
+runner = CliRunner()
+
+
+class LiveServer:
+    def __init__(self, config: Config, database: Database) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(config, database)
+        self.start()
+
+    def start(self) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+@pytest.fixture
+def live(config: Config, database: Database) -> Iterator[LiveServer]:
+    server = LiveServer(config, database)
+    yield server
+    server.stop()
+
+
+def field(home: Path, *args: str) -> Any:
+    result = runner.invoke(app, ["--data-dir", str(home), *args], env={"COLUMNS": "200"})
+    return result
+
+
+def test_every_command_has_help() -> None:
+    top = runner.invoke(app, ["--help"])
+    assert top.exit_code == 0 and "Полевой клиент" in top.output
+    group: Any = get_command(app)
+    stack = [([], group)]
+    seen = 0
+    while stack:
+        path, command = stack.pop()
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        seen += 1
+        for name, sub in getattr(command, "commands", {}).items():
+            stack.append(([*path, name], sub))
+    assert seen > 20
+
+
+def test_profiles_are_per_server_and_login() -> None:
+    assert profile_name("https://crm.example.ru", "Ivanov") == "crm.example.ru_443__ivanov"
+    assert profile_name("http://127.0.0.1:8000", "ivanov") == "127.0.0.1_8000__ivanov"
+
+
+def test_commands_before_login_say_what_to_do(tmp_path: Path) -> None:
+    result = field(tmp_path, "status")
+    assert result.exit_code == 6 and "login" in result.output
+
+
+def test_a_salesperson_works_offline_and_syncs(live: LiveServer, database: Database, tmp_path: Path) -> None:
+    make_user(database, "ivanov")
+    home = tmp_path / "home"
+    result = field(home, "login", live.url, "--user", "ivanov", "--device", "Ноутбук", "--password", "wrong")
+    assert result.exit_code == 6 and "login refused" in result.output
+    result = field(home, "login", live.url, "--user", "ivanov", "--device", "Ноутбук", "--password", PASSWORD)
+    assert result.exit_code == 0, result.output
+    result = field(home, "sync")
+    assert result.exit_code == 0, result.output
+    assert "pushed 0" in result.output
+
+    # Offline from here: the server is gone, the record commands do not care.
+    live.stop()
+    result = field(home, "counterparties", "add", "ООО Ромашка", "--inn", "7707083893", "--phone", "8 916 123-45-67")
+    assert result.exit_code == 0, result.output
+    cp_id = result.output.split()[1]
+    result = field(home, "people", "add", "Анна Петрова", "-c", cp_id, "--birthday", "1985-03-08")
+    assert result.exit_code == 0, result.output
+    assert field(home, "interactions", "add", "Договорились о встрече", "-c", cp_id, "--kind", "meeting").exit_code == 0
+    assert field(home, "reminders", "add", "Отправить КП", "--due", "2026-11-25T10:00:00+03:00",
+                 "--about", f"counterparty:{cp_id}").exit_code == 0
+    result = field(home, "counterparties", "edit", cp_id, "-f", "region=Тверь", "--notes", "оптовик")
+    assert result.exit_code == 0 and "Тверь" in result.output
+    bad = field(home, "counterparties", "edit", cp_id, "-f", "inn=123")
+    assert bad.exit_code == 3 and "inn" in bad.output
+    listed = field(home, "counterparties", "list", "--q", "ромаш")
+    assert "7707083893" in listed.output
+    assert "+79161234567" in field(home, "counterparties", "show", cp_id).output
+    assert "Анна Петрова" in field(home, "people", "list").output
+    status = field(home, "status")
+    assert "pending changes: 5" in status.output
+
+    offline = field(home, "sync")
+    assert offline.exit_code == 7 and "cannot reach" in offline.output
+    watched = field(home, "watch", "--every", "1", "--times", "1")
+    assert watched.exit_code == 0 and "offline" in watched.output
+
+    # Back in the office.
+    live.start()
+    result = field(home, "sync")
+    assert result.exit_code == 0, result.output
+    assert "pushed 5 (applied 5" in result.output
+    assert "pending changes: 0" in field(home, "status").output
+    assert "no open conflicts" in field(home, "conflicts").output
+    assert field(home, "quarantine", "list").exit_code == 0
+    with httpx.Client(base_url=live.url) as http:
+        token = http.post("/api/v1/auth/login", json={"login": "ivanov", "password": PASSWORD,
+                                                      "device_name": "web"}).json()["token"]
+        record = http.get(f"/api/v1/counterparties/{cp_id}", headers={"Authorization": f"Bearer {token}"}).json()
+    assert (record["region"], record["notes"], record["inn"]) == ("Тверь", "оптовик", "7707083893")

@@ -1,0 +1,37 @@
+"""Convergence: seeded random histories of 3–5 laptops with faults, on SQLite and PostgreSQL.
+
+``SATCHEL_CONVERGENCE_HISTORIES`` (default 200) histories per database per run;
+``python -m tests.sync.convergence --histories 5000`` runs thousands. A failing
+seed is printed in the assertion; add it to ``REGRESSIONS`` so it is tried on
+every run from then on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from crm.database import Database
+from server.app import create_app
+from server.config import Config
+from tests.sync.convergence import run_history
+
+HISTORIES = int(os.environ.get("SATCHEL_CONVERGENCE_HISTORIES", "200"))
+# Seeds that once failed, kept for good (see the module docstring).
+REGRESSIONS: list[int] = []
+
+
+@pytest.fixture
+def client(config: Config, database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(config, database)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("seed", [*REGRESSIONS, *range(HISTORIES)])
+def test_laptops_converge_on_the_servers_view(seed: int, client: TestClient, database: Database,
+                                              tmp_path: Path) -> None:
+    run_history(seed, database, client._transport, str(client.base_url), tmp_path)
