@@ -25,6 +25,7 @@ from rich.table import Table
 
 from clients.profiles import ENV_HOME, Profiles, default_home
 from crm import errors
+from sync import protocol
 from sync.agent import NotLoggedIn, Offline, ServerRefused, SyncAgent, SyncError, UpgradeRequired
 from sync.replica import Replica
 
@@ -203,10 +204,14 @@ def conflicts(ctx: typer.Context) -> None:
         if not items:
             console.print("no open conflicts")
             return
-        table = Table("id", "record", "field", "on the server", "yours / theirs", "resolution")
+        user_id, device_id = replica.state("user_id"), replica.state("device_id")
+        table = Table("id", "record", "field", "mine / мой", "theirs / их", "kept now / сейчас", "resolution")
         for c in items:
+            server, client = (c.get("server") or {}).get("value"), (c.get("client") or {}).get("value")
+            server_side = protocol.mine_is_server_side(c, user_id, device_id)
+            mine, theirs = (server, client) if server_side else (client, server)
             table.add_row(c["id"], f"{c['type']} {c['record_id']}", c.get("field") or c["kind"],
-                          _short((c.get("server") or {}).get("value")), _short((c.get("client") or {}).get("value")),
+                          _short(mine), _short(theirs), "mine" if server_side else "theirs",
                           c.get("pending_choice") or "")
         console.print(table)
 

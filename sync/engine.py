@@ -162,7 +162,7 @@ def _apply_one(session: Session, user: User, device: Device, m: dict[str, Any]) 
 
 def _apply(session: Session, user: User, device: Device, m: dict[str, Any]) -> dict[str, Any]:
     if m["op"] == "resolve":
-        resolve(session, user, m["conflict_id"], m["choice"], m["value"])
+        resolve(session, user, m["conflict_id"], m["choice"], m["value"], device.id)
         return {"status": "applied"}
     rt = records.record_type(m["type"])
     if m["op"] == "create":
@@ -325,11 +325,12 @@ def list_conflicts(session: Session, user: User, *, status: str = "open") -> lis
     return [conflict_dict(c) for c in rows if _concerns(session, user, c)][:MAX_CONFLICTS]
 
 
-def resolve(session: Session, user: User, conflict_id: str, choice: str, value: Any = None) -> Conflict:
+def resolve(session: Session, user: User, conflict_id: str, choice: str, value: Any = None,
+            device_id: str | None = None) -> Conflict:
     """Settle a conflict by writing the chosen value as a normal change.
 
-    ``mine`` is the resolver's own side when they made one of the two changes,
-    otherwise the side that reached the server second; ``theirs`` the other.
+    ``mine`` is the resolver's own side (``protocol.mine_is_server_side``);
+    ``theirs`` the other; ``value`` a new value.
     """
     c = session.get(Conflict, conflict_id)
     if c is None or not _concerns(session, user, c):
@@ -338,7 +339,8 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
         raise AlreadyExists(f"conflict {conflict_id} was resolved already ({c.resolution}) by {c.resolved_by}")
     if choice not in protocol.CHOICES:
         raise MalformedInput(f"choice must be one of {', '.join(protocol.CHOICES)}")
-    take_client = (choice == "mine") != (user.id == c.server_by and user.id != c.client_by)
+    mine_is_server = protocol.mine_is_server_side(conflict_dict(c), user.id, device_id)
+    take_client = (choice == "mine") != mine_is_server
     rt = records.record_type(c.record_type)
     record = session.get(rt.model, c.record_id)
     if c.kind == "field":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 PROTOCOL = 1
 # Raised with every migration that changes a synced table's fields.
 SCHEMA = 2
@@ -27,3 +29,15 @@ CHOICES = ("mine", "theirs", "value")
 def headers() -> dict[str, str]:
     """What a client sends with every sync request."""
     return {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: str(SCHEMA)}
+
+
+def mine_is_server_side(conflict: dict[str, Any], user_id: str | None, device_id: str | None) -> bool:
+    """Whether "mine" means the conflict's server side (the change that reached the server first).
+
+    "Mine" is the resolver's own change: the side their device made, else the side
+    they made from another device; when they made neither, the side that arrived second.
+    """
+    server, client = conflict.get("server") or {}, conflict.get("client") or {}
+    if device_id is not None and device_id in (server.get("device"), client.get("device")):
+        return bool(server.get("device") == device_id)
+    return bool(user_id is not None and server.get("by") == user_id and client.get("by") != user_id)

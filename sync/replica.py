@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.orm import configure_mappers
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel
 
@@ -584,8 +585,12 @@ def _lay_resolution(session: Session, actor: User, conflict: dict[str, Any], cho
     """Show a field conflict's chosen value locally (the server decides the rest)."""
     if conflict.get("kind") != "field" or not conflict.get("field"):
         return
-    chosen = {"mine": (conflict.get("client") or {}).get("value"),
-              "theirs": (conflict.get("server") or {}).get("value"), "value": value}[choice]
+    raw = _raw(session)
+    server_side = protocol.mine_is_server_side(conflict, _get(raw, "user_id"), _get(raw, "device_id"))
+    server_value = (conflict.get("server") or {}).get("value")
+    client_value = (conflict.get("client") or {}).get("value")
+    mine, theirs = (server_value, client_value) if server_side else (client_value, server_value)
+    chosen = {"mine": mine, "theirs": theirs, "value": value}[choice]
     rt = records.record_type(conflict["type"])
     if session.get(rt.model, conflict["record_id"]) is None:
         return
@@ -600,7 +605,10 @@ def _lay_resolution(session: Session, actor: User, conflict: dict[str, Any], cho
 def _bare(model: Any, **values: Any) -> Any:
     """An instance carrying only ``values``: enough for ``crm.search.key_rows``, at a fraction of
     the cost of ``construct`` (whose default factories dominate a bulk load)."""
-    obj = sa_inspect(model).class_manager.new_instance()
+    mapper = sa_inspect(model)
+    if not mapper.configured:
+        configure_mappers()  # a fresh process may bootstrap before any ORM use has configured them
+    obj = mapper.class_manager.new_instance()
     obj.__dict__.update(values)
     return obj
 

@@ -304,3 +304,20 @@ def test_a_cursor_older_than_the_pruned_tombstones_is_told_to_reset(api: Api) ->
     assert stale["reset"] is True  # it would otherwise never hear of the delete
     current = fresh.post("/sync/v1/pull", {"cursor": fresh.cursor}).json()
     assert current["reset"] is False
+
+
+def test_mine_is_the_resolving_laptops_own_change_when_one_person_has_both_laptops(api: Api) -> None:
+    make_user(api.database, "ivanov")
+    first, second = Laptop(api, "ivanov", "Первый"), Laptop(api, "ivanov", "Второй")
+    cp = _create(legal_name="ООО Две машины")
+    first.push(cp)
+    first.pull()
+    second.pull()
+    first.push(first.update(cp["id"], notes="с первого"))
+    second.push(second.update(cp["id"], notes="со второго"))
+    first.pull()
+    [conflict] = first.conflicts
+    # The first laptop's change is on the server; "theirs" from it is the second laptop's.
+    first.push({"op": "resolve", "conflict_id": conflict["id"], "choice": "theirs"})
+    first.pull()
+    assert first.records[cp["id"]]["notes"] == "со второго"
