@@ -72,10 +72,11 @@ async def resolve_conflict(request: Request) -> Response:
         raise MalformedInput(f'send {{"choice": one of {", ".join(protocol.CHOICES)}, "value": ...}}')
     conflict_id = request.path_params["conflict_id"]
 
-    def work(session: Session, user: User) -> dict[str, Any]:
-        return engine.conflict_dict(engine.resolve(session, user, conflict_id, body["choice"], body.get("value")))
+    def work(session: Session, user: User, device: Device) -> dict[str, Any]:
+        return engine.conflict_dict(engine.resolve(session, user, conflict_id, body["choice"], body.get("value"),
+                                                   device.id))
 
-    return json_response(await as_user(request, work, write=True))
+    return json_response(await as_caller(request, work, write=True))
 
 
 routes = [
