@@ -1,6 +1,10 @@
 """Run every benchmark on SQLite and PostgreSQL and write bench/RESULTS.md.
 
-    python -m bench [--only sqlite|postgresql] [--size large]
+    python -m bench [--only sqlite|postgresql] [--size large] [--only-bench api|calendar|sync ...] [--quick]
+
+``--only-bench`` (repeatable) runs just those benchmarks; with only ``sync`` the
+other sections of RESULTS.md are kept and the "Sync" section is replaced.
+``--quick`` runs the sync benchmarks small and short, to try them out; it writes nothing.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from bench import api, calendar
+from bench import api, calendar, sync
 from bench.harness import ROOT, WORK, Report, pg_database, running_server
 from crm import demo
 from crm.database import Database
 from server import migrate
+
+BENCHES = ["api", "calendar", "sync"]
 
 
 @contextmanager
@@ -40,23 +46,65 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--size", default="large", choices=sorted(demo.SIZES))
+    parser.add_argument("--only-bench", action="append", choices=BENCHES,
+                        help="run only these benchmarks (repeat the flag for several); default: all")
+    parser.add_argument("--quick", action="store_true",
+                        help="sync benchmarks small and short, to try them out; RESULTS.md is not written")
     args = parser.parse_args()
-    report = Report()
+    benches = set(args.only_bench or BENCHES)
+    others = bool(benches - {"sync"})
+    plan = sync.QUICK if args.quick else sync.FULL
+    report, sync_report = Report(), Report()
+    started = time.perf_counter()
+    try:
+        run(args, benches, others, plan, report, sync_report)
+    except BaseException as exc:
+        # Keep what was measured before the failure; the note says where it stopped.
+        (report if others else sync_report).notes.append(f"run aborted: {type(exc).__name__}: {exc}"[:300])
+        write(args, benches, others, plan, report, sync_report)
+        raise
+    print(f"benchmarks took {time.perf_counter() - started:.0f} s")
+    write(args, benches, others, plan, report, sync_report)
+
+
+def run(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
+        sync_report: Report) -> None:
     for backend in ("sqlite", "postgresql"):
         if args.only and backend != args.only:
             continue
         with loaded(backend, args.size) as (url, database, seconds):
             s = demo.SIZES[args.size]
-            report.notes.append(f"{backend}: demo company loaded in {seconds:.1f} s ({s.counterparties} counterparties, "
-                                f"{s.contact_persons} contact persons, {s.interactions} interactions)")
+            (report if others else sync_report).notes.append(
+                f"{backend}: demo company loaded in {seconds:.1f} s ({s.counterparties} counterparties, "
+                f"{s.contact_persons} contact persons, {s.interactions} interactions)")
             with running_server(url) as base:
-                api.bench_search(report, base, database, backend)
-                api.bench_create(report, base, database, backend)
-                calendar.bench_calendar(report, base, database, backend)
-    report.notes.append(f"search: {api.REQUESTS_PER_KIND} requests per kind per run, {api.ROUNDS} runs; "
-                        "figures are the median over runs of each run's p50/p95; one uvicorn worker.")
-    report.write(ROOT / "bench" / "RESULTS.md")
-    print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
+                if "sync" in benches:  # first: it bootstraps the demo company as loaded
+                    sync.bench_sync(sync_report, base, database, backend, plan)
+                if "api" in benches:
+                    api.bench_search(report, base, database, backend)
+                    api.bench_create(report, base, database, backend)
+                if "calendar" in benches:
+                    calendar.bench_calendar(report, base, database, backend)
+        if "sync" in benches:
+            sync.bench_noop(sync_report, backend, plan)
+
+
+def write(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
+          sync_report: Report) -> None:
+    if args.quick:
+        print("--quick: RESULTS.md not written")
+        return
+    path = ROOT / "bench" / "RESULTS.md"
+    if others:
+        report.notes.append(f"search: {api.REQUESTS_PER_KIND} requests per kind per run, {api.ROUNDS} runs; "
+                            "figures are the median over runs of each run's p50/p95; one uvicorn worker.")
+        report.write(path)
+    if "sync" in benches:
+        sync_report.notes += sync.notes(plan)
+        command = ("python -m bench" + (f" --only {args.only}" if args.only else "")
+                   + ("" if others else " --only-bench sync"))
+        sync_report.write_section(path, "Sync", command, keep_others=bool(args.only))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

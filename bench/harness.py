@@ -80,6 +80,52 @@ class Report:
         path.write_text("\n".join(lines) + "\n")
 
 
+    def write_section(self, path: Path, title: str, command: str, *, keep_others: bool = False) -> None:
+        """Put these results under ``## title`` in ``path``, replacing that section and keeping the rest.
+
+        ``keep_others``: keep the section's rows (and notes) of databases this run did not measure.
+        """
+        lines = [
+            f"## {title}",
+            "",
+            f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+            f"- machine: {machine()}",
+            f"- command: `{command}`",
+            "",
+            "| benchmark | database | figure | target | floor (same run) | ratio to floor | runs | met |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in self.results:
+            lines.append(f"| {r.name} | {r.backend} | {r.figure} | {r.target} | {r.floor} | {r.ratio} | {r.runs} | "
+                         f"{'yes' if r.ok else '**no**'} |")
+        if self.notes:
+            lines += ["", f"### Notes ({title.lower()})", "", *[f"- {n}" for n in self.notes]]
+        old = path.read_text().splitlines() if path.exists() else ["# Benchmark results"]
+        heading = f"## {title}"
+        if keep_others and heading in old:
+            start = old.index(heading)
+            end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+            ran = {r.backend for r in self.results}
+            kept = [line for line in old[start:end] if line.startswith("| ") and line.count("|") > 3
+                    and line.split("|")[2].strip() not in ran | {"database", "---"}]
+            kept_notes = [line for line in old[start:end] if line.startswith("- ")
+                          and line.split(":")[0][2:] not in ran and not line.startswith(("- date", "- machine",
+                                                                                           "- command"))]
+            at = lines.index("|---|---|---|---|---|---|---|---|") + 1
+            lines[at:at] = kept
+            if kept_notes:
+                if not self.notes:
+                    lines += ["", f"### Notes ({title.lower()})", ""]
+                lines += [n for n in kept_notes if n not in lines]
+        if heading in old:
+            start = old.index(heading)
+            end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+            new = old[:start] + lines + ([""] + old[end:] if end < len(old) else [])
+        else:
+            new = [*old, "", *lines]
+        path.write_text("\n".join(new).rstrip("\n") + "\n")
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
