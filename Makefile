@@ -15,10 +15,10 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/satchel demo
 
-# The whole test suite, on SQLite and PostgreSQL.
+# The whole test suite, on SQLite and PostgreSQL, on every core.
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 # Benchmarks; results go to bench/RESULTS.md.
 bench: $(VENV)/.installed

@@ -110,9 +110,9 @@ NO_LOG_KEY = "satchel.no_change_log"
 
 def allocate(session: Session | OrmSession) -> int:
     """This transaction's version: taken (and the counter row locked) on the first call."""
-    version = session.info.get(_VERSION_KEY)
-    if version is not None:
-        return int(version)
+    taken = session.info.get(_VERSION_KEY)
+    if taken is not None:
+        return int(taken[0])
     connection = session.connection()
     now = utcnow()
     result = connection.execute(update(DataVersion).where(DataVersion.id == 1)  # type: ignore[arg-type]
@@ -120,7 +120,8 @@ def allocate(session: Session | OrmSession) -> int:
     if result.rowcount == 0:
         connection.execute(insert(DataVersion).values(id=1, version=1, changed_at=now))
     version = connection.execute(select(DataVersion.version).where(DataVersion.id == 1)).scalar_one()  # type: ignore[arg-type]
-    session.info[_VERSION_KEY] = version
+    # Remember where it was taken: a rolled-back savepoint undoes the counter's update too.
+    session.info[_VERSION_KEY] = (version, session.get_nested_transaction() or session.get_transaction())
     return int(version)
 
 
@@ -242,15 +243,27 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
         _rescope(connection, version, rescope)
 
 
-def _forget_version(session: OrmSession, *_args: Any) -> None:
-    # After a commit the next transaction takes a new version; after any rollback
-    # (a savepoint too) the counter's update may be undone, so it is taken again.
-    session.info.pop(_VERSION_KEY, None)
+def _transaction_ended(session: OrmSession, transaction: Any) -> None:
+    # The next transaction takes a new version. (``after_commit`` would not do: it also
+    # fires when a savepoint is released, and the push runs each mutation in one.)
+    if transaction.parent is None:
+        session.info.pop(_VERSION_KEY, None)
+
+
+def _rolled_back(session: OrmSession, previous: Any) -> None:
+    # A savepoint rolled back undid the counter's update if the version was taken inside it.
+    taken = session.info.get(_VERSION_KEY)
+    owner = taken[1] if taken else None
+    while owner is not None:
+        if owner is previous:
+            session.info.pop(_VERSION_KEY, None)
+            return
+        owner = owner.parent
 
 
 event.listen(OrmSession, "after_flush", _after_flush)
-event.listen(OrmSession, "after_commit", _forget_version)
-event.listen(OrmSession, "after_soft_rollback", _forget_version)
+event.listen(OrmSession, "after_transaction_end", _transaction_ended)
+event.listen(OrmSession, "after_soft_rollback", _rolled_back)
 
 
 def log_inserted(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:

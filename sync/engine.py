@@ -194,7 +194,7 @@ def _update(session: Session, user: User, device: Device, rt: records.RecordType
     if record is None:
         return _edit_of_deleted(session, user, device, rt, m)
     if not access.can_read(session, user, record):
-        raise NotFound(f"{rt.singular} {m['id']} not found")
+        raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
     if not access.can_write(session, user, record):
         raise PermissionDenied(f"you may see but not change {rt.singular} {m['id']}")
     contested = _others_changed(session, rt, m["id"], m["base_version"], device)
@@ -275,7 +275,7 @@ def _delete(session: Session, user: User, device: Device, rt: records.RecordType
             return {"status": "applied", "note": "already deleted"}
         raise NotFound(f"{rt.singular} {m['id']} not found")
     if not access.can_read(session, user, record):
-        raise NotFound(f"{rt.singular} {m['id']} not found")
+        raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
     if not access.can_write(session, user, record):
         raise PermissionDenied(f"you may see but not delete {rt.singular} {m['id']}")
     contested = _others_changed(session, rt, m["id"], m["base_version"], device)

@@ -95,3 +95,28 @@ def test_a_field_change_records_its_version_and_device(database: Database) -> No
         fields = changes.field_versions(session, "counterparties", cp.id)
         top = changes.current(session)[0]
     assert fields == {"notes": (top, "device-1"), "region": (top, "device-1")}
+
+
+def test_one_version_per_transaction_and_a_rolled_back_savepoint_gives_its_number_back(database: Database) -> None:
+    user = make_user(database, "ivanov")
+    rt = records.record_type("counterparties")
+    start = _version(database)
+    with database.write() as session:
+        for n in range(3):
+            with session.begin_nested():  # released savepoints keep the transaction's version
+                records.create(session, user, rt, {"legal_name": f"ООО Точка {n}"})
+        taken = changes.allocate(session)
+    assert taken == start + 1 == _version(database)
+    with database.write() as session:
+        try:
+            with session.begin_nested():
+                records.create(session, user, rt, {"legal_name": "ООО Откат"})
+                raise RuntimeError("refused")
+        except RuntimeError:
+            pass
+        records.create(session, user, rt, {"legal_name": "ООО После отката"})
+    assert _version(database) == start + 2
+    with database.read() as session:
+        versions = {e.version for e in session.execute(select(changes.ChangeLog)
+                                                       .where(changes.ChangeLog.record_type == "counterparties")).scalars()}
+    assert versions == {start + 1, start + 2}
