@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Index, Table, event, insert, inspect, select, update
+from sqlalchemy import JSON, Index, Table, bindparam, event, insert, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel
@@ -157,13 +158,25 @@ def _changed_fields(obj: Any) -> list[str]:
     return changed
 
 
-def _upsert(connection: Any, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+@cache
+def _upsert_statement(dialect_name: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE SET`` the other ``columns``, built once per shape.
+
+    Building the construct costs more than running it; every write runs one or two.
+    """
+    dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    updates = {c: getattr(stmt.excluded, c) for c in columns if c not in keys}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+
+
+def _upsert(connection: Any, table: Table, rows: list[dict[str, Any]], keys: Sequence[str],
+            columns: Sequence[str] | None = None) -> None:
+    """Upsert ``rows``; on conflict only ``columns`` (default: every column given) are updated."""
     if not rows:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    updates = {c: getattr(stmt.excluded, c) for c in rows[0] if c not in keys}
-    connection.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates), rows)
+    stmt = _upsert_statement(connection.dialect.name, table, tuple(columns or rows[0]), tuple(keys))
+    connection.execute(stmt, rows)
 
 
 _LOG = ChangeLog.__table__  # type: ignore[attr-defined]
@@ -226,14 +239,8 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
     scoped = [r for r in logs if r["scope_version"] is not None]
     plain = [{**r, "scope_version": 0} for r in logs if r["scope_version"] is None]
     _upsert(connection, _LOG, scoped, ("record_type", "record_id"))
-    if plain:
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(_LOG)
-        connection.execute(stmt.on_conflict_do_update(
-            index_elements=["record_type", "record_id"],
-            set_={"version": stmt.excluded.version, "deleted": stmt.excluded.deleted,
-                  "tombstone": stmt.excluded.tombstone, "changed_at": stmt.excluded.changed_at,
-                  "counterparty_id": stmt.excluded.counterparty_id}), plain)
+    _upsert(connection, _LOG, plain, ("record_type", "record_id"),
+            ("version", "deleted", "tombstone", "changed_at", "counterparty_id"))
     _upsert(connection, _FIELD, fields, ("record_type", "record_id", "field"))
     if owners_moved:
         rescope.update(connection.execute(select(Counterparty.id).where(
@@ -279,12 +286,26 @@ def log_inserted(session: Session, model: type[SQLModel], rows: Sequence[dict[st
     session.connection().execute(insert(_LOG), entries)
 
 
+_FIELDS_OF = (select(_FIELD.c.record_id, _FIELD.c.field, _FIELD.c.version, _FIELD.c.device_id)
+              .where(_FIELD.c.record_type == bindparam("record_type"),
+                     _FIELD.c.record_id.in_(bindparam("ids", expanding=True))))
+
+
 def field_versions(session: Session, record_type: str, record_id: str) -> dict[str, tuple[int, str | None]]:
     """Per changed field of one record: (version, device) of its last change."""
-    rows = session.connection().execute(
-        select(_FIELD.c.field, _FIELD.c.version, _FIELD.c.device_id)
-        .where(_FIELD.c.record_type == record_type, _FIELD.c.record_id == record_id))
-    return {field: (version, device) for field, version, device in rows}
+    return many_field_versions(session, record_type, [record_id]).get(record_id, {})
+
+
+def many_field_versions(session: Session, record_type: str,
+                        record_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, str | None]]]:
+    """``field_versions`` of several records of one type, in one query per 500."""
+    found: dict[str, dict[str, tuple[int, str | None]]] = {}
+    for start in range(0, len(record_ids), 500):
+        rows = session.connection().execute(
+            _FIELDS_OF, {"record_type": record_type, "ids": list(record_ids[start:start + 500])})
+        for record_id, name, version, device in rows:
+            found.setdefault(record_id, {})[name] = (version, device)
+    return found
 
 
 def log_entry(session: Session, record_type: str, record_id: str) -> ChangeLog | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -137,20 +137,33 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
     if new:
         version = changes.allocate(session)
         session.info[changes.DEVICE_KEY] = device.id
+        # Fields changed by others, for every record the push edits, in one query per type.
+        # Nobody else writes while this transaction holds the version, so they stay true.
+        wanted: dict[str, list[str]] = {}
         for m in new:
-            result = _apply_one(session, user, device, m)
-            session.add(PushResult(device_id=device.id, seq=m["seq"], result=result))
+            if m["op"] in ("update", "delete"):
+                wanted.setdefault(m["type"], []).append(m["id"])
+        known = {(name, record_id): fields for name, ids in wanted.items()
+                 for record_id, fields in changes.many_field_versions(session, name, ids).items()}
+        stored_results = []
+        for m in new:
+            result = _apply_one(session, user, device, m, known)
+            stored_results.append({"device_id": device.id, "seq": m["seq"], "result": result, "at": utcnow()})
             results.append(result)
+        session.execute(insert(PushResult), stored_results)
         cursor.last_seq = new[-1]["seq"]
         session.add(cursor)
         session.flush()
     return {"last_seq": cursor.last_seq, "version": version, "results": results}
 
 
-def _apply_one(session: Session, user: User, device: Device, m: dict[str, Any]) -> dict[str, Any]:
+Known = dict[tuple[str, str], dict[str, tuple[int, str | None]]]
+
+
+def _apply_one(session: Session, user: User, device: Device, m: dict[str, Any], known: Known) -> dict[str, Any]:
     try:
         with session.begin_nested():
-            result = _apply(session, user, device, m)
+            result = _apply(session, user, device, m, known)
             session.flush()
     except SatchelError as exc:
         return {"seq": m["seq"], "status": "refused", "error": exc.to_dict()}
@@ -160,7 +173,7 @@ def _apply_one(session: Session, user: User, device: Device, m: dict[str, Any]) 
     return {"seq": m["seq"], **result}
 
 
-def _apply(session: Session, user: User, device: Device, m: dict[str, Any]) -> dict[str, Any]:
+def _apply(session: Session, user: User, device: Device, m: dict[str, Any], known: Known) -> dict[str, Any]:
     if m["op"] == "resolve":
         resolve(session, user, m["conflict_id"], m["choice"], m["value"], device.id)
         return {"status": "applied"}
@@ -168,18 +181,18 @@ def _apply(session: Session, user: User, device: Device, m: dict[str, Any]) -> d
     if m["op"] == "create":
         records.create(session, user, rt, {**m["fields"], "id": m["id"]})
         return {"status": "applied", "version": changes.allocate(session)}
+    others = _others_changed(known.get((rt.name, m["id"]), {}), m["base_version"], device)
     if m["op"] == "update":
-        return _update(session, user, device, rt, m)
-    return _delete(session, user, device, rt, m)
+        return _update(session, user, device, rt, m, others)
+    return _delete(session, user, device, rt, m, others)
 
 
-def _others_changed(session: Session, rt: records.RecordType, record_id: str, base: int | None,
+def _others_changed(fields: dict[str, tuple[int, str | None]], base: int | None,
                     device: Device) -> dict[str, tuple[int, str | None]]:
-    """Fields changed on the server after ``base`` by another device than ``device``."""
+    """Of a record's field versions, those changed after ``base`` by another device than ``device``."""
     if base is None:
         return {}
-    return {name: (v, dev) for name, (v, dev) in changes.field_versions(session, rt.name, record_id).items()
-            if v > base and dev != device.id}
+    return {name: (v, dev) for name, (v, dev) in fields.items() if v > base and dev != device.id}
 
 
 def _author(session: Session, device_id: str | None) -> str | None:
@@ -189,7 +202,8 @@ def _author(session: Session, device_id: str | None) -> str | None:
     return found.user_id if found else None
 
 
-def _update(session: Session, user: User, device: Device, rt: records.RecordType, m: dict[str, Any]) -> dict[str, Any]:
+def _update(session: Session, user: User, device: Device, rt: records.RecordType, m: dict[str, Any],
+            contested: dict[str, tuple[int, str | None]]) -> dict[str, Any]:
     record = session.get(rt.model, m["id"])
     if record is None:
         return _edit_of_deleted(session, user, device, rt, m)
@@ -197,12 +211,11 @@ def _update(session: Session, user: User, device: Device, rt: records.RecordType
         raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
     if not access.can_write(session, user, record):
         raise PermissionDenied(f"you may see but not change {rt.singular} {m['id']}")
-    contested = _others_changed(session, rt, m["id"], m["base_version"], device)
     current = records.to_dict(rt, record)
     clean = {k: v for k, v in m["fields"].items() if k not in contested}
     disputed = {k: v for k, v in m["fields"].items() if k in contested and v != current.get(k)}
     if clean:
-        records.update(session, user, rt, m["id"], clean)
+        records.update(session, user, rt, m["id"], clean, record=record)
     conflict_ids = [_field_conflict(session, user, device, rt, record, current, name, value,
                                     contested[name], m["client_time"]) for name, value in disputed.items()]
     if disputed and not clean:
@@ -267,7 +280,8 @@ def _edit_of_deleted(session: Session, user: User, device: Device, rt: records.R
     return {"status": "conflict", "conflicts": [conflict.id]}
 
 
-def _delete(session: Session, user: User, device: Device, rt: records.RecordType, m: dict[str, Any]) -> dict[str, Any]:
+def _delete(session: Session, user: User, device: Device, rt: records.RecordType, m: dict[str, Any],
+            contested: dict[str, tuple[int, str | None]]) -> dict[str, Any]:
     record = session.get(rt.model, m["id"])
     if record is None:
         log = changes.log_entry(session, rt.name, m["id"])
@@ -278,7 +292,6 @@ def _delete(session: Session, user: User, device: Device, rt: records.RecordType
         raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
     if not access.can_write(session, user, record):
         raise PermissionDenied(f"you may see but not delete {rt.singular} {m['id']}")
-    contested = _others_changed(session, rt, m["id"], m["base_version"], device)
     if contested:
         device_id = max(contested.values())[1]
         conflict = Conflict(kind="delete", record_type=rt.name, record_id=m["id"],
