@@ -307,34 +307,45 @@ def create_many(session: Session, actor: User, rt: RecordType, items: list[dict[
     return created
 
 
+# Fields whose change alters a record's search keys (or the owner/visibility copied onto them).
+_KEYED = {Counterparty: frozenset({"legal_name", "short_name", "inn", "contacts", "owner_id", "visibility"}),
+          ContactPerson: frozenset({"full_name", "contacts", "counterparty_id"})}
+
+
 def update(session: Session, actor: User, rt: RecordType, record_id: str, data: dict[str, Any],
-           *, expected_version: int | None = None) -> Any:
-    """Apply a partial update. ``expected_version`` guards against overwriting a newer edit."""
+           *, expected_version: int | None = None, record: Any = None) -> Any:
+    """Apply a partial update. ``expected_version`` guards against overwriting a newer edit.
+
+    ``record`` is the stored record when the caller has already checked that
+    ``actor`` may change it (the sync engine); otherwise it is looked up and checked here.
+    """
     values = _coerce_all(rt, data, creating=False)
-    record = get(session, actor, rt, record_id)
-    if not access.can_write(session, actor, record):
-        raise PermissionDenied(f"you may see but not change {rt.singular} {record_id}")
+    if record is None:
+        record = get(session, actor, rt, record_id)
+        if not access.can_write(session, actor, record):
+            raise PermissionDenied(f"you may see but not change {rt.singular} {record_id}")
     if expected_version is not None and record.version != expected_version:
         raise VersionConflict(f"{rt.singular} {record_id} is at version {record.version}, "
                               f"not {expected_version}; reload it and edit again",
                               details={"current_version": record.version})
     before = to_dict(rt, record)
-    for name, value in values.items():
-        setattr(record, name, value)
-    rules.run_check(rt.check, session, actor, record)
+    with session.no_autoflush:  # the rules' lookups must not write a half-checked record
+        for name, value in values.items():
+            setattr(record, name, value)
+        rules.run_check(rt.check, session, actor, record)
     # Compared after the rules normalised the values: "8 (916)…" over "+7916…" is no change.
     after = to_dict(rt, record)
     changed = [name for name in after if after[name] != before[name]]
-    session.flush()  # the access rule below reads the record as it now stands
+    if not changed:
+        return record
+    record.version += 1
+    record.updated_at = utcnow()
+    record.updated_by = actor.id
+    session.flush()
     if any(name in rt.relations for name in changed) and not access.can_create(session, actor, record):
         raise PermissionDenied(f"you may not move {rt.singular} {record_id} there")
-    if changed:
-        record.version += 1
-        record.updated_at = utcnow()
-        record.updated_by = actor.id
-        session.add(record)
-        session.flush()
-        changes.bump(session)
+    changes.bump(session)
+    if _KEYED.get(type(record), frozenset()) & set(changed):
         _reindex(record, session)
     return record
 
