@@ -31,7 +31,7 @@ def _packed(request: Request, data: Any) -> Response:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     headers = {"Vary": "Accept-Encoding"}
     if "gzip" in request.headers.get("accept-encoding", "") and len(body) > 1024:
-        body = gzip.compress(body, compresslevel=5)
+        body = gzip.compress(body, compresslevel=3)
         headers["Content-Encoding"] = "gzip"
     return Response(body, media_type="application/json", headers=headers)
 
