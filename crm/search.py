@@ -52,8 +52,17 @@ def words(text: str) -> list[str]:
 
 def keys_for(record: Counterparty | ContactPerson) -> list[tuple[str, str]]:
     """The (kind, key) pairs under which ``record`` is found."""
+    if isinstance(record, Counterparty):
+        name = validation.fold_text(f"{record.legal_name} {record.short_name or ''}")
+        return keys_from(record.contacts, name, record.inn)
+    return keys_from(record.contacts, validation.fold_text(record.full_name))
+
+
+def keys_from(contacts: list[dict[str, Any]], folded_name: str, inn: str | None = None) -> list[tuple[str, str]]:
+    """``keys_for`` from plain values (the replica's bulk load): ``folded_name`` is the name
+    through ``validation.fold_text``, which is what ``search_name`` holds."""
     keys: set[tuple[str, str]] = set()
-    for item in record.contacts:
+    for item in contacts:
         if item.get("kind") == ContactKind.PHONE:
             digits = item["value"].lstrip("+")
             keys.add(("phone", digits))
@@ -61,13 +70,9 @@ def keys_for(record: Counterparty | ContactPerson) -> list[tuple[str, str]]:
         elif item.get("kind") == ContactKind.EMAIL:
             keys.add(("email", item["value"]))
             keys.add(("email_domain", item["value"].rpartition("@")[2]))
-    if isinstance(record, Counterparty):
-        if record.inn:
-            keys.add(("inn", record.inn))
-        name = f"{record.legal_name} {record.short_name or ''}"
-    else:
-        name = record.full_name
-    keys.update(("word", w[:300]) for w in words(name))
+    if inn:
+        keys.add(("inn", inn))
+    keys.update(("word", w[:300]) for w in _WORD.findall(folded_name))
     return sorted(keys)
 
 

@@ -42,8 +42,15 @@ def sqlite_datetime(value: str | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+_encode = json.JSONEncoder().encode  # what json.dumps(value) does, without its argument checks
+
+
 def _json(value: Any) -> Any:
-    return None if value is None else json.dumps(value)
+    if value is None:
+        return None
+    if value == []:  # most tag lists
+        return "[]"
+    return _encode(value)
 
 
 def _float(value: Any) -> Any:
@@ -103,31 +110,52 @@ class Layout:
         # Never INSERT OR REPLACE: that deletes the row (new rowid, delete triggers) first.
         self.upsert_sql = (f'INSERT INTO "{self.table.name}" ({names}) VALUES ({marks}) '
                            f"ON CONFLICT(id) DO UPDATE SET {updates}")
+        self.id_at = self.columns.index("id")
+        # The stored rows of some ids (``json_each`` of a JSON list), each led by its id.
+        self.select_sql = (f'SELECT "id", {names} FROM "{self.table.name}" '
+                           "WHERE id IN (SELECT value FROM json_each(?))")
+
+    def update_sql(self, changed: tuple[int, ...]) -> str:
+        """UPDATE of the columns at ``changed`` (their values, then the id, as parameters)."""
+        sets = ", ".join(f'"{self.columns[i]}" = ?' for i in changed)
+        return f'UPDATE "{self.table.name}" SET {sets} WHERE id = ?'
 
     def row(self, record: dict[str, Any]) -> tuple[Any, ...]:
         """The stored row of one wire record."""
         return self.rows(list(record), [list(record.values())])[0]
 
     def rows(self, fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        """Stored rows of a column-wise page (``fields`` once, then lists of values).
+        """Stored rows of a column-wise page (``fields`` once, then lists of values)."""
+        return self.table_rows(self.stored_columns(fields, rows))
+
+    def table_rows(self, stored: dict[str, Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The rows of ``stored_columns``, in the table's column order."""
+        return list(zip(*(stored[name] for name in self.columns), strict=True))
+
+    def stored_columns(self, fields: Sequence[str], rows: Sequence[Sequence[Any]],
+                       wire: dict[str, Sequence[Any]] | None = None) -> dict[str, Sequence[Any]]:
+        """The stored values of a column-wise page, a list per table column.
 
         Converted a column at a time: one loop per column instead of one per value.
+        ``wire``, when given, receives the page's own values a list per field.
         """
         index = {name: i for i, name in enumerate(fields)}
         by_column = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
+        if wire is not None:
+            wire.update((name, by_column[i]) for name, i in index.items())
 
         def column(name: str) -> Sequence[Any]:
             return by_column[index[name]] if name in index else [None] * len(rows)
 
-        out: list[Sequence[Any]] = []
+        out: dict[str, Sequence[Any]] = {}
         for name in self.columns:
             if name in self.derived:
-                out.append(self.derived[name](column))
+                out[name] = self.derived[name](column)
                 continue
             values = column(name)
             convert = self.converters[name]
-            out.append(values if convert is None else [None if v is None else convert(v) for v in values])
-        return list(zip(*out, strict=True))
+            out[name] = values if convert is None else [None if v is None else convert(v) for v in values]
+        return out
 
 
 @cache

@@ -25,23 +25,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, select
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.orm import configure_mappers
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel
 
-from crm import changes, records, search
+from crm import changes, records, search, validation
 from crm.database import Database
 from crm.errors import NotFound, SatchelError, ValidationFailed
-from crm.models import ContactKey, ContactPerson, Counterparty, User, new_id
+from crm.models import ContactKey, User, new_id
 from crm.models.base import to_jsonable, utcnow
 from sync import protocol
 from sync.columns import layout
@@ -330,8 +328,7 @@ class Replica:
             if record is None:
                 self._drop_local(raw, type_name, record_id)
             else:
-                raw.execute(layout(type_name).upsert_sql, layout(type_name).row(record))
-                _reindex(raw, type_name, [record_id])
+                _apply_upserts(raw, {type_name: {record_id: (record, None)}})
             session.expire_all()
             self._overlay(session, raw, {record_id})
 
@@ -364,21 +361,21 @@ class Replica:
         counts = {"upserts": 0, "evicts": 0, "deletes": 0}
         touched: set[str] = set()
         with self._write() as (session, raw):
-            reindex: dict[str, list[str]] = {}
+            # Upserts are written a type at a time (one executemany each); an evict or delete
+            # writes what came before it first, so the changes still apply in their order.
+            upserts: dict[str, dict[str, tuple[dict[str, Any], int | None]]] = {}
             for change in answer.get("changes", []):
                 op, type_name, record_id = change["op"], change["type"], change["id"]
                 touched.add(record_id)
                 if op == "upsert":
-                    lay = layout(type_name)
-                    raw.execute(lay.upsert_sql, lay.row(change["record"]))
-                    _store_version(raw, type_name, record_id, int(change["version"]))
-                    reindex.setdefault(type_name, []).append(record_id)
+                    upserts.setdefault(type_name, {})[record_id] = (change["record"], int(change["version"]))
                     counts["upserts"] += 1
                 elif op in ("evict", "delete"):
+                    _apply_upserts(raw, upserts)
+                    upserts = {}
                     self._drop_local(raw, type_name, record_id, reason=EVICTED if op == "evict" else None)
                     counts["evicts" if op == "evict" else "deletes"] += 1
-            for type_name in ("counterparties", "contact-persons"):
-                _reindex(raw, type_name, reindex.get(type_name, []))
+            _apply_upserts(raw, upserts)
             _replace_conflicts(raw, answer.get("conflicts") or [])
             _set(raw, "cursor", str(answer["cursor"]))
             if answer.get("reset"):
@@ -446,22 +443,31 @@ class Replica:
                 _set(raw, key, None)
 
     def apply_bootstrap_page(self, page: dict[str, Any]) -> int:
-        """Bulk-load one bootstrap page; the last one sets the cursor to the snapshot's watermark."""
+        """Bulk-load one bootstrap page; the last one sets the cursor to the snapshot's watermark.
+
+        Each page is one transaction that also records where the load stands, so a load
+        interrupted anywhere resumes after the last page that was committed.
+        """
         count = 0
         with self._write() as (session, raw):
             rows = page.get("rows") or []
             if page.get("type") and rows:
-                lay = layout(page["type"])
-                stored = lay.rows(page["fields"], rows)
-                raw.executemany(lay.upsert_sql, stored)
-                at = lay.columns.index("id")
-                ids = [row[at] for row in stored]
-                raw.executemany(
-                    "INSERT INTO replica_version (record_type, record_id, version) VALUES (?, ?, ?) "
-                    "ON CONFLICT (record_type, record_id) DO UPDATE SET version = excluded.version",
-                    [(page["type"], i, v) for i, v in zip(ids, page["versions"], strict=True)])
-                _reindex(raw, page["type"], ids, fresh=True)
-                count = len(stored)
+                type_name = page["type"]
+                lay = layout(type_name)
+                wire: dict[str, Sequence[Any]] = {}
+                stored = lay.stored_columns(page["fields"], rows, wire)
+                raw.executemany(lay.upsert_sql, lay.table_rows(stored))
+                ids = stored["id"]
+                raw.executemany(_VERSION_UPSERT, [(type_name, i, v) for i, v in
+                                                  zip(ids, page["versions"], strict=True)])
+                if type_name == "counterparties":
+                    raw.executemany(_KEY_INSERT, _counterparty_keys(
+                        ids, stored["search_name"], stored["inn"], wire["contacts"], stored["owner_id"],
+                        stored["visibility"]))
+                elif type_name == "contact-persons":
+                    raw.executemany(_KEY_INSERT, _person_keys(
+                        raw, ids, stored["search_name"], wire["contacts"], stored["counterparty_id"]))
+                count = len(ids)
             _set(raw, "bootstrap_watermark", str(page["watermark"]))
             if page.get("next"):
                 _set(raw, "bootstrap_next", json.dumps(page["next"]))
@@ -602,42 +608,133 @@ def _lay_resolution(session: Session, actor: User, conflict: dict[str, Any], cho
             raise
 
 
-def _bare(model: Any, **values: Any) -> Any:
-    """An instance carrying only ``values``: enough for ``crm.search.key_rows``, at a fraction of
-    the cost of ``construct`` (whose default factories dominate a bulk load)."""
-    mapper = sa_inspect(model)
-    if not mapper.configured:
-        configure_mappers()  # a fresh process may bootstrap before any ORM use has configured them
-    obj = mapper.class_manager.new_instance()
-    obj.__dict__.update(values)
-    return obj
+_VERSION_UPSERT = ("INSERT INTO replica_version (record_type, record_id, version) VALUES (?, ?, ?) "
+                   "ON CONFLICT (record_type, record_id) DO UPDATE SET version = excluded.version")
+_KEY_INSERT = ("INSERT INTO contact_key (record_type, record_id, counterparty_id, owner_id, visibility, kind, key) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?)")
+# The columns the search keys of a record are made of (its counterparty's owner and visibility too).
+_KEY_COLUMNS = {"counterparties": ("legal_name", "short_name", "inn", "contacts", "owner_id", "visibility"),
+                "contact-persons": ("full_name", "contacts", "counterparty_id")}
+_ACCESS_COLUMNS = ("owner_id", "visibility")
 
 
-def _reindex(raw: sqlite3.Connection, type_name: str, ids: list[str], *, fresh: bool = False) -> None:
-    """Rebuild the search keys of counterparties or contact persons ``ids`` (``crm.search``'s rows)."""
-    if type_name not in ("counterparties", "contact-persons") or not ids:
-        return
-    packed = json.dumps(ids)
-    if not fresh:
-        raw.execute("DELETE FROM contact_key WHERE record_id IN (SELECT value FROM json_each(?))", (packed,))
+def _in_ids(ids: Iterable[str]) -> str:
+    """A list of ids as one parameter: ``… IN (SELECT value FROM json_each(?))``."""
+    return json.dumps(list(ids))
+
+
+def _counterparty_keys(ids: Sequence[str], folded_names: Sequence[str], inns: Sequence[str | None],
+                       contacts: Sequence[list[dict[str, Any]]], owners: Sequence[str | None],
+                       visibilities: Sequence[str]) -> list[tuple[Any, ...]]:
+    """``contact_key`` rows of counterparties, from their values (``crm.search.keys_from``)."""
     keys: list[tuple[Any, ...]] = []
-    if type_name == "counterparties":
-        rows = raw.execute("SELECT id, legal_name, short_name, inn, contacts, owner_id, visibility "
-                           "FROM counterparty WHERE id IN (SELECT value FROM json_each(?))", (packed,))
-        for cp_id, legal, short, inn, contacts, owner, visibility in rows.fetchall():
-            cp = _bare(Counterparty, legal_name=legal, short_name=short, inn=inn, contacts=json.loads(contacts))
-            keys += [("counterparty", cp_id, cp_id, owner, visibility, kind, key)
-                     for kind, key in search.keys_for(cp)]
-            if not fresh:  # its people's keys carry copies of its owner and visibility
-                raw.execute("UPDATE contact_key SET owner_id = ?, visibility = ? WHERE counterparty_id = ?",
-                            (owner, visibility, cp_id))
-    else:
-        rows = raw.execute("SELECT p.id, p.full_name, p.contacts, p.counterparty_id, c.owner_id, c.visibility "
-                           "FROM contact_person p JOIN counterparty c ON c.id = p.counterparty_id "
-                           "WHERE p.id IN (SELECT value FROM json_each(?))", (packed,))
-        for person_id, name, contacts, cp_id, owner, visibility in rows.fetchall():
-            person = _bare(ContactPerson, full_name=name, contacts=json.loads(contacts))
-            keys += [("contact_person", person_id, cp_id, owner, visibility, kind, key)
-                     for kind, key in search.keys_for(person)]
-    raw.executemany("INSERT INTO contact_key (record_type, record_id, counterparty_id, owner_id, visibility, "
-                    "kind, key) VALUES (?, ?, ?, ?, ?, ?, ?)", keys)
+    for cp_id, name, inn, items, owner, visibility in zip(ids, folded_names, inns, contacts, owners, visibilities,
+                                                          strict=True):
+        head = ("counterparty", cp_id, cp_id, owner, visibility)
+        keys += [head + key for key in search.keys_from(items, name, inn)]
+    return keys
+
+
+def _person_keys(raw: sqlite3.Connection, ids: Sequence[str], folded_names: Sequence[str],
+                 contacts: Sequence[list[dict[str, Any]]], counterparty_ids: Sequence[str | None]
+                 ) -> list[tuple[Any, ...]]:
+    """``contact_key`` rows of contact persons, with their counterparty's owner and visibility as
+    the replica holds it; a person whose counterparty is not here has none."""
+    access = {cp_id: (owner, visibility) for cp_id, owner, visibility in raw.execute(
+        "SELECT id, owner_id, visibility FROM counterparty WHERE id IN (SELECT value FROM json_each(?))",
+        (_in_ids({c for c in counterparty_ids if c is not None}),))}
+    keys: list[tuple[Any, ...]] = []
+    for person_id, name, items, cp_id in zip(ids, folded_names, contacts, counterparty_ids, strict=True):
+        if cp_id in access:
+            head = ("contact_person", person_id, cp_id, *access[cp_id])
+            keys += [head + key for key in search.keys_from(items, name)]
+    return keys
+
+
+def _apply_upserts(raw: sqlite3.Connection,
+                   upserts: dict[str, dict[str, tuple[dict[str, Any], int | None]]]) -> None:
+    """Write pulled records (type → id → (wire record, version or None)) and bring their
+    versions and search keys in step.
+
+    A record already here gets an UPDATE of only the columns that changed (none when it is
+    the same): setting an indexed column, even to its own value, rewrites its index entries.
+    Likewise the search keys of a counterparty or person are rebuilt only when what they are
+    made of changed, and its people's copies of its owner and visibility only when those did.
+    """
+    cp_keys: list[tuple[Any, ...]] = []
+    cp_rekeyed: list[str] = []
+    access_moved: list[tuple[Any, ...]] = []
+    people_rekeyed: list[str] = []
+    people_same: list[str] = []
+    for type_name, items in upserts.items():
+        if not items:
+            continue
+        lay = layout(type_name)
+        versions = [(type_name, record_id, version) for record_id, (_, version) in items.items()
+                    if version is not None]
+        groups: dict[tuple[str, ...], list[list[Any]]] = {}
+        for record, _ in items.values():
+            groups.setdefault(tuple(record), []).append(list(record.values()))
+        for fields, values in groups.items():
+            wire: dict[str, Sequence[Any]] = {}
+            stored = lay.stored_columns(fields, values, wire)
+            rows = lay.table_rows(stored)
+            ids = stored["id"]
+            old = {row[0]: row[1:] for row in raw.execute(lay.select_sql, (_in_ids(ids),))}
+            inserts: list[tuple[Any, ...]] = []
+            updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
+            changed_by_row: list[frozenset[str] | None] = []
+            for row in rows:
+                before = old.get(row[lay.id_at])
+                if before is None:
+                    inserts.append(row)
+                    changed_by_row.append(None)
+                    continue
+                changed = tuple(i for i, (was, now) in enumerate(zip(before, row, strict=True)) if was != now)
+                if changed:
+                    updates.setdefault(changed, []).append((*(row[i] for i in changed), row[lay.id_at]))
+                changed_by_row.append(frozenset(lay.columns[i] for i in changed))
+            if inserts:
+                raw.executemany(lay.upsert_sql, inserts)
+            for changed, params in updates.items():
+                raw.executemany(lay.update_sql(changed), params)
+            if type_name not in _KEY_COLUMNS:
+                continue
+            key_columns = _KEY_COLUMNS[type_name]
+            for n, changed_columns in enumerate(changed_by_row):
+                rekey = changed_columns is None or not changed_columns.isdisjoint(key_columns)
+                if type_name == "counterparties":
+                    if rekey:
+                        cp_rekeyed.append(ids[n])
+                        cp_keys += _counterparty_keys([ids[n]], [stored["search_name"][n]], [stored["inn"][n]],
+                                                      [wire["contacts"][n]], [stored["owner_id"][n]],
+                                                      [stored["visibility"][n]])
+                    if changed_columns is None or not changed_columns.isdisjoint(_ACCESS_COLUMNS):
+                        owner, visibility = stored["owner_id"][n], stored["visibility"][n]
+                        access_moved.append((owner, visibility, ids[n], owner, visibility))
+                else:
+                    (people_rekeyed if rekey else people_same).append(ids[n])
+        if versions:
+            raw.executemany(_VERSION_UPSERT, versions)
+    if cp_rekeyed:
+        raw.execute("DELETE FROM contact_key WHERE record_id IN (SELECT value FROM json_each(?))",
+                    (_in_ids(cp_rekeyed),))
+        raw.executemany(_KEY_INSERT, cp_keys)
+    if access_moved:  # its people's keys carry copies of its owner and visibility
+        raw.executemany("UPDATE contact_key SET owner_id = ?, visibility = ? WHERE counterparty_id = ? "
+                        "AND (owner_id IS NOT ? OR visibility IS NOT ?)", access_moved)
+    if people_same:
+        # A person loaded while its counterparty was not here has no keys yet: build them now.
+        keyed = {r[0] for r in raw.execute("SELECT DISTINCT record_id FROM contact_key "
+                                           "WHERE record_id IN (SELECT value FROM json_each(?))",
+                                           (_in_ids(people_same),))}
+        people_rekeyed += [i for i in people_same if i not in keyed]
+    if people_rekeyed:
+        packed = _in_ids(people_rekeyed)
+        raw.execute("DELETE FROM contact_key WHERE record_id IN (SELECT value FROM json_each(?))", (packed,))
+        found = raw.execute("SELECT p.id, p.full_name, p.contacts, p.counterparty_id "
+                            "FROM contact_person p WHERE p.id IN (SELECT value FROM json_each(?))",
+                            (packed,)).fetchall()
+        raw.executemany(_KEY_INSERT, _person_keys(
+            raw, [r[0] for r in found], [validation.fold_text(r[1]) for r in found],
+            [json.loads(r[2]) for r in found], [r[3] for r in found]))
