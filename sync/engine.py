@@ -148,6 +148,13 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
                 wanted.setdefault(m["type"], []).append(m["id"])
         known = {(name, record_id): fields for name, ids in wanted.items()
                  for record_id, fields in changes.many_field_versions(session, name, ids).items()}
+        # Load the records the push touches, and the company's users (the rules look up owners
+        # and assignees), in a few queries; held here, the session finds them without asking again.
+        held: list[Any] = list(session.execute(select(User)).scalars())
+        for name, ids in wanted.items():
+            model: Any = records.record_type(name).model
+            for start in range(0, len(ids), 500):
+                held.extend(session.execute(select(model).where(model.id.in_(ids[start:start + 500]))).scalars())
         stored_results = []
         for m in new:
             result = _apply_one(session, user, device, m, known)
