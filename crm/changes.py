@@ -137,8 +137,10 @@ def current(session: Session) -> tuple[int, datetime | None]:
     return (row[0], row[1]) if row else (0, None)
 
 
-def data_fields(model: type[SQLModel]) -> list[str]:
-    return [name for name in model.model_fields if name not in UNSYNCED_FIELDS]
+@cache
+def data_fields(model: type[SQLModel]) -> tuple[str, ...]:
+    """The fields of ``model`` that travel (asked on every flush of every synced record)."""
+    return tuple(name for name in model.model_fields if name not in UNSYNCED_FIELDS)
 
 
 def _counterparty_of(obj: Any) -> str | None:
