@@ -13,13 +13,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlmodel import Session
 
 from crm import validation
 from crm.errors import ValidationFailed
 from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User
 from crm.models.enums import (
+    MAIL_BRIDGE_LOGIN,
     ContactKind,
     CounterpartyKind,
     DealStage,
@@ -27,6 +28,7 @@ from crm.models.enums import (
     Importance,
     InteractionKind,
     InteractionStatus,
+    MailStatus,
     ReminderStatus,
     Role,
     Stage,
@@ -170,9 +172,74 @@ def check_interaction(session: Session, actor: User, item: Interaction, problems
     _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
     _belongs(session, problems, "contact_person_id", ContactPerson, item.contact_person_id, item.counterparty_id)
     _belongs(session, problems, "deal_id", Deal, item.deal_id, item.counterparty_id)
+    _belongs(session, problems, "reply_to_id", Interaction, item.reply_to_id, item.counterparty_id)
     _active_user(session, problems, "responsible_id", item.responsible_id, actor)
     if item.duration_minutes is not None and not 0 <= item.duration_minutes <= 7 * 24 * 60:
         problems["duration_minutes"] = "must be between 0 and 10080 (a week)"
+    _check_letter(actor, item, problems)
+
+
+PARTICIPANT_ROLES = ("from", "to", "cc", "bcc")
+MAX_PARTICIPANTS = 100
+# What a person may ask of an outgoing letter; the bridge moves it on from there.
+_ASKED = {None: (None, MailStatus.QUEUED), MailStatus.FAILED: (MailStatus.QUEUED,),
+          MailStatus.UNCERTAIN: (MailStatus.QUEUED,), MailStatus.QUEUED: (None,)}
+_LETTER_CONTENT = ("participants", "subject", "notes", "counterparty_id", "contact_person_id", "reply_to_id")
+
+
+def _participants(problems: Problems, value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or len(value) > MAX_PARTICIPANTS:
+        problems["participants"] = f"must be a list of at most {MAX_PARTICIPANTS} addresses"
+        return []
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or item.get("role") not in PARTICIPANT_ROLES:
+            problems["participants"] = f"each needs a role ({', '.join(PARTICIPANT_ROLES)}) and an address"
+            continue
+        name = str(item.get("name") or "").strip()
+        if any(c in name for c in "\r\n\0") or len(name) > 200:
+            problems["participants"] = "a name must be one line of at most 200 characters"
+            continue
+        try:
+            address = validation.normalize_email(str(item.get("address") or ""))
+        except ValueError as exc:
+            problems["participants"] = str(exc)
+            continue
+        out.append({"role": item["role"], "name": name, "address": address})
+    return out
+
+
+def _check_letter(actor: User, item: Interaction, problems: Problems) -> None:
+    """Participants are addresses; an outgoing letter is well formed and moves only forward.
+
+    People may queue a letter, take it back while it waits, and queue it again after
+    it failed; the bridge alone marks it sending, sent, failed or uncertain. Once on
+    its way, its content no longer changes: what was sent is what the history shows.
+    """
+    item.participants = _participants(problems, item.participants or [])
+    if item.mail_status is not None:
+        _one_of(problems, "mail_status", item.mail_status, MailStatus)
+    if actor.login == MAIL_BRIDGE_LOGIN:
+        return
+    state = inspect(item)
+    old_status: Any = None
+    if state.persistent:
+        history = state.attrs.mail_status.history
+        old_status = history.deleted[0] if history.deleted else item.mail_status
+        if old_status in (MailStatus.SENDING, MailStatus.SENT) and any(
+                state.attrs[name].history.has_changes() for name in (*_LETTER_CONTENT, "mail_status")):
+            problems["mail_status"] = f"this letter is {old_status}: it can no longer be changed"
+            return
+    if item.mail_status != old_status and item.mail_status not in _ASKED.get(old_status, ()):
+        problems["mail_status"] = (f"cannot go from {old_status or 'none'} to {item.mail_status or 'none'}; "
+                                   "the mail bridge marks letters sending, sent or failed")
+    if item.mail_status == MailStatus.QUEUED:
+        if item.kind != InteractionKind.LETTER or item.direction != "outgoing":
+            problems["mail_status"] = "only an outgoing letter can be sent"
+        if not any(p["role"] in ("to", "cc", "bcc") for p in item.participants):
+            problems["participants"] = "a letter to send needs at least one recipient"
+        if any(c in item.subject for c in "\r\n\0"):
+            problems["subject"] = "the subject of a letter must be one line"
 
 
 # Record types a reminder may point at, and how to find the counterparty behind each.

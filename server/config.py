@@ -46,6 +46,14 @@ SETTINGS: tuple[Setting, ...] = (
             "address, within login_failure_window_minutes before further attempts are refused."),
     Setting("login_failure_window_minutes", int, 15, "Window for counting failed logins."),
     Setting("max_body_bytes", int, 1_048_576, "Largest request body the API accepts, in bytes."),
+    Setting("secret_key", str, None, "Key that encrypts secrets at rest (mailbox passwords). Default: "
+            "made on first use and kept in data_dir/secret.key (mode 0600); back it up with the database."),
+    Setting("company_domains", str, "", "The company's own mail domains, comma-separated (e.g. "
+            "torgdom.ru,torgdom.com): letters among them only are internal, and never filed."),
+    Setting("mail_attachment_max_bytes", int, 25 * 1024 * 1024, "Largest attachment the mail bridge "
+            "stores; a larger one is listed on the letter with its size only."),
+    Setting("mail_poll_seconds", int, 60, "How often the mail bridge polls a mailbox that offers no IDLE, "
+            "and the longest it idles before checking every folder again."),
 )
 
 
@@ -64,6 +72,14 @@ class Config:
     login_max_failures: int
     login_failure_window_minutes: int
     max_body_bytes: int
+    secret_key: str | None
+    company_domains: str
+    mail_attachment_max_bytes: int
+    mail_poll_seconds: int
+
+    @property
+    def company_domain_list(self) -> list[str]:
+        return [d.strip().lower().lstrip("@.") for d in self.company_domains.split(",") if d.strip()]
 
     @classmethod
     def load(cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None,

@@ -6,9 +6,9 @@ from typing import Any
 
 PROTOCOL = 1
 # Raised with every migration that changes a synced table's fields.
-SCHEMA = 2
+SCHEMA = 3
 MIN_PROTOCOL = 1
-MIN_SCHEMA = 2
+MIN_SCHEMA = 3
 
 PROTOCOL_HEADER = "Satchel-Protocol"
 SCHEMA_HEADER = "Satchel-Schema"

@@ -80,6 +80,24 @@ def _secondary_indexes() -> list[Any]:
     return [index for table in _synced_tables() for index in table.indexes if not index.unique]
 
 
+def _add_new_columns(raw: sqlite3.Connection) -> None:
+    """Give a replica made by an older client the columns a newer schema added.
+
+    New synced fields are always nullable or have a server default, so ``ADD COLUMN``
+    is enough; the next pull fills them in for the records that have them.
+    """
+    dialect = sqlite_dialect.dialect()
+    for table in _synced_tables():
+        have = {row[1] for row in raw.execute(f'PRAGMA table_info("{table.name}")')}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column.type.compile(dialect=dialect)}'
+            if column.server_default is not None:
+                ddl += f" DEFAULT {column.server_default.arg.text}"
+            raw.execute(ddl)
+
+
 def _create_indexes(raw: sqlite3.Connection) -> None:
     for index in _secondary_indexes():
         raw.execute(str(CreateIndex(index, if_not_exists=True).compile(dialect=sqlite_dialect.dialect())))
@@ -128,6 +146,7 @@ class Replica:
             for statement in _LOCAL_TABLES.split(";"):
                 if statement.strip():
                     raw.execute(statement)
+            _add_new_columns(raw)
             _create_indexes(raw)  # a bootstrap interrupted before its last page dropped them
         return cls(database, path)
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 import calendar_bridge.models  # noqa: F401 - its table is emptied between tests too
 import crm.changes  # noqa: F401
+import mail.models  # noqa: F401 - the mail tables are emptied between tests too
 from crm import accounts
 from crm.database import Database
 from crm.models import User, metadata

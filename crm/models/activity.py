@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Index, Numeric
+from sqlalchemy import JSON, Column, Index, Numeric, text
 from sqlmodel import Field
 
 from crm.models.base import Record, UTCDateTime
@@ -32,6 +33,26 @@ class Interaction(Record, table=True):
     importance: str = Field(default="normal", max_length=10)
     remind_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     result: str | None = None
+    # Letters (kind "letter"), filed by the mail bridge or written to be sent by it.
+    # [{"role": "from" | "to" | "cc", "name": "Иван Петров", "address": "ivan@vector.ru"}, ...]
+    participants: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'")))
+    # Normalised Message-ID (without <>); the letter's identity across folders and mailboxes.
+    message_id: str | None = Field(default=None, max_length=500, index=True)
+    # Message-ID of the first letter of the thread: every letter of one thread shares it.
+    thread_id: str | None = Field(default=None, max_length=500, index=True)
+    # Sanitised (nh3) HTML of a filed letter; the plain text is in ``notes``.
+    body_html: str | None = None
+    # [{"filename", "content_type", "size", "sha256", "omitted"}]; the bytes live on the server by hash.
+    attachments: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'")))
+    # The letter (interaction) this one answers: its Message-ID goes into In-Reply-To.
+    reply_to_id: str | None = Field(default=None, max_length=36)
+    # An outgoing letter: None (a record only), queued → sending → sent | failed | uncertain.
+    mail_status: str | None = Field(default=None, max_length=20)
+    mail_error: str | None = None
+    # Which matching rule filed an incoming letter (own_reference, thread, contact_address, domain, review).
+    mail_rule: str | None = Field(default=None, max_length=40)
 
 
 class Reminder(Record, table=True):

@@ -66,6 +66,20 @@ class InteractionStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# The user the mail bridge files letters and reports sending as; it cannot log in.
+MAIL_BRIDGE_LOGIN = "mail-bridge"
+
+
+class MailStatus(StrEnum):
+    """Where an outgoing letter is on its way out (see mail.outbox)."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
 class Importance(StrEnum):
     LOW = "low"
     NORMAL = "normal"

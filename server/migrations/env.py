@@ -7,6 +7,7 @@ from alembic import context
 import calendar_bridge.models  # noqa: F401 - registers the feed tokens' table
 import crm.changes  # noqa: F401 - registers the data version and change log tables
 import crm.models
+import mail.models  # noqa: F401 - registers the mail bridge tables
 import sync.models  # noqa: F401 - registers the sync tables
 
 target_metadata = crm.models.metadata
