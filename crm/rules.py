@@ -74,7 +74,7 @@ def _active_user(session: Session, problems: Problems, field: str, user_id: str 
     user = actor if user_id == actor.id else session.get(User, user_id)
     if user is None:
         problems[field] = f"no User with id {user_id}"
-    elif not user.is_active:
+    elif not user.is_active and user.login != MAIL_BRIDGE_LOGIN:  # the bridge cannot log in, but files
         problems[field] = f"user {user.login} is disabled"
 
 

@@ -1,0 +1,309 @@
+"""The mail bridge as the server runs it: mailboxes, runs, the worker loop, status, review.
+
+The functions here are what ``satchel mail …`` commands call; they take the
+server's :class:`~server.config.Config`-like settings object and a database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from crm import records
+from crm.database import Database
+from crm.errors import NotFound, ValidationFailed
+from crm.models import User, utcnow
+from crm.validation import normalize_email
+from mail import filing
+from mail.decode import parse_letter
+from mail.imap import ImapError, connect, find_folders
+from mail.ingest import Ingest, MailboxReport, Progress
+from mail.matching import Match
+from mail.models import Mailbox, MailFolder, MailMessage, MailReview, MailSuggestion
+from mail.secrets import SecretBox, load_secret
+
+__all__ = ["BridgeSettings", "add_mailbox", "blob_store", "ingest_for", "list_reviews", "run_once",
+           "secret_box", "serve", "settle_review", "status", "test_mailbox"]
+
+log = logging.getLogger(__name__)
+
+
+class BridgeSettings(Protocol):
+    data_dir: str
+    secret_key: str | None
+    mail_attachment_max_bytes: int
+    mail_poll_seconds: int
+
+    @property
+    def company_domain_list(self) -> list[str]: ...
+
+
+def secret_box(settings: BridgeSettings) -> SecretBox:
+    return SecretBox(load_secret(settings.secret_key, settings.data_dir))
+
+
+def blob_store(settings: BridgeSettings) -> filing.BlobStore:
+    return filing.BlobStore(Path(settings.data_dir) / "mail-blobs")
+
+
+def ingest_for(database: Database, settings: BridgeSettings, **kwargs: Any) -> Ingest:
+    return Ingest(database, secrets=secret_box(settings), company_domains=settings.company_domain_list,
+                  blobs=blob_store(settings), max_attachment_bytes=settings.mail_attachment_max_bytes, **kwargs)
+
+
+# -- mailboxes
+
+_SECURITY = ("ssl", "starttls", "plain")
+
+
+def add_mailbox(session: Session, settings: BridgeSettings, *, name: str, address: str, imap_host: str,
+                login: str | None = None, password: str | None = None, oauth_token: str | None = None,
+                imap_port: int | None = None, imap_security: str = "ssl", smtp_host: str | None = None,
+                smtp_port: int | None = None, smtp_security: str = "ssl", owner: str | None = None,
+                provider_saves_sent: bool = False, folders: list[str] | None = None,
+                private_addresses: list[str] | None = None, private_domains: list[str] | None = None,
+                private_folders: list[str] | None = None) -> Mailbox:
+    """Configure a mailbox; ``owner`` (a login) makes it that salesperson's personal box."""
+    problems: dict[str, str] = {}
+    try:
+        address = normalize_email(address)
+    except ValueError as exc:
+        problems["address"] = str(exc)
+    for field_name, value in (("imap_security", imap_security), ("smtp_security", smtp_security)):
+        if value not in _SECURITY:
+            problems[field_name] = f"must be one of {', '.join(_SECURITY)}"
+    if not name.strip():
+        problems["name"] = "must not be empty"
+    if session.execute(select(Mailbox).where(Mailbox.name == name.strip())).first():
+        problems["name"] = f"a mailbox named {name!r} exists already"
+    if (password is None) == (oauth_token is None):
+        problems["password"] = "give a password or an XOAUTH2 token"
+    owner_id = None
+    if owner:
+        user = session.execute(select(User).where(User.login == owner.strip().lower())).scalar_one_or_none()
+        if user is None:
+            problems["owner"] = f"no user {owner}"
+        else:
+            owner_id = user.id
+    if problems:
+        raise ValidationFailed("the mailbox is not valid: " + "; ".join(f"{k} {v}" for k, v in problems.items()),
+                               details=problems)
+    box = secret_box(settings)
+    mailbox = Mailbox(
+        name=name.strip(), address=address, kind="personal" if owner_id else "shared", owner_id=owner_id,
+        imap_host=imap_host, imap_port=imap_port or {"ssl": 993}.get(imap_security, 143),
+        imap_security=imap_security, login=login or address,
+        secret=box.encrypt(oauth_token if oauth_token is not None else password or ""),
+        auth="xoauth2" if oauth_token is not None else "password", smtp_host=smtp_host,
+        smtp_port=smtp_port or {"ssl": 465, "starttls": 587}.get(smtp_security, 25), smtp_security=smtp_security,
+        provider_saves_sent=provider_saves_sent, folders=folders or [],
+        private_addresses=[a.lower() for a in private_addresses or []],
+        private_domains=[d.lower() for d in private_domains or []], private_folders=private_folders or [])
+    session.add(mailbox)
+    session.flush()
+    return mailbox
+
+
+def find_mailbox(session: Session, name_or_id: str) -> Mailbox:
+    mailbox = session.get(Mailbox, name_or_id) or session.execute(
+        select(Mailbox).where(Mailbox.name == name_or_id)).scalar_one_or_none()
+    if mailbox is None:
+        raise NotFound(f"no mailbox {name_or_id!r}")
+    return mailbox
+
+
+@dataclass
+class MailboxCheck:
+    ok: bool
+    message: str
+    folders: list[tuple[str, str]]  # (name, role)
+
+
+def test_mailbox(database: Database, settings: BridgeSettings, name_or_id: str, *, timeout: float = 15.0) -> MailboxCheck:
+    """Log in and list the folders: says what is wrong (address, TLS, password) without reading letters."""
+    with database.read() as session:
+        mailbox = find_mailbox(session, name_or_id)
+    try:
+        with connect(mailbox, secret_box(settings), timeout=timeout) as client:
+            folders = find_folders(client)
+    except ImapError as exc:
+        return MailboxCheck(False, str(exc), [])
+    return MailboxCheck(True, f"logged in to {mailbox.imap_host} as {mailbox.login}",
+                        [(f.name, f.role if f.readable else f"{f.role} (not read)") for f in folders])
+
+
+# -- running
+
+def run_once(database: Database, settings: BridgeSettings, *, mailbox: str | None = None,
+             progress: Progress | None = None, send: bool = True) -> list[MailboxReport]:
+    """One pass: every enabled mailbox (or the one named), then the outbox."""
+    with database.read() as session:
+        query = select(Mailbox).where(Mailbox.enabled.is_(True)).order_by(Mailbox.name)  # type: ignore[attr-defined]
+        boxes = [find_mailbox(session, mailbox)] if mailbox else list(session.execute(query).scalars())
+    ingest = ingest_for(database, settings, progress=progress)
+    reports = [ingest.run(box.id) for box in boxes]
+    if send:
+        _send(database, settings)
+    return reports
+
+
+def _send(database: Database, settings: BridgeSettings) -> Any:
+    try:
+        from mail import outbox
+    except ImportError:  # pragma: no cover - the outbox ships with the bridge
+        return None
+    return outbox.send_due(database, settings)
+
+
+def serve(database: Database, settings: BridgeSettings, *, stop: threading.Event | None = None,
+          idle_seconds: float = 240.0, on_report: Callable[[MailboxReport], None] | None = None) -> None:
+    """The foreground worker: read every mailbox, send the outbox, then wait for new mail.
+
+    Each mailbox gets a thread that reads its folders and then IDLEs on INBOX where
+    the server offers IDLE (restarted every ``idle_seconds``, under the 29 minutes
+    RFC 2177 allows), else sleeps ``mail_poll_seconds``; every folder is read again
+    after each wake-up. The outbox is sent every few seconds from the main thread.
+    """
+    stop = stop or threading.Event()
+    with database.read() as session:
+        boxes = list(session.execute(select(Mailbox.id).where(Mailbox.enabled.is_(True))).scalars())  # type: ignore[attr-defined]
+    threads = [threading.Thread(target=_watch, args=(database, settings, box_id, stop, idle_seconds, on_report),
+                                name=f"mail-{box_id[:8]}", daemon=True) for box_id in boxes]
+    for thread in threads:
+        thread.start()
+    try:
+        from mail import outbox
+
+        outbox.recover(database, settings, at_start=True)
+    except ImportError:  # pragma: no cover
+        pass
+    while not stop.is_set():
+        try:
+            _send(database, settings)
+        except Exception:  # noqa: BLE001 - logged; the next round tries again
+            log.exception("sending the outbox failed")
+        stop.wait(5.0)
+    for thread in threads:
+        thread.join(timeout=idle_seconds + 30)
+
+
+def _watch(database: Database, settings: BridgeSettings, mailbox_id: str, stop: threading.Event,
+           idle_seconds: float, on_report: Callable[[MailboxReport], None] | None) -> None:
+    ingest = ingest_for(database, settings)
+    poll = max(1, settings.mail_poll_seconds)
+    while not stop.is_set():
+        report = ingest.run(mailbox_id)
+        if on_report:
+            on_report(report)
+        if report.error:
+            stop.wait(min(poll, 60))
+            continue
+        if not _idle(database, settings, mailbox_id, stop, min(idle_seconds, poll * 4)):
+            stop.wait(poll)
+
+
+def _idle(database: Database, settings: BridgeSettings, mailbox_id: str, stop: threading.Event, seconds: float) -> bool:
+    """Wait on INBOX with IDLE until something arrives, ``seconds`` pass or ``stop``; False without IDLE."""
+    with database.read() as session:
+        mailbox = session.get_one(Mailbox, mailbox_id)
+    try:
+        with connect(mailbox, secret_box(settings), timeout=seconds + 30) as client:
+            if b"IDLE" not in client.capabilities():
+                return False
+            client.select_folder("INBOX", readonly=True)
+            client.idle()
+            try:
+                deadline = time.monotonic() + seconds
+                while not stop.is_set() and time.monotonic() < deadline:
+                    if client.idle_check(timeout=min(5.0, max(0.1, deadline - time.monotonic()))):
+                        break
+            finally:
+                client.idle_done()
+    except ImapError as exc:
+        log.warning("IDLE on %s: %s", mailbox.name, exc)
+        return False
+    return True
+
+
+# -- status and review
+
+@dataclass
+class FolderStatus:
+    mailbox: str
+    folder: str
+    role: str
+    uidvalidity: int | None
+    last_uid: int
+    counts: dict[str, int]
+    last_run_at: Any
+    last_error: str | None
+
+
+def status(session: Session) -> tuple[list[Mailbox], list[FolderStatus], int]:
+    """(mailboxes, one row per folder, letters waiting in review)."""
+    boxes = list(session.execute(select(Mailbox).order_by(Mailbox.name)).scalars())
+    names = {b.id: b.name for b in boxes}
+    folders = [FolderStatus(names.get(f.mailbox_id, f.mailbox_id), f.name, f.role, f.uidvalidity, f.last_uid,
+                            dict(f.counts), f.last_run_at, f.last_error)
+               for f in session.execute(select(MailFolder).order_by(MailFolder.mailbox_id, MailFolder.name)).scalars()]
+    waiting = len(session.execute(select(MailReview.id).where(MailReview.status == "open")).all())
+    return boxes, folders, waiting
+
+
+def list_reviews(session: Session, *, status_: str = "open", limit: int = 100) -> list[MailReview]:
+    query = select(MailReview).where(MailReview.status == status_).order_by(MailReview.received_at).limit(limit)
+    return list(session.execute(query).scalars())
+
+
+def list_suggestions(session: Session, *, limit: int = 100) -> list[MailSuggestion]:
+    query = (select(MailSuggestion).where(MailSuggestion.status == "open")
+             .order_by(MailSuggestion.letters.desc()).limit(limit))  # type: ignore[attr-defined]
+    return list(session.execute(query).scalars())
+
+
+def settle_review(database: Database, settings: BridgeSettings, review_id: str, actor: User, *,
+                  counterparty_id: str | None = None, contact_person_id: str | None = None,
+                  dismiss: bool = False) -> MailReview:
+    """File a waiting letter under ``counterparty_id`` (as ``actor`` sees it), or dismiss it."""
+    blobs = blob_store(settings)
+    with database.write() as session:
+        review = session.get(MailReview, review_id)
+        if review is None:
+            raise NotFound(f"no letter {review_id} in review")
+        if review.status != "open":
+            raise ValidationFailed(f"letter {review_id} was already settled ({review.status})")
+        known = session.get(MailMessage, review.key)
+        if dismiss:
+            review.status = "dismissed"
+        else:
+            if counterparty_id is None:
+                raise ValidationFailed("name the counterparty to file the letter under, or dismiss it")
+            # The actor must be able to see the counterparty; crm.records says so.
+            records.get(session, actor, records.record_type("counterparties"), counterparty_id)
+            mailbox = session.get(Mailbox, review.mailbox_id)
+            letter = parse_letter(blobs.get(review.raw_sha256), max_attachment_bytes=settings.mail_attachment_max_bytes)
+            matcher_domains = [*settings.company_domain_list, (mailbox.address if mailbox else "").rpartition("@")[2]]
+            from mail.matching import Matcher
+
+            matcher = Matcher(session, matcher_domains)
+            match = Match("review", counterparty_id, contact_person_id, known.thread_id if known else None)
+            interaction = filing.file_letter(
+                session, filing.bridge_user(session), letter, match,
+                outgoing=matcher.is_outgoing(letter, mailbox.address if mailbox else None), blobs=blobs,
+                mailbox_owner_id=mailbox.owner_id if mailbox and mailbox.kind == "personal" else None,
+                rule="review")
+            session.flush()
+            review.status, review.interaction_id = "filed", interaction.id
+            if known is not None:
+                known.interaction_id, known.counterparty_id = interaction.id, counterparty_id
+                known.thread_id = interaction.thread_id
+        review.settled_by, review.settled_at = actor.id, utcnow()
+        return review

@@ -1,0 +1,202 @@
+"""Putting a matched letter into a counterparty's history, or into the review queue.
+
+A filed letter is an :class:`~crm.models.Interaction` of kind ``letter`` created
+through :mod:`crm.records` as the mail bridge's own user, so the same rules apply as
+to anything a person types, and the change log carries it to the laptops of everyone
+who may see that counterparty. Its HTML is sanitised with nh3 before it is stored;
+attachments are stored once by their sha256 (see :class:`BlobStore`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nh3
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from crm import accounts, records
+from crm.models import Counterparty, User, utcnow
+from crm.models.enums import MAIL_BRIDGE_LOGIN
+from mail.decode import Letter
+from mail.matching import Match
+from mail.models import MailMessage, MailReview, MailSuggestion
+
+__all__ = ["BlobStore", "bridge_user", "file_letter", "remember", "send_to_review", "suggest"]
+
+MAX_TEXT = 1_000_000   # characters of plain text kept on the interaction
+MAX_HTML = 2_000_000   # characters of sanitised HTML
+MAX_SUBJECT = 500
+
+# Tags and attributes a letter keeps: formatting, tables, links, inline images by cid.
+_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "center", "code", "col", "colgroup", "dd", "div",
+         "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p",
+         "pre", "s", "small", "span", "strike", "strong", "sub", "sup", "table", "tbody", "td", "tfoot",
+         "th", "thead", "tr", "u", "ul"}
+_ATTRIBUTES = {"*": {"align", "valign", "width", "height", "colspan", "rowspan", "color", "bgcolor", "dir"},
+               "a": {"href", "title"}, "img": {"src", "alt", "title"}, "font": {"face", "size", "color"}}
+
+
+def sanitize_html(html: str) -> str:
+    """HTML safe to show: no scripts, styles, handlers or remote loads but links; cid: images kept."""
+    return nh3.clean(html[:MAX_HTML * 2], tags=_TAGS, attributes=_ATTRIBUTES,
+                     url_schemes={"http", "https", "mailto", "cid"}, link_rel="noopener noreferrer nofollow")
+
+
+class BlobStore:
+    """Files by content hash under ``root``: ``ab/cdef…``. Written once, atomically; never changed."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:]
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if target.exists():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest
+
+    def get(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+
+def bridge_user(session: Session) -> User:
+    """The user the bridge files as: an inactive administrator that cannot log in."""
+    user = session.execute(select(User).where(User.login == MAIL_BRIDGE_LOGIN)).scalar_one_or_none()
+    if user is None:
+        user = accounts.create_user(session, login=MAIL_BRIDGE_LOGIN, full_name="Почтовый робот", role="admin")
+        accounts.set_active(session, user, False)
+    return user
+
+
+def _participants(letter: Letter) -> list[dict[str, str]]:
+    out = []
+    for role, addresses in (("from", letter.from_), ("to", letter.to), ("cc", letter.cc), ("bcc", letter.bcc)):
+        for item in addresses:
+            if item.address and "@" in item.address:
+                out.append({"role": role, "name": item.name[:200].replace("\r", " ").replace("\n", " "),
+                            "address": item.address})
+    return out[:100]
+
+
+def _valid_participants(participants: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The participants crm.rules accepts (a broken address on a letter must not refuse the letter)."""
+    from crm.validation import normalize_email
+
+    out = []
+    for item in participants:
+        try:
+            out.append({**item, "address": normalize_email(item["address"])})
+        except ValueError:
+            continue
+    return out
+
+
+def _responsible(session: Session, counterparty_id: str, owner_id: str | None) -> str | None:
+    """The mailbox's owner for a personal box, else the counterparty's owner (if active)."""
+    for candidate in (owner_id, session.get(Counterparty, counterparty_id).owner_id):  # type: ignore[union-attr]
+        if candidate:
+            user = session.get(User, candidate)
+            if user is not None and user.is_active:
+                return candidate
+    return None
+
+
+def file_letter(session: Session, bridge: User, letter: Letter, match: Match, *, outgoing: bool,
+                blobs: BlobStore, mailbox_owner_id: str | None = None, rule: str | None = None) -> Any:
+    """Create the letter's interaction from ``match`` (which must name a counterparty)."""
+    assert match.counterparty_id is not None
+    attachments = []
+    for item in letter.attachments:
+        entry: dict[str, Any] = {"filename": item.filename, "content_type": item.content_type,
+                                 "size": item.size, "omitted": item.omitted}
+        if not item.omitted:
+            entry["sha256"] = blobs.put(item.data)
+        if item.content_id:
+            entry["content_id"] = item.content_id
+        attachments.append(entry)
+    text = letter.text[:MAX_TEXT]
+    if letter.problems:
+        text += "\n\n— Satchel: письмо прочитано не полностью / the letter was partly unreadable: " + \
+            "; ".join(letter.problems[:10])
+    data = {
+        "counterparty_id": match.counterparty_id,
+        "contact_person_id": match.contact_person_id,
+        "responsible_id": _responsible(session, match.counterparty_id, mailbox_owner_id),
+        "kind": "letter",
+        "direction": "outgoing" if outgoing else "incoming",
+        "status": "done",
+        "subject": (letter.subject or "")[:MAX_SUBJECT],
+        "notes": text,
+        "starts_at": letter.date or utcnow(),
+        "participants": _valid_participants(_participants(letter)),
+    }
+    interaction = records.create(session, bridge, records.record_type("interactions"), data, batched=True)
+    interaction.message_id = letter.message_id
+    interaction.thread_id = match.thread_id or letter.message_id
+    interaction.body_html = sanitize_html(letter.html) if letter.html else None
+    interaction.attachments = attachments
+    interaction.mail_rule = rule or match.rule
+    return interaction
+
+
+def remember(session: Session, letter: Letter, *, kind: str, reason: str = "", interaction_id: str | None = None,
+             counterparty_id: str | None = None, thread_id: str | None = None, review_id: str | None = None,
+             mailbox_id: str | None = None, folder: str | None = None, uid: int | None = None) -> MailMessage:
+    """Note the letter as seen, under its identity; the next copy of it anywhere is a duplicate."""
+    row = MailMessage(key=letter.dedup_key[:500], kind=kind, reason=reason[:500], interaction_id=interaction_id,
+                      counterparty_id=counterparty_id, thread_id=thread_id, review_id=review_id,
+                      mailbox_id=mailbox_id, folder=folder, uid=uid)
+    session.add(row)
+    return row
+
+
+def send_to_review(session: Session, letter: Letter, raw: bytes, match: Match, *, blobs: BlobStore,
+                   mailbox_id: str, folder: str, reason: str | None = None, detail: str | None = None) -> MailReview:
+    sender = letter.from_[0] if letter.from_ else None
+    review = MailReview(
+        key=letter.dedup_key[:500], mailbox_id=mailbox_id, folder=folder[:500], subject=(letter.subject or "")[:500],
+        sender=(f"{sender.name} <{sender.address}>" if sender and sender.name else sender.address if sender else "")[:500],
+        received_at=letter.date, reason=reason or match.review_reason or "no_match",
+        detail=(detail if detail is not None else match.detail)[:2000], candidates=list(match.candidates),
+        raw_sha256=blobs.put(raw))
+    session.add(review)
+    return review
+
+
+def suggest(session: Session, counterparty_id: str, letter: Letter, addresses: tuple[str, ...],
+            interaction_id: str | None) -> None:
+    """"Add as a contact person?" for each unknown external address on a filed letter."""
+    names = {a.address: a.name for a in letter.participants}
+    for address in addresses[:20]:
+        done = session.execute(
+            update(MailSuggestion)
+            .where(MailSuggestion.address == address, MailSuggestion.counterparty_id == counterparty_id)
+            .values(letters=MailSuggestion.letters + 1, interaction_id=interaction_id))
+        if done.rowcount == 0:  # type: ignore[attr-defined]
+            session.add(MailSuggestion(address=address[:254], name=(names.get(address) or "")[:300],
+                                       counterparty_id=counterparty_id, interaction_id=interaction_id))
+            session.flush()
+
+
+def received_at(letter: Letter) -> datetime:
+    return letter.date or utcnow()

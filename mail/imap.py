@@ -1,0 +1,121 @@
+"""Talking IMAP: connecting with timeouts, logging in, finding the folders worth reading.
+
+Every socket has a timeout (a hung server must not hang the bridge); passwords
+come decrypted from :class:`mail.secrets.SecretBox` only for the login and are
+never part of an error message. Folder names are handed back decoded: imapclient
+undoes modified UTF-7 ("&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-" is "Отправленные").
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import imapclient
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from mail.models import Mailbox
+from mail.secrets import SecretBox
+
+__all__ = ["FolderInfo", "ImapError", "connect", "find_folders", "folder_role"]
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class ImapError(RuntimeError):
+    """The mailbox could not be reached or refused us; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    name: str
+    role: str  # inbox, sent, all, archive, junk, trash, drafts, other
+    flags: tuple[str, ...]
+
+    @property
+    def readable(self) -> bool:
+        """Folders the bridge reads: not junk, trash or drafts, and selectable."""
+        return self.role not in ("junk", "trash", "drafts") and "\\noselect" not in self.flags
+
+
+_SPECIAL_USE = {"\\sent": "sent", "\\all": "all", "\\archive": "archive", "\\junk": "junk",
+                "\\trash": "trash", "\\drafts": "drafts"}
+# Where a server offers no SPECIAL-USE: the names clients give these folders (compared case-folded,
+# also as the last part of a hierarchical name such as "INBOX.Sent").
+_NAMES = {
+    "sent": {"sent", "sent items", "sent messages", "sent mail", "отправленные", "исходящие",
+             "отправленные элементы"},
+    "junk": {"junk", "spam", "junk e-mail", "junk email", "bulk mail", "спам", "нежелательная почта"},
+    "trash": {"trash", "deleted", "deleted items", "deleted messages", "bin", "корзина", "удаленные",
+              "удалённые", "удаленные элементы"},
+    "drafts": {"drafts", "draft", "черновики"},
+    "all": {"all mail", "вся почта"},
+    "archive": {"archive", "архив"},
+}
+
+
+def folder_role(name: str, flags: tuple[str, ...], delimiter: str | None = None) -> str:
+    """The role of a folder: by SPECIAL-USE flag, else by its (last) name."""
+    lowered = tuple(f.lower() for f in flags)
+    for flag in lowered:
+        if flag in _SPECIAL_USE:
+            return _SPECIAL_USE[flag]
+    if name.upper() == "INBOX":
+        return "inbox"
+    leaf = name.rsplit(delimiter, 1)[-1] if delimiter else name
+    folded = leaf.strip().casefold()
+    for role, names in _NAMES.items():
+        if folded in names:
+            return role
+    return "other"
+
+
+def _flag(value: bytes | str) -> str:
+    return (value.decode("ascii", "replace") if isinstance(value, bytes) else value).lower()
+
+
+def find_folders(client: IMAPClient) -> list[FolderInfo]:
+    """Every folder of the account with its role, SPECIAL-USE first, names as the fallback."""
+    out = []
+    for flags, delimiter, name in client.list_folders():
+        text_flags = tuple(_flag(f) for f in flags)
+        delim = delimiter.decode() if isinstance(delimiter, bytes) else delimiter
+        out.append(FolderInfo(str(name), folder_role(str(name), text_flags, delim), text_flags))
+    return out
+
+
+@contextmanager
+def connect(mailbox: Mailbox, secrets: SecretBox, *, timeout: float = DEFAULT_TIMEOUT) -> Iterator[IMAPClient]:
+    """A logged-in client for ``mailbox``; logged out (or dropped) when the block ends."""
+    try:
+        context = ssl.create_default_context() if mailbox.imap_security in ("ssl", "starttls") else None
+        client = IMAPClient(mailbox.imap_host, port=mailbox.imap_port, use_uid=True,
+                            ssl=mailbox.imap_security == "ssl", ssl_context=context, timeout=timeout)
+    except (OSError, IMAPClientError) as exc:
+        raise ImapError(f"cannot reach {mailbox.imap_host}:{mailbox.imap_port}: {exc}") from None
+    try:
+        if mailbox.imap_security == "starttls":
+            client.starttls(context)
+        secret = secrets.decrypt(mailbox.secret) if mailbox.secret else ""
+        try:
+            if mailbox.auth == "xoauth2":
+                client.oauth2_login(mailbox.login, secret)
+            else:
+                client.login(mailbox.login, secret)
+        except LoginError:
+            raise ImapError(f"{mailbox.imap_host} refused the login of {mailbox.login}: "
+                            "wrong password or token") from None
+        yield client
+    except (TimeoutError, OSError, IMAPClientError, imapclient.exceptions.IMAPClientAbortError) as exc:
+        raise ImapError(f"{mailbox.imap_host}: {type(exc).__name__}: {exc}") from None
+    finally:
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001 - the connection may already be gone; nothing to save
+            try:
+                client.shutdown()
+            except Exception:  # noqa: BLE001
+                pass

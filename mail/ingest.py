@@ -1,0 +1,279 @@
+"""Reading mailboxes: every new letter of every folder, once, into the right history.
+
+Per (mailbox, folder) the bridge keeps UIDVALIDITY, the last UID read and, where
+the server offers CONDSTORE, HIGHESTMODSEQ (:class:`mail.models.MailFolder`).
+A run of one folder:
+
+1. ``EXAMINE`` the folder (read-only: flags never change) and compare UIDVALIDITY.
+   A new UIDVALIDITY (the folder was recreated or the server rebuilt its index)
+   starts the folder again from UID 1; the letters already filed are recognised by
+   their identity and counted as duplicates — nothing imported twice, nothing lost.
+   When UIDNEXT (and HIGHESTMODSEQ) say nothing arrived, the folder costs one command.
+2. ``UID SEARCH`` for UIDs above the cursor, ``UID FETCH RFC822.SIZE`` for their
+   sizes, then ``UID FETCH BODY.PEEK[]`` in batches of at most ``batch_bytes``
+   (one letter over that is a batch of its own) — memory stays bounded whatever the
+   mailbox holds, and ``\\Seen`` is never touched.
+3. Each letter: decode (never raises), skip it when its identity (normalised
+   Message-ID, else a fingerprint) is known — the same letter in INBOX, Sent, All
+   Mail or another mailbox is one record —, classify (bounce, auto-reply, list,
+   internal, private are counted, not filed), match (:mod:`mail.matching`), then
+   file it or put it in the review queue. A letter that fails in a way nobody
+   foresaw goes to review with the error, in its own savepoint; the run goes on.
+4. The batch's letters, the folder's counters and its new cursor are committed
+   together: the cursor moves only with the letters it covers. A connection lost
+   mid-batch (server restarted, timeout) leaves the cursor where it was; the next
+   run fetches those letters again and the identities make that harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from imapclient import IMAPClient
+from sqlalchemy import select
+from sqlmodel import Session
+
+from crm.database import Database
+from crm.models import utcnow
+from mail import filing
+from mail.classify import PrivacyRules, classify
+from mail.decode import parse_letter
+from mail.imap import FolderInfo, ImapError, connect, find_folders
+from mail.matching import Matcher
+from mail.models import Mailbox, MailFolder, MailMessage, bump
+from mail.secrets import SecretBox
+
+__all__ = ["FolderReport", "Ingest", "MailboxReport"]
+
+log = logging.getLogger(__name__)
+
+BATCH_BYTES = 8 * 1024 * 1024
+BATCH_COUNT = 200
+_ORDER = {"inbox": 0, "sent": 1, "other": 2, "archive": 3, "all": 4}
+
+
+@dataclass
+class FolderReport:
+    folder: str
+    role: str
+    fetched: int = 0
+    filed: int = 0
+    duplicates: int = 0
+    review: int = 0
+    errors: int = 0
+    classified: dict[str, int] = field(default_factory=dict)
+    uidvalidity_reset: bool = False
+
+
+@dataclass
+class MailboxReport:
+    mailbox: str
+    folders: list[FolderReport] = field(default_factory=list)
+    error: str | None = None
+
+    def total(self, name: str) -> int:
+        return sum(getattr(f, name) for f in self.folders)
+
+
+Progress = Callable[[str, int, int], None]  # (folder, letters done, letters to do)
+
+
+class Ingest:
+    """Reads mailboxes into ``database``. One instance may run many mailboxes, one at a time."""
+
+    def __init__(self, database: Database, *, secrets: SecretBox, company_domains: list[str], blobs: filing.BlobStore,
+                 max_attachment_bytes: int, timeout: float = 30.0, batch_bytes: int = BATCH_BYTES,
+                 batch_count: int = BATCH_COUNT, progress: Progress | None = None,
+                 after_batch: Callable[[str, int], None] | None = None) -> None:
+        self.db = database
+        self.secrets = secrets
+        self.company_domains = [d.lower() for d in company_domains]
+        self.blobs = blobs
+        self.max_attachment_bytes = max_attachment_bytes
+        self.timeout = timeout
+        self.batch_bytes = batch_bytes
+        self.batch_count = batch_count
+        self.progress = progress
+        self.after_batch = after_batch  # test hook: called after each committed batch
+
+    # -- a mailbox
+
+    def run(self, mailbox_id: str) -> MailboxReport:
+        """Read every folder of one mailbox. IMAP trouble ends the run with ``error`` set; what was
+        committed stays committed."""
+        with self.db.read() as session:
+            mailbox = session.get_one(Mailbox, mailbox_id)
+        report = MailboxReport(mailbox.name)
+        try:
+            with connect(mailbox, self.secrets, timeout=self.timeout) as client:
+                capabilities = {c.decode().upper() if isinstance(c, bytes) else c.upper()
+                                for c in client.capabilities()}
+                if "CONDSTORE" in capabilities:
+                    client.enable("CONDSTORE")
+                for info in self.folders(mailbox, client):
+                    report.folders.append(self._folder(mailbox, client, info))
+        except ImapError as exc:
+            report.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - recorded and shown in the status; the worker goes on
+            log.exception("mail run of %s failed", mailbox.name)
+            report.error = f"{type(exc).__name__}: {exc}"
+        with self.db.write() as session:
+            row = session.get_one(Mailbox, mailbox_id)
+            row.last_run_at = utcnow()
+            row.last_error = report.error
+        return report
+
+    def folders(self, mailbox: Mailbox, client: IMAPClient) -> list[FolderInfo]:
+        found = find_folders(client)
+        if mailbox.folders:
+            wanted = {name.casefold() for name in mailbox.folders}
+            chosen = [f for f in found if f.name.casefold() in wanted]
+        else:
+            chosen = [f for f in found if f.readable]
+        return sorted(chosen, key=lambda f: (_ORDER.get(f.role, 2), f.name))
+
+    # -- a folder
+
+    def _folder_row(self, session: Session, mailbox_id: str, info: FolderInfo) -> MailFolder:
+        row = session.execute(select(MailFolder).where(MailFolder.mailbox_id == mailbox_id,
+                                                       MailFolder.name == info.name)).scalar_one_or_none()
+        if row is None:
+            row = MailFolder(mailbox_id=mailbox_id, name=info.name, role=info.role)
+            session.add(row)
+            session.flush()
+        return row
+
+    def _folder(self, mailbox: Mailbox, client: IMAPClient, info: FolderInfo) -> FolderReport:
+        report = FolderReport(info.name, info.role)
+        selected = client.select_folder(info.name, readonly=True)
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        uidnext = int(selected[b"UIDNEXT"]) if b"UIDNEXT" in selected else None
+        modseq = int(selected[b"HIGHESTMODSEQ"]) if b"HIGHESTMODSEQ" in selected else None
+        with self.db.write() as session:
+            row = self._folder_row(session, mailbox.id, info)
+            row.role = info.role
+            if row.uidvalidity is not None and row.uidvalidity != uidvalidity:
+                log.warning("UIDVALIDITY of %s/%s changed (%s → %s): reading it again, known letters are skipped",
+                            mailbox.name, info.name, row.uidvalidity, uidvalidity)
+                row.last_uid, row.highestmodseq = 0, None
+                row.uidvalidity_resets += 1
+                report.uidvalidity_reset = True
+            row.uidvalidity = uidvalidity
+            row.last_run_at = utcnow()
+            folder_id, last_uid, known_modseq = row.id, row.last_uid, row.highestmodseq
+        if uidnext is not None and uidnext <= last_uid + 1 and (modseq is None or modseq == known_modseq):
+            return report  # nothing arrived
+        uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        if not uids:
+            self._set_modseq(folder_id, modseq)
+            return report
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), 1000):
+            fetched = client.fetch(uids[start:start + 1000], ["RFC822.SIZE"])
+            sizes.update({uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()})
+        done = 0
+        for batch in self._batches(uids, sizes):
+            data = client.fetch(batch, ["BODY.PEEK[]"])
+            with self.db.write() as session:
+                folder = session.get_one(MailFolder, folder_id)
+                counts = dict(folder.counts)
+                self._file_batch(session, mailbox, info.name, batch, data, counts, report)
+                folder.counts = counts
+                folder.last_uid = max(batch)
+                folder.last_error = None
+                if batch[-1] == uids[-1]:
+                    folder.highestmodseq = modseq
+            done += len(batch)
+            if self.progress:
+                self.progress(info.name, done, len(uids))
+            if self.after_batch:
+                self.after_batch(info.name, done)
+        return report
+
+    def _set_modseq(self, folder_id: str, modseq: int | None) -> None:
+        with self.db.write() as session:
+            session.get_one(MailFolder, folder_id).highestmodseq = modseq
+
+    def _batches(self, uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
+        out: list[list[int]] = []
+        current: list[int] = []
+        total = 0
+        for uid in uids:
+            size = sizes.get(uid, 0)
+            if current and (total + size > self.batch_bytes or len(current) >= self.batch_count):
+                out.append(current)
+                current, total = [], 0
+            current.append(uid)
+            total += size
+        if current:
+            out.append(current)
+        return out
+
+    # -- letters
+
+    def _file_batch(self, session: Session, mailbox: Mailbox, folder: str, batch: list[int],
+                    data: dict[int, dict[bytes, Any]], counts: dict[str, int], report: FolderReport) -> None:
+        bridge = filing.bridge_user(session)
+        matcher = Matcher(session, [*self.company_domains, mailbox.address.rpartition("@")[2]])
+        privacy = PrivacyRules.of(mailbox.private_addresses, mailbox.private_domains, mailbox.private_folders)
+        seen: set[str] = set()
+        for uid in batch:
+            item = data.get(uid)
+            raw = item.get(b"BODY[]") if item else None
+            if raw is None:  # expunged between SEARCH and FETCH
+                continue
+            report.fetched += 1
+            outcome = self._letter(session, bridge, matcher, privacy, mailbox, folder, uid, bytes(raw), seen)
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if outcome in ("filed", "duplicates", "review", "errors"):
+                setattr(report, outcome, getattr(report, outcome) + 1)
+            else:
+                report.classified = bump(report.classified, outcome)
+
+    def _letter(self, session: Session, bridge: Any, matcher: Matcher, privacy: PrivacyRules, mailbox: Mailbox,
+                folder: str, uid: int, raw: bytes, seen: set[str]) -> str:
+        """File one letter; the name of the counter it adds to."""
+        letter = parse_letter(raw, max_attachment_bytes=self.max_attachment_bytes)
+        key = letter.dedup_key[:500]
+        if key in seen or session.get(MailMessage, key) is not None:
+            return "duplicates"
+        seen.add(key)
+        where = {"mailbox_id": mailbox.id, "folder": folder[:500], "uid": uid}
+        try:
+            with session.begin_nested():
+                verdict = classify(letter, company_domains=matcher.company_domains, privacy=privacy,
+                                   folder=folder, owner=mailbox.address)
+                if not verdict.is_filed:
+                    filing.remember(session, letter, kind=verdict.kind.value, reason=verdict.reason, **where)
+                    return verdict.kind.value
+                match = matcher.match(letter, mailbox.address)
+                if match.counterparty_id is None:
+                    review = filing.send_to_review(session, letter, raw, match, blobs=self.blobs,
+                                                   mailbox_id=mailbox.id, folder=folder)
+                    filing.remember(session, letter, kind="business", reason=match.detail, review_id=review.id,
+                                    thread_id=match.thread_id, **where)
+                    return "review"
+                interaction = filing.file_letter(
+                    session, bridge, letter, match, outgoing=matcher.is_outgoing(letter, mailbox.address),
+                    blobs=self.blobs, mailbox_owner_id=mailbox.owner_id if mailbox.kind == "personal" else None)
+                session.flush()
+                filing.remember(session, letter, kind="business", reason=match.detail, interaction_id=interaction.id,
+                                counterparty_id=match.counterparty_id, thread_id=interaction.thread_id, **where)
+                if match.unknown:
+                    filing.suggest(session, match.counterparty_id, letter, match.unknown, interaction.id)
+                return "filed"
+        except (ImapError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one letter must not stop the run; it waits in review
+            log.warning("letter %s in %s/%s could not be filed: %s", uid, mailbox.name, folder, exc)
+            from mail.matching import Match
+
+            with session.begin_nested():
+                review = filing.send_to_review(session, letter, raw, Match("review"), blobs=self.blobs,
+                                               mailbox_id=mailbox.id, folder=folder, reason="error",
+                                               detail=f"{type(exc).__name__}: {exc}")
+                filing.remember(session, letter, kind="business", reason="error", review_id=review.id, **where)
+            return "errors"

@@ -1,0 +1,296 @@
+"""The mail bridge's ingest against a real Dovecot, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from crm.changes import ChangeLog
+from crm.models import Interaction
+from mail.models import MailFolder, MailMessage, MailReview
+from tests.mail.letters import COMPANY_DOMAIN, generate
+from tests.mail.servers import IVANOV, PETROVA, SALES, DovecotServer
+from tests.mail.world import World, letter, make_world
+
+SALES_BOX = SALES.address
+
+
+@pytest.fixture
+def world(database, tmp_path: Path, dovecot: DovecotServer) -> World:
+    world = make_world(database, tmp_path, dovecot)
+    world.add_mailbox(SALES)
+    return world
+
+
+def _keys(world: World) -> set[str]:
+    with world.database.read() as session:
+        return set(session.execute(select(MailMessage.key)).scalars())
+
+
+def test_first_import_files_every_business_letter_once_with_cyrillic_intact(world: World) -> None:
+    generated = generate(60)
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated))
+    report = world.run()
+    assert report.error is None
+    inbox = next(f for f in report.folders if f.folder == "INBOX")
+    assert inbox.fetched == 60
+    assert inbox.filed + inbox.review + inbox.duplicates == 60
+    filed = {i.message_id: i for i in world.letters()}
+    assert len(filed) == inbox.filed > 30
+    by_id = {g.message_id: g for g in generated}
+    for mid, interaction in filed.items():
+        source = by_id[mid]
+        assert interaction.subject == source.subject  # windows-1251, koi8-r, UTF-8; B, Q and raw 8-bit
+        assert interaction.direction == "incoming"
+        assert interaction.mail_rule in ("contact_address", "domain", "thread")
+        if interaction.mail_rule == "thread":  # a reply belongs where the letter it answers is
+            assert interaction.counterparty_id == filed[source.in_reply_to].counterparty_id
+            assert interaction.thread_id == filed[source.in_reply_to].thread_id
+        else:
+            assert not source.free_mail
+            domain = source.from_address.rpartition("@")[2]
+            assert interaction.counterparty_id == world.counterparties[domain]
+    # Free-mail senders are never matched by their domain: without a thread they wait in review.
+    with world.database.read() as session:
+        reviews = list(session.execute(select(MailReview)).scalars())
+    assert reviews and all(r.reason == "no_match" for r in reviews)
+    assert all(by_id[r.key].free_mail for r in reviews)
+    assert len(reviews) == inbox.review
+
+
+def test_incremental_runs_read_only_new_letters(world: World) -> None:
+    generated = generate(30)
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated[:20]))
+    first = world.run()
+    before = len(world.letters())
+    again = world.run()
+    assert sum(f.fetched for f in again.folders) == 0
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated[20:]))
+    third = world.run()
+    # INBOX, and the server's virtual All Mail folder, which shows every letter again.
+    assert {f.folder: f.fetched for f in third.folders if f.fetched} == {"INBOX": 10, "Virtual/All": 10}
+    assert third.total("duplicates") == 10
+    assert len(world.letters()) == before + third.total("filed")
+    assert first.total("fetched") == 40
+    with world.database.read() as session:
+        folder = session.execute(select(MailFolder).where(MailFolder.name == "INBOX")).scalar_one()
+    assert folder.last_uid == 30
+    assert folder.counts["filed"] + folder.counts.get("review", 0) == 30
+
+
+def test_reading_never_marks_letters_seen(world: World) -> None:
+    raw, _ = letter(sender="director@romashka.test")
+    uid = world.dovecot.append(SALES, "INBOX", raw)
+    world.run()
+    with world.dovecot.connect(SALES) as client:
+        client.select_folder("INBOX", readonly=True)
+        flags = client.get_flags([uid])[uid]
+    assert b"\\Seen" not in flags
+    assert len(world.letters()) == 1
+
+
+def test_same_letter_in_inbox_sent_and_a_second_mailbox_is_one_record(world: World) -> None:
+    world.add_mailbox(IVANOV, owner="ivanov")
+    world.add_mailbox(PETROVA)
+    raw, mid = letter(sender="director@romashka.test", to=f"sales@{COMPANY_DOMAIN}",
+                      cc=f"ivanov@{COMPANY_DOMAIN}, petrova@{COMPANY_DOMAIN}")
+    world.dovecot.append(SALES, "INBOX", raw)
+    world.dovecot.append(SALES, "Sent", raw)
+    world.dovecot.append(IVANOV, "INBOX", raw)
+    world.dovecot.append(PETROVA, "Отправленные", raw)
+    for box in (SALES.address, IVANOV.address, PETROVA.address):
+        assert world.run(box).error is None
+    filed = world.letters()
+    assert [i.message_id for i in filed] == [mid]
+    with world.database.read() as session:
+        counts = {f.name: f.counts for f in session.execute(select(MailFolder)).scalars()}
+    assert counts["Отправленные"]["duplicates"] == 1  # the Russian Sent folder was found and read
+
+
+def test_uidvalidity_reset_imports_nothing_twice_and_loses_nothing(world: World) -> None:
+    generated = generate(12)
+    folder = "Клиенты"  # modified UTF-7 on the wire
+    world.dovecot.create_folder(SALES, folder)
+    world.dovecot.append_many(SALES, folder, (g.raw for g in generated[:10]))
+    world.run()
+    keys_before = _keys(world)
+    letters_before = len(world.letters())
+    world.dovecot.recreate_folder(SALES, folder)  # a new UIDVALIDITY, UIDs from 1 again
+    world.dovecot.append_many(SALES, folder, (g.raw for g in generated))  # the old ten and two new
+    report = world.run()
+    moved = next(f for f in report.folders if f.folder == folder)
+    assert moved.uidvalidity_reset
+    assert moved.duplicates == 10
+    assert _keys(world) - keys_before == {g.message_id for g in generated[10:]}
+    assert len(world.letters()) == letters_before + moved.filed
+    assert len({i.message_id for i in world.letters()}) == len(world.letters())
+    with world.database.read() as session:
+        row = session.execute(select(MailFolder).where(MailFolder.name == folder)).scalar_one()
+    assert (row.uidvalidity_resets, row.last_uid) == (1, 12)
+
+
+def test_server_restarted_mid_fetch_then_every_letter_exactly_once(world: World) -> None:
+    generated = generate(25)
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated))
+    restarted = []
+
+    def restart_once(folder: str, done: int) -> None:
+        if not restarted:
+            restarted.append(done)
+            world.dovecot.restart()
+
+    broken = world.run(batch_count=5, after_batch=restart_once)
+    assert broken.error is not None  # the connection died under the run and it says so
+    assert restarted == [5]
+    partial = len(_keys(world))
+    assert 5 <= partial < 25
+    again = world.run(batch_count=5)
+    assert again.error is None
+    assert len(_keys(world)) == 25
+    messages = [i.message_id for i in world.letters()]
+    assert len(messages) == len(set(messages))
+
+
+def test_contact_persons_second_address_and_thread_without_references(world: World) -> None:
+    first, first_id = letter(sender="Второй адрес <second@vektor-snab.test>", subject="Счёт № 17")
+    world.dovecot.append(SALES, "INBOX", first)
+    # A reply from a free-mail address; its client (Outlook) kept In-Reply-To but dropped References.
+    reply, _ = letter(sender="boss.vektor@gmail.com", subject="RE: Счёт № 17", in_reply_to=first_id)
+    world.dovecot.append(SALES, "INBOX", reply)
+    world.run()
+    filed = world.letters()
+    assert [(i.mail_rule, i.counterparty_id) for i in filed] == [
+        ("contact_address", world.counterparties["vektor-snab.test"]),
+        ("thread", world.counterparties["vektor-snab.test"])]
+    assert filed[0].contact_person_id == world.people["vektor-snab.test"]
+    assert filed[1].thread_id == filed[0].thread_id == first_id
+
+
+def test_ambiguous_address_goes_to_review_never_to_every_record(world: World) -> None:
+    from crm import records
+
+    with world.database.write() as session:
+        # The same address at a second counterparty (a person who moved, a shared accountant).
+        other = records.create(session, world.ivanov, records.record_type("counterparties"),
+                               {"legal_name": "ООО Двойник"})
+        records.create(session, world.ivanov, records.record_type("contact-persons"), {
+            "counterparty_id": other.id, "full_name": "Двойник",
+            "contacts": [{"kind": "email", "value": "director@romashka.test"}]})
+    raw, _ = letter(sender="director@romashka.test")
+    world.dovecot.append(SALES, "INBOX", raw)
+    world.run()
+    assert world.letters() == []
+    with world.database.read() as session:
+        review = session.execute(select(MailReview)).scalar_one()
+    assert review.reason == "ambiguous"
+    assert set(review.candidates) == {other.id, world.counterparties["romashka.test"]}
+
+
+def test_robots_lists_internal_and_private_mail_are_counted_not_filed(world: World, database) -> None:
+    with database.write() as session:
+        from mail.models import Mailbox
+
+        box = session.get(Mailbox, world.mailboxes[SALES_BOX])
+        box.private_addresses = ["wife@mail.ru"]
+    samples = [
+        letter(sender="MAILER-DAEMON@romashka.test", subject="Undelivered Mail Returned to Sender")[0],
+        letter(sender="director@romashka.test", subject="Автоответ: Заявка",
+               headers={"Auto-Submitted": "auto-replied"})[0],
+        letter(sender="news@vektor-snab.test", subject="Новости", headers={"List-Id": "<news.vektor-snab.test>"})[0],
+        letter(sender=f"ivanov@{COMPANY_DOMAIN}", to=f"sales@{COMPANY_DOMAIN}", subject="Планёрка")[0],
+        letter(sender="wife@mail.ru", subject="Купи хлеба")[0],
+    ]
+    world.dovecot.append_many(SALES, "INBOX", samples)
+    report = world.run()
+    inbox = next(f for f in report.folders if f.folder == "INBOX")
+    assert inbox.classified == {"bounce": 1, "auto_reply": 1, "mailing_list": 1, "internal": 1, "private": 1}
+    assert world.letters() == []
+    with world.database.read() as session:
+        kinds = sorted(session.execute(select(MailMessage.kind)).scalars())
+    assert kinds == ["auto_reply", "bounce", "internal", "mailing_list", "private"]
+
+
+def test_filed_letter_enters_the_change_log_with_sanitised_html_and_attachments(world: World) -> None:
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = "director@td-sever.test"
+    msg["To"] = SALES_BOX
+    msg["Subject"] = "Спецификация"
+    msg["Message-ID"] = "<spec-1@td-sever.test>"
+    msg.set_content("Во вложении спецификация.")
+    msg.add_alternative('<p onclick="steal()">Во вложении <b>спецификация</b>.</p><script>alert(1)</script>',
+                        subtype="html")
+    msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="Спецификация.pdf")
+    world.dovecot.append(SALES, "INBOX", bytes(msg))
+    world.run()
+    [filed] = world.letters()
+    assert "<b>спецификация</b>" in filed.body_html
+    assert "script" not in filed.body_html and "onclick" not in filed.body_html
+    [attachment] = filed.attachments
+    assert attachment["filename"] == "Спецификация.pdf"
+    blobs = Path(world.config.data_dir) / "mail-blobs"
+    assert (blobs / attachment["sha256"][:2] / attachment["sha256"][2:]).read_bytes() == b"%PDF-1.4 fake"
+    with world.database.read() as session:
+        log = session.get(ChangeLog, ("interactions", filed.id))
+        assert log is not None and not log.deleted
+        assert log.counterparty_id == world.counterparties["td-sever.test"]
+        assert session.get(Interaction, filed.id).responsible_id == world.ivanov.id  # the client's owner
+
+
+def test_twenty_megabyte_attachment_is_stored_and_over_the_limit_listed(world: World) -> None:
+    big = bytes(range(256)) * (20 * 1024 * 1024 // 256)
+    raw, _ = letter(sender="director@uralmetall.test", subject="Фото партии", attachment=("партия.zip", big))
+    world.dovecot.append(SALES, "INBOX", raw)
+    small, _ = letter(sender="director@shchukin.test", subject="Большой файл", attachment=("big.bin", big))
+    world.dovecot.append(SALES, "INBOX", small)
+    report = world.ingest().run(world.mailboxes[SALES_BOX])
+    assert report.error is None
+    first, second = world.letters()
+    assert first.attachments[0]["size"] == len(big) and not first.attachments[0]["omitted"]
+    # A tighter limit: the next letter's file is listed with its size only.
+    assert second.attachments[0]["size"] == len(big)
+    from mail import bridge
+
+    tight = bridge.ingest_for(world.database, world.config)
+    tight.max_attachment_bytes = 1024 * 1024
+    raw3, _ = letter(sender="director@edelweiss.test", subject="Ещё файл", attachment=("x.bin", big))
+    world.dovecot.append(SALES, "INBOX", raw3)
+    tight.run(world.mailboxes[SALES_BOX])
+    third = world.letters()[-1]
+    assert third.attachments[0]["omitted"] and "sha256" not in third.attachments[0]
+
+
+def test_review_settled_files_the_letter_and_its_thread_follows(world: World) -> None:
+    from mail import bridge
+
+    raw, mid = letter(sender="unknown.client@mail.ru", subject="Прайс")
+    world.dovecot.append(SALES, "INBOX", raw)
+    world.run()
+    with world.database.read() as session:
+        review = session.execute(select(MailReview)).scalar_one()
+    settled = bridge.settle_review(world.database, world.config, review.id, world.ivanov,
+                                   counterparty_id=world.counterparties["romashka.test"])
+    assert settled.status == "filed"
+    [filed] = world.letters()
+    assert filed.mail_rule == "review" and filed.message_id == mid
+    reply, _ = letter(sender="unknown.client@mail.ru", subject="Re: Прайс", in_reply_to=mid)
+    world.dovecot.append(SALES, "INBOX", reply)
+    world.run()
+    assert [i.mail_rule for i in world.letters()] == ["review", "thread"]
+
+
+def test_unknown_address_on_a_corporate_domain_becomes_a_suggestion(world: World) -> None:
+    from mail.models import MailSuggestion
+
+    raw, _ = letter(sender="Новый Менеджер <new.manager@romashka.test>")
+    world.dovecot.append(SALES, "INBOX", raw)
+    world.run()
+    [filed] = world.letters()
+    assert filed.mail_rule == "domain"
+    with world.database.read() as session:
+        [suggestion] = session.execute(select(MailSuggestion)).scalars()
+    assert (suggestion.address, suggestion.name) == ("new.manager@romashka.test", "Новый Менеджер")
+    assert suggestion.counterparty_id == world.counterparties["romashka.test"]
