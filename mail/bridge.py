@@ -27,7 +27,7 @@ from mail.decode import parse_letter
 from mail.imap import ImapError, connect, find_folders
 from mail.ingest import Ingest, MailboxReport, Progress
 from mail.matching import Match
-from mail.models import Mailbox, MailFolder, MailMessage, MailReview, MailSuggestion
+from mail.models import Mailbox, MailFolder, MailMessage, MailOutbox, MailReview, MailSuggestion
 from mail.secrets import SecretBox, load_secret
 
 __all__ = ["BridgeSettings", "add_mailbox", "blob_store", "ingest_for", "list_reviews", "run_once",
@@ -258,9 +258,19 @@ def status(session: Session) -> tuple[list[Mailbox], list[FolderStatus], int]:
     return boxes, folders, waiting
 
 
-def list_reviews(session: Session, *, status_: str = "open", limit: int = 100) -> list[MailReview]:
-    query = select(MailReview).where(MailReview.status == status_).order_by(MailReview.received_at).limit(limit)
+def list_reviews(session: Session, *, status_: str | None = "open", limit: int = 100) -> list[MailReview]:
+    query = select(MailReview).order_by(MailReview.received_at).limit(limit)
+    if status_ is not None:
+        query = query.where(MailReview.status == status_)
     return list(session.execute(query).scalars())
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    """Outgoing letters by state (queued, sending, sent, failed, uncertain)."""
+    from sqlalchemy import func
+
+    rows = session.execute(select(MailOutbox.state, func.count()).group_by(MailOutbox.state)).all()
+    return {state: count for state, count in rows}
 
 
 def list_suggestions(session: Session, *, limit: int = 100) -> list[MailSuggestion]:

@@ -435,3 +435,9 @@ def demo(
 
 def main() -> None:
     app()
+
+
+# Registered last: the mail commands use the helpers above.
+from server.mail_cli import mail_app  # noqa: E402
+
+app.add_typer(mail_app, name="mail")
