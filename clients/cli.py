@@ -412,6 +412,33 @@ def interaction_add(
                                                   contact_person_id=person, notes=notes))
 
 
+@interactions_app.command("write")
+def letter_write(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="The letter's subject.")],
+    counterparty: Annotated[str, typer.Option("--counterparty", "-c", help="Counterparty id.")],
+    to: Annotated[list[str], typer.Option("--to", help="Recipient address (repeatable).")],
+    body: Annotated[str | None, typer.Option(help="The text; merge fields such as {{contact.first_name}} "
+                                                  "are filled in when the server sends it.")] = None,
+    body_file: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                                   help="Read the text from this UTF-8 file.")] = None,
+    cc: Annotated[list[str] | None, typer.Option("--cc", help="Copy to (repeatable).")] = None,
+    person: Annotated[str | None, typer.Option(help="Contact person id.")] = None,
+    reply_to: Annotated[str | None, typer.Option(help="Id of the letter (interaction) this one answers.")] = None,
+) -> None:
+    """Write a letter, offline too: the server sends it after the next sync. / Написать письмо."""
+    text = body_file.read_text(encoding="utf-8") if body_file else (body or "")
+    participants = ([{"role": "to", "address": a} for a in to]
+                    + [{"role": "cc", "address": a} for a in cc or []])
+    with opened(ctx) as replica:
+        record = replica.create("interactions", {
+            "subject": subject, "counterparty_id": counterparty, "contact_person_id": person, "kind": "letter",
+            "direction": "outgoing", "status": "planned", "starts_at": _now_iso(), "notes": text,
+            "participants": participants, "reply_to_id": reply_to, "mail_status": "queued"})
+    console.print(f"letter {record['id']} queued: the server sends it after the next sync "
+                  "/ письмо будет отправлено после синхронизации")
+
+
 @reminders_app.command("add")
 def reminder_add(
     ctx: typer.Context,
