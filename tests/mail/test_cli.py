@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -14,6 +15,15 @@ from tests.mail.servers import PASSWORD, SALES, DovecotServer
 from tests.mail.world import letter, make_world
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as they need: a worker process may have inherited an 80-column console."""
+    from server import cli
+
+    for console in (cli.console, cli.err):
+        monkeypatch.setattr(console, "_width", 250)
 
 
 def _env(world) -> dict[str, str]:  # type: ignore[no-untyped-def]

@@ -1,0 +1,795 @@
+"""The outbox: letters written in Satchel go out once, from the right mailbox, and file back.
+
+A letter composed on a laptop (offline too) is an Interaction of kind ``letter`` with
+``mail_status`` "queued"; once it reaches the server by sync, :func:`send_due` sends it.
+The server keeps one :class:`~mail.models.MailOutbox` row per letter: its ``state`` is
+the truth for the sender, the interaction's ``mail_status`` what people see. The bridge
+changes the interaction through the ORM as its own user, so the change log carries
+every step back to the laptops.
+
+One letter's way:
+
+1. :func:`enqueue` gives it a row, a mailbox (its responsible's own box, else the first
+   shared box that can send) and its Message-ID, made once: ``<interaction id>@<mailbox
+   domain>``. That id is how replies file back to it (:mod:`mail.matching`, rule
+   ``own_reference``) and how a copy of it anywhere is known as this letter.
+2. The claim: a conditional UPDATE moves the row ``queued → sending`` (of two workers
+   only one wins it) and the interaction to "sending", in one commit, *before* the SMTP
+   transaction starts. The message is built in that transaction: a letter that cannot
+   be built (an unknown merge field, a line break in a header value) fails there and
+   never reaches a server.
+3. SMTP (aiosmtplib: implicit TLS, STARTTLS or plain as the mailbox says; AUTH only
+   where the server offers it). Then, in one commit: *sent* — the row, the interaction
+   (mail_status "sent", status "done") and a :class:`~mail.models.MailMessage` under
+   the letter's identity, so that the ingest knows the Sent-folder copy as this letter;
+   a 4xx reply or a lost connection — queued again after 1, 2, 4 … minutes (at most
+   6 h), failed after :data:`MAX_ATTEMPTS` tries; a 5xx reply — *failed* at once.
+4. A copy of the very bytes sent (kept meanwhile in ``<data_dir>/mail-outbox/``) is
+   APPENDed, ``\\Seen``, to the mailbox's Sent folder unless the provider files its own.
+   A failed APPEND is tried again by later runs; it never causes a resend.
+
+Never twice: a row still "sending" after a crash is never sent again by itself
+(:func:`recover`). If a Sent folder holds a letter with its Message-ID it went out;
+otherwise it becomes "uncertain" and its author is asked to check with the recipient
+and queue it again. Every failed or uncertain letter makes a reminder for its author.
+
+No user input reaches a header unchecked: a CR, LF, NUL or other control character in
+any header value refuses the letter with a clear message; addresses are validated
+again; headers are made by :mod:`email.headerregistry` (RFC 2047 for Cyrillic names),
+never by concatenation; Bcc recipients are in the envelope only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import email.utils
+import hashlib
+import logging
+import os
+import re
+import ssl
+import tempfile
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiosmtplib
+from imapclient import IMAPClient
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from crm import records
+from crm.database import Database
+from crm.errors import NotFound, SatchelError, ValidationFailed
+from crm.models import Interaction, User, utcnow
+from crm.models.enums import InteractionKind, MailStatus
+from crm.validation import normalize_email
+from mail.filing import bridge_user as _bridge_user
+from mail.identity import normalize_message_id
+from mail.imap import ImapError, connect, find_folders
+from mail.models import Mailbox, MailMessage, MailOutbox
+from mail.secrets import SecretBox, SecretError, load_secret
+from mail.templates import TemplateError, merge
+
+if TYPE_CHECKING:  # mail depends on crm only; the server hands in its settings
+    from mail.bridge import BridgeSettings as Config
+
+__all__ = ["MAX_ATTEMPTS", "LetterRefused", "Outgoing", "SendReport", "build_message", "choose_mailbox",
+           "enqueue", "recover", "retry", "send_due"]
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+FIRST_DELAY = timedelta(seconds=60)
+MAX_DELAY = timedelta(hours=6)
+LEASE = timedelta(minutes=10)       # a claim older than this, still "sending", is a crash
+COPY_RETRY_FOR = timedelta(days=3)  # how long a failed APPEND to Sent is tried again
+SMTP_TIMEOUT = 30.0
+IMAP_TIMEOUT = 30.0
+SPOOL_DIR = "mail-outbox"
+MAX_SUBJECT = 500  # Interaction.subject
+
+QUEUED, SENDING, SENT = MailStatus.QUEUED.value, MailStatus.SENDING.value, MailStatus.SENT.value
+FAILED, UNCERTAIN = MailStatus.FAILED.value, MailStatus.UNCERTAIN.value
+
+# Characters no header value may hold: every line break str.splitlines() knows, NUL and
+# the other C0 controls but TAB. Refused, not cleaned: the author sees what was wrong.
+_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+_SAFE_NAME = re.compile(r"[0-9a-f-]{36}")
+_UNCERTAIN = ("the server stopped while sending this letter, so it may or may not have gone out; "
+              "check with the recipient and queue it again to resend")
+
+
+@dataclass
+class SendReport:
+    """What one run did, letter by letter."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    copies: int = 0  # copies APPENDed to Sent folders
+
+
+class LetterRefused(ValueError):
+    """The letter cannot be sent as written; the message (its ``mail_error``) says why."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One built letter: the exact bytes to send and to file, and its SMTP envelope."""
+
+    interaction_id: str
+    mailbox: Mailbox
+    message_id: str  # bare: no angle brackets
+    subject: str  # merge fields filled: what the history shows once it is sent
+    body: str
+    raw: bytes
+    sender: str
+    recipients: tuple[str, ...]
+    smtputf8: bool
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _set(session: Session, bridge: User, item: Interaction, **values: Any) -> None:
+    """Change fields of ``item`` as the bridge, as ``crm.records.update`` would (version, audit).
+
+    Plain assignment, not the record service: the bridge reports what happened to a
+    letter even when, say, its responsible has been disabled since it was written.
+    The session hook enters the change in the change log.
+    """
+    changed = False
+    for name, value in values.items():
+        if getattr(item, name) != value:
+            setattr(item, name, value)
+            changed = True
+    if changed:
+        item.version += 1
+        item.updated_at = utcnow()
+        item.updated_by = bridge.id
+        session.add(item)
+        session.flush()
+
+
+def _locked(session: Session, model: Any, key: str) -> Any:
+    """The row, read afresh and locked until commit (SQLite's writer lock does that anyway)."""
+    column = model.interaction_id if model is MailOutbox else model.id
+    return session.execute(select(model).where(column == key).with_for_update()
+                           .execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def _bare(message_id: str | None) -> str | None:
+    """A Message-ID without angle brackets, lower-case."""
+    if not message_id:
+        return None
+    return message_id.strip().strip("<>").strip().lower() or None
+
+
+def _identity(bare: str) -> str:
+    """The form :mod:`mail.identity` gives a Message-ID: the key the ingest knows a letter by."""
+    return normalize_message_id(bare) or bare
+
+
+def _one_line(what: str, value: str) -> str:
+    if _UNSAFE.search(value):
+        raise LetterRefused(f"{what} contains a line break or a control character ({value[:80]!r}); "
+                            "the letter was not sent, so that nothing written in it can add a header")
+    return value
+
+
+def _address(what: str, value: Any) -> str:
+    try:
+        return normalize_email(str(value or ""))
+    except ValueError as exc:
+        raise LetterRefused(f"{what}: {exc}") from None
+
+
+def _spool_path(config: Config, interaction_id: str) -> Path:
+    name = interaction_id if _SAFE_NAME.fullmatch(interaction_id) else \
+        hashlib.sha256(interaction_id.encode()).hexdigest()
+    return Path(config.data_dir) / SPOOL_DIR / f"{name}.eml"
+
+
+def _spool(config: Config, interaction_id: str, raw: bytes) -> None:
+    """Keep the bytes about to be sent until their copy is in the Sent folder."""
+    target = _spool_path(config, interaction_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _unspool(config: Config, interaction_id: str) -> None:
+    _spool_path(config, interaction_id).unlink(missing_ok=True)
+
+
+def _secrets(config: Config) -> SecretBox:
+    return SecretBox(load_secret(config.secret_key, config.data_dir))
+
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end, also when called from inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+# ---------------------------------------------------------------- telling people
+
+
+def _remind(session: Session, bridge: User, item: Interaction, title: str, notes: str) -> None:
+    """A reminder for the letter's author (else its responsible), due now, pointing at it."""
+    for candidate in (item.created_by, item.responsible_id):
+        if not candidate or candidate == bridge.id:
+            continue
+        user = session.get(User, candidate)
+        if user is not None and user.is_active:
+            break
+    else:
+        log.warning("letter %s: nobody active to tell that %s", item.id, title)
+        return
+    subject = " ".join((item.subject or "").split()) or "(без темы)"
+    data = {"title": f"{title}: {subject}"[:500], "notes": notes, "due_at": utcnow(), "assignee_id": user.id,
+            "subject_type": "interaction", "subject_id": item.id}
+    try:
+        with session.begin_nested():
+            records.create(session, bridge, records.record_type("reminders"), data)
+    except SatchelError as exc:  # the letter's state matters more than the reminder
+        log.warning("letter %s: reminder not created: %s", item.id, exc)
+
+
+def _fail(session: Session, bridge: User, item: Interaction, row: MailOutbox | None, error: str,
+          config: Config | None = None) -> None:
+    """Mark the letter failed (row and interaction) and tell its author."""
+    if row is not None:
+        row.state = FAILED
+        row.last_error = error
+        session.add(row)
+    _set(session, bridge, item, mail_status=FAILED, mail_error=error)
+    _remind(session, bridge, item, "Письмо не отправлено", error)
+    if config is not None:
+        _unspool(config, item.id)
+
+
+def _remember(session: Session, item: Interaction, row: MailOutbox) -> None:
+    """Enter the sent letter under its identity: its copy in Sent is then this letter, not a new one."""
+    key = _identity(row.message_id)[:500]
+    known = session.get(MailMessage, key)
+    if known is None:
+        known = MailMessage(key=key, kind="business")
+    known.kind = "business"
+    known.reason = "sent by Satchel"
+    known.interaction_id = item.id
+    known.counterparty_id = item.counterparty_id
+    known.thread_id = item.thread_id
+    known.mailbox_id = row.mailbox_id
+    session.add(known)
+
+
+def _mark_sent(session: Session, bridge: User, item: Interaction, row: MailOutbox, *, copy_saved: bool,
+               note: str | None = None, out: Outgoing | None = None) -> None:
+    """Sent: the row, the interaction (with the text as merged and sent) and the identity."""
+    row.state = SENT
+    row.sent_at = utcnow()
+    row.last_error = note
+    row.copy_saved = copy_saved
+    session.add(row)
+    content: dict[str, Any] = {}
+    if out is not None and out.subject != (item.subject or ""):
+        content["subject"] = out.subject
+    if out is not None and out.body != (item.notes or ""):
+        content["notes"] = out.body
+    _set(session, bridge, item, mail_status=SENT, status="done", mail_error=note, **content)
+    _remember(session, item, row)
+
+
+# ---------------------------------------------------------------- choosing and queueing
+
+
+def _usable(mailbox: Mailbox | None) -> bool:
+    return mailbox is not None and mailbox.enabled and bool(mailbox.smtp_host)
+
+
+def choose_mailbox(session: Session, item: Interaction) -> Mailbox | None:
+    """The box a letter goes from: its responsible's (else author's) own, else the first shared one."""
+    owner = item.responsible_id or item.created_by
+    can_send = (Mailbox.enabled == True, Mailbox.smtp_host.is_not(None), Mailbox.smtp_host != "")  # noqa: E712
+    if owner:
+        own = session.execute(select(Mailbox).where(Mailbox.kind == "personal", Mailbox.owner_id == owner, *can_send)
+                              .order_by(Mailbox.name)).scalars().first()
+        if own is not None:
+            return own
+    return session.execute(select(Mailbox).where(Mailbox.kind == "shared", *can_send)
+                           .order_by(Mailbox.name)).scalars().first()
+
+
+def _parent(session: Session, item: Interaction) -> Interaction | None:
+    """The letter this one answers, when it has a Message-ID to refer to."""
+    if not item.reply_to_id:
+        return None
+    parent = session.get(Interaction, item.reply_to_id)
+    return parent if parent is not None and parent.message_id else None
+
+
+def _enqueue(session: Session, report: SendReport, now: datetime) -> int:
+    bridge: User | None = None
+    count = 0
+    waiting = session.execute(select(Interaction).where(Interaction.mail_status == QUEUED)
+                              .order_by(Interaction.updated_at)).scalars().all()
+    for item in waiting:
+        row = session.get(MailOutbox, item.id)
+        if row is not None and row.state in (QUEUED, SENDING, SENT):
+            continue
+        bridge = bridge or _bridge_user(session)
+        mailbox = choose_mailbox(session, item)
+        if mailbox is None:
+            _fail(session, bridge, item, row, "no mailbox to send from: the responsible person has no personal "
+                  "mailbox and there is no enabled shared one with an SMTP server")
+            report.failed += 1
+            continue
+        try:
+            domain = normalize_email(mailbox.address).rpartition("@")[2]
+        except ValueError as exc:
+            _fail(session, bridge, item, row, f"mailbox {mailbox.name} has an invalid address: {exc}")
+            report.failed += 1
+            continue
+        bare = _bare(item.message_id) or f"{item.id}@{domain}"
+        if row is None:
+            row = MailOutbox(interaction_id=item.id, message_id=bare)
+        row.mailbox_id = mailbox.id
+        row.state = QUEUED
+        row.attempts = 0
+        row.next_attempt_at = now
+        row.last_error = None
+        row.sent_at = None
+        row.copy_saved = False
+        session.add(row)
+        parent = _parent(session, item)
+        thread = (parent.thread_id or parent.message_id) if parent is not None else _identity(bare)
+        _set(session, bridge, item, message_id=_identity(row.message_id), thread_id=thread, mail_error=None)
+        count += 1
+    return count
+
+
+def enqueue(session: Session, config: Config, *, now: datetime | None = None) -> int:
+    """Give every queued letter without a live outbox row one (or reset its failed one); how many.
+
+    The Message-ID is made here, once, and kept through every retry. A letter with
+    no mailbox to go from is marked failed and its author told.
+    """
+    return _enqueue(session, SendReport(), now or utcnow())
+
+
+# ---------------------------------------------------------------- building
+
+
+def build_message(session: Session, item: Interaction, mailbox: Mailbox, message_id: str, *,
+                  date: datetime | None = None) -> Outgoing:
+    """The letter as it will be sent, or :class:`LetterRefused` saying why it cannot be.
+
+    Subject and body have their merge fields filled (:mod:`mail.templates`). From is
+    the salesperson's name at the mailbox's address; To and Cc come from the
+    participants, Bcc only into the envelope.
+    """
+    if item.kind != InteractionKind.LETTER or item.direction != "outgoing":
+        raise LetterRefused("only an outgoing letter can be sent")
+    sender = _address(f"the address of mailbox {mailbox.name}", mailbox.address)
+    try:
+        subject, body = merge(session, item, sender_address=sender)
+    except TemplateError as exc:
+        raise LetterRefused(str(exc)) from None
+    _one_line("the subject", subject)
+    if len(subject) > MAX_SUBJECT:
+        raise LetterRefused(f"the subject is {len(subject)} characters long with its merge fields filled; "
+                            f"at most {MAX_SUBJECT} fit")
+    author_id = item.responsible_id or item.created_by
+    author = session.get(User, author_id) if author_id else None
+    author_name = _one_line("the sender's name", (author.full_name if author else "").strip())
+    headers: dict[str, list[Address]] = {"to": [], "cc": []}
+    envelope: list[str] = []
+    for person in item.participants or []:
+        role = person.get("role") if isinstance(person, dict) else None
+        if role == "from":
+            continue  # a letter goes from its mailbox, whatever the participants say
+        if role not in ("to", "cc", "bcc"):
+            raise LetterRefused(f"a participant has no recipient role (to, cc or bcc): {person!r:.120}")
+        address = _address(f"recipient {str(person.get('address'))[:80]!r}", person.get("address"))
+        name = _one_line(f"the name of recipient {address}", str(person.get("name") or "").strip())
+        if role != "bcc":
+            headers[role].append(_make_address(name, address))
+        envelope.append(address)
+    recipients = tuple(dict.fromkeys(envelope))
+    if not recipients:
+        raise LetterRefused("a letter to send needs at least one recipient")
+    smtputf8 = not all(a.isascii() for a in (sender, *recipients))
+    policy = email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP.clone(cte_type="7bit")
+    msg = EmailMessage(policy=policy)
+    msg["From"] = _make_address(author_name, sender)
+    if headers["to"]:
+        msg["To"] = tuple(headers["to"])
+    if headers["cc"]:
+        msg["Cc"] = tuple(headers["cc"])
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.format_datetime((date or datetime.now(UTC)).astimezone())
+    msg["Message-ID"] = f"<{_message_id('the Message-ID', message_id)}>"
+    parent = _parent(session, item)
+    answered = _known_id("the Message-ID of the letter answered", parent.message_id) if parent else None
+    if parent is not None and answered is not None:
+        root = _known_id("the thread of the letter answered", parent.thread_id)
+        msg["In-Reply-To"] = f"<{answered}>"
+        msg["References"] = " ".join(f"<{i}>" for i in dict.fromkeys((root or answered, answered)))
+    msg["X-Satchel-Letter"] = _one_line("the letter's id", item.id)
+    msg.set_content(body, charset="utf-8")
+    return Outgoing(interaction_id=item.id, mailbox=mailbox, message_id=message_id, subject=subject, body=body,
+                    raw=msg.as_bytes(), sender=sender, recipients=recipients, smtputf8=smtputf8)
+
+
+def _make_address(name: str, address: str) -> Address:
+    try:
+        return Address(display_name=name, addr_spec=address)
+    except (ValueError, IndexError) as exc:
+        raise LetterRefused(f"address {address!r} cannot be written in a header: {exc}") from None
+
+
+def _message_id(what: str, value: str | None) -> str:
+    bare = _known_id(what, value)
+    if bare is None:
+        raise LetterRefused(f"{what} is not a valid Message-ID: {str(value)[:80]!r}")
+    return bare
+
+
+def _known_id(what: str, value: str | None) -> str | None:
+    """A Message-ID fit for a header, bare; None for what is none (a ``sha256:`` fingerprint thread)."""
+    bare = _bare(value)
+    if bare is None:
+        return None
+    _one_line(what, bare)
+    return None if any(c in bare for c in "<> \t") or "@" not in bare else bare
+
+
+# ---------------------------------------------------------------- sending
+
+
+def _claim(database: Database, config: Config, interaction_id: str, now: datetime,
+           report: SendReport) -> Outgoing | None:
+    """Take one due letter: queued → sending, committed before any byte goes out; None if not ours."""
+    with database.write() as session:
+        taken = session.execute(
+            update(MailOutbox)
+            .where(MailOutbox.interaction_id == interaction_id, MailOutbox.state == QUEUED,
+                   MailOutbox.next_attempt_at <= now)
+            # While "sending", next_attempt_at is when the claim was made (see recover).
+            .values(state=SENDING, attempts=MailOutbox.attempts + 1, next_attempt_at=now))
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return None  # another worker has it, or it is no longer due
+        row = _locked(session, MailOutbox, interaction_id)
+        item = _locked(session, Interaction, interaction_id)
+        if item is None or item.mail_status != QUEUED:
+            # Taken back (or deleted) since it was queued: forget it; queued again, it gets a new row
+            # with the same Message-ID (kept on the interaction).
+            session.delete(row)
+            return None
+        bridge = _bridge_user(session)
+        mailbox = session.get(Mailbox, row.mailbox_id) if row.mailbox_id else None
+        if not _usable(mailbox):
+            mailbox = choose_mailbox(session, item)
+        if mailbox is None:
+            _fail(session, bridge, item, row, "no mailbox to send from: the mailbox chosen for this letter "
+                  "was disabled and there is no other", config)
+            report.failed += 1
+            return None
+        row.mailbox_id = mailbox.id
+        try:
+            out = build_message(session, item, mailbox, row.message_id)
+        except LetterRefused as exc:
+            _fail(session, bridge, item, row, str(exc), config)
+            report.failed += 1
+            return None
+        _spool(config, interaction_id, out.raw)
+        session.add(row)
+        _set(session, bridge, item, mail_status=SENDING)
+        return out
+
+
+async def _smtp(out: Outgoing, secret: str, timeout: float) -> dict[str, Any]:
+    """One SMTP transaction; the recipients refused (the others took the letter)."""
+    box = out.mailbox
+    security = box.smtp_security
+    client = aiosmtplib.SMTP(hostname=box.smtp_host, port=box.smtp_port, timeout=timeout,
+                             use_tls=security == "ssl", start_tls=security == "starttls",
+                             tls_context=ssl.create_default_context() if security != "plain" else None)
+    await client.connect()
+    try:
+        if secret and client.supports_extension("auth"):
+            if box.auth == "xoauth2":
+                await client.auth_xoauth2(box.login, secret)
+            else:
+                await client.login(box.login, secret)
+        refused, _reply = await client.sendmail(out.sender, list(out.recipients), out.raw,
+                                                mail_options=["SMTPUTF8"] if out.smtputf8 else None)
+    finally:
+        # The letter is out (or not) by now: a failing QUIT must not make it look unsent.
+        try:
+            await client.quit()
+        except Exception:  # noqa: BLE001
+            client.close()
+    return dict(refused)
+
+
+def _verdict(exc: BaseException, box: Mailbox) -> tuple[str, str]:
+    """("retry" | "fail" | "uncertain", what to tell) for an exception of the SMTP step."""
+    where = f"{box.smtp_host}:{box.smtp_port}"
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        replies = [(e.code, f"{e.recipient}: {e.code} {e.message}") for e in exc.recipients]
+        text = "every recipient was refused: " + "; ".join(r for _c, r in replies)
+        return ("retry" if any(400 <= c < 500 for c, _r in replies) else "fail"), text
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        # The mailbox's password, not the letter, is wrong: tried again once someone fixes it.
+        return "retry", f"{where} refused the login of {box.login}: {exc.code} {exc.message}"
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return ("fail" if 500 <= exc.code < 600 else "retry"), f"{exc.code} {exc.message}"
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return "fail", f"{where}: {exc.message}"
+    if isinstance(exc, SecretError):
+        return "retry", str(exc)
+    if isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError):
+        return "retry", f"{where}: {type(exc).__name__}: {exc}"
+    return "uncertain", f"{_UNCERTAIN} ({type(exc).__name__}: {exc})"
+
+
+def _record_sent(database: Database, config: Config, out: Outgoing, refused: dict[str, Any]) -> None:
+    """The letter went: row, interaction and identity in one commit."""
+    note = None
+    if refused:
+        note = "not delivered to: " + "; ".join(f"{a}: {getattr(r, 'code', '')} {getattr(r, 'message', r)}"
+                                                for a, r in refused.items())
+    with database.write() as session:
+        bridge = _bridge_user(session)
+        row = _locked(session, MailOutbox, out.interaction_id)
+        item = _locked(session, Interaction, out.interaction_id)
+        _mark_sent(session, bridge, item, row, copy_saved=out.mailbox.provider_saves_sent, note=note, out=out)
+        if note:
+            _remind(session, bridge, item, "Письмо доставлено не всем", note)
+    if out.mailbox.provider_saves_sent:
+        _unspool(config, out.interaction_id)
+
+
+def _record_retry(database: Database, config: Config, out: Outgoing, error: str, now: datetime,
+                  report: SendReport) -> None:
+    """A passing failure: queued again after the back-off, or failed after the last attempt."""
+    with database.write() as session:
+        bridge = _bridge_user(session)
+        row = _locked(session, MailOutbox, out.interaction_id)
+        item = _locked(session, Interaction, out.interaction_id)
+        if row.attempts >= MAX_ATTEMPTS:
+            _fail(session, bridge, item, row, f"gave up after {row.attempts} attempts; the last: {error}", config)
+            report.failed += 1
+            return
+        row.state = QUEUED
+        row.next_attempt_at = now + min(FIRST_DELAY * 2 ** (row.attempts - 1), MAX_DELAY)
+        row.last_error = error
+        session.add(row)
+        _set(session, bridge, item, mail_status=QUEUED,
+             mail_error=f"{error} — will try again after {row.next_attempt_at:%Y-%m-%d %H:%M} UTC "
+                        f"(attempt {row.attempts} of {MAX_ATTEMPTS})")
+        report.retrying += 1
+
+
+def _record_failed(database: Database, config: Config, out: Outgoing, error: str, state: str) -> None:
+    with database.write() as session:
+        bridge = _bridge_user(session)
+        row = _locked(session, MailOutbox, out.interaction_id)
+        item = _locked(session, Interaction, out.interaction_id)
+        if state == FAILED:
+            _fail(session, bridge, item, row, error, config)
+        else:
+            _uncertain(session, bridge, item, row, error, config)
+
+
+def _uncertain(session: Session, bridge: User, item: Interaction, row: MailOutbox, error: str,
+               config: Config) -> None:
+    row.state = UNCERTAIN
+    row.last_error = error
+    session.add(row)
+    _set(session, bridge, item, mail_status=UNCERTAIN, mail_error=error)
+    _remind(session, bridge, item, "Письмо могло не уйти", error)
+    _unspool(config, item.id)
+
+
+def _deliver(database: Database, config: Config, secrets: SecretBox, out: Outgoing, now: datetime,
+             report: SendReport, timeout: float) -> None:
+    try:
+        secret = secrets.decrypt(out.mailbox.secret) if out.mailbox.secret else ""
+        refused = _run(_smtp(out, secret, timeout))
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded; what kind decides how
+        verdict, error = _verdict(exc, out.mailbox)
+        log.info("letter %s not sent (%s): %s", out.interaction_id, verdict, error)
+        if verdict == "retry":
+            _record_retry(database, config, out, error, now, report)
+        elif verdict == "fail":
+            _record_failed(database, config, out, error, FAILED)
+            report.failed += 1
+        else:
+            _record_failed(database, config, out, error, UNCERTAIN)
+            report.uncertain += 1
+        return
+    _record_sent(database, config, out, refused)
+    report.sent += 1
+
+
+def send_due(database: Database, config: Config, *, now: datetime | None = None,
+             smtp_timeout: float = SMTP_TIMEOUT) -> SendReport:
+    """One run of the outbox: recover crashed sends, queue new letters, send what is due, save copies.
+
+    SMTP runs in an event loop of its own (in a helper thread when the caller's thread
+    already runs one). ``now`` is the clock the schedule is read by (tests move it on).
+    """
+    now = now or utcnow()
+    secrets = _secrets(config)
+    report = recover(database, config, now=now)
+    with database.write() as session:
+        _enqueue(session, report, now)
+    with database.read() as session:
+        due = session.execute(select(MailOutbox.interaction_id)
+                              .where(MailOutbox.state == QUEUED, MailOutbox.next_attempt_at <= now)
+                              .order_by(MailOutbox.next_attempt_at)).scalars().all()
+    for interaction_id in due:
+        out = _claim(database, config, interaction_id, now, report)
+        if out is not None:
+            _deliver(database, config, secrets, out, now, report, smtp_timeout)
+    report.copies += _save_copies(database, config, secrets, now)
+    return report
+
+
+# ---------------------------------------------------------------- the Sent folder
+
+
+def _sent_folders(client: IMAPClient) -> list[str]:
+    return [f.name for f in find_folders(client) if f.role == "sent" and "\\noselect" not in f.flags]
+
+
+def _holds(client: IMAPClient, folder: str, message_id: str) -> bool:
+    client.select_folder(folder, readonly=True)
+    return bool(client.search(["HEADER", "Message-ID", f"<{message_id}>"]))
+
+
+def _in_sent(config: Config, secrets: SecretBox, mailbox: Mailbox, message_id: str) -> bool:
+    """Whether any Sent folder of ``mailbox`` holds a letter with this Message-ID."""
+    with connect(mailbox, secrets, timeout=IMAP_TIMEOUT) as client:
+        return any(_holds(client, folder, message_id) for folder in _sent_folders(client))
+
+
+def _save_copies(database: Database, config: Config, secrets: SecretBox, now: datetime) -> int:
+    """APPEND the copies still owed to Sent folders (the letters sent lately); how many were saved."""
+    with database.read() as session:
+        owed = session.execute(
+            select(MailOutbox, Mailbox).join(Mailbox, Mailbox.id == MailOutbox.mailbox_id)
+            .where(MailOutbox.state == SENT, MailOutbox.copy_saved == False,  # noqa: E712
+                   Mailbox.provider_saves_sent == False, MailOutbox.sent_at >= now - COPY_RETRY_FOR)  # noqa: E712
+            .order_by(MailOutbox.sent_at)).all()
+    by_box: dict[str, tuple[Mailbox, list[MailOutbox]]] = {}
+    for row, mailbox in owed:
+        by_box.setdefault(mailbox.id, (mailbox, []))[1].append(row)
+    saved = 0
+    for mailbox, owed_rows in by_box.values():
+        # Without the bytes sent (data_dir lost) there is nothing to copy; the letter itself is fine.
+        rows = [row for row in owed_rows if _spool_path(config, row.interaction_id).exists()]
+        if not rows:
+            continue
+        done: list[str] = []
+        error = None
+        try:
+            with connect(mailbox, secrets, timeout=IMAP_TIMEOUT) as client:
+                folders = _sent_folders(client)
+                if not folders:
+                    raise ImapError(f"{mailbox.name} has no Sent folder")
+                for row in rows:
+                    path = _spool_path(config, row.interaction_id)
+                    if not _holds(client, folders[0], row.message_id):
+                        client.append(folders[0], path.read_bytes(), flags=(b"\\Seen",), msg_time=row.sent_at)
+                    done.append(row.interaction_id)
+        except (ImapError, OSError) as exc:
+            error = f"copy not saved in Sent (tried again later): {exc}"
+            log.warning("mailbox %s: %s", mailbox.name, error)
+        with database.write() as session:
+            for row in rows:
+                stored = _locked(session, MailOutbox, row.interaction_id)
+                if row.interaction_id in done:
+                    stored.copy_saved = True
+                    if (stored.last_error or "").startswith("copy not saved"):
+                        stored.last_error = None
+                elif error:
+                    stored.last_error = error
+                session.add(stored)
+        for interaction_id in done:
+            _unspool(config, interaction_id)
+        saved += len(done)
+    return saved
+
+
+# ---------------------------------------------------------------- crashes and retries
+
+
+def recover(database: Database, config: Config, *, now: datetime | None = None, lease: timedelta = LEASE,
+            at_start: bool = False) -> SendReport:
+    """Settle the letters left "sending" by a process that stopped: never by sending them again.
+
+    Only claims older than ``lease``, or every one when ``at_start`` (the worker starts:
+    nothing of ours can be sending). A Sent folder holding the letter's Message-ID
+    (the provider's copy) means it went: sent. Otherwise it is uncertain, and its
+    author is told to check with the recipient and queue it again.
+    """
+    now = now or utcnow()
+    report = SendReport()
+    query = select(MailOutbox).where(MailOutbox.state == SENDING)
+    if not at_start:
+        query = query.where(MailOutbox.next_attempt_at <= now - lease)
+    with database.read() as session:
+        stuck = session.execute(query).scalars().all()
+        boxes = {row.mailbox_id: session.get(Mailbox, row.mailbox_id) for row in stuck if row.mailbox_id}
+    if not stuck:
+        return report
+    secrets = _secrets(config)
+    for row in stuck:
+        mailbox = boxes.get(row.mailbox_id)
+        found, why = False, ""
+        if mailbox is not None:
+            try:
+                found = _in_sent(config, secrets, mailbox, row.message_id)
+            except (ImapError, OSError, SecretError) as exc:
+                why = f" (its Sent folder could not be searched: {exc})"
+        with database.write() as session:
+            stored = _locked(session, MailOutbox, row.interaction_id)
+            item = _locked(session, Interaction, row.interaction_id)
+            if stored is None or stored.state != SENDING or item is None:
+                continue
+            bridge = _bridge_user(session)
+            if found:
+                _mark_sent(session, bridge, item, stored, copy_saved=True)
+                _unspool(config, row.interaction_id)
+                report.sent += 1
+                log.info("letter %s was found in Sent after a crash: marked sent", row.interaction_id)
+            else:
+                _uncertain(session, bridge, item, stored, _UNCERTAIN + why, config)
+                report.uncertain += 1
+                log.warning("letter %s: sending was interrupted; marked uncertain", row.interaction_id)
+    return report
+
+
+def retry(database: Database, interaction_id: str) -> None:
+    """An administrator's retry of a failed or uncertain letter: queued again, same Message-ID."""
+    with database.write() as session:
+        item = _locked(session, Interaction, interaction_id)
+        if item is None:
+            raise NotFound(f"interaction {interaction_id} not found")
+        row = _locked(session, MailOutbox, interaction_id)
+        state = row.state if row is not None else item.mail_status
+        if state not in (FAILED, UNCERTAIN):
+            raise ValidationFailed(f"letter {interaction_id} is {state or 'not a letter to send'}; "
+                                   "only a failed or uncertain letter can be sent again")
+        if row is not None:
+            row.state = QUEUED
+            row.attempts = 0
+            row.next_attempt_at = utcnow()
+            row.last_error = None
+            session.add(row)
+        _set(session, _bridge_user(session), item, mail_status=QUEUED, mail_error=None)
