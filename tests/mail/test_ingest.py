@@ -314,3 +314,34 @@ def test_cpython_messages_and_generated_letters_all_accounted_for(world: World) 
     with world.database.read() as session:
         folder = session.execute(select(MailFolder).where(MailFolder.name == "INBOX")).scalar_one()
     assert sum(folder.counts.values()) == len(raws)
+
+
+def test_worker_files_a_new_letter_at_once_through_idle(world: World) -> None:
+    """`satchel mail run`: after the first pass it waits on INBOX with IDLE; a new letter wakes it."""
+    import threading
+    import time
+
+    from mail import bridge
+
+    world.dovecot.append(SALES, "INBOX", letter(sender="director@romashka.test", subject="Первое")[0])
+    stop = threading.Event()
+    reports: list = []
+    worker = threading.Thread(target=bridge.serve, args=(world.database, world.config),
+                              kwargs={"stop": stop, "on_report": reports.append}, daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(world.letters()) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(world.letters()) == 1
+        time.sleep(0.5)  # the worker is idling on INBOX now
+        world.dovecot.append(SALES, "INBOX", letter(sender="director@vektor-snab.test", subject="Второе")[0])
+        deadline = time.monotonic() + 10  # far less than mail_poll_seconds (60): IDLE, not polling
+        while len(world.letters()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert {i.subject for i in world.letters()} == {"Первое", "Второе"}
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert all(r.error is None for r in reports)
