@@ -179,11 +179,15 @@ def check_interaction(session: Session, actor: User, item: Interaction, problems
     _check_letter(actor, item, problems)
 
 
-PARTICIPANT_ROLES = ("from", "to", "cc", "bcc")
+PARTICIPANT_ROLES = ("from", "to", "cc", "bcc", "attendee")
+# An attendee's answer to a meeting invitation (iTIP PARTSTAT).
+ATTENDEE_STATUSES = ("NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED")
 MAX_PARTICIPANTS = 100
 # What a person may ask of an outgoing letter; the bridge moves it on from there.
 _ASKED = {None: (None, MailStatus.QUEUED), MailStatus.FAILED: (MailStatus.QUEUED,),
           MailStatus.UNCERTAIN: (MailStatus.QUEUED,), MailStatus.QUEUED: (None,)}
+# What attendees of a meeting were told: a change sends them an update (or a cancellation).
+_MEETING_INVITED = ("starts_at", "duration_minutes", "status", "subject", "participants", "counterparty_id")
 _LETTER_CONTENT = ("participants", "subject", "notes", "counterparty_id", "contact_person_id", "reply_to_id")
 
 
@@ -205,7 +209,14 @@ def _participants(problems: Problems, value: Any) -> list[dict[str, str]]:
         except ValueError as exc:
             problems["participants"] = str(exc)
             continue
-        out.append({"role": item["role"], "name": name, "address": address})
+        entry = {"role": item["role"], "name": name, "address": address}
+        if item["role"] == "attendee":
+            status = str(item.get("status") or "NEEDS-ACTION").upper()
+            if status not in ATTENDEE_STATUSES:
+                problems["participants"] = f"an attendee's status is one of {', '.join(ATTENDEE_STATUSES)}"
+                continue
+            entry["status"] = status
+        out.append(entry)
     return out
 
 
@@ -223,20 +234,32 @@ def _check_letter(actor: User, item: Interaction, problems: Problems) -> None:
         return
     state = inspect(item)
     old_status: Any = None
+    meeting = item.kind == InteractionKind.MEETING
     if state.persistent:
         history = state.attrs.mail_status.history
         old_status = history.deleted[0] if history.deleted else item.mail_status
-        if old_status in (MailStatus.SENDING, MailStatus.SENT) and any(
+        if meeting and old_status in (MailStatus.SENT, MailStatus.FAILED, MailStatus.UNCERTAIN) \
+                and item.mail_status == old_status \
+                and any(state.attrs[name].history.has_changes() for name in _MEETING_INVITED):
+            # Attendees hold an invitation: a new time, place or a cancellation goes to them too.
+            item.mail_status = MailStatus.QUEUED
+        elif not meeting and old_status in (MailStatus.SENDING, MailStatus.SENT) and any(
                 state.attrs[name].history.has_changes() for name in (*_LETTER_CONTENT, "mail_status")):
             problems["mail_status"] = f"this letter is {old_status}: it can no longer be changed"
             return
-    if item.mail_status != old_status and item.mail_status not in _ASKED.get(old_status, ()):
+    if item.mail_status != old_status and item.mail_status not in _ASKED.get(old_status, ()) \
+            and not (meeting and item.mail_status == MailStatus.QUEUED and old_status == MailStatus.SENT):
         problems["mail_status"] = (f"cannot go from {old_status or 'none'} to {item.mail_status or 'none'}; "
                                    "the mail bridge marks letters sending, sent or failed")
     if item.mail_status == MailStatus.QUEUED:
-        if item.kind != InteractionKind.LETTER or item.direction != "outgoing":
-            problems["mail_status"] = "only an outgoing letter can be sent"
-        if not any(p["role"] in ("to", "cc", "bcc") for p in item.participants):
+        if meeting:
+            if not any(p["role"] == "attendee" for p in item.participants):
+                problems["participants"] = "an invitation needs at least one attendee"
+            if item.status == InteractionStatus.DONE:
+                problems["mail_status"] = "a meeting that took place is not sent as an invitation"
+        elif item.kind != InteractionKind.LETTER or item.direction != "outgoing":
+            problems["mail_status"] = "only an outgoing letter or a meeting invitation can be sent"
+        elif not any(p["role"] in ("to", "cc", "bcc") for p in item.participants):
             problems["participants"] = "a letter to send needs at least one recipient"
         if any(c in item.subject for c in "\r\n\0"):
             problems["subject"] = "the subject of a letter must be one line"

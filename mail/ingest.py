@@ -37,8 +37,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from crm.database import Database
-from crm.models import utcnow
-from mail import filing
+from crm.models import Interaction, utcnow
+from mail import filing, invites, outbox
 from mail.classify import PrivacyRules, classify
 from mail.decode import parse_letter
 from mail.imap import FolderInfo, ImapError, connect, find_folders
@@ -233,6 +233,33 @@ class Ingest:
             else:
                 report.classified = bump(report.classified, outcome)
 
+    @staticmethod
+    def _calendar_replies(session: Session, bridge: Any, letter: Any) -> str | None:
+        """Apply the iTIP REPLYs a letter carries to the attendees of our meetings; what was done, or None.
+
+        Replies to meetings Satchel did not send are left to the rest of the pipeline.
+        """
+        calendar = invites.codec()
+        parts = [a for a in letter.attachments if a.content_type in ("text/calendar", "application/ics") and a.data]
+        if calendar is None or not parts:
+            return None
+        done = []
+        for part in parts:
+            for reply in calendar.parse_reply(part.data, None):
+                interaction_id = calendar.interaction_id_from_uid(reply.uid)
+                meeting = session.get(Interaction, interaction_id) if interaction_id else None
+                if meeting is None or meeting.kind != "meeting":
+                    continue
+                people = [dict(p) for p in meeting.participants or []]
+                hit = [p for p in people if p.get("role") == "attendee" and p.get("address") == reply.attendee]
+                if not hit:
+                    continue
+                for person in hit:
+                    person["status"] = reply.partstat
+                outbox.set_fields(session, bridge, meeting, participants=people)
+                done.append(f"{reply.attendee}: {reply.partstat}")
+        return "; ".join(done) or None
+
     def _letter(self, session: Session, bridge: Any, matcher: Matcher, privacy: PrivacyRules, mailbox: Mailbox,
                 folder: str, uid: int, raw: bytes, seen: set[str]) -> str:
         """File one letter; the name of the counter it adds to."""
@@ -244,6 +271,10 @@ class Ingest:
         where = {"mailbox_id": mailbox.id, "folder": folder[:500], "uid": uid}
         try:
             with session.begin_nested():
+                answered = self._calendar_replies(session, bridge, letter)
+                if answered:
+                    filing.remember(session, letter, kind="calendar_reply", reason=answered, **where)
+                    return "calendar_reply"
                 verdict = classify(letter, company_domains=matcher.company_domains, privacy=privacy,
                                    folder=folder, owner=mailbox.address)
                 if not verdict.is_filed:

@@ -159,6 +159,9 @@ def _set(session: Session, bridge: User, item: Interaction, **values: Any) -> No
         session.flush()
 
 
+set_fields = _set  # what the ingest uses to record an attendee's answer
+
+
 def _locked(session: Session, model: Any, key: str) -> Any:
     """The row, read afresh and locked until commit (SQLite's writer lock does that anyway)."""
     column = model.interaction_id if model is MailOutbox else model.id
@@ -298,7 +301,10 @@ def _mark_sent(session: Session, bridge: User, item: Interaction, row: MailOutbo
         content["subject"] = out.subject
     if out is not None and out.body != (item.notes or ""):
         content["notes"] = out.body
-    _set(session, bridge, item, mail_status=SENT, status="done", mail_error=note, **content)
+    if item.kind == InteractionKind.MEETING:  # an invitation went; the meeting is still to come
+        _set(session, bridge, item, mail_status=SENT, mail_error=note)
+    else:
+        _set(session, bridge, item, mail_status=SENT, status="done", mail_error=note, **content)
     _remember(session, item, row)
 
 
@@ -337,7 +343,8 @@ def _enqueue(session: Session, report: SendReport, now: datetime) -> int:
                               .order_by(Interaction.updated_at)).scalars().all()
     for item in waiting:
         row = session.get(MailOutbox, item.id)
-        if row is not None and row.state in (QUEUED, SENDING, SENT):
+        meeting = item.kind == InteractionKind.MEETING
+        if row is not None and (row.state in (QUEUED, SENDING) or (row.state == SENT and not meeting)):
             continue
         bridge = bridge or _bridge_user(session)
         mailbox = choose_mailbox(session, item)
@@ -352,9 +359,12 @@ def _enqueue(session: Session, report: SendReport, now: datetime) -> int:
             _fail(session, bridge, item, row, f"mailbox {mailbox.name} has an invalid address: {exc}")
             report.failed += 1
             continue
-        bare = _bare(item.message_id) or f"{item.id}@{domain}"
+        # A letter's Message-ID is made once; each invitation (first, update, cancellation) is a letter of its own.
+        bare = f"{item.id}.{item.version}@{domain}" if meeting else _bare(item.message_id) or f"{item.id}@{domain}"
         if row is None:
             row = MailOutbox(interaction_id=item.id, message_id=bare)
+        elif meeting:
+            row.message_id = bare
         row.mailbox_id = mailbox.id
         row.state = QUEUED
         row.attempts = 0
@@ -365,6 +375,8 @@ def _enqueue(session: Session, report: SendReport, now: datetime) -> int:
         session.add(row)
         parent = _parent(session, item)
         thread = (parent.thread_id or parent.message_id) if parent is not None else _identity(bare)
+        if meeting:
+            thread = item.thread_id or _identity(bare)
         _set(session, bridge, item, message_id=_identity(row.message_id), thread_id=thread, mail_error=None)
         count += 1
     return count
@@ -390,8 +402,9 @@ def build_message(session: Session, item: Interaction, mailbox: Mailbox, message
     the salesperson's name at the mailbox's address; To and Cc come from the
     participants, Bcc only into the envelope.
     """
-    if item.kind != InteractionKind.LETTER or item.direction != "outgoing":
-        raise LetterRefused("only an outgoing letter can be sent")
+    meeting = item.kind == InteractionKind.MEETING
+    if not meeting and (item.kind != InteractionKind.LETTER or item.direction != "outgoing"):
+        raise LetterRefused("only an outgoing letter or a meeting invitation can be sent")
     sender = _address(f"the address of mailbox {mailbox.name}", mailbox.address)
     try:
         subject, body = merge(session, item, sender_address=sender)
@@ -410,6 +423,8 @@ def build_message(session: Session, item: Interaction, mailbox: Mailbox, message
         role = person.get("role") if isinstance(person, dict) else None
         if role == "from":
             continue  # a letter goes from its mailbox, whatever the participants say
+        if role == "attendee":
+            role = "to"
         if role not in ("to", "cc", "bcc"):
             raise LetterRefused(f"a participant has no recipient role (to, cc or bcc): {person!r:.120}")
         address = _address(f"recipient {str(person.get('address'))[:80]!r}", person.get("address"))
@@ -439,8 +454,40 @@ def build_message(session: Session, item: Interaction, mailbox: Mailbox, message
         msg["References"] = " ".join(f"<{i}>" for i in dict.fromkeys((root or answered, answered)))
     msg["X-Satchel-Letter"] = _one_line("the letter's id", item.id)
     msg.set_content(body, charset="utf-8")
+    if meeting:
+        method = "CANCEL" if item.status == "cancelled" else "REQUEST"
+        ics = _invitation(session, item, method, author_name, sender)
+        # Outlook and phones take the calendar object as an alternative to the text, with the method
+        # on the part's Content-Type as well as inside it (RFC 6047 §2.4).
+        msg.add_alternative(ics, maintype="text", subtype="calendar", params={"method": method, "charset": "utf-8"},
+                            cte="base64")
+        msg.replace_header("Subject", ("Отменено: " if method == "CANCEL" else "Приглашение: ") + subject)
     return Outgoing(interaction_id=item.id, mailbox=mailbox, message_id=message_id, subject=subject, body=body,
                     raw=msg.as_bytes(), sender=sender, recipients=recipients, smtputf8=smtputf8)
+
+
+def _invitation(session: Session, item: Interaction, method: str, organizer_name: str, organizer: str) -> bytes:
+    """The iTIP object of a meeting: REQUEST (first or updated, SEQUENCE = the record's version) or CANCEL."""
+    from datetime import timedelta as _td
+
+    from crm.models import Counterparty
+    from mail import invites
+
+    calendar = invites.codec()
+    if calendar is None:
+        raise LetterRefused("meeting invitations are not available on this server (no calendar bridge)")
+    attendees = [(str(p.get("name") or ""), str(p["address"]), str(p.get("status") or "NEEDS-ACTION"))
+                 for p in item.participants or [] if p.get("role") == "attendee"]
+    counterparty = session.get(Counterparty, item.counterparty_id)
+    location = (counterparty.actual_address or counterparty.legal_address) if counterparty else None
+    try:
+        return calendar.invitation(
+            uid=f"{item.id}@satchel", sequence=item.version, method=method, summary=item.subject or "Встреча",
+            start=item.starts_at, end=item.starts_at + _td(minutes=item.duration_minutes or 60),
+            organizer=(organizer_name, organizer), attendees=attendees, location=location,
+            description=item.notes, stamp=item.updated_at)
+    except ValueError as exc:
+        raise LetterRefused(f"the invitation cannot be made: {exc}") from None
 
 
 def _make_address(name: str, address: str) -> Address:

@@ -10,8 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from calendar_bridge import invitations
 from crm import accounts
+from mail import invites
 from server.cli import ConfigOpt, _password, console, err, load_config, open_db, reporting, writing
+
+# Meetings go out as iTIP invitations and their answers come back through the mail bridge.
+invites.use(invitations)  # type: ignore[arg-type]
 
 mail_app = typer.Typer(help="Mail bridge: mailboxes, the worker that files letters and sends the outbox, "
                             "its status, the review queue. / Почта: ящики, разбор писем, отправка.",
