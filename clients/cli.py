@@ -403,13 +403,18 @@ def interaction_add(
     status: Annotated[str, typer.Option(help="done, planned or cancelled.")] = "done",
     person: Annotated[str | None, typer.Option(help="Contact person id.")] = None,
     notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
+    invite: Annotated[list[str] | None, typer.Option(help="Send a meeting invitation to this address after the "
+                                                         "next sync (repeatable; Outlook and phones accept it).")] = None,
     field: FieldOpt = None,
 ) -> None:
-    """Log a call or meeting, or plan one."""
+    """Log a call or meeting, or plan one (with --invite: and invite the client's people)."""
+    extra: dict[str, Any] = {}
+    if invite:
+        extra = {"participants": [{"role": "attendee", "address": a} for a in invite], "mail_status": "queued"}
     with opened(ctx) as replica:
         _created(replica, "interactions", _fields(field, subject=subject, counterparty_id=counterparty, kind=kind,
                                                   starts_at=at or _now_iso(), status=status,
-                                                  contact_person_id=person, notes=notes))
+                                                  contact_person_id=person, notes=notes, **extra))
 
 
 @interactions_app.command("write")
