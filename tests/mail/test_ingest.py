@@ -345,3 +345,27 @@ def test_worker_files_a_new_letter_at_once_through_idle(world: World) -> None:
         worker.join(timeout=30)
     assert not worker.is_alive()
     assert all(r.error is None for r in reports)
+
+
+def test_full_disk_stops_the_run_and_loses_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from mail.filing import BlobStore
+
+    raw, mid = letter(sender="director@romashka.test", attachment=("счёт.pdf", b"%PDF-1.4"))
+    world.dovecot.append(SALES, "INBOX", raw)
+    real_put = BlobStore.put
+
+    def full(self: BlobStore, data: bytes) -> str:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(BlobStore, "put", full)
+    report = world.run()
+    assert report.error is not None and "No space left" in report.error
+    assert world.letters() == [] and _keys(world) == set()
+    with world.database.read() as session:
+        folder = session.execute(select(MailFolder).where(MailFolder.name == "INBOX")).scalar_one()
+    assert folder.last_uid == 0  # the cursor stayed before the letter
+    monkeypatch.setattr(BlobStore, "put", real_put)
+    assert world.run().error is None
+    assert [i.message_id for i in world.letters()] == [mid]
