@@ -1,10 +1,12 @@
 """Run every benchmark on SQLite and PostgreSQL and write bench/RESULTS.md.
 
-    python -m bench [--only sqlite|postgresql] [--size large] [--only-bench api|calendar|sync ...] [--quick]
+    python -m bench [--only sqlite|postgresql] [--size large] [--only-bench api|calendar|sync|mail ...] [--quick]
 
-``--only-bench`` (repeatable) runs just those benchmarks; with only ``sync`` the
-other sections of RESULTS.md are kept and the "Sync" section is replaced.
-``--quick`` runs the sync benchmarks small and short, to try them out; it writes nothing.
+``--only-bench`` (repeatable) runs just those benchmarks; with only ``sync`` or
+``mail`` the other sections of RESULTS.md are kept and the "Sync" or "Mail"
+section is replaced. The mail benchmark makes its own databases and a private
+Dovecot; ``python -m bench --only-bench mail`` does not load the demo company.
+``--quick`` runs the sync and mail benchmarks small and short, to try them out; it writes nothing.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from bench import api, calendar, sync
+from bench import api, calendar, mail, sync
 from bench.harness import ROOT, WORK, Report, pg_database, running_server
 from crm import demo
 from crm.database import Database
 from server import migrate
 
-BENCHES = ["api", "calendar", "sync"]
+BENCHES = ["api", "calendar", "sync", "mail"]
+DEMO_BENCHES = {"api", "calendar", "sync"}  # these run on the loaded demo company
 
 
 @contextmanager
@@ -49,48 +52,65 @@ def main() -> None:
     parser.add_argument("--only-bench", action="append", choices=BENCHES,
                         help="run only these benchmarks (repeat the flag for several); default: all")
     parser.add_argument("--quick", action="store_true",
-                        help="sync benchmarks small and short, to try them out; RESULTS.md is not written")
+                        help="sync and mail benchmarks small and short, to try them out; RESULTS.md is not written")
     args = parser.parse_args()
     benches = set(args.only_bench or BENCHES)
-    others = bool(benches - {"sync"})
+    others = bool(benches - {"sync", "mail"})
     plan = sync.QUICK if args.quick else sync.FULL
-    report, sync_report = Report(), Report()
+    mail_plan = mail.QUICK if args.quick else mail.FULL
+    report, sync_report, mail_report = Report(), Report(), Report()
     started = time.perf_counter()
     try:
-        run(args, benches, others, plan, report, sync_report)
+        run(args, benches, others, plan, report, sync_report, mail_plan, mail_report)
     except BaseException as exc:
         # Keep what was measured before the failure; the note says where it stopped.
-        (report if others else sync_report).notes.append(f"run aborted: {type(exc).__name__}: {exc}"[:300])
-        write(args, benches, others, plan, report, sync_report)
+        aborted = report if others else sync_report if "sync" in benches else mail_report
+        aborted.notes.append(f"run aborted: {type(exc).__name__}: {exc}"[:300])
+        write(args, benches, others, plan, report, sync_report, mail_report)
         raise
     print(f"benchmarks took {time.perf_counter() - started:.0f} s")
-    write(args, benches, others, plan, report, sync_report)
+    write(args, benches, others, plan, report, sync_report, mail_report)
 
 
 def run(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
-        sync_report: Report) -> None:
-    for backend in ("sqlite", "postgresql"):
-        if args.only and backend != args.only:
-            continue
-        with loaded(backend, args.size) as (url, database, seconds):
-            s = demo.SIZES[args.size]
-            (report if others else sync_report).notes.append(
-                f"{backend}: demo company loaded in {seconds:.1f} s ({s.counterparties} counterparties, "
-                f"{s.contact_persons} contact persons, {s.interactions} interactions)")
-            with running_server(url) as base:
-                if "sync" in benches:  # first: it bootstraps the demo company as loaded
-                    sync.bench_sync(sync_report, base, database, backend, plan)
-                if "api" in benches:
-                    api.bench_search(report, base, database, backend)
-                    api.bench_create(report, base, database, backend)
-                if "calendar" in benches:
-                    calendar.bench_calendar(report, base, database, backend)
-        if "sync" in benches:
-            sync.bench_noop(sync_report, backend, plan)
+        sync_report: Report, mail_plan: mail.Plan, mail_report: Report) -> None:
+    with ExitStack() as stack:
+        boxes = stack.enter_context(mail.mailboxes(mail_plan)) if "mail" in benches else None
+        first = True
+        for backend in ("sqlite", "postgresql"):
+            if args.only and backend != args.only:
+                continue
+            if benches & DEMO_BENCHES:
+                run_on_demo(args, benches, others, plan, report, sync_report, backend)
+            if boxes is not None:
+                mail.bench_mail(mail_report, backend, boxes, once=first)
+            first = False
+        if boxes is not None:
+            mail_report.notes += mail.notes(boxes)
+
+
+def run_on_demo(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
+                sync_report: Report, backend: str) -> None:
+    """The benchmarks that need the demo company, on ``backend``."""
+    with loaded(backend, args.size) as (url, database, seconds):
+        s = demo.SIZES[args.size]
+        (report if others else sync_report).notes.append(
+            f"{backend}: demo company loaded in {seconds:.1f} s ({s.counterparties} counterparties, "
+            f"{s.contact_persons} contact persons, {s.interactions} interactions)")
+        with running_server(url) as base:
+            if "sync" in benches:  # first: it bootstraps the demo company as loaded
+                sync.bench_sync(sync_report, base, database, backend, plan)
+            if "api" in benches:
+                api.bench_search(report, base, database, backend)
+                api.bench_create(report, base, database, backend)
+            if "calendar" in benches:
+                calendar.bench_calendar(report, base, database, backend)
+    if "sync" in benches:
+        sync.bench_noop(sync_report, backend, plan)
 
 
 def write(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
-          sync_report: Report) -> None:
+          sync_report: Report, mail_report: Report) -> None:
     if args.quick:
         print("--quick: RESULTS.md not written")
         return
@@ -104,6 +124,10 @@ def write(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.
         command = ("python -m bench" + (f" --only {args.only}" if args.only else "")
                    + ("" if others else " --only-bench sync"))
         sync_report.write_section(path, "Sync", command, keep_others=bool(args.only))
+    if "mail" in benches:
+        command = ("python -m bench" + (f" --only {args.only}" if args.only else "")
+                   + ("" if others or "sync" in benches else " --only-bench mail"))
+        mail_report.write_section(path, "Mail", command, keep_others=bool(args.only))
     print(f"wrote {path}")
 
 
