@@ -315,5 +315,6 @@ def settle_review(database: Database, settings: BridgeSettings, review_id: str, 
             if known is not None:
                 known.interaction_id, known.counterparty_id = interaction.id, counterparty_id
                 known.thread_id = interaction.thread_id
+            blobs.sync()
         review.settled_by, review.settled_at = actor.id, utcnow()
         return review

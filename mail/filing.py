@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import nh3
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlmodel import Session
 
 from crm import accounts, records
@@ -27,7 +28,7 @@ from mail.decode import Letter
 from mail.matching import Match
 from mail.models import MailMessage, MailReview, MailSuggestion
 
-__all__ = ["BlobStore", "bridge_user", "file_letter", "remember", "send_to_review", "suggest"]
+__all__ = ["BlobStore", "Suggestions", "bridge_user", "file_letter", "remember", "send_to_review"]
 
 MAX_TEXT = 1_000_000   # characters of plain text kept on the interaction
 MAX_HTML = 2_000_000   # characters of sanitised HTML
@@ -49,10 +50,16 @@ def sanitize_html(html: str) -> str:
 
 
 class BlobStore:
-    """Files by content hash under ``root``: ``ab/cdef…``. Written once, atomically; never changed."""
+    """Files by content hash under ``root``: ``ab/cdef…``. Written once, atomically; never changed.
+
+    ``put`` writes without waiting for the disk; ``sync`` makes every file written since
+    durable (in parallel) and is called right before the transaction that refers to them
+    commits — one wait per batch instead of one per attachment.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._unsynced: list[Path] = []
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:]
@@ -67,13 +74,32 @@ class BlobStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        self._unsynced.append(target)
         return digest
+
+    def sync(self) -> None:
+        """Make every file put since the last call durable (file and directory entries)."""
+        paths, self._unsynced = self._unsynced, []
+        if not paths:
+            return
+
+        def flush(path: Path) -> None:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        with ThreadPoolExecutor(max_workers=min(8, len(paths))) as pool:
+            list(pool.map(flush, [*paths, *{p.parent for p in paths}]))
+
+    def forget(self) -> None:
+        """The transaction these files were for rolled back: nothing to wait for (they stay, unreferenced)."""
+        self._unsynced = []
 
     def get(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
@@ -183,19 +209,34 @@ def send_to_review(session: Session, letter: Letter, raw: bytes, match: Match, *
     return review
 
 
-def suggest(session: Session, counterparty_id: str, letter: Letter, addresses: tuple[str, ...],
-            interaction_id: str | None) -> None:
-    """"Add as a contact person?" for each unknown external address on a filed letter."""
-    names = {a.address: a.name for a in letter.participants}
-    for address in addresses[:20]:
-        done = session.execute(
-            update(MailSuggestion)
-            .where(MailSuggestion.address == address, MailSuggestion.counterparty_id == counterparty_id)
-            .values(letters=MailSuggestion.letters + 1, interaction_id=interaction_id))
-        if done.rowcount == 0:  # type: ignore[attr-defined]
-            session.add(MailSuggestion(address=address[:254], name=(names.get(address) or "")[:300],
-                                       counterparty_id=counterparty_id, interaction_id=interaction_id))
-            session.flush()
+class Suggestions:
+    """"Add as a contact person?" for unknown external addresses on filed letters, written once per batch."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], list[Any]] = {}  # (address, counterparty) → [name, interaction, letters]
+
+    def add(self, counterparty_id: str, letter: Letter, addresses: tuple[str, ...], interaction_id: str | None) -> None:
+        names = {a.address: a.name for a in letter.participants}
+        for address in addresses[:20]:
+            entry = self.seen.setdefault((address[:254], counterparty_id), [(names.get(address) or "")[:300], None, 0])
+            entry[1] = interaction_id
+            entry[2] += 1
+
+    def write(self, session: Session) -> None:
+        if not self.seen:
+            return
+        addresses = {address for address, _cp in self.seen}
+        existing = {(row.address, row.counterparty_id): row for row in session.execute(
+            select(MailSuggestion).where(MailSuggestion.address.in_(addresses))).scalars()}
+        for (address, counterparty_id), (name, interaction_id, letters) in self.seen.items():
+            row = existing.get((address, counterparty_id))
+            if row is None:
+                session.add(MailSuggestion(address=address, name=name, counterparty_id=counterparty_id,
+                                           interaction_id=interaction_id, letters=letters))
+            else:
+                row.letters += letters
+                row.interaction_id = interaction_id
+        self.seen = {}
 
 
 def received_at(letter: Letter) -> datetime:

@@ -28,7 +28,10 @@ A run of one folder:
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +43,9 @@ from crm.database import Database
 from crm.models import Interaction, utcnow
 from mail import filing, invites, outbox
 from mail.classify import PrivacyRules, classify
-from mail.decode import parse_letter
+from mail.decode import Letter, parse_letter
 from mail.imap import FolderInfo, ImapError, connect, find_folders
-from mail.matching import Matcher
+from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, bump
 from mail.secrets import SecretBox
 
@@ -175,23 +178,53 @@ class Ingest:
             fetched = client.fetch(uids[start:start + 1000], ["RFC822.SIZE"])
             sizes.update({uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()})
         done = 0
-        for batch in self._batches(uids, sizes):
-            data = client.fetch(batch, ["BODY.PEEK[]"])
-            with self.db.write() as session:
-                folder = session.get_one(MailFolder, folder_id)
-                counts = dict(folder.counts)
-                self._file_batch(session, mailbox, info.name, batch, data, counts, report)
-                folder.counts = counts
-                folder.last_uid = max(batch)
-                folder.last_error = None
-                if batch[-1] == uids[-1]:
-                    folder.highestmodseq = modseq
-            done += len(batch)
-            if self.progress:
-                self.progress(info.name, done, len(uids))
-            if self.after_batch:
-                self.after_batch(info.name, done)
+        pending: tuple[list[int], Any] | None = None  # the batch being parsed, waiting to be filed
+        with _Parser(enabled=len(uids) >= _PARALLEL_FROM, limit=self.max_attachment_bytes) as parser:
+            for batch in self._batches(uids, sizes):
+                try:
+                    data = client.fetch(batch, ["BODY.PEEK[]"])
+                except BaseException:
+                    if pending is not None:  # what was fetched before the connection went is still filed
+                        done = self._commit(mailbox, info, folder_id, uids, modseq, pending, done, report)
+                    raise
+                raws = [(uid, bytes(data[uid][b"BODY[]"])) for uid in batch
+                        if uid in data and data[uid].get(b"BODY[]") is not None]  # expunged meanwhile: gone
+                parsed = parser.submit(raws)
+                if pending is not None:
+                    done = self._commit(mailbox, info, folder_id, uids, modseq, pending, done, report)
+                pending = (batch, parsed)
+            if pending is not None:
+                self._commit(mailbox, info, folder_id, uids, modseq, pending, done, report)
         return report
+
+    def _commit(self, mailbox: Mailbox, info: FolderInfo, folder_id: str, uids: list[int], modseq: int | None,
+                pending: tuple[list[int], Any], done: int, report: FolderReport) -> int:
+        """File one fetched batch and move the cursor past it, in one transaction."""
+        batch, parsed = pending
+        letters = parsed.result() if hasattr(parsed, "result") else parsed
+        with self.db.write() as session:
+            outcomes = self._file_batch(session, mailbox, info.name, letters)
+            folder = session.get_one(MailFolder, folder_id)
+            counts = dict(folder.counts)
+            for outcome in outcomes:
+                counts[outcome] = counts.get(outcome, 0) + 1
+                if outcome in ("filed", "duplicates", "review", "errors"):
+                    setattr(report, outcome, getattr(report, outcome) + 1)
+                else:
+                    report.classified = bump(report.classified, outcome)
+            report.fetched += len(outcomes)
+            folder.counts = counts
+            folder.last_uid = max(batch)
+            folder.last_error = None
+            if batch[-1] == uids[-1]:
+                folder.highestmodseq = modseq
+            self.blobs.sync()  # the files the batch refers to are on disk before it commits
+        done += len(batch)
+        if self.progress:
+            self.progress(info.name, done, len(uids))
+        if self.after_batch:
+            self.after_batch(info.name, done)
+        return done
 
     def _set_modseq(self, folder_id: str, modseq: int | None) -> None:
         with self.db.write() as session:
@@ -214,24 +247,62 @@ class Ingest:
 
     # -- letters
 
-    def _file_batch(self, session: Session, mailbox: Mailbox, folder: str, batch: list[int],
-                    data: dict[int, dict[bytes, Any]], counts: dict[str, int], report: FolderReport) -> None:
+    def _file_batch(self, session: Session, mailbox: Mailbox, folder: str,
+                    letters: list[tuple[int, bytes, Letter]]) -> list[str]:
+        """File a batch's letters; one outcome (the counter it adds to) per letter.
+
+        The fast way writes the whole batch in one flush. Should any letter fail in a way
+        nobody foresaw, the batch is rolled back and filed again letter by letter, each in
+        a savepoint, the failing ones going to review with the error.
+        """
+        try:
+            with session.no_autoflush:
+                outcomes = self._file_letters(session, mailbox, folder, letters, careful=False)
+            session.flush()
+            return outcomes
+        except (ImapError, OSError):
+            raise
+        except Exception:  # noqa: BLE001 - redone carefully below; that run records the error
+            log.info("a letter of a batch in %s/%s failed; filing that batch letter by letter", mailbox.name, folder)
+            session.rollback()
+            self.blobs.forget()
+            return self._file_letters(session, mailbox, folder, letters, careful=True)
+
+    def _file_letters(self, session: Session, mailbox: Mailbox, folder: str, letters: list[tuple[int, bytes, Letter]],
+                      *, careful: bool) -> list[str]:
         bridge = filing.bridge_user(session)
         matcher = Matcher(session, [*self.company_domains, mailbox.address.rpartition("@")[2]])
         privacy = PrivacyRules.of(mailbox.private_addresses, mailbox.private_domains, mailbox.private_folders)
-        seen: set[str] = set()
-        for uid in batch:
-            item = data.get(uid)
-            raw = item.get(b"BODY[]") if item else None
-            if raw is None:  # expunged between SEARCH and FETCH
+        keys = list({letter.dedup_key[:500] for _uid, _raw, letter in letters})
+        known = set(session.execute(select(MailMessage.key).where(MailMessage.key.in_(keys))).scalars()) if keys else set()
+        suggestions = filing.Suggestions()
+        outcomes = []
+        for uid, raw, letter in letters:
+            key = letter.dedup_key[:500]
+            if key in known:
+                outcomes.append("duplicates")
                 continue
-            report.fetched += 1
-            outcome = self._letter(session, bridge, matcher, privacy, mailbox, folder, uid, bytes(raw), seen)
-            counts[outcome] = counts.get(outcome, 0) + 1
-            if outcome in ("filed", "duplicates", "review", "errors"):
-                setattr(report, outcome, getattr(report, outcome) + 1)
-            else:
-                report.classified = bump(report.classified, outcome)
+            known.add(key)
+            args = (session, bridge, matcher, privacy, mailbox, folder, uid, raw, letter, suggestions)
+            if not careful:
+                outcomes.append(self._letter(*args))
+                continue
+            try:
+                with session.begin_nested():
+                    outcomes.append(self._letter(*args))
+            except (ImapError, OSError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one letter must not stop the run; it waits in review
+                log.warning("letter %s in %s/%s could not be filed: %s", uid, mailbox.name, folder, exc)
+                with session.begin_nested():
+                    where = {"mailbox_id": mailbox.id, "folder": folder[:500], "uid": uid}
+                    review = filing.send_to_review(session, letter, raw, Match("review"), blobs=self.blobs,
+                                                   mailbox_id=mailbox.id, folder=folder, reason="error",
+                                                   detail=f"{type(exc).__name__}: {exc}")
+                    filing.remember(session, letter, kind="business", reason="error", review_id=review.id, **where)
+                outcomes.append("errors")
+        suggestions.write(session)
+        return outcomes
 
     @staticmethod
     def _calendar_replies(session: Session, bridge: Any, letter: Any) -> str | None:
@@ -261,50 +332,66 @@ class Ingest:
         return "; ".join(done) or None
 
     def _letter(self, session: Session, bridge: Any, matcher: Matcher, privacy: PrivacyRules, mailbox: Mailbox,
-                folder: str, uid: int, raw: bytes, seen: set[str]) -> str:
+                folder: str, uid: int, raw: bytes, letter: Letter, suggestions: filing.Suggestions) -> str:
         """File one letter; the name of the counter it adds to."""
-        letter = parse_letter(raw, max_attachment_bytes=self.max_attachment_bytes)
-        key = letter.dedup_key[:500]
-        if key in seen or session.get(MailMessage, key) is not None:
-            return "duplicates"
-        seen.add(key)
         where = {"mailbox_id": mailbox.id, "folder": folder[:500], "uid": uid}
-        try:
-            with session.begin_nested():
-                answered = self._calendar_replies(session, bridge, letter)
-                if answered:
-                    filing.remember(session, letter, kind="calendar_reply", reason=answered, **where)
-                    return "calendar_reply"
-                verdict = classify(letter, company_domains=matcher.company_domains, privacy=privacy,
-                                   folder=folder, owner=mailbox.address)
-                if not verdict.is_filed:
-                    filing.remember(session, letter, kind=verdict.kind.value, reason=verdict.reason, **where)
-                    return verdict.kind.value
-                match = matcher.match(letter, mailbox.address)
-                if match.counterparty_id is None:
-                    review = filing.send_to_review(session, letter, raw, match, blobs=self.blobs,
-                                                   mailbox_id=mailbox.id, folder=folder)
-                    filing.remember(session, letter, kind="business", reason=match.detail, review_id=review.id,
-                                    thread_id=match.thread_id, **where)
-                    return "review"
-                interaction = filing.file_letter(
-                    session, bridge, letter, match, outgoing=matcher.is_outgoing(letter, mailbox.address),
-                    blobs=self.blobs, mailbox_owner_id=mailbox.owner_id if mailbox.kind == "personal" else None)
-                session.flush()
-                filing.remember(session, letter, kind="business", reason=match.detail, interaction_id=interaction.id,
-                                counterparty_id=match.counterparty_id, thread_id=interaction.thread_id, **where)
-                if match.unknown:
-                    filing.suggest(session, match.counterparty_id, letter, match.unknown, interaction.id)
-                return "filed"
-        except (ImapError, OSError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - one letter must not stop the run; it waits in review
-            log.warning("letter %s in %s/%s could not be filed: %s", uid, mailbox.name, folder, exc)
-            from mail.matching import Match
+        answered = self._calendar_replies(session, bridge, letter)
+        if answered:
+            filing.remember(session, letter, kind="calendar_reply", reason=answered, **where)
+            return "calendar_reply"
+        verdict = classify(letter, company_domains=matcher.company_domains, privacy=privacy,
+                           folder=folder, owner=mailbox.address)
+        if not verdict.is_filed:
+            filing.remember(session, letter, kind=verdict.kind.value, reason=verdict.reason, **where)
+            return verdict.kind.value
+        match = matcher.match(letter, mailbox.address)
+        if match.counterparty_id is None:
+            review = filing.send_to_review(session, letter, raw, match, blobs=self.blobs,
+                                           mailbox_id=mailbox.id, folder=folder)
+            filing.remember(session, letter, kind="business", reason=match.detail, review_id=review.id,
+                            thread_id=match.thread_id, **where)
+            return "review"
+        interaction = filing.file_letter(
+            session, bridge, letter, match, outgoing=matcher.is_outgoing(letter, mailbox.address),
+            blobs=self.blobs, mailbox_owner_id=mailbox.owner_id if mailbox.kind == "personal" else None)
+        filing.remember(session, letter, kind="business", reason=match.detail, interaction_id=interaction.id,
+                        counterparty_id=match.counterparty_id, thread_id=interaction.thread_id, **where)
+        matcher.known(letter, match.counterparty_id, interaction.thread_id)
+        if match.unknown:
+            suggestions.add(match.counterparty_id, letter, match.unknown, interaction.id)
+        return "filed"
 
-            with session.begin_nested():
-                review = filing.send_to_review(session, letter, raw, Match("review"), blobs=self.blobs,
-                                               mailbox_id=mailbox.id, folder=folder, reason="error",
-                                               detail=f"{type(exc).__name__}: {exc}")
-                filing.remember(session, letter, kind="business", reason="error", review_id=review.id, **where)
-            return "errors"
+
+def _parse_many(raws: list[tuple[int, bytes]], limit: int) -> list[tuple[int, bytes, Letter]]:
+    return [(uid, raw, parse_letter(raw, max_attachment_bytes=limit)) for uid, raw in raws]
+
+
+_PARALLEL_FROM = 100  # letters in a folder run from which parsing moves to a second process
+
+
+class _Parser:
+    """Parses fetched batches; in a worker process for long runs, so filing batch N overlaps reading N+1.
+
+    The worker is started with ``spawn`` (never ``fork``: the bridge runs threads and
+    holds database connections). Short runs parse in-process: starting a process
+    costs more than a few letters do.
+    """
+
+    def __init__(self, *, enabled: bool, limit: int) -> None:
+        self.enabled = enabled and (os.cpu_count() or 1) > 1
+        self.limit = limit
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Parser:
+        if self.enabled:
+            self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, raws: list[tuple[int, bytes]]) -> Any:
+        if self.pool is None:
+            return _parse_many(raws, self.limit)
+        return self.pool.submit(_parse_many, raws, self.limit)

@@ -76,6 +76,12 @@ class Matcher:
     def __init__(self, session: Session, company_domains: Iterable[str]) -> None:
         self.session = session
         self.company_domains = frozenset(d.lower() for d in company_domains)
+        # Letters filed by this matcher but maybe not flushed yet: a reply in the same batch finds them.
+        self._filed: dict[str, tuple[str, str | None]] = {}
+
+    def known(self, letter: Letter, counterparty_id: str, thread_id: str | None) -> None:
+        """Tell the matcher a letter was just filed (its thread then matches later letters of the batch)."""
+        self._filed[letter.dedup_key[:500]] = (counterparty_id, thread_id)
 
     # -- the rules
 
@@ -99,14 +105,12 @@ class Matcher:
         rows = self.session.execute(
             select(MailMessage.key, MailMessage.counterparty_id, MailMessage.thread_id)
             .where(MailMessage.key.in_(ids), MailMessage.counterparty_id.is_not(None))).all()
-        if not rows:
-            return None
-        known = {row.key: row for row in rows}
+        known = {row.key: (row.counterparty_id, row.thread_id) for row in rows}
+        known.update((mid, self._filed[mid]) for mid in ids if mid in self._filed)
         for mid in reversed(ids):  # In-Reply-To is last in Letter.thread_ids, then the newest reference
             if mid in known:
-                row = known[mid]
-                return Match("thread", row.counterparty_id, None, row.thread_id or mid,
-                             detail=f"in the thread of <{mid}>")
+                counterparty_id, thread_id = known[mid]
+                return Match("thread", counterparty_id, None, thread_id or mid, detail=f"in the thread of {mid}")
         return None
 
     def _by_addresses(self, addresses: list[str]) -> dict[str, list[tuple[str, str, str]]]:

@@ -369,3 +369,27 @@ def test_full_disk_stops_the_run_and_loses_nothing(world: World, monkeypatch: py
     monkeypatch.setattr(BlobStore, "put", real_put)
     assert world.run().error is None
     assert [i.message_id for i in world.letters()] == [mid]
+
+
+def test_a_letter_that_fails_to_file_waits_in_review_and_the_rest_are_filed(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mail import filing
+
+    real = filing.file_letter
+
+    def fragile(session, bridge, letter, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if letter.subject == "Сломанное":
+            raise RuntimeError("something nobody foresaw")
+        return real(session, bridge, letter, *args, **kwargs)
+
+    monkeypatch.setattr(filing, "file_letter", fragile)
+    for subject in ("Первое", "Сломанное", "Третье"):
+        world.dovecot.append(SALES, "INBOX", letter(sender="director@romashka.test", subject=subject)[0])
+    report = world.run()
+    inbox = next(f for f in report.folders if f.folder == "INBOX")
+    assert (inbox.filed, inbox.errors) == (2, 1)
+    assert {i.subject for i in world.letters()} == {"Первое", "Третье"}
+    with world.database.read() as session:
+        review = session.execute(select(MailReview)).scalar_one()
+    assert review.reason == "error" and "something nobody foresaw" in review.detail
+    assert review.subject == "Сломанное"
