@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import bindparam, inspect, select
 from sqlmodel import Session
 
 from crm import validation
@@ -51,6 +52,12 @@ def _not_blank(problems: Problems, field: str, value: str | None) -> str:
     return value
 
 
+@cache
+def _exists_statement(model: Any, column: str) -> Any:
+    """Built once per (model, column): building a statement costs more than SQLite running it."""
+    return select(getattr(model, column)).where(model.id == bindparam("record_id"))
+
+
 def _exists(session: Session, problems: Problems, field: str, model: Any, record_id: str | None,
             column: str = "id") -> Any:
     """``column`` of the record ``record_id`` refers to, or None (and a problem) when there is none.
@@ -61,7 +68,7 @@ def _exists(session: Session, problems: Problems, field: str, model: Any, record
     if record_id is None:
         return None
     # Core, not ORM, execution: these look at records other than the one being written.
-    found = session.connection().execute(select(getattr(model, column)).where(model.id == record_id)).first()
+    found = session.connection().execute(_exists_statement(model, column), {"record_id": record_id}).first()
     if found is None:
         problems[field] = f"no {model.__name__} with id {record_id}"
         return None

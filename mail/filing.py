@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from crm import accounts, records
-from crm.models import Counterparty, User, utcnow
+from crm.models import ContactPerson, Counterparty, User, utcnow
+from crm.models.base import construct
 from crm.models.enums import MAIL_BRIDGE_LOGIN
 from mail.decode import Letter
 from mail.matching import Match
@@ -137,20 +138,37 @@ def _valid_participants(participants: list[dict[str, str]]) -> list[dict[str, st
     return out
 
 
-def _responsible(session: Session, counterparty_id: str, owner_id: str | None) -> str | None:
-    """The mailbox's owner for a personal box, else the counterparty's owner (if active)."""
-    for candidate in (owner_id, session.get(Counterparty, counterparty_id).owner_id):  # type: ignore[union-attr]
+def _responsible(session: Session, counterparty_id: str, owner_id: str | None, cache: dict[Any, Any]) -> str | None:
+    """The mailbox's owner for a personal box, else the counterparty's owner (if active).
+
+    ``cache`` holds the records looked at for the rest of the batch: the session's identity
+    map keeps objects only while someone refers to them, and the rules look them up again.
+    """
+    counterparty = _cached(session, cache, Counterparty, counterparty_id)
+    for candidate in (owner_id, counterparty.owner_id if counterparty else None):
         if candidate:
-            user = session.get(User, candidate)
+            user = _cached(session, cache, User, candidate)
             if user is not None and user.is_active:
                 return candidate
     return None
 
 
+def _cached(session: Session, cache: dict[Any, Any], model: Any, record_id: str | None) -> Any:
+    if record_id is None:
+        return None
+    key = (model, record_id)
+    if key not in cache:
+        cache[key] = session.get(model, record_id)
+    return cache[key]
+
+
 def file_letter(session: Session, bridge: User, letter: Letter, match: Match, *, outgoing: bool,
-                blobs: BlobStore, mailbox_owner_id: str | None = None, rule: str | None = None) -> Any:
+                blobs: BlobStore, mailbox_owner_id: str | None = None, rule: str | None = None,
+                cache: dict[Any, Any] | None = None) -> Any:
     """Create the letter's interaction from ``match`` (which must name a counterparty)."""
     assert match.counterparty_id is not None
+    cache = {} if cache is None else cache
+    _cached(session, cache, ContactPerson, match.contact_person_id)
     attachments = []
     for item in letter.attachments:
         entry: dict[str, Any] = {"filename": item.filename, "content_type": item.content_type,
@@ -167,7 +185,7 @@ def file_letter(session: Session, bridge: User, letter: Letter, match: Match, *,
     data = {
         "counterparty_id": match.counterparty_id,
         "contact_person_id": match.contact_person_id,
-        "responsible_id": _responsible(session, match.counterparty_id, mailbox_owner_id),
+        "responsible_id": _responsible(session, match.counterparty_id, mailbox_owner_id, cache),
         "kind": "letter",
         "direction": "outgoing" if outgoing else "incoming",
         "status": "done",
@@ -189,9 +207,9 @@ def remember(session: Session, letter: Letter, *, kind: str, reason: str = "", i
              counterparty_id: str | None = None, thread_id: str | None = None, review_id: str | None = None,
              mailbox_id: str | None = None, folder: str | None = None, uid: int | None = None) -> MailMessage:
     """Note the letter as seen, under its identity; the next copy of it anywhere is a duplicate."""
-    row = MailMessage(key=letter.dedup_key[:500], kind=kind, reason=reason[:500], interaction_id=interaction_id,
-                      counterparty_id=counterparty_id, thread_id=thread_id, review_id=review_id,
-                      mailbox_id=mailbox_id, folder=folder, uid=uid)
+    row = construct(MailMessage, key=letter.dedup_key[:500], kind=kind, reason=reason[:500],
+                    interaction_id=interaction_id, counterparty_id=counterparty_id, thread_id=thread_id,
+                    review_id=review_id, mailbox_id=mailbox_id, folder=folder, uid=uid)
     session.add(row)
     return row
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -178,23 +179,23 @@ class Ingest:
             fetched = client.fetch(uids[start:start + 1000], ["RFC822.SIZE"])
             sizes.update({uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()})
         done = 0
-        pending: tuple[list[int], Any] | None = None  # the batch being parsed, waiting to be filed
+        # Batches fetched and being parsed, oldest first; the oldest is filed while the others parse.
+        pending: deque[tuple[list[int], Any]] = deque()
         with _Parser(enabled=len(uids) >= _PARALLEL_FROM, limit=self.max_attachment_bytes) as parser:
             for batch in self._batches(uids, sizes):
                 try:
                     data = client.fetch(batch, ["BODY.PEEK[]"])
                 except BaseException:
-                    if pending is not None:  # what was fetched before the connection went is still filed
-                        done = self._commit(mailbox, info, folder_id, uids, modseq, pending, done, report)
+                    while pending:  # what was fetched before the connection went is still filed
+                        done = self._commit(mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report)
                     raise
                 raws = [(uid, bytes(data[uid][b"BODY[]"])) for uid in batch
                         if uid in data and data[uid].get(b"BODY[]") is not None]  # expunged meanwhile: gone
-                parsed = parser.submit(raws)
-                if pending is not None:
-                    done = self._commit(mailbox, info, folder_id, uids, modseq, pending, done, report)
-                pending = (batch, parsed)
-            if pending is not None:
-                self._commit(mailbox, info, folder_id, uids, modseq, pending, done, report)
+                pending.append((batch, parser.submit(raws)))
+                if len(pending) > parser.depth:
+                    done = self._commit(mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report)
+            while pending:
+                done = self._commit(mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report)
         return report
 
     def _commit(self, mailbox: Mailbox, info: FolderInfo, folder_id: str, uids: list[int], modseq: int | None,
@@ -273,6 +274,7 @@ class Ingest:
         bridge = filing.bridge_user(session)
         matcher = Matcher(session, [*self.company_domains, mailbox.address.rpartition("@")[2]])
         privacy = PrivacyRules.of(mailbox.private_addresses, mailbox.private_domains, mailbox.private_folders)
+        matcher.prefetch((letter for _uid, _raw, letter in letters), mailbox.address)
         keys = list({letter.dedup_key[:500] for _uid, _raw, letter in letters})
         known = set(session.execute(select(MailMessage.key).where(MailMessage.key.in_(keys))).scalars()) if keys else set()
         suggestions = filing.Suggestions()
@@ -353,7 +355,8 @@ class Ingest:
             return "review"
         interaction = filing.file_letter(
             session, bridge, letter, match, outgoing=matcher.is_outgoing(letter, mailbox.address),
-            blobs=self.blobs, mailbox_owner_id=mailbox.owner_id if mailbox.kind == "personal" else None)
+            blobs=self.blobs, mailbox_owner_id=mailbox.owner_id if mailbox.kind == "personal" else None,
+            cache=matcher.cache)
         filing.remember(session, letter, kind="business", reason=match.detail, interaction_id=interaction.id,
                         counterparty_id=match.counterparty_id, thread_id=interaction.thread_id, **where)
         matcher.known(letter, match.counterparty_id, interaction.thread_id)
@@ -378,13 +381,17 @@ class _Parser:
     """
 
     def __init__(self, *, enabled: bool, limit: int) -> None:
-        self.enabled = enabled and (os.cpu_count() or 1) > 1
+        cores = os.cpu_count() or 1
+        self.enabled = enabled and cores > 1
         self.limit = limit
         self.pool: ProcessPoolExecutor | None = None
+        # As many workers as cores (at most 4): reading a letter costs about as much as filing it.
+        self.workers = min(4, cores) if self.enabled else 0
+        self.depth = self.workers  # batches in flight besides the one being filed
 
     def __enter__(self) -> _Parser:
         if self.enabled:
-            self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
         return self
 
     def __exit__(self, *exc: object) -> None:

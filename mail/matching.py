@@ -28,8 +28,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from crm.models import ContactKey, Interaction
@@ -70,6 +71,13 @@ def is_company_address(address: str, company_domains: Collection[str]) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in company_domains)
 
 
+# Built once: composing a statement costs more than SQLite answering it.
+_THREADS = (select(MailMessage.key, MailMessage.counterparty_id, MailMessage.thread_id)
+            .where(MailMessage.key.in_(bindparam("keys", expanding=True)), MailMessage.counterparty_id.is_not(None)))
+_KEYS = (select(ContactKey.key, ContactKey.counterparty_id, ContactKey.record_type, ContactKey.record_id)
+         .where(ContactKey.kind == bindparam("kind"), ContactKey.key.in_(bindparam("keys", expanding=True))))
+
+
 class Matcher:
     """Matches letters against the database in ``session``; one per import batch is fine."""
 
@@ -78,6 +86,11 @@ class Matcher:
         self.company_domains = frozenset(d.lower() for d in company_domains)
         # Letters filed by this matcher but maybe not flushed yet: a reply in the same batch finds them.
         self._filed: dict[str, tuple[str, str | None]] = {}
+        # Records the filing of this batch looked at, kept referenced (see mail.filing._responsible).
+        self.cache: dict[Any, Any] = {}
+        self._threads: dict[str, tuple[str, str | None] | None] = {}
+        self._addresses: dict[str, list[tuple[str, str, str]]] = {}
+        self._domains: dict[str, set[str]] = {}
 
     def known(self, letter: Letter, counterparty_id: str, thread_id: str | None) -> None:
         """Tell the matcher a letter was just filed (its thread then matches later letters of the batch)."""
@@ -102,10 +115,8 @@ class Matcher:
     def _thread(self, ids: list[str]) -> Match | None:
         if not ids:
             return None
-        rows = self.session.execute(
-            select(MailMessage.key, MailMessage.counterparty_id, MailMessage.thread_id)
-            .where(MailMessage.key.in_(ids), MailMessage.counterparty_id.is_not(None))).all()
-        known = {row.key: (row.counterparty_id, row.thread_id) for row in rows}
+        self._load_threads(ids)
+        known = {mid: self._threads[mid] for mid in ids if self._threads.get(mid)}
         known.update((mid, self._filed[mid]) for mid in ids if mid in self._filed)
         for mid in reversed(ids):  # In-Reply-To is last in Letter.thread_ids, then the newest reference
             if mid in known:
@@ -113,28 +124,49 @@ class Matcher:
                 return Match("thread", counterparty_id, None, thread_id or mid, detail=f"in the thread of {mid}")
         return None
 
+    # Lookups remember what they found (and what they did not), so that ``prefetch`` can ask
+    # for a whole batch in one query and each letter then reads from memory.
+
+    def _load_threads(self, ids: Iterable[str]) -> None:
+        missing = [mid for mid in dict.fromkeys(ids) if mid not in self._threads]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            self._threads.update(dict.fromkeys(chunk))
+            rows = self.session.execute(_THREADS, {"keys": chunk}).all()
+            self._threads.update({row.key: (row.counterparty_id, row.thread_id) for row in rows})
+
     def _by_addresses(self, addresses: list[str]) -> dict[str, list[tuple[str, str, str]]]:
         """address → [(counterparty_id, record_type, record_id)] for every known address."""
-        if not addresses:
-            return {}
-        rows = self.session.execute(
-            select(ContactKey.key, ContactKey.counterparty_id, ContactKey.record_type, ContactKey.record_id)
-            .where(ContactKey.kind == "email", ContactKey.key.in_(addresses))).all()
-        out: dict[str, list[tuple[str, str, str]]] = {}
-        for row in rows:
-            out.setdefault(row.key, []).append((row.counterparty_id, row.record_type, row.record_id))
-        return out
+        missing = [a for a in dict.fromkeys(addresses) if a not in self._addresses]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            found: dict[str, list[tuple[str, str, str]]] = {a: [] for a in chunk}
+            for row in self.session.execute(_KEYS, {"kind": "email", "keys": chunk}).all():
+                found[row.key].append((row.counterparty_id, row.record_type, row.record_id))
+            self._addresses.update(found)
+        return {a: self._addresses[a] for a in addresses if self._addresses.get(a)}
 
     def _by_domains(self, domains: list[str]) -> dict[str, set[str]]:
-        if not domains:
-            return {}
-        rows = self.session.execute(
-            select(ContactKey.key, ContactKey.counterparty_id)
-            .where(ContactKey.kind == "email_domain", ContactKey.key.in_(domains))).all()
-        out: dict[str, set[str]] = {}
-        for row in rows:
-            out.setdefault(row.key, set()).add(row.counterparty_id)
-        return out
+        missing = [d for d in dict.fromkeys(domains) if d not in self._domains]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            found: dict[str, set[str]] = {d: set() for d in chunk}
+            for row in self.session.execute(_KEYS, {"kind": "email_domain", "keys": chunk}).all():
+                found[row.key].add(row.counterparty_id)
+            self._domains.update(found)
+        return {d: self._domains[d] for d in domains if self._domains.get(d)}
+
+    def prefetch(self, letters: Iterable[Letter], mailbox_address: str | None) -> None:
+        """Look up everything a batch of letters will ask about, in a few queries."""
+        addresses: list[str] = []
+        ids: list[str] = []
+        for letter in letters:
+            first, rest = self.external(letter, mailbox_address)
+            addresses += first + rest
+            ids += letter.thread_ids
+        self._by_addresses(addresses)
+        self._by_domains([d for d in dict.fromkeys(_domain(a) for a in addresses) if d not in FREE_MAIL_DOMAINS])
+        self._load_threads(ids)
 
     def external(self, letter: Letter, mailbox_address: str | None) -> tuple[list[str], list[str]]:
         """(correspondents, others): the letter's addresses outside the company, once each."""

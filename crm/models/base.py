@@ -80,11 +80,16 @@ M = TypeVar("M", bound=SQLModel)
 
 
 @cache
-def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], frozenset[str], frozenset[str]]:
-    """(constant defaults, fields with a default factory, required fields) of ``model``."""
+def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], dict[str, Any], frozenset[str]]:
+    """(constant defaults, default factories by field, required fields) of ``model``.
+
+    The factories are called directly: asking pydantic for the default inspects each
+    factory's signature on every call, which cost more than the rest of ``construct``.
+    """
     constant = {name: info.default for name, info in model.model_fields.items()
                 if info.default_factory is None and not info.is_required()}
-    made = frozenset(name for name, info in model.model_fields.items() if info.default_factory is not None)
+    made = {name: info.default_factory for name, info in model.model_fields.items()
+            if info.default_factory is not None}
     required = frozenset(name for name, info in model.model_fields.items() if info.is_required())
     return constant, made, required
 
@@ -107,8 +112,7 @@ def construct(model: type[M], **values: Any) -> M:
         raise TypeError(f"{model.__name__} needs {', '.join(sorted(required - values.keys()))}")
     obj: M = mapper.class_manager.new_instance()
     obj.__dict__.update(constant)
-    obj.__dict__.update({name: model.model_fields[name].get_default(call_default_factory=True)
-                         for name in made - values.keys()})
+    obj.__dict__.update({name: factory() for name, factory in made.items() if name not in values})
     obj.__dict__.update(values)
     object.__setattr__(obj, "__pydantic_fields_set__", set(values))
     return obj
