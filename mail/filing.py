@@ -98,10 +98,6 @@ class BlobStore:
         with ThreadPoolExecutor(max_workers=min(8, len(paths))) as pool:
             list(pool.map(flush, [*paths, *{p.parent for p in paths}]))
 
-    def forget(self) -> None:
-        """The transaction these files were for rolled back: nothing to wait for (they stay, unreferenced)."""
-        self._unsynced = []
-
     def get(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
 

@@ -265,8 +265,7 @@ class Ingest:
             raise
         except Exception:  # noqa: BLE001 - redone carefully below; that run records the error
             log.info("a letter of a batch in %s/%s failed; filing that batch letter by letter", mailbox.name, folder)
-            session.rollback()
-            self.blobs.forget()
+            session.rollback()  # files written meanwhile stay on the list to sync: the careful run reuses them
             return self._file_letters(session, mailbox, folder, letters, careful=True)
 
     def _file_letters(self, session: Session, mailbox: Mailbox, folder: str, letters: list[tuple[int, bytes, Letter]],
