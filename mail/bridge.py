@@ -316,5 +316,6 @@ def settle_review(database: Database, settings: BridgeSettings, review_id: str, 
                 known.interaction_id, known.counterparty_id = interaction.id, counterparty_id
                 known.thread_id = interaction.thread_id
             blobs.sync()
+            blobs.close()
         review.settled_by, review.settled_at = actor.id, utcnow()
         return review

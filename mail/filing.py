@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,39 +53,52 @@ def sanitize_html(html: str) -> str:
 class BlobStore:
     """Files by content hash under ``root``: ``ab/cdef…``. Written once, atomically; never changed.
 
-    ``put`` writes without waiting for the disk; ``sync`` makes every file written since
-    durable (in parallel) and is called right before the transaction that refers to them
-    commits — one wait per batch instead of one per attachment.
+    ``put`` hashes at once and leaves the writing to a few threads (creating a file is a
+    slow system call on some file systems, and the filing need not wait for it); ``sync``
+    waits for every write since the last call and makes the files durable. It is called
+    right before the transaction that refers to them commits.
     """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self._unsynced: list[Path] = []
+        self._pending: list[Future[Path | None]] = []
+        self._dirs: set[Path] = set()
+        self._pool: ThreadPoolExecutor | None = None
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:]
 
     def put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        target = self.path(digest)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blobs")
+        self._pending.append(self._pool.submit(self._write, self.path(digest), data))
+        return digest
+
+    def _write(self, target: Path, data: bytes) -> Path | None:
         if target.exists():
-            return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            return None
+        if target.parent not in self._dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(target.parent)
+        tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}-{threading.get_ident()}")
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, target)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
-        self._unsynced.append(target)
-        return digest
+        return target
 
     def sync(self) -> None:
-        """Make every file put since the last call durable (file and directory entries)."""
-        paths, self._unsynced = self._unsynced, []
-        if not paths:
+        """Wait for the writes since the last call; make the new files durable (file and directory entries).
+
+        Raises what a write raised (a full disk): the caller's transaction must not commit.
+        """
+        pending, self._pending = self._pending, []
+        written = [p for p in (f.result() for f in pending) if p is not None]
+        if not written or self._pool is None:
             return
 
         def flush(path: Path) -> None:
@@ -95,8 +108,12 @@ class BlobStore:
             finally:
                 os.close(fd)
 
-        with ThreadPoolExecutor(max_workers=min(8, len(paths))) as pool:
-            list(pool.map(flush, [*paths, *{p.parent for p in paths}]))
+        list(self._pool.map(flush, [*written, *{p.parent for p in written}]))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def get(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
@@ -245,8 +262,8 @@ class Suggestions:
         for (address, counterparty_id), (name, interaction_id, letters) in self.seen.items():
             row = existing.get((address, counterparty_id))
             if row is None:
-                session.add(MailSuggestion(address=address, name=name, counterparty_id=counterparty_id,
-                                           interaction_id=interaction_id, letters=letters))
+                session.add(construct(MailSuggestion, address=address, name=name, counterparty_id=counterparty_id,
+                                      interaction_id=interaction_id, letters=letters))
             else:
                 row.letters += letters
                 row.interaction_id = interaction_id

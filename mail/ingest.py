@@ -112,23 +112,27 @@ class Ingest:
             mailbox = session.get_one(Mailbox, mailbox_id)
         report = MailboxReport(mailbox.name)
         try:
-            with connect(mailbox, self.secrets, timeout=self.timeout) as client:
-                capabilities = {c.decode().upper() if isinstance(c, bytes) else c.upper()
-                                for c in client.capabilities()}
-                if "CONDSTORE" in capabilities:
-                    client.enable("CONDSTORE")
-                for info in self.folders(mailbox, client):
-                    report.folders.append(self._folder(mailbox, client, info))
+            self._run(mailbox, report)
         except ImapError as exc:
             report.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - recorded and shown in the status; the worker goes on
             log.exception("mail run of %s failed", mailbox.name)
             report.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.blobs.close()
         with self.db.write() as session:
             row = session.get_one(Mailbox, mailbox_id)
             row.last_run_at = utcnow()
             row.last_error = report.error
         return report
+
+    def _run(self, mailbox: Mailbox, report: MailboxReport) -> None:
+        with connect(mailbox, self.secrets, timeout=self.timeout) as client:
+            capabilities = {c.decode().upper() if isinstance(c, bytes) else c.upper() for c in client.capabilities()}
+            if "CONDSTORE" in capabilities:
+                client.enable("CONDSTORE")
+            for info in self.folders(mailbox, client):
+                report.folders.append(self._folder(mailbox, client, info))
 
     def folders(self, mailbox: Mailbox, client: IMAPClient) -> list[FolderInfo]:
         found = find_folders(client)
