@@ -424,6 +424,8 @@ def memory_child(url: str, data_dir: str, mailbox_id: str) -> None:
     seconds, report = ingest_once(database, config, mailbox_id, progress=progress)
     print(json.dumps({"baseline": baseline, "hwm": _status_kb("VmHWM"), "fetched": report.total("fetched"),
                       "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "seconds": seconds,
+                      # The parse workers (ended by now): the largest of them, KiB.
+                      "workers_maxrss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
                       "samples": samples}))
 
 
@@ -458,7 +460,9 @@ def bench_memory(report: Report, backend: str, boxes: Mailboxes) -> None:
     picks = [curve[min(len(curve) - 1, round(q * (len(curve) - 1)))] for q in (0, 0.25, 0.5, 0.75, 1)] if curve else []
     report.notes.append(f"{backend}: memory: RSS during the {n_large:,}-letter import, after (letters done → MB): "
                         + ", ".join(f"{done:,} → {kb / 1024:.0f}" for done, kb in picks)
-                        + "; each import in a fresh interpreter (`python -c`), peak = VmHWM at the end.")
+                        + "; each import in a fresh interpreter (`python -c`), peak = VmHWM at the end. "
+                        f"The parse worker processes peaked at {large.get('workers_maxrss', 0) / 1024:.0f} MB "
+                        f"({small.get('workers_maxrss', 0) / 1024:.0f} MB in the {n_small:,}-letter import) each.")
 
 
 # ---------------------------------------------------------------- profile
@@ -476,7 +480,7 @@ _PHASES = (  # (label, file suffix, function name): cumulative time, the largest
     ("  of it rules (crm.rules.run_check)", "crm/rules.py", "run_check"),
     ("  of it blobs (BlobStore.put, fsync)", "mail/filing.py", "put"),
     ("  of it HTML sanitising (nh3)", "mail/filing.py", "sanitize_html"),
-    ("suggest contact persons (filing.suggest)", "mail/filing.py", "suggest"),
+    ("suggest contact persons (Suggestions.write)", "mail/filing.py", "write"),
     ("review (filing.send_to_review)", "mail/filing.py", "send_to_review"),
     ("remember (filing.remember)", "mail/filing.py", "remember"),
     ("SQLAlchemy flush (autoflush + commit)", "sqlalchemy/orm/session.py", "flush"),
