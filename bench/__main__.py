@@ -118,7 +118,14 @@ def write(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.
     if others:
         report.notes.append(f"search: {api.REQUESTS_PER_KIND} requests per kind per run, {api.ROUNDS} runs; "
                             "figures are the median over runs of each run's p50/p95; one uvicorn worker.")
-        report.write(path)
+        ran = benches & {"api", "calendar"}
+
+        def keep_row(name: str, database: str) -> bool:
+            group = "calendar" if name.startswith("calendar") else "api"
+            return group not in ran or (args.only is not None and database != args.only)
+
+        partial = ran != {"api", "calendar"} or args.only is not None
+        report.write(path, keep_row=keep_row if partial else None)
     if "sync" in benches:
         sync_report.notes += sync.notes(plan)
         command = ("python -m bench" + (f" --only {args.only}" if args.only else "")

@@ -10,7 +10,7 @@ import os
 import platform
 import statistics
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,7 +61,32 @@ class Report:
         print(f"[{mark}] {result.name} ({result.backend}): {result.figure}; floor {result.floor}; ratio {result.ratio}",
               flush=True)
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, *, keep_row: Callable[[str, str], bool] | None = None) -> None:
+        """Write the main table of ``path`` (and its notes), keeping the file's other sections.
+
+        ``keep_row(name, database)`` says which rows of the old table this run did not
+        measure and should keep (a run of some benchmarks or one database only); their
+        notes are kept too.
+        """
+        old = path.read_text().splitlines() if path.exists() else []
+        sections = [i for i, line in enumerate(old) if line.startswith("## ")]
+        top_end = sections[0] if sections else len(old)
+        kept_rows = []
+        if keep_row is not None:
+            for line in old[:top_end]:
+                cells = [c.strip() for c in line.split("|")]
+                if line.startswith("| ") and len(cells) > 3 and cells[2] not in ("database", "---") \
+                        and keep_row(cells[1], cells[2]):
+                    kept_rows.append(line)
+        kept_notes: list[str] = []
+        others: list[str] = []  # every other section, as it was ("## Sync", "## Mail", …)
+        for n, start in enumerate(sections):
+            end = sections[n + 1] if n + 1 < len(sections) else len(old)
+            if old[start] == "## Notes":
+                if keep_row is not None:
+                    kept_notes = [line for line in old[start:end] if line.startswith("- ")]
+            else:
+                others += [*old[start:end]]
         lines = [
             "# Benchmark results",
             "",
@@ -75,10 +100,16 @@ class Report:
         for r in self.results:
             lines.append(f"| {r.name} | {r.backend} | {r.figure} | {r.target} | {r.floor} | {r.ratio} | {r.runs} | "
                          f"{'yes' if r.ok else '**no**'} |")
-        if self.notes:
-            lines += ["", "## Notes", "", *[f"- {n}" for n in self.notes]]
-        path.write_text("\n".join(lines) + "\n")
-
+        if kept_rows:
+            lines += kept_rows
+            lines += ["", "Rows after the first " + str(len(self.results)) + " are from an earlier run "
+                      "(this run measured only the others)."]
+        notes = [*(f"- {n}" for n in self.notes), *(n for n in kept_notes if n[2:] not in self.notes)]
+        if notes:
+            lines += ["", "## Notes", "", *notes]
+        if others:
+            lines += ["", *others]
+        path.write_text("\n".join(lines).rstrip("\n") + "\n")
 
     def write_section(self, path: Path, title: str, command: str, *, keep_others: bool = False) -> None:
         """Put these results under ``## title`` in ``path``, replacing that section and keeping the rest.
