@@ -207,7 +207,9 @@ def file_letter(session: Session, bridge: User, letter: Letter, match: Match, *,
         "starts_at": letter.date or utcnow(),
         "participants": _valid_participants(_participants(letter)),
     }
-    interaction = records.create(session, bridge, records.record_type("interactions"), data, batched=True)
+    # The access memo lives as long as the cache: one check per counterparty per batch.
+    memo = cache.setdefault("access memo", {})
+    interaction = records.create(session, bridge, records.record_type("interactions"), data, batched=True, memo=memo)
     interaction.message_id = letter.message_id
     interaction.thread_id = match.thread_id or letter.message_id
     interaction.body_html = sanitize_html(letter.html) if letter.html else None
