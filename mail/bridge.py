@@ -279,6 +279,49 @@ def list_suggestions(session: Session, *, limit: int = 100) -> list[MailSuggesti
     return list(session.execute(query).scalars())
 
 
+def rematch_reviews(database: Database, settings: BridgeSettings, *, limit: int = 10_000) -> tuple[int, int]:
+    """Match the letters waiting in review again (after contact persons were added); (filed, still waiting).
+
+    What matches now is filed by the rule that fired, as the ingest would have; the rest
+    keeps waiting.
+    """
+    blobs = blob_store(settings)
+    filed = waiting = 0
+    try:
+        with database.write() as session:
+            bridge_user = filing.bridge_user(session)
+            suggestions = filing.Suggestions()
+            for review in list_reviews(session, limit=limit):
+                mailbox = session.get(Mailbox, review.mailbox_id)
+                address = mailbox.address if mailbox else None
+                from mail.matching import Matcher
+
+                matcher = Matcher(session, [*settings.company_domain_list, (address or "").rpartition("@")[2]])
+                letter = parse_letter(blobs.get(review.raw_sha256),
+                                      max_attachment_bytes=settings.mail_attachment_max_bytes)
+                match = matcher.match(letter, address)
+                if match.counterparty_id is None:
+                    waiting += 1
+                    continue
+                interaction = filing.file_letter(
+                    session, bridge_user, letter, match, outgoing=matcher.is_outgoing(letter, address), blobs=blobs,
+                    mailbox_owner_id=mailbox.owner_id if mailbox and mailbox.kind == "personal" else None)
+                session.flush()
+                if match.unknown:
+                    suggestions.add(match.counterparty_id, letter, match.unknown, interaction.id)
+                review.status, review.interaction_id, review.settled_at = "filed", interaction.id, utcnow()
+                known = session.get(MailMessage, review.key)
+                if known is not None:
+                    known.interaction_id, known.counterparty_id = interaction.id, match.counterparty_id
+                    known.thread_id = interaction.thread_id
+                filed += 1
+            suggestions.write(session)
+            blobs.sync()
+    finally:
+        blobs.close()
+    return filed, waiting
+
+
 def settle_review(database: Database, settings: BridgeSettings, review_id: str, actor: User, *,
                   counterparty_id: str | None = None, contact_person_id: str | None = None,
                   dismiss: bool = False) -> MailReview:

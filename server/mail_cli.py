@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from calendar_bridge import invitations
 from crm import accounts
@@ -31,6 +31,10 @@ mail_app.add_typer(review_app, name="review")
 mail_app.add_typer(template_app, name="template")
 
 Multi = list[str] | None
+
+
+def _when(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 @mailbox_app.command("add")
@@ -86,7 +90,7 @@ def mailbox_list(config: ConfigOpt = None) -> None:
             for b in boxes:
                 table.add_row(b.name, b.address, b.kind, f"{b.imap_host}:{b.imap_port} {b.imap_security}",
                               f"{b.smtp_host}:{b.smtp_port}" if b.smtp_host else "—", "yes" if b.enabled else "no",
-                              str(b.last_run_at or "never"), b.last_error or "")
+                              _when(b.last_run_at) or "never", b.last_error or "")
     console.print(table)
 
 
@@ -165,6 +169,7 @@ def mail_run(
 
     cfg = load_config(config)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     with reporting():
         database = open_db(cfg)
         if once:
@@ -223,7 +228,7 @@ def mail_status(config: ConfigOpt = None) -> None:
         away = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "0"
         table.add_row(f.mailbox, f.folder, f.role, str(f.uidvalidity or ""), str(f.last_uid), str(main["filed"]), away,
                       str(main["review"]), str(main["duplicates"]), str(main["errors"]),
-                      str(f.last_run_at or ""), f.last_error or "")
+                      _when(f.last_run_at), f.last_error or "")
     console.print(table)
     for b in boxes:
         if b.last_error:
@@ -244,9 +249,10 @@ def review_list(
         database = open_db(load_config(config))
         with database.read() as session:
             items = bridge.list_reviews(session, status_=None if all_ else "open", limit=500)
-    table = Table("id", "received", "from", "subject", "why", "candidates", "status")
+    table = Table(Column("id", no_wrap=True, min_width=36), "received", "from", "subject", "why", "candidates",
+                  "status")
     for r in items:
-        table.add_row(r.id, str(r.received_at or ""), r.sender, r.subject, f"{r.reason}: {r.detail}",
+        table.add_row(r.id, _when(r.received_at), r.sender, r.subject, f"{r.reason}: {r.detail}",
                       ", ".join(r.candidates), r.status)
     console.print(table)
 
@@ -274,18 +280,33 @@ def review_settle(
                                                              if review.interaction_id else ""))
 
 
+@review_app.command("rematch")
+def review_rematch(config: ConfigOpt = None) -> None:
+    """Match the waiting letters again, e.g. after adding contact persons or importing clients."""
+    from mail import bridge
+
+    cfg = load_config(config)
+    with reporting():
+        filed, waiting = bridge.rematch_reviews(open_db(cfg), cfg)
+    console.print(f"{filed} letter(s) filed, {waiting} still waiting / разобрано {filed}, ждут {waiting}")
+
+
 @mail_app.command("suggestions")
 def mail_suggestions(config: ConfigOpt = None) -> None:
     """Unknown addresses on filed letters: candidates for new contact persons."""
+    from crm.models import Counterparty
     from mail import bridge
 
     with reporting():
         database = open_db(load_config(config))
         with database.read() as session:
             items = bridge.list_suggestions(session, limit=500)
-    table = Table("address", "name", "counterparty", "letters")
+            names = {s.counterparty_id: (cp.short_name or cp.legal_name) if (cp := session.get(Counterparty,
+                     s.counterparty_id)) else s.counterparty_id for s in items}
+    table = Table("address", "name", "counterparty", Column("counterparty id", no_wrap=True, min_width=36),
+                  "letters")
     for s in items:
-        table.add_row(s.address, s.name, s.counterparty_id, str(s.letters))
+        table.add_row(s.address, s.name, names[s.counterparty_id], s.counterparty_id, str(s.letters))
     console.print(table)
 
 

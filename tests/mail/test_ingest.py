@@ -393,3 +393,30 @@ def test_a_letter_that_fails_to_file_waits_in_review_and_the_rest_are_filed(
         review = session.execute(select(MailReview)).scalar_one()
     assert review.reason == "error" and "something nobody foresaw" in review.detail
     assert review.subject == "Сломанное"
+
+
+def test_review_rematched_after_the_client_is_added(world: World) -> None:
+    from crm import records
+    from mail import bridge
+    from mail.models import MailSuggestion
+
+    raw, mid = letter(sender="director@newclient.test", cc="buh@newclient.test", subject="Первый заказ")
+    world.dovecot.append(SALES, "INBOX", raw)
+    world.run()
+    assert world.letters() == []
+    assert bridge.rematch_reviews(world.database, world.config) == (0, 1)
+    with world.database.write() as session:
+        cp = records.create(session, world.ivanov, records.record_type("counterparties"), {"legal_name": "ООО Новый"})
+        records.create(session, world.ivanov, records.record_type("contact-persons"), {
+            "counterparty_id": cp.id, "full_name": "Директор",
+            "contacts": [{"kind": "email", "value": "director@newclient.test"}]})
+    assert bridge.rematch_reviews(world.database, world.config) == (1, 0)
+    [filed] = world.letters()
+    assert (filed.counterparty_id, filed.mail_rule, filed.message_id) == (cp.id, "contact_address", mid)
+    with world.database.read() as session:
+        review = session.execute(select(MailReview)).scalar_one()
+        [suggestion] = session.execute(select(MailSuggestion)).scalars()
+        known = session.get(MailMessage, mid)
+    assert review.status == "filed" and review.interaction_id == filed.id
+    assert suggestion.address == "buh@newclient.test" and suggestion.counterparty_id == cp.id
+    assert known.interaction_id == filed.id  # a reply now threads to it
