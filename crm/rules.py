@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, inspect, select
+from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlmodel import Session
 
 from crm import validation
@@ -67,6 +68,14 @@ def _exists(session: Session, problems: Problems, field: str, model: Any, record
     """
     if record_id is None:
         return None
+    # A record this transaction already holds answers without a round trip (it is in the identity
+    # map only while it exists here: a flushed delete or a rolled-back create takes it out).
+    held = session.identity_map.get(session.identity_key(model, record_id))
+    if held is not None and held not in session.deleted:
+        try:
+            return getattr(held, column)
+        except ObjectDeletedError:  # expired, and gone when reloaded: ask the database below
+            pass
     # Core, not ORM, execution: these look at records other than the one being written.
     found = session.connection().execute(_exists_statement(model, column), {"record_id": record_id}).first()
     if found is None:
