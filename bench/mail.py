@@ -289,23 +289,10 @@ def fresh_company(backend: str, boxes: Mailboxes, purpose: str) -> Iterator[tupl
 
 
 def _batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
-    """The ingest's batching (``Ingest._batches``): at most BATCH_BYTES, or BATCH_COUNT letters."""
+    """The ingest's own batching, so that the floor fetches exactly what the ingest does."""
     from mail import ingest
 
-    limit_bytes, limit_count = ingest.BATCH_BYTES, ingest.BATCH_COUNT
-    out: list[list[int]] = []
-    current: list[int] = []
-    total = 0
-    for uid in uids:
-        size = sizes.get(uid, 0)
-        if current and (total + size > limit_bytes or len(current) >= limit_count):
-            out.append(current)
-            current, total = [], 0
-        current.append(uid)
-        total += size
-    if current:
-        out.append(current)
-    return out
+    return ingest.batches(uids, sizes)
 
 
 def floor_fetch(boxes: Mailboxes, purpose: str, keep: list[bytes] | None = None) -> tuple[float, int, int]:

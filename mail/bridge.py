@@ -26,7 +26,7 @@ from mail import filing
 from mail.decode import parse_letter
 from mail.imap import ImapError, connect, find_folders
 from mail.ingest import Ingest, MailboxReport, Progress
-from mail.matching import Match
+from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, MailOutbox, MailReview, MailSuggestion
 from mail.secrets import SecretBox, load_secret
 
@@ -294,8 +294,6 @@ def rematch_reviews(database: Database, settings: BridgeSettings, *, limit: int 
             for review in list_reviews(session, limit=limit):
                 mailbox = session.get(Mailbox, review.mailbox_id)
                 address = mailbox.address if mailbox else None
-                from mail.matching import Matcher
-
                 matcher = Matcher(session, [*settings.company_domain_list, (address or "").rpartition("@")[2]])
                 letter = parse_letter(blobs.get(review.raw_sha256),
                                       max_attachment_bytes=settings.mail_attachment_max_bytes)
@@ -344,8 +342,6 @@ def settle_review(database: Database, settings: BridgeSettings, review_id: str, 
             mailbox = session.get(Mailbox, review.mailbox_id)
             letter = parse_letter(blobs.get(review.raw_sha256), max_attachment_bytes=settings.mail_attachment_max_bytes)
             matcher_domains = [*settings.company_domain_list, (mailbox.address if mailbox else "").rpartition("@")[2]]
-            from mail.matching import Matcher
-
             matcher = Matcher(session, matcher_domains)
             match = Match("review", counterparty_id, contact_person_id, known.thread_id if known else None)
             interaction = filing.file_letter(

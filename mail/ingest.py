@@ -236,19 +236,7 @@ class Ingest:
             session.get_one(MailFolder, folder_id).highestmodseq = modseq
 
     def _batches(self, uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
-        out: list[list[int]] = []
-        current: list[int] = []
-        total = 0
-        for uid in uids:
-            size = sizes.get(uid, 0)
-            if current and (total + size > self.batch_bytes or len(current) >= self.batch_count):
-                out.append(current)
-                current, total = [], 0
-            current.append(uid)
-            total += size
-        if current:
-            out.append(current)
-        return out
+        return batches(uids, sizes, max_bytes=self.batch_bytes, max_count=self.batch_count)
 
     # -- letters
 
@@ -366,6 +354,24 @@ class Ingest:
         if match.unknown:
             suggestions.add(match.counterparty_id, letter, match.unknown, interaction.id)
         return "filed"
+
+
+def batches(uids: list[int], sizes: dict[int, int], *, max_bytes: int = BATCH_BYTES,
+            max_count: int = BATCH_COUNT) -> list[list[int]]:
+    """UIDs in fetch batches of at most ``max_bytes`` (a larger letter alone) or ``max_count`` letters."""
+    out: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if current and (total + size > max_bytes or len(current) >= max_count):
+            out.append(current)
+            current, total = [], 0
+        current.append(uid)
+        total += size
+    if current:
+        out.append(current)
+    return out
 
 
 def _parse_many(raws: list[tuple[int, bytes]], limit: int) -> list[tuple[int, bytes, Letter]]:
