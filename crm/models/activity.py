@@ -49,7 +49,7 @@ class Interaction(Record, table=True):
     # The letter (interaction) this one answers: its Message-ID goes into In-Reply-To.
     reply_to_id: str | None = Field(default=None, max_length=36)
     # An outgoing letter: None (a record only), queued → sending → sent | failed | uncertain.
-    mail_status: str | None = Field(default=None, max_length=20)
+    mail_status: str | None = Field(default=None, max_length=20, index=True)  # the outbox polls it
     mail_error: str | None = None
     # Which matching rule filed an incoming letter (own_reference, thread, contact_address, domain, review).
     mail_rule: str | None = Field(default=None, max_length=40)
