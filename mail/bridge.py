@@ -22,13 +22,13 @@ from crm.database import Database
 from crm.errors import NotFound, ValidationFailed
 from crm.models import User, utcnow
 from crm.validation import normalize_email
-from mail import filing
-from mail.decode import parse_letter
+from mail import filing, outbox
+from mail.decode import Letter, parse_letter
 from mail.imap import ImapError, connect, find_folders
 from mail.ingest import Ingest, MailboxReport, Progress
 from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, MailOutbox, MailReview, MailSuggestion
-from mail.secrets import SecretBox, load_secret
+from mail.secrets import SecretBox, box_for
 
 __all__ = ["BridgeSettings", "add_mailbox", "blob_store", "ingest_for", "list_reviews", "run_once",
            "secret_box", "serve", "settle_review", "status", "test_mailbox"]
@@ -47,7 +47,7 @@ class BridgeSettings(Protocol):
 
 
 def secret_box(settings: BridgeSettings) -> SecretBox:
-    return SecretBox(load_secret(settings.secret_key, settings.data_dir))
+    return box_for(settings)
 
 
 def blob_store(settings: BridgeSettings) -> filing.BlobStore:
@@ -156,10 +156,6 @@ def run_once(database: Database, settings: BridgeSettings, *, mailbox: str | Non
 
 
 def _send(database: Database, settings: BridgeSettings) -> Any:
-    try:
-        from mail import outbox
-    except ImportError:  # pragma: no cover - the outbox ships with the bridge
-        return None
     return outbox.send_due(database, settings)
 
 
@@ -179,12 +175,7 @@ def serve(database: Database, settings: BridgeSettings, *, stop: threading.Event
                                 name=f"mail-{box_id[:8]}", daemon=True) for box_id in boxes]
     for thread in threads:
         thread.start()
-    try:
-        from mail import outbox
-
-        outbox.recover(database, settings, at_start=True)
-    except ImportError:  # pragma: no cover
-        pass
+    outbox.recover(database, settings, at_start=True)
     while not stop.is_set():
         try:
             _send(database, settings)
@@ -279,6 +270,30 @@ def list_suggestions(session: Session, *, limit: int = 100) -> list[MailSuggesti
     return list(session.execute(query).scalars())
 
 
+def _file_waiting(session: Session, settings: BridgeSettings, blobs: filing.BlobStore, review: MailReview,
+                  choose: Callable[[Matcher, Letter, str | None, MailMessage | None], Match], *,
+                  rule: str | None = None) -> tuple[Match, Letter]:
+    """File a letter waiting in review under what ``choose(matcher, letter, mailbox address, known)``
+    says, when that names a counterparty; the match and the letter."""
+    mailbox = session.get(Mailbox, review.mailbox_id)
+    address = mailbox.address if mailbox else None
+    matcher = Matcher(session, [*settings.company_domain_list, (address or "").rpartition("@")[2]])
+    letter = parse_letter(blobs.get(review.raw_sha256), max_attachment_bytes=settings.mail_attachment_max_bytes)
+    known = session.get(MailMessage, review.key)
+    match = choose(matcher, letter, address, known)
+    if match.counterparty_id is None:
+        return match, letter
+    interaction = filing.file_letter(
+        session, filing.bridge_user(session), letter, match, outgoing=matcher.is_outgoing(letter, address),
+        blobs=blobs, mailbox_owner_id=mailbox.owner_id if mailbox and mailbox.kind == "personal" else None, rule=rule)
+    session.flush()
+    review.status, review.interaction_id, review.settled_at = "filed", interaction.id, utcnow()
+    if known is not None:  # replies now thread to it
+        known.interaction_id, known.counterparty_id = interaction.id, match.counterparty_id
+        known.thread_id = interaction.thread_id
+    return match, letter
+
+
 def rematch_reviews(database: Database, settings: BridgeSettings, *, limit: int = 10_000) -> tuple[int, int]:
     """Match the letters waiting in review again (after contact persons were added); (filed, still waiting).
 
@@ -289,30 +304,16 @@ def rematch_reviews(database: Database, settings: BridgeSettings, *, limit: int 
     filed = waiting = 0
     try:
         with database.write() as session:
-            bridge_user = filing.bridge_user(session)
             suggestions = filing.Suggestions()
             for review in list_reviews(session, limit=limit):
-                mailbox = session.get(Mailbox, review.mailbox_id)
-                address = mailbox.address if mailbox else None
-                matcher = Matcher(session, [*settings.company_domain_list, (address or "").rpartition("@")[2]])
-                letter = parse_letter(blobs.get(review.raw_sha256),
-                                      max_attachment_bytes=settings.mail_attachment_max_bytes)
-                match = matcher.match(letter, address)
+                match, letter = _file_waiting(session, settings, blobs, review,
+                                              lambda matcher, letter, address, _known: matcher.match(letter, address))
                 if match.counterparty_id is None:
                     waiting += 1
                     continue
-                interaction = filing.file_letter(
-                    session, bridge_user, letter, match, outgoing=matcher.is_outgoing(letter, address), blobs=blobs,
-                    mailbox_owner_id=mailbox.owner_id if mailbox and mailbox.kind == "personal" else None)
-                session.flush()
-                if match.unknown:
-                    suggestions.add(match.counterparty_id, letter, match.unknown, interaction.id)
-                review.status, review.interaction_id, review.settled_at = "filed", interaction.id, utcnow()
-                known = session.get(MailMessage, review.key)
-                if known is not None:
-                    known.interaction_id, known.counterparty_id = interaction.id, match.counterparty_id
-                    known.thread_id = interaction.thread_id
                 filed += 1
+                if match.unknown:
+                    suggestions.add(match.counterparty_id, letter, match.unknown, review.interaction_id)
             suggestions.write(session)
             blobs.sync()
     finally:
@@ -325,36 +326,26 @@ def settle_review(database: Database, settings: BridgeSettings, review_id: str, 
                   dismiss: bool = False) -> MailReview:
     """File a waiting letter under ``counterparty_id`` (as ``actor`` sees it), or dismiss it."""
     blobs = blob_store(settings)
-    with database.write() as session:
-        review = session.get(MailReview, review_id)
-        if review is None:
-            raise NotFound(f"no letter {review_id} in review")
-        if review.status != "open":
-            raise ValidationFailed(f"letter {review_id} was already settled ({review.status})")
-        known = session.get(MailMessage, review.key)
-        if dismiss:
-            review.status = "dismissed"
-        else:
-            if counterparty_id is None:
-                raise ValidationFailed("name the counterparty to file the letter under, or dismiss it")
-            # The actor must be able to see the counterparty; crm.records says so.
-            records.get(session, actor, records.record_type("counterparties"), counterparty_id)
-            mailbox = session.get(Mailbox, review.mailbox_id)
-            letter = parse_letter(blobs.get(review.raw_sha256), max_attachment_bytes=settings.mail_attachment_max_bytes)
-            matcher_domains = [*settings.company_domain_list, (mailbox.address if mailbox else "").rpartition("@")[2]]
-            matcher = Matcher(session, matcher_domains)
-            match = Match("review", counterparty_id, contact_person_id, known.thread_id if known else None)
-            interaction = filing.file_letter(
-                session, filing.bridge_user(session), letter, match,
-                outgoing=matcher.is_outgoing(letter, mailbox.address if mailbox else None), blobs=blobs,
-                mailbox_owner_id=mailbox.owner_id if mailbox and mailbox.kind == "personal" else None,
-                rule="review")
-            session.flush()
-            review.status, review.interaction_id = "filed", interaction.id
-            if known is not None:
-                known.interaction_id, known.counterparty_id = interaction.id, counterparty_id
-                known.thread_id = interaction.thread_id
-            blobs.sync()
-            blobs.close()
-        review.settled_by, review.settled_at = actor.id, utcnow()
-        return review
+    try:
+        with database.write() as session:
+            review = session.get(MailReview, review_id)
+            if review is None:
+                raise NotFound(f"no letter {review_id} in review")
+            if review.status != "open":
+                raise ValidationFailed(f"letter {review_id} was already settled ({review.status})")
+            if dismiss:
+                review.status, review.settled_at = "dismissed", utcnow()
+            else:
+                if counterparty_id is None:
+                    raise ValidationFailed("name the counterparty to file the letter under, or dismiss it")
+                # The actor must be able to see the counterparty; crm.records says so.
+                records.get(session, actor, records.record_type("counterparties"), counterparty_id)
+                _file_waiting(session, settings, blobs, review,
+                              lambda _matcher, _letter, _address, known: Match(
+                                  "review", counterparty_id, contact_person_id, known.thread_id if known else None),
+                              rule="review")
+                blobs.sync()
+            review.settled_by = actor.id
+            return review
+    finally:
+        blobs.close()

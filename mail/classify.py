@@ -30,7 +30,7 @@ from enum import StrEnum
 
 from mail.decode import Letter
 
-__all__ = ["Classification", "LetterKind", "PrivacyRules", "classify"]
+__all__ = ["Classification", "LetterKind", "PrivacyRules", "classify", "on_domains"]
 
 
 class LetterKind(StrEnum):
@@ -96,6 +96,11 @@ def _domain_in(domain: str, domains: Collection[str]) -> bool:
 
 def _domain(address: str) -> str:
     return address.rpartition("@")[2].lower()
+
+
+def on_domains(address: str, domains: Collection[str]) -> bool:
+    """Whether ``address`` is on one of ``domains`` (lower-case), subdomains included."""
+    return _domain_in(_domain(address), domains)
 
 
 def _local(address: str) -> str:
@@ -171,7 +176,7 @@ def _internal(letter: Letter, company_domains: Collection[str]) -> str | None:
     addresses = [a.address for a in letter.participants]
     if not addresses or not company_domains:
         return None
-    if all(_domain_in(_domain(a), company_domains) for a in addresses):
+    if all(on_domains(a, company_domains) for a in addresses):
         return "every participant is on the company's own domains"
     return None
 

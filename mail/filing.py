@@ -13,7 +13,6 @@ import hashlib
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,18 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from crm import accounts, records
-from crm.models import ContactPerson, Counterparty, User, utcnow
+from crm.models import ContactPerson, Counterparty, Interaction, User, utcnow
 from crm.models.base import construct
 from crm.models.enums import MAIL_BRIDGE_LOGIN
+from crm.validation import normalize_email
 from mail.decode import Letter
 from mail.matching import Match
 from mail.models import MailMessage, MailReview, MailSuggestion
 
-__all__ = ["BlobStore", "Suggestions", "bridge_user", "file_letter", "remember", "send_to_review"]
+__all__ = ["BlobStore", "Suggestions", "bridge_user", "file_letter", "remember", "send_to_review", "set_as_bridge"]
 
 MAX_TEXT = 1_000_000   # characters of plain text kept on the interaction
-MAX_HTML = 2_000_000   # characters of sanitised HTML
+MAX_HTML = 2_000_000   # characters of HTML sanitised and kept
 MAX_SUBJECT = 500
 
 # Tags and attributes a letter keeps: formatting, tables, links, inline images by cid.
@@ -46,7 +46,7 @@ _ATTRIBUTES = {"*": {"align", "valign", "width", "height", "colspan", "rowspan",
 
 def sanitize_html(html: str) -> str:
     """HTML safe to show: no scripts, styles, handlers or remote loads but links; cid: images kept."""
-    return nh3.clean(html[:MAX_HTML * 2], tags=_TAGS, attributes=_ATTRIBUTES,
+    return nh3.clean(html[:MAX_HTML], tags=_TAGS, attributes=_ATTRIBUTES,
                      url_schemes={"http", "https", "mailto", "cid"}, link_rel="noopener noreferrer nofollow")
 
 
@@ -128,27 +128,37 @@ def bridge_user(session: Session) -> User:
     return user
 
 
+def set_as_bridge(session: Session, bridge: User, item: Interaction, **values: Any) -> None:
+    """Change fields of ``item`` as the bridge, as ``crm.records.update`` would (version, audit).
+
+    Plain assignment, not the record service: the bridge reports what happened to a
+    letter even when, say, its responsible has been disabled since it was written.
+    The session hook enters the change in the change log.
+    """
+    changed = False
+    for name, value in values.items():
+        if getattr(item, name) != value:
+            setattr(item, name, value)
+            changed = True
+    if changed:
+        item.version += 1
+        item.updated_at = utcnow()
+        item.updated_by = bridge.id
+        session.add(item)
+        session.flush()
+
+
 def _participants(letter: Letter) -> list[dict[str, str]]:
+    """From, To, Cc and Bcc as crm.rules takes them: a malformed address is left out, not the letter."""
     out = []
     for role, addresses in (("from", letter.from_), ("to", letter.to), ("cc", letter.cc), ("bcc", letter.bcc)):
         for item in addresses:
-            if item.address and "@" in item.address:
-                out.append({"role": role, "name": item.name[:200].replace("\r", " ").replace("\n", " "),
-                            "address": item.address})
+            try:
+                address = normalize_email(item.address)
+            except ValueError:
+                continue
+            out.append({"role": role, "name": " ".join(item.name.split())[:200], "address": address})
     return out[:100]
-
-
-def _valid_participants(participants: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The participants crm.rules accepts (a broken address on a letter must not refuse the letter)."""
-    from crm.validation import normalize_email
-
-    out = []
-    for item in participants:
-        try:
-            out.append({**item, "address": normalize_email(item["address"])})
-        except ValueError:
-            continue
-    return out
 
 
 def _responsible(session: Session, counterparty_id: str, owner_id: str | None, cache: dict[Any, Any]) -> str | None:
@@ -205,7 +215,7 @@ def file_letter(session: Session, bridge: User, letter: Letter, match: Match, *,
         "subject": (letter.subject or "")[:MAX_SUBJECT],
         "notes": text,
         "starts_at": letter.date or utcnow(),
-        "participants": _valid_participants(_participants(letter)),
+        "participants": _participants(letter),
     }
     # The access memo lives as long as the cache: one check per counterparty per batch.
     memo = cache.setdefault("access memo", {})
@@ -271,6 +281,3 @@ class Suggestions:
                 row.interaction_id = interaction_id
         self.seen = {}
 
-
-def received_at(letter: Letter) -> datetime:
-    return letter.date or utcnow()

@@ -17,8 +17,9 @@ A run of one folder:
    Message-ID, else a fingerprint) is known — the same letter in INBOX, Sent, All
    Mail or another mailbox is one record —, classify (bounce, auto-reply, list,
    internal, private are counted, not filed), match (:mod:`mail.matching`), then
-   file it or put it in the review queue. A letter that fails in a way nobody
-   foresaw goes to review with the error, in its own savepoint; the run goes on.
+   file it or put it in the review queue. A batch is written in one flush; should a
+   letter fail in a way nobody foresaw, the batch is filed again letter by letter in
+   savepoints and that letter goes to review with the error; the run goes on.
 4. The batch's letters, the folder's counters and its new cursor are committed
    together: the cursor moves only with the letters it covers. A connection lost
    mid-batch (server restarted, timeout) leaves the cursor where it was; the next
@@ -32,7 +33,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,12 +43,12 @@ from sqlmodel import Session
 
 from crm.database import Database
 from crm.models import Interaction, utcnow
-from mail import filing, invites, outbox
+from mail import filing, invites
 from mail.classify import PrivacyRules, classify
 from mail.decode import Letter, parse_letter
 from mail.imap import FolderInfo, ImapError, connect, find_folders
 from mail.matching import Match, Matcher
-from mail.models import Mailbox, MailFolder, MailMessage, bump
+from mail.models import Mailbox, MailFolder, MailMessage
 from mail.secrets import SecretBox
 
 __all__ = ["FolderReport", "Ingest", "MailboxReport"]
@@ -206,7 +207,7 @@ class Ingest:
                 pending: tuple[list[int], Any], done: int, report: FolderReport) -> int:
         """File one fetched batch and move the cursor past it, in one transaction."""
         batch, parsed = pending
-        letters = parsed.result() if hasattr(parsed, "result") else parsed
+        letters = parsed.result()
         with self.db.write() as session:
             outcomes = self._file_batch(session, mailbox, info.name, letters)
             folder = session.get_one(MailFolder, folder_id)
@@ -216,7 +217,7 @@ class Ingest:
                 if outcome in ("filed", "duplicates", "review", "errors"):
                     setattr(report, outcome, getattr(report, outcome) + 1)
                 else:
-                    report.classified = bump(report.classified, outcome)
+                    report.classified[outcome] = report.classified.get(outcome, 0) + 1
             report.fetched += len(outcomes)
             folder.counts = counts
             folder.last_uid = max(batch)
@@ -320,7 +321,7 @@ class Ingest:
                     continue
                 for person in hit:
                     person["status"] = reply.partstat
-                outbox.set_fields(session, bridge, meeting, participants=people)
+                filing.set_as_bridge(session, bridge, meeting, participants=people)
                 done.append(f"{reply.attendee}: {reply.partstat}")
         return "; ".join(done) or None
 
@@ -378,11 +379,12 @@ def _parse_many(raws: list[tuple[int, bytes]], limit: int) -> list[tuple[int, by
     return [(uid, raw, parse_letter(raw, max_attachment_bytes=limit)) for uid, raw in raws]
 
 
-_PARALLEL_FROM = 100  # letters in a folder run from which parsing moves to a second process
+_PARALLEL_FROM = 100  # letters in a folder run from which parsing moves to worker processes
 
 
 class _Parser:
-    """Parses fetched batches; in a worker process for long runs, so filing batch N overlaps reading N+1.
+    """Parses fetched batches; in worker processes (one per core) for long runs, so that filing a
+    batch overlaps parsing the next ones.
 
     The worker is started with ``spawn`` (never ``fork``: the bridge runs threads and
     holds database connections). Short runs parse in-process: starting a process
@@ -407,7 +409,9 @@ class _Parser:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def submit(self, raws: list[tuple[int, bytes]]) -> Any:
-        if self.pool is None:
-            return _parse_many(raws, self.limit)
-        return self.pool.submit(_parse_many, raws, self.limit)
+    def submit(self, raws: list[tuple[int, bytes]]) -> Future[list[tuple[int, bytes, Letter]]]:
+        if self.pool is not None:
+            return self.pool.submit(_parse_many, raws, self.limit)
+        done: Future[list[tuple[int, bytes, Letter]]] = Future()
+        done.set_result(_parse_many(raws, self.limit))
+        return done

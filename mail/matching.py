@@ -26,7 +26,7 @@ match anything.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,10 +35,11 @@ from sqlmodel import Session
 
 from crm.models import ContactKey, Interaction
 from crm.validation import FREE_MAIL_DOMAINS
+from mail.classify import on_domains
 from mail.decode import Letter
 from mail.models import MailMessage
 
-__all__ = ["Match", "Matcher", "is_company_address"]
+__all__ = ["Match", "Matcher"]
 
 _OWN_ID = re.compile(r"^<([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})@")
 
@@ -57,18 +58,9 @@ class Match:
     # External addresses on the letter that no contact person or counterparty has.
     unknown: tuple[str, ...] = field(default=())
 
-    @property
-    def filed(self) -> bool:
-        return self.counterparty_id is not None
-
 
 def _domain(address: str) -> str:
     return address.rpartition("@")[2]
-
-
-def is_company_address(address: str, company_domains: Collection[str]) -> bool:
-    domain = _domain(address)
-    return any(domain == d or domain.endswith("." + d) for d in company_domains)
 
 
 # Built once: composing a statement costs more than SQLite answering it.
@@ -173,7 +165,7 @@ class Matcher:
         own = (mailbox_address or "").lower()
 
         def keep(addresses: Iterable[str]) -> list[str]:
-            return [a for a in addresses if a and a != own and not is_company_address(a, self.company_domains)]
+            return [a for a in addresses if a and a != own and not on_domains(a, self.company_domains)]
 
         outgoing = self.is_outgoing(letter, mailbox_address)
         first = keep(a.address for a in (letter.to if outgoing else letter.from_ or letter.sender))
@@ -183,7 +175,7 @@ class Matcher:
     def is_outgoing(self, letter: Letter, mailbox_address: str | None) -> bool:
         senders = [a.address for a in letter.from_]
         own = (mailbox_address or "").lower()
-        return bool(senders) and all(a == own or is_company_address(a, self.company_domains) for a in senders)
+        return bool(senders) and all(a == own or on_domains(a, self.company_domains) for a in senders)
 
     # -- the whole decision
 

@@ -7,7 +7,6 @@ kind ``letter`` the bridge files (and the ``mail_status`` of a letter it sends).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -173,9 +172,3 @@ class MailTemplate(SQLModel, table=True):
     body: str = Field(default="")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
-
-def bump(counts: dict[str, Any], name: str, by: int = 1) -> dict[str, int]:
-    """A copy of ``counts`` with ``name`` raised (JSON columns change by assignment)."""
-    out = {k: int(v) for k, v in counts.items()}
-    out[name] = out.get(name, 0) + by
-    return out

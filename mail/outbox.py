@@ -71,10 +71,11 @@ from crm.models import Interaction, User, utcnow
 from crm.models.enums import InteractionKind, MailStatus
 from crm.validation import normalize_email
 from mail.filing import bridge_user as _bridge_user
+from mail.filing import set_as_bridge as _set
 from mail.identity import normalize_message_id
 from mail.imap import ImapError, connect, find_folders
 from mail.models import Mailbox, MailMessage, MailOutbox
-from mail.secrets import SecretBox, SecretError, load_secret
+from mail.secrets import SecretBox, SecretError, box_for
 from mail.templates import TemplateError, merge
 
 if TYPE_CHECKING:  # mail depends on crm only; the server hands in its settings
@@ -139,27 +140,6 @@ class Outgoing:
 # ---------------------------------------------------------------- helpers
 
 
-def _set(session: Session, bridge: User, item: Interaction, **values: Any) -> None:
-    """Change fields of ``item`` as the bridge, as ``crm.records.update`` would (version, audit).
-
-    Plain assignment, not the record service: the bridge reports what happened to a
-    letter even when, say, its responsible has been disabled since it was written.
-    The session hook enters the change in the change log.
-    """
-    changed = False
-    for name, value in values.items():
-        if getattr(item, name) != value:
-            setattr(item, name, value)
-            changed = True
-    if changed:
-        item.version += 1
-        item.updated_at = utcnow()
-        item.updated_by = bridge.id
-        session.add(item)
-        session.flush()
-
-
-set_fields = _set  # what the ingest uses to record an attendee's answer
 
 
 def _locked(session: Session, model: Any, key: str) -> Any:
@@ -217,10 +197,6 @@ def _spool(config: Config, interaction_id: str, raw: bytes) -> None:
 
 def _unspool(config: Config, interaction_id: str) -> None:
     _spool_path(config, interaction_id).unlink(missing_ok=True)
-
-
-def _secrets(config: Config) -> SecretBox:
-    return SecretBox(load_secret(config.secret_key, config.data_dir))
 
 
 T = TypeVar("T")
@@ -691,7 +667,7 @@ def send_due(database: Database, config: Config, *, now: datetime | None = None,
     already runs one). ``now`` is the clock the schedule is read by (tests move it on).
     """
     now = now or utcnow()
-    secrets = _secrets(config)
+    secrets = box_for(config)
     report = recover(database, config, now=now)
     with database.write() as session:
         _enqueue(session, report, now)
@@ -795,7 +771,7 @@ def recover(database: Database, config: Config, *, now: datetime | None = None, 
         boxes = {row.mailbox_id: session.get(Mailbox, row.mailbox_id) for row in stuck if row.mailbox_id}
     if not stuck:
         return report
-    secrets = _secrets(config)
+    secrets = box_for(config)
     for row in stuck:
         mailbox = boxes.get(row.mailbox_id)
         found, why = False, ""

@@ -13,12 +13,13 @@ import base64
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["SecretBox", "SecretError", "load_secret"]
+__all__ = ["SecretBox", "SecretError", "box_for", "load_secret"]
 
 _KEY_FILE = "secret.key"
 
@@ -46,6 +47,11 @@ def load_secret(secret_key: str | None, data_dir: str | Path) -> bytes:
     with os.fdopen(fd, "wb") as fh:
         fh.write(key + b"\n")
     return key
+
+
+def box_for(settings: Any) -> SecretBox:
+    """The box for mailbox credentials under the server's settings (``secret_key``, ``data_dir``)."""
+    return SecretBox(load_secret(settings.secret_key, settings.data_dir))
 
 
 class SecretBox:
