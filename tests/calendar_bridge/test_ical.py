@@ -24,6 +24,7 @@ from ical.calendar_stream import IcsCalendarStream
 
 from calendar_bridge import ical
 from calendar_bridge.ical import BUSY_SUMMARY, PRODID, Birthday, TimedEvent, feed
+from tests.calendar_bridge.parsers import check_wire_format, parse_three
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 EDITED = datetime(2025, 2, 20, 16, 45, 12, tzinfo=MOSCOW)
@@ -75,29 +76,9 @@ def sample() -> list[TimedEvent | Birthday]:
 # ---------------------------------------------------------------------- checks
 
 
-def check_wire_format(data: bytes) -> None:
-    """CRLF only, every physical line at most 75 octets and valid UTF-8 by itself (RFC 5545 §3.1)."""
-    assert data.endswith(b"\r\n")
-    lines = data[:-2].split(b"\r\n")
-    for line in lines:
-        assert b"\r" not in line and b"\n" not in line, line
-        assert len(line) <= 75, line
-        line.decode("utf-8")  # raises if a fold split a character
-
-
 def parse_everywhere(data: bytes) -> icalendar.Calendar:
     """Parse with all three parsers, fail on any error, return icalendar's result."""
-    check_wire_format(data)
-    calendar = icalendar.Calendar.from_ical(data)
-    for component in calendar.walk():
-        assert not component.errors, (component.name, component.errors)
-    text = data.decode("utf-8")
-    strict = IcsCalendarStream.calendar_from_ics(text)
-    assert strict.prodid == PRODID  # an empty stream also "parses", into a blank calendar
-    assert len(strict.events) == len(calendar.walk("VEVENT"))
-    loose = vobject.readOne(text)
-    assert len(loose.contents.get("vevent", [])) == len(calendar.walk("VEVENT"))
-    return calendar
+    return parse_three(data)[0]
 
 
 def events_by_uid(calendar: icalendar.Calendar) -> dict[str, icalendar.Event]:

@@ -12,13 +12,12 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-import vobject
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ical.calendar_stream import IcsCalendarStream
 
 from calendar_bridge.ical import PRODID
 from calendar_bridge.invitations import Reply, interaction_id_from_uid, invitation, parse_reply
+from tests.calendar_bridge.parsers import parse_three
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 ID = "0b6f1c9e-4a55-4d38-9a0c-3f6f0c7d2e11"
@@ -44,31 +43,14 @@ def make(**changes: object) -> bytes:
     return invitation(**values)  # type: ignore[arg-type]
 
 
-def check_wire_format(data: bytes) -> None:
-    """CRLF only, every physical line at most 75 octets and valid UTF-8 by itself (RFC 5545 §3.1)."""
-    assert data.endswith(b"\r\n")
-    for line in data[:-2].split(b"\r\n"):
-        assert b"\r" not in line and b"\n" not in line, line
-        assert len(line) <= 75, line
-        line.decode("utf-8")  # raises if a fold split a character
-
-
 def unfolded_lines(data: bytes) -> list[str]:
     return data.decode("utf-8").replace("\r\n ", "").split("\r\n")
 
 
 def parse_everywhere(data: bytes) -> tuple[icalendar.Calendar, object, object]:
-    """Parse with all three parsers, fail on any error; the three results."""
-    check_wire_format(data)
-    calendar = icalendar.Calendar.from_ical(data)
-    for component in calendar.walk():
-        assert not component.errors, (component.name, component.errors)
-    text = data.decode("utf-8")
-    strict = IcsCalendarStream.calendar_from_ics(text)
-    assert strict.prodid == PRODID  # an empty stream also "parses", into a blank calendar
-    assert len(strict.events) == 1
-    loose = vobject.readOne(text)
-    assert len(loose.contents["vevent"]) == 1
+    """Parse with all three parsers, fail on any error; the three results, holding one event."""
+    calendar, strict, loose = parse_three(data)
+    assert len(calendar.walk("VEVENT")) == 1
     return calendar, strict, loose
 
 

@@ -57,9 +57,8 @@ def test_invitation_update_cancel_and_the_attendees_answer(world: World, smtp_si
     first = _event(cal)
     assert str(first["UID"]) == f"{meeting.id}@satchel"
     assert first.decoded("DTSTART") == starts and first.decoded("DTEND") == starts + timedelta(minutes=90)
-    assert [str(a) for a in [first["ATTENDEE"]]] == ["mailto:director@romashka.test"]
-    assert smtp_sink.messages[0].rcpt_tos == ("director@romashka.test",) or \
-        list(smtp_sink.messages[0].rcpt_tos) == ["director@romashka.test"]
+    assert str(first["ATTENDEE"]) == "mailto:director@romashka.test"  # one attendee, not a list
+    assert list(smtp_sink.messages[0].rcpt_tos) == ["director@romashka.test"]
     with world.database.read() as session:
         assert session.get(Interaction, meeting.id).status == "planned"  # the invitation went, the meeting is ahead
 
