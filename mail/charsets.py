@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 from charset_normalizer import from_bytes
 
-__all__ = ["decode_bytes", "decode_header_value", "decode_words", "resolve_charset"]
+__all__ = ["decode_bytes", "decode_header_value", "decode_raw_header", "decode_words", "resolve_charset"]
 
 # Single-byte codepages that Russian letters arrive in, plus the Western ones that
 # Cyrillic text is most often mislabelled as.
@@ -290,6 +290,21 @@ def decode_words(text: str) -> tuple[str, list[str]]:
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+def decode_raw_header(raw: str) -> tuple[str, str | None]:
+    """A raw header value with its undeclared 8-bit bytes decoded and its folding undone;
+    encoded words are left as they are. The note says how the 8-bit bytes were read, if any were."""
+    note = None
+    try:
+        data = raw.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = raw.encode("utf-8", "replace")
+    text = raw
+    if not data.isascii():
+        text, how = decode_bytes(data)
+        note = f"8-bit header: {how}" if how else None
+    return re.sub(r"\r?\n[ \t]*", " ", text), note
+
+
 def decode_header_value(raw: str) -> tuple[str, list[str]]:
     """Turn one raw header value into clean single-line text; return it and notes.
 
@@ -299,16 +314,9 @@ def decode_header_value(raw: str) -> tuple[str, list[str]]:
     unfolded and stripped of control characters.
     """
     notes: list[str] = []
-    text = raw
-    try:
-        data = raw.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        data = raw.encode("utf-8", "replace")
-    if not data.isascii():
-        text, note = decode_bytes(data)
-        if note:
-            notes.append(f"8-bit header: {note}")
-    text = re.sub(r"\r?\n[ \t]*", " ", text)
+    text, note = decode_raw_header(raw)
+    if note:
+        notes.append(note)
     text, word_notes = decode_words(text)
     notes.extend(word_notes)
     text = _CONTROL.sub(" ", text).replace("\r", " ").replace("\n", " ")

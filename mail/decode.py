@@ -23,14 +23,13 @@ import email.policy
 import email.utils
 import logging
 import mimetypes
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from typing import NamedTuple
 
 from crm.validation import normalize_email
-from mail.charsets import decode_bytes, decode_header_value, decode_words
+from mail.charsets import decode_bytes, decode_header_value, decode_raw_header, decode_words
 from mail.filenames import safe_filename
 from mail.htmltext import html_to_text
 from mail.identity import fingerprint, normalize_message_id, parse_message_ids
@@ -169,13 +168,9 @@ class _Reader:
     def addresses(self, msg: Message, name: str) -> list[Address]:
         out: list[Address] = []
         for raw in _raw_values(msg, name):
-            text = raw
-            data = raw.encode("utf-8", "surrogateescape")
-            if not data.isascii():
-                text, note = decode_bytes(data)
-                if note:
-                    self.note(f"{name}: 8-bit header: {note}")
-            text = re.sub(r"\r?\n[ \t]*", " ", text)
+            text, note = decode_raw_header(raw)
+            if note:
+                self.note(f"{name}: {note}")
             try:
                 pairs = email.utils.getaddresses([text])
             except Exception:  # noqa: BLE001 - the stdlib address parser has raised on odd input
