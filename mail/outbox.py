@@ -33,17 +33,13 @@ Never twice: a row still "sending" after a crash is never sent again by itself
 otherwise it becomes "uncertain" and its author is asked to check with the recipient
 and queue it again. Every failed or uncertain letter makes a reminder for its author.
 
-No user input reaches a header unchecked: a CR, LF, NUL or other control character in
-any header value refuses the letter with a clear message; addresses are validated
-again; headers are made by :mod:`email.headerregistry` (RFC 2047 for Cyrillic names),
-never by concatenation; Bcc recipients are in the envelope only.
+What is sent is composed by :mod:`mail.compose`: no user input reaches a header
+unchecked, and Bcc recipients are in the envelope only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.policy
-import email.utils
 import hashlib
 import logging
 import os
@@ -53,9 +49,7 @@ import tempfile
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.headerregistry import Address
-from email.message import EmailMessage
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -70,13 +64,13 @@ from crm.errors import NotFound, SatchelError, ValidationFailed
 from crm.models import Interaction, User, utcnow
 from crm.models.enums import InteractionKind, MailStatus
 from crm.validation import normalize_email
+from mail.compose import LetterRefused, Outgoing, bare_message_id, build_message, parent_letter
 from mail.filing import bridge_user as _bridge_user
 from mail.filing import set_as_bridge as _set
 from mail.identity import normalize_message_id
 from mail.imap import ImapError, connect, find_folders
 from mail.models import Mailbox, MailMessage, MailOutbox
 from mail.secrets import SecretBox, SecretError, box_for
-from mail.templates import TemplateError, merge
 
 if TYPE_CHECKING:  # mail depends on crm only; the server hands in its settings
     from mail.bridge import BridgeSettings as Config
@@ -94,14 +88,10 @@ COPY_RETRY_FOR = timedelta(days=3)  # how long a failed APPEND to Sent is tried 
 SMTP_TIMEOUT = 30.0
 IMAP_TIMEOUT = 30.0
 SPOOL_DIR = "mail-outbox"
-MAX_SUBJECT = 500  # Interaction.subject
 
 QUEUED, SENDING, SENT = MailStatus.QUEUED.value, MailStatus.SENDING.value, MailStatus.SENT.value
 FAILED, UNCERTAIN = MailStatus.FAILED.value, MailStatus.UNCERTAIN.value
 
-# Characters no header value may hold: every line break str.splitlines() knows, NUL and
-# the other C0 controls but TAB. Refused, not cleaned: the author sees what was wrong.
-_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 _SAFE_NAME = re.compile(r"[0-9a-f-]{36}")
 _UNCERTAIN = ("the server stopped while sending this letter, so it may or may not have gone out; "
               "check with the recipient and queue it again to resend")
@@ -118,25 +108,6 @@ class SendReport:
     copies: int = 0  # copies APPENDed to Sent folders
 
 
-class LetterRefused(ValueError):
-    """The letter cannot be sent as written; the message (its ``mail_error``) says why."""
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One built letter: the exact bytes to send and to file, and its SMTP envelope."""
-
-    interaction_id: str
-    mailbox: Mailbox
-    message_id: str  # bare: no angle brackets
-    subject: str  # merge fields filled: what the history shows once it is sent
-    body: str
-    raw: bytes
-    sender: str
-    recipients: tuple[str, ...]
-    smtputf8: bool
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -149,30 +120,9 @@ def _locked(session: Session, model: Any, key: str) -> Any:
                            .execution_options(populate_existing=True)).scalar_one_or_none()
 
 
-def _bare(message_id: str | None) -> str | None:
-    """A Message-ID without angle brackets, lower-case."""
-    if not message_id:
-        return None
-    return message_id.strip().strip("<>").strip().lower() or None
-
-
 def _identity(bare: str) -> str:
     """The form :mod:`mail.identity` gives a Message-ID: the key the ingest knows a letter by."""
     return normalize_message_id(bare) or bare
-
-
-def _one_line(what: str, value: str) -> str:
-    if _UNSAFE.search(value):
-        raise LetterRefused(f"{what} contains a line break or a control character ({value[:80]!r}); "
-                            "the letter was not sent, so that nothing written in it can add a header")
-    return value
-
-
-def _address(what: str, value: Any) -> str:
-    try:
-        return normalize_email(str(value or ""))
-    except ValueError as exc:
-        raise LetterRefused(f"{what}: {exc}") from None
 
 
 def _spool_path(config: Config, interaction_id: str) -> Path:
@@ -304,14 +254,6 @@ def choose_mailbox(session: Session, item: Interaction) -> Mailbox | None:
                            .order_by(Mailbox.name)).scalars().first()
 
 
-def _parent(session: Session, item: Interaction) -> Interaction | None:
-    """The letter this one answers, when it has a Message-ID to refer to."""
-    if not item.reply_to_id:
-        return None
-    parent = session.get(Interaction, item.reply_to_id)
-    return parent if parent is not None and parent.message_id else None
-
-
 def _enqueue(session: Session, report: SendReport, now: datetime) -> int:
     bridge: User | None = None
     count = 0
@@ -336,7 +278,7 @@ def _enqueue(session: Session, report: SendReport, now: datetime) -> int:
             report.failed += 1
             continue
         # A letter's Message-ID is made once; each invitation (first, update, cancellation) is a letter of its own.
-        bare = f"{item.id}.{item.version}@{domain}" if meeting else _bare(item.message_id) or f"{item.id}@{domain}"
+        bare = f"{item.id}.{item.version}@{domain}" if meeting else bare_message_id(item.message_id) or f"{item.id}@{domain}"
         if row is None:
             row = MailOutbox(interaction_id=item.id, message_id=bare)
         elif meeting:
@@ -349,7 +291,7 @@ def _enqueue(session: Session, report: SendReport, now: datetime) -> int:
         row.sent_at = None
         row.copy_saved = False
         session.add(row)
-        parent = _parent(session, item)
+        parent = parent_letter(session, item)
         thread = (parent.thread_id or parent.message_id) if parent is not None else _identity(bare)
         if meeting:
             thread = item.thread_id or _identity(bare)
@@ -365,128 +307,6 @@ def enqueue(session: Session, config: Config, *, now: datetime | None = None) ->
     no mailbox to go from is marked failed and its author told.
     """
     return _enqueue(session, SendReport(), now or utcnow())
-
-
-# ---------------------------------------------------------------- building
-
-
-def build_message(session: Session, item: Interaction, mailbox: Mailbox, message_id: str, *,
-                  date: datetime | None = None) -> Outgoing:
-    """The letter as it will be sent, or :class:`LetterRefused` saying why it cannot be.
-
-    Subject and body have their merge fields filled (:mod:`mail.templates`). From is
-    the salesperson's name at the mailbox's address; To and Cc come from the
-    participants, Bcc only into the envelope.
-    """
-    meeting = item.kind == InteractionKind.MEETING
-    if not meeting and (item.kind != InteractionKind.LETTER or item.direction != "outgoing"):
-        raise LetterRefused("only an outgoing letter or a meeting invitation can be sent")
-    sender = _address(f"the address of mailbox {mailbox.name}", mailbox.address)
-    try:
-        subject, body = merge(session, item, sender_address=sender)
-    except TemplateError as exc:
-        raise LetterRefused(str(exc)) from None
-    _one_line("the subject", subject)
-    if len(subject) > MAX_SUBJECT:
-        raise LetterRefused(f"the subject is {len(subject)} characters long with its merge fields filled; "
-                            f"at most {MAX_SUBJECT} fit")
-    author_id = item.responsible_id or item.created_by
-    author = session.get(User, author_id) if author_id else None
-    author_name = _one_line("the sender's name", (author.full_name if author else "").strip())
-    headers: dict[str, list[Address]] = {"to": [], "cc": []}
-    envelope: list[str] = []
-    for person in item.participants or []:
-        role = person.get("role") if isinstance(person, dict) else None
-        if role == "from":
-            continue  # a letter goes from its mailbox, whatever the participants say
-        if role == "attendee":
-            role = "to"
-        if role not in ("to", "cc", "bcc"):
-            raise LetterRefused(f"a participant has no recipient role (to, cc or bcc): {person!r:.120}")
-        address = _address(f"recipient {str(person.get('address'))[:80]!r}", person.get("address"))
-        name = _one_line(f"the name of recipient {address}", str(person.get("name") or "").strip())
-        if role != "bcc":
-            headers[role].append(_make_address(name, address))
-        envelope.append(address)
-    recipients = tuple(dict.fromkeys(envelope))
-    if not recipients:
-        raise LetterRefused("a letter to send needs at least one recipient")
-    smtputf8 = not all(a.isascii() for a in (sender, *recipients))
-    policy = email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP.clone(cte_type="7bit")
-    msg = EmailMessage(policy=policy)
-    msg["From"] = _make_address(author_name, sender)
-    if headers["to"]:
-        msg["To"] = tuple(headers["to"])
-    if headers["cc"]:
-        msg["Cc"] = tuple(headers["cc"])
-    msg["Subject"] = subject
-    msg["Date"] = email.utils.format_datetime((date or datetime.now(UTC)).astimezone())
-    msg["Message-ID"] = f"<{_message_id('the Message-ID', message_id)}>"
-    parent = _parent(session, item)
-    answered = _known_id("the Message-ID of the letter answered", parent.message_id) if parent else None
-    if parent is not None and answered is not None:
-        root = _known_id("the thread of the letter answered", parent.thread_id)
-        msg["In-Reply-To"] = f"<{answered}>"
-        msg["References"] = " ".join(f"<{i}>" for i in dict.fromkeys((root or answered, answered)))
-    msg["X-Satchel-Letter"] = _one_line("the letter's id", item.id)
-    msg.set_content(body, charset="utf-8")
-    if meeting:
-        method = "CANCEL" if item.status == "cancelled" else "REQUEST"
-        ics = _invitation(session, item, method, author_name, sender)
-        # Outlook and phones take the calendar object as an alternative to the text, with the method
-        # on the part's Content-Type as well as inside it (RFC 6047 §2.4).
-        msg.add_alternative(ics, maintype="text", subtype="calendar", params={"method": method, "charset": "utf-8"},
-                            cte="base64")
-        msg.replace_header("Subject", ("Отменено: " if method == "CANCEL" else "Приглашение: ") + subject)
-    return Outgoing(interaction_id=item.id, mailbox=mailbox, message_id=message_id, subject=subject, body=body,
-                    raw=msg.as_bytes(), sender=sender, recipients=recipients, smtputf8=smtputf8)
-
-
-def _invitation(session: Session, item: Interaction, method: str, organizer_name: str, organizer: str) -> bytes:
-    """The iTIP object of a meeting: REQUEST (first or updated, SEQUENCE = the record's version) or CANCEL."""
-    from datetime import timedelta as _td
-
-    from crm.models import Counterparty
-    from mail import invites
-
-    calendar = invites.codec()
-    if calendar is None:
-        raise LetterRefused("meeting invitations are not available on this server (no calendar bridge)")
-    attendees = [(str(p.get("name") or ""), str(p["address"]), str(p.get("status") or "NEEDS-ACTION"))
-                 for p in item.participants or [] if p.get("role") == "attendee"]
-    counterparty = session.get(Counterparty, item.counterparty_id)
-    location = (counterparty.actual_address or counterparty.legal_address) if counterparty else None
-    try:
-        return calendar.invitation(
-            uid=f"{item.id}@satchel", sequence=item.version, method=method, summary=item.subject or "Встреча",
-            start=item.starts_at, end=item.starts_at + _td(minutes=item.duration_minutes or 60),
-            organizer=(organizer_name, organizer), attendees=attendees, location=location,
-            description=item.notes, stamp=item.updated_at)
-    except ValueError as exc:
-        raise LetterRefused(f"the invitation cannot be made: {exc}") from None
-
-
-def _make_address(name: str, address: str) -> Address:
-    try:
-        return Address(display_name=name, addr_spec=address)
-    except (ValueError, IndexError) as exc:
-        raise LetterRefused(f"address {address!r} cannot be written in a header: {exc}") from None
-
-
-def _message_id(what: str, value: str | None) -> str:
-    bare = _known_id(what, value)
-    if bare is None:
-        raise LetterRefused(f"{what} is not a valid Message-ID: {str(value)[:80]!r}")
-    return bare
-
-
-def _known_id(what: str, value: str | None) -> str | None:
-    """A Message-ID fit for a header, bare; None for what is none (a ``sha256:`` fingerprint thread)."""
-    bare = _bare(value)
-    if bare is None:
-        return None
-    _one_line(what, bare)
-    return None if any(c in bare for c in "<> \t") or "@" not in bare else bare
 
 
 # ---------------------------------------------------------------- sending
