@@ -489,8 +489,11 @@ def send_due(database: Database, config: Config, *, now: datetime | None = None,
     now = now or utcnow()
     secrets = box_for(config)
     report = recover(database, config, now=now)
-    with database.write() as session:
-        _enqueue(session, report, now)
+    with database.read() as session:  # the worker asks every few seconds: write only when there is news
+        queued = session.execute(select(Interaction.id).where(Interaction.mail_status == QUEUED).limit(1)).first()
+    if queued is not None:
+        with database.write() as session:
+            _enqueue(session, report, now)
     with database.read() as session:
         due = session.execute(select(MailOutbox.interaction_id)
                               .where(MailOutbox.state == QUEUED, MailOutbox.next_attempt_at <= now)
