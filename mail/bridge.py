@@ -151,12 +151,8 @@ def run_once(database: Database, settings: BridgeSettings, *, mailbox: str | Non
     ingest = ingest_for(database, settings, progress=progress)
     reports = [ingest.run(box.id) for box in boxes]
     if send:
-        _send(database, settings)
+        outbox.send_due(database, settings)
     return reports
-
-
-def _send(database: Database, settings: BridgeSettings) -> Any:
-    return outbox.send_due(database, settings)
 
 
 def serve(database: Database, settings: BridgeSettings, *, stop: threading.Event | None = None,
@@ -178,7 +174,7 @@ def serve(database: Database, settings: BridgeSettings, *, stop: threading.Event
     outbox.recover(database, settings, at_start=True)
     while not stop.is_set():
         try:
-            _send(database, settings)
+            outbox.send_due(database, settings)
         except Exception:  # noqa: BLE001 - logged; the next round tries again
             log.exception("sending the outbox failed")
         stop.wait(5.0)

@@ -8,12 +8,12 @@ undoes modified UTF-7 ("&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-" is "Отправле
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import imapclient
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
@@ -23,6 +23,8 @@ from mail.secrets import SecretBox
 __all__ = ["FolderInfo", "ImapError", "connect", "find_folders", "folder_role"]
 
 DEFAULT_TIMEOUT = 30.0
+# What a lost, refused, slow or garbled connection raises (imaplib's abort is an IMAPClientError).
+_NETWORK_ERRORS = (ConnectionError, TimeoutError, ssl.SSLError, socket.gaierror, socket.herror, EOFError)
 
 
 class ImapError(RuntimeError):
@@ -109,7 +111,8 @@ def connect(mailbox: Mailbox, secrets: SecretBox, *, timeout: float = DEFAULT_TI
             raise ImapError(f"{mailbox.imap_host} refused the login of {mailbox.login}: "
                             "wrong password or token") from None
         yield client
-    except (TimeoutError, OSError, IMAPClientError, imapclient.exceptions.IMAPClientAbortError) as exc:
+    except (*_NETWORK_ERRORS, IMAPClientError) as exc:
+        # Only the connection's own failures: a full disk in the caller's block stays what it is.
         raise ImapError(f"{mailbox.imap_host}: {type(exc).__name__}: {exc}") from None
     finally:
         try:
