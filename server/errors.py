@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from crm import errors
-from sync import engine as sync_engine
+from sync import versions as sync_versions
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ STATUS: dict[type[errors.SatchelError], int] = {
     errors.ImportFailed: 422,
     errors.MalformedInput: 400,
     errors.TooLarge: 413,
-    sync_engine.UpgradeRequired: 426,
-    sync_engine.SequenceGap: 409,
+    sync_versions.UpgradeRequired: 426,
+    sync_versions.SequenceGap: 409,
 }
 
 

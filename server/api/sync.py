@@ -19,11 +19,14 @@ from starlette.routing import Route
 from crm.errors import MalformedInput
 from crm.models import Device, User
 from server.http import as_caller, as_user, json_response, read_json
-from sync import engine, protocol
+from sync import bootstrap as bootstrap_verb
+from sync import conflicts, protocol, versions
+from sync import pull as pull_verb
+from sync import push as push_verb
 
 
 def _versions(request: Request) -> None:
-    engine.check_versions(request.headers.get(protocol.PROTOCOL_HEADER), request.headers.get(protocol.SCHEMA_HEADER))
+    versions.check_versions(request.headers.get(protocol.PROTOCOL_HEADER), request.headers.get(protocol.SCHEMA_HEADER))
 
 
 def _packed(request: Request, data: Any) -> Response:
@@ -41,7 +44,7 @@ async def push(request: Request) -> Response:
     body = await read_json(request)
 
     def work(session: Session, user: User, device: Device) -> dict[str, Any]:
-        return engine.push(session, user, device, body)
+        return push_verb.push(session, user, device, body)
 
     return json_response(await as_caller(request, work, write=True))
 
@@ -49,20 +52,20 @@ async def push(request: Request) -> Response:
 async def pull(request: Request) -> Response:
     _versions(request)
     body = await read_json(request)
-    return _packed(request, await as_user(request, lambda s, u: engine.pull(s, u, body), write=False))
+    return _packed(request, await as_user(request, lambda s, u: pull_verb.pull(s, u, body), write=False))
 
 
 async def bootstrap(request: Request) -> Response:
     _versions(request)
     body = await read_json(request)
-    return _packed(request, await as_user(request, lambda s, u: engine.bootstrap(s, u, body), write=False))
+    return _packed(request, await as_user(request, lambda s, u: bootstrap_verb.bootstrap(s, u, body), write=False))
 
 
 async def list_conflicts(request: Request) -> Response:
     status = request.query_params.get("status", "open")
     if status not in ("open", "resolved"):
         raise MalformedInput("status must be open or resolved")
-    items = await as_user(request, lambda s, u: engine.list_conflicts(s, u, status=status), write=False)
+    items = await as_user(request, lambda s, u: conflicts.list_conflicts(s, u, status=status), write=False)
     return json_response({"items": items})
 
 
@@ -73,8 +76,8 @@ async def resolve_conflict(request: Request) -> Response:
     conflict_id = request.path_params["conflict_id"]
 
     def work(session: Session, user: User, device: Device) -> dict[str, Any]:
-        return engine.conflict_dict(engine.resolve(session, user, conflict_id, body["choice"], body.get("value"),
-                                                   device.id))
+        return conflicts.conflict_dict(conflicts.resolve(session, user, conflict_id, body["choice"], body.get("value"),
+                                                         device.id))
 
     return json_response(await as_caller(request, work, write=True))
 

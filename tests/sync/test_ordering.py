@@ -17,7 +17,7 @@ from typing import Any
 from crm import records
 from crm.database import Database
 from crm.models import User
-from sync import engine
+from sync import pull
 from tests.conftest import make_user
 
 COUNTERPARTIES = records.record_type("counterparties")
@@ -27,7 +27,7 @@ def _pull_all(database: Database, user: User, cursor: str | None) -> tuple[set[s
     seen: set[str] = set()
     while True:
         with database.read() as session:
-            answer = engine.pull(session, user, {"cursor": cursor, "limit": 50})
+            answer = pull.pull(session, user, {"cursor": cursor, "limit": 50})
         seen.update(c["id"] for c in answer["changes"] if c["type"] == "counterparties")
         cursor = answer["cursor"]
         if not answer["more"]:
@@ -70,7 +70,7 @@ def test_a_writer_holding_its_transaction_open_is_not_skipped(database: Database
     seen, after = _pull_all(database, admin, during)
     assert seen == {created["slow"], created["fast"]}
     with database.read() as session:
-        versions = {c["id"]: c["version"] for c in engine.pull(session, admin, {"cursor": cursor})["changes"]}
+        versions = {c["id"]: c["version"] for c in pull.pull(session, admin, {"cursor": cursor})["changes"]}
     assert versions[created["slow"]] < versions[created["fast"]]  # versions follow commit order
 
 

@@ -1,0 +1,259 @@
+"""Push: apply a device's mutations in seq order, once each (docs/sync-protocol.md).
+
+Every write goes through ``crm.records``, so the rules, access checks and the
+change log are the same as for the REST API; this module adds ordering,
+idempotency and the per-field merge. Conflicts it opens are kept by
+``sync.conflicts``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from crm import access, changes, records
+from crm.errors import MalformedInput, NotFound, PermissionDenied, SatchelError, TooLarge
+from crm.models import Device, User
+from crm.models.base import utcnow
+from sync import protocol
+from sync.conflicts import author, may_know_deleted, resolve
+from sync.models import Conflict, DeviceCursor, PushResult
+from sync.versions import SequenceGap
+
+
+def _uuid(value: Any, what: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise MalformedInput(f"{what} must be a UUID, got {str(value)[:60]!r}") from None
+
+
+def _parse_mutation(raw: Any, index: int) -> dict[str, Any]:
+    where = f"mutations[{index}]"
+    if not isinstance(raw, dict):
+        raise MalformedInput(f"{where} must be an object")
+    seq = raw.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise MalformedInput(f"{where}.seq must be a positive integer")
+    op = raw.get("op")
+    if op not in protocol.OPS:
+        raise MalformedInput(f"{where}.op must be one of {', '.join(protocol.OPS)}")
+    client_time = raw.get("client_time")
+    if client_time is not None and (not isinstance(client_time, str) or len(client_time) > 40):
+        raise MalformedInput(f"{where}.client_time must be a short ISO 8601 string")
+    m: dict[str, Any] = {"seq": seq, "op": op, "client_time": client_time}
+    if op == "resolve":
+        m["conflict_id"] = _uuid(raw.get("conflict_id"), f"{where}.conflict_id")
+        if raw.get("choice") not in protocol.CHOICES:
+            raise MalformedInput(f"{where}.choice must be one of {', '.join(protocol.CHOICES)}")
+        m["choice"] = raw["choice"]
+        m["value"] = raw.get("value")
+        return m
+    if raw.get("type") not in protocol.TYPES:
+        raise MalformedInput(f"{where}.type must be one of {', '.join(protocol.TYPES)}")
+    m["type"] = raw["type"]
+    m["id"] = _uuid(raw.get("id"), f"{where}.id")
+    base = raw.get("base_version")
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 0):
+        raise MalformedInput(f"{where}.base_version must be a non-negative integer or null")
+    m["base_version"] = base
+    fields = raw.get("fields", {})
+    if op in ("create", "update") and (not isinstance(fields, dict) or (op == "update" and not fields)):
+        raise MalformedInput(f"{where}.fields must be an object of field values")
+    m["fields"] = fields if isinstance(fields, dict) else {}
+    return m
+
+
+def parse_push(body: Any, device: Device) -> list[dict[str, Any]]:
+    """The push's mutations in seq order, or an error that says what is wrong (nothing is applied)."""
+    if not isinstance(body, dict) or not isinstance(body.get("mutations"), list):
+        raise MalformedInput('send {"device_id": ..., "mutations": [...]}')
+    if body.get("device_id") != device.id:
+        raise PermissionDenied(f"this push is for device {str(body.get('device_id'))[:40]!r}, "
+                               f"but you are signed in as device {device.id}; a device pushes only its own changes")
+    raw = body["mutations"]
+    if len(raw) > protocol.MAX_MUTATIONS:
+        raise TooLarge(f"at most {protocol.MAX_MUTATIONS} mutations in one push; got {len(raw)}")
+    mutations = sorted((_parse_mutation(m, i) for i, m in enumerate(raw)), key=lambda m: m["seq"])
+    seqs = [m["seq"] for m in mutations]
+    if len(set(seqs)) != len(seqs):
+        raise MalformedInput("a seq appears twice in one push")
+    return mutations
+
+
+def push(session: Session, user: User, device: Device, body: Any) -> dict[str, Any]:
+    mutations = parse_push(body, device)
+    cursor = session.get(DeviceCursor, device.id, with_for_update=True)
+    if cursor is None:
+        cursor = DeviceCursor(device_id=device.id)
+        session.add(cursor)
+        session.flush()
+    last = cursor.last_seq
+    new = [m for m in mutations if m["seq"] > last]
+    if new and [m["seq"] for m in new] != list(range(last + 1, last + 1 + len(new))):
+        raise SequenceGap(f"expected mutation {last + 1} next; resend from there",
+                          details={"expected": last + 1})
+    replayed = [m["seq"] for m in mutations if m["seq"] <= last]
+    stored = {}
+    if replayed:
+        stored = {r.seq: r.result for r in session.execute(
+            select(PushResult).where(PushResult.device_id == device.id, PushResult.seq.in_(replayed))).scalars()}
+    results = [stored.get(seq, {"seq": seq, "status": "applied", "note": "applied earlier"}) for seq in replayed]
+    version = changes.current(session)[0]
+    if new:
+        version = changes.allocate(session)
+        session.info[changes.DEVICE_KEY] = device.id
+        # Fields changed by others, for every record the push edits, in one query per type.
+        # Nobody else writes while this transaction holds the version, so they stay true.
+        wanted: dict[str, list[str]] = {}
+        for m in new:
+            if m["op"] in ("update", "delete"):
+                wanted.setdefault(m["type"], []).append(m["id"])
+        known = {(name, record_id): fields for name, ids in wanted.items()
+                 for record_id, fields in changes.many_field_versions(session, name, ids).items()}
+        # Load the records the push touches, and the company's users (the rules look up owners
+        # and assignees), in a few queries; held here, the session finds them without asking again.
+        held: list[Any] = list(session.execute(select(User)).scalars())
+        for name, ids in wanted.items():
+            model: Any = records.record_type(name).model
+            for start in range(0, len(ids), 500):
+                held.extend(session.execute(select(model).where(model.id.in_(ids[start:start + 500]))).scalars())
+        stored_results = []
+        for m in new:
+            result = _apply_one(session, user, device, m, known)
+            stored_results.append({"device_id": device.id, "seq": m["seq"], "result": result, "at": utcnow()})
+            results.append(result)
+        session.execute(insert(PushResult), stored_results)
+        cursor.last_seq = new[-1]["seq"]
+        session.add(cursor)
+        session.flush()
+    return {"last_seq": cursor.last_seq, "version": version, "results": results}
+
+
+Known = dict[tuple[str, str], dict[str, tuple[int, str | None]]]
+
+
+def _apply_one(session: Session, user: User, device: Device, m: dict[str, Any], known: Known) -> dict[str, Any]:
+    try:
+        with session.begin_nested():
+            result = _apply(session, user, device, m, known)
+            session.flush()
+    except SatchelError as exc:
+        return {"seq": m["seq"], "status": "refused", "error": exc.to_dict()}
+    except IntegrityError as exc:
+        return {"seq": m["seq"], "status": "refused",
+                "error": {"error": "integrity", "message": f"the database refused it: {exc.orig}"[:500]}}
+    return {"seq": m["seq"], **result}
+
+
+def _apply(session: Session, user: User, device: Device, m: dict[str, Any], known: Known) -> dict[str, Any]:
+    if m["op"] == "resolve":
+        resolve(session, user, m["conflict_id"], m["choice"], m["value"], device.id)
+        return {"status": "applied"}
+    rt = records.record_type(m["type"])
+    if m["op"] == "create":
+        records.create(session, user, rt, {**m["fields"], "id": m["id"]})
+        return {"status": "applied", "version": changes.allocate(session)}
+    others = _others_changed(known.get((rt.name, m["id"]), {}), m["base_version"], device)
+    if m["op"] == "update":
+        return _update(session, user, device, rt, m, others)
+    return _delete(session, user, device, rt, m, others)
+
+
+def _others_changed(fields: dict[str, tuple[int, str | None]], base: int | None,
+                    device: Device) -> dict[str, tuple[int, str | None]]:
+    """Of a record's field versions, those changed after ``base`` by another device than ``device``."""
+    if base is None:
+        return {}
+    return {name: (v, dev) for name, (v, dev) in fields.items() if v > base and dev != device.id}
+
+
+def _update(session: Session, user: User, device: Device, rt: records.RecordType, m: dict[str, Any],
+            contested: dict[str, tuple[int, str | None]]) -> dict[str, Any]:
+    record = session.get(rt.model, m["id"])
+    if record is None:
+        return _edit_of_deleted(session, user, device, rt, m)
+    if not access.can_read(session, user, record):
+        raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
+    if not access.can_write(session, user, record):
+        raise PermissionDenied(f"you may see but not change {rt.singular} {m['id']}")
+    current = records.to_dict(rt, record)
+    clean = {k: v for k, v in m["fields"].items() if k not in contested}
+    disputed = {k: v for k, v in m["fields"].items() if k in contested and v != current.get(k)}
+    if clean:
+        records.update(session, user, rt, m["id"], clean, record=record)
+    conflict_ids = [_field_conflict(session, user, device, rt, record, current, name, value,
+                                    contested[name], m["client_time"]) for name, value in disputed.items()]
+    if disputed and not clean:
+        return {"status": "conflict", "conflicts": conflict_ids}
+    result: dict[str, Any] = {"status": "applied", "version": changes.allocate(session)}
+    if conflict_ids:
+        result["conflicts"] = conflict_ids
+    return result
+
+
+def _field_conflict(session: Session, user: User, device: Device, rt: records.RecordType, record: Any,
+                    current: dict[str, Any], name: str, value: Any, server_change: tuple[int, str | None],
+                    client_time: str | None) -> str:
+    """Open (or refresh this user's open) conflict on one field; the server's value stays."""
+    existing = session.execute(select(Conflict).where(
+        Conflict.record_type == rt.name, Conflict.record_id == record.id, Conflict.field == name,
+        Conflict.status == "open", Conflict.client_by == user.id)).scalars().first()
+    conflict = existing or Conflict(kind="field", record_type=rt.name, record_id=record.id, field=name,
+                                    client_by=user.id)
+    conflict.server_value = current.get(name)
+    conflict.server_device = server_change[1]
+    conflict.server_by = author(session, server_change[1]) or record.updated_by
+    conflict.server_at = record.updated_at
+    conflict.client_value = value
+    conflict.client_device = device.id
+    conflict.client_at = utcnow()
+    conflict.client_time = client_time
+    session.add(conflict)
+    session.flush()
+    return conflict.id
+
+
+
+def _edit_of_deleted(session: Session, user: User, device: Device, rt: records.RecordType,
+                     m: dict[str, Any]) -> dict[str, Any]:
+    log = changes.log_entry(session, rt.name, m["id"])
+    if log is None or not log.deleted or not may_know_deleted(session, user, rt.name, log.tombstone or {}):
+        raise NotFound(f"{rt.singular} {m['id']} not found")
+    conflict = Conflict(kind="edit_deleted", record_type=rt.name, record_id=m["id"], server_value=None,
+                        server_at=log.changed_at, client_value=m["fields"], client_by=user.id,
+                        client_device=device.id, client_time=m["client_time"])
+    session.add(conflict)
+    session.flush()
+    return {"status": "conflict", "conflicts": [conflict.id]}
+
+
+def _delete(session: Session, user: User, device: Device, rt: records.RecordType, m: dict[str, Any],
+            contested: dict[str, tuple[int, str | None]]) -> dict[str, Any]:
+    record = session.get(rt.model, m["id"])
+    if record is None:
+        log = changes.log_entry(session, rt.name, m["id"])
+        if log is not None and log.deleted:
+            return {"status": "applied", "note": "already deleted"}
+        raise NotFound(f"{rt.singular} {m['id']} not found")
+    if not access.can_read(session, user, record):
+        raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
+    if not access.can_write(session, user, record):
+        raise PermissionDenied(f"you may see but not delete {rt.singular} {m['id']}")
+    if contested:
+        device_id = max(contested.values())[1]
+        conflict = Conflict(kind="delete", record_type=rt.name, record_id=m["id"],
+                            server_value=records.to_dict(rt, record), server_device=device_id,
+                            server_by=author(session, device_id) or record.updated_by,
+                            server_at=record.updated_at, client_value=None, client_by=user.id,
+                            client_device=device.id, client_time=m["client_time"])
+        session.add(conflict)
+        session.flush()
+        return {"status": "conflict", "conflicts": [conflict.id]}
+    records.delete(session, user, rt, m["id"])
+    return {"status": "applied", "version": changes.allocate(session)}
+
