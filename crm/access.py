@@ -200,3 +200,46 @@ def can_create(session: Session, actor: User, record: Any, memo: dict[tuple[str,
     if isinstance(record, ContactPerson | Deal):
         return counterparty(write=True)
     return actor.role == Role.ADMIN
+
+
+def can_restore(session: Session, actor: User, record: Any) -> bool:
+    """Whether ``actor`` may bring back a deleted ``record`` with these values.
+
+    A restore is a create, checked on the final values; a counterparty may also
+    come back by whoever could change it with these values (a teammate of a
+    team-visible one, the owner's manager) — its shares went with it, so they
+    grant nothing here.
+    """
+    if can_create(session, actor, record):
+        return True
+    if not isinstance(record, Counterparty) or actor.role == Role.OFFICE:
+        return False
+    owner = session.get(User, record.owner_id) if record.owner_id else None
+    if owner is None or actor.team_id is None or owner.team_id != actor.team_id:
+        return False
+    return actor.role == Role.MANAGER or record.visibility == Visibility.TEAM.value
+
+
+def may_hand_over(session: Session, actor: User, old_owner_id: str | None, new_owner_id: str | None) -> bool:
+    """Whether ``actor`` may give a counterparty owned by ``old_owner_id`` to ``new_owner_id``.
+
+    Only an admin, or a manager of both owners; a counterparty always has an owner.
+    Edit access (a teammate, a share) is not enough: it would let them take the
+    client and lock its owner out.
+    """
+    if new_owner_id is None:
+        return False
+    if actor.role == Role.ADMIN:
+        return True
+    if actor.role != Role.MANAGER:
+        return False
+    people = [session.get(User, old_owner_id) if old_owner_id else None, session.get(User, new_owner_id)]
+    return all(p is not None and may_manage(actor, p) for p in people)
+
+
+def may_set_visibility(session: Session, actor: User, owner_id: str | None) -> bool:
+    """Whether ``actor`` may change who sees a counterparty owned by ``owner_id``: its owner, their manager, an admin."""
+    if actor.role == Role.ADMIN or (owner_id is not None and owner_id == actor.id):
+        return True
+    owner = session.get(User, owner_id) if owner_id else None
+    return actor.role == Role.MANAGER and owner is not None and may_manage(actor, owner)

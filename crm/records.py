@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, Numeric, func, or_, select, true
 from sqlmodel import Session, SQLModel
 
-from crm import access, changes, rules, search
+from crm import access, changes, rules, search, validation
 from crm.errors import AlreadyExists, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import (
     ContactPerson,
@@ -169,25 +171,69 @@ def _max_length(model: type[SQLModel], name: str) -> int | None:
     return None
 
 
+@cache
+def _scale(model: type[SQLModel], name: str) -> int | None:
+    """The scale of a NUMERIC (money) column, None for other columns."""
+    column = getattr(model, "__table__").columns.get(name)  # noqa: B009 - SQLModel's stubs lack it
+    return column.type.scale if column is not None and isinstance(column.type, Numeric) else None
+
+
+# PostgreSQL's INTEGER; no count, duration or probability comes near it.
+_INT_MAX = 2**31 - 1
+# Checks of single fields that are about the value alone, not the record.
+_FIELD_CHECKS: dict[tuple[type[SQLModel], str], Callable[[Any], Any]] = {
+    (Deal, "currency"): validation.currency_code,
+}
+
+
+def _has_nul(raw: Any) -> bool:
+    """Whether any text in ``raw`` (a value, or a list or object of them) holds NUL, which
+    PostgreSQL cannot store even inside JSON."""
+    stack = [raw]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def coerce(rt: RecordType, name: str, raw: Any) -> Any:
     """A wire value as the Python value of field ``name``; ``ValueError`` says why not.
 
     A blank string for an optional field means "no value", so that a cleared
-    cell and an absent one are stored alike.
+    cell and an absent one are stored alike. Whatever a database could not store
+    as given is refused here, before it gets there: text with NUL, times outside
+    the years 1900–2200, integers beyond 32 bits, inexact amounts of money.
     """
     info = rt.model.model_fields[name]
     if isinstance(raw, str) and not raw.strip() and not info.is_required() and info.default is None:
         return None
+    if _has_nul(raw):
+        raise ValueError("must not contain a NUL character (\\u0000)")
     try:
         value = _adapter(rt.model, name).validate_python(raw)
     except PydanticError as exc:
         raise ValueError(exc.errors()[0]["msg"]) from None
     if isinstance(value, datetime) and value.tzinfo is None:
         raise ValueError("a time must carry its UTC offset, e.g. 2026-11-23T10:00:00+03:00 or ...Z")
+    if isinstance(value, date):
+        validation.check_year(value)
+    if type(value) is int and not -_INT_MAX <= value <= _INT_MAX:
+        raise ValueError(f"must be between {-_INT_MAX} and {_INT_MAX}")
+    scale = _scale(rt.model, name)
+    if isinstance(value, Decimal) and scale is not None:
+        value = validation.exact_money(value, scale)
     limit = _max_length(rt.model, name)
     if isinstance(value, str) and limit is not None and len(value) > limit:
         raise ValueError(f"at most {limit} characters; got {len(value)}")
-    return value
+    check = _FIELD_CHECKS.get((rt.model, name))
+    return check(value) if check is not None and value is not None else value
 
 
 def _coerce_all(rt: RecordType, data: dict[str, Any], *, creating: bool, actor: User | None = None) -> dict[str, Any]:
@@ -245,8 +291,10 @@ def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
            restoring: bool = False) -> Any:
     """Create one record. ``create_many`` passes its cache of access checks as ``memo``
     and ``batched``: it flushes and raises the data version once for the whole batch.
-    ``restoring`` brings back a deleted record as it was (its owner too); the caller
-    has checked that ``actor`` could see it before it was deleted."""
+    ``restoring`` brings back a deleted record as it was (its owner too): allowed
+    when ``actor`` may create it, or could change it as it comes back
+    (``access.can_restore``); the caller has checked that ``actor`` could see it
+    before it was deleted."""
     values = _coerce_all(rt, data, creating=True, actor=actor)
     if "id" in values and session.get(rt.model, values["id"]) is not None:
         raise AlreadyExists(f"{rt.singular} {values['id']} already exists")
@@ -255,8 +303,9 @@ def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
     record.created_at = record.updated_at = now
     record.created_by = record.updated_by = actor.id
     rules.run_check(rt.check, session, actor, record)
-    if not restoring and not access.can_create(session, actor, record, memo):
-        raise PermissionDenied(f"you may not create this {rt.singular}")
+    allowed = access.can_restore(session, actor, record) if restoring else access.can_create(session, actor, record, memo)
+    if not allowed:
+        raise PermissionDenied(f"you may not {'restore' if restoring else 'create'} this {rt.singular}")
     session.add(record)
     if not batched:
         session.flush()  # a single create reports a database refusal here, not at commit
@@ -341,6 +390,8 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
     changed = [name for name in after if after[name] != before[name]]
     if not changed:
         return record
+    if isinstance(record, Counterparty):
+        _check_hand_over(session, actor, record_id, before, after)
     record.version += 1
     record.updated_at = utcnow()
     record.updated_by = actor.id
@@ -351,6 +402,22 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
     if _KEYED.get(type(record), frozenset()) & set(changed):
         _reindex(record, session)
     return record
+
+
+def _check_hand_over(session: Session, actor: User, record_id: str, before: dict[str, Any],
+                     after: dict[str, Any]) -> None:
+    """Owner and visibility of a counterparty are its owner's say (docs/access.md), not every editor's."""
+    if after["owner_id"] != before["owner_id"] and not access.may_hand_over(
+            session, actor, before["owner_id"], after["owner_id"]):
+        if after["owner_id"] is None:
+            raise ValidationFailed("a counterparty always has a responsible person",
+                                   details={"owner_id": "is required"})
+        raise PermissionDenied(f"only a manager of both salespeople or an admin hands counterparty {record_id} "
+                               "to another owner")
+    if after["visibility"] != before["visibility"] and not access.may_set_visibility(
+            session, actor, before["owner_id"]):
+        raise PermissionDenied(f"only the owner of counterparty {record_id}, their manager or an admin "
+                               "changes who sees it")
 
 
 # What goes with a record when it is deleted, in the order it must go.
@@ -397,6 +464,8 @@ class Page:
 
 
 MAX_PAGE = 500
+# Both databases take a 64-bit OFFSET; nobody pages a billion records deep.
+MAX_OFFSET = 10**9
 
 
 def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict[str, str] | None = None,
@@ -413,17 +482,31 @@ def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict
         if name not in rt.filters or op not in ("", "gte", "gt", "lte", "lt"):
             problems[key] = f"cannot filter {rt.name} by {key}; filters: {', '.join(rt.filters)}"
             continue
+        column = getattr(model, name)
+        if raw in ("", "null"):
+            # "No value" is something to be equal to, not a bound.
+            if op:
+                problems[key] = "a range filter needs a value"
+            else:
+                conds.append(column.is_(None))
+            continue
         try:
-            value = None if raw in ("", "null") else coerce(rt, name, raw)
+            value = coerce(rt, name, raw)
         except ValueError as exc:
             problems[key] = str(exc)
             continue
-        column = getattr(model, name)
-        ops = {"": column == value if value is not None else column.is_(None), "gte": column >= value,
-               "gt": column > value, "lte": column <= value, "lt": column < value}
-        conds.append(ops[op])
+        if value is None:  # a blank optional value
+            problems[key] = "needs a value; send field=null for records without one"
+            continue
+        ops = {"": column.__eq__, "gte": column.__ge__, "gt": column.__gt__, "lte": column.__le__,
+               "lt": column.__lt__}
+        conds.append(ops[op](value))
     if q:
-        cond = search.condition_for(model, q, actor)
+        try:
+            cond = search.condition_for(model, q, actor)
+        except ValueError as exc:
+            problems["q"] = str(exc)
+            cond = true()
         if cond is None:
             problems["q"] = f"{rt.name} cannot be searched"
         else:
@@ -435,8 +518,8 @@ def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict
         problems["sort"] = f"cannot sort by {sort}; sorts: {', '.join(rt.sorts)}"
     if not 1 <= limit <= MAX_PAGE:
         problems["limit"] = f"must be between 1 and {MAX_PAGE}"
-    if offset < 0:
-        problems["offset"] = "must not be negative"
+    if not 0 <= offset <= MAX_OFFSET:
+        problems["offset"] = f"must be between 0 and {MAX_OFFSET}"
     if problems:
         raise ValidationFailed(f"bad list request for {rt.name}: {', '.join(sorted(problems))}", details=problems)
     column = getattr(model, sort.lstrip("-"))

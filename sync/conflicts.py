@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, event, exists, false, or_, select, true, update
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from crm import access, changes, records
 from crm.errors import AlreadyExists, MalformedInput, NotFound, PermissionDenied
-from crm.models import Device, User
+from crm.models import ContactPerson, Counterparty, Deal, Device, Interaction, Reminder, Share, User
 from crm.models.base import to_jsonable, utcnow
 from crm.models.enums import Role
 from sync import protocol
@@ -47,6 +48,46 @@ def may_know_deleted(session: Session, user: User, record_type: str, tombstone: 
 
 
 
+# The ``resolution`` of a conflict closed because its record was deleted.
+DELETED = "deleted"
+_CONFLICT = Conflict.__table__  # type: ignore[attr-defined]
+
+
+def _close_with_deleted(session: OrmSession, _context: Any) -> None:
+    """A deleted record takes its open ``field`` and ``delete`` conflicts with it.
+
+    There is nothing left to choose between (every choice would answer 404), so
+    they are resolved with resolution ``deleted`` by the deleter (when a device
+    tells who) in the deleting transaction, whichever path deleted the record
+    (REST, a sync push, a resolution, a counterparty's cascade). ``edit_deleted``
+    conflicts stay: their question is whether to bring the record back.
+    A laptop's replica keeps no server conflicts and is skipped.
+    """
+    if session.info.get(changes.NO_LOG_KEY):
+        return
+    gone: dict[str, list[str]] = {}
+    for obj in session.deleted:
+        name = changes.SYNCED.get(type(obj))
+        if name is not None:
+            gone.setdefault(name, []).append(obj.id)
+    if not gone:
+        return
+    connection = session.connection()
+    device = session.info.get(changes.DEVICE_KEY)
+    by = connection.execute(select(Device.user_id).where(Device.id == device)).scalar() if device else None
+    for name, ids in gone.items():
+        for start in range(0, len(ids), 500):
+            connection.execute(update(_CONFLICT).where(
+                _CONFLICT.c.record_type == name, _CONFLICT.c.record_id.in_(ids[start:start + 500]),
+                _CONFLICT.c.status == "open", _CONFLICT.c.kind.in_(("field", "delete")),
+            ).values(status="resolved", resolution=DELETED, resolved_by=by, resolved_at=utcnow()))
+
+
+# Registered for every session, like the change log's hook (``crm.changes``): crm may not import sync,
+# so the sync package, imported by every server process, brings it.
+event.listen(OrmSession, "after_flush", _close_with_deleted)
+
+
 def conflict_dict(c: Conflict) -> dict[str, Any]:
     return {
         "id": c.id, "kind": c.kind, "type": c.record_type, "record_id": c.record_id, "field": c.field,
@@ -60,21 +101,99 @@ def conflict_dict(c: Conflict) -> dict[str, Any]:
 
 
 def _concerns(session: Session, user: User, c: Conflict) -> bool:
-    if user.id in (c.client_by, c.server_by) or user.role == Role.ADMIN:
+    """Whether conflict ``c`` concerns ``user`` now; the rule ``concerning`` writes as SQL.
+
+    An admin: every conflict. Anyone else: only while they may see the record,
+    and then if they made one of the two changes or may change the record. An
+    ``edit_deleted`` conflict (its record gone) concerns the person who made one of
+    its sides while they could have seen the record before it was deleted.
+    """
+    if user.role == Role.ADMIN:
         return True
+    party = user.id in (c.client_by, c.server_by)
     rt = records.record_type(c.record_type)
     record = session.get(rt.model, c.record_id)
-    return record is not None and access.can_write(session, user, record)
+    if record is None:
+        if c.kind != "edit_deleted" or not party:
+            return False
+        log = changes.log_entry(session, rt.name, c.record_id)
+        return log is not None and log.deleted and may_know_deleted(session, user, rt.name, log.tombstone or {})
+    return access.can_read(session, user, record) and (party or access.can_write(session, user, record))
+
+
+def _writable(rt: records.RecordType, user: User) -> ColumnElement[bool]:
+    """SQL on ``rt.model``: the rows a user other than an admin may change (``access.can_write``)."""
+    model: Any = rt.model
+    editable = select(Counterparty.id).where(access.writable_counterparties(user))
+    if model is Counterparty:
+        return access.writable_counterparties(user)
+    if model is Interaction:
+        return or_(and_(Interaction.responsible_id == user.id, records.visible(rt, user)),
+                   Interaction.counterparty_id.in_(editable))
+    if model is Reminder:
+        return or_(Reminder.assignee_id == user.id, Reminder.created_by == user.id,
+                   Reminder.counterparty_id.in_(editable))
+    if model in (ContactPerson, Deal, Share):
+        return model.counterparty_id.in_(editable)  # type: ignore[no-any-return]
+    return false()
+
+
+def concerning(user: User, status: str) -> ColumnElement[bool]:
+    """SQL on ``Conflict``: the conflicts of ``status`` that concern ``user`` (``_concerns``), found
+    through the indexes rather than by reading the company's conflicts one by one.
+
+    An open conflict on a field or against a delete whose record is gone is settled
+    (its record went, and with it the question) and concerns nobody.
+    """
+    party = or_(Conflict.client_by == user.id, Conflict.server_by == user.id)
+    admin = user.role == Role.ADMIN
+    by_type = []
+    for rt in records.RECORD_TYPES.values():
+        model: Any = rt.model
+
+        def row(*conds: ColumnElement[bool], model: Any = model) -> ColumnElement[bool]:
+            return exists().where(model.id == Conflict.record_id, *conds)
+
+        if admin:
+            cond = row() if status == "open" else true()
+        else:
+            cond = or_(and_(party, row(records.visible(rt, user))), row(_writable(rt, user)))
+        by_type.append(and_(Conflict.record_type == rt.name, cond))
+    gone = and_(Conflict.kind == "edit_deleted", true() if admin else party)
+    return and_(Conflict.status == status, or_(*by_type, gone))
 
 
 MAX_CONFLICTS = 500
 
 
+def page_conflicts(session: Session, user: User, *, status: str = "open", limit: int = MAX_CONFLICTS,
+                   after: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the conflicts that concern ``user``, oldest first, and the ``after`` of the next
+    page (None when this is the last).
+
+    Selected in SQL, so one person's thousands of conflicts cost a colleague nothing;
+    ``after`` is the id of the last conflict of the previous page.
+    """
+    conds = [concerning(user, status)]
+    if after is not None:
+        start = session.execute(select(Conflict.created_at).where(Conflict.id == after)).first()
+        if start is None:
+            raise MalformedInput(f"after {after[:60]!r} is not the id of a conflict")
+        conds.append(or_(Conflict.created_at > start[0], and_(Conflict.created_at == start[0], Conflict.id > after)))
+    found = list(session.execute(select(Conflict).where(*conds)
+                                 .order_by(Conflict.created_at, Conflict.id).limit(limit + 1)).scalars())
+    more = len(found) > limit
+    found = found[:limit]
+    # ``edit_deleted`` conflicts were selected by party alone: whether the person could see the
+    # record before it went is judged from its tombstone here (few rows: their own edits).
+    items = [conflict_dict(c) for c in found if c.kind != "edit_deleted" or _concerns(session, user, c)]
+    return items, (found[-1].id if more else None)
+
+
 def list_conflicts(session: Session, user: User, *, status: str = "open") -> list[dict[str, Any]]:
-    """The conflicts that concern ``user``: they made one side, or they may change the record."""
-    rows = session.execute(select(Conflict).where(Conflict.status == status)
-                           .order_by(Conflict.created_at, Conflict.id).limit(MAX_CONFLICTS * 4)).scalars()
-    return [conflict_dict(c) for c in rows if _concerns(session, user, c)][:MAX_CONFLICTS]
+    """The first ``MAX_CONFLICTS`` conflicts that concern ``user``: they made one side, or they may change
+    the record — while they may see it."""
+    return page_conflicts(session, user, status=status)[0]
 
 
 def resolve(session: Session, user: User, conflict_id: str, choice: str, value: Any = None,
@@ -97,6 +216,10 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
     record = session.get(rt.model, c.record_id)
     if c.kind == "field":
         chosen = value if choice == "value" else (c.client_value if take_client else c.server_value)
+        if choice == "value" and c.field in _pinned(rt) and chosen not in (c.client_value, c.server_value):
+            # A new value for an owner or a link would move the record where neither side put it.
+            raise PermissionDenied(f"{c.field} of {rt.singular} {c.record_id} can only take one of the two "
+                                   "values in conflict; change it afterwards as an edit")
         if record is None:
             raise NotFound(f"{rt.singular} {c.record_id} was deleted; nothing to resolve on it")
         if records.to_dict(rt, record).get(c.field) != chosen:
@@ -104,15 +227,43 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
     elif c.kind == "delete" and take_client and choice != "value" and record is not None:
         records.delete(session, user, rt, c.record_id)
     elif c.kind == "edit_deleted" and (take_client or choice == "value") and record is None:
-        log = changes.log_entry(session, rt.name, c.record_id)
-        tombstone = (log.tombstone if log else None) or {}
-        data = {k: v for k, v in tombstone.items() if k in rt.writable}
-        data.update(value if choice == "value" and isinstance(value, dict) else (c.client_value or {}))
-        if not may_know_deleted(session, user, rt.name, tombstone):
-            raise PermissionDenied(f"you could not see {rt.singular} {c.record_id}; it cannot be restored by you")
-        records.create(session, user, rt, {**data, "id": c.record_id}, restoring=True)
+        _restore(session, user, rt, c, value if choice == "value" else None)
     c.status, c.resolution, c.resolved_by, c.resolved_at = "resolved", choice, user.id, utcnow()
     session.add(c)
     session.flush()
     return c
 
+
+def _pinned(rt: records.RecordType) -> frozenset[str]:
+    """Fields a resolution may not set to a value of its own: owners, links, who sees the record."""
+    links = {name for name in rt.writable if name.endswith("_id")}
+    return frozenset(rt.relations) | links | ({"visibility"} & set(rt.writable))
+
+
+def _restore(session: Session, user: User, rt: records.RecordType, c: Conflict, chosen: Any) -> None:
+    """Bring back a deleted record with the resolver's edit on top, as a create checked on the final values.
+
+    The edit is the conflict's own (``c.client_value``) or, for ``value``, a chosen
+    subset of its fields; the record comes back where it was: owners, links and
+    visibility keep the values they had when it was deleted.
+    """
+    log = changes.log_entry(session, rt.name, c.record_id)
+    tombstone = (log.tombstone if log else None) or {}
+    if not may_know_deleted(session, user, rt.name, tombstone):
+        raise PermissionDenied(f"you could not see {rt.singular} {c.record_id}; it cannot be restored by you")
+    edit = c.client_value if isinstance(c.client_value, dict) else {}
+    if chosen is not None:
+        if not isinstance(chosen, dict):
+            raise MalformedInput("to restore with your own values, send an object of field values")
+        foreign = sorted(set(chosen) - set(edit))
+        if foreign:
+            raise PermissionDenied(f"a resolution may change only the fields in conflict ({', '.join(sorted(edit))}); "
+                                   f"not {', '.join(foreign)}")
+        edit = chosen
+    moved = sorted(k for k in edit if k in _pinned(rt) and edit[k] != tombstone.get(k))
+    if moved:
+        raise PermissionDenied(f"a restored {rt.singular} comes back where it was; {', '.join(moved)} "
+                               "cannot change in the same step — restore it, then edit it")
+    data = {k: v for k, v in tombstone.items() if k in rt.writable}
+    data.update(edit)
+    records.create(session, user, rt, {**data, "id": c.record_id}, restoring=True)
