@@ -18,6 +18,7 @@ demo: $(VENV)/.installed
 # The whole test suite, on SQLite and PostgreSQL, on every core.
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -n auto
 
 # Benchmarks; results go to bench/RESULTS.md.

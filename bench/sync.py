@@ -152,6 +152,11 @@ def _counterparty_ids(database: Database) -> list[str]:
         return list(session.execute(select(Counterparty.id).order_by(Counterparty.id)).scalars())
 
 
+# Laptops' replicas are encrypted at rest (SQLCipher), as satchel-field opens them; the floors stay
+# plain SQLite, the fastest a local load can be.
+REPLICA_KEY = bytes(range(32))
+
+
 def _fresh(path: Path) -> Path:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -161,7 +166,7 @@ def _fresh(path: Path) -> Path:
 @contextmanager
 def _laptop(base: str, path: Path, login: str, name: str) -> Iterator[SyncAgent]:
     """A field client with an empty replica at ``path``, logged in as ``login``."""
-    replica = Replica.open(_fresh(path))
+    replica = Replica.open(_fresh(path), key=REPLICA_KEY)
     http = httpx.Client(base_url=base, timeout=600)
     try:
         agent = SyncAgent(replica, http)
@@ -610,7 +615,7 @@ def bench_sync(report: Report, base: str, database: Database, backend: str, plan
     work.mkdir(parents=True, exist_ok=True)
     floor_db, replica_path, scope = _bench_bootstrap(report, base, backend, plan, work)
     admin = _login(base, "admin", "bench-admin")
-    replica = Replica.open(replica_path)
+    replica = Replica.open(replica_path, key=REPLICA_KEY)
     with httpx.Client(base_url=base, timeout=600) as http:
         agent = SyncAgent(replica, http)
         _bench_pull(report, base, database, backend, plan, agent, admin, floor_db)

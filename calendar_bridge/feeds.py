@@ -5,6 +5,11 @@ give the same bytes, so the ETag can be computed without building it — from
 the feed's identity, the day (the window moves daily) and the company's data
 version (``crm.changes``), which every write raises.
 
+What a feed shows is what its user may see when it is built, by the REST rules
+(``crm.diary`` applies them): the user's own planned contact whose counterparty
+they no longer see keeps only its kind and time; a team feed holds only what
+the manager may open. Every change of access is a write, so it changes the ETag.
+
 Decisions: done and cancelled interactions, and done reminders, leave the feed
 (a calendar shows what is still to come); the window is 30 days back and a
 year ahead; birthdays of the viewer's own clients come first when the 1 MB
@@ -51,9 +56,18 @@ class Validators:
 
 
 def validators(session: Session, feed: FeedToken, user: User, today: date) -> Validators:
-    """The ETag and Last-Modified of the feed as it would be built today, without building it."""
+    """The ETag and Last-Modified of the feed as it would be built today, without building it.
+
+    What the feed holds depends on what its user may see now; every change of
+    that (a share, a visibility, an owner, a role or team) is a write and raises
+    the data version. The user's role and team are named as well, so that even a
+    change made behind the change log's back (a manual fix in the database)
+    gives other bytes another ETag, and ``FeedCache`` never answers with a feed
+    built under old access.
+    """
     version, changed_at = changes.current(session)
-    key = f"{FORMAT}|{feed.id}|{feed.kind}|{feed.free_busy}|{user.locale}|{today.isoformat()}|{version}"
+    key = (f"{FORMAT}|{feed.id}|{feed.kind}|{feed.free_busy}|{user.locale}|{user.role}|{user.team_id}"
+           f"|{today.isoformat()}|{version}")
     midnight = datetime.combine(today, time(), UTC)
     return Validators(etag=f'"{hashlib.sha256(key.encode()).hexdigest()[:32]}"',
                       last_modified=max(changed_at or midnight, midnight))
@@ -74,8 +88,16 @@ def _contacts(words: dict[str, str], *lists: list[dict[str, Any]] | None) -> lis
 
 
 def _interaction(row: Any, words: dict[str, str], who: str | None, base_url: str) -> ical.TimedEvent:
-    """An event for a row of ``diary.planned``."""
-    title = f"{words.get(row.kind, words['other'])}: {row.short_name or row.legal_name}"
+    """An event for a row of ``diary.planned``.
+
+    A row whose counterparty the viewer may no longer see (``seen`` false) has
+    its details None: the event keeps the time and the kind, so the slot stays
+    taken, and nothing else — not even the link, which would answer 404.
+    """
+    hidden = not row.seen
+    title = words.get(row.kind, words["other"])
+    if not hidden:
+        title += f": {row.short_name or row.legal_name}"
     if row.person_name:
         title += f" — {row.person_name}"
     if row.subject:
@@ -83,14 +105,14 @@ def _interaction(row: Any, words: dict[str, str], who: str | None, base_url: str
     if who:
         title = f"[{who}] {title}"
     minutes = row.duration_minutes or DEFAULT_MINUTES.get(row.kind, 30)
-    link = f"{base_url}/api/v1/interactions/{row.id}"
+    link = None if hidden else f"{base_url}/api/v1/interactions/{row.id}"
     description = "\n".join([*_contacts(words, row.person_contacts, row.counterparty_contacts),
-                             *([row.notes] if row.notes else []), f"{words['open']}: {link}"])
+                             *([row.notes] if row.notes else []), *([f"{words['open']}: {link}"] if link else [])])
     before = row.starts_at - row.remind_at if row.remind_at and row.remind_at <= row.starts_at else None
     return ical.TimedEvent(uid=f"{row.id}@satchel", summary=title, start=row.starts_at,
                            end=row.starts_at + timedelta(minutes=minutes), last_modified=row.updated_at,
                            sequence=row.version, location=row.actual_address or row.legal_address,
-                           description=description, url=link, alarm_before=before, categories=(row.kind,))
+                           description=description or None, url=link, alarm_before=before, categories=(row.kind,))
 
 
 def _reminder(item: Reminder, cp: Counterparty | None, words: dict[str, str], who: str | None,

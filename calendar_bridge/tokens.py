@@ -3,6 +3,13 @@
 A token is 192 random bits (``secrets.token_urlsafe(24)``), shown once. It is
 found by its sha256, which is then compared with ``hmac.compare_digest`` so
 the answer's time does not depend on how much of a guess was right.
+
+A feed URL is a credential like a device token: when a user's tokens end (a
+password change, a disable or enable — ``crm.accounts.end_sessions``) their
+feeds are revoked too. A password is changed because it may have leaked, and
+whoever held it could have issued themselves a feed; the cost is subscribing
+again in Outlook. This module registers that on import; every process that
+changes credentials imports it (the server app, the ``satchel user`` commands).
 """
 
 from __future__ import annotations
@@ -10,11 +17,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from calendar_bridge.models import FeedKind, FeedToken
+from crm import accounts
 from crm.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.models import User, utcnow
 from crm.models.enums import Role
@@ -24,11 +34,16 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def entitled(kind: str, owner: User) -> bool:
+    """Whether ``owner`` may have a feed of ``kind`` now: a team plan is a manager's (or an admin's)."""
+    return kind != FeedKind.TEAM or owner.role in (Role.MANAGER, Role.ADMIN)
+
+
 def issue(session: Session, owner: User, kind: str, *, free_busy: bool = False, label: str = "") -> tuple[FeedToken, str]:
     """A new feed for ``owner`` and its secret token (shown once; only its hash is stored)."""
     if kind not in [k.value for k in FeedKind]:
         raise ValidationFailed(f"kind must be one of {', '.join(k.value for k in FeedKind)}", details={"kind": kind})
-    if kind == FeedKind.TEAM and owner.role not in (Role.MANAGER, Role.ADMIN):
+    if not entitled(kind, owner):
         raise PermissionDenied("only managers have a team plan feed")
     token = secrets.token_urlsafe(24)
     feed = FeedToken(user_id=owner.id, kind=kind, free_busy=free_busy, label=label.strip()[:200],
@@ -39,7 +54,8 @@ def issue(session: Session, owner: User, kind: str, *, free_busy: bool = False, 
 
 
 def resolve(session: Session, token: str) -> tuple[FeedToken, User] | None:
-    """The live feed and its user for ``token``; None for unknown, revoked, or a disabled user."""
+    """The live feed and its user for ``token``; None for unknown, revoked, a disabled user,
+    or a team feed whose owner is no longer a manager (asked on every poll, so it stops at once)."""
     digest = _hash(token)
     row = session.execute(select(FeedToken, User).join(User, User.id == FeedToken.user_id)
                           .where(FeedToken.token_hash == digest)).first()
@@ -47,6 +63,8 @@ def resolve(session: Session, token: str) -> tuple[FeedToken, User] | None:
         return None
     feed, user = row
     if not hmac.compare_digest(feed.token_hash, digest) or feed.revoked_at is not None or not user.is_active:
+        return None
+    if not entitled(feed.kind, user):
         return None
     return feed, user
 
@@ -80,3 +98,11 @@ def regenerate(session: Session, actor: User | None, feed_id: str) -> tuple[Feed
     old = revoke(session, actor, feed_id)
     owner = session.get_one(User, old.user_id)
     return issue(session, owner, old.kind, free_busy=old.free_busy, label=old.label)
+
+
+@accounts.on_sessions_ended
+def _end_feeds(connection: Any, user_id: str, at: datetime) -> None:
+    """Revoke every live feed of ``user_id`` (run by ``crm.accounts.end_sessions``)."""
+    table: Any = FeedToken.__table__  # type: ignore[attr-defined]
+    connection.execute(update(table).where(table.c.user_id == user_id, table.c.revoked_at.is_(None))
+                       .values(revoked_at=at))

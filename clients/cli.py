@@ -23,8 +23,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clients import vault
 from clients.profiles import ENV_HOME, Profiles, default_home
-from crm import errors
+from crm import errors, records
+from crm.database import WrongKey
 from sync import protocol
 from sync.agent import NotLoggedIn, Offline, ServerRefused, SyncAgent, SyncError, UpgradeRequired
 from sync.replica import Replica
@@ -79,12 +81,31 @@ def opened(ctx: typer.Context) -> Iterator[Replica]:
     if profile is None:
         err.print("[red]error:[/red] not logged in yet: run 'satchel-field login SERVER --user LOGIN'")
         raise typer.Exit(6)
-    replica = Replica.open(profile.replica)
+    replica = _open(profile.replica, create=False)
     try:
         with reporting():
             yield replica
     finally:
         replica.close()
+
+
+def _ask_passphrase(prompt: str, confirm: bool) -> str | None:
+    try:
+        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+    except (typer.Abort, EOFError):
+        return None
+
+
+def _open(path: Path, *, create: bool) -> Replica:
+    """The replica at ``path``, decrypted with its key (vault); a wrong passphrase stops here, exit 10."""
+    try:
+        return Replica.open(path, key=vault.replica_key(path, _ask_passphrase, create=create))
+    except vault.LockedReplica as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+    except WrongKey:
+        err.print("[red]error:[/red] the key does not open this replica (was it copied from another "
+                  "laptop?); log in again with another --data-dir")
+    raise typer.Exit(10)
 
 
 def _http(server: str) -> httpx.Client:
@@ -106,8 +127,8 @@ def login(
     secret = password if password is not None else typer.prompt("Password / Пароль", hide_input=True)
     profiles: Profiles = ctx.obj
     path = profiles.path_for(server, user)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    replica = Replica.open(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    replica = _open(path, create=True)
     try:
         with reporting(), _http(server) as http:
             answer = SyncAgent(replica, http).login(server, user, secret, device)
@@ -307,6 +328,14 @@ def _show(record: dict[str, Any]) -> None:
     console.print(table)
 
 
+def _label(record: dict[str, Any]) -> str:
+    """What a person calls a record: its name, subject or title."""
+    for name in ("legal_name", "full_name", "subject", "title"):
+        if record.get(name):
+            return str(record[name])
+    return str(record["id"])
+
+
 def _record_commands(type_name: str, group: typer.Typer) -> None:
     @group.command("edit")
     def edit(ctx: typer.Context, record_id: str, field: FieldOpt = None,
@@ -314,6 +343,21 @@ def _record_commands(type_name: str, group: typer.Typer) -> None:
         """Change fields (offline; sent with the next sync)."""
         with opened(ctx) as replica:
             _show(replica.update(type_name, record_id, _fields(field, notes=notes)))
+
+    @group.command("delete")
+    def delete(ctx: typer.Context, record_id: str,
+               yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False) -> None:
+        """Delete a record (offline; sent with the next sync). Asks first unless --yes."""
+        with opened(ctx) as replica:
+            record = replica.get(type_name, record_id)  # a wrong id says so before any question
+            what = f"{records.record_type(type_name).singular} {_label(record)!r}"
+            if type_name == "counterparties":
+                what += " with its contact persons, deals and history"
+            if not yes and not typer.confirm(f"Delete {what}? / Удалить?", default=False):
+                console.print("nothing deleted / ничего не удалено")
+                raise typer.Exit(1)
+            replica.delete(type_name, record_id)
+            console.print(f"deleted {record_id} (sent with the next sync)")
 
     @group.command("show")
     def show(ctx: typer.Context, record_id: str) -> None:

@@ -4,6 +4,17 @@ Passwords are hashed with Argon2id. Logging in names a device and returns a
 bearer token for it; only the token's sha256 is stored, so the table cannot be
 replayed. Revoking a device, or disabling its user, refuses the token on the
 very next request because every request looks the token up afresh.
+
+A password change, and any change of ``is_active`` (disable or enable, by
+whatever path: the CLI, ``PATCH /api/v1/users/ID``, a sync push, the mail
+bridge), *ends* every device token of the user — revoked, not just refused
+while disabled — so that re-enabling a user revives none of them. Other
+credentials registered with ``on_sessions_ended`` (calendar feed tokens) end
+with them.
+
+Login failures are counted per login name and per address; calendar feed
+URLs that miss are counted apart (``check_feed_guesses``), so that an office's
+stale subscription never locks its address out of signing in.
 """
 
 from __future__ import annotations
@@ -11,12 +22,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, event, func, inspect, select, update
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from crm import changes, rules
@@ -94,12 +108,16 @@ def find_user(session: Session, login: str) -> User:
 
 
 def set_password(session: Session, user: User, password: str) -> None:
+    """Set ``user``'s password and end every token of theirs (DESIGN: a password change ends them all)."""
     user.password_hash = hash_password(password)
     user.updated_at = utcnow()
     session.add(user)
+    end_sessions(session.connection(), user.id)
+    log.info("password of user %s changed; their tokens ended", user.id)
 
 
 def set_active(session: Session, user: User, active: bool) -> None:
+    """Disable or enable ``user``; either way their tokens end (the session hook below does it)."""
     user.is_active = active
     user.version += 1
     user.updated_at = utcnow()
@@ -107,22 +125,108 @@ def set_active(session: Session, user: User, active: bool) -> None:
     changes.bump(session)
 
 
-def check_rate_limit(session: Session, login: str, address: str, policy: LoginPolicy) -> None:
-    """Raise ``RateLimited`` when the login name or the address failed too often lately."""
+# -- ending a user's tokens -------------------------------------------------------------------
+
+SessionEnder = Callable[[Any, str, datetime], None]
+_enders: list[SessionEnder] = []
+
+
+def on_sessions_ended(ender: SessionEnder) -> SessionEnder:
+    """Register ``ender(connection, user_id, at)``, run whenever a user's tokens end.
+
+    For credentials kept outside ``crm`` (``calendar_bridge.tokens`` registers
+    its feed tokens), which ``crm`` may not import. Usable as a decorator.
+    """
+    if ender not in _enders:
+        _enders.append(ender)
+    return ender
+
+
+def end_sessions(connection: Any, user_id: str) -> None:
+    """Revoke every live device (and browser session) of ``user_id`` and run the registered enders.
+
+    Core statements on ``connection``, so that it may run inside a flush.
+    """
     now = utcnow()
-    for column, value in ((LoginFailure.login, login), (LoginFailure.address, address)):
+    devices: Any = Device.__table__  # type: ignore[attr-defined]
+    connection.execute(update(devices).where(devices.c.user_id == user_id, devices.c.revoked_at.is_(None))
+                       .values(revoked_at=now))
+    for ender in _enders:
+        ender(connection, user_id, now)
+
+
+def _active_changed(user: User) -> bool:
+    # An unknown old value (the attribute was expired when set) counts as a change: ending
+    # the tokens once too often logs someone out; once too few would let a revived token in.
+    history = inspect(user).attrs["is_active"].history
+    return bool(history.added) and not (history.deleted and history.deleted[0] == history.added[0])
+
+
+def _after_flush(session: OrmSession, _context: Any) -> None:
+    # Every path that disables or enables a user flushes the change: ending the tokens
+    # here rather than in each path means no path can forget it. A laptop's replica
+    # (no change log) holds no tokens of anyone's.
+    if session.info.get(changes.NO_LOG_KEY):
+        return
+    for obj in session.dirty:
+        if isinstance(obj, User) and _active_changed(obj):
+            end_sessions(session.connection(), obj.id)
+            log.info("user %s %s; their tokens ended", obj.id, "enabled" if obj.is_active else "disabled")
+
+
+event.listen(OrmSession, "after_flush", _after_flush)
+
+
+def _check(session: Session, keys: list[tuple[Any, str]], policy: LoginPolicy, what: str) -> None:
+    now = utcnow()
+    for column, value in keys:
         count, oldest = session.execute(
             select(func.count(), func.min(LoginFailure.at)).where(column == value, LoginFailure.at > now - policy.window)
         ).one()
         if count >= policy.max_failures and oldest is not None:
             wait = int((oldest + policy.window - now).total_seconds()) + 1
-            raise RateLimited(f"too many failed logins; try again in {wait} s", retry_after=max(wait, 1))
+            raise RateLimited(f"too many {what}; try again in {wait} s", retry_after=max(wait, 1))
+
+
+def check_rate_limit(session: Session, login: str, address: str, policy: LoginPolicy) -> None:
+    """Raise ``RateLimited`` when the login name or the address failed too often lately.
+
+    Only failed logins count: feed misses are kept under keys of their own (``_feed_key``).
+    """
+    _check(session, [(LoginFailure.login, login), (LoginFailure.address, address)], policy, "failed logins")
+
+
+# Rows younger than this are kept whatever the policy that records one: a feed miss,
+# with its short window, must not purge the failed logins a longer login window counts.
+_KEEP_FAILURES = timedelta(days=1)
 
 
 def record_failure(session: Session, login: str, address: str, policy: LoginPolicy) -> None:
     session.add(LoginFailure(login=login, address=address))
     # Old rows say nothing any more; keep the table small.
-    session.execute(delete(LoginFailure).where(LoginFailure.at < utcnow() - policy.window * 4))  # type: ignore[arg-type]
+    horizon = utcnow() - max(policy.window * 4, _KEEP_FAILURES)
+    session.execute(delete(LoginFailure).where(LoginFailure.at < horizon))  # type: ignore[arg-type]
+
+
+def _feed_key(address: str) -> str:
+    # No address starts with "feed:", so login checks by address never see these rows;
+    # the login column gets the same key, which no real login name is.
+    return f"feed:{address}"[:64]
+
+
+def check_feed_guesses(session: Session, address: str, policy: LoginPolicy) -> None:
+    """Raise ``RateLimited`` when ``address`` asked for too many unknown calendar feed URLs lately.
+
+    Counted apart from logins both ways: misses never block a login, failed logins
+    never block a feed, and a login name cannot use up an address's feed allowance.
+    """
+    _check(session, [(LoginFailure.address, _feed_key(address))], policy, "unknown calendar URLs")
+
+
+def record_feed_guess(session: Session, address: str, policy: LoginPolicy) -> None:
+    """Count a calendar feed URL from ``address`` that named no live feed (commit it)."""
+    key = _feed_key(address)
+    record_failure(session, key, key, policy)
 
 
 def verify_password(session: Session, login: str, password: str, address: str,
@@ -170,10 +274,11 @@ def authenticate(session: Session, token: str) -> tuple[User, Device]:
     if row is None:
         raise Unauthenticated("unknown token; log in again")
     device, user = row
-    if device.revoked_at is not None:
-        raise Unauthenticated(f"device '{device.name}' was revoked; log in again")
+    # Disabling revokes the devices too; say the more useful reason first.
     if not user.is_active:
         raise Unauthenticated("this user is disabled")
+    if device.revoked_at is not None:
+        raise Unauthenticated(f"device '{device.name}' was revoked; log in again")
     return user, device
 
 

@@ -26,14 +26,28 @@ import crm.changes  # noqa: F401 - registers the change log's session hook for e
 log = logging.getLogger(__name__)
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
+class WrongKey(Exception):
+    """An encrypted SQLite file that the given key does not open (or a plain file given a key)."""
+
+
+def _sqlcipher() -> Any:
+    try:
+        import sqlcipher3.dbapi2 as driver  # type: ignore[import-not-found]
+    except ImportError:
+        raise WrongKey("encrypted databases need the sqlcipher3 package (pip install sqlcipher3-binary)") from None
+    return driver
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, key: bytes | None = None) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
         poolclass=QueuePool,
+        hide_parameters=True,  # errors would print SQL parameters (emails, phones) into the log
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
+        **({"module": _sqlcipher()} if key is not None else {}),
     )
 
     @event.listens_for(engine, "connect")
@@ -41,6 +55,16 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
         # Take transaction control from the driver so that BEGIN is ours to emit.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        if key is not None:
+            # The key comes first, as raw bytes (our own KDF made it); SQLCipher's own
+            # error log on a wrong key would only repeat what WrongKey says.
+            cursor.execute("PRAGMA cipher_log_level = NONE")
+            cursor.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+            try:
+                cursor.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            except Exception as exc:  # noqa: BLE001 - the driver says only "file is not a database"
+                cursor.close()
+                raise WrongKey("this key does not open the database") from exc
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -57,17 +81,19 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
 class Database:
     """Engines for one database URL; ``read()``/``write()`` are the only ways in."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, key: bytes | None = None) -> None:
+        """``key`` (SQLite only) opens the file encrypted with SQLCipher under that raw 256-bit key."""
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self._writer = _sqlite_engine(url, immediate=True, pool_size=1)
-            self._reader = _sqlite_engine(url, immediate=False, pool_size=8)
+            self._writer = _sqlite_engine(url, immediate=True, pool_size=1, key=key)
+            self._reader = _sqlite_engine(url, immediate=False, pool_size=8, key=key)
         else:
-            self._writer = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self._writer = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                                         hide_parameters=True)
             self._reader = self._writer
 
     @property

@@ -1,21 +1,30 @@
 """The salesperson's diary as the calendars need it: planned contacts, open reminders, birthdays.
 
-Read-only domain queries for the calendar bridge, with the access rules applied:
-a plan holds what its people are responsible for among the counterparties the
-viewer may see; birthdays are those of the contact persons of the
-counterparties the viewer may see.
+Read-only domain queries for the calendar bridge, with the access rules applied
+as REST applies them (``crm.access``, ``crm.records.visible``) when the query runs:
+
+* a plan holds what its people are responsible for among the counterparties the
+  viewer may see, plus the viewer's own planned contacts whatever became of the
+  counterparty — but of those, only the time and the kind: the counterparty's
+  and the contact person's names, address, phones and emails, and the
+  interaction's subject and notes, come back as None when the viewer may not see
+  them (REST answers 404 for such an interaction);
+* reminders are those REST shows the viewer (assignee, creator, or whoever sees
+  the counterparty); the counterparty comes with one only when the viewer sees it;
+* birthdays are those of the contact persons of the counterparties the viewer may see.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from crm import access
+from crm import access, records
 from crm.models import ContactPerson, Counterparty, Interaction, Reminder, User
 from crm.models.enums import InteractionStatus, ReminderStatus, Role
 
@@ -30,39 +39,64 @@ def team(session: Session, manager: User) -> list[User]:
     return list(session.execute(stmt.order_by(User.login)).scalars())
 
 
+# What a viewer who no longer sees an interaction's counterparty gets of it: None.
+_DETAILS = ("subject", "notes", "legal_name", "short_name", "actual_address", "legal_address",
+            "counterparty_contacts", "person_name", "person_contacts")
+_PERSON = ("person_name", "person_contacts")
+
+
+def _without(row: Any, names: tuple[str, ...]) -> Any:
+    """``row`` with ``names`` set to None (a Row is read-only)."""
+    return SimpleNamespace(**{**row._mapping, **dict.fromkeys(names)})
+
+
 def planned(session: Session, viewer: User, people: list[str], since: datetime, until: datetime) -> list[Any]:
-    """Planned interactions of ``people`` (user ids) starting in [since, until), that ``viewer`` may see.
+    """Planned interactions of ``people`` (user ids) starting in [since, until) that ``viewer`` may see,
+    and the viewer's own ones whose counterparty they no longer see, with every detail None
+    (``_DETAILS``); a contact person the viewer may not see is None too. ``seen`` says which.
 
     Rows, not records: a feed reads a dozen columns of a thousand interactions,
-    and building the full objects cost more than the rest of the feed.
+    and building the full objects cost more than the rest of the feed. The rule
+    is asked once per row, as a column, rather than once per hidden column.
     """
     person = aliased(ContactPerson)
+    # The person's own counterparty decides about the person (it could have moved since).
+    persons_cp = aliased(Counterparty)
+    sees = access.visible_counterparties(viewer)
+    sees_person = access.visible_counterparties(viewer, id_col=persons_cp.id, owner_col=persons_cp.owner_id,
+                                                visibility_col=persons_cp.visibility)
     stmt = (select(Interaction.id, Interaction.kind, Interaction.subject, Interaction.notes, Interaction.starts_at,
                    Interaction.duration_minutes, Interaction.remind_at, Interaction.updated_at, Interaction.version,
                    Interaction.responsible_id, Counterparty.legal_name, Counterparty.short_name,
                    Counterparty.actual_address, Counterparty.legal_address,
                    Counterparty.contacts.label("counterparty_contacts"),  # type: ignore[attr-defined]
-                   person.full_name.label("person_name"), person.contacts.label("person_contacts"))  # type: ignore[attr-defined]
+                   person.full_name.label("person_name"), person.contacts.label("person_contacts"),  # type: ignore[attr-defined]
+                   case((sees, True), else_=False).label("seen"),
+                   case((or_(person.id.is_(None), sees_person), True), else_=False).label("person_seen"))
             .join(Counterparty, Counterparty.id == Interaction.counterparty_id)
             .outerjoin(person, person.id == Interaction.contact_person_id)
+            .outerjoin(persons_cp, persons_cp.id == person.counterparty_id)
             .where(col(Interaction.responsible_id).in_(people),
                    Interaction.status == InteractionStatus.PLANNED.value,
                    Interaction.starts_at >= since, Interaction.starts_at < until,
-                   or_(Interaction.responsible_id == viewer.id, access.visible_counterparties(viewer)))
+                   or_(Interaction.responsible_id == viewer.id, sees))
             .order_by(Interaction.starts_at, Interaction.id))
-    return list(session.connection().execute(stmt).all())
+    rows = session.connection().execute(stmt).all()
+    return [row if row.seen and row.person_seen else _without(row, _DETAILS if not row.seen else _PERSON)
+            for row in rows]
 
 
 def reminders(session: Session, viewer: User, people: list[str], since: datetime, until: datetime
               ) -> list[tuple[Reminder, Counterparty | None]]:
-    """Open or snoozed reminders of ``people`` due in [since, until), that ``viewer`` may see."""
+    """Open or snoozed reminders of ``people`` due in [since, until) that ``viewer`` may see (as REST
+    shows them), each with its counterparty when it has one that ``viewer`` may see, else None."""
     stmt = (select(Reminder, Counterparty)
-            .outerjoin(Counterparty, Counterparty.id == Reminder.counterparty_id)
+            .outerjoin(Counterparty, and_(Counterparty.id == Reminder.counterparty_id,
+                                          access.visible_counterparties(viewer)))
             .where(col(Reminder.assignee_id).in_(people),
                    col(Reminder.status).in_([ReminderStatus.OPEN.value, ReminderStatus.SNOOZED.value]),
                    Reminder.due_at >= since, Reminder.due_at < until,
-                   or_(Reminder.assignee_id == viewer.id, col(Reminder.counterparty_id).is_(None),
-                       access.visible_counterparties(viewer)))
+                   records.visible(records.record_type("reminders"), viewer))
             .order_by(Reminder.due_at, Reminder.id))
     return [(r, c) for r, c in session.execute(stmt).all()]
 

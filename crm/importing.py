@@ -26,7 +26,7 @@ from sqlmodel import Session, col
 from crm import records, validation
 from crm.errors import ImportFailed, SatchelError, ValidationFailed
 from crm.models import ContactPerson, Counterparty, User
-from crm.tabular import read_table
+from crm.tabular import MAX_CELL_CHARS, read_table
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +232,15 @@ def _check_lengths(rt: records.RecordType, row: _Row) -> None:
             row.data.pop(name)
 
 
+def _drop_overlong(row: _Row) -> None:
+    """Cells longer than Excel allows are a problem of their row (no field holds that much)."""
+    for name, found in row.values.items():
+        for header, text in found:
+            if len(text) > MAX_CELL_CHARS:
+                row.problems.append((header, f"{len(text)} characters; a cell holds at most {MAX_CELL_CHARS}"))
+        row.values[name] = [(header, text) for header, text in found if len(text) <= MAX_CELL_CHARS]
+
+
 class _Duplicates:
     """Rows whose key an earlier row or a stored record has: an error, or skipped when asked."""
 
@@ -263,6 +272,7 @@ def _import(session: Session, actor: User, rt: records.RecordType, path: Path, f
         for done, (number, cells) in enumerate(filled, 1):
             values = {name: [(headers[i], cells[i]) for i in idx if cells[i]] for name, idx in columns.items()}
             row = _Row(number, values)
+            _drop_overlong(row)
             for name, idx in columns.items():  # empty cells still name their column in errors
                 row.where.setdefault(name, headers[idx[0]])
             if prepare(row):

@@ -472,7 +472,10 @@ def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict
                  q: str | None = None, sort: str | None = None, limit: int = 50, offset: int = 0) -> Page:
     """One page of the records ``actor`` may see, filtered, searched and sorted.
 
-    ``filters`` maps a field to a value (equality) or ``field__gte``/``field__lt`` etc. to a bound.
+    ``filters`` maps a field to a value (equality) or ``field__gte``/``field__lt`` etc. to a bound;
+    a value of "" or "null" asks for records without one, and is no bound. ``q`` over the
+    bounds of ``search.check_query``, an offset over ``MAX_OFFSET`` and the like are
+    refused with ``ValidationFailed`` before any query runs.
     """
     model: Any = rt.model
     conds: list[ColumnElement[bool]] = [visible(rt, actor)]
@@ -497,6 +500,9 @@ def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict
             continue
         if value is None:  # a blank optional value
             problems[key] = "needs a value; send field=null for records without one"
+            continue
+        if op and isinstance(value, bool):
+            problems[key] = "a yes/no field has no range; filter by equality"
             continue
         ops = {"": column.__eq__, "gte": column.__ge__, "gt": column.__gt__, "lte": column.__le__,
                "lt": column.__lt__}

@@ -84,6 +84,18 @@ def _exists(session: Session, problems: Problems, field: str, model: Any, record
     return found[0]
 
 
+def _kept(record: Any, *names: str) -> bool:
+    """Whether ``record`` is a stored one whose ``names`` keep the values it was loaded with."""
+    state = inspect(record)
+    if not state.persistent:
+        return False
+    for name in names:
+        history = state.attrs[name].history
+        if history.added and not (history.deleted and history.deleted[0] == history.added[0]):
+            return False
+    return True
+
+
 def _active_user(session: Session, problems: Problems, field: str, user_id: str | None, actor: User) -> None:
     if user_id is None:
         return
@@ -294,7 +306,7 @@ def check_reminder(session: Session, actor: User, item: Reminder, problems: Prob
     item.title = _not_blank(problems, "title", item.title)
     _one_of(problems, "status", item.status, ReminderStatus)
     _active_user(session, problems, "assignee_id", item.assignee_id, actor)
-    item.counterparty_id = None
+    kept_counterparty, item.counterparty_id = item.counterparty_id, None
     if (item.subject_type is None) != (item.subject_id is None):
         problems["subject_id"] = "subject_type and subject_id go together"
     elif item.subject_type is not None:
@@ -303,7 +315,12 @@ def check_reminder(session: Session, actor: User, item: Reminder, problems: Prob
             problems["subject_type"] = "must be one of " + ", ".join(REMINDER_SUBJECTS)
         else:
             column = "id" if model is Counterparty else "counterparty_id"
-            item.counterparty_id = _exists(session, problems, "subject_id", model, item.subject_id, column)
+            kept = _kept(item, "subject_type", "subject_id")
+            # An edit that leaves the subject alone is not refused for it: the subject may be
+            # gone, or out of a laptop's replica since its counterparty left the user's scope
+            # while the reminder stayed theirs; the counterparty it was filed under stays.
+            found = _exists(session, {} if kept else problems, "subject_id", model, item.subject_id, column)
+            item.counterparty_id = kept_counterparty if found is None and kept else found
 
 
 def check_deal(session: Session, actor: User, deal: Deal, problems: Problems) -> None:

@@ -166,7 +166,26 @@ def contact_person_condition(q: str, actor: User) -> ColumnElement[bool]:
     return ContactPerson.id.in_(ids.where(ContactKey.record_type == "contact_person"))
 
 
+# A name has a few words; hundreds of them make a query plan that takes seconds on
+# PostgreSQL and an expression tree SQLite refuses. Longer searches are refused.
+MAX_QUERY_WORDS = 20
+MAX_QUERY_CHARS = 200
+
+
+def check_query(q: str) -> None:
+    """Raise ``ValueError`` for a search too long to be a name, a phone or an address, or holding NUL."""
+    if len(q) > MAX_QUERY_CHARS:
+        raise ValueError(f"a search is at most {MAX_QUERY_CHARS} characters; got {len(q)}")
+    if len(_WORD.findall(q)) > MAX_QUERY_WORDS:
+        raise ValueError(f"a search is at most {MAX_QUERY_WORDS} words")
+    if "\x00" in q:  # PostgreSQL refuses NUL in a text parameter
+        raise ValueError("a search must not contain a NUL character")
+
+
 def condition_for(model: type[Any], q: str, actor: User) -> ColumnElement[bool] | None:
+    """The search condition for ``model`` (None if it cannot be searched); ``ValueError``
+    when ``q`` is over the bounds of ``check_query``."""
+    check_query(q)
     if model is Counterparty:
         return counterparty_condition(q, actor)
     if model is ContactPerson:

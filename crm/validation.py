@@ -8,12 +8,18 @@ offending value and the problem. Callers that need a domain error wrap it.
 
 import re
 import unicodedata
+from datetime import date
+from decimal import Decimal
 
 import phonenumbers
 
 __all__ = [
     "FREE_MAIL_DOMAINS",
+    "ISO_4217",
+    "check_year",
+    "currency_code",
     "email_domain",
+    "exact_money",
     "fold_text",
     "inn_check_digits",
     "is_free_mail",
@@ -427,3 +433,62 @@ def fold_text(value: str) -> str:
     folded = unicodedata.normalize("NFKC", value).casefold().replace("ё", "е")
     # str.split() without arguments splits on any Unicode whitespace.
     return " ".join(folded.split())
+
+
+# --------------------------------------------------------------------------- money, currencies, dates
+
+# A double holds every decimal of 15 significant digits exactly, and SQLite keeps
+# NUMERIC as a double: below 10^13 with two places an amount reads back as sent.
+MONEY_MAX_INTEGER_DIGITS = 13
+
+
+def exact_money(value: Decimal | float | int, scale: int) -> Decimal:
+    """Return ``value`` as a Decimal of exactly ``scale`` places, or raise ``ValueError``.
+
+    Refused rather than rounded: non-finite values, more places than ``scale``
+    ("0.001" for kopecks), and amounts of :data:`MONEY_MAX_INTEGER_DIGITS` or
+    more integer digits, which one of the databases could not keep exactly.
+    A float (a JSON number) is read by its shortest repr, which is what the
+    client wrote whenever that fits these bounds.
+    """
+    amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not amount.is_finite():
+        raise ValueError("must be a finite amount")
+    exponent = amount.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # finite, checked above
+    if -exponent > scale:
+        raise ValueError(f"at most {scale} decimal places; got {_show(str(value))}")
+    if abs(amount) >= Decimal(10) ** MONEY_MAX_INTEGER_DIGITS:
+        raise ValueError(f"must be less than 10^{MONEY_MAX_INTEGER_DIGITS} in absolute value")
+    return amount.quantize(Decimal(1).scaleb(-scale))
+
+
+# ISO 4217 active codes (2024). Fixed here: a currency that appears later is one line.
+ISO_4217 = frozenset("""
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD
+CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD
+GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT
+LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
+NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP
+STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD
+XOF XPF YER ZAR ZMW ZWL
+""".split())
+
+
+def currency_code(value: str) -> str:
+    """Return ``value`` as an upper-case ISO 4217 code, or raise ``ValueError``."""
+    code = value.strip().upper()
+    if code not in ISO_4217:
+        raise ValueError(f"must be an ISO 4217 currency code such as RUB, USD or EUR; got {_show(value)}")
+    return code
+
+
+# Dates a CRM has reason to hold: birthdays of the living, history, plans. Outside
+# this range a time cannot even be converted to UTC near year 1 or 9999.
+MIN_YEAR, MAX_YEAR = 1900, 2200
+
+
+def check_year(value: date) -> None:
+    """Raise ``ValueError`` when ``value`` (a date or a time) lies outside MIN_YEAR..MAX_YEAR."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"must lie between the years {MIN_YEAR} and {MAX_YEAR}; got {value.isoformat()}")

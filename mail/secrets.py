@@ -70,4 +70,4 @@ class SecretBox:
             return self._fernet.decrypt(token.encode("ascii")).decode()
         except (InvalidToken, ValueError):
             raise SecretError("a stored mailbox password cannot be decrypted: the server's secret "
-                              "key changed (set the password again with `satchel mail mailbox set-password`)") from None
+                              "key changed (set the password again with `satchel mail mailbox password NAME`)") from None

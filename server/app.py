@@ -12,10 +12,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crm.database import Database
-from server import openapi
+from server import openapi, web_home
 from server.api import auth, calendar, records, sync
 from server.config import Config
 from server.errors import HANDLERS
+from server.headers import SecurityHeaders
 from server.http import db, json_response
 
 log = logging.getLogger(__name__)
@@ -47,4 +48,7 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     app.state.db = database or Database(config.database_url)
     app.state.openapi = openapi.document()
     app.state.feed_cache = calendar.FeedCache()
+    app.add_middleware(SecurityHeaders)
+    # The web UI answers whatever the API does not (so the API's routes stay exactly its OpenAPI paths).
+    app.router.default = web_home.router(config, app.state.db)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +16,7 @@ from sqlmodel import Session
 from crm import accounts, errors
 from crm.database import Database
 from crm.models.enums import Role
-from server import migrate
+from server import logs, migrate
 from server.config import Config, ConfigError
 
 app = typer.Typer(help="Satchel: offline-first CRM server. / Satchel: сервер CRM для работы без сети.",
@@ -102,11 +101,12 @@ def serve(
     from server.app import create_app
 
     cfg = load_config(config, host=host, port=port)
-    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(cfg.log_level)  # redacts addresses and phones, for uvicorn's loggers too
     database = open_db(cfg)
     console.print(f"Satchel listening on http://{cfg.host}:{cfg.port}  (database: {database.dialect})")
     # No access log: request lines would carry calendar feed tokens (secrets) into the log.
-    uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False)
+    uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False,
+                server_header=False, log_config=None)
 
 
 @db_app.command("upgrade")
@@ -169,17 +169,24 @@ def user_list(config: ConfigOpt = None) -> None:
     console.print(table)
 
 
+def _ending_feeds_too() -> None:
+    # Registers the feed tokens with accounts.end_sessions: a user's feeds end with their devices.
+    import calendar_bridge.tokens  # noqa: F401
+
+
 @user_app.command("disable")
 def user_disable(login: str, config: ConfigOpt = None) -> None:
-    """Disable a user: every device of theirs is refused at once."""
+    """Disable a user: every device, browser session and calendar feed of theirs ends at once."""
+    _ending_feeds_too()
     with writing(config) as session:
         accounts.set_active(session, accounts.find_user(session, login), False)
-    console.print(f"user {login} disabled")
+    console.print(f"user {login} disabled; their devices and calendar feeds are revoked")
 
 
 @user_app.command("enable")
 def user_enable(login: str, config: ConfigOpt = None) -> None:
-    """Enable a disabled user again."""
+    """Enable a disabled user again. Their old tokens stay ended: they log in anew."""
+    _ending_feeds_too()
     with writing(config) as session:
         accounts.set_active(session, accounts.find_user(session, login), True)
     console.print(f"user {login} enabled")
@@ -191,11 +198,12 @@ def user_password(
     password: Annotated[str | None, typer.Option(help="New password (asked for when omitted).")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Set a user's password."""
+    """Set a user's password: every device, browser session and calendar feed of theirs ends."""
     secret = _password(password)
+    _ending_feeds_too()
     with writing(config) as session:
         accounts.set_password(session, accounts.find_user(session, login), secret)
-    console.print(f"password of {login} set")
+    console.print(f"password of {login} set; their devices and calendar feeds are revoked")
 
 
 @device_app.command("list")
@@ -430,7 +438,44 @@ def demo(
                   "admin, manager, ivanov, petrova, sidorov, kuznetsova, office")
     if serve_after:
         console.print(f"Satchel demo on http://{cfg.host}:{cfg.port}  — Ctrl+C to stop")
-        uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level="warning", access_log=False)
+        uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
+                    server_header=False)
+
+
+@app.command("backup")
+def backup_command(
+    target: Annotated[Path, typer.Argument(help="The backup file to write (must not exist yet).")],
+    config: ConfigOpt = None,
+) -> None:
+    """Write a consistent backup of the database while the server runs. / Резервная копия базы."""
+    from server import backup
+
+    with reporting():
+        cfg = load_config(config)
+        backup.backup(Database(cfg.database_url), target)
+    console.print(f"backup written to {target}")
+
+
+@app.command("restore")
+def restore_command(
+    source: Annotated[Path, typer.Argument(help="A file written by 'satchel backup'.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Replace the database by a backup (stop the server first); laptops then reload their data by
+    themselves, keeping their unsent changes. / Восстановить базу из резервной копии."""
+    from server import backup
+
+    cfg = load_config(config)
+    if not yes:
+        typer.confirm("Everything written after this backup will be replaced. Stop the server and the mail "
+                      "workers first. Restore now?", abort=True)
+    with reporting():
+        database = Database(cfg.database_url)
+        epoch = backup.restore(database, source)
+        migrate.upgrade(database)
+    console.print(f"restored from {source}; laptops will load their data again at their next sync "
+                  f"(data version {epoch})")
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,7 +34,9 @@ STATUS: dict[type[errors.SatchelError], int] = {
     errors.MalformedInput: 400,
     errors.TooLarge: 413,
     sync_versions.UpgradeRequired: 426,
+    sync_versions.ServerTooOld: 400,
     sync_versions.SequenceGap: 409,
+    sync_versions.SequenceReused: 409,
 }
 
 
@@ -75,6 +77,25 @@ async def database_error(request: Request, exc: Exception) -> Response:
     return await unexpected_error(request, exc)
 
 
+async def integrity_error(request: Request, exc: Exception) -> Response:
+    """A unique key taken between our check and the insert (or never checked: a login or a
+    team name differing only in case). The transaction was rolled back."""
+    log.info("integrity error on %s %s: %s", request.method, _path(request), type(getattr(exc, "orig", exc)).__name__)
+    return JSONResponse({"error": "already_exists",
+                         "message": "a record with the same unique value (login, name or id) already exists; "
+                                    "nothing was changed"}, status_code=409)
+
+
+async def data_error(request: Request, exc: Exception) -> Response:
+    """A value the database refused (out of range, not text). Input is bounded before it gets
+    there; this is the backstop, so that a bound we missed is still the client's 4xx."""
+    log.warning("database refused a value on %s %s: %s", request.method, _path(request),
+                type(getattr(exc, "orig", exc)).__name__)
+    return JSONResponse({"error": "validation_failed",
+                         "message": "a value is out of the range the database can store; nothing was changed"},
+                        status_code=422)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, _path(request))
     return JSONResponse({"error": "internal", "message": "internal server error; nothing was changed"},
@@ -82,4 +103,4 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 HANDLERS = {errors.SatchelError: domain_error, HTTPException: http_error, OperationalError: database_error,
-            Exception: unexpected_error}
+            IntegrityError: integrity_error, DataError: data_error, Exception: unexpected_error}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,21 +29,97 @@ def config(request: Request) -> Config:
     return request.app.state.config  # type: ignore[no-any-return]
 
 
-async def read_json(request: Request) -> Any:
-    """The request body as JSON, refusing oversized and malformed bodies before any work."""
+# Deep enough for any body Satchel sends (a sync push nests about six levels); a
+# hostile body nested thousands deep would exhaust the parser's or a handler's stack.
+MAX_JSON_DEPTH = 32
+# Python refuses to parse an integer of over 4,300 digits with a ValueError (a 500). Counts,
+# versions and amounts are bounded far lower where they are read; this only keeps int() safe.
+MAX_JSON_INT_DIGITS = 100
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise MalformedInput(f"request body has an integer of {len(text)} digits; at most {MAX_JSON_INT_DIGITS}")
+    return int(text)
+
+
+def _parse_constant(name: str) -> Any:
+    raise MalformedInput(f"request body has {name}, which is not a JSON number")
+
+
+def check_text(value: str, where: str) -> None:
+    """Refuse text no database stores: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
+    (not encodable as UTF-8). ``MalformedInput`` names ``where`` it was found."""
+    if "\x00" in value:
+        raise MalformedInput(f"{where} contains a NUL character (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedInput(f"{where} contains a lone UTF-16 surrogate, which is not text") from None
+
+
+def _check_tree(data: Any) -> None:
+    """Walk a parsed body without recursion: bound its depth, refuse bad text and non-finite numbers."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            check_text(item, "request body")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise MalformedInput("request body has a number too large to represent")
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise MalformedInput(f"request body is nested more than {MAX_JSON_DEPTH} levels deep")
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((value, depth + 1) for value in item.values())
+            else:
+                stack.extend((value, depth + 1) for value in item)
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        data = json.loads(body or b"null", parse_int=_parse_int, parse_constant=_parse_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedInput(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedInput(f"request body is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    _check_tree(data)
+    return data
+
+
+async def read_json(request: Request, *, public: bool = False) -> Any:
+    """The request body as JSON, refusing oversized and malformed bodies before any work.
+
+    Unless the route is ``public`` (logging in), the caller is authenticated
+    first, so that an unauthenticated request gets 401 whatever its body holds
+    and no stranger's bytes are parsed. The handler's own transaction checks the
+    token again: a device revoked in between is still refused.
+    """
+    if not public:
+        await authenticated(request)
     limit = config(request).max_body_bytes
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise TooLarge(f"request body is {declared} bytes; the limit is {limit}")
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise TooLarge(f"request body is over the limit of {limit} bytes")
-    try:
-        return json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedInput(f"request body is not valid JSON: {exc}") from None
+    return _parse(body)
+
+
+async def authenticated(request: Request) -> None:
+    """Raise ``Unauthenticated`` unless the request carries a token that is good now."""
+    token = bearer_token(request)
+    database = db(request)
+
+    def check() -> None:
+        with database.read() as session:
+            accounts.authenticate(session, token)
+
+    await run_in_threadpool(check)
 
 
 def bearer_token(request: Request) -> str:
@@ -69,11 +146,21 @@ async def as_caller(request: Request, work: Callable[[Session, User, Device], T]
     def run() -> T:
         with (database.write() if write else database.read()) as session:
             user, device = caller(session, request)
+            check_request_line(request)  # after the token: a stranger learns nothing from a 400
             if write:
                 accounts.touch_device(session, device)
             return work(session, user, device)
 
     return await run_in_threadpool(run)
+
+
+def check_request_line(request: Request) -> None:
+    """Refuse NUL and the like in the path's ids and the query before they reach a database."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str):
+            check_text(value, f"path parameter {name}")
+    for name, value in request.query_params.multi_items():
+        check_text(name + value, f"query parameter {name}")
 
 
 async def as_user(request: Request, work: Callable[[Session, User], T], *, write: bool) -> T:

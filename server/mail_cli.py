@@ -13,6 +13,7 @@ from rich.table import Column, Table
 from calendar_bridge import invitations
 from crm import accounts
 from mail import invites
+from server import logs
 from server.cli import ConfigOpt, _password, console, err, load_config, open_db, reporting, writing
 
 # Meetings go out as iTIP invitations and their answers come back through the mail bridge.
@@ -168,7 +169,7 @@ def mail_run(
     from mail import bridge
 
     cfg = load_config(config)
-    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(cfg.log_level)  # letters are full of addresses; the log must not be
     logging.getLogger("alembic").setLevel(logging.WARNING)
     with reporting():
         database = open_db(cfg)

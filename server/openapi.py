@@ -78,7 +78,7 @@ def _record_paths(rt: records.RecordType) -> dict[str, Any]:
                       "responses": {"200": _json(ref) | {"description": "Updated"}, **_errors(400, 401, 403, 404, 409, 413, 422)}},
             "delete": {"tags": tag, "summary": f"Delete a {rt.singular}", "operationId": f"delete_{rt.singular}",
                        "parameters": [*id_param, if_match],
-                       "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404, 409)}},
+                       "responses": {"204": {"description": "Deleted"}, **_errors(400, 401, 403, 404, 409)}},
         },
     }
 

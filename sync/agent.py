@@ -20,7 +20,7 @@ import httpx
 
 from crm.models.base import to_jsonable, utcnow
 from sync import protocol
-from sync.replica import Replica
+from sync.replica import PushOutcome, Replica
 
 log = logging.getLogger(__name__)
 
@@ -143,30 +143,48 @@ class SyncAgent:
         return summary
 
     def push(self, summary: Summary, report: Progress) -> None:
+        """Send the outbox batch by batch until it is empty or the server answers none of it.
+
+        When the server refuses the outbox's numbering the outbox is renumbered and sent again:
+        a gap (mutations quarantined before they were sent) is closed; reused seqs (this replica
+        was restored from a backup or copied) are moved after the server's last one, once the
+        results the server sent for the seqs it really applied are stored.
+        """
         device_id = self.replica.state("device_id")
         total = self.replica.status()["pending"]
-        gaps = 0
+        renumbered = 0
         while batch := self.replica.pending(protocol.MAX_MUTATIONS):
             response = self._request("POST", "/sync/v1/push", {"device_id": device_id, "mutations": batch})
             body = _json(response)
-            if response.status_code == 409 and isinstance(body, dict) and body.get("error") == "sequence_gap":
-                gaps += 1
-                if gaps > 3:
+            error = body.get("error") if response.status_code == 409 and isinstance(body, dict) else None
+            if error in ("sequence_gap", "sequence_reused"):
+                renumbered += 1
+                if renumbered > 3:
                     raise ServerRefused("the server keeps refusing the outbox's numbering", 409, body)
-                self.replica.resequence(int(body["details"]["expected"]))
+                details = body.get("details") or {}
+                if error == "sequence_reused":
+                    applied = details.get("results") or []
+                    self._take(self.replica.store_push_results(applied), len(applied), summary)
+                    self.replica.renumber(int(details["expected"]))
+                else:
+                    self.replica.resequence(int(details["expected"]))
                 continue
             if response.status_code >= 400:
                 raise ServerRefused(f"push refused: {_message(response)}", response.status_code, body)
             outcome = self.replica.store_push_results(body["results"])
-            summary.pushed += len(batch)
-            summary.applied += outcome.applied
-            summary.conflicts += outcome.conflicts
-            summary.refused += outcome.refused
-            for type_name, record_id in outcome.refresh:
-                self._refresh(type_name, record_id)
+            self._take(outcome, len(batch), summary)
             report("push", summary.pushed, total)
             if outcome.applied + outcome.conflicts + outcome.refused == 0:
                 break  # the server answered none of them: do not spin
+
+    def _take(self, outcome: PushOutcome, sent: int, summary: Summary) -> None:
+        """Count stored push results and fetch the records whose edits the server did not take."""
+        summary.pushed += sent
+        summary.applied += outcome.applied
+        summary.conflicts += outcome.conflicts
+        summary.refused += outcome.refused
+        for type_name, record_id in outcome.refresh:
+            self._refresh(type_name, record_id)
 
     def _refresh(self, type_name: str, record_id: str) -> None:
         """Fetch one record whose edit the server did not take, so the replica shows the server's copy."""

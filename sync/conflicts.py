@@ -204,6 +204,10 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
     ``theirs`` the other; ``value`` a new value.
     """
     c = session.get(Conflict, conflict_id)
+    if c is not None and c.resolution == DELETED and (user.role == Role.ADMIN or user.id in (c.client_by, c.server_by)):
+        # Closed with its record: a laptop's late resolution has nothing left to do, and must not
+        # end in its quarantine.
+        return c
     if c is None or not _concerns(session, user, c):
         raise NotFound(f"conflict {conflict_id} not found")
     if c.status != "open":

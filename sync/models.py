@@ -31,6 +31,10 @@ class PushResult(SQLModel, table=True):
     seq: int = Field(primary_key=True)
     result: dict[str, Any] = Field(sa_type=JSON)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # sha256 of the mutation as applied (``sync.push.digest``): a replay must carry the very same
+    # mutation, so a restored or copied laptop reusing the seq for another edit is told, not
+    # answered with this result. Null on rows stored before digests were kept.
+    digest: str | None = Field(default=None, max_length=64)
 
 
 class Conflict(SQLModel, table=True):

@@ -10,27 +10,37 @@ from sqlmodel import Session
 from crm import changes, records
 from crm.errors import MalformedInput
 from crm.models import User
+from sync import held as held_records
 from sync import protocol
-from sync.conflicts import list_conflicts
+from sync.conflicts import page_conflicts
 
 _LOG = changes.ChangeLog.__table__  # type: ignore[attr-defined]
 
 
-def _parse_cursor(raw: Any) -> tuple[int, str | None, str | None]:
+def _parse_cursor(raw: Any) -> tuple[int, str | None, str | None, int]:
+    """(position, after type, after id, base) of a cursor this server gave out.
+
+    ``"W"`` is a finished pull: the stream continues after version *W*, and *W* is
+    also what the laptop holds (its base). ``"V:type:id:B"`` points inside a pull
+    that started from base *B*: the stream continues after (V, type, id), and
+    evictions are still judged against *B*, what the laptop held when it started.
+    ``"V:type:id"`` is the older form without a base; its base is taken as V - 1.
+    """
     if raw is None:
-        return 0, None, None
+        return 0, None, None, 0
     if not isinstance(raw, str):
         raise MalformedInput("cursor must be the string a previous pull returned")
-    parts = raw.split(":", 2)
+    parts = raw.split(":")
     try:
         version = int(parts[0])
+        base = int(parts[3]) if len(parts) == 4 else max(version - 1, 0) if len(parts) == 3 else version
     except ValueError:
         raise MalformedInput(f"cursor {raw[:60]!r} is not one this server gave out") from None
-    if len(parts) == 3:
-        return version, parts[1], parts[2]
-    if len(parts) != 1 or version < 0:
+    if len(parts) not in (1, 3, 4) or not 0 <= base <= version:
         raise MalformedInput(f"cursor {raw[:60]!r} is not one this server gave out")
-    return version, None, None
+    if len(parts) == 1:
+        return version, None, None, base
+    return version, parts[1], parts[2], base
 
 
 def _limit(raw: Any, default: int, most: int) -> int:
@@ -44,19 +54,20 @@ def _limit(raw: Any, default: int, most: int) -> int:
 def pull(session: Session, user: User, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise MalformedInput('send {"cursor": "...", "limit": 1000}')
-    since, after_type, after_id = _parse_cursor(body.get("cursor"))
+    since, after_type, after_id, base = _parse_cursor(body.get("cursor"))
     limit = _limit(body.get("limit"), protocol.DEFAULT_PULL, protocol.MAX_PULL)
     top = changes.current(session)[0]
     answer: dict[str, Any] = {"cursor": str(top), "more": False, "reset": False, "changes": []}
     own = changes.field_versions(session, "users", user.id)
-    moved = any(own.get(name, (0, None))[0] > since for name in changes.SCOPE_FIELDS[User])
-    if since > top or (since > 0 and moved) or (0 < since < changes.horizon(session)):
+    # Judged against the base, not the page's position: what the laptop holds dates from there.
+    moved = any(own.get(name, (0, None))[0] > base for name in changes.SCOPE_FIELDS[User])
+    if since > top or (base > 0 and moved) or (0 < base < changes.horizon(session)):
         answer["reset"] = True  # the cursor is from another life of the server, or the user's scope moved
     elif since < top or after_type is not None:
         position = (_LOG.c.version > since if after_type is None else
                     tuple_(_LOG.c.version, _LOG.c.record_type, _LOG.c.record_id) > tuple_(since, after_type, after_id))
         rows = session.execute(select(_LOG.c.record_type, _LOG.c.record_id, _LOG.c.version, _LOG.c.scope_version,
-                                      _LOG.c.deleted)
+                                      _LOG.c.deleted, _LOG.c.counterparty_id, _LOG.c.tombstone)
                                .where(position, _LOG.c.version <= top)
                                .order_by(_LOG.c.version, _LOG.c.record_type, _LOG.c.record_id)
                                .limit(limit + 1)).all()
@@ -64,13 +75,21 @@ def pull(session: Session, user: User, body: Any) -> dict[str, Any]:
             rows = rows[:limit]
             answer["more"] = True
             last = rows[-1]
-            answer["cursor"] = f"{last.version}:{last.record_type}:{last.record_id}"
-        answer["changes"] = _changes(session, user, rows, since if after_type is None else since - 1)
-    answer["conflicts"] = list_conflicts(session, user)
+            answer["cursor"] = f"{last.version}:{last.record_type}:{last.record_id}:{base}"
+        answer["changes"] = _changes(session, user, rows, base)
+    # At most MAX_CONFLICTS, oldest first; the rest are paged through GET /api/v1/conflicts.
+    answer["conflicts"], following = page_conflicts(session, user)
+    answer["conflicts_more"] = following is not None
     return answer
 
 
-def _changes(session: Session, user: User, rows: list[Any], since: int) -> list[dict[str, Any]]:
+def _changes(session: Session, user: User, rows: list[Any], base: int) -> list[dict[str, Any]]:
+    """The page's rows as the laptop of ``user`` sees them, its cursor having been ``base``.
+
+    A record ``user`` sees is an upsert. A deleted one is a delete, and one out of sight
+    whose scope changed after ``base`` an evict — but only if the laptop may hold it
+    (``sync.held``): others' records never give their ids away.
+    """
     by_type: dict[str, list[str]] = {}
     for row in rows:
         if not row.deleted:
@@ -83,15 +102,15 @@ def _changes(session: Session, user: User, rows: list[Any], since: int) -> list[
             chunk = ids[start:start + 500]
             for record in session.execute(select(model).where(model.id.in_(chunk), records.visible(rt, user))).scalars():
                 found[(name, record.id)] = records.to_dict(rt, record)
+    gone = [row for row in rows if row.deleted or
+            ((row.record_type, row.record_id) not in found and row.scope_version > base)]
+    held = held_records.may_hold(session, user, base, gone)
     out = []
     for row in rows:
         key = (row.record_type, row.record_id)
         head = {"type": row.record_type, "id": row.record_id, "version": row.version}
-        if row.deleted:
-            out.append({"op": "delete", **head})
-        elif key in found:
+        if key in found:
             out.append({"op": "upsert", **head, "record": found[key]})
-        elif row.scope_version > since:
-            out.append({"op": "evict", **head})
+        elif key in held:
+            out.append({"op": "delete" if row.deleted else "evict", **head})
     return out
-

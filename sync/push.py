@@ -8,6 +8,8 @@ idempotency and the per-field merge. Conflicts it opens are kept by
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from typing import Any
 
@@ -22,7 +24,7 @@ from crm.models.base import utcnow
 from sync import protocol
 from sync.conflicts import author, may_know_deleted, resolve
 from sync.models import Conflict, DeviceCursor, PushResult
-from sync.versions import SequenceGap
+from sync.versions import SequenceGap, SequenceReused
 
 
 def _uuid(value: Any, what: str) -> str:
@@ -85,7 +87,28 @@ def parse_push(body: Any, device: Device) -> list[dict[str, Any]]:
     return mutations
 
 
+# What a mutation's digest covers: everything parsed but its seq, named here once so that a
+# parser that learns a new key later does not make every stored digest look like another mutation
+# (which would turn honest replays into refusals).
+_DIGESTED = ("op", "type", "id", "base_version", "fields", "conflict_id", "choice", "value", "client_time")
+
+
+def digest(m: dict[str, Any]) -> str:
+    """sha256 of a parsed mutation's canonical JSON: equal for a resend of the same outbox entry,
+    different for another edit that reuses its seq."""
+    canonical = json.dumps({k: m.get(k) for k in _DIGESTED}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
 def push(session: Session, user: User, device: Device, body: Any) -> dict[str, Any]:
+    """Apply a push's new mutations in order, once each; a replay gets its stored result.
+
+    A seq at or below the device's last one is a replay only when it carries the same mutation
+    (its digest matches, or the stored row predates digests). Otherwise the device's outbox was
+    restored from a backup or copied to a second laptop and reuses numbers for edits the server
+    never saw: the whole push is refused (``SequenceReused``) before anything is applied, with the
+    results of the pushed seqs that did match, so the client can renumber the rest and resend.
+    """
     mutations = parse_push(body, device)
     cursor = session.get(DeviceCursor, device.id, with_for_update=True)
     if cursor is None:
@@ -94,15 +117,24 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         session.flush()
     last = cursor.last_seq
     new = [m for m in mutations if m["seq"] > last]
+    replayed = [m for m in mutations if m["seq"] <= last]
+    stored: dict[int, PushResult] = {}
+    if replayed:
+        stored = {r.seq: r for r in session.execute(select(PushResult).where(
+            PushResult.device_id == device.id, PushResult.seq.in_([m["seq"] for m in replayed]))).scalars()}
+    results = [stored[m["seq"]].result if m["seq"] in stored else
+               {"seq": m["seq"], "status": "applied", "note": "applied earlier"} for m in replayed]
+    reused = [m["seq"] for m in replayed if m["seq"] in stored and stored[m["seq"]].digest not in (None, digest(m))]
+    if reused:
+        raise SequenceReused(
+            f"mutations {', '.join(map(str, reused[:10]))}{' …' if len(reused) > 10 else ''} reuse numbers the "
+            f"server already used for other changes of this device (a laptop restored from a backup, or a copied "
+            f"replica); number them from {last + 1} and push again",
+            details={"expected": last + 1, "reused": reused,
+                     "results": [r for r in results if r["seq"] not in reused]})
     if new and [m["seq"] for m in new] != list(range(last + 1, last + 1 + len(new))):
         raise SequenceGap(f"expected mutation {last + 1} next; resend from there",
                           details={"expected": last + 1})
-    replayed = [m["seq"] for m in mutations if m["seq"] <= last]
-    stored = {}
-    if replayed:
-        stored = {r.seq: r.result for r in session.execute(
-            select(PushResult).where(PushResult.device_id == device.id, PushResult.seq.in_(replayed))).scalars()}
-    results = [stored.get(seq, {"seq": seq, "status": "applied", "note": "applied earlier"}) for seq in replayed]
     version = changes.current(session)[0]
     if new:
         version = changes.allocate(session)
@@ -124,8 +156,10 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
                 held.extend(session.execute(select(model).where(model.id.in_(ids[start:start + 500]))).scalars())
         stored_results = []
         for m in new:
+            taken = digest(m)  # before applying: nothing downstream may change what was sent
             result = _apply_one(session, user, device, m, known)
-            stored_results.append({"device_id": device.id, "seq": m["seq"], "result": result, "at": utcnow()})
+            stored_results.append({"device_id": device.id, "seq": m["seq"], "result": result, "at": utcnow(),
+                                   "digest": taken})
             results.append(result)
         session.execute(insert(PushResult), stored_results)
         cursor.last_seq = new[-1]["seq"]

@@ -24,7 +24,9 @@ server, which holds everything, enforces them.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -127,9 +129,18 @@ class Replica:
         self.path = path
 
     @classmethod
-    def open(cls, path: str | Path) -> Replica:
+    def open(cls, path: str | Path, *, key: bytes | None = None) -> Replica:
+        """Open (or create) the replica at ``path``; with ``key``, encrypted at rest (SQLCipher).
+
+        The file and its WAL are readable by their owner only. A plain replica opened
+        with a key is encrypted in place first (an older client made it). A wrong key
+        raises ``crm.database.WrongKey`` and changes nothing.
+        """
         path = Path(path)
-        database = Database(f"sqlite:///{path}")
+        _private(path)
+        if key is not None and _is_plain(path):
+            _encrypt_in_place(path, key)
+        database = Database(f"sqlite:///{path}", key=key)
 
         @event.listens_for(database.engine, "connect")
         def _tune(dbapi_connection: Any, _record: Any) -> None:
@@ -303,13 +314,31 @@ class Replica:
         return [_wire(row) for row in rows]
 
     def resequence(self, expected: int) -> None:
-        """Number the pending mutations from ``expected`` (the server's answer to a sequence gap:
-        mutations moved to quarantine before they were sent left a hole)."""
+        """Close the holes in the outbox's numbering (the server's answer to a sequence gap).
+
+        Mutations moved to quarantine before the server had them leave holes: before the first
+        pending one (it starts after ``expected``) or between pending ones (an edit made while a
+        sync was under way, of a record that sync's pull evicted). Seqs below ``expected`` were
+        sent and applied already and keep their numbers, so resending them is a replay; the rest
+        are numbered ``expected``, ``expected + 1``, … in their order, so the outbox is always
+        sendable again.
+        """
+        with self._write() as (_, raw):
+            pending = [r[0] for r in raw.execute("SELECT seq FROM outbox WHERE seq >= ? ORDER BY seq", (expected,))]
+            if pending != list(range(expected, expected + len(pending))):
+                _renumber(raw, pending, expected)
+            # Numbers from ``expected`` on are unknown to the server: the next edit follows these.
+            _set(raw, "next_seq", str(expected + len(pending)))
+
+    def renumber(self, expected: int) -> None:
+        """Number every pending mutation from ``expected`` (the server's answer to reused seqs: this
+        replica was restored from a backup or copied, and the server applied other mutations under
+        the numbers it holds). Call it after storing the results the answer carried for the seqs
+        that did match, so that what is left was never applied."""
         with self._write() as (_, raw):
             pending = [r[0] for r in raw.execute("SELECT seq FROM outbox ORDER BY seq")]
-            if pending and pending[0] > expected:
-                _renumber(raw, pending, expected)
-                _set(raw, "next_seq", str(expected + len(pending)))
+            _renumber(raw, pending, expected)
+            _set(raw, "next_seq", str(expected + len(pending)))
 
     def store_push_results(self, results: list[dict[str, Any]]) -> PushOutcome:
         """Trim the outbox by a push's results: refused mutations go to quarantine."""
@@ -505,6 +534,43 @@ class Replica:
 # -- helpers on the raw connection ------------------------------------------------
 
 
+_PLAIN_HEADER = b"SQLite format 3\x00"
+
+
+def _private(path: Path) -> None:
+    """Create ``path`` owner-only before SQLite does: its WAL and shared memory take the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if name.exists():
+            name.chmod(0o600)
+
+
+def _is_plain(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(16) == _PLAIN_HEADER
+
+
+def _encrypt_in_place(path: Path, key: bytes) -> None:
+    """Rewrite a plain replica encrypted under ``key`` (SQLCipher's export), then replace the file."""
+    import sqlcipher3.dbapi2 as driver  # type: ignore[import-not-found]
+
+    target = path.with_name(path.name + ".encrypting")
+    target.unlink(missing_ok=True)
+    os.close(os.open(target, os.O_RDWR | os.O_CREAT, 0o600))
+    connection = driver.connect(str(path))
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.execute(f"ATTACH DATABASE ? AS encrypted KEY \"x'{key.hex()}'\"", (str(target),))
+        connection.execute("SELECT sqlcipher_export('encrypted')")
+        connection.execute("DETACH DATABASE encrypted")
+    finally:
+        connection.close()
+    for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    os.replace(target, path)
+
+
 def _raw(session: Session) -> sqlite3.Connection:
     raw: sqlite3.Connection = session.connection().connection.driver_connection  # type: ignore[assignment]
     return raw
@@ -512,7 +578,9 @@ def _raw(session: Session) -> sqlite3.Connection:
 
 def _select(raw: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
     cursor = raw.cursor()
-    cursor.row_factory = sqlite3.Row  # this cursor only: SQLAlchemy shares the connection
+    # This cursor only: SQLAlchemy shares the connection. The driver's own Row (sqlite3's, or
+    # SQLCipher's for an encrypted replica), keyed by column name either way.
+    cursor.row_factory = sys.modules[type(raw).__module__].Row
     return cursor.execute(sql, params).fetchall()
 
 

@@ -31,7 +31,7 @@ def device_dict(device: Device) -> dict[str, Any]:
 
 
 async def login(request: Request) -> Response:
-    body = await read_json(request)
+    body = await read_json(request, public=True)
     if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("login", "password", "device_name")):
         raise MalformedInput("send {\"login\": ..., \"password\": ..., \"device_name\": ...} as strings")
     cfg = config(request)

@@ -3,8 +3,10 @@
 ``GET``/``HEAD /calendar/<token>.ics`` answers what Outlook, Google and phone
 calendars poll. The validators are computed before the feed is built, so an
 unchanged feed costs two small queries and a ``304``. An unknown or revoked
-token gets ``404`` (nothing to learn from it), and an address that keeps
-guessing gets ``429``.
+token, one of a disabled user, and a team feed of someone who is no longer a
+manager get ``404`` (nothing to learn from it); an address that keeps guessing
+gets ``429`` — from the feeds only: its misses are counted apart from failed
+logins, so they never stop anyone at that address from signing in.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from crm.models.base import to_jsonable
 from server.http import as_user, client_address, config, db, json_response, read_json
 
 # Feed clients poll for ever; a wrong URL in one is not an attack, but a stream of guesses is.
+# Looser than the login limit, and counted apart from it (``accounts.check_feed_guesses``).
 GUESS_POLICY = accounts.LoginPolicy(max_failures=20, window=timedelta(minutes=15))
 _HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-cache"}
@@ -90,7 +93,8 @@ async def feed(request: Request) -> Response:
             found = tokens.resolve(session, token)
             if found is None:
                 # Only a miss is counted and limited: a good token's polls stay two queries long.
-                accounts.check_rate_limit(session, f"#feed@{address}", address, GUESS_POLICY)
+                # Counted apart from failed logins: a stale subscription never locks an office out.
+                accounts.check_feed_guesses(session, address, GUESS_POLICY)
             else:
                 feed_token, user = found
                 v = feeds.validators(session, feed_token, user, now.date())
@@ -103,7 +107,7 @@ async def feed(request: Request) -> Response:
                     cache.put(v.etag, body)
                 return Response(body, headers=headers, media_type="text/calendar; charset=utf-8")
         with database.write() as session:
-            accounts.record_failure(session, f"#feed@{address}", address, GUESS_POLICY)
+            accounts.record_feed_guess(session, address, GUESS_POLICY)
         return Response("no such calendar\n", status_code=404, headers=_HEADERS, media_type="text/plain")
 
     return await run_in_threadpool(run)

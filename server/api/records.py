@@ -8,6 +8,7 @@ with 409 instead of overwriting a colleague's change.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -20,16 +21,18 @@ from crm.models import User
 from server.http import as_user, json_response, read_json
 
 _PAGING = ("limit", "offset", "sort", "q")
+# ASCII digits only (str.isdigit() and int() take superscripts and other scripts' digits),
+# and few enough that int() never meets a 5,000-digit number.
+_NUMBER = re.compile(r"[0-9]{1,19}")
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise MalformedInput(f"query parameter {name} must be an integer, got {raw!r}") from None
+    if not _NUMBER.fullmatch(raw):
+        raise MalformedInput(f"query parameter {name} must be an integer, got {raw[:40]!r}")
+    return int(raw)
 
 
 def _expected_version(request: Request) -> int | None:
@@ -37,7 +40,7 @@ def _expected_version(request: Request) -> int | None:
     if raw is None:
         return None
     raw = raw.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not _NUMBER.fullmatch(raw):
         raise MalformedInput("If-Match must be the record's ETag, e.g. \"3\"")
     return int(raw)
 

@@ -62,11 +62,20 @@ async def bootstrap(request: Request) -> Response:
 
 
 async def list_conflicts(request: Request) -> Response:
+    """One page of the caller's conflicts: ``?status=open|resolved&limit=1..500&after=<id>``;
+    ``next`` is the ``after`` of the following page, null on the last."""
     status = request.query_params.get("status", "open")
     if status not in ("open", "resolved"):
         raise MalformedInput("status must be open or resolved")
-    items = await as_user(request, lambda s, u: conflicts.list_conflicts(s, u, status=status), write=False)
-    return json_response({"items": items})
+    raw_limit = request.query_params.get("limit", str(conflicts.MAX_CONFLICTS))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= conflicts.MAX_CONFLICTS:
+        raise MalformedInput(f"limit must be an integer from 1 to {conflicts.MAX_CONFLICTS}")
+    after = request.query_params.get("after")
+    if after is not None and len(after) > 36:
+        raise MalformedInput("after must be the id of the last conflict of the previous page")
+    items, following = await as_user(request, lambda s, u: conflicts.page_conflicts(
+        s, u, status=status, limit=int(raw_limit), after=after), write=False)
+    return json_response({"items": items, "next": following})
 
 
 async def resolve_conflict(request: Request) -> Response:

@@ -23,6 +23,7 @@ from server.config import Config
 from tests.conftest import PASSWORD, make_user
 
 runner = CliRunner()
+PASSPHRASE = "ключ от ноутбука"
 
 
 class LiveServer:
@@ -56,8 +57,9 @@ def live(config: Config, database: Database) -> Iterator[LiveServer]:
     server.stop()
 
 
-def field(home: Path, *args: str) -> Any:
-    result = runner.invoke(app, ["--data-dir", str(home), *args], env={"COLUMNS": "200"})
+def field(home: Path, *args: str, answer: str | None = None) -> Any:
+    result = runner.invoke(app, ["--data-dir", str(home), *args],
+                           env={"COLUMNS": "200", "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE}, input=answer)
     return result
 
 
@@ -137,3 +139,39 @@ def test_a_salesperson_works_offline_and_syncs(live: LiveServer, database: Datab
                                                       "device_name": "web"}).json()["token"]
         record = http.get(f"/api/v1/counterparties/{cp_id}", headers={"Authorization": f"Bearer {token}"}).json()
     assert (record["region"], record["notes"], record["inn"]) == ("Тверь", "оптовик", "7707083893")
+
+
+def test_records_are_deleted_offline_after_a_confirmation(live: LiveServer, database: Database,
+                                                          tmp_path: Path) -> None:
+    make_user(database, "ivanov")
+    home = tmp_path / "home"
+    assert field(home, "login", live.url, "--user", "ivanov", "--password", PASSWORD).exit_code == 0
+    assert field(home, "sync").exit_code == 0
+    cp_id = field(home, "counterparties", "add", "ООО Ромашка").output.split()[1]
+    kept_id = field(home, "counterparties", "add", "ООО Остаётся").output.split()[1]
+    person_id = field(home, "people", "add", "Анна Петрова", "-c", kept_id).output.split()[1]
+    reminder_id = field(home, "reminders", "add", "Позвонить", "--due", "2026-11-25T10:00:00+03:00").output.split()[1]
+    assert field(home, "sync").exit_code == 0
+
+    declined = field(home, "people", "delete", person_id, answer="n\n")
+    assert declined.exit_code == 1 and "Анна Петрова" in declined.output and "nothing deleted" in declined.output
+    assert "Анна Петрова" in field(home, "people", "list").output
+    confirmed = field(home, "people", "delete", person_id, answer="y\n")
+    assert confirmed.exit_code == 0, confirmed.output
+    assert "Анна Петрова" not in field(home, "people", "list").output
+    asked = field(home, "counterparties", "delete", cp_id, answer="y\n")
+    assert asked.exit_code == 0 and "with its contact persons" in asked.output
+    assert field(home, "reminders", "delete", reminder_id, "--yes").exit_code == 0
+    assert field(home, "reminders", "delete", reminder_id, "--yes").exit_code == 4  # already gone
+    assert "pending changes: 3" in field(home, "status").output
+
+    result = field(home, "sync")
+    assert result.exit_code == 0 and "pushed 3 (applied 3" in result.output, result.output
+    with httpx.Client(base_url=live.url) as http:
+        token = http.post("/api/v1/auth/login", json={"login": "ivanov", "password": PASSWORD,
+                                                      "device_name": "web"}).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        assert http.get(f"/api/v1/counterparties/{cp_id}", headers=auth).status_code == 404
+        assert http.get(f"/api/v1/contact-persons/{person_id}", headers=auth).status_code == 404
+        assert http.get(f"/api/v1/reminders/{reminder_id}", headers=auth).status_code == 404
+        assert http.get(f"/api/v1/counterparties/{kept_id}", headers=auth).status_code == 200

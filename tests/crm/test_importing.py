@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -399,3 +401,95 @@ def test_every_header_alias_means_one_field(fields: tuple[Any, ...]) -> None:
         for alias in f.aliases:
             meaning.setdefault(importing._key(alias), set()).add(f.name)
     assert {key: names for key, names in meaning.items() if len(names) > 1} == {}
+
+
+# ----------------------------------------------------------------------------- hostile and odd files
+
+def _rewrite_member(path: Path, name: str, write: Any) -> None:
+    """Replace member ``name`` of the zip at ``path``; ``write(stream)`` writes its new bytes."""
+    with zipfile.ZipFile(path) as old:
+        members = [(info, old.read(info)) for info in old.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as new:
+        for info, data in members:
+            if info.filename == name:
+                with new.open(name, "w", force_zip64=True) as stream:
+                    write(stream)
+            else:
+                new.writestr(info, data)
+
+
+def test_an_xlsx_declaring_every_cell_of_the_sheet_is_read_as_what_it_holds_or_refused(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "wide.xlsx", ["Наименование", "ИНН"], ["ООО Ромашка", "7707083893"])
+    with zipfile.ZipFile(path) as archive:
+        sheet = archive.read("xl/worksheets/sheet1.xml")
+    hostile = re.sub(rb"<dimension [^>]*>", b'<dimension ref="A1:XFD1048576"/>', sheet)
+    assert hostile != sheet
+    _rewrite_member(path, "xl/worksheets/sheet1.xml", lambda s: s.write(hostile))
+    assert path.stat().st_size < 8000
+    assert tabular.read_rows(path) == (["Наименование", "ИНН"], [{"Наименование": "ООО Ромашка", "ИНН": "7707083893"}])
+    # And a cell in the very last one: a million rows of 16,384 cells, were they padded.
+    last = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+    _rewrite_member(path, "xl/worksheets/sheet1.xml", lambda s: s.write(hostile.replace(b"</sheetData>", last)))
+    assert path.stat().st_size < 8000
+    with pytest.raises(ImportFailed, match="more than 100000 rows"):
+        tabular.read_rows(path)
+
+
+def test_an_xlsx_zip_bomb_is_refused_before_it_is_unpacked(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "bomb.xlsx", ["Наименование"], ["ООО Ромашка"])
+    rows = b'<row><c t="inlineStr"><is><t>x</t></is></c></row>' * 10_000
+
+    def write(stream: Any) -> None:
+        stream.write(b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+                     b'spreadsheetml/2006/main"><sheetData>')
+        for _ in range(150):  # 1.5 million rows, 72 MB unpacked
+            stream.write(rows)
+        stream.write(b"</sheetData></worksheet>")
+
+    _rewrite_member(path, "xl/worksheets/sheet1.xml", write)
+    assert path.stat().st_size < 1_500_000
+    with pytest.raises(ImportFailed, match="unpacks to"):
+        tabular.read_rows(path)
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_rows_and_cells_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    rows = [["Наименование", "ИНН"]] + [[f"ООО {n}", ""] for n in range(30)]
+    path = (write_xlsx(tmp_path / "x.xlsx", *rows) if suffix == ".xlsx"
+            else write_csv(tmp_path / "x.csv", *(";".join(r) for r in rows)))
+    monkeypatch.setattr(tabular, "MAX_ROWS", 20)
+    with pytest.raises(ImportFailed, match="more than 20 rows"):
+        tabular.read_rows(path)
+    monkeypatch.setattr(tabular, "MAX_ROWS", 100)
+    monkeypatch.setattr(tabular, "MAX_COLUMNS", 1)
+    with pytest.raises(ImportFailed, match="at most 1 can be imported"):
+        tabular.read_rows(path)
+    if suffix == ".xlsx":
+        monkeypatch.setattr(tabular, "MAX_COLUMNS", 10)
+        monkeypatch.setattr(tabular, "MAX_CELLS", 40)
+        with pytest.raises(ImportFailed, match="more than 40 cells"):
+            tabular.read_rows(path)
+
+
+def test_a_cell_longer_than_excel_allows_is_a_problem_of_its_row(db: Database, ivanov: User, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "x.csv", "Наименование;Примечание", "ООО Ромашка;склад",
+                     "ООО Вектор;" + "п" * 200_000)
+    error = failure(db, lambda s: importing.import_counterparties(s, ivanov, path))
+    assert error.details == ["row 3, Примечание: 200000 characters; a cell holds at most 32767"]
+    assert counterparties(db) == {}
+
+
+@pytest.mark.parametrize("encoding", ["koi8_r", "cp866", "utf-16-le", "utf-16-be", "cp1251", "utf-8"])
+def test_csv_in_any_encoding_russian_software_writes(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes("Наименование;ИНН;Примечание\r\nООО \"Ёлки-палки\";7707083893;склад\r\n"
+                     "ИП Щукин;;звонить утром\r\n".encode(encoding))
+    assert tabular.read_rows(path) == (["Наименование", "ИНН", "Примечание"], [
+        {"Наименование": 'ООО "Ёлки-палки"', "ИНН": "7707083893", "Примечание": "склад"},
+        {"Наименование": "ИП Щукин", "ИНН": "", "Примечание": "звонить утром"}])
+
+
+def test_a_csv_with_nul_bytes_is_refused_clearly(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_bytes("Наименование\r\nООО Ромашка\x00\r\n".encode("cp1251"))
+    with pytest.raises(ImportFailed, match="NUL"):
+        tabular.read_rows(tmp_path / "x.csv")

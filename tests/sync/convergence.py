@@ -6,9 +6,14 @@ creates, edits, deletes, shares and unshares, resolves conflicts — and syncs
 now and then through a transport that loses answers after the server
 committed, goes down, duplicates pushes and replays old ones out of order;
 laptops are "killed" (their replica reopened from the file) between sending a
-push and storing its answer; their clocks are skewed by up to ±7 days. Then
-the network heals, every laptop syncs until nothing moves, and ``check``
-asserts the invariants of docs/sync-protocol.md.
+push and storing its answer; their clocks are skewed by up to ±7 days; users
+edit while a sync waits on the server (between its push and its pull); a
+laptop is restored from an older backup of its replica (its outbox numbering
+goes back while the server's does not), and in some histories s1's second
+laptop is a copy of the first one's replica, syncing as the same device.
+Then the network heals, every laptop syncs until nothing moves, and ``check``
+asserts the invariants of docs/sync-protocol.md — among them that no outbox
+is stuck.
 
 ``python -m tests.sync.convergence --histories 2000`` runs many more than CI.
 """
@@ -18,8 +23,8 @@ from __future__ import annotations
 import random
 import sqlite3
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +58,8 @@ class FaultyTransport(httpx.BaseTransport):
         self.faults = 0.0  # probability of a fault per request
         self.old_pushes: list[httpx.Request] = []
         self.log: list[str] = []
+        # The user's edits while a sync request is on its way (None: nobody is at the keyboard).
+        self.meanwhile: Callable[[], None] | None = None
 
     def _send(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
@@ -64,6 +71,10 @@ class FaultyTransport(httpx.BaseTransport):
         is_push = request.url.path == "/sync/v1/push"
         if is_push:
             self.old_pushes.append(request)
+        if self.meanwhile is not None and request.url.path in ("/sync/v1/push", "/sync/v1/pull") \
+                and self.rng.random() < 0.2:
+            self.log.append(f"edit during {request.url.path}")
+            self.meanwhile()
         if self.rng.random() >= self.faults:
             return self._send(request)
         fault = self.rng.choice(["down", "lost_answer", "duplicate", "replay_old"] if is_push else
@@ -86,6 +97,12 @@ def _copy(request: httpx.Request) -> httpx.Request:
     return httpx.Request(request.method, request.url, headers=request.headers, content=request.content)
 
 
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite file in use, as a backup tool or a disk image takes it."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
 @dataclass
 class Laptop:
     name: str
@@ -97,9 +114,42 @@ class Laptop:
     replica: Replica = field(init=False)
     agent: SyncAgent = field(init=False)
     created: list[tuple[str, str]] = field(default_factory=list)
+    backed_up: list[tuple[str, str]] | None = None  # ``created`` when the backup was taken
 
     def __post_init__(self) -> None:
         self.open()
+
+    @property
+    def backup_path(self) -> Path:
+        return self.path.with_name(f"{self.path.stem}.backup")
+
+    def back_up(self) -> None:
+        copy_database(self.path, self.backup_path)
+        self.backed_up = list(self.created)
+
+    def restore(self, on_server: Callable[[str, str], bool]) -> None:
+        """The disk died; the replica comes back from the backup (same device, same token).
+
+        Records created after the backup that never reached the server died with the disk:
+        the user knows their last backup is older. Everything the server acknowledged must survive.
+        """
+        assert self.backed_up is not None
+        self.agent.http.close()
+        self.replica.close()
+        for leftover in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            leftover.unlink(missing_ok=True)
+        copy_database(self.backup_path, self.path)
+        later = self.created[len(self.backed_up):]
+        self.created = [*self.backed_up, *(made for made in later if on_server(*made))]
+        self.open()
+
+    def twin(self, name: str, skew_days: float) -> Laptop:
+        """The replica copied to a second laptop, which syncs as the same device."""
+        path = self.path.with_name(f"{name}.sqlite")
+        copy_database(self.path, path)
+        twin = Laptop(name, self.user, path, self.transport, self.base_url, skew_days)
+        twin.created = list(self.created)
+        return twin
 
     def open(self) -> None:
         self.replica = Replica.open(self.path)
@@ -146,9 +196,11 @@ class History:
                 user = accounts.create_user(session, login=f"{login}-{tag}", full_name=f"{login} {tag}",
                                             role=role, team=f"{team}-{tag}")
                 self.users[login] = user
-        two_laptops = {"s1"}
+        # s1 has two laptops: two devices, or (in some histories) one device whose replica is
+        # copied to the second laptop mid-history (see ``plan_disasters``).
+        self.copied = self.rng.random() < 0.3
         for login, user in self.users.items():
-            for n in range(2 if login in two_laptops else 1):
+            for n in range(2 if login == "s1" and not self.copied else 1):
                 with database.write() as session:
                     device, token = accounts.register_device(session, user, f"{login}-{n}")
                     wire_user = records.to_dict(records.record_type("users"), user)
@@ -162,6 +214,7 @@ class History:
 
     def sync(self, laptop: Laptop, *, faults: float) -> None:
         self.transport.faults = faults
+        self.transport.meanwhile = lambda: self.meanwhile(laptop)
         try:
             with skewed(laptop.skew_days):
                 laptop.agent.sync()
@@ -170,6 +223,31 @@ class History:
                 laptop.kill()  # killed before it could store the answer
         finally:
             self.transport.faults = 0.0
+            self.transport.meanwhile = None
+
+    def meanwhile(self, laptop: Laptop) -> None:
+        """The user goes on working while a sync waits on the server; sometimes the owner of a
+        client they are editing just then hides it from them, so that this very sync's pull evicts
+        an edit from the middle of the outbox."""
+        self.act(laptop)
+        if self.rng.random() < 0.3:
+            cp = self._pick(laptop, "counterparties")
+            if cp is not None and cp["owner_id"] not in (None, laptop.user.id):
+                try:
+                    with skewed(laptop.skew_days):
+                        laptop.replica.update("counterparties", cp["id"], {"notes": f"в пути {self.rng.randint(1, 9)}"})
+                    with self.database.write() as session:
+                        owner = session.get(User, cp["owner_id"])
+                        assert owner is not None
+                        records.update(session, owner, records.record_type("counterparties"), cp["id"],
+                                       {"visibility": "private"})
+                except SatchelError:
+                    pass  # refused on the laptop or on the server: nothing hidden this time
+            self.act(laptop)
+
+    def on_server(self, record_type: str, record_id: str) -> bool:
+        with self.database.read() as session:
+            return changes.log_entry(session, record_type, record_id) is not None
 
     def _pick(self, laptop: Laptop, record_type: str) -> dict[str, Any] | None:
         items = sorted(laptop.replica.snapshot(record_type).values(), key=lambda r: r["id"])
@@ -263,11 +341,36 @@ class History:
                     records.create(session, manager, records.record_type("shares"),
                                    {"counterparty_id": cp.id, "user_id": self.users["out"].id, "can_edit": True})
 
+    def plan_disasters(self) -> dict[int, tuple[str, Laptop]]:
+        """At which steps a laptop is backed up and later restored, and s1's replica copied to a
+        second laptop (in the histories where s1 has one device)."""
+        plan: dict[int, tuple[str, Laptop]] = {}
+        if self.rng.random() < 0.6:
+            restored = self.rng.choice(self.laptops)
+            backup, restore = sorted(self.rng.sample(range(self.steps), 2))
+            plan[backup], plan[restore] = ("back_up", restored), ("restore", restored)
+        if self.copied:
+            s1 = next(laptop for laptop in self.laptops if laptop.name == "s1-0")
+            plan.setdefault(self.rng.randrange(self.steps // 2), ("copy", s1))
+        return plan
+
+    def disaster(self, what: str, laptop: Laptop) -> None:
+        self.transport.log.append(f"{what} {laptop.name}")
+        if what == "back_up":
+            laptop.back_up()
+        elif what == "restore":
+            laptop.restore(self.on_server)
+        else:
+            self.laptops.append(laptop.twin("s1-1", self.rng.uniform(-7, 7)))
+
     def run(self) -> None:
         self.seed_company()
         for laptop in self.laptops:
             self.sync(laptop, faults=0.0)
-        for _ in range(self.steps):
+        plan = self.plan_disasters()
+        for step in range(self.steps):
+            if step in plan:
+                self.disaster(*plan[step])
             laptop = self.rng.choice(self.laptops)
             if self.rng.random() < 0.3:
                 self.sync(laptop, faults=0.35)
@@ -278,7 +381,11 @@ class History:
         for _ in range(rounds):
             moved = False
             for laptop in self.laptops:
-                summary = laptop.agent.sync()
+                try:
+                    summary = laptop.agent.sync()
+                except SyncError as exc:  # e.g. an outbox the server keeps refusing: stuck for good
+                    raise AssertionError(f"seed {self.seed} (faults: {', '.join(self.transport.log) or 'none'}): "
+                                         f"{laptop.name} cannot sync on a healthy network: {exc.message}") from None
                 moved |= bool(summary.pushed or sum(summary.pulled.values()) or summary.bootstrapped)
             if not moved:
                 return
@@ -298,7 +405,8 @@ class History:
         where = f"seed {self.seed} (faults: {', '.join(self.transport.log) or 'none'})"
         for laptop in self.laptops:
             status = laptop.replica.status()
-            assert status["pending"] == 0, f"{where}: {laptop.name} still has {status['pending']} unsent changes"
+            assert status["pending"] == 0, (f"{where}: {laptop.name}'s outbox is stuck: {status['pending']} "
+                                            "changes never drained")
             for record_type in TYPES:
                 local = laptop.replica.snapshot(record_type)
                 server = self.server_view(laptop.user, record_type)

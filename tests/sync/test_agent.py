@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from crm import records
@@ -16,6 +20,7 @@ from server.app import create_app
 from server.config import Config
 from sync import protocol
 from sync.agent import NotLoggedIn, Offline, SyncAgent, UpgradeRequired
+from sync.models import DeviceCursor, PushResult
 from sync.replica import EVICTED, Replica
 from tests.conftest import PASSWORD, make_user
 
@@ -231,3 +236,166 @@ def test_records_made_on_the_laptop_match_the_server_after_sync(
     web = rest(server, "ivanov")
     assert_same_as_server(agent, server, web)
     assert records.record_type("deals")  # the wire names are the REST names
+
+
+def _copy_replica(source: Path, target: Path) -> None:
+    """A consistent copy of a replica file in use (what a backup tool or a disk image takes)."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
+def _restore(agent: SyncAgent, backup: Path, server: TestClient) -> SyncAgent:
+    """The laptop's disk died: its replica comes back from ``backup``, with the same device and token."""
+    path = agent.replica.path
+    agent.replica.close()
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+    _copy_replica(backup, path)
+    return SyncAgent(Replica.open(path), server)
+
+
+def _each_seq_applied_once(database: Database) -> None:
+    with database.read() as session:
+        for cursor in session.execute(select(DeviceCursor)).scalars():
+            seqs = sorted(session.execute(select(PushResult.seq).where(
+                PushResult.device_id == cursor.device_id)).scalars())
+            assert seqs == list(range(1, cursor.last_seq + 1))
+
+
+def test_a_laptop_restored_from_a_backup_loses_neither_edits_nor_resolutions(
+        server: TestClient, database: Database, tmp_path: Path) -> None:
+    make_user(database, "ivanov")
+    web = rest(server, "ivanov")
+    cp = server.post("/api/v1/counterparties", headers=web, json={"legal_name": "ООО Спорное"}).json()
+    a = laptop(server, tmp_path, "ivanov")
+    a.sync()
+    server.patch(f"/api/v1/counterparties/{cp['id']}", headers=web, json={"notes": "из офиса"})
+    a.replica.update("counterparties", cp["id"], {"notes": "с ноутбука"})                    # seq 1
+    assert a.sync().conflicts == 1
+    backup = tmp_path / "friday.db"
+    _copy_replica(a.replica.path, backup)  # Friday's backup: the conflict is open, nothing is pending
+    a.replica.update("counterparties", cp["id"], {"region": "Тверь"})                        # seq 2
+    monday = a.replica.create("counterparties", {"legal_name": "ООО Понедельник"})           # seq 3
+    assert a.sync().applied == 2
+
+    # Tuesday the disk dies and the laptop comes back from Friday's backup: its next edits
+    # reuse seqs 2 and 3, which the server applied for Monday's edits.
+    restored = _restore(a, backup, server)
+    [conflict] = restored.replica.conflicts()
+    restored.replica.resolve(conflict["id"], "mine")
+    tuesday = restored.replica.create("counterparties", {"legal_name": "ООО Вторник"})
+    summary = restored.sync()
+    assert (summary.applied, summary.refused) == (2, 0)
+    assert restored.replica.status()["pending"] == 0 and restored.replica.conflicts() == []
+    view = server_view(server, web, "counterparties")
+    assert (view[cp["id"]]["notes"], view[cp["id"]]["region"]) == ("с ноутбука", "Тверь")
+    assert monday["id"] in view and tuesday["id"] in view
+    assert_same_as_server(restored, server, web)
+    _each_seq_applied_once(database)
+    # Numbered after the server's last one, the next edit goes through at once.
+    restored.replica.update("counterparties", tuesday["id"], {"notes": "среда"})
+    assert restored.sync().applied == 1
+
+
+def test_a_replica_copied_to_a_second_laptop_loses_nothing(
+        server: TestClient, database: Database, tmp_path: Path) -> None:
+    make_user(database, "ivanov")
+    web = rest(server, "ivanov")
+    a = laptop(server, tmp_path, "ivanov")
+    a.sync()
+    shared = a.replica.create("counterparties", {"legal_name": "ООО До копии"})              # seq 1 on both
+    _copy_replica(a.replica.path, tmp_path / "copy.db")
+    b = SyncAgent(Replica.open(tmp_path / "copy.db"), server)  # the same device id and token
+    first = a.replica.create("counterparties", {"legal_name": "ООО Первый ноутбук"})        # seq 2 on a
+    second = b.replica.create("counterparties", {"legal_name": "ООО Второй ноутбук"})       # seq 2 on b
+    a.sync()
+    assert b.sync().applied == 2  # seq 1 was the same mutation (applied once); b's seq 2 was not
+    again = a.replica.create("counterparties", {"legal_name": "ООО Снова первый"})          # seq 3: b's now
+    assert a.sync().applied == 1
+    b.sync()
+    view = server_view(server, web, "counterparties")
+    assert {shared["id"], first["id"], second["id"], again["id"]} <= set(view)
+    assert [c["legal_name"] for c in view.values()].count("ООО До копии") == 1
+    for agent in (a, b):
+        assert agent.replica.status()["pending"] == 0
+        assert_same_as_server(agent, server, web)
+    _each_seq_applied_once(database)
+
+
+def test_a_reused_seq_is_refused_whole_and_a_true_replay_is_answered(
+        server: TestClient, database: Database) -> None:
+    make_user(database, "ivanov")
+    r = server.post("/api/v1/auth/login", json={"login": "ivanov", "password": PASSWORD, "device_name": "Ноутбук"})
+    device_id = r.json()["device"]["id"]
+    headers = {**protocol.headers(), "Authorization": f"Bearer {r.json()['token']}"}
+
+    def push(*names: str) -> httpx.Response:
+        mutations = [{"seq": 1 + i, "op": "create", "type": "counterparties",
+                      "id": str(uuid.uuid5(uuid.NAMESPACE_URL, n)), "fields": {"legal_name": n},
+                      "client_time": "2026-11-20T10:00:00Z"} for i, n in enumerate(names)]
+        return server.post("/sync/v1/push", json={"device_id": device_id, "mutations": mutations}, headers=headers)
+
+    first = push("ООО Один", "ООО Два")
+    assert first.status_code == 200, first.text
+    assert push("ООО Один", "ООО Два").json()["results"] == first.json()["results"]  # a true replay
+    reused = push("ООО Один", "ООО Другое", "ООО Три")
+    assert reused.status_code == 409 and reused.json()["error"] == "sequence_reused"
+    details = reused.json()["details"]
+    assert (details["expected"], details["reused"]) == (3, [2])
+    assert details["results"] == first.json()["results"][:1]  # seq 1 really was this mutation
+    web = rest(server, "ivanov")
+    assert sorted(c["legal_name"] for c in server_view(server, web, "counterparties").values()) == [
+        "ООО Два", "ООО Один"]  # refused whole: nothing of it was applied
+    # Results stored before digests were kept answer any replay, as they always did.
+    with database.write() as session:
+        for row in session.execute(select(PushResult)).scalars():
+            row.digest = None
+            session.add(row)
+    assert push("ООО Один", "ООО Другое").json()["results"] == first.json()["results"]
+
+
+def test_an_edit_evicted_in_the_middle_of_the_outbox_leaves_it_sendable(
+        server: TestClient, database: Database, tmp_path: Path) -> None:
+    make_user(database, "ivanov")
+    make_user(database, "petrov")
+    web = rest(server, "ivanov")
+    first, leaving, third = (server.post("/api/v1/counterparties", headers=web,
+                                         json={"legal_name": name, "visibility": "team"}).json()
+                             for name in ("ООО Первый", "ООО Уходящий", "ООО Третий"))
+    b = laptop(server, tmp_path, "petrov")
+    b.sync()
+    b.replica.update("counterparties", first["id"], {"notes": "до синхронизации"})           # seq 1
+    server.patch(f"/api/v1/counterparties/{leaving['id']}", headers=web, json={"visibility": "private"})
+
+    def meanwhile() -> None:  # the sync waits on the server; the user goes on working
+        b.replica.update("counterparties", first["id"], {"region": "Тверь"})                 # seq 2
+        b.replica.update("counterparties", leaving["id"], {"notes": "пропадёт"})             # seq 3
+        b.replica.update("counterparties", third["id"], {"notes": "после"})                  # seq 4
+
+    b.http = httpx.Client(transport=BeforePull(server._transport, meanwhile), base_url=str(server.base_url))
+    assert b.sync().pushed == 1
+    assert [q["reason"] for q in b.replica.quarantine()] == [EVICTED]  # seq 3 went with its record
+    assert [m["seq"] for m in b.replica.pending()] == [2, 4]
+    summary = b.sync()
+    assert (summary.pushed, summary.applied) == (2, 2) and b.replica.pending() == []
+    petrov = rest(server, "petrov")
+    view = server_view(server, petrov, "counterparties")
+    assert (view[first["id"]]["region"], view[third["id"]]["notes"]) == ("Тверь", "после")
+    assert_same_as_server(b, server, petrov)
+    b.replica.update("counterparties", third["id"], {"notes": "ещё"})  # numbered right after: no gap
+    assert b.sync().applied == 1
+    _each_seq_applied_once(database)
+
+
+class BeforePull(httpx.BaseTransport):
+    """The real server's transport; ``hook`` runs once, as the first pull request goes out."""
+
+    def __init__(self, inner: httpx.BaseTransport, hook: Callable[[], None]) -> None:
+        self.inner = inner
+        self.hook: Callable[[], None] | None = hook
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/sync/v1/pull" and self.hook is not None:
+            hook, self.hook = self.hook, None
+            hook()
+        return self.inner.handle_request(request)

@@ -113,6 +113,27 @@ def test_a_sequence_gap_renumbers_the_pending_mutations(replica: Replica) -> Non
     assert [m["seq"] for m in replica.pending()] == [1, 2, 3]
 
 
+def test_resequence_closes_a_hole_in_the_middle_and_keeps_the_numbers_already_sent(replica: Replica) -> None:
+    made = [_counterparty(replica, name) for name in ("А", "Б", "В", "Г")]  # seqs 1–4
+    # The record of seq 3 leaves the user's scope: its create goes to quarantine, leaving a hole.
+    replica.apply_pull({"cursor": "9", "more": False, "conflicts": [],
+                        "changes": [{"op": "evict", "type": "counterparties", "id": made[2]["id"], "version": 9}]})
+    assert [m["seq"] for m in replica.pending()] == [1, 2, 4]
+    replica.resequence(2)  # the server applied seq 1 (its answer was lost) and expects 2
+    assert [(m["seq"], m["id"]) for m in replica.pending()] == [
+        (1, made[0]["id"]), (2, made[1]["id"]), (3, made[3]["id"])]
+    _counterparty(replica, "Д")
+    assert [m["seq"] for m in replica.pending()] == [1, 2, 3, 4]
+
+
+def test_renumber_moves_the_whole_outbox_after_the_servers_last_seq(replica: Replica) -> None:
+    made = [_counterparty(replica, name) for name in ("А", "Б")]
+    replica.renumber(7)  # a restored replica: the server applied 1–6 for other mutations
+    assert [(m["seq"], m["id"]) for m in replica.pending()] == [(7, made[0]["id"]), (8, made[1]["id"])]
+    _counterparty(replica, "В")
+    assert [m["seq"] for m in replica.pending()] == [7, 8, 9]
+
+
 def test_evict_moves_pending_edits_to_quarantine_and_removes_what_is_seen_through_it(replica: Replica) -> None:
     cp = _counterparty(replica)
     person = replica.create("contact-persons", {"counterparty_id": cp["id"], "full_name": "Анна"})

@@ -1,0 +1,92 @@
+"""Every state change needs the session's CSRF token and a same-site origin; a refused one changes nothing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from crm.models import Counterparty, Device, Interaction, User
+from tests.web.conftest import Web, create, read, user
+
+TEMPLATES = Path(__file__).parents[2] / "web" / "templates"
+
+
+@pytest.fixture
+def signed_in(web: Web) -> tuple[Web, Counterparty]:
+    ivanov = user(web.database, "ivanov")
+    cp = create(web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»")
+    assert web.sign_in("ivanov").status_code == 303
+    return web, cp
+
+
+def interactions(web: Web) -> int:
+    with web.database.read() as db:
+        return int(db.execute(select(func.count()).select_from(Interaction)).scalar_one())
+
+
+@pytest.mark.parametrize("token", [None, "", "0" * 64, "wrong"])
+def test_an_edit_without_the_right_token_changes_nothing(signed_in: tuple[Web, Counterparty],
+                                                         token: str | None) -> None:
+    web, cp = signed_in
+    data = {"legal_name": "ООО «Подмена»", "stage": "lead", "visibility": "company", "version": "1"}
+    if token is not None:
+        data["csrf"] = token
+    r = web.client.post(f"/counterparties/{cp.id}/edit", data=data, follow_redirects=False)
+    assert r.status_code == 403
+    stored = read(web.database, Counterparty, cp.id)
+    assert stored.legal_name == "ООО «Ромашка»" and stored.visibility == "private" and stored.version == 1
+
+
+def test_another_users_token_is_not_mine(signed_in: tuple[Web, Counterparty]) -> None:
+    web, cp = signed_in
+    from web.session import csrf_token
+
+    r = web.client.post(f"/counterparties/{cp.id}/interactions",
+                        data={"csrf": csrf_token("someone-elses-session"), "starts_at": "2026-12-01T10:00"},
+                        follow_redirects=False)
+    assert r.status_code == 403 and interactions(web) == 0
+
+
+def test_a_form_sent_from_another_site_is_refused_even_with_the_token(signed_in: tuple[Web, Counterparty]) -> None:
+    web, cp = signed_in
+    r = web.post(f"/counterparties/{cp.id}/interactions", {"starts_at": "2026-12-01T10:00", "subject": "x"},
+                 headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and interactions(web) == 0
+    same = web.post(f"/counterparties/{cp.id}/interactions", {"starts_at": "2026-12-01T10:00", "subject": "x"},
+                    headers={"Origin": "http://testserver"})
+    assert same.status_code == 303 and interactions(web) == 1
+
+
+def test_logging_a_contact_and_changing_language_and_signing_out_need_the_token(
+        signed_in: tuple[Web, Counterparty]) -> None:
+    web, cp = signed_in
+    assert web.client.post(f"/counterparties/{cp.id}/interactions", data={"starts_at": "2026-12-01T10:00"},
+                           follow_redirects=False).status_code == 403
+    assert interactions(web) == 0
+    assert web.client.post("/settings/language", data={"locale": "en"}, follow_redirects=False).status_code == 403
+    with web.database.read() as db:
+        assert db.execute(select(User.locale).where(User.login == "ivanov")).scalar_one() == "ru"
+    assert web.client.post("/signout", data={}, follow_redirects=False).status_code == 403
+    with web.database.read() as db:
+        assert db.execute(select(Device.revoked_at)).scalar_one() is None
+
+
+def test_pages_carry_a_csp_without_inline_script(signed_in: tuple[Web, Counterparty]) -> None:
+    web, cp = signed_in
+    for path in ("/", "/signin", f"/counterparties/{cp.id}", f"/counterparties/{cp.id}/edit", "/search?q=ром",
+                 "/settings", "/counterparties/00000000-0000-0000-0000-000000000000"):
+        r = web.get(path)
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_templates_hold_no_inline_script_or_handlers() -> None:
+    for path in TEMPLATES.glob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), path.name
+        assert not re.search(r"\son[a-z]+\s*=", text), path.name
+        assert "|safe" not in text and "Markup(" not in text, path.name

@@ -1,0 +1,133 @@
+"""The screens as Starlette routes over a ``Home``; errors become pages here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from crm.errors import (
+    AlreadyExists,
+    MalformedInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    TooLarge,
+    ValidationFailed,
+    VersionConflict,
+)
+from web import i18n, render, session
+from web.home import Home
+from web.i18n import N_
+from web.routes import (
+    admin,
+    agenda,
+    conflicts,
+    counterparty,
+    deals,
+    letters,
+    reminders,
+    review,
+    search,
+    settings,
+    signin,
+)
+from web.visit import NeedsSignIn
+
+Screen = Callable[[Request, Home], Awaitable[Response]]
+
+_STATUS: list[tuple[type[Exception], int, str]] = [
+    (NotFound, 404, N_("Not found: it does not exist, or it is not yours to see.")),
+    (PermissionDenied, 403, N_("You may not do this.")),
+    (RateLimited, 429, N_("Too many attempts. Try again later.")),
+    (TooLarge, 413, N_("What was sent is too large.")),
+    (MalformedInput, 400, N_("The request could not be read.")),
+    (ValidationFailed, 422, N_("The values were refused.")),
+    (AlreadyExists, 409, N_("Someone did this already; reload the page to see how it stands.")),
+    (VersionConflict, 409, N_("Someone changed this meanwhile; reload the page to see how it stands.")),
+]
+
+
+def anonymous_locale(request: Request) -> str:
+    """The language of a page shown before we know who it is: the last one chosen here, else ru."""
+    return i18n.pick(request.cookies.get(session.LANG_COOKIE))
+
+
+def error_page(request: Request, status: int, message: str, detail: str | None = None) -> Response:
+    locale = anonymous_locale(request)
+    gettext = i18n.gettext_for(locale)
+    return render.html(locale, "error.html", {"status": status, "message": gettext(message), "detail": detail,
+                                             "locale": locale},
+                       status_code=status)
+
+
+def _bind(screen: Screen, home: Home) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await screen(request, home)
+        except NeedsSignIn:
+            if request.headers.get("x-satchel-fragment"):
+                return Response(status_code=401)
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+        except (NotFound, PermissionDenied, RateLimited, TooLarge, MalformedInput, ValidationFailed,
+                AlreadyExists, VersionConflict) as exc:
+            for cls, status, message in _STATUS:
+                if isinstance(exc, cls):
+                    # The domain's own text only where it helps and reveals nothing (not for 404).
+                    detail = None if status == 404 else exc.message
+                    return error_page(request, status, message, detail)
+            raise
+
+    endpoint.__name__ = screen.__name__
+    return endpoint
+
+
+def routes(home: Home) -> list[BaseRoute]:
+    """Every screen, bound to ``home``; the server mounts them at ``/``."""
+    screens: list[tuple[str, Screen, list[str]]] = [
+        ("/", agenda.show, ["GET"]),
+        ("/signin", signin.show, ["GET"]),
+        ("/signin", signin.submit, ["POST"]),
+        ("/signout", signin.sign_out, ["POST"]),
+        ("/search", search.page, ["GET"]),
+        ("/search/results", search.results, ["GET"]),
+        ("/counterparties/{record_id}", counterparty.card, ["GET"]),
+        ("/counterparties/{record_id}/edit", counterparty.edit_form, ["GET"]),
+        ("/counterparties/{record_id}/edit", counterparty.save, ["POST"]),
+        ("/counterparties/{record_id}/interactions", counterparty.log_interaction, ["POST"]),
+        ("/counterparties/{record_id}/letters/new", letters.new, ["GET"]),
+        ("/counterparties/{record_id}/letters", letters.send, ["POST"]),
+        ("/letters/{letter_id}", letters.read, ["GET"]),
+        ("/letters/{letter_id}/body", letters.body, ["GET"]),
+        ("/letters/{letter_id}/attachments/{sha256}", letters.attachment, ["GET"]),
+        ("/letters/{letter_id}/mail", letters.mail_status, ["POST"]),
+        ("/reminders/{record_id}/done", reminders.done, ["POST"]),
+        ("/deals", deals.show, ["GET"]),
+        ("/deals/{deal_id}/stage", deals.move, ["POST"]),
+        ("/counterparties/{record_id}/deals/new", deals.new, ["GET"]),
+        ("/counterparties/{record_id}/deals", deals.create, ["POST"]),
+        ("/conflicts", conflicts.show, ["GET"]),
+        ("/conflicts/{conflict_id}/resolve", conflicts.resolve, ["POST"]),
+        ("/review", review.show, ["GET"]),
+        ("/review/{review_id}", review.letter, ["GET"]),
+        ("/review/{review_id}/settle", review.settle, ["POST"]),
+        ("/review/{review_id}/dismiss", review.dismiss, ["POST"]),
+        ("/admin/users", admin.users, ["GET"]),
+        ("/admin/users", admin.add_user, ["POST"]),
+        ("/admin/users/{user_id}", admin.user, ["GET"]),
+        ("/admin/users/{user_id}/active", admin.set_active, ["POST"]),
+        ("/admin/users/{user_id}/password", admin.set_password, ["POST"]),
+        ("/admin/users/{user_id}/devices/{device_id}/revoke", admin.revoke_device, ["POST"]),
+        ("/settings", settings.show, ["GET"]),
+        ("/settings/language", settings.set_language, ["POST"]),
+        ("/settings/devices/{device_id}/revoke", settings.revoke_device, ["POST"]),
+    ]
+    bound: list[BaseRoute] = [Route(path, _bind(screen, home), methods=methods) for path, screen, methods in screens]
+    static = StaticFiles(directory=Path(__file__).parent / "static")
+    return [*bound, Mount("/static", app=static, name="static")]

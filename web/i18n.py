@@ -1,0 +1,129 @@
+"""Message catalogs (ru, the default, and en) and locale-aware formatting.
+
+The catalogs are plain ``.po`` files under ``web/locales``; they are compiled
+in memory with Babel the first time a language is used, so there is no build
+step and no ``.mo`` file to forget. Message ids are English; ``en.po`` may stay
+empty (an id is its own English text), ``ru.po`` must translate every id (a
+test holds it to that).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency
+from babel.support import Translations
+from babel.units import format_unit
+
+LOCALES = ("ru", "en")
+DEFAULT_LOCALE = "ru"
+LOCALE_NAMES = {"ru": "Русский", "en": "English"}
+_DIR = Path(__file__).parent / "locales"
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalog where it is defined; translated where it is shown."""
+    return message
+
+
+def pick(locale: str | None) -> str:
+    """A supported locale for whatever a user's setting says."""
+    return locale if locale in LOCALES else DEFAULT_LOCALE
+
+
+@cache
+def translations(locale: str) -> Translations:
+    path = _DIR / locale / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def gettext_for(locale: str) -> Callable[[str], str]:
+    return translations(pick(locale)).gettext
+
+
+class Formats:
+    """Dates and times of one user: their language, the home's time zone."""
+
+    def __init__(self, locale: str, timezone: str) -> None:
+        self.locale = Locale.parse(pick(locale))
+        self.zone = ZoneInfo(timezone)
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.zone)
+
+    def datetime(self, moment: datetime | None) -> str:
+        return "" if moment is None else format_datetime(self.local(moment), "short", locale=self.locale)
+
+    def date(self, day: date | datetime | None, form: str = "medium") -> str:
+        if day is None:
+            return ""
+        if isinstance(day, datetime):
+            day = self.local(day).date()
+        return format_date(day, form, locale=self.locale)
+
+    def time(self, moment: datetime | None) -> str:
+        return "" if moment is None else format_time(self.local(moment), "short", locale=self.locale)
+
+    def day_month(self, day: date) -> str:
+        """A birthday: day and month, no year ("5 декабря", "December 5")."""
+        return format_skeleton("MMMMd", day, locale=self.locale)
+
+    def money(self, amount: Decimal, currency: str) -> str:
+        return format_currency(amount, currency, locale=self.locale)
+
+    def size(self, count: int | None) -> str:
+        """A file's size as people read it: "500 Б", "12,3 кБ", "1.5 MB"."""
+        if count is None:
+            return ""
+        for unit, scale in (("digital-megabyte", 1024 * 1024), ("digital-kilobyte", 1024)):
+            if count >= scale:
+                return format_unit(round(count / scale, 1), unit, length="short", locale=self.locale)
+        return format_unit(count, "digital-byte", length="short", locale=self.locale)
+
+
+# The domain reports problems in English free text. These patterns turn the
+# common ones into catalog messages, so a Russian user reads Russian beside the
+# field; anything unrecognised is shown as the domain wrote it.
+_PROBLEMS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^INN .*: check digit mismatch \(expected (?P<expected>\d+), got (?P<got>\d+)\)$"),
+     N_("The INN check digit does not match (expected %(expected)s, got %(got)s)")),
+    (re.compile(r"^INN .*: must contain only digits 0-9$"), N_("The INN must contain only digits")),
+    (re.compile(r"^INN .*: must have 10 digits .* got (?P<n>\d+)$"),
+     N_("The INN must have 10 digits (legal entity) or 12 (individual); got %(n)s")),
+    (re.compile(r"^KPP .*: must have 9 characters, got (?P<n>\d+)$"),
+     N_("The KPP must have 9 characters; got %(n)s")),
+    (re.compile(r"^KPP .*: must be 4 digits.*$"),
+     N_("The KPP must be 4 digits, 2 digits or Latin letters, 3 digits")),
+    (re.compile(r"^a sole trader \(12-digit INN\) has no KPP$"), N_("A sole trader (12-digit INN) has no KPP")),
+    (re.compile(r"^must not be empty$"), N_("Must not be empty")),
+    (re.compile(r"^is required$"), N_("Required")),
+    (re.compile(r"^at most (?P<limit>\d+) characters; got (?P<n>\d+)$"),
+     N_("At most %(limit)s characters; got %(n)s")),
+    (re.compile(r"^must be one of .*$"), N_("Choose one of the offered values")),
+    (re.compile(r"^a lost deal must say why it was lost$"), N_("Say why the deal was lost")),
+]
+
+
+def problem(message: str, gettext: Callable[[str], str]) -> str:
+    """A domain problem message in the user's language where we know it."""
+    for pattern, msgid in _PROBLEMS:
+        found = pattern.match(message)
+        if found:
+            return gettext(msgid) % found.groupdict()
+    return message

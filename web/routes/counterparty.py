@@ -1,0 +1,185 @@
+"""The counterparty card, its edit form, and logging an interaction from it.
+
+Reads and writes go through ``crm.records``, so the access rules apply: a
+counterparty the user may not see is a 404 here as in the API. A refused write
+rolls back as a whole; the form is then shown again in a fresh read-only
+transaction with the values sent and each problem beside its field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from crm import access, records
+from crm.errors import ValidationFailed, VersionConflict
+from crm.models import User
+from crm.models.enums import Direction, InteractionKind, InteractionStatus, Stage, Visibility
+from web import i18n
+from web.home import Home
+from web.timeline import timeline
+from web.visit import Visit, read_form, signed_in
+
+COUNTERPARTIES = records.record_type("counterparties")
+PEOPLE = records.record_type("contact-persons")
+INTERACTIONS = records.record_type("interactions")
+
+# (field, widget) in the form's order; labels are in templates/labels.html, where the catalog sees them.
+EDIT_FIELDS: list[tuple[str, str]] = [
+    ("legal_name", "text"), ("short_name", "text"), ("legal_form", "text"), ("inn", "text"), ("kpp", "text"),
+    ("legal_address", "textarea"), ("actual_address", "textarea"), ("website", "text"), ("industry", "text"),
+    ("region", "text"), ("stage", "select"), ("visibility", "select"), ("notes", "textarea"),
+]
+CHOICES: dict[str, list[str]] = {
+    "stage": [s.value for s in Stage],
+    "visibility": [v.value for v in Visibility],
+    "kind": [InteractionKind.CALL.value, InteractionKind.MEETING.value, InteractionKind.COMPLAINT.value,
+             InteractionKind.OTHER.value],
+    "direction": [d.value for d in Direction],
+    "status": [InteractionStatus.DONE.value, InteractionStatus.PLANNED.value],
+}
+LOG_FIELDS = ("kind", "direction", "status", "starts_at", "duration_minutes", "contact_person_id", "subject",
+              "notes", "result", "next_at", "next_kind", "next_subject")
+
+
+def _errors(exc: ValidationFailed, gettext: Any) -> dict[str, str]:
+    details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+    return {str(k): i18n.problem(str(v), gettext) for k, v in details.items()}
+
+
+def _card(db: Session, visit: Visit, record_id: str, *, log_values: dict[str, str] | None = None,
+          log_errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    user = visit.user
+    cp = records.get(db, user, COUNTERPARTIES, record_id)
+    only = {"counterparty_id": cp.id}
+    people = records.list_records(db, user, PEOPLE, filters=only, limit=records.MAX_PAGE).items
+    owner = db.get(User, cp.owner_id) if cp.owner_id else None
+    now_local = datetime.now(ZoneInfo(visit.home.timezone)).strftime("%Y-%m-%dT%H:%M")
+    return visit.page(
+        db, "counterparty.html", status_code=status_code, cp=cp, people=people, owner=owner,
+        can_edit=access.can_write(db, user, cp), events=timeline(db, user, cp.id),
+        open_conflicts=sum(1 for c in visit.home.conflicts(db, user)
+                           if c["type"] == "counterparties" and c["record_id"] == cp.id),
+        choices=CHOICES, log=log_values or {"starts_at": now_local, "kind": "call", "status": "done",
+                                            "direction": "outgoing"},
+        log_errors=log_errors or {},
+    )
+
+
+async def card(request: Request, home: Home) -> Response:
+    record_id = request.path_params["record_id"]
+    return await signed_in(request, home, lambda db, visit: _card(db, visit, record_id))
+
+
+def _form_page(db: Session, visit: Visit, record_id: str, values: dict[str, Any] | None = None,
+               errors: dict[str, str] | None = None, status_code: int = 200, conflict: bool = False) -> Response:
+    cp = records.get(db, visit.user, COUNTERPARTIES, record_id)
+    shown = values if values is not None else {name: getattr(cp, name) or "" for name, _ in EDIT_FIELDS}
+    known = {name for name, _ in EDIT_FIELDS}
+    errors = errors or {}
+    return visit.page(db, "counterparty_edit.html", status_code=status_code, cp=cp, fields=EDIT_FIELDS,
+                      values=shown, errors=errors, other_errors={k: v for k, v in errors.items() if k not in known},
+                      choices=CHOICES, version=values.get("version", cp.version) if values else cp.version,
+                      conflict=conflict)
+
+
+async def edit_form(request: Request, home: Home) -> Response:
+    record_id = request.path_params["record_id"]
+    return await signed_in(request, home, lambda db, visit: _form_page(db, visit, record_id))
+
+
+async def save(request: Request, home: Home) -> Response:
+    record_id = request.path_params["record_id"]
+    form = await read_form(request)
+    values = {name: str(form.get(name, "")) for name, _ in EDIT_FIELDS}
+    raw_version = str(form.get("version", ""))
+    version = int(raw_version) if raw_version.isdigit() else None
+
+    def work(db: Session, visit: Visit) -> Response:
+        home.update(db, visit.user, COUNTERPARTIES, record_id, values, version)
+        return RedirectResponse(f"/counterparties/{record_id}", status_code=303)
+
+    try:
+        return await signed_in(request, home, work, write=True, form=form)
+    except ValidationFailed as exc:
+        failure = exc
+        return await signed_in(request, home, lambda db, visit: _form_page(
+            db, visit, record_id, {**values, "version": version}, _errors(failure, visit.gettext), 422))
+    except VersionConflict:
+        return await signed_in(request, home, lambda db, visit: _form_page(
+            db, visit, record_id, {**values, "version": version}, None, 409, conflict=True))
+
+
+def _wall_time(raw: str, zone: ZoneInfo) -> str:
+    """An ISO time with its offset from what ``<input type=datetime-local>`` sends: a wall-clock
+    time, which is the home's zone. ``ValueError`` when it is not a time."""
+    return datetime.fromisoformat(raw.strip()).replace(tzinfo=zone).isoformat()
+
+
+def _interaction(form: FormData, record_id: str, zone: ZoneInfo) -> tuple[dict[str, Any], dict[str, Any] | None,
+                                                                          dict[str, str]]:
+    """The contact to log and the next one to plan (or None) from the form, and the problems
+    the domain cannot see (the local times)."""
+    problems: dict[str, str] = {}
+    data: dict[str, Any] = {"counterparty_id": record_id}
+    for name in ("kind", "direction", "status", "subject", "notes", "result", "contact_person_id",
+                 "duration_minutes"):
+        value = str(form.get(name, "")).strip()
+        if value:
+            data[name] = value
+    try:
+        data["starts_at"] = _wall_time(str(form.get("starts_at", "")), zone)
+    except ValueError:
+        problems["starts_at"] = i18n.N_("Enter a date and time")
+    upcoming = None
+    next_at = str(form.get("next_at", "")).strip()
+    if next_at:
+        upcoming = {"counterparty_id": record_id, "status": "planned", "direction": "outgoing",
+                    "kind": str(form.get("next_kind", "call")), "subject": str(form.get("next_subject", "")),
+                    "contact_person_id": data.get("contact_person_id")}
+        try:
+            upcoming["starts_at"] = _wall_time(next_at, zone)
+        except ValueError:
+            problems["next_at"] = i18n.N_("Enter a date and time")
+    return data, upcoming, problems
+
+
+async def log_interaction(request: Request, home: Home) -> Response:
+    """Log a contact and, when a time is given, plan the next one: both or neither."""
+    record_id = request.path_params["record_id"]
+    form = await read_form(request)
+    values = {name: str(form.get(name, "")) for name in LOG_FIELDS}
+    data, upcoming, problems = _interaction(form, record_id, ZoneInfo(home.timezone))
+
+    def work(db: Session, visit: Visit) -> Response:
+        records.get(db, visit.user, COUNTERPARTIES, record_id)  # 404 before any validation talk
+        found = dict(problems)
+        for prefix, item in (("", data), ("next_", upcoming)):
+            if item is None:
+                continue
+            try:  # both are tried, so that every problem is reported at once; any problem rolls back both
+                home.create(db, visit.user, INTERACTIONS, item)
+            except ValidationFailed as exc:
+                details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+                for key, message in details.items():
+                    found.setdefault(prefix + key, message)  # ours say it better (the local time)
+        if found:
+            raise ValidationFailed("interaction has invalid fields", details=found)
+        return RedirectResponse(f"/counterparties/{record_id}#history", status_code=303)
+
+    try:
+        return await signed_in(request, home, work, write=True, form=form)
+    except ValidationFailed as exc:
+        failure = exc
+
+        def again(db: Session, visit: Visit) -> Response:
+            errors = {k: visit.gettext(v) if k in problems else v for k, v in _errors(failure, visit.gettext).items()}
+            return _card(db, visit, record_id, log_values=values, log_errors=errors, status_code=422)
+
+        return await signed_in(request, home, again)

@@ -1,0 +1,141 @@
+"""The deals board: a column per stage, a deal moved to another stage with a small form.
+
+Deals are read and changed through ``crm.records`` (the home's ``update``), so a
+salesperson's board holds only the deals of counterparties they see, and a move
+is refused where an edit would be. A deal marked lost must say why
+(``crm.rules.check_deal``); the reason is asked beside the stage, and a refusal
+is shown beside the field of that very deal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from crm import access, records
+from crm.errors import ValidationFailed, VersionConflict
+from crm.models import Counterparty, Deal, User
+from crm.models.enums import DealStage
+from web import i18n
+from web.home import Home
+from web.visit import Visit, read_form, signed_in
+
+DEALS = records.record_type("deals")
+STAGES = [s.value for s in DealStage]
+PER_STAGE = 100  # the newest of each column; a stage with more says how many more there are
+
+
+@dataclass(frozen=True)
+class Column:
+    stage: str
+    deals: list[Deal]
+    total: int
+
+
+def board(db: Session, user: User, mine: bool) -> list[Column]:
+    columns = []
+    for stage in STAGES:
+        filters = {"stage": stage} | ({"owner_id": user.id} if mine else {})
+        found = records.list_records(db, user, DEALS, filters=filters, sort="-updated_at", limit=PER_STAGE)
+        columns.append(Column(stage, found.items, found.total))
+    return columns
+
+
+def _names(db: Session, model: Any, name: Any, ids: set[str | None]) -> dict[str, str]:
+    wanted = ids - {None}
+    return dict(db.execute(select(model.id, name).where(col(model.id).in_(wanted))).all()) if wanted else {}
+
+
+def _page(db: Session, visit: Visit, *, mine: bool, errors: dict[str, dict[str, str]] | None = None,
+          typed: dict[str, dict[str, str]] | None = None, status_code: int = 200) -> Response:
+    columns = board(db, visit.user, mine)
+    deals = [d for c in columns for d in c.deals]
+    return visit.page(
+        db, "deals.html", status_code=status_code, columns=columns, stages=STAGES, mine=mine,
+        counterparties=_names(db, Counterparty, Counterparty.legal_name, {d.counterparty_id for d in deals}),
+        owners=_names(db, User, User.full_name, {d.owner_id for d in deals}),
+        writable={d.id for d in deals if access.can_write(db, visit.user, d)},
+        errors=errors or {}, typed=typed or {},
+    )
+
+
+async def show(request: Request, home: Home) -> Response:
+    mine = request.query_params.get("mine") == "1"
+    return await signed_in(request, home, lambda db, visit: _page(db, visit, mine=mine))
+
+
+async def move(request: Request, home: Home) -> Response:
+    """Move a deal to another stage; to ``lost`` only with a reason."""
+    deal_id = request.path_params["deal_id"]
+    form = await read_form(request)
+    stage = str(form.get("stage", ""))
+    reason = str(form.get("lost_reason", "")).strip()
+    raw_version = str(form.get("version", ""))
+    version = int(raw_version) if raw_version.isdigit() else None
+    mine = str(form.get("mine", "")) == "1"
+    typed = {deal_id: {"stage": stage, "lost_reason": reason}}
+    back = "/deals?mine=1" if mine else "/deals"
+
+    def work(db: Session, visit: Visit) -> Response:
+        data: dict[str, Any] = {"stage": stage}
+        if stage == DealStage.LOST or reason:
+            data["lost_reason"] = reason or None
+        home.update(db, visit.user, DEALS, deal_id, data, version)
+        return RedirectResponse(f"{back}#deal-{deal_id}", status_code=303)
+
+    try:
+        return await signed_in(request, home, work, write=True, form=form)
+    except ValidationFailed as exc:
+        details = exc.details if isinstance(exc.details, dict) else {"stage": exc.message}
+        return await signed_in(request, home, lambda db, visit: _page(
+            db, visit, mine=mine, status_code=422, typed=typed,
+            errors={deal_id: {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()}}))
+    except VersionConflict:
+        stale = i18n.N_("Someone changed this deal meanwhile; here it is as it stands now.")
+        return await signed_in(request, home, lambda db, visit: _page(
+            db, visit, mine=mine, status_code=409, errors={deal_id: {"stage": visit.gettext(stale)}}))
+
+
+NEW_FIELDS = ("title", "amount", "currency", "expected_close", "probability", "source")
+
+
+def _new_page(db: Session, visit: Visit, cp_id: str, values: dict[str, str], errors: dict[str, str] | None = None,
+              status_code: int = 200) -> Response:
+    cp = records.get(db, visit.user, records.record_type("counterparties"), cp_id)
+    errors = errors or {}
+    return visit.page(db, "deal_new.html", status_code=status_code, cp=cp, values=values, errors=errors,
+                      fields=NEW_FIELDS, other_errors={k: v for k, v in errors.items() if k not in NEW_FIELDS})
+
+
+async def new(request: Request, home: Home) -> Response:
+    cp_id = request.path_params["record_id"]
+    values = dict.fromkeys(NEW_FIELDS, "") | {"currency": "RUB"}
+    return await signed_in(request, home, lambda db, visit: _new_page(db, visit, cp_id, values))
+
+
+async def create(request: Request, home: Home) -> Response:
+    """A new deal of a counterparty, at stage ``new``, owned by whoever creates it."""
+    cp_id = request.path_params["record_id"]
+    form = await read_form(request)
+    values = {name: str(form.get(name, "")).strip() for name in NEW_FIELDS}
+    data: dict[str, Any] = {"counterparty_id": cp_id, **{k: v for k, v in values.items() if v}}
+    if "amount" in data:  # typed the Russian way: "125 000,50"
+        data["amount"] = data["amount"].replace(" ", "").replace("\u00a0", "").replace(",", ".")
+
+    def work(db: Session, visit: Visit) -> Response:
+        records.get(db, visit.user, records.record_type("counterparties"), cp_id)  # 404 before any field talk
+        home.create(db, visit.user, DEALS, data)
+        return RedirectResponse(f"/counterparties/{cp_id}#history", status_code=303)
+
+    try:
+        return await signed_in(request, home, work, write=True, form=form)
+    except ValidationFailed as exc:
+        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+        return await signed_in(request, home, lambda db, visit: _new_page(
+            db, visit, cp_id, values, {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()},
+            422))

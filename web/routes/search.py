@@ -1,0 +1,53 @@
+"""Quick search: a counterparty by any part of a phone, a name, an INN or an email.
+
+The same query serves the full results page (no script needed) and the
+fragment the static script fetches as the user types. Both go through
+``crm.records.list_records(q=...)``, which applies the access rules.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from crm import records
+from crm.models import Counterparty
+from web.home import Home
+from web.visit import Visit, signed_in
+
+COUNTERPARTIES = records.record_type("counterparties")
+MAX_QUERY = 200
+PAGE = 20
+
+
+def find(db: Session, visit: Visit, q: str, limit: int = PAGE) -> tuple[list[Counterparty], int]:
+    q = q.strip()[:MAX_QUERY]
+    if not q:
+        return [], 0
+    found = records.list_records(db, visit.user, COUNTERPARTIES, q=q, limit=limit)
+    return found.items, found.total
+
+
+def phones(counterparty: Counterparty) -> list[str]:
+    return [c["value"] for c in counterparty.contacts if c.get("kind") == "phone"][:2]
+
+
+async def page(request: Request, home: Home) -> Response:
+    q = request.query_params.get("q", "")
+
+    def work(db: Session, visit: Visit) -> Response:
+        items, total = find(db, visit, q, limit=50)
+        return visit.page(db, "search.html", q=q[:MAX_QUERY], items=items, total=total, phones=phones)
+
+    return await signed_in(request, home, work)
+
+
+async def results(request: Request, home: Home) -> Response:
+    q = request.query_params.get("q", "")
+
+    def work(db: Session, visit: Visit) -> Response:
+        items, total = find(db, visit, q)
+        return visit.fragment("search_results.html", q=q[:MAX_QUERY], items=items, total=total, phones=phones)
+
+    return await signed_in(request, home, work)

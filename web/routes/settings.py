@@ -1,0 +1,47 @@
+"""The user's own settings: for now, the language of the screens."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from crm import preferences
+from web import i18n, session
+from web.home import Home
+from web.visit import Visit, read_form, signed_in
+
+
+async def show(request: Request, home: Home) -> Response:
+    def work(db: Session, visit: Visit) -> Response:
+        return visit.page(db, "settings.html", locales=i18n.LOCALE_NAMES,
+                          devices=home.devices(db, visit.user, visit.token))
+
+    return await signed_in(request, home, work)
+
+
+async def set_language(request: Request, home: Home) -> Response:
+    form = await read_form(request)
+    locale = str(form.get("locale", ""))
+    back = str(form.get("back", "/"))
+    back = back if back.startswith("/") and not back.startswith("//") and "\\" not in back else "/"
+
+    def work(db: Session, visit: Visit) -> Response:
+        preferences.set_locale(db, visit.user, locale)
+        response = RedirectResponse(back, status_code=303)
+        response.set_cookie(session.LANG_COOKIE, locale, samesite="strict", secure=session.is_secure(request),
+                            path="/")
+        return response
+
+    return await signed_in(request, home, work, write=True, form=form)
+
+
+async def revoke_device(request: Request, home: Home) -> Response:
+    device_id = request.path_params["device_id"]
+    form = await read_form(request)
+
+    def work(db: Session, visit: Visit) -> Response:
+        home.revoke_device(db, visit.user, device_id)
+        return RedirectResponse("/settings#devices", status_code=303)
+
+    return await signed_in(request, home, work, write=True, form=form)

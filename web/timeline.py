@@ -1,0 +1,42 @@
+"""A counterparty's history as one timeline: interactions, reminders and deals, newest first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from crm import records
+from crm.models import User
+
+INTERACTIONS = records.record_type("interactions")
+REMINDERS = records.record_type("reminders")
+DEALS = records.record_type("deals")
+# A card shows the latest of each kind; older history is a later "show more".
+LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # interaction | reminder | deal
+    at: datetime
+    record: Any
+    who: str | None
+
+
+def timeline(db: Session, actor: User, counterparty_id: str) -> list[Event]:
+    only = {"counterparty_id": counterparty_id}
+    interactions = records.list_records(db, actor, INTERACTIONS, filters=only, sort="-starts_at", limit=LIMIT).items
+    reminders = records.list_records(db, actor, REMINDERS, filters=only, sort="-due_at", limit=LIMIT).items
+    deals = records.list_records(db, actor, DEALS, filters=only, sort="-updated_at", limit=LIMIT).items
+    people = ({i.responsible_id for i in interactions} | {r.assignee_id for r in reminders}
+              | {d.owner_id for d in deals}) - {None}
+    names = dict(db.execute(select(User.id, User.full_name).where(col(User.id).in_(people))).all()) if people else {}
+    events = [Event("interaction", i.starts_at, i, names.get(i.responsible_id)) for i in interactions]
+    events += [Event("reminder", r.due_at, r, names.get(r.assignee_id)) for r in reminders]
+    events += [Event("deal", d.updated_at, d, names.get(d.owner_id)) for d in deals]
+    events.sort(key=lambda e: e.at, reverse=True)
+    return events

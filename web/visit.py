@@ -1,0 +1,130 @@
+"""One signed-in request: who, in which language, with which CSRF token — and the plumbing to run it.
+
+``signed_in`` authenticates the session cookie and runs a screen's work in one
+transaction of the home, off the event loop. For a state change it checks
+the origin and the CSRF token *before* opening the transaction, so a refused
+request changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from crm.errors import MalformedInput, PermissionDenied, TooLarge, Unauthenticated
+from crm.models import User
+from web import i18n, render, session
+from web.home import Home
+
+
+class NeedsSignIn(Exception):
+    """No valid browser session: the screen sends the person to the sign-in form."""
+
+
+@dataclass
+class Visit:
+    """The signed-in user's request as a screen sees it."""
+
+    home: Home
+    request: Request
+    user: User
+    token: str
+    locale: str = field(init=False)
+    gettext: Callable[[str], str] = field(init=False)
+    formats: i18n.Formats = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.locale = i18n.pick(self.user.locale)
+        self.gettext = i18n.gettext_for(self.locale)
+        self.formats = i18n.Formats(self.locale, self.home.timezone)
+
+    @property
+    def csrf(self) -> str:
+        return session.csrf_token(self.token)
+
+    def page(self, db: Session, template: str, status_code: int = 200, **context: Any) -> Response:
+        """A full page with the header (search box, navigation, the home's status badges)."""
+        base = {
+            "user": self.user,
+            "csrf": self.csrf,
+            "fmt": self.formats,
+            "locale": self.locale,
+            "badges": self.home.badges(db, self.user, self.gettext),
+            "nav": self.home.nav(self.user, self.gettext),
+            "place": self.home.place,
+            "q": "",
+            "here": self.request.url.path,
+        }
+        return render.html(self.locale, template, {**base, **context}, status_code=status_code)
+
+    def fragment(self, template: str, **context: Any) -> Response:
+        """A piece of a page for the static script to put in place (no header)."""
+        return render.html(self.locale, template, {"fmt": self.formats, "csrf": self.csrf, **context})
+
+
+Work = Callable[[Session, Visit], Response]
+
+
+async def read_form(request: Request) -> FormData:
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit():
+        raise MalformedInput("a form needs a Content-Length")
+    if int(declared) > session.MAX_FORM_BYTES:
+        raise TooLarge(f"a form of {declared} bytes is over the limit of {session.MAX_FORM_BYTES}")
+    return await request.form(max_files=0, max_fields=session.MAX_FORM_FIELDS)
+
+
+async def signed_in(request: Request, home: Home, work: Work, *, write: bool = False,
+                    form: FormData | None = None) -> Response:
+    """Run ``work`` for the signed-in user. A write needs ``form`` with the right CSRF token."""
+    token = request.cookies.get(session.COOKIE)
+    if not token:
+        raise NeedsSignIn()
+    if write:
+        if not session.same_origin(request):
+            raise PermissionDenied("this form was sent from another site")
+        if form is None or not session.csrf_ok(token, form.get(session.CSRF_FIELD)):
+            raise PermissionDenied("the form's security token is missing or stale; reload the page")
+
+    def run() -> Response:
+        with home.write() if write else home.read() as db:
+            try:
+                user = home.authenticate(db, token)
+            except Unauthenticated:
+                raise NeedsSignIn() from None
+            return work(db, Visit(home, request, user, token))
+
+    return await run_in_threadpool(run)
+
+
+async def acting(request: Request, home: Home, form: FormData, act: Callable[[Visit], Response]) -> Response:
+    """A state change the home runs in a transaction of its own (the mail bridge's filing).
+
+    The same checks as ``signed_in(write=True)`` come first — origin, CSRF token,
+    who it is — so a refused request never reaches ``act``; ``act`` runs off the
+    event loop and outside any transaction of ours.
+    """
+    token = request.cookies.get(session.COOKIE)
+    if not token:
+        raise NeedsSignIn()
+    if not session.same_origin(request):
+        raise PermissionDenied("this form was sent from another site")
+    if not session.csrf_ok(token, form.get(session.CSRF_FIELD)):
+        raise PermissionDenied("the form's security token is missing or stale; reload the page")
+
+    def run() -> Response:
+        with home.read() as db:
+            try:
+                user = home.authenticate(db, token)
+            except Unauthenticated:
+                raise NeedsSignIn() from None
+        return act(Visit(home, request, user, token))
+
+    return await run_in_threadpool(run)
