@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint
+.PHONY: demo test bench lint soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,7 @@ test: $(VENV)/.installed
 # Benchmarks; results go to bench/RESULTS.md.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
+
+# Thousands of sync convergence histories (the test run tries 40 a day per database).
+soak: $(VENV)/.installed
+	PYTHONPATH=. $(BIN)/python -m tests.sync.convergence --histories 5000

@@ -114,3 +114,8 @@ def make_user(database: Database, login: str, *, role: str = "salesperson", team
         if not active:
             accounts.set_active(session, user, False)
     return user
+
+
+def pytest_report_header() -> str:
+    from tests.sync.test_convergence import HISTORIES, OFFSET
+    return f"convergence: {HISTORIES} histories per database from seed {OFFSET} (SATCHEL_CONVERGENCE_OFFSET={OFFSET} repeats them)"
