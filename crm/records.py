@@ -305,6 +305,7 @@ def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
     rules.run_check(rt.check, session, actor, record)
     allowed = access.can_restore(session, actor, record) if restoring else access.can_create(session, actor, record, memo)
     if not allowed:
+        _hidden_parent(session, actor, record)
         raise PermissionDenied(f"you may not {'restore' if restoring else 'create'} this {rt.singular}")
     session.add(record)
     if not batched:
@@ -397,11 +398,26 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
     record.updated_by = actor.id
     session.flush()
     if any(name in rt.relations for name in changed) and not access.can_create(session, actor, record):
+        _hidden_parent(session, actor, record)
         raise PermissionDenied(f"you may not move {rt.singular} {record_id} there")
     changes.bump(session)
     if _KEYED.get(type(record), frozenset()) & set(changed):
         _reindex(record, session)
     return record
+
+
+def _hidden_parent(session: Session, actor: User, record: Any) -> None:
+    """A refused write whose counterparty ``actor`` may not see answers as if it did not exist.
+
+    (docs/access.md: a record you may not see looks missing — its id must not
+    tell a stranger that it exists.) The same words as ``crm.rules`` for a missing one.
+    """
+    counterparty_id = record.id if isinstance(record, Counterparty) else getattr(record, "counterparty_id", None)
+    if counterparty_id is None or isinstance(record, Counterparty):
+        return
+    if not access.can_read_counterparty(session, actor, counterparty_id):
+        raise ValidationFailed(f"{type(record).__name__} is not valid: counterparty_id",
+                               details={"counterparty_id": f"no Counterparty with id {counterparty_id}"})
 
 
 def _check_hand_over(session: Session, actor: User, record_id: str, before: dict[str, Any],

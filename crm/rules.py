@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlmodel import Session
 
 from crm import validation
-from crm.errors import ValidationFailed
+from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User
 from crm.models.enums import (
     MAIL_BRIDGE_LOGIN,
@@ -365,6 +365,14 @@ def check_user(session: Session, actor: User, user: User, problems: Problems) ->
 
 def check_team(session: Session, actor: User, team: Team, problems: Problems) -> None:
     team.name = _not_blank(problems, "name", team.name)
+    # "Москва" and "москва" are one team to people; SQL's lower() folds ASCII only, and a
+    # company has few teams, so the names are compared here.
+    folded = team.name.casefold()
+    with session.no_autoflush:
+        clash = [n for i, n in session.execute(select(Team.id, Team.name)).all()
+                 if i != team.id and n.casefold() == folded]
+    if clash:
+        raise AlreadyExists(f"a team named {clash[0]!r} exists already")
 
 
 Check = Callable[[Session, User, Any, Problems], None]

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from typing import NamedTuple
 
+from crm import validation
 from crm.validation import normalize_email
 from mail.charsets import decode_bytes, decode_header_value, decode_raw_header, decode_words
 from mail.filenames import safe_filename
@@ -371,6 +372,10 @@ def _parse_date(value: str | None, reader: _Reader) -> datetime | None:
     if parsed.tzinfo is None:
         reader.note("Date header without time zone, taken as UTC")
         parsed = parsed.replace(tzinfo=UTC)
+    if not validation.MIN_YEAR <= parsed.year <= validation.MAX_YEAR:
+        # A broken or hostile date: the record service refuses it, so the letter would wait in review.
+        reader.note("Date header out of range, ignored")
+        return None
     return parsed
 
 

@@ -53,10 +53,11 @@ def endpoints(rt: records.RecordType) -> list[Route]:
     async def list_(request: Request) -> Response:
         params = request.query_params
         filters = {k: v for k, v in params.items() if k not in _PAGING}
-        limit = _int_param(request, "limit", 50)
-        offset = _int_param(request, "offset", 0)
 
         def work(session: Any, user: User) -> dict[str, Any]:
+            # Parsed once the caller is known: a stranger gets 401 whatever they send.
+            limit = _int_param(request, "limit", 50)
+            offset = _int_param(request, "offset", 0)
             page = records.list_records(session, user, rt, filters=filters, q=params.get("q"),
                                         sort=params.get("sort"), limit=limit, offset=offset)
             return {"items": [records.to_dict(rt, r) for r in page.items], "total": page.total,
@@ -97,8 +98,8 @@ def endpoints(rt: records.RecordType) -> list[Route]:
 
     async def patch(request: Request) -> Response:
         record_id = request.path_params["id"]
+        body = await read_json(request)  # authenticates first
         expected = _expected_version(request)
-        body = await read_json(request)
 
         def work(session: Any, user: User) -> tuple[dict[str, Any], dict[str, str]]:
             record = records.update(session, user, rt, record_id, body, expected_version=expected)
@@ -109,10 +110,9 @@ def endpoints(rt: records.RecordType) -> list[Route]:
 
     async def delete(request: Request) -> Response:
         record_id = request.path_params["id"]
-        expected = _expected_version(request)
 
         def work(session: Any, user: User) -> None:
-            records.delete(session, user, rt, record_id, expected_version=expected)
+            records.delete(session, user, rt, record_id, expected_version=_expected_version(request))
 
         await as_user(request, work, write=True)
         return Response(status_code=204)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from typing import Any
 
 from sqlmodel import Session
@@ -64,17 +65,22 @@ async def bootstrap(request: Request) -> Response:
 async def list_conflicts(request: Request) -> Response:
     """One page of the caller's conflicts: ``?status=open|resolved&limit=1..500&after=<id>``;
     ``next`` is the ``after`` of the following page, null on the last."""
-    status = request.query_params.get("status", "open")
-    if status not in ("open", "resolved"):
-        raise MalformedInput("status must be open or resolved")
-    raw_limit = request.query_params.get("limit", str(conflicts.MAX_CONFLICTS))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= conflicts.MAX_CONFLICTS:
-        raise MalformedInput(f"limit must be an integer from 1 to {conflicts.MAX_CONFLICTS}")
-    after = request.query_params.get("after")
-    if after is not None and len(after) > 36:
-        raise MalformedInput("after must be the id of the last conflict of the previous page")
-    items, following = await as_user(request, lambda s, u: conflicts.page_conflicts(
-        s, u, status=status, limit=int(raw_limit), after=after), write=False)
+    params = request.query_params
+
+    def work(session: Session, user: User) -> tuple[list[dict[str, Any]], str | None]:
+        # Parsed once the caller is known: a stranger gets 401 whatever they send.
+        status = params.get("status", "open")
+        if status not in ("open", "resolved"):
+            raise MalformedInput("status must be open or resolved")
+        raw_limit = params.get("limit", str(conflicts.MAX_CONFLICTS))
+        if not re.fullmatch(r"[0-9]{1,3}", raw_limit) or not 1 <= int(raw_limit) <= conflicts.MAX_CONFLICTS:
+            raise MalformedInput(f"limit must be an integer from 1 to {conflicts.MAX_CONFLICTS}")
+        after = params.get("after")
+        if after is not None and len(after) > 36:
+            raise MalformedInput("after must be the id of the last conflict of the previous page")
+        return conflicts.page_conflicts(session, user, status=status, limit=int(raw_limit), after=after)
+
+    items, following = await as_user(request, work, write=False)
     return json_response({"items": items, "next": following})
 
 

@@ -209,3 +209,12 @@ def test_broken_letters_never_raise(raw: bytes) -> None:
     letter = parse_letter(raw)
     assert isinstance(letter.problems, list)
     assert isinstance(letter.subject, str)
+
+
+def test_a_date_outside_the_years_the_records_accept_is_ignored_not_refused_later() -> None:
+    from mail.decode import parse_letter
+
+    raw = (b"From: a@romashka.ru\r\nTo: b@torgdom.ru\r\nSubject: x\r\n"
+           b"Date: Tue, 01 Jan 2999 00:00:00 +0300\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n")
+    letter = parse_letter(raw)
+    assert letter.date is None

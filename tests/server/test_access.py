@@ -162,3 +162,29 @@ def test_sql_visibility_agrees_with_record_rule(database: Database, people: list
             for c in everything:
                 if access.can_write(session, user, c):
                     assert c.id in listed, "whoever may change a record must see it"
+
+
+def test_a_hidden_counterparty_and_a_missing_one_answer_alike(api: Api) -> None:
+    import uuid
+    ivanov = api.user("ivanov")
+    petrova = api.user("petrova", team="Питер")
+    hidden = api.create(petrova, "counterparties", legal_name="ООО Скрытая", visibility="private")
+    answers = []
+    for cp_id in (hidden["id"], str(uuid.uuid4())):
+        for kind, data in (("contact-persons", {"full_name": "Анна"}), ("deals", {"title": "Поставка"}),
+                           ("interactions", {"kind": "call", "subject": "Звонок"})):
+            r = api.client.post(f"/api/v1/{kind}", json={"counterparty_id": cp_id, **data}, headers=ivanov)
+            detail = r.json().get("details", {}).get("counterparty_id", "")
+            answers.append((kind, r.status_code, r.json()["error"], detail.replace(cp_id, "ID")))
+    assert answers[:3] == answers[3:] and {a[1] for a in answers} == {422}, answers
+    # Moving one's own person onto the hidden client says the same.
+    mine = api.create(ivanov, "counterparties", legal_name="ООО Своя")
+    person = api.create(ivanov, "contact-persons", counterparty_id=mine["id"], full_name="Олег")
+    r = api.client.patch(f"/api/v1/contact-persons/{person['id']}", json={"counterparty_id": hidden["id"]},
+                         headers=ivanov)
+    assert r.status_code == 422 and "no Counterparty" in r.json()["details"]["counterparty_id"]
+    # Another's device answers as a missing one.
+    other_device = api.client.get("/api/v1/devices", headers=petrova).json()["items"][0]["id"]
+    assert api.client.delete(f"/api/v1/devices/{other_device}", headers=ivanov).status_code == 404
+    assert api.client.delete(f"/api/v1/devices/{uuid.uuid4()}", headers=ivanov).status_code == 404
+    assert api.client.get("/api/v1/devices", headers=petrova).json()["items"][0]["revoked_at"] is None

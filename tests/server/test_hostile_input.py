@@ -196,3 +196,13 @@ def test_a_search_of_twenty_words_is_answered(api: Api) -> None:
     assert r.status_code == 200 and r.json()["total"] == 0
     with api.database.read() as session:
         assert session.execute(select(func.count()).select_from(metadata.tables["counterparty"])).scalar_one() == 1
+
+
+def test_a_team_name_differing_only_in_case_is_a_conflict_not_a_second_team(api: Api) -> None:
+    admin = api.user("admin", role="admin", team=None)
+    assert api.client.post("/api/v1/teams", json={"name": "Казань"}, headers=admin).status_code == 201
+    for name in ("казань", "КАЗАНЬ", " Казань "):
+        r = api.client.post("/api/v1/teams", json={"name": name}, headers=admin)
+        assert r.status_code == 409 and r.json()["error"] == "already_exists", r.text
+    teams = api.client.get("/api/v1/teams", headers=admin).json()["items"]
+    assert [t["name"] for t in teams] == ["Казань"]

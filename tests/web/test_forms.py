@@ -90,6 +90,10 @@ def test_hostile_input_gets_a_4xx(web: Web, card: Counterparty) -> None:
     r = web.post(f"/counterparties/{card.id}/interactions", {"starts_at": "2026-12-01T10:30", "duration_minutes": "-5"})
     assert r.status_code == 422
     assert web.get("/search/results", params={"q": "Я" * 5000}).status_code == 200
+    # A pasted paragraph is cut to the words a search takes, not answered with an error page.
+    for q in (" ".join(["слово"] * 900), "ромашка\x00", "a " * 30):
+        assert web.get("/search", params={"q": q}).status_code == 200
+        assert web.get("/search/results", params={"q": q}).status_code == 200
 
 
 def test_logging_a_contact_can_plan_the_next_one(web: Web, card: Counterparty) -> None:

@@ -11,7 +11,8 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm import records
+from crm import records, search
+from crm.errors import ValidationFailed
 from crm.models import Counterparty
 from web.home import Home
 from web.visit import Visit, signed_in
@@ -22,10 +23,15 @@ PAGE = 20
 
 
 def find(db: Session, visit: Visit, q: str, limit: int = PAGE) -> tuple[list[Counterparty], int]:
-    q = q.strip()[:MAX_QUERY]
+    # What a person types into a search box is never refused: an over-long paste is cut to
+    # the words the search takes (crm.search bounds them, as it must for the API).
+    q = " ".join(q.replace("\x00", " ").split()[:search.MAX_QUERY_WORDS])[:MAX_QUERY]
     if not q:
         return [], 0
-    found = records.list_records(db, visit.user, COUNTERPARTIES, q=q, limit=limit)
+    try:
+        found = records.list_records(db, visit.user, COUNTERPARTIES, q=q, limit=limit)
+    except ValidationFailed:
+        return [], 0
     return found.items, found.total
 
 
