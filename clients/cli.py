@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import time
+import webbrowser
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,12 +20,16 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clients import vault
+from clients.background import BackgroundSync
 from clients.profiles import ENV_HOME, Profiles, default_home
+from clients.web_home import LaptopHome, launch_url
+from clients.web_home import create_app as create_ui
 from crm import errors, records
 from crm.database import WrongKey
 from sync import protocol
@@ -210,6 +215,43 @@ def status(ctx: typer.Context) -> None:
         console.print(f"pending changes: {s['pending']}")
         console.print(f"open conflicts: {s['conflicts']}")
         console.print(f"quarantine: {s['quarantine']}")
+
+
+@app.command()
+def ui(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (default: any free one).")] = 0,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the browser at once.")] = True,
+    sync_minutes: Annotated[float, typer.Option("--sync-minutes", min=0.1,
+                                                help="Minutes between background syncs.")] = 5.0,
+) -> None:
+    """Satchel in your browser, on this computer only; syncs in the background. / Satchel в браузере."""
+    with opened(ctx) as replica:
+        # Bound here, before uvicorn starts, so the port is known for the Host check and the link.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind(("127.0.0.1", port))
+            listener.listen(128)  # the link printed below answers even before uvicorn runs
+        except OSError as exc:
+            err.print(f"[red]error:[/red] cannot listen on 127.0.0.1:{port}: {exc.strerror}")
+            raise typer.Exit(11) from None
+        actual = listener.getsockname()[1]
+        with _http(replica.state("server") or "http://127.0.0.1:9") as http:
+            background = BackgroundSync(replica, http, every=sync_minutes * 60)
+            home = LaptopHome(replica, background)
+            url = launch_url(home, actual)
+            server = uvicorn.Server(uvicorn.Config(create_ui(home, actual), host="127.0.0.1", port=actual,
+                                                   access_log=False, server_header=False, log_level="warning",
+                                                   lifespan="off"))
+            console.print(f"Satchel: {url}\n(this link works once; Ctrl-C stops Satchel "
+                          "/ ссылка действует один раз; Ctrl-C — остановить)")
+            background.start()
+            if open_browser:
+                webbrowser.open(url)
+            try:
+                server.run(sockets=[listener])
+            finally:
+                background.stop()
 
 
 def _short(value: Any, width: int = 40) -> str:

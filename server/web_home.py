@@ -47,6 +47,7 @@ class ServerHome:
                                            timedelta(minutes=config.login_failure_window_minutes))
         self.administration = ServerAdministration()
         self.review = ServerReviewQueue(config, database)
+        self.sync = None  # the server is where laptops sync to: no Sync screen here
 
     def read(self) -> AbstractContextManager[Session]:
         return self.database.read()

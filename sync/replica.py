@@ -121,6 +121,66 @@ class PushOutcome:
     refresh: list[tuple[str, str]] = field(default_factory=list)
 
 
+class LocalEdits:
+    """Record writes inside one transaction of ``Replica.local_edits()``, each queued for the server.
+
+    The actor is always the replica's own user: the laptop refuses what the server would.
+    """
+
+    def __init__(self, session: Session, raw: sqlite3.Connection, actor: User) -> None:
+        self.session = session
+        self.actor = actor
+        self._raw = raw
+
+    def create(self, type_name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Create a record and queue it; returns it as the wire shows it."""
+        rt = records.record_type(type_name)
+        data = dict(fields)
+        data.setdefault("id", new_id())
+        record = records.create(self.session, self.actor, rt, data)
+        wire = records.to_dict(rt, record)
+        sent = {"id": wire["id"], **{k: wire[k] for k in rt.writable}}
+        _enqueue(self._raw, op="create", type=type_name, record_id=record.id, fields=sent)
+        return wire
+
+    def update(self, type_name: str, record_id: str, fields: dict[str, Any],
+               expected_version: int | None = None) -> dict[str, Any]:
+        """Change fields and queue what really changed (nothing when nothing did).
+
+        ``expected_version`` is the local record's version the edit was made on (a form's
+        hidden field): ``VersionConflict`` when the replica changed meanwhile (a sync).
+        """
+        rt = records.record_type(type_name)
+        before = records.to_dict(rt, records.get(self.session, self.actor, rt, record_id))
+        after = records.to_dict(rt, records.update(self.session, self.actor, rt, record_id, fields,
+                                                   expected_version=expected_version))
+        changed = {k: after[k] for k in fields if k in after and after[k] != before[k]}
+        if changed:
+            _enqueue(self._raw, op="update", type=type_name, record_id=record_id,
+                     base_version=_version(self._raw, type_name, record_id), fields=changed)
+        return after
+
+    def delete(self, type_name: str, record_id: str) -> None:
+        rt = records.record_type(type_name)
+        records.delete(self.session, self.actor, rt, record_id)
+        _enqueue(self._raw, op="delete", type=type_name, record_id=record_id,
+                 base_version=_version(self._raw, type_name, record_id))
+
+    def resolve(self, conflict_id: str, choice: str, value: Any = None) -> None:
+        """Resolve a conflict: the chosen value shown locally at once, the resolution queued."""
+        if choice not in protocol.CHOICES:
+            raise ValidationFailed(f"choice must be one of {', '.join(protocol.CHOICES)}; got {choice!r}")
+        raw = self._raw
+        row = raw.execute("SELECT body FROM conflict WHERE id = ?", (conflict_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no open conflict {conflict_id}; sync to refresh the list")
+        conflict = json.loads(row[0])
+        _lay_resolution(self.session, self.actor, conflict, choice, value, strict=True)
+        _enqueue(raw, op="resolve", conflict_id=conflict_id, choice=choice,
+                 value=json.dumps(value) if choice == "value" else None)
+        raw.execute("UPDATE conflict SET pending_choice = ? WHERE id = ?", (choice, conflict_id))
+
+
 class Replica:
     """The local replica file. Open it with ``Replica.open(path)``."""
 
@@ -211,51 +271,39 @@ class Replica:
             raise NotFound("this replica has no user yet: log in first (satchel-field login)")
         return user
 
+    @contextmanager
+    def local_edits(self) -> Iterator[LocalEdits]:
+        """One transaction of local edits, each queued in the outbox as it is made.
+
+        Every write made through the yielded ``LocalEdits`` goes through ``crm.records``
+        as the replica's user and appends its mutation to the outbox in this same
+        transaction: the block commits all of them (records and outbox entries) or,
+        on any error, none. ``create``/``update``/``delete``/``resolve`` below are one
+        edit each; a screen that saves several records at once (a call logged with
+        the next one planned) opens this itself. The session is ``edits.session``;
+        nothing else may be written in it, or it would not reach the server.
+        """
+        with self._write() as (session, raw):
+            yield LocalEdits(session, raw, self._actor(session))
+
     def create(self, type_name: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Create a record locally and queue it; returns it as the wire shows it."""
-        rt = records.record_type(type_name)
-        data = dict(fields)
-        data.setdefault("id", new_id())
-        with self._write() as (session, raw):
-            record = records.create(session, self._actor(session), rt, data)
-            wire = records.to_dict(rt, record)
-            sent = {"id": wire["id"], **{k: wire[k] for k in rt.writable}}
-            _enqueue(raw, op="create", type=type_name, record_id=record.id, fields=sent)
-        return wire
+        with self.local_edits() as edits:
+            return edits.create(type_name, fields)
 
     def update(self, type_name: str, record_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Change fields of a record locally and queue the change (nothing when nothing changed)."""
-        rt = records.record_type(type_name)
-        with self._write() as (session, raw):
-            actor = self._actor(session)
-            before = records.to_dict(rt, records.get(session, actor, rt, record_id))
-            after = records.to_dict(rt, records.update(session, actor, rt, record_id, fields))
-            changed = {k: after[k] for k in fields if k in after and after[k] != before[k]}
-            if changed:
-                _enqueue(raw, op="update", type=type_name, record_id=record_id,
-                         base_version=_version(raw, type_name, record_id), fields=changed)
-        return after
+        with self.local_edits() as edits:
+            return edits.update(type_name, record_id, fields)
 
     def delete(self, type_name: str, record_id: str) -> None:
-        rt = records.record_type(type_name)
-        with self._write() as (session, raw):
-            records.delete(session, self._actor(session), rt, record_id)
-            _enqueue(raw, op="delete", type=type_name, record_id=record_id,
-                     base_version=_version(raw, type_name, record_id))
+        with self.local_edits() as edits:
+            edits.delete(type_name, record_id)
 
     def resolve(self, conflict_id: str, choice: str, value: Any = None) -> None:
         """Resolve a conflict (also offline): shown locally at once, sent with the next push."""
-        if choice not in protocol.CHOICES:
-            raise ValidationFailed(f"choice must be one of {', '.join(protocol.CHOICES)}; got {choice!r}")
-        with self._write() as (session, raw):
-            row = raw.execute("SELECT body FROM conflict WHERE id = ?", (conflict_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no open conflict {conflict_id}; sync to refresh the list")
-            conflict = json.loads(row[0])
-            _lay_resolution(session, self._actor(session), conflict, choice, value, strict=True)
-            _enqueue(raw, op="resolve", conflict_id=conflict_id, choice=choice,
-                     value=json.dumps(value) if choice == "value" else None)
-            raw.execute("UPDATE conflict SET pending_choice = ? WHERE id = ?", (choice, conflict_id))
+        with self.local_edits() as edits:
+            edits.resolve(conflict_id, choice, value)
 
     # -- reading ------------------------------------------------------------------
 

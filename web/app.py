@@ -36,6 +36,7 @@ from web.routes import (
     search,
     settings,
     signin,
+    sync,
 )
 from web.visit import NeedsSignIn
 
@@ -124,6 +125,10 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/admin/users/{user_id}/active", admin.set_active, ["POST"]),
         ("/admin/users/{user_id}/password", admin.set_password, ["POST"]),
         ("/admin/users/{user_id}/devices/{device_id}/revoke", admin.revoke_device, ["POST"]),
+        ("/sync", sync.show, ["GET"]),
+        ("/sync/now", sync.now, ["POST"]),
+        ("/sync/quarantine/{item_id}/retry", sync.retry, ["POST"]),
+        ("/sync/quarantine/{item_id}/drop", sync.drop, ["POST"]),
         ("/settings", settings.show, ["GET"]),
         ("/settings/language", settings.set_language, ["POST"]),
         ("/settings/devices/{device_id}/revoke", settings.revoke_device, ["POST"]),

@@ -8,7 +8,7 @@ depend on where the UI runs:
   with a password; a browser session is a ``Device`` like a laptop; writes go
   straight to the server's database; the header shows open conflicts and the
   mail review queue; it has ``administration`` and ``review``.
-* on the **laptop** (``satchel-field ui``, to come): one user, the replica's;
+* on the **laptop** (``satchel-field ui``, ``clients/web_home.py``): one user, the replica's;
   the browser is let in with a one-time launch token instead of a password;
   writes also append to the replica's outbox *in the same transaction*; the
   header shows online/offline, pending changes, last sync, the quarantine;
@@ -37,6 +37,17 @@ CONFLICTS_BADGE = N_("Conflicts: %(n)s")
 REVIEW_BADGE = N_("Letters to sort: %(n)s")
 REVIEW_NAV = N_("Mail review")
 USERS_NAV = N_("Users")
+SYNC_NAV = N_("Sync")
+SYNC_ONLINE = N_("Online")
+SYNC_OFFLINE = N_("Offline")
+SYNC_NEVER = N_("Not synced yet")
+SYNC_RUNNING = N_("Syncing…")
+SYNC_PENDING = N_("Unsent changes: %(n)s")
+SYNC_LAST = N_("Last sync: %(when)s")
+SYNC_ERROR = N_("Sync failed: %(message)s")
+QUARANTINE_BADGE = N_("Quarantine: %(n)s")
+LAUNCH_REFUSED = N_("This link was used already or is not valid. Open Satchel again with the "
+                    "satchel-field ui command.")
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,54 @@ class ReviewQueue(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SyncStatus:
+    """How the laptop's sync stands, for the Sync screen (``SyncPanel.status``)."""
+
+    online: bool | None  # None: not tried since the UI started
+    running: bool
+    phase: str | None  # push | bootstrap | pull while running
+    done: int
+    total: int | None
+    pending: int
+    conflicts: int
+    quarantine: int
+    last_sync: datetime | None  # the last sync that finished
+    last_attempt: datetime | None
+    last_error: str | None  # the last attempt's problem other than being offline, as the sync said it
+    last_summary: str | None  # what the last finished sync did
+    server: str | None
+
+
+class SyncPanel(Protocol):
+    """The laptop's sync with the server: its state, "sync now", the quarantine (``Home.sync``).
+
+    Only the laptop has it. Nothing here waits on the network: ``sync_now`` starts a sync
+    in the background and returns. ``retry`` and ``drop`` run in the replica's own
+    transaction, so they take no session: the screen calls them after its checks.
+    """
+
+    def status(self) -> SyncStatus:
+        ...
+
+    def sync_now(self) -> None:
+        """Start a sync now (or soon after the running one), without waiting for it."""
+        ...
+
+    def quarantine(self) -> list[dict[str, Any]]:
+        """Refused or evicted changes, oldest first: ``{"id" (int), "mutation" (the wire mutation: op, type,
+        id, fields…), "reason" (the server's words), "at" (ISO time)}``."""
+        ...
+
+    def retry(self, item_id: int) -> None:
+        """Queue a quarantined change again (``NotFound`` when it is not there)."""
+        ...
+
+    def drop(self, item_id: int) -> None:
+        """Discard a quarantined change for good (``NotFound`` when it is not there)."""
+        ...
+
+
 class Home(Protocol):
     """The contract a place that serves the screens fulfils. See the module docstring."""
 
@@ -224,4 +283,7 @@ class Home(Protocol):
     administration: Administration | None
     #: The mail review queue (``None`` where there is no mail bridge, the laptop).
     review: ReviewQueue | None
+    #: Sync status, "sync now" and the quarantine (``None`` where nothing syncs, the server:
+    #: ``/sync`` answers 404 there).
+    sync: SyncPanel | None
 

@@ -1,0 +1,170 @@
+"""The salesperson's day in a real Chromium on ``satchel-field ui``, with the server stopped.
+
+The laptop UI is served by uvicorn on 127.0.0.1 over an encrypted replica, as
+``satchel-field ui`` serves it; the server is a real one on another port, stopped
+and started again. Chromium as in tests/web/test_browser.py (skipped with the
+reason without it, a failure under ``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from datetime import time as clock
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import uvicorn
+
+from clients.background import BackgroundSync
+from clients.web_home import LaptopHome, create_app, launch_url
+from crm.database import Database
+from server.config import Config
+from sync.agent import SyncAgent
+from sync.replica import Replica
+from tests.clients.test_cli import LiveServer
+from tests.conftest import PASSWORD, make_user
+from tests.web.test_browser import ARGS, CHROMIUM, _unavailable
+
+MSK = ZoneInfo("Europe/Moscow")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -e '.[test]')")
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LaptopUI:
+    """``satchel-field ui`` without the terminal: the replica's UI on a loopback port."""
+
+    def __init__(self, replica: Replica, server_url: str) -> None:
+        self.port = _free_port()
+        self.http = httpx.Client(base_url=server_url, timeout=httpx.Timeout(30.0, connect=5.0))
+        self.background = BackgroundSync(replica, self.http, every=3600)
+        self.home = LaptopHome(replica, self.background, timezone="Europe/Moscow")
+        self.server = uvicorn.Server(uvicorn.Config(create_app(self.home, self.port), host="127.0.0.1",
+                                                    port=self.port, log_level="warning", access_log=False,
+                                                    server_header=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the laptop UI did not start"
+            time.sleep(0.02)
+        self.background.start()
+
+    def stop(self) -> None:
+        self.background.stop()
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+        self.http.close()
+
+
+def test_a_salespersons_day_offline_then_sync_now(chromium: Any, config: Config, database: Database,
+                                                  tmp_path: Path) -> None:
+    make_user(database, "ivanov")
+    make_user(database, "office", role="office")
+    live = LiveServer(config, database)
+    ui: LaptopUI | None = None
+    try:
+        api = httpx.Client(base_url=live.url)
+        token = api.post("/api/v1/auth/login", json={"login": "ivanov", "password": PASSWORD,
+                                                      "device_name": "скрипт"}).json()["token"]
+        office = {"Authorization": f"Bearer {token}"}
+        cp = api.post("/api/v1/counterparties", headers=office, json={
+            "legal_name": "ООО «Ромашка»", "visibility": "team",
+            "contacts": [{"kind": "phone", "value": "+7 916 123-45-67"}]}).json()
+        today = datetime.combine(datetime.now(MSK).date(), clock(23, 30), MSK)
+        api.post("/api/v1/interactions", headers=office, json={
+            "counterparty_id": cp["id"], "kind": "meeting", "status": "planned", "subject": "Встреча по поставке",
+            "starts_at": today.isoformat()})
+
+        replica = Replica.open(tmp_path / "ivanov.db", key=os.urandom(32))
+        with httpx.Client(base_url=live.url) as http:
+            agent = SyncAgent(replica, http)
+            agent.login(live.url, "ivanov", PASSWORD, "Ноутбук")
+            agent.sync()
+        live.stop()  # the train leaves the city: no network from here on
+        ui = LaptopUI(replica, live.url)
+        base = f"http://127.0.0.1:{ui.port}"
+
+        context = chromium.new_context(viewport={"width": 1366, "height": 768}, locale="ru-RU")
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(launch_url(ui.home, ui.port))
+        page.wait_for_url(base + "/")
+        assert page.get_by_role("heading", name="Мой день").is_visible()
+        assert page.locator("#today").get_by_text("Встреча по поставке").is_visible()
+        ui.background.wait(1, 60)
+        page.reload()
+        assert page.locator(".badges").get_by_text("Нет связи").is_visible()
+
+        # The phone rings: a fragment of the number finds the card as we type.
+        page.keyboard.press("/")
+        page.keyboard.type("45-67", delay=30)
+        page.locator("#quick-results a", has_text="Ромашка").wait_for()
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{base}/counterparties/{cp['id']}")
+
+        page.get_by_label("Направление").select_option("incoming")
+        page.locator("#log-subject").fill("Спросили про отгрузку")
+        page.locator("#log-submit").click()
+        page.wait_for_url(f"{base}/counterparties/{cp['id']}#history")
+        assert page.locator("#history").get_by_text("Спросили про отгрузку").is_visible()
+        assert page.locator(".badges").get_by_text("Не отправлено: 1").is_visible()
+
+        # The server is back: "sync now" on the Sync screen; the page follows the sync until it is done.
+        live.start()
+        page.locator("nav.main").get_by_role("link", name="Синхронизация").click()
+        page.locator("#sync-now").click()
+        page.wait_for_url(base + "/sync")
+        deadline = time.monotonic() + 60
+        while page.locator("#sync-pending").inner_text() != "0" or "На связи" not in page.locator(
+                "#sync-online").inner_text():
+            assert time.monotonic() < deadline, page.locator("#sync-status").inner_text()
+            time.sleep(0.5)
+            page.reload()
+        context.close()
+
+        found = api.get("/api/v1/interactions", params={"counterparty_id": cp["id"]}, headers=office).json()
+        assert "Спросили про отгрузку" in [i["subject"] for i in found["items"]]
+
+        # An office user in the server's own UI sees the call on the card.
+        context = chromium.new_context(viewport={"width": 1366, "height": 768}, locale="ru-RU")
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(live.url + "/")
+        page.get_by_label("Логин").fill("office")
+        page.get_by_label("Пароль").fill(PASSWORD)
+        page.get_by_role("button", name="Вход").click()
+        page.wait_for_url(live.url + "/")
+        page.goto(f"{live.url}/counterparties/{cp['id']}")
+        assert page.locator("#history").get_by_text("Спросили про отгрузку").is_visible()
+        context.close()
+    finally:
+        if ui is not None:
+            ui.stop()
+        live.stop()
