@@ -3,13 +3,24 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint soak
+.PHONY: demo test bench lint soak lock
 
-$(VENV)/.installed: pyproject.toml
+# Installs come from the lock (exact versions, tested together); pyproject.toml keeps the lower bounds.
+# After changing dependencies: make lock.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+# Re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv). SQLCipher's newest
+# wheels skip manylinux x86_64, hence the override.
+lock:
+	echo "sqlcipher3-wheels==0.5.5.post0" > .lock-overrides.txt
+	uv pip compile pyproject.toml --extra test --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--override .lock-overrides.txt --no-header -o requirements.lock
+	rm -f .lock-overrides.txt
 
 # Generate the demo company on SQLite and run the server, ready to log into.
 demo: $(VENV)/.installed
