@@ -100,7 +100,8 @@ SCOPE_FIELDS: dict[type[SQLModel], frozenset[str]] = {
     ContactPerson: frozenset({"counterparty_id"}), Deal: frozenset({"counterparty_id"}),
     Interaction: frozenset({"counterparty_id"}),
     Reminder: frozenset({"counterparty_id", "assignee_id", "created_by"}),
-    User: frozenset({"team_id", "role", "is_active"}),
+    # Not is_active: who sees a record does not depend on whether its owner may still sign in.
+    User: frozenset({"team_id", "role"}),
 }
 
 _VERSION_KEY = "satchel.change_version"

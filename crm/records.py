@@ -416,6 +416,11 @@ def _hidden_parent(session: Session, actor: User, record: Any) -> None:
     if counterparty_id is None or isinstance(record, Counterparty):
         return
     if not access.can_read_counterparty(session, actor, counterparty_id):
+        if isinstance(record, Reminder) and record.subject_id is not None:
+            # Its subject is what the caller named: the counterparty behind it must not show.
+            subject = rules.REMINDER_SUBJECTS[str(record.subject_type)].__name__
+            raise ValidationFailed(f"{type(record).__name__} is not valid: subject_id",
+                                   details={"subject_id": f"no {subject} with id {record.subject_id}"})
         raise ValidationFailed(f"{type(record).__name__} is not valid: counterparty_id",
                                details={"counterparty_id": f"no Counterparty with id {counterparty_id}"})
 

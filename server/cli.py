@@ -106,7 +106,17 @@ def serve(
     console.print(f"Satchel listening on http://{cfg.host}:{cfg.port}  (database: {database.dialect})")
     # No access log: request lines would carry calendar feed tokens (secrets) into the log.
     uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False,
-                server_header=False, log_config=None)
+                server_header=False, log_config=None, **proxy_settings(cfg))
+
+
+def proxy_settings(cfg: Config) -> dict[str, object]:
+    """uvicorn's proxy options: X-Forwarded-For is believed only from the configured proxies.
+
+    (uvicorn's default believes it from 127.0.0.1, so a local user could choose the address
+    the login limit counts them under.)
+    """
+    proxies = [p.strip() for p in str(cfg.trusted_proxies or "").split(",") if p.strip()]
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
 
 
 @db_app.command("upgrade")
@@ -439,7 +449,7 @@ def demo(
     if serve_after:
         console.print(f"Satchel demo on http://{cfg.host}:{cfg.port}  — Ctrl+C to stop")
         uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
-                    server_header=False)
+                    server_header=False, **proxy_settings(cfg))
 
 
 @app.command("backup")

@@ -40,6 +40,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "Address the server listens on."),
     Setting("port", int, 8470, "Port the server listens on."),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
+    Setting("trusted_proxies", str, "", "Comma-separated addresses of reverse proxies whose "
+            "X-Forwarded-For names the client (for the per-address login limit). Default: none — "
+            "the connecting address counts, so nobody can pick the address they are counted under."),
     Setting("public_url", str, None, "The server's address as people and calendar apps reach it, for links "
             "and feed URLs, e.g. https://crm.example.ru. Default: http://<host>:<port>."),
     Setting("login_max_failures", int, 5, "Failed logins allowed per login name, and per client "
@@ -68,6 +71,7 @@ class Config:
     host: str
     port: int
     log_level: str
+    trusted_proxies: str
     public_url: str
     login_max_failures: int
     login_failure_window_minutes: int

@@ -44,7 +44,7 @@ _FIELD = changes.ChangeField.__table__  # type: ignore[attr-defined]
 _CHUNK = 500
 # Fields naming the people a record belongs to (a tombstone has no ``created_by``: it is a system field).
 _NAMED = ("owner_id", "responsible_id", "assignee_id", "created_by", "user_id")
-_OWNER_SCOPE = ("team_id", "role", "is_active")
+_OWNER_SCOPE = ("team_id", "role")
 
 Key = tuple[str, str]
 

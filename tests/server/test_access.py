@@ -183,6 +183,16 @@ def test_a_hidden_counterparty_and_a_missing_one_answer_alike(api: Api) -> None:
     r = api.client.patch(f"/api/v1/contact-persons/{person['id']}", json={"counterparty_id": hidden["id"]},
                          headers=ivanov)
     assert r.status_code == 422 and "no Counterparty" in r.json()["details"]["counterparty_id"]
+    # A reminder about a hidden record names neither it nor the client behind it.
+    hidden_person = api.create(petrova, "contact-persons", counterparty_id=hidden["id"], full_name="Тайна")
+    me = api.client.get("/api/v1/me", headers=ivanov).json()["user"]["id"]
+    said = []
+    for subject_id in (hidden_person["id"], str(uuid.uuid4())):
+        r = api.client.post("/api/v1/reminders", headers=ivanov, json={
+            "title": "x", "due_at": "2026-12-05T10:00:00+03:00", "assignee_id": me,
+            "subject_type": "contact_person", "subject_id": subject_id})
+        said.append((r.status_code, {k: v.replace(subject_id, "ID") for k, v in r.json()["details"].items()}))
+    assert said[0] == said[1] and hidden["id"] not in str(said), said
     # Another's device answers as a missing one.
     other_device = api.client.get("/api/v1/devices", headers=petrova).json()["items"][0]["id"]
     assert api.client.delete(f"/api/v1/devices/{other_device}", headers=ivanov).status_code == 404

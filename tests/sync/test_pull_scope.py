@@ -173,6 +173,14 @@ def test_a_pull_names_no_record_its_user_could_never_have_held(api: Api) -> None
     # Her laptop, which held them, hears of every delete.
     ops = _ops(_pull_all(petrova, limit=2))
     assert ops[dropped["id"]] == ops[gone_person["id"]] == ops[share["id"]] == "delete"
+    # She leaves the company (disabled, later enabled again): who sees her clients does not change,
+    # so nobody else's laptop is told their ids.
+    admin = api.user("admin", role="admin", team=None)
+    for active in (False, True):
+        r = api.client.patch(f"/api/v1/users/{petrova.user_id}", json={"is_active": active}, headers=admin)
+        assert r.status_code == 200, r.text
+        seen = _pull_all(ivanov, limit=2)
+        assert not hers & set(_ops(seen)) and {c["op"] for c in seen} <= {"upsert"}, _ops(seen)
 
 
 def test_what_the_user_held_is_still_evicted_or_deleted(api: Api) -> None:
