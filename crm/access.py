@@ -189,6 +189,12 @@ def can_create(session: Session, actor: User, record: Any, memo: dict[tuple[str,
         owner = session.get(User, record.owner_id)
         return owner is not None and may_manage(actor, owner)
     if isinstance(record, Interaction):
+        if record.responsible_id not in (None, actor.id):
+            # Someone else's call or meeting lands in their agenda and calendar: as with a
+            # reminder, only their manager (or an admin) puts it there.
+            responsible = session.get(User, record.responsible_id)
+            if responsible is None or not may_manage(actor, responsible):
+                return False
         return counterparty(write=False)
     if isinstance(record, Reminder):
         if record.counterparty_id is not None and not counterparty(write=False):

@@ -198,3 +198,20 @@ def test_a_hidden_counterparty_and_a_missing_one_answer_alike(api: Api) -> None:
     assert api.client.delete(f"/api/v1/devices/{other_device}", headers=ivanov).status_code == 404
     assert api.client.delete(f"/api/v1/devices/{uuid.uuid4()}", headers=ivanov).status_code == 404
     assert api.client.get("/api/v1/devices", headers=petrova).json()["items"][0]["revoked_at"] is None
+
+
+def test_only_a_manager_makes_someone_else_responsible_for_an_interaction(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    petrova = api.user("petrova")
+    manager = api.user("boss", role="manager")
+    petrova_id = api.client.get("/api/v1/me", headers=petrova).json()["user"]["id"]
+    cp = api.create(ivanov, "counterparties", legal_name="ООО Общая", visibility="company")
+    meeting = {"counterparty_id": cp["id"], "kind": "meeting", "subject": "Встреча",
+               "starts_at": "2026-12-03T10:00:00+03:00", "responsible_id": petrova_id}
+    r = api.client.post("/api/v1/interactions", json=meeting, headers=ivanov)
+    assert r.status_code == 403, r.text
+    assert api.client.get("/api/v1/interactions", headers=petrova).json()["total"] == 0
+    mine = api.create(ivanov, "interactions", **{**meeting, "responsible_id": None})
+    r = api.client.patch(f"/api/v1/interactions/{mine['id']}", json={"responsible_id": petrova_id}, headers=ivanov)
+    assert r.status_code == 403, r.text
+    assert api.client.post("/api/v1/interactions", json=meeting, headers=manager).status_code == 201
