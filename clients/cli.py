@@ -23,7 +23,7 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from clients import vault
 from clients.background import BackgroundSync
@@ -268,7 +268,7 @@ def conflicts(ctx: typer.Context) -> None:
             console.print("no open conflicts")
             return
         user_id, device_id = replica.state("user_id"), replica.state("device_id")
-        table = Table("id", "record", "field", "mine / мой", "theirs / их", "kept now / сейчас", "resolution")
+        table = Table(Column("id", no_wrap=True, min_width=36), "record", "field", "mine / мой", "theirs / их", "kept now / сейчас", "resolution")
         for c in items:
             server, client = (c.get("server") or {}).get("value"), (c.get("client") or {}).get("value")
             server_side = protocol.mine_is_server_side(c, user_id, device_id)
@@ -415,7 +415,7 @@ def _record_commands(type_name: str, group: typer.Typer) -> None:
         with opened(ctx) as replica:
             items = replica.list(type_name, q=q if type_name in ("counterparties", "contact-persons") else None,
                                  limit=limit)
-            table = Table("id", *COLUMNS[type_name])
+            table = Table(Column("id", no_wrap=True, min_width=36), *COLUMNS[type_name])
             for item in items:
                 table.add_row(item["id"], *(_short(item.get(c) or "") for c in COLUMNS[type_name]))
             console.print(table)

@@ -11,6 +11,7 @@ block the writer.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,7 +89,11 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                # The company's data: owner-only from the first byte (SQLite gives its WAL and
+                # shared-memory files the database file's mode).
+                path = Path(parsed.database)
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
             self._writer = _sqlite_engine(url, immediate=True, pool_size=1, key=key)
             self._reader = _sqlite_engine(url, immediate=False, pool_size=8, key=key)
         else:

@@ -137,6 +137,7 @@ def _matching(q: str, actor: User, id_col: Any, record_type: str | None) -> Sele
         conds = [_prefix("inn", raw)] if raw else []
         if len(digits) >= 3:
             conds += [_prefix("phone", digits), _prefix("phone_rev", digits[::-1])]
+            conds += [_prefix("phone", start) for start in _russian_starts(digits)]
         return select(id_col).where(or_(*conds) if conds else false(), seen)
     scope = [ContactKey.record_type == record_type] if record_type else []
     wanted = _query_words(text)
@@ -147,6 +148,22 @@ def _matching(q: str, actor: User, id_col: Any, record_type: str | None) -> Sele
     which = case(*((_prefix("word", w), i) for i, w in enumerate(wanted)))
     return (select(id_col).where(or_(*(_prefix("word", w) for w in wanted)), *scope, seen)
             .group_by(id_col).having(func.count(distinct(which)) == len(wanted)))
+
+
+def _russian_starts(digits: str) -> list[str]:
+    """How the beginning of a Russian number typed without +7 may be stored (E.164, ``7…``).
+
+    "8 (916) 12" is the trunk prefix and a mobile code (``791612…``); "812 55" or
+    "916 12" an area or mobile code alone (``781255…``, ``791612…``). A fragment
+    cannot say which, so each reading is tried; a full number was already
+    normalised by ``phone_search_digits``.
+    """
+    if len(digits) >= 11 or digits[0] not in "3489":
+        return []
+    starts = ["7" + digits]
+    if digits[0] == "8" and len(digits) >= 4:
+        starts.append("7" + digits[1:])
+    return starts
 
 
 def _visible_keys(actor: User) -> ColumnElement[bool]:

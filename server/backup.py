@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from crm import changes
 from crm.database import Database
-from crm.errors import SatchelError
+from crm.errors import AlreadyExists, SatchelError
 from crm.models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,12 @@ def backup(database: Database, target: Path) -> None:
     """Write a consistent copy of ``database`` to ``target`` (readable by its owner only)."""
     target = Path(target)
     if target.exists():
-        raise BackupFailed(f"{target} exists already; choose a new file name")
+        raise AlreadyExists(f"{target} exists already; choose a new file name")
+    if database.dialect == "sqlite":
+        path = _sqlite_path(database.url)
+        if not path.exists() or not _has_data_version(path):
+            raise BackupFailed(f"{path} holds no Satchel database; is SATCHEL_DATA_DIR or "
+                               "SATCHEL_DATABASE_URL (or --config) the server's? (the demo lives in <data_dir>/demo)")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -120,6 +125,16 @@ def restore(database: Database, source: Path) -> int:
         _run("pg_restore", ["--clean", "--if-exists", "--no-owner", "--single-transaction",
                             f"--dbname={dsn}", str(source)], env)
     return new_epoch(database)
+
+
+def _has_data_version(path: Path) -> bool:
+    check = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return check.execute("SELECT 1 FROM sqlite_master WHERE name = 'data_version'").fetchone() is not None
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        check.close()
 
 
 def _check_sqlite_backup(source: Path) -> None:

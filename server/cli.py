@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from sqlmodel import Session
 
 from crm import accounts, errors
@@ -231,7 +231,7 @@ def device_list(
         with database.read() as session:
             user = accounts.find_user(session, login) if login else None
             logins = {u.id: u.login for u in session.execute(select(User)).scalars()}
-            table = Table("id", "user", "name", "last seen", "revoked")
+            table = Table(Column("id", no_wrap=True, min_width=36), "user", "name", "last seen", "revoked")
             for d in accounts.list_devices(session, user):
                 table.add_row(d.id, logins.get(d.user_id, "?"), d.name, str(d.last_seen_at or ""), str(d.revoked_at or ""))
     console.print(table)
@@ -279,7 +279,7 @@ def sync_devices(config: ConfigOpt = None) -> None:
                                    .join(Device, Device.user_id == User.id)
                                    .outerjoin(DeviceCursor, DeviceCursor.device_id == Device.id)
                                    .order_by(User.login, Device.name)).all()
-    table = Table("user", "device", "id", "mutations applied", "last seen")
+    table = Table("user", "device", Column("id", no_wrap=True, min_width=36), "mutations applied", "last seen")
     for login, name, device_id, last_seq, seen in rows:
         table.add_row(login, name, device_id, str(last_seq or 0), str(seen or ""))
     console.print(table)
@@ -315,7 +315,7 @@ def feed_list(
         database = open_db(load_config(config))
         with database.read() as session:
             user = accounts.find_user(session, login) if login else None
-            table = Table("id", "user", "kind", "free/busy", "label", "created", "revoked")
+            table = Table(Column("id", no_wrap=True, min_width=36), "user", "kind", "free/busy", "label", "created", "revoked")
             for f in tokens.mine(session, user):
                 table.add_row(f.id, f.user_id, f.kind, "yes" if f.free_busy else "", f.label, str(f.created_at),
                               str(f.revoked_at or ""))
@@ -446,6 +446,8 @@ def demo(
                 demo_data.generate(database, size, seed=seed, progress=progress)
     console.print(f"demo users (password [bold]{demo_data.DEMO_PASSWORD}[/bold]): "
                   "admin, manager, ivanov, petrova, sidorov, kuznetsova, office")
+    console.print(f"other commands work on the demo with SATCHEL_DATA_DIR={directory} "
+                  f"(e.g. SATCHEL_DATA_DIR={directory} satchel user list)")
     if serve_after:
         console.print(f"Satchel demo on http://{cfg.host}:{cfg.port}  — Ctrl+C to stop")
         uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level="warning", access_log=False,

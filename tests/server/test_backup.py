@@ -67,7 +67,7 @@ def test_backup_and_restore_commands_refuse_what_they_cannot_do(database: Databa
     assert result.exit_code == 0, result.output
     assert copy.stat().st_mode & 0o077 == 0  # the company's data: the owner's eyes only
     again = run(database, "backup", str(copy))
-    assert again.exit_code != 0 and "exists already" in again.output
+    assert again.exit_code == 5 and "exists already" in again.output
     missing = run(database, "restore", str(tmp_path / "nothing.backup"), "--yes")
     assert missing.exit_code != 0 and "no backup" in missing.output
     asked = run(database, "restore", str(copy), input="n\n")
@@ -90,3 +90,13 @@ def test_a_damaged_sqlite_backup_is_refused_and_the_database_is_untouched(tmp_pa
         from crm import accounts
         assert accounts.find_user(session, "ivanov") is not None
     database.dispose()
+
+
+def test_a_backup_of_a_database_that_is_not_there_says_so_instead_of_copying_nothing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from server.cli import app
+    result = CliRunner().invoke(app, ["backup", str(tmp_path / "b.db")],
+                                env={"SATCHEL_DATA_DIR": str(tmp_path / "nowhere"), "SATCHEL_DATABASE_URL": ""})
+    assert result.exit_code != 0 and "no Satchel database" in result.output, result.output
+    assert not (tmp_path / "b.db").exists()

@@ -41,7 +41,9 @@ def test_yo_and_ye_are_the_same_letter(found) -> None:  # type: ignore[no-untype
 
 
 @pytest.mark.parametrize("q", ["+79161234567", "89161234567", "8 (916) 123-45-67", "+7 916 123 45 67",
-                               "916-123-45-67", "123-45-67", "1234567", "+7 916", "45-67"])
+                               "916-123-45-67", "123-45-67", "1234567", "+7 916", "45-67",
+                               # the beginning typed as people say it, with the trunk 8 or the code alone
+                               "8 (916)", "8 916 12", "8916123", "916 123", "(916) 1"])
 def test_phone_any_format(found, q: str) -> None:  # type: ignore[no-untyped-def]
     assert found(q) == {"ООО «Ромашка»"}
 
@@ -103,3 +105,8 @@ def test_index_follows_owner_and_visibility_changes(api: Api) -> None:
     assert r.json()["total"] == 1
     api.client.patch(f"/api/v1/counterparties/{cp['id']}", headers=ivanov, json={"visibility": "private"})
     assert petrova_finds("видимость") == petrova_finds("777-88-99") == 0
+
+
+@pytest.mark.parametrize("q", ["812 555", "8 812 55", "(812) 555-66"])
+def test_the_beginning_of_a_city_number_with_or_without_the_trunk_8(found, q: str) -> None:  # type: ignore[no-untyped-def]
+    assert found(q) == {"ООО «Ромашка»"}  # through its contact person's +78125556677
