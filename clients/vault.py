@@ -112,13 +112,23 @@ def _unwrap(text: str, passphrase: str) -> bytes:
 
 def _passphrase(ask: Ask, *, creating: bool) -> str:
     given = os.environ.get(ENV_PASSPHRASE)
-    if given is None:
-        given = ask("Passphrase for the laptop's data / Парольная фраза для данных ноутбука", creating)
-    if given is None:
-        raise LockedReplica(f"the replica is encrypted: type its passphrase, or set {ENV_PASSPHRASE}")
-    if creating and len(given) < MIN_PASSPHRASE:
+    if given is not None:
+        if creating and len(given) < MIN_PASSPHRASE:
+            raise LockedReplica(f"choose a passphrase of at least {MIN_PASSPHRASE} characters "
+                                f"(in {ENV_PASSPHRASE})")
+        return given
+    prompt = "Passphrase for the laptop's data / Парольная фраза для данных ноутбука"
+    for _ in range(3):  # a person who typed too short a passphrase is asked again, not sent away
+        typed = ask(prompt, creating)
+        if typed is None:
+            break
+        if not creating or len(typed) >= MIN_PASSPHRASE:
+            return typed
+        prompt = (f"At least {MIN_PASSPHRASE} characters, please / Не короче {MIN_PASSPHRASE} символов. "
+                  "Passphrase / Парольная фраза")
+    if creating:
         raise LockedReplica(f"choose a passphrase of at least {MIN_PASSPHRASE} characters")
-    return given
+    raise LockedReplica(f"the replica is encrypted: type its passphrase, or set {ENV_PASSPHRASE}")
 
 
 def replica_key(replica: Path, ask: Ask, *, create: bool) -> bytes:

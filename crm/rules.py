@@ -148,6 +148,11 @@ def clean_contacts(problems: Problems, field: str, contacts: Any) -> list[dict[s
     return cleaned
 
 
+_SOLE_TRADER_FORMS = frozenset({"ИП", "ИНДИВИДУАЛЬНЫЙ ПРЕДПРИНИМАТЕЛЬ", "КФХ", "ГКФХ"})
+_ORGANISATION_FORMS = frozenset({"ООО", "АО", "ПАО", "ЗАО", "ОАО", "НАО", "ОДО", "АНО", "НКО", "ГУП", "МУП",
+                                 "ФГУП", "ОБЩЕСТВО С ОГРАНИЧЕННОЙ ОТВЕТСТВЕННОСТЬЮ", "АКЦИОНЕРНОЕ ОБЩЕСТВО"})
+
+
 def check_counterparty(session: Session, actor: User, cp: Counterparty, problems: Problems) -> None:
     cp.legal_name = _not_blank(problems, "legal_name", cp.legal_name)
     if not isinstance(cp.kinds, list) or not cp.kinds:
@@ -170,6 +175,12 @@ def check_counterparty(session: Session, actor: User, cp: Counterparty, problems
             problems["kpp"] = str(exc)
         if cp.inn and len(cp.inn) == 12:
             problems["kpp"] = "a sole trader (12-digit INN) has no KPP"
+    form = (cp.legal_form or "").strip().upper().replace(".", "")
+    if cp.inn and "inn" not in problems:
+        if form in _SOLE_TRADER_FORMS and len(cp.inn) != 12:
+            problems["inn"] = "a sole trader (ИП) has a 12-digit INN"
+        elif form in _ORGANISATION_FORMS and len(cp.inn) != 10:
+            problems["inn"] = "an organisation has a 10-digit INN"
     if not isinstance(cp.tags, list) or not all(isinstance(t, str) for t in cp.tags):
         problems["tags"] = "must be a list of strings"
     cp.contacts = clean_contacts(problems, "contacts", cp.contacts)

@@ -151,7 +151,10 @@ def test_a_short_or_missing_passphrase_is_refused_before_anything_is_written(
     monkeypatch.delenv(vault.ENV_PASSPHRASE, raising=False)
     path = tmp_path / "r.db"
     with pytest.raises(vault.LockedReplica, match="at least"):
-        vault.replica_key(path, lambda *_: "short", create=True)
+        vault.replica_key(path, lambda *_: "short", create=True)  # asked three times, short each time
+    typed = iter(["short", "long enough now"])
+    vault.replica_key(tmp_path / "second.db", lambda *_: next(typed), create=True)  # asked again, then fine
+    assert vault.key_file(tmp_path / "second.db").exists()
     with pytest.raises(vault.LockedReplica, match="passphrase"):
         vault.replica_key(path, lambda *_: None, create=True)
     assert not vault.key_file(path).exists()

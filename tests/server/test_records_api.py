@@ -84,6 +84,11 @@ def test_sole_trader_has_twelve_digit_inn_and_no_kpp(api: Api) -> None:
     bad = api.client.post("/api/v1/counterparties", headers=h, json={
         "legal_name": "ИП Смирнов", "inn": "500100732259", "kpp": "773601001"})
     assert bad.status_code == 422 and "kpp" in bad.json()["details"]
+    # The legal form and the INN's length agree: an ИП with a company's INN, an ООО with a person's.
+    for form, inn in (("ИП", "7707083893"), ("ООО", "500100732259"), ("и.п.", "7707083893")):
+        r = api.client.post("/api/v1/counterparties", headers=h, json={
+            "legal_form": form, "legal_name": f"{form} Проверка", "inn": inn})
+        assert r.status_code == 422 and "inn" in r.json()["details"], (form, r.text)
 
 
 def test_contact_person_interaction_deal_reminder_flow(api: Api) -> None:
