@@ -106,6 +106,11 @@ class Database:
         """The writing engine, for migrations and bulk work."""
         return self._writer
 
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine (the writer, and on SQLite the readers'), e.g. to tune each new connection."""
+        return (self._writer,) if self._reader is self._writer else (self._writer, self._reader)
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         # Closing (not rolling back) ends the transaction without expiring what was loaded,
