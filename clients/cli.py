@@ -61,6 +61,10 @@ def main(
 ) -> None:
     """Satchel field client / Полевой клиент Satchel."""
     ctx.obj = Profiles(data_dir or default_home())
+    # The consoles were made at import; a width given for this run (COLUMNS) applies to it.
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isascii() and columns.isdigit():
+        console.width = err.width = int(columns)
 
 
 @contextmanager

@@ -12,6 +12,17 @@ background (``clients.background``); the header always says how it stands.
 The app answers only requests whose ``Host`` is ``127.0.0.1:PORT`` or
 ``localhost:PORT``: a web page that rebinds its own name to 127.0.0.1 (DNS
 rebinding) sends its own name and is refused before any screen runs.
+
+The screens live under a secret path chosen per process, ``/u/<secret>/``,
+and the session cookie is set for that path alone. A browser sends a host's
+cookies to every port of it (``SameSite`` ignores ports too), so a cookie for
+``/`` would reach any other local program the browser is led to, e.g. another
+user's listener on ``127.0.0.1:OTHER``; a cookie for ``/u/<secret>/`` reaches
+only a request for that secret path, which nobody else knows. The launch link
+is ``/launch?token=…`` *outside* the prefix: the secret is not printed, not on
+a command line (``xdg-open URL`` is readable by every local user in ``ps``) and
+not in the terminal; only a browser that spends a good launch token is sent on
+to it. Every other path outside the prefix is a plain 404.
 """
 
 from __future__ import annotations
@@ -30,8 +41,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clients.background import BackgroundSync
@@ -142,6 +153,11 @@ class LaptopSync:
         self.replica.drop(item_id)
 
 
+def new_prefix() -> str:
+    """A fresh secret path for the screens: ``/u/`` and 32 random URL-safe characters (192 bits)."""
+    return "/u/" + secrets.token_urlsafe(24)
+
+
 class LaptopHome:
     place = "laptop"
     password_sign_in = False
@@ -153,6 +169,8 @@ class LaptopHome:
         self.sync = LaptopSync(replica, background)
         self.timezone = timezone or local_timezone()
         self.tokens = Tokens()
+        #: The secret path the screens are served under, for this process only (see the module docstring).
+        self.prefix = new_prefix()
         self.user_id = replica.state("user_id")
         if self.user_id is None:
             raise NotFound("this replica has no user yet: log in first (satchel-field login)")
@@ -320,21 +338,38 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
+NOT_HERE = "Not found. Open Satchel with the satchel-field ui command."
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """Any address outside the screens' secret path: a plain 404 that names none of theirs."""
+    await PlainTextResponse(NOT_HERE, status_code=404, headers={"Cache-Control": "no-store"})(scope, receive, send)
+
+
 def create_app(home: LaptopHome, port: int) -> ASGIApp:
-    """The laptop UI: ``/launch`` and every screen of ``web``, behind the Host check."""
+    """The laptop UI, behind the Host check: ``/launch`` and every screen of ``web`` under ``home.prefix``.
+
+    The screens are mounted at the prefix, so they see it as the ASGI ``root_path`` and build every
+    link, redirect and cookie path from it (``web.session.base``); nothing else answers but a 404.
+    """
 
     async def launch(request: Request) -> Response:
         token = home.tokens.redeem(request.query_params.get("token", ""))
         if token is None:
-            return web_app.error_page(request, 403, web_home.LAUNCH_REFUSED)
-        response = RedirectResponse("/", status_code=303)
-        web_session.set_session(response, request, token)
+            # Outside the prefix: a page that links nowhere, so a wrong token learns no address.
+            return web_app.error_page(request, 403, web_home.LAUNCH_REFUSED, link=False)
+        screens = Request({**request.scope, "root_path": home.prefix})
+        response = web_session.redirect(screens, "/")
+        web_session.set_session(response, screens, token)
+        response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "same-origin"})
         return response
 
-    app = Starlette(routes=[Route("/launch", launch, methods=["GET"]), *web_app.routes(home)])
+    app = Starlette(routes=[Route("/launch", launch, methods=["GET"]),
+                            Mount(home.prefix, routes=web_app.routes(home))])
+    app.router.default = _not_found
     return HostCheck(app, port)
 
 
 def launch_url(home: LaptopHome, port: int) -> str:
-    """A fresh one-time address that lets the browser in."""
+    """A fresh one-time address that lets the browser in (it does not hold the secret prefix)."""
     return f"http://127.0.0.1:{port}/launch?token={home.tokens.new_launch()}"

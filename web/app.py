@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -56,14 +56,17 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
 
 def anonymous_locale(request: Request) -> str:
     """The language of a page shown before we know who it is: the last one chosen here, else ru."""
-    return i18n.pick(request.cookies.get(session.LANG_COOKIE))
+    return i18n.pick(session.language(request))
 
 
-def error_page(request: Request, status: int, message: str, detail: str | None = None) -> Response:
+def error_page(request: Request, status: int, message: str, detail: str | None = None,
+               link: bool = True) -> Response:
+    """An error as a page, with a link to the agenda under the request's base unless ``link`` is false
+    (a page outside the screens, the laptop's ``/launch``, names no address of theirs)."""
     locale = anonymous_locale(request)
     gettext = i18n.gettext_for(locale)
     return render.html(locale, "error.html", {"status": status, "message": gettext(message), "detail": detail,
-                                             "locale": locale},
+                                             "locale": locale, "base": session.base(request), "link": link},
                        status_code=status)
 
 
@@ -74,8 +77,9 @@ def _bind(screen: Screen, home: Home) -> Callable[[Request], Awaitable[Response]
         except NeedsSignIn:
             if request.headers.get("x-satchel-fragment"):
                 return Response(status_code=401)
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+            # ``next`` is an address of the screens (without the base); sign-in puts the base back.
+            target = session.here(request) + (f"?{request.url.query}" if request.url.query else "")
+            return session.redirect(request, f"/signin?next={quote(target, safe='')}")
         except (NotFound, PermissionDenied, RateLimited, TooLarge, MalformedInput, ValidationFailed,
                 AlreadyExists, VersionConflict) as exc:
             for cls, status, message in _STATUS:

@@ -55,7 +55,8 @@ class Badge:
     """One piece of status shown in the header on every screen (e.g. "offline", "3 pending").
 
     ``text`` is already in the user's language (the home gets the translator);
-    ``level`` is ``info``, ``warning`` or ``error`` and only picks the colour.
+    ``level`` is ``info``, ``warning`` or ``error`` and only picks the colour; ``href`` is an
+    address of the screens ("/sync"): the page puts the base they are served under in front.
     """
 
     text: str
@@ -65,7 +66,10 @@ class Badge:
 
 @dataclass(frozen=True)
 class NavLink:
-    """An extra entry of the main navigation that only one home has (review queue, quarantine)."""
+    """An extra entry of the main navigation that only one home has (review queue, quarantine).
+
+    ``href`` is an address of the screens ("/review"), without the base they are served under.
+    """
 
     text: str
     href: str

@@ -49,9 +49,19 @@ class Visit:
     def csrf(self) -> str:
         return session.csrf_token(self.token)
 
+    @property
+    def base(self) -> str:
+        """The path the screens are served under ("" on the server, "/u/<secret>" on a laptop)."""
+        return session.base(self.request)
+
+    def redirect(self, path: str) -> Response:
+        """After a change: a 303 to ``path``, an address of the screens, under the base."""
+        return session.redirect(self.request, path)
+
     def page(self, db: Session, template: str, status_code: int = 200, **context: Any) -> Response:
         """A full page with the header (search box, navigation, the home's status badges)."""
         base = {
+            "base": self.base,
             "user": self.user,
             "csrf": self.csrf,
             "fmt": self.formats,
@@ -60,13 +70,14 @@ class Visit:
             "nav": self.home.nav(self.user, self.gettext),
             "place": self.home.place,
             "q": "",
-            "here": self.request.url.path,
+            "here": session.here(self.request),
         }
         return render.html(self.locale, template, {**base, **context}, status_code=status_code)
 
     def fragment(self, template: str, **context: Any) -> Response:
         """A piece of a page for the static script to put in place (no header)."""
-        return render.html(self.locale, template, {"fmt": self.formats, "csrf": self.csrf, **context})
+        return render.html(self.locale, template, {"base": self.base, "fmt": self.formats, "csrf": self.csrf,
+                                                   **context})
 
 
 Work = Callable[[Session, Visit], Response]
@@ -84,7 +95,7 @@ async def read_form(request: Request) -> FormData:
 async def signed_in(request: Request, home: Home, work: Work, *, write: bool = False,
                     form: FormData | None = None) -> Response:
     """Run ``work`` for the signed-in user. A write needs ``form`` with the right CSRF token."""
-    token = request.cookies.get(session.COOKIE)
+    token = session.session_token(request)
     if not token:
         raise NeedsSignIn()
     if write:
@@ -111,7 +122,7 @@ async def acting(request: Request, home: Home, form: FormData, act: Callable[[Vi
     who it is — so a refused request never reaches ``act``; ``act`` runs off the
     event loop and outside any transaction of ours.
     """
-    token = request.cookies.get(session.COOKIE)
+    token = session.session_token(request)
     if not token:
         raise NeedsSignIn()
     if not session.same_origin(request):

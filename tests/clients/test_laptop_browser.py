@@ -1,9 +1,11 @@
 """The salesperson's day in a real Chromium on ``satchel-field ui``, with the server stopped.
 
 The laptop UI is served by uvicorn on 127.0.0.1 over an encrypted replica, as
-``satchel-field ui`` serves it; the server is a real one on another port, stopped
-and started again. Chromium as in tests/web/test_browser.py (skipped with the
-reason without it, a failure under ``CI=true``).
+``satchel-field ui`` serves it, under its secret prefix ``/u/<secret>/``; the server
+is a real one on another port, stopped and started again. Another local user's
+listener on a third port checks what the browser sends it: never the laptop's
+cookie. Chromium as in tests/web/test_browser.py (skipped with the reason
+without it, a failure under ``CI=true``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
 
 from clients.background import BackgroundSync
 from clients.web_home import LaptopHome, create_app, launch_url
@@ -56,6 +60,37 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Serve:
+    """An ASGI app on a loopback port in a thread, as uvicorn serves it."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.port = port
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                    access_log=False, server_header=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+class Listener:
+    """Another local user's program on 127.0.0.1: it keeps every cookie a browser sends it."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, str]]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        self.received.append((request.url.path, dict(request.cookies)))
+        await HTMLResponse("<!doctype html><title>hello</title><p>hello</p>")(scope, receive, send)
+
+
 class LaptopUI:
     """``satchel-field ui`` without the terminal: the replica's UI on a loopback port."""
 
@@ -64,21 +99,12 @@ class LaptopUI:
         self.http = httpx.Client(base_url=server_url, timeout=httpx.Timeout(30.0, connect=5.0))
         self.background = BackgroundSync(replica, self.http, every=3600)
         self.home = LaptopHome(replica, self.background, timezone="Europe/Moscow")
-        self.server = uvicorn.Server(uvicorn.Config(create_app(self.home, self.port), host="127.0.0.1",
-                                                    port=self.port, log_level="warning", access_log=False,
-                                                    server_header=False, lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the laptop UI did not start"
-            time.sleep(0.02)
+        self.served = Serve(create_app(self.home, self.port), self.port)
         self.background.start()
 
     def stop(self) -> None:
         self.background.stop()
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
+        self.served.stop()
         self.http.close()
 
 
@@ -108,13 +134,31 @@ def test_a_salespersons_day_offline_then_sync_now(chromium: Any, config: Config,
             agent.sync()
         live.stop()  # the train leaves the city: no network from here on
         ui = LaptopUI(replica, live.url)
-        base = f"http://127.0.0.1:{ui.port}"
+        origin = f"http://127.0.0.1:{ui.port}"
+        base = origin + ui.home.prefix  # every screen is under the secret prefix
 
         context = chromium.new_context(viewport={"width": 1366, "height": 768}, locale="ru-RU")
         page = context.new_page()
         page.set_default_timeout(20_000)
         page.goto(launch_url(ui.home, ui.port))
         page.wait_for_url(base + "/")
+        [cookie] = context.cookies()
+        assert cookie["path"] == ui.home.prefix + "/" and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+        # The browser is led to another local user's port (a link, a meta refresh): it sends the host's
+        # cookies whose path matches, and the laptop's has the secret path, so none of them.
+        listener = Listener()
+        other = Serve(listener, _free_port())
+        try:
+            for path in ("/", "/settings", "/u/", "/launch"):
+                page.goto(f"http://127.0.0.1:{other.port}{path}")
+                assert page.get_by_text("hello").is_visible()
+        finally:
+            other.stop()
+        assert len(listener.received) >= 4 and all(not cookies for _, cookies in listener.received)
+        page.goto(origin + "/")  # the laptop UI itself outside its prefix: a plain 404
+        assert ui.home.prefix not in page.content() and "Мой день" not in page.content()
+        page.goto(base + "/")
         assert page.get_by_role("heading", name="Мой день").is_visible()
         assert page.locator("#today").get_by_text("Встреча по поставке").is_visible()
         ui.background.wait(1, 60)

@@ -3,7 +3,12 @@ against the real server app, on both server databases.
 
 Checked as the salesperson (edits offline land in the outbox and reach the server after "sync
 now"; the quarantine and conflicts are worked from the screens) and as an attacker (a spent or
-wrong launch token, another Host, a form without its CSRF token: refused, nothing changed).
+wrong launch token, another Host, a form without its CSRF token: refused, nothing changed; another
+local user listening on another port of 127.0.0.1, to whom the browser sends a host's cookies:
+the session cookie lives under the UI's secret path and never reaches them).
+
+Every client here is a cookie jar like a browser's: ``Laptop.ui`` has the screens' secret prefix as
+its base, so ``ui.get("/sync")`` asks for ``/u/<secret>/sync``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from clients.background import BackgroundSync
@@ -37,6 +44,7 @@ from web import session
 
 PORT = 8471
 ORIGIN = f"http://127.0.0.1:{PORT}"
+OTHER = 8472  # another local user's listener on the same host
 
 
 @pytest.fixture
@@ -61,13 +69,21 @@ class Laptop:
     home: LaptopHome
     ui: TestClient
 
+    @property
+    def prefix(self) -> str:
+        return self.home.prefix
+
+    @property
+    def cookie(self) -> str:
+        """The name of this UI's session cookie."""
+        return session.named(self.prefix, session.COOKIE)
+
     def launch(self) -> httpx.Response:
-        token = launch_url(self.home, PORT).split("token=", 1)[1]
-        return self.ui.get(f"/launch?token={token}", follow_redirects=False)
+        return self.ui.get(launch_url(self.home, PORT), follow_redirects=False)  # absolute: outside the prefix
 
     @property
     def csrf(self) -> str:
-        return session.csrf_token(self.ui.cookies[session.COOKIE])
+        return session.csrf_token(self.ui.cookies[self.cookie])
 
     def post(self, path: str, data: dict[str, Any]) -> httpx.Response:
         return self.ui.post(path, data={"csrf": self.csrf, **data}, follow_redirects=False)
@@ -86,7 +102,7 @@ def laptops(server: TestClient, tmp_path: Path) -> Iterator[Any]:
         background = BackgroundSync(replica, server, every=3600)
         background.run_once()
         home = LaptopHome(replica, background, timezone="Europe/Moscow")
-        laptop = Laptop(replica, background, home, TestClient(create_app(home, PORT), base_url=ORIGIN))
+        laptop = Laptop(replica, background, home, screens(home))
         made.append(laptop)
         return laptop
 
@@ -94,6 +110,11 @@ def laptops(server: TestClient, tmp_path: Path) -> Iterator[Any]:
     for laptop in made:
         laptop.background.stop()
         laptop.replica.close()
+
+
+def screens(home: LaptopHome) -> TestClient:
+    """A browser on the laptop UI, relative addresses under its secret prefix."""
+    return TestClient(create_app(home, PORT), base_url=f"{ORIGIN}{home.prefix}/")
 
 
 def rest(server: TestClient, login: str) -> dict[str, str]:
@@ -123,30 +144,178 @@ def test_the_launch_token_lets_the_browser_in_once(database: Database, laptops: 
     # Without the launch token every page sends to the page that says how to open Satchel.
     r = laptop.ui.get("/", follow_redirects=True)
     assert "satchel-field ui" in r.text and 'name="password"' not in r.text
-    token = launch_url(laptop.home, PORT).split("token=", 1)[1]
-    r = laptop.ui.get(f"/launch?token={token}", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/"
+    url = launch_url(laptop.home, PORT)
+    assert url.startswith(f"{ORIGIN}/launch?token=") and laptop.prefix not in url
+    r = laptop.ui.get(url, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == laptop.prefix + "/"
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
     page = laptop.ui.get("/")
     assert page.status_code == 200 and "Мой день" in page.text
-    assert "Не отправлено: 0" in page.text and 'href="/sync"' in page.text  # the status on every screen
+    assert "Не отправлено: 0" in page.text and f'href="{laptop.prefix}/sync"' in page.text  # status on every screen
 
     # The same link a second time (another local user, a browser history): refused, no cookie.
-    stranger = TestClient(create_app(laptop.home, PORT), base_url=ORIGIN)
-    again = stranger.get(f"/launch?token={token}", follow_redirects=False)
+    stranger = screens(laptop.home)
+    again = stranger.get(url, follow_redirects=False)
     assert again.status_code == 403 and "satchel-field ui" in again.text
-    assert session.COOKIE not in stranger.cookies
-    assert stranger.get("/launch?token=guess", follow_redirects=False).status_code == 403
-    stranger.cookies.set(session.COOKIE, "forged")
+    assert laptop.prefix not in again.text  # a refused link learns nothing of where the screens are
+    assert not stranger.cookies
+    assert stranger.get(f"{ORIGIN}/launch?token=guess", follow_redirects=False).status_code == 403
+    stranger.cookies.set(laptop.cookie, "forged")
     assert stranger.get("/", follow_redirects=False).status_code == 303  # to the "open Satchel" page
     # No password sign-in either: the form is not there and a posted password opens nothing.
     assert stranger.post("/signin", data={"login": "ivanov", "password": PASSWORD},
                          follow_redirects=False).status_code in (401, 403)
 
     # Signing out ends that session at once.
-    assert laptop.post("/signout", {}).status_code == 303
+    r = laptop.post("/signout", {})
+    assert r.status_code == 303 and r.headers["location"] == laptop.prefix + "/signin"
     assert laptop.ui.get("/", follow_redirects=False).status_code == 303
+
+
+class Listener:
+    """Another local user's program on 127.0.0.1:OTHER: it keeps every cookie a browser sends it."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, str]]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        self.received.append((request.url.path, dict(request.cookies)))
+        await PlainTextResponse("hello")(scope, receive, send)
+
+
+def links(html: str) -> list[str]:
+    return re.findall(r'(?:href|action|src|data-results)="([^"#][^"]*)"', html)
+
+
+def test_the_session_cookie_stays_under_the_secret_prefix(database: Database, laptops: Any) -> None:
+    """The outside probe's attack: the browser visits another user's port on 127.0.0.1 (a link, a meta
+    refresh); the browser sends that port every cookie of the host whose path matches. The laptop's
+    cookie has the secret path, so the other port never gets it, and without the prefix nothing answers."""
+    make_user(database, "ivanov")
+    laptop: Laptop = laptops("ivanov")
+    prefix = laptop.prefix
+    assert re.fullmatch(r"/u/[A-Za-z0-9_-]{32}", prefix)
+    assert LaptopHome(laptop.replica, laptop.background).prefix != prefix  # chosen afresh for each UI
+
+    r = laptop.launch()
+    [set_cookie] = r.headers.get_list("set-cookie")
+    assert set_cookie.startswith(f"{laptop.cookie}=") and laptop.cookie != session.COOKIE
+    assert f"Path={prefix}/;" in set_cookie or set_cookie.endswith(f"Path={prefix}/")
+    assert "Path=/;" not in set_cookie and "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie
+    [jarred] = list(laptop.ui.cookies.jar)
+    assert (jarred.name, jarred.path, jarred.domain) == (laptop.cookie, prefix + "/", "127.0.0.1")
+
+    # The prefixed screens work, and every address they show is under the prefix.
+    page = laptop.ui.get("/")
+    assert page.status_code == 200 and "Мой день" in page.text
+    assert page.headers["referrer-policy"] == "same-origin"  # the secret never travels in a Referer
+    assert f'data-base="{prefix}"' in page.text and f'data-results="{prefix}/search/results"' in page.text
+    for path in ("/", "/settings", "/sync", "/conflicts", "/deals", "/search?q=ромашка"):
+        shown = laptop.ui.get(path)
+        assert shown.status_code == 200, path
+        assert links(shown.text) and all(link.startswith(prefix + "/") for link in links(shown.text)), path
+    fragment = laptop.ui.get("/search/results?q=ром", headers={"X-Satchel-Fragment": "1"})
+    assert fragment.status_code == 200
+    assert laptop.ui.get("/static/app.js").status_code == 200
+
+    # A real cookie jar (the browser's) gives the other port nothing, whatever path it is led to.
+    listener = Listener()
+    other = TestClient(listener, base_url=f"http://127.0.0.1:{OTHER}")
+    other.cookies.jar = laptop.ui.cookies.jar  # one browser, one jar for the whole host
+    for path in ("/", "/settings", "/u/", "/u/guess/", "/launch", "/static/app.js", prefix[:-1] + "/"):
+        assert other.get(path).status_code == 200
+    assert listener.received and all(cookies == {} for _, cookies in listener.received), listener.received
+    for url in (f"{ORIGIN}/", f"{ORIGIN}/settings", f"{ORIGIN}/u/", f"{ORIGIN}{prefix}",
+                f"http://localhost:{PORT}{prefix}/", f"http://127.0.0.1:{OTHER}/"):
+        request = httpx.Request("GET", url)
+        laptop.ui.cookies.set_cookie_header(request)
+        assert "cookie" not in request.headers, url
+    request = httpx.Request("GET", f"{ORIGIN}{prefix}/settings")
+    laptop.ui.cookies.set_cookie_header(request)
+    assert request.headers["cookie"] == f"{laptop.cookie}={laptop.ui.cookies[laptop.cookie]}"
+
+    # Outside the prefix this UI is a plain 404 with no session and no address of the screens,
+    # even for the cookie replayed by hand (what the attacker did with curl before).
+    token = laptop.ui.cookies[laptop.cookie]
+    with TestClient(create_app(laptop.home, PORT), base_url=ORIGIN) as curl:
+        for path in ("/", "/settings", "/signin", "/sync", "/search/results?q=a", "/static/app.js", "/u/",
+                     "/u/" + "A" * 32 + "/", prefix[:-1] + ("A" if prefix[-1] != "A" else "B") + "/settings"):
+            for name in (session.COOKIE, laptop.cookie):
+                r = curl.get(path, headers={"Cookie": f"{name}={token}"}, follow_redirects=False)
+                assert r.status_code == 404 and "set-cookie" not in r.headers, (path, r.status_code)
+                assert prefix not in r.text and "Мой день" not in r.text and "location" not in r.headers
+        r = curl.post("/settings/language", data={"locale": "en", "csrf": laptop.csrf},
+                      headers={"Cookie": f"{laptop.cookie}={token}"}, follow_redirects=False)
+        assert r.status_code == 404
+    assert "Мой день" in laptop.ui.get("/").text  # still in Russian: nothing was changed
+
+
+def test_redirects_stay_under_the_prefix(database: Database, laptops: Any) -> None:
+    make_user(database, "ivanov")
+    laptop: Laptop = laptops("ivanov")
+    prefix = laptop.prefix
+    r = laptop.ui.get("/settings?x=1", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"{prefix}/signin?next=%2Fsettings%3Fx%3D1"
+    advice = laptop.ui.get(ORIGIN + r.headers["location"])
+    assert advice.status_code == 200 and all(link.startswith(prefix + "/") for link in links(advice.text))
+    assert 'next=/settings%3Fx%3D1"' in advice.text  # the language links keep where to go, without the prefix
+    laptop.launch()
+    for back, landed in (("/deals", "/deals"), ("//evil.example/", "/"), ("https://evil.example/", "/"),
+                         ("/\\evil.example", "/"), ("/\t/evil.example", "/"), ("evil", "/")):
+        r = laptop.post("/settings/language", {"locale": "ru", "back": back})
+        assert r.status_code == 303 and r.headers["location"] == prefix + landed, back
+    r = laptop.post("/sync/now", {})
+    assert r.status_code == 303 and r.headers["location"] == prefix + "/sync"
+
+
+def test_an_office_session_and_a_laptop_session_live_side_by_side(config: Config, database: Database,
+                                                                  laptops: Any) -> None:
+    """The server's UI on 127.0.0.1 too (make demo): both cookies in one browser, neither overwrites or
+    shadows the other, and the laptop's never goes to the server's port."""
+    make_user(database, "ivanov")
+    make_user(database, "office", role="office")
+    laptop: Laptop = laptops("ivanov")
+    with TestClient(create_server(config, database), base_url="http://127.0.0.1:8470") as office:
+        office.cookies.jar = laptop.ui.cookies.jar  # one browser
+        form = office.get("/signin").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf
+        r = office.post("/signin", data={"login": "office", "password": PASSWORD, "csrf": csrf.group(1),
+                                         "next": "/"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith(f"{session.COOKIE}="))
+        assert "Path=/;" in cookie or cookie.endswith("Path=/")  # the server's UI is unchanged
+        office_token = office.cookies.get(session.COOKIE, path="/")
+        assert office_token
+
+        assert laptop.launch().status_code == 303
+        laptop_token = laptop.ui.cookies[laptop.cookie]
+        assert office.cookies.get(session.COOKIE, path="/") == office_token  # not overwritten
+        # The laptop's screens get both cookies (the host's Path=/ one too) and read their own.
+        request = httpx.Request("GET", f"{ORIGIN}{laptop.prefix}/")
+        laptop.ui.cookies.set_cookie_header(request)
+        assert f"{laptop.cookie}={laptop_token}" in request.headers["cookie"]
+        assert f"{session.COOKIE}={office_token}" in request.headers["cookie"]
+        page = laptop.ui.get("/")
+        assert page.status_code == 200 and "Мой день" in page.text and 'href="/sync"' not in page.text
+        assert laptop.post("/sync/now", {}).status_code == 303  # its CSRF token is its own session's
+        # The server's UI gets only its own, and still knows the office user.
+        request = httpx.Request("GET", "http://127.0.0.1:8470/")
+        office.cookies.set_cookie_header(request)
+        sent = request.headers["cookie"]
+        assert f"{session.COOKIE}={office_token}" in sent and laptop_token not in sent and laptop.cookie not in sent
+        page = office.get("/")
+        assert page.status_code == 200 and "Мой день" in page.text
+        assert office.get("/review").status_code == 200  # the office user's screen: the office session
+        # Signing out of one leaves the other signed in.
+        r = office.post("/signout", data={"csrf": session.csrf_token(office_token)}, follow_redirects=False)
+        assert r.status_code == 303
+        assert laptop.ui.get("/", follow_redirects=False).status_code == 200
+        assert laptop.post("/signout", {}).status_code == 303
+        assert office.get("/", follow_redirects=False).status_code == 303
+        assert laptop.ui.get("/", follow_redirects=False).status_code == 303
 
 
 @pytest.mark.parametrize("host", ["evil.example", f"evil.example:{PORT}", "127.0.0.1:9999", "127.0.0.1"])
@@ -154,7 +323,7 @@ def test_another_host_is_refused(database: Database, laptops: Any, host: str) ->
     make_user(database, "ivanov")
     laptop: Laptop = laptops("ivanov")
     laptop.launch()
-    cookie = f"{session.COOKIE}={laptop.ui.cookies[session.COOKIE]}"
+    cookie = f"{laptop.cookie}={laptop.ui.cookies[laptop.cookie]}"
     # A page rebound to 127.0.0.1 under its own name: the browser sends that name, and the cookie too.
     r = laptop.ui.get("/", headers={"Host": host, "Cookie": cookie})
     assert r.status_code == 400 and "Мой день" not in r.text
@@ -208,7 +377,7 @@ def test_an_edit_made_offline_reaches_the_server_after_sync_now(database: Databa
     # The network is back; "sync now" answers at once and the sync runs behind it.
     laptop.background.http = server
     r = laptop.post("/sync/now", {})
-    assert r.status_code == 303 and r.headers["location"] == "/sync"
+    assert r.status_code == 303 and r.headers["location"] == laptop.prefix + "/sync"
     assert laptop.background.wait(3, 60)
     assert laptop.pending() == []
     assert on_server(server, office, "counterparties", cp["id"])["notes"] == "записал в поезде"
@@ -258,7 +427,7 @@ def test_the_quarantine_is_listed_with_the_servers_reason_retried_and_dropped(
     assert len(laptop.replica.quarantine()) == 1 and laptop.pending() == []
 
     r = laptop.post(f"/sync/quarantine/{item['id']}/retry", {})
-    assert r.status_code == 303 and r.headers["location"] == "/sync#quarantine"
+    assert r.status_code == 303 and r.headers["location"] == laptop.prefix + "/sync#quarantine"
     assert laptop.replica.quarantine() == [] and [m["fields"] for m in laptop.pending()] == [
         {"notes": "моя заметка"}]
     laptop.background.run_once()  # still not his to see: refused again, kept again
@@ -357,10 +526,13 @@ def test_the_ui_command_serves_on_loopback_with_a_one_time_link(config: Config, 
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
             r = browser.get(url.group(0))
             assert r.status_code == 303 and "server" not in r.headers
-            page = browser.get("/")
+            prefix = r.headers["location"]  # the secret path, printed nowhere: only the browser learns it
+            assert re.fullmatch(r"/u/[\w-]{32}/", prefix) and prefix not in line
+            page = browser.get(prefix)
             assert page.status_code == 200 and "Мой день" in page.text
+            assert browser.get("/").status_code == 404  # nothing outside the prefix
             assert browser.get(url.group(0)).status_code == 403  # the link works once
-            assert browser.get("/", headers={"Host": f"rebound.example:{port}"}).status_code == 400
+            assert browser.get(prefix, headers={"Host": f"rebound.example:{port}"}).status_code == 400
         # Bound to 127.0.0.1 alone: a listener on every address would answer 127.0.0.2 too (and the LAN).
         with socket.socket() as probe:
             probe.settimeout(2)

@@ -90,3 +90,14 @@ def test_templates_hold_no_inline_script_or_handlers() -> None:
         assert not re.search(r"<script(?![^>]*\bsrc=)", text), path.name
         assert not re.search(r"\son[a-z]+\s*=", text), path.name
         assert "|safe" not in text and "Markup(" not in text, path.name
+
+
+def test_every_address_in_the_templates_is_under_the_base() -> None:
+    """The screens may be served under a prefix (a laptop's secret /u/<secret>, docs/web.md): an address
+    written as "/…" in a template would leave it, and the cookie with the prefix's path behind."""
+    for path in TEMPLATES.glob("*.html"):
+        text = path.read_text()
+        assert not re.search(r'''\b(?:href|src|action|data-[a-z-]+)\s*=\s*["']/''', text), path.name
+        assert not re.search(r'''\b(?:href|src|action)\s*=\s*["']https?:''', text), path.name
+    script = (TEMPLATES.parent / "static" / "app.js").read_text()
+    assert re.findall(r'''["']/[a-z]+''', script) == ['"/signin'] and 'base + "/signin"' in script

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from crm import accounts
 from crm.models import Device
 from server.app import create_app
+from tests.conftest import PASSWORD
 from tests.web.conftest import Web, csrf_in, user
 
 
@@ -30,7 +33,7 @@ def test_signing_in_makes_a_device_and_a_strict_cookie(web: Web) -> None:
     r = web.sign_in("ivanov")
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("satchel_session="))
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and re.search(r"; Path=/(;|$)", cookie)
     assert "Secure" not in cookie  # plain http here; see the https test
     [device] = devices(web)
     assert device.name.startswith("Браузер") and device.revoked_at is None
@@ -134,3 +137,17 @@ def test_my_devices_are_listed_and_revocable_in_settings(web: Web) -> None:
         assert db.get_one(Device, laptop.id).revoked_at is not None
         assert db.get_one(Device, hers.id).revoked_at is None
     assert "отозвано" in web.get("/settings").text
+
+
+def test_next_and_back_stay_on_this_site_whatever_their_shape(web: Web) -> None:
+    user(web.database, "ivanov")
+    for target, landed in (("/deals?mine=1", "/deals?mine=1"), ("//evil.example/", "/"),
+                           ("https://evil.example/", "/"), ("/\\evil.example", "/"), ("/\t/evil.example", "/"),
+                           ("evil.example", "/")):
+        page = web.client.get("/signin")
+        r = web.client.post("/signin", data={"login": "ivanov", "password": PASSWORD, "csrf": csrf_in(page.text),
+                                             "next": target}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == landed, target
+    for back, landed in (("/deals", "/deals"), ("//evil.example/", "/"), ("/\t/evil.example", "/")):
+        r = web.post("/settings/language", {"locale": "ru", "back": back})
+        assert r.status_code == 303 and r.headers["location"] == landed, back

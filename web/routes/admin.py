@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from crm.accounts import MIN_PASSWORD_LENGTH
 from crm.errors import AlreadyExists, NotFound, PermissionDenied, ValidationFailed
@@ -84,7 +84,7 @@ async def add_user(request: Request, home: Home) -> Response:
                 problems.setdefault(str(key), i18n.problem(str(message), visit.gettext))
         if problems:
             raise ValidationFailed("user has invalid fields", details=problems)
-        return RedirectResponse("/admin/users", status_code=303)
+        return visit.redirect("/admin/users")
 
     try:
         return await signed_in(request, home, work, write=True, form=form)
@@ -100,7 +100,7 @@ async def set_active(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         _admin(home, visit).set_active(db, visit.user, user_id, active)
-        return RedirectResponse(f"/admin/users#user-{user_id}", status_code=303)
+        return visit.redirect(f"/admin/users#user-{user_id}")
 
     return await signed_in(request, home, work, write=True, form=form)
 
@@ -133,7 +133,7 @@ async def set_password(request: Request, home: Home) -> Response:
             raise ValidationFailed("weak password", details={"password": weak})
         admin.set_password(db, visit.user, user_id, password)
         # An admin who sets their own password ends their own session too; the sign-in page follows.
-        return RedirectResponse(f"/admin/users/{user_id}#password", status_code=303)
+        return visit.redirect(f"/admin/users/{user_id}#password")
 
     try:
         return await signed_in(request, home, work, write=True, form=form)
@@ -148,6 +148,6 @@ async def revoke_device(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         _admin(home, visit).revoke_device(db, visit.user, user_id, device_id)
-        return RedirectResponse(f"/admin/users/{user_id}#devices", status_code=303)
+        return visit.redirect(f"/admin/users/{user_id}#devices")
 
     return await signed_in(request, home, work, write=True, form=form)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from crm import records
 from crm.errors import NotFound, ValidationFailed
@@ -137,7 +137,7 @@ async def resolve(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         home.resolve_conflict(db, visit.user, conflict_id, choice, value if choice == "value" else None)
-        return RedirectResponse("/conflicts", status_code=303)
+        return visit.redirect("/conflicts")
 
     try:
         return await signed_in(request, home, work, write=True, form=form)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from crm import access, records
 from crm.errors import ValidationFailed, VersionConflict
@@ -103,7 +103,7 @@ async def save(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         home.update(db, visit.user, COUNTERPARTIES, record_id, values, version)
-        return RedirectResponse(f"/counterparties/{record_id}", status_code=303)
+        return visit.redirect(f"/counterparties/{record_id}")
 
     try:
         return await signed_in(request, home, work, write=True, form=form)
@@ -171,7 +171,7 @@ async def log_interaction(request: Request, home: Home) -> Response:
                     found.setdefault(prefix + key, message)  # ours say it better (the local time)
         if found:
             raise ValidationFailed("interaction has invalid fields", details=found)
-        return RedirectResponse(f"/counterparties/{record_id}#history", status_code=303)
+        return visit.redirect(f"/counterparties/{record_id}#history")
 
     try:
         return await signed_in(request, home, work, write=True, form=form)

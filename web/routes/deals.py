@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from crm import access, records
 from crm.errors import ValidationFailed, VersionConflict
@@ -86,7 +86,7 @@ async def move(request: Request, home: Home) -> Response:
         if stage == DealStage.LOST or reason:
             data["lost_reason"] = reason or None
         home.update(db, visit.user, DEALS, deal_id, data, version)
-        return RedirectResponse(f"{back}#deal-{deal_id}", status_code=303)
+        return visit.redirect(f"{back}#deal-{deal_id}")
 
     try:
         return await signed_in(request, home, work, write=True, form=form)
@@ -130,7 +130,7 @@ async def create(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         records.get(db, visit.user, records.record_type("counterparties"), cp_id)  # 404 before any field talk
         home.create(db, visit.user, DEALS, data)
-        return RedirectResponse(f"/counterparties/{cp_id}#history", status_code=303)
+        return visit.redirect(f"/counterparties/{cp_id}#history")
 
     try:
         return await signed_in(request, home, work, write=True, form=form)

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import nh3
 from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from crm import records
 from crm.errors import NotFound, ValidationFailed
@@ -133,7 +133,7 @@ async def mail_status(request: Request, home: Home) -> Response:
         if action not in wanted:
             raise ValidationFailed("unknown action", details={"mail_status": "must be queue or cancel"})
         home.update(db, visit.user, INTERACTIONS, letter_id, {"mail_status": wanted[action]}, version)
-        return RedirectResponse(f"/letters/{letter_id}", status_code=303)
+        return visit.redirect(f"/letters/{letter_id}")
 
     return await signed_in(request, home, work, write=True, form=form)
 
@@ -208,7 +208,7 @@ async def send(request: Request, home: Home) -> Response:
                 found.setdefault("to" if key == "participants" else key, message)
         if found:
             raise ValidationFailed("letter has invalid fields", details=found)
-        return RedirectResponse(f"/letters/{created.id}", status_code=303)
+        return visit.redirect(f"/letters/{created.id}")
 
     try:
         return await signed_in(request, home, work, write=True, form=form)

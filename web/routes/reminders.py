@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from crm import records
 from crm.models.enums import ReminderStatus
@@ -20,6 +20,6 @@ async def done(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         home.update(db, visit.user, REMINDERS, record_id, {"status": ReminderStatus.DONE.value}, None)
-        return RedirectResponse("/#reminders", status_code=303)
+        return visit.redirect("/#reminders")
 
     return await signed_in(request, home, work, write=True, form=form)

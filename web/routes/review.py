@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from crm import records
 from crm.errors import NotFound, ValidationFailed
@@ -84,7 +84,7 @@ async def settle(request: Request, home: Home) -> Response:
         except ValidationFailed as exc:  # settled meanwhile by someone else
             with home.read() as db:
                 return _page(db, visit, {review_id: exc.message}, status_code=409)
-        return RedirectResponse("/review", status_code=303)
+        return visit.redirect("/review")
 
     return await acting(request, home, form, act)
 
@@ -95,7 +95,7 @@ async def dismiss(request: Request, home: Home) -> Response:
 
     def act(visit: Visit) -> Response:
         _queue(home).dismiss(visit.user, review_id)
-        return RedirectResponse("/review", status_code=303)
+        return visit.redirect("/review")
 
     return await acting(request, home, form, act)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from crm import preferences
 from web import i18n, session
@@ -23,14 +23,12 @@ async def show(request: Request, home: Home) -> Response:
 async def set_language(request: Request, home: Home) -> Response:
     form = await read_form(request)
     locale = str(form.get("locale", ""))
-    back = str(form.get("back", "/"))
-    back = back if back.startswith("/") and not back.startswith("//") and "\\" not in back else "/"
+    back = session.local_path(str(form.get("back", "/")))
 
     def work(db: Session, visit: Visit) -> Response:
         preferences.set_locale(db, visit.user, locale)
-        response = RedirectResponse(back, status_code=303)
-        response.set_cookie(session.LANG_COOKIE, locale, samesite="strict", secure=session.is_secure(request),
-                            path="/")
+        response = visit.redirect(back)
+        session.set_language(response, request, locale)
         return response
 
     return await signed_in(request, home, work, write=True, form=form)
@@ -42,6 +40,6 @@ async def revoke_device(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         home.revoke_device(db, visit.user, device_id)
-        return RedirectResponse("/settings#devices", status_code=303)
+        return visit.redirect("/settings#devices")
 
     return await signed_in(request, home, work, write=True, form=form)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from crm.errors import PermissionDenied, RateLimited
 from web import i18n, render, session
@@ -14,41 +12,34 @@ from web.home import Home
 from web.visit import read_form
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path of this site: ``next`` must never send someone to another host."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    parts = urlsplit(target)
-    return "/" if parts.scheme or parts.netloc else target
-
-
 def _locale(request: Request) -> str:
     wanted = request.query_params.get("lang")
-    return i18n.pick(wanted if wanted in i18n.LOCALES else request.cookies.get(session.LANG_COOKIE))
+    return i18n.pick(wanted if wanted in i18n.LOCALES else session.language(request))
 
 
 def _form(request: Request, home: Home, *, locale: str, error: str | None = None, login: str = "",
           status_code: int = 200, next_path: str = "/") -> Response:
-    token = request.cookies.get(session.SIGNIN_COOKIE) or session.new_signin_token()
+    token = request.cookies.get(session.cookie_name(request, session.SIGNIN_COOKIE)) or session.new_signin_token()
     response = render.html(locale, "signin.html", {
-        "error": error, "login": login, "signin_token": token, "next": next_path, "locale": locale,
-        "password_sign_in": home.password_sign_in,
+        "base": session.base(request), "error": error, "login": login, "signin_token": token, "next": next_path,
+        "locale": locale, "password_sign_in": home.password_sign_in,
     }, status_code=status_code)
     session.set_signin_cookie(response, request, token)
     if request.query_params.get("lang") in i18n.LOCALES:
-        response.set_cookie(session.LANG_COOKIE, locale, samesite="strict", secure=session.is_secure(request), path="/")
+        session.set_language(response, request, locale)
     return response
 
 
 async def show(request: Request, home: Home) -> Response:
-    return _form(request, home, locale=_locale(request), next_path=_safe_next(request.query_params.get("next")))
+    return _form(request, home, locale=_locale(request),
+                 next_path=session.local_path(request.query_params.get("next")))
 
 
 async def submit(request: Request, home: Home) -> Response:
     form = await read_form(request)
     locale = _locale(request)
     gettext = i18n.gettext_for(locale)
-    next_path = _safe_next(str(form.get("next") or "/"))
+    next_path = session.local_path(str(form.get("next") or "/"))
     if not session.same_origin(request) or not session.signin_token_ok(request, form.get(session.CSRF_FIELD)):
         raise PermissionDenied("the sign-in form's security token is missing or stale")
     login, password = form.get("login"), form.get("password")
@@ -76,17 +67,16 @@ async def submit(request: Request, home: Home) -> Response:
         return _form(request, home, locale=locale, error=gettext("Wrong login or password."), login=login,
                      status_code=401, next_path=next_path)
     token, user_locale = result
-    response = RedirectResponse(next_path, status_code=303)
+    response = session.redirect(request, next_path)
     session.set_session(response, request, token)
-    response.set_cookie(session.LANG_COOKIE, i18n.pick(user_locale), samesite="strict", secure=session.is_secure(request),
-                        path="/")
-    response.delete_cookie(session.SIGNIN_COOKIE, path="/signin")
+    session.set_language(response, request, i18n.pick(user_locale))
+    session.clear_signin_cookie(response, request)
     return response
 
 
 async def sign_out(request: Request, home: Home) -> Response:
     form = await read_form(request)
-    token = request.cookies.get(session.COOKIE)
+    token = session.session_token(request)
     if token:
         if not session.same_origin(request) or not session.csrf_ok(token, form.get(session.CSRF_FIELD)):
             raise PermissionDenied("the form's security token is missing or stale; reload the page")
@@ -96,6 +86,6 @@ async def sign_out(request: Request, home: Home) -> Response:
                 home.sign_out(db, token)
 
         await run_in_threadpool(run)
-    response = RedirectResponse("/signin", status_code=303)
+    response = session.redirect(request, "/signin")
     session.clear_session(response, request)
     return response

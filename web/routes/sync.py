@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from crm.errors import NotFound
 from web.home import Home, SyncPanel
@@ -70,9 +70,9 @@ async def now(request: Request, home: Home) -> Response:
     panel = _panel(home)
     form = await read_form(request)
 
-    def act(_visit: Visit) -> Response:
+    def act(visit: Visit) -> Response:
         panel.sync_now()
-        return RedirectResponse("/sync", status_code=303)
+        return visit.redirect("/sync")
 
     return await acting(request, home, form, act)
 
@@ -81,9 +81,9 @@ async def retry(request: Request, home: Home) -> Response:
     panel, item_id = _panel(home), _item_id(request)
     form = await read_form(request)
 
-    def act(_visit: Visit) -> Response:
+    def act(visit: Visit) -> Response:
         panel.retry(item_id)
-        return RedirectResponse("/sync#quarantine", status_code=303)
+        return visit.redirect("/sync#quarantine")
 
     return await acting(request, home, form, act)
 
@@ -92,8 +92,8 @@ async def drop(request: Request, home: Home) -> Response:
     panel, item_id = _panel(home), _item_id(request)
     form = await read_form(request)
 
-    def act(_visit: Visit) -> Response:
+    def act(visit: Visit) -> Response:
         panel.drop(item_id)
-        return RedirectResponse("/sync#quarantine", status_code=303)
+        return visit.redirect("/sync#quarantine")
 
     return await acting(request, home, form, act)

@@ -1,11 +1,14 @@
 // Satchel's only script: progressive enhancement. Every screen works without it.
 // - the quick search box shows results as you type (a fragment rendered and escaped by the server);
 // - "/" jumps to the search box from anywhere, Escape closes the results, arrows move through them.
+// Every address comes from the page: the screens may live under a prefix (a laptop's /u/<secret>),
+// given by <body data-base> and already part of the search box's data-results.
 (function () {
   "use strict";
   var input = document.getElementById("quick-search");
   var box = document.getElementById("quick-results");
   if (!input || !box) { return; }
+  var base = document.body.dataset.base || "";
   var timer = null;
   var asked = 0;
 
@@ -19,7 +22,7 @@
       credentials: "same-origin",
       headers: { "X-Satchel-Fragment": "1" }
     }).then(function (r) {
-      if (r.status === 401) { window.location.assign("/signin"); return null; }
+      if (r.status === 401) { window.location.assign(base + "/signin"); return null; }
       return r.ok ? r.text() : null;
     }).then(function (html) {
       if (html === null || mine !== asked) { return; }  // a later keystroke already asked again
