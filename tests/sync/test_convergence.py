@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 from crm.database import Database
 from server.app import create_app
 from server.config import Config
+from sync import protocol
 from tests.sync.convergence import run_history
 
 HISTORIES = int(os.environ.get("SATCHEL_CONVERGENCE_HISTORIES", "40"))
@@ -40,4 +41,6 @@ def client(config: Config, database: Database) -> Iterator[TestClient]:
 @pytest.mark.parametrize("seed", [*REGRESSIONS, *range(OFFSET, OFFSET + HISTORIES)])
 def test_laptops_converge_on_the_servers_view(seed: int, client: TestClient, database: Database,
                                               tmp_path: Path) -> None:
+    page = protocol.DEFAULT_PULL
     run_history(seed, database, client._transport, str(client.base_url), tmp_path)
+    assert protocol.DEFAULT_PULL == page, "a history's pull page size leaked out of it"
