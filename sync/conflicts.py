@@ -204,7 +204,7 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
     ``theirs`` the other; ``value`` a new value.
     """
     c = session.get(Conflict, conflict_id)
-    if c is not None and c.resolution == DELETED and (user.role == Role.ADMIN or user.id in (c.client_by, c.server_by)):
+    if c is not None and c.resolution == DELETED and _may_settle_closed(session, user, c):
         # Closed with its record: a laptop's late resolution has nothing left to do, and must not
         # end in its quarantine.
         return c
@@ -236,6 +236,15 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
     session.add(c)
     session.flush()
     return c
+
+
+def _may_settle_closed(session: Session, user: User, c: Conflict) -> bool:
+    """Whether ``user`` may be told that conflict ``c``, closed with its deleted record, is settled:
+    its two sides, an admin, or whoever could see the record before it went (a manager who resolved)."""
+    if user.role == Role.ADMIN or user.id in (c.client_by, c.server_by):
+        return True
+    log = changes.log_entry(session, c.record_type, c.record_id)
+    return log is not None and log.deleted and may_know_deleted(session, user, c.record_type, log.tombstone or {})
 
 
 def _pinned(rt: records.RecordType) -> frozenset[str]:

@@ -420,6 +420,13 @@ class Replica:
                     if mutation["op"] == "delete" and mutation["type"] == "counterparties":
                         # Its people, deals and history went with it locally: load the scope again.
                         _set(raw, "reset", "1")
+                elif mutation["op"] == "resolve" and status != "applied":
+                    # The refused choice was laid over the record locally; nothing on the server
+                    # will change it back, so fetch the server's copy.
+                    body = raw.execute("SELECT body FROM conflict WHERE id = ?", (mutation["conflict_id"],)).fetchone()
+                    if body is not None:
+                        conflict = json.loads(body[0])
+                        outcome.refresh.append((conflict["type"], conflict["record_id"]))
         return outcome
 
     def apply_record(self, type_name: str, record: dict[str, Any] | None, record_id: str) -> None:

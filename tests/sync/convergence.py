@@ -75,16 +75,13 @@ DELETE_WITH_CONFLICT = 0.08  # per step: a record with an open conflict (or its 
 # never-held record that does not name the user, whose client neither shows it to them now nor did
 # with its last values, and that no change after the laptop's cursor excuses (``History.judge``).
 LEAKS_STRICT = False
-# Known product bugs (see the report of issue 11's convergence work); switch on once fixed:
-# - Every laptop resolves its conflicts at the same time before syncing: off because a resolution
-#   the server refuses (another laptop closed that conflict first) leaves its chosen value laid
-#   over the laptop's copy of the record for good (sync/replica.py refreshes records after a
-#   refused update or delete, not after a refused resolve), so the laptop differs from the server.
-SETTLE_AT_ONCE = False
-# - A resolution of a conflict closed with its record, made on the laptop of someone who was shown
-#   it without being one of its sides (they may change the record), is quarantined "not found"
-#   (sync/conflicts.py ``resolve`` forgives it only for its sides and admins).
-QUARANTINE_CHECK_NON_PARTIES = False
+# Once product bugs, fixed; the switches stay so that a regression can be isolated:
+# - Every laptop resolves its conflicts at the same time before syncing (a resolution the server
+#   refuses used to stay laid over the laptop's copy of the record: sync/replica.py now refreshes it).
+SETTLE_AT_ONCE = True
+# - A late resolution of a conflict closed with its record, by someone who was shown it without being
+#   one of its sides, used to be quarantined "not found" (sync/conflicts.py now settles it).
+QUARANTINE_CHECK_NON_PARTIES = True
 _NAMED = ("owner_id", "responsible_id", "assignee_id", "created_by", "user_id")
 
 

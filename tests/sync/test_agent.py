@@ -399,3 +399,45 @@ class BeforePull(httpx.BaseTransport):
             hook, self.hook = self.hook, None
             hook()
         return self.inner.handle_request(request)
+
+
+def _conflict_on_notes(server: TestClient, database: Database, tmp_path: Path) -> tuple[Any, ...]:
+    """ivanov and petrova edit one team client's notes on their laptops; their manager sees the conflict."""
+    make_user(database, "boss", role="manager")
+    make_user(database, "ivanov")
+    make_user(database, "petrova")
+    boss, one, two = (laptop(server, tmp_path, login) for login in ("boss", "ivanov", "petrova"))
+    cp = one.replica.create("counterparties", {"legal_name": "АО Клиент", "visibility": "team"})
+    one.sync()
+    two.sync()
+    one.replica.update("counterparties", cp["id"], {"notes": "от Иванова"})
+    two.replica.update("counterparties", cp["id"], {"notes": "от Петровой"})
+    one.sync()
+    two.sync()
+    boss.sync()
+    [conflict] = boss.replica.conflicts()
+    return boss, one, two, cp, conflict["id"]
+
+
+def test_a_resolution_refused_because_another_closed_the_conflict_first_shows_the_servers_value(
+        server: TestClient, database: Database, tmp_path: Path) -> None:
+    boss, one, two, cp, conflict = _conflict_on_notes(server, database, tmp_path)
+    boss.replica.resolve(conflict, "theirs")  # the manager keeps the server's value: nothing to write
+    two.replica.resolve(conflict, "mine")     # petrova, offline, keeps her own
+    boss.sync()
+    two.sync()
+    assert two.replica.get("counterparties", cp["id"])["notes"] == "от Иванова"  # not her refused choice
+    assert [q["mutation"]["op"] for q in two.replica.quarantine()] == ["resolve"]
+    assert two.replica.conflicts() == []
+
+
+def test_a_late_resolution_of_a_conflict_closed_with_its_record_is_settled_not_quarantined(
+        server: TestClient, database: Database, tmp_path: Path) -> None:
+    boss, one, two, cp, conflict = _conflict_on_notes(server, database, tmp_path)
+    boss.replica.resolve(conflict, "mine")  # offline; meanwhile the owner deletes the client
+    one.sync()
+    one.replica.delete("counterparties", cp["id"])
+    one.sync()
+    boss.sync()
+    assert boss.replica.quarantine() == [] and boss.replica.status()["pending"] == 0
+    assert boss.replica.conflicts() == []
