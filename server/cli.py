@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,15 @@ app.add_typer(sync_app, name="sync")
 
 console = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def _widths() -> None:
+    """Satchel: offline-first CRM server."""
+    # The consoles were made at import; a width given for this run (COLUMNS) applies to it.
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isascii() and columns.isdigit():
+        console.width = err.width = int(columns)
 
 # The one place where domain errors become exit codes.
 EXIT_CODES: dict[type[errors.SatchelError], int] = {

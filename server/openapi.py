@@ -199,6 +199,10 @@ def document() -> dict[str, Any]:
         schemas[f"{rt.singular}_write"] = {"type": "object", "additionalProperties": False,
                                            "properties": {f: _field_schema(rt, f) for f in ("id", *rt.writable)}}
         paths.update(_record_paths(rt))
+    # Any request may be refused before its operation runs: a NUL in a path or query
+    # parameter, a malformed header (server/http.py).
+    for operation in (op for item in paths.values() for op in item.values()):
+        operation["responses"].setdefault("400", _errors(400)["400"])
     return {
         "openapi": "3.1.0",
         "info": {"title": "Satchel API", "version": "1", "description": "Offline-first CRM: REST API v1."},
