@@ -13,13 +13,19 @@ from server import migrate
 from server.process import running_server
 
 
-def test_serve_runs_a_real_server(tmp_path: Path) -> None:
+def _company_with_ivanov(tmp_path: Path) -> str:
+    """A migrated SQLite database with one user, ivanov / secret-123; its URL."""
     url = f"sqlite:///{tmp_path / 'satchel.db'}"
     database = Database(url)
     migrate.upgrade(database)
     with database.write() as session:
         accounts.create_user(session, login="ivanov", full_name="Иванов Иван", password="secret-123")
     database.dispose()
+    return url
+
+
+def test_serve_runs_a_real_server(tmp_path: Path) -> None:
+    url = _company_with_ivanov(tmp_path)
     with running_server(url, timeout=30) as base:
         r = httpx.post(base + "/api/v1/auth/login",
                        json={"login": "ivanov", "password": "secret-123", "device_name": "Ноутбук"})
@@ -37,12 +43,7 @@ def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
 
 
 def test_a_forwarded_for_header_does_not_choose_the_address_a_login_is_counted_under(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'satchel.db'}"
-    database = Database(url)
-    migrate.upgrade(database)
-    with database.write() as session:
-        accounts.create_user(session, login="ivanov", full_name="Иванов Иван", password="secret-123")
-    database.dispose()
+    url = _company_with_ivanov(tmp_path)
     with running_server(url, timeout=30) as base:
         for n in range(5):  # five guesses at five logins, each claiming another address
             r = httpx.post(base + "/api/v1/auth/login", headers={"X-Forwarded-For": f"192.0.2.{n + 1}"},
