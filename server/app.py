@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from crm.database import Database
 from server import openapi, web_home
@@ -37,9 +38,15 @@ async def health(request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
+class _App(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's own error layer, so that a 500 carries the security headers too.
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(config: Config, database: Database | None = None) -> Starlette:
     """The app for ``config``; pass ``database`` to share one already open (tests, the demo)."""
-    app = Starlette(
+    app = _App(
         routes=[Route("/healthz", health, methods=["GET"]), *openapi.routes, *auth.routes, *records.routes,
                 *calendar.routes, *sync.routes],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
@@ -48,7 +55,6 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     app.state.db = database or Database(config.database_url)
     app.state.openapi = openapi.document()
     app.state.feed_cache = calendar.FeedCache()
-    app.add_middleware(SecurityHeaders)
     # The web UI answers whatever the API does not (so the API's routes stay exactly its OpenAPI paths).
     app.router.default = web_home.router(config, app.state.db)
     return app

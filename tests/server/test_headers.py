@@ -9,6 +9,7 @@ import httpx
 from crm import accounts
 from crm.database import Database
 from server import migrate
+from server.config import Config
 from server.process import running_server
 from tests.server.conftest import Api
 
@@ -50,3 +51,21 @@ def test_a_real_server_does_not_say_it_is_uvicorn(tmp_path: Path) -> None:
         assert "server" not in r.headers
         _framing_and_sniffing(r)
         assert r.headers["cache-control"] == "no-store"
+
+
+def test_even_a_500_carries_the_security_headers(config: Config, database: Database) -> None:
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+
+    app = create_app(config, database)
+
+    async def broken(request: object) -> None:
+        raise RuntimeError("a bug, not a refusal")
+
+    app.router.routes.append(Route("/broken", broken))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/broken")
+    assert r.status_code == 500
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
