@@ -94,7 +94,7 @@ class ServerHome:
 
     def badges(self, session: Session, user: User, gettext: Any) -> list[Badge]:
         found = []
-        open_conflicts = len(conflicts.list_conflicts(session, user))
+        open_conflicts = conflicts.count_open(session, user)  # every page shows it: a count, not the list
         if open_conflicts:
             found.append(Badge(gettext(web_home.CONFLICTS_BADGE) % {"n": open_conflicts}, "warning", "/conflicts"))
         waiting = self.review.count(session, user)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, event, exists, false, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, event, exists, false, func, or_, select, true, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -188,6 +188,16 @@ def page_conflicts(session: Session, user: User, *, status: str = "open", limit:
     # record before it went is judged from its tombstone here (few rows: their own edits).
     items = [conflict_dict(c) for c in found if c.kind != "edit_deleted" or _concerns(session, user, c)]
     return items, (found[-1].id if more else None)
+
+
+def count_open(session: Session, user: User) -> int:
+    """How many open conflicts concern ``user`` (a header badge): counted in SQL, without loading them."""
+    concern = concerning(user, "open")
+    plain = session.execute(select(func.count()).select_from(Conflict)
+                            .where(concern, Conflict.kind != "edit_deleted")).scalar_one()
+    # As in page_conflicts: edits of deleted records are judged from their tombstones (few rows).
+    deleted = session.execute(select(Conflict).where(concern, Conflict.kind == "edit_deleted")).scalars()
+    return int(plain) + sum(1 for c in deleted if _concerns(session, user, c))
 
 
 def list_conflicts(session: Session, user: User, *, status: str = "open") -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from crm.database import Database
 from crm.models.base import utcnow
 from server.app import create_app
 from server.config import Config
-from sync.conflicts import MAX_CONFLICTS, _concerns, page_conflicts
+from sync.conflicts import MAX_CONFLICTS, _concerns, count_open, page_conflicts
 from sync.models import Conflict
 from tests.conftest import make_user
 from tests.server.conftest import Api
@@ -237,3 +237,4 @@ def test_the_sql_selection_of_conflicts_agrees_with_the_per_conflict_rule(databa
                                                                        c.record_id) is not None)}
             assert listed == expected, user.login
             assert listed, user.login
+            assert count_open(session, user) == len(expected), user.login  # the header badge's count
