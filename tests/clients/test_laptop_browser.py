@@ -14,7 +14,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from datetime import time as clock
 from pathlib import Path
@@ -35,23 +34,15 @@ from sync.agent import SyncAgent
 from sync.replica import Replica
 from tests.clients.test_cli import LiveServer
 from tests.conftest import PASSWORD, make_user
-from tests.web.test_browser import ARGS, CHROMIUM, _unavailable
+from tests.web.test_browser import browser, playwright  # noqa: F401 - the fixtures
 
 MSK = ZoneInfo("Europe/Moscow")
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[test]')")
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+def chromium(browser: Any) -> Any:  # noqa: F811 - the imported fixture, by name
+    """The web UI tests' Chromium (skips with the reason, fails under CI=true, where it is missing)."""
+    return browser
 
 
 def _free_port() -> int:

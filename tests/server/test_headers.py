@@ -6,12 +6,11 @@ from pathlib import Path
 
 import httpx
 
-from crm import accounts
 from crm.database import Database
-from server import migrate
 from server.config import Config
 from server.process import running_server
 from tests.server.conftest import Api
+from tests.server.test_serve import _company_with_ivanov
 
 
 def _framing_and_sniffing(r: httpx.Response) -> None:
@@ -38,13 +37,7 @@ def test_calendar_feeds_keep_their_own_caching(api: Api) -> None:
 
 
 def test_a_real_server_does_not_say_it_is_uvicorn(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'satchel.db'}"
-    database = Database(url)
-    migrate.upgrade(database)
-    with database.write() as session:
-        accounts.create_user(session, login="ivanov", full_name="Иванов Иван", password="secret-123")
-    database.dispose()
-    with running_server(url, timeout=30) as base:
+    with running_server(_company_with_ivanov(tmp_path), timeout=30) as base:
         r = httpx.post(base + "/api/v1/auth/login",
                        json={"login": "ivanov", "password": "secret-123", "device_name": "Ноутбук"})
         assert r.status_code == 201
