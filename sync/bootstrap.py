@@ -13,7 +13,7 @@ from sqlmodel import Session
 from crm import changes, records
 from crm.errors import MalformedInput
 from crm.models import User
-from sync import protocol
+from sync import held, protocol
 from sync.pull import _LOG, _limit
 
 
@@ -61,6 +61,15 @@ def bootstrap(session: Session, user: User, body: Any) -> dict[str, Any]:
     if first:
         answer["total"] = _totals(session, user)
     return answer
+
+
+def remember_bootstrap(session: Session, device_id: str, request: Any, answer: dict[str, Any]) -> None:
+    """Note what a bootstrap page tells the device, before it is sent; the first page (the laptop
+    emptied its replica before asking) starts the keeping of what it is told."""
+    if isinstance(request, dict) and request.get("watermark") is None:
+        held.start_telling(session, device_id, answer["watermark"])
+    at = answer["fields"].index("id")
+    held.remember(session, device_id, ((answer["type"], row[at]) for row in answer["rows"]))
 
 
 def _iso_utc(value: datetime) -> str:

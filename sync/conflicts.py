@@ -16,7 +16,7 @@ from crm.errors import AlreadyExists, MalformedInput, NotFound, PermissionDenied
 from crm.models import ContactPerson, Counterparty, Deal, Device, Interaction, Reminder, Share, User
 from crm.models.base import to_jsonable, utcnow
 from crm.models.enums import Role
-from sync import protocol
+from sync import held, protocol
 from sync.models import Conflict
 
 
@@ -214,7 +214,7 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
     ``theirs`` the other; ``value`` a new value.
     """
     c = session.get(Conflict, conflict_id)
-    if c is not None and c.resolution == DELETED and _may_settle_closed(session, user, c):
+    if c is not None and c.resolution == DELETED and _may_settle_closed(session, user, c, device_id):
         # Closed with its record: a laptop's late resolution has nothing left to do, and must not
         # end in its quarantine.
         return c
@@ -248,10 +248,14 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
     return c
 
 
-def _may_settle_closed(session: Session, user: User, c: Conflict) -> bool:
+def _may_settle_closed(session: Session, user: User, c: Conflict, device_id: str | None = None) -> bool:
     """Whether ``user`` may be told that conflict ``c``, closed with its deleted record, is settled:
-    its two sides, an admin, or whoever could see the record before it went (a manager who resolved)."""
+    its two sides, an admin, whoever could see the record before it went (a manager who resolved),
+    or a device that was told of the record (its user may have lost access before it went, after
+    the laptop showed the conflict)."""
     if user.role == Role.ADMIN or user.id in (c.client_by, c.server_by):
+        return True
+    if device_id is not None and held.was_told(session, device_id, (c.record_type, c.record_id)):
         return True
     log = changes.log_entry(session, c.record_type, c.record_id)
     return log is not None and log.deleted and may_know_deleted(session, user, c.record_type, log.tombstone or {})

@@ -3,9 +3,18 @@
 DESIGN: a laptop never learns the id of a record its user may not see; tombstones and
 evictions go only to devices that may have held the record.
 
-A laptop whose pull started from cursor *B* (its base) holds what its user could see at
-*B* — what earlier pulls sent it — and what it made since. The server keeps no history of
-who saw what, so a record now out of the user's sight (or deleted) counts as possibly held
+The server keeps what each device was told (``sync.models.Told``, as Siebel Remote kept
+each mobile node's visibility): every record a bootstrap or a pull sent it and every one
+its own pushes named, from its first bootstrap on (``DeviceCursor.told_since``). A pull
+from a base at or after that names in an evict or a delete exactly the records the device
+was told of: nothing it never held, and everything it may hold — even from a copy of its
+data folder restored from a backup, since rows stay when the record goes.
+
+A pull from an older base (a device last bootstrapped before the server kept these rows,
+or a replica restored from before that bootstrap) is judged by the rules below instead,
+which need no history and err towards telling. A laptop whose pull started from cursor *B*
+(its base) holds what its user could see at *B* — what earlier pulls sent it — and what it
+made since. A record now out of the user's sight (or deleted) counts as possibly held
 when *B* > 0 (from 0 a laptop holds nothing of the server's: it always bootstraps first) and
 
 1. the user is an admin or office user (they see every record); or
@@ -33,11 +42,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from crm import access, changes, records
 from crm.models import Counterparty, Share, User
 from crm.models.enums import Role, Visibility
+from sync.models import DeviceCursor, Told
 
 _LOG = changes.ChangeLog.__table__  # type: ignore[attr-defined]
 _FIELD = changes.ChangeField.__table__  # type: ignore[attr-defined]
@@ -147,15 +158,61 @@ def _moved_shares(session: Session, user: User, base: int) -> bool:
     return bool(_changed_after(session, "shares", mine, ("counterparty_id",), base))
 
 
-def may_hold(session: Session, user: User, base: int, rows: Sequence[Any]) -> set[Key]:
+_TOLD = Told.__table__  # type: ignore[attr-defined]
+
+
+def remember(session: Session, device_id: str, keys: Iterable[Key]) -> None:
+    """Note that the device ``device_id`` has been told of the records ``keys``."""
+    rows = [{"device_id": device_id, "record_type": name, "record_id": record_id} for name, record_id in set(keys)]
+    if not rows:
+        return
+    connection = session.connection()
+    dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    for start in range(0, len(rows), _CHUNK):
+        connection.execute(dialect.insert(_TOLD).on_conflict_do_nothing(), rows[start:start + _CHUNK])
+
+
+def start_telling(session: Session, device_id: str, watermark: int) -> None:
+    """A bootstrap from ``watermark`` began on an emptied replica: from here on, what the device
+    holds is what it is told (kept from its first such bootstrap on; never moved back)."""
+    cursor = session.get(DeviceCursor, device_id, with_for_update=True)
+    if cursor is None:
+        session.add(DeviceCursor(device_id=device_id, told_since=watermark))
+    elif cursor.told_since is None:
+        cursor.told_since = watermark
+        session.add(cursor)
+
+
+def was_told(session: Session, device_id: str, key: Key) -> bool:
+    """Whether the device ``device_id`` has been told of the record ``key``."""
+    return bool(_told(session, device_id, {key}))
+
+
+def _told(session: Session, device_id: str, keys: set[Key]) -> set[Key]:
+    by_type: dict[str, list[str]] = {}
+    for name, record_id in keys:
+        by_type.setdefault(name, []).append(record_id)
+    found: set[Key] = set()
+    for name, ids in by_type.items():
+        for chunk in _chunks(ids):
+            found.update((name, record_id) for record_id in session.connection().execute(
+                select(_TOLD.c.record_id).where(_TOLD.c.device_id == device_id, _TOLD.c.record_type == name,
+                                                _TOLD.c.record_id.in_(chunk))).scalars())
+    return found
+
+
+def may_hold(session: Session, user: User, base: int, rows: Sequence[Any], device_id: str | None = None) -> set[Key]:
     """Of ``rows`` (change-log rows: ``record_type``, ``record_id``, ``counterparty_id``, ``deleted``,
-    ``tombstone``) of records now out of ``user``'s sight or deleted, the keys of those a laptop
-    whose cursor was ``base`` may hold (the module's rules)."""
+    ``tombstone``) of records now out of ``user``'s sight or deleted, the keys of those the laptop
+    ``device_id`` whose cursor was ``base`` may hold: what it was told, or by the module's rules."""
     keys = {(row.record_type, row.record_id) for row in rows}
     if base <= 0 or not keys:
         return set()
     if user.role in (Role.ADMIN, Role.OFFICE):
         return keys
+    cursor = session.get(DeviceCursor, device_id) if device_id is not None else None
+    if cursor is not None and cursor.told_since is not None and base >= cursor.told_since:
+        return _told(session, cursor.device_id, keys)
     values: dict[Key, dict[str, Any]] = {}
     alive: dict[str, list[str]] = {}
     for row in rows:

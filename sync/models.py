@@ -20,6 +20,23 @@ class DeviceCursor(SQLModel, table=True):
     last_seq: int = Field(default=0)
     pulled_version: int | None = None
     pulled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The watermark of the device's first bootstrap since the server began keeping ``TOLD`` rows
+    # for it: a pull from a base at or after it is judged by what the device was told
+    # (``sync.held``); before it (or None: bootstrapped before migration 0005), by the rules.
+    told_since: int | None = None
+
+
+class Told(SQLModel, table=True):
+    """A record a device has been told of — sent in a bootstrap or a pull, or named in its own
+    push — since ``DeviceCursor.told_since``. Rows are never removed while the device lives: a
+    laptop restored from an older copy may hold again what it was told long ago, and must be
+    told again when it goes. Only these ids may reach the device in an evict or a delete."""
+
+    __tablename__ = "sync_told"
+
+    device_id: str = Field(primary_key=True, max_length=36)
+    record_type: str = Field(primary_key=True, max_length=20)
+    record_id: str = Field(primary_key=True, max_length=36)
 
 
 class PushResult(SQLModel, table=True):

@@ -51,7 +51,9 @@ def _limit(raw: Any, default: int, most: int) -> int:
     return raw
 
 
-def pull(session: Session, user: User, body: Any) -> dict[str, Any]:
+def pull(session: Session, user: User, body: Any, device_id: str | None = None) -> dict[str, Any]:
+    """The next page of changes for the laptop ``device_id`` of ``user``. The caller then
+    ``told``-s the answer in a write (``remember_pull``) before sending it."""
     if not isinstance(body, dict):
         raise MalformedInput('send {"cursor": "...", "limit": 1000}')
     since, after_type, after_id, base = _parse_cursor(body.get("cursor"))
@@ -76,14 +78,20 @@ def pull(session: Session, user: User, body: Any) -> dict[str, Any]:
             answer["more"] = True
             last = rows[-1]
             answer["cursor"] = f"{last.version}:{last.record_type}:{last.record_id}:{base}"
-        answer["changes"] = _changes(session, user, rows, base)
+        answer["changes"] = _changes(session, user, rows, base, device_id)
     # At most MAX_CONFLICTS, oldest first; the rest are paged through GET /api/v1/conflicts.
     answer["conflicts"], following = page_conflicts(session, user)
     answer["conflicts_more"] = following is not None
     return answer
 
 
-def _changes(session: Session, user: User, rows: list[Any], base: int) -> list[dict[str, Any]]:
+def remember_pull(session: Session, device_id: str, answer: dict[str, Any]) -> None:
+    """Note what a pull's answer tells the device (its upserts), before it is sent."""
+    held_records.remember(session, device_id,
+                          ((c["type"], c["id"]) for c in answer.get("changes", ()) if c["op"] == "upsert"))
+
+
+def _changes(session: Session, user: User, rows: list[Any], base: int, device_id: str | None) -> list[dict[str, Any]]:
     """The page's rows as the laptop of ``user`` sees them, its cursor having been ``base``.
 
     A record ``user`` sees is an upsert. A deleted one is a delete, and one out of sight
@@ -104,7 +112,7 @@ def _changes(session: Session, user: User, rows: list[Any], base: int) -> list[d
                 found[(name, record.id)] = records.to_dict(rt, record)
     gone = [row for row in rows if row.deleted or
             ((row.record_type, row.record_id) not in found and row.scope_version > base)]
-    held = held_records.may_hold(session, user, base, gone)
+    held = held_records.may_hold(session, user, base, gone, device_id)
     out = []
     for row in rows:
         key = (row.record_type, row.record_id)

@@ -21,6 +21,7 @@ from crm import access, changes, records
 from crm.errors import MalformedInput, NotFound, PermissionDenied, SatchelError, TooLarge
 from crm.models import Device, User
 from crm.models.base import utcnow
+from sync import held as told
 from sync import protocol
 from sync.conflicts import author, may_know_deleted, resolve
 from sync.models import Conflict, DeviceCursor, PushResult
@@ -162,10 +163,23 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
                                    "digest": taken})
             results.append(result)
         session.execute(insert(PushResult), stored_results)
+        # The laptop holds what it made and what it changed: both may be evicted later. A refused
+        # mutation tells it nothing, and its id is not taken as known (a guessed id stays a guess).
+        done = [m for m, r in zip(new, stored_results, strict=True) if r["result"]["status"] != "refused"]
+        told.remember(session, device.id, [(m["type"], m["id"]) for m in done if m["op"] != "resolve"]
+                      + _resolved_records(session, [m["conflict_id"] for m in done if m["op"] == "resolve"]))
         cursor.last_seq = new[-1]["seq"]
         session.add(cursor)
         session.flush()
     return {"last_seq": cursor.last_seq, "version": version, "results": results}
+
+
+def _resolved_records(session: Session, conflict_ids: list[str]) -> list[tuple[str, str]]:
+    """The records of the conflicts ``conflict_ids`` (a laptop resolving a deletion may restore one)."""
+    if not conflict_ids:
+        return []
+    return [(row.record_type, row.record_id) for row in session.execute(
+        select(Conflict.record_type, Conflict.record_id).where(Conflict.id.in_(conflict_ids)))]  # type: ignore[attr-defined]
 
 
 Known = dict[tuple[str, str], dict[str, tuple[int, str | None]]]

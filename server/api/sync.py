@@ -10,16 +10,18 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from crm.errors import MalformedInput
 from crm.models import Device, User
-from server.http import as_caller, as_user, json_response, read_json
+from server.http import as_caller, as_user, db, json_response, read_json
 from sync import bootstrap as bootstrap_verb
 from sync import conflicts, protocol, versions
 from sync import pull as pull_verb
@@ -50,16 +52,35 @@ async def push(request: Request) -> Response:
     return json_response(await as_caller(request, work, write=True))
 
 
+async def _told(request: Request, device_id: str, note: Callable[[Session], None]) -> None:
+    """Write down what an answer tells its device, in a short write after the read that built it
+    (pulls stay reads: laptops pulling never wait on each other). Nothing is sent if this fails."""
+    database = db(request)
+
+    def run() -> None:
+        with database.write() as session:
+            note(session)
+
+    await run_in_threadpool(run)
+
+
 async def pull(request: Request) -> Response:
     _versions(request)
     body = await read_json(request)
-    return _packed(request, await as_user(request, lambda s, u: pull_verb.pull(s, u, body), write=False))
+    answer, device_id = await as_caller(request, lambda s, u, d: (pull_verb.pull(s, u, body, d.id), d.id),
+                                        write=False)
+    if any(change["op"] == "upsert" for change in answer["changes"]):
+        await _told(request, device_id, lambda s: pull_verb.remember_pull(s, device_id, answer))
+    return _packed(request, answer)
 
 
 async def bootstrap(request: Request) -> Response:
     _versions(request)
     body = await read_json(request)
-    return _packed(request, await as_user(request, lambda s, u: bootstrap_verb.bootstrap(s, u, body), write=False))
+    answer, device_id = await as_caller(request, lambda s, u, d: (bootstrap_verb.bootstrap(s, u, body), d.id),
+                                        write=False)
+    await _told(request, device_id, lambda s: bootstrap_verb.remember_bootstrap(s, device_id, body, answer))
+    return _packed(request, answer)
 
 
 async def list_conflicts(request: Request) -> Response:
