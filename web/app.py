@@ -31,6 +31,7 @@ from web.routes import (
     counterparty,
     deals,
     letters,
+    people,
     reminders,
     review,
     search,
@@ -65,6 +66,8 @@ def error_page(request: Request, status: int, message: str, detail: str | None =
     (a page outside the screens, the laptop's ``/launch``, names no address of theirs)."""
     locale = anonymous_locale(request)
     gettext = i18n.gettext_for(locale)
+    # The domain's words in the reader's language where the catalog knows them (web.i18n.problem).
+    detail = i18n.problem(detail, gettext) if detail else None
     return render.html(locale, "error.html", {"status": status, "message": gettext(message), "detail": detail,
                                              "locale": locale, "base": session.base(request), "link": link},
                        status_code=status)
@@ -102,10 +105,16 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/signout", signin.sign_out, ["POST"]),
         ("/search", search.page, ["GET"]),
         ("/search/results", search.results, ["GET"]),
+        ("/counterparties/new", counterparty.new_form, ["GET"]),  # before /counterparties/{record_id}
+        ("/counterparties", counterparty.create, ["POST"]),
         ("/counterparties/{record_id}", counterparty.card, ["GET"]),
         ("/counterparties/{record_id}/edit", counterparty.edit_form, ["GET"]),
         ("/counterparties/{record_id}/edit", counterparty.save, ["POST"]),
         ("/counterparties/{record_id}/interactions", counterparty.log_interaction, ["POST"]),
+        ("/counterparties/{record_id}/people/new", people.new, ["GET"]),
+        ("/counterparties/{record_id}/people", people.create, ["POST"]),
+        ("/counterparties/{record_id}/people/{person_id}/edit", people.edit_form, ["GET"]),
+        ("/counterparties/{record_id}/people/{person_id}/edit", people.save, ["POST"]),
         ("/counterparties/{record_id}/letters/new", letters.new, ["GET"]),
         ("/counterparties/{record_id}/letters", letters.send, ["POST"]),
         ("/letters/{letter_id}", letters.read, ["GET"]),

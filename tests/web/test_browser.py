@@ -261,3 +261,69 @@ def test_a_letters_html_runs_no_script(page: Any, server: tuple[str, dict[str, s
     page.wait_for_timeout(200)
     assert page.evaluate("window.__xss") is None
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_the_inn_and_kpp_are_checked_as_they_are_typed(page: Any, server: tuple[str, dict[str, str]]) -> None:
+    """A new counterparty: the static script checks the INN's check digits and the KPP while they are typed
+    and says so beside the field, in the words the server would use; the server still decides."""
+    base, _ids = server
+    sign_in(page, base, "ivanov")
+    page.locator("#nav-new-counterparty").click()
+    page.wait_for_url(base + "/counterparties/new")
+    inn, kpp = page.get_by_label("ИНН"), page.get_by_label("КПП")
+    error = page.locator("#f-inn-error")
+
+    inn.type("770708389", delay=10)
+    assert error.count() == 0  # nine digits: still typing, nothing to say yet
+    inn.type("4", delay=10)
+    assert error.inner_text() == "Неверная контрольная цифра ИНН (ожидалась 3, указана 4)"
+    assert inn.get_attribute("aria-invalid") == "true" and inn.get_attribute("aria-describedby") == "f-inn-error"
+    inn.press("Backspace")
+    inn.type("3", delay=10)
+    assert error.count() == 0 and inn.get_attribute("aria-invalid") is None
+
+    inn.fill("")
+    inn.type("500100732258", delay=10)  # a sole trader's twelve digits: both check digits count
+    assert error.inner_text() == "Неверная контрольная цифра ИНН (ожидалась 59, указана 58)"
+    inn.fill("")
+    inn.type("77o7", delay=10)
+    assert error.inner_text() == "ИНН должен состоять только из цифр"
+    inn.fill("")
+    inn.type("12345", delay=10)
+    assert error.count() == 0
+    inn.press("Tab")  # leaving the field: now the length is a problem
+    assert error.inner_text() == "ИНН должен содержать 10 цифр (юрлицо) или 12 (физлицо, ИП); указано 5"
+
+    inn.fill("")
+    inn.type("500100732259", delay=10)
+    assert error.count() == 0
+    kpp.type("770701001", delay=10)
+    assert page.locator("#f-kpp-error").inner_text() == "У ИП (ИНН из 12 цифр) нет КПП"
+    kpp.fill("")
+    inn.fill("")
+    inn.type("7707083893", delay=10)
+    kpp.type("7707-1001", delay=10)
+    assert page.locator("#f-kpp-error").inner_text() == "КПП: 4 цифры, 2 цифры или латинские буквы, 3 цифры"
+    kpp.fill("")
+    kpp.type("770701001", delay=10)
+    assert page.locator("#f-kpp-error").count() == 0
+
+    # The script does not stop a form: a wrong INN sent anyway gets the server's same words beside it.
+    page.get_by_label("Полное наименование").fill("ООО «Вектор»")
+    inn.fill("7707083894")
+    page.locator("#create").click()
+    page.wait_for_url(base + "/counterparties")
+    assert error.inner_text() == "Неверная контрольная цифра ИНН (ожидалась 3, указана 4)"
+    # The server's word on a rule the script does not know stays until the value changes.
+    page.get_by_label("Организационно-правовая форма").fill("ИП")
+    inn.fill("7707083893")
+    page.locator("#create").click()
+    page.wait_for_url(base + "/counterparties")
+    assert error.inner_text() == "У ИП ИНН из 12 цифр"
+    page.get_by_label("КПП").focus()
+    assert error.inner_text() == "У ИП ИНН из 12 цифр"
+    page.get_by_label("Организационно-правовая форма").fill("ООО")
+    page.locator("#create").click()
+    page.wait_for_url(f"{base}/counterparties/*")
+    assert page.locator("#cp-name").inner_text() == "ООО «Вектор»"
+    assert page.locator("#cp-inn").inner_text() == "7707083893"

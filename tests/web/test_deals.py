@@ -30,8 +30,11 @@ def test_the_board_has_a_column_per_stage_with_my_deals(web: Web, deals: dict[st
     web.sign_in("ivanov")
     page = web.get("/deals")
     assert page.status_code == 200
-    for stage in ("Новая", "Квалификация", "Предложение", "Переговоры", "Выиграна", "Потерян"):
+    for stage in ("Новая", "Квалификация", "Предложение", "Переговоры", "Выиграна", "Проиграна"):
         assert stage in page.text
+    # One word for a lost deal, agreeing with "сделка", as in "Причина проигрыша" beside it; a lost
+    # counterparty stays "Потерян".
+    assert "Потерян" not in page.text and "Причина проигрыша" in page.text
     assert "Поставка муки" in column(page.text, "new") and "ООО «Ромашка»" in page.text
     assert "125" in column(page.text, "new")
     assert "Поставка сахара" not in page.text and "Василёк" not in page.text  # petrova's private client

@@ -78,3 +78,47 @@ def test_the_sign_in_page_language_can_be_chosen(web: Web) -> None:
     assert "Password" in web.get("/signin").text  # remembered by this browser
     web.client.cookies.clear()
     assert "Пароль" in web.get("/signin").text
+
+
+def test_domain_problems_that_reach_the_screens_are_in_russian() -> None:
+    """The English of crm.rules / crm.validation, as it reaches a form or an error page, is translated."""
+    ru = i18n.gettext_for("ru")
+    for message, russian in [
+        ("a sole trader (ИП) has a 12-digit INN", "У ИП ИНН из 12 цифр"),
+        ("an organisation has a 10-digit INN", "У организации ИНН из 10 цифр"),
+        ("phone '12': not a possible phone number (wrong number of digits for the country)",
+         "Такого номера не бывает: неверное число цифр"),
+        ("phone 'abc': not a phone number (Missing or invalid default region.)", "Это не номер телефона"),
+        ("email 'a@@b.ru': must contain exactly one '@'", "В адресе электронной почты ровно один знак @"),
+        ("email 'a@b': domain must be like 'example.ru' (a dot, no empty parts)", "Это не адрес электронной почты"),
+        ("must list at least one of client, prospect, supplier, partner, competitor",
+         "Выберите хотя бы одно из предложенных значений"),
+        ("must be between 0 and 100", "Должно быть от 0 до 100"),
+        ("must be between 0 and 10080 (a week)", "Должно быть от 0 до 10080"),
+        ("must not be negative", "Не может быть отрицательным"),
+        ("must be a three-letter ISO 4217 code such as RUB", "Трёхбуквенный код валюты, например RUB"),
+        ("at most 2 decimal places; got '1.005'", "Не более 2 знаков после запятой"),
+        ("Input should be a valid integer, unable to parse string as an integer", "Укажите целое число"),
+        ("Input should be a valid date or datetime, invalid character in year", "Укажите дату"),
+        ("the form's security token is missing or stale; reload the page",
+         "Ключ безопасности формы отсутствует или устарел; обновите страницу."),
+        ("you may see but not change counterparty 1234", "Вы можете это видеть, но не изменять."),
+        ("the mail review queue is for office staff and administrators",
+         "Разбор почты доступен только офису и администраторам."),
+        ("letter 42 was already settled (filed)", "Это письмо уже разобрал кто-то другой."),
+        ("contact_person has invalid fields: full_name, phones", "Отклонены поля: full_name, phones"),
+    ]:
+        assert i18n.problem(message, ru) == russian, message
+    # what the catalog does not know is shown as the domain wrote it
+    assert i18n.problem("something new", ru) == "something new"
+
+
+def test_a_lost_deal_is_one_word_everywhere() -> None:
+    """"Проиграна" agrees with "сделка" (the stage of a deal); a counterparty that went away is "Потерян"."""
+    from web import render
+
+    labels = '{% import "labels.html" as l %}{{ l.deal_stage("lost") }}|{{ l.stage("lost") }}'
+    assert render.environment("ru").from_string(labels).render() == "Проиграна|Потерян"
+    assert render.environment("en").from_string(labels).render() == "Lost|Lost"
+    ru = i18n.gettext_for("ru")
+    assert "проигр" in ru("Say why the deal was lost") and "проигр" in ru("Why lost")

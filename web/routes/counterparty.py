@@ -1,4 +1,4 @@
-"""The counterparty card, its edit form, and logging an interaction from it.
+"""The counterparty card, the forms that make and edit one, and logging an interaction from it.
 
 Reads and writes go through ``crm.records``, so the access rules apply: a
 counterparty the user may not see is a 404 here as in the API. A refused write
@@ -20,7 +20,15 @@ from starlette.responses import Response
 from crm import access, records
 from crm.errors import ValidationFailed, VersionConflict
 from crm.models import User
-from crm.models.enums import Direction, InteractionKind, InteractionStatus, Stage, Visibility
+from crm.models.enums import (
+    ContactKind,
+    CounterpartyKind,
+    Direction,
+    InteractionKind,
+    InteractionStatus,
+    Stage,
+    Visibility,
+)
 from web import i18n
 from web.home import Home
 from web.timeline import timeline
@@ -36,7 +44,15 @@ EDIT_FIELDS: list[tuple[str, str]] = [
     ("legal_address", "textarea"), ("actual_address", "textarea"), ("website", "text"), ("industry", "text"),
     ("region", "text"), ("stage", "select"), ("visibility", "select"), ("notes", "textarea"),
 ]
+# The new-counterparty form: its one kind (``kinds`` holds a list; the form picks the first) and one
+# phone and one email, which become ``contacts``; more are added on the edit form's successors.
+NEW_FIELDS: list[tuple[str, str]] = [
+    ("legal_name", "text"), ("short_name", "text"), ("legal_form", "text"), ("kinds", "select"), ("inn", "text"),
+    ("kpp", "text"), ("phone", "tel"), ("email", "email"), ("legal_address", "textarea"), ("website", "text"),
+    ("industry", "text"), ("region", "text"), ("stage", "select"), ("visibility", "select"), ("notes", "textarea"),
+]
 CHOICES: dict[str, list[str]] = {
+    "kinds": [k.value for k in CounterpartyKind],
     "stage": [s.value for s in Stage],
     "visibility": [v.value for v in Visibility],
     "kind": [InteractionKind.CALL.value, InteractionKind.MEETING.value, InteractionKind.COMPLAINT.value,
@@ -114,6 +130,62 @@ async def save(request: Request, home: Home) -> Response:
     except VersionConflict:
         return await signed_in(request, home, lambda db, visit: _form_page(
             db, visit, record_id, {**values, "version": version}, None, 409, conflict=True))
+
+
+def _new_page(db: Session, visit: Visit, values: dict[str, str], errors: dict[str, str] | None = None,
+              status_code: int = 200) -> Response:
+    errors = errors or {}
+    known = {name for name, _ in NEW_FIELDS}
+    return visit.page(db, "counterparty_new.html", status_code=status_code, fields=NEW_FIELDS, values=values,
+                      errors=errors, other_errors={k: v for k, v in errors.items() if k not in known},
+                      choices=CHOICES)
+
+
+async def new_form(request: Request, home: Home) -> Response:
+    """The empty form: a client, a lead, seen only by its owner and their manager (the domain's defaults)."""
+    values = dict.fromkeys((name for name, _ in NEW_FIELDS), "") | {
+        "kinds": CounterpartyKind.CLIENT.value, "stage": Stage.LEAD.value, "visibility": Visibility.PRIVATE.value}
+    return await signed_in(request, home, lambda db, visit: _new_page(db, visit, values))
+
+
+def _new_counterparty(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The record to create from the form, and which form field each ``contacts[i]`` came from."""
+    # The name even when blank: the rules then report it with every other problem at once.
+    data: dict[str, Any] = {name: value for name, value in values.items()
+                            if (value or name == "legal_name") and name not in ("kinds", "phone", "email")}
+    data["kinds"] = [values["kinds"]] if values["kinds"] else []
+    contacts, origin = [], {}
+    for name, kind in (("phone", ContactKind.PHONE), ("email", ContactKind.EMAIL)):
+        if values[name]:
+            origin[f"contacts[{len(contacts)}]"] = name
+            contacts.append({"kind": kind.value, "value": values[name]})
+    data["contacts"] = contacts
+    return data, origin
+
+
+async def create(request: Request, home: Home) -> Response:
+    """A new counterparty, owned by whoever makes it, through ``crm.records.create`` (the home's ``create``):
+    the rules of the API hold; on success the new card opens."""
+    form = await read_form(request)
+    values = {name: str(form.get(name, "")).strip() for name, _ in NEW_FIELDS}
+    data, origin = _new_counterparty(values)
+
+    def work(db: Session, visit: Visit) -> Response:
+        made = home.create(db, visit.user, COUNTERPARTIES, data)
+        return visit.redirect(f"/counterparties/{made.id}")
+
+    try:
+        return await signed_in(request, home, work, write=True, form=form)
+    except ValidationFailed as exc:
+        failure = exc
+
+        def again(db: Session, visit: Visit) -> Response:
+            errors: dict[str, str] = {}
+            for key, message in _errors(failure, visit.gettext).items():
+                errors.setdefault(origin.get(key, key), message)  # contacts[0] is the phone or the email
+            return _new_page(db, visit, values, errors, 422)
+
+        return await signed_in(request, home, again)
 
 
 def _wall_time(raw: str, zone: ZoneInfo) -> str:

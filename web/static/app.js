@@ -1,8 +1,88 @@
 // Satchel's only script: progressive enhancement. Every screen works without it.
 // - the quick search box shows results as you type (a fragment rendered and escaped by the server);
-// - "/" jumps to the search box from anywhere, Escape closes the results, arrows move through them.
+// - "/" jumps to the search box from anywhere, Escape closes the results, arrows move through them;
+// - an INN or a KPP typed into a form (inputs with data-check) is checked as it is typed, with the
+//   rules of crm/validation.py, and the problem is shown beside the field. The messages come from
+//   the page (data-* attributes, in the user's language). The server checks again and decides.
 // Every address comes from the page: the screens may live under a prefix (a laptop's /u/<secret>),
 // given by <body data-base> and already part of the search box's data-results.
+(function () {
+  "use strict";
+  var INN10 = [2, 4, 10, 3, 5, 9, 4, 6, 8];
+  var INN11 = [7, 2, 4, 10, 3, 5, 9, 4, 6, 8];
+  var INN12 = [3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8];
+
+  function digit(digits, weights) {  // weighted sum mod 11, then mod 10 (crm.validation._inn_digit)
+    var total = 0;
+    for (var i = 0; i < weights.length; i++) { total += Number(digits.charAt(i)) * weights[i]; }
+    return String(total % 11 % 10);
+  }
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (all, name) { return name in values ? values[name] : all; });
+  }
+
+  // The problem with an INN, or "" when there is none yet; ``done`` when the person left the field.
+  function innProblem(input, done) {
+    var inn = input.value.replace(/\s+/g, "");
+    if (!inn) { return ""; }
+    if (!/^[0-9]+$/.test(inn)) { return input.dataset.digits; }
+    if (inn.length !== 10 && inn.length !== 12) {
+      return done || inn.length > 12 ? fill(input.dataset.length, { n: inn.length }) : "";
+    }
+    var expected = inn.length === 10 ? digit(inn, INN10) : digit(inn, INN11);
+    if (inn.length === 12) { expected += digit(inn, INN12); }
+    var got = inn.slice(-expected.length);
+    return got === expected ? "" : fill(input.dataset.checksum, { expected: expected, got: got });
+  }
+
+  function kppProblem(input, done) {
+    var kpp = input.value.replace(/\s+/g, "").toUpperCase();
+    if (!kpp) { return ""; }
+    var inn = input.form && input.form.querySelector("[data-check=inn]");
+    if (inn && inn.value.replace(/\s+/g, "").length === 12) { return input.dataset.sole; }
+    if (kpp.length !== 9) { return done || kpp.length > 9 ? fill(input.dataset.length, { n: kpp.length }) : ""; }
+    return /^[0-9]{4}[0-9A-Z]{2}[0-9]{3}$/.test(kpp) ? "" : input.dataset.pattern;
+  }
+
+  function show(input, message) {
+    var id = input.id + "-error";
+    var note = document.getElementById(id);
+    // The server's word on the value it was shown with stays until the value changes.
+    if (!message && note && input.value === input.defaultValue) { return; }
+    if (message) {
+      if (!note) {
+        note = document.createElement("span");
+        note.className = "field-error";
+        note.id = id;
+        note.setAttribute("aria-live", "polite");
+        input.insertAdjacentElement("afterend", note);
+      }
+      note.textContent = message;
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", id);
+    } else {
+      if (note) { note.remove(); }
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+    }
+    if (input.parentElement) { input.parentElement.classList.toggle("invalid", Boolean(message)); }
+  }
+
+  function check(input, done) {
+    show(input, input.dataset.check === "inn" ? innProblem(input, done) : kppProblem(input, done));
+    if (input.dataset.check === "inn" && input.form) {  // a 12-digit INN has no KPP: look at the KPP again
+      var kpp = input.form.querySelector("[data-check=kpp]");
+      if (kpp && kpp.value) { show(kpp, kppProblem(kpp, true)); }
+    }
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-check]"), function (field) {
+    field.addEventListener("input", function () { check(field, false); });
+    field.addEventListener("change", function () { check(field, true); });
+  });
+})();
+
 (function () {
   "use strict";
   var input = document.getElementById("quick-search");
