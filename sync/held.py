@@ -161,6 +161,13 @@ def _moved_shares(session: Session, user: User, base: int) -> bool:
 _TOLD = Told.__table__  # type: ignore[attr-defined]
 
 
+def keeps_told(user: User) -> bool:
+    """Whether what ``user``'s devices are told is kept: not for admins and office users, who see
+    every record (everything gone is named to them); should their role change, their laptops
+    bootstrap again (a moved scope resets them) and the keeping starts there."""
+    return user.role not in (Role.ADMIN, Role.OFFICE)
+
+
 def remember(session: Session, device_id: str, keys: Iterable[Key]) -> None:
     """Note that the device ``device_id`` has been told of the records ``keys``."""
     rows = [{"device_id": device_id, "record_type": name, "record_id": record_id} for name, record_id in set(keys)]

@@ -23,7 +23,7 @@ from crm.errors import MalformedInput
 from crm.models import Device, User
 from server.http import as_caller, as_user, db, json_response, read_json
 from sync import bootstrap as bootstrap_verb
-from sync import conflicts, protocol, versions
+from sync import conflicts, held, protocol, versions
 from sync import pull as pull_verb
 from sync import push as push_verb
 
@@ -67,9 +67,9 @@ async def _told(request: Request, device_id: str, note: Callable[[Session], None
 async def pull(request: Request) -> Response:
     _versions(request)
     body = await read_json(request)
-    answer, device_id = await as_caller(request, lambda s, u, d: (pull_verb.pull(s, u, body, d.id), d.id),
-                                        write=False)
-    if any(change["op"] == "upsert" for change in answer["changes"]):
+    answer, device_id, keeps = await as_caller(
+        request, lambda s, u, d: (pull_verb.pull(s, u, body, d.id), d.id, held.keeps_told(u)), write=False)
+    if keeps and any(change["op"] == "upsert" for change in answer["changes"]):
         await _told(request, device_id, lambda s: pull_verb.remember_pull(s, device_id, answer))
     return _packed(request, answer)
 
@@ -77,9 +77,10 @@ async def pull(request: Request) -> Response:
 async def bootstrap(request: Request) -> Response:
     _versions(request)
     body = await read_json(request)
-    answer, device_id = await as_caller(request, lambda s, u, d: (bootstrap_verb.bootstrap(s, u, body), d.id),
-                                        write=False)
-    await _told(request, device_id, lambda s: bootstrap_verb.remember_bootstrap(s, device_id, body, answer))
+    answer, device_id, keeps = await as_caller(
+        request, lambda s, u, d: (bootstrap_verb.bootstrap(s, u, body), d.id, held.keeps_told(u)), write=False)
+    if keeps:
+        await _told(request, device_id, lambda s: bootstrap_verb.remember_bootstrap(s, device_id, body, answer))
     return _packed(request, answer)
 
 
