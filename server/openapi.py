@@ -9,10 +9,53 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm import records
+from crm import records, rules
+from crm.models import enums
 from server.http import json_response
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _enum(values: Any) -> dict[str, Any]:
+    return {"enum": [str(v) for v in values]}
+
+
+_NAMED = {"minLength": 1, "pattern": r"\S"}
+# What crm/rules.py accepts beyond a field's type, on the write schemas: a client (and a
+# schema-driven test) can tell from the document which values may succeed. A nullable
+# field's constraint applies to its non-null branch.
+_WRITE_RULES: dict[str, dict[str, dict[str, Any]]] = {
+    "counterparties": {"legal_name": _NAMED, "kinds": {"minItems": 1, "items": _enum(enums.CounterpartyKind)},
+                       "stage": _enum(enums.Stage), "visibility": _enum(enums.Visibility)},
+    "contact-persons": {"full_name": _NAMED, "birthday_remind_days": {"minimum": 0, "maximum": 60}},
+    "interactions": {"kind": _enum(enums.InteractionKind), "direction": _enum(enums.Direction),
+                     "status": _enum(enums.InteractionStatus), "importance": _enum(enums.Importance),
+                     "mail_status": _enum(enums.MailStatus), "duration_minutes": {"minimum": 0, "maximum": 7 * 24 * 60}},
+    "reminders": {"status": _enum(enums.ReminderStatus), "subject_type": _enum(rules.REMINDER_SUBJECTS)},
+    "deals": {"title": _NAMED, "stage": _enum(enums.DealStage), "currency": {"pattern": "^[A-Za-z]{3}$"},
+              "probability": {"minimum": 0, "maximum": 100}},
+    "users": {"login": _NAMED, "full_name": _NAMED, "role": _enum(enums.Role), "locale": _enum(("ru", "en"))},
+    "teams": {"name": _NAMED},
+}
+
+
+# crm.validation takes dates and times from the years 1900 to 2200 only.
+_YEARS = r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"
+
+
+def _dated(schema: dict[str, Any]) -> dict[str, Any]:
+    if "anyOf" in schema:
+        return {**schema, "anyOf": [_dated(b) for b in schema["anyOf"]]}
+    return {**schema, "pattern": _YEARS} if schema.get("format") in ("date", "date-time") else schema
+
+
+def _constrained(schema: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    if "anyOf" in schema:
+        return {**schema, "anyOf": [b if b.get("type") == "null" else _constrained(b, extra) for b in schema["anyOf"]]}
+    merged = dict(schema)
+    for key, value in extra.items():
+        merged[key] = _constrained(merged[key], value) if isinstance(value, dict) and key in merged else value
+    return merged
 
 
 def _field_schema(rt: records.RecordType, name: str) -> dict[str, Any]:
@@ -37,7 +80,7 @@ def _record_paths(rt: records.RecordType) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{rt.singular}"}
     new = {"$ref": f"#/components/schemas/{rt.singular}_write"}
     tag = [rt.name]
-    filters = [{"name": f, "in": "query", "required": False, "schema": _field_schema(rt, f),
+    filters = [{"name": f, "in": "query", "required": False, "schema": _dated(_field_schema(rt, f)),
                 "description": f"equals; also {f}__gte, {f}__gt, {f}__lte, {f}__lt"} for f in rt.filters]
     paging = [
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": records.MAX_PAGE, "default": 50}},
@@ -51,6 +94,10 @@ def _record_paths(rt: records.RecordType) -> dict[str, Any]:
     id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
     if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
                 "description": "the ETag (version) the edit is based on"}
+    etag = {"ETag": {"description": "the record's version, to send back as If-Match", "required": True,
+                     "schema": {"type": "string"}}}
+    location = {"Location": {"description": "the created record's address", "required": True,
+                             "schema": {"type": "string"}}}
     page = {"type": "object", "properties": {"items": {"type": "array", "items": ref}, "total": {"type": "integer"},
                                              "limit": {"type": "integer"}, "offset": {"type": "integer"}}}
     return {
@@ -59,7 +106,7 @@ def _record_paths(rt: records.RecordType) -> dict[str, Any]:
                     "parameters": paging + filters, "responses": {"200": _json(page) | {"description": "A page"}, **_errors(400, 401, 422)}},
             "post": {"tags": tag, "summary": f"Create a {rt.singular}", "operationId": f"create_{rt.singular}",
                      "requestBody": {"required": True, **_json(new)},
-                     "responses": {"201": _json(ref) | {"description": "Created"}, **_errors(400, 401, 403, 409, 413, 422)}},
+                     "responses": {"201": _json(ref) | {"description": "Created", "headers": etag | location}, **_errors(400, 401, 403, 409, 413, 422)}},
         },
         f"/api/v1/{rt.name}/batch": {
             "post": {"tags": tag, "summary": f"Create up to {records.MAX_BATCH} {rt.name} at once, all or none",
@@ -72,15 +119,103 @@ def _record_paths(rt: records.RecordType) -> dict[str, Any]:
         },
         f"/api/v1/{rt.name}/{{id}}": {
             "get": {"tags": tag, "summary": f"Get a {rt.singular}", "operationId": f"get_{rt.singular}",
-                    "parameters": id_param, "responses": {"200": _json(ref) | {"description": "The record"}, **_errors(401, 404)}},
+                    "parameters": id_param, "responses": {"200": _json(ref) | {"description": "The record", "headers": etag}, **_errors(401, 404)}},
             "patch": {"tags": tag, "summary": f"Change some fields of a {rt.singular}", "operationId": f"update_{rt.singular}",
                       "parameters": [*id_param, if_match], "requestBody": {"required": True, **_json(new)},
-                      "responses": {"200": _json(ref) | {"description": "Updated"}, **_errors(400, 401, 403, 404, 409, 413, 422)}},
+                      "responses": {"200": _json(ref) | {"description": "Updated", "headers": etag}, **_errors(400, 401, 403, 404, 409, 413, 422)}},
             "delete": {"tags": tag, "summary": f"Delete a {rt.singular}", "operationId": f"delete_{rt.singular}",
                        "parameters": [*id_param, if_match],
                        "responses": {"204": {"description": "Deleted"}, **_errors(400, 401, 403, 404, 409)}},
         },
     }
+
+
+_ID = "$response.body#/id"
+_VERSION = "$response.header.ETag"
+
+
+def _link(operation_id: str, description: str, parameters: dict[str, Any] | None = None,
+          body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An OpenAPI link; a ``body`` is merged into the target's request body, its runtime expressions evaluated."""
+    link: dict[str, Any] = {"operationId": operation_id, "description": description}
+    if parameters:
+        link["parameters"] = parameters
+    if body is not None:
+        link["requestBody"] = body
+    return link
+
+
+def _links() -> dict[tuple[str, str], dict[str, Any]]:
+    """How an answer's values feed the next call, by (operationId, status code).
+
+    The create, read and change of every record type chain by id (and If-Match from
+    the ETag); a new counterparty, contact person, deal or interaction leads to the
+    records made under it; a feed to its revocation and new URL; the conflict list to
+    a resolution. Devices are not linked: revoking the caller's own device ends its token.
+    """
+    links: dict[tuple[str, str], dict[str, Any]] = {}
+    for rt in records.RECORD_TYPES.values():
+        s = rt.singular
+        by_id = {"path.id": _ID}
+        versioned = {"path.id": _ID, "header.If-Match": _VERSION}
+        first = {"path.id": "$response.body#/items/0/id"}
+        links[(f"create_{s}", "201")] = {
+            "Get": _link(f"get_{s}", f"Read the new {s}", by_id),
+            "Update": _link(f"update_{s}", f"Change the new {s}", versioned),
+            "Delete": _link(f"delete_{s}", f"Delete the new {s}", versioned)}
+        links[(f"create_{s}_batch", "201")] = {"GetFirst": _link(f"get_{s}", f"Read the first new {s}", first)}
+        links[(f"list_{s}", "200")] = {"GetFirst": _link(f"get_{s}", f"Read the first {s} listed", first)}
+        links[(f"get_{s}", "200")] = {
+            "Update": _link(f"update_{s}", f"Change the {s} as read", versioned),
+            "Delete": _link(f"delete_{s}", f"Delete the {s} as read", versioned)}
+        links[(f"update_{s}", "200")] = {
+            "Get": _link(f"get_{s}", f"Read the changed {s} back", by_id),
+            "Delete": _link(f"delete_{s}", f"Delete the changed {s}", versioned)}
+
+    def reminder(subject: str) -> dict[str, Any]:
+        return _link("create_reminder", f"A reminder about the new {subject}",
+                     body={"subject_type": subject, "subject_id": _ID})
+
+    under_counterparty = {"counterparty_id": _ID}
+    links[("create_counterparty", "201")] |= {
+        "CreateContactPerson": _link("create_contact_person", "A contact person at the new counterparty",
+                                     body=under_counterparty),
+        "CreateDeal": _link("create_deal", "A deal with the new counterparty", body=under_counterparty),
+        "CreateInteraction": _link("create_interaction", "An interaction with the new counterparty",
+                                   body=under_counterparty),
+        "CreateShare": _link("create_share", "Share the new counterparty", body=under_counterparty),
+        "CreateReminder": reminder("counterparty"),
+        "ListContactPersons": _link("list_contact_person", "The new counterparty's contact persons",
+                                    {"query.counterparty_id": _ID}),
+        "ListDeals": _link("list_deal", "The new counterparty's deals", {"query.counterparty_id": _ID}),
+        "ListInteractions": _link("list_interaction", "The new counterparty's interactions",
+                                  {"query.counterparty_id": _ID}),
+    }
+    links[("create_contact_person", "201")] |= {
+        "CreateInteraction": _link("create_interaction", "An interaction with the new contact person", body={
+            "counterparty_id": "$response.body#/counterparty_id", "contact_person_id": _ID}),
+        "CreateReminder": reminder("contact_person"),
+    }
+    links[("create_deal", "201")] |= {
+        "CreateInteraction": _link("create_interaction", "An interaction about the new deal", body={
+            "counterparty_id": "$response.body#/counterparty_id", "deal_id": _ID}),
+        "CreateReminder": reminder("deal"),
+    }
+    links[("create_interaction", "201")] |= {"CreateReminder": reminder("interaction")}
+    links[("create_team", "201")] |= {
+        "CreateUser": _link("create_user", "A user in the new team", body={"team_id": _ID}),
+        "ListUsers": _link("list_user", "The new team's users", {"query.team_id": _ID}),
+    }
+    links[("me", "200")] = {"GetUser": _link("get_user", "The calling user's record", {"path.id": "$response.body#/user/id"})}
+    revoke = _link("revoke_feed", "Revoke this feed", {"path.feed_id": _ID})
+    links[("create_feed", "201")] = {
+        "Revoke": revoke, "Regenerate": _link("regenerate_feed", "Replace this feed's URL", {"path.feed_id": _ID})}
+    links[("regenerate_feed", "201")] = {"Revoke": revoke}
+    links[("list_feeds", "200")] = {
+        "RevokeFirst": _link("revoke_feed", "Revoke the first feed listed", {"path.feed_id": "$response.body#/items/0/id"})}
+    links[("list_conflicts", "200")] = {"ResolveFirst": _link(
+        "resolve_conflict", "Settle the first conflict listed", {"path.conflict_id": "$response.body#/items/0/id"})}
+    return links
 
 
 def _auth_paths() -> dict[str, Any]:
@@ -196,13 +331,19 @@ def document() -> dict[str, Any]:
     paths: dict[str, Any] = _auth_paths() | _sync_paths()
     for rt in records.RECORD_TYPES.values():
         schemas[rt.singular] = {"type": "object", "properties": {f: _field_schema(rt, f) for f in rt.fields()}}
-        schemas[f"{rt.singular}_write"] = {"type": "object", "additionalProperties": False,
-                                           "properties": {f: _field_schema(rt, f) for f in ("id", *rt.writable)}}
+        constraints = {"id": {"format": "uuid"}, **_WRITE_RULES.get(rt.name, {})}
+        schemas[f"{rt.singular}_write"] = {"type": "object", "additionalProperties": False, "properties": {
+            f: _dated(_constrained(_field_schema(rt, f), constraints.get(f, {}))) for f in ("id", *rt.writable)}}
         paths.update(_record_paths(rt))
     # Any request may be refused before its operation runs: a NUL in a path or query
     # parameter, a malformed header (server/http.py).
+    links = _links()
     for operation in (op for item in paths.values() for op in item.values()):
         operation["responses"].setdefault("400", _errors(400)["400"])
+        for code, answer in operation["responses"].items():
+            if (operation["operationId"], code) in links:
+                answer["links"] = links.pop((operation["operationId"], code))
+    assert not links, f"links from operations the document lacks: {sorted(links)}"
     return {
         "openapi": "3.1.0",
         "info": {"title": "Satchel API", "version": "1", "description": "Offline-first CRM: REST API v1."},
