@@ -22,7 +22,7 @@ from crm.errors import NotFound, PermissionDenied
 from crm.models import Device, User
 from crm.models.enums import Role
 from crm.records import RecordType
-from mail import bridge
+from mail import bridge, suggestions
 from mail.decode import parse_letter
 from mail.models import MailReview
 from server.config import Config
@@ -238,6 +238,23 @@ class ServerReviewQueue:
         if not _sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         bridge.settle_review(self.database, self.config, review_id, actor, dismiss=True)
+
+    def suggestions(self, session: Session, actor: User) -> list[dict[str, Any]]:
+        if not _sorts_mail(actor):
+            raise PermissionDenied("the mail review queue is for office staff and administrators")
+        return [{"id": s.id, "address": s.address, "name": s.name, "counterparty_id": s.counterparty_id,
+                 "letters": s.letters, "interaction_id": s.interaction_id}
+                for s in suggestions.open_suggestions(session, actor, limit=500)]
+
+    def accept_suggestion(self, session: Session, actor: User, suggestion_id: str) -> str:
+        if not _sorts_mail(actor):
+            raise PermissionDenied("the mail review queue is for office staff and administrators")
+        return suggestions.accept_suggestion(session, actor, suggestion_id).id
+
+    def dismiss_suggestion(self, session: Session, actor: User, suggestion_id: str) -> None:
+        if not _sorts_mail(actor):
+            raise PermissionDenied("the mail review queue is for office staff and administrators")
+        suggestions.dismiss_suggestion(session, actor, suggestion_id)
 
 
 def router(config: Config, database: Database) -> Router:

@@ -132,6 +132,8 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/review/{review_id}", review.letter, ["GET"]),
         ("/review/{review_id}/settle", review.settle, ["POST"]),
         ("/review/{review_id}/dismiss", review.dismiss, ["POST"]),
+        ("/review/suggestions/{suggestion_id}/accept", review.accept_suggestion, ["POST"]),
+        ("/review/suggestions/{suggestion_id}/dismiss", review.dismiss_suggestion, ["POST"]),
         ("/admin/users", admin.users, ["GET"]),
         ("/admin/users", admin.add_user, ["POST"]),
         ("/admin/users/{user_id}", admin.user, ["GET"]),

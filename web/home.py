@@ -126,6 +126,11 @@ class ReviewQueue(Protocol):
     For office staff and admins: anyone else is refused (``PermissionDenied``).
     ``settle`` and ``dismiss`` run in the bridge's own transaction, so they take
     no session: the screen calls them after its checks, outside any transaction.
+
+    It also holds the bridge's suggested contact persons (unknown senders of filed
+    letters). Deciding one is a change of that counterparty's people, made in the
+    screen's own write transaction through ``crm.records``: only whoever may change
+    the counterparty decides, and a refusal changes nothing.
     """
 
     def waiting(self, session: Session, actor: User) -> list[dict[str, Any]]:
@@ -148,6 +153,24 @@ class ReviewQueue(Protocol):
 
     def dismiss(self, actor: User, review_id: str) -> None:
         """Never file the letter: it is not for any client."""
+        ...
+
+    def suggestions(self, session: Session, actor: User) -> list[dict[str, Any]]:
+        """The open suggestions on counterparties ``actor`` may change, most letters first: ``{"id",
+        "address", "name" (as the letters gave it, may be ""), "counterparty_id", "letters" (how many),
+        "interaction_id" (the latest such letter, or None)}``."""
+        ...
+
+    def accept_suggestion(self, session: Session, actor: User, suggestion_id: str) -> str:
+        """Make the sender a contact person of the suggestion's counterparty; the person's id.
+
+        A person of that counterparty who has the address already is taken instead of a
+        second one. ``PermissionDenied`` when ``actor`` may not change the counterparty,
+        ``AlreadyExists`` when the suggestion was accepted or dismissed meanwhile."""
+        ...
+
+    def dismiss_suggestion(self, session: Session, actor: User, suggestion_id: str) -> None:
+        """Never suggest this sender for that counterparty again (the same rights as accepting)."""
         ...
 
 

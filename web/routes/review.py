@@ -4,6 +4,11 @@ A letter is filed under one of the candidates the bridge found, or under a
 counterparty found by name, INN or email right in the form; or dismissed. The
 home's ``ReviewQueue`` does the filing (on the server, ``mail.bridge``) in a
 transaction of its own, after this screen's checks (``visit.acting``).
+
+Below the letters, the senders the bridge suggests as contact persons: **Create
+contact person** makes one on the suggestion's counterparty, **Dismiss** drops the
+suggestion. Both are changes to that counterparty, in this screen's own write
+transaction, refused (403, nothing changed) to whoever may not change it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import records
-from crm.errors import NotFound, ValidationFailed
+from crm.errors import AlreadyExists, NotFound, ValidationFailed
 from crm.models import Counterparty, User
 from web import i18n
 from web.home import Home, ReviewQueue
@@ -22,6 +27,7 @@ from web.visit import Visit, acting, read_form, signed_in
 
 COUNTERPARTIES = records.record_type("counterparties")
 FOUND_AT_MOST = 10
+DECIDED_ALREADY = i18n.N_("Someone decided on this suggestion already.")
 
 
 def _queue(home: Home) -> ReviewQueue:
@@ -43,12 +49,18 @@ def _named(db: Session, user: User, ids: list[str]) -> list[Counterparty]:
 
 def _page(db: Session, visit: Visit, errors: dict[str, str] | None = None,
           offered: dict[str, list[Counterparty]] | None = None, typed: dict[str, str] | None = None,
-          status_code: int = 200) -> Response:
-    waiting = _queue(visit.home).waiting(db, visit.user)
+          status_code: int = 200, notice: str | None = None) -> Response:
+    queue = _queue(visit.home)
+    waiting = queue.waiting(db, visit.user)
     for item in waiting:
         item["named"] = (offered or {}).get(item["id"]) or _named(db, visit.user, item["candidates"])
+    suggested = queue.suggestions(db, visit.user)
+    names = {cp.id: cp for cp in _named(db, visit.user, sorted({s["counterparty_id"] for s in suggested}))}
+    for item in suggested:
+        item["counterparty"] = names.get(item["counterparty_id"])
     return visit.page(db, "review.html", status_code=status_code, waiting=waiting, errors=errors or {},
-                      typed=typed or {})
+                      typed=typed or {}, suggested=[s for s in suggested if s["counterparty"] is not None],
+                      notice=notice)
 
 
 async def show(request: Request, home: Home) -> Response:
@@ -112,3 +124,32 @@ async def letter(request: Request, home: Home) -> Response:
         return visit.page(db, "review_letter.html", item=item, letter=queue.preview(db, visit.user, review_id))
 
     return await signed_in(request, home, work)
+
+
+async def accept_suggestion(request: Request, home: Home) -> Response:
+    """Make a suggested sender a contact person of the suggestion's counterparty."""
+    suggestion_id = request.path_params["suggestion_id"]
+    form = await read_form(request)
+
+    def work(db: Session, visit: Visit) -> Response:
+        try:
+            _queue(home).accept_suggestion(db, visit.user, suggestion_id)
+        except AlreadyExists:  # decided meanwhile (or the button pressed twice): nothing more is made
+            return _page(db, visit, status_code=409, notice=visit.gettext(DECIDED_ALREADY))
+        return visit.redirect("/review")
+
+    return await signed_in(request, home, work, write=True, form=form)
+
+
+async def dismiss_suggestion(request: Request, home: Home) -> Response:
+    suggestion_id = request.path_params["suggestion_id"]
+    form = await read_form(request)
+
+    def work(db: Session, visit: Visit) -> Response:
+        try:
+            _queue(home).dismiss_suggestion(db, visit.user, suggestion_id)
+        except AlreadyExists:
+            return _page(db, visit, status_code=409, notice=visit.gettext(DECIDED_ALREADY))
+        return visit.redirect("/review")
+
+    return await signed_in(request, home, work, write=True, form=form)
