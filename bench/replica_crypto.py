@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from clients.replica import Replica
 from crm import records
-from sync.replica import Replica
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Replica encryption"

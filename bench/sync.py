@@ -53,14 +53,14 @@ from sqlalchemy import bindparam, create_engine, func, select, text, update
 from sqlmodel import SQLModel
 
 from bench.harness import WORK, Report, Result, median, percentile, pg_database, running_server
+from clients.agent import SyncAgent
+from clients.replica import Replica
 from crm import access, accounts, changes, demo, records
 from crm.database import Database
 from crm.models import Counterparty, User
 from crm.models.base import to_jsonable
 from server import migrate
 from sync import protocol
-from sync.agent import SyncAgent
-from sync.replica import Replica
 
 PUSH_FIELDS = ("notes", "industry", "region", "segment")
 INFLATED_SUBJECT = "Звонок (нагрузка) №"

@@ -21,10 +21,10 @@ from datetime import datetime
 
 import httpx
 
+from clients.agent import Offline, SyncAgent, SyncError
+from clients.replica import Replica
 from crm.errors import SatchelError
 from crm.models.base import utcnow
-from sync.agent import Offline, SyncAgent, SyncError
-from sync.replica import Replica
 
 log = logging.getLogger(__name__)
 

@@ -26,15 +26,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from clients import vault
+from clients.agent import NotLoggedIn, Offline, ServerRefused, SyncAgent, SyncError, UpgradeRequired
 from clients.background import BackgroundSync
 from clients.profiles import ENV_HOME, Profiles, default_home
+from clients.replica import Replica
 from clients.web_home import LaptopHome, launch_url
 from clients.web_home import create_app as create_ui
 from crm import errors, records
 from crm.database import WrongKey
 from sync import protocol
-from sync.agent import NotLoggedIn, Offline, ServerRefused, SyncAgent, SyncError, UpgradeRequired
-from sync.replica import Replica
 
 app = typer.Typer(help="Satchel field client: your CRM on the laptop, with or without a network. / "
                        "Полевой клиент Satchel: CRM на ноутбуке, с сетью и без.",

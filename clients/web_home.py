@@ -46,12 +46,12 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clients.background import BackgroundSync
+from clients.replica import LocalEdits, Replica
 from crm import records
 from crm.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated, ValidationFailed
 from crm.models import User
 from crm.records import RecordType
 from sync import protocol
-from sync.replica import LocalEdits, Replica
 from web import app as web_app
 from web import home as web_home
 from web import session as web_session

@@ -26,12 +26,12 @@ import uvicorn
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from clients.agent import SyncAgent
 from clients.background import BackgroundSync
+from clients.replica import Replica
 from clients.web_home import LaptopHome, create_app, launch_url
 from crm.database import Database
 from server.config import Config
-from sync.agent import SyncAgent
-from sync.replica import Replica
 from tests.clients.test_cli import LiveServer
 from tests.conftest import PASSWORD, make_user
 from tests.web.test_browser import browser, playwright  # noqa: F401 - the fixtures

@@ -14,8 +14,8 @@ from keyring.backend import KeyringBackend
 
 from clients import vault
 from clients.profiles import Profiles
+from clients.replica import Replica
 from crm.database import Database, WrongKey
-from sync.replica import Replica
 from tests.clients.test_cli import PASSPHRASE, LiveServer, field, live  # noqa: F401 - the fixture
 from tests.conftest import PASSWORD, make_user
 

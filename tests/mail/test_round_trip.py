@@ -11,12 +11,12 @@ from pathlib import Path
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from clients.agent import SyncAgent
+from clients.replica import Replica
 from crm.models import Interaction
 from mail import bridge, outbox
 from mail.decode import parse_letter
 from server.app import create_app
-from sync.agent import SyncAgent
-from sync.replica import Replica
 from tests.conftest import PASSWORD
 from tests.mail.servers import IVANOV, DovecotServer, SmtpSink
 from tests.mail.world import letter, make_world

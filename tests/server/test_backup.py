@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from clients.agent import SyncAgent
+from clients.replica import Replica
 from crm.database import Database
 from server import backup
 from server.app import create_app
 from server.config import Config
-from sync.agent import SyncAgent
-from sync.replica import Replica
 from tests.conftest import PASSWORD, make_user
 from tests.server.test_cli import run
 from tests.sync.test_agent import rest, server_view

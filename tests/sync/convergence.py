@@ -41,6 +41,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from clients.agent import Summary, SyncAgent, SyncError
+from clients.replica import Replica
+from clients.replica import store as replica_module
 from crm import access, accounts, changes, records
 from crm.database import Database
 from crm.errors import SatchelError
@@ -48,11 +51,8 @@ from crm.models import Counterparty, Share, User
 from crm.models import base as base_module
 from crm.models.base import to_jsonable, utcnow
 from sync import protocol
-from sync import replica as replica_module
-from sync.agent import Summary, SyncAgent, SyncError
 from sync.conflicts import DELETED, may_know_deleted, page_conflicts
 from sync.models import Conflict, DeviceCursor, PushResult
-from sync.replica import Replica
 
 WORDS = ["поставка", "скидка", "договор", "образцы", "золото", "серебро", "опт", "склад", "счёт", "визит",
          "звонок", "претензия", "каталог", "выставка", "рекламация"]
@@ -66,18 +66,15 @@ PAGE_SIZES = (2, 3, 5)
 BETWEEN_PAGES = 0.25  # per continuation page of a pull: another laptop pushes, or a REST user writes, first
 LOSE_ACCESS = 0.08  # per step: a party of an open conflict loses access to its record
 DELETE_WITH_CONFLICT = 0.08  # per step: a record with an open conflict (or its counterparty) is deleted
-# An evict or delete a laptop receives names a record it held (or made): that is the checker's
-# strict rule, off because sync/held.py knowingly names more (docs/sync-protocol.md, "Evictions and
-# deletes go only to laptops that may hold the record"): a child deleted under a client its user
-# sees though the laptop never pulled it (rule 3), and any record whose client's owner or
-# visibility changed after the laptop's cursor even when the old value never showed it (rule 4:
-# e.g. a team B laptop is told of a team A client made private). Off, the checker still fails a
-# never-held record that does not name the user, whose client neither shows it to them now nor did
-# with its last values, and that no change after the laptop's cursor excuses (``History.judge``).
-LEAKS_STRICT = False
+# An evict or delete a laptop receives names a record it was told of (an upsert, a bootstrap row, a
+# record it fetched after a push; an answer lost on the wire still counts) or made: the strict rule,
+# on since the server keeps what it told each device (sync/held.py). Off, the checker applies only
+# its reading of the older rules (``History.judge``), which a laptop last bootstrapped before
+# migration 0005 still gets.
+LEAKS_STRICT = True
 # Once product bugs, fixed; the switches stay so that a regression can be isolated:
 # - Every laptop resolves its conflicts at the same time before syncing (a resolution the server
-#   refuses used to stay laid over the laptop's copy of the record: sync/replica.py now refreshes it).
+#   refuses used to stay laid over the laptop's copy of the record: clients/replica/apply.py now refreshes it).
 SETTLE_AT_ONCE = True
 # - A late resolution of a conflict closed with its record, by someone who was shown it without being
 #   one of its sides, used to be quarantined "not found" (sync/conflicts.py now settles it).
@@ -165,7 +162,10 @@ class FaultyTransport(httpx.BaseTransport):
         if fault == "down":
             raise httpx.ConnectError("network is down (injected)")
         if fault == "lost_answer":
-            self._send(request)  # the server did the work; the answer never arrives
+            # The server did the work and said it; the answer never arrives. What it said still
+            # counts as told (the server cannot know the wire lost it; it said it while the user
+            # could see it), so a later evict or delete of it is no leak.
+            self._received(request, self._send(request))
             raise httpx.ReadError("connection reset after the server answered (injected)")
         if fault == "duplicate":
             self._send(request)
@@ -427,9 +427,11 @@ class History:
         ``LEAKS_STRICT``; else only when the record does not name its user, its client neither shows it
         to them now nor did with its last values, and nothing the protocol counts as a possible showing
         changed after ``base`` (docs/sync-protocol.md; an independent reading of sync/held.py's rules)."""
-        laptop = next((laptop for laptop in self.laptops if laptop.token == token), None)
-        if laptop is None or any(made == record_id for _, made in laptop.created):
+        # A replica copied to a second laptop syncs as the same device: what either made counts.
+        twins = [laptop for laptop in self.laptops if laptop.token == token]
+        if not twins or any(made == record_id for twin in twins for _, made in twin.created):
             return False
+        laptop = twins[0]
         if LEAKS_STRICT:
             return True
         if record_type not in ("counterparties", "shares", "contact-persons", "deals", "interactions", "reminders"):

@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from clients.agent import NotLoggedIn, Offline, SyncAgent, UpgradeRequired
+from clients.replica import EVICTED, Replica
 from crm import records
 from crm.database import Database
 from server.app import create_app
 from server.config import Config
 from sync import protocol
-from sync.agent import NotLoggedIn, Offline, SyncAgent, UpgradeRequired
 from sync.models import DeviceCursor, PushResult
-from sync.replica import EVICTED, Replica
 from tests.conftest import PASSWORD, make_user
 
 

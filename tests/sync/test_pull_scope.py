@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from clients.agent import SyncAgent
+from clients.replica import Replica
 from crm.database import Database
 from crm.errors import NotFound, SatchelError
 from server.app import create_app
 from server.config import Config
-from sync.agent import SyncAgent
-from sync.replica import Replica
 from tests.conftest import PASSWORD, make_user
 from tests.server.conftest import Api
 from tests.server.test_sync_api import Laptop, _create
@@ -218,3 +218,77 @@ def test_what_the_user_held_is_still_evicted_or_deleted(api: Api) -> None:
     assert ops[shared["id"]] == ops[share["id"]] == ops[doomed["id"]] == "delete"
     assert ops[public["id"]] == ops[teams["id"]] == "evict"
     assert not {shared["id"], public["id"], teams["id"], doomed["id"]} & set(ivanov.records)
+
+
+def _bootstrap(laptop: Laptop) -> None:
+    """Load the laptop's whole scope as the agent does (its replica emptied first); cursor = the watermark."""
+    laptop.records.clear()
+    request: dict[str, Any] = {"watermark": None, "type": None, "after": None}
+    while True:
+        r = laptop.post("/sync/v1/bootstrap", request)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        at = page["fields"].index("id")
+        for row, version in zip(page["rows"], page["versions"], strict=True):
+            laptop.records[row[at]] = dict(zip(page["fields"], row, strict=True))
+            laptop.versions[row[at]] = version
+        if page["next"] is None:
+            laptop.cursor = str(page["watermark"])
+            return
+        request = {"watermark": page["watermark"], **page["next"]}
+
+
+def test_a_bootstrapped_laptop_hears_of_exactly_the_records_it_was_told_of(api: Api) -> None:
+    """Rule 4 of sync/held.py erred towards telling: an owner or visibility change after the
+    cursor named the record even when it never was in the user's sight. A laptop bootstrapped
+    since the server keeps what it told each device hears of exactly those records."""
+    make_user(api.database, "admin", role="admin")
+    make_user(api.database, "ivanov", team="Питер")
+    make_user(api.database, "kuznetsov", team="Питер")
+    make_user(api.database, "petrova", team="Казань")
+    make_user(api.database, "sidorov", team="Казань")
+    admin = api.login("admin")
+    kuznetsov, petrova = Laptop(api, "kuznetsov"), Laptop(api, "petrova")
+    team_cp = _create(legal_name="ООО Командная", visibility="team")
+    kuznetsov.push(team_cp)
+    kuznetsov.pull()
+    ivanov = Laptop(api, "ivanov")
+    _bootstrap(ivanov)
+    assert team_cp["id"] in ivanov.records
+    old_cursor = ivanov.cursor
+    # After ivanov's cursor: petrova's private client, never in his sight, handed over and made
+    # team-visible in Казань; a client of his own, made on his laptop, handed to petrova privately.
+    hers = _create(legal_name="ООО Петровой", visibility="private")
+    person = _create("contact-persons", counterparty_id=hers["id"], full_name="Анна")
+    petrova.push(hers, person)
+    mine = _create(legal_name="ООО Иванова")
+    ivanov.push(mine)
+    ids = {u["login"]: u["id"] for u in api.client.get("/api/v1/users", headers=admin).json()["items"]}
+    for cp, to, visibility in ((hers, "sidorov", "team"), (mine, "petrova", "private")):
+        r = api.client.patch(f"/api/v1/counterparties/{cp['id']}", json={"owner_id": ids[to], "visibility": visibility},
+                             headers=admin)
+        assert r.status_code == 200, r.text
+    kuznetsov.push(kuznetsov.update(team_cp["id"], visibility="private"))
+
+    ops = _ops(_pull_all(ivanov, limit=2))
+    assert hers["id"] not in ops and person["id"] not in ops, ops  # never told: never named
+    assert ops[mine["id"]] == ops[team_cp["id"]] == "evict"  # told (pushed, bootstrapped): evicted
+    # A copy of his data folder from before, restored: told again, though he already heard it once.
+    ivanov.cursor = old_cursor
+    again = _ops(_pull_all(ivanov, limit=5))
+    assert again[mine["id"]] == again[team_cp["id"]] == "evict" and hers["id"] not in again, again
+
+    # A replica restored from before the laptop's first bootstrap is judged by the rules, which err
+    # towards telling: what it may hold is still evicted.
+    make_user(api.database, "orlov", team="Питер")
+    orlov = Laptop(api, "orlov")
+    early = _create(legal_name="ООО Ранняя", visibility="team")
+    kuznetsov.push(early)
+    kuznetsov.pull()
+    orlov.pull()
+    before = orlov.cursor
+    assert early["id"] in orlov.records
+    _bootstrap(orlov)
+    kuznetsov.push(kuznetsov.update(early["id"], visibility="private"))
+    orlov.cursor = before
+    assert _ops(_pull_all(orlov, limit=3))[early["id"]] == "evict"

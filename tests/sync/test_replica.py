@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from clients.replica import EVICTED, Replica
 from crm import records
 from crm.database import Database
 from crm.errors import NotFound, ValidationFailed
 from crm.models import User
 from crm.models.base import construct
 from sync import protocol
-from sync.replica import EVICTED, Replica
 from tests.conftest import make_user
 
 USERS = records.record_type("users")

@@ -11,12 +11,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from clients.agent import SyncAgent, SyncError
+from clients.replica import Replica
 from crm import accounts, records
 from crm.database import Database
 from crm.models import Counterparty
 from server.process import ServerProcess
-from sync.agent import SyncAgent, SyncError
-from sync.replica import Replica
 from tests.conftest import make_user
 
 

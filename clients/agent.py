@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
+from clients.replica import PushOutcome, Replica
 from crm.models.base import to_jsonable, utcnow
 from sync import protocol
-from sync.replica import PushOutcome, Replica
 
 log = logging.getLogger(__name__)
 
