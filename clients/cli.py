@@ -232,7 +232,9 @@ def ui(
     """Satchel in your browser, on this computer only; syncs in the background. / Satchel в браузере."""
     with opened(ctx) as replica:
         # Bound here, before uvicorn starts, so the port is known for the Host check and the link.
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without
+        # it every answer waited ~40 ms on the browser's delayed ACK (bench/web.py found it).
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             listener.bind(("127.0.0.1", port))
             listener.listen(128)  # the link printed below answers even before uvicorn runs

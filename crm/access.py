@@ -22,6 +22,7 @@ written as SQL, so lists filter in the database; a test checks they agree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -166,6 +167,17 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
     if isinstance(record, ContactPerson | Deal | Share):
         return can_write_counterparty(session, actor, record.counterparty_id)
     return actor.role == Role.ADMIN
+
+
+# A user's own settings, which they change on their own record though only an admin may change
+# the rest of it (login, role, team, …). Changing any other field needs ``can_write``.
+OWN_SETTINGS = frozenset({"locale"})
+
+
+def may_change_own(actor: User, record: Any, fields: Iterable[str]) -> bool:
+    """Whether ``actor`` may set ``fields`` of ``record`` as their own settings (``OWN_SETTINGS``)."""
+    names = set(fields)
+    return isinstance(record, User) and record.id == actor.id and bool(names) and names <= OWN_SETTINGS
 
 
 def can_create(session: Session, actor: User, record: Any, memo: dict[tuple[str, bool], bool] | None = None) -> bool:

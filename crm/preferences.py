@@ -1,25 +1,27 @@
-"""A user's own settings, which they change themselves (unlike the rest of their account, which admins change)."""
+"""A user's own settings, which they change themselves (unlike the rest of their account, which admins change).
+
+They are ordinary fields of the user's record (``crm.access.OWN_SETTINGS``), changed through
+``crm.records.update`` like any edit — so the change log carries them to the user's laptops,
+and a laptop's change reaches the server through its outbox like any other.
+"""
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
-from crm import changes
+from crm import records
 from crm.errors import ValidationFailed
-from crm.models import User, utcnow
+from crm.models import User
 
 LOCALES = ("ru", "en")
 
 
-def set_locale(session: Session, user: User, locale: str) -> None:
-    """Set the language of ``user``'s screens; the user record's version rises, so laptops get it."""
+def check_locale(locale: str) -> None:
     if locale not in LOCALES:
         raise ValidationFailed(f"language must be one of {', '.join(LOCALES)}", details={"locale": "unknown language"})
-    if user.locale == locale:
-        return
-    user.locale = locale
-    user.version += 1
-    user.updated_at = utcnow()
-    user.updated_by = user.id
-    session.add(user)
-    changes.bump(session)
+
+
+def set_locale(session: Session, user: User, locale: str) -> None:
+    """Set the language of ``user``'s screens (their own record's ``locale``)."""
+    check_locale(locale)
+    records.update(session, user, records.record_type("users"), user.id, {"locale": locale})

@@ -375,7 +375,7 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
     values = _coerce_all(rt, data, creating=False)
     if record is None:
         record = get(session, actor, rt, record_id)
-        if not access.can_write(session, actor, record):
+        if not access.can_write(session, actor, record) and not access.may_change_own(actor, record, values):
             raise PermissionDenied(f"you may see but not change {rt.singular} {record_id}")
     if expected_version is not None and record.version != expected_version:
         raise VersionConflict(f"{rt.singular} {record_id} is at version {record.version}, "

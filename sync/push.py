@@ -228,7 +228,7 @@ def _update(session: Session, user: User, device: Device, rt: records.RecordType
         return _edit_of_deleted(session, user, device, rt, m)
     if not access.can_read(session, user, record):
         raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
-    if not access.can_write(session, user, record):
+    if not access.can_write(session, user, record) and not access.may_change_own(user, record, m["fields"]):
         raise PermissionDenied(f"you may see but not change {rt.singular} {m['id']}")
     current = records.to_dict(rt, record)
     clean = {k: v for k, v in m["fields"].items() if k not in contested}

@@ -387,6 +387,29 @@ def test_an_edit_made_offline_reaches_the_server_after_sync_now(database: Databa
     assert 'id="sync-online">На связи' in status and 'id="sync-pending">0' in status
 
 
+def test_the_language_chosen_on_the_laptop_reaches_the_server_and_stays(database: Database, server: TestClient,
+                                                                        laptops: Any) -> None:
+    make_user(database, "ivanov")
+    office = rest(server, "ivanov")
+    laptop: Laptop = laptops("ivanov")
+    laptop.launch()
+    me = server.get("/api/v1/me", headers=office).json()["user"]
+    assert me["locale"] == "ru"
+    r = laptop.post("/settings/language", {"locale": "en", "back": "/settings"})
+    assert r.status_code == 303, r.text
+    assert [(m["op"], m["type"], m["fields"]) for m in laptop.pending()] == [("update", "users", {"locale": "en"})]
+    laptop.background.http = server
+    laptop.background.start()
+    assert laptop.background.wait(2, 60)
+    assert laptop.pending() == [] and laptop.replica.quarantine() == [], (laptop.background.now, laptop.replica.quarantine())
+    assert server.get("/api/v1/me", headers=office).json()["user"]["locale"] == "en"
+    # Another sync (the user's record comes back from the server) keeps it.
+    laptop.post("/sync/now", {})
+    assert laptop.background.wait(3, 60)
+    assert laptop.replica.get("users", me["id"])["locale"] == "en"
+    assert "Settings" in laptop.ui.get("/settings").text
+
+
 def test_an_invalid_inn_is_shown_beside_the_field_and_queues_nothing(database: Database, server: TestClient,
                                                                     laptops: Any) -> None:
     make_user(database, "ivanov")

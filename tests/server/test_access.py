@@ -215,3 +215,23 @@ def test_only_a_manager_makes_someone_else_responsible_for_an_interaction(api: A
     r = api.client.patch(f"/api/v1/interactions/{mine['id']}", json={"responsible_id": petrova_id}, headers=ivanov)
     assert r.status_code == 403, r.text
     assert api.client.post("/api/v1/interactions", json=meeting, headers=manager).status_code == 201
+
+
+def test_a_user_changes_their_own_language_and_nothing_else_of_their_account(api: Api) -> None:
+    """``locale`` is the user's own setting (crm.access.OWN_SETTINGS); role, team, login and the
+    rest of the account stay an admin's, over REST and through a laptop's push alike."""
+    headers = api.user("ivanov")
+    me = api.client.get("/api/v1/me", headers=headers).json()["user"]
+    other = api.user("petrova")
+    her = api.client.get("/api/v1/me", headers=other).json()["user"]
+    r = api.client.patch(f"/api/v1/users/{me['id']}", json={"locale": "en"}, headers=headers)
+    assert r.status_code == 200 and r.json()["locale"] == "en", r.text
+    for change in ({"role": "admin"}, {"locale": "ru", "role": "admin"}, {"full_name": "Иван"},
+                   {"is_active": False}, {"login": "boss"}):
+        r = api.client.patch(f"/api/v1/users/{me['id']}", json=change, headers=headers)
+        assert r.status_code == 403, (change, r.text)
+    assert api.client.patch(f"/api/v1/users/{her['id']}", json={"locale": "en"}, headers=headers).status_code == 403
+    after = api.client.get(f"/api/v1/users/{me['id']}", headers=headers).json()
+    assert (after["role"], after["locale"], after["full_name"], after["is_active"]) == (
+        me["role"], "en", me["full_name"], True)
+    assert api.client.get(f"/api/v1/users/{her['id']}", headers=headers).json()["locale"] == her["locale"]

@@ -6,7 +6,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm import preferences
+from crm import preferences, records
 from web import i18n, session
 from web.home import Home
 from web.visit import Visit, read_form, signed_in
@@ -26,7 +26,9 @@ async def set_language(request: Request, home: Home) -> Response:
     back = session.local_path(str(form.get("back", "/")))
 
     def work(db: Session, visit: Visit) -> Response:
-        preferences.set_locale(db, visit.user, locale)
+        # Through the home: on a laptop the change goes to the outbox and reaches the server.
+        preferences.check_locale(locale)
+        home.update(db, visit.user, records.record_type("users"), visit.user.id, {"locale": locale}, None)
         response = visit.redirect(back)
         session.set_language(response, request, locale)
         return response
