@@ -1,12 +1,13 @@
 """Run every benchmark on SQLite and PostgreSQL and write bench/RESULTS.md.
 
-    python -m bench [--only sqlite|postgresql] [--size large] [--only-bench api|calendar|sync|mail ...] [--quick]
+    python -m bench [--only sqlite|postgresql] [--size large] [--only-bench api|calendar|sync|mail|web ...] [--quick]
 
-``--only-bench`` (repeatable) runs just those benchmarks; with only ``sync`` or
-``mail`` the other sections of RESULTS.md are kept and the "Sync" or "Mail"
-section is replaced. The mail benchmark makes its own databases and a private
+``--only-bench`` (repeatable) runs just those benchmarks; with only ``sync``,
+``mail`` or ``web`` the other sections of RESULTS.md are kept and the "Sync",
+"Mail" or "Web UI" section is replaced (``web``: the web UI over HTTP, bench/web.py;
+``python -m bench --only sqlite --only-bench web``). The mail benchmark makes its own databases and a private
 Dovecot; ``python -m bench --only-bench mail`` does not load the demo company.
-``--quick`` runs the sync and mail benchmarks small and short, to try them out; it writes nothing.
+``--quick`` runs the sync, mail and web benchmarks small and short, to try them out; it writes nothing.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from bench import api, calendar, mail, sync
+from bench import api, calendar, mail, sync, web
 from bench.harness import ROOT, WORK, Report, pg_database, running_server
 from crm import demo
 from crm.database import Database
 from server import migrate
 
-BENCHES = ["api", "calendar", "sync", "mail"]
-DEMO_BENCHES = {"api", "calendar", "sync"}  # these run on the loaded demo company
+BENCHES = ["api", "calendar", "sync", "mail", "web"]
+SECTIONED = {"sync", "mail", "web"}  # benchmarks with a section of their own in RESULTS.md
+DEMO_BENCHES = {"api", "calendar", "sync", "web"}  # these run on the loaded demo company
 
 
 @contextmanager
@@ -52,28 +54,31 @@ def main() -> None:
     parser.add_argument("--only-bench", action="append", choices=BENCHES,
                         help="run only these benchmarks (repeat the flag for several); default: all")
     parser.add_argument("--quick", action="store_true",
-                        help="sync and mail benchmarks small and short, to try them out; RESULTS.md is not written")
+                        help="sync, mail and web benchmarks small and short, to try them out; RESULTS.md is not written")
     args = parser.parse_args()
     benches = set(args.only_bench or BENCHES)
-    others = bool(benches - {"sync", "mail"})
+    others = bool(benches - SECTIONED)
     plan = sync.QUICK if args.quick else sync.FULL
     mail_plan = mail.QUICK if args.quick else mail.FULL
-    report, sync_report, mail_report = Report(), Report(), Report()
+    web_plan = web.QUICK if args.quick else web.FULL
+    report, sync_report, mail_report, web_report = Report(), Report(), Report(), Report()
     started = time.perf_counter()
     try:
-        run(args, benches, others, plan, report, sync_report, mail_plan, mail_report)
+        run(args, benches, others, plan, report, sync_report, mail_plan, mail_report, web_plan, web_report)
     except BaseException as exc:
         # Keep what was measured before the failure; the note says where it stopped.
-        aborted = report if others else sync_report if "sync" in benches else mail_report
+        aborted = (report if others else sync_report if "sync" in benches else web_report if "web" in benches
+                   else mail_report)
         aborted.notes.append(f"run aborted: {type(exc).__name__}: {exc}"[:300])
-        write(args, benches, others, plan, report, sync_report, mail_report)
+        write(args, benches, others, plan, report, sync_report, mail_report, web_plan, web_report)
         raise
     print(f"benchmarks took {time.perf_counter() - started:.0f} s")
-    write(args, benches, others, plan, report, sync_report, mail_report)
+    write(args, benches, others, plan, report, sync_report, mail_report, web_plan, web_report)
 
 
 def run(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
-        sync_report: Report, mail_plan: mail.Plan, mail_report: Report) -> None:
+        sync_report: Report, mail_plan: mail.Plan, mail_report: Report, web_plan: web.Plan,
+        web_report: Report) -> None:
     with ExitStack() as stack:
         boxes = stack.enter_context(mail.mailboxes(mail_plan)) if "mail" in benches else None
         first = True
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Pl
             if args.only and backend != args.only:
                 continue
             if benches & DEMO_BENCHES:
-                run_on_demo(args, benches, others, plan, report, sync_report, backend)
+                run_on_demo(args, benches, others, plan, report, sync_report, backend, web_plan, web_report)
             if boxes is not None:
                 mail.bench_mail(mail_report, backend, boxes, once=first)
             first = False
@@ -90,11 +95,11 @@ def run(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Pl
 
 
 def run_on_demo(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
-                sync_report: Report, backend: str) -> None:
+                sync_report: Report, backend: str, web_plan: web.Plan, web_report: Report) -> None:
     """The benchmarks that need the demo company, on ``backend``."""
     with loaded(backend, args.size) as (url, database, seconds):
         s = demo.SIZES[args.size]
-        (report if others else sync_report).notes.append(
+        (report if others else sync_report if "sync" in benches else web_report).notes.append(
             f"{backend}: demo company loaded in {seconds:.1f} s ({s.counterparties} counterparties, "
             f"{s.contact_persons} contact persons, {s.interactions} interactions)")
         with running_server(url) as base:
@@ -105,12 +110,14 @@ def run_on_demo(args: argparse.Namespace, benches: set[str], others: bool, plan:
                 api.bench_create(report, base, database, backend)
             if "calendar" in benches:
                 calendar.bench_calendar(report, base, database, backend)
+            if "web" in benches:  # last: it adds records (a long history, a salesperson's day) to the demo
+                web.bench_web(web_report, base, database, backend, web_plan)
     if "sync" in benches:
         sync.bench_noop(sync_report, backend, plan)
 
 
 def write(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
-          sync_report: Report, mail_report: Report) -> None:
+          sync_report: Report, mail_report: Report, web_plan: web.Plan, web_report: Report) -> None:
     if args.quick:
         print("--quick: RESULTS.md not written")
         return
@@ -135,6 +142,11 @@ def write(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.
         command = ("python -m bench" + (f" --only {args.only}" if args.only else "")
                    + ("" if others or "sync" in benches else " --only-bench mail"))
         mail_report.write_section(path, "Mail", command, keep_others=bool(args.only))
+    if "web" in benches:
+        web_report.notes += web.notes(web_plan)
+        command = ("python -m bench" + (f" --only {args.only}" if args.only else "")
+                   + ("" if others or benches & {"sync", "mail"} else " --only-bench web"))
+        web_report.write_section(path, "Web UI", command, keep_others=bool(args.only))
     print(f"wrote {path}")
 
 
