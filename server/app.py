@@ -19,6 +19,7 @@ from server.config import Config
 from server.errors import HANDLERS
 from server.headers import SecurityHeaders
 from server.http import db, json_response
+from server.logs import RequestId
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ async def health(request: Request) -> Response:
 
 class _App(Starlette):
     def build_middleware_stack(self) -> ASGIApp:
-        # Outside Starlette's own error layer, so that a 500 carries the security headers too.
-        return SecurityHeaders(super().build_middleware_stack())
+        # Outside Starlette's own error layer, so that a 500 carries the security headers and
+        # the request id too; the id outermost, so that every line logged for the request has it.
+        return RequestId(SecurityHeaders(super().build_middleware_stack()))
 
 
 def create_app(config: Config, database: Database | None = None) -> Starlette:

@@ -1,9 +1,15 @@
-"""The one place where domain errors become HTTP responses."""
+"""The one place where domain errors become HTTP responses.
+
+Every error body is ``{"error": code, "message": text, "details"?: …, "request_id": id}``;
+``request_id`` is also the answer's ``X-Request-Id`` and is on every log line of the
+request (``server.logs``), so that a user's report finds the server's lines.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
@@ -11,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from crm import errors
+from server.logs import request_id
 from sync import versions as sync_versions
 
 log = logging.getLogger(__name__)
@@ -21,6 +28,12 @@ _SECRET_PATH = re.compile(r"(/calendar/)[^/]+")
 
 def _path(request: Request) -> str:
     return _SECRET_PATH.sub(r"\1…", request.url.path)
+
+
+def error_response(body: dict[str, Any], status_code: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An error answer: ``body`` (``error``, ``message``, maybe ``details``) with the request's id."""
+    return JSONResponse({**body, "request_id": request_id()}, status_code=status_code, headers=headers)
+
 
 STATUS: dict[type[errors.SatchelError], int] = {
     errors.ValidationFailed: 422,
@@ -54,13 +67,12 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, errors.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="satchel"'
-    return JSONResponse(exc.to_dict(), status_code=status_for(exc), headers=headers)
+    return error_response(exc.to_dict(), status_for(exc), headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"error": "http_error", "message": exc.detail}, status_code=exc.status_code,
-                        headers=exc.headers)
+    return error_response({"error": "http_error", "message": exc.detail}, exc.status_code, exc.headers)
 
 
 # What SQLite and PostgreSQL say when the disk (or the database's size limit) is full.
@@ -71,9 +83,9 @@ async def database_error(request: Request, exc: Exception) -> Response:
     """A full disk is the operator's to fix and the client's to retry; the transaction was rolled back."""
     if any(marker in str(exc).lower() for marker in _FULL):
         log.error("storage full on %s %s", request.method, _path(request))
-        return JSONResponse({"error": "storage_full",
-                             "message": "the server's disk is full; nothing was changed, try again later"},
-                            status_code=507, headers={"Retry-After": "60"})
+        return error_response({"error": "storage_full",
+                               "message": "the server's disk is full; nothing was changed, try again later"},
+                              507, {"Retry-After": "60"})
     return await unexpected_error(request, exc)
 
 
@@ -81,9 +93,9 @@ async def integrity_error(request: Request, exc: Exception) -> Response:
     """A unique key taken between our check and the insert (or never checked: a login or a
     team name differing only in case). The transaction was rolled back."""
     log.info("integrity error on %s %s: %s", request.method, _path(request), type(getattr(exc, "orig", exc)).__name__)
-    return JSONResponse({"error": "already_exists",
-                         "message": "a record with the same unique value (login, name or id) already exists; "
-                                    "nothing was changed"}, status_code=409)
+    return error_response({"error": "already_exists",
+                           "message": "a record with the same unique value (login, name or id) already exists; "
+                                      "nothing was changed"}, 409)
 
 
 async def data_error(request: Request, exc: Exception) -> Response:
@@ -91,15 +103,14 @@ async def data_error(request: Request, exc: Exception) -> Response:
     there; this is the backstop, so that a bound we missed is still the client's 4xx."""
     log.warning("database refused a value on %s %s: %s", request.method, _path(request),
                 type(getattr(exc, "orig", exc)).__name__)
-    return JSONResponse({"error": "validation_failed",
-                         "message": "a value is out of the range the database can store; nothing was changed"},
-                        status_code=422)
+    return error_response({"error": "validation_failed",
+                           "message": "a value is out of the range the database can store; nothing was changed"},
+                          422)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, _path(request))
-    return JSONResponse({"error": "internal", "message": "internal server error; nothing was changed"},
-                        status_code=500)
+    return error_response({"error": "internal", "message": "internal server error; nothing was changed"}, 500)
 
 
 HANDLERS = {errors.SatchelError: domain_error, HTTPException: http_error, OperationalError: database_error,

@@ -6,6 +6,13 @@ database error quoting the row it refused (PostgreSQL's ``DETAIL: Key (login)=�
 a mail error quoting a recipient. The engines already hide SQL parameters
 (``crm.database``); this formatter is the one place that catches the rest, for
 every logger (uvicorn's too, which ``configure`` routes here).
+
+Each line also names the request it was written for: ``RequestId`` (an ASGI
+middleware, outermost in ``server.app``) gives every request an id — the
+client's ``X-Request-Id`` when it is short and plain, a fresh one otherwise —
+keeps it in a context variable for the request's task and the threads it runs
+work in, and echoes it in the answer's ``X-Request-Id``; ``RequestIdFilter``
+puts it on each record (``-`` outside a request).
 """
 
 from __future__ import annotations
@@ -13,9 +20,14 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import uuid
+from contextvars import ContextVar
 from typing import TextIO
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+NO_REQUEST = "-"
 
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 # E.164 as stored (+79161234567), and Russian numbers as typed: 8 (916) 123-45-67, +7 916 123 45 67.
@@ -25,6 +37,61 @@ _PHONE = re.compile(r"(?<![\w.-])(?:\+\d{10,15}|(?:\+7|8)[\s(-]*\d{3}[\s)-]*\d{3
 def redact(text: str) -> str:
     """``text`` with every email address and phone number replaced by a placeholder."""
     return _PHONE.sub("<phone>", _EMAIL.sub("<email>", text))
+
+
+_request_id: ContextVar[str] = ContextVar("request_id", default=NO_REQUEST)
+# A client's own id is kept only when it is short and plain: it goes into every log line
+# and answer of the request, so it must not be able to forge a line, nor carry a number.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id() -> str:
+    """The id of the request being handled; ``-`` outside one."""
+    return _request_id.get()
+
+
+def accept_request_id(value: str | None) -> str:
+    """The client's ``X-Request-Id`` when it is safe to log and echo; a fresh id otherwise."""
+    if value is not None and _CLIENT_ID.fullmatch(value) and redact(value) == value:
+        return value
+    return uuid.uuid4().hex
+
+
+class RequestIdFilter(logging.Filter):
+    """Sets ``record.request_id`` to the current request's id (``-`` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id.get()
+        return True
+
+
+class RequestId:
+    """ASGI middleware: the request's id in ``request_id()`` while it is handled and in
+    the ``X-Request-Id`` of its answer. Put it outside Starlette's error layer, so that a
+    500 carries the header too (``server.app``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((value for name, value in scope["headers"] if name == b"x-request-id"), None)
+        rid = accept_request_id(incoming.decode("latin-1") if incoming is not None else None)
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [item for item in message.get("headers", []) if item[0].lower() != b"x-request-id"]
+                message = {**message, "headers": [*headers, header]}
+            await send(message)
+
+        token = _request_id.set(rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _request_id.reset(token)
 
 
 class RedactingFormatter(logging.Formatter):
@@ -42,13 +109,15 @@ class RedactingFormatter(logging.Formatter):
 
 
 def configure(level: str, stream: TextIO | None = None) -> logging.Handler:
-    """Send every log record at ``level`` and above through one redacting handler (stderr by default).
+    """Send every log record at ``level`` and above through one redacting handler (stderr by default),
+    each line naming the request it was written for.
 
     Replaces handlers set before, so that nothing reaches the output unredacted.
     Start uvicorn with ``log_config=None`` so that its loggers propagate here.
     """
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(RedactingFormatter(FORMAT))
+    handler.setFormatter(RedactingFormatter(FORMAT, defaults={"request_id": NO_REQUEST}))
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

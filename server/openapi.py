@@ -320,7 +320,8 @@ def _sync_paths() -> dict[str, Any]:
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Error": {"type": "object", "required": ["error", "message"],
-                  "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "details": {}}},
+                  "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "details": {},
+                                 "request_id": {"type": "string", "description": "as in the X-Request-Id header"}}},
         "Feed": {"type": "object", "properties": {
             "id": {"type": "string"}, "kind": {"type": "string"}, "free_busy": {"type": "boolean"},
             "label": {"type": "string"}, "created_at": {"type": "string"}, "revoked_at": {"type": ["string", "null"]},

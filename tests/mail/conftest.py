@@ -19,9 +19,9 @@ def _unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def dovecot() -> Iterator[DovecotServer]:
-    """A fresh, running Dovecot with the default users and their folders; removed after."""
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[DovecotServer]:
+    """One running Dovecot for the whole run (for each xdist worker); removed at the end."""
     if find_dovecot() is None:
         _unavailable("dovecot is not installed (apt-get install -y dovecot-imapd; "
                      "or point SATCHEL_TEST_DOVECOT at the binary)")
@@ -31,10 +31,19 @@ def dovecot() -> Iterator[DovecotServer]:
     except ServerUnavailable as exc:
         _unavailable(f"dovecot could not be started: {exc}")
     try:
-        server.make_folders()
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def dovecot(dovecot_server: DovecotServer) -> DovecotServer:
+    """The run's Dovecot, running, with the default users as new: empty but for their folders."""
+    try:
+        dovecot_server.reset()
+    except ServerUnavailable as exc:  # a test before stopped it and it would not come back
+        _unavailable(f"dovecot could not be started: {exc}")
+    return dovecot_server
 
 
 @pytest.fixture

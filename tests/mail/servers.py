@@ -258,6 +258,16 @@ class DovecotServer:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def reset(self) -> None:
+        """Make every user new again: no letters, no folders but INBOX and their standard
+        ones, no indexes. Starts Dovecot if a test left it stopped. One server can then
+        serve many tests, each seeing only its own letters."""
+        self.start()
+        for sub in ("mail", "home", "index"):
+            for path in (self.root / sub).iterdir():
+                shutil.rmtree(path, ignore_errors=True)
+        self.make_folders()
+
     def log_text(self) -> str:
         path = self.root / "log" / "dovecot.log"
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""

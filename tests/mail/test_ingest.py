@@ -316,12 +316,34 @@ def test_cpython_messages_and_generated_letters_all_accounted_for(world: World) 
     assert sum(folder.counts.values()) == len(raws)
 
 
-def test_worker_files_a_new_letter_at_once_through_idle(world: World) -> None:
+def test_worker_files_a_new_letter_at_once_through_idle(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """`satchel mail run`: after the first pass it waits on INBOX with IDLE; a new letter wakes it."""
     import threading
     import time
 
+    from imapclient import IMAPClient
+
     from mail import bridge
+
+    # What the worker's IMAP connection does, seen from outside: the server has said it is
+    # idling (IDLE's continuation answered), and what each wait on IDLE brought back.
+    idling = threading.Event()
+    woken: list[list] = []
+    real_idle, real_idle_check = IMAPClient.idle, IMAPClient.idle_check
+
+    def idle(client: IMAPClient) -> object:
+        answer = real_idle(client)
+        idling.set()
+        return answer
+
+    def idle_check(client: IMAPClient, timeout: float | None = None) -> list:
+        responses = real_idle_check(client, timeout)
+        if responses:
+            woken.append(responses)
+        return responses
+
+    monkeypatch.setattr(IMAPClient, "idle", idle)
+    monkeypatch.setattr(IMAPClient, "idle_check", idle_check)
 
     world.dovecot.append(SALES, "INBOX", letter(sender="director@romashka.test", subject="Первое")[0])
     stop = threading.Event()
@@ -330,16 +352,15 @@ def test_worker_files_a_new_letter_at_once_through_idle(world: World) -> None:
                               kwargs={"stop": stop, "on_report": reports.append}, daemon=True)
     worker.start()
     try:
-        deadline = time.monotonic() + 20
-        while len(world.letters()) < 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(world.letters()) == 1
-        time.sleep(0.5)  # the worker is idling on INBOX now
+        assert idling.wait(20), "the worker never started IDLE on INBOX"
+        # IDLE starts only after the first pass, which filed the first letter.
+        assert [i.subject for i in world.letters()] == ["Первое"] and len(reports) == 1
         world.dovecot.append(SALES, "INBOX", letter(sender="director@vektor-snab.test", subject="Второе")[0])
         deadline = time.monotonic() + 10  # far less than mail_poll_seconds (60): IDLE, not polling
         while len(world.letters()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+            time.sleep(0.05)
         assert {i.subject for i in world.letters()} == {"Первое", "Второе"}
+        assert any(b"EXISTS" in response for responses in woken for response in responses)  # IDLE woke it
     finally:
         stop.set()
         worker.join(timeout=30)

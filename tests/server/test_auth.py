@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from crm import accounts
 from tests.conftest import make_user
 from tests.server.conftest import Api
@@ -98,3 +102,27 @@ def test_passwords_are_argon2id_and_tokens_stored_hashed(api: Api) -> None:
         stored = [d.token_hash for d in session.execute(select(Device)).scalars()]
     assert token not in stored
     assert accounts.token_hash(token) in stored
+
+
+def test_a_request_with_a_body_looks_its_token_up_once_and_is_refused_if_revoked_meanwhile(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    headers = api.user("ivanov")
+    lookups = []
+    real = accounts.authenticate
+    monkeypatch.setattr(accounts, "authenticate", lambda session, token: lookups.append(token) or real(session, token))
+    r = api.client.post("/api/v1/counterparties", json={"legal_name": "ООО Ромашка"}, headers=headers)
+    assert r.status_code == 201 and len(lookups) == 1, r.text
+    # Revoked between the token's check and the work's transaction (while the body was uploading):
+    # the work's transaction reads the device again by its key and refuses.
+    revoke = accounts.authenticate_device
+    def revoked_meanwhile(session: Any, device_id: str) -> Any:
+        with api.database.write() as other:
+            accounts.revoke_device(other, None, device_id)
+        return revoke(session, device_id)
+    monkeypatch.setattr(accounts, "authenticate_device", revoked_meanwhile)
+    r = api.client.post("/api/v1/counterparties", json={"legal_name": "ООО Лютик"}, headers=headers)
+    assert r.status_code == 401 and "revoked" in r.json()["message"], r.text
+    monkeypatch.setattr(accounts, "authenticate_device", revoke)
+    admin = api.user("admin", role="admin")
+    names = [c["legal_name"] for c in api.client.get("/api/v1/counterparties", headers=admin).json()["items"]]
+    assert names == ["ООО Ромашка"]

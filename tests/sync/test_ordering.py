@@ -10,9 +10,12 @@ neither; once both commit, the next pull from that cursor sees both.
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from typing import Any
+
+from sqlalchemy import text
 
 from crm import records
 from crm.database import Database
@@ -32,6 +35,25 @@ def _pull_all(database: Database, user: User, cursor: str | None) -> tuple[set[s
         cursor = answer["cursor"]
         if not answer["more"]:
             return seen, cursor
+
+
+def _waiting_for_the_writer(database: Database, thread: threading.Thread) -> bool:
+    """Whether ``thread`` is blocked behind another write transaction (not merely not done yet)."""
+    if database.dialect == "postgresql":
+        # Its backend waits for the counter row, locked by the first writer until commit.
+        with database.read() as session:
+            waiting = session.execute(text("SELECT count(*) FROM pg_stat_activity "
+                                           "WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+            return bool(waiting.scalar_one())
+    # SQLite has one writing connection, held by the first writer: the thread waits in the pool for it.
+    frame = sys._current_frames().get(thread.ident or -1)
+    codes = []
+    while frame is not None:
+        codes.append(frame.f_code)
+        frame = frame.f_back
+    return bool(codes) and codes[0].co_name == "wait" and any(
+        code.co_name == "_do_get" and code.co_filename.replace("\\", "/").endswith("sqlalchemy/pool/impl.py")
+        for code in codes)
 
 
 def test_a_writer_holding_its_transaction_open_is_not_skipped(database: Database) -> None:
@@ -59,7 +81,10 @@ def test_a_writer_holding_its_transaction_open_is_not_skipped(database: Database
     assert first_written.wait(10)
     fast_thread = threading.Thread(target=fast)
     fast_thread.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while not _waiting_for_the_writer(database, fast_thread):
+        assert time.monotonic() < deadline and fast_thread.is_alive(), "the second writer never queued"
+        time.sleep(0.01)
     # The second writer is queued behind the first; a pull now sees neither and keeps its cursor.
     seen, during = _pull_all(database, admin, cursor)
     assert seen == set() and during == cursor and order == []
