@@ -24,7 +24,7 @@ def bootstrap(session: Session, user: User, body: Any) -> dict[str, Any]:
     first = watermark is None
     if first:
         watermark = changes.current(session)[0]
-    elif not isinstance(watermark, int) or isinstance(watermark, bool) or watermark < 0:
+    elif not isinstance(watermark, int) or isinstance(watermark, bool) or not 0 <= watermark <= changes.current(session)[0]:
         raise MalformedInput("watermark must be the integer the first page returned")
     name = body.get("type") or protocol.TYPES[0]
     if name not in protocol.TYPES:

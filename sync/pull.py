@@ -63,8 +63,11 @@ def pull(session: Session, user: User, body: Any, device_id: str | None = None) 
     own = changes.field_versions(session, "users", user.id)
     # Judged against the base, not the page's position: what the laptop holds dates from there.
     moved = any(own.get(name, (0, None))[0] > base for name in changes.SCOPE_FIELDS[User])
-    if since > top or (base > 0 and moved) or (0 < base < changes.horizon(session)):
-        answer["reset"] = True  # the cursor is from another life of the server, or the user's scope moved
+    if since > top or (base > 0 and moved) or (0 < base < changes.horizon(session)) \
+            or (device_id is not None and not held_records.judged_from(session, user, device_id, base)):
+        # The cursor is from another life of the server, the user's scope moved, or what the
+        # device holds cannot be told from what it was told (a base from before that was kept).
+        answer["reset"] = True
     elif since < top or after_type is not None:
         position = (_LOG.c.version > since if after_type is None else
                     tuple_(_LOG.c.version, _LOG.c.record_type, _LOG.c.record_id) > tuple_(since, after_type, after_id))
@@ -78,20 +81,29 @@ def pull(session: Session, user: User, body: Any, device_id: str | None = None) 
             answer["more"] = True
             last = rows[-1]
             answer["cursor"] = f"{last.version}:{last.record_type}:{last.record_id}:{base}"
-        answer["changes"] = _changes(session, user, rows, base, device_id)
+        answer["changes"] = _changes(session, user, rows, base, device_id, fresh=after_type is None and base == 0)
     # At most MAX_CONFLICTS, oldest first; the rest are paged through GET /api/v1/conflicts.
     answer["conflicts"], following = page_conflicts(session, user)
     answer["conflicts_more"] = following is not None
     return answer
 
 
-def remember_pull(session: Session, device_id: str, answer: dict[str, Any]) -> None:
-    """Note what a pull's answer tells the device (its upserts), before it is sent."""
+def starts_from_nothing(body: Any) -> bool:
+    """Whether a pull's request starts from cursor 0: the device holds nothing of the server's."""
+    return isinstance(body, dict) and body.get("cursor") in (None, "0")
+
+
+def remember_pull(session: Session, device_id: str, body: Any, answer: dict[str, Any]) -> None:
+    """Note what a pull's answer tells the device (its upserts), before it is sent; a pull from
+    cursor 0 starts the keeping (``sync.held``)."""
+    if starts_from_nothing(body) and not answer["reset"]:
+        held_records.start_telling(session, device_id, 0)
     held_records.remember(session, device_id,
                           ((c["type"], c["id"]) for c in answer.get("changes", ()) if c["op"] == "upsert"))
 
 
-def _changes(session: Session, user: User, rows: list[Any], base: int, device_id: str | None) -> list[dict[str, Any]]:
+def _changes(session: Session, user: User, rows: list[Any], base: int, device_id: str | None, *,
+             fresh: bool) -> list[dict[str, Any]]:
     """The page's rows as the laptop of ``user`` sees them, its cursor having been ``base``.
 
     A record ``user`` sees is an upsert. A deleted one is a delete, and one out of sight
@@ -112,7 +124,7 @@ def _changes(session: Session, user: User, rows: list[Any], base: int, device_id
                 found[(name, record.id)] = records.to_dict(rt, record)
     gone = [row for row in rows if row.deleted or
             ((row.record_type, row.record_id) not in found and row.scope_version > base)]
-    held = held_records.may_hold(session, user, base, gone, device_id)
+    held = held_records.may_hold(session, user, gone, device_id, fresh=fresh) if device_id is not None else set()
     out = []
     for row in rows:
         key = (row.record_type, row.record_id)

@@ -69,8 +69,8 @@ async def pull(request: Request) -> Response:
     body = await read_json(request)
     answer, device_id, keeps = await as_caller(
         request, lambda s, u, d: (pull_verb.pull(s, u, body, d.id), d.id, held.keeps_told(u)), write=False)
-    if keeps and any(change["op"] == "upsert" for change in answer["changes"]):
-        await _told(request, device_id, lambda s: pull_verb.remember_pull(s, device_id, answer))
+    if keeps and (pull_verb.starts_from_nothing(body) or any(c["op"] == "upsert" for c in answer["changes"])):
+        await _told(request, device_id, lambda s: pull_verb.remember_pull(s, device_id, body, answer))
     return _packed(request, answer)
 
 
