@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, extract, or_, select
+from sqlalchemy import String, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col
 
 from crm import access, diary
@@ -38,6 +41,8 @@ class Agenda:
     reminders: list[tuple[Reminder, Counterparty | None]]
     birthdays: list[Birthday]
     now: datetime
+    # Birthdays in the coming days beyond the ones shown (``MAX_BIRTHDAYS``): "and N more".
+    more_birthdays: int = 0
 
 
 def _next_birthday(born: date, today: date) -> date:
@@ -75,28 +80,88 @@ def _days(today: date, days: int) -> list[tuple[int, int]]:
     return found
 
 
-def birthdays_within(session: Session, viewer: User, today: date, days: int) -> list[Birthday]:
-    """Birthdays of contact persons (of counterparties the viewer sees) from today to ``days`` ahead.
+class month_day(FunctionElement[str]):  # noqa: N801 - an SQL function, named like one
+    """A date's "MM-DD" in SQL: one cheap expression per row, compared with a short list of days."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(month_day, "sqlite")
+def _month_day_sqlite(element: month_day, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps a date as its ISO text, YYYY-MM-DD: the month and day are characters 6 to 10.
+    return f"substr({compiler.process(element.clauses, **kw)}, 6, 5)"
+
+
+@compiles(month_day)
+def _month_day_default(element: month_day, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'MM-DD')"
+
+
+# At most this many birthdays on the agenda; the rest are counted ("and N more").
+MAX_BIRTHDAYS = 50
+
+
+def _in_chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    return [ids[n:n + size] for n in range(0, len(ids), size)]
+
+
+def _birthday_rows(session: Session, viewer: User, today: date, days: int) -> list[tuple[str, date, str, str, str | None]]:
+    """(person id, birthday, full name, counterparty id, its owner) of the persons with a birthday from today
+    to ``days`` ahead at counterparties the viewer sees: a few columns, not the records.
+
+    Two steps, so that no database starts from the counterparties (SQLite did, walking every
+    one the viewer sees and then its persons): the persons are read once with a cheap test of
+    their day; the access rule is then asked of the counterparties of those found, by primary key.
+    """
+    keys = sorted({f"{m:02d}-{d:02d}" for m, d in _days(today, days)})
+    born = col(ContactPerson.birthday)
+    persons = session.execute(
+        select(ContactPerson.id, born, ContactPerson.full_name, ContactPerson.counterparty_id)
+        .where(born.is_not(None), month_day(born).in_(keys))).all()
+    wanted = sorted({row[3] for row in persons})
+    owners: dict[str, str | None] = {}
+    for chunk in _in_chunks(wanted):
+        owners.update((cp, owner) for cp, owner in session.execute(
+            select(Counterparty.id, Counterparty.owner_id)
+            .where(col(Counterparty.id).in_(chunk), access.visible_counterparties(viewer))))
+    return [(pid, bday, name, cp, owners[cp]) for pid, bday, name, cp in persons if cp in owners]
+
+
+def upcoming_birthdays(session: Session, viewer: User, today: date, days: int,
+                       limit: int = MAX_BIRTHDAYS) -> tuple[list[Birthday], int]:
+    """Birthdays of contact persons (of counterparties the viewer sees) from today to ``days`` ahead,
+    the nearest first (the viewer's own clients first on a day), at most ``limit``; and how many more.
 
     Filtered by month and day in the database: an office user sees every
     counterparty, and loading every person with a birthday to keep a dozen was
-    the slowest part of the agenda.
+    the slowest part of the agenda. Only the shown ones are loaded as records.
     """
-    born = col(ContactPerson.birthday)
-    stmt = (select(ContactPerson, Counterparty)
-            .join(Counterparty, Counterparty.id == ContactPerson.counterparty_id)
-            .where(born.is_not(None), access.visible_counterparties(viewer),
-                   or_(*(and_(extract("month", born) == m, extract("day", born) == d) for m, d in _days(today, days))))
-            .limit(MAX_ITEMS * 5))
-    found: list[Birthday] = []
-    for person, counterparty in session.execute(stmt).all():
-        assert person.birthday is not None
-        on = _next_birthday(person.birthday, today)
+    found = []
+    for person_id, born, name, counterparty_id, owner_id in _birthday_rows(session, viewer, today, days):
+        on = _next_birthday(born, today)
         left = (on - today).days
         if left <= days:
-            found.append(Birthday(person, counterparty, on, left))
-    found.sort(key=lambda b: (b.days_left, b.counterparty.owner_id != viewer.id, b.person.full_name))
-    return found[:MAX_ITEMS]
+            found.append((left, owner_id != viewer.id, name, person_id, counterparty_id, on))
+    found.sort()
+    shown = found[:limit]
+    people: dict[str, ContactPerson] = {}
+    companies: dict[str, Counterparty] = {}
+    for chunk in _in_chunks([row[3] for row in shown]):
+        people.update((p.id, p) for p in session.execute(
+            select(ContactPerson).where(col(ContactPerson.id).in_(chunk))).scalars())
+    for chunk in _in_chunks(sorted({row[4] for row in shown})):
+        companies.update((c.id, c) for c in session.execute(
+            select(Counterparty).where(col(Counterparty.id).in_(chunk))).scalars())
+    birthdays = [Birthday(people[pid], companies[cp], on, left) for left, _, _, pid, cp, on in shown
+                 if pid in people and cp in companies]
+    return birthdays, len(found) - len(shown)
+
+
+def birthdays_within(session: Session, viewer: User, today: date, days: int) -> list[Birthday]:
+    """Birthdays of contact persons (of counterparties the viewer sees) from today to ``days`` ahead,
+    at most ``MAX_ITEMS`` (``upcoming_birthdays`` without the count of the rest)."""
+    return upcoming_birthdays(session, viewer, today, days, limit=MAX_ITEMS)[0]
 
 
 def for_user(session: Session, viewer: User, zone: ZoneInfo, *, now: datetime | None = None,
@@ -106,6 +171,7 @@ def for_user(session: Session, viewer: User, zone: ZoneInfo, *, now: datetime | 
     start = datetime.combine(today, time(), zone).astimezone(UTC)
     end = start + timedelta(days=1)
     reminders = diary.reminders(session, viewer, [viewer.id], now - OVERDUE_HORIZON, end)[:MAX_ITEMS]
+    birthdays, more = upcoming_birthdays(session, viewer, today, birthday_days)
     return Agenda(day=today, planned=planned_on(session, viewer, start, end), reminders=reminders,
-                  birthdays=birthdays_within(session, viewer, today, birthday_days), now=now)
+                  birthdays=birthdays, now=now, more_birthdays=more)
 

@@ -5,9 +5,23 @@ A resolution writes the chosen value as a normal change through ``crm.records``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, event, exists, false, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    event,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -190,14 +204,37 @@ def page_conflicts(session: Session, user: User, *, status: str = "open", limit:
     return items, (found[-1].id if more else None)
 
 
+@dataclass(frozen=True)
+class _Someone:
+    """Stands for a user in the badge's statements, built once per kind of user; the values are bound later."""
+
+    role: str
+    id: Any = field(default_factory=lambda: bindparam("badge_user_id"))
+    team_id: Any = None
+
+
+@cache
+def _badge_statements(role: str, has_team: bool) -> tuple[Any, Any]:
+    """``count_open``'s two statements for users of ``role`` with or without a team.
+
+    Every page shows the badge; building ``concerning``'s expression (a condition per
+    record type) anew for each page cost twenty times the query it makes.
+    """
+    someone: Any = _Someone(role=role, team_id=bindparam("badge_team_id") if has_team else None)
+    concern = concerning(someone, "open")
+    plain = select(func.count()).select_from(Conflict).where(concern, Conflict.kind != "edit_deleted")
+    deleted = select(Conflict).where(concern, Conflict.kind == "edit_deleted")
+    return plain, deleted
+
+
 def count_open(session: Session, user: User) -> int:
     """How many open conflicts concern ``user`` (a header badge): counted in SQL, without loading them."""
-    concern = concerning(user, "open")
-    plain = session.execute(select(func.count()).select_from(Conflict)
-                            .where(concern, Conflict.kind != "edit_deleted")).scalar_one()
+    plain, deleted = _badge_statements(user.role, user.team_id is not None)
+    params = {"badge_user_id": user.id, "badge_team_id": user.team_id}
+    counted = session.execute(plain, params).scalar_one()
     # As in page_conflicts: edits of deleted records are judged from their tombstones (few rows).
-    deleted = session.execute(select(Conflict).where(concern, Conflict.kind == "edit_deleted")).scalars()
-    return int(plain) + sum(1 for c in deleted if _concerns(session, user, c))
+    found = session.execute(deleted, params).scalars()
+    return int(counted) + sum(1 for c in found if _concerns(session, user, c))
 
 
 def list_conflicts(session: Session, user: User, *, status: str = "open") -> list[dict[str, Any]]:

@@ -1,0 +1,68 @@
+"""The agenda's birthdays: the nearest first, at most a few, the rest counted; only of clients I see.
+And my own reminders, on a client I no longer see too."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from crm import agenda, diary
+from crm.models import User
+from tests.web.conftest import Web, create, user
+
+TODAY = date(2026, 12, 30)
+
+
+def _born(days_ahead: int, year: int = 1980) -> str:
+    return (TODAY + timedelta(days=days_ahead)).replace(year=year).isoformat()
+
+
+def test_the_nearest_birthdays_are_shown_and_the_rest_counted(web: Web) -> None:
+    ivanov = user(web.database, "ivanov")
+    petrova = user(web.database, "petrova")
+    mine = create(web.database, ivanov, "counterparties", legal_name="ООО «Моё»")
+    open_to_all = create(web.database, petrova, "counterparties", legal_name="ООО «Общее»", visibility="company")
+    hidden = create(web.database, petrova, "counterparties", legal_name="ООО «Чужое»")
+    for name, cp, ahead in (("Б Своя послезавтра", mine, 2), ("А Общая послезавтра", open_to_all, 2),
+                            ("В Своя сегодня", mine, 0), ("Г Своя через неделю", mine, 7),
+                            ("Д Своя через восемь", mine, 8), ("Е Чужая сегодня", hidden, 0)):
+        create(web.database, ivanov if cp is mine else petrova, "contact-persons", counterparty_id=cp.id,
+               full_name=name, birthday=_born(ahead))
+    with web.database.read() as db:
+        me = db.get_one(User, ivanov.id)
+        shown, more = agenda.upcoming_birthdays(db, me, TODAY, 7, limit=3)
+        # Today first; on the same day my own clients before the others.
+        assert [(b.person.full_name, b.days_left) for b in shown] == [
+            ("В Своя сегодня", 0), ("Б Своя послезавтра", 2), ("А Общая послезавтра", 2)]
+        assert more == 1  # the one in a week; not the one in eight days, not the hidden client's
+        assert [b.counterparty.id for b in shown] == [mine.id, mine.id, open_to_all.id]
+        everything, none_more = agenda.upcoming_birthdays(db, me, TODAY, 7)
+        assert len(everything) == 4 and none_more == 0
+        assert agenda.birthdays_within(db, me, TODAY, 7) == everything
+        # The hidden client's person is her owner's: petrova sees it today.
+        hers = [b.person.full_name for b in agenda.birthdays_within(db, db.get_one(User, petrova.id), TODAY, 0)]
+        assert hers == ["Е Чужая сегодня"]
+
+
+def test_my_reminder_on_a_client_i_do_not_see_stays_on_my_agenda_without_the_client(web: Web) -> None:
+    ivanov = user(web.database, "ivanov")
+    petrova = user(web.database, "petrova")
+    manager = user(web.database, "manager", role="manager")
+    hers = create(web.database, petrova, "counterparties", legal_name="ООО «Чужое»")
+    due = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    create(web.database, manager, "reminders", title="Поручение", due_at=due, assignee_id=ivanov.id,
+           subject_type="counterparty", subject_id=hers.id)
+    create(web.database, petrova, "reminders", title="Её своё", due_at=due, subject_type="counterparty",
+           subject_id=hers.id)
+    with web.database.read() as db:
+        me = db.get_one(User, ivanov.id)
+        day = agenda.for_user(db, me, ZoneInfo("Europe/Moscow"))
+        assert [(r.title, c) for r, c in day.reminders] == [("Поручение", None)]
+        assert day.more_birthdays == 0
+        boss = db.get_one(User, manager.id)
+        now = datetime.now(UTC)
+        # A manager's view of the team: the rule still decides for other people's reminders.
+        team = diary.reminders(db, boss, [ivanov.id, petrova.id], now - timedelta(days=1), now)
+        assert sorted(r.title for r, _ in team) == sorted(["Поручение", "Её своё"])
+        alone = diary.reminders(db, me, [ivanov.id, petrova.id], now - timedelta(days=1), now)
+        assert [r.title for r, _ in alone] == ["Поручение"]
