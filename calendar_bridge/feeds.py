@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from calendar_bridge import ical
 from calendar_bridge.models import FeedKind, FeedToken
 from crm import changes, diary
-from crm.models import ContactPerson, Counterparty, Reminder, User
+from crm.models import ContactPerson, Counterparty, Interaction, Reminder, User
 
 # Raise when the bytes made from the same data change, so that clients refetch.
-FORMAT = 1
+FORMAT = 2  # 2: an event's link opens the counterparty's card in the web UI, not the JSON API
 WINDOW_BACK = timedelta(days=30)
 WINDOW_AHEAD = timedelta(days=365)
 DEFAULT_MINUTES = {"meeting": 60}
@@ -87,12 +87,30 @@ def _contacts(words: dict[str, str], *lists: list[dict[str, Any]] | None) -> lis
     return lines
 
 
-def _interaction(row: Any, words: dict[str, str], who: str | None, base_url: str) -> ical.TimedEvent:
+def card_url(base_url: str, counterparty_id: str) -> str:
+    """The web UI's card of a counterparty: what a person opens from a calendar (the server serves the
+    screens at its root, ``public_url``); the JSON API would only answer 401 in a browser."""
+    return f"{base_url}/counterparties/{counterparty_id}"
+
+
+def _counterparty_ids(session: Session, interaction_ids: list[str]) -> dict[str, str]:
+    """Each interaction's counterparty (``diary.planned`` rows do not carry it), in bounded IN lists."""
+    found: dict[str, str] = {}
+    for start in range(0, len(interaction_ids), 500):
+        chunk = interaction_ids[start:start + 500]
+        stmt = select(Interaction.id, Interaction.counterparty_id).where(col(Interaction.id).in_(chunk))
+        found.update({i: c for i, c in session.execute(stmt).all()})
+    return found
+
+
+def _interaction(row: Any, words: dict[str, str], who: str | None, base_url: str,
+                 counterparty_id: str | None) -> ical.TimedEvent:
     """An event for a row of ``diary.planned``.
 
     A row whose counterparty the viewer may no longer see (``seen`` false) has
     its details None: the event keeps the time and the kind, so the slot stays
-    taken, and nothing else — not even the link, which would answer 404.
+    taken, and nothing else — not even the link, which would answer 404. The
+    link of any other opens its counterparty's card.
     """
     hidden = not row.seen
     title = words.get(row.kind, words["other"])
@@ -105,7 +123,7 @@ def _interaction(row: Any, words: dict[str, str], who: str | None, base_url: str
     if who:
         title = f"[{who}] {title}"
     minutes = row.duration_minutes or DEFAULT_MINUTES.get(row.kind, 30)
-    link = None if hidden else f"{base_url}/api/v1/interactions/{row.id}"
+    link = None if hidden or not counterparty_id else card_url(base_url, counterparty_id)
     description = "\n".join([*_contacts(words, row.person_contacts, row.counterparty_contacts),
                              *([row.notes] if row.notes else []), *([f"{words['open']}: {link}"] if link else [])])
     before = row.starts_at - row.remind_at if row.remind_at and row.remind_at <= row.starts_at else None
@@ -120,7 +138,8 @@ def _reminder(item: Reminder, cp: Counterparty | None, words: dict[str, str], wh
     title = f"{words['reminder']}: {item.title}" + (f" — {_name(cp)}" if cp else "")
     if who:
         title = f"[{who}] {title}"
-    link = f"{base_url}/api/v1/reminders/{item.id}"
+    # The card when the reminder is about a counterparty the viewer sees; a personal one has no page of its own.
+    link = card_url(base_url, cp.id) if cp else f"{base_url}/api/v1/reminders/{item.id}"
     description = "\n".join([*_contacts(words, cp.contacts if cp else None), *([item.notes] if item.notes else []),
                              f"{words['open']}: {link}"])
     before = item.due_at - item.remind_at if item.remind_at and item.remind_at <= item.due_at else None
@@ -152,8 +171,10 @@ def build(session: Session, feed: FeedToken, user: User, now: datetime, base_url
         members = diary.team(session, user) if feed.kind == FeedKind.TEAM else [user]
         names = {m.id: m.full_name for m in members} if feed.kind == FeedKind.TEAM else {}
         people = [m.id for m in members]
-        events += [_interaction(row, words, names.get(row.responsible_id or ""), base_url)
-                   for row in diary.planned(session, user, people, since, until)]
+        rows = diary.planned(session, user, people, since, until)
+        whose = _counterparty_ids(session, [row.id for row in rows if row.seen])
+        events += [_interaction(row, words, names.get(row.responsible_id or ""), base_url, whose.get(row.id))
+                   for row in rows]
         events += [_reminder(r, c, words, names.get(r.assignee_id), base_url)
                    for r, c in diary.reminders(session, user, people, since, until)]
     return ical.feed(words[feed.kind], events, free_busy=feed.free_busy)

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 import webbrowser
+import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -221,6 +222,19 @@ def status(ctx: typer.Context) -> None:
         console.print(f"quarantine: {s['quarantine']}")
 
 
+def _timezone(name: str | None) -> str | None:
+    """An IANA zone name as tzdata spells it (``Europe/Moscow``), or None for the laptop's own zone."""
+    if name is None:
+        return None
+    try:
+        if name in zoneinfo.available_timezones():
+            zoneinfo.ZoneInfo(name)
+            return name
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    raise typer.BadParameter(f"{name!r} is not an IANA time zone name (e.g. Europe/Moscow, Asia/Yekaterinburg)")
+
+
 @app.command()
 def ui(
     ctx: typer.Context,
@@ -228,6 +242,10 @@ def ui(
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the browser at once.")] = True,
     sync_minutes: Annotated[float, typer.Option("--sync-minutes", min=0.1,
                                                 help="Minutes between background syncs.")] = 5.0,
+    timezone: Annotated[str | None, typer.Option(
+        "--timezone", callback=_timezone, metavar="ZONE",
+        help="IANA time zone the screens show and read times in, e.g. Europe/Moscow "
+             "(default: this laptop's own zone).")] = None,
 ) -> None:
     """Satchel in your browser, on this computer only; syncs in the background. / Satchel в браузере."""
     with opened(ctx) as replica:
@@ -244,7 +262,7 @@ def ui(
         actual = listener.getsockname()[1]
         with _http(replica.state("server") or "http://127.0.0.1:9") as http:
             background = BackgroundSync(replica, http, every=sync_minutes * 60)
-            home = LaptopHome(replica, background)
+            home = LaptopHome(replica, background, timezone=timezone)
             url = launch_url(home, actual)
             server = uvicorn.Server(uvicorn.Config(create_ui(home, actual), host="127.0.0.1", port=actual,
                                                    access_log=False, server_header=False, log_level="warning",

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlmodel import Session
 
-from crm import validation
+from crm import access, validation
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User
 from crm.models.enums import (
@@ -104,6 +104,19 @@ def _active_user(session: Session, problems: Problems, field: str, user_id: str 
         problems[field] = f"no User with id {user_id}"
     elif not user.is_active and user.login != MAIL_BRIDGE_LOGIN:  # the bridge cannot log in, but files
         problems[field] = f"user {user.login} is disabled"
+
+
+def _sees(session: Session, problems: Problems, field: str, user_id: str | None, counterparty_id: str | None,
+          actor: User) -> None:
+    """The person a record is given to (responsible, assignee) must see its counterparty: else it
+    would land in their agenda, calendar and laptop naming a client they may not open."""
+    if user_id is None or counterparty_id is None or field in problems or user_id == actor.id:
+        return
+    if not access.can_read_counterparty(session, actor, counterparty_id):
+        return  # the actor's own sight is checked after the rules, and answers as if it were missing
+    user = session.get(User, user_id)
+    if user is not None and not access.can_read_counterparty(session, user, counterparty_id):
+        problems[field] = f"user {user.login} cannot see this counterparty; share it with them or hand it over first"
 
 
 def clean_contacts(problems: Problems, field: str, contacts: Any) -> list[dict[str, Any]]:
@@ -198,9 +211,12 @@ def check_contact_person(session: Session, actor: User, person: ContactPerson, p
 
 
 def _belongs(session: Session, problems: Problems, field: str, model: Any, record_id: str | None, counterparty_id: str) -> None:
-    owner = _exists(session, problems, field, model, record_id, "counterparty_id")
-    if owner is not None and owner != counterparty_id:
-        problems[field] = f"{model.__name__} {record_id} belongs to another counterparty"
+    """``record_id`` must be one of the counterparty's own: one elsewhere answers like one that does
+    not exist (it may be under a counterparty the user may not see, whose existence is not theirs to learn)."""
+    if record_id is None:
+        return
+    if _exists(session, {}, field, model, record_id, "counterparty_id") != counterparty_id:
+        problems[field] = f"no {model.__name__} with id {record_id} at this counterparty"
 
 
 def check_interaction(session: Session, actor: User, item: Interaction, problems: Problems) -> None:
@@ -213,6 +229,8 @@ def check_interaction(session: Session, actor: User, item: Interaction, problems
     _belongs(session, problems, "deal_id", Deal, item.deal_id, item.counterparty_id)
     _belongs(session, problems, "reply_to_id", Interaction, item.reply_to_id, item.counterparty_id)
     _active_user(session, problems, "responsible_id", item.responsible_id, actor)
+    if not _kept(item, "responsible_id", "counterparty_id"):
+        _sees(session, problems, "responsible_id", item.responsible_id, item.counterparty_id, actor)
     if item.duration_minutes is not None and not 0 <= item.duration_minutes <= 7 * 24 * 60:
         problems["duration_minutes"] = "must be between 0 and 10080 (a week)"
     _check_letter(actor, item, problems)
@@ -332,6 +350,8 @@ def check_reminder(session: Session, actor: User, item: Reminder, problems: Prob
             # while the reminder stayed theirs; the counterparty it was filed under stays.
             found = _exists(session, {} if kept else problems, "subject_id", model, item.subject_id, column)
             item.counterparty_id = kept_counterparty if found is None and kept else found
+    if not _kept(item, "assignee_id", "subject_type", "subject_id"):
+        _sees(session, problems, "assignee_id", item.assignee_id, item.counterparty_id, actor)
 
 
 def check_deal(session: Session, actor: User, deal: Deal, problems: Problems) -> None:

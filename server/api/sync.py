@@ -1,8 +1,8 @@
 """Sync endpoints (docs/sync-protocol.md) and the conflicts API.
 
-``/sync/v1/push``, ``/sync/v1/pull`` and ``/sync/v1/bootstrap`` check the
-protocol and schema headers before anything else, so an old client is told to
-upgrade without a byte of its outbox being touched.
+``/sync/v1/push``, ``/sync/v1/pull`` and ``/sync/v1/bootstrap`` check the caller's
+token, then the protocol and schema headers before anything else, so an old client is
+told to upgrade without a byte of its outbox being touched (and a stranger gets 401).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from crm.errors import MalformedInput
 from crm.models import Device, User
-from server.http import as_caller, as_user, db, json_response, read_json
+from server.http import as_caller, as_user, authenticated, db, json_response, read_json
 from sync import bootstrap as bootstrap_verb
 from sync import conflicts, held, protocol, versions
 from sync import pull as pull_verb
@@ -43,6 +43,7 @@ def _packed(request: Request, data: Any) -> Response:
 
 
 async def push(request: Request) -> Response:
+    await authenticated(request)  # a stranger gets 401, and learns nothing of the protocol, first
     _versions(request)
     body = await read_json(request)
 
@@ -65,6 +66,7 @@ async def _told(request: Request, device_id: str, note: Callable[[Session], None
 
 
 async def pull(request: Request) -> Response:
+    await authenticated(request)  # a stranger gets 401, and learns nothing of the protocol, first
     _versions(request)
     body = await read_json(request)
     answer, device_id, keeps = await as_caller(
@@ -75,6 +77,7 @@ async def pull(request: Request) -> Response:
 
 
 async def bootstrap(request: Request) -> Response:
+    await authenticated(request)  # a stranger gets 401, and learns nothing of the protocol, first
     _versions(request)
     body = await read_json(request)
     answer, device_id, keeps = await as_caller(

@@ -599,3 +599,56 @@ def test_sync_now_answers_at_once_while_the_network_hangs(database: Database, se
     page = laptop.ui.get("/sync").text
     assert 'http-equiv="refresh"' not in page and 'id="sync-running">Ожидание' in page
     assert "Нет связи" in page and 'id="sync-pending">1' in page
+
+
+class _Stop(Exception):
+    """Raised by the stand-in home: the command got as far as making it."""
+
+
+@pytest.mark.parametrize(("given", "expected"), [([], None), (["--timezone", "Asia/Yekaterinburg"],
+                                                              "Asia/Yekaterinburg")])
+def test_the_ui_command_passes_its_timezone_to_the_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                       given: list[str], expected: str | None) -> None:
+    """``--timezone`` reaches ``LaptopHome``; without it the home takes the laptop's own zone (None)."""
+    from contextlib import contextmanager
+
+    from clients import cli
+    from tests.clients.test_cli import field
+
+    made: list[str | None] = []
+
+    class Replica:
+        def state(self, key: str) -> None:
+            return None
+
+    @contextmanager
+    def opened(ctx: Any) -> Iterator[Any]:
+        yield Replica()
+
+    def home(replica: Any, background: Any, timezone: str | None = None) -> Any:
+        made.append(timezone)
+        raise _Stop
+
+    monkeypatch.setattr(cli, "opened", opened)
+    monkeypatch.setattr(cli, "LaptopHome", home)
+    result = field(tmp_path, "ui", "--no-open", *given)
+    assert isinstance(result.exception, _Stop), result.output
+    assert made == [expected]
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "Europe", "../../etc/passwd", "/etc/localtime", "", "MSK+3"])
+def test_the_ui_command_refuses_a_timezone_that_is_not_one(tmp_path: Path, zone: str) -> None:
+    from tests.clients.test_cli import field
+
+    result = field(tmp_path, "ui", "--no-open", "--timezone", zone)
+    assert result.exit_code == 2 and "--timezone" in result.output  # a usage error, before any replica is opened
+
+
+def test_the_laptop_settings_have_no_devices_section(database: Database, laptops: Any) -> None:
+    """The laptop knows no device list (the server's UI shows and revokes devices): no empty table."""
+    make_user(database, "ivanov")
+    laptop: Laptop = laptops("ivanov")
+    laptop.launch()
+    page = laptop.ui.get("/settings")
+    assert page.status_code == 200 and 'id="language-form"' in page.text
+    assert 'id="devices"' not in page.text and "Мои устройства" not in page.text

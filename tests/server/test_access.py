@@ -235,3 +235,51 @@ def test_a_user_changes_their_own_language_and_nothing_else_of_their_account(api
     assert (after["role"], after["locale"], after["full_name"], after["is_active"]) == (
         me["role"], "en", me["full_name"], True)
     assert api.client.get(f"/api/v1/users/{her['id']}", headers=headers).json()["locale"] == her["locale"]
+
+
+def test_work_given_to_someone_who_cannot_see_the_client_is_refused_and_links_do_not_tell_what_exists(
+        api: Api) -> None:
+    """Found by an outside probe: a manager gave ivanov a reminder and a call on petrova's private
+    client; ivanov then held ids of a client he may not see (and could not open the call). And a
+    link to a hidden record answered differently from a link to none."""
+    boss = api.user("boss", role="manager", team="Москва")
+    ivanov = api.user("ivanov", team="Москва")
+    petrova = api.user("petrova", team="Москва")
+    ivanov_id = api.client.get("/api/v1/me", headers=ivanov).json()["user"]["id"]
+    secret = _cp(api, petrova, "ООО Тайный клиент", visibility="private")
+    person = api.create(petrova, "contact-persons", counterparty_id=secret["id"], full_name="Анна")
+    deal = api.create(petrova, "deals", counterparty_id=secret["id"], title="Поставка")
+    before = api.client.get("/api/v1/reminders", headers=boss).json()["total"]
+    for subject_type, subject_id in (("counterparty", secret["id"]), ("contact_person", person["id"]),
+                                     ("deal", deal["id"])):
+        r = api.client.post("/api/v1/reminders", headers=boss, json={
+            "title": "Позвонить", "due_at": "2026-12-02T09:00:00Z", "assignee_id": ivanov_id,
+            "subject_type": subject_type, "subject_id": subject_id})
+        assert r.status_code == 422 and "cannot see" in r.json()["details"]["assignee_id"], r.text
+    r = api.client.post("/api/v1/interactions", headers=boss, json={
+        "counterparty_id": secret["id"], "responsible_id": ivanov_id, "status": "planned",
+        "starts_at": "2026-12-02T10:00:00Z"})
+    assert r.status_code == 422 and "cannot see" in r.json()["details"]["responsible_id"], r.text
+    assert api.client.get("/api/v1/reminders", headers=boss).json()["total"] == before
+    assert api.client.get("/api/v1/interactions", headers=ivanov).json()["total"] == 0
+    # Shared with him, the same work is his to do.
+    api.create(petrova, "shares", counterparty_id=secret["id"], user_id=ivanov_id)
+    r = api.client.post("/api/v1/interactions", headers=boss, json={
+        "counterparty_id": secret["id"], "responsible_id": ivanov_id, "status": "planned",
+        "starts_at": "2026-12-02T10:00:00Z"})
+    assert r.status_code == 201, r.text
+    assert api.client.patch(f"/api/v1/interactions/{r.json()['id']}", json={"status": "done"},
+                            headers=ivanov).status_code == 200
+
+    # A link to someone else's hidden person, deal or letter reads like a link to nothing.
+    mine = _cp(api, ivanov, "ООО Мой клиент")
+    call = api.create(ivanov, "interactions", counterparty_id=mine["id"], starts_at="2026-12-01T10:00:00Z")
+    hidden = _cp(api, petrova, "ООО Другой тайный", visibility="private")
+    hidden_person = api.create(petrova, "contact-persons", counterparty_id=hidden["id"], full_name="Борис")
+    for field, hidden_id in (("contact_person_id", hidden_person["id"]),):
+        answers = []
+        for target in (hidden_id, "0b9f7d2e-0000-4000-8000-000000000000"):
+            r = api.client.patch(f"/api/v1/interactions/{call['id']}", json={field: target}, headers=ivanov)
+            assert r.status_code == 422, r.text
+            answers.append(r.json()["details"][field].replace(target, "<id>"))
+        assert answers[0] == answers[1], answers

@@ -109,9 +109,12 @@ def test_reminder_for_a_counterparty_its_assignee_cannot_see_shows_only_the_remi
         from crm import accounts
 
         ivanov_id = accounts.find_user(session, "ivanov").id
-    # The manager sees the team's clients and may give a teammate a task about one.
+    # The manager gave a teammate a task about a client shared with him then (work goes only to who
+    # sees the client); the client was unshared since, the task stays his.
+    share = api.create(petrova, "shares", counterparty_id=secret["cp"]["id"], user_id=ivanov_id)
     reminder = api.create(manager, "reminders", title="Позвонить насчёт долга", assignee_id=ivanov_id,
                           due_at=_iso(SOON), subject_type="counterparty", subject_id=secret["cp"]["id"])
+    assert api.client.delete(f"/api/v1/shares/{share['id']}", headers=petrova).status_code == 204
     assert api.client.get(f"/api/v1/reminders/{reminder['id']}", headers=ivanov).status_code == 200
     assert api.client.get(f"/api/v1/counterparties/{secret['cp']['id']}", headers=ivanov).status_code == 404
 

@@ -136,7 +136,7 @@ def test_naive_times_and_foreign_contact_person_are_refused(api: Api) -> None:
     assert r.status_code == 422 and "UTC offset" in r.json()["details"]["starts_at"]
     r = api.client.post("/api/v1/interactions", headers=h, json={
         "counterparty_id": a["id"], "contact_person_id": person_b["id"], "starts_at": "2026-12-01T10:00:00Z"})
-    assert r.status_code == 422 and "another counterparty" in r.json()["details"]["contact_person_id"]
+    assert r.status_code == 422 and "at this counterparty" in r.json()["details"]["contact_person_id"]
     assert api.client.get("/api/v1/interactions", headers=h).json()["total"] == 0
 
 

@@ -145,6 +145,11 @@ def test_an_old_client_is_told_to_upgrade(api: Api) -> None:
     r = api.client.post("/sync/v1/pull", json={"cursor": None}, headers=old)
     assert r.status_code == 426 and r.json()["error"] == "upgrade_required"
     assert "update" in r.json()["message"]
+    # A stranger learns nothing of the protocol: 401 whatever headers they send.
+    for path in ("/sync/v1/pull", "/sync/v1/push", "/sync/v1/bootstrap"):
+        for headers in ({}, {protocol.SCHEMA_HEADER: "99"}, {**old, "Authorization": "Bearer nope"}):
+            r = api.client.post(path, json={"cursor": None}, headers=headers)
+            assert r.status_code == 401 and "protocol" not in r.text, (path, headers, r.text)
 
 
 def test_different_fields_merge_and_the_same_field_is_a_conflict_resolvable_by_api(api: Api) -> None:

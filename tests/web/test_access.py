@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.models import Counterparty, Interaction
+from crm.models import Counterparty, Interaction, User
 from tests.web.conftest import Web, create, read, user
 
 
@@ -82,3 +82,38 @@ def test_office_sees_every_card_but_edits_none_of_them(web: Web, company: dict[s
                                                      "visibility": "private", "version": "1"})
     assert r.status_code == 403
     assert read(web.database, Counterparty, hers.id).legal_name == "ООО «Василёк»"
+
+
+FORMS = ["/counterparties/{id}/edit", "/counterparties/{id}/deals/new", "/counterparties/{id}/people/new"]
+
+
+@pytest.mark.parametrize("path", FORMS)
+def test_a_form_is_not_shown_to_whoever_may_only_read_the_card(web: Web, company: dict[str, Counterparty],
+                                                               path: str) -> None:
+    """Office sees a salesperson's private card, another salesperson a company-visible one: neither may
+    change it, so neither gets a form that would only be refused (403, as the submit is)."""
+    shared = create(web.database, read_user(web, "petrova"), "counterparties", legal_name="ООО «Лютик»",
+                    visibility="company")
+    for login, cp_id in (("office", company["hers"].id), ("ivanov", shared.id)):
+        web.client.cookies.clear()
+        web.sign_in(login)
+        assert web.get(f"/counterparties/{cp_id}").status_code == 200  # the card itself is theirs to read
+        r = web.get(path.format(id=cp_id))
+        assert r.status_code == 403, (login, path)
+        assert 'name="legal_name"' not in r.text and 'name="title"' not in r.text and 'name="full_name"' not in r.text
+    web.client.cookies.clear()
+    web.sign_in("petrova")  # the owner gets the form
+    assert web.get(path.format(id=shared.id)).status_code == 200
+
+
+def test_a_reader_may_still_log_an_interaction_and_write_a_letter(web: Web, company: dict[str, Counterparty]) -> None:
+    web.sign_in("office")
+    hers = company["hers"].id
+    card = web.get(f"/counterparties/{hers}").text
+    assert 'id="log-form"' in card and 'id="new-deal"' not in card and 'id="new-person"' not in card
+    assert web.get(f"/counterparties/{hers}/letters/new").status_code == 200
+
+
+def read_user(web: Web, login: str) -> User:
+    with web.database.read() as db:
+        return db.execute(select(User).where(User.login == login)).scalar_one()

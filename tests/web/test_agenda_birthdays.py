@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from crm import agenda, diary
+from crm import agenda, diary, records
 from crm.models import User
 from tests.web.conftest import Web, create, user
 
@@ -50,8 +50,12 @@ def test_my_reminder_on_a_client_i_do_not_see_stays_on_my_agenda_without_the_cli
     manager = user(web.database, "manager", role="manager")
     hers = create(web.database, petrova, "counterparties", legal_name="ООО «Чужое»")
     due = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    # Given to him while the client was shared with him (work goes only to who sees the client), unshared since.
+    lend = create(web.database, petrova, "shares", counterparty_id=hers.id, user_id=ivanov.id)
     create(web.database, manager, "reminders", title="Поручение", due_at=due, assignee_id=ivanov.id,
            subject_type="counterparty", subject_id=hers.id)
+    with web.database.write() as session:
+        records.delete(session, session.get_one(User, petrova.id), records.record_type("shares"), lend.id)
     create(web.database, petrova, "reminders", title="Её своё", due_at=due, subject_type="counterparty",
            subject_id=hers.id)
     with web.database.read() as db:

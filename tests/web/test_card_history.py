@@ -45,9 +45,13 @@ def _company(web: Web) -> dict[str, Any]:
         create(db, owner, "deals", counterparty_id=cp.id, title=f"Сделка {name}")
         create(db, owner, "reminders", title=f"Своё {name}", due_at=_soon(), subject_type="counterparty",
                subject_id=cp.id)
-    # Seen by ivanov through the assignee rule alone: his manager put it on a client he does not see.
+    # Seen by ivanov through the assignee rule alone: his manager gave it to him on a client shared
+    # with him then (work goes only to who sees the client), unshared since.
+    lend = create(db, petrova, "shares", counterparty_id=cps["private"].id, user_id=ivanov.id)
     create(db, manager, "reminders", title="Поручено Иванову", due_at=_soon(), assignee_id=ivanov.id,
            subject_type="counterparty", subject_id=cps["private"].id)
+    with db.write() as session:
+        records.delete(session, session.get_one(User, petrova.id), records.record_type("shares"), lend.id)
     # Seen by ivanov through the creator rule alone: made while the client was team-visible.
     secret = create(db, petrova, "counterparties", legal_name="ООО «Бывшее командное»", visibility="team")
     create(db, ivanov, "reminders", title="Создано Ивановым", due_at=_soon(), assignee_id=ivanov.id,
@@ -60,10 +64,12 @@ def _company(web: Web) -> dict[str, Any]:
     spb = people["spb"]
     lent = create(db, spb, "counterparties", legal_name="ООО «Одолженное»")
     share = create(db, spb, "shares", counterparty_id=lent.id, user_id=manager.id)
+    his = create(db, spb, "shares", counterparty_id=lent.id, user_id=ivanov.id)
     create(db, manager, "reminders", title="Создано менеджером", due_at=_soon(), assignee_id=ivanov.id,
            subject_type="counterparty", subject_id=lent.id)
     with db.write() as session:
-        records.delete(session, session.get_one(User, spb.id), records.record_type("shares"), share.id)
+        for gone in (share, his):
+            records.delete(session, session.get_one(User, spb.id), records.record_type("shares"), gone.id)
     cps["lent"] = lent
     return {"people": people, "cps": cps}
 

@@ -151,3 +151,10 @@ def test_next_and_back_stay_on_this_site_whatever_their_shape(web: Web) -> None:
     for back, landed in (("/deals", "/deals"), ("//evil.example/", "/"), ("/\t/evil.example", "/")):
         r = web.post("/settings/language", {"locale": "ru", "back": back})
         assert r.status_code == 303 and r.headers["location"] == landed, back
+
+
+def test_the_settings_list_this_browser_among_my_devices(web: Web) -> None:
+    user(web.database, "ivanov")
+    web.sign_in("ivanov")
+    page = web.get("/settings").text
+    assert 'id="devices"' in page and "Мои устройства" in page and "этот браузер" in page

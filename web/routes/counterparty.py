@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import access, records
-from crm.errors import ValidationFailed, VersionConflict
+from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import User
 from crm.models.enums import (
     ContactKind,
@@ -69,6 +70,17 @@ def _errors(exc: ValidationFailed, gettext: Any) -> dict[str, str]:
     return {str(k): i18n.problem(str(v), gettext) for k, v in details.items()}
 
 
+def website_link(website: str | None) -> str | None:
+    """The website as a link's address when it is a web address (http or https with a host), else None:
+    whatever else was typed (``javascript:``, ``www.x.ru`` without a scheme) is shown as text only."""
+    value = (website or "").strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return value if parts.scheme.lower() in ("http", "https") and parts.netloc and value.isprintable() else None
+
+
 def _card(db: Session, visit: Visit, record_id: str, *, log_values: dict[str, str] | None = None,
           log_errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
     user = visit.user
@@ -79,7 +91,7 @@ def _card(db: Session, visit: Visit, record_id: str, *, log_values: dict[str, st
     now_local = datetime.now(ZoneInfo(visit.home.timezone)).strftime("%Y-%m-%dT%H:%M")
     return visit.page(
         db, "counterparty.html", status_code=status_code, cp=cp, people=people, owner=owner,
-        can_edit=access.can_write(db, user, cp), events=timeline(db, user, cp.id),
+        can_edit=access.can_write(db, user, cp), website=website_link(cp.website), events=timeline(db, user, cp.id),
         open_conflicts=sum(1 for c in visit.home.conflicts(db, user)
                            if c["type"] == "counterparties" and c["record_id"] == cp.id),
         choices=CHOICES, log=log_values or {"starts_at": now_local, "kind": "call", "status": "done",
@@ -96,6 +108,8 @@ async def card(request: Request, home: Home) -> Response:
 def _form_page(db: Session, visit: Visit, record_id: str, values: dict[str, Any] | None = None,
                errors: dict[str, str] | None = None, status_code: int = 200, conflict: bool = False) -> Response:
     cp = records.get(db, visit.user, COUNTERPARTIES, record_id)
+    if not access.can_write(db, visit.user, cp):  # 404 when not seen, 403 when only seen: no form to fill in vain
+        raise PermissionDenied(f"you may see but not change counterparty {record_id}")
     shown = values if values is not None else {name: getattr(cp, name) or "" for name, _ in EDIT_FIELDS}
     known = {name for name, _ in EDIT_FIELDS}
     errors = errors or {}

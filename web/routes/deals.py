@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import access, records
-from crm.errors import ValidationFailed, VersionConflict
+from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import Counterparty, Deal, User
 from crm.models.enums import DealStage
 from web import i18n
@@ -107,6 +107,8 @@ NEW_FIELDS = ("title", "amount", "currency", "expected_close", "probability", "s
 def _new_page(db: Session, visit: Visit, cp_id: str, values: dict[str, str], errors: dict[str, str] | None = None,
               status_code: int = 200) -> Response:
     cp = records.get(db, visit.user, records.record_type("counterparties"), cp_id)
+    if not access.can_write(db, visit.user, cp):  # a deal follows its counterparty: only seen, no form
+        raise PermissionDenied(f"you may see but not change counterparty {cp_id}")
     errors = errors or {}
     return visit.page(db, "deal_new.html", status_code=status_code, cp=cp, values=values, errors=errors,
                       fields=NEW_FIELDS, other_errors={k: v for k, v in errors.items() if k not in NEW_FIELDS})

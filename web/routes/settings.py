@@ -13,6 +13,9 @@ from web.visit import Visit, read_form, signed_in
 
 
 async def show(request: Request, home: Home) -> Response:
+    """The language, and the user's devices where the home keeps a list of them: the server's always
+    holds the very browser asking; a home that lists none (the laptop) has no devices section at all."""
+
     def work(db: Session, visit: Visit) -> Response:
         return visit.page(db, "settings.html", locales=i18n.LOCALE_NAMES,
                           devices=home.devices(db, visit.user, visit.token))
