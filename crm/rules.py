@@ -349,7 +349,10 @@ def check_reminder(session: Session, actor: User, item: Reminder, problems: Prob
             # gone, or out of a laptop's replica since its counterparty left the user's scope
             # while the reminder stayed theirs; the counterparty it was filed under stays.
             found = _exists(session, {} if kept else problems, "subject_id", model, item.subject_id, column)
-            item.counterparty_id = kept_counterparty if found is None and kept else found
+            # Filed under its subject's counterparty when the subject is set; an edit that leaves the
+            # subject alone leaves it filed where it was, though the subject moved since (else the
+            # assignee would hold the id of a client the subject moved to, which they may not see).
+            item.counterparty_id = kept_counterparty if kept and (found is None or kept_counterparty) else found
     if not _kept(item, "assignee_id", "subject_type", "subject_id"):
         _sees(session, problems, "assignee_id", item.assignee_id, item.counterparty_id, actor)
 

@@ -272,7 +272,7 @@ def _edit_of_deleted(session: Session, user: User, device: Device, rt: records.R
                      m: dict[str, Any]) -> dict[str, Any]:
     log = changes.log_entry(session, rt.name, m["id"])
     if log is None or not log.deleted or not may_know_deleted(session, user, rt.name, log.tombstone or {}):
-        raise NotFound(f"{rt.singular} {m['id']} not found")
+        raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
     conflict = Conflict(kind="edit_deleted", record_type=rt.name, record_id=m["id"], server_value=None,
                         server_at=log.changed_at, client_value=m["fields"], client_by=user.id,
                         client_device=device.id, client_time=m["client_time"])
@@ -286,9 +286,10 @@ def _delete(session: Session, user: User, device: Device, rt: records.RecordType
     record = session.get(rt.model, m["id"])
     if record is None:
         log = changes.log_entry(session, rt.name, m["id"])
-        if log is not None and log.deleted:
+        # Only to who could have seen it: to anyone else a deleted record answers like a missing one.
+        if log is not None and log.deleted and may_know_deleted(session, user, rt.name, log.tombstone or {}):
             return {"status": "applied", "note": "already deleted"}
-        raise NotFound(f"{rt.singular} {m['id']} not found")
+        raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
     if not access.can_read(session, user, record):
         raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
     if not access.can_write(session, user, record):

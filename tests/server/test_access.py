@@ -283,3 +283,29 @@ def test_work_given_to_someone_who_cannot_see_the_client_is_refused_and_links_do
             assert r.status_code == 422, r.text
             answers.append(r.json()["details"][field].replace(target, "<id>"))
         assert answers[0] == answers[1], answers
+
+
+def test_a_reminder_stays_filed_where_it_was_when_its_subject_moves_to_a_client_its_assignee_cannot_see(
+        api: Api) -> None:
+    """Found by an outside re-probe: a deal moved to a private client, then any edit of a reminder
+    about it re-filed the reminder under that client, and its assignee's pull carried the client's id."""
+    ivanov = api.user("ivanov", team="Москва")
+    petrova = api.user("petrova", team="Питер")
+    ivanov_id = api.client.get("/api/v1/me", headers=ivanov).json()["user"]["id"]
+    shared = _cp(api, petrova, "ООО Общая", visibility="private")
+    hidden = _cp(api, petrova, "ООО Тайная", visibility="private")
+    api.create(petrova, "shares", counterparty_id=shared["id"], user_id=ivanov_id)
+    deal = api.create(petrova, "deals", counterparty_id=shared["id"], title="Поставка")
+    reminder = api.create(ivanov, "reminders", title="Перезвонить", due_at="2026-12-05T10:00:00+03:00",
+                          subject_type="deal", subject_id=deal["id"])
+    assert reminder["counterparty_id"] == shared["id"]
+    r = api.client.patch(f"/api/v1/deals/{deal['id']}", json={"counterparty_id": hidden["id"]}, headers=petrova)
+    assert r.status_code == 200, r.text
+    r = api.client.patch(f"/api/v1/reminders/{reminder['id']}", json={"notes": "позвонил"}, headers=ivanov)
+    assert r.status_code == 200 and r.json()["counterparty_id"] == shared["id"], r.text
+    assert hidden["id"] not in api.client.get(f"/api/v1/reminders/{reminder['id']}", headers=ivanov).text
+    # Pointing it at the moved deal anew is filing it under the hidden client: refused as if missing.
+    r = api.client.patch(f"/api/v1/reminders/{reminder['id']}", headers=ivanov,
+                         json={"subject_type": "counterparty", "subject_id": hidden["id"]})
+    assert r.status_code == 422 and hidden["id"] not in str(r.json()["details"]).replace(
+        f"no Counterparty with id {hidden['id']}", ""), r.text

@@ -326,3 +326,24 @@ def test_mine_is_the_resolving_laptops_own_change_when_one_person_has_both_lapto
     first.push({"op": "resolve", "conflict_id": conflict["id"], "choice": "theirs"})
     first.pull()
     assert first.records[cp["id"]]["notes"] == "со второго"
+
+
+def test_a_push_answers_a_hidden_or_deleted_record_like_a_missing_one(api: Api) -> None:
+    """Found by an outside re-probe: the wording of a refusal told a hidden or deleted id from none."""
+    make_user(api.database, "ivanov", team="Москва")
+    make_user(api.database, "petrova", team="Питер")
+    ivanov, petrova = Laptop(api, "ivanov"), Laptop(api, "petrova")
+    hidden, doomed = _create(legal_name="ООО Тайная"), _create(legal_name="ООО Удалённая")
+    petrova.push(hidden, doomed)
+    petrova.pull()
+    petrova.push({"op": "delete", "type": "counterparties", "id": doomed["id"],
+                  "base_version": petrova.versions[doomed["id"]]})
+    said = {}
+    for name, record_id in (("hidden", hidden["id"]), ("deleted", doomed["id"]), ("none", str(uuid.uuid4()))):
+        answer = ivanov.push({"op": "update", "type": "counterparties", "id": record_id, "base_version": 1,
+                              "fields": {"notes": "x"}},
+                             {"op": "delete", "type": "counterparties", "id": record_id, "base_version": 1})
+        said[name] = [(r["status"], (r.get("error") or {}).get("message", "").replace(record_id, "ID"))
+                      for r in answer["results"]]
+    assert said["hidden"] == said["deleted"] == said["none"], said
+    assert {status for status, _ in said["none"]} == {"refused"}
