@@ -165,10 +165,10 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         session.execute(insert(PushResult), stored_results)
         # The laptop holds what it made and what it changed: both may be evicted later. A refused
         # mutation tells it nothing, and its id is not taken as known (a guessed id stays a guess).
-        done = [m for m, r in zip(new, stored_results, strict=True)
-                if r["result"]["status"] != "refused" and told.keeps_told(user)]
-        told.remember(session, device.id, [(m["type"], m["id"]) for m in done if m["op"] != "resolve"]
-                      + _resolved_records(session, [m["conflict_id"] for m in done if m["op"] == "resolve"]))
+        if told.keeps_told(user):
+            done = [m for m, r in zip(new, stored_results, strict=True) if r["result"]["status"] != "refused"]
+            told.remember(session, device.id, [(m["type"], m["id"]) for m in done if m["op"] != "resolve"]
+                          + _resolved_records(session, [m["conflict_id"] for m in done if m["op"] == "resolve"]))
         cursor.last_seq = new[-1]["seq"]
         session.add(cursor)
         session.flush()
