@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -29,6 +30,9 @@ from crm.models.base import utcnow
 log = logging.getLogger(__name__)
 
 DEFAULT_EVERY = 300.0  # seconds between background syncs: five minutes
+# While the server cannot be reached, try again sooner: the header should say "online" and the
+# outbox should go out within a minute of the network coming back, not up to five minutes later.
+OFFLINE_EVERY = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,14 +52,19 @@ class Attempt:
 class BackgroundSync:
     """Runs ``SyncAgent(replica, http).sync()`` in a daemon thread, every ``every`` seconds and when woken.
 
+    After an attempt that found the server unreachable the next one comes after
+    ``offline_every`` seconds instead, until one gets through.
+
     ``http`` is an ``httpx.Client`` whose base URL is the server; it may be swapped
     (``background.http = …``) between syncs.
     """
 
-    def __init__(self, replica: Replica, http: httpx.Client, every: float = DEFAULT_EVERY) -> None:
+    def __init__(self, replica: Replica, http: httpx.Client, every: float = DEFAULT_EVERY,
+                 offline_every: float = OFFLINE_EVERY) -> None:
         self.replica = replica
         self.http = http
         self.every = every
+        self.offline_every = min(every, offline_every)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._changed = threading.Condition()
@@ -86,12 +95,16 @@ class BackgroundSync:
 
     def wait(self, attempts: int, timeout: float) -> bool:
         """Wait until ``attempts`` syncs have finished since the start (tests, the CLI's shutdown)."""
+        return self.wait_for(lambda now: now.attempts >= attempts, timeout)
+
+    def wait_for(self, condition: Callable[[Attempt], bool], timeout: float) -> bool:
+        """Wait until ``condition`` holds of how the thread stands; False after ``timeout`` seconds."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._now.attempts >= attempts, timeout)
+            return self._changed.wait_for(lambda: condition(self._now), timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.every)
+            self._wake.wait(self.offline_every if self.now.online is False else self.every)
             if self._stop.is_set():
                 return
             self._wake.clear()

@@ -59,13 +59,13 @@ def _next_birthday(born: date, today: date) -> date:
 def planned_on(session: Session, viewer: User, since: datetime, until: datetime) -> list[tuple[Interaction, Counterparty]]:
     """The viewer's own planned contacts starting in [since, until) at counterparties they may see."""
     stmt = (select(Interaction, Counterparty)
-            .join(Counterparty, Counterparty.id == Interaction.counterparty_id)
-            .where(Interaction.responsible_id == viewer.id,
-                   Interaction.status == InteractionStatus.PLANNED.value,
-                   Interaction.starts_at >= since, Interaction.starts_at < until,
+            .join(Counterparty, col(Counterparty.id) == Interaction.counterparty_id)
+            .where(col(Interaction.responsible_id) == viewer.id,
+                   col(Interaction.status) == InteractionStatus.PLANNED.value,
+                   col(Interaction.starts_at) >= since, col(Interaction.starts_at) < until,
                    # Stricter than the feeds: a client taken away drops off the screen at once.
                    access.visible_counterparties(viewer))
-            .order_by(Interaction.starts_at, Interaction.id).limit(MAX_ITEMS))
+            .order_by(col(Interaction.starts_at), col(Interaction.id)).limit(MAX_ITEMS))
     return [(i, c) for i, c in session.execute(stmt).all()]
 
 
@@ -117,13 +117,14 @@ def _birthday_rows(session: Session, viewer: User, today: date, days: int) -> li
     keys = sorted({f"{m:02d}-{d:02d}" for m, d in _days(today, days)})
     born = col(ContactPerson.birthday)
     persons = session.execute(
-        select(ContactPerson.id, born, ContactPerson.full_name, ContactPerson.counterparty_id)
+        select(col(ContactPerson.id), born, col(ContactPerson.full_name),
+               col(ContactPerson.counterparty_id))
         .where(born.is_not(None), month_day(born).in_(keys))).all()
     wanted = sorted({row[3] for row in persons})
     owners: dict[str, str | None] = {}
     for chunk in _in_chunks(wanted):
         owners.update((cp, owner) for cp, owner in session.execute(
-            select(Counterparty.id, Counterparty.owner_id)
+            select(col(Counterparty.id), col(Counterparty.owner_id))
             .where(col(Counterparty.id).in_(chunk), access.visible_counterparties(viewer))))
     return [(pid, bday, name, cp, owners[cp]) for pid, bday, name, cp in persons if cp in owners]
 
@@ -171,7 +172,7 @@ def for_user(session: Session, viewer: User, zone: ZoneInfo, *, now: datetime | 
     start = datetime.combine(today, time(), zone).astimezone(UTC)
     end = start + timedelta(days=1)
     reminders = diary.reminders(session, viewer, [viewer.id], now - OVERDUE_HORIZON, end)[:MAX_ITEMS]
-    birthdays, more = upcoming_birthdays(session, viewer, today, birthday_days)
+    birthdays, more = upcoming_birthdays(session, viewer, today, birthday_days, limit=MAX_BIRTHDAYS)
     return Agenda(day=today, planned=planned_on(session, viewer, start, end), reminders=reminders,
                   birthdays=birthdays, now=now, more_birthdays=more)
 

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.messages.mofile import write_mo
@@ -57,6 +58,15 @@ def gettext_for(locale: str) -> Callable[[str], str]:
     return translations(pick(locale)).gettext
 
 
+def phone(value: str) -> str:
+    """A stored phone (E.164, "+74951234567") as people read it: "+7 495 123-45-67"; anything else as it is."""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 class Formats:
     """Dates and times of one user: their language, the home's time zone."""
 
@@ -83,6 +93,9 @@ class Formats:
     def day_month(self, day: date) -> str:
         """A birthday: day and month, no year ("5 декабря", "December 5")."""
         return format_skeleton("MMMMd", day, locale=self.locale)
+
+    def phone(self, value: str) -> str:
+        return phone(value)
 
     def money(self, amount: Decimal, currency: str) -> str:
         return format_currency(amount, currency, locale=self.locale)

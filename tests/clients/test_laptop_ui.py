@@ -347,6 +347,27 @@ def test_a_form_without_its_token_changes_nothing(database: Database, server: Te
     assert server.get("/sync").status_code == 404  # the server's UI has no Sync screen
 
 
+def test_an_unplugged_laptop_retries_soon_and_sends_its_outbox_when_the_network_is_back(
+        database: Database, server: TestClient, laptops: Any) -> None:
+    """Offline, the next attempt comes after ``offline_every``, not the five-minute period: the header
+    turns back to online and the pending edit goes out without anybody pressing "sync now"."""
+    make_user(database, "ivanov")
+    cp = card(server, rest(server, "ivanov"))
+    laptop: Laptop = laptops("ivanov")
+    laptop.launch()
+    laptop.background.offline_every = 0.05  # the period stays an hour: only the offline retry can sync
+    laptop.background.http = unplugged()
+    laptop.background.start()
+    assert laptop.background.wait(2, 30)
+    assert laptop.background.now.online is False and "Нет связи" in laptop.ui.get("/").text
+    r = laptop.post(f"/counterparties/{cp['id']}/edit", {**EDIT, "notes": "без связи", "version": "1"})
+    assert r.status_code == 303, r.text
+    laptop.background.http = server  # the network is back; nobody touches the laptop
+    assert laptop.background.wait_for(lambda now: now.online is True and not now.running, 30)
+    assert laptop.pending() == []
+    assert "На связи" in laptop.ui.get("/").text
+
+
 def test_an_edit_made_offline_reaches_the_server_after_sync_now(database: Database, server: TestClient,
                                                               laptops: Any) -> None:
     make_user(database, "ivanov")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from crm import agenda, diary, records
 from crm.models import User
 from tests.web.conftest import Web, create, user
@@ -70,3 +72,18 @@ def test_my_reminder_on_a_client_i_do_not_see_stays_on_my_agenda_without_the_cli
         assert sorted(r.title for r, _ in team) == sorted(["Поручение", "Её своё"])
         alone = diary.reminders(db, me, [ivanov.id, petrova.id], now - timedelta(days=1), now)
         assert [r.title for r, _ in alone] == ["Поручение"]
+
+
+def test_the_agenda_says_how_many_more_birthdays_there_are(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agenda, "MAX_BIRTHDAYS", 2)
+    ivanov = user(web.database, "ivanov")
+    mine = create(web.database, ivanov, "counterparties", legal_name="ООО «Моё»")
+    today = datetime.now(ZoneInfo("Europe/Moscow")).date()
+    for n in range(5):
+        born = (today + timedelta(days=n % 3)).replace(year=1980)  # a leap year: 29 February exists
+        create(web.database, ivanov, "contact-persons", counterparty_id=mine.id, full_name=f"Именинник {n}",
+               birthday=born.isoformat())
+    web.sign_in("ivanov")
+    page = web.get("/").text
+    assert page.count("Именинник") == 2
+    assert 'id="birthdays-more"' in page and "и ещё 3" in page

@@ -45,3 +45,15 @@ def test_a_website_that_is_not_a_web_address_is_text_not_a_link(web: Web, websit
                                              (None, None), ("https://x.ru/\nevil", None)])
 def test_website_link(typed: str | None, link: str | None) -> None:
     assert website_link(typed) == link
+
+
+def test_phones_are_shown_as_people_read_them_and_dial_from_the_card(web: Web) -> None:
+    ivanov = user(web.database, "ivanov")
+    cp = create(web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»",
+                contacts=[{"kind": "phone", "value": "8 (495) 123-45-67"}, {"kind": "email", "value": "info@romashka.ru"}])
+    web.sign_in("ivanov")
+    page = web.get(f"/counterparties/{cp.id}").text
+    assert '<a href="tel:+74951234567">+7 495 123-45-67</a>' in page
+    assert '<a href="mailto:info@romashka.ru">info@romashka.ru</a>' in page
+    found = web.get("/search", params={"q": "1234567"}).text
+    assert "+7 495 123-45-67" in found

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from crm import records, search
 from crm.errors import ValidationFailed
 from crm.models import Counterparty
+from web import i18n
 from web.home import Home
 from web.visit import Visit, signed_in
 
@@ -36,7 +37,7 @@ def find(db: Session, visit: Visit, q: str, limit: int = PAGE) -> tuple[list[Cou
 
 
 def phones(counterparty: Counterparty) -> list[str]:
-    return [c["value"] for c in counterparty.contacts if c.get("kind") == "phone"][:2]
+    return [i18n.phone(c["value"]) for c in counterparty.contacts if c.get("kind") == "phone"][:2]
 
 
 async def page(request: Request, home: Home) -> Response:
