@@ -70,6 +70,9 @@ def _seed(url: str) -> dict[str, str]:
     with database.write() as db:
         for login in ("ivanov", "petrova"):
             accounts.create_user(db, login=login, full_name=f"{login.title()} Тест", password=PASSWORD, team="Москва")
+        # the longest header: an administrator's, with a long name
+        accounts.create_user(db, login="boss", full_name="Константинопольская Александра Вячеславовна",
+                             password=PASSWORD, role="admin", team=None)
 
         def make(actor: str, type_name: str, **data: Any) -> str:
             user = accounts.find_user(db, actor)
@@ -202,6 +205,22 @@ def _no_script_ran(page: Any) -> None:
     page.wait_for_timeout(200)  # give an image's error handler its chance
     assert page.evaluate("window.__xss") is None
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("login", ["ivanov", "boss"])
+def test_every_screen_fits_a_1366_by_768_laptop(page: Any, server: tuple[str, dict[str, str]], login: str) -> None:
+    """No screen scrolls sideways at 1366 px, and the header (search, menu, who, sign-out) stays one line."""
+    base, ids = server
+    sign_in(page, base, login)
+    for path in ("/", "/search?q=Ромашка", f"/counterparties/{ids['romashka']}",
+                 f"/counterparties/{ids['romashka']}/edit", "/counterparties/new", "/deals", "/conflicts",
+                 "/settings", f"/letters/{ids['letter']}", *(("/review", "/admin/users") if login == "boss" else ())):
+        page.goto(base + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        header = page.evaluate("document.querySelector('header.top').getBoundingClientRect().height")
+        parts = page.evaluate("[...document.querySelector('header.top').children]"
+                              ".map(e => e.className + ' ' + Math.round(e.getBoundingClientRect().width))")
+        assert (path, width <= 1366, header < 60) == (path, True, True), (width, header, parts)
 
 
 def test_the_injection_corpus_runs_no_script(page: Any, server: tuple[str, dict[str, str]]) -> None:

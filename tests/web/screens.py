@@ -1,0 +1,145 @@
+"""Screenshots of the web UI on a 1366×768 laptop screen, over the demo company.
+
+    python -m tests.web.screens docs/screens
+
+Builds the small demo company on a temporary SQLite (dated today, so the agenda
+is a real day), starts ``satchel serve`` on it, signs in through the sign-in
+form in Debian's Chromium and saves one PNG per screen: the salesperson's
+(``ivanov``) agenda, quick search, a card, the deals board, conflicts and
+settings in Russian, another salesperson's agenda in English (her setting), and
+the office's mail review queue.
+``tests/web/test_screens.py`` runs it into a temporary folder and checks that
+no screen is wider than the laptop's.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from crm import demo
+from crm.database import Database
+from crm.models import Counterparty, Interaction, User
+from server import migrate
+from server.process import running_server
+
+WIDTH, HEIGHT = 1366, 768
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@dataclass(frozen=True)
+class Screen:
+    name: str  # the PNG's name
+    login: str
+    path: str
+    lang: str = "ru"
+    full_page: bool = False
+
+
+@dataclass(frozen=True)
+class Shot:
+    screen: Screen
+    file: Path
+    width: int  # the page's scroll width: wider than WIDTH means a horizontal scroll bar
+
+
+def _busiest_client(database: Database, login: str) -> tuple[str, str]:
+    """The id of ``login``'s counterparty with the longest history, and a fragment of its phone."""
+    with database.read() as db:
+        owner = db.exec(select(User.id).where(col(User.login) == login)).one()[0]
+        row = db.exec(select(Interaction.counterparty_id, func.count())
+                      .join(Counterparty, col(Counterparty.id) == col(Interaction.counterparty_id))
+                      .where(col(Counterparty.owner_id) == owner)
+                      .group_by(col(Interaction.counterparty_id)).order_by(func.count().desc()).limit(1)).one()
+        cp = db.get_one(Counterparty, row[0])
+        phones = [c["value"] for c in cp.contacts if c.get("kind") == "phone"]
+    # A clerk types the end of the caller's number (search finds a phone by its beginning or its end).
+    return str(cp.id), (phones[0][-4:] if phones else (cp.short_name or cp.legal_name)[:4])
+
+
+def screens(database: Database) -> list[Screen]:
+    card, fragment = _busiest_client(database, "ivanov")
+    return [
+        Screen("signin", "", "/signin"),
+        Screen("agenda", "ivanov", "/"),
+        Screen("search", "ivanov", f"/search?q={fragment}"),
+        Screen("card", "ivanov", f"/counterparties/{card}", full_page=True),
+        Screen("card-edit", "ivanov", f"/counterparties/{card}/edit"),
+        Screen("deals", "manager", "/deals"),  # the team's board: the small demo's deals are spread thin
+        Screen("conflicts", "ivanov", "/conflicts"),
+        Screen("settings", "ivanov", "/settings"),
+        Screen("agenda-en", "petrova", "/", lang="en"),
+        Screen("review", "office", "/review"),
+    ]
+
+
+@contextmanager
+def demo_server(folder: Path) -> Iterator[tuple[str, Database]]:
+    """The small demo company, dated today, served by a real ``satchel serve``."""
+    url = f"sqlite:///{folder / 'satchel.db'}"
+    database = Database(url)
+    migrate.upgrade(database)
+    demo.generate(database, "small", today=date.today())
+    with database.write() as db:  # one salesperson works in English (a user setting)
+        db.exec(select(User).where(col(User.login) == "petrova")).one()[0].locale = "en"
+    try:
+        with running_server(url, settings={"SATCHEL_DATA_DIR": str(folder)}) as base:
+            yield base, database
+    finally:
+        database.dispose()
+
+
+def _sign_in(page: Any, base: str, login: str, lang: str) -> None:
+    page.goto(f"{base}/signin?lang={lang}")
+    page.fill("#login", login)
+    page.fill("#password", demo.DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def take(out: Path, browser: Any, base: str, database: Database) -> list[Shot]:
+    out.mkdir(parents=True, exist_ok=True)
+    shots: list[Shot] = []
+    for screen in screens(database):
+        context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, locale=screen.lang)
+        page = context.new_page()
+        if screen.login:
+            _sign_in(page, base, screen.login, screen.lang)
+            page.goto(base + screen.path)
+        else:
+            page.goto(f"{base}{screen.path}?lang={screen.lang}")
+        page.wait_for_load_state()
+        file = out / f"{screen.name}.png"
+        page.screenshot(path=str(file), full_page=screen.full_page)
+        shots.append(Shot(screen, file, int(page.evaluate("document.documentElement.scrollWidth"))))
+        context.close()
+    return shots
+
+
+def main(argv: list[str]) -> int:
+    from playwright.sync_api import sync_playwright
+
+    out = Path(argv[0] if argv else "docs/screens")
+    with tempfile.TemporaryDirectory() as folder, demo_server(Path(folder)) as (base, database), \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for shot in take(out, browser, base, database):
+            wide = "" if shot.width <= WIDTH else f"  (wider than the screen: {shot.width} px)"
+            print(f"{shot.file}{wide}")
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
