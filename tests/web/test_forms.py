@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from crm.models import Counterparty, Interaction
+from crm import accounts
+from crm.models import Counterparty, Interaction, User
 from tests.web.conftest import Web, create, read, user
 
 FORM = {"legal_name": "ООО «Ромашка»", "stage": "active", "visibility": "team", "version": "1"}
@@ -118,5 +119,51 @@ def test_a_bad_next_contact_saves_neither(web: Web, card: Counterparty) -> None:
         "kind": "call", "starts_at": "2026-12-01T10:30", "subject": "Обсудили", "next_at": "2026-12-04T15:00",
         "next_kind": "telepathy"})
     assert r.status_code == 422 and "next_kind" in r.text
+    with web.database.read() as db:
+        assert db.execute(select(Interaction)).first() is None
+
+
+def _ivanov(web: Web) -> User:
+    with web.database.read() as db:
+        return accounts.find_user(db, "ivanov")
+
+
+def test_the_next_meeting_can_go_to_the_contact_person_as_an_invitation(web: Web, card: Counterparty) -> None:
+    person = create(web.database, _ivanov(web), "contact-persons", counterparty_id=card.id,
+                    full_name="Петров Пётр Петрович", contacts=[{"kind": "email", "value": "petr@romashka.ru"}])
+    r = web.post(f"/counterparties/{card.id}/interactions", {
+        "kind": "call", "status": "done", "starts_at": "2026-12-01T10:30", "subject": "Договорились о встрече",
+        "contact_person_id": person.id, "next_at": "2026-12-04T15:00", "next_kind": "meeting",
+        "next_subject": "Подписать договор", "next_invite": "1"})
+    assert r.status_code == 303, r.text
+    with web.database.read() as db:
+        planned = db.execute(select(Interaction).where(Interaction.subject == "Подписать договор")).scalar_one()
+    assert planned.mail_status == "queued"  # the mail bridge's outbox sends it as an iTIP REQUEST
+    assert planned.participants == [{"role": "attendee", "address": "petr@romashka.ru", "name": "Петров Пётр Петрович",
+                                     "status": "NEEDS-ACTION"}]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"next_kind": "call"}, "Приглашение можно отправить только на встречу"),
+    ({"contact_person_id": ""}, "Выберите контактное лицо, которое пригласить"),
+    ({"no_email": True}, "У контактного лица нет адреса почты"),
+    ({"elsewhere": True}, "Выберите контактное лицо, которое пригласить"),
+])
+def test_an_invitation_that_cannot_go_saves_nothing_and_says_why(web: Web, card: Counterparty,
+                                                                 change: dict[str, object], message: str) -> None:
+    ivanov = _ivanov(web)
+    change = dict(change)  # the parameter is shared by both databases' runs
+    where = card.id
+    if change.pop("elsewhere", False):  # a person of another client (its email must not be used)
+        where = create(web.database, ivanov, "counterparties", legal_name="ООО «Другое»").id
+    contacts = [] if change.pop("no_email", False) else [{"kind": "email", "value": "petr@romashka.ru"}]
+    person = create(web.database, ivanov, "contact-persons", counterparty_id=where, full_name="Петров Пётр",
+                    contacts=contacts)
+    form = {"kind": "call", "status": "done", "starts_at": "2026-12-01T10:30", "subject": "Звонок",
+            "contact_person_id": person.id, "next_at": "2026-12-04T15:00", "next_kind": "meeting",
+            "next_subject": "Встреча", "next_invite": "1", **change}
+    r = web.post(f"/counterparties/{card.id}/interactions", form)
+    assert r.status_code == 422
+    assert f'<span class="field-error" id="log-next_invite-error">{message}</span>' in r.text
     with web.database.read() as db:
         assert db.execute(select(Interaction)).first() is None

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from crm import access, records
 from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
-from crm.models import User
+from crm.models import ContactPerson, User
 from crm.models.enums import (
     ContactKind,
     CounterpartyKind,
@@ -62,7 +62,7 @@ CHOICES: dict[str, list[str]] = {
     "status": [InteractionStatus.DONE.value, InteractionStatus.PLANNED.value],
 }
 LOG_FIELDS = ("kind", "direction", "status", "starts_at", "duration_minutes", "contact_person_id", "subject",
-              "notes", "result", "next_at", "next_kind", "next_subject")
+              "notes", "result", "next_at", "next_kind", "next_subject", "next_invite")
 
 
 def _errors(exc: ValidationFailed, gettext: Any) -> dict[str, str]:
@@ -168,7 +168,8 @@ def _new_counterparty(values: dict[str, str]) -> tuple[dict[str, Any], dict[str,
     data: dict[str, Any] = {name: value for name, value in values.items()
                             if (value or name == "legal_name") and name not in ("kinds", "phone", "email")}
     data["kinds"] = [values["kinds"]] if values["kinds"] else []
-    contacts, origin = [], {}
+    contacts: list[dict[str, Any]] = []
+    origin: dict[str, str] = {}
     for name, kind in (("phone", ContactKind.PHONE), ("email", ContactKind.EMAIL)):
         if values[name]:
             origin[f"contacts[{len(contacts)}]"] = name
@@ -236,6 +237,22 @@ def _interaction(form: FormData, record_id: str, zone: ZoneInfo) -> tuple[dict[s
     return data, upcoming, problems
 
 
+def _invite(db: Session, upcoming: dict[str, Any]) -> str | None:
+    """Make the planned meeting an invitation to its contact person (the outbox sends it as iTIP
+    after sync); the problem, untranslated, when it cannot be one."""
+    if upcoming.get("kind") != "meeting":
+        return i18n.N_("Only a meeting can be sent as an invitation")
+    person = db.get(ContactPerson, upcoming.get("contact_person_id") or "")
+    if person is None or person.counterparty_id != upcoming["counterparty_id"]:
+        return i18n.N_("Choose the contact person to invite")
+    emails = [c["value"] for c in person.contacts if c.get("kind") == "email"]
+    if not emails:
+        return i18n.N_("The contact person has no email address")
+    upcoming["participants"] = [{"role": "attendee", "address": emails[0], "name": person.full_name}]
+    upcoming["mail_status"] = "queued"
+    return None
+
+
 async def log_interaction(request: Request, home: Home) -> Response:
     """Log a contact and, when a time is given, plan the next one: both or neither."""
     record_id = request.path_params["record_id"]
@@ -246,6 +263,11 @@ async def log_interaction(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         records.get(db, visit.user, COUNTERPARTIES, record_id)  # 404 before any validation talk
         found = dict(problems)
+        if upcoming is not None and form.get("next_invite"):
+            problem = _invite(db, upcoming)
+            if problem:
+                found["next_invite"] = problem
+                problems["next_invite"] = problem  # translated like the local times
         for prefix, item in (("", data), ("next_", upcoming)):
             if item is None:
                 continue
