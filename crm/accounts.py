@@ -19,6 +19,7 @@ stale subscription never locks its address out of signing in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -31,7 +32,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import bindparam, delete, event, func, inspect, select, update
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm import changes, rules
 from crm.errors import (
@@ -58,9 +59,13 @@ class LoginPolicy:
     max_failures: int = 5
     window: timedelta = timedelta(minutes=15)
 
+
 # Verifying against a dummy hash when the login is unknown keeps the answer's
 # timing the same, so a stranger cannot probe which logins exist.
-_DUMMY_HASH = _hasher.hash("satchel-timing-equaliser")
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: every command that imports accounts would pay for it."""
+    return _hasher.hash("satchel-timing-equaliser")
 
 
 def hash_password(password: str) -> str:
@@ -78,7 +83,7 @@ def create_user(session: Session, *, login: str, full_name: str, password: str |
                 role: str = Role.SALESPERSON, team: str | None = None, email: str | None = None,
                 locale: str = "ru") -> User:
     """Create a user, creating the named team when it does not exist yet (an admin command)."""
-    if session.execute(select(User).where(User.login == login.strip().lower())).first():
+    if session.execute(select(User).where(col(User.login) == login.strip().lower())).first():
         raise AlreadyExists(f"user {login} already exists")
     team_id = ensure_team(session, team).id if team else None
     user = User(login=login, full_name=full_name, role=role, team_id=team_id, email=email, locale=locale)
@@ -91,7 +96,7 @@ def create_user(session: Session, *, login: str, full_name: str, password: str |
 
 
 def ensure_team(session: Session, name: str) -> Team:
-    team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
+    team = session.execute(select(Team).where(col(Team.name) == name)).scalar_one_or_none()
     if team is None:
         team = Team(name=name)
         session.add(team)
@@ -100,7 +105,8 @@ def ensure_team(session: Session, name: str) -> Team:
 
 
 def find_user(session: Session, login: str) -> User:
-    user = session.execute(select(User).where(User.login == login.strip().lower())).scalar_one_or_none()
+    stmt = select(User).where(col(User.login) == login.strip().lower())
+    user = session.execute(stmt).scalar_one_or_none()
     if user is None:
         raise NotFound(f"no user with login {login}")
     return user
@@ -147,7 +153,7 @@ def end_sessions(connection: Any, user_id: str) -> None:
     Core statements on ``connection``, so that it may run inside a flush.
     """
     now = utcnow()
-    devices: Any = Device.__table__  # type: ignore[attr-defined]
+    devices: Any = Device.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
     connection.execute(update(devices).where(devices.c.user_id == user_id, devices.c.revoked_at.is_(None))
                        .values(revoked_at=now))
     for ender in _enders:
@@ -180,7 +186,8 @@ def _check(session: Session, keys: list[tuple[Any, str]], policy: LoginPolicy, w
     now = utcnow()
     for column, value in keys:
         count, oldest = session.execute(
-            select(func.count(), func.min(LoginFailure.at)).where(column == value, LoginFailure.at > now - policy.window)
+            select(func.count(), func.min(col(LoginFailure.at)))
+            .where(column == value, col(LoginFailure.at) > now - policy.window)
         ).one()
         if count >= policy.max_failures and oldest is not None:
             wait = int((oldest + policy.window - now).total_seconds()) + 1
@@ -204,7 +211,7 @@ def record_failure(session: Session, login: str, address: str, policy: LoginPoli
     session.add(LoginFailure(login=login, address=address))
     # Old rows say nothing any more; keep the table small.
     horizon = utcnow() - max(policy.window * 4, _KEEP_FAILURES)
-    session.execute(delete(LoginFailure).where(LoginFailure.at < horizon))  # type: ignore[arg-type]
+    session.execute(delete(LoginFailure).where(col(LoginFailure.at) < horizon))
 
 
 def _feed_key(address: str) -> str:
@@ -237,8 +244,8 @@ def verify_password(session: Session, login: str, password: str, address: str,
     login = login.strip().lower()
     policy = policy or LoginPolicy()
     check_rate_limit(session, login, address, policy)
-    user = session.execute(select(User).where(User.login == login)).scalar_one_or_none()
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    user = session.execute(select(User).where(col(User.login) == login)).scalar_one_or_none()
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
         ok = _hasher.verify(stored, password) and user is not None and user.password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -264,8 +271,10 @@ def register_device(session: Session, user: User, name: str) -> tuple[Device, st
 
 
 # Built once: every request runs it.
-_BY_TOKEN = select(Device, User).join(User, User.id == Device.user_id).where(Device.token_hash == bindparam("token_hash"))
-_BY_DEVICE = select(Device, User).join(User, User.id == Device.user_id).where(Device.id == bindparam("device_id"))
+_BY_TOKEN = (select(Device, User).join(User, col(User.id) == Device.user_id)
+             .where(col(Device.token_hash) == bindparam("token_hash")))
+_BY_DEVICE = (select(Device, User).join(User, col(User.id) == Device.user_id)
+              .where(col(Device.id) == bindparam("device_id")))
 
 
 def authenticate(session: Session, token: str) -> tuple[User, Device]:
@@ -300,9 +309,9 @@ def touch_device(session: Session, device: Device, now: datetime | None = None) 
 
 
 def list_devices(session: Session, user: User | None = None) -> list[Device]:
-    stmt = select(Device).order_by(Device.created_at)
+    stmt = select(Device).order_by(col(Device.created_at))
     if user is not None:
-        stmt = stmt.where(Device.user_id == user.id)
+        stmt = stmt.where(col(Device.user_id) == user.id)
     return list(session.execute(stmt).scalars())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from crm import access, records
@@ -109,7 +110,7 @@ def test_reminders_seen_by_assignee_or_creator_stay_on_an_unseen_counterparty(we
         lent = records.list_records(db, boss, reminders, filters={"counterparty_id": cps["lent"].id})
         assert [r.title for r in lent.items] == ["Создано менеджером"]
         # The timeline of a counterparty he may not see holds only those reminders, no names of its calls.
-        events = timeline(db, me, cps["private"].id)
+        events = timeline(db, me, cps["private"].id).events
         assert [(e.type, e.record.title) for e in events] == [("reminder", "Поручено Иванову")]
 
 
@@ -123,7 +124,7 @@ def test_a_card_i_may_not_read_is_not_found_and_a_readable_one_lists_every_child
     assert "Звонок private" not in page and "Поручено Иванову" not in page
     with web.database.read() as db:
         me = db.get_one(User, company["people"]["ivanov"].id)
-        events = timeline(db, me, cps["team"].id)
+        events = timeline(db, me, cps["team"].id).events
         assert sorted(e.type for e in events) == ["deal", "interaction", "reminder"]
 
 
@@ -143,3 +144,26 @@ def test_totals_stay_exact_whether_counted_or_told_by_a_short_page(web: Web) -> 
             assert len(page.items) == max(0, min(limit, 5 - offset))
         assert records.list_records(db, me, rt, filters=only, limit=2, count=False).total == -1
         assert records.list_records(db, me, rt, filters=only, limit=10, count=False).total == 5
+
+
+def test_the_card_shows_the_newest_events_and_links_to_the_whole_history(web: Web,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from web import timeline as module
+
+    monkeypatch.setattr(module, "CARD", 3)
+    ivanov = user(web.database, "ivanov")
+    cp = create(web.database, ivanov, "counterparties", legal_name="ООО «Долгая история»")
+    for n in range(4):  # calls 1, 2, 3, 4 days ago, and a deal changed now (the newest event)
+        create(web.database, ivanov, "interactions", counterparty_id=cp.id, kind="call", status="done",
+               starts_at=_soon(-(n + 1)), subject=f"Звонок {n}")
+    create(web.database, ivanov, "deals", counterparty_id=cp.id, title="Сделка")
+    web.sign_in("ivanov")
+    page = web.get(f"/counterparties/{cp.id}").text
+    assert [t for t in ("Сделка", "Звонок 0", "Звонок 1", "Звонок 2", "Звонок 3") if t in page] == [
+        "Сделка", "Звонок 0", "Звонок 1"]
+    assert f'href="/counterparties/{cp.id}?history=all#history"' in page and "Вся история" in page
+    answer = web.get(f"/counterparties/{cp.id}", params={"history": "all"})
+    assert answer.status_code == 200, answer.text[:2000]
+    whole = answer.text
+    assert [t for t in ("Сделка", "Звонок 0", "Звонок 1", "Звонок 2", "Звонок 3") if t not in whole] == []
+    assert "?history=all" not in whole

@@ -32,7 +32,7 @@ from crm.models.enums import (
 )
 from web import i18n
 from web.home import Home
-from web.timeline import timeline
+from web.timeline import timeline, timeline_limit
 from web.visit import Visit, read_form, signed_in
 
 COUNTERPARTIES = records.record_type("counterparties")
@@ -82,7 +82,7 @@ def website_link(website: str | None) -> str | None:
 
 
 def _card(db: Session, visit: Visit, record_id: str, *, log_values: dict[str, str] | None = None,
-          log_errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+          log_errors: dict[str, str] | None = None, status_code: int = 200, whole: bool = False) -> Response:
     user = visit.user
     cp = records.get(db, user, COUNTERPARTIES, record_id)
     only = {"counterparty_id": cp.id}
@@ -91,7 +91,8 @@ def _card(db: Session, visit: Visit, record_id: str, *, log_values: dict[str, st
     now_local = datetime.now(ZoneInfo(visit.home.timezone)).strftime("%Y-%m-%dT%H:%M")
     return visit.page(
         db, "counterparty.html", status_code=status_code, cp=cp, people=people, owner=owner,
-        can_edit=access.can_write(db, user, cp), website=website_link(cp.website), events=timeline(db, user, cp.id),
+        can_edit=access.can_write(db, user, cp), website=website_link(cp.website),
+        history=timeline(db, user, cp.id, timeline_limit(whole)),
         open_conflicts=sum(1 for c in visit.home.conflicts(db, user)
                            if c["type"] == "counterparties" and c["record_id"] == cp.id),
         choices=CHOICES, log=log_values or {"starts_at": now_local, "kind": "call", "status": "done",
@@ -102,7 +103,8 @@ def _card(db: Session, visit: Visit, record_id: str, *, log_values: dict[str, st
 
 async def card(request: Request, home: Home) -> Response:
     record_id = request.path_params["record_id"]
-    return await signed_in(request, home, lambda db, visit: _card(db, visit, record_id))
+    whole = request.query_params.get("history") == "all"
+    return await signed_in(request, home, lambda db, visit: _card(db, visit, record_id, whole=whole))
 
 
 def _form_page(db: Session, visit: Visit, record_id: str, values: dict[str, Any] | None = None,
