@@ -30,12 +30,13 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest -n auto
 
 # Benchmarks; results go to bench/RESULTS.md.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
 
-# Thousands of sync convergence histories (the test run tries 40 a day per database).
+# Thousands of sync convergence histories (the test run tries 20 a day per database, from a daily offset).
 soak: $(VENV)/.installed
 	PYTHONPATH=. $(BIN)/python -m tests.sync.convergence --histories 5000

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from calendar_bridge.models import FeedKind, FeedToken
 from crm import accounts
@@ -57,8 +57,8 @@ def resolve(session: Session, token: str) -> tuple[FeedToken, User] | None:
     """The live feed and its user for ``token``; None for unknown, revoked, a disabled user,
     or a team feed whose owner is no longer a manager (asked on every poll, so it stops at once)."""
     digest = _hash(token)
-    row = session.execute(select(FeedToken, User).join(User, User.id == FeedToken.user_id)
-                          .where(FeedToken.token_hash == digest)).first()
+    row = session.execute(select(FeedToken, User).join(User, col(User.id) == FeedToken.user_id)
+                          .where(col(FeedToken.token_hash) == digest)).first()
     if row is None:
         return None
     feed, user = row
@@ -71,9 +71,9 @@ def resolve(session: Session, token: str) -> tuple[FeedToken, User] | None:
 
 def mine(session: Session, owner: User | None) -> list[FeedToken]:
     """Feeds of ``owner`` (everyone's when None, for an admin command), newest first."""
-    stmt = select(FeedToken).order_by(FeedToken.created_at.desc())  # type: ignore[attr-defined]
+    stmt = select(FeedToken).order_by(col(FeedToken.created_at).desc())
     if owner is not None:
-        stmt = stmt.where(FeedToken.user_id == owner.id)
+        stmt = stmt.where(col(FeedToken.user_id) == owner.id)
     return list(session.execute(stmt).scalars())
 
 
@@ -103,6 +103,6 @@ def regenerate(session: Session, actor: User | None, feed_id: str) -> tuple[Feed
 @accounts.on_sessions_ended
 def _end_feeds(connection: Any, user_id: str, at: datetime) -> None:
     """Revoke every live feed of ``user_id`` (run by ``crm.accounts.end_sessions``)."""
-    table: Any = FeedToken.__table__  # type: ignore[attr-defined]
+    table: Any = FeedToken.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
     connection.execute(update(table).where(table.c.user_id == user_id, table.c.revoked_at.is_(None))
                        .values(revoked_at=at))

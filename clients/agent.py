@@ -108,7 +108,7 @@ class SyncAgent:
         response = self._request("POST", path, body)
         if response.status_code >= 400:
             raise ServerRefused(f"{path}: {_message(response)}", response.status_code, _json(response))
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     # -- login --------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class SyncAgent:
         answer = response.json()
         self.replica.remember_login(server=server_url, login=login, token=answer["token"],
                                     device_id=answer["device"]["id"], user=answer["user"])
-        return answer  # type: ignore[no-any-return]
+        return answer
 
     # -- sync ---------------------------------------------------------------------
 

@@ -3,6 +3,9 @@
 Record commands (counterparties, people, interactions, reminders) work on the
 local replica only and never touch the network; ``sync`` and ``watch`` are the
 only commands that talk to the server, and ``login`` to get a device token.
+
+The replica, the sync agent and the screens are imported by the commands that use
+them, so that ``--help`` starts at once.
 """
 
 from __future__ import annotations
@@ -10,32 +13,27 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
-import webbrowser
 import zoneinfo
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
-import uvicorn
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from clients import vault
-from clients.agent import NotLoggedIn, Offline, ServerRefused, SyncAgent, SyncError, UpgradeRequired
-from clients.background import BackgroundSync
 from clients.profiles import ENV_HOME, Profiles, default_home
-from clients.replica import Replica
-from clients.web_home import LaptopHome, launch_url
-from clients.web_home import create_app as create_ui
-from crm import errors, records
-from crm.database import WrongKey
-from sync import protocol
+from crm import console as terminal
+from crm.console import PasswordFileOpt, PasswordStdinOpt, console, err, read_password
+
+if TYPE_CHECKING:
+    import httpx
+
+    from clients.replica import Replica
 
 app = typer.Typer(help="Satchel field client: your CRM on the laptop, with or without a network. / "
                        "Полевой клиент Satchel: CRM на ноутбуке, с сетью и без.",
@@ -44,14 +42,22 @@ quarantine_app = typer.Typer(help="Changes the server refused, or of records you
                                   "list, retry, drop.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 
-console = Console()
-err = Console(stderr=True)
 
-# The one place where errors become exit codes.
-EXIT_CODES: dict[type[Exception], int] = {
-    errors.ValidationFailed: 3, errors.NotFound: 4, errors.AlreadyExists: 5, errors.PermissionDenied: 6,
-    NotLoggedIn: 6, Offline: 7, UpgradeRequired: 8, ServerRefused: 9,
-}
+
+def sync_exit_codes() -> dict[type[Exception], int]:
+    """The laptop's own errors as exit codes; the domain's are in crm.console.EXIT_CODES."""
+    from clients.agent import NotLoggedIn, Offline, ServerRefused, SyncError, UpgradeRequired
+
+    return {SyncError: 1, NotLoggedIn: 6, Offline: 7, UpgradeRequired: 8, ServerRefused: 9}
+
+
+def __getattr__(name: str) -> Any:
+    """The screens' home, imported when ``ui`` first needs it (tests replace ``LaptopHome`` here)."""
+    if name == "LaptopHome":
+        from clients.web_home import LaptopHome
+
+        return LaptopHome
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @app.callback()
@@ -62,26 +68,12 @@ def main(
 ) -> None:
     """Satchel field client / Полевой клиент Satchel."""
     ctx.obj = Profiles(data_dir or default_home())
-    # The consoles were made at import; a width given for this run (COLUMNS) applies to it.
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isascii() and columns.isdigit():
-        console.width = err.width = int(columns)
+    terminal.use_columns()
 
 
-@contextmanager
-def reporting() -> Iterator[None]:
+def reporting() -> AbstractContextManager[None]:
     """Turn domain and sync errors into a clear message and a distinct exit code."""
-    try:
-        yield
-    except errors.SatchelError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        if isinstance(exc.details, dict):
-            for key, value in exc.details.items():
-                err.print(f"  {key}: {value}")
-        raise typer.Exit(EXIT_CODES.get(type(exc), 1)) from None
-    except SyncError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(EXIT_CODES.get(type(exc), 1)) from None
+    return terminal.reporting(sync_exit_codes)
 
 
 @contextmanager
@@ -108,6 +100,9 @@ def _ask_passphrase(prompt: str, confirm: bool) -> str | None:
 
 def _open(path: Path, *, create: bool) -> Replica:
     """The replica at ``path``, decrypted with its key (vault); a wrong passphrase stops here, exit 10."""
+    from clients.replica import Replica
+    from crm.database import WrongKey
+
     try:
         return Replica.open(path, key=vault.replica_key(path, _ask_passphrase, create=create))
     except vault.LockedReplica as exc:
@@ -119,6 +114,8 @@ def _open(path: Path, *, create: bool) -> Replica:
 
 
 def _http(server: str) -> httpx.Client:
+    import httpx
+
     return httpx.Client(base_url=server.rstrip("/"), timeout=httpx.Timeout(60.0, connect=10.0))
 
 
@@ -130,17 +127,24 @@ def login(
     device: Annotated[str, typer.Option("--device", "-d", help="A name for this laptop.")] = socket.gethostname(),
     password: Annotated[str | None, typer.Option(envvar="SATCHEL_FIELD_PASSWORD", help="Password (asked for when "
                                                  "omitted; or set SATCHEL_FIELD_PASSWORD).")] = None,
+    password_stdin: PasswordStdinOpt = False,
+    password_file: PasswordFileOpt = None,
 ) -> None:
     """Log in from this laptop; later commands use this server and login. / Вход с этого ноутбука."""
     if "://" not in server:
         server = f"https://{server}"
-    secret = password if password is not None else typer.prompt("Password / Пароль", hide_input=True)
+    if password is None and not password_stdin and password_file is None:
+        secret = typer.prompt("Password / Пароль", hide_input=True)
+    else:
+        secret = read_password(password, stdin=password_stdin, file=password_file, confirm=False)
     profiles: Profiles = ctx.obj
     path = profiles.path_for(server, user)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     replica = _open(path, create=True)
     try:
         with reporting(), _http(server) as http:
+            from clients.agent import SyncAgent
+
             answer = SyncAgent(replica, http).login(server, user, secret, device)
     finally:
         replica.close()
@@ -150,6 +154,10 @@ def login(
 
 
 def _sync_once(replica: Replica, *, show_progress: bool) -> str:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from clients.agent import SyncAgent
+
     server = replica.state("server") or ""
     with _http(server) as http:
         agent = SyncAgent(replica, http)
@@ -194,6 +202,8 @@ def watch(
     times: Annotated[int | None, typer.Option(help="Stop after this many syncs (default: until Ctrl-C).")] = None,
 ) -> None:
     """Sync every few minutes; network errors are reported and retried. / Синхронизация по расписанию."""
+    from clients.agent import Offline
+
     done = 0
     with opened(ctx) as replica:
         try:
@@ -248,6 +258,15 @@ def ui(
              "(default: this laptop's own zone).")] = None,
 ) -> None:
     """Satchel in your browser, on this computer only; syncs in the background. / Satchel в браузере."""
+    import webbrowser
+
+    import uvicorn
+
+    from clients.background import BackgroundSync
+    from clients.web_home import create_app as create_ui
+    from clients.web_home import launch_url
+
+    home_type = sys.modules[__name__].LaptopHome  # through __getattr__: imported now, or a test's stand-in
     with opened(ctx) as replica:
         # Bound here, before uvicorn starts, so the port is known for the Host check and the link.
         # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without
@@ -262,7 +281,7 @@ def ui(
         actual = listener.getsockname()[1]
         with _http(replica.state("server") or "http://127.0.0.1:9") as http:
             background = BackgroundSync(replica, http, every=sync_minutes * 60)
-            home = LaptopHome(replica, background, timezone=timezone)
+            home = home_type(replica, background, timezone=timezone)
             url = launch_url(home, actual)
             server = uvicorn.Server(uvicorn.Config(create_ui(home, actual), host="127.0.0.1", port=actual,
                                                    access_log=False, server_header=False, log_level="warning",
@@ -286,6 +305,8 @@ def _short(value: Any, width: int = 40) -> str:
 @app.command()
 def conflicts(ctx: typer.Context) -> None:
     """Open conflicts: the same field changed on two laptops. / Конфликты правок."""
+    from sync import protocol
+
     with opened(ctx) as replica:
         items = replica.conflicts()
         if not items:
@@ -414,6 +435,8 @@ def _record_commands(type_name: str, group: typer.Typer) -> None:
     def delete(ctx: typer.Context, record_id: str,
                yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False) -> None:
         """Delete a record (offline; sent with the next sync). Asks first unless --yes."""
+        from crm import records
+
         with opened(ctx) as replica:
             record = replica.get(type_name, record_id)  # a wrong id says so before any question
             what = f"{records.record_type(type_name).singular} {_label(record)!r}"

@@ -28,25 +28,36 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select, true
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User
+from crm.models import (
+    ContactPerson,
+    Counterparty,
+    Deal,
+    Interaction,
+    LetterTemplate,
+    Reminder,
+    Share,
+    Team,
+    User,
+)
 from crm.models.enums import Role, Visibility
 
 
 def _team_members(team_id: str) -> Any:
-    return select(User.id).where(User.team_id == team_id)
+    return select(col(User.id)).where(col(User.team_id) == team_id)
 
 
-def _shared_with(actor: User, *, editable: bool) -> Any:
-    who = Share.user_id == actor.id
+def _shared_with(actor: User | _Placeholder, *, editable: bool) -> Any:
+    who = col(Share.user_id) == actor.id
     if actor.team_id is not None:
-        who = or_(who, Share.team_id == actor.team_id)
-    cond = and_(who, Share.can_edit == true()) if editable else who
-    return select(Share.counterparty_id).where(cond)
+        who = or_(who, col(Share.team_id) == actor.team_id)
+    cond = and_(who, col(Share.can_edit) == true()) if editable else who
+    return select(col(Share.counterparty_id)).where(cond)
 
 
-def visible_counterparties(actor: User, *, id_col: Any = Counterparty.id, owner_col: Any = Counterparty.owner_id,
+def visible_counterparties(actor: User | _Placeholder, *, id_col: Any = Counterparty.id,
+                           owner_col: Any = Counterparty.owner_id,
                            visibility_col: Any = Counterparty.visibility) -> ColumnElement[bool]:
     """SQL condition true exactly for the counterparties ``actor`` may see.
 
@@ -68,19 +79,20 @@ def visible_counterparties(actor: User, *, id_col: Any = Counterparty.id, owner_
     return or_(*conds)
 
 
-def writable_counterparties(actor: User) -> ColumnElement[bool]:
+def writable_counterparties(actor: User | _Placeholder) -> ColumnElement[bool]:
     """SQL condition on ``Counterparty`` true exactly for rows ``actor`` may change."""
     if actor.role == Role.ADMIN:
         return true()
     conds: list[ColumnElement[bool]] = [
-        Counterparty.owner_id == actor.id,
-        Counterparty.id.in_(_shared_with(actor, editable=True)),
+        col(Counterparty.owner_id) == actor.id,
+        col(Counterparty.id).in_(_shared_with(actor, editable=True)),
     ]
     if actor.team_id is not None and actor.role != Role.OFFICE:
         members = _team_members(actor.team_id)
-        conds.append(and_(Counterparty.visibility == Visibility.TEAM.value, Counterparty.owner_id.in_(members)))
+        conds.append(and_(col(Counterparty.visibility) == Visibility.TEAM.value,
+                          col(Counterparty.owner_id).in_(members)))
         if actor.role == Role.MANAGER:
-            conds.append(Counterparty.owner_id.in_(members))
+            conds.append(col(Counterparty.owner_id).in_(members))
     return or_(*conds)
 
 
@@ -102,7 +114,10 @@ def _check_statement(role: str, has_team: bool, write: bool) -> Any:
     """
     actor = _Placeholder(role=role, team_id=bindparam("team_id") if has_team else None)
     rule = writable_counterparties if write else visible_counterparties
-    return select(Counterparty.id).where(Counterparty.id == bindparam("counterparty_id"), rule(actor))  # type: ignore[arg-type]
+    return select(col(Counterparty.id)).where(
+        col(Counterparty.id) == bindparam("counterparty_id"),
+        rule(actor),
+    )
 
 
 def _counterparty_matches(session: Session, actor: User, counterparty_id: str | None, *, write: bool) -> bool:
@@ -119,7 +134,8 @@ def check_many(session: Session, actor: User, counterparty_ids: set[str], *, wri
     """The answers ``_counterparty_matches`` would give for each id, in one query (a memo for a batch)."""
     rule = writable_counterparties(actor) if write else visible_counterparties(actor)
     allowed = set(session.connection().execute(
-        select(Counterparty.id).where(Counterparty.id.in_(counterparty_ids), rule)).scalars())
+        select(col(Counterparty.id)).where(col(Counterparty.id).in_(counterparty_ids), rule)
+    ).scalars())
     return {(cp, write): cp in allowed for cp in counterparty_ids}
 
 
@@ -148,8 +164,9 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
         return can_read_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, ContactPerson | Interaction | Deal | Share):
         return can_read_counterparty(session, actor, record.counterparty_id)
-    # Users and teams: everybody sees their colleagues (to pick a responsible person).
-    return isinstance(record, User | Team)
+    # Users and teams: everybody sees their colleagues (to pick a responsible person); and the
+    # company's letter templates.
+    return isinstance(record, User | Team | LetterTemplate)
 
 
 def can_write(session: Session, actor: User, record: Any) -> bool:
@@ -166,6 +183,8 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
         return can_write_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, ContactPerson | Deal | Share):
         return can_write_counterparty(session, actor, record.counterparty_id)
+    if isinstance(record, LetterTemplate):
+        return actor.role in (Role.ADMIN, Role.OFFICE)
     return actor.role == Role.ADMIN
 
 
@@ -217,6 +236,8 @@ def can_create(session: Session, actor: User, record: Any, memo: dict[tuple[str,
         return can_write_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, ContactPerson | Deal):
         return counterparty(write=True)
+    if isinstance(record, LetterTemplate):
+        return actor.role in (Role.ADMIN, Role.OFFICE)
     return actor.role == Role.ADMIN
 
 

@@ -26,14 +26,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import JSON, Index, Table, bindparam, event, insert, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
-from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User
+from crm import registry
+from crm.models import Counterparty, Share, User
 from crm.models.base import SYSTEM_FIELDS, UTCDateTime, to_jsonable, utcnow
 
 
@@ -86,23 +87,13 @@ class ChangeField(SQLModel, table=True):
     device_id: str | None = Field(default=None, max_length=36)
 
 
-# Synced models and their names on the wire (the REST names).
-SYNCED: dict[type[SQLModel], str] = {
-    Team: "teams", User: "users", Counterparty: "counterparties", Share: "shares",
-    ContactPerson: "contact-persons", Deal: "deals", Interaction: "interactions", Reminder: "reminders",
-}
+# Synced models and their names on the wire, and per model the fields whose change may change
+# who sees the record: both kept by crm.registry from its record types (live: a type registered
+# later is logged too).
+SYNCED: dict[type[SQLModel], str] = registry.SYNCED
+SCOPE_FIELDS: dict[type[SQLModel], frozenset[str]] = registry.SCOPE_FIELDS
 # Fields that never travel: the service's own bookkeeping and secrets.
 UNSYNCED_FIELDS = SYSTEM_FIELDS | {"password_hash", "search_name"}
-# Fields whose change may change who sees the record.
-SCOPE_FIELDS: dict[type[SQLModel], frozenset[str]] = {
-    Counterparty: frozenset({"owner_id", "visibility"}),
-    Share: frozenset({"counterparty_id", "user_id", "team_id", "can_edit"}),
-    ContactPerson: frozenset({"counterparty_id"}), Deal: frozenset({"counterparty_id"}),
-    Interaction: frozenset({"counterparty_id"}),
-    Reminder: frozenset({"counterparty_id", "assignee_id", "created_by"}),
-    # Not is_active: who sees a record does not depend on whether its owner may still sign in.
-    User: frozenset({"team_id", "role"}),
-}
 
 _VERSION_KEY = "satchel.change_version"
 DEVICE_KEY = "satchel.device_id"
@@ -117,11 +108,11 @@ def allocate(session: Session | OrmSession) -> int:
         return int(taken[0])
     connection = session.connection()
     now = utcnow()
-    result = connection.execute(update(DataVersion).where(DataVersion.id == 1)  # type: ignore[arg-type]
-                                .values(version=DataVersion.version + 1, changed_at=now))
+    result = connection.execute(update(DataVersion).where(col(DataVersion.id) == 1)
+                                .values(version=col(DataVersion.version) + 1, changed_at=now))
     if result.rowcount == 0:
         connection.execute(insert(DataVersion).values(id=1, version=1, changed_at=now))
-    version = connection.execute(select(DataVersion.version).where(DataVersion.id == 1)).scalar_one()  # type: ignore[arg-type]
+    version = connection.execute(select(col(DataVersion.version)).where(col(DataVersion.id) == 1)).scalar_one()
     # Remember where it was taken: a rolled-back savepoint undoes the counter's update too.
     session.info[_VERSION_KEY] = (version, session.get_nested_transaction() or session.get_transaction())
     return int(version)
@@ -134,7 +125,7 @@ def bump(session: Session | OrmSession) -> None:
 
 def current(session: Session) -> tuple[int, datetime | None]:
     """(version, when it last changed); (0, None) before the first write."""
-    row = session.execute(select(DataVersion.version, DataVersion.changed_at).where(DataVersion.id == 1)).first()  # type: ignore[arg-type]
+    row = session.execute(select(col(DataVersion.version), col(DataVersion.changed_at)).where(col(DataVersion.id) == 1)).first()
     return (row[0], row[1]) if row else (0, None)
 
 
@@ -144,6 +135,10 @@ def data_fields(model: type[SQLModel]) -> tuple[str, ...]:
     return tuple(name for name in model.model_fields if name not in UNSYNCED_FIELDS)
 
 
+@overload
+def _counterparty_of(obj: Counterparty | Share) -> str: ...
+@overload
+def _counterparty_of(obj: Any) -> str | None: ...
 def _counterparty_of(obj: Any) -> str | None:
     return obj.id if isinstance(obj, Counterparty) else getattr(obj, "counterparty_id", None)
 
@@ -151,7 +146,8 @@ def _counterparty_of(obj: Any) -> str | None:
 def _changed_fields(obj: Any) -> list[str]:
     state = inspect(obj)
     changed = []
-    for name in data_fields(type(obj)):
+    model: type[SQLModel] = type(obj)
+    for name in data_fields(model):
         history = state.attrs[name].history
         if not history.added:
             continue
@@ -182,8 +178,8 @@ def _upsert(connection: Any, table: Table, rows: list[dict[str, Any]], keys: Seq
     connection.execute(stmt, rows)
 
 
-_LOG = ChangeLog.__table__  # type: ignore[attr-defined]
-_FIELD = ChangeField.__table__  # type: ignore[attr-defined]
+_LOG = ChangeLog.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_FIELD = ChangeField.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 
 
 def _rescope(connection: Any, version: int, counterparty_ids: Iterable[str]) -> None:
@@ -197,7 +193,7 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
     if session.info.get(NO_LOG_KEY):
         return
     new = [o for o in session.new if type(o) in SYNCED]
-    deleted = [o for o in session.deleted if type(o) in SYNCED]
+    deleted: list[SQLModel] = [o for o in session.deleted if type(o) in SYNCED]
     dirty = [(o, _changed_fields(o)) for o in session.dirty if type(o) in SYNCED]
     dirty = [(o, fields) for o, fields in dirty if fields]
     if not (new or deleted or dirty):
@@ -246,9 +242,9 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
             ("version", "deleted", "tombstone", "changed_at", "counterparty_id"))
     _upsert(connection, _FIELD, fields, ("record_type", "record_id", "field"))
     if owners_moved:
-        rescope.update(connection.execute(select(Counterparty.id).where(
-            Counterparty.owner_id.in_(owners_moved))).scalars())  # type: ignore[attr-defined]
-    rescope.discard(None)  # type: ignore[arg-type]
+        rescope.update(connection.execute(select(col(Counterparty.id)).where(
+            col(Counterparty.owner_id).in_(owners_moved))).scalars())
+    rescope.discard(None)
     if rescope:
         _rescope(connection, version, rescope)
 
@@ -319,7 +315,7 @@ def log_entry(session: Session, record_type: str, record_id: str) -> ChangeLog |
 
 def horizon(session: Session) -> int:
     """Cursors at or below this version may have missed a pruned tombstone."""
-    row = session.execute(select(Horizon.version).where(Horizon.id == 1)).first()  # type: ignore[arg-type]
+    row = session.execute(select(col(Horizon.version)).where(col(Horizon.id) == 1)).first()
     return int(row[0]) if row else 0
 
 
@@ -343,6 +339,6 @@ def prune_tombstones(session: Session, older_than: datetime) -> int:
                                                         table.c.record_id.in_(ids)))
     newest = max(r.version for r in rows)
     if newest > horizon(session):
-        _upsert(connection, Horizon.__table__, [{"id": 1, "version": newest, "pruned_at": utcnow()}],  # type: ignore[attr-defined]
+        _upsert(connection, Horizon.__table__, [{"id": 1, "version": newest, "pruned_at": utcnow()}],  # type: ignore[attr-defined]  # SQLModel does not declare it
                 ("id",))
     return len(rows)

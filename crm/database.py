@@ -33,7 +33,7 @@ class WrongKey(Exception):
 
 def _sqlcipher() -> Any:
     try:
-        import sqlcipher3.dbapi2 as driver  # type: ignore[import-not-found]
+        import sqlcipher3.dbapi2 as driver
     except ImportError:
         raise WrongKey("encrypted databases need the sqlcipher3 package (pip install sqlcipher3-binary)") from None
     return driver

@@ -35,8 +35,8 @@ def team(session: Session, manager: User) -> list[User]:
     if manager.role != Role.ADMIN:
         if manager.team_id is None:
             return [manager]
-        stmt = stmt.where(User.team_id == manager.team_id)
-    return list(session.execute(stmt.order_by(User.login)).scalars())
+        stmt = stmt.where(col(User.team_id) == manager.team_id)
+    return list(session.execute(stmt.order_by(col(User.login))).scalars())
 
 
 # What a viewer who no longer sees an interaction's counterparty gets of it: None.
@@ -65,22 +65,27 @@ def planned(session: Session, viewer: User, people: list[str], since: datetime, 
     sees = access.visible_counterparties(viewer)
     sees_person = access.visible_counterparties(viewer, id_col=persons_cp.id, owner_col=persons_cp.owner_id,
                                                 visibility_col=persons_cp.visibility)
-    stmt = (select(Interaction.id, Interaction.kind, Interaction.subject, Interaction.notes, Interaction.starts_at,
-                   Interaction.duration_minutes, Interaction.remind_at, Interaction.updated_at, Interaction.version,
-                   Interaction.responsible_id, Counterparty.legal_name, Counterparty.short_name,
-                   Counterparty.actual_address, Counterparty.legal_address,
-                   Counterparty.contacts.label("counterparty_contacts"),  # type: ignore[attr-defined]
-                   person.full_name.label("person_name"), person.contacts.label("person_contacts"),  # type: ignore[attr-defined]
+    plain = (Interaction.id, Interaction.kind, Interaction.subject, Interaction.notes,
+             Interaction.starts_at, Interaction.duration_minutes, Interaction.remind_at,
+             Interaction.updated_at, Interaction.version, Interaction.responsible_id,
+             Counterparty.legal_name, Counterparty.short_name, Counterparty.actual_address,
+             Counterparty.legal_address)
+    starts_at = col(Interaction.starts_at)
+    stmt = (select(*(col(column) for column in plain),
+                   col(Counterparty.contacts).label("counterparty_contacts"),
+                   col(person.full_name).label("person_name"),
+                   col(person.contacts).label("person_contacts"),
                    case((sees, True), else_=False).label("seen"),
-                   case((or_(person.id.is_(None), sees_person), True), else_=False).label("person_seen"))
-            .join(Counterparty, Counterparty.id == Interaction.counterparty_id)
-            .outerjoin(person, person.id == Interaction.contact_person_id)
-            .outerjoin(persons_cp, persons_cp.id == person.counterparty_id)
+                   case((or_(col(person.id).is_(None), sees_person), True), else_=False)
+                   .label("person_seen"))
+            .join(Counterparty, col(Counterparty.id) == Interaction.counterparty_id)
+            .outerjoin(person, col(person.id) == Interaction.contact_person_id)
+            .outerjoin(persons_cp, col(persons_cp.id) == person.counterparty_id)
             .where(col(Interaction.responsible_id).in_(people),
-                   Interaction.status == InteractionStatus.PLANNED.value,
-                   Interaction.starts_at >= since, Interaction.starts_at < until,
-                   or_(Interaction.responsible_id == viewer.id, sees))
-            .order_by(Interaction.starts_at, Interaction.id))
+                   col(Interaction.status) == InteractionStatus.PLANNED.value,
+                   starts_at >= since, starts_at < until,
+                   or_(col(Interaction.responsible_id) == viewer.id, sees))
+            .order_by(starts_at, col(Interaction.id)))
     rows = session.connection().execute(stmt).all()
     return [row if row.seen and row.person_seen else _without(row, _DETAILS if not row.seen else _PERSON)
             for row in rows]
@@ -91,20 +96,21 @@ def reminders(session: Session, viewer: User, people: list[str], since: datetime
     """Open or snoozed reminders of ``people`` due in [since, until) that ``viewer`` may see (as REST
     shows them), each with its counterparty when it has one that ``viewer`` may see, else None."""
     stmt = (select(Reminder, Counterparty)
-            .outerjoin(Counterparty, and_(Counterparty.id == Reminder.counterparty_id,
+            .outerjoin(Counterparty, and_(col(Counterparty.id) == Reminder.counterparty_id,
                                           access.visible_counterparties(viewer)))
             .where(col(Reminder.assignee_id).in_(people),
                    col(Reminder.status).in_([ReminderStatus.OPEN.value, ReminderStatus.SNOOZED.value]),
-                   Reminder.due_at >= since, Reminder.due_at < until,
+                   col(Reminder.due_at) >= since, col(Reminder.due_at) < until,
                    records.visible(records.record_type("reminders"), viewer))
-            .order_by(Reminder.due_at, Reminder.id))
+            .order_by(col(Reminder.due_at), col(Reminder.id)))
     return [(r, c) for r, c in session.execute(stmt).all()]
 
 
 def birthdays(session: Session, viewer: User) -> list[tuple[ContactPerson, Counterparty]]:
     """Contact persons with a birthday at the counterparties ``viewer`` may see; the viewer's own clients first."""
     stmt = (select(ContactPerson, Counterparty)
-            .join(Counterparty, Counterparty.id == ContactPerson.counterparty_id)
+            .join(Counterparty, col(Counterparty.id) == ContactPerson.counterparty_id)
             .where(col(ContactPerson.birthday).is_not(None), access.visible_counterparties(viewer))
-            .order_by((Counterparty.owner_id != viewer.id), ContactPerson.full_name, ContactPerson.id))
+            .order_by((col(Counterparty.owner_id) != viewer.id), col(ContactPerson.full_name),
+                      col(ContactPerson.id)))
     return [(p, c) for p, c in session.execute(stmt).all()]

@@ -3,7 +3,7 @@
 Every error Satchel reports to a person is one of these. Each carries a stable
 ``code`` and a message that says what was wrong; the HTTP layer and the CLI map
 them to a status or an exit code in exactly one place each
-(``server/errors.py`` and ``server/cli.py``).
+(``server/errors.py`` and ``crm/console.py``).
 """
 
 from __future__ import annotations

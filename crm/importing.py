@@ -224,7 +224,7 @@ def _date(text: str) -> date:
 
 def _check_lengths(rt: records.RecordType, row: _Row) -> None:
     # The rules do not check column lengths; PostgreSQL would refuse the whole import mid-way.
-    table: Any = rt.model.__table__  # type: ignore[attr-defined]
+    table: Any = rt.model.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
     for name, value in list(row.data.items()):
         limit = getattr(table.c[name].type, "length", None) if name in table.c else None
         if isinstance(value, str) and limit and len(value) > limit:

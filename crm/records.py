@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import ColumnElement, Numeric, false, func, or_, select, true
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from crm import access, changes, rules, search, validation
 from crm.errors import AlreadyExists, NotFound, PermissionDenied, ValidationFailed, VersionConflict
@@ -40,115 +40,31 @@ from crm.models import (
 from crm.models.base import SYSTEM_FIELDS, construct, to_jsonable
 from crm.models.enums import Role
 
-
-@dataclass(frozen=True)
-class RecordType:
-    """How one kind of record is exposed: its wire name, writable fields, filters and sorts."""
-
-    name: str
-    singular: str
-    model: type[SQLModel]
-    check: rules.Check
-    writable: tuple[str, ...]
-    filters: tuple[str, ...] = ()
-    sorts: tuple[str, ...] = ("created_at", "updated_at")
-    default_sort: str = "-updated_at"
-    # Fields that tie the record to people or a counterparty: changing one re-checks creation rights.
-    relations: tuple[str, ...] = ()
-    # Fields that default to the acting user on create (the owner, the assignee).
-    actor_defaults: tuple[str, ...] = ()
-    hidden: frozenset[str] = field(default_factory=lambda: frozenset({"search_name"}))
-    searchable: bool = False
-
-    def fields(self) -> list[str]:
-        return [f for f in self.model.model_fields if f not in self.hidden]
+# Record types are declared in crm.registry; most callers find them here.
+from crm.registry import RECORD_TYPES as RECORD_TYPES
+from crm.registry import RecordType as RecordType
+from crm.registry import Sight
 
 
 def _visible_children(model: Any, actor: User) -> ColumnElement[bool]:
     if actor.role in (Role.ADMIN, Role.OFFICE):
         # They see every counterparty; "IN (all of them)" would only cost the planner its index order.
         return true()
-    return model.counterparty_id.in_(select(Counterparty.id).where(access.visible_counterparties(actor)))
+    return model.counterparty_id.in_(select(col(Counterparty.id)).where(access.visible_counterparties(actor)))
 
 
 def visible(rt: RecordType, actor: User) -> ColumnElement[bool]:
-    """SQL condition for the rows of ``rt`` that ``actor`` may see."""
+    """SQL condition for the rows of ``rt`` that ``actor`` may see (its ``sight``)."""
     model: Any = rt.model
-    if model is Counterparty:
+    if rt.sight is Sight.COUNTERPARTY:
         return access.visible_counterparties(actor)
-    if model in (ContactPerson, Interaction, Deal, Share):
-        return _visible_children(model, actor)
-    if model is Reminder:
+    if rt.sight is Sight.ITS_COUNTERPARTY:
+        if not rt.people:
+            return _visible_children(model, actor)
         if actor.role in (Role.ADMIN, Role.OFFICE):
             return true()
-        return or_(Reminder.assignee_id == actor.id, Reminder.created_by == actor.id,
-                   _visible_children(Reminder, actor))
+        return or_(*(getattr(model, name) == actor.id for name in rt.people), _visible_children(model, actor))
     return true()  # users and teams: everybody sees their colleagues
-
-
-_AUDIT = ("created_at", "updated_at")
-RECORD_TYPES: dict[str, RecordType] = {
-    rt.name: rt
-    for rt in [
-        RecordType(
-            "counterparties", "counterparty", Counterparty, rules.check_counterparty,
-            writable=("kinds", "legal_form", "legal_name", "short_name", "inn", "kpp", "legal_address",
-                      "actual_address", "contacts", "website", "industry", "region", "segment", "tags",
-                      "source", "owner_id", "stage", "visibility", "notes"),
-            filters=("owner_id", "stage", "visibility", "region", "industry", "segment", "source", "inn"),
-            sorts=("legal_name", "short_name", "inn", "region", "stage", *_AUDIT),
-            default_sort="legal_name", relations=("owner_id",), searchable=True, actor_defaults=("owner_id",),
-        ),
-        RecordType(
-            "contact-persons", "contact_person", ContactPerson, rules.check_contact_person,
-            writable=("counterparty_id", "full_name", "position", "contacts", "birthday",
-                      "birthday_remind_days", "notes"),
-            filters=("counterparty_id", "birthday"), sorts=("full_name", "birthday", *_AUDIT),
-            default_sort="full_name", relations=("counterparty_id",), searchable=True,
-        ),
-        RecordType(
-            "interactions", "interaction", Interaction, rules.check_interaction,
-            writable=("counterparty_id", "contact_person_id", "responsible_id", "deal_id", "kind",
-                      "direction", "status", "subject", "notes", "starts_at", "duration_minutes",
-                      "importance", "remind_at", "result", "participants", "mail_status", "reply_to_id"),
-            filters=("counterparty_id", "contact_person_id", "responsible_id", "deal_id", "kind",
-                     "direction", "status", "importance", "starts_at", "thread_id", "mail_status"),
-            sorts=("starts_at", "kind", "status", *_AUDIT), default_sort="-starts_at",
-            relations=("counterparty_id", "responsible_id"), actor_defaults=("responsible_id",),
-        ),
-        RecordType(
-            "reminders", "reminder", Reminder, rules.check_reminder,
-            writable=("title", "notes", "due_at", "remind_at", "assignee_id", "status",
-                      "subject_type", "subject_id"),
-            filters=("assignee_id", "status", "subject_type", "subject_id", "counterparty_id", "due_at"),
-            sorts=("due_at", "remind_at", "status", *_AUDIT), default_sort="due_at",
-            relations=("assignee_id", "subject_type", "subject_id"), actor_defaults=("assignee_id",),
-        ),
-        RecordType(
-            "deals", "deal", Deal, rules.check_deal,
-            writable=("counterparty_id", "title", "stage", "amount", "currency", "expected_close",
-                      "probability", "source", "lost_reason", "closed_volume", "owner_id"),
-            filters=("counterparty_id", "stage", "owner_id", "source", "expected_close"),
-            sorts=("title", "stage", "amount", "expected_close", *_AUDIT), default_sort="-updated_at",
-            relations=("counterparty_id", "owner_id"), actor_defaults=("owner_id",),
-        ),
-        RecordType(
-            "shares", "share", Share, rules.check_share,
-            writable=("counterparty_id", "user_id", "team_id", "can_edit"),
-            filters=("counterparty_id", "user_id", "team_id"), relations=("counterparty_id",),
-        ),
-        RecordType(
-            "users", "user", User, rules.check_user,
-            writable=("login", "full_name", "email", "role", "team_id", "is_active", "locale"),
-            filters=("role", "team_id", "is_active"), sorts=("login", "full_name", *_AUDIT),
-            default_sort="login", hidden=frozenset({"password_hash"}),
-        ),
-        RecordType(
-            "teams", "team", Team, rules.check_team, writable=("name",),
-            sorts=("name", *_AUDIT), default_sort="name",
-        ),
-    ]
-}
 
 
 def record_type(name: str) -> RecordType:
@@ -160,7 +76,9 @@ def record_type(name: str) -> RecordType:
 
 @cache
 def _adapter(model: type[SQLModel], name: str) -> TypeAdapter[Any]:
-    return TypeAdapter(model.model_fields[name].annotation)
+    annotation = model.model_fields[name].annotation
+    assert annotation is not None, f"{model.__name__}.{name} has no annotation"  # a model field always has one
+    return TypeAdapter(annotation)
 
 
 @cache
@@ -360,11 +278,6 @@ def create_many(session: Session, actor: User, rt: RecordType, items: list[dict[
     return created
 
 
-# Fields whose change alters a record's search keys (or the owner/visibility copied onto them).
-_KEYED = {Counterparty: frozenset({"legal_name", "short_name", "inn", "contacts", "owner_id", "visibility"}),
-          ContactPerson: frozenset({"full_name", "contacts", "counterparty_id"})}
-
-
 def update(session: Session, actor: User, rt: RecordType, record_id: str, data: dict[str, Any],
            *, expected_version: int | None = None, record: Any = None) -> Any:
     """Apply a partial update. ``expected_version`` guards against overwriting a newer edit.
@@ -401,7 +314,7 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
         _hidden_parent(session, actor, record)
         raise PermissionDenied(f"you may not move {rt.singular} {record_id} there")
     changes.bump(session)
-    if _KEYED.get(type(record), frozenset()) & set(changed):
+    if rt.keyed_by & set(changed):
         _reindex(record, session)
     return record
 
@@ -465,10 +378,10 @@ def delete(session: Session, actor: User, rt: RecordType, record_id: str,
 
 def _delete(session: Session, record: Any) -> None:
     for model, column in _DEPENDENTS.get(type(record), []):
-        for child in session.exec(select(model).where(getattr(model, column) == record.id)).scalars():  # type: ignore[call-overload]
+        for child in session.execute(select(model).where(getattr(model, column) == record.id)).scalars():
             _delete(session, child)
     if isinstance(record, ContactPerson):
-        for item in session.exec(select(Interaction).where(Interaction.contact_person_id == record.id)).scalars():  # type: ignore[call-overload]
+        for item in session.execute(select(Interaction).where(col(Interaction.contact_person_id) == record.id)).scalars():
             item.contact_person_id = None
     if isinstance(record, Counterparty | ContactPerson):
         search.reindex(session, record, deleted=True)
@@ -501,8 +414,9 @@ def _visible_within(session: Session, rt: RecordType, actor: User, counterparty_
         session.flush()  # as the list's own query would: the check sees the session's pending changes
     if access.can_read_counterparty(session, actor, counterparty_id):
         return true()
-    if rt.model is Reminder:
-        return or_(Reminder.assignee_id == actor.id, Reminder.created_by == actor.id)
+    if rt.people:
+        model: Any = rt.model
+        return or_(*(getattr(model, name) == actor.id for name in rt.people))
     return false()
 
 
@@ -573,7 +487,7 @@ def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict
         problems["offset"] = f"must be between 0 and {MAX_OFFSET}"
     if problems:
         raise ValidationFailed(f"bad list request for {rt.name}: {', '.join(sorted(problems))}", details=problems)
-    if within is not None and not q and model in (ContactPerson, Interaction, Deal, Share, Reminder) \
+    if within is not None and not q and rt.sight is Sight.ITS_COUNTERPARTY \
             and actor.role not in (Role.ADMIN, Role.OFFICE):
         conds[0] = _visible_within(session, rt, actor, within)
     column = getattr(model, sort.lstrip("-"))

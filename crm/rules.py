@@ -16,11 +16,21 @@ from typing import Any
 
 from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm.exc import ObjectDeletedError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm import access, validation
 from crm.errors import AlreadyExists, ValidationFailed
-from crm.models import ContactPerson, Counterparty, Deal, Interaction, Reminder, Share, Team, User
+from crm.models import (
+    ContactPerson,
+    Counterparty,
+    Deal,
+    Interaction,
+    LetterTemplate,
+    Reminder,
+    Share,
+    Team,
+    User,
+)
 from crm.models.enums import (
     MAIL_BRIDGE_LOGIN,
     ContactKind,
@@ -151,6 +161,8 @@ def clean_contacts(problems: Problems, field: str, contacts: Any) -> list[dict[s
                     entry["ext"] = str(ext)
             elif kind == ContactKind.EMAIL:
                 entry["value"] = validation.normalize_email(raw)
+            elif kind == ContactKind.DOMAIN:
+                entry["value"] = validation.mail_domain(raw)
         except ValueError as exc:
             problems[where] = str(exc)
             continue
@@ -397,13 +409,25 @@ def check_user(session: Session, actor: User, user: User, problems: Problems) ->
     _exists(session, problems, "team_id", Team, user.team_id)
 
 
+def check_letter_template(session: Session, actor: User, template: LetterTemplate, problems: Problems) -> None:
+    template.name = _not_blank(problems, "name", template.name)
+    folded = template.name.casefold()
+    with session.no_autoflush:
+        clash = [n for i, n in session.execute(select(col(LetterTemplate.id), col(LetterTemplate.name))).all()
+                 if i != template.id and n.casefold() == folded]
+    if clash:
+        problems["name"] = f"a template named {clash[0]!r} exists already"
+    if not (template.subject or "").strip() and not (template.body or "").strip():
+        problems["body"] = "a template needs a subject or a text"
+
+
 def check_team(session: Session, actor: User, team: Team, problems: Problems) -> None:
     team.name = _not_blank(problems, "name", team.name)
     # "Москва" and "москва" are one team to people; SQL's lower() folds ASCII only, and a
     # company has few teams, so the names are compared here.
     folded = team.name.casefold()
     with session.no_autoflush:
-        clash = [n for i, n in session.execute(select(Team.id, Team.name)).all()
+        clash = [n for i, n in session.execute(select(col(Team.id), col(Team.name))).all()
                  if i != team.id and n.casefold() == folded]
     if clash:
         raise AlreadyExists(f"a team named {clash[0]!r} exists already")

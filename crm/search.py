@@ -10,7 +10,8 @@ records, whatever the database:
 * ``phone`` and ``phone_rev``: E.164 digits and the same reversed, so that
   "8 (916) 123-45-67", "+7 916" (a prefix) and "123-45-67" (a suffix) all find
   +79161234567;
-* ``email`` and ``email_domain``; ``inn``.
+* ``email`` and ``email_domain`` (also a counterparty's own mail domains and its
+  website's); ``inn``.
 """
 
 from __future__ import annotations
@@ -54,14 +55,21 @@ def keys_for(record: Counterparty | ContactPerson) -> list[tuple[str, str]]:
     """The (kind, key) pairs under which ``record`` is found."""
     if isinstance(record, Counterparty):
         name = validation.fold_text(f"{record.legal_name} {record.short_name or ''}")
-        return keys_from(record.contacts, name, record.inn)
+        return keys_from(record.contacts, name, record.inn, record.website)
     return keys_from(record.contacts, validation.fold_text(record.full_name))
 
 
-def keys_from(contacts: list[dict[str, Any]], folded_name: str, inn: str | None = None) -> list[tuple[str, str]]:
+def keys_from(contacts: list[dict[str, Any]], folded_name: str, inn: str | None = None,
+              website: str | None = None) -> list[tuple[str, str]]:
     """``keys_for`` from plain values (the replica's bulk load): ``folded_name`` is the name
-    through ``validation.fold_text``, which is what ``search_name`` holds."""
+    through ``validation.fold_text``, which is what ``search_name`` holds. A counterparty's own
+    mail domains (contacts of kind ``domain``) and its website's domain are ``email_domain``
+    keys like the domains of its addresses: the mail bridge files a letter from a new colleague
+    there at once."""
     keys: set[tuple[str, str]] = set()
+    site = validation.website_domain(website) if website else None
+    if site:
+        keys.add(("email_domain", site))
     for item in contacts:
         if item.get("kind") == ContactKind.PHONE:
             digits = item["value"].lstrip("+")
@@ -70,6 +78,8 @@ def keys_from(contacts: list[dict[str, Any]], folded_name: str, inn: str | None 
         elif item.get("kind") == ContactKind.EMAIL:
             keys.add(("email", item["value"]))
             keys.add(("email_domain", item["value"].rpartition("@")[2]))
+        elif item.get("kind") == ContactKind.DOMAIN:
+            keys.add(("email_domain", item["value"]))
     if inn:
         keys.add(("inn", inn))
     keys.update(("word", w[:300]) for w in _WORD.findall(folded_name))
@@ -105,7 +115,8 @@ def reindex(session: Session, record: Counterparty | ContactPerson, *, deleted: 
 
 
 def _prefix(kind: str, prefix: str) -> ColumnElement[bool]:
-    return and_(ContactKey.kind == kind, ContactKey.key >= prefix, ContactKey.key < prefix + _TOP)
+    key = col(ContactKey.key)
+    return and_(col(ContactKey.kind) == kind, key >= prefix, key < prefix + _TOP)
 
 
 def _query_words(text: str) -> list[str]:
@@ -139,7 +150,7 @@ def _matching(q: str, actor: User, id_col: Any, record_type: str | None) -> Sele
             conds += [_prefix("phone", digits), _prefix("phone_rev", digits[::-1])]
             conds += [_prefix("phone", start) for start in _russian_starts(digits)]
         return select(id_col).where(or_(*conds) if conds else false(), seen)
-    scope = [ContactKey.record_type == record_type] if record_type else []
+    scope = [col(ContactKey.record_type) == record_type] if record_type else []
     wanted = _query_words(text)
     if len(wanted) <= 1:
         return select(id_col).where(_prefix("word", wanted[0]) if wanted else false(), *scope, seen)
@@ -174,13 +185,14 @@ def _visible_keys(actor: User) -> ColumnElement[bool]:
 def counterparty_condition(q: str, actor: User) -> ColumnElement[bool]:
     """Condition on ``Counterparty`` for the search box: the beginning of words of its name,
     or its INN, or a phone or email of it or of its contact persons — among what ``actor`` sees."""
-    return Counterparty.id.in_(_matching(q, actor, ContactKey.counterparty_id, "counterparty"))
+    ids = _matching(q, actor, ContactKey.counterparty_id, "counterparty")
+    return col(Counterparty.id).in_(ids)
 
 
 def contact_person_condition(q: str, actor: User) -> ColumnElement[bool]:
     """Condition on ``ContactPerson``: the beginning of words of the name, or a phone or email."""
     ids = _matching(q, actor, ContactKey.record_id, "contact_person")
-    return ContactPerson.id.in_(ids.where(ContactKey.record_type == "contact_person"))
+    return col(ContactPerson.id).in_(ids.where(col(ContactKey.record_type) == "contact_person"))
 
 
 # A name has a few words; hundreds of them make a query plan that takes seconds on

@@ -23,12 +23,14 @@ __all__ = [
     "fold_text",
     "inn_check_digits",
     "is_free_mail",
+    "mail_domain",
     "normalize_email",
     "normalize_phone",
     "phone_extension",
     "phone_search_digits",
     "validate_inn",
     "validate_kpp",
+    "website_domain",
 ]
 
 # Error messages quote user input. repr() makes CR/LF and other invisible
@@ -404,6 +406,51 @@ FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
         "ukr.net",
     }
 )
+
+
+def mail_domain(value: str) -> str:
+    """A company's own mail domain as typed (``"Ромашка.рф"``, ``"@romashka.ru"``), normalised like
+    the domain of an address; a public mail service (:data:`FREE_MAIL_DOMAINS`) is refused, since
+    its letters say nothing of whose they are. Raises ``ValueError``."""
+    text = value.strip().removeprefix("@")
+    address = f"postmaster@{text}"
+    try:
+        domain = email_domain(address)
+    except ValueError as exc:
+        reason = str(exc).removeprefix(f"email {_show(address)}: ")
+        raise ValueError(f"mail domain {_show(value)}: {reason}") from None
+    if domain in FREE_MAIL_DOMAINS:
+        raise ValueError(f"mail domain {_show(value)}: a public mail service, not a company's own domain")
+    return domain
+
+
+# Sites where many companies keep a page: a website there names no company's mail domain.
+_SHARED_SITES = frozenset({
+    "vk.com", "vk.ru", "ok.ru", "t.me", "telegram.me", "instagram.com", "facebook.com", "youtube.com", "rutube.ru",
+    "dzen.ru", "ozon.ru", "wildberries.ru", "wb.ru", "avito.ru", "market.yandex.ru", "2gis.ru", "hh.ru",
+    "tilda.ws", "wixsite.com", "ucoz.ru", "narod.ru", "business.site", "taplink.cc", "github.io", "google.com",
+})
+
+
+def website_domain(website: str | None) -> str | None:
+    """The mail domain a company's website names (``https://www.romashka.ru/about`` → ``romashka.ru``),
+    or None when it names none: not a web address, an IP address, a public mail
+    service's host, or a site where many companies keep a page (``vk.com/romashka``)."""
+    from urllib.parse import urlsplit
+
+    text = (website or "").strip()
+    if text and "://" not in text and ":" not in text.partition("/")[0]:
+        text = "http://" + text  # typed as people do: "romashka.ru", "www.romashka.ru/contacts"
+    try:
+        parts = urlsplit(text)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+        domain = mail_domain(parts.hostname.removeprefix("www."))
+    except ValueError:
+        return None
+    labels = domain.split(".")
+    shared = any(".".join(labels[i:]) in _SHARED_SITES for i in range(len(labels) - 1))
+    return None if shared else domain
 
 
 def is_free_mail(email: str) -> bool:

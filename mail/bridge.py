@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm import records
 from crm.database import Database
@@ -37,10 +37,19 @@ log = logging.getLogger(__name__)
 
 
 class BridgeSettings(Protocol):
-    data_dir: str
-    secret_key: str | None
-    mail_attachment_max_bytes: int
-    mail_poll_seconds: int
+    """What the bridge reads from the server's settings; read-only, so a frozen ``Config`` matches."""
+
+    @property
+    def data_dir(self) -> str: ...
+
+    @property
+    def secret_key(self) -> str | None: ...
+
+    @property
+    def mail_attachment_max_bytes(self) -> int: ...
+
+    @property
+    def mail_poll_seconds(self) -> int: ...
 
     @property
     def company_domain_list(self) -> list[str]: ...
@@ -82,13 +91,13 @@ def add_mailbox(session: Session, settings: BridgeSettings, *, name: str, addres
             problems[field_name] = f"must be one of {', '.join(_SECURITY)}"
     if not name.strip():
         problems["name"] = "must not be empty"
-    if session.execute(select(Mailbox).where(Mailbox.name == name.strip())).first():
+    if session.execute(select(Mailbox).where(col(Mailbox.name) == name.strip())).first():
         problems["name"] = f"a mailbox named {name!r} exists already"
     if (password is None) == (oauth_token is None):
         problems["password"] = "give a password or an XOAUTH2 token"
     owner_id = None
     if owner:
-        user = session.execute(select(User).where(User.login == owner.strip().lower())).scalar_one_or_none()
+        user = session.execute(select(User).where(col(User.login) == owner.strip().lower())).scalar_one_or_none()
         if user is None:
             problems["owner"] = f"no user {owner}"
         else:
@@ -112,9 +121,64 @@ def add_mailbox(session: Session, settings: BridgeSettings, *, name: str, addres
     return mailbox
 
 
+_EDITABLE = ("address", "imap_host", "imap_port", "imap_security", "login", "smtp_host", "smtp_port",
+             "smtp_security", "owner", "provider_saves_sent")
+_LISTS = ("folders", "private_addresses", "private_domains", "private_folders")
+
+
+def edit_mailbox(session: Session, name_or_id: str, changes: dict[str, Any],
+                 lists: dict[str, tuple[list[str], list[str]]] | None = None) -> Mailbox:
+    """Change settings of a mailbox: ``changes`` replaces values (``owner``: a login, ``""`` for a
+    shared box; ``smtp_host`` ``""``: no sending); ``lists`` adds and removes values of its lists
+    (``folders`` and the private exclusions). Every problem is reported at once; nothing changes then."""
+    mailbox = find_mailbox(session, name_or_id)
+    problems: dict[str, str] = {}
+    for key in [*(k for k in changes if k not in _EDITABLE), *(k for k in lists or {} if k not in _LISTS)]:
+        problems[key] = "cannot be changed here"
+    values = dict(changes)
+    if "address" in values:
+        try:
+            values["address"] = normalize_email(values["address"])
+        except ValueError as exc:
+            problems["address"] = str(exc)
+    for key in ("imap_security", "smtp_security"):
+        if key in values and values[key] not in _SECURITY:
+            problems[key] = f"must be one of {', '.join(_SECURITY)}"
+    for key in ("imap_host", "login"):
+        if key in values and not str(values[key]).strip():
+            problems[key] = "must not be empty"
+    owner_id = mailbox.owner_id
+    if values.get("owner"):
+        user = session.execute(select(User).where(col(User.login) == values["owner"].strip().lower())).scalar_one_or_none()
+        if user is None:
+            problems["owner"] = f"no user {values['owner']}"
+        else:
+            owner_id = user.id
+    elif "owner" in values:
+        owner_id = None
+    if problems:
+        raise ValidationFailed("the mailbox is not valid: " + "; ".join(f"{k} {v}" for k, v in problems.items()),
+                               details=problems)
+    for key, value in values.items():
+        if key == "owner":
+            mailbox.owner_id, mailbox.kind = owner_id, "personal" if owner_id else "shared"
+        elif key == "smtp_host":
+            mailbox.smtp_host = value.strip() or None
+        else:
+            setattr(mailbox, key, value)
+    for key, (added, removed) in (lists or {}).items():
+        fold = str.lower if key in ("private_addresses", "private_domains") else str
+        gone = {fold(v) for v in removed}
+        kept = [v for v in getattr(mailbox, key) if v not in gone]
+        kept += [v for v in map(fold, added) if v not in kept]
+        setattr(mailbox, key, kept)  # a new list: JSON columns see only assignments
+    session.flush()
+    return mailbox
+
+
 def find_mailbox(session: Session, name_or_id: str) -> Mailbox:
     mailbox = session.get(Mailbox, name_or_id) or session.execute(
-        select(Mailbox).where(Mailbox.name == name_or_id)).scalar_one_or_none()
+        select(Mailbox).where(col(Mailbox.name) == name_or_id)).scalar_one_or_none()
     if mailbox is None:
         raise NotFound(f"no mailbox {name_or_id!r}")
     return mailbox
@@ -146,10 +210,10 @@ def run_once(database: Database, settings: BridgeSettings, *, mailbox: str | Non
              progress: Progress | None = None, send: bool = True) -> list[MailboxReport]:
     """One pass: every enabled mailbox (or the one named), then the outbox."""
     with database.read() as session:
-        query = select(Mailbox).where(Mailbox.enabled.is_(True)).order_by(Mailbox.name)  # type: ignore[attr-defined]
+        query = select(Mailbox).where(col(Mailbox.enabled).is_(True)).order_by(col(Mailbox.name))
         boxes = [find_mailbox(session, mailbox)] if mailbox else list(session.execute(query).scalars())
-    ingest = ingest_for(database, settings, progress=progress)
-    reports = [ingest.run(box.id) for box in boxes]
+    with ingest_for(database, settings, progress=progress) as ingest:  # parse workers, if any, live for the pass
+        reports = [ingest.run(box.id) for box in boxes]
     if send:
         outbox.send_due(database, settings)
     return reports
@@ -166,7 +230,7 @@ def serve(database: Database, settings: BridgeSettings, *, stop: threading.Event
     """
     stop = stop or threading.Event()
     with database.read() as session:
-        boxes = list(session.execute(select(Mailbox.id).where(Mailbox.enabled.is_(True))).scalars())  # type: ignore[attr-defined]
+        boxes = list(session.execute(select(col(Mailbox.id)).where(col(Mailbox.enabled).is_(True))).scalars())
     threads = [threading.Thread(target=_watch, args=(database, settings, box_id, stop, idle_seconds, on_report),
                                 name=f"mail-{box_id[:8]}", daemon=True) for box_id in boxes]
     for thread in threads:
@@ -187,7 +251,10 @@ def _watch(database: Database, settings: BridgeSettings, mailbox_id: str, stop: 
     ingest = ingest_for(database, settings)
     poll = max(1, settings.mail_poll_seconds)
     while not stop.is_set():
-        report = ingest.run(mailbox_id)
+        try:
+            report = ingest.run(mailbox_id)
+        finally:
+            ingest.close()  # no parse workers idle between wake-ups
         if on_report:
             on_report(report)
         if report.error:
@@ -240,15 +307,15 @@ def status(session: Session) -> tuple[list[Mailbox], list[FolderStatus], int]:
     names = {b.id: b.name for b in boxes}
     folders = [FolderStatus(names.get(f.mailbox_id, f.mailbox_id), f.name, f.role, f.uidvalidity, f.last_uid,
                             dict(f.counts), f.last_run_at, f.last_error)
-               for f in session.execute(select(MailFolder).order_by(MailFolder.mailbox_id, MailFolder.name)).scalars()]
-    waiting = len(session.execute(select(MailReview.id).where(MailReview.status == "open")).all())
+               for f in session.execute(select(MailFolder).order_by(col(MailFolder.mailbox_id), col(MailFolder.name))).scalars()]
+    waiting = len(session.execute(select(col(MailReview.id)).where(col(MailReview.status) == "open")).all())
     return boxes, folders, waiting
 
 
 def list_reviews(session: Session, *, status_: str | None = "open", limit: int = 100) -> list[MailReview]:
-    query = select(MailReview).order_by(MailReview.received_at).limit(limit)
+    query = select(MailReview).order_by(col(MailReview.received_at)).limit(limit)
     if status_ is not None:
-        query = query.where(MailReview.status == status_)
+        query = query.where(col(MailReview.status) == status_)
     return list(session.execute(query).scalars())
 
 
@@ -256,13 +323,13 @@ def outbox_counts(session: Session) -> dict[str, int]:
     """Outgoing letters by state (queued, sending, sent, failed, uncertain)."""
     from sqlalchemy import func
 
-    rows = session.execute(select(MailOutbox.state, func.count()).group_by(MailOutbox.state)).all()
+    rows = session.execute(select(col(MailOutbox.state), func.count()).group_by(col(MailOutbox.state))).all()
     return {state: count for state, count in rows}
 
 
 def list_suggestions(session: Session, *, limit: int = 100) -> list[MailSuggestion]:
-    query = (select(MailSuggestion).where(MailSuggestion.status == "open")
-             .order_by(MailSuggestion.letters.desc()).limit(limit))  # type: ignore[attr-defined]
+    query = (select(MailSuggestion).where(col(MailSuggestion.status) == "open")
+             .order_by(col(MailSuggestion.letters).desc()).limit(limit))
     return list(session.execute(query).scalars())
 
 
@@ -284,9 +351,9 @@ def _file_waiting(session: Session, settings: BridgeSettings, blobs: filing.Blob
         blobs=blobs, mailbox_owner_id=mailbox.owner_id if mailbox and mailbox.kind == "personal" else None, rule=rule)
     session.flush()
     review.status, review.interaction_id, review.settled_at = "filed", interaction.id, utcnow()
-    if known is not None:  # replies now thread to it
+    if known is not None:  # replies now thread to it, and it joins the thread of what it answers
         known.interaction_id, known.counterparty_id = interaction.id, match.counterparty_id
-        known.thread_id = interaction.thread_id
+        matcher.threads.place(letter, known, interaction, filing.bridge_user(session))
     return match, letter
 
 

@@ -110,6 +110,9 @@ class Letter:
     delivery_status: list[dict[str, str]]
     problems: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    # Outlook's conversation headers (raw Thread-Index, decoded Thread-Topic); see mail.threads.
+    thread_index: str | None = None
+    thread_topic: str | None = None
 
     @property
     def dedup_key(self) -> str:
@@ -419,6 +422,8 @@ def _read(msg: Message, reader: _Reader) -> Letter:
         headers=headers,
         delivery_status=reader.delivery_status,
         problems=reader.problems,
+        thread_index=(reader.header(msg, "thread-index") or "").strip()[:1000] or None,
+        thread_topic=(reader.header(msg, "thread-topic") or "").strip()[:1000] or None,
     )
     letter.fingerprint = fingerprint(from_[0].address if from_ else "", date, subject, text)
     return letter

@@ -18,7 +18,7 @@ from typing import Any
 
 import nh3
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm import accounts, records
 from crm.models import ContactPerson, Counterparty, Interaction, User, utcnow
@@ -121,7 +121,7 @@ class BlobStore:
 
 def bridge_user(session: Session) -> User:
     """The user the bridge files as: an inactive administrator that cannot log in."""
-    user = session.execute(select(User).where(User.login == MAIL_BRIDGE_LOGIN)).scalar_one_or_none()
+    user = session.execute(select(User).where(col(User.login) == MAIL_BRIDGE_LOGIN)).scalar_one_or_none()
     if user is None:
         user = accounts.create_user(session, login=MAIL_BRIDGE_LOGIN, full_name="Почтовый робот", role="admin")
         accounts.set_active(session, user, False)
@@ -221,6 +221,7 @@ def file_letter(session: Session, bridge: User, letter: Letter, match: Match, *,
     memo = cache.setdefault("access memo", {})
     interaction = records.create(session, bridge, records.record_type("interactions"), data, batched=True, memo=memo)
     interaction.message_id = letter.message_id
+    # Provisional: mail.threads places the letter once it is remembered (and may move others).
     interaction.thread_id = match.thread_id or letter.message_id
     interaction.body_html = sanitize_html(letter.html) if letter.html else None
     interaction.attachments = attachments
@@ -270,7 +271,7 @@ class Suggestions:
             return
         addresses = {address for address, _cp in self.seen}
         existing = {(row.address, row.counterparty_id): row for row in session.execute(
-            select(MailSuggestion).where(MailSuggestion.address.in_(addresses))).scalars()}
+            select(MailSuggestion).where(col(MailSuggestion.address).in_(addresses))).scalars()}
         for (address, counterparty_id), (name, interaction_id, letters) in self.seen.items():
             row = existing.get((address, counterparty_id))
             if row is None:

@@ -32,14 +32,15 @@ import logging
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from imapclient import IMAPClient
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm.database import Database
 from crm.models import Interaction, utcnow
@@ -87,7 +88,12 @@ Progress = Callable[[str, int, int], None]  # (folder, letters done, letters to 
 
 
 class Ingest:
-    """Reads mailboxes into ``database``. One instance may run many mailboxes, one at a time."""
+    """Reads mailboxes into ``database``. One instance may run many mailboxes, one at a time.
+
+    An instance is one run over mailboxes and folders: the parse workers, where a folder is
+    large enough to start them, are started once and kept until :meth:`close` (or the end
+    of a ``with`` block), not once per folder.
+    """
 
     def __init__(self, database: Database, *, secrets: SecretBox, company_domains: list[str], blobs: filing.BlobStore,
                  max_attachment_bytes: int, timeout: float = 30.0, batch_bytes: int = BATCH_BYTES,
@@ -103,6 +109,17 @@ class Ingest:
         self.batch_count = batch_count
         self.progress = progress
         self.after_batch = after_batch  # test hook: called after each committed batch
+        self.parser = _Parser()
+
+    def __enter__(self) -> Ingest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the parse workers, if any were started; the instance may run again (they start anew)."""
+        self.parser.close()
 
     # -- a mailbox
 
@@ -147,8 +164,8 @@ class Ingest:
     # -- a folder
 
     def _folder_row(self, session: Session, mailbox_id: str, info: FolderInfo) -> MailFolder:
-        row = session.execute(select(MailFolder).where(MailFolder.mailbox_id == mailbox_id,
-                                                       MailFolder.name == info.name)).scalar_one_or_none()
+        row = session.execute(select(MailFolder).where(col(MailFolder.mailbox_id) == mailbox_id,
+                                                       col(MailFolder.name) == info.name)).scalar_one_or_none()
         if row is None:
             row = MailFolder(mailbox_id=mailbox_id, name=info.name, role=info.role)
             session.add(row)
@@ -185,26 +202,27 @@ class Ingest:
             sizes.update({uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()})
         done = 0
         # Batches fetched and being parsed, oldest first; the oldest is filed while the others parse.
-        pending: deque[tuple[list[int], Any]] = deque()
-        with _Parser(enabled=len(uids) >= _PARALLEL_FROM, limit=self.max_attachment_bytes) as parser:
-            for batch in self._batches(uids, sizes):
-                try:
-                    data = client.fetch(batch, ["BODY.PEEK[]"])
-                except BaseException:
-                    while pending:  # what was fetched before the connection went is still filed
-                        done = self._commit(mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report)
-                    raise
-                raws = [(uid, bytes(data[uid][b"BODY[]"])) for uid in batch
-                        if uid in data and data[uid].get(b"BODY[]") is not None]  # expunged meanwhile: gone
-                pending.append((batch, parser.submit(raws)))
-                if len(pending) > parser.depth:
+        pending: deque[tuple[list[int], _Parsed]] = deque()
+        parser = self.parser
+        parser.prepare(len(uids))
+        for batch in self._batches(uids, sizes):
+            try:
+                data = client.fetch(batch, ["BODY.PEEK[]"])
+            except BaseException:
+                while pending:  # what was fetched before the connection went is still filed
                     done = self._commit(mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report)
-            while pending:
+                raise
+            raws = [(uid, bytes(data[uid][b"BODY[]"])) for uid in batch
+                    if uid in data and data[uid].get(b"BODY[]") is not None]  # expunged meanwhile: gone
+            pending.append((batch, parser.submit(raws, self.max_attachment_bytes)))
+            if len(pending) > parser.depth:
                 done = self._commit(mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report)
+        while pending:
+            done = self._commit(mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report)
         return report
 
     def _commit(self, mailbox: Mailbox, info: FolderInfo, folder_id: str, uids: list[int], modseq: int | None,
-                pending: tuple[list[int], Any], done: int, report: FolderReport) -> int:
+                pending: tuple[list[int], _Parsed], done: int, report: FolderReport) -> int:
         """File one fetched batch and move the cursor past it, in one transaction."""
         batch, parsed = pending
         letters = parsed.result()
@@ -268,7 +286,7 @@ class Ingest:
         privacy = PrivacyRules.of(mailbox.private_addresses, mailbox.private_domains, mailbox.private_folders)
         matcher.prefetch((letter for _uid, _raw, letter in letters), mailbox.address)
         keys = list({letter.dedup_key[:500] for _uid, _raw, letter in letters})
-        known = set(session.execute(select(MailMessage.key).where(MailMessage.key.in_(keys))).scalars()) if keys else set()
+        known = set(session.execute(select(col(MailMessage.key)).where(col(MailMessage.key).in_(keys))).scalars()) if keys else set()
         suggestions = filing.Suggestions()
         outcomes = []
         for uid, raw, letter in letters:
@@ -289,7 +307,7 @@ class Ingest:
             except Exception as exc:  # noqa: BLE001 - one letter must not stop the run; it waits in review
                 log.warning("letter %s in %s/%s could not be filed: %s", uid, mailbox.name, folder, exc)
                 with session.begin_nested():
-                    where = {"mailbox_id": mailbox.id, "folder": folder[:500], "uid": uid}
+                    where: dict[str, Any] = {"mailbox_id": mailbox.id, "folder": folder[:500], "uid": uid}
                     review = filing.send_to_review(session, letter, raw, Match("review"), blobs=self.blobs,
                                                    mailbox_id=mailbox.id, folder=folder, reason="error",
                                                    detail=f"{type(exc).__name__}: {exc}")
@@ -328,7 +346,7 @@ class Ingest:
     def _letter(self, session: Session, bridge: Any, matcher: Matcher, privacy: PrivacyRules, mailbox: Mailbox,
                 folder: str, uid: int, raw: bytes, letter: Letter, suggestions: filing.Suggestions) -> str:
         """File one letter; the name of the counter it adds to."""
-        where = {"mailbox_id": mailbox.id, "folder": folder[:500], "uid": uid}
+        where: dict[str, Any] = {"mailbox_id": mailbox.id, "folder": folder[:500], "uid": uid}
         answered = self._calendar_replies(session, bridge, letter)
         if answered:
             filing.remember(session, letter, kind="calendar_reply", reason=answered, **where)
@@ -349,8 +367,9 @@ class Ingest:
             session, bridge, letter, match, outgoing=matcher.is_outgoing(letter, mailbox.address),
             blobs=self.blobs, mailbox_owner_id=mailbox.owner_id if mailbox.kind == "personal" else None,
             cache=matcher.cache)
-        filing.remember(session, letter, kind="business", reason=match.detail, interaction_id=interaction.id,
-                        counterparty_id=match.counterparty_id, thread_id=interaction.thread_id, **where)
+        row = filing.remember(session, letter, kind="business", reason=match.detail, interaction_id=interaction.id,
+                              counterparty_id=match.counterparty_id, thread_id=interaction.thread_id, **where)
+        matcher.threads.place(letter, row, interaction, bridge)  # may move letters filed before to its thread
         matcher.known(letter, match.counterparty_id, interaction.thread_id)
         if match.unknown:
             suggestions.add(match.counterparty_id, letter, match.unknown, interaction.id)
@@ -375,43 +394,62 @@ def batches(uids: list[int], sizes: dict[int, int], *, max_bytes: int = BATCH_BY
     return out
 
 
-def _parse_many(raws: list[tuple[int, bytes]], limit: int) -> list[tuple[int, bytes, Letter]]:
-    return [(uid, raw, parse_letter(raw, max_attachment_bytes=limit)) for uid, raw in raws]
+# Letters still to read in one folder from which parsing moves to worker processes; once
+# started, they serve the rest of the run. Measured (bench/mail.py, bench/RESULTS.md "Mail",
+# 2026-12-01) on 2 cores shared with Dovecot and the database: on the company mix (folders
+# of 30-400 letters) two workers started once at the first folder gave 40 against 41
+# letters/s in-process on SQLite and 34 against 32 on PostgreSQL, and 22-23 against 26-27 on
+# a smaller mix: no gain worth two more processes. They are kept for long first imports
+# (10,000 letters in one folder), where each batch's filing overlaps the next batches' parsing.
+_PARALLEL_FROM = 1_000
 
 
-_PARALLEL_FROM = 100  # letters in a folder run from which parsing moves to worker processes
+class _Parsed:
+    """A batch's letters, parsed in-process or (being parsed) in the workers: ``(uid, raw, Letter)``."""
+
+    def __init__(self, raws: list[tuple[int, bytes]], letters: Iterable[Letter]) -> None:
+        self.raws = raws
+        self.letters = letters
+
+    def result(self) -> list[tuple[int, bytes, Letter]]:
+        return [(uid, raw, letter) for (uid, raw), letter in zip(self.raws, self.letters, strict=True)]
 
 
 class _Parser:
-    """Parses fetched batches; in worker processes (one per core) for long runs, so that filing a
-    batch overlaps parsing the next ones.
+    """Parses fetched batches; in worker processes (one per core, at most 4) once a folder with
+    ``_PARALLEL_FROM`` letters to read comes up, so that filing a batch overlaps parsing the next.
 
-    The worker is started with ``spawn`` (never ``fork``: the bridge runs threads and
-    holds database connections). Short runs parse in-process: starting a process
-    costs more than a few letters do.
+    The workers are started with ``spawn`` (never ``fork``: the bridge runs threads and holds
+    database connections), at most once per run (:meth:`close` ends them). What they are sent
+    is :func:`mail.decode.parse_letter` itself, so a worker imports mail.decode and what it
+    needs — not the CRM, the database or this module. Only the parsed letters come back: the
+    raw letter stays in this process.
     """
 
-    def __init__(self, *, enabled: bool, limit: int) -> None:
-        cores = os.cpu_count() or 1
-        self.enabled = enabled and cores > 1
-        self.limit = limit
+    def __init__(self) -> None:
+        self.cores = os.cpu_count() or 1
         self.pool: ProcessPoolExecutor | None = None
-        # As many workers as cores (at most 4): reading a letter costs about as much as filing it.
-        self.workers = min(4, cores) if self.enabled else 0
-        self.depth = self.workers  # batches in flight besides the one being filed
+        self.workers = 0
+        self.depth = 0  # batches in flight besides the one being filed
+        self.started = 0  # pools started so far (tests check the lifetime)
 
-    def __enter__(self) -> _Parser:
-        if self.enabled:
+    def prepare(self, letters: int) -> None:
+        """A folder with ``letters`` to read comes next: start the workers if it is worth it."""
+        if self.pool is None and self.cores > 1 and letters >= _PARALLEL_FROM:
+            self.workers = min(4, self.cores)
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
-        return self
+            self.depth = self.workers
+            self.started += 1
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool, self.workers, self.depth = None, 0, 0
 
-    def submit(self, raws: list[tuple[int, bytes]]) -> Future[list[tuple[int, bytes, Letter]]]:
-        if self.pool is not None:
-            return self.pool.submit(_parse_many, raws, self.limit)
-        done: Future[list[tuple[int, bytes, Letter]]] = Future()
-        done.set_result(_parse_many(raws, self.limit))
-        return done
+    def submit(self, raws: list[tuple[int, bytes]], limit: int) -> _Parsed:
+        parse = partial(parse_letter, max_attachment_bytes=limit)
+        if self.pool is None or not raws:
+            return _Parsed(raws, [parse(raw) for _uid, raw in raws])
+        chunk = -(-len(raws) // self.workers)
+        # Executor.map submits every chunk now; the iterator waits for them when the batch is filed.
+        return _Parsed(raws, self.pool.map(parse, [raw for _uid, raw in raws], chunksize=chunk))

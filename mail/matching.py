@@ -7,7 +7,8 @@ The rules, in order; the first that gives an answer wins:
    letter's counterparty, whatever addresses the reply comes from;
 2. ``thread`` — they name a letter the bridge filed before (any Message-ID known):
    the newest one named decides (In-Reply-To first), so a reply whose client dropped
-   References (Outlook) still threads by In-Reply-To;
+   References (Outlook) still threads by In-Reply-To. The thread id a match carries is
+   only a start: :mod:`mail.threads` decides the thread, whatever the reading order;
 3. ``contact_address`` — an address on the letter is an address of a contact person
    (any of their addresses, not only the first) or of a counterparty;
 4. ``domain`` — an address is on a counterparty's corporate domain (a domain of an
@@ -31,13 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm.models import ContactKey, Interaction
 from crm.validation import FREE_MAIL_DOMAINS
 from mail.classify import on_domains
 from mail.decode import Letter
 from mail.models import MailMessage
+from mail.threads import Threads
 
 __all__ = ["Match", "Matcher"]
 
@@ -64,10 +66,13 @@ def _domain(address: str) -> str:
 
 
 # Built once: composing a statement costs more than SQLite answering it.
-_THREADS = (select(MailMessage.key, MailMessage.counterparty_id, MailMessage.thread_id)
-            .where(MailMessage.key.in_(bindparam("keys", expanding=True)), MailMessage.counterparty_id.is_not(None)))
-_KEYS = (select(ContactKey.key, ContactKey.counterparty_id, ContactKey.record_type, ContactKey.record_id)
-         .where(ContactKey.kind == bindparam("kind"), ContactKey.key.in_(bindparam("keys", expanding=True))))
+_THREADS = (select(col(MailMessage.key), col(MailMessage.counterparty_id), col(MailMessage.thread_id))
+            .where(col(MailMessage.key).in_(bindparam("keys", expanding=True)),
+                   col(MailMessage.counterparty_id).is_not(None)))
+_KEYS = (select(col(ContactKey.key), col(ContactKey.counterparty_id), col(ContactKey.record_type),
+                col(ContactKey.record_id))
+         .where(col(ContactKey.kind) == bindparam("kind"),
+                col(ContactKey.key).in_(bindparam("keys", expanding=True))))
 
 
 class Matcher:
@@ -83,6 +88,9 @@ class Matcher:
         self._threads: dict[str, tuple[str, str | None] | None] = {}
         self._addresses: dict[str, list[tuple[str, str, str]]] = {}
         self._domains: dict[str, set[str]] = {}
+        # The batch's threads: which conversation each filed letter joins (the thread id a match
+        # proposes is only the start; see mail.threads).
+        self.threads = Threads(session)
 
     def known(self, letter: Letter, counterparty_id: str, thread_id: str | None) -> None:
         """Tell the matcher a letter was just filed (its thread then matches later letters of the batch)."""
@@ -96,9 +104,9 @@ class Matcher:
             if not found:
                 continue
             row = self.session.execute(
-                select(Interaction.counterparty_id, Interaction.thread_id, Interaction.contact_person_id,
-                       Interaction.message_id)
-                .where(Interaction.id == found.group(1))).first()
+                select(col(Interaction.counterparty_id), col(Interaction.thread_id),
+                       col(Interaction.contact_person_id), col(Interaction.message_id))
+                .where(col(Interaction.id) == found.group(1))).first()
             if row is not None and row.message_id == mid:
                 return Match("own_reference", row.counterparty_id, None, row.thread_id or mid,
                              detail=f"answers our letter <{mid}>")
@@ -108,7 +116,7 @@ class Matcher:
         if not ids:
             return None
         self._load_threads(ids)
-        known = {mid: self._threads[mid] for mid in ids if self._threads.get(mid)}
+        known = {mid: thread for mid in ids if (thread := self._threads.get(mid))}
         known.update((mid, self._filed[mid]) for mid in ids if mid in self._filed)
         for mid in reversed(ids):  # In-Reply-To is last in Letter.thread_ids, then the newest reference
             if mid in known:

@@ -80,9 +80,13 @@ class MailMessage(SQLModel, table=True):
 
     The index threading uses (In-Reply-To/References against every Message-ID
     known) and what makes one letter one record across folders and mailboxes.
+    The columns after ``seen_at`` are what :mod:`mail.threads` joins a filed letter
+    by; letters filed before they existed have them empty.
     """
 
     __tablename__ = "mail_message"
+    __table_args__ = (Index("ix_mail_message_thread", "counterparty_id", "thread_id"),
+                      Index("ix_mail_message_topic", "counterparty_id", "topic"))
 
     key: str = Field(primary_key=True, max_length=500)  # Letter.dedup_key
     # business, bounce, auto_reply, mailing_list, internal, private
@@ -96,6 +100,24 @@ class MailMessage(SQLModel, table=True):
     folder: str | None = Field(default=None, max_length=500)
     uid: int | None = None
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The letter's own Date; the root it names (References[0], else In-Reply-To, else itself).
+    written_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    root_hint: str | None = Field(default=None, max_length=500)
+    # The normalised subject (or Thread-Topic), and whether the letter is a reply by its look
+    # only (a reply prefix or a reply Thread-Index, no In-Reply-To or References).
+    topic: str | None = Field(default=None, max_length=500)
+    topic_reply: bool = Field(default=False)
+    # Outlook's conversation: the first 22 bytes of Thread-Index, in hex.
+    conversation: str | None = Field(default=None, max_length=44, index=True)
+
+
+class MailReference(SQLModel, table=True):
+    """A Message-ID a filed letter names in In-Reply-To or References, so a late parent finds its children."""
+
+    __tablename__ = "mail_reference"
+
+    message_key: str = Field(primary_key=True, max_length=500)  # MailMessage.key of the letter
+    referenced: str = Field(primary_key=True, max_length=500, index=True)
 
 
 class MailReview(SQLModel, table=True):
@@ -159,16 +181,3 @@ class MailOutbox(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     copy_saved: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class MailTemplate(SQLModel, table=True):
-    """A letter template with merge fields such as {{counterparty.name}} (see mail.templates)."""
-
-    __tablename__ = "mail_template"
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    name: str = Field(max_length=200, unique=True)
-    subject: str = Field(default="", max_length=500)
-    body: str = Field(default="")
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-

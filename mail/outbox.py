@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiosmtplib
 from imapclient import IMAPClient
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm import records
 from crm.database import Database
@@ -115,7 +115,7 @@ class SendReport:
 
 def _locked(session: Session, model: Any, key: str) -> Any:
     """The row, read afresh and locked until commit (SQLite's writer lock does that anyway)."""
-    column = model.interaction_id if model is MailOutbox else model.id
+    column = col(model.interaction_id) if model is MailOutbox else model.id
     return session.execute(select(model).where(column == key).with_for_update()
                            .execution_options(populate_existing=True)).scalar_one_or_none()
 
@@ -244,21 +244,23 @@ def _usable(mailbox: Mailbox | None) -> bool:
 def choose_mailbox(session: Session, item: Interaction) -> Mailbox | None:
     """The box a letter goes from: its responsible's (else author's) own, else the first shared one."""
     owner = item.responsible_id or item.created_by
-    can_send = (Mailbox.enabled == True, Mailbox.smtp_host.is_not(None), Mailbox.smtp_host != "")  # noqa: E712
+    smtp_host = col(Mailbox.smtp_host)
+    can_send = (col(Mailbox.enabled) == True, smtp_host.is_not(None), smtp_host != "")  # noqa: E712
     if owner:
-        own = session.execute(select(Mailbox).where(Mailbox.kind == "personal", Mailbox.owner_id == owner, *can_send)
-                              .order_by(Mailbox.name)).scalars().first()
+        mine = (col(Mailbox.kind) == "personal", col(Mailbox.owner_id) == owner)
+        own = session.execute(select(Mailbox).where(*mine, *can_send)
+                              .order_by(col(Mailbox.name))).scalars().first()
         if own is not None:
             return own
-    return session.execute(select(Mailbox).where(Mailbox.kind == "shared", *can_send)
-                           .order_by(Mailbox.name)).scalars().first()
+    return session.execute(select(Mailbox).where(col(Mailbox.kind) == "shared", *can_send)
+                           .order_by(col(Mailbox.name))).scalars().first()
 
 
 def _enqueue(session: Session, report: SendReport, now: datetime) -> int:
     bridge: User | None = None
     count = 0
-    waiting = session.execute(select(Interaction).where(Interaction.mail_status == QUEUED)
-                              .order_by(Interaction.updated_at)).scalars().all()
+    waiting = session.execute(select(Interaction).where(col(Interaction.mail_status) == QUEUED)
+                              .order_by(col(Interaction.updated_at))).scalars().all()
     for item in waiting:
         row = session.get(MailOutbox, item.id)
         meeting = item.kind == InteractionKind.MEETING
@@ -318,11 +320,11 @@ def _claim(database: Database, config: Config, interaction_id: str, now: datetim
     with database.write() as session:
         taken = session.execute(
             update(MailOutbox)
-            .where(MailOutbox.interaction_id == interaction_id, MailOutbox.state == QUEUED,
-                   MailOutbox.next_attempt_at <= now)
+            .where(col(MailOutbox.interaction_id) == interaction_id,
+                   col(MailOutbox.state) == QUEUED, col(MailOutbox.next_attempt_at) <= now)
             # While "sending", next_attempt_at is when the claim was made (see recover).
             .values(state=SENDING, attempts=MailOutbox.attempts + 1, next_attempt_at=now))
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+        if taken.rowcount != 1:  # type: ignore[attr-defined]  # a DML result is a CursorResult
             return None  # another worker has it, or it is no longer due
         row = _locked(session, MailOutbox, interaction_id)
         item = _locked(session, Interaction, interaction_id)
@@ -490,14 +492,16 @@ def send_due(database: Database, config: Config, *, now: datetime | None = None,
     secrets = box_for(config)
     report = recover(database, config, now=now)
     with database.read() as session:  # the worker asks every few seconds: write only when there is news
-        queued = session.execute(select(Interaction.id).where(Interaction.mail_status == QUEUED).limit(1)).first()
+        queued = session.execute(select(col(Interaction.id))
+                                 .where(col(Interaction.mail_status) == QUEUED).limit(1)).first()
     if queued is not None:
         with database.write() as session:
             _enqueue(session, report, now)
     with database.read() as session:
-        due = session.execute(select(MailOutbox.interaction_id)
-                              .where(MailOutbox.state == QUEUED, MailOutbox.next_attempt_at <= now)
-                              .order_by(MailOutbox.next_attempt_at)).scalars().all()
+        next_attempt_at = col(MailOutbox.next_attempt_at)
+        due = session.execute(select(col(MailOutbox.interaction_id))
+                              .where(col(MailOutbox.state) == QUEUED, next_attempt_at <= now)
+                              .order_by(next_attempt_at)).scalars().all()
     for interaction_id in due:
         out = _claim(database, config, interaction_id, now, report)
         if out is not None:
@@ -528,10 +532,11 @@ def _save_copies(database: Database, config: Config, secrets: SecretBox, now: da
     """APPEND the copies still owed to Sent folders (the letters sent lately); how many were saved."""
     with database.read() as session:
         owed = session.execute(
-            select(MailOutbox, Mailbox).join(Mailbox, Mailbox.id == MailOutbox.mailbox_id)
-            .where(MailOutbox.state == SENT, MailOutbox.copy_saved == False,  # noqa: E712
-                   Mailbox.provider_saves_sent == False, MailOutbox.sent_at >= now - COPY_RETRY_FOR)  # noqa: E712
-            .order_by(MailOutbox.sent_at)).all()
+            select(MailOutbox, Mailbox).join(Mailbox, col(Mailbox.id) == col(MailOutbox.mailbox_id))
+            .where(col(MailOutbox.state) == SENT, col(MailOutbox.copy_saved) == False,  # noqa: E712
+                   col(Mailbox.provider_saves_sent) == False,  # noqa: E712
+                   col(MailOutbox.sent_at) >= now - COPY_RETRY_FOR)
+            .order_by(col(MailOutbox.sent_at))).all()
     by_box: dict[str, tuple[Mailbox, list[MailOutbox]]] = {}
     for row, mailbox in owed:
         by_box.setdefault(mailbox.id, (mailbox, []))[1].append(row)
@@ -586,9 +591,9 @@ def recover(database: Database, config: Config, *, now: datetime | None = None, 
     """
     now = now or utcnow()
     report = SendReport()
-    query = select(MailOutbox).where(MailOutbox.state == SENDING)
+    query = select(MailOutbox).where(col(MailOutbox.state) == SENDING)
     if not at_start:
-        query = query.where(MailOutbox.next_attempt_at <= now - lease)
+        query = query.where(col(MailOutbox.next_attempt_at) <= now - lease)
     with database.read() as session:
         stuck = session.execute(query).scalars().all()
         boxes = {row.mailbox_id: session.get(Mailbox, row.mailbox_id) for row in stuck if row.mailbox_id}

@@ -14,7 +14,7 @@ counts further letters on a settled suggestion but does not reopen it.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm import access, records
 from crm.errors import AlreadyExists, NotFound, PermissionDenied
@@ -32,10 +32,11 @@ PEOPLE = records.record_type("contact-persons")
 def open_suggestions(session: Session, user: User, *, limit: int = 100) -> list[MailSuggestion]:
     """The open suggestions ``user`` may decide: those on counterparties they may change, most letters first."""
     # Filtered in the database by crm.access's own rule, so the limit counts only what ``user`` may decide.
-    theirs = select(Counterparty.id).where(access.writable_counterparties(user))
+    theirs = select(col(Counterparty.id)).where(access.writable_counterparties(user))
     query = (select(MailSuggestion)
-             .where(MailSuggestion.status == "open", MailSuggestion.counterparty_id.in_(theirs))  # type: ignore[attr-defined]
-             .order_by(MailSuggestion.letters.desc(), MailSuggestion.created_at)  # type: ignore[attr-defined]
+             .where(col(MailSuggestion.status) == "open",
+                    col(MailSuggestion.counterparty_id).in_(theirs))
+             .order_by(col(MailSuggestion.letters).desc(), col(MailSuggestion.created_at))
              .limit(limit))
     return list(session.execute(query).scalars())
 

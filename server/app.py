@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from crm.database import Database
 from server import openapi, web_home
-from server.api import auth, calendar, records, sync
+from server.api import auth, calendar, mail, records, sync
 from server.config import Config
 from server.errors import HANDLERS
 from server.headers import SecurityHeaders
@@ -50,8 +50,8 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     """The app for ``config``; pass ``database`` to share one already open (tests, the demo)."""
     app = _App(
         routes=[Route("/healthz", health, methods=["GET"]), *openapi.routes, *auth.routes, *records.routes,
-                *calendar.routes, *sync.routes],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+                *calendar.routes, *sync.routes, *mail.routes],
+        exception_handlers=HANDLERS,
     )
     app.state.config = config
     app.state.db = database or Database(config.database_url)

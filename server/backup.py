@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
 from crm import changes
 from crm.database import Database
@@ -157,9 +158,9 @@ def new_epoch(database: Database) -> int:
     """Move the data version and the tombstone horizon past every cursor handed out before."""
     with database.write() as session:
         version = changes.allocate(session) + EPOCH_GAP
-        session.execute(update(changes.DataVersion).where(changes.DataVersion.id == 1)  # type: ignore[arg-type]
+        session.execute(update(changes.DataVersion).where(col(changes.DataVersion.id) == 1)
                         .values(version=version, changed_at=utcnow()))
-        session.execute(update(changes.Horizon).where(changes.Horizon.id == 1)  # type: ignore[arg-type]
+        session.execute(update(changes.Horizon).where(col(changes.Horizon.id) == 1)
                         .values(version=version, pruned_at=utcnow()))
         if changes.horizon(session) != version:
             session.add(changes.Horizon(id=1, version=version, pruned_at=utcnow()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -30,7 +31,8 @@ def _path(request: Request) -> str:
     return _SECRET_PATH.sub(r"\1…", request.url.path)
 
 
-def error_response(body: dict[str, Any], status_code: int, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(body: dict[str, Any], status_code: int,
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An error answer: ``body`` (``error``, ``message``, maybe ``details``) with the request's id."""
     return JSONResponse({**body, "request_id": request_id()}, status_code=status_code, headers=headers)
 

@@ -22,11 +22,11 @@ T = TypeVar("T")
 
 
 def db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
+    return request.app.state.db
 
 
 def config(request: Request) -> Config:
-    return request.app.state.config  # type: ignore[no-any-return]
+    return request.app.state.config
 
 
 # Deep enough for any body Satchel sends (a sync push nests about six levels); a

@@ -22,7 +22,8 @@ import re
 import sys
 import uuid
 from contextvars import ContextVar
-from typing import TextIO
+from types import TracebackType
+from typing import TextIO, TypeAlias
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -94,6 +95,11 @@ class RequestId:
             _request_id.reset(token)
 
 
+# What ``sys.exc_info()`` returns: the argument of ``logging.Formatter.formatException``.
+_ExcInfo: TypeAlias = (tuple[type[BaseException], BaseException, TracebackType | None]
+                       | tuple[None, None, None])
+
+
 class RedactingFormatter(logging.Formatter):
     """Redacts the message, the traceback and the stack; the time and logger name are ours."""
 
@@ -101,8 +107,8 @@ class RedactingFormatter(logging.Formatter):
         record.message = redact(record.message)
         return super().formatMessage(record)
 
-    def formatException(self, ei: object) -> str:  # noqa: N802
-        return redact(super().formatException(ei))  # type: ignore[arg-type]
+    def formatException(self, ei: _ExcInfo) -> str:  # noqa: N802
+        return redact(super().formatException(ei))
 
     def formatStack(self, stack_info: str) -> str:  # noqa: N802
         return redact(super().formatStack(stack_info))

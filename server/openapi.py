@@ -12,6 +12,7 @@ from starlette.routing import Route
 from crm import records, rules
 from crm.models import enums
 from server.http import json_response
+from sync import protocol, wire
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -59,7 +60,9 @@ def _constrained(schema: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any
 
 
 def _field_schema(rt: records.RecordType, name: str) -> dict[str, Any]:
-    schema = TypeAdapter(rt.model.model_fields[name].annotation).json_schema()
+    annotation = rt.model.model_fields[name].annotation
+    assert annotation is not None, f"{rt.name}.{name} has no annotation"  # a model field always has one
+    schema = TypeAdapter(annotation).json_schema()
     schema.pop("title", None)
     return schema
 
@@ -281,22 +284,20 @@ def _auth_paths() -> dict[str, Any]:
     }
 
 
-def _sync_paths() -> dict[str, Any]:
-    """The sync endpoints; their bodies are specified in docs/sync-protocol.md."""
+def _sync_paths(shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The sync endpoints; their bodies are ``sync.wire``'s models (``shapes``), explained in
+    docs/sync-protocol.md."""
     versions = [{"name": "Satchel-Protocol", "in": "header", "required": True, "schema": {"type": "integer"}},
                 {"name": "Satchel-Schema", "in": "header", "required": True, "schema": {"type": "integer"}}]
-    any_object = _json({"type": "object"})
 
     def op(summary: str, operation: str, *codes: int) -> dict[str, Any]:
+        shape = shapes[operation.removeprefix("sync_")]
         return {"post": {"tags": ["sync"], "summary": summary, "operationId": operation, "parameters": versions,
                          "description": "See docs/sync-protocol.md.",
-                         "requestBody": {"required": True, **any_object},
-                         "responses": {"200": any_object | {"description": "Done"}, **_errors(*codes)}}}
+                         "requestBody": {"required": True, **_json(shape["request"])},
+                         "responses": {"200": _json(shape["answer"]) | {"description": "Done"}, **_errors(*codes)}}}
 
-    conflict = {"type": "object", "properties": {"id": {"type": "string"}, "kind": {"type": "string"},
-                                                 "type": {"type": "string"}, "record_id": {"type": "string"},
-                                                 "field": {"type": ["string", "null"]}, "status": {"type": "string"},
-                                                 "server": {"type": "object"}, "client": {"type": "object"}}}
+    conflict = shapes["conflict"]["answer"]
     return {
         "/sync/v1/push": op("Apply a device's outbox: idempotent, ordered, merged per field", "sync_push",
                             400, 401, 403, 409, 413, 426),
@@ -312,8 +313,53 @@ def _sync_paths() -> dict[str, Any]:
             "tags": ["sync"], "summary": "Settle a conflict: mine, theirs or a new value", "operationId": "resolve_conflict",
             "parameters": [{"name": "conflict_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "requestBody": {"required": True, **_json({"type": "object", "required": ["choice"], "properties": {
-                "choice": {"type": "string", "enum": ["mine", "theirs", "value"]}, "value": {}}})},
+                "choice": {"type": "string", "enum": list(protocol.CHOICES)}, "value": {}}})},
             "responses": {"200": _json(conflict) | {"description": "Resolved"}, **_errors(400, 401, 404, 409, 422)}}},
+    }
+
+
+def _mail_paths() -> dict[str, Any]:
+    """The mail bridge's desk (server/api/mail.py): review queue and suggestions for office staff
+    and administrators, the outbox for everyone."""
+    obj: dict[str, Any] = {"type": "object"}
+    items = {"type": "object", "properties": {"items": {"type": "array", "items": obj}}}
+    done = {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}
+
+    def get(summary: str, operation: str, answer: dict[str, Any], *codes: int, path: str | None = None) -> dict[str, Any]:
+        parameters = [{"name": path, "in": "path", "required": True, "schema": {"type": "string"}}] if path else []
+        return {"get": {"tags": ["mail"], "summary": summary, "operationId": operation, "parameters": parameters,
+                        "responses": {"200": _json(answer) | {"description": "Done"}, **_errors(*codes)}}}
+
+    def post(summary: str, operation: str, path: str, status: int = 200, body: dict[str, Any] | None = None,
+             ) -> dict[str, Any]:
+        operation_doc: dict[str, Any] = {
+            "tags": ["mail"], "summary": summary, "operationId": operation,
+            "parameters": [{"name": path, "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {str(status): _json(done) | {"description": "Done"}, **_errors(400, 401, 403, 404, 409, 422)}}
+        if body is not None:
+            operation_doc["requestBody"] = {"required": True, **_json(body)}
+        return {"post": operation_doc}
+
+    settle = {"type": "object", "required": ["counterparty_id"], "properties": {
+        "counterparty_id": {"type": "string"}, "contact_person_id": {"type": ["string", "null"]}}}
+    outbox = {"type": "object", "properties": {"letters": {"type": "array", "items": obj},
+                                               "counts": {"type": "object", "description": "office and admin only"}}}
+    return {
+        "/api/v1/mail/reviews": get("Letters waiting in the review queue", "list_mail_reviews", items, 401, 403),
+        "/api/v1/mail/reviews/{review_id}": get("A letter in review: its headers and text", "get_mail_review", obj,
+                                                401, 403, 404, path="review_id"),
+        "/api/v1/mail/reviews/{review_id}/settle": post("File a letter in review to a counterparty",
+                                                        "settle_mail_review", "review_id", body=settle),
+        "/api/v1/mail/reviews/{review_id}/dismiss": post("Dismiss a letter in review (it is no client's)",
+                                                         "dismiss_mail_review", "review_id"),
+        "/api/v1/mail/suggestions": get("Senders suggested as contact persons", "list_mail_suggestions", items,
+                                        401, 403),
+        "/api/v1/mail/suggestions/{suggestion_id}/accept": post("Turn a suggestion into a contact person",
+                                                                "accept_mail_suggestion", "suggestion_id", 201),
+        "/api/v1/mail/suggestions/{suggestion_id}/dismiss": post("Dismiss a suggestion", "dismiss_mail_suggestion",
+                                                                 "suggestion_id"),
+        "/api/v1/mail/outbox": get("Letters and invitations not yet sent, or that failed", "mail_outbox", outbox,
+                                   401),
     }
 
 
@@ -329,13 +375,17 @@ def document() -> dict[str, Any]:
         "Device": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in
                                                     ("id", "user_id", "name", "created_at", "last_seen_at", "revoked_at")}},
     }
-    paths: dict[str, Any] = _auth_paths() | _sync_paths()
+    shapes, wire_schemas = wire.schemas("#/components/schemas/{model}")
+    paths: dict[str, Any] = _auth_paths() | _sync_paths(shapes) | _mail_paths()
     for rt in records.RECORD_TYPES.values():
         schemas[rt.singular] = {"type": "object", "properties": {f: _field_schema(rt, f) for f in rt.fields()}}
         constraints = {"id": {"format": "uuid"}, **_WRITE_RULES.get(rt.name, {})}
         schemas[f"{rt.singular}_write"] = {"type": "object", "additionalProperties": False, "properties": {
             f: _dated(_constrained(_field_schema(rt, f), constraints.get(f, {}))) for f in ("id", *rt.writable)}}
         paths.update(_record_paths(rt))
+    clash = set(wire_schemas) & set(schemas)
+    assert not clash, f"sync.wire names its models as others of the document do: {sorted(clash)}"
+    schemas.update(wire_schemas)
     # Any request may be refused before its operation runs: a NUL in a path or query
     # parameter, a malformed header (server/http.py).
     links = _links()

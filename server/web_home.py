@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.routing import Router
 
 from crm import accounts, records
@@ -70,7 +70,8 @@ class ServerHome:
         return user
 
     def sign_out(self, session: Session, token: str) -> None:
-        device = session.execute(select(Device).where(Device.token_hash == accounts.token_hash(token))).scalar_one_or_none()
+        stmt = select(Device).where(col(Device.token_hash) == accounts.token_hash(token))
+        device = session.execute(stmt).scalar_one_or_none()
         if device is not None:
             accounts.revoke_device(session, None, device.id)
 
@@ -104,7 +105,7 @@ class ServerHome:
 
     def nav(self, user: User, gettext: Any) -> list[NavLink]:
         links = []
-        if _sorts_mail(user):
+        if sorts_mail(user):
             links.append(NavLink(gettext(web_home.REVIEW_NAV), "/review"))
         if user.role == Role.ADMIN:
             links.append(NavLink(gettext(web_home.USERS_NAV), "/admin/users"))
@@ -144,7 +145,7 @@ def _admin(actor: User) -> None:
         raise PermissionDenied("only an administrator manages users")
 
 
-def _sorts_mail(actor: User) -> bool:
+def sorts_mail(actor: User) -> bool:
     return actor.role in (Role.ADMIN, Role.OFFICE)
 
 
@@ -198,20 +199,20 @@ class ServerReviewQueue:
         self.database = database
 
     def waiting(self, session: Session, actor: User) -> list[dict[str, Any]]:
-        if not _sorts_mail(actor):
+        if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         return [{"id": r.id, "received_at": r.received_at, "sender": r.sender, "subject": r.subject,
                  "reason": r.reason, "detail": r.detail, "candidates": list(r.candidates)}
                 for r in bridge.list_reviews(session, status_="open", limit=500)]
 
     def count(self, session: Session, actor: User) -> int:
-        if not _sorts_mail(actor):
+        if not sorts_mail(actor):
             return 0
         return int(session.execute(select(func.count()).select_from(MailReview)
-                                   .where(MailReview.status == "open")).scalar_one())
+                                   .where(col(MailReview.status) == "open")).scalar_one())
 
     def preview(self, session: Session, actor: User, review_id: str) -> dict[str, Any]:
-        if not _sorts_mail(actor):
+        if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         review = session.get(MailReview, review_id)
         if review is None:
@@ -229,30 +230,30 @@ class ServerReviewQueue:
                 "attachments": [a.filename for a in letter.attachments]}
 
     def settle(self, actor: User, review_id: str, counterparty_id: str, contact_person_id: str | None) -> None:
-        if not _sorts_mail(actor):
+        if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         bridge.settle_review(self.database, self.config, review_id, actor, counterparty_id=counterparty_id,
                              contact_person_id=contact_person_id)
 
     def dismiss(self, actor: User, review_id: str) -> None:
-        if not _sorts_mail(actor):
+        if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         bridge.settle_review(self.database, self.config, review_id, actor, dismiss=True)
 
     def suggestions(self, session: Session, actor: User) -> list[dict[str, Any]]:
-        if not _sorts_mail(actor):
+        if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         return [{"id": s.id, "address": s.address, "name": s.name, "counterparty_id": s.counterparty_id,
                  "letters": s.letters, "interaction_id": s.interaction_id}
                 for s in suggestions.open_suggestions(session, actor, limit=500)]
 
     def accept_suggestion(self, session: Session, actor: User, suggestion_id: str) -> str:
-        if not _sorts_mail(actor):
+        if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         return suggestions.accept_suggestion(session, actor, suggestion_id).id
 
     def dismiss_suggestion(self, session: Session, actor: User, suggestion_id: str) -> None:
-        if not _sorts_mail(actor):
+        if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         suggestions.dismiss_suggestion(session, actor, suggestion_id)
 

@@ -11,28 +11,21 @@ from sqlalchemy import and_, func, select
 from sqlmodel import Session
 
 from crm import changes, records
-from crm.errors import MalformedInput
 from crm.models import User
-from sync import held, protocol
-from sync.pull import _LOG, _limit
+from sync import held, protocol, wire
+from sync.pull import _LOG
 
 
 def bootstrap(session: Session, user: User, body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise MalformedInput('send {"watermark": null, "type": null, "after": null}')
-    watermark = body.get("watermark")
+    request = wire.parse(wire.BootstrapRequest, body, 'send {"watermark": null, "type": null, "after": null}',
+                         context={"current": lambda: changes.current(session)[0]})
+    watermark = request.watermark
     first = watermark is None
     if first:
         watermark = changes.current(session)[0]
-    elif not isinstance(watermark, int) or isinstance(watermark, bool) or not 0 <= watermark <= changes.current(session)[0]:
-        raise MalformedInput("watermark must be the integer the first page returned")
-    name = body.get("type") or protocol.TYPES[0]
-    if name not in protocol.TYPES:
-        raise MalformedInput(f"type must be one of {', '.join(protocol.TYPES)}")
-    after = body.get("after")
-    if after is not None and not isinstance(after, str):
-        raise MalformedInput("after must be the id the previous page returned")
-    limit = _limit(body.get("limit"), protocol.DEFAULT_PAGE, protocol.MAX_PAGE)
+    name = request.type or protocol.TYPES[0]
+    after = request.after
+    limit = protocol.DEFAULT_PAGE if request.limit is None else request.limit
     rt = records.record_type(name)
     model: Any = rt.model
     fields = rt.fields()

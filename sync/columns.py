@@ -100,7 +100,7 @@ class Layout:
     def __init__(self, type_name: str) -> None:
         self.rt = records.record_type(type_name)
         self.type = type_name
-        self.table: Table = self.rt.model.__table__  # type: ignore[attr-defined]
+        self.table: Table = self.rt.model.__table__  # type: ignore[attr-defined]  # not in SQLModel
         self.columns = [c.name for c in self.table.columns]
         self.converters = {c.name: _converter(c) for c in self.table.columns}
         self.derived = _DERIVED.get(type_name, {})

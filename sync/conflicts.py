@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -23,7 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm import access, changes, records
 from crm.errors import AlreadyExists, MalformedInput, NotFound, PermissionDenied
@@ -64,7 +64,7 @@ def may_know_deleted(session: Session, user: User, record_type: str, tombstone: 
 
 # The ``resolution`` of a conflict closed because its record was deleted.
 DELETED = "deleted"
-_CONFLICT = Conflict.__table__  # type: ignore[attr-defined]
+_CONFLICT = Conflict.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 
 
 def _close_with_deleted(session: OrmSession, _context: Any) -> None:
@@ -88,7 +88,8 @@ def _close_with_deleted(session: OrmSession, _context: Any) -> None:
         return
     connection = session.connection()
     device = session.info.get(changes.DEVICE_KEY)
-    by = connection.execute(select(Device.user_id).where(Device.id == device)).scalar() if device else None
+    by = connection.execute(
+        select(col(Device.user_id)).where(col(Device.id) == device)).scalar() if device else None
     for name, ids in gone.items():
         for start in range(0, len(ids), 500):
             connection.execute(update(_CONFLICT).where(
@@ -138,17 +139,17 @@ def _concerns(session: Session, user: User, c: Conflict) -> bool:
 def _writable(rt: records.RecordType, user: User) -> ColumnElement[bool]:
     """SQL on ``rt.model``: the rows a user other than an admin may change (``access.can_write``)."""
     model: Any = rt.model
-    editable = select(Counterparty.id).where(access.writable_counterparties(user))
+    editable = select(col(Counterparty.id)).where(access.writable_counterparties(user))
     if model is Counterparty:
         return access.writable_counterparties(user)
     if model is Interaction:
-        return or_(and_(Interaction.responsible_id == user.id, records.visible(rt, user)),
-                   Interaction.counterparty_id.in_(editable))
+        return or_(and_(col(Interaction.responsible_id) == user.id, records.visible(rt, user)),
+                   col(Interaction.counterparty_id).in_(editable))
     if model is Reminder:
-        return or_(Reminder.assignee_id == user.id, Reminder.created_by == user.id,
-                   Reminder.counterparty_id.in_(editable))
+        return or_(col(Reminder.assignee_id) == user.id, col(Reminder.created_by) == user.id,
+                   col(Reminder.counterparty_id).in_(editable))
     if model in (ContactPerson, Deal, Share):
-        return model.counterparty_id.in_(editable)  # type: ignore[no-any-return]
+        return model.counterparty_id.in_(editable)
     return false()
 
 
@@ -159,7 +160,7 @@ def concerning(user: User, status: str) -> ColumnElement[bool]:
     An open conflict on a field or against a delete whose record is gone is settled
     (its record went, and with it the question) and concerns nobody.
     """
-    party = or_(Conflict.client_by == user.id, Conflict.server_by == user.id)
+    party = or_(col(Conflict.client_by) == user.id, col(Conflict.server_by) == user.id)
     admin = user.role == Role.ADMIN
     by_type = []
     for rt in records.RECORD_TYPES.values():
@@ -172,9 +173,9 @@ def concerning(user: User, status: str) -> ColumnElement[bool]:
             cond = row() if status == "open" else true()
         else:
             cond = or_(and_(party, row(records.visible(rt, user))), row(_writable(rt, user)))
-        by_type.append(and_(Conflict.record_type == rt.name, cond))
-    gone = and_(Conflict.kind == "edit_deleted", true() if admin else party)
-    return and_(Conflict.status == status, or_(*by_type, gone))
+        by_type.append(and_(col(Conflict.record_type) == rt.name, cond))
+    gone = and_(col(Conflict.kind) == "edit_deleted", true() if admin else party)
+    return and_(col(Conflict.status) == status, or_(*by_type, gone))
 
 
 MAX_CONFLICTS = 500
@@ -190,12 +191,16 @@ def page_conflicts(session: Session, user: User, *, status: str = "open", limit:
     """
     conds = [concerning(user, status)]
     if after is not None:
-        start = session.execute(select(Conflict.created_at).where(Conflict.id == after)).first()
+        start = session.execute(
+            select(col(Conflict.created_at)).where(col(Conflict.id) == after)).first()
         if start is None:
             raise MalformedInput(f"after {after[:60]!r} is not the id of a conflict")
-        conds.append(or_(Conflict.created_at > start[0], and_(Conflict.created_at == start[0], Conflict.id > after)))
+        created_at = col(Conflict.created_at)
+        conds.append(or_(created_at > start[0],
+                         and_(created_at == start[0], col(Conflict.id) > after)))
     found = list(session.execute(select(Conflict).where(*conds)
-                                 .order_by(Conflict.created_at, Conflict.id).limit(limit + 1)).scalars())
+                                 .order_by(col(Conflict.created_at), col(Conflict.id))
+                                 .limit(limit + 1)).scalars())
     more = len(found) > limit
     found = found[:limit]
     # ``edit_deleted`` conflicts were selected by party alone: whether the person could see the
@@ -222,8 +227,9 @@ def _badge_statements(role: str, has_team: bool) -> tuple[Any, Any]:
     """
     someone: Any = _Someone(role=role, team_id=bindparam("badge_team_id") if has_team else None)
     concern = concerning(someone, "open")
-    plain = select(func.count()).select_from(Conflict).where(concern, Conflict.kind != "edit_deleted")
-    deleted = select(Conflict).where(concern, Conflict.kind == "edit_deleted")
+    plain = (select(func.count()).select_from(Conflict)
+             .where(concern, col(Conflict.kind) != "edit_deleted"))
+    deleted = select(Conflict).where(concern, col(Conflict.kind) == "edit_deleted")
     return plain, deleted
 
 
@@ -273,8 +279,9 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
                                    "values in conflict; change it afterwards as an edit")
         if record is None:
             raise NotFound(f"{rt.singular} {c.record_id} was deleted; nothing to resolve on it")
-        if records.to_dict(rt, record).get(c.field) != chosen:
-            records.update(session, user, rt, c.record_id, {c.field: chosen})
+        field_name = cast(str, c.field)  # a field conflict always names its field
+        if records.to_dict(rt, record).get(field_name) != chosen:
+            records.update(session, user, rt, c.record_id, {field_name: chosen})
     elif c.kind == "delete" and take_client and choice != "value" and record is not None:
         records.delete(session, user, rt, c.record_id)
     elif c.kind == "edit_deleted" and (take_client or choice == "value") and record is None:

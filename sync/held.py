@@ -32,7 +32,7 @@ from crm.models import User
 from crm.models.enums import Role
 from sync.models import DeviceCursor, Told
 
-_TOLD = Told.__table__  # type: ignore[attr-defined]
+_TOLD = Told.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 _CHUNK = 500
 
 Key = tuple[str, str]

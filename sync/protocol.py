@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
+
+from crm import registry
 
 PROTOCOL = 1
 # Raised with every migration that changes a synced table's fields.
@@ -20,8 +23,34 @@ DEFAULT_PAGE = 5000
 MAX_PAGE = 20000
 TOMBSTONE_DAYS = 400
 
-# Bootstrap order: what a record points at arrives before it.
-TYPES = ("teams", "users", "counterparties", "shares", "contact-persons", "deals", "interactions", "reminders")
+
+
+class _SyncedTypes(Sequence[str]):
+    """The wire names of the synced record types, in bootstrap order (what a record points at
+    arrives before it), read from ``crm.registry`` at each use: a type registered there is a
+    protocol type without another declaration."""
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return registry.synced_names()[index]
+
+    def __len__(self) -> int:
+        return len(registry.synced_names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.synced_names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in registry.synced_names()
+
+    def __repr__(self) -> str:
+        return repr(registry.synced_names())
+
+
+TYPES: Sequence[str] = _SyncedTypes()
 OPS = ("create", "update", "delete", "resolve")
 CHOICES = ("mine", "theirs", "value")
 

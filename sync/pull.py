@@ -2,62 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlmodel import Session
 
 from crm import changes, records
-from crm.errors import MalformedInput
 from crm.models import User
 from sync import held as held_records
-from sync import protocol
+from sync import protocol, wire
 from sync.conflicts import page_conflicts
 
-_LOG = changes.ChangeLog.__table__  # type: ignore[attr-defined]
-
-
-def _parse_cursor(raw: Any) -> tuple[int, str | None, str | None, int]:
-    """(position, after type, after id, base) of a cursor this server gave out.
-
-    ``"W"`` is a finished pull: the stream continues after version *W*, and *W* is
-    also what the laptop holds (its base). ``"V:type:id:B"`` points inside a pull
-    that started from base *B*: the stream continues after (V, type, id), and
-    evictions are still judged against *B*, what the laptop held when it started.
-    ``"V:type:id"`` is the older form without a base; its base is taken as V - 1.
-    """
-    if raw is None:
-        return 0, None, None, 0
-    if not isinstance(raw, str):
-        raise MalformedInput("cursor must be the string a previous pull returned")
-    parts = raw.split(":")
-    try:
-        version = int(parts[0])
-        base = int(parts[3]) if len(parts) == 4 else max(version - 1, 0) if len(parts) == 3 else version
-    except ValueError:
-        raise MalformedInput(f"cursor {raw[:60]!r} is not one this server gave out") from None
-    if len(parts) not in (1, 3, 4) or not 0 <= base <= version:
-        raise MalformedInput(f"cursor {raw[:60]!r} is not one this server gave out")
-    if len(parts) == 1:
-        return version, None, None, base
-    return version, parts[1], parts[2], base
-
-
-def _limit(raw: Any, default: int, most: int) -> int:
-    if raw is None:
-        return default
-    if not isinstance(raw, int) or isinstance(raw, bool) or not 1 <= raw <= most:
-        raise MalformedInput(f"limit must be an integer from 1 to {most}")
-    return raw
+_LOG = changes.ChangeLog.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 
 
 def pull(session: Session, user: User, body: Any, device_id: str | None = None) -> dict[str, Any]:
     """The next page of changes for the laptop ``device_id`` of ``user``. The caller then
     ``told``-s the answer in a write (``remember_pull``) before sending it."""
-    if not isinstance(body, dict):
-        raise MalformedInput('send {"cursor": "...", "limit": 1000}')
-    since, after_type, after_id, base = _parse_cursor(body.get("cursor"))
-    limit = _limit(body.get("limit"), protocol.DEFAULT_PULL, protocol.MAX_PULL)
+    request = wire.parse(wire.PullRequest, body, 'send {"cursor": "...", "limit": 1000}')
+    since, after_type, after_id, base = wire.cursor_position(request.cursor)
+    limit = protocol.DEFAULT_PULL if request.limit is None else request.limit
     top = changes.current(session)[0]
     answer: dict[str, Any] = {"cursor": str(top), "more": False, "reset": False, "changes": []}
     own = changes.field_versions(session, "users", user.id)
@@ -102,7 +67,7 @@ def remember_pull(session: Session, device_id: str, body: Any, answer: dict[str,
                           ((c["type"], c["id"]) for c in answer.get("changes", ()) if c["op"] == "upsert"))
 
 
-def _changes(session: Session, user: User, rows: list[Any], base: int, device_id: str | None, *,
+def _changes(session: Session, user: User, rows: Sequence[Any], base: int, device_id: str | None, *,
              fresh: bool) -> list[dict[str, Any]]:
     """The page's rows as the laptop of ``user`` sees them, its cursor having been ``base``.
 

@@ -10,69 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm import access, changes, records
 from crm.errors import MalformedInput, NotFound, PermissionDenied, SatchelError, TooLarge
 from crm.models import Device, User
 from crm.models.base import utcnow
 from sync import held as told
-from sync import protocol
+from sync import protocol, wire
 from sync.conflicts import author, may_know_deleted, resolve
 from sync.models import Conflict, DeviceCursor, PushResult
 from sync.versions import SequenceGap, SequenceReused
 
 
-def _uuid(value: Any, what: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise MalformedInput(f"{what} must be a UUID, got {str(value)[:60]!r}") from None
-
-
-def _parse_mutation(raw: Any, index: int) -> dict[str, Any]:
-    where = f"mutations[{index}]"
-    if not isinstance(raw, dict):
-        raise MalformedInput(f"{where} must be an object")
-    seq = raw.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        raise MalformedInput(f"{where}.seq must be a positive integer")
-    op = raw.get("op")
-    if op not in protocol.OPS:
-        raise MalformedInput(f"{where}.op must be one of {', '.join(protocol.OPS)}")
-    client_time = raw.get("client_time")
-    if client_time is not None and (not isinstance(client_time, str) or len(client_time) > 40):
-        raise MalformedInput(f"{where}.client_time must be a short ISO 8601 string")
-    m: dict[str, Any] = {"seq": seq, "op": op, "client_time": client_time}
-    if op == "resolve":
-        m["conflict_id"] = _uuid(raw.get("conflict_id"), f"{where}.conflict_id")
-        if raw.get("choice") not in protocol.CHOICES:
-            raise MalformedInput(f"{where}.choice must be one of {', '.join(protocol.CHOICES)}")
-        m["choice"] = raw["choice"]
-        m["value"] = raw.get("value")
-        return m
-    if raw.get("type") not in protocol.TYPES:
-        raise MalformedInput(f"{where}.type must be one of {', '.join(protocol.TYPES)}")
-    m["type"] = raw["type"]
-    m["id"] = _uuid(raw.get("id"), f"{where}.id")
-    base = raw.get("base_version")
-    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 0):
-        raise MalformedInput(f"{where}.base_version must be a non-negative integer or null")
-    m["base_version"] = base
-    fields = raw.get("fields", {})
-    if op in ("create", "update") and (not isinstance(fields, dict) or (op == "update" and not fields)):
-        raise MalformedInput(f"{where}.fields must be an object of field values")
-    m["fields"] = fields if isinstance(fields, dict) else {}
-    return m
-
-
 def parse_push(body: Any, device: Device) -> list[dict[str, Any]]:
-    """The push's mutations in seq order, or an error that says what is wrong (nothing is applied)."""
+    """The push's mutations in seq order, or an error that says what is wrong (nothing is applied).
+
+    Who may push and how much are answered first (403, 413), then the mutations' shapes
+    (``sync.wire``: 400 naming the first problem).
+    """
     if not isinstance(body, dict) or not isinstance(body.get("mutations"), list):
         raise MalformedInput('send {"device_id": ..., "mutations": [...]}')
     if body.get("device_id") != device.id:
@@ -81,7 +41,7 @@ def parse_push(body: Any, device: Device) -> list[dict[str, Any]]:
     raw = body["mutations"]
     if len(raw) > protocol.MAX_MUTATIONS:
         raise TooLarge(f"at most {protocol.MAX_MUTATIONS} mutations in one push; got {len(raw)}")
-    mutations = sorted((_parse_mutation(m, i) for i, m in enumerate(raw)), key=lambda m: m["seq"])
+    mutations = sorted(wire.parse_mutations(raw), key=lambda m: m["seq"])
     seqs = [m["seq"] for m in mutations]
     if len(set(seqs)) != len(seqs):
         raise MalformedInput("a seq appears twice in one push")
@@ -122,7 +82,7 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
     stored: dict[int, PushResult] = {}
     if replayed:
         stored = {r.seq: r for r in session.execute(select(PushResult).where(
-            PushResult.device_id == device.id, PushResult.seq.in_([m["seq"] for m in replayed]))).scalars()}
+            col(PushResult.device_id) == device.id, col(PushResult.seq).in_([m["seq"] for m in replayed]))).scalars()}
     results = [stored[m["seq"]].result if m["seq"] in stored else
                {"seq": m["seq"], "status": "applied", "note": "applied earlier"} for m in replayed]
     reused = [m["seq"] for m in replayed if m["seq"] in stored and stored[m["seq"]].digest not in (None, digest(m))]
@@ -180,7 +140,7 @@ def _resolved_records(session: Session, conflict_ids: list[str]) -> list[tuple[s
     if not conflict_ids:
         return []
     return [(row.record_type, row.record_id) for row in session.execute(
-        select(Conflict.record_type, Conflict.record_id).where(Conflict.id.in_(conflict_ids)))]  # type: ignore[attr-defined]
+        select(col(Conflict.record_type), col(Conflict.record_id)).where(col(Conflict.id).in_(conflict_ids)))]
 
 
 Known = dict[tuple[str, str], dict[str, tuple[int, str | None]]]
@@ -250,8 +210,8 @@ def _field_conflict(session: Session, user: User, device: Device, rt: records.Re
                     client_time: str | None) -> str:
     """Open (or refresh this user's open) conflict on one field; the server's value stays."""
     existing = session.execute(select(Conflict).where(
-        Conflict.record_type == rt.name, Conflict.record_id == record.id, Conflict.field == name,
-        Conflict.status == "open", Conflict.client_by == user.id)).scalars().first()
+        col(Conflict.record_type) == rt.name, col(Conflict.record_id) == record.id, col(Conflict.field) == name,
+        col(Conflict.status) == "open", col(Conflict.client_by) == user.id)).scalars().first()
     conflict = existing or Conflict(kind="field", record_type=rt.name, record_id=record.id, field=name,
                                     client_by=user.id)
     conflict.server_value = current.get(name)
@@ -283,7 +243,7 @@ def _edit_of_deleted(session: Session, user: User, device: Device, rt: records.R
 
 def _delete(session: Session, user: User, device: Device, rt: records.RecordType, m: dict[str, Any],
             contested: dict[str, tuple[int, str | None]]) -> dict[str, Any]:
-    record = session.get(rt.model, m["id"])
+    record: Any = session.get(rt.model, m["id"])
     if record is None:
         log = changes.log_entry(session, rt.name, m["id"])
         # Only to who could have seen it: to anyone else a deleted record answers like a missing one.

@@ -15,9 +15,12 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import hypothesis
 import pytest
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -29,6 +32,23 @@ from crm.database import Database
 from crm.models import User, metadata
 from server import migrate
 from server.config import Config
+
+# Hypothesis profiles. "ci" (the default, what `make test` runs) keeps hypothesis's defaults for the
+# tests that set nothing and the ``examples(ci, thorough)`` counts of the tests that set their own;
+# SATCHEL_HYPOTHESIS_PROFILE=thorough runs ten times as many (1,000 where nothing is set) for a
+# deeper look before a release or after touching a parser.
+HYPOTHESIS_PROFILE = os.environ.get("SATCHEL_HYPOTHESIS_PROFILE", "ci")
+hypothesis.settings.register_profile("ci", hypothesis.settings())
+hypothesis.settings.register_profile("thorough", max_examples=1000)
+hypothesis.settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def examples(ci: int, thorough: int | None = None) -> int:
+    """A test's ``max_examples``: ``ci`` in the normal run, ``thorough`` (10 × ``ci`` unless given) in the thorough profile."""
+    if HYPOTHESIS_PROFILE == "thorough":
+        return thorough if thorough is not None else 10 * ci
+    return ci
+
 
 PG_BASE_URL = os.environ.get("SATCHEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -82,6 +102,12 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+# For a test that takes ``database`` (or ``api``, ``web``) only to have a user and an app, and whose
+# assertions are about something no SQL decides (request ids, headers, CSRF, redirects, form
+# validation): it runs on SQLite alone. Every test that exercises SQL stays on both databases.
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if backend == "sqlite":
@@ -99,6 +125,46 @@ def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
 def config(database: Database, tmp_path: Path) -> Config:
     return Config.load(environ={"SATCHEL_DATA_DIR": str(tmp_path), "SATCHEL_DATABASE_URL": database.url})
 
+
+class _RememberingHasher(PasswordHasher):
+    """Argon2id with the server's own parameters, but each password is hashed, and each (hash,
+    password) pair verified, once per test process.
+
+    Argon2 is slow on purpose (about a second a round on a busy 2-core CI box), and the suite
+    creates users and logs in thousands of times with a handful of passwords. Verifying is a pure
+    function of the stored hash and the password, so a repeated pair gets the answer (``True`` or
+    the same exception) the real verification gave the first time. ``hash`` gives a real argon2id
+    hash with the real parameters, made once per password: users with the same password share a
+    salt within a run, which no test relies on either way. ``check_needs_rehash`` is untouched.
+    Lost: only the constant time of an unknown login's answer, which no test measures.
+    """
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:  # noqa: A003 - argon2's name
+        if salt is not None:
+            return super().hash(password, salt=salt)
+        key = password.encode(self.encoding) if isinstance(password, str) else bytes(password)
+        if key not in _HASHED:
+            _HASHED[key] = super().hash(password)
+        return _HASHED[key]
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:  # noqa: A002 - argon2's name
+        key = (hash.encode("ascii") if isinstance(hash, str) else bytes(hash),
+               password.encode(self.encoding) if isinstance(password, str) else bytes(password))
+        answer = _VERIFIED.get(key)
+        if answer is None:
+            try:
+                answer = super().verify(hash, password)
+            except (VerificationError, InvalidHashError) as exc:  # a mismatch, or a hash argon2 cannot read
+                answer = exc
+            _VERIFIED[key] = answer
+        if isinstance(answer, Exception):
+            raise type(answer)(*answer.args)
+        return True
+
+
+_HASHED: dict[bytes, str] = {}
+_VERIFIED: dict[tuple[bytes, bytes], Literal[True] | Exception] = {}
+accounts._hasher = _RememberingHasher.from_parameters(accounts._hasher._parameters)
 
 PASSWORD = "correct-horse-42"
 # Argon2 is slow on purpose; hash the shared test password once per run.

@@ -306,11 +306,21 @@ class Home(Protocol):
         user's to read and lists that hash."""
         ...
 
-    #: Users and devices for admins (``None`` where the place has no accounts of its own, the laptop).
-    administration: Administration | None
-    #: The mail review queue (``None`` where there is no mail bridge, the laptop).
-    review: ReviewQueue | None
-    #: Sync status, "sync now" and the quarantine (``None`` where nothing syncs, the server:
-    #: ``/sync`` answers 404 there).
-    sync: SyncPanel | None
+    # Read-only members, so a home may hold a narrower type (``None``, or its own implementation).
+    @property
+    def administration(self) -> Administration | None:
+        """Users and devices for admins (``None`` where the place has no accounts of its own,
+        the laptop)."""
+        ...
+
+    @property
+    def review(self) -> ReviewQueue | None:
+        """The mail review queue (``None`` where there is no mail bridge, the laptop)."""
+        ...
+
+    @property
+    def sync(self) -> SyncPanel | None:
+        """Sync status, "sync now" and the quarantine (``None`` where nothing syncs, the server:
+        ``/sync`` answers 404 there)."""
+        ...
 

@@ -67,6 +67,11 @@ def phone(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+# ``Formats`` has methods named ``date`` and ``datetime``, which hide the types in its annotations.
+_Date = date
+_DateTime = datetime
+
+
 class Formats:
     """Dates and times of one user: their language, the home's time zone."""
 
@@ -80,17 +85,17 @@ class Formats:
     def datetime(self, moment: datetime | None) -> str:
         return "" if moment is None else format_datetime(self.local(moment), "short", locale=self.locale)
 
-    def date(self, day: date | datetime | None, form: str = "medium") -> str:
+    def date(self, day: _Date | _DateTime | None, form: str = "medium") -> str:
         if day is None:
             return ""
         if isinstance(day, datetime):
             day = self.local(day).date()
         return format_date(day, form, locale=self.locale)
 
-    def time(self, moment: datetime | None) -> str:
+    def time(self, moment: _DateTime | None) -> str:
         return "" if moment is None else format_time(self.local(moment), "short", locale=self.locale)
 
-    def day_month(self, day: date) -> str:
+    def day_month(self, day: _Date) -> str:
         """A birthday: day and month, no year ("5 декабря", "December 5")."""
         return format_skeleton("MMMMd", day, locale=self.locale)
 
@@ -141,6 +146,9 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^phone .*: not a phone number .*$"), N_("Not a phone number")),
     (re.compile(r"^email .*: must contain exactly one '@'$"), N_("An email address has exactly one @")),
     (re.compile(r"^email .*$"), N_("Not an email address")),
+    (re.compile(r"^mail domain .*: a public mail service.*$"),
+     N_("A public mail service, not the company's own domain")),
+    (re.compile(r"^mail domain .*$"), N_("Not a mail domain such as romashka.ru")),
     (re.compile(r"^value must not be empty$"), N_("Must not be empty")),
     (re.compile(r"^must not be negative$"), N_("Must not be negative")),
     (re.compile(r"^must be between (?P<low>-?\d+) and (?P<high>\d+)( .*)?$"),

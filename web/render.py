@@ -37,6 +37,7 @@ def environment(locale: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # jinja2.ext.i18n adds the method when the environment is made; the stubs cannot know it.
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.globals["LOCALE_NAMES"] = i18n.LOCALE_NAMES
     return env

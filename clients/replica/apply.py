@@ -34,14 +34,18 @@ from clients.replica.store import (
     _synced_tables,
     _wire,
 )
-from crm import search, validation
+from crm import registry, search, validation
 from sync.columns import layout
 
 EVICTED = "evicted: you can no longer see this record"
 
-# Children that share their counterparty's visibility: they leave the replica with it.
-_CHILDREN = (("contact-persons", "contact_person"), ("interactions", "interaction"),
-             ("deals", "deal"), ("shares", "share"))
+
+
+def _seen_through_counterparty() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(type, table, people fields) of the synced types seen through their counterparty
+    (``crm.registry.Sight``): they leave the replica with it, unless they name the user."""
+    return [(rt.name, str(rt.model.__tablename__), rt.people)
+            for rt in registry.RECORD_TYPES.values() if rt.synced and rt.sight is registry.Sight.ITS_COUNTERPARTY]
 
 
 @dataclass
@@ -143,13 +147,12 @@ class Applying(Editing):
         """Remove a record's local copy (and, for a counterparty, what is seen through it)."""
         doomed = [(type_name, record_id)]
         if type_name == "counterparties":
-            for child, table in _CHILDREN:
-                doomed += [(child, r[0]) for r in raw.execute(
-                    f"SELECT id FROM {table} WHERE counterparty_id = ?", (record_id,))]
             me = _get(raw, "user_id") or ""
-            doomed += [("reminders", r[0]) for r in raw.execute(
-                "SELECT id FROM reminder WHERE counterparty_id = ? AND assignee_id != ? "
-                "AND coalesce(created_by, '') != ?", (record_id, me, me))]
+            for child, table, people in _seen_through_counterparty():
+                # What names the user (a reminder assigned to them) stays: they still see it.
+                mine = "".join(f" AND coalesce({name}, '') != ?" for name in people)
+                doomed += [(child, r[0]) for r in raw.execute(
+                    f"SELECT id FROM {table} WHERE counterparty_id = ?{mine}", (record_id, *[me] * len(people)))]
         for doomed_type, doomed_id in reversed(doomed):  # children first
             table = layout(doomed_type).table.name
             raw.execute(f'DELETE FROM "{table}" WHERE id = ?', (doomed_id,))
@@ -238,9 +241,6 @@ _VERSION_UPSERT = ("INSERT INTO replica_version (record_type, record_id, version
                    "ON CONFLICT (record_type, record_id) DO UPDATE SET version = excluded.version")
 _KEY_INSERT = ("INSERT INTO contact_key (record_type, record_id, counterparty_id, owner_id, visibility, kind, key) "
                "VALUES (?, ?, ?, ?, ?, ?, ?)")
-# The columns the search keys of a record are made of (its counterparty's owner and visibility too).
-_KEY_COLUMNS = {"counterparties": ("legal_name", "short_name", "inn", "contacts", "owner_id", "visibility"),
-                "contact-persons": ("full_name", "contacts", "counterparty_id")}
 _ACCESS_COLUMNS = ("owner_id", "visibility")
 
 
@@ -324,9 +324,10 @@ def _apply_upserts(raw: sqlite3.Connection,
                 raw.executemany(lay.upsert_sql, inserts)
             for changed, params in updates.items():
                 raw.executemany(lay.update_sql(changed), params)
-            if type_name not in _KEY_COLUMNS:
+            # The columns the search keys of a record are made of (its counterparty's owner and visibility too).
+            key_columns = registry.RECORD_TYPES[type_name].keyed_by
+            if not key_columns:
                 continue
-            key_columns = _KEY_COLUMNS[type_name]
             for n, changed_columns in enumerate(changed_by_row):
                 rekey = changed_columns is None or not changed_columns.isdisjoint(key_columns)
                 if type_name == "counterparties":

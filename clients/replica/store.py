@@ -60,12 +60,15 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE TABLE IF NOT EXISTS sync_state (key TEXT PRIMARY KEY, value TEXT);
 """
 
+# The builtin, for annotations in ``Store``: its method ``list`` hides the name in the class body.
+_List = list
+
 
 def _synced_tables() -> list[Any]:
     tables = [records.record_type(name).model.__table__ for name in protocol.TYPES]  # type: ignore[attr-defined]
     # crm.records writes the data version (and whatever else crm.changes keeps) on every
     # write; the replica carries those tables so local edits run the very same code.
-    own = [m.__table__ for m in vars(changes).values()  # type: ignore[attr-defined]
+    own = [m.__table__ for m in vars(changes).values()
            if isinstance(m, type) and issubclass(m, SQLModel) and m.__module__ == changes.__name__
            and hasattr(m, "__table__")]
     return [*tables, ContactKey.__table__, *own]  # type: ignore[attr-defined]
@@ -222,12 +225,12 @@ class Store:
             return dict(raw.execute("SELECT record_id, version FROM replica_version WHERE record_type = ?",
                                     (type_name,)).fetchall())
 
-    def conflicts(self) -> list[dict[str, Any]]:
+    def conflicts(self) -> _List[dict[str, Any]]:
         with self._read() as (_, raw):
             rows = raw.execute("SELECT body, pending_choice FROM conflict ORDER BY id").fetchall()
         return [{**json.loads(body), "pending_choice": choice} for body, choice in rows]
 
-    def quarantine(self) -> list[dict[str, Any]]:
+    def quarantine(self) -> _List[dict[str, Any]]:
         with self._read() as (_, raw):
             rows = raw.execute("SELECT id, mutation, reason, at FROM quarantine ORDER BY id").fetchall()
         return [{"id": i, "mutation": json.loads(m), "reason": r, "at": at} for i, m, r, at in rows]
@@ -246,7 +249,7 @@ class Store:
 
     # -- the outbox ---------------------------------------------------------------
 
-    def pending(self, limit: int = protocol.MAX_MUTATIONS) -> list[dict[str, Any]]:
+    def pending(self, limit: int = protocol.MAX_MUTATIONS) -> _List[dict[str, Any]]:
         """The oldest pending mutations, as the push request carries them."""
         with self._read() as (_, raw):
             rows = _select(raw, "SELECT * FROM outbox ORDER BY seq LIMIT ?", (limit,))
@@ -302,7 +305,7 @@ def _is_plain(path: Path) -> bool:
 
 def _encrypt_in_place(path: Path, key: bytes) -> None:
     """Rewrite a plain replica encrypted under ``key`` (SQLCipher's export), then replace the file."""
-    import sqlcipher3.dbapi2 as driver  # type: ignore[import-not-found]
+    import sqlcipher3.dbapi2 as driver
 
     target = path.with_name(path.name + ".encrypting")
     target.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ from crm.models.accounts import Device, LoginFailure, Team, User
 from crm.models.activity import Deal, Interaction, Reminder
 from crm.models.base import Record, new_id, utcnow
 from crm.models.counterparty import ContactKey, ContactPerson, Counterparty, Share
+from crm.models.templates import LetterTemplate
 
 metadata = SQLModel.metadata
 
@@ -16,6 +17,7 @@ __all__ = [
     "Deal",
     "Device",
     "Interaction",
+    "LetterTemplate",
     "LoginFailure",
     "Record",
     "Reminder",

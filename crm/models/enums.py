@@ -43,6 +43,8 @@ class ContactKind(StrEnum):
     PHONE = "phone"
     EMAIL = "email"
     EXTENSION = "extension"
+    # The counterparty's own mail domain: a letter from any address there is its (docs/mail.md).
+    DOMAIN = "domain"
     OTHER = "other"
 
 

@@ -175,3 +175,32 @@ def test_records_are_deleted_offline_after_a_confirmation(live: LiveServer, data
         assert http.get(f"/api/v1/contact-persons/{person_id}", headers=auth).status_code == 404
         assert http.get(f"/api/v1/reminders/{reminder_id}", headers=auth).status_code == 404
         assert http.get(f"/api/v1/counterparties/{kept_id}", headers=auth).status_code == 200
+
+
+def test_login_reads_the_password_from_a_file_or_standard_input(live: LiveServer, database: Database,
+                                                                 tmp_path: Path) -> None:
+    make_user(database, "ivanov")
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD + "\n", encoding="utf-8")
+    result = field(tmp_path / "a", "login", live.url, "--user", "ivanov", "--password-file", str(secret))
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["--data-dir", str(tmp_path / "b"), "login", live.url, "--user", "ivanov",
+                                 "--password-stdin"],
+                           env={"COLUMNS": "200", "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE,
+                                "SATCHEL_FIELD_PASSWORD": None}, input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    both = field(tmp_path / "c", "login", live.url, "--user", "ivanov", "--password-file", str(secret),
+                 "--password", PASSWORD)
+    assert both.exit_code == 2 and "one way" in both.output
+
+
+def test_help_loads_neither_the_replica_nor_the_screens() -> None:
+    """Startup time: commands import the replica, the agent and the screens when they run."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from clients.cli import app; "
+             "print(sorted(m for m in ('sqlalchemy', 'httpx', 'uvicorn', 'clients.agent', 'clients.replica', "
+             "'clients.web_home') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

@@ -673,3 +673,23 @@ def test_the_laptop_settings_have_no_devices_section(database: Database, laptops
     page = laptop.ui.get("/settings")
     assert page.status_code == 200 and 'id="language-form"' in page.text
     assert 'id="devices"' not in page.text and "Мои устройства" not in page.text
+
+
+def test_the_company_templates_reach_the_laptop_and_start_a_letter_offline(database: Database, server: TestClient,
+                                                                          laptops: Any) -> None:
+    make_user(database, "ivanov")
+    make_user(database, "office", role="office")
+    cp = card(server, rest(server, "ivanov"))
+    r = server.post("/api/v1/letter-templates", headers=rest(server, "ivanov"),
+                    json={"name": "Свой", "subject": "x", "body": "y"})
+    assert r.status_code == 403  # a salesperson reads the company's templates, does not write them
+    r = server.post("/api/v1/letter-templates", headers=rest(server, "office"),
+                    json={"name": "Прайс-лист", "subject": "Прайс на декабрь", "body": "Высылаю прайс."})
+    assert r.status_code == 201, r.text
+    laptop: Laptop = laptops("ivanov")  # bootstrapped from the server
+    laptop.launch()
+    laptop.background.http = unplugged()
+    form = laptop.ui.get(f"/counterparties/{cp['id']}/letters/new")
+    assert form.status_code == 200 and ">Прайс-лист</option>" in form.text
+    filled = laptop.ui.get(f"/counterparties/{cp['id']}/letters/new", params={"template": r.json()["id"]})
+    assert 'value="Прайс на декабрь"' in filled.text and "Высылаю прайс.</textarea>" in filled.text

@@ -17,6 +17,7 @@ from crm.database import Database
 from crm.errors import ImportFailed
 from crm.models import ContactPerson, Counterparty, User
 from crm.validation import inn_check_digits
+from tests.conftest import SQLITE_ONLY
 
 DATA = Path(__file__).parent.parent / "data" / "import"
 COUNTERPARTIES = records.record_type("counterparties")
@@ -277,6 +278,7 @@ def test_counterparties_the_actor_cannot_see_are_not_duplicates(db: Database, iv
     assert report.created == 3
 
 
+@SQLITE_ONLY  # a problem of the file itself, found while reading it, before any row reaches the database
 def test_unknown_columns_are_an_error_listing_known_headers(db: Database, ivanov: User) -> None:
     error = failure(db, lambda s: importing.import_counterparties(s, ivanov,
                                                                   DATA / "counterparties_unknown_column.csv"))
@@ -286,6 +288,7 @@ def test_unknown_columns_are_an_error_listing_known_headers(db: Database, ivanov
     assert counterparties(db) == {}
 
 
+@SQLITE_ONLY  # a problem of the file itself, found while reading it, before any row reaches the database
 def test_header_problems(db: Database, ivanov: User, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "x.csv", "ИНН;инн;;Телефон;Тел.", "7707083893;;x;1;2")
     error = failure(db, lambda s: importing.import_counterparties(s, ivanov, path))
@@ -471,6 +474,7 @@ def test_rows_and_cells_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             tabular.read_rows(path)
 
 
+@SQLITE_ONLY  # a problem of the file itself, found while reading it, before any row reaches the database
 def test_a_cell_longer_than_excel_allows_is_a_problem_of_its_row(db: Database, ivanov: User, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "x.csv", "Наименование;Примечание", "ООО Ромашка;склад",
                      "ООО Вектор;" + "п" * 200_000)

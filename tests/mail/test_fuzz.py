@@ -4,8 +4,8 @@ The corpus is the CPython e-mail test messages, the field samples and generated
 Russian letters; hypothesis mutates them (byte flips, truncation, duplicated
 headers, garbage charset names, inserted bytes, broken boundaries). The run is
 reproducible: a fixed seed (``SATCHEL_FUZZ_SEED``) and no example database.
-``SATCHEL_FUZZ_EXAMPLES`` sets the number of letters: 10,000 under ``CI=true``,
-1,000 otherwise.
+``SATCHEL_FUZZ_EXAMPLES`` sets the number of letters: 2,000 under ``CI=true``,
+1,000 otherwise, 10,000 with ``SATCHEL_HYPOTHESIS_PROFILE=thorough`` (see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from hypothesis import strategies as st
 
 from mail.classify import classify
 from mail.decode import parse_letter
+from tests.conftest import examples
 from tests.mail.letters import generate
 
 DATA = Path(__file__).parent.parent / "data" / "mail"
 IN_CI = os.environ.get("CI", "").lower() == "true"
-EXAMPLES = int(os.environ.get("SATCHEL_FUZZ_EXAMPLES", "10000" if IN_CI else "1000"))
+EXAMPLES = int(os.environ.get("SATCHEL_FUZZ_EXAMPLES", examples(2000 if IN_CI else 1000, 10_000)))
 SEED = int(os.environ.get("SATCHEL_FUZZ_SEED", "20240312"))
 LIMIT_SECONDS = 1.0
 MAX_LETTER = 256 * 1024  # mutations must not grow a letter without bound (50 ** 8 bytes)

@@ -441,3 +441,36 @@ def test_review_rematched_after_the_client_is_added(world: World) -> None:
     assert review.status == "filed" and review.interaction_id == filed.id
     assert suggestion.address == "buh@newclient.test" and suggestion.counterparty_id == cp.id
     assert known.interaction_id == filed.id  # a reply now threads to it
+
+
+def test_parse_workers_start_once_per_run_and_import_only_the_parser(world: World,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from mail import ingest
+
+    world.add_mailbox(IVANOV)
+    generated = generate(90)
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated[:30]))
+    small = world.ingest()
+    with small:
+        first = small.run(world.mailboxes[SALES_BOX])
+        assert next(f.fetched for f in first.folders if f.folder == "INBOX") == 30
+        assert small.parser.started == 0  # a small folder is parsed in-process: no workers for it
+    if small.parser.cores < 2:
+        pytest.skip("one core: parsing always stays in-process")
+    monkeypatch.setattr(ingest, "_PARALLEL_FROM", 10)
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated[30:60]))
+    world.dovecot.append_many(IVANOV, "INBOX", (g.raw for g in generated[60:75]))
+    world.dovecot.append_many(IVANOV, "Sent", (g.raw for g in generated[75:]))
+    with world.ingest() as run:
+        reports = [run.run(world.mailboxes[address]) for address in (SALES_BOX, IVANOV.address)]
+        assert run.parser.started == 1  # one pool for every folder of every mailbox of the run
+        assert run.parser.pool is not None
+        modules = run.parser.pool.submit(eval, "sorted(__import__('sys').modules)").result()
+    assert run.parser.pool is None  # ended with the run
+    assert "mail.decode" in modules
+    assert not {"mail.ingest", "crm.database", "crm.models", "sqlalchemy", "sqlmodel", "imapclient"} & set(modules)
+    assert all(r.error is None for r in reports)
+    assert next(f.fetched for f in reports[0].folders if f.folder == "INBOX") == 30
+    assert {f.folder: f.fetched for f in reports[1].folders if f.folder in ("INBOX", "Sent")} == {"INBOX": 15,
+                                                                                                 "Sent": 15}
+    assert reports[0].total("filed") + reports[1].total("filed") > 30

@@ -91,7 +91,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/sync/v1/bootstrap"): "sync",
     ("GET", "/api/v1/conflicts"): "sync",
     ("POST", "/api/v1/conflicts/{conflict_id}/resolve"): "sync",
+    **{(m, f"/api/v1/mail/{p}"): "mail" for m, p in [
+        ("GET", "reviews"), ("GET", "reviews/{review_id}"), ("POST", "reviews/{review_id}/settle"),
+        ("POST", "reviews/{review_id}/dismiss"), ("GET", "suggestions"),
+        ("POST", "suggestions/{suggestion_id}/accept"), ("POST", "suggestions/{suggestion_id}/dismiss"),
+        ("GET", "outbox")]},
 }
+# Who works the mail desk (docs/api.md "The mail desk"): office staff and administrators.
+MAIL_DESK = frozenset({"office", "office_w", "admin"})
 
 # (route, relation, action) → why the code answers otherwise than the docs; each is a strict xfail below.
 KNOWN: dict[tuple[str, str, str], str] = {}
@@ -359,7 +366,32 @@ def test_rest_records_matrix(company: Company) -> None:
                   expected, everything)
         _counterparty_ownership(c, relation, kind, grants)
         _people(c, relation, grants)
+        _templates(c, relation, grants)
     c.report()
+
+
+def _templates(c: Company, relation: str, grants: frozenset[str] | None) -> None:
+    """Letter templates: everyone reads; administrators and office staff write and delete (docs/access.md)."""
+    writer = RELATIONS[relation][0] in MAIL_DESK
+    with c.api.database.write() as session:
+        admin = session.get_one(User, c.users["admin"].id)
+        made = records.create(session, admin, records.record_type("letter-templates"),
+                              {"name": f"Шаблон {uuid.uuid4().hex[:8]}", "subject": "Счёт", "body": "Текст"})
+        rid = made.id
+    one, watched = "/api/v1/letter-templates/{id}", [("letter-templates", rid)]
+    auth = grants is not None
+    _case(c, f"GET {one}", relation, "read", lambda h: c.client.get(f"/api/v1/letter-templates/{rid}", headers=h),
+          200 if auth else 401, watched)
+    _case(c, "GET /api/v1/letter-templates", relation, "list",
+          lambda h: c.client.get("/api/v1/letter-templates", headers=h), 200 if auth else 401, watched)
+    _case(c, f"PATCH {one}", relation, "update", lambda h: c.client.patch(
+        f"/api/v1/letter-templates/{rid}", json={"body": "Подменённый текст"}, headers=h),
+          (200 if writer else 403) if auth else 401, watched)
+    _case(c, "POST /api/v1/letter-templates", relation, "create", lambda h: c.client.post(
+        "/api/v1/letter-templates", json={"name": f"Новый {uuid.uuid4().hex[:8]}", "body": "x"}, headers=h),
+          (201 if writer else 403) if auth else 401, watched)
+    _case(c, f"DELETE {one}", relation, "delete", lambda h: c.client.delete(
+        f"/api/v1/letter-templates/{rid}", headers=h), (204 if writer else 403) if auth else 401, watched)
 
 
 def _counterparty_ownership(c: Company, relation: str, kind: str, grants: frozenset[str] | None) -> None:
@@ -581,6 +613,39 @@ def test_calendar_feeds_matrix(company: Company) -> None:
 # --- Once known mismatches (issue 10 item 12), fixed: kept as plain tests ------------------------------------
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_mail_desk_matrix(company: Company) -> None:
+    """The review queue and suggestions: office staff and administrators; the outbox: everyone signed in.
+    Ids that do not exist: a desk worker learns that (404), anyone else is refused first (403)."""
+    c = company
+    missing = str(uuid.uuid4())
+    for relation, (login, _kind, grants) in RELATIONS.items():
+        desk = login in MAIL_DESK
+
+        def expect(found: int, anonymous: bool = grants is None, desk: bool = desk) -> int:
+            return 401 if anonymous else found if desk else 403
+
+        for route, send, expected in [
+            ("GET /api/v1/mail/reviews", lambda h: c.client.get("/api/v1/mail/reviews", headers=h), expect(200)),
+            ("GET /api/v1/mail/reviews/{review_id}",
+             lambda h: c.client.get(f"/api/v1/mail/reviews/{missing}", headers=h), expect(404)),
+            ("POST /api/v1/mail/reviews/{review_id}/settle", lambda h: c.client.post(
+                f"/api/v1/mail/reviews/{missing}/settle", json={"counterparty_id": missing}, headers=h),
+             expect(404)),
+            ("POST /api/v1/mail/reviews/{review_id}/dismiss",
+             lambda h: c.client.post(f"/api/v1/mail/reviews/{missing}/dismiss", headers=h), expect(404)),
+            ("GET /api/v1/mail/suggestions", lambda h: c.client.get("/api/v1/mail/suggestions", headers=h),
+             expect(200)),
+            ("POST /api/v1/mail/suggestions/{suggestion_id}/accept",
+             lambda h: c.client.post(f"/api/v1/mail/suggestions/{missing}/accept", headers=h), expect(404)),
+            ("POST /api/v1/mail/suggestions/{suggestion_id}/dismiss",
+             lambda h: c.client.post(f"/api/v1/mail/suggestions/{missing}/dismiss", headers=h), expect(404)),
+            ("GET /api/v1/mail/outbox", lambda h: c.client.get("/api/v1/mail/outbox", headers=h),
+             401 if grants is None else 200),
+        ]:
+            _case(c, route, relation, "use", send, expected, [])
+    c.report()
+
+
 def test_revoking_another_users_device_answers_404_like_a_missing_one(api: Api) -> None:
     owner = api.user("owner")
     stranger = api.user("stranger", team="Питер")

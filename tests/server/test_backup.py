@@ -95,7 +95,7 @@ def test_a_damaged_sqlite_backup_is_refused_and_the_database_is_untouched(tmp_pa
 def test_a_backup_of_a_database_that_is_not_there_says_so_instead_of_copying_nothing(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from server.cli import app
+    from server.commands import app
     result = CliRunner().invoke(app, ["backup", str(tmp_path / "b.db")],
                                 env={"SATCHEL_DATA_DIR": str(tmp_path / "nowhere"), "SATCHEL_DATABASE_URL": ""})
     assert result.exit_code != 0 and "no Satchel database" in result.output, result.output

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from crm import accounts
 from crm.database import Database
-from server.cli import app
+from server.commands import app
 
 runner = CliRunner()
 
@@ -122,3 +122,91 @@ def test_feed_commands(database: Database) -> None:
     assert run(database, "feed", "revoke", feed_id).exit_code == 0
     with database.read() as session:
         assert tokens.resolve(session, token) is None
+
+
+def test_the_role_choices_are_the_models_roles() -> None:
+    from crm.models.enums import Role
+    from server.commands.users import Role as Choices
+
+    assert [r.value for r in Choices] == [r.value for r in Role]
+
+
+def test_the_newest_revision_is_read_without_alembic() -> None:
+    from server import migrate
+    from server.commands.opening import newest_revisions
+
+    assert newest_revisions() == {migrate.head()}
+
+
+def test_help_and_startup_load_neither_the_database_nor_the_bridges() -> None:
+    """Startup time: commands import what they need when they run (bench/startup.py times it)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from server.commands import app; "
+             "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'alembic', 'mail.bridge', 'crm.accounts', "
+             "'calendar_bridge', 'server.app', 'uvicorn') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_passwords_from_a_file_or_standard_input(database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    secret = tmp_path / "password"
+    secret.write_text("from-a-file-1\nsecond line ignored\n", encoding="utf-8")
+    assert run(database, "user", "add", "ivanov", "--name", "Иванов", "--password-file", str(secret)).exit_code == 0
+    with database.write() as session:
+        assert accounts.verify_password(session, "ivanov", "from-a-file-1", "cli") is not None
+    piped = run(database, "user", "password", "ivanov", "--password-stdin", input="from-stdin-22\n")
+    assert piped.exit_code == 0, piped.output
+    with database.write() as session:
+        assert accounts.verify_password(session, "ivanov", "from-stdin-22", "cli") is not None
+    both = run(database, "user", "password", "ivanov", "--password-stdin", "--password", "x", input="y\n")
+    assert both.exit_code == 2 and "one way" in both.output
+    assert run(database, "user", "password", "ivanov", "--password-stdin", input="").exit_code == 2
+    missing = run(database, "user", "password", "ivanov", "--password-file", str(tmp_path / "none"))
+    assert missing.exit_code == 2
+
+
+def test_listings_print_whole_values_when_piped_and_json(database: Database) -> None:
+    import json
+
+    name = "Константинопольский-Иванов " * 6 + "Иван"
+    run(database, "user", "add", "ivanov", "--name", name, "--password", "secret-123")
+    with database.write() as session:
+        accounts.register_device(session, accounts.find_user(session, "ivanov"), "Ноутбук Иванова")
+    piped = runner.invoke(app, ["user", "list"], env={"SATCHEL_DATABASE_URL": database.url, "COLUMNS": None})
+    assert piped.exit_code == 0 and name in piped.output
+    users = json.loads(runner.invoke(app, ["user", "list", "--json"], env={"SATCHEL_DATABASE_URL": database.url}).stdout)
+    assert users == [{"login": "ivanov", "name": name, "role": "salesperson", "team": "", "active": True}]
+    for command in (["device", "list"], ["sync", "devices"], ["feed", "list"]):
+        result = runner.invoke(app, [*command, "--json"], env={"SATCHEL_DATABASE_URL": database.url})
+        assert result.exit_code == 0, (command, result.output)
+        json.loads(result.stdout)
+    devices = json.loads(run(database, "device", "list", "--json").stdout)
+    assert devices[0]["name"] == "Ноутбук Иванова" and devices[0]["user"] == "ivanov"
+
+
+def test_messages_name_commands_that_exist() -> None:
+    """Every ``satchel …`` / ``satchel-field …`` a message or docstring tells a person to run exists."""
+    import re
+    from pathlib import Path
+
+    from clients.cli import app as field_app
+
+    root = Path(__file__).resolve().parents[2]
+    apps = {"satchel": get_command(app), "satchel-field": get_command(field_app)}
+    mention = re.compile(r"[`'\"](satchel(?:-field)?)((?: [a-z][a-z-]*)+)")
+    wrong: list[str] = []
+    for package in ("crm", "sync", "mail", "calendar_bridge", "web", "server", "clients"):
+        for source in (root / package).rglob("*.py"):
+            for program, words in mention.findall(source.read_text(encoding="utf-8")):
+                command = apps[program]
+                for word in words.split():
+                    subcommands = getattr(command, "commands", None)
+                    if subcommands is None:
+                        break  # a command: the rest are its arguments
+                    if word not in subcommands:
+                        wrong.append(f"{source.relative_to(root)}: {program}{words}")
+                        break
+                    command = subcommands[word]
+    assert wrong == []

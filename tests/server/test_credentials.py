@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from crm import accounts
 from crm.database import Database
-from server.cli import app
+from server.commands import app
 from tests.conftest import PASSWORD, make_user
 from tests.server.conftest import Api
 

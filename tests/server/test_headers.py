@@ -9,6 +9,7 @@ import httpx
 from crm.database import Database
 from server.config import Config
 from server.process import running_server
+from tests.conftest import SQLITE_ONLY
 from tests.server.conftest import Api
 from tests.server.test_serve import _company_with_ivanov
 
@@ -19,6 +20,7 @@ def _framing_and_sniffing(r: httpx.Response) -> None:
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
 
 
+@SQLITE_ONLY  # headers are set by middleware; no SQL decides them
 def test_api_answers_are_not_sniffed_framed_or_stored(api: Api) -> None:
     h = api.user("ivanov")
     for r in (api.client.get("/api/v1/me", headers=h), api.client.get("/api/v1/me"),
@@ -27,6 +29,7 @@ def test_api_answers_are_not_sniffed_framed_or_stored(api: Api) -> None:
         assert r.headers["cache-control"] == "no-store", r.status_code
 
 
+@SQLITE_ONLY  # headers are set by middleware; no SQL decides them
 def test_calendar_feeds_keep_their_own_caching(api: Api) -> None:
     h = api.user("ivanov")
     url = api.client.post("/api/v1/feeds", json={"kind": "plan"}, headers=h).json()["url"]
@@ -46,6 +49,7 @@ def test_a_real_server_does_not_say_it_is_uvicorn(tmp_path: Path) -> None:
         assert r.headers["cache-control"] == "no-store"
 
 
+@SQLITE_ONLY  # headers are set by middleware; no SQL decides them
 def test_even_a_500_carries_the_security_headers(config: Config, database: Database) -> None:
     from starlette.routing import Route
     from starlette.testclient import TestClient

@@ -13,9 +13,13 @@ from starlette.testclient import TestClient
 
 from crm import records
 from server import logs
+from tests.conftest import SQLITE_ONLY
 from tests.server.conftest import Api
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
+
+# Request ids are made, checked and logged by middleware; no SQL decides them: SQLite only.
+pytestmark = SQLITE_ONLY
 
 
 @pytest.fixture

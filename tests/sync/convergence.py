@@ -50,6 +50,7 @@ from crm.errors import SatchelError
 from crm.models import Counterparty, Share, User
 from crm.models import base as base_module
 from crm.models.base import to_jsonable, utcnow
+from crm.registry import Sight
 from sync import protocol
 from sync.conflicts import DELETED, may_know_deleted, page_conflicts
 from sync.models import Conflict, DeviceCursor, PushResult
@@ -57,7 +58,7 @@ from sync.models import Conflict, DeviceCursor, PushResult
 WORDS = ["поставка", "скидка", "договор", "образцы", "золото", "серебро", "опт", "склад", "счёт", "визит",
          "звонок", "претензия", "каталог", "выставка", "рекламация"]
 REGIONS = ["Москва", "Тула", "Казань", "Пермь", "Омск"]
-TYPES = ("teams", "users", "counterparties", "shares", "contact-persons", "deals", "interactions", "reminders")
+TYPES = protocol.TYPES
 
 # How often each fault strikes, tuned so that a default run (40 histories per database) meets
 # each in several histories; the log in a failure's message names those that struck.
@@ -434,7 +435,7 @@ class History:
         laptop = twins[0]
         if LEAKS_STRICT:
             return True
-        if record_type not in ("counterparties", "shares", "contact-persons", "deals", "interactions", "reminders"):
+        if records.record_type(record_type).sight is Sight.EVERYONE:
             return False
         user = laptop.user
         with self.database.read() as session:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from crm import accounts
 from crm.models import Counterparty, Interaction, User
+from tests.conftest import SQLITE_ONLY
 from tests.web.conftest import Web, create, read, user
 
 FORM = {"legal_name": "ООО «Ромашка»", "stage": "active", "visibility": "team", "version": "1"}
@@ -48,6 +49,7 @@ def test_an_invalid_inn_is_shown_beside_the_field_and_nothing_is_saved(web: Web,
     assert "7707083893" in web.get(f"/counterparties/{card.id}").text
 
 
+@SQLITE_ONLY  # refused by the form's validation before any SQL
 def test_an_empty_name_is_required(web: Web, card: Counterparty) -> None:
     r = web.post(f"/counterparties/{card.id}/edit", {**FORM, "legal_name": "  "})
     assert r.status_code == 422 and beside(r.text, "legal_name") == "Обязательное поле"

@@ -9,6 +9,7 @@ from babel.messages.pofile import read_po
 from sqlalchemy import select
 
 from crm.models import User
+from tests.conftest import SQLITE_ONLY
 from tests.web.conftest import Web, create, user
 from web import i18n
 
@@ -52,6 +53,7 @@ def test_switching_to_english_is_the_users_setting(web: Web) -> None:
     assert "Planned for today" in web.get("/").text
 
 
+@SQLITE_ONLY  # the language is chosen and checked before any SQL
 def test_an_unknown_language_is_refused(web: Web) -> None:
     user(web.database, "ivanov")
     web.sign_in("ivanov")
@@ -73,6 +75,7 @@ def test_dates_follow_the_locale() -> None:
     assert i18n.Formats("en", "Europe/Moscow").day_month(date(2026, 12, 5)) == "December 5"
 
 
+@SQLITE_ONLY  # the language is chosen and checked before any SQL
 def test_the_sign_in_page_language_can_be_chosen(web: Web) -> None:
     assert "Password" in web.get("/signin?lang=en").text
     assert "Password" in web.get("/signin").text  # remembered by this browser

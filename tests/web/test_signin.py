@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from crm import accounts
 from crm.models import Device
 from server.app import create_app
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, SQLITE_ONLY
 from tests.web.conftest import Web, csrf_in, user
 
 
@@ -19,6 +19,7 @@ def devices(web: Web) -> list[Device]:
         return list(db.execute(select(Device)).scalars())
 
 
+@SQLITE_ONLY  # redirects and cookies, decided before or after the SQL
 def test_a_stranger_is_sent_to_the_sign_in_form(web: Web) -> None:
     r = web.client.get("/", follow_redirects=False)
     assert r.status_code == 303
@@ -40,6 +41,7 @@ def test_signing_in_makes_a_device_and_a_strict_cookie(web: Web) -> None:
     assert web.get("/").status_code == 200
 
 
+@SQLITE_ONLY  # redirects and cookies, decided before or after the SQL
 def test_over_https_the_cookie_is_secure(config, database) -> None:  # type: ignore[no-untyped-def]
     user(database, "ivanov")
     with TestClient(create_app(config, database), base_url="https://satchel.example") as client:
@@ -74,6 +76,7 @@ def test_sign_in_without_the_form_token_changes_nothing(web: Web) -> None:
     assert devices(web) == [] and "satchel_session" not in web.client.cookies
 
 
+@SQLITE_ONLY  # redirects and cookies, decided before or after the SQL
 def test_next_never_leaves_the_site(web: Web) -> None:
     user(web.database, "ivanov")
     page = web.get("/signin?next=//evil.example/x")
@@ -114,6 +117,7 @@ def test_a_disabled_user_is_signed_out(web: Web) -> None:
     assert web.client.get("/", follow_redirects=False).status_code == 303
 
 
+@SQLITE_ONLY  # redirects and cookies, decided before or after the SQL
 def test_unknown_paths_still_answer_like_the_api(web: Web) -> None:
     r = web.get("/api/v1/no-such-thing")
     assert r.status_code == 404 and r.json()["error"] == "http_error"
@@ -139,6 +143,7 @@ def test_my_devices_are_listed_and_revocable_in_settings(web: Web) -> None:
     assert "отозвано" in web.get("/settings").text
 
 
+@SQLITE_ONLY  # redirects and cookies, decided before or after the SQL
 def test_next_and_back_stay_on_this_site_whatever_their_shape(web: Web) -> None:
     user(web.database, "ivanov")
     for target, landed in (("/deals?mine=1", "/deals?mine=1"), ("//evil.example/", "/"),

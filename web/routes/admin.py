@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -47,7 +47,7 @@ def _password_problem(password: str, visit: Visit) -> str | None:
 def _users_page(db: Session, visit: Visit, values: dict[str, str] | None = None,
                 errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
     admin = _admin(visit.home, visit)
-    teams = dict(db.execute(select(Team.id, Team.name)).all())
+    teams = dict(db.execute(select(col(Team.id), col(Team.name))).all())
     return visit.page(db, "admin_users.html", status_code=status_code, users=admin.users(db, visit.user),
                       teams=teams, roles=ROLES, values=values or {"role": Role.SALESPERSON.value},
                       errors=errors or {})

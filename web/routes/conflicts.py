@@ -97,7 +97,8 @@ def _title(db: Session, user: User, item: dict[str, Any]) -> tuple[str, str | No
 def shown_conflicts(db: Session, visit: Visit) -> list[Shown]:
     items = visit.home.conflicts(db, visit.user)
     people = {side.get("by") for item in items for side in (item["server"], item["client"])} - {None}
-    names = dict(db.execute(select(User.id, User.full_name).where(col(User.id).in_(people))).all()) if people else {}
+    names = dict(db.execute(select(col(User.id), col(User.full_name))
+                            .where(col(User.id).in_(people))).all()) if people else {}
     found = []
     for item in items:
         title, counterparty_id = _title(db, visit.user, item)

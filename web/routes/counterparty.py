@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from crm import access, records
 from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
-from crm.models import ContactPerson, User
+from crm.models import ContactPerson, Counterparty, User
 from crm.models.enums import (
     ContactKind,
     CounterpartyKind,
@@ -42,9 +42,12 @@ INTERACTIONS = records.record_type("interactions")
 # (field, widget) in the form's order; labels are in templates/labels.html, where the catalog sees them.
 EDIT_FIELDS: list[tuple[str, str]] = [
     ("legal_name", "text"), ("short_name", "text"), ("legal_form", "text"), ("inn", "text"), ("kpp", "text"),
-    ("legal_address", "textarea"), ("actual_address", "textarea"), ("website", "text"), ("industry", "text"),
-    ("region", "text"), ("stage", "select"), ("visibility", "select"), ("notes", "textarea"),
+    ("legal_address", "textarea"), ("actual_address", "textarea"), ("website", "text"),
+    ("mail_domains", "textarea"), ("industry", "text"), ("region", "text"), ("stage", "select"),
+    ("visibility", "select"), ("notes", "textarea"),
 ]
+# Not a column: the counterparty's contacts of kind ``domain``, one per line (docs/mail.md).
+DOMAINS = "mail_domains"
 # The new-counterparty form: its one kind (``kinds`` holds a list; the form picks the first) and one
 # phone and one email, which become ``contacts``; more are added on the edit form's successors.
 NEW_FIELDS: list[tuple[str, str]] = [
@@ -112,7 +115,8 @@ def _form_page(db: Session, visit: Visit, record_id: str, values: dict[str, Any]
     cp = records.get(db, visit.user, COUNTERPARTIES, record_id)
     if not access.can_write(db, visit.user, cp):  # 404 when not seen, 403 when only seen: no form to fill in vain
         raise PermissionDenied(f"you may see but not change counterparty {record_id}")
-    shown = values if values is not None else {name: getattr(cp, name) or "" for name, _ in EDIT_FIELDS}
+    shown = values if values is not None else {
+        name: _domains_text(cp) if name == DOMAINS else getattr(cp, name) or "" for name, _ in EDIT_FIELDS}
     known = {name for name, _ in EDIT_FIELDS}
     errors = errors or {}
     return visit.page(db, "counterparty_edit.html", status_code=status_code, cp=cp, fields=EDIT_FIELDS,
@@ -134,7 +138,18 @@ async def save(request: Request, home: Home) -> Response:
     version = int(raw_version) if raw_version.isdigit() else None
 
     def work(db: Session, visit: Visit) -> Response:
-        home.update(db, visit.user, COUNTERPARTIES, record_id, values, version)
+        data: dict[str, Any] = {k: v for k, v in values.items() if k != DOMAINS}
+        cp = records.get(db, visit.user, COUNTERPARTIES, record_id)
+        if values[DOMAINS].split() != _domains_text(cp).split():  # only a changed list touches contacts
+            data["contacts"] = [c for c in cp.contacts if c.get("kind") != ContactKind.DOMAIN] + [
+                {"kind": ContactKind.DOMAIN.value, "value": line} for line in values[DOMAINS].split()]
+        try:
+            home.update(db, visit.user, COUNTERPARTIES, record_id, data, version)
+        except ValidationFailed as exc:  # a bad domain is reported beside the domains' field
+            if isinstance(exc.details, dict) and any(k.startswith("contacts[") for k in exc.details):
+                details = {(DOMAINS if k.startswith("contacts[") else k): v for k, v in exc.details.items()}
+                raise ValidationFailed(exc.message, details=details) from None
+            raise
         return visit.redirect(f"/counterparties/{record_id}")
 
     try:
@@ -146,6 +161,10 @@ async def save(request: Request, home: Home) -> Response:
     except VersionConflict:
         return await signed_in(request, home, lambda db, visit: _form_page(
             db, visit, record_id, {**values, "version": version}, None, 409, conflict=True))
+
+
+def _domains_text(cp: Counterparty) -> str:
+    return "\n".join(c["value"] for c in cp.contacts if c.get("kind") == ContactKind.DOMAIN)
 
 
 def _new_page(db: Session, visit: Visit, values: dict[str, str], errors: dict[str, str] | None = None,

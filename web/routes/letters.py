@@ -35,6 +35,7 @@ from web.visit import Visit, read_form, signed_in
 INTERACTIONS = records.record_type("interactions")
 COUNTERPARTIES = records.record_type("counterparties")
 PEOPLE = records.record_type("contact-persons")
+TEMPLATES = records.record_type("letter-templates")
 MAX_HTML = 2_000_000
 FORM_FIELDS = ("to", "cc", "subject", "text", "contact_person_id", "reply_to_id")
 
@@ -59,13 +60,13 @@ def _letter(db: Session, visit: Visit, letter_id: str) -> Interaction:
     item = records.get(db, visit.user, INTERACTIONS, letter_id)
     if item.kind != InteractionKind.LETTER:
         raise NotFound(f"letter {letter_id} not found")
-    return item  # type: ignore[no-any-return]
+    return item
 
 
 def _thread(db: Session, visit: Visit, letter: Interaction) -> list[Interaction]:
     if not letter.thread_id:
         return []
-    found = records.list_records(db, visit.user, INTERACTIONS, filters={"thread_id": letter.thread_id},
+    found = records.list_records(db, visit.user, INTERACTIONS, filters={"thread_id": letter.thread_id, "counterparty_id": letter.counterparty_id},
                                  sort="starts_at", limit=100).items
     return [i for i in found if i.id != letter.id]
 
@@ -152,14 +153,18 @@ def _form(db: Session, visit: Visit, cp_id: str, values: dict[str, str], errors:
                                   limit=records.MAX_PAGE).items
     errors = errors or {}
     known = {"to", "cc", "subject", "text", "contact_person_id"}
+    templates = records.list_records(db, visit.user, TEMPLATES, limit=records.MAX_PAGE, count=False).items
     return visit.page(db, "letter_new.html", status_code=status_code, cp=cp, people=people, values=values,
-                      errors=errors, other_errors={k: v for k, v in errors.items() if k not in known})
+                      errors=errors, other_errors={k: v for k, v in errors.items() if k not in known},
+                      templates=templates)
 
 
 async def new(request: Request, home: Home) -> Response:
-    """The form; ``?reply_to=`` answers a letter (its sender and subject filled in)."""
+    """The form; ``?reply_to=`` answers a letter (its sender and subject filled in); ``?template=``
+    starts from a stored template (its merge fields are filled when the letter is sent)."""
     cp_id = request.path_params["record_id"]
     reply_to = request.query_params.get("reply_to", "")[:36]
+    template_id = request.query_params.get("template", "")[:36]
 
     def work(db: Session, visit: Visit) -> Response:
         values = dict.fromkeys(FORM_FIELDS, "")
@@ -173,6 +178,11 @@ async def new(request: Request, home: Home) -> Response:
             values["subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
             values["reply_to_id"] = original.id
             values["contact_person_id"] = original.contact_person_id or ""
+        if template_id:
+            template = records.get(db, visit.user, TEMPLATES, template_id)
+            values["subject"] = values["subject"] or template.subject
+            values["text"] = template.body
+            values["template"] = template.id
         return _form(db, visit, cp_id, values)
 
     return await signed_in(request, home, work)

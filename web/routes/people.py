@@ -63,7 +63,7 @@ def _data(values: dict[str, str], before: list[dict[str, Any]]) -> tuple[dict[st
     for name, kind in LISTS.items():
         for line in _lines(values[name]):
             origin[f"contacts[{len(contacts)}]"] = (name, line)
-            entry = {"kind": kind, "value": line}
+            entry: dict[str, Any] = {"kind": kind, "value": line}
             if notes.get((kind, line)):
                 entry["note"] = notes[(kind, line)]
             contacts.append(entry)
@@ -92,14 +92,14 @@ def _card(db: Session, visit: Visit, record_id: str) -> Counterparty:
     cp = records.get(db, visit.user, COUNTERPARTIES, record_id)
     if not access.can_write(db, visit.user, cp):
         raise PermissionDenied(f"you may see but not change counterparty {record_id}")
-    return cp  # type: ignore[no-any-return]
+    return cp
 
 
 def _person(db: Session, visit: Visit, record_id: str, person_id: str) -> ContactPerson:
     person = records.get(db, visit.user, PEOPLE, person_id)
     if person.counterparty_id != record_id:
         raise NotFound(f"contact person {person_id} not found")
-    return person  # type: ignore[no-any-return]
+    return person
 
 
 def _page(db: Session, visit: Visit, record_id: str, values: dict[str, str], errors: dict[str, str] | None = None,

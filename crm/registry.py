@@ -1,0 +1,206 @@
+"""The record types: the one place a kind of record is declared (issue 17).
+
+A ``RecordType`` says everything the rest of Satchel needs to know about one
+kind of record: its model, its wire name (the REST and sync name), what may be
+written, filtered and sorted, who may see it (``sight``), and which fields
+change who sees it (``scope``). Everything that lists record types reads this
+registry instead of keeping a list of its own: the record service and the REST
+API (``crm.records``), the OpenAPI document, the change log (``crm.changes``:
+which models it logs, under which name, which changes are scope changes), the
+sync protocol (``sync.protocol.TYPES``: the types a push may name, the bootstrap
+order), the laptop's replica (its tables, what leaves with a counterparty).
+
+Adding a kind of record is its model, its rules, a migration, and one
+``register(RecordType(...))`` below. Types are registered in the order a laptop
+bootstraps them: what a record points at is registered before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlmodel import SQLModel
+
+from crm import rules
+from crm.models import (
+    ContactPerson,
+    Counterparty,
+    Deal,
+    Interaction,
+    LetterTemplate,
+    Reminder,
+    Share,
+    Team,
+    User,
+)
+
+
+class Sight(StrEnum):
+    """Who may see the records of a type (docs/access.md); ``crm.records.visible`` makes it SQL."""
+
+    # Everybody: users and teams (everyone sees their colleagues).
+    EVERYONE = "everyone"
+    # The counterparty's own rule: its owner, its visibility, its shares.
+    COUNTERPARTY = "counterparty"
+    # Whoever sees the counterparty it belongs to (its ``counterparty_id``), and the users
+    # its ``people`` fields name.
+    ITS_COUNTERPARTY = "its counterparty"
+
+
+@dataclass(frozen=True)
+class RecordType:
+    """How one kind of record is exposed: its wire name, writable fields, filters and sorts,
+    who sees it and whether it syncs."""
+
+    name: str
+    singular: str
+    model: type[SQLModel]
+    check: rules.Check
+    writable: tuple[str, ...]
+    filters: tuple[str, ...] = ()
+    sorts: tuple[str, ...] = ("created_at", "updated_at")
+    default_sort: str = "-updated_at"
+    # Fields that tie the record to people or a counterparty: changing one re-checks creation rights.
+    relations: tuple[str, ...] = ()
+    # Fields that default to the acting user on create (the owner, the assignee).
+    actor_defaults: tuple[str, ...] = ()
+    hidden: frozenset[str] = field(default_factory=lambda: frozenset({"search_name"}))
+    searchable: bool = False
+    # Fields whose change alters the record's search keys (``crm.search``), or the owner and
+    # visibility copied onto them.
+    keyed_by: frozenset[str] = frozenset()
+    sight: Sight = Sight.EVERYONE
+    # Fields naming users who see the record whatever its counterparty (a reminder's assignee, author).
+    people: tuple[str, ...] = ()
+    # Fields whose change may change who sees the record (or, for a user, what they see); by
+    # default, for a record seen through its counterparty, that and its ``people``.
+    scope: frozenset[str] | None = None
+    # Whether laptops replicate it (the change log keeps it; pushes may name it).
+    synced: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scope is None:
+            default = {"counterparty_id", *self.people} if self.sight is Sight.ITS_COUNTERPARTY else set()
+            object.__setattr__(self, "scope", frozenset(default))
+
+    def fields(self) -> list[str]:
+        return [f for f in self.model.model_fields if f not in self.hidden]
+
+    @property
+    def scope_fields(self) -> frozenset[str]:
+        return self.scope or frozenset()
+
+
+# Every registered type by name, in registration (bootstrap) order; the views below follow it.
+RECORD_TYPES: dict[str, RecordType] = {}
+# Synced models and their names on the wire.
+SYNCED: dict[type[SQLModel], str] = {}
+# Per synced model, the fields whose change may change who sees it (``RecordType.scope``).
+SCOPE_FIELDS: dict[type[SQLModel], frozenset[str]] = {}
+_synced_names: list[tuple[str, ...]] = [()]
+
+
+def register(rt: RecordType) -> RecordType:
+    """Declare a record type: a REST resource (routes are made when the app is built), and if
+    ``synced``, a sync type from now on (the change log, push, pull and bootstrap read it live)."""
+    if rt.name in RECORD_TYPES or any(other.model is rt.model for other in RECORD_TYPES.values()):
+        raise ValueError(f"record type {rt.name} ({rt.model.__name__}) is registered already")
+    RECORD_TYPES[rt.name] = rt
+    _rebuild()
+    return rt
+
+
+def unregister(name: str) -> None:
+    """Forget a record type (a test's own type, once it is done)."""
+    RECORD_TYPES.pop(name)
+    _rebuild()
+
+
+def _rebuild() -> None:
+    synced = [rt for rt in RECORD_TYPES.values() if rt.synced]
+    SYNCED.clear()
+    SYNCED.update({rt.model: rt.name for rt in synced})
+    SCOPE_FIELDS.clear()
+    SCOPE_FIELDS.update({rt.model: rt.scope_fields for rt in synced if rt.scope_fields})
+    _synced_names[0] = tuple(rt.name for rt in synced)
+
+
+def synced_names() -> tuple[str, ...]:
+    """The wire names of the synced types, in bootstrap order."""
+    return _synced_names[0]
+
+
+_AUDIT = ("created_at", "updated_at")
+
+register(RecordType(
+    "teams", "team", Team, rules.check_team, writable=("name",),
+    sorts=("name", *_AUDIT), default_sort="name",
+))
+register(RecordType(
+    "users", "user", User, rules.check_user,
+    writable=("login", "full_name", "email", "role", "team_id", "is_active", "locale"),
+    filters=("role", "team_id", "is_active"), sorts=("login", "full_name", *_AUDIT),
+    default_sort="login", hidden=frozenset({"password_hash"}),
+    # Not is_active: who sees a record does not depend on whether its owner may still sign in.
+    scope=frozenset({"team_id", "role"}),
+))
+register(RecordType(
+    "counterparties", "counterparty", Counterparty, rules.check_counterparty,
+    writable=("kinds", "legal_form", "legal_name", "short_name", "inn", "kpp", "legal_address",
+              "actual_address", "contacts", "website", "industry", "region", "segment", "tags",
+              "source", "owner_id", "stage", "visibility", "notes"),
+    filters=("owner_id", "stage", "visibility", "region", "industry", "segment", "source", "inn"),
+    sorts=("legal_name", "short_name", "inn", "region", "stage", *_AUDIT),
+    default_sort="legal_name", relations=("owner_id",), searchable=True, actor_defaults=("owner_id",),
+    keyed_by=frozenset({"legal_name", "short_name", "inn", "contacts", "owner_id", "visibility"}),
+    sight=Sight.COUNTERPARTY, scope=frozenset({"owner_id", "visibility"}),
+))
+register(RecordType(
+    "shares", "share", Share, rules.check_share,
+    writable=("counterparty_id", "user_id", "team_id", "can_edit"),
+    filters=("counterparty_id", "user_id", "team_id"), relations=("counterparty_id",),
+    # A share is seen through its counterparty, and every field of it says who else sees that.
+    sight=Sight.ITS_COUNTERPARTY, scope=frozenset({"counterparty_id", "user_id", "team_id", "can_edit"}),
+))
+register(RecordType(
+    "contact-persons", "contact_person", ContactPerson, rules.check_contact_person,
+    writable=("counterparty_id", "full_name", "position", "contacts", "birthday",
+              "birthday_remind_days", "notes"),
+    filters=("counterparty_id", "birthday"), sorts=("full_name", "birthday", *_AUDIT),
+    default_sort="full_name", relations=("counterparty_id",), searchable=True,
+    keyed_by=frozenset({"full_name", "contacts", "counterparty_id"}), sight=Sight.ITS_COUNTERPARTY,
+))
+register(RecordType(
+    "deals", "deal", Deal, rules.check_deal,
+    writable=("counterparty_id", "title", "stage", "amount", "currency", "expected_close",
+              "probability", "source", "lost_reason", "closed_volume", "owner_id"),
+    filters=("counterparty_id", "stage", "owner_id", "source", "expected_close"),
+    sorts=("title", "stage", "amount", "expected_close", *_AUDIT), default_sort="-updated_at",
+    relations=("counterparty_id", "owner_id"), actor_defaults=("owner_id",),
+    sight=Sight.ITS_COUNTERPARTY,
+))
+register(RecordType(
+    "interactions", "interaction", Interaction, rules.check_interaction,
+    writable=("counterparty_id", "contact_person_id", "responsible_id", "deal_id", "kind",
+              "direction", "status", "subject", "notes", "starts_at", "duration_minutes",
+              "importance", "remind_at", "result", "participants", "mail_status", "reply_to_id"),
+    filters=("counterparty_id", "contact_person_id", "responsible_id", "deal_id", "kind",
+             "direction", "status", "importance", "starts_at", "thread_id", "mail_status"),
+    sorts=("starts_at", "kind", "status", *_AUDIT), default_sort="-starts_at",
+    relations=("counterparty_id", "responsible_id"), actor_defaults=("responsible_id",),
+    sight=Sight.ITS_COUNTERPARTY,
+))
+register(RecordType(
+    "reminders", "reminder", Reminder, rules.check_reminder,
+    writable=("title", "notes", "due_at", "remind_at", "assignee_id", "status",
+              "subject_type", "subject_id"),
+    filters=("assignee_id", "status", "subject_type", "subject_id", "counterparty_id", "due_at"),
+    sorts=("due_at", "remind_at", "status", *_AUDIT), default_sort="due_at",
+    relations=("assignee_id", "subject_type", "subject_id"), actor_defaults=("assignee_id",),
+    sight=Sight.ITS_COUNTERPARTY, people=("assignee_id", "created_by"),
+))
+register(RecordType(
+    "letter-templates", "letter_template", LetterTemplate, rules.check_letter_template,
+    writable=("name", "subject", "body"), sorts=("name", *_AUDIT), default_sort="name",
+))

@@ -1,0 +1,281 @@
+"""Which conversation a filed letter belongs to, whatever order the letters are read in.
+
+**The rule.** Two filed letters of the *same counterparty* are linked when
+
+1. one names the other in In-Reply-To or References (parent and child);
+2. both name the same Message-ID (siblings under a letter Satchel never read);
+3. both carry Outlook's ``Thread-Index`` with the same first 22 bytes (the
+   conversation's GUID and start time; a reply only appends 5-byte blocks);
+4. their topics are equal — the ``Thread-Topic``, else the subject with reply and
+   forward prefixes (``Re:``, ``RE: RE:``, ``Re[2]:``, ``Fwd:``, ``FW:``, ``Ответ:``,
+   ``Отв:``, ``Пересл:`` …) and tags such as ``[External]`` stripped, case folded —,
+   their dates lie at most :data:`TOPIC_WINDOW` apart, and at least one of them is a
+   reply by its look only: a reply prefix or a reply Thread-Index but no In-Reply-To
+   and no References (Outlook, phones).
+
+A thread is everything linked, directly or through other letters (the connected
+component). Letters of different counterparties are never linked, so two clients
+writing «Счёт» in the same week stay in two threads; the same id under two
+counterparties names two threads.
+
+**The thread id** is the root the thread's earliest letter names (by its Date, then
+its identity; letters without a Date count as latest): its first References id, else
+its In-Reply-To, else its own identity. For a whole conversation that is the
+Message-ID of its first letter, or of the letter it started from when that one was
+never read. The id is a function of the set of letters only, so it is the same
+whatever order they are read in — folders, mailboxes, runs — and stays put once the
+whole conversation is there.
+
+**Joining.** When a letter links to letters of one or more threads (a late parent, a
+letter that joins two partial threads), every letter of those threads takes the new
+id: ``MailMessage.thread_id`` and ``Interaction.thread_id``, through the ORM in the
+same transaction, so the change log carries the change to the laptops. Placing takes
+the company's data version first, which serialises writers that file parts of one
+conversation at the same time (mailboxes are read in parallel). What each
+letter referenced is kept (:class:`~mail.models.MailReference`) for that. Letters filed
+before those records existed are found only by their own Message-ID.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement, bindparam, inspect, or_, select, union_all
+from sqlmodel import Session, col
+
+from crm import changes
+from crm.models import Interaction, utcnow
+from mail.decode import Letter
+from mail.models import MailMessage, MailReference
+
+__all__ = ["TOPIC_WINDOW", "Threads", "conversation_of", "normalise_subject", "root_hint"]
+
+# How far apart a reply by topic only and the letter it answers may be written.
+TOPIC_WINDOW = timedelta(days=30)
+
+_CONVERSATION_BYTES = 22  # Thread-Index: 6 bytes of time and a 16-byte GUID; each reply adds 5
+_PREFIX = re.compile(
+    r"^\s*(?:(?P<reply>re|fwd?|fw|aw|wg|sv|tr|ответ|отв|пересл|переслано)\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:：]"
+    r"|\[(?:external|ext|внешн[а-я]*(?: письмо)?|spam|спам)\])\s*", re.IGNORECASE)
+
+
+def normalise_subject(subject: str | None) -> tuple[str, bool]:
+    """(the topic: prefixes and tags stripped, spaces collapsed, case folded; whether a reply prefix was there)."""
+    text = " ".join((subject or "").split())
+    replied = False
+    while True:
+        found = _PREFIX.match(text)
+        if found is None or not found.group(0):
+            break
+        replied = replied or bool(found.group("reply"))
+        text = text[found.end():]
+    return text.casefold()[:500], replied
+
+
+def conversation_of(thread_index: str | None) -> tuple[str | None, bool]:
+    """(Outlook's conversation key from a Thread-Index header, in hex; whether the index is a reply's)."""
+    if not thread_index:
+        return None, False
+    data = "".join(thread_index.split())
+    try:
+        raw = base64.b64decode(data + "=" * (-len(data) % 4), validate=False)
+    except (binascii.Error, ValueError):
+        return None, False
+    if len(raw) < _CONVERSATION_BYTES:
+        return None, False
+    return raw[:_CONVERSATION_BYTES].hex(), len(raw) > _CONVERSATION_BYTES
+
+
+def root_hint(letter: Letter) -> str:
+    """The root a letter names: its first References id, else In-Reply-To, else its own identity."""
+    return (letter.references[0] if letter.references else letter.in_reply_to or letter.dedup_key)[:500]
+
+
+Age = tuple[bool, Any, str]  # (no Date, the Date, the identity): the smallest is the earliest letter
+
+
+def _age(written_at: datetime | None, key: str) -> Age:
+    return (written_at is None, written_at or "", key)
+
+
+# Built once, one statement for every way a letter links (composing a statement and the
+# round trip cost more than the database answering it); a way that does not apply gets
+# values that match nothing. Looked up by identity, reference or conversation, the
+# counterparty is compared in Python: given both, SQLite starts from the counterparty's
+# every letter.
+_PAIRS = select(col(MailMessage.key), col(MailMessage.thread_id), col(MailMessage.counterparty_id))
+_LINKED = union_all(
+    _PAIRS.join(MailReference, col(MailReference.message_key) == col(MailMessage.key))
+    .where(col(MailReference.referenced).in_(bindparam("named", expanding=True))),
+    _PAIRS.where(col(MailMessage.key).in_(bindparam("ids", expanding=True))),
+    _PAIRS.where(col(MailMessage.conversation) == bindparam("conversation")),
+    _PAIRS.where(col(MailMessage.counterparty_id) == bindparam("cp"), col(MailMessage.topic) == bindparam("topic"),
+                 col(MailMessage.written_at).between(bindparam("low"), bindparam("high")),
+                 or_(bindparam("reply", type_=Boolean), col(MailMessage.topic_reply).is_(True))))
+_REFERENCED = select(col(MailReference.referenced)).where(col(MailReference.message_key) == bindparam("key"))
+_FIRST = (select(col(MailMessage.written_at), col(MailMessage.key), col(MailMessage.root_hint))
+          .where(col(MailMessage.counterparty_id) == bindparam("cp"),
+                 col(MailMessage.thread_id) == bindparam("thread"))
+          .order_by(col(MailMessage.written_at).is_(None), col(MailMessage.written_at), col(MailMessage.key))
+          .limit(1))
+
+
+class Threads:
+    """Places filed letters in threads within one session (one per import batch is fine).
+
+    The common case costs a few index lookups: a letter that joins one thread and is
+    not its earliest moves nothing. Rows are loaded only to be moved, and kept
+    referenced with the rows placed here: the batch writes in one flush at its end, so
+    what it placed or moved is not in the database yet and is found here instead.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._rows: dict[str, MailMessage] = {}  # rows placed or loaded to move, by key
+        self._threads: dict[tuple[str, str], dict[str, MailMessage]] = {}  # (cp, thread) → those of its rows
+        self._complete: set[tuple[str, str]] = set()  # (cp, thread) whose every row is in ``_rows``
+        self._first: dict[tuple[str, str], tuple[Age, str]] = {}  # (cp, thread) → its earliest letter, its root
+        self._interactions: dict[str, Interaction] = {}
+        self._bumped: set[str] = set()
+        # Rows placed here, by what other letters find them by.
+        self._by_reference: dict[str, list[MailMessage]] = {}
+        self._by_conversation: dict[str, list[MailMessage]] = {}
+        self._by_topic: dict[tuple[str, str], list[MailMessage]] = {}
+
+    def place(self, letter: Letter, row: MailMessage, interaction: Interaction | None, bridge: Any) -> str:
+        """Put the just-filed ``letter`` (its ``row``, with the counterparty set) into its thread.
+
+        Sets the thread id on ``row`` and ``interaction`` and moves the letters of every
+        thread it joins to that id (as ``bridge``). Returns the thread id.
+        """
+        cp = row.counterparty_id
+        assert cp is not None
+        # Take the data version (and on PostgreSQL its row lock, held to commit) before looking:
+        # a writer filing another part of the conversation at the same time commits first, and
+        # what it filed is then seen here — two halves are never placed blind to each other.
+        changes.allocate(self.session)
+        ids = [mid[:500] for mid in dict.fromkeys(letter.thread_ids)]
+        conversation, reply_index = conversation_of(letter.thread_index)
+        topic, replied = normalise_subject(letter.thread_topic) if letter.thread_topic else ("", False)
+        subject_topic, subject_replied = normalise_subject(letter.subject)
+        topic = topic or subject_topic
+        row.written_at = letter.date
+        row.root_hint = root_hint(letter)
+        row.topic = topic or None
+        row.topic_reply = bool(topic) and not ids and (replied or subject_replied or reply_index)
+        row.conversation = conversation
+        if not inspect(row).pending:  # a letter settled from review: its references may be there
+            ids_known = set(self.session.execute(_REFERENCED, {"key": row.key}).scalars())
+        else:
+            ids_known = set()
+        self.session.add_all(MailReference(message_key=row.key, referenced=mid) for mid in ids if mid not in ids_known)
+
+        old = self._neighbour_threads(row, ids)
+        first = min([(_age(row.written_at, row.key), row.root_hint), *(self._first_of(cp, t) for t in old)])
+        thread_id = first[1][:500]
+        if old - {thread_id}:
+            self._move(cp, old, thread_id, bridge)
+        row.thread_id = thread_id
+        if interaction is not None:
+            self._interactions[interaction.id] = interaction
+            self._set(interaction, thread_id, bridge)
+        for gone in old - {thread_id}:
+            self._first.pop((cp, gone), None)
+        self._first[(cp, thread_id)] = first
+        self._keep(row)
+        for mid in ids:
+            self._by_reference.setdefault(mid, []).append(row)
+        if row.conversation:
+            self._by_conversation.setdefault(row.conversation, []).append(row)
+        if row.topic:
+            self._by_topic.setdefault((cp, row.topic), []).append(row)
+        return thread_id
+
+    # -- finding
+
+    def _neighbour_threads(self, row: MailMessage, ids: list[str]) -> set[str]:
+        """The threads of the rows of the same counterparty that ``row`` links to (see the module's rule)."""
+        cp = row.counterparty_id or ""
+        named = [row.key, *ids]
+        found = [r for mid in named for r in self._by_reference.get(mid, ())]
+        found += [self._rows[mid] for mid in ids if mid in self._rows]
+        if row.conversation:
+            found += self._by_conversation.get(row.conversation, [])
+        values: dict[str, Any] = {"named": named, "ids": ids, "conversation": row.conversation, "cp": cp,
+                                  "topic": None, "low": None, "high": None, "reply": row.topic_reply}
+        if row.topic and row.written_at is not None:
+            low, high = row.written_at - TOPIC_WINDOW, row.written_at + TOPIC_WINDOW
+            values.update(topic=row.topic, low=low, high=high)
+            found += [r for r in self._by_topic.get((cp, row.topic), ())
+                      if (row.topic_reply or r.topic_reply) and r.written_at is not None
+                      and low <= r.written_at <= high]
+        threads = {r.thread_id for r in found if r.key != row.key and r.counterparty_id == cp}
+        for key, thread_id, counterparty_id in self.session.execute(_LINKED, values).all():
+            if key != row.key and counterparty_id == cp:
+                # What this batch moved is not written yet: the row in memory says where it is.
+                threads.add(self._rows[key].thread_id if key in self._rows else thread_id)
+        threads.discard(None)
+        return threads  # type: ignore[return-value]
+
+    def _first_of(self, cp: str, thread_id: str) -> tuple[Age, str]:
+        """The earliest letter of a thread, and the root it names."""
+        if (cp, thread_id) not in self._first:
+            found = self.session.execute(_FIRST, {"cp": cp, "thread": thread_id}).first()
+            # A thread only letters of Satchel's outbox (no Date, no root recorded) hold is its own root.
+            self._first[(cp, thread_id)] = ((_age(found.written_at, found.key), found.root_hint or thread_id)
+                                            if found is not None else ((True, "", thread_id), thread_id))
+        return self._first[(cp, thread_id)]
+
+    # -- moving
+
+    def _keep(self, row: MailMessage) -> None:
+        self._rows[row.key] = row
+        self._threads.setdefault((row.counterparty_id or "", row.thread_id or ""), {})[row.key] = row
+
+    def _move(self, cp: str, old: set[str], thread_id: str, bridge: Any) -> None:
+        """Every letter of the threads ``old`` of ``cp`` takes ``thread_id``: its row and its interaction."""
+        missing = sorted(t for t in old if (cp, t) not in self._complete)
+        if missing:
+            for found in self.session.execute(select(MailMessage).where(
+                    col(MailMessage.counterparty_id) == cp, col(MailMessage.thread_id).in_(missing))).scalars():
+                if found.key not in self._rows:  # else it is in memory, maybe moved already
+                    self._keep(found)
+            self._complete.update((cp, t) for t in missing)
+        target = self._threads.setdefault((cp, thread_id), {})
+        moved: list[MailMessage] = []
+        for t in old - {thread_id}:
+            rows = self._threads.pop((cp, t), {})
+            for member in rows.values():
+                member.thread_id = thread_id
+            target.update(rows)
+            moved += rows.values()
+        self._complete.add((cp, thread_id))
+        wanted = [r.interaction_id for r in moved if r.interaction_id and r.interaction_id not in self._interactions]
+        # Letters written in Satchel and not sent yet have no row; they are found by their thread.
+        condition: ColumnElement[bool] = ((col(Interaction.counterparty_id) == cp)
+                                          & col(Interaction.thread_id).in_(sorted(old)))
+        if wanted:
+            condition = or_(condition, col(Interaction.id).in_(wanted))
+        for item in self.session.execute(select(Interaction).where(condition)).scalars():
+            self._interactions.setdefault(item.id, item)
+        ids = {r.interaction_id for r in moved}
+        for item in list(self._interactions.values()):
+            if item.id in ids or (item.counterparty_id == cp and item.thread_id in old):
+                self._set(item, thread_id, bridge)
+
+    def _set(self, item: Interaction, thread_id: str, bridge: Any) -> None:
+        """As ``mail.filing.set_as_bridge`` does (version, audit), without a flush of its own."""
+        if item.thread_id == thread_id:
+            return
+        item.thread_id = thread_id
+        if inspect(item).pending:  # created in this transaction: its insert carries the value
+            return
+        if item.id not in self._bumped:
+            item.version += 1
+            self._bumped.add(item.id)
+        item.updated_at = utcnow()
+        item.updated_by = getattr(bridge, "id", None)

@@ -1,0 +1,127 @@
+"""The mail bridge's desk over REST: the review queue, contact-person suggestions and the outbox.
+
+The same operations as the server's web UI (``server.web_home.ServerReviewQueue``) and
+``satchel mail review``, under the same rule: the review queue and the suggestions are
+for office staff and administrators (403 for anyone else, before anything is read); the
+outbox answers every user with the letters they may see (``crm.records``' access rule
+on their counterparties), and office staff and administrators with the counts too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crm import records
+from crm.errors import MalformedInput
+from crm.models import User
+from crm.models.base import to_jsonable
+from crm.models.enums import MailStatus
+from server.http import as_user, config, db, json_response, read_json
+from server.web_home import ServerReviewQueue, sorts_mail
+
+INTERACTIONS = records.record_type("interactions")
+# The letters an outbox listing shows: those not yet gone, and those that went wrong.
+WAITING = (MailStatus.QUEUED, MailStatus.SENDING, MailStatus.FAILED, MailStatus.UNCERTAIN)
+
+
+def _plain(value: Any) -> Any:
+    """JSON values all the way down (dates as ISO 8601)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return to_jsonable(value)
+
+
+def _queue(request: Request) -> ServerReviewQueue:
+    return ServerReviewQueue(config(request), db(request))
+
+
+async def list_reviews(request: Request) -> Response:
+    queue = _queue(request)
+    items = await as_user(request, lambda session, user: queue.waiting(session, user), write=False)
+    return json_response({"items": _plain(items)})
+
+
+async def get_review(request: Request) -> Response:
+    queue, review_id = _queue(request), request.path_params["review_id"]
+    return json_response(_plain(await as_user(request, lambda session, user: queue.preview(session, user, review_id),
+                                              write=False)))
+
+
+async def _actor(request: Request) -> User:
+    """The caller, checked in a transaction of its own: settling opens its own writes."""
+    return await as_user(request, lambda session, user: User(**user.model_dump()), write=False)
+
+
+async def settle_review(request: Request) -> Response:
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("counterparty_id"), str) \
+            or not isinstance(body.get("contact_person_id") or "", str):
+        raise MalformedInput('send {"counterparty_id": "…", "contact_person_id": "…" (optional)}')
+    queue, review_id = _queue(request), request.path_params["review_id"]
+    actor = await _actor(request)
+    await run_in_threadpool(queue.settle, actor, review_id, body["counterparty_id"], body.get("contact_person_id"))
+    return json_response({"id": review_id, "status": "settled"})
+
+
+async def dismiss_review(request: Request) -> Response:
+    queue, review_id = _queue(request), request.path_params["review_id"]
+    actor = await _actor(request)
+    await run_in_threadpool(queue.dismiss, actor, review_id)
+    return json_response({"id": review_id, "status": "dismissed"})
+
+
+async def list_suggestions(request: Request) -> Response:
+    queue = _queue(request)
+    items = await as_user(request, lambda session, user: queue.suggestions(session, user), write=False)
+    return json_response({"items": _plain(items)})
+
+
+async def accept_suggestion(request: Request) -> Response:
+    queue, suggestion_id = _queue(request), request.path_params["suggestion_id"]
+    person_id = await as_user(request, lambda session, user: queue.accept_suggestion(session, user, suggestion_id),
+                              write=True)
+    return json_response({"id": suggestion_id, "status": "accepted", "contact_person_id": person_id},
+                         status_code=201)
+
+
+async def dismiss_suggestion(request: Request) -> Response:
+    queue, suggestion_id = _queue(request), request.path_params["suggestion_id"]
+    await as_user(request, lambda session, user: queue.dismiss_suggestion(session, user, suggestion_id), write=True)
+    return json_response({"id": suggestion_id, "status": "dismissed"})
+
+
+async def outbox(request: Request) -> Response:
+    def work(session: Any, user: User) -> dict[str, Any]:
+        letters = []
+        for status in WAITING:
+            found = records.list_records(session, user, INTERACTIONS, filters={"mail_status": status.value},
+                                         sort="-updated_at", limit=100, count=False)
+            letters += [{"id": i.id, "kind": i.kind, "counterparty_id": i.counterparty_id, "subject": i.subject,
+                         "mail_status": i.mail_status, "updated_at": i.updated_at} for i in found.items]
+        answer: dict[str, Any] = {"letters": letters}
+        if sorts_mail(user):
+            from mail import bridge
+
+            answer["counts"] = bridge.outbox_counts(session)
+        return answer
+
+    return json_response(_plain(await as_user(request, work, write=False)))
+
+
+routes = [
+    Route("/api/v1/mail/reviews", list_reviews, methods=["GET"]),
+    Route("/api/v1/mail/reviews/{review_id}", get_review, methods=["GET"]),
+    Route("/api/v1/mail/reviews/{review_id}/settle", settle_review, methods=["POST"]),
+    Route("/api/v1/mail/reviews/{review_id}/dismiss", dismiss_review, methods=["POST"]),
+    Route("/api/v1/mail/suggestions", list_suggestions, methods=["GET"]),
+    Route("/api/v1/mail/suggestions/{suggestion_id}/accept", accept_suggestion, methods=["POST"]),
+    Route("/api/v1/mail/suggestions/{suggestion_id}/dismiss", dismiss_suggestion, methods=["POST"]),
+    Route("/api/v1/mail/outbox", outbox, methods=["GET"]),
+]

@@ -1,0 +1,236 @@
+"""``satchel mail …``: the bridge worker, its status, suggestions, the outbox, letter templates.
+
+Mailboxes (``mail mailbox``) and the review queue (``mail review``) have modules of their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from crm.console import JsonOpt, console, err, listing, print_json, reporting
+from server.commands import mailboxes, reviews
+from server.commands.opening import ConfigOpt, load_config, open_db, reading, writing
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+mail_app = typer.Typer(help="Mail bridge: mailboxes, the worker that files letters and sends the outbox, "
+                            "its status, the review queue. / Почта: ящики, разбор писем, отправка.",
+                       no_args_is_help=True)
+template_app = typer.Typer(help="Letter templates with merge fields such as {{contact.first_name}}.",
+                           no_args_is_help=True)
+mail_app.add_typer(mailboxes.mailbox_app, name="mailbox")
+mail_app.add_typer(reviews.review_app, name="review")
+mail_app.add_typer(template_app, name="template")
+
+
+def bridge() -> ModuleType:
+    """``mail.bridge``, with meetings going out as iTIP invitations and their answers coming back."""
+    from calendar_bridge import invitations
+    from mail import bridge as mail_bridge
+    from mail import invites
+
+    invites.use(invitations)
+    return mail_bridge
+
+
+def when(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _summary(report: Any) -> str:
+    away = sum(sum(f.classified.values()) for f in report.folders)
+    text = (f"{report.mailbox}: {report.total('fetched')} read, {report.total('filed')} filed, "
+            f"{report.total('review')} to review, {report.total('duplicates')} already known, {away} not business")
+    if report.total("errors"):
+        text += f", {report.total('errors')} failed (in review)"
+    return text
+
+
+def _run_once(bridge_: ModuleType, database: Any, cfg: Any, mailbox: str | None) -> list[Any]:
+    """One pass with a progress bar per folder, labelled ``mailbox/folder``; the reports."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from mail import outbox
+
+    with database.read() as session:
+        names = [bridge_.find_mailbox(session, mailbox).name] if mailbox else \
+            [b.name for b in bridge_.status(session)[0] if b.enabled]
+    reports: list[Any] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err) as bar:
+        tasks: dict[str, Any] = {}
+        for name in names:
+            def progress(folder: str, done: int, total: int, box: str = name) -> None:
+                label = f"{box}/{folder}"
+                if label not in tasks:
+                    tasks[label] = bar.add_task(label, total=total)
+                bar.update(tasks[label], completed=done, total=total)
+
+            # One mailbox at a time: the bridge's progress names only the folder.
+            reports += bridge_.run_once(database, cfg, mailbox=name, progress=progress, send=False)
+    outbox.send_due(database, cfg)
+    return reports
+
+
+@mail_app.command("run")
+def mail_run(
+    once: Annotated[bool, typer.Option("--once", help="One pass over every mailbox and the outbox, then exit.")] = False,
+    mailbox: Annotated[str | None, typer.Option(help="Only this mailbox (with --once).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the mail bridge in the foreground: file new letters, send the outbox. Ctrl-C stops it."""
+    import logging
+    import signal
+    import threading
+
+    from server import logs
+
+    mail_bridge = bridge()
+    cfg = load_config(config)
+    logs.configure(cfg.log_level)  # letters are full of addresses; the log must not be
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    with reporting():
+        database = open_db(cfg)
+        if once:
+            reports = _run_once(mail_bridge, database, cfg, mailbox)
+            failed = False
+            for report in reports:
+                console.print(_summary(report))
+                if report.error:
+                    err.print(f"[red]{report.mailbox}:[/red] {report.error}")
+                    failed = True
+            if failed:
+                raise typer.Exit(1)
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        console.print("mail bridge running; Ctrl-C stops it / почтовый мост работает; Ctrl-C — остановить")
+        try:
+            mail_bridge.serve(database, cfg, stop=stop, on_report=lambda r: console.print(_summary(r))
+                              if r.total("fetched") or r.error else None)
+        except KeyboardInterrupt:
+            stop.set()
+
+
+@mail_app.command("status")
+def mail_status(config: ConfigOpt = None, as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the folders, review and outbox as one JSON object.")] = False) -> None:
+    """Per folder: cursor, filed, not business (by kind), in review, errors; and the outbox."""
+    from rich.table import Table
+
+    mail_bridge = bridge()
+    with reading(config) as session:
+        boxes, folders, waiting = mail_bridge.status(session)
+        outbox = mail_bridge.outbox_counts(session)
+    rows = []
+    for f in folders:
+        counts = dict(f.counts)
+        main = {k: counts.pop(k, 0) for k in ("filed", "review", "duplicates", "errors")}
+        rows.append({"mailbox": f.mailbox, "folder": f.folder, "role": f.role, "uidvalidity": f.uidvalidity,
+                     "last_uid": f.last_uid, "filed": main["filed"], "not_business": dict(sorted(counts.items())),
+                     "review": main["review"], "known": main["duplicates"], "errors": main["errors"],
+                     "last_run": f.last_run_at, "last_error": f.last_error})
+    if as_json:
+        summary = {"folders": rows, "mailbox_errors": {b.name: b.last_error for b in boxes if b.last_error},
+                   "waiting_in_review": waiting, "outbox": dict(sorted(outbox.items()))}
+        print_json(summary)
+        return
+    table = Table("mailbox", "folder", "role", "UIDVALIDITY", "last UID", "filed", "not business", "review",
+                  "known", "errors", "last run", "last error")
+    for r in rows:
+        away = ", ".join(f"{k} {v}" for k, v in r["not_business"].items()) or "0"
+        table.add_row(r["mailbox"], r["folder"], r["role"], str(r["uidvalidity"] or ""), str(r["last_uid"]),
+                      str(r["filed"]), away, str(r["review"]), str(r["known"]), str(r["errors"]),
+                      when(r["last_run"]), r["last_error"] or "")
+    listing(table, rows)
+    for b in boxes:
+        if b.last_error:
+            err.print(f"[red]{b.name}:[/red] {b.last_error}")
+    console.print(f"{waiting} letter(s) waiting in review / писем ждут разбора")
+    console.print("outbox: " + (", ".join(f"{state} {n}" for state, n in sorted(outbox.items())) or "empty"))
+
+
+@mail_app.command("suggestions")
+def mail_suggestions(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Unknown addresses on filed letters: candidates for new contact persons."""
+    from rich.table import Column, Table
+
+    from crm.models import Counterparty
+
+    mail_bridge = bridge()
+    with reading(config) as session:
+        items = mail_bridge.list_suggestions(session, limit=500)
+        names = {s.counterparty_id: (cp.short_name or cp.legal_name) if (cp := session.get(Counterparty,
+                 s.counterparty_id)) else s.counterparty_id for s in items}
+        rows = [{"address": s.address, "name": s.name, "counterparty": names[s.counterparty_id],
+                 "counterparty_id": s.counterparty_id, "letters": s.letters} for s in items]
+    table = Table("address", "name", "counterparty", Column("counterparty id", no_wrap=True, min_width=36),
+                  "letters")
+    for r in rows:
+        table.add_row(r["address"], r["name"], r["counterparty"], r["counterparty_id"], str(r["letters"]))
+    listing(table, rows, as_json=as_json)
+
+
+@mail_app.command("retry")
+def mail_retry(interaction_id: str, config: ConfigOpt = None) -> None:
+    """Send a failed or uncertain letter again (same Message-ID). Make sure it did not arrive first."""
+    from mail import outbox
+
+    bridge()
+    cfg = load_config(config)
+    with reporting():
+        outbox.retry(open_db(cfg), interaction_id)
+    console.print(f"letter {interaction_id} queued again; `satchel mail run` sends it")
+
+
+@template_app.command("add")
+def template_add(
+    name: str,
+    subject: Annotated[str, typer.Option(help="Subject; may hold merge fields.")],
+    body_file: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="UTF-8 text file with the body.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Add a letter template. Merge fields: {{counterparty.name}}, {{contact.first_name}}, {{salesperson.name}}…"""
+    from crm import rules
+    from crm.errors import ValidationFailed
+    from crm.models import LetterTemplate, User
+
+    body = body_file.read_text(encoding="utf-8")
+    with writing(config) as session:
+        # Written as the records service would (the change log takes it to every laptop), by the system.
+        template = LetterTemplate(name=name, subject=subject, body=body)
+        problems: rules.Problems = {}
+        rules.check_letter_template(session, User(login="satchel", full_name="satchel", role="admin"), template,
+                                    problems)
+        if problems:
+            raise ValidationFailed("the template is not valid", details=problems)
+        session.add(template)
+    console.print(f"template {name} added")
+
+
+@template_app.command("list")
+def template_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """List letter templates."""
+    from rich.table import Table
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from crm.models import LetterTemplate
+
+    with reading(config) as session:
+        rows = [{"name": t.name, "subject": t.subject, "body": t.body}
+                for t in session.execute(select(LetterTemplate).order_by(col(LetterTemplate.name))).scalars()]
+    table = Table("name", "subject", "body")
+    for r in rows:
+        table.add_row(r["name"], r["subject"], r["body"][:60] + ("…" if len(r["body"]) > 60 else ""))
+    listing(table, rows, as_json=as_json)

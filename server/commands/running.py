@@ -1,0 +1,161 @@
+"""``satchel serve``, ``demo``, ``db``, ``backup`` and ``restore``: running the server and keeping its database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from crm.console import console, err, reporting
+from server.commands.opening import ConfigOpt, load_config, open_db
+
+if TYPE_CHECKING:
+    from server.config import Config
+
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+
+
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the server (migrating the database first)."""
+    import uvicorn
+
+    from server import logs
+    from server.app import create_app
+
+    cfg = load_config(config, host=host, port=port)
+    logs.configure(cfg.log_level)  # redacts addresses and phones, for uvicorn's loggers too
+    database = open_db(cfg)
+    console.print(f"Satchel listening on http://{cfg.host}:{cfg.port}  (database: {database.dialect})")
+    # No access log: request lines would carry calendar feed tokens (secrets) into the log.
+    uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False,
+                server_header=False, log_config=None, **proxy_settings(cfg))
+
+
+def proxy_settings(cfg: Config) -> dict[str, Any]:
+    """uvicorn's proxy options: X-Forwarded-For is believed only from the configured proxies.
+
+    (uvicorn's default believes it from 127.0.0.1, so a local user could choose the address
+    the login limit counts them under.)
+    """
+    proxies = [p.strip() for p in str(cfg.trusted_proxies or "").split(",") if p.strip()]
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None) -> None:
+    """Apply all pending migrations."""
+    from server import migrate
+
+    with reporting():
+        database = open_db(load_config(config))
+        console.print(f"database at revision {migrate.current(database)}")
+
+
+@db_app.command("current")
+def db_current(config: ConfigOpt = None) -> None:
+    """Show the database's revision and the newest one this version knows."""
+    from server import migrate
+
+    database = open_db(load_config(config), upgrade=False)
+    console.print(f"current: {migrate.current(database)}  head: {migrate.head()}")
+
+
+def demo(
+    size: Annotated[str, typer.Option(help="small, medium or large (20,000 counterparties).")] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same company.")] = 1,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the demo database lives.")] = None,
+    reset: Annotated[bool, typer.Option(help="Throw away an existing demo database first.")] = False,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Run the server afterwards.")] = True,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Build a demo trading company on SQLite and run the server, ready to log into."""
+    import uvicorn
+    from sqlalchemy import func, select
+
+    from crm import demo as demo_data
+    from crm.models import Counterparty
+    from server.app import create_app
+    from server.config import Config
+
+    if size not in demo_data.SIZES:
+        err.print(f"[red]unknown size {size}[/red]; choose from {', '.join(demo_data.SIZES)}")
+        raise typer.Exit(2)
+    directory = data_dir or Path(Config.load(environ={}).data_dir).parent / "demo"
+    db_file = directory / "satchel.db"
+    if reset:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    cfg = load_config(None, data_dir=str(directory), database_url=f"sqlite:///{db_file}", port=port)
+    with reporting():
+        database = open_db(cfg)
+        with database.read() as session:
+            existing = session.execute(select(func.count()).select_from(Counterparty)).scalar_one()
+        if existing:
+            console.print(f"using the demo company in {db_file} ({existing} counterparties; --reset to rebuild)")
+        else:
+            from rich.progress import Progress
+
+            with Progress(console=err) as bar:
+                tasks: dict[str, object] = {}
+
+                def progress(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = bar.add_task(stage, total=total)
+                    bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+
+                demo_data.generate(database, size, seed=seed, progress=progress)
+    console.print(f"demo users (password [bold]{demo_data.DEMO_PASSWORD}[/bold]): "
+                  "admin, manager, ivanov, petrova, sidorov, kuznetsova, office")
+    console.print(f"other commands work on the demo with SATCHEL_DATA_DIR={directory} "
+                  f"(e.g. SATCHEL_DATA_DIR={directory} satchel user list)")
+    if serve_after:
+        console.print(f"Satchel demo on http://{cfg.host}:{cfg.port}  — Ctrl+C to stop")
+        uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
+                    server_header=False, **proxy_settings(cfg))
+
+
+def backup_command(
+    target: Annotated[Path, typer.Argument(help="The backup file to write (must not exist yet).")],
+    config: ConfigOpt = None,
+) -> None:
+    """Write a consistent backup of the database while the server runs. / Резервная копия базы."""
+    from server import backup
+
+    with reporting():
+        cfg = load_config(config)
+        backup.backup(open_db(cfg, upgrade=False), target)
+    console.print(f"backup written to {target}")
+
+
+def restore_command(
+    source: Annotated[Path, typer.Argument(help="A file written by 'satchel backup'.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Replace the database by a backup (stop the server first); laptops then reload their data by
+    themselves, keeping their unsent changes. / Восстановить базу из резервной копии."""
+    from server import backup, migrate
+
+    cfg = load_config(config)
+    if not yes:
+        typer.confirm("Everything written after this backup will be replaced. Stop the server and the mail "
+                      "workers first. Restore now?", abort=True)
+    with reporting():
+        database = open_db(cfg, upgrade=False)
+        epoch = backup.restore(database, source)
+        migrate.upgrade(database)
+    console.print(f"restored from {source}; laptops will load their data again at their next sync "
+                  f"(data version {epoch})")
+
+
+def register(app: typer.Typer) -> None:
+    """Put the top-level commands on ``app``, in the order ``satchel --help`` lists them."""
+    app.command()(serve)
+    app.command()(demo)
+    app.command("backup")(backup_command)
+    app.command("restore")(restore_command)
