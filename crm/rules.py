@@ -8,6 +8,7 @@ records it refers to.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
@@ -217,6 +218,9 @@ def check_contact_person(session: Session, actor: User, person: ContactPerson, p
     person.full_name = _not_blank(problems, "full_name", person.full_name)
     _exists(session, problems, "counterparty_id", Counterparty, person.counterparty_id)
     person.contacts = clean_contacts(problems, "contacts", person.contacts)
+    for i, item in enumerate(person.contacts):
+        if item.get("kind") == ContactKind.DOMAIN:  # a person has addresses; a company has domains
+            problems[f"contacts[{i}]"] = "a mail domain belongs to the counterparty, not to a contact person"
     if not 0 <= person.birthday_remind_days <= 60:
         problems["birthday_remind_days"] = "must be between 0 and 60"
     person.search_name = validation.fold_text(person.full_name)
@@ -409,14 +413,22 @@ def check_user(session: Session, actor: User, user: User, problems: Problems) ->
     _exists(session, problems, "team_id", Team, user.team_id)
 
 
+def _same_name(name: str) -> str:
+    """A name as people tell names apart: composed, without invisible format characters, case-folded."""
+    composed = unicodedata.normalize("NFC", name)
+    return "".join(c for c in composed if unicodedata.category(c) != "Cf").strip().casefold()
+
+
 def check_letter_template(session: Session, actor: User, template: LetterTemplate, problems: Problems) -> None:
     template.name = _not_blank(problems, "name", template.name)
-    folded = template.name.casefold()
+    folded = _same_name(template.name)
     with session.no_autoflush:
         clash = [n for i, n in session.execute(select(col(LetterTemplate.id), col(LetterTemplate.name))).all()
-                 if i != template.id and n.casefold() == folded]
+                 if i != template.id and _same_name(n) == folded]
     if clash:
         problems["name"] = f"a template named {clash[0]!r} exists already"
+    if any(c in (template.subject or "") for c in "\r\n\x00"):
+        problems["subject"] = "the subject of a letter must be one line"
     if not (template.subject or "").strip() and not (template.body or "").strip():
         problems["body"] = "a template needs a subject or a text"
 

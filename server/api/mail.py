@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crm import records
-from crm.errors import MalformedInput
+from crm.errors import MalformedInput, PermissionDenied
 from crm.models import User
 from crm.models.base import to_jsonable
 from crm.models.enums import MailStatus
@@ -60,12 +60,14 @@ async def _actor(request: Request) -> User:
 
 
 async def settle_review(request: Request) -> Response:
+    actor = await _actor(request)  # refused before the body is read: a stranger learns nothing of its shape
+    if not sorts_mail(actor):
+        raise PermissionDenied("the mail review queue is for office staff and administrators")
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("counterparty_id"), str) \
             or not isinstance(body.get("contact_person_id") or "", str):
         raise MalformedInput('send {"counterparty_id": "…", "contact_person_id": "…" (optional)}')
     queue, review_id = _queue(request), request.path_params["review_id"]
-    actor = await _actor(request)
     await run_in_threadpool(queue.settle, actor, review_id, body["counterparty_id"], body.get("contact_person_id"))
     return json_response({"id": review_id, "status": "settled"})
 

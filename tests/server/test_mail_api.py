@@ -110,3 +110,16 @@ def test_the_outbox_shows_each_user_only_the_letters_they_may_see(api: Api, desk
     office = api.client.get("/api/v1/mail/outbox", headers=desk["office"]).json()
     assert sorted(x["subject"] for x in office["letters"]) == ["Счёт Ромашке", "Чужой счёт"]
     assert isinstance(office["counts"], dict)
+
+
+@pytest.mark.parametrize("body", [b"null", b"{bad json", b"[" * 200])
+def test_a_salesperson_is_refused_before_the_settle_body_is_read(api: Api, desk: dict[str, Any], body: bytes) -> None:
+    r = api.client.post(f"/api/v1/mail/reviews/{desk['review']}/settle", content=body,
+                        headers={**desk["ivanov"], "Content-Type": "application/json"})
+    assert r.status_code == 403
+
+
+def test_a_contact_person_has_no_mail_domain(api: Api, desk: dict[str, Any]) -> None:
+    r = api.client.post("/api/v1/contact-persons", headers=desk["ivanov"], json={
+        "counterparty_id": desk["cp"]["id"], "full_name": "Пётр", "contacts": [{"kind": "domain", "value": "x.ru"}]})
+    assert r.status_code == 422 and "contacts[0]" in r.json()["details"]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from crm import accounts, records
-from crm.errors import PermissionDenied
+from crm.errors import PermissionDenied, ValidationFailed
 from tests.web.conftest import Web, create, user
 
 
@@ -43,3 +43,19 @@ def test_only_administrators_and_office_staff_write_templates(web: Web) -> None:
         assert records.get(db, ivanov, records.record_type("letter-templates"), made.id).name == "Счёт"  # reads it
         with pytest.raises(PermissionDenied):
             records.update(db, ivanov, records.record_type("letter-templates"), made.id, {"body": "взлом"})
+
+
+@pytest.mark.parametrize("name", ["Счёт", "СЧЁТ ", "Сч\u0435\u0308т", "Счёт\u200b", "Счёт\u00a0"])
+def test_a_template_name_that_looks_the_same_is_refused(web: Web, name: str) -> None:
+    user(web.database, "office", role="office")
+    _template(web, "office", name="Счёт", subject="Счёт", body="Счёт во вложении.")
+    with pytest.raises(ValidationFailed) as refused:
+        _template(web, "office", name=name, subject="x", body="y")
+    assert "name" in refused.value.details
+
+
+def test_a_template_subject_is_one_line(web: Web) -> None:
+    user(web.database, "office", role="office")
+    with pytest.raises(ValidationFailed) as refused:
+        _template(web, "office", name="Взлом", subject="Счёт\r\nBcc: evil@example.ru", body="y")
+    assert "subject" in refused.value.details
