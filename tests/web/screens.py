@@ -31,11 +31,12 @@ from crm.database import Database
 from crm.models import Counterparty, Interaction, User
 from server import migrate
 from server.process import running_server
+from tests.web.test_browser import (  # the browser the tests drive, launched the same way
+    ARGS,
+    CHROMIUM,
+)
 
 WIDTH, HEIGHT = 1366, 768
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 @dataclass(frozen=True)
