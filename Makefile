@@ -29,6 +29,7 @@ demo: $(VENV)/.installed
 # The whole test suite, on SQLite and PostgreSQL, on every core.
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -n auto

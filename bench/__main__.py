@@ -51,10 +51,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--size", default="large", choices=sorted(demo.SIZES))
-    parser.add_argument("--only-bench", action="append", choices=BENCHES,
-                        help="run only these benchmarks (repeat the flag for several); default: all")
-    parser.add_argument("--quick", action="store_true",
-                        help="sync, mail and web benchmarks small and short, to try them out; RESULTS.md is not written")
+    parser.add_argument(
+        "--only-bench",
+        action="append",
+        choices=BENCHES,
+        help="run only these benchmarks (repeat the flag for several); default: all",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="sync, mail and web benchmarks small and short, to try them out; RESULTS.md is not written",
+    )
     args = parser.parse_args()
     benches = set(args.only_bench or BENCHES)
     others = bool(benches - SECTIONED)
@@ -64,11 +71,29 @@ def main() -> None:
     report, sync_report, mail_report, web_report = Report(), Report(), Report(), Report()
     started = time.perf_counter()
     try:
-        run(args, benches, others, plan, report, sync_report, mail_plan, mail_report, web_plan, web_report)
+        run(
+            args,
+            benches,
+            others,
+            plan,
+            report,
+            sync_report,
+            mail_plan,
+            mail_report,
+            web_plan,
+            web_report,
+        )
     except BaseException as exc:
         # Keep what was measured before the failure; the note says where it stopped.
-        aborted = (report if others else sync_report if "sync" in benches else web_report if "web" in benches
-                   else mail_report)
+        aborted = (
+            report
+            if others
+            else sync_report
+            if "sync" in benches
+            else web_report
+            if "web" in benches
+            else mail_report
+        )
         aborted.notes.append(f"run aborted: {type(exc).__name__}: {exc}"[:300])
         write(args, benches, others, plan, report, sync_report, mail_report, web_plan, web_report)
         raise
@@ -76,9 +101,18 @@ def main() -> None:
     write(args, benches, others, plan, report, sync_report, mail_report, web_plan, web_report)
 
 
-def run(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
-        sync_report: Report, mail_plan: mail.Plan, mail_report: Report, web_plan: web.Plan,
-        web_report: Report) -> None:
+def run(
+    args: argparse.Namespace,
+    benches: set[str],
+    others: bool,
+    plan: sync.Plan,
+    report: Report,
+    sync_report: Report,
+    mail_plan: mail.Plan,
+    mail_report: Report,
+    web_plan: web.Plan,
+    web_report: Report,
+) -> None:
     with ExitStack() as stack:
         boxes = stack.enter_context(mail.mailboxes(mail_plan)) if "mail" in benches else None
         first = True
@@ -86,7 +120,9 @@ def run(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Pl
             if args.only and backend != args.only:
                 continue
             if benches & DEMO_BENCHES:
-                run_on_demo(args, benches, others, plan, report, sync_report, backend, web_plan, web_report)
+                run_on_demo(
+                    args, benches, others, plan, report, sync_report, backend, web_plan, web_report
+                )
             if boxes is not None:
                 mail.bench_mail(mail_report, backend, boxes, once=first)
             first = False
@@ -94,14 +130,24 @@ def run(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Pl
             mail_report.notes += mail.notes(boxes)
 
 
-def run_on_demo(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
-                sync_report: Report, backend: str, web_plan: web.Plan, web_report: Report) -> None:
+def run_on_demo(
+    args: argparse.Namespace,
+    benches: set[str],
+    others: bool,
+    plan: sync.Plan,
+    report: Report,
+    sync_report: Report,
+    backend: str,
+    web_plan: web.Plan,
+    web_report: Report,
+) -> None:
     """The benchmarks that need the demo company, on ``backend``."""
     with loaded(backend, args.size) as (url, database, seconds):
         s = demo.SIZES[args.size]
         (report if others else sync_report if "sync" in benches else web_report).notes.append(
             f"{backend}: demo company loaded in {seconds:.1f} s ({s.counterparties} counterparties, "
-            f"{s.contact_persons} contact persons, {s.interactions} interactions)")
+            f"{s.contact_persons} contact persons, {s.interactions} interactions)"
+        )
         with running_server(url) as base:
             if "sync" in benches:  # first: it bootstraps the demo company as loaded
                 sync.bench_sync(sync_report, base, database, backend, plan)
@@ -110,21 +156,34 @@ def run_on_demo(args: argparse.Namespace, benches: set[str], others: bool, plan:
                 api.bench_create(report, base, database, backend)
             if "calendar" in benches:
                 calendar.bench_calendar(report, base, database, backend)
-            if "web" in benches:  # last: it adds records (a long history, a salesperson's day) to the demo
+            if (
+                "web" in benches
+            ):  # last: it adds records (a long history, a salesperson's day) to the demo
                 web.bench_web(web_report, base, database, backend, web_plan)
     if "sync" in benches:
         sync.bench_noop(sync_report, backend, plan)
 
 
-def write(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.Plan, report: Report,
-          sync_report: Report, mail_report: Report, web_plan: web.Plan, web_report: Report) -> None:
+def write(
+    args: argparse.Namespace,
+    benches: set[str],
+    others: bool,
+    plan: sync.Plan,
+    report: Report,
+    sync_report: Report,
+    mail_report: Report,
+    web_plan: web.Plan,
+    web_report: Report,
+) -> None:
     if args.quick:
         print("--quick: RESULTS.md not written")
         return
     path = ROOT / "bench" / "RESULTS.md"
     if others:
-        report.notes.append(f"search: {api.REQUESTS_PER_KIND} requests per kind per run, {api.ROUNDS} runs; "
-                            "figures are the median over runs of each run's p50/p95; one uvicorn worker.")
+        report.notes.append(
+            f"search: {api.REQUESTS_PER_KIND} requests per kind per run, {api.ROUNDS} runs; "
+            "figures are the median over runs of each run's p50/p95; one uvicorn worker."
+        )
         ran = benches & {"api", "calendar"}
 
         def keep_row(name: str, database: str) -> bool:
@@ -135,17 +194,26 @@ def write(args: argparse.Namespace, benches: set[str], others: bool, plan: sync.
         report.write(path, keep_row=keep_row if partial else None)
     if "sync" in benches:
         sync_report.notes += sync.notes(plan)
-        command = ("python -m bench" + (f" --only {args.only}" if args.only else "")
-                   + ("" if others else " --only-bench sync"))
+        command = (
+            "python -m bench"
+            + (f" --only {args.only}" if args.only else "")
+            + ("" if others else " --only-bench sync")
+        )
         sync_report.write_section(path, "Sync", command, keep_others=bool(args.only))
     if "mail" in benches:
-        command = ("python -m bench" + (f" --only {args.only}" if args.only else "")
-                   + ("" if others or "sync" in benches else " --only-bench mail"))
+        command = (
+            "python -m bench"
+            + (f" --only {args.only}" if args.only else "")
+            + ("" if others or "sync" in benches else " --only-bench mail")
+        )
         mail_report.write_section(path, "Mail", command, keep_others=bool(args.only))
     if "web" in benches:
         web_report.notes += web.notes(web_plan)
-        command = ("python -m bench" + (f" --only {args.only}" if args.only else "")
-                   + ("" if others or benches & {"sync", "mail"} else " --only-bench web"))
+        command = (
+            "python -m bench"
+            + (f" --only {args.only}" if args.only else "")
+            + ("" if others or benches & {"sync", "mail"} else " --only-bench web")
+        )
         web_report.write_section(path, "Web UI", command, keep_others=bool(args.only))
     print(f"wrote {path}")
 

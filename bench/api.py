@@ -32,8 +32,10 @@ BATCH = 100
 
 
 def _login(base: str, login: str) -> dict[str, str]:
-    r = httpx.post(base + "/api/v1/auth/login", json={"login": login, "password": "demo-password",
-                                                      "device_name": "bench"})
+    r = httpx.post(
+        base + "/api/v1/auth/login",
+        json={"login": login, "password": "demo-password", "device_name": "bench"},
+    )
     r.raise_for_status()
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
@@ -48,11 +50,23 @@ def _queries(database: Database, owner_login: str) -> dict[str, list[str]]:
     rng = random.Random(7)
     with database.read() as session:
         owner = session.execute(select(User).where(User.login == owner_login)).scalar_one()
-        cps = list(session.execute(select(Counterparty).where(Counterparty.owner_id == owner.id).limit(2000)).scalars())
-        phones = list(session.execute(select(ContactKey.key).where(ContactKey.kind == "phone").limit(2000)).scalars())
+        cps = list(
+            session.execute(
+                select(Counterparty).where(Counterparty.owner_id == owner.id).limit(2000)
+            ).scalars()
+        )
+        phones = list(
+            session.execute(
+                select(ContactKey.key).where(ContactKey.kind == "phone").limit(2000)
+            ).scalars()
+        )
     names, inns = [], []
     for cp in cps:
-        words = [w for w in (cp.short_name or cp.legal_name).replace("«", " ").replace("»", " ").split() if len(w) > 4]
+        words = [
+            w
+            for w in (cp.short_name or cp.legal_name).replace("«", " ").replace("»", " ").split()
+            if len(w) > 4
+        ]
         if words:
             word = rng.choice(words)
             names.append(word[: rng.randint(4, len(word))].lower())
@@ -77,8 +91,15 @@ def bench_search(report: Report, base: str, database: Database, backend: str) ->
     queries = _queries(database, "ivanov")
     rng = random.Random(11)
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        _timed_gets(client, "/api/v1/counterparties", [{"q": q} for q in queries["name fragment"][:20]])  # warm up
-        floor_p50 = median([median(_timed_gets(client, "/healthz", [{}] * REQUESTS_PER_KIND)) for _ in range(ROUNDS)])
+        _timed_gets(
+            client, "/api/v1/counterparties", [{"q": q} for q in queries["name fragment"][:20]]
+        )  # warm up
+        floor_p50 = median(
+            [
+                median(_timed_gets(client, "/healthz", [{}] * REQUESTS_PER_KIND))
+                for _ in range(ROUNDS)
+            ]
+        )
         for kind, terms in queries.items():
             p50s, p95s = [], []
             for _ in range(ROUNDS):
@@ -87,24 +108,45 @@ def bench_search(report: Report, base: str, database: Database, backend: str) ->
                 p50s.append(percentile(times, 50))
                 p95s.append(percentile(times, 95))
             p50, p95 = median(p50s), median(p95s)
-            report.add(Result(f"search by {kind}, 20k counterparties", backend,
-                              f"p50 {p50:.1f} ms, p95 {p95:.1f} ms", "p50 ≤ 20 ms, p95 ≤ 50 ms",
-                              f"healthz p50 {floor_p50:.1f} ms", f"{p50 / floor_p50:.1f}× (p50)",
-                              p50 <= 20 and p95 <= 50, ROUNDS))
+            report.add(
+                Result(
+                    f"search by {kind}, 20k counterparties",
+                    backend,
+                    f"p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+                    "p50 ≤ 20 ms, p95 ≤ 50 ms",
+                    f"healthz p50 {floor_p50:.1f} ms",
+                    f"{p50 / floor_p50:.1f}× (p50)",
+                    p50 <= 20 and p95 <= 50,
+                    ROUNDS,
+                )
+            )
 
 
 def _interaction_bodies(database: Database, n: int) -> list[dict[str, Any]]:
     with database.read() as session:
         owner = session.execute(select(User).where(User.login == "ivanov")).scalar_one()
-        cp_ids = list(session.execute(select(Counterparty.id).where(Counterparty.owner_id == owner.id)).scalars())
+        cp_ids = list(
+            session.execute(
+                select(Counterparty.id).where(Counterparty.owner_id == owner.id)
+            ).scalars()
+        )
     rng = random.Random(5)
     start = datetime(2026, 11, 1, 9, tzinfo=UTC)
-    return [{"counterparty_id": rng.choice(cp_ids), "kind": rng.choice(["call", "meeting", "letter"]),
-             "subject": f"Звонок по заказу №{i}", "starts_at": (start + timedelta(minutes=i)).isoformat(),
-             "duration_minutes": 15} for i in range(n)]
+    return [
+        {
+            "counterparty_id": rng.choice(cp_ids),
+            "kind": rng.choice(["call", "meeting", "letter"]),
+            "subject": f"Звонок по заказу №{i}",
+            "starts_at": (start + timedelta(minutes=i)).isoformat(),
+            "duration_minutes": 15,
+        }
+        for i in range(n)
+    ]
 
 
-def _post_all(base: str, headers: dict[str, str], path: str, payloads: list[Any], clients: int) -> float:
+def _post_all(
+    base: str, headers: dict[str, str], path: str, payloads: list[Any], clients: int
+) -> float:
     """POST every payload from ``clients`` keep-alive connections; the rate in payloads per second."""
     chunks = [payloads[i::clients] for i in range(clients)]
 
@@ -123,22 +165,52 @@ def bench_create(report: Report, base: str, database: Database, backend: str) ->
     headers = _login(base, "ivanov")
     bodies = _interaction_bodies(database, CREATES)
     single_rate = _post_all(base, headers, "/api/v1/interactions", bodies, CLIENTS)
-    batches = [{"items": bodies[i:i + BATCH]} for i in range(0, CREATES, BATCH)]
+    batches = [{"items": bodies[i : i + BATCH]} for i in range(0, CREATES, BATCH)]
     batch_rate = _post_all(base, headers, "/api/v1/interactions/batch", batches, 2) * BATCH
 
     # Floor: the same number of rows, straight into the table in one executemany.
     with database.read() as session:
         owner_id = session.execute(select(User.id).where(User.login == "ivanov")).scalar_one()
-    rows = [{**b, "id": str(uuid.uuid4()), "starts_at": datetime.fromisoformat(b["starts_at"]),
-             "responsible_id": owner_id, "direction": "outgoing", "status": "done", "importance": "normal",
-             "version": 1, "created_at": datetime.now(UTC), "updated_at": datetime.now(UTC)} for b in bodies]
+    rows = [
+        {
+            **b,
+            "id": str(uuid.uuid4()),
+            "starts_at": datetime.fromisoformat(b["starts_at"]),
+            "responsible_id": owner_id,
+            "direction": "outgoing",
+            "status": "done",
+            "importance": "normal",
+            "version": 1,
+            "created_at": datetime.now(UTC),
+            "updated_at": datetime.now(UTC),
+        }
+        for b in bodies
+    ]
     start = time.perf_counter()
     with database.write() as session:
         session.execute(insert(Interaction), rows)
     floor_rate = CREATES / (time.perf_counter() - start)
-    report.add(Result(f"create 10,000 interactions via API, batches of {BATCH} (2 clients)", backend,
-                      f"{batch_rate:.0f} /s", "≥ 500 /s", f"executemany {floor_rate:.0f} /s",
-                      f"{floor_rate / batch_rate:.1f}× slower", batch_rate >= 500, 1))
-    report.add(Result(f"create 10,000 interactions via API, one per request ({CLIENTS} clients)", backend,
-                      f"{single_rate:.0f} /s", "≥ 500 /s", f"executemany {floor_rate:.0f} /s",
-                      f"{floor_rate / single_rate:.1f}× slower", single_rate >= 500, 1))
+    report.add(
+        Result(
+            f"create 10,000 interactions via API, batches of {BATCH} (2 clients)",
+            backend,
+            f"{batch_rate:.0f} /s",
+            "≥ 500 /s",
+            f"executemany {floor_rate:.0f} /s",
+            f"{floor_rate / batch_rate:.1f}× slower",
+            batch_rate >= 500,
+            1,
+        )
+    )
+    report.add(
+        Result(
+            f"create 10,000 interactions via API, one per request ({CLIENTS} clients)",
+            backend,
+            f"{single_rate:.0f} /s",
+            "≥ 500 /s",
+            f"executemany {floor_rate:.0f} /s",
+            f"{floor_rate / single_rate:.1f}× slower",
+            single_rate >= 500,
+            1,
+        )
+    )

@@ -23,7 +23,9 @@ from server import process
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
-PG_BASE_URL = os.environ.get("SATCHEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_BASE_URL = os.environ.get(
+    "SATCHEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -58,8 +60,10 @@ class Report:
     def add(self, result: Result) -> None:
         self.results.append(result)
         mark = "ok" if result.ok else "MISSED"
-        print(f"[{mark}] {result.name} ({result.backend}): {result.figure}; floor {result.floor}; ratio {result.ratio}",
-              flush=True)
+        print(
+            f"[{mark}] {result.name} ({result.backend}): {result.figure}; floor {result.floor}; ratio {result.ratio}",
+            flush=True,
+        )
 
     def write(self, path: Path, *, keep_row: Callable[[str, str], bool] | None = None) -> None:
         """Write the main table of ``path`` (and its notes), keeping the file's other sections.
@@ -75,8 +79,12 @@ class Report:
         if keep_row is not None:
             for line in old[:top_end]:
                 cells = [c.strip() for c in line.split("|")]
-                if line.startswith("| ") and len(cells) > 3 and cells[2] not in ("database", "---") \
-                        and keep_row(cells[1], cells[2]):
+                if (
+                    line.startswith("| ")
+                    and len(cells) > 3
+                    and cells[2] not in ("database", "---")
+                    and keep_row(cells[1], cells[2])
+                ):
                     kept_rows.append(line)
         kept_notes: list[str] = []
         others: list[str] = []  # every other section, as it was ("## Sync", "## Mail", …)
@@ -98,20 +106,30 @@ class Report:
             "|---|---|---|---|---|---|---|---|",
         ]
         for r in self.results:
-            lines.append(f"| {r.name} | {r.backend} | {r.figure} | {r.target} | {r.floor} | {r.ratio} | {r.runs} | "
-                         f"{'yes' if r.ok else '**no**'} |")
+            lines.append(
+                f"| {r.name} | {r.backend} | {r.figure} | {r.target} | {r.floor} | {r.ratio} | {r.runs} | "
+                f"{'yes' if r.ok else '**no**'} |"
+            )
         if kept_rows:
             lines += kept_rows
-            lines += ["", "Rows after the first " + str(len(self.results)) + " are from an earlier run "
-                      "(this run measured only the others)."]
-        notes = [*(f"- {n}" for n in self.notes), *(n for n in kept_notes if n[2:] not in self.notes)]
+            lines += [
+                "",
+                "Rows after the first " + str(len(self.results)) + " are from an earlier run "
+                "(this run measured only the others).",
+            ]
+        notes = [
+            *(f"- {n}" for n in self.notes),
+            *(n for n in kept_notes if n[2:] not in self.notes),
+        ]
         if notes:
             lines += ["", "## Notes", "", *notes]
         if others:
             lines += ["", *others]
         path.write_text("\n".join(lines).rstrip("\n") + "\n")
 
-    def write_section(self, path: Path, title: str, command: str, *, keep_others: bool = False) -> None:
+    def write_section(
+        self, path: Path, title: str, command: str, *, keep_others: bool = False
+    ) -> None:
         """Put these results under ``## title`` in ``path``, replacing that section and keeping the rest.
 
         ``keep_others``: keep the section's rows (and notes) of databases this run did not measure.
@@ -127,21 +145,34 @@ class Report:
             "|---|---|---|---|---|---|---|---|",
         ]
         for r in self.results:
-            lines.append(f"| {r.name} | {r.backend} | {r.figure} | {r.target} | {r.floor} | {r.ratio} | {r.runs} | "
-                         f"{'yes' if r.ok else '**no**'} |")
+            lines.append(
+                f"| {r.name} | {r.backend} | {r.figure} | {r.target} | {r.floor} | {r.ratio} | {r.runs} | "
+                f"{'yes' if r.ok else '**no**'} |"
+            )
         if self.notes:
             lines += ["", f"### Notes ({title.lower()})", "", *[f"- {n}" for n in self.notes]]
         old = path.read_text().splitlines() if path.exists() else ["# Benchmark results"]
         heading = f"## {title}"
         if keep_others and heading in old:
             start = old.index(heading)
-            end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+            end = next(
+                (i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old)
+            )
             ran = {r.backend for r in self.results}
-            kept = [line for line in old[start:end] if line.startswith("| ") and line.count("|") > 3
-                    and line.split("|")[2].strip() not in ran | {"database", "---"}]
-            kept_notes = [line for line in old[start:end] if line.startswith("- ")
-                          and line.split(":")[0][2:] not in ran and not line.startswith(("- date", "- machine",
-                                                                                           "- command"))]
+            kept = [
+                line
+                for line in old[start:end]
+                if line.startswith("| ")
+                and line.count("|") > 3
+                and line.split("|")[2].strip() not in ran | {"database", "---"}
+            ]
+            kept_notes = [
+                line
+                for line in old[start:end]
+                if line.startswith("- ")
+                and line.split(":")[0][2:] not in ran
+                and not line.startswith(("- date", "- machine", "- command"))
+            ]
             at = lines.index("|---|---|---|---|---|---|---|---|") + 1
             lines[at:at] = kept
             if kept_notes:
@@ -150,7 +181,9 @@ class Report:
                 lines += [n for n in kept_notes if n not in lines]
         if heading in old:
             start = old.index(heading)
-            end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+            end = next(
+                (i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old)
+            )
             new = old[:start] + lines + ([""] + old[end:] if end < len(old) else [])
         else:
             new = [*old, "", *lines]
@@ -181,7 +214,7 @@ def pg_database() -> Iterator[str]:
     name = f"satchel_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_BASE_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+        conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
     try:
         yield make_url(PG_BASE_URL).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -193,5 +226,7 @@ def pg_database() -> Iterator[str]:
 @contextmanager
 def running_server(database_url: str) -> Iterator[str]:
     """The real server for a benchmark; failed logins are not limited (the bench logs in often)."""
-    with process.running_server(database_url, settings={"SATCHEL_LOGIN_MAX_FAILURES": "1000"}) as base:
+    with process.running_server(
+        database_url, settings={"SATCHEL_LOGIN_MAX_FAILURES": "1000"}
+    ) as base:
         yield base

@@ -79,19 +79,30 @@ class Plan:
     memory_small: int = 1_000
     memory_large: int = 10_000
     # The company: per mailbox (INBOX letters, Sent letters); every other Sent letter has its answer in INBOX.
-    company: tuple[tuple[int, int], ...] = ((400, 150), (250, 120), (180, 90), (120, 60), (80, 40), (50, 30))
+    company: tuple[tuple[int, int], ...] = (
+        (400, 150),
+        (250, 120),
+        (180, 90),
+        (120, 60),
+        (80, 40),
+        (50, 30),
+    )
     median_kb: float = 30.0  # the mix's median size (before the 10 % big attachments)
     memory_median_kb: float = 10.0  # smaller for the 10k-letter import, to keep the run short
 
 
 FULL = Plan()
-QUICK = Plan(letters=300, runs=1, memory_small=100, memory_large=300, company=((120, 40), (60, 30), (30, 30)))
+QUICK = Plan(
+    letters=300, runs=1, memory_small=100, memory_large=300, company=((120, 40), (60, 30), (30, 30))
+)
 
 
 # ---------------------------------------------------------------- the mix of letters
 
-_QUOTE_HEAD = ("-----Original Message-----\nFrom: {name}\nSent: {date}\nTo: sales@torgdom.test\n"
-               "Subject: {subject}\n\n")
+_QUOTE_HEAD = (
+    "-----Original Message-----\nFrom: {name}\nSent: {date}\nTo: sales@torgdom.test\n"
+    "Subject: {subject}\n\n"
+)
 
 
 def _ratios() -> dict[tuple[str, str], float]:
@@ -99,8 +110,11 @@ def _ratios() -> dict[tuple[str, str], float]:
     from tests.mail.letters import CHARSETS, PHRASES, _body_part
 
     sample = "\n".join(f"> {p}" for p in PHRASES * 20)
-    return {(cs, tr): len(_body_part(sample, cs, tr)) / len(sample)
-            for cs in CHARSETS for tr in ("base64", "quoted-printable", "8bit")}
+    return {
+        (cs, tr): len(_body_part(sample, cs, tr)) / len(sample)
+        for cs in CHARSETS
+        for tr in ("base64", "quoted-printable", "8bit")
+    }
 
 
 def _quoted_history(rng: random.Random, chars: int) -> str:
@@ -111,8 +125,11 @@ def _quoted_history(rng: random.Random, chars: int) -> str:
     depth = 1
     while size < chars:
         name = f"{rng.choice(LAST_NAMES)} {rng.choice(FIRST_NAMES)}"
-        block = _QUOTE_HEAD.format(name=name, date=f"{rng.randrange(1, 28)}.03.2024 {rng.randrange(8, 19)}:00",
-                                   subject=rng.choice(SUBJECTS).format(n=rng.randrange(100, 999)))
+        block = _QUOTE_HEAD.format(
+            name=name,
+            date=f"{rng.randrange(1, 28)}.03.2024 {rng.randrange(8, 19)}:00",
+            subject=rng.choice(SUBJECTS).format(n=rng.randrange(100, 999)),
+        )
         block += "\n".join(rng.choices(PHRASES, k=rng.randrange(3, 9))) + "\n\n"
         block += SIGNATURE.format(name=name, company="ООО Ромашка") + "\n"
         quoted = "\n".join(">" * depth + " " + line for line in block.splitlines())
@@ -127,13 +144,17 @@ def _file_part(rng: random.Random, n: int, size: int, charset: str, *, inline: b
 
     data = rng.randbytes(size)  # incompressible, like a JPEG or a scanned PDF
     if not inline:
-        name = rng.choice(("Скан счёта.pdf", "Договор (подписан).pdf", "Фото склада.jpg", "Прайс.xlsx"))
+        name = rng.choice(
+            ("Скан счёта.pdf", "Договор (подписан).pdf", "Фото склада.jpg", "Прайс.xlsx")
+        )
         return _attachment_part(f"{n} {name}", data, charset, n % 3)
     encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
-    return (f'Content-Type: image/png; name="image{n:03d}.png"\r\n'
-            f'Content-Disposition: inline; filename="image{n:03d}.png"\r\n'
-            f"Content-ID: <image{n:03d}.png@01DA{n:08X}>\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + encoded
+    return (
+        f'Content-Type: image/png; name="image{n:03d}.png"\r\n'
+        f'Content-Disposition: inline; filename="image{n:03d}.png"\r\n'
+        f"Content-ID: <image{n:03d}.png@01DA{n:08X}>\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + encoded
 
 
 def _with_parts(raw: bytes, n: int, parts: list[bytes]) -> bytes:
@@ -145,7 +166,9 @@ def _with_parts(raw: bytes, n: int, parts: list[bytes]) -> bytes:
         added = b"".join(f"--=_mixed-{n}\r\n".encode() + part + b"\r\n" for part in parts)
         return raw[: -len(closing)] + added + closing
     end = raw.index(b"\r\n\r\n")
-    split = raw.find(b"\r\nContent-Type:", 0, end) + 2  # the generator puts the content headers last
+    split = (
+        raw.find(b"\r\nContent-Type:", 0, end) + 2
+    )  # the generator puts the content headers last
     head, body = _multipart([raw[split:], *parts], f"=_bench-{n}")
     return raw[:split] + head + b"\r\n" + body
 
@@ -168,13 +191,19 @@ def realistic(count: int, median_kb: float, seed: int = SEED) -> Iterator[bytes]
             part = _body_part(g.text, g.charset, g.transfer)
             if raw.count(part) == 1:
                 chars = int(text_bytes / ratios[(g.charset, g.transfer)])
-                raw = raw.replace(part, _body_part(g.text + "\n\n" + _quoted_history(rng, chars), g.charset,
-                                                   g.transfer))
+                raw = raw.replace(
+                    part,
+                    _body_part(
+                        g.text + "\n\n" + _quoted_history(rng, chars), g.charset, g.transfer
+                    ),
+                )
             if with_file:
                 size = max(500, int((target - len(raw)) / 1.37))
                 parts.append(_file_part(rng, n, size, g.charset, inline=n % 2 == 0))
         if big:
-            parts.append(_file_part(rng, n + 1, rng.randrange(100_000, 500_000), g.charset, inline=False))
+            parts.append(
+                _file_part(rng, n + 1, rng.randrange(100_000, 500_000), g.charset, inline=False)
+            )
         yield _with_parts(raw, n, parts) if parts else raw
 
 
@@ -199,7 +228,9 @@ def _from_header(raw: bytes) -> bytes:
     for at, line in enumerate(lines):
         if line.lower().startswith(b"from:"):
             value = [line[5:].strip()]
-            value += [c for c in itertools.takewhile(lambda x: x[:1] in (b" ", b"\t"), lines[at + 1:])]
+            value += [
+                c for c in itertools.takewhile(lambda x: x[:1] in (b" ", b"\t"), lines[at + 1 :])
+            ]
             return b"\r\n".join(value)
     raise ValueError("a letter without From")
 
@@ -213,8 +244,18 @@ def company_letters(plan: Plan, n: int) -> tuple[list[bytes], list[bytes]]:
     for k, raw in enumerate(realistic(sent_count, plan.median_kb, seed=SEED + 200 + n)):
         message_id = f"<sent-{n}-{k}.{SEED}@{DOMAIN}>".encode()
         client = _from_header(inbox[k]) if k < len(inbox) else f"<director@{DOMAIN}>".encode()
-        sent.append(_headers(raw, {"From": f"<{_login(_company(n))}>".encode(), "To": client,
-                                   "Message-ID": message_id, "In-Reply-To": None, "References": None}))
+        sent.append(
+            _headers(
+                raw,
+                {
+                    "From": f"<{_login(_company(n))}>".encode(),
+                    "To": client,
+                    "Message-ID": message_id,
+                    "In-Reply-To": None,
+                    "References": None,
+                },
+            )
+        )
         if k % 2 == 0 and k < len(inbox):
             inbox[k] = _headers(inbox[k], {"In-Reply-To": message_id, "References": message_id})
     return inbox, sent
@@ -236,7 +277,9 @@ class Mailboxes:
     counts: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, list[int]] = field(default_factory=dict)
     append_seconds: float = 0.0
-    parse_seconds: float = 0.0  # parse_letter alone, per letter of the mix (set by the profile step)
+    parse_seconds: float = (
+        0.0  # parse_letter alone, per letter of the mix (set by the profile step)
+    )
 
     @property
     def host(self) -> str:
@@ -260,9 +303,11 @@ def mailboxes(plan: Plan) -> Iterator[Mailboxes]:
     """A private Dovecot with one user per benchmark, each INBOX holding a prefix of the mix."""
     from tests.mail.servers import DovecotServer, MailUser
 
-    wanted = {THROUGHPUT: (plan.letters, plan.median_kb),
-              MEMORY_SMALL: (plan.memory_small, plan.memory_median_kb),
-              MEMORY_LARGE: (plan.memory_large, plan.memory_median_kb)}
+    wanted = {
+        THROUGHPUT: (plan.letters, plan.median_kb),
+        MEMORY_SMALL: (plan.memory_small, plan.memory_median_kb),
+        MEMORY_LARGE: (plan.memory_large, plan.memory_median_kb),
+    }
     users = [MailUser(_login(p), folders=()) for p in wanted]
     users += [MailUser(_login(_company(n)), folders=("Sent",)) for n in range(len(plan.company))]
     dovecot = DovecotServer(users)
@@ -272,18 +317,26 @@ def mailboxes(plan: Plan) -> Iterator[Mailboxes]:
             conf.write("mail_fsync = never\n")
         dovecot.start()
         dovecot.make_folders()
-        boxes = Mailboxes(dovecot, plan, counts=dict.fromkeys([*wanted, COMPANY], 0),
-                          sizes={p: [] for p in [*wanted, COMPANY]})
+        boxes = Mailboxes(
+            dovecot,
+            plan,
+            counts=dict.fromkeys([*wanted, COMPANY], 0),
+            sizes={p: [] for p in [*wanted, COMPANY]},
+        )
         start = time.perf_counter()
         for n in range(len(plan.company)):
             with dovecot.connect(_login(_company(n)), timeout=300) as client:
-                for folder, letters in zip(("INBOX", "Sent"), company_letters(plan, n), strict=True):
+                for folder, letters in zip(
+                    ("INBOX", "Sent"), company_letters(plan, n), strict=True
+                ):
                     for at in range(0, len(letters), 200):
-                        client.multiappend(folder, letters[at:at + 200])
+                        client.multiappend(folder, letters[at : at + 200])
                     boxes.counts[COMPANY] += len(letters)
                     boxes.sizes[COMPANY] += [len(raw) for raw in letters]
         with ExitStack() as stack:
-            clients = {p: stack.enter_context(dovecot.connect(_login(p), timeout=300)) for p in wanted}
+            clients = {
+                p: stack.enter_context(dovecot.connect(_login(p), timeout=300)) for p in wanted
+            }
             for median_kb in sorted({m for _n, m in wanted.values()}):
                 mine = {p: n for p, (n, m) in wanted.items() if m == median_kb}
                 letters = realistic(max(mine.values()), median_kb)  # each mailbox holds a prefix
@@ -298,8 +351,11 @@ def mailboxes(plan: Plan) -> Iterator[Mailboxes]:
                     done += len(chunk)
         boxes.append_seconds = time.perf_counter() - start
         total = sum(sum(s) for s in boxes.sizes.values())
-        print(f"mail: {sum(boxes.counts.values()):,} letters ({total / 1e6:.0f} MB) made and appended to Dovecot in "
-              f"{boxes.append_seconds:.0f} s", flush=True)
+        print(
+            f"mail: {sum(boxes.counts.values()):,} letters ({total / 1e6:.0f} MB) made and appended to Dovecot in "
+            f"{boxes.append_seconds:.0f} s",
+            flush=True,
+        )
         yield boxes
     finally:
         dovecot.close()
@@ -309,12 +365,18 @@ def mailboxes(plan: Plan) -> Iterator[Mailboxes]:
 
 
 def _config(url: str, data_dir: Path) -> Config:
-    return Config.load(environ={"SATCHEL_DATA_DIR": str(data_dir), "SATCHEL_DATABASE_URL": url,
-                                "SATCHEL_COMPANY_DOMAINS": DOMAIN})
+    return Config.load(
+        environ={
+            "SATCHEL_DATA_DIR": str(data_dir),
+            "SATCHEL_DATABASE_URL": url,
+            "SATCHEL_COMPANY_DOMAINS": DOMAIN,
+        }
+    )
 
 
-def _prepare(database: Database, config: Config, boxes: Mailboxes, purposes: list[str],
-             folders: list[str]) -> list[str]:
+def _prepare(
+    database: Database, config: Config, boxes: Mailboxes, purposes: list[str], folders: list[str]
+) -> list[str]:
     """Schema, a salesperson, one counterparty per letter domain with a contact person, and the mailboxes."""
     from mail import bridge
     from tests.mail.letters import COMPANIES
@@ -322,38 +384,68 @@ def _prepare(database: Database, config: Config, boxes: Mailboxes, purposes: lis
 
     migrate.upgrade(database)
     with database.write() as session:
-        ivanov = accounts.create_user(session, login="ivanov", full_name="Иван Иванов", role="salesperson",
-                                      team="Москва")
+        ivanov = accounts.create_user(
+            session, login="ivanov", full_name="Иван Иванов", role="salesperson", team="Москва"
+        )
     rt_cp, rt_person = records.record_type("counterparties"), records.record_type("contact-persons")
     with database.write() as session:
         for name, domain in COMPANIES:
             cp = records.create(session, ivanov, rt_cp, {"legal_name": name, "visibility": "team"})
-            records.create(session, ivanov, rt_person, {
-                "counterparty_id": cp.id, "full_name": f"Контакт {name}",
-                "contacts": [{"kind": "email", "value": f"director@{domain}"},
-                             {"kind": "email", "value": f"second@{domain}"}]})
+            records.create(
+                session,
+                ivanov,
+                rt_person,
+                {
+                    "counterparty_id": cp.id,
+                    "full_name": f"Контакт {name}",
+                    "contacts": [
+                        {"kind": "email", "value": f"director@{domain}"},
+                        {"kind": "email", "value": f"second@{domain}"},
+                    ],
+                },
+            )
     with database.write() as session:
-        return [str(bridge.add_mailbox(session, config, name=purpose, address=_login(purpose), imap_host=boxes.host,
-                                       imap_port=boxes.port, imap_security="plain", password=PASSWORD,
-                                       folders=folders).id) for purpose in purposes]
+        return [
+            str(
+                bridge.add_mailbox(
+                    session,
+                    config,
+                    name=purpose,
+                    address=_login(purpose),
+                    imap_host=boxes.host,
+                    imap_port=boxes.port,
+                    imap_security="plain",
+                    password=PASSWORD,
+                    folders=folders,
+                ).id
+            )
+            for purpose in purposes
+        ]
 
 
 @contextmanager
-def fresh_company(backend: str, boxes: Mailboxes, purpose: str) -> Iterator[tuple[Database, Config, str]]:
+def fresh_company(
+    backend: str, boxes: Mailboxes, purpose: str
+) -> Iterator[tuple[Database, Config, str]]:
     """A new database and data directory holding the company and the mailbox of ``purpose``."""
     with fresh_companies(backend, boxes, [purpose], ["INBOX"]) as (database, config, ids):
         yield database, config, ids[0]
 
 
 @contextmanager
-def fresh_companies(backend: str, boxes: Mailboxes, purposes: list[str],
-                    folders: list[str]) -> Iterator[tuple[Database, Config, list[str]]]:
+def fresh_companies(
+    backend: str, boxes: Mailboxes, purposes: list[str], folders: list[str]
+) -> Iterator[tuple[Database, Config, list[str]]]:
     """A new database and data directory holding the company and the mailboxes of ``purposes``."""
     with ExitStack() as stack:
         work = WORK / "mail" / f"{backend}-{purposes[0]}-{time.monotonic_ns()}"
         work.mkdir(parents=True)
         stack.callback(shutil.rmtree, work, ignore_errors=True)
-        url = f"sqlite:///{work / 'mail.db'}" if backend == "sqlite" else stack.enter_context(pg_database())
+        url = (
+            f"sqlite:///{work / 'mail.db'}"
+            if backend == "sqlite"
+            else stack.enter_context(pg_database())
+        )
         database = Database(url)
         stack.callback(database.dispose)
         config = _config(url, work / "data")
@@ -370,8 +462,12 @@ def _batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
     return ingest.batches(uids, sizes)
 
 
-def floor_fetch(boxes: Mailboxes, purpose: str, keep: list[bytes] | None = None,
-                folders: tuple[str, ...] = ("INBOX",)) -> tuple[float, int, int]:
+def floor_fetch(
+    boxes: Mailboxes,
+    purpose: str,
+    keep: list[bytes] | None = None,
+    folders: tuple[str, ...] = ("INBOX",),
+) -> tuple[float, int, int]:
     """A plain imapclient session over the same letters: (seconds, letters, bytes); ``keep`` gets the letters."""
     from tests.mail.servers import PASSWORD
 
@@ -386,7 +482,7 @@ def floor_fetch(boxes: Mailboxes, purpose: str, keep: list[bytes] | None = None,
         uids = sorted(client.search(["UID", "1:*"]))
         sizes: dict[int, int] = {}
         for at in range(0, len(uids), 1000):
-            fetched = client.fetch(uids[at:at + 1000], ["RFC822.SIZE"])
+            fetched = client.fetch(uids[at : at + 1000], ["RFC822.SIZE"])
             sizes.update({uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()})
         for batch in _batches(uids, sizes):
             for data in client.fetch(batch, ["BODY.PEEK[]"]).values():
@@ -407,7 +503,9 @@ def company_floor(boxes: Mailboxes, keep: list[bytes] | None = None) -> tuple[fl
     return seconds, letters, total
 
 
-def ingest_once(database: Database, config: Config, mailbox_id: str, **kwargs: Any) -> tuple[float, Any]:
+def ingest_once(
+    database: Database, config: Config, mailbox_id: str, **kwargs: Any
+) -> tuple[float, Any]:
     from mail import bridge
 
     start = time.perf_counter()
@@ -419,7 +517,9 @@ def ingest_once(database: Database, config: Config, mailbox_id: str, **kwargs: A
     return seconds, report
 
 
-def company_ingest(database: Database, config: Config, mailbox_ids: list[str]) -> tuple[float, list[Any]]:
+def company_ingest(
+    database: Database, config: Config, mailbox_ids: list[str]
+) -> tuple[float, list[Any]]:
     """One run over every mailbox of the company, as ``bridge.run_once`` makes it (one Ingest)."""
     from mail import bridge
 
@@ -447,8 +547,10 @@ def _outcome(report: Any) -> str:
     fetched, filed, review = report.total("fetched"), report.total("filed"), report.total("review")
     duplicates, errors = report.total("duplicates"), report.total("errors")
     other = fetched - filed - review - duplicates - errors
-    return (f"{fetched} fetched: {filed} filed, {review} to review, {duplicates} duplicates, {errors} errors, "
-            f"{other} classified as not business")
+    return (
+        f"{fetched} fetched: {filed} filed, {review} to review, {duplicates} duplicates, {errors} errors, "
+        f"{other} classified as not business"
+    )
 
 
 def bench_throughput(report: Report, backend: str, boxes: Mailboxes) -> None:
@@ -469,32 +571,52 @@ def bench_throughput(report: Report, backend: str, boxes: Mailboxes) -> None:
             raise RuntimeError(f"the ingest fetched {result.total('fetched')} letters, not {count}")
         times.append(seconds)
         outcome = _outcome(result)
-        print(f"mail {backend} run {run + 1}: ingest {count / seconds:.0f} letters/s ({seconds:.1f} s), "
-              f"floor {count / floors[-1]:.0f} letters/s ({floors[-1]:.2f} s); {outcome}", flush=True)
+        print(
+            f"mail {backend} run {run + 1}: ingest {count / seconds:.0f} letters/s ({seconds:.1f} s), "
+            f"floor {count / floors[-1]:.0f} letters/s ({floors[-1]:.2f} s); {outcome}",
+            flush=True,
+        )
     t, f = median(times), median(floors)
     rate, floor_rate = count / t, count / f
-    report.add(Result(
-        f"ingest of {count:,} letters (median {statistics.median(boxes.sizes[THROUGHPUT]) / 1024:.0f} KB, "
-        f"{nbytes / 1e6:.0f} MB) from Dovecot on loopback, end to end",
-        backend, f"{rate:.0f} letters/s ({nbytes / 1e6 / t:.1f} MB/s, {t:.1f} s)", f"≥ {TARGET_RATE:.0f} letters/s",
-        f"plain imapclient fetch {floor_rate:,.0f} letters/s ({nbytes / 1e6 / f:.0f} MB/s, {f:.2f} s)",
-        f"{t / f:.1f}× the floor's time", rate >= TARGET_RATE, plan.runs))
+    report.add(
+        Result(
+            f"ingest of {count:,} letters (median {statistics.median(boxes.sizes[THROUGHPUT]) / 1024:.0f} KB, "
+            f"{nbytes / 1e6:.0f} MB) from Dovecot on loopback, end to end",
+            backend,
+            f"{rate:.0f} letters/s ({nbytes / 1e6 / t:.1f} MB/s, {t:.1f} s)",
+            f"≥ {TARGET_RATE:.0f} letters/s",
+            f"plain imapclient fetch {floor_rate:,.0f} letters/s ({nbytes / 1e6 / f:.0f} MB/s, {f:.2f} s)",
+            f"{t / f:.1f}× the floor's time",
+            rate >= TARGET_RATE,
+            plan.runs,
+        )
+    )
     spread = max(floors) / min(floors)
-    disturbed = (f"; the floor varied {spread:.1f}× between runs: the machine was busy" if spread > 1.3 else "")
+    disturbed = (
+        f"; the floor varied {spread:.1f}× between runs: the machine was busy"
+        if spread > 1.3
+        else ""
+    )
     if boxes.parse_seconds:
         from mail import ingest
 
         per_letter = t / count
-        how = ("parses in worker processes (one per core, at most 4; started once for the run since the folder "
-               f"has ≥ {ingest._PARALLEL_FROM:,} letters) while it files the batch before, so the two overlap"
-               if count >= ingest._PARALLEL_FROM and (os.cpu_count() or 1) > 1 else "parses in-process")
+        how = (
+            "parses in worker processes (one per core, at most 4; started once for the run since the folder "
+            f"has ≥ {ingest._PARALLEL_FROM:,} letters) while it files the batch before, so the two overlap"
+            if count >= ingest._PARALLEL_FROM and (os.cpu_count() or 1) > 1
+            else "parses in-process"
+        )
         report.notes.append(
             f"{backend}: without the profiler, parsing alone (parse_letter over the company's letters, median of 3 "
             f"passes, one process) takes {boxes.parse_seconds * 1000:.1f} ms a letter (wall time), against the "
-            f"{count:,}-letter ingest's median {per_letter * 1000:.1f} ms a letter: the ingest {how}.")
-    report.notes.append(f"{backend}: throughput runs {', '.join(f'{count / s:.0f}' for s in times)} letters/s, "
-                        f"floor {', '.join(f'{count / s:.0f}' for s in floors)} letters/s (load average "
-                        f"{load:.1f} → {os.getloadavg()[0]:.1f} on 2 cores){disturbed}; each run: {outcome}")
+            f"{count:,}-letter ingest's median {per_letter * 1000:.1f} ms a letter: the ingest {how}."
+        )
+    report.notes.append(
+        f"{backend}: throughput runs {', '.join(f'{count / s:.0f}' for s in times)} letters/s, "
+        f"floor {', '.join(f'{count / s:.0f}' for s in floors)} letters/s (load average "
+        f"{load:.1f} → {os.getloadavg()[0]:.1f} on 2 cores){disturbed}; each run: {outcome}"
+    )
 
 
 @contextmanager
@@ -504,7 +626,9 @@ def _company_db(backend: str, boxes: Mailboxes) -> Iterator[tuple[Database, Conf
         yield made
 
 
-def bench_company(report: Report, backend: str, boxes: Mailboxes, *, with_workers: bool = False) -> None:
+def bench_company(
+    report: Report, backend: str, boxes: Mailboxes, *, with_workers: bool = False
+) -> None:
     """The company: every mailbox and folder in one run, against the floor over the same folders; with
     ``with_workers`` also one run with parse workers forced on from the first folder (the choice in
     ``mail.ingest._PARALLEL_FROM`` is made by that comparison)."""
@@ -526,29 +650,45 @@ def bench_company(report: Report, backend: str, boxes: Mailboxes, *, with_worker
             raise RuntimeError(f"the ingest fetched {result.total('fetched')} letters, not {count}")
         times.append(seconds)
         outcome = _outcome(result)
-        print(f"mail {backend} company run {run + 1}: ingest {count / seconds:.0f} letters/s ({seconds:.1f} s), "
-              f"floor {count / floors[-1]:.0f} letters/s ({floors[-1]:.2f} s); {outcome}", flush=True)
+        print(
+            f"mail {backend} company run {run + 1}: ingest {count / seconds:.0f} letters/s ({seconds:.1f} s), "
+            f"floor {count / floors[-1]:.0f} letters/s ({floors[-1]:.2f} s); {outcome}",
+            flush=True,
+        )
     t, f = median(times), median(floors)
     rate, floor_rate = count / t, count / f
     folders = sorted(n for pair in plan.company for n in pair)
-    report.add(Result(
-        f"company: {len(plan.company)} mailboxes × INBOX + Sent ({len(folders)} folders of {folders[0]}–{folders[-1]} "
-        f"letters), {count:,} letters ({nbytes / 1e6:.0f} MB) in one run, end to end",
-        backend, f"{rate:.0f} letters/s ({nbytes / 1e6 / t:.1f} MB/s, {t:.1f} s)",
-        f"≥ {TARGET_RATE:.0f} letters/s, ≤ {TARGET_FLOOR:.0f}× the floor",
-        f"plain imapclient fetch {floor_rate:,.0f} letters/s ({nbytes / 1e6 / f:.0f} MB/s, {f:.2f} s)",
-        f"{t / f:.1f}× the floor's time", rate >= TARGET_RATE and t / f <= TARGET_FLOOR, plan.runs))
+    report.add(
+        Result(
+            f"company: {len(plan.company)} mailboxes × INBOX + Sent ({len(folders)} folders of {folders[0]}–{folders[-1]} "
+            f"letters), {count:,} letters ({nbytes / 1e6:.0f} MB) in one run, end to end",
+            backend,
+            f"{rate:.0f} letters/s ({nbytes / 1e6 / t:.1f} MB/s, {t:.1f} s)",
+            f"≥ {TARGET_RATE:.0f} letters/s, ≤ {TARGET_FLOOR:.0f}× the floor",
+            f"plain imapclient fetch {floor_rate:,.0f} letters/s ({nbytes / 1e6 / f:.0f} MB/s, {f:.2f} s)",
+            f"{t / f:.1f}× the floor's time",
+            rate >= TARGET_RATE and t / f <= TARGET_FLOOR,
+            plan.runs,
+        )
+    )
     spread = max(floors) / min(floors)
-    disturbed = (f"; the floor varied {spread:.1f}× between runs: the machine was busy" if spread > 1.3 else "")
-    report.notes.append(f"{backend}: company runs {', '.join(f'{count / s:.0f}' for s in times)} letters/s, "
-                        f"floor {', '.join(f'{count / s:.0f}' for s in floors)} letters/s (load average "
-                        f"{load:.1f} → {os.getloadavg()[0]:.1f} on 2 cores){disturbed}; each run: {outcome}")
+    disturbed = (
+        f"; the floor varied {spread:.1f}× between runs: the machine was busy"
+        if spread > 1.3
+        else ""
+    )
+    report.notes.append(
+        f"{backend}: company runs {', '.join(f'{count / s:.0f}' for s in times)} letters/s, "
+        f"floor {', '.join(f'{count / s:.0f}' for s in floors)} letters/s (load average "
+        f"{load:.1f} → {os.getloadavg()[0]:.1f} on 2 cores){disturbed}; each run: {outcome}"
+    )
     if boxes.parse_seconds:
         report.notes.append(
             f"{backend}: company, where the time goes: parsing alone (parse_letter, one process, no profiler) "
             f"{boxes.parse_seconds * 1000:.1f} ms a letter of the ingest's {t / count * 1000:.1f} ms "
             f"({boxes.parse_seconds * count / t:.0%}), and by itself {boxes.parse_seconds * count / f:.1f}× the "
-            "floor's time: in one process the 5× target cannot be met before mail.decode is faster.")
+            "floor's time: in one process the 5× target cannot be met before mail.decode is faster."
+        )
     if with_workers and (os.cpu_count() or 1) > 1:
         import mail.ingest
 
@@ -563,7 +703,8 @@ def bench_company(report: Report, backend: str, boxes: Mailboxes, *, with_worker
             f"{backend}: company with parse workers ({min(4, os.cpu_count() or 1)} processes, started once for the "
             f"run at the first folder), one run: {count / seconds:.0f} letters/s ({seconds:.1f} s, "
             f"{seconds / floor_seconds:.1f}× its floor run) against {rate:.0f} letters/s ({t / f:.1f}×) parsing "
-            f"in-process: the workers start only for folders of ≥ {mail.ingest._PARALLEL_FROM:,} letters.")
+            f"in-process: the workers start only for folders of ≥ {mail.ingest._PARALLEL_FROM:,} letters."
+        )
 
 
 # ---------------------------------------------------------------- memory (in a child process)
@@ -591,23 +732,38 @@ def memory_child(url: str, data_dir: str, mailbox_id: str) -> None:
 
     baseline = _status_kb("VmRSS")
     seconds, report = ingest_once(database, config, mailbox_id, progress=progress)
-    print(json.dumps({"baseline": baseline, "hwm": _status_kb("VmHWM"), "fetched": report.total("fetched"),
-                      "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "seconds": seconds,
-                      # The parse workers (ended by now): the largest of them, KiB.
-                      "workers_maxrss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-                      "samples": samples}))
+    print(
+        json.dumps(
+            {
+                "baseline": baseline,
+                "hwm": _status_kb("VmHWM"),
+                "fetched": report.total("fetched"),
+                "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "seconds": seconds,
+                # The parse workers (ended by now): the largest of them, KiB.
+                "workers_maxrss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                "samples": samples,
+            }
+        )
+    )
 
 
 def _memory_run(backend: str, boxes: Mailboxes, purpose: str) -> dict[str, Any]:
     with fresh_company(backend, boxes, purpose) as (database, config, mailbox_id):
-        code = (f"from bench.mail import memory_child; "
-                f"memory_child({database.url!r}, {config.data_dir!r}, {mailbox_id!r})")
-        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+        code = (
+            f"from bench.mail import memory_child; "
+            f"memory_child({database.url!r}, {config.data_dir!r}, {mailbox_id!r})"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise RuntimeError(f"memory child failed: {done.stderr[-2000:]}")
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     if result["fetched"] != boxes.counts[purpose]:
-        raise RuntimeError(f"memory child fetched {result['fetched']} letters, not {boxes.counts[purpose]}")
+        raise RuntimeError(
+            f"memory child fetched {result['fetched']} letters, not {boxes.counts[purpose]}"
+        )
     return result
 
 
@@ -618,20 +774,32 @@ def bench_memory(report: Report, backend: str, boxes: Mailboxes) -> None:
     ratio = large["hwm"] / small["hwm"]
     growth_small, growth_large = small["hwm"] - small["baseline"], large["hwm"] - large["baseline"]
     mb_large = sum(boxes.sizes[MEMORY_LARGE]) / 1e6
-    report.add(Result(
-        f"peak RSS importing a {n_large:,}-letter mailbox ({mb_large:.0f} MB) in one run",
-        backend, f"{large['hwm'] / 1024:.0f} MB (+{growth_large / 1024:.0f} MB over the {large['baseline'] / 1024:.0f} "
-        f"MB at start; {n_large / large['seconds']:.0f} letters/s)",
-        f"≤ {TARGET_MEMORY}× the {n_small:,}-letter peak",
-        f"{n_small:,}-letter import {small['hwm'] / 1024:.0f} MB (+{growth_small / 1024:.0f} MB)",
-        f"{ratio:.2f}×", ratio <= TARGET_MEMORY, 1))
+    report.add(
+        Result(
+            f"peak RSS importing a {n_large:,}-letter mailbox ({mb_large:.0f} MB) in one run",
+            backend,
+            f"{large['hwm'] / 1024:.0f} MB (+{growth_large / 1024:.0f} MB over the {large['baseline'] / 1024:.0f} "
+            f"MB at start; {n_large / large['seconds']:.0f} letters/s)",
+            f"≤ {TARGET_MEMORY}× the {n_small:,}-letter peak",
+            f"{n_small:,}-letter import {small['hwm'] / 1024:.0f} MB (+{growth_small / 1024:.0f} MB)",
+            f"{ratio:.2f}×",
+            ratio <= TARGET_MEMORY,
+            1,
+        )
+    )
     curve = large["samples"]
-    picks = [curve[min(len(curve) - 1, round(q * (len(curve) - 1)))] for q in (0, 0.25, 0.5, 0.75, 1)] if curve else []
-    report.notes.append(f"{backend}: memory: RSS during the {n_large:,}-letter import, after (letters done → MB): "
-                        + ", ".join(f"{done:,} → {kb / 1024:.0f}" for done, kb in picks)
-                        + "; each import in a fresh interpreter (`python -c`), peak = VmHWM at the end. "
-                        f"The parse worker processes peaked at {large.get('workers_maxrss', 0) / 1024:.0f} MB "
-                        f"({small.get('workers_maxrss', 0) / 1024:.0f} MB in the {n_small:,}-letter import) each.")
+    picks = (
+        [curve[min(len(curve) - 1, round(q * (len(curve) - 1)))] for q in (0, 0.25, 0.5, 0.75, 1)]
+        if curve
+        else []
+    )
+    report.notes.append(
+        f"{backend}: memory: RSS during the {n_large:,}-letter import, after (letters done → MB): "
+        + ", ".join(f"{done:,} → {kb / 1024:.0f}" for done, kb in picks)
+        + "; each import in a fresh interpreter (`python -c`), peak = VmHWM at the end. "
+        f"The parse worker processes peaked at {large.get('workers_maxrss', 0) / 1024:.0f} MB "
+        f"({small.get('workers_maxrss', 0) / 1024:.0f} MB in the {n_small:,}-letter import) each."
+    )
 
 
 # ---------------------------------------------------------------- profile
@@ -640,7 +808,11 @@ _PHASES = (  # (label, file suffix, function name): cumulative time, the largest
     ("whole run (company_ingest)", "bench/mail.py", "company_ingest"),
     ("IMAP fetch (IMAPClient.fetch)", "imapclient/imapclient.py", "fetch"),
     ("parse (mail.decode.parse_letter)", "mail/decode.py", "parse_letter"),
-    ("  of it the stdlib MIME parser (email.message_from_bytes)", "email/__init__.py", "message_from_bytes"),
+    (
+        "  of it the stdlib MIME parser (email.message_from_bytes)",
+        "email/__init__.py",
+        "message_from_bytes",
+    ),
     ("  of it charset guessing (charsets._best_guess)", "mail/charsets.py", "_best_guess"),
     ("classify", "mail/classify.py", "classify"),
     ("match (Matcher.match)", "mail/matching.py", "match"),
@@ -683,26 +855,38 @@ def bench_profile(report: Report, backend: str, boxes: Mailboxes) -> None:
     entries: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     cumulative: dict[str, float] = {}
     for label, suffix, name in _PHASES:
-        found = [ct for (file, _line, func), (_cc, _nc, _tt, ct, _callers) in entries.items()
-                 if func == name and file.replace("\\", "/").endswith(suffix)]
+        found = [
+            ct
+            for (file, _line, func), (_cc, _nc, _tt, ct, _callers) in entries.items()
+            if func == name and file.replace("\\", "/").endswith(suffix)
+        ]
         cumulative[label] = max(found, default=0.0)
     total = cumulative["whole run (company_ingest)"] or seconds
-    phases = "; ".join(f"{label.strip()} {ct:.2f} s ({ct / total:.0%})" for label, ct in cumulative.items()
-                       if ct and not label.startswith("whole"))
+    phases = "; ".join(
+        f"{label.strip()} {ct:.2f} s ({ct / total:.0%})"
+        for label, ct in cumulative.items()
+        if ct and not label.startswith("whole")
+    )
     top = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)[:5]
-    top_text = "; ".join(f"{_short(file)}:{line} {func} {tt:.2f} s own ({nc:,} calls)"
-                         for (file, line, func), (_cc, nc, tt, _ct, _callers) in top)
+    top_text = "; ".join(
+        f"{_short(file)}:{line} {func} {tt:.2f} s own ({nc:,} calls)"
+        for (file, line, func), (_cc, nc, tt, _ct, _callers) in top
+    )
     fetch = cumulative["IMAP fetch (IMAPClient.fetch)"]
     parse = cumulative["parse (mail.decode.parse_letter)"]
     own = total - fetch - parse
-    verdict = "under the profiler " + ("the ingest's own code (classify, match, file, records, blobs, SQL) dominates"
-                                       if own > parse else "parsing (mail.decode) dominates")
+    verdict = "under the profiler " + (
+        "the ingest's own code (classify, match, file, records, blobs, SQL) dominates"
+        if own > parse
+        else "parsing (mail.decode) dominates"
+    )
     report.notes.append(
         f"{backend}: profile (cProfile, the company's {count:,} letters, one run, parsing in-process, {total:.1f} s under the "
         f"profiler = "
         f"{count / total:.0f} letters/s): IMAP fetch {fetch:.2f} s ({fetch / total:.0%}), parse {parse:.2f} s "
         f"({parse / total:.0%}), the rest — classify, match, file, remember, SQL, commit — {own:.2f} s "
-        f"({own / total:.0%}): {verdict}.")
+        f"({own / total:.0%}): {verdict}."
+    )
     report.notes.append(f"{backend}: profile phases (cumulative, overlapping): {phases}.")
     report.notes.append(f"{backend}: profile top 5 by own time: {top_text}.")
     # The same letters parsed alone, without the profiler (which inflates Python-heavy code): median of 3 passes.

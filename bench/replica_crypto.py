@@ -31,7 +31,18 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Replica encryption"
 PAGE = 5000
 KEY = bytes(range(32))
-_WORDS = ["Ромашка", "Алмаз", "Золото", "Восток", "Север", "Торг", "Опт", "Снаб", "Ювелир", "Гранит"]
+_WORDS = [
+    "Ромашка",
+    "Алмаз",
+    "Золото",
+    "Восток",
+    "Север",
+    "Торг",
+    "Опт",
+    "Снаб",
+    "Ювелир",
+    "Гранит",
+]
 
 
 def _wire(type_name: str, values: dict[str, Any]) -> list[Any]:
@@ -43,27 +54,67 @@ def _pages(n: int, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     now = datetime(2026, 11, 1, tzinfo=UTC).isoformat().replace("+00:00", "Z")
     owner = str(uuid.UUID(int=1))
-    audit = {"created_at": now, "updated_at": now, "created_by": owner, "updated_by": owner, "version": 1}
+    audit = {
+        "created_at": now,
+        "updated_at": now,
+        "created_by": owner,
+        "updated_by": owner,
+        "version": 1,
+    }
     cps, people = [], []
     for i in range(n):
         cp_id = str(uuid.UUID(int=rng.getrandbits(128)))
         name = f"ООО «{rng.choice(_WORDS)} {rng.choice(_WORDS)} {i}»"
         phone = f"+7916{rng.randrange(10**7):07d}"
-        cps.append(_wire("counterparties", {
-            **audit, "id": cp_id, "kinds": ["client"], "legal_form": "ООО", "legal_name": name, "short_name": name,
-            "inn": None, "contacts": [{"kind": "phone", "value": phone}], "region": "Москва",
-            "owner_id": owner, "stage": "active", "visibility": "company", "tags": [], "notes": "заметка " * 5}))
-        people.append(_wire("contact-persons", {
-            **audit, "id": str(uuid.UUID(int=rng.getrandbits(128))), "counterparty_id": cp_id,
-            "full_name": f"{rng.choice(['Анна', 'Иван', 'Ольга'])} {rng.choice(_WORDS)}ова",
-            "contacts": [{"kind": "email", "value": f"p{i}@example.ru"}], "birthday_remind_days": 3}))
+        cps.append(
+            _wire(
+                "counterparties",
+                {
+                    **audit,
+                    "id": cp_id,
+                    "kinds": ["client"],
+                    "legal_form": "ООО",
+                    "legal_name": name,
+                    "short_name": name,
+                    "inn": None,
+                    "contacts": [{"kind": "phone", "value": phone}],
+                    "region": "Москва",
+                    "owner_id": owner,
+                    "stage": "active",
+                    "visibility": "company",
+                    "tags": [],
+                    "notes": "заметка " * 5,
+                },
+            )
+        )
+        people.append(
+            _wire(
+                "contact-persons",
+                {
+                    **audit,
+                    "id": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "counterparty_id": cp_id,
+                    "full_name": f"{rng.choice(['Анна', 'Иван', 'Ольга'])} {rng.choice(_WORDS)}ова",
+                    "contacts": [{"kind": "email", "value": f"p{i}@example.ru"}],
+                    "birthday_remind_days": 3,
+                },
+            )
+        )
     pages: list[dict[str, Any]] = []
     for type_name, rows in (("counterparties", cps), ("contact-persons", people)):
         fields = records.record_type(type_name).fields()
         for start in range(0, len(rows), PAGE):
-            chunk = rows[start:start + PAGE]
-            pages.append({"watermark": 100, "type": type_name, "fields": fields, "rows": chunk,
-                          "versions": [1] * len(chunk), "next": {"type": type_name, "after": "x"}})
+            chunk = rows[start : start + PAGE]
+            pages.append(
+                {
+                    "watermark": 100,
+                    "type": type_name,
+                    "fields": fields,
+                    "rows": chunk,
+                    "versions": [1] * len(chunk),
+                    "next": {"type": type_name, "after": "x"},
+                }
+            )
     pages[-1]["next"] = None
     return pages
 
@@ -78,13 +129,29 @@ def _load(path: Path, pages: list[dict[str, Any]], key: bytes | None) -> tuple[f
 
 def _searches(replica: Replica, queries: list[str]) -> float:
     from sync.columns import layout
+
     with replica._write() as (_, raw):  # noqa: SLF001 - a local user, as a login would store
         users = layout("users")
-        raw.execute(users.upsert_sql, users.row({
-            "id": str(uuid.UUID(int=1)), "login": "office", "full_name": "Офис", "role": "office",
-            "is_active": True, "locale": "ru", "version": 1, "created_at": "2026-11-01T00:00:00Z",
-            "updated_at": "2026-11-01T00:00:00Z"}))
-        raw.execute("INSERT OR REPLACE INTO sync_state (key, value) VALUES ('user_id', ?)", (str(uuid.UUID(int=1)),))
+        raw.execute(
+            users.upsert_sql,
+            users.row(
+                {
+                    "id": str(uuid.UUID(int=1)),
+                    "login": "office",
+                    "full_name": "Офис",
+                    "role": "office",
+                    "is_active": True,
+                    "locale": "ru",
+                    "version": 1,
+                    "created_at": "2026-11-01T00:00:00Z",
+                    "updated_at": "2026-11-01T00:00:00Z",
+                }
+            ),
+        )
+        raw.execute(
+            "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('user_id', ?)",
+            (str(uuid.UUID(int=1)),),
+        )
     started = time.perf_counter()
     for q in queries:
         replica.list("counterparties", q=q, limit=20)
@@ -93,12 +160,16 @@ def _searches(replica: Replica, queries: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.replica_crypto", description=__doc__)
-    parser.add_argument("--records", type=int, default=50_000, help="counterparties (and as many persons)")
+    parser.add_argument(
+        "--records", type=int, default=50_000, help="counterparties (and as many persons)"
+    )
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     pages = _pages(args.records)
     rng = random.Random(3)
-    queries = [rng.choice(_WORDS).lower() for _ in range(50)] + [f"916{rng.randrange(1000):03d}" for _ in range(50)]
+    queries = [rng.choice(_WORDS).lower() for _ in range(50)] + [
+        f"916{rng.randrange(1000):03d}" for _ in range(50)
+    ]
     loads: dict[str, list[float]] = {"plain": [], "encrypted": []}
     reads: dict[str, list[float]] = {"plain": [], "encrypted": []}
     for run in range(args.runs):
@@ -111,7 +182,10 @@ def main() -> None:
                 replica.close()
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-            print(f"run {run + 1} {kind}: load {loads[kind][-1]:.2f} s, search {reads[kind][-1]:.2f} ms", flush=True)
+            print(
+                f"run {run + 1} {kind}: load {loads[kind][-1]:.2f} s, search {reads[kind][-1]:.2f} ms",
+                flush=True,
+            )
     load_p, load_e = statistics.median(loads["plain"]), statistics.median(loads["encrypted"])
     read_p, read_e = statistics.median(reads["plain"]), statistics.median(reads["encrypted"])
     total = args.records * 2
@@ -131,7 +205,7 @@ encrypted alternating; the machine was shared (other jobs running), so compare t
     if SECTION in text:
         start = text.index(SECTION)
         end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text, encoding="utf-8")

@@ -37,7 +37,13 @@ def _timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        [sys.executable, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -49,13 +55,24 @@ def main() -> None:
     args = parser.parse_args()
     shutil.rmtree(WORK / "startup", ignore_errors=True)
     (WORK / "startup").mkdir(parents=True)
-    env = {**os.environ, "SATCHEL_DATABASE_URL": f"sqlite:///{WORK / 'startup' / 'empty.db'}",
-           "SATCHEL_DATA_DIR": str(WORK / "startup"), "SATCHEL_FIELD_HOME": str(WORK / "startup" / "field")}
+    env = {
+        **os.environ,
+        "SATCHEL_DATABASE_URL": f"sqlite:///{WORK / 'startup' / 'empty.db'}",
+        "SATCHEL_DATA_DIR": str(WORK / "startup"),
+        "SATCHEL_FIELD_HOME": str(WORK / "startup" / "field"),
+    }
     env.pop("COLUMNS", None)
     # Migrated once beforehand: every command migrates first, and an up-to-date database is the usual case.
-    subprocess.run([sys.executable, "-m", "server", "db", "upgrade"], env=env, stdout=subprocess.DEVNULL, check=True)
-    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}, load average {os.getloadavg()[0]:.1f}, "
-          f"median of {args.runs} runs\n")
+    subprocess.run(
+        [sys.executable, "-m", "server", "db", "upgrade"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    print(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}, load average {os.getloadavg()[0]:.1f}, "
+        f"median of {args.runs} runs\n"
+    )
     print("| command | wall | CPU | target | |")
     print("|---|---|---|---|---|")
     for name, command in COMMANDS:
@@ -63,7 +80,9 @@ def main() -> None:
         wall, cpu = median([r[0] for r in runs]), median([r[1] for r in runs])
         floor = "floor" in name
         verdict = "" if floor else ("ok" if wall <= TARGET else "MISSED")
-        print(f"| `{name}` | {wall:.2f} s | {cpu:.2f} s | {'' if floor else f'{TARGET} s'} | {verdict} |")
+        print(
+            f"| `{name}` | {wall:.2f} s | {cpu:.2f} s | {'' if floor else f'{TARGET} s'} | {verdict} |"
+        )
     shutil.rmtree(WORK / "startup", ignore_errors=True)
 
 

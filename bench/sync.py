@@ -87,8 +87,21 @@ class Plan:
 
 
 FULL = Plan()
-QUICK = Plan(boot_runs=1, pull_changes=200, pull_runs=2, push_batch=100, pushes=2, push_runs=1, devices=50,
-             device_rounds=1, spread_seconds=2.0, noop_syncs=30, noop_runs=1, noop_size="small", big_records=30_000)
+QUICK = Plan(
+    boot_runs=1,
+    pull_changes=200,
+    pull_runs=2,
+    push_batch=100,
+    pushes=2,
+    push_runs=1,
+    devices=50,
+    device_rounds=1,
+    spread_seconds=2.0,
+    noop_syncs=30,
+    noop_runs=1,
+    noop_size="small",
+    big_records=30_000,
+)
 
 
 # ---------------------------------------------------------------- helpers
@@ -121,19 +134,33 @@ class _Device:
 
     def mutation(self, record_id: str, base_version: int, fields: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
-        return {"seq": self.seq, "op": "update", "type": "counterparties", "id": record_id,
-                "base_version": base_version, "fields": fields, "client_time": _now()}
+        return {
+            "seq": self.seq,
+            "op": "update",
+            "type": "counterparties",
+            "id": record_id,
+            "base_version": base_version,
+            "fields": fields,
+            "client_time": _now(),
+        }
 
 
 def _login(base: str, login: str, device_name: str) -> _Device:
-    r = httpx.post(base + "/api/v1/auth/login", timeout=60,
-                   json={"login": login, "password": demo.DEMO_PASSWORD, "device_name": device_name})
+    r = httpx.post(
+        base + "/api/v1/auth/login",
+        timeout=60,
+        json={"login": login, "password": demo.DEMO_PASSWORD, "device_name": device_name},
+    )
     r.raise_for_status()
     return _Device(r.json()["token"], r.json()["device"]["id"])
 
 
 def _push(client: httpx.Client, device: _Device, mutations: list[dict[str, Any]]) -> dict[str, Any]:
-    r = client.post("/sync/v1/push", json={"device_id": device.id, "mutations": mutations}, headers=device.headers)
+    r = client.post(
+        "/sync/v1/push",
+        json={"device_id": device.id, "mutations": mutations},
+        headers=device.headers,
+    )
     r.raise_for_status()
     answer: dict[str, Any] = r.json()
     bad = [x for x in answer["results"] if x["status"] != "applied"]
@@ -216,8 +243,13 @@ def _dump_bootstrap(base: str, device: _Device, path: Path) -> tuple[float, int,
 def _empty_tables(path: Path) -> None:
     """A fresh SQLite file with the synced record tables (the server's schema), empty."""
     engine = create_engine(f"sqlite:///{_fresh(path)}")
-    SQLModel.metadata.create_all(engine, tables=[records.record_type(n).model.__table__  # type: ignore[attr-defined]
-                                                 for n in protocol.TYPES])
+    SQLModel.metadata.create_all(
+        engine,
+        tables=[
+            records.record_type(n).model.__table__  # type: ignore[attr-defined]
+            for n in protocol.TYPES
+        ],
+    )
     engine.dispose()
 
 
@@ -239,15 +271,25 @@ def _bulk_load(dump: Path, target: Path) -> float:
         names = ", ".join(f'"{c}"' for c in [*page["fields"], *extra])
         marks = ", ".join("?" for _ in [*page["fields"], *extra])
         pad = [""] * len(extra)
-        conn.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
-                         ([json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for v in row] + pad
-                          for row in page["rows"]))
+        conn.executemany(
+            f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
+            (
+                [
+                    json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
+                    for v in row
+                ]
+                + pad
+                for row in page["rows"]
+            ),
+        )
     conn.execute("COMMIT")
     conn.close()
     return time.perf_counter() - start
 
 
-def _bench_bootstrap(report: Report, base: str, backend: str, plan: Plan, work: Path) -> tuple[Path, Path, int]:
+def _bench_bootstrap(
+    report: Report, base: str, backend: str, plan: Plan, work: Path
+) -> tuple[Path, Path, int]:
     """Returns the floor's SQLite file (it holds the whole scope), the last replica's path and the record count."""
     dump, floor_db = work / "bootstrap.json", work / "floor.db"
     office = _login(base, "office", "bench-dump")
@@ -264,10 +306,18 @@ def _bench_bootstrap(report: Report, base: str, backend: str, plan: Plan, work: 
     if loaded != rows:
         raise RuntimeError(f"the laptop loaded {loaded} records, the plain pages held {rows}")
     took, floor = median(seconds), median(floors)
-    report.add(Result(f"bootstrap of {rows:,} records into an empty replica (office user, SyncAgent end to end)",
-                      backend, f"{took:.1f} s ({wire / 1e6:.1f} MB gzip; pages alone {http_seconds:.1f} s)",
-                      "≤ 10 s, ≤ 5× floor", f"JSON file + executemany into empty SQLite {floor:.2f} s",
-                      f"{took / floor:.1f}×", took <= 10 and took / floor <= 5, plan.boot_runs))
+    report.add(
+        Result(
+            f"bootstrap of {rows:,} records into an empty replica (office user, SyncAgent end to end)",
+            backend,
+            f"{took:.1f} s ({wire / 1e6:.1f} MB gzip; pages alone {http_seconds:.1f} s)",
+            "≤ 10 s, ≤ 5× floor",
+            f"JSON file + executemany into empty SQLite {floor:.2f} s",
+            f"{took / floor:.1f}×",
+            took <= 10 and took / floor <= 5,
+            plan.boot_runs,
+        )
+    )
     return floor_db, replica_path, rows
 
 
@@ -279,8 +329,11 @@ def _raw_pull(client: httpx.Client, token: str, cursor: str | None) -> tuple[flo
     start = time.perf_counter()
     got = pages = 0
     while True:
-        r = client.post("/sync/v1/pull", json={"cursor": cursor, "limit": protocol.DEFAULT_PULL},
-                        headers=_sync_headers(token))
+        r = client.post(
+            "/sync/v1/pull",
+            json={"cursor": cursor, "limit": protocol.DEFAULT_PULL},
+            headers=_sync_headers(token),
+        )
         r.raise_for_status()
         answer = r.json()
         got += len(answer["changes"])
@@ -296,31 +349,54 @@ def _pull_floor(database: Database, ids: list[str], floor_db: Path) -> float:
     table: Any = rt.model.__table__  # type: ignore[attr-defined]
     fields = rt.fields()
     names = ", ".join(f'"{f}"' for f in fields)
-    sql = (f'INSERT INTO "{table.name}" ({names}, search_name) VALUES ({", ".join("?" for _ in fields)}, \'\') '
-           f'ON CONFLICT(id) DO UPDATE SET {", ".join(f"{chr(34)}{f}{chr(34)} = excluded.{chr(34)}{f}{chr(34)}" for f in fields)}')
+    sql = (
+        f"INSERT INTO \"{table.name}\" ({names}, search_name) VALUES ({', '.join('?' for _ in fields)}, '') "
+        f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{chr(34)}{f}{chr(34)} = excluded.{chr(34)}{f}{chr(34)}' for f in fields)}"
+    )
     start = time.perf_counter()
     with database.read() as session:
-        rows = session.execute(select(*[table.c[f] for f in fields]).where(table.c.id.in_(ids))).all()
+        rows = session.execute(
+            select(*[table.c[f] for f in fields]).where(table.c.id.in_(ids))
+        ).all()
     body = json.dumps([[to_jsonable(v) for v in row] for row in rows], ensure_ascii=False)
     conn = sqlite3.connect(floor_db, isolation_level=None)
     conn.execute("BEGIN")
-    conn.executemany(sql, ([json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for v in row]
-                           for row in json.loads(body)))
+    conn.executemany(
+        sql,
+        (
+            [json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for v in row]
+            for row in json.loads(body)
+        ),
+    )
     conn.execute("COMMIT")
     conn.close()
     return time.perf_counter() - start
 
 
-def _bench_pull(report: Report, base: str, database: Database, backend: str, plan: Plan, agent: SyncAgent,
-                admin: _Device, floor_db: Path) -> None:
-    ids = _counterparty_ids(database)[:plan.pull_changes]
+def _bench_pull(
+    report: Report,
+    base: str,
+    database: Database,
+    backend: str,
+    plan: Plan,
+    agent: SyncAgent,
+    admin: _Device,
+    floor_db: Path,
+) -> None:
+    ids = _counterparty_ids(database)[: plan.pull_changes]
     token = agent.replica.state("token") or ""
     took, raw, floors, pages = [], [], [], 0
     with httpx.Client(base_url=base, timeout=600) as client:
         for run in range(plan.pull_runs):
             version = _current_version(database)
-            _push(client, admin, [admin.mutation(cp, version, {"notes": f"Созвон {run}: уточнить отгрузку №{i}"})
-                                  for i, cp in enumerate(ids)])
+            _push(
+                client,
+                admin,
+                [
+                    admin.mutation(cp, version, {"notes": f"Созвон {run}: уточнить отгрузку №{i}"})
+                    for i, cp in enumerate(ids)
+                ],
+            )
             seconds, got, pages = _raw_pull(client, token, agent.replica.state("cursor"))
             if got != len(ids):
                 raise RuntimeError(f"the pull brought {got} changes, expected {len(ids)}")
@@ -329,13 +405,23 @@ def _bench_pull(report: Report, base: str, database: Database, backend: str, pla
             summary = agent.sync()
             took.append(time.perf_counter() - start)
             if summary.pulled["upserts"] != len(ids):
-                raise RuntimeError(f"the laptop pulled {summary.pulled}, expected {len(ids)} upserts")
+                raise RuntimeError(
+                    f"the laptop pulled {summary.pulled}, expected {len(ids)} upserts"
+                )
             floors.append(_pull_floor(database, ids, floor_db))
     t, floor = median(took), median(floors)
-    report.add(Result(f"incremental pull of {len(ids):,} changes (SyncAgent: pull loop + apply to the replica)",
-                      backend, f"{_ms(t):.0f} ms (HTTP pull loop alone {_ms(median(raw)):.0f} ms, {pages} page(s))",
-                      "≤ 0.5 s", f"SQL select + JSON + executemany upsert {_ms(floor):.0f} ms",
-                      f"{t / floor:.1f}×", t <= 0.5, plan.pull_runs))
+    report.add(
+        Result(
+            f"incremental pull of {len(ids):,} changes (SyncAgent: pull loop + apply to the replica)",
+            backend,
+            f"{_ms(t):.0f} ms (HTTP pull loop alone {_ms(median(raw)):.0f} ms, {pages} page(s))",
+            "≤ 0.5 s",
+            f"SQL select + JSON + executemany upsert {_ms(floor):.0f} ms",
+            f"{t / floor:.1f}×",
+            t <= 0.5,
+            plan.pull_runs,
+        )
+    )
 
 
 # ---------------------------------------------------------------- sync with nothing to do
@@ -366,8 +452,12 @@ def _noop_round(agent: SyncAgent, plan: Plan) -> tuple[float, float, float]:
 
 def _record_count(database: Database) -> int:
     with database.read() as session:
-        return sum(session.execute(select(func.count()).select_from(records.record_type(n).model)).scalar_one()
-                   for n in protocol.TYPES)
+        return sum(
+            session.execute(
+                select(func.count()).select_from(records.record_type(n).model)
+            ).scalar_one()
+            for n in protocol.TYPES
+        )
 
 
 def _inflate(database: Database, target: int) -> tuple[int, float]:
@@ -378,28 +468,42 @@ def _inflate(database: Database, target: int) -> tuple[int, float]:
         return 0, 0.0
     pg = database.dialect == "postgresql"
     now: Any = datetime.now(UTC) if pg else datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    columns = ("id, created_at, updated_at, version, counterparty_id, responsible_id, kind, direction, status, "
-               "subject, starts_at, duration_minutes, importance")
+    columns = (
+        "id, created_at, updated_at, version, counterparty_id, responsible_id, kind, direction, status, "
+        "subject, starts_at, duration_minutes, importance"
+    )
     if pg:
-        cps = ("CREATE TEMP TABLE bench_cp AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS k, id, owner_id "
-               "FROM counterparty; ALTER TABLE bench_cp ADD PRIMARY KEY (k)")
-        fill = (f"INSERT INTO interaction ({columns}) SELECT gen_random_uuid()::text, :now, :now, 1, c.id, "
-                f"c.owner_id, 'call', 'outgoing', 'done', '{INFLATED_SUBJECT}' || n.i, "
-                "timestamptz '2020-01-01 09:00:00+00' + n.i * interval '3 minutes', 15, 'normal' "
-                "FROM generate_series(0, :count - 1) AS n(i) JOIN bench_cp c ON c.k = n.i % :cps")
+        cps = (
+            "CREATE TEMP TABLE bench_cp AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS k, id, owner_id "
+            "FROM counterparty; ALTER TABLE bench_cp ADD PRIMARY KEY (k)"
+        )
+        fill = (
+            f"INSERT INTO interaction ({columns}) SELECT gen_random_uuid()::text, :now, :now, 1, c.id, "
+            f"c.owner_id, 'call', 'outgoing', 'done', '{INFLATED_SUBJECT}' || n.i, "
+            "timestamptz '2020-01-01 09:00:00+00' + n.i * interval '3 minutes', 15, 'normal' "
+            "FROM generate_series(0, :count - 1) AS n(i) JOIN bench_cp c ON c.k = n.i % :cps"
+        )
     else:
-        cps = ("CREATE TEMP TABLE bench_cp (k INTEGER PRIMARY KEY, id TEXT, owner_id TEXT); "
-               "INSERT INTO bench_cp SELECT row_number() OVER (ORDER BY id) - 1, id, owner_id FROM counterparty")
-        uid = ("lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) "
-               "|| '-a' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))")
-        fill = (f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :count - 1) "
-                f"INSERT INTO interaction ({columns}) SELECT {uid}, :now, :now, 1, c.id, c.owner_id, 'call', "
-                f"'outgoing', 'done', '{INFLATED_SUBJECT}' || n.i, "
-                "strftime('%Y-%m-%d %H:%M:%S.000000', '2020-01-01 09:00:00', '+' || (n.i * 3) || ' minutes'), "
-                "15, 'normal' FROM n JOIN bench_cp c ON c.k = n.i % :cps")
-    log = ("INSERT INTO change_log (record_type, record_id, version, scope_version, counterparty_id, deleted, "
-           "tombstone, changed_at) SELECT 'interactions', id, :v, :v, counterparty_id, :no, NULL, :now "
-           f"FROM interaction WHERE subject LIKE '{INFLATED_SUBJECT}%'")
+        cps = (
+            "CREATE TEMP TABLE bench_cp (k INTEGER PRIMARY KEY, id TEXT, owner_id TEXT); "
+            "INSERT INTO bench_cp SELECT row_number() OVER (ORDER BY id) - 1, id, owner_id FROM counterparty"
+        )
+        uid = (
+            "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) "
+            "|| '-a' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
+        )
+        fill = (
+            f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :count - 1) "
+            f"INSERT INTO interaction ({columns}) SELECT {uid}, :now, :now, 1, c.id, c.owner_id, 'call', "
+            f"'outgoing', 'done', '{INFLATED_SUBJECT}' || n.i, "
+            "strftime('%Y-%m-%d %H:%M:%S.000000', '2020-01-01 09:00:00', '+' || (n.i * 3) || ' minutes'), "
+            "15, 'normal' FROM n JOIN bench_cp c ON c.k = n.i % :cps"
+        )
+    log = (
+        "INSERT INTO change_log (record_type, record_id, version, scope_version, counterparty_id, deleted, "
+        "tombstone, changed_at) SELECT 'interactions', id, :v, :v, counterparty_id, :no, NULL, :now "
+        f"FROM interaction WHERE subject LIKE '{INFLATED_SUBJECT}%'"
+    )
     start = time.perf_counter()
     with database.write() as session:
         connection = session.connection()
@@ -432,28 +536,47 @@ def bench_noop(report: Report, backend: str, plan: Plan) -> None:
         p50_small, p95_small, floor_small = _noop_round(agent, plan)
         added, seconds = _inflate(database, plan.big_records)
         big = _record_count(database)
-        report.notes.append(f"{backend}: {added:,} interactions and their change-log rows inserted with one SQL "
-                            f"statement each in {seconds:.0f} s (with VACUUM/ANALYZE), {big:,} records in all; "
-                            "the no-op laptop's cursor was then set to the new data version, as after a finished "
-                            "sync (its replica holds the 11k-record scope; a no-op sync does not read it)")
+        report.notes.append(
+            f"{backend}: {added:,} interactions and their change-log rows inserted with one SQL "
+            f"statement each in {seconds:.0f} s (with VACUUM/ANALYZE), {big:,} records in all; "
+            "the no-op laptop's cursor was then set to the new data version, as after a finished "
+            "sync (its replica holds the 11k-record scope; a no-op sync does not read it)"
+        )
         agent.replica.set_state(cursor=str(_current_version(database)))
         p50_big, p95_big, floor_big = _noop_round(agent, plan)
-    report.add(Result(f"sync with nothing to do, {small:,} records on the server (salesperson's laptop)", backend,
-                      f"p50 {p50_small:.1f} ms, p95 {p95_small:.1f} ms", "p95 ≤ 50 ms",
-                      f"healthz p50 {floor_small:.1f} ms", f"{p50_small / floor_small:.1f}× (p50)",
-                      p95_small <= 50, plan.noop_runs))
+    report.add(
+        Result(
+            f"sync with nothing to do, {small:,} records on the server (salesperson's laptop)",
+            backend,
+            f"p50 {p50_small:.1f} ms, p95 {p95_small:.1f} ms",
+            "p95 ≤ 50 ms",
+            f"healthz p50 {floor_small:.1f} ms",
+            f"{p50_small / floor_small:.1f}× (p50)",
+            p95_small <= 50,
+            plan.noop_runs,
+        )
+    )
     ratio = p50_big / p50_small
-    report.add(Result(f"sync with nothing to do, {big:,} records on the server (salesperson's laptop)", backend,
-                      f"p50 {p50_big:.1f} ms, p95 {p95_big:.1f} ms",
-                      f"p95 ≤ 50 ms, p50 ≤ 1.5× the {small / 1000:.0f}k figure", f"healthz p50 {floor_big:.1f} ms",
-                      f"{p50_big / floor_big:.1f}× (p50); {ratio:.2f}× the {small / 1000:.0f}k p50",
-                      p95_big <= 50 and ratio <= 1.5, plan.noop_runs))
+    report.add(
+        Result(
+            f"sync with nothing to do, {big:,} records on the server (salesperson's laptop)",
+            backend,
+            f"p50 {p50_big:.1f} ms, p95 {p95_big:.1f} ms",
+            f"p95 ≤ 50 ms, p50 ≤ 1.5× the {small / 1000:.0f}k figure",
+            f"healthz p50 {floor_big:.1f} ms",
+            f"{p50_big / floor_big:.1f}× (p50); {ratio:.2f}× the {small / 1000:.0f}k p50",
+            p95_big <= 50 and ratio <= 1.5,
+            plan.noop_runs,
+        )
+    )
 
 
 # ---------------------------------------------------------------- push throughput
 
 
-def _bench_push(report: Report, base: str, database: Database, backend: str, plan: Plan, admin: _Device) -> None:
+def _bench_push(
+    report: Report, base: str, database: Database, backend: str, plan: Plan, admin: _Device
+) -> None:
     per_run = plan.push_batch * plan.pushes
     ids = _counterparty_ids(database)
     rates, floors = [], []
@@ -461,29 +584,58 @@ def _bench_push(report: Report, base: str, database: Database, backend: str, pla
     with httpx.Client(base_url=base, timeout=600) as client:
         for run in range(plan.push_runs):
             chosen = [ids[(run * per_run + i) % len(ids)] for i in range(per_run)]
-            values = [{"notes": f"Прайс на {run}-й квартал отправлен, ждём ответа ({i})",
-                       "industry": f"Ювелирная розница {run}", "region": f"Регион {i % 85}",
-                       "segment": "A" if i % 3 else "B"} for i in range(per_run)]
+            values = [
+                {
+                    "notes": f"Прайс на {run}-й квартал отправлен, ждём ответа ({i})",
+                    "industry": f"Ювелирная розница {run}",
+                    "region": f"Регион {i % 85}",
+                    "segment": "A" if i % 3 else "B",
+                }
+                for i in range(per_run)
+            ]
             version = _current_version(database)
-            batches = [[admin.mutation(cp, version, v) for cp, v in
-                        zip(chosen[i:i + plan.push_batch], values[i:i + plan.push_batch], strict=True)]
-                       for i in range(0, per_run, plan.push_batch)]
+            batches = [
+                [
+                    admin.mutation(cp, version, v)
+                    for cp, v in zip(
+                        chosen[i : i + plan.push_batch],
+                        values[i : i + plan.push_batch],
+                        strict=True,
+                    )
+                ]
+                for i in range(0, per_run, plan.push_batch)
+            ]
             start = time.perf_counter()
             for batch in batches:
                 _push(client, admin, batch)
             rates.append(per_run * len(PUSH_FIELDS) / (time.perf_counter() - start))
-            rows = [{"b_id": cp, **{k: f"{val} (floor)" for k, val in v.items()}} for cp, v in zip(chosen, values,
-                                                                                                   strict=True)]
+            rows = [
+                {"b_id": cp, **{k: f"{val} (floor)" for k, val in v.items()}}
+                for cp, v in zip(chosen, values, strict=True)
+            ]
             start = time.perf_counter()
             with database.write() as session:
-                session.connection().execute(update(table).where(table.c.id == bindparam("b_id"))
-                                             .values({k: bindparam(k) for k in PUSH_FIELDS}), rows)
+                session.connection().execute(
+                    update(table)
+                    .where(table.c.id == bindparam("b_id"))
+                    .values({k: bindparam(k) for k in PUSH_FIELDS}),
+                    rows,
+                )
             floors.append(per_run * len(PUSH_FIELDS) / (time.perf_counter() - start))
     rate, floor = median(rates), median(floors)
-    report.add(Result(f"push throughput: {plan.pushes} pushes × {plan.push_batch} updates × {len(PUSH_FIELDS)} fields "
-                      "(one device, counterparties)", backend, f"{rate:,.0f} fields/s", "≥ 2,000 fields/s",
-                      f"one SQL executemany of the same updates {floor:,.0f} fields/s",
-                      f"{floor / rate:.1f}× slower", rate >= 2000, plan.push_runs))
+    report.add(
+        Result(
+            f"push throughput: {plan.pushes} pushes × {plan.push_batch} updates × {len(PUSH_FIELDS)} fields "
+            "(one device, counterparties)",
+            backend,
+            f"{rate:,.0f} fields/s",
+            "≥ 2,000 fields/s",
+            f"one SQL executemany of the same updates {floor:,.0f} fields/s",
+            f"{floor / rate:.1f}× slower",
+            rate >= 2000,
+            plan.push_runs,
+        )
+    )
 
 
 # ---------------------------------------------------------------- many devices at once
@@ -495,10 +647,24 @@ def _register_devices(database: Database, count: int) -> list[tuple[_Device, str
     out: list[tuple[_Device, str]] = []
     taken: set[str] = set()
     with database.write() as session:
-        users = list(session.execute(select(User).where(User.login.in_([u[0] for u in demo.USERS]))  # type: ignore[attr-defined]
-                                     .order_by(User.login)).scalars())
-        writable = {u.id: [cp for cp in session.execute(select(Counterparty.id).where(
-            access.writable_counterparties(u)).order_by(Counterparty.id)).scalars()] for u in users}
+        users = list(
+            session.execute(
+                select(User)
+                .where(User.login.in_([u[0] for u in demo.USERS]))  # type: ignore[attr-defined]
+                .order_by(User.login)
+            ).scalars()
+        )
+        writable = {
+            u.id: [
+                cp
+                for cp in session.execute(
+                    select(Counterparty.id)
+                    .where(access.writable_counterparties(u))
+                    .order_by(Counterparty.id)
+                ).scalars()
+            ]
+            for u in users
+        }
         while len(out) < count:
             before = len(out)
             for user in users:
@@ -516,19 +682,31 @@ def _register_devices(database: Database, count: int) -> list[tuple[_Device, str
     return out
 
 
-async def _one_sync(client: httpx.AsyncClient, device: _Device, cp: str, base_version: int,
-                    started: list[float]) -> tuple[float, str | None]:
+async def _one_sync(
+    client: httpx.AsyncClient, device: _Device, cp: str, base_version: int, started: list[float]
+) -> tuple[float, str | None]:
     """Push one small change, then pull until done; (seconds, error or None)."""
     start = time.perf_counter()
     started.append(start)
     try:
-        r = await client.post("/sync/v1/push", headers=device.headers, json={"device_id": device.id, "mutations": [
-            device.mutation(cp, base_version, {"notes": f"Отметка с ноутбука {device.seq}"})]})
+        r = await client.post(
+            "/sync/v1/push",
+            headers=device.headers,
+            json={
+                "device_id": device.id,
+                "mutations": [
+                    device.mutation(cp, base_version, {"notes": f"Отметка с ноутбука {device.seq}"})
+                ],
+            },
+        )
         if r.status_code != 200 or r.json()["results"][0]["status"] != "applied":
             return time.perf_counter() - start, f"push: HTTP {r.status_code} {r.text[:200]}"
         while True:
-            r = await client.post("/sync/v1/pull", headers=device.headers,
-                                  json={"cursor": device.cursor, "limit": protocol.DEFAULT_PULL})
+            r = await client.post(
+                "/sync/v1/pull",
+                headers=device.headers,
+                json={"cursor": device.cursor, "limit": protocol.DEFAULT_PULL},
+            )
             if r.status_code != 200:
                 return time.perf_counter() - start, f"pull: HTTP {r.status_code} {r.text[:200]}"
             answer = r.json()
@@ -539,13 +717,16 @@ async def _one_sync(client: httpx.AsyncClient, device: _Device, cp: str, base_ve
         return time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
 
 
-async def _round(base: str, fleet: list[tuple[_Device, str]], base_version: int,
-                 spread: float | None) -> tuple[list[float], list[str], float, float]:
+async def _round(
+    base: str, fleet: list[tuple[_Device, str]], base_version: int, spread: float | None
+) -> tuple[list[float], list[str], float, float]:
     """Every device syncs once: all released together (``spread`` None) or at random times in a window.
 
     Returns (latencies in ms, errors, ms from the release to the last device's start, wall seconds).
     """
-    limits = httpx.Limits(max_connections=len(fleet) + 10, max_keepalive_connections=len(fleet) + 10)
+    limits = httpx.Limits(
+        max_connections=len(fleet) + 10, max_keepalive_connections=len(fleet) + 10
+    )
     rng = random.Random(3)
     started: list[float] = []
     async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
@@ -557,7 +738,10 @@ async def _round(base: str, fleet: list[tuple[_Device, str]], base_version: int,
                 await asyncio.sleep(delay)
             return await _one_sync(client, device, cp, base_version, started)
 
-        tasks = [asyncio.create_task(run(d, cp, rng.uniform(0, spread) if spread else 0.0)) for d, cp in fleet]
+        tasks = [
+            asyncio.create_task(run(d, cp, rng.uniform(0, spread) if spread else 0.0))
+            for d, cp in fleet
+        ]
         await asyncio.sleep(0.1)  # every task is waiting on the event
         release = time.perf_counter()
         go.set()
@@ -589,19 +773,36 @@ def _bench_devices(report: Report, base: str, database: Database, backend: str, 
         error_count += len(errors)
         example = example or (errors[0] if errors else "")
     p99 = median(p99s)
-    report.add(Result(f"{len(fleet)} devices sync at once (push 1 change + pull), all released together", backend,
-                      f"p50 {median(p50s):.0f} ms, p95 {median(p95s):.0f} ms, p99 {p99:.0f} ms; errors {error_count}; "
-                      f"all started within {median(spreads):.0f} ms, all done in {median(walls):.1f} s "
-                      f"({len(fleet) / median(walls):.0f} syncs/s)", "p99 ≤ 250 ms, no errors",
-                      f"one device alone p50 {floor:.0f} ms", f"{p99 / floor:.0f}× (p99)",
-                      p99 <= 250 and error_count == 0, plan.device_rounds))
+    report.add(
+        Result(
+            f"{len(fleet)} devices sync at once (push 1 change + pull), all released together",
+            backend,
+            f"p50 {median(p50s):.0f} ms, p95 {median(p95s):.0f} ms, p99 {p99:.0f} ms; errors {error_count}; "
+            f"all started within {median(spreads):.0f} ms, all done in {median(walls):.1f} s "
+            f"({len(fleet) / median(walls):.0f} syncs/s)",
+            "p99 ≤ 250 ms, no errors",
+            f"one device alone p50 {floor:.0f} ms",
+            f"{p99 / floor:.0f}× (p99)",
+            p99 <= 250 and error_count == 0,
+            plan.device_rounds,
+        )
+    )
     times, errors, _, wall = asyncio.run(_round(base, fleet, base_version, plan.spread_seconds))
     p99 = percentile(times, 99)
-    report.add(Result(f"{len(fleet)} devices sync spread at random over {plan.spread_seconds:.0f} s "
-                      f"({len(fleet) / plan.spread_seconds:.1f} syncs/s offered)", backend,
-                      f"p50 {percentile(times, 50):.0f} ms, p95 {percentile(times, 95):.0f} ms, p99 {p99:.0f} ms; "
-                      f"errors {len(errors)}", "p99 ≤ 250 ms, no errors", f"one device alone p50 {floor:.0f} ms",
-                      f"{p99 / floor:.0f}× (p99)", p99 <= 250 and not errors, 1))
+    report.add(
+        Result(
+            f"{len(fleet)} devices sync spread at random over {plan.spread_seconds:.0f} s "
+            f"({len(fleet) / plan.spread_seconds:.1f} syncs/s offered)",
+            backend,
+            f"p50 {percentile(times, 50):.0f} ms, p95 {percentile(times, 95):.0f} ms, p99 {p99:.0f} ms; "
+            f"errors {len(errors)}",
+            "p99 ≤ 250 ms, no errors",
+            f"one device alone p50 {floor:.0f} ms",
+            f"{p99 / floor:.0f}× (p99)",
+            p99 <= 250 and not errors,
+            1,
+        )
+    )
     if error_count or errors:
         report.notes.append(f"{backend}: device sync errors, e.g. {example or errors[0]}")
 
@@ -609,7 +810,9 @@ def _bench_devices(report: Report, base: str, database: Database, backend: str, 
 # ---------------------------------------------------------------- entry point
 
 
-def bench_sync(report: Report, base: str, database: Database, backend: str, plan: Plan = FULL) -> None:
+def bench_sync(
+    report: Report, base: str, database: Database, backend: str, plan: Plan = FULL
+) -> None:
     """Every sync benchmark that runs on the loaded demo company (run it before anything writes to it)."""
     work = WORK / "sync"
     work.mkdir(parents=True, exist_ok=True)
@@ -620,9 +823,18 @@ def bench_sync(report: Report, base: str, database: Database, backend: str, plan
         agent = SyncAgent(replica, http)
         _bench_pull(report, base, database, backend, plan, agent, admin, floor_db)
         p50, p95, floor = _noop_round(agent, plan)
-        report.add(Result(f"sync with nothing to do, office laptop holding {scope:,} records", backend,
-                          f"p50 {p50:.1f} ms, p95 {p95:.1f} ms", "p95 ≤ 50 ms",
-                          f"healthz p50 {floor:.1f} ms", f"{p50 / floor:.1f}× (p50)", p95 <= 50, plan.noop_runs))
+        report.add(
+            Result(
+                f"sync with nothing to do, office laptop holding {scope:,} records",
+                backend,
+                f"p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+                "p95 ≤ 50 ms",
+                f"healthz p50 {floor:.1f} ms",
+                f"{p50 / floor:.1f}× (p50)",
+                p95 <= 50,
+                plan.noop_runs,
+            )
+        )
     replica.close()
     _bench_push(report, base, database, backend, plan, admin)
     _bench_devices(report, base, database, backend, plan)

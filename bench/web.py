@@ -108,7 +108,9 @@ class Browser:
     def get(self, path: str, **kw: Any) -> httpx.Response:
         r = self.client.get(self.base + path, **kw)
         if r.status_code != 200:
-            raise RuntimeError(f"{self.where}: GET {self.base + path} answered {r.status_code}: {r.text[:200]}")
+            raise RuntimeError(
+                f"{self.where}: GET {self.base + path} answered {r.status_code}: {r.text[:200]}"
+            )
         return r
 
     def timed(self, path: str, **kw: Any) -> tuple[float, httpx.Response]:
@@ -126,20 +128,35 @@ def server_browser(base: str, login: str) -> Iterator[Browser]:
         csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
         if csrf is None:
             raise RuntimeError("no CSRF field on the sign-in form")
-        r = client.post("/signin", data={"csrf": csrf.group(1), "next": "/", "login": login,
-                                         "password": demo.DEMO_PASSWORD}, headers={"Origin": base})
+        r = client.post(
+            "/signin",
+            data={
+                "csrf": csrf.group(1),
+                "next": "/",
+                "login": login,
+                "password": demo.DEMO_PASSWORD,
+            },
+            headers={"Origin": base},
+        )
         if r.status_code != 303:
             raise RuntimeError(f"sign-in as {login} answered {r.status_code}: {r.text[:200]}")
         yield Browser(client, "", "server UI")
 
 
 def _field(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "clients.cli", "--data-dir", str(home), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900,
-                          env={**os.environ, "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE, "COLUMNS": "200"})
+    done = subprocess.run(
+        [sys.executable, "-m", "clients.cli", "--data-dir", str(home), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+        env={**os.environ, "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE, "COLUMNS": "200"},
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"satchel-field {args[0]} failed ({done.returncode}): {done.stdout[-300:]} "
-                           f"{done.stderr[-300:]}")
+        raise RuntimeError(
+            f"satchel-field {args[0]} failed ({done.returncode}): {done.stdout[-300:]} "
+            f"{done.stderr[-300:]}"
+        )
     return done
 
 
@@ -147,16 +164,49 @@ def _field(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def laptop_browser(base: str, login: str, notes: list[str]) -> Iterator[Browser]:
     """``satchel-field login`` + ``sync`` (the bootstrap) + ``ui``, as a salesperson does; the launch link spent."""
     home = WORK / f"field-{login}"
-    shutil.rmtree(home, ignore_errors=True)  # a new laptop each time (a full run measures both databases)
-    _field(home, "login", base, "--user", login, "--password", demo.DEMO_PASSWORD, "--device", "bench-web")
+    shutil.rmtree(
+        home, ignore_errors=True
+    )  # a new laptop each time (a full run measures both databases)
+    _field(
+        home,
+        "login",
+        base,
+        "--user",
+        login,
+        "--password",
+        demo.DEMO_PASSWORD,
+        "--device",
+        "bench-web",
+    )
     start = time.perf_counter()
     _field(home, "sync")
-    notes.append(f"laptop of {login}: `satchel-field sync` bootstrapped its replica (SQLCipher) from the server "
-                 f"in {time.perf_counter() - start:.1f} s")
-    env = {**os.environ, "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE, "TZ": TIMEZONE}  # the salesperson's day is Moscow's
-    command = subprocess.Popen([sys.executable, "-m", "clients.cli", "--data-dir", str(home), "ui", "--no-open",
-                                "--sync-minutes", "600"], cwd=ROOT, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    notes.append(
+        f"laptop of {login}: `satchel-field sync` bootstrapped its replica (SQLCipher) from the server "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+    env = {
+        **os.environ,
+        "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE,
+        "TZ": TIMEZONE,
+    }  # the salesperson's day is Moscow's
+    command = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "clients.cli",
+            "--data-dir",
+            str(home),
+            "ui",
+            "--no-open",
+            "--sync-minutes",
+            "600",
+        ],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         assert command.stdout is not None
         line, deadline = "", time.monotonic() + 120
@@ -166,8 +216,11 @@ def laptop_browser(base: str, login: str, notes: list[str]) -> Iterator[Browser]
             line = command.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:(\d+)/launch\?token=[\w-]+", line)
         assert url is not None, line
-        with httpx.Client(base_url=f"http://127.0.0.1:{url.group(1)}", timeout=60,
-                          headers={"User-Agent": "bench/web"}) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{url.group(1)}",
+            timeout=60,
+            headers={"User-Agent": "bench/web"},
+        ) as client:
             r = client.get(url.group(0))
             if r.status_code != 303:
                 raise RuntimeError(f"launch link answered {r.status_code}")
@@ -205,11 +258,21 @@ def search_terms(database: Database, plan: Plan) -> dict[str, list[str]]:
     rng = random.Random(12)
     found = _queries(database, "ivanov")  # bench.api's realistic terms
     with database.read() as session:
-        emails = list(session.execute(select(ContactKey.key).where(ContactKey.kind == "email")
-                                      .order_by(ContactKey.id).limit(3000)).scalars())
+        emails = list(
+            session.execute(
+                select(ContactKey.key)
+                .where(ContactKey.kind == "email")
+                .order_by(ContactKey.id)
+                .limit(3000)
+            ).scalars()
+        )
     phones = rng.sample(found["phone (3 formats)"], plan.phones)
-    return {"name": rng.sample(found["name fragment"], plan.names), "phone": phones,
-            "INN": rng.sample(found["INN"], plan.inns), "email": rng.sample(emails, plan.emails)}
+    return {
+        "name": rng.sample(found["name fragment"], plan.names),
+        "phone": phones,
+        "INN": rng.sample(found["INN"], plan.inns),
+        "email": rng.sample(emails, plan.emails),
+    }
 
 
 def type_all(browser: Browser, terms: dict[str, list[str]]) -> dict[str, list[tuple[int, float]]]:
@@ -220,7 +283,9 @@ def type_all(browser: Browser, terms: dict[str, list[str]]) -> dict[str, list[tu
         for term in items:
             for q in keystrokes(term):
                 start = time.perf_counter()
-                r = browser.client.get(f"{results}?q={encode_uri_component(q)}", headers={"X-Satchel-Fragment": "1"})
+                r = browser.client.get(
+                    f"{results}?q={encode_uri_component(q)}", headers={"X-Satchel-Fragment": "1"}
+                )
                 ms = (time.perf_counter() - start) * 1000
                 if r.status_code != 200:
                     raise RuntimeError(f"{browser.where}: search {q!r} answered {r.status_code}")
@@ -247,18 +312,33 @@ class Runs:
 
     def result(self, name: str, backend: str, target_ms: float) -> Result:
         p50, p95, floor = median(self.p50), median(self.p95), median(self.floors)
-        return Result(name, backend, f"p50 {_fmt(p50)} ms, p95 {_fmt(p95)} ms", f"p95 ≤ {target_ms:.0f} ms",
-                      f"GET static/app.css p50 {floor:.1f} ms", f"{p95 / floor:.0f}× (p95)", p95 <= target_ms,
-                      len(self.p95))
+        return Result(
+            name,
+            backend,
+            f"p50 {_fmt(p50)} ms, p95 {_fmt(p95)} ms",
+            f"p95 ≤ {target_ms:.0f} ms",
+            f"GET static/app.css p50 {floor:.1f} ms",
+            f"{p95 / floor:.0f}× (p95)",
+            p95 <= target_ms,
+            len(self.p95),
+        )
 
 
 def _runs() -> Runs:
     return Runs([], [], [])
 
 
-def bench_search(report: Report, browser: Browser, backend: str, who: str, terms: dict[str, list[str]],
-                 plan: Plan) -> None:
-    for term in terms["name"][:plan.warmup]:  # warm up: the first queries load pages of the database
+def bench_search(
+    report: Report,
+    browser: Browser,
+    backend: str,
+    who: str,
+    terms: dict[str, list[str]],
+    plan: Plan,
+) -> None:
+    for term in terms["name"][
+        : plan.warmup
+    ]:  # warm up: the first queries load pages of the database
         type_all(browser, {"warm": [term]})
     runs = _runs()
     kinds: dict[str, list[float]] = {}
@@ -272,16 +352,31 @@ def bench_search(report: Report, browser: Browser, backend: str, who: str, terms
             kinds.setdefault(kind, []).append(percentile([ms for _, ms in items], 95))
         short.append(percentile([ms for items in typed.values() for n, ms in items if n <= 2], 95))
     count = sum(len(keystrokes(t)) for items in terms.values() for t in items)
-    report.add(runs.result(f"{browser.where}: search as you type, {who}, 20k counterparties "
-                           f"({count} keystrokes of {sum(map(len, terms.values()))} terms)",
-                           backend, SEARCH_TARGET_MS))
+    report.add(
+        runs.result(
+            f"{browser.where}: search as you type, {who}, 20k counterparties "
+            f"({count} keystrokes of {sum(map(len, terms.values()))} terms)",
+            backend,
+            SEARCH_TARGET_MS,
+        )
+    )
     by_kind = ", ".join(f"{kind} {_fmt(median(p95s))} ms" for kind, p95s in kinds.items())
-    report.notes.append(f"{backend}: {browser.where} search p95 by kind (median over runs): {by_kind}; "
-                        f"keystrokes with 1–2 characters typed: p95 {_fmt(median(short))} ms")
+    report.notes.append(
+        f"{backend}: {browser.where} search p95 by kind (median over runs): {by_kind}; "
+        f"keystrokes with 1–2 characters typed: p95 {_fmt(median(short))} ms"
+    )
 
 
-def bench_gets(report: Report, browser: Browser, backend: str, name: str, path: str, gets: int, target: float,
-               plan: Plan) -> httpx.Response:
+def bench_gets(
+    report: Report,
+    browser: Browser,
+    backend: str,
+    name: str,
+    path: str,
+    gets: int,
+    target: float,
+    plan: Plan,
+) -> httpx.Response:
     for _ in range(plan.warmup):
         last = browser.get(path)
     runs = _runs()
@@ -300,16 +395,27 @@ def bench_weight(report: Report, browser: Browser, backend: str, who: str) -> No
     """The start page's HTML plus every stylesheet and script it links: bytes as decoded and on the wire."""
     page = browser.get("/", headers={"Accept-Encoding": "gzip, br"})
     parts = [("page", len(page.content), page.num_bytes_downloaded)]
-    for ref in re.findall(r'<(?:link[^>]+rel="stylesheet"[^>]*href|script[^>]+src)="([^"]+)"', page.text):
+    for ref in re.findall(
+        r'<(?:link[^>]+rel="stylesheet"[^>]*href|script[^>]+src)="([^"]+)"', page.text
+    ):
         asset = browser.client.get(ref, headers={"Accept-Encoding": "gzip, br"})
         asset.raise_for_status()
         parts.append((ref.rsplit("/", 1)[-1], len(asset.content), asset.num_bytes_downloaded))
     total = sum(size for _, size, _ in parts)
     wire = sum(w for _, _, w in parts)
     detail = " + ".join(f"{name} {size / 1024:.1f}" for name, size, _ in parts)
-    report.add(Result(f"{browser.where}: first page (agenda of {who}) HTML + CSS + JS", backend,
-                      f"{total / 1024:.1f} KB ({detail}); on the wire {wire / 1024:.1f} KB", f"≤ {WEIGHT_TARGET_KB} KB",
-                      "—", "—", total <= WEIGHT_TARGET_KB * 1024, 1))
+    report.add(
+        Result(
+            f"{browser.where}: first page (agenda of {who}) HTML + CSS + JS",
+            backend,
+            f"{total / 1024:.1f} KB ({detail}); on the wire {wire / 1024:.1f} KB",
+            f"≤ {WEIGHT_TARGET_KB} KB",
+            "—",
+            "—",
+            total <= WEIGHT_TARGET_KB * 1024,
+            1,
+        )
+    )
 
 
 # ---------------------------------------------------------------- the data
@@ -335,34 +441,98 @@ def make_history(database: Database, owner_login: str) -> tuple[str, dict[str, i
     with database.write() as session:
         actor = session.get(User, owner.id)
         assert actor is not None
-        cp = records.create(session, actor, records.record_type("counterparties"), {
-            "legal_name": HISTORY_NAME, "short_name": "Бенчмарк История", "kinds": ["client"], "stage": "active",
-            "contacts": [{"kind": "phone", "value": "+7 495 100-20-30"}, {"kind": "email", "value": "info@history.ru"}],
-            "notes": "Клиент с долгой историей: пятьсот записей."})
-        people = records.create_many(session, actor, records.record_type("contact-persons"), [
-            {"counterparty_id": cp.id, "full_name": f"Контакт {n} Историев", "position": "закупщик",
-             "contacts": [{"kind": "email", "value": f"p{n}@history.ru"}]} for n in range(3)])
-        deals = records.create_many(session, actor, records.record_type("deals"), [
-            {"counterparty_id": cp.id, "title": f"Поставка партии {n}", "stage": rng.choice(["new", "proposal", "negotiation"]),
-             "amount": str(rng.randrange(50_000, 5_000_000)), "currency": "RUB"} for n in range(counts["deals"])])
-        calls = [{"counterparty_id": cp.id, "kind": rng.choice(["call", "call", "meeting"]),
-                  "direction": rng.choice(["incoming", "outgoing"]), "status": "done", "starts_at": ago(n * 2 + 1),
-                  "subject": f"Обсуждение заказа №{1000 + n}", "contact_person_id": rng.choice(people).id,
-                  "deal_id": rng.choice(deals).id if rng.random() < 0.3 else None,
-                  "result": "Договорились о поставке" if n % 3 == 0 else None}
-                 for n in range(counts["interactions"])]
-        letters = [{"counterparty_id": cp.id, "kind": "letter", "direction": "incoming" if n % 2 else "outgoing",
-                    "status": "done", "starts_at": ago(n * 6 + 2), "subject": f"Re: счёт №{500 + n}",
-                    "notes": "Добрый день! Во вложении счёт и спецификация. " * 5,
-                    "participants": [{"role": "from" if n % 2 else "to", "address": f"p{n % 3}@history.ru"}]}
-                   for n in range(counts["letters"])]
+        cp = records.create(
+            session,
+            actor,
+            records.record_type("counterparties"),
+            {
+                "legal_name": HISTORY_NAME,
+                "short_name": "Бенчмарк История",
+                "kinds": ["client"],
+                "stage": "active",
+                "contacts": [
+                    {"kind": "phone", "value": "+7 495 100-20-30"},
+                    {"kind": "email", "value": "info@history.ru"},
+                ],
+                "notes": "Клиент с долгой историей: пятьсот записей.",
+            },
+        )
+        people = records.create_many(
+            session,
+            actor,
+            records.record_type("contact-persons"),
+            [
+                {
+                    "counterparty_id": cp.id,
+                    "full_name": f"Контакт {n} Историев",
+                    "position": "закупщик",
+                    "contacts": [{"kind": "email", "value": f"p{n}@history.ru"}],
+                }
+                for n in range(3)
+            ],
+        )
+        deals = records.create_many(
+            session,
+            actor,
+            records.record_type("deals"),
+            [
+                {
+                    "counterparty_id": cp.id,
+                    "title": f"Поставка партии {n}",
+                    "stage": rng.choice(["new", "proposal", "negotiation"]),
+                    "amount": str(rng.randrange(50_000, 5_000_000)),
+                    "currency": "RUB",
+                }
+                for n in range(counts["deals"])
+            ],
+        )
+        calls = [
+            {
+                "counterparty_id": cp.id,
+                "kind": rng.choice(["call", "call", "meeting"]),
+                "direction": rng.choice(["incoming", "outgoing"]),
+                "status": "done",
+                "starts_at": ago(n * 2 + 1),
+                "subject": f"Обсуждение заказа №{1000 + n}",
+                "contact_person_id": rng.choice(people).id,
+                "deal_id": rng.choice(deals).id if rng.random() < 0.3 else None,
+                "result": "Договорились о поставке" if n % 3 == 0 else None,
+            }
+            for n in range(counts["interactions"])
+        ]
+        letters = [
+            {
+                "counterparty_id": cp.id,
+                "kind": "letter",
+                "direction": "incoming" if n % 2 else "outgoing",
+                "status": "done",
+                "starts_at": ago(n * 6 + 2),
+                "subject": f"Re: счёт №{500 + n}",
+                "notes": "Добрый день! Во вложении счёт и спецификация. " * 5,
+                "participants": [
+                    {"role": "from" if n % 2 else "to", "address": f"p{n % 3}@history.ru"}
+                ],
+            }
+            for n in range(counts["letters"])
+        ]
         interactions = records.record_type("interactions")
         for chunk in (calls, letters):
             records.create_many(session, actor, interactions, chunk)
-        records.create_many(session, actor, records.record_type("reminders"), [
-            {"title": f"Напомнить про оплату №{n}", "due_at": ago(n * 10 + 3) if n % 5 else (now + timedelta(days=n))
-             .isoformat(), "status": "done" if n % 5 else "open", "subject_type": "counterparty", "subject_id": cp.id}
-            for n in range(counts["reminders"])])
+        records.create_many(
+            session,
+            actor,
+            records.record_type("reminders"),
+            [
+                {
+                    "title": f"Напомнить про оплату №{n}",
+                    "due_at": ago(n * 10 + 3) if n % 5 else (now + timedelta(days=n)).isoformat(),
+                    "status": "done" if n % 5 else "open",
+                    "subject_type": "counterparty",
+                    "subject_id": cp.id,
+                }
+                for n in range(counts["reminders"])
+            ],
+        )
         return cp.id, counts
 
 
@@ -374,34 +544,82 @@ def realistic_day(database: Database, login: str) -> dict[str, int]:
     zone = ZoneInfo(TIMEZONE)
     today = datetime.now(zone).date()
     start_of_day = datetime.combine(today, clock(), zone).astimezone(UTC)
-    reminders_rt, interactions = records.record_type("reminders"), records.record_type("interactions")
+    reminders_rt, interactions = (
+        records.record_type("reminders"),
+        records.record_type("interactions"),
+    )
     with database.write() as session:
         actor = session.get(User, user.id)
         assert actor is not None
-        stale = list(session.execute(
-            select(Reminder.id).where(Reminder.assignee_id == user.id, Reminder.due_at < start_of_day,
-                                      col(Reminder.status).in_([ReminderStatus.OPEN.value,
-                                                                ReminderStatus.SNOOZED.value]))
-            .order_by(col(Reminder.due_at).desc())).scalars())
+        stale = list(
+            session.execute(
+                select(Reminder.id)
+                .where(
+                    Reminder.assignee_id == user.id,
+                    Reminder.due_at < start_of_day,
+                    col(Reminder.status).in_(
+                        [ReminderStatus.OPEN.value, ReminderStatus.SNOOZED.value]
+                    ),
+                )
+                .order_by(col(Reminder.due_at).desc())
+            ).scalars()
+        )
         for reminder_id in stale[5:]:
             records.update(session, actor, reminders_rt, reminder_id, {"status": "done"})
-        mine = list(session.execute(select(Counterparty.id).where(Counterparty.owner_id == user.id)
-                                    .order_by(Counterparty.id).limit(500)).scalars())
+        mine = list(
+            session.execute(
+                select(Counterparty.id)
+                .where(Counterparty.owner_id == user.id)
+                .order_by(Counterparty.id)
+                .limit(500)
+            ).scalars()
+        )
 
         def at(hour: int, minute: int = 0) -> str:
             return datetime.combine(today, clock(hour, minute), zone).isoformat()
 
-        records.create_many(session, actor, interactions, [
-            {"counterparty_id": rng.choice(mine), "kind": kind, "direction": "outgoing", "status": "planned",
-             "starts_at": at(hour, 30 if n % 2 else 0), "subject": f"{subject} по заказу №{2000 + n}",
-             "duration_minutes": 60 if kind == "meeting" else 15}
-            for n, (hour, kind, subject) in enumerate([(9, "call", "Звонок"), (10, "call", "Звонок"),
-                                                       (11, "meeting", "Встреча"), (13, "call", "Звонок"),
-                                                       (14, "call", "Звонок"), (15, "meeting", "Встреча"),
-                                                       (17, "call", "Звонок")])])
-        records.create_many(session, actor, reminders_rt, [
-            {"title": f"Отправить прайс-лист клиенту №{n}", "due_at": at(10 + n), "status": "open",
-             "subject_type": "counterparty", "subject_id": rng.choice(mine)} for n in range(8)])
+        records.create_many(
+            session,
+            actor,
+            interactions,
+            [
+                {
+                    "counterparty_id": rng.choice(mine),
+                    "kind": kind,
+                    "direction": "outgoing",
+                    "status": "planned",
+                    "starts_at": at(hour, 30 if n % 2 else 0),
+                    "subject": f"{subject} по заказу №{2000 + n}",
+                    "duration_minutes": 60 if kind == "meeting" else 15,
+                }
+                for n, (hour, kind, subject) in enumerate(
+                    [
+                        (9, "call", "Звонок"),
+                        (10, "call", "Звонок"),
+                        (11, "meeting", "Встреча"),
+                        (13, "call", "Звонок"),
+                        (14, "call", "Звонок"),
+                        (15, "meeting", "Встреча"),
+                        (17, "call", "Звонок"),
+                    ]
+                )
+            ],
+        )
+        records.create_many(
+            session,
+            actor,
+            reminders_rt,
+            [
+                {
+                    "title": f"Отправить прайс-лист клиенту №{n}",
+                    "due_at": at(10 + n),
+                    "status": "open",
+                    "subject_type": "counterparty",
+                    "subject_id": rng.choice(mine),
+                }
+                for n in range(8)
+            ],
+        )
     return {"stale reminders marked done": max(0, len(stale) - 5)}
 
 
@@ -410,14 +628,18 @@ def agenda_counts(database: Database, login: str) -> str:
         user = session.execute(select(User).where(User.login == login)).scalar_one()
         day = agenda.for_user(session, user, ZoneInfo(TIMEZONE))
         overdue = sum(1 for r, _ in day.reminders if r.due_at < day.now)
-    return (f"{len(day.planned)} planned contacts, {len(day.reminders)} reminders ({overdue} overdue), "
-            f"{len(day.birthdays)} birthdays")
+    return (
+        f"{len(day.planned)} planned contacts, {len(day.reminders)} reminders ({overdue} overdue), "
+        f"{len(day.birthdays)} birthdays"
+    )
 
 
 # ---------------------------------------------------------------- the benchmark
 
 
-def bench_web(report: Report, base: str, database: Database, backend: str, plan: Plan = FULL) -> None:
+def bench_web(
+    report: Report, base: str, database: Database, backend: str, plan: Plan = FULL
+) -> None:
     started = time.perf_counter()
     load_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     seller, office = "ivanov", "office"
@@ -428,18 +650,31 @@ def bench_web(report: Report, base: str, database: Database, backend: str, plan:
     # The agenda as the demo left it (dated demo.DEFAULT_TODAY): the backlog a month on.
     loaded_day = agenda_counts(database, seller)
     with server_browser(base, seller) as browser:
-        bench_gets(report, browser, backend, f"agenda of the salesperson, demo as loaded ({loaded_day})", "/",
-                   plan.agenda_gets, AGENDA_TARGET_MS, plan)
+        bench_gets(
+            report,
+            browser,
+            backend,
+            f"agenda of the salesperson, demo as loaded ({loaded_day})",
+            "/",
+            plan.agenda_gets,
+            AGENDA_TARGET_MS,
+            plan,
+        )
 
     t = time.perf_counter()
     card_id, history = make_history(database, seller)
     day_made = realistic_day(database, seller)
     day = agenda_counts(database, seller)
-    notes.append(f"{backend}: made through crm.records in {time.perf_counter() - t:.1f} s: a counterparty of "
-                 f"{seller} with a history of " + ", ".join(f"{n} {k}" for k, n in history.items())
-                 + f" (and 3 contact persons); {seller}'s day {today}: {day} "
-                 f"({day_made['stale reminders marked done']} stale reminders of the demo marked done first)")
-    card_name = (f"counterparty card, {sum(history.values())}-item history, as its owner (the salesperson)")
+    notes.append(
+        f"{backend}: made through crm.records in {time.perf_counter() - t:.1f} s: a counterparty of "
+        f"{seller} with a history of "
+        + ", ".join(f"{n} {k}" for k, n in history.items())
+        + f" (and 3 contact persons); {seller}'s day {today}: {day} "
+        f"({day_made['stale reminders marked done']} stale reminders of the demo marked done first)"
+    )
+    card_name = (
+        f"counterparty card, {sum(history.values())}-item history, as its owner (the salesperson)"
+    )
 
     def card_events(page: httpx.Response) -> int:
         return page.text.count('<li class="event ')
@@ -448,24 +683,60 @@ def bench_web(report: Report, base: str, database: Database, backend: str, plan:
         with server_browser(base, office) as browser:
             bench_search(report, browser, backend, "office user", terms, plan)
         with server_browser(base, seller) as browser:
-            page = bench_gets(report, browser, backend, card_name, f"/counterparties/{card_id}", plan.card_gets,
-                              CARD_TARGET_MS, plan)
-            notes.append(f"{backend}: server UI card shows {card_events(page)} events of the "
-                         f"{sum(history.values())} ({len(page.content) / 1024:.0f} KB of HTML)")
-            bench_gets(report, browser, backend, f"agenda of the salesperson, realistic day ({day})", "/",
-                       plan.agenda_gets, AGENDA_TARGET_MS, plan)
+            page = bench_gets(
+                report,
+                browser,
+                backend,
+                card_name,
+                f"/counterparties/{card_id}",
+                plan.card_gets,
+                CARD_TARGET_MS,
+                plan,
+            )
+            notes.append(
+                f"{backend}: server UI card shows {card_events(page)} events of the "
+                f"{sum(history.values())} ({len(page.content) / 1024:.0f} KB of HTML)"
+            )
+            bench_gets(
+                report,
+                browser,
+                backend,
+                f"agenda of the salesperson, realistic day ({day})",
+                "/",
+                plan.agenda_gets,
+                AGENDA_TARGET_MS,
+                plan,
+            )
             bench_weight(report, browser, backend, "the salesperson")
 
     def laptop_side() -> None:
         with laptop_browser(base, office, notes) as browser:
             bench_search(report, browser, backend, "office user's replica", terms, plan)
         with laptop_browser(base, seller, notes) as browser:
-            page = bench_gets(report, browser, backend, card_name, f"/counterparties/{card_id}", plan.card_gets,
-                              CARD_TARGET_MS, plan)
-            notes.append(f"{backend}: laptop UI card shows {card_events(page)} events of the "
-                         f"{sum(history.values())} ({len(page.content) / 1024:.0f} KB of HTML)")
-            bench_gets(report, browser, backend, f"agenda of the salesperson, realistic day ({day})", "/",
-                       plan.agenda_gets, AGENDA_TARGET_MS, plan)
+            page = bench_gets(
+                report,
+                browser,
+                backend,
+                card_name,
+                f"/counterparties/{card_id}",
+                plan.card_gets,
+                CARD_TARGET_MS,
+                plan,
+            )
+            notes.append(
+                f"{backend}: laptop UI card shows {card_events(page)} events of the "
+                f"{sum(history.values())} ({len(page.content) / 1024:.0f} KB of HTML)"
+            )
+            bench_gets(
+                report,
+                browser,
+                backend,
+                f"agenda of the salesperson, realistic day ({day})",
+                "/",
+                plan.agenda_gets,
+                AGENDA_TARGET_MS,
+                plan,
+            )
             bench_weight(report, browser, backend, "the salesperson")
 
     server_side()
@@ -473,8 +744,13 @@ def bench_web(report: Report, base: str, database: Database, backend: str, plan:
     floors = {}
     for r in report.results:
         if r.backend == backend and "static/app.css" in r.floor:
-            floors.setdefault(r.name.split(":")[0], []).append(float(r.floor.split("p50 ")[1].split(" ms")[0]))
-    server_floor, laptop_floor = median(floors.get("server UI", [0.0])), median(floors.get("laptop UI", [0.0]))
+            floors.setdefault(r.name.split(":")[0], []).append(
+                float(r.floor.split("p50 ")[1].split(" ms")[0])
+            )
+    server_floor, laptop_floor = (
+        median(floors.get("server UI", [0.0])),
+        median(floors.get("laptop UI", [0.0])),
+    )
     if server_floor and laptop_floor > 5 * server_floor:
         notes.append(
             f"{backend}: the laptop UI's floor (a static file) is {laptop_floor:.0f} ms against the server UI's "
@@ -483,10 +759,13 @@ def bench_web(report: Report, base: str, database: Database, backend: str, plan:
             "connections it accepts (it does only for proto IPPROTO_TCP) and every response whose headers and "
             "body go out in two writes waits for the client's delayed ACK (about 40 ms on Linux). The same app "
             "with the socket made with IPPROTO_TCP serves the file in about 2 ms (checked by hand on this "
-            "machine). The laptop UI's figures include that wait on every request.")
+            "machine). The laptop UI's figures include that wait on every request."
+        )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    notes.append(f"{backend}: web benchmark took {time.perf_counter() - started:.0f} s (without the demo load); "
-                 f"load average at its start {load_start}, at its end {load} (1, 5, 15 min) on 2 cores")
+    notes.append(
+        f"{backend}: web benchmark took {time.perf_counter() - started:.0f} s (without the demo load); "
+        f"load average at its start {load_start}, at its end {load} (1, 5, 15 min) on 2 cores"
+    )
 
 
 def notes(plan: Plan) -> list[str]:

@@ -38,20 +38,44 @@ DEFAULT_MINUTES = {"meeting": 60}
 REMINDER_MINUTES = 15
 
 TEXT = {
-    "ru": {"plan": "Satchel — мой план", "team": "Satchel — план команды", "birthdays": "Satchel — дни рождения",
-           "call": "Звонок", "meeting": "Встреча", "letter": "Письмо", "purchase": "Закупка",
-           "complaint": "Рекламация", "other": "Контакт", "reminder": "Напоминание", "birthday": "День рождения",
-           "phone": "Тел.", "email": "Эл. почта", "open": "Открыть"},
-    "en": {"plan": "Satchel — my plan", "team": "Satchel — team plan", "birthdays": "Satchel — birthdays",
-           "call": "Call", "meeting": "Meeting", "letter": "Letter", "purchase": "Purchase",
-           "complaint": "Complaint", "other": "Contact", "reminder": "Reminder", "birthday": "Birthday",
-           "phone": "Phone", "email": "Email", "open": "Open"},
+    "ru": {
+        "plan": "Satchel — мой план",
+        "team": "Satchel — план команды",
+        "birthdays": "Satchel — дни рождения",
+        "call": "Звонок",
+        "meeting": "Встреча",
+        "letter": "Письмо",
+        "purchase": "Закупка",
+        "complaint": "Рекламация",
+        "other": "Контакт",
+        "reminder": "Напоминание",
+        "birthday": "День рождения",
+        "phone": "Тел.",
+        "email": "Эл. почта",
+        "open": "Открыть",
+    },
+    "en": {
+        "plan": "Satchel — my plan",
+        "team": "Satchel — team plan",
+        "birthdays": "Satchel — birthdays",
+        "call": "Call",
+        "meeting": "Meeting",
+        "letter": "Letter",
+        "purchase": "Purchase",
+        "complaint": "Complaint",
+        "other": "Contact",
+        "reminder": "Reminder",
+        "birthday": "Birthday",
+        "phone": "Phone",
+        "email": "Email",
+        "open": "Open",
+    },
 }
 
 
 @dataclass(frozen=True)
 class Validators:
-    etag: str            # strong, quoted
+    etag: str  # strong, quoted
     last_modified: datetime
 
 
@@ -66,11 +90,15 @@ def validators(session: Session, feed: FeedToken, user: User, today: date) -> Va
     built under old access.
     """
     version, changed_at = changes.current(session)
-    key = (f"{FORMAT}|{feed.id}|{feed.kind}|{feed.free_busy}|{user.locale}|{user.role}|{user.team_id}"
-           f"|{today.isoformat()}|{version}")
+    key = (
+        f"{FORMAT}|{feed.id}|{feed.kind}|{feed.free_busy}|{user.locale}|{user.role}|{user.team_id}"
+        f"|{today.isoformat()}|{version}"
+    )
     midnight = datetime.combine(today, time(), UTC)
-    return Validators(etag=f'"{hashlib.sha256(key.encode()).hexdigest()[:32]}"',
-                      last_modified=max(changed_at or midnight, midnight))
+    return Validators(
+        etag=f'"{hashlib.sha256(key.encode()).hexdigest()[:32]}"',
+        last_modified=max(changed_at or midnight, midnight),
+    )
 
 
 def _name(counterparty: Counterparty | None) -> str:
@@ -80,8 +108,13 @@ def _name(counterparty: Counterparty | None) -> str:
 def _contacts(words: dict[str, str], *lists: list[dict[str, Any]] | None) -> list[str]:
     lines: list[str] = []
     for kind in ("phone", "email"):
-        values = [c["value"] + (f" доб. {c['ext']}" if c.get("ext") else "")
-                  for contacts in lists if contacts for c in contacts if c.get("kind") == kind]
+        values = [
+            c["value"] + (f" доб. {c['ext']}" if c.get("ext") else "")
+            for contacts in lists
+            if contacts
+            for c in contacts
+            if c.get("kind") == kind
+        ]
         if values:
             lines.append(f"{words[kind]}: {', '.join(dict.fromkeys(values))}")
     return lines
@@ -97,14 +130,17 @@ def _counterparty_ids(session: Session, interaction_ids: list[str]) -> dict[str,
     """Each interaction's counterparty (``diary.planned`` rows do not carry it), in bounded IN lists."""
     found: dict[str, str] = {}
     for start in range(0, len(interaction_ids), 500):
-        chunk = interaction_ids[start:start + 500]
-        stmt = select(Interaction.id, Interaction.counterparty_id).where(col(Interaction.id).in_(chunk))
+        chunk = interaction_ids[start : start + 500]
+        stmt = select(Interaction.id, Interaction.counterparty_id).where(
+            col(Interaction.id).in_(chunk)
+        )
         found.update({i: c for i, c in session.execute(stmt).all()})
     return found
 
 
-def _interaction(row: Any, words: dict[str, str], who: str | None, base_url: str,
-                 counterparty_id: str | None) -> ical.TimedEvent:
+def _interaction(
+    row: Any, words: dict[str, str], who: str | None, base_url: str, counterparty_id: str | None
+) -> ical.TimedEvent:
     """An event for a row of ``diary.planned``.
 
     A row whose counterparty the viewer may no longer see (``seen`` false) has
@@ -124,39 +160,75 @@ def _interaction(row: Any, words: dict[str, str], who: str | None, base_url: str
         title = f"[{who}] {title}"
     minutes = row.duration_minutes or DEFAULT_MINUTES.get(row.kind, 30)
     link = None if hidden or not counterparty_id else card_url(base_url, counterparty_id)
-    description = "\n".join([*_contacts(words, row.person_contacts, row.counterparty_contacts),
-                             *([row.notes] if row.notes else []), *([f"{words['open']}: {link}"] if link else [])])
-    before = row.starts_at - row.remind_at if row.remind_at and row.remind_at <= row.starts_at else None
-    return ical.TimedEvent(uid=f"{row.id}@satchel", summary=title, start=row.starts_at,
-                           end=row.starts_at + timedelta(minutes=minutes), last_modified=row.updated_at,
-                           sequence=row.version, location=row.actual_address or row.legal_address,
-                           description=description or None, url=link, alarm_before=before, categories=(row.kind,))
+    description = "\n".join(
+        [
+            *_contacts(words, row.person_contacts, row.counterparty_contacts),
+            *([row.notes] if row.notes else []),
+            *([f"{words['open']}: {link}"] if link else []),
+        ]
+    )
+    before = (
+        row.starts_at - row.remind_at if row.remind_at and row.remind_at <= row.starts_at else None
+    )
+    return ical.TimedEvent(
+        uid=f"{row.id}@satchel",
+        summary=title,
+        start=row.starts_at,
+        end=row.starts_at + timedelta(minutes=minutes),
+        last_modified=row.updated_at,
+        sequence=row.version,
+        location=row.actual_address or row.legal_address,
+        description=description or None,
+        url=link,
+        alarm_before=before,
+        categories=(row.kind,),
+    )
 
 
-def _reminder(item: Reminder, cp: Counterparty | None, words: dict[str, str], who: str | None,
-              base_url: str) -> ical.TimedEvent:
+def _reminder(
+    item: Reminder, cp: Counterparty | None, words: dict[str, str], who: str | None, base_url: str
+) -> ical.TimedEvent:
     title = f"{words['reminder']}: {item.title}" + (f" — {_name(cp)}" if cp else "")
     if who:
         title = f"[{who}] {title}"
     # The card when the reminder is about a counterparty the viewer sees; a personal one has no page of its own.
     link = card_url(base_url, cp.id) if cp else f"{base_url}/api/v1/reminders/{item.id}"
-    description = "\n".join([*_contacts(words, cp.contacts if cp else None), *([item.notes] if item.notes else []),
-                             f"{words['open']}: {link}"])
-    before = item.due_at - item.remind_at if item.remind_at and item.remind_at <= item.due_at else None
-    return ical.TimedEvent(uid=f"{item.id}@satchel", summary=title, start=item.due_at,
-                           end=item.due_at + timedelta(minutes=REMINDER_MINUTES), last_modified=item.updated_at,
-                           sequence=item.version, description=description, url=link, alarm_before=before,
-                           categories=("reminder",))
+    description = "\n".join(
+        [
+            *_contacts(words, cp.contacts if cp else None),
+            *([item.notes] if item.notes else []),
+            f"{words['open']}: {link}",
+        ]
+    )
+    before = (
+        item.due_at - item.remind_at if item.remind_at and item.remind_at <= item.due_at else None
+    )
+    return ical.TimedEvent(
+        uid=f"{item.id}@satchel",
+        summary=title,
+        start=item.due_at,
+        end=item.due_at + timedelta(minutes=REMINDER_MINUTES),
+        last_modified=item.updated_at,
+        sequence=item.version,
+        description=description,
+        url=link,
+        alarm_before=before,
+        categories=("reminder",),
+    )
 
 
 def _birthday(person: ContactPerson, cp: Counterparty, words: dict[str, str]) -> ical.Birthday:
     assert person.birthday is not None
-    return ical.Birthday(uid=f"birthday-{person.id}@satchel",
-                         summary=f"{words['birthday']}: {person.full_name} ({_name(cp)})",
-                         born=person.birthday, last_modified=person.updated_at,
-                         remind_days=person.birthday_remind_days,
-                         description="\n".join([*([person.position] if person.position else []),
-                                                *_contacts(words, person.contacts)]))
+    return ical.Birthday(
+        uid=f"birthday-{person.id}@satchel",
+        summary=f"{words['birthday']}: {person.full_name} ({_name(cp)})",
+        born=person.birthday,
+        last_modified=person.updated_at,
+        remind_days=person.birthday_remind_days,
+        description="\n".join(
+            [*([person.position] if person.position else []), *_contacts(words, person.contacts)]
+        ),
+    )
 
 
 def build(session: Session, feed: FeedToken, user: User, now: datetime, base_url: str) -> bytes:
@@ -173,8 +245,14 @@ def build(session: Session, feed: FeedToken, user: User, now: datetime, base_url
         people = [m.id for m in members]
         rows = diary.planned(session, user, people, since, until)
         whose = _counterparty_ids(session, [row.id for row in rows if row.seen])
-        events += [_interaction(row, words, names.get(row.responsible_id or ""), base_url, whose.get(row.id))
-                   for row in rows]
-        events += [_reminder(r, c, words, names.get(r.assignee_id), base_url)
-                   for r, c in diary.reminders(session, user, people, since, until)]
+        events += [
+            _interaction(
+                row, words, names.get(row.responsible_id or ""), base_url, whose.get(row.id)
+            )
+            for row in rows
+        ]
+        events += [
+            _reminder(r, c, words, names.get(r.assignee_id), base_url)
+            for r, c in diary.reminders(session, user, people, since, until)
+        ]
     return ical.feed(words[feed.kind], events, free_busy=feed.free_busy)

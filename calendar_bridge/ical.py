@@ -273,15 +273,19 @@ def _shell(name: str, refresh: timedelta, left_out: int, max_bytes: int) -> byte
     calendar.add("refresh-interval", vDuration(refresh), parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(refresh))
     if left_out:
-        calendar.add("x-wr-caldesc", _Text(
-            f"Пропущено событий: {left_out} (предел ленты {max_bytes} байт) / "
-            f"{left_out} events left out (feed limit {max_bytes} bytes)"
-        ))
+        calendar.add(
+            "x-wr-caldesc",
+            _Text(
+                f"Пропущено событий: {left_out} (предел ленты {max_bytes} байт) / "
+                f"{left_out} events left out (feed limit {max_bytes} bytes)"
+            ),
+        )
     return bytes(calendar.to_ical(sorted=False))
 
 
-def _leading(blocks: Iterator[bytes], total: int, shell: Callable[[int], bytes],
-             max_bytes: int) -> list[bytes]:
+def _leading(
+    blocks: Iterator[bytes], total: int, shell: Callable[[int], bytes], max_bytes: int
+) -> list[bytes]:
     """The leading serialised events that fit in ``max_bytes`` together with the shell.
 
     Events are serialised only until one no longer fits even around the
@@ -306,7 +310,9 @@ def _leading(blocks: Iterator[bytes], total: int, shell: Callable[[int], bytes],
     return kept
 
 
-_LIMIT = 74  # octets of content per physical line; a continuation line adds its leading space (§3.1)
+_LIMIT = (
+    74  # octets of content per physical line; a continuation line adds its leading space (§3.1)
+)
 
 
 def _fold(line: str) -> bytes:
@@ -359,8 +365,13 @@ def _stamp_utc(moment: datetime) -> str:
 
 
 def _alarm_lines(summary: str, trigger: timedelta) -> list[str]:
-    return ["BEGIN:VALARM", "ACTION:DISPLAY", f"DESCRIPTION:{_esc(summary)}",
-            f"TRIGGER:{_duration(trigger)}", "END:VALARM"]
+    return [
+        "BEGIN:VALARM",
+        "ACTION:DISPLAY",
+        f"DESCRIPTION:{_esc(summary)}",
+        f"TRIGGER:{_duration(trigger)}",
+        "END:VALARM",
+    ]
 
 
 def _vevent(item: FeedItem, free_busy: bool) -> bytes:
@@ -368,12 +379,20 @@ def _vevent(item: FeedItem, free_busy: bool) -> bytes:
     (a property test holds them equal), without icalendar's per-property objects,
     which cost about a millisecond an event — a second for a 1,000-event feed."""
     modified = _stamp_utc(_utc(item.last_modified, "last_modified"))
-    lines = ["BEGIN:VEVENT", f"UID:{_esc(item.uid)}", f"DTSTAMP:{modified}", f"LAST-MODIFIED:{modified}"]
+    lines = [
+        "BEGIN:VEVENT",
+        f"UID:{_esc(item.uid)}",
+        f"DTSTAMP:{modified}",
+        f"LAST-MODIFIED:{modified}",
+    ]
     if isinstance(item, Birthday):
-        lines += [f"DTSTART;VALUE=DATE:{item.born.strftime('%Y%m%d')}",
-                  f"DTEND;VALUE=DATE:{(item.born + timedelta(days=1)).strftime('%Y%m%d')}",
-                  "RRULE:FREQ=YEARLY;BYMONTHDAY=-1;BYMONTH=2" if (item.born.month, item.born.day) == (2, 29)
-                  else "RRULE:FREQ=YEARLY"]
+        lines += [
+            f"DTSTART;VALUE=DATE:{item.born.strftime('%Y%m%d')}",
+            f"DTEND;VALUE=DATE:{(item.born + timedelta(days=1)).strftime('%Y%m%d')}",
+            "RRULE:FREQ=YEARLY;BYMONTHDAY=-1;BYMONTH=2"
+            if (item.born.month, item.born.day) == (2, 29)
+            else "RRULE:FREQ=YEARLY",
+        ]
         summary = clean_text(item.summary)
         lines.append(f"SUMMARY:{_esc(summary)}")
         if item.description is not None and (text := clean_text(item.description)):
@@ -397,18 +416,29 @@ def _vevent(item: FeedItem, free_busy: bool) -> bytes:
                     lines.append(f"{name}:{_esc(text)}")
             if item.url is not None and (url := _uri(item.url)):
                 lines.append(f"URL:{url}")
-            categories = list(dict.fromkeys(c for c in (clean_text(c).strip() for c in item.categories) if c))
+            categories = list(
+                dict.fromkeys(c for c in (clean_text(c).strip() for c in item.categories) if c)
+            )
             if categories:
                 lines.append("CATEGORIES:" + ",".join(_esc(c) for c in categories))
             if item.alarm_before is not None:
                 lines += _alarm_lines(summary, -item.alarm_before)
     lines.append("END:VEVENT")
     # A line of at most 18 characters is at most 72 octets: no need to look closer.
-    return b"\r\n".join([line.encode() if len(line) <= 18 else _fold(line) for line in lines]) + b"\r\n"
+    return (
+        b"\r\n".join([line.encode() if len(line) <= 18 else _fold(line) for line in lines])
+        + b"\r\n"
+    )
 
 
-def feed(name: str, events: Iterable[FeedItem], *, free_busy: bool = False,
-         refresh: timedelta = timedelta(hours=1), max_bytes: int = 1_000_000) -> bytes:
+def feed(
+    name: str,
+    events: Iterable[FeedItem],
+    *,
+    free_busy: bool = False,
+    refresh: timedelta = timedelta(hours=1),
+    max_bytes: int = 1_000_000,
+) -> bytes:
     """The iCalendar object (§3.4) for ``events``: UTF-8, CRLF, lines folded at 75 octets.
 
     ``events`` come in order of importance: when the feed would exceed
@@ -428,7 +458,9 @@ def feed(name: str, events: Iterable[FeedItem], *, free_busy: bool = False,
     for item in items:
         _check(item)
     # Two events with one UID would be taken for one event by every client (§3.8.4.7).
-    repeated = sorted(uid for uid, times in Counter(item.uid for item in items).items() if times > 1)
+    repeated = sorted(
+        uid for uid, times in Counter(item.uid for item in items).items() if times > 1
+    )
     if repeated:
         raise ValueError(f"UIDs must be unique in a feed; repeated: {repeated[:5]}")
     if free_busy:

@@ -75,8 +75,15 @@ from calendar_bridge.ical import (
     clean_text,
 )
 
-__all__ = ["ALARM_BEFORE", "METHODS", "PARTSTATS", "Reply", "interaction_id_from_uid", "invitation",
-           "parse_reply"]
+__all__ = [
+    "ALARM_BEFORE",
+    "METHODS",
+    "PARTSTATS",
+    "Reply",
+    "interaction_id_from_uid",
+    "invitation",
+    "parse_reply",
+]
 
 METHODS = frozenset({"REQUEST", "CANCEL"})
 # The participation states of an attendee of a VEVENT (RFC 5545 §3.2.12).
@@ -96,7 +103,9 @@ _ADDRESS = re.compile(rf"{_ATOM}+@{_ATOM}+\.(?:(?!\.){_ATOM})+")
 _MAILTO = re.compile(r"\s*mailto:", re.IGNORECASE)
 _FOLD = re.compile(r"\r?\n[ \t]")
 _BYTE_FOLD = re.compile(rb"\r?\n[ \t]")
-_UID = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})@satchel", re.IGNORECASE)
+_UID = re.compile(
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})@satchel", re.IGNORECASE
+)
 
 
 # --- sending --------------------------------------------------------------------
@@ -104,8 +113,10 @@ _UID = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 def _address(address: object, what: str) -> str:
     if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
-        raise ValueError(f"{what} must be a bare e-mail address (name@domain, no spaces or line breaks), "
-                         f"got {address!r:.120}")
+        raise ValueError(
+            f"{what} must be a bare e-mail address (name@domain, no spaces or line breaks), "
+            f"got {address!r:.120}"
+        )
     return address
 
 
@@ -132,14 +143,18 @@ def _cal_address(name: str, address: str, **params: str) -> vCalAddress:
     return value
 
 
-def _attendees(attendees: Sequence[tuple[str, str] | tuple[str, str, str | None]]) -> list[vCalAddress]:
+def _attendees(
+    attendees: Sequence[tuple[str, str] | tuple[str, str, str | None]],
+) -> list[vCalAddress]:
     if isinstance(attendees, str | bytes) or not attendees:
         raise ValueError("a meeting invitation needs at least one attendee")
     result: list[vCalAddress] = []
     seen: set[str] = set()
     for number, attendee in enumerate(attendees, 1):
         if not isinstance(attendee, tuple) or len(attendee) not in (2, 3):
-            raise ValueError(f"attendee {number} must be (name, address, partstat), got {attendee!r:.120}")
+            raise ValueError(
+                f"attendee {number} must be (name, address, partstat), got {attendee!r:.120}"
+            )
         name, address = attendee[0], attendee[1]
         partstat = (attendee[2] if len(attendee) == 3 else None) or "NEEDS-ACTION"
         address = _address(address, f"the address of attendee {number}")
@@ -147,17 +162,37 @@ def _attendees(attendees: Sequence[tuple[str, str] | tuple[str, str, str | None]
             raise ValueError(f"attendee {address!r} is listed twice")
         seen.add(address.lower())
         if not isinstance(partstat, str) or partstat.upper() not in PARTSTATS:
-            raise ValueError(f"PARTSTAT of attendee {address!r} must be one of {sorted(PARTSTATS)}, "
-                             f"got {partstat!r:.40}")
-        result.append(_cal_address(_name(name, f"the name of attendee {number}"), address,
-                                   role="REQ-PARTICIPANT", partstat=partstat.upper(), rsvp="TRUE"))
+            raise ValueError(
+                f"PARTSTAT of attendee {address!r} must be one of {sorted(PARTSTATS)}, "
+                f"got {partstat!r:.40}"
+            )
+        result.append(
+            _cal_address(
+                _name(name, f"the name of attendee {number}"),
+                address,
+                role="REQ-PARTICIPANT",
+                partstat=partstat.upper(),
+                rsvp="TRUE",
+            )
+        )
     return result
 
 
-def invitation(*, uid: str, sequence: int, method: str, summary: str, start: datetime, end: datetime,
-               organizer: tuple[str, str], attendees: Sequence[tuple[str, str] | tuple[str, str, str | None]],
-               location: str | None, description: str | None, stamp: datetime,
-               status: str | None = None) -> bytes:
+def invitation(
+    *,
+    uid: str,
+    sequence: int,
+    method: str,
+    summary: str,
+    start: datetime,
+    end: datetime,
+    organizer: tuple[str, str],
+    attendees: Sequence[tuple[str, str] | tuple[str, str, str | None]],
+    location: str | None,
+    description: str | None,
+    stamp: datetime,
+    status: str | None = None,
+) -> bytes:
     """The iTIP object (RFC 5546) of a meeting: a VCALENDAR with METHOD and one VEVENT.
 
     ``method`` is REQUEST (an invitation, first or updated) or CANCEL. ``uid`` is the
@@ -180,19 +215,31 @@ def invitation(*, uid: str, sequence: int, method: str, summary: str, start: dat
     method = method.upper()
     status = _DEFAULT_STATUS[method] if status is None else str(status).upper()
     if status not in _STATUSES[method]:
-        raise ValueError(f"STATUS of a {method} must be one of {sorted(_STATUSES[method])}, got {status!r:.40}")
+        raise ValueError(
+            f"STATUS of a {method} must be one of {sorted(_STATUSES[method])}, got {status!r:.40}"
+        )
     # A UID is made by us, never typed by a person: a bad one is a bug (the feed's rule).
-    if not isinstance(uid, str) or not uid or uid != uid.strip() or _UNSAFE.search(uid) or _LINE_BREAK.search(uid):
+    if (
+        not isinstance(uid, str)
+        or not uid
+        or uid != uid.strip()
+        or _UNSAFE.search(uid)
+        or _LINE_BREAK.search(uid)
+    ):
         raise ValueError(f"UID must be non-empty printable text, got {uid!r:.120}")
     if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
         raise ValueError(f"SEQUENCE must be a non-negative integer, got {sequence!r:.40}")
     begins, ends, stamped = _utc(start, "start"), _utc(end, "end"), _utc(stamp, "stamp")
     if ends <= begins:
-        raise ValueError(f"the meeting must end after it starts: start {begins.isoformat()}, end {ends.isoformat()}")
+        raise ValueError(
+            f"the meeting must end after it starts: start {begins.isoformat()}, end {ends.isoformat()}"
+        )
     if not isinstance(organizer, tuple) or len(organizer) != 2:
         raise ValueError(f"organizer must be (name, address), got {organizer!r:.120}")
-    chair = _cal_address(_name(organizer[0], "the organizer's name"),
-                         _address(organizer[1], "the organizer's address"))
+    chair = _cal_address(
+        _name(organizer[0], "the organizer's name"),
+        _address(organizer[1], "the organizer's address"),
+    )
     people = _attendees(attendees)
     if not isinstance(summary, str):
         raise ValueError(f"summary must be text, got {summary!r:.40}")
@@ -310,9 +357,15 @@ def _replies(calendar: Component, method_hint: str | None) -> list[Reply]:
                 continue
             params = getattr(attendee, "params", None) or {}
             partstat = _text(params.get("PARTSTAT") or "NEEDS-ACTION").upper()
-            replies.append(Reply(uid=uid, sequence=sequence, attendee=address,
-                                 partstat=partstat if partstat in PARTSTATS else "NEEDS-ACTION",
-                                 comment=_comment(event, attendee)))
+            replies.append(
+                Reply(
+                    uid=uid,
+                    sequence=sequence,
+                    attendee=address,
+                    partstat=partstat if partstat in PARTSTATS else "NEEDS-ACTION",
+                    comment=_comment(event, attendee),
+                )
+            )
     return replies
 
 

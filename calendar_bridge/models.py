@@ -11,8 +11,8 @@ from crm.models.base import UTCDateTime, new_id, utcnow
 
 
 class FeedKind(StrEnum):
-    PLAN = "plan"            # my planned interactions and open reminders
-    TEAM = "team"            # the same for every member of a manager's team
+    PLAN = "plan"  # my planned interactions and open reminders
+    TEAM = "team"  # the same for every member of a manager's team
     BIRTHDAYS = "birthdays"  # contact persons of the counterparties I may see
 
 

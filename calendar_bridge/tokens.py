@@ -39,15 +39,24 @@ def entitled(kind: str, owner: User) -> bool:
     return kind != FeedKind.TEAM or owner.role in (Role.MANAGER, Role.ADMIN)
 
 
-def issue(session: Session, owner: User, kind: str, *, free_busy: bool = False, label: str = "") -> tuple[FeedToken, str]:
+def issue(
+    session: Session, owner: User, kind: str, *, free_busy: bool = False, label: str = ""
+) -> tuple[FeedToken, str]:
     """A new feed for ``owner`` and its secret token (shown once; only its hash is stored)."""
     if kind not in [k.value for k in FeedKind]:
-        raise ValidationFailed(f"kind must be one of {', '.join(k.value for k in FeedKind)}", details={"kind": kind})
+        raise ValidationFailed(
+            f"kind must be one of {', '.join(k.value for k in FeedKind)}", details={"kind": kind}
+        )
     if not entitled(kind, owner):
         raise PermissionDenied("only managers have a team plan feed")
     token = secrets.token_urlsafe(24)
-    feed = FeedToken(user_id=owner.id, kind=kind, free_busy=free_busy, label=label.strip()[:200],
-                     token_hash=_hash(token))
+    feed = FeedToken(
+        user_id=owner.id,
+        kind=kind,
+        free_busy=free_busy,
+        label=label.strip()[:200],
+        token_hash=_hash(token),
+    )
     session.add(feed)
     session.flush()
     return feed, token
@@ -57,12 +66,19 @@ def resolve(session: Session, token: str) -> tuple[FeedToken, User] | None:
     """The live feed and its user for ``token``; None for unknown, revoked, a disabled user,
     or a team feed whose owner is no longer a manager (asked on every poll, so it stops at once)."""
     digest = _hash(token)
-    row = session.execute(select(FeedToken, User).join(User, col(User.id) == FeedToken.user_id)
-                          .where(col(FeedToken.token_hash) == digest)).first()
+    row = session.execute(
+        select(FeedToken, User)
+        .join(User, col(User.id) == FeedToken.user_id)
+        .where(col(FeedToken.token_hash) == digest)
+    ).first()
     if row is None:
         return None
     feed, user = row
-    if not hmac.compare_digest(feed.token_hash, digest) or feed.revoked_at is not None or not user.is_active:
+    if (
+        not hmac.compare_digest(feed.token_hash, digest)
+        or feed.revoked_at is not None
+        or not user.is_active
+    ):
         return None
     if not entitled(feed.kind, user):
         return None
@@ -79,7 +95,9 @@ def mine(session: Session, owner: User | None) -> list[FeedToken]:
 
 def _own(session: Session, actor: User | None, feed_id: str) -> FeedToken:
     feed = session.get(FeedToken, feed_id)
-    if feed is None or (actor is not None and actor.role != Role.ADMIN and feed.user_id != actor.id):
+    if feed is None or (
+        actor is not None and actor.role != Role.ADMIN and feed.user_id != actor.id
+    ):
         raise NotFound(f"no feed {feed_id}")
     return feed
 
@@ -104,5 +122,8 @@ def regenerate(session: Session, actor: User | None, feed_id: str) -> tuple[Feed
 def _end_feeds(connection: Any, user_id: str, at: datetime) -> None:
     """Revoke every live feed of ``user_id`` (run by ``crm.accounts.end_sessions``)."""
     table: Any = FeedToken.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-    connection.execute(update(table).where(table.c.user_id == user_id, table.c.revoked_at.is_(None))
-                       .values(revoked_at=at))
+    connection.execute(
+        update(table)
+        .where(table.c.user_id == user_id, table.c.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )

@@ -63,15 +63,19 @@ class Summary:
     applied: int = 0
     conflicts: int = 0
     refused: int = 0
-    pulled: dict[str, int] = field(default_factory=lambda: {"upserts": 0, "evicts": 0, "deletes": 0})
+    pulled: dict[str, int] = field(
+        default_factory=lambda: {"upserts": 0, "evicts": 0, "deletes": 0}
+    )
     bootstrapped: int = 0
     duration: float = 0.0
 
     def line(self) -> str:
         p = self.pulled
-        text = (f"pushed {self.pushed} (applied {self.applied}, conflicts {self.conflicts}, "
-                f"refused {self.refused}); pulled {p['upserts']} changed, {p['evicts']} evicted, "
-                f"{p['deletes']} deleted")
+        text = (
+            f"pushed {self.pushed} (applied {self.applied}, conflicts {self.conflicts}, "
+            f"refused {self.refused}); pulled {p['upserts']} changed, {p['evicts']} evicted, "
+            f"{p['deletes']} deleted"
+        )
         if self.bootstrapped:
             text += f"; loaded {self.bootstrapped} records"
         return f"{text} in {self.duration:.1f} s"
@@ -86,20 +90,28 @@ class SyncAgent:
 
     # -- HTTP ---------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, body: Any = None, *, auth: bool = True
+    ) -> httpx.Response:
         headers = protocol.headers()
         if auth:
             token = self.replica.state("token")
             if not token:
-                raise NotLoggedIn("not logged in: run 'satchel-field login SERVER --user LOGIN' first")
+                raise NotLoggedIn(
+                    "not logged in: run 'satchel-field login SERVER --user LOGIN' first"
+                )
             headers["Authorization"] = f"Bearer {token}"
         try:
             response = self.http.request(method, path, json=body, headers=headers)
         except httpx.TransportError as exc:
-            raise Offline(f"cannot reach the server ({type(exc).__name__}: {exc}); "
-                          "your changes are kept and will be sent next time") from None
+            raise Offline(
+                f"cannot reach the server ({type(exc).__name__}: {exc}); "
+                "your changes are kept and will be sent next time"
+            ) from None
         if response.status_code == 426:
-            raise UpgradeRequired(f"update Satchel: {_message(response)} (your unsent changes are kept)")
+            raise UpgradeRequired(
+                f"update Satchel: {_message(response)} (your unsent changes are kept)"
+            )
         if response.status_code == 401 and auth:
             raise NotLoggedIn(f"the server refused this device: {_message(response)}; log in again")
         return response
@@ -107,7 +119,9 @@ class SyncAgent:
     def _post(self, path: str, body: Any) -> dict[str, Any]:
         response = self._request("POST", path, body)
         if response.status_code >= 400:
-            raise ServerRefused(f"{path}: {_message(response)}", response.status_code, _json(response))
+            raise ServerRefused(
+                f"{path}: {_message(response)}", response.status_code, _json(response)
+            )
         return response.json()
 
     # -- login --------------------------------------------------------------------
@@ -119,8 +133,13 @@ class SyncAgent:
         if response.status_code != 201:
             raise NotLoggedIn(f"login refused: {_message(response)}")
         answer = response.json()
-        self.replica.remember_login(server=server_url, login=login, token=answer["token"],
-                                    device_id=answer["device"]["id"], user=answer["user"])
+        self.replica.remember_login(
+            server=server_url,
+            login=login,
+            token=answer["token"],
+            device_id=answer["device"]["id"],
+            user=answer["user"],
+        )
         return answer
 
     # -- sync ---------------------------------------------------------------------
@@ -138,8 +157,9 @@ class SyncAgent:
                 break
             self.push(summary, report)  # reset: push what is pending, then load the scope again
         summary.duration = time.monotonic() - started
-        self.replica.set_state(last_sync=str(to_jsonable(utcnow())),
-                               last_summary=json.dumps(asdict(summary)))
+        self.replica.set_state(
+            last_sync=str(to_jsonable(utcnow())), last_summary=json.dumps(asdict(summary))
+        )
         return summary
 
     def push(self, summary: Summary, report: Progress) -> None:
@@ -154,13 +174,21 @@ class SyncAgent:
         total = self.replica.status()["pending"]
         renumbered = 0
         while batch := self.replica.pending(protocol.MAX_MUTATIONS):
-            response = self._request("POST", "/sync/v1/push", {"device_id": device_id, "mutations": batch})
+            response = self._request(
+                "POST", "/sync/v1/push", {"device_id": device_id, "mutations": batch}
+            )
             body = _json(response)
-            error = body.get("error") if response.status_code == 409 and isinstance(body, dict) else None
+            error = (
+                body.get("error")
+                if response.status_code == 409 and isinstance(body, dict)
+                else None
+            )
             if error in ("sequence_gap", "sequence_reused"):
                 renumbered += 1
                 if renumbered > 3:
-                    raise ServerRefused("the server keeps refusing the outbox's numbering", 409, body)
+                    raise ServerRefused(
+                        "the server keeps refusing the outbox's numbering", 409, body
+                    )
                 details = body.get("details") or {}
                 if error == "sequence_reused":
                     applied = details.get("results") or []
@@ -170,7 +198,9 @@ class SyncAgent:
                     self.replica.resequence(int(details["expected"]))
                 continue
             if response.status_code >= 400:
-                raise ServerRefused(f"push refused: {_message(response)}", response.status_code, body)
+                raise ServerRefused(
+                    f"push refused: {_message(response)}", response.status_code, body
+                )
             outcome = self.replica.store_push_results(body["results"])
             self._take(outcome, len(batch), summary)
             report("push", summary.pushed, total)
@@ -224,8 +254,10 @@ class SyncAgent:
         """Pull until nothing more; False when the server asked for a reset (bootstrap again)."""
         pulled = 0
         while True:
-            answer = self._post("/sync/v1/pull", {"cursor": self.replica.state("cursor"),
-                                                  "limit": protocol.DEFAULT_PULL})
+            answer = self._post(
+                "/sync/v1/pull",
+                {"cursor": self.replica.state("cursor"), "limit": protocol.DEFAULT_PULL},
+            )
             counts = self.replica.apply_pull(answer)
             for key, n in counts.items():
                 summary.pulled[key] += n

@@ -59,8 +59,13 @@ class BackgroundSync:
     (``background.http = …``) between syncs.
     """
 
-    def __init__(self, replica: Replica, http: httpx.Client, every: float = DEFAULT_EVERY,
-                 offline_every: float = OFFLINE_EVERY) -> None:
+    def __init__(
+        self,
+        replica: Replica,
+        http: httpx.Client,
+        every: float = DEFAULT_EVERY,
+        offline_every: float = OFFLINE_EVERY,
+    ) -> None:
         self.replica = replica
         self.http = http
         self.every = every
@@ -126,8 +131,12 @@ class BackgroundSync:
         try:
             SyncAgent(self.replica, self.http).sync(self._progress)
         except Offline:
-            online = False  # not a problem to report: the header says offline, edits wait in the outbox
-        except SyncError as exc:  # the server answered, and refused: not logged in, upgrade, an error
+            online = (
+                False  # not a problem to report: the header says offline, edits wait in the outbox
+            )
+        except (
+            SyncError
+        ) as exc:  # the server answered, and refused: not logged in, upgrade, an error
             error = exc.message
         except SatchelError as exc:  # the replica refused (no user yet)
             error = exc.message
@@ -135,6 +144,12 @@ class BackgroundSync:
             log.exception("background sync failed")
             online, error = None, f"{type(exc).__name__}: {exc}"
         with self._changed:
-            self._now = replace(self._now, running=False, phase=None, online=online, last_error=error,
-                                attempts=self._now.attempts + 1)
+            self._now = replace(
+                self._now,
+                running=False,
+                phase=None,
+                online=online,
+                last_error=error,
+                attempts=self._now.attempts + 1,
+            )
             self._changed.notify_all()

@@ -35,13 +35,17 @@ if TYPE_CHECKING:
 
     from clients.replica import Replica
 
-app = typer.Typer(help="Satchel field client: your CRM on the laptop, with or without a network. / "
-                       "Полевой клиент Satchel: CRM на ноутбуке, с сетью и без.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-quarantine_app = typer.Typer(help="Changes the server refused, or of records you can no longer see: "
-                                  "list, retry, drop.", no_args_is_help=True)
+app = typer.Typer(
+    help="Satchel field client: your CRM on the laptop, with or without a network. / "
+    "Полевой клиент Satchel: CRM на ноутбуке, с сетью и без.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+quarantine_app = typer.Typer(
+    help="Changes the server refused, or of records you can no longer see: list, retry, drop.",
+    no_args_is_help=True,
+)
 app.add_typer(quarantine_app, name="quarantine")
-
 
 
 def sync_exit_codes() -> dict[type[Exception], int]:
@@ -63,8 +67,14 @@ def __getattr__(name: str) -> Any:
 @app.callback()
 def main(
     ctx: typer.Context,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar=ENV_HOME,
-                                                  help="Where replicas live (default: your user data folder).")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar=ENV_HOME,
+            help="Where replicas live (default: your user data folder).",
+        ),
+    ] = None,
 ) -> None:
     """Satchel field client / Полевой клиент Satchel."""
     ctx.obj = Profiles(data_dir or default_home())
@@ -81,7 +91,9 @@ def opened(ctx: typer.Context) -> Iterator[Replica]:
     profiles: Profiles = ctx.obj
     profile = profiles.current()
     if profile is None:
-        err.print("[red]error:[/red] not logged in yet: run 'satchel-field login SERVER --user LOGIN'")
+        err.print(
+            "[red]error:[/red] not logged in yet: run 'satchel-field login SERVER --user LOGIN'"
+        )
         raise typer.Exit(6)
     replica = _open(profile.replica, create=False)
     try:
@@ -108,8 +120,10 @@ def _open(path: Path, *, create: bool) -> Replica:
     except vault.LockedReplica as exc:
         err.print(f"[red]error:[/red] {exc.message}")
     except WrongKey:
-        err.print("[red]error:[/red] the key does not open this replica (was it copied from another "
-                  "laptop?); log in again with another --data-dir")
+        err.print(
+            "[red]error:[/red] the key does not open this replica (was it copied from another "
+            "laptop?); log in again with another --data-dir"
+        )
     raise typer.Exit(10)
 
 
@@ -124,9 +138,16 @@ def login(
     ctx: typer.Context,
     server: Annotated[str, typer.Argument(help="Server address, e.g. https://crm.example.ru")],
     user: Annotated[str, typer.Option("--user", "-u", help="Your login.")],
-    device: Annotated[str, typer.Option("--device", "-d", help="A name for this laptop.")] = socket.gethostname(),
-    password: Annotated[str | None, typer.Option(envvar="SATCHEL_FIELD_PASSWORD", help="Password (asked for when "
-                                                 "omitted; or set SATCHEL_FIELD_PASSWORD).")] = None,
+    device: Annotated[
+        str, typer.Option("--device", "-d", help="A name for this laptop.")
+    ] = socket.gethostname(),
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SATCHEL_FIELD_PASSWORD",
+            help="Password (asked for when omitted; or set SATCHEL_FIELD_PASSWORD).",
+        ),
+    ] = None,
     password_stdin: PasswordStdinOpt = False,
     password_file: PasswordFileOpt = None,
 ) -> None:
@@ -149,8 +170,10 @@ def login(
     finally:
         replica.close()
     profiles.set_current(server, user)
-    console.print(f"logged in as {answer['user']['full_name']} ({user}) on {server}; device '{device}'. "
-                  "Run 'satchel-field sync' to load your clients.")
+    console.print(
+        f"logged in as {answer['user']['full_name']} ({user}) on {server}; device '{device}'. "
+        "Run 'satchel-field sync' to load your clients."
+    )
 
 
 def _sync_once(replica: Replica, *, show_progress: bool) -> str:
@@ -163,8 +186,13 @@ def _sync_once(replica: Replica, *, show_progress: bool) -> str:
         agent = SyncAgent(replica, http)
         if not show_progress:
             return agent.sync().line()
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[speed]} rec/s"), TimeElapsedColumn()]
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]} rec/s"),
+            TimeElapsedColumn(),
+        ]
         with Progress(*columns, console=console, transient=True) as bar:
             tasks: dict[str, Any] = {}
             started = time.monotonic()
@@ -189,17 +217,23 @@ def sync(ctx: typer.Context) -> None:
 def _warn_open(replica: Replica) -> None:
     status = replica.status()
     if status["conflicts"]:
-        console.print(f"[yellow]{status['conflicts']} open conflict(s): see 'satchel-field conflicts'[/yellow]")
+        console.print(
+            f"[yellow]{status['conflicts']} open conflict(s): see 'satchel-field conflicts'[/yellow]"
+        )
     if status["quarantine"]:
-        console.print(f"[yellow]{status['quarantine']} change(s) in quarantine: "
-                      "see 'satchel-field quarantine list'[/yellow]")
+        console.print(
+            f"[yellow]{status['quarantine']} change(s) in quarantine: "
+            "see 'satchel-field quarantine list'[/yellow]"
+        )
 
 
 @app.command()
 def watch(
     ctx: typer.Context,
     every: Annotated[float, typer.Option("--every", min=1, help="Seconds between syncs.")] = 300,
-    times: Annotated[int | None, typer.Option(help="Stop after this many syncs (default: until Ctrl-C).")] = None,
+    times: Annotated[
+        int | None, typer.Option(help="Stop after this many syncs (default: until Ctrl-C).")
+    ] = None,
 ) -> None:
     """Sync every few minutes; network errors are reported and retried. / Синхронизация по расписанию."""
     from clients.agent import Offline
@@ -242,20 +276,33 @@ def _timezone(name: str | None) -> str | None:
             return name
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         pass
-    raise typer.BadParameter(f"{name!r} is not an IANA time zone name (e.g. Europe/Moscow, Asia/Yekaterinburg)")
+    raise typer.BadParameter(
+        f"{name!r} is not an IANA time zone name (e.g. Europe/Moscow, Asia/Yekaterinburg)"
+    )
 
 
 @app.command()
 def ui(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (default: any free one).")] = 0,
-    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the browser at once.")] = True,
-    sync_minutes: Annotated[float, typer.Option("--sync-minutes", min=0.1,
-                                                help="Minutes between background syncs.")] = 5.0,
-    timezone: Annotated[str | None, typer.Option(
-        "--timezone", callback=_timezone, metavar="ZONE",
-        help="IANA time zone the screens show and read times in, e.g. Europe/Moscow "
-             "(default: this laptop's own zone).")] = None,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (default: any free one).")
+    ] = 0,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the browser at once.")
+    ] = True,
+    sync_minutes: Annotated[
+        float, typer.Option("--sync-minutes", min=0.1, help="Minutes between background syncs.")
+    ] = 5.0,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone",
+            callback=_timezone,
+            metavar="ZONE",
+            help="IANA time zone the screens show and read times in, e.g. Europe/Moscow "
+            "(default: this laptop's own zone).",
+        ),
+    ] = None,
 ) -> None:
     """Satchel in your browser, on this computer only; syncs in the background. / Satchel в браузере."""
     import webbrowser
@@ -266,7 +313,9 @@ def ui(
     from clients.web_home import create_app as create_ui
     from clients.web_home import launch_url
 
-    home_type = sys.modules[__name__].LaptopHome  # through __getattr__: imported now, or a test's stand-in
+    home_type = sys.modules[
+        __name__
+    ].LaptopHome  # through __getattr__: imported now, or a test's stand-in
     with opened(ctx) as replica:
         # Bound here, before uvicorn starts, so the port is known for the Host check and the link.
         # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without
@@ -283,11 +332,21 @@ def ui(
             background = BackgroundSync(replica, http, every=sync_minutes * 60)
             home = home_type(replica, background, timezone=timezone)
             url = launch_url(home, actual)
-            server = uvicorn.Server(uvicorn.Config(create_ui(home, actual), host="127.0.0.1", port=actual,
-                                                   access_log=False, server_header=False, log_level="warning",
-                                                   lifespan="off"))
-            console.print(f"Satchel: {url}\n(this link works once; Ctrl-C stops Satchel "
-                          "/ ссылка действует один раз; Ctrl-C — остановить)")
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    create_ui(home, actual),
+                    host="127.0.0.1",
+                    port=actual,
+                    access_log=False,
+                    server_header=False,
+                    log_level="warning",
+                    lifespan="off",
+                )
+            )
+            console.print(
+                f"Satchel: {url}\n(this link works once; Ctrl-C stops Satchel "
+                "/ ссылка действует один раз; Ctrl-C — остановить)"
+            )
             background.start()
             if open_browser:
                 webbrowser.open(url)
@@ -313,14 +372,31 @@ def conflicts(ctx: typer.Context) -> None:
             console.print("no open conflicts")
             return
         user_id, device_id = replica.state("user_id"), replica.state("device_id")
-        table = Table(Column("id", no_wrap=True, min_width=36), "record", "field", "mine / мой", "theirs / их", "kept now / сейчас", "resolution")
+        table = Table(
+            Column("id", no_wrap=True, min_width=36),
+            "record",
+            "field",
+            "mine / мой",
+            "theirs / их",
+            "kept now / сейчас",
+            "resolution",
+        )
         for c in items:
-            server, client = (c.get("server") or {}).get("value"), (c.get("client") or {}).get("value")
+            server, client = (
+                (c.get("server") or {}).get("value"),
+                (c.get("client") or {}).get("value"),
+            )
             server_side = protocol.mine_is_server_side(c, user_id, device_id)
             mine, theirs = (server, client) if server_side else (client, server)
-            table.add_row(c["id"], f"{c['type']} {c['record_id']}", c.get("field") or c["kind"],
-                          _short(mine), _short(theirs), "mine" if server_side else "theirs",
-                          c.get("pending_choice") or "")
+            table.add_row(
+                c["id"],
+                f"{c['type']} {c['record_id']}",
+                c.get("field") or c["kind"],
+                _short(mine),
+                _short(theirs),
+                "mine" if server_side else "theirs",
+                c.get("pending_choice") or "",
+            )
         console.print(table)
 
 
@@ -358,12 +434,16 @@ def quarantine_list(ctx: typer.Context) -> None:
         for q in replica.quarantine():
             m = q["mutation"]
             what = f"{m['op']} {m.get('type', '')} {m.get('id') or m.get('conflict_id')}"
-            table.add_row(str(q["id"]), what + f"\n{_short(m.get('fields', ''), 60)}", q["reason"], q["at"])
+            table.add_row(
+                str(q["id"]), what + f"\n{_short(m.get('fields', ''), 60)}", q["reason"], q["at"]
+            )
         console.print(table)
 
 
 @quarantine_app.command("retry")
-def quarantine_retry(ctx: typer.Context, item: Annotated[int, typer.Argument(help="Quarantine id.")]) -> None:
+def quarantine_retry(
+    ctx: typer.Context, item: Annotated[int, typer.Argument(help="Quarantine id.")]
+) -> None:
     """Queue a quarantined change again (sent with the next sync)."""
     with opened(ctx) as replica:
         replica.retry(item)
@@ -371,7 +451,9 @@ def quarantine_retry(ctx: typer.Context, item: Annotated[int, typer.Argument(hel
 
 
 @quarantine_app.command("drop")
-def quarantine_drop(ctx: typer.Context, item: Annotated[int, typer.Argument(help="Quarantine id.")]) -> None:
+def quarantine_drop(
+    ctx: typer.Context, item: Annotated[int, typer.Argument(help="Quarantine id.")]
+) -> None:
     """Discard a quarantined change for good."""
     with opened(ctx) as replica:
         replica.drop(item)
@@ -380,8 +462,12 @@ def quarantine_drop(ctx: typer.Context, item: Annotated[int, typer.Argument(help
 
 # -- records (offline) -----------------------------------------------------------
 
-FieldOpt = Annotated[list[str] | None, typer.Option("--field", "-f", help="Any field as name=value (repeatable); "
-                                                    "lists and objects as JSON.")]
+FieldOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--field", "-f", help="Any field as name=value (repeatable); lists and objects as JSON."
+    ),
+]
 
 
 def _fields(pairs: list[str] | None, **named: Any) -> dict[str, Any]:
@@ -396,7 +482,9 @@ def _fields(pairs: list[str] | None, **named: Any) -> dict[str, Any]:
 
 
 def _contacts(phone: str | None, email: str | None) -> list[dict[str, str]] | None:
-    items = ([{"kind": "phone", "value": phone}] if phone else []) + ([{"kind": "email", "value": email}] if email else [])
+    items = ([{"kind": "phone", "value": phone}] if phone else []) + (
+        [{"kind": "email", "value": email}] if email else []
+    )
     return items or None
 
 
@@ -425,15 +513,24 @@ def _label(record: dict[str, Any]) -> str:
 
 def _record_commands(type_name: str, group: typer.Typer) -> None:
     @group.command("edit")
-    def edit(ctx: typer.Context, record_id: str, field: FieldOpt = None,
-             notes: Annotated[str | None, typer.Option(help="Notes.")] = None) -> None:
+    def edit(
+        ctx: typer.Context,
+        record_id: str,
+        field: FieldOpt = None,
+        notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
+    ) -> None:
         """Change fields (offline; sent with the next sync)."""
         with opened(ctx) as replica:
             _show(replica.update(type_name, record_id, _fields(field, notes=notes)))
 
     @group.command("delete")
-    def delete(ctx: typer.Context, record_id: str,
-               yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False) -> None:
+    def delete(
+        ctx: typer.Context,
+        record_id: str,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+        ] = False,
+    ) -> None:
         """Delete a record (offline; sent with the next sync). Asks first unless --yes."""
         from crm import records
 
@@ -455,29 +552,45 @@ def _record_commands(type_name: str, group: typer.Typer) -> None:
             _show(replica.get(type_name, record_id))
 
     @group.command("list")
-    def list_(ctx: typer.Context,
-              q: Annotated[str | None, typer.Option("--q", help="Search (names, phones, emails, INN).")] = None,
-              limit: Annotated[int, typer.Option(help="At most this many.")] = 50) -> None:
+    def list_(
+        ctx: typer.Context,
+        q: Annotated[
+            str | None, typer.Option("--q", help="Search (names, phones, emails, INN).")
+        ] = None,
+        limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    ) -> None:
         """List records (from this laptop)."""
         with opened(ctx) as replica:
-            items = replica.list(type_name, q=q if type_name in ("counterparties", "contact-persons") else None,
-                                 limit=limit)
+            items = replica.list(
+                type_name,
+                q=q if type_name in ("counterparties", "contact-persons") else None,
+                limit=limit,
+            )
             table = Table(Column("id", no_wrap=True, min_width=36), *COLUMNS[type_name])
             for item in items:
                 table.add_row(item["id"], *(_short(item.get(c) or "") for c in COLUMNS[type_name]))
             console.print(table)
 
 
-counterparties_app = typer.Typer(help="Counterparties (clients, suppliers…), offline. / Контрагенты.",
-                                 no_args_is_help=True)
-people_app = typer.Typer(help="Contact persons of counterparties, offline. / Контактные лица.", no_args_is_help=True)
-interactions_app = typer.Typer(help="Calls, meetings, letters: history and plans, offline. / Взаимодействия.",
-                               no_args_is_help=True)
-reminders_app = typer.Typer(help="Reminders with a due time, offline. / Напоминания.", no_args_is_help=True)
-for _name, _group, _command in (("counterparties", counterparties_app, "counterparties"),
-                                ("contact-persons", people_app, "people"),
-                                ("interactions", interactions_app, "interactions"),
-                                ("reminders", reminders_app, "reminders")):
+counterparties_app = typer.Typer(
+    help="Counterparties (clients, suppliers…), offline. / Контрагенты.", no_args_is_help=True
+)
+people_app = typer.Typer(
+    help="Contact persons of counterparties, offline. / Контактные лица.", no_args_is_help=True
+)
+interactions_app = typer.Typer(
+    help="Calls, meetings, letters: history and plans, offline. / Взаимодействия.",
+    no_args_is_help=True,
+)
+reminders_app = typer.Typer(
+    help="Reminders with a due time, offline. / Напоминания.", no_args_is_help=True
+)
+for _name, _group, _command in (
+    ("counterparties", counterparties_app, "counterparties"),
+    ("contact-persons", people_app, "people"),
+    ("interactions", interactions_app, "interactions"),
+    ("reminders", reminders_app, "reminders"),
+):
     app.add_typer(_group, name=_command)
     _record_commands(_name, _group)
 
@@ -500,8 +613,18 @@ def counterparty_add(
 ) -> None:
     """Add a counterparty."""
     with opened(ctx) as replica:
-        _created(replica, "counterparties", _fields(field, legal_name=legal_name, inn=inn, region=region, notes=notes,
-                                                    contacts=_contacts(phone, email)))
+        _created(
+            replica,
+            "counterparties",
+            _fields(
+                field,
+                legal_name=legal_name,
+                inn=inn,
+                region=region,
+                notes=notes,
+                contacts=_contacts(phone, email),
+            ),
+        )
 
 
 @people_app.command("add")
@@ -517,9 +640,18 @@ def person_add(
 ) -> None:
     """Add a contact person to a counterparty."""
     with opened(ctx) as replica:
-        _created(replica, "contact-persons", _fields(field, full_name=full_name, counterparty_id=counterparty,
-                                                     position=position, birthday=birthday,
-                                                     contacts=_contacts(phone, email)))
+        _created(
+            replica,
+            "contact-persons",
+            _fields(
+                field,
+                full_name=full_name,
+                counterparty_id=counterparty,
+                position=position,
+                birthday=birthday,
+                contacts=_contacts(phone, email),
+            ),
+        )
 
 
 def _now_iso() -> str:
@@ -531,23 +663,47 @@ def interaction_add(
     ctx: typer.Context,
     subject: Annotated[str, typer.Argument(help="What it was about.")],
     counterparty: Annotated[str, typer.Option("--counterparty", "-c", help="Counterparty id.")],
-    kind: Annotated[str, typer.Option(help="call, meeting, letter, purchase, complaint, other.")] = "call",
-    at: Annotated[str | None, typer.Option(help="When, ISO 8601 with offset (default: now).")] = None,
+    kind: Annotated[
+        str, typer.Option(help="call, meeting, letter, purchase, complaint, other.")
+    ] = "call",
+    at: Annotated[
+        str | None, typer.Option(help="When, ISO 8601 with offset (default: now).")
+    ] = None,
     status: Annotated[str, typer.Option(help="done, planned or cancelled.")] = "done",
     person: Annotated[str | None, typer.Option(help="Contact person id.")] = None,
     notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
-    invite: Annotated[list[str] | None, typer.Option(help="Send a meeting invitation to this address after the "
-                                                         "next sync (repeatable; Outlook and phones accept it).")] = None,
+    invite: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Send a meeting invitation to this address after the "
+            "next sync (repeatable; Outlook and phones accept it)."
+        ),
+    ] = None,
     field: FieldOpt = None,
 ) -> None:
     """Log a call or meeting, or plan one (with --invite: and invite the client's people)."""
     extra: dict[str, Any] = {}
     if invite:
-        extra = {"participants": [{"role": "attendee", "address": a} for a in invite], "mail_status": "queued"}
+        extra = {
+            "participants": [{"role": "attendee", "address": a} for a in invite],
+            "mail_status": "queued",
+        }
     with opened(ctx) as replica:
-        _created(replica, "interactions", _fields(field, subject=subject, counterparty_id=counterparty, kind=kind,
-                                                  starts_at=at or _now_iso(), status=status,
-                                                  contact_person_id=person, notes=notes, **extra))
+        _created(
+            replica,
+            "interactions",
+            _fields(
+                field,
+                subject=subject,
+                counterparty_id=counterparty,
+                kind=kind,
+                starts_at=at or _now_iso(),
+                status=status,
+                contact_person_id=person,
+                notes=notes,
+                **extra,
+            ),
+        )
 
 
 @interactions_app.command("write")
@@ -556,42 +712,82 @@ def letter_write(
     subject: Annotated[str, typer.Argument(help="The letter's subject.")],
     counterparty: Annotated[str, typer.Option("--counterparty", "-c", help="Counterparty id.")],
     to: Annotated[list[str], typer.Option("--to", help="Recipient address (repeatable).")],
-    body: Annotated[str | None, typer.Option(help="The text; merge fields such as {{contact.first_name}} "
-                                                  "are filled in when the server sends it.")] = None,
-    body_file: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
-                                                   help="Read the text from this UTF-8 file.")] = None,
+    body: Annotated[
+        str | None,
+        typer.Option(
+            help="The text; merge fields such as {{contact.first_name}} "
+            "are filled in when the server sends it."
+        ),
+    ] = None,
+    body_file: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Read the text from this UTF-8 file."),
+    ] = None,
     cc: Annotated[list[str] | None, typer.Option("--cc", help="Copy to (repeatable).")] = None,
     person: Annotated[str | None, typer.Option(help="Contact person id.")] = None,
-    reply_to: Annotated[str | None, typer.Option(help="Id of the letter (interaction) this one answers.")] = None,
+    reply_to: Annotated[
+        str | None, typer.Option(help="Id of the letter (interaction) this one answers.")
+    ] = None,
 ) -> None:
     """Write a letter, offline too: the server sends it after the next sync. / Написать письмо."""
     text = body_file.read_text(encoding="utf-8") if body_file else (body or "")
-    participants = ([{"role": "to", "address": a} for a in to]
-                    + [{"role": "cc", "address": a} for a in cc or []])
+    participants = [{"role": "to", "address": a} for a in to] + [
+        {"role": "cc", "address": a} for a in cc or []
+    ]
     with opened(ctx) as replica:
-        record = replica.create("interactions", {
-            "subject": subject, "counterparty_id": counterparty, "contact_person_id": person, "kind": "letter",
-            "direction": "outgoing", "status": "planned", "starts_at": _now_iso(), "notes": text,
-            "participants": participants, "reply_to_id": reply_to, "mail_status": "queued"})
-    console.print(f"letter {record['id']} queued: the server sends it after the next sync "
-                  "/ письмо будет отправлено после синхронизации")
+        record = replica.create(
+            "interactions",
+            {
+                "subject": subject,
+                "counterparty_id": counterparty,
+                "contact_person_id": person,
+                "kind": "letter",
+                "direction": "outgoing",
+                "status": "planned",
+                "starts_at": _now_iso(),
+                "notes": text,
+                "participants": participants,
+                "reply_to_id": reply_to,
+                "mail_status": "queued",
+            },
+        )
+    console.print(
+        f"letter {record['id']} queued: the server sends it after the next sync "
+        "/ письмо будет отправлено после синхронизации"
+    )
 
 
 @reminders_app.command("add")
 def reminder_add(
     ctx: typer.Context,
     title: Annotated[str, typer.Argument(help="What to do.")],
-    due: Annotated[str, typer.Option(help="Due time, ISO 8601 with offset, e.g. 2026-11-25T10:00:00+03:00.")],
-    about: Annotated[str | None, typer.Option(help="What it is about, as TYPE:ID (counterparty, contact_person, "
-                                              "interaction, deal).")] = None,
+    due: Annotated[
+        str, typer.Option(help="Due time, ISO 8601 with offset, e.g. 2026-11-25T10:00:00+03:00.")
+    ],
+    about: Annotated[
+        str | None,
+        typer.Option(
+            help="What it is about, as TYPE:ID (counterparty, contact_person, interaction, deal)."
+        ),
+    ] = None,
     notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
     field: FieldOpt = None,
 ) -> None:
     """Add a reminder for yourself."""
     subject_type, _, subject_id = (about or "").partition(":")
     with opened(ctx) as replica:
-        _created(replica, "reminders", _fields(field, title=title, due_at=due, notes=notes,
-                                               subject_type=subject_type or None, subject_id=subject_id or None))
+        _created(
+            replica,
+            "reminders",
+            _fields(
+                field,
+                title=title,
+                due_at=due,
+                notes=notes,
+                subject_type=subject_type or None,
+                subject_id=subject_id or None,
+            ),
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

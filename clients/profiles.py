@@ -51,7 +51,9 @@ class Profiles:
     def set_current(self, server_url: str, login: str) -> Profile:
         self.home.mkdir(parents=True, exist_ok=True)
         profile = Profile(server_url, login, self.path_for(server_url, login))
-        self._current_file.write_text(json.dumps({"server": server_url, "login": login}), encoding="utf-8")
+        self._current_file.write_text(
+            json.dumps({"server": server_url, "login": login}), encoding="utf-8"
+        )
         return profile
 
     def current(self) -> Profile | None:

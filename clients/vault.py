@@ -91,9 +91,19 @@ def _write_private(path: Path, text: str) -> None:
 
 def _wrap(data_key: bytes, passphrase: str) -> str:
     salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-    wrapped = AESGCM(_derive(passphrase, salt, _KDF)).encrypt(nonce, data_key, b"satchel-replica-key")
-    return json.dumps({"version": 1, "kdf": "argon2id", **_KDF, "salt": _b64(salt), "nonce": _b64(nonce),
-                       "key": _b64(wrapped)})
+    wrapped = AESGCM(_derive(passphrase, salt, _KDF)).encrypt(
+        nonce, data_key, b"satchel-replica-key"
+    )
+    return json.dumps(
+        {
+            "version": 1,
+            "kdf": "argon2id",
+            **_KDF,
+            "salt": _b64(salt),
+            "nonce": _b64(nonce),
+            "key": _b64(wrapped),
+        }
+    )
 
 
 def _unwrap(text: str, passphrase: str) -> bytes:
@@ -102,20 +112,27 @@ def _unwrap(text: str, passphrase: str) -> bytes:
         params = {name: int(box[name]) for name in _KDF}
         salt, nonce, wrapped = (base64.b64decode(box[k]) for k in ("salt", "nonce", "key"))
     except (ValueError, KeyError, TypeError):
-        raise LockedReplica("the replica's key file is damaged; restore it from a backup, or log in "
-                            "again with a new data folder (unsent changes in this replica cannot be read)") from None
+        raise LockedReplica(
+            "the replica's key file is damaged; restore it from a backup, or log in "
+            "again with a new data folder (unsent changes in this replica cannot be read)"
+        ) from None
     try:
-        return AESGCM(_derive(passphrase, salt, params)).decrypt(nonce, wrapped, b"satchel-replica-key")
+        return AESGCM(_derive(passphrase, salt, params)).decrypt(
+            nonce, wrapped, b"satchel-replica-key"
+        )
     except InvalidTag:
-        raise LockedReplica("wrong passphrase for this replica / неверная парольная фраза") from None
+        raise LockedReplica(
+            "wrong passphrase for this replica / неверная парольная фраза"
+        ) from None
 
 
 def _passphrase(ask: Ask, *, creating: bool) -> str:
     given = os.environ.get(ENV_PASSPHRASE)
     if given is not None:
         if creating and len(given) < MIN_PASSPHRASE:
-            raise LockedReplica(f"choose a passphrase of at least {MIN_PASSPHRASE} characters "
-                                f"(in {ENV_PASSPHRASE})")
+            raise LockedReplica(
+                f"choose a passphrase of at least {MIN_PASSPHRASE} characters (in {ENV_PASSPHRASE})"
+            )
         return given
     prompt = "Passphrase for the laptop's data / Парольная фраза для данных ноутбука"
     for _ in range(3):  # a person who typed too short a passphrase is asked again, not sent away
@@ -124,8 +141,10 @@ def _passphrase(ask: Ask, *, creating: bool) -> str:
             break
         if not creating or len(typed) >= MIN_PASSPHRASE:
             return typed
-        prompt = (f"At least {MIN_PASSPHRASE} characters, please / Не короче {MIN_PASSPHRASE} символов. "
-                  "Passphrase / Парольная фраза")
+        prompt = (
+            f"At least {MIN_PASSPHRASE} characters, please / Не короче {MIN_PASSPHRASE} символов. "
+            "Passphrase / Парольная фраза"
+        )
     if creating:
         raise LockedReplica(f"choose a passphrase of at least {MIN_PASSPHRASE} characters")
     raise LockedReplica(f"the replica is encrypted: type its passphrase, or set {ENV_PASSPHRASE}")
@@ -153,8 +172,10 @@ def replica_key(replica: Path, ask: Ask, *, create: bool) -> bytes:
     if box.exists():
         return _unwrap(box.read_text(encoding="utf-8"), _passphrase(ask, creating=False))
     if not create:
-        raise LockedReplica(f"no key for the replica {replica.name}: log in again "
-                            "(satchel-field login SERVER --user LOGIN)")
+        raise LockedReplica(
+            f"no key for the replica {replica.name}: log in again "
+            "(satchel-field login SERVER --user LOGIN)"
+        )
     data_key = secrets.token_bytes(KEY_BYTES)
     if ring is not None:
         try:

@@ -135,10 +135,20 @@ class LaptopSync:
         now = self.background.now
         summary = stored.get("last_summary")
         return SyncStatus(
-            online=now.online, running=now.running, phase=now.phase, done=now.done, total=now.total,
-            pending=stored["pending"], conflicts=stored["conflicts"], quarantine=stored["quarantine"],
-            last_sync=_when(stored.get("last_sync")), last_attempt=now.last_attempt, last_error=now.last_error,
-            last_summary=_summary_line(summary) if summary else None, server=stored.get("server"))
+            online=now.online,
+            running=now.running,
+            phase=now.phase,
+            done=now.done,
+            total=now.total,
+            pending=stored["pending"],
+            conflicts=stored["conflicts"],
+            quarantine=stored["quarantine"],
+            last_sync=_when(stored.get("last_sync")),
+            last_attempt=now.last_attempt,
+            last_error=now.last_error,
+            last_summary=_summary_line(summary) if summary else None,
+            server=stored.get("server"),
+        )
 
     def sync_now(self) -> None:
         self.background.sync_now()
@@ -164,7 +174,9 @@ class LaptopHome:
     administration = None
     review = None
 
-    def __init__(self, replica: Replica, background: BackgroundSync, timezone: str | None = None) -> None:
+    def __init__(
+        self, replica: Replica, background: BackgroundSync, timezone: str | None = None
+    ) -> None:
         self.replica = replica
         self.sync = LaptopSync(replica, background)
         self.timezone = timezone or local_timezone()
@@ -199,8 +211,9 @@ class LaptopHome:
 
     # -- who it is ----------------------------------------------------------------
 
-    def sign_in(self, session: Session, login: str, password: str, address: str, device_name: str
-                ) -> tuple[User, str] | None:
+    def sign_in(
+        self, session: Session, login: str, password: str, address: str, device_name: str
+    ) -> tuple[User, str] | None:
         return None  # no passwords here: the launch token lets the replica's user in
 
     def authenticate(self, session: Session, token: str) -> User:
@@ -230,8 +243,15 @@ class LaptopHome:
         wire = self._edits(session, actor).create(rt.name, data)
         return session.get(rt.model, wire["id"])
 
-    def update(self, session: Session, actor: User, rt: RecordType, record_id: str, data: dict[str, Any],
-               expected_version: int | None) -> Any:
+    def update(
+        self,
+        session: Session,
+        actor: User,
+        rt: RecordType,
+        record_id: str,
+        data: dict[str, Any],
+        expected_version: int | None,
+    ) -> Any:
         self._edits(session, actor).update(rt.name, record_id, data, expected_version)
         return session.get(rt.model, record_id)
 
@@ -254,21 +274,46 @@ class LaptopHome:
         elif s.online is None:
             found.append(Badge(gettext(web_home.SYNC_NEVER), "info", "/sync"))
         else:
-            found.append(Badge(gettext(web_home.SYNC_ONLINE if s.online else web_home.SYNC_OFFLINE),
-                               "info" if s.online else "warning", "/sync"))
-        found.append(Badge(gettext(web_home.SYNC_PENDING) % {"n": s.pending}, "warning" if s.pending else "info",
-                           "/sync"))
+            found.append(
+                Badge(
+                    gettext(web_home.SYNC_ONLINE if s.online else web_home.SYNC_OFFLINE),
+                    "info" if s.online else "warning",
+                    "/sync",
+                )
+            )
+        found.append(
+            Badge(
+                gettext(web_home.SYNC_PENDING) % {"n": s.pending},
+                "warning" if s.pending else "info",
+                "/sync",
+            )
+        )
         if s.last_sync is not None:
             when = s.last_sync.astimezone(ZoneInfo(self.timezone)).strftime("%d.%m %H:%M")
             found.append(Badge(gettext(web_home.SYNC_LAST) % {"when": when}, "info", "/sync"))
         if s.last_error:
-            found.append(Badge(gettext(web_home.SYNC_ERROR) % {"message": s.last_error[:120]}, "error", "/sync"))
+            found.append(
+                Badge(
+                    gettext(web_home.SYNC_ERROR) % {"message": s.last_error[:120]}, "error", "/sync"
+                )
+            )
         open_conflicts = len(self.conflicts(session, user))
         if open_conflicts:
-            found.append(Badge(gettext(web_home.CONFLICTS_BADGE) % {"n": open_conflicts}, "warning", "/conflicts"))
+            found.append(
+                Badge(
+                    gettext(web_home.CONFLICTS_BADGE) % {"n": open_conflicts},
+                    "warning",
+                    "/conflicts",
+                )
+            )
         if s.quarantine:
-            found.append(Badge(gettext(web_home.QUARANTINE_BADGE) % {"n": s.quarantine}, "error",
-                               "/sync#quarantine"))
+            found.append(
+                Badge(
+                    gettext(web_home.QUARANTINE_BADGE) % {"n": s.quarantine},
+                    "error",
+                    "/sync#quarantine",
+                )
+            )
         return found
 
     def nav(self, user: User, gettext: Any) -> list[NavLink]:
@@ -280,19 +325,31 @@ class LaptopHome:
         """The replica's open conflicts (the server sent only this user's), less those resolved here
         and waiting for the next sync."""
         device_id = self.replica.state("device_id")
-        return [{**item, "mine": "server" if protocol.mine_is_server_side(item, user.id, device_id) else "client",
-                 "free_value": _free_value(item)}
-                for item in self.replica.conflicts() if not item.get("pending_choice")]
+        return [
+            {
+                **item,
+                "mine": "server"
+                if protocol.mine_is_server_side(item, user.id, device_id)
+                else "client",
+                "free_value": _free_value(item),
+            }
+            for item in self.replica.conflicts()
+            if not item.get("pending_choice")
+        ]
 
-    def resolve_conflict(self, session: Session, user: User, conflict_id: str, choice: str, value: Any) -> None:
+    def resolve_conflict(
+        self, session: Session, user: User, conflict_id: str, choice: str, value: Any
+    ) -> None:
         found = next((c for c in self.replica.conflicts() if c["id"] == conflict_id), None)
         if found is None:
             raise NotFound(f"no open conflict {conflict_id}")
         if found.get("pending_choice"):
             raise AlreadyExists("resolved on this laptop already; the next sync sends it")
         if choice == "value" and not _free_value(found):
-            raise ValidationFailed("this conflict is settled by one of its two values",
-                                   details={"value": "choose one of the two values"})
+            raise ValidationFailed(
+                "this conflict is settled by one of its two values",
+                details={"value": "choose one of the two values"},
+            )
         self._edits(session, user).resolve(conflict_id, choice, value)
 
 
@@ -304,7 +361,10 @@ def _free_value(item: dict[str, Any]) -> bool:
     name = item["field"]
     if name in rt.relations or name.endswith("_id") or name == "visibility":
         return False
-    return all(not isinstance((item.get(side) or {}).get("value"), dict | list) for side in ("server", "client"))
+    return all(
+        not isinstance((item.get(side) or {}).get("value"), dict | list)
+        for side in ("server", "client")
+    )
 
 
 def _when(raw: Any) -> datetime | None:
@@ -316,8 +376,10 @@ def _when(raw: Any) -> datetime | None:
 
 def _summary_line(summary: dict[str, Any]) -> str:
     pulled = summary.get("pulled") or {}
-    return (f"↑ {summary.get('applied', 0)}/{summary.get('pushed', 0)} · ↓ {pulled.get('upserts', 0)}"
-            + (f" · ✕ {summary['refused']}" if summary.get("refused") else ""))
+    return (
+        f"↑ {summary.get('applied', 0)}/{summary.get('pushed', 0)} · ↓ {pulled.get('upserts', 0)}"
+        + (f" · ✕ {summary['refused']}" if summary.get("refused") else "")
+    )
 
 
 class HostCheck:
@@ -331,8 +393,10 @@ class HostCheck:
         if scope["type"] in ("http", "websocket"):
             host = next((v for k, v in scope["headers"] if k == b"host"), b"").lower()
             if host not in self.allowed:
-                response = PlainTextResponse("This is Satchel on this computer; open it with satchel-field ui.",
-                                             status_code=400)
+                response = PlainTextResponse(
+                    "This is Satchel on this computer; open it with satchel-field ui.",
+                    status_code=400,
+                )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -343,7 +407,9 @@ NOT_HERE = "Not found. Open Satchel with the satchel-field ui command."
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     """Any address outside the screens' secret path: a plain 404 that names none of theirs."""
-    await PlainTextResponse(NOT_HERE, status_code=404, headers={"Cache-Control": "no-store"})(scope, receive, send)
+    await PlainTextResponse(NOT_HERE, status_code=404, headers={"Cache-Control": "no-store"})(
+        scope, receive, send
+    )
 
 
 def create_app(home: LaptopHome, port: int) -> ASGIApp:
@@ -364,8 +430,12 @@ def create_app(home: LaptopHome, port: int) -> ASGIApp:
         response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "same-origin"})
         return response
 
-    app = Starlette(routes=[Route("/launch", launch, methods=["GET"]),
-                            Mount(home.prefix, routes=web_app.routes(home))])
+    app = Starlette(
+        routes=[
+            Route("/launch", launch, methods=["GET"]),
+            Mount(home.prefix, routes=web_app.routes(home)),
+        ]
+    )
     app.router.default = _not_found
     return HostCheck(app, port)
 

@@ -56,9 +56,13 @@ def _shared_with(actor: User | _Placeholder, *, editable: bool) -> Any:
     return select(col(Share.counterparty_id)).where(cond)
 
 
-def visible_counterparties(actor: User | _Placeholder, *, id_col: Any = Counterparty.id,
-                           owner_col: Any = Counterparty.owner_id,
-                           visibility_col: Any = Counterparty.visibility) -> ColumnElement[bool]:
+def visible_counterparties(
+    actor: User | _Placeholder,
+    *,
+    id_col: Any = Counterparty.id,
+    owner_col: Any = Counterparty.owner_id,
+    visibility_col: Any = Counterparty.visibility,
+) -> ColumnElement[bool]:
     """SQL condition true exactly for the counterparties ``actor`` may see.
 
     On ``Counterparty`` by default; the columns may be those of a table that
@@ -89,8 +93,12 @@ def writable_counterparties(actor: User | _Placeholder) -> ColumnElement[bool]:
     ]
     if actor.team_id is not None and actor.role != Role.OFFICE:
         members = _team_members(actor.team_id)
-        conds.append(and_(col(Counterparty.visibility) == Visibility.TEAM.value,
-                          col(Counterparty.owner_id).in_(members)))
+        conds.append(
+            and_(
+                col(Counterparty.visibility) == Visibility.TEAM.value,
+                col(Counterparty.owner_id).in_(members),
+            )
+        )
         if actor.role == Role.MANAGER:
             conds.append(col(Counterparty.owner_id).in_(members))
     return or_(*conds)
@@ -120,7 +128,9 @@ def _check_statement(role: str, has_team: bool, write: bool) -> Any:
     )
 
 
-def _counterparty_matches(session: Session, actor: User, counterparty_id: str | None, *, write: bool) -> bool:
+def _counterparty_matches(
+    session: Session, actor: User, counterparty_id: str | None, *, write: bool
+) -> bool:
     if counterparty_id is None:
         return False
     stmt = _check_statement(actor.role, actor.team_id is not None, write)
@@ -130,12 +140,18 @@ def _counterparty_matches(session: Session, actor: User, counterparty_id: str | 
     return session.connection().execute(stmt, params).first() is not None
 
 
-def check_many(session: Session, actor: User, counterparty_ids: set[str], *, write: bool) -> dict[tuple[str, bool], bool]:
+def check_many(
+    session: Session, actor: User, counterparty_ids: set[str], *, write: bool
+) -> dict[tuple[str, bool], bool]:
     """The answers ``_counterparty_matches`` would give for each id, in one query (a memo for a batch)."""
     rule = writable_counterparties(actor) if write else visible_counterparties(actor)
-    allowed = set(session.connection().execute(
-        select(col(Counterparty.id)).where(col(Counterparty.id).in_(counterparty_ids), rule)
-    ).scalars())
+    allowed = set(
+        session.connection()
+        .execute(
+            select(col(Counterparty.id)).where(col(Counterparty.id).in_(counterparty_ids), rule)
+        )
+        .scalars()
+    )
     return {(cp, write): cp in allowed for cp in counterparty_ids}
 
 
@@ -151,7 +167,9 @@ def may_manage(actor: User, other: User) -> bool:
     """Whether ``actor`` may act for ``other`` (assign them work, hand them clients)."""
     if actor.id == other.id or actor.role == Role.ADMIN:
         return True
-    return actor.role == Role.MANAGER and actor.team_id is not None and actor.team_id == other.team_id
+    return (
+        actor.role == Role.MANAGER and actor.team_id is not None and actor.team_id == other.team_id
+    )
 
 
 def can_read(session: Session, actor: User, record: Any) -> bool:
@@ -159,7 +177,10 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
     if isinstance(record, Counterparty):
         return can_read_counterparty(session, actor, record.id)
     if isinstance(record, Reminder):
-        if actor.role in (Role.ADMIN, Role.OFFICE) or actor.id in (record.assignee_id, record.created_by):
+        if actor.role in (Role.ADMIN, Role.OFFICE) or actor.id in (
+            record.assignee_id,
+            record.created_by,
+        ):
             return True
         return can_read_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, ContactPerson | Interaction | Deal | Share):
@@ -174,7 +195,9 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
     if isinstance(record, Counterparty):
         return can_write_counterparty(session, actor, record.id)
     if isinstance(record, Interaction):
-        if record.responsible_id == actor.id and can_read_counterparty(session, actor, record.counterparty_id):
+        if record.responsible_id == actor.id and can_read_counterparty(
+            session, actor, record.counterparty_id
+        ):
             return True
         return can_write_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, Reminder):
@@ -196,15 +219,20 @@ OWN_SETTINGS = frozenset({"locale"})
 def may_change_own(actor: User, record: Any, fields: Iterable[str]) -> bool:
     """Whether ``actor`` may set ``fields`` of ``record`` as their own settings (``OWN_SETTINGS``)."""
     names = set(fields)
-    return isinstance(record, User) and record.id == actor.id and bool(names) and names <= OWN_SETTINGS
+    return (
+        isinstance(record, User) and record.id == actor.id and bool(names) and names <= OWN_SETTINGS
+    )
 
 
-def can_create(session: Session, actor: User, record: Any, memo: dict[tuple[str, bool], bool] | None = None) -> bool:
+def can_create(
+    session: Session, actor: User, record: Any, memo: dict[tuple[str, bool], bool] | None = None
+) -> bool:
     """Whether ``actor`` may create ``record`` (already filled with its fields).
 
     ``memo`` remembers counterparty checks across the records of one batch of a
     type that cannot change access itself (not counterparties, not shares).
     """
+
     def counterparty(write: bool) -> bool:
         key = (record.counterparty_id, write)
         if memo is None or key not in memo:
@@ -259,7 +287,9 @@ def can_restore(session: Session, actor: User, record: Any) -> bool:
     return actor.role == Role.MANAGER or record.visibility == Visibility.TEAM.value
 
 
-def may_hand_over(session: Session, actor: User, old_owner_id: str | None, new_owner_id: str | None) -> bool:
+def may_hand_over(
+    session: Session, actor: User, old_owner_id: str | None, new_owner_id: str | None
+) -> bool:
     """Whether ``actor`` may give a counterparty owned by ``old_owner_id`` to ``new_owner_id``.
 
     Only an admin, or a manager of both owners; a counterparty always has an owner.
@@ -272,7 +302,10 @@ def may_hand_over(session: Session, actor: User, old_owner_id: str | None, new_o
         return True
     if actor.role != Role.MANAGER:
         return False
-    people = [session.get(User, old_owner_id) if old_owner_id else None, session.get(User, new_owner_id)]
+    people = [
+        session.get(User, old_owner_id) if old_owner_id else None,
+        session.get(User, new_owner_id),
+    ]
     return all(p is not None and may_manage(actor, p) for p in people)
 
 

@@ -70,8 +70,10 @@ def _dummy_hash() -> str:
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
-                               details={"password": "too short"})
+        raise ValidationFailed(
+            f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
+            details={"password": "too short"},
+        )
     return _hasher.hash(password)
 
 
@@ -79,14 +81,24 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_user(session: Session, *, login: str, full_name: str, password: str | None = None,
-                role: str = Role.SALESPERSON, team: str | None = None, email: str | None = None,
-                locale: str = "ru") -> User:
+def create_user(
+    session: Session,
+    *,
+    login: str,
+    full_name: str,
+    password: str | None = None,
+    role: str = Role.SALESPERSON,
+    team: str | None = None,
+    email: str | None = None,
+    locale: str = "ru",
+) -> User:
     """Create a user, creating the named team when it does not exist yet (an admin command)."""
     if session.execute(select(User).where(col(User.login) == login.strip().lower())).first():
         raise AlreadyExists(f"user {login} already exists")
     team_id = ensure_team(session, team).id if team else None
-    user = User(login=login, full_name=full_name, role=role, team_id=team_id, email=email, locale=locale)
+    user = User(
+        login=login, full_name=full_name, role=role, team_id=team_id, email=email, locale=locale
+    )
     rules.run_check(rules.check_user, session, user, user)
     if password is not None:
         user.password_hash = hash_password(password)
@@ -154,8 +166,11 @@ def end_sessions(connection: Any, user_id: str) -> None:
     """
     now = utcnow()
     devices: Any = Device.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-    connection.execute(update(devices).where(devices.c.user_id == user_id, devices.c.revoked_at.is_(None))
-                       .values(revoked_at=now))
+    connection.execute(
+        update(devices)
+        .where(devices.c.user_id == user_id, devices.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     for ender in _enders:
         ender(connection, user_id, now)
 
@@ -176,7 +191,9 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
     for obj in session.dirty:
         if isinstance(obj, User) and _active_changed(obj):
             end_sessions(session.connection(), obj.id)
-            log.info("user %s %s; their tokens ended", obj.id, "enabled" if obj.is_active else "disabled")
+            log.info(
+                "user %s %s; their tokens ended", obj.id, "enabled" if obj.is_active else "disabled"
+            )
 
 
 event.listen(OrmSession, "after_flush", _after_flush)
@@ -186,8 +203,9 @@ def _check(session: Session, keys: list[tuple[Any, str]], policy: LoginPolicy, w
     now = utcnow()
     for column, value in keys:
         count, oldest = session.execute(
-            select(func.count(), func.min(col(LoginFailure.at)))
-            .where(column == value, col(LoginFailure.at) > now - policy.window)
+            select(func.count(), func.min(col(LoginFailure.at))).where(
+                column == value, col(LoginFailure.at) > now - policy.window
+            )
         ).one()
         if count >= policy.max_failures and oldest is not None:
             wait = int((oldest + policy.window - now).total_seconds()) + 1
@@ -199,7 +217,12 @@ def check_rate_limit(session: Session, login: str, address: str, policy: LoginPo
 
     Only failed logins count: feed misses are kept under keys of their own (``_feed_key``).
     """
-    _check(session, [(LoginFailure.login, login), (LoginFailure.address, address)], policy, "failed logins")
+    _check(
+        session,
+        [(LoginFailure.login, login), (LoginFailure.address, address)],
+        policy,
+        "failed logins",
+    )
 
 
 # Rows younger than this are kept whatever the policy that records one: a feed miss,
@@ -235,8 +258,9 @@ def record_feed_guess(session: Session, address: str, policy: LoginPolicy) -> No
     record_failure(session, key, key, policy)
 
 
-def verify_password(session: Session, login: str, password: str, address: str,
-                    policy: LoginPolicy | None = None) -> User | None:
+def verify_password(
+    session: Session, login: str, password: str, address: str, policy: LoginPolicy | None = None
+) -> User | None:
     """The active user whose password this is, or None (and the failure is recorded).
 
     The caller must commit even when None comes back, so that the failure counts.
@@ -247,7 +271,9 @@ def verify_password(session: Session, login: str, password: str, address: str,
     user = session.execute(select(User).where(col(User.login) == login)).scalar_one_or_none()
     stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
-        ok = _hasher.verify(stored, password) and user is not None and user.password_hash is not None
+        ok = (
+            _hasher.verify(stored, password) and user is not None and user.password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None or not user.is_active:
@@ -262,7 +288,9 @@ def register_device(session: Session, user: User, name: str) -> tuple[Device, st
     """A new device for ``user`` and its bearer token (shown once, stored only hashed)."""
     name = name.strip()
     if not name:
-        raise ValidationFailed("name the device, e.g. 'Ноутбук Иванова'", details={"device_name": "empty"})
+        raise ValidationFailed(
+            "name the device, e.g. 'Ноутбук Иванова'", details={"device_name": "empty"}
+        )
     token = secrets.token_urlsafe(32)
     device = Device(user_id=user.id, name=name[:200], token_hash=token_hash(token))
     session.add(device)
@@ -271,10 +299,16 @@ def register_device(session: Session, user: User, name: str) -> tuple[Device, st
 
 
 # Built once: every request runs it.
-_BY_TOKEN = (select(Device, User).join(User, col(User.id) == Device.user_id)
-             .where(col(Device.token_hash) == bindparam("token_hash")))
-_BY_DEVICE = (select(Device, User).join(User, col(User.id) == Device.user_id)
-              .where(col(Device.id) == bindparam("device_id")))
+_BY_TOKEN = (
+    select(Device, User)
+    .join(User, col(User.id) == Device.user_id)
+    .where(col(Device.token_hash) == bindparam("token_hash"))
+)
+_BY_DEVICE = (
+    select(Device, User)
+    .join(User, col(User.id) == Device.user_id)
+    .where(col(Device.id) == bindparam("device_id"))
+)
 
 
 def authenticate(session: Session, token: str) -> tuple[User, Device]:
@@ -319,7 +353,9 @@ def revoke_device(session: Session, actor: User | None, device_id: str) -> Devic
     """Revoke a device. ``actor`` None means an admin command on the server itself."""
     device = session.get(Device, device_id)
     # Another's device answers as a missing one: its id tells nothing about whether it exists.
-    if device is None or (actor is not None and actor.role != Role.ADMIN and device.user_id != actor.id):
+    if device is None or (
+        actor is not None and actor.role != Role.ADMIN and device.user_id != actor.id
+    ):
         raise NotFound(f"no device {device_id}")
     if device.revoked_at is None:
         device.revoked_at = utcnow()

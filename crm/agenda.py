@@ -56,16 +56,24 @@ def _next_birthday(born: date, today: date) -> date:
     raise AssertionError("unreachable")
 
 
-def planned_on(session: Session, viewer: User, since: datetime, until: datetime) -> list[tuple[Interaction, Counterparty]]:
+def planned_on(
+    session: Session, viewer: User, since: datetime, until: datetime
+) -> list[tuple[Interaction, Counterparty]]:
     """The viewer's own planned contacts starting in [since, until) at counterparties they may see."""
-    stmt = (select(Interaction, Counterparty)
-            .join(Counterparty, col(Counterparty.id) == Interaction.counterparty_id)
-            .where(col(Interaction.responsible_id) == viewer.id,
-                   col(Interaction.status) == InteractionStatus.PLANNED.value,
-                   col(Interaction.starts_at) >= since, col(Interaction.starts_at) < until,
-                   # Stricter than the feeds: a client taken away drops off the screen at once.
-                   access.visible_counterparties(viewer))
-            .order_by(col(Interaction.starts_at), col(Interaction.id)).limit(MAX_ITEMS))
+    stmt = (
+        select(Interaction, Counterparty)
+        .join(Counterparty, col(Counterparty.id) == Interaction.counterparty_id)
+        .where(
+            col(Interaction.responsible_id) == viewer.id,
+            col(Interaction.status) == InteractionStatus.PLANNED.value,
+            col(Interaction.starts_at) >= since,
+            col(Interaction.starts_at) < until,
+            # Stricter than the feeds: a client taken away drops off the screen at once.
+            access.visible_counterparties(viewer),
+        )
+        .order_by(col(Interaction.starts_at), col(Interaction.id))
+        .limit(MAX_ITEMS)
+    )
     return [(i, c) for i, c in session.execute(stmt).all()]
 
 
@@ -103,10 +111,12 @@ MAX_BIRTHDAYS = 50
 
 
 def _in_chunks(ids: list[str], size: int = 500) -> list[list[str]]:
-    return [ids[n:n + size] for n in range(0, len(ids), size)]
+    return [ids[n : n + size] for n in range(0, len(ids), size)]
 
 
-def _birthday_rows(session: Session, viewer: User, today: date, days: int) -> list[tuple[str, date, str, str, str | None]]:
+def _birthday_rows(
+    session: Session, viewer: User, today: date, days: int
+) -> list[tuple[str, date, str, str, str | None]]:
     """(person id, birthday, full name, counterparty id, its owner) of the persons with a birthday from today
     to ``days`` ahead at counterparties the viewer sees: a few columns, not the records.
 
@@ -117,20 +127,30 @@ def _birthday_rows(session: Session, viewer: User, today: date, days: int) -> li
     keys = sorted({f"{m:02d}-{d:02d}" for m, d in _days(today, days)})
     born = col(ContactPerson.birthday)
     persons = session.execute(
-        select(col(ContactPerson.id), born, col(ContactPerson.full_name),
-               col(ContactPerson.counterparty_id))
-        .where(born.is_not(None), month_day(born).in_(keys))).all()
+        select(
+            col(ContactPerson.id),
+            born,
+            col(ContactPerson.full_name),
+            col(ContactPerson.counterparty_id),
+        ).where(born.is_not(None), month_day(born).in_(keys))
+    ).all()
     wanted = sorted({row[3] for row in persons})
     owners: dict[str, str | None] = {}
     for chunk in _in_chunks(wanted):
-        owners.update((cp, owner) for cp, owner in session.execute(
-            select(col(Counterparty.id), col(Counterparty.owner_id))
-            .where(col(Counterparty.id).in_(chunk), access.visible_counterparties(viewer))))
+        owners.update(
+            (cp, owner)
+            for cp, owner in session.execute(
+                select(col(Counterparty.id), col(Counterparty.owner_id)).where(
+                    col(Counterparty.id).in_(chunk), access.visible_counterparties(viewer)
+                )
+            )
+        )
     return [(pid, bday, name, cp, owners[cp]) for pid, bday, name, cp in persons if cp in owners]
 
 
-def upcoming_birthdays(session: Session, viewer: User, today: date, days: int,
-                       limit: int = MAX_BIRTHDAYS) -> tuple[list[Birthday], int]:
+def upcoming_birthdays(
+    session: Session, viewer: User, today: date, days: int, limit: int = MAX_BIRTHDAYS
+) -> tuple[list[Birthday], int]:
     """Birthdays of contact persons (of counterparties the viewer sees) from today to ``days`` ahead,
     the nearest first (the viewer's own clients first on a day), at most ``limit``; and how many more.
 
@@ -139,7 +159,9 @@ def upcoming_birthdays(session: Session, viewer: User, today: date, days: int,
     the slowest part of the agenda. Only the shown ones are loaded as records.
     """
     found = []
-    for person_id, born, name, counterparty_id, owner_id in _birthday_rows(session, viewer, today, days):
+    for person_id, born, name, counterparty_id, owner_id in _birthday_rows(
+        session, viewer, today, days
+    ):
         on = _next_birthday(born, today)
         left = (on - today).days
         if left <= days:
@@ -149,13 +171,24 @@ def upcoming_birthdays(session: Session, viewer: User, today: date, days: int,
     people: dict[str, ContactPerson] = {}
     companies: dict[str, Counterparty] = {}
     for chunk in _in_chunks([row[3] for row in shown]):
-        people.update((p.id, p) for p in session.execute(
-            select(ContactPerson).where(col(ContactPerson.id).in_(chunk))).scalars())
+        people.update(
+            (p.id, p)
+            for p in session.execute(
+                select(ContactPerson).where(col(ContactPerson.id).in_(chunk))
+            ).scalars()
+        )
     for chunk in _in_chunks(sorted({row[4] for row in shown})):
-        companies.update((c.id, c) for c in session.execute(
-            select(Counterparty).where(col(Counterparty.id).in_(chunk))).scalars())
-    birthdays = [Birthday(people[pid], companies[cp], on, left) for left, _, _, pid, cp, on in shown
-                 if pid in people and cp in companies]
+        companies.update(
+            (c.id, c)
+            for c in session.execute(
+                select(Counterparty).where(col(Counterparty.id).in_(chunk))
+            ).scalars()
+        )
+    birthdays = [
+        Birthday(people[pid], companies[cp], on, left)
+        for left, _, _, pid, cp, on in shown
+        if pid in people and cp in companies
+    ]
     return birthdays, len(found) - len(shown)
 
 
@@ -165,14 +198,27 @@ def birthdays_within(session: Session, viewer: User, today: date, days: int) -> 
     return upcoming_birthdays(session, viewer, today, days, limit=MAX_ITEMS)[0]
 
 
-def for_user(session: Session, viewer: User, zone: ZoneInfo, *, now: datetime | None = None,
-             birthday_days: int = 7) -> Agenda:
+def for_user(
+    session: Session,
+    viewer: User,
+    zone: ZoneInfo,
+    *,
+    now: datetime | None = None,
+    birthday_days: int = 7,
+) -> Agenda:
     now = now or datetime.now(UTC)
     today = now.astimezone(zone).date()
     start = datetime.combine(today, time(), zone).astimezone(UTC)
     end = start + timedelta(days=1)
-    reminders = diary.reminders(session, viewer, [viewer.id], now - OVERDUE_HORIZON, end)[:MAX_ITEMS]
+    reminders = diary.reminders(session, viewer, [viewer.id], now - OVERDUE_HORIZON, end)[
+        :MAX_ITEMS
+    ]
     birthdays, more = upcoming_birthdays(session, viewer, today, birthday_days, limit=MAX_BIRTHDAYS)
-    return Agenda(day=today, planned=planned_on(session, viewer, start, end), reminders=reminders,
-                  birthdays=birthdays, now=now, more_birthdays=more)
-
+    return Agenda(
+        day=today,
+        planned=planned_on(session, viewer, start, end),
+        reminders=reminders,
+        birthdays=birthdays,
+        now=now,
+        more_birthdays=more,
+    )

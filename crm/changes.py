@@ -108,13 +108,21 @@ def allocate(session: Session | OrmSession) -> int:
         return int(taken[0])
     connection = session.connection()
     now = utcnow()
-    result = connection.execute(update(DataVersion).where(col(DataVersion.id) == 1)
-                                .values(version=col(DataVersion.version) + 1, changed_at=now))
+    result = connection.execute(
+        update(DataVersion)
+        .where(col(DataVersion.id) == 1)
+        .values(version=col(DataVersion.version) + 1, changed_at=now)
+    )
     if result.rowcount == 0:
         connection.execute(insert(DataVersion).values(id=1, version=1, changed_at=now))
-    version = connection.execute(select(col(DataVersion.version)).where(col(DataVersion.id) == 1)).scalar_one()
+    version = connection.execute(
+        select(col(DataVersion.version)).where(col(DataVersion.id) == 1)
+    ).scalar_one()
     # Remember where it was taken: a rolled-back savepoint undoes the counter's update too.
-    session.info[_VERSION_KEY] = (version, session.get_nested_transaction() or session.get_transaction())
+    session.info[_VERSION_KEY] = (
+        version,
+        session.get_nested_transaction() or session.get_transaction(),
+    )
     return int(version)
 
 
@@ -125,7 +133,11 @@ def bump(session: Session | OrmSession) -> None:
 
 def current(session: Session) -> tuple[int, datetime | None]:
     """(version, when it last changed); (0, None) before the first write."""
-    row = session.execute(select(col(DataVersion.version), col(DataVersion.changed_at)).where(col(DataVersion.id) == 1)).first()
+    row = session.execute(
+        select(col(DataVersion.version), col(DataVersion.changed_at)).where(
+            col(DataVersion.id) == 1
+        )
+    ).first()
     return (row[0], row[1]) if row else (0, None)
 
 
@@ -158,7 +170,9 @@ def _changed_fields(obj: Any) -> list[str]:
 
 
 @cache
-def _upsert_statement(dialect_name: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+def _upsert_statement(
+    dialect_name: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]
+) -> Any:
     """``INSERT … ON CONFLICT (keys) DO UPDATE SET`` the other ``columns``, built once per shape.
 
     Building the construct costs more than running it; every write runs one or two.
@@ -169,8 +183,13 @@ def _upsert_statement(dialect_name: str, table: Table, columns: tuple[str, ...],
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
 
 
-def _upsert(connection: Any, table: Table, rows: list[dict[str, Any]], keys: Sequence[str],
-            columns: Sequence[str] | None = None) -> None:
+def _upsert(
+    connection: Any,
+    table: Table,
+    rows: list[dict[str, Any]],
+    keys: Sequence[str],
+    columns: Sequence[str] | None = None,
+) -> None:
     """Upsert ``rows``; on conflict only ``columns`` (default: every column given) are updated."""
     if not rows:
         return
@@ -185,8 +204,11 @@ _FIELD = ChangeField.__table__  # type: ignore[attr-defined]  # SQLModel does no
 def _rescope(connection: Any, version: int, counterparty_ids: Iterable[str]) -> None:
     ids = sorted(set(counterparty_ids))
     for start in range(0, len(ids), 500):
-        connection.execute(update(_LOG).where(_LOG.c.counterparty_id.in_(ids[start:start + 500]))
-                           .values(version=version, scope_version=version))
+        connection.execute(
+            update(_LOG)
+            .where(_LOG.c.counterparty_id.in_(ids[start : start + 500]))
+            .values(version=version, scope_version=version)
+        )
 
 
 def _after_flush(session: OrmSession, _context: Any) -> None:
@@ -207,10 +229,21 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
     rescope: set[str] = set()
     owners_moved: set[str] = set()
 
-    def entry(obj: Any, *, scope: bool, dead: bool = False, tombstone: dict[str, Any] | None = None) -> None:
-        logs.append({"record_type": SYNCED[type(obj)], "record_id": obj.id, "version": version,
-                     "scope_version": version if scope else None, "counterparty_id": _counterparty_of(obj),
-                     "deleted": dead, "tombstone": tombstone, "changed_at": now})
+    def entry(
+        obj: Any, *, scope: bool, dead: bool = False, tombstone: dict[str, Any] | None = None
+    ) -> None:
+        logs.append(
+            {
+                "record_type": SYNCED[type(obj)],
+                "record_id": obj.id,
+                "version": version,
+                "scope_version": version if scope else None,
+                "counterparty_id": _counterparty_of(obj),
+                "deleted": dead,
+                "tombstone": tombstone,
+                "changed_at": now,
+            }
+        )
 
     for obj in new:
         # A new record's fields all date from its creation; only later edits get a row each.
@@ -220,8 +253,16 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
     for obj, changed in dirty:
         scope = bool(SCOPE_FIELDS.get(type(obj), frozenset()) & set(changed))
         entry(obj, scope=scope)
-        fields.extend({"record_type": SYNCED[type(obj)], "record_id": obj.id, "field": name,
-                       "version": version, "device_id": device} for name in changed)
+        fields.extend(
+            {
+                "record_type": SYNCED[type(obj)],
+                "record_id": obj.id,
+                "field": name,
+                "version": version,
+                "device_id": device,
+            }
+            for name in changed
+        )
         if scope and isinstance(obj, Counterparty | Share):
             rescope.add(_counterparty_of(obj))
             if isinstance(obj, Share):
@@ -230,20 +271,32 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
         if scope and isinstance(obj, User):
             owners_moved.add(obj.id)
     for obj in deleted:
-        entry(obj, scope=True, dead=True,
-              tombstone={name: to_jsonable(getattr(obj, name)) for name in data_fields(type(obj))})
+        entry(
+            obj,
+            scope=True,
+            dead=True,
+            tombstone={name: to_jsonable(getattr(obj, name)) for name in data_fields(type(obj))},
+        )
         if isinstance(obj, Share):
             rescope.add(obj.counterparty_id)
     # Rows keep their last scope version when this change is not a scope change.
     scoped = [r for r in logs if r["scope_version"] is not None]
     plain = [{**r, "scope_version": 0} for r in logs if r["scope_version"] is None]
     _upsert(connection, _LOG, scoped, ("record_type", "record_id"))
-    _upsert(connection, _LOG, plain, ("record_type", "record_id"),
-            ("version", "deleted", "tombstone", "changed_at", "counterparty_id"))
+    _upsert(
+        connection,
+        _LOG,
+        plain,
+        ("record_type", "record_id"),
+        ("version", "deleted", "tombstone", "changed_at", "counterparty_id"),
+    )
     _upsert(connection, _FIELD, fields, ("record_type", "record_id", "field"))
     if owners_moved:
-        rescope.update(connection.execute(select(col(Counterparty.id)).where(
-            col(Counterparty.owner_id).in_(owners_moved))).scalars())
+        rescope.update(
+            connection.execute(
+                select(col(Counterparty.id)).where(col(Counterparty.owner_id).in_(owners_moved))
+            ).scalars()
+        )
     rescope.discard(None)
     if rescope:
         _rescope(connection, version, rescope)
@@ -279,37 +332,57 @@ def log_inserted(session: Session, model: type[SQLModel], rows: Sequence[dict[st
     version = allocate(session)
     now = utcnow()
     name = SYNCED[model]
-    entries = [{"record_type": name, "record_id": row["id"], "version": version, "scope_version": version,
-                "counterparty_id": row["id"] if model is Counterparty else row.get("counterparty_id"),
-                "deleted": False, "tombstone": None, "changed_at": now} for row in rows]
+    entries = [
+        {
+            "record_type": name,
+            "record_id": row["id"],
+            "version": version,
+            "scope_version": version,
+            "counterparty_id": row["id"] if model is Counterparty else row.get("counterparty_id"),
+            "deleted": False,
+            "tombstone": None,
+            "changed_at": now,
+        }
+        for row in rows
+    ]
     session.connection().execute(insert(_LOG), entries)
 
 
-_FIELDS_OF = (select(_FIELD.c.record_id, _FIELD.c.field, _FIELD.c.version, _FIELD.c.device_id)
-              .where(_FIELD.c.record_type == bindparam("record_type"),
-                     _FIELD.c.record_id.in_(bindparam("ids", expanding=True))))
+_FIELDS_OF = select(_FIELD.c.record_id, _FIELD.c.field, _FIELD.c.version, _FIELD.c.device_id).where(
+    _FIELD.c.record_type == bindparam("record_type"),
+    _FIELD.c.record_id.in_(bindparam("ids", expanding=True)),
+)
 
 
-def field_versions(session: Session, record_type: str, record_id: str) -> dict[str, tuple[int, str | None]]:
+def field_versions(
+    session: Session, record_type: str, record_id: str
+) -> dict[str, tuple[int, str | None]]:
     """Per changed field of one record: (version, device) of its last change."""
     return many_field_versions(session, record_type, [record_id]).get(record_id, {})
 
 
-def many_field_versions(session: Session, record_type: str,
-                        record_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, str | None]]]:
+def many_field_versions(
+    session: Session, record_type: str, record_ids: Sequence[str]
+) -> dict[str, dict[str, tuple[int, str | None]]]:
     """``field_versions`` of several records of one type, in one query per 500."""
     found: dict[str, dict[str, tuple[int, str | None]]] = {}
     for start in range(0, len(record_ids), 500):
         rows = session.connection().execute(
-            _FIELDS_OF, {"record_type": record_type, "ids": list(record_ids[start:start + 500])})
+            _FIELDS_OF, {"record_type": record_type, "ids": list(record_ids[start : start + 500])}
+        )
         for record_id, name, version, device in rows:
             found.setdefault(record_id, {})[name] = (version, device)
     return found
 
 
 def log_entry(session: Session, record_type: str, record_id: str) -> ChangeLog | None:
-    row = session.connection().execute(
-        select(_LOG).where(_LOG.c.record_type == record_type, _LOG.c.record_id == record_id)).first()
+    row = (
+        session.connection()
+        .execute(
+            select(_LOG).where(_LOG.c.record_type == record_type, _LOG.c.record_id == record_id)
+        )
+        .first()
+    )
     return ChangeLog.model_validate(dict(row._mapping)) if row else None
 
 
@@ -325,20 +398,31 @@ def prune_tombstones(session: Session, older_than: datetime) -> int:
     The horizon moves up to the newest pruned version, so a laptop whose cursor
     is older is told to push its outbox and bootstrap again (sync invariant 6).
     """
-    rows = session.execute(select(_LOG.c.record_type, _LOG.c.record_id, _LOG.c.version)
-                           .where(_LOG.c.deleted == True, _LOG.c.changed_at < older_than)).all()  # noqa: E712
+    rows = session.execute(
+        select(_LOG.c.record_type, _LOG.c.record_id, _LOG.c.version).where(
+            _LOG.c.deleted == True,  # noqa: E712
+            _LOG.c.changed_at < older_than,
+        )
+    ).all()
     if not rows:
         return 0
     connection = session.connection()
     for start in range(0, len(rows), 500):
-        chunk = rows[start:start + 500]
+        chunk = rows[start : start + 500]
         for record_type in {r.record_type for r in chunk}:
             ids = [r.record_id for r in chunk if r.record_type == record_type]
             for table in (_LOG, _FIELD):
-                connection.execute(table.delete().where(table.c.record_type == record_type,
-                                                        table.c.record_id.in_(ids)))
+                connection.execute(
+                    table.delete().where(
+                        table.c.record_type == record_type, table.c.record_id.in_(ids)
+                    )
+                )
     newest = max(r.version for r in rows)
     if newest > horizon(session):
-        _upsert(connection, Horizon.__table__, [{"id": 1, "version": newest, "pruned_at": utcnow()}],  # type: ignore[attr-defined]  # SQLModel does not declare it
-                ("id",))
+        _upsert(
+            connection,
+            Horizon.__table__,  # type: ignore[attr-defined]  # SQLModel does not declare it
+            [{"id": 1, "version": newest, "pruned_at": utcnow()}],
+            ("id",),
+        )
     return len(rows)

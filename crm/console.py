@@ -84,7 +84,9 @@ def reporting(extra: ExitCodes | Callable[[], ExitCodes] | None = None) -> Itera
 
 # -- listings ------------------------------------------------------------------------------
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the rows as JSON (one array of objects).")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the rows as JSON (one array of objects).")
+]
 
 
 def _plain(value: Any) -> Any:
@@ -122,23 +124,47 @@ def listing(table: Table, rows: Sequence[Mapping[str, Any]], *, as_json: bool = 
 
 # -- passwords -----------------------------------------------------------------------------
 
-PasswordStdinOpt = Annotated[bool, typer.Option(
-    "--password-stdin", help="Read the password from the first line of standard input (for scripts).")]
-PasswordFileOpt = Annotated[Path | None, typer.Option(
-    "--password-file", dir_okay=False, help="Read the password from the first line of this file.")]
+PasswordStdinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from the first line of standard input (for scripts).",
+    ),
+]
+PasswordFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file",
+        dir_okay=False,
+        help="Read the password from the first line of this file.",
+    ),
+]
 
 
 def _first_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def read_password(given: str | None = None, *, stdin: bool = False, file: Path | None = None,
-                  confirm: bool = True, prompt: str = "Password / Пароль: ") -> str:
+def read_password(
+    given: str | None = None,
+    *,
+    stdin: bool = False,
+    file: Path | None = None,
+    confirm: bool = True,
+    prompt: str = "Password / Пароль: ",
+) -> str:
     """The password given on the command line, on standard input or in a file, else asked for
     (twice when ``confirm``). Two sources at once, or an empty password read, exit with 2;
     typed passwords that differ exit with 3."""
-    sources = [name for name, used in (("--password", given is not None), ("--password-stdin", stdin),
-                                       ("--password-file", file is not None)) if used]
+    sources = [
+        name
+        for name, used in (
+            ("--password", given is not None),
+            ("--password-stdin", stdin),
+            ("--password-file", file is not None),
+        )
+        if used
+    ]
     if len(sources) > 1:
         fail(f"give the password one way, not with {' and '.join(sources)}", 2)
     if given is not None:
@@ -147,7 +173,9 @@ def read_password(given: str | None = None, *, stdin: bool = False, file: Path |
         try:
             secret = _first_line(sys.stdin.read() if stdin else file.read_text(encoding="utf-8"))  # type: ignore[union-attr]
         except (OSError, UnicodeDecodeError) as exc:
-            fail(f"cannot read the password from {file}: {getattr(exc, 'strerror', None) or exc}", 2)
+            fail(
+                f"cannot read the password from {file}: {getattr(exc, 'strerror', None) or exc}", 2
+            )
         if not secret:
             fail(f"no password in {'standard input' if stdin else file}", 2)
         return secret

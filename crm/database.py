@@ -35,11 +35,15 @@ def _sqlcipher() -> Any:
     try:
         import sqlcipher3.dbapi2 as driver
     except ImportError:
-        raise WrongKey("encrypted databases need the sqlcipher3 package (pip install sqlcipher3-binary)") from None
+        raise WrongKey(
+            "encrypted databases need the sqlcipher3 package (pip install sqlcipher3-binary)"
+        ) from None
     return driver
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, key: bytes | None = None) -> Engine:
+def _sqlite_engine(
+    url: str, *, immediate: bool, pool_size: int, key: bytes | None = None
+) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
@@ -97,8 +101,9 @@ class Database:
             self._writer = _sqlite_engine(url, immediate=True, pool_size=1, key=key)
             self._reader = _sqlite_engine(url, immediate=False, pool_size=8, key=key)
         else:
-            self._writer = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-                                         hide_parameters=True)
+            self._writer = create_engine(
+                url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+            )
             self._reader = self._writer
 
     @property
@@ -139,7 +144,9 @@ class Database:
             with self._writer.begin() as connection:
                 connection.exec_driver_sql("ANALYZE")
         else:
-            with self._writer.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            with self._writer.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            ) as connection:
                 connection.exec_driver_sql("VACUUM ANALYZE")
 
     def dispose(self) -> None:

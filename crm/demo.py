@@ -127,13 +127,24 @@ class DemoData:
 
     def tables(self) -> list[tuple[str, type[SQLModel], list[Any]]]:
         """(stage name, model, records) in insertion order."""
-        models: tuple[type[SQLModel], ...] = (Team, User, Counterparty, Share, ContactPerson, Deal,
-                                              Interaction, Reminder)
-        return [(f.name.replace("_", " "), model, getattr(self, f.name))
-                for f, model in zip(fields(self), models, strict=True)]
+        models: tuple[type[SQLModel], ...] = (
+            Team,
+            User,
+            Counterparty,
+            Share,
+            ContactPerson,
+            Deal,
+            Interaction,
+            Reminder,
+        )
+        return [
+            (f.name.replace("_", " "), model, getattr(self, f.name))
+            for f, model in zip(fields(self), models, strict=True)
+        ]
 
 
 # ------------------------------------------------------------------ the builder
+
 
 @dataclass
 class _Company:
@@ -196,7 +207,11 @@ class _Builder:
         """
         day = self.now.date() + timedelta(days=days_from_today)
         if day.weekday() >= 5:
-            day += timedelta(days=7 - day.weekday()) if days_from_today > 0 else -timedelta(days=day.weekday() - 4)
+            day += (
+                timedelta(days=7 - day.weekday())
+                if days_from_today > 0
+                else -timedelta(days=day.weekday() - 4)
+            )
         minutes = 5 * self.between(9 * 12, 18 * 12 - 1) - 3 * 60
         return datetime.combine(day, time(), tzinfo=UTC) + timedelta(minutes=minutes)
 
@@ -209,23 +224,35 @@ class _Builder:
         """id and audit fields of a record made at ``created``, maybe edited since."""
         updated, version = created, 1
         if created < self.now and self.rng.random() < 0.4:
-            updated = created + timedelta(seconds=int((self.now - created).total_seconds() * self.rng.random()))
+            updated = created + timedelta(
+                seconds=int((self.now - created).total_seconds() * self.rng.random())
+            )
             version = self.between(2, 6)
-        return {"id": self.uid(), "created_at": created, "created_by": by, "updated_at": updated,
-                "updated_by": by, "version": version}
+        return {
+            "id": self.uid(),
+            "created_at": created,
+            "created_by": by,
+            "updated_at": updated,
+            "updated_by": by,
+            "version": version,
+        }
 
     def phone(self, codes: list[str]) -> str:
         """A fresh number in E.164 under one of ``codes`` (area or mobile); made, not parsed, for speed."""
+
         def make() -> str:
             code = self.pick(codes)
             return "+7" + code + self.digits(10 - len(code))
+
         return self.unique(make)
 
     def inn(self, region: str, prefix_length: int) -> str:
         """A fresh INN of a region: 9 digits + 1 check digit (company) or 10 + 2 (sole trader)."""
+
         def make() -> str:
             prefix = region + f"{self.between(1, 51):02d}" + self.digits(prefix_length - 4)
             return prefix + validation.inn_check_digits(prefix)
+
         return self.unique(make)
 
     def person_name(self) -> tuple[str, str, str]:
@@ -237,8 +264,12 @@ class _Builder:
 
     def address(self, city: City, *, home: bool = False) -> str:
         rng = self.rng
-        parts = [self.pick(city.postcodes) + self.digits(3), f"г. {city.name}", self.pick(city.streets),
-                 f"д. {self.between(1, 120)}"]
+        parts = [
+            self.pick(city.postcodes) + self.digits(3),
+            f"г. {city.name}",
+            self.pick(city.streets),
+            f"д. {self.between(1, 120)}",
+        ]
         if rng.random() < 0.2:
             parts.append(self.pick(("корп. ", "стр. ")) + str(self.between(1, 5)))
         if home:
@@ -251,19 +282,34 @@ class _Builder:
         rng = self.rng
         first_l, surname_l = latin(first), latin(surname)
         domain = FREE_MAIL.draw(rng)
-        local = self.pick((f"{surname_l}.{first_l[0]}", f"{first_l}.{surname_l}", f"{first_l[0]}{surname_l}"))
-        return self.unique(lambda: f"{local}{self.pick(('', self.between(70, 99), self.between(1, 999)))}@{domain}")
+        local = self.pick(
+            (f"{surname_l}.{first_l[0]}", f"{first_l}.{surname_l}", f"{first_l[0]}{surname_l}")
+        )
+        return self.unique(
+            lambda: f"{local}{self.pick(('', self.between(70, 99), self.between(1, 999)))}@{domain}"
+        )
 
     # ---------------------------------------------------------------- records
 
     def staff(self) -> None:
         since = self.now - timedelta(days=3 * 365)
-        teams = {name: construct(Team, name=name, **self.audit(since, None)) for name in ("Москва", "Санкт-Петербург")}
+        teams = {
+            name: construct(Team, name=name, **self.audit(since, None))
+            for name in ("Москва", "Санкт-Петербург")
+        }
         self.data.teams.extend(teams.values())
         for login, full_name, role, team in USERS:
-            self.data.users.append(construct(
-                User, login=login, full_name=full_name, role=role, email=f"{login}@{OUR_DOMAIN}",
-                team_id=teams[team].id if team else None, **self.audit(since, None)))
+            self.data.users.append(
+                construct(
+                    User,
+                    login=login,
+                    full_name=full_name,
+                    role=role,
+                    email=f"{login}@{OUR_DOMAIN}",
+                    team_id=teams[team].id if team else None,
+                    **self.audit(since, None),
+                )
+            )
         by_login = {u.login: u.id for u in self.data.users}
         self.team_of = {u.id: u.team_id for u in self.data.users}
         self.manager = by_login["manager"]
@@ -274,7 +320,11 @@ class _Builder:
         """(name inside the quotes, short name, words for the web domain), unique within a city."""
         rng = self.rng
         for attempt in range(1000):
-            brand = self.pick(BRANDS) if rng.random() < 0.5 else f"{self.pick(ADJECTIVES)} {self.pick(NOUNS)}"
+            brand = (
+                self.pick(BRANDS)
+                if rng.random() < 0.5
+                else f"{self.pick(ADJECTIVES)} {self.pick(NOUNS)}"
+            )
             if attempt > 20:  # the city has most names already: "Восток-17" is a real Russian habit
                 brand += f"-{self.between(2, 99)}"
             style = rng.random()
@@ -332,12 +382,23 @@ class _Builder:
             kpp = inn[:4] + "01" + self.pick(("001", "001", "001", "002"))
             domain = self.domain(word, city)
             industry = PREFIXES.get(core.split(" „")[0]) or self.pick(
-                INDUSTRIES.get(kinds[0], INDUSTRIES["client"]))
-            contacts.append({"kind": "phone", "value": self.phone(city.area_codes),
-                             "note": self.pick(("приёмная", "офис"))})
+                INDUSTRIES.get(kinds[0], INDUSTRIES["client"])
+            )
+            contacts.append(
+                {
+                    "kind": "phone",
+                    "value": self.phone(city.area_codes),
+                    "note": self.pick(("приёмная", "офис")),
+                }
+            )
             if rng.random() < 0.5:
                 contacts.append({"kind": "phone", "value": mobile, "note": "отдел закупок"})
-            contacts.append({"kind": "email", "value": f"{self.pick(('info', 'info', 'zakaz', 'opt'))}@{domain}"})
+            contacts.append(
+                {
+                    "kind": "email",
+                    "value": f"{self.pick(('info', 'info', 'zakaz', 'opt'))}@{domain}",
+                }
+            )
         if kinds[0] == "prospect" and rng.random() < 0.15:
             inn = kpp = None  # a lead whose details nobody has asked for yet
         if city.name == "Санкт-Петербург" and rng.random() < 0.8:
@@ -347,24 +408,60 @@ class _Builder:
         legal_address = self.address(city, home=form == "ИП")
         roll = rng.random()
         record = construct(
-            Counterparty, kinds=kinds, legal_form=form, legal_name=legal, short_name=short, inn=inn, kpp=kpp,
+            Counterparty,
+            kinds=kinds,
+            legal_form=form,
+            legal_name=legal,
+            short_name=short,
+            inn=inn,
+            kpp=kpp,
             legal_address=legal_address,
-            actual_address=legal_address if roll < 0.6 else self.address(city) if roll < 0.9 else None,
-            contacts=contacts, website=f"https://{domain}" if domain and rng.random() < 0.6 else None,
-            industry=industry, region=city.name, segment=self.pick(SEGMENTS),
-            tags=sorted(rng.sample(TAGS, self.pick((0, 0, 1, 1, 2)))), source=SOURCES.draw(rng),
-            owner_id=owner, stage=stage, visibility=VISIBILITY.draw(rng),
+            actual_address=legal_address
+            if roll < 0.6
+            else self.address(city)
+            if roll < 0.9
+            else None,
+            contacts=contacts,
+            website=f"https://{domain}" if domain and rng.random() < 0.6 else None,
+            industry=industry,
+            region=city.name,
+            segment=self.pick(SEGMENTS),
+            tags=sorted(rng.sample(TAGS, self.pick((0, 0, 1, 1, 2)))),
+            source=SOURCES.draw(rng),
+            owner_id=owner,
+            stage=stage,
+            visibility=VISIBILITY.draw(rng),
             notes=self.pick(CP_NOTES) if rng.random() < 0.3 else None,
             search_name=validation.fold_text(f"{legal} {short or ''}"),
-            **self.audit(self.at_work(-self.between(30, 1500)), owner))
-        activity = {"client": 5.0, "prospect": 2.0, "supplier": 2.0, "partner": 1.0}.get(kinds[0], 0.2)
-        self.remember(record, core, city, activity * (0.5 if stage in ("dormant", "lost") else 1.0),
-                      domain=domain, himself=himself)
+            **self.audit(self.at_work(-self.between(30, 1500)), owner),
+        )
+        activity = {"client": 5.0, "prospect": 2.0, "supplier": 2.0, "partner": 1.0}.get(
+            kinds[0], 0.2
+        )
+        self.remember(
+            record,
+            core,
+            city,
+            activity * (0.5 if stage in ("dormant", "lost") else 1.0),
+            domain=domain,
+            himself=himself,
+        )
 
-    def remember(self, record: Counterparty, core: str, city: City, activity: float, **more: Any) -> None:
+    def remember(
+        self, record: Counterparty, core: str, city: City, activity: float, **more: Any
+    ) -> None:
         self.data.counterparties.append(record)
-        self.companies.append(_Company(record, core, city, record.owner_id or self.manager, record.created_at,
-                                       activity, **more))
+        self.companies.append(
+            _Company(
+                record,
+                core,
+                city,
+                record.owner_id or self.manager,
+                record.created_at,
+                activity,
+                **more,
+            )
+        )
 
     def near_duplicate(self, original: _Company, *, same_inn: bool) -> None:
         """The same company entered again by someone else, its name spelled differently.
@@ -387,11 +484,25 @@ class _Builder:
             contacts = [{"kind": "phone", "value": src.contacts[0]["value"]}]
         owner = self.pick([s for s in self.sellers if s != original.owner_id])
         record = construct(
-            Counterparty, kinds=["prospect"], legal_form=form, legal_name=legal, short_name=short,
-            inn=inn, kpp=kpp, contacts=contacts, industry=src.industry, region=src.region, segment=src.segment,
-            tags=[], source=self.pick(("холодный звонок", "сайт", "входящий звонок")), owner_id=owner,
-            stage="lead", visibility="private", search_name=validation.fold_text(f"{legal} {short or ''}"),
-            **self.audit(self.past(original.created_at, 400), owner))
+            Counterparty,
+            kinds=["prospect"],
+            legal_form=form,
+            legal_name=legal,
+            short_name=short,
+            inn=inn,
+            kpp=kpp,
+            contacts=contacts,
+            industry=src.industry,
+            region=src.region,
+            segment=src.segment,
+            tags=[],
+            source=self.pick(("холодный звонок", "сайт", "входящий звонок")),
+            owner_id=owner,
+            stage="lead",
+            visibility="private",
+            search_name=validation.fold_text(f"{legal} {short or ''}"),
+            **self.audit(self.past(original.created_at, 400), owner),
+        )
         self.remember(record, original.core, original.city, 0.5)
 
     def share(self, company: _Company) -> None:
@@ -400,39 +511,69 @@ class _Builder:
         if rng.random() < 0.6:
             user_id = self.pick([s for s in self.sellers if s != company.owner_id])
         else:
-            team_id = self.pick([t.id for t in self.data.teams if t.id != self.team_of[company.owner_id]])
-        self.data.shares.append(construct(
-            Share, counterparty_id=company.record.id, user_id=user_id, team_id=team_id,
-            can_edit=rng.random() < 0.3, **self.audit(self.past(company.created_at, 365), company.owner_id)))
+            team_id = self.pick(
+                [t.id for t in self.data.teams if t.id != self.team_of[company.owner_id]]
+            )
+        self.data.shares.append(
+            construct(
+                Share,
+                counterparty_id=company.record.id,
+                user_id=user_id,
+                team_id=team_id,
+                can_edit=rng.random() < 0.3,
+                **self.audit(self.past(company.created_at, 365), company.owner_id),
+            )
+        )
 
     def contact_person(self, company: _Company) -> None:
         rng = self.rng
         himself = company.himself if not company.people else None  # an ИП is his own first contact
         surname, first, patronymic = himself or self.person_name()
-        contacts: list[dict[str, Any]] = [{"kind": "phone", "value": self.phone(MOBILE_CODES), "note": "мобильный"}]
+        contacts: list[dict[str, Any]] = [
+            {"kind": "phone", "value": self.phone(MOBILE_CODES), "note": "мобильный"}
+        ]
         if company.domain and rng.random() < 0.3:  # the office line with an extension
-            contacts.append({"kind": "phone", "value": company.record.contacts[0]["value"],
-                             "ext": str(self.between(100, 399))})
+            contacts.append(
+                {
+                    "kind": "phone",
+                    "value": company.record.contacts[0]["value"],
+                    "ext": str(self.between(100, 399)),
+                }
+            )
         if company.domain and rng.random() < 0.7:
             first_l, surname_l = latin(first), latin(surname)
             local = self.pick((f"{first_l[0]}.{surname_l}", surname_l, f"{first_l}.{surname_l}"))
-            contacts.append({"kind": "email", "value": self.unique(
-                lambda: f"{local}{self.pick(('', self.between(2, 99)))}@{company.domain}")})
+            contacts.append(
+                {
+                    "kind": "email",
+                    "value": self.unique(
+                        lambda: f"{local}{self.pick(('', self.between(2, 99)))}@{company.domain}"
+                    ),
+                }
+            )
         elif rng.random() < 0.6:
             contacts.append({"kind": "email", "value": self.free_mail(first, surname)})
         birthday = None
-        if len(self.data.contact_persons) % 200 in (7, 31):  # leap-day birthdays, the calendar's edge case
+        if len(self.data.contact_persons) % 200 in (
+            7,
+            31,
+        ):  # leap-day birthdays, the calendar's edge case
             birthday = date(self.pick((1976, 1980, 1984, 1988, 1992, 1996)), 2, 29)
         elif rng.random() < 0.65:
             birthday = date(self.between(1958, 2001), 1, 1) + timedelta(days=self.between(0, 364))
         full_name = f"{surname} {first} {patronymic}"
         person = construct(
-            ContactPerson, counterparty_id=company.record.id, full_name=full_name,
+            ContactPerson,
+            counterparty_id=company.record.id,
+            full_name=full_name,
             position="Индивидуальный предприниматель" if himself else self.pick(POSITIONS),
-            contacts=contacts, birthday=birthday, birthday_remind_days=self.pick((0, 1, 3, 3, 3, 5, 7, 14)),
+            contacts=contacts,
+            birthday=birthday,
+            birthday_remind_days=self.pick((0, 1, 3, 3, 3, 5, 7, 14)),
             notes=self.pick(PERSON_NOTES) if rng.random() < 0.15 else None,
             search_name=validation.fold_text(full_name),
-            **self.audit(self.past(company.created_at, 1500), company.owner_id))
+            **self.audit(self.past(company.created_at, 1500), company.owner_id),
+        )
         company.people.append(person.id)
         self.data.contact_persons.append(person)
 
@@ -446,15 +587,29 @@ class _Builder:
         # Log-uniform from 50 thousand to 15 million roubles: many small orders, a few big contracts.
         amount = Decimal(round(10 ** rng.uniform(4.7, 7.2), -2)).quantize(Decimal("0.01"))
         if stage in ("won", "lost"):
-            close = min(created.date() + timedelta(days=self.between(7, 120)), self.now.date() - timedelta(days=1))
+            close = min(
+                created.date() + timedelta(days=self.between(7, 120)),
+                self.now.date() - timedelta(days=1),
+            )
         else:
             close = self.now.date() + timedelta(days=self.between(7, 150))
         deal = construct(
-            Deal, counterparty_id=company.record.id, title=title, stage=stage, amount=amount, currency="RUB",
-            expected_close=close, probability=PROBABILITY[stage], source=company.record.source,
+            Deal,
+            counterparty_id=company.record.id,
+            title=title,
+            stage=stage,
+            amount=amount,
+            currency="RUB",
+            expected_close=close,
+            probability=PROBABILITY[stage],
+            source=company.record.source,
             lost_reason=self.pick(LOST_REASONS) if stage == "lost" else None,
-            closed_volume=(amount * self.between(80, 110) / 100).quantize(Decimal("0.01")) if stage == "won" else None,
-            owner_id=company.owner_id, **self.audit(created, company.owner_id))
+            closed_volume=(amount * self.between(80, 110) / 100).quantize(Decimal("0.01"))
+            if stage == "won"
+            else None,
+            owner_id=company.owner_id,
+            **self.audit(created, company.owner_id),
+        )
         company.deals.append(deal.id)
         self.data.deals.append(deal)
 
@@ -462,36 +617,65 @@ class _Builder:
         rng = self.rng
         kind = INTERACTION_KINDS.draw(rng)
         direction = {"purchase": "incoming", "complaint": "incoming", "meeting": "outgoing"}.get(
-            kind, self.pick(("incoming", "outgoing")))
+            kind, self.pick(("incoming", "outgoing"))
+        )
         roll = rng.random()
         remind_at = result = None
         if roll < 0.1:  # the diary: planned for the next two months
-            status, starts, created = "planned", self.at_work(self.between(1, 60)), self.at_work(-self.between(1, 14))
+            status, starts, created = (
+                "planned",
+                self.at_work(self.between(1, 60)),
+                self.at_work(-self.between(1, 14)),
+            )
             if rng.random() < 0.6:
-                remind_at = starts - self.pick((timedelta(minutes=15), timedelta(hours=1), timedelta(days=1)))
+                remind_at = starts - self.pick(
+                    (timedelta(minutes=15), timedelta(hours=1), timedelta(days=1))
+                )
         else:
             starts = self.past(company.created_at, TWO_YEARS)
             status = "cancelled" if roll > 0.97 else "planned" if roll > 0.95 else "done"
             created = min(starts + timedelta(minutes=self.between(5, 120)), self.now)
             if status == "done" and rng.random() < 0.6:
                 result = self.pick(RESULTS)
-        responsible = company.owner_id if rng.random() < 0.85 else self.pick([*self.sellers, self.manager])
-        self.data.interactions.append(construct(
-            Interaction, counterparty_id=company.record.id,
-            contact_person_id=self.pick(company.people) if company.people and rng.random() < 0.8 else None,
-            deal_id=self.pick(company.deals) if company.deals and rng.random() < 0.35 else None,
-            responsible_id=responsible, kind=kind, direction=direction, status=status,
-            subject=self.pick(SUBJECTS[kind]).format(n=self.between(100, 9999), goods=self.pick(GOODS)),
-            notes="Подробности в письме." if rng.random() < 0.1 else None, starts_at=starts,
-            duration_minutes={"call": self.between(2, 30), "meeting": self.pick((30, 60, 90, 120))}.get(kind),
-            importance=IMPORTANCE.draw(rng), remind_at=remind_at, result=result,
-            **self.audit(created, responsible)))
+        responsible = (
+            company.owner_id if rng.random() < 0.85 else self.pick([*self.sellers, self.manager])
+        )
+        self.data.interactions.append(
+            construct(
+                Interaction,
+                counterparty_id=company.record.id,
+                contact_person_id=self.pick(company.people)
+                if company.people and rng.random() < 0.8
+                else None,
+                deal_id=self.pick(company.deals) if company.deals and rng.random() < 0.35 else None,
+                responsible_id=responsible,
+                kind=kind,
+                direction=direction,
+                status=status,
+                subject=self.pick(SUBJECTS[kind]).format(
+                    n=self.between(100, 9999), goods=self.pick(GOODS)
+                ),
+                notes="Подробности в письме." if rng.random() < 0.1 else None,
+                starts_at=starts,
+                duration_minutes={
+                    "call": self.between(2, 30),
+                    "meeting": self.pick((30, 60, 90, 120)),
+                }.get(kind),
+                importance=IMPORTANCE.draw(rng),
+                remind_at=remind_at,
+                result=result,
+                **self.audit(created, responsible),
+            )
+        )
 
     def reminder(self, owners: dict[str, str]) -> None:
         rng = self.rng
-        pools: dict[str, list[Any]] = {"interaction": self.data.interactions, "deal": self.data.deals,
-                                       "contact_person": self.data.contact_persons,
-                                       "counterparty": self.data.counterparties}
+        pools: dict[str, list[Any]] = {
+            "interaction": self.data.interactions,
+            "deal": self.data.deals,
+            "contact_person": self.data.contact_persons,
+            "counterparty": self.data.counterparties,
+        }
         subject_type = REMINDER_SUBJECTS.draw(rng)
         subject = self.pick(pools[subject_type]) if pools.get(subject_type) else None
         # counterparty_id is derived exactly as crm.rules.check_reminder derives it.
@@ -502,7 +686,9 @@ class _Builder:
             assignee = owners[counterparty_id]
         else:
             counterparty_id = subject.counterparty_id
-            assignee = subject.responsible_id if subject_type == "interaction" else owners[counterparty_id]
+            assignee = (
+                subject.responsible_id if subject_type == "interaction" else owners[counterparty_id]
+            )
         status = REMINDER_STATUS.draw(rng)
         if status == "done":
             due = self.at_work(-self.between(1, 300))
@@ -512,13 +698,21 @@ class _Builder:
             due = self.at_work(days)
             created = self.at_work(min(days, 0) - self.between(1, 20))
         by = self.manager if rng.random() < 0.1 else assignee
-        self.data.reminders.append(construct(
-            Reminder, title=self.pick(REMINDER_TITLES[subject_type]),
-            notes="Не забыть приложить прайс-лист." if rng.random() < 0.1 else None, due_at=due,
-            remind_at=self.pick((None, due, due - timedelta(hours=1), due - timedelta(days=1))),
-            assignee_id=assignee, status=status, subject_type=subject_type or None,
-            subject_id=subject.id if subject else None, counterparty_id=counterparty_id,
-            **self.audit(created, by)))
+        self.data.reminders.append(
+            construct(
+                Reminder,
+                title=self.pick(REMINDER_TITLES[subject_type]),
+                notes="Не забыть приложить прайс-лист." if rng.random() < 0.1 else None,
+                due_at=due,
+                remind_at=self.pick((None, due, due - timedelta(hours=1), due - timedelta(days=1))),
+                assignee_id=assignee,
+                status=status,
+                subject_type=subject_type or None,
+                subject_id=subject.id if subject else None,
+                counterparty_id=counterparty_id,
+                **self.audit(created, by),
+            )
+        )
 
 
 def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoData:
@@ -558,7 +752,9 @@ def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoDat
     for company in [*first, *more]:
         b.contact_person(company)
     buyers = [c for c in companies if {"client", "prospect"} & set(c.record.kinds)] or companies
-    for company in rng.choices(buyers, [c.activity for c in buyers], k=size.deals) if buyers else []:
+    for company in (
+        rng.choices(buyers, [c.activity for c in buyers], k=size.deals) if buyers else []
+    ):
         b.deal(company)
     for company in rng.choices(companies, weights, k=size.interactions) if companies else []:
         b.interaction(company)
@@ -569,6 +765,7 @@ def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoDat
 
 
 # ------------------------------------------------------------------ loading
+
 
 def _contact_keys(data: DemoData) -> list[dict[str, Any]]:
     """The ``ContactKey`` rows ``crm.search.reindex`` would write for these records."""
@@ -605,12 +802,22 @@ def load(database: Database, data: DemoData, progress: Progress | None = None) -
     stages = [(name, model, records) for name, model, records in data.tables()]
     stages.append(("contact keys", ContactKey, _contact_keys(data)))
     with database.write() as session:
-        taken = [*session.execute(select(col(User.login)).where(col(User.login).in_([u.login for u in data.users]))
-                                  .order_by(col(User.login))).scalars(),
-                 *session.execute(select(col(Team.name)).where(col(Team.name).in_([t.name for t in data.teams]))
-                                  .order_by(col(Team.name))).scalars()]
+        taken = [
+            *session.execute(
+                select(col(User.login))
+                .where(col(User.login).in_([u.login for u in data.users]))
+                .order_by(col(User.login))
+            ).scalars(),
+            *session.execute(
+                select(col(Team.name))
+                .where(col(Team.name).in_([t.name for t in data.teams]))
+                .order_by(col(Team.name))
+            ).scalars(),
+        ]
         if taken:
-            raise AlreadyExists(f"{', '.join(taken)} already exist; load the demo into an empty database")
+            raise AlreadyExists(
+                f"{', '.join(taken)} already exist; load the demo into an empty database"
+            )
         for name, model, records in stages:
             table = _table(model)
             keys = [column.key for column in table.columns]
@@ -630,12 +837,19 @@ def load(database: Database, data: DemoData, progress: Progress | None = None) -
     database.analyze()
 
 
-def generate(database: Database, size_name: str = "small", seed: int = 1, progress: Progress | None = None,
-             today: date = DEFAULT_TODAY) -> DemoData:
+def generate(
+    database: Database,
+    size_name: str = "small",
+    seed: int = 1,
+    progress: Progress | None = None,
+    today: date = DEFAULT_TODAY,
+) -> DemoData:
     """Build the demo of the named size (one of ``SIZES``) and load it into ``database``."""
     if size_name not in SIZES:
-        raise ValidationFailed(f"no demo size {size_name!r}; choose one of {', '.join(SIZES)}",
-                               details={"size": f"must be one of {', '.join(SIZES)}"})
+        raise ValidationFailed(
+            f"no demo size {size_name!r}; choose one of {', '.join(SIZES)}",
+            details={"size": f"must be one of {', '.join(SIZES)}"},
+        )
     data = build(SIZES[size_name], seed, today)
     load(database, data, progress)
     return data

@@ -40,8 +40,17 @@ def team(session: Session, manager: User) -> list[User]:
 
 
 # What a viewer who no longer sees an interaction's counterparty gets of it: None.
-_DETAILS = ("subject", "notes", "legal_name", "short_name", "actual_address", "legal_address",
-            "counterparty_contacts", "person_name", "person_contacts")
+_DETAILS = (
+    "subject",
+    "notes",
+    "legal_name",
+    "short_name",
+    "actual_address",
+    "legal_address",
+    "counterparty_contacts",
+    "person_name",
+    "person_contacts",
+)
 _PERSON = ("person_name", "person_contacts")
 
 
@@ -50,7 +59,9 @@ def _without(row: Any, names: tuple[str, ...]) -> Any:
     return SimpleNamespace(**{**row._mapping, **dict.fromkeys(names)})
 
 
-def planned(session: Session, viewer: User, people: list[str], since: datetime, until: datetime) -> list[Any]:
+def planned(
+    session: Session, viewer: User, people: list[str], since: datetime, until: datetime
+) -> list[Any]:
     """Planned interactions of ``people`` (user ids) starting in [since, until) that ``viewer`` may see,
     and the viewer's own ones whose counterparty they no longer see, with every detail None
     (``_DETAILS``); a contact person the viewer may not see is None too. ``seen`` says which.
@@ -63,54 +74,97 @@ def planned(session: Session, viewer: User, people: list[str], since: datetime, 
     # The person's own counterparty decides about the person (it could have moved since).
     persons_cp = aliased(Counterparty)
     sees = access.visible_counterparties(viewer)
-    sees_person = access.visible_counterparties(viewer, id_col=persons_cp.id, owner_col=persons_cp.owner_id,
-                                                visibility_col=persons_cp.visibility)
-    plain = (Interaction.id, Interaction.kind, Interaction.subject, Interaction.notes,
-             Interaction.starts_at, Interaction.duration_minutes, Interaction.remind_at,
-             Interaction.updated_at, Interaction.version, Interaction.responsible_id,
-             Counterparty.legal_name, Counterparty.short_name, Counterparty.actual_address,
-             Counterparty.legal_address)
+    sees_person = access.visible_counterparties(
+        viewer,
+        id_col=persons_cp.id,
+        owner_col=persons_cp.owner_id,
+        visibility_col=persons_cp.visibility,
+    )
+    plain = (
+        Interaction.id,
+        Interaction.kind,
+        Interaction.subject,
+        Interaction.notes,
+        Interaction.starts_at,
+        Interaction.duration_minutes,
+        Interaction.remind_at,
+        Interaction.updated_at,
+        Interaction.version,
+        Interaction.responsible_id,
+        Counterparty.legal_name,
+        Counterparty.short_name,
+        Counterparty.actual_address,
+        Counterparty.legal_address,
+    )
     starts_at = col(Interaction.starts_at)
-    stmt = (select(*(col(column) for column in plain),
-                   col(Counterparty.contacts).label("counterparty_contacts"),
-                   col(person.full_name).label("person_name"),
-                   col(person.contacts).label("person_contacts"),
-                   case((sees, True), else_=False).label("seen"),
-                   case((or_(col(person.id).is_(None), sees_person), True), else_=False)
-                   .label("person_seen"))
-            .join(Counterparty, col(Counterparty.id) == Interaction.counterparty_id)
-            .outerjoin(person, col(person.id) == Interaction.contact_person_id)
-            .outerjoin(persons_cp, col(persons_cp.id) == person.counterparty_id)
-            .where(col(Interaction.responsible_id).in_(people),
-                   col(Interaction.status) == InteractionStatus.PLANNED.value,
-                   starts_at >= since, starts_at < until,
-                   or_(col(Interaction.responsible_id) == viewer.id, sees))
-            .order_by(starts_at, col(Interaction.id)))
+    stmt = (
+        select(
+            *(col(column) for column in plain),
+            col(Counterparty.contacts).label("counterparty_contacts"),
+            col(person.full_name).label("person_name"),
+            col(person.contacts).label("person_contacts"),
+            case((sees, True), else_=False).label("seen"),
+            case((or_(col(person.id).is_(None), sees_person), True), else_=False).label(
+                "person_seen"
+            ),
+        )
+        .join(Counterparty, col(Counterparty.id) == Interaction.counterparty_id)
+        .outerjoin(person, col(person.id) == Interaction.contact_person_id)
+        .outerjoin(persons_cp, col(persons_cp.id) == person.counterparty_id)
+        .where(
+            col(Interaction.responsible_id).in_(people),
+            col(Interaction.status) == InteractionStatus.PLANNED.value,
+            starts_at >= since,
+            starts_at < until,
+            or_(col(Interaction.responsible_id) == viewer.id, sees),
+        )
+        .order_by(starts_at, col(Interaction.id))
+    )
     rows = session.connection().execute(stmt).all()
-    return [row if row.seen and row.person_seen else _without(row, _DETAILS if not row.seen else _PERSON)
-            for row in rows]
+    return [
+        row
+        if row.seen and row.person_seen
+        else _without(row, _DETAILS if not row.seen else _PERSON)
+        for row in rows
+    ]
 
 
-def reminders(session: Session, viewer: User, people: list[str], since: datetime, until: datetime
-              ) -> list[tuple[Reminder, Counterparty | None]]:
+def reminders(
+    session: Session, viewer: User, people: list[str], since: datetime, until: datetime
+) -> list[tuple[Reminder, Counterparty | None]]:
     """Open or snoozed reminders of ``people`` due in [since, until) that ``viewer`` may see (as REST
     shows them), each with its counterparty when it has one that ``viewer`` may see, else None."""
-    stmt = (select(Reminder, Counterparty)
-            .outerjoin(Counterparty, and_(col(Counterparty.id) == Reminder.counterparty_id,
-                                          access.visible_counterparties(viewer)))
-            .where(col(Reminder.assignee_id).in_(people),
-                   col(Reminder.status).in_([ReminderStatus.OPEN.value, ReminderStatus.SNOOZED.value]),
-                   col(Reminder.due_at) >= since, col(Reminder.due_at) < until,
-                   records.visible(records.record_type("reminders"), viewer))
-            .order_by(col(Reminder.due_at), col(Reminder.id)))
+    stmt = (
+        select(Reminder, Counterparty)
+        .outerjoin(
+            Counterparty,
+            and_(
+                col(Counterparty.id) == Reminder.counterparty_id,
+                access.visible_counterparties(viewer),
+            ),
+        )
+        .where(
+            col(Reminder.assignee_id).in_(people),
+            col(Reminder.status).in_([ReminderStatus.OPEN.value, ReminderStatus.SNOOZED.value]),
+            col(Reminder.due_at) >= since,
+            col(Reminder.due_at) < until,
+            records.visible(records.record_type("reminders"), viewer),
+        )
+        .order_by(col(Reminder.due_at), col(Reminder.id))
+    )
     return [(r, c) for r, c in session.execute(stmt).all()]
 
 
 def birthdays(session: Session, viewer: User) -> list[tuple[ContactPerson, Counterparty]]:
     """Contact persons with a birthday at the counterparties ``viewer`` may see; the viewer's own clients first."""
-    stmt = (select(ContactPerson, Counterparty)
-            .join(Counterparty, col(Counterparty.id) == ContactPerson.counterparty_id)
-            .where(col(ContactPerson.birthday).is_not(None), access.visible_counterparties(viewer))
-            .order_by((col(Counterparty.owner_id) != viewer.id), col(ContactPerson.full_name),
-                      col(ContactPerson.id)))
+    stmt = (
+        select(ContactPerson, Counterparty)
+        .join(Counterparty, col(Counterparty.id) == ContactPerson.counterparty_id)
+        .where(col(ContactPerson.birthday).is_not(None), access.visible_counterparties(viewer))
+        .order_by(
+            (col(Counterparty.owner_id) != viewer.id),
+            col(ContactPerson.full_name),
+            col(ContactPerson.id),
+        )
+    )
     return [(p, c) for p, c in session.execute(stmt).all()]

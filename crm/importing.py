@@ -45,7 +45,11 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
-        return f"row {self.row}, {self.column}: {self.message}" if self.column else f"row {self.row}: {self.message}"
+        return (
+            f"row {self.row}, {self.column}: {self.message}"
+            if self.column
+            else f"row {self.row}: {self.message}"
+        )
 
 
 @dataclass
@@ -76,19 +80,38 @@ def _key(header: str) -> str:
 
 
 _PHONES = _Field("phones", ("Телефон", "Телефоны", "Тел.", "Phone", "Phones"), multi=True)
-_EMAILS = _Field("emails", ("Email", "E-mail", "Эл. почта", "Электронная почта", "Почта", "Emails"), multi=True)
+_EMAILS = _Field(
+    "emails", ("Email", "E-mail", "Эл. почта", "Электронная почта", "Почта", "Emails"), multi=True
+)
 _NOTES = _Field("notes", ("Примечание", "Комментарий", "Заметки", "Notes", "Comment"))
 
 COUNTERPARTY_FIELDS = (
-    _Field("legal_name", ("Наименование", "Полное наименование", "Наименование полное", "Название",
-                          "Контрагент", "legal_name", "Name")),
-    _Field("short_name", ("Краткое наименование", "Сокращённое наименование", "Наименование краткое",
-                          "short_name")),
+    _Field(
+        "legal_name",
+        (
+            "Наименование",
+            "Полное наименование",
+            "Наименование полное",
+            "Название",
+            "Контрагент",
+            "legal_name",
+            "Name",
+        ),
+    ),
+    _Field(
+        "short_name",
+        ("Краткое наименование", "Сокращённое наименование", "Наименование краткое", "short_name"),
+    ),
     _Field("legal_form", ("ОПФ", "Организационно-правовая форма", "legal_form")),
     _Field("inn", ("ИНН", "inn")),
     _Field("kpp", ("КПП", "kpp")),
-    _Field("legal_address", ("Юридический адрес", "Юр. адрес", "Адрес юридический", "legal_address")),
-    _Field("actual_address", ("Фактический адрес", "Факт. адрес", "Адрес фактический", "actual_address")),
+    _Field(
+        "legal_address", ("Юридический адрес", "Юр. адрес", "Адрес юридический", "legal_address")
+    ),
+    _Field(
+        "actual_address",
+        ("Фактический адрес", "Факт. адрес", "Адрес фактический", "actual_address"),
+    ),
     _PHONES,
     _EMAILS,
     _Field("website", ("Сайт", "Веб-сайт", "website", "Site")),
@@ -97,7 +120,11 @@ COUNTERPARTY_FIELDS = (
     _Field("segment", ("Сегмент", "segment")),
     _Field("tags", ("Теги", "Метки", "tags"), multi=True),
     _Field("source", ("Источник", "source")),
-    _Field("kinds", ("Вид", "Тип", "Вид контрагента", "Тип контрагента", "kinds", "kind", "type"), multi=True),
+    _Field(
+        "kinds",
+        ("Вид", "Тип", "Вид контрагента", "Тип контрагента", "kinds", "kind", "type"),
+        multi=True,
+    ),
     _NOTES,
     _Field("owner", ("Ответственный", "Основной менеджер", "Менеджер", "owner", "owner_login")),
 )
@@ -105,20 +132,28 @@ COUNTERPARTY_FIELDS = (
 CONTACT_PERSON_FIELDS = (
     _Field("counterparty_inn", ("ИНН контрагента", "Контрагент ИНН", "ИНН", "counterparty_inn")),
     _Field("counterparty_kpp", ("КПП контрагента", "Контрагент КПП", "КПП", "counterparty_kpp")),
-    _Field("counterparty", ("Контрагент", "Наименование контрагента", "Организация", "Компания",
-                            "counterparty")),
+    _Field(
+        "counterparty",
+        ("Контрагент", "Наименование контрагента", "Организация", "Компания", "counterparty"),
+    ),
     _Field("full_name", ("ФИО", "Контактное лицо", "full_name", "Name")),
     _Field("position", ("Должность", "position")),
     _PHONES,
     _EMAILS,
     _Field("birthday", ("День рождения", "Дата рождения", "birthday")),
-    _Field("birthday_remind_days", ("Напоминать за (дней)", "Напоминать за", "birthday_remind_days")),
+    _Field(
+        "birthday_remind_days", ("Напоминать за (дней)", "Напоминать за", "birthday_remind_days")
+    ),
     _NOTES,
 )
 
 
-def _map_headers(headers: list[str], rows: list[tuple[int, list[str]]], fields: tuple[_Field, ...],
-                 required: list[tuple[str, ...]]) -> dict[str, list[int]]:
+def _map_headers(
+    headers: list[str],
+    rows: list[tuple[int, list[str]]],
+    fields: tuple[_Field, ...],
+    required: list[tuple[str, ...]],
+) -> dict[str, list[int]]:
     """Field name → the columns that hold it; ``ImportFailed`` naming every header problem."""
     lookup = {_key(alias): f.name for f in fields for alias in f.aliases}
     mapped: dict[str, list[int]] = {}
@@ -145,11 +180,15 @@ def _map_headers(headers: list[str], rows: list[tuple[int, list[str]]], fields: 
     first = {f.name: f.aliases[0] for f in fields}
     for alternatives in required:
         if not any(name in mapped for name in alternatives):
-            problems.append("the file needs a column " + " or ".join(f"«{first[n]}»" for n in alternatives))
+            problems.append(
+                "the file needs a column " + " or ".join(f"«{first[n]}»" for n in alternatives)
+            )
     if problems:
         known = [f"{f.name}: " + " / ".join(f.aliases) for f in fields]
         message = "; ".join(problems[:5]) + ". Known columns: " + ", ".join(first.values())
-        raise ImportFailed(message, details=problems + ["known columns (any case and spacing):", *known])
+        raise ImportFailed(
+            message, details=problems + ["known columns (any case and spacing):", *known]
+        )
     return mapped
 
 
@@ -163,7 +202,9 @@ class _Row:
     number: int
     values: dict[str, list[tuple[str, str]]]  # field → (header, text) of its non-empty cells
     data: dict[str, Any] = field(default_factory=dict)
-    where: dict[str, str] = field(default_factory=dict)  # record field → header, to name columns in errors
+    where: dict[str, str] = field(
+        default_factory=dict
+    )  # record field → header, to name columns in errors
     problems: list[tuple[str | None, str]] = field(default_factory=list)
 
     def get(self, name: str) -> tuple[str, str] | None:
@@ -176,7 +217,10 @@ class _Row:
 
     def contacts(self) -> None:
         items: list[dict[str, str]] = []
-        for name, kind, separators in (("phones", "phone", r"[,;]"), ("emails", "email", r"[,;\s]+")):
+        for name, kind, separators in (
+            ("phones", "phone", r"[,;]"),
+            ("emails", "email", r"[,;\s]+"),
+        ):
             for header, text in self.values.get(name, []):
                 if _EXPONENT.fullmatch(text):
                     self.problems.append((header, _exponent_message(text)))
@@ -192,8 +236,10 @@ _EXPONENT = re.compile(r"\d+(?:[.,]\d+)?[eE][+]?\d+")
 
 
 def _exponent_message(text: str) -> str:
-    return (f"Excel saved {text!r} in exponent form and lost digits; "
-            "format the column as Text, type the numbers again and save")
+    return (
+        f"Excel saved {text!r} in exponent form and lost digits; "
+        "format the column as Text, type the numbers again and save"
+    )
 
 
 def _tax_number(text: str, *, inn: bool) -> str:
@@ -202,7 +248,9 @@ def _tax_number(text: str, *, inn: bool) -> str:
         raise ValueError(_exponent_message(text))
     digits = "".join(re.sub(r"[.,]0+$", "", text).split())
     # A number column drops leading zeros (INNs and KPPs of regions 01-09 start with 0).
-    if not (digits.isascii() and digits.isdigit() and len(digits) + 1 in ((10, 12) if inn else (9,))):
+    if not (
+        digits.isascii() and digits.isdigit() and len(digits) + 1 in ((10, 12) if inn else (9,))
+    ):
         return digits
     if inn:
         try:  # only when that makes a valid INN; otherwise show the value as it was typed
@@ -237,7 +285,9 @@ def _drop_overlong(row: _Row) -> None:
     for name, found in row.values.items():
         for header, text in found:
             if len(text) > MAX_CELL_CHARS:
-                row.problems.append((header, f"{len(text)} characters; a cell holds at most {MAX_CELL_CHARS}"))
+                row.problems.append(
+                    (header, f"{len(text)} characters; a cell holds at most {MAX_CELL_CHARS}")
+                )
         row.values[name] = [(header, text) for header, text in found if len(text) <= MAX_CELL_CHARS]
 
 
@@ -248,8 +298,14 @@ class _Duplicates:
         self.skip = skip
         self.seen: dict[tuple[str, str], int] = {}
 
-    def skip_row(self, row: _Row, key: tuple[str, str], column: str | None,
-                 stored: Callable[[], str | None], what: str) -> bool:
+    def skip_row(
+        self,
+        row: _Row,
+        key: tuple[str, str],
+        column: str | None,
+        stored: Callable[[], str | None],
+        what: str,
+    ) -> bool:
         """True when ``row`` is to be skipped; a duplicate not to skip becomes a problem of the row."""
         first = self.seen.setdefault(key, row.number)
         duplicate_of = f"row {first}" if first != row.number else stored()
@@ -259,9 +315,18 @@ class _Duplicates:
         return False
 
 
-def _import(session: Session, actor: User, rt: records.RecordType, path: Path, fields: tuple[_Field, ...],
-            required: list[tuple[str, ...]], prepare: Callable[[_Row], bool], *,
-            progress: Progress | None, dry_run: bool) -> ImportReport:
+def _import(
+    session: Session,
+    actor: User,
+    rt: records.RecordType,
+    path: Path,
+    fields: tuple[_Field, ...],
+    required: list[tuple[str, ...]],
+    prepare: Callable[[_Row], bool],
+    *,
+    progress: Progress | None,
+    dry_run: bool,
+) -> ImportReport:
     """Read ``path``, ``prepare`` each row (False: skip it) and create it; all or nothing."""
     headers, rows = read_table(path)
     columns = _map_headers(headers, rows, fields, required)
@@ -270,7 +335,10 @@ def _import(session: Session, actor: User, rt: records.RecordType, path: Path, f
     outer = session.begin_nested()
     try:
         for done, (number, cells) in enumerate(filled, 1):
-            values = {name: [(headers[i], cells[i]) for i in idx if cells[i]] for name, idx in columns.items()}
+            values = {
+                name: [(headers[i], cells[i]) for i in idx if cells[i]]
+                for name, idx in columns.items()
+            }
             row = _Row(number, values)
             _drop_overlong(row)
             for name, idx in columns.items():  # empty cells still name their column in errors
@@ -291,18 +359,29 @@ def _import(session: Session, actor: User, rt: records.RecordType, path: Path, f
         outer.rollback()
     else:
         outer.commit()
-    log.info("import of %s: %d rows, %d created, %d skipped, %d errors%s", rt.name, report.total,
-             report.created, report.skipped, len(report.errors), " (dry run)" if dry_run else "")
+    log.info(
+        "import of %s: %d rows, %d created, %d skipped, %d errors%s",
+        rt.name,
+        report.total,
+        report.created,
+        report.skipped,
+        len(report.errors),
+        " (dry run)" if dry_run else "",
+    )
     if report.errors and not dry_run:
         bad = len({e.row for e in report.errors})
         details = [str(e) for e in report.errors[:MAX_DETAILS]]
         if len(report.errors) > MAX_DETAILS:
             details.append(f"… and {len(report.errors) - MAX_DETAILS} more")
-        raise ImportFailed(f"{bad} of {report.total} rows have errors; nothing was imported", details=details)
+        raise ImportFailed(
+            f"{bad} of {report.total} rows have errors; nothing was imported", details=details
+        )
     return report
 
 
-def _create(session: Session, actor: User, rt: records.RecordType, row: _Row, report: ImportReport) -> None:
+def _create(
+    session: Session, actor: User, rt: records.RecordType, row: _Row, report: ImportReport
+) -> None:
     # A savepoint per row: a refused row leaves nothing behind for the rows after it.
     savepoint = session.begin_nested()
     try:
@@ -315,13 +394,19 @@ def _create(session: Session, actor: User, rt: records.RecordType, row: _Row, re
         known = {column for column, _ in row.problems if column is not None}
         for name, msg in problems.items():
             column = row.where.get(str(name))
-            if (column is None or column not in known) and not (row.problems and msg == "is required"):
+            if (column is None or column not in known) and not (
+                row.problems and msg == "is required"
+            ):
                 row.problems.append((column, str(msg)))
         return
-    except SatchelError as exc:  # refused by the access rules: name the column that ties it to people
+    except (
+        SatchelError
+    ) as exc:  # refused by the access rules: name the column that ties it to people
         savepoint.rollback()
         if not row.problems:  # otherwise it is mostly their consequence (no counterparty found)
-            row.problems.append((row.where.get(rt.relations[0]) if rt.relations else None, exc.message))
+            row.problems.append(
+                (row.where.get(rt.relations[0]) if rt.relations else None, exc.message)
+            )
         return
     if row.problems:
         savepoint.rollback()
@@ -333,27 +418,56 @@ def _create(session: Session, actor: User, rt: records.RecordType, row: _Row, re
 
 # ----------------------------------------------------------------------------- counterparties
 
-_KINDS = {"клиент": "client", "покупатель": "client", "поставщик": "supplier", "партнер": "partner",
-          "конкурент": "competitor", "потенциальный": "prospect", "потенциальный клиент": "prospect",
-          **{k: k for k in ("client", "supplier", "partner", "competitor", "prospect")}}
-_PLAIN = ("legal_name", "short_name", "legal_form", "legal_address", "actual_address", "website",
-          "industry", "region", "segment", "source", "notes")
+_KINDS = {
+    "клиент": "client",
+    "покупатель": "client",
+    "поставщик": "supplier",
+    "партнер": "partner",
+    "конкурент": "competitor",
+    "потенциальный": "prospect",
+    "потенциальный клиент": "prospect",
+    **{k: k for k in ("client", "supplier", "partner", "competitor", "prospect")},
+}
+_PLAIN = (
+    "legal_name",
+    "short_name",
+    "legal_form",
+    "legal_address",
+    "actual_address",
+    "website",
+    "industry",
+    "region",
+    "segment",
+    "source",
+    "notes",
+)
 
 
 def _find_user(users: list[User], text: str) -> User:
     """A user by login or, as 1C writes «Основной менеджер», by exact full name."""
     login, name = text.strip().lower(), validation.fold_text(text)
-    found = ([u for u in users if u.login == login]
-             or [u for u in users if validation.fold_text(u.full_name) == name])
+    found = [u for u in users if u.login == login] or [
+        u for u in users if validation.fold_text(u.full_name) == name
+    ]
     if len(found) == 1:
         return found[0]
-    raise ValueError(f"{len(found)} users are named {text!r}; give the login" if found
-                     else f"no user with login {text!r}")
+    raise ValueError(
+        f"{len(found)} users are named {text!r}; give the login"
+        if found
+        else f"no user with login {text!r}"
+    )
 
 
-def import_counterparties(session: Session, actor: User, path: Path, *, owner: User | None = None,
-                          skip_existing: bool = False, dry_run: bool = False,
-                          progress: Progress | None = None) -> ImportReport:
+def import_counterparties(
+    session: Session,
+    actor: User,
+    path: Path,
+    *,
+    owner: User | None = None,
+    skip_existing: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
     """Create a counterparty per row of ``path``, as ``actor``, all or nothing.
 
     The owner is the row's «Ответственный» (login or full name), else ``owner``,
@@ -380,7 +494,9 @@ def import_counterparties(session: Session, actor: User, path: Path, *, owner: U
                 except ValueError as exc:
                     row.problems.append((cell[0], str(exc)))
         for name in ("tags", "kinds"):
-            parts = [p.strip() for _, text in row.values.get(name, []) for p in re.split(r"[,;]", text)]
+            parts = [
+                p.strip() for _, text in row.values.get(name, []) for p in re.split(r"[,;]", text)
+            ]
             if any(parts):
                 row.data[name] = list(dict.fromkeys(p for p in parts if p))
         kinds = [_KINDS.get(validation.fold_text(k)) for k in row.data.get("kinds", [])]
@@ -407,24 +523,45 @@ def import_counterparties(session: Session, actor: User, path: Path, *, owner: U
 
         def stored() -> str | None:
             # Only among what the actor sees: saying more would reveal other people's clients.
-            same_kpp = col(Counterparty.kpp) == kpp if kpp else or_(col(Counterparty.kpp).is_(None),
-                                                                   col(Counterparty.kpp) == "")
-            stmt = select(col(Counterparty.legal_name)).where(visible, col(Counterparty.inn) == inn, same_kpp)
+            same_kpp = (
+                col(Counterparty.kpp) == kpp
+                if kpp
+                else or_(col(Counterparty.kpp).is_(None), col(Counterparty.kpp) == "")
+            )
+            stmt = select(col(Counterparty.legal_name)).where(
+                visible, col(Counterparty.inn) == inn, same_kpp
+            )
             name = session.execute(stmt.limit(1)).scalar()
             return f"«{name}» already in Satchel" if name is not None else None
 
         what = f" (ИНН {inn}" + (f", КПП {kpp})" if kpp else ")")
         return not duplicates.skip_row(row, (inn, kpp), row.where.get("inn"), stored, what)
 
-    return _import(session, actor, rt, path, COUNTERPARTY_FIELDS, [("legal_name",)], prepare,
-                   progress=progress, dry_run=dry_run)
+    return _import(
+        session,
+        actor,
+        rt,
+        path,
+        COUNTERPARTY_FIELDS,
+        [("legal_name",)],
+        prepare,
+        progress=progress,
+        dry_run=dry_run,
+    )
 
 
 # ----------------------------------------------------------------------------- contact persons
 
 
-def import_contact_persons(session: Session, actor: User, path: Path, *, skip_existing: bool = False,
-                           dry_run: bool = False, progress: Progress | None = None) -> ImportReport:
+def import_contact_persons(
+    session: Session,
+    actor: User,
+    path: Path,
+    *,
+    skip_existing: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
     """Create a contact person per row of ``path``, as ``actor``, all or nothing.
 
     The counterparty is found among those ``actor`` can see by «ИНН контрагента»
@@ -435,7 +572,9 @@ def import_contact_persons(session: Session, actor: User, path: Path, *, skip_ex
     """
     rt = records.record_type("contact-persons")
     visible = records.visible(records.record_type("counterparties"), actor)
-    companies: dict[tuple[str, str], str | ValueError] = {}  # lookups repeat: many people per company
+    companies: dict[
+        tuple[str, str], str | ValueError
+    ] = {}  # lookups repeat: many people per company
     duplicates = _Duplicates(skip_existing)
 
     def counterparty(row: _Row) -> str:
@@ -458,14 +597,33 @@ def import_contact_persons(session: Session, actor: User, path: Path, *, skip_ex
             raise ValueError("say which counterparty: fill «ИНН контрагента» or «Контрагент»")
         if key not in companies:
             found = session.execute(select(Counterparty).where(visible, *conds)).scalars().all()
-            if key[0] == "name":  # search_name holds legal and short name together: compare each whole
-                found = [c for c in found if key[1] in (validation.fold_text(c.legal_name),
-                                                        validation.fold_text(c.short_name or ""))]
-            companies[key] = (found[0].id if len(found) == 1 else ValueError(
-                f"no counterparty you can see has {what}" if not found else
-                f"{len(found)} counterparties have {what}: "
-                + "; ".join(f"«{c.legal_name}» КПП {c.kpp or '—'}" for c in found[:5])
-                + (" — add a «КПП контрагента» column" if key[0] == "inn" else " — give the ИНН instead")))
+            if (
+                key[0] == "name"
+            ):  # search_name holds legal and short name together: compare each whole
+                found = [
+                    c
+                    for c in found
+                    if key[1]
+                    in (
+                        validation.fold_text(c.legal_name),
+                        validation.fold_text(c.short_name or ""),
+                    )
+                ]
+            companies[key] = (
+                found[0].id
+                if len(found) == 1
+                else ValueError(
+                    f"no counterparty you can see has {what}"
+                    if not found
+                    else f"{len(found)} counterparties have {what}: "
+                    + "; ".join(f"«{c.legal_name}» КПП {c.kpp or '—'}" for c in found[:5])
+                    + (
+                        " — add a «КПП контрагента» column"
+                        if key[0] == "inn"
+                        else " — give the ИНН instead"
+                    )
+                )
+            )
         result = companies[key]
         if isinstance(result, ValueError):
             raise result
@@ -497,13 +655,28 @@ def import_contact_persons(session: Session, actor: User, path: Path, *, skip_ex
         key = (row.data["counterparty_id"], validation.fold_text(row.data.get("full_name") or ""))
 
         def stored() -> str | None:
-            stmt = select(col(ContactPerson.id)).where(col(ContactPerson.counterparty_id) == key[0],
-                                                       col(ContactPerson.search_name) == key[1])
-            return "a contact person already in Satchel" if session.execute(stmt.limit(1)).first() else None
+            stmt = select(col(ContactPerson.id)).where(
+                col(ContactPerson.counterparty_id) == key[0],
+                col(ContactPerson.search_name) == key[1],
+            )
+            return (
+                "a contact person already in Satchel"
+                if session.execute(stmt.limit(1)).first()
+                else None
+            )
 
-        return not key[1] or not duplicates.skip_row(row, key, row.where.get("full_name"), stored,
-                                                     " at this counterparty")
+        return not key[1] or not duplicates.skip_row(
+            row, key, row.where.get("full_name"), stored, " at this counterparty"
+        )
 
-    return _import(session, actor, rt, path, CONTACT_PERSON_FIELDS,
-                   [("full_name",), ("counterparty_inn", "counterparty")], prepare,
-                   progress=progress, dry_run=dry_run)
+    return _import(
+        session,
+        actor,
+        rt,
+        path,
+        CONTACT_PERSON_FIELDS,
+        [("full_name",), ("counterparty_inn", "counterparty")],
+        prepare,
+        progress=progress,
+        dry_run=dry_run,
+    )

@@ -18,7 +18,9 @@ LOCALES = ("ru", "en")
 
 def check_locale(locale: str) -> None:
     if locale not in LOCALES:
-        raise ValidationFailed(f"language must be one of {', '.join(LOCALES)}", details={"locale": "unknown language"})
+        raise ValidationFailed(
+            f"language must be one of {', '.join(LOCALES)}", details={"locale": "unknown language"}
+        )
 
 
 def set_locale(session: Session, user: User, locale: str) -> None:

@@ -50,7 +50,9 @@ def _visible_children(model: Any, actor: User) -> ColumnElement[bool]:
     if actor.role in (Role.ADMIN, Role.OFFICE):
         # They see every counterparty; "IN (all of them)" would only cost the planner its index order.
         return true()
-    return model.counterparty_id.in_(select(col(Counterparty.id)).where(access.visible_counterparties(actor)))
+    return model.counterparty_id.in_(
+        select(col(Counterparty.id)).where(access.visible_counterparties(actor))
+    )
 
 
 def visible(rt: RecordType, actor: User) -> ColumnElement[bool]:
@@ -63,7 +65,10 @@ def visible(rt: RecordType, actor: User) -> ColumnElement[bool]:
             return _visible_children(model, actor)
         if actor.role in (Role.ADMIN, Role.OFFICE):
             return true()
-        return or_(*(getattr(model, name) == actor.id for name in rt.people), _visible_children(model, actor))
+        return or_(
+            *(getattr(model, name) == actor.id for name in rt.people),
+            _visible_children(model, actor),
+        )
     return true()  # users and teams: everybody sees their colleagues
 
 
@@ -77,7 +82,9 @@ def record_type(name: str) -> RecordType:
 @cache
 def _adapter(model: type[SQLModel], name: str) -> TypeAdapter[Any]:
     annotation = model.model_fields[name].annotation
-    assert annotation is not None, f"{model.__name__}.{name} has no annotation"  # a model field always has one
+    assert annotation is not None, (
+        f"{model.__name__}.{name} has no annotation"
+    )  # a model field always has one
     return TypeAdapter(annotation)
 
 
@@ -154,7 +161,9 @@ def coerce(rt: RecordType, name: str, raw: Any) -> Any:
     return check(value) if check is not None and value is not None else value
 
 
-def _coerce_all(rt: RecordType, data: dict[str, Any], *, creating: bool, actor: User | None = None) -> dict[str, Any]:
+def _coerce_all(
+    rt: RecordType, data: dict[str, Any], *, creating: bool, actor: User | None = None
+) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object of field values")
     problems: dict[str, str] = {}
@@ -182,8 +191,9 @@ def _coerce_all(rt: RecordType, data: dict[str, Any], *, creating: bool, actor: 
             if rt.model.model_fields[name].is_required() and values.get(name) is None:
                 problems.setdefault(name, "is required")
     if problems:
-        raise ValidationFailed(f"{rt.singular} has invalid fields: {', '.join(sorted(problems))}",
-                               details=problems)
+        raise ValidationFailed(
+            f"{rt.singular} has invalid fields: {', '.join(sorted(problems))}", details=problems
+        )
     return values
 
 
@@ -204,9 +214,16 @@ def _reindex(record: Any, session: Session) -> None:
         search.reindex(session, record)
 
 
-def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
-           *, memo: dict[tuple[str, bool], bool] | None = None, batched: bool = False,
-           restoring: bool = False) -> Any:
+def create(
+    session: Session,
+    actor: User,
+    rt: RecordType,
+    data: dict[str, Any],
+    *,
+    memo: dict[tuple[str, bool], bool] | None = None,
+    batched: bool = False,
+    restoring: bool = False,
+) -> Any:
     """Create one record. ``create_many`` passes its cache of access checks as ``memo``
     and ``batched``: it flushes and raises the data version once for the whole batch.
     ``restoring`` brings back a deleted record as it was (its owner too): allowed
@@ -221,10 +238,16 @@ def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
     record.created_at = record.updated_at = now
     record.created_by = record.updated_by = actor.id
     rules.run_check(rt.check, session, actor, record)
-    allowed = access.can_restore(session, actor, record) if restoring else access.can_create(session, actor, record, memo)
+    allowed = (
+        access.can_restore(session, actor, record)
+        if restoring
+        else access.can_create(session, actor, record, memo)
+    )
     if not allowed:
         _hidden_parent(session, actor, record)
-        raise PermissionDenied(f"you may not {'restore' if restoring else 'create'} this {rt.singular}")
+        raise PermissionDenied(
+            f"you may not {'restore' if restoring else 'create'} this {rt.singular}"
+        )
     session.add(record)
     if not batched:
         session.flush()  # a single create reports a database refusal here, not at commit
@@ -236,24 +259,34 @@ def create(session: Session, actor: User, rt: RecordType, data: dict[str, Any],
 MAX_BATCH = 1000
 
 
-def create_many(session: Session, actor: User, rt: RecordType, items: list[dict[str, Any]]) -> list[Any]:
+def create_many(
+    session: Session, actor: User, rt: RecordType, items: list[dict[str, Any]]
+) -> list[Any]:
     """Create every record of ``items`` or none: the problems of all of them are reported together.
 
     ``details`` of the raised ``ValidationFailed`` maps ``"<index>.<field>"`` (or
     ``"<index>"``) to the problem, so a client can point at the very row.
     """
     if not isinstance(items, list) or not items:
-        raise ValidationFailed("send {\"items\": [...]} with at least one record")
+        raise ValidationFailed('send {"items": [...]} with at least one record')
     if len(items) > MAX_BATCH:
         raise ValidationFailed(f"at most {MAX_BATCH} records in one batch; got {len(items)}")
     created: list[Any] = []
     problems: dict[str, Any] = {}
     # Records of these types cannot change who sees what, so one access check per
     # counterparty serves the whole batch. The inserts go out together at the end.
-    memo: dict[tuple[str, bool], bool] | None = None if rt.model in (Counterparty, Share, User, Team) else {}
+    memo: dict[tuple[str, bool], bool] | None = (
+        None if rt.model in (Counterparty, Share, User, Team) else {}
+    )
     if memo is not None and "counterparty_id" in rt.writable:
-        wanted = {d["counterparty_id"] for d in items if isinstance(d, dict) and isinstance(d.get("counterparty_id"), str)}
-        memo.update(access.check_many(session, actor, wanted, write=rt.model in (ContactPerson, Deal)))
+        wanted = {
+            d["counterparty_id"]
+            for d in items
+            if isinstance(d, dict) and isinstance(d.get("counterparty_id"), str)
+        }
+        memo.update(
+            access.check_many(session, actor, wanted, write=rt.model in (ContactPerson, Deal))
+        )
     counts = Counter(str(d["id"]) for d in items if isinstance(d, dict) and d.get("id") is not None)
     repeated = {i for i, n in counts.items() if n > 1}
     with session.no_autoflush:
@@ -265,21 +298,34 @@ def create_many(session: Session, actor: User, rt: RecordType, items: list[dict[
                 created.append(create(session, actor, rt, data, memo=memo, batched=True))
             except ValidationFailed as exc:
                 if isinstance(exc.details, dict):
-                    problems.update({f"{index}.{name}": message for name, message in exc.details.items()})
+                    problems.update(
+                        {f"{index}.{name}": message for name, message in exc.details.items()}
+                    )
                 else:
                     problems[str(index)] = exc.message
             except (PermissionDenied, AlreadyExists) as exc:
                 problems[str(index)] = exc.message
     if problems:
-        raise ValidationFailed(f"{len({k.split('.')[0] for k in problems})} of {len(items)} {rt.name} refused; "
-                               "nothing was created", details=problems)
+        raise ValidationFailed(
+            f"{len({k.split('.')[0] for k in problems})} of {len(items)} {rt.name} refused; "
+            "nothing was created",
+            details=problems,
+        )
     session.flush()
     changes.bump(session)
     return created
 
 
-def update(session: Session, actor: User, rt: RecordType, record_id: str, data: dict[str, Any],
-           *, expected_version: int | None = None, record: Any = None) -> Any:
+def update(
+    session: Session,
+    actor: User,
+    rt: RecordType,
+    record_id: str,
+    data: dict[str, Any],
+    *,
+    expected_version: int | None = None,
+    record: Any = None,
+) -> Any:
     """Apply a partial update. ``expected_version`` guards against overwriting a newer edit.
 
     ``record`` is the stored record when the caller has already checked that
@@ -288,12 +334,16 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
     values = _coerce_all(rt, data, creating=False)
     if record is None:
         record = get(session, actor, rt, record_id)
-        if not access.can_write(session, actor, record) and not access.may_change_own(actor, record, values):
+        if not access.can_write(session, actor, record) and not access.may_change_own(
+            actor, record, values
+        ):
             raise PermissionDenied(f"you may see but not change {rt.singular} {record_id}")
     if expected_version is not None and record.version != expected_version:
-        raise VersionConflict(f"{rt.singular} {record_id} is at version {record.version}, "
-                              f"not {expected_version}; reload it and edit again",
-                              details={"current_version": record.version})
+        raise VersionConflict(
+            f"{rt.singular} {record_id} is at version {record.version}, "
+            f"not {expected_version}; reload it and edit again",
+            details={"current_version": record.version},
+        )
     before = to_dict(rt, record)
     with session.no_autoflush:  # the rules' lookups must not write a half-checked record
         for name, value in values.items():
@@ -310,7 +360,9 @@ def update(session: Session, actor: User, rt: RecordType, record_id: str, data: 
     record.updated_at = utcnow()
     record.updated_by = actor.id
     session.flush()
-    if any(name in rt.relations for name in changed) and not access.can_create(session, actor, record):
+    if any(name in rt.relations for name in changed) and not access.can_create(
+        session, actor, record
+    ):
         _hidden_parent(session, actor, record)
         raise PermissionDenied(f"you may not move {rt.singular} {record_id} there")
     changes.bump(session)
@@ -325,63 +377,96 @@ def _hidden_parent(session: Session, actor: User, record: Any) -> None:
     (docs/access.md: a record you may not see looks missing — its id must not
     tell a stranger that it exists.) The same words as ``crm.rules`` for a missing one.
     """
-    counterparty_id = record.id if isinstance(record, Counterparty) else getattr(record, "counterparty_id", None)
+    counterparty_id = (
+        record.id if isinstance(record, Counterparty) else getattr(record, "counterparty_id", None)
+    )
     if counterparty_id is None or isinstance(record, Counterparty):
         return
     if not access.can_read_counterparty(session, actor, counterparty_id):
         if isinstance(record, Reminder) and record.subject_id is not None:
             # Its subject is what the caller named: the counterparty behind it must not show.
             subject = rules.REMINDER_SUBJECTS[str(record.subject_type)].__name__
-            raise ValidationFailed(f"{type(record).__name__} is not valid: subject_id",
-                                   details={"subject_id": f"no {subject} with id {record.subject_id}"})
-        raise ValidationFailed(f"{type(record).__name__} is not valid: counterparty_id",
-                               details={"counterparty_id": f"no Counterparty with id {counterparty_id}"})
+            raise ValidationFailed(
+                f"{type(record).__name__} is not valid: subject_id",
+                details={"subject_id": f"no {subject} with id {record.subject_id}"},
+            )
+        raise ValidationFailed(
+            f"{type(record).__name__} is not valid: counterparty_id",
+            details={"counterparty_id": f"no Counterparty with id {counterparty_id}"},
+        )
 
 
-def _check_hand_over(session: Session, actor: User, record_id: str, before: dict[str, Any],
-                     after: dict[str, Any]) -> None:
+def _check_hand_over(
+    session: Session, actor: User, record_id: str, before: dict[str, Any], after: dict[str, Any]
+) -> None:
     """Owner and visibility of a counterparty are its owner's say (docs/access.md), not every editor's."""
     if after["owner_id"] != before["owner_id"] and not access.may_hand_over(
-            session, actor, before["owner_id"], after["owner_id"]):
+        session, actor, before["owner_id"], after["owner_id"]
+    ):
         if after["owner_id"] is None:
-            raise ValidationFailed("a counterparty always has a responsible person",
-                                   details={"owner_id": "is required"})
-        raise PermissionDenied(f"only a manager of both salespeople or an admin hands counterparty {record_id} "
-                               "to another owner")
+            raise ValidationFailed(
+                "a counterparty always has a responsible person",
+                details={"owner_id": "is required"},
+            )
+        raise PermissionDenied(
+            f"only a manager of both salespeople or an admin hands counterparty {record_id} "
+            "to another owner"
+        )
     if after["visibility"] != before["visibility"] and not access.may_set_visibility(
-            session, actor, before["owner_id"]):
-        raise PermissionDenied(f"only the owner of counterparty {record_id}, their manager or an admin "
-                               "changes who sees it")
+        session, actor, before["owner_id"]
+    ):
+        raise PermissionDenied(
+            f"only the owner of counterparty {record_id}, their manager or an admin "
+            "changes who sees it"
+        )
 
 
 # What goes with a record when it is deleted, in the order it must go.
 _DEPENDENTS: dict[type, list[tuple[type, str]]] = {
-    Counterparty: [(Reminder, "counterparty_id"), (Interaction, "counterparty_id"),
-                   (Deal, "counterparty_id"), (ContactPerson, "counterparty_id"),
-                   (Share, "counterparty_id")],
+    Counterparty: [
+        (Reminder, "counterparty_id"),
+        (Interaction, "counterparty_id"),
+        (Deal, "counterparty_id"),
+        (ContactPerson, "counterparty_id"),
+        (Share, "counterparty_id"),
+    ],
 }
 
 
-def delete(session: Session, actor: User, rt: RecordType, record_id: str,
-           *, expected_version: int | None = None) -> None:
+def delete(
+    session: Session,
+    actor: User,
+    rt: RecordType,
+    record_id: str,
+    *,
+    expected_version: int | None = None,
+) -> None:
     record = get(session, actor, rt, record_id)
     if not access.can_write(session, actor, record):
         raise PermissionDenied(f"you may see but not delete {rt.singular} {record_id}")
     if expected_version is not None and record.version != expected_version:
-        raise VersionConflict(f"{rt.singular} {record_id} is at version {record.version}, not {expected_version}",
-                              details={"current_version": record.version})
+        raise VersionConflict(
+            f"{rt.singular} {record_id} is at version {record.version}, not {expected_version}",
+            details={"current_version": record.version},
+        )
     if isinstance(record, User | Team):
-        raise PermissionDenied(f"a {rt.singular} is disabled, not deleted, so that history keeps its author")
+        raise PermissionDenied(
+            f"a {rt.singular} is disabled, not deleted, so that history keeps its author"
+        )
     _delete(session, record)
     changes.bump(session)
 
 
 def _delete(session: Session, record: Any) -> None:
     for model, column in _DEPENDENTS.get(type(record), []):
-        for child in session.execute(select(model).where(getattr(model, column) == record.id)).scalars():
+        for child in session.execute(
+            select(model).where(getattr(model, column) == record.id)
+        ).scalars():
             _delete(session, child)
     if isinstance(record, ContactPerson):
-        for item in session.execute(select(Interaction).where(col(Interaction.contact_person_id) == record.id)).scalars():
+        for item in session.execute(
+            select(Interaction).where(col(Interaction.contact_person_id) == record.id)
+        ).scalars():
             item.contact_person_id = None
     if isinstance(record, Counterparty | ContactPerson):
         search.reindex(session, record, deleted=True)
@@ -402,7 +487,9 @@ MAX_PAGE = 500
 MAX_OFFSET = 10**9
 
 
-def _visible_within(session: Session, rt: RecordType, actor: User, counterparty_id: str) -> ColumnElement[bool]:
+def _visible_within(
+    session: Session, rt: RecordType, actor: User, counterparty_id: str
+) -> ColumnElement[bool]:
     """``visible(rt, actor)`` for rows whose ``counterparty_id`` is ``counterparty_id`` (the caller's filter).
 
     The rule asked once, of that one counterparty (a primary-key lookup), instead of
@@ -420,9 +507,18 @@ def _visible_within(session: Session, rt: RecordType, actor: User, counterparty_
     return false()
 
 
-def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict[str, str] | None = None,
-                 q: str | None = None, sort: str | None = None, limit: int = 50, offset: int = 0,
-                 count: bool = True) -> Page:
+def list_records(
+    session: Session,
+    actor: User,
+    rt: RecordType,
+    *,
+    filters: dict[str, str] | None = None,
+    q: str | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    count: bool = True,
+) -> Page:
     """One page of the records ``actor`` may see, filtered, searched and sorted.
 
     ``filters`` maps a field to a value (equality) or ``field__gte``/``field__lt`` etc. to a bound;
@@ -461,8 +557,13 @@ def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict
         if op and isinstance(value, bool):
             problems[key] = "a yes/no field has no range; filter by equality"
             continue
-        ops = {"": column.__eq__, "gte": column.__ge__, "gt": column.__gt__, "lte": column.__le__,
-               "lt": column.__lt__}
+        ops = {
+            "": column.__eq__,
+            "gte": column.__ge__,
+            "gt": column.__gt__,
+            "lte": column.__le__,
+            "lt": column.__lt__,
+        }
         conds.append(ops[op](value))
         if name == "counterparty_id" and not op:
             within = value
@@ -486,9 +587,15 @@ def list_records(session: Session, actor: User, rt: RecordType, *, filters: dict
     if not 0 <= offset <= MAX_OFFSET:
         problems["offset"] = f"must be between 0 and {MAX_OFFSET}"
     if problems:
-        raise ValidationFailed(f"bad list request for {rt.name}: {', '.join(sorted(problems))}", details=problems)
-    if within is not None and not q and rt.sight is Sight.ITS_COUNTERPARTY \
-            and actor.role not in (Role.ADMIN, Role.OFFICE):
+        raise ValidationFailed(
+            f"bad list request for {rt.name}: {', '.join(sorted(problems))}", details=problems
+        )
+    if (
+        within is not None
+        and not q
+        and rt.sight is Sight.ITS_COUNTERPARTY
+        and actor.role not in (Role.ADMIN, Role.OFFICE)
+    ):
         conds[0] = _visible_within(session, rt, actor, within)
     column = getattr(model, sort.lstrip("-"))
     order = [column.desc() if sort.startswith("-") else column.asc(), model.id.asc()]

@@ -81,7 +81,9 @@ class RecordType:
 
     def __post_init__(self) -> None:
         if self.scope is None:
-            default = {"counterparty_id", *self.people} if self.sight is Sight.ITS_COUNTERPARTY else set()
+            default = (
+                {"counterparty_id", *self.people} if self.sight is Sight.ITS_COUNTERPARTY else set()
+            )
             object.__setattr__(self, "scope", frozenset(default))
 
     def fields(self) -> list[str]:
@@ -133,74 +135,231 @@ def synced_names() -> tuple[str, ...]:
 
 _AUDIT = ("created_at", "updated_at")
 
-register(RecordType(
-    "teams", "team", Team, rules.check_team, writable=("name",),
-    sorts=("name", *_AUDIT), default_sort="name",
-))
-register(RecordType(
-    "users", "user", User, rules.check_user,
-    writable=("login", "full_name", "email", "role", "team_id", "is_active", "locale"),
-    filters=("role", "team_id", "is_active"), sorts=("login", "full_name", *_AUDIT),
-    default_sort="login", hidden=frozenset({"password_hash"}),
-    # Not is_active: who sees a record does not depend on whether its owner may still sign in.
-    scope=frozenset({"team_id", "role"}),
-))
-register(RecordType(
-    "counterparties", "counterparty", Counterparty, rules.check_counterparty,
-    writable=("kinds", "legal_form", "legal_name", "short_name", "inn", "kpp", "legal_address",
-              "actual_address", "contacts", "website", "industry", "region", "segment", "tags",
-              "source", "owner_id", "stage", "visibility", "notes"),
-    filters=("owner_id", "stage", "visibility", "region", "industry", "segment", "source", "inn"),
-    sorts=("legal_name", "short_name", "inn", "region", "stage", *_AUDIT),
-    default_sort="legal_name", relations=("owner_id",), searchable=True, actor_defaults=("owner_id",),
-    keyed_by=frozenset({"legal_name", "short_name", "inn", "contacts", "owner_id", "visibility"}),
-    sight=Sight.COUNTERPARTY, scope=frozenset({"owner_id", "visibility"}),
-))
-register(RecordType(
-    "shares", "share", Share, rules.check_share,
-    writable=("counterparty_id", "user_id", "team_id", "can_edit"),
-    filters=("counterparty_id", "user_id", "team_id"), relations=("counterparty_id",),
-    # A share is seen through its counterparty, and every field of it says who else sees that.
-    sight=Sight.ITS_COUNTERPARTY, scope=frozenset({"counterparty_id", "user_id", "team_id", "can_edit"}),
-))
-register(RecordType(
-    "contact-persons", "contact_person", ContactPerson, rules.check_contact_person,
-    writable=("counterparty_id", "full_name", "position", "contacts", "birthday",
-              "birthday_remind_days", "notes"),
-    filters=("counterparty_id", "birthday"), sorts=("full_name", "birthday", *_AUDIT),
-    default_sort="full_name", relations=("counterparty_id",), searchable=True,
-    keyed_by=frozenset({"full_name", "contacts", "counterparty_id"}), sight=Sight.ITS_COUNTERPARTY,
-))
-register(RecordType(
-    "deals", "deal", Deal, rules.check_deal,
-    writable=("counterparty_id", "title", "stage", "amount", "currency", "expected_close",
-              "probability", "source", "lost_reason", "closed_volume", "owner_id"),
-    filters=("counterparty_id", "stage", "owner_id", "source", "expected_close"),
-    sorts=("title", "stage", "amount", "expected_close", *_AUDIT), default_sort="-updated_at",
-    relations=("counterparty_id", "owner_id"), actor_defaults=("owner_id",),
-    sight=Sight.ITS_COUNTERPARTY,
-))
-register(RecordType(
-    "interactions", "interaction", Interaction, rules.check_interaction,
-    writable=("counterparty_id", "contact_person_id", "responsible_id", "deal_id", "kind",
-              "direction", "status", "subject", "notes", "starts_at", "duration_minutes",
-              "importance", "remind_at", "result", "participants", "mail_status", "reply_to_id"),
-    filters=("counterparty_id", "contact_person_id", "responsible_id", "deal_id", "kind",
-             "direction", "status", "importance", "starts_at", "thread_id", "mail_status"),
-    sorts=("starts_at", "kind", "status", *_AUDIT), default_sort="-starts_at",
-    relations=("counterparty_id", "responsible_id"), actor_defaults=("responsible_id",),
-    sight=Sight.ITS_COUNTERPARTY,
-))
-register(RecordType(
-    "reminders", "reminder", Reminder, rules.check_reminder,
-    writable=("title", "notes", "due_at", "remind_at", "assignee_id", "status",
-              "subject_type", "subject_id"),
-    filters=("assignee_id", "status", "subject_type", "subject_id", "counterparty_id", "due_at"),
-    sorts=("due_at", "remind_at", "status", *_AUDIT), default_sort="due_at",
-    relations=("assignee_id", "subject_type", "subject_id"), actor_defaults=("assignee_id",),
-    sight=Sight.ITS_COUNTERPARTY, people=("assignee_id", "created_by"),
-))
-register(RecordType(
-    "letter-templates", "letter_template", LetterTemplate, rules.check_letter_template,
-    writable=("name", "subject", "body"), sorts=("name", *_AUDIT), default_sort="name",
-))
+register(
+    RecordType(
+        "teams",
+        "team",
+        Team,
+        rules.check_team,
+        writable=("name",),
+        sorts=("name", *_AUDIT),
+        default_sort="name",
+    )
+)
+register(
+    RecordType(
+        "users",
+        "user",
+        User,
+        rules.check_user,
+        writable=("login", "full_name", "email", "role", "team_id", "is_active", "locale"),
+        filters=("role", "team_id", "is_active"),
+        sorts=("login", "full_name", *_AUDIT),
+        default_sort="login",
+        hidden=frozenset({"password_hash"}),
+        # Not is_active: who sees a record does not depend on whether its owner may still sign in.
+        scope=frozenset({"team_id", "role"}),
+    )
+)
+register(
+    RecordType(
+        "counterparties",
+        "counterparty",
+        Counterparty,
+        rules.check_counterparty,
+        writable=(
+            "kinds",
+            "legal_form",
+            "legal_name",
+            "short_name",
+            "inn",
+            "kpp",
+            "legal_address",
+            "actual_address",
+            "contacts",
+            "website",
+            "industry",
+            "region",
+            "segment",
+            "tags",
+            "source",
+            "owner_id",
+            "stage",
+            "visibility",
+            "notes",
+        ),
+        filters=(
+            "owner_id",
+            "stage",
+            "visibility",
+            "region",
+            "industry",
+            "segment",
+            "source",
+            "inn",
+        ),
+        sorts=("legal_name", "short_name", "inn", "region", "stage", *_AUDIT),
+        default_sort="legal_name",
+        relations=("owner_id",),
+        searchable=True,
+        actor_defaults=("owner_id",),
+        keyed_by=frozenset(
+            {"legal_name", "short_name", "inn", "contacts", "owner_id", "visibility"}
+        ),
+        sight=Sight.COUNTERPARTY,
+        scope=frozenset({"owner_id", "visibility"}),
+    )
+)
+register(
+    RecordType(
+        "shares",
+        "share",
+        Share,
+        rules.check_share,
+        writable=("counterparty_id", "user_id", "team_id", "can_edit"),
+        filters=("counterparty_id", "user_id", "team_id"),
+        relations=("counterparty_id",),
+        # A share is seen through its counterparty, and every field of it says who else sees that.
+        sight=Sight.ITS_COUNTERPARTY,
+        scope=frozenset({"counterparty_id", "user_id", "team_id", "can_edit"}),
+    )
+)
+register(
+    RecordType(
+        "contact-persons",
+        "contact_person",
+        ContactPerson,
+        rules.check_contact_person,
+        writable=(
+            "counterparty_id",
+            "full_name",
+            "position",
+            "contacts",
+            "birthday",
+            "birthday_remind_days",
+            "notes",
+        ),
+        filters=("counterparty_id", "birthday"),
+        sorts=("full_name", "birthday", *_AUDIT),
+        default_sort="full_name",
+        relations=("counterparty_id",),
+        searchable=True,
+        keyed_by=frozenset({"full_name", "contacts", "counterparty_id"}),
+        sight=Sight.ITS_COUNTERPARTY,
+    )
+)
+register(
+    RecordType(
+        "deals",
+        "deal",
+        Deal,
+        rules.check_deal,
+        writable=(
+            "counterparty_id",
+            "title",
+            "stage",
+            "amount",
+            "currency",
+            "expected_close",
+            "probability",
+            "source",
+            "lost_reason",
+            "closed_volume",
+            "owner_id",
+        ),
+        filters=("counterparty_id", "stage", "owner_id", "source", "expected_close"),
+        sorts=("title", "stage", "amount", "expected_close", *_AUDIT),
+        default_sort="-updated_at",
+        relations=("counterparty_id", "owner_id"),
+        actor_defaults=("owner_id",),
+        sight=Sight.ITS_COUNTERPARTY,
+    )
+)
+register(
+    RecordType(
+        "interactions",
+        "interaction",
+        Interaction,
+        rules.check_interaction,
+        writable=(
+            "counterparty_id",
+            "contact_person_id",
+            "responsible_id",
+            "deal_id",
+            "kind",
+            "direction",
+            "status",
+            "subject",
+            "notes",
+            "starts_at",
+            "duration_minutes",
+            "importance",
+            "remind_at",
+            "result",
+            "participants",
+            "mail_status",
+            "reply_to_id",
+        ),
+        filters=(
+            "counterparty_id",
+            "contact_person_id",
+            "responsible_id",
+            "deal_id",
+            "kind",
+            "direction",
+            "status",
+            "importance",
+            "starts_at",
+            "thread_id",
+            "mail_status",
+        ),
+        sorts=("starts_at", "kind", "status", *_AUDIT),
+        default_sort="-starts_at",
+        relations=("counterparty_id", "responsible_id"),
+        actor_defaults=("responsible_id",),
+        sight=Sight.ITS_COUNTERPARTY,
+    )
+)
+register(
+    RecordType(
+        "reminders",
+        "reminder",
+        Reminder,
+        rules.check_reminder,
+        writable=(
+            "title",
+            "notes",
+            "due_at",
+            "remind_at",
+            "assignee_id",
+            "status",
+            "subject_type",
+            "subject_id",
+        ),
+        filters=(
+            "assignee_id",
+            "status",
+            "subject_type",
+            "subject_id",
+            "counterparty_id",
+            "due_at",
+        ),
+        sorts=("due_at", "remind_at", "status", *_AUDIT),
+        default_sort="due_at",
+        relations=("assignee_id", "subject_type", "subject_id"),
+        actor_defaults=("assignee_id",),
+        sight=Sight.ITS_COUNTERPARTY,
+        people=("assignee_id", "created_by"),
+    )
+)
+register(
+    RecordType(
+        "letter-templates",
+        "letter_template",
+        LetterTemplate,
+        rules.check_letter_template,
+        writable=("name", "subject", "body"),
+        sorts=("name", *_AUDIT),
+        default_sort="name",
+    )
+)

@@ -70,8 +70,14 @@ def _exists_statement(model: Any, column: str) -> Any:
     return select(getattr(model, column)).where(model.id == bindparam("record_id"))
 
 
-def _exists(session: Session, problems: Problems, field: str, model: Any, record_id: str | None,
-            column: str = "id") -> Any:
+def _exists(
+    session: Session,
+    problems: Problems,
+    field: str,
+    model: Any,
+    record_id: str | None,
+    column: str = "id",
+) -> Any:
     """``column`` of the record ``record_id`` refers to, or None (and a problem) when there is none.
 
     Reads the one column, not the record: loading a counterparty with its JSON
@@ -88,7 +94,11 @@ def _exists(session: Session, problems: Problems, field: str, model: Any, record
         except ObjectDeletedError:  # expired, and gone when reloaded: ask the database below
             pass
     # Core, not ORM, execution: these look at records other than the one being written.
-    found = session.connection().execute(_exists_statement(model, column), {"record_id": record_id}).first()
+    found = (
+        session.connection()
+        .execute(_exists_statement(model, column), {"record_id": record_id})
+        .first()
+    )
     if found is None:
         problems[field] = f"no {model.__name__} with id {record_id}"
         return None
@@ -107,18 +117,28 @@ def _kept(record: Any, *names: str) -> bool:
     return True
 
 
-def _active_user(session: Session, problems: Problems, field: str, user_id: str | None, actor: User) -> None:
+def _active_user(
+    session: Session, problems: Problems, field: str, user_id: str | None, actor: User
+) -> None:
     if user_id is None:
         return
     user = actor if user_id == actor.id else session.get(User, user_id)
     if user is None:
         problems[field] = f"no User with id {user_id}"
-    elif not user.is_active and user.login != MAIL_BRIDGE_LOGIN:  # the bridge cannot log in, but files
+    elif (
+        not user.is_active and user.login != MAIL_BRIDGE_LOGIN
+    ):  # the bridge cannot log in, but files
         problems[field] = f"user {user.login} is disabled"
 
 
-def _sees(session: Session, problems: Problems, field: str, user_id: str | None, counterparty_id: str | None,
-          actor: User) -> None:
+def _sees(
+    session: Session,
+    problems: Problems,
+    field: str,
+    user_id: str | None,
+    counterparty_id: str | None,
+    actor: User,
+) -> None:
     """The person a record is given to (responsible, assignee) must see its counterparty: else it
     would land in their agenda, calendar and laptop naming a client they may not open."""
     if user_id is None or counterparty_id is None or field in problems or user_id == actor.id:
@@ -127,7 +147,9 @@ def _sees(session: Session, problems: Problems, field: str, user_id: str | None,
         return  # the actor's own sight is checked after the rules, and answers as if it were missing
     user = session.get(User, user_id)
     if user is not None and not access.can_read_counterparty(session, user, counterparty_id):
-        problems[field] = f"user {user.login} cannot see this counterparty; share it with them or hand it over first"
+        problems[field] = (
+            f"user {user.login} cannot see this counterparty; share it with them or hand it over first"
+        )
 
 
 def clean_contacts(problems: Problems, field: str, contacts: Any) -> list[dict[str, Any]]:
@@ -175,14 +197,32 @@ def clean_contacts(problems: Problems, field: str, contacts: Any) -> list[dict[s
 
 
 _SOLE_TRADER_FORMS = frozenset({"ИП", "ИНДИВИДУАЛЬНЫЙ ПРЕДПРИНИМАТЕЛЬ", "КФХ", "ГКФХ"})
-_ORGANISATION_FORMS = frozenset({"ООО", "АО", "ПАО", "ЗАО", "ОАО", "НАО", "ОДО", "АНО", "НКО", "ГУП", "МУП",
-                                 "ФГУП", "ОБЩЕСТВО С ОГРАНИЧЕННОЙ ОТВЕТСТВЕННОСТЬЮ", "АКЦИОНЕРНОЕ ОБЩЕСТВО"})
+_ORGANISATION_FORMS = frozenset(
+    {
+        "ООО",
+        "АО",
+        "ПАО",
+        "ЗАО",
+        "ОАО",
+        "НАО",
+        "ОДО",
+        "АНО",
+        "НКО",
+        "ГУП",
+        "МУП",
+        "ФГУП",
+        "ОБЩЕСТВО С ОГРАНИЧЕННОЙ ОТВЕТСТВЕННОСТЬЮ",
+        "АКЦИОНЕРНОЕ ОБЩЕСТВО",
+    }
+)
 
 
 def check_counterparty(session: Session, actor: User, cp: Counterparty, problems: Problems) -> None:
     cp.legal_name = _not_blank(problems, "legal_name", cp.legal_name)
     if not isinstance(cp.kinds, list) or not cp.kinds:
-        problems["kinds"] = "must list at least one of " + ", ".join(k.value for k in CounterpartyKind)
+        problems["kinds"] = "must list at least one of " + ", ".join(
+            k.value for k in CounterpartyKind
+        )
     else:
         for kind in cp.kinds:
             _one_of(problems, "kinds", kind, CounterpartyKind)
@@ -214,19 +254,30 @@ def check_counterparty(session: Session, actor: User, cp: Counterparty, problems
     cp.search_name = validation.fold_text(f"{cp.legal_name} {cp.short_name or ''}")
 
 
-def check_contact_person(session: Session, actor: User, person: ContactPerson, problems: Problems) -> None:
+def check_contact_person(
+    session: Session, actor: User, person: ContactPerson, problems: Problems
+) -> None:
     person.full_name = _not_blank(problems, "full_name", person.full_name)
     _exists(session, problems, "counterparty_id", Counterparty, person.counterparty_id)
     person.contacts = clean_contacts(problems, "contacts", person.contacts)
     for i, item in enumerate(person.contacts):
         if item.get("kind") == ContactKind.DOMAIN:  # a person has addresses; a company has domains
-            problems[f"contacts[{i}]"] = "a mail domain belongs to the counterparty, not to a contact person"
+            problems[f"contacts[{i}]"] = (
+                "a mail domain belongs to the counterparty, not to a contact person"
+            )
     if not 0 <= person.birthday_remind_days <= 60:
         problems["birthday_remind_days"] = "must be between 0 and 60"
     person.search_name = validation.fold_text(person.full_name)
 
 
-def _belongs(session: Session, problems: Problems, field: str, model: Any, record_id: str | None, counterparty_id: str) -> None:
+def _belongs(
+    session: Session,
+    problems: Problems,
+    field: str,
+    model: Any,
+    record_id: str | None,
+    counterparty_id: str,
+) -> None:
     """``record_id`` must be one of the counterparty's own: one elsewhere answers like one that does
     not exist (it may be under a counterparty the user may not see, whose existence is not theirs to learn)."""
     if record_id is None:
@@ -241,7 +292,14 @@ def check_interaction(session: Session, actor: User, item: Interaction, problems
     _one_of(problems, "status", item.status, InteractionStatus)
     _one_of(problems, "importance", item.importance, Importance)
     _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
-    _belongs(session, problems, "contact_person_id", ContactPerson, item.contact_person_id, item.counterparty_id)
+    _belongs(
+        session,
+        problems,
+        "contact_person_id",
+        ContactPerson,
+        item.contact_person_id,
+        item.counterparty_id,
+    )
     _belongs(session, problems, "deal_id", Deal, item.deal_id, item.counterparty_id)
     _belongs(session, problems, "reply_to_id", Interaction, item.reply_to_id, item.counterparty_id)
     _active_user(session, problems, "responsible_id", item.responsible_id, actor)
@@ -257,11 +315,29 @@ PARTICIPANT_ROLES = ("from", "to", "cc", "bcc", "attendee")
 ATTENDEE_STATUSES = ("NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED")
 MAX_PARTICIPANTS = 100
 # What a person may ask of an outgoing letter; the bridge moves it on from there.
-_ASKED = {None: (None, MailStatus.QUEUED), MailStatus.FAILED: (MailStatus.QUEUED,),
-          MailStatus.UNCERTAIN: (MailStatus.QUEUED,), MailStatus.QUEUED: (None,)}
+_ASKED = {
+    None: (None, MailStatus.QUEUED),
+    MailStatus.FAILED: (MailStatus.QUEUED,),
+    MailStatus.UNCERTAIN: (MailStatus.QUEUED,),
+    MailStatus.QUEUED: (None,),
+}
 # What attendees of a meeting were told: a change sends them an update (or a cancellation).
-_MEETING_INVITED = ("starts_at", "duration_minutes", "status", "subject", "participants", "counterparty_id")
-_LETTER_CONTENT = ("participants", "subject", "notes", "counterparty_id", "contact_person_id", "reply_to_id")
+_MEETING_INVITED = (
+    "starts_at",
+    "duration_minutes",
+    "status",
+    "subject",
+    "participants",
+    "counterparty_id",
+)
+_LETTER_CONTENT = (
+    "participants",
+    "subject",
+    "notes",
+    "counterparty_id",
+    "contact_person_id",
+    "reply_to_id",
+)
 
 
 def _participants(problems: Problems, value: Any) -> list[dict[str, str]]:
@@ -271,7 +347,9 @@ def _participants(problems: Problems, value: Any) -> list[dict[str, str]]:
     out = []
     for item in value:
         if not isinstance(item, dict) or item.get("role") not in PARTICIPANT_ROLES:
-            problems["participants"] = f"each needs a role ({', '.join(PARTICIPANT_ROLES)}) and an address"
+            problems["participants"] = (
+                f"each needs a role ({', '.join(PARTICIPANT_ROLES)}) and an address"
+            )
             continue
         name = str(item.get("name") or "").strip()
         if any(c in name for c in "\r\n\0") or len(name) > 200:
@@ -286,7 +364,9 @@ def _participants(problems: Problems, value: Any) -> list[dict[str, str]]:
         if item["role"] == "attendee":
             status = str(item.get("status") or "NEEDS-ACTION").upper()
             if status not in ATTENDEE_STATUSES:
-                problems["participants"] = f"an attendee's status is one of {', '.join(ATTENDEE_STATUSES)}"
+                problems["participants"] = (
+                    f"an attendee's status is one of {', '.join(ATTENDEE_STATUSES)}"
+                )
                 continue
             entry["status"] = status
         out.append(entry)
@@ -311,19 +391,35 @@ def _check_letter(actor: User, item: Interaction, problems: Problems) -> None:
     if state.persistent:
         history = state.attrs.mail_status.history
         old_status = history.deleted[0] if history.deleted else item.mail_status
-        if meeting and old_status in (MailStatus.SENT, MailStatus.FAILED, MailStatus.UNCERTAIN) \
-                and item.mail_status == old_status \
-                and any(state.attrs[name].history.has_changes() for name in _MEETING_INVITED):
+        if (
+            meeting
+            and old_status in (MailStatus.SENT, MailStatus.FAILED, MailStatus.UNCERTAIN)
+            and item.mail_status == old_status
+            and any(state.attrs[name].history.has_changes() for name in _MEETING_INVITED)
+        ):
             # Attendees hold an invitation: a new time, place or a cancellation goes to them too.
             item.mail_status = MailStatus.QUEUED
-        elif not meeting and old_status in (MailStatus.SENDING, MailStatus.SENT) and any(
-                state.attrs[name].history.has_changes() for name in (*_LETTER_CONTENT, "mail_status")):
+        elif (
+            not meeting
+            and old_status in (MailStatus.SENDING, MailStatus.SENT)
+            and any(
+                state.attrs[name].history.has_changes()
+                for name in (*_LETTER_CONTENT, "mail_status")
+            )
+        ):
             problems["mail_status"] = f"this letter is {old_status}: it can no longer be changed"
             return
-    if item.mail_status != old_status and item.mail_status not in _ASKED.get(old_status, ()) \
-            and not (meeting and item.mail_status == MailStatus.QUEUED and old_status == MailStatus.SENT):
-        problems["mail_status"] = (f"cannot go from {old_status or 'none'} to {item.mail_status or 'none'}; "
-                                   "the mail bridge marks letters sending, sent or failed")
+    if (
+        item.mail_status != old_status
+        and item.mail_status not in _ASKED.get(old_status, ())
+        and not (
+            meeting and item.mail_status == MailStatus.QUEUED and old_status == MailStatus.SENT
+        )
+    ):
+        problems["mail_status"] = (
+            f"cannot go from {old_status or 'none'} to {item.mail_status or 'none'}; "
+            "the mail bridge marks letters sending, sent or failed"
+        )
     if item.mail_status == MailStatus.QUEUED:
         if meeting:
             if not any(p["role"] == "attendee" for p in item.participants):
@@ -364,11 +460,15 @@ def check_reminder(session: Session, actor: User, item: Reminder, problems: Prob
             # An edit that leaves the subject alone is not refused for it: the subject may be
             # gone, or out of a laptop's replica since its counterparty left the user's scope
             # while the reminder stayed theirs; the counterparty it was filed under stays.
-            found = _exists(session, {} if kept else problems, "subject_id", model, item.subject_id, column)
+            found = _exists(
+                session, {} if kept else problems, "subject_id", model, item.subject_id, column
+            )
             # Filed under its subject's counterparty when the subject is set; an edit that leaves the
             # subject alone leaves it filed where it was, though the subject moved since (else the
             # assignee would hold the id of a client the subject moved to, which they may not see).
-            item.counterparty_id = kept_counterparty if kept and (found is None or kept_counterparty) else found
+            item.counterparty_id = (
+                kept_counterparty if kept and (found is None or kept_counterparty) else found
+            )
     if not _kept(item, "assignee_id", "subject_type", "subject_id"):
         _sees(session, problems, "assignee_id", item.assignee_id, item.counterparty_id, actor)
 
@@ -419,12 +519,19 @@ def _same_name(name: str) -> str:
     return "".join(c for c in composed if unicodedata.category(c) != "Cf").strip().casefold()
 
 
-def check_letter_template(session: Session, actor: User, template: LetterTemplate, problems: Problems) -> None:
+def check_letter_template(
+    session: Session, actor: User, template: LetterTemplate, problems: Problems
+) -> None:
     template.name = _not_blank(problems, "name", template.name)
     folded = _same_name(template.name)
     with session.no_autoflush:
-        clash = [n for i, n in session.execute(select(col(LetterTemplate.id), col(LetterTemplate.name))).all()
-                 if i != template.id and _same_name(n) == folded]
+        clash = [
+            n
+            for i, n in session.execute(
+                select(col(LetterTemplate.id), col(LetterTemplate.name))
+            ).all()
+            if i != template.id and _same_name(n) == folded
+        ]
     if clash:
         problems["name"] = f"a template named {clash[0]!r} exists already"
     if any(c in (template.subject or "") for c in "\r\n\x00"):
@@ -439,8 +546,11 @@ def check_team(session: Session, actor: User, team: Team, problems: Problems) ->
     # company has few teams, so the names are compared here.
     folded = team.name.casefold()
     with session.no_autoflush:
-        clash = [n for i, n in session.execute(select(col(Team.id), col(Team.name))).all()
-                 if i != team.id and n.casefold() == folded]
+        clash = [
+            n
+            for i, n in session.execute(select(col(Team.id), col(Team.name))).all()
+            if i != team.id and n.casefold() == folded
+        ]
     if clash:
         raise AlreadyExists(f"a team named {clash[0]!r} exists already")
 

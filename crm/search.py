@@ -59,8 +59,12 @@ def keys_for(record: Counterparty | ContactPerson) -> list[tuple[str, str]]:
     return keys_from(record.contacts, validation.fold_text(record.full_name))
 
 
-def keys_from(contacts: list[dict[str, Any]], folded_name: str, inn: str | None = None,
-              website: str | None = None) -> list[tuple[str, str]]:
+def keys_from(
+    contacts: list[dict[str, Any]],
+    folded_name: str,
+    inn: str | None = None,
+    website: str | None = None,
+) -> list[tuple[str, str]]:
     """``keys_for`` from plain values (the replica's bulk load): ``folded_name`` is the name
     through ``validation.fold_text``, which is what ``search_name`` holds. A counterparty's own
     mail domains (contacts of kind ``domain``) and its website's domain are ``email_domain``
@@ -86,15 +90,28 @@ def keys_from(contacts: list[dict[str, Any]], folded_name: str, inn: str | None 
     return sorted(keys)
 
 
-def key_rows(record: Counterparty | ContactPerson, counterparty: Counterparty) -> list[dict[str, Any]]:
+def key_rows(
+    record: Counterparty | ContactPerson, counterparty: Counterparty
+) -> list[dict[str, Any]]:
     """The ``ContactKey`` rows of ``record``, which is ``counterparty`` or one of its people."""
     record_type = "counterparty" if isinstance(record, Counterparty) else "contact_person"
-    return [{"record_type": record_type, "record_id": record.id, "counterparty_id": counterparty.id,
-             "owner_id": counterparty.owner_id, "visibility": counterparty.visibility, "kind": kind, "key": key}
-            for kind, key in keys_for(record)]
+    return [
+        {
+            "record_type": record_type,
+            "record_id": record.id,
+            "counterparty_id": counterparty.id,
+            "owner_id": counterparty.owner_id,
+            "visibility": counterparty.visibility,
+            "kind": kind,
+            "key": key,
+        }
+        for kind, key in keys_for(record)
+    ]
 
 
-def reindex(session: Session, record: Counterparty | ContactPerson, *, deleted: bool = False) -> None:
+def reindex(
+    session: Session, record: Counterparty | ContactPerson, *, deleted: bool = False
+) -> None:
     """Replace the index rows of ``record`` (or drop them when it is deleted).
 
     A counterparty's owner and visibility are copied onto its people's rows too,
@@ -105,8 +122,11 @@ def reindex(session: Session, record: Counterparty | ContactPerson, *, deleted: 
         return
     if isinstance(record, Counterparty):
         counterparty = record
-        session.execute(update(ContactKey).where(col(ContactKey.counterparty_id) == record.id)
-                        .values(owner_id=record.owner_id, visibility=record.visibility))
+        session.execute(
+            update(ContactKey)
+            .where(col(ContactKey.counterparty_id) == record.id)
+            .values(owner_id=record.owner_id, visibility=record.visibility)
+        )
     else:
         counterparty = session.get_one(Counterparty, record.counterparty_id)
     rows = key_rows(record, counterparty)
@@ -139,8 +159,11 @@ def _matching(q: str, actor: User, id_col: Any, record_type: str | None) -> Sele
     text = q.strip()
     if "@" in text:
         address = text.lower()
-        cond = (_prefix("email_domain", address[1:]) if address.startswith("@")
-                else _prefix("email", address))
+        cond = (
+            _prefix("email_domain", address[1:])
+            if address.startswith("@")
+            else _prefix("email", address)
+        )
         return select(id_col).where(cond, seen)
     if _NUMERIC_QUERY.match(text):
         raw = re.sub(r"\D", "", text)
@@ -157,8 +180,12 @@ def _matching(q: str, actor: User, id_col: Any, record_type: str | None) -> Sele
     # Every word must begin some word of the name: one scan over all the ranges, then
     # keep the records in which each query word matched (no key can match two of them).
     which = case(*((_prefix("word", w), i) for i, w in enumerate(wanted)))
-    return (select(id_col).where(or_(*(_prefix("word", w) for w in wanted)), *scope, seen)
-            .group_by(id_col).having(func.count(distinct(which)) == len(wanted)))
+    return (
+        select(id_col)
+        .where(or_(*(_prefix("word", w) for w in wanted)), *scope, seen)
+        .group_by(id_col)
+        .having(func.count(distinct(which)) == len(wanted))
+    )
 
 
 def _russian_starts(digits: str) -> list[str]:
@@ -178,8 +205,12 @@ def _russian_starts(digits: str) -> list[str]:
 
 
 def _visible_keys(actor: User) -> ColumnElement[bool]:
-    return access.visible_counterparties(actor, id_col=ContactKey.counterparty_id, owner_col=ContactKey.owner_id,
-                                         visibility_col=ContactKey.visibility)
+    return access.visible_counterparties(
+        actor,
+        id_col=ContactKey.counterparty_id,
+        owner_col=ContactKey.owner_id,
+        visibility_col=ContactKey.visibility,
+    )
 
 
 def counterparty_condition(q: str, actor: User) -> ColumnElement[bool]:

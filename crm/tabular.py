@@ -73,17 +73,25 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     elif suffix in (".csv", ".txt", ".tsv"):
         table = _csv_table(path)
     elif suffix == ".xls":
-        raise ImportFailed(f"{path.name} is in the old Excel 97-2003 format; save it as .xlsx or CSV")
+        raise ImportFailed(
+            f"{path.name} is in the old Excel 97-2003 format; save it as .xlsx or CSV"
+        )
     else:
-        raise ImportFailed(f"{path.name}: cannot import {suffix or 'a file without extension'}; use .csv or .xlsx")
+        raise ImportFailed(
+            f"{path.name}: cannot import {suffix or 'a file without extension'}; use .csv or .xlsx"
+        )
     if len(table) > MAX_ROWS + 1:
-        raise ImportFailed(f"{path.name} has more than {MAX_ROWS} rows; split it into several files")
+        raise ImportFailed(
+            f"{path.name} has more than {MAX_ROWS} rows; split it into several files"
+        )
     start = next((i for i, (_, cells) in enumerate(table) if any(cells)), None)
     if start is None:
         raise ImportFailed(f"{path.name} is empty")
     width = max(len(cells) for _, cells in table)
     if width > MAX_COLUMNS:
-        raise ImportFailed(f"{path.name} has {width} columns; at most {MAX_COLUMNS} can be imported")
+        raise ImportFailed(
+            f"{path.name} has {width} columns; at most {MAX_COLUMNS} can be imported"
+        )
     padded = [(n, cells + [""] * (width - len(cells))) for n, cells in table[start:]]
     return padded[0][1], padded[1:]
 
@@ -110,15 +118,19 @@ def _check_xlsx_size(path: Path) -> None:
     except (zipfile.BadZipFile, OSError) as exc:
         raise ImportFailed(f"{path.name} is not a readable XLSX file: {exc}") from None
     if unpacked > MAX_UNPACKED_BYTES:
-        raise ImportFailed(f"{path.name} unpacks to {unpacked // 2**20} MB, more than the "
-                           f"{MAX_UNPACKED_BYTES // 2**20} MB a table of clients can need; it is refused")
+        raise ImportFailed(
+            f"{path.name} unpacks to {unpacked // 2**20} MB, more than the "
+            f"{MAX_UNPACKED_BYTES // 2**20} MB a table of clients can need; it is refused"
+        )
 
 
 def _xlsx_table(path: Path) -> list[tuple[int, list[str]]]:
     _check_xlsx_size(path)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises zipfile, KeyError and XML errors alike on a damaged file
+    except (
+        Exception
+    ) as exc:  # openpyxl raises zipfile, KeyError and XML errors alike on a damaged file
         raise ImportFailed(f"{path.name} is not a readable XLSX file: {exc}") from None
     try:
         sheet: Any = book.worksheets[0]
@@ -131,12 +143,18 @@ def _xlsx_table(path: Path) -> list[tuple[int, list[str]]]:
         for n, values in enumerate(sheet.iter_rows(values_only=True), 1):
             cells += len(values)
             if n > MAX_ROWS + 1:
-                raise ImportFailed(f"{path.name} has more than {MAX_ROWS} rows; split it into several files")
+                raise ImportFailed(
+                    f"{path.name} has more than {MAX_ROWS} rows; split it into several files"
+                )
             if cells > MAX_CELLS:
-                raise ImportFailed(f"{path.name} has more than {MAX_CELLS} cells; split it into several files")
+                raise ImportFailed(
+                    f"{path.name} has more than {MAX_CELLS} cells; split it into several files"
+                )
             if n % 1000 == 0 and clock.monotonic() > deadline:
-                raise ImportFailed(f"{path.name} took more than {MAX_SECONDS:.0f} s to read; split it into "
-                                   "several files")
+                raise ImportFailed(
+                    f"{path.name} took more than {MAX_SECONDS:.0f} s to read; split it into "
+                    "several files"
+                )
             rows.append((n, [_cell_text(v) for v in values]))
         return rows
     except ImportFailed:
@@ -157,7 +175,7 @@ def _decode(raw: bytes, name: str) -> str:
     KOI8-R or cp866 as windows-1251 never fails, it garbles: hence the detection.
     """
     if raw.startswith(codecs.BOM_UTF8):
-        return _strict(raw[len(codecs.BOM_UTF8):], "utf-8", name)
+        return _strict(raw[len(codecs.BOM_UTF8) :], "utf-8", name)
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _strict(raw, "utf-16", name)  # Excel's "Unicode text (*.txt)"
     if b"\x00" in raw:
@@ -167,15 +185,19 @@ def _decode(raw: bytes, name: str) -> str:
         most, least = max(high_odd, high_even), min(high_odd, high_even)
         if len(raw) % 2 == 0 and most * 20 > len(raw) and least * 10 < most:
             return _strict(raw, "utf-16-le" if high_odd > high_even else "utf-16-be", name)
-        raise ImportFailed(f"{name} contains NUL bytes: it is not a text table; save it as CSV in UTF-8")
+        raise ImportFailed(
+            f"{name} contains NUL bytes: it is not a text table; save it as CSV in UTF-8"
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         pass
     best = charset_normalizer.from_bytes(raw, cp_isolation=_CYRILLIC_8BIT).best()
     if best is None:
-        raise ImportFailed(f"{name}: cannot tell the text's encoding (not UTF-8, windows-1251, KOI8-R or "
-                           "cp866); save it as CSV in UTF-8")
+        raise ImportFailed(
+            f"{name}: cannot tell the text's encoding (not UTF-8, windows-1251, KOI8-R or "
+            "cp866); save it as CSV in UTF-8"
+        )
     return _strict(raw, best.encoding, name)
 
 
@@ -183,15 +205,21 @@ def _strict(raw: bytes, encoding: str, name: str) -> str:
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError:
-        raise ImportFailed(f"{name}: the text is not valid {encoding}; save it as CSV in UTF-8") from None
+        raise ImportFailed(
+            f"{name}: the text is not valid {encoding}; save it as CSV in UTF-8"
+        ) from None
     if "\x00" in text:
-        raise ImportFailed(f"{name} contains NUL characters: it is not a text table; save it as CSV in UTF-8")
+        raise ImportFailed(
+            f"{name} contains NUL characters: it is not a text table; save it as CSV in UTF-8"
+        )
     return text
 
 
 def _csv_table(path: Path) -> list[tuple[int, list[str]]]:
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise ImportFailed(f"{path.name} is larger than {MAX_FILE_BYTES // 2**20} MB; split it into several files")
+        raise ImportFailed(
+            f"{path.name} is larger than {MAX_FILE_BYTES // 2**20} MB; split it into several files"
+        )
     text = _decode(path.read_bytes(), path.name)
     lines = text.splitlines()
     hint = re.fullmatch(r'"?sep=(.)"?', lines[0].strip()) if lines else None

@@ -420,16 +420,42 @@ def mail_domain(value: str) -> str:
         reason = str(exc).removeprefix(f"email {_show(address)}: ")
         raise ValueError(f"mail domain {_show(value)}: {reason}") from None
     if domain in FREE_MAIL_DOMAINS:
-        raise ValueError(f"mail domain {_show(value)}: a public mail service, not a company's own domain")
+        raise ValueError(
+            f"mail domain {_show(value)}: a public mail service, not a company's own domain"
+        )
     return domain
 
 
 # Sites where many companies keep a page: a website there names no company's mail domain.
-_SHARED_SITES = frozenset({
-    "vk.com", "vk.ru", "ok.ru", "t.me", "telegram.me", "instagram.com", "facebook.com", "youtube.com", "rutube.ru",
-    "dzen.ru", "ozon.ru", "wildberries.ru", "wb.ru", "avito.ru", "market.yandex.ru", "2gis.ru", "hh.ru",
-    "tilda.ws", "wixsite.com", "ucoz.ru", "narod.ru", "business.site", "taplink.cc", "github.io", "google.com",
-})
+_SHARED_SITES = frozenset(
+    {
+        "vk.com",
+        "vk.ru",
+        "ok.ru",
+        "t.me",
+        "telegram.me",
+        "instagram.com",
+        "facebook.com",
+        "youtube.com",
+        "rutube.ru",
+        "dzen.ru",
+        "ozon.ru",
+        "wildberries.ru",
+        "wb.ru",
+        "avito.ru",
+        "market.yandex.ru",
+        "2gis.ru",
+        "hh.ru",
+        "tilda.ws",
+        "wixsite.com",
+        "ucoz.ru",
+        "narod.ru",
+        "business.site",
+        "taplink.cc",
+        "github.io",
+        "google.com",
+    }
+)
 
 
 def website_domain(website: str | None) -> str | None:
@@ -511,7 +537,8 @@ def exact_money(value: Decimal | float | int, scale: int) -> Decimal:
 
 
 # ISO 4217 active codes (2024). Fixed here: a currency that appears later is one line.
-ISO_4217 = frozenset("""
+ISO_4217 = frozenset(
+    """
 AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD
 CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD
 GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT
@@ -519,14 +546,17 @@ LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN 
 NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP
 STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD
 XOF XPF YER ZAR ZMW ZWL
-""".split())
+""".split()
+)
 
 
 def currency_code(value: str) -> str:
     """Return ``value`` as an upper-case ISO 4217 code, or raise ``ValueError``."""
     code = value.strip().upper()
     if code not in ISO_4217:
-        raise ValueError(f"must be an ISO 4217 currency code such as RUB, USD or EUR; got {_show(value)}")
+        raise ValueError(
+            f"must be an ISO 4217 currency code such as RUB, USD or EUR; got {_show(value)}"
+        )
     return code
 
 
@@ -538,4 +568,6 @@ MIN_YEAR, MAX_YEAR = 1900, 2200
 def check_year(value: date) -> None:
     """Raise ``ValueError`` when ``value`` (a date or a time) lies outside MIN_YEAR..MAX_YEAR."""
     if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ValueError(f"must lie between the years {MIN_YEAR} and {MAX_YEAR}; got {value.isoformat()}")
+        raise ValueError(
+            f"must lie between the years {MIN_YEAR} and {MAX_YEAR}; got {value.isoformat()}"
+        )

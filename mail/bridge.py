@@ -30,8 +30,19 @@ from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, MailOutbox, MailReview, MailSuggestion
 from mail.secrets import SecretBox, box_for
 
-__all__ = ["BridgeSettings", "add_mailbox", "blob_store", "ingest_for", "list_reviews", "run_once",
-           "secret_box", "serve", "settle_review", "status", "test_mailbox"]
+__all__ = [
+    "BridgeSettings",
+    "add_mailbox",
+    "blob_store",
+    "ingest_for",
+    "list_reviews",
+    "run_once",
+    "secret_box",
+    "serve",
+    "settle_review",
+    "status",
+    "test_mailbox",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +75,14 @@ def blob_store(settings: BridgeSettings) -> filing.BlobStore:
 
 
 def ingest_for(database: Database, settings: BridgeSettings, **kwargs: Any) -> Ingest:
-    return Ingest(database, secrets=secret_box(settings), company_domains=settings.company_domain_list,
-                  blobs=blob_store(settings), max_attachment_bytes=settings.mail_attachment_max_bytes, **kwargs)
+    return Ingest(
+        database,
+        secrets=secret_box(settings),
+        company_domains=settings.company_domain_list,
+        blobs=blob_store(settings),
+        max_attachment_bytes=settings.mail_attachment_max_bytes,
+        **kwargs,
+    )
 
 
 # -- mailboxes
@@ -73,13 +90,28 @@ def ingest_for(database: Database, settings: BridgeSettings, **kwargs: Any) -> I
 _SECURITY = ("ssl", "starttls", "plain")
 
 
-def add_mailbox(session: Session, settings: BridgeSettings, *, name: str, address: str, imap_host: str,
-                login: str | None = None, password: str | None = None, oauth_token: str | None = None,
-                imap_port: int | None = None, imap_security: str = "ssl", smtp_host: str | None = None,
-                smtp_port: int | None = None, smtp_security: str = "ssl", owner: str | None = None,
-                provider_saves_sent: bool = False, folders: list[str] | None = None,
-                private_addresses: list[str] | None = None, private_domains: list[str] | None = None,
-                private_folders: list[str] | None = None) -> Mailbox:
+def add_mailbox(
+    session: Session,
+    settings: BridgeSettings,
+    *,
+    name: str,
+    address: str,
+    imap_host: str,
+    login: str | None = None,
+    password: str | None = None,
+    oauth_token: str | None = None,
+    imap_port: int | None = None,
+    imap_security: str = "ssl",
+    smtp_host: str | None = None,
+    smtp_port: int | None = None,
+    smtp_security: str = "ssl",
+    owner: str | None = None,
+    provider_saves_sent: bool = False,
+    folders: list[str] | None = None,
+    private_addresses: list[str] | None = None,
+    private_domains: list[str] | None = None,
+    private_folders: list[str] | None = None,
+) -> Mailbox:
     """Configure a mailbox; ``owner`` (a login) makes it that salesperson's personal box."""
     problems: dict[str, str] = {}
     try:
@@ -97,43 +129,74 @@ def add_mailbox(session: Session, settings: BridgeSettings, *, name: str, addres
         problems["password"] = "give a password or an XOAUTH2 token"
     owner_id = None
     if owner:
-        user = session.execute(select(User).where(col(User.login) == owner.strip().lower())).scalar_one_or_none()
+        user = session.execute(
+            select(User).where(col(User.login) == owner.strip().lower())
+        ).scalar_one_or_none()
         if user is None:
             problems["owner"] = f"no user {owner}"
         else:
             owner_id = user.id
     if problems:
-        raise ValidationFailed("the mailbox is not valid: " + "; ".join(f"{k} {v}" for k, v in problems.items()),
-                               details=problems)
+        raise ValidationFailed(
+            "the mailbox is not valid: " + "; ".join(f"{k} {v}" for k, v in problems.items()),
+            details=problems,
+        )
     box = secret_box(settings)
     mailbox = Mailbox(
-        name=name.strip(), address=address, kind="personal" if owner_id else "shared", owner_id=owner_id,
-        imap_host=imap_host, imap_port=imap_port or {"ssl": 993}.get(imap_security, 143),
-        imap_security=imap_security, login=login or address,
+        name=name.strip(),
+        address=address,
+        kind="personal" if owner_id else "shared",
+        owner_id=owner_id,
+        imap_host=imap_host,
+        imap_port=imap_port or {"ssl": 993}.get(imap_security, 143),
+        imap_security=imap_security,
+        login=login or address,
         secret=box.encrypt(oauth_token if oauth_token is not None else password or ""),
-        auth="xoauth2" if oauth_token is not None else "password", smtp_host=smtp_host,
-        smtp_port=smtp_port or {"ssl": 465, "starttls": 587}.get(smtp_security, 25), smtp_security=smtp_security,
-        provider_saves_sent=provider_saves_sent, folders=folders or [],
+        auth="xoauth2" if oauth_token is not None else "password",
+        smtp_host=smtp_host,
+        smtp_port=smtp_port or {"ssl": 465, "starttls": 587}.get(smtp_security, 25),
+        smtp_security=smtp_security,
+        provider_saves_sent=provider_saves_sent,
+        folders=folders or [],
         private_addresses=[a.lower() for a in private_addresses or []],
-        private_domains=[d.lower() for d in private_domains or []], private_folders=private_folders or [])
+        private_domains=[d.lower() for d in private_domains or []],
+        private_folders=private_folders or [],
+    )
     session.add(mailbox)
     session.flush()
     return mailbox
 
 
-_EDITABLE = ("address", "imap_host", "imap_port", "imap_security", "login", "smtp_host", "smtp_port",
-             "smtp_security", "owner", "provider_saves_sent")
+_EDITABLE = (
+    "address",
+    "imap_host",
+    "imap_port",
+    "imap_security",
+    "login",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "owner",
+    "provider_saves_sent",
+)
 _LISTS = ("folders", "private_addresses", "private_domains", "private_folders")
 
 
-def edit_mailbox(session: Session, name_or_id: str, changes: dict[str, Any],
-                 lists: dict[str, tuple[list[str], list[str]]] | None = None) -> Mailbox:
+def edit_mailbox(
+    session: Session,
+    name_or_id: str,
+    changes: dict[str, Any],
+    lists: dict[str, tuple[list[str], list[str]]] | None = None,
+) -> Mailbox:
     """Change settings of a mailbox: ``changes`` replaces values (``owner``: a login, ``""`` for a
     shared box; ``smtp_host`` ``""``: no sending); ``lists`` adds and removes values of its lists
     (``folders`` and the private exclusions). Every problem is reported at once; nothing changes then."""
     mailbox = find_mailbox(session, name_or_id)
     problems: dict[str, str] = {}
-    for key in [*(k for k in changes if k not in _EDITABLE), *(k for k in lists or {} if k not in _LISTS)]:
+    for key in [
+        *(k for k in changes if k not in _EDITABLE),
+        *(k for k in lists or {} if k not in _LISTS),
+    ]:
         problems[key] = "cannot be changed here"
     values = dict(changes)
     if "address" in values:
@@ -149,7 +212,9 @@ def edit_mailbox(session: Session, name_or_id: str, changes: dict[str, Any],
             problems[key] = "must not be empty"
     owner_id = mailbox.owner_id
     if values.get("owner"):
-        user = session.execute(select(User).where(col(User.login) == values["owner"].strip().lower())).scalar_one_or_none()
+        user = session.execute(
+            select(User).where(col(User.login) == values["owner"].strip().lower())
+        ).scalar_one_or_none()
         if user is None:
             problems["owner"] = f"no user {values['owner']}"
         else:
@@ -157,8 +222,10 @@ def edit_mailbox(session: Session, name_or_id: str, changes: dict[str, Any],
     elif "owner" in values:
         owner_id = None
     if problems:
-        raise ValidationFailed("the mailbox is not valid: " + "; ".join(f"{k} {v}" for k, v in problems.items()),
-                               details=problems)
+        raise ValidationFailed(
+            "the mailbox is not valid: " + "; ".join(f"{k} {v}" for k, v in problems.items()),
+            details=problems,
+        )
     for key, value in values.items():
         if key == "owner":
             mailbox.owner_id, mailbox.kind = owner_id, "personal" if owner_id else "shared"
@@ -177,8 +244,12 @@ def edit_mailbox(session: Session, name_or_id: str, changes: dict[str, Any],
 
 
 def find_mailbox(session: Session, name_or_id: str) -> Mailbox:
-    mailbox = session.get(Mailbox, name_or_id) or session.execute(
-        select(Mailbox).where(col(Mailbox.name) == name_or_id)).scalar_one_or_none()
+    mailbox = (
+        session.get(Mailbox, name_or_id)
+        or session.execute(
+            select(Mailbox).where(col(Mailbox.name) == name_or_id)
+        ).scalar_one_or_none()
+    )
     if mailbox is None:
         raise NotFound(f"no mailbox {name_or_id!r}")
     return mailbox
@@ -191,7 +262,9 @@ class MailboxCheck:
     folders: list[tuple[str, str]]  # (name, role)
 
 
-def test_mailbox(database: Database, settings: BridgeSettings, name_or_id: str, *, timeout: float = 15.0) -> MailboxCheck:
+def test_mailbox(
+    database: Database, settings: BridgeSettings, name_or_id: str, *, timeout: float = 15.0
+) -> MailboxCheck:
     """Log in and list the folders: says what is wrong (address, TLS, password) without reading letters."""
     with database.read() as session:
         mailbox = find_mailbox(session, name_or_id)
@@ -200,27 +273,47 @@ def test_mailbox(database: Database, settings: BridgeSettings, name_or_id: str, 
             folders = find_folders(client)
     except ImapError as exc:
         return MailboxCheck(False, str(exc), [])
-    return MailboxCheck(True, f"logged in to {mailbox.imap_host} as {mailbox.login}",
-                        [(f.name, f.role if f.readable else f"{f.role} (not read)") for f in folders])
+    return MailboxCheck(
+        True,
+        f"logged in to {mailbox.imap_host} as {mailbox.login}",
+        [(f.name, f.role if f.readable else f"{f.role} (not read)") for f in folders],
+    )
 
 
 # -- running
 
-def run_once(database: Database, settings: BridgeSettings, *, mailbox: str | None = None,
-             progress: Progress | None = None, send: bool = True) -> list[MailboxReport]:
+
+def run_once(
+    database: Database,
+    settings: BridgeSettings,
+    *,
+    mailbox: str | None = None,
+    progress: Progress | None = None,
+    send: bool = True,
+) -> list[MailboxReport]:
     """One pass: every enabled mailbox (or the one named), then the outbox."""
     with database.read() as session:
         query = select(Mailbox).where(col(Mailbox.enabled).is_(True)).order_by(col(Mailbox.name))
-        boxes = [find_mailbox(session, mailbox)] if mailbox else list(session.execute(query).scalars())
-    with ingest_for(database, settings, progress=progress) as ingest:  # parse workers, if any, live for the pass
+        boxes = (
+            [find_mailbox(session, mailbox)] if mailbox else list(session.execute(query).scalars())
+        )
+    with ingest_for(
+        database, settings, progress=progress
+    ) as ingest:  # parse workers, if any, live for the pass
         reports = [ingest.run(box.id) for box in boxes]
     if send:
         outbox.send_due(database, settings)
     return reports
 
 
-def serve(database: Database, settings: BridgeSettings, *, stop: threading.Event | None = None,
-          idle_seconds: float = 240.0, on_report: Callable[[MailboxReport], None] | None = None) -> None:
+def serve(
+    database: Database,
+    settings: BridgeSettings,
+    *,
+    stop: threading.Event | None = None,
+    idle_seconds: float = 240.0,
+    on_report: Callable[[MailboxReport], None] | None = None,
+) -> None:
     """The foreground worker: read every mailbox, send the outbox, then wait for new mail.
 
     Each mailbox gets a thread that reads its folders and then IDLEs on INBOX where
@@ -230,9 +323,18 @@ def serve(database: Database, settings: BridgeSettings, *, stop: threading.Event
     """
     stop = stop or threading.Event()
     with database.read() as session:
-        boxes = list(session.execute(select(col(Mailbox.id)).where(col(Mailbox.enabled).is_(True))).scalars())
-    threads = [threading.Thread(target=_watch, args=(database, settings, box_id, stop, idle_seconds, on_report),
-                                name=f"mail-{box_id[:8]}", daemon=True) for box_id in boxes]
+        boxes = list(
+            session.execute(select(col(Mailbox.id)).where(col(Mailbox.enabled).is_(True))).scalars()
+        )
+    threads = [
+        threading.Thread(
+            target=_watch,
+            args=(database, settings, box_id, stop, idle_seconds, on_report),
+            name=f"mail-{box_id[:8]}",
+            daemon=True,
+        )
+        for box_id in boxes
+    ]
     for thread in threads:
         thread.start()
     outbox.recover(database, settings, at_start=True)
@@ -246,8 +348,14 @@ def serve(database: Database, settings: BridgeSettings, *, stop: threading.Event
         thread.join(timeout=idle_seconds + 30)
 
 
-def _watch(database: Database, settings: BridgeSettings, mailbox_id: str, stop: threading.Event,
-           idle_seconds: float, on_report: Callable[[MailboxReport], None] | None) -> None:
+def _watch(
+    database: Database,
+    settings: BridgeSettings,
+    mailbox_id: str,
+    stop: threading.Event,
+    idle_seconds: float,
+    on_report: Callable[[MailboxReport], None] | None,
+) -> None:
     ingest = ingest_for(database, settings)
     poll = max(1, settings.mail_poll_seconds)
     while not stop.is_set():
@@ -264,7 +372,13 @@ def _watch(database: Database, settings: BridgeSettings, mailbox_id: str, stop: 
             stop.wait(poll)
 
 
-def _idle(database: Database, settings: BridgeSettings, mailbox_id: str, stop: threading.Event, seconds: float) -> bool:
+def _idle(
+    database: Database,
+    settings: BridgeSettings,
+    mailbox_id: str,
+    stop: threading.Event,
+    seconds: float,
+) -> bool:
     """Wait on INBOX with IDLE until something arrives, ``seconds`` pass or ``stop``; False without IDLE."""
     with database.read() as session:
         mailbox = session.get_one(Mailbox, mailbox_id)
@@ -289,6 +403,7 @@ def _idle(database: Database, settings: BridgeSettings, mailbox_id: str, stop: t
 
 # -- status and review
 
+
 @dataclass
 class FolderStatus:
     mailbox: str
@@ -305,14 +420,30 @@ def status(session: Session) -> tuple[list[Mailbox], list[FolderStatus], int]:
     """(mailboxes, one row per folder, letters waiting in review)."""
     boxes = list(session.execute(select(Mailbox).order_by(Mailbox.name)).scalars())
     names = {b.id: b.name for b in boxes}
-    folders = [FolderStatus(names.get(f.mailbox_id, f.mailbox_id), f.name, f.role, f.uidvalidity, f.last_uid,
-                            dict(f.counts), f.last_run_at, f.last_error)
-               for f in session.execute(select(MailFolder).order_by(col(MailFolder.mailbox_id), col(MailFolder.name))).scalars()]
-    waiting = len(session.execute(select(col(MailReview.id)).where(col(MailReview.status) == "open")).all())
+    folders = [
+        FolderStatus(
+            names.get(f.mailbox_id, f.mailbox_id),
+            f.name,
+            f.role,
+            f.uidvalidity,
+            f.last_uid,
+            dict(f.counts),
+            f.last_run_at,
+            f.last_error,
+        )
+        for f in session.execute(
+            select(MailFolder).order_by(col(MailFolder.mailbox_id), col(MailFolder.name))
+        ).scalars()
+    ]
+    waiting = len(
+        session.execute(select(col(MailReview.id)).where(col(MailReview.status) == "open")).all()
+    )
     return boxes, folders, waiting
 
 
-def list_reviews(session: Session, *, status_: str | None = "open", limit: int = 100) -> list[MailReview]:
+def list_reviews(
+    session: Session, *, status_: str | None = "open", limit: int = 100
+) -> list[MailReview]:
     query = select(MailReview).order_by(col(MailReview.received_at)).limit(limit)
     if status_ is not None:
         query = query.where(col(MailReview.status) == status_)
@@ -323,32 +454,53 @@ def outbox_counts(session: Session) -> dict[str, int]:
     """Outgoing letters by state (queued, sending, sent, failed, uncertain)."""
     from sqlalchemy import func
 
-    rows = session.execute(select(col(MailOutbox.state), func.count()).group_by(col(MailOutbox.state))).all()
+    rows = session.execute(
+        select(col(MailOutbox.state), func.count()).group_by(col(MailOutbox.state))
+    ).all()
     return {state: count for state, count in rows}
 
 
 def list_suggestions(session: Session, *, limit: int = 100) -> list[MailSuggestion]:
-    query = (select(MailSuggestion).where(col(MailSuggestion.status) == "open")
-             .order_by(col(MailSuggestion.letters).desc()).limit(limit))
+    query = (
+        select(MailSuggestion)
+        .where(col(MailSuggestion.status) == "open")
+        .order_by(col(MailSuggestion.letters).desc())
+        .limit(limit)
+    )
     return list(session.execute(query).scalars())
 
 
-def _file_waiting(session: Session, settings: BridgeSettings, blobs: filing.BlobStore, review: MailReview,
-                  choose: Callable[[Matcher, Letter, str | None, MailMessage | None], Match], *,
-                  rule: str | None = None) -> tuple[Match, Letter]:
+def _file_waiting(
+    session: Session,
+    settings: BridgeSettings,
+    blobs: filing.BlobStore,
+    review: MailReview,
+    choose: Callable[[Matcher, Letter, str | None, MailMessage | None], Match],
+    *,
+    rule: str | None = None,
+) -> tuple[Match, Letter]:
     """File a letter waiting in review under what ``choose(matcher, letter, mailbox address, known)``
     says, when that names a counterparty; the match and the letter."""
     mailbox = session.get(Mailbox, review.mailbox_id)
     address = mailbox.address if mailbox else None
     matcher = Matcher(session, [*settings.company_domain_list, (address or "").rpartition("@")[2]])
-    letter = parse_letter(blobs.get(review.raw_sha256), max_attachment_bytes=settings.mail_attachment_max_bytes)
+    letter = parse_letter(
+        blobs.get(review.raw_sha256), max_attachment_bytes=settings.mail_attachment_max_bytes
+    )
     known = session.get(MailMessage, review.key)
     match = choose(matcher, letter, address, known)
     if match.counterparty_id is None:
         return match, letter
     interaction = filing.file_letter(
-        session, filing.bridge_user(session), letter, match, outgoing=matcher.is_outgoing(letter, address),
-        blobs=blobs, mailbox_owner_id=mailbox.owner_id if mailbox and mailbox.kind == "personal" else None, rule=rule)
+        session,
+        filing.bridge_user(session),
+        letter,
+        match,
+        outgoing=matcher.is_outgoing(letter, address),
+        blobs=blobs,
+        mailbox_owner_id=mailbox.owner_id if mailbox and mailbox.kind == "personal" else None,
+        rule=rule,
+    )
     session.flush()
     review.status, review.interaction_id, review.settled_at = "filed", interaction.id, utcnow()
     if known is not None:  # replies now thread to it, and it joins the thread of what it answers
@@ -357,7 +509,9 @@ def _file_waiting(session: Session, settings: BridgeSettings, blobs: filing.Blob
     return match, letter
 
 
-def rematch_reviews(database: Database, settings: BridgeSettings, *, limit: int = 10_000) -> tuple[int, int]:
+def rematch_reviews(
+    database: Database, settings: BridgeSettings, *, limit: int = 10_000
+) -> tuple[int, int]:
     """Match the letters waiting in review again (after contact persons were added); (filed, still waiting).
 
     What matches now is filed by the rule that fired, as the ingest would have; the rest
@@ -369,14 +523,21 @@ def rematch_reviews(database: Database, settings: BridgeSettings, *, limit: int 
         with database.write() as session:
             suggestions = filing.Suggestions()
             for review in list_reviews(session, limit=limit):
-                match, letter = _file_waiting(session, settings, blobs, review,
-                                              lambda matcher, letter, address, _known: matcher.match(letter, address))
+                match, letter = _file_waiting(
+                    session,
+                    settings,
+                    blobs,
+                    review,
+                    lambda matcher, letter, address, _known: matcher.match(letter, address),
+                )
                 if match.counterparty_id is None:
                     waiting += 1
                     continue
                 filed += 1
                 if match.unknown:
-                    suggestions.add(match.counterparty_id, letter, match.unknown, review.interaction_id)
+                    suggestions.add(
+                        match.counterparty_id, letter, match.unknown, review.interaction_id
+                    )
             suggestions.write(session)
             blobs.sync()
     finally:
@@ -384,9 +545,16 @@ def rematch_reviews(database: Database, settings: BridgeSettings, *, limit: int 
     return filed, waiting
 
 
-def settle_review(database: Database, settings: BridgeSettings, review_id: str, actor: User, *,
-                  counterparty_id: str | None = None, contact_person_id: str | None = None,
-                  dismiss: bool = False) -> MailReview:
+def settle_review(
+    database: Database,
+    settings: BridgeSettings,
+    review_id: str,
+    actor: User,
+    *,
+    counterparty_id: str | None = None,
+    contact_person_id: str | None = None,
+    dismiss: bool = False,
+) -> MailReview:
     """File a waiting letter under ``counterparty_id`` (as ``actor`` sees it), or dismiss it."""
     blobs = blob_store(settings)
     try:
@@ -400,13 +568,24 @@ def settle_review(database: Database, settings: BridgeSettings, review_id: str, 
                 review.status, review.settled_at = "dismissed", utcnow()
             else:
                 if counterparty_id is None:
-                    raise ValidationFailed("name the counterparty to file the letter under, or dismiss it")
+                    raise ValidationFailed(
+                        "name the counterparty to file the letter under, or dismiss it"
+                    )
                 # The actor must be able to see the counterparty; crm.records says so.
                 records.get(session, actor, records.record_type("counterparties"), counterparty_id)
-                _file_waiting(session, settings, blobs, review,
-                              lambda _matcher, _letter, _address, known: Match(
-                                  "review", counterparty_id, contact_person_id, known.thread_id if known else None),
-                              rule="review")
+                _file_waiting(
+                    session,
+                    settings,
+                    blobs,
+                    review,
+                    lambda _matcher, _letter, _address, known: Match(
+                        "review",
+                        counterparty_id,
+                        contact_person_id,
+                        known.thread_id if known else None,
+                    ),
+                    rule="review",
+                )
                 blobs.sync()
             review.settled_by = actor.id
             return review

@@ -27,7 +27,13 @@ from collections.abc import Iterable
 
 from charset_normalizer import from_bytes
 
-__all__ = ["decode_bytes", "decode_header_value", "decode_raw_header", "decode_words", "resolve_charset"]
+__all__ = [
+    "decode_bytes",
+    "decode_header_value",
+    "decode_raw_header",
+    "decode_words",
+    "resolve_charset",
+]
 
 # Single-byte codepages that Russian letters arrive in, plus the Western ones that
 # Cyrillic text is most often mislabelled as.
@@ -61,8 +67,41 @@ _ALIASES = {
 _FREQ = dict(
     zip(
         "оеаинтсрвлкмдпуяызьгбчйхжшюцщэфъё",
-        (110, 85, 80, 74, 67, 63, 55, 47, 45, 44, 35, 32, 30, 28, 26, 20, 19, 17,
-         17, 17, 16, 15, 12, 10, 9, 7, 6, 5, 4, 3, 3, 1, 1),
+        (
+            110,
+            85,
+            80,
+            74,
+            67,
+            63,
+            55,
+            47,
+            45,
+            44,
+            35,
+            32,
+            30,
+            28,
+            26,
+            20,
+            19,
+            17,
+            17,
+            17,
+            16,
+            15,
+            12,
+            10,
+            9,
+            7,
+            6,
+            5,
+            4,
+            3,
+            3,
+            1,
+            1,
+        ),
         strict=True,
     )
 )
@@ -203,7 +242,10 @@ def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str | N
         # Keep the declared charset unless the guess reads clearly better: a Western
         # letter in latin-1 ("Grüße", "café") must not turn into Cyrillic.
         declared_text = data.decode(codec, errors="replace")
-        guessed_sample, declared_sample = sample.decode(guess, errors="replace"), sample.decode(codec, errors="replace")
+        guessed_sample, declared_sample = (
+            sample.decode(guess, errors="replace"),
+            sample.decode(codec, errors="replace"),
+        )
         clearly_russian = _cyrillic_share(guessed_sample) >= 0.5
         if (codec in _CYRILLIC_CODECS or clearly_russian) and (
             _russian_score(guessed_sample) > _russian_score(declared_sample) + 1

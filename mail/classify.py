@@ -66,11 +66,17 @@ class PrivacyRules:
     folders: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, addresses: Collection[str] = (), domains: Collection[str] = (),
-           folders: Collection[str] = ()) -> PrivacyRules:
-        return cls(frozenset(a.strip().lower() for a in addresses),
-                   frozenset(d.strip().lower().lstrip("@.") for d in domains),
-                   frozenset(f.strip().casefold() for f in folders))
+    def of(
+        cls,
+        addresses: Collection[str] = (),
+        domains: Collection[str] = (),
+        folders: Collection[str] = (),
+    ) -> PrivacyRules:
+        return cls(
+            frozenset(a.strip().lower() for a in addresses),
+            frozenset(d.strip().lower().lstrip("@.") for d in domains),
+            frozenset(f.strip().casefold() for f in folders),
+        )
 
 
 _BOUNCE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)$")
@@ -107,8 +113,9 @@ def _local(address: str) -> str:
     return address.rpartition("@")[0].lower() if "@" in address else address.lower()
 
 
-def _private(letter: Letter, rules: PrivacyRules, folder: str | None,
-             owner: str | None) -> str | None:
+def _private(
+    letter: Letter, rules: PrivacyRules, folder: str | None, owner: str | None
+) -> str | None:
     if folder is not None and folder.strip().casefold() in rules.folders:
         return "the folder is excluded by its owner"
     for addr in letter.participants + letter.reply_to:
@@ -144,7 +151,10 @@ def _bounce(letter: Letter) -> str | None:
 
 
 def _auto_reply(letter: Letter) -> str | None:
-    if letter.content_type == "multipart/report" and letter.report_type == "disposition-notification":
+    if (
+        letter.content_type == "multipart/report"
+        and letter.report_type == "disposition-notification"
+    ):
         return "read receipt (multipart/report; disposition-notification)"
     auto_submitted = letter.headers.get("auto-submitted", "").split(";")[0].strip().lower()
     if auto_submitted and auto_submitted != "no":
@@ -181,9 +191,14 @@ def _internal(letter: Letter, company_domains: Collection[str]) -> str | None:
     return None
 
 
-def classify(letter: Letter, *, company_domains: Collection[str],
-             privacy: PrivacyRules | None = None, folder: str | None = None,
-             owner: str | None = None) -> Classification:
+def classify(
+    letter: Letter,
+    *,
+    company_domains: Collection[str],
+    privacy: PrivacyRules | None = None,
+    folder: str | None = None,
+    owner: str | None = None,
+) -> Classification:
     """Classify ``letter`` found in ``folder`` of the mailbox of ``owner``.
 
     ``company_domains`` are the company's own mail domains (lower-case);

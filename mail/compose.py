@@ -27,7 +27,14 @@ from mail import invites
 from mail.models import Mailbox
 from mail.templates import TemplateError, merge
 
-__all__ = ["MAX_SUBJECT", "LetterRefused", "Outgoing", "bare_message_id", "build_message", "parent_letter"]
+__all__ = [
+    "MAX_SUBJECT",
+    "LetterRefused",
+    "Outgoing",
+    "bare_message_id",
+    "build_message",
+    "parent_letter",
+]
 
 MAX_SUBJECT = 500  # Interaction.subject
 
@@ -57,8 +64,10 @@ class Outgoing:
 
 def _one_line(what: str, value: str) -> str:
     if _UNSAFE.search(value):
-        raise LetterRefused(f"{what} contains a line break or a control character ({value[:80]!r}); "
-                            "the letter was not sent, so that nothing written in it can add a header")
+        raise LetterRefused(
+            f"{what} contains a line break or a control character ({value[:80]!r}); "
+            "the letter was not sent, so that nothing written in it can add a header"
+        )
     return value
 
 
@@ -77,8 +86,14 @@ def parent_letter(session: Session, item: Interaction) -> Interaction | None:
     return parent if parent is not None and parent.message_id else None
 
 
-def build_message(session: Session, item: Interaction, mailbox: Mailbox, message_id: str, *,
-                  date: datetime | None = None) -> Outgoing:
+def build_message(
+    session: Session,
+    item: Interaction,
+    mailbox: Mailbox,
+    message_id: str,
+    *,
+    date: datetime | None = None,
+) -> Outgoing:
     """The letter as it will be sent, or :class:`LetterRefused` saying why it cannot be.
 
     Subject and body have their merge fields filled (:mod:`mail.templates`). From is
@@ -95,8 +110,10 @@ def build_message(session: Session, item: Interaction, mailbox: Mailbox, message
         raise LetterRefused(str(exc)) from None
     _one_line("the subject", subject)
     if len(subject) > MAX_SUBJECT:
-        raise LetterRefused(f"the subject is {len(subject)} characters long with its merge fields filled; "
-                            f"at most {MAX_SUBJECT} fit")
+        raise LetterRefused(
+            f"the subject is {len(subject)} characters long with its merge fields filled; "
+            f"at most {MAX_SUBJECT} fit"
+        )
     author_id = item.responsible_id or item.created_by
     author = session.get(User, author_id) if author_id else None
     author_name = _one_line("the sender's name", (author.full_name if author else "").strip())
@@ -109,7 +126,9 @@ def build_message(session: Session, item: Interaction, mailbox: Mailbox, message
         if role == "attendee":
             role = "to"
         if role not in ("to", "cc", "bcc"):
-            raise LetterRefused(f"a participant has no recipient role (to, cc or bcc): {person!r:.120}")
+            raise LetterRefused(
+                f"a participant has no recipient role (to, cc or bcc): {person!r:.120}"
+            )
         address = _address(f"recipient {str(person.get('address'))[:80]!r}", person.get("address"))
         name = _one_line(f"the name of recipient {address}", str(person.get("name") or "").strip())
         if role != "bcc":
@@ -130,7 +149,9 @@ def build_message(session: Session, item: Interaction, mailbox: Mailbox, message
     msg["Date"] = email.utils.format_datetime((date or datetime.now(UTC)).astimezone())
     msg["Message-ID"] = f"<{_message_id('the Message-ID', message_id)}>"
     parent = parent_letter(session, item)
-    answered = _known_id("the Message-ID of the letter answered", parent.message_id) if parent else None
+    answered = (
+        _known_id("the Message-ID of the letter answered", parent.message_id) if parent else None
+    )
     if parent is not None and answered is not None:
         root = _known_id("the thread of the letter answered", parent.thread_id)
         msg["In-Reply-To"] = f"<{answered}>"
@@ -142,28 +163,59 @@ def build_message(session: Session, item: Interaction, mailbox: Mailbox, message
         ics = _invitation(session, item, method, author_name, sender)
         # Outlook and phones take the calendar object as an alternative to the text, with the method
         # on the part's Content-Type as well as inside it (RFC 6047 §2.4).
-        msg.add_alternative(ics, maintype="text", subtype="calendar", params={"method": method, "charset": "utf-8"},
-                            cte="base64")
-        msg.replace_header("Subject", ("Отменено: " if method == "CANCEL" else "Приглашение: ") + subject)
-    return Outgoing(interaction_id=item.id, mailbox=mailbox, message_id=message_id, subject=subject, body=body,
-                    raw=msg.as_bytes(), sender=sender, recipients=recipients, smtputf8=smtputf8)
+        msg.add_alternative(
+            ics,
+            maintype="text",
+            subtype="calendar",
+            params={"method": method, "charset": "utf-8"},
+            cte="base64",
+        )
+        msg.replace_header(
+            "Subject", ("Отменено: " if method == "CANCEL" else "Приглашение: ") + subject
+        )
+    return Outgoing(
+        interaction_id=item.id,
+        mailbox=mailbox,
+        message_id=message_id,
+        subject=subject,
+        body=body,
+        raw=msg.as_bytes(),
+        sender=sender,
+        recipients=recipients,
+        smtputf8=smtputf8,
+    )
 
 
-def _invitation(session: Session, item: Interaction, method: str, organizer_name: str, organizer: str) -> bytes:
+def _invitation(
+    session: Session, item: Interaction, method: str, organizer_name: str, organizer: str
+) -> bytes:
     """The iTIP object of a meeting: REQUEST (first or updated, SEQUENCE = the record's version) or CANCEL."""
     calendar = invites.codec()
     if calendar is None:
-        raise LetterRefused("meeting invitations are not available on this server (no calendar bridge)")
-    attendees = [(str(p.get("name") or ""), str(p["address"]), str(p.get("status") or "NEEDS-ACTION"))
-                 for p in item.participants or [] if p.get("role") == "attendee"]
+        raise LetterRefused(
+            "meeting invitations are not available on this server (no calendar bridge)"
+        )
+    attendees = [
+        (str(p.get("name") or ""), str(p["address"]), str(p.get("status") or "NEEDS-ACTION"))
+        for p in item.participants or []
+        if p.get("role") == "attendee"
+    ]
     counterparty = session.get(Counterparty, item.counterparty_id)
     location = (counterparty.actual_address or counterparty.legal_address) if counterparty else None
     try:
         return calendar.invitation(
-            uid=f"{item.id}@satchel", sequence=item.version, method=method, summary=item.subject or "Встреча",
-            start=item.starts_at, end=item.starts_at + timedelta(minutes=item.duration_minutes or 60),
-            organizer=(organizer_name, organizer), attendees=attendees, location=location,
-            description=item.notes, stamp=item.updated_at)
+            uid=f"{item.id}@satchel",
+            sequence=item.version,
+            method=method,
+            summary=item.subject or "Встреча",
+            start=item.starts_at,
+            end=item.starts_at + timedelta(minutes=item.duration_minutes or 60),
+            organizer=(organizer_name, organizer),
+            attendees=attendees,
+            location=location,
+            description=item.notes,
+            stamp=item.updated_at,
+        )
     except ValueError as exc:
         raise LetterRefused(f"the invitation cannot be made: {exc}") from None
 

@@ -261,8 +261,13 @@ class _Reader:
             if not isinstance(block, Message):
                 continue
             fields = {}
-            for key in ("final-recipient", "original-recipient", "action", "status",
-                        "diagnostic-code"):
+            for key in (
+                "final-recipient",
+                "original-recipient",
+                "action",
+                "status",
+                "diagnostic-code",
+            ):
                 value = self.header(block, key)
                 if value:
                     fields[key] = value[:500]
@@ -327,8 +332,11 @@ def _param(part: Message, header: str, name: str, reader: _Reader) -> str | None
 
 
 def _filename(part: Message, reader: _Reader) -> str:
-    return (_param(part, "content-disposition", "filename", reader)
-            or _param(part, "content-type", "name", reader) or "")
+    return (
+        _param(part, "content-disposition", "filename", reader)
+        or _param(part, "content-type", "name", reader)
+        or ""
+    )
 
 
 def _disposition(part: Message) -> str | None:
@@ -391,7 +399,9 @@ def _read(msg: Message, reader: _Reader) -> Letter:
         if value is not None:
             headers[name] = value[:1000]
     raw_ct = _raw_values(msg, "content-type")
-    report_type = _param_message(raw_ct[0], "content-type").get_param("report-type") if raw_ct else None
+    report_type = (
+        _param_message(raw_ct[0], "content-type").get_param("report-type") if raw_ct else None
+    )
     reader.walk(msg)
     text = "\n".join(t for t in reader.texts if t)
     html = "\n".join(reader.htmls) if reader.htmls else None
@@ -404,8 +414,9 @@ def _read(msg: Message, reader: _Reader) -> Letter:
     letter = Letter(
         message_id=normalize_message_id(reader.header(msg, "message-id")),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
-        references=parse_message_ids(" ".join(
-            decode_header_value(v)[0] for v in _raw_values(msg, "references"))),
+        references=parse_message_ids(
+            " ".join(decode_header_value(v)[0] for v in _raw_values(msg, "references"))
+        ),
         subject=subject,
         from_=from_,
         to=reader.addresses(msg, "to"),
@@ -449,6 +460,25 @@ def parse_letter(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHME
     reader = _Reader(max_attachment_bytes)
     reader.note("the letter could not be parsed at all")
     text, _ = decode_bytes(raw[:100_000])
-    return Letter(None, None, [], "", [], [], [], [], [], [], None, text, None, [],
-                  "text/plain", None, {}, [], reader.problems,
-                  fingerprint("", None, "", text))
+    return Letter(
+        None,
+        None,
+        [],
+        "",
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        None,
+        text,
+        None,
+        [],
+        "text/plain",
+        None,
+        {},
+        [],
+        reader.problems,
+        fingerprint("", None, "", text),
+    )

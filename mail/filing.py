@@ -29,25 +29,85 @@ from mail.decode import Letter
 from mail.matching import Match
 from mail.models import MailMessage, MailReview, MailSuggestion
 
-__all__ = ["BlobStore", "Suggestions", "bridge_user", "file_letter", "remember", "send_to_review", "set_as_bridge"]
+__all__ = [
+    "BlobStore",
+    "Suggestions",
+    "bridge_user",
+    "file_letter",
+    "remember",
+    "send_to_review",
+    "set_as_bridge",
+]
 
-MAX_TEXT = 1_000_000   # characters of plain text kept on the interaction
-MAX_HTML = 2_000_000   # characters of HTML sanitised and kept
+MAX_TEXT = 1_000_000  # characters of plain text kept on the interaction
+MAX_HTML = 2_000_000  # characters of HTML sanitised and kept
 MAX_SUBJECT = 500
 
 # Tags and attributes a letter keeps: formatting, tables, links, inline images by cid.
-_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "center", "code", "col", "colgroup", "dd", "div",
-         "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p",
-         "pre", "s", "small", "span", "strike", "strong", "sub", "sup", "table", "tbody", "td", "tfoot",
-         "th", "thead", "tr", "u", "ul"}
-_ATTRIBUTES = {"*": {"align", "valign", "width", "height", "colspan", "rowspan", "color", "bgcolor", "dir"},
-               "a": {"href", "title"}, "img": {"src", "alt", "title"}, "font": {"face", "size", "color"}}
+_TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "font",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
+}
+_ATTRIBUTES = {
+    "*": {"align", "valign", "width", "height", "colspan", "rowspan", "color", "bgcolor", "dir"},
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "font": {"face", "size", "color"},
+}
 
 
 def sanitize_html(html: str) -> str:
     """HTML safe to show: no scripts, styles, handlers or remote loads but links; cid: images kept."""
-    return nh3.clean(html[:MAX_HTML], tags=_TAGS, attributes=_ATTRIBUTES,
-                     url_schemes={"http", "https", "mailto", "cid"}, link_rel="noopener noreferrer nofollow")
+    return nh3.clean(
+        html[:MAX_HTML],
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto", "cid"},
+        link_rel="noopener noreferrer nofollow",
+    )
 
 
 class BlobStore:
@@ -121,9 +181,13 @@ class BlobStore:
 
 def bridge_user(session: Session) -> User:
     """The user the bridge files as: an inactive administrator that cannot log in."""
-    user = session.execute(select(User).where(col(User.login) == MAIL_BRIDGE_LOGIN)).scalar_one_or_none()
+    user = session.execute(
+        select(User).where(col(User.login) == MAIL_BRIDGE_LOGIN)
+    ).scalar_one_or_none()
     if user is None:
-        user = accounts.create_user(session, login=MAIL_BRIDGE_LOGIN, full_name="Почтовый робот", role="admin")
+        user = accounts.create_user(
+            session, login=MAIL_BRIDGE_LOGIN, full_name="Почтовый робот", role="admin"
+        )
         accounts.set_active(session, user, False)
     return user
 
@@ -151,17 +215,26 @@ def set_as_bridge(session: Session, bridge: User, item: Interaction, **values: A
 def _participants(letter: Letter) -> list[dict[str, str]]:
     """From, To, Cc and Bcc as crm.rules takes them: a malformed address is left out, not the letter."""
     out = []
-    for role, addresses in (("from", letter.from_), ("to", letter.to), ("cc", letter.cc), ("bcc", letter.bcc)):
+    for role, addresses in (
+        ("from", letter.from_),
+        ("to", letter.to),
+        ("cc", letter.cc),
+        ("bcc", letter.bcc),
+    ):
         for item in addresses:
             try:
                 address = normalize_email(item.address)
             except ValueError:
                 continue
-            out.append({"role": role, "name": " ".join(item.name.split())[:200], "address": address})
+            out.append(
+                {"role": role, "name": " ".join(item.name.split())[:200], "address": address}
+            )
     return out[:100]
 
 
-def _responsible(session: Session, counterparty_id: str, owner_id: str | None, cache: dict[Any, Any]) -> str | None:
+def _responsible(
+    session: Session, counterparty_id: str, owner_id: str | None, cache: dict[Any, Any]
+) -> str | None:
     """The mailbox's owner for a personal box, else the counterparty's owner (if active).
 
     ``cache`` holds the records looked at for the rest of the batch: the session's identity
@@ -185,17 +258,30 @@ def _cached(session: Session, cache: dict[Any, Any], model: Any, record_id: str 
     return cache[key]
 
 
-def file_letter(session: Session, bridge: User, letter: Letter, match: Match, *, outgoing: bool,
-                blobs: BlobStore, mailbox_owner_id: str | None = None, rule: str | None = None,
-                cache: dict[Any, Any] | None = None) -> Any:
+def file_letter(
+    session: Session,
+    bridge: User,
+    letter: Letter,
+    match: Match,
+    *,
+    outgoing: bool,
+    blobs: BlobStore,
+    mailbox_owner_id: str | None = None,
+    rule: str | None = None,
+    cache: dict[Any, Any] | None = None,
+) -> Any:
     """Create the letter's interaction from ``match`` (which must name a counterparty)."""
     assert match.counterparty_id is not None
     cache = {} if cache is None else cache
     _cached(session, cache, ContactPerson, match.contact_person_id)
     attachments = []
     for item in letter.attachments:
-        entry: dict[str, Any] = {"filename": item.filename, "content_type": item.content_type,
-                                 "size": item.size, "omitted": item.omitted}
+        entry: dict[str, Any] = {
+            "filename": item.filename,
+            "content_type": item.content_type,
+            "size": item.size,
+            "omitted": item.omitted,
+        }
         if not item.omitted:
             entry["sha256"] = blobs.put(item.data)
         if item.content_id:
@@ -203,8 +289,10 @@ def file_letter(session: Session, bridge: User, letter: Letter, match: Match, *,
         attachments.append(entry)
     text = letter.text[:MAX_TEXT]
     if letter.problems:
-        text += "\n\n— Satchel: письмо прочитано не полностью / the letter was partly unreadable: " + \
-            "; ".join(letter.problems[:10])
+        text += (
+            "\n\n— Satchel: письмо прочитано не полностью / the letter was partly unreadable: "
+            + "; ".join(letter.problems[:10])
+        )
     data = {
         "counterparty_id": match.counterparty_id,
         "contact_person_id": match.contact_person_id,
@@ -219,7 +307,9 @@ def file_letter(session: Session, bridge: User, letter: Letter, match: Match, *,
     }
     # The access memo lives as long as the cache: one check per counterparty per batch.
     memo = cache.setdefault("access memo", {})
-    interaction = records.create(session, bridge, records.record_type("interactions"), data, batched=True, memo=memo)
+    interaction = records.create(
+        session, bridge, records.record_type("interactions"), data, batched=True, memo=memo
+    )
     interaction.message_id = letter.message_id
     # Provisional: mail.threads places the letter once it is remembered (and may move others).
     interaction.thread_id = match.thread_id or letter.message_id
@@ -229,40 +319,93 @@ def file_letter(session: Session, bridge: User, letter: Letter, match: Match, *,
     return interaction
 
 
-def remember(session: Session, letter: Letter, *, kind: str, reason: str = "", interaction_id: str | None = None,
-             counterparty_id: str | None = None, thread_id: str | None = None, review_id: str | None = None,
-             mailbox_id: str | None = None, folder: str | None = None, uid: int | None = None) -> MailMessage:
+def remember(
+    session: Session,
+    letter: Letter,
+    *,
+    kind: str,
+    reason: str = "",
+    interaction_id: str | None = None,
+    counterparty_id: str | None = None,
+    thread_id: str | None = None,
+    review_id: str | None = None,
+    mailbox_id: str | None = None,
+    folder: str | None = None,
+    uid: int | None = None,
+) -> MailMessage:
     """Note the letter as seen, under its identity; the next copy of it anywhere is a duplicate."""
-    row = construct(MailMessage, key=letter.dedup_key[:500], kind=kind, reason=reason[:500],
-                    interaction_id=interaction_id, counterparty_id=counterparty_id, thread_id=thread_id,
-                    review_id=review_id, mailbox_id=mailbox_id, folder=folder, uid=uid)
+    row = construct(
+        MailMessage,
+        key=letter.dedup_key[:500],
+        kind=kind,
+        reason=reason[:500],
+        interaction_id=interaction_id,
+        counterparty_id=counterparty_id,
+        thread_id=thread_id,
+        review_id=review_id,
+        mailbox_id=mailbox_id,
+        folder=folder,
+        uid=uid,
+    )
     session.add(row)
     return row
 
 
-def send_to_review(session: Session, letter: Letter, raw: bytes, match: Match, *, blobs: BlobStore,
-                   mailbox_id: str, folder: str, reason: str | None = None, detail: str | None = None) -> MailReview:
+def send_to_review(
+    session: Session,
+    letter: Letter,
+    raw: bytes,
+    match: Match,
+    *,
+    blobs: BlobStore,
+    mailbox_id: str,
+    folder: str,
+    reason: str | None = None,
+    detail: str | None = None,
+) -> MailReview:
     sender = letter.from_[0] if letter.from_ else None
     review = MailReview(
-        key=letter.dedup_key[:500], mailbox_id=mailbox_id, folder=folder[:500], subject=(letter.subject or "")[:500],
-        sender=(f"{sender.name} <{sender.address}>" if sender and sender.name else sender.address if sender else "")[:500],
-        received_at=letter.date, reason=reason or match.review_reason or "no_match",
-        detail=(detail if detail is not None else match.detail)[:2000], candidates=list(match.candidates),
-        raw_sha256=blobs.put(raw))
+        key=letter.dedup_key[:500],
+        mailbox_id=mailbox_id,
+        folder=folder[:500],
+        subject=(letter.subject or "")[:500],
+        sender=(
+            f"{sender.name} <{sender.address}>"
+            if sender and sender.name
+            else sender.address
+            if sender
+            else ""
+        )[:500],
+        received_at=letter.date,
+        reason=reason or match.review_reason or "no_match",
+        detail=(detail if detail is not None else match.detail)[:2000],
+        candidates=list(match.candidates),
+        raw_sha256=blobs.put(raw),
+    )
     session.add(review)
     return review
 
 
 class Suggestions:
-    """"Add as a contact person?" for unknown external addresses on filed letters, written once per batch."""
+    """ "Add as a contact person?" for unknown external addresses on filed letters, written once per batch."""
 
     def __init__(self) -> None:
-        self.seen: dict[tuple[str, str], list[Any]] = {}  # (address, counterparty) → [name, interaction, letters]
+        self.seen: dict[
+            tuple[str, str], list[Any]
+        ] = {}  # (address, counterparty) → [name, interaction, letters]
 
-    def add(self, counterparty_id: str, letter: Letter, addresses: tuple[str, ...], interaction_id: str | None) -> None:
+    def add(
+        self,
+        counterparty_id: str,
+        letter: Letter,
+        addresses: tuple[str, ...],
+        interaction_id: str | None,
+    ) -> None:
         names = {a.address: a.name for a in letter.participants}
         for address in addresses[:20]:
-            entry = self.seen.setdefault((address[:254], counterparty_id), [(names.get(address) or "")[:300], None, 0])
+            entry = self.seen.setdefault(
+                (address[:254], counterparty_id), [(names.get(address) or "")[:300], None, 0]
+            )
             entry[1] = interaction_id
             entry[2] += 1
 
@@ -270,15 +413,26 @@ class Suggestions:
         if not self.seen:
             return
         addresses = {address for address, _cp in self.seen}
-        existing = {(row.address, row.counterparty_id): row for row in session.execute(
-            select(MailSuggestion).where(col(MailSuggestion.address).in_(addresses))).scalars()}
+        existing = {
+            (row.address, row.counterparty_id): row
+            for row in session.execute(
+                select(MailSuggestion).where(col(MailSuggestion.address).in_(addresses))
+            ).scalars()
+        }
         for (address, counterparty_id), (name, interaction_id, letters) in self.seen.items():
             row = existing.get((address, counterparty_id))
             if row is None:
-                session.add(construct(MailSuggestion, address=address, name=name, counterparty_id=counterparty_id,
-                                      interaction_id=interaction_id, letters=letters))
+                session.add(
+                    construct(
+                        MailSuggestion,
+                        address=address,
+                        name=name,
+                        counterparty_id=counterparty_id,
+                        interaction_id=interaction_id,
+                        letters=letters,
+                    )
+                )
             else:
                 row.letters += letters
                 row.interaction_id = interaction_id
         self.seen = {}
-

@@ -24,7 +24,14 @@ __all__ = ["FolderInfo", "ImapError", "connect", "find_folders", "folder_role"]
 
 DEFAULT_TIMEOUT = 30.0
 # What a lost, refused, slow or garbled connection raises (imaplib's abort is an IMAPClientError).
-_NETWORK_ERRORS = (ConnectionError, TimeoutError, ssl.SSLError, socket.gaierror, socket.herror, EOFError)
+_NETWORK_ERRORS = (
+    ConnectionError,
+    TimeoutError,
+    ssl.SSLError,
+    socket.gaierror,
+    socket.herror,
+    EOFError,
+)
 
 
 class ImapError(RuntimeError):
@@ -43,16 +50,46 @@ class FolderInfo:
         return self.role not in ("junk", "trash", "drafts") and "\\noselect" not in self.flags
 
 
-_SPECIAL_USE = {"\\sent": "sent", "\\all": "all", "\\archive": "archive", "\\junk": "junk",
-                "\\trash": "trash", "\\drafts": "drafts"}
+_SPECIAL_USE = {
+    "\\sent": "sent",
+    "\\all": "all",
+    "\\archive": "archive",
+    "\\junk": "junk",
+    "\\trash": "trash",
+    "\\drafts": "drafts",
+}
 # Where a server offers no SPECIAL-USE: the names clients give these folders (compared case-folded,
 # also as the last part of a hierarchical name such as "INBOX.Sent").
 _NAMES = {
-    "sent": {"sent", "sent items", "sent messages", "sent mail", "отправленные", "исходящие",
-             "отправленные элементы"},
-    "junk": {"junk", "spam", "junk e-mail", "junk email", "bulk mail", "спам", "нежелательная почта"},
-    "trash": {"trash", "deleted", "deleted items", "deleted messages", "bin", "корзина", "удаленные",
-              "удалённые", "удаленные элементы"},
+    "sent": {
+        "sent",
+        "sent items",
+        "sent messages",
+        "sent mail",
+        "отправленные",
+        "исходящие",
+        "отправленные элементы",
+    },
+    "junk": {
+        "junk",
+        "spam",
+        "junk e-mail",
+        "junk email",
+        "bulk mail",
+        "спам",
+        "нежелательная почта",
+    },
+    "trash": {
+        "trash",
+        "deleted",
+        "deleted items",
+        "deleted messages",
+        "bin",
+        "корзина",
+        "удаленные",
+        "удалённые",
+        "удаленные элементы",
+    },
     "drafts": {"drafts", "draft", "черновики"},
     "all": {"all mail", "вся почта"},
     "archive": {"archive", "архив"},
@@ -90,12 +127,22 @@ def find_folders(client: IMAPClient) -> list[FolderInfo]:
 
 
 @contextmanager
-def connect(mailbox: Mailbox, secrets: SecretBox, *, timeout: float = DEFAULT_TIMEOUT) -> Iterator[IMAPClient]:
+def connect(
+    mailbox: Mailbox, secrets: SecretBox, *, timeout: float = DEFAULT_TIMEOUT
+) -> Iterator[IMAPClient]:
     """A logged-in client for ``mailbox``; logged out (or dropped) when the block ends."""
     try:
-        context = ssl.create_default_context() if mailbox.imap_security in ("ssl", "starttls") else None
-        client = IMAPClient(mailbox.imap_host, port=mailbox.imap_port, use_uid=True,
-                            ssl=mailbox.imap_security == "ssl", ssl_context=context, timeout=timeout)
+        context = (
+            ssl.create_default_context() if mailbox.imap_security in ("ssl", "starttls") else None
+        )
+        client = IMAPClient(
+            mailbox.imap_host,
+            port=mailbox.imap_port,
+            use_uid=True,
+            ssl=mailbox.imap_security == "ssl",
+            ssl_context=context,
+            timeout=timeout,
+        )
     except (OSError, IMAPClientError) as exc:
         raise ImapError(f"cannot reach {mailbox.imap_host}:{mailbox.imap_port}: {exc}") from None
     try:
@@ -108,8 +155,9 @@ def connect(mailbox: Mailbox, secrets: SecretBox, *, timeout: float = DEFAULT_TI
             else:
                 client.login(mailbox.login, secret)
         except LoginError:
-            raise ImapError(f"{mailbox.imap_host} refused the login of {mailbox.login}: "
-                            "wrong password or token") from None
+            raise ImapError(
+                f"{mailbox.imap_host} refused the login of {mailbox.login}: wrong password or token"
+            ) from None
         yield client
     except (*_NETWORK_ERRORS, IMAPClientError) as exc:
         # Only the connection's own failures: a full disk in the caller's block stays what it is.

@@ -95,10 +95,20 @@ class Ingest:
     of a ``with`` block), not once per folder.
     """
 
-    def __init__(self, database: Database, *, secrets: SecretBox, company_domains: list[str], blobs: filing.BlobStore,
-                 max_attachment_bytes: int, timeout: float = 30.0, batch_bytes: int = BATCH_BYTES,
-                 batch_count: int = BATCH_COUNT, progress: Progress | None = None,
-                 after_batch: Callable[[str, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        secrets: SecretBox,
+        company_domains: list[str],
+        blobs: filing.BlobStore,
+        max_attachment_bytes: int,
+        timeout: float = 30.0,
+        batch_bytes: int = BATCH_BYTES,
+        batch_count: int = BATCH_COUNT,
+        progress: Progress | None = None,
+        after_batch: Callable[[str, int], None] | None = None,
+    ) -> None:
         self.db = database
         self.secrets = secrets
         self.company_domains = [d.lower() for d in company_domains]
@@ -146,7 +156,10 @@ class Ingest:
 
     def _run(self, mailbox: Mailbox, report: MailboxReport) -> None:
         with connect(mailbox, self.secrets, timeout=self.timeout) as client:
-            capabilities = {c.decode().upper() if isinstance(c, bytes) else c.upper() for c in client.capabilities()}
+            capabilities = {
+                c.decode().upper() if isinstance(c, bytes) else c.upper()
+                for c in client.capabilities()
+            }
             if "CONDSTORE" in capabilities:
                 client.enable("CONDSTORE")
             for info in self.folders(mailbox, client):
@@ -164,8 +177,11 @@ class Ingest:
     # -- a folder
 
     def _folder_row(self, session: Session, mailbox_id: str, info: FolderInfo) -> MailFolder:
-        row = session.execute(select(MailFolder).where(col(MailFolder.mailbox_id) == mailbox_id,
-                                                       col(MailFolder.name) == info.name)).scalar_one_or_none()
+        row = session.execute(
+            select(MailFolder).where(
+                col(MailFolder.mailbox_id) == mailbox_id, col(MailFolder.name) == info.name
+            )
+        ).scalar_one_or_none()
         if row is None:
             row = MailFolder(mailbox_id=mailbox_id, name=info.name, role=info.role)
             session.add(row)
@@ -182,15 +198,24 @@ class Ingest:
             row = self._folder_row(session, mailbox.id, info)
             row.role = info.role
             if row.uidvalidity is not None and row.uidvalidity != uidvalidity:
-                log.warning("UIDVALIDITY of %s/%s changed (%s → %s): reading it again, known letters are skipped",
-                            mailbox.name, info.name, row.uidvalidity, uidvalidity)
+                log.warning(
+                    "UIDVALIDITY of %s/%s changed (%s → %s): reading it again, known letters are skipped",
+                    mailbox.name,
+                    info.name,
+                    row.uidvalidity,
+                    uidvalidity,
+                )
                 row.last_uid, row.highestmodseq = 0, None
                 row.uidvalidity_resets += 1
                 report.uidvalidity_reset = True
             row.uidvalidity = uidvalidity
             row.last_run_at = utcnow()
             folder_id, last_uid, known_modseq = row.id, row.last_uid, row.highestmodseq
-        if uidnext is not None and uidnext <= last_uid + 1 and (modseq is None or modseq == known_modseq):
+        if (
+            uidnext is not None
+            and uidnext <= last_uid + 1
+            and (modseq is None or modseq == known_modseq)
+        ):
             return report  # nothing arrived
         uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
         if not uids:
@@ -198,7 +223,7 @@ class Ingest:
             return report
         sizes: dict[int, int] = {}
         for start in range(0, len(uids), 1000):
-            fetched = client.fetch(uids[start:start + 1000], ["RFC822.SIZE"])
+            fetched = client.fetch(uids[start : start + 1000], ["RFC822.SIZE"])
             sizes.update({uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()})
         done = 0
         # Batches fetched and being parsed, oldest first; the oldest is filed while the others parse.
@@ -210,19 +235,37 @@ class Ingest:
                 data = client.fetch(batch, ["BODY.PEEK[]"])
             except BaseException:
                 while pending:  # what was fetched before the connection went is still filed
-                    done = self._commit(mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report)
+                    done = self._commit(
+                        mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report
+                    )
                 raise
-            raws = [(uid, bytes(data[uid][b"BODY[]"])) for uid in batch
-                    if uid in data and data[uid].get(b"BODY[]") is not None]  # expunged meanwhile: gone
+            raws = [
+                (uid, bytes(data[uid][b"BODY[]"]))
+                for uid in batch
+                if uid in data and data[uid].get(b"BODY[]") is not None
+            ]  # expunged meanwhile: gone
             pending.append((batch, parser.submit(raws, self.max_attachment_bytes)))
             if len(pending) > parser.depth:
-                done = self._commit(mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report)
+                done = self._commit(
+                    mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report
+                )
         while pending:
-            done = self._commit(mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report)
+            done = self._commit(
+                mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report
+            )
         return report
 
-    def _commit(self, mailbox: Mailbox, info: FolderInfo, folder_id: str, uids: list[int], modseq: int | None,
-                pending: tuple[list[int], _Parsed], done: int, report: FolderReport) -> int:
+    def _commit(
+        self,
+        mailbox: Mailbox,
+        info: FolderInfo,
+        folder_id: str,
+        uids: list[int],
+        modseq: int | None,
+        pending: tuple[list[int], _Parsed],
+        done: int,
+        report: FolderReport,
+    ) -> int:
         """File one fetched batch and move the cursor past it, in one transaction."""
         batch, parsed = pending
         letters = parsed.result()
@@ -259,8 +302,13 @@ class Ingest:
 
     # -- letters
 
-    def _file_batch(self, session: Session, mailbox: Mailbox, folder: str,
-                    letters: list[tuple[int, bytes, Letter]]) -> list[str]:
+    def _file_batch(
+        self,
+        session: Session,
+        mailbox: Mailbox,
+        folder: str,
+        letters: list[tuple[int, bytes, Letter]],
+    ) -> list[str]:
         """File a batch's letters; one outcome (the counter it adds to) per letter.
 
         The fast way writes the whole batch in one flush. Should any letter fail in a way
@@ -275,18 +323,39 @@ class Ingest:
         except (ImapError, OSError):
             raise
         except Exception:  # noqa: BLE001 - redone carefully below; that run records the error
-            log.info("a letter of a batch in %s/%s failed; filing that batch letter by letter", mailbox.name, folder)
+            log.info(
+                "a letter of a batch in %s/%s failed; filing that batch letter by letter",
+                mailbox.name,
+                folder,
+            )
             session.rollback()  # files written meanwhile stay on the list to sync: the careful run reuses them
             return self._file_letters(session, mailbox, folder, letters, careful=True)
 
-    def _file_letters(self, session: Session, mailbox: Mailbox, folder: str, letters: list[tuple[int, bytes, Letter]],
-                      *, careful: bool) -> list[str]:
+    def _file_letters(
+        self,
+        session: Session,
+        mailbox: Mailbox,
+        folder: str,
+        letters: list[tuple[int, bytes, Letter]],
+        *,
+        careful: bool,
+    ) -> list[str]:
         bridge = filing.bridge_user(session)
         matcher = Matcher(session, [*self.company_domains, mailbox.address.rpartition("@")[2]])
-        privacy = PrivacyRules.of(mailbox.private_addresses, mailbox.private_domains, mailbox.private_folders)
+        privacy = PrivacyRules.of(
+            mailbox.private_addresses, mailbox.private_domains, mailbox.private_folders
+        )
         matcher.prefetch((letter for _uid, _raw, letter in letters), mailbox.address)
         keys = list({letter.dedup_key[:500] for _uid, _raw, letter in letters})
-        known = set(session.execute(select(col(MailMessage.key)).where(col(MailMessage.key).in_(keys))).scalars()) if keys else set()
+        known = (
+            set(
+                session.execute(
+                    select(col(MailMessage.key)).where(col(MailMessage.key).in_(keys))
+                ).scalars()
+            )
+            if keys
+            else set()
+        )
         suggestions = filing.Suggestions()
         outcomes = []
         for uid, raw, letter in letters:
@@ -295,7 +364,18 @@ class Ingest:
                 outcomes.append("duplicates")
                 continue
             known.add(key)
-            args = (session, bridge, matcher, privacy, mailbox, folder, uid, raw, letter, suggestions)
+            args = (
+                session,
+                bridge,
+                matcher,
+                privacy,
+                mailbox,
+                folder,
+                uid,
+                raw,
+                letter,
+                suggestions,
+            )
             if not careful:
                 outcomes.append(self._letter(*args))
                 continue
@@ -305,13 +385,34 @@ class Ingest:
             except (ImapError, OSError):
                 raise
             except Exception as exc:  # noqa: BLE001 - one letter must not stop the run; it waits in review
-                log.warning("letter %s in %s/%s could not be filed: %s", uid, mailbox.name, folder, exc)
+                log.warning(
+                    "letter %s in %s/%s could not be filed: %s", uid, mailbox.name, folder, exc
+                )
                 with session.begin_nested():
-                    where: dict[str, Any] = {"mailbox_id": mailbox.id, "folder": folder[:500], "uid": uid}
-                    review = filing.send_to_review(session, letter, raw, Match("review"), blobs=self.blobs,
-                                                   mailbox_id=mailbox.id, folder=folder, reason="error",
-                                                   detail=f"{type(exc).__name__}: {exc}")
-                    filing.remember(session, letter, kind="business", reason="error", review_id=review.id, **where)
+                    where: dict[str, Any] = {
+                        "mailbox_id": mailbox.id,
+                        "folder": folder[:500],
+                        "uid": uid,
+                    }
+                    review = filing.send_to_review(
+                        session,
+                        letter,
+                        raw,
+                        Match("review"),
+                        blobs=self.blobs,
+                        mailbox_id=mailbox.id,
+                        folder=folder,
+                        reason="error",
+                        detail=f"{type(exc).__name__}: {exc}",
+                    )
+                    filing.remember(
+                        session,
+                        letter,
+                        kind="business",
+                        reason="error",
+                        review_id=review.id,
+                        **where,
+                    )
                 outcomes.append("errors")
         suggestions.write(session)
         return outcomes
@@ -323,7 +424,11 @@ class Ingest:
         Replies to meetings Satchel did not send are left to the rest of the pipeline.
         """
         calendar = invites.codec()
-        parts = [a for a in letter.attachments if a.content_type in ("text/calendar", "application/ics") and a.data]
+        parts = [
+            a
+            for a in letter.attachments
+            if a.content_type in ("text/calendar", "application/ics") and a.data
+        ]
         if calendar is None or not parts:
             return None
         done = []
@@ -334,7 +439,11 @@ class Ingest:
                 if meeting is None or meeting.kind != "meeting":
                     continue
                 people = [dict(p) for p in meeting.participants or []]
-                hit = [p for p in people if p.get("role") == "attendee" and p.get("address") == reply.attendee]
+                hit = [
+                    p
+                    for p in people
+                    if p.get("role") == "attendee" and p.get("address") == reply.attendee
+                ]
                 if not hit:
                     continue
                 for person in hit:
@@ -343,41 +452,88 @@ class Ingest:
                 done.append(f"{reply.attendee}: {reply.partstat}")
         return "; ".join(done) or None
 
-    def _letter(self, session: Session, bridge: Any, matcher: Matcher, privacy: PrivacyRules, mailbox: Mailbox,
-                folder: str, uid: int, raw: bytes, letter: Letter, suggestions: filing.Suggestions) -> str:
+    def _letter(
+        self,
+        session: Session,
+        bridge: Any,
+        matcher: Matcher,
+        privacy: PrivacyRules,
+        mailbox: Mailbox,
+        folder: str,
+        uid: int,
+        raw: bytes,
+        letter: Letter,
+        suggestions: filing.Suggestions,
+    ) -> str:
         """File one letter; the name of the counter it adds to."""
         where: dict[str, Any] = {"mailbox_id": mailbox.id, "folder": folder[:500], "uid": uid}
         answered = self._calendar_replies(session, bridge, letter)
         if answered:
             filing.remember(session, letter, kind="calendar_reply", reason=answered, **where)
             return "calendar_reply"
-        verdict = classify(letter, company_domains=matcher.company_domains, privacy=privacy,
-                           folder=folder, owner=mailbox.address)
+        verdict = classify(
+            letter,
+            company_domains=matcher.company_domains,
+            privacy=privacy,
+            folder=folder,
+            owner=mailbox.address,
+        )
         if not verdict.is_filed:
-            filing.remember(session, letter, kind=verdict.kind.value, reason=verdict.reason, **where)
+            filing.remember(
+                session, letter, kind=verdict.kind.value, reason=verdict.reason, **where
+            )
             return verdict.kind.value
         match = matcher.match(letter, mailbox.address)
         if match.counterparty_id is None:
-            review = filing.send_to_review(session, letter, raw, match, blobs=self.blobs,
-                                           mailbox_id=mailbox.id, folder=folder)
-            filing.remember(session, letter, kind="business", reason=match.detail, review_id=review.id,
-                            thread_id=match.thread_id, **where)
+            review = filing.send_to_review(
+                session, letter, raw, match, blobs=self.blobs, mailbox_id=mailbox.id, folder=folder
+            )
+            filing.remember(
+                session,
+                letter,
+                kind="business",
+                reason=match.detail,
+                review_id=review.id,
+                thread_id=match.thread_id,
+                **where,
+            )
             return "review"
         interaction = filing.file_letter(
-            session, bridge, letter, match, outgoing=matcher.is_outgoing(letter, mailbox.address),
-            blobs=self.blobs, mailbox_owner_id=mailbox.owner_id if mailbox.kind == "personal" else None,
-            cache=matcher.cache)
-        row = filing.remember(session, letter, kind="business", reason=match.detail, interaction_id=interaction.id,
-                              counterparty_id=match.counterparty_id, thread_id=interaction.thread_id, **where)
-        matcher.threads.place(letter, row, interaction, bridge)  # may move letters filed before to its thread
+            session,
+            bridge,
+            letter,
+            match,
+            outgoing=matcher.is_outgoing(letter, mailbox.address),
+            blobs=self.blobs,
+            mailbox_owner_id=mailbox.owner_id if mailbox.kind == "personal" else None,
+            cache=matcher.cache,
+        )
+        row = filing.remember(
+            session,
+            letter,
+            kind="business",
+            reason=match.detail,
+            interaction_id=interaction.id,
+            counterparty_id=match.counterparty_id,
+            thread_id=interaction.thread_id,
+            **where,
+        )
+        matcher.threads.place(
+            letter, row, interaction, bridge
+        )  # may move letters filed before to its thread
         matcher.known(letter, match.counterparty_id, interaction.thread_id)
         if match.unknown:
             suggestions.add(match.counterparty_id, letter, match.unknown, interaction.id)
         return "filed"
 
 
-def batches(uids: list[int], sizes: dict[int, int], *, max_bytes: int = BATCH_BYTES,
-            max_count: int = BATCH_COUNT) -> list[list[int]]:
+def batches(
+    uids: list[int],
+    sizes: dict[int, int],
+    *,
+    max_bytes: int = BATCH_BYTES,
+    max_count: int = BATCH_COUNT,
+) -> list[list[int]]:
     """UIDs in fetch batches of at most ``max_bytes`` (a larger letter alone) or ``max_count`` letters."""
     out: list[list[int]] = []
     current: list[int] = []
@@ -412,7 +568,9 @@ class _Parsed:
         self.letters = letters
 
     def result(self) -> list[tuple[int, bytes, Letter]]:
-        return [(uid, raw, letter) for (uid, raw), letter in zip(self.raws, self.letters, strict=True)]
+        return [
+            (uid, raw, letter) for (uid, raw), letter in zip(self.raws, self.letters, strict=True)
+        ]
 
 
 class _Parser:
@@ -437,7 +595,9 @@ class _Parser:
         """A folder with ``letters`` to read comes next: start the workers if it is worth it."""
         if self.pool is None and self.cores > 1 and letters >= _PARALLEL_FROM:
             self.workers = min(4, self.cores)
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
             self.depth = self.workers
             self.started += 1
 

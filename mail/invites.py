@@ -16,9 +16,22 @@ __all__ = ["InvitationCodec", "codec", "use"]
 
 
 class InvitationCodec(Protocol):
-    def invitation(self, *, uid: str, sequence: int, method: str, summary: str, start: datetime, end: datetime,
-                   organizer: tuple[str, str], attendees: list[tuple[str, str, str]], location: str | None,
-                   description: str | None, stamp: datetime, status: str | None = None) -> bytes: ...
+    def invitation(
+        self,
+        *,
+        uid: str,
+        sequence: int,
+        method: str,
+        summary: str,
+        start: datetime,
+        end: datetime,
+        organizer: tuple[str, str],
+        attendees: list[tuple[str, str, str]],
+        location: str | None,
+        description: str | None,
+        stamp: datetime,
+        status: str | None = None,
+    ) -> bytes: ...
 
     def parse_reply(self, data: bytes, method_hint: str | None = None) -> list[Any]: ...
 

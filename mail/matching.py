@@ -66,13 +66,21 @@ def _domain(address: str) -> str:
 
 
 # Built once: composing a statement costs more than SQLite answering it.
-_THREADS = (select(col(MailMessage.key), col(MailMessage.counterparty_id), col(MailMessage.thread_id))
-            .where(col(MailMessage.key).in_(bindparam("keys", expanding=True)),
-                   col(MailMessage.counterparty_id).is_not(None)))
-_KEYS = (select(col(ContactKey.key), col(ContactKey.counterparty_id), col(ContactKey.record_type),
-                col(ContactKey.record_id))
-         .where(col(ContactKey.kind) == bindparam("kind"),
-                col(ContactKey.key).in_(bindparam("keys", expanding=True))))
+_THREADS = select(
+    col(MailMessage.key), col(MailMessage.counterparty_id), col(MailMessage.thread_id)
+).where(
+    col(MailMessage.key).in_(bindparam("keys", expanding=True)),
+    col(MailMessage.counterparty_id).is_not(None),
+)
+_KEYS = select(
+    col(ContactKey.key),
+    col(ContactKey.counterparty_id),
+    col(ContactKey.record_type),
+    col(ContactKey.record_id),
+).where(
+    col(ContactKey.kind) == bindparam("kind"),
+    col(ContactKey.key).in_(bindparam("keys", expanding=True)),
+)
 
 
 class Matcher:
@@ -104,12 +112,21 @@ class Matcher:
             if not found:
                 continue
             row = self.session.execute(
-                select(col(Interaction.counterparty_id), col(Interaction.thread_id),
-                       col(Interaction.contact_person_id), col(Interaction.message_id))
-                .where(col(Interaction.id) == found.group(1))).first()
+                select(
+                    col(Interaction.counterparty_id),
+                    col(Interaction.thread_id),
+                    col(Interaction.contact_person_id),
+                    col(Interaction.message_id),
+                ).where(col(Interaction.id) == found.group(1))
+            ).first()
             if row is not None and row.message_id == mid:
-                return Match("own_reference", row.counterparty_id, None, row.thread_id or mid,
-                             detail=f"answers our letter <{mid}>")
+                return Match(
+                    "own_reference",
+                    row.counterparty_id,
+                    None,
+                    row.thread_id or mid,
+                    detail=f"answers our letter <{mid}>",
+                )
         return None
 
     def _thread(self, ids: list[str]) -> Match | None:
@@ -118,10 +135,18 @@ class Matcher:
         self._load_threads(ids)
         known = {mid: thread for mid in ids if (thread := self._threads.get(mid))}
         known.update((mid, self._filed[mid]) for mid in ids if mid in self._filed)
-        for mid in reversed(ids):  # In-Reply-To is last in Letter.thread_ids, then the newest reference
+        for mid in reversed(
+            ids
+        ):  # In-Reply-To is last in Letter.thread_ids, then the newest reference
             if mid in known:
                 counterparty_id, thread_id = known[mid]
-                return Match("thread", counterparty_id, None, thread_id or mid, detail=f"in the thread of {mid}")
+                return Match(
+                    "thread",
+                    counterparty_id,
+                    None,
+                    thread_id or mid,
+                    detail=f"in the thread of {mid}",
+                )
         return None
 
     # Lookups remember what they found (and what they did not), so that ``prefetch`` can ask
@@ -130,7 +155,7 @@ class Matcher:
     def _load_threads(self, ids: Iterable[str]) -> None:
         missing = [mid for mid in dict.fromkeys(ids) if mid not in self._threads]
         for start in range(0, len(missing), 500):
-            chunk = missing[start:start + 500]
+            chunk = missing[start : start + 500]
             self._threads.update(dict.fromkeys(chunk))
             rows = self.session.execute(_THREADS, {"keys": chunk}).all()
             self._threads.update({row.key: (row.counterparty_id, row.thread_id) for row in rows})
@@ -139,7 +164,7 @@ class Matcher:
         """address → [(counterparty_id, record_type, record_id)] for every known address."""
         missing = [a for a in dict.fromkeys(addresses) if a not in self._addresses]
         for start in range(0, len(missing), 500):
-            chunk = missing[start:start + 500]
+            chunk = missing[start : start + 500]
             found: dict[str, list[tuple[str, str, str]]] = {a: [] for a in chunk}
             for row in self.session.execute(_KEYS, {"kind": "email", "keys": chunk}).all():
                 found[row.key].append((row.counterparty_id, row.record_type, row.record_id))
@@ -149,7 +174,7 @@ class Matcher:
     def _by_domains(self, domains: list[str]) -> dict[str, set[str]]:
         missing = [d for d in dict.fromkeys(domains) if d not in self._domains]
         for start in range(0, len(missing), 500):
-            chunk = missing[start:start + 500]
+            chunk = missing[start : start + 500]
             found: dict[str, set[str]] = {d: set() for d in chunk}
             for row in self.session.execute(_KEYS, {"kind": "email_domain", "keys": chunk}).all():
                 found[row.key].add(row.counterparty_id)
@@ -165,7 +190,9 @@ class Matcher:
             addresses += first + rest
             ids += letter.thread_ids
         self._by_addresses(addresses)
-        self._by_domains([d for d in dict.fromkeys(_domain(a) for a in addresses) if d not in FREE_MAIL_DOMAINS])
+        self._by_domains(
+            [d for d in dict.fromkeys(_domain(a) for a in addresses) if d not in FREE_MAIL_DOMAINS]
+        )
         self._load_threads(ids)
 
     def external(self, letter: Letter, mailbox_address: str | None) -> tuple[list[str], list[str]]:
@@ -173,7 +200,9 @@ class Matcher:
         own = (mailbox_address or "").lower()
 
         def keep(addresses: Iterable[str]) -> list[str]:
-            return [a for a in addresses if a and a != own and not on_domains(a, self.company_domains)]
+            return [
+                a for a in addresses if a and a != own and not on_domains(a, self.company_domains)
+            ]
 
         outgoing = self.is_outgoing(letter, mailbox_address)
         first = keep(a.address for a in (letter.to if outgoing else letter.from_ or letter.sender))
@@ -183,7 +212,9 @@ class Matcher:
     def is_outgoing(self, letter: Letter, mailbox_address: str | None) -> bool:
         senders = [a.address for a in letter.from_]
         own = (mailbox_address or "").lower()
-        return bool(senders) and all(a == own or on_domains(a, self.company_domains) for a in senders)
+        return bool(senders) and all(
+            a == own or on_domains(a, self.company_domains) for a in senders
+        )
 
     # -- the whole decision
 
@@ -197,41 +228,81 @@ class Matcher:
 
         found = self._own_reference(thread_ids) or self._thread(thread_ids)
         if found is not None:
-            return Match(found.rule, found.counterparty_id, self._person(known, everyone, found.counterparty_id),
-                         found.thread_id, detail=found.detail, unknown=unknown)
+            return Match(
+                found.rule,
+                found.counterparty_id,
+                self._person(known, everyone, found.counterparty_id),
+                found.thread_id,
+                detail=found.detail,
+                unknown=unknown,
+            )
 
         for group in (first, rest):
             counterparties = {cp for a in group for cp, _t, _r in known.get(a, ())}
             if len(counterparties) == 1:
                 cp = counterparties.pop()
                 address = next(a for a in group if a in known)
-                return Match("contact_address", cp, self._person(known, group, cp), own_thread,
-                             detail=f"{address} is a known address", unknown=unknown)
+                return Match(
+                    "contact_address",
+                    cp,
+                    self._person(known, group, cp),
+                    own_thread,
+                    detail=f"{address} is a known address",
+                    unknown=unknown,
+                )
             if len(counterparties) > 1:
-                return Match("review", review_reason="ambiguous", candidates=tuple(sorted(counterparties)),
-                             thread_id=own_thread, unknown=unknown,
-                             detail="addresses of more than one counterparty: " + ", ".join(
-                                 a for a in group if a in known))
+                return Match(
+                    "review",
+                    review_reason="ambiguous",
+                    candidates=tuple(sorted(counterparties)),
+                    thread_id=own_thread,
+                    unknown=unknown,
+                    detail="addresses of more than one counterparty: "
+                    + ", ".join(a for a in group if a in known),
+                )
 
         for group in (first, rest):
-            domains = [d for d in dict.fromkeys(_domain(a) for a in group) if d not in FREE_MAIL_DOMAINS]
+            domains = [
+                d for d in dict.fromkeys(_domain(a) for a in group) if d not in FREE_MAIL_DOMAINS
+            ]
             by_domain = self._by_domains(domains)
             counterparties = set().union(*by_domain.values()) if by_domain else set()
             if len(counterparties) == 1:
                 cp = counterparties.pop()
                 domain = next(iter(by_domain))
-                return Match("domain", cp, None, own_thread, detail=f"{domain} is the counterparty's domain",
-                             unknown=unknown)
+                return Match(
+                    "domain",
+                    cp,
+                    None,
+                    own_thread,
+                    detail=f"{domain} is the counterparty's domain",
+                    unknown=unknown,
+                )
             if len(counterparties) > 1:
-                return Match("review", review_reason="ambiguous", candidates=tuple(sorted(counterparties)),
-                             thread_id=own_thread, unknown=unknown,
-                             detail="domain shared by more than one counterparty: " + ", ".join(by_domain))
-        detail = ("no address outside the company" if not everyone
-                  else "no contact person, counterparty or corporate domain has " + ", ".join(everyone[:5]))
-        return Match("review", review_reason="no_match", thread_id=own_thread, unknown=unknown, detail=detail)
+                return Match(
+                    "review",
+                    review_reason="ambiguous",
+                    candidates=tuple(sorted(counterparties)),
+                    thread_id=own_thread,
+                    unknown=unknown,
+                    detail="domain shared by more than one counterparty: " + ", ".join(by_domain),
+                )
+        detail = (
+            "no address outside the company"
+            if not everyone
+            else "no contact person, counterparty or corporate domain has "
+            + ", ".join(everyone[:5])
+        )
+        return Match(
+            "review", review_reason="no_match", thread_id=own_thread, unknown=unknown, detail=detail
+        )
 
     @staticmethod
-    def _person(known: dict[str, list[tuple[str, str, str]]], addresses: list[str], counterparty_id: str | None) -> str | None:
+    def _person(
+        known: dict[str, list[tuple[str, str, str]]],
+        addresses: list[str],
+        counterparty_id: str | None,
+    ) -> str | None:
         """The contact person of ``counterparty_id`` behind the first of ``addresses`` that has one."""
         for address in addresses:
             for cp, record_type, record_id in known.get(address, ()):

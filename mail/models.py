@@ -45,7 +45,9 @@ class Mailbox(SQLModel, table=True):
     # Explicit folders to read; empty means every folder but Junk, Trash and Drafts.
     folders: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # The owner's private exclusions: letters touching these are never filed.
-    private_addresses: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    private_addresses: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     private_domains: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     private_folders: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     enabled: bool = Field(default=True)
@@ -85,8 +87,10 @@ class MailMessage(SQLModel, table=True):
     """
 
     __tablename__ = "mail_message"
-    __table_args__ = (Index("ix_mail_message_thread", "counterparty_id", "thread_id"),
-                      Index("ix_mail_message_topic", "counterparty_id", "topic"))
+    __table_args__ = (
+        Index("ix_mail_message_thread", "counterparty_id", "thread_id"),
+        Index("ix_mail_message_topic", "counterparty_id", "topic"),
+    )
 
     key: str = Field(primary_key=True, max_length=500)  # Letter.dedup_key
     # business, bounce, auto_reply, mailing_list, internal, private

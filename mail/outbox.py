@@ -75,15 +75,25 @@ from mail.secrets import SecretBox, SecretError, box_for
 if TYPE_CHECKING:  # mail depends on crm only; the server hands in its settings
     from mail.bridge import BridgeSettings as Config
 
-__all__ = ["MAX_ATTEMPTS", "LetterRefused", "Outgoing", "SendReport", "build_message", "choose_mailbox",
-           "enqueue", "recover", "retry", "send_due"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "LetterRefused",
+    "Outgoing",
+    "SendReport",
+    "build_message",
+    "choose_mailbox",
+    "enqueue",
+    "recover",
+    "retry",
+    "send_due",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 FIRST_DELAY = timedelta(seconds=60)
 MAX_DELAY = timedelta(hours=6)
-LEASE = timedelta(minutes=10)       # a claim older than this, still "sending", is a crash
+LEASE = timedelta(minutes=10)  # a claim older than this, still "sending", is a crash
 COPY_RETRY_FOR = timedelta(days=3)  # how long a failed APPEND to Sent is tried again
 SMTP_TIMEOUT = 30.0
 IMAP_TIMEOUT = 30.0
@@ -93,8 +103,10 @@ QUEUED, SENDING, SENT = MailStatus.QUEUED.value, MailStatus.SENDING.value, MailS
 FAILED, UNCERTAIN = MailStatus.FAILED.value, MailStatus.UNCERTAIN.value
 
 _SAFE_NAME = re.compile(r"[0-9a-f-]{36}")
-_UNCERTAIN = ("the server stopped while sending this letter, so it may or may not have gone out; "
-              "check with the recipient and queue it again to resend")
+_UNCERTAIN = (
+    "the server stopped while sending this letter, so it may or may not have gone out; "
+    "check with the recipient and queue it again to resend"
+)
 
 
 @dataclass
@@ -111,13 +123,15 @@ class SendReport:
 # ---------------------------------------------------------------- helpers
 
 
-
-
 def _locked(session: Session, model: Any, key: str) -> Any:
     """The row, read afresh and locked until commit (SQLite's writer lock does that anyway)."""
     column = col(model.interaction_id) if model is MailOutbox else model.id
-    return session.execute(select(model).where(column == key).with_for_update()
-                           .execution_options(populate_existing=True)).scalar_one_or_none()
+    return session.execute(
+        select(model)
+        .where(column == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
 
 
 def _identity(bare: str) -> str:
@@ -126,8 +140,11 @@ def _identity(bare: str) -> str:
 
 
 def _spool_path(config: Config, interaction_id: str) -> Path:
-    name = interaction_id if _SAFE_NAME.fullmatch(interaction_id) else \
-        hashlib.sha256(interaction_id.encode()).hexdigest()
+    name = (
+        interaction_id
+        if _SAFE_NAME.fullmatch(interaction_id)
+        else hashlib.sha256(interaction_id.encode()).hexdigest()
+    )
     return Path(config.data_dir) / SPOOL_DIR / f"{name}.eml"
 
 
@@ -177,8 +194,14 @@ def _remind(session: Session, bridge: User, item: Interaction, title: str, notes
         log.warning("letter %s: nobody active to tell that %s", item.id, title)
         return
     subject = " ".join((item.subject or "").split()) or "(без темы)"
-    data = {"title": f"{title}: {subject}"[:500], "notes": notes, "due_at": utcnow(), "assignee_id": user.id,
-            "subject_type": "interaction", "subject_id": item.id}
+    data = {
+        "title": f"{title}: {subject}"[:500],
+        "notes": notes,
+        "due_at": utcnow(),
+        "assignee_id": user.id,
+        "subject_type": "interaction",
+        "subject_id": item.id,
+    }
     try:
         with session.begin_nested():
             records.create(session, bridge, records.record_type("reminders"), data)
@@ -186,8 +209,14 @@ def _remind(session: Session, bridge: User, item: Interaction, title: str, notes
         log.warning("letter %s: reminder not created: %s", item.id, exc)
 
 
-def _fail(session: Session, bridge: User, item: Interaction, row: MailOutbox | None, error: str,
-          config: Config | None = None) -> None:
+def _fail(
+    session: Session,
+    bridge: User,
+    item: Interaction,
+    row: MailOutbox | None,
+    error: str,
+    config: Config | None = None,
+) -> None:
     """Mark the letter failed (row and interaction) and tell its author."""
     if row is not None:
         row.state = FAILED
@@ -214,8 +243,16 @@ def _remember(session: Session, item: Interaction, row: MailOutbox) -> None:
     session.add(known)
 
 
-def _mark_sent(session: Session, bridge: User, item: Interaction, row: MailOutbox, *, copy_saved: bool,
-               note: str | None = None, out: Outgoing | None = None) -> None:
+def _mark_sent(
+    session: Session,
+    bridge: User,
+    item: Interaction,
+    row: MailOutbox,
+    *,
+    copy_saved: bool,
+    note: str | None = None,
+    out: Outgoing | None = None,
+) -> None:
     """Sent: the row, the interaction (with the text as merged and sent) and the identity."""
     row.state = SENT
     row.sent_at = utcnow()
@@ -248,39 +285,70 @@ def choose_mailbox(session: Session, item: Interaction) -> Mailbox | None:
     can_send = (col(Mailbox.enabled) == True, smtp_host.is_not(None), smtp_host != "")  # noqa: E712
     if owner:
         mine = (col(Mailbox.kind) == "personal", col(Mailbox.owner_id) == owner)
-        own = session.execute(select(Mailbox).where(*mine, *can_send)
-                              .order_by(col(Mailbox.name))).scalars().first()
+        own = (
+            session.execute(select(Mailbox).where(*mine, *can_send).order_by(col(Mailbox.name)))
+            .scalars()
+            .first()
+        )
         if own is not None:
             return own
-    return session.execute(select(Mailbox).where(col(Mailbox.kind) == "shared", *can_send)
-                           .order_by(col(Mailbox.name))).scalars().first()
+    return (
+        session.execute(
+            select(Mailbox)
+            .where(col(Mailbox.kind) == "shared", *can_send)
+            .order_by(col(Mailbox.name))
+        )
+        .scalars()
+        .first()
+    )
 
 
 def _enqueue(session: Session, report: SendReport, now: datetime) -> int:
     bridge: User | None = None
     count = 0
-    waiting = session.execute(select(Interaction).where(col(Interaction.mail_status) == QUEUED)
-                              .order_by(col(Interaction.updated_at))).scalars().all()
+    waiting = (
+        session.execute(
+            select(Interaction)
+            .where(col(Interaction.mail_status) == QUEUED)
+            .order_by(col(Interaction.updated_at))
+        )
+        .scalars()
+        .all()
+    )
     for item in waiting:
         row = session.get(MailOutbox, item.id)
         meeting = item.kind == InteractionKind.MEETING
-        if row is not None and (row.state in (QUEUED, SENDING) or (row.state == SENT and not meeting)):
+        if row is not None and (
+            row.state in (QUEUED, SENDING) or (row.state == SENT and not meeting)
+        ):
             continue
         bridge = bridge or _bridge_user(session)
         mailbox = choose_mailbox(session, item)
         if mailbox is None:
-            _fail(session, bridge, item, row, "no mailbox to send from: the responsible person has no personal "
-                  "mailbox and there is no enabled shared one with an SMTP server")
+            _fail(
+                session,
+                bridge,
+                item,
+                row,
+                "no mailbox to send from: the responsible person has no personal "
+                "mailbox and there is no enabled shared one with an SMTP server",
+            )
             report.failed += 1
             continue
         try:
             domain = normalize_email(mailbox.address).rpartition("@")[2]
         except ValueError as exc:
-            _fail(session, bridge, item, row, f"mailbox {mailbox.name} has an invalid address: {exc}")
+            _fail(
+                session, bridge, item, row, f"mailbox {mailbox.name} has an invalid address: {exc}"
+            )
             report.failed += 1
             continue
         # A letter's Message-ID is made once; each invitation (first, update, cancellation) is a letter of its own.
-        bare = f"{item.id}.{item.version}@{domain}" if meeting else bare_message_id(item.message_id) or f"{item.id}@{domain}"
+        bare = (
+            f"{item.id}.{item.version}@{domain}"
+            if meeting
+            else bare_message_id(item.message_id) or f"{item.id}@{domain}"
+        )
         if row is None:
             row = MailOutbox(interaction_id=item.id, message_id=bare)
         elif meeting:
@@ -297,7 +365,14 @@ def _enqueue(session: Session, report: SendReport, now: datetime) -> int:
         thread = (parent.thread_id or parent.message_id) if parent is not None else _identity(bare)
         if meeting:
             thread = item.thread_id or _identity(bare)
-        _set(session, bridge, item, message_id=_identity(row.message_id), thread_id=thread, mail_error=None)
+        _set(
+            session,
+            bridge,
+            item,
+            message_id=_identity(row.message_id),
+            thread_id=thread,
+            mail_error=None,
+        )
         count += 1
     return count
 
@@ -314,16 +389,21 @@ def enqueue(session: Session, config: Config, *, now: datetime | None = None) ->
 # ---------------------------------------------------------------- sending
 
 
-def _claim(database: Database, config: Config, interaction_id: str, now: datetime,
-           report: SendReport) -> Outgoing | None:
+def _claim(
+    database: Database, config: Config, interaction_id: str, now: datetime, report: SendReport
+) -> Outgoing | None:
     """Take one due letter: queued → sending, committed before any byte goes out; None if not ours."""
     with database.write() as session:
         taken = session.execute(
             update(MailOutbox)
-            .where(col(MailOutbox.interaction_id) == interaction_id,
-                   col(MailOutbox.state) == QUEUED, col(MailOutbox.next_attempt_at) <= now)
+            .where(
+                col(MailOutbox.interaction_id) == interaction_id,
+                col(MailOutbox.state) == QUEUED,
+                col(MailOutbox.next_attempt_at) <= now,
+            )
             # While "sending", next_attempt_at is when the claim was made (see recover).
-            .values(state=SENDING, attempts=MailOutbox.attempts + 1, next_attempt_at=now))
+            .values(state=SENDING, attempts=MailOutbox.attempts + 1, next_attempt_at=now)
+        )
         if taken.rowcount != 1:  # type: ignore[attr-defined]  # a DML result is a CursorResult
             return None  # another worker has it, or it is no longer due
         row = _locked(session, MailOutbox, interaction_id)
@@ -338,8 +418,15 @@ def _claim(database: Database, config: Config, interaction_id: str, now: datetim
         if not _usable(mailbox):
             mailbox = choose_mailbox(session, item)
         if mailbox is None:
-            _fail(session, bridge, item, row, "no mailbox to send from: the mailbox chosen for this letter "
-                  "was disabled and there is no other", config)
+            _fail(
+                session,
+                bridge,
+                item,
+                row,
+                "no mailbox to send from: the mailbox chosen for this letter "
+                "was disabled and there is no other",
+                config,
+            )
             report.failed += 1
             return None
         row.mailbox_id = mailbox.id
@@ -359,9 +446,14 @@ async def _smtp(out: Outgoing, secret: str, timeout: float) -> dict[str, Any]:
     """One SMTP transaction; the recipients refused (the others took the letter)."""
     box = out.mailbox
     security = box.smtp_security
-    client = aiosmtplib.SMTP(hostname=box.smtp_host, port=box.smtp_port, timeout=timeout,
-                             use_tls=security == "ssl", start_tls=security == "starttls",
-                             tls_context=ssl.create_default_context() if security != "plain" else None)
+    client = aiosmtplib.SMTP(
+        hostname=box.smtp_host,
+        port=box.smtp_port,
+        timeout=timeout,
+        use_tls=security == "ssl",
+        start_tls=security == "starttls",
+        tls_context=ssl.create_default_context() if security != "plain" else None,
+    )
     await client.connect()
     try:
         if secret and client.supports_extension("auth"):
@@ -369,8 +461,12 @@ async def _smtp(out: Outgoing, secret: str, timeout: float) -> dict[str, Any]:
                 await client.auth_xoauth2(box.login, secret)
             else:
                 await client.login(box.login, secret)
-        refused, _reply = await client.sendmail(out.sender, list(out.recipients), out.raw,
-                                                mail_options=["SMTPUTF8"] if out.smtputf8 else None)
+        refused, _reply = await client.sendmail(
+            out.sender,
+            list(out.recipients),
+            out.raw,
+            mail_options=["SMTPUTF8"] if out.smtputf8 else None,
+        )
     finally:
         # The letter is out (or not) by now: a failing QUIT must not make it look unsent.
         try:
@@ -401,45 +497,71 @@ def _verdict(exc: BaseException, box: Mailbox) -> tuple[str, str]:
     return "uncertain", f"{_UNCERTAIN} ({type(exc).__name__}: {exc})"
 
 
-def _record_sent(database: Database, config: Config, out: Outgoing, refused: dict[str, Any]) -> None:
+def _record_sent(
+    database: Database, config: Config, out: Outgoing, refused: dict[str, Any]
+) -> None:
     """The letter went: row, interaction and identity in one commit."""
     note = None
     if refused:
-        note = "not delivered to: " + "; ".join(f"{a}: {getattr(r, 'code', '')} {getattr(r, 'message', r)}"
-                                                for a, r in refused.items())
+        note = "not delivered to: " + "; ".join(
+            f"{a}: {getattr(r, 'code', '')} {getattr(r, 'message', r)}" for a, r in refused.items()
+        )
     with database.write() as session:
         bridge = _bridge_user(session)
         row = _locked(session, MailOutbox, out.interaction_id)
         item = _locked(session, Interaction, out.interaction_id)
-        _mark_sent(session, bridge, item, row, copy_saved=out.mailbox.provider_saves_sent, note=note, out=out)
+        _mark_sent(
+            session,
+            bridge,
+            item,
+            row,
+            copy_saved=out.mailbox.provider_saves_sent,
+            note=note,
+            out=out,
+        )
         if note:
             _remind(session, bridge, item, "Письмо доставлено не всем", note)
     if out.mailbox.provider_saves_sent:
         _unspool(config, out.interaction_id)
 
 
-def _record_retry(database: Database, config: Config, out: Outgoing, error: str, now: datetime,
-                  report: SendReport) -> None:
+def _record_retry(
+    database: Database, config: Config, out: Outgoing, error: str, now: datetime, report: SendReport
+) -> None:
     """A passing failure: queued again after the back-off, or failed after the last attempt."""
     with database.write() as session:
         bridge = _bridge_user(session)
         row = _locked(session, MailOutbox, out.interaction_id)
         item = _locked(session, Interaction, out.interaction_id)
         if row.attempts >= MAX_ATTEMPTS:
-            _fail(session, bridge, item, row, f"gave up after {row.attempts} attempts; the last: {error}", config)
+            _fail(
+                session,
+                bridge,
+                item,
+                row,
+                f"gave up after {row.attempts} attempts; the last: {error}",
+                config,
+            )
             report.failed += 1
             return
         row.state = QUEUED
         row.next_attempt_at = now + min(FIRST_DELAY * 2 ** (row.attempts - 1), MAX_DELAY)
         row.last_error = error
         session.add(row)
-        _set(session, bridge, item, mail_status=QUEUED,
-             mail_error=f"{error} — will try again after {row.next_attempt_at:%Y-%m-%d %H:%M} UTC "
-                        f"(attempt {row.attempts} of {MAX_ATTEMPTS})")
+        _set(
+            session,
+            bridge,
+            item,
+            mail_status=QUEUED,
+            mail_error=f"{error} — will try again after {row.next_attempt_at:%Y-%m-%d %H:%M} UTC "
+            f"(attempt {row.attempts} of {MAX_ATTEMPTS})",
+        )
         report.retrying += 1
 
 
-def _record_failed(database: Database, config: Config, out: Outgoing, error: str, state: str) -> None:
+def _record_failed(
+    database: Database, config: Config, out: Outgoing, error: str, state: str
+) -> None:
     with database.write() as session:
         bridge = _bridge_user(session)
         row = _locked(session, MailOutbox, out.interaction_id)
@@ -450,8 +572,9 @@ def _record_failed(database: Database, config: Config, out: Outgoing, error: str
             _uncertain(session, bridge, item, row, error, config)
 
 
-def _uncertain(session: Session, bridge: User, item: Interaction, row: MailOutbox, error: str,
-               config: Config) -> None:
+def _uncertain(
+    session: Session, bridge: User, item: Interaction, row: MailOutbox, error: str, config: Config
+) -> None:
     row.state = UNCERTAIN
     row.last_error = error
     session.add(row)
@@ -460,8 +583,15 @@ def _uncertain(session: Session, bridge: User, item: Interaction, row: MailOutbo
     _unspool(config, item.id)
 
 
-def _deliver(database: Database, config: Config, secrets: SecretBox, out: Outgoing, now: datetime,
-             report: SendReport, timeout: float) -> None:
+def _deliver(
+    database: Database,
+    config: Config,
+    secrets: SecretBox,
+    out: Outgoing,
+    now: datetime,
+    report: SendReport,
+    timeout: float,
+) -> None:
     try:
         secret = secrets.decrypt(out.mailbox.secret) if out.mailbox.secret else ""
         refused = _run(_smtp(out, secret, timeout))
@@ -481,8 +611,13 @@ def _deliver(database: Database, config: Config, secrets: SecretBox, out: Outgoi
     report.sent += 1
 
 
-def send_due(database: Database, config: Config, *, now: datetime | None = None,
-             smtp_timeout: float = SMTP_TIMEOUT) -> SendReport:
+def send_due(
+    database: Database,
+    config: Config,
+    *,
+    now: datetime | None = None,
+    smtp_timeout: float = SMTP_TIMEOUT,
+) -> SendReport:
     """One run of the outbox: recover crashed sends, queue new letters, send what is due, save copies.
 
     SMTP runs in an event loop of its own (in a helper thread when the caller's thread
@@ -491,17 +626,26 @@ def send_due(database: Database, config: Config, *, now: datetime | None = None,
     now = now or utcnow()
     secrets = box_for(config)
     report = recover(database, config, now=now)
-    with database.read() as session:  # the worker asks every few seconds: write only when there is news
-        queued = session.execute(select(col(Interaction.id))
-                                 .where(col(Interaction.mail_status) == QUEUED).limit(1)).first()
+    with (
+        database.read() as session
+    ):  # the worker asks every few seconds: write only when there is news
+        queued = session.execute(
+            select(col(Interaction.id)).where(col(Interaction.mail_status) == QUEUED).limit(1)
+        ).first()
     if queued is not None:
         with database.write() as session:
             _enqueue(session, report, now)
     with database.read() as session:
         next_attempt_at = col(MailOutbox.next_attempt_at)
-        due = session.execute(select(col(MailOutbox.interaction_id))
-                              .where(col(MailOutbox.state) == QUEUED, next_attempt_at <= now)
-                              .order_by(next_attempt_at)).scalars().all()
+        due = (
+            session.execute(
+                select(col(MailOutbox.interaction_id))
+                .where(col(MailOutbox.state) == QUEUED, next_attempt_at <= now)
+                .order_by(next_attempt_at)
+            )
+            .scalars()
+            .all()
+        )
     for interaction_id in due:
         out = _claim(database, config, interaction_id, now, report)
         if out is not None:
@@ -514,7 +658,9 @@ def send_due(database: Database, config: Config, *, now: datetime | None = None,
 
 
 def _sent_folders(client: IMAPClient) -> list[str]:
-    return [f.name for f in find_folders(client) if f.role == "sent" and "\\noselect" not in f.flags]
+    return [
+        f.name for f in find_folders(client) if f.role == "sent" and "\\noselect" not in f.flags
+    ]
 
 
 def _holds(client: IMAPClient, folder: str, message_id: str) -> bool:
@@ -532,11 +678,16 @@ def _save_copies(database: Database, config: Config, secrets: SecretBox, now: da
     """APPEND the copies still owed to Sent folders (the letters sent lately); how many were saved."""
     with database.read() as session:
         owed = session.execute(
-            select(MailOutbox, Mailbox).join(Mailbox, col(Mailbox.id) == col(MailOutbox.mailbox_id))
-            .where(col(MailOutbox.state) == SENT, col(MailOutbox.copy_saved) == False,  # noqa: E712
-                   col(Mailbox.provider_saves_sent) == False,  # noqa: E712
-                   col(MailOutbox.sent_at) >= now - COPY_RETRY_FOR)
-            .order_by(col(MailOutbox.sent_at))).all()
+            select(MailOutbox, Mailbox)
+            .join(Mailbox, col(Mailbox.id) == col(MailOutbox.mailbox_id))
+            .where(
+                col(MailOutbox.state) == SENT,
+                col(MailOutbox.copy_saved) == False,  # noqa: E712
+                col(Mailbox.provider_saves_sent) == False,  # noqa: E712
+                col(MailOutbox.sent_at) >= now - COPY_RETRY_FOR,
+            )
+            .order_by(col(MailOutbox.sent_at))
+        ).all()
     by_box: dict[str, tuple[Mailbox, list[MailOutbox]]] = {}
     for row, mailbox in owed:
         by_box.setdefault(mailbox.id, (mailbox, []))[1].append(row)
@@ -556,7 +707,9 @@ def _save_copies(database: Database, config: Config, secrets: SecretBox, now: da
                 for row in rows:
                     path = _spool_path(config, row.interaction_id)
                     if not _holds(client, folders[0], row.message_id):
-                        client.append(folders[0], path.read_bytes(), flags=(b"\\Seen",), msg_time=row.sent_at)
+                        client.append(
+                            folders[0], path.read_bytes(), flags=(b"\\Seen",), msg_time=row.sent_at
+                        )
                     done.append(row.interaction_id)
         except (ImapError, OSError) as exc:
             error = f"copy not saved in Sent (tried again later): {exc}"
@@ -580,8 +733,14 @@ def _save_copies(database: Database, config: Config, secrets: SecretBox, now: da
 # ---------------------------------------------------------------- crashes and retries
 
 
-def recover(database: Database, config: Config, *, now: datetime | None = None, lease: timedelta = LEASE,
-            at_start: bool = False) -> SendReport:
+def recover(
+    database: Database,
+    config: Config,
+    *,
+    now: datetime | None = None,
+    lease: timedelta = LEASE,
+    at_start: bool = False,
+) -> SendReport:
     """Settle the letters left "sending" by a process that stopped: never by sending them again.
 
     Only claims older than ``lease``, or every one when ``at_start`` (the worker starts:
@@ -596,7 +755,9 @@ def recover(database: Database, config: Config, *, now: datetime | None = None, 
         query = query.where(col(MailOutbox.next_attempt_at) <= now - lease)
     with database.read() as session:
         stuck = session.execute(query).scalars().all()
-        boxes = {row.mailbox_id: session.get(Mailbox, row.mailbox_id) for row in stuck if row.mailbox_id}
+        boxes = {
+            row.mailbox_id: session.get(Mailbox, row.mailbox_id) for row in stuck if row.mailbox_id
+        }
     if not stuck:
         return report
     secrets = box_for(config)
@@ -618,11 +779,15 @@ def recover(database: Database, config: Config, *, now: datetime | None = None, 
                 _mark_sent(session, bridge, item, stored, copy_saved=True)
                 _unspool(config, row.interaction_id)
                 report.sent += 1
-                log.info("letter %s was found in Sent after a crash: marked sent", row.interaction_id)
+                log.info(
+                    "letter %s was found in Sent after a crash: marked sent", row.interaction_id
+                )
             else:
                 _uncertain(session, bridge, item, stored, _UNCERTAIN + why, config)
                 report.uncertain += 1
-                log.warning("letter %s: sending was interrupted; marked uncertain", row.interaction_id)
+                log.warning(
+                    "letter %s: sending was interrupted; marked uncertain", row.interaction_id
+                )
     return report
 
 
@@ -635,8 +800,10 @@ def retry(database: Database, interaction_id: str) -> None:
         row = _locked(session, MailOutbox, interaction_id)
         state = row.state if row is not None else item.mail_status
         if state not in (FAILED, UNCERTAIN):
-            raise ValidationFailed(f"letter {interaction_id} is {state or 'not a letter to send'}; "
-                                   "only a failed or uncertain letter can be sent again")
+            raise ValidationFailed(
+                f"letter {interaction_id} is {state or 'not a letter to send'}; "
+                "only a failed or uncertain letter can be sent again"
+            )
         if row is not None:
             row.state = QUEUED
             row.attempts = 0

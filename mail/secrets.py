@@ -58,8 +58,9 @@ class SecretBox:
     """Encrypts and decrypts one kind of secret with a key derived from the server's secret."""
 
     def __init__(self, secret: bytes, purpose: str = "mailbox-credentials") -> None:
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"satchel",
-                       info=purpose.encode()).derive(secret)
+        derived = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=b"satchel", info=purpose.encode()
+        ).derive(secret)
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
 
     def encrypt(self, plain: str) -> str:
@@ -69,5 +70,7 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode()
         except (InvalidToken, ValueError):
-            raise SecretError("a stored mailbox password cannot be decrypted: the server's secret "
-                              "key changed (set the password again with `satchel mail mailbox password NAME`)") from None
+            raise SecretError(
+                "a stored mailbox password cannot be decrypted: the server's secret "
+                "key changed (set the password again with `satchel mail mailbox password NAME`)"
+            ) from None

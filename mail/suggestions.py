@@ -33,11 +33,14 @@ def open_suggestions(session: Session, user: User, *, limit: int = 100) -> list[
     """The open suggestions ``user`` may decide: those on counterparties they may change, most letters first."""
     # Filtered in the database by crm.access's own rule, so the limit counts only what ``user`` may decide.
     theirs = select(col(Counterparty.id)).where(access.writable_counterparties(user))
-    query = (select(MailSuggestion)
-             .where(col(MailSuggestion.status) == "open",
-                    col(MailSuggestion.counterparty_id).in_(theirs))
-             .order_by(col(MailSuggestion.letters).desc(), col(MailSuggestion.created_at))
-             .limit(limit))
+    query = (
+        select(MailSuggestion)
+        .where(
+            col(MailSuggestion.status) == "open", col(MailSuggestion.counterparty_id).in_(theirs)
+        )
+        .order_by(col(MailSuggestion.letters).desc(), col(MailSuggestion.created_at))
+        .limit(limit)
+    )
     return list(session.execute(query).scalars())
 
 
@@ -66,23 +69,35 @@ def _same_address(value: object, address: str) -> bool:
         return False
 
 
-def _person_with(session: Session, user: User, counterparty_id: str, address: str) -> ContactPerson | None:
+def _person_with(
+    session: Session, user: User, counterparty_id: str, address: str
+) -> ContactPerson | None:
     """A contact person of the counterparty who has ``address`` among their emails."""
     offset = 0
     while True:
-        page = records.list_records(session, user, PEOPLE, filters={"counterparty_id": counterparty_id},
-                                    sort="created_at", limit=records.MAX_PAGE, offset=offset)
+        page = records.list_records(
+            session,
+            user,
+            PEOPLE,
+            filters={"counterparty_id": counterparty_id},
+            sort="created_at",
+            limit=records.MAX_PAGE,
+            offset=offset,
+        )
         for person in page.items:
-            if any(c.get("kind") == ContactKind.EMAIL and _same_address(c.get("value"), address)
-                   for c in person.contacts):
+            if any(
+                c.get("kind") == ContactKind.EMAIL and _same_address(c.get("value"), address)
+                for c in person.contacts
+            ):
                 return person
         offset += len(page.items)
         if not page.items or offset >= page.total:
             return None
 
 
-def accept_suggestion(session: Session, user: User, suggestion_id: str,
-                      counterparty_id: str | None = None) -> ContactPerson:
+def accept_suggestion(
+    session: Session, user: User, suggestion_id: str, counterparty_id: str | None = None
+) -> ContactPerson:
     """Make the suggested sender a contact person of the suggestion's counterparty (or of
     ``counterparty_id``), as ``user``; the person, new or the one who has that email already.
 
@@ -105,9 +120,16 @@ def accept_suggestion(session: Session, user: User, suggestion_id: str,
         address = suggestion.address.strip().lower()
     person = _person_with(session, user, target, address)
     if person is None:
-        person = records.create(session, user, PEOPLE, {
-            "counterparty_id": target, "full_name": suggestion.name.strip() or address,
-            "contacts": [{"kind": ContactKind.EMAIL.value, "value": address}]})
+        person = records.create(
+            session,
+            user,
+            PEOPLE,
+            {
+                "counterparty_id": target,
+                "full_name": suggestion.name.strip() or address,
+                "contacts": [{"kind": ContactKind.EMAIL.value, "value": address}],
+            },
+        )
     suggestion.status = "accepted"
     session.flush()
     return person

@@ -66,8 +66,10 @@ def render(text: str, context: Mapping[str, str | None], *, one_line: bool = Fal
     def fill(found: re.Match[str]) -> str:
         name = found.group(1)
         if name not in context:
-            raise TemplateError(f"unknown merge field {{{{{name}}}}}; known fields: "
-                                + ", ".join(f"{{{{{f}}}}}" for f in context))
+            raise TemplateError(
+                f"unknown merge field {{{{{name}}}}}; known fields: "
+                + ", ".join(f"{{{{{f}}}}}" for f in context)
+            )
         value = context[name]
         if value is None or not value.strip():
             raise TemplateError(f"merge field {{{{{name}}}}} has no value for this letter")
@@ -84,15 +86,24 @@ def _name_parts(full_name: str) -> tuple[str | None, str | None]:
     return (words[0] if words else None), None
 
 
-def context_for(session: Session, interaction: Interaction, *, today: date | None = None,
-                sender_address: str | None = None) -> dict[str, str | None]:
+def context_for(
+    session: Session,
+    interaction: Interaction,
+    *,
+    today: date | None = None,
+    sender_address: str | None = None,
+) -> dict[str, str | None]:
     """Every field of :data:`FIELDS` for ``interaction``; None where this letter has no value."""
     context: dict[str, str | None] = dict.fromkeys(FIELDS)
     counterparty = session.get(Counterparty, interaction.counterparty_id)
     if counterparty is not None:
         context["counterparty.name"] = counterparty.short_name or counterparty.legal_name
         context["counterparty.legal_name"] = counterparty.legal_name
-    person = session.get(ContactPerson, interaction.contact_person_id) if interaction.contact_person_id else None
+    person = (
+        session.get(ContactPerson, interaction.contact_person_id)
+        if interaction.contact_person_id
+        else None
+    )
     if person is not None:
         context["contact.name"] = person.full_name
         context["contact.first_name"], context["contact.patronymic"] = _name_parts(person.full_name)
@@ -105,8 +116,13 @@ def context_for(session: Session, interaction: Interaction, *, today: date | Non
     return context
 
 
-def merge(session: Session, interaction: Interaction, *, today: date | None = None,
-          sender_address: str | None = None) -> tuple[str, str]:
+def merge(
+    session: Session,
+    interaction: Interaction,
+    *,
+    today: date | None = None,
+    sender_address: str | None = None,
+) -> tuple[str, str]:
     """(subject, body) of ``interaction`` with its merge fields filled in."""
     subject, body = interaction.subject or "", interaction.notes or ""
     if "{{" not in subject and "{{" not in body:

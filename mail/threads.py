@@ -60,7 +60,9 @@ TOPIC_WINDOW = timedelta(days=30)
 _CONVERSATION_BYTES = 22  # Thread-Index: 6 bytes of time and a 16-byte GUID; each reply adds 5
 _PREFIX = re.compile(
     r"^\s*(?:(?P<reply>re|fwd?|fw|aw|wg|sv|tr|ответ|отв|пересл|переслано)\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:：]"
-    r"|\[(?:external|ext|внешн[а-я]*(?: письмо)?|spam|спам)\])\s*", re.IGNORECASE)
+    r"|\[(?:external|ext|внешн[а-я]*(?: письмо)?|spam|спам)\])\s*",
+    re.IGNORECASE,
+)
 
 
 def normalise_subject(subject: str | None) -> tuple[str, bool]:
@@ -72,7 +74,7 @@ def normalise_subject(subject: str | None) -> tuple[str, bool]:
         if found is None or not found.group(0):
             break
         replied = replied or bool(found.group("reply"))
-        text = text[found.end():]
+        text = text[found.end() :]
     return text.casefold()[:500], replied
 
 
@@ -92,10 +94,14 @@ def conversation_of(thread_index: str | None) -> tuple[str | None, bool]:
 
 def root_hint(letter: Letter) -> str:
     """The root a letter names: its first References id, else In-Reply-To, else its own identity."""
-    return (letter.references[0] if letter.references else letter.in_reply_to or letter.dedup_key)[:500]
+    return (letter.references[0] if letter.references else letter.in_reply_to or letter.dedup_key)[
+        :500
+    ]
 
 
-Age = tuple[bool, Any, str]  # (no Date, the Date, the identity): the smallest is the earliest letter
+Age = tuple[
+    bool, Any, str
+]  # (no Date, the Date, the identity): the smallest is the earliest letter
 
 
 def _age(written_at: datetime | None, key: str) -> Age:
@@ -109,19 +115,32 @@ def _age(written_at: datetime | None, key: str) -> Age:
 # every letter.
 _PAIRS = select(col(MailMessage.key), col(MailMessage.thread_id), col(MailMessage.counterparty_id))
 _LINKED = union_all(
-    _PAIRS.join(MailReference, col(MailReference.message_key) == col(MailMessage.key))
-    .where(col(MailReference.referenced).in_(bindparam("named", expanding=True))),
+    _PAIRS.join(MailReference, col(MailReference.message_key) == col(MailMessage.key)).where(
+        col(MailReference.referenced).in_(bindparam("named", expanding=True))
+    ),
     _PAIRS.where(col(MailMessage.key).in_(bindparam("ids", expanding=True))),
     _PAIRS.where(col(MailMessage.conversation) == bindparam("conversation")),
-    _PAIRS.where(col(MailMessage.counterparty_id) == bindparam("cp"), col(MailMessage.topic) == bindparam("topic"),
-                 col(MailMessage.written_at).between(bindparam("low"), bindparam("high")),
-                 or_(bindparam("reply", type_=Boolean), col(MailMessage.topic_reply).is_(True))))
-_REFERENCED = select(col(MailReference.referenced)).where(col(MailReference.message_key) == bindparam("key"))
-_FIRST = (select(col(MailMessage.written_at), col(MailMessage.key), col(MailMessage.root_hint))
-          .where(col(MailMessage.counterparty_id) == bindparam("cp"),
-                 col(MailMessage.thread_id) == bindparam("thread"))
-          .order_by(col(MailMessage.written_at).is_(None), col(MailMessage.written_at), col(MailMessage.key))
-          .limit(1))
+    _PAIRS.where(
+        col(MailMessage.counterparty_id) == bindparam("cp"),
+        col(MailMessage.topic) == bindparam("topic"),
+        col(MailMessage.written_at).between(bindparam("low"), bindparam("high")),
+        or_(bindparam("reply", type_=Boolean), col(MailMessage.topic_reply).is_(True)),
+    ),
+)
+_REFERENCED = select(col(MailReference.referenced)).where(
+    col(MailReference.message_key) == bindparam("key")
+)
+_FIRST = (
+    select(col(MailMessage.written_at), col(MailMessage.key), col(MailMessage.root_hint))
+    .where(
+        col(MailMessage.counterparty_id) == bindparam("cp"),
+        col(MailMessage.thread_id) == bindparam("thread"),
+    )
+    .order_by(
+        col(MailMessage.written_at).is_(None), col(MailMessage.written_at), col(MailMessage.key)
+    )
+    .limit(1)
+)
 
 
 class Threads:
@@ -136,9 +155,13 @@ class Threads:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._rows: dict[str, MailMessage] = {}  # rows placed or loaded to move, by key
-        self._threads: dict[tuple[str, str], dict[str, MailMessage]] = {}  # (cp, thread) → those of its rows
+        self._threads: dict[
+            tuple[str, str], dict[str, MailMessage]
+        ] = {}  # (cp, thread) → those of its rows
         self._complete: set[tuple[str, str]] = set()  # (cp, thread) whose every row is in ``_rows``
-        self._first: dict[tuple[str, str], tuple[Age, str]] = {}  # (cp, thread) → its earliest letter, its root
+        self._first: dict[
+            tuple[str, str], tuple[Age, str]
+        ] = {}  # (cp, thread) → its earliest letter, its root
         self._interactions: dict[str, Interaction] = {}
         self._bumped: set[str] = set()
         # Rows placed here, by what other letters find them by.
@@ -146,7 +169,9 @@ class Threads:
         self._by_conversation: dict[str, list[MailMessage]] = {}
         self._by_topic: dict[tuple[str, str], list[MailMessage]] = {}
 
-    def place(self, letter: Letter, row: MailMessage, interaction: Interaction | None, bridge: Any) -> str:
+    def place(
+        self, letter: Letter, row: MailMessage, interaction: Interaction | None, bridge: Any
+    ) -> str:
         """Put the just-filed ``letter`` (its ``row``, with the counterparty set) into its thread.
 
         Sets the thread id on ``row`` and ``interaction`` and moves the letters of every
@@ -160,7 +185,9 @@ class Threads:
         changes.allocate(self.session)
         ids = [mid[:500] for mid in dict.fromkeys(letter.thread_ids)]
         conversation, reply_index = conversation_of(letter.thread_index)
-        topic, replied = normalise_subject(letter.thread_topic) if letter.thread_topic else ("", False)
+        topic, replied = (
+            normalise_subject(letter.thread_topic) if letter.thread_topic else ("", False)
+        )
         subject_topic, subject_replied = normalise_subject(letter.subject)
         topic = topic or subject_topic
         row.written_at = letter.date
@@ -172,10 +199,16 @@ class Threads:
             ids_known = set(self.session.execute(_REFERENCED, {"key": row.key}).scalars())
         else:
             ids_known = set()
-        self.session.add_all(MailReference(message_key=row.key, referenced=mid) for mid in ids if mid not in ids_known)
+        self.session.add_all(
+            MailReference(message_key=row.key, referenced=mid)
+            for mid in ids
+            if mid not in ids_known
+        )
 
         old = self._neighbour_threads(row, ids)
-        first = min([(_age(row.written_at, row.key), row.root_hint), *(self._first_of(cp, t) for t in old)])
+        first = min(
+            [(_age(row.written_at, row.key), row.root_hint), *(self._first_of(cp, t) for t in old)]
+        )
         thread_id = first[1][:500]
         if old - {thread_id}:
             self._move(cp, old, thread_id, bridge)
@@ -205,14 +238,26 @@ class Threads:
         found += [self._rows[mid] for mid in ids if mid in self._rows]
         if row.conversation:
             found += self._by_conversation.get(row.conversation, [])
-        values: dict[str, Any] = {"named": named, "ids": ids, "conversation": row.conversation, "cp": cp,
-                                  "topic": None, "low": None, "high": None, "reply": row.topic_reply}
+        values: dict[str, Any] = {
+            "named": named,
+            "ids": ids,
+            "conversation": row.conversation,
+            "cp": cp,
+            "topic": None,
+            "low": None,
+            "high": None,
+            "reply": row.topic_reply,
+        }
         if row.topic and row.written_at is not None:
             low, high = row.written_at - TOPIC_WINDOW, row.written_at + TOPIC_WINDOW
             values.update(topic=row.topic, low=low, high=high)
-            found += [r for r in self._by_topic.get((cp, row.topic), ())
-                      if (row.topic_reply or r.topic_reply) and r.written_at is not None
-                      and low <= r.written_at <= high]
+            found += [
+                r
+                for r in self._by_topic.get((cp, row.topic), ())
+                if (row.topic_reply or r.topic_reply)
+                and r.written_at is not None
+                and low <= r.written_at <= high
+            ]
         threads = {r.thread_id for r in found if r.key != row.key and r.counterparty_id == cp}
         for key, thread_id, counterparty_id in self.session.execute(_LINKED, values).all():
             if key != row.key and counterparty_id == cp:
@@ -226,22 +271,30 @@ class Threads:
         if (cp, thread_id) not in self._first:
             found = self.session.execute(_FIRST, {"cp": cp, "thread": thread_id}).first()
             # A thread only letters of Satchel's outbox (no Date, no root recorded) hold is its own root.
-            self._first[(cp, thread_id)] = ((_age(found.written_at, found.key), found.root_hint or thread_id)
-                                            if found is not None else ((True, "", thread_id), thread_id))
+            self._first[(cp, thread_id)] = (
+                (_age(found.written_at, found.key), found.root_hint or thread_id)
+                if found is not None
+                else ((True, "", thread_id), thread_id)
+            )
         return self._first[(cp, thread_id)]
 
     # -- moving
 
     def _keep(self, row: MailMessage) -> None:
         self._rows[row.key] = row
-        self._threads.setdefault((row.counterparty_id or "", row.thread_id or ""), {})[row.key] = row
+        self._threads.setdefault((row.counterparty_id or "", row.thread_id or ""), {})[row.key] = (
+            row
+        )
 
     def _move(self, cp: str, old: set[str], thread_id: str, bridge: Any) -> None:
         """Every letter of the threads ``old`` of ``cp`` takes ``thread_id``: its row and its interaction."""
         missing = sorted(t for t in old if (cp, t) not in self._complete)
         if missing:
-            for found in self.session.execute(select(MailMessage).where(
-                    col(MailMessage.counterparty_id) == cp, col(MailMessage.thread_id).in_(missing))).scalars():
+            for found in self.session.execute(
+                select(MailMessage).where(
+                    col(MailMessage.counterparty_id) == cp, col(MailMessage.thread_id).in_(missing)
+                )
+            ).scalars():
                 if found.key not in self._rows:  # else it is in memory, maybe moved already
                     self._keep(found)
             self._complete.update((cp, t) for t in missing)
@@ -254,10 +307,15 @@ class Threads:
             target.update(rows)
             moved += rows.values()
         self._complete.add((cp, thread_id))
-        wanted = [r.interaction_id for r in moved if r.interaction_id and r.interaction_id not in self._interactions]
+        wanted = [
+            r.interaction_id
+            for r in moved
+            if r.interaction_id and r.interaction_id not in self._interactions
+        ]
         # Letters written in Satchel and not sent yet have no row; they are found by their thread.
-        condition: ColumnElement[bool] = ((col(Interaction.counterparty_id) == cp)
-                                          & col(Interaction.thread_id).in_(sorted(old)))
+        condition: ColumnElement[bool] = (col(Interaction.counterparty_id) == cp) & col(
+            Interaction.thread_id
+        ).in_(sorted(old))
         if wanted:
             condition = or_(condition, col(Interaction.id).in_(wanted))
         for item in self.session.execute(select(Interaction).where(condition)).scalars():

@@ -49,8 +49,15 @@ class _App(Starlette):
 def create_app(config: Config, database: Database | None = None) -> Starlette:
     """The app for ``config``; pass ``database`` to share one already open (tests, the demo)."""
     app = _App(
-        routes=[Route("/healthz", health, methods=["GET"]), *openapi.routes, *auth.routes, *records.routes,
-                *calendar.routes, *sync.routes, *mail.routes],
+        routes=[
+            Route("/healthz", health, methods=["GET"]),
+            *openapi.routes,
+            *auth.routes,
+            *records.routes,
+            *calendar.routes,
+            *sync.routes,
+            *mail.routes,
+        ],
         exception_handlers=HANDLERS,
     )
     app.state.config = config

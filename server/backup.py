@@ -77,8 +77,10 @@ def backup(database: Database, target: Path) -> None:
     if database.dialect == "sqlite":
         path = _sqlite_path(database.url)
         if not path.exists() or not _has_data_version(path):
-            raise BackupFailed(f"{path} holds no Satchel database; is SATCHEL_DATA_DIR or "
-                               "SATCHEL_DATABASE_URL (or --config) the server's? (the demo lives in <data_dir>/demo)")
+            raise BackupFailed(
+                f"{path} holds no Satchel database; is SATCHEL_DATA_DIR or "
+                "SATCHEL_DATABASE_URL (or --config) the server's? (the demo lives in <data_dir>/demo)"
+            )
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -94,7 +96,11 @@ def backup(database: Database, target: Path) -> None:
                 source.close()
         else:
             dsn, env = _libpq(database.url)
-            _run("pg_dump", ["--format=custom", "--no-owner", f"--file={partial}", f"--dbname={dsn}"], env)
+            _run(
+                "pg_dump",
+                ["--format=custom", "--no-owner", f"--file={partial}", f"--dbname={dsn}"],
+                env,
+            )
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -123,15 +129,28 @@ def restore(database: Database, source: Path) -> int:
     else:
         dsn, env = _libpq(database.url)
         database.dispose()
-        _run("pg_restore", ["--clean", "--if-exists", "--no-owner", "--single-transaction",
-                            f"--dbname={dsn}", str(source)], env)
+        _run(
+            "pg_restore",
+            [
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--single-transaction",
+                f"--dbname={dsn}",
+                str(source),
+            ],
+            env,
+        )
     return new_epoch(database)
 
 
 def _has_data_version(path: Path) -> bool:
     check = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return check.execute("SELECT 1 FROM sqlite_master WHERE name = 'data_version'").fetchone() is not None
+        return (
+            check.execute("SELECT 1 FROM sqlite_master WHERE name = 'data_version'").fetchone()
+            is not None
+        )
     except sqlite3.DatabaseError:
         return False
     finally:
@@ -143,7 +162,10 @@ def _check_sqlite_backup(source: Path) -> None:
     check = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
         intact = check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        ours = check.execute("SELECT 1 FROM sqlite_master WHERE name = 'data_version'").fetchone() is not None
+        ours = (
+            check.execute("SELECT 1 FROM sqlite_master WHERE name = 'data_version'").fetchone()
+            is not None
+        )
     except sqlite3.DatabaseError as exc:
         raise BackupFailed(f"{source} is not a Satchel backup ({exc})") from None
     finally:
@@ -158,10 +180,16 @@ def new_epoch(database: Database) -> int:
     """Move the data version and the tombstone horizon past every cursor handed out before."""
     with database.write() as session:
         version = changes.allocate(session) + EPOCH_GAP
-        session.execute(update(changes.DataVersion).where(col(changes.DataVersion.id) == 1)
-                        .values(version=version, changed_at=utcnow()))
-        session.execute(update(changes.Horizon).where(col(changes.Horizon.id) == 1)
-                        .values(version=version, pruned_at=utcnow()))
+        session.execute(
+            update(changes.DataVersion)
+            .where(col(changes.DataVersion.id) == 1)
+            .values(version=version, changed_at=utcnow())
+        )
+        session.execute(
+            update(changes.Horizon)
+            .where(col(changes.Horizon.id) == 1)
+            .values(version=version, pruned_at=utcnow())
+        )
         if changes.horizon(session) != version:
             session.add(changes.Horizon(id=1, version=version, pruned_at=utcnow()))
     log.info("restored; laptops will load their data again (new epoch at version %d)", version)

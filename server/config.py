@@ -33,30 +33,75 @@ def _default_data_dir() -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", str, None, "Directory for the SQLite database and other server files. "
-            "Default: $XDG_DATA_HOME/satchel/server (~/.local/share/satchel/server)."),
-    Setting("database_url", str, None, "SQLAlchemy URL of the database. Default: a SQLite file "
-            "satchel.db in data_dir. Use postgresql+psycopg://user@host/db for PostgreSQL."),
+    Setting(
+        "data_dir",
+        str,
+        None,
+        "Directory for the SQLite database and other server files. "
+        "Default: $XDG_DATA_HOME/satchel/server (~/.local/share/satchel/server).",
+    ),
+    Setting(
+        "database_url",
+        str,
+        None,
+        "SQLAlchemy URL of the database. Default: a SQLite file "
+        "satchel.db in data_dir. Use postgresql+psycopg://user@host/db for PostgreSQL.",
+    ),
     Setting("host", str, "127.0.0.1", "Address the server listens on."),
     Setting("port", int, 8470, "Port the server listens on."),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
-    Setting("trusted_proxies", str, "", "Comma-separated addresses of reverse proxies whose "
-            "X-Forwarded-For names the client (for the per-address login limit). Default: none — "
-            "the connecting address counts, so nobody can pick the address they are counted under."),
-    Setting("public_url", str, None, "The server's address as people and calendar apps reach it, for links "
-            "and feed URLs, e.g. https://crm.example.ru. Default: http://<host>:<port>."),
-    Setting("login_max_failures", int, 5, "Failed logins allowed per login name, and per client "
-            "address, within login_failure_window_minutes before further attempts are refused."),
+    Setting(
+        "trusted_proxies",
+        str,
+        "",
+        "Comma-separated addresses of reverse proxies whose "
+        "X-Forwarded-For names the client (for the per-address login limit). Default: none — "
+        "the connecting address counts, so nobody can pick the address they are counted under.",
+    ),
+    Setting(
+        "public_url",
+        str,
+        None,
+        "The server's address as people and calendar apps reach it, for links "
+        "and feed URLs, e.g. https://crm.example.ru. Default: http://<host>:<port>.",
+    ),
+    Setting(
+        "login_max_failures",
+        int,
+        5,
+        "Failed logins allowed per login name, and per client "
+        "address, within login_failure_window_minutes before further attempts are refused.",
+    ),
     Setting("login_failure_window_minutes", int, 15, "Window for counting failed logins."),
     Setting("max_body_bytes", int, 1_048_576, "Largest request body the API accepts, in bytes."),
-    Setting("secret_key", str, None, "Key that encrypts secrets at rest (mailbox passwords). Default: "
-            "made on first use and kept in data_dir/secret.key (mode 0600); back it up with the database."),
-    Setting("company_domains", str, "", "The company's own mail domains, comma-separated (e.g. "
-            "torgdom.ru,torgdom.com): letters among them only are internal, and never filed."),
-    Setting("mail_attachment_max_bytes", int, 25 * 1024 * 1024, "Largest attachment the mail bridge "
-            "stores; a larger one is listed on the letter with its size only."),
-    Setting("mail_poll_seconds", int, 60, "How often the mail bridge polls a mailbox that offers no IDLE, "
-            "and the longest it idles before checking every folder again."),
+    Setting(
+        "secret_key",
+        str,
+        None,
+        "Key that encrypts secrets at rest (mailbox passwords). Default: "
+        "made on first use and kept in data_dir/secret.key (mode 0600); back it up with the database.",
+    ),
+    Setting(
+        "company_domains",
+        str,
+        "",
+        "The company's own mail domains, comma-separated (e.g. "
+        "torgdom.ru,torgdom.com): letters among them only are internal, and never filed.",
+    ),
+    Setting(
+        "mail_attachment_max_bytes",
+        int,
+        25 * 1024 * 1024,
+        "Largest attachment the mail bridge "
+        "stores; a larger one is listed on the letter with its size only.",
+    ),
+    Setting(
+        "mail_poll_seconds",
+        int,
+        60,
+        "How often the mail bridge polls a mailbox that offers no IDLE, "
+        "and the longest it idles before checking every folder again.",
+    ),
 )
 
 
@@ -83,11 +128,17 @@ class Config:
 
     @property
     def company_domain_list(self) -> list[str]:
-        return [d.strip().lower().lstrip("@.") for d in self.company_domains.split(",") if d.strip()]
+        return [
+            d.strip().lower().lstrip("@.") for d in self.company_domains.split(",") if d.strip()
+        ]
 
     @classmethod
-    def load(cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None,
-             **overrides: Any) -> Config:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Config:
         """Build the configuration. ``overrides`` (e.g. command-line flags) win over everything."""
         env = os.environ if environ is None else environ
         path = path or env.get("SATCHEL_CONFIG")
@@ -114,7 +165,9 @@ class Config:
                 try:
                     values[name] = setting.type(value)
                 except (TypeError, ValueError):
-                    raise ConfigError(f"setting {name} must be {setting.type.__name__}, got {value!r}") from None
+                    raise ConfigError(
+                        f"setting {name} must be {setting.type.__name__}, got {value!r}"
+                    ) from None
         if not values["data_dir"]:
             values["data_dir"] = _default_data_dir()
         if not values["public_url"]:

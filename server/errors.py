@@ -31,10 +31,13 @@ def _path(request: Request) -> str:
     return _SECRET_PATH.sub(r"\1…", request.url.path)
 
 
-def error_response(body: dict[str, Any], status_code: int,
-                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+def error_response(
+    body: dict[str, Any], status_code: int, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """An error answer: ``body`` (``error``, ``message``, maybe ``details``) with the request's id."""
-    return JSONResponse({**body, "request_id": request_id()}, status_code=status_code, headers=headers)
+    return JSONResponse(
+        {**body, "request_id": request_id()}, status_code=status_code, headers=headers
+    )
 
 
 STATUS: dict[type[errors.SatchelError], int] = {
@@ -74,7 +77,9 @@ async def domain_error(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return error_response({"error": "http_error", "message": exc.detail}, exc.status_code, exc.headers)
+    return error_response(
+        {"error": "http_error", "message": exc.detail}, exc.status_code, exc.headers
+    )
 
 
 # What SQLite and PostgreSQL say when the disk (or the database's size limit) is full.
@@ -85,35 +90,66 @@ async def database_error(request: Request, exc: Exception) -> Response:
     """A full disk is the operator's to fix and the client's to retry; the transaction was rolled back."""
     if any(marker in str(exc).lower() for marker in _FULL):
         log.error("storage full on %s %s", request.method, _path(request))
-        return error_response({"error": "storage_full",
-                               "message": "the server's disk is full; nothing was changed, try again later"},
-                              507, {"Retry-After": "60"})
+        return error_response(
+            {
+                "error": "storage_full",
+                "message": "the server's disk is full; nothing was changed, try again later",
+            },
+            507,
+            {"Retry-After": "60"},
+        )
     return await unexpected_error(request, exc)
 
 
 async def integrity_error(request: Request, exc: Exception) -> Response:
     """A unique key taken between our check and the insert (or never checked: a login or a
     team name differing only in case). The transaction was rolled back."""
-    log.info("integrity error on %s %s: %s", request.method, _path(request), type(getattr(exc, "orig", exc)).__name__)
-    return error_response({"error": "already_exists",
-                           "message": "a record with the same unique value (login, name or id) already exists; "
-                                      "nothing was changed"}, 409)
+    log.info(
+        "integrity error on %s %s: %s",
+        request.method,
+        _path(request),
+        type(getattr(exc, "orig", exc)).__name__,
+    )
+    return error_response(
+        {
+            "error": "already_exists",
+            "message": "a record with the same unique value (login, name or id) already exists; "
+            "nothing was changed",
+        },
+        409,
+    )
 
 
 async def data_error(request: Request, exc: Exception) -> Response:
     """A value the database refused (out of range, not text). Input is bounded before it gets
     there; this is the backstop, so that a bound we missed is still the client's 4xx."""
-    log.warning("database refused a value on %s %s: %s", request.method, _path(request),
-                type(getattr(exc, "orig", exc)).__name__)
-    return error_response({"error": "validation_failed",
-                           "message": "a value is out of the range the database can store; nothing was changed"},
-                          422)
+    log.warning(
+        "database refused a value on %s %s: %s",
+        request.method,
+        _path(request),
+        type(getattr(exc, "orig", exc)).__name__,
+    )
+    return error_response(
+        {
+            "error": "validation_failed",
+            "message": "a value is out of the range the database can store; nothing was changed",
+        },
+        422,
+    )
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, _path(request))
-    return error_response({"error": "internal", "message": "internal server error; nothing was changed"}, 500)
+    return error_response(
+        {"error": "internal", "message": "internal server error; nothing was changed"}, 500
+    )
 
 
-HANDLERS = {errors.SatchelError: domain_error, HTTPException: http_error, OperationalError: database_error,
-            IntegrityError: integrity_error, DataError: data_error, Exception: unexpected_error}
+HANDLERS = {
+    errors.SatchelError: domain_error,
+    HTTPException: http_error,
+    OperationalError: database_error,
+    IntegrityError: integrity_error,
+    DataError: data_error,
+    Exception: unexpected_error,
+}

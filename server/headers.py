@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-           (b"content-security-policy", b"frame-ancestors 'none'"))
+_ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+)
 _NO_STORE = (b"cache-control", b"no-store")
 
 
@@ -35,7 +38,9 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 added = [item for item in _ALWAYS if item[0] not in present]
-                content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
+                content_type = next(
+                    (value for name, value in headers if name.lower() == b"content-type"), b""
+                )
                 if b"cache-control" not in present and content_type.startswith(b"application/json"):
                     added.append(_NO_STORE)
                 message = {**message, "headers": headers + added}

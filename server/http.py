@@ -39,7 +39,9 @@ MAX_JSON_INT_DIGITS = 100
 
 def _parse_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
-        raise MalformedInput(f"request body has an integer of {len(text)} digits; at most {MAX_JSON_INT_DIGITS}")
+        raise MalformedInput(
+            f"request body has an integer of {len(text)} digits; at most {MAX_JSON_INT_DIGITS}"
+        )
     return int(text)
 
 
@@ -55,7 +57,9 @@ def check_text(value: str, where: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise MalformedInput(f"{where} contains a lone UTF-16 surrogate, which is not text") from None
+        raise MalformedInput(
+            f"{where} contains a lone UTF-16 surrogate, which is not text"
+        ) from None
 
 
 def _check_tree(data: Any) -> None:
@@ -69,7 +73,9 @@ def _check_tree(data: Any) -> None:
             raise MalformedInput("request body has a number too large to represent")
         elif isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise MalformedInput(f"request body is nested more than {MAX_JSON_DEPTH} levels deep")
+                raise MalformedInput(
+                    f"request body is nested more than {MAX_JSON_DEPTH} levels deep"
+                )
             if isinstance(item, dict):
                 stack.extend((key, depth) for key in item)
                 stack.extend((value, depth + 1) for value in item.values())
@@ -83,7 +89,9 @@ def _parse(body: bytes) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedInput(f"request body is not valid JSON: {exc}") from None
     except RecursionError:
-        raise MalformedInput(f"request body is nested more than {MAX_JSON_DEPTH} levels deep") from None
+        raise MalformedInput(
+            f"request body is nested more than {MAX_JSON_DEPTH} levels deep"
+        ) from None
     _check_tree(data)
     return data
 
@@ -100,7 +108,12 @@ async def read_json(request: Request, *, public: bool = False) -> Any:
         await authenticated(request)
     limit = config(request).max_body_bytes
     declared = request.headers.get("content-length")
-    if declared and declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+    if (
+        declared
+        and declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 18 or int(declared) > limit)
+    ):
         raise TooLarge(f"request body is {declared} bytes; the limit is {limit}")
     body = b""
     async for chunk in request.stream():
@@ -146,7 +159,9 @@ def caller(session: Session, request: Request) -> tuple[User, Device]:
     return accounts.authenticate(session, bearer_token(request))
 
 
-async def as_caller(request: Request, work: Callable[[Session, User, Device], T], *, write: bool) -> T:
+async def as_caller(
+    request: Request, work: Callable[[Session, User, Device], T], *, write: bool
+) -> T:
     """Authenticate and run ``work`` (given the user and their device) in one transaction off the event loop.
 
     The caller is checked inside the same transaction as the work, so a device
@@ -156,7 +171,7 @@ async def as_caller(request: Request, work: Callable[[Session, User, Device], T]
     database = db(request)
 
     def run() -> T:
-        with (database.write() if write else database.read()) as session:
+        with database.write() if write else database.read() as session:
             user, device = caller(session, request)
             check_request_line(request)  # after the token: a stranger learns nothing from a 400
             if write:
@@ -180,7 +195,9 @@ async def as_user(request: Request, work: Callable[[Session, User], T], *, write
     return await as_caller(request, lambda session, user, _device: work(session, user), write=write)
 
 
-def json_response(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+def json_response(
+    data: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(data, status_code=status_code, headers=headers)
 
 

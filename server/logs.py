@@ -32,7 +32,9 @@ NO_REQUEST = "-"
 
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 # E.164 as stored (+79161234567), and Russian numbers as typed: 8 (916) 123-45-67, +7 916 123 45 67.
-_PHONE = re.compile(r"(?<![\w.-])(?:\+\d{10,15}|(?:\+7|8)[\s(-]*\d{3}[\s)-]*\d{3}[\s-]?\d{2}[\s-]?\d{2})(?![\w-])")
+_PHONE = re.compile(
+    r"(?<![\w.-])(?:\+\d{10,15}|(?:\+7|8)[\s(-]*\d{3}[\s)-]*\d{3}[\s-]?\d{2}[\s-]?\d{2})(?![\w-])"
+)
 
 
 def redact(text: str) -> str:
@@ -78,13 +80,19 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = next((value for name, value in scope["headers"] if name == b"x-request-id"), None)
+        incoming = next(
+            (value for name, value in scope["headers"] if name == b"x-request-id"), None
+        )
         rid = accept_request_id(incoming.decode("latin-1") if incoming is not None else None)
         header = (b"x-request-id", rid.encode())
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [item for item in message.get("headers", []) if item[0].lower() != b"x-request-id"]
+                headers = [
+                    item
+                    for item in message.get("headers", [])
+                    if item[0].lower() != b"x-request-id"
+                ]
                 message = {**message, "headers": [*headers, header]}
             await send(message)
 
@@ -96,8 +104,9 @@ class RequestId:
 
 
 # What ``sys.exc_info()`` returns: the argument of ``logging.Formatter.formatException``.
-_ExcInfo: TypeAlias = (tuple[type[BaseException], BaseException, TracebackType | None]
-                       | tuple[None, None, None])
+_ExcInfo: TypeAlias = (
+    tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+)
 
 
 class RedactingFormatter(logging.Formatter):

@@ -26,16 +26,37 @@ _NAMED = {"minLength": 1, "pattern": r"\S"}
 # schema-driven test) can tell from the document which values may succeed. A nullable
 # field's constraint applies to its non-null branch.
 _WRITE_RULES: dict[str, dict[str, dict[str, Any]]] = {
-    "counterparties": {"legal_name": _NAMED, "kinds": {"minItems": 1, "items": _enum(enums.CounterpartyKind)},
-                       "stage": _enum(enums.Stage), "visibility": _enum(enums.Visibility)},
+    "counterparties": {
+        "legal_name": _NAMED,
+        "kinds": {"minItems": 1, "items": _enum(enums.CounterpartyKind)},
+        "stage": _enum(enums.Stage),
+        "visibility": _enum(enums.Visibility),
+    },
     "contact-persons": {"full_name": _NAMED, "birthday_remind_days": {"minimum": 0, "maximum": 60}},
-    "interactions": {"kind": _enum(enums.InteractionKind), "direction": _enum(enums.Direction),
-                     "status": _enum(enums.InteractionStatus), "importance": _enum(enums.Importance),
-                     "mail_status": _enum(enums.MailStatus), "duration_minutes": {"minimum": 0, "maximum": 7 * 24 * 60}},
-    "reminders": {"status": _enum(enums.ReminderStatus), "subject_type": _enum(rules.REMINDER_SUBJECTS)},
-    "deals": {"title": _NAMED, "stage": _enum(enums.DealStage), "currency": {"pattern": "^[A-Za-z]{3}$"},
-              "probability": {"minimum": 0, "maximum": 100}},
-    "users": {"login": _NAMED, "full_name": _NAMED, "role": _enum(enums.Role), "locale": _enum(("ru", "en"))},
+    "interactions": {
+        "kind": _enum(enums.InteractionKind),
+        "direction": _enum(enums.Direction),
+        "status": _enum(enums.InteractionStatus),
+        "importance": _enum(enums.Importance),
+        "mail_status": _enum(enums.MailStatus),
+        "duration_minutes": {"minimum": 0, "maximum": 7 * 24 * 60},
+    },
+    "reminders": {
+        "status": _enum(enums.ReminderStatus),
+        "subject_type": _enum(rules.REMINDER_SUBJECTS),
+    },
+    "deals": {
+        "title": _NAMED,
+        "stage": _enum(enums.DealStage),
+        "currency": {"pattern": "^[A-Za-z]{3}$"},
+        "probability": {"minimum": 0, "maximum": 100},
+    },
+    "users": {
+        "login": _NAMED,
+        "full_name": _NAMED,
+        "role": _enum(enums.Role),
+        "locale": _enum(("ru", "en")),
+    },
     "teams": {"name": _NAMED},
 }
 
@@ -47,32 +68,53 @@ _YEARS = r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"
 def _dated(schema: dict[str, Any]) -> dict[str, Any]:
     if "anyOf" in schema:
         return {**schema, "anyOf": [_dated(b) for b in schema["anyOf"]]}
-    return {**schema, "pattern": _YEARS} if schema.get("format") in ("date", "date-time") else schema
+    return (
+        {**schema, "pattern": _YEARS} if schema.get("format") in ("date", "date-time") else schema
+    )
 
 
 def _constrained(schema: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     if "anyOf" in schema:
-        return {**schema, "anyOf": [b if b.get("type") == "null" else _constrained(b, extra) for b in schema["anyOf"]]}
+        return {
+            **schema,
+            "anyOf": [
+                b if b.get("type") == "null" else _constrained(b, extra) for b in schema["anyOf"]
+            ],
+        }
     merged = dict(schema)
     for key, value in extra.items():
-        merged[key] = _constrained(merged[key], value) if isinstance(value, dict) and key in merged else value
+        merged[key] = (
+            _constrained(merged[key], value) if isinstance(value, dict) and key in merged else value
+        )
     return merged
 
 
 def _field_schema(rt: records.RecordType, name: str) -> dict[str, Any]:
     annotation = rt.model.model_fields[name].annotation
-    assert annotation is not None, f"{rt.name}.{name} has no annotation"  # a model field always has one
+    assert annotation is not None, (
+        f"{rt.name}.{name} has no annotation"
+    )  # a model field always has one
     schema = TypeAdapter(annotation).json_schema()
     schema.pop("title", None)
     return schema
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "Malformed request", 401: "Not logged in, or token revoked", 403: "Not allowed",
-            404: "Not found or not visible", 409: "Version conflict", 413: "Body too large",
-            422: "Invalid values", 426: "Client too old: update it (its outbox is kept)",
-            429: "Too many attempts"}
-    return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
+    text = {
+        400: "Malformed request",
+        401: "Not logged in, or token revoked",
+        403: "Not allowed",
+        404: "Not found or not visible",
+        409: "Version conflict",
+        413: "Body too large",
+        422: "Invalid values",
+        426: "Client too old: update it (its outbox is kept)",
+        429: "Too many attempts",
+    }
+    return {
+        str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}}
+        for c in codes
+    }
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -83,52 +125,166 @@ def _record_paths(rt: records.RecordType) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{rt.singular}"}
     new = {"$ref": f"#/components/schemas/{rt.singular}_write"}
     tag = [rt.name]
-    filters = [{"name": f, "in": "query", "required": False, "schema": _dated(_field_schema(rt, f)),
-                "description": f"equals; also {f}__gte, {f}__gt, {f}__lte, {f}__lt"} for f in rt.filters]
+    filters = [
+        {
+            "name": f,
+            "in": "query",
+            "required": False,
+            "schema": _dated(_field_schema(rt, f)),
+            "description": f"equals; also {f}__gte, {f}__gt, {f}__lte, {f}__lt",
+        }
+        for f in rt.filters
+    ]
     paging = [
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": records.MAX_PAGE, "default": 50}},
-        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
-        {"name": "sort", "in": "query", "schema": {"type": "string", "enum": [*rt.sorts, *("-" + s for s in rt.sorts)]},
-         "description": "a leading '-' sorts descending"},
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": records.MAX_PAGE, "default": 50},
+        },
+        {
+            "name": "offset",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "default": 0},
+        },
+        {
+            "name": "sort",
+            "in": "query",
+            "schema": {"type": "string", "enum": [*rt.sorts, *("-" + s for s in rt.sorts)]},
+            "description": "a leading '-' sorts descending",
+        },
     ]
     if rt.searchable:
-        paging.append({"name": "q", "in": "query", "schema": {"type": "string"},
-                       "description": "name fragment (any case, Cyrillic too), INN, phone in any format, or email"})
-    id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
-    if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-                "description": "the ETag (version) the edit is based on"}
-    etag = {"ETag": {"description": "the record's version, to send back as If-Match", "required": True,
-                     "schema": {"type": "string"}}}
-    location = {"Location": {"description": "the created record's address", "required": True,
-                             "schema": {"type": "string"}}}
-    page = {"type": "object", "properties": {"items": {"type": "array", "items": ref}, "total": {"type": "integer"},
-                                             "limit": {"type": "integer"}, "offset": {"type": "integer"}}}
+        paging.append(
+            {
+                "name": "q",
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": "name fragment (any case, Cyrillic too), INN, phone in any format, or email",
+            }
+        )
+    id_param = [
+        {
+            "name": "id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"},
+        }
+    ]
+    if_match = {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "the ETag (version) the edit is based on",
+    }
+    etag = {
+        "ETag": {
+            "description": "the record's version, to send back as If-Match",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    }
+    location = {
+        "Location": {
+            "description": "the created record's address",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    }
+    page = {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": ref},
+            "total": {"type": "integer"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    }
     return {
         f"/api/v1/{rt.name}": {
-            "get": {"tags": tag, "summary": f"List {rt.name}", "operationId": f"list_{rt.singular}",
-                    "parameters": paging + filters, "responses": {"200": _json(page) | {"description": "A page"}, **_errors(400, 401, 422)}},
-            "post": {"tags": tag, "summary": f"Create a {rt.singular}", "operationId": f"create_{rt.singular}",
-                     "requestBody": {"required": True, **_json(new)},
-                     "responses": {"201": _json(ref) | {"description": "Created", "headers": etag | location}, **_errors(400, 401, 403, 409, 413, 422)}},
+            "get": {
+                "tags": tag,
+                "summary": f"List {rt.name}",
+                "operationId": f"list_{rt.singular}",
+                "parameters": paging + filters,
+                "responses": {
+                    "200": _json(page) | {"description": "A page"},
+                    **_errors(400, 401, 422),
+                },
+            },
+            "post": {
+                "tags": tag,
+                "summary": f"Create a {rt.singular}",
+                "operationId": f"create_{rt.singular}",
+                "requestBody": {"required": True, **_json(new)},
+                "responses": {
+                    "201": _json(ref) | {"description": "Created", "headers": etag | location},
+                    **_errors(400, 401, 403, 409, 413, 422),
+                },
+            },
         },
         f"/api/v1/{rt.name}/batch": {
-            "post": {"tags": tag, "summary": f"Create up to {records.MAX_BATCH} {rt.name} at once, all or none",
-                     "operationId": f"create_{rt.singular}_batch",
-                     "requestBody": {"required": True, **_json({"type": "object", "required": ["items"], "properties": {
-                         "items": {"type": "array", "items": new, "maxItems": records.MAX_BATCH}}})},
-                     "responses": {"201": _json({"type": "object", "properties": {"items": {"type": "array", "items": ref}}})
-                                   | {"description": "Created, in the order sent"},
-                                   **_errors(400, 401, 413, 422)}},
+            "post": {
+                "tags": tag,
+                "summary": f"Create up to {records.MAX_BATCH} {rt.name} at once, all or none",
+                "operationId": f"create_{rt.singular}_batch",
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["items"],
+                            "properties": {
+                                "items": {
+                                    "type": "array",
+                                    "items": new,
+                                    "maxItems": records.MAX_BATCH,
+                                }
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "201": _json(
+                        {"type": "object", "properties": {"items": {"type": "array", "items": ref}}}
+                    )
+                    | {"description": "Created, in the order sent"},
+                    **_errors(400, 401, 413, 422),
+                },
+            },
         },
         f"/api/v1/{rt.name}/{{id}}": {
-            "get": {"tags": tag, "summary": f"Get a {rt.singular}", "operationId": f"get_{rt.singular}",
-                    "parameters": id_param, "responses": {"200": _json(ref) | {"description": "The record", "headers": etag}, **_errors(401, 404)}},
-            "patch": {"tags": tag, "summary": f"Change some fields of a {rt.singular}", "operationId": f"update_{rt.singular}",
-                      "parameters": [*id_param, if_match], "requestBody": {"required": True, **_json(new)},
-                      "responses": {"200": _json(ref) | {"description": "Updated", "headers": etag}, **_errors(400, 401, 403, 404, 409, 413, 422)}},
-            "delete": {"tags": tag, "summary": f"Delete a {rt.singular}", "operationId": f"delete_{rt.singular}",
-                       "parameters": [*id_param, if_match],
-                       "responses": {"204": {"description": "Deleted"}, **_errors(400, 401, 403, 404, 409)}},
+            "get": {
+                "tags": tag,
+                "summary": f"Get a {rt.singular}",
+                "operationId": f"get_{rt.singular}",
+                "parameters": id_param,
+                "responses": {
+                    "200": _json(ref) | {"description": "The record", "headers": etag},
+                    **_errors(401, 404),
+                },
+            },
+            "patch": {
+                "tags": tag,
+                "summary": f"Change some fields of a {rt.singular}",
+                "operationId": f"update_{rt.singular}",
+                "parameters": [*id_param, if_match],
+                "requestBody": {"required": True, **_json(new)},
+                "responses": {
+                    "200": _json(ref) | {"description": "Updated", "headers": etag},
+                    **_errors(400, 401, 403, 404, 409, 413, 422),
+                },
+            },
+            "delete": {
+                "tags": tag,
+                "summary": f"Delete a {rt.singular}",
+                "operationId": f"delete_{rt.singular}",
+                "parameters": [*id_param, if_match],
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    **_errors(400, 401, 403, 404, 409),
+                },
+            },
         },
     }
 
@@ -137,8 +293,12 @@ _ID = "$response.body#/id"
 _VERSION = "$response.header.ETag"
 
 
-def _link(operation_id: str, description: str, parameters: dict[str, Any] | None = None,
-          body: dict[str, Any] | None = None) -> dict[str, Any]:
+def _link(
+    operation_id: str,
+    description: str,
+    parameters: dict[str, Any] | None = None,
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """An OpenAPI link; a ``body`` is merged into the target's request body, its runtime expressions evaluated."""
     link: dict[str, Any] = {"operationId": operation_id, "description": description}
     if parameters:
@@ -165,43 +325,75 @@ def _links() -> dict[tuple[str, str], dict[str, Any]]:
         links[(f"create_{s}", "201")] = {
             "Get": _link(f"get_{s}", f"Read the new {s}", by_id),
             "Update": _link(f"update_{s}", f"Change the new {s}", versioned),
-            "Delete": _link(f"delete_{s}", f"Delete the new {s}", versioned)}
-        links[(f"create_{s}_batch", "201")] = {"GetFirst": _link(f"get_{s}", f"Read the first new {s}", first)}
-        links[(f"list_{s}", "200")] = {"GetFirst": _link(f"get_{s}", f"Read the first {s} listed", first)}
+            "Delete": _link(f"delete_{s}", f"Delete the new {s}", versioned),
+        }
+        links[(f"create_{s}_batch", "201")] = {
+            "GetFirst": _link(f"get_{s}", f"Read the first new {s}", first)
+        }
+        links[(f"list_{s}", "200")] = {
+            "GetFirst": _link(f"get_{s}", f"Read the first {s} listed", first)
+        }
         links[(f"get_{s}", "200")] = {
             "Update": _link(f"update_{s}", f"Change the {s} as read", versioned),
-            "Delete": _link(f"delete_{s}", f"Delete the {s} as read", versioned)}
+            "Delete": _link(f"delete_{s}", f"Delete the {s} as read", versioned),
+        }
         links[(f"update_{s}", "200")] = {
             "Get": _link(f"get_{s}", f"Read the changed {s} back", by_id),
-            "Delete": _link(f"delete_{s}", f"Delete the changed {s}", versioned)}
+            "Delete": _link(f"delete_{s}", f"Delete the changed {s}", versioned),
+        }
 
     def reminder(subject: str) -> dict[str, Any]:
-        return _link("create_reminder", f"A reminder about the new {subject}",
-                     body={"subject_type": subject, "subject_id": _ID})
+        return _link(
+            "create_reminder",
+            f"A reminder about the new {subject}",
+            body={"subject_type": subject, "subject_id": _ID},
+        )
 
     under_counterparty = {"counterparty_id": _ID}
     links[("create_counterparty", "201")] |= {
-        "CreateContactPerson": _link("create_contact_person", "A contact person at the new counterparty",
-                                     body=under_counterparty),
-        "CreateDeal": _link("create_deal", "A deal with the new counterparty", body=under_counterparty),
-        "CreateInteraction": _link("create_interaction", "An interaction with the new counterparty",
-                                   body=under_counterparty),
+        "CreateContactPerson": _link(
+            "create_contact_person",
+            "A contact person at the new counterparty",
+            body=under_counterparty,
+        ),
+        "CreateDeal": _link(
+            "create_deal", "A deal with the new counterparty", body=under_counterparty
+        ),
+        "CreateInteraction": _link(
+            "create_interaction",
+            "An interaction with the new counterparty",
+            body=under_counterparty,
+        ),
         "CreateShare": _link("create_share", "Share the new counterparty", body=under_counterparty),
         "CreateReminder": reminder("counterparty"),
-        "ListContactPersons": _link("list_contact_person", "The new counterparty's contact persons",
-                                    {"query.counterparty_id": _ID}),
-        "ListDeals": _link("list_deal", "The new counterparty's deals", {"query.counterparty_id": _ID}),
-        "ListInteractions": _link("list_interaction", "The new counterparty's interactions",
-                                  {"query.counterparty_id": _ID}),
+        "ListContactPersons": _link(
+            "list_contact_person",
+            "The new counterparty's contact persons",
+            {"query.counterparty_id": _ID},
+        ),
+        "ListDeals": _link(
+            "list_deal", "The new counterparty's deals", {"query.counterparty_id": _ID}
+        ),
+        "ListInteractions": _link(
+            "list_interaction",
+            "The new counterparty's interactions",
+            {"query.counterparty_id": _ID},
+        ),
     }
     links[("create_contact_person", "201")] |= {
-        "CreateInteraction": _link("create_interaction", "An interaction with the new contact person", body={
-            "counterparty_id": "$response.body#/counterparty_id", "contact_person_id": _ID}),
+        "CreateInteraction": _link(
+            "create_interaction",
+            "An interaction with the new contact person",
+            body={"counterparty_id": "$response.body#/counterparty_id", "contact_person_id": _ID},
+        ),
         "CreateReminder": reminder("contact_person"),
     }
     links[("create_deal", "201")] |= {
-        "CreateInteraction": _link("create_interaction", "An interaction about the new deal", body={
-            "counterparty_id": "$response.body#/counterparty_id", "deal_id": _ID}),
+        "CreateInteraction": _link(
+            "create_interaction",
+            "An interaction about the new deal",
+            body={"counterparty_id": "$response.body#/counterparty_id", "deal_id": _ID},
+        ),
         "CreateReminder": reminder("deal"),
     }
     links[("create_interaction", "201")] |= {"CreateReminder": reminder("interaction")}
@@ -209,15 +401,31 @@ def _links() -> dict[tuple[str, str], dict[str, Any]]:
         "CreateUser": _link("create_user", "A user in the new team", body={"team_id": _ID}),
         "ListUsers": _link("list_user", "The new team's users", {"query.team_id": _ID}),
     }
-    links[("me", "200")] = {"GetUser": _link("get_user", "The calling user's record", {"path.id": "$response.body#/user/id"})}
+    links[("me", "200")] = {
+        "GetUser": _link(
+            "get_user", "The calling user's record", {"path.id": "$response.body#/user/id"}
+        )
+    }
     revoke = _link("revoke_feed", "Revoke this feed", {"path.feed_id": _ID})
     links[("create_feed", "201")] = {
-        "Revoke": revoke, "Regenerate": _link("regenerate_feed", "Replace this feed's URL", {"path.feed_id": _ID})}
+        "Revoke": revoke,
+        "Regenerate": _link("regenerate_feed", "Replace this feed's URL", {"path.feed_id": _ID}),
+    }
     links[("regenerate_feed", "201")] = {"Revoke": revoke}
     links[("list_feeds", "200")] = {
-        "RevokeFirst": _link("revoke_feed", "Revoke the first feed listed", {"path.feed_id": "$response.body#/items/0/id"})}
-    links[("list_conflicts", "200")] = {"ResolveFirst": _link(
-        "resolve_conflict", "Settle the first conflict listed", {"path.conflict_id": "$response.body#/items/0/id"})}
+        "RevokeFirst": _link(
+            "revoke_feed",
+            "Revoke the first feed listed",
+            {"path.feed_id": "$response.body#/items/0/id"},
+        )
+    }
+    links[("list_conflicts", "200")] = {
+        "ResolveFirst": _link(
+            "resolve_conflict",
+            "Settle the first conflict listed",
+            {"path.conflict_id": "$response.body#/items/0/id"},
+        )
+    }
     return links
 
 
@@ -225,96 +433,314 @@ def _auth_paths() -> dict[str, Any]:
     user = {"$ref": "#/components/schemas/user"}
     device = {"$ref": "#/components/schemas/Device"}
     feed = {"$ref": "#/components/schemas/Feed"}
-    login_body = {"type": "object", "required": ["login", "password", "device_name"],
-                  "properties": {"login": {"type": "string"}, "password": {"type": "string", "format": "password"},
-                                 "device_name": {"type": "string"}}}
-    login_answer = {"type": "object", "properties": {"token": {"type": "string"}, "device": device, "user": user}}
+    login_body = {
+        "type": "object",
+        "required": ["login", "password", "device_name"],
+        "properties": {
+            "login": {"type": "string"},
+            "password": {"type": "string", "format": "password"},
+            "device_name": {"type": "string"},
+        },
+    }
+    login_answer = {
+        "type": "object",
+        "properties": {"token": {"type": "string"}, "device": device, "user": user},
+    }
     return {
-        "/api/v1/auth/login": {"post": {
-            "tags": ["auth"], "summary": "Log in from a named device; returns its bearer token", "operationId": "login",
-            "security": [], "requestBody": {"required": True, **_json(login_body)},
-            "responses": {"201": _json(login_answer) | {"description": "Logged in"}, **_errors(400, 401, 429)}}},
-        "/api/v1/auth/logout": {"post": {
-            "tags": ["auth"], "summary": "Revoke the calling device's token", "operationId": "logout",
-            "responses": {"204": {"description": "Logged out"}, **_errors(401)}}},
-        "/api/v1/me": {"get": {
-            "tags": ["auth"], "summary": "The calling user and device", "operationId": "me",
-            "responses": {"200": _json({"type": "object", "properties": {"user": user, "device": device}}) | {"description": "You"}, **_errors(401)}}},
-        "/api/v1/devices": {"get": {
-            "tags": ["auth"], "summary": "Your devices (admins: all=1 for everyone's)", "operationId": "list_devices",
-            "parameters": [{"name": "all", "in": "query", "schema": {"type": "string", "enum": ["1"]}}],
-            "responses": {"200": _json({"type": "object", "properties": {"items": {"type": "array", "items": device}}}) | {"description": "Devices"}, **_errors(401)}}},
-        "/api/v1/devices/{device_id}": {"delete": {
-            "tags": ["auth"], "summary": "Revoke a device (a lost laptop is cut off at once)", "operationId": "revoke_device",
-            "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _json(device) | {"description": "Revoked"}, **_errors(401, 403, 404)}}},
-        "/calendar/{token}.ics": {"get": {
-            "tags": ["calendar"], "summary": "A calendar feed (iCalendar) for Outlook, Google and phones",
-            "operationId": "calendar_feed", "security": [],
-            "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
-                           {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
-                           {"name": "If-Modified-Since", "in": "header", "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The feed", "content": {"text/calendar": {"schema": {"type": "string"}}}},
-                          "304": {"description": "Unchanged since the validators sent"},
-                          "404": {"description": "Unknown or revoked token"}, "429": {"description": "Too many bad tokens"}}}},
+        "/api/v1/auth/login": {
+            "post": {
+                "tags": ["auth"],
+                "summary": "Log in from a named device; returns its bearer token",
+                "operationId": "login",
+                "security": [],
+                "requestBody": {"required": True, **_json(login_body)},
+                "responses": {
+                    "201": _json(login_answer) | {"description": "Logged in"},
+                    **_errors(400, 401, 429),
+                },
+            }
+        },
+        "/api/v1/auth/logout": {
+            "post": {
+                "tags": ["auth"],
+                "summary": "Revoke the calling device's token",
+                "operationId": "logout",
+                "responses": {"204": {"description": "Logged out"}, **_errors(401)},
+            }
+        },
+        "/api/v1/me": {
+            "get": {
+                "tags": ["auth"],
+                "summary": "The calling user and device",
+                "operationId": "me",
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"user": user, "device": device}})
+                    | {"description": "You"},
+                    **_errors(401),
+                },
+            }
+        },
+        "/api/v1/devices": {
+            "get": {
+                "tags": ["auth"],
+                "summary": "Your devices (admins: all=1 for everyone's)",
+                "operationId": "list_devices",
+                "parameters": [
+                    {"name": "all", "in": "query", "schema": {"type": "string", "enum": ["1"]}}
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": device}},
+                        }
+                    )
+                    | {"description": "Devices"},
+                    **_errors(401),
+                },
+            }
+        },
+        "/api/v1/devices/{device_id}": {
+            "delete": {
+                "tags": ["auth"],
+                "summary": "Revoke a device (a lost laptop is cut off at once)",
+                "operationId": "revoke_device",
+                "parameters": [
+                    {
+                        "name": "device_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(device) | {"description": "Revoked"},
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
+        "/calendar/{token}.ics": {
+            "get": {
+                "tags": ["calendar"],
+                "summary": "A calendar feed (iCalendar) for Outlook, Google and phones",
+                "operationId": "calendar_feed",
+                "security": [],
+                "parameters": [
+                    {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
+                    {"name": "If-Modified-Since", "in": "header", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The feed",
+                        "content": {"text/calendar": {"schema": {"type": "string"}}},
+                    },
+                    "304": {"description": "Unchanged since the validators sent"},
+                    "404": {"description": "Unknown or revoked token"},
+                    "429": {"description": "Too many bad tokens"},
+                },
+            }
+        },
         "/api/v1/feeds": {
-            "get": {"tags": ["calendar"], "summary": "Your calendar feeds", "operationId": "list_feeds",
-                    "responses": {"200": _json({"type": "object", "properties": {"items": {"type": "array", "items": feed}}}) | {"description": "Feeds"}, **_errors(401)}},
-            "post": {"tags": ["calendar"], "summary": "Issue a feed; its URL is shown only in this answer",
-                     "operationId": "create_feed", "requestBody": {"required": True, **_json({
-                         "type": "object", "required": ["kind"], "properties": {
-                             "kind": {"type": "string", "enum": ["plan", "team", "birthdays"]},
-                             "free_busy": {"type": "boolean"}, "label": {"type": "string"}}})},
-                     "responses": {"201": _json(feed) | {"description": "Issued"}, **_errors(400, 401, 403, 422)}}},
-        "/api/v1/feeds/{feed_id}": {"delete": {
-            "tags": ["calendar"], "summary": "Revoke a feed; its URL fails from the next poll on", "operationId": "revoke_feed",
-            "parameters": [{"name": "feed_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _json(feed) | {"description": "Revoked"}, **_errors(401, 404)}}},
-        "/api/v1/feeds/{feed_id}/regenerate": {"post": {
-            "tags": ["calendar"], "summary": "Replace a feed's URL (the old one stops working)",
-            "operationId": "regenerate_feed",
-            "parameters": [{"name": "feed_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"201": _json(feed) | {"description": "New URL"}, **_errors(401, 404)}}},
-        "/api/v1/openapi.json": {"get": {
-            "tags": ["meta"], "summary": "This document", "operationId": "openapi", "security": [],
-            "responses": {"200": {"description": "OpenAPI document"}}}},
-        "/healthz": {"get": {
-            "tags": ["meta"], "summary": "Liveness and database check", "operationId": "health", "security": [],
-            "responses": {"200": {"description": "Healthy"}, "503": {"description": "Database unreachable"}}}},
+            "get": {
+                "tags": ["calendar"],
+                "summary": "Your calendar feeds",
+                "operationId": "list_feeds",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": feed}},
+                        }
+                    )
+                    | {"description": "Feeds"},
+                    **_errors(401),
+                },
+            },
+            "post": {
+                "tags": ["calendar"],
+                "summary": "Issue a feed; its URL is shown only in this answer",
+                "operationId": "create_feed",
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["kind"],
+                            "properties": {
+                                "kind": {"type": "string", "enum": ["plan", "team", "birthdays"]},
+                                "free_busy": {"type": "boolean"},
+                                "label": {"type": "string"},
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "201": _json(feed) | {"description": "Issued"},
+                    **_errors(400, 401, 403, 422),
+                },
+            },
+        },
+        "/api/v1/feeds/{feed_id}": {
+            "delete": {
+                "tags": ["calendar"],
+                "summary": "Revoke a feed; its URL fails from the next poll on",
+                "operationId": "revoke_feed",
+                "parameters": [
+                    {
+                        "name": "feed_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {"200": _json(feed) | {"description": "Revoked"}, **_errors(401, 404)},
+            }
+        },
+        "/api/v1/feeds/{feed_id}/regenerate": {
+            "post": {
+                "tags": ["calendar"],
+                "summary": "Replace a feed's URL (the old one stops working)",
+                "operationId": "regenerate_feed",
+                "parameters": [
+                    {
+                        "name": "feed_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {"201": _json(feed) | {"description": "New URL"}, **_errors(401, 404)},
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "tags": ["meta"],
+                "summary": "This document",
+                "operationId": "openapi",
+                "security": [],
+                "responses": {"200": {"description": "OpenAPI document"}},
+            }
+        },
+        "/healthz": {
+            "get": {
+                "tags": ["meta"],
+                "summary": "Liveness and database check",
+                "operationId": "health",
+                "security": [],
+                "responses": {
+                    "200": {"description": "Healthy"},
+                    "503": {"description": "Database unreachable"},
+                },
+            }
+        },
     }
 
 
 def _sync_paths(shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The sync endpoints; their bodies are ``sync.wire``'s models (``shapes``), explained in
     docs/sync-protocol.md."""
-    versions = [{"name": "Satchel-Protocol", "in": "header", "required": True, "schema": {"type": "integer"}},
-                {"name": "Satchel-Schema", "in": "header", "required": True, "schema": {"type": "integer"}}]
+    versions = [
+        {
+            "name": "Satchel-Protocol",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "integer"},
+        },
+        {"name": "Satchel-Schema", "in": "header", "required": True, "schema": {"type": "integer"}},
+    ]
 
     def op(summary: str, operation: str, *codes: int) -> dict[str, Any]:
         shape = shapes[operation.removeprefix("sync_")]
-        return {"post": {"tags": ["sync"], "summary": summary, "operationId": operation, "parameters": versions,
-                         "description": "See docs/sync-protocol.md.",
-                         "requestBody": {"required": True, **_json(shape["request"])},
-                         "responses": {"200": _json(shape["answer"]) | {"description": "Done"}, **_errors(*codes)}}}
+        return {
+            "post": {
+                "tags": ["sync"],
+                "summary": summary,
+                "operationId": operation,
+                "parameters": versions,
+                "description": "See docs/sync-protocol.md.",
+                "requestBody": {"required": True, **_json(shape["request"])},
+                "responses": {
+                    "200": _json(shape["answer"]) | {"description": "Done"},
+                    **_errors(*codes),
+                },
+            }
+        }
 
     conflict = shapes["conflict"]["answer"]
     return {
-        "/sync/v1/push": op("Apply a device's outbox: idempotent, ordered, merged per field", "sync_push",
-                            400, 401, 403, 409, 413, 426),
-        "/sync/v1/pull": op("Changes since a cursor within the caller's scope", "sync_pull", 400, 401, 426),
-        "/sync/v1/bootstrap": op("A page of the caller's scope for a new device (gzip)", "sync_bootstrap",
-                                 400, 401, 426),
-        "/api/v1/conflicts": {"get": {
-            "tags": ["sync"], "summary": "Conflicts that concern you", "operationId": "list_conflicts",
-            "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": ["open", "resolved"]}}],
-            "responses": {"200": _json({"type": "object", "properties": {"items": {"type": "array", "items": conflict}}})
-                          | {"description": "Conflicts"}, **_errors(400, 401)}}},
-        "/api/v1/conflicts/{conflict_id}/resolve": {"post": {
-            "tags": ["sync"], "summary": "Settle a conflict: mine, theirs or a new value", "operationId": "resolve_conflict",
-            "parameters": [{"name": "conflict_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "requestBody": {"required": True, **_json({"type": "object", "required": ["choice"], "properties": {
-                "choice": {"type": "string", "enum": list(protocol.CHOICES)}, "value": {}}})},
-            "responses": {"200": _json(conflict) | {"description": "Resolved"}, **_errors(400, 401, 404, 409, 422)}}},
+        "/sync/v1/push": op(
+            "Apply a device's outbox: idempotent, ordered, merged per field",
+            "sync_push",
+            400,
+            401,
+            403,
+            409,
+            413,
+            426,
+        ),
+        "/sync/v1/pull": op(
+            "Changes since a cursor within the caller's scope", "sync_pull", 400, 401, 426
+        ),
+        "/sync/v1/bootstrap": op(
+            "A page of the caller's scope for a new device (gzip)", "sync_bootstrap", 400, 401, 426
+        ),
+        "/api/v1/conflicts": {
+            "get": {
+                "tags": ["sync"],
+                "summary": "Conflicts that concern you",
+                "operationId": "list_conflicts",
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["open", "resolved"]},
+                    }
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": conflict}},
+                        }
+                    )
+                    | {"description": "Conflicts"},
+                    **_errors(400, 401),
+                },
+            }
+        },
+        "/api/v1/conflicts/{conflict_id}/resolve": {
+            "post": {
+                "tags": ["sync"],
+                "summary": "Settle a conflict: mine, theirs or a new value",
+                "operationId": "resolve_conflict",
+                "parameters": [
+                    {
+                        "name": "conflict_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["choice"],
+                            "properties": {
+                                "choice": {"type": "string", "enum": list(protocol.CHOICES)},
+                                "value": {},
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": _json(conflict) | {"description": "Resolved"},
+                    **_errors(400, 401, 404, 409, 422),
+                },
+            }
+        },
     }
 
 
@@ -323,65 +749,155 @@ def _mail_paths() -> dict[str, Any]:
     and administrators, the outbox for everyone."""
     obj: dict[str, Any] = {"type": "object"}
     items = {"type": "object", "properties": {"items": {"type": "array", "items": obj}}}
-    done = {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}
+    done = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "status": {"type": "string"}},
+    }
 
-    def get(summary: str, operation: str, answer: dict[str, Any], *codes: int, path: str | None = None) -> dict[str, Any]:
-        parameters = [{"name": path, "in": "path", "required": True, "schema": {"type": "string"}}] if path else []
-        return {"get": {"tags": ["mail"], "summary": summary, "operationId": operation, "parameters": parameters,
-                        "responses": {"200": _json(answer) | {"description": "Done"}, **_errors(*codes)}}}
+    def get(
+        summary: str, operation: str, answer: dict[str, Any], *codes: int, path: str | None = None
+    ) -> dict[str, Any]:
+        parameters = (
+            [{"name": path, "in": "path", "required": True, "schema": {"type": "string"}}]
+            if path
+            else []
+        )
+        return {
+            "get": {
+                "tags": ["mail"],
+                "summary": summary,
+                "operationId": operation,
+                "parameters": parameters,
+                "responses": {"200": _json(answer) | {"description": "Done"}, **_errors(*codes)},
+            }
+        }
 
-    def post(summary: str, operation: str, path: str, status: int = 200, body: dict[str, Any] | None = None,
-             ) -> dict[str, Any]:
+    def post(
+        summary: str,
+        operation: str,
+        path: str,
+        status: int = 200,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         operation_doc: dict[str, Any] = {
-            "tags": ["mail"], "summary": summary, "operationId": operation,
-            "parameters": [{"name": path, "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {str(status): _json(done) | {"description": "Done"}, **_errors(400, 401, 403, 404, 409, 422)}}
+            "tags": ["mail"],
+            "summary": summary,
+            "operationId": operation,
+            "parameters": [
+                {"name": path, "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                str(status): _json(done) | {"description": "Done"},
+                **_errors(400, 401, 403, 404, 409, 422),
+            },
+        }
         if body is not None:
             operation_doc["requestBody"] = {"required": True, **_json(body)}
         return {"post": operation_doc}
 
-    settle = {"type": "object", "required": ["counterparty_id"], "properties": {
-        "counterparty_id": {"type": "string"}, "contact_person_id": {"type": ["string", "null"]}}}
-    outbox = {"type": "object", "properties": {"letters": {"type": "array", "items": obj},
-                                               "counts": {"type": "object", "description": "office and admin only"}}}
+    settle = {
+        "type": "object",
+        "required": ["counterparty_id"],
+        "properties": {
+            "counterparty_id": {"type": "string"},
+            "contact_person_id": {"type": ["string", "null"]},
+        },
+    }
+    outbox = {
+        "type": "object",
+        "properties": {
+            "letters": {"type": "array", "items": obj},
+            "counts": {"type": "object", "description": "office and admin only"},
+        },
+    }
     return {
-        "/api/v1/mail/reviews": get("Letters waiting in the review queue", "list_mail_reviews", items, 401, 403),
-        "/api/v1/mail/reviews/{review_id}": get("A letter in review: its headers and text", "get_mail_review", obj,
-                                                401, 403, 404, path="review_id"),
-        "/api/v1/mail/reviews/{review_id}/settle": post("File a letter in review to a counterparty",
-                                                        "settle_mail_review", "review_id", body=settle),
-        "/api/v1/mail/reviews/{review_id}/dismiss": post("Dismiss a letter in review (it is no client's)",
-                                                         "dismiss_mail_review", "review_id"),
-        "/api/v1/mail/suggestions": get("Senders suggested as contact persons", "list_mail_suggestions", items,
-                                        401, 403),
-        "/api/v1/mail/suggestions/{suggestion_id}/accept": post("Turn a suggestion into a contact person",
-                                                                "accept_mail_suggestion", "suggestion_id", 201),
-        "/api/v1/mail/suggestions/{suggestion_id}/dismiss": post("Dismiss a suggestion", "dismiss_mail_suggestion",
-                                                                 "suggestion_id"),
-        "/api/v1/mail/outbox": get("Letters and invitations not yet sent, or that failed", "mail_outbox", outbox,
-                                   401),
+        "/api/v1/mail/reviews": get(
+            "Letters waiting in the review queue", "list_mail_reviews", items, 401, 403
+        ),
+        "/api/v1/mail/reviews/{review_id}": get(
+            "A letter in review: its headers and text",
+            "get_mail_review",
+            obj,
+            401,
+            403,
+            404,
+            path="review_id",
+        ),
+        "/api/v1/mail/reviews/{review_id}/settle": post(
+            "File a letter in review to a counterparty",
+            "settle_mail_review",
+            "review_id",
+            body=settle,
+        ),
+        "/api/v1/mail/reviews/{review_id}/dismiss": post(
+            "Dismiss a letter in review (it is no client's)", "dismiss_mail_review", "review_id"
+        ),
+        "/api/v1/mail/suggestions": get(
+            "Senders suggested as contact persons", "list_mail_suggestions", items, 401, 403
+        ),
+        "/api/v1/mail/suggestions/{suggestion_id}/accept": post(
+            "Turn a suggestion into a contact person",
+            "accept_mail_suggestion",
+            "suggestion_id",
+            201,
+        ),
+        "/api/v1/mail/suggestions/{suggestion_id}/dismiss": post(
+            "Dismiss a suggestion", "dismiss_mail_suggestion", "suggestion_id"
+        ),
+        "/api/v1/mail/outbox": get(
+            "Letters and invitations not yet sent, or that failed", "mail_outbox", outbox, 401
+        ),
     }
 
 
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
-        "Error": {"type": "object", "required": ["error", "message"],
-                  "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "details": {},
-                                 "request_id": {"type": "string", "description": "as in the X-Request-Id header"}}},
-        "Feed": {"type": "object", "properties": {
-            "id": {"type": "string"}, "kind": {"type": "string"}, "free_busy": {"type": "boolean"},
-            "label": {"type": "string"}, "created_at": {"type": "string"}, "revoked_at": {"type": ["string", "null"]},
-            "url": {"type": "string", "description": "only when issued"}}},
-        "Device": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in
-                                                    ("id", "user_id", "name", "created_at", "last_seen_at", "revoked_at")}},
+        "Error": {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": {
+                "error": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {},
+                "request_id": {"type": "string", "description": "as in the X-Request-Id header"},
+            },
+        },
+        "Feed": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "kind": {"type": "string"},
+                "free_busy": {"type": "boolean"},
+                "label": {"type": "string"},
+                "created_at": {"type": "string"},
+                "revoked_at": {"type": ["string", "null"]},
+                "url": {"type": "string", "description": "only when issued"},
+            },
+        },
+        "Device": {
+            "type": "object",
+            "properties": {
+                k: {"type": ["string", "null"]}
+                for k in ("id", "user_id", "name", "created_at", "last_seen_at", "revoked_at")
+            },
+        },
     }
     shapes, wire_schemas = wire.schemas("#/components/schemas/{model}")
     paths: dict[str, Any] = _auth_paths() | _sync_paths(shapes) | _mail_paths()
     for rt in records.RECORD_TYPES.values():
-        schemas[rt.singular] = {"type": "object", "properties": {f: _field_schema(rt, f) for f in rt.fields()}}
+        schemas[rt.singular] = {
+            "type": "object",
+            "properties": {f: _field_schema(rt, f) for f in rt.fields()},
+        }
         constraints = {"id": {"format": "uuid"}, **_WRITE_RULES.get(rt.name, {})}
-        schemas[f"{rt.singular}_write"] = {"type": "object", "additionalProperties": False, "properties": {
-            f: _dated(_constrained(_field_schema(rt, f), constraints.get(f, {}))) for f in ("id", *rt.writable)}}
+        schemas[f"{rt.singular}_write"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                f: _dated(_constrained(_field_schema(rt, f), constraints.get(f, {})))
+                for f in ("id", *rt.writable)
+            },
+        }
         paths.update(_record_paths(rt))
     clash = set(wire_schemas) & set(schemas)
     assert not clash, f"sync.wire names its models as others of the document do: {sorted(clash)}"
@@ -397,10 +913,16 @@ def document() -> dict[str, Any]:
     assert not links, f"links from operations the document lacks: {sorted(links)}"
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Satchel API", "version": "1", "description": "Offline-first CRM: REST API v1."},
+        "info": {
+            "title": "Satchel API",
+            "version": "1",
+            "description": "Offline-first CRM: REST API v1.",
+        },
         "paths": paths,
-        "components": {"schemas": schemas,
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
         "security": [{"bearer": []}],
     }
 

@@ -24,18 +24,29 @@ def free_port() -> int:
 class ServerProcess:
     """One ``satchel serve`` on a fixed loopback port that can be killed and started again."""
 
-    def __init__(self, database_url: str, *, settings: dict[str, str] | None = None, timeout: float = 60) -> None:
+    def __init__(
+        self, database_url: str, *, settings: dict[str, str] | None = None, timeout: float = 60
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.timeout = timeout
-        self.env = {**os.environ, "SATCHEL_DATABASE_URL": database_url, "SATCHEL_PORT": str(self.port),
-                    "SATCHEL_LOG_LEVEL": "warning", **(settings or {})}
+        self.env = {
+            **os.environ,
+            "SATCHEL_DATABASE_URL": database_url,
+            "SATCHEL_PORT": str(self.port),
+            "SATCHEL_LOG_LEVEL": "warning",
+            **(settings or {}),
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start it and wait until ``/healthz`` answers; ``RuntimeError`` carries what it printed if not."""
-        self.proc = subprocess.Popen([sys.executable, "-m", "server", "serve"], env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -45,7 +56,9 @@ class ServerProcess:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
-                output = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                output = (
+                    self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                )
                 raise RuntimeError(f"satchel serve did not start: {output}")
             time.sleep(0.2)
 
@@ -68,8 +81,9 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(database_url: str, *, settings: dict[str, str] | None = None,
-                   timeout: float = 60) -> Iterator[str]:
+def running_server(
+    database_url: str, *, settings: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[str]:
     """Start the server on a free loopback port, wait until ``/healthz`` answers, yield its base URL.
 
     ``settings`` are extra ``SATCHEL_*`` environment variables. The process is

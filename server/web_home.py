@@ -43,8 +43,9 @@ class ServerHome:
 
     def __init__(self, config: Config, database: Database) -> None:
         self.database = database
-        self.policy = accounts.LoginPolicy(config.login_max_failures,
-                                           timedelta(minutes=config.login_failure_window_minutes))
+        self.policy = accounts.LoginPolicy(
+            config.login_max_failures, timedelta(minutes=config.login_failure_window_minutes)
+        )
         self.administration = ServerAdministration()
         self.review = ServerReviewQueue(config, database)
         self.sync = None  # the server is where laptops sync to: no Sync screen here
@@ -55,8 +56,9 @@ class ServerHome:
     def write(self) -> AbstractContextManager[Session]:
         return self.database.write()
 
-    def sign_in(self, session: Session, login: str, password: str, address: str, device_name: str
-                ) -> tuple[User, str] | None:
+    def sign_in(
+        self, session: Session, login: str, password: str, address: str, device_name: str
+    ) -> tuple[User, str] | None:
         user = accounts.verify_password(session, login, password, address, self.policy)
         if user is None:
             return None
@@ -66,7 +68,9 @@ class ServerHome:
     def authenticate(self, session: Session, token: str) -> User:
         user, device = accounts.authenticate(session, token)
         if session.in_transaction() and session.bind is self.database.engine:
-            accounts.touch_device(session, device)  # only writers note the time; readers must not write
+            accounts.touch_device(
+                session, device
+            )  # only writers note the time; readers must not write
         return user
 
     def sign_out(self, session: Session, token: str) -> None:
@@ -78,26 +82,49 @@ class ServerHome:
     def create(self, session: Session, actor: User, rt: RecordType, data: dict[str, Any]) -> Any:
         return records.create(session, actor, rt, data)
 
-    def update(self, session: Session, actor: User, rt: RecordType, record_id: str, data: dict[str, Any],
-               expected_version: int | None) -> Any:
-        return records.update(session, actor, rt, record_id, data, expected_version=expected_version)
+    def update(
+        self,
+        session: Session,
+        actor: User,
+        rt: RecordType,
+        record_id: str,
+        data: dict[str, Any],
+        expected_version: int | None,
+    ) -> Any:
+        return records.update(
+            session, actor, rt, record_id, data, expected_version=expected_version
+        )
 
     def devices(self, session: Session, user: User, token: str) -> list[DeviceInfo]:
         mine = accounts.token_hash(token)
-        return [DeviceInfo(d.id, d.name, d.created_at, d.last_seen_at, d.revoked_at, d.token_hash == mine)
-                for d in accounts.list_devices(session, user)]
+        return [
+            DeviceInfo(
+                d.id, d.name, d.created_at, d.last_seen_at, d.revoked_at, d.token_hash == mine
+            )
+            for d in accounts.list_devices(session, user)
+        ]
 
     def revoke_device(self, session: Session, user: User, device_id: str) -> None:
         device = session.get(Device, device_id)
         if device is None or device.user_id != user.id:
-            raise NotFound(f"no device {device_id}")  # another's device is not there for this screen
+            raise NotFound(
+                f"no device {device_id}"
+            )  # another's device is not there for this screen
         accounts.revoke_device(session, user, device_id)
 
     def badges(self, session: Session, user: User, gettext: Any) -> list[Badge]:
         found = []
-        open_conflicts = conflicts.count_open(session, user)  # every page shows it: a count, not the list
+        open_conflicts = conflicts.count_open(
+            session, user
+        )  # every page shows it: a count, not the list
         if open_conflicts:
-            found.append(Badge(gettext(web_home.CONFLICTS_BADGE) % {"n": open_conflicts}, "warning", "/conflicts"))
+            found.append(
+                Badge(
+                    gettext(web_home.CONFLICTS_BADGE) % {"n": open_conflicts},
+                    "warning",
+                    "/conflicts",
+                )
+            )
         waiting = self.review.count(session, user)
         if waiting:
             found.append(Badge(gettext(web_home.REVIEW_BADGE) % {"n": waiting}, "info", "/review"))
@@ -116,11 +143,18 @@ class ServerHome:
         for item in conflicts.list_conflicts(session, user):
             # A browser session never made a side, so "mine" is judged by the user alone.
             mine_is_server = protocol.mine_is_server_side(item, user.id, None)
-            found.append({**item, "mine": "server" if mine_is_server else "client",
-                          "free_value": _free_value(item)})
+            found.append(
+                {
+                    **item,
+                    "mine": "server" if mine_is_server else "client",
+                    "free_value": _free_value(item),
+                }
+            )
         return found
 
-    def resolve_conflict(self, session: Session, user: User, conflict_id: str, choice: str, value: Any) -> None:
+    def resolve_conflict(
+        self, session: Session, user: User, conflict_id: str, choice: str, value: Any
+    ) -> None:
         conflicts.resolve(session, user, conflict_id, choice, value)
 
     def attachment(self, sha256: str) -> bytes | None:
@@ -137,7 +171,9 @@ def _free_value(item: dict[str, Any]) -> bool:
     name = item["field"]
     if name in rt.relations or name.endswith("_id") or name == "visibility":
         return False
-    return all(not isinstance(side["value"], dict | list) for side in (item["server"], item["client"]))
+    return all(
+        not isinstance(side["value"], dict | list) for side in (item["server"], item["client"])
+    )
 
 
 def _admin(actor: User) -> None:
@@ -156,11 +192,28 @@ class ServerAdministration:
         _admin(actor)
         return list(session.execute(select(User).order_by(User.login)).scalars())
 
-    def add_user(self, session: Session, actor: User, *, login: str, full_name: str, role: str,
-                 team: str | None, email: str | None, password: str) -> User:
+    def add_user(
+        self,
+        session: Session,
+        actor: User,
+        *,
+        login: str,
+        full_name: str,
+        role: str,
+        team: str | None,
+        email: str | None,
+        password: str,
+    ) -> User:
         _admin(actor)
-        return accounts.create_user(session, login=login, full_name=full_name, role=role, team=team, email=email,
-                                    password=password)
+        return accounts.create_user(
+            session,
+            login=login,
+            full_name=full_name,
+            role=role,
+            team=team,
+            email=email,
+            password=password,
+        )
 
     def _user(self, session: Session, user_id: str) -> User:
         found = session.get(User, user_id)
@@ -180,8 +233,10 @@ class ServerAdministration:
 
     def devices(self, session: Session, actor: User, user_id: str) -> list[DeviceInfo]:
         _admin(actor)
-        return [DeviceInfo(d.id, d.name, d.created_at, d.last_seen_at, d.revoked_at, False)
-                for d in accounts.list_devices(session, self._user(session, user_id))]
+        return [
+            DeviceInfo(d.id, d.name, d.created_at, d.last_seen_at, d.revoked_at, False)
+            for d in accounts.list_devices(session, self._user(session, user_id))
+        ]
 
     def revoke_device(self, session: Session, actor: User, user_id: str, device_id: str) -> None:
         _admin(actor)
@@ -201,15 +256,27 @@ class ServerReviewQueue:
     def waiting(self, session: Session, actor: User) -> list[dict[str, Any]]:
         if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
-        return [{"id": r.id, "received_at": r.received_at, "sender": r.sender, "subject": r.subject,
-                 "reason": r.reason, "detail": r.detail, "candidates": list(r.candidates)}
-                for r in bridge.list_reviews(session, status_="open", limit=500)]
+        return [
+            {
+                "id": r.id,
+                "received_at": r.received_at,
+                "sender": r.sender,
+                "subject": r.subject,
+                "reason": r.reason,
+                "detail": r.detail,
+                "candidates": list(r.candidates),
+            }
+            for r in bridge.list_reviews(session, status_="open", limit=500)
+        ]
 
     def count(self, session: Session, actor: User) -> int:
         if not sorts_mail(actor):
             return 0
-        return int(session.execute(select(func.count()).select_from(MailReview)
-                                   .where(col(MailReview.status) == "open")).scalar_one())
+        return int(
+            session.execute(
+                select(func.count()).select_from(MailReview).where(col(MailReview.status) == "open")
+            ).scalar_one()
+        )
 
     def preview(self, session: Session, actor: User, review_id: str) -> dict[str, Any]:
         if not sorts_mail(actor):
@@ -220,20 +287,35 @@ class ServerReviewQueue:
         path = bridge.blob_store(self.config).path(review.raw_sha256)
         if not path.is_file():
             raise NotFound(f"the letter {review_id} is no longer kept")
-        letter = parse_letter(path.read_bytes(), max_attachment_bytes=self.config.mail_attachment_max_bytes)
+        letter = parse_letter(
+            path.read_bytes(), max_attachment_bytes=self.config.mail_attachment_max_bytes
+        )
 
         def people(found: list[Any]) -> list[str]:
             return [f"{a.name} <{a.address}>" if a.name else a.address for a in found]
 
-        return {"subject": letter.subject, "from": people(letter.from_), "to": people(letter.to),
-                "cc": people(letter.cc), "text": letter.text[:200_000],
-                "attachments": [a.filename for a in letter.attachments]}
+        return {
+            "subject": letter.subject,
+            "from": people(letter.from_),
+            "to": people(letter.to),
+            "cc": people(letter.cc),
+            "text": letter.text[:200_000],
+            "attachments": [a.filename for a in letter.attachments],
+        }
 
-    def settle(self, actor: User, review_id: str, counterparty_id: str, contact_person_id: str | None) -> None:
+    def settle(
+        self, actor: User, review_id: str, counterparty_id: str, contact_person_id: str | None
+    ) -> None:
         if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
-        bridge.settle_review(self.database, self.config, review_id, actor, counterparty_id=counterparty_id,
-                             contact_person_id=contact_person_id)
+        bridge.settle_review(
+            self.database,
+            self.config,
+            review_id,
+            actor,
+            counterparty_id=counterparty_id,
+            contact_person_id=contact_person_id,
+        )
 
     def dismiss(self, actor: User, review_id: str) -> None:
         if not sorts_mail(actor):
@@ -243,9 +325,17 @@ class ServerReviewQueue:
     def suggestions(self, session: Session, actor: User) -> list[dict[str, Any]]:
         if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
-        return [{"id": s.id, "address": s.address, "name": s.name, "counterparty_id": s.counterparty_id,
-                 "letters": s.letters, "interaction_id": s.interaction_id}
-                for s in suggestions.open_suggestions(session, actor, limit=500)]
+        return [
+            {
+                "id": s.id,
+                "address": s.address,
+                "name": s.name,
+                "counterparty_id": s.counterparty_id,
+                "letters": s.letters,
+                "interaction_id": s.interaction_id,
+            }
+            for s in suggestions.open_suggestions(session, actor, limit=500)
+        ]
 
     def accept_suggestion(self, session: Session, actor: User, suggestion_id: str) -> str:
         if not sorts_mail(actor):

@@ -17,8 +17,12 @@ from sync.pull import _LOG
 
 
 def bootstrap(session: Session, user: User, body: Any) -> dict[str, Any]:
-    request = wire.parse(wire.BootstrapRequest, body, 'send {"watermark": null, "type": null, "after": null}',
-                         context={"current": lambda: changes.current(session)[0]})
+    request = wire.parse(
+        wire.BootstrapRequest,
+        body,
+        'send {"watermark": null, "type": null, "after": null}',
+        context={"current": lambda: changes.current(session)[0]},
+    )
     watermark = request.watermark
     first = watermark is None
     if first:
@@ -30,17 +34,26 @@ def bootstrap(session: Session, user: User, body: Any) -> dict[str, Any]:
     model: Any = rt.model
     fields = rt.fields()
     table = model.__table__
-    stmt = (select(*[table.c[f] for f in fields], _LOG.c.version)
-            .outerjoin(_LOG, and_(_LOG.c.record_type == name, _LOG.c.record_id == table.c.id))
-            .where(records.visible(rt, user)).order_by(table.c.id).limit(limit))
+    stmt = (
+        select(*[table.c[f] for f in fields], _LOG.c.version)
+        .outerjoin(_LOG, and_(_LOG.c.record_type == name, _LOG.c.record_id == table.c.id))
+        .where(records.visible(rt, user))
+        .order_by(table.c.id)
+        .limit(limit)
+    )
     if after is not None:
         stmt = stmt.where(table.c.id > after)
     rows = session.execute(stmt).all()
     width = len(fields)
     convert = _converters(name)
     if any(convert):
-        out_rows = [[c(v) if c is not None and v is not None else v for c, v in zip(convert, row[:width], strict=True)]
-                    for row in rows]
+        out_rows = [
+            [
+                c(v) if c is not None and v is not None else v
+                for c, v in zip(convert, row[:width], strict=True)
+            ]
+            for row in rows
+        ]
     else:
         out_rows = [list(row[:width]) for row in rows]
     versions = [row[width] if row[width] is not None else watermark for row in rows]
@@ -48,15 +61,27 @@ def bootstrap(session: Session, user: User, body: Any) -> dict[str, Any]:
         nxt: dict[str, Any] | None = {"type": name, "after": rows[-1][fields.index("id")]}
     else:
         index = protocol.TYPES.index(name)
-        nxt = {"type": protocol.TYPES[index + 1], "after": None} if index + 1 < len(protocol.TYPES) else None
-    answer: dict[str, Any] = {"watermark": watermark, "type": name, "fields": fields, "rows": out_rows,
-                              "versions": versions, "next": nxt}
+        nxt = (
+            {"type": protocol.TYPES[index + 1], "after": None}
+            if index + 1 < len(protocol.TYPES)
+            else None
+        )
+    answer: dict[str, Any] = {
+        "watermark": watermark,
+        "type": name,
+        "fields": fields,
+        "rows": out_rows,
+        "versions": versions,
+        "next": nxt,
+    }
     if first:
         answer["total"] = _totals(session, user)
     return answer
 
 
-def remember_bootstrap(session: Session, device_id: str, request: Any, answer: dict[str, Any]) -> None:
+def remember_bootstrap(
+    session: Session, device_id: str, request: Any, answer: dict[str, Any]
+) -> None:
     """Note what a bootstrap page tells the device, before it is sent; the first page (the laptop
     emptied its replica before asking) starts the keeping of what it is told."""
     if isinstance(request, dict) and request.get("watermark") is None:
@@ -97,5 +122,7 @@ def _totals(session: Session, user: User) -> dict[str, int]:
     for name in protocol.TYPES:
         rt = records.record_type(name)
         model: Any = rt.model
-        totals[name] = session.execute(select(func.count()).select_from(model).where(records.visible(rt, user))).scalar_one()
+        totals[name] = session.execute(
+            select(func.count()).select_from(model).where(records.visible(rt, user))
+        ).scalar_one()
     return totals

@@ -80,8 +80,10 @@ Column = Callable[[str], Sequence[Any]]
 
 
 def _counterparty_search(column: Column) -> list[str]:
-    return [validation.fold_text(f"{legal} {short or ''}")
-            for legal, short in zip(column("legal_name"), column("short_name"), strict=True)]
+    return [
+        validation.fold_text(f"{legal} {short or ''}")
+        for legal, short in zip(column("legal_name"), column("short_name"), strict=True)
+    ]
 
 
 def _person_search(column: Column) -> list[str]:
@@ -108,12 +110,16 @@ class Layout:
         marks = ", ".join("?" for _ in self.columns)
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in self.columns if c != "id")
         # Never INSERT OR REPLACE: that deletes the row (new rowid, delete triggers) first.
-        self.upsert_sql = (f'INSERT INTO "{self.table.name}" ({names}) VALUES ({marks}) '
-                           f"ON CONFLICT(id) DO UPDATE SET {updates}")
+        self.upsert_sql = (
+            f'INSERT INTO "{self.table.name}" ({names}) VALUES ({marks}) '
+            f"ON CONFLICT(id) DO UPDATE SET {updates}"
+        )
         self.id_at = self.columns.index("id")
         # The stored rows of some ids (``json_each`` of a JSON list), each led by its id.
-        self.select_sql = (f'SELECT "id", {names} FROM "{self.table.name}" '
-                           "WHERE id IN (SELECT value FROM json_each(?))")
+        self.select_sql = (
+            f'SELECT "id", {names} FROM "{self.table.name}" '
+            "WHERE id IN (SELECT value FROM json_each(?))"
+        )
 
     def update_sql(self, changed: tuple[int, ...]) -> str:
         """UPDATE of the columns at ``changed`` (their values, then the id, as parameters)."""
@@ -132,8 +138,12 @@ class Layout:
         """The rows of ``stored_columns``, in the table's column order."""
         return list(zip(*(stored[name] for name in self.columns), strict=True))
 
-    def stored_columns(self, fields: Sequence[str], rows: Sequence[Sequence[Any]],
-                       wire: dict[str, Sequence[Any]] | None = None) -> dict[str, Sequence[Any]]:
+    def stored_columns(
+        self,
+        fields: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        wire: dict[str, Sequence[Any]] | None = None,
+    ) -> dict[str, Sequence[Any]]:
         """The stored values of a column-wise page, a list per table column.
 
         Converted a column at a time: one loop per column instead of one per value.
@@ -154,7 +164,9 @@ class Layout:
                 continue
             values = column(name)
             convert = self.converters[name]
-            out[name] = values if convert is None else [None if v is None else convert(v) for v in values]
+            out[name] = (
+                values if convert is None else [None if v is None else convert(v) for v in values]
+            )
         return out
 
 

@@ -41,25 +41,34 @@ def author(session: Session, device_id: str | None) -> str | None:
     return found.user_id if found else None
 
 
-
-def may_know_deleted(session: Session, user: User, record_type: str, tombstone: dict[str, Any]) -> bool:
+def may_know_deleted(
+    session: Session, user: User, record_type: str, tombstone: dict[str, Any]
+) -> bool:
     """Whether ``user`` could see a record before it was deleted (judged from its last values)."""
     if user.role in (Role.ADMIN, Role.OFFICE):
         return True
-    if user.id in {tombstone.get(k) for k in ("owner_id", "responsible_id", "assignee_id", "created_by")}:
+    if user.id in {
+        tombstone.get(k) for k in ("owner_id", "responsible_id", "assignee_id", "created_by")
+    }:
         return True
     if record_type == "counterparties":
         owner = session.get(User, tombstone.get("owner_id") or "")
-        same_team = owner is not None and owner.team_id is not None and owner.team_id == user.team_id
+        same_team = (
+            owner is not None and owner.team_id is not None and owner.team_id == user.team_id
+        )
         visibility = tombstone.get("visibility")
-        return visibility == "company" or (same_team and (visibility == "team" or user.role == Role.MANAGER))
+        return visibility == "company" or (
+            same_team and (visibility == "team" or user.role == Role.MANAGER)
+        )
     counterparty_id = tombstone.get("counterparty_id")
     if access.can_read_counterparty(session, user, counterparty_id):
         return True
     parent = changes.log_entry(session, "counterparties", counterparty_id or "")
-    return parent is not None and parent.deleted and may_know_deleted(session, user, "counterparties",
-                                                                       parent.tombstone or {})
-
+    return (
+        parent is not None
+        and parent.deleted
+        and may_know_deleted(session, user, "counterparties", parent.tombstone or {})
+    )
 
 
 # The ``resolution`` of a conflict closed because its record was deleted.
@@ -88,14 +97,23 @@ def _close_with_deleted(session: OrmSession, _context: Any) -> None:
         return
     connection = session.connection()
     device = session.info.get(changes.DEVICE_KEY)
-    by = connection.execute(
-        select(col(Device.user_id)).where(col(Device.id) == device)).scalar() if device else None
+    by = (
+        connection.execute(select(col(Device.user_id)).where(col(Device.id) == device)).scalar()
+        if device
+        else None
+    )
     for name, ids in gone.items():
         for start in range(0, len(ids), 500):
-            connection.execute(update(_CONFLICT).where(
-                _CONFLICT.c.record_type == name, _CONFLICT.c.record_id.in_(ids[start:start + 500]),
-                _CONFLICT.c.status == "open", _CONFLICT.c.kind.in_(("field", "delete")),
-            ).values(status="resolved", resolution=DELETED, resolved_by=by, resolved_at=utcnow()))
+            connection.execute(
+                update(_CONFLICT)
+                .where(
+                    _CONFLICT.c.record_type == name,
+                    _CONFLICT.c.record_id.in_(ids[start : start + 500]),
+                    _CONFLICT.c.status == "open",
+                    _CONFLICT.c.kind.in_(("field", "delete")),
+                )
+                .values(status="resolved", resolution=DELETED, resolved_by=by, resolved_at=utcnow())
+            )
 
 
 # Registered for every session, like the change log's hook (``crm.changes``): crm may not import sync,
@@ -105,13 +123,29 @@ event.listen(OrmSession, "after_flush", _close_with_deleted)
 
 def conflict_dict(c: Conflict) -> dict[str, Any]:
     return {
-        "id": c.id, "kind": c.kind, "type": c.record_type, "record_id": c.record_id, "field": c.field,
-        "status": c.status, "created_at": to_jsonable(c.created_at),
-        "server": {"value": c.server_value, "by": c.server_by, "device": c.server_device,
-                   "at": to_jsonable(c.server_at)},
-        "client": {"value": c.client_value, "by": c.client_by, "device": c.client_device,
-                   "at": to_jsonable(c.client_at), "client_time": c.client_time},
-        "resolution": c.resolution, "resolved_by": c.resolved_by, "resolved_at": to_jsonable(c.resolved_at),
+        "id": c.id,
+        "kind": c.kind,
+        "type": c.record_type,
+        "record_id": c.record_id,
+        "field": c.field,
+        "status": c.status,
+        "created_at": to_jsonable(c.created_at),
+        "server": {
+            "value": c.server_value,
+            "by": c.server_by,
+            "device": c.server_device,
+            "at": to_jsonable(c.server_at),
+        },
+        "client": {
+            "value": c.client_value,
+            "by": c.client_by,
+            "device": c.client_device,
+            "at": to_jsonable(c.client_at),
+            "client_time": c.client_time,
+        },
+        "resolution": c.resolution,
+        "resolved_by": c.resolved_by,
+        "resolved_at": to_jsonable(c.resolved_at),
     }
 
 
@@ -132,8 +166,14 @@ def _concerns(session: Session, user: User, c: Conflict) -> bool:
         if c.kind != "edit_deleted" or not party:
             return False
         log = changes.log_entry(session, rt.name, c.record_id)
-        return log is not None and log.deleted and may_know_deleted(session, user, rt.name, log.tombstone or {})
-    return access.can_read(session, user, record) and (party or access.can_write(session, user, record))
+        return (
+            log is not None
+            and log.deleted
+            and may_know_deleted(session, user, rt.name, log.tombstone or {})
+        )
+    return access.can_read(session, user, record) and (
+        party or access.can_write(session, user, record)
+    )
 
 
 def _writable(rt: records.RecordType, user: User) -> ColumnElement[bool]:
@@ -143,11 +183,16 @@ def _writable(rt: records.RecordType, user: User) -> ColumnElement[bool]:
     if model is Counterparty:
         return access.writable_counterparties(user)
     if model is Interaction:
-        return or_(and_(col(Interaction.responsible_id) == user.id, records.visible(rt, user)),
-                   col(Interaction.counterparty_id).in_(editable))
+        return or_(
+            and_(col(Interaction.responsible_id) == user.id, records.visible(rt, user)),
+            col(Interaction.counterparty_id).in_(editable),
+        )
     if model is Reminder:
-        return or_(col(Reminder.assignee_id) == user.id, col(Reminder.created_by) == user.id,
-                   col(Reminder.counterparty_id).in_(editable))
+        return or_(
+            col(Reminder.assignee_id) == user.id,
+            col(Reminder.created_by) == user.id,
+            col(Reminder.counterparty_id).in_(editable),
+        )
     if model in (ContactPerson, Deal, Share):
         return model.counterparty_id.in_(editable)
     return false()
@@ -181,8 +226,14 @@ def concerning(user: User, status: str) -> ColumnElement[bool]:
 MAX_CONFLICTS = 500
 
 
-def page_conflicts(session: Session, user: User, *, status: str = "open", limit: int = MAX_CONFLICTS,
-                   after: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+def page_conflicts(
+    session: Session,
+    user: User,
+    *,
+    status: str = "open",
+    limit: int = MAX_CONFLICTS,
+    after: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the conflicts that concern ``user``, oldest first, and the ``after`` of the next
     page (None when this is the last).
 
@@ -192,20 +243,29 @@ def page_conflicts(session: Session, user: User, *, status: str = "open", limit:
     conds = [concerning(user, status)]
     if after is not None:
         start = session.execute(
-            select(col(Conflict.created_at)).where(col(Conflict.id) == after)).first()
+            select(col(Conflict.created_at)).where(col(Conflict.id) == after)
+        ).first()
         if start is None:
             raise MalformedInput(f"after {after[:60]!r} is not the id of a conflict")
         created_at = col(Conflict.created_at)
-        conds.append(or_(created_at > start[0],
-                         and_(created_at == start[0], col(Conflict.id) > after)))
-    found = list(session.execute(select(Conflict).where(*conds)
-                                 .order_by(col(Conflict.created_at), col(Conflict.id))
-                                 .limit(limit + 1)).scalars())
+        conds.append(
+            or_(created_at > start[0], and_(created_at == start[0], col(Conflict.id) > after))
+        )
+    found = list(
+        session.execute(
+            select(Conflict)
+            .where(*conds)
+            .order_by(col(Conflict.created_at), col(Conflict.id))
+            .limit(limit + 1)
+        ).scalars()
+    )
     more = len(found) > limit
     found = found[:limit]
     # ``edit_deleted`` conflicts were selected by party alone: whether the person could see the
     # record before it went is judged from its tombstone here (few rows: their own edits).
-    items = [conflict_dict(c) for c in found if c.kind != "edit_deleted" or _concerns(session, user, c)]
+    items = [
+        conflict_dict(c) for c in found if c.kind != "edit_deleted" or _concerns(session, user, c)
+    ]
     return items, (found[-1].id if more else None)
 
 
@@ -227,8 +287,11 @@ def _badge_statements(role: str, has_team: bool) -> tuple[Any, Any]:
     """
     someone: Any = _Someone(role=role, team_id=bindparam("badge_team_id") if has_team else None)
     concern = concerning(someone, "open")
-    plain = (select(func.count()).select_from(Conflict)
-             .where(concern, col(Conflict.kind) != "edit_deleted"))
+    plain = (
+        select(func.count())
+        .select_from(Conflict)
+        .where(concern, col(Conflict.kind) != "edit_deleted")
+    )
     deleted = select(Conflict).where(concern, col(Conflict.kind) == "edit_deleted")
     return plain, deleted
 
@@ -249,22 +312,34 @@ def list_conflicts(session: Session, user: User, *, status: str = "open") -> lis
     return page_conflicts(session, user, status=status)[0]
 
 
-def resolve(session: Session, user: User, conflict_id: str, choice: str, value: Any = None,
-            device_id: str | None = None) -> Conflict:
+def resolve(
+    session: Session,
+    user: User,
+    conflict_id: str,
+    choice: str,
+    value: Any = None,
+    device_id: str | None = None,
+) -> Conflict:
     """Settle a conflict by writing the chosen value as a normal change.
 
     ``mine`` is the resolver's own side (``protocol.mine_is_server_side``);
     ``theirs`` the other; ``value`` a new value.
     """
     c = session.get(Conflict, conflict_id)
-    if c is not None and c.resolution == DELETED and _may_settle_closed(session, user, c, device_id):
+    if (
+        c is not None
+        and c.resolution == DELETED
+        and _may_settle_closed(session, user, c, device_id)
+    ):
         # Closed with its record: a laptop's late resolution has nothing left to do, and must not
         # end in its quarantine.
         return c
     if c is None or not _concerns(session, user, c):
         raise NotFound(f"conflict {conflict_id} not found")
     if c.status != "open":
-        raise AlreadyExists(f"conflict {conflict_id} was resolved already ({c.resolution}) by {c.resolved_by}")
+        raise AlreadyExists(
+            f"conflict {conflict_id} was resolved already ({c.resolution}) by {c.resolved_by}"
+        )
     if choice not in protocol.CHOICES:
         raise MalformedInput(f"choice must be one of {', '.join(protocol.CHOICES)}")
     mine_is_server = protocol.mine_is_server_side(conflict_dict(c), user.id, device_id)
@@ -273,10 +348,16 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
     record = session.get(rt.model, c.record_id)
     if c.kind == "field":
         chosen = value if choice == "value" else (c.client_value if take_client else c.server_value)
-        if choice == "value" and c.field in _pinned(rt) and chosen not in (c.client_value, c.server_value):
+        if (
+            choice == "value"
+            and c.field in _pinned(rt)
+            and chosen not in (c.client_value, c.server_value)
+        ):
             # A new value for an owner or a link would move the record where neither side put it.
-            raise PermissionDenied(f"{c.field} of {rt.singular} {c.record_id} can only take one of the two "
-                                   "values in conflict; change it afterwards as an edit")
+            raise PermissionDenied(
+                f"{c.field} of {rt.singular} {c.record_id} can only take one of the two "
+                "values in conflict; change it afterwards as an edit"
+            )
         if record is None:
             raise NotFound(f"{rt.singular} {c.record_id} was deleted; nothing to resolve on it")
         field_name = cast(str, c.field)  # a field conflict always names its field
@@ -292,7 +373,9 @@ def resolve(session: Session, user: User, conflict_id: str, choice: str, value: 
     return c
 
 
-def _may_settle_closed(session: Session, user: User, c: Conflict, device_id: str | None = None) -> bool:
+def _may_settle_closed(
+    session: Session, user: User, c: Conflict, device_id: str | None = None
+) -> bool:
     """Whether ``user`` may be told that conflict ``c``, closed with its deleted record, is settled:
     its two sides, an admin, whoever could see the record before it went (a manager who resolved),
     or a device that was told of the record (its user may have lost access before it went, after
@@ -302,7 +385,11 @@ def _may_settle_closed(session: Session, user: User, c: Conflict, device_id: str
     if device_id is not None and held.was_told(session, device_id, (c.record_type, c.record_id)):
         return True
     log = changes.log_entry(session, c.record_type, c.record_id)
-    return log is not None and log.deleted and may_know_deleted(session, user, c.record_type, log.tombstone or {})
+    return (
+        log is not None
+        and log.deleted
+        and may_know_deleted(session, user, c.record_type, log.tombstone or {})
+    )
 
 
 def _pinned(rt: records.RecordType) -> frozenset[str]:
@@ -311,7 +398,9 @@ def _pinned(rt: records.RecordType) -> frozenset[str]:
     return frozenset(rt.relations) | links | ({"visibility"} & set(rt.writable))
 
 
-def _restore(session: Session, user: User, rt: records.RecordType, c: Conflict, chosen: Any) -> None:
+def _restore(
+    session: Session, user: User, rt: records.RecordType, c: Conflict, chosen: Any
+) -> None:
     """Bring back a deleted record with the resolver's edit on top, as a create checked on the final values.
 
     The edit is the conflict's own (``c.client_value``) or, for ``value``, a chosen
@@ -321,20 +410,26 @@ def _restore(session: Session, user: User, rt: records.RecordType, c: Conflict, 
     log = changes.log_entry(session, rt.name, c.record_id)
     tombstone = (log.tombstone if log else None) or {}
     if not may_know_deleted(session, user, rt.name, tombstone):
-        raise PermissionDenied(f"you could not see {rt.singular} {c.record_id}; it cannot be restored by you")
+        raise PermissionDenied(
+            f"you could not see {rt.singular} {c.record_id}; it cannot be restored by you"
+        )
     edit = c.client_value if isinstance(c.client_value, dict) else {}
     if chosen is not None:
         if not isinstance(chosen, dict):
             raise MalformedInput("to restore with your own values, send an object of field values")
         foreign = sorted(set(chosen) - set(edit))
         if foreign:
-            raise PermissionDenied(f"a resolution may change only the fields in conflict ({', '.join(sorted(edit))}); "
-                                   f"not {', '.join(foreign)}")
+            raise PermissionDenied(
+                f"a resolution may change only the fields in conflict ({', '.join(sorted(edit))}); "
+                f"not {', '.join(foreign)}"
+            )
         edit = chosen
     moved = sorted(k for k in edit if k in _pinned(rt) and edit[k] != tombstone.get(k))
     if moved:
-        raise PermissionDenied(f"a restored {rt.singular} comes back where it was; {', '.join(moved)} "
-                               "cannot change in the same step — restore it, then edit it")
+        raise PermissionDenied(
+            f"a restored {rt.singular} comes back where it was; {', '.join(moved)} "
+            "cannot change in the same step — restore it, then edit it"
+        )
     data = {k: v for k, v in tombstone.items() if k in rt.writable}
     data.update(edit)
     records.create(session, user, rt, {**data, "id": c.record_id}, restoring=True)

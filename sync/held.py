@@ -41,7 +41,7 @@ Key = tuple[str, str]
 def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
     items = sorted(set(ids))
     for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
+        yield items[start : start + _CHUNK]
 
 
 def keeps_told(user: User) -> bool:
@@ -62,13 +62,18 @@ def judged_from(session: Session, user: User, device_id: str, base: int) -> bool
 
 def remember(session: Session, device_id: str, keys: Iterable[Key]) -> None:
     """Note that the device ``device_id`` has been told of the records ``keys``."""
-    rows = [{"device_id": device_id, "record_type": name, "record_id": record_id} for name, record_id in set(keys)]
+    rows = [
+        {"device_id": device_id, "record_type": name, "record_id": record_id}
+        for name, record_id in set(keys)
+    ]
     if not rows:
         return
     connection = session.connection()
     dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
     for start in range(0, len(rows), _CHUNK):
-        connection.execute(dialect.insert(_TOLD).on_conflict_do_nothing(), rows[start:start + _CHUNK])
+        connection.execute(
+            dialect.insert(_TOLD).on_conflict_do_nothing(), rows[start : start + _CHUNK]
+        )
 
 
 def start_telling(session: Session, device_id: str, since: int) -> None:
@@ -95,13 +100,24 @@ def _told(session: Session, device_id: str, keys: set[Key]) -> set[Key]:
     found: set[Key] = set()
     for name, ids in by_type.items():
         for chunk in _chunks(ids):
-            found.update((name, record_id) for record_id in session.connection().execute(
-                select(_TOLD.c.record_id).where(_TOLD.c.device_id == device_id, _TOLD.c.record_type == name,
-                                                _TOLD.c.record_id.in_(chunk))).scalars())
+            found.update(
+                (name, record_id)
+                for record_id in session.connection()
+                .execute(
+                    select(_TOLD.c.record_id).where(
+                        _TOLD.c.device_id == device_id,
+                        _TOLD.c.record_type == name,
+                        _TOLD.c.record_id.in_(chunk),
+                    )
+                )
+                .scalars()
+            )
     return found
 
 
-def may_hold(session: Session, user: User, rows: Sequence[Any], device_id: str, *, fresh: bool) -> set[Key]:
+def may_hold(
+    session: Session, user: User, rows: Sequence[Any], device_id: str, *, fresh: bool
+) -> set[Key]:
     """Of ``rows`` (change-log rows: ``record_type``, ``record_id``) of records now out of ``user``'s
     sight or deleted, the keys of those the device ``device_id`` was told of. The caller has made
     sure the pull can be judged so (``judged_from``). An admin's or office user's device is told of

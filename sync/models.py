@@ -77,7 +77,9 @@ class Conflict(SQLModel, table=True):
     client_by: str = Field(max_length=36, index=True)
     client_device: str | None = Field(default=None, max_length=36)
     client_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    client_time: str | None = Field(default=None, max_length=40)  # the laptop's clock: shown, never trusted
+    client_time: str | None = Field(
+        default=None, max_length=40
+    )  # the laptop's clock: shown, never trusted
     resolved_by: str | None = Field(default=None, max_length=36)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolution: str | None = Field(default=None, max_length=10)

@@ -24,7 +24,6 @@ MAX_PAGE = 20000
 TOMBSTONE_DAYS = 400
 
 
-
 class _SyncedTypes(Sequence[str]):
     """The wire names of the synced record types, in bootstrap order (what a record points at
     arrives before it), read from ``crm.registry`` at each use: a type registered there is a
@@ -60,7 +59,9 @@ def headers() -> dict[str, str]:
     return {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: str(SCHEMA)}
 
 
-def mine_is_server_side(conflict: dict[str, Any], user_id: str | None, device_id: str | None) -> bool:
+def mine_is_server_side(
+    conflict: dict[str, Any], user_id: str | None, device_id: str | None
+) -> bool:
     """Whether "mine" means the conflict's server side (the change that reached the server first).
 
     "Mine" is the resolver's own change: the side their device made, else the side

@@ -28,25 +28,44 @@ def pull(session: Session, user: User, body: Any, device_id: str | None = None) 
     own = changes.field_versions(session, "users", user.id)
     # Judged against the base, not the page's position: what the laptop holds dates from there.
     moved = any(own.get(name, (0, None))[0] > base for name in changes.SCOPE_FIELDS[User])
-    if since > top or (base > 0 and moved) or (0 < base < changes.horizon(session)) \
-            or (device_id is not None and not held_records.judged_from(session, user, device_id, base)):
+    if (
+        since > top
+        or (base > 0 and moved)
+        or (0 < base < changes.horizon(session))
+        or (device_id is not None and not held_records.judged_from(session, user, device_id, base))
+    ):
         # The cursor is from another life of the server, the user's scope moved, or what the
         # device holds cannot be told from what it was told (a base from before that was kept).
         answer["reset"] = True
     elif since < top or after_type is not None:
-        position = (_LOG.c.version > since if after_type is None else
-                    tuple_(_LOG.c.version, _LOG.c.record_type, _LOG.c.record_id) > tuple_(since, after_type, after_id))
-        rows = session.execute(select(_LOG.c.record_type, _LOG.c.record_id, _LOG.c.version, _LOG.c.scope_version,
-                                      _LOG.c.deleted, _LOG.c.counterparty_id, _LOG.c.tombstone)
-                               .where(position, _LOG.c.version <= top)
-                               .order_by(_LOG.c.version, _LOG.c.record_type, _LOG.c.record_id)
-                               .limit(limit + 1)).all()
+        position = (
+            _LOG.c.version > since
+            if after_type is None
+            else tuple_(_LOG.c.version, _LOG.c.record_type, _LOG.c.record_id)
+            > tuple_(since, after_type, after_id)
+        )
+        rows = session.execute(
+            select(
+                _LOG.c.record_type,
+                _LOG.c.record_id,
+                _LOG.c.version,
+                _LOG.c.scope_version,
+                _LOG.c.deleted,
+                _LOG.c.counterparty_id,
+                _LOG.c.tombstone,
+            )
+            .where(position, _LOG.c.version <= top)
+            .order_by(_LOG.c.version, _LOG.c.record_type, _LOG.c.record_id)
+            .limit(limit + 1)
+        ).all()
         if len(rows) > limit:
             rows = rows[:limit]
             answer["more"] = True
             last = rows[-1]
             answer["cursor"] = f"{last.version}:{last.record_type}:{last.record_id}:{base}"
-        answer["changes"] = _changes(session, user, rows, base, device_id, fresh=after_type is None and base == 0)
+        answer["changes"] = _changes(
+            session, user, rows, base, device_id, fresh=after_type is None and base == 0
+        )
     # At most MAX_CONFLICTS, oldest first; the rest are paged through GET /api/v1/conflicts.
     answer["conflicts"], following = page_conflicts(session, user)
     answer["conflicts_more"] = following is not None
@@ -63,12 +82,22 @@ def remember_pull(session: Session, device_id: str, body: Any, answer: dict[str,
     cursor 0 starts the keeping (``sync.held``)."""
     if starts_from_nothing(body) and not answer["reset"]:
         held_records.start_telling(session, device_id, 0)
-    held_records.remember(session, device_id,
-                          ((c["type"], c["id"]) for c in answer.get("changes", ()) if c["op"] == "upsert"))
+    held_records.remember(
+        session,
+        device_id,
+        ((c["type"], c["id"]) for c in answer.get("changes", ()) if c["op"] == "upsert"),
+    )
 
 
-def _changes(session: Session, user: User, rows: Sequence[Any], base: int, device_id: str | None, *,
-             fresh: bool) -> list[dict[str, Any]]:
+def _changes(
+    session: Session,
+    user: User,
+    rows: Sequence[Any],
+    base: int,
+    device_id: str | None,
+    *,
+    fresh: bool,
+) -> list[dict[str, Any]]:
     """The page's rows as the laptop of ``user`` sees them, its cursor having been ``base``.
 
     A record ``user`` sees is an upsert. A deleted one is a delete, and one out of sight
@@ -84,12 +113,22 @@ def _changes(session: Session, user: User, rows: Sequence[Any], base: int, devic
         rt = records.record_type(name)
         model: Any = rt.model
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for record in session.execute(select(model).where(model.id.in_(chunk), records.visible(rt, user))).scalars():
+            chunk = ids[start : start + 500]
+            for record in session.execute(
+                select(model).where(model.id.in_(chunk), records.visible(rt, user))
+            ).scalars():
                 found[(name, record.id)] = records.to_dict(rt, record)
-    gone = [row for row in rows if row.deleted or
-            ((row.record_type, row.record_id) not in found and row.scope_version > base)]
-    held = held_records.may_hold(session, user, gone, device_id, fresh=fresh) if device_id is not None else set()
+    gone = [
+        row
+        for row in rows
+        if row.deleted
+        or ((row.record_type, row.record_id) not in found and row.scope_version > base)
+    ]
+    held = (
+        held_records.may_hold(session, user, gone, device_id, fresh=fresh)
+        if device_id is not None
+        else set()
+    )
     out = []
     for row in rows:
         key = (row.record_type, row.record_id)

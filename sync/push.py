@@ -36,8 +36,10 @@ def parse_push(body: Any, device: Device) -> list[dict[str, Any]]:
     if not isinstance(body, dict) or not isinstance(body.get("mutations"), list):
         raise MalformedInput('send {"device_id": ..., "mutations": [...]}')
     if body.get("device_id") != device.id:
-        raise PermissionDenied(f"this push is for device {str(body.get('device_id'))[:40]!r}, "
-                               f"but you are signed in as device {device.id}; a device pushes only its own changes")
+        raise PermissionDenied(
+            f"this push is for device {str(body.get('device_id'))[:40]!r}, "
+            f"but you are signed in as device {device.id}; a device pushes only its own changes"
+        )
     raw = body["mutations"]
     if len(raw) > protocol.MAX_MUTATIONS:
         raise TooLarge(f"at most {protocol.MAX_MUTATIONS} mutations in one push; got {len(raw)}")
@@ -51,13 +53,25 @@ def parse_push(body: Any, device: Device) -> list[dict[str, Any]]:
 # What a mutation's digest covers: everything parsed but its seq, named here once so that a
 # parser that learns a new key later does not make every stored digest look like another mutation
 # (which would turn honest replays into refusals).
-_DIGESTED = ("op", "type", "id", "base_version", "fields", "conflict_id", "choice", "value", "client_time")
+_DIGESTED = (
+    "op",
+    "type",
+    "id",
+    "base_version",
+    "fields",
+    "conflict_id",
+    "choice",
+    "value",
+    "client_time",
+)
 
 
 def digest(m: dict[str, Any]) -> str:
     """sha256 of a parsed mutation's canonical JSON: equal for a resend of the same outbox entry,
     different for another edit that reuses its seq."""
-    canonical = json.dumps({k: m.get(k) for k in _DIGESTED}, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        {k: m.get(k) for k in _DIGESTED}, sort_keys=True, separators=(",", ":"), default=str
+    )
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
@@ -81,21 +95,41 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
     replayed = [m for m in mutations if m["seq"] <= last]
     stored: dict[int, PushResult] = {}
     if replayed:
-        stored = {r.seq: r for r in session.execute(select(PushResult).where(
-            col(PushResult.device_id) == device.id, col(PushResult.seq).in_([m["seq"] for m in replayed]))).scalars()}
-    results = [stored[m["seq"]].result if m["seq"] in stored else
-               {"seq": m["seq"], "status": "applied", "note": "applied earlier"} for m in replayed]
-    reused = [m["seq"] for m in replayed if m["seq"] in stored and stored[m["seq"]].digest not in (None, digest(m))]
+        stored = {
+            r.seq: r
+            for r in session.execute(
+                select(PushResult).where(
+                    col(PushResult.device_id) == device.id,
+                    col(PushResult.seq).in_([m["seq"] for m in replayed]),
+                )
+            ).scalars()
+        }
+    results = [
+        stored[m["seq"]].result
+        if m["seq"] in stored
+        else {"seq": m["seq"], "status": "applied", "note": "applied earlier"}
+        for m in replayed
+    ]
+    reused = [
+        m["seq"]
+        for m in replayed
+        if m["seq"] in stored and stored[m["seq"]].digest not in (None, digest(m))
+    ]
     if reused:
         raise SequenceReused(
             f"mutations {', '.join(map(str, reused[:10]))}{' …' if len(reused) > 10 else ''} reuse numbers the "
             f"server already used for other changes of this device (a laptop restored from a backup, or a copied "
             f"replica); number them from {last + 1} and push again",
-            details={"expected": last + 1, "reused": reused,
-                     "results": [r for r in results if r["seq"] not in reused]})
+            details={
+                "expected": last + 1,
+                "reused": reused,
+                "results": [r for r in results if r["seq"] not in reused],
+            },
+        )
     if new and [m["seq"] for m in new] != list(range(last + 1, last + 1 + len(new))):
-        raise SequenceGap(f"expected mutation {last + 1} next; resend from there",
-                          details={"expected": last + 1})
+        raise SequenceGap(
+            f"expected mutation {last + 1} next; resend from there", details={"expected": last + 1}
+        )
     version = changes.current(session)[0]
     if new:
         version = changes.allocate(session)
@@ -106,29 +140,53 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         for m in new:
             if m["op"] in ("update", "delete"):
                 wanted.setdefault(m["type"], []).append(m["id"])
-        known = {(name, record_id): fields for name, ids in wanted.items()
-                 for record_id, fields in changes.many_field_versions(session, name, ids).items()}
+        known = {
+            (name, record_id): fields
+            for name, ids in wanted.items()
+            for record_id, fields in changes.many_field_versions(session, name, ids).items()
+        }
         # Load the records the push touches, and the company's users (the rules look up owners
         # and assignees), in a few queries; held here, the session finds them without asking again.
         held: list[Any] = list(session.execute(select(User)).scalars())
         for name, ids in wanted.items():
             model: Any = records.record_type(name).model
             for start in range(0, len(ids), 500):
-                held.extend(session.execute(select(model).where(model.id.in_(ids[start:start + 500]))).scalars())
+                held.extend(
+                    session.execute(
+                        select(model).where(model.id.in_(ids[start : start + 500]))
+                    ).scalars()
+                )
         stored_results = []
         for m in new:
             taken = digest(m)  # before applying: nothing downstream may change what was sent
             result = _apply_one(session, user, device, m, known)
-            stored_results.append({"device_id": device.id, "seq": m["seq"], "result": result, "at": utcnow(),
-                                   "digest": taken})
+            stored_results.append(
+                {
+                    "device_id": device.id,
+                    "seq": m["seq"],
+                    "result": result,
+                    "at": utcnow(),
+                    "digest": taken,
+                }
+            )
             results.append(result)
         session.execute(insert(PushResult), stored_results)
         # The laptop holds what it made and what it changed: both may be evicted later. A refused
         # mutation tells it nothing, and its id is not taken as known (a guessed id stays a guess).
         if told.keeps_told(user):
-            done = [m for m, r in zip(new, stored_results, strict=True) if r["result"]["status"] != "refused"]
-            told.remember(session, device.id, [(m["type"], m["id"]) for m in done if m["op"] != "resolve"]
-                          + _resolved_records(session, [m["conflict_id"] for m in done if m["op"] == "resolve"]))
+            done = [
+                m
+                for m, r in zip(new, stored_results, strict=True)
+                if r["result"]["status"] != "refused"
+            ]
+            told.remember(
+                session,
+                device.id,
+                [(m["type"], m["id"]) for m in done if m["op"] != "resolve"]
+                + _resolved_records(
+                    session, [m["conflict_id"] for m in done if m["op"] == "resolve"]
+                ),
+            )
         cursor.last_seq = new[-1]["seq"]
         session.add(cursor)
         session.flush()
@@ -139,14 +197,22 @@ def _resolved_records(session: Session, conflict_ids: list[str]) -> list[tuple[s
     """The records of the conflicts ``conflict_ids`` (a laptop resolving a deletion may restore one)."""
     if not conflict_ids:
         return []
-    return [(row.record_type, row.record_id) for row in session.execute(
-        select(col(Conflict.record_type), col(Conflict.record_id)).where(col(Conflict.id).in_(conflict_ids)))]
+    return [
+        (row.record_type, row.record_id)
+        for row in session.execute(
+            select(col(Conflict.record_type), col(Conflict.record_id)).where(
+                col(Conflict.id).in_(conflict_ids)
+            )
+        )
+    ]
 
 
 Known = dict[tuple[str, str], dict[str, tuple[int, str | None]]]
 
 
-def _apply_one(session: Session, user: User, device: Device, m: dict[str, Any], known: Known) -> dict[str, Any]:
+def _apply_one(
+    session: Session, user: User, device: Device, m: dict[str, Any], known: Known
+) -> dict[str, Any]:
     try:
         with session.begin_nested():
             result = _apply(session, user, device, m, known)
@@ -154,12 +220,20 @@ def _apply_one(session: Session, user: User, device: Device, m: dict[str, Any], 
     except SatchelError as exc:
         return {"seq": m["seq"], "status": "refused", "error": exc.to_dict()}
     except IntegrityError as exc:
-        return {"seq": m["seq"], "status": "refused",
-                "error": {"error": "integrity", "message": f"the database refused it: {exc.orig}"[:500]}}
+        return {
+            "seq": m["seq"],
+            "status": "refused",
+            "error": {
+                "error": "integrity",
+                "message": f"the database refused it: {exc.orig}"[:500],
+            },
+        }
     return {"seq": m["seq"], **result}
 
 
-def _apply(session: Session, user: User, device: Device, m: dict[str, Any], known: Known) -> dict[str, Any]:
+def _apply(
+    session: Session, user: User, device: Device, m: dict[str, Any], known: Known
+) -> dict[str, Any]:
     if m["op"] == "resolve":
         resolve(session, user, m["conflict_id"], m["choice"], m["value"], device.id)
         return {"status": "applied"}
@@ -173,30 +247,52 @@ def _apply(session: Session, user: User, device: Device, m: dict[str, Any], know
     return _delete(session, user, device, rt, m, others)
 
 
-def _others_changed(fields: dict[str, tuple[int, str | None]], base: int | None,
-                    device: Device) -> dict[str, tuple[int, str | None]]:
+def _others_changed(
+    fields: dict[str, tuple[int, str | None]], base: int | None, device: Device
+) -> dict[str, tuple[int, str | None]]:
     """Of a record's field versions, those changed after ``base`` by another device than ``device``."""
     if base is None:
         return {}
     return {name: (v, dev) for name, (v, dev) in fields.items() if v > base and dev != device.id}
 
 
-def _update(session: Session, user: User, device: Device, rt: records.RecordType, m: dict[str, Any],
-            contested: dict[str, tuple[int, str | None]]) -> dict[str, Any]:
+def _update(
+    session: Session,
+    user: User,
+    device: Device,
+    rt: records.RecordType,
+    m: dict[str, Any],
+    contested: dict[str, tuple[int, str | None]],
+) -> dict[str, Any]:
     record = session.get(rt.model, m["id"])
     if record is None:
         return _edit_of_deleted(session, user, device, rt, m)
     if not access.can_read(session, user, record):
         raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
-    if not access.can_write(session, user, record) and not access.may_change_own(user, record, m["fields"]):
+    if not access.can_write(session, user, record) and not access.may_change_own(
+        user, record, m["fields"]
+    ):
         raise PermissionDenied(f"you may see but not change {rt.singular} {m['id']}")
     current = records.to_dict(rt, record)
     clean = {k: v for k, v in m["fields"].items() if k not in contested}
     disputed = {k: v for k, v in m["fields"].items() if k in contested and v != current.get(k)}
     if clean:
         records.update(session, user, rt, m["id"], clean, record=record)
-    conflict_ids = [_field_conflict(session, user, device, rt, record, current, name, value,
-                                    contested[name], m["client_time"]) for name, value in disputed.items()]
+    conflict_ids = [
+        _field_conflict(
+            session,
+            user,
+            device,
+            rt,
+            record,
+            current,
+            name,
+            value,
+            contested[name],
+            m["client_time"],
+        )
+        for name, value in disputed.items()
+    ]
     if disputed and not clean:
         return {"status": "conflict", "conflicts": conflict_ids}
     result: dict[str, Any] = {"status": "applied", "version": changes.allocate(session)}
@@ -205,15 +301,35 @@ def _update(session: Session, user: User, device: Device, rt: records.RecordType
     return result
 
 
-def _field_conflict(session: Session, user: User, device: Device, rt: records.RecordType, record: Any,
-                    current: dict[str, Any], name: str, value: Any, server_change: tuple[int, str | None],
-                    client_time: str | None) -> str:
+def _field_conflict(
+    session: Session,
+    user: User,
+    device: Device,
+    rt: records.RecordType,
+    record: Any,
+    current: dict[str, Any],
+    name: str,
+    value: Any,
+    server_change: tuple[int, str | None],
+    client_time: str | None,
+) -> str:
     """Open (or refresh this user's open) conflict on one field; the server's value stays."""
-    existing = session.execute(select(Conflict).where(
-        col(Conflict.record_type) == rt.name, col(Conflict.record_id) == record.id, col(Conflict.field) == name,
-        col(Conflict.status) == "open", col(Conflict.client_by) == user.id)).scalars().first()
-    conflict = existing or Conflict(kind="field", record_type=rt.name, record_id=record.id, field=name,
-                                    client_by=user.id)
+    existing = (
+        session.execute(
+            select(Conflict).where(
+                col(Conflict.record_type) == rt.name,
+                col(Conflict.record_id) == record.id,
+                col(Conflict.field) == name,
+                col(Conflict.status) == "open",
+                col(Conflict.client_by) == user.id,
+            )
+        )
+        .scalars()
+        .first()
+    )
+    conflict = existing or Conflict(
+        kind="field", record_type=rt.name, record_id=record.id, field=name, client_by=user.id
+    )
     conflict.server_value = current.get(name)
     conflict.server_device = server_change[1]
     conflict.server_by = author(session, server_change[1]) or record.updated_by
@@ -227,27 +343,49 @@ def _field_conflict(session: Session, user: User, device: Device, rt: records.Re
     return conflict.id
 
 
-
-def _edit_of_deleted(session: Session, user: User, device: Device, rt: records.RecordType,
-                     m: dict[str, Any]) -> dict[str, Any]:
+def _edit_of_deleted(
+    session: Session, user: User, device: Device, rt: records.RecordType, m: dict[str, Any]
+) -> dict[str, Any]:
     log = changes.log_entry(session, rt.name, m["id"])
-    if log is None or not log.deleted or not may_know_deleted(session, user, rt.name, log.tombstone or {}):
+    if (
+        log is None
+        or not log.deleted
+        or not may_know_deleted(session, user, rt.name, log.tombstone or {})
+    ):
         raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
-    conflict = Conflict(kind="edit_deleted", record_type=rt.name, record_id=m["id"], server_value=None,
-                        server_at=log.changed_at, client_value=m["fields"], client_by=user.id,
-                        client_device=device.id, client_time=m["client_time"])
+    conflict = Conflict(
+        kind="edit_deleted",
+        record_type=rt.name,
+        record_id=m["id"],
+        server_value=None,
+        server_at=log.changed_at,
+        client_value=m["fields"],
+        client_by=user.id,
+        client_device=device.id,
+        client_time=m["client_time"],
+    )
     session.add(conflict)
     session.flush()
     return {"status": "conflict", "conflicts": [conflict.id]}
 
 
-def _delete(session: Session, user: User, device: Device, rt: records.RecordType, m: dict[str, Any],
-            contested: dict[str, tuple[int, str | None]]) -> dict[str, Any]:
+def _delete(
+    session: Session,
+    user: User,
+    device: Device,
+    rt: records.RecordType,
+    m: dict[str, Any],
+    contested: dict[str, tuple[int, str | None]],
+) -> dict[str, Any]:
     record: Any = session.get(rt.model, m["id"])
     if record is None:
         log = changes.log_entry(session, rt.name, m["id"])
         # Only to who could have seen it: to anyone else a deleted record answers like a missing one.
-        if log is not None and log.deleted and may_know_deleted(session, user, rt.name, log.tombstone or {}):
+        if (
+            log is not None
+            and log.deleted
+            and may_know_deleted(session, user, rt.name, log.tombstone or {})
+        ):
             return {"status": "applied", "note": "already deleted"}
         raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
     if not access.can_read(session, user, record):
@@ -256,14 +394,21 @@ def _delete(session: Session, user: User, device: Device, rt: records.RecordType
         raise PermissionDenied(f"you may see but not delete {rt.singular} {m['id']}")
     if contested:
         device_id = max(contested.values())[1]
-        conflict = Conflict(kind="delete", record_type=rt.name, record_id=m["id"],
-                            server_value=records.to_dict(rt, record), server_device=device_id,
-                            server_by=author(session, device_id) or record.updated_by,
-                            server_at=record.updated_at, client_value=None, client_by=user.id,
-                            client_device=device.id, client_time=m["client_time"])
+        conflict = Conflict(
+            kind="delete",
+            record_type=rt.name,
+            record_id=m["id"],
+            server_value=records.to_dict(rt, record),
+            server_device=device_id,
+            server_by=author(session, device_id) or record.updated_by,
+            server_at=record.updated_at,
+            client_value=None,
+            client_by=user.id,
+            client_device=device.id,
+            client_time=m["client_time"],
+        )
         session.add(conflict)
         session.flush()
         return {"status": "conflict", "conflicts": [conflict.id]}
     records.delete(session, user, rt, m["id"])
     return {"status": "applied", "version": changes.allocate(session)}
-

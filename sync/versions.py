@@ -41,6 +41,7 @@ def check_versions(protocol_header: str | None, schema_header: str | None) -> No
     counts as oldest); newer than the server's → ``ServerTooOld``: its changes may
     carry fields this server would drop, so none is taken.
     """
+
     def number(raw: str | None) -> int:
         text = (raw or "").strip()
         # ASCII digits only, and few of them: int() takes other scripts' digits and chokes on thousands.
@@ -51,10 +52,11 @@ def check_versions(protocol_header: str | None, schema_header: str | None) -> No
     if client_protocol < protocol.MIN_PROTOCOL or client_schema < protocol.MIN_SCHEMA:
         raise UpgradeRequired(
             "this version of Satchel is too old for the server; update it — your unsent changes are kept",
-            details=details)
+            details=details,
+        )
     if client_protocol > protocol.PROTOCOL or client_schema > protocol.SCHEMA:
         raise ServerTooOld(
             f"this server is older than your Satchel (it speaks protocol {protocol.PROTOCOL}, schema "
             f"{protocol.SCHEMA}); ask your administrator to update it — your unsent changes are kept",
-            details=details)
-
+            details=details,
+        )

@@ -70,7 +70,9 @@ class _TypeNameSchema:
         return core_schema.no_info_plain_validator_function(_synced_type)
 
     @classmethod
-    def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema, handler: Any) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: Any
+    ) -> JsonSchemaValue:
         return {"type": "string", "enum": list(protocol.TYPES)}
 
 
@@ -88,7 +90,13 @@ def cursor_position(raw: str | None) -> tuple[int, str | None, str | None, int]:
     parts = raw.split(":")
     try:
         version = int(parts[0])
-        base = int(parts[3]) if len(parts) == 4 else max(version - 1, 0) if len(parts) == 3 else version
+        base = (
+            int(parts[3])
+            if len(parts) == 4
+            else max(version - 1, 0)
+            if len(parts) == 3
+            else version
+        )
     except ValueError:
         raise _not_given_out(raw) from None
     if len(parts) not in (1, 3, 4) or not 0 <= base <= version:
@@ -100,7 +108,9 @@ def cursor_position(raw: str | None) -> tuple[int, str | None, str | None, int]:
 
 def _not_given_out(raw: str) -> PydanticCustomError:
     # Type "wire": the message is the protocol's own words, told as they are.
-    return PydanticCustomError("wire", "{cursor} is not one this server gave out", {"cursor": repr(raw[:60])})
+    return PydanticCustomError(
+        "wire", "{cursor} is not one this server gave out", {"cursor": repr(raw[:60])}
+    )
 
 
 def _cursor(raw: str) -> str:
@@ -116,12 +126,22 @@ def _not_after_now(watermark: int, info: ValidationInfo) -> int:
     return watermark
 
 
-Uuid = Annotated[str, PlainValidator(_canonical_uuid, json_schema_input_type=str),
-                 Field(json_schema_extra={"format": "uuid"})]
+Uuid = Annotated[
+    str,
+    PlainValidator(_canonical_uuid, json_schema_input_type=str),
+    Field(json_schema_extra={"format": "uuid"}),
+]
 TypeName = Annotated[str, _TypeNameSchema]
-Seq = Annotated[StrictInt, Field(ge=1, description="the device's mutations are numbered 1, 2, 3, … and never repeat")]
-ClientTime = Annotated[StrictStr | None, Field(max_length=40, description="the laptop's clock, shown, never trusted")]
-BaseVersion = Annotated[StrictInt | None, Field(ge=0, description="the server version of the client's copy")]
+Seq = Annotated[
+    StrictInt,
+    Field(ge=1, description="the device's mutations are numbered 1, 2, 3, … and never repeat"),
+]
+ClientTime = Annotated[
+    StrictStr | None, Field(max_length=40, description="the laptop's clock, shown, never trusted")
+]
+BaseVersion = Annotated[
+    StrictInt | None, Field(ge=0, description="the server version of the client's copy")
+]
 Choice = Literal["mine", "theirs", "value"]
 
 _MUTATION_WORDS = {
@@ -185,7 +205,8 @@ class DeleteMutation(_Wire):
     id: Uuid
     base_version: BaseVersion = None
     fields: Annotated[dict[str, Any], BeforeValidator(_object_or_empty)] = Field(
-        default_factory=dict, description="ignored")
+        default_factory=dict, description="ignored"
+    )
 
 
 class ResolveMutation(_Wire):
@@ -200,7 +221,9 @@ class ResolveMutation(_Wire):
     value: Any = None
 
 
-Mutation = Annotated[CreateMutation | UpdateMutation | DeleteMutation | ResolveMutation, Field(discriminator="op")]
+Mutation = Annotated[
+    CreateMutation | UpdateMutation | DeleteMutation | ResolveMutation, Field(discriminator="op")
+]
 
 
 class PushRequest(_Wire):
@@ -236,11 +259,16 @@ class PushAnswer(_Wire):
 class PullRequest(_Wire):
     """``POST /sync/v1/pull``: the changes after a cursor."""
 
-    must = {"cursor": "must be the string a previous pull returned",
-            "limit": f"must be an integer from 1 to {protocol.MAX_PULL}"}
-    cursor: Annotated[StrictStr, AfterValidator(_cursor)] | None = Field(default=None, description="as the previous pull returned; null: from nothing")
+    must = {
+        "cursor": "must be the string a previous pull returned",
+        "limit": f"must be an integer from 1 to {protocol.MAX_PULL}",
+    }
+    cursor: Annotated[StrictStr, AfterValidator(_cursor)] | None = Field(
+        default=None, description="as the previous pull returned; null: from nothing"
+    )
     limit: Annotated[StrictInt, Field(ge=1, le=protocol.MAX_PULL)] | None = Field(
-        default=None, description=f"changes per page, {protocol.DEFAULT_PULL} by default")
+        default=None, description=f"changes per page, {protocol.DEFAULT_PULL} by default"
+    )
 
 
 class ConflictSide(_Wire):
@@ -273,7 +301,9 @@ class Change(_Wire):
     type: str
     id: str
     version: int
-    record: dict[str, Any] | None = Field(default=None, description="upserts only: the record as it is now")
+    record: dict[str, Any] | None = Field(
+        default=None, description="upserts only: the record as it is now"
+    )
 
 
 class PullAnswer(_Wire):
@@ -293,16 +323,20 @@ def _none_if_empty(value: Any) -> Any:
 class BootstrapRequest(_Wire):
     """``POST /sync/v1/bootstrap``: one page of the caller's scope."""
 
-    must = {"watermark": "must be the integer the first page returned",
-            "type": "must be one of {types}",
-            "after": "must be the id the previous page returned",
-            "limit": f"must be an integer from 1 to {protocol.MAX_PAGE}"}
+    must = {
+        "watermark": "must be the integer the first page returned",
+        "type": "must be one of {types}",
+        "after": "must be the id the previous page returned",
+        "limit": f"must be an integer from 1 to {protocol.MAX_PAGE}",
+    }
     watermark: Annotated[StrictInt, Field(ge=0), AfterValidator(_not_after_now)] | None = Field(
-        default=None, description="null on the first page, then as the first page returned")
+        default=None, description="null on the first page, then as the first page returned"
+    )
     type: Annotated[TypeName | None, BeforeValidator(_none_if_empty)] = None
     after: StrictStr | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=protocol.MAX_PAGE)] | None = Field(
-        default=None, description=f"rows per page, {protocol.DEFAULT_PAGE} by default")
+        default=None, description=f"rows per page, {protocol.DEFAULT_PAGE} by default"
+    )
 
 
 class BootstrapNext(_Wire):
@@ -317,7 +351,9 @@ class BootstrapPage(_Wire):
     rows: list[list[Any]]
     versions: list[int]
     next: BootstrapNext | None
-    total: dict[str, int] | None = Field(default=None, description="first page only: records per type")
+    total: dict[str, int] | None = Field(
+        default=None, description="first page only: records per type"
+    )
 
 
 # Built once: a push validates up to MAX_MUTATIONS mutations per request.
@@ -339,8 +375,13 @@ def parse_mutations(raw: list[Any]) -> list[dict[str, Any]]:
     try:
         parsed = _MUTATIONS.validate_python(raw)
     except PydanticError as exc:
-        error = min(exc.errors(), key=lambda e: (e["loc"][0], _ORDER.get(str(e["loc"][2]), -1)
-                                                 if len(e["loc"]) > 2 else -1))
+        error = min(
+            exc.errors(),
+            key=lambda e: (
+                e["loc"][0],
+                _ORDER.get(str(e["loc"][2]), -1) if len(e["loc"]) > 2 else -1,
+            ),
+        )
         where = f"mutations[{error['loc'][0]}]"
         if len(error["loc"]) < 3:
             if not isinstance(error["input"], dict):
@@ -376,14 +417,18 @@ def schemas(ref_template: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any
     """The JSON Schema of each request and answer, by operation: ``({"push": {"request": {"$ref": …},
     "answer": {"$ref": …}}, …}, definitions)``, the definitions to be placed where ``ref_template`` points."""
     pairs: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
-        "push": (PushRequest, PushAnswer), "pull": (PullRequest, PullAnswer),
-        "bootstrap": (BootstrapRequest, BootstrapPage)}
+        "push": (PushRequest, PushAnswer),
+        "pull": (PullRequest, PullAnswer),
+        "bootstrap": (BootstrapRequest, BootstrapPage),
+    }
     wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
     for request, answer in pairs.values():
         wanted += [(request, "validation"), (answer, "serialization")]
     wanted.append((Conflict, "serialization"))
     refs, definitions = models_json_schema(wanted, ref_template=ref_template)
-    out = {name: {"request": refs[(request, "validation")], "answer": refs[(answer, "serialization")]}
-           for name, (request, answer) in pairs.items()}
+    out = {
+        name: {"request": refs[(request, "validation")], "answer": refs[(answer, "serialization")]}
+        for name, (request, answer) in pairs.items()
+    }
     out["conflict"] = {"answer": refs[(Conflict, "serialization")]}
     return out, definitions.get("$defs", {})

@@ -50,7 +50,9 @@ def examples(ci: int, thorough: int | None = None) -> int:
     return ci
 
 
-PG_BASE_URL = os.environ.get("SATCHEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_BASE_URL = os.environ.get(
+    "SATCHEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -65,7 +67,7 @@ def pg_url() -> Iterator[str]:
     try:
         admin = _pg_admin_engine()
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+            conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
     except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "no PostgreSQL"
         message = f"PostgreSQL not reachable at {make_url(PG_BASE_URL).render_as_string(hide_password=True)}: {exc}"
         if IN_CI:
@@ -123,7 +125,9 @@ def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
 
 @pytest.fixture
 def config(database: Database, tmp_path: Path) -> Config:
-    return Config.load(environ={"SATCHEL_DATA_DIR": str(tmp_path), "SATCHEL_DATABASE_URL": database.url})
+    return Config.load(
+        environ={"SATCHEL_DATA_DIR": str(tmp_path), "SATCHEL_DATABASE_URL": database.url}
+    )
 
 
 class _RememberingHasher(PasswordHasher):
@@ -148,13 +152,18 @@ class _RememberingHasher(PasswordHasher):
         return _HASHED[key]
 
     def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:  # noqa: A002 - argon2's name
-        key = (hash.encode("ascii") if isinstance(hash, str) else bytes(hash),
-               password.encode(self.encoding) if isinstance(password, str) else bytes(password))
+        key = (
+            hash.encode("ascii") if isinstance(hash, str) else bytes(hash),
+            password.encode(self.encoding) if isinstance(password, str) else bytes(password),
+        )
         answer = _VERIFIED.get(key)
         if answer is None:
             try:
                 answer = super().verify(hash, password)
-            except (VerificationError, InvalidHashError) as exc:  # a mismatch, or a hash argon2 cannot read
+            except (
+                VerificationError,
+                InvalidHashError,
+            ) as exc:  # a mismatch, or a hash argon2 cannot read
                 answer = exc
             _VERIFIED[key] = answer
         if isinstance(answer, Exception):
@@ -171,11 +180,18 @@ PASSWORD = "correct-horse-42"
 _PASSWORD_HASH = accounts.hash_password(PASSWORD)
 
 
-def make_user(database: Database, login: str, *, role: str = "salesperson", team: str | None = "Москва",
-              active: bool = True) -> User:
+def make_user(
+    database: Database,
+    login: str,
+    *,
+    role: str = "salesperson",
+    team: str | None = "Москва",
+    active: bool = True,
+) -> User:
     with database.write() as session:
-        user = accounts.create_user(session, login=login, full_name=f"Пользователь {login}",
-                                    role=role, team=team)
+        user = accounts.create_user(
+            session, login=login, full_name=f"Пользователь {login}", role=role, team=team
+        )
         user.password_hash = _PASSWORD_HASH
         if not active:
             accounts.set_active(session, user, False)
@@ -184,4 +200,5 @@ def make_user(database: Database, login: str, *, role: str = "salesperson", team
 
 def pytest_report_header() -> str:
     from tests.sync.test_convergence import HISTORIES, OFFSET
+
     return f"convergence: {HISTORIES} histories per database from seed {OFFSET} (SATCHEL_CONVERGENCE_OFFSET={OFFSET} repeats them)"

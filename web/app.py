@@ -51,7 +51,11 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (MalformedInput, 400, N_("The request could not be read.")),
     (ValidationFailed, 422, N_("The values were refused.")),
     (AlreadyExists, 409, N_("Someone did this already; reload the page to see how it stands.")),
-    (VersionConflict, 409, N_("Someone changed this meanwhile; reload the page to see how it stands.")),
+    (
+        VersionConflict,
+        409,
+        N_("Someone changed this meanwhile; reload the page to see how it stands."),
+    ),
 ]
 
 
@@ -60,17 +64,28 @@ def anonymous_locale(request: Request) -> str:
     return i18n.pick(session.language(request))
 
 
-def error_page(request: Request, status: int, message: str, detail: str | None = None,
-               link: bool = True) -> Response:
+def error_page(
+    request: Request, status: int, message: str, detail: str | None = None, link: bool = True
+) -> Response:
     """An error as a page, with a link to the agenda under the request's base unless ``link`` is false
     (a page outside the screens, the laptop's ``/launch``, names no address of theirs)."""
     locale = anonymous_locale(request)
     gettext = i18n.gettext_for(locale)
     # The domain's words in the reader's language where the catalog knows them (web.i18n.problem).
     detail = i18n.problem(detail, gettext) if detail else None
-    return render.html(locale, "error.html", {"status": status, "message": gettext(message), "detail": detail,
-                                             "locale": locale, "base": session.base(request), "link": link},
-                       status_code=status)
+    return render.html(
+        locale,
+        "error.html",
+        {
+            "status": status,
+            "message": gettext(message),
+            "detail": detail,
+            "locale": locale,
+            "base": session.base(request),
+            "link": link,
+        },
+        status_code=status,
+    )
 
 
 def _bind(screen: Screen, home: Home) -> Callable[[Request], Awaitable[Response]]:
@@ -83,8 +98,16 @@ def _bind(screen: Screen, home: Home) -> Callable[[Request], Awaitable[Response]
             # ``next`` is an address of the screens (without the base); sign-in puts the base back.
             target = session.here(request) + (f"?{request.url.query}" if request.url.query else "")
             return session.redirect(request, f"/signin?next={quote(target, safe='')}")
-        except (NotFound, PermissionDenied, RateLimited, TooLarge, MalformedInput, ValidationFailed,
-                AlreadyExists, VersionConflict) as exc:
+        except (
+            NotFound,
+            PermissionDenied,
+            RateLimited,
+            TooLarge,
+            MalformedInput,
+            ValidationFailed,
+            AlreadyExists,
+            VersionConflict,
+        ) as exc:
             for cls, status, message in _STATUS:
                 if isinstance(exc, cls):
                     # The domain's own text only where it helps and reveals nothing (not for 404).
@@ -105,7 +128,11 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/signout", signin.sign_out, ["POST"]),
         ("/search", search.page, ["GET"]),
         ("/search/results", search.results, ["GET"]),
-        ("/counterparties/new", counterparty.new_form, ["GET"]),  # before /counterparties/{record_id}
+        (
+            "/counterparties/new",
+            counterparty.new_form,
+            ["GET"],
+        ),  # before /counterparties/{record_id}
         ("/counterparties", counterparty.create, ["POST"]),
         ("/counterparties/{record_id}", counterparty.card, ["GET"]),
         ("/counterparties/{record_id}/edit", counterparty.edit_form, ["GET"]),
@@ -148,6 +175,8 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/settings/language", settings.set_language, ["POST"]),
         ("/settings/devices/{device_id}/revoke", settings.revoke_device, ["POST"]),
     ]
-    bound: list[BaseRoute] = [Route(path, _bind(screen, home), methods=methods) for path, screen, methods in screens]
+    bound: list[BaseRoute] = [
+        Route(path, _bind(screen, home), methods=methods) for path, screen, methods in screens
+    ]
     static = StaticFiles(directory=Path(__file__).parent / "static")
     return [*bound, Mount("/static", app=static, name="static")]

@@ -46,8 +46,10 @@ SYNC_PENDING = N_("Unsent changes: %(n)s")
 SYNC_LAST = N_("Last sync: %(when)s")
 SYNC_ERROR = N_("Sync failed: %(message)s")
 QUARANTINE_BADGE = N_("Quarantine: %(n)s")
-LAUNCH_REFUSED = N_("This link was used already or is not valid. Open Satchel again with the "
-                    "satchel-field ui command.")
+LAUNCH_REFUSED = N_(
+    "This link was used already or is not valid. Open Satchel again with the "
+    "satchel-field ui command."
+)
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,18 @@ class Administration(Protocol):
         """Every user, disabled ones too, by login."""
         ...
 
-    def add_user(self, session: Session, actor: User, *, login: str, full_name: str, role: str,
-                 team: str | None, email: str | None, password: str) -> User:
+    def add_user(
+        self,
+        session: Session,
+        actor: User,
+        *,
+        login: str,
+        full_name: str,
+        role: str,
+        team: str | None,
+        email: str | None,
+        password: str,
+    ) -> User:
         """A new user; ``ValidationFailed`` (with ``details`` per field) or ``AlreadyExists``."""
         ...
 
@@ -147,7 +159,9 @@ class ReviewQueue(Protocol):
         addresses as text), ``"text"`` (plain text, never HTML) and ``"attachments"`` (file names)."""
         ...
 
-    def settle(self, actor: User, review_id: str, counterparty_id: str, contact_person_id: str | None) -> None:
+    def settle(
+        self, actor: User, review_id: str, counterparty_id: str, contact_person_id: str | None
+    ) -> None:
         """File the letter under a counterparty ``actor`` may see (``NotFound`` otherwise)."""
         ...
 
@@ -188,7 +202,9 @@ class SyncStatus:
     quarantine: int
     last_sync: datetime | None  # the last sync that finished
     last_attempt: datetime | None
-    last_error: str | None  # the last attempt's problem other than being offline, as the sync said it
+    last_error: (
+        str | None
+    )  # the last attempt's problem other than being offline, as the sync said it
     last_summary: str | None  # what the last finished sync did
     server: str | None
 
@@ -201,8 +217,7 @@ class SyncPanel(Protocol):
     transaction, so they take no session: the screen calls them after its checks.
     """
 
-    def status(self) -> SyncStatus:
-        ...
+    def status(self) -> SyncStatus: ...
 
     def sync_now(self) -> None:
         """Start a sync now (or soon after the running one), without waiting for it."""
@@ -240,8 +255,9 @@ class Home(Protocol):
         """A transaction that commits when the block ends and rolls back on any error."""
         ...
 
-    def sign_in(self, session: Session, login: str, password: str, address: str, device_name: str
-                ) -> tuple[User, str] | None:
+    def sign_in(
+        self, session: Session, login: str, password: str, address: str, device_name: str
+    ) -> tuple[User, str] | None:
         """Check a password (with the login rate limit) and open a browser session.
 
         Returns the user and the session's secret token, or None for a wrong
@@ -262,8 +278,15 @@ class Home(Protocol):
         """Create a record through ``crm.records.create`` (and, on a laptop, queue it for sync)."""
         ...
 
-    def update(self, session: Session, actor: User, rt: RecordType, record_id: str, data: dict[str, Any],
-               expected_version: int | None) -> Any:
+    def update(
+        self,
+        session: Session,
+        actor: User,
+        rt: RecordType,
+        record_id: str,
+        data: dict[str, Any],
+        expected_version: int | None,
+    ) -> Any:
         """Update a record through ``crm.records.update`` (and, on a laptop, queue the change)."""
         ...
 
@@ -294,7 +317,9 @@ class Home(Protocol):
         """
         ...
 
-    def resolve_conflict(self, session: Session, user: User, conflict_id: str, choice: str, value: Any) -> None:
+    def resolve_conflict(
+        self, session: Session, user: User, conflict_id: str, choice: str, value: Any
+    ) -> None:
         """Settle a conflict with ``mine``, ``theirs`` or ``value`` as a change ``user`` could make directly:
         ``NotFound`` when it does not concern them, ``PermissionDenied``/``ValidationFailed`` as an edit,
         ``AlreadyExists`` when someone resolved it first."""
@@ -323,4 +348,3 @@ class Home(Protocol):
         """Sync status, "sync now" and the quarantine (``None`` where nothing syncs, the server:
         ``/sync`` answers 404 there)."""
         ...
-

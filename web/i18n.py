@@ -83,7 +83,11 @@ class Formats:
         return moment.astimezone(self.zone)
 
     def datetime(self, moment: datetime | None) -> str:
-        return "" if moment is None else format_datetime(self.local(moment), "short", locale=self.locale)
+        return (
+            ""
+            if moment is None
+            else format_datetime(self.local(moment), "short", locale=self.locale)
+        )
 
     def date(self, day: _Date | _DateTime | None, form: str = "medium") -> str:
         if day is None:
@@ -93,7 +97,9 @@ class Formats:
         return format_date(day, form, locale=self.locale)
 
     def time(self, moment: _DateTime | None) -> str:
-        return "" if moment is None else format_time(self.local(moment), "short", locale=self.locale)
+        return (
+            "" if moment is None else format_time(self.local(moment), "short", locale=self.locale)
+        )
 
     def day_month(self, day: _Date) -> str:
         """A birthday: day and month, no year ("5 декабря", "December 5")."""
@@ -111,7 +117,9 @@ class Formats:
             return ""
         for unit, scale in (("digital-megabyte", 1024 * 1024), ("digital-kilobyte", 1024)):
             if count >= scale:
-                return format_unit(round(count / scale, 1), unit, length="short", locale=self.locale)
+                return format_unit(
+                    round(count / scale, 1), unit, length="short", locale=self.locale
+                )
         return format_unit(count, "digital-byte", length="short", locale=self.locale)
 
 
@@ -119,67 +127,134 @@ class Formats:
 # common ones into catalog messages, so a Russian user reads Russian beside the
 # field; anything unrecognised is shown as the domain wrote it.
 _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^INN .*: check digit mismatch \(expected (?P<expected>\d+), got (?P<got>\d+)\)$"),
-     N_("The INN check digit does not match (expected %(expected)s, got %(got)s)")),
+    (
+        re.compile(
+            r"^INN .*: check digit mismatch \(expected (?P<expected>\d+), got (?P<got>\d+)\)$"
+        ),
+        N_("The INN check digit does not match (expected %(expected)s, got %(got)s)"),
+    ),
     (re.compile(r"^INN .*: must contain only digits 0-9$"), N_("The INN must contain only digits")),
-    (re.compile(r"^INN .*: must have 10 digits .* got (?P<n>\d+)$"),
-     N_("The INN must have 10 digits (legal entity) or 12 (individual); got %(n)s")),
-    (re.compile(r"^KPP .*: must have 9 characters, got (?P<n>\d+)$"),
-     N_("The KPP must have 9 characters; got %(n)s")),
-    (re.compile(r"^KPP .*: must be 4 digits.*$"),
-     N_("The KPP must be 4 digits, 2 digits or Latin letters, 3 digits")),
-    (re.compile(r"^a sole trader \(12-digit INN\) has no KPP$"), N_("A sole trader (12-digit INN) has no KPP")),
+    (
+        re.compile(r"^INN .*: must have 10 digits .* got (?P<n>\d+)$"),
+        N_("The INN must have 10 digits (legal entity) or 12 (individual); got %(n)s"),
+    ),
+    (
+        re.compile(r"^KPP .*: must have 9 characters, got (?P<n>\d+)$"),
+        N_("The KPP must have 9 characters; got %(n)s"),
+    ),
+    (
+        re.compile(r"^KPP .*: must be 4 digits.*$"),
+        N_("The KPP must be 4 digits, 2 digits or Latin letters, 3 digits"),
+    ),
+    (
+        re.compile(r"^a sole trader \(12-digit INN\) has no KPP$"),
+        N_("A sole trader (12-digit INN) has no KPP"),
+    ),
     (re.compile(r"^must not be empty$"), N_("Must not be empty")),
     (re.compile(r"^is required$"), N_("Required")),
-    (re.compile(r"^user (?P<login>\S+) cannot see this counterparty; .*$"),
-     N_("%(login)s cannot see this counterparty: share it with them or hand it over first")),
-    (re.compile(r"^no \w+ with id \S+ at this counterparty$"), N_("This counterparty has no such record")),
-    (re.compile(r"^at most (?P<limit>\d+) characters; got (?P<n>\d+)$"),
-     N_("At most %(limit)s characters; got %(n)s")),
+    (
+        re.compile(r"^user (?P<login>\S+) cannot see this counterparty; .*$"),
+        N_("%(login)s cannot see this counterparty: share it with them or hand it over first"),
+    ),
+    (
+        re.compile(r"^no \w+ with id \S+ at this counterparty$"),
+        N_("This counterparty has no such record"),
+    ),
+    (
+        re.compile(r"^at most (?P<limit>\d+) characters; got (?P<n>\d+)$"),
+        N_("At most %(limit)s characters; got %(n)s"),
+    ),
     (re.compile(r"^must be one of .*$"), N_("Choose one of the offered values")),
     (re.compile(r"^a lost deal must say why it was lost$"), N_("Say why the deal was lost")),
-    (re.compile(r"^a sole trader \(ИП\) has a 12-digit INN$"), N_("A sole trader (ИП) has a 12-digit INN")),
+    (
+        re.compile(r"^a sole trader \(ИП\) has a 12-digit INN$"),
+        N_("A sole trader (ИП) has a 12-digit INN"),
+    ),
     (re.compile(r"^an organisation has a 10-digit INN$"), N_("An organisation has a 10-digit INN")),
-    (re.compile(r"^must list at least one of .*$"), N_("Choose at least one of the offered values")),
-    (re.compile(r"^phone .*: not a possible phone number .*$"),
-     N_("Not a possible phone number: wrong number of digits")),
+    (
+        re.compile(r"^must list at least one of .*$"),
+        N_("Choose at least one of the offered values"),
+    ),
+    (
+        re.compile(r"^phone .*: not a possible phone number .*$"),
+        N_("Not a possible phone number: wrong number of digits"),
+    ),
     (re.compile(r"^phone .*: not a phone number .*$"), N_("Not a phone number")),
-    (re.compile(r"^email .*: must contain exactly one '@'$"), N_("An email address has exactly one @")),
+    (
+        re.compile(r"^email .*: must contain exactly one '@'$"),
+        N_("An email address has exactly one @"),
+    ),
     (re.compile(r"^email .*$"), N_("Not an email address")),
-    (re.compile(r"^mail domain .*: a public mail service.*$"),
-     N_("A public mail service, not the company's own domain")),
+    (
+        re.compile(r"^mail domain .*: a public mail service.*$"),
+        N_("A public mail service, not the company's own domain"),
+    ),
     (re.compile(r"^mail domain .*$"), N_("Not a mail domain such as romashka.ru")),
     (re.compile(r"^value must not be empty$"), N_("Must not be empty")),
     (re.compile(r"^must not be negative$"), N_("Must not be negative")),
-    (re.compile(r"^must be between (?P<low>-?\d+) and (?P<high>\d+)( .*)?$"),
-     N_("Must be between %(low)s and %(high)s")),
-    (re.compile(r"^must be (an ISO 4217 currency code|a three-letter ISO 4217 code) .*$"),
-     N_("A three-letter currency code such as RUB")),
-    (re.compile(r"^at most (?P<scale>\d+) decimal places; .*$"), N_("At most %(scale)s digits after the comma")),
-    (re.compile(r"^must lie between the years (?P<low>\d+) and (?P<high>\d+); .*$"),
-     N_("Must lie between the years %(low)s and %(high)s")),
+    (
+        re.compile(r"^must be between (?P<low>-?\d+) and (?P<high>\d+)( .*)?$"),
+        N_("Must be between %(low)s and %(high)s"),
+    ),
+    (
+        re.compile(r"^must be (an ISO 4217 currency code|a three-letter ISO 4217 code) .*$"),
+        N_("A three-letter currency code such as RUB"),
+    ),
+    (
+        re.compile(r"^at most (?P<scale>\d+) decimal places; .*$"),
+        N_("At most %(scale)s digits after the comma"),
+    ),
+    (
+        re.compile(r"^must lie between the years (?P<low>\d+) and (?P<high>\d+); .*$"),
+        N_("Must lie between the years %(low)s and %(high)s"),
+    ),
     (re.compile(r"^Input should be a valid (integer|number).*$"), N_("Enter a whole number")),
-    (re.compile(r"^(Input should be a valid decimal|Decimal input should).*$"), N_("Enter an amount")),
+    (
+        re.compile(r"^(Input should be a valid decimal|Decimal input should).*$"),
+        N_("Enter an amount"),
+    ),
     (re.compile(r"^Input should be a valid date.*$"), N_("Enter a date")),
     (re.compile(r"^(Input should be|Value error).*$"), N_("This value cannot be read")),
     # Refusals shown as the detail of an error page.
     (re.compile(r"^you may see but not change .*$"), N_("You may see this but not change it.")),
     (re.compile(r"^you may not (create|restore|move) .*$"), N_("You may not do this here.")),
-    (re.compile(r"^this form was sent from another site$"), N_("This form was sent from another site.")),
-    (re.compile(r"^the form's security token is missing or stale; reload the page$"),
-     N_("The form's security token is missing or stale; reload the page.")),
-    (re.compile(r"^only the owner of counterparty .* changes who sees it$"),
-     N_("Only the owner of the counterparty, their manager or an administrator changes who sees it.")),
-    (re.compile(r"^only a manager of both salespeople or an admin hands counterparty .*$"),
-     N_("Only a manager of both salespeople or an administrator hands a counterparty to another owner.")),
-    (re.compile(r"^the mail review queue is for office staff and administrators$"),
-     N_("The mail review queue is for office staff and administrators.")),
-    (re.compile(r"^only an administrator manages users$"), N_("Only an administrator manages users.")),
+    (
+        re.compile(r"^this form was sent from another site$"),
+        N_("This form was sent from another site."),
+    ),
+    (
+        re.compile(r"^the form's security token is missing or stale; reload the page$"),
+        N_("The form's security token is missing or stale; reload the page."),
+    ),
+    (
+        re.compile(r"^only the owner of counterparty .* changes who sees it$"),
+        N_(
+            "Only the owner of the counterparty, their manager or an administrator changes who sees it."
+        ),
+    ),
+    (
+        re.compile(r"^only a manager of both salespeople or an admin hands counterparty .*$"),
+        N_(
+            "Only a manager of both salespeople or an administrator hands a counterparty to another owner."
+        ),
+    ),
+    (
+        re.compile(r"^the mail review queue is for office staff and administrators$"),
+        N_("The mail review queue is for office staff and administrators."),
+    ),
+    (
+        re.compile(r"^only an administrator manages users$"),
+        N_("Only an administrator manages users."),
+    ),
     (re.compile(r"^letter \S+ was already settled .*$"), N_("Someone sorted this letter already.")),
-    (re.compile(r"^the sign-in form's security token is missing or stale$"),
-     N_("The form's security token is missing or stale; reload the page.")),
-    (re.compile(r"^you cannot disable yourself; another administrator can$"),
-     N_("You cannot disable yourself; another administrator can.")),
+    (
+        re.compile(r"^the sign-in form's security token is missing or stale$"),
+        N_("The form's security token is missing or stale; reload the page."),
+    ),
+    (
+        re.compile(r"^you cannot disable yourself; another administrator can$"),
+        N_("You cannot disable yourself; another administrator can."),
+    ),
     (re.compile(r"^\S+ has invalid fields: (?P<fields>.*)$"), N_("Refused fields: %(fields)s")),
     (re.compile(r"^\w+ is not valid: (?P<fields>.*)$"), N_("Refused fields: %(fields)s")),
 ]

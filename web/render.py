@@ -13,8 +13,10 @@ from web import i18n
 # No inline script or style anywhere: everything the page runs comes from /static.
 # form-action 'self' keeps an injected form from posting elsewhere; frame-ancestors
 # 'none' stops clickjacking; base-uri 'none' stops an injected <base> redirecting URLs.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -47,8 +49,13 @@ def render(locale: str, template: str, context: dict[str, Any]) -> str:
     return environment(i18n.pick(locale)).get_template(template).render(context)
 
 
-def html(locale: str, template: str, context: dict[str, Any], status_code: int = 200,
-         headers: dict[str, str] | None = None) -> HTMLResponse:
+def html(
+    locale: str,
+    template: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     response = HTMLResponse(render(locale, template, context), status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
     if headers:

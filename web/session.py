@@ -53,7 +53,7 @@ def base(request: Request) -> str:
 def here(request: Request) -> str:
     """The request's path below ``base``: the address the screens know ("/search"), whatever the prefix."""
     path, prefix = request.url.path, base(request)
-    return (path[len(prefix):] or "/") if prefix and path.startswith(prefix) else path
+    return (path[len(prefix) :] or "/") if prefix and path.startswith(prefix) else path
 
 
 def named(prefix: str, name: str) -> str:
@@ -111,18 +111,36 @@ def same_origin(request: Request) -> bool:
 
 def set_session(response: Response, request: Request, token: str) -> None:
     # No max-age: the cookie ends with the browser; the device stays listed until revoked.
-    response.set_cookie(cookie_name(request, COOKIE), token, httponly=True, samesite="strict",
-                        secure=is_secure(request), path=base(request) + "/")
+    response.set_cookie(
+        cookie_name(request, COOKIE),
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=is_secure(request),
+        path=base(request) + "/",
+    )
 
 
 def clear_session(response: Response, request: Request) -> None:
-    response.delete_cookie(cookie_name(request, COOKIE), path=base(request) + "/", httponly=True, samesite="strict",
-                           secure=is_secure(request))
+    response.delete_cookie(
+        cookie_name(request, COOKIE),
+        path=base(request) + "/",
+        httponly=True,
+        samesite="strict",
+        secure=is_secure(request),
+    )
 
 
 def set_signin_cookie(response: Response, request: Request, token: str) -> None:
-    response.set_cookie(cookie_name(request, SIGNIN_COOKIE), token, httponly=True, samesite="strict",
-                        secure=is_secure(request), path=base(request) + "/signin", max_age=3600)
+    response.set_cookie(
+        cookie_name(request, SIGNIN_COOKIE),
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=is_secure(request),
+        path=base(request) + "/signin",
+        max_age=3600,
+    )
 
 
 def clear_signin_cookie(response: Response, request: Request) -> None:
@@ -130,8 +148,13 @@ def clear_signin_cookie(response: Response, request: Request) -> None:
 
 
 def set_language(response: Response, request: Request, locale: str) -> None:
-    response.set_cookie(cookie_name(request, LANG_COOKIE), locale, samesite="strict", secure=is_secure(request),
-                        path=base(request) + "/")
+    response.set_cookie(
+        cookie_name(request, LANG_COOKIE),
+        locale,
+        samesite="strict",
+        secure=is_secure(request),
+        path=base(request) + "/",
+    )
 
 
 def local_path(target: str | None) -> str:
@@ -141,8 +164,13 @@ def local_path(target: str | None) -> str:
     It is a path below the base; ``redirect`` puts the base in front, so a laptop's secret prefix
     never travels in a query string or a form.
     """
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target \
-            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
         return "/"
     parts = urlsplit(target)
     return "/" if parts.scheme or parts.netloc else target
@@ -153,15 +181,30 @@ def redirect(request: Request, path: str) -> RedirectResponse:
     return RedirectResponse(base(request) + path, status_code=303)
 
 
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("YaBrowser/", "Yandex"), ("Firefox/", "Firefox"),
-             ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"))
-_SYSTEMS = (("Windows", "Windows"), ("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
-            ("Mac OS X", "macOS"), ("Linux", "Linux"))
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("YaBrowser/", "Yandex"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Windows", "Windows"),
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
 
 
 def device_name(user_agent: str) -> str:
     """A name for the devices list that a person recognises: "Браузер: Chrome, Windows"."""
     browser = next((name for mark, name in _BROWSERS if mark in user_agent), None)
     system = next((name for mark, name in _SYSTEMS if mark in user_agent), None)
-    parts = ", ".join(p for p in (browser, system) if p) or re.sub(r"[^\w .,/()-]", "", user_agent)[:60]
+    parts = (
+        ", ".join(p for p in (browser, system) if p) or re.sub(r"[^\w .,/()-]", "", user_agent)[:60]
+    )
     return f"Браузер: {parts}" if parts else "Браузер"

@@ -46,17 +46,32 @@ def timeline(db: Session, actor: User, counterparty_id: str, limit: int = CARD) 
     only = {"counterparty_id": counterparty_id}
     # One counterparty's children: ``list_records`` asks the access rule once, of that counterparty;
     # the card shows no totals, so none is counted.
-    interactions = records.list_records(db, actor, INTERACTIONS, filters=only, sort="-starts_at", limit=limit + 1,
-                                        count=False).items
-    reminders = records.list_records(db, actor, REMINDERS, filters=only, sort="-due_at", limit=limit + 1,
-                                     count=False).items
-    deals = records.list_records(db, actor, DEALS, filters=only, sort="-updated_at", limit=limit + 1,
-                                 count=False).items
-    people = ({i.responsible_id for i in interactions} | {r.assignee_id for r in reminders}
-              | {d.owner_id for d in deals}) - {None}
-    names = dict(db.execute(select(col(User.id), col(User.full_name))
-                            .where(col(User.id).in_(people))).all()) if people else {}
-    events = [Event("interaction", i.starts_at, i, names.get(i.responsible_id)) for i in interactions]
+    interactions = records.list_records(
+        db, actor, INTERACTIONS, filters=only, sort="-starts_at", limit=limit + 1, count=False
+    ).items
+    reminders = records.list_records(
+        db, actor, REMINDERS, filters=only, sort="-due_at", limit=limit + 1, count=False
+    ).items
+    deals = records.list_records(
+        db, actor, DEALS, filters=only, sort="-updated_at", limit=limit + 1, count=False
+    ).items
+    people = (
+        {i.responsible_id for i in interactions}
+        | {r.assignee_id for r in reminders}
+        | {d.owner_id for d in deals}
+    ) - {None}
+    names = (
+        dict(
+            db.execute(
+                select(col(User.id), col(User.full_name)).where(col(User.id).in_(people))
+            ).all()
+        )
+        if people
+        else {}
+    )
+    events = [
+        Event("interaction", i.starts_at, i, names.get(i.responsible_id)) for i in interactions
+    ]
     events += [Event("reminder", r.due_at, r, names.get(r.assignee_id)) for r in reminders]
     events += [Event("deal", d.updated_at, d, names.get(d.owner_id)) for d in deals]
     events.sort(key=lambda e: e.at, reverse=True)

@@ -76,8 +76,11 @@ class Visit:
 
     def fragment(self, template: str, **context: Any) -> Response:
         """A piece of a page for the static script to put in place (no header)."""
-        return render.html(self.locale, template, {"base": self.base, "fmt": self.formats, "csrf": self.csrf,
-                                                   **context})
+        return render.html(
+            self.locale,
+            template,
+            {"base": self.base, "fmt": self.formats, "csrf": self.csrf, **context},
+        )
 
 
 Work = Callable[[Session, Visit], Response]
@@ -92,8 +95,9 @@ async def read_form(request: Request) -> FormData:
     return await request.form(max_files=0, max_fields=session.MAX_FORM_FIELDS)
 
 
-async def signed_in(request: Request, home: Home, work: Work, *, write: bool = False,
-                    form: FormData | None = None) -> Response:
+async def signed_in(
+    request: Request, home: Home, work: Work, *, write: bool = False, form: FormData | None = None
+) -> Response:
     """Run ``work`` for the signed-in user. A write needs ``form`` with the right CSRF token."""
     token = session.session_token(request)
     if not token:
@@ -115,7 +119,9 @@ async def signed_in(request: Request, home: Home, work: Work, *, write: bool = F
     return await run_in_threadpool(run)
 
 
-async def acting(request: Request, home: Home, form: FormData, act: Callable[[Visit], Response]) -> Response:
+async def acting(
+    request: Request, home: Home, form: FormData, act: Callable[[Visit], Response]
+) -> Response:
     """A state change the home runs in a transaction of its own (the mail bridge's filing).
 
     The same checks as ``signed_in(write=True)`` come first — origin, CSRF token,

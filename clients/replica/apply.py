@@ -40,12 +40,14 @@ from sync.columns import layout
 EVICTED = "evicted: you can no longer see this record"
 
 
-
 def _seen_through_counterparty() -> list[tuple[str, str, tuple[str, ...]]]:
     """(type, table, people fields) of the synced types seen through their counterparty
     (``crm.registry.Sight``): they leave the replica with it, unless they name the user."""
-    return [(rt.name, str(rt.model.__tablename__), rt.people)
-            for rt in registry.RECORD_TYPES.values() if rt.synced and rt.sight is registry.Sight.ITS_COUNTERPARTY]
+    return [
+        (rt.name, str(rt.model.__tablename__), rt.people)
+        for rt in registry.RECORD_TYPES.values()
+        if rt.synced and rt.sight is registry.Sight.ITS_COUNTERPARTY
+    ]
 
 
 @dataclass
@@ -79,7 +81,9 @@ class Applying(Editing):
                 if status == "refused":
                     outcome.refused += 1
                     error = result.get("error") or {}
-                    _quarantine(raw, mutation, str(error.get("message") or error.get("error") or "refused"))
+                    _quarantine(
+                        raw, mutation, str(error.get("message") or error.get("error") or "refused")
+                    )
                 elif status == "conflict" or result.get("conflicts"):
                     outcome.conflicts += 1
                 else:
@@ -88,7 +92,9 @@ class Applying(Editing):
                     _store_version(raw, mutation["type"], mutation["id"], int(result["version"]))
                 if mutation["op"] == "create" and status != "applied":
                     self._drop_local(raw, mutation["type"], mutation["id"])
-                elif mutation["op"] != "resolve" and (status != "applied" or result.get("conflicts")):
+                elif mutation["op"] != "resolve" and (
+                    status != "applied" or result.get("conflicts")
+                ):
                     outcome.refresh.append((mutation["type"], mutation["id"]))
                     if mutation["op"] == "delete" and mutation["type"] == "counterparties":
                         # Its people, deals and history went with it locally: load the scope again.
@@ -96,7 +102,9 @@ class Applying(Editing):
                 elif mutation["op"] == "resolve" and status != "applied":
                     # The refused choice was laid over the record locally; nothing on the server
                     # will change it back, so fetch the server's copy.
-                    body = raw.execute("SELECT body FROM conflict WHERE id = ?", (mutation["conflict_id"],)).fetchone()
+                    body = raw.execute(
+                        "SELECT body FROM conflict WHERE id = ?", (mutation["conflict_id"],)
+                    ).fetchone()
                     if body is not None:
                         conflict = json.loads(body[0])
                         outcome.refresh.append((conflict["type"], conflict["record_id"]))
@@ -126,12 +134,17 @@ class Applying(Editing):
                 op, type_name, record_id = change["op"], change["type"], change["id"]
                 touched.add(record_id)
                 if op == "upsert":
-                    upserts.setdefault(type_name, {})[record_id] = (change["record"], int(change["version"]))
+                    upserts.setdefault(type_name, {})[record_id] = (
+                        change["record"],
+                        int(change["version"]),
+                    )
                     counts["upserts"] += 1
                 elif op in ("evict", "delete"):
                     _apply_upserts(raw, upserts)
                     upserts = {}
-                    self._drop_local(raw, type_name, record_id, reason=EVICTED if op == "evict" else None)
+                    self._drop_local(
+                        raw, type_name, record_id, reason=EVICTED if op == "evict" else None
+                    )
                     counts["evicts" if op == "evict" else "deletes"] += 1
             _apply_upserts(raw, upserts)
             _replace_conflicts(raw, answer.get("conflicts") or [])
@@ -142,8 +155,9 @@ class Applying(Editing):
             self._overlay(session, raw, touched)
         return counts
 
-    def _drop_local(self, raw: sqlite3.Connection, type_name: str, record_id: str,
-                    *, reason: str | None = None) -> None:
+    def _drop_local(
+        self, raw: sqlite3.Connection, type_name: str, record_id: str, *, reason: str | None = None
+    ) -> None:
         """Remove a record's local copy (and, for a counterparty, what is seen through it)."""
         doomed = [(type_name, record_id)]
         if type_name == "counterparties":
@@ -151,17 +165,25 @@ class Applying(Editing):
             for child, table, people in _seen_through_counterparty():
                 # What names the user (a reminder assigned to them) stays: they still see it.
                 mine = "".join(f" AND coalesce({name}, '') != ?" for name in people)
-                doomed += [(child, r[0]) for r in raw.execute(
-                    f"SELECT id FROM {table} WHERE counterparty_id = ?{mine}", (record_id, *[me] * len(people)))]
+                doomed += [
+                    (child, r[0])
+                    for r in raw.execute(
+                        f"SELECT id FROM {table} WHERE counterparty_id = ?{mine}",
+                        (record_id, *[me] * len(people)),
+                    )
+                ]
         for doomed_type, doomed_id in reversed(doomed):  # children first
             table = layout(doomed_type).table.name
             raw.execute(f'DELETE FROM "{table}" WHERE id = ?', (doomed_id,))
-            raw.execute("DELETE FROM replica_version WHERE record_type = ? AND record_id = ?",
-                        (doomed_type, doomed_id))
+            raw.execute(
+                "DELETE FROM replica_version WHERE record_type = ? AND record_id = ?",
+                (doomed_type, doomed_id),
+            )
             raw.execute("DELETE FROM contact_key WHERE record_id = ?", (doomed_id,))
             if reason is not None:
-                for row in _select(raw, "SELECT * FROM outbox WHERE record_id = ? ORDER BY seq",
-                                   (doomed_id,)):
+                for row in _select(
+                    raw, "SELECT * FROM outbox WHERE record_id = ? ORDER BY seq", (doomed_id,)
+                ):
                     _quarantine(raw, _wire(row), reason)
                 raw.execute("DELETE FROM outbox WHERE record_id = ?", (doomed_id,))
 
@@ -197,15 +219,33 @@ class Applying(Editing):
                 stored = lay.stored_columns(page["fields"], rows, wire)
                 raw.executemany(lay.upsert_sql, lay.table_rows(stored))
                 ids = stored["id"]
-                raw.executemany(_VERSION_UPSERT, [(type_name, i, v) for i, v in
-                                                  zip(ids, page["versions"], strict=True)])
+                raw.executemany(
+                    _VERSION_UPSERT,
+                    [(type_name, i, v) for i, v in zip(ids, page["versions"], strict=True)],
+                )
                 if type_name == "counterparties":
-                    raw.executemany(_KEY_INSERT, _counterparty_keys(
-                        ids, stored["search_name"], stored["inn"], wire["contacts"], stored["owner_id"],
-                        stored["visibility"]))
+                    raw.executemany(
+                        _KEY_INSERT,
+                        _counterparty_keys(
+                            ids,
+                            stored["search_name"],
+                            stored["inn"],
+                            wire["contacts"],
+                            stored["owner_id"],
+                            stored["visibility"],
+                        ),
+                    )
                 elif type_name == "contact-persons":
-                    raw.executemany(_KEY_INSERT, _person_keys(
-                        raw, ids, stored["search_name"], wire["contacts"], stored["counterparty_id"]))
+                    raw.executemany(
+                        _KEY_INSERT,
+                        _person_keys(
+                            raw,
+                            ids,
+                            stored["search_name"],
+                            wire["contacts"],
+                            stored["counterparty_id"],
+                        ),
+                    )
                 count = len(ids)
             _set(raw, "bootstrap_watermark", str(page["watermark"]))
             if page.get("next"):
@@ -214,7 +254,9 @@ class Applying(Editing):
                 for key in ("bootstrap_watermark", "bootstrap_next", "reset"):
                     _set(raw, key, None)
                 _create_indexes(raw)
-                raw.execute("PRAGMA analysis_limit=1000")  # statistics from a sample: enough for plans
+                raw.execute(
+                    "PRAGMA analysis_limit=1000"
+                )  # statistics from a sample: enough for plans
                 raw.execute("ANALYZE")
                 _set(raw, "cursor", str(page["watermark"]))
                 session.expire_all()
@@ -223,24 +265,34 @@ class Applying(Editing):
 
 
 def _store_version(raw: sqlite3.Connection, type_name: str, record_id: str, version: int) -> None:
-    raw.execute("INSERT INTO replica_version (record_type, record_id, version) VALUES (?, ?, ?) "
-                "ON CONFLICT (record_type, record_id) DO UPDATE SET version = excluded.version",
-                (type_name, record_id, version))
+    raw.execute(
+        "INSERT INTO replica_version (record_type, record_id, version) VALUES (?, ?, ?) "
+        "ON CONFLICT (record_type, record_id) DO UPDATE SET version = excluded.version",
+        (type_name, record_id, version),
+    )
 
 
 def _replace_conflicts(raw: sqlite3.Connection, conflicts: list[dict[str, Any]]) -> None:
     raw.execute("DELETE FROM conflict")
-    raw.executemany("INSERT INTO conflict (id, body) VALUES (?, ?)",
-                    [(c["id"], json.dumps(c, ensure_ascii=False)) for c in conflicts])
+    raw.executemany(
+        "INSERT INTO conflict (id, body) VALUES (?, ?)",
+        [(c["id"], json.dumps(c, ensure_ascii=False)) for c in conflicts],
+    )
     # A resolution made here and not yet pushed stays visible as such.
-    raw.execute("UPDATE conflict SET pending_choice = (SELECT choice FROM outbox WHERE op = 'resolve' "
-                "AND outbox.conflict_id = conflict.id ORDER BY seq DESC LIMIT 1)")
+    raw.execute(
+        "UPDATE conflict SET pending_choice = (SELECT choice FROM outbox WHERE op = 'resolve' "
+        "AND outbox.conflict_id = conflict.id ORDER BY seq DESC LIMIT 1)"
+    )
 
 
-_VERSION_UPSERT = ("INSERT INTO replica_version (record_type, record_id, version) VALUES (?, ?, ?) "
-                   "ON CONFLICT (record_type, record_id) DO UPDATE SET version = excluded.version")
-_KEY_INSERT = ("INSERT INTO contact_key (record_type, record_id, counterparty_id, owner_id, visibility, kind, key) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_VERSION_UPSERT = (
+    "INSERT INTO replica_version (record_type, record_id, version) VALUES (?, ?, ?) "
+    "ON CONFLICT (record_type, record_id) DO UPDATE SET version = excluded.version"
+)
+_KEY_INSERT = (
+    "INSERT INTO contact_key (record_type, record_id, counterparty_id, owner_id, visibility, kind, key) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _ACCESS_COLUMNS = ("owner_id", "visibility")
 
 
@@ -249,36 +301,53 @@ def _in_ids(ids: Iterable[str]) -> str:
     return json.dumps(list(ids))
 
 
-def _counterparty_keys(ids: Sequence[str], folded_names: Sequence[str], inns: Sequence[str | None],
-                       contacts: Sequence[list[dict[str, Any]]], owners: Sequence[str | None],
-                       visibilities: Sequence[str]) -> list[tuple[Any, ...]]:
+def _counterparty_keys(
+    ids: Sequence[str],
+    folded_names: Sequence[str],
+    inns: Sequence[str | None],
+    contacts: Sequence[list[dict[str, Any]]],
+    owners: Sequence[str | None],
+    visibilities: Sequence[str],
+) -> list[tuple[Any, ...]]:
     """``contact_key`` rows of counterparties, from their values (``crm.search.keys_from``)."""
     keys: list[tuple[Any, ...]] = []
-    for cp_id, name, inn, items, owner, visibility in zip(ids, folded_names, inns, contacts, owners, visibilities,
-                                                          strict=True):
+    for cp_id, name, inn, items, owner, visibility in zip(
+        ids, folded_names, inns, contacts, owners, visibilities, strict=True
+    ):
         head = ("counterparty", cp_id, cp_id, owner, visibility)
         keys += [head + key for key in search.keys_from(items, name, inn)]
     return keys
 
 
-def _person_keys(raw: sqlite3.Connection, ids: Sequence[str], folded_names: Sequence[str],
-                 contacts: Sequence[list[dict[str, Any]]], counterparty_ids: Sequence[str | None]
-                 ) -> list[tuple[Any, ...]]:
+def _person_keys(
+    raw: sqlite3.Connection,
+    ids: Sequence[str],
+    folded_names: Sequence[str],
+    contacts: Sequence[list[dict[str, Any]]],
+    counterparty_ids: Sequence[str | None],
+) -> list[tuple[Any, ...]]:
     """``contact_key`` rows of contact persons, with their counterparty's owner and visibility as
     the replica holds it; a person whose counterparty is not here has none."""
-    access = {cp_id: (owner, visibility) for cp_id, owner, visibility in raw.execute(
-        "SELECT id, owner_id, visibility FROM counterparty WHERE id IN (SELECT value FROM json_each(?))",
-        (_in_ids({c for c in counterparty_ids if c is not None}),))}
+    access = {
+        cp_id: (owner, visibility)
+        for cp_id, owner, visibility in raw.execute(
+            "SELECT id, owner_id, visibility FROM counterparty WHERE id IN (SELECT value FROM json_each(?))",
+            (_in_ids({c for c in counterparty_ids if c is not None}),),
+        )
+    }
     keys: list[tuple[Any, ...]] = []
-    for person_id, name, items, cp_id in zip(ids, folded_names, contacts, counterparty_ids, strict=True):
+    for person_id, name, items, cp_id in zip(
+        ids, folded_names, contacts, counterparty_ids, strict=True
+    ):
         if cp_id in access:
             head = ("contact_person", person_id, cp_id, *access[cp_id])
             keys += [head + key for key in search.keys_from(items, name)]
     return keys
 
 
-def _apply_upserts(raw: sqlite3.Connection,
-                   upserts: dict[str, dict[str, tuple[dict[str, Any], int | None]]]) -> None:
+def _apply_upserts(
+    raw: sqlite3.Connection, upserts: dict[str, dict[str, tuple[dict[str, Any], int | None]]]
+) -> None:
     """Write pulled records (type → id → (wire record, version or None)) and bring their
     versions and search keys in step.
 
@@ -296,8 +365,11 @@ def _apply_upserts(raw: sqlite3.Connection,
         if not items:
             continue
         lay = layout(type_name)
-        versions = [(type_name, record_id, version) for record_id, (_, version) in items.items()
-                    if version is not None]
+        versions = [
+            (type_name, record_id, version)
+            for record_id, (_, version) in items.items()
+            if version is not None
+        ]
         groups: dict[tuple[str, ...], list[list[Any]]] = {}
         for record, _ in items.values():
             groups.setdefault(tuple(record), []).append(list(record.values()))
@@ -316,9 +388,13 @@ def _apply_upserts(raw: sqlite3.Connection,
                     inserts.append(row)
                     changed_by_row.append(None)
                     continue
-                changed = tuple(i for i, (was, now) in enumerate(zip(before, row, strict=True)) if was != now)
+                changed = tuple(
+                    i for i, (was, now) in enumerate(zip(before, row, strict=True)) if was != now
+                )
                 if changed:
-                    updates.setdefault(changed, []).append((*(row[i] for i in changed), row[lay.id_at]))
+                    updates.setdefault(changed, []).append(
+                        (*(row[i] for i in changed), row[lay.id_at])
+                    )
                 changed_by_row.append(frozenset(lay.columns[i] for i in changed))
             if inserts:
                 raw.executemany(lay.upsert_sql, inserts)
@@ -333,9 +409,14 @@ def _apply_upserts(raw: sqlite3.Connection,
                 if type_name == "counterparties":
                     if rekey:
                         cp_rekeyed.append(ids[n])
-                        cp_keys += _counterparty_keys([ids[n]], [stored["search_name"][n]], [stored["inn"][n]],
-                                                      [wire["contacts"][n]], [stored["owner_id"][n]],
-                                                      [stored["visibility"][n]])
+                        cp_keys += _counterparty_keys(
+                            [ids[n]],
+                            [stored["search_name"][n]],
+                            [stored["inn"][n]],
+                            [wire["contacts"][n]],
+                            [stored["owner_id"][n]],
+                            [stored["visibility"][n]],
+                        )
                     if changed_columns is None or not changed_columns.isdisjoint(_ACCESS_COLUMNS):
                         owner, visibility = stored["owner_id"][n], stored["visibility"][n]
                         access_moved.append((owner, visibility, ids[n], owner, visibility))
@@ -344,24 +425,45 @@ def _apply_upserts(raw: sqlite3.Connection,
         if versions:
             raw.executemany(_VERSION_UPSERT, versions)
     if cp_rekeyed:
-        raw.execute("DELETE FROM contact_key WHERE record_id IN (SELECT value FROM json_each(?))",
-                    (_in_ids(cp_rekeyed),))
+        raw.execute(
+            "DELETE FROM contact_key WHERE record_id IN (SELECT value FROM json_each(?))",
+            (_in_ids(cp_rekeyed),),
+        )
         raw.executemany(_KEY_INSERT, cp_keys)
     if access_moved:  # its people's keys carry copies of its owner and visibility
-        raw.executemany("UPDATE contact_key SET owner_id = ?, visibility = ? WHERE counterparty_id = ? "
-                        "AND (owner_id IS NOT ? OR visibility IS NOT ?)", access_moved)
+        raw.executemany(
+            "UPDATE contact_key SET owner_id = ?, visibility = ? WHERE counterparty_id = ? "
+            "AND (owner_id IS NOT ? OR visibility IS NOT ?)",
+            access_moved,
+        )
     if people_same:
         # A person loaded while its counterparty was not here has no keys yet: build them now.
-        keyed = {r[0] for r in raw.execute("SELECT DISTINCT record_id FROM contact_key "
-                                           "WHERE record_id IN (SELECT value FROM json_each(?))",
-                                           (_in_ids(people_same),))}
+        keyed = {
+            r[0]
+            for r in raw.execute(
+                "SELECT DISTINCT record_id FROM contact_key "
+                "WHERE record_id IN (SELECT value FROM json_each(?))",
+                (_in_ids(people_same),),
+            )
+        }
         people_rekeyed += [i for i in people_same if i not in keyed]
     if people_rekeyed:
         packed = _in_ids(people_rekeyed)
-        raw.execute("DELETE FROM contact_key WHERE record_id IN (SELECT value FROM json_each(?))", (packed,))
-        found = raw.execute("SELECT p.id, p.full_name, p.contacts, p.counterparty_id "
-                            "FROM contact_person p WHERE p.id IN (SELECT value FROM json_each(?))",
-                            (packed,)).fetchall()
-        raw.executemany(_KEY_INSERT, _person_keys(
-            raw, [r[0] for r in found], [validation.fold_text(r[1]) for r in found],
-            [json.loads(r[2]) for r in found], [r[3] for r in found]))
+        raw.execute(
+            "DELETE FROM contact_key WHERE record_id IN (SELECT value FROM json_each(?))", (packed,)
+        )
+        found = raw.execute(
+            "SELECT p.id, p.full_name, p.contacts, p.counterparty_id "
+            "FROM contact_person p WHERE p.id IN (SELECT value FROM json_each(?))",
+            (packed,),
+        ).fetchall()
+        raw.executemany(
+            _KEY_INSERT,
+            _person_keys(
+                raw,
+                [r[0] for r in found],
+                [validation.fold_text(r[1]) for r in found],
+                [json.loads(r[2]) for r in found],
+                [r[3] for r in found],
+            ),
+        )

@@ -52,8 +52,13 @@ class LocalEdits:
         _enqueue(self._raw, op="create", type=type_name, record_id=record.id, fields=sent)
         return wire
 
-    def update(self, type_name: str, record_id: str, fields: dict[str, Any],
-               expected_version: int | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        type_name: str,
+        record_id: str,
+        fields: dict[str, Any],
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
         """Change fields and queue what really changed (nothing when nothing did).
 
         ``expected_version`` is the local record's version the edit was made on (a form's
@@ -61,32 +66,54 @@ class LocalEdits:
         """
         rt = records.record_type(type_name)
         before = records.to_dict(rt, records.get(self.session, self.actor, rt, record_id))
-        after = records.to_dict(rt, records.update(self.session, self.actor, rt, record_id, fields,
-                                                   expected_version=expected_version))
+        after = records.to_dict(
+            rt,
+            records.update(
+                self.session, self.actor, rt, record_id, fields, expected_version=expected_version
+            ),
+        )
         changed = {k: after[k] for k in fields if k in after and after[k] != before[k]}
         if changed:
-            _enqueue(self._raw, op="update", type=type_name, record_id=record_id,
-                     base_version=_version(self._raw, type_name, record_id), fields=changed)
+            _enqueue(
+                self._raw,
+                op="update",
+                type=type_name,
+                record_id=record_id,
+                base_version=_version(self._raw, type_name, record_id),
+                fields=changed,
+            )
         return after
 
     def delete(self, type_name: str, record_id: str) -> None:
         rt = records.record_type(type_name)
         records.delete(self.session, self.actor, rt, record_id)
-        _enqueue(self._raw, op="delete", type=type_name, record_id=record_id,
-                 base_version=_version(self._raw, type_name, record_id))
+        _enqueue(
+            self._raw,
+            op="delete",
+            type=type_name,
+            record_id=record_id,
+            base_version=_version(self._raw, type_name, record_id),
+        )
 
     def resolve(self, conflict_id: str, choice: str, value: Any = None) -> None:
         """Resolve a conflict: the chosen value shown locally at once, the resolution queued."""
         if choice not in protocol.CHOICES:
-            raise ValidationFailed(f"choice must be one of {', '.join(protocol.CHOICES)}; got {choice!r}")
+            raise ValidationFailed(
+                f"choice must be one of {', '.join(protocol.CHOICES)}; got {choice!r}"
+            )
         raw = self._raw
         row = raw.execute("SELECT body FROM conflict WHERE id = ?", (conflict_id,)).fetchone()
         if row is None:
             raise NotFound(f"no open conflict {conflict_id}; sync to refresh the list")
         conflict = json.loads(row[0])
         _lay_resolution(self.session, self.actor, conflict, choice, value, strict=True)
-        _enqueue(raw, op="resolve", conflict_id=conflict_id, choice=choice,
-                 value=json.dumps(value) if choice == "value" else None)
+        _enqueue(
+            raw,
+            op="resolve",
+            conflict_id=conflict_id,
+            choice=choice,
+            value=json.dumps(value) if choice == "value" else None,
+        )
         raw.execute("UPDATE conflict SET pending_choice = ? WHERE id = ?", (choice, conflict_id))
 
 
@@ -134,13 +161,24 @@ class Editing(Store):
     def retry(self, quarantine_id: int) -> dict[str, Any]:
         """Queue a quarantined mutation again, with a new seq, and show it locally again."""
         with self._write() as (session, raw):
-            row = raw.execute("SELECT mutation FROM quarantine WHERE id = ?", (quarantine_id,)).fetchone()
+            row = raw.execute(
+                "SELECT mutation FROM quarantine WHERE id = ?", (quarantine_id,)
+            ).fetchone()
             if row is None:
                 raise NotFound(f"nothing in quarantine with id {quarantine_id}")
             m = json.loads(row[0])
             value = json.dumps(m["value"]) if "value" in m else None
-            _enqueue(raw, op=m["op"], type=m.get("type"), record_id=m.get("id"), base_version=m.get("base_version"),
-                     fields=m.get("fields"), conflict_id=m.get("conflict_id"), choice=m.get("choice"), value=value)
+            _enqueue(
+                raw,
+                op=m["op"],
+                type=m.get("type"),
+                record_id=m.get("id"),
+                base_version=m.get("base_version"),
+                fields=m.get("fields"),
+                conflict_id=m.get("conflict_id"),
+                choice=m.get("choice"),
+                value=value,
+            )
             raw.execute("DELETE FROM quarantine WHERE id = ?", (quarantine_id,))
             if m.get("id"):
                 self._overlay(session, raw, {m["id"]})
@@ -173,8 +211,10 @@ class Editing(Store):
 
 
 def _version(raw: sqlite3.Connection, type_name: str, record_id: str) -> int | None:
-    row = raw.execute("SELECT version FROM replica_version WHERE record_type = ? AND record_id = ?",
-                      (type_name, record_id)).fetchone()
+    row = raw.execute(
+        "SELECT version FROM replica_version WHERE record_type = ? AND record_id = ?",
+        (type_name, record_id),
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -183,7 +223,9 @@ def _lay(session: Session, raw: sqlite3.Connection, actor: User, m: dict[str, An
     if m["op"] == "resolve":
         row = raw.execute("SELECT body FROM conflict WHERE id = ?", (m["conflict_id"],)).fetchone()
         if row is not None:
-            _lay_resolution(session, actor, json.loads(row[0]), m["choice"], m.get("value"), strict=False)
+            _lay_resolution(
+                session, actor, json.loads(row[0]), m["choice"], m.get("value"), strict=False
+            )
         return
     rt = records.record_type(m["type"])
     exists = session.get(rt.model, m["id"]) is not None
@@ -195,13 +237,22 @@ def _lay(session: Session, raw: sqlite3.Connection, actor: User, m: dict[str, An
         records.delete(session, actor, rt, m["id"])
 
 
-def _lay_resolution(session: Session, actor: User, conflict: dict[str, Any], choice: str, value: Any,
-                    *, strict: bool) -> None:
+def _lay_resolution(
+    session: Session,
+    actor: User,
+    conflict: dict[str, Any],
+    choice: str,
+    value: Any,
+    *,
+    strict: bool,
+) -> None:
     """Show a field conflict's chosen value locally (the server decides the rest)."""
     if conflict.get("kind") != "field" or not conflict.get("field"):
         return
     raw = _raw(session)
-    server_side = protocol.mine_is_server_side(conflict, _get(raw, "user_id"), _get(raw, "device_id"))
+    server_side = protocol.mine_is_server_side(
+        conflict, _get(raw, "user_id"), _get(raw, "device_id")
+    )
     server_value = (conflict.get("server") or {}).get("value")
     client_value = (conflict.get("client") or {}).get("value")
     mine, theirs = (server_value, client_value) if server_side else (client_value, server_value)
@@ -215,5 +266,3 @@ def _lay_resolution(session: Session, actor: User, conflict: dict[str, Any], cho
     except SatchelError:
         if strict and choice == "value":
             raise
-
-

@@ -68,9 +68,14 @@ def _synced_tables() -> list[Any]:
     tables = [records.record_type(name).model.__table__ for name in protocol.TYPES]  # type: ignore[attr-defined]
     # crm.records writes the data version (and whatever else crm.changes keeps) on every
     # write; the replica carries those tables so local edits run the very same code.
-    own = [m.__table__ for m in vars(changes).values()
-           if isinstance(m, type) and issubclass(m, SQLModel) and m.__module__ == changes.__name__
-           and hasattr(m, "__table__")]
+    own = [
+        m.__table__
+        for m in vars(changes).values()
+        if isinstance(m, type)
+        and issubclass(m, SQLModel)
+        and m.__module__ == changes.__name__
+        and hasattr(m, "__table__")
+    ]
     return [*tables, ContactKey.__table__, *own]  # type: ignore[attr-defined]
 
 
@@ -98,7 +103,9 @@ def _add_new_columns(raw: sqlite3.Connection) -> None:
 
 def _create_indexes(raw: sqlite3.Connection) -> None:
     for index in _secondary_indexes():
-        raw.execute(str(CreateIndex(index, if_not_exists=True).compile(dialect=sqlite_dialect.dialect())))
+        raw.execute(
+            str(CreateIndex(index, if_not_exists=True).compile(dialect=sqlite_dialect.dialect()))
+        )
 
 
 def _now() -> str:
@@ -157,7 +164,9 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[tuple[Session, sqlite3.Connection]]:
         with self.db.write() as session:
-            session.info[changes.NO_LOG_KEY] = True  # the server keeps the change log, not the laptop
+            session.info[changes.NO_LOG_KEY] = (
+                True  # the server keeps the change log, not the laptop
+            )
             yield session, _raw(session)
 
     @contextmanager
@@ -176,16 +185,22 @@ class Store:
             for key, value in values.items():
                 _set(raw, key, value)
 
-    def remember_login(self, *, server: str, login: str, token: str, device_id: str,
-                       user: dict[str, Any]) -> None:
+    def remember_login(
+        self, *, server: str, login: str, token: str, device_id: str, user: dict[str, Any]
+    ) -> None:
         """Store a fresh login; a new device numbers its mutations from 1 again."""
         with self._write() as (_, raw):
             if _get(raw, "device_id") != device_id:
                 pending = [r[0] for r in raw.execute("SELECT seq FROM outbox ORDER BY seq")]
                 _renumber(raw, pending, 1)
                 _set(raw, "next_seq", str(len(pending) + 1))
-            for key, value in {"server": server, "login": login, "token": token,
-                               "device_id": device_id, "user_id": user["id"]}.items():
+            for key, value in {
+                "server": server,
+                "login": login,
+                "token": token,
+                "device_id": device_id,
+                "user_id": user["id"],
+            }.items():
                 _set(raw, key, value)
             users = layout("users")
             raw.execute(users.upsert_sql, users.row(user))
@@ -206,24 +221,37 @@ class Store:
         with self._read() as (session, _):
             return records.to_dict(rt, records.get(session, self._actor(session), rt, record_id))
 
-    def list(self, type_name: str, *, q: str | None = None, filters: dict[str, str] | None = None,
-             limit: int = 50) -> list[dict[str, Any]]:
+    def list(
+        self,
+        type_name: str,
+        *,
+        q: str | None = None,
+        filters: dict[str, str] | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
         rt = records.record_type(type_name)
         with self._read() as (session, _):
-            page = records.list_records(session, self._actor(session), rt, q=q, filters=filters,
-                                        limit=limit)
+            page = records.list_records(
+                session, self._actor(session), rt, q=q, filters=filters, limit=limit
+            )
             return [records.to_dict(rt, r) for r in page.items]
 
     def snapshot(self, type_name: str) -> dict[str, dict[str, Any]]:
         """Every local record of a type, as the wire shows it (for comparing with the server)."""
         rt = records.record_type(type_name)
         with self._read() as (session, _):
-            return {r.id: records.to_dict(rt, r) for r in session.execute(select(rt.model)).scalars()}
+            return {
+                r.id: records.to_dict(rt, r) for r in session.execute(select(rt.model)).scalars()
+            }
 
     def versions(self, type_name: str) -> dict[str, int]:
         with self._read() as (_, raw):
-            return dict(raw.execute("SELECT record_id, version FROM replica_version WHERE record_type = ?",
-                                    (type_name,)).fetchall())
+            return dict(
+                raw.execute(
+                    "SELECT record_id, version FROM replica_version WHERE record_type = ?",
+                    (type_name,),
+                ).fetchall()
+            )
 
     def conflicts(self) -> _List[dict[str, Any]]:
         with self._read() as (_, raw):
@@ -232,20 +260,28 @@ class Store:
 
     def quarantine(self) -> _List[dict[str, Any]]:
         with self._read() as (_, raw):
-            rows = raw.execute("SELECT id, mutation, reason, at FROM quarantine ORDER BY id").fetchall()
+            rows = raw.execute(
+                "SELECT id, mutation, reason, at FROM quarantine ORDER BY id"
+            ).fetchall()
         return [{"id": i, "mutation": json.loads(m), "reason": r, "at": at} for i, m, r, at in rows]
 
     def status(self) -> dict[str, Any]:
         with self._read() as (_, raw):
             count = lambda sql: raw.execute(sql).fetchone()[0]  # noqa: E731
             state = dict(raw.execute("SELECT key, value FROM sync_state").fetchall())
-            return {"server": state.get("server"), "login": state.get("login"),
-                    "device_id": state.get("device_id"), "cursor": state.get("cursor"),
-                    "last_sync": state.get("last_sync"),
-                    "last_summary": json.loads(state["last_summary"]) if state.get("last_summary") else None,
-                    "pending": count("SELECT count(*) FROM outbox"),
-                    "conflicts": count("SELECT count(*) FROM conflict"),
-                    "quarantine": count("SELECT count(*) FROM quarantine")}
+            return {
+                "server": state.get("server"),
+                "login": state.get("login"),
+                "device_id": state.get("device_id"),
+                "cursor": state.get("cursor"),
+                "last_sync": state.get("last_sync"),
+                "last_summary": json.loads(state["last_summary"])
+                if state.get("last_summary")
+                else None,
+                "pending": count("SELECT count(*) FROM outbox"),
+                "conflicts": count("SELECT count(*) FROM conflict"),
+                "quarantine": count("SELECT count(*) FROM quarantine"),
+            }
 
     # -- the outbox ---------------------------------------------------------------
 
@@ -266,7 +302,12 @@ class Store:
         sendable again.
         """
         with self._write() as (_, raw):
-            pending = [r[0] for r in raw.execute("SELECT seq FROM outbox WHERE seq >= ? ORDER BY seq", (expected,))]
+            pending = [
+                r[0]
+                for r in raw.execute(
+                    "SELECT seq FROM outbox WHERE seq >= ? ORDER BY seq", (expected,)
+                )
+            ]
             if pending != list(range(expected, expected + len(pending))):
                 _renumber(raw, pending, expected)
             # Numbers from ``expected`` on are unknown to the server: the next edit follows these.
@@ -342,18 +383,42 @@ def _get(raw: sqlite3.Connection, key: str, default: str | None = None) -> str |
 
 
 def _set(raw: sqlite3.Connection, key: str, value: str | None) -> None:
-    raw.execute("INSERT INTO sync_state (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+    raw.execute(
+        "INSERT INTO sync_state (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
-def _enqueue(raw: sqlite3.Connection, *, op: str, type: str | None = None, record_id: str | None = None,
-             base_version: int | None = None, fields: dict[str, Any] | None = None,
-             conflict_id: str | None = None, choice: str | None = None, value: str | None = None) -> int:
+def _enqueue(
+    raw: sqlite3.Connection,
+    *,
+    op: str,
+    type: str | None = None,
+    record_id: str | None = None,
+    base_version: int | None = None,
+    fields: dict[str, Any] | None = None,
+    conflict_id: str | None = None,
+    choice: str | None = None,
+    value: str | None = None,
+) -> int:
     seq = int(_get(raw, "next_seq", "1") or 1)
-    raw.execute("INSERT INTO outbox (seq, op, type, record_id, base_version, fields, conflict_id, choice, "
-                "value, client_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, op, type, record_id, base_version, json.dumps(fields) if fields is not None else None,
-                 conflict_id, choice, value, _now()))
+    raw.execute(
+        "INSERT INTO outbox (seq, op, type, record_id, base_version, fields, conflict_id, choice, "
+        "value, client_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            seq,
+            op,
+            type,
+            record_id,
+            base_version,
+            json.dumps(fields) if fields is not None else None,
+            conflict_id,
+            choice,
+            value,
+            _now(),
+        ),
+    )
     _set(raw, "next_seq", str(seq + 1))
     return seq
 
@@ -383,7 +448,7 @@ def _wire(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _quarantine(raw: sqlite3.Connection, mutation: dict[str, Any], reason: str) -> None:
-    raw.execute("INSERT INTO quarantine (mutation, reason, at) VALUES (?, ?, ?)",
-                (json.dumps(mutation, ensure_ascii=False), reason, _now()))
-
-
+    raw.execute(
+        "INSERT INTO quarantine (mutation, reason, at) VALUES (?, ?, ?)",
+        (json.dumps(mutation, ensure_ascii=False), reason, _now()),
+    )

@@ -20,8 +20,12 @@ class Interaction(Record, table=True):
     __table_args__ = (Index("ix_interaction_diary", "responsible_id", "status", "starts_at"),)
 
     counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36, index=True)
-    contact_person_id: str | None = Field(default=None, foreign_key="contact_person.id", max_length=36)
-    responsible_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36, index=True)
+    contact_person_id: str | None = Field(
+        default=None, foreign_key="contact_person.id", max_length=36
+    )
+    responsible_id: str | None = Field(
+        default=None, foreign_key="app_user.id", max_length=36, index=True
+    )
     deal_id: str | None = Field(default=None, foreign_key="deal.id", max_length=36)
     kind: str = Field(default="call", max_length=20)
     direction: str = Field(default="outgoing", max_length=20)
@@ -36,7 +40,8 @@ class Interaction(Record, table=True):
     # Letters (kind "letter"), filed by the mail bridge or written to be sent by it.
     # [{"role": "from" | "to" | "cc", "name": "Иван Петров", "address": "ivan@vector.ru"}, ...]
     participants: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'")))
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
+    )
     # Normalised Message-ID (without <>); the letter's identity across folders and mailboxes.
     message_id: str | None = Field(default=None, max_length=500, index=True)
     # Message-ID of the first letter of the thread: every letter of one thread shares it.
@@ -45,7 +50,8 @@ class Interaction(Record, table=True):
     body_html: str | None = None
     # [{"filename", "content_type", "size", "sha256", "omitted"}]; the bytes live on the server by hash.
     attachments: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'")))
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
+    )
     # The letter (interaction) this one answers: its Message-ID goes into In-Reply-To.
     reply_to_id: str | None = Field(default=None, max_length=36)
     # An outgoing letter: None (a record only), queued → sending → sent | failed | uncertain.
@@ -70,7 +76,9 @@ class Reminder(Record, table=True):
     subject_type: str | None = Field(default=None, max_length=40)
     subject_id: str | None = Field(default=None, max_length=36)
     # The counterparty behind the subject, derived: decides who else may see it.
-    counterparty_id: str | None = Field(default=None, foreign_key="counterparty.id", max_length=36, index=True)
+    counterparty_id: str | None = Field(
+        default=None, foreign_key="counterparty.id", max_length=36, index=True
+    )
 
 
 class Deal(Record, table=True):

@@ -86,10 +86,16 @@ def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], dict[str, Any], fr
     The factories are called directly: asking pydantic for the default inspects each
     factory's signature on every call, which cost more than the rest of ``construct``.
     """
-    constant = {name: info.default for name, info in model.model_fields.items()
-                if info.default_factory is None and not info.is_required()}
-    made = {name: info.default_factory for name, info in model.model_fields.items()
-            if info.default_factory is not None}
+    constant = {
+        name: info.default
+        for name, info in model.model_fields.items()
+        if info.default_factory is None and not info.is_required()
+    }
+    made = {
+        name: info.default_factory
+        for name, info in model.model_fields.items()
+        if info.default_factory is not None
+    }
     required = frozenset(name for name, info in model.model_fields.items() if info.is_required())
     return constant, made, required
 

@@ -22,7 +22,9 @@ class Counterparty(Record, table=True):
         Index("ix_counterparty_access", "id", "owner_id", "visibility", "legal_name"),
     )
 
-    kinds: list[str] = Field(default_factory=lambda: ["client"], sa_column=Column(JSON, nullable=False))
+    kinds: list[str] = Field(
+        default_factory=lambda: ["client"], sa_column=Column(JSON, nullable=False)
+    )
     legal_form: str | None = Field(default=None, max_length=20)
     legal_name: str = Field(max_length=500)
     short_name: str | None = Field(default=None, max_length=200)
@@ -31,7 +33,9 @@ class Counterparty(Record, table=True):
     legal_address: str | None = Field(default=None, max_length=1000)
     actual_address: str | None = Field(default=None, max_length=1000)
     # Typed contact info: [{"kind": "phone", "value": "+74951234567", "note": "бухгалтерия"}, ...]
-    contacts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    contacts: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     website: str | None = Field(default=None, max_length=300)
     industry: str | None = Field(default=None, max_length=200)
     region: str | None = Field(default=None, max_length=200)
@@ -54,7 +58,9 @@ class ContactPerson(Record, table=True):
     counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36, index=True)
     full_name: str = Field(max_length=300)
     position: str | None = Field(default=None, max_length=300)
-    contacts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    contacts: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     birthday: date | None = None
     # How many days before the birthday to remind the salesperson.
     birthday_remind_days: int = Field(default=3)
@@ -84,8 +90,18 @@ class ContactKey(SQLModel, table=True):
     __tablename__ = "contact_key"
     # Every search is a range scan of this one index: the key prefix, then access
     # from the copied owner and visibility, without touching the table.
-    __table_args__ = (Index("ix_contact_key_search", "kind", "key", "record_type", "owner_id", "visibility",
-                            "counterparty_id", "record_id"),)
+    __table_args__ = (
+        Index(
+            "ix_contact_key_search",
+            "kind",
+            "key",
+            "record_type",
+            "owner_id",
+            "visibility",
+            "counterparty_id",
+            "record_id",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     record_type: str = Field(max_length=40)
@@ -97,5 +113,8 @@ class ContactKey(SQLModel, table=True):
     kind: str = Field(max_length=20)
     # Byte order on PostgreSQL too (SQLite's default already is), so that a prefix
     # range on Cyrillic keys uses the index and means what it says.
-    key: str = Field(sa_column=Column(String(300).with_variant(String(300, collation="C"), "postgresql"),
-                                      nullable=False))
+    key: str = Field(
+        sa_column=Column(
+            String(300).with_variant(String(300, collation="C"), "postgresql"), nullable=False
+        )
+    )

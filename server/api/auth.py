@@ -32,20 +32,30 @@ def device_dict(device: Device) -> dict[str, Any]:
 
 async def login(request: Request) -> Response:
     body = await read_json(request, public=True)
-    if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("login", "password", "device_name")):
-        raise MalformedInput("send {\"login\": ..., \"password\": ..., \"device_name\": ...} as strings")
+    if not isinstance(body, dict) or not all(
+        isinstance(body.get(k), str) for k in ("login", "password", "device_name")
+    ):
+        raise MalformedInput('send {"login": ..., "password": ..., "device_name": ...} as strings')
     cfg = config(request)
-    policy = accounts.LoginPolicy(cfg.login_max_failures, timedelta(minutes=cfg.login_failure_window_minutes))
+    policy = accounts.LoginPolicy(
+        cfg.login_max_failures, timedelta(minutes=cfg.login_failure_window_minutes)
+    )
     database = db(request)
     address = client_address(request)
 
     def run() -> dict[str, Any] | None:
         with database.write() as session:
-            user = accounts.verify_password(session, body["login"], body["password"], address, policy)
+            user = accounts.verify_password(
+                session, body["login"], body["password"], address, policy
+            )
             if user is None:
                 return None  # the failure is committed with the transaction
             device, token = accounts.register_device(session, user, body["device_name"])
-            return {"token": token, "device": device_dict(device), "user": records.to_dict(USERS, user)}
+            return {
+                "token": token,
+                "device": device_dict(device),
+                "user": records.to_dict(USERS, user),
+            }
 
     result = await run_in_threadpool(run)
     if result is None:

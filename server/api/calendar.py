@@ -33,8 +33,11 @@ from server.http import as_user, client_address, config, db, json_response, read
 # Feed clients poll for ever; a wrong URL in one is not an attack, but a stream of guesses is.
 # Looser than the login limit, and counted apart from it (``accounts.check_feed_guesses``).
 GUESS_POLICY = accounts.LoginPolicy(max_failures=20, window=timedelta(minutes=15))
-_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-cache"}
+_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, no-cache",
+}
 
 
 class FeedCache:
@@ -98,7 +101,11 @@ async def feed(request: Request) -> Response:
             else:
                 feed_token, user = found
                 v = feeds.validators(session, feed_token, user, now.date())
-                headers = {**_HEADERS, "ETag": v.etag, "Last-Modified": format_datetime(v.last_modified, usegmt=True)}
+                headers = {
+                    **_HEADERS,
+                    "ETag": v.etag,
+                    "Last-Modified": format_datetime(v.last_modified, usegmt=True),
+                }
                 if _not_modified(request, v):
                     return Response(status_code=304, headers=headers)
                 body = cache.get(v.etag)
@@ -108,14 +115,22 @@ async def feed(request: Request) -> Response:
                 return Response(body, headers=headers, media_type="text/calendar; charset=utf-8")
         with database.write() as session:
             accounts.record_feed_guess(session, address, GUESS_POLICY)
-        return Response("no such calendar\n", status_code=404, headers=_HEADERS, media_type="text/plain")
+        return Response(
+            "no such calendar\n", status_code=404, headers=_HEADERS, media_type="text/plain"
+        )
 
     return await run_in_threadpool(run)
 
 
 def feed_dict(request: Request, item: FeedToken, token: str | None = None) -> dict[str, Any]:
-    data = {"id": item.id, "kind": item.kind, "free_busy": item.free_busy, "label": item.label,
-            "created_at": to_jsonable(item.created_at), "revoked_at": to_jsonable(item.revoked_at)}
+    data = {
+        "id": item.id,
+        "kind": item.kind,
+        "free_busy": item.free_busy,
+        "label": item.label,
+        "created_at": to_jsonable(item.created_at),
+        "revoked_at": to_jsonable(item.revoked_at),
+    }
     if token is not None:  # shown once, when issued
         data["url"] = f"{config(request).public_url}/calendar/{token}.ics"
     return data
@@ -131,11 +146,18 @@ async def list_feeds(request: Request) -> Response:
 async def create_feed(request: Request) -> Response:
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
-        raise MalformedInput('send {"kind": "plan" | "team" | "birthdays", "free_busy": false, "label": "…"}')
+        raise MalformedInput(
+            'send {"kind": "plan" | "team" | "birthdays", "free_busy": false, "label": "…"}'
+        )
 
     def work(session: Any, user: User) -> dict[str, Any]:
-        item, token = tokens.issue(session, user, body["kind"], free_busy=bool(body.get("free_busy")),
-                                   label=str(body.get("label") or ""))
+        item, token = tokens.issue(
+            session,
+            user,
+            body["kind"],
+            free_busy=bool(body.get("free_busy")),
+            label=str(body.get("label") or ""),
+        )
         return feed_dict(request, item, token)
 
     return json_response(await as_user(request, work, write=True), status_code=201)
@@ -163,5 +185,3 @@ routes = [
     Route("/api/v1/feeds/{feed_id}", revoke_feed, methods=["DELETE"]),
     Route("/api/v1/feeds/{feed_id}/regenerate", regenerate_feed, methods=["POST"]),
 ]
-
-

@@ -50,8 +50,13 @@ async def list_reviews(request: Request) -> Response:
 
 async def get_review(request: Request) -> Response:
     queue, review_id = _queue(request), request.path_params["review_id"]
-    return json_response(_plain(await as_user(request, lambda session, user: queue.preview(session, user, review_id),
-                                              write=False)))
+    return json_response(
+        _plain(
+            await as_user(
+                request, lambda session, user: queue.preview(session, user, review_id), write=False
+            )
+        )
+    )
 
 
 async def _actor(request: Request) -> User:
@@ -60,15 +65,22 @@ async def _actor(request: Request) -> User:
 
 
 async def settle_review(request: Request) -> Response:
-    actor = await _actor(request)  # refused before the body is read: a stranger learns nothing of its shape
+    actor = await _actor(
+        request
+    )  # refused before the body is read: a stranger learns nothing of its shape
     if not sorts_mail(actor):
         raise PermissionDenied("the mail review queue is for office staff and administrators")
     body = await read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("counterparty_id"), str) \
-            or not isinstance(body.get("contact_person_id") or "", str):
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("counterparty_id"), str)
+        or not isinstance(body.get("contact_person_id") or "", str)
+    ):
         raise MalformedInput('send {"counterparty_id": "…", "contact_person_id": "…" (optional)}')
     queue, review_id = _queue(request), request.path_params["review_id"]
-    await run_in_threadpool(queue.settle, actor, review_id, body["counterparty_id"], body.get("contact_person_id"))
+    await run_in_threadpool(
+        queue.settle, actor, review_id, body["counterparty_id"], body.get("contact_person_id")
+    )
     return json_response({"id": review_id, "status": "settled"})
 
 
@@ -81,21 +93,31 @@ async def dismiss_review(request: Request) -> Response:
 
 async def list_suggestions(request: Request) -> Response:
     queue = _queue(request)
-    items = await as_user(request, lambda session, user: queue.suggestions(session, user), write=False)
+    items = await as_user(
+        request, lambda session, user: queue.suggestions(session, user), write=False
+    )
     return json_response({"items": _plain(items)})
 
 
 async def accept_suggestion(request: Request) -> Response:
     queue, suggestion_id = _queue(request), request.path_params["suggestion_id"]
-    person_id = await as_user(request, lambda session, user: queue.accept_suggestion(session, user, suggestion_id),
-                              write=True)
-    return json_response({"id": suggestion_id, "status": "accepted", "contact_person_id": person_id},
-                         status_code=201)
+    person_id = await as_user(
+        request,
+        lambda session, user: queue.accept_suggestion(session, user, suggestion_id),
+        write=True,
+    )
+    return json_response(
+        {"id": suggestion_id, "status": "accepted", "contact_person_id": person_id}, status_code=201
+    )
 
 
 async def dismiss_suggestion(request: Request) -> Response:
     queue, suggestion_id = _queue(request), request.path_params["suggestion_id"]
-    await as_user(request, lambda session, user: queue.dismiss_suggestion(session, user, suggestion_id), write=True)
+    await as_user(
+        request,
+        lambda session, user: queue.dismiss_suggestion(session, user, suggestion_id),
+        write=True,
+    )
     return json_response({"id": suggestion_id, "status": "dismissed"})
 
 
@@ -103,10 +125,26 @@ async def outbox(request: Request) -> Response:
     def work(session: Any, user: User) -> dict[str, Any]:
         letters = []
         for status in WAITING:
-            found = records.list_records(session, user, INTERACTIONS, filters={"mail_status": status.value},
-                                         sort="-updated_at", limit=100, count=False)
-            letters += [{"id": i.id, "kind": i.kind, "counterparty_id": i.counterparty_id, "subject": i.subject,
-                         "mail_status": i.mail_status, "updated_at": i.updated_at} for i in found.items]
+            found = records.list_records(
+                session,
+                user,
+                INTERACTIONS,
+                filters={"mail_status": status.value},
+                sort="-updated_at",
+                limit=100,
+                count=False,
+            )
+            letters += [
+                {
+                    "id": i.id,
+                    "kind": i.kind,
+                    "counterparty_id": i.counterparty_id,
+                    "subject": i.subject,
+                    "mail_status": i.mail_status,
+                    "updated_at": i.updated_at,
+                }
+                for i in found.items
+            ]
         answer: dict[str, Any] = {"letters": letters}
         if sorts_mail(user):
             from mail import bridge

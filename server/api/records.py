@@ -41,7 +41,7 @@ def _expected_version(request: Request) -> int | None:
         return None
     raw = raw.strip().removeprefix("W/").strip('"')
     if not _NUMBER.fullmatch(raw):
-        raise MalformedInput("If-Match must be the record's ETag, e.g. \"3\"")
+        raise MalformedInput('If-Match must be the record\'s ETag, e.g. "3"')
     return int(raw)
 
 
@@ -58,10 +58,22 @@ def endpoints(rt: records.RecordType) -> list[Route]:
             # Parsed once the caller is known: a stranger gets 401 whatever they send.
             limit = _int_param(request, "limit", 50)
             offset = _int_param(request, "offset", 0)
-            page = records.list_records(session, user, rt, filters=filters, q=params.get("q"),
-                                        sort=params.get("sort"), limit=limit, offset=offset)
-            return {"items": [records.to_dict(rt, r) for r in page.items], "total": page.total,
-                    "limit": page.limit, "offset": page.offset}
+            page = records.list_records(
+                session,
+                user,
+                rt,
+                filters=filters,
+                q=params.get("q"),
+                sort=params.get("sort"),
+                limit=limit,
+                offset=offset,
+            )
+            return {
+                "items": [records.to_dict(rt, r) for r in page.items],
+                "total": page.total,
+                "limit": page.limit,
+                "offset": page.offset,
+            }
 
         return json_response(await as_user(request, work, write=False))
 
@@ -82,7 +94,10 @@ def endpoints(rt: records.RecordType) -> list[Route]:
             raise MalformedInput('send {"items": [{...}, ...]}')
 
         def work(session: Any, user: User) -> list[dict[str, Any]]:
-            return [records.to_dict(rt, r) for r in records.create_many(session, user, rt, body["items"])]
+            return [
+                records.to_dict(rt, r)
+                for r in records.create_many(session, user, rt, body["items"])
+            ]
 
         return json_response({"items": await as_user(request, work, write=True)}, status_code=201)
 
@@ -112,7 +127,9 @@ def endpoints(rt: records.RecordType) -> list[Route]:
         record_id = request.path_params["id"]
 
         def work(session: Any, user: User) -> None:
-            records.delete(session, user, rt, record_id, expected_version=_expected_version(request))
+            records.delete(
+                session, user, rt, record_id, expected_version=_expected_version(request)
+            )
 
         await as_user(request, work, write=True)
         return Response(status_code=204)

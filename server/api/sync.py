@@ -29,7 +29,9 @@ from sync import push as push_verb
 
 
 def _versions(request: Request) -> None:
-    versions.check_versions(request.headers.get(protocol.PROTOCOL_HEADER), request.headers.get(protocol.SCHEMA_HEADER))
+    versions.check_versions(
+        request.headers.get(protocol.PROTOCOL_HEADER), request.headers.get(protocol.SCHEMA_HEADER)
+    )
 
 
 def _packed(request: Request, data: Any) -> Response:
@@ -70,9 +72,16 @@ async def pull(request: Request) -> Response:
     _versions(request)
     body = await read_json(request)
     answer, device_id, keeps = await as_caller(
-        request, lambda s, u, d: (pull_verb.pull(s, u, body, d.id), d.id, held.keeps_told(u)), write=False)
-    if keeps and (pull_verb.starts_from_nothing(body) or any(c["op"] == "upsert" for c in answer["changes"])):
-        await _told(request, device_id, lambda s: pull_verb.remember_pull(s, device_id, body, answer))
+        request,
+        lambda s, u, d: (pull_verb.pull(s, u, body, d.id), d.id, held.keeps_told(u)),
+        write=False,
+    )
+    if keeps and (
+        pull_verb.starts_from_nothing(body) or any(c["op"] == "upsert" for c in answer["changes"])
+    ):
+        await _told(
+            request, device_id, lambda s: pull_verb.remember_pull(s, device_id, body, answer)
+        )
     return _packed(request, answer)
 
 
@@ -81,9 +90,16 @@ async def bootstrap(request: Request) -> Response:
     _versions(request)
     body = await read_json(request)
     answer, device_id, keeps = await as_caller(
-        request, lambda s, u, d: (bootstrap_verb.bootstrap(s, u, body), d.id, held.keeps_told(u)), write=False)
+        request,
+        lambda s, u, d: (bootstrap_verb.bootstrap(s, u, body), d.id, held.keeps_told(u)),
+        write=False,
+    )
     if keeps:
-        await _told(request, device_id, lambda s: bootstrap_verb.remember_bootstrap(s, device_id, body, answer))
+        await _told(
+            request,
+            device_id,
+            lambda s: bootstrap_verb.remember_bootstrap(s, device_id, body, answer),
+        )
     return _packed(request, answer)
 
 
@@ -98,12 +114,17 @@ async def list_conflicts(request: Request) -> Response:
         if status not in ("open", "resolved"):
             raise MalformedInput("status must be open or resolved")
         raw_limit = params.get("limit", str(conflicts.MAX_CONFLICTS))
-        if not re.fullmatch(r"[0-9]{1,3}", raw_limit) or not 1 <= int(raw_limit) <= conflicts.MAX_CONFLICTS:
+        if (
+            not re.fullmatch(r"[0-9]{1,3}", raw_limit)
+            or not 1 <= int(raw_limit) <= conflicts.MAX_CONFLICTS
+        ):
             raise MalformedInput(f"limit must be an integer from 1 to {conflicts.MAX_CONFLICTS}")
         after = params.get("after")
         if after is not None and len(after) > 36:
             raise MalformedInput("after must be the id of the last conflict of the previous page")
-        return conflicts.page_conflicts(session, user, status=status, limit=int(raw_limit), after=after)
+        return conflicts.page_conflicts(
+            session, user, status=status, limit=int(raw_limit), after=after
+        )
 
     items, following = await as_user(request, work, write=False)
     return json_response({"items": items, "next": following})
@@ -112,12 +133,17 @@ async def list_conflicts(request: Request) -> Response:
 async def resolve_conflict(request: Request) -> Response:
     body = await read_json(request)
     if not isinstance(body, dict) or body.get("choice") not in protocol.CHOICES:
-        raise MalformedInput(f'send {{"choice": one of {", ".join(protocol.CHOICES)}, "value": ...}}')
+        raise MalformedInput(
+            f'send {{"choice": one of {", ".join(protocol.CHOICES)}, "value": ...}}'
+        )
     conflict_id = request.path_params["conflict_id"]
 
     def work(session: Session, user: User, device: Device) -> dict[str, Any]:
-        return conflicts.conflict_dict(conflicts.resolve(session, user, conflict_id, body["choice"], body.get("value"),
-                                                         device.id))
+        return conflicts.conflict_dict(
+            conflicts.resolve(
+                session, user, conflict_id, body["choice"], body.get("value"), device.id
+            )
+        )
 
     return json_response(await as_caller(request, work, write=True))
 

@@ -16,8 +16,11 @@ from crm.console import use_columns
 
 from . import devices, feeds, imports, mail, running, users
 
-app = typer.Typer(help="Satchel: offline-first CRM server. / Satchel: сервер CRM для работы без сети.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Satchel: offline-first CRM server. / Satchel: сервер CRM для работы без сети.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 
 @app.callback()

@@ -10,7 +10,9 @@ from crm.console import JsonOpt, console, err, listing
 from server.commands.opening import ConfigOpt, reading, writing
 
 device_app = typer.Typer(help="List and revoke users' devices.", no_args_is_help=True)
-sync_app = typer.Typer(help="Offline sync: devices' progress and the change log's tombstones.", no_args_is_help=True)
+sync_app = typer.Typer(
+    help="Offline sync: devices' progress and the change log's tombstones.", no_args_is_help=True
+)
 
 
 @device_app.command("list")
@@ -29,11 +31,21 @@ def device_list(
     with reading(config) as session:
         user = accounts.find_user(session, login) if login else None
         logins = {u.id: u.login for u in session.execute(select(User)).scalars()}
-        rows = [{"id": d.id, "user": logins.get(d.user_id, "?"), "name": d.name, "last_seen": d.last_seen_at,
-                 "revoked": d.revoked_at} for d in accounts.list_devices(session, user)]
+        rows = [
+            {
+                "id": d.id,
+                "user": logins.get(d.user_id, "?"),
+                "name": d.name,
+                "last_seen": d.last_seen_at,
+                "revoked": d.revoked_at,
+            }
+            for d in accounts.list_devices(session, user)
+        ]
     table = Table(Column("id", no_wrap=True, min_width=36), "user", "name", "last seen", "revoked")
     for r in rows:
-        table.add_row(r["id"], r["user"], r["name"], str(r["last_seen"] or ""), str(r["revoked"] or ""))
+        table.add_row(
+            r["id"], r["user"], r["name"], str(r["last_seen"] or ""), str(r["revoked"] or "")
+        )
     listing(table, rows, as_json=as_json)
 
 
@@ -49,7 +61,9 @@ def device_revoke(device_id: str, config: ConfigOpt = None) -> None:
 
 @sync_app.command("prune")
 def sync_prune(
-    days: Annotated[int, typer.Option(help="Keep tombstones of deletes younger than this many days.")] = 400,
+    days: Annotated[
+        int, typer.Option(help="Keep tombstones of deletes younger than this many days.")
+    ] = 400,
     config: ConfigOpt = None,
 ) -> None:
     """Forget old tombstones; a laptop that was away longer pushes its changes and loads its data again."""
@@ -59,7 +73,9 @@ def sync_prune(
     from crm.models.base import utcnow
 
     if days < 30:
-        err.print("refusing to keep tombstones for less than 30 days: laptops offline longer would miss deletes")
+        err.print(
+            "refusing to keep tombstones for less than 30 days: laptops offline longer would miss deletes"
+        )
         raise typer.Exit(2)
     with writing(config) as session:
         count = changes.prune_tombstones(session, utcnow() - timedelta(days=days))
@@ -77,14 +93,33 @@ def sync_devices(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     from sync.models import DeviceCursor
 
     with reading(config) as session:
-        found = session.execute(select(col(User.login), col(Device.name), col(Device.id), col(DeviceCursor.last_seq),
-                                       col(Device.last_seen_at))
-                                .join(Device, col(Device.user_id) == col(User.id))
-                                .outerjoin(DeviceCursor, col(DeviceCursor.device_id) == col(Device.id))
-                                .order_by(col(User.login), col(Device.name))).all()
-    rows = [{"user": login, "device": name, "id": device_id, "mutations_applied": last_seq or 0, "last_seen": seen}
-            for login, name, device_id, last_seq, seen in found]
-    table = Table("user", "device", Column("id", no_wrap=True, min_width=36), "mutations applied", "last seen")
+        found = session.execute(
+            select(
+                col(User.login),
+                col(Device.name),
+                col(Device.id),
+                col(DeviceCursor.last_seq),
+                col(Device.last_seen_at),
+            )
+            .join(Device, col(Device.user_id) == col(User.id))
+            .outerjoin(DeviceCursor, col(DeviceCursor.device_id) == col(Device.id))
+            .order_by(col(User.login), col(Device.name))
+        ).all()
+    rows = [
+        {
+            "user": login,
+            "device": name,
+            "id": device_id,
+            "mutations_applied": last_seq or 0,
+            "last_seen": seen,
+        }
+        for login, name, device_id, last_seq, seen in found
+    ]
+    table = Table(
+        "user", "device", Column("id", no_wrap=True, min_width=36), "mutations applied", "last seen"
+    )
     for r in rows:
-        table.add_row(r["user"], r["device"], r["id"], str(r["mutations_applied"]), str(r["last_seen"] or ""))
+        table.add_row(
+            r["user"], r["device"], r["id"], str(r["mutations_applied"]), str(r["last_seen"] or "")
+        )
     listing(table, rows, as_json=as_json)

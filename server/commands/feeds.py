@@ -9,8 +9,10 @@ import typer
 from crm.console import JsonOpt, console, listing
 from server.commands.opening import ConfigOpt, load_config, reading, writing
 
-feed_app = typer.Typer(help="Calendar feeds (iCalendar URLs for Outlook and phones): issue, list, revoke.",
-                       no_args_is_help=True)
+feed_app = typer.Typer(
+    help="Calendar feeds (iCalendar URLs for Outlook and phones): issue, list, revoke.",
+    no_args_is_help=True,
+)
 
 
 @feed_app.command("add")
@@ -18,7 +20,9 @@ def feed_add(
     login: str,
     kind: Annotated[str, typer.Option(help="plan, team (managers) or birthdays.")] = "plan",
     free_busy: Annotated[bool, typer.Option(help="Publish times only, as busy.")] = False,
-    label: Annotated[str, typer.Option(help="A note for the list, e.g. 'Outlook на ноутбуке'.")] = "",
+    label: Annotated[
+        str, typer.Option(help="A note for the list, e.g. 'Outlook на ноутбуке'.")
+    ] = "",
     config: ConfigOpt = None,
 ) -> None:
     """Issue a feed for a user and print its URL (shown only now)."""
@@ -27,7 +31,9 @@ def feed_add(
 
     cfg = load_config(config)
     with writing(config) as session:
-        feed, token = tokens.issue(session, accounts.find_user(session, login), kind, free_busy=free_busy, label=label)
+        feed, token = tokens.issue(
+            session, accounts.find_user(session, login), kind, free_busy=free_busy, label=label
+        )
     console.print(f"feed {feed.id} ({feed.kind}) for {login}:")
     console.print(f"{cfg.public_url}/calendar/{token}.ics", soft_wrap=True)
 
@@ -46,12 +52,37 @@ def feed_list(
 
     with reading(config) as session:
         user = accounts.find_user(session, login) if login else None
-        rows: list[dict[str, Any]] = [{"id": f.id, "user_id": f.user_id, "kind": f.kind, "free_busy": f.free_busy, "label": f.label,
-                 "created": f.created_at, "revoked": f.revoked_at} for f in tokens.mine(session, user)]
-    table = Table(Column("id", no_wrap=True, min_width=36), "user", "kind", "free/busy", "label", "created", "revoked")
+        rows: list[dict[str, Any]] = [
+            {
+                "id": f.id,
+                "user_id": f.user_id,
+                "kind": f.kind,
+                "free_busy": f.free_busy,
+                "label": f.label,
+                "created": f.created_at,
+                "revoked": f.revoked_at,
+            }
+            for f in tokens.mine(session, user)
+        ]
+    table = Table(
+        Column("id", no_wrap=True, min_width=36),
+        "user",
+        "kind",
+        "free/busy",
+        "label",
+        "created",
+        "revoked",
+    )
     for r in rows:
-        table.add_row(r["id"], r["user_id"], r["kind"], "yes" if r["free_busy"] else "", r["label"], str(r["created"]),
-                      str(r["revoked"] or ""))
+        table.add_row(
+            r["id"],
+            r["user_id"],
+            r["kind"],
+            "yes" if r["free_busy"] else "",
+            r["label"],
+            str(r["created"]),
+            str(r["revoked"] or ""),
+        )
     listing(table, rows, as_json=as_json)
 
 

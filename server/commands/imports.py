@@ -10,7 +10,9 @@ import typer
 from crm.console import console, err
 from server.commands.opening import ConfigOpt, writing
 
-import_app = typer.Typer(help="Import counterparties and contact persons from CSV or XLSX.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import counterparties and contact persons from CSV or XLSX.", no_args_is_help=True
+)
 
 
 def _progress_bar(label: str) -> tuple[Any, Any]:
@@ -23,8 +25,14 @@ def _progress_bar(label: str) -> tuple[Any, Any]:
         TimeRemainingColumn,
     )
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=err, transient=False)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
     task = bar.add_task(label, total=None)
 
     def progress(done: int, total: int) -> None:
@@ -33,7 +41,9 @@ def _progress_bar(label: str) -> tuple[Any, Any]:
     return bar, progress
 
 
-ImportFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A .csv or .xlsx file.")]
+ImportFile = Annotated[
+    Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A .csv or .xlsx file.")
+]
 AsUser = Annotated[str, typer.Option("--as", help="Import as this user: their access rules apply.")]
 
 
@@ -41,8 +51,12 @@ AsUser = Annotated[str, typer.Option("--as", help="Import as this user: their ac
 def import_counterparties(
     path: ImportFile,
     as_login: AsUser,
-    owner: Annotated[str | None, typer.Option(help="Responsible salesperson for rows without one.")] = None,
-    skip_existing: Annotated[bool, typer.Option(help="Skip rows whose INN/KPP already exists instead of failing.")] = False,
+    owner: Annotated[
+        str | None, typer.Option(help="Responsible salesperson for rows without one.")
+    ] = None,
+    skip_existing: Annotated[
+        bool, typer.Option(help="Skip rows whose INN/KPP already exists instead of failing.")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Import counterparties. Any bad row: nothing is imported and every bad row is listed."""
@@ -52,8 +66,9 @@ def import_counterparties(
     with writing(config) as session, bar:
         actor = accounts.find_user(session, as_login)
         owner_user = accounts.find_user(session, owner) if owner else None
-        report = importing.import_counterparties(session, actor, path, owner=owner_user, progress=progress,
-                                                 skip_existing=skip_existing)
+        report = importing.import_counterparties(
+            session, actor, path, owner=owner_user, progress=progress, skip_existing=skip_existing
+        )
     console.print(f"imported {report.created} counterparties, skipped {report.skipped}")
 
 

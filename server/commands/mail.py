@@ -17,11 +17,14 @@ from server.commands.opening import ConfigOpt, load_config, open_db, reading, wr
 if TYPE_CHECKING:
     from types import ModuleType
 
-mail_app = typer.Typer(help="Mail bridge: mailboxes, the worker that files letters and sends the outbox, "
-                            "its status, the review queue. / Почта: ящики, разбор писем, отправка.",
-                       no_args_is_help=True)
-template_app = typer.Typer(help="Letter templates with merge fields such as {{contact.first_name}}.",
-                           no_args_is_help=True)
+mail_app = typer.Typer(
+    help="Mail bridge: mailboxes, the worker that files letters and sends the outbox, "
+    "its status, the review queue. / Почта: ящики, разбор писем, отправка.",
+    no_args_is_help=True,
+)
+template_app = typer.Typer(
+    help="Letter templates with merge fields such as {{contact.first_name}}.", no_args_is_help=True
+)
 mail_app.add_typer(mailboxes.mailbox_app, name="mailbox")
 mail_app.add_typer(reviews.review_app, name="review")
 mail_app.add_typer(template_app, name="template")
@@ -43,8 +46,10 @@ def when(moment: Any) -> str:
 
 def _summary(report: Any) -> str:
     away = sum(sum(f.classified.values()) for f in report.folders)
-    text = (f"{report.mailbox}: {report.total('fetched')} read, {report.total('filed')} filed, "
-            f"{report.total('review')} to review, {report.total('duplicates')} already known, {away} not business")
+    text = (
+        f"{report.mailbox}: {report.total('fetched')} read, {report.total('filed')} filed, "
+        f"{report.total('review')} to review, {report.total('duplicates')} already known, {away} not business"
+    )
     if report.total("errors"):
         text += f", {report.total('errors')} failed (in review)"
     return text
@@ -63,13 +68,22 @@ def _run_once(bridge_: ModuleType, database: Any, cfg: Any, mailbox: str | None)
     from mail import outbox
 
     with database.read() as session:
-        names = [bridge_.find_mailbox(session, mailbox).name] if mailbox else \
-            [b.name for b in bridge_.status(session)[0] if b.enabled]
+        names = (
+            [bridge_.find_mailbox(session, mailbox).name]
+            if mailbox
+            else [b.name for b in bridge_.status(session)[0] if b.enabled]
+        )
     reports: list[Any] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
         tasks: dict[str, Any] = {}
         for name in names:
+
             def progress(folder: str, done: int, total: int, box: str = name) -> None:
                 label = f"{box}/{folder}"
                 if label not in tasks:
@@ -84,7 +98,9 @@ def _run_once(bridge_: ModuleType, database: Any, cfg: Any, mailbox: str | None)
 
 @mail_app.command("run")
 def mail_run(
-    once: Annotated[bool, typer.Option("--once", help="One pass over every mailbox and the outbox, then exit.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass over every mailbox and the outbox, then exit.")
+    ] = False,
     mailbox: Annotated[str | None, typer.Option(help="Only this mailbox (with --once).")] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -114,17 +130,30 @@ def mail_run(
             return
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        console.print("mail bridge running; Ctrl-C stops it / почтовый мост работает; Ctrl-C — остановить")
+        console.print(
+            "mail bridge running; Ctrl-C stops it / почтовый мост работает; Ctrl-C — остановить"
+        )
         try:
-            mail_bridge.serve(database, cfg, stop=stop, on_report=lambda r: console.print(_summary(r))
-                              if r.total("fetched") or r.error else None)
+            mail_bridge.serve(
+                database,
+                cfg,
+                stop=stop,
+                on_report=lambda r: (
+                    console.print(_summary(r)) if r.total("fetched") or r.error else None
+                ),
+            )
         except KeyboardInterrupt:
             stop.set()
 
 
 @mail_app.command("status")
-def mail_status(config: ConfigOpt = None, as_json: Annotated[bool, typer.Option(
-        "--json", help="Print the folders, review and outbox as one JSON object.")] = False) -> None:
+def mail_status(
+    config: ConfigOpt = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the folders, review and outbox as one JSON object."),
+    ] = False,
+) -> None:
     """Per folder: cursor, filed, not business (by kind), in review, errors; and the outbox."""
     from rich.table import Table
 
@@ -136,28 +165,69 @@ def mail_status(config: ConfigOpt = None, as_json: Annotated[bool, typer.Option(
     for f in folders:
         counts = dict(f.counts)
         main = {k: counts.pop(k, 0) for k in ("filed", "review", "duplicates", "errors")}
-        rows.append({"mailbox": f.mailbox, "folder": f.folder, "role": f.role, "uidvalidity": f.uidvalidity,
-                     "last_uid": f.last_uid, "filed": main["filed"], "not_business": dict(sorted(counts.items())),
-                     "review": main["review"], "known": main["duplicates"], "errors": main["errors"],
-                     "last_run": f.last_run_at, "last_error": f.last_error})
+        rows.append(
+            {
+                "mailbox": f.mailbox,
+                "folder": f.folder,
+                "role": f.role,
+                "uidvalidity": f.uidvalidity,
+                "last_uid": f.last_uid,
+                "filed": main["filed"],
+                "not_business": dict(sorted(counts.items())),
+                "review": main["review"],
+                "known": main["duplicates"],
+                "errors": main["errors"],
+                "last_run": f.last_run_at,
+                "last_error": f.last_error,
+            }
+        )
     if as_json:
-        summary = {"folders": rows, "mailbox_errors": {b.name: b.last_error for b in boxes if b.last_error},
-                   "waiting_in_review": waiting, "outbox": dict(sorted(outbox.items()))}
+        summary = {
+            "folders": rows,
+            "mailbox_errors": {b.name: b.last_error for b in boxes if b.last_error},
+            "waiting_in_review": waiting,
+            "outbox": dict(sorted(outbox.items())),
+        }
         print_json(summary)
         return
-    table = Table("mailbox", "folder", "role", "UIDVALIDITY", "last UID", "filed", "not business", "review",
-                  "known", "errors", "last run", "last error")
+    table = Table(
+        "mailbox",
+        "folder",
+        "role",
+        "UIDVALIDITY",
+        "last UID",
+        "filed",
+        "not business",
+        "review",
+        "known",
+        "errors",
+        "last run",
+        "last error",
+    )
     for r in rows:
         away = ", ".join(f"{k} {v}" for k, v in r["not_business"].items()) or "0"
-        table.add_row(r["mailbox"], r["folder"], r["role"], str(r["uidvalidity"] or ""), str(r["last_uid"]),
-                      str(r["filed"]), away, str(r["review"]), str(r["known"]), str(r["errors"]),
-                      when(r["last_run"]), r["last_error"] or "")
+        table.add_row(
+            r["mailbox"],
+            r["folder"],
+            r["role"],
+            str(r["uidvalidity"] or ""),
+            str(r["last_uid"]),
+            str(r["filed"]),
+            away,
+            str(r["review"]),
+            str(r["known"]),
+            str(r["errors"]),
+            when(r["last_run"]),
+            r["last_error"] or "",
+        )
     listing(table, rows)
     for b in boxes:
         if b.last_error:
             err.print(f"[red]{b.name}:[/red] {b.last_error}")
     console.print(f"{waiting} letter(s) waiting in review / писем ждут разбора")
-    console.print("outbox: " + (", ".join(f"{state} {n}" for state, n in sorted(outbox.items())) or "empty"))
+    console.print(
+        "outbox: " + (", ".join(f"{state} {n}" for state, n in sorted(outbox.items())) or "empty")
+    )
 
 
 @mail_app.command("suggestions")
@@ -170,14 +240,33 @@ def mail_suggestions(config: ConfigOpt = None, as_json: JsonOpt = False) -> None
     mail_bridge = bridge()
     with reading(config) as session:
         items = mail_bridge.list_suggestions(session, limit=500)
-        names = {s.counterparty_id: (cp.short_name or cp.legal_name) if (cp := session.get(Counterparty,
-                 s.counterparty_id)) else s.counterparty_id for s in items}
-        rows = [{"address": s.address, "name": s.name, "counterparty": names[s.counterparty_id],
-                 "counterparty_id": s.counterparty_id, "letters": s.letters} for s in items]
-    table = Table("address", "name", "counterparty", Column("counterparty id", no_wrap=True, min_width=36),
-                  "letters")
+        names = {
+            s.counterparty_id: (cp.short_name or cp.legal_name)
+            if (cp := session.get(Counterparty, s.counterparty_id))
+            else s.counterparty_id
+            for s in items
+        }
+        rows = [
+            {
+                "address": s.address,
+                "name": s.name,
+                "counterparty": names[s.counterparty_id],
+                "counterparty_id": s.counterparty_id,
+                "letters": s.letters,
+            }
+            for s in items
+        ]
+    table = Table(
+        "address",
+        "name",
+        "counterparty",
+        Column("counterparty id", no_wrap=True, min_width=36),
+        "letters",
+    )
     for r in rows:
-        table.add_row(r["address"], r["name"], r["counterparty"], r["counterparty_id"], str(r["letters"]))
+        table.add_row(
+            r["address"], r["name"], r["counterparty"], r["counterparty_id"], str(r["letters"])
+        )
     listing(table, rows, as_json=as_json)
 
 
@@ -197,7 +286,9 @@ def mail_retry(interaction_id: str, config: ConfigOpt = None) -> None:
 def template_add(
     name: str,
     subject: Annotated[str, typer.Option(help="Subject; may hold merge fields.")],
-    body_file: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="UTF-8 text file with the body.")],
+    body_file: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="UTF-8 text file with the body.")
+    ],
     config: ConfigOpt = None,
 ) -> None:
     """Add a letter template. Merge fields: {{counterparty.name}}, {{contact.first_name}}, {{salesperson.name}}…"""
@@ -210,8 +301,9 @@ def template_add(
         # Written as the records service would (the change log takes it to every laptop), by the system.
         template = LetterTemplate(name=name, subject=subject, body=body)
         problems: rules.Problems = {}
-        rules.check_letter_template(session, User(login="satchel", full_name="satchel", role="admin"), template,
-                                    problems)
+        rules.check_letter_template(
+            session, User(login="satchel", full_name="satchel", role="admin"), template, problems
+        )
         if problems:
             raise ValidationFailed("the template is not valid", details=problems)
         session.add(template)
@@ -228,9 +320,15 @@ def template_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     from crm.models import LetterTemplate
 
     with reading(config) as session:
-        rows = [{"name": t.name, "subject": t.subject, "body": t.body}
-                for t in session.execute(select(LetterTemplate).order_by(col(LetterTemplate.name))).scalars()]
+        rows = [
+            {"name": t.name, "subject": t.subject, "body": t.body}
+            for t in session.execute(
+                select(LetterTemplate).order_by(col(LetterTemplate.name))
+            ).scalars()
+        ]
     table = Table("name", "subject", "body")
     for r in rows:
-        table.add_row(r["name"], r["subject"], r["body"][:60] + ("…" if len(r["body"]) > 60 else ""))
+        table.add_row(
+            r["name"], r["subject"], r["body"][:60] + ("…" if len(r["body"]) > 60 else "")
+        )
     listing(table, rows, as_json=as_json)

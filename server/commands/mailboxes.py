@@ -21,12 +21,19 @@ from server.commands.opening import ConfigOpt, load_config, open_db, reading, wr
 if TYPE_CHECKING:
     from types import ModuleType
 
-mailbox_app = typer.Typer(help="Add, edit, list, test mailboxes; change their passwords.", no_args_is_help=True)
+mailbox_app = typer.Typer(
+    help="Add, edit, list, test mailboxes; change their passwords.", no_args_is_help=True
+)
 
 Multi = list[str] | None
-PasswordOpt = Annotated[str | None, typer.Option(help="Password; asked for when no other way is given. Visible to "
-                                                      "other users of this machine: prefer --password-file. "
-                                                      "Stored encrypted.")]
+PasswordOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Password; asked for when no other way is given. Visible to "
+        "other users of this machine: prefer --password-file. "
+        "Stored encrypted."
+    ),
+]
 
 
 def _bridge() -> ModuleType:
@@ -40,24 +47,53 @@ def mailbox_add(
     name: Annotated[str, typer.Argument(help="A name for the list, e.g. 'sales' or 'ivanov'.")],
     address: Annotated[str, typer.Option(help="The mailbox's email address.")],
     imap_host: Annotated[str, typer.Option(help="IMAP server, e.g. imap.yandex.ru.")],
-    imap_port: Annotated[int | None, typer.Option(help="IMAP port (993 for ssl, 143 otherwise).")] = None,
-    imap_security: Annotated[str, typer.Option(help="ssl, starttls or plain (plain only on localhost).")] = "ssl",
-    login: Annotated[str | None, typer.Option(help="IMAP/SMTP login; default: the address.")] = None,
+    imap_port: Annotated[
+        int | None, typer.Option(help="IMAP port (993 for ssl, 143 otherwise).")
+    ] = None,
+    imap_security: Annotated[
+        str, typer.Option(help="ssl, starttls or plain (plain only on localhost).")
+    ] = "ssl",
+    login: Annotated[
+        str | None, typer.Option(help="IMAP/SMTP login; default: the address.")
+    ] = None,
     password: PasswordOpt = None,
     password_stdin: PasswordStdinOpt = False,
     password_file: PasswordFileOpt = None,
-    oauth_token: Annotated[str | None, typer.Option(help="An XOAUTH2 access token instead of a password.")] = None,
-    smtp_host: Annotated[str | None, typer.Option(help="SMTP server for sending, e.g. smtp.yandex.ru.")] = None,
-    smtp_port: Annotated[int | None, typer.Option(help="SMTP port (465 for ssl, 587 for starttls).")] = None,
+    oauth_token: Annotated[
+        str | None, typer.Option(help="An XOAUTH2 access token instead of a password.")
+    ] = None,
+    smtp_host: Annotated[
+        str | None, typer.Option(help="SMTP server for sending, e.g. smtp.yandex.ru.")
+    ] = None,
+    smtp_port: Annotated[
+        int | None, typer.Option(help="SMTP port (465 for ssl, 587 for starttls).")
+    ] = None,
     smtp_security: Annotated[str, typer.Option(help="ssl, starttls or plain.")] = "ssl",
-    owner: Annotated[str | None, typer.Option(help="Login of the salesperson whose own box this is.")] = None,
-    provider_saves_sent: Annotated[bool, typer.Option(help="The provider files sent letters in Sent itself "
-                                                            "(Gmail, Yandex): no copy is appended.")] = False,
-    folder: Annotated[Multi, typer.Option(help="Read only this folder (repeatable); default: all but "
-                                               "Junk, Trash and Drafts.")] = None,
-    private_address: Annotated[Multi, typer.Option(help="Letters with this address are private (repeatable).")] = None,
-    private_domain: Annotated[Multi, typer.Option(help="Letters with this domain are private (repeatable).")] = None,
-    private_folder: Annotated[Multi, typer.Option(help="Letters in this folder are private (repeatable).")] = None,
+    owner: Annotated[
+        str | None, typer.Option(help="Login of the salesperson whose own box this is.")
+    ] = None,
+    provider_saves_sent: Annotated[
+        bool,
+        typer.Option(
+            help="The provider files sent letters in Sent itself "
+            "(Gmail, Yandex): no copy is appended."
+        ),
+    ] = False,
+    folder: Annotated[
+        Multi,
+        typer.Option(
+            help="Read only this folder (repeatable); default: all but Junk, Trash and Drafts."
+        ),
+    ] = None,
+    private_address: Annotated[
+        Multi, typer.Option(help="Letters with this address are private (repeatable).")
+    ] = None,
+    private_domain: Annotated[
+        Multi, typer.Option(help="Letters with this domain are private (repeatable).")
+    ] = None,
+    private_folder: Annotated[
+        Multi, typer.Option(help="Letters in this folder are private (repeatable).")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Configure a mailbox to read (and send from, with --smtp-host)."""
@@ -67,55 +103,118 @@ def mailbox_add(
         password = read_password(password, stdin=password_stdin, file=password_file)
     with writing(config) as session:
         box = bridge.add_mailbox(
-            session, cfg, name=name, address=address, imap_host=imap_host, imap_port=imap_port,
-            imap_security=imap_security, login=login, password=password, oauth_token=oauth_token,
-            smtp_host=smtp_host, smtp_port=smtp_port, smtp_security=smtp_security, owner=owner,
-            provider_saves_sent=provider_saves_sent, folders=folder, private_addresses=private_address,
-            private_domains=private_domain, private_folders=private_folder)
-        console.print(f"mailbox {box.name} ({box.address}) added; check it with `satchel mail mailbox test {box.name}`")
+            session,
+            cfg,
+            name=name,
+            address=address,
+            imap_host=imap_host,
+            imap_port=imap_port,
+            imap_security=imap_security,
+            login=login,
+            password=password,
+            oauth_token=oauth_token,
+            smtp_host=smtp_host,
+            smtp_port=smtp_port,
+            smtp_security=smtp_security,
+            owner=owner,
+            provider_saves_sent=provider_saves_sent,
+            folders=folder,
+            private_addresses=private_address,
+            private_domains=private_domain,
+            private_folders=private_folder,
+        )
+        console.print(
+            f"mailbox {box.name} ({box.address}) added; check it with `satchel mail mailbox test {box.name}`"
+        )
 
 
 @mailbox_app.command("edit")
 def mailbox_edit(
-    name: Annotated[str, typer.Argument(help="The mailbox's name (see 'satchel mail mailbox list').")],
+    name: Annotated[
+        str, typer.Argument(help="The mailbox's name (see 'satchel mail mailbox list').")
+    ],
     address: Annotated[str | None, typer.Option(help="A new email address.")] = None,
     imap_host: Annotated[str | None, typer.Option(help="IMAP server.")] = None,
     imap_port: Annotated[int | None, typer.Option(help="IMAP port.")] = None,
-    imap_security: Annotated[str | None, typer.Option(help="ssl, starttls or plain (plain only on localhost).")] = None,
+    imap_security: Annotated[
+        str | None, typer.Option(help="ssl, starttls or plain (plain only on localhost).")
+    ] = None,
     login: Annotated[str | None, typer.Option(help="IMAP/SMTP login.")] = None,
-    smtp_host: Annotated[str | None, typer.Option(help="SMTP server for sending; '' stops sending from it.")] = None,
+    smtp_host: Annotated[
+        str | None, typer.Option(help="SMTP server for sending; '' stops sending from it.")
+    ] = None,
     smtp_port: Annotated[int | None, typer.Option(help="SMTP port.")] = None,
     smtp_security: Annotated[str | None, typer.Option(help="ssl, starttls or plain.")] = None,
-    owner: Annotated[str | None, typer.Option(help="Login of the salesperson whose own box this is; '' makes it "
-                                                   "a shared company box.")] = None,
-    provider_saves_sent: Annotated[bool | None, typer.Option(
-        "--provider-saves-sent/--no-provider-saves-sent", help="Whether the provider files sent letters in Sent "
-                                                               "itself.", show_default=False)] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="Login of the salesperson whose own box this is; '' makes it a shared company box."
+        ),
+    ] = None,
+    provider_saves_sent: Annotated[
+        bool | None,
+        typer.Option(
+            "--provider-saves-sent/--no-provider-saves-sent",
+            help="Whether the provider files sent letters in Sent itself.",
+            show_default=False,
+        ),
+    ] = None,
     add_folder: Annotated[Multi, typer.Option(help="Also read this folder (repeatable).")] = None,
-    remove_folder: Annotated[Multi, typer.Option(help="No longer read this folder (repeatable); with none "
-                                                      "left, every folder but Junk, Trash and Drafts is read.")] = None,
-    add_private_address: Annotated[Multi, typer.Option(help="Letters with this address are private "
-                                                            "(repeatable).")] = None,
-    remove_private_address: Annotated[Multi, typer.Option(help="No longer private (repeatable).")] = None,
-    add_private_domain: Annotated[Multi, typer.Option(help="Letters with this domain are private "
-                                                           "(repeatable).")] = None,
-    remove_private_domain: Annotated[Multi, typer.Option(help="No longer private (repeatable).")] = None,
-    add_private_folder: Annotated[Multi, typer.Option(help="Letters in this folder are private "
-                                                           "(repeatable).")] = None,
-    remove_private_folder: Annotated[Multi, typer.Option(help="No longer private (repeatable).")] = None,
+    remove_folder: Annotated[
+        Multi,
+        typer.Option(
+            help="No longer read this folder (repeatable); with none "
+            "left, every folder but Junk, Trash and Drafts is read."
+        ),
+    ] = None,
+    add_private_address: Annotated[
+        Multi, typer.Option(help="Letters with this address are private (repeatable).")
+    ] = None,
+    remove_private_address: Annotated[
+        Multi, typer.Option(help="No longer private (repeatable).")
+    ] = None,
+    add_private_domain: Annotated[
+        Multi, typer.Option(help="Letters with this domain are private (repeatable).")
+    ] = None,
+    remove_private_domain: Annotated[
+        Multi, typer.Option(help="No longer private (repeatable).")
+    ] = None,
+    add_private_folder: Annotated[
+        Multi, typer.Option(help="Letters in this folder are private (repeatable).")
+    ] = None,
+    remove_private_folder: Annotated[
+        Multi, typer.Option(help="No longer private (repeatable).")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Change settings of a mailbox: what is not given stays. Letters already filed stay filed."""
     bridge = _bridge()
-    changes = {key: value for key, value in (
-        ("address", address), ("imap_host", imap_host), ("imap_port", imap_port), ("imap_security", imap_security),
-        ("login", login), ("smtp_host", smtp_host), ("smtp_port", smtp_port), ("smtp_security", smtp_security),
-        ("owner", owner), ("provider_saves_sent", provider_saves_sent)) if value is not None}
-    lists = {key: (added or [], removed or []) for key, added, removed in (
-        ("folders", add_folder, remove_folder),
-        ("private_addresses", add_private_address, remove_private_address),
-        ("private_domains", add_private_domain, remove_private_domain),
-        ("private_folders", add_private_folder, remove_private_folder)) if added or removed}
+    changes = {
+        key: value
+        for key, value in (
+            ("address", address),
+            ("imap_host", imap_host),
+            ("imap_port", imap_port),
+            ("imap_security", imap_security),
+            ("login", login),
+            ("smtp_host", smtp_host),
+            ("smtp_port", smtp_port),
+            ("smtp_security", smtp_security),
+            ("owner", owner),
+            ("provider_saves_sent", provider_saves_sent),
+        )
+        if value is not None
+    }
+    lists = {
+        key: (added or [], removed or [])
+        for key, added, removed in (
+            ("folders", add_folder, remove_folder),
+            ("private_addresses", add_private_address, remove_private_address),
+            ("private_domains", add_private_domain, remove_private_domain),
+            ("private_folders", add_private_folder, remove_private_folder),
+        )
+        if added or removed
+    }
     if not changes and not lists:
         err.print("nothing to change: give at least one option (see --help)")
         raise typer.Exit(2)
@@ -126,9 +225,12 @@ def mailbox_edit(
 
 
 def _show(box: Any) -> None:
-    for label, values in (("folders read", box.folders or ["all but Junk, Trash and Drafts"]),
-                          ("private addresses", box.private_addresses), ("private domains", box.private_domains),
-                          ("private folders", box.private_folders)):
+    for label, values in (
+        ("folders read", box.folders or ["all but Junk, Trash and Drafts"]),
+        ("private addresses", box.private_addresses),
+        ("private domains", box.private_domains),
+        ("private folders", box.private_folders),
+    ):
         console.print(f"  {label}: {', '.join(values) or '—'}")
 
 
@@ -144,16 +246,38 @@ def mailbox_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     # The table itself rather than mail.bridge: a listing need not load IMAP, decoding and matching.
     with reading(config) as session:
         boxes = session.execute(select(Mailbox).order_by(Mailbox.name)).scalars()
-        rows = [{"name": b.name, "address": b.address, "kind": b.kind, "imap_host": b.imap_host,
-                 "imap_port": b.imap_port, "imap_security": b.imap_security, "smtp_host": b.smtp_host,
-                 "smtp_port": b.smtp_port if b.smtp_host else None, "enabled": b.enabled, "last_run": b.last_run_at,
-                 "last_error": b.last_error, "folders": b.folders, "private_addresses": b.private_addresses,
-                 "private_domains": b.private_domains, "private_folders": b.private_folders} for b in boxes]
+        rows = [
+            {
+                "name": b.name,
+                "address": b.address,
+                "kind": b.kind,
+                "imap_host": b.imap_host,
+                "imap_port": b.imap_port,
+                "imap_security": b.imap_security,
+                "smtp_host": b.smtp_host,
+                "smtp_port": b.smtp_port if b.smtp_host else None,
+                "enabled": b.enabled,
+                "last_run": b.last_run_at,
+                "last_error": b.last_error,
+                "folders": b.folders,
+                "private_addresses": b.private_addresses,
+                "private_domains": b.private_domains,
+                "private_folders": b.private_folders,
+            }
+            for b in boxes
+        ]
     table = Table("name", "address", "kind", "imap", "smtp", "enabled", "last run", "last error")
     for r in rows:
-        table.add_row(r["name"], r["address"], r["kind"], f"{r['imap_host']}:{r['imap_port']} {r['imap_security']}",
-                      f"{r['smtp_host']}:{r['smtp_port']}" if r["smtp_host"] else "—", "yes" if r["enabled"] else "no",
-                      when(r["last_run"]) or "never", r["last_error"] or "")
+        table.add_row(
+            r["name"],
+            r["address"],
+            r["kind"],
+            f"{r['imap_host']}:{r['imap_port']} {r['imap_security']}",
+            f"{r['smtp_host']}:{r['smtp_port']}" if r["smtp_host"] else "—",
+            "yes" if r["enabled"] else "no",
+            when(r["last_run"]) or "never",
+            r["last_error"] or "",
+        )
     listing(table, rows, as_json=as_json)
 
 
@@ -179,8 +303,13 @@ def mailbox_test(name: str, config: ConfigOpt = None) -> None:
 @mailbox_app.command("password")
 def mailbox_password(
     name: str,
-    password: Annotated[str | None, typer.Option(help="The new password (visible to other users of this machine: "
-                                                      "prefer --password-file).")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="The new password (visible to other users of this machine: "
+            "prefer --password-file)."
+        ),
+    ] = None,
     password_stdin: PasswordStdinOpt = False,
     password_file: PasswordFileOpt = None,
     config: ConfigOpt = None,

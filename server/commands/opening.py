@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "versions"
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.", envvar="SATCHEL_CONFIG")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML configuration file.", envvar="SATCHEL_CONFIG"),
+]
 
 
 def load_config(config: Path | None, **overrides: Any) -> Config:
@@ -73,7 +76,9 @@ def up_to_date(database: Database) -> bool:
 
     try:
         with database.engine.connect() as connection:
-            current = set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            current = set(
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            )
     except SQLAlchemyError:
         return False  # no schema yet, or one we cannot read: the migrations say why
     heads = newest_revisions()

@@ -12,8 +12,10 @@ from server.commands.opening import ConfigOpt, load_config, open_db, reading
 if TYPE_CHECKING:
     from types import ModuleType
 
-review_app = typer.Typer(help="Letters the bridge could not file with certainty: list and settle them.",
-                         no_args_is_help=True)
+review_app = typer.Typer(
+    help="Letters the bridge could not file with certainty: list and settle them.",
+    no_args_is_help=True,
+)
 
 
 def _bridge() -> ModuleType:
@@ -24,8 +26,11 @@ def _bridge() -> ModuleType:
 
 def _candidate(found: dict[str, Any], counterparty_id: str) -> dict[str, Any]:
     cp = found.get(counterparty_id)
-    return {"id": counterparty_id, "name": (cp.short_name or cp.legal_name) if cp else None,
-            "inn": cp.inn if cp else None}
+    return {
+        "id": counterparty_id,
+        "name": (cp.short_name or cp.legal_name) if cp else None,
+        "inn": cp.inn if cp else None,
+    }
 
 
 def _shown(candidate: dict[str, Any]) -> str:
@@ -58,26 +63,66 @@ def review_list(
             query = query.where(MailReview.status == "open")  # type: ignore[arg-type]
         items = list(session.execute(query).scalars())
         wanted = {c for r in items for c in r.candidates}
-        found = {cp.id: cp for cp in session.execute(select(Counterparty).where(
-            Counterparty.id.in_(wanted))).scalars()} if wanted else {}  # type: ignore[attr-defined]
-        rows = [{"id": r.id, "received": r.received_at, "from": r.sender, "subject": r.subject, "reason": r.reason,
-                 "detail": r.detail, "candidates": [_candidate(found, c) for c in r.candidates], "status": r.status}
-                for r in items]
-    table = Table(Column("id", no_wrap=True, min_width=36), "received", "from", "subject", "why", "candidates",
-                  "status")
+        found = (
+            {
+                cp.id: cp
+                for cp in session.execute(
+                    select(Counterparty).where(Counterparty.id.in_(wanted))  # type: ignore[attr-defined]
+                ).scalars()
+            }
+            if wanted
+            else {}
+        )
+        rows = [
+            {
+                "id": r.id,
+                "received": r.received_at,
+                "from": r.sender,
+                "subject": r.subject,
+                "reason": r.reason,
+                "detail": r.detail,
+                "candidates": [_candidate(found, c) for c in r.candidates],
+                "status": r.status,
+            }
+            for r in items
+        ]
+    table = Table(
+        Column("id", no_wrap=True, min_width=36),
+        "received",
+        "from",
+        "subject",
+        "why",
+        "candidates",
+        "status",
+    )
     for r in rows:
-        table.add_row(r["id"], when(r["received"]), r["from"], r["subject"], f"{r['reason']}: {r['detail']}",
-                      "\n".join(_shown(c) for c in r["candidates"]), r["status"])
+        table.add_row(
+            r["id"],
+            when(r["received"]),
+            r["from"],
+            r["subject"],
+            f"{r['reason']}: {r['detail']}",
+            "\n".join(_shown(c) for c in r["candidates"]),
+            r["status"],
+        )
     listing(table, rows, as_json=as_json)
 
 
 @review_app.command("settle")
 def review_settle(
     review_id: str,
-    as_login: Annotated[str, typer.Option("--as", help="Settle as this user: they must see the counterparty.")],
-    counterparty: Annotated[str | None, typer.Option(help="File under this counterparty (id).")] = None,
-    contact_person: Annotated[str | None, typer.Option(help="And this contact person (id).")] = None,
-    dismiss: Annotated[bool, typer.Option(help="Not a letter for any client: never file it.")] = False,
+    as_login: Annotated[
+        str, typer.Option("--as", help="Settle as this user: they must see the counterparty.")
+    ],
+    counterparty: Annotated[
+        str | None, typer.Option(help="File under this counterparty (id).")
+    ] = None,
+    contact_person: Annotated[
+        str | None, typer.Option(help="And this contact person (id).")
+    ] = None,
+    dismiss: Annotated[
+        bool, typer.Option(help="Not a letter for any client: never file it.")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """File a waiting letter under a counterparty, or dismiss it."""
@@ -89,10 +134,19 @@ def review_settle(
         database = open_db(cfg)
         with database.read() as session:
             actor = accounts.find_user(session, as_login)
-        review = bridge.settle_review(database, cfg, review_id, actor, counterparty_id=counterparty,
-                                      contact_person_id=contact_person, dismiss=dismiss)
-    console.print(f"letter {review.id}: {review.status}" + (f" as interaction {review.interaction_id}"
-                                                             if review.interaction_id else ""))
+        review = bridge.settle_review(
+            database,
+            cfg,
+            review_id,
+            actor,
+            counterparty_id=counterparty,
+            contact_person_id=contact_person,
+            dismiss=dismiss,
+        )
+    console.print(
+        f"letter {review.id}: {review.status}"
+        + (f" as interaction {review.interaction_id}" if review.interaction_id else "")
+    )
 
 
 @review_app.command("rematch")
@@ -102,4 +156,6 @@ def review_rematch(config: ConfigOpt = None) -> None:
     cfg = load_config(config)
     with reporting():
         filed, waiting = bridge.rematch_reviews(open_db(cfg), cfg)
-    console.print(f"{filed} letter(s) filed, {waiting} still waiting / разобрано {filed}, ждут {waiting}")
+    console.print(
+        f"{filed} letter(s) filed, {waiting} still waiting / разобрано {filed}, ждут {waiting}"
+    )

@@ -30,10 +30,20 @@ def serve(
     cfg = load_config(config, host=host, port=port)
     logs.configure(cfg.log_level)  # redacts addresses and phones, for uvicorn's loggers too
     database = open_db(cfg)
-    console.print(f"Satchel listening on http://{cfg.host}:{cfg.port}  (database: {database.dialect})")
+    console.print(
+        f"Satchel listening on http://{cfg.host}:{cfg.port}  (database: {database.dialect})"
+    )
     # No access log: request lines would carry calendar feed tokens (secrets) into the log.
-    uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False,
-                server_header=False, log_config=None, **proxy_settings(cfg))
+    uvicorn.run(
+        create_app(cfg, database),
+        host=cfg.host,
+        port=cfg.port,
+        log_level=cfg.log_level,
+        access_log=False,
+        server_header=False,
+        log_config=None,
+        **proxy_settings(cfg),
+    )
 
 
 def proxy_settings(cfg: Config) -> dict[str, Any]:
@@ -66,11 +76,19 @@ def db_current(config: ConfigOpt = None) -> None:
 
 
 def demo(
-    size: Annotated[str, typer.Option(help="small, medium or large (20,000 counterparties).")] = "small",
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same company.")] = 1,
+    size: Annotated[
+        str, typer.Option(help="small, medium or large (20,000 counterparties).")
+    ] = "small",
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same company.")
+    ] = 1,
     data_dir: Annotated[Path | None, typer.Option(help="Where the demo database lives.")] = None,
-    reset: Annotated[bool, typer.Option(help="Throw away an existing demo database first.")] = False,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Run the server afterwards.")] = True,
+    reset: Annotated[
+        bool, typer.Option(help="Throw away an existing demo database first.")
+    ] = False,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Run the server afterwards.")
+    ] = True,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Build a demo trading company on SQLite and run the server, ready to log into."""
@@ -96,7 +114,9 @@ def demo(
         with database.read() as session:
             existing = session.execute(select(func.count()).select_from(Counterparty)).scalar_one()
         if existing:
-            console.print(f"using the demo company in {db_file} ({existing} counterparties; --reset to rebuild)")
+            console.print(
+                f"using the demo company in {db_file} ({existing} counterparties; --reset to rebuild)"
+            )
         else:
             from rich.progress import Progress
 
@@ -109,14 +129,25 @@ def demo(
                     bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
 
                 demo_data.generate(database, size, seed=seed, progress=progress)
-    console.print(f"demo users (password [bold]{demo_data.DEMO_PASSWORD}[/bold]): "
-                  "admin, manager, ivanov, petrova, sidorov, kuznetsova, office")
-    console.print(f"other commands work on the demo with SATCHEL_DATA_DIR={directory} "
-                  f"(e.g. SATCHEL_DATA_DIR={directory} satchel user list)")
+    console.print(
+        f"demo users (password [bold]{demo_data.DEMO_PASSWORD}[/bold]): "
+        "admin, manager, ivanov, petrova, sidorov, kuznetsova, office"
+    )
+    console.print(
+        f"other commands work on the demo with SATCHEL_DATA_DIR={directory} "
+        f"(e.g. SATCHEL_DATA_DIR={directory} satchel user list)"
+    )
     if serve_after:
         console.print(f"Satchel demo on http://{cfg.host}:{cfg.port}  — Ctrl+C to stop")
-        uvicorn.run(create_app(cfg, database), host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
-                    server_header=False, **proxy_settings(cfg))
+        uvicorn.run(
+            create_app(cfg, database),
+            host=cfg.host,
+            port=cfg.port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            **proxy_settings(cfg),
+        )
 
 
 def backup_command(
@@ -143,14 +174,19 @@ def restore_command(
 
     cfg = load_config(config)
     if not yes:
-        typer.confirm("Everything written after this backup will be replaced. Stop the server and the mail "
-                      "workers first. Restore now?", abort=True)
+        typer.confirm(
+            "Everything written after this backup will be replaced. Stop the server and the mail "
+            "workers first. Restore now?",
+            abort=True,
+        )
     with reporting():
         database = open_db(cfg, upgrade=False)
         epoch = backup.restore(database, source)
         migrate.upgrade(database)
-    console.print(f"restored from {source}; laptops will load their data again at their next sync "
-                  f"(data version {epoch})")
+    console.print(
+        f"restored from {source}; laptops will load their data again at their next sync "
+        f"(data version {epoch})"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,9 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-user_app = typer.Typer(help="Add, list, disable users and set their passwords.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Add, list, disable users and set their passwords.", no_args_is_help=True
+)
 
 
 @user_app.command("add")
@@ -31,8 +33,13 @@ def user_add(
     role: Annotated[Role, typer.Option(help="Role.")] = Role.SALESPERSON,
     team: Annotated[str | None, typer.Option(help="Team name (created if new).")] = None,
     email: Annotated[str | None, typer.Option(help="Work email.")] = None,
-    password: Annotated[str | None, typer.Option(help="Password (asked for when omitted; visible to other "
-                                                      "users of this machine: prefer --password-file).")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="Password (asked for when omitted; visible to other "
+            "users of this machine: prefer --password-file)."
+        ),
+    ] = None,
     password_stdin: PasswordStdinOpt = False,
     password_file: PasswordFileOpt = None,
     config: ConfigOpt = None,
@@ -42,8 +49,15 @@ def user_add(
 
     secret = read_password(password, stdin=password_stdin, file=password_file)
     with writing(config) as session:
-        user = accounts.create_user(session, login=login, full_name=name, password=secret,
-                                    role=role.value, team=team, email=email)
+        user = accounts.create_user(
+            session,
+            login=login,
+            full_name=name,
+            password=secret,
+            role=role.value,
+            team=team,
+            email=email,
+        )
         console.print(f"added user {user.login} ({user.role}) id {user.id}")
 
 
@@ -57,8 +71,16 @@ def user_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
     with reading(config) as session:
         teams = {t.id: t.name for t in session.execute(select(Team)).scalars()}
-        rows = [{"login": u.login, "name": u.full_name, "role": u.role, "team": teams.get(u.team_id or "", ""),
-                 "active": u.is_active} for u in session.execute(select(User).order_by(User.login)).scalars()]
+        rows = [
+            {
+                "login": u.login,
+                "name": u.full_name,
+                "role": u.role,
+                "team": teams.get(u.team_id or "", ""),
+                "active": u.is_active,
+            }
+            for u in session.execute(select(User).order_by(User.login)).scalars()
+        ]
     table = Table("login", "name", "role", "team", "active")
     for r in rows:
         table.add_row(r["login"], r["name"], r["role"], r["team"], "yes" if r["active"] else "no")
@@ -95,8 +117,13 @@ def user_enable(login: str, config: ConfigOpt = None) -> None:
 @user_app.command("password")
 def user_password(
     login: str,
-    password: Annotated[str | None, typer.Option(help="New password (asked for when omitted; visible to other "
-                                                      "users of this machine: prefer --password-file).")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="New password (asked for when omitted; visible to other "
+            "users of this machine: prefer --password-file)."
+        ),
+    ] = None,
     password_stdin: PasswordStdinOpt = False,
     password_file: PasswordFileOpt = None,
     config: ConfigOpt = None,

@@ -50,7 +50,9 @@ def meeting(uid: str = "0b6f@satchel", **changes: object) -> TimedEvent:
     return replace(event, **changes)  # type: ignore[arg-type]
 
 
-def birthday(uid: str = "7c1e@satchel", born: date = date(1988, 2, 29), **changes: object) -> Birthday:
+def birthday(
+    uid: str = "7c1e@satchel", born: date = date(1988, 2, 29), **changes: object
+) -> Birthday:
     event = Birthday(
         uid=uid,
         summary="День рождения: Петров Пётр (ООО «Ромашка»)",
@@ -66,10 +68,17 @@ def sample() -> list[TimedEvent | Birthday]:
     reminder_at = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
     return [
         meeting(),
-        TimedEvent("91aa@satchel", "Напомнить: выставить счёт", reminder_at, reminder_at, EDITED, 0),
+        TimedEvent(
+            "91aa@satchel", "Напомнить: выставить счёт", reminder_at, reminder_at, EDITED, 0
+        ),
         birthday(),
-        birthday("33d0@satchel", date(1975, 5, 15), summary="День рождения: Иванова Анна", remind_days=0,
-                 description=None),
+        birthday(
+            "33d0@satchel",
+            date(1975, 5, 15),
+            summary="День рождения: Иванова Анна",
+            remind_days=0,
+            description=None,
+        ),
     ]
 
 
@@ -108,9 +117,16 @@ def test_calendar_properties() -> None:
     calendar = parse_everywhere(data)
     lines = unfolded_lines(data)
     assert lines[0] == "BEGIN:VCALENDAR"
-    for line in ("VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN", "METHOD:PUBLISH",
-                 "NAME:Петров: звонки и встречи", "X-WR-CALNAME:Петров: звонки и встречи",
-                 "REFRESH-INTERVAL;VALUE=DURATION:PT6H", "X-PUBLISHED-TTL:PT6H"):
+    for line in (
+        "VERSION:2.0",
+        f"PRODID:{PRODID}",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        "NAME:Петров: звонки и встречи",
+        "X-WR-CALNAME:Петров: звонки и встречи",
+        "REFRESH-INTERVAL;VALUE=DURATION:PT6H",
+        "X-PUBLISHED-TTL:PT6H",
+    ):
         assert line in lines
     assert "X-WR-CALDESC" not in calendar
     strict = IcsCalendarStream.calendar_from_ics(data.decode())
@@ -137,12 +153,18 @@ def test_cyrillic_round_trips_in_every_parser() -> None:
     data = feed("Календарь", [original])
     event = events_by_uid(parse_everywhere(data))[original.uid]
     assert (event["SUMMARY"], event["LOCATION"], event["DESCRIPTION"]) == (
-        original.summary, original.location, original.description)
+        original.summary,
+        original.location,
+        original.description,
+    )
     assert event.categories == list(original.categories)
 
     strict = IcsCalendarStream.calendar_from_ics(data.decode()).events[0]
     assert (strict.summary, strict.location, strict.description) == (
-        original.summary, original.location, original.description)
+        original.summary,
+        original.location,
+        original.description,
+    )
     loose = vobject.readOne(data.decode()).vevent
     assert loose.summary.value == original.summary
     assert loose.location.value == original.location
@@ -154,9 +176,17 @@ def test_cyrillic_round_trips_in_every_parser() -> None:
 def test_timed_event_is_written_in_utc_with_one_alarm() -> None:
     data = feed("Календарь", [meeting()])
     lines = unfolded_lines(data)
-    for line in ("DTSTART:20250303T073000Z", "DTEND:20250303T090000Z", "DTSTAMP:20250220T134512Z",
-                 "LAST-MODIFIED:20250220T134512Z", "SEQUENCE:3", "TRANSP:OPAQUE",
-                 "URL:https://crm.example.ru/interactions/0b6f", "TRIGGER:-PT15M", "ACTION:DISPLAY"):
+    for line in (
+        "DTSTART:20250303T073000Z",
+        "DTEND:20250303T090000Z",
+        "DTSTAMP:20250220T134512Z",
+        "LAST-MODIFIED:20250220T134512Z",
+        "SEQUENCE:3",
+        "TRANSP:OPAQUE",
+        "URL:https://crm.example.ru/interactions/0b6f",
+        "TRIGGER:-PT15M",
+        "ACTION:DISPLAY",
+    ):
         assert line in lines
     event = events_by_uid(parse_everywhere(data))["0b6f@satchel"]
     assert event.start == datetime(2025, 3, 3, 7, 30, tzinfo=UTC)
@@ -180,8 +210,10 @@ def test_no_alarm_unless_asked_and_a_zero_length_reminder_has_no_dtend() -> None
 def test_url_is_a_valid_uri() -> None:
     data = feed("К", [meeting(url="https://crm.example.ru/поиск?q=ООО Ромашка\r\nX-EVIL:1")])
     event = events_by_uid(parse_everywhere(data))["0b6f@satchel"]
-    assert event["URL"] == ("https://crm.example.ru/%D0%BF%D0%BE%D0%B8%D1%81%D0%BA"
-                            "?q=%D0%9E%D0%9E%D0%9E%20%D0%A0%D0%BE%D0%BC%D0%B0%D1%88%D0%BA%D0%B0X-EVIL:1")
+    assert event["URL"] == (
+        "https://crm.example.ru/%D0%BF%D0%BE%D0%B8%D1%81%D0%BA"
+        "?q=%D0%9E%D0%9E%D0%9E%20%D0%A0%D0%BE%D0%BC%D0%B0%D1%88%D0%BA%D0%B0X-EVIL:1"
+    )
     assert "X-EVIL" not in event
 
 
@@ -191,8 +223,13 @@ def test_url_is_a_valid_uri() -> None:
 def test_birthday_is_a_yearly_all_day_event() -> None:
     data = feed("Дни рождения", [birthday(born=date(1975, 5, 15))])
     lines = unfolded_lines(data)
-    for line in ("DTSTART;VALUE=DATE:19750515", "DTEND;VALUE=DATE:19750516", "RRULE:FREQ=YEARLY",
-                 "TRANSP:TRANSPARENT", "TRIGGER:-P3D"):
+    for line in (
+        "DTSTART;VALUE=DATE:19750515",
+        "DTEND;VALUE=DATE:19750516",
+        "RRULE:FREQ=YEARLY",
+        "TRANSP:TRANSPARENT",
+        "TRIGGER:-P3D",
+    ):
         assert line in lines
     event = events_by_uid(parse_everywhere(data))["7c1e@satchel"]
     assert "CLASS" not in event
@@ -218,8 +255,14 @@ def test_leap_day_birthday_falls_on_28_february_in_common_years() -> None:
     rule = events_by_uid(icalendar.Calendar.from_ical(data))["7c1e@satchel"]["RRULE"]
     assert rule == {"FREQ": ["YEARLY"], "BYMONTH": [2], "BYMONTHDAY": [-1]}
     assert occurrences(data, "7c1e@satchel") == [
-        date(2025, 2, 28), date(2026, 2, 28), date(2027, 2, 28), date(2028, 2, 29),
-        date(2029, 2, 28), date(2030, 2, 28), date(2031, 2, 28), date(2032, 2, 29),
+        date(2025, 2, 28),
+        date(2026, 2, 28),
+        date(2027, 2, 28),
+        date(2028, 2, 29),
+        date(2029, 2, 28),
+        date(2030, 2, 28),
+        date(2031, 2, 28),
+        date(2032, 2, 29),
     ]
 
 
@@ -290,7 +333,7 @@ hostile_text = st.lists(
     st.one_of(
         st.characters(),
         st.characters(categories=["Cc", "Cs", "Zl", "Zp"]),
-        st.sampled_from(list("\r\n\\;,:\"NnЖё ") + ["\r\n", "\\N", "ATTENDEE:", "\r\nATTENDEE:x"]),
+        st.sampled_from(list('\r\n\\;,:"NnЖё ') + ["\r\n", "\\N", "ATTENDEE:", "\r\nATTENDEE:x"]),
     ),
     max_size=60,
 ).map("".join)
@@ -299,8 +342,9 @@ hostile_text = st.lists(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(summary=hostile_text, location=hostile_text)
 def test_any_text_round_trips_without_adding_properties(summary: str, location: str) -> None:
-    data = feed("Календарь", [meeting(summary=summary, location=location, description=None,
-                                      categories=())])
+    data = feed(
+        "Календарь", [meeting(summary=summary, location=location, description=None, categories=())]
+    )
     check_wire_format(data)
     calendar = icalendar.Calendar.from_ical(data)
     [event] = calendar.walk("VEVENT")
@@ -308,21 +352,34 @@ def test_any_text_round_trips_without_adding_properties(summary: str, location: 
     assert event["SUMMARY"] == expected_text(summary)
     if expected_text(location):
         assert event["LOCATION"] == expected_text(location)
-    assert set(event) <= {"UID", "DTSTAMP", "LAST-MODIFIED", "SEQUENCE", "DTSTART", "DTEND",
-                          "TRANSP", "SUMMARY", "LOCATION", "URL"}
+    assert set(event) <= {
+        "UID",
+        "DTSTAMP",
+        "LAST-MODIFIED",
+        "SEQUENCE",
+        "DTSTART",
+        "DTEND",
+        "TRANSP",
+        "SUMMARY",
+        "LOCATION",
+        "URL",
+    }
     [alarm] = event.walk("VALARM")
     assert set(alarm) == {"ACTION", "DESCRIPTION", "TRIGGER"}
     assert len(calendar.walk()) == 3
     assert vobject.readOne(data.decode()).vevent.summary.value == expected_text(summary)
-    assert IcsCalendarStream.calendar_from_ics(data.decode()).events[0].summary == expected_text(summary)
+    assert IcsCalendarStream.calendar_from_ics(data.decode()).events[0].summary == expected_text(
+        summary
+    )
 
 
 # ---------------------------------------------------------------------- determinism
 
 
 def test_same_data_same_bytes_in_any_input_order() -> None:
-    events = sample() + [meeting(f"{n:04}@satchel", start=datetime(2025, 3, 3, 7, 30, tzinfo=UTC))
-                         for n in range(20)]
+    events = sample() + [
+        meeting(f"{n:04}@satchel", start=datetime(2025, 3, 3, 7, 30, tzinfo=UTC)) for n in range(20)
+    ]
     first = feed("Календарь", events)
     shuffled = events[:]
     random.Random(7).shuffle(shuffled)
@@ -336,7 +393,8 @@ def test_same_data_same_bytes_in_any_input_order() -> None:
 def test_sample_feed_matches_recorded_bytes() -> None:
     assert feed("Петров: звонки и встречи", sample()) == GOLDEN.read_bytes(), (
         "the bytes changed, so every subscriber's ETag changes: if that is intended, "
-        "rewrite the file with `python -m tests.calendar_bridge.test_ical`")
+        "rewrite the file with `python -m tests.calendar_bridge.test_ical`"
+    )
 
 
 # ---------------------------------------------------------------------- size budget
@@ -345,9 +403,15 @@ def test_sample_feed_matches_recorded_bytes() -> None:
 def test_large_feed_is_cut_to_the_budget_keeping_the_leading_events() -> None:
     start = datetime(2025, 1, 1, 6, 0, tzinfo=UTC)
     description = "Обсудить отгрузку, сверить акт, напомнить о договоре. " * 8
-    events = [meeting(f"{n:05}@satchel", start=start + timedelta(hours=n), end=start + timedelta(hours=n, minutes=30),
-                      description=f"{n}: {description}")
-              for n in range(5000)]
+    events = [
+        meeting(
+            f"{n:05}@satchel",
+            start=start + timedelta(hours=n),
+            end=start + timedelta(hours=n, minutes=30),
+            description=f"{n}: {description}",
+        )
+        for n in range(5000)
+    ]
     data = feed("Большой", events, max_bytes=1_000_000)
     assert len(data) <= 1_000_000
     calendar = parse_everywhere(data)
@@ -370,7 +434,9 @@ def test_budget_is_exact_at_the_boundary() -> None:
     assert len(events_by_uid(parse_everywhere(cut))) == len(events) - 1
     # Importance is the caller's order: reversing it changes which event goes.
     reversed_cut = feed("К", events[::-1], max_bytes=len(whole) - 1)
-    assert set(events_by_uid(parse_everywhere(reversed_cut))) != set(events_by_uid(parse_everywhere(cut)))
+    assert set(events_by_uid(parse_everywhere(reversed_cut))) != set(
+        events_by_uid(parse_everywhere(cut))
+    )
 
 
 def test_budget_too_small_for_an_empty_feed() -> None:
@@ -381,16 +447,19 @@ def test_budget_too_small_for_an_empty_feed() -> None:
 # ---------------------------------------------------------------------- refused input
 
 
-@pytest.mark.parametrize(("events", "message"), [
-    ([meeting(start=datetime(2025, 3, 3, 10, 0))], "aware"),
-    ([meeting(last_modified=datetime(2025, 3, 3, 10, 0))], "aware"),
-    ([meeting(), birthday(uid="0b6f@satchel")], "unique"),
-    ([meeting(end=datetime(2025, 3, 3, 0, 0, tzinfo=UTC))], "ends before"),
-    ([meeting(sequence=-1)], "SEQUENCE"),
-    ([meeting(alarm_before=timedelta(minutes=-5))], "alarm_before"),
-    ([meeting(uid="a@satchel\r\nX-EVIL:1")], "UID"),
-    ([birthday(remind_days=-1)], "remind_days"),
-])
+@pytest.mark.parametrize(
+    ("events", "message"),
+    [
+        ([meeting(start=datetime(2025, 3, 3, 10, 0))], "aware"),
+        ([meeting(last_modified=datetime(2025, 3, 3, 10, 0))], "aware"),
+        ([meeting(), birthday(uid="0b6f@satchel")], "unique"),
+        ([meeting(end=datetime(2025, 3, 3, 0, 0, tzinfo=UTC))], "ends before"),
+        ([meeting(sequence=-1)], "SEQUENCE"),
+        ([meeting(alarm_before=timedelta(minutes=-5))], "alarm_before"),
+        ([meeting(uid="a@satchel\r\nX-EVIL:1")], "UID"),
+        ([birthday(remind_days=-1)], "remind_days"),
+    ],
+)
 def test_refused_input(events: list[TimedEvent | Birthday], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         feed("К", events)
@@ -417,26 +486,57 @@ if __name__ == "__main__":
 
 # The direct writer must say exactly what icalendar's object model says.
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=120)
-_MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+_MOMENTS = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(summary=_TEXT, location=st.none() | _TEXT, description=st.none() | _TEXT, start=_MOMENTS,
-       minutes=st.integers(0, 10_000), sequence=st.integers(0, 1000),
-       alarm=st.none() | st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)),
-       categories=st.lists(_TEXT, max_size=3), url=st.none() | _TEXT, free_busy=st.booleans())
-def test_direct_writer_equals_icalendar_for_timed_events(summary, location, description, start, minutes, sequence,
-                                                         alarm, categories, url, free_busy) -> None:  # type: ignore[no-untyped-def]
-    event = ical.TimedEvent(uid="x@satchel", summary=summary, start=start, end=start + timedelta(minutes=minutes),
-                            last_modified=start, sequence=sequence, location=location, description=description,
-                            url=url, alarm_before=alarm, categories=tuple(categories))
+@given(
+    summary=_TEXT,
+    location=st.none() | _TEXT,
+    description=st.none() | _TEXT,
+    start=_MOMENTS,
+    minutes=st.integers(0, 10_000),
+    sequence=st.integers(0, 1000),
+    alarm=st.none() | st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)),
+    categories=st.lists(_TEXT, max_size=3),
+    url=st.none() | _TEXT,
+    free_busy=st.booleans(),
+)
+def test_direct_writer_equals_icalendar_for_timed_events(
+    summary, location, description, start, minutes, sequence, alarm, categories, url, free_busy
+) -> None:  # type: ignore[no-untyped-def]
+    event = ical.TimedEvent(
+        uid="x@satchel",
+        summary=summary,
+        start=start,
+        end=start + timedelta(minutes=minutes),
+        last_modified=start,
+        sequence=sequence,
+        location=location,
+        description=description,
+        url=url,
+        alarm_before=alarm,
+        categories=tuple(categories),
+    )
     assert ical._vevent(event, free_busy) == ical.reference_vevent(event, free_busy)
 
 
 @settings(max_examples=200, deadline=None)
-@given(summary=_TEXT, description=st.none() | _TEXT, born=st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31)),
-       remind=st.integers(0, 60))
+@given(
+    summary=_TEXT,
+    description=st.none() | _TEXT,
+    born=st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31)),
+    remind=st.integers(0, 60),
+)
 def test_direct_writer_equals_icalendar_for_birthdays(summary, description, born, remind) -> None:  # type: ignore[no-untyped-def]
-    event = ical.Birthday(uid="b@satchel", summary=summary, born=born, last_modified=datetime(2026, 1, 1, tzinfo=UTC),
-                          remind_days=remind, description=description)
+    event = ical.Birthday(
+        uid="b@satchel",
+        summary=summary,
+        born=born,
+        last_modified=datetime(2026, 1, 1, tzinfo=UTC),
+        remind_days=remind,
+        description=description,
+    )
     assert ical._vevent(event, False) == ical.reference_vevent(event, False)

@@ -33,8 +33,14 @@ START = datetime(2025, 3, 3, 10, 30, tzinfo=MOSCOW)
 
 def make(**changes: object) -> bytes:
     values: dict[str, object] = dict(
-        uid=UID, sequence=3, method="REQUEST", summary=SUMMARY, start=START, end=START + timedelta(hours=1, minutes=30),
-        organizer=ORGANIZER, attendees=ATTENDEES,
+        uid=UID,
+        sequence=3,
+        method="REQUEST",
+        summary=SUMMARY,
+        start=START,
+        end=START + timedelta(hours=1, minutes=30),
+        organizer=ORGANIZER,
+        attendees=ATTENDEES,
         location="Москва, ул. Большая Ордынка, д. 40, стр. 4; переговорная «Север»",
         description="Обсудить поставку арматуры А500С, 12 т.\nВзять образцы и прайс.",
         stamp=datetime(2025, 2, 20, 16, 45, 12, tzinfo=MOSCOW),
@@ -78,10 +84,15 @@ def test_invitation_reads_the_same_in_three_parsers(method: str) -> None:
     assert event["ORGANIZER"] == "mailto:ivanov@torgdom.test"
     assert event["ORGANIZER"].params["CN"] == "Иванов Иван"
     attendees = event["ATTENDEE"]
-    assert [str(a) for a in attendees] == ["mailto:Petrov@Romashka.test", "mailto:sidorova@romashka.test"]
+    assert [str(a) for a in attendees] == [
+        "mailto:Petrov@Romashka.test",
+        "mailto:sidorova@romashka.test",
+    ]
     assert [a.params["CN"] for a in attendees] == ["Петров Пётр", "Сидорова, Анна Сергеевна"]
     assert [a.params["PARTSTAT"] for a in attendees] == ["NEEDS-ACTION", "ACCEPTED"]
-    assert all(a.params["RSVP"] == "TRUE" and a.params["ROLE"] == "REQ-PARTICIPANT" for a in attendees)
+    assert all(
+        a.params["RSVP"] == "TRUE" and a.params["ROLE"] == "REQ-PARTICIPANT" for a in attendees
+    )
     alarms = event.walk("VALARM")
     if method == "REQUEST":
         [alarm] = alarms
@@ -111,7 +122,10 @@ def test_invitation_reads_the_same_in_three_parsers(method: str) -> None:
     assert vevent.dtstart.value == datetime(2025, 3, 3, 7, 30, tzinfo=UTC)
     assert vevent.dtend.value == datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
     assert vevent.organizer.params["CN"] == ["Иванов Иван"]
-    assert [(a.value, a.params["CN"], a.params["PARTSTAT"], a.params["RSVP"]) for a in vevent.attendee_list] == [
+    assert [
+        (a.value, a.params["CN"], a.params["PARTSTAT"], a.params["RSVP"])
+        for a in vevent.attendee_list
+    ] == [
         ("mailto:Petrov@Romashka.test", ["Петров Пётр"], ["NEEDS-ACTION"], ["TRUE"]),
         ("mailto:sidorova@romashka.test", ["Сидорова, Анна Сергеевна"], ["ACCEPTED"], ["TRUE"]),
     ]
@@ -121,24 +135,44 @@ def test_wire_lines() -> None:
     data = make()
     lines = unfolded_lines(data)
     assert lines[0] == "BEGIN:VCALENDAR" and lines[-2:] == ["END:VCALENDAR", ""]
-    for line in ("METHOD:REQUEST", f"UID:{UID}", "SEQUENCE:3", "DTSTART:20250303T073000Z", "DTEND:20250303T090000Z",
-                 "DTSTAMP:20250220T134512Z", "STATUS:CONFIRMED", "TRANSP:OPAQUE", "TRIGGER:-PT15M",
-                 'ORGANIZER;CN="Иванов Иван":mailto:ivanov@torgdom.test',
-                 # the comma in the name is inside the quotes: Outlook reads one CN, not two values
-                 'ATTENDEE;CN="Сидорова, Анна Сергеевна";ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED;RSVP=TRUE:'
-                 "mailto:sidorova@romashka.test"):
+    for line in (
+        "METHOD:REQUEST",
+        f"UID:{UID}",
+        "SEQUENCE:3",
+        "DTSTART:20250303T073000Z",
+        "DTEND:20250303T090000Z",
+        "DTSTAMP:20250220T134512Z",
+        "STATUS:CONFIRMED",
+        "TRANSP:OPAQUE",
+        "TRIGGER:-PT15M",
+        'ORGANIZER;CN="Иванов Иван":mailto:ivanov@torgdom.test',
+        # the comma in the name is inside the quotes: Outlook reads one CN, not two values
+        'ATTENDEE;CN="Сидорова, Анна Сергеевна";ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED;RSVP=TRUE:'
+        "mailto:sidorova@romashka.test",
+    ):
         assert line in lines, line
-    assert any(line.startswith(b" ") for line in data.split(b"\r\n"))  # long Cyrillic lines were folded
+    assert any(
+        line.startswith(b" ") for line in data.split(b"\r\n")
+    )  # long Cyrillic lines were folded
 
 
 def test_long_cyrillic_text_is_folded_between_characters() -> None:
     long = "Очень длинное описание встречи с клиентом из Новосибирска, ёжик «Ъ» " * 8
-    data = make(summary=long, description=long, location=long,
-                attendees=[("Константинопольский-Щербаковский Александр Вячеславович" * 2, "k@romashka.test", None)])
+    data = make(
+        summary=long,
+        description=long,
+        location=long,
+        attendees=[
+            ("Константинопольский-Щербаковский Александр Вячеславович" * 2, "k@romashka.test", None)
+        ],
+    )
     calendar, strict, loose = parse_everywhere(data)
     [event] = calendar.walk("VEVENT")
     assert event["SUMMARY"] == event["DESCRIPTION"] == event["LOCATION"] == long
-    assert strict.events[0].attendees[0].common_name == "Константинопольский-Щербаковский Александр Вячеславович" * 2
+    assert (
+        strict.events[0].attendees[0].common_name
+        == "Константинопольский-Щербаковский Александр Вячеславович" * 2
+    )
     assert loose.vevent.summary.value == long
 
 
@@ -146,14 +180,24 @@ def test_same_input_gives_same_bytes() -> None:
     assert make() == make()
     assert make(method="CANCEL", sequence=4) == make(method="CANCEL", sequence=4)
     # the same moment in another zone is the same event
-    assert make(start=START.astimezone(UTC), end=(START + timedelta(hours=1, minutes=30)).astimezone(UTC)) == make()
+    assert (
+        make(
+            start=START.astimezone(UTC),
+            end=(START + timedelta(hours=1, minutes=30)).astimezone(UTC),
+        )
+        == make()
+    )
 
 
 def test_update_keeps_uid_and_raises_sequence() -> None:
     moved = START + timedelta(days=1, hours=2)
     first = icalendar.Calendar.from_ical(make()).walk("VEVENT")[0]
-    update = make(sequence=4, start=moved, end=moved + timedelta(hours=1),
-                  stamp=datetime(2025, 2, 21, 9, 0, tzinfo=MOSCOW))
+    update = make(
+        sequence=4,
+        start=moved,
+        end=moved + timedelta(hours=1),
+        stamp=datetime(2025, 2, 21, 9, 0, tzinfo=MOSCOW),
+    )
     second = parse_everywhere(update)[0].walk("VEVENT")[0]
     assert second["UID"] == first["UID"] == UID
     assert second["SEQUENCE"] > first["SEQUENCE"]
@@ -163,15 +207,20 @@ def test_update_keeps_uid_and_raises_sequence() -> None:
 
 def test_line_breaks_in_text_cannot_inject_a_property() -> None:
     evil = "Встреча\r\nATTENDEE:mailto:evil@x.ru"
-    data = make(summary=evil, location="Офис\nORGANIZER:mailto:evil@x.ru",
-                description="a\rSTATUS:CANCELLED\u2028b",
-                attendees=[("Петров\r\nATTENDEE:mailto:evil@x.ru", "petrov@romashka.test", None)])
+    data = make(
+        summary=evil,
+        location="Офис\nORGANIZER:mailto:evil@x.ru",
+        description="a\rSTATUS:CANCELLED\u2028b",
+        attendees=[("Петров\r\nATTENDEE:mailto:evil@x.ru", "petrov@romashka.test", None)],
+    )
     calendar, strict, loose = parse_everywhere(data)
     [event] = calendar.walk("VEVENT")
     attendees = event["ATTENDEE"]
     attendees = attendees if isinstance(attendees, list) else [attendees]
     assert [str(a) for a in attendees] == ["mailto:petrov@romashka.test"]
-    assert len(calendar.walk("VEVENT")) == 1 and [c.name for c in calendar.subcomponents] == ["VEVENT"]
+    assert len(calendar.walk("VEVENT")) == 1 and [c.name for c in calendar.subcomponents] == [
+        "VEVENT"
+    ]
     assert sum(line.startswith("ATTENDEE") for line in unfolded_lines(data)) == 1
     assert str(event["ORGANIZER"]) == "mailto:ivanov@torgdom.test"
     assert event["STATUS"] == "CONFIRMED"
@@ -191,10 +240,19 @@ def test_quotes_in_a_name_become_apostrophes() -> None:
 
 
 def test_pairs_and_empty_partstat_mean_needs_action_and_empty_name_means_no_cn() -> None:
-    data = make(attendees=[("", "a@romashka.test"), ("Б", "b@romashka.test", ""),
-                           ("В", "c@romashka.test", "tentative")])
+    data = make(
+        attendees=[
+            ("", "a@romashka.test"),
+            ("Б", "b@romashka.test", ""),
+            ("В", "c@romashka.test", "tentative"),
+        ]
+    )
     attendees = parse_everywhere(data)[0].walk("VEVENT")[0]["ATTENDEE"]
-    assert [a.params["PARTSTAT"] for a in attendees] == ["NEEDS-ACTION", "NEEDS-ACTION", "TENTATIVE"]
+    assert [a.params["PARTSTAT"] for a in attendees] == [
+        "NEEDS-ACTION",
+        "NEEDS-ACTION",
+        "TENTATIVE",
+    ]
     assert "CN" not in attendees[0].params
 
 
@@ -205,28 +263,40 @@ def test_optional_texts_and_tentative_status() -> None:
     assert event["STATUS"] == "TENTATIVE"
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"end": START}, "end after it starts"),
-    ({"end": START - timedelta(minutes=1)}, "end after it starts"),
-    ({"attendees": []}, "at least one attendee"),
-    ({"attendees": [("Петров", "petrov@romashka.test\r\nBcc: x@y.ru", None)]}, "address of attendee 1"),
-    ({"attendees": [("Петров", "petrov@romashka.test\n", None)]}, "address of attendee 1"),
-    ({"attendees": [("Петров", "petrov.romashka.test", None)]}, "address of attendee 1"),
-    ({"attendees": [("Петров", "mailto:petrov@romashka.test", None)]}, "address of attendee 1"),
-    ({"attendees": [("Петров", "Петров <petrov@romashka.test>", None)]}, "address of attendee 1"),
-    ({"attendees": [("А", "a@romashka.test", None), ("Б", "A@Romashka.test", None)]}, "listed twice"),
-    ({"attendees": [("А", "a@romashka.test", "MAYBE")]}, "PARTSTAT"),
-    ({"organizer": ("Иванов", "ivanov@torgdom.test\r")}, "organizer's address"),
-    ({"method": "PUBLISH"}, "REQUEST or CANCEL"),
-    ({"method": "REPLY"}, "REQUEST or CANCEL"),
-    ({"method": "CANCEL", "status": "CONFIRMED"}, "STATUS"),
-    ({"status": "CANCELLED"}, "STATUS"),
-    ({"start": datetime(2025, 3, 3, 10, 30)}, "aware"),
-    ({"stamp": datetime(2025, 3, 3, 10, 30)}, "aware"),
-    ({"sequence": -1}, "SEQUENCE"),
-    ({"uid": f"{UID}\r\nX: y"}, "UID"),
-    ({"uid": ""}, "UID"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"end": START}, "end after it starts"),
+        ({"end": START - timedelta(minutes=1)}, "end after it starts"),
+        ({"attendees": []}, "at least one attendee"),
+        (
+            {"attendees": [("Петров", "petrov@romashka.test\r\nBcc: x@y.ru", None)]},
+            "address of attendee 1",
+        ),
+        ({"attendees": [("Петров", "petrov@romashka.test\n", None)]}, "address of attendee 1"),
+        ({"attendees": [("Петров", "petrov.romashka.test", None)]}, "address of attendee 1"),
+        ({"attendees": [("Петров", "mailto:petrov@romashka.test", None)]}, "address of attendee 1"),
+        (
+            {"attendees": [("Петров", "Петров <petrov@romashka.test>", None)]},
+            "address of attendee 1",
+        ),
+        (
+            {"attendees": [("А", "a@romashka.test", None), ("Б", "A@Romashka.test", None)]},
+            "listed twice",
+        ),
+        ({"attendees": [("А", "a@romashka.test", "MAYBE")]}, "PARTSTAT"),
+        ({"organizer": ("Иванов", "ivanov@torgdom.test\r")}, "organizer's address"),
+        ({"method": "PUBLISH"}, "REQUEST or CANCEL"),
+        ({"method": "REPLY"}, "REQUEST or CANCEL"),
+        ({"method": "CANCEL", "status": "CONFIRMED"}, "STATUS"),
+        ({"status": "CANCELLED"}, "STATUS"),
+        ({"start": datetime(2025, 3, 3, 10, 30)}, "aware"),
+        ({"stamp": datetime(2025, 3, 3, 10, 30)}, "aware"),
+        ({"sequence": -1}, "SEQUENCE"),
+        ({"uid": f"{UID}\r\nX: y"}, "UID"),
+        ({"uid": ""}, "UID"),
+    ],
+)
 def test_invalid_input_is_refused(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make(**changes)
@@ -324,19 +394,34 @@ END:VCALENDAR
 
 def test_outlook_accepted() -> None:
     assert parse_reply(OUTLOOK_ACCEPTED.encode("utf-8")) == [
-        Reply(uid=UID, sequence=3, attendee="petrov@romashka.test", partstat="ACCEPTED",
-              comment="Буду, но опоздаю минут на десять. Пропуск закажите, пожалуйста.")]
+        Reply(
+            uid=UID,
+            sequence=3,
+            attendee="petrov@romashka.test",
+            partstat="ACCEPTED",
+            comment="Буду, но опоздаю минут на десять. Пропуск закажите, пожалуйста.",
+        )
+    ]
 
 
 def test_google_declined_with_its_response_comment() -> None:
     assert parse_reply(GOOGLE_DECLINED.encode("utf-8")) == [
-        Reply(uid=UID, sequence=3, attendee="sidorova@romashka.test", partstat="DECLINED",
-              comment="Не смогу, уезжаю в Тверь")]
+        Reply(
+            uid=UID,
+            sequence=3,
+            attendee="sidorova@romashka.test",
+            partstat="DECLINED",
+            comment="Не смогу, уезжаю в Тверь",
+        )
+    ]
 
 
 def test_apple_tentative_lower_case_method() -> None:
     assert parse_reply(APPLE_TENTATIVE.encode("utf-8")) == [
-        Reply(uid=UID, sequence=4, attendee="kozlov@romashka.test", partstat="TENTATIVE", comment=None)]
+        Reply(
+            uid=UID, sequence=4, attendee="kozlov@romashka.test", partstat="TENTATIVE", comment=None
+        )
+    ]
 
 
 def test_no_method_in_calendar_uses_the_mime_hint() -> None:
@@ -345,7 +430,12 @@ def test_no_method_in_calendar_uses_the_mime_hint() -> None:
     [reply] = parse_reply(data, method_hint="reply")
     assert (reply.attendee, reply.partstat) == ("petrov@romashka.test", "ACCEPTED")
     # the calendar's own METHOD wins over the hint
-    assert parse_reply(APPLE_TENTATIVE.replace("METHOD:reply", "METHOD:REQUEST").encode(), method_hint="REPLY") == []
+    assert (
+        parse_reply(
+            APPLE_TENTATIVE.replace("METHOD:reply", "METHOD:REQUEST").encode(), method_hint="REPLY"
+        )
+        == []
+    )
 
 
 def test_a_request_or_cancel_is_no_reply() -> None:
@@ -357,7 +447,9 @@ def test_a_request_or_cancel_is_no_reply() -> None:
 def test_our_own_request_turned_into_a_reply_round_trips() -> None:
     data = make().replace(b"METHOD:REQUEST", b"METHOD:REPLY")
     assert [(r.uid, r.sequence, r.attendee, r.partstat) for r in parse_reply(data)] == [
-        (UID, 3, "petrov@romashka.test", "NEEDS-ACTION"), (UID, 3, "sidorova@romashka.test", "ACCEPTED")]
+        (UID, 3, "petrov@romashka.test", "NEEDS-ACTION"),
+        (UID, 3, "sidorova@romashka.test", "ACCEPTED"),
+    ]
 
 
 def test_windows_1251_is_decoded() -> None:
@@ -397,11 +489,21 @@ def test_broken_parts_are_skipped_not_fatal() -> None:
     assert parse_reply(bad_sequence)[0].sequence is None
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"garbage", b"\x00\xff\xfe" * 50, b"BEGIN:VCALENDAR\r\n", b"BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\n",
-    b"BEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT\r\n", b"END:VCALENDAR\r\n", "Привет".encode("cp1251"),
-    OUTLOOK_ACCEPTED.encode()[:700], b"BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nATTENDEE;;;:\r\n",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"garbage",
+        b"\x00\xff\xfe" * 50,
+        b"BEGIN:VCALENDAR\r\n",
+        b"BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\n",
+        b"BEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT\r\n",
+        b"END:VCALENDAR\r\n",
+        "Привет".encode("cp1251"),
+        OUTLOOK_ACCEPTED.encode()[:700],
+        b"BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nATTENDEE;;;:\r\n",
+    ],
+)
 def test_garbage_gives_nothing(data: bytes) -> None:
     assert parse_reply(data) == []
 
@@ -416,9 +518,14 @@ _LINES = OUTLOOK_ACCEPTED.split("\r\n") + GOOGLE_DECLINED.split("\r\n")
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(_LINES) | st.text(max_size=40), max_size=40), st.sampled_from(["\r\n", "\n", "\r"]))
+@given(
+    st.lists(st.sampled_from(_LINES) | st.text(max_size=40), max_size=40),
+    st.sampled_from(["\r\n", "\n", "\r"]),
+)
 def test_never_raises_on_shuffled_calendar_lines(lines: list[str], newline: str) -> None:
-    for reply in parse_reply(newline.join(lines).encode("utf-8", errors="surrogatepass"), method_hint="REPLY"):
+    for reply in parse_reply(
+        newline.join(lines).encode("utf-8", errors="surrogatepass"), method_hint="REPLY"
+    ):
         assert reply.attendee == reply.attendee.lower() and "@" in reply.attendee
         assert reply.partstat in {"ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED", "NEEDS-ACTION"}
 
@@ -426,19 +533,22 @@ def test_never_raises_on_shuffled_calendar_lines(lines: list[str], newline: str)
 # ---------------------------------------------------------------------- UIDs
 
 
-@pytest.mark.parametrize(("uid", "expected"), [
-    (UID, ID),
-    (UID.upper().replace("@SATCHEL", "@satchel"), ID),
-    (f"  {UID}\r\n", ID),
-    ("birthday-0b6f1c9e-4a55-4d38-9a0c-3f6f0c7d2e11@satchel", None),
-    (ID, None),
-    (f"{ID}@example.com", None),
-    (f"{ID}@satchel.evil", None),
-    ("0b6f1c9e4a554d389a0c3f6f0c7d2e11@satchel", None),
-    ("not-a-uuid@satchel", None),
-    ("040000008200E00074C5B7101A82E00800000000@satchel", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("uid", "expected"),
+    [
+        (UID, ID),
+        (UID.upper().replace("@SATCHEL", "@satchel"), ID),
+        (f"  {UID}\r\n", ID),
+        ("birthday-0b6f1c9e-4a55-4d38-9a0c-3f6f0c7d2e11@satchel", None),
+        (ID, None),
+        (f"{ID}@example.com", None),
+        (f"{ID}@satchel.evil", None),
+        ("0b6f1c9e4a554d389a0c3f6f0c7d2e11@satchel", None),
+        ("not-a-uuid@satchel", None),
+        ("040000008200E00074C5B7101A82E00800000000@satchel", None),
+        ("", None),
+    ],
+)
 def test_interaction_id_from_uid(uid: str, expected: str | None) -> None:
     assert interaction_id_from_uid(uid) == expected
 

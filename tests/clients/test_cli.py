@@ -36,8 +36,11 @@ class LiveServer:
         self.start()
 
     def start(self) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", access_log=False))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 20
@@ -58,8 +61,12 @@ def live(config: Config, database: Database) -> Iterator[LiveServer]:
 
 
 def field(home: Path, *args: str, answer: str | None = None) -> Any:
-    result = runner.invoke(app, ["--data-dir", str(home), *args],
-                           env={"COLUMNS": "200", "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE}, input=answer)
+    result = runner.invoke(
+        app,
+        ["--data-dir", str(home), *args],
+        env={"COLUMNS": "200", "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE},
+        input=answer,
+    )
     return result
 
 
@@ -89,12 +96,18 @@ def test_commands_before_login_say_what_to_do(tmp_path: Path) -> None:
     assert result.exit_code == 6 and "login" in result.output
 
 
-def test_a_salesperson_works_offline_and_syncs(live: LiveServer, database: Database, tmp_path: Path) -> None:
+def test_a_salesperson_works_offline_and_syncs(
+    live: LiveServer, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     home = tmp_path / "home"
-    result = field(home, "login", live.url, "--user", "ivanov", "--device", "Ноутбук", "--password", "wrong")
+    result = field(
+        home, "login", live.url, "--user", "ivanov", "--device", "Ноутбук", "--password", "wrong"
+    )
     assert result.exit_code == 6 and "login refused" in result.output
-    result = field(home, "login", live.url, "--user", "ivanov", "--device", "Ноутбук", "--password", PASSWORD)
+    result = field(
+        home, "login", live.url, "--user", "ivanov", "--device", "Ноутбук", "--password", PASSWORD
+    )
     assert result.exit_code == 0, result.output
     result = field(home, "sync")
     assert result.exit_code == 0, result.output
@@ -102,15 +115,42 @@ def test_a_salesperson_works_offline_and_syncs(live: LiveServer, database: Datab
 
     # Offline from here: the server is gone, the record commands do not care.
     live.stop()
-    result = field(home, "counterparties", "add", "ООО Ромашка", "--inn", "7707083893", "--phone", "8 916 123-45-67")
+    result = field(
+        home,
+        "counterparties",
+        "add",
+        "ООО Ромашка",
+        "--inn",
+        "7707083893",
+        "--phone",
+        "8 916 123-45-67",
+    )
     assert result.exit_code == 0, result.output
     cp_id = result.output.split()[1]
     result = field(home, "people", "add", "Анна Петрова", "-c", cp_id, "--birthday", "1985-03-08")
     assert result.exit_code == 0, result.output
-    assert field(home, "interactions", "add", "Договорились о встрече", "-c", cp_id, "--kind", "meeting").exit_code == 0
-    assert field(home, "reminders", "add", "Отправить КП", "--due", "2026-11-25T10:00:00+03:00",
-                 "--about", f"counterparty:{cp_id}").exit_code == 0
-    result = field(home, "counterparties", "edit", cp_id, "-f", "region=Тверь", "--notes", "оптовик")
+    assert (
+        field(
+            home, "interactions", "add", "Договорились о встрече", "-c", cp_id, "--kind", "meeting"
+        ).exit_code
+        == 0
+    )
+    assert (
+        field(
+            home,
+            "reminders",
+            "add",
+            "Отправить КП",
+            "--due",
+            "2026-11-25T10:00:00+03:00",
+            "--about",
+            f"counterparty:{cp_id}",
+        ).exit_code
+        == 0
+    )
+    result = field(
+        home, "counterparties", "edit", cp_id, "-f", "region=Тверь", "--notes", "оптовик"
+    )
     assert result.exit_code == 0 and "Тверь" in result.output
     bad = field(home, "counterparties", "edit", cp_id, "-f", "inn=123")
     assert bad.exit_code == 3 and "inn" in bad.output
@@ -135,14 +175,19 @@ def test_a_salesperson_works_offline_and_syncs(live: LiveServer, database: Datab
     assert "no open conflicts" in field(home, "conflicts").output
     assert field(home, "quarantine", "list").exit_code == 0
     with httpx.Client(base_url=live.url) as http:
-        token = http.post("/api/v1/auth/login", json={"login": "ivanov", "password": PASSWORD,
-                                                      "device_name": "web"}).json()["token"]
-        record = http.get(f"/api/v1/counterparties/{cp_id}", headers={"Authorization": f"Bearer {token}"}).json()
+        token = http.post(
+            "/api/v1/auth/login",
+            json={"login": "ivanov", "password": PASSWORD, "device_name": "web"},
+        ).json()["token"]
+        record = http.get(
+            f"/api/v1/counterparties/{cp_id}", headers={"Authorization": f"Bearer {token}"}
+        ).json()
     assert (record["region"], record["notes"], record["inn"]) == ("Тверь", "оптовик", "7707083893")
 
 
-def test_records_are_deleted_offline_after_a_confirmation(live: LiveServer, database: Database,
-                                                          tmp_path: Path) -> None:
+def test_records_are_deleted_offline_after_a_confirmation(
+    live: LiveServer, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     home = tmp_path / "home"
     assert field(home, "login", live.url, "--user", "ivanov", "--password", PASSWORD).exit_code == 0
@@ -150,11 +195,17 @@ def test_records_are_deleted_offline_after_a_confirmation(live: LiveServer, data
     cp_id = field(home, "counterparties", "add", "ООО Ромашка").output.split()[1]
     kept_id = field(home, "counterparties", "add", "ООО Остаётся").output.split()[1]
     person_id = field(home, "people", "add", "Анна Петрова", "-c", kept_id).output.split()[1]
-    reminder_id = field(home, "reminders", "add", "Позвонить", "--due", "2026-11-25T10:00:00+03:00").output.split()[1]
+    reminder_id = field(
+        home, "reminders", "add", "Позвонить", "--due", "2026-11-25T10:00:00+03:00"
+    ).output.split()[1]
     assert field(home, "sync").exit_code == 0
 
     declined = field(home, "people", "delete", person_id, answer="n\n")
-    assert declined.exit_code == 1 and "Анна Петрова" in declined.output and "nothing deleted" in declined.output
+    assert (
+        declined.exit_code == 1
+        and "Анна Петрова" in declined.output
+        and "nothing deleted" in declined.output
+    )
     assert "Анна Петрова" in field(home, "people", "list").output
     confirmed = field(home, "people", "delete", person_id, answer="y\n")
     assert confirmed.exit_code == 0, confirmed.output
@@ -168,8 +219,10 @@ def test_records_are_deleted_offline_after_a_confirmation(live: LiveServer, data
     result = field(home, "sync")
     assert result.exit_code == 0 and "pushed 3 (applied 3" in result.output, result.output
     with httpx.Client(base_url=live.url) as http:
-        token = http.post("/api/v1/auth/login", json={"login": "ivanov", "password": PASSWORD,
-                                                      "device_name": "web"}).json()["token"]
+        token = http.post(
+            "/api/v1/auth/login",
+            json={"login": "ivanov", "password": PASSWORD, "device_name": "web"},
+        ).json()["token"]
         auth = {"Authorization": f"Bearer {token}"}
         assert http.get(f"/api/v1/counterparties/{cp_id}", headers=auth).status_code == 404
         assert http.get(f"/api/v1/contact-persons/{person_id}", headers=auth).status_code == 404
@@ -177,20 +230,46 @@ def test_records_are_deleted_offline_after_a_confirmation(live: LiveServer, data
         assert http.get(f"/api/v1/counterparties/{kept_id}", headers=auth).status_code == 200
 
 
-def test_login_reads_the_password_from_a_file_or_standard_input(live: LiveServer, database: Database,
-                                                                 tmp_path: Path) -> None:
+def test_login_reads_the_password_from_a_file_or_standard_input(
+    live: LiveServer, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     secret = tmp_path / "password"
     secret.write_text(PASSWORD + "\n", encoding="utf-8")
-    result = field(tmp_path / "a", "login", live.url, "--user", "ivanov", "--password-file", str(secret))
+    result = field(
+        tmp_path / "a", "login", live.url, "--user", "ivanov", "--password-file", str(secret)
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["--data-dir", str(tmp_path / "b"), "login", live.url, "--user", "ivanov",
-                                 "--password-stdin"],
-                           env={"COLUMNS": "200", "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE,
-                                "SATCHEL_FIELD_PASSWORD": None}, input=PASSWORD + "\n")
+    result = runner.invoke(
+        app,
+        [
+            "--data-dir",
+            str(tmp_path / "b"),
+            "login",
+            live.url,
+            "--user",
+            "ivanov",
+            "--password-stdin",
+        ],
+        env={
+            "COLUMNS": "200",
+            "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE,
+            "SATCHEL_FIELD_PASSWORD": None,
+        },
+        input=PASSWORD + "\n",
+    )
     assert result.exit_code == 0, result.output
-    both = field(tmp_path / "c", "login", live.url, "--user", "ivanov", "--password-file", str(secret),
-                 "--password", PASSWORD)
+    both = field(
+        tmp_path / "c",
+        "login",
+        live.url,
+        "--user",
+        "ivanov",
+        "--password-file",
+        str(secret),
+        "--password",
+        PASSWORD,
+    )
     assert both.exit_code == 2 and "one way" in both.output
 
 
@@ -199,8 +278,12 @@ def test_help_loads_neither_the_replica_nor_the_screens() -> None:
     import subprocess
     import sys
 
-    probe = ("import sys; from clients.cli import app; "
-             "print(sorted(m for m in ('sqlalchemy', 'httpx', 'uvicorn', 'clients.agent', 'clients.replica', "
-             "'clients.web_home') if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    probe = (
+        "import sys; from clients.cli import app; "
+        "print(sorted(m for m in ('sqlalchemy', 'httpx', 'uvicorn', 'clients.agent', 'clients.replica', "
+        "'clients.web_home') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
     assert loaded.strip() == "[]"

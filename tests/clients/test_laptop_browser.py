@@ -56,8 +56,17 @@ class Serve:
 
     def __init__(self, app: Any, port: int) -> None:
         self.port = port
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    access_log=False, server_header=False, lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                access_log=False,
+                server_header=False,
+                lifespan="off",
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 20
@@ -99,24 +108,41 @@ class LaptopUI:
         self.http.close()
 
 
-def test_a_salespersons_day_offline_then_sync_now(chromium: Any, config: Config, database: Database,
-                                                  tmp_path: Path) -> None:
+def test_a_salespersons_day_offline_then_sync_now(
+    chromium: Any, config: Config, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     make_user(database, "office", role="office")
     live = LiveServer(config, database)
     ui: LaptopUI | None = None
     try:
         api = httpx.Client(base_url=live.url)
-        token = api.post("/api/v1/auth/login", json={"login": "ivanov", "password": PASSWORD,
-                                                      "device_name": "скрипт"}).json()["token"]
+        token = api.post(
+            "/api/v1/auth/login",
+            json={"login": "ivanov", "password": PASSWORD, "device_name": "скрипт"},
+        ).json()["token"]
         office = {"Authorization": f"Bearer {token}"}
-        cp = api.post("/api/v1/counterparties", headers=office, json={
-            "legal_name": "ООО «Ромашка»", "visibility": "team",
-            "contacts": [{"kind": "phone", "value": "+7 916 123-45-67"}]}).json()
+        cp = api.post(
+            "/api/v1/counterparties",
+            headers=office,
+            json={
+                "legal_name": "ООО «Ромашка»",
+                "visibility": "team",
+                "contacts": [{"kind": "phone", "value": "+7 916 123-45-67"}],
+            },
+        ).json()
         today = datetime.combine(datetime.now(MSK).date(), clock(23, 30), MSK)
-        api.post("/api/v1/interactions", headers=office, json={
-            "counterparty_id": cp["id"], "kind": "meeting", "status": "planned", "subject": "Встреча по поставке",
-            "starts_at": today.isoformat()})
+        api.post(
+            "/api/v1/interactions",
+            headers=office,
+            json={
+                "counterparty_id": cp["id"],
+                "kind": "meeting",
+                "status": "planned",
+                "subject": "Встреча по поставке",
+                "starts_at": today.isoformat(),
+            },
+        )
 
         replica = Replica.open(tmp_path / "ivanov.db", key=os.urandom(32))
         with httpx.Client(base_url=live.url) as http:
@@ -134,7 +160,11 @@ def test_a_salespersons_day_offline_then_sync_now(chromium: Any, config: Config,
         page.goto(launch_url(ui.home, ui.port))
         page.wait_for_url(base + "/")
         [cookie] = context.cookies()
-        assert cookie["path"] == ui.home.prefix + "/" and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert (
+            cookie["path"] == ui.home.prefix + "/"
+            and cookie["httpOnly"]
+            and cookie["sameSite"] == "Strict"
+        )
 
         # The browser is led to another local user's port (a link, a meta refresh): it sends the host's
         # cookies whose path matches, and the laptop's has the secret path, so none of them.
@@ -177,14 +207,18 @@ def test_a_salespersons_day_offline_then_sync_now(chromium: Any, config: Config,
         page.locator("#sync-now").click()
         page.wait_for_url(base + "/sync")
         deadline = time.monotonic() + 60
-        while page.locator("#sync-pending").inner_text() != "0" or "На связи" not in page.locator(
-                "#sync-online").inner_text():
+        while (
+            page.locator("#sync-pending").inner_text() != "0"
+            or "На связи" not in page.locator("#sync-online").inner_text()
+        ):
             assert time.monotonic() < deadline, page.locator("#sync-status").inner_text()
             time.sleep(0.5)
             page.reload()
         context.close()
 
-        found = api.get("/api/v1/interactions", params={"counterparty_id": cp["id"]}, headers=office).json()
+        found = api.get(
+            "/api/v1/interactions", params={"counterparty_id": cp["id"]}, headers=office
+        ).json()
         assert "Спросили про отгрузку" in [i["subject"] for i in found["items"]]
 
         # An office user in the server's own UI sees the call on the card.

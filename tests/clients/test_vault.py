@@ -25,7 +25,11 @@ def _replica_files(home: Path) -> list[Path]:
 
 
 def test_a_hundred_canaries_are_nowhere_in_the_laptops_files_or_logs(
-        live: LiveServer, database: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    live: LiveServer,  # noqa: F811
+    database: Database,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     make_user(database, "ivanov")
     home = tmp_path / "home"
@@ -37,13 +41,19 @@ def test_a_hundred_canaries_are_nowhere_in_the_laptops_files_or_logs(
     replica = Replica.open(profile.replica, key=key)
     try:  # the same local edits the commands make, without a hundred Argon2id unlockings
         for n, canary in enumerate(canaries):
-            replica.create("counterparties", {"legal_name": f"ООО {canary}"} if n % 2 else
-                           {"legal_name": "ООО Тайная", "notes": canary})
+            replica.create(
+                "counterparties",
+                {"legal_name": f"ООО {canary}"}
+                if n % 2
+                else {"legal_name": "ООО Тайная", "notes": canary},
+            )
     finally:
         replica.close()
     assert field(home, "sync").exit_code == 0
     # Unsynced edits too (the outbox), and the WAL before any checkpoint.
-    cp_id = field(home, "counterparties", "add", "ООО Последняя", "--notes", canaries[0]).output.split()[1]
+    cp_id = field(
+        home, "counterparties", "add", "ООО Последняя", "--notes", canaries[0]
+    ).output.split()[1]
     assert field(home, "counterparties", "edit", cp_id, "--notes", canaries[1]).exit_code == 0
     replica = Replica.open(profile.replica, key=key)
     try:
@@ -64,8 +74,12 @@ def test_a_hundred_canaries_are_nowhere_in_the_laptops_files_or_logs(
     assert not [c for c in canaries if c in logged] and token not in logged
 
 
-def test_a_wrong_passphrase_fails_closed_and_changes_nothing(live: LiveServer, database: Database,  # noqa: F811
-                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_passphrase_fails_closed_and_changes_nothing(
+    live: LiveServer,  # noqa: F811
+    database: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     make_user(database, "ivanov")
     home = tmp_path / "home"
     assert field(home, "login", live.url, "--user", "ivanov", "--password", PASSWORD).exit_code == 0
@@ -75,8 +89,12 @@ def test_a_wrong_passphrase_fails_closed_and_changes_nothing(live: LiveServer, d
     from typer.testing import CliRunner
 
     from clients.cli import app
-    result = CliRunner().invoke(app, ["--data-dir", str(home), "counterparties", "list"],
-                                env={vault.ENV_PASSPHRASE: "не тот ключ"})
+
+    result = CliRunner().invoke(
+        app,
+        ["--data-dir", str(home), "counterparties", "list"],
+        env={vault.ENV_PASSPHRASE: "не тот ключ"},
+    )
     assert result.exit_code == 10 and "wrong passphrase" in result.output
     assert {p.name: p.read_bytes() for p in _replica_files(home)} == before
     # The data key itself, from another replica, does not open it either.
@@ -92,7 +110,9 @@ def test_a_plain_replica_of_an_older_client_is_encrypted_in_place(tmp_path: Path
     plain = Replica.open(path)
     plain.set_state(token="ТОКЕН-СТАРОГО-КЛИЕНТА", server="http://x")
     plain.close()
-    assert b"\xd0\xa2\xd0\x9e\xd0\x9a\xd0\x95\xd0\x9d" in path.read_bytes()  # "ТОКЕН" in clear, as before
+    assert (
+        b"\xd0\xa2\xd0\x9e\xd0\x9a\xd0\x95\xd0\x9d" in path.read_bytes()
+    )  # "ТОКЕН" in clear, as before
     key = os.urandom(32)
     replica = Replica.open(path, key=key)
     try:
@@ -123,14 +143,17 @@ class _MemoryKeyring(KeyringBackend):
         self.stored.pop((service, username), None)
 
 
-def test_with_an_os_keyring_the_key_lives_there_and_nothing_is_asked(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_with_an_os_keyring_the_key_lives_there_and_nothing_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import keyring
+
     ring = _MemoryKeyring()
     previous: Any = keyring.get_keyring()
     keyring.set_keyring(ring)
     monkeypatch.delenv(vault.ENV_PASSPHRASE, raising=False)
     try:
+
         def never(*_: Any) -> str:
             raise AssertionError("asked for a passphrase although the keyring holds the key")
 
@@ -147,13 +170,18 @@ def test_with_an_os_keyring_the_key_lives_there_and_nothing_is_asked(tmp_path: P
 
 
 def test_a_short_or_missing_passphrase_is_refused_before_anything_is_written(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(vault.ENV_PASSPHRASE, raising=False)
     path = tmp_path / "r.db"
     with pytest.raises(vault.LockedReplica, match="at least"):
-        vault.replica_key(path, lambda *_: "short", create=True)  # asked three times, short each time
+        vault.replica_key(
+            path, lambda *_: "short", create=True
+        )  # asked three times, short each time
     typed = iter(["short", "long enough now"])
-    vault.replica_key(tmp_path / "second.db", lambda *_: next(typed), create=True)  # asked again, then fine
+    vault.replica_key(
+        tmp_path / "second.db", lambda *_: next(typed), create=True
+    )  # asked again, then fine
     assert vault.key_file(tmp_path / "second.db").exists()
     with pytest.raises(vault.LockedReplica, match="passphrase"):
         vault.replica_key(path, lambda *_: None, create=True)

@@ -10,17 +10,35 @@ import pytest
 from crm import search, validation
 
 
-@pytest.mark.parametrize(("value", "exact"), [
-    ("1250000.50", "1250000.50"), (1250000.5, "1250000.50"), (Decimal("1E+2"), "100.00"), (-3, "-3.00"),
-    ("9999999999999.99", "9999999999999.99"), (0.1, "0.10"),
-])
+@pytest.mark.parametrize(
+    ("value", "exact"),
+    [
+        ("1250000.50", "1250000.50"),
+        (1250000.5, "1250000.50"),
+        (Decimal("1E+2"), "100.00"),
+        (-3, "-3.00"),
+        ("9999999999999.99", "9999999999999.99"),
+        (0.1, "0.10"),
+    ],
+)
 def test_exact_money_keeps_what_was_sent(value: object, exact: str) -> None:
     amount = Decimal(value) if isinstance(value, str) else value
     assert str(validation.exact_money(amount, 2)) == exact  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", [Decimal("0.001"), 0.001, float("inf"), Decimal("NaN"), 10**13,
-                                   Decimal("1234567890123456.78"), 1234567890123456.78, Decimal("1E+400")])
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("0.001"),
+        0.001,
+        float("inf"),
+        Decimal("NaN"),
+        10**13,
+        Decimal("1234567890123456.78"),
+        1234567890123456.78,
+        Decimal("1E+400"),
+    ],
+)
 def test_exact_money_refuses_what_it_cannot_keep(value: object) -> None:
     with pytest.raises(ValueError):
         validation.exact_money(value, 2)  # type: ignore[arg-type]

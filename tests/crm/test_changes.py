@@ -34,7 +34,9 @@ def test_writes_raise_the_version_and_refusals_do_not(database: Database) -> Non
     assert _version(database) > after_create
     no_change = _version(database)
     with database.write() as session:
-        records.update(session, user, rt, cp.id, {"notes": "правка"})  # the same value: no new version
+        records.update(
+            session, user, rt, cp.id, {"notes": "правка"}
+        )  # the same value: no new version
     assert _version(database) == no_change
     with database.write() as session:
         records.delete(session, user, rt, cp.id)
@@ -50,9 +52,19 @@ def _unlogged(database: Database) -> dict[str, int]:
     with database.read() as session:
         for model, name in changes.SYNCED.items():
             table: Any = model.__table__  # type: ignore[attr-defined]
-            count = session.execute(select(func.count()).select_from(table).outerjoin(
-                log, and_(log.record_type == name, log.record_id == table.c.id, log.deleted == False))  # noqa: E712
-                .where(log.record_id.is_(None))).scalar_one()
+            count = session.execute(
+                select(func.count())
+                .select_from(table)
+                .outerjoin(
+                    log,
+                    and_(
+                        log.record_type == name,
+                        log.record_id == table.c.id,
+                        log.deleted == False,  # noqa: E712
+                    ),
+                )
+                .where(log.record_id.is_(None))
+            ).scalar_one()
             if count:
                 missing[name] = count
     return missing
@@ -70,16 +82,24 @@ def test_every_writer_enters_the_change_log(database: Database) -> None:
     rt = records.record_type("counterparties")
     with database.write() as session:
         cp = records.create(session, user, rt, {"legal_name": "ООО Журнал"})
-        records.create_many(session, user, records.record_type("contact-persons"),
-                            [{"counterparty_id": cp.id, "full_name": f"Лицо {i}"} for i in range(3)])
+        records.create_many(
+            session,
+            user,
+            records.record_type("contact-persons"),
+            [{"counterparty_id": cp.id, "full_name": f"Лицо {i}"} for i in range(3)],
+        )
     assert _unlogged(database) == {}
     with database.write() as session:
         records.delete(session, user, rt, cp.id)
     with database.read() as session:
         entry = changes.log_entry(session, "counterparties", cp.id)
         assert entry is not None and entry.deleted and entry.tombstone["legal_name"] == "ООО Журнал"
-        children = session.execute(select(changes.ChangeLog).where(
-            changes.ChangeLog.counterparty_id == cp.id, changes.ChangeLog.record_type == "contact-persons")).scalars()
+        children = session.execute(
+            select(changes.ChangeLog).where(
+                changes.ChangeLog.counterparty_id == cp.id,
+                changes.ChangeLog.record_type == "contact-persons",
+            )
+        ).scalars()
         assert [c.deleted for c in children] == [True, True, True]
 
 
@@ -97,7 +117,9 @@ def test_a_field_change_records_its_version_and_device(database: Database) -> No
     assert fields == {"notes": (top, "device-1"), "region": (top, "device-1")}
 
 
-def test_one_version_per_transaction_and_a_rolled_back_savepoint_gives_its_number_back(database: Database) -> None:
+def test_one_version_per_transaction_and_a_rolled_back_savepoint_gives_its_number_back(
+    database: Database,
+) -> None:
     user = make_user(database, "ivanov")
     rt = records.record_type("counterparties")
     start = _version(database)
@@ -117,6 +139,10 @@ def test_one_version_per_transaction_and_a_rolled_back_savepoint_gives_its_numbe
         records.create(session, user, rt, {"legal_name": "ООО После отката"})
     assert _version(database) == start + 2
     with database.read() as session:
-        versions = {e.version for e in session.execute(select(changes.ChangeLog)
-                                                       .where(changes.ChangeLog.record_type == "counterparties")).scalars()}
+        versions = {
+            e.version
+            for e in session.execute(
+                select(changes.ChangeLog).where(changes.ChangeLog.record_type == "counterparties")
+            ).scalars()
+        }
     assert versions == {start + 1, start + 2}

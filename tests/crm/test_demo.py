@@ -63,6 +63,7 @@ def counts(data: demo.DemoData) -> dict[str, int]:
 
 # ------------------------------------------------------------------ build alone
 
+
 def test_same_seed_same_data_other_seed_other_data(small: demo.DemoData) -> None:
     again = demo.build(SMALL)
     assert again == small
@@ -71,21 +72,39 @@ def test_same_seed_same_data_other_seed_other_data(small: demo.DemoData) -> None
     assert {c.id for c in other.counterparties}.isdisjoint(c.id for c in small.counterparties)
 
 
-@pytest.mark.parametrize("size", [SMALL, demo.DemoSize(15, 9, 7, 3, 2), demo.DemoSize(0, 0, 0, 0, 0)])
+@pytest.mark.parametrize(
+    "size", [SMALL, demo.DemoSize(15, 9, 7, 3, 2), demo.DemoSize(0, 0, 0, 0, 0)]
+)
 def test_counts_match_the_size(size: demo.DemoSize) -> None:
     data = demo.build(size)
     assert counts(data) | {"teams": 0, "users": 0, "shares": 0} == {
-        "teams": 0, "users": 0, "shares": 0, "counterparties": size.counterparties,
-        "contact persons": size.contact_persons, "deals": size.deals, "interactions": size.interactions,
+        "teams": 0,
+        "users": 0,
+        "shares": 0,
+        "counterparties": size.counterparties,
+        "contact persons": size.contact_persons,
+        "deals": size.deals,
+        "interactions": size.interactions,
         "reminders": size.reminders,
     }
-    assert [u.login for u in data.users] == ["admin", "manager", "ivanov", "petrova", "sidorov", "kuznetsova",
-                                             "office"]
+    assert [u.login for u in data.users] == [
+        "admin",
+        "manager",
+        "ivanov",
+        "petrova",
+        "sidorov",
+        "kuznetsova",
+        "office",
+    ]
 
 
 def test_large_preset_is_the_promised_size() -> None:
     large = demo.SIZES["large"]
-    assert (large.counterparties, large.contact_persons, large.interactions) == (20_000, 30_000, 50_000)
+    assert (large.counterparties, large.contact_persons, large.interactions) == (
+        20_000,
+        30_000,
+        50_000,
+    )
     assert large.deals > 0 and large.reminders > 0
     assert demo.SIZES["medium"].counterparties == 2_000
 
@@ -114,11 +133,17 @@ def test_inn_and_kpp_are_valid(medium: demo.DemoData) -> None:
 
 
 def test_leap_day_birthdays(small: demo.DemoData) -> None:
-    leap = [p for p in small.contact_persons if p.birthday and (p.birthday.month, p.birthday.day) == (2, 29)]
+    leap = [
+        p
+        for p in small.contact_persons
+        if p.birthday and (p.birthday.month, p.birthday.day) == (2, 29)
+    ]
     assert len(leap) >= 2
 
 
-def test_near_duplicates_share_an_inn_or_a_phone_under_another_spelling(small: demo.DemoData) -> None:
+def test_near_duplicates_share_an_inn_or_a_phone_under_another_spelling(
+    small: demo.DemoData,
+) -> None:
     by_inn: dict[str, list[Counterparty]] = {}
     by_phone: dict[str, list[Counterparty]] = {}
     for cp in small.counterparties:
@@ -134,9 +159,15 @@ def test_near_duplicates_share_an_inn_or_a_phone_under_another_spelling(small: d
         names = {c.legal_name for c in group}
         assert len(names) == len(group), "a near-duplicate is spelled differently"
         assert len({c.owner_id for c in group}) == len(group), "entered by someone else"
-    assert any(c.legal_name.startswith("Общество с ограниченной ответственностью")
-               for group in inn_pairs for c in group) or any(
-        c.legal_name.startswith("Индивидуальный предприниматель") for group in inn_pairs for c in group)
+    assert any(
+        c.legal_name.startswith("Общество с ограниченной ответственностью")
+        for group in inn_pairs
+        for c in group
+    ) or any(
+        c.legal_name.startswith("Индивидуальный предприниматель")
+        for group in inn_pairs
+        for c in group
+    )
 
 
 def test_about_one_percent_near_duplicates(medium: demo.DemoData) -> None:
@@ -146,7 +177,12 @@ def test_about_one_percent_near_duplicates(medium: demo.DemoData) -> None:
 
 
 def test_free_mail_and_corporate_addresses(small: demo.DemoData) -> None:
-    emails = [item["value"] for p in small.contact_persons for item in p.contacts if item["kind"] == "email"]
+    emails = [
+        item["value"]
+        for p in small.contact_persons
+        for item in p.contacts
+        if item["kind"] == "email"
+    ]
     assert any(validation.is_free_mail(e) for e in emails)
     assert any(not validation.is_free_mail(e) for e in emails)
     assert len(emails) == len(set(emails))
@@ -155,21 +191,38 @@ def test_free_mail_and_corporate_addresses(small: demo.DemoData) -> None:
 def test_a_realistic_mix(medium: demo.DemoData) -> None:
     cps = medium.counterparties
     assert {c.legal_form for c in cps} == {"ООО", "АО", "ПАО", "ИП"}
-    assert {k for c in cps for k in c.kinds} == {"client", "prospect", "supplier", "partner", "competitor"}
+    assert {k for c in cps for k in c.kinds} == {
+        "client",
+        "prospect",
+        "supplier",
+        "partner",
+        "competitor",
+    }
     assert {c.visibility for c in cps} == {"private", "team", "company"}
     assert Counter(c.visibility for c in cps).most_common(1)[0][0] == "private"
     assert len({c.owner_id for c in cps}) >= 4
     assert {"Москва", "Санкт-Петербург", "Казань", "Екатеринбург"} <= {c.region for c in cps}
-    assert {"выставка JUNWEX", "сайт", "рекомендация", "Яндекс.Директ", "холодный звонок"} <= {c.source for c in cps}
+    assert {"выставка JUNWEX", "сайт", "рекомендация", "Яндекс.Директ", "холодный звонок"} <= {
+        c.source for c in cps
+    }
     assert all(not c.website or c.website.startswith("https://") for c in cps)
     phones = [i["value"] for c in cps for i in c.contacts if i["kind"] == "phone"]
     assert any(p.startswith("+79") for p in phones) and any(p.startswith("+7495") for p in phones)
     assert any(p.startswith("+7812") for p in phones)
 
     deals = medium.deals
-    assert {d.stage for d in deals} == {"new", "qualification", "proposal", "negotiation", "won", "lost"}
+    assert {d.stage for d in deals} == {
+        "new",
+        "qualification",
+        "proposal",
+        "negotiation",
+        "won",
+        "lost",
+    }
     assert all(d.lost_reason for d in deals if d.stage == "lost")
-    assert all(d.closed_volume is not None and d.closed_volume > 0 for d in deals if d.stage == "won")
+    assert all(
+        d.closed_volume is not None and d.closed_volume > 0 for d in deals if d.stage == "won"
+    )
     assert all(d.amount is not None and d.amount > 0 for d in deals)
 
     items = medium.interactions
@@ -188,6 +241,7 @@ def test_audit_times_are_in_the_past_and_ordered(small: demo.DemoData) -> None:
 
 # ------------------------------------------------------------------ loaded into a database
 
+
 @pytest.fixture
 def loaded(database: Database, small: demo.DemoData) -> Database:
     demo.load(database, small)
@@ -205,7 +259,9 @@ def test_every_record_passes_its_rules_unchanged(loaded: Database, small: demo.D
             for record in stored:
                 before = record.model_dump()
                 rules.run_check(check, session, admin, record)
-                assert record.model_dump() == before, f"{model.__name__} {record.id} changed by its check"
+                assert record.model_dump() == before, (
+                    f"{model.__name__} {record.id} changed by its check"
+                )
                 if model is User:
                     before.pop("password_hash")
                 expected = built[(model, record.id)]
@@ -216,20 +272,34 @@ def test_every_record_passes_its_rules_unchanged(loaded: Database, small: demo.D
 def test_every_user_logs_in_with_the_demo_password(loaded: Database, small: demo.DemoData) -> None:
     for user in small.users:
         with loaded.write() as session:
-            assert accounts.verify_password(session, user.login, demo.DEMO_PASSWORD, "127.0.0.1") is not None
+            assert (
+                accounts.verify_password(session, user.login, demo.DEMO_PASSWORD, "127.0.0.1")
+                is not None
+            )
 
 
-def test_search_finds_a_counterparty_by_a_phone_typed_any_way(loaded: Database, small: demo.DemoData) -> None:
-    cp = next(c for c in small.counterparties if c.legal_form != "ИП" and c.contacts[0]["value"][2] != "9")
+def test_search_finds_a_counterparty_by_a_phone_typed_any_way(
+    loaded: Database, small: demo.DemoData
+) -> None:
+    cp = next(
+        c for c in small.counterparties if c.legal_form != "ИП" and c.contacts[0]["value"][2] != "9"
+    )
     n = cp.contacts[0]["value"][2:]  # national number, e.g. 4951234567
-    person = next(p for p in small.contact_persons
-                  if any(i["kind"] == "email" for i in p.contacts) and p.counterparty_id != cp.id)
+    person = next(
+        p
+        for p in small.contact_persons
+        if any(i["kind"] == "email" for i in p.contacts) and p.counterparty_id != cp.id
+    )
     email = next(i["value"] for i in person.contacts if i["kind"] == "email")
     admin = next(u for u in small.users if u.role == "admin")
     with loaded.read() as session:
+
         def found(q: str) -> set[str]:
-            return set(session.execute(select(col(Counterparty.id)).where(
-                search.counterparty_condition(q, admin))).scalars())
+            return set(
+                session.execute(
+                    select(col(Counterparty.id)).where(search.counterparty_condition(q, admin))
+                ).scalars()
+            )
 
         assert cp.id in found(f"8 ({n[:3]}) {n[3:6]}-{n[6:8]}-{n[8:]}")
         assert found(email.upper()) == {person.counterparty_id}
@@ -243,27 +313,54 @@ def test_search_finds_a_counterparty_by_a_phone_typed_any_way(loaded: Database, 
 def test_a_near_duplicate_phone_finds_both(loaded: Database, small: demo.DemoData) -> None:
     admin = next(u for u in small.users if u.role == "admin")
     with loaded.read() as session:
-        shared = session.execute(
-            select(col(ContactKey.key)).where(col(ContactKey.kind) == "phone").group_by(col(ContactKey.key))
-            .having(func.count(func.distinct(col(ContactKey.counterparty_id))) > 1)
-        ).scalars().first()
+        shared = (
+            session.execute(
+                select(col(ContactKey.key))
+                .where(col(ContactKey.kind) == "phone")
+                .group_by(col(ContactKey.key))
+                .having(func.count(func.distinct(col(ContactKey.counterparty_id))) > 1)
+            )
+            .scalars()
+            .first()
+        )
         assert shared is not None
-        assert len(session.execute(select(col(Counterparty.id)).where(
-            search.counterparty_condition("+" + shared, admin))).all()) >= 2
+        assert (
+            len(
+                session.execute(
+                    select(col(Counterparty.id)).where(
+                        search.counterparty_condition("+" + shared, admin)
+                    )
+                ).all()
+            )
+            >= 2
+        )
 
 
-def test_progress_is_reported_per_batch_in_dependency_order(database: Database, small: demo.DemoData) -> None:
+def test_progress_is_reported_per_batch_in_dependency_order(
+    database: Database, small: demo.DemoData
+) -> None:
     calls: list[tuple[str, int, int]] = []
     demo.load(database, small, lambda stage, done, total: calls.append((stage, done, total)))
     stages = list(dict.fromkeys(stage for stage, _, _ in calls))
-    assert stages == ["teams", "users", "counterparties", "shares", "contact persons", "deals", "interactions",
-                      "reminders", "contact keys"]
+    assert stages == [
+        "teams",
+        "users",
+        "counterparties",
+        "shares",
+        "contact persons",
+        "deals",
+        "interactions",
+        "reminders",
+        "contact keys",
+    ]
     for stage in stages:
         done, total = [c for c in calls if c[0] == stage][-1][1:]
         assert done == total
 
 
-def test_loading_twice_is_refused_and_changes_nothing(loaded: Database, small: demo.DemoData) -> None:
+def test_loading_twice_is_refused_and_changes_nothing(
+    loaded: Database, small: demo.DemoData
+) -> None:
     def rows(session: Session) -> int:
         return session.execute(select(func.count()).select_from(Counterparty)).scalar_one()
 
@@ -277,7 +374,9 @@ def test_loading_twice_is_refused_and_changes_nothing(loaded: Database, small: d
 
 def test_a_real_company_with_a_moscow_team_is_left_alone(database: Database) -> None:
     with database.write() as session:
-        accounts.create_user(session, login="boss", full_name="Настоящий Директор", role="admin", team="Москва")
+        accounts.create_user(
+            session, login="boss", full_name="Настоящий Директор", role="admin", team="Москва"
+        )
     with pytest.raises(AlreadyExists, match="Москва"):
         demo.generate(database)
     with database.read() as session:
@@ -290,4 +389,6 @@ def test_generate_builds_and_loads_a_named_size(database: Database) -> None:
         demo.generate(database, "huge")
     data = demo.generate(database, "small", seed=5)
     with database.read() as session:
-        assert session.execute(select(func.count()).select_from(Interaction)).scalar_one() == len(data.interactions)
+        assert session.execute(select(func.count()).select_from(Interaction)).scalar_one() == len(
+            data.interactions
+        )

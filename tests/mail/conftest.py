@@ -23,8 +23,10 @@ def _unavailable(message: str) -> None:
 def dovecot_server() -> Iterator[DovecotServer]:
     """One running Dovecot for the whole run (for each xdist worker); removed at the end."""
     if find_dovecot() is None:
-        _unavailable("dovecot is not installed (apt-get install -y dovecot-imapd; "
-                     "or point SATCHEL_TEST_DOVECOT at the binary)")
+        _unavailable(
+            "dovecot is not installed (apt-get install -y dovecot-imapd; "
+            "or point SATCHEL_TEST_DOVECOT at the binary)"
+        )
     try:
         server = DovecotServer()
         server.start()

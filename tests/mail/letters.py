@@ -22,26 +22,76 @@ COMPANY_DOMAIN = "torgdom.test"
 CHARSETS = ("windows-1251", "koi8-r", "utf-8")
 _CODEC = {"windows-1251": "cp1251", "koi8-r": "koi8_r", "utf-8": "utf-8"}
 
-FIRST_NAMES = ("Иван", "Сергей", "Алексей", "Дмитрий", "Ольга", "Наталья", "Елена", "Юрий",
-               "Татьяна", "Михаил", "Анна", "Пётр")
-LAST_NAMES = ("Иванов", "Петров", "Смирнов", "Кузнецов", "Соколов", "Попов", "Лебедев",
-              "Козлов", "Новиков", "Морозов", "Волков", "Фёдоров")
-COMPANIES = (("ООО Ромашка", "romashka.test"), ("АО Вектор-Снаб", "vektor-snab.test"),
-             ("ЗАО Уралметалл", "uralmetall.test"), ("ООО ТД Север", "td-sever.test"),
-             ("ИП Щукин", "shchukin.test"), ("ООО Эдельвейс", "edelweiss.test"))
+FIRST_NAMES = (
+    "Иван",
+    "Сергей",
+    "Алексей",
+    "Дмитрий",
+    "Ольга",
+    "Наталья",
+    "Елена",
+    "Юрий",
+    "Татьяна",
+    "Михаил",
+    "Анна",
+    "Пётр",
+)
+LAST_NAMES = (
+    "Иванов",
+    "Петров",
+    "Смирнов",
+    "Кузнецов",
+    "Соколов",
+    "Попов",
+    "Лебедев",
+    "Козлов",
+    "Новиков",
+    "Морозов",
+    "Волков",
+    "Фёдоров",
+)
+COMPANIES = (
+    ("ООО Ромашка", "romashka.test"),
+    ("АО Вектор-Снаб", "vektor-snab.test"),
+    ("ЗАО Уралметалл", "uralmetall.test"),
+    ("ООО ТД Север", "td-sever.test"),
+    ("ИП Щукин", "shchukin.test"),
+    ("ООО Эдельвейс", "edelweiss.test"),
+)
 FREE_MAIL = ("mail.ru", "yandex.ru", "gmail.com", "bk.ru", "rambler.ru")
-SUBJECTS = ("Счёт на оплату № {n}", "Коммерческое предложение", "Заявка на поставку {n}",
-            "Договор поставки № {n}-П", "Акт сверки за квартал", "Прайс-лист на {n} мая",
-            "Отгрузка задерживается", "ЗАО ВЕКТОР: спецификация", "Вопрос по счёту",
-            "Претензия по качеству партии {n}")
-PHRASES = ("Добрый день!", "Направляем вам счёт на оплату.", "Просим подтвердить получение.",
-           "Цены действительны до конца месяца.", "Отгрузка возможна со склада в Подольске.",
-           "Прошу выставить счёт на 20 тонн арматуры.", "Когда ожидать поставку?",
-           "Во вложении спецификация и проект договора.", "Ждём ваших предложений.",
-           "Съешь же ещё этих мягких французских булок, да выпей чаю.")
+SUBJECTS = (
+    "Счёт на оплату № {n}",
+    "Коммерческое предложение",
+    "Заявка на поставку {n}",
+    "Договор поставки № {n}-П",
+    "Акт сверки за квартал",
+    "Прайс-лист на {n} мая",
+    "Отгрузка задерживается",
+    "ЗАО ВЕКТОР: спецификация",
+    "Вопрос по счёту",
+    "Претензия по качеству партии {n}",
+)
+PHRASES = (
+    "Добрый день!",
+    "Направляем вам счёт на оплату.",
+    "Просим подтвердить получение.",
+    "Цены действительны до конца месяца.",
+    "Отгрузка возможна со склада в Подольске.",
+    "Прошу выставить счёт на 20 тонн арматуры.",
+    "Когда ожидать поставку?",
+    "Во вложении спецификация и проект договора.",
+    "Ждём ваших предложений.",
+    "Съешь же ещё этих мягких французских булок, да выпей чаю.",
+)
 SIGNATURE = "С уважением,\n{name}\n{company}\nтел. +7 (495) 123-45-67"
-ATTACHMENT_NAMES = ("Счёт №{n}.pdf", "Договор поставки.docx", "Прайс-лист май.xlsx",
-                    "Акт сверки {n}.pdf", "Спецификация (итог).xls", "Фото партии.jpg")
+ATTACHMENT_NAMES = (
+    "Счёт №{n}.pdf",
+    "Договор поставки.docx",
+    "Прайс-лист май.xlsx",
+    "Акт сверки {n}.pdf",
+    "Спецификация (итог).xls",
+    "Фото партии.jpg",
+)
 
 
 @dataclass
@@ -82,14 +132,24 @@ def encode_words(text: str, charset: str, style: str) -> bytes:
             words.append(f"=?{charset}?B?{base64.b64encode(piece).decode()}?=")
         else:
             q = "".join(
-                "_" if b == 0x20 else chr(b) if 0x21 <= b < 0x7F and chr(b) not in "=?_\"()<>,"
-                else f"={b:02X}" for b in piece)
+                "_"
+                if b == 0x20
+                else chr(b)
+                if 0x21 <= b < 0x7F and chr(b) not in '=?_"()<>,'
+                else f"={b:02X}"
+                for b in piece
+            )
             words.append(f"=?{charset}?Q?{q}?=")
     return "\r\n ".join(words).encode("ascii")
 
 
 def _header(name: str, value: bytes | str) -> bytes:
-    return name.encode() + b": " + (value.encode("ascii") if isinstance(value, str) else value) + b"\r\n"
+    return (
+        name.encode()
+        + b": "
+        + (value.encode("ascii") if isinstance(value, str) else value)
+        + b"\r\n"
+    )
 
 
 def _address(name: str, address: str, charset: str, style: str) -> bytes:
@@ -104,8 +164,12 @@ def _body_part(text: str, charset: str, transfer: str, subtype: str = "plain") -
         payload = quopri.encodestring(data).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     else:
         payload = data + b"\r\n"
-    return (_header("Content-Type", f'text/{subtype}; charset="{charset}"')
-            + _header("Content-Transfer-Encoding", transfer) + b"\r\n" + payload)
+    return (
+        _header("Content-Type", f'text/{subtype}; charset="{charset}"')
+        + _header("Content-Transfer-Encoding", transfer)
+        + b"\r\n"
+        + payload
+    )
 
 
 def _attachment_part(name: str, data: bytes, charset: str, style: int) -> bytes:
@@ -122,9 +186,16 @@ def _attachment_part(name: str, data: bytes, charset: str, style: int) -> bytes:
     else:  # raw 8-bit bytes in the quotes, undeclared (old mailers, scanners)
         param = b'filename="' + name.encode(_CODEC[charset]) + b'"'
         ctype_name = b'name="' + name.encode(_CODEC[charset]) + b'"'
-    return (b"Content-Type: application/octet-stream; " + ctype_name + b"\r\n"
-            + b"Content-Disposition: attachment; " + param + b"\r\n"
-            + b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded)
+    return (
+        b"Content-Type: application/octet-stream; "
+        + ctype_name
+        + b"\r\n"
+        + b"Content-Disposition: attachment; "
+        + param
+        + b"\r\n"
+        + b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + encoded
+    )
 
 
 def _multipart(parts: list[bytes], boundary: str, subtype: str = "mixed") -> tuple[bytes, bytes]:
@@ -154,8 +225,11 @@ def generate(count: int = 300, seed: int = 1251) -> list[GeneratedLetter]:
         to_address = f"sales@{COMPANY_DOMAIN}"
         subject = rng.choice(SUBJECTS).format(n=100 + n)
         message_id = f"<{n}.{rng.randrange(10**9)}@{domain}>"
-        text = "\n".join(rng.sample(PHRASES, 3)) + "\n\n" + SIGNATURE.format(name=from_name,
-                                                                              company=company)
+        text = (
+            "\n".join(rng.sample(PHRASES, 3))
+            + "\n\n"
+            + SIGNATURE.format(name=from_name, company=company)
+        )
         in_reply_to = None
         references: list[str] = []
         if letters and n % 4 == 1:  # a reply; every other one dropped References (Outlook)
@@ -196,32 +270,87 @@ def generate(count: int = 300, seed: int = 1251) -> list[GeneratedLetter]:
         if n % 6 == 4:  # an HTML alternative too
             html = "<html><body><p>" + text.replace("\n", "<br>") + "</p></body></html>"
             alt_head, alt_body = _multipart(
-                [parts[0], _body_part(html, charset, transfer, "html")], f"alt-{n}", "alternative")
+                [parts[0], _body_part(html, charset, transfer, "html")], f"alt-{n}", "alternative"
+            )
             parts = [alt_head + b"\r\n" + alt_body]
         for i, (name, data) in enumerate(attachments):
             parts.append(_attachment_part(name, data, charset, (n + i) % 3))
         if forwarded == "attached" and letters:
             inner = letters[rng.randrange(len(letters))].raw
-            parts.append(_header("Content-Type", "message/rfc822")
-                         + _header("Content-Disposition", "attachment") + b"\r\n" + inner)
+            parts.append(
+                _header("Content-Type", "message/rfc822")
+                + _header("Content-Disposition", "attachment")
+                + b"\r\n"
+                + inner
+            )
         if len(parts) == 1:
             raw = headers + parts[0]
         else:
             head, body = _multipart(parts, f"=_mixed-{n}")
             raw = headers + head + b"\r\n" + body
-        letters.append(GeneratedLetter(
-            raw=raw, charset=charset, header_style=style, transfer=transfer,
-            message_id=message_id.lower(), subject=subject, from_name=from_name,
-            from_address=from_address, to_address=to_address, text=text,
-            attachments=attachments, in_reply_to=in_reply_to, references=references,
-            free_mail=free, forwarded=forwarded))
+        letters.append(
+            GeneratedLetter(
+                raw=raw,
+                charset=charset,
+                header_style=style,
+                transfer=transfer,
+                message_id=message_id.lower(),
+                subject=subject,
+                from_name=from_name,
+                from_address=from_address,
+                to_address=to_address,
+                text=text,
+                attachments=attachments,
+                in_reply_to=in_reply_to,
+                references=references,
+                free_mail=free,
+                forwarded=forwarded,
+            )
+        )
     return letters
 
 
-_TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-                     ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n",
-                      "o", "p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y",
-                      "", "e", "yu", "ya"], strict=True))
+_TRANSLIT = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+        [
+            "a",
+            "b",
+            "v",
+            "g",
+            "d",
+            "e",
+            "e",
+            "zh",
+            "z",
+            "i",
+            "y",
+            "k",
+            "l",
+            "m",
+            "n",
+            "o",
+            "p",
+            "r",
+            "s",
+            "t",
+            "u",
+            "f",
+            "kh",
+            "ts",
+            "ch",
+            "sh",
+            "shch",
+            "",
+            "y",
+            "",
+            "e",
+            "yu",
+            "ya",
+        ],
+        strict=True,
+    )
+)
 
 
 def _translit(text: str) -> str:

@@ -163,8 +163,13 @@ class ServerUnavailable(RuntimeError):
 class DovecotServer:
     """A private Dovecot on 127.0.0.1:``port`` holding ``users``; see the module docstring."""
 
-    def __init__(self, users: Sequence[MailUser] = DEFAULT_USERS, *, binary: str | None = None,
-                 port: int | None = None) -> None:
+    def __init__(
+        self,
+        users: Sequence[MailUser] = DEFAULT_USERS,
+        *,
+        binary: str | None = None,
+        port: int | None = None,
+    ) -> None:
         self.binary = binary or find_dovecot()
         if self.binary is None:
             raise ServerUnavailable("dovecot not installed (apt-get install -y dovecot-imapd)")
@@ -196,11 +201,15 @@ class DovecotServer:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "dovecot.conf").write_text(
             _CONFIG.format(root=self.root, user=user.pw_name, group=group, port=self.port),
-            encoding="utf-8")
-        (self.root / "virtual" / "All" / "dovecot-virtual").write_text(_VIRTUAL_ALL, encoding="utf-8")
+            encoding="utf-8",
+        )
+        (self.root / "virtual" / "All" / "dovecot-virtual").write_text(
+            _VIRTUAL_ALL, encoding="utf-8"
+        )
         (self.root / "passwd").write_text(
             "".join(f"{u.address}:{{PLAIN}}{u.password}::::::\n" for u in self.users.values()),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         if os.geteuid() == 0:
             os.chmod(self.root, 0o755)
             for path in [self.root, *self.root.rglob("*")]:
@@ -215,13 +224,23 @@ class DovecotServer:
             kwargs.update(user=self._run_as.pw_uid, group=self._run_as.pw_gid, extra_groups=[])
         self.process = subprocess.Popen(
             [self.binary, "-F", "-c", str(self.root / "dovecot.conf")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, **kwargs)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            **kwargs,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                err = (
+                    self.process.stderr.read().decode(errors="replace")
+                    if self.process.stderr
+                    else ""
+                )
                 self.process = None
-                raise ServerUnavailable(f"dovecot exited at start: {err.strip()}\n{self.log_text()}")
+                raise ServerUnavailable(
+                    f"dovecot exited at start: {err.strip()}\n{self.log_text()}"
+                )
             if _answers_imap(self.host, self.port):
                 return
             time.sleep(0.05)
@@ -295,8 +314,15 @@ class DovecotServer:
                         client.create_folder(name)
                         client.subscribe_folder(name)
 
-    def append(self, user: MailUser | str, folder: str, raw: bytes, *,
-               flags: Iterable[str | bytes] = (), when: datetime | None = None) -> int:
+    def append(
+        self,
+        user: MailUser | str,
+        folder: str,
+        raw: bytes,
+        *,
+        flags: Iterable[str | bytes] = (),
+        when: datetime | None = None,
+    ) -> int:
         """APPEND ``raw`` to ``folder``; return the UID Dovecot gave it (UIDPLUS)."""
         with self.connect(user) as client:
             response = client.append(folder, raw, flags=tuple(flags), msg_time=when)
@@ -332,7 +358,8 @@ class DovecotServer:
         """MESSAGES, UIDNEXT, UIDVALIDITY and HIGHESTMODSEQ of a folder."""
         with self.connect(user) as client:
             status = client.folder_status(
-                name, [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"HIGHESTMODSEQ"])
+                name, [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"HIGHESTMODSEQ"]
+            )
         return {k.decode(): int(v) for k, v in status.items()}
 
     def _user(self, user: MailUser | str) -> MailUser:
@@ -387,12 +414,14 @@ class _SinkHandler:
         if action is not None:
             self.sink.refused.append(action)
             return action
-        self.sink._record(ReceivedLetter(
-            mail_from=str(envelope.mail_from),
-            rcpt_tos=tuple(envelope.rcpt_tos),
-            data=bytes(envelope.original_content or envelope.content),
-            peer=session.peer,
-        ))
+        self.sink._record(
+            ReceivedLetter(
+                mail_from=str(envelope.mail_from),
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                data=bytes(envelope.original_content or envelope.content),
+                peer=session.peer,
+            )
+        )
         return "250 2.0.0 OK queued"
 
 
@@ -412,8 +441,8 @@ class SmtpSink:
         self._plan = _Plan()
         self._lock = threading.Lock()
         self._controller = Controller(
-            _SinkHandler(self), hostname=self.host, port=self.port,
-            data_size_limit=data_size_limit)
+            _SinkHandler(self), hostname=self.host, port=self.port, data_size_limit=data_size_limit
+        )
 
     def start(self) -> None:
         self._controller.start()

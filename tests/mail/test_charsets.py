@@ -12,13 +12,30 @@ RUSSIAN = "Добрый день! Прошу выставить счёт на д
 CODECS = {"windows-1251": "cp1251", "koi8-r": "koi8_r", "utf-8": "utf-8"}
 
 
-@pytest.mark.parametrize(("name", "codec"), [
-    ("windows-1251", "cp1251"), ("Windows-1251", "cp1251"), ("win-1251", "cp1251"),
-    ("x-cp1251", "cp1251"), ("cp1251", "cp1251"), ("koi8-r", "koi8_r"), ("KOI8R", "koi8_r"),
-    ("koi8-r*ru", "koi8_r"), ("UTF-8", "utf_8"), ('"utf-8"', "utf_8"), ("us-ascii", "ascii"),
-    ("x-unknown", None), ("unknown-8bit", None), ("no-such-charset", None), ("", None),
-    (None, None), ("rot13", None), ("base64", None), ("zlib", None),
-])
+@pytest.mark.parametrize(
+    ("name", "codec"),
+    [
+        ("windows-1251", "cp1251"),
+        ("Windows-1251", "cp1251"),
+        ("win-1251", "cp1251"),
+        ("x-cp1251", "cp1251"),
+        ("cp1251", "cp1251"),
+        ("koi8-r", "koi8_r"),
+        ("KOI8R", "koi8_r"),
+        ("koi8-r*ru", "koi8_r"),
+        ("UTF-8", "utf_8"),
+        ('"utf-8"', "utf_8"),
+        ("us-ascii", "ascii"),
+        ("x-unknown", None),
+        ("unknown-8bit", None),
+        ("no-such-charset", None),
+        ("", None),
+        (None, None),
+        ("rot13", None),
+        ("base64", None),
+        ("zlib", None),
+    ],
+)
 def test_resolve_charset(name: str | None, codec: str | None) -> None:
     assert resolve_charset(name) == codec
 
@@ -29,17 +46,26 @@ def test_declared_charset_round_trip(charset: str) -> None:
 
 
 @pytest.mark.parametrize("charset", CODECS)
-@pytest.mark.parametrize("text", [RUSSIAN, "Акт сверки", "ООО Ромашка", "ЗАО ВЕКТОР",
-                                  "Счёт 15 от 12.03", "Отправленные"])
+@pytest.mark.parametrize(
+    "text", [RUSSIAN, "Акт сверки", "ООО Ромашка", "ЗАО ВЕКТОР", "Счёт 15 от 12.03", "Отправленные"]
+)
 def test_undeclared_bytes_are_guessed(charset: str, text: str) -> None:
     decoded, _note = decode_bytes(text.encode(CODECS[charset]), None)
     assert decoded == text
 
 
-@pytest.mark.parametrize(("declared", "actual"), [
-    ("koi8-r", "cp1251"), ("windows-1251", "koi8_r"), ("us-ascii", "cp1251"),
-    ("iso-8859-1", "cp1251"), ("utf-8", "cp1251"), ("utf-8", "koi8_r"), ("bogus", "koi8_r"),
-])
+@pytest.mark.parametrize(
+    ("declared", "actual"),
+    [
+        ("koi8-r", "cp1251"),
+        ("windows-1251", "koi8_r"),
+        ("us-ascii", "cp1251"),
+        ("iso-8859-1", "cp1251"),
+        ("utf-8", "cp1251"),
+        ("utf-8", "koi8_r"),
+        ("bogus", "koi8_r"),
+    ],
+)
 def test_wrong_declared_charset_is_repaired(declared: str, actual: str) -> None:
     decoded, note = decode_bytes(RUSSIAN.encode(actual), declared)
     assert decoded == RUSSIAN

@@ -27,18 +27,38 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _env(world) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {"SATCHEL_DATABASE_URL": world.database.url, "SATCHEL_DATA_DIR": world.config.data_dir,
-            "SATCHEL_COMPANY_DOMAINS": COMPANY_DOMAIN, "COLUMNS": "250"}
+    return {
+        "SATCHEL_DATABASE_URL": world.database.url,
+        "SATCHEL_DATA_DIR": world.config.data_dir,
+        "SATCHEL_COMPANY_DOMAINS": COMPANY_DOMAIN,
+        "COLUMNS": "250",
+    }
 
 
 def mail(world, *args: str):  # type: ignore[no-untyped-def]
     return runner.invoke(app, ["mail", *args], env=_env(world))
 
 
-def test_mailbox_add_test_run_status_and_review(database, tmp_path: Path, dovecot: DovecotServer) -> None:
+def test_mailbox_add_test_run_status_and_review(
+    database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
     world = make_world(database, tmp_path, dovecot)
-    result = mail(world, "mailbox", "add", "sales", "--address", SALES.address, "--imap-host", dovecot.host,
-                  "--imap-port", str(dovecot.port), "--imap-security", "plain", "--password", PASSWORD)
+    result = mail(
+        world,
+        "mailbox",
+        "add",
+        "sales",
+        "--address",
+        SALES.address,
+        "--imap-host",
+        dovecot.host,
+        "--imap-port",
+        str(dovecot.port),
+        "--imap-security",
+        "plain",
+        "--password",
+        PASSWORD,
+    )
     assert result.exit_code == 0, result.output
     with database.read() as session:
         box = session.execute(select(Mailbox)).scalar_one()
@@ -54,7 +74,9 @@ def test_mailbox_add_test_run_status_and_review(database, tmp_path: Path, doveco
     dovecot.append(SALES, "INBOX", letter(sender="someone@gmail.com", subject="Вопрос")[0])
     ran = mail(world, "run", "--once")
     assert ran.exit_code == 0, ran.output
-    assert "sales: 4 read, 1 filed, 1 to review, 2 already known" in ran.output  # INBOX and Virtual/All
+    assert (
+        "sales: 4 read, 1 filed, 1 to review, 2 already known" in ran.output
+    )  # INBOX and Virtual/All
 
     status = mail(world, "status")
     assert status.exit_code == 0, status.output
@@ -64,8 +86,16 @@ def test_mailbox_add_test_run_status_and_review(database, tmp_path: Path, doveco
     assert "someone@gmail.com" in listed.output and "no_match" in listed.output
     with database.read() as session:
         review = session.execute(select(MailReview)).scalar_one()
-    settled = mail(world, "review", "settle", review.id, "--as", "ivanov",
-                   "--counterparty", world.counterparties["romashka.test"])
+    settled = mail(
+        world,
+        "review",
+        "settle",
+        review.id,
+        "--as",
+        "ivanov",
+        "--counterparty",
+        world.counterparties["romashka.test"],
+    )
     assert settled.exit_code == 0, settled.output
     assert "filed as interaction" in settled.output
     again = mail(world, "review", "settle", review.id, "--as", "ivanov", "--dismiss")
@@ -73,10 +103,26 @@ def test_mailbox_add_test_run_status_and_review(database, tmp_path: Path, doveco
     assert len(world.letters()) == 2
 
 
-def test_wrong_password_is_a_clear_error_and_changes_nothing(database, tmp_path: Path, dovecot: DovecotServer) -> None:
+def test_wrong_password_is_a_clear_error_and_changes_nothing(
+    database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
     world = make_world(database, tmp_path, dovecot)
-    result = mail(world, "mailbox", "add", "sales", "--address", SALES.address, "--imap-host", dovecot.host,
-                  "--imap-port", str(dovecot.port), "--imap-security", "plain", "--password", "wrong-one")
+    result = mail(
+        world,
+        "mailbox",
+        "add",
+        "sales",
+        "--address",
+        SALES.address,
+        "--imap-host",
+        dovecot.host,
+        "--imap-port",
+        str(dovecot.port),
+        "--imap-security",
+        "plain",
+        "--password",
+        "wrong-one",
+    )
     assert result.exit_code == 0
     checked = mail(world, "mailbox", "test", "sales")
     assert checked.exit_code == 1
@@ -85,16 +131,32 @@ def test_wrong_password_is_a_clear_error_and_changes_nothing(database, tmp_path:
     ran = mail(world, "run", "--once")
     assert ran.exit_code == 1 and "refused the login" in ran.output
     assert world.letters() == []
-    fixed = runner.invoke(app, ["mail", "mailbox", "password", "sales", "--password", PASSWORD], env=_env(world))
+    fixed = runner.invoke(
+        app, ["mail", "mailbox", "password", "sales", "--password", PASSWORD], env=_env(world)
+    )
     assert fixed.exit_code == 0
     assert mail(world, "run", "--once").exit_code == 0
     assert len(world.letters()) == 1
 
 
-def test_bad_mailbox_settings_are_refused_whole(database, tmp_path: Path, dovecot: DovecotServer) -> None:
+def test_bad_mailbox_settings_are_refused_whole(
+    database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
     world = make_world(database, tmp_path, dovecot)
-    result = mail(world, "mailbox", "add", "x", "--address", "not an address", "--imap-host", "h",
-                  "--imap-security", "tls", "--password", "p")
+    result = mail(
+        world,
+        "mailbox",
+        "add",
+        "x",
+        "--address",
+        "not an address",
+        "--imap-host",
+        "h",
+        "--imap-security",
+        "tls",
+        "--password",
+        "p",
+    )
     assert result.exit_code == 3
     assert "address" in result.output and "imap_security" in result.output
     with database.read() as session:
@@ -102,23 +164,61 @@ def test_bad_mailbox_settings_are_refused_whole(database, tmp_path: Path, doveco
 
 
 def _add_sales(world, dovecot: DovecotServer, *more: str):  # type: ignore[no-untyped-def]
-    return mail(world, "mailbox", "add", "sales", "--address", SALES.address, "--imap-host", dovecot.host,
-                "--imap-port", str(dovecot.port), "--imap-security", "plain", "--password", PASSWORD, *more)
+    return mail(
+        world,
+        "mailbox",
+        "add",
+        "sales",
+        "--address",
+        SALES.address,
+        "--imap-host",
+        dovecot.host,
+        "--imap-port",
+        str(dovecot.port),
+        "--imap-security",
+        "plain",
+        "--password",
+        PASSWORD,
+        *more,
+    )
 
 
-def test_mailbox_edit_changes_only_what_is_given(database, tmp_path: Path, dovecot: DovecotServer) -> None:
+def test_mailbox_edit_changes_only_what_is_given(
+    database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
     world = make_world(database, tmp_path, dovecot)
-    assert _add_sales(world, dovecot, "--private-domain", "family.test", "--folder", "INBOX").exit_code == 0
-    edited = mail(world, "mailbox", "edit", "sales", "--add-private-address", "Wife@Example.TEST",
-                  "--remove-private-domain", "family.test", "--add-private-domain", "home.test",
-                  "--add-folder", "Sent", "--add-private-folder", "Личное", "--owner", "ivanov",
-                  "--provider-saves-sent")
+    assert (
+        _add_sales(world, dovecot, "--private-domain", "family.test", "--folder", "INBOX").exit_code
+        == 0
+    )
+    edited = mail(
+        world,
+        "mailbox",
+        "edit",
+        "sales",
+        "--add-private-address",
+        "Wife@Example.TEST",
+        "--remove-private-domain",
+        "family.test",
+        "--add-private-domain",
+        "home.test",
+        "--add-folder",
+        "Sent",
+        "--add-private-folder",
+        "Личное",
+        "--owner",
+        "ivanov",
+        "--provider-saves-sent",
+    )
     assert edited.exit_code == 0, edited.output
     assert "private addresses: wife@example.test" in edited.output
     with database.read() as session:
         box = session.execute(select(Mailbox)).scalar_one()
     assert (box.private_addresses, box.private_domains, box.private_folders) == (
-        ["wife@example.test"], ["home.test"], ["Личное"])
+        ["wife@example.test"],
+        ["home.test"],
+        ["Личное"],
+    )
     assert box.folders == ["INBOX", "Sent"] and box.kind == "personal" and box.provider_saves_sent
     assert box.imap_host == dovecot.host and PASSWORD not in box.secret  # untouched
     assert mail(world, "mailbox", "edit", "sales", "--owner", "").exit_code == 0
@@ -128,29 +228,57 @@ def test_mailbox_edit_changes_only_what_is_given(database, tmp_path: Path, dovec
     bad = mail(world, "mailbox", "edit", "sales", "--imap-security", "tls", "--owner", "ghost")
     assert bad.exit_code == 3 and "imap_security" in bad.output and "ghost" in bad.output
     with database.read() as session:
-        assert session.execute(select(Mailbox)).scalar_one().imap_security == "plain"  # refused whole
+        assert (
+            session.execute(select(Mailbox)).scalar_one().imap_security == "plain"
+        )  # refused whole
     assert mail(world, "mailbox", "edit", "sales").exit_code == 2  # nothing to change
     assert mail(world, "mailbox", "edit", "nobody", "--login", "x").exit_code == 4
 
 
-def test_mailbox_password_from_a_file_or_standard_input(database, tmp_path: Path, dovecot: DovecotServer) -> None:
+def test_mailbox_password_from_a_file_or_standard_input(
+    database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
     world = make_world(database, tmp_path, dovecot)
     secret_file = tmp_path / "mail-password"
     secret_file.write_text(PASSWORD + "\n", encoding="utf-8")
-    added = mail(world, "mailbox", "add", "sales", "--address", SALES.address, "--imap-host", dovecot.host,
-                 "--imap-port", str(dovecot.port), "--imap-security", "plain", "--password-file", str(secret_file))
+    added = mail(
+        world,
+        "mailbox",
+        "add",
+        "sales",
+        "--address",
+        SALES.address,
+        "--imap-host",
+        dovecot.host,
+        "--imap-port",
+        str(dovecot.port),
+        "--imap-security",
+        "plain",
+        "--password-file",
+        str(secret_file),
+    )
     assert added.exit_code == 0, added.output
     assert mail(world, "mailbox", "test", "sales").exit_code == 0  # the newline was not part of it
-    wrong = runner.invoke(app, ["mail", "mailbox", "password", "sales", "--password-stdin"], env=_env(world),
-                          input="wrong-one\n")
+    wrong = runner.invoke(
+        app,
+        ["mail", "mailbox", "password", "sales", "--password-stdin"],
+        env=_env(world),
+        input="wrong-one\n",
+    )
     assert wrong.exit_code == 0, wrong.output
     assert mail(world, "mailbox", "test", "sales").exit_code == 1
-    both = runner.invoke(app, ["mail", "mailbox", "password", "sales", "--password-stdin", "--password", "x"],
-                         env=_env(world), input="y\n")
+    both = runner.invoke(
+        app,
+        ["mail", "mailbox", "password", "sales", "--password-stdin", "--password", "x"],
+        env=_env(world),
+        input="y\n",
+    )
     assert both.exit_code == 2 and "one way" in both.output
 
 
-def test_listings_are_whole_when_piped_and_json_on_request(database, tmp_path: Path, dovecot: DovecotServer) -> None:
+def test_listings_are_whole_when_piped_and_json_on_request(
+    database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
     import json
 
     from crm import records
@@ -161,11 +289,24 @@ def test_listings_are_whole_when_piped_and_json_on_request(database, tmp_path: P
     with database.write() as session:
         box = session.execute(select(Mailbox)).scalar_one()
         box.last_error = long_error
-        vector = records.create(session, world.ivanov, records.record_type("counterparties"),
-                                {"legal_name": "ООО Вектор", "inn": "7707083893", "visibility": "team"})
-        session.add(MailReview(key="<a@b>", mailbox_id=box.id, folder="INBOX", sender="x@romashka.test",
-                               reason="ambiguous", detail="two clients", raw_sha256="0" * 64,
-                               candidates=[vector.id, world.counterparties["romashka.test"]]))
+        vector = records.create(
+            session,
+            world.ivanov,
+            records.record_type("counterparties"),
+            {"legal_name": "ООО Вектор", "inn": "7707083893", "visibility": "team"},
+        )
+        session.add(
+            MailReview(
+                key="<a@b>",
+                mailbox_id=box.id,
+                folder="INBOX",
+                sender="x@romashka.test",
+                reason="ambiguous",
+                detail="two clients",
+                raw_sha256="0" * 64,
+                candidates=[vector.id, world.counterparties["romashka.test"]],
+            )
+        )
     env = {**_env(world), "COLUMNS": None}  # not a terminal, no width given: as when piped
     for command in (["mailbox", "list"], ["status"], ["review", "list"]):
         piped = runner.invoke(app, ["mail", *command], env=env)
@@ -175,14 +316,24 @@ def test_listings_are_whole_when_piped_and_json_on_request(database, tmp_path: P
     reviews = runner.invoke(app, ["mail", "review", "list"], env=env).output
     assert f"ООО Вектор, ИНН 7707083893 ({vector.id})" in reviews
     listed = json.loads(runner.invoke(app, ["mail", "review", "list", "--json"], env=env).stdout)
-    assert listed[0]["candidates"][0] == {"id": vector.id, "name": "ООО Вектор", "inn": "7707083893"}
+    assert listed[0]["candidates"][0] == {
+        "id": vector.id,
+        "name": "ООО Вектор",
+        "inn": "7707083893",
+    }
     boxes = json.loads(runner.invoke(app, ["mail", "mailbox", "list", "--json"], env=env).stdout)
-    assert boxes[0]["name"] == "sales" and boxes[0]["last_error"] == long_error and "secret" not in boxes[0]
+    assert (
+        boxes[0]["name"] == "sales"
+        and boxes[0]["last_error"] == long_error
+        and "secret" not in boxes[0]
+    )
     status = json.loads(runner.invoke(app, ["mail", "status", "--json"], env=env).stdout)
     assert status["waiting_in_review"] == 1 and status["mailbox_errors"] == {"sales": long_error}
 
 
-def test_run_once_labels_progress_with_mailbox_and_folder(database, tmp_path: Path, dovecot: DovecotServer) -> None:
+def test_run_once_labels_progress_with_mailbox_and_folder(
+    database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
     world = make_world(database, tmp_path, dovecot)
     assert _add_sales(world, dovecot).exit_code == 0
     dovecot.append(SALES, "INBOX", letter(sender="director@romashka.test")[0])

@@ -42,8 +42,9 @@ def test_cpython_known_values() -> None:
 # ---------------------------------------------------------------- generated letters
 
 
-@pytest.mark.parametrize("generated", GENERATED,
-                         ids=lambda g: f"{g.charset}-{g.header_style}-{g.transfer}")
+@pytest.mark.parametrize(
+    "generated", GENERATED, ids=lambda g: f"{g.charset}-{g.header_style}-{g.transfer}"
+)
 def test_generated_letter_round_trip(generated) -> None:  # noqa: ANN001 - a GeneratedLetter
     letter = parse_letter(generated.raw)
     assert letter.subject == generated.subject
@@ -130,15 +131,18 @@ def test_dsn_delivery_status_is_read() -> None:
 # ---------------------------------------------------------------- details
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (" <ABC.123@Host.RU> ", "<abc.123@host.ru>"),
-    ("<abc@host>\r\n <second@host>", "<abc@host>"),
-    ("abc@host", "<abc@host>"),
-    ("<abc\r\n @host>", "<abc@host>"),
-    ("", None),
-    (None, None),
-    ("<>", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (" <ABC.123@Host.RU> ", "<abc.123@host.ru>"),
+        ("<abc@host>\r\n <second@host>", "<abc@host>"),
+        ("abc@host", "<abc@host>"),
+        ("<abc\r\n @host>", "<abc@host>"),
+        ("", None),
+        (None, None),
+        ("<>", None),
+    ],
+)
 def test_normalize_message_id(raw: str | None, expected: str | None) -> None:
     assert normalize_message_id(raw) == expected
 
@@ -150,16 +154,19 @@ def test_references_keep_order_once_each_and_the_newest() -> None:
     assert len(kept) == 200 and kept[-1] == "<499@x>"
 
 
-@pytest.mark.parametrize(("name", "safe"), [
-    ("Счёт №15.pdf", "Счёт №15.pdf"),
-    ("../../etc/passwd", "passwd"),
-    ("C:\\Users\\ivanov\\Договор.docx", "Договор.docx"),
-    ("..", "attachment"),
-    (".htaccess", "htaccess"),
-    ("a\r\nb<>:\"|?*.txt", "a__b_______.txt"),
-    ("CON.txt", "_CON.txt"),
-    ("", "attachment"),
-])
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("Счёт №15.pdf", "Счёт №15.pdf"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\ivanov\\Договор.docx", "Договор.docx"),
+        ("..", "attachment"),
+        (".htaccess", "htaccess"),
+        ('a\r\nb<>:"|?*.txt', "a__b_______.txt"),
+        ("CON.txt", "_CON.txt"),
+        ("", "attachment"),
+    ],
+)
 def test_safe_filename(name: str, safe: str) -> None:
     assert safe_filename(name) == safe
 
@@ -193,18 +200,22 @@ def test_date_without_zone_is_utc_and_noted() -> None:
     assert any("time zone" in p for p in letter.problems)
 
 
-@pytest.mark.parametrize("raw", [
-    b"",
-    b"\x00\xff\xfe",
-    b"Subject: =?utf-8?B?@@@?=\r\n\r\n",
-    b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n--",
-    b"Content-Type: text/plain; charset=\"=?utf-8?q?x?=\"\r\nContent-Transfer-Encoding: base64\r\n"
-    b"\r\n!!!not base64!!!",
-    b"From: \"unterminated <a@b\r\nTo: ,,,;;;<<>>\r\nDate: 99 Foo 99999 99:99\r\n\r\n",
-    b"Content-Type: message/rfc822\r\n\r\nnot a letter",
-    b"Content-Type: multipart/mixed; boundary=x\r\n\r\n" + b"--x\r\nContent-Type: multipart/mixed; "
-    b"boundary=x\r\n\r\n" * 200,
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\x00\xff\xfe",
+        b"Subject: =?utf-8?B?@@@?=\r\n\r\n",
+        b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n--",
+        b'Content-Type: text/plain; charset="=?utf-8?q?x?="\r\nContent-Transfer-Encoding: base64\r\n'
+        b"\r\n!!!not base64!!!",
+        b'From: "unterminated <a@b\r\nTo: ,,,;;;<<>>\r\nDate: 99 Foo 99999 99:99\r\n\r\n',
+        b"Content-Type: message/rfc822\r\n\r\nnot a letter",
+        b"Content-Type: multipart/mixed; boundary=x\r\n\r\n"
+        + b"--x\r\nContent-Type: multipart/mixed; "
+        b"boundary=x\r\n\r\n" * 200,
+    ],
+)
 def test_broken_letters_never_raise(raw: bytes) -> None:
     letter = parse_letter(raw)
     assert isinstance(letter.problems, list)
@@ -214,7 +225,9 @@ def test_broken_letters_never_raise(raw: bytes) -> None:
 def test_a_date_outside_the_years_the_records_accept_is_ignored_not_refused_later() -> None:
     from mail.decode import parse_letter
 
-    raw = (b"From: a@romashka.ru\r\nTo: b@torgdom.ru\r\nSubject: x\r\n"
-           b"Date: Tue, 01 Jan 2999 00:00:00 +0300\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n")
+    raw = (
+        b"From: a@romashka.ru\r\nTo: b@torgdom.ru\r\nSubject: x\r\n"
+        b"Date: Tue, 01 Jan 2999 00:00:00 +0300\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n"
+    )
     letter = parse_letter(raw)
     assert letter.date is None

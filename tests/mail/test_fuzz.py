@@ -34,9 +34,23 @@ CORPUS = [p.read_bytes() for p in sorted((DATA / "cpython").glob("msg_*.txt"))]
 CORPUS += [p.read_bytes() for p in sorted((DATA / "samples").glob("*.eml"))]
 CORPUS += [g.raw for g in generate(60, seed=7)]
 
-GARBAGE_CHARSETS = [b"", b"x-unknown", b"utf-8\x00", b"\xff\xfe", b"rot13", b"base64",
-                    b"koi8-r*ru'", b"=?utf-8?q?x?=", b"utf-16", b"a" * 300, b"unicode-1-1-utf-7",
-                    b"iso-2022-jp", b"'", b'"', b"zlib_codec"]
+GARBAGE_CHARSETS = [
+    b"",
+    b"x-unknown",
+    b"utf-8\x00",
+    b"\xff\xfe",
+    b"rot13",
+    b"base64",
+    b"koi8-r*ru'",
+    b"=?utf-8?q?x?=",
+    b"utf-16",
+    b"a" * 300,
+    b"unicode-1-1-utf-7",
+    b"iso-2022-jp",
+    b"'",
+    b'"',
+    b"zlib_codec",
+]
 
 
 def _flip(raw: bytes, where: float, value: int) -> bytes:
@@ -66,7 +80,7 @@ def _garbage_charset(raw: bytes, where: float, name: bytes) -> bytes:
         return raw
     i = spots[int(where * (len(spots) - 1))]
     end = i
-    while end < len(raw) and raw[end : end + 1] not in b"\";\r\n ?":
+    while end < len(raw) and raw[end : end + 1] not in b'";\r\n ?':
         end += 1
     return raw[:i] + name + raw[end:]
 
@@ -82,20 +96,45 @@ _mutation = st.one_of(
     st.tuples(st.just("truncate"), _fraction),
     st.tuples(st.just("duplicate"), _fraction, st.integers(1, 50)),
     st.tuples(st.just("charset"), _fraction, st.sampled_from(GARBAGE_CHARSETS)),
-    st.tuples(st.just("insert"), _fraction, st.one_of(
-        st.binary(max_size=64),
-        st.sampled_from([b"\r\n\r\n", b"\r\n--", b"=?", b"?=", b"\x00", b"\r\n ", b"=\r\n",
-                         b"Content-Type: multipart/mixed; boundary=\"\"\r\n",
-                         b"Content-Transfer-Encoding: base64\r\n",
-                         b"Content-Type: message/rfc822\r\n"]))),
+    st.tuples(
+        st.just("insert"),
+        _fraction,
+        st.one_of(
+            st.binary(max_size=64),
+            st.sampled_from(
+                [
+                    b"\r\n\r\n",
+                    b"\r\n--",
+                    b"=?",
+                    b"?=",
+                    b"\x00",
+                    b"\r\n ",
+                    b"=\r\n",
+                    b'Content-Type: multipart/mixed; boundary=""\r\n',
+                    b"Content-Transfer-Encoding: base64\r\n",
+                    b"Content-Type: message/rfc822\r\n",
+                ]
+            ),
+        ),
+    ),
 )
-_APPLY = {"flip": _flip, "truncate": _truncate, "duplicate": _duplicate_header,
-          "charset": _garbage_charset, "insert": _insert}
+_APPLY = {
+    "flip": _flip,
+    "truncate": _truncate,
+    "duplicate": _duplicate_header,
+    "charset": _garbage_charset,
+    "insert": _insert,
+}
 
 
 @seed(SEED)
-@settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=False,
+    suppress_health_check=list(HealthCheck),
+)
 @given(base=st.sampled_from(CORPUS), mutations=st.lists(_mutation, min_size=1, max_size=8))
 def test_mutated_letters_never_crash(base: bytes, mutations: list[tuple]) -> None:
     raw = base

@@ -42,7 +42,9 @@ def test_first_import_files_every_business_letter_once_with_cyrillic_intact(worl
     by_id = {g.message_id: g for g in generated}
     for mid, interaction in filed.items():
         source = by_id[mid]
-        assert interaction.subject == source.subject  # windows-1251, koi8-r, UTF-8; B, Q and raw 8-bit
+        assert (
+            interaction.subject == source.subject
+        )  # windows-1251, koi8-r, UTF-8; B, Q and raw 8-bit
         assert interaction.direction == "incoming"
         assert interaction.mail_rule in ("contact_address", "domain", "thread")
         if interaction.mail_rule == "thread":  # a reply belongs where the letter it answers is
@@ -70,7 +72,10 @@ def test_incremental_runs_read_only_new_letters(world: World) -> None:
     world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated[20:]))
     third = world.run()
     # INBOX, and the server's virtual All Mail folder, which shows every letter again.
-    assert {f.folder: f.fetched for f in third.folders if f.fetched} == {"INBOX": 10, "Virtual/All": 10}
+    assert {f.folder: f.fetched for f in third.folders if f.fetched} == {
+        "INBOX": 10,
+        "Virtual/All": 10,
+    }
     assert third.total("duplicates") == 10
     assert len(world.letters()) == before + third.total("filed")
     assert first.total("fetched") == 40
@@ -94,8 +99,11 @@ def test_reading_never_marks_letters_seen(world: World) -> None:
 def test_same_letter_in_inbox_sent_and_a_second_mailbox_is_one_record(world: World) -> None:
     world.add_mailbox(IVANOV, owner="ivanov")
     world.add_mailbox(PETROVA)
-    raw, mid = letter(sender="director@romashka.test", to=f"sales@{COMPANY_DOMAIN}",
-                      cc=f"ivanov@{COMPANY_DOMAIN}, petrova@{COMPANY_DOMAIN}")
+    raw, mid = letter(
+        sender="director@romashka.test",
+        to=f"sales@{COMPANY_DOMAIN}",
+        cc=f"ivanov@{COMPANY_DOMAIN}, petrova@{COMPANY_DOMAIN}",
+    )
     world.dovecot.append(SALES, "INBOX", raw)
     world.dovecot.append(SALES, "Sent", raw)
     world.dovecot.append(IVANOV, "INBOX", raw)
@@ -163,7 +171,8 @@ def test_contact_persons_second_address_and_thread_without_references(world: Wor
     filed = world.letters()
     assert [(i.mail_rule, i.counterparty_id) for i in filed] == [
         ("contact_address", world.counterparties["vektor-snab.test"]),
-        ("thread", world.counterparties["vektor-snab.test"])]
+        ("thread", world.counterparties["vektor-snab.test"]),
+    ]
     assert filed[0].contact_person_id == world.people["vektor-snab.test"]
     assert filed[1].thread_id == filed[0].thread_id == first_id
 
@@ -173,11 +182,22 @@ def test_ambiguous_address_goes_to_review_never_to_every_record(world: World) ->
 
     with world.database.write() as session:
         # The same address at a second counterparty (a person who moved, a shared accountant).
-        other = records.create(session, world.ivanov, records.record_type("counterparties"),
-                               {"legal_name": "ООО Двойник"})
-        records.create(session, world.ivanov, records.record_type("contact-persons"), {
-            "counterparty_id": other.id, "full_name": "Двойник",
-            "contacts": [{"kind": "email", "value": "director@romashka.test"}]})
+        other = records.create(
+            session,
+            world.ivanov,
+            records.record_type("counterparties"),
+            {"legal_name": "ООО Двойник"},
+        )
+        records.create(
+            session,
+            world.ivanov,
+            records.record_type("contact-persons"),
+            {
+                "counterparty_id": other.id,
+                "full_name": "Двойник",
+                "contacts": [{"kind": "email", "value": "director@romashka.test"}],
+            },
+        )
     raw, _ = letter(sender="director@romashka.test")
     world.dovecot.append(SALES, "INBOX", raw)
     world.run()
@@ -188,31 +208,52 @@ def test_ambiguous_address_goes_to_review_never_to_every_record(world: World) ->
     assert set(review.candidates) == {other.id, world.counterparties["romashka.test"]}
 
 
-def test_robots_lists_internal_and_private_mail_are_counted_not_filed(world: World, database) -> None:
+def test_robots_lists_internal_and_private_mail_are_counted_not_filed(
+    world: World, database
+) -> None:
     with database.write() as session:
         from mail.models import Mailbox
 
         box = session.get(Mailbox, world.mailboxes[SALES_BOX])
         box.private_addresses = ["wife@mail.ru"]
     samples = [
-        letter(sender="MAILER-DAEMON@romashka.test", subject="Undelivered Mail Returned to Sender")[0],
-        letter(sender="director@romashka.test", subject="Автоответ: Заявка",
-               headers={"Auto-Submitted": "auto-replied"})[0],
-        letter(sender="news@vektor-snab.test", subject="Новости", headers={"List-Id": "<news.vektor-snab.test>"})[0],
-        letter(sender=f"ivanov@{COMPANY_DOMAIN}", to=f"sales@{COMPANY_DOMAIN}", subject="Планёрка")[0],
+        letter(sender="MAILER-DAEMON@romashka.test", subject="Undelivered Mail Returned to Sender")[
+            0
+        ],
+        letter(
+            sender="director@romashka.test",
+            subject="Автоответ: Заявка",
+            headers={"Auto-Submitted": "auto-replied"},
+        )[0],
+        letter(
+            sender="news@vektor-snab.test",
+            subject="Новости",
+            headers={"List-Id": "<news.vektor-snab.test>"},
+        )[0],
+        letter(sender=f"ivanov@{COMPANY_DOMAIN}", to=f"sales@{COMPANY_DOMAIN}", subject="Планёрка")[
+            0
+        ],
         letter(sender="wife@mail.ru", subject="Купи хлеба")[0],
     ]
     world.dovecot.append_many(SALES, "INBOX", samples)
     report = world.run()
     inbox = next(f for f in report.folders if f.folder == "INBOX")
-    assert inbox.classified == {"bounce": 1, "auto_reply": 1, "mailing_list": 1, "internal": 1, "private": 1}
+    assert inbox.classified == {
+        "bounce": 1,
+        "auto_reply": 1,
+        "mailing_list": 1,
+        "internal": 1,
+        "private": 1,
+    }
     assert world.letters() == []
     with world.database.read() as session:
         kinds = sorted(session.execute(select(MailMessage.kind)).scalars())
     assert kinds == ["auto_reply", "bounce", "internal", "mailing_list", "private"]
 
 
-def test_filed_letter_enters_the_change_log_with_sanitised_html_and_attachments(world: World) -> None:
+def test_filed_letter_enters_the_change_log_with_sanitised_html_and_attachments(
+    world: World,
+) -> None:
     from email.message import EmailMessage
 
     msg = EmailMessage()
@@ -221,9 +262,13 @@ def test_filed_letter_enters_the_change_log_with_sanitised_html_and_attachments(
     msg["Subject"] = "Спецификация"
     msg["Message-ID"] = "<spec-1@td-sever.test>"
     msg.set_content("Во вложении спецификация.")
-    msg.add_alternative('<p onclick="steal()">Во вложении <b>спецификация</b>.</p><script>alert(1)</script>',
-                        subtype="html")
-    msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="Спецификация.pdf")
+    msg.add_alternative(
+        '<p onclick="steal()">Во вложении <b>спецификация</b>.</p><script>alert(1)</script>',
+        subtype="html",
+    )
+    msg.add_attachment(
+        b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="Спецификация.pdf"
+    )
     world.dovecot.append(SALES, "INBOX", bytes(msg))
     world.run()
     [filed] = world.letters()
@@ -232,19 +277,27 @@ def test_filed_letter_enters_the_change_log_with_sanitised_html_and_attachments(
     [attachment] = filed.attachments
     assert attachment["filename"] == "Спецификация.pdf"
     blobs = Path(world.config.data_dir) / "mail-blobs"
-    assert (blobs / attachment["sha256"][:2] / attachment["sha256"][2:]).read_bytes() == b"%PDF-1.4 fake"
+    assert (
+        blobs / attachment["sha256"][:2] / attachment["sha256"][2:]
+    ).read_bytes() == b"%PDF-1.4 fake"
     with world.database.read() as session:
         log = session.get(ChangeLog, ("interactions", filed.id))
         assert log is not None and not log.deleted
         assert log.counterparty_id == world.counterparties["td-sever.test"]
-        assert session.get(Interaction, filed.id).responsible_id == world.ivanov.id  # the client's owner
+        assert (
+            session.get(Interaction, filed.id).responsible_id == world.ivanov.id
+        )  # the client's owner
 
 
 def test_twenty_megabyte_attachment_is_stored_and_over_the_limit_listed(world: World) -> None:
     big = bytes(range(256)) * (20 * 1024 * 1024 // 256)
-    raw, _ = letter(sender="director@uralmetall.test", subject="Фото партии", attachment=("партия.zip", big))
+    raw, _ = letter(
+        sender="director@uralmetall.test", subject="Фото партии", attachment=("партия.zip", big)
+    )
     world.dovecot.append(SALES, "INBOX", raw)
-    small, _ = letter(sender="director@shchukin.test", subject="Большой файл", attachment=("big.bin", big))
+    small, _ = letter(
+        sender="director@shchukin.test", subject="Большой файл", attachment=("big.bin", big)
+    )
     world.dovecot.append(SALES, "INBOX", small)
     report = world.ingest().run(world.mailboxes[SALES_BOX])
     assert report.error is None
@@ -256,7 +309,9 @@ def test_twenty_megabyte_attachment_is_stored_and_over_the_limit_listed(world: W
 
     tight = bridge.ingest_for(world.database, world.config)
     tight.max_attachment_bytes = 1024 * 1024
-    raw3, _ = letter(sender="director@edelweiss.test", subject="Ещё файл", attachment=("x.bin", big))
+    raw3, _ = letter(
+        sender="director@edelweiss.test", subject="Ещё файл", attachment=("x.bin", big)
+    )
     world.dovecot.append(SALES, "INBOX", raw3)
     tight.run(world.mailboxes[SALES_BOX])
     third = world.letters()[-1]
@@ -271,8 +326,13 @@ def test_review_settled_files_the_letter_and_its_thread_follows(world: World) ->
     world.run()
     with world.database.read() as session:
         review = session.execute(select(MailReview)).scalar_one()
-    settled = bridge.settle_review(world.database, world.config, review.id, world.ivanov,
-                                   counterparty_id=world.counterparties["romashka.test"])
+    settled = bridge.settle_review(
+        world.database,
+        world.config,
+        review.id,
+        world.ivanov,
+        counterparty_id=world.counterparties["romashka.test"],
+    )
     assert settled.status == "filed"
     [filed] = world.letters()
     assert filed.mail_rule == "review" and filed.message_id == mid
@@ -307,7 +367,13 @@ def test_cpython_messages_and_generated_letters_all_accounted_for(world: World) 
     assert report.error is None
     inbox = next(f for f in report.folders if f.folder == "INBOX")
     assert inbox.fetched == len(raws)
-    accounted = inbox.filed + inbox.review + inbox.duplicates + inbox.errors + sum(inbox.classified.values())
+    accounted = (
+        inbox.filed
+        + inbox.review
+        + inbox.duplicates
+        + inbox.errors
+        + sum(inbox.classified.values())
+    )
     assert accounted == len(raws)
     assert inbox.errors == 0
     assert inbox.filed >= 200
@@ -316,7 +382,9 @@ def test_cpython_messages_and_generated_letters_all_accounted_for(world: World) 
     assert sum(folder.counts.values()) == len(raws)
 
 
-def test_worker_files_a_new_letter_at_once_through_idle(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_files_a_new_letter_at_once_through_idle(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`satchel mail run`: after the first pass it waits on INBOX with IDLE; a new letter wakes it."""
     import threading
     import time
@@ -345,22 +413,32 @@ def test_worker_files_a_new_letter_at_once_through_idle(world: World, monkeypatc
     monkeypatch.setattr(IMAPClient, "idle", idle)
     monkeypatch.setattr(IMAPClient, "idle_check", idle_check)
 
-    world.dovecot.append(SALES, "INBOX", letter(sender="director@romashka.test", subject="Первое")[0])
+    world.dovecot.append(
+        SALES, "INBOX", letter(sender="director@romashka.test", subject="Первое")[0]
+    )
     stop = threading.Event()
     reports: list = []
-    worker = threading.Thread(target=bridge.serve, args=(world.database, world.config),
-                              kwargs={"stop": stop, "on_report": reports.append}, daemon=True)
+    worker = threading.Thread(
+        target=bridge.serve,
+        args=(world.database, world.config),
+        kwargs={"stop": stop, "on_report": reports.append},
+        daemon=True,
+    )
     worker.start()
     try:
         assert idling.wait(20), "the worker never started IDLE on INBOX"
         # IDLE starts only after the first pass, which filed the first letter.
         assert [i.subject for i in world.letters()] == ["Первое"] and len(reports) == 1
-        world.dovecot.append(SALES, "INBOX", letter(sender="director@vektor-snab.test", subject="Второе")[0])
+        world.dovecot.append(
+            SALES, "INBOX", letter(sender="director@vektor-snab.test", subject="Второе")[0]
+        )
         deadline = time.monotonic() + 10  # far less than mail_poll_seconds (60): IDLE, not polling
         while len(world.letters()) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert {i.subject for i in world.letters()} == {"Первое", "Второе"}
-        assert any(b"EXISTS" in response for responses in woken for response in responses)  # IDLE woke it
+        assert any(
+            b"EXISTS" in response for responses in woken for response in responses
+        )  # IDLE woke it
     finally:
         stop.set()
         worker.join(timeout=30)
@@ -368,7 +446,9 @@ def test_worker_files_a_new_letter_at_once_through_idle(world: World, monkeypatc
     assert all(r.error is None for r in reports)
 
 
-def test_full_disk_stops_the_run_and_loses_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_disk_stops_the_run_and_loses_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import errno
 
     from mail.filing import BlobStore
@@ -393,7 +473,8 @@ def test_full_disk_stops_the_run_and_loses_nothing(world: World, monkeypatch: py
 
 
 def test_a_letter_that_fails_to_file_waits_in_review_and_the_rest_are_filed(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mail import filing
 
     real = filing.file_letter
@@ -405,7 +486,9 @@ def test_a_letter_that_fails_to_file_waits_in_review_and_the_rest_are_filed(
 
     monkeypatch.setattr(filing, "file_letter", fragile)
     for subject in ("Первое", "Сломанное", "Третье"):
-        world.dovecot.append(SALES, "INBOX", letter(sender="director@romashka.test", subject=subject)[0])
+        world.dovecot.append(
+            SALES, "INBOX", letter(sender="director@romashka.test", subject=subject)[0]
+        )
     report = world.run()
     inbox = next(f for f in report.folders if f.folder == "INBOX")
     assert (inbox.filed, inbox.errors) == (2, 1)
@@ -421,19 +504,37 @@ def test_review_rematched_after_the_client_is_added(world: World) -> None:
     from mail import bridge
     from mail.models import MailSuggestion
 
-    raw, mid = letter(sender="director@newclient.test", cc="buh@newclient.test", subject="Первый заказ")
+    raw, mid = letter(
+        sender="director@newclient.test", cc="buh@newclient.test", subject="Первый заказ"
+    )
     world.dovecot.append(SALES, "INBOX", raw)
     world.run()
     assert world.letters() == []
     assert bridge.rematch_reviews(world.database, world.config) == (0, 1)
     with world.database.write() as session:
-        cp = records.create(session, world.ivanov, records.record_type("counterparties"), {"legal_name": "ООО Новый"})
-        records.create(session, world.ivanov, records.record_type("contact-persons"), {
-            "counterparty_id": cp.id, "full_name": "Директор",
-            "contacts": [{"kind": "email", "value": "director@newclient.test"}]})
+        cp = records.create(
+            session,
+            world.ivanov,
+            records.record_type("counterparties"),
+            {"legal_name": "ООО Новый"},
+        )
+        records.create(
+            session,
+            world.ivanov,
+            records.record_type("contact-persons"),
+            {
+                "counterparty_id": cp.id,
+                "full_name": "Директор",
+                "contacts": [{"kind": "email", "value": "director@newclient.test"}],
+            },
+        )
     assert bridge.rematch_reviews(world.database, world.config) == (1, 0)
     [filed] = world.letters()
-    assert (filed.counterparty_id, filed.mail_rule, filed.message_id) == (cp.id, "contact_address", mid)
+    assert (filed.counterparty_id, filed.mail_rule, filed.message_id) == (
+        cp.id,
+        "contact_address",
+        mid,
+    )
     with world.database.read() as session:
         review = session.execute(select(MailReview)).scalar_one()
         [suggestion] = session.execute(select(MailSuggestion)).scalars()
@@ -443,8 +544,9 @@ def test_review_rematched_after_the_client_is_added(world: World) -> None:
     assert known.interaction_id == filed.id  # a reply now threads to it
 
 
-def test_parse_workers_start_once_per_run_and_import_only_the_parser(world: World,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parse_workers_start_once_per_run_and_import_only_the_parser(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mail import ingest
 
     world.add_mailbox(IVANOV)
@@ -468,9 +570,18 @@ def test_parse_workers_start_once_per_run_and_import_only_the_parser(world: Worl
         modules = run.parser.pool.submit(eval, "sorted(__import__('sys').modules)").result()
     assert run.parser.pool is None  # ended with the run
     assert "mail.decode" in modules
-    assert not {"mail.ingest", "crm.database", "crm.models", "sqlalchemy", "sqlmodel", "imapclient"} & set(modules)
+    assert not {
+        "mail.ingest",
+        "crm.database",
+        "crm.models",
+        "sqlalchemy",
+        "sqlmodel",
+        "imapclient",
+    } & set(modules)
     assert all(r.error is None for r in reports)
     assert next(f.fetched for f in reports[0].folders if f.folder == "INBOX") == 30
-    assert {f.folder: f.fetched for f in reports[1].folders if f.folder in ("INBOX", "Sent")} == {"INBOX": 15,
-                                                                                                 "Sent": 15}
+    assert {f.folder: f.fetched for f in reports[1].folders if f.folder in ("INBOX", "Sent")} == {
+        "INBOX": 15,
+        "Sent": 15,
+    }
     assert reports[0].total("filed") + reports[1].total("filed") > 30

@@ -23,8 +23,13 @@ RT = records.record_type("interactions")
 @pytest.fixture
 def world(database, tmp_path: Path, dovecot: DovecotServer, smtp_sink: SmtpSink) -> World:
     world = make_world(database, tmp_path, dovecot)
-    world.add_mailbox(IVANOV, owner="ivanov", smtp_host=smtp_sink.host, smtp_port=smtp_sink.port,
-                      smtp_security="plain")
+    world.add_mailbox(
+        IVANOV,
+        owner="ivanov",
+        smtp_host=smtp_sink.host,
+        smtp_port=smtp_sink.port,
+        smtp_security="plain",
+    )
     return world
 
 
@@ -40,14 +45,32 @@ def _event(cal: Calendar):  # type: ignore[no-untyped-def]
     return event
 
 
-def test_invitation_update_cancel_and_the_attendees_answer(world: World, smtp_sink: SmtpSink) -> None:
+def test_invitation_update_cancel_and_the_attendees_answer(
+    world: World, smtp_sink: SmtpSink
+) -> None:
     starts = datetime(2026, 12, 3, 11, 0, tzinfo=UTC)
     with world.database.write() as session:
-        meeting = records.create(session, world.ivanov, RT, {
-            "counterparty_id": world.counterparties["romashka.test"], "kind": "meeting", "status": "planned",
-            "subject": "Встреча: поставка арматуры", "starts_at": starts, "duration_minutes": 90,
-            "participants": [{"role": "attendee", "name": "Контакт Ромашки", "address": "director@romashka.test"}],
-            "mail_status": "queued"})
+        meeting = records.create(
+            session,
+            world.ivanov,
+            RT,
+            {
+                "counterparty_id": world.counterparties["romashka.test"],
+                "kind": "meeting",
+                "status": "planned",
+                "subject": "Встреча: поставка арматуры",
+                "starts_at": starts,
+                "duration_minutes": 90,
+                "participants": [
+                    {
+                        "role": "attendee",
+                        "name": "Контакт Ромашки",
+                        "address": "director@romashka.test",
+                    }
+                ],
+                "mail_status": "queued",
+            },
+        )
     assert outbox.send_due(world.database, world.config).sent == 1
     msg, cal = _calendar(smtp_sink.messages[0].data)
     assert msg.get_content_type() == "multipart/alternative"
@@ -56,15 +79,21 @@ def test_invitation_update_cancel_and_the_attendees_answer(world: World, smtp_si
     assert str(cal["METHOD"]) == "REQUEST"
     first = _event(cal)
     assert str(first["UID"]) == f"{meeting.id}@satchel"
-    assert first.decoded("DTSTART") == starts and first.decoded("DTEND") == starts + timedelta(minutes=90)
+    assert first.decoded("DTSTART") == starts and first.decoded("DTEND") == starts + timedelta(
+        minutes=90
+    )
     assert str(first["ATTENDEE"]) == "mailto:director@romashka.test"  # one attendee, not a list
     assert list(smtp_sink.messages[0].rcpt_tos) == ["director@romashka.test"]
     with world.database.read() as session:
-        assert session.get(Interaction, meeting.id).status == "planned"  # the invitation went, the meeting is ahead
+        assert (
+            session.get(Interaction, meeting.id).status == "planned"
+        )  # the invitation went, the meeting is ahead
 
     # Moved by an hour: the attendee gets an update of the same event.
     with world.database.write() as session:
-        records.update(session, world.ivanov, RT, meeting.id, {"starts_at": starts + timedelta(hours=1)})
+        records.update(
+            session, world.ivanov, RT, meeting.id, {"starts_at": starts + timedelta(hours=1)}
+        )
         assert session.get(Interaction, meeting.id).mail_status == "queued"
     assert outbox.send_due(world.database, world.config).sent == 1
     msg2, cal2 = _calendar(smtp_sink.messages[1].data)
@@ -82,12 +111,17 @@ def test_invitation_update_cancel_and_the_attendees_answer(world: World, smtp_si
     reply["Message-ID"] = "<accept-1@romashka.test>"
     reply.set_content("Принято")
     reply.add_alternative(
-        ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Microsoft Corporation//Outlook 16.0//EN\r\nMETHOD:REPLY\r\n"
-         f"BEGIN:VEVENT\r\nUID:{meeting.id}@satchel\r\nSEQUENCE:{int(second['SEQUENCE'])}\r\n"
-         "DTSTAMP:20261124T080000Z\r\nDTSTART:20261203T120000Z\r\n"
-         "ATTENDEE;PARTSTAT=ACCEPTED;CN=\"Контакт Ромашки\":MAILTO:Director@Romashka.test\r\n"
-         "END:VEVENT\r\nEND:VCALENDAR\r\n").encode(), maintype="text", subtype="calendar",
-        params={"method": "REPLY", "charset": "utf-8"})
+        (
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Microsoft Corporation//Outlook 16.0//EN\r\nMETHOD:REPLY\r\n"
+            f"BEGIN:VEVENT\r\nUID:{meeting.id}@satchel\r\nSEQUENCE:{int(second['SEQUENCE'])}\r\n"
+            "DTSTAMP:20261124T080000Z\r\nDTSTART:20261203T120000Z\r\n"
+            'ATTENDEE;PARTSTAT=ACCEPTED;CN="Контакт Ромашки":MAILTO:Director@Romashka.test\r\n'
+            "END:VEVENT\r\nEND:VCALENDAR\r\n"
+        ).encode(),
+        maintype="text",
+        subtype="calendar",
+        params={"method": "REPLY", "charset": "utf-8"},
+    )
     world.dovecot.append(IVANOV, "INBOX", bytes(reply))
     report = bridge.ingest_for(world.database, world.config).run(world.mailboxes[IVANOV.address])
     assert report.error is None
@@ -105,7 +139,9 @@ def test_invitation_update_cancel_and_the_attendees_answer(world: World, smtp_si
     msg3, cal3 = _calendar(smtp_sink.messages[2].data)
     assert str(cal3["METHOD"]) == "CANCEL"
     third = _event(cal3)
-    assert str(third["UID"]) == str(first["UID"]) and int(third["SEQUENCE"]) > int(second["SEQUENCE"])
+    assert str(third["UID"]) == str(first["UID"]) and int(third["SEQUENCE"]) > int(
+        second["SEQUENCE"]
+    )
     assert str(third["STATUS"]) == "CANCELLED"
     assert msg3["Subject"].startswith("Отменено:")
     assert len(smtp_sink.messages) == 3
@@ -117,7 +153,17 @@ def test_invitation_needs_an_attendee(world: World) -> None:
     from crm.errors import ValidationFailed
 
     with world.database.write() as session, pytest.raises(ValidationFailed) as caught:
-        records.create(session, world.ivanov, RT, {
-            "counterparty_id": world.counterparties["romashka.test"], "kind": "meeting", "status": "planned",
-            "subject": "Встреча", "starts_at": datetime(2026, 12, 3, 11, 0, tzinfo=UTC), "mail_status": "queued"})
+        records.create(
+            session,
+            world.ivanov,
+            RT,
+            {
+                "counterparty_id": world.counterparties["romashka.test"],
+                "kind": "meeting",
+                "status": "planned",
+                "subject": "Встреча",
+                "starts_at": datetime(2026, 12, 3, 11, 0, tzinfo=UTC),
+                "mail_status": "queued",
+            },
+        )
     assert "attendee" in str(caught.value.details)

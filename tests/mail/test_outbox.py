@@ -51,31 +51,75 @@ class World:
 def world(database: Database, config: Config, dovecot: DovecotServer, smtp_sink: SmtpSink) -> World:
     secrets = SecretBox(load_secret(config.secret_key, config.data_dir))
     with database.write() as session:
-        users = [accounts.create_user(session, login=login, full_name=name, email=mail)
-                 for login, name, mail in (("ivanov", "Иванов Иван Петрович", IVANOV.address),
-                                           ("petrova", "Петрова Анна Сергеевна", PETROVA.address),
-                                           ("sidorov", "Сидоров Олег", None))]
-        cp = records.create(session, users[0], records.record_type("counterparties"),
-                            {"legal_name": "Общество с ограниченной ответственностью «Вектор»",
-                             "short_name": "ООО «Вектор»", "visibility": "company"})
-        person = records.create(session, users[0], records.record_type("contact-persons"),
-                                {"counterparty_id": cp.id, "full_name": "Смирнов Пётр Алексеевич",
-                                 "contacts": [{"kind": "email", "value": "petr@vector.test"}]})
-        for account, kind, owner in ((IVANOV, "personal", users[0].id), (PETROVA, "personal", users[1].id),
-                                     (SALES, "shared", None)):
-            session.add(Mailbox(name=account.address, address=account.address, kind=kind, owner_id=owner,
-                                imap_host=dovecot.host, imap_port=dovecot.port, imap_security="plain",
-                                login=account.address, secret=secrets.encrypt(PASSWORD),
-                                smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, smtp_security="plain"))
-    return World(database, config, smtp_sink, dovecot, *users, counterparty_id=cp.id, person_id=person.id)
+        users = [
+            accounts.create_user(session, login=login, full_name=name, email=mail)
+            for login, name, mail in (
+                ("ivanov", "Иванов Иван Петрович", IVANOV.address),
+                ("petrova", "Петрова Анна Сергеевна", PETROVA.address),
+                ("sidorov", "Сидоров Олег", None),
+            )
+        ]
+        cp = records.create(
+            session,
+            users[0],
+            records.record_type("counterparties"),
+            {
+                "legal_name": "Общество с ограниченной ответственностью «Вектор»",
+                "short_name": "ООО «Вектор»",
+                "visibility": "company",
+            },
+        )
+        person = records.create(
+            session,
+            users[0],
+            records.record_type("contact-persons"),
+            {
+                "counterparty_id": cp.id,
+                "full_name": "Смирнов Пётр Алексеевич",
+                "contacts": [{"kind": "email", "value": "petr@vector.test"}],
+            },
+        )
+        for account, kind, owner in (
+            (IVANOV, "personal", users[0].id),
+            (PETROVA, "personal", users[1].id),
+            (SALES, "shared", None),
+        ):
+            session.add(
+                Mailbox(
+                    name=account.address,
+                    address=account.address,
+                    kind=kind,
+                    owner_id=owner,
+                    imap_host=dovecot.host,
+                    imap_port=dovecot.port,
+                    imap_security="plain",
+                    login=account.address,
+                    secret=secrets.encrypt(PASSWORD),
+                    smtp_host=smtp_sink.host,
+                    smtp_port=smtp_sink.port,
+                    smtp_security="plain",
+                )
+            )
+    return World(
+        database, config, smtp_sink, dovecot, *users, counterparty_id=cp.id, person_id=person.id
+    )
 
 
 def queue(world: World, author: User | None = None, **data: Any) -> str:
     """A letter as a laptop queues it; its interaction id."""
-    values = {"counterparty_id": world.counterparty_id, "contact_person_id": world.person_id, "kind": "letter",
-              "direction": "outgoing", "status": "planned", "subject": "Коммерческое предложение",
-              "notes": "Здравствуйте, Пётр Алексеевич!\nВысылаем прайс-лист.", "starts_at": utcnow(),
-              "participants": [TO_PETR], "mail_status": "queued", **data}
+    values = {
+        "counterparty_id": world.counterparty_id,
+        "contact_person_id": world.person_id,
+        "kind": "letter",
+        "direction": "outgoing",
+        "status": "planned",
+        "subject": "Коммерческое предложение",
+        "notes": "Здравствуйте, Пётр Алексеевич!\nВысылаем прайс-лист.",
+        "starts_at": utcnow(),
+        "participants": [TO_PETR],
+        "mail_status": "queued",
+        **data,
+    }
     with world.database.write() as session:
         return str(records.create(session, author or world.ivanov, INTERACTIONS, values).id)
 
@@ -92,7 +136,9 @@ def outbox_row(world: World, interaction_id: str) -> MailOutbox:
 
 def reminders(world: World, interaction_id: str) -> list[Reminder]:
     with world.database.read() as session:
-        return list(session.execute(select(Reminder).where(Reminder.subject_id == interaction_id)).scalars())
+        return list(
+            session.execute(select(Reminder).where(Reminder.subject_id == interaction_id)).scalars()
+        )
 
 
 def parsed(data: bytes) -> EmailMessage:
@@ -104,7 +150,9 @@ def text_of(msg: EmailMessage) -> str:
     return msg.get_content().replace("\r\n", "\n")
 
 
-def sent_folder(world: World, user: MailUser, folder: str = "Sent") -> list[tuple[bytes, tuple[bytes, ...]]]:
+def sent_folder(
+    world: World, user: MailUser, folder: str = "Sent"
+) -> list[tuple[bytes, tuple[bytes, ...]]]:
     """(bytes, flags) of every letter in a Sent folder."""
     with world.dovecot.connect(user) as client:
         client.select_folder(folder, readonly=True)
@@ -143,7 +191,9 @@ def test_queued_letter_is_sent_once_filed_and_copied_to_sent(world: World) -> No
     assert received.rcpt_tos == ("petr@vector.test",)
     msg = parsed(received.data)
     assert msg["Subject"] == "Коммерческое предложение"
-    assert b"=?utf-8?" in received.data.split(b"\r\n\r\n", 1)[0]  # Cyrillic headers are RFC 2047 words
+    assert (
+        b"=?utf-8?" in received.data.split(b"\r\n\r\n", 1)[0]
+    )  # Cyrillic headers are RFC 2047 words
     sender = msg["From"].addresses[0]
     assert (sender.display_name, sender.addr_spec) == ("Иванов Иван Петрович", IVANOV.address)
     recipient = msg["To"].addresses[0]
@@ -162,8 +212,11 @@ def test_queued_letter_is_sent_once_filed_and_copied_to_sent(world: World) -> No
         assert changes.log_entry(session, "interactions", letter_id).version > logged_before
         assert "mail_status" in changes.field_versions(session, "interactions", letter_id)
         known = session.get(MailMessage, item.message_id)
-    assert (known.kind, known.interaction_id, known.counterparty_id) == \
-        ("business", letter_id, world.counterparty_id)
+    assert (known.kind, known.interaction_id, known.counterparty_id) == (
+        "business",
+        letter_id,
+        world.counterparty_id,
+    )
     row = outbox_row(world, letter_id)
     assert (row.state, row.attempts, row.copy_saved) == ("sent", 1, True)
 
@@ -187,16 +240,29 @@ def test_letters_go_from_the_personal_box_else_the_shared_one(world: World) -> N
     assert senders == {"От Петровой": PETROVA.address, "От Сидорова": SALES.address}
     assert len(sent_folder(world, PETROVA, "Отправленные")) == 1  # her client's Russian Sent folder
     assert len(sent_folder(world, SALES)) == 1
-    assert letter(world, from_sidorov).message_id == normalize_message_id(f"{from_sidorov}@torgdom.test")
+    assert letter(world, from_sidorov).message_id == normalize_message_id(
+        f"{from_sidorov}@torgdom.test"
+    )
     assert letter(world, from_petrova).mail_status == "sent"
 
 
 def test_a_reply_carries_in_reply_to_and_references(world: World) -> None:
     with world.database.write() as session:
-        incoming = records.create(session, world.ivanov, INTERACTIONS, {
-            "counterparty_id": world.counterparty_id, "kind": "letter", "direction": "incoming",
-            "subject": "Запрос цены", "starts_at": utcnow(), "participants": [
-                {"role": "from", "name": "Смирнов Пётр", "address": "petr@vector.test"}]})
+        incoming = records.create(
+            session,
+            world.ivanov,
+            INTERACTIONS,
+            {
+                "counterparty_id": world.counterparty_id,
+                "kind": "letter",
+                "direction": "incoming",
+                "subject": "Запрос цены",
+                "starts_at": utcnow(),
+                "participants": [
+                    {"role": "from", "name": "Смирнов Пётр", "address": "petr@vector.test"}
+                ],
+            },
+        )
         incoming.message_id = normalize_message_id("<Question.2@Vector.test>")
         incoming.thread_id = normalize_message_id("<first.1@vector.test>")
     reply_id = queue(world, subject="Re: Запрос цены", reply_to_id=incoming.id)
@@ -217,11 +283,22 @@ def test_a_reply_carries_in_reply_to_and_references(world: World) -> None:
 
 def test_a_thread_without_message_ids_is_left_out_of_references(world: World) -> None:
     with world.database.write() as session:
-        incoming = records.create(session, world.ivanov, INTERACTIONS, {
-            "counterparty_id": world.counterparty_id, "kind": "letter", "direction": "incoming",
-            "subject": "Вопрос", "starts_at": utcnow()})
+        incoming = records.create(
+            session,
+            world.ivanov,
+            INTERACTIONS,
+            {
+                "counterparty_id": world.counterparty_id,
+                "kind": "letter",
+                "direction": "incoming",
+                "subject": "Вопрос",
+                "starts_at": utcnow(),
+            },
+        )
         incoming.message_id = normalize_message_id("<q.3@vector.test>")
-        incoming.thread_id = "sha256:" + "0" * 64  # its thread began with a letter that had no Message-ID
+        incoming.thread_id = (
+            "sha256:" + "0" * 64
+        )  # its thread began with a letter that had no Message-ID
     queue(world, subject="Re: Вопрос", reply_to_id=incoming.id)
     assert send(world).sent == 1
     msg = parsed(world.sink.messages[0].data)
@@ -229,8 +306,14 @@ def test_a_thread_without_message_ids_is_left_out_of_references(world: World) ->
 
 
 def test_bcc_is_in_the_envelope_only(world: World) -> None:
-    queue(world, participants=[TO_PETR, {"role": "cc", "name": "", "address": "info@vector.test"},
-                               {"role": "bcc", "name": "Начальник", "address": "boss@torgdom.test"}])
+    queue(
+        world,
+        participants=[
+            TO_PETR,
+            {"role": "cc", "name": "", "address": "info@vector.test"},
+            {"role": "bcc", "name": "Начальник", "address": "boss@torgdom.test"},
+        ],
+    )
     assert send(world).sent == 1
     received = world.sink.messages[0]
     assert set(received.rcpt_tos) == {"petr@vector.test", "info@vector.test", "boss@torgdom.test"}
@@ -241,14 +324,18 @@ def test_bcc_is_in_the_envelope_only(world: World) -> None:
 
 
 def test_merge_fields_are_filled_and_the_history_shows_what_was_sent(world: World) -> None:
-    letter_id = queue(world, subject="Предложение для {{counterparty.name}}",
-                      notes="Уважаемый {{ contact.first_name }} {{contact.patronymic}}!\n\n"
-                            "--\n{{salesperson.name}}\n{{salesperson.email}}")
+    letter_id = queue(
+        world,
+        subject="Предложение для {{counterparty.name}}",
+        notes="Уважаемый {{ contact.first_name }} {{contact.patronymic}}!\n\n"
+        "--\n{{salesperson.name}}\n{{salesperson.email}}",
+    )
     assert send(world).sent == 1
     msg = parsed(world.sink.messages[0].data)
     assert msg["Subject"] == "Предложение для ООО «Вектор»"
-    assert text_of(msg) == ("Уважаемый Пётр Алексеевич!\n\n--\nИванов Иван Петрович\n"
-                                 "ivanov@torgdom.test\n")
+    assert text_of(msg) == (
+        "Уважаемый Пётр Алексеевич!\n\n--\nИванов Иван Петрович\nivanov@torgdom.test\n"
+    )
     item = letter(world, letter_id)
     assert item.subject == "Предложение для ООО «Вектор»"
     assert item.notes.startswith("Уважаемый Пётр Алексеевич!")
@@ -308,12 +395,16 @@ def test_it_gives_up_after_the_last_attempt(world: World) -> None:
     t = utcnow()
     for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
         report = outbox.send_due(world.database, world.config, now=t)
-        assert (report.retrying, report.failed) == ((1, 0) if attempt < outbox.MAX_ATTEMPTS else (0, 1))
+        assert (report.retrying, report.failed) == (
+            (1, 0) if attempt < outbox.MAX_ATTEMPTS else (0, 1)
+        )
         t = outbox_row(world, letter_id).next_attempt_at
     item = letter(world, letter_id)
     assert item.mail_status == "failed"
     assert f"gave up after {outbox.MAX_ATTEMPTS} attempts" in item.mail_error
-    assert outbox_row(world, letter_id).next_attempt_at - utcnow() <= outbox.MAX_DELAY + timedelta(minutes=1)
+    assert outbox_row(world, letter_id).next_attempt_at - utcnow() <= outbox.MAX_DELAY + timedelta(
+        minutes=1
+    )
     assert world.sink.messages == []
 
 
@@ -382,7 +473,10 @@ def test_two_workers_cannot_claim_the_same_letter(world: World) -> None:
     first = outbox._claim(world.database, world.config, letter_id, now, outbox.SendReport())
     second = outbox._claim(world.database, world.config, letter_id, now, outbox.SendReport())
     assert first is not None and second is None
-    assert (outbox_row(world, letter_id).state, letter(world, letter_id).mail_status) == ("sending", "sending")
+    assert (outbox_row(world, letter_id).state, letter(world, letter_id).mail_status) == (
+        "sending",
+        "sending",
+    )
 
 
 # ---------------------------------------------------------------- crashes
@@ -394,7 +488,8 @@ class Crash(BaseException):
 
 @pytest.mark.parametrize("provider_copy", [False, True], ids=["no-copy", "provider-copy"])
 def test_a_crash_between_sending_and_recording_never_sends_twice(
-        world: World, monkeypatch: pytest.MonkeyPatch, provider_copy: bool) -> None:
+    world: World, monkeypatch: pytest.MonkeyPatch, provider_copy: bool
+) -> None:
     with world.database.write() as session:
         box = session.execute(select(Mailbox).where(Mailbox.address == IVANOV.address)).scalar_one()
         box.provider_saves_sent = provider_copy
@@ -409,14 +504,21 @@ def test_a_crash_between_sending_and_recording_never_sends_twice(
         outbox.send_due(world.database, world.config, now=t0)
     monkeypatch.undo()
     assert len(world.sink.messages) == 1
-    assert (outbox_row(world, letter_id).state, letter(world, letter_id).mail_status) == ("sending", "sending")
+    assert (outbox_row(world, letter_id).state, letter(world, letter_id).mail_status) == (
+        "sending",
+        "sending",
+    )
     if provider_copy:  # what Gmail or Yandex would have filed by themselves
         world.dovecot.append(IVANOV, "Sent", world.sink.messages[0].data, flags=[b"\\Seen"])
 
     # Within the lease nothing is touched (the sender may still be at work).
-    assert outbox.recover(world.database, world.config, now=t0 + timedelta(minutes=1)).uncertain == 0
+    assert (
+        outbox.recover(world.database, world.config, now=t0 + timedelta(minutes=1)).uncertain == 0
+    )
     assert outbox_row(world, letter_id).state == "sending"
-    report = outbox.recover(world.database, world.config, now=t0 + outbox.LEASE + timedelta(seconds=1))
+    report = outbox.recover(
+        world.database, world.config, now=t0 + outbox.LEASE + timedelta(seconds=1)
+    )
 
     item = letter(world, letter_id)
     if provider_copy:
@@ -441,7 +543,9 @@ def test_recover_at_start_settles_every_sending_letter(world: World) -> None:
     now = utcnow()
     with world.database.write() as session:
         outbox.enqueue(session, world.config, now=now)
-    assert outbox._claim(world.database, world.config, letter_id, now, outbox.SendReport()) is not None
+    assert (
+        outbox._claim(world.database, world.config, letter_id, now, outbox.SendReport()) is not None
+    )
     assert outbox.recover(world.database, world.config, now=now).uncertain == 0
     assert outbox.recover(world.database, world.config, now=now, at_start=True).uncertain == 1
     assert letter(world, letter_id).mail_status == "uncertain"
@@ -468,14 +572,20 @@ def test_a_failed_copy_is_saved_by_a_later_run_without_resending(world: World) -
 # ---------------------------------------------------------------- header injection
 
 
-@pytest.mark.parametrize("change", [
-    {"subject": "Привет\r\nBcc: evil@x.ru"},
-    {"subject": "Привет\nBcc: evil@x.ru"},
-    {"participants": [{**TO_PETR, "name": "Пётр\r\nBcc: evil@x.ru"}]},
-    {"participants": [{**TO_PETR, "address": "petr@vector.test\r\nBcc: evil@x.ru"}]},
-    {"participants": [{**TO_PETR, "name": "Пётр\x00"}]},
-], ids=["subject-crlf", "subject-lf", "name-crlf", "address-crlf", "name-nul"])
-def test_a_line_break_in_a_header_value_fails_the_letter(world: World, change: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"subject": "Привет\r\nBcc: evil@x.ru"},
+        {"subject": "Привет\nBcc: evil@x.ru"},
+        {"participants": [{**TO_PETR, "name": "Пётр\r\nBcc: evil@x.ru"}]},
+        {"participants": [{**TO_PETR, "address": "petr@vector.test\r\nBcc: evil@x.ru"}]},
+        {"participants": [{**TO_PETR, "name": "Пётр\x00"}]},
+    ],
+    ids=["subject-crlf", "subject-lf", "name-crlf", "address-crlf", "name-nul"],
+)
+def test_a_line_break_in_a_header_value_fails_the_letter(
+    world: World, change: dict[str, Any]
+) -> None:
     letter_id = queue(world)
     with world.database.write() as session:  # past crm.rules, as a bug or a raw SQL edit might
         item = session.get(Interaction, letter_id)

@@ -10,9 +10,11 @@ from imapclient import IMAPClient
 
 from tests.mail.servers import IVANOV, PETROVA, SALES, DovecotServer, SmtpSink
 
-LETTER = (b"From: d.kuznetsov@romashka.test\r\nTo: sales@torgdom.test\r\n"
-          b"Subject: =?utf-8?B?0KHRh9GR0YI=?=\r\nMessage-ID: <fixture.1@romashka.test>\r\n"
-          b"\r\nbody\r\n")
+LETTER = (
+    b"From: d.kuznetsov@romashka.test\r\nTo: sales@torgdom.test\r\n"
+    b"Subject: =?utf-8?B?0KHRh9GR0YI=?=\r\nMessage-ID: <fixture.1@romashka.test>\r\n"
+    b"\r\nbody\r\n"
+)
 
 
 def test_login_and_special_use_folders(dovecot: DovecotServer) -> None:

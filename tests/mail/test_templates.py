@@ -11,8 +11,12 @@ from crm.database import Database
 from crm.models import Interaction, utcnow
 from mail.templates import FIELDS, TemplateError, context_for, merge, render
 
-CONTEXT = {"counterparty.name": "ООО «Вектор»", "contact.first_name": "Пётр", "today": "05.03.2026",
-           "contact.patronymic": None}
+CONTEXT = {
+    "counterparty.name": "ООО «Вектор»",
+    "contact.first_name": "Пётр",
+    "today": "05.03.2026",
+    "contact.patronymic": None,
+}
 
 
 def test_fields_are_replaced_with_or_without_spaces_inside_the_braces() -> None:
@@ -42,37 +46,72 @@ def test_a_value_is_never_scanned_again() -> None:
 
 def test_line_breaks_of_a_value_are_flattened_in_a_subject_only() -> None:
     context = {**CONTEXT, "counterparty.name": "ООО\r\nBcc: evil@x.ru\n«Вектор»\u2028"}
-    assert render("Для {{counterparty.name}}", context, one_line=True) == "Для ООО Bcc: evil@x.ru «Вектор»"
+    assert (
+        render("Для {{counterparty.name}}", context, one_line=True)
+        == "Для ООО Bcc: evil@x.ru «Вектор»"
+    )
     assert "\r\n" in render("{{counterparty.name}}", context)
 
 
-def _letter(database: Database, full_name: str, *, short_name: str | None = "Вектор", email: str | None = None,
-            subject: str = "", notes: str = "") -> Interaction:
+def _letter(
+    database: Database,
+    full_name: str,
+    *,
+    short_name: str | None = "Вектор",
+    email: str | None = None,
+    subject: str = "",
+    notes: str = "",
+) -> Interaction:
     with database.write() as session:
         user = accounts.create_user(session, login="ivanov", full_name="Иванов Иван", email=email)
-        cp = records.create(session, user, records.record_type("counterparties"),
-                            {"legal_name": "ООО «Вектор Плюс»", "short_name": short_name})
-        person = records.create(session, user, records.record_type("contact-persons"),
-                                {"counterparty_id": cp.id, "full_name": full_name})
-        return records.create(session, user, records.record_type("interactions"),
-                              {"counterparty_id": cp.id, "contact_person_id": person.id, "kind": "letter",
-                               "subject": subject, "notes": notes, "starts_at": utcnow()})
+        cp = records.create(
+            session,
+            user,
+            records.record_type("counterparties"),
+            {"legal_name": "ООО «Вектор Плюс»", "short_name": short_name},
+        )
+        person = records.create(
+            session,
+            user,
+            records.record_type("contact-persons"),
+            {"counterparty_id": cp.id, "full_name": full_name},
+        )
+        return records.create(
+            session,
+            user,
+            records.record_type("interactions"),
+            {
+                "counterparty_id": cp.id,
+                "contact_person_id": person.id,
+                "kind": "letter",
+                "subject": subject,
+                "notes": notes,
+                "starts_at": utcnow(),
+            },
+        )
 
 
-@pytest.mark.parametrize(("full_name", "first", "patronymic"), [
-    ("Смирнов Пётр Алексеевич", "Пётр", "Алексеевич"),
-    ("Мамедов Рашид Ильхам оглы", "Рашид", "Ильхам оглы"),
-    ("Анна Петрова", "Анна", None),
-    ("Ольга", "Ольга", None),
-])
-def test_context_reads_a_russian_full_name(database: Database, full_name: str, first: str,
-                                           patronymic: str | None) -> None:
+@pytest.mark.parametrize(
+    ("full_name", "first", "patronymic"),
+    [
+        ("Смирнов Пётр Алексеевич", "Пётр", "Алексеевич"),
+        ("Мамедов Рашид Ильхам оглы", "Рашид", "Ильхам оглы"),
+        ("Анна Петрова", "Анна", None),
+        ("Ольга", "Ольга", None),
+    ],
+)
+def test_context_reads_a_russian_full_name(
+    database: Database, full_name: str, first: str, patronymic: str | None
+) -> None:
     item = _letter(database, full_name)
     with database.read() as session:
         context = context_for(session, item, today=date(2026, 3, 5))
     assert set(context) == set(FIELDS)
-    assert (context["contact.name"], context["contact.first_name"], context["contact.patronymic"]) == \
-        (full_name, first, patronymic)
+    assert (
+        context["contact.name"],
+        context["contact.first_name"],
+        context["contact.patronymic"],
+    ) == (full_name, first, patronymic)
     assert context["counterparty.name"] == "Вектор"
     assert context["counterparty.legal_name"] == "ООО «Вектор Плюс»"
     assert context["salesperson.name"] == "Иванов Иван"
@@ -80,10 +119,14 @@ def test_context_reads_a_russian_full_name(database: Database, full_name: str, f
 
 
 def test_merge_fills_subject_and_body(database: Database) -> None:
-    item = _letter(database, "Смирнов Пётр Алексеевич", short_name=None,
-                   subject="Предложение для {{counterparty.name}}",
-                   notes="Уважаемый {{contact.first_name}} {{contact.patronymic}}!\n--\n{{salesperson.name}}, "
-                         "{{salesperson.email}}")
+    item = _letter(
+        database,
+        "Смирнов Пётр Алексеевич",
+        short_name=None,
+        subject="Предложение для {{counterparty.name}}",
+        notes="Уважаемый {{contact.first_name}} {{contact.patronymic}}!\n--\n{{salesperson.name}}, "
+        "{{salesperson.email}}",
+    )
     with database.read() as session:
         subject, body = merge(session, item, sender_address="sales@torgdom.test")
     assert subject == "Предложение для ООО «Вектор Плюс»"  # no short name: the legal one
@@ -91,7 +134,9 @@ def test_merge_fills_subject_and_body(database: Database) -> None:
 
 
 def test_salesperson_email_is_the_users_own_first(database: Database) -> None:
-    item = _letter(database, "Анна Петрова", email="ivanov@torgdom.test", notes="{{salesperson.email}}")
+    item = _letter(
+        database, "Анна Петрова", email="ivanov@torgdom.test", notes="{{salesperson.email}}"
+    )
     with database.read() as session:
         assert merge(session, item, sender_address="sales@torgdom.test")[1] == "ivanov@torgdom.test"
         with pytest.raises(TemplateError, match="salesperson.phone"):

@@ -43,7 +43,12 @@ from tests.mail.world import World, letter, make_world
 
 SALES_BOX = f"sales@{COMPANY_DOMAIN}"
 IVANOV_BOX = f"ivanov@{COMPANY_DOMAIN}"
-ROMASHKA, VEKTOR, URAL, SEVER = "romashka.test", "vektor-snab.test", "uralmetall.test", "td-sever.test"
+ROMASHKA, VEKTOR, URAL, SEVER = (
+    "romashka.test",
+    "vektor-snab.test",
+    "uralmetall.test",
+    "td-sever.test",
+)
 
 
 def _day(day: int, hour: int = 10) -> datetime:
@@ -52,7 +57,9 @@ def _day(day: int, hour: int = 10) -> datetime:
 
 def _thread_index(conversation: int, replies: int = 0) -> str:
     """An Outlook Thread-Index: 6 bytes of time and a GUID (22 bytes), and 5 bytes per reply."""
-    head = bytes([1, 0xD9, 0x4C, 0x11, 0x22, conversation]) + bytes(range(conversation, conversation + 16))
+    head = bytes([1, 0xD9, 0x4C, 0x11, 0x22, conversation]) + bytes(
+        range(conversation, conversation + 16)
+    )
     return base64.b64encode(head + bytes([0, 0, 0x10, 0x20, conversation]) * replies).decode()
 
 
@@ -70,64 +77,230 @@ def _correspondence() -> list[Item]:
     items: list[Item] = []
     mids: dict[str, str] = {}
 
-    def add(name: str, box: str, folder: str, *, sender: str, to: str, subject: str, when: datetime,
-            replies_to: str | None = None, references: list[str] | None = None, cc: str | None = None,
-            headers: dict[str, str] | None = None) -> None:
+    def add(
+        name: str,
+        box: str,
+        folder: str,
+        *,
+        sender: str,
+        to: str,
+        subject: str,
+        when: datetime,
+        replies_to: str | None = None,
+        references: list[str] | None = None,
+        cc: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         mid = f"<{name}.{COMPANY_DOMAIN if sender.endswith(COMPANY_DOMAIN) else 'client'}@example.test>"
-        raw, normalised = letter(sender=sender, to=to, cc=cc, subject=subject, when=when, message_id=mid,
-                                 in_reply_to=mids[replies_to] if replies_to else None,
-                                 references=" ".join(mids[r] for r in references) if references else None,
-                                 headers=headers, body=f"Письмо {name}.")
+        raw, normalised = letter(
+            sender=sender,
+            to=to,
+            cc=cc,
+            subject=subject,
+            when=when,
+            message_id=mid,
+            in_reply_to=mids[replies_to] if replies_to else None,
+            references=" ".join(mids[r] for r in references) if references else None,
+            headers=headers,
+            body=f"Письмо {name}.",
+        )
         mids[name] = normalised
         items.append(Item(name, box, folder, raw, normalised))
 
     client = {cp: f"Контакт <director@{cp}>" for cp in (ROMASHKA, VEKTOR, URAL, SEVER)}
     # r: a well-behaved conversation, both sides keep References.
-    add("r1", SALES_BOX, "INBOX", sender=client[ROMASHKA], to=SALES_BOX, subject="Заявка на поставку", when=_day(2))
-    add("r2", SALES_BOX, "Sent", sender=SALES_BOX, to=client[ROMASHKA], subject="Re: Заявка на поставку",
-        when=_day(2, 12), replies_to="r1", references=["r1"])
-    add("r3", SALES_BOX, "INBOX", sender=client[ROMASHKA], to=SALES_BOX, subject="Re: Re: Заявка на поставку",
-        when=_day(3), replies_to="r2", references=["r1", "r2"])
-    add("r4", SALES_BOX, "Sent", sender=SALES_BOX, to=client[ROMASHKA], subject="RE: RE: Заявка на поставку",
-        when=_day(3, 15), replies_to="r3", references=["r1", "r2", "r3"])
+    add(
+        "r1",
+        SALES_BOX,
+        "INBOX",
+        sender=client[ROMASHKA],
+        to=SALES_BOX,
+        subject="Заявка на поставку",
+        when=_day(2),
+    )
+    add(
+        "r2",
+        SALES_BOX,
+        "Sent",
+        sender=SALES_BOX,
+        to=client[ROMASHKA],
+        subject="Re: Заявка на поставку",
+        when=_day(2, 12),
+        replies_to="r1",
+        references=["r1"],
+    )
+    add(
+        "r3",
+        SALES_BOX,
+        "INBOX",
+        sender=client[ROMASHKA],
+        to=SALES_BOX,
+        subject="Re: Re: Заявка на поставку",
+        when=_day(3),
+        replies_to="r2",
+        references=["r1", "r2"],
+    )
+    add(
+        "r4",
+        SALES_BOX,
+        "Sent",
+        sender=SALES_BOX,
+        to=client[ROMASHKA],
+        subject="RE: RE: Заявка на поставку",
+        when=_day(3, 15),
+        replies_to="r3",
+        references=["r1", "r2", "r3"],
+    )
     # v: In-Reply-To only (Outlook drops References), across a personal and the shared box;
     # v3 reaches both (Cc) and is one letter. v1 and v3 are linked only through v2.
-    add("v1", SALES_BOX, "INBOX", sender=client[VEKTOR], to=SALES_BOX, subject="Коммерческое предложение",
-        when=_day(4))
-    add("v2", IVANOV_BOX, "Sent", sender=IVANOV_BOX, to=client[VEKTOR], subject="RE: Коммерческое предложение",
-        when=_day(4, 14), replies_to="v1")
-    add("v3", IVANOV_BOX, "INBOX", sender=client[VEKTOR], to=IVANOV_BOX, cc=SALES_BOX,
-        subject="Re: RE: Коммерческое предложение", when=_day(5), replies_to="v2")
+    add(
+        "v1",
+        SALES_BOX,
+        "INBOX",
+        sender=client[VEKTOR],
+        to=SALES_BOX,
+        subject="Коммерческое предложение",
+        when=_day(4),
+    )
+    add(
+        "v2",
+        IVANOV_BOX,
+        "Sent",
+        sender=IVANOV_BOX,
+        to=client[VEKTOR],
+        subject="RE: Коммерческое предложение",
+        when=_day(4, 14),
+        replies_to="v1",
+    )
+    add(
+        "v3",
+        IVANOV_BOX,
+        "INBOX",
+        sender=client[VEKTOR],
+        to=IVANOV_BOX,
+        cc=SALES_BOX,
+        subject="Re: RE: Коммерческое предложение",
+        when=_day(5),
+        replies_to="v2",
+    )
     items.append(Item("v3", SALES_BOX, "INBOX", items[-1].raw, items[-1].message_id))
     # u: Outlook on both sides, no reference headers at all: Thread-Index and Thread-Topic.
     topic = {"Thread-Topic": "Договор поставки № 5-П"}
-    add("u1", SALES_BOX, "Sent", sender=SALES_BOX, to=client[URAL], subject="Договор поставки № 5-П", when=_day(5),
-        headers={**topic, "Thread-Index": _thread_index(7)})
-    add("u2", SALES_BOX, "INBOX", sender=client[URAL], to=SALES_BOX, subject="RE: Договор поставки № 5-П",
-        when=_day(6), headers={**topic, "Thread-Index": _thread_index(7, 1)})
-    add("u3", SALES_BOX, "Sent", sender=SALES_BOX, to=client[URAL], subject="RE: RE: Договор поставки № 5-П",
-        when=_day(6, 16), headers={**topic, "Thread-Index": _thread_index(7, 2)})
-    add("p1", SALES_BOX, "INBOX", sender=client[URAL], to=SALES_BOX, subject="Прайс-лист на 20 мая", when=_day(7))
+    add(
+        "u1",
+        SALES_BOX,
+        "Sent",
+        sender=SALES_BOX,
+        to=client[URAL],
+        subject="Договор поставки № 5-П",
+        when=_day(5),
+        headers={**topic, "Thread-Index": _thread_index(7)},
+    )
+    add(
+        "u2",
+        SALES_BOX,
+        "INBOX",
+        sender=client[URAL],
+        to=SALES_BOX,
+        subject="RE: Договор поставки № 5-П",
+        when=_day(6),
+        headers={**topic, "Thread-Index": _thread_index(7, 1)},
+    )
+    add(
+        "u3",
+        SALES_BOX,
+        "Sent",
+        sender=SALES_BOX,
+        to=client[URAL],
+        subject="RE: RE: Договор поставки № 5-П",
+        when=_day(6, 16),
+        headers={**topic, "Thread-Index": _thread_index(7, 2)},
+    )
+    add(
+        "p1",
+        SALES_BOX,
+        "INBOX",
+        sender=client[URAL],
+        to=SALES_BOX,
+        subject="Прайс-лист на 20 мая",
+        when=_day(7),
+    )
     # s: the client's mailer gives no Thread-Index; our Outlook answers by topic only,
     # the client's The Bat! answers that with In-Reply-To.
-    add("s1", SALES_BOX, "INBOX", sender=client[SEVER], to=SALES_BOX, subject="[External] Акт сверки за квартал",
-        when=_day(7))
-    add("s2", IVANOV_BOX, "Sent", sender=IVANOV_BOX, to=client[SEVER], subject="Ответ: Акт сверки за квартал",
-        when=_day(8), headers={"Thread-Topic": "Акт сверки за квартал", "Thread-Index": _thread_index(9)})
-    add("s3", IVANOV_BOX, "INBOX", sender=client[SEVER], to=IVANOV_BOX, subject="Re[2]: Акт сверки за квартал",
-        when=_day(9), replies_to="s2")
+    add(
+        "s1",
+        SALES_BOX,
+        "INBOX",
+        sender=client[SEVER],
+        to=SALES_BOX,
+        subject="[External] Акт сверки за квартал",
+        when=_day(7),
+    )
+    add(
+        "s2",
+        IVANOV_BOX,
+        "Sent",
+        sender=IVANOV_BOX,
+        to=client[SEVER],
+        subject="Ответ: Акт сверки за квартал",
+        when=_day(8),
+        headers={"Thread-Topic": "Акт сверки за квартал", "Thread-Index": _thread_index(9)},
+    )
+    add(
+        "s3",
+        IVANOV_BOX,
+        "INBOX",
+        sender=client[SEVER],
+        to=IVANOV_BOX,
+        subject="Re[2]: Акт сверки за квартал",
+        when=_day(9),
+        replies_to="s2",
+    )
     # c and d: two clients, the same subject the same week — two threads, never one.
-    add("c1", SALES_BOX, "INBOX", sender=client[ROMASHKA], to=SALES_BOX, subject="Счёт", when=_day(10))
-    add("c2", SALES_BOX, "Sent", sender=SALES_BOX, to=client[ROMASHKA], subject="RE: Счёт", when=_day(10, 15),
-        headers={"Thread-Topic": "Счёт"})
-    add("d1", SALES_BOX, "INBOX", sender=client[VEKTOR], to=SALES_BOX, subject="Счёт", when=_day(11))
-    add("d2", SALES_BOX, "Sent", sender=SALES_BOX, to=client[VEKTOR], subject="RE: Счёт", when=_day(11, 12),
-        headers={"Thread-Topic": "Счёт"})
+    add(
+        "c1",
+        SALES_BOX,
+        "INBOX",
+        sender=client[ROMASHKA],
+        to=SALES_BOX,
+        subject="Счёт",
+        when=_day(10),
+    )
+    add(
+        "c2",
+        SALES_BOX,
+        "Sent",
+        sender=SALES_BOX,
+        to=client[ROMASHKA],
+        subject="RE: Счёт",
+        when=_day(10, 15),
+        headers={"Thread-Topic": "Счёт"},
+    )
+    add(
+        "d1", SALES_BOX, "INBOX", sender=client[VEKTOR], to=SALES_BOX, subject="Счёт", when=_day(11)
+    )
+    add(
+        "d2",
+        SALES_BOX,
+        "Sent",
+        sender=SALES_BOX,
+        to=client[VEKTOR],
+        subject="RE: Счёт",
+        when=_day(11, 12),
+        headers={"Thread-Topic": "Счёт"},
+    )
     # e: the same client, the same subject a month and a half later — a new conversation.
     later = _day(10) + TOPIC_WINDOW + timedelta(days=15)
     add("e1", SALES_BOX, "INBOX", sender=client[ROMASHKA], to=SALES_BOX, subject="Счёт", when=later)
-    add("e2", SALES_BOX, "Sent", sender=SALES_BOX, to=client[ROMASHKA], subject="Отв: Счёт",
-        when=later + timedelta(hours=3))
+    add(
+        "e2",
+        SALES_BOX,
+        "Sent",
+        sender=SALES_BOX,
+        to=client[ROMASHKA],
+        subject="Отв: Счёт",
+        when=later + timedelta(hours=3),
+    )
     return items
 
 
@@ -139,9 +312,11 @@ EXPECTED = {item.name: MIDS[item.name[0] + "1"] for item in LETTERS}
 
 # -- filing in an order
 
+
 @pytest.fixture
-def fresh(backend: str, database: Database, request: pytest.FixtureRequest,
-          tmp_path: Path) -> Iterator[Callable[[], World]]:
+def fresh(
+    backend: str, database: Database, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], World]]:
     """Makes a new company on an empty database (a new SQLite file, or PostgreSQL emptied) each call."""
     template = request.getfixturevalue("sqlite_template") if backend == "sqlite" else None
     made: list[Database] = []
@@ -159,8 +334,16 @@ def fresh(backend: str, database: Database, request: pytest.FixtureRequest,
         world = make_world(db, tmp_path, cast(Any, None))
         with db.write() as session:
             for address, owner in ((SALES_BOX, None), (IVANOV_BOX, "ivanov")):
-                box = bridge.add_mailbox(session, world.config, name=address, address=address, imap_host="127.0.0.1",
-                                         imap_security="plain", password="unused", owner=owner)
+                box = bridge.add_mailbox(
+                    session,
+                    world.config,
+                    name=address,
+                    address=address,
+                    imap_host="127.0.0.1",
+                    imap_security="plain",
+                    password="unused",
+                    owner=owner,
+                )
                 world.mailboxes[address] = box.id
         return world
 
@@ -174,15 +357,24 @@ def _batches(order: list[Item], size: int | None) -> list[list[Item]]:
     out: list[list[Item]] = []
     for item in order:
         last = out[-1] if out else None
-        if last and (last[0].box, last[0].folder) == (item.box, item.folder) and (size is None or len(last) < size):
+        if (
+            last
+            and (last[0].box, last[0].folder) == (item.box, item.folder)
+            and (size is None or len(last) < size)
+        ):
             last.append(item)
         else:
             out.append([item])
     return out
 
 
-def file_in_order(world: World, order: list[Item], size: int | None = None, *,
-                  outcomes_allowed: frozenset[str] = frozenset({"filed", "duplicates"})) -> dict[str, str]:
+def file_in_order(
+    world: World,
+    order: list[Item],
+    size: int | None = None,
+    *,
+    outcomes_allowed: frozenset[str] = frozenset({"filed", "duplicates"}),
+) -> dict[str, str]:
     """File the letters batch by batch as a bridge run does; each letter's thread id (by name)."""
     ingest = world.ingest()
     uids: dict[tuple[str, str], int] = {}
@@ -205,10 +397,18 @@ def file_in_order(world: World, order: list[Item], size: int | None = None, *,
 def threads_of(world: World) -> dict[str, str]:
     names = {item.message_id: item.name for item in LETTERS}
     with world.database.read() as session:
-        filed = {i.message_id: i.thread_id for i in session.execute(
-            select(Interaction).where(Interaction.kind == "letter")).scalars()}
-        known = {m.key: m.thread_id for m in session.execute(
-            select(MailMessage).where(MailMessage.interaction_id.is_not(None))).scalars()}  # type: ignore[union-attr]
+        filed = {
+            i.message_id: i.thread_id
+            for i in session.execute(
+                select(Interaction).where(Interaction.kind == "letter")
+            ).scalars()
+        }
+        known = {
+            m.key: m.thread_id
+            for m in session.execute(
+                select(MailMessage).where(MailMessage.interaction_id.is_not(None))
+            ).scalars()
+        }  # type: ignore[union-attr]
     assert filed == known  # the bridge's index and the histories say the same
     return {names.get(mid, mid): thread for mid, thread in filed.items()}
 
@@ -230,8 +430,12 @@ def _orders() -> dict[str, list[Item]]:
         "backwards": list(reversed(LETTERS)),
         "sent first": by(lambda i: (i.folder != "Sent", position[id(i)])),
         "inbox first": by(lambda i: (i.folder != "INBOX", position[id(i)])),
-        "sales box, then ivanov's": by(lambda i: (i.box != SALES_BOX, i.folder != "INBOX", position[id(i)])),
-        "ivanov's box, then sales": by(lambda i: (i.box != IVANOV_BOX, i.folder != "Sent", position[id(i)])),
+        "sales box, then ivanov's": by(
+            lambda i: (i.box != SALES_BOX, i.folder != "INBOX", position[id(i)])
+        ),
+        "ivanov's box, then sales": by(
+            lambda i: (i.box != IVANOV_BOX, i.folder != "Sent", position[id(i)])
+        ),
     }
     for seed in range(3):
         shuffled = list(LETTERS)
@@ -242,19 +446,23 @@ def _orders() -> dict[str, list[Item]]:
 
 # -- the rule's pieces
 
-@pytest.mark.parametrize(("subject", "topic", "replied"), [
-    ("Счёт", "счёт", False),
-    ("RE: Счёт", "счёт", True),
-    ("Re: RE:  re:Счёт", "счёт", True),
-    ("Re[2]: Акт сверки", "акт сверки", True),
-    ("Ответ: Отв: Счёт", "счёт", True),
-    ("FW: Fwd: Прайс", "прайс", True),
-    ("[External] RE: Счёт", "счёт", True),
-    ("[External] Счёт", "счёт", False),
-    ("Re: [Внешний] Счёт", "счёт", True),
-    ("Regarding: Счёт", "regarding: счёт", False),
-    ("Счёт: Re: ответ", "счёт: re: ответ", False),
-])
+
+@pytest.mark.parametrize(
+    ("subject", "topic", "replied"),
+    [
+        ("Счёт", "счёт", False),
+        ("RE: Счёт", "счёт", True),
+        ("Re: RE:  re:Счёт", "счёт", True),
+        ("Re[2]: Акт сверки", "акт сверки", True),
+        ("Ответ: Отв: Счёт", "счёт", True),
+        ("FW: Fwd: Прайс", "прайс", True),
+        ("[External] RE: Счёт", "счёт", True),
+        ("[External] Счёт", "счёт", False),
+        ("Re: [Внешний] Счёт", "счёт", True),
+        ("Regarding: Счёт", "regarding: счёт", False),
+        ("Счёт: Re: ответ", "счёт: re: ответ", False),
+    ],
+)
 def test_subject_normalised_to_its_topic(subject: str, topic: str, replied: bool) -> None:
     assert normalise_subject(subject) == (topic, replied)
 
@@ -269,10 +477,13 @@ def test_thread_index_names_the_conversation_by_its_first_22_bytes() -> None:
 
 # -- order independence
 
+
 def test_threads_as_written_are_the_conversations(fresh: Callable[[], World]) -> None:
     threads = file_in_order(fresh(), list(LETTERS))
     assert threads == EXPECTED
-    assert frozenset({"c1", "c2"}) in partition(threads) and frozenset({"d1", "d2"}) in partition(threads)
+    assert frozenset({"c1", "c2"}) in partition(threads) and frozenset({"d1", "d2"}) in partition(
+        threads
+    )
 
 
 def test_same_threads_in_every_order(fresh: Callable[[], World]) -> None:
@@ -282,47 +493,78 @@ def test_same_threads_in_every_order(fresh: Callable[[], World]) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(order=st.permutations(LETTERS), size=st.one_of(st.none(), st.integers(1, 4)))
-def test_any_order_any_batches_gives_the_same_threads(fresh: Callable[[], World], order: list[Item],
-                                                      size: int | None) -> None:
+def test_any_order_any_batches_gives_the_same_threads(
+    fresh: Callable[[], World], order: list[Item], size: int | None
+) -> None:
     assert file_in_order(fresh(), list(order), size) == EXPECTED
 
 
-def test_runs_of_one_letter_each_in_reverse_give_the_same_threads(fresh: Callable[[], World]) -> None:
+def test_runs_of_one_letter_each_in_reverse_give_the_same_threads(
+    fresh: Callable[[], World],
+) -> None:
     world = fresh()
     for item in reversed(LETTERS):  # every letter its own run: the threads join across transactions
         file_in_order(world, [item])
     assert threads_of(world) == EXPECTED
     with world.database.read() as session:
-        references = {(r.message_key, r.referenced) for r in session.execute(select(MailReference)).scalars()}
+        references = {
+            (r.message_key, r.referenced) for r in session.execute(select(MailReference)).scalars()
+        }
     assert (MIDS["r4"], MIDS["r1"]) in references and (MIDS["v3"], MIDS["v2"]) in references
 
 
 # -- a late parent, through a real Dovecot, reaches the laptops
 
+
 def test_late_parent_rethreads_the_letters_filed_before_and_laptops_pull_it(
-        database: Database, tmp_path: Path, dovecot: DovecotServer) -> None:
+    database: Database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
     world = make_world(database, tmp_path, dovecot)
     world.add_mailbox(SALES)
     client = f"Контакт <director@{ROMASHKA}>"
-    parent, parent_id = letter(sender=SALES_BOX, to=client, subject="Коммерческое предложение", when=_day(2))
-    reply, reply_id = letter(sender=client, to=SALES_BOX, subject="Re: Коммерческое предложение", when=_day(3),
-                             in_reply_to=parent_id, references=parent_id)
+    parent, parent_id = letter(
+        sender=SALES_BOX, to=client, subject="Коммерческое предложение", when=_day(2)
+    )
+    reply, reply_id = letter(
+        sender=client,
+        to=SALES_BOX,
+        subject="Re: Коммерческое предложение",
+        when=_day(3),
+        in_reply_to=parent_id,
+        references=parent_id,
+    )
     # Outlook answers the reply with In-Reply-To only: it names the reply, never the parent.
-    again, _ = letter(sender=client, to=SALES_BOX, subject="RE: Re: Коммерческое предложение", when=_day(4),
-                      in_reply_to=reply_id)
+    again, _ = letter(
+        sender=client,
+        to=SALES_BOX,
+        subject="RE: Re: Коммерческое предложение",
+        when=_day(4),
+        in_reply_to=reply_id,
+    )
     dovecot.append(SALES, "INBOX", reply)
     dovecot.append(SALES, "INBOX", again)
     assert world.run().error is None
     before = world.letters()
-    assert [i.thread_id for i in before] == [parent_id, parent_id]  # the reply names its root already
+    assert [i.thread_id for i in before] == [
+        parent_id,
+        parent_id,
+    ]  # the reply names its root already
     # A second conversation whose first letter is late: the replies wait under the reply's id.
     late, late_id = letter(sender=SALES_BOX, to=client, subject="Акт сверки", when=_day(5))
-    answer, answer_id = letter(sender=client, to=SALES_BOX, subject="RE: Акт сверки", when=_day(6),
-                               in_reply_to=late_id)
-    answer2, _ = letter(sender=client, to=SALES_BOX, subject="RE: RE: Акт сверки", when=_day(7),
-                        in_reply_to=answer_id)
+    answer, answer_id = letter(
+        sender=client, to=SALES_BOX, subject="RE: Акт сверки", when=_day(6), in_reply_to=late_id
+    )
+    answer2, _ = letter(
+        sender=client,
+        to=SALES_BOX,
+        subject="RE: RE: Акт сверки",
+        when=_day(7),
+        in_reply_to=answer_id,
+    )
     dovecot.append(SALES, "INBOX", answer)
     dovecot.append(SALES, "INBOX", answer2)
     assert world.run().error is None
@@ -334,19 +576,35 @@ def test_late_parent_rethreads_the_letters_filed_before_and_laptops_pull_it(
     assert world.run().error is None
     threads = {i.message_id: i.thread_id for i in world.letters()}
     assert set(threads.values()) == {parent_id, late_id}
-    assert sum(t == late_id for t in threads.values()) == 3 and sum(t == parent_id for t in threads.values()) == 3
+    assert (
+        sum(t == late_id for t in threads.values()) == 3
+        and sum(t == parent_id for t in threads.values()) == 3
+    )
 
 
 def test_late_root_joins_two_partial_threads_and_laptops_pull_the_change(
-        database: Database, tmp_path: Path, dovecot: DovecotServer) -> None:
+    database: Database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
     world = make_world(database, tmp_path, dovecot)
     world.add_mailbox(SALES)
     client = f"Контакт <director@{URAL}>"
-    first, first_id = letter(sender=client, to=SALES_BOX, subject="Отгрузка задерживается", when=_day(2))
-    middle, middle_id = letter(sender=SALES_BOX, to=client, subject="RE: Отгрузка задерживается", when=_day(3),
-                               in_reply_to=first_id)
-    last, last_id = letter(sender=client, to=SALES_BOX, subject="RE: RE: Отгрузка задерживается", when=_day(4),
-                           in_reply_to=middle_id)
+    first, first_id = letter(
+        sender=client, to=SALES_BOX, subject="Отгрузка задерживается", when=_day(2)
+    )
+    middle, middle_id = letter(
+        sender=SALES_BOX,
+        to=client,
+        subject="RE: Отгрузка задерживается",
+        when=_day(3),
+        in_reply_to=first_id,
+    )
+    last, last_id = letter(
+        sender=client,
+        to=SALES_BOX,
+        subject="RE: RE: Отгрузка задерживается",
+        when=_day(4),
+        in_reply_to=middle_id,
+    )
     # The last letter first: it starts a thread of its own, under the letter it answers.
     dovecot.append(SALES, "INBOX", last)
     assert world.run().error is None
@@ -359,7 +617,10 @@ def test_late_root_joins_two_partial_threads_and_laptops_pull_the_change(
     dovecot.append(SALES, "Sent", middle)
     assert world.run().error is None
     assert {i.message_id: i.thread_id for i in world.letters()} == {
-        first_id: first_id, middle_id: first_id, last_id: first_id}
+        first_id: first_id,
+        middle_id: first_id,
+        last_id: first_id,
+    }
     with database.read() as session:
         moved = session.get_one(Interaction, alone.id)
         assert moved.version == alone.version + 1 and moved.updated_at >= alone.updated_at
@@ -372,23 +633,49 @@ def test_late_root_joins_two_partial_threads_and_laptops_pull_the_change(
     assert changes[alone.id]["record"]["thread_id"] == first_id
 
 
-def test_letter_settled_from_review_joins_the_thread_of_its_replies(fresh: Callable[[], World]) -> None:
+def test_letter_settled_from_review_joins_the_thread_of_its_replies(
+    fresh: Callable[[], World],
+) -> None:
     world = fresh()
     client = f"Контакт <director@{ROMASHKA}>"
     # The first letter comes from the director's home address: nobody knows it, it waits in review.
     # It answers a letter of the client's own mail, never read here.
-    first, first_id = letter(sender="boss.romashka@gmail.com", to=SALES_BOX, subject="Счёт", when=_day(2),
-                             in_reply_to="<origin@romashka.test>", references="<origin@romashka.test>")
-    reply, reply_id = letter(sender=SALES_BOX, to=client, subject="RE: Счёт", when=_day(3), in_reply_to=first_id)
-    again, again_id = letter(sender=client, to=SALES_BOX, subject="RE: RE: Счёт", when=_day(4), in_reply_to=reply_id)
-    items = [Item("first", SALES_BOX, "INBOX", first, first_id), Item("reply", SALES_BOX, "Sent", reply, reply_id),
-             Item("again", SALES_BOX, "INBOX", again, again_id)]
+    first, first_id = letter(
+        sender="boss.romashka@gmail.com",
+        to=SALES_BOX,
+        subject="Счёт",
+        when=_day(2),
+        in_reply_to="<origin@romashka.test>",
+        references="<origin@romashka.test>",
+    )
+    reply, reply_id = letter(
+        sender=SALES_BOX, to=client, subject="RE: Счёт", when=_day(3), in_reply_to=first_id
+    )
+    again, again_id = letter(
+        sender=client, to=SALES_BOX, subject="RE: RE: Счёт", when=_day(4), in_reply_to=reply_id
+    )
+    items = [
+        Item("first", SALES_BOX, "INBOX", first, first_id),
+        Item("reply", SALES_BOX, "Sent", reply, reply_id),
+        Item("again", SALES_BOX, "INBOX", again, again_id),
+    ]
     threads = file_in_order(world, items, 1, outcomes_allowed=frozenset({"filed", "review"}))
-    assert threads == {reply_id: first_id, again_id: first_id}  # under the letter they answer, not filed yet
+    assert threads == {
+        reply_id: first_id,
+        again_id: first_id,
+    }  # under the letter they answer, not filed yet
     with world.database.read() as session:
         [review] = bridge.list_reviews(session)
-    bridge.settle_review(world.database, world.config, review.id, world.ivanov,
-                         counterparty_id=world.counterparties[ROMASHKA])
+    bridge.settle_review(
+        world.database,
+        world.config,
+        review.id,
+        world.ivanov,
+        counterparty_id=world.counterparties[ROMASHKA],
+    )
     # Settled, it is the thread's earliest letter: every letter takes the root it names.
-    assert threads_of(world) == {first_id: "<origin@romashka.test>", reply_id: "<origin@romashka.test>",
-                                 again_id: "<origin@romashka.test>"}
+    assert threads_of(world) == {
+        first_id: "<origin@romashka.test>",
+        reply_id: "<origin@romashka.test>",
+        again_id: "<origin@romashka.test>",
+    }

@@ -39,9 +39,18 @@ class World:
         from tests.mail.servers import PASSWORD
 
         with self.database.write() as session:
-            box = bridge.add_mailbox(session, self.config, name=address, address=address,
-                                     imap_host=self.dovecot.host, imap_port=self.dovecot.port, imap_security="plain",
-                                     password=PASSWORD, owner=owner, **kwargs)
+            box = bridge.add_mailbox(
+                session,
+                self.config,
+                name=address,
+                address=address,
+                imap_host=self.dovecot.host,
+                imap_port=self.dovecot.port,
+                imap_security="plain",
+                password=PASSWORD,
+                owner=owner,
+                **kwargs,
+            )
             self.mailboxes[address] = box.id
             return box.id
 
@@ -65,8 +74,13 @@ class World:
 
 
 def make_world(database: Database, tmp_path: Path, dovecot: DovecotServer) -> World:
-    config = Config.load(environ={"SATCHEL_DATA_DIR": str(tmp_path), "SATCHEL_DATABASE_URL": database.url,
-                                  "SATCHEL_COMPANY_DOMAINS": COMPANY_DOMAIN})
+    config = Config.load(
+        environ={
+            "SATCHEL_DATA_DIR": str(tmp_path),
+            "SATCHEL_DATABASE_URL": database.url,
+            "SATCHEL_COMPANY_DOMAINS": COMPANY_DOMAIN,
+        }
+    )
     ivanov = make_user(database, "ivanov", team="Москва")
     admin = make_user(database, "admin", role="admin", team=None)
     world = World(database, config, dovecot, ivanov, admin)
@@ -74,20 +88,38 @@ def make_world(database: Database, tmp_path: Path, dovecot: DovecotServer) -> Wo
     with database.write() as session:
         for name, domain in COMPANIES:
             cp = records.create(session, ivanov, rt_cp, {"legal_name": name, "visibility": "team"})
-            person = records.create(session, ivanov, rt_person, {
-                "counterparty_id": cp.id, "full_name": f"Контакт {name}",
-                "contacts": [{"kind": "email", "value": f"director@{domain}"},
-                             {"kind": "email", "value": f"second@{domain}"}]})
+            person = records.create(
+                session,
+                ivanov,
+                rt_person,
+                {
+                    "counterparty_id": cp.id,
+                    "full_name": f"Контакт {name}",
+                    "contacts": [
+                        {"kind": "email", "value": f"director@{domain}"},
+                        {"kind": "email", "value": f"second@{domain}"},
+                    ],
+                },
+            )
             world.counterparties[domain] = cp.id
             world.people[domain] = person.id
     return world
 
 
-def letter(*, sender: str, to: str = f"sales@{COMPANY_DOMAIN}", subject: str = "Заявка на поставку",
-           body: str = "Добрый день! Просим выставить счёт.", message_id: str | None = None,
-           in_reply_to: str | None = None, references: str | None = None, cc: str | None = None,
-           headers: dict[str, str] | None = None, when: datetime | None = None,
-           attachment: tuple[str, bytes] | None = None) -> tuple[bytes, str]:
+def letter(
+    *,
+    sender: str,
+    to: str = f"sales@{COMPANY_DOMAIN}",
+    subject: str = "Заявка на поставку",
+    body: str = "Добрый день! Просим выставить счёт.",
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    cc: str | None = None,
+    headers: dict[str, str] | None = None,
+    when: datetime | None = None,
+    attachment: tuple[str, bytes] | None = None,
+) -> tuple[bytes, str]:
     """A simple letter made with the stdlib (raw bytes, its normalised Message-ID, "<…>")."""
     msg = EmailMessage()
     msg["From"] = sender
@@ -106,5 +138,7 @@ def letter(*, sender: str, to: str = f"sales@{COMPANY_DOMAIN}", subject: str = "
         msg[name] = value
     msg.set_content(body)
     if attachment:
-        msg.add_attachment(attachment[1], maintype="application", subtype="octet-stream", filename=attachment[0])
+        msg.add_attachment(
+            attachment[1], maintype="application", subtype="octet-stream", filename=attachment[0]
+        )
     return bytes(msg), mid.lower()

@@ -21,8 +21,12 @@ class Api:
         self.client = client
         self.database = database
 
-    def login(self, login: str, device: str = "Ноутбук", password: str = PASSWORD) -> dict[str, str]:
-        r = self.client.post("/api/v1/auth/login", json={"login": login, "password": password, "device_name": device})
+    def login(
+        self, login: str, device: str = "Ноутбук", password: str = PASSWORD
+    ) -> dict[str, str]:
+        r = self.client.post(
+            "/api/v1/auth/login", json={"login": login, "password": password, "device_name": device}
+        )
         assert r.status_code == 201, r.text
         return {"Authorization": f"Bearer {r.json()['token']}"}
 

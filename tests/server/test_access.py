@@ -28,14 +28,27 @@ def test_private_counterparty_of_another_salesperson_is_invisible_and_untouchabl
 
     assert api.client.get(url, headers=petrova).status_code == 404
     assert api.client.get("/api/v1/counterparties", headers=petrova).json()["total"] == 0
-    assert api.client.get("/api/v1/counterparties", headers=petrova, params={"q": "тайный"}).json()["total"] == 0
+    assert (
+        api.client.get("/api/v1/counterparties", headers=petrova, params={"q": "тайный"}).json()[
+            "total"
+        ]
+        == 0
+    )
     assert api.client.patch(url, json={"notes": "взлом"}, headers=petrova).status_code == 404
     assert api.client.delete(url, headers=petrova).status_code == 404
-    r = api.client.post("/api/v1/contact-persons", headers=petrova,
-                        json={"counterparty_id": secret["id"], "full_name": "Шпион"})
-    assert r.status_code == 422 and "no Counterparty" in r.json()["details"]["counterparty_id"]  # as if missing
-    r = api.client.post("/api/v1/interactions", headers=petrova,
-                        json={"counterparty_id": secret["id"], "starts_at": "2026-11-01T10:00:00Z"})
+    r = api.client.post(
+        "/api/v1/contact-persons",
+        headers=petrova,
+        json={"counterparty_id": secret["id"], "full_name": "Шпион"},
+    )
+    assert (
+        r.status_code == 422 and "no Counterparty" in r.json()["details"]["counterparty_id"]
+    )  # as if missing
+    r = api.client.post(
+        "/api/v1/interactions",
+        headers=petrova,
+        json={"counterparty_id": secret["id"], "starts_at": "2026-11-01T10:00:00Z"},
+    )
     assert r.status_code == 422
 
     after = api.client.get(url, headers=ivanov).json()
@@ -50,9 +63,17 @@ def test_manager_sees_and_changes_team_records_but_not_other_teams(api: Api) -> 
     manager = api.user("manager", role="manager", team="Москва")
     mine = _cp(api, ivanov, "ООО Московский клиент")
     spb = _cp(api, kuznetsova, "ООО Питерский клиент")
-    names = {c["legal_name"] for c in api.client.get("/api/v1/counterparties", headers=manager).json()["items"]}
+    names = {
+        c["legal_name"]
+        for c in api.client.get("/api/v1/counterparties", headers=manager).json()["items"]
+    }
     assert names == {"ООО Московский клиент"}
-    assert api.client.patch(f"/api/v1/counterparties/{mine['id']}", json={"stage": "active"}, headers=manager).status_code == 200
+    assert (
+        api.client.patch(
+            f"/api/v1/counterparties/{mine['id']}", json={"stage": "active"}, headers=manager
+        ).status_code
+        == 200
+    )
     assert api.client.get(f"/api/v1/counterparties/{spb['id']}", headers=manager).status_code == 404
 
 
@@ -63,15 +84,41 @@ def test_team_and_company_visibility(api: Api) -> None:
     team = _cp(api, ivanov, "ООО Командный", visibility="team")
     company = _cp(api, ivanov, "ООО Общий", visibility="company")
     # A teammate sees and edits a team counterparty; the other team does not see it.
-    assert api.client.patch(f"/api/v1/counterparties/{team['id']}", json={"notes": "ok"}, headers=petrova).status_code == 200
-    assert api.client.get(f"/api/v1/counterparties/{team['id']}", headers=kuznetsova).status_code == 404
+    assert (
+        api.client.patch(
+            f"/api/v1/counterparties/{team['id']}", json={"notes": "ok"}, headers=petrova
+        ).status_code
+        == 200
+    )
+    assert (
+        api.client.get(f"/api/v1/counterparties/{team['id']}", headers=kuznetsova).status_code
+        == 404
+    )
     # Everyone sees a company counterparty and may log a call with it, but only its owner's side edits it.
-    assert api.client.get(f"/api/v1/counterparties/{company['id']}", headers=kuznetsova).status_code == 200
-    assert api.client.patch(f"/api/v1/counterparties/{company['id']}", json={"notes": "x"}, headers=kuznetsova).status_code == 403
-    call = api.client.post("/api/v1/interactions", headers=kuznetsova,
-                           json={"counterparty_id": company["id"], "starts_at": "2026-11-01T10:00:00Z", "subject": "Звонок"})
+    assert (
+        api.client.get(f"/api/v1/counterparties/{company['id']}", headers=kuznetsova).status_code
+        == 200
+    )
+    assert (
+        api.client.patch(
+            f"/api/v1/counterparties/{company['id']}", json={"notes": "x"}, headers=kuznetsova
+        ).status_code
+        == 403
+    )
+    call = api.client.post(
+        "/api/v1/interactions",
+        headers=kuznetsova,
+        json={
+            "counterparty_id": company["id"],
+            "starts_at": "2026-11-01T10:00:00Z",
+            "subject": "Звонок",
+        },
+    )
     assert call.status_code == 201
-    assert api.client.get(f"/api/v1/counterparties/{company['id']}", headers=ivanov).json()["notes"] is None
+    assert (
+        api.client.get(f"/api/v1/counterparties/{company['id']}", headers=ivanov).json()["notes"]
+        is None
+    )
 
 
 def test_explicit_share_grants_read_or_edit(api: Api) -> None:
@@ -107,9 +154,18 @@ def test_users_and_teams_are_changed_by_admins_only(api: Api) -> None:
     ivanov = api.user("ivanov")
     admin = api.user("admin", role="admin", team=None)
     me = api.client.get("/api/v1/me", headers=ivanov).json()["user"]
-    assert api.client.patch(f"/api/v1/users/{me['id']}", json={"role": "admin"}, headers=ivanov).status_code == 403
-    assert api.client.post("/api/v1/teams", json={"name": "Казань"}, headers=ivanov).status_code == 403
-    assert api.client.post("/api/v1/teams", json={"name": "Казань"}, headers=admin).status_code == 201
+    assert (
+        api.client.patch(
+            f"/api/v1/users/{me['id']}", json={"role": "admin"}, headers=ivanov
+        ).status_code
+        == 403
+    )
+    assert (
+        api.client.post("/api/v1/teams", json={"name": "Казань"}, headers=ivanov).status_code == 403
+    )
+    assert (
+        api.client.post("/api/v1/teams", json={"name": "Казань"}, headers=admin).status_code == 201
+    )
     r = api.client.patch(f"/api/v1/users/{me['id']}", json={"is_active": False}, headers=admin)
     assert r.status_code == 200
     assert api.client.get("/api/v1/me", headers=ivanov).status_code == 401
@@ -135,16 +191,33 @@ TEAMS = st.sampled_from(["Москва", "Казань", None])
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(people=st.lists(st.tuples(ROLES, TEAMS), min_size=2, max_size=4),
-       cps=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["private", "team", "company"]),
-                              st.sampled_from([None, "read", "edit"]), st.integers(0, 3)), min_size=1, max_size=5))
-def test_sql_visibility_agrees_with_record_rule(database: Database, people: list[tuple[str, str | None]],
-                                               cps: list[tuple[int, str, str | None, int]]) -> None:
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    people=st.lists(st.tuples(ROLES, TEAMS), min_size=2, max_size=4),
+    cps=st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.sampled_from(["private", "team", "company"]),
+            st.sampled_from([None, "read", "edit"]),
+            st.integers(0, 3),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+)
+def test_sql_visibility_agrees_with_record_rule(
+    database: Database,
+    people: list[tuple[str, str | None]],
+    cps: list[tuple[int, str, str | None, int]],
+) -> None:
     with database.write() as session:
         for table in (Share, Counterparty, User):
             session.execute(delete(table))
-    users = [make_user(database, f"u{i}", role=role, team=team) for i, (role, team) in enumerate(people)]
+    users = [
+        make_user(database, f"u{i}", role=role, team=team) for i, (role, team) in enumerate(people)
+    ]
     with database.write() as session:
         for owner_i, visibility, share, grantee_i in cps:
             owner = users[owner_i % len(users)]
@@ -152,7 +225,13 @@ def test_sql_visibility_agrees_with_record_rule(database: Database, people: list
             session.add(cp)
             session.flush()
             if share:
-                session.add(Share(counterparty_id=cp.id, user_id=users[grantee_i % len(users)].id, can_edit=share == "edit"))
+                session.add(
+                    Share(
+                        counterparty_id=cp.id,
+                        user_id=users[grantee_i % len(users)].id,
+                        can_edit=share == "edit",
+                    )
+                )
     rt = records.record_type("counterparties")
     with database.read() as session:
         everything = list(session.execute(select(Counterparty)).scalars())
@@ -166,38 +245,64 @@ def test_sql_visibility_agrees_with_record_rule(database: Database, people: list
 
 def test_a_hidden_counterparty_and_a_missing_one_answer_alike(api: Api) -> None:
     import uuid
+
     ivanov = api.user("ivanov")
     petrova = api.user("petrova", team="Питер")
     hidden = api.create(petrova, "counterparties", legal_name="ООО Скрытая", visibility="private")
     answers = []
     for cp_id in (hidden["id"], str(uuid.uuid4())):
-        for kind, data in (("contact-persons", {"full_name": "Анна"}), ("deals", {"title": "Поставка"}),
-                           ("interactions", {"kind": "call", "subject": "Звонок"})):
-            r = api.client.post(f"/api/v1/{kind}", json={"counterparty_id": cp_id, **data}, headers=ivanov)
+        for kind, data in (
+            ("contact-persons", {"full_name": "Анна"}),
+            ("deals", {"title": "Поставка"}),
+            ("interactions", {"kind": "call", "subject": "Звонок"}),
+        ):
+            r = api.client.post(
+                f"/api/v1/{kind}", json={"counterparty_id": cp_id, **data}, headers=ivanov
+            )
             detail = r.json().get("details", {}).get("counterparty_id", "")
             answers.append((kind, r.status_code, r.json()["error"], detail.replace(cp_id, "ID")))
     assert answers[:3] == answers[3:] and {a[1] for a in answers} == {422}, answers
     # Moving one's own person onto the hidden client says the same.
     mine = api.create(ivanov, "counterparties", legal_name="ООО Своя")
     person = api.create(ivanov, "contact-persons", counterparty_id=mine["id"], full_name="Олег")
-    r = api.client.patch(f"/api/v1/contact-persons/{person['id']}", json={"counterparty_id": hidden["id"]},
-                         headers=ivanov)
+    r = api.client.patch(
+        f"/api/v1/contact-persons/{person['id']}",
+        json={"counterparty_id": hidden["id"]},
+        headers=ivanov,
+    )
     assert r.status_code == 422 and "no Counterparty" in r.json()["details"]["counterparty_id"]
     # A reminder about a hidden record names neither it nor the client behind it.
-    hidden_person = api.create(petrova, "contact-persons", counterparty_id=hidden["id"], full_name="Тайна")
+    hidden_person = api.create(
+        petrova, "contact-persons", counterparty_id=hidden["id"], full_name="Тайна"
+    )
     me = api.client.get("/api/v1/me", headers=ivanov).json()["user"]["id"]
     said = []
     for subject_id in (hidden_person["id"], str(uuid.uuid4())):
-        r = api.client.post("/api/v1/reminders", headers=ivanov, json={
-            "title": "x", "due_at": "2026-12-05T10:00:00+03:00", "assignee_id": me,
-            "subject_type": "contact_person", "subject_id": subject_id})
-        said.append((r.status_code, {k: v.replace(subject_id, "ID") for k, v in r.json()["details"].items()}))
+        r = api.client.post(
+            "/api/v1/reminders",
+            headers=ivanov,
+            json={
+                "title": "x",
+                "due_at": "2026-12-05T10:00:00+03:00",
+                "assignee_id": me,
+                "subject_type": "contact_person",
+                "subject_id": subject_id,
+            },
+        )
+        said.append(
+            (
+                r.status_code,
+                {k: v.replace(subject_id, "ID") for k, v in r.json()["details"].items()},
+            )
+        )
     assert said[0] == said[1] and hidden["id"] not in str(said), said
     # Another's device answers as a missing one.
     other_device = api.client.get("/api/v1/devices", headers=petrova).json()["items"][0]["id"]
     assert api.client.delete(f"/api/v1/devices/{other_device}", headers=ivanov).status_code == 404
     assert api.client.delete(f"/api/v1/devices/{uuid.uuid4()}", headers=ivanov).status_code == 404
-    assert api.client.get("/api/v1/devices", headers=petrova).json()["items"][0]["revoked_at"] is None
+    assert (
+        api.client.get("/api/v1/devices", headers=petrova).json()["items"][0]["revoked_at"] is None
+    )
 
 
 def test_only_a_manager_makes_someone_else_responsible_for_an_interaction(api: Api) -> None:
@@ -206,13 +311,20 @@ def test_only_a_manager_makes_someone_else_responsible_for_an_interaction(api: A
     manager = api.user("boss", role="manager")
     petrova_id = api.client.get("/api/v1/me", headers=petrova).json()["user"]["id"]
     cp = api.create(ivanov, "counterparties", legal_name="ООО Общая", visibility="company")
-    meeting = {"counterparty_id": cp["id"], "kind": "meeting", "subject": "Встреча",
-               "starts_at": "2026-12-03T10:00:00+03:00", "responsible_id": petrova_id}
+    meeting = {
+        "counterparty_id": cp["id"],
+        "kind": "meeting",
+        "subject": "Встреча",
+        "starts_at": "2026-12-03T10:00:00+03:00",
+        "responsible_id": petrova_id,
+    }
     r = api.client.post("/api/v1/interactions", json=meeting, headers=ivanov)
     assert r.status_code == 403, r.text
     assert api.client.get("/api/v1/interactions", headers=petrova).json()["total"] == 0
     mine = api.create(ivanov, "interactions", **{**meeting, "responsible_id": None})
-    r = api.client.patch(f"/api/v1/interactions/{mine['id']}", json={"responsible_id": petrova_id}, headers=ivanov)
+    r = api.client.patch(
+        f"/api/v1/interactions/{mine['id']}", json={"responsible_id": petrova_id}, headers=ivanov
+    )
     assert r.status_code == 403, r.text
     assert api.client.post("/api/v1/interactions", json=meeting, headers=manager).status_code == 201
 
@@ -226,19 +338,37 @@ def test_a_user_changes_their_own_language_and_nothing_else_of_their_account(api
     her = api.client.get("/api/v1/me", headers=other).json()["user"]
     r = api.client.patch(f"/api/v1/users/{me['id']}", json={"locale": "en"}, headers=headers)
     assert r.status_code == 200 and r.json()["locale"] == "en", r.text
-    for change in ({"role": "admin"}, {"locale": "ru", "role": "admin"}, {"full_name": "Иван"},
-                   {"is_active": False}, {"login": "boss"}):
+    for change in (
+        {"role": "admin"},
+        {"locale": "ru", "role": "admin"},
+        {"full_name": "Иван"},
+        {"is_active": False},
+        {"login": "boss"},
+    ):
         r = api.client.patch(f"/api/v1/users/{me['id']}", json=change, headers=headers)
         assert r.status_code == 403, (change, r.text)
-    assert api.client.patch(f"/api/v1/users/{her['id']}", json={"locale": "en"}, headers=headers).status_code == 403
+    assert (
+        api.client.patch(
+            f"/api/v1/users/{her['id']}", json={"locale": "en"}, headers=headers
+        ).status_code
+        == 403
+    )
     after = api.client.get(f"/api/v1/users/{me['id']}", headers=headers).json()
     assert (after["role"], after["locale"], after["full_name"], after["is_active"]) == (
-        me["role"], "en", me["full_name"], True)
-    assert api.client.get(f"/api/v1/users/{her['id']}", headers=headers).json()["locale"] == her["locale"]
+        me["role"],
+        "en",
+        me["full_name"],
+        True,
+    )
+    assert (
+        api.client.get(f"/api/v1/users/{her['id']}", headers=headers).json()["locale"]
+        == her["locale"]
+    )
 
 
 def test_work_given_to_someone_who_cannot_see_the_client_is_refused_and_links_do_not_tell_what_exists(
-        api: Api) -> None:
+    api: Api,
+) -> None:
     """Found by an outside probe: a manager gave ivanov a reminder and a call on petrova's private
     client; ivanov then held ids of a client he may not see (and could not open the call). And a
     link to a hidden record answered differently from a link to none."""
@@ -250,43 +380,79 @@ def test_work_given_to_someone_who_cannot_see_the_client_is_refused_and_links_do
     person = api.create(petrova, "contact-persons", counterparty_id=secret["id"], full_name="Анна")
     deal = api.create(petrova, "deals", counterparty_id=secret["id"], title="Поставка")
     before = api.client.get("/api/v1/reminders", headers=boss).json()["total"]
-    for subject_type, subject_id in (("counterparty", secret["id"]), ("contact_person", person["id"]),
-                                     ("deal", deal["id"])):
-        r = api.client.post("/api/v1/reminders", headers=boss, json={
-            "title": "Позвонить", "due_at": "2026-12-02T09:00:00Z", "assignee_id": ivanov_id,
-            "subject_type": subject_type, "subject_id": subject_id})
+    for subject_type, subject_id in (
+        ("counterparty", secret["id"]),
+        ("contact_person", person["id"]),
+        ("deal", deal["id"]),
+    ):
+        r = api.client.post(
+            "/api/v1/reminders",
+            headers=boss,
+            json={
+                "title": "Позвонить",
+                "due_at": "2026-12-02T09:00:00Z",
+                "assignee_id": ivanov_id,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+            },
+        )
         assert r.status_code == 422 and "cannot see" in r.json()["details"]["assignee_id"], r.text
-    r = api.client.post("/api/v1/interactions", headers=boss, json={
-        "counterparty_id": secret["id"], "responsible_id": ivanov_id, "status": "planned",
-        "starts_at": "2026-12-02T10:00:00Z"})
+    r = api.client.post(
+        "/api/v1/interactions",
+        headers=boss,
+        json={
+            "counterparty_id": secret["id"],
+            "responsible_id": ivanov_id,
+            "status": "planned",
+            "starts_at": "2026-12-02T10:00:00Z",
+        },
+    )
     assert r.status_code == 422 and "cannot see" in r.json()["details"]["responsible_id"], r.text
     assert api.client.get("/api/v1/reminders", headers=boss).json()["total"] == before
     assert api.client.get("/api/v1/interactions", headers=ivanov).json()["total"] == 0
     # Shared with him, the same work is his to do.
     api.create(petrova, "shares", counterparty_id=secret["id"], user_id=ivanov_id)
-    r = api.client.post("/api/v1/interactions", headers=boss, json={
-        "counterparty_id": secret["id"], "responsible_id": ivanov_id, "status": "planned",
-        "starts_at": "2026-12-02T10:00:00Z"})
+    r = api.client.post(
+        "/api/v1/interactions",
+        headers=boss,
+        json={
+            "counterparty_id": secret["id"],
+            "responsible_id": ivanov_id,
+            "status": "planned",
+            "starts_at": "2026-12-02T10:00:00Z",
+        },
+    )
     assert r.status_code == 201, r.text
-    assert api.client.patch(f"/api/v1/interactions/{r.json()['id']}", json={"status": "done"},
-                            headers=ivanov).status_code == 200
+    assert (
+        api.client.patch(
+            f"/api/v1/interactions/{r.json()['id']}", json={"status": "done"}, headers=ivanov
+        ).status_code
+        == 200
+    )
 
     # A link to someone else's hidden person, deal or letter reads like a link to nothing.
     mine = _cp(api, ivanov, "ООО Мой клиент")
-    call = api.create(ivanov, "interactions", counterparty_id=mine["id"], starts_at="2026-12-01T10:00:00Z")
+    call = api.create(
+        ivanov, "interactions", counterparty_id=mine["id"], starts_at="2026-12-01T10:00:00Z"
+    )
     hidden = _cp(api, petrova, "ООО Другой тайный", visibility="private")
-    hidden_person = api.create(petrova, "contact-persons", counterparty_id=hidden["id"], full_name="Борис")
+    hidden_person = api.create(
+        petrova, "contact-persons", counterparty_id=hidden["id"], full_name="Борис"
+    )
     for field, hidden_id in (("contact_person_id", hidden_person["id"]),):
         answers = []
         for target in (hidden_id, "0b9f7d2e-0000-4000-8000-000000000000"):
-            r = api.client.patch(f"/api/v1/interactions/{call['id']}", json={field: target}, headers=ivanov)
+            r = api.client.patch(
+                f"/api/v1/interactions/{call['id']}", json={field: target}, headers=ivanov
+            )
             assert r.status_code == 422, r.text
             answers.append(r.json()["details"][field].replace(target, "<id>"))
         assert answers[0] == answers[1], answers
 
 
 def test_a_reminder_stays_filed_where_it_was_when_its_subject_moves_to_a_client_its_assignee_cannot_see(
-        api: Api) -> None:
+    api: Api,
+) -> None:
     """Found by an outside re-probe: a deal moved to a private client, then any edit of a reminder
     about it re-filed the reminder under that client, and its assignee's pull carried the client's id."""
     ivanov = api.user("ivanov", team="Москва")
@@ -296,16 +462,33 @@ def test_a_reminder_stays_filed_where_it_was_when_its_subject_moves_to_a_client_
     hidden = _cp(api, petrova, "ООО Тайная", visibility="private")
     api.create(petrova, "shares", counterparty_id=shared["id"], user_id=ivanov_id)
     deal = api.create(petrova, "deals", counterparty_id=shared["id"], title="Поставка")
-    reminder = api.create(ivanov, "reminders", title="Перезвонить", due_at="2026-12-05T10:00:00+03:00",
-                          subject_type="deal", subject_id=deal["id"])
+    reminder = api.create(
+        ivanov,
+        "reminders",
+        title="Перезвонить",
+        due_at="2026-12-05T10:00:00+03:00",
+        subject_type="deal",
+        subject_id=deal["id"],
+    )
     assert reminder["counterparty_id"] == shared["id"]
-    r = api.client.patch(f"/api/v1/deals/{deal['id']}", json={"counterparty_id": hidden["id"]}, headers=petrova)
+    r = api.client.patch(
+        f"/api/v1/deals/{deal['id']}", json={"counterparty_id": hidden["id"]}, headers=petrova
+    )
     assert r.status_code == 200, r.text
-    r = api.client.patch(f"/api/v1/reminders/{reminder['id']}", json={"notes": "позвонил"}, headers=ivanov)
+    r = api.client.patch(
+        f"/api/v1/reminders/{reminder['id']}", json={"notes": "позвонил"}, headers=ivanov
+    )
     assert r.status_code == 200 and r.json()["counterparty_id"] == shared["id"], r.text
-    assert hidden["id"] not in api.client.get(f"/api/v1/reminders/{reminder['id']}", headers=ivanov).text
+    assert (
+        hidden["id"]
+        not in api.client.get(f"/api/v1/reminders/{reminder['id']}", headers=ivanov).text
+    )
     # Pointing it at the moved deal anew is filing it under the hidden client: refused as if missing.
-    r = api.client.patch(f"/api/v1/reminders/{reminder['id']}", headers=ivanov,
-                         json={"subject_type": "counterparty", "subject_id": hidden["id"]})
+    r = api.client.patch(
+        f"/api/v1/reminders/{reminder['id']}",
+        headers=ivanov,
+        json={"subject_type": "counterparty", "subject_id": hidden["id"]},
+    )
     assert r.status_code == 422 and hidden["id"] not in str(r.json()["details"]).replace(
-        f"no Counterparty with id {hidden['id']}", ""), r.text
+        f"no Counterparty with id {hidden['id']}", ""
+    ), r.text

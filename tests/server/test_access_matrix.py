@@ -33,11 +33,15 @@ from tests.server.conftest import Api
 
 # --- What docs/access.md grants ----------------------------------------------------------------------------
 
-SEE = "see"  # read the counterparty and its records; log an interaction; set oneself a reminder on it
+SEE = (
+    "see"  # read the counterparty and its records; log an interaction; set oneself a reminder on it
+)
 CHANGE = "change"  # change and delete it and its records; add contact persons, deals and shares
 VISIBILITY = "visibility"  # change who sees it: "its owner's side" (issue 10, item 2): owner, their manager, admin
 HAND = "hand over"  # give it to another owner: "a manager of both, or an admin"
-ACT_FOR = "act for the owner"  # create a counterparty owned by, or a reminder assigned to, its owner
+ACT_FOR = (
+    "act for the owner"  # create a counterparty owned by, or a reminder assigned to, its owner
+)
 
 # relation → (who acts, which of the owner's counterparties, what the docs grant; None: not authenticated → 401)
 RELATIONS: dict[str, tuple[str | None, str, frozenset[str] | None]] = {
@@ -46,7 +50,11 @@ RELATIONS: dict[str, tuple[str | None, str, frozenset[str] | None]] = {
     "teammate, team visibility": ("mate", "team", frozenset({SEE, CHANGE})),
     "other team": ("other", "private", frozenset()),
     "other team, company visibility": ("other", "company", frozenset({SEE})),
-    "manager of the owner": ("manager", "private", frozenset({SEE, CHANGE, VISIBILITY, HAND, ACT_FOR})),
+    "manager of the owner": (
+        "manager",
+        "private",
+        frozenset({SEE, CHANGE, VISIBILITY, HAND, ACT_FOR}),
+    ),
     "manager of another team": ("manager_b", "private", frozenset()),
     "office": ("office", "private", frozenset({SEE})),
     "office, share to the user, edit": ("office_w", "private", frozenset({SEE, CHANGE})),
@@ -63,17 +71,31 @@ RELATIONS: dict[str, tuple[str | None, str, frozenset[str] | None]] = {
 # Record types whose access follows their counterparty, and what creating one needs (docs/access.md:
 # "Contact persons, deals and shares follow their counterparty. Anyone who sees a counterparty may log an
 # interaction with it"; a reminder for oneself needs only to see its counterparty).
-CHILDREN: dict[str, str] = {"contact-persons": CHANGE, "deals": CHANGE, "shares": CHANGE,
-                            "interactions": SEE, "reminders": SEE}
+CHILDREN: dict[str, str] = {
+    "contact-persons": CHANGE,
+    "deals": CHANGE,
+    "shares": CHANGE,
+    "interactions": SEE,
+    "reminders": SEE,
+}
 # Creating a child of a counterparty one may not see: refused. docs promise it looks like a missing one
 # (issue 10, item 12, still open: 403 today, 422 for a missing one) — any of these, and nothing written.
 HIDDEN_PARENT = (403, 404, 422)
 
 # Every route of the app and of the OpenAPI document, and which part of the matrix checks it.
 ROUTES: dict[tuple[str, str], str] = {
-    **{(m, f"/api/v1/{t}{suffix}"): "records" for t in records.RECORD_TYPES
-       for m, suffix in [("GET", ""), ("POST", ""), ("POST", "/batch"), ("GET", "/{id}"), ("PATCH", "/{id}"),
-                         ("DELETE", "/{id}")]},
+    **{
+        (m, f"/api/v1/{t}{suffix}"): "records"
+        for t in records.RECORD_TYPES
+        for m, suffix in [
+            ("GET", ""),
+            ("POST", ""),
+            ("POST", "/batch"),
+            ("GET", "/{id}"),
+            ("PATCH", "/{id}"),
+            ("DELETE", "/{id}"),
+        ]
+    },
     ("POST", "/api/v1/auth/login"): "accounts",
     ("POST", "/api/v1/auth/logout"): "accounts",
     ("GET", "/api/v1/me"): "accounts",
@@ -91,11 +113,19 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/sync/v1/bootstrap"): "sync",
     ("GET", "/api/v1/conflicts"): "sync",
     ("POST", "/api/v1/conflicts/{conflict_id}/resolve"): "sync",
-    **{(m, f"/api/v1/mail/{p}"): "mail" for m, p in [
-        ("GET", "reviews"), ("GET", "reviews/{review_id}"), ("POST", "reviews/{review_id}/settle"),
-        ("POST", "reviews/{review_id}/dismiss"), ("GET", "suggestions"),
-        ("POST", "suggestions/{suggestion_id}/accept"), ("POST", "suggestions/{suggestion_id}/dismiss"),
-        ("GET", "outbox")]},
+    **{
+        (m, f"/api/v1/mail/{p}"): "mail"
+        for m, p in [
+            ("GET", "reviews"),
+            ("GET", "reviews/{review_id}"),
+            ("POST", "reviews/{review_id}/settle"),
+            ("POST", "reviews/{review_id}/dismiss"),
+            ("GET", "suggestions"),
+            ("POST", "suggestions/{suggestion_id}/accept"),
+            ("POST", "suggestions/{suggestion_id}/dismiss"),
+            ("GET", "outbox"),
+        ]
+    },
 }
 # Who works the mail desk (docs/api.md "The mail desk"): office staff and administrators.
 MAIL_DESK = frozenset({"office", "office_w", "admin"})
@@ -112,11 +142,14 @@ def _iso(moment: datetime) -> str:
 
 # --- The company ----------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Company:
     api: Api
     users: dict[str, User]
-    tokens: dict[str, dict[str, str]]  # login → auth headers (the revoked device's and the disabled user's too)
+    tokens: dict[
+        str, dict[str, str]
+    ]  # login → auth headers (the revoked device's and the disabled user's too)
     devices: dict[str, str]  # login → device id
     targets: dict[str, dict[str, str]]  # visibility → record type → id
     failures: list[str] = field(default_factory=list)
@@ -137,7 +170,9 @@ class Company:
     def version(self) -> tuple[int, int, int]:
         """The data version, and the change log's newest version and size."""
         with self.api.database.read() as session:
-            top, rows = session.execute(select(func.max(changes.ChangeLog.version), func.count())).one()
+            top, rows = session.execute(
+                select(func.max(changes.ChangeLog.version), func.count())
+            ).one()
             return changes.current(session)[0], top or 0, rows
 
     def stored(self, record_type: str, record_id: str) -> dict[str, Any] | None:
@@ -160,9 +195,17 @@ class Company:
         if not ok:
             self.failures.append(f"{where[0]} | {where[1]} | {where[2]}: {message}")
 
-    def refused_changes_nothing(self, where: tuple[str, str, str], status: int | str, expected: Any,
-                                before: tuple[int, int, int], watched: list[tuple[str, str]],
-                                snapshot: list[dict[str, Any] | None], *, in_a_push: bool = False) -> None:
+    def refused_changes_nothing(
+        self,
+        where: tuple[str, str, str],
+        status: int | str,
+        expected: Any,
+        before: tuple[int, int, int],
+        watched: list[tuple[str, str]],
+        snapshot: list[dict[str, Any] | None],
+        *,
+        in_a_push: bool = False,
+    ) -> None:
         """A refused request: the status as expected, the data version, the change log and the records unchanged.
 
         A push that is accepted takes its version before applying its mutations (docs/sync-protocol.md: the
@@ -173,75 +216,132 @@ class Company:
         after = self.version()
         if in_a_push:
             after, before = after[1:] + (0,), before[1:] + (0,)
-        self.expect(where, after == before, f"refused, yet the data version or change log moved {before} → {after}")
+        self.expect(
+            where,
+            after == before,
+            f"refused, yet the data version or change log moved {before} → {after}",
+        )
         now = [self.stored(t, i) for t, i in watched]
         self.expect(where, now == snapshot, "refused, yet the record changed")
 
     def report(self) -> None:
-        assert not self.failures, f"{len(self.failures)} of {self.checked} cases differ from docs/access.md:\n" + \
-            "\n".join(self.failures)
+        assert not self.failures, (
+            f"{len(self.failures)} of {self.checked} cases differ from docs/access.md:\n"
+            + "\n".join(self.failures)
+        )
 
 
-def _targets(session: Any, admin: User, owner: User, visibility: str, extra_shares: dict[str, str],
-             tag: str) -> dict[str, str]:
+def _targets(
+    session: Any, admin: User, owner: User, visibility: str, extra_shares: dict[str, str], tag: str
+) -> dict[str, str]:
     """A counterparty of ``owner`` with ``visibility``, its shares, and one record of each kind on it."""
+
     def make(record_type: str, **data: Any) -> str:
         return str(records.create(session, admin, records.record_type(record_type), data).id)
 
     ids: dict[str, str] = {}
-    ids["counterparties"] = cp = make("counterparties", legal_name=f"ООО Цель {tag}", owner_id=owner.id,
-                                      visibility=visibility, notes="исходное")
+    ids["counterparties"] = cp = make(
+        "counterparties",
+        legal_name=f"ООО Цель {tag}",
+        owner_id=owner.id,
+        visibility=visibility,
+        notes="исходное",
+    )
     for key, value in extra_shares.items():
         who, _, mode = key.partition(":")
         if who == "bystander":
             continue
         kind = "user_id" if who.startswith("user") else "team_id"
         make("shares", counterparty_id=cp, **{kind: value}, can_edit=mode == "edit")
-    ids["contact-persons"] = make("contact-persons", counterparty_id=cp, full_name=f"Именинник {tag}",
-                                  birthday="1980-06-15")
+    ids["contact-persons"] = make(
+        "contact-persons", counterparty_id=cp, full_name=f"Именинник {tag}", birthday="1980-06-15"
+    )
     ids["deals"] = make("deals", counterparty_id=cp, title=f"Сделка {tag}", owner_id=owner.id)
-    ids["interactions"] = make("interactions", counterparty_id=cp, responsible_id=owner.id, kind="meeting",
-                               status="planned", starts_at=_iso(SOON), subject=f"Встреча {tag}")
-    ids["reminders"] = make("reminders", title=f"Напомнить {tag}", due_at=_iso(SOON), assignee_id=owner.id,
-                            subject_type="counterparty", subject_id=cp)
-    ids["shares"] = make("shares", counterparty_id=cp, user_id=extra_shares["bystander"], can_edit=False)
+    ids["interactions"] = make(
+        "interactions",
+        counterparty_id=cp,
+        responsible_id=owner.id,
+        kind="meeting",
+        status="planned",
+        starts_at=_iso(SOON),
+        subject=f"Встреча {tag}",
+    )
+    ids["reminders"] = make(
+        "reminders",
+        title=f"Напомнить {tag}",
+        due_at=_iso(SOON),
+        assignee_id=owner.id,
+        subject_type="counterparty",
+        subject_id=cp,
+    )
+    ids["shares"] = make(
+        "shares", counterparty_id=cp, user_id=extra_shares["bystander"], can_edit=False
+    )
     return ids
 
 
 def build(api: Api) -> Company:
     people = {
-        "owner": ("salesperson", "Москва"), "mate": ("salesperson", "Москва"), "manager": ("manager", "Москва"),
-        "other": ("salesperson", "Питер"), "manager_b": ("manager", "Питер"), "office": ("office", None),
-        "admin": ("admin", None), "office_w": ("office", None), "share_ur": ("salesperson", "Питер"), "share_uw": ("salesperson", "Питер"),
-        "share_tr": ("salesperson", "Казань"), "share_tw": ("salesperson", "Сочи"),
-        "disabled": ("salesperson", "Москва"), "bystander": ("salesperson", "Питер"),
+        "owner": ("salesperson", "Москва"),
+        "mate": ("salesperson", "Москва"),
+        "manager": ("manager", "Москва"),
+        "other": ("salesperson", "Питер"),
+        "manager_b": ("manager", "Питер"),
+        "office": ("office", None),
+        "admin": ("admin", None),
+        "office_w": ("office", None),
+        "share_ur": ("salesperson", "Питер"),
+        "share_uw": ("salesperson", "Питер"),
+        "share_tr": ("salesperson", "Казань"),
+        "share_tw": ("salesperson", "Сочи"),
+        "disabled": ("salesperson", "Москва"),
+        "bystander": ("salesperson", "Питер"),
         "bystander2": ("salesperson", "Питер"),
     }
-    users = {login: make_user(api.database, login, role=role, team=team) for login, (role, team) in people.items()}
+    users = {
+        login: make_user(api.database, login, role=role, team=team)
+        for login, (role, team) in people.items()
+    }
     tokens: dict[str, dict[str, str]] = {}
     devices: dict[str, str] = {}
     for login in people:
-        r = api.client.post("/api/v1/auth/login", json={"login": login, "password": PASSWORD, "device_name": "Ноутбук"})
+        r = api.client.post(
+            "/api/v1/auth/login",
+            json={"login": login, "password": PASSWORD, "device_name": "Ноутбук"},
+        )
         assert r.status_code == 201, r.text
         tokens[login] = {"Authorization": f"Bearer {r.json()['token']}", **protocol.headers()}
         devices[login] = r.json()["device"]["id"]
-    r = api.client.post("/api/v1/auth/login", json={"login": "owner", "password": PASSWORD, "device_name": "Потерян"})
+    r = api.client.post(
+        "/api/v1/auth/login",
+        json={"login": "owner", "password": PASSWORD, "device_name": "Потерян"},
+    )
     tokens["revoked"] = {"Authorization": f"Bearer {r.json()['token']}", **protocol.headers()}
     devices["revoked"] = r.json()["device"]["id"]
     assert api.client.post("/api/v1/auth/logout", headers=tokens["revoked"]).status_code == 204
     targets: dict[str, dict[str, str]] = {}
     with api.database.write() as session:
-        admin, owner = session.get_one(User, users["admin"].id), session.get_one(User, users["owner"].id)
+        admin, owner = (
+            session.get_one(User, users["admin"].id),
+            session.get_one(User, users["owner"].id),
+        )
         for visibility in ("private", "team", "company"):
-            targets[visibility] = _targets(session, admin, owner, visibility, _share_plan(users), visibility)
+            targets[visibility] = _targets(
+                session, admin, owner, visibility, _share_plan(users), visibility
+            )
         accounts.set_active(session, session.get_one(User, users["disabled"].id), False)
     return Company(api, users, tokens, devices, targets)
 
 
 def _share_plan(users: dict[str, User], *, with_disabled: bool = True) -> dict[str, str]:
-    plan = {"user:read": users["share_ur"].id, "user:edit": users["share_uw"].id,
-            "team:read": str(users["share_tr"].team_id), "team:edit": str(users["share_tw"].team_id),
-            "user3:edit": users["office_w"].id, "bystander": users["bystander"].id}
+    plan = {
+        "user:read": users["share_ur"].id,
+        "user:edit": users["share_uw"].id,
+        "team:read": str(users["share_tr"].team_id),
+        "team:edit": str(users["share_tw"].team_id),
+        "user3:edit": users["office_w"].id,
+        "bystander": users["bystander"].id,
+    }
     if with_disabled:
         plan["user2:edit"] = users["disabled"].id
     return plan
@@ -250,9 +350,18 @@ def _share_plan(users: dict[str, User], *, with_disabled: bool = True) -> dict[s
 def fresh(c: Company, visibility: str) -> dict[str, str]:
     """Another target like the shared one, for a case that is expected to change or delete it."""
     with c.api.database.write() as session:
-        admin, owner = session.get_one(User, c.users["admin"].id), session.get_one(User, c.users["owner"].id)
-        return _targets(session, admin, owner, visibility, _share_plan(c.users, with_disabled=False),
-                        f"{visibility} {uuid.uuid4().hex[:6]}")
+        admin, owner = (
+            session.get_one(User, c.users["admin"].id),
+            session.get_one(User, c.users["owner"].id),
+        )
+        return _targets(
+            session,
+            admin,
+            owner,
+            visibility,
+            _share_plan(c.users, with_disabled=False),
+            f"{visibility} {uuid.uuid4().hex[:6]}",
+        )
 
 
 @pytest.fixture
@@ -261,6 +370,7 @@ def company(api: Api) -> Iterator[Company]:
 
 
 # --- The route table is complete ----------------------------------------------------------------------------
+
 
 def _app_routes(app: Any) -> set[tuple[str, str]]:
     found = set()
@@ -275,24 +385,40 @@ def _app_routes(app: Any) -> set[tuple[str, str]]:
 def test_every_route_has_an_entry_in_the_matrix(api: Api) -> None:
     app_routes = _app_routes(api.client.app)
     documented = {(m.upper(), path) for path, item in document()["paths"].items() for m in item}
-    assert app_routes - set(ROUTES) == set(), "routes of the app without an entry in the access matrix"
+    assert app_routes - set(ROUTES) == set(), (
+        "routes of the app without an entry in the access matrix"
+    )
     assert documented - set(ROUTES) == set(), "operations of the OpenAPI document without an entry"
-    assert set(ROUTES) - app_routes == set(), "entries of the matrix for routes that no longer exist"
+    assert set(ROUTES) - app_routes == set(), (
+        "entries of the matrix for routes that no longer exist"
+    )
 
 
 # --- REST records -------------------------------------------------------------------------------------------
 
-_UPDATE = {"counterparties": {"notes": "взлом"}, "contact-persons": {"notes": "взлом"}, "deals": {"title": "взлом"},
-           "interactions": {"subject": "взлом"}, "reminders": {"title": "взлом"}, "shares": {"can_edit": True}}
+_UPDATE = {
+    "counterparties": {"notes": "взлом"},
+    "contact-persons": {"notes": "взлом"},
+    "deals": {"title": "взлом"},
+    "interactions": {"subject": "взлом"},
+    "reminders": {"title": "взлом"},
+    "shares": {"can_edit": True},
+}
 
 
 def _child_body(c: Company, record_type: str, cp: str) -> dict[str, Any]:
-    return {"contact-persons": {"counterparty_id": cp, "full_name": "Новый Человек"},
-            "deals": {"counterparty_id": cp, "title": "Новая сделка"},
-            "shares": {"counterparty_id": cp, "user_id": c.users["bystander2"].id, "can_edit": True},
-            "interactions": {"counterparty_id": cp, "starts_at": _iso(SOON), "subject": "Звонок"},
-            "reminders": {"title": "Перезвонить", "due_at": _iso(SOON), "subject_type": "counterparty",
-                          "subject_id": cp}}[record_type]
+    return {
+        "contact-persons": {"counterparty_id": cp, "full_name": "Новый Человек"},
+        "deals": {"counterparty_id": cp, "title": "Новая сделка"},
+        "shares": {"counterparty_id": cp, "user_id": c.users["bystander2"].id, "can_edit": True},
+        "interactions": {"counterparty_id": cp, "starts_at": _iso(SOON), "subject": "Звонок"},
+        "reminders": {
+            "title": "Перезвонить",
+            "due_at": _iso(SOON),
+            "subject_type": "counterparty",
+            "subject_id": cp,
+        },
+    }[record_type]
 
 
 def _record_status(grants: frozenset[str] | None, needed: str, ok: int) -> int:
@@ -304,18 +430,30 @@ def _record_status(grants: frozenset[str] | None, needed: str, ok: int) -> int:
     return 403 if SEE in grants else 404
 
 
-def _case(c: Company, route: str, relation: str, action: str, send: Callable[[dict[str, str]], Any],
-          expected: Any, watched: list[tuple[str, str]]) -> Any:
+def _case(
+    c: Company,
+    route: str,
+    relation: str,
+    action: str,
+    send: Callable[[dict[str, str]], Any],
+    expected: Any,
+    watched: list[tuple[str, str]],
+) -> Any:
     """Send one request; a refusal (expected or not) must leave everything as it was."""
     before = c.version()
     snapshot = [c.stored(t, i) for t, i in watched]
     r = send(c.headers(relation))
     allowed = expected if isinstance(expected, tuple) else (expected,)
     if r.status_code >= 400 or min(allowed) >= 400:
-        c.refused_changes_nothing((route, relation, action), r.status_code, expected, before, watched, snapshot)
+        c.refused_changes_nothing(
+            (route, relation, action), r.status_code, expected, before, watched, snapshot
+        )
     else:
-        c.expect((route, relation, action), r.status_code in allowed, f"expected {expected}, got {r.status_code}: "
-                 f"{r.text[:200]}")
+        c.expect(
+            (route, relation, action),
+            r.status_code in allowed,
+            f"expected {expected}, got {r.status_code}: {r.text[:200]}",
+        )
     return r
 
 
@@ -329,41 +467,95 @@ def test_rest_records_matrix(company: Company) -> None:
             rid = target[record_type]
             one = f"/api/v1/{record_type}/{{id}}"
             # read and list
-            r = _case(c, f"GET {one}", relation, "read", lambda h, t=record_type, i=rid: c.client.get(
-                f"/api/v1/{t}/{i}", headers=h), _record_status(grants, SEE, 200), everything)
-            r = _case(c, f"GET /api/v1/{record_type}", relation, "list",
-                      lambda h, t=record_type: c.client.get(f"/api/v1/{t}", params={"limit": 500}, headers=h),
-                      401 if grants is None else 200, everything)
+            r = _case(
+                c,
+                f"GET {one}",
+                relation,
+                "read",
+                lambda h, t=record_type, i=rid: c.client.get(f"/api/v1/{t}/{i}", headers=h),
+                _record_status(grants, SEE, 200),
+                everything,
+            )
+            r = _case(
+                c,
+                f"GET /api/v1/{record_type}",
+                relation,
+                "list",
+                lambda h, t=record_type: c.client.get(
+                    f"/api/v1/{t}", params={"limit": 500}, headers=h
+                ),
+                401 if grants is None else 200,
+                everything,
+            )
             if r.status_code == 200:
                 listed = rid in {item["id"] for item in r.json()["items"]}
-                c.expect((f"GET /api/v1/{record_type}", relation, "list"), listed == (SEE in (grants or ())),
-                         f"the target is {'' if listed else 'not '}listed")
+                c.expect(
+                    (f"GET /api/v1/{record_type}", relation, "list"),
+                    listed == (SEE in (grants or ())),
+                    f"the target is {'' if listed else 'not '}listed",
+                )
             # update: on a fresh copy when it is expected to succeed
             expected = _record_status(grants, CHANGE, 200)
             subject = fresh(c, kind) if expected == 200 else target
-            _case(c, f"PATCH {one}", relation, "update", lambda h, t=record_type, i=subject[record_type]:
-                  c.client.patch(f"/api/v1/{t}/{i}", json=_UPDATE[t], headers=h), expected,
-                  [(t, i) for t, i in subject.items()])
+            _case(
+                c,
+                f"PATCH {one}",
+                relation,
+                "update",
+                lambda h, t=record_type, i=subject[record_type]: c.client.patch(
+                    f"/api/v1/{t}/{i}", json=_UPDATE[t], headers=h
+                ),
+                expected,
+                [(t, i) for t, i in subject.items()],
+            )
             # delete
             expected = _record_status(grants, CHANGE, 204)
             subject = fresh(c, kind) if expected == 204 else target
-            r = _case(c, f"DELETE {one}", relation, "delete", lambda h, t=record_type, i=subject[record_type]:
-                      c.client.delete(f"/api/v1/{t}/{i}", headers=h), expected, [(t, i) for t, i in subject.items()])
+            r = _case(
+                c,
+                f"DELETE {one}",
+                relation,
+                "delete",
+                lambda h, t=record_type, i=subject[record_type]: c.client.delete(
+                    f"/api/v1/{t}/{i}", headers=h
+                ),
+                expected,
+                [(t, i) for t, i in subject.items()],
+            )
             if r.status_code == 204:
-                c.expect((f"DELETE {one}", relation, "delete"), c.stored(record_type, subject[record_type]) is None,
-                         "204, yet the record is still there")
+                c.expect(
+                    (f"DELETE {one}", relation, "delete"),
+                    c.stored(record_type, subject[record_type]) is None,
+                    "204, yet the record is still there",
+                )
         # create a child of the target counterparty, one at a time and in a batch
         for record_type, needed in CHILDREN.items():
             ok = grants is not None and needed in grants
-            expected: Any = 401 if grants is None else 201 if ok else 403 if SEE in grants else HIDDEN_PARENT
+            expected: Any = (
+                401 if grants is None else 201 if ok else 403 if SEE in grants else HIDDEN_PARENT
+            )
             body = _child_body(c, record_type, cp)
-            _case(c, f"POST /api/v1/{record_type}", relation, "create child",
-                  lambda h, t=record_type, b=body: c.client.post(f"/api/v1/{t}", json=b, headers=h),
-                  expected, everything)
+            _case(
+                c,
+                f"POST /api/v1/{record_type}",
+                relation,
+                "create child",
+                lambda h, t=record_type, b=body: c.client.post(f"/api/v1/{t}", json=b, headers=h),
+                expected,
+                everything,
+            )
             expected = 401 if grants is None else 201 if ok else 422
-            _case(c, f"POST /api/v1/{record_type}/batch", relation, "create child in a batch",
-                  lambda h, t=record_type, b=body: c.client.post(f"/api/v1/{t}/batch", json={"items": [b]}, headers=h),
-                  expected, everything)
+            _case(
+                c,
+                f"POST /api/v1/{record_type}/batch",
+                relation,
+                "create child in a batch",
+                lambda h, t=record_type, b=body: c.client.post(
+                    f"/api/v1/{t}/batch", json={"items": [b]}, headers=h
+                ),
+                expected,
+                everything,
+            )
         _counterparty_ownership(c, relation, kind, grants)
         _people(c, relation, grants)
         _templates(c, relation, grants)
@@ -375,72 +567,181 @@ def _templates(c: Company, relation: str, grants: frozenset[str] | None) -> None
     writer = RELATIONS[relation][0] in MAIL_DESK
     with c.api.database.write() as session:
         admin = session.get_one(User, c.users["admin"].id)
-        made = records.create(session, admin, records.record_type("letter-templates"),
-                              {"name": f"Шаблон {uuid.uuid4().hex[:8]}", "subject": "Счёт", "body": "Текст"})
+        made = records.create(
+            session,
+            admin,
+            records.record_type("letter-templates"),
+            {"name": f"Шаблон {uuid.uuid4().hex[:8]}", "subject": "Счёт", "body": "Текст"},
+        )
         rid = made.id
     one, watched = "/api/v1/letter-templates/{id}", [("letter-templates", rid)]
     auth = grants is not None
-    _case(c, f"GET {one}", relation, "read", lambda h: c.client.get(f"/api/v1/letter-templates/{rid}", headers=h),
-          200 if auth else 401, watched)
-    _case(c, "GET /api/v1/letter-templates", relation, "list",
-          lambda h: c.client.get("/api/v1/letter-templates", headers=h), 200 if auth else 401, watched)
-    _case(c, f"PATCH {one}", relation, "update", lambda h: c.client.patch(
-        f"/api/v1/letter-templates/{rid}", json={"body": "Подменённый текст"}, headers=h),
-          (200 if writer else 403) if auth else 401, watched)
-    _case(c, "POST /api/v1/letter-templates", relation, "create", lambda h: c.client.post(
-        "/api/v1/letter-templates", json={"name": f"Новый {uuid.uuid4().hex[:8]}", "body": "x"}, headers=h),
-          (201 if writer else 403) if auth else 401, watched)
-    _case(c, f"DELETE {one}", relation, "delete", lambda h: c.client.delete(
-        f"/api/v1/letter-templates/{rid}", headers=h), (204 if writer else 403) if auth else 401, watched)
+    _case(
+        c,
+        f"GET {one}",
+        relation,
+        "read",
+        lambda h: c.client.get(f"/api/v1/letter-templates/{rid}", headers=h),
+        200 if auth else 401,
+        watched,
+    )
+    _case(
+        c,
+        "GET /api/v1/letter-templates",
+        relation,
+        "list",
+        lambda h: c.client.get("/api/v1/letter-templates", headers=h),
+        200 if auth else 401,
+        watched,
+    )
+    _case(
+        c,
+        f"PATCH {one}",
+        relation,
+        "update",
+        lambda h: c.client.patch(
+            f"/api/v1/letter-templates/{rid}", json={"body": "Подменённый текст"}, headers=h
+        ),
+        (200 if writer else 403) if auth else 401,
+        watched,
+    )
+    _case(
+        c,
+        "POST /api/v1/letter-templates",
+        relation,
+        "create",
+        lambda h: c.client.post(
+            "/api/v1/letter-templates",
+            json={"name": f"Новый {uuid.uuid4().hex[:8]}", "body": "x"},
+            headers=h,
+        ),
+        (201 if writer else 403) if auth else 401,
+        watched,
+    )
+    _case(
+        c,
+        f"DELETE {one}",
+        relation,
+        "delete",
+        lambda h: c.client.delete(f"/api/v1/letter-templates/{rid}", headers=h),
+        (204 if writer else 403) if auth else 401,
+        watched,
+    )
 
 
-def _counterparty_ownership(c: Company, relation: str, kind: str, grants: frozenset[str] | None) -> None:
+def _counterparty_ownership(
+    c: Company, relation: str, kind: str, grants: frozenset[str] | None
+) -> None:
     one = "/api/v1/counterparties/{id}"
     owner_id, mate_id = c.users["owner"].id, c.users["mate"].id
     # hand over owner_id (to the owner's teammate: a manager of both may), and never to nobody
     expected = _record_status(grants, HAND, 200)
     subject = fresh(c, kind) if expected == 200 else c.targets[kind]
     watched = [(t, i) for t, i in subject.items()]
-    r = _case(c, f"PATCH {one}", relation, "hand over owner_id",
-              lambda h: c.client.patch(f"/api/v1/counterparties/{subject['counterparties']}",
-                                       json={"owner_id": mate_id}, headers=h), expected, watched)
+    r = _case(
+        c,
+        f"PATCH {one}",
+        relation,
+        "hand over owner_id",
+        lambda h: c.client.patch(
+            f"/api/v1/counterparties/{subject['counterparties']}",
+            json={"owner_id": mate_id},
+            headers=h,
+        ),
+        expected,
+        watched,
+    )
     if r.status_code == 200:
-        c.expect((f"PATCH {one}", relation, "hand over owner_id"),
-                 (c.stored("counterparties", subject["counterparties"]) or {}).get("owner_id") == mate_id,
-                 "200, yet the owner did not change")
+        c.expect(
+            (f"PATCH {one}", relation, "hand over owner_id"),
+            (c.stored("counterparties", subject["counterparties"]) or {}).get("owner_id")
+            == mate_id,
+            "200, yet the owner did not change",
+        )
     subject = c.targets[kind]
     watched = [(t, i) for t, i in subject.items()]
     null_expected: Any = _record_status(grants, CHANGE, 422)
     if null_expected == 422:
-        null_expected = (403, 422)  # whoever may change it is still refused: a counterparty always has an owner
-    _case(c, f"PATCH {one}", relation, "hand over owner_id to nobody",
-          lambda h: c.client.patch(f"/api/v1/counterparties/{subject['counterparties']}", json={"owner_id": None},
-                                   headers=h), null_expected, watched)
+        null_expected = (
+            403,
+            422,
+        )  # whoever may change it is still refused: a counterparty always has an owner
+    _case(
+        c,
+        f"PATCH {one}",
+        relation,
+        "hand over owner_id to nobody",
+        lambda h: c.client.patch(
+            f"/api/v1/counterparties/{subject['counterparties']}",
+            json={"owner_id": None},
+            headers=h,
+        ),
+        null_expected,
+        watched,
+    )
     # change visibility
     expected = _record_status(grants, VISIBILITY, 200)
     subject = fresh(c, kind) if expected == 200 else c.targets[kind]
     new = "company" if kind != "company" else "private"
-    _case(c, f"PATCH {one}", relation, "change visibility",
-          lambda h: c.client.patch(f"/api/v1/counterparties/{subject['counterparties']}", json={"visibility": new},
-                                   headers=h), expected, [(t, i) for t, i in subject.items()])
+    _case(
+        c,
+        f"PATCH {one}",
+        relation,
+        "change visibility",
+        lambda h: c.client.patch(
+            f"/api/v1/counterparties/{subject['counterparties']}",
+            json={"visibility": new},
+            headers=h,
+        ),
+        expected,
+        [(t, i) for t, i in subject.items()],
+    )
     # create a counterparty for the owner, and a reminder assigned to the owner
     everything = [(t, i) for t, i in c.targets[kind].items()]
     ok = grants is not None and ACT_FOR in grants
     for route, path, body in [
-        ("POST /api/v1/counterparties", "/api/v1/counterparties", {"legal_name": "ООО Подарок", "owner_id": owner_id}),
-        ("POST /api/v1/reminders", "/api/v1/reminders", {"title": "Сделай", "due_at": _iso(SOON),
-                                                         "assignee_id": owner_id}),
+        (
+            "POST /api/v1/counterparties",
+            "/api/v1/counterparties",
+            {"legal_name": "ООО Подарок", "owner_id": owner_id},
+        ),
+        (
+            "POST /api/v1/reminders",
+            "/api/v1/reminders",
+            {"title": "Сделай", "due_at": _iso(SOON), "assignee_id": owner_id},
+        ),
     ]:
         ok_here = ok
-        _case(c, route, relation, "create for the owner", lambda h, p=path, b=body: c.client.post(p, json=b, headers=h),
-              401 if grants is None else 201 if ok_here else 403, everything)
-        _case(c, route + "/batch", relation, "create for the owner in a batch",
-              lambda h, p=path, b=body: c.client.post(p + "/batch", json={"items": [b]}, headers=h),
-              401 if grants is None else 201 if ok_here else 422, everything)
+        _case(
+            c,
+            route,
+            relation,
+            "create for the owner",
+            lambda h, p=path, b=body: c.client.post(p, json=b, headers=h),
+            401 if grants is None else 201 if ok_here else 403,
+            everything,
+        )
+        _case(
+            c,
+            route + "/batch",
+            relation,
+            "create for the owner in a batch",
+            lambda h, p=path, b=body: c.client.post(p + "/batch", json={"items": [b]}, headers=h),
+            401 if grants is None else 201 if ok_here else 422,
+            everything,
+        )
     # a counterparty of one's own: anyone logged in
-    _case(c, "POST /api/v1/counterparties", relation, "create own",
-          lambda h: c.client.post("/api/v1/counterparties", json={"legal_name": "ООО Своё"}, headers=h),
-          401 if grants is None else 201, everything)
+    _case(
+        c,
+        "POST /api/v1/counterparties",
+        relation,
+        "create own",
+        lambda h: c.client.post(
+            "/api/v1/counterparties", json={"legal_name": "ООО Своё"}, headers=h
+        ),
+        401 if grants is None else 201,
+        everything,
+    )
 
 
 def _people(c: Company, relation: str, grants: frozenset[str] | None) -> None:
@@ -448,38 +749,106 @@ def _people(c: Company, relation: str, grants: frozenset[str] | None) -> None:
     admin = relation == "admin"
     owner = c.users["owner"]
     cases = [
-        ("users", owner.id, {"full_name": "Взломщик"}, {"login": f"new{uuid.uuid4().hex[:6]}",
-                                                        "full_name": "Новый", "role": "salesperson"}),
-        ("teams", str(owner.team_id), {"name": f"Захват {uuid.uuid4().hex[:4]}"}, {"name": f"Т{uuid.uuid4().hex[:6]}"}),
+        (
+            "users",
+            owner.id,
+            {"full_name": "Взломщик"},
+            {"login": f"new{uuid.uuid4().hex[:6]}", "full_name": "Новый", "role": "salesperson"},
+        ),
+        (
+            "teams",
+            str(owner.team_id),
+            {"name": f"Захват {uuid.uuid4().hex[:4]}"},
+            {"name": f"Т{uuid.uuid4().hex[:6]}"},
+        ),
     ]
     for record_type, rid, change, new in cases:
         one = f"/api/v1/{record_type}/{{id}}"
         watched = [(record_type, rid)]
         auth = grants is not None
-        r = _case(c, f"GET {one}", relation, "read", lambda h, t=record_type, i=rid: c.client.get(
-            f"/api/v1/{t}/{i}", headers=h), 200 if auth else 401, watched)
+        r = _case(
+            c,
+            f"GET {one}",
+            relation,
+            "read",
+            lambda h, t=record_type, i=rid: c.client.get(f"/api/v1/{t}/{i}", headers=h),
+            200 if auth else 401,
+            watched,
+        )
         if r.status_code == 200 and record_type == "users":
-            c.expect((f"GET {one}", relation, "read"), "password_hash" not in r.json(), "a password hash is shown")
-        _case(c, f"GET /api/v1/{record_type}", relation, "list", lambda h, t=record_type: c.client.get(
-            f"/api/v1/{t}", headers=h), 200 if auth else 401, watched)
-        _case(c, f"PATCH {one}", relation, "update", lambda h, t=record_type, i=rid, b=change: c.client.patch(
-            f"/api/v1/{t}/{i}", json=b, headers=h), (200 if admin else 403) if auth else 401, watched)
-        _case(c, f"POST /api/v1/{record_type}", relation, "create", lambda h, t=record_type, b=new: c.client.post(
-            f"/api/v1/{t}", json=b, headers=h), (201 if admin else 403) if auth else 401, watched)
-        batch = {**new, **({"login": f"b{uuid.uuid4().hex[:6]}"} if "login" in new else {"name": f"Б{uuid.uuid4().hex[:6]}"})}
-        _case(c, f"POST /api/v1/{record_type}/batch", relation, "create in a batch",
-              lambda h, t=record_type, b=batch: c.client.post(f"/api/v1/{t}/batch", json={"items": [b]}, headers=h),
-              (201 if admin else 422) if auth else 401, watched)
-        _case(c, f"DELETE {one}", relation, "delete", lambda h, t=record_type, i=rid: c.client.delete(
-            f"/api/v1/{t}/{i}", headers=h), 403 if auth else 401, watched)
+            c.expect(
+                (f"GET {one}", relation, "read"),
+                "password_hash" not in r.json(),
+                "a password hash is shown",
+            )
+        _case(
+            c,
+            f"GET /api/v1/{record_type}",
+            relation,
+            "list",
+            lambda h, t=record_type: c.client.get(f"/api/v1/{t}", headers=h),
+            200 if auth else 401,
+            watched,
+        )
+        _case(
+            c,
+            f"PATCH {one}",
+            relation,
+            "update",
+            lambda h, t=record_type, i=rid, b=change: c.client.patch(
+                f"/api/v1/{t}/{i}", json=b, headers=h
+            ),
+            (200 if admin else 403) if auth else 401,
+            watched,
+        )
+        _case(
+            c,
+            f"POST /api/v1/{record_type}",
+            relation,
+            "create",
+            lambda h, t=record_type, b=new: c.client.post(f"/api/v1/{t}", json=b, headers=h),
+            (201 if admin else 403) if auth else 401,
+            watched,
+        )
+        batch = {
+            **new,
+            **(
+                {"login": f"b{uuid.uuid4().hex[:6]}"}
+                if "login" in new
+                else {"name": f"Б{uuid.uuid4().hex[:6]}"}
+            ),
+        }
+        _case(
+            c,
+            f"POST /api/v1/{record_type}/batch",
+            relation,
+            "create in a batch",
+            lambda h, t=record_type, b=batch: c.client.post(
+                f"/api/v1/{t}/batch", json={"items": [b]}, headers=h
+            ),
+            (201 if admin else 422) if auth else 401,
+            watched,
+        )
+        _case(
+            c,
+            f"DELETE {one}",
+            relation,
+            "delete",
+            lambda h, t=record_type, i=rid: c.client.delete(f"/api/v1/{t}/{i}", headers=h),
+            403 if auth else 401,
+            watched,
+        )
 
 
 # --- Accounts, devices and the public routes ----------------------------------------------------------------
 
+
 def _spare_device(c: Company, login: str = "owner") -> tuple[str, dict[str, str]]:
     """Another device of ``login``, registered directly (no Argon2 round): its id and headers."""
     with c.api.database.write() as session:
-        device, token = accounts.register_device(session, session.get_one(User, c.users[login].id), "Запасной")
+        device, token = accounts.register_device(
+            session, session.get_one(User, c.users[login].id), "Запасной"
+        )
         return device.id, {"Authorization": f"Bearer {token}"}
 
 
@@ -487,19 +856,39 @@ def test_accounts_devices_and_public_routes_matrix(company: Company) -> None:
     c = company
     for relation, (login, _kind, grants) in RELATIONS.items():
         auth = grants is not None
-        r = _case(c, "GET /api/v1/me", relation, "read", lambda h: c.client.get("/api/v1/me", headers=h),
-                  200 if auth else 401, [])
+        r = _case(
+            c,
+            "GET /api/v1/me",
+            relation,
+            "read",
+            lambda h: c.client.get("/api/v1/me", headers=h),
+            200 if auth else 401,
+            [],
+        )
         if r.status_code == 200:
-            c.expect(("GET /api/v1/me", relation, "read"), r.json()["user"]["login"] == login, "someone else")
+            c.expect(
+                ("GET /api/v1/me", relation, "read"),
+                r.json()["user"]["login"] == login,
+                "someone else",
+            )
         owners = {c.devices["owner"], c.devices["revoked"]}
-        r = _case(c, "GET /api/v1/devices", relation, "list everyone's (all=1)",
-                  lambda h: c.client.get("/api/v1/devices", params={"all": "1"}, headers=h), 200 if auth else 401, [])
+        r = _case(
+            c,
+            "GET /api/v1/devices",
+            relation,
+            "list everyone's (all=1)",
+            lambda h: c.client.get("/api/v1/devices", params={"all": "1"}, headers=h),
+            200 if auth else 401,
+            [],
+        )
         if r.status_code == 200:
             listed = {d["id"] for d in r.json()["items"]}
-            c.expect(("GET /api/v1/devices", relation, "list everyone's (all=1)"),
-                     (owners <= listed) == (relation in ("owner", "admin")) and
-                     (relation in ("owner", "admin") or not owners & listed),
-                     f"the owner's devices are {'' if owners & listed else 'not '}listed")
+            c.expect(
+                ("GET /api/v1/devices", relation, "list everyone's (all=1)"),
+                (owners <= listed) == (relation in ("owner", "admin"))
+                and (relation in ("owner", "admin") or not owners & listed),
+                f"the owner's devices are {'' if owners & listed else 'not '}listed",
+            )
         # revoke the owner's spare device: the owner and an admin; anyone else is told it does not exist
         spare, spare_headers = _spare_device(c)
         expected = 401 if not auth else 200 if relation in ("owner", "admin") else 404
@@ -509,40 +898,83 @@ def test_accounts_devices_and_public_routes_matrix(company: Company) -> None:
         where = (route, relation, "revoke the owner's device")
         c.expect(where, r.status_code == expected, f"expected {expected}, got {r.status_code}")
         still = c.client.get("/api/v1/me", headers=spare_headers).status_code
-        c.expect(where, still == (401 if expected == 200 else 200), f"the device answers {still} afterwards")
+        c.expect(
+            where,
+            still == (401 if expected == 200 else 200),
+            f"the device answers {still} afterwards",
+        )
         c.expect(where, c.version() == before, "revoking a device moved the data version")
         # public routes answer everyone alike
         for path in ("/api/v1/openapi.json", "/healthz"):
-            _case(c, f"GET {path}", relation, "read", lambda h, p=path: c.client.get(p, headers=h), 200, [])
-        _case(c, "GET /calendar/{token}.ics", relation, "guess a feed",
-              lambda h: c.client.get(f"/calendar/{uuid.uuid4().hex}.ics", headers=h), 404, [])
+            _case(
+                c,
+                f"GET {path}",
+                relation,
+                "read",
+                lambda h, p=path: c.client.get(p, headers=h),
+                200,
+                [],
+            )
+        _case(
+            c,
+            "GET /calendar/{token}.ics",
+            relation,
+            "guess a feed",
+            lambda h: c.client.get(f"/calendar/{uuid.uuid4().hex}.ics", headers=h),
+            404,
+            [],
+        )
     # log out: ends the calling device only; without a good token it is refused
     spare, spare_headers = _spare_device(c)
     for relation in ("anonymous", "revoked device", "disabled user (edit share)"):
-        _case(c, "POST /api/v1/auth/logout", relation, "log out",
-              lambda h: c.client.post("/api/v1/auth/logout", headers=h), 401, [])
+        _case(
+            c,
+            "POST /api/v1/auth/logout",
+            relation,
+            "log out",
+            lambda h: c.client.post("/api/v1/auth/logout", headers=h),
+            401,
+            [],
+        )
     r = c.client.post("/api/v1/auth/logout", headers=spare_headers)
-    c.expect(("POST /api/v1/auth/logout", "owner", "log out"), r.status_code == 204, f"got {r.status_code}")
-    c.expect(("POST /api/v1/auth/logout", "owner", "log out"),
-             c.client.get("/api/v1/me", headers=spare_headers).status_code == 401
-             and c.client.get("/api/v1/me", headers=c.tokens["owner"]).status_code == 200,
-             "logging out must end that device and no other")
+    c.expect(
+        ("POST /api/v1/auth/logout", "owner", "log out"),
+        r.status_code == 204,
+        f"got {r.status_code}",
+    )
+    c.expect(
+        ("POST /api/v1/auth/logout", "owner", "log out"),
+        c.client.get("/api/v1/me", headers=spare_headers).status_code == 401
+        and c.client.get("/api/v1/me", headers=c.tokens["owner"]).status_code == 200,
+        "logging out must end that device and no other",
+    )
     # log in: a disabled user and a wrong password are refused alike
     for relation, body, expected in [
         ("disabled user (edit share)", {"login": "disabled", "password": PASSWORD}, 401),
         ("anonymous", {"login": "owner", "password": PASSWORD + "x"}, 401),
         ("owner", {"login": "owner", "password": PASSWORD}, 201),
     ]:
-        _case(c, "POST /api/v1/auth/login", relation, "log in", lambda h, b=body: c.client.post(
-            "/api/v1/auth/login", json={**b, "device_name": "Ещё один"}), expected, [])
+        _case(
+            c,
+            "POST /api/v1/auth/login",
+            relation,
+            "log in",
+            lambda h, b=body: c.client.post(
+                "/api/v1/auth/login", json={**b, "device_name": "Ещё один"}
+            ),
+            expected,
+            [],
+        )
     c.report()
 
 
 # --- Calendar feeds -------------------------------------------------------------------------------------------
 
+
 def _owner_feed(c: Company, kind: str = "plan") -> tuple[str, str]:
     """A feed of the owner's, issued directly: its id and path."""
     from calendar_bridge import tokens
+
     with c.api.database.write() as session:
         item, token = tokens.issue(session, session.get_one(User, c.users["owner"].id), kind)
         return item.id, f"/calendar/{token}.ics"
@@ -557,60 +989,110 @@ def _feed_text(c: Company, path: str) -> str:
 def test_calendar_feeds_matrix(company: Company) -> None:
     c = company
     owner_feed, owner_path = _owner_feed(c)
-    c.expect(("GET /calendar/{token}.ics", "owner", "plan feed"), "Встреча private" in _feed_text(c, owner_path),
-             "the owner's own planned meeting is missing from their plan")
+    c.expect(
+        ("GET /calendar/{token}.ics", "owner", "plan feed"),
+        "Встреча private" in _feed_text(c, owner_path),
+        "the owner's own planned meeting is missing from their plan",
+    )
     for relation, (_login, kind, grants) in RELATIONS.items():
         auth = grants is not None
         sees = SEE in (grants or ())
         # birthdays: the contact persons of the counterparties one may see, when the feed is built
-        r = _case(c, "POST /api/v1/feeds", relation, "issue a birthdays feed",
-                  lambda h: c.client.post("/api/v1/feeds", json={"kind": "birthdays"}, headers=h),
-                  201 if auth else 401, [])
+        r = _case(
+            c,
+            "POST /api/v1/feeds",
+            relation,
+            "issue a birthdays feed",
+            lambda h: c.client.post("/api/v1/feeds", json={"kind": "birthdays"}, headers=h),
+            201 if auth else 401,
+            [],
+        )
         if r.status_code == 201:
             path = "/" + r.json()["url"].split("://", 1)[1].split("/", 1)[1]
             shown = f"Именинник {kind}" in _feed_text(c, path)
-            c.expect(("GET /calendar/{token}.ics", relation, "birthdays feed"), shown == sees,
-                     f"the target's contact person is {'' if shown else 'not '}in the feed")
+            c.expect(
+                ("GET /calendar/{token}.ics", relation, "birthdays feed"),
+                shown == sees,
+                f"the target's contact person is {'' if shown else 'not '}in the feed",
+            )
         # a team feed is a manager's (or an admin's), and holds the plans of their team only
         manager = relation in ("manager of the owner", "manager of another team", "admin")
-        r = _case(c, "POST /api/v1/feeds", relation, "issue a team feed",
-                  lambda h: c.client.post("/api/v1/feeds", json={"kind": "team"}, headers=h),
-                  (201 if manager else 403) if auth else 401, [])
+        r = _case(
+            c,
+            "POST /api/v1/feeds",
+            relation,
+            "issue a team feed",
+            lambda h: c.client.post("/api/v1/feeds", json={"kind": "team"}, headers=h),
+            (201 if manager else 403) if auth else 401,
+            [],
+        )
         if r.status_code == 201 and relation != "admin":
             path = "/" + r.json()["url"].split("://", 1)[1].split("/", 1)[1]
             shown = "Встреча private" in _feed_text(c, path)
-            c.expect(("GET /calendar/{token}.ics", relation, "team feed"),
-                     shown == (relation == "manager of the owner"), f"the owner's meeting is {'' if shown else 'not '}shown")
+            c.expect(
+                ("GET /calendar/{token}.ics", relation, "team feed"),
+                shown == (relation == "manager of the owner"),
+                f"the owner's meeting is {'' if shown else 'not '}shown",
+            )
         # one's own plan never shows the owner's meetings
         if auth and relation != "owner":
             r = c.client.post("/api/v1/feeds", json={"kind": "plan"}, headers=c.headers(relation))
             path = "/" + r.json()["url"].split("://", 1)[1].split("/", 1)[1]
-            c.expect(("GET /calendar/{token}.ics", relation, "plan feed"), "Встреча" not in _feed_text(c, path),
-                     "someone else's meeting is in this plan")
+            c.expect(
+                ("GET /calendar/{token}.ics", relation, "plan feed"),
+                "Встреча" not in _feed_text(c, path),
+                "someone else's meeting is in this plan",
+            )
         # list: one's own feeds only
-        r = _case(c, "GET /api/v1/feeds", relation, "list", lambda h: c.client.get("/api/v1/feeds", headers=h),
-                  200 if auth else 401, [])
+        r = _case(
+            c,
+            "GET /api/v1/feeds",
+            relation,
+            "list",
+            lambda h: c.client.get("/api/v1/feeds", headers=h),
+            200 if auth else 401,
+            [],
+        )
         if r.status_code == 200:
             listed = owner_feed in {f["id"] for f in r.json()["items"]}
-            c.expect(("GET /api/v1/feeds", relation, "list"), listed == (relation == "owner"),
-                     f"the owner's feed is {'' if listed else 'not '}listed")
+            c.expect(
+                ("GET /api/v1/feeds", relation, "list"),
+                listed == (relation == "owner"),
+                f"the owner's feed is {'' if listed else 'not '}listed",
+            )
         # revoke and regenerate the owner's feed: the owner and an admin; anyone else gets 404
         allowed = relation in ("owner", "admin")
         for route, action, method, suffix, ok in [
             ("DELETE /api/v1/feeds/{feed_id}", "revoke the owner's feed", "DELETE", "", 200),
-            ("POST /api/v1/feeds/{feed_id}/regenerate", "regenerate the owner's feed", "POST", "/regenerate", 201),
+            (
+                "POST /api/v1/feeds/{feed_id}/regenerate",
+                "regenerate the owner's feed",
+                "POST",
+                "/regenerate",
+                201,
+            ),
         ]:
             feed_id, path = _owner_feed(c) if allowed else (owner_feed, owner_path)
-            r = c.client.request(method, f"/api/v1/feeds/{feed_id}{suffix}", headers=c.headers(relation))
+            r = c.client.request(
+                method, f"/api/v1/feeds/{feed_id}{suffix}", headers=c.headers(relation)
+            )
             expected = (ok if allowed else 404) if auth else 401
-            c.expect((route, relation, action), r.status_code == expected, f"expected {expected}, got {r.status_code}")
+            c.expect(
+                (route, relation, action),
+                r.status_code == expected,
+                f"expected {expected}, got {r.status_code}",
+            )
             after = c.client.get(path).status_code
-            c.expect((route, relation, action), after == (404 if r.status_code == ok else 200),
-                     f"the owner's feed answers {after} afterwards")
+            c.expect(
+                (route, relation, action),
+                after == (404 if r.status_code == ok else 200),
+                f"the owner's feed answers {after} afterwards",
+            )
     c.report()
 
 
 # --- Once known mismatches (issue 10 item 12), fixed: kept as plain tests ------------------------------------
+
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_mail_desk_matrix(company: Company) -> None:
@@ -625,22 +1107,50 @@ def test_mail_desk_matrix(company: Company) -> None:
             return 401 if anonymous else found if desk else 403
 
         for route, send, expected in [
-            ("GET /api/v1/mail/reviews", lambda h: c.client.get("/api/v1/mail/reviews", headers=h), expect(200)),
-            ("GET /api/v1/mail/reviews/{review_id}",
-             lambda h: c.client.get(f"/api/v1/mail/reviews/{missing}", headers=h), expect(404)),
-            ("POST /api/v1/mail/reviews/{review_id}/settle", lambda h: c.client.post(
-                f"/api/v1/mail/reviews/{missing}/settle", json={"counterparty_id": missing}, headers=h),
-             expect(404)),
-            ("POST /api/v1/mail/reviews/{review_id}/dismiss",
-             lambda h: c.client.post(f"/api/v1/mail/reviews/{missing}/dismiss", headers=h), expect(404)),
-            ("GET /api/v1/mail/suggestions", lambda h: c.client.get("/api/v1/mail/suggestions", headers=h),
-             expect(200)),
-            ("POST /api/v1/mail/suggestions/{suggestion_id}/accept",
-             lambda h: c.client.post(f"/api/v1/mail/suggestions/{missing}/accept", headers=h), expect(404)),
-            ("POST /api/v1/mail/suggestions/{suggestion_id}/dismiss",
-             lambda h: c.client.post(f"/api/v1/mail/suggestions/{missing}/dismiss", headers=h), expect(404)),
-            ("GET /api/v1/mail/outbox", lambda h: c.client.get("/api/v1/mail/outbox", headers=h),
-             401 if grants is None else 200),
+            (
+                "GET /api/v1/mail/reviews",
+                lambda h: c.client.get("/api/v1/mail/reviews", headers=h),
+                expect(200),
+            ),
+            (
+                "GET /api/v1/mail/reviews/{review_id}",
+                lambda h: c.client.get(f"/api/v1/mail/reviews/{missing}", headers=h),
+                expect(404),
+            ),
+            (
+                "POST /api/v1/mail/reviews/{review_id}/settle",
+                lambda h: c.client.post(
+                    f"/api/v1/mail/reviews/{missing}/settle",
+                    json={"counterparty_id": missing},
+                    headers=h,
+                ),
+                expect(404),
+            ),
+            (
+                "POST /api/v1/mail/reviews/{review_id}/dismiss",
+                lambda h: c.client.post(f"/api/v1/mail/reviews/{missing}/dismiss", headers=h),
+                expect(404),
+            ),
+            (
+                "GET /api/v1/mail/suggestions",
+                lambda h: c.client.get("/api/v1/mail/suggestions", headers=h),
+                expect(200),
+            ),
+            (
+                "POST /api/v1/mail/suggestions/{suggestion_id}/accept",
+                lambda h: c.client.post(f"/api/v1/mail/suggestions/{missing}/accept", headers=h),
+                expect(404),
+            ),
+            (
+                "POST /api/v1/mail/suggestions/{suggestion_id}/dismiss",
+                lambda h: c.client.post(f"/api/v1/mail/suggestions/{missing}/dismiss", headers=h),
+                expect(404),
+            ),
+            (
+                "GET /api/v1/mail/outbox",
+                lambda h: c.client.get("/api/v1/mail/outbox", headers=h),
+                401 if grants is None else 200,
+            ),
         ]:
             _case(c, route, relation, "use", send, expected, [])
     c.report()
@@ -657,6 +1167,7 @@ def test_revoking_another_users_device_answers_404_like_a_missing_one(api: Api) 
 
 # --- Sync: bootstrap, pull, push; conflicts -------------------------------------------------------------------
 
+
 class Pusher:
     """Pushes one mutation at a time from each user's device, keeping every device's seq."""
 
@@ -665,12 +1176,20 @@ class Pusher:
         self.seq: dict[str, int] = {}
 
     def push(self, relation: str, mutation: dict[str, Any], *, login: str | None = None) -> Any:
-        headers = self.c.tokens[login] if login else {**self.c.headers(relation), **protocol.headers()}
+        headers = (
+            self.c.tokens[login] if login else {**self.c.headers(relation), **protocol.headers()}
+        )
         login = login or RELATIONS[relation][0] or "owner"
         device = self.c.devices[login]
         seq = self.seq.get(device, 0) + 1
-        r = self.c.client.post("/sync/v1/push", headers=headers, json={
-            "device_id": device, "mutations": [{"seq": seq, "client_time": "2026-11-20T10:00:00Z", **mutation}]})
+        r = self.c.client.post(
+            "/sync/v1/push",
+            headers=headers,
+            json={
+                "device_id": device,
+                "mutations": [{"seq": seq, "client_time": "2026-11-20T10:00:00Z", **mutation}],
+            },
+        )
         if r.status_code == 200:
             self.seq[device] = seq
         return r
@@ -695,11 +1214,28 @@ def _scope_ids(c: Company, relation: str) -> tuple[int, set[str]]:
 def _conflict(c: Company, pusher: Pusher, cp: str) -> str:
     """A field conflict on counterparty ``cp`` between two of the owner's devices."""
     base = c.log_version("counterparties", cp)
-    first = pusher.push("owner", {"op": "update", "type": "counterparties", "id": cp, "base_version": base,
-                                  "fields": {"notes": f"первый {uuid.uuid4().hex[:4]}"}})
+    first = pusher.push(
+        "owner",
+        {
+            "op": "update",
+            "type": "counterparties",
+            "id": cp,
+            "base_version": base,
+            "fields": {"notes": f"первый {uuid.uuid4().hex[:4]}"},
+        },
+    )
     assert first.json()["results"][0]["status"] == "applied", first.text
-    second = pusher.push("owner", {"op": "update", "type": "counterparties", "id": cp, "base_version": base,
-                                   "fields": {"notes": f"второй {uuid.uuid4().hex[:4]}"}}, login="owner2")
+    second = pusher.push(
+        "owner",
+        {
+            "op": "update",
+            "type": "counterparties",
+            "id": cp,
+            "base_version": base,
+            "fields": {"notes": f"второй {uuid.uuid4().hex[:4]}"},
+        },
+        login="owner2",
+    )
     [conflict] = second.json()["results"][0]["conflicts"]
     return str(conflict)
 
@@ -709,7 +1245,10 @@ def test_sync_and_conflicts_matrix(company: Company) -> None:
     pusher = Pusher(c)
     c.devices["owner2"], headers = _spare_device(c)
     c.tokens["owner2"] = {**headers, **protocol.headers()}
-    conflicts = {kind: _conflict(c, pusher, c.targets[kind]["counterparties"]) for kind in ("private", "team")}
+    conflicts = {
+        kind: _conflict(c, pusher, c.targets[kind]["counterparties"])
+        for kind in ("private", "team")
+    }
     for relation, (_login, kind, grants) in RELATIONS.items():
         auth = grants is not None
         sees = SEE in (grants or ())
@@ -721,38 +1260,101 @@ def test_sync_and_conflicts_matrix(company: Company) -> None:
         c.expect(where, status == (200 if auth else 401), f"got {status}")
         if status == 200:
             for record_type, rid in target.items():
-                c.expect(where, (rid in ids) == sees, f"{record_type} is {'' if rid in ids else 'not '}handed out")
-        r = _case(c, "POST /sync/v1/pull", relation, "read",
-                  lambda h: c.client.post("/sync/v1/pull", json={"cursor": None, "limit": 5000}, headers=h),
-                  200 if auth else 401, everything)
+                c.expect(
+                    where,
+                    (rid in ids) == sees,
+                    f"{record_type} is {'' if rid in ids else 'not '}handed out",
+                )
+        r = _case(
+            c,
+            "POST /sync/v1/pull",
+            relation,
+            "read",
+            lambda h: c.client.post(
+                "/sync/v1/pull", json={"cursor": None, "limit": 5000}, headers=h
+            ),
+            200 if auth else 401,
+            everything,
+        )
         if r.status_code == 200:
             seen = {ch["id"] for ch in r.json()["changes"]}
             for record_type, rid in target.items():
-                c.expect(("POST /sync/v1/pull", relation, "read"), (rid in seen) == sees,
-                         f"{record_type} is {'' if rid in seen else 'not '}pulled")
+                c.expect(
+                    ("POST /sync/v1/pull", relation, "read"),
+                    (rid in seen) == sees,
+                    f"{record_type} is {'' if rid in seen else 'not '}pulled",
+                )
             listed = conflicts.get(kind) in {x["id"] for x in r.json()["conflicts"]}
-            c.expect(("POST /sync/v1/pull", relation, "conflicts"), listed == (CHANGE in (grants or ())),
-                     f"the owner's conflict is {'' if listed else 'not '}carried")
+            c.expect(
+                ("POST /sync/v1/pull", relation, "conflicts"),
+                listed == (CHANGE in (grants or ())),
+                f"the owner's conflict is {'' if listed else 'not '}carried",
+            )
         # pushes: each is applied exactly when the docs let the user do it directly
         pushes: list[tuple[str, str, Callable[[dict[str, str]], dict[str, Any]]]] = [
-            (f"update {t}", CHANGE, lambda s, t=t: {"op": "update", "type": t, "id": s[t], "fields": _UPDATE[t],
-                                                   "base_version": c.log_version(t, s[t])})
-            for t in ("counterparties", *CHILDREN)]
-        pushes += [(f"delete {t}", CHANGE, lambda s, t=t: {"op": "delete", "type": t, "id": s[t],
-                                                           "base_version": c.log_version(t, s[t])})
-                   for t in ("counterparties", "contact-persons", "shares")]
-        pushes += [
-            ("hand over owner_id", HAND, lambda s: {"op": "update", "type": "counterparties", "id": s["counterparties"],
-                                                    "fields": {"owner_id": c.users["mate"].id},
-                                                    "base_version": c.log_version("counterparties", s["counterparties"])}),
-            ("change visibility", VISIBILITY, lambda s, k=kind: {
-                "op": "update", "type": "counterparties", "id": s["counterparties"],
-                "fields": {"visibility": "company" if k != "company" else "private"},
-                "base_version": c.log_version("counterparties", s["counterparties"])}),
+            (
+                f"update {t}",
+                CHANGE,
+                lambda s, t=t: {
+                    "op": "update",
+                    "type": t,
+                    "id": s[t],
+                    "fields": _UPDATE[t],
+                    "base_version": c.log_version(t, s[t]),
+                },
+            )
+            for t in ("counterparties", *CHILDREN)
         ]
-        pushes += [(f"create child {t}", needed, lambda s, t=t: {
-            "op": "create", "type": t, "id": str(uuid.uuid4()), "fields": _child_body(c, t, s["counterparties"])})
-            for t, needed in CHILDREN.items()]
+        pushes += [
+            (
+                f"delete {t}",
+                CHANGE,
+                lambda s, t=t: {
+                    "op": "delete",
+                    "type": t,
+                    "id": s[t],
+                    "base_version": c.log_version(t, s[t]),
+                },
+            )
+            for t in ("counterparties", "contact-persons", "shares")
+        ]
+        pushes += [
+            (
+                "hand over owner_id",
+                HAND,
+                lambda s: {
+                    "op": "update",
+                    "type": "counterparties",
+                    "id": s["counterparties"],
+                    "fields": {"owner_id": c.users["mate"].id},
+                    "base_version": c.log_version("counterparties", s["counterparties"]),
+                },
+            ),
+            (
+                "change visibility",
+                VISIBILITY,
+                lambda s, k=kind: {
+                    "op": "update",
+                    "type": "counterparties",
+                    "id": s["counterparties"],
+                    "fields": {"visibility": "company" if k != "company" else "private"},
+                    "base_version": c.log_version("counterparties", s["counterparties"]),
+                },
+            ),
+        ]
+        pushes += [
+            (
+                f"create child {t}",
+                needed,
+                lambda s, t=t: {
+                    "op": "create",
+                    "type": t,
+                    "id": str(uuid.uuid4()),
+                    "fields": _child_body(c, t, s["counterparties"]),
+                },
+            )
+            for t, needed in CHILDREN.items()
+        ]
         for action, needed, make in pushes:
             ok = needed in (grants or ())
             subject = fresh(c, kind) if ok else target
@@ -767,16 +1369,27 @@ def test_sync_and_conflicts_matrix(company: Company) -> None:
             if ok:
                 c.expect(where, result["status"] == "applied", f"expected applied, got {result}")
             else:
-                c.refused_changes_nothing(where, result["status"], "refused", before, watched, snapshot,
-                                          in_a_push=True)
+                c.refused_changes_nothing(
+                    where, result["status"], "refused", before, watched, snapshot, in_a_push=True
+                )
         # conflicts: listed to whoever may change the record (or made a side); resolved by them only
         if kind in conflicts:
-            r = _case(c, "GET /api/v1/conflicts", relation, "list",
-                      lambda h: c.client.get("/api/v1/conflicts", headers=h), 200 if auth else 401, everything)
+            r = _case(
+                c,
+                "GET /api/v1/conflicts",
+                relation,
+                "list",
+                lambda h: c.client.get("/api/v1/conflicts", headers=h),
+                200 if auth else 401,
+                everything,
+            )
             if r.status_code == 200:
                 listed = conflicts[kind] in {x["id"] for x in r.json()["items"]}
-                c.expect(("GET /api/v1/conflicts", relation, "list"), listed == (CHANGE in (grants or ())),
-                         f"the owner's conflict is {'' if listed else 'not '}listed")
+                c.expect(
+                    ("GET /api/v1/conflicts", relation, "list"),
+                    listed == (CHANGE in (grants or ())),
+                    f"the owner's conflict is {'' if listed else 'not '}listed",
+                )
             ok = CHANGE in (grants or ())
             if ok:
                 cp = fresh(c, kind)["counterparties"]
@@ -785,17 +1398,28 @@ def test_sync_and_conflicts_matrix(company: Company) -> None:
                 conflict = conflicts[kind]
             for choice, value in [("theirs", None), ("mine", None), ("value", "решено")]:
                 expected = (200 if ok else 404) if auth else 401
-                _case(c, "POST /api/v1/conflicts/{conflict_id}/resolve", relation, f"resolve ({choice})",
-                      lambda h, ch=choice, v=value, k=conflict: c.client.post(
-                          f"/api/v1/conflicts/{k}/resolve", json={"choice": ch, "value": v}, headers=h),
-                      expected if not (ok and choice != "theirs") else 409, everything)
+                _case(
+                    c,
+                    "POST /api/v1/conflicts/{conflict_id}/resolve",
+                    relation,
+                    f"resolve ({choice})",
+                    lambda h, ch=choice, v=value, k=conflict: c.client.post(
+                        f"/api/v1/conflicts/{k}/resolve", json={"choice": ch, "value": v}, headers=h
+                    ),
+                    expected if not (ok and choice != "theirs") else 409,
+                    everything,
+                )
     c.report()
 
 
 # --- A stranger is refused before anything they sent is read (issue 10, item 12: "400 before 401") ---------
 
-PUBLIC = {("POST", "/api/v1/auth/login"), ("GET", "/api/v1/openapi.json"), ("GET", "/healthz"),
-          ("GET", "/calendar/{token}.ics")}
+PUBLIC = {
+    ("POST", "/api/v1/auth/login"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/healthz"),
+    ("GET", "/calendar/{token}.ics"),
+}
 # route → why a malformed request of a stranger would still get 400 rather than 401 (none left; item 12 fixed)
 EARLY_400: dict[tuple[str, str], str] = {}
 
@@ -805,16 +1429,34 @@ def _malformed(method: str, path: str) -> dict[str, Any]:
     url = path.replace("{token}", uuid.uuid4().hex)
     for name in ("{id}", "{device_id}", "{feed_id}", "{conflict_id}"):
         url = url.replace(name, str(uuid.uuid4()))
-    headers = {**protocol.headers(), "If-Match": "not-a-version", "Content-Type": "application/json"}
+    headers = {
+        **protocol.headers(),
+        "If-Match": "not-a-version",
+        "Content-Type": "application/json",
+    }
     params = {"limit": "many", "offset": "-1", "status": "whatever", "all": "2", "after": "x" * 100}
-    return {"method": method, "url": url, "headers": headers, "params": params,
-            "content": b'{"not json' if method in ("POST", "PATCH") else None}
+    return {
+        "method": method,
+        "url": url,
+        "headers": headers,
+        "params": params,
+        "content": b'{"not json' if method in ("POST", "PATCH") else None,
+    }
 
 
 def _stranger_cases() -> list[Any]:
-    return [pytest.param(method, path, marks=[pytest.mark.xfail(strict=True, reason=EARLY_400[(method, path)])]
-                         if (method, path) in EARLY_400 else [], id=f"{method} {path}")
-            for method, path in sorted(ROUTES) if (method, path) not in PUBLIC]
+    return [
+        pytest.param(
+            method,
+            path,
+            marks=[pytest.mark.xfail(strict=True, reason=EARLY_400[(method, path)])]
+            if (method, path) in EARLY_400
+            else [],
+            id=f"{method} {path}",
+        )
+        for method, path in sorted(ROUTES)
+        if (method, path) not in PUBLIC
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -19,8 +19,9 @@ from tests.server.test_cli import run
 from tests.sync.test_agent import rest, server_view
 
 
-def test_a_laptop_keeps_its_unsent_work_across_a_restore(config: Config, database: Database,
-                                                         tmp_path: Path) -> None:
+def test_a_laptop_keeps_its_unsent_work_across_a_restore(
+    config: Config, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     with TestClient(create_app(config, database)) as server:
         agent = SyncAgent(Replica.open(tmp_path / "laptop.db"), server)
@@ -44,7 +45,9 @@ def test_a_laptop_keeps_its_unsent_work_across_a_restore(config: Config, databas
         # The office goes on working before the laptop syncs: versions climb past its old cursor,
         # which must not make it skip what was written since the restore.
         for n in range(4):
-            r = server.post("/api/v1/counterparties", json={"legal_name": f"ООО Офис {n}"}, headers=headers)
+            r = server.post(
+                "/api/v1/counterparties", json={"legal_name": f"ООО Офис {n}"}, headers=headers
+            )
             assert r.status_code == 201, r.text
         summary = agent.sync()
         assert summary.bootstrapped > 0  # the cursor from the future was not trusted
@@ -54,13 +57,19 @@ def test_a_laptop_keeps_its_unsent_work_across_a_restore(config: Config, databas
         assert on_server[kept["id"]]["notes"] == "правка без сети"
         assert agent.replica.snapshot("counterparties") == on_server
         # Writes after the restore reach the laptop as usual.
-        server.post("/api/v1/counterparties", json={"legal_name": "ООО Новая эпоха"}, headers=headers)
+        server.post(
+            "/api/v1/counterparties", json={"legal_name": "ООО Новая эпоха"}, headers=headers
+        )
         agent.sync()
-        assert agent.replica.snapshot("counterparties") == server_view(server, headers, "counterparties")
+        assert agent.replica.snapshot("counterparties") == server_view(
+            server, headers, "counterparties"
+        )
         agent.replica.close()
 
 
-def test_backup_and_restore_commands_refuse_what_they_cannot_do(database: Database, tmp_path: Path) -> None:
+def test_backup_and_restore_commands_refuse_what_they_cannot_do(
+    database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     copy = tmp_path / "one.backup"
     result = run(database, "backup", str(copy))
@@ -80,6 +89,7 @@ def test_backup_and_restore_commands_refuse_what_they_cannot_do(database: Databa
 def test_a_damaged_sqlite_backup_is_refused_and_the_database_is_untouched(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'live.db'}")
     from server import migrate
+
     migrate.upgrade(database)
     make_user(database, "ivanov")
     broken = tmp_path / "broken.backup"
@@ -88,15 +98,22 @@ def test_a_damaged_sqlite_backup_is_refused_and_the_database_is_untouched(tmp_pa
         backup.restore(database, broken)
     with database.read() as session:
         from crm import accounts
+
         assert accounts.find_user(session, "ivanov") is not None
     database.dispose()
 
 
-def test_a_backup_of_a_database_that_is_not_there_says_so_instead_of_copying_nothing(tmp_path: Path) -> None:
+def test_a_backup_of_a_database_that_is_not_there_says_so_instead_of_copying_nothing(
+    tmp_path: Path,
+) -> None:
     from typer.testing import CliRunner
 
     from server.commands import app
-    result = CliRunner().invoke(app, ["backup", str(tmp_path / "b.db")],
-                                env={"SATCHEL_DATA_DIR": str(tmp_path / "nowhere"), "SATCHEL_DATABASE_URL": ""})
+
+    result = CliRunner().invoke(
+        app,
+        ["backup", str(tmp_path / "b.db")],
+        env={"SATCHEL_DATA_DIR": str(tmp_path / "nowhere"), "SATCHEL_DATABASE_URL": ""},
+    )
     assert result.exit_code != 0 and "no Satchel database" in result.output, result.output
     assert not (tmp_path / "b.db").exists()

@@ -14,7 +14,9 @@ runner = CliRunner()
 
 
 def run(database: Database, *args: str, input: str | None = None):  # type: ignore[no-untyped-def]
-    return runner.invoke(app, list(args), input=input, env={"SATCHEL_DATABASE_URL": database.url, "COLUMNS": "200"})
+    return runner.invoke(
+        app, list(args), input=input, env={"SATCHEL_DATABASE_URL": database.url, "COLUMNS": "200"}
+    )
 
 
 def _all_commands() -> list[list[str]]:
@@ -37,8 +39,18 @@ def test_every_command_has_help(path: list[str]) -> None:
 
 
 def test_user_lifecycle(database: Database) -> None:
-    result = run(database, "user", "add", "ivanov", "--name", "Иванов Иван", "--team", "Москва",
-                 "--password", "secret-123")
+    result = run(
+        database,
+        "user",
+        "add",
+        "ivanov",
+        "--name",
+        "Иванов Иван",
+        "--team",
+        "Москва",
+        "--password",
+        "secret-123",
+    )
     assert result.exit_code == 0, result.output
     listed = run(database, "user", "list")
     assert "ivanov" in listed.output and "Москва" in listed.output
@@ -54,7 +66,15 @@ def test_user_lifecycle(database: Database) -> None:
 
 
 def test_password_prompt_must_match(database: Database) -> None:
-    result = run(database, "user", "add", "petrova", "--name", "Петрова", input="one-password\nother-password\n")
+    result = run(
+        database,
+        "user",
+        "add",
+        "petrova",
+        "--name",
+        "Петрова",
+        input="one-password\nother-password\n",
+    )
     assert result.exit_code == 3
     with database.read() as session, pytest.raises(Exception, match="no user"):
         accounts.find_user(session, "petrova")
@@ -64,7 +84,9 @@ def test_errors_have_distinct_exit_codes(database: Database) -> None:
     assert run(database, "user", "add", "x", "--name", "X", "--password", "short").exit_code == 3
     assert run(database, "user", "disable", "ghost").exit_code == 4
     run(database, "user", "add", "ivanov", "--name", "Иванов", "--password", "secret-123")
-    duplicate = run(database, "user", "add", "IVANOV", "--name", "Другой", "--password", "secret-123")
+    duplicate = run(
+        database, "user", "add", "IVANOV", "--name", "Другой", "--password", "secret-123"
+    )
     assert duplicate.exit_code == 5
     assert "already exists" in duplicate.output
 
@@ -72,7 +94,9 @@ def test_errors_have_distinct_exit_codes(database: Database) -> None:
 def test_device_revoke(database: Database) -> None:
     run(database, "user", "add", "ivanov", "--name", "Иванов", "--password", "secret-123")
     with database.write() as session:
-        device, token = accounts.register_device(session, accounts.find_user(session, "ivanov"), "Ноутбук Иванова")
+        device, token = accounts.register_device(
+            session, accounts.find_user(session, "ivanov"), "Ноутбук Иванова"
+        )
     listed = run(database, "device", "list", "--user", "ivanov")
     assert "Ноутбук Иванова" in listed.output
     assert run(database, "device", "revoke", device.id).exit_code == 0
@@ -88,15 +112,20 @@ def test_import_counterparties_all_or_nothing(database: Database, tmp_path) -> N
 
     run(database, "user", "add", "ivanov", "--name", "Иванов", "--password", "secret-123")
     bad = tmp_path / "bad.csv"
-    bad.write_bytes("Наименование;ИНН;Телефон\r\nООО Ромашка;7707083893;8 (916) 123-45-67\r\nООО Вектор;7707083894;\r\n"
-                    .encode("cp1251"))
+    bad.write_bytes(
+        "Наименование;ИНН;Телефон\r\nООО Ромашка;7707083893;8 (916) 123-45-67\r\nООО Вектор;7707083894;\r\n".encode(
+            "cp1251"
+        )
+    )
     result = run(database, "import", "counterparties", str(bad), "--as", "ivanov")
     assert result.exit_code == 3
     assert "row 3" in result.output and "ИНН" in result.output
     with database.read() as session:
         assert session.execute(select(func.count()).select_from(Counterparty)).scalar_one() == 0
     good = tmp_path / "good.csv"
-    good.write_bytes("Наименование;ИНН;Телефон\r\nООО Ромашка;7707083893;8 (916) 123-45-67\r\n".encode("cp1251"))
+    good.write_bytes(
+        "Наименование;ИНН;Телефон\r\nООО Ромашка;7707083893;8 (916) 123-45-67\r\n".encode("cp1251")
+    )
     result = run(database, "import", "counterparties", str(good), "--as", "ivanov")
     assert result.exit_code == 0, result.output
     assert "imported 1 counterparties" in result.output
@@ -143,24 +172,35 @@ def test_help_and_startup_load_neither_the_database_nor_the_bridges() -> None:
     import subprocess
     import sys
 
-    probe = ("import sys; from server.commands import app; "
-             "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'alembic', 'mail.bridge', 'crm.accounts', "
-             "'calendar_bridge', 'server.app', 'uvicorn') if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    probe = (
+        "import sys; from server.commands import app; "
+        "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'alembic', 'mail.bridge', 'crm.accounts', "
+        "'calendar_bridge', 'server.app', 'uvicorn') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
     assert loaded.strip() == "[]"
 
 
 def test_passwords_from_a_file_or_standard_input(database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
     secret = tmp_path / "password"
     secret.write_text("from-a-file-1\nsecond line ignored\n", encoding="utf-8")
-    assert run(database, "user", "add", "ivanov", "--name", "Иванов", "--password-file", str(secret)).exit_code == 0
+    assert (
+        run(
+            database, "user", "add", "ivanov", "--name", "Иванов", "--password-file", str(secret)
+        ).exit_code
+        == 0
+    )
     with database.write() as session:
         assert accounts.verify_password(session, "ivanov", "from-a-file-1", "cli") is not None
     piped = run(database, "user", "password", "ivanov", "--password-stdin", input="from-stdin-22\n")
     assert piped.exit_code == 0, piped.output
     with database.write() as session:
         assert accounts.verify_password(session, "ivanov", "from-stdin-22", "cli") is not None
-    both = run(database, "user", "password", "ivanov", "--password-stdin", "--password", "x", input="y\n")
+    both = run(
+        database, "user", "password", "ivanov", "--password-stdin", "--password", "x", input="y\n"
+    )
     assert both.exit_code == 2 and "one way" in both.output
     assert run(database, "user", "password", "ivanov", "--password-stdin", input="").exit_code == 2
     missing = run(database, "user", "password", "ivanov", "--password-file", str(tmp_path / "none"))
@@ -174,12 +214,22 @@ def test_listings_print_whole_values_when_piped_and_json(database: Database) -> 
     run(database, "user", "add", "ivanov", "--name", name, "--password", "secret-123")
     with database.write() as session:
         accounts.register_device(session, accounts.find_user(session, "ivanov"), "Ноутбук Иванова")
-    piped = runner.invoke(app, ["user", "list"], env={"SATCHEL_DATABASE_URL": database.url, "COLUMNS": None})
+    piped = runner.invoke(
+        app, ["user", "list"], env={"SATCHEL_DATABASE_URL": database.url, "COLUMNS": None}
+    )
     assert piped.exit_code == 0 and name in piped.output
-    users = json.loads(runner.invoke(app, ["user", "list", "--json"], env={"SATCHEL_DATABASE_URL": database.url}).stdout)
-    assert users == [{"login": "ivanov", "name": name, "role": "salesperson", "team": "", "active": True}]
+    users = json.loads(
+        runner.invoke(
+            app, ["user", "list", "--json"], env={"SATCHEL_DATABASE_URL": database.url}
+        ).stdout
+    )
+    assert users == [
+        {"login": "ivanov", "name": name, "role": "salesperson", "team": "", "active": True}
+    ]
     for command in (["device", "list"], ["sync", "devices"], ["feed", "list"]):
-        result = runner.invoke(app, [*command, "--json"], env={"SATCHEL_DATABASE_URL": database.url})
+        result = runner.invoke(
+            app, [*command, "--json"], env={"SATCHEL_DATABASE_URL": database.url}
+        )
         assert result.exit_code == 0, (command, result.output)
         json.loads(result.stdout)
     devices = json.loads(run(database, "device", "list", "--json").stdout)

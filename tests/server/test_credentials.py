@@ -15,7 +15,9 @@ runner = CliRunner()
 
 
 def _cli(database: Database, *args: str) -> None:
-    result = runner.invoke(app, list(args), env={"SATCHEL_DATABASE_URL": database.url, "COLUMNS": "200"})
+    result = runner.invoke(
+        app, list(args), env={"SATCHEL_DATABASE_URL": database.url, "COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -26,8 +28,9 @@ def _feed(api: Api, headers: dict[str, str], kind: str = "plan") -> str:
 
 
 def _login(api: Api, login: str, password: str = PASSWORD) -> int:
-    return api.client.post("/api/v1/auth/login", json={"login": login, "password": password,
-                                                       "device_name": "Офис"}).status_code
+    return api.client.post(
+        "/api/v1/auth/login", json={"login": login, "password": password, "device_name": "Офис"}
+    ).status_code
 
 
 # -- item 8: feed-token failures are counted apart from login failures -------------------------
@@ -68,12 +71,16 @@ def test_password_change_ends_every_device_and_feed_token(api: Api) -> None:
 
     for headers in (laptop, phone):
         assert api.client.get("/api/v1/me", headers=headers).status_code == 401
-        r = api.client.post("/api/v1/counterparties", headers=headers, json={"legal_name": "ООО После смены"})
+        r = api.client.post(
+            "/api/v1/counterparties", headers=headers, json={"legal_name": "ООО После смены"}
+        )
         assert r.status_code == 401
     assert api.client.get(feed).status_code == 404
     assert _login(api, "ivanov") == 401  # the old password is gone too
     fresh = api.login("ivanov", password="a-brand-new-one")
-    assert api.client.get("/api/v1/counterparties", headers=fresh).json()["total"] == 0  # nothing slipped in
+    assert (
+        api.client.get("/api/v1/counterparties", headers=fresh).json()["total"] == 0
+    )  # nothing slipped in
     assert api.client.get(_feed(api, fresh)).status_code == 200
 
 
@@ -97,7 +104,12 @@ def test_disable_then_enable_over_rest_revives_no_token(api: Api) -> None:
         r = api.client.patch(f"/api/v1/users/{me['id']}", headers=admin, json={"is_active": active})
         assert r.status_code == 200, r.text
     assert api.client.get("/api/v1/me", headers=laptop).status_code == 401
-    assert api.client.post("/api/v1/counterparties", headers=laptop, json={"legal_name": "ООО Призрак"}).status_code == 401
+    assert (
+        api.client.post(
+            "/api/v1/counterparties", headers=laptop, json={"legal_name": "ООО Призрак"}
+        ).status_code
+        == 401
+    )
     assert api.client.get(feed).status_code == 404
     fresh = api.login("ivanov")
     assert api.client.get("/api/v1/counterparties", headers=fresh).json()["total"] == 0
@@ -109,7 +121,9 @@ def test_refused_credential_change_ends_nothing(api: Api) -> None:
     ivanov = api.user("ivanov")
     petrova = api.user("petrova")
     me = api.client.get("/api/v1/me", headers=ivanov).json()["user"]
-    assert api.client.patch(f"/api/v1/users/{me['id']}", headers=petrova, json={"is_active": False}).status_code in (403, 404)
+    assert api.client.patch(
+        f"/api/v1/users/{me['id']}", headers=petrova, json={"is_active": False}
+    ).status_code in (403, 404)
     assert api.client.get("/api/v1/me", headers=ivanov).status_code == 200
     with api.database.read() as session:
         assert accounts.find_user(session, "ivanov").is_active
@@ -122,7 +136,9 @@ def test_a_rehashed_password_at_login_ends_no_token(api: Api) -> None:
     from crm.models import User
 
     laptop = api.user("ivanov")
-    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)  # needs a rehash
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(
+        PASSWORD
+    )  # needs a rehash
     with api.database.write() as session:
         session.execute(update(User).where(User.login == "ivanov").values(password_hash=weak))
     assert _login(api, "ivanov") == 201

@@ -36,7 +36,9 @@ def log_output() -> Iterator[io.StringIO]:
 
 def _sql_error(session: Any) -> None:
     # A statement the database refuses, with the address among its parameters.
-    session.execute(text("SELECT * FROM no_such_table WHERE address = :address"), {"address": EMAIL})
+    session.execute(
+        text("SELECT * FROM no_such_table WHERE address = :address"), {"address": EMAIL}
+    )
 
 
 def _message_error(session: Any) -> None:
@@ -45,14 +47,22 @@ def _message_error(session: Any) -> None:
 
 def _duplicate(session: Any) -> None:
     # PostgreSQL quotes the taken value in its DETAIL line.
-    session.execute(text("INSERT INTO team (id, name, created_at, updated_at, version) "
-                         "VALUES ('t1', :name, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1), "
-                         "('t2', :name, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"), {"name": EMAIL})
+    session.execute(
+        text(
+            "INSERT INTO team (id, name, created_at, updated_at, version) "
+            "VALUES ('t1', :name, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1), "
+            "('t2', :name, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"
+        ),
+        {"name": EMAIL},
+    )
 
 
-@pytest.mark.parametrize(("failure", "status"), [(_sql_error, 500), (_message_error, 500), (_duplicate, 409)])
+@pytest.mark.parametrize(
+    ("failure", "status"), [(_sql_error, 500), (_message_error, 500), (_duplicate, 409)]
+)
 def test_an_error_during_a_request_with_an_email_logs_no_address(
-        api: Api, log_output: io.StringIO, monkeypatch: pytest.MonkeyPatch, failure: Any, status: int) -> None:
+    api: Api, log_output: io.StringIO, monkeypatch: pytest.MonkeyPatch, failure: Any, status: int
+) -> None:
     admin = api.user("boss", role="admin")
     me = api.client.get("/api/v1/me", headers=admin).json()["user"]
     monkeypatch.setattr(changes, "bump", failure)
@@ -70,6 +80,8 @@ def test_an_error_during_a_request_with_an_email_logs_no_address(
 
 
 def test_redact_keeps_times_ids_and_versions() -> None:
-    line = "2026-12-01 15:26:38,123 ERROR x: deal 4c822658-76b6-4b9e-9ae7-d54a2355af73 v12 at 10.0.0.1"
+    line = (
+        "2026-12-01 15:26:38,123 ERROR x: deal 4c822658-76b6-4b9e-9ae7-d54a2355af73 v12 at 10.0.0.1"
+    )
     assert logs.redact(line) == line
     assert logs.redact("to Ivan.Petrov+crm@romashka.ru, 8-916-123-45-67") == "to <email>, <phone>"

@@ -15,9 +15,11 @@ from mail.models import MailReview, MailSuggestion
 from server.config import Config
 from tests.server.conftest import Api
 
-RAW = ("From: Пётр <petr@unknown-client.ru>\r\nTo: sales@torgdom.ru\r\nSubject: =?utf-8?b?0JfQsNC60LDQtw==?=\r\n"
-       "Message-ID: <order-1@unknown-client.ru>\r\nDate: Tue, 01 Dec 2026 10:00:00 +0300\r\n"
-       "Content-Type: text/plain; charset=utf-8\r\n\r\nПришлите счёт, пожалуйста.\r\n").encode()
+RAW = (
+    "From: Пётр <petr@unknown-client.ru>\r\nTo: sales@torgdom.ru\r\nSubject: =?utf-8?b?0JfQsNC60LDQtw==?=\r\n"
+    "Message-ID: <order-1@unknown-client.ru>\r\nDate: Tue, 01 Dec 2026 10:00:00 +0300\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n\r\nПришлите счёт, пожалуйста.\r\n"
+).encode()
 
 
 @pytest.fixture
@@ -30,11 +32,20 @@ def desk(api: Api, config: Config) -> dict[str, Any]:
     blobs.sync()
     blobs.close()
     with api.database.write() as db:
-        review = MailReview(key="order-1@unknown-client.ru", mailbox_id="box", folder="INBOX", subject="Заказ",
-                            sender="petr@unknown-client.ru", received_at=utcnow(), reason="ambiguous",
-                            candidates=[cp["id"]], raw_sha256=sha)
-        suggestion = MailSuggestion(address="anna@romashka.ru", name="Анна Смирнова", counterparty_id=cp["id"],
-                                    letters=3)
+        review = MailReview(
+            key="order-1@unknown-client.ru",
+            mailbox_id="box",
+            folder="INBOX",
+            subject="Заказ",
+            sender="petr@unknown-client.ru",
+            received_at=utcnow(),
+            reason="ambiguous",
+            candidates=[cp["id"]],
+            raw_sha256=sha,
+        )
+        suggestion = MailSuggestion(
+            address="anna@romashka.ru", name="Анна Смирнова", counterparty_id=cp["id"], letters=3
+        )
         db.add(review)
         db.add(suggestion)
         db.flush()
@@ -43,69 +54,113 @@ def desk(api: Api, config: Config) -> dict[str, Any]:
 
 
 def test_a_salesperson_is_refused_the_queue_and_the_suggestions_and_changes_nothing(
-        api: Api, desk: dict[str, Any]) -> None:
+    api: Api, desk: dict[str, Any]
+) -> None:
     ivanov, review, suggestion = desk["ivanov"], desk["review"], desk["suggestion"]
     for method, path, body in (
-            ("GET", "/api/v1/mail/reviews", None), ("GET", f"/api/v1/mail/reviews/{review}", None),
-            ("POST", f"/api/v1/mail/reviews/{review}/settle", {"counterparty_id": desk["cp"]["id"]}),
-            ("POST", f"/api/v1/mail/reviews/{review}/dismiss", None),
-            ("GET", "/api/v1/mail/suggestions", None),
-            ("POST", f"/api/v1/mail/suggestions/{suggestion}/accept", None),
-            ("POST", f"/api/v1/mail/suggestions/{suggestion}/dismiss", None)):
+        ("GET", "/api/v1/mail/reviews", None),
+        ("GET", f"/api/v1/mail/reviews/{review}", None),
+        ("POST", f"/api/v1/mail/reviews/{review}/settle", {"counterparty_id": desk["cp"]["id"]}),
+        ("POST", f"/api/v1/mail/reviews/{review}/dismiss", None),
+        ("GET", "/api/v1/mail/suggestions", None),
+        ("POST", f"/api/v1/mail/suggestions/{suggestion}/accept", None),
+        ("POST", f"/api/v1/mail/suggestions/{suggestion}/dismiss", None),
+    ):
         r = api.client.request(method, path, json=body, headers=ivanov)
         assert (path, r.status_code, r.json()["error"]) == (path, 403, "permission_denied")
-        assert api.client.request(method, path, json=body).status_code == 401  # no token: not even that
+        assert (
+            api.client.request(method, path, json=body).status_code == 401
+        )  # no token: not even that
     with api.database.read() as db:
         assert db.get_one(MailReview, review).status == "open"
         assert db.get_one(MailSuggestion, suggestion).status == "open"
-        assert db.execute(select(Interaction)).first() is None and db.execute(select(ContactPerson)).first() is None
+        assert (
+            db.execute(select(Interaction)).first() is None
+            and db.execute(select(ContactPerson)).first() is None
+        )
 
 
 def test_office_lists_reads_and_settles_a_letter(api: Api, desk: dict[str, Any]) -> None:
     office, review = desk["office"], desk["review"]
     listed = api.client.get("/api/v1/mail/reviews", headers=office).json()["items"]
-    assert [(i["id"], i["subject"], i["candidates"]) for i in listed] == [(review, "Заказ", [desk["cp"]["id"]])]
+    assert [(i["id"], i["subject"], i["candidates"]) for i in listed] == [
+        (review, "Заказ", [desk["cp"]["id"]])
+    ]
     letter = api.client.get(f"/api/v1/mail/reviews/{review}", headers=office).json()
     assert letter["subject"] == "Заказ" and "Пришлите счёт" in letter["text"]
-    r = api.client.post(f"/api/v1/mail/reviews/{review}/settle", json={"counterparty_id": desk["cp"]["id"]},
-                        headers=office)
+    r = api.client.post(
+        f"/api/v1/mail/reviews/{review}/settle",
+        json={"counterparty_id": desk["cp"]["id"]},
+        headers=office,
+    )
     assert r.status_code == 200 and r.json()["status"] == "settled"
     assert api.client.get("/api/v1/mail/reviews", headers=office).json()["items"] == []
-    filed = api.client.get("/api/v1/interactions", params={"counterparty_id": desk["cp"]["id"]},
-                           headers=desk["ivanov"]).json()["items"]
+    filed = api.client.get(
+        "/api/v1/interactions", params={"counterparty_id": desk["cp"]["id"]}, headers=desk["ivanov"]
+    ).json()["items"]
     assert [(i["kind"], i["subject"]) for i in filed] == [("letter", "Заказ")]
 
 
-@pytest.mark.parametrize("body", [None, [], {"counterparty_id": 5}, {"counterparty_id": "x", "contact_person_id": 1}])
-def test_a_malformed_settle_is_a_clear_400_and_changes_nothing(api: Api, desk: dict[str, Any], body: Any) -> None:
-    r = api.client.post(f"/api/v1/mail/reviews/{desk['review']}/settle", json=body, headers=desk["office"])
+@pytest.mark.parametrize(
+    "body", [None, [], {"counterparty_id": 5}, {"counterparty_id": "x", "contact_person_id": 1}]
+)
+def test_a_malformed_settle_is_a_clear_400_and_changes_nothing(
+    api: Api, desk: dict[str, Any], body: Any
+) -> None:
+    r = api.client.post(
+        f"/api/v1/mail/reviews/{desk['review']}/settle", json=body, headers=desk["office"]
+    )
     assert r.status_code == 400 and "counterparty_id" in r.json()["message"]
     with api.database.read() as db:
         assert db.get_one(MailReview, desk["review"]).status == "open"
 
 
-def test_an_administrator_turns_a_suggestion_into_a_contact_person(api: Api, desk: dict[str, Any]) -> None:
+def test_an_administrator_turns_a_suggestion_into_a_contact_person(
+    api: Api, desk: dict[str, Any]
+) -> None:
     # (office staff decide suggestions on the counterparties they may change; ivanov's is private to him)
     office, suggestion = api.user("boss", role="admin"), desk["suggestion"]
     listed = api.client.get("/api/v1/mail/suggestions", headers=office).json()["items"]
     assert [(s["id"], s["address"]) for s in listed] == [(suggestion, "anna@romashka.ru")]
     r = api.client.post(f"/api/v1/mail/suggestions/{suggestion}/accept", headers=office)
     assert r.status_code == 201, r.text
-    person = api.client.get(f"/api/v1/contact-persons/{r.json()['contact_person_id']}", headers=desk["ivanov"]).json()
+    person = api.client.get(
+        f"/api/v1/contact-persons/{r.json()['contact_person_id']}", headers=desk["ivanov"]
+    ).json()
     assert person["full_name"] == "Анна Смирнова" and person["counterparty_id"] == desk["cp"]["id"]
-    assert api.client.post(f"/api/v1/mail/suggestions/{suggestion}/dismiss", headers=office).status_code == 409  # decided
+    assert (
+        api.client.post(
+            f"/api/v1/mail/suggestions/{suggestion}/dismiss", headers=office
+        ).status_code
+        == 409
+    )  # decided
 
 
-def test_the_outbox_shows_each_user_only_the_letters_they_may_see(api: Api, desk: dict[str, Any]) -> None:
+def test_the_outbox_shows_each_user_only_the_letters_they_may_see(
+    api: Api, desk: dict[str, Any]
+) -> None:
     ivanov = desk["ivanov"]
     petrova = api.user("petrova", team="Питер")
     theirs = api.create(petrova, "counterparties", legal_name="ООО «Чужое»")
-    for headers, cp, subject in ((ivanov, desk["cp"]["id"], "Счёт Ромашке"), (petrova, theirs["id"], "Чужой счёт")):
-        api.create(headers, "interactions", counterparty_id=cp, kind="letter", direction="outgoing",
-                   subject=subject, mail_status="queued", starts_at="2026-12-01T10:00:00+03:00",
-                   participants=[{"role": "to", "address": "someone@example.ru"}])
+    for headers, cp, subject in (
+        (ivanov, desk["cp"]["id"], "Счёт Ромашке"),
+        (petrova, theirs["id"], "Чужой счёт"),
+    ):
+        api.create(
+            headers,
+            "interactions",
+            counterparty_id=cp,
+            kind="letter",
+            direction="outgoing",
+            subject=subject,
+            mail_status="queued",
+            starts_at="2026-12-01T10:00:00+03:00",
+            participants=[{"role": "to", "address": "someone@example.ru"}],
+        )
     mine = api.client.get("/api/v1/mail/outbox", headers=ivanov).json()
-    assert [(x["subject"], x["mail_status"]) for x in mine["letters"]] == [("Счёт Ромашке", "queued")]
+    assert [(x["subject"], x["mail_status"]) for x in mine["letters"]] == [
+        ("Счёт Ромашке", "queued")
+    ]
     assert "counts" not in mine
     office = api.client.get("/api/v1/mail/outbox", headers=desk["office"]).json()
     assert sorted(x["subject"] for x in office["letters"]) == ["Счёт Ромашке", "Чужой счёт"]
@@ -113,13 +168,25 @@ def test_the_outbox_shows_each_user_only_the_letters_they_may_see(api: Api, desk
 
 
 @pytest.mark.parametrize("body", [b"null", b"{bad json", b"[" * 200])
-def test_a_salesperson_is_refused_before_the_settle_body_is_read(api: Api, desk: dict[str, Any], body: bytes) -> None:
-    r = api.client.post(f"/api/v1/mail/reviews/{desk['review']}/settle", content=body,
-                        headers={**desk["ivanov"], "Content-Type": "application/json"})
+def test_a_salesperson_is_refused_before_the_settle_body_is_read(
+    api: Api, desk: dict[str, Any], body: bytes
+) -> None:
+    r = api.client.post(
+        f"/api/v1/mail/reviews/{desk['review']}/settle",
+        content=body,
+        headers={**desk["ivanov"], "Content-Type": "application/json"},
+    )
     assert r.status_code == 403
 
 
 def test_a_contact_person_has_no_mail_domain(api: Api, desk: dict[str, Any]) -> None:
-    r = api.client.post("/api/v1/contact-persons", headers=desk["ivanov"], json={
-        "counterparty_id": desk["cp"]["id"], "full_name": "Пётр", "contacts": [{"kind": "domain", "value": "x.ru"}]})
+    r = api.client.post(
+        "/api/v1/contact-persons",
+        headers=desk["ivanov"],
+        json={
+            "counterparty_id": desk["cp"]["id"],
+            "full_name": "Пётр",
+            "contacts": [{"kind": "domain", "value": "x.ru"}],
+        },
+    )
     assert r.status_code == 422 and "contacts[0]" in r.json()["details"]

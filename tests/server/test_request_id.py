@@ -42,7 +42,8 @@ def _failing_to_dict(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_answer_carries_an_id_and_errors_repeat_it_in_the_body(
-        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h = api.user("ivanov")
     ok = api.client.get("/api/v1/me", headers=h)
     assert ok.status_code == 200 and GENERATED.fullmatch(ok.headers["x-request-id"])
@@ -52,21 +53,30 @@ def test_every_answer_carries_an_id_and_errors_repeat_it_in_the_body(
     assert GENERATED.fullmatch(anonymous.headers["x-request-id"])
     assert anonymous.json()["request_id"] == anonymous.headers["x-request-id"]
 
-    for r in (api.client.post("/api/v1/counterparties", content=b"{not json", headers=h),  # 400
-              api.client.get("/api/v1/counterparties/no-such-id", headers=h),  # 404
-              api.client.post("/api/v1/counterparties", json={"legal_name": ""}, headers=h)):  # 422
+    for r in (
+        api.client.post("/api/v1/counterparties", content=b"{not json", headers=h),  # 400
+        api.client.get("/api/v1/counterparties/no-such-id", headers=h),  # 404
+        api.client.post("/api/v1/counterparties", json={"legal_name": ""}, headers=h),
+    ):  # 422
         assert 400 <= r.status_code < 500, r.text
         assert r.json()["request_id"] == r.headers["x-request-id"], r.status_code
         assert set(r.json()) <= {"error", "message", "details", "request_id"}
 
     _failing_to_dict(monkeypatch)
-    client = TestClient(api.client.app, raise_server_exceptions=False)  # a 500, as a real server answers
+    client = TestClient(
+        api.client.app, raise_server_exceptions=False
+    )  # a 500, as a real server answers
     crash = client.get("/api/v1/me", headers=h)
     assert crash.status_code == 500
     assert GENERATED.fullmatch(crash.headers["x-request-id"])
-    assert crash.json() == {"error": "internal", "message": "internal server error; nothing was changed",
-                            "request_id": crash.headers["x-request-id"]}
-    assert crash.headers["x-content-type-options"] == "nosniff"  # still outside the error layer, with the id
+    assert crash.json() == {
+        "error": "internal",
+        "message": "internal server error; nothing was changed",
+        "request_id": crash.headers["x-request-id"],
+    }
+    assert (
+        crash.headers["x-content-type-options"] == "nosniff"
+    )  # still outside the error layer, with the id
 
 
 def test_each_request_gets_its_own_id(api: Api) -> None:
@@ -82,17 +92,20 @@ def test_a_plain_client_id_is_kept(api: Api) -> None:
         assert r.headers["x-request-id"] == given and r.json()["request_id"] == given
 
 
-@pytest.mark.parametrize("hostile", [
-    "x" * 65,  # too long
-    "",
-    "two words",
-    "a;b",
-    "<script>alert(1)</script>",
-    "id\tinjected",
-    "89161234567",  # a phone number: it would go into every log line of the request unredacted
-    "ivanov@romashka",
-    "%0d%0aInjected: yes",
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "x" * 65,  # too long
+        "",
+        "two words",
+        "a;b",
+        "<script>alert(1)</script>",
+        "id\tinjected",
+        "89161234567",  # a phone number: it would go into every log line of the request unredacted
+        "ivanov@romashka",
+        "%0d%0aInjected: yes",
+    ],
+)
 def test_a_hostile_client_id_is_replaced(api: Api, hostile: str) -> None:
     r = api.client.get("/api/v1/me", headers={"X-Request-Id": hostile})
     assert r.status_code == 401
@@ -106,7 +119,8 @@ def test_a_non_ascii_client_id_is_replaced(api: Api) -> None:
 
 
 def test_log_lines_during_a_request_carry_its_id(
-        api: Api, request_ids: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    api: Api, request_ids: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h = api.user("ivanov")
     real = records.to_dict
     worker = logging.getLogger("satchel.test.work")
@@ -155,5 +169,7 @@ def test_the_servers_own_log_lines_print_the_id(api: Api, monkeypatch: pytest.Mo
             root.addHandler(handler)
         root.setLevel(saved[1])
     printed = stream.getvalue()
-    assert re.search(r" ERROR \[ticket-42\] server\.errors: unhandled error on GET /api/v1/me", printed), printed
+    assert re.search(
+        r" ERROR \[ticket-42\] server\.errors: unhandled error on GET /api/v1/me", printed
+    ), printed
     assert " INFO [-] satchel.test: after the request" in printed

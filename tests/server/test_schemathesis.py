@@ -32,8 +32,14 @@ from crm.models import User
 from tests.server.conftest import Api
 
 MAX_EXAMPLES = 25
-CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance, st_checks.content_type_conformance,
-          st_checks.response_headers_conformance, st_checks.response_schema_conformance, st_checks.ignored_auth]
+CHECKS = [
+    st_checks.not_a_server_error,
+    st_checks.status_code_conformance,
+    st_checks.content_type_conformance,
+    st_checks.response_headers_conformance,
+    st_checks.response_schema_conformance,
+    st_checks.ignored_auth,
+]
 
 
 def _company(api: Api) -> tuple[dict[str, str], str]:
@@ -43,7 +49,9 @@ def _company(api: Api) -> tuple[dict[str, str], str]:
     headers = api.user("ivanov")
     cp = api.create(headers, "counterparties", legal_name="ООО Ромашка", inn="7707083893")
     api.create(headers, "contact-persons", counterparty_id=cp["id"], full_name="Пётр Петров")
-    api.create(headers, "interactions", counterparty_id=cp["id"], starts_at="2026-12-01T10:00:00+03:00")
+    api.create(
+        headers, "interactions", counterparty_id=cp["id"], starts_at="2026-12-01T10:00:00+03:00"
+    )
     user_id = api.client.get("/api/v1/me", headers=headers).json()["user"]["id"]
     return headers, user_id
 
@@ -56,8 +64,14 @@ def _fresh_token(api: Api, user_id: str) -> dict[str, str]:
 
 
 def _check(operation: Any, auth: Any, mode: GenerationMode) -> None:
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(mode))
     def check(case: Any) -> None:
         case.call_and_validate(headers=auth(), checks=CHECKS)
@@ -76,7 +90,11 @@ def _run(api: Api) -> list[str]:
 
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
-                _check(operation, lambda n=name: _fresh_token(api, user_id) if n == "logout" else headers, mode)
+                _check(
+                    operation,
+                    lambda n=name: _fresh_token(api, user_id) if n == "logout" else headers,
+                    mode,
+                )
             except Unsatisfiable:
                 assert mode is GenerationMode.NEGATIVE, f"{name}: no valid request can be generated"
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - every operation's failures together
@@ -86,34 +104,66 @@ def _run(api: Api) -> list[str]:
 
 def test_every_operation_answers_inside_its_schema_and_never_5xx(api: Api) -> None:
     failures = _run(api)
-    assert not failures, f"{len(failures)} operations disagree with /api/v1/openapi.json:\n\n" + "\n\n".join(failures)
+    assert not failures, (
+        f"{len(failures)} operations disagree with /api/v1/openapi.json:\n\n"
+        + "\n\n".join(failures)
+    )
 
 
 def test_batch_is_not_taken_for_an_id(api: Api) -> None:
     """``/x/batch`` is only POSTed to; other methods there answer like an unknown id or method, never a 5xx."""
     headers, _user_id = _company(api)
-    for record_type in ("counterparties", "contact-persons", "interactions", "reminders", "deals", "shares",
-                        "users", "teams"):
+    for record_type in (
+        "counterparties",
+        "contact-persons",
+        "interactions",
+        "reminders",
+        "deals",
+        "shares",
+        "users",
+        "teams",
+    ):
         for method in ("GET", "PATCH", "DELETE"):
-            r = api.client.request(method, f"/api/v1/{record_type}/batch", headers=headers,
-                                   json={} if method == "PATCH" else None)
+            r = api.client.request(
+                method,
+                f"/api/v1/{record_type}/batch",
+                headers=headers,
+                json={} if method == "PATCH" else None,
+            )
             assert r.status_code in (404, 405), (method, record_type, r.status_code, r.text)
 
 
 # The chains drawn are fixed by the document (derandomize): every new operation shifts them. 60 gives the
 # checks below room (30 stopped making a child under a new counterparty once letter templates and the
 # mail desk were added).
-STATEFUL = settings(max_examples=60, stateful_step_count=10, deadline=None, derandomize=True, database=None,
-                    phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+STATEFUL = settings(
+    max_examples=60,
+    stateful_step_count=10,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 
 
 _COUNTERPARTIES = st.fixed_dictionaries(
-    {"legal_name": st.text(alphabet="АБВГДабвгд ООО Ромашка-Lily1", min_size=1, max_size=40).filter(str.strip)},
-    optional={"kinds": st.lists(st.sampled_from(["client", "prospect", "supplier", "partner"]), min_size=1, max_size=3),
-              "stage": st.sampled_from(["lead", "negotiation", "active", "dormant", "lost"]),
-              "visibility": st.sampled_from(["private", "team", "company"]),
-              "inn": st.sampled_from(["7707083893", "500100732259", None]),
-              "region": st.sampled_from(["Москва", "Санкт-Петербург"]), "notes": st.text(max_size=50)})
+    {
+        "legal_name": st.text(
+            alphabet="АБВГДабвгд ООО Ромашка-Lily1", min_size=1, max_size=40
+        ).filter(str.strip)
+    },
+    optional={
+        "kinds": st.lists(
+            st.sampled_from(["client", "prospect", "supplier", "partner"]), min_size=1, max_size=3
+        ),
+        "stage": st.sampled_from(["lead", "negotiation", "active", "dormant", "lost"]),
+        "visibility": st.sampled_from(["private", "team", "company"]),
+        "inn": st.sampled_from(["7707083893", "500100732259", None]),
+        "region": st.sampled_from(["Москва", "Санкт-Петербург"]),
+        "notes": st.text(max_size=50),
+    },
+)
 
 
 def _operation_id(case: Any) -> str:
@@ -143,10 +193,17 @@ def _stateful(api: Api) -> tuple[Counter[tuple[str, int]], Counter[tuple[str, st
         operation = result.ok()
         if operation.definition.raw.get("operationId") == "create_counterparty":
             name = "RANDOM__POST_api_v1_counterparties_valid"
-            cases = _COUNTERPARTIES.flatmap(lambda body, op=operation: op.as_strategy(
-                generation_mode=GenerationMode.POSITIVE, phase=TestPhase.STATEFUL, body=body))
-            roots[name] = sm_transition(name=name, target=Bundle("catch_all"), input=cases.map(StepInput.initial),
-                                        precondition=is_root_allowed(operation.label))
+            cases = _COUNTERPARTIES.flatmap(
+                lambda body, op=operation: op.as_strategy(
+                    generation_mode=GenerationMode.POSITIVE, phase=TestPhase.STATEFUL, body=body
+                )
+            )
+            roots[name] = sm_transition(
+                name=name,
+                target=Bundle("catch_all"),
+                input=cases.map(StepInput.initial),
+                precondition=is_root_allowed(operation.label),
+            )
             machine._root_labels |= {operation.label}
     machine = type("Workflow", (machine,), {**roots, "root_rules": machine.root_rules | set(roots)})
 
@@ -162,9 +219,16 @@ def _stateful(api: Api) -> tuple[Counter[tuple[str, int]], Counter[tuple[str, st
                 linked[(_operation_id(input.case), input.transition.id, status)] += 1
             return output
 
-        def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
-            case.validate_response(response, checks=CHECKS, headers=kwargs.get("headers"),
-                                   transport_kwargs=kwargs, recorder=self.recorder)
+        def validate_response(
+            self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            case.validate_response(
+                response,
+                checks=CHECKS,
+                headers=kwargs.get("headers"),
+                transport_kwargs=kwargs,
+                recorder=self.recorder,
+            )
 
     Workflow.run(settings=STATEFUL)
     return answers, linked
@@ -177,11 +241,25 @@ def test_linked_calls_answer_inside_the_schema_and_never_5xx(api: Api) -> None:
     followed = {(operation, status) for (operation, _link, status), n in linked.items() if n}
     # Not vacuous: records made at the start of a chain were read, changed or deleted through a
     # link, and records were created under a counterparty made earlier in the same chain.
-    assert {("get_counterparty", 200), ("update_counterparty", 200), ("delete_counterparty", 204)} & followed, report
+    assert {
+        ("get_counterparty", 200),
+        ("update_counterparty", 200),
+        ("delete_counterparty", 204),
+    } & followed, report
     # Whether a generated child passes the rules is the generator's luck (a phone, a date in range):
     # what must happen is that a chain used a new counterparty's id to make one under it.
-    children = {"create_contact_person", "create_deal", "create_interaction", "create_reminder", "create_share"}
-    assert {operation for operation, status in followed if operation in children and status in (201, 422)}, report
+    children = {
+        "create_contact_person",
+        "create_deal",
+        "create_interaction",
+        "create_reminder",
+        "create_share",
+    }
+    assert {
+        operation
+        for operation, status in followed
+        if operation in children and status in (201, 422)
+    }, report
     # A few linked calls answered 2xx: chains reached real records (how many depends on what the
     # generator draws, which moves with every change of the document; the two checks above are the point).
     assert sum(n for (_o, _l, status), n in linked.items() if status < 300) >= 3, report

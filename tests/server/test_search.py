@@ -10,12 +10,31 @@ from tests.server.conftest import Api
 @pytest.fixture
 def found(api: Api):  # type: ignore[no-untyped-def]
     h = api.user("ivanov")
-    romashka = api.create(h, "counterparties", legal_name="ООО «Ромашка»", short_name="Ромашка", inn="7707083893",
-                          contacts=[{"kind": "phone", "value": "+7 (916) 123-45-67"}])
-    api.create(h, "counterparties", legal_name="АО Ёлочка", inn="7736207543",
-               contacts=[{"kind": "email", "value": "Sales@Elochka.ru"}])
-    api.create(h, "contact-persons", counterparty_id=romashka["id"], full_name="Петров Пётр",
-               contacts=[{"kind": "phone", "value": "8 812 555 66 77"}, {"kind": "email", "value": "petrov@mail.ru"}])
+    romashka = api.create(
+        h,
+        "counterparties",
+        legal_name="ООО «Ромашка»",
+        short_name="Ромашка",
+        inn="7707083893",
+        contacts=[{"kind": "phone", "value": "+7 (916) 123-45-67"}],
+    )
+    api.create(
+        h,
+        "counterparties",
+        legal_name="АО Ёлочка",
+        inn="7736207543",
+        contacts=[{"kind": "email", "value": "Sales@Elochka.ru"}],
+    )
+    api.create(
+        h,
+        "contact-persons",
+        counterparty_id=romashka["id"],
+        full_name="Петров Пётр",
+        contacts=[
+            {"kind": "phone", "value": "8 812 555 66 77"},
+            {"kind": "email", "value": "petrov@mail.ru"},
+        ],
+    )
 
     def names(q: str) -> set[str]:
         r = api.client.get("/api/v1/counterparties", headers=h, params={"q": q})
@@ -40,10 +59,26 @@ def test_yo_and_ye_are_the_same_letter(found) -> None:  # type: ignore[no-untype
     assert found("ЁЛОЧ") == {"АО Ёлочка"}
 
 
-@pytest.mark.parametrize("q", ["+79161234567", "89161234567", "8 (916) 123-45-67", "+7 916 123 45 67",
-                               "916-123-45-67", "123-45-67", "1234567", "+7 916", "45-67",
-                               # the beginning typed as people say it, with the trunk 8 or the code alone
-                               "8 (916)", "8 916 12", "8916123", "916 123", "(916) 1"])
+@pytest.mark.parametrize(
+    "q",
+    [
+        "+79161234567",
+        "89161234567",
+        "8 (916) 123-45-67",
+        "+7 916 123 45 67",
+        "916-123-45-67",
+        "123-45-67",
+        "1234567",
+        "+7 916",
+        "45-67",
+        # the beginning typed as people say it, with the trunk 8 or the code alone
+        "8 (916)",
+        "8 916 12",
+        "8916123",
+        "916 123",
+        "(916) 1",
+    ],
+)
 def test_phone_any_format(found, q: str) -> None:  # type: ignore[no-untyped-def]
     assert found(q) == {"ООО «Ромашка»"}
 
@@ -81,29 +116,58 @@ def test_contact_persons_searchable_by_name(api: Api) -> None:
 
 def test_edit_reindexes_phones(api: Api) -> None:
     h = api.user("ivanov")
-    cp = api.create(h, "counterparties", legal_name="ООО Бета", contacts=[{"kind": "phone", "value": "+74951112233"}])
-    api.client.patch(f"/api/v1/counterparties/{cp['id']}", headers=h,
-                     json={"contacts": [{"kind": "phone", "value": "+74954445566"}]})
-    assert api.client.get("/api/v1/counterparties", headers=h, params={"q": "111-22-33"}).json()["total"] == 0
-    assert api.client.get("/api/v1/counterparties", headers=h, params={"q": "444-55-66"}).json()["total"] == 1
+    cp = api.create(
+        h,
+        "counterparties",
+        legal_name="ООО Бета",
+        contacts=[{"kind": "phone", "value": "+74951112233"}],
+    )
+    api.client.patch(
+        f"/api/v1/counterparties/{cp['id']}",
+        headers=h,
+        json={"contacts": [{"kind": "phone", "value": "+74954445566"}]},
+    )
+    assert (
+        api.client.get("/api/v1/counterparties", headers=h, params={"q": "111-22-33"}).json()[
+            "total"
+        ]
+        == 0
+    )
+    assert (
+        api.client.get("/api/v1/counterparties", headers=h, params={"q": "444-55-66"}).json()[
+            "total"
+        ]
+        == 1
+    )
 
 
 def test_index_follows_owner_and_visibility_changes(api: Api) -> None:
     ivanov = api.user("ivanov")
     petrova = api.user("petrova")
     cp = api.create(ivanov, "counterparties", legal_name="ООО Видимость")
-    api.create(ivanov, "contact-persons", counterparty_id=cp["id"], full_name="Лебедев Олег",
-               contacts=[{"kind": "phone", "value": "+74957778899"}])
+    api.create(
+        ivanov,
+        "contact-persons",
+        counterparty_id=cp["id"],
+        full_name="Лебедев Олег",
+        contacts=[{"kind": "phone", "value": "+74957778899"}],
+    )
 
     def petrova_finds(q: str) -> int:
-        return api.client.get("/api/v1/counterparties", headers=petrova, params={"q": q}).json()["total"]
+        return api.client.get("/api/v1/counterparties", headers=petrova, params={"q": q}).json()[
+            "total"
+        ]
 
     assert petrova_finds("видимость") == petrova_finds("777-88-99") == 0
-    api.client.patch(f"/api/v1/counterparties/{cp['id']}", headers=ivanov, json={"visibility": "company"})
+    api.client.patch(
+        f"/api/v1/counterparties/{cp['id']}", headers=ivanov, json={"visibility": "company"}
+    )
     assert petrova_finds("видимость") == petrova_finds("777-88-99") == 1
     r = api.client.get("/api/v1/contact-persons", headers=petrova, params={"q": "лебедев"})
     assert r.json()["total"] == 1
-    api.client.patch(f"/api/v1/counterparties/{cp['id']}", headers=ivanov, json={"visibility": "private"})
+    api.client.patch(
+        f"/api/v1/counterparties/{cp['id']}", headers=ivanov, json={"visibility": "private"}
+    )
     assert petrova_finds("видимость") == petrova_finds("777-88-99") == 0
 
 

@@ -17,7 +17,9 @@ class Laptop:
     """One logged-in device speaking the sync protocol by hand."""
 
     def __init__(self, api: Api, login: str, name: str = "Ноутбук") -> None:
-        r = api.client.post("/api/v1/auth/login", json={"login": login, "password": PASSWORD, "device_name": name})
+        r = api.client.post(
+            "/api/v1/auth/login", json={"login": login, "password": PASSWORD, "device_name": name}
+        )
         assert r.status_code == 201, r.text
         self.api = api
         self.device_id = r.json()["device"]["id"]
@@ -58,9 +60,16 @@ class Laptop:
             if not answer["more"]:
                 return seen
 
-    def update(self, record_id: str, record_type: str = "counterparties", **fields: Any) -> dict[str, Any]:
-        return {"op": "update", "type": record_type, "id": record_id,
-                "base_version": self.versions[record_id], "fields": fields}
+    def update(
+        self, record_id: str, record_type: str = "counterparties", **fields: Any
+    ) -> dict[str, Any]:
+        return {
+            "op": "update",
+            "type": record_type,
+            "id": record_id,
+            "base_version": self.versions[record_id],
+            "fields": fields,
+        }
 
 
 def _create(record_type: str = "counterparties", **fields: Any) -> dict[str, Any]:
@@ -86,8 +95,13 @@ def test_a_push_reaches_the_other_laptop_and_an_idle_pull_is_empty(api: Api) -> 
 def test_a_replayed_push_returns_the_stored_result_and_applies_nothing_twice(api: Api) -> None:
     make_user(api.database, "ivanov")
     laptop = Laptop(api, "ivanov")
-    body = {"device_id": laptop.device_id, "mutations": [
-        {"seq": 1, **_create(legal_name="ООО Один")}, {"seq": 2, **_create(legal_name="ООО Два")}]}
+    body = {
+        "device_id": laptop.device_id,
+        "mutations": [
+            {"seq": 1, **_create(legal_name="ООО Один")},
+            {"seq": 2, **_create(legal_name="ООО Два")},
+        ],
+    }
     first = laptop.post("/sync/v1/push", body).json()
     second = laptop.post("/sync/v1/push", body).json()
     assert first["results"] == second["results"]
@@ -100,30 +114,99 @@ def test_a_gap_is_refused_and_changes_nothing(api: Api) -> None:
     laptop = Laptop(api, "ivanov")
     with api.database.read() as session:
         before = changes.current(session)[0]
-    r = laptop.post("/sync/v1/push", {"device_id": laptop.device_id,
-                                      "mutations": [{"seq": 2, **_create(legal_name="ООО Пропуск")}]})
-    assert r.status_code == 409 and r.json()["error"] == "sequence_gap" and r.json()["details"]["expected"] == 1
+    r = laptop.post(
+        "/sync/v1/push",
+        {
+            "device_id": laptop.device_id,
+            "mutations": [{"seq": 2, **_create(legal_name="ООО Пропуск")}],
+        },
+    )
+    assert (
+        r.status_code == 409
+        and r.json()["error"] == "sequence_gap"
+        and r.json()["details"]["expected"] == 1
+    )
     with api.database.read() as session:
         assert changes.current(session)[0] == before
 
 
-@pytest.mark.parametrize("body, status, error", [
-    ("not json", 400, "malformed"),
-    ({"mutations": "x"}, 400, "malformed"),
-    ({"device_id": "DEVICE", "mutations": [{"seq": 0, "op": "create", "type": "counterparties",
-                                            "id": str(uuid.uuid4()), "fields": {}}]}, 400, "malformed"),
-    ({"device_id": "DEVICE", "mutations": [{"seq": 1, "op": "explode", "type": "counterparties",
-                                            "id": str(uuid.uuid4())}]}, 400, "malformed"),
-    ({"device_id": "DEVICE", "mutations": [{"seq": 1, "op": "create", "type": "secrets",
-                                            "id": str(uuid.uuid4()), "fields": {}}]}, 400, "malformed"),
-    ({"device_id": "DEVICE", "mutations": [{"seq": 1, "op": "create", "type": "counterparties",
-                                            "id": "not-a-uuid", "fields": {}}]}, 400, "malformed"),
-    ({"device_id": str(uuid.uuid4()), "mutations": []}, 403, "permission_denied"),
-    ({"device_id": "DEVICE", "mutations": [{"seq": i + 1, **_create(legal_name="x")} for i in range(1001)]},
-     413, "too_large"),
-])
-def test_bad_pushes_are_refused_with_a_clear_error_and_change_nothing(api: Api, body: Any, status: int,
-                                                                      error: str) -> None:
+@pytest.mark.parametrize(
+    "body, status, error",
+    [
+        ("not json", 400, "malformed"),
+        ({"mutations": "x"}, 400, "malformed"),
+        (
+            {
+                "device_id": "DEVICE",
+                "mutations": [
+                    {
+                        "seq": 0,
+                        "op": "create",
+                        "type": "counterparties",
+                        "id": str(uuid.uuid4()),
+                        "fields": {},
+                    }
+                ],
+            },
+            400,
+            "malformed",
+        ),
+        (
+            {
+                "device_id": "DEVICE",
+                "mutations": [
+                    {"seq": 1, "op": "explode", "type": "counterparties", "id": str(uuid.uuid4())}
+                ],
+            },
+            400,
+            "malformed",
+        ),
+        (
+            {
+                "device_id": "DEVICE",
+                "mutations": [
+                    {
+                        "seq": 1,
+                        "op": "create",
+                        "type": "secrets",
+                        "id": str(uuid.uuid4()),
+                        "fields": {},
+                    }
+                ],
+            },
+            400,
+            "malformed",
+        ),
+        (
+            {
+                "device_id": "DEVICE",
+                "mutations": [
+                    {
+                        "seq": 1,
+                        "op": "create",
+                        "type": "counterparties",
+                        "id": "not-a-uuid",
+                        "fields": {},
+                    }
+                ],
+            },
+            400,
+            "malformed",
+        ),
+        ({"device_id": str(uuid.uuid4()), "mutations": []}, 403, "permission_denied"),
+        (
+            {
+                "device_id": "DEVICE",
+                "mutations": [{"seq": i + 1, **_create(legal_name="x")} for i in range(1001)],
+            },
+            413,
+            "too_large",
+        ),
+    ],
+)
+def test_bad_pushes_are_refused_with_a_clear_error_and_change_nothing(
+    api: Api, body: Any, status: int, error: str
+) -> None:
     make_user(api.database, "ivanov")
     laptop = Laptop(api, "ivanov")
     if isinstance(body, dict) and body.get("device_id") == "DEVICE":
@@ -147,12 +230,18 @@ def test_an_old_client_is_told_to_upgrade(api: Api) -> None:
     assert "update" in r.json()["message"]
     # A stranger learns nothing of the protocol: 401 whatever headers they send.
     for path in ("/sync/v1/pull", "/sync/v1/push", "/sync/v1/bootstrap"):
-        for headers in ({}, {protocol.SCHEMA_HEADER: "99"}, {**old, "Authorization": "Bearer nope"}):
+        for headers in (
+            {},
+            {protocol.SCHEMA_HEADER: "99"},
+            {**old, "Authorization": "Bearer nope"},
+        ):
             r = api.client.post(path, json={"cursor": None}, headers=headers)
             assert r.status_code == 401 and "protocol" not in r.text, (path, headers, r.text)
 
 
-def test_different_fields_merge_and_the_same_field_is_a_conflict_resolvable_by_api(api: Api) -> None:
+def test_different_fields_merge_and_the_same_field_is_a_conflict_resolvable_by_api(
+    api: Api,
+) -> None:
     make_user(api.database, "ivanov")
     make_user(api.database, "petrova")
     one, two = Laptop(api, "ivanov"), Laptop(api, "petrova")
@@ -166,19 +255,28 @@ def test_different_fields_merge_and_the_same_field_is_a_conflict_resolvable_by_a
     assert result["status"] == "applied" and len(result["conflicts"]) == 1
     two.pull()
     record = two.records[cp["id"]]
-    assert (record["region"], record["industry"], record["notes"]) == ("Москва", "Ювелирная", "от Иванова")
+    assert (record["region"], record["industry"], record["notes"]) == (
+        "Москва",
+        "Ювелирная",
+        "от Иванова",
+    )
     [conflict] = two.conflicts
     assert conflict["field"] == "notes" and conflict["server"]["value"] == "от Иванова"
     assert conflict["client"]["value"] == "от Петровой"
     assert conflict["server"]["by"] == one.user_id and conflict["client"]["by"] == two.user_id
     one.pull()
     assert [c["id"] for c in one.conflicts] == [conflict["id"]]  # both people involved see it
-    r = api.client.post(f"/api/v1/conflicts/{conflict['id']}/resolve", json={"choice": "mine"}, headers=two.headers)
+    r = api.client.post(
+        f"/api/v1/conflicts/{conflict['id']}/resolve", json={"choice": "mine"}, headers=two.headers
+    )
     assert r.status_code == 200 and r.json()["status"] == "resolved"
     one.pull()
     assert one.records[cp["id"]]["notes"] == "от Петровой" and one.conflicts == []
-    again = api.client.post(f"/api/v1/conflicts/{conflict['id']}/resolve", json={"choice": "theirs"},
-                            headers=one.headers)
+    again = api.client.post(
+        f"/api/v1/conflicts/{conflict['id']}/resolve",
+        json={"choice": "theirs"},
+        headers=one.headers,
+    )
     assert again.status_code == 409
 
 
@@ -204,7 +302,14 @@ def test_delete_against_a_concurrent_edit_is_a_conflict(api: Api) -> None:
     one.pull()
     two.pull()
     two.push(two.update(cp["id"], notes="ещё нужна"))
-    answer = one.push({"op": "delete", "type": "counterparties", "id": cp["id"], "base_version": one.versions[cp["id"]]})
+    answer = one.push(
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": cp["id"],
+            "base_version": one.versions[cp["id"]],
+        }
+    )
     assert answer["results"][0]["status"] == "conflict"
     one.pull()
     assert cp["id"] in one.records  # the edit won; the record stays
@@ -223,13 +328,22 @@ def test_an_edit_of_a_deleted_record_is_a_conflict_that_can_restore_it(api: Api)
     one.push(cp)
     one.pull()
     two.pull()
-    one.push({"op": "delete", "type": "counterparties", "id": cp["id"], "base_version": one.versions[cp["id"]]})
+    one.push(
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": cp["id"],
+            "base_version": one.versions[cp["id"]],
+        }
+    )
     answer = two.push(two.update(cp["id"], notes="а я правила"))
     assert answer["results"][0]["status"] == "conflict"
     two.pull()
     assert cp["id"] not in two.records
     [conflict] = two.conflicts
-    assert conflict["kind"] == "edit_deleted" and conflict["client"]["value"] == {"notes": "а я правила"}
+    assert conflict["kind"] == "edit_deleted" and conflict["client"]["value"] == {
+        "notes": "а я правила"
+    }
     two.push({"op": "resolve", "conflict_id": conflict["id"], "choice": "mine"})
     one.pull()
     assert one.records[cp["id"]]["legal_name"] == "ООО Удалённая"
@@ -248,13 +362,29 @@ def test_unsharing_evicts_and_a_refused_edit_changes_nothing(api: Api) -> None:
     boss.pull()
     laptop.pull()
     assert {cp["id"], person["id"], share["id"]} <= set(laptop.records)
-    boss.push({"op": "delete", "type": "shares", "id": share["id"], "base_version": boss.versions[share["id"]]})
+    boss.push(
+        {
+            "op": "delete",
+            "type": "shares",
+            "id": share["id"],
+            "base_version": boss.versions[share["id"]],
+        }
+    )
     seen = laptop.pull()
     ops = {c["id"]: c["op"] for c in seen}
-    assert ops[cp["id"]] == "evict" and ops[person["id"]] == "evict" and ops[share["id"]] == "delete"
+    assert (
+        ops[cp["id"]] == "evict" and ops[person["id"]] == "evict" and ops[share["id"]] == "delete"
+    )
     assert cp["id"] not in laptop.records
-    answer = laptop.push({"op": "update", "type": "counterparties", "id": cp["id"], "base_version": 0,
-                          "fields": {"notes": "не моё"}})
+    answer = laptop.push(
+        {
+            "op": "update",
+            "type": "counterparties",
+            "id": cp["id"],
+            "base_version": 0,
+            "fields": {"notes": "не моё"},
+        }
+    )
     assert answer["results"][0]["status"] == "refused"
     assert answer["results"][0]["error"]["error"] == "not_found"
     boss.pull()
@@ -300,7 +430,14 @@ def test_a_cursor_older_than_the_pruned_tombstones_is_told_to_reset(api: Api) ->
     laptop.push(cp)
     laptop.pull()
     old_cursor = laptop.cursor
-    laptop.push({"op": "delete", "type": "counterparties", "id": cp["id"], "base_version": laptop.versions[cp["id"]]})
+    laptop.push(
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": cp["id"],
+            "base_version": laptop.versions[cp["id"]],
+        }
+    )
     fresh = Laptop(api, "ivanov", "Новый")
     fresh.pull()
     with api.database.write() as session:
@@ -311,7 +448,9 @@ def test_a_cursor_older_than_the_pruned_tombstones_is_told_to_reset(api: Api) ->
     assert current["reset"] is False
 
 
-def test_mine_is_the_resolving_laptops_own_change_when_one_person_has_both_laptops(api: Api) -> None:
+def test_mine_is_the_resolving_laptops_own_change_when_one_person_has_both_laptops(
+    api: Api,
+) -> None:
     make_user(api.database, "ivanov")
     first, second = Laptop(api, "ivanov", "Первый"), Laptop(api, "ivanov", "Второй")
     cp = _create(legal_name="ООО Две машины")
@@ -336,14 +475,33 @@ def test_a_push_answers_a_hidden_or_deleted_record_like_a_missing_one(api: Api) 
     hidden, doomed = _create(legal_name="ООО Тайная"), _create(legal_name="ООО Удалённая")
     petrova.push(hidden, doomed)
     petrova.pull()
-    petrova.push({"op": "delete", "type": "counterparties", "id": doomed["id"],
-                  "base_version": petrova.versions[doomed["id"]]})
+    petrova.push(
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": doomed["id"],
+            "base_version": petrova.versions[doomed["id"]],
+        }
+    )
     said = {}
-    for name, record_id in (("hidden", hidden["id"]), ("deleted", doomed["id"]), ("none", str(uuid.uuid4()))):
-        answer = ivanov.push({"op": "update", "type": "counterparties", "id": record_id, "base_version": 1,
-                              "fields": {"notes": "x"}},
-                             {"op": "delete", "type": "counterparties", "id": record_id, "base_version": 1})
-        said[name] = [(r["status"], (r.get("error") or {}).get("message", "").replace(record_id, "ID"))
-                      for r in answer["results"]]
+    for name, record_id in (
+        ("hidden", hidden["id"]),
+        ("deleted", doomed["id"]),
+        ("none", str(uuid.uuid4())),
+    ):
+        answer = ivanov.push(
+            {
+                "op": "update",
+                "type": "counterparties",
+                "id": record_id,
+                "base_version": 1,
+                "fields": {"notes": "x"},
+            },
+            {"op": "delete", "type": "counterparties", "id": record_id, "base_version": 1},
+        )
+        said[name] = [
+            (r["status"], (r.get("error") or {}).get("message", "").replace(record_id, "ID"))
+            for r in answer["results"]
+        ]
     assert said["hidden"] == said["deleted"] == said["none"], said
     assert {status for status, _ in said["none"]} == {"refused"}

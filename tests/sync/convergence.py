@@ -55,8 +55,23 @@ from sync import protocol
 from sync.conflicts import DELETED, may_know_deleted, page_conflicts
 from sync.models import Conflict, DeviceCursor, PushResult
 
-WORDS = ["поставка", "скидка", "договор", "образцы", "золото", "серебро", "опт", "склад", "счёт", "визит",
-         "звонок", "претензия", "каталог", "выставка", "рекламация"]
+WORDS = [
+    "поставка",
+    "скидка",
+    "договор",
+    "образцы",
+    "золото",
+    "серебро",
+    "опт",
+    "склад",
+    "счёт",
+    "визит",
+    "звонок",
+    "претензия",
+    "каталог",
+    "выставка",
+    "рекламация",
+]
 REGIONS = ["Москва", "Тула", "Казань", "Пермь", "Омск"]
 TYPES = protocol.TYPES
 
@@ -64,9 +79,13 @@ TYPES = protocol.TYPES
 # each in several histories; the log in a failure's message names those that struck.
 PAGED_PULLS = 0.2  # per history: every pull asks for pages of 2–5 changes (``PAGE_SIZES``)
 PAGE_SIZES = (2, 3, 5)
-BETWEEN_PAGES = 0.25  # per continuation page of a pull: another laptop pushes, or a REST user writes, first
+BETWEEN_PAGES = (
+    0.25  # per continuation page of a pull: another laptop pushes, or a REST user writes, first
+)
 LOSE_ACCESS = 0.08  # per step: a party of an open conflict loses access to its record
-DELETE_WITH_CONFLICT = 0.08  # per step: a record with an open conflict (or its counterparty) is deleted
+DELETE_WITH_CONFLICT = (
+    0.08  # per step: a record with an open conflict (or its counterparty) is deleted
+)
 # An evict or delete a laptop receives names a record it was told of (an upsert, a bootstrap row, a
 # record it fetched after a push; an answer lost on the wire still counts) or made: the strict rule,
 # on since the server keeps what it told each device (sync/held.py). Off, the checker applies only
@@ -115,7 +134,9 @@ class FaultyTransport(httpx.BaseTransport):
     def _received(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
         """Note what the device behind ``request`` now holds, and any id it is told of but never held."""
         path = request.url.path
-        if response.status_code != 200 or not (path.startswith("/sync/v1/") or path.startswith("/api/v1/")):
+        if response.status_code != 200 or not (
+            path.startswith("/sync/v1/") or path.startswith("/api/v1/")
+        ):
             return response
         token = request.headers.get("authorization", "")
         held = self.held.setdefault(token, set())
@@ -125,7 +146,9 @@ class FaultyTransport(httpx.BaseTransport):
             for change in response.json().get("changes", []):
                 if change["op"] == "upsert":
                     held.add(change["id"])
-                elif change["id"] not in held and self.judge(token, base, change["op"], change["type"], change["id"]):
+                elif change["id"] not in held and self.judge(
+                    token, base, change["op"], change["type"], change["id"]
+                ):
                     self.leaks.append((token, change["op"], change["type"], change["id"]))
         elif path == "/sync/v1/bootstrap":
             page = response.json()
@@ -144,12 +167,19 @@ class FaultyTransport(httpx.BaseTransport):
         is_push = request.url.path == "/sync/v1/push"
         if is_push:
             self.old_pushes.append(request)
-        if self.meanwhile is not None and request.url.path in ("/sync/v1/push", "/sync/v1/pull") \
-                and self.rng.random() < 0.2:
+        if (
+            self.meanwhile is not None
+            and request.url.path in ("/sync/v1/push", "/sync/v1/pull")
+            and self.rng.random() < 0.2
+        ):
             self.log.append(f"edit during {request.url.path}")
             self.meanwhile()
-        if self.between_pages is not None and request.url.path == "/sync/v1/pull" \
-                and ":" in str(json.loads(request.content).get("cursor") or "") and self.rng.random() < BETWEEN_PAGES:
+        if (
+            self.between_pages is not None
+            and request.url.path == "/sync/v1/pull"
+            and ":" in str(json.loads(request.content).get("cursor") or "")
+            and self.rng.random() < BETWEEN_PAGES
+        ):
             self.nested = True
             try:
                 self.between_pages()
@@ -157,8 +187,11 @@ class FaultyTransport(httpx.BaseTransport):
                 self.nested = False
         if self.rng.random() >= self.faults:
             return self._received(request, self._send(request))
-        fault = self.rng.choice(["down", "lost_answer", "duplicate", "replay_old"] if is_push else
-                                ["down", "lost_answer"])
+        fault = self.rng.choice(
+            ["down", "lost_answer", "duplicate", "replay_old"]
+            if is_push
+            else ["down", "lost_answer"]
+        )
         self.log.append(f"{fault} {request.url.path}")
         if fault == "down":
             raise httpx.ConnectError("network is down (injected)")
@@ -177,7 +210,9 @@ class FaultyTransport(httpx.BaseTransport):
 
 
 def _copy(request: httpx.Request) -> httpx.Request:
-    return httpx.Request(request.method, request.url, headers=request.headers, content=request.content)
+    return httpx.Request(
+        request.method, request.url, headers=request.headers, content=request.content
+    )
 
 
 def copy_database(source: Path, target: Path) -> None:
@@ -223,7 +258,7 @@ class Laptop:
         for leftover in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
             leftover.unlink(missing_ok=True)
         copy_database(self.backup_path, self.path)
-        later = self.created[len(self.backed_up):]
+        later = self.created[len(self.backed_up) :]
         self.created = [*self.backed_up, *(made for made in later if on_server(*made))]
         self.open()
 
@@ -238,7 +273,9 @@ class Laptop:
 
     def open(self) -> None:
         self.replica = Replica.open(self.path)
-        self.agent = SyncAgent(self.replica, httpx.Client(transport=self.transport, base_url=self.base_url))
+        self.agent = SyncAgent(
+            self.replica, httpx.Client(transport=self.transport, base_url=self.base_url)
+        )
 
     def kill(self) -> None:
         """The laptop dies and starts again: only what is in its file survives."""
@@ -292,23 +329,40 @@ def seeded_ids(seed: int) -> Iterator[None]:
 
 
 class History:
-    def __init__(self, seed: int, database: Database, inner: httpx.BaseTransport, base_url: str,
-                 workdir: Path, *, steps: int = 40) -> None:
+    def __init__(
+        self,
+        seed: int,
+        database: Database,
+        inner: httpx.BaseTransport,
+        base_url: str,
+        workdir: Path,
+        *,
+        steps: int = 40,
+    ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.database = database
         self.steps = steps
         self.transport = FaultyTransport(inner, random.Random(seed * 7919 + 1))
         tag = uuid.UUID(int=random.Random(seed).getrandbits(128)).hex[:8]
-        people = [("manager", "manager", "A"), ("s1", "salesperson", "A"), ("out", "salesperson", "B")]
+        people = [
+            ("manager", "manager", "A"),
+            ("s1", "salesperson", "A"),
+            ("out", "salesperson", "B"),
+        ]
         if self.rng.random() < 0.5:
             people.append(("s2", "salesperson", "A"))
         self.users: dict[str, User] = {}
         self.laptops: list[Laptop] = []
         with database.write() as session:
             for login, role, team in people:
-                user = accounts.create_user(session, login=f"{login}-{tag}", full_name=f"{login} {tag}",
-                                            role=role, team=f"{team}-{tag}")
+                user = accounts.create_user(
+                    session,
+                    login=f"{login}-{tag}",
+                    full_name=f"{login} {tag}",
+                    role=role,
+                    team=f"{team}-{tag}",
+                )
                 self.users[login] = user
         # s1 has two laptops: two devices, or (in some histories) one device whose replica is
         # copied to the second laptop mid-history (see ``plan_disasters``).
@@ -318,15 +372,28 @@ class History:
                 with database.write() as session:
                     device, token = accounts.register_device(session, user, f"{login}-{n}")
                     wire_user = records.to_dict(records.record_type("users"), user)
-                laptop = Laptop(f"{login}-{n}", user, workdir / f"{login}-{n}.sqlite", self.transport,
-                                base_url, self.rng.uniform(-7, 7))
-                laptop.replica.remember_login(server=base_url, login=user.login, token=token,
-                                              device_id=device.id, user=wire_user)
+                laptop = Laptop(
+                    f"{login}-{n}",
+                    user,
+                    workdir / f"{login}-{n}.sqlite",
+                    self.transport,
+                    base_url,
+                    self.rng.uniform(-7, 7),
+                )
+                laptop.replica.remember_login(
+                    server=base_url,
+                    login=user.login,
+                    token=token,
+                    device_id=device.id,
+                    user=wire_user,
+                )
                 laptop.token = f"Bearer {token}"
                 self.laptops.append(laptop)
         # An admin works over REST only (no laptop): hands clients over across teams, deletes.
         with database.write() as session:
-            self.admin = accounts.create_user(session, login=f"admin-{tag}", full_name=f"admin {tag}", role="admin")
+            self.admin = accounts.create_user(
+                session, login=f"admin-{tag}", full_name=f"admin {tag}", role="admin"
+            )
         self.transport.judge = self.judge
         # Some histories pull in pages of a few changes, so that every pull spans several pages.
         self.pull_page = self.rng.choice(PAGE_SIZES) if self.rng.random() < PAGED_PULLS else None
@@ -360,12 +427,21 @@ class History:
             if cp is not None and cp["owner_id"] not in (None, laptop.user.id):
                 try:
                     with skewed(laptop.skew_days):
-                        laptop.replica.update("counterparties", cp["id"], {"notes": f"в пути {self.rng.randint(1, 9)}"})
+                        laptop.replica.update(
+                            "counterparties",
+                            cp["id"],
+                            {"notes": f"в пути {self.rng.randint(1, 9)}"},
+                        )
                     with self.database.write() as session:
                         owner = session.get(User, cp["owner_id"])
                         assert owner is not None
-                        records.update(session, owner, records.record_type("counterparties"), cp["id"],
-                                       {"visibility": "private"})
+                        records.update(
+                            session,
+                            owner,
+                            records.record_type("counterparties"),
+                            cp["id"],
+                            {"visibility": "private"},
+                        )
                 except SatchelError:
                     pass  # refused on the laptop or on the server: nothing hidden this time
             self.act(laptop)
@@ -377,7 +453,9 @@ class History:
         others = [other for other in self.laptops if other is not laptop]
         if others and self.rng.random() < 0.4:
             other = self.rng.choice(others)
-            self.transport.log.append(f"{other.name} pushes between two pages of {laptop.name}'s pull")
+            self.transport.log.append(
+                f"{other.name} pushes between two pages of {laptop.name}'s pull"
+            )
             self.act(other)
             try:
                 with skewed(other.skew_days):
@@ -385,41 +463,75 @@ class History:
             except SyncError:
                 pass
             return
-        what = self.rng.choice(["notes", "visibility", "visibility", "hand_over", "delete_person", "share"])
+        what = self.rng.choice(
+            ["notes", "visibility", "visibility", "hand_over", "delete_person", "share"]
+        )
         self.transport.log.append(f"REST {what} between two pages of {laptop.name}'s pull")
         rt = records.record_type("counterparties")
         try:
             with self.database.write() as session:
-                cps = list(session.execute(select(Counterparty).order_by(Counterparty.id)).scalars())
+                cps = list(
+                    session.execute(select(Counterparty).order_by(Counterparty.id)).scalars()
+                )
                 if not cps:
                     return
                 cp = self.rng.choice(cps)
                 owner = session.get(User, cp.owner_id)
                 assert owner is not None
                 if what == "notes":
-                    records.update(session, owner, rt, cp.id, {"notes": f"REST {self.rng.randint(1, 99)}"})
+                    records.update(
+                        session, owner, rt, cp.id, {"notes": f"REST {self.rng.randint(1, 99)}"}
+                    )
                 elif what == "visibility":
-                    records.update(session, owner, rt, cp.id,
-                                   {"visibility": "team" if str(cp.visibility) == "private" else "private"})
+                    records.update(
+                        session,
+                        owner,
+                        rt,
+                        cp.id,
+                        {"visibility": "team" if str(cp.visibility) == "private" else "private"},
+                    )
                 elif what == "hand_over":
                     admin = session.get(User, self.admin.id)
                     assert admin is not None
                     to = self.rng.choice(sorted(self.users.values(), key=lambda u: u.login))
-                    records.update(session, admin, rt, cp.id,
-                                   {"owner_id": to.id, "visibility": self.rng.choice(["private", "team"])})
+                    records.update(
+                        session,
+                        admin,
+                        rt,
+                        cp.id,
+                        {"owner_id": to.id, "visibility": self.rng.choice(["private", "team"])},
+                    )
                 elif what == "delete_person":
                     person = records.record_type("contact-persons")
-                    people = sorted(i for i in session.execute(select(person.model.id).where(
-                        person.model.counterparty_id == cp.id)).scalars())
+                    people = sorted(
+                        i
+                        for i in session.execute(
+                            select(person.model.id).where(person.model.counterparty_id == cp.id)
+                        ).scalars()
+                    )
                     if people:
                         records.delete(session, owner, person, self.rng.choice(people))
                 else:
-                    shares = sorted(session.execute(select(Share.id).where(Share.counterparty_id == cp.id)).scalars())
+                    shares = sorted(
+                        session.execute(
+                            select(Share.id).where(Share.counterparty_id == cp.id)
+                        ).scalars()
+                    )
                     if shares:
-                        records.delete(session, owner, records.record_type("shares"), self.rng.choice(shares))
+                        records.delete(
+                            session, owner, records.record_type("shares"), self.rng.choice(shares)
+                        )
                     else:
-                        records.create(session, owner, records.record_type("shares"),
-                                       {"counterparty_id": cp.id, "user_id": self.users["out"].id, "can_edit": True})
+                        records.create(
+                            session,
+                            owner,
+                            records.record_type("shares"),
+                            {
+                                "counterparty_id": cp.id,
+                                "user_id": self.users["out"].id,
+                                "can_edit": True,
+                            },
+                        )
         except SatchelError:
             pass  # refused, as REST would refuse it: nothing written
 
@@ -444,41 +556,66 @@ class History:
                 return True
             model: Any = records.record_type(record_type).model
             current = session.get(model, record_id)
-            values = entry.tombstone or (records.to_dict(records.record_type(record_type), current) if current else {})
+            values = entry.tombstone or (
+                records.to_dict(records.record_type(record_type), current) if current else {}
+            )
             if user.id in {values.get(name) for name in _NAMED}:
                 return False
-            cp_id = record_id if record_type == "counterparties" else (entry.counterparty_id or values.get("counterparty_id"))
+            cp_id = (
+                record_id
+                if record_type == "counterparties"
+                else (entry.counterparty_id or values.get("counterparty_id"))
+            )
             fresh = session.get(User, user.id)
             cp_log = changes.log_entry(session, "counterparties", cp_id) if cp_id else None
             if cp_log is not None and fresh is not None:
                 cp = session.get(Counterparty, cp_id)
-                if cp_log.deleted and may_know_deleted(session, fresh, "counterparties", cp_log.tombstone or {}):
+                if cp_log.deleted and may_know_deleted(
+                    session, fresh, "counterparties", cp_log.tombstone or {}
+                ):
                     return False  # its client's last values showed it to the user (rule 3)
                 if cp is not None and access.can_read(session, fresh, cp):
                     return False
             if not entry.deleted and entry.scope_version > base and record_type != "counterparties":
-                return False  # its own scope field (its client, its assignee) changed after the base
+                return (
+                    False  # its own scope field (its client, its assignee) changed after the base
+                )
             if cp_id is None:
                 return True
             changed = changes.field_versions(session, "counterparties", cp_id)
             if any(changed.get(name, (0, None))[0] > base for name in ("owner_id", "visibility")):
                 return False  # rule 4: the old owner or visibility may have shown it
-            shares = session.execute(select(changes.ChangeLog.version).where(
-                changes.ChangeLog.record_type == "shares", changes.ChangeLog.counterparty_id == cp_id,
-                changes.ChangeLog.version > base)).first()
+            shares = session.execute(
+                select(changes.ChangeLog.version).where(
+                    changes.ChangeLog.record_type == "shares",
+                    changes.ChangeLog.counterparty_id == cp_id,
+                    changes.ChangeLog.version > base,
+                )
+            ).first()
             if shares is not None:
                 return False  # a share of its client changed after the base
-            cp_values = (cp_log.tombstone if cp_log and cp_log.tombstone else
-                         {"owner_id": getattr(session.get(Counterparty, cp_id), "owner_id", None)})
+            cp_values = (
+                cp_log.tombstone
+                if cp_log and cp_log.tombstone
+                else {"owner_id": getattr(session.get(Counterparty, cp_id), "owner_id", None)}
+            )
             owner = cp_values.get("owner_id")
-            if owner and any(v[0] > base for k, v in changes.field_versions(session, "users", owner).items()
-                             if k in ("team_id", "role", "is_active")):
+            if owner and any(
+                v[0] > base
+                for k, v in changes.field_versions(session, "users", owner).items()
+                if k in ("team_id", "role", "is_active")
+            ):
                 return False
             return True
 
     def _open_conflicts(self, session: Any, kinds: tuple[str, ...]) -> list[Conflict]:
-        return list(session.execute(select(Conflict).where(Conflict.status == "open", Conflict.kind.in_(kinds))
-                                    .order_by(Conflict.created_at, Conflict.id)).scalars())
+        return list(
+            session.execute(
+                select(Conflict)
+                .where(Conflict.status == "open", Conflict.kind.in_(kinds))
+                .order_by(Conflict.created_at, Conflict.id)
+            ).scalars()
+        )
 
     def lose_access(self) -> bool:
         """Someone who has an open conflict loses access to its record: its client is unshared,
@@ -493,35 +630,62 @@ class History:
                 c = self.rng.choice(open_)
                 rt = records.record_type(c.record_type)
                 record = session.get(rt.model, c.record_id)
-                cp_id = c.record_id if rt.name == "counterparties" else getattr(record, "counterparty_id", None)
+                cp_id = (
+                    c.record_id
+                    if rt.name == "counterparties"
+                    else getattr(record, "counterparty_id", None)
+                )
                 cp = session.get(Counterparty, cp_id) if cp_id else None
                 if cp is None:
                     return False
                 owner = session.get(User, cp.owner_id)
                 assert owner is not None
-                shares = sorted(session.execute(select(Share.id).where(Share.counterparty_id == cp.id)).scalars())
-                if (how == "unshare" and not shares) or (how == "private" and str(cp.visibility) == "private"):
+                shares = sorted(
+                    session.execute(
+                        select(Share.id).where(Share.counterparty_id == cp.id)
+                    ).scalars()
+                )
+                if (how == "unshare" and not shares) or (
+                    how == "private" and str(cp.visibility) == "private"
+                ):
                     how = "hand_over"
-                self.transport.log.append(f"lose access ({how}) to {rt.name} {c.record_id[:8]} with conflict {c.id[:8]}")
+                self.transport.log.append(
+                    f"lose access ({how}) to {rt.name} {c.record_id[:8]} with conflict {c.id[:8]}"
+                )
                 if how == "unshare":
-                    records.delete(session, owner, records.record_type("shares"), self.rng.choice(shares))
+                    records.delete(
+                        session, owner, records.record_type("shares"), self.rng.choice(shares)
+                    )
                 elif how == "private":
                     records.update(session, owner, cps, cp.id, {"visibility": "private"})
                 else:
                     # To someone who is not a party of the conflict where possible.
                     parties = {c.client_by, c.server_by, cp.owner_id}
                     people = sorted(self.users.values(), key=lambda u: u.login)
-                    to = self.rng.choice([u for u in people if u.id not in parties] or
-                                         [u for u in people if u.id != cp.owner_id])
+                    to = self.rng.choice(
+                        [u for u in people if u.id not in parties]
+                        or [u for u in people if u.id != cp.owner_id]
+                    )
                     manager = session.get(User, self.users["manager"].id)
                     assert manager is not None
-                    by = manager if self.rng.random() < 0.5 and to.login != self.users["out"].login else None
+                    by = (
+                        manager
+                        if self.rng.random() < 0.5 and to.login != self.users["out"].login
+                        else None
+                    )
                     by = by or session.get(User, self.admin.id)
                     assert by is not None
-                    records.update(session, by, cps, cp.id,
-                                   {"owner_id": to.id, "visibility": self.rng.choice(["private", "team"])})
+                    records.update(
+                        session,
+                        by,
+                        cps,
+                        cp.id,
+                        {"owner_id": to.id, "visibility": self.rng.choice(["private", "team"])},
+                    )
         except SatchelError:
-            self.transport.log.append("(refused)")  # a manager of only one of the owners: nothing changed
+            self.transport.log.append(
+                "(refused)"
+            )  # a manager of only one of the owners: nothing changed
         return True
 
     def delete_with_conflict(self) -> bool:
@@ -542,7 +706,9 @@ class History:
                 target = ("counterparties", parent)
             cp = session.get(Counterparty, target[1] if target[0] == "counterparties" else parent)
             owner_id = cp.owner_id if cp is not None else None
-        holders = [laptop for laptop in self.laptops if target[1] in laptop.replica.versions(target[0])]
+        holders = [
+            laptop for laptop in self.laptops if target[1] in laptop.replica.versions(target[0])
+        ]
         where = "REST"
         try:
             if holders and self.rng.random() < 0.5:
@@ -552,12 +718,16 @@ class History:
                     laptop.replica.delete(*target)
             else:
                 with self.database.write() as session:
-                    by = session.get(User, owner_id if owner_id and self.rng.random() < 0.5 else self.admin.id)
+                    by = session.get(
+                        User, owner_id if owner_id and self.rng.random() < 0.5 else self.admin.id
+                    )
                     assert by is not None
                     records.delete(session, by, records.record_type(target[0]), target[1])
         except SatchelError:
             where += " (refused)"
-        self.transport.log.append(f"delete {target[0]} {target[1][:8]} with conflict {c.id[:8]} on {rt.name} ({where})")
+        self.transport.log.append(
+            f"delete {target[0]} {target[1][:8]} with conflict {c.id[:8]} on {rt.name} ({where})"
+        )
         return True
 
     def on_server(self, record_type: str, record_id: str) -> bool:
@@ -570,42 +740,85 @@ class History:
 
     def act(self, laptop: Laptop) -> None:
         rng = self.rng
-        action = rng.choices(["create_cp", "create_person", "create_interaction", "edit", "edit", "edit",
-                              "delete", "share", "unshare", "resolve", "hand_over"],
-                             weights=[3, 2, 2, 4, 4, 4, 1, 1.5, 1, 1.5, 0.5])[0]
+        action = rng.choices(
+            [
+                "create_cp",
+                "create_person",
+                "create_interaction",
+                "edit",
+                "edit",
+                "edit",
+                "delete",
+                "share",
+                "unshare",
+                "resolve",
+                "hand_over",
+            ],
+            weights=[3, 2, 2, 4, 4, 4, 1, 1.5, 1, 1.5, 0.5],
+        )[0]
         replica = laptop.replica
         with skewed(laptop.skew_days):
             try:
                 if action == "create_cp":
-                    made = replica.create("counterparties", {
-                        "legal_name": f"ООО {rng.choice(WORDS).title()} {rng.randint(1, 999)}",
-                        "visibility": rng.choice(["private", "team", "team"]), "region": rng.choice(REGIONS)})
+                    made = replica.create(
+                        "counterparties",
+                        {
+                            "legal_name": f"ООО {rng.choice(WORDS).title()} {rng.randint(1, 999)}",
+                            "visibility": rng.choice(["private", "team", "team"]),
+                            "region": rng.choice(REGIONS),
+                        },
+                    )
                     laptop.created.append(("counterparties", made["id"]))
                 elif action in ("create_person", "create_interaction"):
                     cp = self._pick(laptop, "counterparties")
                     if cp is None:
                         return
                     if action == "create_person":
-                        made = replica.create("contact-persons", {"counterparty_id": cp["id"],
-                                                                  "full_name": f"Иван {rng.choice(WORDS)}"})
+                        made = replica.create(
+                            "contact-persons",
+                            {"counterparty_id": cp["id"], "full_name": f"Иван {rng.choice(WORDS)}"},
+                        )
                         laptop.created.append(("contact-persons", made["id"]))
                     else:
-                        made = replica.create("interactions", {
-                            "counterparty_id": cp["id"], "kind": rng.choice(["call", "meeting", "letter"]),
-                            "subject": rng.choice(WORDS), "starts_at": "2026-11-20T10:00:00Z"})
+                        made = replica.create(
+                            "interactions",
+                            {
+                                "counterparty_id": cp["id"],
+                                "kind": rng.choice(["call", "meeting", "letter"]),
+                                "subject": rng.choice(WORDS),
+                                "starts_at": "2026-11-20T10:00:00Z",
+                            },
+                        )
                         laptop.created.append(("interactions", made["id"]))
                 elif action == "edit":
-                    record_type = rng.choice(["counterparties", "counterparties", "counterparties",
-                                              "contact-persons", "interactions"])
+                    record_type = rng.choice(
+                        [
+                            "counterparties",
+                            "counterparties",
+                            "counterparties",
+                            "contact-persons",
+                            "interactions",
+                        ]
+                    )
                     record = self._pick(laptop, record_type)
                     if record is None:
                         return
-                    names = {"counterparties": ["notes", "notes", "region", "industry", "segment"],
-                             "contact-persons": ["position", "notes"], "interactions": ["subject", "notes"]}
+                    names = {
+                        "counterparties": ["notes", "notes", "region", "industry", "segment"],
+                        "contact-persons": ["position", "notes"],
+                        "interactions": ["subject", "notes"],
+                    }
                     chosen = sorted(set(rng.sample(names[record_type], rng.randint(1, 2))))
-                    replica.update(record_type, record["id"],
-                                   {n: rng.choice(REGIONS) if n == "region" else f"{rng.choice(WORDS)} {rng.randint(1, 9)}"
-                                    for n in chosen})
+                    replica.update(
+                        record_type,
+                        record["id"],
+                        {
+                            n: rng.choice(REGIONS)
+                            if n == "region"
+                            else f"{rng.choice(WORDS)} {rng.randint(1, 9)}"
+                            for n in chosen
+                        },
+                    )
                 elif action == "delete":
                     record_type = rng.choice(["counterparties", "contact-persons", "interactions"])
                     record = self._pick(laptop, record_type)
@@ -614,8 +827,14 @@ class History:
                 elif action == "share":
                     cp = self._pick(laptop, "counterparties")
                     if cp is not None:
-                        made = replica.create("shares", {"counterparty_id": cp["id"], "user_id": self.users["out"].id,
-                                                         "can_edit": rng.random() < 0.5})
+                        made = replica.create(
+                            "shares",
+                            {
+                                "counterparty_id": cp["id"],
+                                "user_id": self.users["out"].id,
+                                "can_edit": rng.random() < 0.5,
+                            },
+                        )
                         laptop.created.append(("shares", made["id"]))
                 elif action == "unshare":
                     share = self._pick(laptop, "shares")
@@ -625,16 +844,24 @@ class History:
                     cp = self._pick(laptop, "counterparties")
                     if cp is not None:
                         owner = rng.choice([u for k, u in self.users.items() if k != "out"])
-                        replica.update("counterparties", cp["id"], {"owner_id": owner.id,
-                                                                    "visibility": rng.choice(["private", "team"])})
+                        replica.update(
+                            "counterparties",
+                            cp["id"],
+                            {"owner_id": owner.id, "visibility": rng.choice(["private", "team"])},
+                        )
                 elif action == "resolve":
                     open_ = [c for c in replica.conflicts() if not c.get("pending_choice")]
                     if open_:
                         conflict = rng.choice(open_)
                         choice = rng.choice(["mine", "theirs", "value"])
-                        value = (f"решено {rng.randint(1, 9)}" if choice == "value" and conflict["kind"] == "field"
-                                 and conflict["field"] in ("notes", "subject", "position", "industry", "segment")
-                                 else None)
+                        value = (
+                            f"решено {rng.randint(1, 9)}"
+                            if choice == "value"
+                            and conflict["kind"] == "field"
+                            and conflict["field"]
+                            in ("notes", "subject", "position", "industry", "segment")
+                            else None
+                        )
                         if choice == "value" and value is None:
                             choice = "theirs"
                         replica.resolve(conflict["id"], choice, value)
@@ -648,13 +875,34 @@ class History:
         with self.database.write() as session:
             for n in range(4):
                 owner = self.rng.choice([u for k, u in self.users.items() if k != "out"])
-                cp = records.create(session, manager, rt, {"legal_name": f"АО Общий клиент {n}", "owner_id": owner.id,
-                                                           "visibility": "team", "region": "Москва"})
-                records.create(session, manager, records.record_type("contact-persons"),
-                               {"counterparty_id": cp.id, "full_name": f"Мария Петрова {n}"})
+                cp = records.create(
+                    session,
+                    manager,
+                    rt,
+                    {
+                        "legal_name": f"АО Общий клиент {n}",
+                        "owner_id": owner.id,
+                        "visibility": "team",
+                        "region": "Москва",
+                    },
+                )
+                records.create(
+                    session,
+                    manager,
+                    records.record_type("contact-persons"),
+                    {"counterparty_id": cp.id, "full_name": f"Мария Петрова {n}"},
+                )
                 if n == 0:
-                    records.create(session, manager, records.record_type("shares"),
-                                   {"counterparty_id": cp.id, "user_id": self.users["out"].id, "can_edit": True})
+                    records.create(
+                        session,
+                        manager,
+                        records.record_type("shares"),
+                        {
+                            "counterparty_id": cp.id,
+                            "user_id": self.users["out"].id,
+                            "can_edit": True,
+                        },
+                    )
 
     def plan_disasters(self) -> dict[int, tuple[str, Laptop]]:
         """At which steps a laptop is backed up and later restored, and s1's replica copied to a
@@ -703,16 +951,24 @@ class History:
                 try:
                     summary = laptop.agent.sync()
                 except SyncError as exc:  # e.g. an outbox the server keeps refusing: stuck for good
-                    raise AssertionError(f"seed {self.seed} (faults: {', '.join(self.transport.log) or 'none'}): "
-                                         f"{laptop.name} cannot sync on a healthy network: {exc.message}") from None
-                moved |= bool(summary.pushed or sum(summary.pulled.values()) or summary.bootstrapped)
+                    raise AssertionError(
+                        f"seed {self.seed} (faults: {', '.join(self.transport.log) or 'none'}): "
+                        f"{laptop.name} cannot sync on a healthy network: {exc.message}"
+                    ) from None
+                moved |= bool(
+                    summary.pushed or sum(summary.pulled.values()) or summary.bootstrapped
+                )
             if not moved:
                 return
-        raise AssertionError(f"seed {self.seed}: laptops still exchanging changes after {rounds} rounds")
+        raise AssertionError(
+            f"seed {self.seed}: laptops still exchanging changes after {rounds} rounds"
+        )
 
     # ------------------------------------------------------------------ invariants
 
-    def server_view(self, user: User, record_type: str, record_id: str | None = None) -> dict[str, dict[str, Any]]:
+    def server_view(
+        self, user: User, record_type: str, record_id: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         rt = records.record_type(record_type)
         with self.database.read() as session:
             fresh = session.get(User, user.id)
@@ -725,7 +981,9 @@ class History:
 
     def check(self) -> None:
         where = f"seed {self.seed} (faults: {', '.join(self.transport.log) or 'none'})"
-        views: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # s1's two laptops share theirs
+        views: dict[
+            tuple[str, str], dict[str, dict[str, Any]]
+        ] = {}  # s1's two laptops share theirs
         for laptop in self.laptops:
             self.check_replica(laptop, where, views)
             with sqlite3.connect(laptop.path) as conn:
@@ -738,23 +996,35 @@ class History:
                     entry = changes.log_entry(session, record_type, record_id)
                     assert entry is not None or record_id in quarantined, (
                         f"{where}: {laptop.name}'s {record_type} {record_id} never reached the server "
-                        "and is not in quarantine")
+                        "and is not in quarantine"
+                    )
         with self.database.read() as session:
             for cursor in session.execute(select(DeviceCursor)).scalars():
-                seqs = sorted(session.execute(select(PushResult.seq).where(
-                    PushResult.device_id == cursor.device_id)).scalars())
-                assert seqs == list(range(1, cursor.last_seq + 1)), f"{where}: a mutation applied twice or skipped"
+                seqs = sorted(
+                    session.execute(
+                        select(PushResult.seq).where(PushResult.device_id == cursor.device_id)
+                    ).scalars()
+                )
+                assert seqs == list(range(1, cursor.last_seq + 1)), (
+                    f"{where}: a mutation applied twice or skipped"
+                )
             # A deleted record takes its open field and delete conflicts with it.
             for c in self._open_conflicts(session, ("field", "delete")):
-                assert session.get(records.record_type(c.record_type).model, c.record_id) is not None, (
-                    f"{where}: {c.kind} conflict {c.id} stays open on {c.record_type} {c.record_id}, which is gone")
+                assert (
+                    session.get(records.record_type(c.record_type).model, c.record_id) is not None
+                ), (
+                    f"{where}: {c.kind} conflict {c.id} stays open on {c.record_type} {c.record_id}, which is gone"
+                )
         self.check_conflicts(where)
 
-    def check_replica(self, laptop: Laptop, where: str, views: dict[tuple[str, str], dict[str, dict[str, Any]]]) -> None:
+    def check_replica(
+        self, laptop: Laptop, where: str, views: dict[tuple[str, str], dict[str, dict[str, Any]]]
+    ) -> None:
         """The laptop's outbox is empty and it holds exactly the server's view for its user."""
         status = laptop.replica.status()
-        assert status["pending"] == 0, (f"{where}: {laptop.name}'s outbox is stuck: {status['pending']} "
-                                        "changes never drained")
+        assert status["pending"] == 0, (
+            f"{where}: {laptop.name}'s outbox is stuck: {status['pending']} changes never drained"
+        )
         for record_type in TYPES:
             local = laptop.replica.snapshot(record_type)
             key = (laptop.user.id, record_type)
@@ -762,11 +1032,15 @@ class History:
                 views[key] = self.server_view(laptop.user, record_type)
             server = views[key]
             extra, missing = set(local) - set(server), set(server) - set(local)
-            assert not extra, f"{where}: {laptop.name} holds {record_type} it may not see: {sorted(extra)[:3]}"
+            assert not extra, (
+                f"{where}: {laptop.name} holds {record_type} it may not see: {sorted(extra)[:3]}"
+            )
             assert not missing, f"{where}: {laptop.name} lacks {record_type} {sorted(missing)[:3]}"
             differ = [i for i in local if local[i] != server[i]]
-            assert not differ, (f"{where}: {laptop.name} differs on {record_type} {differ[0]}: "
-                                f"{local[differ[0]]} != {server[differ[0]]}")
+            assert not differ, (
+                f"{where}: {laptop.name} differs on {record_type} {differ[0]}: "
+                f"{local[differ[0]]} != {server[differ[0]]}"
+            )
 
     def server_conflicts(self, user: User) -> dict[str, dict[str, Any]]:
         """Every open conflict the server lists for ``user``, all pages."""
@@ -790,20 +1064,29 @@ class History:
             if laptop.user.id not in listed:
                 listed[laptop.user.id] = set(self.server_conflicts(laptop.user))
             server = listed[laptop.user.id]
-            assert local == server, (f"{where}: {laptop.name} lists conflicts {sorted(local - server)[:3]} the server "
-                                     f"does not list for its user, and lacks {sorted(server - local)[:3]}")
+            assert local == server, (
+                f"{where}: {laptop.name} lists conflicts {sorted(local - server)[:3]} the server "
+                f"does not list for its user, and lacks {sorted(server - local)[:3]}"
+            )
         self.check_leftovers(where)
 
     def check_leftovers(self, where: str) -> None:
         """Nothing sits in a quarantine for a conflict that closed with its record; no evict or delete
         named a record its laptop never held (as ``judge`` rules)."""
         for laptop in self.laptops:
-            resolutions = [q for q in laptop.replica.quarantine() if q["mutation"].get("op") == "resolve"]
+            resolutions = [
+                q for q in laptop.replica.quarantine() if q["mutation"].get("op") == "resolve"
+            ]
             if not resolutions:
                 continue
             with self.database.read() as session:
-                results = list(session.execute(select(PushResult).where(
-                    PushResult.device_id == laptop.replica.state("device_id"))).scalars())
+                results = list(
+                    session.execute(
+                        select(PushResult).where(
+                            PushResult.device_id == laptop.replica.state("device_id")
+                        )
+                    ).scalars()
+                )
                 for q in resolutions:
                     c = session.get(Conflict, q["mutation"]["conflict_id"])
                     if c is None or c.resolution != DELETED or c.resolved_at is None:
@@ -811,14 +1094,25 @@ class History:
                     party = laptop.user.id in (c.client_by, c.server_by)
                     # Refused after the conflict closed with its record (not before: someone who lost
                     # access to a record cannot resolve its conflicts, and that is right).
-                    refused = [r.at for r in results if r.result.get("status") == "refused"
-                               and c.id in str(r.result.get("error"))]
-                    assert not refused or min(refused) < c.resolved_at or not (party or QUARANTINE_CHECK_NON_PARTIES), (
+                    refused = [
+                        r.at
+                        for r in results
+                        if r.result.get("status") == "refused"
+                        and c.id in str(r.result.get("error"))
+                    ]
+                    assert (
+                        not refused
+                        or min(refused) < c.resolved_at
+                        or not (party or QUARANTINE_CHECK_NON_PARTIES)
+                    ), (
                         f"{where}: {laptop.name}'s resolution of conflict {c.id}, closed with its record, sits in "
-                        f"its quarantine: {q['reason']}")
+                        f"its quarantine: {q['reason']}"
+                    )
         names = {laptop.token: laptop.name for laptop in self.laptops}
         leaks = [(names[token], op, t, i) for token, op, t, i in self.transport.leaks]
-        assert not leaks, f"{where}: a laptop was told of records it never held (laptop, op, type, id): {leaks[:3]}"
+        assert not leaks, (
+            f"{where}: a laptop was told of records it never held (laptop, op, type, id): {leaks[:3]}"
+        )
 
     def settle(self) -> None:
         """Everyone resolves every conflict they are shown (taking the other side), then every laptop
@@ -848,8 +1142,10 @@ class History:
             else:
                 laptop.agent.sync()
         except SyncError as exc:
-            raise AssertionError(f"seed {self.seed}: {laptop.name} cannot sync after resolving its "
-                                 f"conflicts: {exc.message}") from None
+            raise AssertionError(
+                f"seed {self.seed}: {laptop.name} cannot sync after resolving its "
+                f"conflicts: {exc.message}"
+            ) from None
 
     def check_settled(self) -> None:
         if not self.settled:
@@ -859,10 +1155,16 @@ class History:
             still_open = bool(self._open_conflicts(session, ("field", "delete", "edit_deleted")))
         for laptop in self.laptops:
             left = self.server_conflicts(laptop.user) if still_open else {}
-            assert not left, (f"{where}: conflicts open for ever: {laptop.name} resolved all it was shown and "
-                              f"synced twice, and the server still lists {list(left.values())[:2]}")
-            assert not laptop.replica.conflicts(), f"{where}: {laptop.name} still shows conflicts after settling"
-            assert laptop.replica.status()["pending"] == 0, f"{where}: {laptop.name}'s resolutions never drained"
+            assert not left, (
+                f"{where}: conflicts open for ever: {laptop.name} resolved all it was shown and "
+                f"synced twice, and the server still lists {list(left.values())[:2]}"
+            )
+            assert not laptop.replica.conflicts(), (
+                f"{where}: {laptop.name} still shows conflicts after settling"
+            )
+            assert laptop.replica.status()["pending"] == 0, (
+                f"{where}: {laptop.name}'s resolutions never drained"
+            )
             # The records the resolutions touched are the server's, here as there.
             for record_type, record_id in sorted(self.settled):
                 try:
@@ -870,8 +1172,10 @@ class History:
                 except SatchelError:
                     local = None
                 server = self.server_view(laptop.user, record_type, record_id).get(record_id)
-                assert local == server, (f"{where}: after settling, {laptop.name} shows {record_type} {record_id} as "
-                                         f"{local}, the server as {server}")
+                assert local == server, (
+                    f"{where}: after settling, {laptop.name} shows {record_type} {record_id} as "
+                    f"{local}, the server as {server}"
+                )
         self.check_leftovers(where)
 
     def close(self) -> None:
@@ -880,8 +1184,14 @@ class History:
             laptop.replica.close()
 
 
-def run_history(seed: int, database: Database, inner: httpx.BaseTransport, base_url: str, workdir: Path,
-                steps: int = 40) -> History:
+def run_history(
+    seed: int,
+    database: Database,
+    inner: httpx.BaseTransport,
+    base_url: str,
+    workdir: Path,
+    steps: int = 40,
+) -> History:
     with seeded_ids(seed):
         history = History(seed, database, inner, base_url, workdir, steps=steps)
         try:
@@ -908,7 +1218,9 @@ def main() -> None:
     from server.app import create_app
     from server.config import Config
 
-    parser = argparse.ArgumentParser(prog="python -m tests.sync.convergence", description=main.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.sync.convergence", description=main.__doc__
+    )
     parser.add_argument("--histories", type=int, default=1000)
     parser.add_argument("--first-seed", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=40)
@@ -918,10 +1230,14 @@ def main() -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"convergence-{seed}-"))
         database = Database(f"sqlite:///{workdir / 'server.db'}")
         migrate.upgrade(database)
-        config = Config.load(environ={"SATCHEL_DATA_DIR": str(workdir), "SATCHEL_DATABASE_URL": database.url})
+        config = Config.load(
+            environ={"SATCHEL_DATA_DIR": str(workdir), "SATCHEL_DATABASE_URL": database.url}
+        )
         with TestClient(create_app(config, database)) as client:
             try:
-                run_history(seed, database, client._transport, str(client.base_url), workdir, args.steps)
+                run_history(
+                    seed, database, client._transport, str(client.base_url), workdir, args.steps
+                )
             except AssertionError as exc:
                 failed.append(seed)
                 print(f"FAILED seed {seed}: {exc}")

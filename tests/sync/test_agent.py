@@ -39,12 +39,16 @@ def laptop(server: TestClient, tmp_path: Path, login: str, name: str = "Ноут
 
 
 def rest(server: TestClient, login: str) -> dict[str, str]:
-    r = server.post("/api/v1/auth/login", json={"login": login, "password": PASSWORD, "device_name": "web"})
+    r = server.post(
+        "/api/v1/auth/login", json={"login": login, "password": PASSWORD, "device_name": "web"}
+    )
     assert r.status_code == 201, r.text
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
-def server_view(server: TestClient, headers: dict[str, str], type_name: str) -> dict[str, dict[str, Any]]:
+def server_view(
+    server: TestClient, headers: dict[str, str], type_name: str
+) -> dict[str, dict[str, Any]]:
     r = server.get(f"/api/v1/{type_name}", params={"limit": 500}, headers=headers)
     assert r.status_code == 200, r.text
     return {item["id"]: item for item in r.json()["items"]}
@@ -55,7 +59,9 @@ def assert_same_as_server(agent: SyncAgent, server: TestClient, headers: dict[st
         assert agent.replica.snapshot(name) == server_view(server, headers, name), name
 
 
-def test_login_and_sync_of_an_empty_scope(server: TestClient, database: Database, tmp_path: Path) -> None:
+def test_login_and_sync_of_an_empty_scope(
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     agent = laptop(server, tmp_path, "ivanov")
     summary = agent.sync()
@@ -65,8 +71,9 @@ def test_login_and_sync_of_an_empty_scope(server: TestClient, database: Database
     assert again.bootstrapped == 0 and sum(again.pulled.values()) == 0
 
 
-def test_wrong_password_and_missing_login_are_clear(server: TestClient, database: Database,
-                                                    tmp_path: Path) -> None:
+def test_wrong_password_and_missing_login_are_clear(
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     agent = SyncAgent(Replica.open(tmp_path / "r.db"), server)
     with pytest.raises(NotLoggedIn):
@@ -76,17 +83,32 @@ def test_wrong_password_and_missing_login_are_clear(server: TestClient, database
 
 
 def test_bootstrap_of_a_populated_scope_then_offline_edits_reach_the_server(
-        server: TestClient, database: Database, tmp_path: Path) -> None:
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     web = rest(server, "ivanov")
     for i in range(30):
-        r = server.post("/api/v1/counterparties", headers=web,
-                        json={"legal_name": f"ООО Клиент {i}", "tags": ["опт"], "contacts": [
-                            {"kind": "phone", "value": f"+7 916 000-00-{i:02d}"}]})
+        r = server.post(
+            "/api/v1/counterparties",
+            headers=web,
+            json={
+                "legal_name": f"ООО Клиент {i}",
+                "tags": ["опт"],
+                "contacts": [{"kind": "phone", "value": f"+7 916 000-00-{i:02d}"}],
+            },
+        )
         assert r.status_code == 201, r.text
     first = next(iter(server_view(server, web, "counterparties")))
-    server.post("/api/v1/deals", headers=web, json={"counterparty_id": first, "title": "Сделка", "amount": "10.50",
-                                                     "expected_close": "2026-12-01"})
+    server.post(
+        "/api/v1/deals",
+        headers=web,
+        json={
+            "counterparty_id": first,
+            "title": "Сделка",
+            "amount": "10.50",
+            "expected_close": "2026-12-01",
+        },
+    )
     agent = laptop(server, tmp_path, "ivanov")
     seen: list[tuple[str, int, int | None]] = []
     summary = agent.sync(lambda phase, done, total: seen.append((phase, done, total)))
@@ -96,8 +118,15 @@ def test_bootstrap_of_a_populated_scope_then_offline_edits_reach_the_server(
 
     # Offline: create, edit, delete; the server sees none of it until the sync.
     cp = agent.replica.create("counterparties", {"legal_name": "ООО Новое"})
-    agent.replica.create("interactions", {"counterparty_id": cp["id"], "subject": "Встреча",
-                                          "starts_at": "2026-11-20T09:00:00Z", "kind": "meeting"})
+    agent.replica.create(
+        "interactions",
+        {
+            "counterparty_id": cp["id"],
+            "subject": "Встреча",
+            "starts_at": "2026-11-20T09:00:00Z",
+            "kind": "meeting",
+        },
+    )
     agent.replica.update("counterparties", first, {"notes": "записал в поезде"})
     assert cp["id"] not in server_view(server, web, "counterparties")
     summary = agent.sync()
@@ -108,13 +137,20 @@ def test_bootstrap_of_a_populated_scope_then_offline_edits_reach_the_server(
 
 
 def test_same_field_on_two_laptops_is_a_conflict_seen_on_both_and_resolved_from_a_laptop(
-        server: TestClient, database: Database, tmp_path: Path) -> None:
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     make_user(database, "petrov")
     web = rest(server, "ivanov")
-    cp = server.post("/api/v1/counterparties", headers=web,
-                     json={"legal_name": "ООО Общий", "visibility": "team"}).json()
-    a, b = laptop(server, tmp_path, "ivanov", "Ноутбук"), laptop(server, tmp_path, "petrov", "Ноутбук")
+    cp = server.post(
+        "/api/v1/counterparties",
+        headers=web,
+        json={"legal_name": "ООО Общий", "visibility": "team"},
+    ).json()
+    a, b = (
+        laptop(server, tmp_path, "ivanov", "Ноутбук"),
+        laptop(server, tmp_path, "petrov", "Ноутбук"),
+    )
     a.sync()
     b.sync()
     a.replica.update("counterparties", cp["id"], {"notes": "от Иванова", "region": "Тверь"})
@@ -126,7 +162,10 @@ def test_same_field_on_two_laptops_is_a_conflict_seen_on_both_and_resolved_from_
     for agent in (a, b):
         [conflict] = agent.replica.conflicts()
         assert conflict["field"] == "notes" and conflict["record_id"] == cp["id"]
-        assert (conflict["server"]["value"], conflict["client"]["value"]) == ("от Иванова", "от Петрова")
+        assert (conflict["server"]["value"], conflict["client"]["value"]) == (
+            "от Иванова",
+            "от Петрова",
+        )
     # Different fields both survived; the first edit of the same field stays until resolved.
     record = server_view(server, web, "counterparties")[cp["id"]]
     assert (record["region"], record["stage"], record["notes"]) == ("Тверь", "active", "от Иванова")
@@ -144,24 +183,36 @@ def test_same_field_on_two_laptops_is_a_conflict_seen_on_both_and_resolved_from_
 
 
 def test_losing_access_evicts_and_keeps_the_pending_edit_in_quarantine(
-        server: TestClient, database: Database, tmp_path: Path) -> None:
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     make_user(database, "petrov")
     web = rest(server, "ivanov")
-    cp = server.post("/api/v1/counterparties", headers=web,
-                     json={"legal_name": "ООО Уходящий", "visibility": "team"}).json()
-    server.post("/api/v1/contact-persons", headers=web, json={"counterparty_id": cp["id"], "full_name": "Анна"})
+    cp = server.post(
+        "/api/v1/counterparties",
+        headers=web,
+        json={"legal_name": "ООО Уходящий", "visibility": "team"},
+    ).json()
+    server.post(
+        "/api/v1/contact-persons",
+        headers=web,
+        json={"counterparty_id": cp["id"], "full_name": "Анна"},
+    )
     b = laptop(server, tmp_path, "petrov")
     b.sync()
     assert cp["id"] in b.replica.snapshot("counterparties")
     b.replica.update("counterparties", cp["id"], {"notes": "моя заметка"})
     # Meanwhile the owner makes it private (and so, to Petrov, gone); his laptop pushes first,
     # the server refuses the edit and the pull evicts the record.
-    r = server.patch(f"/api/v1/counterparties/{cp['id']}", headers=web, json={"visibility": "private"})
+    r = server.patch(
+        f"/api/v1/counterparties/{cp['id']}", headers=web, json={"visibility": "private"}
+    )
     assert r.status_code == 200, r.text
     summary = b.sync()
     assert summary.pulled["evicts"] >= 1
-    assert b.replica.snapshot("counterparties") == {} and b.replica.snapshot("contact-persons") == {}
+    assert (
+        b.replica.snapshot("counterparties") == {} and b.replica.snapshot("contact-persons") == {}
+    )
     [item] = b.replica.quarantine()
     assert item["mutation"]["fields"] == {"notes": "моя заметка"}
     # The push came first: the server refused the edit with its reason, and nothing was lost.
@@ -169,21 +220,28 @@ def test_losing_access_evicts_and_keeps_the_pending_edit_in_quarantine(
 
 
 def test_evict_before_push_quarantines_and_the_next_push_closes_the_gap(
-        server: TestClient, database: Database, tmp_path: Path) -> None:
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     make_user(database, "petrov")
     web = rest(server, "ivanov")
-    cp = server.post("/api/v1/counterparties", headers=web,
-                     json={"legal_name": "ООО Уходящий", "visibility": "team"}).json()
+    cp = server.post(
+        "/api/v1/counterparties",
+        headers=web,
+        json={"legal_name": "ООО Уходящий", "visibility": "team"},
+    ).json()
     b = laptop(server, tmp_path, "petrov")
     b.sync()
-    b.replica.update("counterparties", cp["id"], {"notes": "моя заметка"})      # seq 1
-    mine = b.replica.create("counterparties", {"legal_name": "ООО Своё"})       # seq 2
+    b.replica.update("counterparties", cp["id"], {"notes": "моя заметка"})  # seq 1
+    mine = b.replica.create("counterparties", {"legal_name": "ООО Своё"})  # seq 2
     server.patch(f"/api/v1/counterparties/{cp['id']}", headers=web, json={"visibility": "private"})
     # A pull alone (as after a push that failed on the network): seq 1 goes to quarantine.
     cursor = b.replica.state("cursor")
-    answer = server.post("/sync/v1/pull", json={"cursor": cursor, "limit": 100},
-                         headers={**protocol.headers(), "Authorization": f"Bearer {b.replica.state('token')}"})
+    answer = server.post(
+        "/sync/v1/pull",
+        json={"cursor": cursor, "limit": 100},
+        headers={**protocol.headers(), "Authorization": f"Bearer {b.replica.state('token')}"},
+    )
     b.replica.apply_pull(answer.json())
     assert [q["reason"] for q in b.replica.quarantine()] == [EVICTED]
     assert [m["seq"] for m in b.replica.pending()] == [2]
@@ -194,7 +252,8 @@ def test_evict_before_push_quarantines_and_the_next_push_closes_the_gap(
 
 
 def test_an_old_client_is_told_to_upgrade_and_keeps_its_outbox(
-        server: TestClient, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server: TestClient, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_user(database, "ivanov")
     agent = laptop(server, tmp_path, "ivanov")
     agent.sync()
@@ -213,25 +272,45 @@ def test_a_network_error_changes_nothing(database: Database, tmp_path: Path) -> 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("no route to host", request=request)
 
-    agent = SyncAgent(replica, httpx.Client(base_url="http://satchel.invalid",
-                                            transport=httpx.MockTransport(refuse)))
+    agent = SyncAgent(
+        replica,
+        httpx.Client(base_url="http://satchel.invalid", transport=httpx.MockTransport(refuse)),
+    )
     with pytest.raises(Offline, match="kept"):
         agent.sync()
     assert replica.state("cursor") == "5"
 
 
 def test_records_made_on_the_laptop_match_the_server_after_sync(
-        server: TestClient, database: Database, tmp_path: Path) -> None:
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     agent = laptop(server, tmp_path, "ivanov")
     agent.sync()
-    cp = agent.replica.create("counterparties", {"legal_name": "ООО Полевое", "inn": "7707083893",
-                                                 "contacts": [{"kind": "email", "value": "A@B.RU"}]})
-    person = agent.replica.create("contact-persons", {"counterparty_id": cp["id"], "full_name": "Иван",
-                                                      "birthday": "1990-05-01"})
-    agent.replica.create("deals", {"counterparty_id": cp["id"], "title": "Поставка", "amount": "99.90"})
-    agent.replica.create("reminders", {"title": "Позвонить", "due_at": "2026-11-25T10:00:00+03:00",
-                                       "subject_type": "contact_person", "subject_id": person["id"]})
+    cp = agent.replica.create(
+        "counterparties",
+        {
+            "legal_name": "ООО Полевое",
+            "inn": "7707083893",
+            "contacts": [{"kind": "email", "value": "A@B.RU"}],
+        },
+    )
+    person = agent.replica.create(
+        "contact-persons",
+        {"counterparty_id": cp["id"], "full_name": "Иван", "birthday": "1990-05-01"},
+    )
+    agent.replica.create(
+        "deals", {"counterparty_id": cp["id"], "title": "Поставка", "amount": "99.90"}
+    )
+    agent.replica.create(
+        "reminders",
+        {
+            "title": "Позвонить",
+            "due_at": "2026-11-25T10:00:00+03:00",
+            "subject_type": "contact_person",
+            "subject_id": person["id"],
+        },
+    )
     agent.sync()
     web = rest(server, "ivanov")
     assert_same_as_server(agent, server, web)
@@ -257,25 +336,33 @@ def _restore(agent: SyncAgent, backup: Path, server: TestClient) -> SyncAgent:
 def _each_seq_applied_once(database: Database) -> None:
     with database.read() as session:
         for cursor in session.execute(select(DeviceCursor)).scalars():
-            seqs = sorted(session.execute(select(PushResult.seq).where(
-                PushResult.device_id == cursor.device_id)).scalars())
+            seqs = sorted(
+                session.execute(
+                    select(PushResult.seq).where(PushResult.device_id == cursor.device_id)
+                ).scalars()
+            )
             assert seqs == list(range(1, cursor.last_seq + 1))
 
 
 def test_a_laptop_restored_from_a_backup_loses_neither_edits_nor_resolutions(
-        server: TestClient, database: Database, tmp_path: Path) -> None:
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     web = rest(server, "ivanov")
-    cp = server.post("/api/v1/counterparties", headers=web, json={"legal_name": "ООО Спорное"}).json()
+    cp = server.post(
+        "/api/v1/counterparties", headers=web, json={"legal_name": "ООО Спорное"}
+    ).json()
     a = laptop(server, tmp_path, "ivanov")
     a.sync()
     server.patch(f"/api/v1/counterparties/{cp['id']}", headers=web, json={"notes": "из офиса"})
-    a.replica.update("counterparties", cp["id"], {"notes": "с ноутбука"})                    # seq 1
+    a.replica.update("counterparties", cp["id"], {"notes": "с ноутбука"})  # seq 1
     assert a.sync().conflicts == 1
     backup = tmp_path / "friday.db"
-    _copy_replica(a.replica.path, backup)  # Friday's backup: the conflict is open, nothing is pending
-    a.replica.update("counterparties", cp["id"], {"region": "Тверь"})                        # seq 2
-    monday = a.replica.create("counterparties", {"legal_name": "ООО Понедельник"})           # seq 3
+    _copy_replica(
+        a.replica.path, backup
+    )  # Friday's backup: the conflict is open, nothing is pending
+    a.replica.update("counterparties", cp["id"], {"region": "Тверь"})  # seq 2
+    monday = a.replica.create("counterparties", {"legal_name": "ООО Понедельник"})  # seq 3
     assert a.sync().applied == 2
 
     # Tuesday the disk dies and the laptop comes back from Friday's backup: its next edits
@@ -298,19 +385,20 @@ def test_a_laptop_restored_from_a_backup_loses_neither_edits_nor_resolutions(
 
 
 def test_a_replica_copied_to_a_second_laptop_loses_nothing(
-        server: TestClient, database: Database, tmp_path: Path) -> None:
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     web = rest(server, "ivanov")
     a = laptop(server, tmp_path, "ivanov")
     a.sync()
-    shared = a.replica.create("counterparties", {"legal_name": "ООО До копии"})              # seq 1 on both
+    shared = a.replica.create("counterparties", {"legal_name": "ООО До копии"})  # seq 1 on both
     _copy_replica(a.replica.path, tmp_path / "copy.db")
     b = SyncAgent(Replica.open(tmp_path / "copy.db"), server)  # the same device id and token
-    first = a.replica.create("counterparties", {"legal_name": "ООО Первый ноутбук"})        # seq 2 on a
-    second = b.replica.create("counterparties", {"legal_name": "ООО Второй ноутбук"})       # seq 2 on b
+    first = a.replica.create("counterparties", {"legal_name": "ООО Первый ноутбук"})  # seq 2 on a
+    second = b.replica.create("counterparties", {"legal_name": "ООО Второй ноутбук"})  # seq 2 on b
     a.sync()
     assert b.sync().applied == 2  # seq 1 was the same mutation (applied once); b's seq 2 was not
-    again = a.replica.create("counterparties", {"legal_name": "ООО Снова первый"})          # seq 3: b's now
+    again = a.replica.create("counterparties", {"legal_name": "ООО Снова первый"})  # seq 3: b's now
     assert a.sync().applied == 1
     b.sync()
     view = server_view(server, web, "counterparties")
@@ -323,17 +411,31 @@ def test_a_replica_copied_to_a_second_laptop_loses_nothing(
 
 
 def test_a_reused_seq_is_refused_whole_and_a_true_replay_is_answered(
-        server: TestClient, database: Database) -> None:
+    server: TestClient, database: Database
+) -> None:
     make_user(database, "ivanov")
-    r = server.post("/api/v1/auth/login", json={"login": "ivanov", "password": PASSWORD, "device_name": "Ноутбук"})
+    r = server.post(
+        "/api/v1/auth/login",
+        json={"login": "ivanov", "password": PASSWORD, "device_name": "Ноутбук"},
+    )
     device_id = r.json()["device"]["id"]
     headers = {**protocol.headers(), "Authorization": f"Bearer {r.json()['token']}"}
 
     def push(*names: str) -> httpx.Response:
-        mutations = [{"seq": 1 + i, "op": "create", "type": "counterparties",
-                      "id": str(uuid.uuid5(uuid.NAMESPACE_URL, n)), "fields": {"legal_name": n},
-                      "client_time": "2026-11-20T10:00:00Z"} for i, n in enumerate(names)]
-        return server.post("/sync/v1/push", json={"device_id": device_id, "mutations": mutations}, headers=headers)
+        mutations = [
+            {
+                "seq": 1 + i,
+                "op": "create",
+                "type": "counterparties",
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, n)),
+                "fields": {"legal_name": n},
+                "client_time": "2026-11-20T10:00:00Z",
+            }
+            for i, n in enumerate(names)
+        ]
+        return server.post(
+            "/sync/v1/push", json={"device_id": device_id, "mutations": mutations}, headers=headers
+        )
 
     first = push("ООО Один", "ООО Два")
     assert first.status_code == 200, first.text
@@ -345,7 +447,9 @@ def test_a_reused_seq_is_refused_whole_and_a_true_replay_is_answered(
     assert details["results"] == first.json()["results"][:1]  # seq 1 really was this mutation
     web = rest(server, "ivanov")
     assert sorted(c["legal_name"] for c in server_view(server, web, "counterparties").values()) == [
-        "ООО Два", "ООО Один"]  # refused whole: nothing of it was applied
+        "ООО Два",
+        "ООО Один",
+    ]  # refused whole: nothing of it was applied
     # Results stored before digests were kept answer any replay, as they always did.
     with database.write() as session:
         for row in session.execute(select(PushResult)).scalars():
@@ -355,24 +459,32 @@ def test_a_reused_seq_is_refused_whole_and_a_true_replay_is_answered(
 
 
 def test_an_edit_evicted_in_the_middle_of_the_outbox_leaves_it_sendable(
-        server: TestClient, database: Database, tmp_path: Path) -> None:
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     make_user(database, "ivanov")
     make_user(database, "petrov")
     web = rest(server, "ivanov")
-    first, leaving, third = (server.post("/api/v1/counterparties", headers=web,
-                                         json={"legal_name": name, "visibility": "team"}).json()
-                             for name in ("ООО Первый", "ООО Уходящий", "ООО Третий"))
+    first, leaving, third = (
+        server.post(
+            "/api/v1/counterparties", headers=web, json={"legal_name": name, "visibility": "team"}
+        ).json()
+        for name in ("ООО Первый", "ООО Уходящий", "ООО Третий")
+    )
     b = laptop(server, tmp_path, "petrov")
     b.sync()
-    b.replica.update("counterparties", first["id"], {"notes": "до синхронизации"})           # seq 1
-    server.patch(f"/api/v1/counterparties/{leaving['id']}", headers=web, json={"visibility": "private"})
+    b.replica.update("counterparties", first["id"], {"notes": "до синхронизации"})  # seq 1
+    server.patch(
+        f"/api/v1/counterparties/{leaving['id']}", headers=web, json={"visibility": "private"}
+    )
 
     def meanwhile() -> None:  # the sync waits on the server; the user goes on working
-        b.replica.update("counterparties", first["id"], {"region": "Тверь"})                 # seq 2
-        b.replica.update("counterparties", leaving["id"], {"notes": "пропадёт"})             # seq 3
-        b.replica.update("counterparties", third["id"], {"notes": "после"})                  # seq 4
+        b.replica.update("counterparties", first["id"], {"region": "Тверь"})  # seq 2
+        b.replica.update("counterparties", leaving["id"], {"notes": "пропадёт"})  # seq 3
+        b.replica.update("counterparties", third["id"], {"notes": "после"})  # seq 4
 
-    b.http = httpx.Client(transport=BeforePull(server._transport, meanwhile), base_url=str(server.base_url))
+    b.http = httpx.Client(
+        transport=BeforePull(server._transport, meanwhile), base_url=str(server.base_url)
+    )
     assert b.sync().pushed == 1
     assert [q["reason"] for q in b.replica.quarantine()] == [EVICTED]  # seq 3 went with its record
     assert [m["seq"] for m in b.replica.pending()] == [2, 4]
@@ -382,7 +494,9 @@ def test_an_edit_evicted_in_the_middle_of_the_outbox_leaves_it_sendable(
     view = server_view(server, petrov, "counterparties")
     assert (view[first["id"]]["region"], view[third["id"]]["notes"]) == ("Тверь", "после")
     assert_same_as_server(b, server, petrov)
-    b.replica.update("counterparties", third["id"], {"notes": "ещё"})  # numbered right after: no gap
+    b.replica.update(
+        "counterparties", third["id"], {"notes": "ещё"}
+    )  # numbered right after: no gap
     assert b.sync().applied == 1
     _each_seq_applied_once(database)
 
@@ -420,19 +534,25 @@ def _conflict_on_notes(server: TestClient, database: Database, tmp_path: Path) -
 
 
 def test_a_resolution_refused_because_another_closed_the_conflict_first_shows_the_servers_value(
-        server: TestClient, database: Database, tmp_path: Path) -> None:
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     boss, one, two, cp, conflict = _conflict_on_notes(server, database, tmp_path)
-    boss.replica.resolve(conflict, "theirs")  # the manager keeps the server's value: nothing to write
-    two.replica.resolve(conflict, "mine")     # petrova, offline, keeps her own
+    boss.replica.resolve(
+        conflict, "theirs"
+    )  # the manager keeps the server's value: nothing to write
+    two.replica.resolve(conflict, "mine")  # petrova, offline, keeps her own
     boss.sync()
     two.sync()
-    assert two.replica.get("counterparties", cp["id"])["notes"] == "от Иванова"  # not her refused choice
+    assert (
+        two.replica.get("counterparties", cp["id"])["notes"] == "от Иванова"
+    )  # not her refused choice
     assert [q["mutation"]["op"] for q in two.replica.quarantine()] == ["resolve"]
     assert two.replica.conflicts() == []
 
 
 def test_a_late_resolution_of_a_conflict_closed_with_its_record_is_settled_not_quarantined(
-        server: TestClient, database: Database, tmp_path: Path) -> None:
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
     boss, one, two, cp, conflict = _conflict_on_notes(server, database, tmp_path)
     boss.replica.resolve(conflict, "mine")  # offline; meanwhile the owner deletes the client
     one.sync()

@@ -46,13 +46,26 @@ def _conflict(api: Api, conflict_id: str) -> Conflict:
         return found
 
 
-def _clash(first: Laptop, second: Laptop, record_id: str, field: str, record_type: str = "counterparties",
-           values: tuple[str, str] = ("первое", "второе")) -> str:
+def _clash(
+    first: Laptop,
+    second: Laptop,
+    record_id: str,
+    field: str,
+    record_type: str = "counterparties",
+    values: tuple[str, str] = ("первое", "второе"),
+) -> str:
     """Both laptops change ``field`` from the same base; the second one's change opens a conflict."""
     base = second.versions[record_id]
     first.push(first.update(record_id, record_type, **{field: values[0]}))
-    answer = second.push({"op": "update", "type": record_type, "id": record_id, "base_version": base,
-                          "fields": {field: values[1]}})
+    answer = second.push(
+        {
+            "op": "update",
+            "type": record_type,
+            "id": record_id,
+            "base_version": base,
+            "fields": {field: values[1]},
+        }
+    )
     [conflict_id] = answer["results"][0]["conflicts"]
     return str(conflict_id)
 
@@ -61,17 +74,33 @@ def test_one_users_many_conflicts_neither_hide_nor_slow_a_colleagues_own(api: Ap
     make_user(api.database, "ivanov")
     make_user(api.database, "petrova", team="Питер")
     make_user(api.database, "sidorova", team="Питер")
-    ivanov, petrova, sidorova = Laptop(api, "ivanov"), Laptop(api, "petrova"), Laptop(api, "sidorova")
+    ivanov, petrova, sidorova = (
+        Laptop(api, "ivanov"),
+        Laptop(api, "petrova"),
+        Laptop(api, "sidorova"),
+    )
     mine = _create(legal_name="ООО Иванова")
     ivanov.push(mine)
     # 2,100 open conflicts on ivanov's record, older than anything else (made directly: the point is
     # how they are listed, not how they came about).
     long_ago = utcnow() - timedelta(days=30)
     with api.database.write() as session:
-        session.add_all([Conflict(kind="field", record_type="counterparties", record_id=mine["id"],
-                                  field="notes", server_value="a", client_value=f"b{i}", client_by=ivanov.user_id,
-                                  server_by=ivanov.user_id, created_at=long_ago + timedelta(seconds=i))
-                         for i in range(2100)])
+        session.add_all(
+            [
+                Conflict(
+                    kind="field",
+                    record_type="counterparties",
+                    record_id=mine["id"],
+                    field="notes",
+                    server_value="a",
+                    client_value=f"b{i}",
+                    client_by=ivanov.user_id,
+                    server_by=ivanov.user_id,
+                    created_at=long_ago + timedelta(seconds=i),
+                )
+                for i in range(2100)
+            ]
+        )
     # Petrova's own conflict with her teammate, made through the app.
     ours = _create(legal_name="ООО Питерская", visibility="team")
     petrova.push(ours)
@@ -107,7 +136,11 @@ def test_one_users_many_conflicts_neither_hide_nor_slow_a_colleagues_own(api: Ap
 def test_a_user_who_lost_access_no_longer_sees_or_resolves_its_conflicts(api: Api) -> None:
     make_user(api.database, "boss", role="manager")
     make_user(api.database, "petrova", team="Питер")
-    boss, spare, petrova = Laptop(api, "boss"), Laptop(api, "boss", "Запасной"), Laptop(api, "petrova")
+    boss, spare, petrova = (
+        Laptop(api, "boss"),
+        Laptop(api, "boss", "Запасной"),
+        Laptop(api, "petrova"),
+    )
     cp = _create(legal_name="ООО Общая")
     share = _create("shares", counterparty_id=cp["id"], user_id=petrova.user_id, can_edit=True)
     boss.push(cp, share)
@@ -119,7 +152,14 @@ def test_a_user_who_lost_access_no_longer_sees_or_resolves_its_conflicts(api: Ap
     petrova.pull()
     assert [c["id"] for c in petrova.conflicts] == [old]
     boss.pull()
-    boss.push({"op": "delete", "type": "shares", "id": share["id"], "base_version": boss.versions[share["id"]]})
+    boss.push(
+        {
+            "op": "delete",
+            "type": "shares",
+            "id": share["id"],
+            "base_version": boss.versions[share["id"]],
+        }
+    )
     # ... and one made after she lost it, against her earlier change, with a value written since.
     answer = spare.push(spare.update(cp["id"], notes="после неё"))
     [new] = answer["results"][0]["conflicts"]
@@ -127,17 +167,26 @@ def test_a_user_who_lost_access_no_longer_sees_or_resolves_its_conflicts(api: Ap
 
     petrova.pull()
     assert petrova.conflicts == []
-    assert _listed(api, petrova)["items"] == [] and _listed(api, petrova, status="resolved")["items"] == []
+    assert (
+        _listed(api, petrova)["items"] == []
+        and _listed(api, petrova, status="resolved")["items"] == []
+    )
     for conflict_id in (old, new):
-        r = api.client.post(f"/api/v1/conflicts/{conflict_id}/resolve", json={"choice": "mine"},
-                            headers=petrova.headers)
+        r = api.client.post(
+            f"/api/v1/conflicts/{conflict_id}/resolve",
+            json={"choice": "mine"},
+            headers=petrova.headers,
+        )
         assert r.status_code == 404, r.text
     refused = petrova.push({"op": "resolve", "conflict_id": new, "choice": "mine"})
     assert refused["results"][0]["status"] == "refused"
     # Nothing changed: both still open, the record as the boss left it, and the boss sees both.
     assert _conflict(api, old).status == _conflict(api, new).status == "open"
     boss.pull()
-    assert (boss.records[cp["id"]]["region"], boss.records[cp["id"]]["notes"]) == ("Москва", "от Петровой")
+    assert (boss.records[cp["id"]]["region"], boss.records[cp["id"]]["notes"]) == (
+        "Москва",
+        "от Петровой",
+    )
     assert {c["id"] for c in boss.conflicts} == {old, new}
 
 
@@ -155,8 +204,14 @@ def test_deleting_a_record_closes_its_conflicts_and_laptops_see_them_go(api: Api
     on_record = _clash(ivanov, petrova, cp["id"], "notes")
     on_child = _clash(ivanov, petrova, person["id"], "position", "contact-persons")
     ivanov.push(ivanov.update(other["id"], notes="ещё нужна"))
-    against_delete = petrova.push({"op": "delete", "type": "counterparties", "id": other["id"],
-                                   "base_version": petrova.versions[other["id"]]})["results"][0]["conflicts"][0]
+    against_delete = petrova.push(
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": other["id"],
+            "base_version": petrova.versions[other["id"]],
+        }
+    )["results"][0]["conflicts"][0]
     for laptop in (admin, ivanov, petrova):
         laptop.pull()
         assert {c["id"] for c in laptop.conflicts} == {on_record, on_child, against_delete}
@@ -165,8 +220,14 @@ def test_deleting_a_record_closes_its_conflicts_and_laptops_see_them_go(api: Api
     r = api.client.delete(f"/api/v1/counterparties/{cp['id']}", headers=ivanov.headers)
     assert r.status_code == 204, r.text
     ivanov.pull()
-    ivanov.push({"op": "delete", "type": "counterparties", "id": other["id"],
-                 "base_version": ivanov.versions[other["id"]]})
+    ivanov.push(
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": other["id"],
+            "base_version": ivanov.versions[other["id"]],
+        }
+    )
 
     for laptop in (admin, ivanov, petrova):
         laptop.pull()
@@ -176,9 +237,14 @@ def test_deleting_a_record_closes_its_conflicts_and_laptops_see_them_go(api: Api
     assert {closed[i]["resolution"] for i in (on_record, on_child, against_delete)} == {"deleted"}
     assert closed[against_delete]["resolved_by"] == ivanov.user_id  # the laptop's delete says who
     # A late resolution (a laptop that resolved offline) is answered as done, and changes nothing.
-    r = api.client.post(f"/api/v1/conflicts/{on_record}/resolve", json={"choice": "mine"}, headers=admin.headers)
+    r = api.client.post(
+        f"/api/v1/conflicts/{on_record}/resolve", json={"choice": "mine"}, headers=admin.headers
+    )
     assert r.status_code == 200 and r.json()["resolution"] == "deleted", r.text
-    assert api.client.get(f"/api/v1/counterparties/{other['id']}", headers=admin.headers).status_code == 404
+    assert (
+        api.client.get(f"/api/v1/counterparties/{other['id']}", headers=admin.headers).status_code
+        == 404
+    )
 
 
 def test_an_open_field_conflict_whose_record_is_already_gone_is_listed_to_nobody(api: Api) -> None:
@@ -188,53 +254,126 @@ def test_an_open_field_conflict_whose_record_is_already_gone_is_listed_to_nobody
     cp = _create(legal_name="ООО Давно удалённая")
     ivanov.push(cp)
     ivanov.pull()
-    ivanov.push({"op": "delete", "type": "counterparties", "id": cp["id"], "base_version": ivanov.versions[cp["id"]]})
-    with api.database.write() as session:  # left open by a server from before conflicts closed with records
-        session.add(Conflict(kind="field", record_type="counterparties", record_id=cp["id"], field="notes",
-                             server_value="a", client_value="b", client_by=ivanov.user_id, server_by=admin.user_id))
+    ivanov.push(
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": cp["id"],
+            "base_version": ivanov.versions[cp["id"]],
+        }
+    )
+    with (
+        api.database.write() as session
+    ):  # left open by a server from before conflicts closed with records
+        session.add(
+            Conflict(
+                kind="field",
+                record_type="counterparties",
+                record_id=cp["id"],
+                field="notes",
+                server_value="a",
+                client_value="b",
+                client_by=ivanov.user_id,
+                server_by=admin.user_id,
+            )
+        )
     for laptop in (admin, ivanov):
         laptop.pull()
         assert laptop.conflicts == [] and _listed(api, laptop)["items"] == []
 
 
-def test_the_sql_selection_of_conflicts_agrees_with_the_per_conflict_rule(database: Database) -> None:
+def test_the_sql_selection_of_conflicts_agrees_with_the_per_conflict_rule(
+    database: Database,
+) -> None:
     """``concerning`` (SQL, for lists and pulls) and ``_concerns`` (per conflict, for resolve) agree."""
-    people = [("boss", "manager", "Москва"), ("ivanov", "salesperson", "Москва"),
-              ("petrova", "salesperson", "Казань"), ("office", "office", None), ("admin", "admin", None)]
+    people = [
+        ("boss", "manager", "Москва"),
+        ("ivanov", "salesperson", "Москва"),
+        ("petrova", "salesperson", "Казань"),
+        ("office", "office", None),
+        ("admin", "admin", None),
+    ]
     users = [make_user(database, login, role=role, team=team) for login, role, team in people]
     boss, ivanov, petrova, office, _ = users
     made: list[tuple[str, str]] = []
     with database.write() as session:
+
         def create(actor: Any, type_name: str, **data: Any) -> Any:
             record = records.create(session, actor, records.record_type(type_name), data)
             made.append((type_name, record.id))
             return record
 
-        for owner, visibility in ((boss, "private"), (ivanov, "team"), (petrova, "private"), (petrova, "company")):
-            cp = create(owner, "counterparties", legal_name=f"ООО {owner.login} {visibility}", visibility=visibility)
+        for owner, visibility in (
+            (boss, "private"),
+            (ivanov, "team"),
+            (petrova, "private"),
+            (petrova, "company"),
+        ):
+            cp = create(
+                owner,
+                "counterparties",
+                legal_name=f"ООО {owner.login} {visibility}",
+                visibility=visibility,
+            )
             create(owner, "contact-persons", counterparty_id=cp.id, full_name="Анна")
             create(owner, "deals", counterparty_id=cp.id, title="Поставка")
-            create(owner, "interactions", counterparty_id=cp.id, subject="Звонок", starts_at="2026-11-20T09:00:00Z")
-            create(owner, "reminders", title="Позвонить", due_at="2026-12-01T09:00:00Z",
-                   subject_type="counterparty", subject_id=cp.id)
+            create(
+                owner,
+                "interactions",
+                counterparty_id=cp.id,
+                subject="Звонок",
+                starts_at="2026-11-20T09:00:00Z",
+            )
+            create(
+                owner,
+                "reminders",
+                title="Позвонить",
+                due_at="2026-12-01T09:00:00Z",
+                subject_type="counterparty",
+                subject_id=cp.id,
+            )
         shared = create(petrova, "counterparties", legal_name="ООО Общая")
         create(petrova, "shares", counterparty_id=shared.id, user_id=ivanov.id, can_edit=False)
         create(petrova, "shares", counterparty_id=shared.id, user_id=office.id, can_edit=True)
-        create(boss, "reminders", title="Для Иванова", due_at="2026-12-01T09:00:00Z", assignee_id=ivanov.id)
+        create(
+            boss,
+            "reminders",
+            title="Для Иванова",
+            due_at="2026-12-01T09:00:00Z",
+            assignee_id=ivanov.id,
+        )
         gone = create(petrova, "counterparties", legal_name="ООО Удалённая", visibility="company")
         records.delete(session, petrova, records.record_type("counterparties"), gone.id)
         for i, (type_name, record_id) in enumerate(made):
             client, server = users[i % len(users)], users[(i * 2 + 1) % len(users)]
             for kind in ("field", "delete", "edit_deleted"):
-                session.add(Conflict(kind=kind, record_type=type_name, record_id=record_id, field="notes",
-                                     client_by=client.id, server_by=server.id))
+                session.add(
+                    Conflict(
+                        kind=kind,
+                        record_type=type_name,
+                        record_id=record_id,
+                        field="notes",
+                        client_by=client.id,
+                        server_by=server.id,
+                    )
+                )
     with database.read() as session:
         everything = list(session.execute(select(Conflict)).scalars())
         for user in users:
             listed = {c["id"] for c in page_conflicts(session, user, limit=MAX_CONFLICTS)[0]}
-            expected = {c.id for c in everything if c.status == "open" and _concerns(session, user, c)
-                        and (c.kind == "edit_deleted" or session.get(records.record_type(c.record_type).model,
-                                                                       c.record_id) is not None)}
+            expected = {
+                c.id
+                for c in everything
+                if c.status == "open"
+                and _concerns(session, user, c)
+                and (
+                    c.kind == "edit_deleted"
+                    or session.get(records.record_type(c.record_type).model, c.record_id)
+                    is not None
+                )
+            }
             assert listed == expected, user.login
             assert listed, user.login
-            assert count_open(session, user) == len(expected), user.login  # the header badge's count
+            assert count_open(session, user) == len(expected), (
+                user.login
+            )  # the header badge's count

@@ -28,7 +28,9 @@ from tests.sync.convergence import run_history
 
 HISTORIES = int(os.environ.get("SATCHEL_CONVERGENCE_HISTORIES", "20"))
 # The same on every xdist worker (they must collect the same tests): the day, not a random draw.
-OFFSET = int(os.environ.get("SATCHEL_CONVERGENCE_OFFSET", str(date.today().toordinal() % 25_000 * HISTORIES)))
+OFFSET = int(
+    os.environ.get("SATCHEL_CONVERGENCE_OFFSET", str(date.today().toordinal() % 25_000 * HISTORIES))
+)
 # Seeds that once failed, kept for good (see the module docstring).
 REGRESSIONS: list[int] = [
     517,  # a resolution from a laptop whose user lost access before the record went
@@ -43,8 +45,9 @@ def client(config: Config, database: Database) -> Iterator[TestClient]:
 
 
 @pytest.mark.parametrize("seed", [*REGRESSIONS, *range(OFFSET, OFFSET + HISTORIES)])
-def test_laptops_converge_on_the_servers_view(seed: int, client: TestClient, database: Database,
-                                              tmp_path: Path) -> None:
+def test_laptops_converge_on_the_servers_view(
+    seed: int, client: TestClient, database: Database, tmp_path: Path
+) -> None:
     page = protocol.DEFAULT_PULL
     run_history(seed, database, client._transport, str(client.base_url), tmp_path)
     assert protocol.DEFAULT_PULL == page, "a history's pull page size leaked out of it"

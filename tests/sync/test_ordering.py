@@ -42,8 +42,12 @@ def _waiting_for_the_writer(database: Database, thread: threading.Thread) -> boo
     if database.dialect == "postgresql":
         # Its backend waits for the counter row, locked by the first writer until commit.
         with database.read() as session:
-            waiting = session.execute(text("SELECT count(*) FROM pg_stat_activity "
-                                           "WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+            waiting = session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
             return bool(waiting.scalar_one())
     # SQLite has one writing connection, held by the first writer: the thread waits in the pool for it.
     frame = sys._current_frames().get(thread.ident or -1)
@@ -51,9 +55,15 @@ def _waiting_for_the_writer(database: Database, thread: threading.Thread) -> boo
     while frame is not None:
         codes.append(frame.f_code)
         frame = frame.f_back
-    return bool(codes) and codes[0].co_name == "wait" and any(
-        code.co_name == "_do_get" and code.co_filename.replace("\\", "/").endswith("sqlalchemy/pool/impl.py")
-        for code in codes)
+    return (
+        bool(codes)
+        and codes[0].co_name == "wait"
+        and any(
+            code.co_name == "_do_get"
+            and code.co_filename.replace("\\", "/").endswith("sqlalchemy/pool/impl.py")
+            for code in codes
+        )
+    )
 
 
 def test_a_writer_holding_its_transaction_open_is_not_skipped(database: Database) -> None:
@@ -66,14 +76,18 @@ def test_a_writer_holding_its_transaction_open_is_not_skipped(database: Database
 
     def slow() -> None:
         with database.write() as session:
-            created["slow"] = records.create(session, writer, COUNTERPARTIES, {"legal_name": "ООО Медленная"}).id
+            created["slow"] = records.create(
+                session, writer, COUNTERPARTIES, {"legal_name": "ООО Медленная"}
+            ).id
             first_written.set()
             release.wait(10)
         order.append("slow")
 
     def fast() -> None:
         with database.write() as session:
-            created["fast"] = records.create(session, writer, COUNTERPARTIES, {"legal_name": "ООО Быстрая"}).id
+            created["fast"] = records.create(
+                session, writer, COUNTERPARTIES, {"legal_name": "ООО Быстрая"}
+            ).id
         order.append("fast")
 
     slow_thread = threading.Thread(target=slow)
@@ -83,7 +97,9 @@ def test_a_writer_holding_its_transaction_open_is_not_skipped(database: Database
     fast_thread.start()
     deadline = time.monotonic() + 10
     while not _waiting_for_the_writer(database, fast_thread):
-        assert time.monotonic() < deadline and fast_thread.is_alive(), "the second writer never queued"
+        assert time.monotonic() < deadline and fast_thread.is_alive(), (
+            "the second writer never queued"
+        )
         time.sleep(0.01)
     # The second writer is queued behind the first; a pull now sees neither and keeps its cursor.
     seen, during = _pull_all(database, admin, cursor)
@@ -95,7 +111,9 @@ def test_a_writer_holding_its_transaction_open_is_not_skipped(database: Database
     seen, after = _pull_all(database, admin, during)
     assert seen == {created["slow"], created["fast"]}
     with database.read() as session:
-        versions = {c["id"]: c["version"] for c in pull.pull(session, admin, {"cursor": cursor})["changes"]}
+        versions = {
+            c["id"]: c["version"] for c in pull.pull(session, admin, {"cursor": cursor})["changes"]
+        }
     assert versions[created["slow"]] < versions[created["fast"]]  # versions follow commit order
 
 
@@ -112,8 +130,12 @@ def test_concurrent_writers_and_an_incremental_puller_lose_nothing(database: Dat
         rng = random.Random(seed)
         for n in range(15):
             with database.write() as session:
-                ids = [records.create(session, user, COUNTERPARTIES, {"legal_name": f"ООО {user.login} {n} {k}"}).id
-                       for k in range(rng.randint(1, 3))]
+                ids = [
+                    records.create(
+                        session, user, COUNTERPARTIES, {"legal_name": f"ООО {user.login} {n} {k}"}
+                    ).id
+                    for k in range(rng.randint(1, 3))
+                ]
                 time.sleep(rng.random() / 200)  # commit a little later than the version was taken
             with lock:
                 created.extend(ids)

@@ -71,9 +71,18 @@ def _shared_with(api: Api) -> tuple[Laptop, Laptop, dict[str, Any], dict[str, An
     return boss, ivanov, cp, share
 
 
-def test_an_eviction_before_a_page_boundary_reaches_the_laptop_when_the_record_changes_after_it(api: Api) -> None:
+def test_an_eviction_before_a_page_boundary_reaches_the_laptop_when_the_record_changes_after_it(
+    api: Api,
+) -> None:
     boss, ivanov, cp, share = _shared_with(api)
-    boss.push({"op": "delete", "type": "shares", "id": share["id"], "base_version": boss.versions[share["id"]]})
+    boss.push(
+        {
+            "op": "delete",
+            "type": "shares",
+            "id": share["id"],
+            "base_version": boss.versions[share["id"]],
+        }
+    )
     # Enough changes after the unsharing that the record's own row lands pages later ...
     boss.push(*[_create(legal_name=f"ООО Другая {i}") for i in range(4)])
     # ... and then it changes again, out of ivanov's sight.
@@ -99,33 +108,59 @@ def test_a_cursor_in_the_old_form_without_a_base_is_still_accepted(api: Api) -> 
 
 
 def test_the_users_own_reminder_stays_editable_on_the_laptop_and_over_rest_after_its_counterparty_left(
-        api: Api, tmp_path: Path) -> None:
+    api: Api, tmp_path: Path
+) -> None:
     boss, ivanov, cp, share = _shared_with(api)
     agent = SyncAgent(Replica.open(tmp_path / "ivanov.db"), api.client)
     agent.login("http://testserver", "ivanov", PASSWORD, "Поезд")
     agent.sync()
-    reminder = agent.replica.create("reminders", {"title": "Позвонить", "due_at": "2026-12-01T09:00:00Z",
-                                                  "subject_type": "counterparty", "subject_id": cp["id"]})
+    reminder = agent.replica.create(
+        "reminders",
+        {
+            "title": "Позвонить",
+            "due_at": "2026-12-01T09:00:00Z",
+            "subject_type": "counterparty",
+            "subject_id": cp["id"],
+        },
+    )
     assert agent.sync().applied == 1
-    boss.push({"op": "delete", "type": "shares", "id": share["id"], "base_version": boss.versions[share["id"]]})
+    boss.push(
+        {
+            "op": "delete",
+            "type": "shares",
+            "id": share["id"],
+            "base_version": boss.versions[share["id"]],
+        }
+    )
     agent.sync()
     with pytest.raises(NotFound):
         agent.replica.get("counterparties", cp["id"])  # evicted ...
-    assert agent.replica.get("reminders", reminder["id"])["counterparty_id"] == cp["id"]  # ... the reminder stays
+    assert (
+        agent.replica.get("reminders", reminder["id"])["counterparty_id"] == cp["id"]
+    )  # ... the reminder stays
     # The laptop applies the same rules as the server: an unchanged subject is not looked up again.
     edited = agent.replica.update("reminders", reminder["id"], {"title": "Позвонить в понедельник"})
     assert edited["title"] == "Позвонить в понедельник" and edited["counterparty_id"] == cp["id"]
     summary = agent.sync()
     assert (summary.applied, summary.refused) == (1, 0)
-    r = api.client.patch(f"/api/v1/reminders/{reminder['id']}", json={"notes": "по REST"}, headers=ivanov.headers)
+    r = api.client.patch(
+        f"/api/v1/reminders/{reminder['id']}", json={"notes": "по REST"}, headers=ivanov.headers
+    )
     assert r.status_code == 200, r.text
     got = api.client.get(f"/api/v1/reminders/{reminder['id']}", headers=ivanov.headers).json()
-    assert (got["title"], got["notes"], got["counterparty_id"]) == ("Позвонить в понедельник", "по REST", cp["id"])
+    assert (got["title"], got["notes"], got["counterparty_id"]) == (
+        "Позвонить в понедельник",
+        "по REST",
+        cp["id"],
+    )
     # Pointing it at a record the user cannot see is still refused, and changes nothing.
     hidden = _create(legal_name="ООО Закрытая")
     boss.push(hidden)
-    r = api.client.patch(f"/api/v1/reminders/{reminder['id']}",
-                         json={"subject_type": "counterparty", "subject_id": hidden["id"]}, headers=ivanov.headers)
+    r = api.client.patch(
+        f"/api/v1/reminders/{reminder['id']}",
+        json={"subject_type": "counterparty", "subject_id": hidden["id"]},
+        headers=ivanov.headers,
+    )
     assert r.status_code in (403, 404, 422), r.text
     again = api.client.get(f"/api/v1/reminders/{reminder['id']}", headers=ivanov.headers).json()
     assert again == got
@@ -152,15 +187,36 @@ def test_a_pull_names_no_record_its_user_could_never_have_held(api: Api) -> None
     person = _create("contact-persons", counterparty_id=kept["id"], full_name="Анна")
     gone_person = _create("contact-persons", counterparty_id=kept["id"], full_name="Борис")
     share = _create("shares", counterparty_id=kept["id"], user_id=sidorov.user_id)
-    reminder = _create("reminders", title="Позвонить", due_at="2026-12-01T09:00:00Z",
-                       subject_type="counterparty", subject_id=kept["id"])
+    reminder = _create(
+        "reminders",
+        title="Позвонить",
+        due_at="2026-12-01T09:00:00Z",
+        subject_type="counterparty",
+        subject_id=kept["id"],
+    )
     petrova.push(kept, dropped, person, gone_person, share, reminder)
     petrova.pull()
-    petrova.push(petrova.update(kept["id"], notes="важный"),
-                 {"op": "delete", "type": "counterparties", "id": dropped["id"], "base_version": petrova.versions[dropped["id"]]},
-                 {"op": "delete", "type": "contact-persons", "id": gone_person["id"],
-                  "base_version": petrova.versions[gone_person["id"]]},
-                 {"op": "delete", "type": "shares", "id": share["id"], "base_version": petrova.versions[share["id"]]})
+    petrova.push(
+        petrova.update(kept["id"], notes="важный"),
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": dropped["id"],
+            "base_version": petrova.versions[dropped["id"]],
+        },
+        {
+            "op": "delete",
+            "type": "contact-persons",
+            "id": gone_person["id"],
+            "base_version": petrova.versions[gone_person["id"]],
+        },
+        {
+            "op": "delete",
+            "type": "shares",
+            "id": share["id"],
+            "base_version": petrova.versions[share["id"]],
+        },
+    )
     hers = {r["id"] for r in (kept, dropped, person, gone_person, share, reminder)}
 
     seen = _pull_all(ivanov, limit=2)
@@ -177,7 +233,9 @@ def test_a_pull_names_no_record_its_user_could_never_have_held(api: Api) -> None
     # so nobody else's laptop is told their ids.
     admin = api.user("admin", role="admin", team=None)
     for active in (False, True):
-        r = api.client.patch(f"/api/v1/users/{petrova.user_id}", json={"is_active": active}, headers=admin)
+        r = api.client.patch(
+            f"/api/v1/users/{petrova.user_id}", json={"is_active": active}, headers=admin
+        )
         assert r.status_code == 200, r.text
         seen = _pull_all(ivanov, limit=2)
         assert not hers & set(_ops(seen)) and {c["op"] for c in seen} <= {"upsert"}, _ops(seen)
@@ -203,15 +261,40 @@ def test_what_the_user_held_is_still_evicted_or_deleted(api: Api) -> None:
     assert {shared["id"], public["id"], teams["id"], doomed["id"]} <= set(ivanov.records)
 
     # Unshared and deleted between two pulls; made private; its owner moved to another team; deleted.
-    boss.push({"op": "delete", "type": "shares", "id": share["id"], "base_version": boss.versions[share["id"]]})
+    boss.push(
+        {
+            "op": "delete",
+            "type": "shares",
+            "id": share["id"],
+            "base_version": boss.versions[share["id"]],
+        }
+    )
     boss.pull()
-    boss.push({"op": "delete", "type": "counterparties", "id": shared["id"], "base_version": boss.versions[shared["id"]]},
-              boss.update(public["id"], visibility="private"))
-    kuznetsov.push({"op": "delete", "type": "counterparties", "id": doomed["id"],
-                    "base_version": kuznetsov.versions[doomed["id"]]})
-    moscow = next(t["id"] for t in api.client.get("/api/v1/teams", headers=admin).json()["items"]
-                  if t["name"] == "Москва")
-    r = api.client.patch(f"/api/v1/users/{kuznetsov.user_id}", json={"team_id": moscow}, headers=admin)
+    boss.push(
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": shared["id"],
+            "base_version": boss.versions[shared["id"]],
+        },
+        boss.update(public["id"], visibility="private"),
+    )
+    kuznetsov.push(
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": doomed["id"],
+            "base_version": kuznetsov.versions[doomed["id"]],
+        }
+    )
+    moscow = next(
+        t["id"]
+        for t in api.client.get("/api/v1/teams", headers=admin).json()["items"]
+        if t["name"] == "Москва"
+    )
+    r = api.client.patch(
+        f"/api/v1/users/{kuznetsov.user_id}", json={"team_id": moscow}, headers=admin
+    )
     assert r.status_code == 200, r.text
 
     ops = _ops(_pull_all(ivanov, limit=2))
@@ -263,10 +346,15 @@ def test_a_bootstrapped_laptop_hears_of_exactly_the_records_it_was_told_of(api: 
     petrova.push(hers, person)
     mine = _create(legal_name="ООО Иванова")
     ivanov.push(mine)
-    ids = {u["login"]: u["id"] for u in api.client.get("/api/v1/users", headers=admin).json()["items"]}
+    ids = {
+        u["login"]: u["id"] for u in api.client.get("/api/v1/users", headers=admin).json()["items"]
+    }
     for cp, to, visibility in ((hers, "sidorov", "team"), (mine, "petrova", "private")):
-        r = api.client.patch(f"/api/v1/counterparties/{cp['id']}", json={"owner_id": ids[to], "visibility": visibility},
-                             headers=admin)
+        r = api.client.patch(
+            f"/api/v1/counterparties/{cp['id']}",
+            json={"owner_id": ids[to], "visibility": visibility},
+            headers=admin,
+        )
         assert r.status_code == 200, r.text
     kuznetsov.push(kuznetsov.update(team_cp["id"], visibility="private"))
 
@@ -280,12 +368,21 @@ def test_a_bootstrapped_laptop_hears_of_exactly_the_records_it_was_told_of(api: 
 
     # A replica restored from before the laptop's bootstrap, or a cursor made up by hand, cannot be
     # judged by what the laptop was told: the answer is a reset (load again), and names nothing.
-    for made_up in (old_cursor and str(int(old_cursor) - 1), "1", f"1:counterparties:{hers['id']}:1"):
+    for made_up in (
+        old_cursor and str(int(old_cursor) - 1),
+        "1",
+        f"1:counterparties:{hers['id']}:1",
+    ):
         r = ivanov.post("/sync/v1/pull", {"cursor": made_up, "limit": 1000})
-        assert r.status_code == 200 and r.json()["reset"] and r.json()["changes"] == [], (made_up, r.text)
+        assert r.status_code == 200 and r.json()["reset"] and r.json()["changes"] == [], (
+            made_up,
+            r.text,
+        )
     stranger = Laptop(api, "kuznetsov", "Чужой")  # a device that never loaded anything
     r = stranger.post("/sync/v1/pull", {"cursor": "1", "limit": 1000})
     assert r.json()["reset"] and r.json()["changes"] == [], r.text
     # A bootstrap's watermark is the server's, not one from the future.
-    r = ivanov.post("/sync/v1/bootstrap", {"watermark": 10**12, "type": "counterparties", "after": None})
+    r = ivanov.post(
+        "/sync/v1/bootstrap", {"watermark": 10**12, "type": "counterparties", "after": None}
+    )
     assert r.status_code == 400, r.text

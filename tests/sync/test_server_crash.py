@@ -26,12 +26,16 @@ def _laptop(database: Database, login: str, name: str, path: Path, base_url: str
         device, token = accounts.register_device(session, user, name)
         wire = records.to_dict(records.record_type("users"), user)
     replica = Replica.open(path)
-    replica.remember_login(server=base_url, login=login, token=token, device_id=device.id, user=wire)
+    replica.remember_login(
+        server=base_url, login=login, token=token, device_id=device.id, user=wire
+    )
     return SyncAgent(replica, httpx.Client(base_url=base_url, timeout=30))
 
 
 @pytest.mark.parametrize("seed", [1])
-def test_a_server_killed_mid_push_loses_and_doubles_nothing(database: Database, tmp_path: Path, seed: int) -> None:
+def test_a_server_killed_mid_push_loses_and_doubles_nothing(
+    database: Database, tmp_path: Path, seed: int
+) -> None:
     rng = random.Random(seed)
     make_user(database, "ivanov")
     server = ServerProcess(database.url)
@@ -41,7 +45,10 @@ def test_a_server_killed_mid_push_loses_and_doubles_nothing(database: Database, 
         two = _laptop(database, "ivanov", "Планшет", tmp_path / "two.sqlite", server.base_url)
         one.sync()
         two.sync()
-        made = [one.replica.create("counterparties", {"legal_name": f"ООО Оффлайн {i}"})["id"] for i in range(300)]
+        made = [
+            one.replica.create("counterparties", {"legal_name": f"ООО Оффлайн {i}"})["id"]
+            for i in range(300)
+        ]
         errors: list[Exception] = []
 
         def push() -> None:

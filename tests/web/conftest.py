@@ -34,19 +34,25 @@ class Web:
         self.client = client
         self.database = database
 
-    def sign_in(self, login: str, password: str = PASSWORD, lang: str | None = None) -> httpx.Response:
+    def sign_in(
+        self, login: str, password: str = PASSWORD, lang: str | None = None
+    ) -> httpx.Response:
         query = f"?lang={lang}" if lang else ""
         page = self.client.get("/signin" + query)
-        return self.client.post("/signin" + query, data={"login": login, "password": password,
-                                                         "csrf": csrf_in(page.text), "next": "/"},
-                                follow_redirects=False)
+        return self.client.post(
+            "/signin" + query,
+            data={"login": login, "password": password, "csrf": csrf_in(page.text), "next": "/"},
+            follow_redirects=False,
+        )
 
     @property
     def csrf(self) -> str:
         return session.csrf_token(self.client.cookies[session.COOKIE])
 
     def post(self, path: str, data: dict[str, Any], **kwargs: Any) -> httpx.Response:
-        return self.client.post(path, data={"csrf": self.csrf, **data}, follow_redirects=False, **kwargs)
+        return self.client.post(
+            path, data={"csrf": self.csrf, **data}, follow_redirects=False, **kwargs
+        )
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.get(path, **kwargs)

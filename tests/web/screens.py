@@ -59,10 +59,14 @@ def _busiest_client(database: Database, login: str) -> tuple[str, str]:
     """The id of ``login``'s counterparty with the longest history, and a fragment of its phone."""
     with database.read() as db:
         owner = db.exec(select(User.id).where(col(User.login) == login)).one()[0]
-        row = db.exec(select(Interaction.counterparty_id, func.count())
-                      .join(Counterparty, col(Counterparty.id) == col(Interaction.counterparty_id))
-                      .where(col(Counterparty.owner_id) == owner)
-                      .group_by(col(Interaction.counterparty_id)).order_by(func.count().desc()).limit(1)).one()
+        row = db.exec(
+            select(Interaction.counterparty_id, func.count())
+            .join(Counterparty, col(Counterparty.id) == col(Interaction.counterparty_id))
+            .where(col(Counterparty.owner_id) == owner)
+            .group_by(col(Interaction.counterparty_id))
+            .order_by(func.count().desc())
+            .limit(1)
+        ).one()
         cp = db.get_one(Counterparty, row[0])
         phones = [c["value"] for c in cp.contacts if c.get("kind") == "phone"]
     # A clerk types the end of the caller's number (search finds a phone by its beginning or its end).
@@ -77,7 +81,9 @@ def screens(database: Database) -> list[Screen]:
         Screen("search", "ivanov", f"/search?q={fragment}"),
         Screen("card", "ivanov", f"/counterparties/{card}", full_page=True),
         Screen("card-edit", "ivanov", f"/counterparties/{card}/edit"),
-        Screen("deals", "manager", "/deals"),  # the team's board: the small demo's deals are spread thin
+        Screen(
+            "deals", "manager", "/deals"
+        ),  # the team's board: the small demo's deals are spread thin
         Screen("conflicts", "ivanov", "/conflicts"),
         Screen("settings", "ivanov", "/settings"),
         Screen("agenda-en", "petrova", "/", lang="en"),
@@ -113,7 +119,9 @@ def take(out: Path, browser: Any, base: str, database: Database) -> list[Shot]:
     out.mkdir(parents=True, exist_ok=True)
     shots: list[Shot] = []
     for screen in screens(database):
-        context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, locale=screen.lang)
+        context = browser.new_context(
+            viewport={"width": WIDTH, "height": HEIGHT}, locale=screen.lang
+        )
         page = context.new_page()
         if screen.login:
             _sign_in(page, base, screen.login, screen.lang)
@@ -132,8 +140,11 @@ def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
     out = Path(argv[0] if argv else "docs/screens")
-    with tempfile.TemporaryDirectory() as folder, demo_server(Path(folder)) as (base, database), \
-            sync_playwright() as p:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        demo_server(Path(folder)) as (base, database),
+        sync_playwright() as p,
+    ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for shot in take(out, browser, base, database):
             wide = "" if shot.width <= WIDTH else f"  (wider than the screen: {shot.width} px)"

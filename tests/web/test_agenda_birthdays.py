@@ -23,30 +23,51 @@ def test_the_nearest_birthdays_are_shown_and_the_rest_counted(web: Web) -> None:
     ivanov = user(web.database, "ivanov")
     petrova = user(web.database, "petrova")
     mine = create(web.database, ivanov, "counterparties", legal_name="ООО «Моё»")
-    open_to_all = create(web.database, petrova, "counterparties", legal_name="ООО «Общее»", visibility="company")
+    open_to_all = create(
+        web.database, petrova, "counterparties", legal_name="ООО «Общее»", visibility="company"
+    )
     hidden = create(web.database, petrova, "counterparties", legal_name="ООО «Чужое»")
-    for name, cp, ahead in (("Б Своя послезавтра", mine, 2), ("А Общая послезавтра", open_to_all, 2),
-                            ("В Своя сегодня", mine, 0), ("Г Своя через неделю", mine, 7),
-                            ("Д Своя через восемь", mine, 8), ("Е Чужая сегодня", hidden, 0)):
-        create(web.database, ivanov if cp is mine else petrova, "contact-persons", counterparty_id=cp.id,
-               full_name=name, birthday=_born(ahead))
+    for name, cp, ahead in (
+        ("Б Своя послезавтра", mine, 2),
+        ("А Общая послезавтра", open_to_all, 2),
+        ("В Своя сегодня", mine, 0),
+        ("Г Своя через неделю", mine, 7),
+        ("Д Своя через восемь", mine, 8),
+        ("Е Чужая сегодня", hidden, 0),
+    ):
+        create(
+            web.database,
+            ivanov if cp is mine else petrova,
+            "contact-persons",
+            counterparty_id=cp.id,
+            full_name=name,
+            birthday=_born(ahead),
+        )
     with web.database.read() as db:
         me = db.get_one(User, ivanov.id)
         shown, more = agenda.upcoming_birthdays(db, me, TODAY, 7, limit=3)
         # Today first; on the same day my own clients before the others.
         assert [(b.person.full_name, b.days_left) for b in shown] == [
-            ("В Своя сегодня", 0), ("Б Своя послезавтра", 2), ("А Общая послезавтра", 2)]
+            ("В Своя сегодня", 0),
+            ("Б Своя послезавтра", 2),
+            ("А Общая послезавтра", 2),
+        ]
         assert more == 1  # the one in a week; not the one in eight days, not the hidden client's
         assert [b.counterparty.id for b in shown] == [mine.id, mine.id, open_to_all.id]
         everything, none_more = agenda.upcoming_birthdays(db, me, TODAY, 7)
         assert len(everything) == 4 and none_more == 0
         assert agenda.birthdays_within(db, me, TODAY, 7) == everything
         # The hidden client's person is her owner's: petrova sees it today.
-        hers = [b.person.full_name for b in agenda.birthdays_within(db, db.get_one(User, petrova.id), TODAY, 0)]
+        hers = [
+            b.person.full_name
+            for b in agenda.birthdays_within(db, db.get_one(User, petrova.id), TODAY, 0)
+        ]
         assert hers == ["Е Чужая сегодня"]
 
 
-def test_my_reminder_on_a_client_i_do_not_see_stays_on_my_agenda_without_the_client(web: Web) -> None:
+def test_my_reminder_on_a_client_i_do_not_see_stays_on_my_agenda_without_the_client(
+    web: Web,
+) -> None:
     ivanov = user(web.database, "ivanov")
     petrova = user(web.database, "petrova")
     manager = user(web.database, "manager", role="manager")
@@ -54,12 +75,29 @@ def test_my_reminder_on_a_client_i_do_not_see_stays_on_my_agenda_without_the_cli
     due = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     # Given to him while the client was shared with him (work goes only to who sees the client), unshared since.
     lend = create(web.database, petrova, "shares", counterparty_id=hers.id, user_id=ivanov.id)
-    create(web.database, manager, "reminders", title="Поручение", due_at=due, assignee_id=ivanov.id,
-           subject_type="counterparty", subject_id=hers.id)
+    create(
+        web.database,
+        manager,
+        "reminders",
+        title="Поручение",
+        due_at=due,
+        assignee_id=ivanov.id,
+        subject_type="counterparty",
+        subject_id=hers.id,
+    )
     with web.database.write() as session:
-        records.delete(session, session.get_one(User, petrova.id), records.record_type("shares"), lend.id)
-    create(web.database, petrova, "reminders", title="Её своё", due_at=due, subject_type="counterparty",
-           subject_id=hers.id)
+        records.delete(
+            session, session.get_one(User, petrova.id), records.record_type("shares"), lend.id
+        )
+    create(
+        web.database,
+        petrova,
+        "reminders",
+        title="Её своё",
+        due_at=due,
+        subject_type="counterparty",
+        subject_id=hers.id,
+    )
     with web.database.read() as db:
         me = db.get_one(User, ivanov.id)
         day = agenda.for_user(db, me, ZoneInfo("Europe/Moscow"))
@@ -74,15 +112,23 @@ def test_my_reminder_on_a_client_i_do_not_see_stays_on_my_agenda_without_the_cli
         assert [r.title for r, _ in alone] == ["Поручение"]
 
 
-def test_the_agenda_says_how_many_more_birthdays_there_are(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_agenda_says_how_many_more_birthdays_there_are(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(agenda, "MAX_BIRTHDAYS", 2)
     ivanov = user(web.database, "ivanov")
     mine = create(web.database, ivanov, "counterparties", legal_name="ООО «Моё»")
     today = datetime.now(ZoneInfo("Europe/Moscow")).date()
     for n in range(5):
         born = (today + timedelta(days=n % 3)).replace(year=1980)  # a leap year: 29 February exists
-        create(web.database, ivanov, "contact-persons", counterparty_id=mine.id, full_name=f"Именинник {n}",
-               birthday=born.isoformat())
+        create(
+            web.database,
+            ivanov,
+            "contact-persons",
+            counterparty_id=mine.id,
+            full_name=f"Именинник {n}",
+            birthday=born.isoformat(),
+        )
     web.sign_in("ivanov")
     page = web.get("/").text
     assert page.count("Именинник") == 2

@@ -26,15 +26,27 @@ from sync.models import Conflict
 from tests.conftest import IN_CI
 
 CHROMIUM = os.environ.get("SATCHEL_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "browser-pass-1"
 MSK = ZoneInfo("Europe/Moscow")
-XSS = ["<script>window.__xss=1</script>", '<img src=x onerror="window.__xss=1;alert(1)">',
-       '"><svg onload="window.__xss=1">', "javascript:window.__xss=1//"]
-LETTER_HTML = ('<p>Здравствуйте, пришлите счёт.</p><script>window.top.__xss=1</script>'
-               '<img src=x onerror="window.top.__xss=1;alert(1)"><svg onload="window.top.__xss=1"></svg>'
-               '<a href="javascript:window.top.__xss=1">ссылка</a>')
+XSS = [
+    "<script>window.__xss=1</script>",
+    '<img src=x onerror="window.__xss=1;alert(1)">',
+    '"><svg onload="window.__xss=1">',
+    "javascript:window.__xss=1//",
+]
+LETTER_HTML = (
+    "<p>Здравствуйте, пришлите счёт.</p><script>window.top.__xss=1</script>"
+    '<img src=x onerror="window.top.__xss=1;alert(1)"><svg onload="window.top.__xss=1"></svg>'
+    '<a href="javascript:window.top.__xss=1">ссылка</a>'
+)
 
 
 def _unavailable(reason: str) -> None:
@@ -69,49 +81,126 @@ def _seed(url: str) -> dict[str, str]:
     today = datetime.combine(datetime.now(MSK).date(), time(0, 1), MSK)
     with database.write() as db:
         for login in ("ivanov", "petrova"):
-            accounts.create_user(db, login=login, full_name=f"{login.title()} Тест", password=PASSWORD, team="Москва")
+            accounts.create_user(
+                db, login=login, full_name=f"{login.title()} Тест", password=PASSWORD, team="Москва"
+            )
         # the longest header: an administrator's, with a long name
-        accounts.create_user(db, login="boss", full_name="Константинопольская Александра Вячеславовна",
-                             password=PASSWORD, role="admin", team=None)
+        accounts.create_user(
+            db,
+            login="boss",
+            full_name="Константинопольская Александра Вячеславовна",
+            password=PASSWORD,
+            role="admin",
+            team=None,
+        )
 
         def make(actor: str, type_name: str, **data: Any) -> str:
             user = accounts.find_user(db, actor)
             return str(records.create(db, user, records.record_type(type_name), data).id)
 
-        ids["romashka"] = make("ivanov", "counterparties", legal_name="ООО «Ромашка»", notes="с сервера",
-                               contacts=[{"kind": "phone", "value": "+7 916 123-45-67"}])
+        ids["romashka"] = make(
+            "ivanov",
+            "counterparties",
+            legal_name="ООО «Ромашка»",
+            notes="с сервера",
+            contacts=[{"kind": "phone", "value": "+7 916 123-45-67"}],
+        )
         # The same notes changed on a laptop before it met the server: a conflict to resolve in the UI.
         ivanov = accounts.find_user(db, "ivanov")
-        conflict = Conflict(kind="field", record_type="counterparties", record_id=ids["romashka"], field="notes",
-                            server_value="с сервера", server_by=ivanov.id, client_value="с ноутбука",
-                            client_by=ivanov.id, client_time="2026-12-01T09:00:00+03:00")
+        conflict = Conflict(
+            kind="field",
+            record_type="counterparties",
+            record_id=ids["romashka"],
+            field="notes",
+            server_value="с сервера",
+            server_by=ivanov.id,
+            client_value="с ноутбука",
+            client_by=ivanov.id,
+            client_time="2026-12-01T09:00:00+03:00",
+        )
         db.add(conflict)
         db.flush()
         ids["conflict"] = conflict.id
         # A filed letter whose HTML is hostile (the bridge would have sanitised it; the screen must not rely on it).
-        ids["letter"] = make("ivanov", "interactions", counterparty_id=ids["romashka"], kind="letter",
-                             direction="incoming", subject="Письмо " + XSS[1], starts_at=today.isoformat(),
-                             participants=[{"role": "from", "address": "petr@romashka.ru"}])
+        ids["letter"] = make(
+            "ivanov",
+            "interactions",
+            counterparty_id=ids["romashka"],
+            kind="letter",
+            direction="incoming",
+            subject="Письмо " + XSS[1],
+            starts_at=today.isoformat(),
+            participants=[{"role": "from", "address": "petr@romashka.ru"}],
+        )
         letter = db.get_one(Interaction, ids["letter"])
         letter.body_html = LETTER_HTML
         db.add(letter)
-        make("ivanov", "interactions", counterparty_id=ids["romashka"], kind="meeting", status="planned",
-             subject="Встреча по поставке", starts_at=today.isoformat())
-        ids["hers"] = make("petrova", "counterparties", legal_name="ООО «Василёк»",
-                           contacts=[{"kind": "phone", "value": "+7 916 765-45-67"}])
+        make(
+            "ivanov",
+            "interactions",
+            counterparty_id=ids["romashka"],
+            kind="meeting",
+            status="planned",
+            subject="Встреча по поставке",
+            starts_at=today.isoformat(),
+        )
+        ids["hers"] = make(
+            "petrova",
+            "counterparties",
+            legal_name="ООО «Василёк»",
+            contacts=[{"kind": "phone", "value": "+7 916 765-45-67"}],
+        )
         # The injection corpus, in everything the screens show.
-        ids["evil"] = make("ivanov", "counterparties", legal_name="Опасный " + XSS[0], short_name="Опасный " + XSS[1],
-                           notes="\n".join(XSS), contacts=[{"kind": "phone", "value": "+7 925 000-11-22", "note": XSS[2]}])
-        make("ivanov", "contact-persons", counterparty_id=ids["evil"], full_name="Злой " + XSS[1], position=XSS[0],
-             birthday=(datetime.now(MSK) + timedelta(days=1)).date().replace(year=1990).isoformat())
-        make("ivanov", "interactions", counterparty_id=ids["evil"], kind="call", status="planned",
-             subject=XSS[1], notes=XSS[0], starts_at=today.isoformat())
-        make("ivanov", "reminders", title=XSS[0] + XSS[1], subject_type="counterparty", subject_id=ids["evil"],
-             due_at=(today - timedelta(days=1)).isoformat())
-        make("ivanov", "deals", counterparty_id=ids["evil"], title="Сделка " + XSS[1], source=XSS[0])
-        db.add(Conflict(kind="field", record_type="counterparties", record_id=ids["evil"], field="short_name",
-                        server_value=XSS[1], server_by=ivanov.id, client_value=XSS[2], client_by=ivanov.id,
-                        client_time=XSS[0]))
+        ids["evil"] = make(
+            "ivanov",
+            "counterparties",
+            legal_name="Опасный " + XSS[0],
+            short_name="Опасный " + XSS[1],
+            notes="\n".join(XSS),
+            contacts=[{"kind": "phone", "value": "+7 925 000-11-22", "note": XSS[2]}],
+        )
+        make(
+            "ivanov",
+            "contact-persons",
+            counterparty_id=ids["evil"],
+            full_name="Злой " + XSS[1],
+            position=XSS[0],
+            birthday=(datetime.now(MSK) + timedelta(days=1)).date().replace(year=1990).isoformat(),
+        )
+        make(
+            "ivanov",
+            "interactions",
+            counterparty_id=ids["evil"],
+            kind="call",
+            status="planned",
+            subject=XSS[1],
+            notes=XSS[0],
+            starts_at=today.isoformat(),
+        )
+        make(
+            "ivanov",
+            "reminders",
+            title=XSS[0] + XSS[1],
+            subject_type="counterparty",
+            subject_id=ids["evil"],
+            due_at=(today - timedelta(days=1)).isoformat(),
+        )
+        make(
+            "ivanov", "deals", counterparty_id=ids["evil"], title="Сделка " + XSS[1], source=XSS[0]
+        )
+        db.add(
+            Conflict(
+                kind="field",
+                record_type="counterparties",
+                record_id=ids["evil"],
+                field="short_name",
+                server_value=XSS[1],
+                server_by=ivanov.id,
+                client_value=XSS[2],
+                client_by=ivanov.id,
+                client_time=XSS[0],
+            )
+        )
         assert db.get(User, accounts.find_user(db, "ivanov").id) is not None
     database.dispose()
     return ids
@@ -158,7 +247,9 @@ def test_a_salespersons_call(page: Any, server: tuple[str, dict[str, str]]) -> N
     page.keyboard.type("45-67", delay=30)
     result = page.locator("#quick-results a", has_text="Ромашка")
     result.wait_for()
-    assert page.locator("#quick-results").get_by_text("Василёк").count() == 0  # petrova's private client
+    assert (
+        page.locator("#quick-results").get_by_text("Василёк").count() == 0
+    )  # petrova's private client
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/counterparties/{ids['romashka']}")
@@ -189,11 +280,15 @@ def test_a_salespersons_call(page: Any, server: tuple[str, dict[str, str]]) -> N
     history = page.locator("#history")
     assert history.get_by_text("Спросили про отгрузку").is_visible()
     assert "входящий" in history.inner_text()
-    assert history.locator("li", has_text="Подписать договор").get_by_text("запланирован").is_visible()
+    assert (
+        history.locator("li", has_text="Подписать договор").get_by_text("запланирован").is_visible()
+    )
     assert "04.03.2030, 15:00" in history.inner_text()
 
 
-def test_another_salespersons_private_client_is_not_there(page: Any, server: tuple[str, dict[str, str]]) -> None:
+def test_another_salespersons_private_client_is_not_there(
+    page: Any, server: tuple[str, dict[str, str]]
+) -> None:
     base, ids = server
     sign_in(page, base, "ivanov")
     response = page.goto(f"{base}/counterparties/{ids['hers']}")
@@ -208,18 +303,33 @@ def _no_script_ran(page: Any) -> None:
 
 
 @pytest.mark.parametrize("login", ["ivanov", "boss"])
-def test_every_screen_fits_a_1366_by_768_laptop(page: Any, server: tuple[str, dict[str, str]], login: str) -> None:
+def test_every_screen_fits_a_1366_by_768_laptop(
+    page: Any, server: tuple[str, dict[str, str]], login: str
+) -> None:
     """No screen scrolls sideways at 1366 px, and the header (search, menu, who, sign-out) stays one line."""
     base, ids = server
     sign_in(page, base, login)
-    for path in ("/", "/search?q=Ромашка", f"/counterparties/{ids['romashka']}",
-                 f"/counterparties/{ids['romashka']}/edit", "/counterparties/new", "/deals", "/conflicts",
-                 "/settings", f"/letters/{ids['letter']}", *(("/review", "/admin/users") if login == "boss" else ())):
+    for path in (
+        "/",
+        "/search?q=Ромашка",
+        f"/counterparties/{ids['romashka']}",
+        f"/counterparties/{ids['romashka']}/edit",
+        "/counterparties/new",
+        "/deals",
+        "/conflicts",
+        "/settings",
+        f"/letters/{ids['letter']}",
+        *(("/review", "/admin/users") if login == "boss" else ()),
+    ):
         page.goto(base + path)
         width = page.evaluate("document.documentElement.scrollWidth")
-        header = page.evaluate("document.querySelector('header.top').getBoundingClientRect().height")
-        parts = page.evaluate("[...document.querySelector('header.top').children]"
-                              ".map(e => e.className + ' ' + Math.round(e.getBoundingClientRect().width))")
+        header = page.evaluate(
+            "document.querySelector('header.top').getBoundingClientRect().height"
+        )
+        parts = page.evaluate(
+            "[...document.querySelector('header.top').children]"
+            ".map(e => e.className + ' ' + Math.round(e.getBoundingClientRect().width))"
+        )
         assert (path, width <= 1366, header < 60) == (path, True, True), (width, header, parts)
 
 
@@ -235,15 +345,23 @@ def test_the_injection_corpus_runs_no_script(page: Any, server: tuple[str, dict[
     page.locator("#quick-results a").first.wait_for()
     assert "<img src=x" in page.locator("#quick-results").inner_text()
     _no_script_ran(page)
-    for path in ("/search?q=Опасный", f"/counterparties/{ids['evil']}", f"/counterparties/{ids['evil']}/edit",
-                 "/deals", "/conflicts", f"/letters/{ids['letter']}"):
+    for path in (
+        "/search?q=Опасный",
+        f"/counterparties/{ids['evil']}",
+        f"/counterparties/{ids['evil']}/edit",
+        "/deals",
+        "/conflicts",
+        f"/letters/{ids['letter']}",
+    ):
         page.goto(base + path)
         _no_script_ran(page)
     page.goto(f"{base}/counterparties/{ids['evil']}")
     assert page.locator("#cp-name").inner_text() == "Опасный " + XSS[0]
     assert XSS[1] in page.locator("#history").inner_text()
     page.goto(base + "/conflicts")
-    assert XSS[2] in page.locator("main").inner_text() and XSS[0] in page.locator("main").inner_text()
+    assert (
+        XSS[2] in page.locator("main").inner_text() and XSS[0] in page.locator("main").inner_text()
+    )
     page.goto(base + "/deals")
     assert "Сделка " + XSS[1] in page.locator("#stage-new").inner_text()
 
@@ -259,7 +377,9 @@ def test_a_conflict_is_resolved_in_the_ui(page: Any, server: tuple[str, dict[str
     page.locator(f"#keep-client-{ids['conflict']}").click()
     page.wait_for_url(base + "/conflicts")
     assert page.locator(f"#conflict-{ids['conflict']}").count() == 0
-    assert page.locator("a.badge", has_text="Конфликты:").inner_text() == "Конфликты: 1"  # the other one
+    assert (
+        page.locator("a.badge", has_text="Конфликты:").inner_text() == "Конфликты: 1"
+    )  # the other one
     page.goto(f"{base}/counterparties/{ids['romashka']}")
     assert page.locator("#cp-notes").inner_text() == "с ноутбука"
 
@@ -282,7 +402,9 @@ def test_a_letters_html_runs_no_script(page: Any, server: tuple[str, dict[str, s
     assert page.dialogs == []  # type: ignore[attr-defined]
 
 
-def test_the_inn_and_kpp_are_checked_as_they_are_typed(page: Any, server: tuple[str, dict[str, str]]) -> None:
+def test_the_inn_and_kpp_are_checked_as_they_are_typed(
+    page: Any, server: tuple[str, dict[str, str]]
+) -> None:
     """A new counterparty: the static script checks the INN's check digits and the KPP while they are typed
     and says so beside the field, in the words the server would use; the server still decides."""
     base, _ids = server
@@ -296,7 +418,10 @@ def test_the_inn_and_kpp_are_checked_as_they_are_typed(page: Any, server: tuple[
     assert error.count() == 0  # nine digits: still typing, nothing to say yet
     inn.type("4", delay=10)
     assert error.inner_text() == "Неверная контрольная цифра ИНН (ожидалась 3, указана 4)"
-    assert inn.get_attribute("aria-invalid") == "true" and inn.get_attribute("aria-describedby") == "f-inn-error"
+    assert (
+        inn.get_attribute("aria-invalid") == "true"
+        and inn.get_attribute("aria-describedby") == "f-inn-error"
+    )
     inn.press("Backspace")
     inn.type("3", delay=10)
     assert error.count() == 0 and inn.get_attribute("aria-invalid") is None
@@ -311,7 +436,10 @@ def test_the_inn_and_kpp_are_checked_as_they_are_typed(page: Any, server: tuple[
     inn.type("12345", delay=10)
     assert error.count() == 0
     inn.press("Tab")  # leaving the field: now the length is a problem
-    assert error.inner_text() == "ИНН должен содержать 10 цифр (юрлицо) или 12 (физлицо, ИП); указано 5"
+    assert (
+        error.inner_text()
+        == "ИНН должен содержать 10 цифр (юрлицо) или 12 (физлицо, ИП); указано 5"
+    )
 
     inn.fill("")
     inn.type("500100732259", delay=10)
@@ -322,7 +450,10 @@ def test_the_inn_and_kpp_are_checked_as_they_are_typed(page: Any, server: tuple[
     inn.fill("")
     inn.type("7707083893", delay=10)
     kpp.type("7707-1001", delay=10)
-    assert page.locator("#f-kpp-error").inner_text() == "КПП: 4 цифры, 2 цифры или латинские буквы, 3 цифры"
+    assert (
+        page.locator("#f-kpp-error").inner_text()
+        == "КПП: 4 цифры, 2 цифры или латинские буквы, 3 цифры"
+    )
     kpp.fill("")
     kpp.type("770701001", delay=10)
     assert page.locator("#f-kpp-error").count() == 0

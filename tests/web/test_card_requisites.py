@@ -10,12 +10,25 @@ from web.routes.counterparty import website_link
 
 def test_the_card_shows_region_industry_segment_source_and_website(web: Web) -> None:
     ivanov = user(web.database, "ivanov")
-    cp = create(web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»", region="Татарстан",
-                industry="Розница", segment="Опт", source="Выставка", website="https://romashka.example.ru")
+    cp = create(
+        web.database,
+        ivanov,
+        "counterparties",
+        legal_name="ООО «Ромашка»",
+        region="Татарстан",
+        industry="Розница",
+        segment="Опт",
+        source="Выставка",
+        website="https://romashka.example.ru",
+    )
     web.sign_in("ivanov")
     page = web.get(f"/counterparties/{cp.id}").text
-    for label, value in (("Регион", "Татарстан"), ("Отрасль", "Розница"), ("Сегмент", "Опт"),
-                         ("Источник", "Выставка")):
+    for label, value in (
+        ("Регион", "Татарстан"),
+        ("Отрасль", "Розница"),
+        ("Сегмент", "Опт"),
+        ("Источник", "Выставка"),
+    ):
         assert f"<dt>{label}</dt>" in page and f">{value}</dd>" in page
     assert "<dt>Сайт</dt>" in page
     assert '<a href="https://romashka.example.ru" rel="noopener noreferrer nofollow"' in page
@@ -26,11 +39,23 @@ def test_an_empty_field_is_not_listed(web: Web) -> None:
     cp = create(web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»")
     web.sign_in("ivanov")
     page = web.get(f"/counterparties/{cp.id}").text
-    assert [label for label in ("Регион", "Отрасль", "Сегмент", "Источник", "Сайт") if f"<dt>{label}</dt>" in page] == []
+    assert [
+        label
+        for label in ("Регион", "Отрасль", "Сегмент", "Источник", "Сайт")
+        if f"<dt>{label}</dt>" in page
+    ] == []
 
 
-@pytest.mark.parametrize("website", ["javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,<b>x</b>",
-                                     "www.romashka.ru", "http:/romashka"])
+@pytest.mark.parametrize(
+    "website",
+    [
+        "javascript:alert(1)",
+        " JavaScript:alert(1)",
+        "data:text/html,<b>x</b>",
+        "www.romashka.ru",
+        "http:/romashka",
+    ],
+)
 def test_a_website_that_is_not_a_web_address_is_text_not_a_link(web: Web, website: str) -> None:
     ivanov = user(web.database, "ivanov")
     cp = create(web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»", website=website)
@@ -40,17 +65,34 @@ def test_a_website_that_is_not_a_web_address_is_text_not_a_link(web: Web, websit
     assert "<a" not in dd and "href" not in dd
 
 
-@pytest.mark.parametrize(("typed", "link"), [("https://x.ru", "https://x.ru"), ("HTTP://x.ru/a?b=1", "HTTP://x.ru/a?b=1"),
-                                             ("javascript:alert(1)", None), ("mailto:a@x.ru", None), ("", None),
-                                             (None, None), ("https://x.ru/\nevil", None)])
+@pytest.mark.parametrize(
+    ("typed", "link"),
+    [
+        ("https://x.ru", "https://x.ru"),
+        ("HTTP://x.ru/a?b=1", "HTTP://x.ru/a?b=1"),
+        ("javascript:alert(1)", None),
+        ("mailto:a@x.ru", None),
+        ("", None),
+        (None, None),
+        ("https://x.ru/\nevil", None),
+    ],
+)
 def test_website_link(typed: str | None, link: str | None) -> None:
     assert website_link(typed) == link
 
 
 def test_phones_are_shown_as_people_read_them_and_dial_from_the_card(web: Web) -> None:
     ivanov = user(web.database, "ivanov")
-    cp = create(web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»",
-                contacts=[{"kind": "phone", "value": "8 (495) 123-45-67"}, {"kind": "email", "value": "info@romashka.ru"}])
+    cp = create(
+        web.database,
+        ivanov,
+        "counterparties",
+        legal_name="ООО «Ромашка»",
+        contacts=[
+            {"kind": "phone", "value": "8 (495) 123-45-67"},
+            {"kind": "email", "value": "info@romashka.ru"},
+        ],
+    )
     web.sign_in("ivanov")
     page = web.get(f"/counterparties/{cp.id}").text
     assert '<a href="tel:+74951234567">+7 495 123-45-67</a>' in page

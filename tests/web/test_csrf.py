@@ -30,8 +30,9 @@ def interactions(web: Web) -> int:
 
 @SQLITE_ONLY  # refused by the CSRF check before any SQL runs
 @pytest.mark.parametrize("token", [None, "", "0" * 64, "wrong"])
-def test_an_edit_without_the_right_token_changes_nothing(signed_in: tuple[Web, Counterparty],
-                                                         token: str | None) -> None:
+def test_an_edit_without_the_right_token_changes_nothing(
+    signed_in: tuple[Web, Counterparty], token: str | None
+) -> None:
     web, cp = signed_in
     data = {"legal_name": "ООО «Подмена»", "stage": "lead", "visibility": "company", "version": "1"}
     if token is not None:
@@ -39,7 +40,11 @@ def test_an_edit_without_the_right_token_changes_nothing(signed_in: tuple[Web, C
     r = web.client.post(f"/counterparties/{cp.id}/edit", data=data, follow_redirects=False)
     assert r.status_code == 403
     stored = read(web.database, Counterparty, cp.id)
-    assert stored.legal_name == "ООО «Ромашка»" and stored.visibility == "private" and stored.version == 1
+    assert (
+        stored.legal_name == "ООО «Ромашка»"
+        and stored.visibility == "private"
+        and stored.version == 1
+    )
 
 
 @SQLITE_ONLY  # refused by the CSRF check before any SQL runs
@@ -47,31 +52,53 @@ def test_another_users_token_is_not_mine(signed_in: tuple[Web, Counterparty]) ->
     web, cp = signed_in
     from web.session import csrf_token
 
-    r = web.client.post(f"/counterparties/{cp.id}/interactions",
-                        data={"csrf": csrf_token("someone-elses-session"), "starts_at": "2026-12-01T10:00"},
-                        follow_redirects=False)
+    r = web.client.post(
+        f"/counterparties/{cp.id}/interactions",
+        data={"csrf": csrf_token("someone-elses-session"), "starts_at": "2026-12-01T10:00"},
+        follow_redirects=False,
+    )
     assert r.status_code == 403 and interactions(web) == 0
 
 
 @SQLITE_ONLY  # refused by the CSRF check before any SQL runs
-def test_a_form_sent_from_another_site_is_refused_even_with_the_token(signed_in: tuple[Web, Counterparty]) -> None:
+def test_a_form_sent_from_another_site_is_refused_even_with_the_token(
+    signed_in: tuple[Web, Counterparty],
+) -> None:
     web, cp = signed_in
-    r = web.post(f"/counterparties/{cp.id}/interactions", {"starts_at": "2026-12-01T10:00", "subject": "x"},
-                 headers={"Origin": "https://evil.example"})
+    r = web.post(
+        f"/counterparties/{cp.id}/interactions",
+        {"starts_at": "2026-12-01T10:00", "subject": "x"},
+        headers={"Origin": "https://evil.example"},
+    )
     assert r.status_code == 403 and interactions(web) == 0
-    same = web.post(f"/counterparties/{cp.id}/interactions", {"starts_at": "2026-12-01T10:00", "subject": "x"},
-                    headers={"Origin": "http://testserver"})
+    same = web.post(
+        f"/counterparties/{cp.id}/interactions",
+        {"starts_at": "2026-12-01T10:00", "subject": "x"},
+        headers={"Origin": "http://testserver"},
+    )
     assert same.status_code == 303 and interactions(web) == 1
 
 
 @SQLITE_ONLY  # refused by the CSRF check before any SQL runs
 def test_logging_a_contact_and_changing_language_and_signing_out_need_the_token(
-        signed_in: tuple[Web, Counterparty]) -> None:
+    signed_in: tuple[Web, Counterparty],
+) -> None:
     web, cp = signed_in
-    assert web.client.post(f"/counterparties/{cp.id}/interactions", data={"starts_at": "2026-12-01T10:00"},
-                           follow_redirects=False).status_code == 403
+    assert (
+        web.client.post(
+            f"/counterparties/{cp.id}/interactions",
+            data={"starts_at": "2026-12-01T10:00"},
+            follow_redirects=False,
+        ).status_code
+        == 403
+    )
     assert interactions(web) == 0
-    assert web.client.post("/settings/language", data={"locale": "en"}, follow_redirects=False).status_code == 403
+    assert (
+        web.client.post(
+            "/settings/language", data={"locale": "en"}, follow_redirects=False
+        ).status_code
+        == 403
+    )
     with web.database.read() as db:
         assert db.execute(select(User.locale).where(User.login == "ivanov")).scalar_one() == "ru"
     assert web.client.post("/signout", data={}, follow_redirects=False).status_code == 403
@@ -81,11 +108,22 @@ def test_logging_a_contact_and_changing_language_and_signing_out_need_the_token(
 
 def test_pages_carry_a_csp_without_inline_script(signed_in: tuple[Web, Counterparty]) -> None:
     web, cp = signed_in
-    for path in ("/", "/signin", f"/counterparties/{cp.id}", f"/counterparties/{cp.id}/edit", "/search?q=ром",
-                 "/settings", "/counterparties/00000000-0000-0000-0000-000000000000"):
+    for path in (
+        "/",
+        "/signin",
+        f"/counterparties/{cp.id}",
+        f"/counterparties/{cp.id}/edit",
+        "/search?q=ром",
+        "/settings",
+        "/counterparties/00000000-0000-0000-0000-000000000000",
+    ):
         r = web.get(path)
         csp = r.headers["content-security-policy"]
-        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert (
+            "script-src 'self'" in csp
+            and "unsafe-inline" not in csp
+            and "frame-ancestors 'none'" in csp
+        )
         assert r.headers["x-content-type-options"] == "nosniff"
 
 
@@ -102,7 +140,7 @@ def test_every_address_in_the_templates_is_under_the_base() -> None:
     written as "/…" in a template would leave it, and the cookie with the prefix's path behind."""
     for path in TEMPLATES.glob("*.html"):
         text = path.read_text()
-        assert not re.search(r'''\b(?:href|src|action|data-[a-z-]+)\s*=\s*["']/''', text), path.name
-        assert not re.search(r'''\b(?:href|src|action)\s*=\s*["']https?:''', text), path.name
+        assert not re.search(r"""\b(?:href|src|action|data-[a-z-]+)\s*=\s*["']/""", text), path.name
+        assert not re.search(r"""\b(?:href|src|action)\s*=\s*["']https?:""", text), path.name
     script = (TEMPLATES.parent / "static" / "app.js").read_text()
-    assert re.findall(r'''["']/[a-z]+''', script) == ['"/signin'] and 'base + "/signin"' in script
+    assert re.findall(r"""["']/[a-z]+""", script) == ['"/signin'] and 'base + "/signin"' in script

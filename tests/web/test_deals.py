@@ -16,14 +16,24 @@ def deals(web: Web) -> dict[str, Deal]:
     user(web.database, "office", role="office")
     mine = create(web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»")
     hers = create(web.database, petrova, "counterparties", legal_name="ООО «Василёк»")
-    return {"mine": create(web.database, ivanov, "deals", counterparty_id=mine.id, title="Поставка муки",
-                           amount="125000.50"),
-            "hers": create(web.database, petrova, "deals", counterparty_id=hers.id, title="Поставка сахара")}
+    return {
+        "mine": create(
+            web.database,
+            ivanov,
+            "deals",
+            counterparty_id=mine.id,
+            title="Поставка муки",
+            amount="125000.50",
+        ),
+        "hers": create(
+            web.database, petrova, "deals", counterparty_id=hers.id, title="Поставка сахара"
+        ),
+    }
 
 
 def column(html: str, stage: str) -> str:
     start = html.index(f'id="stage-{stage}"')
-    return html[start:html.index("</section>", start)]
+    return html[start : html.index("</section>", start)]
 
 
 def test_the_board_has_a_column_per_stage_with_my_deals(web: Web, deals: dict[str, Deal]) -> None:
@@ -37,7 +47,9 @@ def test_the_board_has_a_column_per_stage_with_my_deals(web: Web, deals: dict[st
     assert "Потерян" not in page.text and "Причина проигрыша" in page.text
     assert "Поставка муки" in column(page.text, "new") and "ООО «Ромашка»" in page.text
     assert "125" in column(page.text, "new")
-    assert "Поставка сахара" not in page.text and "Василёк" not in page.text  # petrova's private client
+    assert (
+        "Поставка сахара" not in page.text and "Василёк" not in page.text
+    )  # petrova's private client
 
 
 def test_moving_a_deal_changes_its_stage(web: Web, deals: dict[str, Deal]) -> None:
@@ -54,10 +66,16 @@ def test_lost_needs_a_reason_beside_the_field(web: Web, deals: dict[str, Deal]) 
     deal = deals["mine"]
     r = web.post(f"/deals/{deal.id}/stage", {"stage": "lost", "lost_reason": "  ", "version": "1"})
     assert r.status_code == 422
-    assert f'<span class="field-error" id="reason-{deal.id}-error">Укажите, почему сделка проиграна</span>' in r.text
+    assert (
+        f'<span class="field-error" id="reason-{deal.id}-error">Укажите, почему сделка проиграна</span>'
+        in r.text
+    )
     assert f'aria-describedby="reason-{deal.id}-error"' in r.text
     assert read(web.database, Deal, deal.id).stage == "new"
-    r = web.post(f"/deals/{deal.id}/stage", {"stage": "lost", "lost_reason": "Ушли к конкуренту", "version": "1"})
+    r = web.post(
+        f"/deals/{deal.id}/stage",
+        {"stage": "lost", "lost_reason": "Ушли к конкуренту", "version": "1"},
+    )
     assert r.status_code == 303
     stored = read(web.database, Deal, deal.id)
     assert (stored.stage, stored.lost_reason) == ("lost", "Ушли к конкуренту")
@@ -66,7 +84,10 @@ def test_lost_needs_a_reason_beside_the_field(web: Web, deals: dict[str, Deal]) 
 def test_a_stale_move_is_refused(web: Web, deals: dict[str, Deal]) -> None:
     web.sign_in("ivanov")
     deal = deals["mine"]
-    assert web.post(f"/deals/{deal.id}/stage", {"stage": "proposal", "version": "1"}).status_code == 303
+    assert (
+        web.post(f"/deals/{deal.id}/stage", {"stage": "proposal", "version": "1"}).status_code
+        == 303
+    )
     r = web.post(f"/deals/{deal.id}/stage", {"stage": "won", "version": "1"})
     assert r.status_code == 409 and f'id="stage-{deal.id}-error"' in r.text
     assert read(web.database, Deal, deal.id).stage == "proposal"
@@ -109,28 +130,48 @@ def test_a_new_deal_from_the_card(web: Web, deals: dict[str, Deal]) -> None:
     cp_id = deals["mine"].counterparty_id
     assert 'id="new-deal"' in web.get(f"/counterparties/{cp_id}").text
     assert web.get(f"/counterparties/{cp_id}/deals/new").status_code == 200
-    r = web.post(f"/counterparties/{cp_id}/deals", {"title": " ", "amount": "много", "currency": "RUB",
-                                                   "probability": "150"})
+    r = web.post(
+        f"/counterparties/{cp_id}/deals",
+        {"title": " ", "amount": "много", "currency": "RUB", "probability": "150"},
+    )
     assert r.status_code == 422
     assert 'id="d-title-error">Обязательное поле' in r.text and 'id="d-amount-error"' in r.text
-    r = web.post(f"/counterparties/{cp_id}/deals", {"title": "Поставка круп", "amount": "1 250 000,50",
-                                                   "currency": "rub", "expected_close": "2026-12-25",
-                                                   "probability": "60"})
+    r = web.post(
+        f"/counterparties/{cp_id}/deals",
+        {
+            "title": "Поставка круп",
+            "amount": "1 250 000,50",
+            "currency": "rub",
+            "expected_close": "2026-12-25",
+            "probability": "60",
+        },
+    )
     assert r.status_code == 303
     with web.database.read() as db:
         made = db.execute(select(Deal).where(Deal.title == "Поставка круп")).scalar_one()
-    assert (str(made.amount), made.currency, made.stage, made.probability) == ("1250000.50", "RUB", "new", 60)
+    assert (str(made.amount), made.currency, made.stage, made.probability) == (
+        "1250000.50",
+        "RUB",
+        "new",
+        60,
+    )
     assert "Поставка круп" in column(web.get("/deals").text, "new")
 
 
-def test_a_deal_cannot_be_added_to_a_card_i_cannot_see_or_change(web: Web, deals: dict[str, Deal]) -> None:
+def test_a_deal_cannot_be_added_to_a_card_i_cannot_see_or_change(
+    web: Web, deals: dict[str, Deal]
+) -> None:
     web.sign_in("ivanov")
     hers = deals["hers"].counterparty_id
     assert web.post(f"/counterparties/{hers}/deals", {"title": "Моя теперь"}).status_code == 404
     web.client.cookies.clear()
     web.sign_in("office")
     assert web.post(f"/counterparties/{hers}/deals", {"title": "Офисная"}).status_code == 403
-    assert web.client.post(f"/counterparties/{hers}/deals", data={"title": "Без токена"},
-                           follow_redirects=False).status_code == 403
+    assert (
+        web.client.post(
+            f"/counterparties/{hers}/deals", data={"title": "Без токена"}, follow_redirects=False
+        ).status_code
+        == 403
+    )
     with web.database.read() as db:
         assert len(db.execute(select(Deal.title)).scalars().all()) == 2

@@ -22,9 +22,14 @@ def _catalog(locale: str) -> dict[str, str]:
 
 
 def test_every_message_of_the_screens_is_translated_to_russian() -> None:
-    used = {msg for _f, _l, msg, _c, _x in extract_from_dir(
-        str(WEB), method_map=[("templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")],
-        options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}})}
+    used = {
+        msg
+        for _f, _l, msg, _c, _x in extract_from_dir(
+            str(WEB),
+            method_map=[("templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")],
+            options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}},
+        )
+    }
     ru, en = _catalog("ru"), _catalog("en")
     assert used, "nothing extracted"
     assert sorted(m for m in used if not ru.get(m)) == []
@@ -44,8 +49,15 @@ def test_switching_to_english_is_the_users_setting(web: Web) -> None:
     page = web.get("/").text
     assert '<html lang="en">' in page and "Planned for today" in page and "Agenda" in page
     # a date in English, and problems beside the field in English too
-    r = web.post(f"/counterparties/{cp.id}/edit", {"legal_name": "ООО «Ромашка»", "inn": "7707083894",
-                                                   "stage": "lead", "visibility": "private"})
+    r = web.post(
+        f"/counterparties/{cp.id}/edit",
+        {
+            "legal_name": "ООО «Ромашка»",
+            "inn": "7707083894",
+            "stage": "lead",
+            "visibility": "private",
+        },
+    )
     assert "The INN check digit does not match (expected 3, got 4)" in r.text and ">INN<" in r.text
     # the setting follows the user to a new browser
     web.client.cookies.clear()
@@ -89,27 +101,53 @@ def test_domain_problems_that_reach_the_screens_are_in_russian() -> None:
     for message, russian in [
         ("a sole trader (ИП) has a 12-digit INN", "У ИП ИНН из 12 цифр"),
         ("an organisation has a 10-digit INN", "У организации ИНН из 10 цифр"),
-        ("phone '12': not a possible phone number (wrong number of digits for the country)",
-         "Такого номера не бывает: неверное число цифр"),
-        ("phone 'abc': not a phone number (Missing or invalid default region.)", "Это не номер телефона"),
-        ("email 'a@@b.ru': must contain exactly one '@'", "В адресе электронной почты ровно один знак @"),
-        ("email 'a@b': domain must be like 'example.ru' (a dot, no empty parts)", "Это не адрес электронной почты"),
-        ("must list at least one of client, prospect, supplier, partner, competitor",
-         "Выберите хотя бы одно из предложенных значений"),
+        (
+            "phone '12': not a possible phone number (wrong number of digits for the country)",
+            "Такого номера не бывает: неверное число цифр",
+        ),
+        (
+            "phone 'abc': not a phone number (Missing or invalid default region.)",
+            "Это не номер телефона",
+        ),
+        (
+            "email 'a@@b.ru': must contain exactly one '@'",
+            "В адресе электронной почты ровно один знак @",
+        ),
+        (
+            "email 'a@b': domain must be like 'example.ru' (a dot, no empty parts)",
+            "Это не адрес электронной почты",
+        ),
+        (
+            "must list at least one of client, prospect, supplier, partner, competitor",
+            "Выберите хотя бы одно из предложенных значений",
+        ),
         ("must be between 0 and 100", "Должно быть от 0 до 100"),
         ("must be between 0 and 10080 (a week)", "Должно быть от 0 до 10080"),
         ("must not be negative", "Не может быть отрицательным"),
-        ("must be a three-letter ISO 4217 code such as RUB", "Трёхбуквенный код валюты, например RUB"),
+        (
+            "must be a three-letter ISO 4217 code such as RUB",
+            "Трёхбуквенный код валюты, например RUB",
+        ),
         ("at most 2 decimal places; got '1.005'", "Не более 2 знаков после запятой"),
-        ("Input should be a valid integer, unable to parse string as an integer", "Укажите целое число"),
+        (
+            "Input should be a valid integer, unable to parse string as an integer",
+            "Укажите целое число",
+        ),
         ("Input should be a valid date or datetime, invalid character in year", "Укажите дату"),
-        ("the form's security token is missing or stale; reload the page",
-         "Ключ безопасности формы отсутствует или устарел; обновите страницу."),
+        (
+            "the form's security token is missing or stale; reload the page",
+            "Ключ безопасности формы отсутствует или устарел; обновите страницу.",
+        ),
         ("you may see but not change counterparty 1234", "Вы можете это видеть, но не изменять."),
-        ("the mail review queue is for office staff and administrators",
-         "Разбор почты доступен только офису и администраторам."),
+        (
+            "the mail review queue is for office staff and administrators",
+            "Разбор почты доступен только офису и администраторам.",
+        ),
         ("letter 42 was already settled (filed)", "Это письмо уже разобрал кто-то другой."),
-        ("contact_person has invalid fields: full_name, phones", "Отклонены поля: full_name, phones"),
+        (
+            "contact_person has invalid fields: full_name, phones",
+            "Отклонены поля: full_name, phones",
+        ),
     ]:
         assert i18n.problem(message, ru) == russian, message
     # what the catalog does not know is shown as the domain wrote it
@@ -117,7 +155,7 @@ def test_domain_problems_that_reach_the_screens_are_in_russian() -> None:
 
 
 def test_a_lost_deal_is_one_word_everywhere() -> None:
-    """"Проиграна" agrees with "сделка" (the stage of a deal); a counterparty that went away is "Потерян"."""
+    """ "Проиграна" agrees with "сделка" (the stage of a deal); a counterparty that went away is "Потерян"."""
     from web import render
 
     labels = '{% import "labels.html" as l %}{{ l.deal_stage("lost") }}|{{ l.stage("lost") }}'

@@ -21,15 +21,23 @@ def test_a_salesperson_starts_a_letter_from_a_template(web: Web) -> None:
     ivanov = user(web.database, "ivanov")
     user(web.database, "office", role="office")
     cp = create(web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»")
-    template = _template(web, "office", name="Прайс-лист", subject="Прайс-лист на декабрь",
-                         body="Здравствуйте, {{contact.first_name}}!\nВысылаю прайс-лист.")
+    template = _template(
+        web,
+        "office",
+        name="Прайс-лист",
+        subject="Прайс-лист на декабрь",
+        body="Здравствуйте, {{contact.first_name}}!\nВысылаю прайс-лист.",
+    )
     web.sign_in("ivanov")
     form = web.get(f"/counterparties/{cp.id}/letters/new").text
     assert f'<option value="{template.id}">Прайс-лист</option>' in form
     filled = web.get(f"/counterparties/{cp.id}/letters/new", params={"template": template.id}).text
     assert 'value="Прайс-лист на декабрь"' in filled
     assert "Здравствуйте, {{contact.first_name}}!\nВысылаю прайс-лист.</textarea>" in filled
-    assert web.get(f"/counterparties/{cp.id}/letters/new", params={"template": "no-such"}).status_code == 404
+    assert (
+        web.get(f"/counterparties/{cp.id}/letters/new", params={"template": "no-such"}).status_code
+        == 404
+    )
 
 
 def test_only_administrators_and_office_staff_write_templates(web: Web) -> None:
@@ -40,9 +48,13 @@ def test_only_administrators_and_office_staff_write_templates(web: Web) -> None:
         _template(web, "ivanov", name="Мой шаблон", subject="x", body="y")
     with web.database.write() as db:
         ivanov = accounts.find_user(db, "ivanov")
-        assert records.get(db, ivanov, records.record_type("letter-templates"), made.id).name == "Счёт"  # reads it
+        assert (
+            records.get(db, ivanov, records.record_type("letter-templates"), made.id).name == "Счёт"
+        )  # reads it
         with pytest.raises(PermissionDenied):
-            records.update(db, ivanov, records.record_type("letter-templates"), made.id, {"body": "взлом"})
+            records.update(
+                db, ivanov, records.record_type("letter-templates"), made.id, {"body": "взлом"}
+            )
 
 
 @pytest.mark.parametrize("name", ["Счёт", "СЧЁТ ", "Сч\u0435\u0308т", "Счёт\u200b", "Счёт\u00a0"])

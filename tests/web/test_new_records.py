@@ -13,10 +13,23 @@ from crm.models import ContactPerson, Counterparty
 from tests.web.conftest import Web, create, read, user
 from tests.web.test_forms import beside
 
-NEW = {"legal_name": "ООО «Вектор»", "short_name": "Вектор", "legal_form": "ООО", "kinds": "supplier",
-       "inn": "7707083893", "kpp": "770701001", "phone": "8 (916) 123-45-67", "email": "Info@Vector.ru",
-       "legal_address": "Москва, ул. Ленина, 1", "website": "", "industry": "", "region": "Москва",
-       "stage": "active", "visibility": "team", "notes": ""}
+NEW = {
+    "legal_name": "ООО «Вектор»",
+    "short_name": "Вектор",
+    "legal_form": "ООО",
+    "kinds": "supplier",
+    "inn": "7707083893",
+    "kpp": "770701001",
+    "phone": "8 (916) 123-45-67",
+    "email": "Info@Vector.ru",
+    "legal_address": "Москва, ул. Ленина, 1",
+    "website": "",
+    "industry": "",
+    "region": "Москва",
+    "stage": "active",
+    "visibility": "team",
+    "notes": "",
+}
 
 
 def counterparties(web: Web) -> int:
@@ -26,8 +39,13 @@ def counterparties(web: Web) -> int:
 
 def people(web: Web, counterparty_id: str) -> list[ContactPerson]:
     with web.database.read() as db:
-        return list(db.execute(select(ContactPerson).where(ContactPerson.counterparty_id == counterparty_id)
-                               .order_by(ContactPerson.full_name)).scalars())
+        return list(
+            db.execute(
+                select(ContactPerson)
+                .where(ContactPerson.counterparty_id == counterparty_id)
+                .order_by(ContactPerson.full_name)
+            ).scalars()
+        )
 
 
 @pytest.fixture
@@ -42,10 +60,21 @@ def test_the_form_is_reachable_from_search_and_the_navigation(web: Web, ivanov: 
     assert 'href="/counterparties/new" id="nav-new-counterparty"' in web.get("/").text
     page = web.get("/counterparties/new")
     assert page.status_code == 200 and "<h1>Новый контрагент</h1>" in page.text
-    for label in ("Полное наименование", "Тип контрагента", "ИНН", "КПП", "Телефон", "Email", "Видимость"):
+    for label in (
+        "Полное наименование",
+        "Тип контрагента",
+        "ИНН",
+        "КПП",
+        "Телефон",
+        "Email",
+        "Видимость",
+    ):
         assert label in page.text, label
     # The INN and KPP boxes carry the messages the script checks with, in the user's language.
-    assert 'data-check="inn"' in page.text and "Неверная контрольная цифра ИНН (ожидалась {expected}" in page.text
+    assert (
+        'data-check="inn"' in page.text
+        and "Неверная контрольная цифра ИНН (ожидалась {expected}" in page.text
+    )
     assert 'data-check="kpp"' in page.text
 
 
@@ -55,36 +84,80 @@ def test_a_new_counterparty_is_created_and_its_card_opens(web: Web, ivanov: Any)
     found = re.fullmatch(r"/counterparties/([0-9a-f-]{36})", r.headers["location"])
     assert found, r.headers["location"]
     cp = read(web.database, Counterparty, found.group(1))
-    assert (cp.legal_name, cp.kinds, cp.inn, cp.kpp, cp.stage, cp.visibility, cp.owner_id, cp.created_by) == (
-        "ООО «Вектор»", ["supplier"], "7707083893", "770701001", "active", "team", ivanov.id, ivanov.id)
-    assert cp.contacts == [{"kind": "phone", "value": "+79161234567"}, {"kind": "email", "value": "info@vector.ru"}]
+    assert (
+        cp.legal_name,
+        cp.kinds,
+        cp.inn,
+        cp.kpp,
+        cp.stage,
+        cp.visibility,
+        cp.owner_id,
+        cp.created_by,
+    ) == (
+        "ООО «Вектор»",
+        ["supplier"],
+        "7707083893",
+        "770701001",
+        "active",
+        "team",
+        ivanov.id,
+        ivanov.id,
+    )
+    assert cp.contacts == [
+        {"kind": "phone", "value": "+79161234567"},
+        {"kind": "email", "value": "info@vector.ru"},
+    ]
     card = web.get(r.headers["location"]).text
     assert "ООО «Вектор»" in card and "Поставщик" in card and "+79161234567" in card
     # ... and the quick search finds it by a piece of its phone
-    assert f"{r.headers['location']}\">Вектор</a>" in web.get("/search/results", params={"q": "45-67"}).text
+    assert (
+        f'{r.headers["location"]}">Вектор</a>'
+        in web.get("/search/results", params={"q": "45-67"}).text
+    )
 
 
-def test_every_problem_is_shown_beside_its_field_and_nothing_is_created(web: Web, ivanov: Any) -> None:
-    r = web.post("/counterparties", {**NEW, "legal_name": " ", "inn": "7707083894", "kpp": "77070",
-                                      "phone": "12", "email": "info@@vector.ru"})
+def test_every_problem_is_shown_beside_its_field_and_nothing_is_created(
+    web: Web, ivanov: Any
+) -> None:
+    r = web.post(
+        "/counterparties",
+        {
+            **NEW,
+            "legal_name": " ",
+            "inn": "7707083894",
+            "kpp": "77070",
+            "phone": "12",
+            "email": "info@@vector.ru",
+        },
+    )
     assert r.status_code == 422
     assert beside(r.text, "legal_name") == "Обязательное поле"
     assert beside(r.text, "inn") == "Неверная контрольная цифра ИНН (ожидалась 3, указана 4)"
     assert beside(r.text, "kpp") == "КПП должен содержать 9 знаков; указано 5"
     assert beside(r.text, "phone") == "Такого номера не бывает: неверное число цифр"
     assert beside(r.text, "email") == "В адресе электронной почты ровно один знак @"
-    assert 'value="7707083894"' in r.text and 'value="info@@vector.ru"' in r.text  # what was typed stays
+    assert (
+        'value="7707083894"' in r.text and 'value="info@@vector.ru"' in r.text
+    )  # what was typed stays
     assert counterparties(web) == 0
 
 
-def test_the_domain_rules_of_a_sole_trader_are_shown_beside_the_field(web: Web, ivanov: Any) -> None:
+def test_the_domain_rules_of_a_sole_trader_are_shown_beside_the_field(
+    web: Web, ivanov: Any
+) -> None:
     r = web.post("/counterparties", {**NEW, "legal_form": "ИП", "inn": "7707083893", "kpp": ""})
     assert r.status_code == 422 and beside(r.text, "inn") == "У ИП ИНН из 12 цифр"
-    r = web.post("/counterparties", {**NEW, "legal_form": "ИП", "inn": "500100732259", "kpp": "770701001"})
+    r = web.post(
+        "/counterparties", {**NEW, "legal_form": "ИП", "inn": "500100732259", "kpp": "770701001"}
+    )
     assert r.status_code == 422 and beside(r.text, "kpp") == "У ИП (ИНН из 12 цифр) нет КПП"
     r = web.post("/counterparties", {**NEW, "kinds": "telepathy", "visibility": "world"})
     assert r.status_code == 422
-    assert beside(r.text, "kinds") == beside(r.text, "visibility") == "Выберите одно из предложенных значений"
+    assert (
+        beside(r.text, "kinds")
+        == beside(r.text, "visibility")
+        == "Выберите одно из предложенных значений"
+    )
     assert counterparties(web) == 0
 
 
@@ -118,6 +191,7 @@ def test_creating_needs_the_forms_token(web: Web, ivanov: Any) -> None:
 
 # Contact persons.
 
+
 @pytest.fixture
 def card(web: Web) -> Counterparty:
     ivanov = user(web.database, "ivanov")
@@ -128,9 +202,14 @@ def card(web: Web) -> Counterparty:
     return cp  # type: ignore[no-any-return]
 
 
-PERSON = {"full_name": "Пётр Сидоров", "position": "Закупщик", "phones": "8 916 123-45-67\n+7 (495) 765-43-21 доб. 12",
-          "emails": "Petr@Romashka.ru\n\npetr.s@gmail.com", "birthday": "1980-05-14", "notes": ""}
-
+PERSON = {
+    "full_name": "Пётр Сидоров",
+    "position": "Закупщик",
+    "phones": "8 916 123-45-67\n+7 (495) 765-43-21 доб. 12",
+    "emails": "Petr@Romashka.ru\n\npetr.s@gmail.com",
+    "birthday": "1980-05-14",
+    "notes": "",
+}
 
 
 def test_a_contact_person_is_added_from_the_card(web: Web, card: Counterparty) -> None:
@@ -141,19 +220,32 @@ def test_a_contact_person_is_added_from_the_card(web: Web, card: Counterparty) -
     r = web.post(f"/counterparties/{card.id}/people", PERSON)
     assert r.status_code == 303 and r.headers["location"] == f"/counterparties/{card.id}#people-h"
     [person] = people(web, card.id)
-    assert (person.full_name, person.position, person.birthday.isoformat()) == ("Пётр Сидоров", "Закупщик",
-                                                                                "1980-05-14")
-    assert person.contacts == [{"kind": "phone", "value": "+79161234567"},
-                               {"kind": "phone", "value": "+74957654321", "ext": "12"},
-                               {"kind": "email", "value": "petr@romashka.ru"},
-                               {"kind": "email", "value": "petr.s@gmail.com"}]
+    assert (person.full_name, person.position, person.birthday.isoformat()) == (
+        "Пётр Сидоров",
+        "Закупщик",
+        "1980-05-14",
+    )
+    assert person.contacts == [
+        {"kind": "phone", "value": "+79161234567"},
+        {"kind": "phone", "value": "+74957654321", "ext": "12"},
+        {"kind": "email", "value": "petr@romashka.ru"},
+        {"kind": "email", "value": "petr.s@gmail.com"},
+    ]
     card_page = web.get(f"/counterparties/{card.id}").text
-    assert "Пётр Сидоров" in card_page and "+74957654321" in card_page and "petr@romashka.ru" in card_page
+    assert (
+        "Пётр Сидоров" in card_page
+        and "+74957654321" in card_page
+        and "petr@romashka.ru" in card_page
+    )
 
 
-def test_a_bad_phone_or_email_is_shown_beside_its_box_naming_the_line(web: Web, card: Counterparty) -> None:
-    r = web.post(f"/counterparties/{card.id}/people", {**PERSON, "full_name": "", "phones": "8 916 123-45-67\n12345",
-                                                        "emails": "petr@"})
+def test_a_bad_phone_or_email_is_shown_beside_its_box_naming_the_line(
+    web: Web, card: Counterparty
+) -> None:
+    r = web.post(
+        f"/counterparties/{card.id}/people",
+        {**PERSON, "full_name": "", "phones": "8 916 123-45-67\n12345", "emails": "petr@"},
+    )
     assert r.status_code == 422
     assert beside(r.text, "full_name") == "Обязательное поле"
     assert beside(r.text, "phones") == "12345: Такого номера не бывает: неверное число цифр"
@@ -162,32 +254,63 @@ def test_a_bad_phone_or_email_is_shown_beside_its_box_naming_the_line(web: Web, 
     assert people(web, card.id) == []
 
 
-def test_a_contact_person_is_edited_keeping_what_the_form_does_not_show(web: Web, card: Counterparty) -> None:
+def test_a_contact_person_is_edited_keeping_what_the_form_does_not_show(
+    web: Web, card: Counterparty
+) -> None:
     ivanov = user_id(web, "ivanov")
-    person = create(web.database, ivanov, "contact-persons", counterparty_id=card.id, full_name="Пётр Сидоров",
-                    contacts=[{"kind": "email", "value": "petr@romashka.ru", "note": "рабочий"},
-                              {"kind": "phone", "value": "+7 916 123-45-67"},
-                              {"kind": "address", "value": "Москва, склад 3"}])
+    person = create(
+        web.database,
+        ivanov,
+        "contact-persons",
+        counterparty_id=card.id,
+        full_name="Пётр Сидоров",
+        contacts=[
+            {"kind": "email", "value": "petr@romashka.ru", "note": "рабочий"},
+            {"kind": "phone", "value": "+7 916 123-45-67"},
+            {"kind": "address", "value": "Москва, склад 3"},
+        ],
+    )
     page = web.get(f"/counterparties/{card.id}").text
     assert f'href="/counterparties/{card.id}/people/{person.id}/edit"' in page
     form = web.get(f"/counterparties/{card.id}/people/{person.id}/edit").text
     assert ">+79161234567</textarea>" in form and ">petr@romashka.ru</textarea>" in form
-    r = web.post(f"/counterparties/{card.id}/people/{person.id}/edit", {
-        "full_name": "Пётр Сидоров", "position": "Главный закупщик", "phones": "", "emails": "petr@romashka.ru",
-        "birthday": "", "notes": "Любит чай", "version": "1"})
+    r = web.post(
+        f"/counterparties/{card.id}/people/{person.id}/edit",
+        {
+            "full_name": "Пётр Сидоров",
+            "position": "Главный закупщик",
+            "phones": "",
+            "emails": "petr@romashka.ru",
+            "birthday": "",
+            "notes": "Любит чай",
+            "version": "1",
+        },
+    )
     assert r.status_code == 303
     stored = read(web.database, ContactPerson, person.id)
     assert (stored.position, stored.notes, stored.version) == ("Главный закупщик", "Любит чай", 2)
-    assert stored.contacts == [{"kind": "email", "value": "petr@romashka.ru", "note": "рабочий"},
-                               {"kind": "address", "value": "Москва, склад 3"}]
+    assert stored.contacts == [
+        {"kind": "email", "value": "petr@romashka.ru", "note": "рабочий"},
+        {"kind": "address", "value": "Москва, склад 3"},
+    ]
     # an edit over someone else's newer one is refused, not silently overwritten
-    r = web.post(f"/counterparties/{card.id}/people/{person.id}/edit", {
-        "full_name": "Пётр Сидоров", "position": "Стажёр", "phones": "", "emails": "", "version": "1"})
+    r = web.post(
+        f"/counterparties/{card.id}/people/{person.id}/edit",
+        {
+            "full_name": "Пётр Сидоров",
+            "position": "Стажёр",
+            "phones": "",
+            "emails": "",
+            "version": "1",
+        },
+    )
     assert r.status_code == 409 and 'id="conflict"' in r.text and 'value="Стажёр"' in r.text
     assert read(web.database, ContactPerson, person.id).position == "Главный закупщик"
     # a bad value on edit is shown beside the field, and nothing changes
-    r = web.post(f"/counterparties/{card.id}/people/{person.id}/edit", {
-        "full_name": "Пётр Сидоров", "phones": "телефон", "emails": "", "version": "2"})
+    r = web.post(
+        f"/counterparties/{card.id}/people/{person.id}/edit",
+        {"full_name": "Пётр Сидоров", "phones": "телефон", "emails": "", "version": "2"},
+    )
     assert r.status_code == 422 and beside(r.text, "phones") == "телефон: Это не номер телефона"
     assert read(web.database, ContactPerson, person.id).version == 2
 
@@ -202,8 +325,13 @@ def user_id(web: Web, login: str) -> Any:
 
 
 def test_who_may_only_see_the_card_may_not_add_or_edit_people(web: Web, card: Counterparty) -> None:
-    person = create(web.database, user_id(web, "ivanov"), "contact-persons", counterparty_id=card.id,
-                    full_name="Пётр Сидоров")
+    person = create(
+        web.database,
+        user_id(web, "ivanov"),
+        "contact-persons",
+        counterparty_id=card.id,
+        full_name="Пётр Сидоров",
+    )
     web.client.cookies.clear()
     web.sign_in("office")  # sees every card, changes only what is shared with them
     page = web.get(f"/counterparties/{card.id}")
@@ -219,26 +347,46 @@ def test_who_may_only_see_the_card_may_not_add_or_edit_people(web: Web, card: Co
     assert read(web.database, ContactPerson, person.id).version == 1
 
 
-def test_another_salespersons_card_has_no_people_to_add_or_edit(web: Web, card: Counterparty) -> None:
-    person = create(web.database, user_id(web, "ivanov"), "contact-persons", counterparty_id=card.id,
-                    full_name="Пётр Сидоров")
+def test_another_salespersons_card_has_no_people_to_add_or_edit(
+    web: Web, card: Counterparty
+) -> None:
+    person = create(
+        web.database,
+        user_id(web, "ivanov"),
+        "contact-persons",
+        counterparty_id=card.id,
+        full_name="Пётр Сидоров",
+    )
     web.client.cookies.clear()
     web.sign_in("petrova")  # ivanov's private client does not exist for her
-    for path in (f"/counterparties/{card.id}/people/new", f"/counterparties/{card.id}/people/{person.id}/edit"):
+    for path in (
+        f"/counterparties/{card.id}/people/new",
+        f"/counterparties/{card.id}/people/{person.id}/edit",
+    ):
         assert web.get(path).status_code == 404
     assert web.post(f"/counterparties/{card.id}/people", PERSON).status_code == 404
     r = web.post(f"/counterparties/{card.id}/people/{person.id}/edit", {**PERSON, "version": "1"})
     assert r.status_code == 404 and "Сидоров" not in r.text
-    assert len(people(web, card.id)) == 1 and read(web.database, ContactPerson, person.id).version == 1
+    assert (
+        len(people(web, card.id)) == 1 and read(web.database, ContactPerson, person.id).version == 1
+    )
 
 
 def test_a_person_is_edited_only_under_their_own_card(web: Web, card: Counterparty) -> None:
     other = create(web.database, user_id(web, "ivanov"), "counterparties", legal_name="ООО «Лютик»")
-    person = create(web.database, user_id(web, "ivanov"), "contact-persons", counterparty_id=other.id,
-                    full_name="Анна Лютикова")
+    person = create(
+        web.database,
+        user_id(web, "ivanov"),
+        "contact-persons",
+        counterparty_id=other.id,
+        full_name="Анна Лютикова",
+    )
     assert web.get(f"/counterparties/{card.id}/people/{person.id}/edit").status_code == 404
     r = web.post(f"/counterparties/{card.id}/people/{person.id}/edit", {**PERSON, "version": "1"})
-    assert r.status_code == 404 and read(web.database, ContactPerson, person.id).full_name == "Анна Лютикова"
+    assert (
+        r.status_code == 404
+        and read(web.database, ContactPerson, person.id).full_name == "Анна Лютикова"
+    )
 
 
 def test_people_forms_need_the_token(web: Web, card: Counterparty) -> None:

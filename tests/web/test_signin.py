@@ -34,7 +34,9 @@ def test_signing_in_makes_a_device_and_a_strict_cookie(web: Web) -> None:
     r = web.sign_in("ivanov")
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("satchel_session="))
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and re.search(r"; Path=/(;|$)", cookie)
+    assert (
+        "HttpOnly" in cookie and "SameSite=strict" in cookie and re.search(r"; Path=/(;|$)", cookie)
+    )
     assert "Secure" not in cookie  # plain http here; see the https test
     [device] = devices(web)
     assert device.name.startswith("Браузер") and device.revoked_at is None
@@ -46,10 +48,15 @@ def test_over_https_the_cookie_is_secure(config, database) -> None:  # type: ign
     user(database, "ivanov")
     with TestClient(create_app(config, database), base_url="https://satchel.example") as client:
         page = client.get("/signin")
-        r = client.post("/signin", data={"login": "ivanov", "password": "correct-horse-42",
-                                         "csrf": csrf_in(page.text)}, follow_redirects=False)
+        r = client.post(
+            "/signin",
+            data={"login": "ivanov", "password": "correct-horse-42", "csrf": csrf_in(page.text)},
+            follow_redirects=False,
+        )
         assert r.status_code == 303
-        cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("satchel_session="))
+        cookie = next(
+            c for c in r.headers.get_list("set-cookie") if c.startswith("satchel_session=")
+        )
         assert "Secure" in cookie
 
 
@@ -68,10 +75,15 @@ def test_wrong_password_is_refused_and_counted(web: Web) -> None:
 def test_sign_in_without_the_form_token_changes_nothing(web: Web) -> None:
     user(web.database, "ivanov")
     web.get("/signin")
-    r = web.client.post("/signin", data={"login": "ivanov", "password": "correct-horse-42"}, follow_redirects=False)
+    r = web.client.post(
+        "/signin", data={"login": "ivanov", "password": "correct-horse-42"}, follow_redirects=False
+    )
     assert r.status_code == 403
-    r = web.client.post("/signin", data={"login": "ivanov", "password": "correct-horse-42", "csrf": "forged"},
-                        follow_redirects=False)
+    r = web.client.post(
+        "/signin",
+        data={"login": "ivanov", "password": "correct-horse-42", "csrf": "forged"},
+        follow_redirects=False,
+    )
     assert r.status_code == 403
     assert devices(web) == [] and "satchel_session" not in web.client.cookies
 
@@ -80,9 +92,16 @@ def test_sign_in_without_the_form_token_changes_nothing(web: Web) -> None:
 def test_next_never_leaves_the_site(web: Web) -> None:
     user(web.database, "ivanov")
     page = web.get("/signin?next=//evil.example/x")
-    r = web.client.post("/signin", data={"login": "ivanov", "password": "correct-horse-42",
-                                         "csrf": csrf_in(page.text), "next": "//evil.example/x"},
-                        follow_redirects=False)
+    r = web.client.post(
+        "/signin",
+        data={
+            "login": "ivanov",
+            "password": "correct-horse-42",
+            "csrf": csrf_in(page.text),
+            "next": "//evil.example/x",
+        },
+        follow_redirects=False,
+    )
     assert r.headers["location"] == "/"
 
 
@@ -127,13 +146,21 @@ def test_my_devices_are_listed_and_revocable_in_settings(web: Web) -> None:
     ivanov = user(web.database, "ivanov")
     petrova = user(web.database, "petrova")
     with web.database.write() as db:
-        laptop, _ = accounts.register_device(db, db.get_one(type(ivanov), ivanov.id), "Ноутбук Иванова")
-        hers, _ = accounts.register_device(db, db.get_one(type(petrova), petrova.id), "Ноутбук Петровой")
+        laptop, _ = accounts.register_device(
+            db, db.get_one(type(ivanov), ivanov.id), "Ноутбук Иванова"
+        )
+        hers, _ = accounts.register_device(
+            db, db.get_one(type(petrova), petrova.id), "Ноутбук Петровой"
+        )
     web.sign_in("ivanov")
     page = web.get("/settings").text
     assert "Ноутбук Иванова" in page and "этот браузер" in page and "Ноутбук Петровой" not in page
-    assert web.client.post(f"/settings/devices/{laptop.id}/revoke", data={},
-                           follow_redirects=False).status_code == 403  # no CSRF token
+    assert (
+        web.client.post(
+            f"/settings/devices/{laptop.id}/revoke", data={}, follow_redirects=False
+        ).status_code
+        == 403
+    )  # no CSRF token
     assert web.post(f"/settings/devices/{hers.id}/revoke", {}).status_code == 404
     r = web.post(f"/settings/devices/{laptop.id}/revoke", {})
     assert r.status_code == 303
@@ -146,12 +173,25 @@ def test_my_devices_are_listed_and_revocable_in_settings(web: Web) -> None:
 @SQLITE_ONLY  # redirects and cookies, decided before or after the SQL
 def test_next_and_back_stay_on_this_site_whatever_their_shape(web: Web) -> None:
     user(web.database, "ivanov")
-    for target, landed in (("/deals?mine=1", "/deals?mine=1"), ("//evil.example/", "/"),
-                           ("https://evil.example/", "/"), ("/\\evil.example", "/"), ("/\t/evil.example", "/"),
-                           ("evil.example", "/")):
+    for target, landed in (
+        ("/deals?mine=1", "/deals?mine=1"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("/\t/evil.example", "/"),
+        ("evil.example", "/"),
+    ):
         page = web.client.get("/signin")
-        r = web.client.post("/signin", data={"login": "ivanov", "password": PASSWORD, "csrf": csrf_in(page.text),
-                                             "next": target}, follow_redirects=False)
+        r = web.client.post(
+            "/signin",
+            data={
+                "login": "ivanov",
+                "password": PASSWORD,
+                "csrf": csrf_in(page.text),
+                "next": target,
+            },
+            follow_redirects=False,
+        )
         assert r.status_code == 303 and r.headers["location"] == landed, target
     for back, landed in (("/deals", "/deals"), ("//evil.example/", "/"), ("/\t/evil.example", "/")):
         r = web.post("/settings/language", {"locale": "ru", "back": back})

@@ -44,13 +44,25 @@ def _password_problem(password: str, visit: Visit) -> str | None:
     return None
 
 
-def _users_page(db: Session, visit: Visit, values: dict[str, str] | None = None,
-                errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+def _users_page(
+    db: Session,
+    visit: Visit,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     admin = _admin(visit.home, visit)
     teams = dict(db.execute(select(col(Team.id), col(Team.name))).all())
-    return visit.page(db, "admin_users.html", status_code=status_code, users=admin.users(db, visit.user),
-                      teams=teams, roles=ROLES, values=values or {"role": Role.SALESPERSON.value},
-                      errors=errors or {})
+    return visit.page(
+        db,
+        "admin_users.html",
+        status_code=status_code,
+        users=admin.users(db, visit.user),
+        teams=teams,
+        roles=ROLES,
+        values=values or {"role": Role.SALESPERSON.value},
+        errors=errors or {},
+    )
 
 
 async def users(request: Request, home: Home) -> Response:
@@ -68,14 +80,26 @@ async def add_user(request: Request, home: Home) -> Response:
         weak = _password_problem(password, visit)
         if weak:
             problems["password"] = weak
-        too_long = {name: i18n.problem(f"at most {limit} characters; got {len(values[name])}", visit.gettext)
-                    for name, limit in LIMITS.items() if len(values[name]) > limit}
+        too_long = {
+            name: i18n.problem(
+                f"at most {limit} characters; got {len(values[name])}", visit.gettext
+            )
+            for name, limit in LIMITS.items()
+            if len(values[name]) > limit
+        }
         if too_long:  # the database's limits, told beside the field rather than failing there
             raise ValidationFailed("user has invalid fields", details={**problems, **too_long})
         try:
-            admin.add_user(db, visit.user, login=values["login"], full_name=values["full_name"], role=values["role"],
-                           team=values["team"] or None, email=values["email"] or None,
-                           password=password if not weak else "x" * MIN_PASSWORD_LENGTH)
+            admin.add_user(
+                db,
+                visit.user,
+                login=values["login"],
+                full_name=values["full_name"],
+                role=values["role"],
+                team=values["team"] or None,
+                email=values["email"] or None,
+                password=password if not weak else "x" * MIN_PASSWORD_LENGTH,
+            )
         except AlreadyExists:
             problems["login"] = visit.gettext(i18n.N_("This login is taken"))
         except ValidationFailed as exc:
@@ -90,7 +114,9 @@ async def add_user(request: Request, home: Home) -> Response:
         return await signed_in(request, home, work, write=True, form=form)
     except ValidationFailed as exc:
         errors: dict[str, Any] = exc.details if isinstance(exc.details, dict) else {"": exc.message}
-        return await signed_in(request, home, lambda db, visit: _users_page(db, visit, values, errors, 422))
+        return await signed_in(
+            request, home, lambda db, visit: _users_page(db, visit, values, errors, 422)
+        )
 
 
 async def set_active(request: Request, home: Home) -> Response:
@@ -105,15 +131,23 @@ async def set_active(request: Request, home: Home) -> Response:
     return await signed_in(request, home, work, write=True, form=form)
 
 
-def _user_page(db: Session, visit: Visit, user_id: str, error: str | None = None,
-               status_code: int = 200) -> Response:
+def _user_page(
+    db: Session, visit: Visit, user_id: str, error: str | None = None, status_code: int = 200
+) -> Response:
     admin = _admin(visit.home, visit)
     person = db.get(User, user_id)
     if person is None:
         raise NotFound(f"no user {user_id}")
     team = db.get(Team, person.team_id) if person.team_id else None
-    return visit.page(db, "admin_user.html", status_code=status_code, person=person, team=team,
-                      devices=admin.devices(db, visit.user, user_id), password_error=error)
+    return visit.page(
+        db,
+        "admin_user.html",
+        status_code=status_code,
+        person=person,
+        team=team,
+        devices=admin.devices(db, visit.user, user_id),
+        password_error=error,
+    )
 
 
 async def user(request: Request, home: Home) -> Response:
@@ -138,8 +172,14 @@ async def set_password(request: Request, home: Home) -> Response:
     try:
         return await signed_in(request, home, work, write=True, form=form)
     except ValidationFailed as exc:
-        message = str(exc.details.get("password", exc.message)) if isinstance(exc.details, dict) else exc.message
-        return await signed_in(request, home, lambda db, visit: _user_page(db, visit, user_id, message, 422))
+        message = (
+            str(exc.details.get("password", exc.message))
+            if isinstance(exc.details, dict)
+            else exc.message
+        )
+        return await signed_in(
+            request, home, lambda db, visit: _user_page(db, visit, user_id, message, 422)
+        )
 
 
 async def revoke_device(request: Request, home: Home) -> Response:

@@ -27,7 +27,9 @@ from web.visit import Visit, read_form, signed_in
 
 MAX_VALUE = 10_000  # characters of a value typed to settle a conflict
 # A whole record (a delete conflict's side) is shown by what a person wrote, not its bookkeeping.
-_BOOKKEEPING = frozenset({"id", "version", "created_at", "updated_at", "created_by", "updated_by", "search_name"})
+_BOOKKEEPING = frozenset(
+    {"id", "version", "created_at", "updated_at", "created_by", "updated_by", "search_name"}
+)
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,16 @@ def shown(value: Any) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, list):
-        return ", ".join(str(v.get("value", "")) if isinstance(v, dict) else shown(v) for v in value) or "—"
+        return (
+            ", ".join(str(v.get("value", "")) if isinstance(v, dict) else shown(v) for v in value)
+            or "—"
+        )
     if isinstance(value, dict):
-        return "\n".join(f"{k}: {shown(v)}" for k, v in value.items() if k not in _BOOKKEEPING and v not in (None, "", []))
+        return "\n".join(
+            f"{k}: {shown(v)}"
+            for k, v in value.items()
+            if k not in _BOOKKEEPING and v not in (None, "", [])
+        )
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
@@ -82,11 +91,20 @@ def _title(db: Session, user: User, item: dict[str, Any]) -> tuple[str, str | No
         record = records.get(db, user, records.record_type(item["type"]), item["record_id"])
     except NotFound:  # deleted (edit_deleted): its last values name it
         values = item["client"]["value"] if isinstance(item["client"]["value"], dict) else {}
-        return str(values.get("legal_name") or values.get("full_name") or values.get("title")
-                   or values.get("subject") or ""), None
+        return str(
+            values.get("legal_name")
+            or values.get("full_name")
+            or values.get("title")
+            or values.get("subject")
+            or ""
+        ), None
     if isinstance(record, Counterparty):
         return record.legal_name, record.id
-    name = getattr(record, "full_name", None) or getattr(record, "title", None) or getattr(record, "subject", "")
+    name = (
+        getattr(record, "full_name", None)
+        or getattr(record, "title", None)
+        or getattr(record, "subject", "")
+    )
     parent = getattr(record, "counterparty_id", None)
     if isinstance(record, ContactPerson) or parent:
         owner = db.get(Counterparty, parent) if parent else None
@@ -96,30 +114,66 @@ def _title(db: Session, user: User, item: dict[str, Any]) -> tuple[str, str | No
 
 def shown_conflicts(db: Session, visit: Visit) -> list[Shown]:
     items = visit.home.conflicts(db, visit.user)
-    people = {side.get("by") for item in items for side in (item["server"], item["client"])} - {None}
-    names = dict(db.execute(select(col(User.id), col(User.full_name))
-                            .where(col(User.id).in_(people))).all()) if people else {}
+    people = {side.get("by") for item in items for side in (item["server"], item["client"])} - {
+        None
+    }
+    names = (
+        dict(
+            db.execute(
+                select(col(User.id), col(User.full_name)).where(col(User.id).in_(people))
+            ).all()
+        )
+        if people
+        else {}
+    )
     found = []
     for item in items:
         title, counterparty_id = _title(db, visit.user, item)
 
         def side(name: str, item: dict[str, Any] = item) -> Side:
             data = item[name]
-            return Side(shown(data.get("value")), names.get(data.get("by")), _when(data.get("at")),
-                        data.get("client_time"), "mine" if item["mine"] == name else "theirs",
-                        data.get("by") == visit.user.id)
+            return Side(
+                shown(data.get("value")),
+                names.get(data.get("by")),
+                _when(data.get("at")),
+                data.get("client_time"),
+                "mine" if item["mine"] == name else "theirs",
+                data.get("by") == visit.user.id,
+            )
 
         current = item["server"].get("value")
-        found.append(Shown(item["id"], item["kind"], item["type"], item.get("field"), title, counterparty_id,
-                           side("server"), side("client"), bool(item.get("free_value")),
-                           "" if current is None else str(current)))
+        found.append(
+            Shown(
+                item["id"],
+                item["kind"],
+                item["type"],
+                item.get("field"),
+                title,
+                counterparty_id,
+                side("server"),
+                side("client"),
+                bool(item.get("free_value")),
+                "" if current is None else str(current),
+            )
+        )
     return found
 
 
-def _page(db: Session, visit: Visit, errors: dict[str, dict[str, str]] | None = None,
-          typed: dict[str, str] | None = None, status_code: int = 200) -> Response:
-    return visit.page(db, "conflicts.html", status_code=status_code, conflicts=shown_conflicts(db, visit),
-                      errors=errors or {}, typed=typed or {})
+def _page(
+    db: Session,
+    visit: Visit,
+    errors: dict[str, dict[str, str]] | None = None,
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return visit.page(
+        db,
+        "conflicts.html",
+        status_code=status_code,
+        conflicts=shown_conflicts(db, visit),
+        errors=errors or {},
+        typed=typed or {},
+    )
 
 
 async def show(request: Request, home: Home) -> Response:
@@ -133,11 +187,22 @@ async def resolve(request: Request, home: Home) -> Response:
     value = str(form.get("value", ""))
     if choice not in ("mine", "theirs", "value") or len(value) > MAX_VALUE:
         problem = i18n.N_("Choose one of the two values or type a new one")
-        return await signed_in(request, home, lambda db, visit: _page(
-            db, visit, {conflict_id: {"value": visit.gettext(problem)}}, {conflict_id: value[:MAX_VALUE]}, 422))
+        return await signed_in(
+            request,
+            home,
+            lambda db, visit: _page(
+                db,
+                visit,
+                {conflict_id: {"value": visit.gettext(problem)}},
+                {conflict_id: value[:MAX_VALUE]},
+                422,
+            ),
+        )
 
     def work(db: Session, visit: Visit) -> Response:
-        home.resolve_conflict(db, visit.user, conflict_id, choice, value if choice == "value" else None)
+        home.resolve_conflict(
+            db, visit.user, conflict_id, choice, value if choice == "value" else None
+        )
         return visit.redirect("/conflicts")
 
     try:

@@ -41,31 +41,70 @@ INTERACTIONS = records.record_type("interactions")
 
 # (field, widget) in the form's order; labels are in templates/labels.html, where the catalog sees them.
 EDIT_FIELDS: list[tuple[str, str]] = [
-    ("legal_name", "text"), ("short_name", "text"), ("legal_form", "text"), ("inn", "text"), ("kpp", "text"),
-    ("legal_address", "textarea"), ("actual_address", "textarea"), ("website", "text"),
-    ("mail_domains", "textarea"), ("industry", "text"), ("region", "text"), ("stage", "select"),
-    ("visibility", "select"), ("notes", "textarea"),
+    ("legal_name", "text"),
+    ("short_name", "text"),
+    ("legal_form", "text"),
+    ("inn", "text"),
+    ("kpp", "text"),
+    ("legal_address", "textarea"),
+    ("actual_address", "textarea"),
+    ("website", "text"),
+    ("mail_domains", "textarea"),
+    ("industry", "text"),
+    ("region", "text"),
+    ("stage", "select"),
+    ("visibility", "select"),
+    ("notes", "textarea"),
 ]
 # Not a column: the counterparty's contacts of kind ``domain``, one per line (docs/mail.md).
 DOMAINS = "mail_domains"
 # The new-counterparty form: its one kind (``kinds`` holds a list; the form picks the first) and one
 # phone and one email, which become ``contacts``; more are added on the edit form's successors.
 NEW_FIELDS: list[tuple[str, str]] = [
-    ("legal_name", "text"), ("short_name", "text"), ("legal_form", "text"), ("kinds", "select"), ("inn", "text"),
-    ("kpp", "text"), ("phone", "tel"), ("email", "email"), ("legal_address", "textarea"), ("website", "text"),
-    ("industry", "text"), ("region", "text"), ("stage", "select"), ("visibility", "select"), ("notes", "textarea"),
+    ("legal_name", "text"),
+    ("short_name", "text"),
+    ("legal_form", "text"),
+    ("kinds", "select"),
+    ("inn", "text"),
+    ("kpp", "text"),
+    ("phone", "tel"),
+    ("email", "email"),
+    ("legal_address", "textarea"),
+    ("website", "text"),
+    ("industry", "text"),
+    ("region", "text"),
+    ("stage", "select"),
+    ("visibility", "select"),
+    ("notes", "textarea"),
 ]
 CHOICES: dict[str, list[str]] = {
     "kinds": [k.value for k in CounterpartyKind],
     "stage": [s.value for s in Stage],
     "visibility": [v.value for v in Visibility],
-    "kind": [InteractionKind.CALL.value, InteractionKind.MEETING.value, InteractionKind.COMPLAINT.value,
-             InteractionKind.OTHER.value],
+    "kind": [
+        InteractionKind.CALL.value,
+        InteractionKind.MEETING.value,
+        InteractionKind.COMPLAINT.value,
+        InteractionKind.OTHER.value,
+    ],
     "direction": [d.value for d in Direction],
     "status": [InteractionStatus.DONE.value, InteractionStatus.PLANNED.value],
 }
-LOG_FIELDS = ("kind", "direction", "status", "starts_at", "duration_minutes", "contact_person_id", "subject",
-              "notes", "result", "next_at", "next_kind", "next_subject", "next_invite")
+LOG_FIELDS = (
+    "kind",
+    "direction",
+    "status",
+    "starts_at",
+    "duration_minutes",
+    "contact_person_id",
+    "subject",
+    "notes",
+    "result",
+    "next_at",
+    "next_kind",
+    "next_subject",
+    "next_invite",
+)
 
 
 def _errors(exc: ValidationFailed, gettext: Any) -> dict[str, str]:
@@ -81,11 +120,23 @@ def website_link(website: str | None) -> str | None:
         parts = urlsplit(value)
     except ValueError:
         return None
-    return value if parts.scheme.lower() in ("http", "https") and parts.netloc and value.isprintable() else None
+    return (
+        value
+        if parts.scheme.lower() in ("http", "https") and parts.netloc and value.isprintable()
+        else None
+    )
 
 
-def _card(db: Session, visit: Visit, record_id: str, *, log_values: dict[str, str] | None = None,
-          log_errors: dict[str, str] | None = None, status_code: int = 200, whole: bool = False) -> Response:
+def _card(
+    db: Session,
+    visit: Visit,
+    record_id: str,
+    *,
+    log_values: dict[str, str] | None = None,
+    log_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+    whole: bool = False,
+) -> Response:
     user = visit.user
     cp = records.get(db, user, COUNTERPARTIES, record_id)
     only = {"counterparty_id": cp.id}
@@ -93,13 +144,23 @@ def _card(db: Session, visit: Visit, record_id: str, *, log_values: dict[str, st
     owner = db.get(User, cp.owner_id) if cp.owner_id else None
     now_local = datetime.now(ZoneInfo(visit.home.timezone)).strftime("%Y-%m-%dT%H:%M")
     return visit.page(
-        db, "counterparty.html", status_code=status_code, cp=cp, people=people, owner=owner,
-        can_edit=access.can_write(db, user, cp), website=website_link(cp.website),
+        db,
+        "counterparty.html",
+        status_code=status_code,
+        cp=cp,
+        people=people,
+        owner=owner,
+        can_edit=access.can_write(db, user, cp),
+        website=website_link(cp.website),
         history=timeline(db, user, cp.id, timeline_limit(whole)),
-        open_conflicts=sum(1 for c in visit.home.conflicts(db, user)
-                           if c["type"] == "counterparties" and c["record_id"] == cp.id),
-        choices=CHOICES, log=log_values or {"starts_at": now_local, "kind": "call", "status": "done",
-                                            "direction": "outgoing"},
+        open_conflicts=sum(
+            1
+            for c in visit.home.conflicts(db, user)
+            if c["type"] == "counterparties" and c["record_id"] == cp.id
+        ),
+        choices=CHOICES,
+        log=log_values
+        or {"starts_at": now_local, "kind": "call", "status": "done", "direction": "outgoing"},
         log_errors=log_errors or {},
     )
 
@@ -107,22 +168,48 @@ def _card(db: Session, visit: Visit, record_id: str, *, log_values: dict[str, st
 async def card(request: Request, home: Home) -> Response:
     record_id = request.path_params["record_id"]
     whole = request.query_params.get("history") == "all"
-    return await signed_in(request, home, lambda db, visit: _card(db, visit, record_id, whole=whole))
+    return await signed_in(
+        request, home, lambda db, visit: _card(db, visit, record_id, whole=whole)
+    )
 
 
-def _form_page(db: Session, visit: Visit, record_id: str, values: dict[str, Any] | None = None,
-               errors: dict[str, str] | None = None, status_code: int = 200, conflict: bool = False) -> Response:
+def _form_page(
+    db: Session,
+    visit: Visit,
+    record_id: str,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+    conflict: bool = False,
+) -> Response:
     cp = records.get(db, visit.user, COUNTERPARTIES, record_id)
-    if not access.can_write(db, visit.user, cp):  # 404 when not seen, 403 when only seen: no form to fill in vain
+    if not access.can_write(
+        db, visit.user, cp
+    ):  # 404 when not seen, 403 when only seen: no form to fill in vain
         raise PermissionDenied(f"you may see but not change counterparty {record_id}")
-    shown = values if values is not None else {
-        name: _domains_text(cp) if name == DOMAINS else getattr(cp, name) or "" for name, _ in EDIT_FIELDS}
+    shown = (
+        values
+        if values is not None
+        else {
+            name: _domains_text(cp) if name == DOMAINS else getattr(cp, name) or ""
+            for name, _ in EDIT_FIELDS
+        }
+    )
     known = {name for name, _ in EDIT_FIELDS}
     errors = errors or {}
-    return visit.page(db, "counterparty_edit.html", status_code=status_code, cp=cp, fields=EDIT_FIELDS,
-                      values=shown, errors=errors, other_errors={k: v for k, v in errors.items() if k not in known},
-                      choices=CHOICES, version=values.get("version", cp.version) if values else cp.version,
-                      conflict=conflict)
+    return visit.page(
+        db,
+        "counterparty_edit.html",
+        status_code=status_code,
+        cp=cp,
+        fields=EDIT_FIELDS,
+        values=shown,
+        errors=errors,
+        other_errors={k: v for k, v in errors.items() if k not in known},
+        choices=CHOICES,
+        version=values.get("version", cp.version) if values else cp.version,
+        conflict=conflict,
+    )
 
 
 async def edit_form(request: Request, home: Home) -> Response:
@@ -140,14 +227,22 @@ async def save(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         data: dict[str, Any] = {k: v for k, v in values.items() if k != DOMAINS}
         cp = records.get(db, visit.user, COUNTERPARTIES, record_id)
-        if values[DOMAINS].split() != _domains_text(cp).split():  # only a changed list touches contacts
+        if (
+            values[DOMAINS].split() != _domains_text(cp).split()
+        ):  # only a changed list touches contacts
             data["contacts"] = [c for c in cp.contacts if c.get("kind") != ContactKind.DOMAIN] + [
-                {"kind": ContactKind.DOMAIN.value, "value": line} for line in values[DOMAINS].split()]
+                {"kind": ContactKind.DOMAIN.value, "value": line}
+                for line in values[DOMAINS].split()
+            ]
         try:
             home.update(db, visit.user, COUNTERPARTIES, record_id, data, version)
         except ValidationFailed as exc:  # a bad domain is reported beside the domains' field
-            if isinstance(exc.details, dict) and any(k.startswith("contacts[") for k in exc.details):
-                details = {(DOMAINS if k.startswith("contacts[") else k): v for k, v in exc.details.items()}
+            if isinstance(exc.details, dict) and any(
+                k.startswith("contacts[") for k in exc.details
+            ):
+                details = {
+                    (DOMAINS if k.startswith("contacts[") else k): v for k, v in exc.details.items()
+                }
                 raise ValidationFailed(exc.message, details=details) from None
             raise
         return visit.redirect(f"/counterparties/{record_id}")
@@ -156,38 +251,71 @@ async def save(request: Request, home: Home) -> Response:
         return await signed_in(request, home, work, write=True, form=form)
     except ValidationFailed as exc:
         failure = exc
-        return await signed_in(request, home, lambda db, visit: _form_page(
-            db, visit, record_id, {**values, "version": version}, _errors(failure, visit.gettext), 422))
+        return await signed_in(
+            request,
+            home,
+            lambda db, visit: _form_page(
+                db,
+                visit,
+                record_id,
+                {**values, "version": version},
+                _errors(failure, visit.gettext),
+                422,
+            ),
+        )
     except VersionConflict:
-        return await signed_in(request, home, lambda db, visit: _form_page(
-            db, visit, record_id, {**values, "version": version}, None, 409, conflict=True))
+        return await signed_in(
+            request,
+            home,
+            lambda db, visit: _form_page(
+                db, visit, record_id, {**values, "version": version}, None, 409, conflict=True
+            ),
+        )
 
 
 def _domains_text(cp: Counterparty) -> str:
     return "\n".join(c["value"] for c in cp.contacts if c.get("kind") == ContactKind.DOMAIN)
 
 
-def _new_page(db: Session, visit: Visit, values: dict[str, str], errors: dict[str, str] | None = None,
-              status_code: int = 200) -> Response:
+def _new_page(
+    db: Session,
+    visit: Visit,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     errors = errors or {}
     known = {name for name, _ in NEW_FIELDS}
-    return visit.page(db, "counterparty_new.html", status_code=status_code, fields=NEW_FIELDS, values=values,
-                      errors=errors, other_errors={k: v for k, v in errors.items() if k not in known},
-                      choices=CHOICES)
+    return visit.page(
+        db,
+        "counterparty_new.html",
+        status_code=status_code,
+        fields=NEW_FIELDS,
+        values=values,
+        errors=errors,
+        other_errors={k: v for k, v in errors.items() if k not in known},
+        choices=CHOICES,
+    )
 
 
 async def new_form(request: Request, home: Home) -> Response:
     """The empty form: a client, a lead, seen only by its owner and their manager (the domain's defaults)."""
     values = dict.fromkeys((name for name, _ in NEW_FIELDS), "") | {
-        "kinds": CounterpartyKind.CLIENT.value, "stage": Stage.LEAD.value, "visibility": Visibility.PRIVATE.value}
+        "kinds": CounterpartyKind.CLIENT.value,
+        "stage": Stage.LEAD.value,
+        "visibility": Visibility.PRIVATE.value,
+    }
     return await signed_in(request, home, lambda db, visit: _new_page(db, visit, values))
 
 
 def _new_counterparty(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The record to create from the form, and which form field each ``contacts[i]`` came from."""
     # The name even when blank: the rules then report it with every other problem at once.
-    data: dict[str, Any] = {name: value for name, value in values.items()
-                            if (value or name == "legal_name") and name not in ("kinds", "phone", "email")}
+    data: dict[str, Any] = {
+        name: value
+        for name, value in values.items()
+        if (value or name == "legal_name") and name not in ("kinds", "phone", "email")
+    }
     data["kinds"] = [values["kinds"]] if values["kinds"] else []
     contacts: list[dict[str, Any]] = []
     origin: dict[str, str] = {}
@@ -218,7 +346,9 @@ async def create(request: Request, home: Home) -> Response:
         def again(db: Session, visit: Visit) -> Response:
             errors: dict[str, str] = {}
             for key, message in _errors(failure, visit.gettext).items():
-                errors.setdefault(origin.get(key, key), message)  # contacts[0] is the phone or the email
+                errors.setdefault(
+                    origin.get(key, key), message
+                )  # contacts[0] is the phone or the email
             return _new_page(db, visit, values, errors, 422)
 
         return await signed_in(request, home, again)
@@ -230,14 +360,23 @@ def _wall_time(raw: str, zone: ZoneInfo) -> str:
     return datetime.fromisoformat(raw.strip()).replace(tzinfo=zone).isoformat()
 
 
-def _interaction(form: FormData, record_id: str, zone: ZoneInfo) -> tuple[dict[str, Any], dict[str, Any] | None,
-                                                                          dict[str, str]]:
+def _interaction(
+    form: FormData, record_id: str, zone: ZoneInfo
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, str]]:
     """The contact to log and the next one to plan (or None) from the form, and the problems
     the domain cannot see (the local times)."""
     problems: dict[str, str] = {}
     data: dict[str, Any] = {"counterparty_id": record_id}
-    for name in ("kind", "direction", "status", "subject", "notes", "result", "contact_person_id",
-                 "duration_minutes"):
+    for name in (
+        "kind",
+        "direction",
+        "status",
+        "subject",
+        "notes",
+        "result",
+        "contact_person_id",
+        "duration_minutes",
+    ):
         value = str(form.get(name, "")).strip()
         if value:
             data[name] = value
@@ -248,9 +387,14 @@ def _interaction(form: FormData, record_id: str, zone: ZoneInfo) -> tuple[dict[s
     upcoming = None
     next_at = str(form.get("next_at", "")).strip()
     if next_at:
-        upcoming = {"counterparty_id": record_id, "status": "planned", "direction": "outgoing",
-                    "kind": str(form.get("next_kind", "call")), "subject": str(form.get("next_subject", "")),
-                    "contact_person_id": data.get("contact_person_id")}
+        upcoming = {
+            "counterparty_id": record_id,
+            "status": "planned",
+            "direction": "outgoing",
+            "kind": str(form.get("next_kind", "call")),
+            "subject": str(form.get("next_subject", "")),
+            "contact_person_id": data.get("contact_person_id"),
+        }
         try:
             upcoming["starts_at"] = _wall_time(next_at, zone)
         except ValueError:
@@ -269,7 +413,9 @@ def _invite(db: Session, upcoming: dict[str, Any]) -> str | None:
     emails = [c["value"] for c in person.contacts if c.get("kind") == "email"]
     if not emails:
         return i18n.N_("The contact person has no email address")
-    upcoming["participants"] = [{"role": "attendee", "address": emails[0], "name": person.full_name}]
+    upcoming["participants"] = [
+        {"role": "attendee", "address": emails[0], "name": person.full_name}
+    ]
     upcoming["mail_status"] = "queued"
     return None
 
@@ -308,7 +454,12 @@ async def log_interaction(request: Request, home: Home) -> Response:
         failure = exc
 
         def again(db: Session, visit: Visit) -> Response:
-            errors = {k: visit.gettext(v) if k in problems else v for k, v in _errors(failure, visit.gettext).items()}
-            return _card(db, visit, record_id, log_values=values, log_errors=errors, status_code=422)
+            errors = {
+                k: visit.gettext(v) if k in problems else v
+                for k, v in _errors(failure, visit.gettext).items()
+            }
+            return _card(
+                db, visit, record_id, log_values=values, log_errors=errors, status_code=422
+            )
 
         return await signed_in(request, home, again)

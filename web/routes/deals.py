@@ -41,26 +41,47 @@ def board(db: Session, user: User, mine: bool) -> list[Column]:
     columns = []
     for stage in STAGES:
         filters = {"stage": stage} | ({"owner_id": user.id} if mine else {})
-        found = records.list_records(db, user, DEALS, filters=filters, sort="-updated_at", limit=PER_STAGE)
+        found = records.list_records(
+            db, user, DEALS, filters=filters, sort="-updated_at", limit=PER_STAGE
+        )
         columns.append(Column(stage, found.items, found.total))
     return columns
 
 
 def _names(db: Session, model: Any, name: Any, ids: set[str | None]) -> dict[str, str]:
     wanted = ids - {None}
-    return dict(db.execute(select(model.id, name).where(col(model.id).in_(wanted))).all()) if wanted else {}
+    return (
+        dict(db.execute(select(model.id, name).where(col(model.id).in_(wanted))).all())
+        if wanted
+        else {}
+    )
 
 
-def _page(db: Session, visit: Visit, *, mine: bool, errors: dict[str, dict[str, str]] | None = None,
-          typed: dict[str, dict[str, str]] | None = None, status_code: int = 200) -> Response:
+def _page(
+    db: Session,
+    visit: Visit,
+    *,
+    mine: bool,
+    errors: dict[str, dict[str, str]] | None = None,
+    typed: dict[str, dict[str, str]] | None = None,
+    status_code: int = 200,
+) -> Response:
     columns = board(db, visit.user, mine)
     deals = [d for c in columns for d in c.deals]
     return visit.page(
-        db, "deals.html", status_code=status_code, columns=columns, stages=STAGES, mine=mine,
-        counterparties=_names(db, Counterparty, Counterparty.legal_name, {d.counterparty_id for d in deals}),
+        db,
+        "deals.html",
+        status_code=status_code,
+        columns=columns,
+        stages=STAGES,
+        mine=mine,
+        counterparties=_names(
+            db, Counterparty, Counterparty.legal_name, {d.counterparty_id for d in deals}
+        ),
         owners=_names(db, User, User.full_name, {d.owner_id for d in deals}),
         writable={d.id for d in deals if access.can_write(db, visit.user, d)},
-        errors=errors or {}, typed=typed or {},
+        errors=errors or {},
+        typed=typed or {},
     )
 
 
@@ -92,26 +113,64 @@ async def move(request: Request, home: Home) -> Response:
         return await signed_in(request, home, work, write=True, form=form)
     except ValidationFailed as exc:
         details = exc.details if isinstance(exc.details, dict) else {"stage": exc.message}
-        return await signed_in(request, home, lambda db, visit: _page(
-            db, visit, mine=mine, status_code=422, typed=typed,
-            errors={deal_id: {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()}}))
+        return await signed_in(
+            request,
+            home,
+            lambda db, visit: _page(
+                db,
+                visit,
+                mine=mine,
+                status_code=422,
+                typed=typed,
+                errors={
+                    deal_id: {
+                        str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()
+                    }
+                },
+            ),
+        )
     except VersionConflict:
         stale = i18n.N_("Someone changed this deal meanwhile; here it is as it stands now.")
-        return await signed_in(request, home, lambda db, visit: _page(
-            db, visit, mine=mine, status_code=409, errors={deal_id: {"stage": visit.gettext(stale)}}))
+        return await signed_in(
+            request,
+            home,
+            lambda db, visit: _page(
+                db,
+                visit,
+                mine=mine,
+                status_code=409,
+                errors={deal_id: {"stage": visit.gettext(stale)}},
+            ),
+        )
 
 
 NEW_FIELDS = ("title", "amount", "currency", "expected_close", "probability", "source")
 
 
-def _new_page(db: Session, visit: Visit, cp_id: str, values: dict[str, str], errors: dict[str, str] | None = None,
-              status_code: int = 200) -> Response:
+def _new_page(
+    db: Session,
+    visit: Visit,
+    cp_id: str,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     cp = records.get(db, visit.user, records.record_type("counterparties"), cp_id)
-    if not access.can_write(db, visit.user, cp):  # a deal follows its counterparty: only seen, no form
+    if not access.can_write(
+        db, visit.user, cp
+    ):  # a deal follows its counterparty: only seen, no form
         raise PermissionDenied(f"you may see but not change counterparty {cp_id}")
     errors = errors or {}
-    return visit.page(db, "deal_new.html", status_code=status_code, cp=cp, values=values, errors=errors,
-                      fields=NEW_FIELDS, other_errors={k: v for k, v in errors.items() if k not in NEW_FIELDS})
+    return visit.page(
+        db,
+        "deal_new.html",
+        status_code=status_code,
+        cp=cp,
+        values=values,
+        errors=errors,
+        fields=NEW_FIELDS,
+        other_errors={k: v for k, v in errors.items() if k not in NEW_FIELDS},
+    )
 
 
 async def new(request: Request, home: Home) -> Response:
@@ -130,7 +189,9 @@ async def create(request: Request, home: Home) -> Response:
         data["amount"] = data["amount"].replace(" ", "").replace("\u00a0", "").replace(",", ".")
 
     def work(db: Session, visit: Visit) -> Response:
-        records.get(db, visit.user, records.record_type("counterparties"), cp_id)  # 404 before any field talk
+        records.get(
+            db, visit.user, records.record_type("counterparties"), cp_id
+        )  # 404 before any field talk
         home.create(db, visit.user, DEALS, data)
         return visit.redirect(f"/counterparties/{cp_id}#history")
 
@@ -138,6 +199,15 @@ async def create(request: Request, home: Home) -> Response:
         return await signed_in(request, home, work, write=True, form=form)
     except ValidationFailed as exc:
         details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
-        return await signed_in(request, home, lambda db, visit: _new_page(
-            db, visit, cp_id, values, {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()},
-            422))
+        return await signed_in(
+            request,
+            home,
+            lambda db, visit: _new_page(
+                db,
+                visit,
+                cp_id,
+                values,
+                {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()},
+                422,
+            ),
+        )

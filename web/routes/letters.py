@@ -39,8 +39,10 @@ TEMPLATES = records.record_type("letter-templates")
 MAX_HTML = 2_000_000
 FORM_FIELDS = ("to", "cc", "subject", "text", "contact_person_id", "reply_to_id")
 
-BODY_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
-            "frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox")
+BODY_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox"
+)
 BODY_HEADERS = {
     "Content-Security-Policy": BODY_CSP,
     "X-Content-Type-Options": "nosniff",
@@ -52,8 +54,11 @@ BODY_HEADERS = {
 
 def clean(html: str) -> str:
     """Letter HTML safe to put in the sandboxed frame: no script, style element, handler or form."""
-    return nh3.clean(html[:MAX_HTML], url_schemes={"http", "https", "mailto"},
-                     link_rel="noopener noreferrer nofollow")
+    return nh3.clean(
+        html[:MAX_HTML],
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
 
 
 def _letter(db: Session, visit: Visit, letter_id: str) -> Interaction:
@@ -66,8 +71,14 @@ def _letter(db: Session, visit: Visit, letter_id: str) -> Interaction:
 def _thread(db: Session, visit: Visit, letter: Interaction) -> list[Interaction]:
     if not letter.thread_id:
         return []
-    found = records.list_records(db, visit.user, INTERACTIONS, filters={"thread_id": letter.thread_id, "counterparty_id": letter.counterparty_id},
-                                 sort="starts_at", limit=100).items
+    found = records.list_records(
+        db,
+        visit.user,
+        INTERACTIONS,
+        filters={"thread_id": letter.thread_id, "counterparty_id": letter.counterparty_id},
+        sort="starts_at",
+        limit=100,
+    ).items
     return [i for i in found if i.id != letter.id]
 
 
@@ -77,8 +88,14 @@ async def read(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         letter = _letter(db, visit, letter_id)
         cp = db.get(Counterparty, letter.counterparty_id)
-        return visit.page(db, "letter.html", letter=letter, cp=cp, thread=_thread(db, visit, letter),
-                          people=letter.participants or [])
+        return visit.page(
+            db,
+            "letter.html",
+            letter=letter,
+            cp=cp,
+            thread=_thread(db, visit, letter),
+            people=letter.participants or [],
+        )
 
     return await signed_in(request, home, work)
 
@@ -90,8 +107,11 @@ async def body(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         letter = _letter(db, visit, letter_id)
         # Built here rather than in a template: the one place sanitised HTML is put into a page unescaped.
-        page = ('<!doctype html><html><head><meta charset="utf-8"><base target="_blank"></head><body>'
-                + clean(letter.body_html or "") + "</body></html>")
+        page = (
+            '<!doctype html><html><head><meta charset="utf-8"><base target="_blank"></head><body>'
+            + clean(letter.body_html or "")
+            + "</body></html>"
+        )
         return HTMLResponse(page, headers=BODY_HEADERS)
 
     return await signed_in(request, home, work)
@@ -106,16 +126,28 @@ async def attachment(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         letter = _letter(db, visit, letter_id)
-        listed = next((a for a in letter.attachments or [] if a.get("sha256") == sha256 and not a.get("omitted")),
-                      None)
+        listed = next(
+            (
+                a
+                for a in letter.attachments or []
+                if a.get("sha256") == sha256 and not a.get("omitted")
+            ),
+            None,
+        )
         # Only a hash listed on this very letter: the route never reads an arbitrary stored file.
         if listed is None or not _SHA256.match(sha256) or (data := home.attachment(sha256)) is None:
             raise NotFound(f"attachment {sha256[:64]} of letter {letter_id} not found")
         name = str(listed.get("filename") or "attachment")
-        return Response(data, media_type="application/octet-stream", headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
-            "Content-Security-Policy": "default-src 'none'; sandbox", "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store"})
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+            },
+        )
 
     return await signed_in(request, home, work)
 
@@ -132,8 +164,12 @@ async def mail_status(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         _letter(db, visit, letter_id)
         if action not in wanted:
-            raise ValidationFailed("unknown action", details={"mail_status": "must be queue or cancel"})
-        home.update(db, visit.user, INTERACTIONS, letter_id, {"mail_status": wanted[action]}, version)
+            raise ValidationFailed(
+                "unknown action", details={"mail_status": "must be queue or cancel"}
+            )
+        home.update(
+            db, visit.user, INTERACTIONS, letter_id, {"mail_status": wanted[action]}, version
+        )
         return visit.redirect(f"/letters/{letter_id}")
 
     return await signed_in(request, home, work, write=True, form=form)
@@ -146,17 +182,34 @@ def _addresses(raw: str) -> list[str]:
     return [a for a in _ADDRESSES.split(raw.strip()) if a]
 
 
-def _form(db: Session, visit: Visit, cp_id: str, values: dict[str, str], errors: dict[str, str] | None = None,
-          status_code: int = 200) -> Response:
+def _form(
+    db: Session,
+    visit: Visit,
+    cp_id: str,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     cp = records.get(db, visit.user, COUNTERPARTIES, cp_id)
-    people = records.list_records(db, visit.user, PEOPLE, filters={"counterparty_id": cp.id},
-                                  limit=records.MAX_PAGE).items
+    people = records.list_records(
+        db, visit.user, PEOPLE, filters={"counterparty_id": cp.id}, limit=records.MAX_PAGE
+    ).items
     errors = errors or {}
     known = {"to", "cc", "subject", "text", "contact_person_id"}
-    templates = records.list_records(db, visit.user, TEMPLATES, limit=records.MAX_PAGE, count=False).items
-    return visit.page(db, "letter_new.html", status_code=status_code, cp=cp, people=people, values=values,
-                      errors=errors, other_errors={k: v for k, v in errors.items() if k not in known},
-                      templates=templates)
+    templates = records.list_records(
+        db, visit.user, TEMPLATES, limit=records.MAX_PAGE, count=False
+    ).items
+    return visit.page(
+        db,
+        "letter_new.html",
+        status_code=status_code,
+        cp=cp,
+        people=people,
+        values=values,
+        errors=errors,
+        other_errors={k: v for k, v in errors.items() if k not in known},
+        templates=templates,
+    )
 
 
 async def new(request: Request, home: Home) -> Response:
@@ -173,7 +226,9 @@ async def new(request: Request, home: Home) -> Response:
             if original.counterparty_id != cp_id:
                 raise NotFound(f"letter {reply_to} not found")
             answer = "from" if original.direction == "incoming" else "to"
-            values["to"] = ", ".join(p["address"] for p in original.participants or [] if p.get("role") == answer)
+            values["to"] = ", ".join(
+                p["address"] for p in original.participants or [] if p.get("role") == answer
+            )
             subject = original.subject or ""
             values["subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
             values["reply_to_id"] = original.id
@@ -195,11 +250,18 @@ async def send(request: Request, home: Home) -> Response:
     values = {name: str(form.get(name, "")) for name in FORM_FIELDS}
     to, cc = _addresses(values["to"]), _addresses(values["cc"])
     data: dict[str, Any] = {
-        "counterparty_id": cp_id, "kind": InteractionKind.LETTER.value, "direction": "outgoing",
-        "status": "planned", "starts_at": datetime.now(UTC).isoformat(), "subject": values["subject"].strip(),
-        "notes": values["text"], "mail_status": MailStatus.QUEUED.value,
-        "participants": [{"role": "to", "address": a} for a in to] + [{"role": "cc", "address": a} for a in cc],
-        "contact_person_id": values["contact_person_id"] or None, "reply_to_id": values["reply_to_id"] or None,
+        "counterparty_id": cp_id,
+        "kind": InteractionKind.LETTER.value,
+        "direction": "outgoing",
+        "status": "planned",
+        "starts_at": datetime.now(UTC).isoformat(),
+        "subject": values["subject"].strip(),
+        "notes": values["text"],
+        "mail_status": MailStatus.QUEUED.value,
+        "participants": [{"role": "to", "address": a} for a in to]
+        + [{"role": "cc", "address": a} for a in cc],
+        "contact_person_id": values["contact_person_id"] or None,
+        "reply_to_id": values["reply_to_id"] or None,
     }
     problems: dict[str, str] = {}
     if not to:
@@ -226,8 +288,10 @@ async def send(request: Request, home: Home) -> Response:
         details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
 
         def again(db: Session, visit: Visit) -> Response:
-            errors = {k: visit.gettext(v) if problems.get(k) == v else i18n.problem(str(v), visit.gettext)
-                      for k, v in details.items()}
+            errors = {
+                k: visit.gettext(v) if problems.get(k) == v else i18n.problem(str(v), visit.gettext)
+                for k, v in details.items()
+            }
             return _form(db, visit, cp_id, values, errors, 422)
 
         return await signed_in(request, home, again)

@@ -27,8 +27,12 @@ from web.visit import Visit, read_form, signed_in
 COUNTERPARTIES = records.record_type("counterparties")
 PEOPLE = records.record_type("contact-persons")
 FIELDS: list[tuple[str, str]] = [
-    ("full_name", "text"), ("position", "text"), ("phones", "textarea"), ("emails", "textarea"),
-    ("birthday", "date"), ("notes", "textarea"),
+    ("full_name", "text"),
+    ("position", "text"),
+    ("phones", "textarea"),
+    ("emails", "textarea"),
+    ("birthday", "date"),
+    ("notes", "textarea"),
 ]
 LISTS = {"phones": ContactKind.PHONE.value, "emails": ContactKind.EMAIL.value}
 MAX_LINES = 50  # a person has a few phones; a pasted page is not a list of them
@@ -36,7 +40,9 @@ MAX_LINES = 50  # a person has a few phones; a pasted page is not a list of them
 
 def _shown(contact: dict[str, Any]) -> str:
     """A phone or an email as the form shows it (a phone's extension after "доб.", as it may be typed)."""
-    return f"{contact['value']} доб. {contact['ext']}" if contact.get("ext") else str(contact["value"])
+    return (
+        f"{contact['value']} доб. {contact['ext']}" if contact.get("ext") else str(contact["value"])
+    )
 
 
 def _values(person: ContactPerson) -> dict[str, str]:
@@ -51,7 +57,9 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()][:MAX_LINES]
 
 
-def _data(values: dict[str, str], before: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+def _data(
+    values: dict[str, str], before: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
     """The fields to write, and for each ``contacts[i]`` the form box and line it came from.
 
     Contacts the form does not show (addresses, others) stay as they are, and so does the
@@ -68,12 +76,16 @@ def _data(values: dict[str, str], before: list[dict[str, Any]]) -> tuple[dict[st
                 entry["note"] = notes[(kind, line)]
             contacts.append(entry)
     contacts += [c for c in before if c.get("kind") not in LISTS.values()]
-    data: dict[str, Any] = {name: values[name] for name in ("full_name", "position", "birthday", "notes")}
+    data: dict[str, Any] = {
+        name: values[name] for name in ("full_name", "position", "birthday", "notes")
+    }
     data["contacts"] = contacts
     return data, origin
 
 
-def _errors(exc: ValidationFailed, origin: dict[str, tuple[str, str]], gettext: Any) -> dict[str, str]:
+def _errors(
+    exc: ValidationFailed, origin: dict[str, tuple[str, str]], gettext: Any
+) -> dict[str, str]:
     details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
     errors: dict[str, str] = {}
     for key, message in details.items():
@@ -102,15 +114,34 @@ def _person(db: Session, visit: Visit, record_id: str, person_id: str) -> Contac
     return person
 
 
-def _page(db: Session, visit: Visit, record_id: str, values: dict[str, str], errors: dict[str, str] | None = None,
-          *, person: ContactPerson | None = None, version: int | None = None, conflict: bool = False,
-          status_code: int = 200) -> Response:
+def _page(
+    db: Session,
+    visit: Visit,
+    record_id: str,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+    *,
+    person: ContactPerson | None = None,
+    version: int | None = None,
+    conflict: bool = False,
+    status_code: int = 200,
+) -> Response:
     cp = _card(db, visit, record_id)
     errors = errors or {}
     known = {name for name, _ in FIELDS}
-    return visit.page(db, "person_form.html", status_code=status_code, cp=cp, person=person, fields=FIELDS,
-                      values=values, errors=errors, other_errors={k: v for k, v in errors.items() if k not in known},
-                      version=version, conflict=conflict)
+    return visit.page(
+        db,
+        "person_form.html",
+        status_code=status_code,
+        cp=cp,
+        person=person,
+        fields=FIELDS,
+        values=values,
+        errors=errors,
+        other_errors={k: v for k, v in errors.items() if k not in known},
+        version=version,
+        conflict=conflict,
+    )
 
 
 def _typed(form: Any) -> dict[str, str]:
@@ -138,8 +169,18 @@ async def create(request: Request, home: Home) -> Response:
         return await signed_in(request, home, work, write=True, form=form)
     except ValidationFailed as exc:
         failure = exc
-        return await signed_in(request, home, lambda db, visit: _page(
-            db, visit, record_id, values, _errors(failure, origin, visit.gettext), status_code=422))
+        return await signed_in(
+            request,
+            home,
+            lambda db, visit: _page(
+                db,
+                visit,
+                record_id,
+                values,
+                _errors(failure, origin, visit.gettext),
+                status_code=422,
+            ),
+        )
 
 
 async def edit_form(request: Request, home: Home) -> Response:
@@ -172,8 +213,18 @@ async def save(request: Request, home: Home) -> Response:
         def work(db: Session, visit: Visit) -> Response:
             person = _person(db, visit, record_id, person_id)
             shown = _errors(errors, origin, visit.gettext) if errors is not None else None
-            return _page(db, visit, record_id, values, shown, person=person, version=version, conflict=conflict,
-                         status_code=status_code)
+            return _page(
+                db,
+                visit,
+                record_id,
+                values,
+                shown,
+                person=person,
+                version=version,
+                conflict=conflict,
+                status_code=status_code,
+            )
+
         return work
 
     try:

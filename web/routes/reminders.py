@@ -19,7 +19,9 @@ async def done(request: Request, home: Home) -> Response:
     form = await read_form(request)
 
     def work(db: Session, visit: Visit) -> Response:
-        home.update(db, visit.user, REMINDERS, record_id, {"status": ReminderStatus.DONE.value}, None)
+        home.update(
+            db, visit.user, REMINDERS, record_id, {"status": ReminderStatus.DONE.value}, None
+        )
         return visit.redirect("/#reminders")
 
     return await signed_in(request, home, work, write=True, form=form)

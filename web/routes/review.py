@@ -47,20 +47,38 @@ def _named(db: Session, user: User, ids: list[str]) -> list[Counterparty]:
     return found
 
 
-def _page(db: Session, visit: Visit, errors: dict[str, str] | None = None,
-          offered: dict[str, list[Counterparty]] | None = None, typed: dict[str, str] | None = None,
-          status_code: int = 200, notice: str | None = None) -> Response:
+def _page(
+    db: Session,
+    visit: Visit,
+    errors: dict[str, str] | None = None,
+    offered: dict[str, list[Counterparty]] | None = None,
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+    notice: str | None = None,
+) -> Response:
     queue = _queue(visit.home)
     waiting = queue.waiting(db, visit.user)
     for item in waiting:
-        item["named"] = (offered or {}).get(item["id"]) or _named(db, visit.user, item["candidates"])
+        item["named"] = (offered or {}).get(item["id"]) or _named(
+            db, visit.user, item["candidates"]
+        )
     suggested = queue.suggestions(db, visit.user)
-    names = {cp.id: cp for cp in _named(db, visit.user, sorted({s["counterparty_id"] for s in suggested}))}
+    names = {
+        cp.id: cp
+        for cp in _named(db, visit.user, sorted({s["counterparty_id"] for s in suggested}))
+    }
     for item in suggested:
         item["counterparty"] = names.get(item["counterparty_id"])
-    return visit.page(db, "review.html", status_code=status_code, waiting=waiting, errors=errors or {},
-                      typed=typed or {}, suggested=[s for s in suggested if s["counterparty"] is not None],
-                      notice=notice)
+    return visit.page(
+        db,
+        "review.html",
+        status_code=status_code,
+        waiting=waiting,
+        errors=errors or {},
+        typed=typed or {},
+        suggested=[s for s in suggested if s["counterparty"] is not None],
+        notice=notice,
+    )
 
 
 async def show(request: Request, home: Home) -> Response:
@@ -80,17 +98,29 @@ async def settle(request: Request, home: Home) -> Response:
             return chosen, [], None
         if not words:
             return None, [], i18n.N_("Choose a counterparty or find one")
-        found = records.list_records(db, visit.user, COUNTERPARTIES, q=words, limit=FOUND_AT_MOST).items
+        found = records.list_records(
+            db, visit.user, COUNTERPARTIES, q=words, limit=FOUND_AT_MOST
+        ).items
         if len(found) == 1:
             return found[0].id, [], None
-        return None, found, i18n.N_("Nothing found") if not found else i18n.N_("Several found: choose one")
+        return (
+            None,
+            found,
+            i18n.N_("Nothing found") if not found else i18n.N_("Several found: choose one"),
+        )
 
     def act(visit: Visit) -> Response:
         with home.read() as db:
             counterparty_id, offered, problem = choose(db, visit)
             if counterparty_id is None:
-                return _page(db, visit, {review_id: visit.gettext(problem) if problem else ""},
-                             {review_id: offered} if offered else None, {review_id: words}, 422)
+                return _page(
+                    db,
+                    visit,
+                    {review_id: visit.gettext(problem) if problem else ""},
+                    {review_id: offered} if offered else None,
+                    {review_id: words},
+                    422,
+                )
         try:
             _queue(home).settle(visit.user, review_id, counterparty_id, None)
         except ValidationFailed as exc:  # settled meanwhile by someone else
@@ -121,7 +151,9 @@ async def letter(request: Request, home: Home) -> Response:
         item = next((r for r in queue.waiting(db, visit.user) if r["id"] == review_id), None)
         if item is None:
             raise NotFound(f"no letter {review_id} waits in review")
-        return visit.page(db, "review_letter.html", item=item, letter=queue.preview(db, visit.user, review_id))
+        return visit.page(
+            db, "review_letter.html", item=item, letter=queue.preview(db, visit.user, review_id)
+        )
 
     return await signed_in(request, home, work)
 
@@ -134,7 +166,9 @@ async def accept_suggestion(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         try:
             _queue(home).accept_suggestion(db, visit.user, suggestion_id)
-        except AlreadyExists:  # decided meanwhile (or the button pressed twice): nothing more is made
+        except (
+            AlreadyExists
+        ):  # decided meanwhile (or the button pressed twice): nothing more is made
             return _page(db, visit, status_code=409, notice=visit.gettext(DECIDED_ALREADY))
         return visit.redirect("/review")
 

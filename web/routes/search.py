@@ -26,7 +26,7 @@ PAGE = 20
 def find(db: Session, visit: Visit, q: str, limit: int = PAGE) -> tuple[list[Counterparty], int]:
     # What a person types into a search box is never refused: an over-long paste is cut to
     # the words the search takes (crm.search bounds them, as it must for the API).
-    q = " ".join(q.replace("\x00", " ").split()[:search.MAX_QUERY_WORDS])[:MAX_QUERY]
+    q = " ".join(q.replace("\x00", " ").split()[: search.MAX_QUERY_WORDS])[:MAX_QUERY]
     if not q:
         return [], 0
     try:
@@ -45,7 +45,9 @@ async def page(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         items, total = find(db, visit, q, limit=50)
-        return visit.page(db, "search.html", q=q[:MAX_QUERY], items=items, total=total, phones=phones)
+        return visit.page(
+            db, "search.html", q=q[:MAX_QUERY], items=items, total=total, phones=phones
+        )
 
     return await signed_in(request, home, work)
 
@@ -55,6 +57,8 @@ async def results(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         items, total = find(db, visit, q)
-        return visit.fragment("search_results.html", q=q[:MAX_QUERY], items=items, total=total, phones=phones)
+        return visit.fragment(
+            "search_results.html", q=q[:MAX_QUERY], items=items, total=total, phones=phones
+        )
 
     return await signed_in(request, home, work)

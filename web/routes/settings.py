@@ -17,8 +17,12 @@ async def show(request: Request, home: Home) -> Response:
     holds the very browser asking; a home that lists none (the laptop) has no devices section at all."""
 
     def work(db: Session, visit: Visit) -> Response:
-        return visit.page(db, "settings.html", locales=i18n.LOCALE_NAMES,
-                          devices=home.devices(db, visit.user, visit.token))
+        return visit.page(
+            db,
+            "settings.html",
+            locales=i18n.LOCALE_NAMES,
+            devices=home.devices(db, visit.user, visit.token),
+        )
 
     return await signed_in(request, home, work)
 
@@ -31,7 +35,9 @@ async def set_language(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         # Through the home: on a laptop the change goes to the outbox and reaches the server.
         preferences.check_locale(locale)
-        home.update(db, visit.user, records.record_type("users"), visit.user.id, {"locale": locale}, None)
+        home.update(
+            db, visit.user, records.record_type("users"), visit.user.id, {"locale": locale}, None
+        )
         response = visit.redirect(back)
         session.set_language(response, request, locale)
         return response

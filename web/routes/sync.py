@@ -25,8 +25,11 @@ from web.visit import Visit, acting, read_form, signed_in
 # Seconds between reloads of the page while a sync runs.
 REFRESH_SECONDS = 2
 # What a running sync is doing (``SyncStatus.phase``), as the page says it.
-PHASES = {"push": N_("sending your changes"), "bootstrap": N_("loading your clients"),
-          "pull": N_("receiving changes")}
+PHASES = {
+    "push": N_("sending your changes"),
+    "bootstrap": N_("loading your clients"),
+    "pull": N_("receiving changes"),
+}
 
 
 def _panel(home: Home) -> SyncPanel:
@@ -48,10 +51,18 @@ def _described(item: dict[str, Any]) -> dict[str, Any]:
     fields = m.get("fields") or {}
     values = [(name, shown(value)) for name, value in fields.items() if name != "id"]
     if m.get("op") == "resolve":
-        values = [("choice", str(m.get("choice")))] + ([("value", shown(m.get("value")))] if "value" in m else [])
-    return {"id": item["id"], "op": m.get("op"), "type": m.get("type") or "conflicts",
-            "record_id": m.get("id") or m.get("conflict_id"), "values": values, "reason": item["reason"],
-            "at": item["at"]}
+        values = [("choice", str(m.get("choice")))] + (
+            [("value", shown(m.get("value")))] if "value" in m else []
+        )
+    return {
+        "id": item["id"],
+        "op": m.get("op"),
+        "type": m.get("type") or "conflicts",
+        "record_id": m.get("id") or m.get("conflict_id"),
+        "values": values,
+        "reason": item["reason"],
+        "at": item["at"],
+    }
 
 
 async def show(request: Request, home: Home) -> Response:
@@ -60,8 +71,14 @@ async def show(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         status = panel.status()
         phase = visit.gettext(PHASES[status.phase]) if status.phase in PHASES else None
-        return visit.page(db, "sync.html", status=status, items=[_described(i) for i in panel.quarantine()],
-                          refresh=REFRESH_SECONDS if status.running else None, phase=phase)
+        return visit.page(
+            db,
+            "sync.html",
+            status=status,
+            items=[_described(i) for i in panel.quarantine()],
+            refresh=REFRESH_SECONDS if status.running else None,
+            phase=phase,
+        )
 
     return await signed_in(request, home, work)
 

@@ -11,18 +11,20 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
     # Nullable: rows stored before this have no digest and are taken as replays, as before.
-    with op.batch_alter_table('sync_push_result', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+    with op.batch_alter_table("sync_push_result", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("digest", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
+        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('sync_push_result', schema=None) as batch_op:
-        batch_op.drop_column('digest')
+    with op.batch_alter_table("sync_push_result", schema=None) as batch_op:
+        batch_op.drop_column("digest")

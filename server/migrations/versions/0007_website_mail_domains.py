@@ -16,30 +16,55 @@ from alembic import op
 
 from crm.validation import website_domain
 
-revision = '0007'
-down_revision = '0006'
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-_KEY = sa.table('contact_key', sa.column('record_type', sa.String), sa.column('record_id', sa.String),
-                sa.column('counterparty_id', sa.String), sa.column('owner_id', sa.String),
-                sa.column('visibility', sa.String), sa.column('kind', sa.String), sa.column('key', sa.String))
+_KEY = sa.table(
+    "contact_key",
+    sa.column("record_type", sa.String),
+    sa.column("record_id", sa.String),
+    sa.column("counterparty_id", sa.String),
+    sa.column("owner_id", sa.String),
+    sa.column("visibility", sa.String),
+    sa.column("kind", sa.String),
+    sa.column("key", sa.String),
+)
 
 
 def upgrade() -> None:
     connection = op.get_bind()
-    rows = connection.execute(sa.text(
-        "SELECT id, website, owner_id, visibility FROM counterparty WHERE website IS NOT NULL AND website <> ''"))
+    rows = connection.execute(
+        sa.text(
+            "SELECT id, website, owner_id, visibility FROM counterparty WHERE website IS NOT NULL AND website <> ''"
+        )
+    )
     keys = []
     for cp_id, website, owner_id, visibility in rows:
         domain = website_domain(website)
         if domain:
-            keys.append({"record_type": "counterparty", "record_id": cp_id, "counterparty_id": cp_id,
-                         "owner_id": owner_id, "visibility": visibility, "kind": "email_domain", "key": domain})
+            keys.append(
+                {
+                    "record_type": "counterparty",
+                    "record_id": cp_id,
+                    "counterparty_id": cp_id,
+                    "owner_id": owner_id,
+                    "visibility": visibility,
+                    "kind": "email_domain",
+                    "key": domain,
+                }
+            )
     if keys:
         # The same key from an address of its own may be there already: skip those.
-        present = {(r, k) for r, k in connection.execute(sa.text(
-            "SELECT record_id, key FROM contact_key WHERE kind = 'email_domain' AND record_type = 'counterparty'"))}
+        present = {
+            (r, k)
+            for r, k in connection.execute(
+                sa.text(
+                    "SELECT record_id, key FROM contact_key WHERE kind = 'email_domain' AND record_type = 'counterparty'"
+                )
+            )
+        }
         keys = [k for k in keys if (k["record_id"], k["key"]) not in present]
     if keys:
         op.bulk_insert(_KEY, keys)

@@ -19,43 +19,47 @@ from alembic import op
 
 import crm.models.base
 
-revision = '0008'
-down_revision = '0007'
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
-        'letter_template',
-        sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-        sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
-        sa.Column('updated_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('updated_by', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
-        sa.Column('version', sa.Integer(), nullable=False),
-        sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
-        sa.Column('body', sqlmodel.sql.sqltypes.AutoString(length=100000), nullable=False),
-        sa.PrimaryKeyConstraint('id'),
-        sa.UniqueConstraint('name'),
+        "letter_template",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("created_at", crm.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+        sa.Column("updated_at", crm.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("body", sqlmodel.sql.sqltypes.AutoString(length=100000), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name"),
     )
-    op.execute("INSERT INTO letter_template (id, created_at, updated_at, version, name, subject, body) "
-               "SELECT id, created_at, created_at, 1, name, subject, body FROM mail_template")
-    op.drop_table('mail_template')
+    op.execute(
+        "INSERT INTO letter_template (id, created_at, updated_at, version, name, subject, body) "
+        "SELECT id, created_at, created_at, 1, name, subject, body FROM mail_template"
+    )
+    op.drop_table("mail_template")
 
 
 def downgrade() -> None:
     op.create_table(
-        'mail_template',
-        sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-        sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
-        sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint('id'),
-        sa.UniqueConstraint('name'),
+        "mail_template",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("body", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("created_at", crm.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name"),
     )
-    op.execute("INSERT INTO mail_template (id, name, subject, body, created_at) "
-               "SELECT id, name, subject, body, created_at FROM letter_template")
-    op.drop_table('letter_template')
+    op.execute(
+        "INSERT INTO mail_template (id, name, subject, body, created_at) "
+        "SELECT id, name, subject, body, created_at FROM letter_template"
+    )
+    op.drop_table("letter_template")
