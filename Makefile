@@ -41,3 +41,4 @@ bench: $(VENV)/.installed
 # Thousands of sync convergence histories (the test run tries 20 a day per database, from a daily offset).
 soak: $(VENV)/.installed
 	PYTHONPATH=. $(BIN)/python -m tests.sync.convergence --histories 5000
+	PYTHONPATH=. $(BIN)/python -m tests.sync.convergence --histories 2000 --database postgresql

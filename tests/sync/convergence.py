@@ -1207,13 +1207,20 @@ def run_history(
 
 
 def main() -> None:
-    """Run many histories on a throwaway SQLite (or --database URL, which must be empty)."""
+    """Run many histories on a throwaway SQLite file each, or (--database postgresql) on one
+    throwaway PostgreSQL database (``SATCHEL_TEST_PG_URL`` or 127.0.0.1:5432), emptied between
+    histories and dropped at the end."""
     import argparse
+    import os
     import shutil
     import tempfile
+    import time
 
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
     from starlette.testclient import TestClient
 
+    from crm.models import metadata
     from server import migrate
     from server.app import create_app
     from server.config import Config
@@ -1224,28 +1231,62 @@ def main() -> None:
     parser.add_argument("--histories", type=int, default=1000)
     parser.add_argument("--first-seed", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
-    failed = []
-    for seed in range(args.first_seed, args.first_seed + args.histories):
-        workdir = Path(tempfile.mkdtemp(prefix=f"convergence-{seed}-"))
-        database = Database(f"sqlite:///{workdir / 'server.db'}")
-        migrate.upgrade(database)
-        config = Config.load(
-            environ={"SATCHEL_DATA_DIR": str(workdir), "SATCHEL_DATABASE_URL": database.url}
+    pg_database = ""
+    admin: Any = None
+    if args.database == "postgresql":
+        base = os.environ.get(
+            "SATCHEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
         )
-        with TestClient(create_app(config, database)) as client:
-            try:
-                run_history(
-                    seed, database, client._transport, str(client.base_url), workdir, args.steps
+        name = f"satchel_soak_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
+        pg_database = make_url(base).set(database=name).render_as_string(hide_password=False)
+        migrate.upgrade(Database(pg_database))
+    failed = []
+    started = time.monotonic()
+    try:
+        for seed in range(args.first_seed, args.first_seed + args.histories):
+            workdir = Path(tempfile.mkdtemp(prefix=f"convergence-{seed}-"))
+            if pg_database:
+                database = Database(pg_database)
+                names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+                with database.engine.begin() as conn:
+                    conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            else:
+                database = Database(f"sqlite:///{workdir / 'server.db'}")
+                migrate.upgrade(database)
+            config = Config.load(
+                environ={"SATCHEL_DATA_DIR": str(workdir), "SATCHEL_DATABASE_URL": database.url}
+            )
+            with TestClient(create_app(config, database)) as client:
+                try:
+                    run_history(
+                        seed, database, client._transport, str(client.base_url), workdir, args.steps
+                    )
+                except AssertionError as exc:
+                    failed.append(seed)
+                    print(f"FAILED seed {seed}: {exc}", flush=True)
+            database.dispose()
+            shutil.rmtree(workdir, ignore_errors=True)
+            done = seed - args.first_seed + 1
+            if done % 50 == 0:
+                print(
+                    f"{done} histories on {args.database}, {len(failed)} failed,"
+                    f" {time.monotonic() - started:.0f} s",
+                    flush=True,
                 )
-            except AssertionError as exc:
-                failed.append(seed)
-                print(f"FAILED seed {seed}: {exc}")
-        database.dispose()
-        shutil.rmtree(workdir, ignore_errors=True)
-        if (seed - args.first_seed + 1) % 50 == 0:
-            print(f"{seed - args.first_seed + 1} histories, {len(failed)} failed")
-    print(f"done: {args.histories} histories, failed seeds: {failed or 'none'}")
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    print(
+        f"done: {args.histories} histories on {args.database} (seeds {args.first_seed}–"
+        f"{args.first_seed + args.histories - 1}), failed seeds: {failed or 'none'}"
+    )
     raise SystemExit(1 if failed else 0)
 
 
