@@ -43,6 +43,8 @@ class Agenda:
     now: datetime
     # Birthdays in the coming days beyond the ones shown (``MAX_BIRTHDAYS``): "and N more".
     more_birthdays: int = 0
+    # Reminders due earlier than the ones shown (``MAX_REMINDERS``): "and N earlier".
+    more_reminders: int = 0
 
 
 def _next_birthday(born: date, today: date) -> date:
@@ -108,6 +110,9 @@ def _month_day_default(element: month_day, compiler: Any, **kw: Any) -> str:
 
 # At most this many birthdays on the agenda; the rest are counted ("and N more").
 MAX_BIRTHDAYS = 50
+# At most this many reminders on the agenda unless all are asked for: today's and the latest overdue;
+# the earlier ones are counted ("and N earlier", a link to all of them, up to ``MAX_ITEMS``).
+MAX_REMINDERS = 50
 
 
 def _in_chunks(ids: list[str], size: int = 500) -> list[list[str]]:
@@ -205,14 +210,18 @@ def for_user(
     *,
     now: datetime | None = None,
     birthday_days: int = 7,
+    all_reminders: bool = False,
 ) -> Agenda:
     now = now or datetime.now(UTC)
     today = now.astimezone(zone).date()
     start = datetime.combine(today, time(), zone).astimezone(UTC)
     end = start + timedelta(days=1)
-    reminders = diary.reminders(session, viewer, [viewer.id], now - OVERDUE_HORIZON, end)[
-        :MAX_ITEMS
-    ]
+    shown = MAX_ITEMS if all_reminders else MAX_REMINDERS
+    since = now - OVERDUE_HORIZON
+    reminders = diary.reminders(session, viewer, [viewer.id], since, end, latest=shown)
+    more_reminders = 0
+    if len(reminders) == shown:
+        more_reminders = diary.count_reminders(session, viewer, [viewer.id], since, end) - shown
     birthdays, more = upcoming_birthdays(session, viewer, today, birthday_days, limit=MAX_BIRTHDAYS)
     return Agenda(
         day=today,
@@ -221,4 +230,5 @@ def for_user(
         birthdays=birthdays,
         now=now,
         more_birthdays=more,
+        more_reminders=more_reminders,
     )

@@ -20,7 +20,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -129,11 +129,30 @@ def planned(
     ]
 
 
+def _reminders_due(
+    viewer: User, people: list[str], since: datetime, until: datetime
+) -> list[ColumnElement[bool]]:
+    return [
+        col(Reminder.assignee_id).in_(people),
+        col(Reminder.status).in_([ReminderStatus.OPEN.value, ReminderStatus.SNOOZED.value]),
+        col(Reminder.due_at) >= since,
+        col(Reminder.due_at) < until,
+        records.visible(records.record_type("reminders"), viewer),
+    ]
+
+
 def reminders(
-    session: Session, viewer: User, people: list[str], since: datetime, until: datetime
+    session: Session,
+    viewer: User,
+    people: list[str],
+    since: datetime,
+    until: datetime,
+    *,
+    latest: int | None = None,
 ) -> list[tuple[Reminder, Counterparty | None]]:
     """Open or snoozed reminders of ``people`` due in [since, until) that ``viewer`` may see (as REST
-    shows them), each with its counterparty when it has one that ``viewer`` may see, else None."""
+    shows them), each with its counterparty when it has one that ``viewer`` may see, else None;
+    by due time. With ``latest``, only that many of those due last (still in due-time order)."""
     stmt = (
         select(Reminder, Counterparty)
         .outerjoin(
@@ -143,16 +162,25 @@ def reminders(
                 access.visible_counterparties(viewer),
             ),
         )
-        .where(
-            col(Reminder.assignee_id).in_(people),
-            col(Reminder.status).in_([ReminderStatus.OPEN.value, ReminderStatus.SNOOZED.value]),
-            col(Reminder.due_at) >= since,
-            col(Reminder.due_at) < until,
-            records.visible(records.record_type("reminders"), viewer),
-        )
-        .order_by(col(Reminder.due_at), col(Reminder.id))
+        .where(*_reminders_due(viewer, people, since, until))
     )
-    return [(r, c) for r, c in session.execute(stmt).all()]
+    if latest is None:
+        stmt = stmt.order_by(col(Reminder.due_at), col(Reminder.id))
+        return [(r, c) for r, c in session.execute(stmt).all()]
+    stmt = stmt.order_by(col(Reminder.due_at).desc(), col(Reminder.id).desc()).limit(latest)
+    return [(r, c) for r, c in reversed(session.execute(stmt).all())]
+
+
+def count_reminders(
+    session: Session, viewer: User, people: list[str], since: datetime, until: datetime
+) -> int:
+    """How many reminders ``reminders`` would list."""
+    stmt = (
+        select(func.count())
+        .select_from(Reminder)
+        .where(*_reminders_due(viewer, people, since, until))
+    )
+    return int(session.execute(stmt).scalar_one())
 
 
 def birthdays(session: Session, viewer: User) -> list[tuple[ContactPerson, Counterparty]]:

@@ -133,3 +133,33 @@ def test_the_agenda_says_how_many_more_birthdays_there_are(
     page = web.get("/").text
     assert page.count("Именинник") == 2
     assert 'id="birthdays-more"' in page and "и ещё 3" in page
+
+
+def test_the_agenda_shows_the_latest_reminders_and_links_to_the_earlier_ones(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agenda, "MAX_REMINDERS", 3)
+    ivanov = user(web.database, "ivanov")
+    petrova = user(web.database, "petrova")
+    now = datetime.now(UTC)
+    for n in range(6):  # due 6 … 1 hours ago: "Напоминание 5" is the latest
+        create(
+            web.database,
+            ivanov,
+            "reminders",
+            title=f"Напоминание {n}",
+            due_at=(now - timedelta(hours=6 - n)).isoformat(),
+        )
+    create(web.database, ivanov, "reminders", title="Давно забытое", due_at="2020-01-01T09:00:00Z")
+    create(web.database, petrova, "reminders", title="Не моё", due_at=now.isoformat())
+    web.sign_in("ivanov")
+    page = web.get("/").text
+    shown = [f"Напоминание {n}" for n in range(6) if f"Напоминание {n}<" in page]
+    assert shown == ["Напоминание 3", "Напоминание 4", "Напоминание 5"]  # the latest, in due order
+    assert 'id="reminders-more"' in page and "и ещё 3 раньше" in page
+    assert "/?reminders=all#reminders" in page
+    assert "Не моё" not in page and "Давно забытое" not in page
+    every = web.get("/?reminders=all").text
+    assert [n for n in range(6) if f"Напоминание {n}<" in every] == list(range(6))
+    assert "Не моё" not in every and "Давно забытое" not in every
+    assert 'id="reminders-more"' not in every

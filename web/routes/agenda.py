@@ -15,7 +15,8 @@ from web.visit import Visit, signed_in
 
 async def show(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
-        day = agenda.for_user(db, visit.user, ZoneInfo(home.timezone))
-        return visit.page(db, "agenda.html", agenda=day)
+        every = request.query_params.get("reminders") == "all"
+        day = agenda.for_user(db, visit.user, ZoneInfo(home.timezone), all_reminders=every)
+        return visit.page(db, "agenda.html", agenda=day, all_reminders=every)
 
     return await signed_in(request, home, work)
