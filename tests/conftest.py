@@ -124,6 +124,34 @@ def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
 
 
 @pytest.fixture
+def blank_database(backend: str, tmp_path: Path) -> Iterator[Database]:
+    """An empty database, not migrated (for tests of the migrations themselves): a new SQLite file,
+    or a new PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'blank.db'}")
+        yield database
+        database.dispose()
+        return
+    name = f"satchel_blank_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = _pg_admin_engine()
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
+    except Exception as exc:  # noqa: BLE001 - as in pg_url
+        if IN_CI:
+            pytest.fail(f"CI=true and PostgreSQL not reachable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    database = Database(
+        make_url(PG_BASE_URL).set(database=name).render_as_string(hide_password=False)
+    )
+    yield database
+    database.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
 def config(database: Database, tmp_path: Path) -> Config:
     return Config.load(
         environ={"SATCHEL_DATA_DIR": str(tmp_path), "SATCHEL_DATABASE_URL": database.url}

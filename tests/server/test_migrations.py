@@ -1,23 +1,44 @@
-"""Migrations build exactly the schema the models describe, on both databases."""
+"""Migrations that move data: what a server upgraded in place hands to laptops loaded before."""
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 
 from crm.database import Database
-from crm.models import metadata
+from crm.models import User
 from server import migrate
+from sync.pull import pull
+from tests.conftest import make_user
 
 
-def test_migrated_schema_matches_models(database: Database) -> None:
-    assert migrate.current(database) == migrate.head()
-    with database.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(context, metadata)
-    assert diff == []
-
-
-def test_upgrade_is_idempotent(database: Database) -> None:
+def test_templates_copied_by_0008_reach_a_laptop_loaded_before_it(blank_database: Database) -> None:
+    database = blank_database
+    migrate.upgrade(database, "0008")
+    seller = make_user(database, "ivanov")
+    with database.engine.begin() as connection:
+        # As 0008 left them: copied from the mail bridge's table, with no change-log entry.
+        connection.execute(
+            text(
+                "INSERT INTO letter_template (id, created_at, updated_at, version, name, subject, body) "
+                "VALUES ('t-1', :at, :at, 1, 'Прайс', 'Прайс-лист', 'Высылаем прайс'), "
+                "('t-2', :at, :at, 1, 'Образцы', 'Образцы', 'Высылаем образцы')"
+            ),
+            {"at": "2026-11-30 10:00:00"},
+        )
+    with database.read() as session:
+        cursor = pull(session, session.get_one(User, seller.id), {"cursor": "0"})["cursor"]
+        assert not any(
+            c["type"] == "letter-templates"
+            for c in pull(session, session.get_one(User, seller.id), {"cursor": "0"})["changes"]
+        )
     migrate.upgrade(database)
-    assert migrate.current(database) == migrate.head()
+    with database.read() as session:
+        answer = pull(session, session.get_one(User, seller.id), {"cursor": cursor})
+        got = {c["id"]: c for c in answer["changes"] if c["type"] == "letter-templates"}
+        assert sorted(got) == ["t-1", "t-2"]
+        assert got["t-1"]["record"]["subject"] == "Прайс-лист"
+        assert int(answer["cursor"]) > int(cursor)
+    migrate.upgrade(database)  # at head already: nothing entered twice
+    with database.read() as session:
+        again = pull(session, session.get_one(User, seller.id), {"cursor": answer["cursor"]})
+        assert again["changes"] == []
