@@ -204,7 +204,7 @@ register(
         searchable=True,
         actor_defaults=("owner_id",),
         keyed_by=frozenset(
-            {"legal_name", "short_name", "inn", "contacts", "owner_id", "visibility"}
+            {"legal_name", "short_name", "inn", "website", "contacts", "owner_id", "visibility"}
         ),
         sight=Sight.COUNTERPARTY,
         scope=frozenset({"owner_id", "visibility"}),

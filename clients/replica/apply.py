@@ -230,6 +230,7 @@ class Applying(Editing):
                             ids,
                             stored["search_name"],
                             stored["inn"],
+                            stored["website"],
                             wire["contacts"],
                             stored["owner_id"],
                             stored["visibility"],
@@ -305,17 +306,18 @@ def _counterparty_keys(
     ids: Sequence[str],
     folded_names: Sequence[str],
     inns: Sequence[str | None],
+    websites: Sequence[str | None],
     contacts: Sequence[list[dict[str, Any]]],
     owners: Sequence[str | None],
     visibilities: Sequence[str],
 ) -> list[tuple[Any, ...]]:
     """``contact_key`` rows of counterparties, from their values (``crm.search.keys_from``)."""
     keys: list[tuple[Any, ...]] = []
-    for cp_id, name, inn, items, owner, visibility in zip(
-        ids, folded_names, inns, contacts, owners, visibilities, strict=True
+    for cp_id, name, inn, website, items, owner, visibility in zip(
+        ids, folded_names, inns, websites, contacts, owners, visibilities, strict=True
     ):
         head = ("counterparty", cp_id, cp_id, owner, visibility)
-        keys += [head + key for key in search.keys_from(items, name, inn)]
+        keys += [head + key for key in search.keys_from(items, name, inn, website)]
     return keys
 
 
@@ -413,6 +415,7 @@ def _apply_upserts(
                             [ids[n]],
                             [stored["search_name"][n]],
                             [stored["inn"][n]],
+                            [stored["website"][n]],
                             [wire["contacts"][n]],
                             [stored["owner_id"][n]],
                             [stored["visibility"][n]],

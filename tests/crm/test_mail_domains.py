@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from crm import validation
+from clients.replica import Replica
+from crm import records, validation
+from crm.database import Database
+from crm.models import Counterparty, User
+from crm.models.base import construct
+from tests.conftest import make_user
 
 
 @pytest.mark.parametrize(
@@ -66,3 +74,80 @@ def test_the_website_names_a_mail_domain_only_when_it_is_a_companys_own(
     website: str | None, domain: str | None
 ) -> None:
     assert validation.website_domain(website) == domain
+
+
+def _found(session: Any, actor: User, q: str) -> list[str]:
+    return [
+        r.id
+        for r in records.list_records(
+            session, actor, records.record_type("counterparties"), q=q
+        ).items
+    ]
+
+
+def test_a_website_changed_alone_moves_the_domain_the_counterparty_is_found_by(
+    database: Database,
+) -> None:
+    seller = make_user(database, "ivanov")
+    counterparties = records.record_type("counterparties")
+    with database.write() as session:
+        me = session.get_one(User, seller.id)
+        cp = records.create(session, me, counterparties, {"legal_name": "ООО «Сайт»"})
+    for website, found, gone in (
+        ("https://www.sait-opt.test/", "@sait-opt.test", None),
+        ("https://novyi-sait.test", "@novyi-sait.test", "@sait-opt.test"),
+        ("", None, "@novyi-sait.test"),
+    ):
+        with database.write() as session:
+            me = session.get_one(User, seller.id)
+            records.update(session, me, counterparties, cp.id, {"website": website})
+        with database.read() as session:
+            me = session.get_one(User, seller.id)
+            if found:
+                assert _found(session, me, found) == [cp.id], website
+            if gone:
+                assert _found(session, me, gone) == [], website
+
+
+def test_the_laptop_finds_a_counterparty_by_its_websites_domain(tmp_path: Path) -> None:
+    replica = Replica.open(tmp_path / "replica.db")
+    user = records.to_dict(
+        records.record_type("users"), construct(User, login="ivanov", full_name="Иванов")
+    )
+    replica.remember_login(
+        server="http://example.test", login="ivanov", token="t", device_id="d1", user=user
+    )
+    cp = records.to_dict(
+        records.record_type("counterparties"),
+        construct(
+            Counterparty,
+            id="cp-1",
+            legal_name="ООО «Сайт»",
+            owner_id=user["id"],
+            visibility="private",
+        ),
+    )
+    for version, website, found, gone in (
+        (1, "https://www.sait-opt.test/kontakty", "@sait-opt.test", None),
+        (2, "http://novyi-sait.test", "@novyi-sait.test", "@sait-opt.test"),
+    ):
+        replica.apply_pull(
+            {
+                "cursor": str(version),
+                "more": False,
+                "conflicts": [],
+                "changes": [
+                    {
+                        "op": "upsert",
+                        "type": "counterparties",
+                        "id": "cp-1",
+                        "version": version,
+                        "record": {**cp, "website": website, "version": version},
+                    }
+                ],
+            }
+        )
+        assert [r["id"] for r in replica.list("counterparties", q=found)] == ["cp-1"]
+        if gone:
+            assert replica.list("counterparties", q=gone) == []
+    replica.close()
