@@ -50,6 +50,55 @@ from crm.models.enums import (
 
 Problems = dict[str, str]
 
+# Where else the company's own mail domains come from, besides its users' addresses: the mail
+# bridge adds its mailboxes' (mail/models.py registers it, since crm imports no mail code).
+OWN_DOMAIN_SOURCES: list[Callable[[Session], set[str]]] = []
+
+
+def own_mail_domains(session: Session) -> set[str]:
+    """The company's own mail domains: of its users' addresses and of the mailboxes it reads. A
+    counterparty never claims one (every colleague's letter would be filed to that client)."""
+    found = {
+        email.rpartition("@")[2].strip().lower()
+        for email in session.execute(
+            select(col(User.email)).where(col(User.email).is_not(None))
+        ).scalars()
+        if email and "@" in email
+    }
+    for source in OWN_DOMAIN_SOURCES:
+        found |= source(session)
+    return found
+
+
+def _claims_no_own_domain(session: Session, problems: Problems, cp: Counterparty) -> None:
+    """A new claim (a created counterparty, changed contacts or website) of an own domain is refused;
+    one stored before does not block editing the rest of the card."""
+    claimed = (
+        []
+        if _kept(cp, "contacts")
+        else [
+            (f"contacts[{i}]", item["value"])
+            for i, item in enumerate(cp.contacts or [])
+            if isinstance(item, dict)
+            and item.get("kind") == ContactKind.DOMAIN
+            and item.get("value")
+        ]
+    )
+    site = (
+        validation.website_domain(cp.website) if cp.website and not _kept(cp, "website") else None
+    )
+    if site:
+        claimed.append(("website", site))
+    if not claimed:
+        return
+    own = own_mail_domains(session)
+    for where, domain in claimed:
+        if where not in problems and domain in own:
+            problems[where] = (
+                f"mail domain {domain}: the company's own (a colleague's address or a mailbox is on it), "
+                "not a counterparty's"
+            )
+
 
 def _one_of(problems: Problems, field: str, value: Any, enum: type[StrEnum]) -> None:
     allowed = [e.value for e in enum]
@@ -250,6 +299,7 @@ def check_counterparty(session: Session, actor: User, cp: Counterparty, problems
     if not isinstance(cp.tags, list) or not all(isinstance(t, str) for t in cp.tags):
         problems["tags"] = "must be a list of strings"
     cp.contacts = clean_contacts(problems, "contacts", cp.contacts)
+    _claims_no_own_domain(session, problems, cp)
     _active_user(session, problems, "owner_id", cp.owner_id, actor)
     cp.search_name = validation.fold_text(f"{cp.legal_name} {cp.short_name or ''}")
 

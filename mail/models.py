@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, select
+from sqlmodel import Field, Session, SQLModel, col
 
+from crm import rules
 from crm.models.base import UTCDateTime, new_id, utcnow
 
 
@@ -185,3 +186,16 @@ class MailOutbox(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     copy_saved: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def _mailbox_domains(session: Session) -> set[str]:
+    """The domains of the mailboxes the bridge reads: the company's own, never a counterparty's."""
+    return {
+        address.rpartition("@")[2].strip().lower()
+        for address in session.execute(select(col(Mailbox.address))).scalars()
+        if address and "@" in address
+    }
+
+
+if _mailbox_domains not in rules.OWN_DOMAIN_SOURCES:
+    rules.OWN_DOMAIN_SOURCES.append(_mailbox_domains)

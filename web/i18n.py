@@ -189,6 +189,10 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"^mail domain .*: a public mail service.*$"),
         N_("A public mail service, not the company's own domain"),
     ),
+    (
+        re.compile(r"^mail domain .*: the company's own .*$"),
+        N_("Our own company's domain, not a counterparty's"),
+    ),
     (re.compile(r"^mail domain .*$"), N_("Not a mail domain such as romashka.ru")),
     (re.compile(r"^value must not be empty$"), N_("Must not be empty")),
     (re.compile(r"^must not be negative$"), N_("Must not be negative")),

@@ -10,6 +10,7 @@ import pytest
 from clients.replica import Replica
 from crm import records, validation
 from crm.database import Database
+from crm.errors import ValidationFailed
 from crm.models import Counterparty, User
 from crm.models.base import construct
 from tests.conftest import make_user
@@ -151,3 +152,67 @@ def test_the_laptop_finds_a_counterparty_by_its_websites_domain(tmp_path: Path) 
         if gone:
             assert replica.list("counterparties", q=gone) == []
     replica.close()
+
+
+def test_a_counterparty_never_claims_the_companys_own_domain(database: Database) -> None:
+    """Else every colleague's letter, or every letter of a mailbox, would be filed to that client."""
+    from mail.models import Mailbox
+
+    seller = make_user(database, "ivanov")
+    colleague = make_user(database, "petrova")
+    counterparties = records.record_type("counterparties")
+    with database.write() as session:
+        session.get_one(User, colleague.id).email = "Petrova@TorgDom.test"
+        session.add(
+            Mailbox(
+                name="Магазин",
+                address="shop@torgdom-shop.test",
+                imap_host="imap.test",
+                login="shop",
+            )
+        )
+    for data, field in (
+        ({"contacts": [{"kind": "domain", "value": "torgdom.test"}]}, "contacts[0]"),
+        ({"contacts": [{"kind": "domain", "value": "@TORGDOM-SHOP.test"}]}, "contacts[0]"),
+        ({"website": "https://www.torgdom.test/"}, "website"),
+    ):
+        with database.write() as session:
+            me = session.get_one(User, seller.id)
+            with pytest.raises(ValidationFailed) as refused:
+                records.create(session, me, counterparties, {"legal_name": "ООО «Захват»", **data})
+            assert "the company's own" in refused.value.details[field]
+    with database.read() as session:
+        me = session.get_one(User, seller.id)
+        assert records.list_records(session, me, counterparties).items == []
+    # A client's own domain is still theirs; a claim stored before does not block the rest of the card.
+    with database.write() as session:
+        me = session.get_one(User, seller.id)
+        cp = records.create(
+            session,
+            me,
+            counterparties,
+            {
+                "legal_name": "ООО «Клиент»",
+                "contacts": [{"kind": "domain", "value": "client.test"}],
+            },
+        )
+    with database.write() as session:
+        session.get_one(Counterparty, cp.id).contacts = [
+            {"kind": "domain", "value": "torgdom.test"}
+        ]
+    with database.write() as session:
+        me = session.get_one(User, seller.id)
+        records.update(session, me, counterparties, cp.id, {"notes": "звонить после обеда"})
+        with pytest.raises(ValidationFailed):
+            records.update(
+                session,
+                me,
+                counterparties,
+                cp.id,
+                {
+                    "contacts": [
+                        {"kind": "domain", "value": "torgdom.test"},
+                        {"kind": "domain", "value": "new.test"},
+                    ]
+                },
+            )
