@@ -507,6 +507,10 @@ def _visible_within(
     return false()
 
 
+# At most this many values in one ``field__in`` filter.
+MAX_IN = 50
+
+
 def list_records(
     session: Session,
     actor: User,
@@ -521,7 +525,8 @@ def list_records(
 ) -> Page:
     """One page of the records ``actor`` may see, filtered, searched and sorted.
 
-    ``filters`` maps a field to a value (equality) or ``field__gte``/``field__lt`` etc. to a bound;
+    ``filters`` maps a field to a value (equality) or ``field__gte``/``field__lt`` etc. to a bound,
+    or ``field__in`` to values separated by commas (any of them, at most ``MAX_IN``);
     a value of "" or "null" asks for records without one, and is no bound. ``q`` over the
     bounds of ``search.check_query``, an offset over ``MAX_OFFSET`` and the like are
     refused with ``ValidationFailed`` before any query runs.
@@ -535,10 +540,25 @@ def list_records(
     within: str | None = None  # the counterparty of an equality filter on counterparty_id
     for key, raw in (filters or {}).items():
         name, _, op = key.partition("__")
-        if name not in rt.filters or op not in ("", "gte", "gt", "lte", "lt"):
+        if name not in rt.filters or op not in ("", "gte", "gt", "lte", "lt", "in"):
             problems[key] = f"cannot filter {rt.name} by {key}; filters: {', '.join(rt.filters)}"
             continue
         column = getattr(model, name)
+        if op == "in":
+            values = raw.split(",")
+            if not raw or len(values) > MAX_IN:
+                problems[key] = f"needs 1 to {MAX_IN} values separated by commas"
+                continue
+            try:
+                wanted = [coerce(rt, name, v) for v in values]
+            except ValueError as exc:
+                problems[key] = str(exc)
+                continue
+            if any(v is None or isinstance(v, bool) for v in wanted):
+                problems[key] = "needs values; a yes/no field is filtered by equality"
+                continue
+            conds.append(column.in_(wanted))
+            continue
         if raw in ("", "null"):
             # "No value" is something to be equal to, not a bound.
             if op:

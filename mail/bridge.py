@@ -442,9 +442,14 @@ def status(session: Session) -> tuple[list[Mailbox], list[FolderStatus], int]:
 
 
 def list_reviews(
-    session: Session, *, status_: str | None = "open", limit: int = 100
+    session: Session, *, status_: str | None = "open", limit: int = 100, offset: int = 0
 ) -> list[MailReview]:
-    query = select(MailReview).order_by(col(MailReview.received_at)).limit(limit)
+    query = (
+        select(MailReview)
+        .order_by(col(MailReview.received_at), col(MailReview.id))
+        .limit(limit)
+        .offset(offset)
+    )
     if status_ is not None:
         query = query.where(col(MailReview.status) == status_)
     return list(session.execute(query).scalars())

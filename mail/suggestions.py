@@ -29,7 +29,9 @@ COUNTERPARTIES = records.record_type("counterparties")
 PEOPLE = records.record_type("contact-persons")
 
 
-def open_suggestions(session: Session, user: User, *, limit: int = 100) -> list[MailSuggestion]:
+def open_suggestions(
+    session: Session, user: User, *, limit: int = 100, offset: int = 0
+) -> list[MailSuggestion]:
     """The open suggestions ``user`` may decide: those on counterparties they may change, most letters first."""
     # Filtered in the database by crm.access's own rule, so the limit counts only what ``user`` may decide.
     theirs = select(col(Counterparty.id)).where(access.writable_counterparties(user))
@@ -38,8 +40,13 @@ def open_suggestions(session: Session, user: User, *, limit: int = 100) -> list[
         .where(
             col(MailSuggestion.status) == "open", col(MailSuggestion.counterparty_id).in_(theirs)
         )
-        .order_by(col(MailSuggestion.letters).desc(), col(MailSuggestion.created_at))
+        .order_by(
+            col(MailSuggestion.letters).desc(),
+            col(MailSuggestion.created_at),
+            col(MailSuggestion.id),
+        )
         .limit(limit)
+        .offset(offset)
     )
     return list(session.execute(query).scalars())
 

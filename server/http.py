@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -140,6 +141,31 @@ async def authenticated(request: Request) -> None:
             return device.id
 
     request.state.device_id = await run_in_threadpool(check)
+
+
+# ASCII digits only (str.isdigit() and int() take superscripts and other scripts' digits),
+# and few enough that int() never meets a 5,000-digit number.
+NUMBER = re.compile(r"[0-9]{1,19}")
+
+
+def int_param(request: Request, name: str, default: int) -> int:
+    """An integer query parameter, or ``default`` when it is not given; 400 for anything else."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not NUMBER.fullmatch(raw):
+        raise MalformedInput(f"query parameter {name} must be an integer, got {raw[:40]!r}")
+    return int(raw)
+
+
+def only_params(request: Request, *names: str) -> None:
+    """400 for a query parameter the endpoint does not take (a typo must not pass for a default)."""
+    unknown = sorted(set(request.query_params) - set(names))
+    if unknown:
+        takes = ", ".join(names) if names else "none"
+        raise MalformedInput(
+            f"unknown query parameter {', '.join(repr(u[:40]) for u in unknown[:5])}; this endpoint takes {takes}"
+        )
 
 
 def bearer_token(request: Request) -> str:

@@ -748,11 +748,31 @@ def _mail_paths() -> dict[str, Any]:
     """The mail bridge's desk (server/api/mail.py): review queue and suggestions for office staff
     and administrators, the outbox for everyone."""
     obj: dict[str, Any] = {"type": "object"}
-    items = {"type": "object", "properties": {"items": {"type": "array", "items": obj}}}
+    items = {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": obj},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    }
     done = {
         "type": "object",
         "properties": {"id": {"type": "string"}, "status": {"type": "string"}},
     }
+
+    paging = [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+        },
+        {
+            "name": "offset",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "default": 0},
+        },
+    ]
 
     def get(
         summary: str, operation: str, answer: dict[str, Any], *codes: int, path: str | None = None
@@ -760,7 +780,7 @@ def _mail_paths() -> dict[str, Any]:
         parameters = (
             [{"name": path, "in": "path", "required": True, "schema": {"type": "string"}}]
             if path
-            else []
+            else paging
         )
         return {
             "get": {
@@ -807,12 +827,15 @@ def _mail_paths() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "letters": {"type": "array", "items": obj},
+            "total": {"type": "integer", "description": "-1 when not counted"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
             "counts": {"type": "object", "description": "office and admin only"},
         },
     }
     return {
         "/api/v1/mail/reviews": get(
-            "Letters waiting in the review queue", "list_mail_reviews", items, 401, 403
+            "Letters waiting in the review queue", "list_mail_reviews", items, 400, 401, 403
         ),
         "/api/v1/mail/reviews/{review_id}": get(
             "A letter in review: its headers and text",
@@ -833,7 +856,7 @@ def _mail_paths() -> dict[str, Any]:
             "Dismiss a letter in review (it is no client's)", "dismiss_mail_review", "review_id"
         ),
         "/api/v1/mail/suggestions": get(
-            "Senders suggested as contact persons", "list_mail_suggestions", items, 401, 403
+            "Senders suggested as contact persons", "list_mail_suggestions", items, 400, 401, 403
         ),
         "/api/v1/mail/suggestions/{suggestion_id}/accept": post(
             "Turn a suggestion into a contact person",
@@ -845,7 +868,7 @@ def _mail_paths() -> dict[str, Any]:
             "Dismiss a suggestion", "dismiss_mail_suggestion", "suggestion_id"
         ),
         "/api/v1/mail/outbox": get(
-            "Letters and invitations not yet sent, or that failed", "mail_outbox", outbox, 401
+            "Letters and invitations not yet sent, or that failed", "mail_outbox", outbox, 400, 401
         ),
     }
 

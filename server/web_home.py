@@ -253,7 +253,9 @@ class ServerReviewQueue:
         self.config = config
         self.database = database
 
-    def waiting(self, session: Session, actor: User) -> list[dict[str, Any]]:
+    def waiting(
+        self, session: Session, actor: User, *, limit: int = 500, offset: int = 0
+    ) -> list[dict[str, Any]]:
         if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         return [
@@ -266,7 +268,7 @@ class ServerReviewQueue:
                 "detail": r.detail,
                 "candidates": list(r.candidates),
             }
-            for r in bridge.list_reviews(session, status_="open", limit=500)
+            for r in bridge.list_reviews(session, status_="open", limit=limit, offset=offset)
         ]
 
     def count(self, session: Session, actor: User) -> int:
@@ -322,7 +324,9 @@ class ServerReviewQueue:
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         bridge.settle_review(self.database, self.config, review_id, actor, dismiss=True)
 
-    def suggestions(self, session: Session, actor: User) -> list[dict[str, Any]]:
+    def suggestions(
+        self, session: Session, actor: User, *, limit: int = 500, offset: int = 0
+    ) -> list[dict[str, Any]]:
         if not sorts_mail(actor):
             raise PermissionDenied("the mail review queue is for office staff and administrators")
         return [
@@ -334,7 +338,7 @@ class ServerReviewQueue:
                 "letters": s.letters,
                 "interaction_id": s.interaction_id,
             }
-            for s in suggestions.open_suggestions(session, actor, limit=500)
+            for s in suggestions.open_suggestions(session, actor, limit=limit, offset=offset)
         ]
 
     def accept_suggestion(self, session: Session, actor: User, suggestion_id: str) -> str:

@@ -21,7 +21,7 @@ from crm.errors import MalformedInput, PermissionDenied
 from crm.models import User
 from crm.models.base import to_jsonable
 from crm.models.enums import MailStatus
-from server.http import as_user, config, db, json_response, read_json
+from server.http import as_user, config, db, int_param, json_response, only_params, read_json
 from server.web_home import ServerReviewQueue, sorts_mail
 
 INTERACTIONS = records.record_type("interactions")
@@ -42,10 +42,37 @@ def _queue(request: Request) -> ServerReviewQueue:
     return ServerReviewQueue(config(request), db(request))
 
 
+# A listing's page: ``limit`` (1–500, 100 by default) items from ``offset``.
+MAX_PAGE = 500
+
+
+def _page(request: Request) -> tuple[int, int]:
+    """``limit`` and ``offset`` of a listing that takes nothing else; read once the caller's role
+    was checked, so a stranger learns nothing of what the endpoint takes."""
+    only_params(request, "limit", "offset")
+    limit, offset = int_param(request, "limit", 100), int_param(request, "offset", 0)
+    if not 1 <= limit <= MAX_PAGE:
+        raise MalformedInput(f"query parameter limit must be between 1 and {MAX_PAGE}")
+    if offset > records.MAX_OFFSET:
+        raise MalformedInput(f"query parameter offset must be at most {records.MAX_OFFSET}")
+    return limit, offset
+
+
+def _for_sorters(user: User) -> None:
+    if not sorts_mail(user):
+        raise PermissionDenied("the mail review queue is for office staff and administrators")
+
+
 async def list_reviews(request: Request) -> Response:
     queue = _queue(request)
-    items = await as_user(request, lambda session, user: queue.waiting(session, user), write=False)
-    return json_response({"items": _plain(items)})
+
+    def work(session: Any, user: User) -> dict[str, Any]:
+        _for_sorters(user)
+        limit, offset = _page(request)
+        items = queue.waiting(session, user, limit=limit, offset=offset)
+        return {"items": items, "limit": limit, "offset": offset}
+
+    return json_response(_plain(await as_user(request, work, write=False)))
 
 
 async def get_review(request: Request) -> Response:
@@ -93,10 +120,14 @@ async def dismiss_review(request: Request) -> Response:
 
 async def list_suggestions(request: Request) -> Response:
     queue = _queue(request)
-    items = await as_user(
-        request, lambda session, user: queue.suggestions(session, user), write=False
-    )
-    return json_response({"items": _plain(items)})
+
+    def work(session: Any, user: User) -> dict[str, Any]:
+        _for_sorters(user)
+        limit, offset = _page(request)
+        items = queue.suggestions(session, user, limit=limit, offset=offset)
+        return {"items": items, "limit": limit, "offset": offset}
+
+    return json_response(_plain(await as_user(request, work, write=False)))
 
 
 async def accept_suggestion(request: Request) -> Response:
@@ -123,18 +154,18 @@ async def dismiss_suggestion(request: Request) -> Response:
 
 async def outbox(request: Request) -> Response:
     def work(session: Any, user: User) -> dict[str, Any]:
-        letters = []
-        for status in WAITING:
-            found = records.list_records(
-                session,
-                user,
-                INTERACTIONS,
-                filters={"mail_status": status.value},
-                sort="-updated_at",
-                limit=100,
-                count=False,
-            )
-            letters += [
+        limit, offset = _page(request)
+        found = records.list_records(
+            session,
+            user,
+            INTERACTIONS,
+            filters={"mail_status__in": ",".join(status.value for status in WAITING)},
+            sort="-updated_at",
+            limit=limit,
+            offset=offset,
+        )
+        answer: dict[str, Any] = {
+            "letters": [
                 {
                     "id": i.id,
                     "kind": i.kind,
@@ -144,8 +175,11 @@ async def outbox(request: Request) -> Response:
                     "updated_at": i.updated_at,
                 }
                 for i in found.items
-            ]
-        answer: dict[str, Any] = {"letters": letters}
+            ],
+            "total": found.total,
+            "limit": limit,
+            "offset": offset,
+        }
         if sorts_mail(user):
             from mail import bridge
 

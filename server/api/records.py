@@ -8,7 +8,6 @@ with 409 instead of overwriting a colleague's change.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.requests import Request
@@ -18,21 +17,9 @@ from starlette.routing import Route
 from crm import records
 from crm.errors import MalformedInput
 from crm.models import User
-from server.http import as_user, json_response, read_json
+from server.http import NUMBER, as_user, int_param, json_response, read_json
 
 _PAGING = ("limit", "offset", "sort", "q")
-# ASCII digits only (str.isdigit() and int() take superscripts and other scripts' digits),
-# and few enough that int() never meets a 5,000-digit number.
-_NUMBER = re.compile(r"[0-9]{1,19}")
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not _NUMBER.fullmatch(raw):
-        raise MalformedInput(f"query parameter {name} must be an integer, got {raw[:40]!r}")
-    return int(raw)
 
 
 def _expected_version(request: Request) -> int | None:
@@ -40,7 +27,7 @@ def _expected_version(request: Request) -> int | None:
     if raw is None:
         return None
     raw = raw.strip().removeprefix("W/").strip('"')
-    if not _NUMBER.fullmatch(raw):
+    if not NUMBER.fullmatch(raw):
         raise MalformedInput('If-Match must be the record\'s ETag, e.g. "3"')
     return int(raw)
 
@@ -56,8 +43,8 @@ def endpoints(rt: records.RecordType) -> list[Route]:
 
         def work(session: Any, user: User) -> dict[str, Any]:
             # Parsed once the caller is known: a stranger gets 401 whatever they send.
-            limit = _int_param(request, "limit", 50)
-            offset = _int_param(request, "offset", 0)
+            limit = int_param(request, "limit", 50)
+            offset = int_param(request, "offset", 0)
             page = records.list_records(
                 session,
                 user,

@@ -190,3 +190,84 @@ def test_a_contact_person_has_no_mail_domain(api: Api, desk: dict[str, Any]) -> 
         },
     )
     assert r.status_code == 422 and "contacts[0]" in r.json()["details"]
+
+
+def test_the_outbox_pages_newest_first_and_counts_the_rest(api: Api, desk: dict[str, Any]) -> None:
+    ivanov = desk["ivanov"]
+    made = {}
+    for n, status in enumerate(("queued", "failed", "sent", "uncertain", "queued")):
+        made[n] = api.create(
+            ivanov,
+            "interactions",
+            counterparty_id=desk["cp"]["id"],
+            kind="letter",
+            direction="outgoing",
+            subject=f"Письмо {n}",
+            mail_status="queued",
+            starts_at="2026-12-01T10:00:00+03:00",
+            participants=[{"role": "to", "address": "someone@example.ru"}],
+        )["id"]
+        with api.database.write() as db:  # as the mail bridge moves them
+            letter = db.get_one(Interaction, made[n])
+            letter.mail_status = status
+            letter.updated_at = utcnow()
+    first = api.client.get("/api/v1/mail/outbox?limit=2", headers=ivanov).json()
+    rest = api.client.get("/api/v1/mail/outbox?limit=2&offset=2", headers=ivanov).json()
+    assert [x["subject"] for x in first["letters"]] == ["Письмо 4", "Письмо 3"]
+    assert [x["subject"] for x in rest["letters"]] == [
+        "Письмо 1",
+        "Письмо 0",
+    ]  # "sent" is not waiting
+    assert first["total"] == 4 and (first["limit"], first["offset"]) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "who"),
+    [
+        ("/api/v1/mail/outbox?limt=5", "ivanov"),
+        ("/api/v1/mail/outbox?limit=0", "ivanov"),
+        ("/api/v1/mail/outbox?limit=501", "ivanov"),
+        ("/api/v1/mail/outbox?offset=-1", "ivanov"),
+        ("/api/v1/mail/reviews?status=all", "office"),
+        ("/api/v1/mail/suggestions?limit=x", "office"),
+    ],
+)
+def test_a_listing_refuses_a_parameter_it_does_not_take(
+    api: Api, desk: dict[str, Any], path: str, who: str
+) -> None:
+    answer = api.client.get(path, headers=desk[who])
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "malformed_input"
+
+
+def test_the_queue_and_the_suggestions_page(api: Api, desk: dict[str, Any]) -> None:
+    office = desk["office"]
+    reviews = api.client.get("/api/v1/mail/reviews?limit=1", headers=office).json()
+    assert [r["id"] for r in reviews["items"]] == [desk["review"]]
+    assert api.client.get("/api/v1/mail/reviews?offset=1", headers=office).json()["items"] == []
+    admin = api.user("admin", role="admin")  # the suggestion is on a client office may not change
+    assert [
+        s["id"]
+        for s in api.client.get("/api/v1/mail/suggestions?limit=1", headers=admin).json()["items"]
+    ] == [desk["suggestion"]]
+    assert api.client.get("/api/v1/mail/suggestions?offset=1", headers=admin).json()["items"] == []
+    # A salesperson is refused for the role whatever the parameters say.
+    assert api.client.get("/api/v1/mail/reviews?bogus=1", headers=desk["ivanov"]).status_code == 403
+
+
+def test_a_list_filter_takes_several_values(api: Api, desk: dict[str, Any]) -> None:
+    ivanov = desk["ivanov"]
+    for kind in ("call", "meeting", "other"):
+        api.create(
+            ivanov,
+            "interactions",
+            counterparty_id=desk["cp"]["id"],
+            kind=kind,
+            subject=kind,
+            starts_at="2026-12-01T10:00:00+03:00",
+        )
+    got = api.client.get("/api/v1/interactions?kind__in=call,meeting", headers=ivanov).json()
+    assert sorted(i["kind"] for i in got["items"]) == ["call", "meeting"]
+    for bad in ("kind__in=", "kind__in=" + ",".join(["call"] * 51), "starts_at__in=yesterday"):
+        answer = api.client.get(f"/api/v1/interactions?{bad}", headers=ivanov)
+        assert answer.status_code == 422, (bad, answer.text)
