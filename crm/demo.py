@@ -577,9 +577,9 @@ class _Builder:
         company.people.append(person.id)
         self.data.contact_persons.append(person)
 
-    def deal(self, company: _Company) -> None:
+    def deal(self, company: _Company, stage: str | None = None) -> None:
         rng = self.rng
-        stage = DEAL_STAGES.draw(rng)
+        stage = stage or DEAL_STAGES.draw(rng)
         created = self.past(company.created_at, TWO_YEARS)
         title = f"{self.pick(DEAL_KINDS)} {self.pick(GOODS)}"
         if rng.random() < 0.4:
@@ -668,6 +668,77 @@ class _Builder:
             )
         )
 
+    # ---------------------------------------------------------------- today
+
+    def day_plan(self) -> list[tuple[str, list[_Company]]]:
+        """Whose day the demo fills (each salesperson and the manager) and with which of their
+        own clients (up to two): made part of the size's counts, not added to them."""
+        plan = []
+        for person in [*self.sellers, self.manager]:
+            own = [c for c in self.companies if c.owner_id == person][:2]
+            if own:
+                plan.append((person, own))
+        return plan
+
+    def day_deals(self, plan: list[tuple[str, list[_Company]]]) -> None:
+        """Two open deals each, at the proposal and negotiation stages."""
+        for _, picks in plan:
+            for company, stage in zip(picks, ("proposal", "negotiation"), strict=False):
+                self.deal(company, stage=stage)
+
+    def _today_at(self, hour: int) -> datetime:
+        """``hour``:00 of today in Moscow (UTC+3), in UTC."""
+        return datetime.combine(self.now.date(), time(hour), tzinfo=UTC) - timedelta(hours=3)
+
+    def day_contacts(self, plan: list[tuple[str, list[_Company]]]) -> None:
+        """A call at 11:00 and a meeting at 15:00 (Moscow) today with their own clients."""
+        for person, picks in plan:
+            for company, hour, kind, subject in zip(
+                picks,
+                (11, 15),
+                ("call", "meeting"),
+                ("Уточнить заказ на следующий месяц", "Показать новую коллекцию"),
+                strict=False,
+            ):
+                starts = self._today_at(hour)
+                self.data.interactions.append(
+                    construct(
+                        Interaction,
+                        counterparty_id=company.record.id,
+                        contact_person_id=company.people[0] if company.people else None,
+                        responsible_id=person,
+                        kind=kind,
+                        direction="outgoing",
+                        status="planned",
+                        subject=subject,
+                        starts_at=starts,
+                        duration_minutes=15 if kind == "call" else 60,
+                        importance="normal",
+                        remind_at=starts - timedelta(minutes=15),
+                        **self.audit(self.now - timedelta(days=self.between(1, 7)), person),
+                    )
+                )
+
+    def day_reminders(self, plan: list[tuple[str, list[_Company]]]) -> None:
+        """A reminder due at 14:00 (Moscow) today about one of their clients."""
+        for person, picks in plan:
+            company = picks[-1]
+            due = self._today_at(14)
+            self.data.reminders.append(
+                construct(
+                    Reminder,
+                    title="Выставить счёт",
+                    due_at=due,
+                    remind_at=due,
+                    assignee_id=person,
+                    status="open",
+                    subject_type="counterparty",
+                    subject_id=company.record.id,
+                    counterparty_id=company.record.id,
+                    **self.audit(self.now - timedelta(days=self.between(1, 5)), person),
+                )
+            )
+
     def reminder(self, owners: dict[str, str]) -> None:
         rng = self.rng
         pools: dict[str, list[Any]] = {
@@ -751,16 +822,29 @@ def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoDat
     more = rng.choices(companies, weights, k=size.contact_persons - len(first)) if companies else []
     for company in [*first, *more]:
         b.contact_person(company)
+    # Today's work of each salesperson (``day_plan``), within the size's counts when they allow it.
+    plan = b.day_plan()
+    day_items = sum(len(picks) for _, picks in plan)
+    if min(size.deals, size.interactions) < day_items or size.reminders < len(plan):
+        plan = []
+    day_items = sum(len(picks) for _, picks in plan)
     buyers = [c for c in companies if {"client", "prospect"} & set(c.record.kinds)] or companies
     for company in (
-        rng.choices(buyers, [c.activity for c in buyers], k=size.deals) if buyers else []
+        rng.choices(buyers, [c.activity for c in buyers], k=size.deals - day_items)
+        if buyers
+        else []
     ):
         b.deal(company)
-    for company in rng.choices(companies, weights, k=size.interactions) if companies else []:
+    b.day_deals(plan)
+    for company in (
+        rng.choices(companies, weights, k=size.interactions - day_items) if companies else []
+    ):
         b.interaction(company)
+    b.day_contacts(plan)
     owners = {c.record.id: c.owner_id for c in companies}
-    for _ in range(size.reminders):
+    for _ in range(size.reminders - len(plan)):
         b.reminder(owners)
+    b.day_reminders(plan)
     return b.data
 
 

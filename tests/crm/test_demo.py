@@ -392,3 +392,35 @@ def test_generate_builds_and_loads_a_named_size(database: Database) -> None:
         assert session.execute(select(func.count()).select_from(Interaction)).scalar_one() == len(
             data.interactions
         )
+
+
+def test_each_salesperson_signs_in_to_a_days_work(database: Database) -> None:
+    """Dated today, the demo's agenda is not empty: today's call and meeting, a reminder, open deals."""
+    from datetime import date, timedelta
+    from zoneinfo import ZoneInfo
+
+    from crm import agenda
+
+    today = date(2026, 12, 2)
+    demo.load(database, demo.build(demo.SIZES["small"], 1, today))
+    moscow = ZoneInfo("Europe/Moscow")
+    now = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)  # 9:00 in Moscow
+    with database.read() as session:
+        for login in ("ivanov", "petrova", "sidorov", "kuznetsova"):
+            user = session.execute(select(User).where(col(User.login) == login)).scalar_one()
+            day = agenda.for_user(session, user, moscow, now=now)
+            assert [(i.kind, i.starts_at.astimezone(moscow).hour) for i, _ in day.planned][:2] == [
+                ("call", 11),
+                ("meeting", 15),
+            ], login
+            assert any(
+                r.title == "Выставить счёт" and r.due_at.astimezone(moscow).date() == today
+                for r, _ in day.reminders
+            ), login
+            open_deals = session.execute(
+                select(func.count())
+                .select_from(Deal)
+                .where(col(Deal.owner_id) == user.id, col(Deal.stage).not_in(["won", "lost"]))
+            ).scalar_one()
+            assert open_deals >= 2, login
+            assert all(i.starts_at >= now - timedelta(hours=12) for i, _ in day.planned)
