@@ -5,11 +5,12 @@
 Builds the small demo company on a temporary SQLite (dated today, so the agenda
 is a real day), starts ``satchel serve`` on it, signs in through the sign-in
 form in Debian's Chromium and saves one PNG per screen: the salesperson's
-(``ivanov``) agenda, quick search, a card, the deals board, conflicts and
-settings in Russian, another salesperson's agenda in English (her setting), and
-the office's mail review queue.
-``tests/web/test_screens.py`` runs it into a temporary folder and checks that
-no screen is wider than the laptop's.
+(``ivanov``) agenda, quick search, a card, its edit form, the forms for a new
+counterparty, contact person, letter, deal and reminder, a letter, the deals
+board, conflicts and settings in Russian, another salesperson's agenda in English
+(her setting), the office's mail review queue and the administrator's users.
+It prints a screen wider than the laptop's beside its file; the suite's own check of
+every screen's width is ``tests/web/test_browser.py``'s 1366×768 test.
 """
 
 from __future__ import annotations
@@ -73,14 +74,35 @@ def _busiest_client(database: Database, login: str) -> tuple[str, str]:
     return str(cp.id), (phones[0][-4:] if phones else (cp.short_name or cp.legal_name)[:4])
 
 
+def _latest_letter(database: Database, counterparty_id: str) -> str | None:
+    with database.read() as db:
+        row = db.exec(
+            select(Interaction.id)
+            .where(
+                col(Interaction.counterparty_id) == counterparty_id,
+                col(Interaction.kind) == "letter",
+            )
+            .order_by(col(Interaction.starts_at).desc())
+            .limit(1)
+        ).first()
+    return None if row is None else str(row[0])
+
+
 def screens(database: Database) -> list[Screen]:
     card, fragment = _busiest_client(database, "ivanov")
+    letter = _latest_letter(database, card)
     return [
         Screen("signin", "", "/signin"),
         Screen("agenda", "ivanov", "/"),
         Screen("search", "ivanov", f"/search?q={fragment}"),
         Screen("card", "ivanov", f"/counterparties/{card}", full_page=True),
         Screen("card-edit", "ivanov", f"/counterparties/{card}/edit"),
+        Screen("card-new", "ivanov", "/counterparties/new"),
+        Screen("person-new", "ivanov", f"/counterparties/{card}/people/new"),
+        Screen("letter-new", "ivanov", f"/counterparties/{card}/letters/new"),
+        *([Screen("letter", "ivanov", f"/letters/{letter}")] if letter else []),
+        Screen("deal-new", "ivanov", f"/counterparties/{card}/deals/new"),
+        Screen("reminder-new", "ivanov", f"/reminders/new?counterparty_id={card}"),
         Screen(
             "deals", "manager", "/deals"
         ),  # the team's board: the small demo's deals are spread thin
@@ -88,6 +110,7 @@ def screens(database: Database) -> list[Screen]:
         Screen("settings", "ivanov", "/settings"),
         Screen("agenda-en", "petrova", "/", lang="en"),
         Screen("review", "office", "/review"),
+        Screen("admin-users", "admin", "/admin/users"),
     ]
 
 
