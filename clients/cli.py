@@ -28,12 +28,24 @@ from rich.table import Column, Table
 from clients import vault
 from clients.profiles import ENV_HOME, Profiles, default_home
 from crm import console as terminal
-from crm.console import PasswordFileOpt, PasswordStdinOpt, console, err, read_password
+from crm.console import (
+    JsonOpt,
+    PasswordFileOpt,
+    PasswordStdinOpt,
+    clip,
+    console,
+    err,
+    listing,
+    print_json,
+    read_password,
+)
 
 if TYPE_CHECKING:
     import httpx
 
     from clients.replica import Replica
+
+ObjectJsonOpt = Annotated[bool, typer.Option("--json", help="Print it as one JSON object.")]
 
 app = typer.Typer(
     help="Satchel field client: your CRM on the laptop, with or without a network. / "
@@ -103,9 +115,16 @@ def opened(ctx: typer.Context) -> Iterator[Replica]:
         replica.close()
 
 
+REPEAT_PROMPT = "Repeat for confirmation / Повторите для подтверждения"
+
+
 def _ask_passphrase(prompt: str, confirm: bool) -> str | None:
     try:
-        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+        return str(
+            typer.prompt(
+                prompt, hide_input=True, confirmation_prompt=REPEAT_PROMPT if confirm else False
+            )
+        )
     except (typer.Abort, EOFError):
         return None
 
@@ -255,10 +274,13 @@ def watch(
 
 
 @app.command()
-def status(ctx: typer.Context) -> None:
+def status(ctx: typer.Context, as_json: ObjectJsonOpt = False) -> None:
     """Last sync, pending changes, open conflicts, quarantine. / Состояние синхронизации."""
     with opened(ctx) as replica:
         s = replica.status()
+        if as_json:
+            print_json(s)
+            return
         console.print(f"server: {s['server']}  login: {s['login']}  device: {s['device_id']}")
         console.print(f"last sync: {s['last_sync'] or 'never'}")
         console.print(f"pending changes: {s['pending']}")
@@ -317,16 +339,11 @@ def ui(
         __name__
     ].LaptopHome  # through __getattr__: imported now, or a test's stand-in
     with opened(ctx) as replica:
-        # Bound here, before uvicorn starts, so the port is known for the Host check and the link.
-        # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without
-        # it every answer waited ~40 ms on the browser's delayed ACK (bench/web.py found it).
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            listener.bind(("127.0.0.1", port))
-            listener.listen(128)  # the link printed below answers even before uvicorn runs
-        except OSError as exc:
-            err.print(f"[red]error:[/red] cannot listen on 127.0.0.1:{port}: {exc.strerror}")
-            raise typer.Exit(11) from None
+        # Bound here, before uvicorn starts, so the port is known for the Host check and the link;
+        # listening already, the link printed below answers even before uvicorn runs. A taken
+        # port is PortTaken: exit 11. (TCP named on the socket: without it every answer waited
+        # ~40 ms on the browser's delayed ACK, bench/web.py found it.)
+        listener = terminal.listen("127.0.0.1", port)
         actual = listener.getsockname()[1]
         with _http(replica.state("server") or "http://127.0.0.1:9") as http:
             background = BackgroundSync(replica, http, every=sync_minutes * 60)
@@ -356,48 +373,61 @@ def ui(
                 background.stop()
 
 
-def _short(value: Any, width: int = 40) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _id_column() -> Column:
+    return Column("id", no_wrap=True, min_width=36)
 
 
 @app.command()
-def conflicts(ctx: typer.Context) -> None:
+def conflicts(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Open conflicts: the same field changed on two laptops. / Конфликты правок."""
     from sync import protocol
 
     with opened(ctx) as replica:
         items = replica.conflicts()
-        if not items:
-            console.print("no open conflicts")
-            return
         user_id, device_id = replica.state("user_id"), replica.state("device_id")
-        table = Table(
-            Column("id", no_wrap=True, min_width=36),
-            "record",
-            "field",
-            "mine / мой",
-            "theirs / их",
-            "kept now / сейчас",
-            "resolution",
+    rows = []
+    for c in items:
+        server, client = (
+            (c.get("server") or {}).get("value"),
+            (c.get("client") or {}).get("value"),
         )
-        for c in items:
-            server, client = (
-                (c.get("server") or {}).get("value"),
-                (c.get("client") or {}).get("value"),
-            )
-            server_side = protocol.mine_is_server_side(c, user_id, device_id)
-            mine, theirs = (server, client) if server_side else (client, server)
-            table.add_row(
-                c["id"],
-                f"{c['type']} {c['record_id']}",
-                c.get("field") or c["kind"],
-                _short(mine),
-                _short(theirs),
-                "mine" if server_side else "theirs",
-                c.get("pending_choice") or "",
-            )
-        console.print(table)
+        server_side = protocol.mine_is_server_side(c, user_id, device_id)
+        mine, theirs = (server, client) if server_side else (client, server)
+        rows.append(
+            {
+                "id": c["id"],
+                "type": c["type"],
+                "record_id": c["record_id"],
+                "field": c.get("field") or c["kind"],
+                "mine": mine,
+                "theirs": theirs,
+                "kept_now": "mine" if server_side else "theirs",
+                "resolution": c.get("pending_choice"),
+            }
+        )
+    if not rows and not as_json:
+        console.print("no open conflicts / конфликтов нет")
+        return
+    table = Table(
+        _id_column(),
+        "Запись / Record",
+        "Поле / Field",
+        "Моё / Mine",
+        "Их / Theirs",
+        "Сейчас / Kept now",
+        "Решение / Resolution",
+    )
+    for r in rows:
+        table.add_row(
+            r["id"],
+            f"{r['type']} {r['record_id']}",
+            r["field"],
+            clip(r["mine"]),
+            clip(r["theirs"]),
+            r["kept_now"],
+            r["resolution"] or "",
+        )
+    listing(table, rows, as_json=as_json)
 
 
 def _value(raw: str) -> Any:
@@ -427,17 +457,18 @@ def resolve(
 
 
 @quarantine_app.command("list")
-def quarantine_list(ctx: typer.Context) -> None:
+def quarantine_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Show quarantined changes and why."""
     with opened(ctx) as replica:
-        table = Table("id", "change", "reason", "since")
-        for q in replica.quarantine():
-            m = q["mutation"]
-            what = f"{m['op']} {m.get('type', '')} {m.get('id') or m.get('conflict_id')}"
-            table.add_row(
-                str(q["id"]), what + f"\n{_short(m.get('fields', ''), 60)}", q["reason"], q["at"]
-            )
-        console.print(table)
+        items = replica.quarantine()
+    table = Table("id", "Изменение / Change", "Причина / Reason", "С / Since")
+    for q in items:
+        m = q["mutation"]
+        what = f"{m['op']} {m.get('type', '')} {m.get('id') or m.get('conflict_id')}"
+        table.add_row(
+            str(q["id"]), what + f"\n{clip(m.get('fields', ''), 60)}", q["reason"], q["at"]
+        )
+    listing(table, items, as_json=as_json)
 
 
 @quarantine_app.command("retry")
@@ -488,19 +519,42 @@ def _contacts(phone: str | None, email: str | None) -> list[dict[str, str]] | No
     return items or None
 
 
-COLUMNS = {
-    "counterparties": ("legal_name", "inn", "region", "stage"),
-    "contact-persons": ("full_name", "position", "counterparty_id", "birthday"),
-    "interactions": ("starts_at", "kind", "status", "subject"),
-    "reminders": ("due_at", "status", "title"),
+# The columns of each listing: the field, and its header in both languages.
+COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "counterparties": (
+        ("legal_name", "Название / Name"),
+        ("inn", "ИНН / INN"),
+        ("region", "Регион / Region"),
+        ("stage", "Стадия / Stage"),
+    ),
+    "contact-persons": (
+        ("full_name", "ФИО / Full name"),
+        ("position", "Должность / Position"),
+        ("counterparty_id", "Контрагент / Counterparty"),
+        ("birthday", "День рождения / Birthday"),
+    ),
+    "interactions": (
+        ("starts_at", "Когда / When"),
+        ("kind", "Вид / Kind"),
+        ("status", "Статус / Status"),
+        ("subject", "Тема / Subject"),
+    ),
+    "reminders": (
+        ("due_at", "Срок / Due"),
+        ("status", "Статус / Status"),
+        ("title", "Что сделать / Title"),
+    ),
 }
 
 
-def _show(record: dict[str, Any]) -> None:
+def _show(record: dict[str, Any], *, as_json: bool = False) -> None:
+    if as_json:
+        print_json(record)
+        return
     table = Table("field", "value", show_header=False)
     for name, value in record.items():
-        table.add_row(name, "" if value is None else _short(value, 100))
-    console.print(table)
+        table.add_row(name, clip(value, 100))
+    listing(table, [record])
 
 
 def _label(record: dict[str, Any]) -> str:
@@ -546,10 +600,10 @@ def _record_commands(type_name: str, group: typer.Typer) -> None:
             console.print(f"deleted {record_id} (sent with the next sync)")
 
     @group.command("show")
-    def show(ctx: typer.Context, record_id: str) -> None:
-        """Show one record."""
+    def show(ctx: typer.Context, record_id: str, as_json: ObjectJsonOpt = False) -> None:
+        """Show one record (--json: as JSON)."""
         with opened(ctx) as replica:
-            _show(replica.get(type_name, record_id))
+            _show(replica.get(type_name, record_id), as_json=as_json)
 
     @group.command("list")
     def list_(
@@ -558,18 +612,20 @@ def _record_commands(type_name: str, group: typer.Typer) -> None:
             str | None, typer.Option("--q", help="Search (names, phones, emails, INN).")
         ] = None,
         limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+        as_json: JsonOpt = False,
     ) -> None:
-        """List records (from this laptop)."""
+        """List records (from this laptop); --json: the whole records as JSON."""
         with opened(ctx) as replica:
             items = replica.list(
                 type_name,
                 q=q if type_name in ("counterparties", "contact-persons") else None,
                 limit=limit,
             )
-            table = Table(Column("id", no_wrap=True, min_width=36), *COLUMNS[type_name])
-            for item in items:
-                table.add_row(item["id"], *(_short(item.get(c) or "") for c in COLUMNS[type_name]))
-            console.print(table)
+        columns = COLUMNS[type_name]
+        table = Table(_id_column(), *(header for _, header in columns))
+        for item in items:
+            table.add_row(item["id"], *(clip(item.get(name) or "") for name, _ in columns))
+        listing(table, items, as_json=as_json)
 
 
 counterparties_app = typer.Typer(

@@ -9,15 +9,18 @@ Kept free of the database and of everything heavier than rich and typer, so that
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -29,6 +32,15 @@ from crm import errors
 console = Console()
 err = Console(stderr=True)
 
+
+class PortTaken(Exception):
+    """A server (``satchel serve``, ``satchel demo``, ``satchel-field ui``) cannot listen on its port."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 # The one place where domain errors become exit codes; a command adds its own errors
 # (the laptop's sync errors) through ``reporting(extra)``.
 EXIT_CODES: dict[type[Exception], int] = {
@@ -38,6 +50,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     errors.AlreadyExists: 5,
     errors.PermissionDenied: 6,
     errors.Unauthenticated: 6,
+    PortTaken: 11,
 }
 
 
@@ -82,7 +95,80 @@ def reporting(extra: ExitCodes | Callable[[], ExitCodes] | None = None) -> Itera
         raise typer.Exit(codes.get(type(exc), 1)) from None
 
 
+# -- listening -----------------------------------------------------------------------------
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: any free port), for uvicorn to serve on.
+
+    Bound before anything says the server is listening, so that a port in use is a clear
+    ``PortTaken`` (exit 11) instead of "listening on …" followed by uvicorn's own error.
+    IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    if os.name != "nt":  # as uvicorn does; on Windows it would let two servers share a port
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise PortTaken(
+                f"port {port} is taken ({where} is in use by another program, another Satchel?): "
+                f"stop it or choose another port with --port / порт {port} занят другой "
+                "программой: остановите её или выберите другой порт (--port)"
+            ) from None
+        raise PortTaken(
+            f"cannot listen on {where}: {exc.strerror or exc} / "
+            f"не удаётся открыть порт {port} на {host}"
+        ) from None
+    listener.set_inheritable(True)
+    return listener
+
+
 # -- listings ------------------------------------------------------------------------------
+
+# The zone the office's screens show times in (server/web_home.py's TIMEZONE; a test checks they
+# agree): listings of the ``satchel`` command show times there too, the zone said in the header.
+SERVER_ZONE = "Europe/Moscow"
+ZONE_LABEL = "MSK"
+
+
+def when(moment: datetime | str | None) -> str:
+    """A moment as ``2026-12-02 04:07`` in the server's zone (Moscow time); "" for none.
+
+    A moment without an offset (SQLite gives some back so) is taken as UTC, as Satchel stores it.
+    """
+    if moment is None or moment == "":
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(SERVER_ZONE)).strftime("%Y-%m-%d %H:%M")
+
+
+def whole_values() -> bool:
+    """Whether listings print every value whole: standard output is no terminal and no
+    ``COLUMNS`` chose a width."""
+    return not console.is_terminal and not os.environ.get("COLUMNS")
+
+
+def clip(value: Any, width: int = 40) -> str:
+    """``value`` as text (lists and objects as JSON) for a table's cell: cut to ``width`` with
+    "…" where the table must fit a window, whole when printed into a file or another program."""
+    if value is None:
+        return ""
+    text = (
+        value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=_plain)
+    )
+    if len(text) <= width or whole_values():
+        return text
+    return text[: width - 1] + "…"
+
 
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the rows as JSON (one array of objects).")
@@ -110,7 +196,7 @@ def listing(table: Table, rows: Sequence[Mapping[str, Any]], *, as_json: bool = 
     if as_json:
         print_json(list(rows))
         return
-    if console.is_terminal or os.environ.get("COLUMNS"):
+    if not whole_values():
         console.print(table)
         return
     needed = Measurement.get(console, console.options.update_width(1_000_000), table).maximum

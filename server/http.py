@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlmodel import Session
@@ -17,9 +19,14 @@ from crm import accounts
 from crm.database import Database
 from crm.errors import MalformedInput, TooLarge, Unauthenticated
 from crm.models import Device, User
+from crm.models.base import utcnow
 from server.config import Config
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# How often a device's last contact is written down (crm.accounts.touch_device's minute).
+SEEN_EVERY = timedelta(minutes=1)
 
 
 def db(request: Request) -> Database:
@@ -202,9 +209,30 @@ async def as_caller(
             check_request_line(request)  # after the token: a stranger learns nothing from a 400
             if write:
                 accounts.touch_device(session, device)
-            return work(session, user, device)
+            result = work(session, user, device)
+            unseen = device.id if not write and _unseen_for_a_minute(device) else None
+        if unseen is not None:
+            _seen(database, unseen)
+        return result
 
     return await run_in_threadpool(run)
+
+
+def _unseen_for_a_minute(device: Device) -> bool:
+    seen = device.last_seen_at
+    return seen is None or utcnow() - seen > SEEN_EVERY
+
+
+def _seen(database: Database, device_id: str) -> None:
+    """Note that a device that only read (pulled) was seen: one short write at most once a minute
+    per device, after its answer is ready. Failing to note it never fails the request."""
+    try:
+        with database.write() as session:
+            device = session.get(Device, device_id)
+            if device is not None:
+                accounts.touch_device(session, device)
+    except Exception:  # noqa: BLE001 - a busy writer only delays the note to the next request
+        log.warning("could not note when device %s was last seen", device_id, exc_info=True)
 
 
 def check_request_line(request: Request) -> None:

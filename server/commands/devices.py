@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from crm.console import JsonOpt, console, err, listing
+from crm.console import ZONE_LABEL, JsonOpt, console, err, listing, when
 from server.commands.opening import ConfigOpt, reading, writing
 
 device_app = typer.Typer(help="List and revoke users' devices.", no_args_is_help=True)
@@ -41,11 +41,15 @@ def device_list(
             }
             for d in accounts.list_devices(session, user)
         ]
-    table = Table(Column("id", no_wrap=True, min_width=36), "user", "name", "last seen", "revoked")
+    table = Table(
+        Column("id", no_wrap=True, min_width=36),
+        "user",
+        "name",
+        f"last seen ({ZONE_LABEL})",
+        f"revoked ({ZONE_LABEL})",
+    )
     for r in rows:
-        table.add_row(
-            r["id"], r["user"], r["name"], str(r["last_seen"] or ""), str(r["revoked"] or "")
-        )
+        table.add_row(r["id"], r["user"], r["name"], when(r["last_seen"]), when(r["revoked"]))
     listing(table, rows, as_json=as_json)
 
 
@@ -116,10 +120,14 @@ def sync_devices(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         for login, name, device_id, last_seq, seen in found
     ]
     table = Table(
-        "user", "device", Column("id", no_wrap=True, min_width=36), "mutations applied", "last seen"
+        "user",
+        "device",
+        Column("id", no_wrap=True, min_width=36),
+        "mutations applied",
+        f"last seen ({ZONE_LABEL})",
     )
     for r in rows:
         table.add_row(
-            r["user"], r["device"], r["id"], str(r["mutations_applied"]), str(r["last_seen"] or "")
+            r["user"], r["device"], r["id"], str(r["mutations_applied"]), when(r["last_seen"])
         )
     listing(table, rows, as_json=as_json)

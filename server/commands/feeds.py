@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crm.console import JsonOpt, console, listing
+from crm.console import ZONE_LABEL, JsonOpt, console, listing, when
 from server.commands.opening import ConfigOpt, load_config, reading, writing
 
 feed_app = typer.Typer(
@@ -46,15 +46,19 @@ def feed_list(
 ) -> None:
     """List feeds (never their URLs: only their hashes are kept)."""
     from rich.table import Column, Table
+    from sqlalchemy import select
 
     from calendar_bridge import tokens
     from crm import accounts
+    from crm.models import User
 
     with reading(config) as session:
         user = accounts.find_user(session, login) if login else None
+        logins = {u.id: u.login for u in session.execute(select(User)).scalars()}
         rows: list[dict[str, Any]] = [
             {
                 "id": f.id,
+                "user": logins.get(f.user_id, f.user_id),
                 "user_id": f.user_id,
                 "kind": f.kind,
                 "free_busy": f.free_busy,
@@ -70,18 +74,18 @@ def feed_list(
         "kind",
         "free/busy",
         "label",
-        "created",
-        "revoked",
+        f"created ({ZONE_LABEL})",
+        f"revoked ({ZONE_LABEL})",
     )
     for r in rows:
         table.add_row(
             r["id"],
-            r["user_id"],
+            r["user"],
             r["kind"],
             "yes" if r["free_busy"] else "",
             r["label"],
-            str(r["created"]),
-            str(r["revoked"] or ""),
+            when(r["created"]),
+            when(r["revoked"]),
         )
     listing(table, rows, as_json=as_json)
 

@@ -5,12 +5,15 @@ Mailboxes (``mail mailbox``) and the review queue (``mail review``) have modules
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from crm.console import JsonOpt, console, err, listing, print_json, reporting
+from crm.console import ZONE_LABEL, JsonOpt, console, err, listing, print_json, reporting
+from crm.console import when as _when
 from server.commands import mailboxes, reviews
 from server.commands.opening import ConfigOpt, load_config, open_db, reading, writing
 
@@ -41,10 +44,13 @@ def bridge() -> ModuleType:
 
 
 def when(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    """A time in a listing: ``2026-12-02 04:07``, Moscow time (crm.console.when)."""
+    return _when(moment)
 
 
-def _summary(report: Any) -> str:
+def _summary(report: Any, secrets: Mapping[str, str] | None = None) -> str:
+    """One mailbox's line: what was read and filed; a mailbox that failed says why on it
+    (``sales: cannot reach imap.yandex.ru:993: …``), never with its password."""
     away = sum(sum(f.classified.values()) for f in report.folders)
     text = (
         f"{report.mailbox}: {report.total('fetched')} read, {report.total('filed')} filed, "
@@ -52,7 +58,45 @@ def _summary(report: Any) -> str:
     )
     if report.total("errors"):
         text += f", {report.total('errors')} failed (in review)"
+    if report.error:
+        error = _unsecret(str(report.error), (secrets or {}).get(report.mailbox))
+        if report.total("fetched"):
+            return f"{text}; then stopped: {error}"
+        return f"{report.mailbox}: {error}"
     return text
+
+
+def _unsecret(text: str, secret: str | None) -> str:
+    """``text`` with a mailbox's password (or token) blotted out, should a server have echoed it."""
+    return text.replace(secret, "***") if secret and len(secret) >= 3 else text
+
+
+def _secrets(bridge_: ModuleType, database: Any, cfg: Any) -> dict[str, str]:
+    """Every mailbox's password, by name: only to keep them out of the messages printed."""
+    found: dict[str, str] = {}
+    with database.read() as session:
+        boxes = bridge_.status(session)[0]
+    try:
+        box = bridge_.secret_box(cfg)
+    except Exception:  # noqa: BLE001 - no key, no passwords to read: none can be shown either
+        return found
+    for b in boxes:
+        try:
+            if b.secret:
+                found[b.name] = box.decrypt(b.secret)
+        except Exception:  # noqa: BLE001 - an undecryptable password cannot be shown either
+            pass
+    return found
+
+
+def _line(report: Any, secrets: Mapping[str, str]) -> None:
+    """Print a mailbox's summary; one that failed in red, on standard error too when it is not
+    a terminal (so that a cron job's mail or a log shows it whatever is kept)."""
+    line = _summary(report, secrets)
+    if report.error:
+        console.print(f"[red]{escape(line)}[/red]", soft_wrap=True)
+    else:
+        console.print(escape(line), soft_wrap=True)
 
 
 def _run_once(bridge_: ModuleType, database: Any, cfg: Any, mailbox: str | None) -> list[Any]:
@@ -117,15 +161,17 @@ def mail_run(
     logging.getLogger("alembic").setLevel(logging.WARNING)
     with reporting():
         database = open_db(cfg)
+        secrets = _secrets(mail_bridge, database, cfg)
         if once:
             reports = _run_once(mail_bridge, database, cfg, mailbox)
-            failed = False
             for report in reports:
-                console.print(_summary(report))
-                if report.error:
-                    err.print(f"[red]{report.mailbox}:[/red] {report.error}")
-                    failed = True
+                _line(report, secrets)
+            failed = [r.mailbox for r in reports if r.error]
             if failed:
+                err.print(
+                    f"[red]error:[/red] {len(failed)} of {len(reports)} mailbox(es) failed: "
+                    f"{', '.join(failed)} / не удалось прочитать ящики: {', '.join(failed)}"
+                )
                 raise typer.Exit(1)
             return
         stop = threading.Event()
@@ -138,9 +184,7 @@ def mail_run(
                 database,
                 cfg,
                 stop=stop,
-                on_report=lambda r: (
-                    console.print(_summary(r)) if r.total("fetched") or r.error else None
-                ),
+                on_report=lambda r: _line(r, secrets) if r.total("fetched") or r.error else None,
             )
         except KeyboardInterrupt:
             stop.set()
@@ -201,7 +245,7 @@ def mail_status(
         "review",
         "known",
         "errors",
-        "last run",
+        f"last run ({ZONE_LABEL})",
         "last error",
     )
     for r in rows:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from crm.console import (
+    ZONE_LABEL,
     JsonOpt,
     PasswordFileOpt,
     PasswordStdinOpt,
@@ -266,7 +267,16 @@ def mailbox_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             }
             for b in boxes
         ]
-    table = Table("name", "address", "kind", "imap", "smtp", "enabled", "last run", "last error")
+    table = Table(
+        "name",
+        "address",
+        "kind",
+        "imap",
+        "smtp",
+        "enabled",
+        f"last run ({ZONE_LABEL})",
+        "last error",
+    )
     for r in rows:
         table.add_row(
             r["name"],

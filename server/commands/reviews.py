@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from crm.console import JsonOpt, console, listing, reporting
+from crm.console import ZONE_LABEL, JsonOpt, console, listing, reporting
 from server.commands.opening import ConfigOpt, load_config, open_db, reading
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def review_list(
         ]
     table = Table(
         Column("id", no_wrap=True, min_width=36),
-        "received",
+        f"received ({ZONE_LABEL})",
         "from",
         "subject",
         "why",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from crm.console import console, err, reporting
+from crm.console import console, err, listen, reporting
 from server.commands.opening import ConfigOpt, load_config, open_db
 
 if TYPE_CHECKING:
@@ -21,29 +21,41 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
-    """Run the server (migrating the database first)."""
+    """Run the server (migrating the database first). A port in use: exit 11."""
     import uvicorn
 
     from server import logs
     from server.app import create_app
 
     cfg = load_config(config, host=host, port=port)
+    with reporting():
+        listener = listen(cfg.host, cfg.port)  # a taken port says so before anything else
     logs.configure(cfg.log_level)  # redacts addresses and phones, for uvicorn's loggers too
-    database = open_db(cfg)
-    console.print(
-        f"Satchel listening on http://{cfg.host}:{cfg.port}  (database: {database.dialect})"
-    )
-    # No access log: request lines would carry calendar feed tokens (secrets) into the log.
-    uvicorn.run(
-        create_app(cfg, database),
-        host=cfg.host,
-        port=cfg.port,
-        log_level=cfg.log_level,
-        access_log=False,
-        server_header=False,
-        log_config=None,
-        **proxy_settings(cfg),
-    )
+    with listener:
+        database = open_db(cfg)
+        server = uvicorn.Server(
+            # No access log: request lines would carry calendar feed tokens (secrets) into the log.
+            uvicorn.Config(
+                create_app(cfg, database),
+                host=cfg.host,
+                port=cfg.port,
+                log_level=cfg.log_level,
+                access_log=False,
+                server_header=False,
+                log_config=None,
+                **proxy_settings(cfg),
+            )
+        )
+        console.print(
+            f"Satchel listening on {address(cfg.host, listener)}  (database: {database.dialect})"
+        )
+        server.run(sockets=[listener])
+
+
+def address(host: str, listener: Any) -> str:
+    """The server's address as a browser takes it, with the port actually bound (``--port 0``)."""
+    port = listener.getsockname()[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def proxy_settings(cfg: Config) -> dict[str, Any]:
@@ -92,6 +104,8 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Build a demo trading company on SQLite and run the server, ready to log into."""
+    from datetime import date
+
     import uvicorn
     from sqlalchemy import func, select
 
@@ -110,6 +124,8 @@ def demo(
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
     cfg = load_config(None, data_dir=str(directory), database_url=f"sqlite:///{db_file}", port=port)
     with reporting():
+        # The port first: a taken one stops the command before the company is built (exit 11).
+        listener = listen(cfg.host, cfg.port) if serve_after else None
         database = open_db(cfg)
         with database.read() as session:
             existing = session.execute(select(func.count()).select_from(Counterparty)).scalar_one()
@@ -128,7 +144,8 @@ def demo(
                         tasks[stage] = bar.add_task(stage, total=total)
                     bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
 
-                demo_data.generate(database, size, seed=seed, progress=progress)
+                # Dated today: the agenda of a first sign-in shows today's calls, meetings and reminders.
+                demo_data.generate(database, size, seed=seed, today=date.today(), progress=progress)
     console.print(
         f"demo users (password [bold]{demo_data.DEMO_PASSWORD}[/bold]): "
         "admin, manager, ivanov, petrova, sidorov, kuznetsova, office"
@@ -137,17 +154,24 @@ def demo(
         f"other commands work on the demo with SATCHEL_DATA_DIR={directory} "
         f"(e.g. SATCHEL_DATA_DIR={directory} satchel user list)"
     )
-    if serve_after:
-        console.print(f"Satchel demo on http://{cfg.host}:{cfg.port}  — Ctrl+C to stop")
-        uvicorn.run(
-            create_app(cfg, database),
-            host=cfg.host,
-            port=cfg.port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            **proxy_settings(cfg),
-        )
+    if listener is not None:
+        with listener:
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(cfg, database),
+                    host=cfg.host,
+                    port=cfg.port,
+                    log_level="warning",
+                    access_log=False,
+                    server_header=False,
+                    **proxy_settings(cfg),
+                )
+            )
+            console.print(
+                f"Satchel demo on {address(cfg.host, listener)}  — Ctrl+C to stop "
+                "/ Ctrl+C — остановить"
+            )
+            server.run(sockets=[listener])
 
 
 def backup_command(

@@ -287,3 +287,101 @@ def test_help_loads_neither_the_replica_nor_the_screens() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert loaded.strip() == "[]"
+
+
+def test_listings_are_whole_when_piped_bilingual_and_json(
+    live: LiveServer, database: Database, tmp_path: Path
+) -> None:
+    """A new user's trial: ``counterparties list | cat`` cut the INN and the name, headers were
+    field names, and there was no ``--json``."""
+    import json
+
+    make_user(database, "ivanov")
+    home = tmp_path / "home"
+    assert field(home, "login", live.url, "--user", "ivanov", "--password", PASSWORD).exit_code == 0
+    name = "ИП Антонова Мария Сергеевна, оптовая торговля стройматериалами и инструментом"
+    cp_id = field(
+        home, "counterparties", "add", name, "--inn", "7707083893", "--region", "Нижегородская обл."
+    ).output.split()[1]
+    person = "Антонова Мария Сергеевна-Константинопольская"
+    assert (
+        field(home, "people", "add", person, "-c", cp_id, "--position", "директор").exit_code == 0
+    )
+    subject = "Договорились о поставке кирпича на склад в Дзержинске до конца месяца"
+    assert field(home, "interactions", "add", subject, "-c", cp_id).exit_code == 0
+    title = "Позвонить Антоновой и уточнить объём поставки кирпича на декабрь и январь"
+    assert (
+        field(home, "reminders", "add", title, "--due", "2026-11-25T10:00:00+03:00").exit_code == 0
+    )
+
+    def piped(*args: str) -> Any:
+        return runner.invoke(
+            app,
+            ["--data-dir", str(home), *args],
+            env={"COLUMNS": None, "SATCHEL_FIELD_PASSPHRASE": PASSPHRASE},
+        )
+
+    listed = piped("counterparties", "list", "--q", "антонова")
+    assert listed.exit_code == 0, listed.output
+    assert name in listed.output and "7707083893" in listed.output and cp_id in listed.output
+    assert "Название / Name" in listed.output and "ИНН / INN" in listed.output
+    assert "legal_name" not in listed.output and "…" not in listed.output
+    for command, whole in (("people", person), ("interactions", subject), ("reminders", title)):
+        shown = piped(command, "list")
+        assert shown.exit_code == 0 and whole in shown.output, (command, shown.output)
+        assert "…" not in shown.output
+    assert name in piped("counterparties", "show", cp_id).output
+
+    as_json = piped("counterparties", "list", "--q", "антонова", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    assert name in as_json.stdout  # UTF-8 as is, not \u-escaped
+    records = json.loads(as_json.stdout)
+    assert [(r["id"], r["legal_name"], r["inn"]) for r in records] == [(cp_id, name, "7707083893")]
+    for command in ("people", "interactions", "reminders"):
+        assert len(json.loads(piped(command, "list", "--json").stdout)) == 1, command
+    assert json.loads(piped("conflicts", "--json").stdout) == []
+    assert json.loads(piped("quarantine", "list", "--json").stdout) == []
+    assert json.loads(piped("counterparties", "show", cp_id, "--json").stdout)["legal_name"] == name
+    assert json.loads(piped("status", "--json").stdout)["pending"] == 4
+
+
+def test_the_new_passphrase_is_confirmed_in_both_languages(
+    live: LiveServer, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clients import vault
+
+    monkeypatch.setattr(vault, "_keyring", lambda: None)  # no OS keyring: the passphrase is asked
+    make_user(database, "ivanov")
+    phrase = "ключ от ноутбука 2"
+    result = runner.invoke(
+        app,
+        [
+            "--data-dir",
+            str(tmp_path),
+            "login",
+            live.url,
+            "--user",
+            "ivanov",
+            "--password",
+            PASSWORD,
+        ],
+        env={"COLUMNS": "200", "SATCHEL_FIELD_PASSPHRASE": None},
+        input=f"{phrase}\n{phrase}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Repeat for confirmation / Повторите для подтверждения" in result.output
+
+
+def test_ui_on_a_taken_port_exits_11_as_satchel_serve_does(
+    live: LiveServer, database: Database, tmp_path: Path
+) -> None:
+    make_user(database, "ivanov")
+    home = tmp_path / "home"
+    assert field(home, "login", live.url, "--user", "ivanov", "--password", PASSWORD).exit_code == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = field(home, "ui", "--no-open", "--port", str(port))
+    assert result.exit_code == 11, result.output
+    assert f"port {port} is taken" in result.output and "Satchel:" not in result.output
