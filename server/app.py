@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from crm.database import Database
 from server import openapi, web_home
-from server.api import auth, calendar, mail, records, sync
+from server.api import auth, calendar, duplicates, mail, records, sync
 from server.config import Config
 from server.errors import HANDLERS
 from server.headers import SecurityHeaders
@@ -57,6 +57,7 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
             *calendar.routes,
             *sync.routes,
             *mail.routes,
+            *duplicates.routes,
         ],
         exception_handlers=HANDLERS,
     )

@@ -744,6 +744,65 @@ def _sync_paths(shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _duplicates_paths() -> dict[str, Any]:
+    """Likely duplicate counterparties (server/api/duplicates.py)."""
+    integer = {"type": "integer"}
+    pair = {
+        "type": "object",
+        "properties": {
+            "first": {"type": "string"},
+            "second": {"type": "string"},
+            "score": {"type": "integer", "minimum": 0, "maximum": 100},
+            "reasons": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["inn", "name", "phone", "email", "domain"]},
+            },
+        },
+    }
+    answer = {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": pair},
+            "total": integer,
+            "limit": integer,
+            "offset": integer,
+            "branches": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "string"}},
+                "description": "a company and its branches: one INN, several KPPs; never merged",
+            },
+            "names": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+    return {
+        "/api/v1/duplicates": {
+            "get": {
+                "tags": ["duplicates"],
+                "summary": "Likely duplicate counterparties among those you may see, the surest first",
+                "operationId": "list_duplicates",
+                "parameters": [
+                    {
+                        "name": "min_score",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 100, "default": 70},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                    },
+                ],
+                "responses": {"200": _json(answer) | {"description": "Done"}, **_errors(400, 401)},
+            }
+        }
+    }
+
+
 def _mail_paths() -> dict[str, Any]:
     """The mail bridge's desk (server/api/mail.py): review queue and suggestions for office staff
     and administrators, the outbox for everyone."""
@@ -906,7 +965,9 @@ def document() -> dict[str, Any]:
         },
     }
     shapes, wire_schemas = wire.schemas("#/components/schemas/{model}")
-    paths: dict[str, Any] = _auth_paths() | _sync_paths(shapes) | _mail_paths()
+    paths: dict[str, Any] = (
+        _auth_paths() | _sync_paths(shapes) | _mail_paths() | _duplicates_paths()
+    )
     for rt in records.RECORD_TYPES.values():
         schemas[rt.singular] = {
             "type": "object",

@@ -14,7 +14,7 @@ import typer
 
 from crm.console import use_columns
 
-from . import devices, feeds, imports, mail, running, users
+from . import devices, duplicates, feeds, imports, mail, running, users
 
 app = typer.Typer(
     help="Satchel: offline-first CRM server. / Satchel: сервер CRM для работы без сети.",
@@ -37,6 +37,7 @@ app.add_typer(imports.import_app, name="import")
 app.add_typer(feeds.feed_app, name="feed")
 app.add_typer(devices.sync_app, name="sync")
 app.add_typer(mail.mail_app, name="mail")
+app.command("duplicates")(duplicates.duplicates_command)
 
 
 def main() -> None:

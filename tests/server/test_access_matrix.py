@@ -126,6 +126,7 @@ ROUTES: dict[tuple[str, str], str] = {
             ("GET", "outbox"),
         ]
     },
+    ("GET", "/api/v1/duplicates"): "duplicates",
 }
 # Who works the mail desk (docs/api.md "The mail desk"): office staff and administrators.
 MAIL_DESK = frozenset({"office", "office_w", "admin"})
@@ -1153,6 +1154,51 @@ def test_mail_desk_matrix(company: Company) -> None:
             ),
         ]:
             _case(c, route, relation, "use", send, expected, [])
+    c.report()
+
+
+def test_duplicates_matrix(company: Company) -> None:
+    """A pair of likely duplicates shows only to who sees both, and names nothing they may not see."""
+    c = company
+    pairs: dict[str, frozenset[str]] = {}
+    with c.api.database.write() as session:
+        admin, owner = (
+            session.get_one(User, c.users["admin"].id),
+            session.get_one(User, c.users["owner"].id),
+        )
+        plan = _share_plan(c.users, with_disabled=False)
+        for visibility in sorted({v for _, v, _ in RELATIONS.values()}):
+            tag = f"Дубль {visibility} {uuid.uuid4().hex[:6]}"
+            pairs[visibility] = frozenset(
+                _targets(session, admin, owner, visibility, plan, tag)["counterparties"]
+                for _ in range(2)
+            )
+    for relation, (_login, visibility, grants) in RELATIONS.items():
+        r = _case(
+            c,
+            "GET /api/v1/duplicates",
+            relation,
+            "use",
+            lambda h: c.client.get("/api/v1/duplicates?limit=500", headers=h),
+            401 if grants is None else 200,
+            [],
+        )
+        if r.status_code != 200:
+            continue
+        got = r.json()
+        found = {frozenset((p["first"], p["second"])) for p in got["items"]}
+        c.expect(
+            ("GET /api/v1/duplicates", relation, "pair"),
+            (pairs[visibility] in found) == (SEE in grants),
+            f"the pair of {visibility} targets {'missing' if SEE in grants else 'shown'}",
+        )
+        for record_id in got["names"]:
+            seen = c.client.get(f"/api/v1/counterparties/{record_id}", headers=c.headers(relation))
+            c.expect(
+                ("GET /api/v1/duplicates", relation, "names"),
+                seen.status_code == 200,
+                f"named {record_id}, which answers {seen.status_code}",
+            )
     c.report()
 
 

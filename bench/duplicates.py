@@ -1,0 +1,150 @@
+"""Duplicate scan of 50,000 counterparties (``crm.duplicates``); target ≤ 10 s.
+
+    python -m bench.duplicates [--only sqlite|postgresql] [--counterparties 50000]
+
+The demo's generator makes the base (50,000 counterparties with 60,000 contact persons,
+about 1 % of them near-duplicates of another under another spelling, with the same INN
+or the same phone), loaded once per database. Each run scans it as an office user (the
+whole base) and as a salesperson (their own, their team's and what is shared with them).
+The floor is the scan's own reads — the five columns of the counterparties the user sees
+and the search index's phones, e-mails, domains and INNs — timed in the same run: what
+remains is the comparing. Medians of 3 runs; the section "Duplicates" of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import date
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from bench.harness import ROOT, WORK, Report, Result, median, pg_database
+from crm import access, demo, duplicates
+from crm.database import Database
+from crm.models import ContactKey, Counterparty, User
+from server import migrate
+
+RUNS = 3
+TARGET_SECONDS = 10.0
+TODAY = date(2026, 12, 1)
+
+
+def _timed(work: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = work()
+    return time.perf_counter() - start, result
+
+
+def _reads(database: Database, user: User) -> int:
+    """What the scan reads, and nothing else: the floor."""
+    with database.read() as session:
+        rows = session.execute(
+            select(
+                col(Counterparty.id),
+                col(Counterparty.legal_name),
+                col(Counterparty.short_name),
+                col(Counterparty.inn),
+                col(Counterparty.kpp),
+                col(Counterparty.region),
+            ).where(access.visible_counterparties(user))
+        ).all()
+        keys = session.execute(
+            select(
+                col(ContactKey.kind), col(ContactKey.key), col(ContactKey.counterparty_id)
+            ).where(col(ContactKey.kind).in_(["phone", "email", "email_domain", "inn"]))
+        ).all()
+    return len(rows) + len(keys)
+
+
+def bench(report: Report, backend: str, url: str, size: demo.DemoSize) -> None:
+    database = Database(url)
+    try:
+        migrate.upgrade(database)
+        started = time.perf_counter()
+        demo.load(database, demo.build(size, 1, TODAY))
+        report.notes.append(
+            f"{backend}: {size.counterparties} counterparties and {size.contact_persons} contact "
+            f"persons loaded in {time.perf_counter() - started:.1f} s"
+        )
+        with database.read() as session:
+            users = {
+                login: session.execute(select(User).where(col(User.login) == login)).scalar_one()
+                for login in ("office", "ivanov")
+            }
+        for login, who in (("office", "office user, whole base"), ("ivanov", "salesperson")):
+            user = users[login]
+            floors, scans = [], []
+            found: duplicates.Scan | None = None
+            for _ in range(RUNS):
+                floors.append(_timed(lambda user=user: _reads(database, user))[0])
+
+                def scan(user: User = user) -> duplicates.Scan:
+                    with database.read() as session:
+                        return duplicates.scan(session, user)
+
+                seconds, result = _timed(scan)
+                scans.append(seconds)
+                assert isinstance(result, duplicates.Scan)
+                found = result
+            assert found is not None
+            figure, floor = median(scans), median(floors)
+            report.add(
+                Result(
+                    f"duplicate scan of {size.counterparties:,} counterparties as {who}",
+                    backend,
+                    f"{figure:.2f} s ({len(found.candidates)} pairs, {len(found.branches)} branch groups)",
+                    f"≤ {TARGET_SECONDS:.0f} s",
+                    f"the scan's reads {floor:.2f} s",
+                    f"{figure / floor:.1f}×" if floor else "—",
+                    figure <= TARGET_SECONDS,
+                    RUNS,
+                )
+            )
+            reasons = Counter(r for c in found.candidates for r in c.reasons)
+            report.notes.append(
+                f"{backend}, {login}: scans {', '.join(f'{s:.2f}' for s in scans)} s, reads "
+                f"{', '.join(f'{s:.2f}' for s in floors)} s; pairs by reason: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+            )
+    finally:
+        database.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.duplicates", description=__doc__)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--counterparties", type=int, default=50_000)
+    args = parser.parse_args()
+    size = demo.DemoSize(args.counterparties, args.counterparties * 6 // 5, 0, 0, 0)
+    report = Report()
+    for backend in ("sqlite", "postgresql"):
+        if args.only and backend != args.only:
+            continue
+        with ExitStack() as stack:
+            if backend == "sqlite":
+                folder = WORK / "duplicates"  # its own: other benchmarks keep theirs in WORK
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+                stack.callback(shutil.rmtree, folder, True)
+                url = f"sqlite:///{folder / 'duplicates.db'}"
+            else:
+                url = stack.enter_context(pg_database())
+            bench(report, backend, url, size)
+    report.notes.append(
+        f"machine load average at the end: {open('/proc/loadavg').read().split()[:3]}"
+    )
+    command = "python -m bench.duplicates" + (f" --only {args.only}" if args.only else "")
+    report.write_section(
+        ROOT / "bench" / "RESULTS.md", "Duplicates", command, keep_others=bool(args.only)
+    )
+    print("wrote bench/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Likely duplicate counterparties (``crm.duplicates``) over REST, for whoever reviews them.
+
+``GET /api/v1/duplicates?min_score=70&limit=100&offset=0``: the pairs among the
+counterparties the caller may see, the surest first, each with its reasons and score,
+the counterparties' names, and the groups of a company with its branches (one INN,
+several KPPs), which are never merged. Office staff and administrators see the whole
+base; a salesperson or a manager sees pairs among what they may see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crm import duplicates, records
+from crm.errors import MalformedInput
+from crm.models import User
+from server.http import as_user, int_param, json_response, only_params
+
+MAX_PAGE = 500
+
+
+async def list_duplicates(request: Request) -> Response:
+    def work(session: Any, user: User) -> dict[str, Any]:
+        only_params(request, "min_score", "limit", "offset")
+        min_score = int_param(request, "min_score", 70)
+        limit, offset = int_param(request, "limit", 100), int_param(request, "offset", 0)
+        if not 0 <= min_score <= 100:
+            raise MalformedInput("query parameter min_score must be between 0 and 100")
+        if not 1 <= limit <= MAX_PAGE:
+            raise MalformedInput(f"query parameter limit must be between 1 and {MAX_PAGE}")
+        if offset > records.MAX_OFFSET:
+            raise MalformedInput(f"query parameter offset must be at most {records.MAX_OFFSET}")
+        found = duplicates.scan(session, user, min_score=min_score)
+        page = found.candidates[offset : offset + limit]
+        shown = {i for c in page for i in (c.first, c.second)} | {
+            i for group in found.branches for i in group
+        }
+        return {
+            "items": [
+                {"first": c.first, "second": c.second, "score": c.score, "reasons": c.reasons}
+                for c in page
+            ],
+            "total": len(found.candidates),
+            "limit": limit,
+            "offset": offset,
+            "branches": found.branches,
+            "names": {i: found.names[i] for i in sorted(shown)},
+        }
+
+    return json_response(await as_user(request, work, write=False))
+
+
+routes = [Route("/api/v1/duplicates", list_duplicates, methods=["GET"])]
