@@ -269,18 +269,25 @@ class LaptopHome:
     def badges(self, session: Session, user: User, gettext: Any) -> list[Badge]:
         s = self.sync.status()
         found = []
+        # The last sync is the title of the first badge, not a badge of its own: the header is one
+        # line on a 1366 px laptop (the Sync screen shows it too).
+        last = None
+        if s.last_sync is not None:
+            when = s.last_sync.astimezone(ZoneInfo(self.timezone)).strftime("%d.%m %H:%M")
+            last = gettext(web_home.SYNC_LAST) % {"when": when}
+
+        def titled(text: str) -> str:
+            return f"{text}. {last}" if last else text
+
         if s.running:
-            found.append(Badge(gettext(web_home.SYNC_RUNNING), "info", "/sync"))
+            text = gettext(web_home.SYNC_RUNNING)
+            found.append(Badge(text, "info", "/sync", titled(text)))
         elif s.online is None:
-            found.append(Badge(gettext(web_home.SYNC_NEVER), "info", "/sync"))
+            text = gettext(web_home.SYNC_NEVER)
+            found.append(Badge(text, "info", "/sync", titled(text)))
         else:
-            found.append(
-                Badge(
-                    gettext(web_home.SYNC_ONLINE if s.online else web_home.SYNC_OFFLINE),
-                    "info" if s.online else "warning",
-                    "/sync",
-                )
-            )
+            text = gettext(web_home.SYNC_ONLINE if s.online else web_home.SYNC_OFFLINE)
+            found.append(Badge(text, "info" if s.online else "warning", "/sync", titled(text)))
         found.append(
             Badge(
                 gettext(web_home.SYNC_PENDING) % {"n": s.pending},
@@ -288,13 +295,13 @@ class LaptopHome:
                 "/sync",
             )
         )
-        if s.last_sync is not None:
-            when = s.last_sync.astimezone(ZoneInfo(self.timezone)).strftime("%d.%m %H:%M")
-            found.append(Badge(gettext(web_home.SYNC_LAST) % {"when": when}, "info", "/sync"))
         if s.last_error:
             found.append(
                 Badge(
-                    gettext(web_home.SYNC_ERROR) % {"message": s.last_error[:120]}, "error", "/sync"
+                    gettext(web_home.SYNC_FAILED),
+                    "error",
+                    "/sync",
+                    gettext(web_home.SYNC_ERROR) % {"message": s.last_error[:500]},
                 )
             )
         open_conflicts = len(self.conflicts(session, user))

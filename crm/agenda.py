@@ -1,4 +1,5 @@
-"""A user's day: planned contacts of today, open reminders due by the end of it, near birthdays.
+"""A user's day: planned contacts of today, open reminders due by the end of it, near birthdays,
+and the user's letters still on their way out.
 
 Read-only, with the access rules of ``crm.access`` applied in the query (the
 same rules as the calendar feeds of ``crm.diary``). "Today" is a day in the
@@ -7,7 +8,7 @@ viewer's time zone, which the caller passes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,11 +20,15 @@ from sqlmodel import Session, col
 
 from crm import access, diary
 from crm.models import ContactPerson, Counterparty, Interaction, Reminder, User
-from crm.models.enums import InteractionStatus
+from crm.models.enums import InteractionKind, InteractionStatus, MailStatus
 
 # Reminders older than this are not "overdue" any more but forgotten; the agenda stays short.
 OVERDUE_HORIZON = timedelta(days=365)
 MAX_ITEMS = 200
+# A letter in one of these has not left yet (or may not have): the agenda lists it apart.
+UNSENT = (MailStatus.QUEUED, MailStatus.SENDING, MailStatus.FAILED, MailStatus.UNCERTAIN)
+# At most this many such letters, the newest first.
+MAX_LETTERS = 50
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Agenda:
     more_birthdays: int = 0
     # Reminders due earlier than the ones shown (``MAX_REMINDERS``): "and N earlier".
     more_reminders: int = 0
+    # The viewer's own letters waiting to be sent (or that failed), newest first.
+    letters: list[tuple[Interaction, Counterparty]] = field(default_factory=list)
 
 
 def _next_birthday(born: date, today: date) -> date:
@@ -61,13 +68,17 @@ def _next_birthday(born: date, today: date) -> date:
 def planned_on(
     session: Session, viewer: User, since: datetime, until: datetime
 ) -> list[tuple[Interaction, Counterparty]]:
-    """The viewer's own planned contacts starting in [since, until) at counterparties they may see."""
+    """The viewer's own planned contacts starting in [since, until) at counterparties they may see.
+
+    Not letters: a letter waiting to be sent is ``planned`` too, but it is no call or meeting
+    of the day (``letters_waiting`` lists them)."""
     stmt = (
         select(Interaction, Counterparty)
         .join(Counterparty, col(Counterparty.id) == Interaction.counterparty_id)
         .where(
             col(Interaction.responsible_id) == viewer.id,
             col(Interaction.status) == InteractionStatus.PLANNED.value,
+            col(Interaction.kind) != InteractionKind.LETTER.value,
             col(Interaction.starts_at) >= since,
             col(Interaction.starts_at) < until,
             # Stricter than the feeds: a client taken away drops off the screen at once.
@@ -75,6 +86,26 @@ def planned_on(
         )
         .order_by(col(Interaction.starts_at), col(Interaction.id))
         .limit(MAX_ITEMS)
+    )
+    return [(i, c) for i, c in session.execute(stmt).all()]
+
+
+def letters_waiting(
+    session: Session, viewer: User, limit: int = MAX_LETTERS
+) -> list[tuple[Interaction, Counterparty]]:
+    """The viewer's own letters not sent yet — queued, being sent, failed or maybe not sent — at
+    counterparties they may see, the most recently changed first, at most ``limit``."""
+    stmt = (
+        select(Interaction, Counterparty)
+        .join(Counterparty, col(Counterparty.id) == Interaction.counterparty_id)
+        .where(
+            col(Interaction.responsible_id) == viewer.id,
+            col(Interaction.kind) == InteractionKind.LETTER.value,
+            col(Interaction.mail_status).in_([s.value for s in UNSENT]),
+            access.visible_counterparties(viewer),
+        )
+        .order_by(col(Interaction.updated_at).desc(), col(Interaction.id).desc())
+        .limit(limit)
     )
     return [(i, c) for i, c in session.execute(stmt).all()]
 
@@ -231,4 +262,5 @@ def for_user(
         now=now,
         more_birthdays=more,
         more_reminders=more_reminders,
+        letters=letters_waiting(session, viewer),
     )

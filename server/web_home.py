@@ -134,6 +134,7 @@ class ServerHome:
         links = []
         if sorts_mail(user):
             links.append(NavLink(gettext(web_home.REVIEW_NAV), "/review"))
+            links.append(NavLink(gettext(web_home.OUTBOX_NAV), "/outbox"))
         if user.role == Role.ADMIN:
             links.append(NavLink(gettext(web_home.USERS_NAV), "/admin/users"))
         return links

@@ -36,6 +36,7 @@ from web.i18n import N_
 CONFLICTS_BADGE = N_("Conflicts: %(n)s")
 REVIEW_BADGE = N_("Letters to sort: %(n)s")
 REVIEW_NAV = N_("Mail review")
+OUTBOX_NAV = N_("Outbox")
 USERS_NAV = N_("Users")
 SYNC_NAV = N_("Sync")
 SYNC_ONLINE = N_("Online")
@@ -45,6 +46,8 @@ SYNC_RUNNING = N_("Syncing…")
 SYNC_PENDING = N_("Unsent changes: %(n)s")
 SYNC_LAST = N_("Last sync: %(when)s")
 SYNC_ERROR = N_("Sync failed: %(message)s")
+# The header's short form of SYNC_ERROR; the whole message is the badge's title.
+SYNC_FAILED = N_("Sync failed")
 QUARANTINE_BADGE = N_("Quarantine: %(n)s")
 LAUNCH_REFUSED = N_(
     "This link was used already or is not valid. Open Satchel again with the "
@@ -59,11 +62,14 @@ class Badge:
     ``text`` is already in the user's language (the home gets the translator);
     ``level`` is ``info``, ``warning`` or ``error`` and only picks the colour; ``href`` is an
     address of the screens ("/sync"): the page puts the base they are served under in front.
+    ``title``, when given, is the whole story of a short ``text`` (shown on hover and read out):
+    the header is one line on a 1366 px laptop and cuts a long badge short.
     """
 
     text: str
     level: str = "info"
     href: str | None = None
+    title: str | None = None
 
 
 @dataclass(frozen=True)

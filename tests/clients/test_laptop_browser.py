@@ -33,6 +33,7 @@ from clients.web_home import LaptopHome, create_app, launch_url
 from crm.database import Database
 from server.config import Config
 from tests.clients.test_cli import LiveServer
+from tests.clients.test_laptop_ui import laptops, server  # noqa: F401 - the fixtures
 from tests.conftest import PASSWORD, make_user
 from tests.web.test_browser import browser, playwright  # noqa: F401 - the fixtures
 
@@ -237,3 +238,110 @@ def test_a_salespersons_day_offline_then_sync_now(
         if ui is not None:
             ui.stop()
         live.stop()
+
+
+def test_the_laptops_header_stays_one_line_offline_with_unsent_changes(
+    chromium: Any,
+    database: Database,
+    server: Any,  # noqa: F811 - the imported fixture, by name
+    laptops: Any,  # noqa: F811 - the imported fixture, by name
+) -> None:
+    """At 1366×768 the laptop's header holds its status badges (offline, unsent changes, last sync,
+    conflicts), the menu with Sync, the user's name and «Выйти» on one line, the search box keeping a
+    usable width, and no screen scrolls sideways."""
+    from tests.clients.test_laptop_ui import card, rest, unplugged
+
+    database_user = make_user(database, "ivanov")
+    with database.write() as db:  # the longest name the header has to hold
+        from crm.models import User
+
+        stored = db.get_one(User, database_user.id)
+        stored.full_name = "Константинопольская Александра Вячеславовна"
+        db.add(stored)
+    cp = card(server, rest(server, "ivanov"))
+    laptop = laptops("ivanov")
+    laptop.background.http = unplugged()
+    laptop.background.start()
+    assert laptop.background.wait(2, 30)  # offline now
+    laptop.launch()
+    for n in range(12):  # unsent changes: two digits
+        r = laptop.post(
+            f"/counterparties/{cp['id']}/interactions",
+            {
+                "kind": "call",
+                "direction": "outgoing",
+                "status": "done",
+                "starts_at": "2026-12-01T10:00",
+                "subject": f"Звонок {n}",
+            },
+        )
+        assert r.status_code == 303, r.text
+    port = _free_port()
+    served = Serve(create_app(laptop.home, port), port)
+    context = chromium.new_context(viewport={"width": 1366, "height": 768}, locale="ru-RU")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        base = f"http://127.0.0.1:{port}{laptop.home.prefix}"
+        page.goto(launch_url(laptop.home, port))
+        page.wait_for_url(base + "/")
+        badges = page.locator(".badges")
+        assert badges.get_by_text("Нет связи").is_visible()
+        assert badges.get_by_text("12", exact=False).count() >= 1
+        for path in (
+            "/",
+            "/search?q=Ромашка",
+            f"/counterparties/{cp['id']}",
+            f"/counterparties/{cp['id']}/edit",
+            "/counterparties/new",
+            "/deals",
+            "/conflicts",
+            "/settings",
+            "/sync",
+            "/reminders/new",
+        ):
+            page.goto(base + path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            header = page.evaluate(
+                "document.querySelector('header.top').getBoundingClientRect().height"
+            )
+            tops = page.evaluate(
+                "[...document.querySelector('header.top').children]"
+                ".filter(e => e.getBoundingClientRect().width > 1)"
+                ".map(e => Math.round(e.getBoundingClientRect().top))"
+            )
+            parts = page.evaluate(
+                "[...document.querySelector('header.top').children]"
+                ".map(e => e.className + ' ' + Math.round(e.getBoundingClientRect().width))"
+            )
+            # the search box's room for text, and what its placeholder needs in its font
+            search, needed = page.evaluate(
+                "(() => { const i = document.querySelector('#quick-search'); const s = getComputedStyle(i);"
+                " const c = document.createElement('canvas').getContext('2d'); c.font = s.font;"
+                " return [i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight),"
+                " c.measureText(i.placeholder).width]; })()"
+            )
+            assert (path, width <= 1366, header < 60, max(tops) - min(tops) < 20) == (
+                path,
+                True,
+                True,
+                True,
+            ), (width, header, tops, parts)
+            assert search >= needed, (
+                path,
+                search,
+                needed,
+                parts,
+            )  # the placeholder is not cut  # the placeholder still reads
+            # «Выйти» is there, whole, on the header's line.
+            signout = page.locator("form.signout button")
+            box = signout.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= 1366 and box["y"] < 50, box
+            # every badge says all it means, at least on hover
+            for title in page.locator(".badges .badge").evaluate_all(
+                "bs => bs.map(b => b.title || b.textContent)"
+            ):
+                assert title.strip()
+    finally:
+        context.close()
+        served.stop()

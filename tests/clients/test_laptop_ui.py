@@ -898,3 +898,52 @@ def test_the_company_templates_reach_the_laptop_and_start_a_letter_offline(
         f"/counterparties/{cp['id']}/letters/new", params={"template": r.json()["id"]}
     )
     assert 'value="Прайс на декабрь"' in filled.text and "Высылаю прайс.</textarea>" in filled.text
+
+
+def test_a_reminder_made_offline_is_queued_and_reaches_the_server(
+    database: Database, server: TestClient, laptops: Any
+) -> None:
+    make_user(database, "ivanov")
+    office = rest(server, "ivanov")
+    cp = card(server, office)
+    laptop: Laptop = laptops("ivanov")
+    laptop.launch()
+    laptop.background.http = unplugged()
+    laptop.background.start()
+    assert laptop.background.wait(2, 30)  # the first sync at start: offline
+    assert 'id="new-reminder"' in laptop.ui.get(f"/counterparties/{cp['id']}").text
+    form = laptop.ui.get(f"/reminders/new?counterparty_id={cp['id']}")
+    assert form.status_code == 200 and "Новое напоминание" in form.text
+    assert f'action="{laptop.prefix}/reminders"' in form.text
+    # A problem is shown beside its field and queues nothing.
+    r = laptop.post(
+        "/reminders", {"counterparty_id": cp["id"], "title": "", "due_at": "2030-03-04T15:00"}
+    )
+    assert r.status_code == 422 and 'id="r-title-error">Обязательное поле<' in r.text
+    assert laptop.pending() == []
+    r = laptop.post(
+        "/reminders",
+        {"counterparty_id": cp["id"], "title": "Выставить счёт", "due_at": "2030-03-04T15:00"},
+    )
+    assert r.status_code == 303 and r.headers["location"] == (
+        f"{laptop.prefix}/counterparties/{cp['id']}#history"
+    )
+    r = laptop.post("/reminders", {"title": "Своё дело", "due_at": "2030-03-05T09:30"})
+    assert r.status_code == 303 and r.headers["location"] == f"{laptop.prefix}/#reminders"
+    queued = laptop.pending()
+    assert [(m["op"], m["type"], m["fields"]["title"]) for m in queued] == [
+        ("create", "reminders", "Выставить счёт"),
+        ("create", "reminders", "Своё дело"),
+    ]
+    assert "Выставить счёт" in laptop.ui.get(f"/counterparties/{cp['id']}").text  # shown at once
+    assert laptop.ui.get("/outbox").status_code == 404  # the office's outbox is the server's
+
+    laptop.background.http = server
+    assert laptop.post("/sync/now", {}).status_code == 303
+    assert laptop.background.wait(3, 60)
+    assert laptop.pending() == []
+    found = server.get("/api/v1/reminders", headers=office).json()["items"]
+    assert sorted((r["title"], r["counterparty_id"], r["due_at"][:16]) for r in found) == [
+        ("Выставить счёт", cp["id"], "2030-03-04T12:00"),
+        ("Своё дело", None, "2030-03-05T06:30"),
+    ]

@@ -243,6 +243,19 @@ async def new(request: Request, home: Home) -> Response:
     return await signed_in(request, home, work)
 
 
+def _person_email(db: Session, visit: Visit, cp_id: str, person_id: str) -> tuple[str, str] | None:
+    """The first email and the name of a contact person of that counterparty, or None (no email,
+    or not one of its persons)."""
+    try:
+        person = records.get(db, visit.user, PEOPLE, person_id[:36])
+    except NotFound:
+        return None
+    if person.counterparty_id != cp_id:
+        return None
+    address = next((str(c["value"]) for c in person.contacts if c.get("kind") == "email"), None)
+    return (address, person.full_name) if address else None
+
+
 async def send(request: Request, home: Home) -> Response:
     """Queue the letter: an outgoing interaction the mail bridge sends (after sync, on a laptop)."""
     cp_id = request.path_params["record_id"]
@@ -264,13 +277,21 @@ async def send(request: Request, home: Home) -> Response:
         "reply_to_id": values["reply_to_id"] or None,
     }
     problems: dict[str, str] = {}
-    if not to:
-        problems["to"] = i18n.N_("Enter at least one address")
     if not data["subject"]:
         problems["subject"] = i18n.N_("Required")
 
     def work(db: Session, visit: Visit) -> Response:
         records.get(db, visit.user, COUNTERPARTIES, cp_id)  # 404 before any talk of its fields
+        if not to and values["contact_person_id"]:
+            # "To" left empty (no script filled it in): the chosen contact person's first email.
+            found_to = _person_email(db, visit, cp_id, values["contact_person_id"])
+            if found_to:
+                address, name = found_to
+                data["participants"].insert(0, {"role": "to", "address": address, "name": name})
+            else:
+                problems["to"] = i18n.N_("Enter at least one address")
+        elif not to:
+            problems["to"] = i18n.N_("Enter at least one address")
         found = dict(problems)
         try:
             created = home.create(db, visit.user, INTERACTIONS, data)

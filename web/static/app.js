@@ -4,6 +4,8 @@
 // - an INN or a KPP typed into a form (inputs with data-check) is checked as it is typed, with the
 //   rules of crm/validation.py, and the problem is shown beside the field. The messages come from
 //   the page (data-* attributes, in the user's language). The server checks again and decides.
+// - the new letter's contact person fills in "To" with their email (<select data-fills>, each
+//   <option data-email>) while "To" is empty or still holds the previous pick's address.
 // Every address comes from the page: the screens may live under a prefix (a laptop's /u/<secret>),
 // given by <body data-base> and already part of the search box's data-results.
 (function () {
@@ -140,5 +142,30 @@
   });
   document.addEventListener("click", function (e) {
     if (!box.contains(e.target) && e.target !== input) { close(); }
+  });
+})();
+
+(function () {
+  "use strict";
+  // A contact person picked on the new letter form: their first email goes to "To", unless the
+  // person typed addresses of their own there. Without the script the server does the same when
+  // "To" is left empty.
+  Array.prototype.forEach.call(document.querySelectorAll("select[data-fills]"), function (select) {
+    var to = document.getElementById(select.dataset.fills);
+    if (!to) { return; }
+    function picked() {
+      var option = select.options[select.selectedIndex];
+      return (option && option.dataset.email) || "";
+    }
+    var previous = picked();
+    select.addEventListener("change", function () {
+      var address = picked();
+      var current = to.value.trim();
+      if (!current || current === previous) {
+        to.value = address;
+        to.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+      previous = address;
+    });
   });
 })();
