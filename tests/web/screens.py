@@ -8,7 +8,9 @@ form in Debian's Chromium and saves one PNG per screen: the salesperson's
 (``ivanov``) agenda, quick search, a card, its edit form, the forms for a new
 counterparty, contact person, letter, deal and reminder, a letter, the deals
 board, conflicts and settings in Russian, another salesperson's agenda in English
-(her setting), the office's mail review queue and the administrator's users.
+(her setting), the office's mail review queue and the administrator's users; then
+a laptop of ``ivanov`` (``satchel-field ui`` over a replica loaded from that server)
+with the network gone and an unsent change: its agenda and its sync page.
 It prints a screen wider than the laptop's beside its file; the suite's own check of
 every screen's width is ``tests/web/test_browser.py``'s 1366×768 test.
 """
@@ -159,6 +161,52 @@ def take(out: Path, browser: Any, base: str, database: Database) -> list[Shot]:
     return shots
 
 
+LAPTOP_SCREENS = [("laptop-agenda", "/"), ("laptop-sync", "/sync")]
+
+
+def take_laptop(out: Path, browser: Any, base: str, folder: Path) -> list[Shot]:
+    """The salesperson's laptop (``satchel-field ui`` over an encrypted replica loaded from the
+    server), offline with an unsent change: its agenda and its sync page."""
+    import os
+
+    import httpx
+
+    from clients.agent import SyncAgent
+    from clients.replica import Replica
+    from clients.web_home import launch_url
+    from tests.clients.test_laptop_browser import LaptopUI
+
+    replica = Replica.open(folder / "laptop.db", key=os.urandom(32))
+    with httpx.Client(base_url=base, timeout=60) as http:
+        agent = SyncAgent(replica, http)
+        agent.login(base, "ivanov", demo.DEMO_PASSWORD, "Ноутбук Иванова")
+        agent.sync()
+    mine = replica.list("counterparties", limit=1)[0]
+    replica.update("counterparties", mine["id"], {"notes": "Просят каталог к весне."})
+    # The train has left the city: the laptop's background sync finds no server.
+    ui = LaptopUI(replica, "http://127.0.0.1:9")
+    shots: list[Shot] = []
+    try:
+        ui.background.wait(1, 60)
+        context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, locale="ru")
+        page = context.new_page()
+        page.goto(launch_url(ui.home, ui.port))
+        page.wait_for_load_state()
+        origin = f"http://127.0.0.1:{ui.port}{ui.home.prefix}"
+        for name, path in LAPTOP_SCREENS:
+            page.goto(origin + path)
+            page.wait_for_load_state()
+            file = out / f"{name}.png"
+            page.screenshot(path=str(file))
+            width = int(page.evaluate("document.documentElement.scrollWidth"))
+            shots.append(Shot(Screen(name, "ivanov", path), file, width))
+        context.close()
+    finally:
+        ui.stop()
+        replica.close()
+    return shots
+
+
 def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
@@ -169,7 +217,10 @@ def main(argv: list[str]) -> int:
         sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        for shot in take(out, browser, base, database):
+        for shot in [
+            *take(out, browser, base, database),
+            *take_laptop(out, browser, base, Path(folder)),
+        ]:
             wide = "" if shot.width <= WIDTH else f"  (wider than the screen: {shot.width} px)"
             print(f"{shot.file}{wide}")
         browser.close()
