@@ -33,9 +33,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select
+from sqlalchemy import and_, distinct, func, select
 from sqlmodel import Session, col
 
 from crm import access, validation
@@ -72,6 +73,7 @@ _LEGAL_FORMS = (
 )
 _FORMS = re.compile(r"\b(?:" + "|".join(re.escape(f) for f in _LEGAL_FORMS) + r")\b")
 _ABBREVIATIONS = {"тд": "торговый дом", "юд": "ювелирный дом", "пкф": "", "нпо": "", "нпп": ""}
+_ABBREVIATED = frozenset(_ABBREVIATIONS)
 _NOT_WORD = re.compile(r"[^\w]+")
 _NUMBER = re.compile(r"\d+")
 # Words too common in company names to say two names are alike.
@@ -86,10 +88,10 @@ def core_name(name: str) -> str:
     """A company's name without its legal form, quotes, case, ё or punctuation:
     «ООО "Ромашка-Плюс"» and "общество с ограниченной ответственностью РОМАШКА ПЛЮС" give
     the same."""
-    folded = validation.fold_text(name)
-    folded = _FORMS.sub(" ", folded)
-    words = [_ABBREVIATIONS.get(w, w) for w in _NOT_WORD.sub(" ", folded).split()]
-    return " ".join(w for w in " ".join(words).split())
+    words = _NOT_WORD.sub(" ", _FORMS.sub(" ", validation.fold_text(name))).split()
+    if not _ABBREVIATED.isdisjoint(words):
+        words = " ".join(_ABBREVIATIONS.get(w, w) for w in words).split()
+    return " ".join(words)
 
 
 @dataclass
@@ -119,18 +121,45 @@ def _score(reasons: dict[str, int]) -> int:
     return min(100, best + 3 * (len(reasons) - 1))
 
 
+def counterparty_rows(session: Session, actor: User) -> list[Any]:
+    """(id, legal name, short name, INN, KPP, region) of the counterparties ``actor`` may see."""
+    return list(
+        session.execute(
+            select(
+                col(Counterparty.id),
+                col(Counterparty.legal_name),
+                col(Counterparty.short_name),
+                col(Counterparty.inn),
+                col(Counterparty.kpp),
+                col(Counterparty.region),
+            ).where(access.visible_counterparties(actor))
+        ).all()
+    )
+
+
+def shared_keys(session: Session) -> list[Any]:
+    """(kind, key, counterparty id) of the search index's INNs, phones, e-mails and domains that
+    more than one counterparty holds: the database groups the rest away."""
+    shared = (
+        select(col(ContactKey.kind).label("kind"), col(ContactKey.key).label("key"))
+        .where(col(ContactKey.kind).in_(list(_KEY_REASONS)))
+        .group_by(col(ContactKey.kind), col(ContactKey.key))
+        .having(func.count(distinct(col(ContactKey.counterparty_id))) > 1)
+        .subquery()
+    )
+    return list(
+        session.execute(
+            select(col(ContactKey.kind), col(ContactKey.key), col(ContactKey.counterparty_id)).join(
+                shared,
+                and_(col(ContactKey.kind) == shared.c.kind, col(ContactKey.key) == shared.c.key),
+            )
+        ).all()
+    )
+
+
 def scan(session: Session, actor: User, *, min_score: int = 70) -> Scan:
     """Every likely pair among the counterparties ``actor`` may see, the surest first."""
-    rows = session.execute(
-        select(
-            col(Counterparty.id),
-            col(Counterparty.legal_name),
-            col(Counterparty.short_name),
-            col(Counterparty.inn),
-            col(Counterparty.kpp),
-            col(Counterparty.region),
-        ).where(access.visible_counterparties(actor))
-    ).all()
+    rows = counterparty_rows(session, actor)
     region = {r[0]: validation.fold_text(r[5]) for r in rows if r[5]}
     legal = {r[0]: r[1] for r in rows}
     inn = {r[0]: r[3] for r in rows if r[3]}
@@ -143,13 +172,8 @@ def scan(session: Session, actor: User, *, min_score: int = 70) -> Scan:
         if score > found[pair].get(reason, 0):
             found[pair][reason] = score
 
-    # Shared keys of the search index: INN, phones, e-mails, corporate domains.
     groups: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for kind, key, counterparty_id in session.execute(
-        select(col(ContactKey.kind), col(ContactKey.key), col(ContactKey.counterparty_id)).where(
-            col(ContactKey.kind).in_(list(_KEY_REASONS))
-        )
-    ):
+    for kind, key, counterparty_id in shared_keys(session):
         if counterparty_id in legal:
             groups[(kind, key)].add(counterparty_id)
     for (kind, key), members in groups.items():
@@ -181,7 +205,7 @@ def scan(session: Session, actor: User, *, min_score: int = 70) -> Scan:
             note(a, b, reason, _REASON_SCORES[reason])
 
     for a, b, score in _alike_names(
-        {r[0]: core_name(f"{r[1]}") for r in rows}, {r[0]: core_name(r[2] or "") for r in rows}
+        {r[0]: core_name(r[1]) for r in rows}, {r[0]: r[2] for r in rows if r[2]}
     ):
         note(a, b, "name", score)
 
@@ -221,7 +245,8 @@ def _blocks(names: dict[str, str]) -> Iterable[list[str]]:
 
 
 def _alike_names(legal: dict[str, str], short: dict[str, str]) -> Iterable[tuple[str, str, int]]:
-    """Pairs whose core names are equal (95) or alike (their ratio, at most 94)."""
+    """Pairs whose core names (``legal``) are equal, or whose short names (raw in ``short``,
+    made core only for a pair found) are (95), or alike (their ratio, at most 94)."""
     seen: set[tuple[str, str]] = set()
     for members in _blocks(legal):
         texts = [legal[m] for m in members]
@@ -250,5 +275,7 @@ def _alike_names(legal: dict[str, str], short: dict[str, str]) -> Iterable[tuple
                 ):
                     continue  # alike only in their common words: «Серебряный терем», «Северный терем»
                 seen.add((a, b))  # members are sorted: a < b
-                same = legal[a] == legal[b] or bool(short[a] and short[a] == short[b])
+                same = legal[a] == legal[b] or (
+                    a in short and b in short and core_name(short[a]) == core_name(short[b])
+                )
                 yield a, b, 95 if same else min(94, int(ratio))
