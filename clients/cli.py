@@ -327,6 +327,7 @@ def ui(
     ] = None,
 ) -> None:
     """Satchel in your browser, on this computer only; syncs in the background. / Satchel в браузере."""
+    import threading
     import webbrowser
 
     import uvicorn
@@ -360,9 +361,14 @@ def ui(
                     lifespan="off",
                 )
             )
+            # «Выйти» in the browser closes Satchel here too, a moment later (the browser first
+            # gets the page that says how to open it again).
+            home.on_signed_out = lambda: threading.Timer(
+                2.0, lambda: setattr(server, "should_exit", True)
+            ).start()
             console.print(
-                f"Satchel: {url}\n(this link works once; Ctrl-C stops Satchel "
-                "/ ссылка действует один раз; Ctrl-C — остановить)"
+                f"Satchel: {url}\n(this link works once; Ctrl-C or «Выйти» stops Satchel "
+                "/ ссылка действует один раз; Ctrl-C или «Выйти» — остановить)"
             )
             background.start()
             if open_browser:
@@ -371,6 +377,59 @@ def ui(
                 server.run(sockets=[listener])
             finally:
                 background.stop()
+
+
+@app.command()
+def shortcut(
+    ctx: typer.Context,
+    desktop: Annotated[
+        Path | None,
+        typer.Option(help="The desktop folder (default: ~/Desktop or ~/Рабочий стол, if there)."),
+    ] = None,
+) -> None:
+    """A «Satchel» shortcut on the desktop and in the applications menu: it opens Satchel in the
+    browser (a small window asks the passphrase). / Ярлык «Satchel» на рабочем столе и в меню."""
+    import shutil
+
+    profiles: Profiles = ctx.obj
+    program = shutil.which("satchel-field") or str(Path(sys.argv[0]).resolve())
+    command = [program, "--data-dir", str(profiles.home), "ui", "--open"]
+    icon = Path(__file__).resolve().parent.parent / "web" / "static" / "favicon.svg"
+    entry = "\n".join(
+        [
+            "[Desktop Entry]",
+            "Type=Application",
+            "Version=1.0",
+            "Name=Satchel",
+            "Comment=CRM Satchel в браузере / Satchel CRM in the browser",
+            "Exec=" + " ".join(_desktop_quote(part) for part in command),
+            "Terminal=true",
+            f"Icon={icon}",
+            "Categories=Office;",
+            "",
+        ]
+    )
+    home = Path.home()
+    places = [home / ".local" / "share" / "applications" / "satchel-field.desktop"]
+    folder = desktop or next(
+        (d for d in (home / "Desktop", home / "Рабочий стол") if d.is_dir()), None
+    )
+    if folder is not None:
+        places.append(folder / "Satchel.desktop")
+    for place in places:
+        place.parent.mkdir(parents=True, exist_ok=True)
+        place.write_text(entry, encoding="utf-8")
+        place.chmod(0o755)
+        console.print(f"shortcut / ярлык: {place}")
+
+
+def _desktop_quote(arg: str) -> str:
+    """An argument of a desktop entry's Exec line (freedesktop.org: double quotes, \\-escapes)."""
+    arg = arg.replace("%", "%%")  # a field code otherwise
+    if arg and not any(c in arg for c in ' \t\n"\'\\><~|&;$*?#()`='):
+        return arg
+    escaped = "".join("\\" + c if c in '"`$\\' else c for c in arg)
+    return f'"{escaped}"'
 
 
 def _id_column() -> Column:

@@ -32,7 +32,7 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
@@ -234,8 +234,14 @@ class LaptopHome:
         """A copy of the user that belongs to no session (it outlives the transaction it came from)."""
         return None if user is None else User(**user.model_dump())
 
+    # Called after a browser signs out: ``satchel-field ui`` stops itself (``ui`` sets it), so the
+    # desktop shortcut opens a fresh one next time instead of a second one beside it.
+    on_signed_out: Callable[[], None] | None = None
+
     def sign_out(self, session: Session, token: str) -> None:
         self.tokens.end(token)
+        if self.on_signed_out is not None:
+            self.on_signed_out()
 
     # -- records ------------------------------------------------------------------
 

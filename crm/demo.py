@@ -78,6 +78,7 @@ from crm.models import (
     Counterparty,
     Deal,
     Interaction,
+    LetterTemplate,
     Reminder,
     Share,
     Team,
@@ -124,6 +125,7 @@ class DemoData:
     deals: list[Deal]
     interactions: list[Interaction]
     reminders: list[Reminder]
+    letter_templates: list[LetterTemplate]
 
     def tables(self) -> list[tuple[str, type[SQLModel], list[Any]]]:
         """(stage name, model, records) in insertion order."""
@@ -136,6 +138,7 @@ class DemoData:
             Deal,
             Interaction,
             Reminder,
+            LetterTemplate,
         )
         return [
             (f.name.replace("_", " "), model, getattr(self, f.name))
@@ -173,7 +176,7 @@ class _Builder:
         self.now = datetime.combine(today, time(12, 0), tzinfo=UTC)
         self.used: set[str] = set()  # INNs, phones, e-mails, domains and names already handed out
         self.companies: list[_Company] = []
-        self.data = DemoData([], [], [], [], [], [], [], [])
+        self.data = DemoData([], [], [], [], [], [], [], [], [])
 
     # ---------------------------------------------------------------- helpers
 
@@ -290,6 +293,21 @@ class _Builder:
         )
 
     # ---------------------------------------------------------------- records
+
+    def templates(self) -> None:
+        """The office's letter templates, so that "New letter" offers them from the first day."""
+        since = self.now - timedelta(days=200)
+        office = next(u.id for u in self.data.users if u.login == "office")
+        for name, subject, body in LETTER_TEMPLATES:
+            self.data.letter_templates.append(
+                construct(
+                    LetterTemplate,
+                    name=name,
+                    subject=subject,
+                    body=body,
+                    **self.audit(since, office),
+                )
+            )
 
     def staff(self) -> None:
         since = self.now - timedelta(days=3 * 365)
@@ -786,6 +804,31 @@ class _Builder:
         )
 
 
+LETTER_TEMPLATES = (
+    (
+        "Коммерческое предложение",
+        "Коммерческое предложение для {{counterparty.name}}",
+        "Здравствуйте, {{contact.first_name}}!\n\nНаправляем наше коммерческое предложение и "
+        "актуальный прайс-лист. Будем рады ответить на вопросы.\n\nС уважением,\n"
+        "{{salesperson.name}}\n{{salesperson.email}}",
+    ),
+    (
+        "Приглашение на выставку",
+        "Приглашение на выставку JUNWEX",
+        "Здравствуйте, {{contact.first_name}}!\n\nПриглашаем вас на наш стенд на выставке "
+        "JUNWEX: покажем новую коллекцию и обсудим условия на следующий сезон.\n\n"
+        "С уважением,\n{{salesperson.name}}",
+    ),
+    (
+        "Напоминание об оплате",
+        "Счёт к оплате — {{counterparty.name}}",
+        "Добрый день!\n\nНапоминаем о счёте, срок оплаты которого подходит. Если оплата уже "
+        "отправлена, пожалуйста, пришлите платёжное поручение.\n\nС уважением,\n"
+        "{{salesperson.name}}",
+    ),
+)
+
+
 def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoData:
     """Make the demo records; the same arguments always give equal data. No database is touched.
 
@@ -796,6 +839,7 @@ def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoDat
     b = _Builder(seed, today)
     rng = b.rng
     b.staff()
+    b.templates()
     duplicates = max(2, round(size.counterparties / 100)) if size.counterparties >= 10 else 0
     for _ in range(size.counterparties - duplicates):
         b.counterparty()

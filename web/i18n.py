@@ -247,6 +247,10 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
         N_("The mail review queue is for office staff and administrators."),
     ),
     (
+        re.compile(r"^the outbox is for office staff and administrators$"),
+        N_("The outbox is for office staff and administrators."),
+    ),
+    (
         re.compile(r"^only an administrator manages users$"),
         N_("Only an administrator manages users."),
     ),

@@ -148,11 +148,13 @@ def demo(
                 demo_data.generate(database, size, seed=seed, today=date.today(), progress=progress)
     console.print(
         f"demo users (password [bold]{demo_data.DEMO_PASSWORD}[/bold]): "
-        "admin, manager, ivanov, petrova, sidorov, kuznetsova, office"
+        "admin, manager, ivanov, petrova, sidorov, kuznetsova, office",
+        soft_wrap=True,
     )
-    console.print(
+    console.print(  # one line even when piped: it is a command to copy
         f"other commands work on the demo with SATCHEL_DATA_DIR={directory} "
-        f"(e.g. SATCHEL_DATA_DIR={directory} satchel user list)"
+        f"(e.g. SATCHEL_DATA_DIR={directory} satchel user list)",
+        soft_wrap=True,
     )
     if listener is not None:
         with listener:

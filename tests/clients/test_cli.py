@@ -385,3 +385,19 @@ def test_ui_on_a_taken_port_exits_11_as_satchel_serve_does(
         result = field(home, "ui", "--no-open", "--port", str(port))
     assert result.exit_code == 11, result.output
     assert f"port {port} is taken" in result.output and "Satchel:" not in result.output
+
+
+def test_the_shortcut_opens_satchel_in_the_browser(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    desktop = tmp_path / "home" / "Рабочий стол"
+    desktop.mkdir(parents=True)
+    result = field(tmp_path / "field", "shortcut")
+    assert result.exit_code == 0, result.output
+    menu = tmp_path / "home" / ".local" / "share" / "applications" / "satchel-field.desktop"
+    for place in (menu, desktop / "Satchel.desktop"):
+        entry = place.read_text(encoding="utf-8")
+        assert entry.startswith("[Desktop Entry]") and "Name=Satchel" in entry
+        assert "Terminal=true" in entry  # the passphrase is asked in a small window
+        [run] = [line for line in entry.splitlines() if line.startswith("Exec=")]
+        assert run.endswith(f"--data-dir {tmp_path / 'field'} ui --open")
+        assert place.stat().st_mode & 0o111

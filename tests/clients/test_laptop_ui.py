@@ -180,9 +180,13 @@ def test_the_launch_token_lets_the_browser_in_once(database: Database, laptops: 
         "/signin", data={"login": "ivanov", "password": PASSWORD}, follow_redirects=False
     ).status_code in (401, 403)
 
-    # Signing out ends that session at once.
+    # Signing out ends that session at once, and closes Satchel on this laptop (``ui`` stops itself),
+    # so that its shortcut opens a fresh one next time rather than a second one.
+    closed: list[bool] = []
+    laptop.home.on_signed_out = lambda: closed.append(True)
     r = laptop.post("/signout", {})
     assert r.status_code == 303 and r.headers["location"] == laptop.prefix + "/signin"
+    assert closed == [True]
     assert laptop.ui.get("/", follow_redirects=False).status_code == 303
 
 

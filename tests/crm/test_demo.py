@@ -77,10 +77,11 @@ def test_same_seed_same_data_other_seed_other_data(small: demo.DemoData) -> None
 )
 def test_counts_match_the_size(size: demo.DemoSize) -> None:
     data = demo.build(size)
-    assert counts(data) | {"teams": 0, "users": 0, "shares": 0} == {
+    assert counts(data) | {"teams": 0, "users": 0, "shares": 0, "letter templates": 0} == {
         "teams": 0,
         "users": 0,
         "shares": 0,
+        "letter templates": 0,
         "counterparties": size.counterparties,
         "contact persons": size.contact_persons,
         "deals": size.deals,
@@ -351,6 +352,7 @@ def test_progress_is_reported_per_batch_in_dependency_order(
         "deals",
         "interactions",
         "reminders",
+        "letter templates",
         "contact keys",
     ]
     for stage in stages:
