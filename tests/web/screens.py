@@ -8,7 +8,7 @@ form in Debian's Chromium and saves one PNG per screen: the salesperson's
 (``ivanov``) agenda, quick search, a card, its edit form, the forms for a new
 counterparty, contact person, letter, deal and reminder, a letter, the deals
 board, conflicts and settings in Russian, another salesperson's agenda in English
-(her setting), the office's mail review queue and the administrator's users; then
+(her setting), the office's mail review queue and outbox, the administrator's users; then
 a laptop of ``ivanov`` (``satchel-field ui`` over a replica loaded from that server)
 with the network gone and an unsent change: its agenda and its sync page.
 It prints a screen wider than the laptop's beside its file; the suite's own check of
@@ -112,6 +112,7 @@ def screens(database: Database) -> list[Screen]:
         Screen("settings", "ivanov", "/settings"),
         Screen("agenda-en", "petrova", "/", lang="en"),
         Screen("review", "office", "/review"),
+        Screen("outbox", "office", "/outbox"),
         Screen("admin-users", "admin", "/admin/users"),
     ]
 
