@@ -9,6 +9,7 @@ attachments are stored once by their sha256 (see :class:`BlobStore`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -145,6 +146,10 @@ class BlobStore:
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
+                # Durable here, in the writer thread, while the batch is still being filed: ``sync``
+                # then has only the directories left to flush.
+                fh.flush()
+                os.fsync(fh.fileno())
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -152,7 +157,8 @@ class BlobStore:
         return target
 
     def sync(self) -> None:
-        """Wait for the writes since the last call; make the new files durable (file and directory entries).
+        """Wait for the writes since the last call (each file is flushed to disk as it is written); make
+        the new directory entries durable.
 
         Raises what a write raised (a full disk): the caller's transaction must not commit.
         """
@@ -168,7 +174,7 @@ class BlobStore:
             finally:
                 os.close(fd)
 
-        list(self._pool.map(flush, [*written, *{p.parent for p in written}]))
+        list(self._pool.map(flush, sorted({p.parent for p in written})))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -222,14 +228,22 @@ def _participants(letter: Letter) -> list[dict[str, str]]:
         ("bcc", letter.bcc),
     ):
         for item in addresses:
-            try:
-                address = normalize_email(item.address)
-            except ValueError:
+            address = _normalized(item.address)
+            if address is None:
                 continue
             out.append(
                 {"role": role, "name": " ".join(item.name.split())[:200], "address": address}
             )
     return out[:100]
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized(address: str) -> str | None:
+    """``normalize_email``, None for a malformed address; kept: the same addresses come back."""
+    try:
+        return normalize_email(address)
+    except ValueError:
+        return None
 
 
 def _responsible(

@@ -52,6 +52,21 @@ def parse_message_ids(value: str | None, *, limit: int = _MAX_IDS) -> list[str]:
 def fingerprint(sender: str, date: datetime | None, subject: str, text: str) -> str:
     """Identity of a letter without Message-ID: sender, date, subject, start of text."""
     when = date.astimezone(UTC).isoformat() if date else ""
-    body = " ".join(text.split())[:500]
+    body = _start(text, 500)
     key = "\n".join((sender, when, " ".join(subject.casefold().split()), body))
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _start(text: str, length: int) -> str:
+    """``" ".join(text.split())[:length]``, from as little of ``text`` as that takes.
+
+    The words of a prefix of ``text``, joined, are a prefix of all its words joined (the last
+    one maybe cut short), so once that is ``length`` long the rest of the text changes nothing.
+    """
+    size = 4 * length
+    while size < len(text):
+        joined = " ".join(text[:size].split())
+        if len(joined) >= length:
+            return joined[:length]
+        size *= 4
+    return " ".join(text.split())[:length]

@@ -12,7 +12,8 @@ A run of one folder:
 2. ``UID SEARCH`` for UIDs above the cursor, ``UID FETCH RFC822.SIZE`` for their
    sizes, then ``UID FETCH BODY.PEEK[]`` in batches of at most ``batch_bytes``
    (one letter over that is a batch of its own) — memory stays bounded whatever the
-   mailbox holds, and ``\\Seen`` is never touched.
+   mailbox holds, and ``\\Seen`` is never touched. The next batch is fetched (in a
+   thread, the only user of the connection meanwhile) while one is parsed and filed.
 3. Each letter: decode (never raises), skip it when its identity (normalised
    Message-ID, else a fingerprint) is known — the same letter in INBOX, Sent, All
    Mail or another mailbox is one record —, classify (bounce, auto-reply, list,
@@ -33,10 +34,10 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from imapclient import IMAPClient
 from sqlalchemy import select
@@ -162,8 +163,17 @@ class Ingest:
             }
             if "CONDSTORE" in capabilities:
                 client.enable("CONDSTORE")
-            for info in self.folders(mailbox, client):
-                report.folders.append(self._folder(mailbox, client, info))
+            # Batches fetched and being parsed, oldest first, across the mailbox's folders: the
+            # oldest is filed while the next ones parse, and the next folder's first batches are
+            # fetched while the last ones of the folder before are still parsing.
+            pending: deque[_Pending] = deque()
+            try:
+                for info in self.folders(mailbox, client):
+                    report.folders.append(self._folder(mailbox, client, info, pending))
+            except BaseException:
+                self._drain(pending)  # what was fetched before the connection went is still filed
+                raise
+            self._drain(pending)
 
     def folders(self, mailbox: Mailbox, client: IMAPClient) -> list[FolderInfo]:
         found = find_folders(client)
@@ -188,7 +198,9 @@ class Ingest:
             session.flush()
         return row
 
-    def _folder(self, mailbox: Mailbox, client: IMAPClient, info: FolderInfo) -> FolderReport:
+    def _folder(
+        self, mailbox: Mailbox, client: IMAPClient, info: FolderInfo, pending: deque[_Pending]
+    ) -> FolderReport:
         report = FolderReport(info.name, info.role)
         selected = client.select_folder(info.name, readonly=True)
         uidvalidity = int(selected[b"UIDVALIDITY"])
@@ -225,50 +237,58 @@ class Ingest:
         for start in range(0, len(uids), 1000):
             fetched = client.fetch(uids[start : start + 1000], ["RFC822.SIZE"])
             sizes.update({uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()})
-        done = 0
-        # Batches fetched and being parsed, oldest first; the oldest is filed while the others parse.
-        pending: deque[tuple[list[int], _Parsed]] = deque()
         parser = self.parser
         parser.prepare(len(uids))
-        for batch in self._batches(uids, sizes):
+        if parser.pool is None:
+            self._drain(pending)  # parsed in-process: nothing to overlap
+        folder = _Folder(mailbox, info, folder_id, uids, modseq, report)
+        batches = self._batches(uids, sizes)
+        # The next batch is fetched in a thread while this one is parsed and filed: the server's
+        # work and the transfer overlap ours. Only that thread uses the connection meanwhile.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
+            ahead: Future[Any] | None = fetcher.submit(client.fetch, batches[0], ["BODY.PEEK[]"])
             try:
-                data = client.fetch(batch, ["BODY.PEEK[]"])
-            except BaseException:
-                while pending:  # what was fetched before the connection went is still filed
-                    done = self._commit(
-                        mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report
+                for at, batch in enumerate(batches):
+                    assert ahead is not None
+                    data = ahead.result()
+                    ahead = (
+                        fetcher.submit(client.fetch, batches[at + 1], ["BODY.PEEK[]"])
+                        if at + 1 < len(batches)
+                        else None
                     )
-                raise
-            raws = [
-                (uid, bytes(data[uid][b"BODY[]"]))
-                for uid in batch
-                if uid in data and data[uid].get(b"BODY[]") is not None
-            ]  # expunged meanwhile: gone
-            pending.append((batch, parser.submit(raws, self.max_attachment_bytes)))
-            if len(pending) > parser.depth:
-                done = self._commit(
-                    mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report
-                )
-        while pending:
-            done = self._commit(
-                mailbox, info, folder_id, uids, modseq, pending.popleft(), done, report
-            )
+                    raws = [
+                        (uid, bytes(data[uid][b"BODY[]"]))
+                        for uid in batch
+                        if uid in data and data[uid].get(b"BODY[]") is not None
+                    ]  # expunged meanwhile: gone
+                    pending.append(
+                        _Pending(folder, batch, parser.submit(raws, self.max_attachment_bytes))
+                    )
+                    while len(pending) > parser.depth:
+                        self._commit(pending.popleft())
+            finally:
+                if ahead is not None:  # something failed: the connection is left alone from here
+                    ahead.cancel()
+                    wait([ahead])
         return report
 
-    def _commit(
-        self,
-        mailbox: Mailbox,
-        info: FolderInfo,
-        folder_id: str,
-        uids: list[int],
-        modseq: int | None,
-        pending: tuple[list[int], _Parsed],
-        done: int,
-        report: FolderReport,
-    ) -> int:
-        """File one fetched batch and move the cursor past it, in one transaction."""
-        batch, parsed = pending
-        letters = parsed.result()
+    def _drain(self, pending: deque[_Pending]) -> None:
+        while pending:
+            self._commit(pending.popleft())
+
+    def _commit(self, pending: _Pending) -> None:
+        """File one fetched batch and move its folder's cursor past it, in one transaction."""
+        folder_ = pending.folder
+        mailbox, info, folder_id, uids, modseq, report = (
+            folder_.mailbox,
+            folder_.info,
+            folder_.folder_id,
+            folder_.uids,
+            folder_.modseq,
+            folder_.report,
+        )
+        batch = pending.batch
+        letters = pending.parsed.result()
         with self.db.write() as session:
             outcomes = self._file_batch(session, mailbox, info.name, letters)
             folder = session.get_one(MailFolder, folder_id)
@@ -286,12 +306,11 @@ class Ingest:
             if batch[-1] == uids[-1]:
                 folder.highestmodseq = modseq
             self.blobs.sync()  # the files the batch refers to are on disk before it commits
-        done += len(batch)
+        folder_.done += len(batch)
         if self.progress:
-            self.progress(info.name, done, len(uids))
+            self.progress(info.name, folder_.done, len(uids))
         if self.after_batch:
-            self.after_batch(info.name, done)
-        return done
+            self.after_batch(info.name, folder_.done)
 
     def _set_modseq(self, folder_id: str, modseq: int | None) -> None:
         with self.db.write() as session:
@@ -346,6 +365,7 @@ class Ingest:
             mailbox.private_addresses, mailbox.private_domains, mailbox.private_folders
         )
         matcher.prefetch((letter for _uid, _raw, letter in letters), mailbox.address)
+        matcher.threads.expect(letter for _uid, _raw, letter in letters)
         keys = list({letter.dedup_key[:500] for _uid, _raw, letter in letters})
         known = (
             set(
@@ -558,6 +578,27 @@ def batches(
 # a smaller mix: no gain worth two more processes. They are kept for long first imports
 # (10,000 letters in one folder), where each batch's filing overlaps the next batches' parsing.
 _PARALLEL_FROM = 1_000
+
+
+@dataclass
+class _Folder:
+    """A folder being read: what filing its batches needs, and how many letters are done."""
+
+    mailbox: Mailbox
+    info: FolderInfo
+    folder_id: str
+    uids: list[int]
+    modseq: int | None
+    report: FolderReport
+    done: int = 0
+
+
+class _Pending(NamedTuple):
+    """A fetched batch of a folder, parsed or being parsed."""
+
+    folder: _Folder
+    batch: list[int]
+    parsed: _Parsed
 
 
 class _Parsed:

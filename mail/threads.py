@@ -41,10 +41,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Boolean, ColumnElement, bindparam, inspect, or_, select, union_all
+from sqlalchemy import Boolean, ColumnElement, bindparam, func, inspect, or_, select, union_all
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col
 
 from crm import changes
@@ -127,6 +129,101 @@ _LINKED = union_all(
         or_(bindparam("reply", type_=Boolean), col(MailMessage.topic_reply).is_(True)),
     ),
 )
+# The same four ways, for a whole batch at once (see Threads.expect); the counterparty, the topic's
+# window and the reply condition are then applied in Python, per letter.
+_LINK_COLUMNS = (
+    col(MailMessage.key),
+    col(MailMessage.thread_id),
+    col(MailMessage.counterparty_id),
+)
+_BATCH_REFERENCES = (
+    select(*_LINK_COLUMNS, col(MailReference.referenced))
+    .join(MailReference, col(MailReference.message_key) == col(MailMessage.key))
+    .where(col(MailReference.referenced).in_(bindparam("values", expanding=True)))
+)
+_BATCH_KEYS = select(*_LINK_COLUMNS).where(
+    col(MailMessage.key).in_(bindparam("values", expanding=True))
+)
+_BATCH_CONVERSATIONS = select(*_LINK_COLUMNS, col(MailMessage.conversation)).where(
+    col(MailMessage.conversation).in_(bindparam("values", expanding=True))
+)
+_BATCH_TOPICS = select(
+    *_LINK_COLUMNS,
+    col(MailMessage.topic),
+    col(MailMessage.written_at),
+    col(MailMessage.topic_reply),
+).where(
+    col(MailMessage.topic).in_(bindparam("values", expanding=True)),
+    col(MailMessage.written_at).between(bindparam("low"), bindparam("high")),
+)
+_CHUNK = 500
+# _FIRST for many threads at once: the earliest letter of each (counterparty, thread), in the same order.
+_RANKED = (
+    select(
+        col(MailMessage.counterparty_id),
+        col(MailMessage.thread_id),
+        col(MailMessage.written_at),
+        col(MailMessage.key),
+        col(MailMessage.root_hint),
+        func.row_number()
+        .over(
+            partition_by=(col(MailMessage.counterparty_id), col(MailMessage.thread_id)),
+            order_by=(
+                col(MailMessage.written_at).is_(None),
+                col(MailMessage.written_at),
+                col(MailMessage.key),
+            ),
+        )
+        .label("rank"),
+    )
+    .where(col(MailMessage.thread_id).in_(bindparam("threads", expanding=True)))
+    .subquery()
+)
+_FIRSTS = select(
+    _RANKED.c.counterparty_id,
+    _RANKED.c.thread_id,
+    _RANKED.c.written_at,
+    _RANKED.c.key,
+    _RANKED.c.root_hint,
+).where(_RANKED.c.rank == 1)
+_MOVED_ROW_FIELDS: tuple[Any, ...] = tuple(
+    getattr(MailMessage, name) for name in ("counterparty_id", "thread_id", "interaction_id")
+)
+_MOVED_FIELDS: tuple[Any, ...] = tuple(
+    getattr(Interaction, name)
+    for name in ("counterparty_id", "thread_id", "version", "updated_at", "updated_by")
+)
+
+Link = tuple[str, str | None, str | None]  # (key, thread id, counterparty id) of a filed letter
+
+
+class _Links:
+    """What the database held, once the batch's first letter was placed, that links its letters."""
+
+    def __init__(self) -> None:
+        self.by_reference: dict[str, list[Link]] = {}
+        self.by_key: dict[str, Link] = {}
+        self.by_conversation: dict[str, list[Link]] = {}
+        self.by_topic: dict[str, list[tuple[Link, datetime, bool]]] = {}
+
+
+class _Expected(NamedTuple):
+    """What a letter of the batch will be looked up by: as ``Threads.place`` computes it."""
+
+    ids: list[str]
+    conversation: str | None
+    topic: str | None
+    written_at: datetime | None
+
+
+def _lookups(letter: Letter) -> _Expected:
+    ids = [mid[:500] for mid in dict.fromkeys(letter.thread_ids)]
+    conversation, _reply_index = conversation_of(letter.thread_index)
+    topic, _replied = normalise_subject(letter.thread_topic) if letter.thread_topic else ("", False)
+    topic = topic or normalise_subject(letter.subject)[0]
+    return _Expected(ids, conversation, topic or None, letter.date)
+
+
 _REFERENCED = select(col(MailReference.referenced)).where(
     col(MailReference.message_key) == bindparam("key")
 )
@@ -168,6 +265,69 @@ class Threads:
         self._by_reference: dict[str, list[MailMessage]] = {}
         self._by_conversation: dict[str, list[MailMessage]] = {}
         self._by_topic: dict[tuple[str, str], list[MailMessage]] = {}
+        # The batch's letters still to be placed (see ``expect``), and what was looked up for them.
+        self._expected: dict[str, _Expected] = {}
+        self._links: _Links | None = None
+        self._looked_up: dict[str, _Expected] = {}
+
+    def expect(self, letters: Iterable[Letter]) -> None:
+        """The letters about to be placed in this session (a batch): what links them to letters filed
+        before is then looked up for all of them at once, with the first one placed, instead of one
+        query per letter. The lookup comes after the data version is taken, as a letter's own query
+        would: what a writer filing at the same time committed before is seen."""
+        for letter in letters:
+            self._expected[letter.dedup_key[:500]] = _lookups(letter)
+
+    def _look_up(self) -> None:
+        """Load what links the expected letters, in a few queries for all of them."""
+        expected, self._expected = self._expected, {}
+        links = self._links = _Links()
+        self._looked_up = expected
+        named = list(dict.fromkeys(m for key, e in expected.items() for m in (key, *e.ids)))
+        ids = list(dict.fromkeys(m for e in expected.values() for m in e.ids))
+        conversations = sorted({e.conversation for e in expected.values() if e.conversation})
+        dated = [e for e in expected.values() if e.topic and e.written_at is not None]
+        run = self.session.execute
+        for start in range(0, len(named), _CHUNK):
+            for row in run(_BATCH_REFERENCES, {"values": named[start : start + _CHUNK]}):
+                links.by_reference.setdefault(row.referenced, []).append(tuple(row[:3]))
+        for start in range(0, len(ids), _CHUNK):
+            for row in run(_BATCH_KEYS, {"values": ids[start : start + _CHUNK]}):
+                links.by_key[row.key] = tuple(row[:3])
+        for start in range(0, len(conversations), _CHUNK):
+            for row in run(_BATCH_CONVERSATIONS, {"values": conversations[start : start + _CHUNK]}):
+                links.by_conversation.setdefault(row.conversation, []).append(tuple(row[:3]))
+        if dated:
+            topics = sorted({e.topic for e in dated if e.topic})
+            low = min(e.written_at for e in dated if e.written_at) - TOPIC_WINDOW
+            high = max(e.written_at for e in dated if e.written_at) + TOPIC_WINDOW
+            for start in range(0, len(topics), _CHUNK):
+                values = {"values": topics[start : start + _CHUNK], "low": low, "high": high}
+                for row in run(_BATCH_TOPICS, values):
+                    links.by_topic.setdefault(row.topic, []).append(
+                        (tuple(row[:3]), row.written_at, bool(row.topic_reply))
+                    )
+        # The earliest letter of every thread found (what _first_of would ask of each, one by one).
+        found = [link for group in links.by_reference.values() for link in group]
+        found += links.by_key.values()
+        found += [link for group in links.by_conversation.values() for link in group]
+        found += [link for group in links.by_topic.values() for link, _w, _r in group]
+        threads = sorted({link[1] for link in found if link[1]})
+        for start in range(0, len(threads), _CHUNK):
+            chunk = threads[start : start + _CHUNK]
+            earliest = {
+                (row.counterparty_id, row.thread_id): row
+                for row in run(_FIRSTS, {"threads": chunk})
+            }
+            for cp, thread_id in {(link[2], link[1]) for link in found if link[1] in chunk}:
+                if cp is None or (cp, thread_id) in self._first:
+                    continue
+                first = earliest.get((cp, thread_id))
+                self._first[(cp, thread_id)] = (
+                    (_age(first.written_at, first.key), first.root_hint or thread_id)
+                    if first is not None
+                    else ((True, "", thread_id), thread_id)
+                )
 
     def place(
         self, letter: Letter, row: MailMessage, interaction: Interaction | None, bridge: Any
@@ -230,6 +390,36 @@ class Threads:
 
     # -- finding
 
+    def _linked(self, row: MailMessage, ids: list[str]) -> list[Any] | None:
+        """What ``_LINKED`` would answer for ``row``, from the batch's lookup; None when the row was
+        not looked up (not expected, or expected with other values)."""
+        if row.key in self._expected:  # the batch's first letter placed: look them all up
+            self._look_up()
+        looked_up = self._looked_up.get(row.key)
+        links = self._links
+        if (
+            links is None
+            or looked_up is None
+            or looked_up != _Expected(ids, row.conversation, row.topic, row.written_at)
+        ):
+            return None
+        found: list[Any] = []
+        for mid in (row.key, *ids):
+            found += links.by_reference.get(mid, ())
+        found += [links.by_key[mid] for mid in ids if mid in links.by_key]
+        if row.conversation:
+            found += links.by_conversation.get(row.conversation, ())
+        if row.topic and row.written_at is not None:
+            low, high = row.written_at - TOPIC_WINDOW, row.written_at + TOPIC_WINDOW
+            found += [
+                link
+                for link, written_at, topic_reply in links.by_topic.get(row.topic, ())
+                if link[2] == row.counterparty_id
+                and low <= written_at <= high
+                and (row.topic_reply or topic_reply)
+            ]
+        return found
+
     def _neighbour_threads(self, row: MailMessage, ids: list[str]) -> set[str]:
         """The threads of the rows of the same counterparty that ``row`` links to (see the module's rule)."""
         cp = row.counterparty_id or ""
@@ -259,7 +449,10 @@ class Threads:
                 and low <= r.written_at <= high
             ]
         threads = {r.thread_id for r in found if r.key != row.key and r.counterparty_id == cp}
-        for key, thread_id, counterparty_id in self.session.execute(_LINKED, values).all():
+        linked: Sequence[Any] | None = self._linked(row, ids)
+        if linked is None:
+            linked = self.session.execute(_LINKED, values).all()
+        for key, thread_id, counterparty_id in linked:
             if key != row.key and counterparty_id == cp:
                 # What this batch moved is not written yet: the row in memory says where it is.
                 threads.add(self._rows[key].thread_id if key in self._rows else thread_id)
@@ -291,7 +484,9 @@ class Threads:
         missing = sorted(t for t in old if (cp, t) not in self._complete)
         if missing:
             for found in self.session.execute(
-                select(MailMessage).where(
+                select(MailMessage)
+                .options(load_only(*_MOVED_ROW_FIELDS))
+                .where(
                     col(MailMessage.counterparty_id) == cp, col(MailMessage.thread_id).in_(missing)
                 )
             ).scalars():
@@ -318,7 +513,10 @@ class Threads:
         ).in_(sorted(old))
         if wanted:
             condition = or_(condition, col(Interaction.id).in_(wanted))
-        for item in self.session.execute(select(Interaction).where(condition)).scalars():
+        # Only what a move changes or looks at is loaded (a letter's text, HTML and files can be large);
+        # the rest loads only if something reads it.
+        query = select(Interaction).options(load_only(*_MOVED_FIELDS)).where(condition)
+        for item in self.session.execute(query).scalars():
             self._interactions.setdefault(item.id, item)
         ids = {r.interaction_id for r in moved}
         for item in list(self._interactions.values()):
