@@ -426,7 +426,7 @@ def shortcut(
 def _desktop_quote(arg: str) -> str:
     """An argument of a desktop entry's Exec line (freedesktop.org: double quotes, \\-escapes)."""
     arg = arg.replace("%", "%%")  # a field code otherwise
-    if arg and not any(c in arg for c in ' \t\n"\'\\><~|&;$*?#()`='):
+    if arg and not any(c in arg for c in " \t\n\"'\\><~|&;$*?#()`="):
         return arg
     escaped = "".join("\\" + c if c in '"`$\\' else c for c in arg)
     return f'"{escaped}"'
