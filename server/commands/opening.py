@@ -6,7 +6,6 @@ opens them, not when ``satchel`` starts: ``satchel --help`` reads none of them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
 
     from crm.database import Database
     from server.config import Config
-
-MIGRATIONS = Path(__file__).parent.parent / "migrations" / "versions"
 
 ConfigOpt = Annotated[
     Path | None,
@@ -46,43 +43,11 @@ def open_db(config: Config, *, upgrade: bool = True) -> Database:
     from crm.database import Database
 
     database = Database(config.database_url)
-    if upgrade and not up_to_date(database):
-        from server import migrate
+    if upgrade:
+        from server import migrate  # Alembic itself only when there is something to do
 
         migrate.upgrade(database)
     return database
-
-
-_REVISION = re.compile(r"""^(down_)?revision\b[^=]*=\s*(.*)$""", re.MULTILINE)
-
-
-def newest_revisions(versions: Path = MIGRATIONS) -> set[str]:
-    """The heads of the migrations this version knows, read from the files as text.
-
-    Alembic itself (a second and more to import) is loaded only when there is something to do.
-    """
-    known: set[str] = set()
-    replaced: set[str] = set()
-    for script in versions.glob("*.py"):
-        for down, value in _REVISION.findall(script.read_text(encoding="utf-8")):
-            (replaced if down else known).update(re.findall(r"""['"]([^'"]+)['"]""", value))
-    return known - replaced
-
-
-def up_to_date(database: Database) -> bool:
-    """Whether the database's schema is at the newest revision already (then nothing is migrated)."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        with database.engine.connect() as connection:
-            current = set(
-                connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
-            )
-    except SQLAlchemyError:
-        return False  # no schema yet, or one we cannot read: the migrations say why
-    heads = newest_revisions()
-    return bool(heads) and current == heads
 
 
 @contextmanager

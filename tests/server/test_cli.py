@@ -162,7 +162,7 @@ def test_the_role_choices_are_the_models_roles() -> None:
 
 def test_the_newest_revision_is_read_without_alembic() -> None:
     from server import migrate
-    from server.commands.opening import newest_revisions
+    from server.migrate import newest_revisions
 
     assert newest_revisions() == {migrate.head()}
 
