@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlmodel import Session, col
 
-from crm import access, validation
+from crm import access, own_domains, validation
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import (
     ContactPerson,
@@ -50,25 +50,6 @@ from crm.models.enums import (
 
 Problems = dict[str, str]
 
-# Where else the company's own mail domains come from, besides its users' addresses: the mail
-# bridge adds its mailboxes' (mail/models.py registers it, since crm imports no mail code).
-OWN_DOMAIN_SOURCES: list[Callable[[Session], set[str]]] = []
-
-
-def own_mail_domains(session: Session) -> set[str]:
-    """The company's own mail domains: of its users' addresses and of the mailboxes it reads. A
-    counterparty never claims one (every colleague's letter would be filed to that client)."""
-    found = {
-        email.rpartition("@")[2].strip().lower()
-        for email in session.execute(
-            select(col(User.email)).where(col(User.email).is_not(None))
-        ).scalars()
-        if email and "@" in email
-    }
-    for source in OWN_DOMAIN_SOURCES:
-        found |= source(session)
-    return found
-
 
 def _claims_no_own_domain(session: Session, problems: Problems, cp: Counterparty) -> None:
     """A new claim (a created counterparty, changed contacts or website) of an own domain is refused;
@@ -91,7 +72,7 @@ def _claims_no_own_domain(session: Session, problems: Problems, cp: Counterparty
         claimed.append(("website", site))
     if not claimed:
         return
-    own = own_mail_domains(session)
+    own = own_domains.of_company(session)
     for where, domain in claimed:
         if where not in problems and domain in own:
             problems[where] = (

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, select
 from sqlmodel import Field, Session, SQLModel, col
 
-from crm import rules
+from crm import own_domains
 from crm.models.base import UTCDateTime, new_id, utcnow
 
 
@@ -197,5 +197,4 @@ def _mailbox_domains(session: Session) -> set[str]:
     }
 
 
-if _mailbox_domains not in rules.OWN_DOMAIN_SOURCES:
-    rules.OWN_DOMAIN_SOURCES.append(_mailbox_domains)
+own_domains.register(_mailbox_domains)
