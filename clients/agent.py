@@ -149,6 +149,7 @@ class SyncAgent:
         started = time.monotonic()
         summary = Summary()
         report = progress or (lambda phase, done, total: None)
+        self._refresh_waiting()  # those an earlier sync could not fetch (its answer was lost)
         self.push(summary, report)
         while True:
             if self.replica.state("cursor") is None or self.replica.state("reset"):
@@ -213,8 +214,14 @@ class SyncAgent:
         summary.applied += outcome.applied
         summary.conflicts += outcome.conflicts
         summary.refused += outcome.refused
-        for type_name, record_id in outcome.refresh:
+        self._refresh_waiting()
+
+    def _refresh_waiting(self) -> None:
+        """Fetch the records the replica keeps waiting for a refresh; one whose fetch fails on the
+        way (the network) stays waiting for the next sync."""
+        for type_name, record_id in self.replica.refreshes_waiting():
             self._refresh(type_name, record_id)
+            self.replica.refreshed(type_name, record_id)
 
     def _refresh(self, type_name: str, record_id: str) -> None:
         """Fetch one record whose edit the server did not take, so the replica shows the server's copy."""

@@ -108,7 +108,25 @@ class Applying(Editing):
                     if body is not None:
                         conflict = json.loads(body[0])
                         outcome.refresh.append((conflict["type"], conflict["record_id"]))
+            if outcome.refresh:
+                # Kept with the results that call for them: a fetch whose answer is lost is
+                # tried again at the next sync (no pull would ever bring the server's copy).
+                waiting = [tuple(item) for item in json.loads(_get(raw, "refresh") or "[]")]
+                waiting += [item for item in outcome.refresh if item not in waiting]
+                _set(raw, "refresh", json.dumps(waiting))
         return outcome
+
+    def refreshes_waiting(self) -> list[tuple[str, str]]:
+        """Records to fetch again because the server did not take an edit of them (oldest first)."""
+        with self._read() as (_, raw):
+            return [(t, i) for t, i in json.loads(_get(raw, "refresh") or "[]")]
+
+    def refreshed(self, type_name: str, record_id: str) -> None:
+        """A record fetched again (``refreshes_waiting``) is no longer waiting."""
+        with self._write() as (_, raw):
+            waiting = json.loads(_get(raw, "refresh") or "[]")
+            left = [item for item in waiting if tuple(item) != (type_name, record_id)]
+            _set(raw, "refresh", json.dumps(left) if left else None)
 
     def apply_record(self, type_name: str, record: dict[str, Any] | None, record_id: str) -> None:
         """Replace the local copy of one record by the server's (``None``: it is gone or hidden)."""

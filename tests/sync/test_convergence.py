@@ -35,6 +35,7 @@ OFFSET = int(
 REGRESSIONS: list[int] = [
     517,  # a resolution from a laptop whose user lost access before the record went
     3085,  # a record made on a copied replica, then deleted: both copies are one device
+    800487,  # the fetch of a record whose edit came back a conflict lost its answer: never retried
 ]
 
 
@@ -44,28 +45,7 @@ def client(config: Config, database: Database) -> Iterator[TestClient]:
         yield client
 
 
-# Seeds that fail today, each a known defect under investigation: strict xfails, so that the
-# fix turns them into failures to move into ``REGRESSIONS``.
-KNOWN_FAILING: dict[int, str] = {
-    800487: (
-        "2026-12-02 soak: the record's owner's laptop keeps its own values (local version 3) over "
-        "the server's after its edit came back as a field conflict, in a history with paged pulls, "
-        "edits during pushes and pulls and lost answers; the server keeps the other edit (v2)"
-    ),
-}
-
-
-@pytest.mark.parametrize(
-    "seed",
-    [
-        *REGRESSIONS,
-        *(
-            pytest.param(seed, marks=pytest.mark.xfail(strict=True, reason=why))
-            for seed, why in KNOWN_FAILING.items()
-        ),
-        *range(OFFSET, OFFSET + HISTORIES),
-    ],
-)
+@pytest.mark.parametrize("seed", [*REGRESSIONS, *range(OFFSET, OFFSET + HISTORIES)])
 def test_laptops_converge_on_the_servers_view(
     seed: int, client: TestClient, database: Database, tmp_path: Path
 ) -> None:
