@@ -170,9 +170,13 @@ def _operation_id(case: Any) -> str:
     return str(case.operation.definition.raw.get("operationId", case.operation.label))
 
 
-def _stateful(api: Api) -> tuple[Counter[tuple[str, int]], Counter[tuple[str, str, int]]]:
+def _stateful(
+    api: Api,
+    run_settings: settings = STATEFUL,
+    company: tuple[dict[str, str], str] | None = None,
+) -> tuple[Counter[tuple[str, int]], Counter[tuple[str, str, int]]]:
     """Run the stateful phase; returns the answers by (operation, status) and those of linked calls by (link, status)."""
-    headers, _user_id = _company(api)
+    headers, _user_id = company or _company(api)
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", api.client.app)
     # Only the document's own links: schemathesis would otherwise add links it guesses.
     schema.config.phases.stateful.inference.algorithms = []
@@ -230,12 +234,39 @@ def _stateful(api: Api) -> tuple[Counter[tuple[str, int]], Counter[tuple[str, st
                 recorder=self.recorder,
             )
 
-    Workflow.run(settings=STATEFUL)
+    Workflow.run(settings=run_settings)
     return answers, linked
 
 
+# Children made under a counterparty created earlier in the same chain.
+CHILDREN = {
+    "create_contact_person",
+    "create_deal",
+    "create_interaction",
+    "create_reminder",
+    "create_share",
+}
+
+
+def _made_a_child(linked: Counter[tuple[str, str, int]]) -> bool:
+    return any(
+        n and operation in CHILDREN and status in (201, 422)
+        for (operation, _link, status), n in linked.items()
+    )
+
+
 def test_linked_calls_answer_inside_the_schema_and_never_5xx(api: Api) -> None:
-    answers, linked = _stateful(api)
+    company = _company(api)
+    answers, linked = _stateful(api, company=company)
+    if not _made_a_child(linked):
+        # Whether 60 chains reach a child is the generator's draw, which moved with the process's
+        # earlier tests (2026-12-02: green alone, not after the rest of the suite on one worker):
+        # twice as many more chains then, every one of them held to the same checks.
+        more_answers, more_linked = _stateful(
+            api, settings(STATEFUL, max_examples=2 * STATEFUL.max_examples), company
+        )
+        answers += more_answers
+        linked += more_linked
     assert not [k for k in answers if k[1] >= 500], answers
     report = f"answers: {sorted(answers.items())}\nlinked: {sorted(linked.items())}"
     followed = {(operation, status) for (operation, _link, status), n in linked.items() if n}
@@ -248,17 +279,10 @@ def test_linked_calls_answer_inside_the_schema_and_never_5xx(api: Api) -> None:
     } & followed, report
     # Whether a generated child passes the rules is the generator's luck (a phone, a date in range):
     # what must happen is that a chain used a new counterparty's id to make one under it.
-    children = {
-        "create_contact_person",
-        "create_deal",
-        "create_interaction",
-        "create_reminder",
-        "create_share",
-    }
     assert {
         operation
         for operation, status in followed
-        if operation in children and status in (201, 422)
+        if operation in CHILDREN and status in (201, 422)
     }, report
     # A few linked calls answered 2xx: chains reached real records (how many depends on what the
     # generator draws, which moves with every change of the document; the two checks above are the point).
