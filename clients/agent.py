@@ -220,16 +220,18 @@ class SyncAgent:
         """Fetch the records the replica keeps waiting for a refresh; one whose fetch fails on the
         way (the network) stays waiting for the next sync."""
         for type_name, record_id in self.replica.refreshes_waiting():
-            self._refresh(type_name, record_id)
-            self.replica.refreshed(type_name, record_id)
+            if self._refresh(type_name, record_id):
+                self.replica.refreshed(type_name, record_id)
 
-    def _refresh(self, type_name: str, record_id: str) -> None:
-        """Fetch one record whose edit the server did not take, so the replica shows the server's copy."""
+    def _refresh(self, type_name: str, record_id: str) -> bool:
+        """Fetch one record whose edit the server did not take, so the replica shows the server's copy.
+        False when the server failed (5xx): like a lost answer, it is tried again at the next sync."""
         response = self._request("GET", f"/api/v1/{type_name}/{record_id}")
         if response.status_code == 404:
             self.replica.apply_record(type_name, None, record_id)
         elif response.status_code == 200:
             self.replica.apply_record(type_name, response.json(), record_id)
+        return response.status_code < 500
 
     def bootstrap(self, summary: Summary, report: Progress) -> None:
         """Load the whole scope page by page; resumes an interrupted load at its next page."""
