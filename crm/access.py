@@ -140,22 +140,48 @@ def _counterparty_matches(
     return session.connection().execute(stmt, params).first() is not None
 
 
-def check_many(
-    session: Session, actor: User, counterparty_ids: set[str], *, write: bool
-) -> dict[tuple[str, bool], bool]:
-    """The answers ``_counterparty_matches`` would give for each id, in one query (a memo for a batch)."""
-    rule = writable_counterparties(actor) if write else visible_counterparties(actor)
-    allowed = set(
-        session.connection()
-        .execute(
-            select(col(Counterparty.id)).where(col(Counterparty.id).in_(counterparty_ids), rule)
+class Memo:
+    """The answers to "may this user see (or change) this counterparty?" within one batch.
+
+    A batch that cannot change who sees what meanwhile (not counterparties, not shares)
+    asks each question once: ``records.create_many`` and the mail bridge's filing pass one
+    through ``records.create`` to the rules and the access check. Keyed by user, so the
+    actor's own sight and that of the person a record is given to are both remembered.
+    """
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, str, bool], bool] = {}
+
+    def matches(
+        self, session: Session, user: User, counterparty_id: str | None, *, write: bool
+    ) -> bool:
+        if counterparty_id is None:
+            return False
+        key = (user.id, counterparty_id, write)
+        if key not in self._answers:
+            self._answers[key] = _counterparty_matches(session, user, counterparty_id, write=write)
+        return self._answers[key]
+
+    def prefetch(
+        self, session: Session, user: User, counterparty_ids: set[str], *, write: bool
+    ) -> None:
+        """Ask about every id of ``counterparty_ids`` at once (one query)."""
+        rule = writable_counterparties(user) if write else visible_counterparties(user)
+        allowed = set(
+            session.connection()
+            .execute(
+                select(col(Counterparty.id)).where(col(Counterparty.id).in_(counterparty_ids), rule)
+            )
+            .scalars()
         )
-        .scalars()
-    )
-    return {(cp, write): cp in allowed for cp in counterparty_ids}
+        self._answers.update({(user.id, cp, write): cp in allowed for cp in counterparty_ids})
 
 
-def can_read_counterparty(session: Session, actor: User, counterparty_id: str | None) -> bool:
+def can_read_counterparty(
+    session: Session, actor: User, counterparty_id: str | None, memo: Memo | None = None
+) -> bool:
+    if memo is not None:
+        return memo.matches(session, actor, counterparty_id, write=False)
     return _counterparty_matches(session, actor, counterparty_id, write=False)
 
 
@@ -224,9 +250,7 @@ def may_change_own(actor: User, record: Any, fields: Iterable[str]) -> bool:
     )
 
 
-def can_create(
-    session: Session, actor: User, record: Any, memo: dict[tuple[str, bool], bool] | None = None
-) -> bool:
+def can_create(session: Session, actor: User, record: Any, memo: Memo | None = None) -> bool:
     """Whether ``actor`` may create ``record`` (already filled with its fields).
 
     ``memo`` remembers counterparty checks across the records of one batch of a
@@ -234,13 +258,9 @@ def can_create(
     """
 
     def counterparty(write: bool) -> bool:
-        key = (record.counterparty_id, write)
-        if memo is None or key not in memo:
-            allowed = _counterparty_matches(session, actor, record.counterparty_id, write=write)
-            if memo is None:
-                return allowed
-            memo[key] = allowed
-        return memo[key]
+        if memo is None:
+            return _counterparty_matches(session, actor, record.counterparty_id, write=write)
+        return memo.matches(session, actor, record.counterparty_id, write=write)
 
     if isinstance(record, Counterparty):
         if record.owner_id in (None, actor.id):

@@ -220,7 +220,7 @@ def create(
     rt: RecordType,
     data: dict[str, Any],
     *,
-    memo: dict[tuple[str, bool], bool] | None = None,
+    memo: access.Memo | None = None,
     batched: bool = False,
     restoring: bool = False,
 ) -> Any:
@@ -237,7 +237,7 @@ def create(
     now = utcnow()
     record.created_at = record.updated_at = now
     record.created_by = record.updated_by = actor.id
-    rules.run_check(rt.check, session, actor, record)
+    rules.run_check(rt.check, session, actor, record, memo)
     allowed = (
         access.can_restore(session, actor, record)
         if restoring
@@ -275,18 +275,14 @@ def create_many(
     problems: dict[str, Any] = {}
     # Records of these types cannot change who sees what, so one access check per
     # counterparty serves the whole batch. The inserts go out together at the end.
-    memo: dict[tuple[str, bool], bool] | None = (
-        None if rt.model in (Counterparty, Share, User, Team) else {}
-    )
+    memo = None if rt.model in (Counterparty, Share, User, Team) else access.Memo()
     if memo is not None and "counterparty_id" in rt.writable:
         wanted = {
             d["counterparty_id"]
             for d in items
             if isinstance(d, dict) and isinstance(d.get("counterparty_id"), str)
         }
-        memo.update(
-            access.check_many(session, actor, wanted, write=rt.model in (ContactPerson, Deal))
-        )
+        memo.prefetch(session, actor, wanted, write=rt.model in (ContactPerson, Deal))
     counts = Counter(str(d["id"]) for d in items if isinstance(d, dict) and d.get("id") is not None)
     repeated = {i for i, n in counts.items() if n > 1}
     with session.no_autoflush:

@@ -168,15 +168,16 @@ def _sees(
     user_id: str | None,
     counterparty_id: str | None,
     actor: User,
+    memo: access.Memo,
 ) -> None:
     """The person a record is given to (responsible, assignee) must see its counterparty: else it
     would land in their agenda, calendar and laptop naming a client they may not open."""
     if user_id is None or counterparty_id is None or field in problems or user_id == actor.id:
         return
-    if not access.can_read_counterparty(session, actor, counterparty_id):
+    if not access.can_read_counterparty(session, actor, counterparty_id, memo):
         return  # the actor's own sight is checked after the rules, and answers as if it were missing
     user = session.get(User, user_id)
-    if user is not None and not access.can_read_counterparty(session, user, counterparty_id):
+    if user is not None and not access.can_read_counterparty(session, user, counterparty_id, memo):
         problems[field] = (
             f"user {user.login} cannot see this counterparty; share it with them or hand it over first"
         )
@@ -247,7 +248,9 @@ _ORGANISATION_FORMS = frozenset(
 )
 
 
-def check_counterparty(session: Session, actor: User, cp: Counterparty, problems: Problems) -> None:
+def check_counterparty(
+    session: Session, actor: User, cp: Counterparty, problems: Problems, memo: access.Memo
+) -> None:
     cp.legal_name = _not_blank(problems, "legal_name", cp.legal_name)
     if not isinstance(cp.kinds, list) or not cp.kinds:
         problems["kinds"] = "must list at least one of " + ", ".join(
@@ -286,7 +289,11 @@ def check_counterparty(session: Session, actor: User, cp: Counterparty, problems
 
 
 def check_contact_person(
-    session: Session, actor: User, person: ContactPerson, problems: Problems
+    session: Session,
+    actor: User,
+    person: ContactPerson,
+    problems: Problems,
+    memo: access.Memo,
 ) -> None:
     person.full_name = _not_blank(problems, "full_name", person.full_name)
     _exists(session, problems, "counterparty_id", Counterparty, person.counterparty_id)
@@ -317,7 +324,9 @@ def _belongs(
         problems[field] = f"no {model.__name__} with id {record_id} at this counterparty"
 
 
-def check_interaction(session: Session, actor: User, item: Interaction, problems: Problems) -> None:
+def check_interaction(
+    session: Session, actor: User, item: Interaction, problems: Problems, memo: access.Memo
+) -> None:
     _one_of(problems, "kind", item.kind, InteractionKind)
     _one_of(problems, "direction", item.direction, Direction)
     _one_of(problems, "status", item.status, InteractionStatus)
@@ -335,7 +344,15 @@ def check_interaction(session: Session, actor: User, item: Interaction, problems
     _belongs(session, problems, "reply_to_id", Interaction, item.reply_to_id, item.counterparty_id)
     _active_user(session, problems, "responsible_id", item.responsible_id, actor)
     if not _kept(item, "responsible_id", "counterparty_id"):
-        _sees(session, problems, "responsible_id", item.responsible_id, item.counterparty_id, actor)
+        _sees(
+            session,
+            problems,
+            "responsible_id",
+            item.responsible_id,
+            item.counterparty_id,
+            actor,
+            memo,
+        )
     if item.duration_minutes is not None and not 0 <= item.duration_minutes <= 7 * 24 * 60:
         problems["duration_minutes"] = "must be between 0 and 10080 (a week)"
     _check_letter(actor, item, problems)
@@ -474,7 +491,9 @@ REMINDER_SUBJECTS: dict[str, type] = {
 }
 
 
-def check_reminder(session: Session, actor: User, item: Reminder, problems: Problems) -> None:
+def check_reminder(
+    session: Session, actor: User, item: Reminder, problems: Problems, memo: access.Memo
+) -> None:
     item.title = _not_blank(problems, "title", item.title)
     _one_of(problems, "status", item.status, ReminderStatus)
     _active_user(session, problems, "assignee_id", item.assignee_id, actor)
@@ -501,10 +520,12 @@ def check_reminder(session: Session, actor: User, item: Reminder, problems: Prob
                 kept_counterparty if kept and (found is None or kept_counterparty) else found
             )
     if not _kept(item, "assignee_id", "subject_type", "subject_id"):
-        _sees(session, problems, "assignee_id", item.assignee_id, item.counterparty_id, actor)
+        _sees(session, problems, "assignee_id", item.assignee_id, item.counterparty_id, actor, memo)
 
 
-def check_deal(session: Session, actor: User, deal: Deal, problems: Problems) -> None:
+def check_deal(
+    session: Session, actor: User, deal: Deal, problems: Problems, memo: access.Memo
+) -> None:
     deal.title = _not_blank(problems, "title", deal.title)
     _one_of(problems, "stage", deal.stage, DealStage)
     _exists(session, problems, "counterparty_id", Counterparty, deal.counterparty_id)
@@ -522,7 +543,9 @@ def check_deal(session: Session, actor: User, deal: Deal, problems: Problems) ->
     _active_user(session, problems, "owner_id", deal.owner_id, actor)
 
 
-def check_share(session: Session, actor: User, share: Share, problems: Problems) -> None:
+def check_share(
+    session: Session, actor: User, share: Share, problems: Problems, memo: access.Memo
+) -> None:
     _exists(session, problems, "counterparty_id", Counterparty, share.counterparty_id)
     if (share.user_id is None) == (share.team_id is None):
         problems["user_id"] = "share with exactly one of user_id or team_id"
@@ -530,7 +553,9 @@ def check_share(session: Session, actor: User, share: Share, problems: Problems)
     _exists(session, problems, "team_id", Team, share.team_id)
 
 
-def check_user(session: Session, actor: User, user: User, problems: Problems) -> None:
+def check_user(
+    session: Session, actor: User, user: User, problems: Problems, memo: access.Memo
+) -> None:
     user.login = _not_blank(problems, "login", user.login).lower()
     user.full_name = _not_blank(problems, "full_name", user.full_name)
     _one_of(problems, "role", user.role, Role)
@@ -551,7 +576,11 @@ def _same_name(name: str) -> str:
 
 
 def check_letter_template(
-    session: Session, actor: User, template: LetterTemplate, problems: Problems
+    session: Session,
+    actor: User,
+    template: LetterTemplate,
+    problems: Problems,
+    memo: access.Memo,
 ) -> None:
     template.name = _not_blank(problems, "name", template.name)
     folded = _same_name(template.name)
@@ -571,7 +600,9 @@ def check_letter_template(
         problems["body"] = "a template needs a subject or a text"
 
 
-def check_team(session: Session, actor: User, team: Team, problems: Problems) -> None:
+def check_team(
+    session: Session, actor: User, team: Team, problems: Problems, memo: access.Memo
+) -> None:
     team.name = _not_blank(problems, "name", team.name)
     # "Москва" and "москва" are one team to people; SQL's lower() folds ASCII only, and a
     # company has few teams, so the names are compared here.
@@ -586,13 +617,16 @@ def check_team(session: Session, actor: User, team: Team, problems: Problems) ->
         raise AlreadyExists(f"a team named {clash[0]!r} exists already")
 
 
-Check = Callable[[Session, User, Any, Problems], None]
+Check = Callable[[Session, User, Any, Problems, access.Memo], None]
 
 
-def run_check(check: Check, session: Session, actor: User, record: Any) -> None:
-    """Apply ``check``; raise ``ValidationFailed`` listing every problem found."""
+def run_check(
+    check: Check, session: Session, actor: User, record: Any, memo: access.Memo | None = None
+) -> None:
+    """Apply ``check``; raise ``ValidationFailed`` listing every problem found. ``memo`` is a
+    batch's (``records.create_many``, the mail bridge); a single record gets a fresh one."""
     problems: Problems = {}
-    check(session, actor, record, problems)
+    check(session, actor, record, problems, access.Memo() if memo is None else memo)
     if problems:
         fields = ", ".join(sorted(problems))
         raise ValidationFailed(f"{type(record).__name__} is not valid: {fields}", details=problems)

@@ -21,7 +21,7 @@ import nh3
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from crm import accounts, records
+from crm import access, accounts, records
 from crm.models import ContactPerson, Counterparty, Interaction, User, utcnow
 from crm.models.base import construct
 from crm.models.enums import MAIL_BRIDGE_LOGIN
@@ -320,7 +320,7 @@ def file_letter(
         "participants": _participants(letter),
     }
     # The access memo lives as long as the cache: one check per counterparty per batch.
-    memo = cache.setdefault("access memo", {})
+    memo = cache.setdefault("access memo", access.Memo())
     interaction = records.create(
         session, bridge, records.record_type("interactions"), data, batched=True, memo=memo
     )
