@@ -344,12 +344,15 @@ def template_add(
     with writing(config) as session:
         # Written as the records service would (the change log takes it to every laptop), by the system.
         template = LetterTemplate(name=name, subject=subject, body=body)
-        problems: rules.Problems = {}
-        rules.check_letter_template(
-            session, User(login="satchel", full_name="satchel", role="admin"), template, problems
-        )
-        if problems:
-            raise ValidationFailed("the template is not valid", details=problems)
+        try:
+            rules.run_check(
+                rules.check_letter_template,
+                session,
+                User(login="satchel", full_name="satchel", role="admin"),
+                template,
+            )
+        except ValidationFailed as exc:
+            raise ValidationFailed("the template is not valid", details=exc.details) from exc
         session.add(template)
     console.print(f"template {name} added")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
@@ -260,3 +262,52 @@ def test_messages_name_commands_that_exist() -> None:
                         break
                     command = subcommands[word]
     assert wrong == []
+
+
+def test_letter_template_add_checks_it_as_the_records_service_would(
+    database: Database, tmp_path: Path
+) -> None:
+    from sqlmodel import select
+
+    from crm.models import LetterTemplate
+
+    body = tmp_path / "body.txt"
+    body.write_text("Здравствуйте, {{contact.first_name}}!", encoding="utf-8")
+    added = run(
+        database,
+        "mail",
+        "template",
+        "add",
+        "Приглашение",
+        "--subject",
+        "Выставка",
+        "--body-file",
+        str(body),
+    )
+    assert added.exit_code == 0, added.output
+    again = run(
+        database,
+        "mail",
+        "template",
+        "add",
+        "приглашение",
+        "--subject",
+        "Другая",
+        "--body-file",
+        str(body),
+    )
+    assert again.exit_code != 0 and "exists already" in again.output
+    broken = run(
+        database,
+        "mail",
+        "template",
+        "add",
+        "Вторая",
+        "--subject",
+        "две\nстроки",
+        "--body-file",
+        str(body),
+    )
+    assert broken.exit_code != 0 and "subject" in broken.output
+    with database.read() as session:
+        assert [t.name for t in session.exec(select(LetterTemplate)).all()] == ["Приглашение"]
