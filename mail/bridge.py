@@ -23,9 +23,9 @@ from crm.errors import NotFound, ValidationFailed
 from crm.models import User, utcnow
 from crm.validation import normalize_email
 from mail import filing, outbox
-from mail.decode import Letter, parse_letter
+from mail.decode import Letter
 from mail.imap import ImapError, connect, find_folders
-from mail.ingest import Ingest, MailboxReport, Progress
+from mail.ingest import Ingest, MailboxReport, Progress, file_waiting
 from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, MailOutbox, MailReview, MailSuggestion
 from mail.secrets import SecretBox, box_for
@@ -484,34 +484,15 @@ def _file_waiting(
     *,
     rule: str | None = None,
 ) -> tuple[Match, Letter]:
-    """File a letter waiting in review under what ``choose(matcher, letter, mailbox address, known)``
-    says, when that names a counterparty; the match and the letter."""
-    mailbox = session.get(Mailbox, review.mailbox_id)
-    address = mailbox.address if mailbox else None
-    matcher = Matcher(session, [*settings.company_domain_list, (address or "").rpartition("@")[2]])
-    letter = parse_letter(
-        blobs.get(review.raw_sha256), max_attachment_bytes=settings.mail_attachment_max_bytes
-    )
-    known = session.get(MailMessage, review.key)
-    match = choose(matcher, letter, address, known)
-    if match.counterparty_id is None:
-        return match, letter
-    interaction = filing.file_letter(
+    return file_waiting(
         session,
-        filing.bridge_user(session),
-        letter,
-        match,
-        outgoing=matcher.is_outgoing(letter, address),
-        blobs=blobs,
-        mailbox_owner_id=mailbox.owner_id if mailbox and mailbox.kind == "personal" else None,
+        blobs,
+        review,
+        choose,
+        company_domains=settings.company_domain_list,
+        max_attachment_bytes=settings.mail_attachment_max_bytes,
         rule=rule,
     )
-    session.flush()
-    review.status, review.interaction_id, review.settled_at = "filed", interaction.id, utcnow()
-    if known is not None:  # replies now thread to it, and it joins the thread of what it answers
-        known.interaction_id, known.counterparty_id = interaction.id, match.counterparty_id
-        matcher.threads.place(letter, known, interaction, filing.bridge_user(session))
-    return match, letter
 
 
 def rematch_reviews(

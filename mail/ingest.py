@@ -45,12 +45,12 @@ from sqlmodel import Session, col
 
 from crm.database import Database
 from crm.models import Interaction, utcnow
-from mail import filing, invites
+from mail import filing, invites, threads
 from mail.classify import PrivacyRules, classify
 from mail.decode import Letter, parse_letter
 from mail.imap import FolderInfo, ImapError, connect, find_folders
 from mail.matching import Match, Matcher
-from mail.models import Mailbox, MailFolder, MailMessage
+from mail.models import Mailbox, MailFolder, MailMessage, MailReference, MailReview
 from mail.secrets import SecretBox
 
 __all__ = ["FolderReport", "Ingest", "MailboxReport"]
@@ -71,6 +71,7 @@ class FolderReport:
     duplicates: int = 0
     review: int = 0
     errors: int = 0
+    from_review: int = 0  # letters waiting in review filed with the letters they answer
     classified: dict[str, int] = field(default_factory=dict)
     uidvalidity_reset: bool = False
 
@@ -290,7 +291,8 @@ class Ingest:
         batch = pending.batch
         letters = pending.parsed.result()
         with self.db.write() as session:
-            outcomes = self._file_batch(session, mailbox, info.name, letters)
+            outcomes, answered = self.file(session, mailbox, info.name, letters)
+            report.from_review += answered
             folder = session.get_one(MailFolder, folder_id)
             counts = dict(folder.counts)
             for outcome in outcomes:
@@ -312,6 +314,45 @@ class Ingest:
         if self.after_batch:
             self.after_batch(info.name, folder_.done)
 
+    def _file_answered(self, session: Session, keys: list[str]) -> int:
+        """File the letters waiting in review that answer letters just filed (``keys``), and those
+        that answer them in turn, by the thread rule; how many were filed.
+
+        A client's reply read before the letter it answers (INBOX is read before Sent), from an
+        address nobody knows yet, waits in review only until that letter is filed."""
+        filed = 0
+        for _round in range(20):  # a chain of answers, each waiting on the one before
+            if not keys:
+                break
+            waiting = list(
+                session.execute(
+                    select(MailReview)
+                    .where(
+                        col(MailReview.status) == "open",
+                        col(MailReview.key).in_(
+                            select(col(MailReference.message_key)).where(
+                                col(MailReference.referenced).in_(keys)
+                            )
+                        ),
+                    )
+                    .order_by(col(MailReview.received_at), col(MailReview.key))
+                ).scalars()
+            )
+            keys = []
+            for review in waiting:
+                match, _letter = file_waiting(
+                    session,
+                    self.blobs,
+                    review,
+                    lambda matcher, letter, address, _known: matcher.match(letter, address),
+                    company_domains=self.company_domains,
+                    max_attachment_bytes=self.max_attachment_bytes,
+                )
+                if match.counterparty_id is not None:
+                    filed += 1
+                    keys.append(review.key)
+        return filed
+
     def _set_modseq(self, folder_id: str, modseq: int | None) -> None:
         with self.db.write() as session:
             session.get_one(MailFolder, folder_id).highestmodseq = modseq
@@ -320,6 +361,23 @@ class Ingest:
         return batches(uids, sizes, max_bytes=self.batch_bytes, max_count=self.batch_count)
 
     # -- letters
+
+    def file(
+        self,
+        session: Session,
+        mailbox: Mailbox,
+        folder: str,
+        letters: list[tuple[int, bytes, Letter]],
+    ) -> tuple[list[str], int]:
+        """File a batch's letters: one outcome per letter, and how many letters waiting in review
+        were filed with the letters they answer."""
+        outcomes = self._file_batch(session, mailbox, folder, letters)
+        filed = [
+            letter.dedup_key[:500]
+            for (_uid, _raw, letter), outcome in zip(letters, outcomes, strict=True)
+            if outcome == "filed"
+        ]
+        return outcomes, self._file_answered(session, filed)
 
     def _file_batch(
         self,
@@ -508,7 +566,7 @@ class Ingest:
             review = filing.send_to_review(
                 session, letter, raw, match, blobs=self.blobs, mailbox_id=mailbox.id, folder=folder
             )
-            filing.remember(
+            row = filing.remember(
                 session,
                 letter,
                 kind="business",
@@ -517,6 +575,8 @@ class Ingest:
                 thread_id=match.thread_id,
                 **where,
             )
+            # What it answers may be read later (INBOX comes before Sent): then it is filed with it.
+            threads.note_references(session, row, letter)
             return "review"
         interaction = filing.file_letter(
             session,
@@ -545,6 +605,44 @@ class Ingest:
         if match.unknown:
             suggestions.add(match.counterparty_id, letter, match.unknown, interaction.id)
         return "filed"
+
+
+def file_waiting(
+    session: Session,
+    blobs: filing.BlobStore,
+    review: MailReview,
+    choose: Callable[[Matcher, Letter, str | None, MailMessage | None], Match],
+    *,
+    company_domains: list[str],
+    max_attachment_bytes: int,
+    rule: str | None = None,
+) -> tuple[Match, Letter]:
+    """File a letter waiting in review under what ``choose(matcher, letter, mailbox address, known)``
+    says, when that names a counterparty; the match and the letter."""
+    mailbox = session.get(Mailbox, review.mailbox_id)
+    address = mailbox.address if mailbox else None
+    matcher = Matcher(session, [*company_domains, (address or "").rpartition("@")[2]])
+    letter = parse_letter(blobs.get(review.raw_sha256), max_attachment_bytes=max_attachment_bytes)
+    known = session.get(MailMessage, review.key)
+    match = choose(matcher, letter, address, known)
+    if match.counterparty_id is None:
+        return match, letter
+    interaction = filing.file_letter(
+        session,
+        filing.bridge_user(session),
+        letter,
+        match,
+        outgoing=matcher.is_outgoing(letter, address),
+        blobs=blobs,
+        mailbox_owner_id=mailbox.owner_id if mailbox and mailbox.kind == "personal" else None,
+        rule=rule,
+    )
+    session.flush()
+    review.status, review.interaction_id, review.settled_at = "filed", interaction.id, utcnow()
+    if known is not None:  # replies now thread to it, and it joins the thread of what it answers
+        known.interaction_id, known.counterparty_id = interaction.id, match.counterparty_id
+        matcher.threads.place(letter, known, interaction, filing.bridge_user(session))
+    return match, letter
 
 
 def batches(

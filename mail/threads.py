@@ -240,6 +240,22 @@ _FIRST = (
 )
 
 
+def note_references(session: Session, row: MailMessage, letter: Letter) -> None:
+    """Keep what ``letter`` (seen as ``row``) references: the letters it answers find it by them,
+    whichever is read first. A letter settled from review has kept them already."""
+    ids = [mid[:500] for mid in dict.fromkeys(letter.thread_ids)]
+    if not ids:
+        return
+    known = (
+        set(session.execute(_REFERENCED, {"key": row.key}).scalars())
+        if not inspect(row).pending
+        else set()
+    )
+    session.add_all(
+        MailReference(message_key=row.key, referenced=mid) for mid in ids if mid not in known
+    )
+
+
 class Threads:
     """Places filed letters in threads within one session (one per import batch is fine).
 
@@ -355,15 +371,7 @@ class Threads:
         row.topic = topic or None
         row.topic_reply = bool(topic) and not ids and (replied or subject_replied or reply_index)
         row.conversation = conversation
-        if not inspect(row).pending:  # a letter settled from review: its references may be there
-            ids_known = set(self.session.execute(_REFERENCED, {"key": row.key}).scalars())
-        else:
-            ids_known = set()
-        self.session.add_all(
-            MailReference(message_key=row.key, referenced=mid)
-            for mid in ids
-            if mid not in ids_known
-        )
+        note_references(self.session, row, letter)
 
         old = self._neighbour_threads(row, ids)
         first = min(

@@ -58,6 +58,10 @@ def _summary(report: Any, secrets: Mapping[str, str] | None = None) -> str:
     )
     if report.total("errors"):
         text += f", {report.total('errors')} failed (in review)"
+    if report.total("from_review"):
+        text += (
+            f", {report.total('from_review')} waiting in review filed with the letters they answer"
+        )
     if report.error:
         error = _unsecret(str(report.error), (secrets or {}).get(report.mailbox))
         if report.total("fetched"):

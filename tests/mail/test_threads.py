@@ -33,7 +33,7 @@ from crm.database import Database
 from crm.models import Interaction
 from mail import bridge
 from mail.decode import parse_letter
-from mail.models import Mailbox, MailMessage, MailReference
+from mail.models import Mailbox, MailMessage, MailReference, MailReview
 from mail.threads import TOPIC_WINDOW, conversation_of, normalise_subject
 from sync.pull import pull
 from tests.conftest import _empty_tables
@@ -386,7 +386,7 @@ def file_in_order(
                 for item in batch:
                     uid = uids[(item.box, item.folder)] = uids.get((item.box, item.folder), 0) + 1
                     letters.append((uid, item.raw, parse_letter(item.raw)))
-                outcomes = ingest._file_batch(session, mailbox, batch[0].folder, letters)
+                outcomes, _answered = ingest.file(session, mailbox, batch[0].folder, letters)
                 assert set(outcomes) <= outcomes_allowed, outcomes
                 ingest.blobs.sync()
     finally:
@@ -679,3 +679,60 @@ def test_letter_settled_from_review_joins_the_thread_of_its_replies(
         reply_id: "<origin@romashka.test>",
         again_id: "<origin@romashka.test>",
     }
+
+
+def test_a_reply_waiting_in_review_is_filed_when_the_letter_it_answers_is_read(
+    fresh: Callable[[], World],
+) -> None:
+    """INBOX is read before Sent: the client's answer from an address nobody knows (a new colleague's
+    private mail) waits in review only until our letter it answers is filed — then it is filed under
+    the same counterparty, in its thread, and so is the answer to it that waited too."""
+    world = fresh()
+    client = f"Контакт <director@{ROMASHKA}>"
+    ours, ours_id = letter(sender=SALES_BOX, to=client, subject="Прайс на декабрь", when=_day(2))
+    answer, answer_id = letter(
+        sender="Пётр <petr.romashka@gmail.com>",
+        to=SALES_BOX,
+        subject="RE: Прайс на декабрь",
+        when=_day(3),
+        in_reply_to=ours_id,
+        references=ours_id,
+    )
+    again, again_id = letter(
+        sender="Пётр <petr.romashka@gmail.com>",
+        to=SALES_BOX,
+        subject="RE: RE: Прайс на декабрь",
+        when=_day(4),
+        in_reply_to=answer_id,
+    )
+    stranger, stranger_id = letter(
+        sender="someone@gmail.com", to=SALES_BOX, subject="Вопрос", when=_day(3)
+    )
+    inbox = [
+        Item("answer", SALES_BOX, "INBOX", answer, answer_id),
+        Item("again", SALES_BOX, "INBOX", again, again_id),
+        Item("stranger", SALES_BOX, "INBOX", stranger, stranger_id),
+    ]
+    file_in_order(world, inbox, outcomes_allowed=frozenset({"review"}))
+    with world.database.read() as session:
+        assert len(bridge.list_reviews(session)) == 3
+    ingest = world.ingest()
+    try:
+        with world.database.write() as session:
+            mailbox = session.get_one(Mailbox, world.mailboxes[SALES_BOX])
+            outcomes, answered = ingest.file(
+                session, mailbox, "Sent", [(1, ours, parse_letter(ours))]
+            )
+            ingest.blobs.sync()
+    finally:
+        ingest.blobs.close()
+    assert (outcomes, answered) == (["filed"], 2)
+    filed = {i.message_id: i for i in world.letters()}
+    assert set(filed) == {ours_id, answer_id, again_id}
+    assert {i.counterparty_id for i in filed.values()} == {world.counterparties[ROMASHKA]}
+    assert {i.thread_id for i in filed.values()} == {ours_id}
+    with world.database.read() as session:
+        [left] = bridge.list_reviews(session)
+        assert left.key == stranger_id
+        settled = session.execute(select(MailReview).where(MailReview.status == "filed")).scalars()
+        assert {r.interaction_id for r in settled} == {filed[answer_id].id, filed[again_id].id}
