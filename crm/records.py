@@ -453,6 +453,13 @@ def delete(
     changes.bump(session)
 
 
+def remove(session: Session, record: Any) -> None:
+    """Delete ``record`` (with what goes with it) as ``delete`` does, for a caller that has decided
+    by rules of its own that the actor may (``crm.merge``: whoever may merge two counterparties)."""
+    _delete(session, record)
+    changes.bump(session)
+
+
 def _delete(session: Session, record: Any) -> None:
     for model, column in _DEPENDENTS.get(type(record), []):
         for child in session.execute(

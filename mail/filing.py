@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import nh3
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from crm import access, accounts, records
@@ -450,3 +450,42 @@ class Suggestions:
                 row.letters += letters
                 row.interaction_id = interaction_id
         self.seen = {}
+
+
+def repoint_counterparty(session: Session, absorbed_id: str, survivor_id: str) -> int:
+    """The bridge's own rows of a counterparty merged into another (``crm.merge``) follow it: the
+    index of filed letters (their threads and the thread rule go on under the survivor), the
+    address suggestions (one per address: the survivor's, with the letters counted together)
+    and the candidates of letters waiting in review. How many rows changed."""
+    result: Any = session.execute(
+        update(MailMessage)
+        .where(col(MailMessage.counterparty_id) == absorbed_id)
+        .values(counterparty_id=survivor_id)
+    )
+    changed = int(result.rowcount or 0)
+    theirs = {
+        s.address: s
+        for s in session.execute(
+            select(MailSuggestion).where(col(MailSuggestion.counterparty_id) == survivor_id)
+        ).scalars()
+    }
+    for suggestion in session.execute(
+        select(MailSuggestion).where(col(MailSuggestion.counterparty_id) == absorbed_id)
+    ).scalars():
+        kept = theirs.get(suggestion.address)
+        if kept is None:
+            suggestion.counterparty_id = survivor_id
+        else:
+            kept.letters += suggestion.letters
+            session.delete(suggestion)
+        changed += 1
+    for review in session.execute(
+        select(MailReview).where(col(MailReview.status) == "open")
+    ).scalars():
+        if absorbed_id in review.candidates:
+            review.candidates = list(
+                dict.fromkeys(survivor_id if c == absorbed_id else c for c in review.candidates)
+            )
+            changed += 1
+    session.flush()
+    return changed

@@ -745,8 +745,31 @@ def _sync_paths(shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _duplicates_paths() -> dict[str, Any]:
-    """Likely duplicate counterparties (server/api/duplicates.py)."""
+    """Likely duplicate counterparties and their merges (server/api/duplicates.py)."""
+    from crm.merge import SCALARS, UNITED
+
     integer = {"type": "integer"}
+    id_param = [
+        {
+            "name": "id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"},
+        }
+    ]
+    merged = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "survivor_id": {"type": "string"},
+            "absorbed_id": {"type": "string"},
+            "absorbed": {"type": "object", "description": "the absorbed counterparty as it was"},
+            "taken": {"type": "array", "items": {"type": "string"}},
+            "moved": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "merged_by": {"type": "string"},
+            "merged_at": {"type": "string", "format": "date-time"},
+        },
+    }
     pair = {
         "type": "object",
         "properties": {
@@ -799,7 +822,58 @@ def _duplicates_paths() -> dict[str, Any]:
                 ],
                 "responses": {"200": _json(answer) | {"description": "Done"}, **_errors(400, 401)},
             }
-        }
+        },
+        "/api/v1/counterparties/{id}/merge": {
+            "post": {
+                "tags": ["duplicates"],
+                "summary": "Merge another counterparty into this one: its history moves here, it is deleted",
+                "description": "Administrators, the office, a manager of both owners or the owner of "
+                "both. Each field keeps this counterparty's value, or the absorbed one's where this "
+                "has none; `take` names the fields whose absorbed value wins. Two INNs, or one INN "
+                "with two KPPs (a branch), are refused.",
+                "operationId": "merge_counterparty",
+                "parameters": id_param,
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["absorb"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "absorb": {"type": "string", "format": "uuid"},
+                                "take": {
+                                    "type": "array",
+                                    "items": {"type": "string", "enum": [*SCALARS, *UNITED]},
+                                },
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": _json(merged) | {"description": "Merged"},
+                    **_errors(400, 401, 403, 404, 422),
+                },
+            }
+        },
+        "/api/v1/counterparties/{id}/merges": {
+            "get": {
+                "tags": ["duplicates"],
+                "summary": "The merges into this counterparty: who, when, what it absorbed",
+                "operationId": "list_counterparty_merges",
+                "parameters": id_param,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": merged}},
+                        }
+                    )
+                    | {"description": "Done"},
+                    **_errors(400, 401, 404),
+                },
+            }
+        },
     }
 
 

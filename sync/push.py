@@ -16,9 +16,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from crm import access, changes, records
+from crm import access, changes, merge, records
 from crm.errors import MalformedInput, NotFound, PermissionDenied, SatchelError, TooLarge
-from crm.models import Device, User
+from crm.models import Counterparty, Device, User
 from crm.models.base import utcnow
 from sync import held as told
 from sync import protocol, wire
@@ -237,6 +237,9 @@ def _apply(
     if m["op"] == "resolve":
         resolve(session, user, m["conflict_id"], m["choice"], m["value"], device.id)
         return {"status": "applied"}
+    m, note = _to_survivor(session, m)
+    if note is not None:
+        return {"status": "applied", "note": note}
     rt = records.record_type(m["type"])
     if m["op"] == "create":
         records.create(session, user, rt, {**m["fields"], "id": m["id"]})
@@ -245,6 +248,30 @@ def _apply(
     if m["op"] == "update":
         return _update(session, user, device, rt, m, others)
     return _delete(session, user, device, rt, m, others)
+
+
+def _to_survivor(session: Session, m: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A mutation made offline before its counterparty was merged into another, aimed at the
+    survivor (``crm.merge``): an edit of the absorbed counterparty edits the survivor (with no base:
+    every field it sends is applied, as the user meant it), a record created or moved under it
+    goes under the survivor. A delete of it deletes nothing (the note says where it went)."""
+    fields = m.get("fields") or {}
+    if m["type"] == "counterparties" and m["op"] in ("update", "delete"):
+        if session.get(Counterparty, m["id"]) is None:
+            survivor = merge.survivor_of(session, m["id"])
+            if survivor is not None:
+                if m["op"] == "delete":
+                    return m, f"counterparty {m['id']} was merged into {survivor}; that one stays"
+                m = {**m, "id": survivor, "base_version": None}
+        return m, None
+    moved = dict(fields)
+    for name in ("counterparty_id", "subject_id"):
+        value = fields.get(name)
+        if name == "subject_id" and fields.get("subject_type") != "counterparty":
+            continue
+        if isinstance(value, str) and session.get(Counterparty, value) is None:
+            moved[name] = merge.survivor_of(session, value) or value
+    return ({**m, "fields": moved} if moved != fields else m), None
 
 
 def _others_changed(

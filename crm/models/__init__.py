@@ -5,7 +5,13 @@ from sqlmodel import SQLModel
 from crm.models.accounts import Device, LoginFailure, Team, User
 from crm.models.activity import Deal, Interaction, Reminder
 from crm.models.base import Record, new_id, utcnow
-from crm.models.counterparty import ContactKey, ContactPerson, Counterparty, Share
+from crm.models.counterparty import (
+    ContactKey,
+    ContactPerson,
+    Counterparty,
+    CounterpartyMerge,
+    Share,
+)
 from crm.models.templates import LetterTemplate
 
 metadata = SQLModel.metadata
@@ -14,6 +20,7 @@ __all__ = [
     "ContactKey",
     "ContactPerson",
     "Counterparty",
+    "CounterpartyMerge",
     "Deal",
     "Device",
     "Interaction",

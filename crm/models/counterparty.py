@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, String
 from sqlmodel import Field, SQLModel
 
-from crm.models.base import Record
+from crm.models.base import Record, UTCDateTime, new_id, utcnow
 
 
 class Counterparty(Record, table=True):
@@ -118,3 +118,25 @@ class ContactKey(SQLModel, table=True):
             String(300).with_variant(String(300, collation="C"), "postgresql"), nullable=False
         )
     )
+
+
+class CounterpartyMerge(SQLModel, table=True):
+    """One counterparty absorbed into another (``crm.merge``): who, when, what it was and what moved.
+
+    Kept for good: a merge is explained afterwards from it, and an edit a laptop made offline to
+    the absorbed counterparty, or a record it created under it, is applied to the survivor
+    (``sync.push``), following a chain of merges.
+    """
+
+    __tablename__ = "counterparty_merge"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    absorbed_id: str = Field(max_length=36, unique=True)
+    survivor_id: str = Field(max_length=36, index=True)
+    # The absorbed counterparty's fields as they were, and what the survivor took of them.
+    absorbed: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    taken: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Record type → how many of its records moved to the survivor.
+    moved: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    merged_by: str = Field(max_length=36)
+    merged_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

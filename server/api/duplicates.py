@@ -5,6 +5,11 @@ counterparties the caller may see, the surest first, each with its reasons and s
 the counterparties' names, and the groups of a company with its branches (one INN,
 several KPPs), which are never merged. Office staff and administrators see the whole
 base; a salesperson or a manager sees pairs among what they may see.
+
+``POST /api/v1/counterparties/{id}/merge`` with ``{"absorb": ID, "take": ["legal_name", …]}``
+merges the counterparty ``absorb`` into ``{id}`` (``crm.merge``: who may, what the survivor
+keeps, what moves) and answers with the merge; ``GET /api/v1/counterparties/{id}/merges``
+explains the merges into ``{id}``, newest first.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crm import duplicates, records
+from crm import merge as merging
 from crm.errors import MalformedInput
 from crm.models import User
-from server.http import as_user, int_param, json_response, only_params
+from server import merging as server_merging
+from server.http import as_user, int_param, json_response, only_params, read_json
 
 MAX_PAGE = 500
 
@@ -54,4 +61,38 @@ async def list_duplicates(request: Request) -> Response:
     return json_response(await as_user(request, work, write=False))
 
 
-routes = [Route("/api/v1/duplicates", list_duplicates, methods=["GET"])]
+async def merge(request: Request) -> Response:
+    survivor_id = request.path_params["id"]
+    body = await read_json(request)  # authenticates first
+    if not isinstance(body, dict) or not isinstance(body.get("absorb"), str):
+        raise MalformedInput('send {"absorb": "<id of the counterparty to merge into this one>"}')
+    unknown = set(body) - {"absorb", "take"}
+    if unknown:
+        raise MalformedInput(f"unknown keys: {', '.join(sorted(unknown))}")
+    take = body.get("take", [])
+    if not isinstance(take, list) or not all(isinstance(t, str) for t in take):
+        raise MalformedInput("take must be a list of field names")
+
+    def work(session: Any, user: User) -> dict[str, Any]:
+        row = server_merging.merge(session, user, survivor_id, body["absorb"], set(take))
+        return server_merging.as_dict(row)
+
+    return json_response(await as_user(request, work, write=True))
+
+
+async def list_merges(request: Request) -> Response:
+    counterparty_id = request.path_params["id"]
+
+    def work(session: Any, user: User) -> dict[str, Any]:
+        only_params(request)
+        rows = merging.explain(session, user, counterparty_id)
+        return {"items": [server_merging.as_dict(r) for r in rows]}
+
+    return json_response(await as_user(request, work, write=False))
+
+
+routes = [
+    Route("/api/v1/duplicates", list_duplicates, methods=["GET"]),
+    Route("/api/v1/counterparties/{id}/merge", merge, methods=["POST"]),
+    Route("/api/v1/counterparties/{id}/merges", list_merges, methods=["GET"]),
+]

@@ -38,6 +38,8 @@ app.add_typer(feeds.feed_app, name="feed")
 app.add_typer(devices.sync_app, name="sync")
 app.add_typer(mail.mail_app, name="mail")
 app.command("duplicates")(duplicates.duplicates_command)
+app.command("merge")(duplicates.merge_command)
+app.command("merges")(duplicates.merges_command)
 
 
 def main() -> None:

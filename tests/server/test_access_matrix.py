@@ -127,7 +127,14 @@ ROUTES: dict[tuple[str, str], str] = {
         ]
     },
     ("GET", "/api/v1/duplicates"): "duplicates",
+    ("POST", "/api/v1/counterparties/{id}/merge"): "duplicates",
+    ("GET", "/api/v1/counterparties/{id}/merges"): "duplicates",
 }
+# Who merges two counterparties they see (docs/duplicates.md): the office, an admin, a manager of both
+# owners, the owner of both.
+MERGERS = frozenset(
+    {"owner", "manager of the owner", "office", "office, share to the user, edit", "admin"}
+)
 # Who works the mail desk (docs/api.md "The mail desk"): office staff and administrators.
 MAIL_DESK = frozenset({"office", "office_w", "admin"})
 
@@ -1199,6 +1206,71 @@ def test_duplicates_matrix(company: Company) -> None:
                 seen.status_code == 200,
                 f"named {record_id}, which answers {seen.status_code}",
             )
+    c.report()
+
+
+def test_merge_matrix(company: Company) -> None:
+    """Merging a pair of the owner's counterparties: only who may merge, on what they see; a refusal
+    changes nothing of either, nor of their records; the explanation shows to who sees the survivor."""
+    c = company
+    for relation, (_login, visibility, grants) in RELATIONS.items():
+        with c.api.database.write() as session:
+            admin, owner = (
+                session.get_one(User, c.users["admin"].id),
+                session.get_one(User, c.users["owner"].id),
+            )
+            plan = _share_plan(c.users, with_disabled=False)
+            tag = f"Слияние {uuid.uuid4().hex[:6]}"
+            survivor, absorbed = (
+                _targets(session, admin, owner, visibility, plan, tag) for _ in range(2)
+            )
+        expected = (
+            401
+            if grants is None
+            else 404
+            if SEE not in grants
+            else 200
+            if relation in MERGERS
+            else 403
+        )
+        watched = [(t, i) for t, i in absorbed.items()] + [
+            ("counterparties", survivor["counterparties"])
+        ]
+        r = _case(
+            c,
+            "POST /api/v1/counterparties/{id}/merge",
+            relation,
+            "merge",
+            lambda h, into=survivor["counterparties"], absorb=absorbed["counterparties"]: (
+                c.client.post(
+                    f"/api/v1/counterparties/{into}/merge", json={"absorb": absorb}, headers=h
+                )
+            ),
+            expected,
+            watched,
+        )
+        if r.status_code == 200:
+            c.expect(
+                ("POST /api/v1/counterparties/{id}/merge", relation, "moved"),
+                c.stored("counterparties", absorbed["counterparties"]) is None
+                and all(
+                    (c.stored(t, i) or {}).get("counterparty_id") == survivor["counterparties"]
+                    for t, i in absorbed.items()
+                    if t in ("contact-persons", "deals", "interactions")
+                ),
+                "the absorbed counterparty stayed, or its records did not move",
+            )
+        _case(
+            c,
+            "GET /api/v1/counterparties/{id}/merges",
+            relation,
+            "read",
+            lambda h, into=survivor["counterparties"]: c.client.get(
+                f"/api/v1/counterparties/{into}/merges", headers=h
+            ),
+            401 if grants is None else 200 if SEE in grants else 404,
+            [],
+        )
     c.report()
 
 

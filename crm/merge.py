@@ -1,0 +1,255 @@
+"""Merging duplicate counterparties: one survives and absorbs the other's history.
+
+``merge(session, actor, survivor_id, absorbed_id, take=…)``, in the caller's transaction:
+
+* **Who.** An administrator or the office (they keep the base clean), a manager of both
+  owners, or a salesperson who owns both — and in every case only someone who may see
+  both. Two different INNs are two legal entities, and the same INN with two KPPs is a
+  head office and its branch: neither is merged.
+* **The survivor's values.** Each field keeps the survivor's value, or takes the
+  absorbed one's where the survivor has none; ``take`` names the fields whose absorbed
+  value wins. Kinds, tags and typed contacts are united; two different notes are both
+  kept. The result is written through ``crm.records.update`` — the rules and the hand-over
+  and visibility checks apply to the final values as for any edit.
+* **What moves.** Every contact person, interaction (letters with their threads), deal,
+  reminder and share of the absorbed counterparty is re-pointed to the survivor, each a
+  new version in the change log, so laptops pull the move; a share the survivor already
+  grants the same person or team is dropped, not doubled. Derived rows outside the domain
+  (the mail bridge's index) are the caller's to move (``server.merging``).
+* **The absorbed counterparty** is then deleted (a tombstone: laptops drop it) and a
+  ``CounterpartyMerge`` row says who merged it, when, its last values, what the survivor
+  took and how many records moved. A laptop's offline edit to it, or a record it created
+  under it, is later applied to the survivor (``survivor_of``; ``sync.push``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from crm import access, records, search
+from crm.errors import PermissionDenied, ValidationFailed
+from crm.models import (
+    ContactPerson,
+    Counterparty,
+    CounterpartyMerge,
+    Deal,
+    Interaction,
+    Reminder,
+    Share,
+    User,
+    utcnow,
+)
+from crm.models.enums import Role
+
+# Fields a merge decides; the rest (id, versions, authors, derived search names) are the survivor's.
+SCALARS = (
+    "legal_form",
+    "legal_name",
+    "short_name",
+    "inn",
+    "kpp",
+    "legal_address",
+    "actual_address",
+    "website",
+    "industry",
+    "region",
+    "segment",
+    "source",
+    "owner_id",
+    "stage",
+    "visibility",
+    "notes",
+)
+UNITED = ("kinds", "tags", "contacts")
+# The record types that belong to a counterparty, moved in this order (shares last: they grant access).
+MOVED: tuple[tuple[str, type], ...] = (
+    ("contact-persons", ContactPerson),
+    ("deals", Deal),
+    ("interactions", Interaction),
+    ("reminders", Reminder),
+    ("shares", Share),
+)
+_CHAIN = 50  # merges followed from an id to its survivor, at most
+
+
+def may_merge(
+    session: Session, actor: User, survivor: Counterparty, absorbed: Counterparty
+) -> bool:
+    """Whether ``actor`` may merge ``absorbed`` into ``survivor`` (both already visible to them)."""
+    if actor.role in (Role.ADMIN, Role.OFFICE):
+        return True
+    for owner_id in {survivor.owner_id, absorbed.owner_id}:
+        if owner_id == actor.id:
+            continue
+        owner = session.get(User, owner_id) if owner_id else None
+        if owner is None or not access.may_manage(actor, owner):
+            return False
+    return True
+
+
+def _distinct(survivor: Counterparty, absorbed: Counterparty) -> None:
+    if survivor.inn and absorbed.inn and survivor.inn != absorbed.inn:
+        raise ValidationFailed(
+            f"different INNs ({survivor.inn} and {absorbed.inn}): two legal entities are not merged",
+            details={"inn": "differs"},
+        )
+    if survivor.inn and survivor.inn == absorbed.inn and survivor.kpp and absorbed.kpp:
+        if survivor.kpp != absorbed.kpp:
+            raise ValidationFailed(
+                f"the same INN with two KPPs ({survivor.kpp}, {absorbed.kpp}) is a head office and its "
+                "branch: they are kept apart",
+                details={"kpp": "differs"},
+            )
+
+
+def _united(first: list[Any], second: list[Any], key: Any = None) -> list[Any]:
+    seen: set[Any] = set()
+    out: list[Any] = []
+    for item in [*first, *second]:
+        marker = key(item) if key else item
+        if marker not in seen:
+            seen.add(marker)
+            out.append(item)
+    return out
+
+
+def merged_values(
+    survivor: Counterparty, absorbed: Counterparty, take: set[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The survivor's new values, and the fields it took from ``absorbed`` (sorted)."""
+    unknown = take - set(SCALARS) - set(UNITED)
+    if unknown:
+        raise ValidationFailed(
+            f"take: unknown fields {', '.join(sorted(unknown))}",
+            details={"take": f"choose among {', '.join(SCALARS)}"},
+        )
+    values: dict[str, Any] = {}
+    taken: list[str] = []
+    for name in SCALARS:
+        mine, theirs = getattr(survivor, name), getattr(absorbed, name)
+        if name in take or (mine in (None, "") and theirs not in (None, "")):
+            if theirs != mine:
+                values[name], taken = theirs, [*taken, name]
+        elif name == "notes" and mine and theirs and theirs.strip() not in mine:
+            values[name] = f"{mine}\n\n{theirs}"
+            taken.append(name)
+    for name in UNITED:
+        mine, theirs = getattr(survivor, name) or [], getattr(absorbed, name) or []
+        key = (lambda c: (c.get("kind"), c.get("value"))) if name == "contacts" else None
+        together = theirs if name in take else _united(mine, theirs, key)
+        if together != mine:
+            values[name] = together
+            taken.append(name)
+    return values, sorted(set(taken))
+
+
+def merge(
+    session: Session,
+    actor: User,
+    survivor_id: str,
+    absorbed_id: str,
+    *,
+    take: set[str] | None = None,
+) -> CounterpartyMerge:
+    """Merge ``absorbed_id`` into ``survivor_id`` as ``actor`` (see the module's rules)."""
+    rt = records.record_type("counterparties")
+    if survivor_id == absorbed_id:
+        raise ValidationFailed("a counterparty is not merged into itself")
+    survivor = records.get(session, actor, rt, survivor_id)
+    absorbed = records.get(session, actor, rt, absorbed_id)
+    if not may_merge(session, actor, survivor, absorbed):
+        raise PermissionDenied(
+            "only an administrator, the office, a manager of both owners or the owner of both "
+            "merges counterparties"
+        )
+    _distinct(survivor, absorbed)
+    before = records.to_dict(rt, absorbed)
+    values, taken = merged_values(survivor, absorbed, take or set())
+    moved: dict[str, int] = {}
+    now = utcnow()
+    held = {
+        (s.user_id, s.team_id)
+        for s in session.execute(
+            select(Share).where(col(Share.counterparty_id) == survivor_id)
+        ).scalars()
+    }
+    with session.no_autoflush:
+        for name, model in MOVED:
+            rows = list(
+                session.execute(
+                    select(model).where(col(model.counterparty_id) == absorbed_id)  # type: ignore[attr-defined]
+                ).scalars()
+            )
+            count = 0
+            for row in rows:
+                if isinstance(row, Share) and (row.user_id, row.team_id) in held:
+                    session.delete(row)  # the survivor grants it already
+                    continue
+                row.counterparty_id = survivor_id
+                row.version += 1
+                row.updated_at, row.updated_by = now, actor.id
+                count += 1
+            if count:
+                moved[name] = count
+        # A reminder about the absorbed counterparty itself (not only under it) is about the survivor.
+        for reminder in session.execute(
+            select(Reminder).where(
+                col(Reminder.subject_type) == "counterparty",
+                col(Reminder.subject_id) == absorbed_id,
+            )
+        ).scalars():
+            reminder.subject_id = survivor_id
+            if reminder.counterparty_id != survivor_id:  # moved above when it was under it
+                reminder.version += 1
+                reminder.updated_at, reminder.updated_by = now, actor.id
+    session.flush()
+    for person in session.execute(
+        select(ContactPerson).where(col(ContactPerson.counterparty_id) == survivor_id)
+    ).scalars():
+        search.reindex(session, person)
+    records.remove(session, absorbed)  # nothing of it is left under it: only its tombstone goes
+    if values:
+        records.update(session, actor, rt, survivor_id, values, record=survivor)
+    row = CounterpartyMerge(
+        absorbed_id=absorbed_id,
+        survivor_id=survivor_id,
+        absorbed=before,
+        taken=taken,
+        moved=moved,
+        merged_by=actor.id,
+        merged_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def survivor_of(session: Session, counterparty_id: str) -> str | None:
+    """The counterparty that absorbed ``counterparty_id`` (through a chain of merges), or None."""
+    current, seen = counterparty_id, {counterparty_id}
+    for _ in range(_CHAIN):
+        found = session.execute(
+            select(col(CounterpartyMerge.survivor_id)).where(
+                col(CounterpartyMerge.absorbed_id) == current
+            )
+        ).scalar_one_or_none()
+        if found is None or found in seen:
+            break
+        current = found
+        seen.add(found)
+    return None if current == counterparty_id else current
+
+
+def explain(session: Session, actor: User, counterparty_id: str) -> list[CounterpartyMerge]:
+    """The merges into ``counterparty_id`` (which ``actor`` must see), newest first."""
+    records.get(session, actor, records.record_type("counterparties"), counterparty_id)
+    return list(
+        session.execute(
+            select(CounterpartyMerge)
+            .where(col(CounterpartyMerge.survivor_id) == counterparty_id)
+            .order_by(col(CounterpartyMerge.merged_at).desc())
+        ).scalars()
+    )
