@@ -44,26 +44,12 @@ from crm.models import (
 )
 from crm.models.enums import Role
 
-# Fields a merge decides; the rest (id, versions, authors, derived search names) are the survivor's.
-SCALARS = (
-    "legal_form",
-    "legal_name",
-    "short_name",
-    "inn",
-    "kpp",
-    "legal_address",
-    "actual_address",
-    "website",
-    "industry",
-    "region",
-    "segment",
-    "source",
-    "owner_id",
-    "stage",
-    "visibility",
-    "notes",
-)
+# Fields a merge decides: what a client may write of a counterparty (the rest — id, versions,
+# authors, derived search names — are the survivor's). Lists are united, the rest chosen.
 UNITED = ("kinds", "tags", "contacts")
+SCALARS = tuple(
+    name for name in records.record_type("counterparties").writable if name not in UNITED
+)
 # The record types that belong to a counterparty, moved in this order (shares last: they grant access).
 MOVED: tuple[tuple[str, type], ...] = (
     ("contact-persons", ContactPerson),
