@@ -348,6 +348,55 @@ def log_inserted(session: Session, model: type[SQLModel], rows: Sequence[dict[st
     session.connection().execute(insert(_LOG), entries)
 
 
+def log_moved(
+    session: Session, model: type[SQLModel], ids: Sequence[str], counterparty_id: str
+) -> None:
+    """Enter rows a bulk ``UPDATE`` moved to ``counterparty_id`` without the ORM (``crm.merge``):
+    a scope change of each (who may see it follows its counterparty) and of its field."""
+    if model not in SYNCED or not ids:
+        return
+    version = allocate(session)
+    now = utcnow()
+    name = SYNCED[model]
+    device = session.info.get(DEVICE_KEY)
+    connection = session.connection()
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        _upsert(
+            connection,
+            _LOG,
+            [
+                {
+                    "record_type": name,
+                    "record_id": record_id,
+                    "version": version,
+                    "scope_version": version,
+                    "counterparty_id": counterparty_id,
+                    "deleted": False,
+                    "tombstone": None,
+                    "changed_at": now,
+                }
+                for record_id in chunk
+            ],
+            ("record_type", "record_id"),
+        )
+        _upsert(
+            connection,
+            _FIELD,
+            [
+                {
+                    "record_type": name,
+                    "record_id": record_id,
+                    "field": "counterparty_id",
+                    "version": version,
+                    "device_id": device,
+                }
+                for record_id in chunk
+            ],
+            ("record_type", "record_id", "field"),
+        )
+
+
 _FIELDS_OF = select(_FIELD.c.record_id, _FIELD.c.field, _FIELD.c.version, _FIELD.c.device_id).where(
     _FIELD.c.record_type == bindparam("record_type"),
     _FIELD.c.record_id.in_(bindparam("ids", expanding=True)),

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from crm import access, records, search
+from crm import access, changes, records, search
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.models import (
     ContactPerson,
@@ -52,12 +52,11 @@ SCALARS = tuple(
 )
 # The record types that belong to a counterparty, moved in this order (shares last: they grant access).
 MOVED: tuple[tuple[str, type], ...] = (
-    ("contact-persons", ContactPerson),
-    ("deals", Deal),
-    ("interactions", Interaction),
+    ("contact-persons", ContactPerson),  # re-indexed for search: loaded
     ("reminders", Reminder),
-    ("shares", Share),
+    ("shares", Share),  # the survivor's own grants win
 )
+BULK: tuple[tuple[str, type], ...] = (("deals", Deal), ("interactions", Interaction))
 _CHAIN = 50  # merges followed from an id to its survivor, at most
 
 
@@ -163,6 +162,28 @@ def merge(
         ).scalars()
     }
     with session.no_autoflush:
+        for name, model in BULK:
+            # Thousands of letters and calls: one UPDATE and their change log, not an object each.
+            ids = list(
+                session.execute(
+                    select(col(model.id)).where(col(model.counterparty_id) == absorbed_id)  # type: ignore[attr-defined]
+                ).scalars()
+            )
+            if not ids:
+                continue
+            session.execute(
+                update(model)
+                .where(col(model.counterparty_id) == absorbed_id)  # type: ignore[attr-defined]
+                .values(
+                    counterparty_id=survivor_id,
+                    version=col(model.version) + 1,  # type: ignore[attr-defined]
+                    updated_at=now,
+                    updated_by=actor.id,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            changes.log_moved(session, model, ids, survivor_id)
+            moved[name] = len(ids)
         for name, model in MOVED:
             rows = list(
                 session.execute(
