@@ -173,6 +173,7 @@ class LaptopHome:
     password_sign_in = False
     administration = None
     review = None
+    merge = None  # merging is the server's (docs/web.md): /duplicates answers 404 here
 
     def __init__(
         self, replica: Replica, background: BackgroundSync, timezone: str | None = None

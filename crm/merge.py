@@ -115,7 +115,9 @@ def merged_values(
     taken: list[str] = []
     for name in SCALARS:
         mine, theirs = getattr(survivor, name), getattr(absorbed, name)
-        if name in take or (mine in (None, "") and theirs not in (None, "")):
+        if theirs in (None, ""):
+            continue  # an empty value never blanks the survivor's, even when asked to take it
+        if name in take or mine in (None, ""):
             if theirs != mine:
                 values[name], taken = theirs, [*taken, name]
         elif name == "notes" and mine and theirs and theirs.strip() not in mine:
@@ -124,7 +126,7 @@ def merged_values(
     for name in UNITED:
         mine, theirs = getattr(survivor, name) or [], getattr(absorbed, name) or []
         key = (lambda c: (c.get("kind"), c.get("value"))) if name == "contacts" else None
-        together = theirs if name in take else _united(mine, theirs, key)
+        together = theirs if name in take and theirs else _united(mine, theirs, key)
         if together != mine:
             values[name] = together
             taken.append(name)

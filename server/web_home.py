@@ -25,6 +25,7 @@ from crm.records import RecordType
 from mail import bridge, suggestions
 from mail.decode import parse_letter
 from mail.models import MailReview
+from server import merging
 from server.config import Config
 from sync import conflicts, protocol
 from web import app as web_app
@@ -48,6 +49,9 @@ class ServerHome:
         )
         self.administration = ServerAdministration()
         self.review = ServerReviewQueue(config, database)
+        self.merge = (
+            merging.merge
+        )  # the domain's merge and the mail index's, in the screen's transaction
         self.sync = None  # the server is where laptops sync to: no Sync screen here
 
     def read(self) -> AbstractContextManager[Session]:
@@ -135,6 +139,9 @@ class ServerHome:
         if sorts_mail(user):
             links.append(NavLink(gettext(web_home.REVIEW_NAV), "/review"))
             links.append(NavLink(gettext(web_home.OUTBOX_NAV), "/outbox"))
+        # Not an admin's: their header (review, outbox, users) has no room left on a 1366 px screen.
+        if user.role in (Role.OFFICE, Role.MANAGER):
+            links.append(NavLink(gettext(web_home.DUPLICATES_NAV), "/duplicates"))
         if user.role == Role.ADMIN:
             links.append(NavLink(gettext(web_home.USERS_NAV), "/admin/users"))
         return links

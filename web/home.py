@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
-from crm.models import User
+from crm.models import CounterpartyMerge, User
 from crm.records import RecordType
 from web.i18n import N_
 
@@ -38,6 +38,7 @@ REVIEW_BADGE = N_("Letters to sort: %(n)s")
 REVIEW_NAV = N_("Mail review")
 OUTBOX_NAV = N_("Outbox")
 USERS_NAV = N_("Users")
+DUPLICATES_NAV = N_("Duplicates")
 SYNC_NAV = N_("Sync")
 SYNC_ONLINE = N_("Online")
 SYNC_OFFLINE = N_("Offline")
@@ -194,6 +195,17 @@ class ReviewQueue(Protocol):
         ...
 
 
+class Merge(Protocol):
+    """Merge ``absorbed_id`` into ``survivor_id`` as ``actor`` in ``session`` (``crm.merge.merge``,
+    ``take`` the fields whose duplicate's value wins) and whatever the place keeps beside the domain
+    (the server's mail index); only the server has it (``Home.merge``). The domain re-checks who
+    may merge (``PermissionDenied``) and refuses two INNs or a branch (``ValidationFailed``)."""
+
+    def __call__(
+        self, session: Session, actor: User, survivor_id: str, absorbed_id: str, take: set[str]
+    ) -> CounterpartyMerge: ...
+
+
 @dataclass(frozen=True)
 class SyncStatus:
     """How the laptop's sync stands, for the Sync screen (``SyncPanel.status``)."""
@@ -347,6 +359,12 @@ class Home(Protocol):
     @property
     def review(self) -> ReviewQueue | None:
         """The mail review queue (``None`` where there is no mail bridge, the laptop)."""
+        ...
+
+    @property
+    def merge(self) -> Merge | None:
+        """Merging duplicate counterparties (``None`` where the screens do not merge, the laptop:
+        ``/duplicates`` answers 404 there — a merge moves records a laptop may not hold)."""
         ...
 
     @property

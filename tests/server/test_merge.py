@@ -298,3 +298,15 @@ def test_the_owner_of_both_merges_from_the_command_line_and_the_mail_index_follo
     assert row["absorbed_id"] == duplicate["id"] and row["moved"]["interactions"] == 2
     listed = runner.invoke(app, ["merges", survivor["id"]], env=env)
     assert "ivanov" in listed.output and "Ромашка ООО" in listed.output
+
+
+def test_taking_an_empty_value_never_blanks_the_survivors() -> None:
+    from crm.merge import merged_values
+
+    survivor = Counterparty(
+        legal_name="ООО «Ромашка»", inn=ROMASHKA_INN, tags=["опт"], region="Москва"
+    )
+    duplicate = Counterparty(legal_name="Ромашка", inn=None, tags=[], region="Тула")
+    values, taken = merged_values(survivor, duplicate, {"inn", "tags", "region", "legal_name"})
+    assert values == {"region": "Тула", "legal_name": "Ромашка"}
+    assert taken == ["legal_name", "region"]

@@ -32,6 +32,7 @@ from crm.models.enums import (
 )
 from web import i18n
 from web.home import Home
+from web.routes.duplicates import history as merge_history
 from web.timeline import timeline, timeline_limit
 from web.visit import Visit, read_form, signed_in
 
@@ -136,6 +137,7 @@ def _card(
     log_errors: dict[str, str] | None = None,
     status_code: int = 200,
     whole: bool = False,
+    merged: str | None = None,
 ) -> Response:
     user = visit.user
     cp = records.get(db, user, COUNTERPARTIES, record_id)
@@ -143,6 +145,8 @@ def _card(
     people = records.list_records(db, user, PEOPLE, filters=only, limit=records.MAX_PAGE).items
     owner = db.get(User, cp.owner_id) if cp.owner_id else None
     now_local = datetime.now(ZoneInfo(visit.home.timezone)).strftime("%Y-%m-%dT%H:%M")
+    # Merges are the server's: a laptop's replica keeps no record of them (``Home.merge`` is None).
+    merges = merge_history(db, user, cp.id) if visit.home.merge is not None else []
     return visit.page(
         db,
         "counterparty.html",
@@ -162,14 +166,18 @@ def _card(
         log=log_values
         or {"starts_at": now_local, "kind": "call", "status": "done", "direction": "outgoing"},
         log_errors=log_errors or {},
+        merges=merges,
+        # The merge just made (``?merged=`` after the merge form), said once at the top of the card.
+        merged=next((m for m in merges if merged and m["id"] == merged), None),
     )
 
 
 async def card(request: Request, home: Home) -> Response:
     record_id = request.path_params["record_id"]
     whole = request.query_params.get("history") == "all"
+    merged = request.query_params.get("merged")
     return await signed_in(
-        request, home, lambda db, visit: _card(db, visit, record_id, whole=whole)
+        request, home, lambda db, visit: _card(db, visit, record_id, whole=whole, merged=merged)
     )
 
 
