@@ -8,7 +8,7 @@ form in Debian's Chromium and saves one PNG per screen: the salesperson's
 (``ivanov``) agenda, quick search, a card, its edit form, the forms for a new
 counterparty, contact person, letter, deal and reminder, a letter, the deals
 board, conflicts and settings in Russian, another salesperson's agenda in English
-(her setting), the office's mail review queue and outbox, the administrator's users; then
+(her setting), the office's mail review queue, outbox, likely duplicates and a merge form, the administrator's users; then
 a laptop of ``ivanov`` (``satchel-field ui`` over a replica loaded from that server)
 with the network gone and an unsent change: its agenda and its sync page.
 It prints a screen wider than the laptop's beside its file; the suite's own check of
@@ -90,9 +90,20 @@ def _latest_letter(database: Database, counterparty_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _first_pair(database: Database) -> tuple[str, str] | None:
+    """The surest pair of likely duplicates the office sees (the demo makes a few)."""
+    from crm import duplicates
+
+    with database.read() as db:
+        office = db.exec(select(User).where(col(User.login) == "office")).one()[0]
+        found = duplicates.scan(db, office)
+    return (found.candidates[0].first, found.candidates[0].second) if found.candidates else None
+
+
 def screens(database: Database) -> list[Screen]:
     card, fragment = _busiest_client(database, "ivanov")
     letter = _latest_letter(database, card)
+    pair = _first_pair(database)
     return [
         Screen("signin", "", "/signin"),
         Screen("agenda", "ivanov", "/"),
@@ -113,6 +124,12 @@ def screens(database: Database) -> list[Screen]:
         Screen("agenda-en", "petrova", "/", lang="en"),
         Screen("review", "office", "/review"),
         Screen("outbox", "office", "/outbox"),
+        Screen("duplicates", "office", "/duplicates"),
+        *(
+            [Screen("merge", "office", f"/duplicates/merge?survivor={pair[0]}&absorbed={pair[1]}")]
+            if pair
+            else []
+        ),
         Screen("admin-users", "admin", "/admin/users"),
     ]
 
