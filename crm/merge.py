@@ -253,12 +253,20 @@ def survivor_of(session: Session, counterparty_id: str) -> str | None:
 
 
 def explain(session: Session, actor: User, counterparty_id: str) -> list[CounterpartyMerge]:
-    """The merges into ``counterparty_id`` (which ``actor`` must see), newest first."""
+    """The merges into ``counterparty_id`` (which ``actor`` must see), and into the counterparties it
+    absorbed before them (a chain: A into B, then B into it), newest first."""
     records.get(session, actor, records.record_type("counterparties"), counterparty_id)
-    return list(
-        session.execute(
-            select(CounterpartyMerge)
-            .where(col(CounterpartyMerge.survivor_id) == counterparty_id)
-            .order_by(col(CounterpartyMerge.merged_at).desc())
-        ).scalars()
-    )
+    found: list[CounterpartyMerge] = []
+    wanted, seen = [counterparty_id], {counterparty_id}
+    for _ in range(_CHAIN):
+        if not wanted:
+            break
+        rows = list(
+            session.execute(
+                select(CounterpartyMerge).where(col(CounterpartyMerge.survivor_id).in_(wanted))
+            ).scalars()
+        )
+        found += rows
+        wanted = [r.absorbed_id for r in rows if r.absorbed_id not in seen]
+        seen.update(wanted)
+    return sorted(found, key=lambda r: (r.merged_at, r.id), reverse=True)

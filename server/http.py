@@ -91,9 +91,25 @@ def _check_tree(data: Any) -> None:
                 stack.extend((value, depth + 1) for value in item)
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once: ``{"absorb": A, "absorb": B}`` is ambiguous
+    (parsers disagree on which wins), so it is refused rather than read as the last one."""
+    made: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in made:
+            raise MalformedInput(f"request body gives the key {key[:40]!r} more than once")
+        made[key] = value
+    return made
+
+
 def _parse(body: bytes) -> Any:
     try:
-        data = json.loads(body or b"null", parse_int=_parse_int, parse_constant=_parse_constant)
+        data = json.loads(
+            body or b"null",
+            parse_int=_parse_int,
+            parse_constant=_parse_constant,
+            object_pairs_hook=_object,
+        )
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedInput(f"request body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -161,7 +177,9 @@ def int_param(request: Request, name: str, default: int) -> int:
     if raw is None:
         return default
     if not NUMBER.fullmatch(raw):
-        raise MalformedInput(f"query parameter {name} must be an integer, got {raw[:40]!r}")
+        raise MalformedInput(
+            f"query parameter {name} must be a whole number from 0, got {raw[:40]!r}"
+        )
     return int(raw)
 
 

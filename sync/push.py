@@ -237,7 +237,7 @@ def _apply(
     if m["op"] == "resolve":
         resolve(session, user, m["conflict_id"], m["choice"], m["value"], device.id)
         return {"status": "applied"}
-    m, note = _to_survivor(session, m)
+    m, note = _to_survivor(session, user, m)
     if note is not None:
         return {"status": "applied", "note": note}
     rt = records.record_type(m["type"])
@@ -250,15 +250,31 @@ def _apply(
     return _delete(session, user, device, rt, m, others)
 
 
-def _to_survivor(session: Session, m: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _to_survivor(
+    session: Session, user: User, m: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
     """A mutation made offline before its counterparty was merged into another, aimed at the
     survivor (``crm.merge``): an edit of the absorbed counterparty edits the survivor (with no base:
     every field it sends is applied, as the user meant it), a record created or moved under it
-    goes under the survivor. A delete of it deletes nothing (the note says where it went)."""
+    goes under the survivor. A delete of it deletes nothing (the note says where it went). A
+    survivor the user may not see is never named: an edit of the absorbed one is refused as
+    merged into a counterparty they may not see (never an edit-of-deleted conflict, whose
+    resolution would bring the duplicate back); a record created under it as under a missing one."""
+
+    def survivor_of(counterparty_id: str) -> str | None:
+        survivor = merge.survivor_of(session, counterparty_id)
+        if survivor is None or not access.can_read_counterparty(session, user, survivor):
+            return None
+        return survivor
+
     fields = m.get("fields") or {}
     if m["type"] == "counterparties" and m["op"] in ("update", "delete"):
         if session.get(Counterparty, m["id"]) is None:
-            survivor = merge.survivor_of(session, m["id"])
+            survivor = survivor_of(m["id"])
+            if survivor is None and merge.survivor_of(session, m["id"]) is not None:
+                raise NotFound(
+                    f"counterparty {m['id']} was merged into another one you may not see"
+                )
             if survivor is not None:
                 if m["op"] == "delete":
                     return m, f"counterparty {m['id']} was merged into {survivor}; that one stays"
@@ -270,7 +286,7 @@ def _to_survivor(session: Session, m: dict[str, Any]) -> tuple[dict[str, Any], s
         if name == "subject_id" and fields.get("subject_type") != "counterparty":
             continue
         if isinstance(value, str) and session.get(Counterparty, value) is None:
-            moved[name] = merge.survivor_of(session, value) or value
+            moved[name] = survivor_of(value) or value
     return ({**m, "fields": moved} if moved != fields else m), None
 
 

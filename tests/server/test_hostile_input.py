@@ -102,6 +102,14 @@ CASES: dict[str, tuple[Request, int, str]] = {
         400,
         "malformed_input",
     ),
+    "a key given twice (which one wins is the parser's guess)": (
+        _post(
+            "/api/v1/counterparties",
+            '{"legal_name": "ООО Первое", "owner_id": null, "legal_name": "ООО Второе"}',
+        ),
+        400,
+        "malformed_input",
+    ),
     "lone surrogate": (
         _post("/api/v1/counterparties", '{"legal_name": "\\ud800"}'),
         400,

@@ -23,6 +23,7 @@ from crm.models import (
 )
 from mail.models import MailMessage, MailSuggestion
 from server.commands import app
+from sync.models import Conflict
 from tests.crm.test_duplicates import inn10
 from tests.server.conftest import Api
 from tests.server.test_sync_api import Laptop, _create
@@ -310,3 +311,33 @@ def test_taking_an_empty_value_never_blanks_the_survivors() -> None:
     values, taken = merged_values(survivor, duplicate, {"inn", "tags", "region", "legal_name"})
     assert values == {"region": "Тула", "legal_name": "Ромашка"}
     assert taken == ["legal_name", "region"]
+
+
+def test_a_chain_of_merges_is_explained_and_an_unseen_survivor_is_never_named(api: Api) -> None:
+    owner = api.user("ivanov")
+    stranger_owner = api.user("sidorov")
+    admin = api.user("boss", role="admin", team=None)
+    first = _company(api, owner, legal_name="ООО «Первая»")
+    second = _company(api, owner, legal_name="Первая ООО")
+    third = _company(api, stranger_owner, legal_name="ООО «Первая» (склад)")  # private: sidorov's
+    laptop = Laptop(api, "ivanov")
+    laptop.pull()
+    edit = laptop.update(first["id"], notes="с дороги")
+    for into, absorb in ((second, first), (third, second)):
+        r = api.client.post(
+            f"/api/v1/counterparties/{into['id']}/merge",
+            json={"absorb": absorb["id"]},
+            headers=admin,
+        )
+        assert r.status_code == 200, r.text
+    chain = api.client.get(f"/api/v1/counterparties/{third['id']}/merges", headers=admin).json()
+    assert [m["absorbed_id"] for m in chain["items"]] == [second["id"], first["id"]]
+    # ivanov may not see where his card went: his offline edit is refused, the survivor unnamed.
+    answer = laptop.push(edit)
+    [result] = answer["results"]
+    assert result["status"] == "refused"
+    assert third["id"] not in str(result) and "merged into another" in result["error"]["message"]
+    with api.database.read() as session:
+        kept = session.get(Counterparty, third["id"])
+        assert kept is not None and kept.notes != "с дороги"
+        assert session.execute(select(func.count()).select_from(Conflict)).scalar_one() == 0
