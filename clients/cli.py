@@ -725,21 +725,31 @@ def counterparty_add(
     region: Annotated[str | None, typer.Option(help="Region.")] = None,
     notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
     field: FieldOpt = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Create it even when it looks like one already here.")
+    ] = False,
 ) -> None:
-    """Add a counterparty."""
+    """Add a counterparty; one that looks like a counterparty already here is shown and asked about
+    first. / Добавить контрагента (с проверкой на дубликаты)."""
     with opened(ctx) as replica:
-        _created(
-            replica,
-            "counterparties",
-            _fields(
-                field,
-                legal_name=legal_name,
-                inn=inn,
-                region=region,
-                notes=notes,
-                contacts=_contacts(phone, email),
-            ),
+        data = _fields(
+            field,
+            legal_name=legal_name,
+            inn=inn,
+            region=region,
+            notes=notes,
+            contacts=_contacts(phone, email),
         )
+        found = [] if yes else replica.similar(data)
+        if found:
+            console.print("This counterparty may be here already / Возможно, он уже есть:")
+            for item in found:
+                console.print(
+                    f"  {item['legal_name']} ({item['id']}): {item['score']}, "
+                    + ", ".join(item["reasons"])
+                )
+            typer.confirm("Create a new one all the same? / Всё равно создать?", abort=True)
+        _created(replica, "counterparties", data)
 
 
 @people_app.command("add")

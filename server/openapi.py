@@ -823,6 +823,44 @@ def _duplicates_paths() -> dict[str, Any]:
                 "responses": {"200": _json(answer) | {"description": "Done"}, **_errors(400, 401)},
             }
         },
+        "/api/v1/duplicates/similar": {
+            "post": {
+                "tags": ["duplicates"],
+                "summary": "Before creating a counterparty: the ones you see it would likely duplicate",
+                "description": "Send the fields you would create it with (legal_name, short_name, "
+                "inn, kpp, contacts, website, region); the answer lists the counterparties you may "
+                "see that it would pair with at a score of 85 or more, the surest first. Nothing is "
+                "written.",
+                "operationId": "similar_counterparties",
+                "requestBody": {"required": True, **_json({"type": "object"})},
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "items": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "id": {"type": "string"},
+                                            "legal_name": {"type": "string"},
+                                            "score": integer,
+                                            "reasons": {
+                                                "type": "array",
+                                                "items": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                }
+                            },
+                        }
+                    )
+                    | {"description": "Done"},
+                    **_errors(400, 401),
+                },
+            }
+        },
         "/api/v1/counterparties/{id}/merge": {
             "post": {
                 "tags": ["duplicates"],

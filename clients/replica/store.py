@@ -37,7 +37,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel
 
-from crm import changes, records
+from crm import changes, duplicates, records
 from crm.database import Database
 from crm.errors import NotFound
 from crm.models import ContactKey, User
@@ -235,6 +235,24 @@ class Store:
                 session, self._actor(session), rt, q=q, filters=filters, limit=limit
             )
             return [records.to_dict(rt, r) for r in page.items]
+
+    def similar(self, values: dict[str, Any]) -> _List[dict[str, Any]]:
+        """The local counterparties a new one with ``values`` would likely duplicate (the server's
+        rules, ``crm.duplicates.similar``, over what this laptop holds), the surest first."""
+        with self._read() as (session, _):
+            found = duplicates.similar(session, self._actor(session), values)
+            rt = records.record_type("counterparties")
+            return [
+                {
+                    "id": c.second,
+                    "legal_name": records.get(
+                        session, self._actor(session), rt, c.second
+                    ).legal_name,
+                    "score": c.score,
+                    "reasons": c.reasons,
+                }
+                for c in found
+            ]
 
     def snapshot(self, type_name: str) -> dict[str, dict[str, Any]]:
         """Every local record of a type, as the wire shows it (for comparing with the server)."""

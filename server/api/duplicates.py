@@ -6,6 +6,9 @@ the counterparties' names, and the groups of a company with its branches (one IN
 several KPPs), which are never merged. Office staff and administrators see the whole
 base; a salesperson or a manager sees pairs among what they may see.
 
+``POST /api/v1/duplicates/similar`` with the fields of a counterparty about to be created answers
+the existing ones it would likely duplicate (score ≥ 85), for a warning before the create.
+
 ``POST /api/v1/counterparties/{id}/merge`` with ``{"absorb": ID, "take": ["legal_name", …]}``
 merges the counterparty ``absorb`` into ``{id}`` (``crm.merge``: who may, what the survivor
 keeps, what moves) and answers with the merge; ``GET /api/v1/counterparties/{id}/merges``
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,7 +28,7 @@ from starlette.routing import Route
 from crm import duplicates, records
 from crm import merge as merging
 from crm.errors import MalformedInput
-from crm.models import User
+from crm.models import Counterparty, User
 from server import merging as server_merging
 from server.http import as_user, int_param, json_response, only_params, read_json
 
@@ -80,6 +85,41 @@ async def merge(request: Request) -> Response:
     return json_response(await as_user(request, work, write=True))
 
 
+async def similar(request: Request) -> Response:
+    body = await read_json(request)  # authenticates first
+    if not isinstance(body, dict):
+        raise MalformedInput(
+            'send the counterparty you are about to create: {"legal_name": ..., "inn": ..., ...}'
+        )
+
+    def work(session: Any, user: User) -> dict[str, Any]:
+        found = duplicates.similar(session, user, body)
+        names = (
+            dict(
+                session.execute(
+                    select(col(Counterparty.id), col(Counterparty.legal_name)).where(
+                        col(Counterparty.id).in_([c.second for c in found])
+                    )
+                ).all()
+            )
+            if found
+            else {}
+        )
+        return {
+            "items": [
+                {
+                    "id": c.second,
+                    "legal_name": names.get(c.second, ""),
+                    "score": c.score,
+                    "reasons": c.reasons,
+                }
+                for c in found
+            ]
+        }
+
+    return json_response(await as_user(request, work, write=False))
+
+
 async def list_merges(request: Request) -> Response:
     counterparty_id = request.path_params["id"]
 
@@ -93,6 +133,7 @@ async def list_merges(request: Request) -> Response:
 
 routes = [
     Route("/api/v1/duplicates", list_duplicates, methods=["GET"]),
+    Route("/api/v1/duplicates/similar", similar, methods=["POST"]),
     Route("/api/v1/counterparties/{id}/merge", merge, methods=["POST"]),
     Route("/api/v1/counterparties/{id}/merges", list_merges, methods=["GET"]),
 ]

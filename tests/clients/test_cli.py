@@ -401,3 +401,26 @@ def test_the_shortcut_opens_satchel_in_the_browser(tmp_path: Path, monkeypatch: 
         [run] = [line for line in entry.splitlines() if line.startswith("Exec=")]
         assert run.endswith(f"--data-dir {tmp_path / 'field'} ui --open")
         assert place.stat().st_mode & 0o111
+
+
+def test_a_likely_duplicate_is_asked_about_before_it_is_added_offline(
+    live: LiveServer, database: Database, tmp_path: Path
+) -> None:
+    make_user(database, "ivanov")
+    home = tmp_path / "home"
+    assert field(home, "login", live.url, "--user", "ivanov", "--password", PASSWORD).exit_code == 0
+    assert field(home, "sync").exit_code == 0
+    added = field(home, "counterparties", "add", "ООО «Ромашка»", "--phone", "+7 495 123-45-67")
+    assert added.exit_code == 0, added.output
+    first = added.output.split()[1]
+    live.stop()  # offline: the laptop's own copy answers
+    asked = field(home, "counterparties", "add", "Ромашка ООО", answer="n\n")
+    assert asked.exit_code != 0
+    assert "may be here already" in asked.output and first in asked.output
+    assert "created" not in asked.output
+    by_phone = field(
+        home, "counterparties", "add", "Новое имя", "--phone", "84951234567", answer="y\n"
+    )
+    assert by_phone.exit_code == 0 and first in by_phone.output and "created" in by_phone.output
+    assert field(home, "counterparties", "add", "Ромашка ООО", "--yes").exit_code == 0
+    assert field(home, "counterparties", "add", "ООО «Вектор»").output.startswith("created")

@@ -226,3 +226,48 @@ def test_the_command_lists_the_whole_base_or_what_a_user_sees(
     assert len(mine["pairs"]) == len(EXPECTED)
     piped = runner.invoke(app, ["duplicates", "--min-score", "100"], env=env)
     assert piped.exit_code == 0 and 'ООО "Ромашка"' in piped.output and "филиал" in piped.output
+
+
+def _similar(database: Database, login: str, **values: Any) -> dict[str, int]:
+    with database.read() as session:
+        user = session.execute(select(User).where(col(User.login) == login)).scalar_one()
+        return {c.second: c.score for c in duplicates.similar(session, user, values)}
+
+
+def test_creating_a_likely_duplicate_finds_what_it_duplicates_and_nothing_else(
+    database: Database, labelled: dict[str, str]
+) -> None:
+    ids = labelled
+    names = {v: k for k, v in ids.items()}
+
+    def found(login: str = "office", **values: Any) -> set[str]:
+        return {names[i] for i in _similar(database, login, **values)}
+
+    assert found(legal_name="ромашка ооо", inn=inn10("770708389")) == {
+        "romashka",
+        "romashka-long",
+    }  # the INN, whatever the name; never the other Ромашка with its own INN
+    assert found(legal_name="Сапфир-Плюс") == {"sapfir", "sapfir-2", "sapfir-hidden"}
+    assert found("ivanov", legal_name="Сапфир-Плюс") == {"sapfir", "sapfir-2"}  # what he sees
+    assert found("petrova", legal_name="Сапфир-Плюс") == {"sapfir-hidden"}
+    assert found(
+        legal_name="Новый клиент", contacts=[{"kind": "phone", "value": "84951234567"}]
+    ) == {
+        "yuvelir",
+        "yuvelir-2",
+    }
+    assert found(legal_name="Алмазная гран") == {"gran", "gran-typo"}
+    assert found(
+        legal_name="Бета-Опт", contacts=[{"kind": "email", "value": "ZAKAZ@beta-opt.ru"}]
+    ) >= {
+        "beta",
+        "beta-2",
+    }
+    # A branch of the head office (another KPP) and a switchboard's number are not duplicates.
+    assert (
+        found(legal_name="ПАО «Сбытовая компания»", inn=inn10("771001234"), kpp="500101001")
+        == set()
+    )
+    assert found(legal_name="Клиент", contacts=_phone("+7 800 555-35-35")) == set()
+    assert found(legal_name="ООО «Рубин-М»") == set()
+    assert found(legal_name="") == set()

@@ -127,6 +127,7 @@ ROUTES: dict[tuple[str, str], str] = {
         ]
     },
     ("GET", "/api/v1/duplicates"): "duplicates",
+    ("POST", "/api/v1/duplicates/similar"): "duplicates",
     ("POST", "/api/v1/counterparties/{id}/merge"): "duplicates",
     ("GET", "/api/v1/counterparties/{id}/merges"): "duplicates",
 }
@@ -1206,6 +1207,45 @@ def test_duplicates_matrix(company: Company) -> None:
                 seen.status_code == 200,
                 f"named {record_id}, which answers {seen.status_code}",
             )
+    c.report()
+
+
+def test_similar_matrix(company: Company) -> None:
+    """The warning before a create names an existing counterparty only to who may see it."""
+    c = company
+    tags: dict[str, str] = {}
+    with c.api.database.write() as session:
+        admin, owner = (
+            session.get_one(User, c.users["admin"].id),
+            session.get_one(User, c.users["owner"].id),
+        )
+        plan = _share_plan(c.users, with_disabled=False)
+        targets: dict[str, str] = {}
+        for visibility in sorted({v for _, v, _ in RELATIONS.values()}):
+            tags[visibility] = f"Сходство{uuid.uuid4().hex[:8]}"
+            targets[visibility] = _targets(
+                session, admin, owner, visibility, plan, tags[visibility]
+            )["counterparties"]
+    for relation, (_login, visibility, grants) in RELATIONS.items():
+        r = _case(
+            c,
+            "POST /api/v1/duplicates/similar",
+            relation,
+            "use",
+            lambda h, tag=tags[visibility]: c.client.post(
+                "/api/v1/duplicates/similar", json={"legal_name": f"Цель {tag}"}, headers=h
+            ),
+            401 if grants is None else 200,
+            [],
+        )
+        if r.status_code != 200:
+            continue
+        found = {item["id"] for item in r.json()["items"]}
+        c.expect(
+            ("POST /api/v1/duplicates/similar", relation, "named"),
+            (targets[visibility] in found) == (SEE in grants),
+            f"the {visibility} target {'missing' if SEE in grants else 'named'}",
+        )
     c.report()
 
 

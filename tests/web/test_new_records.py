@@ -392,3 +392,26 @@ def test_a_person_is_edited_only_under_their_own_card(web: Web, card: Counterpar
 def test_people_forms_need_the_token(web: Web, card: Counterparty) -> None:
     r = web.client.post(f"/counterparties/{card.id}/people", data=PERSON, follow_redirects=False)
     assert r.status_code == 403 and people(web, card.id) == []
+
+
+def test_a_likely_duplicate_is_shown_before_it_is_created_and_made_only_when_confirmed(
+    web: Web, ivanov: Any
+) -> None:
+    assert web.post("/counterparties", NEW).status_code == 303
+    first = counterparties(web)
+    # The same company typed again another way: warned, with a link to the one there is.
+    again = {**NEW, "legal_name": "Вектор ООО", "inn": "", "kpp": "", "phone": "+7 916 123 45 67"}
+    r = web.post("/counterparties", again)
+    assert r.status_code == 409
+    assert 'id="similar"' in r.text and "ООО «Вектор»" in r.text and "Всё равно создать" in r.text
+    assert 'name="confirm_duplicate" value="1"' in r.text
+    assert counterparties(web) == first
+    # Confirmed, it is created.
+    r = web.post("/counterparties", {**again, "confirm_duplicate": "1"})
+    assert r.status_code == 303 and counterparties(web) == first + 1
+    # A colleague's private client is never named: the same name is created at once.
+    petrova = user(web.database, "petrova", team="Питер")
+    create(web.database, petrova, "counterparties", legal_name="ООО «Сапфир»", visibility="private")
+    sapfir = {**NEW, "legal_name": "Сапфир ООО", "inn": "", "kpp": "", "phone": "", "email": ""}
+    r = web.post("/counterparties", sapfir)
+    assert r.status_code == 303, r.text[:300]

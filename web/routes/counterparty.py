@@ -13,12 +13,13 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm import access, records
+from crm import access, duplicates, records
 from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import ContactPerson, Counterparty, User
 from crm.models.enums import (
@@ -291,6 +292,7 @@ def _new_page(
     values: dict[str, str],
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    similar: list[dict[str, Any]] | None = None,
 ) -> Response:
     errors = errors or {}
     known = {name for name, _ in NEW_FIELDS}
@@ -303,6 +305,7 @@ def _new_page(
         errors=errors,
         other_errors={k: v for k, v in errors.items() if k not in known},
         choices=CHOICES,
+        similar=similar or [],
     )
 
 
@@ -342,7 +345,38 @@ async def create(request: Request, home: Home) -> Response:
     values = {name: str(form.get(name, "")).strip() for name, _ in NEW_FIELDS}
     data, origin = _new_counterparty(values)
 
+    confirmed = form.get("confirm_duplicate") == "1"
+
     def work(db: Session, visit: Visit) -> Response:
+        if not confirmed:
+            # A likely duplicate of what the user sees: shown first, created only when confirmed.
+            found = duplicates.similar(db, visit.user, data)
+            if found:
+                names = {
+                    cp.id: cp.legal_name
+                    for cp in db.execute(
+                        select(Counterparty).where(
+                            col(Counterparty.id).in_([c.second for c in found])
+                        )
+                    ).scalars()
+                }
+                reasons = {
+                    "inn": visit.gettext("INN"),
+                    "name": visit.gettext("name"),
+                    "phone": visit.gettext("phone"),
+                    "email": "e-mail",
+                    "domain": visit.gettext("mail domain"),
+                }
+                shown = [
+                    {
+                        "id": c.second,
+                        "legal_name": names.get(c.second, ""),
+                        "score": c.score,
+                        "reasons": [reasons.get(r, r) for r in c.reasons],
+                    }
+                    for c in found[:10]
+                ]
+                return _new_page(db, visit, values, status_code=409, similar=shown)
         made = home.create(db, visit.user, COUNTERPARTIES, data)
         return visit.redirect(f"/counterparties/{made.id}")
 
