@@ -915,6 +915,67 @@ def _duplicates_paths() -> dict[str, Any]:
     }
 
 
+def _vcard_paths() -> dict[str, Any]:
+    """Contact persons as vCards (server/api/vcards.py)."""
+    id_param = [
+        {
+            "name": "id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"},
+        }
+    ]
+    vcf = {
+        "content": {"text/vcard": {"schema": {"type": "string"}}},
+        "description": "vCard 3.0, one card per person",
+    }
+    return {
+        "/api/v1/counterparties/{id}/vcard": {
+            "get": {
+                "tags": ["vcard"],
+                "summary": "Every contact person of a counterparty as one .vcf",
+                "operationId": "export_counterparty_vcards",
+                "parameters": id_param,
+                "responses": {"200": vcf, **_errors(400, 401, 404)},
+            },
+            "post": {
+                "tags": ["vcard"],
+                "summary": "Import a .vcf's cards as contact persons of a counterparty",
+                "description": "All or nothing; a card whose person is there already (UID, name, "
+                "e-mail or phone) is skipped, so a second import adds nothing.",
+                "operationId": "import_counterparty_vcards",
+                "parameters": id_param,
+                "requestBody": {
+                    "required": True,
+                    "content": {"text/vcard": {"schema": {"type": "string"}}},
+                },
+                "responses": {
+                    "201": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "created": {"type": "array", "items": {"type": "string"}},
+                                "skipped": {"type": "array", "items": {"type": "string"}},
+                            },
+                        }
+                    )
+                    | {"description": "Imported"},
+                    **_errors(400, 401, 403, 404, 413, 422),
+                },
+            },
+        },
+        "/api/v1/contact-persons/{id}/vcard": {
+            "get": {
+                "tags": ["vcard"],
+                "summary": "One contact person as a .vcf",
+                "operationId": "export_contact_person_vcard",
+                "parameters": id_param,
+                "responses": {"200": vcf, **_errors(400, 401, 404)},
+            }
+        },
+    }
+
+
 def _mail_paths() -> dict[str, Any]:
     """The mail bridge's desk (server/api/mail.py): review queue and suggestions for office staff
     and administrators, the outbox for everyone."""
@@ -1078,7 +1139,7 @@ def document() -> dict[str, Any]:
     }
     shapes, wire_schemas = wire.schemas("#/components/schemas/{model}")
     paths: dict[str, Any] = (
-        _auth_paths() | _sync_paths(shapes) | _mail_paths() | _duplicates_paths()
+        _auth_paths() | _sync_paths(shapes) | _mail_paths() | _duplicates_paths() | _vcard_paths()
     )
     for rt in records.RECORD_TYPES.values():
         schemas[rt.singular] = {

@@ -141,6 +141,7 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/counterparties/{record_id}/edit", counterparty.save, ["POST"]),
         ("/counterparties/{record_id}/interactions", counterparty.log_interaction, ["POST"]),
         ("/counterparties/{record_id}/people/new", people.new, ["GET"]),
+        ("/counterparties/{record_id}/people.vcf", people.vcards, ["GET"]),
         ("/counterparties/{record_id}/people", people.create, ["POST"]),
         ("/counterparties/{record_id}/people/{person_id}/edit", people.edit_form, ["GET"]),
         ("/counterparties/{record_id}/people/{person_id}/edit", people.save, ["POST"]),

@@ -128,6 +128,9 @@ ROUTES: dict[tuple[str, str], str] = {
     },
     ("GET", "/api/v1/duplicates"): "duplicates",
     ("POST", "/api/v1/duplicates/similar"): "duplicates",
+    ("GET", "/api/v1/counterparties/{id}/vcard"): "vcard",
+    ("POST", "/api/v1/counterparties/{id}/vcard"): "vcard",
+    ("GET", "/api/v1/contact-persons/{id}/vcard"): "vcard",
     ("POST", "/api/v1/counterparties/{id}/merge"): "duplicates",
     ("GET", "/api/v1/counterparties/{id}/merges"): "duplicates",
 }
@@ -1245,6 +1248,70 @@ def test_similar_matrix(company: Company) -> None:
             ("POST /api/v1/duplicates/similar", relation, "named"),
             (targets[visibility] in found) == (SEE in grants),
             f"the {visibility} target {'missing' if SEE in grants else 'named'}",
+        )
+    c.report()
+
+
+NEW_CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Новый Человек\r\nEND:VCARD\r\n".encode()
+
+
+def test_vcard_matrix(company: Company) -> None:
+    """vCards of a counterparty's people to who sees it; an import only by who may add people."""
+    c = company
+    for relation, (_login, visibility, grants) in RELATIONS.items():
+        with c.api.database.write() as session:
+            admin, owner = (
+                session.get_one(User, c.users["admin"].id),
+                session.get_one(User, c.users["owner"].id),
+            )
+            plan = _share_plan(c.users, with_disabled=False)
+            target = _targets(session, admin, owner, visibility, plan, uuid.uuid4().hex[:6])
+        cp, person = target["counterparties"], target["contact-persons"]
+        seen = 401 if grants is None else 200 if SEE in grants else 404
+        r = _case(
+            c,
+            "GET /api/v1/counterparties/{id}/vcard",
+            relation,
+            "read",
+            lambda h, cp=cp: c.client.get(f"/api/v1/counterparties/{cp}/vcard", headers=h),
+            seen,
+            [],
+        )
+        if r.status_code == 200:
+            c.expect(
+                ("GET /api/v1/counterparties/{id}/vcard", relation, "cards"),
+                r.text.count("BEGIN:VCARD") == 1 and person in r.text,
+                "not the one person of the counterparty",
+            )
+        _case(
+            c,
+            "GET /api/v1/contact-persons/{id}/vcard",
+            relation,
+            "read",
+            lambda h, person=person: c.client.get(
+                f"/api/v1/contact-persons/{person}/vcard", headers=h
+            ),
+            seen,
+            [],
+        )
+        _case(
+            c,
+            "POST /api/v1/counterparties/{id}/vcard",
+            relation,
+            "import",
+            lambda h, cp=cp: c.client.post(
+                f"/api/v1/counterparties/{cp}/vcard",
+                content=NEW_CARD,
+                headers={**h, "Content-Type": "text/vcard"},
+            ),
+            401
+            if grants is None
+            else 201
+            if CHANGE in grants
+            else 404
+            if SEE not in grants
+            else (403, 422),
+            [("counterparties", cp), ("contact-persons", person)],
         )
     c.report()
 

@@ -415,3 +415,23 @@ def test_a_likely_duplicate_is_shown_before_it_is_created_and_made_only_when_con
     sapfir = {**NEW, "legal_name": "Сапфир ООО", "inn": "", "kpp": "", "phone": "", "email": ""}
     r = web.post("/counterparties", sapfir)
     assert r.status_code == 303, r.text[:300]
+
+
+def test_the_cards_people_download_as_vcards_only_for_who_sees_it(web: Web, ivanov: Any) -> None:
+    cp = create(web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»")
+    create(
+        web.database,
+        ivanov,
+        "contact-persons",
+        counterparty_id=cp.id,
+        full_name="Петров Пётр Петрович",
+        contacts=[{"kind": "phone", "value": "+7 495 123-45-67"}],
+    )
+    card = web.get(f"/counterparties/{cp.id}").text
+    assert f'href="/counterparties/{cp.id}/people.vcf"' in card
+    r = web.get(f"/counterparties/{cp.id}/people.vcf")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/vcard")
+    assert "FN:Петров Пётр Петрович" in r.text and "TEL;TYPE=WORK:+74951234567" in r.text
+    user(web.database, "petrova", team="Питер")
+    web.sign_in("petrova")
+    assert web.get(f"/counterparties/{cp.id}/people.vcf").status_code == 404

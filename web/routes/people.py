@@ -11,12 +11,14 @@ typed in, naming that line.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import access, records
+from crm import vcards as cards
 from crm.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import ContactPerson, Counterparty
 from crm.models.enums import ContactKind
@@ -146,6 +148,23 @@ def _page(
 
 def _typed(form: Any) -> dict[str, str]:
     return {name: str(form.get(name, "")).strip() for name, _ in FIELDS}
+
+
+async def vcards(request: Request, home: Home) -> Response:
+    """The counterparty's contact persons as one ``.vcf`` (``crm.vcards``), for a phone or Outlook."""
+    record_id = request.path_params["record_id"]
+
+    def work(db: Session, visit: Visit) -> Response:
+        people = cards.people_of(db, visit.user, record_id)
+        cp = db.get_one(Counterparty, record_id)
+        name = quote(cp.short_name or cp.legal_name)
+        return Response(
+            cards.export(db, visit.user, people),
+            media_type="text/vcard; charset=utf-8",
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}.vcf"},
+        )
+
+    return await signed_in(request, home, work)
 
 
 async def new(request: Request, home: Home) -> Response:
