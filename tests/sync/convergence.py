@@ -82,6 +82,7 @@ PAGE_SIZES = (2, 3, 5)
 BETWEEN_PAGES = (
     0.25  # per continuation page of a pull: another laptop pushes, or a REST user writes, first
 )
+MERGE = 0.03  # per step: the admin merges two counterparties (crm.merge) while laptops edit them
 LOSE_ACCESS = 0.08  # per step: a party of an open conflict loses access to its record
 DELETE_WITH_CONFLICT = (
     0.08  # per step: a record with an open conflict (or its counterparty) is deleted
@@ -341,6 +342,9 @@ class History:
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
+        # Merges draw from their own generator: the rest of a seed's history (REGRESSIONS) stays as
+        # it was drawn before merges were a fault, up to the first merge.
+        self.merges = random.Random(seed * 7919 + 1)
         self.database = database
         self.steps = steps
         self.transport = FaultyTransport(inner, random.Random(seed * 7919 + 1))
@@ -730,6 +734,27 @@ class History:
         )
         return True
 
+    def merge(self) -> bool:
+        """The admin merges one counterparty into another, perhaps one a laptop is editing offline:
+        its records move (laptops pull the move), its offline edits land on the survivor."""
+        from server import merging
+
+        with self.database.write() as session:
+            ids = sorted(session.execute(select(Counterparty.id)).scalars())
+            if len(ids) < 2:
+                return False
+            survivor, absorbed = self.merges.sample(ids, 2)
+            admin = session.get(User, self.admin.id)
+            assert admin is not None
+            try:
+                with session.begin_nested():
+                    merging.merge(session, admin, survivor, absorbed, set())
+            except SatchelError:
+                self.transport.log.append(f"merge {absorbed[:8]} into {survivor[:8]} (refused)")
+                return False
+        self.transport.log.append(f"merge {absorbed[:8]} into {survivor[:8]}")
+        return True
+
     def on_server(self, record_type: str, record_id: str) -> bool:
         with self.database.read() as session:
             return changes.log_entry(session, record_type, record_id) is not None
@@ -938,6 +963,8 @@ class History:
                 self.lose_access()
             if self.rng.random() < DELETE_WITH_CONFLICT:
                 self.delete_with_conflict()
+            if self.merges.random() < MERGE:
+                self.merge()
             laptop = self.rng.choice(self.laptops)
             if self.rng.random() < 0.3:
                 self.sync(laptop, faults=0.35)
