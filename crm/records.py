@@ -256,6 +256,14 @@ def create(
     return record
 
 
+def validate_new(session: Session, actor: User, rt: RecordType, data: dict[str, Any]) -> None:
+    """Raise ``ValidationFailed`` as ``create`` would for ``data``, creating nothing (a form that
+    warns of something else first — a likely duplicate — reports the rules' problems before it)."""
+    values = _coerce_all(rt, data, creating=True, actor=actor)
+    with session.no_autoflush:
+        rules.run_check(rt.check, session, actor, construct(rt.model, **values))
+
+
 MAX_BATCH = 1000
 
 

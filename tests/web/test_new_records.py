@@ -406,6 +406,11 @@ def test_a_likely_duplicate_is_shown_before_it_is_created_and_made_only_when_con
     assert 'id="similar"' in r.text and "ООО «Вектор»" in r.text and "Всё равно создать" in r.text
     assert 'name="confirm_duplicate" value="1"' in r.text
     assert counterparties(web) == first
+    # A value the rules refuse is shown first, beside its field: the warning waits for valid values.
+    wrong = web.post("/counterparties", {**again, "inn": "12345"})
+    assert wrong.status_code == 422 and 'id="similar"' not in wrong.text
+    assert beside(wrong.text, "inn")
+    assert counterparties(web) == first
     # Confirmed, it is created.
     r = web.post("/counterparties", {**again, "confirm_duplicate": "1"})
     assert r.status_code == 303 and counterparties(web) == first + 1

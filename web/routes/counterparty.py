@@ -349,7 +349,9 @@ async def create(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         if not confirmed:
-            # A likely duplicate of what the user sees: shown first, created only when confirmed.
+            # A likely duplicate of what the user sees: shown once the values are valid, created
+            # only when confirmed.
+            records.validate_new(db, visit.user, COUNTERPARTIES, data)
             found = duplicates.similar(db, visit.user, data)
             if found:
                 names = {
