@@ -496,7 +496,7 @@ def test_the_inn_and_kpp_are_checked_as_they_are_typed(
     assert error.inner_text() == "Неверная контрольная цифра ИНН (ожидалась 3, указана 4)"
     # The server's word on a rule the script does not know stays until the value changes.
     page.get_by_label("Организационно-правовая форма").fill("ИП")
-    inn.fill("7707083893")
+    inn.fill("7728012340")  # an INN no other test of this server uses
     page.locator("#create").click()
     page.wait_for_url(base + "/counterparties")
     assert error.inner_text() == "У ИП ИНН из 12 цифр"
@@ -506,7 +506,21 @@ def test_the_inn_and_kpp_are_checked_as_they_are_typed(
     page.locator("#create").click()
     page.wait_for_url(f"{base}/counterparties/*")
     assert page.locator("#cp-name").inner_text() == "ООО «Вектор»"
-    assert page.locator("#cp-inn").inner_text() == "7707083893"
+    assert page.locator("#cp-inn").inner_text() == "7728012340"
+    vector = page.url
+    # The same company again, another way: the form says it may be here already, links it, and
+    # creates a second one only when told to.
+    page.locator("#nav-new-counterparty").click()
+    page.get_by_label("Полное наименование").fill("Вектор ООО")
+    page.get_by_label("ИНН").fill("7728012340")
+    page.locator("#create").click()
+    page.wait_for_url(base + "/counterparties")
+    warning = page.locator("#similar")
+    assert "Возможно, этот контрагент уже есть" in warning.inner_text()
+    assert warning.locator("a").get_attribute("href") == vector.removeprefix(base)
+    page.locator("#create").click()  # «Всё равно создать»
+    page.wait_for_url(f"{base}/counterparties/*")
+    assert page.url != vector and page.locator("#cp-name").inner_text() == "Вектор ООО"
 
 
 def test_a_reminder_is_made_in_the_browser(page: Any, server: tuple[str, dict[str, str]]) -> None:
