@@ -103,6 +103,7 @@ class Candidate:
     second: str
     score: int
     reasons: list[str] = field(default_factory=list)
+    name: str = ""  # ``similar``: the legal name of ``second``, the one already there
 
 
 @dataclass
@@ -317,9 +318,10 @@ def similar(
     rows.append((NEW, name, short, inn, kpp, text("region")))
     found = _judge(rows, keys, min_score)
     return [
-        Candidate(NEW, c.second if c.first == NEW else c.first, c.score, c.reasons)
+        Candidate(NEW, other, c.score, c.reasons, found.names[other])
         for c in found.candidates
         if NEW in (c.first, c.second)
+        for other in [c.second if c.first == NEW else c.first]
     ]
 
 

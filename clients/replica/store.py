@@ -241,16 +241,8 @@ class Store:
         rules, ``crm.duplicates.similar``, over what this laptop holds), the surest first."""
         with self._read() as (session, _):
             found = duplicates.similar(session, self._actor(session), values)
-            rt = records.record_type("counterparties")
             return [
-                {
-                    "id": c.second,
-                    "legal_name": records.get(
-                        session, self._actor(session), rt, c.second
-                    ).legal_name,
-                    "score": c.score,
-                    "reasons": c.reasons,
-                }
+                {"id": c.second, "legal_name": c.name, "score": c.score, "reasons": c.reasons}
                 for c in found
             ]
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -28,7 +26,7 @@ from starlette.routing import Route
 from crm import duplicates, records
 from crm import merge as merging
 from crm.errors import MalformedInput
-from crm.models import Counterparty, User
+from crm.models import User
 from server import merging as server_merging
 from server.http import as_user, int_param, json_response, only_params, read_json
 
@@ -94,22 +92,11 @@ async def similar(request: Request) -> Response:
 
     def work(session: Any, user: User) -> dict[str, Any]:
         found = duplicates.similar(session, user, body)
-        names = (
-            dict(
-                session.execute(
-                    select(col(Counterparty.id), col(Counterparty.legal_name)).where(
-                        col(Counterparty.id).in_([c.second for c in found])
-                    )
-                ).all()
-            )
-            if found
-            else {}
-        )
         return {
             "items": [
                 {
                     "id": c.second,
-                    "legal_name": names.get(c.second, ""),
+                    "legal_name": c.name,
                     "score": c.score,
                     "reasons": c.reasons,
                 }

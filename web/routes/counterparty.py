@@ -13,8 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -292,7 +291,7 @@ def _new_page(
     values: dict[str, str],
     errors: dict[str, str] | None = None,
     status_code: int = 200,
-    similar: list[dict[str, Any]] | None = None,
+    similar: list[duplicates.Candidate] | None = None,
 ) -> Response:
     errors = errors or {}
     known = {name for name, _ in NEW_FIELDS}
@@ -354,31 +353,7 @@ async def create(request: Request, home: Home) -> Response:
             records.validate_new(db, visit.user, COUNTERPARTIES, data)
             found = duplicates.similar(db, visit.user, data)
             if found:
-                names = {
-                    cp.id: cp.legal_name
-                    for cp in db.execute(
-                        select(Counterparty).where(
-                            col(Counterparty.id).in_([c.second for c in found])
-                        )
-                    ).scalars()
-                }
-                reasons = {
-                    "inn": visit.gettext("INN"),
-                    "name": visit.gettext("name"),
-                    "phone": visit.gettext("phone"),
-                    "email": "e-mail",
-                    "domain": visit.gettext("mail domain"),
-                }
-                shown = [
-                    {
-                        "id": c.second,
-                        "legal_name": names.get(c.second, ""),
-                        "score": c.score,
-                        "reasons": [reasons.get(r, r) for r in c.reasons],
-                    }
-                    for c in found[:10]
-                ]
-                return _new_page(db, visit, values, status_code=409, similar=shown)
+                return _new_page(db, visit, values, status_code=409, similar=found[:10])
         made = home.create(db, visit.user, COUNTERPARTIES, data)
         return visit.redirect(f"/counterparties/{made.id}")
 
