@@ -857,7 +857,7 @@ def _duplicates_paths() -> dict[str, Any]:
                         }
                     )
                     | {"description": "Done"},
-                    **_errors(400, 401),
+                    **_errors(400, 401, 422),
                 },
             }
         },

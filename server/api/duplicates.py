@@ -91,6 +91,9 @@ async def similar(request: Request) -> Response:
         )
 
     def work(session: Any, user: User) -> dict[str, Any]:
+        # What a create would refuse (unknown keys, an INN as a number, no name) is refused here the
+        # same way: a wrong type must not read as "no duplicate".
+        records.validate_new(session, user, records.record_type("counterparties"), body)
         found = duplicates.similar(session, user, body)
         return {
             "items": [

@@ -341,3 +341,24 @@ def test_a_chain_of_merges_is_explained_and_an_unseen_survivor_is_never_named(ap
         kept = session.get(Counterparty, third["id"])
         assert kept is not None and kept.notes != "с дороги"
         assert session.execute(select(func.count()).select_from(Conflict)).scalar_one() == 0
+
+
+def test_similar_refuses_what_a_create_would_refuse(api: Api) -> None:
+    owner = api.user("ivanov")
+    _company(api, owner, legal_name="ООО «Ромашка»", inn=ROMASHKA_INN)
+    found = api.client.post(
+        "/api/v1/duplicates/similar",
+        json={"legal_name": "Ромашка", "inn": ROMASHKA_INN},
+        headers=owner,
+    )
+    assert found.status_code == 200 and [i["legal_name"] for i in found.json()["items"]] == [
+        "ООО «Ромашка»"
+    ]
+    for bad in (
+        {"legal_name": "Ромашка", "inn": int(ROMASHKA_INN)},
+        {"legal_name": "Ромашка", "contacts": "+7 495 123-45-67"},
+        {"legal_name": {"x": 1}},
+        {"legal_name": "Ромашка", "no_such_field": 1},
+    ):
+        r = api.client.post("/api/v1/duplicates/similar", json=bad, headers=owner)
+        assert r.status_code in (400, 422), (bad, r.text)
