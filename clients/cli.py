@@ -918,3 +918,56 @@ def reminder_add(
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("COLUMNS", "120")
     app()
+
+
+report_app = typer.Typer(
+    help="Reports over your clients, offline: ABC/XYZ, the matrix, RFM, neglected clients. / "
+    "Отчёты по вашим клиентам без сети.",
+    no_args_is_help=True,
+)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("show")
+def report_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="abc, matrix, rfm or neglected.")],
+    starts: Annotated[
+        str | None,
+        typer.Option("--from", help="First month (YYYY-MM-DD); default: 12 full months back."),
+    ] = None,
+    ends: Annotated[
+        str | None, typer.Option("--to", help="Last month (YYYY-MM-DD); default: last month.")
+    ] = None,
+    basis: Annotated[str, typer.Option(help="revenue or profit (ABC).")] = "revenue",
+    group: Annotated[str | None, typer.Option(help="Only this product group.")] = None,
+    days: Annotated[
+        int, typer.Option(min=1, help="neglected: no contact for this many days.")
+    ] = 60,
+    export: Annotated[
+        Path | None, typer.Option(help="Also write the report to this .xlsx or .csv file.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a report over the clients on this laptop (the server's rules, the synced sales)."""
+    from datetime import date
+
+    from crm import analytics
+    from crm.console import fail, show_report
+    from crm.reports import default_period
+
+    if name not in ("abc", "matrix", "rfm", "neglected"):
+        fail("the report is one of abc, matrix, rfm, neglected", 2)
+    if basis not in analytics.BASES:
+        fail(f"--basis is one of {', '.join(analytics.BASES)}", 2)
+    first, last = default_period(date.today())
+    try:
+        period = (
+            date.fromisoformat(starts) if starts else first,
+            date.fromisoformat(ends) if ends else last,
+        )
+    except ValueError as exc:
+        fail(f"a month is written YYYY-MM-DD: {exc}", 2)
+    with opened(ctx) as replica:
+        report = replica.report(name, *period, basis=basis, product_group=group, days=days)
+    show_report(report, as_json=as_json, export=export)

@@ -37,6 +37,8 @@ from crm.models import (
     Interaction,
     LetterTemplate,
     Reminder,
+    Sale,
+    SalesSummary,
     Share,
     Team,
     User,
@@ -209,7 +211,7 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
         ):
             return True
         return can_read_counterparty(session, actor, record.counterparty_id)
-    if isinstance(record, ContactPerson | Interaction | Deal | Share):
+    if isinstance(record, ContactPerson | Interaction | Deal | Share | Sale | SalesSummary):
         return can_read_counterparty(session, actor, record.counterparty_id)
     # Users and teams: everybody sees their colleagues (to pick a responsible person); and the
     # company's letter templates.
@@ -232,8 +234,10 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
         return can_write_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, ContactPerson | Deal | Share):
         return can_write_counterparty(session, actor, record.counterparty_id)
-    if isinstance(record, LetterTemplate):
+    if isinstance(record, LetterTemplate | Sale):
         return actor.role in (Role.ADMIN, Role.OFFICE)
+    if isinstance(record, SalesSummary):
+        return False  # computed from the sales (crm.trade), never written by hand
     return actor.role == Role.ADMIN
 
 
@@ -284,8 +288,13 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
         return can_write_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, ContactPerson | Deal):
         return counterparty(write=True)
+    if isinstance(record, Sale):
+        # Shipments come from 1C; the office keys in or corrects one for a client it sees.
+        return actor.role in (Role.ADMIN, Role.OFFICE) and counterparty(write=False)
     if isinstance(record, LetterTemplate):
         return actor.role in (Role.ADMIN, Role.OFFICE)
+    if isinstance(record, SalesSummary):
+        return False  # computed from the sales (crm.trade), never written by hand
     return actor.role == Role.ADMIN
 
 

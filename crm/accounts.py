@@ -184,10 +184,8 @@ def _active_changed(user: User) -> bool:
 
 def _after_flush(session: OrmSession, _context: Any) -> None:
     # Every path that disables or enables a user flushes the change: ending the tokens
-    # here rather than in each path means no path can forget it. A laptop's replica
-    # (no change log) holds no tokens of anyone's.
-    if session.info.get(changes.NO_LOG_KEY):
-        return
+    # here rather than in each path means no path can forget it. Registered on server
+    # writes only: a laptop's replica holds no tokens of anyone's.
     for obj in session.dirty:
         if isinstance(obj, User) and _active_changed(obj):
             end_sessions(session.connection(), obj.id)
@@ -196,7 +194,7 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
             )
 
 
-event.listen(OrmSession, "after_flush", _after_flush)
+event.listen(changes.ServerWrite, "after_flush", _after_flush)
 
 
 def _check(session: Session, keys: list[tuple[Any, str]], policy: LoginPolicy, what: str) -> None:

@@ -96,9 +96,44 @@ SCOPE_FIELDS: dict[type[SQLModel], frozenset[str]] = registry.SCOPE_FIELDS
 UNSYNCED_FIELDS = SYSTEM_FIELDS | {"password_hash", "search_name"}
 
 _VERSION_KEY = "satchel.change_version"
-DEVICE_KEY = "satchel.device_id"
-# A laptop's replica is not a server: its local writes need no change log.
-NO_LOG_KEY = "satchel.no_change_log"
+
+
+class Write(Session):
+    """A writing transaction (``crm.database.Database.write``): it may take a data version."""
+
+
+class ServerWrite(Write):
+    """A write on the company's database, as ``crm.database.Database.write`` opens it.
+
+    Its flushes enter the change log (the hooks below are registered on this class, not on
+    every session: a laptop's replica opens its database with ``change_log=False`` and its
+    writes are plain ``Write``s that log nothing). ``device_id`` names the laptop whose push is being
+    applied (given when the write is opened, or by ``from_device`` once the push's caller is
+    known); the field versions it writes carry it, so the next pull of that laptop can tell
+    its own changes from others'.
+    """
+
+    def __init__(self, *args: Any, device_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.device_id = device_id
+
+
+def from_device(session: Session, device_id: str) -> None:
+    """Mark the rest of this write as applying ``device_id``'s push."""
+    if not isinstance(session, ServerWrite):
+        raise TypeError("only a server write (Database.write with a change log) applies a push")
+    session.device_id = device_id
+
+
+def on_server(session: Session | OrmSession) -> bool:
+    """Whether this is a write on the company's database (not a laptop's replica, which holds
+    the synced tables only)."""
+    return isinstance(session, ServerWrite)
+
+
+def device_of(session: Session | OrmSession) -> str | None:
+    """The device whose push this write applies, if any."""
+    return session.device_id if isinstance(session, ServerWrite) else None
 
 
 def allocate(session: Session | OrmSession) -> int:
@@ -212,8 +247,6 @@ def _rescope(connection: Any, version: int, counterparty_ids: Iterable[str]) -> 
 
 
 def _after_flush(session: OrmSession, _context: Any) -> None:
-    if session.info.get(NO_LOG_KEY):
-        return
     new = [o for o in session.new if type(o) in SYNCED]
     deleted: list[SQLModel] = [o for o in session.deleted if type(o) in SYNCED]
     dirty = [(o, _changed_fields(o)) for o in session.dirty if type(o) in SYNCED]
@@ -221,7 +254,7 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
     if not (new or deleted or dirty):
         return
     version = allocate(session)
-    device = session.info.get(DEVICE_KEY)
+    device = device_of(session)
     now = utcnow()
     connection = session.connection()
     logs: list[dict[str, Any]] = []
@@ -320,9 +353,11 @@ def _rolled_back(session: OrmSession, previous: Any) -> None:
         owner = owner.parent
 
 
-event.listen(OrmSession, "after_flush", _after_flush)
-event.listen(OrmSession, "after_transaction_end", _transaction_ended)
-event.listen(OrmSession, "after_soft_rollback", _rolled_back)
+# Registered on the classes the database opens writes with, never on every session: the change log
+# on server writes only (see ServerWrite), the version's bookkeeping on any write that takes one.
+event.listen(ServerWrite, "after_flush", _after_flush)
+event.listen(Write, "after_transaction_end", _transaction_ended)
+event.listen(Write, "after_soft_rollback", _rolled_back)
 
 
 def log_inserted(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
@@ -358,7 +393,7 @@ def log_moved(
     version = allocate(session)
     now = utcnow()
     name = SYNCED[model]
-    device = session.info.get(DEVICE_KEY)
+    device = device_of(session)
     connection = session.connection()
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]

@@ -270,3 +270,50 @@ def read_password(
         err.print("[red]passwords differ[/red]")
         raise typer.Exit(3)
     return first
+
+
+# -- reports (crm.reports) -----------------------------------------------------------------
+
+
+def show_report(report: Any, *, as_json: bool = False, export: Path | None = None) -> None:
+    """Print a ``crm.reports.Report`` (or its JSON), and with ``export`` write it to XLSX or CSV."""
+    from rich.table import Column, Table
+
+    from crm import exports
+
+    if export is not None:
+        try:
+            exports.write(export, report.title, report.columns, report.rows, charts=report.charts)
+        except (ValueError, OSError) as exc:
+            fail(f"cannot export to {export}: {exc}", 2)
+    if as_json:
+        print_json(report.as_json())
+        return
+    right = {"int", "money", "percent"}
+    table = Table(
+        *(Column(c.title, justify="right" if c.kind in right else "left") for c in report.columns),
+        title=f"{report.title}: {len(report.rows)}",
+    )
+    for row in report.rows:
+        table.add_row(*(_cell(row.get(c.key), c.kind) for c in report.columns))
+    listing(table, report.rows)
+    about = ", ".join(f"{k}: {_cell(v, '')}" for k, v in report.about.items() if v is not None)
+    if about:
+        console.print(about)
+    if export is not None:
+        console.print(f"written to {export}")
+
+
+def _cell(value: Any, kind: str) -> str:
+    from datetime import date
+    from decimal import Decimal
+
+    if value is None:
+        return ""
+    if kind == "money" and isinstance(value, Decimal | int | float):
+        return f"{value:,.2f}".replace(",", " ")
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, date):
+        return value.strftime("%d.%m.%Y")
+    return clip(value)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
-import crm.changes  # noqa: F401 - registers the change log's session hook for every writer
+from crm.changes import ServerWrite, Write
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,14 @@ def _sqlite_engine(
 class Database:
     """Engines for one database URL; ``read()``/``write()`` are the only ways in."""
 
-    def __init__(self, url: str, *, key: bytes | None = None) -> None:
-        """``key`` (SQLite only) opens the file encrypted with SQLCipher under that raw 256-bit key."""
+    def __init__(self, url: str, *, key: bytes | None = None, change_log: bool = True) -> None:
+        """``key`` (SQLite only) opens the file encrypted with SQLCipher under that raw 256-bit key.
+
+        ``change_log``: the company's database (the server's) enters every write in the change
+        log the laptops pull from (``crm.changes.ServerWrite``); a laptop's replica passes False.
+        """
         self.url = url
+        self.change_log = change_log
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -124,9 +129,18 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A transaction that commits when the block ends and rolls back on any error."""
-        with Session(self._writer, expire_on_commit=False) as session:
+    def write(self, *, device: str | None = None) -> Iterator[Session]:
+        """A transaction that commits when the block ends and rolls back on any error.
+
+        ``device``: the laptop whose changes this write applies (``crm.changes.from_device``
+        says it later, once a push's caller is known).
+        """
+        session: Session = (
+            ServerWrite(self._writer, expire_on_commit=False, device_id=device)
+            if self.change_log
+            else Write(self._writer, expire_on_commit=False)
+        )
+        with session:
             try:
                 yield session
                 session.commit()

@@ -79,14 +79,37 @@ from crm.models import (
     Deal,
     Interaction,
     LetterTemplate,
+    Payment,
     Reminder,
+    Sale,
+    SalesSummary,
     Share,
     Team,
     User,
 )
 from crm.models.base import construct
+from crm.trade import summary_of
 
 DEMO_PASSWORD = "demo-password"
+# Sales history of the demo (issue 14): two years, by product group, priced by season.
+SALES_MONTHS = 24
+PRODUCT_GROUPS = ("Кольца", "Серьги", "Цепи", "Браслеты", "Подвески", "Часы")
+# Jewellery sells by season: New Year, 8 March, St Valentine's; the summer is quiet.
+SEASON = {
+    1: 0.85,
+    2: 1.05,
+    3: 1.12,
+    4: 0.95,
+    5: 0.97,
+    6: 0.93,
+    7: 0.9,
+    8: 0.92,
+    9: 1.0,
+    10: 1.02,
+    11: 1.05,
+    12: 1.25,
+}
+OUR_NAME = "ООО «Сатчел Трейд»"
 DEFAULT_TODAY = date(2026, 11, 1)
 BATCH_SIZE = 2_000
 
@@ -126,6 +149,9 @@ class DemoData:
     interactions: list[Interaction]
     reminders: list[Reminder]
     letter_templates: list[LetterTemplate]
+    sales: list[Sale] = field(default_factory=list)
+    sales_summaries: list[SalesSummary] = field(default_factory=list)
+    payments: list[Payment] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, type[SQLModel], list[Any]]]:
         """(stage name, model, records) in insertion order."""
@@ -139,6 +165,9 @@ class DemoData:
             Interaction,
             Reminder,
             LetterTemplate,
+            Sale,
+            SalesSummary,
+            Payment,
         )
         return [
             (f.name.replace("_", " "), model, getattr(self, f.name))
@@ -757,6 +786,111 @@ class _Builder:
                 )
             )
 
+    def sales(self, months: int) -> None:
+        """``months`` of shipments and their payments, shaped like a wholesaler's.
+
+        Sizes follow a Pareto law (a fifth of the clients bring most of the revenue); the
+        big ones buy nearly every month, the small now and then. Jewellery sells by season
+        (December, the weeks before 8 March, February). Some clients start buying inside
+        the period, some grow, some fade, about one in seven stops buying altogether, so
+        ABC classes move and RFM has its lost and its new. Each shipment is paid, mostly
+        within a month, a few late or never.
+        """
+        rng = self.rng
+        first = (self.now.date().replace(day=1) - timedelta(days=1)).replace(day=1)
+        period = [first]
+        while len(period) < months:
+            period.insert(0, (period[0] - timedelta(days=1)).replace(day=1))
+        number = 0
+        sold: dict[str, list[tuple[date, str, Decimal, Decimal | None]]] = {}
+        ours = self.inn("77", 9)
+        for company in self.companies:
+            cp = company.record
+            if "client" not in cp.kinds:
+                continue
+            size = min(rng.paretovariate(1.16), 400.0)
+            base = 15_000 * size
+            chance = min(0.98, 0.18 + 0.12 * size)
+            # How much a month differs from the client's usual: the big ones order steadily.
+            spread = 0.5 if size < 2 else 0.25 if size < 8 else 0.08
+            starts = 0 if rng.random() < 0.8 else self.between(1, months - 6)
+            stops = months if rng.random() > 0.14 else self.between(starts + 3, months)
+            # Most keep their level; about a third grow or fade by up to 3 % a month.
+            trend = (rng.random() - 0.45) * (0.06 if rng.random() < 0.3 else 0.01)
+            groups = [self.pick(PRODUCT_GROUPS)]
+            if size > 3 and rng.random() < 0.6:
+                groups.append(self.pick(PRODUCT_GROUPS))
+            for index in range(starts, stops):
+                month = period[index]
+                if rng.random() > chance:
+                    continue
+                level = base * SEASON[month.month] * (1 + trend) ** (index - starts)
+                amount = level * (1 + spread * (2 * rng.random() - 1))
+                documents = 1 if size < 5 else self.between(1, 3)
+                for _ in range(documents):
+                    number += 1
+                    day = month.replace(day=self.between(1, 28))
+                    revenue = Decimal(round(amount / documents, 2)).quantize(Decimal("0.01"))
+                    cost = (revenue * Decimal(0.62 + 0.16 * rng.random())).quantize(Decimal("0.01"))
+                    group = self.pick(groups)
+                    at = datetime.combine(day, time(15, 0), tzinfo=UTC)
+                    sale = construct(
+                        Sale,
+                        number=f"РН-{number:06d}",
+                        sold_on=day,
+                        counterparty_id=cp.id,
+                        salesperson_id=company.owner_id,
+                        revenue=revenue,
+                        cost=cost,
+                        product_group=group,
+                        id=self.uid(),
+                        created_at=at,
+                        created_by=None,
+                        updated_at=at,
+                        updated_by=None,
+                        version=1,
+                    )
+                    self.data.sales.append(sale)
+                    sold.setdefault(cp.id, []).append((day, group, revenue, cost))
+                    paid = day + timedelta(days=self.between(3, 40))
+                    if rng.random() < 0.97 and paid < self.now.date():
+                        self.data.payments.append(
+                            construct(
+                                Payment,
+                                id=self.uid(),
+                                key=f"demo-{sale.id}",
+                                number=str(self.between(1, 9999)),
+                                paid_on=paid,
+                                amount=revenue,
+                                direction="in",
+                                payer_name=cp.legal_name,
+                                payer_inn=cp.inn,
+                                payer_kpp=cp.kpp,
+                                payee_name=OUR_NAME,
+                                payee_inn=ours,
+                                payee_kpp=None,
+                                purpose=f"Оплата по накладной {sale.number} от {day:%d.%m.%Y}",
+                                counterparty_id=cp.id,
+                                imported_at=self.now,
+                                imported_by=None,
+                            )
+                        )
+        for cp_id, rows in sold.items():
+            at = datetime.combine(max(r[0] for r in rows), time(16, 0), tzinfo=UTC)
+            self.data.sales_summaries.append(
+                construct(
+                    SalesSummary,
+                    counterparty_id=cp_id,
+                    **dict(zip(("groups", "months"), summary_of(rows), strict=True)),
+                    id=self.uid(),
+                    created_at=at,
+                    created_by=None,
+                    updated_at=at,
+                    updated_by=None,
+                    version=1,
+                )
+            )
+
     def reminder(self, owners: dict[str, str]) -> None:
         rng = self.rng
         pools: dict[str, list[Any]] = {
@@ -889,6 +1023,7 @@ def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoDat
     for _ in range(size.reminders - len(plan)):
         b.reminder(owners)
     b.day_reminders(plan)
+    b.sales(months=SALES_MONTHS)
     return b.data
 
 
@@ -980,4 +1115,31 @@ def generate(
         )
     data = build(SIZES[size_name], seed, today)
     load(database, data, progress)
+    keep_classes(database, data, today)
     return data
+
+
+def keep_classes(database: Database, data: DemoData, today: date) -> None:
+    """Two kept ABC/XYZ computations, so the demo shows class history: one at the end of the
+    last quarter over the twelve months before it, one today over the last twelve full months."""
+    from crm import analytics, trade
+
+    office = next((u for u in data.users if u.role == "admin"), None)
+    if office is None or not data.sales:
+        return
+    quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    last_month = today.replace(day=1) - timedelta(days=1)
+    with database.write() as session:
+        actor = session.get(User, office.id)
+        assert actor is not None
+        for ends, at in (
+            (
+                quarter - timedelta(days=1),
+                datetime.combine(quarter - timedelta(days=1), time(18), tzinfo=UTC),
+            ),
+            (last_month, datetime.combine(today, time(9), tzinfo=UTC)),
+        ):
+            starts = (ends.replace(day=1) - timedelta(days=330)).replace(day=1)
+            result = analytics.classify(session, actor, starts, ends)
+            run = trade.store_classification(session, actor, result)
+            run.computed_at = at

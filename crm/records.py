@@ -22,6 +22,8 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import ColumnElement, Numeric, false, func, or_, select, true
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import update as sql_update
 from sqlmodel import Session, SQLModel, col
 
 from crm import access, changes, rules, search, validation
@@ -31,7 +33,10 @@ from crm.models import (
     Counterparty,
     Deal,
     Interaction,
+    Payment,
     Reminder,
+    Sale,
+    SalesSummary,
     Share,
     Team,
     User,
@@ -433,6 +438,7 @@ _DEPENDENTS: dict[type, list[tuple[type, str]]] = {
         (Deal, "counterparty_id"),
         (ContactPerson, "counterparty_id"),
         (Share, "counterparty_id"),
+        (SalesSummary, "counterparty_id"),
     ],
 }
 
@@ -479,6 +485,15 @@ def _delete(session: Session, record: Any) -> None:
             select(Interaction).where(col(Interaction.contact_person_id) == record.id)
         ).scalars():
             item.contact_person_id = None
+    if isinstance(record, Counterparty) and changes.on_server(session):
+        # Its shipments go with it (the monthly totals above, through the change log); its
+        # payments go back to the unmatched (crm.trade.match_payments).
+        session.execute(sql_delete(Sale).where(col(Sale.counterparty_id) == record.id))
+        session.execute(
+            sql_update(Payment)
+            .where(col(Payment.counterparty_id) == record.id)
+            .values(counterparty_id=None)
+        )
     if isinstance(record, Counterparty | ContactPerson):
         search.reindex(session, record, deleted=True)
     session.delete(record)

@@ -30,6 +30,8 @@ from crm.models import (
     Interaction,
     LetterTemplate,
     Reminder,
+    Sale,
+    SalesSummary,
     Share,
     Team,
     User,
@@ -85,6 +87,11 @@ class RecordType:
                 {"counterparty_id", *self.people} if self.sight is Sight.ITS_COUNTERPARTY else set()
             )
             object.__setattr__(self, "scope", frozenset(default))
+
+    @property
+    def read_only(self) -> bool:
+        """Nothing of it is written through the API or a push (the server computes or imports it)."""
+        return not self.writable
 
     def fields(self) -> list[str]:
         return [f for f in self.model.model_fields if f not in self.hidden]
@@ -197,6 +204,8 @@ register(
             "segment",
             "source",
             "inn",
+            "abc_class",
+            "xyz_class",
         ),
         sorts=("legal_name", "short_name", "inn", "region", "stage", *_AUDIT),
         default_sort="legal_name",
@@ -361,5 +370,38 @@ register(
         writable=("name", "subject", "body"),
         sorts=("name", *_AUDIT),
         default_sort="name",
+    )
+)
+# What the company sold (issue 14; crm.trade, crm.analytics). Shipment documents stay on the
+# server, read-only over the API (they come from 1C: ``satchel import sales``); laptops get the
+# monthly totals per client and product group (one summary row per client), which is all their
+# analyses read.
+register(
+    RecordType(
+        "sales",
+        "sale",
+        Sale,
+        rules.check_sale,
+        writable=(),
+        filters=("counterparty_id", "salesperson_id", "product_group", "sold_on", "number"),
+        sorts=("sold_on", "number", "revenue", *_AUDIT),
+        default_sort="-sold_on",
+        relations=("counterparty_id",),
+        sight=Sight.ITS_COUNTERPARTY,
+        synced=False,
+    )
+)
+register(
+    RecordType(
+        "sales-summaries",
+        "sales_summary",
+        SalesSummary,
+        rules.check_sales_summary,
+        writable=(),
+        filters=("counterparty_id",),
+        sorts=_AUDIT,
+        default_sort="-updated_at",
+        relations=("counterparty_id",),
+        sight=Sight.ITS_COUNTERPARTY,
     )
 )

@@ -28,6 +28,8 @@ from crm.models import (
     Interaction,
     LetterTemplate,
     Reminder,
+    Sale,
+    SalesSummary,
     Share,
     Team,
     User,
@@ -615,6 +617,23 @@ def check_team(
         ]
     if clash:
         raise AlreadyExists(f"a team named {clash[0]!r} exists already")
+
+
+def check_sale(
+    session: Session, actor: User, sale: Sale, problems: Problems, memo: access.Memo
+) -> None:
+    sale.number = _not_blank(problems, "number", sale.number)
+    _exists(session, problems, "counterparty_id", Counterparty, sale.counterparty_id)
+    _exists(session, problems, "salesperson_id", User, sale.salesperson_id)
+    if sale.cost is not None and Decimal(sale.cost) < 0:
+        problems["cost"] = "must not be negative"
+
+
+def check_sales_summary(
+    session: Session, actor: User, summary: SalesSummary, problems: Problems, memo: access.Memo
+) -> None:
+    # Never written by hand (crm.access refuses every write); the server computes them.
+    problems["months"] = "sales totals are computed from the sales, not written"
 
 
 Check = Callable[[Session, User, Any, Problems, access.Memo], None]

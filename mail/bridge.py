@@ -26,6 +26,7 @@ from mail import filing, outbox
 from mail.decode import Letter
 from mail.imap import ImapError, connect, find_folders
 from mail.ingest import Ingest, MailboxReport, Progress, file_waiting
+from mail.invites import InvitationCodec
 from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, MailOutbox, MailReview, MailSuggestion
 from mail.secrets import SecretBox, box_for
@@ -65,6 +66,11 @@ class BridgeSettings(Protocol):
     @property
     def company_domain_list(self) -> list[str]: ...
 
+    @property
+    def invitations(self) -> InvitationCodec | None:
+        """Meetings' iTIP invitations out and their replies in (the server: ``calendar_bridge.invitations``)."""
+        ...
+
 
 def secret_box(settings: BridgeSettings) -> SecretBox:
     return box_for(settings)
@@ -81,6 +87,7 @@ def ingest_for(database: Database, settings: BridgeSettings, **kwargs: Any) -> I
         company_domains=settings.company_domain_list,
         blobs=blob_store(settings),
         max_attachment_bytes=settings.mail_attachment_max_bytes,
+        invitations=settings.invitations,
         **kwargs,
     )
 

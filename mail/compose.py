@@ -4,7 +4,7 @@ Subject and text have their merge fields filled (:mod:`mail.templates`); every h
 built with :mod:`email.headerregistry`, never by concatenation, and any value a person
 wrote that holds a line break or a control character refuses the letter. A meeting
 carries its iTIP invitation (REQUEST or CANCEL) as a ``text/calendar`` alternative, made
-by the codec the server registered (:mod:`mail.invites`).
+by the codec the server hands in with its settings (:mod:`mail.invites`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlmodel import Session
 from crm.models import Counterparty, Interaction, User
 from crm.models.enums import InteractionKind
 from crm.validation import normalize_email
-from mail import invites
+from mail.invites import InvitationCodec
 from mail.models import Mailbox
 from mail.templates import TemplateError, merge
 
@@ -92,6 +92,7 @@ def build_message(
     mailbox: Mailbox,
     message_id: str,
     *,
+    invitations: InvitationCodec | None = None,
     date: datetime | None = None,
 ) -> Outgoing:
     """The letter as it will be sent, or :class:`LetterRefused` saying why it cannot be.
@@ -160,7 +161,7 @@ def build_message(
     msg.set_content(body, charset="utf-8")
     if meeting:
         method = "CANCEL" if item.status == "cancelled" else "REQUEST"
-        ics = _invitation(session, item, method, author_name, sender)
+        ics = _invitation(invitations, session, item, method, author_name, sender)
         # Outlook and phones take the calendar object as an alternative to the text, with the method
         # on the part's Content-Type as well as inside it (RFC 6047 §2.4).
         msg.add_alternative(
@@ -187,10 +188,14 @@ def build_message(
 
 
 def _invitation(
-    session: Session, item: Interaction, method: str, organizer_name: str, organizer: str
+    calendar: InvitationCodec | None,
+    session: Session,
+    item: Interaction,
+    method: str,
+    organizer_name: str,
+    organizer: str,
 ) -> bytes:
     """The iTIP object of a meeting: REQUEST (first or updated, SEQUENCE = the record's version) or CANCEL."""
-    calendar = invites.codec()
     if calendar is None:
         raise LetterRefused(
             "meeting invitations are not available on this server (no calendar bridge)"

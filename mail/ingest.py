@@ -45,10 +45,11 @@ from sqlmodel import Session, col
 
 from crm.database import Database
 from crm.models import Interaction, utcnow
-from mail import filing, invites, threads
+from mail import filing, threads
 from mail.classify import PrivacyRules, classify
 from mail.decode import Letter, parse_letter
 from mail.imap import FolderInfo, ImapError, connect, find_folders
+from mail.invites import InvitationCodec
 from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, MailReference, MailReview
 from mail.secrets import SecretBox
@@ -110,6 +111,7 @@ class Ingest:
         batch_count: int = BATCH_COUNT,
         progress: Progress | None = None,
         after_batch: Callable[[str, int], None] | None = None,
+        invitations: InvitationCodec | None = None,
     ) -> None:
         self.db = database
         self.secrets = secrets
@@ -121,6 +123,7 @@ class Ingest:
         self.batch_count = batch_count
         self.progress = progress
         self.after_batch = after_batch  # test hook: called after each committed batch
+        self.invitations = invitations
         self.parser = _Parser()
 
     def __enter__(self) -> Ingest:
@@ -495,13 +498,12 @@ class Ingest:
         suggestions.write(session)
         return outcomes
 
-    @staticmethod
-    def _calendar_replies(session: Session, bridge: Any, letter: Any) -> str | None:
+    def _calendar_replies(self, session: Session, bridge: Any, letter: Any) -> str | None:
         """Apply the iTIP REPLYs a letter carries to the attendees of our meetings; what was done, or None.
 
         Replies to meetings Satchel did not send are left to the rest of the pipeline.
         """
-        calendar = invites.codec()
+        calendar = self.invitations
         parts = [
             a
             for a in letter.attachments

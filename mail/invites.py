@@ -2,9 +2,10 @@
 
 Building iTIP objects is the calendar bridge's business (``calendar_bridge.invitations``);
 the mail bridge only carries them out (``METHOD:REQUEST``/``CANCEL`` through the outbox)
-and in (``METHOD:REPLY`` through the ingest). The server registers the calendar bridge
-here at start (``use``), which keeps ``mail`` depending on ``crm`` only. Without a
-codec, a queued meeting fails with a clear message and replies are filed as letters.
+and in (``METHOD:REPLY`` through the ingest). The server hands the calendar bridge in with
+its settings (``mail.bridge.BridgeSettings.invitations``), which keeps ``mail`` depending on
+``crm`` only. Without a codec, a queued meeting fails with a clear message and replies are
+filed as letters.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = ["InvitationCodec", "codec", "use"]
+__all__ = ["InvitationCodec"]
 
 
 class InvitationCodec(Protocol):
@@ -36,16 +37,3 @@ class InvitationCodec(Protocol):
     def parse_reply(self, data: bytes, method_hint: str | None = None) -> list[Any]: ...
 
     def interaction_id_from_uid(self, uid: str) -> str | None: ...
-
-
-_codec: InvitationCodec | None = None
-
-
-def use(codec_: InvitationCodec | None) -> None:
-    """Register the invitation codec (the server passes ``calendar_bridge.invitations``)."""
-    global _codec
-    _codec = codec_
-
-
-def codec() -> InvitationCodec | None:
-    return _codec

@@ -431,7 +431,9 @@ def _claim(
             return None
         row.mailbox_id = mailbox.id
         try:
-            out = build_message(session, item, mailbox, row.message_id)
+            out = build_message(
+                session, item, mailbox, row.message_id, invitations=config.invitations
+            )
         except LetterRefused as exc:
             _fail(session, bridge, item, row, str(exc), config)
             report.failed += 1

@@ -16,7 +16,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mail.invites import InvitationCodec
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,14 @@ class Config:
     company_domains: str
     mail_attachment_max_bytes: int
     mail_poll_seconds: int
+
+    @property
+    def invitations(self) -> InvitationCodec:
+        """The mail bridge's invitation codec: meetings go out as iTIP invitations and their
+        answers come back through the calendar bridge (``mail.bridge.BridgeSettings``)."""
+        from calendar_bridge import invitations
+
+        return invitations
 
     @property
     def company_domain_list(self) -> list[str]:

@@ -200,7 +200,7 @@ def _record_paths(rt: records.RecordType) -> dict[str, Any]:
             "offset": {"type": "integer"},
         },
     }
-    return {
+    paths: dict[str, Any] = {
         f"/api/v1/{rt.name}": {
             "get": {
                 "tags": tag,
@@ -287,6 +287,12 @@ def _record_paths(rt: records.RecordType) -> dict[str, Any]:
             },
         },
     }
+    if rt.read_only:  # computed or imported by the server: read, never written over the API
+        del paths[f"/api/v1/{rt.name}/batch"]
+        del paths[f"/api/v1/{rt.name}"]["post"]
+        for verb in ("patch", "delete"):
+            del paths[f"/api/v1/{rt.name}/{{id}}"][verb]
+    return paths
 
 
 _ID = "$response.body#/id"
@@ -319,6 +325,12 @@ def _links() -> dict[tuple[str, str], dict[str, Any]]:
     links: dict[tuple[str, str], dict[str, Any]] = {}
     for rt in records.RECORD_TYPES.values():
         s = rt.singular
+        if rt.read_only:
+            first = {"path.id": "$response.body#/items/0/id"}
+            links[(f"list_{s}", "200")] = {
+                "GetFirst": _link(f"get_{s}", f"Read the first {s} listed", first)
+            }
+            continue
         by_id = {"path.id": _ID}
         versioned = {"path.id": _ID, "header.If-Match": _VERSION}
         first = {"path.id": "$response.body#/items/0/id"}
@@ -744,6 +756,176 @@ def _sync_paths(shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _reports_paths() -> dict[str, Any]:
+    """The analyses (server/api/reports.py): ABC/XYZ, the matrix, RFM, neglected clients, moves."""
+    day = {"type": "string", "format": "date"}
+    period = [
+        {
+            "name": "from",
+            "in": "query",
+            "schema": day,
+            "description": "first month (default: 12 full months back)",
+        },
+        {
+            "name": "to",
+            "in": "query",
+            "schema": day,
+            "description": "last month (default: last month)",
+        },
+    ]
+    percent = {"type": "number", "minimum": 0, "maximum": 100}
+    thresholds = [
+        {"name": name, "in": "query", "schema": percent | {"default": default}, "description": text}
+        for name, default, text in (
+            ("a", 70, "A: share of the total, percent"),
+            ("b", 20, "B: share of the total, percent (C: the rest)"),
+            ("x", 10, "X: at most this variation of monthly revenue, percent"),
+            ("y", 25, "Y: at most this variation, percent"),
+        )
+    ] + [
+        {
+            "name": "min_months",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 2, "maximum": 120, "default": 6},
+            "description": "months of history a client needs for an XYZ class",
+        }
+    ]
+    basis = {
+        "name": "basis",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["revenue", "profit"], "default": "revenue"},
+    }
+    group = {
+        "name": "group",
+        "in": "query",
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "only this product group",
+    }
+    fmt = {
+        "name": "format",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["json", "xlsx", "csv"], "default": "json"},
+        "description": "json, or a file to open in Excel",
+    }
+    report = {
+        "type": "object",
+        "properties": {
+            "report": {"type": "string"},
+            "title": {"type": "string"},
+            "about": {"type": "object"},
+            "columns": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string"},
+                        "title": {"type": "string"},
+                        "kind": {
+                            "type": "string",
+                            "enum": ["text", "int", "money", "percent", "date"],
+                        },
+                    },
+                },
+            },
+            "rows": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    answer = {
+        "200": {
+            "description": "The report",
+            "content": {
+                "application/json": {"schema": report},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+        **_errors(400, 401, 422),
+    }
+
+    def get(op: str, summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "get": {
+                "tags": ["reports"],
+                "summary": summary,
+                "operationId": op,
+                "parameters": [*parameters, fmt],
+                "responses": answer,
+            }
+        }
+
+    return {
+        "/api/v1/reports/abc": get(
+            "report_abc",
+            "ABC by revenue or gross profit and XYZ by the variation of monthly revenue",
+            [*period, basis, *thresholds, group],
+        ),
+        "/api/v1/reports/matrix": get(
+            "report_matrix",
+            "The ABC × XYZ matrix: clients and amount per cell",
+            [*period, basis, *thresholds, group],
+        ),
+        "/api/v1/reports/rfm": get(
+            "report_rfm", "Recency, frequency, monetary: scores 1–5 and segments", [*period, group]
+        ),
+        "/api/v1/reports/neglected": get(
+            "report_neglected",
+            "Clients nobody has contacted for N days, the longest first",
+            [
+                {
+                    "name": "days",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 3650, "default": 60},
+                },
+                {
+                    "name": "kind",
+                    "in": "query",
+                    "schema": {"type": "string", "maxLength": 40},
+                    "description": "counterparty kind (repeat; default client)",
+                },
+                {"name": "owner_id", "in": "query", "schema": {"type": "string", "maxLength": 36}},
+            ],
+        ),
+        "/api/v1/reports/moves": get(
+            "report_moves",
+            "Who changed class between the last computation kept before a day and the newest",
+            [
+                {"name": "since", "in": "query", "required": True, "schema": day},
+                {
+                    "name": "what",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["abc", "xyz"], "default": "abc"},
+                },
+            ],
+        ),
+        "/api/v1/reports/abc/keep": {
+            "post": {
+                "tags": ["reports"],
+                "summary": "Keep an ABC/XYZ computation of the whole company and put its classes on the cards (office, admin)",
+                "operationId": "keep_abc",
+                "requestBody": _json(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "from": day,
+                            "to": day,
+                            "basis": {"type": "string", "enum": ["revenue", "profit"]},
+                            **{k: percent for k in ("a", "b", "x", "y")},
+                            "min_months": {"type": "integer", "minimum": 2, "maximum": 120},
+                        },
+                    }
+                ),
+                "responses": {
+                    "201": _json({"type": "object"}) | {"description": "Kept"},
+                    **_errors(400, 401, 403, 422),
+                },
+            }
+        },
+    }
+
+
 def _duplicates_paths() -> dict[str, Any]:
     """Likely duplicate counterparties and their merges (server/api/duplicates.py)."""
     from crm.merge import SCALARS, UNITED
@@ -1139,7 +1321,12 @@ def document() -> dict[str, Any]:
     }
     shapes, wire_schemas = wire.schemas("#/components/schemas/{model}")
     paths: dict[str, Any] = (
-        _auth_paths() | _sync_paths(shapes) | _mail_paths() | _duplicates_paths() | _vcard_paths()
+        _auth_paths()
+        | _sync_paths(shapes)
+        | _mail_paths()
+        | _duplicates_paths()
+        | _vcard_paths()
+        | _reports_paths()
     )
     for rt in records.RECORD_TYPES.values():
         schemas[rt.singular] = {

@@ -86,8 +86,6 @@ def _close_with_deleted(session: OrmSession, _context: Any) -> None:
     conflicts stay: their question is whether to bring the record back.
     A laptop's replica keeps no server conflicts and is skipped.
     """
-    if session.info.get(changes.NO_LOG_KEY):
-        return
     gone: dict[str, list[str]] = {}
     for obj in session.deleted:
         name = changes.SYNCED.get(type(obj))
@@ -96,7 +94,7 @@ def _close_with_deleted(session: OrmSession, _context: Any) -> None:
     if not gone:
         return
     connection = session.connection()
-    device = session.info.get(changes.DEVICE_KEY)
+    device = changes.device_of(session)
     by = (
         connection.execute(select(col(Device.user_id)).where(col(Device.id) == device)).scalar()
         if device
@@ -116,9 +114,9 @@ def _close_with_deleted(session: OrmSession, _context: Any) -> None:
             )
 
 
-# Registered for every session, like the change log's hook (``crm.changes``): crm may not import sync,
+# Registered on server writes, like the change log's hook (``crm.changes``): crm may not import sync,
 # so the sync package, imported by every server process, brings it.
-event.listen(OrmSession, "after_flush", _close_with_deleted)
+event.listen(changes.ServerWrite, "after_flush", _close_with_deleted)
 
 
 def conflict_dict(c: Conflict) -> dict[str, Any]:
@@ -209,6 +207,8 @@ def concerning(user: User, status: str) -> ColumnElement[bool]:
     admin = user.role == Role.ADMIN
     by_type = []
     for rt in records.RECORD_TYPES.values():
+        if not (rt.synced and rt.writable):
+            continue  # nothing a laptop may push, so no conflict is ever about it
         model: Any = rt.model
 
         def row(*conds: ColumnElement[bool], model: Any = model) -> ColumnElement[bool]:

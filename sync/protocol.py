@@ -9,7 +9,7 @@ from crm import registry
 
 PROTOCOL = 1
 # Raised with every migration that changes a synced table's fields.
-SCHEMA = 3
+SCHEMA = 4
 MIN_PROTOCOL = 1
 MIN_SCHEMA = 3
 

@@ -133,7 +133,7 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
     version = changes.current(session)[0]
     if new:
         version = changes.allocate(session)
-        session.info[changes.DEVICE_KEY] = device.id
+        changes.from_device(session, device.id)
         # Fields changed by others, for every record the push edits, in one query per type.
         # Nobody else writes while this transaction holds the version, so they stay true.
         wanted: dict[str, list[str]] = {}

@@ -29,6 +29,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any, Self
 
@@ -37,7 +38,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel
 
-from crm import changes, duplicates, records
+from crm import analytics, changes, duplicates, records, reports
 from crm.database import Database
 from crm.errors import NotFound
 from crm.models import ContactKey, User
@@ -131,7 +132,8 @@ class Store:
         _private(path)
         if key is not None and _is_plain(path):
             _encrypt_in_place(path, key)
-        database = Database(f"sqlite:///{path}", key=key)
+        # The server keeps the change log, not the laptop.
+        database = Database(f"sqlite:///{path}", key=key, change_log=False)
 
         def _tune(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.execute("PRAGMA foreign_keys=OFF")
@@ -164,9 +166,6 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[tuple[Session, sqlite3.Connection]]:
         with self.db.write() as session:
-            session.info[changes.NO_LOG_KEY] = (
-                True  # the server keeps the change log, not the laptop
-            )
             yield session, _raw(session)
 
     @contextmanager
@@ -245,6 +244,45 @@ class Store:
                 {"id": c.second, "legal_name": c.name, "score": c.score, "reasons": c.reasons}
                 for c in found
             ]
+
+    def report(
+        self,
+        name: str,
+        starts: date,
+        ends: date,
+        *,
+        basis: str = "revenue",
+        thresholds: analytics.Thresholds | None = None,
+        product_group: str | None = None,
+        days: int = 60,
+        today: date | None = None,
+    ) -> reports.Report:
+        """An analysis over the clients this laptop holds, as the server computes it
+        (``crm.analytics`` over the synced sales summaries): abc, matrix, rfm or neglected."""
+        with self._read() as (session, _):
+            actor = self._actor(session)
+            if name in ("abc", "matrix"):
+                result = analytics.classify(
+                    session,
+                    actor,
+                    starts,
+                    ends,
+                    basis=basis,
+                    thresholds=thresholds,
+                    product_group=product_group,
+                )
+                return (
+                    reports.matrix(result)
+                    if name == "matrix"
+                    else reports.abc(session, actor, result)
+                )
+            if name == "rfm":
+                clients = analytics.rfm(session, actor, starts, ends, product_group=product_group)
+                return reports.rfm(session, actor, clients, starts, ends)
+            if name == "neglected":
+                items = analytics.neglected(session, actor, days, today=today or date.today())
+                return reports.neglected(session, items, days)
+        raise ValueError(f"no report {name!r}: abc, matrix, rfm or neglected")
 
     def snapshot(self, type_name: str) -> dict[str, dict[str, Any]]:
         """Every local record of a type, as the wire shows it (for comparing with the server)."""

@@ -13,10 +13,16 @@ from crm.models.counterparty import (
     Share,
 )
 from crm.models.templates import LetterTemplate
+from crm.models.trade import ClassMark, ClassRun, Payment, Sale, SalesSummary
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "ClassMark",
+    "ClassRun",
+    "Payment",
+    "Sale",
+    "SalesSummary",
     "ContactKey",
     "ContactPerson",
     "Counterparty",

@@ -46,6 +46,10 @@ class Counterparty(Record, table=True):
     stage: str = Field(default="lead", max_length=20)
     visibility: str = Field(default="private", max_length=20)
     notes: str | None = None
+    # The newest ABC/XYZ classification's classes (crm.analytics, crm.trade); computed, never
+    # written by a client. None: not classified (no sales in the period, or too short a history).
+    abc_class: str | None = Field(default=None, max_length=1, index=True)
+    xyz_class: str | None = Field(default=None, max_length=1)
     # Case-folded names for search; derived, never written by a client.
     search_name: str = Field(default="", max_length=800)
 

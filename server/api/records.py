@@ -122,11 +122,16 @@ def endpoints(rt: records.RecordType) -> list[Route]:
         return Response(status_code=204)
 
     base = f"/api/v1/{rt.name}"
-    return [
+    reads = [
         Route(base, list_, methods=["GET"], name=f"list_{rt.singular}"),
+        Route(base + "/{id}", get, methods=["GET"], name=f"get_{rt.singular}"),
+    ]
+    if rt.read_only:
+        return reads
+    return [
+        *reads,
         Route(base, create, methods=["POST"], name=f"create_{rt.singular}"),
         Route(base + "/batch", create_batch, methods=["POST"], name=f"create_{rt.singular}_batch"),
-        Route(base + "/{id}", get, methods=["GET"], name=f"get_{rt.singular}"),
         Route(base + "/{id}", patch, methods=["PATCH"], name=f"update_{rt.singular}"),
         Route(base + "/{id}", delete, methods=["DELETE"], name=f"delete_{rt.singular}"),
     ]

@@ -82,3 +82,92 @@ def import_contact_persons(path: ImportFile, as_login: AsUser, config: ConfigOpt
         actor = accounts.find_user(session, as_login)
         report = importing.import_contact_persons(session, actor, path, progress=progress)
     console.print(f"imported {report.created} contact persons, skipped {report.skipped}")
+
+
+@import_app.command("sales")
+def import_sales(
+    path: ImportFile,
+    as_login: AsUser,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="A column whose header is not known: 'Header=field' (repeat); fields: number, "
+            "date, inn, kpp, counterparty, salesperson, revenue, cost, product_group.",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Check the file; write nothing.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Import sales (shipments) exported from 1C. Any bad row: nothing is imported and every bad
+    row is listed; sales already imported are skipped. / Импорт продаж из 1С."""
+    from crm import accounts, trade
+    from crm.console import fail
+
+    pairs: dict[str, str] = {}
+    for item in mapping or []:
+        header, sep, name = item.rpartition("=")
+        if not sep or not header.strip() or not name.strip():
+            fail(f"--map takes 'Header=field', not {item!r}", 2)
+        pairs[header.strip()] = name.strip()
+    bar, progress = _progress_bar("Импорт продаж / sales")
+    with writing(config) as session, bar:
+        actor = accounts.find_user(session, as_login)
+        report = trade.import_sales(
+            session, actor, path, mapping=pairs, dry_run=dry_run, progress=progress
+        )
+    if dry_run and report.errors:
+        for error in report.errors:
+            console.print(str(error))
+        fail(f"{len(report.errors)} problem(s); nothing would be imported", 1)
+    verb = "would import" if dry_run else "imported"
+    console.print(
+        f"{verb} {report.created} sales, skipped {report.skipped} imported before; "
+        f"{report.months} monthly totals rewritten"
+    )
+
+
+@import_app.command("bank")
+def import_bank(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="A 1CClientBankExchange file."
+        ),
+    ],
+    as_login: AsUser,
+    own_account: Annotated[
+        list[str] | None,
+        typer.Option(help="The company's account (repeat); the statement's own is known."),
+    ] = None,
+    own_inn: Annotated[list[str] | None, typer.Option(help="The company's INN (repeat).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Check the file; write nothing.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Import a bank statement (1C Client-Bank format): payments matched to counterparties by
+    INN; unmatched ones kept for later; none imported twice. / Импорт банковской выписки."""
+    from crm import accounts, trade
+    from crm.console import fail
+
+    raw = path.read_bytes()
+    with writing(config) as session:
+        actor = accounts.find_user(session, as_login)
+        report = trade.import_statement(
+            session,
+            actor,
+            raw,
+            own_accounts=own_account or [],
+            own_inns=own_inn or [],
+            dry_run=dry_run,
+        )
+    if dry_run and report.errors:
+        for error in report.errors:
+            console.print(error)
+        fail(f"{len(report.errors)} broken document(s); nothing would be imported", 1)
+    verb = "would keep" if dry_run else "kept"
+    console.print(
+        f"{report.documents} documents: {verb} {report.created} payments "
+        f"({report.matched} matched), {report.skipped} imported before"
+    )
+    for line in report.unmatched:
+        console.print(f"unmatched / не сопоставлен: {line}")

@@ -34,12 +34,9 @@ mail_app.add_typer(template_app, name="template")
 
 
 def bridge() -> ModuleType:
-    """``mail.bridge``, with meetings going out as iTIP invitations and their answers coming back."""
-    from calendar_bridge import invitations
+    """``mail.bridge`` (meetings' invitations come with the settings: ``Config.invitations``)."""
     from mail import bridge as mail_bridge
-    from mail import invites
 
-    invites.use(invitations)
     return mail_bridge
 
 

@@ -109,7 +109,7 @@ def test_a_field_change_records_its_version_and_device(database: Database) -> No
     with database.write() as session:
         cp = records.create(session, user, rt, {"legal_name": "ООО Поля"})
     with database.write() as session:
-        session.info[changes.DEVICE_KEY] = "device-1"
+        changes.from_device(session, "device-1")
         records.update(session, user, rt, cp.id, {"notes": "новое", "region": "Тула"})
     with database.read() as session:
         fields = changes.field_versions(session, "counterparties", cp.id)

@@ -7,7 +7,8 @@ SQLite (a fresh file under ``tmp_path``) and on PostgreSQL.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -22,6 +23,7 @@ from crm.models import (
     Counterparty,
     Deal,
     Interaction,
+    Payment,
     Reminder,
     Share,
     Team,
@@ -77,7 +79,10 @@ def test_same_seed_same_data_other_seed_other_data(small: demo.DemoData) -> None
 )
 def test_counts_match_the_size(size: demo.DemoSize) -> None:
     data = demo.build(size)
-    assert counts(data) | {"teams": 0, "users": 0, "shares": 0, "letter templates": 0} == {
+    got = counts(data)
+    for trade in ("sales", "sales summaries", "payments"):  # follow the clients (see below)
+        got.pop(trade)
+    assert got | {"teams": 0, "users": 0, "shares": 0, "letter templates": 0} == {
         "teams": 0,
         "users": 0,
         "shares": 0,
@@ -236,6 +241,9 @@ def test_a_realistic_mix(medium: demo.DemoData) -> None:
 def test_audit_times_are_in_the_past_and_ordered(small: demo.DemoData) -> None:
     for _, _, records in small.tables():
         for record in records:
+            if isinstance(record, Payment):  # a bank's document, not a record people edit
+                assert record.paid_on < NOW.date() and record.imported_at <= NOW
+                continue
             assert record.created_at <= record.updated_at <= NOW
             assert record.created_at.tzinfo is not None
 
@@ -353,6 +361,9 @@ def test_progress_is_reported_per_batch_in_dependency_order(
         "interactions",
         "reminders",
         "letter templates",
+        "sales",
+        "sales summaries",
+        "payments",
         "contact keys",
     ]
     for stage in stages:
@@ -426,3 +437,39 @@ def test_each_salesperson_signs_in_to_a_days_work(database: Database) -> None:
             ).scalar_one()
             assert open_deals >= 2, login
             assert all(i.starts_at >= now - timedelta(hours=12) for i, _ in day.planned)
+
+
+def test_two_years_of_sales_shaped_like_a_wholesalers(medium: demo.DemoData) -> None:
+    """Pareto, seasons, clients that start, stop, grow and fade; every sale's client is a client."""
+    kinds = {c.id: c.kinds for c in medium.counterparties}
+    assert all("client" in kinds[s.counterparty_id] for s in medium.sales)
+    months = sorted({s.sold_on.replace(day=1) for s in medium.sales})
+    assert len(months) == demo.SALES_MONTHS and months[-1] < demo.DEFAULT_TODAY
+    by_client: dict[str, Decimal] = {}
+    for sale in medium.sales:
+        by_client[sale.counterparty_id] = (
+            by_client.get(sale.counterparty_id, Decimal(0)) + sale.revenue
+        )
+    ranked = sorted(by_client.values(), reverse=True)
+    top_fifth = sum(ranked[: len(ranked) // 5])
+    assert top_fifth / sum(ranked) > Decimal("0.55")  # a fifth of the clients bring most
+    per_month: dict[int, Decimal] = {}
+    for sale in medium.sales:
+        per_month[sale.sold_on.month] = per_month.get(sale.sold_on.month, Decimal(0)) + sale.revenue
+    assert per_month[12] > per_month[7] * Decimal("1.2")  # the New Year's season
+    last_buy: dict[str, date] = {}
+    for sale in medium.sales:
+        last_buy[sale.counterparty_id] = max(
+            last_buy.get(sale.counterparty_id, sale.sold_on), sale.sold_on
+        )
+    stopped = [d for d in last_buy.values() if d < date(2026, 3, 1)]
+    assert 0.03 < len(stopped) / len(last_buy) < 0.3  # some clients were lost
+    assert all(s.cost is not None and 0 < s.cost < s.revenue for s in medium.sales)
+    # One summary per client, and its totals are the client's sales.
+    summaries = {s.counterparty_id: s for s in medium.sales_summaries}
+    assert set(summaries) == set(by_client)
+    some = next(iter(summaries))
+    kopecks = sum(int(entry.split(",")[2]) for entry in summaries[some].months.split(";"))
+    assert Decimal(kopecks).scaleb(-2) == by_client[some]
+    paid = {p.key.removeprefix("demo-") for p in medium.payments}
+    assert len(paid) / len(medium.sales) > 0.9

@@ -57,20 +57,3 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         sink.stop()
-
-
-@pytest.fixture(autouse=True)
-def calendar_codec() -> Iterator[None]:
-    """The server registers the calendar bridge as the mail bridge's invitation codec; so do the tests."""
-    from mail import invites
-
-    try:
-        from calendar_bridge import invitations
-    except ImportError:  # not built yet
-        yield
-        return
-    invites.use(invitations)  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        invites.use(None)

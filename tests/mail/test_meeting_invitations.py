@@ -167,3 +167,45 @@ def test_invitation_needs_an_attendee(world: World) -> None:
             },
         )
     assert "attendee" in str(caught.value.details)
+
+
+class _NoCalendar:
+    """The server's settings without a calendar bridge (a mail bridge embedded elsewhere)."""
+
+    def __init__(self, config: object) -> None:
+        self._config = config
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._config, name)
+
+    invitations = None
+
+
+def test_without_a_calendar_bridge_a_meeting_fails_clearly_and_nothing_is_sent(
+    world: World, smtp_sink: SmtpSink
+) -> None:
+    """The codec comes with the settings the bridge is handed, not from a module-wide registration."""
+    with world.database.write() as session:
+        meeting = records.create(
+            session,
+            world.ivanov,
+            RT,
+            {
+                "counterparty_id": world.counterparties["romashka.test"],
+                "kind": "meeting",
+                "status": "planned",
+                "subject": "Встреча без календаря",
+                "starts_at": datetime(2026, 12, 3, 11, 0, tzinfo=UTC),
+                "duration_minutes": 30,
+                "participants": [{"role": "attendee", "address": "director@romashka.test"}],
+                "mail_status": "queued",
+            },
+        )
+    report = outbox.send_due(world.database, _NoCalendar(world.config))  # type: ignore[arg-type]
+    assert (report.sent, report.failed) == (0, 1)
+    assert smtp_sink.messages == []
+    with world.database.read() as session:
+        item = session.get(Interaction, meeting.id)
+        assert item.mail_status == "failed"
+    # The same letter with the server's settings goes out as an invitation.
+    assert world.config.invitations is not None

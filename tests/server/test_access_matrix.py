@@ -18,7 +18,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -86,7 +87,7 @@ HIDDEN_PARENT = (403, 404, 422)
 ROUTES: dict[tuple[str, str], str] = {
     **{
         (m, f"/api/v1/{t}{suffix}"): "records"
-        for t in records.RECORD_TYPES
+        for t, rt in records.RECORD_TYPES.items()
         for m, suffix in [
             ("GET", ""),
             ("POST", ""),
@@ -95,6 +96,8 @@ ROUTES: dict[tuple[str, str], str] = {
             ("PATCH", "/{id}"),
             ("DELETE", "/{id}"),
         ]
+        # What the server computes or imports (sales, their summaries) is read over the API only.
+        if m == "GET" or not rt.read_only
     },
     ("POST", "/api/v1/auth/login"): "accounts",
     ("POST", "/api/v1/auth/logout"): "accounts",
@@ -133,6 +136,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/contact-persons/{id}/vcard"): "vcard",
     ("POST", "/api/v1/counterparties/{id}/merge"): "duplicates",
     ("GET", "/api/v1/counterparties/{id}/merges"): "duplicates",
+    **{
+        ("GET", f"/api/v1/reports/{name}"): "reports"
+        for name in ("abc", "matrix", "rfm", "neglected", "moves")
+    },
+    ("POST", "/api/v1/reports/abc/keep"): "reports",
 }
 # Who merges two counterparties they see (docs/duplicates.md): the office, an admin, a manager of both
 # owners, the owner of both.
@@ -1693,3 +1701,94 @@ def test_a_stranger_gets_401_whatever_they_send(api: Api, method: str, path: str
     assert r.status_code == 401, f"{method} {path} without a token: {r.status_code} {r.text[:200]}"
     with api.database.read() as session:
         assert changes.current(session)[0] == before
+
+
+REPORT_PERIOD = "from=2026-01-01&to=2026-06-30"
+
+
+def test_reports_matrix(company: Company) -> None:
+    """A report lists a client only to who sees it (docs/analytics.md: every analysis is over the
+    clients the asking user may see); keeping a classification is the office's and the admin's."""
+    from crm import trade
+    from crm.models import Sale
+
+    c = company
+    targets: dict[str, str] = {}
+    with c.api.database.write() as session:
+        admin, owner = (
+            session.get_one(User, c.users["admin"].id),
+            session.get_one(User, c.users["owner"].id),
+        )
+        plan = _share_plan(c.users, with_disabled=False)
+        for visibility in sorted({v for _, v, _ in RELATIONS.values()}):
+            cp = _targets(session, admin, owner, visibility, plan, uuid.uuid4().hex[:6])[
+                "counterparties"
+            ]
+            targets[visibility] = cp
+            for month in range(1, 7):
+                session.add(
+                    Sale(
+                        number=f"М-{month}",
+                        sold_on=date(2026, month, 10),
+                        counterparty_id=cp,
+                        revenue=Decimal("1000.00"),
+                        cost=Decimal("600.00"),
+                    )
+                )
+        session.flush()
+        trade.refresh_summaries(session, targets.values())
+    for relation, (_login, visibility, grants) in RELATIONS.items():
+        target = targets[visibility]
+        for name in ("abc", "rfm", "neglected"):
+            route = f"GET /api/v1/reports/{name}"
+            query = "days=1" if name == "neglected" else REPORT_PERIOD
+            r = _case(
+                c,
+                route,
+                relation,
+                "use",
+                lambda h, name=name, query=query: c.client.get(
+                    f"/api/v1/reports/{name}?{query}", headers=h
+                ),
+                401 if grants is None else 200,
+                [],
+            )
+            if r.status_code != 200:
+                continue
+            listed = {row["counterparty_id"] for row in r.json()["rows"]}
+            c.expect(
+                (route, relation, "rows"),
+                (target in listed) == (SEE in grants),
+                f"the {visibility} target {'missing' if SEE in grants else 'listed'}",
+            )
+            for record_id in listed:
+                seen = c.client.get(
+                    f"/api/v1/counterparties/{record_id}", headers=c.headers(relation)
+                )
+                c.expect((route, relation, "names"), seen.status_code == 200, f"listed {record_id}")
+        for name in ("matrix", "moves"):
+            query = REPORT_PERIOD if name == "matrix" else "since=2026-01-01"
+            _case(
+                c,
+                f"GET /api/v1/reports/{name}",
+                relation,
+                "use",
+                lambda h, name=name, query=query: c.client.get(
+                    f"/api/v1/reports/{name}?{query}", headers=h
+                ),
+                401 if grants is None else 200,
+                [],
+            )
+        role = c.users[_login].role if _login and _login in c.users else None
+        _case(
+            c,
+            "POST /api/v1/reports/abc/keep",
+            relation,
+            "keep",
+            lambda h: c.client.post(
+                "/api/v1/reports/abc/keep", json={"from": "2026-01-01"}, headers=h
+            ),
+            401 if grants is None else 201 if role in ("office", "admin") else 403,
+            [("counterparties", target)],
+        )
+    c.report()

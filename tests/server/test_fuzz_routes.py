@@ -62,7 +62,10 @@ def test_no_request_to_the_record_routes_gets_a_500(api: Api) -> None:
     @settings(
         max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
     )
-    @given(name=st.sampled_from(sorted(RECORD_TYPES)), data=st.data())
+    @given(
+        name=st.sampled_from(sorted(n for n, rt in RECORD_TYPES.items() if not rt.read_only)),
+        data=st.data(),
+    )
     def send(name: str, data: st.DataObject) -> None:
         rt = RECORD_TYPES[name]
         body = data.draw(st.dictionaries(st.sampled_from(rt.writable), _VALUE, max_size=4))

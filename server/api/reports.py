@@ -1,0 +1,236 @@
+"""The analyses over REST (``crm.analytics``, ``crm.reports``), over the clients the caller sees.
+
+``GET /api/v1/reports/{abc|matrix|rfm|neglected|moves}`` answers the report as JSON —
+its columns (titled in Russian and English, typed), rows and what it was asked — or, with
+``format=xlsx`` or ``format=csv``, as a file to open in Excel (``crm.exports``: typed cells,
+formulas neutralised). Periods are whole months: ``from`` and ``to`` (YYYY-MM-DD; default the
+last twelve full months). ``POST /api/v1/reports/abc/keep`` keeps a computation over the whole
+company and puts its classes on the cards (office and administrators), so that ``moves`` can
+show who changed class since a day.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crm import analytics, exports, reports, trade
+from crm.errors import MalformedInput, ValidationFailed
+from crm.models import User
+from server.http import as_user, json_response, only_params, read_json
+
+PERIOD = ("from", "to")
+THRESHOLDS = ("a", "b", "x", "y", "min_months")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NUMBER = re.compile(r"\d{1,3}(\.\d{1,4})?")
+FORMATS = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        if not _DAY.fullmatch(value):
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise MalformedInput(
+            f"query parameter {name} must be a day, YYYY-MM-DD, got {value[:40]!r}"
+        ) from None
+
+
+def _period(params: Any) -> tuple[date, date]:
+    first, last = reports.default_period(date.today())
+    starts = _day(params.get("from"), "from") or first
+    ends = _day(params.get("to"), "to") or last
+    if starts > ends:
+        raise MalformedInput("from must not be after to")
+    if (ends.year - starts.year) * 12 + ends.month - starts.month >= 120:
+        raise MalformedInput("a period is at most ten years")
+    return starts, ends
+
+
+def _number(params: Any, name: str, default: float) -> float:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not _NUMBER.fullmatch(str(raw)):
+        raise MalformedInput(f"{name} must be a number from 0 to 999, got {str(raw)[:40]!r}")
+    return float(raw)
+
+
+def _thresholds(params: Any) -> analytics.Thresholds:
+    t = analytics.Thresholds(
+        a=_number(params, "a", 70),
+        b=_number(params, "b", 20),
+        x=_number(params, "x", 10),
+        y=_number(params, "y", 25),
+        min_months=int(_number(params, "min_months", 6)),
+    )
+    if problems := t.problems():
+        raise ValidationFailed("the thresholds do not add up", details=problems)
+    return t
+
+
+def _basis(params: Any) -> str:
+    basis = params.get("basis", "revenue")
+    if basis not in analytics.BASES:
+        raise MalformedInput(f"basis must be one of {', '.join(analytics.BASES)}")
+    return str(basis)
+
+
+def _group(params: Any) -> str | None:
+    group = params.get("group")
+    if group is not None and (len(group) > 200 or "\x00" in group):
+        raise MalformedInput("group is a product group's name, up to 200 characters")
+    return group
+
+
+def _answer(request: Request, report: reports.Report) -> Response:
+    wanted = request.query_params.get("format", "json")
+    if wanted == "json":
+        return json_response(report.as_json())
+    data = (
+        exports.to_xlsx(report.title, report.columns, report.rows, charts=report.charts)
+        if wanted == "xlsx"
+        else exports.to_csv(report.columns, report.rows)
+    )
+    name = f"{report.name}-{date.today():%Y-%m-%d}.{wanted}"
+    return Response(
+        data,
+        media_type=FORMATS[wanted],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _format(request: Request) -> None:
+    wanted = request.query_params.get("format", "json")
+    if wanted not in ("json", *FORMATS):
+        raise MalformedInput("format is json, xlsx or csv")
+
+
+async def abc(request: Request) -> Response:
+    return await _classification(request, matrix=False)
+
+
+async def matrix(request: Request) -> Response:
+    return await _classification(request, matrix=True)
+
+
+async def _classification(request: Request, *, matrix: bool) -> Response:
+    def work(session: Any, user: User) -> reports.Report:
+        only_params(request, *PERIOD, *THRESHOLDS, "basis", "group", "format")
+        _format(request)
+        params = request.query_params
+        starts, ends = _period(params)
+        result = analytics.classify(
+            session,
+            user,
+            starts,
+            ends,
+            basis=_basis(params),
+            thresholds=_thresholds(params),
+            product_group=_group(params),
+        )
+        return reports.matrix(result) if matrix else reports.abc(session, user, result)
+
+    return _answer(request, await as_user(request, work, write=False))
+
+
+async def rfm(request: Request) -> Response:
+    def work(session: Any, user: User) -> reports.Report:
+        only_params(request, *PERIOD, "group", "format")
+        _format(request)
+        starts, ends = _period(request.query_params)
+        clients = analytics.rfm(
+            session, user, starts, ends, product_group=_group(request.query_params)
+        )
+        return reports.rfm(session, user, clients, starts, ends)
+
+    return _answer(request, await as_user(request, work, write=False))
+
+
+async def neglected(request: Request) -> Response:
+    def work(session: Any, user: User) -> reports.Report:
+        only_params(request, "days", "kind", "owner_id", "format")
+        _format(request)
+        params = request.query_params
+        raw = params.get("days", "60")
+        if not raw.isdigit() or not 1 <= int(raw) <= 3650:
+            raise MalformedInput("days must be a whole number from 1 to 3650")
+        kinds = params.getlist("kind") or ["client"]
+        if any(len(k) > 40 for k in kinds):
+            raise MalformedInput("kind is a counterparty kind such as client")
+        owner = params.get("owner_id")
+        if owner is not None and len(owner) > 36:
+            raise MalformedInput("owner_id is a user's id")
+        items = analytics.neglected(
+            session, user, int(raw), today=date.today(), kinds=kinds, owner_id=owner
+        )
+        return reports.neglected(session, items, int(raw))
+
+    return _answer(request, await as_user(request, work, write=False))
+
+
+async def moves(request: Request) -> Response:
+    def work(session: Any, user: User) -> reports.Report:
+        only_params(request, "since", "what", "format")
+        _format(request)
+        since = _day(request.query_params.get("since"), "since")
+        if since is None:
+            raise MalformedInput("query parameter since (YYYY-MM-DD) is required")
+        what = request.query_params.get("what", "abc")
+        if what not in ("abc", "xyz"):
+            raise MalformedInput("what is abc or xyz")
+        older, newest, moved = trade.moves(session, user, since=since, what=what)
+        return reports.moves(older, newest, moved)
+
+    return _answer(request, await as_user(request, work, write=False))
+
+
+async def keep(request: Request) -> Response:
+    body = await read_json(request)  # authenticates first
+    if not isinstance(body, dict):
+        raise MalformedInput('send {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD", "basis": ...} or {}')
+    unknown = set(body) - {*PERIOD, *THRESHOLDS, "basis"}
+    if unknown:
+        raise MalformedInput(f"unknown keys: {', '.join(sorted(map(str, unknown)))[:200]}")
+    if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in body.values()):
+        raise MalformedInput("every value is a string or a number")
+    params = {k: str(v) for k, v in body.items()}
+
+    def work(session: Any, user: User) -> dict[str, Any]:
+        starts, ends = _period(params)
+        result = analytics.classify(
+            session, user, starts, ends, basis=_basis(params), thresholds=_thresholds(params)
+        )
+        run = trade.store_classification(session, user, result)
+        return {
+            "id": run.id,
+            "computed_at": run.computed_at.isoformat(),
+            "starts": run.starts.isoformat(),
+            "ends": run.ends.isoformat(),
+            "basis": run.basis,
+            "clients": run.clients,
+            "total": str(run.total),
+        }
+
+    return json_response(await as_user(request, work, write=True), status_code=201)
+
+
+routes = [
+    Route("/api/v1/reports/abc", abc, methods=["GET"]),
+    Route("/api/v1/reports/abc/keep", keep, methods=["POST"]),
+    Route("/api/v1/reports/matrix", matrix, methods=["GET"]),
+    Route("/api/v1/reports/rfm", rfm, methods=["GET"]),
+    Route("/api/v1/reports/neglected", neglected, methods=["GET"]),
+    Route("/api/v1/reports/moves", moves, methods=["GET"]),
+]

@@ -1,0 +1,192 @@
+"""``satchel report …``: ABC/XYZ, the matrix, RFM, class moves and neglected clients over the
+company's data, as a user sees it (``crm.analytics``, ``crm.reports``); each exports to XLSX
+or CSV with ``--export FILE``. ``satchel-field report …`` gives the same on a laptop."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from crm.console import JsonOpt, console, show_report
+from server.commands.opening import ConfigOpt, reading, writing
+
+if TYPE_CHECKING:
+    from crm.analytics import Thresholds
+
+report_app = typer.Typer(
+    help="Reports: ABC/XYZ, RFM, class moves, neglected clients. / Отчёты.",
+    no_args_is_help=True,
+)
+
+AsUser = Annotated[
+    str, typer.Option("--as", help="As this user: the report covers the clients they see.")
+]
+Starts = Annotated[
+    str | None,
+    typer.Option("--from", help="First month (YYYY-MM-DD); default: 12 full months back."),
+]
+Ends = Annotated[
+    str | None, typer.Option("--to", help="Last month (YYYY-MM-DD); default: last month.")
+]
+Export = Annotated[
+    Path | None, typer.Option("--export", help="Also write the report to this .xlsx or .csv file.")
+]
+Group = Annotated[
+    str | None, typer.Option("--group", help="Only this product group («Номенклатурная группа»).")
+]
+
+
+def _period(starts: str | None, ends: str | None) -> tuple[date, date]:
+    from crm.console import fail
+    from crm.reports import default_period
+
+    first, last = default_period(date.today())
+    try:
+        return (
+            date.fromisoformat(starts) if starts else first,
+            date.fromisoformat(ends) if ends else last,
+        )
+    except ValueError as exc:
+        fail(f"a month is written YYYY-MM-DD: {exc}", 2)
+
+
+def _thresholds(a: float, b: float, x: float, y: float, min_months: int) -> Thresholds:
+    from crm.analytics import Thresholds
+    from crm.console import fail
+
+    t = Thresholds(a=a, b=b, x=x, y=y, min_months=min_months)
+    if problems := t.problems():
+        fail("; ".join(problems.values()), 2)
+    return t
+
+
+@report_app.command("abc")
+def abc_command(
+    login: AsUser,
+    starts: Starts = None,
+    ends: Ends = None,
+    basis: Annotated[
+        str, typer.Option(help="revenue (выручка) or profit (валовая прибыль).")
+    ] = "revenue",
+    a: Annotated[float, typer.Option(help="A: share of the total, percent.")] = 70.0,
+    b: Annotated[float, typer.Option(help="B: share of the total, percent (C: the rest).")] = 20.0,
+    x: Annotated[float, typer.Option(help="X: at most this variation, percent.")] = 10.0,
+    y: Annotated[float, typer.Option(help="Y: at most this variation, percent.")] = 25.0,
+    min_months: Annotated[
+        int, typer.Option(help="Months of history a client needs for an XYZ class.")
+    ] = 6,
+    group: Group = None,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            help="Keep this computation (class history) and put the classes on the cards "
+            "(office and administrators)."
+        ),
+    ] = False,
+    matrix: Annotated[bool, typer.Option(help="Show the ABC × XYZ matrix instead.")] = False,
+    export: Export = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """ABC by revenue or gross profit and XYZ by the variation of monthly revenue. / ABC/XYZ."""
+    from crm import accounts, analytics, reports, trade
+    from crm.console import fail
+
+    if basis not in analytics.BASES:
+        fail(f"--basis is one of {', '.join(analytics.BASES)}", 2)
+    first, last = _period(starts, ends)
+    t = _thresholds(a, b, x, y, min_months)
+    opened = writing(config) if keep else reading(config)
+    with opened as session:
+        actor = accounts.find_user(session, login)
+        result = analytics.classify(
+            session, actor, first, last, basis=basis, thresholds=t, product_group=group
+        )
+        if keep:
+            if group is not None:
+                fail("a kept classification covers every product group; drop --group", 2)
+            run = trade.store_classification(session, actor, result)
+        report = reports.matrix(result) if matrix else reports.abc(session, actor, result)
+    show_report(report, as_json=as_json, export=export)
+    if keep and not as_json:
+        console.print(f"kept as computation {run.id}; the classes are on the cards")
+
+
+@report_app.command("rfm")
+def rfm_command(
+    login: AsUser,
+    starts: Starts = None,
+    ends: Ends = None,
+    group: Group = None,
+    export: Export = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recency, frequency, monetary: scores 1–5 and segments. / RFM-анализ."""
+    from crm import accounts, analytics, reports
+
+    first, last = _period(starts, ends)
+    with reading(config) as session:
+        actor = accounts.find_user(session, login)
+        clients = analytics.rfm(session, actor, first, last, product_group=group)
+        report = reports.rfm(session, actor, clients, first, last)
+    show_report(report, as_json=as_json, export=export)
+
+
+@report_app.command("moves")
+def moves_command(
+    login: AsUser,
+    since: Annotated[
+        str, typer.Option(help="Compare with the last computation kept before this day.")
+    ],
+    xyz: Annotated[bool, typer.Option(help="XYZ moves instead of ABC.")] = False,
+    export: Export = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who changed class between two kept computations. / Кто сменил класс."""
+    from crm import accounts, reports, trade
+    from crm.console import fail
+
+    try:
+        day = date.fromisoformat(since)
+    except ValueError:
+        fail("--since is a day, YYYY-MM-DD", 2)
+    with reading(config) as session:
+        actor = accounts.find_user(session, login)
+        older, newest, moved = trade.moves(session, actor, since=day, what="xyz" if xyz else "abc")
+    if older is None or newest is None or older.id == newest.id:
+        console.print(
+            "no computation kept before that day to compare with "
+            "(keep one with: satchel report abc --keep)"
+        )
+    show_report(reports.moves(older, newest, moved), as_json=as_json, export=export)
+
+
+@report_app.command("neglected")
+def neglected_command(
+    login: AsUser,
+    days: Annotated[int, typer.Option(min=1, help="No contact for at least this many days.")] = 60,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(help="Counterparty kinds (repeat; default: client)."),
+    ] = None,
+    owner: Annotated[str | None, typer.Option(help="Only this salesperson's clients.")] = None,
+    export: Export = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Clients nobody has contacted for N days, the longest first. / Забытые клиенты."""
+    from crm import accounts, analytics, reports
+
+    with reading(config) as session:
+        actor = accounts.find_user(session, login)
+        owner_id = accounts.find_user(session, owner).id if owner else None
+        items = analytics.neglected(
+            session, actor, days, today=date.today(), kinds=kind or ["client"], owner_id=owner_id
+        )
+        report = reports.neglected(session, items, days)
+    show_report(report, as_json=as_json, export=export)
