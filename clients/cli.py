@@ -32,6 +32,7 @@ from crm.console import (
     JsonOpt,
     PasswordFileOpt,
     PasswordStdinOpt,
+    ReportJsonOpt,
     clip,
     console,
     err,
@@ -947,27 +948,25 @@ def report_show(
     export: Annotated[
         Path | None, typer.Option(help="Also write the report to this .xlsx or .csv file.")
     ] = None,
-    as_json: JsonOpt = False,
+    as_json: ReportJsonOpt = False,
 ) -> None:
     """Show a report over the clients on this laptop (the server's rules, the synced sales)."""
     from datetime import date
 
     from crm import analytics
     from crm.console import fail, show_report
-    from crm.reports import default_period
+    from crm.reports import period
 
     if name not in ("abc", "matrix", "rfm", "neglected"):
         fail("the report is one of abc, matrix, rfm, neglected", 2)
     if basis not in analytics.BASES:
         fail(f"--basis is one of {', '.join(analytics.BASES)}", 2)
-    first, last = default_period(date.today())
     try:
-        period = (
-            date.fromisoformat(starts) if starts else first,
-            date.fromisoformat(ends) if ends else last,
-        )
+        chosen = period(starts, ends, date.today())
     except ValueError as exc:
-        fail(f"a month is written YYYY-MM-DD: {exc}", 2)
+        fail(str(exc), 2)
+    if group is not None and len(group) > 200:
+        fail("--group is a product group's name, up to 200 characters", 2)
     with opened(ctx) as replica:
-        report = replica.report(name, *period, basis=basis, product_group=group, days=days)
+        report = replica.report(name, *chosen, basis=basis, product_group=group, days=days)
     show_report(report, as_json=as_json, export=export)

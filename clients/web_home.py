@@ -331,6 +331,8 @@ class LaptopHome:
         return found
 
     def nav(self, user: User, gettext: Any) -> list[NavLink]:
+        # No "Reports" in the header: with the offline badges and a long name it has no room left on
+        # a 1366 px screen (tests/clients/test_laptop_browser.py); the agenda links to /reports.
         return [NavLink(gettext(web_home.SYNC_NAV), "/sync")]
 
     # -- conflicts ----------------------------------------------------------------

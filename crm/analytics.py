@@ -60,18 +60,45 @@ def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
+def _next(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
 def months(starts: date, ends: date) -> list[date]:
     """The first days of the months from ``starts``' month to ``ends``' month, both included."""
     first, last = month_start(starts), month_start(ends)
     out = []
     while first <= last:
         out.append(first)
-        first = (first + timedelta(days=32)).replace(day=1)
+        if first.year == 9999 and first.month == 12:
+            break
+        first = _next(first)
     return out
 
 
 def last_day(month: date) -> date:
-    return (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    if month.year == 9999 and month.month == 12:
+        return date(9999, 12, 31)
+    return _next(month) - timedelta(days=1)
+
+
+# The periods an analysis takes: a company's history, not the calendar's whole range.
+YEARS = (1990, 2100)
+MAX_MONTHS = 120
+
+
+def check_period(starts: date, ends: date) -> None:
+    """``ValueError`` saying what is wrong with a period asked of an analysis (every door asks)."""
+    if starts > ends:
+        raise ValueError("the period's first month is after its last")
+    if not (YEARS[0] <= starts.year and ends.year <= YEARS[1]):
+        raise ValueError(f"a period lies between {YEARS[0]} and {YEARS[1]}")
+    if (ends.year - starts.year) * 12 + ends.month - starts.month >= MAX_MONTHS:
+        raise ValueError(f"a period is at most {MAX_MONTHS // 12} years")
+
+
+MAX_GROUP = 200
+MAX_DAYS = 3650
 
 
 @dataclass(frozen=True)
@@ -125,6 +152,9 @@ def sums(
 ) -> Sums:
     """Each visible client's months of the period with sales, from the sales summaries
     (``SalesSummary.months``: the format is documented there)."""
+    check_period(starts, ends)
+    if product_group is not None and len(product_group) > MAX_GROUP:
+        raise ValueError(f"a product group's name is at most {MAX_GROUP} characters")
     rt = records.record_type("sales-summaries")
     query: Any = select(
         col(SalesSummary.counterparty_id), col(SalesSummary.groups), col(SalesSummary.months)
@@ -508,6 +538,8 @@ def neglected(
 ) -> list[Neglected]:
     """Counterparties of ``kinds`` that ``actor`` sees with no contact done in the last ``days``
     days (``contact_kinds``: which interactions count; all by default), longest neglected first."""
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days is a whole number from 1 to {MAX_DAYS}")
     wanted = set(kinds)
     last_q: Any = select(
         col(Interaction.counterparty_id), func.max(col(Interaction.starts_at))

@@ -170,6 +170,10 @@ def clip(value: Any, width: int = 40) -> str:
     return text[: width - 1] + "…"
 
 
+ReportJsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help="Print the report as one JSON object: columns, rows, about."),
+]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the rows as JSON (one array of objects).")
 ]
@@ -292,7 +296,7 @@ def show_report(report: Any, *, as_json: bool = False, export: Path | None = Non
     right = {"int", "money", "percent"}
     table = Table(
         *(Column(c.title, justify="right" if c.kind in right else "left") for c in report.columns),
-        title=f"{report.title}: {len(report.rows)}",
+        title=report.title if report.name == "matrix" else f"{report.title}: {len(report.rows)}",
     )
     for row in report.rows:
         table.add_row(*(_cell(row.get(c.key), c.kind) for c in report.columns))
@@ -310,7 +314,7 @@ def _cell(value: Any, kind: str) -> str:
 
     if value is None:
         return ""
-    if kind == "money" and isinstance(value, Decimal | int | float):
+    if (kind == "money" and isinstance(value, Decimal | int | float)) or isinstance(value, Decimal):
         return f"{value:,.2f}".replace(",", " ")
     if isinstance(value, datetime):
         return when(value)

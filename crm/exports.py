@@ -74,7 +74,7 @@ def to_csv(columns: Sequence[Column], rows: Sequence[dict[str, Any]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-_FORMATS = {"money": "#,##0.00", "percent": "0.0", "int": "0", "date": "DD.MM.YYYY"}
+_FORMATS = {"money": "#,##0.00", "percent": "0.00", "int": "0", "date": "DD.MM.YYYY"}
 
 
 def to_xlsx(

@@ -182,7 +182,11 @@ def _coerce_all(
         elif name in SYSTEM_FIELDS:
             problems[name] = "is set by the server and cannot be written"
         elif name not in rt.writable:
-            problems[name] = f"unknown field of {rt.singular}"
+            problems[name] = (
+                "is kept by the server and cannot be written"
+                if name in rt.model.model_fields and name not in rt.hidden
+                else f"unknown field of {rt.singular}"
+            )
         else:
             try:
                 values[name] = coerce(rt, name, raw)
@@ -200,6 +204,12 @@ def _coerce_all(
             f"{rt.singular} has invalid fields: {', '.join(sorted(problems))}", details=problems
         )
     return values
+
+
+def check_fields(rt: RecordType, data: dict[str, Any]) -> None:
+    """``ValidationFailed`` listing every field of an edit that may not be written as given
+    (unknown, kept by the server, of the wrong type), before anything else is decided."""
+    _coerce_all(rt, data, creating=False)
 
 
 def to_dict(rt: RecordType, record: Any) -> dict[str, Any]:

@@ -48,14 +48,39 @@ def default_period(today: date) -> tuple[date, date]:
     return starts, ends
 
 
-def names(session: Session, actor: User) -> dict[str, tuple[str, str | None]]:
-    """Visible counterparties' names and owners (for rows and for nobody else's)."""
+def period(starts: str | None, ends: str | None, today: date) -> tuple[date, date]:
+    """A period asked in words (``YYYY-MM-DD`` or ``YYYY-MM``; either may be left out: the last
+    twelve full months), checked as every door checks it; ``ValueError`` says what is wrong."""
+
+    def day(text: str | None, name: str) -> date | None:
+        if text is None:
+            return None
+        try:
+            if len(text) == 7:
+                return date.fromisoformat(text + "-01")
+            if len(text) == 10:
+                return date.fromisoformat(text)
+        except ValueError:
+            pass
+        raise ValueError(f"{name} is a day, YYYY-MM-DD (or a month, YYYY-MM), not {text[:40]!r}")
+
+    first, last = default_period(today)
+    chosen = (day(starts, "from") or first, day(ends, "to") or last)
+    analytics.check_period(*chosen)
+    return chosen
+
+
+def names(session: Session, actor: User) -> dict[str, tuple[str, str | None, str | None]]:
+    """Visible counterparties' names, owners and INNs (two clients may share a name)."""
     rt = records.record_type("counterparties")
     return {
-        cp: (name, owner)
-        for cp, name, owner in session.execute(
+        cp: (name, owner, inn)
+        for cp, name, owner, inn in session.execute(
             select(
-                col(Counterparty.id), col(Counterparty.legal_name), col(Counterparty.owner_id)
+                col(Counterparty.id),
+                col(Counterparty.legal_name),
+                col(Counterparty.owner_id),
+                col(Counterparty.inn),
             ).where(records.visible(rt, actor))
         )
     }
@@ -66,6 +91,7 @@ def _logins(session: Session) -> dict[str, str]:
 
 
 _CLIENT = Column("name", "Контрагент / Counterparty")
+_INN = Column("inn", "ИНН / INN")
 _OWNER = Column("owner", "Ответственный / Owner")
 
 
@@ -75,12 +101,13 @@ def abc(session: Session, actor: User, result: analytics.Classification) -> Repo
     basis = "Выручка / Revenue" if result.basis == "revenue" else "Валовая прибыль / Gross profit"
     rows = []
     for rank, c in enumerate(result.clients, 1):
-        name, owner = known.get(c.counterparty_id, (c.counterparty_id, None))
+        name, owner, inn = known.get(c.counterparty_id, (c.counterparty_id, None, None))
         rows.append(
             {
                 "rank": rank,
                 "counterparty_id": c.counterparty_id,
                 "name": name,
+                "inn": inn or "",
                 "owner": logins.get(owner or "", ""),
                 "amount": c.amount,
                 "share": round(c.share, 2),
@@ -98,6 +125,7 @@ def abc(session: Session, actor: User, result: analytics.Classification) -> Repo
         [
             Column("rank", "№", "int"),
             _CLIENT,
+            _INN,
             _OWNER,
             Column("amount", basis, "money"),
             Column("share", "Доля, % / Share, %", "percent"),
@@ -157,8 +185,9 @@ def rfm(
     rows = [
         {
             "counterparty_id": c.counterparty_id,
-            "name": known.get(c.counterparty_id, (c.counterparty_id, None))[0],
-            "owner": logins.get(known.get(c.counterparty_id, ("", None))[1] or "", ""),
+            "name": known.get(c.counterparty_id, (c.counterparty_id, None, None))[0],
+            "inn": known.get(c.counterparty_id, ("", None, None))[2] or "",
+            "owner": logins.get(known.get(c.counterparty_id, ("", None, None))[1] or "", ""),
             "recency_days": c.recency_days,
             "frequency": c.frequency,
             "monetary": c.monetary,
@@ -175,6 +204,7 @@ def rfm(
         "RFM",
         [
             _CLIENT,
+            _INN,
             _OWNER,
             Column("recency_days", "Дней с покупки / Days since last", "int"),
             Column("frequency", "Покупок / Purchases", "int"),

@@ -29,7 +29,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from crm.importing import (
     _date,
     _Field,
     _find_user,
+    _key,
     _map_headers,
     _tax_number,
 )
@@ -65,6 +66,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 IMPORTERS = (Role.ADMIN, Role.OFFICE)
+# What a sale's amount and date may be (REST's bounds for money; a company's history).
+MAX_AMOUNT = Decimal("1e13")
+FIRST_SALE = date(1990, 1, 1)
 
 
 def _may_import(actor: User, what: str) -> None:
@@ -166,6 +170,7 @@ class SalesReport:
     skipped: int = 0  # stored already (an export imported again)
     months: int = 0  # clients' sales summaries rewritten
     errors: list[RowError] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # columns of the file no sale needs
 
 
 def _amount(text: str) -> Decimal:
@@ -174,9 +179,22 @@ def _amount(text: str) -> Decimal:
         value = Decimal(cleaned)
     except InvalidOperation:
         raise ValueError(f"{text!r} is not an amount") from None
-    if not value.is_finite() or abs(value) >= Decimal("1e16"):
+    if not value.is_finite():
         raise ValueError(f"{text!r} is not an amount")
+    if abs(value) >= MAX_AMOUNT:
+        raise ValueError(f"{text!r} is more than a sale can be (under 10 000 000 000 000)")
+    if value != value.quantize(Decimal("0.01")):
+        raise ValueError(f"{text!r} has more than two decimals (kopecks)")
     return value.quantize(Decimal("0.01"))
+
+
+def _sold_on(text: str) -> date:
+    day = _date(text)
+    if not FIRST_SALE <= day <= date.today() + timedelta(days=366):
+        raise ValueError(
+            f"{text!r} is not a shipment's date: between {FIRST_SALE:%d.%m.%Y} and a year from today"
+        )
+    return day
 
 
 class _Clients:
@@ -204,8 +222,10 @@ class _Clients:
     def find(self, inn: str | None, kpp: str | None, name: str | None) -> str:
         if inn:
             found = self.by_inn.get(inn, [])
-            if len(found) > 1 and kpp:
-                found = [f for f in found if f[1] == kpp]
+            if kpp:
+                # A KPP tells a branch from the head office; one that none of them has is an error,
+                # not a match by the INN alone (a counterparty stored without a KPP matches any).
+                found = [f for f in found if f[1] in (kpp, None)]
             if len(found) == 1:
                 return found[0][0]
             if found:
@@ -253,11 +273,17 @@ def import_sales(
             _Field(f.name, (*f.aliases, *(h for h, n in mapping.items() if n == f.name)))
             for f in SALE_FIELDS
         )
+    # 1C's exports carry more columns than a sale needs (warehouse, quantity, VAT…): those are
+    # ignored, and said so.
+    known = {_key(alias) for f in fields for alias in f.aliases}
+    ignored = [h for h in headers if h and _key(h) not in known]
+    if ignored:
+        fields = (*fields, _Field("ignored", tuple(ignored), multi=True))
     columns = _map_headers(
         headers, rows, fields, [("number",), ("date",), ("inn", "counterparty"), ("revenue",)]
     )
     filled = [(n, cells) for n, cells in rows if any(cells)]
-    report = SalesReport(total=len(filled))
+    report = SalesReport(total=len(filled), ignored=ignored)
     clients = _Clients(session, actor)
     users: list[User] | None = None
     found: dict[tuple[str, date, str, str], dict[str, Any]] = {}
@@ -273,7 +299,7 @@ def import_sales(
         values: dict[str, Any] = {}
         for name, parse in (
             ("number", lambda t: t.strip()[:60]),
-            ("date", _date),
+            ("date", _sold_on),
             ("revenue", _amount),
             ("cost", _amount),
         ):
@@ -533,15 +559,20 @@ def match_payments(session: Session, actor: User) -> int:
 # ----------------------------------------------------------------------------- classifications
 
 
+def may_keep(actor: User) -> None:
+    """Only the office and administrators keep a classification of the whole company."""
+    if actor.role not in IMPORTERS:
+        raise PermissionDenied(
+            "only the office and administrators keep a classification of the company"
+        )
+
+
 def store_classification(
     session: Session, actor: User, result: analytics.Classification, *, apply: bool = True
 ) -> ClassRun:
     """Keep a computation (and with ``apply``, put its classes on the cards) — the office's,
     over the whole company: a salesperson's view of their own clients is computed, not kept."""
-    if actor.role not in IMPORTERS:
-        raise PermissionDenied(
-            "only the office and administrators keep a classification of the company"
-        )
+    may_keep(actor)
     t = result.thresholds
     run = ClassRun(
         computed_by=actor.id,

@@ -31,6 +31,7 @@ from sync import conflicts, protocol
 from web import app as web_app
 from web import home as web_home
 from web.home import Badge, DeviceInfo, NavLink
+from web.routes.reports import REPORTS_NAV
 
 # The company's zone for "today" on the agenda and for times typed into forms.
 # Trading companies of the product's market work on Moscow time; a setting can come when one does not.
@@ -136,6 +137,10 @@ class ServerHome:
 
     def nav(self, user: User, gettext: Any) -> list[NavLink]:
         links = []
+        # Everyone's (over the clients they see) but an admin's, whose header has no room left
+        # (tests/web/test_browser.py); the agenda links to /reports for everyone.
+        if user.role != Role.ADMIN:
+            links.append(NavLink(gettext(REPORTS_NAV), "/reports"))
         if sorts_mail(user):
             links.append(NavLink(gettext(web_home.REVIEW_NAV), "/review"))
             links.append(NavLink(gettext(web_home.OUTBOX_NAV), "/outbox"))

@@ -316,6 +316,9 @@ def _update(
         user, record, m["fields"]
     ):
         raise PermissionDenied(f"you may see but not change {rt.singular} {m['id']}")
+    # A field no client may write (a class the server computes, an unknown name, a wrong type) is
+    # refused whoever changed it last: it must not become a conflict to settle.
+    records.check_fields(rt, m["fields"])
     current = records.to_dict(rt, record)
     clean = {k: v for k, v in m["fields"].items() if k not in contested}
     disputed = {k: v for k, v in m["fields"].items() if k in contested and v != current.get(k)}

@@ -26,7 +26,6 @@ from server.http import as_user, json_response, only_params, read_json
 
 PERIOD = ("from", "to")
 THRESHOLDS = ("a", "b", "x", "y", "min_months")
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(r"\d{1,3}(\.\d{1,4})?")
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -34,28 +33,14 @@ FORMATS = {
 }
 
 
-def _day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        if not _DAY.fullmatch(value):
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise MalformedInput(
-            f"query parameter {name} must be a day, YYYY-MM-DD, got {value[:40]!r}"
-        ) from None
-
-
 def _period(params: Any) -> tuple[date, date]:
-    first, last = reports.default_period(date.today())
-    starts = _day(params.get("from"), "from") or first
-    ends = _day(params.get("to"), "to") or last
-    if starts > ends:
-        raise MalformedInput("from must not be after to")
-    if (ends.year - starts.year) * 12 + ends.month - starts.month >= 120:
-        raise MalformedInput("a period is at most ten years")
-    return starts, ends
+    for name in ("from", "to"):
+        if hasattr(params, "getlist") and len(params.getlist(name)) > 1:
+            raise MalformedInput(f"query parameter {name} is given twice")
+    try:
+        return reports.period(params.get("from"), params.get("to"), date.today())
+    except ValueError as exc:
+        raise MalformedInput(str(exc)) from None
 
 
 def _number(params: Any, name: str, default: float) -> float:
@@ -184,9 +169,13 @@ async def moves(request: Request) -> Response:
     def work(session: Any, user: User) -> reports.Report:
         only_params(request, "since", "what", "format")
         _format(request)
-        since = _day(request.query_params.get("since"), "since")
-        if since is None:
+        raw = request.query_params.get("since")
+        if raw is None:
             raise MalformedInput("query parameter since (YYYY-MM-DD) is required")
+        try:
+            since, _ = reports.period(raw, raw, date.today())
+        except ValueError as exc:
+            raise MalformedInput(str(exc).replace("from", "since")) from None
         what = request.query_params.get("what", "abc")
         if what not in ("abc", "xyz"):
             raise MalformedInput("what is abc or xyz")
@@ -208,6 +197,8 @@ async def keep(request: Request) -> Response:
     params = {k: str(v) for k, v in body.items()}
 
     def work(session: Any, user: User) -> dict[str, Any]:
+        only_params(request)
+        trade.may_keep(user)  # before anything is computed: a refusal costs nothing
         starts, ends = _period(params)
         result = analytics.classify(
             session, user, starts, ends, basis=_basis(params), thresholds=_thresholds(params)

@@ -119,12 +119,14 @@ def import_sales(
     if dry_run and report.errors:
         for error in report.errors:
             console.print(str(error))
-        fail(f"{len(report.errors)} problem(s); nothing would be imported", 1)
+        fail(f"{len(report.errors)} problem(s); nothing would be imported", 3)
     verb = "would import" if dry_run else "imported"
     console.print(
-        f"{verb} {report.created} sales, skipped {report.skipped} imported before; "
-        f"{report.months} monthly totals rewritten"
+        f"{verb} {report.created} sales, skipped {report.skipped} imported before"
+        + ("" if dry_run else f"; {report.months} clients' sales summaries rewritten")
     )
+    if report.ignored:
+        console.print("columns ignored / столбцы пропущены: " + ", ".join(report.ignored))
 
 
 @import_app.command("bank")
@@ -163,7 +165,7 @@ def import_bank(
     if dry_run and report.errors:
         for error in report.errors:
             console.print(error)
-        fail(f"{len(report.errors)} broken document(s); nothing would be imported", 1)
+        fail(f"{len(report.errors)} broken document(s); nothing would be imported", 3)
     verb = "would keep" if dry_run else "kept"
     console.print(
         f"{report.documents} documents: {verb} {report.created} payments "

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crm.console import JsonOpt, console, show_report
+from crm.console import ReportJsonOpt as JsonOpt
+from crm.console import console, show_report
 from server.commands.opening import ConfigOpt, reading, writing
 
 if TYPE_CHECKING:
@@ -41,16 +42,20 @@ Group = Annotated[
 
 def _period(starts: str | None, ends: str | None) -> tuple[date, date]:
     from crm.console import fail
-    from crm.reports import default_period
+    from crm.reports import period
 
-    first, last = default_period(date.today())
     try:
-        return (
-            date.fromisoformat(starts) if starts else first,
-            date.fromisoformat(ends) if ends else last,
-        )
+        return period(starts, ends, date.today())
     except ValueError as exc:
-        fail(f"a month is written YYYY-MM-DD: {exc}", 2)
+        fail(str(exc), 2)
+
+
+def _group(group: str | None) -> str | None:
+    from crm.console import fail
+
+    if group is not None and len(group) > 200:
+        fail("--group is a product group's name, up to 200 characters", 2)
+    return group
 
 
 def _thresholds(a: float, b: float, x: float, y: float, min_months: int) -> Thresholds:
@@ -103,7 +108,7 @@ def abc_command(
     with opened as session:
         actor = accounts.find_user(session, login)
         result = analytics.classify(
-            session, actor, first, last, basis=basis, thresholds=t, product_group=group
+            session, actor, first, last, basis=basis, thresholds=t, product_group=_group(group)
         )
         if keep:
             if group is not None:
@@ -131,7 +136,7 @@ def rfm_command(
     first, last = _period(starts, ends)
     with reading(config) as session:
         actor = accounts.find_user(session, login)
-        clients = analytics.rfm(session, actor, first, last, product_group=group)
+        clients = analytics.rfm(session, actor, first, last, product_group=_group(group))
         report = reports.rfm(session, actor, clients, first, last)
     show_report(report, as_json=as_json, export=export)
 
@@ -149,12 +154,8 @@ def moves_command(
 ) -> None:
     """Who changed class between two kept computations. / Кто сменил класс."""
     from crm import accounts, reports, trade
-    from crm.console import fail
 
-    try:
-        day = date.fromisoformat(since)
-    except ValueError:
-        fail("--since is a day, YYYY-MM-DD", 2)
+    day = _period(since, since)[0]
     with reading(config) as session:
         actor = accounts.find_user(session, login)
         older, newest, moved = trade.moves(session, actor, since=day, what="xyz" if xyz else "abc")
@@ -169,7 +170,9 @@ def moves_command(
 @report_app.command("neglected")
 def neglected_command(
     login: AsUser,
-    days: Annotated[int, typer.Option(min=1, help="No contact for at least this many days.")] = 60,
+    days: Annotated[
+        int, typer.Option(min=1, max=3650, help="No contact for at least this many days.")
+    ] = 60,
     kind: Annotated[
         list[str] | None,
         typer.Option(help="Counterparty kinds (repeat; default: client)."),

@@ -417,3 +417,43 @@ def test_deleting_a_counterparty_takes_its_sales_and_months(
         assert not session.execute(
             select(SalesSummary).where(col(SalesSummary.counterparty_id) == ids["ООО Бета"])
         ).first()
+
+
+def test_a_sales_file_is_held_to_what_a_sale_can_be(database: Database, tmp_path: Path) -> None:
+    """Found by an outside trial: kopecks past the second decimal were rounded away, amounts and
+    dates no sale has were taken, a KPP no branch has matched by the INN alone; and a real 1C
+    export's extra columns stopped the import."""
+    ids = _company(database)
+    inns = {name: inn10(f"77{n:07d}") for n, name in enumerate(ids)}
+    with database.write() as session:  # Альфа has a KPP now; Бета has none
+        alpha = session.get_one(Counterparty, ids["ООО Альфа"])
+        alpha.kpp = "770101001"
+    lines = [
+        "Номер;Дата;ИНН;КПП;Сумма;Склад;Количество",
+        f"1;10.01.2026;{inns['ООО Альфа']};770101001;500,001;Основной;3",
+        f"2;10.01.2026;{inns['ООО Альфа']};770101001;10000000000000;Основной;3",
+        f"3;12.11.1850;{inns['ООО Альфа']};770101001;100;Основной;3",
+        f"4;12.11.2099;{inns['ООО Альфа']};770101001;100;Основной;3",
+        f"5;10.01.2026;{inns['ООО Альфа']};999999999;100;Основной;3",
+        f"6;10.01.2026;{inns['ООО Бета']};999999999;100;Основной;3",
+        f"7;10.01.2026;{inns['ООО Альфа']};770101001;1 234,50;Основной;3",
+    ]
+    path = tmp_path / "sales.csv"
+    path.write_bytes("\r\n".join(lines).encode("cp1251"))
+    with database.write() as session:
+        report = trade.import_sales(session, _user(session, "office"), path, dry_run=True)
+    problems = {e.row: e.message for e in report.errors}
+    assert sorted(problems) == [2, 3, 4, 5, 6], problems
+    assert "more than two decimals" in problems[2]
+    assert "more than a sale can be" in problems[3]
+    assert "shipment's date" in problems[4] and "shipment's date" in problems[5]
+    assert "КПП 999999999" in problems[6]
+    assert report.ignored == ["Склад", "Количество"]
+    good = tmp_path / "good.csv"
+    good.write_bytes("\r\n".join([lines[0], lines[6], lines[7]]).encode("cp1251"))
+    with database.write() as session:
+        report = trade.import_sales(session, _user(session, "office"), good)
+    assert report.created == 2  # Бета has no KPP stored: any KPP is its
+    with database.read() as session:
+        amounts = sorted(s.revenue for s in session.execute(select(Sale)).scalars())
+    assert amounts == [D("100.00"), D("1234.50")]

@@ -86,7 +86,7 @@ def test_exports_are_typed_and_formulas_do_not_run(api: Api, tmp_path: Path) -> 
     )
     cells = list(csv.reader(io.StringIO(text.content.decode("utf-8-sig")), delimiter=";"))
     assert cells[1][1].startswith("'=HYPERLINK")  # neutralised
-    assert cells[1][3] == "60000,00"
+    assert cells[1][4] == "60000,00"  # after №, the name, its INN and its owner
 
 
 def test_hostile_parameters_get_a_clear_400_and_keep_is_the_offices(
@@ -176,3 +176,100 @@ def test_sales_summaries_are_read_only_and_seen_only_with_their_client(
     assert pushed.json()["results"][0]["status"] in ("rejected", "refused"), pushed.text
     with api.database.read() as session:
         assert session.get(SalesSummary, "6f1c7a8e-0000-4000-8000-000000000001") is None
+
+
+def test_a_pushed_class_is_refused_not_a_conflict_and_far_periods_are_400(
+    api: Api, tmp_path: Path
+) -> None:
+    """Found by an outside trial: a salesperson's push of the class the server keeps became two open
+    conflicts; a period in the year 9999 answered 500."""
+    w = _world(api, tmp_path)
+    assert (
+        api.client.post("/api/v1/reports/abc/keep", json=PERIOD, headers=w["office"]).status_code
+        == 201
+    )
+    me = api.client.get("/api/v1/me", headers=w["ivanov"]).json()
+    pushed = api.client.post(
+        "/sync/v1/push",
+        json={
+            "device_id": me["device"]["id"],
+            "mutations": [
+                {
+                    "seq": 1,
+                    "op": "update",
+                    "type": "counterparties",
+                    "id": w["mine"]["id"],
+                    "base_version": 1,
+                    "fields": {"abc_class": "A", "xyz_class": "X"},
+                    "client_time": "2026-11-20T10:00:00Z",
+                }
+            ],
+        },
+        headers={**w["ivanov"], **protocol.headers()},
+    )
+    assert pushed.status_code == 200, pushed.text
+    result = pushed.json()["results"][0]
+    assert result["status"] == "refused", result
+    assert "kept by the server" in str(result)
+    assert api.client.get("/api/v1/conflicts", headers=w["ivanov"]).json()["items"] == []
+    card = api.client.get(f"/api/v1/counterparties/{w['mine']['id']}", headers=w["ivanov"]).json()
+    assert card["abc_class"] == "B"
+    for params in (
+        {"from": "9999-01-01", "to": "9999-12-01"},
+        {"from": "0001-01-01", "to": "0001-02-01"},
+        {"from": "2025-01-01", "to": "2025-02-01", "group": "x" * 201},
+    ):
+        for name in ("abc", "matrix", "rfm"):
+            r = api.client.get(f"/api/v1/reports/{name}", params=params, headers=w["ivanov"])
+            assert r.status_code == 400, (name, params, r.text)
+    twice = api.client.get(
+        "/api/v1/reports/abc?from=2025-01-01&from=2025-02-01", headers=w["ivanov"]
+    )
+    assert twice.status_code == 400
+    far = api.client.get(
+        "/api/v1/reports/moves", params={"since": "9999-12-31"}, headers=w["ivanov"]
+    )
+    assert far.status_code == 400
+    # A salesperson is refused before anything is computed or checked, and nothing is kept.
+    for body in ({"basis": "x"}, {"from": "9999-11-01"}, PERIOD):
+        r = api.client.post("/api/v1/reports/abc/keep", json=body, headers=w["ivanov"])
+        assert r.status_code == 403, (body, r.text)
+    assert (
+        api.client.post(
+            "/api/v1/reports/abc/keep?dry=1", json=PERIOD, headers=w["office"]
+        ).status_code
+        == 400
+    )
+    with api.database.read() as session:
+        assert len(session.execute(select(ClassRun)).all()) == 1
+
+
+def test_the_commands_report_keep_and_refuse_clearly(api: Api, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from server.commands import app
+
+    _world(api, tmp_path)
+    env = {"SATCHEL_DATABASE_URL": api.database.url, "COLUMNS": "250"}
+    runner = CliRunner()
+    period = ["--from", "2025-01", "--to", "2025-12"]
+    out = tmp_path / "abc.xlsx"
+    shown = runner.invoke(
+        app, ["report", "abc", "--as", "ivanov", *period, "--export", str(out)], env=env
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "ООО «Альфа»" in shown.output and "HYPERLINK" not in shown.output
+    assert load_workbook(out).active.max_row == 2  # the header and his one client
+    refused = runner.invoke(app, ["report", "abc", "--as", "ivanov", *period, "--keep"], env=env)
+    assert refused.exit_code != 0 and "office" in refused.output
+    for args in (
+        ["--from", "9999-01-01", "--to", "9999-12-01"],
+        ["--from", "2026-10-01", "--to", "2026-01-01"],
+        ["--group", "x" * 201],
+    ):
+        bad = runner.invoke(app, ["report", "rfm", "--as", "ivanov", *args], env=env)
+        assert bad.exit_code == 2 and "Traceback" not in bad.output, (args, bad.output)
+    kept = runner.invoke(app, ["report", "abc", "--as", "office", *period, "--keep"], env=env)
+    assert kept.exit_code == 0 and "kept as computation" in kept.output, kept.output
+    with api.database.read() as session:
+        assert len(session.execute(select(ClassRun)).all()) == 1
