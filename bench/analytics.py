@@ -156,8 +156,7 @@ def _company(database: Database, clients: int) -> tuple[dict[str, User], list[di
 
 
 def _analyses(session: Any, actor: User) -> int:
-    result = analytics.classify(session, actor, *PERIOD)
-    clients = analytics.rfm(session, actor, *PERIOD)
+    result, clients = analytics.analyse(session, actor, *PERIOD)
     assert len(clients) <= len(result.clients)
     return len(result.clients)
 

@@ -474,14 +474,21 @@ def import_statement(
     )
     inns = set(own_inns)
     index = _inn_index(session)
-    keys = [d.key for d in statement.documents]
-    known: set[str] = set()
-    for start in range(0, len(keys), 500):
-        known.update(
+    # The keys kept already, of the statement's days: one range read through the date's index (a
+    # statement covers days or weeks), where asking for the keys themselves in chunks made
+    # PostgreSQL scan the table once per chunk.
+    days = [d.date for d in statement.documents]
+    known: set[str] = (
+        set(
             session.execute(
-                select(col(Payment.key)).where(col(Payment.key).in_(keys[start : start + 500]))
+                select(col(Payment.key)).where(
+                    col(Payment.paid_on) >= min(days), col(Payment.paid_on) <= max(days)
+                )
             ).scalars()
         )
+        if days
+        else set()
+    )
     seen: set[str] = set()
     rows = []
     for doc in statement.documents:

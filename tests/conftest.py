@@ -10,6 +10,7 @@ reachable the PostgreSQL half is skipped with the reason, except under
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import uuid
@@ -41,6 +42,12 @@ HYPOTHESIS_PROFILE = os.environ.get("SATCHEL_HYPOTHESIS_PROFILE", "ci")
 hypothesis.settings.register_profile("ci", hypothesis.settings())
 hypothesis.settings.register_profile("thorough", max_examples=1000)
 hypothesis.settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+# The fuzz tests that drew the same inputs every run (derandomized) draw from a seed that moves every
+# day instead: fewer examples per run, other ones each day, more over a week. The run's header
+# prints it; SATCHEL_FUZZ_SEED=N draws that day's again.
+FUZZ_SEED = int(os.environ.get("SATCHEL_FUZZ_SEED", str(datetime.date.today().toordinal())))
 
 
 def examples(ci: int, thorough: int | None = None) -> int:
@@ -229,4 +236,8 @@ def make_user(
 def pytest_report_header() -> str:
     from tests.sync.test_convergence import HISTORIES, OFFSET
 
-    return f"convergence: {HISTORIES} histories per database from seed {OFFSET} (SATCHEL_CONVERGENCE_OFFSET={OFFSET} repeats them)"
+    return (
+        f"convergence: {HISTORIES} histories per database from seed {OFFSET} "
+        f"(SATCHEL_CONVERGENCE_OFFSET={OFFSET} repeats them); fuzz seed {FUZZ_SEED} "
+        f"(SATCHEL_FUZZ_SEED={FUZZ_SEED})"
+    )

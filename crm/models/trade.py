@@ -90,7 +90,7 @@ class Payment(SQLModel, table=True):
     # crm.bank.BankDocument.key: the same document in two statements is one payment.
     key: str = Field(max_length=200, unique=True)
     number: str = Field(max_length=60)
-    paid_on: date
+    paid_on: date = Field(index=True)
     amount: Decimal = Field(sa_type=MONEY)
     # "in" (to us), "out" (from us), "unknown" (neither account is ours).
     direction: str = Field(max_length=10)

@@ -457,3 +457,74 @@ def test_a_sales_file_is_held_to_what_a_sale_can_be(database: Database, tmp_path
     with database.read() as session:
         amounts = sorted(s.revenue for s in session.execute(select(Sale)).scalars())
     assert amounts == [D("100.00"), D("1234.50")]
+
+
+def _statement(*documents: tuple[str, str, str, str, str]) -> bytes:
+    """A 1CClientBankExchange statement: (number, date, amount, payer INN, payer name) each, paid to us."""
+    lines = [
+        "1CClientBankExchange",
+        "ВерсияФормата=1.03",
+        "Кодировка=Windows",
+        "РасчСчет=40702810900000000001",
+    ]
+    for number, day, amount, inn, name in documents:
+        lines += [
+            "СекцияДокумент=Платежное поручение",
+            f"Номер={number}",
+            f"Дата={day}",
+            f"Сумма={amount}",
+            f"ПлательщикСчет=407028100000000{number:0>5}",
+            f"Плательщик={name}",
+            f"ПлательщикИНН={inn}",
+            "ПолучательСчет=40702810900000000001",
+            "Получатель=ООО «Сатчел Трейд»",
+            "НазначениеПлатежа=Оплата по счёту",
+            "КонецДокумента",
+        ]
+    lines.append("КонецФайла")
+    return "\r\n".join(lines).encode("cp1251")
+
+
+def test_a_bank_statement_is_kept_once_matched_by_inn(database: Database) -> None:
+    from crm.models import Payment
+
+    ids = _company(database)
+    inns = {name: inn10(f"77{n:07d}") for n, name in enumerate(ids)}
+    raw = _statement(
+        ("11", "02.10.2026", "150000.00", inns["ООО Альфа"], "ООО Альфа"),
+        ("12", "03.10.2026", "2 500,50", inns["ООО Гамма"], "ООО Гамма"),
+        ("13", "04.10.2026", "990.00", "7712345679", "ООО Незнакомец"),
+    )
+    with database.write() as session, pytest.raises(PermissionDenied):
+        trade.import_statement(session, _user(session, "ivanov"), raw)
+    with database.write() as session:
+        report = trade.import_statement(session, _user(session, "office"), raw)
+    assert (report.documents, report.created, report.matched, report.skipped) == (3, 3, 2, 0)
+    assert len(report.unmatched) == 1 and "Незнакомец" in report.unmatched[0]
+    with database.write() as session:  # the same statement again, and one overlapping it
+        again = trade.import_statement(session, _user(session, "office"), raw)
+        more = trade.import_statement(
+            session,
+            _user(session, "office"),
+            _statement(
+                ("12", "03.10.2026", "2500.50", inns["ООО Гамма"], "ООО Гамма"),
+                ("14", "05.10.2026", "10.00", inns["ООО Бета"], "ООО Бета"),
+            ),
+        )
+    assert (again.created, again.skipped) == (0, 3)
+    assert (more.created, more.skipped, more.matched) == (1, 1, 1)
+    with database.read() as session:
+        kept = {p.number: p for p in session.execute(select(Payment)).scalars()}
+    assert sorted(kept) == ["11", "12", "13", "14"]
+    assert kept["11"].counterparty_id == ids["ООО Альфа"] and kept["11"].direction == "in"
+    assert kept["12"].amount == D("2500.50") and kept["13"].counterparty_id is None
+    # A statement with a broken document keeps nothing and says where.
+    broken = _statement(
+        ("15", "06.10.2026", "1.00", inns["ООО Альфа"], "ООО Альфа"),
+        ("16", "31.02.2026", "1.00", inns["ООО Альфа"], "ООО Альфа"),
+    )
+    with database.write() as session, pytest.raises(ImportFailed) as failed:
+        trade.import_statement(session, _user(session, "office"), broken)
+    assert "31.02.2026" in " ".join(failed.value.details)
+    with database.read() as session:
+        assert len(session.execute(select(Payment)).all()) == 4

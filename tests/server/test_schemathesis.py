@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import Bundle
@@ -29,9 +29,12 @@ from schemathesis.specs.openapi.stateful import transition as sm_transition
 
 from crm import accounts
 from crm.models import User
+from tests.conftest import FUZZ_SEED
 from tests.server.conftest import Api
 
-MAX_EXAMPLES = 25
+# Per operation and mode, drawn from the day's seed (tests/conftest.py FUZZ_SEED): 12 a day, other ones
+# each day, where 25 fixed ones were drawn every run before.
+MAX_EXAMPLES = 12
 CHECKS = [
     st_checks.not_a_server_error,
     st_checks.status_code_conformance,
@@ -64,10 +67,11 @@ def _fresh_token(api: Api, user_id: str) -> dict[str, str]:
 
 
 def _check(operation: Any, auth: Any, mode: GenerationMode) -> None:
+    @seed(FUZZ_SEED)
     @settings(
         max_examples=MAX_EXAMPLES,
         deadline=None,
-        derandomize=True,
+        derandomize=False,
         database=None,
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -36,7 +36,7 @@ from crm.models import Counterparty
 from server.app import create_app
 from server.config import Config
 from sync import protocol
-from tests.conftest import make_user
+from tests.conftest import FUZZ_SEED, make_user
 from tests.server.conftest import Api
 from tests.server.test_sync_api import Laptop
 
@@ -476,11 +476,13 @@ def world(api: Api) -> World:
 
 
 # No shrinking: the company changes from one example to the next, so a replay is not the same test; a failure
-# is reported as found, with the draws that led to it.
+# is reported as found, with the draws that led to it. Drawn from the day's seed (tests/conftest.py
+# FUZZ_SEED): 15 a day, other ones each day, where 30 fixed ones were drawn every run before.
+@seed(FUZZ_SEED)
 @settings(
-    max_examples=30,
+    max_examples=15,
     deadline=None,
-    derandomize=True,
+    derandomize=False,
     database=None,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[

@@ -92,6 +92,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_payment_counterparty_id"), ["counterparty_id"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_payment_paid_on"), ["paid_on"], unique=False)
 
     op.create_table(
         "sale",
@@ -169,6 +170,7 @@ def downgrade() -> None:
 
     op.drop_table("sale")
     with op.batch_alter_table("payment", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payment_paid_on"))
         batch_op.drop_index(batch_op.f("ix_payment_counterparty_id"))
 
     op.drop_table("payment")
