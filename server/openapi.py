@@ -881,7 +881,10 @@ def _reports_paths() -> dict[str, Any]:
                 {
                     "name": "kind",
                     "in": "query",
-                    "schema": {"type": "string", "maxLength": 40},
+                    "schema": {
+                        "type": "string",
+                        "enum": ["client", "prospect", "supplier", "partner", "competitor"],
+                    },
                     "description": "counterparty kind (repeat; default client)",
                 },
                 {"name": "owner_id", "in": "query", "schema": {"type": "string", "maxLength": 36}},

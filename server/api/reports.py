@@ -22,6 +22,7 @@ from starlette.routing import Route
 from crm import analytics, exports, reports, trade
 from crm.errors import MalformedInput, ValidationFailed
 from crm.models import User
+from crm.models.enums import CounterpartyKind
 from server.http import as_user, json_response, only_params, read_json
 
 PERIOD = ("from", "to")
@@ -152,8 +153,9 @@ async def neglected(request: Request) -> Response:
         if not raw.isdigit() or not 1 <= int(raw) <= 3650:
             raise MalformedInput("days must be a whole number from 1 to 3650")
         kinds = params.getlist("kind") or ["client"]
-        if any(len(k) > 40 for k in kinds):
-            raise MalformedInput("kind is a counterparty kind such as client")
+        known = {k.value for k in CounterpartyKind}
+        if any(k not in known for k in kinds):
+            raise MalformedInput(f"kind is one of {', '.join(sorted(known))}")
         owner = params.get("owner_id")
         if owner is not None and len(owner) > 36:
             raise MalformedInput("owner_id is a user's id")

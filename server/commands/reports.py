@@ -184,7 +184,12 @@ def neglected_command(
 ) -> None:
     """Clients nobody has contacted for N days, the longest first. / Забытые клиенты."""
     from crm import accounts, analytics, reports
+    from crm.console import fail
+    from crm.models.enums import CounterpartyKind
 
+    known = {k.value for k in CounterpartyKind}
+    if any(k not in known for k in kind or []):
+        fail(f"--kind is one of {', '.join(sorted(known))}", 2)
     with reading(config) as session:
         actor = accounts.find_user(session, login)
         owner_id = accounts.find_user(session, owner).id if owner else None

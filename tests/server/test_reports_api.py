@@ -107,6 +107,8 @@ def test_hostile_parameters_get_a_clear_400_and_keep_is_the_offices(
     r = api.client.get("/api/v1/reports/abc", params={"a": "90", "b": "20"}, headers=w["ivanov"])
     assert r.status_code == 422
     assert api.client.get("/api/v1/reports/moves", headers=w["ivanov"]).status_code == 400
+    martian = api.client.get("/api/v1/reports/neglected?kind=martian", headers=w["ivanov"])
+    assert martian.status_code == 400 and "client" in martian.text
     assert api.client.get("/api/v1/reports/abc").status_code == 401
 
     refused = api.client.post("/api/v1/reports/abc/keep", json=PERIOD, headers=w["ivanov"])
