@@ -131,10 +131,6 @@ class Month:
     documents: int
     last_sold_on: date
 
-    @property
-    def profit(self) -> Decimal:
-        return self.revenue - (self.cost if self.cost is not None else self.revenue)
-
 
 # A client's months as read: "YYYY-MM" → [revenue, cost or None, documents, last day], amounts
 # in whole kopecks. Ints, not Decimals: the analyses add up a few hundred thousand of them.

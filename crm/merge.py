@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from crm import access, changes, records, search
+from crm import access, changes, records, search, trade
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.models import (
     ContactPerson,
@@ -37,7 +37,9 @@ from crm.models import (
     CounterpartyMerge,
     Deal,
     Interaction,
+    Payment,
     Reminder,
+    Sale,
     Share,
     User,
     utcnow,
@@ -214,7 +216,27 @@ def merge(
             if reminder.counterparty_id != survivor_id:  # moved above when it was under it
                 reminder.version += 1
                 reminder.updated_at, reminder.updated_by = now, actor.id
+        # Its shipments and payments are the survivor's (the books do not change with a merge);
+        # both sales summaries are rewritten from them. Deleting it would otherwise take its sales.
+        sold = session.execute(
+            update(Sale)
+            .where(col(Sale.counterparty_id) == absorbed_id)
+            .values(counterparty_id=survivor_id, updated_at=now, updated_by=actor.id)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]  # a DML result is a CursorResult
+        if sold:
+            moved["sales"] = sold
+        paid = session.execute(
+            update(Payment)
+            .where(col(Payment.counterparty_id) == absorbed_id)
+            .values(counterparty_id=survivor_id)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if paid:
+            moved["payments"] = paid
     session.flush()
+    if sold:
+        trade.refresh_summaries(session, [survivor_id, absorbed_id])
     for person in session.execute(
         select(ContactPerson).where(col(ContactPerson.counterparty_id) == survivor_id)
     ).scalars():

@@ -528,3 +528,49 @@ def test_a_bank_statement_is_kept_once_matched_by_inn(database: Database) -> Non
     assert "31.02.2026" in " ".join(failed.value.details)
     with database.read() as session:
         assert len(session.execute(select(Payment)).all()) == 4
+
+
+def test_a_merge_keeps_the_duplicates_sales_and_payments(
+    database: Database, tmp_path: Path
+) -> None:
+    """The merged-away counterparty is deleted, and a deletion takes its sales: a merge moves them
+    to the survivor first, so its revenue and its summary are whole."""
+    from crm import merge
+    from crm.models import Payment
+
+    ids = _company(database)
+    inns = {name: inn10(f"77{n:07d}") for n, name in enumerate(ids)}
+    path = _sales_csv(
+        tmp_path / "s.csv",
+        [
+            ("1", "10.01.2026", inns["ООО Альфа"], "700", "", ""),
+            ("2", "10.02.2026", inns["ООО Бета"], "300", "", ""),
+        ],
+    )
+    with database.write() as session:
+        office = _user(session, "office")
+        trade.import_sales(session, office, path)
+        trade.import_statement(
+            session, office, _statement(("9", "12.02.2026", "300.00", inns["ООО Бета"], "Бета"))
+        )
+    make_user(database, "admin", role="admin", team=None)
+    with database.write() as session:  # Бета turns out to be Альфа entered twice, its INN a typo
+        session.get_one(Counterparty, ids["ООО Бета"]).inn = None
+    with database.write() as session:
+        row = merge.merge(session, _user(session, "admin"), ids["ООО Альфа"], ids["ООО Бета"])
+        assert row.moved["sales"] == 1 and row.moved["payments"] == 1
+    with database.read() as session:
+        owners = {s.counterparty_id for s in session.execute(select(Sale)).scalars()}
+        assert owners == {ids["ООО Альфа"]}
+        assert session.execute(select(Payment)).scalar_one().counterparty_id == ids["ООО Альфа"]
+        summaries = {
+            s.counterparty_id: s.months for s in session.execute(select(SalesSummary)).scalars()
+        }
+        assert list(summaries) == [ids["ООО Альфа"]]
+        assert len(summaries[ids["ООО Альфа"]].split(";")) == 2
+        result = analytics.classify(
+            session, _user(session, "office"), date(2026, 1, 1), date(2026, 2, 28)
+        )
+    assert [(c.counterparty_id, c.amount) for c in result.clients] == [
+        (ids["ООО Альфа"], D("1000.00"))
+    ]
