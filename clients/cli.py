@@ -922,7 +922,8 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 report_app = typer.Typer(
-    help="Reports over your clients, offline: ABC/XYZ, the matrix, RFM, neglected clients. / "
+    help="Reports over your clients, offline: ABC/XYZ, the matrix, RFM, neglected clients, the "
+    "deals funnel, lost reasons, sources, activity. / "
     "Отчёты по вашим клиентам без сети.",
     no_args_is_help=True,
 )
@@ -932,7 +933,10 @@ app.add_typer(report_app, name="report")
 @report_app.command("show")
 def report_show(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="abc, matrix, rfm or neglected.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="abc, matrix, rfm, neglected, funnel, lost, sources or activity."),
+    ],
     starts: Annotated[
         str | None,
         typer.Option("--from", help="First month (YYYY-MM-DD); default: 12 full months back."),
@@ -945,6 +949,10 @@ def report_show(
     days: Annotated[
         int, typer.Option(min=1, help="neglected: no contact for this many days.")
     ] = 60,
+    owner: Annotated[
+        str | None,
+        typer.Option(help="funnel, lost, sources, activity: only this salesperson (a login)."),
+    ] = None,
     export: Annotated[
         Path | None, typer.Option(help="Also write the report to this .xlsx or .csv file.")
     ] = None,
@@ -955,10 +963,11 @@ def report_show(
 
     from crm import analytics
     from crm.console import fail, show_report
-    from crm.reports import period
+    from crm.reports import PIPELINE, period
 
-    if name not in ("abc", "matrix", "rfm", "neglected"):
-        fail("the report is one of abc, matrix, rfm, neglected", 2)
+    known = ("abc", "matrix", "rfm", "neglected", *PIPELINE)
+    if name not in known:
+        fail(f"the report is one of {', '.join(known)}", 2)
     if basis not in analytics.BASES:
         fail(f"--basis is one of {', '.join(analytics.BASES)}", 2)
     try:
@@ -968,5 +977,10 @@ def report_show(
     if group is not None and len(group) > 200:
         fail("--group is a product group's name, up to 200 characters", 2)
     with opened(ctx) as replica:
-        report = replica.report(name, *chosen, basis=basis, product_group=group, days=days)
+        try:
+            report = replica.report(
+                name, *chosen, basis=basis, product_group=group, days=days, owner=owner
+            )
+        except ValueError as exc:
+            fail(str(exc).replace("owner", "--owner", 1), 2)
     show_report(report, as_json=as_json, export=export)

@@ -38,17 +38,17 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlmodel import Session, col
 
 from crm import records
-from crm.models import Counterparty, Interaction, User
+from crm.models import Counterparty, Deal, Interaction, User
 from crm.models.enums import InteractionStatus
 from crm.models.trade import SalesSummary
 
@@ -570,4 +570,360 @@ def neglected(
             continue
         out.append(Neglected(cp, name, owner, last_day_, ago, abc))
     out.sort(key=lambda n: (n.days is not None, -(n.days or 0), n.name))
+    return out
+
+
+# -- Deals, channels and activity (issue 14): the funnel, lost reasons, sources, manager activity
+#
+# Satchel keeps no history of a deal's stages and no day a deal was closed (Deal has no
+# ``closed_on``), so every deal report puts a deal in a period by the day it was **created**
+# (``created_at``, a UTC day, whole calendar months as everywhere here) and reads its stage as it
+# is now: the funnel of a quarter is what became of the deals opened in that quarter.
+
+OPEN_STAGES = ("new", "qualification", "proposal", "negotiation")
+FUNNEL_STAGES = (*OPEN_STAGES, "won")
+STAGES_SHOWN = (*FUNNEL_STAGES, "lost")
+# The forecast's chance of an open deal at each stage, percent (what the demo and 1C:CRM's
+# default funnel use). A deal's own ``probability`` field is not read: one rule for every deal.
+STAGE_PROBABILITY = {
+    "new": 10,
+    "qualification": 20,
+    "proposal": 40,
+    "negotiation": 60,
+    "won": 100,
+    "lost": 0,
+}
+CURRENCY = "RUB"
+INTERACTION_KINDS = ("call", "meeting", "letter", "purchase", "complaint", "other")
+
+
+def whole_months(starts: date, ends: date) -> tuple[date, date]:
+    """The first day of ``starts``' month and the last day of ``ends``' month, checked."""
+    check_period(starts, ends)
+    return month_start(starts), last_day(month_start(ends))
+
+
+def _instants(starts: date, ends: date) -> tuple[datetime, datetime]:
+    """The period's whole months as UTC instants: [first day 00:00, the day after the last)."""
+    first, last = whole_months(starts, ends)
+    return (
+        datetime.combine(first, time(), UTC),
+        datetime.combine(last + timedelta(days=1), time(), UTC),
+    )
+
+
+def text_key(text: str | None) -> str:
+    """A free text as grouped: spaces trimmed and collapsed, case folded ("" for none)."""
+    return " ".join((text or "").split()).casefold()
+
+
+def spellings(texts: Iterable[str | None]) -> dict[str, str]:
+    """Each grouping key (``text_key``) → its most common spelling (trimmed, spaces collapsed);
+    a tie goes to the spelling first in code-point order."""
+    counts: dict[str, dict[str, int]] = {}
+    for text in texts:
+        shown = " ".join((text or "").split())
+        by = counts.setdefault(shown.casefold(), {})
+        by[shown] = by.get(shown, 0) + 1
+    return {key: min(by.items(), key=lambda kv: (-kv[1], kv[0]))[0] for key, by in counts.items()}
+
+
+@dataclass(frozen=True)
+class _Deal:
+    id: str
+    counterparty_id: str
+    owner_id: str | None
+    stage: str
+    amount: Decimal  # roubles; 0 when not given or in another currency
+    rub: bool  # the amount is in roubles (or not given)
+    source: str | None
+    lost_reason: str | None
+
+
+def _deals(
+    session: Session, actor: User, starts: date, ends: date, owner_id: str | None
+) -> list[_Deal]:
+    """The deals ``actor`` sees created in the period's whole months (of ``owner_id`` only)."""
+    lo, hi = _instants(starts, ends)
+    rt = records.record_type("deals")
+    query: Any = (
+        select(
+            col(Deal.id),
+            col(Deal.counterparty_id),
+            col(Deal.owner_id),
+            col(Deal.stage),
+            col(Deal.amount),
+            col(Deal.currency),
+            col(Deal.closed_volume),
+            col(Deal.source),
+            col(Deal.lost_reason),
+        )
+        .where(records.visible(rt, actor))
+        .where(col(Deal.created_at) >= lo, col(Deal.created_at) < hi)
+    )
+    if owner_id is not None:
+        query = query.where(col(Deal.owner_id) == owner_id)
+    out = []
+    for id_, cp, owner, stage, amount, currency, volume, source, reason in session.execute(query):
+        rub = (currency or CURRENCY) == CURRENCY
+        # A won deal's amount is what was shipped (closed_volume) where that is known.
+        value = volume if stage == "won" and volume is not None else amount
+        money = Decimal(value) if rub and value is not None else ZERO
+        out.append(_Deal(id_, cp, owner, stage, money, rub, source, reason))
+    return out
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return part / whole * 100 if whole else None
+
+
+def _forecast(amount: Decimal, stage: str) -> Decimal:
+    return (amount * STAGE_PROBABILITY[stage] / 100).quantize(Decimal("0.01"))
+
+
+@dataclass
+class FunnelStage:
+    stage: str
+    deals: int  # deals at this stage now
+    amount: Decimal  # their amount, roubles (won: the closed volume where known)
+    reached: int  # deals at this stage or further along (lost ones count as having entered only)
+    conversion: float | None  # percent of ``reached`` that reached the next stage
+    probability: int  # percent (STAGE_PROBABILITY)
+    forecast: Decimal | None  # amount × probability, open stages only
+
+
+@dataclass
+class Funnel:
+    starts: date
+    ends: date
+    owner_id: str | None
+    stages: list[FunnelStage]
+    deals: int
+    won: int
+    won_amount: Decimal
+    lost: int
+    lost_amount: Decimal
+    win_rate: float | None  # percent of the closed deals (won + lost) that were won
+    open_amount: Decimal
+    forecast: Decimal
+    other_currency: int  # deals counted whose amount is in another currency (left out of sums)
+
+
+def funnel(
+    session: Session, actor: User, starts: date, ends: date, *, owner_id: str | None = None
+) -> Funnel:
+    """The deals ``actor`` sees created in the period, by their stage now. A deal at a stage has
+    *reached* that stage and every one before it (a won deal every stage); a lost deal only
+    ``new``, since no stage history is kept. Conversion from a stage: reached(next) /
+    reached(stage). Win rate: won / (won + lost). Forecast: an open stage's amount × its
+    ``STAGE_PROBABILITY``."""
+    deals = _deals(session, actor, starts, ends, owner_id)
+    first, last = whole_months(starts, ends)
+    counts = {s: 0 for s in STAGES_SHOWN}
+    amounts = {s: ZERO for s in STAGES_SHOWN}
+    for d in deals:
+        stage = d.stage if d.stage in counts else "new"  # an unknown stage: the funnel's mouth
+        counts[stage] += 1
+        amounts[stage] += d.amount
+    reached = [
+        sum(counts[s] for s in FUNNEL_STAGES[i:]) + (counts["lost"] if i == 0 else 0)
+        for i in range(len(FUNNEL_STAGES))
+    ]
+    stages = []
+    for i, stage in enumerate(STAGES_SHOWN):
+        is_open = stage in OPEN_STAGES
+        stages.append(
+            FunnelStage(
+                stage,
+                counts[stage],
+                amounts[stage],
+                reached[i] if i < len(reached) else counts[stage],
+                _percent(reached[i + 1], reached[i]) if i + 1 < len(reached) else None,
+                STAGE_PROBABILITY[stage],
+                _forecast(amounts[stage], stage) if is_open else None,
+            )
+        )
+    won, lost = counts["won"], counts["lost"]
+    return Funnel(
+        first,
+        last,
+        owner_id,
+        stages,
+        len(deals),
+        won,
+        amounts["won"],
+        lost,
+        amounts["lost"],
+        _percent(won, won + lost),
+        sum((amounts[s] for s in OPEN_STAGES), ZERO),
+        sum((s.forecast or ZERO for s in stages), ZERO),
+        sum(1 for d in deals if not d.rub),
+    )
+
+
+@dataclass
+class LostReason:
+    reason: str  # the most common spelling; "" when none was given
+    deals: int
+    amount: Decimal
+    share: float  # percent of the lost deals
+    amount_share: float | None  # percent of their amount (None when it is zero)
+
+
+def lost(
+    session: Session, actor: User, starts: date, ends: date, *, owner_id: str | None = None
+) -> list[LostReason]:
+    """The lost deals ``actor`` sees created in the period, by reason: reasons grouped trimmed
+    and case-folded, shown in their most common spelling; most deals first (then the larger
+    amount, then the reason)."""
+    deals = [d for d in _deals(session, actor, starts, ends, owner_id) if d.stage == "lost"]
+    shown = spellings(d.lost_reason for d in deals)
+    groups: dict[str, list[_Deal]] = {}
+    for d in deals:
+        groups.setdefault(text_key(d.lost_reason), []).append(d)
+    total = sum((d.amount for d in deals), ZERO)
+    out = []
+    for key, members in groups.items():
+        amount = sum((d.amount for d in members), ZERO)
+        out.append(
+            LostReason(
+                shown[key],
+                len(members),
+                amount,
+                len(members) / len(deals) * 100,
+                float(amount / total * 100) if total > 0 else None,
+            )
+        )
+    out.sort(key=lambda r: (-r.deals, -r.amount, r.reason == "", r.reason))
+    return out
+
+
+@dataclass
+class SourceRow:
+    source: str  # the most common spelling; "" when none was given
+    new: int  # counterparties created in the period with this source
+    clients: int  # of them, clients now (their kinds include "client")
+    conversion: float | None  # clients / new, percent
+    deals: int  # deals created in the period from this source (the deal's own source)
+    won: int
+    won_amount: Decimal
+    revenue: Decimal  # sales in the period to every counterparty with this source
+
+
+def sources(
+    session: Session,
+    actor: User,
+    starts: date,
+    ends: date,
+    *,
+    owner_id: str | None = None,
+    data: Sums | None = None,
+) -> list[SourceRow]:
+    """Which channel brings clients: per source (grouped as ``lost`` groups reasons) the new
+    counterparties of the period and how many of them are clients now, the deals created in
+    the period from that source and the won ones, and the period's revenue (the sales
+    summaries, ``sums``) of all the counterparties from that source. Largest first: new
+    counterparties, then revenue, then won amount."""
+    lo, hi = _instants(starts, ends)
+    first, last = whole_months(starts, ends)
+    rt = records.record_type("counterparties")
+    query: Any = select(
+        col(Counterparty.id),
+        col(Counterparty.source),
+        col(Counterparty.kinds),
+        col(Counterparty.created_at),
+    ).where(records.visible(rt, actor))
+    if owner_id is not None:
+        query = query.where(col(Counterparty.owner_id) == owner_id)
+    companies = session.execute(query).all()
+    deals = _deals(session, actor, starts, ends, owner_id)
+    if data is None:
+        data = sums(session, actor, first, last)
+    shown = spellings([c[1] for c in companies] + [d.source for d in deals])
+    rows: dict[str, SourceRow] = {}
+
+    def row(text: str | None) -> SourceRow:
+        key = text_key(text)
+        if key not in rows:
+            rows[key] = SourceRow(shown[key], 0, 0, None, 0, 0, ZERO, ZERO)
+        return rows[key]
+
+    for cp, source, kinds, created in companies:
+        r = row(source)
+        if lo <= created < hi:
+            r.new += 1
+            r.clients += "client" in (kinds or ())
+        found = data.get(cp)
+        if found:
+            r.revenue += _rub(sum(m[0] for m in found.values()))
+    for d in deals:
+        r = row(d.source)
+        r.deals += 1
+        if d.stage == "won":
+            r.won += 1
+            r.won_amount += d.amount
+    out = [r for r in rows.values() if r.new or r.deals or r.revenue]
+    for r in out:
+        r.conversion = _percent(r.clients, r.new)
+    out.sort(key=lambda r: (-r.new, -r.revenue, -r.won_amount, r.source == "", r.source))
+    return out
+
+
+@dataclass
+class ActivityRow:
+    responsible_id: str | None  # None: contacts nobody is responsible for
+    done_by_kind: dict[str, int]  # done contacts per kind (INTERACTION_KINDS)
+    done: int
+    planned: int  # planned, their time still ahead
+    overdue: int  # planned, their time past, not done
+    cancelled: int
+
+    @property
+    def total(self) -> int:
+        return self.done + self.planned + self.overdue + self.cancelled
+
+
+def activity(
+    session: Session,
+    actor: User,
+    starts: date,
+    ends: date,
+    *,
+    now: datetime,
+    owner_id: str | None = None,
+) -> list[ActivityRow]:
+    """Contacts (interactions) ``actor`` sees whose time falls in the period, per responsible
+    person: done ones per kind, and done / planned ahead / overdue (planned, its time before
+    ``now``, not done) / cancelled. Most contacts first."""
+    lo, hi = _instants(starts, ends)
+    rt = records.record_type("interactions")
+    query: Any = (
+        select(
+            col(Interaction.responsible_id),
+            col(Interaction.kind),
+            col(Interaction.status),
+            func.count(),
+            func.sum(case((col(Interaction.starts_at) < now, 1), else_=0)),
+        )
+        .where(records.visible(rt, actor))
+        .where(col(Interaction.starts_at) >= lo, col(Interaction.starts_at) < hi)
+        .group_by(col(Interaction.responsible_id), col(Interaction.kind), col(Interaction.status))
+    )
+    if owner_id is not None:
+        query = query.where(col(Interaction.responsible_id) == owner_id)
+    rows: dict[str | None, ActivityRow] = {}
+    for who, kind, status, n, past in session.execute(query):
+        r = rows.get(who)
+        if r is None:
+            r = rows[who] = ActivityRow(who, {k: 0 for k in INTERACTION_KINDS}, 0, 0, 0, 0)
+        if status == InteractionStatus.DONE.value:
+            r.done += n
+            r.done_by_kind[kind if kind in r.done_by_kind else "other"] += n
+        elif status == InteractionStatus.PLANNED.value:
+            r.overdue += int(past or 0)
+            r.planned += n - int(past or 0)
+        else:
+            r.cancelled += n
+    out = list(rows.values())
+    out.sort(key=lambda r: (-r.total, -r.done, r.responsible_id is None, r.responsible_id or ""))
     return out

@@ -22,13 +22,14 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, insert, select
 from sqlmodel import SQLModel, col
 
-from crm import accounts, changes, search, validation
+from crm import accounts, analytics, changes, search, validation
 from crm.database import Database
 from crm.demo_words import (
     ADJECTIVES,
     BRANDS,
     CITIES,
     CP_NOTES,
+    DEAL_DAYS,
     DEAL_KINDS,
     DEAL_STAGES,
     FEMALE,
@@ -51,7 +52,6 @@ from crm.demo_words import (
     POSITIONS,
     PREFIX_LIST,
     PREFIXES,
-    PROBABILITY,
     REMINDER_STATUS,
     REMINDER_SUBJECTS,
     REMINDER_TITLES,
@@ -130,7 +130,7 @@ class DemoSize:
 
 
 SIZES: dict[str, DemoSize] = {
-    "small": DemoSize(40, 60, 120, 20, 15),
+    "small": DemoSize(40, 60, 120, 48, 15),
     "medium": DemoSize(2_000, 3_000, 5_000, 800, 500),
     "large": DemoSize(20_000, 30_000, 50_000, 8_000, 5_000),
 }
@@ -627,7 +627,7 @@ class _Builder:
     def deal(self, company: _Company, stage: str | None = None) -> None:
         rng = self.rng
         stage = stage or DEAL_STAGES.draw(rng)
-        created = self.past(company.created_at, TWO_YEARS)
+        created = self.past(company.created_at, DEAL_DAYS)
         title = f"{self.pick(DEAL_KINDS)} {self.pick(GOODS)}"
         if rng.random() < 0.4:
             title += f" к {self.pick(OCCASIONS)}"
@@ -648,7 +648,7 @@ class _Builder:
             amount=amount,
             currency="RUB",
             expected_close=close,
-            probability=PROBABILITY[stage],
+            probability=analytics.STAGE_PROBABILITY[stage],
             source=company.record.source,
             lost_reason=self.pick(LOST_REASONS) if stage == "lost" else None,
             closed_volume=(amount * self.between(80, 110) / 100).quantize(Decimal("0.01"))
@@ -680,7 +680,9 @@ class _Builder:
                 )
         else:
             starts = self.past(company.created_at, TWO_YEARS)
-            status = "cancelled" if roll > 0.97 else "planned" if roll > 0.95 else "done"
+            status = "cancelled" if roll > 0.97 else "planned" if roll > 0.93 else "done"
+            if status == "planned":  # overdue: planned for the last few weeks and not done
+                starts = self.now - (self.now - starts) / 24
             created = min(starts + timedelta(minutes=self.between(5, 120)), self.now)
             if status == "done" and rng.random() < 0.6:
                 result = self.pick(RESULTS)
@@ -1122,7 +1124,7 @@ def generate(
 def keep_classes(database: Database, data: DemoData, today: date) -> None:
     """Two kept ABC/XYZ computations, so the demo shows class history: one at the end of the
     last quarter over the twelve months before it, one today over the last twelve full months."""
-    from crm import analytics, trade
+    from crm import trade
 
     office = next((u for u in data.users if u.role == "admin"), None)
     if office is None or not data.sales:

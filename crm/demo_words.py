@@ -321,9 +321,12 @@ DEAL_KINDS = words("Поставка;Пробная партия;Годовой 
 OCCASIONS = words(
     "Новому году;8 Марта;Дню святого Валентина;выпускным;сезону свадеб;открытию салона"
 )
+# Why deals were lost, typed as salespeople type them: the same reason in several spellings
+# (the lost-reasons report groups them trimmed and case-folded), the common ones more often.
 LOST_REASONS = words(
-    "Выбрали другого поставщика.;Высокая цена.;Не устроили сроки поставки.;Нет бюджета.;"
-    "Клиент закрыл магазин.;Не подошла проба и сертификаты."
+    "Дорого;дорого;Дорого ;Дорого;Выбрали конкурента;выбрали конкурента;Выбрали конкурента;"
+    "Нет бюджета;нет бюджета;Не устроили сроки поставки;Клиент закрыл магазин;"
+    "Не подошла проба и сертификаты"
 )
 DEAL_STAGES = Odds(
     [
@@ -335,14 +338,6 @@ DEAL_STAGES = Odds(
         ("lost", 15),
     ]
 )
-PROBABILITY = {
-    "new": 10,
-    "qualification": 20,
-    "proposal": 40,
-    "negotiation": 60,
-    "won": 100,
-    "lost": 0,
-}
 INTERACTION_KINDS = Odds(
     [("call", 45), ("meeting", 15), ("letter", 25), ("purchase", 8), ("complaint", 3), ("other", 4)]
 )
@@ -402,6 +397,8 @@ USERS = [  # login, full name, role, team
 ]
 OUR_DOMAIN = "satchel-demo.ru"
 TWO_YEARS = 730
+# Deals are opened over the last thirteen months: the funnel of the last twelve shows most.
+DEAL_DAYS = 400
 
 TRANSLIT = str.maketrans(
     {

@@ -8,7 +8,7 @@ and the XLSX/CSV exports (``crm.exports``). Titles are Russian and English, as t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -280,3 +280,262 @@ def moves(
             "after_computed_at": getattr(newest, "computed_at", None),
         },
     )
+
+
+# -- Deals, channels and activity
+
+STAGE_TITLES = {
+    "new": "Новая / New",
+    "qualification": "Квалификация / Qualification",
+    "proposal": "Предложение / Proposal",
+    "negotiation": "Переговоры / Negotiation",
+    "won": "Выиграна / Won",
+    "lost": "Проиграна / Lost",
+}
+NOT_GIVEN = "не указана / not given"  # a lost deal's reason
+NO_SOURCE = "не указан / not given"  # a counterparty's or deal's source
+NOBODY = "— (никто / nobody)"
+KIND_TITLES = {
+    "call": "Звонки / Calls",
+    "meeting": "Встречи / Meetings",
+    "letter": "Письма / Letters",
+    "purchase": "Покупки / Purchases",
+    "complaint": "Жалобы / Complaints",
+    "other": "Другое / Other",
+}
+_OWNER_LENGTH = 100
+
+
+def owner(session: Session, who: str | None) -> str | None:
+    """The user ``who`` names (a login or an id) as an id, for a report's ``owner`` filter;
+    ``ValueError`` when nobody is called that."""
+    if who is None:
+        return None
+    if not who or len(who) > _OWNER_LENGTH or "\x00" in who:
+        raise ValueError("owner is a user's login or id")
+    found = session.execute(
+        select(col(User.id)).where((col(User.login) == who) | (col(User.id) == who))
+    ).first()
+    if found is None:
+        raise ValueError(f"no user {who[:40]!r}: owner is a user's login or id")
+    return str(found[0])
+
+
+def _round(value: float | None, places: int = 2) -> float | None:
+    return None if value is None else round(value, places)
+
+
+def funnel(session: Session, result: analytics.Funnel) -> Report:
+    rows = [
+        {
+            "stage": s.stage,
+            "title": STAGE_TITLES[s.stage],
+            "deals": s.deals,
+            "amount": s.amount,
+            "reached": s.reached,
+            "conversion": _round(s.conversion),
+            "probability": s.probability,
+            "forecast": s.forecast,
+        }
+        for s in result.stages
+    ]
+    return Report(
+        "funnel",
+        "Воронка сделок / Deals funnel",
+        [
+            Column("title", "Этап / Stage"),
+            Column("deals", "Сделок / Deals", "int"),
+            Column("amount", "Сумма / Amount", "money"),
+            Column("reached", "Дошли до этапа / Reached", "int"),
+            Column("conversion", "Конверсия в следующий, % / To the next, %", "percent"),
+            Column("probability", "Вероятность, % / Probability, %", "percent"),
+            Column("forecast", "Прогноз / Forecast", "money"),
+        ],
+        rows,
+        [Chart("Воронка / Funnel", "title", ("reached",), "bar")],
+        {
+            "starts": result.starts,
+            "ends": result.ends,
+            "owner": _logins(session).get(result.owner_id or "") or None,
+            "deals": result.deals,
+            "won": result.won,
+            "won_amount": result.won_amount,
+            "lost": result.lost,
+            "lost_amount": result.lost_amount,
+            "win_rate": _round(result.win_rate),
+            "open_amount": result.open_amount,
+            "forecast": result.forecast,
+            "other_currency": result.other_currency,
+        },
+    )
+
+
+def lost(
+    session: Session,
+    items: list[analytics.LostReason],
+    starts: date,
+    ends: date,
+    owner_id: str | None = None,
+) -> Report:
+    first, last = analytics.whole_months(starts, ends)
+    rows = [
+        {
+            "reason": r.reason or NOT_GIVEN,
+            "deals": r.deals,
+            "amount": r.amount,
+            "share": _round(r.share),
+            "amount_share": _round(r.amount_share),
+        }
+        for r in items
+    ]
+    return Report(
+        "lost",
+        "Причины проигрыша / Lost reasons",
+        [
+            Column("reason", "Причина / Reason"),
+            Column("deals", "Сделок / Deals", "int"),
+            Column("amount", "Сумма / Amount", "money"),
+            Column("share", "Доля сделок, % / Share of deals, %", "percent"),
+            Column("amount_share", "Доля суммы, % / Share of amount, %", "percent"),
+        ],
+        rows,
+        [Chart("Причины / Reasons", "reason", ("deals",), "bar")],
+        {
+            "starts": first,
+            "ends": last,
+            "owner": _logins(session).get(owner_id or "") or None,
+            "deals": sum(r.deals for r in items),
+            "amount": sum((r.amount for r in items), Decimal(0)),
+        },
+    )
+
+
+def sources(
+    session: Session,
+    items: list[analytics.SourceRow],
+    starts: date,
+    ends: date,
+    owner_id: str | None = None,
+) -> Report:
+    first, last = analytics.whole_months(starts, ends)
+    rows = [
+        {
+            "source": r.source or NO_SOURCE,
+            "new": r.new,
+            "clients": r.clients,
+            "conversion": _round(r.conversion),
+            "deals": r.deals,
+            "won": r.won,
+            "won_amount": r.won_amount,
+            "revenue": r.revenue,
+        }
+        for r in items
+    ]
+    return Report(
+        "sources",
+        "Источники клиентов / Sources",
+        [
+            Column("source", "Источник / Source"),
+            Column("new", "Новых контрагентов / New counterparties", "int"),
+            Column("clients", "Из них клиенты / Became clients", "int"),
+            Column("conversion", "Конверсия, % / Conversion, %", "percent"),
+            Column("deals", "Сделок / Deals", "int"),
+            Column("won", "Выиграно / Won", "int"),
+            Column("won_amount", "Сумма выигранных / Won amount", "money"),
+            Column("revenue", "Выручка за период / Revenue", "money"),
+        ],
+        rows,
+        [Chart("Источники / Sources", "source", ("new", "clients"), "bar")],
+        {
+            "starts": first,
+            "ends": last,
+            "owner": _logins(session).get(owner_id or "") or None,
+            "new": sum(r.new for r in items),
+            "clients": sum(r.clients for r in items),
+        },
+    )
+
+
+def activity(
+    session: Session,
+    items: list[analytics.ActivityRow],
+    starts: date,
+    ends: date,
+    owner_id: str | None = None,
+) -> Report:
+    first, last = analytics.whole_months(starts, ends)
+    people = dict(session.execute(select(col(User.id), col(User.full_name))).all())
+    logins = _logins(session)
+    rows = []
+    for r in items:
+        who = r.responsible_id or ""
+        rows.append(
+            {
+                "user_id": r.responsible_id,
+                "login": logins.get(who, NOBODY if not who else who),
+                "name": people.get(who, ""),
+                **{kind: r.done_by_kind[kind] for kind in analytics.INTERACTION_KINDS},
+                "done": r.done,
+                "planned": r.planned,
+                "overdue": r.overdue,
+                "cancelled": r.cancelled,
+                "total": r.total,
+            }
+        )
+    return Report(
+        "activity",
+        "Активность менеджеров / Activity",
+        [
+            Column("login", "Сотрудник / User"),
+            Column("name", "ФИО / Name"),
+            *(
+                Column(kind, f"{KIND_TITLES[kind]} (сделано / done)", "int")
+                for kind in analytics.INTERACTION_KINDS
+            ),
+            Column("done", "Сделано / Done", "int"),
+            Column("planned", "Запланировано / Planned", "int"),
+            Column("overdue", "Просрочено / Overdue", "int"),
+            Column("cancelled", "Отменено / Cancelled", "int"),
+            Column("total", "Всего / Total", "int"),
+        ],
+        rows,
+        [Chart("Активность / Activity", "login", ("done", "overdue"), "bar")],
+        {
+            "starts": first,
+            "ends": last,
+            "owner": logins.get(owner_id or "") or None,
+            "done": sum(r.done for r in items),
+            "overdue": sum(r.overdue for r in items),
+        },
+    )
+
+
+PIPELINE = ("funnel", "lost", "sources", "activity")
+
+
+def pipeline(
+    session: Session,
+    actor: User,
+    name: str,
+    starts: date,
+    ends: date,
+    *,
+    owner_id: str | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """One of the deal and activity reports (``PIPELINE``) over what ``actor`` sees — every door
+    (REST, the commands, the laptop, the screens) builds them here."""
+    if name == "funnel":
+        return funnel(session, analytics.funnel(session, actor, starts, ends, owner_id=owner_id))
+    if name == "lost":
+        items = analytics.lost(session, actor, starts, ends, owner_id=owner_id)
+        return lost(session, items, starts, ends, owner_id)
+    if name == "sources":
+        found = analytics.sources(session, actor, starts, ends, owner_id=owner_id)
+        return sources(session, found, starts, ends, owner_id)
+    if name == "activity":
+        rows = analytics.activity(
+            session, actor, starts, ends, now=now or datetime.now(UTC), owner_id=owner_id
+        )
+        return activity(session, rows, starts, ends, owner_id)
+    raise ValueError(f"no report {name!r}: {', '.join(PIPELINE)}")

@@ -65,7 +65,7 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     )
     app.state.config = config
     app.state.db = database or Database(config.database_url)
-    app.state.openapi = openapi.document()
+    app.state.openapi = openapi.served()
     app.state.feed_cache = calendar.FeedCache()
     # The web UI answers whatever the API does not (so the API's routes stay exactly its OpenAPI paths).
     app.router.default = web_home.router(config, app.state.db)

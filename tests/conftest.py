@@ -10,8 +10,8 @@ reachable the PostgreSQL half is skipped with the reason, except under
 
 from __future__ import annotations
 
-import datetime
 import os
+import random
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -44,10 +44,14 @@ hypothesis.settings.register_profile("thorough", max_examples=1000)
 hypothesis.settings.load_profile(HYPOTHESIS_PROFILE)
 
 
-# The fuzz tests that drew the same inputs every run (derandomized) draw from a seed that moves every
-# day instead: fewer examples per run, other ones each day, more over a week. The run's header
-# prints it; SATCHEL_FUZZ_SEED=N draws that day's again.
-FUZZ_SEED = int(os.environ.get("SATCHEL_FUZZ_SEED", str(datetime.date.today().toordinal())))
+# The fuzz tests that drew the same inputs every run (derandomized) and the convergence histories
+# draw from a seed that changes every run instead: fewer examples per run, other ones each run, more
+# over a week. The controller draws it before the xdist workers start (they inherit the environment,
+# so all collect the same tests); the run's header prints it and SATCHEL_RUN_SEED=N repeats a run.
+if "SATCHEL_RUN_SEED" not in os.environ:
+    os.environ["SATCHEL_RUN_SEED"] = str(random.SystemRandom().randrange(1_000_000))
+RUN_SEED = int(os.environ["SATCHEL_RUN_SEED"])
+FUZZ_SEED = int(os.environ.get("SATCHEL_FUZZ_SEED", str(RUN_SEED)))
 
 
 def examples(ci: int, thorough: int | None = None) -> int:
@@ -101,9 +105,23 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _empty_tables(database: Database) -> None:
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    """Empty what the last test filled and restart the sequences it moved. One query finds them, and
+    a DELETE empties them, children first: a TRUNCATE, which makes each table's files anew, took
+    60–190 ms a test, most of a PostgreSQL test's set-up."""
+    tables = [t.name for t in metadata.sorted_tables]
+    found = " UNION ALL ".join(
+        f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM \"{name}\")" for name in tables
+    )
     with database.engine.begin() as conn:
-        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        filled = set(conn.exec_driver_sql(found).scalars())
+        for name in reversed(tables):
+            if name in filled:
+                conn.exec_driver_sql(f'DELETE FROM "{name}"')
+        moved = conn.exec_driver_sql(
+            "SELECT schemaname, sequencename FROM pg_sequences WHERE last_value IS NOT NULL"
+        ).all()
+        for schema, sequence in moved:
+            conn.exec_driver_sql(f'ALTER SEQUENCE "{schema}"."{sequence}" RESTART')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -237,7 +255,6 @@ def pytest_report_header() -> str:
     from tests.sync.test_convergence import HISTORIES, OFFSET
 
     return (
-        f"convergence: {HISTORIES} histories per database from seed {OFFSET} "
-        f"(SATCHEL_CONVERGENCE_OFFSET={OFFSET} repeats them); fuzz seed {FUZZ_SEED} "
-        f"(SATCHEL_FUZZ_SEED={FUZZ_SEED})"
+        f"run seed {RUN_SEED} (SATCHEL_RUN_SEED={RUN_SEED} repeats this run's draws): "
+        f"convergence {HISTORIES} histories per database from seed {OFFSET}, fuzz seed {FUZZ_SEED}"
     )

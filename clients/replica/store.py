@@ -256,11 +256,17 @@ class Store:
         product_group: str | None = None,
         days: int = 60,
         today: date | None = None,
+        owner: str | None = None,
     ) -> reports.Report:
         """An analysis over the clients this laptop holds, as the server computes it
-        (``crm.analytics`` over the synced sales summaries): abc, matrix, rfm or neglected."""
+        (``crm.analytics`` over the synced sales summaries, deals and contacts): abc, matrix,
+        rfm, neglected, or the deal and activity reports (``reports.PIPELINE``, ``owner``: a
+        login or id; ``ValueError`` for an unknown one)."""
         with self._read() as (session, _):
             actor = self._actor(session)
+            if name in reports.PIPELINE:
+                owner_id = reports.owner(session, owner)
+                return reports.pipeline(session, actor, name, starts, ends, owner_id=owner_id)
             if name in ("abc", "matrix"):
                 result = analytics.classify(
                     session,
@@ -282,7 +288,9 @@ class Store:
             if name == "neglected":
                 items = analytics.neglected(session, actor, days, today=today or date.today())
                 return reports.neglected(session, items, days)
-        raise ValueError(f"no report {name!r}: abc, matrix, rfm or neglected")
+        raise ValueError(
+            f"no report {name!r}: abc, matrix, rfm, neglected, {', '.join(reports.PIPELINE)}"
+        )
 
     def snapshot(self, type_name: str) -> dict[str, dict[str, Any]]:
         """Every local record of a type, as the wire shows it (for comparing with the server)."""

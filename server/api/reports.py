@@ -1,10 +1,11 @@
 """The analyses over REST (``crm.analytics``, ``crm.reports``), over the clients the caller sees.
 
-``GET /api/v1/reports/{abc|matrix|rfm|neglected|moves}`` answers the report as JSON —
+``GET /api/v1/reports/{abc|matrix|rfm|neglected|moves|funnel|lost|sources|activity}`` answers the report as JSON —
 its columns (titled in Russian and English, typed), rows and what it was asked — or, with
 ``format=xlsx`` or ``format=csv``, as a file to open in Excel (``crm.exports``: typed cells,
 formulas neutralised). Periods are whole months: ``from`` and ``to`` (YYYY-MM-DD; default the
-last twelve full months). ``POST /api/v1/reports/abc/keep`` keeps a computation over the whole
+last twelve full months); the deal and activity reports take ``owner`` (a login or id: that
+salesperson's deals or contacts only; an unknown one is a 400). ``POST /api/v1/reports/abc/keep`` keeps a computation over the whole
 company and puts its classes on the cards (office and administrators), so that ``moves`` can
 show who changed class since a day.
 """
@@ -187,6 +188,32 @@ async def moves(request: Request) -> Response:
     return _answer(request, await as_user(request, work, write=False))
 
 
+def _owner(session: Any, params: Any) -> str | None:
+    if hasattr(params, "getlist") and len(params.getlist("owner")) > 1:
+        raise MalformedInput("query parameter owner is given twice")
+    try:
+        return reports.owner(session, params.get("owner"))
+    except ValueError as exc:
+        raise MalformedInput(str(exc)) from None
+
+
+def _pipeline(name: str) -> Any:
+    """``GET /api/v1/reports/{funnel|lost|sources|activity}?from=&to=&owner=&format=``."""
+
+    async def endpoint(request: Request) -> Response:
+        def work(session: Any, user: User) -> reports.Report:
+            only_params(request, *PERIOD, "owner", "format")
+            _format(request)
+            starts, ends = _period(request.query_params)
+            owner_id = _owner(session, request.query_params)
+            return reports.pipeline(session, user, name, starts, ends, owner_id=owner_id)
+
+        return _answer(request, await as_user(request, work, write=False))
+
+    endpoint.__name__ = name
+    return endpoint
+
+
 async def keep(request: Request) -> Response:
     body = await read_json(request)  # authenticates first
     if not isinstance(body, dict):
@@ -226,4 +253,8 @@ routes = [
     Route("/api/v1/reports/rfm", rfm, methods=["GET"]),
     Route("/api/v1/reports/neglected", neglected, methods=["GET"]),
     Route("/api/v1/reports/moves", moves, methods=["GET"]),
+    *(
+        Route(f"/api/v1/reports/{name}", _pipeline(name), methods=["GET"])
+        for name in reports.PIPELINE
+    ),
 ]

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from crm.analytics import Thresholds
 
 report_app = typer.Typer(
-    help="Reports: ABC/XYZ, RFM, class moves, neglected clients. / Отчёты.",
+    help="Reports: ABC/XYZ, RFM, class moves, neglected clients, the deals funnel, lost reasons, "
+    "sources, activity. / Отчёты.",
     no_args_is_help=True,
 )
 
@@ -198,3 +199,63 @@ def neglected_command(
         )
         report = reports.neglected(session, items, days)
     show_report(report, as_json=as_json, export=export)
+
+
+Owner = Annotated[
+    str | None,
+    typer.Option("--owner", help="Only this salesperson's deals or contacts (a login)."),
+]
+
+
+def _pipeline(
+    name: str,
+    login: str,
+    starts: str | None,
+    ends: str | None,
+    owner: str | None,
+    export: Path | None,
+    config: Path | None,
+    as_json: bool,
+) -> None:
+    from crm import accounts, reports
+    from crm.console import fail
+
+    first, last = _period(starts, ends)
+    with reading(config) as session:
+        actor = accounts.find_user(session, login)
+        try:
+            owner_id = reports.owner(session, owner)
+        except ValueError as exc:
+            fail(str(exc).replace("owner", "--owner", 1), 2)
+        report = reports.pipeline(session, actor, name, first, last, owner_id=owner_id)
+    show_report(report, as_json=as_json, export=export)
+
+
+def _pipeline_command(name: str, about: str) -> None:
+    def command(
+        login: AsUser,
+        starts: Starts = None,
+        ends: Ends = None,
+        owner: Owner = None,
+        export: Export = None,
+        config: ConfigOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _pipeline(name, login, starts, ends, owner, export, config, as_json)
+
+    report_app.command(name, help=about)(command)
+
+
+for _name, _about in (
+    (
+        "funnel",
+        "Deals created in the period by stage: conversion, win rate, forecast. / Воронка сделок.",
+    ),
+    ("lost", "Lost deals by reason: count, amount, share. / Причины проигрыша."),
+    (
+        "sources",
+        "Which channel brings clients: new counterparties, clients, won deals, revenue. / Источники.",
+    ),
+    ("activity", "Contacts per person by kind: done, planned, overdue. / Активность менеджеров."),
+):
+    _pipeline_command(_name, _about)

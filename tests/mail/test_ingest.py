@@ -10,6 +10,7 @@ from sqlalchemy import select
 from crm.changes import ChangeLog
 from crm.models import Interaction
 from mail.models import MailFolder, MailMessage, MailReview
+from tests.conftest import SQLITE_ONLY
 from tests.mail.letters import COMPANY_DOMAIN, generate
 from tests.mail.servers import IVANOV, PETROVA, SALES, DovecotServer
 from tests.mail.world import World, letter, make_world
@@ -289,33 +290,31 @@ def test_filed_letter_enters_the_change_log_with_sanitised_html_and_attachments(
         )  # the client's owner
 
 
+# Blob storage and the size limit, which no SQL decides: on SQLite alone (three 27 MB fetches a database).
+@SQLITE_ONLY
 def test_twenty_megabyte_attachment_is_stored_and_over_the_limit_listed(world: World) -> None:
     big = bytes(range(256)) * (20 * 1024 * 1024 // 256)
     raw, _ = letter(
         sender="director@uralmetall.test", subject="Фото партии", attachment=("партия.zip", big)
     )
     world.dovecot.append(SALES, "INBOX", raw)
-    small, _ = letter(
-        sender="director@shchukin.test", subject="Большой файл", attachment=("big.bin", big)
-    )
-    world.dovecot.append(SALES, "INBOX", small)
     report = world.ingest().run(world.mailboxes[SALES_BOX])
     assert report.error is None
-    first, second = world.letters()
+    [first] = world.letters()
     assert first.attachments[0]["size"] == len(big) and not first.attachments[0]["omitted"]
     # A tighter limit: the next letter's file is listed with its size only.
-    assert second.attachments[0]["size"] == len(big)
     from mail import bridge
 
     tight = bridge.ingest_for(world.database, world.config)
     tight.max_attachment_bytes = 1024 * 1024
-    raw3, _ = letter(
+    raw2, _ = letter(
         sender="director@edelweiss.test", subject="Ещё файл", attachment=("x.bin", big)
     )
-    world.dovecot.append(SALES, "INBOX", raw3)
+    world.dovecot.append(SALES, "INBOX", raw2)
     tight.run(world.mailboxes[SALES_BOX])
-    third = world.letters()[-1]
-    assert third.attachments[0]["omitted"] and "sha256" not in third.attachments[0]
+    second = world.letters()[-1]
+    assert second.attachments[0]["omitted"] and "sha256" not in second.attachments[0]
+    assert second.attachments[0]["size"] == len(big)
 
 
 def test_review_settled_files_the_letter_and_its_thread_follows(world: World) -> None:

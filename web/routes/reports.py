@@ -4,9 +4,11 @@
 (``?from=YYYY-MM&to=YYYY-MM``, by default the last twelve full months) and a basis
 (``?basis=revenue|profit``): the ABC × XYZ matrix, who moved between classes this quarter
 (only where the class history is, the server), the clients nobody contacted for ``?days=``
-days (60), the RFM segments with the top 20 clients, and the top 50 of the ABC list.
-``/reports/export/{abc|matrix|rfm|neglected|moves}.{xlsx|csv}`` with the same query gives the
-whole report as a file (``crm.exports``). A query that cannot be read answers 400.
+days (60), the RFM segments with the top 20 clients, the top 50 of the ABC list, and for the
+deals created in the period the funnel (with bars), the lost reasons, the sources that bring
+clients, and every person's contacts — done, planned, overdue (``crm.reports.PIPELINE``).
+``/reports/export/{abc|matrix|rfm|neglected|moves|funnel|lost|sources|activity}.{xlsx|csv}``
+with the same query gives the whole report as a file (``crm.exports``). A query that cannot be read answers 400.
 
 Server or laptop: the class history (``class_run``) is the server's own and is not synced, so
 the moves are shown where the screens read the server's database — the home that has no
@@ -35,7 +37,7 @@ from web.home import Home
 from web.i18n import N_
 from web.visit import Visit, signed_in
 
-REPORTS = ("abc", "matrix", "rfm", "neglected", "moves")
+REPORTS = ("abc", "matrix", "rfm", "neglected", "moves", *reports.PIPELINE)
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv; charset=utf-8",
@@ -60,6 +62,28 @@ SEGMENT_NAMES = {
     "lost": N_("Lost clients"),
     "hibernating": N_("Hibernating"),
 }
+
+# The contact kinds in words (the deal stages are labels.html's).
+KIND_NAMES = {
+    "call": N_("Calls"),
+    "meeting": N_("Meetings"),
+    "letter": N_("Letters"),
+    "purchase": N_("Purchases"),
+    "complaint": N_("Complaints"),
+    "other": N_("Other"),
+}
+# The sections in the order the screen shows them: its table of contents (the "tabs").
+SECTIONS = (
+    ("matrix", N_("ABC × XYZ matrix")),
+    ("moves", N_("Class moves")),
+    ("neglected", N_("Without contact")),
+    ("rfm", N_("RFM segments")),
+    ("abc", N_("ABC list")),
+    ("funnel", N_("Deals funnel")),
+    ("lost", N_("Lost reasons")),
+    ("sources", N_("Sources")),
+    ("activity", N_("Activity")),
+)
 
 _FILE = re.compile(r"^([a-z]+)\.([a-z]+)$")
 
@@ -162,6 +186,11 @@ async def show(request: Request, home: Home) -> Response:
         moves = _moves(db, visit, today)
         matrix, clients, total = _matrix(result)
         segments = rfm.about.get("segments", {})
+        pipeline = {
+            name: reports.pipeline(db, visit.user, name, ask.starts, ask.ends)
+            for name in reports.PIPELINE
+        }
+        widest = max((row["reached"] for row in pipeline["funnel"].rows), default=0)
         return visit.page(
             db,
             "reports.html",
@@ -188,12 +217,24 @@ async def show(request: Request, home: Home) -> Response:
             rfm_more=max(0, len(rfm.rows) - RFM_SHOWN),
             abc=abc.rows[:ABC_SHOWN],
             abc_more=max(0, len(abc.rows) - ABC_SHOWN),
+            sections=[(key, title) for key, title in SECTIONS if key != "moves" or moves],
+            funnel=pipeline["funnel"],
+            funnel_widest=widest,
+            lost=pipeline["lost"],
+            sources=pipeline["sources"],
+            activity=pipeline["activity"],
+            kind_names=KIND_NAMES,
+            interaction_kinds=analytics.INTERACTION_KINDS,
+            not_given=reports.NOT_GIVEN,
+            no_source=reports.NO_SOURCE,
         )
 
     return await signed_in(request, home, work)
 
 
 def _report(db: Session, visit: Visit, name: str, ask: Asked, today: date) -> Report:
+    if name in reports.PIPELINE:
+        return reports.pipeline(db, visit.user, name, ask.starts, ask.ends)
     if name == "neglected":
         return _neglected(db, visit, ask.days, today)
     if name == "moves":
