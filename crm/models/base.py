@@ -8,9 +8,11 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, TypeDecorator, inspect
+from sqlalchemy import inspect
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
+
+from crm.coltypes import UTCDateTime  # noqa: F401 - the models' and migrations' name for it
 
 
 def new_id() -> str:
@@ -20,33 +22,6 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend.
-
-    SQLite keeps no zone and hands back naive values; PostgreSQL converts to the
-    session zone. Storing UTC and re-attaching it on the way out gives the same
-    value on both, so tests and the wire never see a naive datetime.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where an aware one is required")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class Record(SQLModel):

@@ -17,7 +17,7 @@ from crm.console import (
     read_password,
     reporting,
 )
-from server.commands.opening import ConfigOpt, load_config, open_db, reading, writing
+from server.commands.opening import ConfigOpt, load_config, open_db, peeking, writing
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -241,12 +241,12 @@ def mailbox_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     from rich.table import Table
     from sqlalchemy import select
 
-    from mail.models import Mailbox
+    from server.commands.listings import MAILBOX
     from server.commands.mail import when
 
-    # The table itself rather than mail.bridge: a listing need not load IMAP, decoding and matching.
-    with reading(config) as session:
-        boxes = session.execute(select(Mailbox).order_by(Mailbox.name)).scalars()
+    # The table itself rather than mail.bridge, and through Core (server.commands.listings): a
+    # listing need not load IMAP, decoding, matching or the models.
+    with peeking(config) as connection:
         rows = [
             {
                 "name": b.name,
@@ -265,7 +265,7 @@ def mailbox_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 "private_domains": b.private_domains,
                 "private_folders": b.private_folders,
             }
-            for b in boxes
+            for b in connection.execute(select(MAILBOX).order_by(MAILBOX.c.name))
         ]
     table = Table(
         "name",

@@ -16,6 +16,7 @@ import typer
 from crm.console import err, reporting
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlmodel import Session
 
     from crm.database import Database
@@ -66,3 +67,19 @@ def reading(config: Path | None) -> Iterator[Session]:
         database = open_db(load_config(config))
         with database.read() as session:
             yield session
+
+
+@contextmanager
+def peeking(config: Path | None) -> Iterator[Connection]:
+    """A read of the configured database for a listing: a Core connection, without SQLModel and
+    the models (``server.commands.listings``). A database behind the newest schema is migrated
+    first, as every command does; one that is up to date is told by one query."""
+    from crm.database import Database
+    from server import migrate
+
+    with reporting():
+        database = Database(load_config(config).database_url)
+        if not migrate.up_to_date(database):
+            migrate.upgrade(database)
+        with database.peek() as connection:
+            yield connection

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from crm.console import ZONE_LABEL, JsonOpt, console, listing, reporting
-from server.commands.opening import ConfigOpt, load_config, open_db, reading
+from server.commands.opening import ConfigOpt, load_config, open_db, peeking
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -51,24 +51,23 @@ def review_list(
     from rich.table import Column, Table
     from sqlalchemy import select
 
-    from crm.models import Counterparty
-    from mail.models import MailReview
+    from server.commands.listings import COUNTERPARTY, MAIL_REVIEW
     from server.commands.mail import when
 
-    # The table itself rather than mail.bridge (as mail.bridge.list_reviews reads it): a listing
-    # need not load IMAP, decoding and matching.
-    with reading(config) as session:
-        query = select(MailReview).order_by(MailReview.received_at).limit(500)  # type: ignore[arg-type]
+    # The table itself rather than mail.bridge (as mail.bridge.list_reviews reads it), through
+    # Core (server.commands.listings): a listing need not load IMAP, decoding, matching or models.
+    with peeking(config) as connection:
+        query = select(MAIL_REVIEW).order_by(MAIL_REVIEW.c.received_at).limit(500)
         if not all_:
-            query = query.where(MailReview.status == "open")  # type: ignore[arg-type]
-        items = list(session.execute(query).scalars())
+            query = query.where(MAIL_REVIEW.c.status == "open")
+        items = list(connection.execute(query))
         wanted = {c for r in items for c in r.candidates}
         found = (
             {
                 cp.id: cp
-                for cp in session.execute(
-                    select(Counterparty).where(Counterparty.id.in_(wanted))  # type: ignore[attr-defined]
-                ).scalars()
+                for cp in connection.execute(
+                    select(COUNTERPARTY).where(COUNTERPARTY.c.id.in_(wanted))
+                )
             }
             if wanted
             else {}

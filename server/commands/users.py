@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from crm.console import JsonOpt, PasswordFileOpt, PasswordStdinOpt, console, listing, read_password
-from server.commands.opening import ConfigOpt, reading, writing
+from server.commands.opening import ConfigOpt, peeking, writing
 
 
 class Role(StrEnum):
@@ -67,10 +67,10 @@ def user_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     from rich.table import Table
     from sqlalchemy import select
 
-    from crm.models import Team, User
+    from server.commands.listings import TEAM, USER
 
-    with reading(config) as session:
-        teams = {t.id: t.name for t in session.execute(select(Team)).scalars()}
+    with peeking(config) as connection:
+        teams = dict(connection.execute(select(TEAM.c.id, TEAM.c.name)).tuples().all())
         rows = [
             {
                 "login": u.login,
@@ -79,7 +79,7 @@ def user_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 "team": teams.get(u.team_id or "", ""),
                 "active": u.is_active,
             }
-            for u in session.execute(select(User).order_by(User.login)).scalars()
+            for u in connection.execute(select(USER).order_by(USER.c.login))
         ]
     table = Table("login", "name", "role", "team", "active")
     for r in rows:
