@@ -70,3 +70,14 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     # The web UI answers whatever the API does not (so the API's routes stay exactly its OpenAPI paths).
     app.router.default = web_home.router(config, app.state.db)
     return app
+
+
+def from_environment() -> Starlette:
+    """The app of one of several server processes (``satchel serve --workers N``): its
+    configuration from the environment the parent set, its database migrated by the parent.
+    Nothing a request needs lives in a process's memory alone (docs/deployment.md)."""
+    from server import logs
+
+    config = Config.load()
+    logs.configure(config.log_level)
+    return create_app(config)

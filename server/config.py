@@ -52,6 +52,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("host", str, "127.0.0.1", "Address the server listens on."),
     Setting("port", int, 8470, "Port the server listens on."),
+    Setting(
+        "workers",
+        int,
+        1,
+        "Server processes sharing the port (PostgreSQL only; SQLite is written by one process). "
+        "Every process is stateless: sessions, login limits and feed tokens live in the database.",
+    ),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
     Setting(
         "trusted_proxies",
@@ -118,6 +125,7 @@ class Config:
     database_url: str
     host: str
     port: int
+    workers: int
     log_level: str
     trusted_proxies: str
     public_url: str

@@ -20,6 +20,15 @@ def serve(
     config: ConfigOpt = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port (PostgreSQL only). Default: 1, or the "
+            "workers setting.",
+        ),
+    ] = None,
 ) -> None:
     """Run the server (migrating the database first). A port in use: exit 11."""
     import uvicorn
@@ -27,29 +36,61 @@ def serve(
     from server import logs
     from server.app import create_app
 
-    cfg = load_config(config, host=host, port=port)
+    cfg = load_config(config, host=host, port=port, workers=workers)
+    if cfg.workers > 1 and not cfg.database_url.startswith("postgresql"):
+        err.print(
+            f"[red]{cfg.workers} server processes need PostgreSQL:[/red] SQLite is written by one "
+            "process (docs/deployment.md). Run one, or set database_url to PostgreSQL."
+        )
+        raise typer.Exit(2)
     with reporting():
         listener = listen(cfg.host, cfg.port)  # a taken port says so before anything else
     logs.configure(cfg.log_level)  # redacts addresses and phones, for uvicorn's loggers too
     with listener:
-        database = open_db(cfg)
-        server = uvicorn.Server(
+        database = open_db(cfg)  # migrated once, here, before any process serves
+        options: dict[str, Any] = {
+            "host": cfg.host,
+            "port": cfg.port,
+            "log_level": cfg.log_level,
             # No access log: request lines would carry calendar feed tokens (secrets) into the log.
-            uvicorn.Config(
-                create_app(cfg, database),
-                host=cfg.host,
-                port=cfg.port,
-                log_level=cfg.log_level,
-                access_log=False,
-                server_header=False,
-                log_config=None,
-                **proxy_settings(cfg),
-            )
-        )
+            "access_log": False,
+            "server_header": False,
+            "log_config": None,
+            **proxy_settings(cfg),
+        }
         console.print(
-            f"Satchel listening on {address(cfg.host, listener)}  (database: {database.dialect})"
+            f"Satchel listening on {address(cfg.host, listener)}  (database: {database.dialect}"
+            + (f", {cfg.workers} processes)" if cfg.workers > 1 else ")")
         )
-        server.run(sockets=[listener])
+        if cfg.workers == 1:
+            uvicorn.Server(uvicorn.Config(create_app(cfg, database), **options)).run(
+                sockets=[listener]
+            )
+            return
+        database.dispose()
+        _serve_processes(cfg, config, listener, options)
+
+
+def _serve_processes(
+    cfg: Config, config: Path | None, listener: Any, options: dict[str, Any]
+) -> None:
+    """``cfg.workers`` processes on one listening socket (uvicorn's supervisor restarts one that
+    dies). Each builds its app from the environment (``server.app.from_environment``): the
+    parent passes its configuration file and the flags given as ``SATCHEL_*`` variables."""
+    import os
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    if config is not None:
+        os.environ["SATCHEL_CONFIG"] = str(config)
+    os.environ["SATCHEL_HOST"] = cfg.host
+    os.environ["SATCHEL_PORT"] = str(listener.getsockname()[1])
+    os.environ["SATCHEL_DATABASE_URL"] = cfg.database_url
+    processes = uvicorn.Config(
+        "server.app:from_environment", factory=True, workers=cfg.workers, **options
+    )
+    Multiprocess(processes, sockets=[listener]).run()
 
 
 def address(host: str, listener: Any) -> str:
