@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -42,6 +44,10 @@ class Offline(SyncError):
 
 class NotLoggedIn(SyncError):
     """No token, or the server refused it (revoked device, disabled user)."""
+
+
+class Busy(Offline):
+    """The server stayed too busy to take this sync (503) through every retry. Nothing was done."""
 
 
 class UpgradeRequired(SyncError):
@@ -81,12 +87,31 @@ class Summary:
         return f"{text} in {self.duration:.1f} s"
 
 
-class SyncAgent:
-    """Syncs one replica through ``http`` (an ``httpx.Client`` whose base_url is the server)."""
+# A busy server (503) is asked again after its Retry-After plus up to half of it at random, so
+# laptops sent away together do not return together; after BUSY_TRIES answers the sync stops
+# with ``Busy`` (the periodic sync tries again later). Longer waits than MAX_WAIT are shortened.
+BUSY_TRIES = 5
+MAX_WAIT = 30.0
 
-    def __init__(self, replica: Replica, http: httpx.Client) -> None:
+
+class SyncAgent:
+    """Syncs one replica through ``http`` (an ``httpx.Client`` whose base_url is the server).
+
+    ``sleep`` and ``jitter`` (a number in [0, 1)) are the waits between tries of a busy server:
+    ``time.sleep`` and ``random.random`` unless a test passes its own."""
+
+    def __init__(
+        self,
+        replica: Replica,
+        http: httpx.Client,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         self.replica = replica
         self.http = http
+        self.sleep = sleep
+        self.jitter = jitter
 
     # -- HTTP ---------------------------------------------------------------------
 
@@ -101,13 +126,22 @@ class SyncAgent:
                     "not logged in: run 'satchel-field login SERVER --user LOGIN' first"
                 )
             headers["Authorization"] = f"Bearer {token}"
-        try:
-            response = self.http.request(method, path, json=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise Offline(
-                f"cannot reach the server ({type(exc).__name__}: {exc}); "
-                "your changes are kept and will be sent next time"
-            ) from None
+        for tries in range(1, BUSY_TRIES + 1):
+            try:
+                response = self.http.request(method, path, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                raise Offline(
+                    f"cannot reach the server ({type(exc).__name__}: {exc}); "
+                    "your changes are kept and will be sent next time"
+                ) from None
+            if response.status_code != 503:
+                break
+            if tries == BUSY_TRIES:
+                raise Busy(
+                    f"the server is busy ({_message(response)}); your changes are kept and "
+                    "will be sent next time"
+                )
+            self.sleep(self._wait(response))
         if response.status_code == 426:
             raise UpgradeRequired(
                 f"update Satchel: {_message(response)} (your unsent changes are kept)"
@@ -115,6 +149,14 @@ class SyncAgent:
         if response.status_code == 401 and auth:
             raise NotLoggedIn(f"the server refused this device: {_message(response)}; log in again")
         return response
+
+    def _wait(self, busy: httpx.Response) -> float:
+        """Seconds before asking a busy server again: its Retry-After (1 s if it gave none or
+        nonsense, at most MAX_WAIT), plus up to half again at random."""
+        raw = busy.headers.get("retry-after", "").strip()
+        after = float(raw) if re.fullmatch(r"[0-9]{1,6}", raw) else 1.0
+        after = min(max(after, 1.0), MAX_WAIT)
+        return after * (1 + self.jitter() / 2)
 
     def _post(self, path: str, body: Any) -> dict[str, Any]:
         response = self._request("POST", path, body)

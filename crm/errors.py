@@ -62,6 +62,12 @@ class RateLimited(SatchelError):
         self.retry_after = retry_after
 
 
+class Overloaded(RateLimited):
+    """The server has as much work in hand as it takes; nothing was done, try after ``retry_after``."""
+
+    code = "overloaded"
+
+
 class VersionConflict(SatchelError):
     """The record changed since the version the caller based its edit on."""
 

@@ -67,6 +67,7 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     app.state.db = database or Database(config.database_url)
     app.state.openapi = openapi.served()
     app.state.feed_cache = calendar.FeedCache()
+    app.state.sync_busy = 0  # sync requests in hand (server.api.sync._admitted)
     # The web UI answers whatever the API does not (so the API's routes stay exactly its OpenAPI paths).
     app.router.default = web_home.router(config, app.state.db)
     return app

@@ -85,6 +85,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_failure_window_minutes", int, 15, "Window for counting failed logins."),
     Setting("max_body_bytes", int, 1_048_576, "Largest request body the API accepts, in bytes."),
     Setting(
+        "sync_queue_limit",
+        int,
+        32,
+        "Sync requests (push, pull, bootstrap) one server process works on at once; past it a "
+        "laptop is answered 503 with Retry-After at once instead of waiting into a timeout, and "
+        "tries again a little later.",
+    ),
+    Setting(
         "secret_key",
         str,
         None,
@@ -132,6 +140,7 @@ class Config:
     login_max_failures: int
     login_failure_window_minutes: int
     max_body_bytes: int
+    sync_queue_limit: int
     secret_key: str | None
     company_domains: str
     mail_attachment_max_bytes: int

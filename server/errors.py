@@ -45,6 +45,7 @@ STATUS: dict[type[errors.SatchelError], int] = {
     errors.NotFound: 404,
     errors.PermissionDenied: 403,
     errors.Unauthenticated: 401,
+    errors.Overloaded: 503,
     errors.RateLimited: 429,
     errors.VersionConflict: 409,
     errors.AlreadyExists: 409,

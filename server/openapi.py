@@ -111,6 +111,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         422: "Invalid values",
         426: "Client too old: update it (its outbox is kept)",
         429: "Too many attempts",
+        503: "Busy: nothing was done; try again after Retry-After seconds (with some jitter)",
     }
     return {
         str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}}
@@ -691,12 +692,18 @@ def _sync_paths(shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
             409,
             413,
             426,
+            503,
         ),
         "/sync/v1/pull": op(
-            "Changes since a cursor within the caller's scope", "sync_pull", 400, 401, 426
+            "Changes since a cursor within the caller's scope", "sync_pull", 400, 401, 426, 503
         ),
         "/sync/v1/bootstrap": op(
-            "A page of the caller's scope for a new device (gzip)", "sync_bootstrap", 400, 401, 426
+            "A page of the caller's scope for a new device (gzip)",
+            "sync_bootstrap",
+            400,
+            401,
+            426,
+            503,
         ),
         "/api/v1/conflicts": {
             "get": {

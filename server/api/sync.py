@@ -10,7 +10,8 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlmodel import Session
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm.errors import MalformedInput
+from crm.errors import MalformedInput, Overloaded
 from crm.models import Device, User
 from server.http import as_caller, as_user, authenticated, db, json_response, read_json
 from sync import bootstrap as bootstrap_verb
@@ -53,6 +54,46 @@ async def push(request: Request) -> Response:
         return push_verb.push(session, user, device, body)
 
     return json_response(await as_caller(request, work, write=True))
+
+
+# What a busy server asks a laptop to wait before it tries again; the agent adds up to half again
+# at random, so a crowd sent away together does not come back together.
+RETRY_AFTER = 2
+
+
+@contextmanager
+def _admitted(request: Request) -> Iterator[None]:
+    """Take one of the process's ``sync_queue_limit`` places for a sync request, or answer 503 with
+    ``Retry-After`` at once (``Overloaded``): past the bound a laptop learns to come back later
+    instead of waiting into its timeout. The count lives in the event loop (one per process), so
+    checking and taking a place need no lock."""
+    state = request.app.state
+    busy: int = getattr(state, "sync_busy", 0)
+    if busy >= state.config.sync_queue_limit:
+        raise Overloaded(
+            f"the server is busy with {busy} syncs; nothing was done, try again in {RETRY_AFTER} s",
+            retry_after=RETRY_AFTER,
+        )
+    state.sync_busy = busy + 1
+    try:
+        yield
+    finally:
+        state.sync_busy -= 1
+
+
+def _bounded(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A sync verb behind ``_admitted``, once the caller is known (a stranger still gets 401 first)."""
+
+    async def bounded(request: Request) -> Response:
+        await authenticated(request)
+        with _admitted(request):
+            return await handler(request)
+
+    bounded.__name__ = handler.__name__
+    bounded.__doc__ = handler.__doc__
+    return bounded
 
 
 async def _told(request: Request, device_id: str, note: Callable[[Session], None]) -> None:
@@ -149,9 +190,9 @@ async def resolve_conflict(request: Request) -> Response:
 
 
 routes = [
-    Route("/sync/v1/push", push, methods=["POST"]),
-    Route("/sync/v1/pull", pull, methods=["POST"]),
-    Route("/sync/v1/bootstrap", bootstrap, methods=["POST"]),
+    Route("/sync/v1/push", _bounded(push), methods=["POST"]),
+    Route("/sync/v1/pull", _bounded(pull), methods=["POST"]),
+    Route("/sync/v1/bootstrap", _bounded(bootstrap), methods=["POST"]),
     Route("/api/v1/conflicts", list_conflicts, methods=["GET"]),
     Route("/api/v1/conflicts/{conflict_id}/resolve", resolve_conflict, methods=["POST"]),
 ]
