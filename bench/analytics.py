@@ -27,12 +27,9 @@ Results go to the section "Analytics" of bench/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import random
-import shutil
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -41,7 +38,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlmodel import col
 
-from bench.harness import ROOT, WORK, Report, Result, median, pg_database
+from bench.harness import Report, Result, median, run_standalone
 from crm import accounts, analytics, records, trade
 from crm.database import Database
 from crm.models import Counterparty, Payment, Sale, SalesSummary, User, new_id
@@ -356,33 +353,15 @@ def _bank(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.analytics", description=__doc__)
-    parser.add_argument("--only", choices=["sqlite", "postgresql"])
-    parser.add_argument("--clients", type=int, default=20_000)
-    args = parser.parse_args()
-    report = Report()
-    for backend in ("sqlite", "postgresql"):
-        if args.only and backend != args.only:
-            continue
-        with ExitStack() as stack:
-            folder = WORK / "analytics"
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-            stack.callback(shutil.rmtree, folder, True)
-            url = (
-                f"sqlite:///{folder / 'company.db'}"
-                if backend == "sqlite"
-                else stack.enter_context(pg_database())
-            )
-            bench(report, backend, url, args.clients, folder)
-    report.notes.append(
-        f"machine load average at the end: {open('/proc/loadavg').read().split()[:3]}"
+    run_standalone(
+        "bench.analytics",
+        __doc__,
+        "Analytics",
+        lambda parser: parser.add_argument("--clients", type=int, default=20_000),
+        lambda report, backend, url, folder, args: bench(
+            report, backend, url, args.clients, folder
+        ),
     )
-    command = "python -m bench.analytics" + (f" --only {args.only}" if args.only else "")
-    report.write_section(
-        ROOT / "bench" / "RESULTS.md", "Analytics", command, keep_others=bool(args.only)
-    )
-    print("wrote bench/RESULTS.md")
 
 
 if __name__ == "__main__":

@@ -13,18 +13,17 @@ the search index's phones, e-mails, domains and INNs that more than one counterp
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import ExitStack
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
 
-from bench.harness import ROOT, WORK, Report, Result, median, pg_database
+from bench.harness import Report, Result, median, run_standalone
 from crm import demo, duplicates
 from crm.database import Database
 from crm.models import User
@@ -104,33 +103,17 @@ def bench(report: Report, backend: str, url: str, size: demo.DemoSize) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.duplicates", description=__doc__)
-    parser.add_argument("--only", choices=["sqlite", "postgresql"])
-    parser.add_argument("--counterparties", type=int, default=50_000)
-    args = parser.parse_args()
-    size = demo.DemoSize(args.counterparties, args.counterparties * 6 // 5, 0, 0, 0)
-    report = Report()
-    for backend in ("sqlite", "postgresql"):
-        if args.only and backend != args.only:
-            continue
-        with ExitStack() as stack:
-            if backend == "sqlite":
-                folder = WORK / "duplicates"  # its own: other benchmarks keep theirs in WORK
-                shutil.rmtree(folder, ignore_errors=True)
-                folder.mkdir(parents=True)
-                stack.callback(shutil.rmtree, folder, True)
-                url = f"sqlite:///{folder / 'duplicates.db'}"
-            else:
-                url = stack.enter_context(pg_database())
-            bench(report, backend, url, size)
-    report.notes.append(
-        f"machine load average at the end: {open('/proc/loadavg').read().split()[:3]}"
+    def run(report: Report, backend: str, url: str, _folder: Path, args: Any) -> None:
+        n = args.counterparties
+        bench(report, backend, url, demo.DemoSize(n, n * 6 // 5, 0, 0, 0))
+
+    run_standalone(
+        "bench.duplicates",
+        __doc__,
+        "Duplicates",
+        lambda parser: parser.add_argument("--counterparties", type=int, default=50_000),
+        run,
     )
-    command = "python -m bench.duplicates" + (f" --only {args.only}" if args.only else "")
-    report.write_section(
-        ROOT / "bench" / "RESULTS.md", "Duplicates", command, keep_others=bool(args.only)
-    )
-    print("wrote bench/RESULTS.md")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ measured in the same run, and figures are medians over several runs.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
+import shutil
 import statistics
 import uuid
 from collections.abc import Callable, Iterator
@@ -230,3 +232,56 @@ def running_server(database_url: str) -> Iterator[str]:
         database_url, settings={"SATCHEL_LOGIN_MAX_FAILURES": "1000"}
     ) as base:
         yield base
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@contextmanager
+def backend_database(backend: str, name: str) -> Iterator[tuple[str, Path]]:
+    """(URL, folder) for one benchmark run on ``backend``: a new SQLite file, or a throwaway
+    PostgreSQL database; the folder ``WORK/<name>`` (for the SQLite file and anything else the
+    benchmark writes beside it) is new and removed afterwards. Each benchmark has its own folder:
+    others keep theirs in WORK."""
+    folder = WORK / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        if backend == "sqlite":
+            yield f"sqlite:///{folder / f'{name}.db'}", folder
+        else:
+            with pg_database() as url:
+                yield url, folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_standalone(
+    module: str,
+    description: str | None,
+    section: str,
+    arguments: Callable[[argparse.ArgumentParser], None],
+    bench: Callable[[Report, str, str, Path, argparse.Namespace], None],
+) -> None:
+    """The ``main`` of a benchmark run on its own (``python -m bench.<name>``): ``--only`` one
+    backend and the benchmark's own ``arguments``; ``bench(report, backend, url, folder, args)``
+    once per backend on a fresh database; its section of bench/RESULTS.md rewritten (with
+    ``--only``, the other backend's rows are kept)."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    parser.add_argument("--only", choices=BACKENDS)
+    arguments(parser)
+    args = parser.parse_args()
+    report = Report()
+    for backend in BACKENDS:
+        if args.only and backend != args.only:
+            continue
+        with backend_database(backend, module.rpartition(".")[2]) as (url, folder):
+            bench(report, backend, url, folder, args)
+    report.notes.append(
+        f"machine load average at the end: {open('/proc/loadavg').read().split()[:3]}"
+    )
+    command = f"python -m {module}" + (f" --only {args.only}" if args.only else "")
+    report.write_section(
+        ROOT / "bench" / "RESULTS.md", section, command, keep_others=bool(args.only)
+    )
+    print("wrote bench/RESULTS.md")

@@ -14,16 +14,13 @@ runs; the section "Merge" of bench/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import time
-from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from bench.harness import ROOT, WORK, Report, Result, median, pg_database
+from bench.harness import Report, Result, median, run_standalone
 from crm import demo, records
 from crm.database import Database
 from crm.models import ContactPerson, Deal, Interaction, Reminder, User
@@ -160,32 +157,13 @@ def bench(report: Report, backend: str, url: str, interactions: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.merge", description=__doc__)
-    parser.add_argument("--only", choices=["sqlite", "postgresql"])
-    parser.add_argument("--interactions", type=int, default=5_000)
-    args = parser.parse_args()
-    report = Report()
-    for backend in ("sqlite", "postgresql"):
-        if args.only and backend != args.only:
-            continue
-        with ExitStack() as stack:
-            if backend == "sqlite":
-                folder = WORK / "merge"  # its own: other benchmarks keep theirs in WORK
-                shutil.rmtree(folder, ignore_errors=True)
-                folder.mkdir(parents=True)
-                stack.callback(shutil.rmtree, folder, True)
-                url = f"sqlite:///{folder / 'merge.db'}"
-            else:
-                url = stack.enter_context(pg_database())
-            bench(report, backend, url, args.interactions)
-    report.notes.append(
-        f"machine load average at the end: {open('/proc/loadavg').read().split()[:3]}"
+    run_standalone(
+        "bench.merge",
+        __doc__,
+        "Merge",
+        lambda parser: parser.add_argument("--interactions", type=int, default=5_000),
+        lambda report, backend, url, _folder, args: bench(report, backend, url, args.interactions),
     )
-    command = "python -m bench.merge" + (f" --only {args.only}" if args.only else "")
-    report.write_section(
-        ROOT / "bench" / "RESULTS.md", "Merge", command, keep_others=bool(args.only)
-    )
-    print("wrote bench/RESULTS.md")
 
 
 if __name__ == "__main__":
