@@ -10,6 +10,7 @@ reachable the PostgreSQL half is skipped with the reason, except under
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -28,6 +29,7 @@ from sqlalchemy.engine import make_url
 import calendar_bridge.models  # noqa: F401 - its table is emptied between tests too
 import crm.changes  # noqa: F401
 import mail.models  # noqa: F401 - the mail tables are emptied between tests too
+from clients import vault
 from crm import accounts
 from crm.database import Database
 from crm.models import User, metadata
@@ -227,6 +229,22 @@ class _RememberingHasher(PasswordHasher):
 _HASHED: dict[bytes, str] = {}
 _VERIFIED: dict[tuple[bytes, bytes], Literal[True] | Exception] = {}
 accounts._hasher = _RememberingHasher.from_parameters(accounts._hasher._parameters)
+
+# The replica's key is unwrapped with Argon2id (64 MiB, about 0.25 s) by every satchel-field command
+# and every laptop UI start, and the suite runs the same (passphrase, salt) hundreds of times: half of
+# the laptop command tests' time. A pure function of its arguments, remembered per test process like
+# the password hasher above; each distinct (passphrase, salt) still goes through real Argon2id once.
+_real_derive = vault._derive
+
+
+@functools.cache
+def _derive_once(passphrase: str, salt: bytes, params: tuple[tuple[str, int], ...]) -> bytes:
+    return _real_derive(passphrase, salt, dict(params))
+
+
+vault._derive = lambda passphrase, salt, params: _derive_once(  # type: ignore[assignment]
+    passphrase, salt, tuple(sorted(params.items()))
+)
 
 PASSWORD = "correct-horse-42"
 # Argon2 is slow on purpose; hash the shared test password once per run.
