@@ -13,8 +13,8 @@ is not read); the company's mailboxes are read with ``folders=["INBOX", "Sent"]`
 * company: a company's mail in one run — six mailboxes with INBOX and Sent each, folders
   of 30 to 400 letters of the same mix, our letters in Sent (from the mailbox, to a
   client) and the clients' answers to them in INBOX (``In-Reply-To`` a letter of Sent).
-  One ``Ingest`` reads every mailbox and folder (``folders=["INBOX", "Sent"]``), as
-  ``bridge.run_once`` does. Target ≥ 200 letters/s and within 5× the floor: a plain
+  One ``Ingest`` reads every mailbox and folder (``folders=["INBOX", "Sent"]``) with
+  ``run_many``, as ``bridge.run_once`` does. Target ≥ 200 letters/s and within 5× the floor: a plain
   imapclient session per mailbox with the same commands (login, LIST, EXAMINE, SEARCH,
   RFC822.SIZE, BODY.PEEK[] in the same batches) over the same folders.
 * throughput: ``Ingest.run()`` of a fresh database over a mailbox of N letters,
@@ -32,6 +32,11 @@ is not read); the company's mailboxes are read with ``folders=["INBOX", "Sent"]`
   ≤ 1.5× the 1k peak.
 * profile: one cProfile run of the company ingest, summarised in the notes (phases
   by cumulative time, the top functions by own time).
+
+``python -m bench`` runs them all. ``python -m bench.mail --only-company`` runs the company
+measurement alone (Dovecot holds the company's letters only; no 2,000-letter throughput, no
+memory imports), ``--only sqlite|postgresql`` one database, ``--runs N`` N runs (default 3),
+``--profile`` adds the cProfile run before it; it prints the table rows and notes and writes nothing.
 """
 
 from __future__ import annotations
@@ -308,6 +313,7 @@ def mailboxes(plan: Plan) -> Iterator[Mailboxes]:
         MEMORY_SMALL: (plan.memory_small, plan.memory_median_kb),
         MEMORY_LARGE: (plan.memory_large, plan.memory_median_kb),
     }
+    wanted = {p: (n, m) for p, (n, m) in wanted.items() if n}  # --only-company: none of these
     users = [MailUser(_login(p), folders=()) for p in wanted]
     users += [MailUser(_login(_company(n)), folders=("Sent",)) for n in range(len(plan.company))]
     dovecot = DovecotServer(users)
@@ -525,7 +531,7 @@ def company_ingest(
 
     start = time.perf_counter()
     with bridge.ingest_for(database, config, timeout=120) as ingest:
-        reports = [ingest.run(mailbox_id) for mailbox_id in mailbox_ids]
+        reports = ingest.run_many(mailbox_ids)
     seconds = time.perf_counter() - start
     for report in reports:
         if report.error:
@@ -968,3 +974,46 @@ def notes(boxes: Mailboxes) -> list[str]:
         "the batches stay limited by bytes (8 MB) either way. One "
         "import each, in a fresh interpreter, on the first database measured only (SQLite in a full run).",
     ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.mail``: see the module's docstring."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.mail",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--only-company",
+        action="store_true",
+        help="the company measurement alone (no throughput, no memory imports); required for now",
+    )
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--runs", type=int, default=FULL.runs)
+    parser.add_argument("--profile", action="store_true", help="also one cProfile run first")
+    parser.add_argument("--workers", action="store_true", help="also one run with parse workers")
+    args = parser.parse_args(argv)
+    if not args.only_company:
+        parser.error("use python -m bench --only-bench mail for the whole mail benchmark")
+    plan = Plan(letters=0, memory_small=0, memory_large=0, runs=args.runs)
+    report = Report()
+    with mailboxes(plan) as boxes:
+        backends = [args.only] if args.only else ["sqlite", "postgresql"]
+        for backend in backends:
+            if args.profile:
+                bench_profile(report, backend, boxes)
+                print(f"profile written to {WORK / f'mail-profile-{backend}.txt'}")
+            bench_company(report, backend, boxes, with_workers=args.workers)
+    for r in report.results:
+        print(
+            f"| {r.name} | {r.backend} | {r.figure} | {r.target} | {r.floor} | {r.ratio} | {r.runs} | "
+            f"{'yes' if r.ok else '**no**'} |"
+        )
+    for note in report.notes:
+        print(f"- {note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -268,6 +268,11 @@ def read_password(
             )
         if not secret:
             fail(f"no password in {'standard input' if stdin else file}", 2)
+        if file is not None and file.stat().st_mode & 0o077:
+            err.print(
+                f"[yellow]warning:[/yellow] {file} can be read by others than you: "
+                f"chmod 600 {file} (or delete it now that the password is stored)"
+            )
         return secret
     first = getpass.getpass(prompt)
     if confirm and first != getpass.getpass("Again / Ещё раз: "):

@@ -6,9 +6,12 @@ server's :class:`~server.config.Config`-like settings object and a database.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +22,10 @@ from sqlmodel import Session, col
 
 from crm import records
 from crm.database import Database
-from crm.errors import NotFound, ValidationFailed
+from crm.errors import AlreadyExists, NotFound, SatchelError, ValidationFailed
 from crm.models import User, utcnow
-from crm.validation import normalize_email
+from crm.models.enums import MailStatus
+from crm.validation import email_domain, normalize_email
 from mail import filing, outbox
 from mail.decode import Letter
 from mail.imap import ImapError, connect, find_folders
@@ -119,19 +123,28 @@ def add_mailbox(
     private_domains: list[str] | None = None,
     private_folders: list[str] | None = None,
 ) -> Mailbox:
-    """Configure a mailbox; ``owner`` (a login) makes it that salesperson's personal box."""
-    problems: dict[str, str] = {}
-    try:
-        address = normalize_email(address)
-    except ValueError as exc:
-        problems["address"] = str(exc)
-    for field_name, value in (("imap_security", imap_security), ("smtp_security", smtp_security)):
-        if value not in _SECURITY:
-            problems[field_name] = f"must be one of {', '.join(_SECURITY)}"
-    if not name.strip():
-        problems["name"] = "must not be empty"
-    if session.execute(select(Mailbox).where(col(Mailbox.name) == name.strip())).first():
-        problems["name"] = f"a mailbox named {name!r} exists already"
+    """Configure a mailbox; ``owner`` (a login) makes it that salesperson's personal box. Every
+    problem is reported at once (``ValidationFailed``); a name or address another mailbox has
+    already is ``AlreadyExists``."""
+    problems = _problems(
+        {
+            "name": name,
+            "address": address,
+            "imap_host": imap_host,
+            "imap_port": imap_port,
+            "imap_security": imap_security,
+            "smtp_host": smtp_host,
+            "smtp_port": smtp_port,
+            "smtp_security": smtp_security,
+            "login": login,
+        },
+        {
+            "folders": folders or [],
+            "private_addresses": private_addresses or [],
+            "private_domains": private_domains or [],
+            "private_folders": private_folders or [],
+        },
+    )
     if (password is None) == (oauth_token is None):
         problems["password"] = "give a password or an XOAUTH2 token"
     owner_id = None
@@ -148,6 +161,8 @@ def add_mailbox(
             "the mailbox is not valid: " + "; ".join(f"{k} {v}" for k, v in problems.items()),
             details=problems,
         )
+    address = normalize_email(address)
+    _not_taken(session, name.strip(), address, None)
     box = secret_box(settings)
     mailbox = Mailbox(
         name=name.strip(),
@@ -165,9 +180,9 @@ def add_mailbox(
         smtp_security=smtp_security,
         provider_saves_sent=provider_saves_sent,
         folders=folders or [],
-        private_addresses=[a.lower() for a in private_addresses or []],
-        private_domains=[d.lower() for d in private_domains or []],
-        private_folders=private_folders or [],
+        private_addresses=[normalize_email(a) for a in private_addresses or []],
+        private_domains=[_domain(d) for d in private_domains or []],
+        private_folders=[f.strip() for f in private_folders or []],
     )
     session.add(mailbox)
     session.flush()
@@ -189,6 +204,106 @@ _EDITABLE = (
 _LISTS = ("folders", "private_addresses", "private_domains", "private_folders")
 
 
+def _loopback(host: str) -> bool:
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+# A host name or an address: letters, digits, dots, hyphens (IPv6 in brackets or bare) — nothing
+# that could end a protocol line or a log line.
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]{2,45}\]?")
+
+
+def _text(value: str) -> bool:
+    """Non-empty, at most 200 characters, no control or invisible format characters."""
+    return (
+        bool(value.strip())
+        and len(value) <= 200
+        and not any(unicodedata.category(ch).startswith("C") for ch in value)
+    )
+
+
+def _domain(value: str) -> str:
+    """A private domain as typed (``@Family.ru``), normalised; ``ValueError`` if it is none."""
+    return email_domain("postmaster@" + value.strip().removeprefix("@"))
+
+
+def _folded(fold: Callable[[str], str], value: str) -> str:
+    try:
+        return fold(value)
+    except ValueError:
+        return value  # removing a value that was never valid: compared as typed
+
+
+_FOLD: dict[str, Callable[[str], str]] = {
+    "folders": str.strip,
+    "private_addresses": normalize_email,
+    "private_domains": _domain,
+    "private_folders": str.strip,
+}
+
+
+def _problems(values: dict[str, Any], lists: dict[str, list[str]]) -> dict[str, str]:
+    """What is wrong with a mailbox's settings (``values``) and the list entries being added,
+    every problem at once. Plain (unencrypted) IMAP or SMTP only to this machine: elsewhere the
+    password would cross the network in clear text."""
+    problems: dict[str, str] = {}
+    if not _text(str(values.get("name") or "")):
+        problems["name"] = "must be 1–200 characters without control characters"
+    try:
+        normalize_email(str(values.get("address") or ""))
+    except ValueError as exc:
+        problems["address"] = str(exc)
+    if values.get("login") is not None and not _text(str(values["login"])):
+        problems["login"] = "must be 1–200 characters without control characters"
+    for kind in ("imap", "smtp"):
+        host = values.get(f"{kind}_host")
+        port = values.get(f"{kind}_port")
+        security = values.get(f"{kind}_security")
+        if kind == "smtp" and not (host or "").strip():
+            continue  # no sending from this box
+        if host is None or not _HOST.fullmatch(str(host).strip()):
+            problems[f"{kind}_host"] = "must be a host name or an IP address"
+        if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
+            problems[f"{kind}_port"] = "must be a port number from 1 to 65535"
+        if security not in _SECURITY:
+            problems[f"{kind}_security"] = f"must be one of {', '.join(_SECURITY)}"
+        elif security == "plain" and host and not _loopback(str(host)):
+            problems[f"{kind}_security"] = (
+                "plain sends the password unencrypted: only to this machine (localhost); "
+                "use ssl or starttls"
+            )
+    for key, entries in lists.items():
+        for entry in entries:
+            try:
+                ok = _text(entry) and bool(_FOLD[key](entry))
+            except ValueError:
+                ok = False
+            if not ok:
+                problems[key] = f"{entry!r} is not a valid entry"
+                break
+    return problems
+
+
+def _not_taken(session: Session, name: str | None, address: str, own_id: str | None) -> None:
+    """``AlreadyExists`` when another mailbox has this name, or reads this address already (its
+    folders would be read twice)."""
+    for column, value in ((Mailbox.name, name), (Mailbox.address, address)):
+        if value is None:
+            continue
+        other = session.execute(
+            select(col(Mailbox.name)).where(col(column) == value, col(Mailbox.id) != (own_id or ""))
+        ).scalar_one_or_none()
+        if other is not None:
+            what = "named" if column is Mailbox.name else "reading"
+            raise AlreadyExists(f"a mailbox {what} {value!r} exists already: {other}")
+
+
 def edit_mailbox(
     session: Session,
     name_or_id: str,
@@ -206,17 +321,26 @@ def edit_mailbox(
     ]:
         problems[key] = "cannot be changed here"
     values = dict(changes)
-    if "address" in values:
-        try:
-            values["address"] = normalize_email(values["address"])
-        except ValueError as exc:
-            problems["address"] = str(exc)
-    for key in ("imap_security", "smtp_security"):
-        if key in values and values[key] not in _SECURITY:
-            problems[key] = f"must be one of {', '.join(_SECURITY)}"
-    for key in ("imap_host", "login"):
-        if key in values and not str(values[key]).strip():
-            problems[key] = "must not be empty"
+    # The values as they would be after the change, checked together (plain text needs a loopback
+    # host, whichever of the two was changed).
+    after = {
+        key: values.get(key, getattr(mailbox, key))
+        for key in (
+            "address",
+            "imap_host",
+            "imap_port",
+            "imap_security",
+            "smtp_host",
+            "smtp_port",
+            "smtp_security",
+            "login",
+        )
+    }
+    added = {key: pair[0] for key, pair in (lists or {}).items() if key in _LISTS}
+    problems.update(_problems({"name": mailbox.name, **after}, added))
+    if "address" in values and "address" not in problems:
+        values["address"] = normalize_email(values["address"])
+        _not_taken(session, None, values["address"], mailbox.id)
     owner_id = mailbox.owner_id
     if values.get("owner"):
         user = session.execute(
@@ -238,13 +362,15 @@ def edit_mailbox(
             mailbox.owner_id, mailbox.kind = owner_id, "personal" if owner_id else "shared"
         elif key == "smtp_host":
             mailbox.smtp_host = value.strip() or None
+        elif key in ("imap_host", "login"):
+            setattr(mailbox, key, value.strip())
         else:
             setattr(mailbox, key, value)
-    for key, (added, removed) in (lists or {}).items():
-        fold = str.lower if key in ("private_addresses", "private_domains") else str
-        gone = {fold(v) for v in removed}
+    for key, (put, removed) in (lists or {}).items():
+        fold = _FOLD[key]
+        gone = {_folded(fold, v) for v in removed}
         kept = [v for v in getattr(mailbox, key) if v not in gone]
-        kept += [v for v in map(fold, added) if v not in kept]
+        kept += [v for v in (fold(v) for v in put) if v not in kept]
         setattr(mailbox, key, kept)  # a new list: JSON columns see only assignments
     session.flush()
     return mailbox
@@ -307,7 +433,7 @@ def run_once(
     with ingest_for(
         database, settings, progress=progress
     ) as ingest:  # parse workers, if any, live for the pass
-        reports = [ingest.run(box.id) for box in boxes]
+        reports = ingest.run_many([box.id for box in boxes])
     if send:
         outbox.send_due(database, settings)
     return reports
@@ -463,13 +589,28 @@ def list_reviews(
 
 
 def outbox_counts(session: Session) -> dict[str, int]:
-    """Outgoing letters by state (queued, sending, sent, failed, uncertain)."""
+    """Outgoing letters by state (queued, sending, sent, failed, uncertain). A letter written
+    (an interaction queued from a screen, the API or a laptop) counts as queued before the
+    worker takes it into the outbox."""
     from sqlalchemy import func
+
+    from crm.models import Interaction
 
     rows = session.execute(
         select(col(MailOutbox.state), func.count()).group_by(col(MailOutbox.state))
     ).all()
-    return {state: count for state, count in rows}
+    counts = {state: count for state, count in rows}
+    written = session.execute(
+        select(func.count())
+        .select_from(Interaction)
+        .where(
+            col(Interaction.mail_status) == MailStatus.QUEUED.value,
+            ~col(Interaction.id).in_(select(col(MailOutbox.interaction_id))),
+        )
+    ).scalar_one()
+    if written:
+        counts[MailStatus.QUEUED.value] = counts.get(MailStatus.QUEUED.value, 0) + written
+    return counts
 
 
 def list_suggestions(session: Session, *, limit: int = 100) -> list[MailSuggestion]:
@@ -508,7 +649,8 @@ def rematch_reviews(
     """Match the letters waiting in review again (after contact persons were added); (filed, still waiting).
 
     What matches now is filed by the rule that fired, as the ingest would have; the rest
-    keeps waiting.
+    keeps waiting. A letter the rules refuse to file keeps waiting too (in a savepoint of its
+    own): one letter never holds up the others.
     """
     blobs = blob_store(settings)
     filed = waiting = 0
@@ -516,13 +658,19 @@ def rematch_reviews(
         with database.write() as session:
             suggestions = filing.Suggestions()
             for review in list_reviews(session, limit=limit):
-                match, letter = _file_waiting(
-                    session,
-                    settings,
-                    blobs,
-                    review,
-                    lambda matcher, letter, address, _known: matcher.match(letter, address),
-                )
+                try:
+                    with session.begin_nested():
+                        match, letter = _file_waiting(
+                            session,
+                            settings,
+                            blobs,
+                            review,
+                            lambda matcher, letter, address, _known: matcher.match(letter, address),
+                        )
+                except SatchelError as exc:
+                    log.warning("a letter waiting in review was not filed again: %s", exc)
+                    waiting += 1
+                    continue
                 if match.counterparty_id is None:
                     waiting += 1
                     continue

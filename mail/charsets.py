@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import functools
 import re
 from collections.abc import Iterable
 
@@ -189,7 +190,24 @@ def _candidates(declared: str | None) -> list[str]:
 
 def _best_guess(data: bytes, candidates: Iterable[str]) -> str | None:
     """The candidate codec under which ``data`` reads best, or None if none reads."""
-    names = list(candidates)
+    names = tuple(candidates)
+    if len(data) < _SHORT:
+        # Short strings (names, subjects, file names) come back letter after letter: the answer,
+        # a function of the bytes and the candidates only, is kept.
+        return _short_guess(data, names)
+    return _guess(data, names)
+
+
+# Strings shorter than this are guessed once per run of the process (see _short_guess).
+_SHORT = 256
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_guess(data: bytes, names: tuple[str, ...]) -> str | None:
+    return _guess(data, names)
+
+
+def _guess(data: bytes, names: tuple[str, ...]) -> str | None:
     if len(data) >= _CLEAR_FROM:
         # On a long text the letter frequencies alone are decisive when one reading is clearly
         # ahead; the detector (most of the cost of reading a letter) is asked only when it is close.
@@ -203,13 +221,13 @@ def _best_guess(data: bytes, candidates: Iterable[str]) -> str | None:
         if len(quick) == 1 or (len(quick) > 1 and quick[0][0] - quick[1][0] >= _CLEAR_MARGIN):
             return quick[0][1]
     try:
-        results = list(from_bytes(data, cp_isolation=names, explain=False))
+        results = list(from_bytes(data, cp_isolation=list(names), explain=False))
     except Exception:  # noqa: BLE001 - a detector failure only means "no opinion"
         results = []
     readable = [r.encoding for r in results]
     if not readable:
         # The detector gave up (too messy); fall back on the frequency score alone.
-        readable = names
+        readable = list(names)
     scored = []
     for name in readable:
         try:

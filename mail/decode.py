@@ -480,12 +480,59 @@ _INERT = (
 _RUN = re.compile(rb"\n((?:" + _INERT + rb"\r?\n){2,}" + _INERT + rb")(?=\r?\n)")
 _MARK = "SatchelFold"
 _PLACEHOLDER = re.compile(_MARK + r"(\d+)x")
+# The same runs found without matching _INERT against every line (that regular expression was most
+# of the cost of reading a letter): a line is *not* inert when it starts with a line break, CR,
+# space, tab, ":", "-" or "From " (_KEEP finds the line break before it, one cheap test per line),
+# or when it has a header field's shape, ftext up to a ":" (_FIELD, asked only between two such
+# lines where a ":" occurs: never inside base64). A CR that does not end a line (_LONE_CR, rare)
+# sends the letter to _RUN itself. tests/mail/test_decode.py holds the two to the same result.
+_KEEP = re.compile(rb"\n(?=[\n\r \t:-]|From )")
+_FIELD = re.compile(rb"\n[\x21-\x39\x3b-\x7e]*:")
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 def _fold(raw: bytes) -> tuple[bytes, list[bytes]]:
     """``raw`` with its runs of plain lines replaced by placeholders, and the runs."""
     if _MARK.encode() in raw:
         return raw, []  # a letter carrying the marker is parsed as it is
+    if _LONE_CR.search(raw):
+        return _fold_by_regex(raw)
+    last = raw.rfind(b"\n")
+    if last < 0:
+        return raw, []
+    find, count = raw.find, raw.count
+    # The line breaks before lines that are not inert (-1: the first line, which no run starts
+    # with; the last line break: a run ends before a line break).
+    marks = [-1, *[m.start() for m in _KEEP.finditer(raw)], last]
+    fields = []
+    for before, after in zip(marks, marks[1:], strict=False):
+        if after - before > 6 and find(b":", before + 1, after) >= 0:
+            fields += [m.start() for m in _FIELD.finditer(raw, before + 1, after)]
+    if fields:
+        marks = sorted({*marks, *fields})
+    pieces: list[bytes] = []
+    runs: list[bytes] = []
+    at = 0
+    for before, after in zip(marks, marks[1:], strict=False):
+        # The lines between two marked line breaks: a run when there are three or more.
+        if after - before < 6 or count(b"\n", before + 1, after) < 3:
+            continue
+        start = find(b"\n", before + 1)  # the line break that ends the marked line
+        end = after - 1 if raw[after - 1] == 13 else after  # a CR before the line break stays
+        pieces.append(raw[at:start])
+        pieces.append(b"\n%s%dx" % (_MARK.encode(), len(runs)))
+        runs.append(raw[start + 1 : end])
+        at = end
+    if not runs:
+        return raw, []
+    pieces.append(raw[at:])
+    return b"".join(pieces), runs
+
+
+def _fold_by_regex(raw: bytes) -> tuple[bytes, list[bytes]]:
+    """What ``_fold`` gives, by ``_RUN`` itself: the definition, kept for letters with a lone CR."""
+    if _MARK.encode() in raw:
+        return raw, []
     pieces = _RUN.split(raw)
     runs = pieces[1::2]
     pieces[1::2] = [b"\n%s%dx" % (_MARK.encode(), n) for n in range(len(runs))]

@@ -247,9 +247,16 @@ def _normalized(address: str) -> str | None:
 
 
 def _responsible(
-    session: Session, counterparty_id: str, owner_id: str | None, cache: dict[Any, Any]
+    session: Session,
+    counterparty_id: str,
+    owner_id: str | None,
+    cache: dict[Any, Any],
+    memo: access.Memo,
 ) -> str | None:
-    """The mailbox's owner for a personal box, else the counterparty's owner (if active).
+    """The mailbox's owner for a personal box if they see the client, else the counterparty's
+    owner (if active). A colleague's client writing to a salesperson's own box is filed under its
+    owner: the rules refuse a responsible person who cannot see the counterparty, and such a
+    letter would otherwise never be filed, nor settled from review.
 
     ``cache`` holds the records looked at for the rest of the batch: the session's identity
     map keeps objects only while someone refers to them, and the rules look them up again.
@@ -258,7 +265,11 @@ def _responsible(
     for candidate in (owner_id, counterparty.owner_id if counterparty else None):
         if candidate:
             user = _cached(session, cache, User, candidate)
-            if user is not None and user.is_active:
+            if (
+                user is not None
+                and user.is_active
+                and access.can_read_counterparty(session, user, counterparty_id, memo)
+            ):
                 return candidate
     return None
 
@@ -307,10 +318,14 @@ def file_letter(
             "\n\n— Satchel: письмо прочитано не полностью / the letter was partly unreadable: "
             + "; ".join(letter.problems[:10])
         )
+    # The access memo lives as long as the cache: one check per counterparty per batch.
+    memo = cache.setdefault("access memo", access.Memo())
     data = {
         "counterparty_id": match.counterparty_id,
         "contact_person_id": match.contact_person_id,
-        "responsible_id": _responsible(session, match.counterparty_id, mailbox_owner_id, cache),
+        "responsible_id": _responsible(
+            session, match.counterparty_id, mailbox_owner_id, cache, memo
+        ),
         "kind": "letter",
         "direction": "outgoing" if outgoing else "incoming",
         "status": "done",
@@ -319,8 +334,6 @@ def file_letter(
         "starts_at": letter.date or utcnow(),
         "participants": _participants(letter),
     }
-    # The access memo lives as long as the cache: one check per counterparty per batch.
-    memo = cache.setdefault("access memo", access.Memo())
     interaction = records.create(
         session, bridge, records.record_type("interactions"), data, batched=True, memo=memo
     )

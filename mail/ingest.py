@@ -13,7 +13,9 @@ A run of one folder:
    sizes, then ``UID FETCH BODY.PEEK[]`` in batches of at most ``batch_bytes``
    (one letter over that is a batch of its own) — memory stays bounded whatever the
    mailbox holds, and ``\\Seen`` is never touched. The next batch is fetched (in a
-   thread, the only user of the connection meanwhile) while one is parsed and filed.
+   thread, the only user of the connection meanwhile) while one is parsed and filed;
+   a folder's last batch is parsed and filed once the next folder's first batch (with
+   :meth:`Ingest.run_many`, the next mailbox's) has been asked for.
 3. Each letter: decode (never raises), skip it when its identity (normalised
    Message-ID, else a fingerprint) is known — the same letter in INBOX, Sent, All
    Mail or another mailbox is one record —, classify (bounce, auto-reply, list,
@@ -24,7 +26,9 @@ A run of one folder:
 4. The batch's letters, the folder's counters and its new cursor are committed
    together: the cursor moves only with the letters it covers. A connection lost
    mid-batch (server restarted, timeout) leaves the cursor where it was; the next
-   run fetches those letters again and the identities make that harmless.
+   run fetches those letters again and the identities make that harmless. A batch
+   that fails to commit stops its folder for the run: the later batches of that
+   folder are not filed, so the cursor never passes a letter that was not.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from crm.database import Database
+from crm.errors import SatchelError
 from crm.models import Interaction, utcnow
 from mail import filing, threads
 from mail.classify import PrivacyRules, classify
@@ -141,25 +146,47 @@ class Ingest:
     def run(self, mailbox_id: str) -> MailboxReport:
         """Read every folder of one mailbox. IMAP trouble ends the run with ``error`` set; what was
         committed stays committed."""
-        with self.db.read() as session:
-            mailbox = session.get_one(Mailbox, mailbox_id)
-        report = MailboxReport(mailbox.name)
-        try:
-            self._run(mailbox, report)
-        except ImapError as exc:
-            report.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - recorded and shown in the status; the worker goes on
-            log.exception("mail run of %s failed", mailbox.name)
-            report.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self.blobs.close()
-        with self.db.write() as session:
-            row = session.get_one(Mailbox, mailbox_id)
-            row.last_run_at = utcnow()
-            row.last_error = report.error
-        return report
+        return self.run_many([mailbox_id])[0]
 
-    def _run(self, mailbox: Mailbox, report: MailboxReport) -> None:
+    def run_many(self, mailbox_ids: Iterable[str]) -> list[MailboxReport]:
+        """Read the mailboxes one after another, as :meth:`run` reads one; their reports.
+
+        A mailbox's last batch is filed after the next mailbox's first batch is asked for (as
+        between the folders of one mailbox), so that fetch overlaps it; every report is complete
+        and every batch fetched is filed (or has failed) when this returns.
+        """
+        pending: deque[_Pending] = deque()  # fetched, not filed yet, oldest first
+        done: list[tuple[str, MailboxReport]] = []
+        try:
+            for mailbox_id in mailbox_ids:
+                with self.db.read() as session:
+                    mailbox = session.get_one(Mailbox, mailbox_id)
+                report = MailboxReport(mailbox.name)
+                done.append((mailbox_id, report))
+                self._guarded(report, partial(self._run, mailbox, report, pending))
+            self._drain(pending)  # the last mailbox's last batches
+        finally:
+            pending.clear()  # after an interruption: not filed, so their cursors did not move
+            self.blobs.close()
+        for mailbox_id, report in done:
+            with self.db.write() as session:
+                row = session.get_one(Mailbox, mailbox_id)
+                row.last_run_at = utcnow()
+                row.last_error = report.error
+        return [report for _id, report in done]
+
+    @staticmethod
+    def _guarded(report: MailboxReport, work: Callable[[], None]) -> None:
+        """Run ``work``; IMAP trouble or a failure nobody foresaw is recorded in ``report``."""
+        try:
+            work()
+        except ImapError as exc:
+            report.error = report.error or _describe(exc)
+        except Exception as exc:  # noqa: BLE001 - recorded and shown in the status; the worker goes on
+            log.exception("mail run of %s failed", report.mailbox)
+            report.error = report.error or _describe(exc)
+
+    def _run(self, mailbox: Mailbox, report: MailboxReport, pending: deque[_Pending]) -> None:
         with connect(mailbox, self.secrets, timeout=self.timeout) as client:
             capabilities = {
                 c.decode().upper() if isinstance(c, bytes) else c.upper()
@@ -167,17 +194,16 @@ class Ingest:
             }
             if "CONDSTORE" in capabilities:
                 client.enable("CONDSTORE")
-            # Batches fetched and being parsed, oldest first, across the mailbox's folders: the
-            # oldest is filed while the next ones parse, and the next folder's first batches are
-            # fetched while the last ones of the folder before are still parsing.
-            pending: deque[_Pending] = deque()
+            # Batches fetched and being parsed, oldest first, across the mailbox's folders (and
+            # mailboxes): the oldest is filed while the next ones parse, and the next folder's first
+            # batches are fetched while the last ones of the folder before are still parsing.
             try:
                 for info in self.folders(mailbox, client):
-                    report.folders.append(self._folder(mailbox, client, info, pending))
+                    report.folders.append(self._folder(mailbox, report, client, info, pending))
             except BaseException:
-                self._drain(pending)  # what was fetched before the connection went is still filed
+                # What was fetched before the connection went is still filed.
+                self._drain(pending, report)
                 raise
-            self._drain(pending)
 
     def folders(self, mailbox: Mailbox, client: IMAPClient) -> list[FolderInfo]:
         found = find_folders(client)
@@ -203,7 +229,12 @@ class Ingest:
         return row
 
     def _folder(
-        self, mailbox: Mailbox, client: IMAPClient, info: FolderInfo, pending: deque[_Pending]
+        self,
+        mailbox: Mailbox,
+        mailbox_report: MailboxReport,
+        client: IMAPClient,
+        info: FolderInfo,
+        pending: deque[_Pending],
     ) -> FolderReport:
         report = FolderReport(info.name, info.role)
         selected = client.select_folder(info.name, readonly=True)
@@ -243,15 +274,17 @@ class Ingest:
             sizes.update({uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()})
         parser = self.parser
         parser.prepare(len(uids))
-        if parser.pool is None:
-            self._drain(pending)  # parsed in-process: nothing to overlap
-        folder = _Folder(mailbox, info, folder_id, uids, modseq, report)
+        folder = _Folder(mailbox, info, folder_id, uids, modseq, report, mailbox_report)
         batches = self._batches(uids, sizes)
         # The next batch is fetched in a thread while this one is parsed and filed: the server's
         # work and the transfer overlap ours. Only that thread uses the connection meanwhile.
+        # A folder's last batch is filed after the next folder's first batch is asked for, so
+        # that fetch overlaps it too (its letters are parsed only then when parsed in-process).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
             ahead: Future[Any] | None = fetcher.submit(client.fetch, batches[0], ["BODY.PEEK[]"])
             try:
+                while len(pending) > parser.depth:
+                    self._commit(pending.popleft(), mailbox_report)
                 for at, batch in enumerate(batches):
                     assert ahead is not None
                     data = ahead.result()
@@ -268,20 +301,40 @@ class Ingest:
                     pending.append(
                         _Pending(folder, batch, parser.submit(raws, self.max_attachment_bytes))
                     )
-                    while len(pending) > parser.depth:
-                        self._commit(pending.popleft())
+                    # The folder's last batch waits for the next folder's first fetch (or the end).
+                    while len(pending) > parser.depth + (ahead is None):
+                        self._commit(pending.popleft(), mailbox_report)
             finally:
                 if ahead is not None:  # something failed: the connection is left alone from here
                     ahead.cancel()
                     wait([ahead])
         return report
 
-    def _drain(self, pending: deque[_Pending]) -> None:
+    def _drain(self, pending: deque[_Pending], current: MailboxReport | None = None) -> None:
         while pending:
-            self._commit(pending.popleft())
+            self._commit(pending.popleft(), current)
 
-    def _commit(self, pending: _Pending) -> None:
-        """File one fetched batch and move its folder's cursor past it, in one transaction."""
+    def _commit(self, pending: _Pending, current: MailboxReport | None = None) -> None:
+        """File one fetched batch and move its folder's cursor past it, in one transaction.
+
+        A batch that fails stops its folder: the later batches of that folder are not filed, so
+        the cursor never moves past letters that were not. The failure is recorded in the report
+        of the batch's mailbox, and raised only when that is ``current``, the mailbox being read."""
+        folder_ = pending.folder
+        if folder_.failed:
+            return
+        try:
+            self._file_and_move(pending)
+        except BaseException as exc:
+            folder_.failed = True
+            report = folder_.mailbox_report  # the batch may be another mailbox's (see run_many)
+            report.error = report.error or _describe(exc)
+            if report is current or not isinstance(exc, Exception):
+                raise
+            # A mailbox read before (see run_many): its report says so; this one's run goes on.
+            log.exception("mail run of %s failed", report.mailbox)
+
+    def _file_and_move(self, pending: _Pending) -> None:
         folder_ = pending.folder
         mailbox, info, folder_id, uids, modseq, report = (
             folder_.mailbox,
@@ -343,14 +396,21 @@ class Ingest:
             )
             keys = []
             for review in waiting:
-                match, _letter = file_waiting(
-                    session,
-                    self.blobs,
-                    review,
-                    lambda matcher, letter, address, _known: matcher.match(letter, address),
-                    company_domains=self.company_domains,
-                    max_attachment_bytes=self.max_attachment_bytes,
-                )
+                # Each in a savepoint of its own: a waiting letter the rules refuse to file keeps
+                # waiting, and never stops the batch (nor, batch after batch, its folder).
+                try:
+                    with session.begin_nested():
+                        match, _letter = file_waiting(
+                            session,
+                            self.blobs,
+                            review,
+                            lambda matcher, letter, address, _known: matcher.match(letter, address),
+                            company_domains=self.company_domains,
+                            max_attachment_bytes=self.max_attachment_bytes,
+                        )
+                except SatchelError as exc:
+                    log.warning("a letter waiting in review was not filed with its thread: %s", exc)
+                    continue
                 if match.counterparty_id is not None:
                     filed += 1
                     keys.append(review.key)
@@ -609,6 +669,10 @@ class Ingest:
         return "filed"
 
 
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, ImapError) else f"{type(exc).__name__}: {exc}"
+
+
 def file_waiting(
     session: Session,
     blobs: filing.BlobStore,
@@ -690,7 +754,9 @@ class _Folder:
     uids: list[int]
     modseq: int | None
     report: FolderReport
+    mailbox_report: MailboxReport
     done: int = 0
+    failed: bool = False  # a batch failed: the folder's later batches are not filed
 
 
 class _Pending(NamedTuple):
@@ -750,7 +816,9 @@ class _Parser:
     def submit(self, raws: list[tuple[int, bytes]], limit: int) -> _Parsed:
         parse = partial(parse_letter, max_attachment_bytes=limit)
         if self.pool is None or not raws:
-            return _Parsed(raws, [parse(raw) for _uid, raw in raws])
+            # Parsed when the batch is filed: a batch kept waiting (a folder's last) is parsed
+            # while the next fetch is under way.
+            return _Parsed(raws, (parse(raw) for _uid, raw in raws))
         chunk = -(-len(raws) // self.workers)
         # Executor.map submits every chunk now; the iterator waits for them when the batch is filed.
         return _Parsed(raws, self.pool.map(parse, [raw for _uid, raw in raws], chunksize=chunk))

@@ -20,7 +20,7 @@ from crm import records
 from crm.errors import MalformedInput, PermissionDenied
 from crm.models import User
 from crm.models.base import to_jsonable
-from crm.models.enums import MailStatus
+from crm.models.enums import MailStatus, Role
 from server.http import as_user, config, db, int_param, json_response, only_params, read_json
 from server.web_home import ServerReviewQueue, sorts_mail
 
@@ -189,7 +189,128 @@ async def outbox(request: Request) -> Response:
     return json_response(_plain(await as_user(request, work, write=False)))
 
 
+# -- mailboxes (administrators): what `satchel mail mailbox list` and `edit` do
+
+_SETTINGS = {
+    "address": str,
+    "imap_host": str,
+    "imap_port": int,
+    "imap_security": str,
+    "login": str,
+    "smtp_host": str,
+    "smtp_port": int,
+    "smtp_security": str,
+    "owner": str,
+    "provider_saves_sent": bool,
+}
+_LISTS = ("folders", "private_addresses", "private_domains", "private_folders")
+
+
+def _for_admins(user: User) -> None:
+    if user.role != Role.ADMIN:
+        raise PermissionDenied("mailboxes are set up by administrators")
+
+
+def mailbox_dict(session: Any, box: Any) -> dict[str, Any]:
+    """A mailbox as the API shows it: every setting but its password or token."""
+    owner = session.get(User, box.owner_id) if box.owner_id else None
+    return _plain(
+        {
+            "id": box.id,
+            "name": box.name,
+            "address": box.address,
+            "kind": box.kind,
+            "owner": owner.login if owner else None,
+            "login": box.login,
+            "auth": box.auth,
+            "imap_host": box.imap_host,
+            "imap_port": box.imap_port,
+            "imap_security": box.imap_security,
+            "smtp_host": box.smtp_host,
+            "smtp_port": box.smtp_port if box.smtp_host else None,
+            "smtp_security": box.smtp_security if box.smtp_host else None,
+            "provider_saves_sent": box.provider_saves_sent,
+            "enabled": box.enabled,
+            "folders": box.folders,
+            "private_addresses": box.private_addresses,
+            "private_domains": box.private_domains,
+            "private_folders": box.private_folders,
+            "last_run_at": box.last_run_at,
+            "last_error": box.last_error,
+        }
+    )
+
+
+async def list_mailboxes(request: Request) -> Response:
+    def work(session: Any, user: User) -> dict[str, Any]:
+        _for_admins(user)
+        only_params(request)
+        from sqlalchemy import select
+
+        from mail.models import Mailbox
+
+        boxes = session.execute(select(Mailbox).order_by(Mailbox.name)).scalars()
+        return {"items": [mailbox_dict(session, box) for box in boxes]}
+
+    return json_response(await as_user(request, work, write=False))
+
+
+def _edits(body: Any) -> tuple[dict[str, Any], dict[str, tuple[list[str], list[str]]]]:
+    """A PATCH body: settings to replace, and ``{"add": [...], "remove": [...]}`` per list."""
+    shape = (
+        'send {"imap_host": "…", …, "folders": {"add": ["…"], "remove": ["…"]}, …} with at least '
+        f"one of {', '.join([*_SETTINGS, *_LISTS])}"
+    )
+    if not isinstance(body, dict) or not body:
+        raise MalformedInput(shape)
+    unknown = sorted(set(body) - set(_SETTINGS) - set(_LISTS))
+    if unknown:
+        raise MalformedInput(f"unknown setting {', '.join(unknown)}: {shape}")
+    changes: dict[str, Any] = {}
+    for key, kind in _SETTINGS.items():
+        if key in body:
+            value = body[key]
+            # bool is an int in Python: a port of true is no port.
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise MalformedInput(f"{key} must be a {kind.__name__}")
+            changes[key] = value
+    lists: dict[str, tuple[list[str], list[str]]] = {}
+    for key in _LISTS:
+        if key not in body:
+            continue
+        value = body[key]
+        if (
+            not isinstance(value, dict)
+            or set(value) - {"add", "remove"}
+            or not all(
+                isinstance(value.get(part, []), list)
+                and all(isinstance(v, str) for v in value.get(part, []))
+                and len(value.get(part, [])) <= 100
+                for part in ("add", "remove")
+            )
+        ):
+            raise MalformedInput(f'{key} must be {{"add": [text, …], "remove": [text, …]}}')
+        lists[key] = (list(value.get("add", [])), list(value.get("remove", [])))
+    return changes, lists
+
+
+async def edit_mailbox(request: Request) -> Response:
+    actor = await _actor(request)  # refused before the body is read
+    _for_admins(actor)
+    changes, lists = _edits(await read_json(request))
+    name = request.path_params["mailbox"]
+
+    def work(session: Any, user: User) -> dict[str, Any]:
+        from mail import bridge
+
+        return mailbox_dict(session, bridge.edit_mailbox(session, name, changes, lists))
+
+    return json_response(await as_user(request, work, write=True))
+
+
 routes = [
+    Route("/api/v1/mail/mailboxes", list_mailboxes, methods=["GET"]),
+    Route("/api/v1/mail/mailboxes/{mailbox}", edit_mailbox, methods=["PATCH"]),
     Route("/api/v1/mail/reviews", list_reviews, methods=["GET"]),
     Route("/api/v1/mail/reviews/{review_id}", get_review, methods=["GET"]),
     Route("/api/v1/mail/reviews/{review_id}/settle", settle_review, methods=["POST"]),

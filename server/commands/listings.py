@@ -18,6 +18,7 @@ TEAM = table("team", column("id", String), column("name", String))
 
 USER = table(
     "app_user",
+    column("id", String),
     column("login", String),
     column("full_name", String),
     column("role", String),
@@ -38,6 +39,9 @@ MAILBOX = table(
     column("name", String),
     column("address", String),
     column("kind", String),
+    column("owner_id", String),
+    column("login", String),
+    column("provider_saves_sent", Boolean),
     column("imap_host", String),
     column("imap_port", Integer),
     column("imap_security", String),

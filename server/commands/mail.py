@@ -293,6 +293,7 @@ def mail_suggestions(config: ConfigOpt = None, as_json: JsonOpt = False) -> None
         }
         rows = [
             {
+                "id": s.id,
                 "address": s.address,
                 "name": s.name,
                 "counterparty": names[s.counterparty_id],
@@ -302,6 +303,7 @@ def mail_suggestions(config: ConfigOpt = None, as_json: JsonOpt = False) -> None
             for s in items
         ]
     table = Table(
+        Column("id", no_wrap=True, min_width=36),
         "address",
         "name",
         "counterparty",
@@ -310,7 +312,12 @@ def mail_suggestions(config: ConfigOpt = None, as_json: JsonOpt = False) -> None
     )
     for r in rows:
         table.add_row(
-            r["address"], r["name"], r["counterparty"], r["counterparty_id"], str(r["letters"])
+            r["id"],
+            r["address"],
+            r["name"],
+            r["counterparty"],
+            r["counterparty_id"],
+            str(r["letters"]),
         )
     listing(table, rows, as_json=as_json)
 

@@ -221,8 +221,9 @@ def mailbox_edit(
         raise typer.Exit(2)
     with writing(config) as session:
         box = bridge.edit_mailbox(session, name, changes, lists)
-        console.print(f"mailbox {box.name} changed: {', '.join([*changes, *lists])}")
-        _show(box)
+    # Told once the change is committed: a closed pipe while printing cannot undo it.
+    console.print(f"mailbox {box.name} changed: {', '.join([*changes, *lists])}")
+    _show(box)
 
 
 def _show(box: Any) -> None:
@@ -241,17 +242,21 @@ def mailbox_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     from rich.table import Table
     from sqlalchemy import select
 
-    from server.commands.listings import MAILBOX
+    from server.commands.listings import MAILBOX, USER
     from server.commands.mail import when
 
     # The table itself rather than mail.bridge, and through Core (server.commands.listings): a
     # listing need not load IMAP, decoding, matching or the models.
     with peeking(config) as connection:
+        logins = dict(connection.execute(select(USER.c.id, USER.c.login)).tuples().all())
         rows = [
             {
                 "name": b.name,
                 "address": b.address,
                 "kind": b.kind,
+                "owner": logins.get(b.owner_id) if b.owner_id else None,
+                "login": b.login,
+                "provider_saves_sent": b.provider_saves_sent,
                 "imap_host": b.imap_host,
                 "imap_port": b.imap_port,
                 "imap_security": b.imap_security,
@@ -271,6 +276,7 @@ def mailbox_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         "name",
         "address",
         "kind",
+        "owner",
         "imap",
         "smtp",
         "enabled",
@@ -282,6 +288,7 @@ def mailbox_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             r["name"],
             r["address"],
             r["kind"],
+            r["owner"] or "—",
             f"{r['imap_host']}:{r['imap_port']} {r['imap_security']}",
             f"{r['smtp_host']}:{r['smtp_port']}" if r["smtp_host"] else "—",
             "yes" if r["enabled"] else "no",

@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from mail import charsets
 from mail.charsets import decode_bytes, decode_header_value, decode_words, resolve_charset
 
 RUSSIAN = "Добрый день! Прошу выставить счёт на двадцать тонн арматуры."
@@ -112,3 +113,22 @@ def test_header_with_raw_cp1251_and_folding() -> None:
     text, notes = decode_header_value(raw)
     assert text == "Акт сверки за квартал"
     assert notes
+
+
+def test_short_guesses_kept_for_the_process_answer_as_a_fresh_guess_does() -> None:
+    # _best_guess keeps its answer for short strings (names, subjects): the answer is a function of
+    # the bytes and the candidates only, so keeping it must change nothing.
+    samples = [
+        "ЗАО ВЕКТОР",
+        "Иванов Иван",
+        "Счёт 17 на поставку",
+        "прайс-лист.xlsx",
+        RUSSIAN,
+    ]
+    names = ("utf_8", "cp1251", "koi8_r")
+    for text in samples:
+        for codec in ("cp1251", "koi8_r"):
+            data = text.encode(codec)
+            fresh = charsets._guess(data, names)
+            assert charsets._best_guess(data, names) == fresh
+            assert charsets._best_guess(data, list(names)) == fresh  # kept, asked again

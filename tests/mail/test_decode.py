@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from mail import decode
 from mail.decode import parse_letter
 from mail.filenames import safe_filename
 from mail.identity import normalize_message_id, parse_message_ids
@@ -231,3 +235,50 @@ def test_a_date_outside_the_years_the_records_accept_is_ignored_not_refused_late
     )
     letter = parse_letter(raw)
     assert letter.date is None
+
+
+# ---------------------------------------------------------------- folding (mail.decode._fold)
+
+_PIECES = [
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b"-",
+    b"--b",
+    b":",
+    b" ",
+    b"\t",
+    b"From ",
+    b"From",
+    b"a",
+    b"Zz09+/=",
+    b"\x80\xff",
+    b"\x00",
+    b"x:y",
+    b"ab c",
+    b"ab c:d",
+    b"\n\n",
+    b"\r\n\r\n",
+    b"QUJD" * 19,
+]
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_PIECES), max_size=60))
+def test_folding_finds_the_runs_the_regular_expression_defines(pieces: list[bytes]) -> None:
+    # _fold finds the runs of inert lines without matching _INERT line by line; _RUN is the definition.
+    raw = b"".join(pieces)
+    assert decode._fold(raw) == decode._fold_by_regex(raw)
+
+
+def test_folding_of_real_letters_matches_the_definition() -> None:
+    letters = [g.raw for g in GENERATED] + [p.read_bytes() for p in CPYTHON]
+    letters += [p.read_bytes() for p in sorted(SAMPLES.iterdir()) if p.is_file()]
+    rng = random.Random(1251)
+    for raw in letters:
+        assert decode._fold(raw) == decode._fold_by_regex(raw)
+        for _ in range(3):  # the bytes the rule turns on, dropped in anywhere
+            changed = bytearray(raw)
+            for _ in range(4):
+                changed[rng.randrange(len(changed))] = rng.choice(b"\r\n:- \tF")
+            assert decode._fold(bytes(changed)) == decode._fold_by_regex(bytes(changed))

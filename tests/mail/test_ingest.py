@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from crm.changes import ChangeLog
 from crm.models import Interaction
-from mail.models import MailFolder, MailMessage, MailReview
+from mail.models import Mailbox, MailFolder, MailMessage, MailReview
 from tests.conftest import SQLITE_ONLY
 from tests.mail.letters import COMPANY_DOMAIN, generate
 from tests.mail.servers import IVANOV, PETROVA, SALES, DovecotServer
@@ -584,3 +585,110 @@ def test_parse_workers_start_once_per_run_and_import_only_the_parser(
         "Sent": 15,
     }
     assert reports[0].total("filed") + reports[1].total("filed") > 30
+
+
+# ---------------------------------------------------------------- several mailboxes in one pass
+
+
+def _folder_rows(world: World) -> dict[tuple[str, str], MailFolder]:
+    with world.database.read() as session:
+        return {(f.mailbox_id, f.name): f for f in session.execute(select(MailFolder)).scalars()}
+
+
+def test_run_many_files_every_batch_of_every_mailbox_and_reports_them_whole(
+    world: World,
+) -> None:
+    # Each mailbox's last batch is filed after the next mailbox's first one is asked for: the
+    # reports, cursors and letters must still be whole when run_many returns.
+    world.add_mailbox(IVANOV, owner="ivanov")
+    generated = generate(23)
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated[:9]))
+    world.dovecot.append_many(SALES, "Sent", (g.raw for g in generated[9:13]))
+    world.dovecot.append_many(IVANOV, "INBOX", (g.raw for g in generated[13:]))
+    done: list[tuple[str, int]] = []
+    with world.ingest(batch_count=4, after_batch=lambda f, n: done.append((f, n))) as ingest:
+        reports = ingest.run_many([world.mailboxes[SALES.address], world.mailboxes[IVANOV.address]])
+    assert [r.error for r in reports] == [None, None]
+    sales, ivanov = ({f.folder: f for f in r.folders} for r in reports)
+    assert (sales["INBOX"].fetched, sales["Sent"].fetched, ivanov["INBOX"].fetched) == (9, 4, 10)
+    # (Dovecot's virtual "All" folder is read too: the same letters again, as duplicates.)
+    assert sum(f.filed + f.review for r in reports for f in r.folders) == 23
+    assert all(f.errors == 0 for r in reports for f in r.folders)
+    assert done.count(("INBOX", 9)) == 1 and done.count(("INBOX", 10)) == 1
+    rows = _folder_rows(world)
+    assert rows[(world.mailboxes[SALES.address], "INBOX")].last_uid == 9
+    assert rows[(world.mailboxes[SALES.address], "Sent")].last_uid == 4
+    assert rows[(world.mailboxes[IVANOV.address], "INBOX")].last_uid == 10
+    assert _keys(world) == {g.message_id for g in generated}
+    again = world.ingest().run_many(list(world.mailboxes.values()))
+    assert all(f.fetched == 0 for r in again for f in r.folders)
+
+
+def test_run_many_a_mailbox_that_fails_leaves_the_ones_around_it_whole(world: World) -> None:
+    world.add_mailbox(f"nobody@{COMPANY_DOMAIN}")  # no such IMAP user: the login fails
+    world.add_mailbox(IVANOV, owner="ivanov")
+    generated = generate(10)
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated[:5]))
+    world.dovecot.append_many(IVANOV, "INBOX", (g.raw for g in generated[5:]))
+    order = [SALES.address, f"nobody@{COMPANY_DOMAIN}", IVANOV.address]
+    reports = world.ingest().run_many([world.mailboxes[a] for a in order])
+    assert reports[0].error is None and reports[2].error is None
+    assert reports[1].error is not None
+    assert _keys(world) == {g.message_id for g in generated}
+    with world.database.read() as session:
+        errors = {b.address: b.last_error for b in session.execute(select(Mailbox)).scalars()}
+    assert errors[order[1]] is not None and errors[SALES.address] is None
+
+
+def test_a_batch_that_fails_stops_its_folder_so_no_letter_is_skipped(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mail.ingest import Ingest
+
+    generated = generate(12)
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated))
+    real = Ingest._file_and_move
+    calls: list[int] = []
+
+    def second_fails(self: Ingest, pending: Any) -> None:
+        calls.append(len(calls))
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        real(self, pending)
+
+    monkeypatch.setattr(Ingest, "_file_and_move", second_fails)
+    report = world.run(batch_count=4)
+    assert report.error is not None and "went away" in report.error
+    # The third batch was fetched, but is not filed after the second failed: the cursor would skip it.
+    assert _folder_rows(world)[(world.mailboxes[SALES.address], "INBOX")].last_uid == 4
+    assert _keys(world) == {g.message_id for g in generated[:4]}
+    monkeypatch.setattr(Ingest, "_file_and_move", real)
+    assert world.run(batch_count=4).error is None
+    assert _keys(world) == {g.message_id for g in generated}
+    messages = [i.message_id for i in world.letters()]
+    assert len(messages) == len(set(messages))
+
+
+def test_a_mailboxs_last_batch_failing_while_the_next_is_read_is_its_own_error(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mail.ingest import Ingest
+
+    world.add_mailbox(IVANOV, owner="ivanov")
+    generated = generate(6)
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generated[:3]))
+    world.dovecot.append_many(IVANOV, "INBOX", (g.raw for g in generated[3:]))
+    real = Ingest._file_and_move
+
+    def sales_fails(self: Ingest, pending: Any) -> None:
+        if pending.folder.mailbox.address == SALES.address:
+            raise RuntimeError("the database went away")
+        real(self, pending)
+
+    monkeypatch.setattr(Ingest, "_file_and_move", sales_fails)
+    reports = world.ingest().run_many(
+        [world.mailboxes[SALES.address], world.mailboxes[IVANOV.address]]
+    )
+    assert reports[0].error is not None and "went away" in reports[0].error
+    assert reports[1].error is None  # its own letters were filed
+    assert _keys(world) == {g.message_id for g in generated[3:]}
