@@ -10,7 +10,9 @@ What a feed shows is what its user may see when it is built, by the REST rules
 they no longer see keeps only its kind and time; a team feed holds only what
 the manager may open. Every change of access is a write, so it changes the ETag.
 
-Decisions: done and cancelled interactions, and done reminders, leave the feed
+An open complaint is an all-day event on its deadline in its responsible person's plan.
+
+Decisions: done and cancelled interactions, done reminders and closed complaints leave the feed
 (a calendar shows what is still to come); the window is 30 days back and a
 year ahead; birthdays of the viewer's own clients come first when the 1 MB
 budget forces a cut.
@@ -28,7 +30,7 @@ from sqlmodel import Session, col, select
 from calendar_bridge import ical
 from calendar_bridge.models import FeedKind, FeedToken
 from crm import changes, diary
-from crm.models import ContactPerson, Counterparty, Interaction, Reminder, User
+from crm.models import Complaint, ContactPerson, Counterparty, Interaction, Reminder, User
 
 # Raise when the bytes made from the same data change, so that clients refetch.
 FORMAT = 2  # 2: an event's link opens the counterparty's card in the web UI, not the JSON API
@@ -47,6 +49,7 @@ TEXT = {
         "letter": "Письмо",
         "purchase": "Закупка",
         "complaint": "Рекламация",
+        "complaint_due": "Срок по рекламации",
         "other": "Контакт",
         "reminder": "Напоминание",
         "birthday": "День рождения",
@@ -63,6 +66,7 @@ TEXT = {
         "letter": "Letter",
         "purchase": "Purchase",
         "complaint": "Complaint",
+        "complaint_due": "Complaint due",
         "other": "Contact",
         "reminder": "Reminder",
         "birthday": "Birthday",
@@ -217,6 +221,31 @@ def _reminder(
     )
 
 
+def _complaint(
+    item: Complaint, cp: Counterparty, words: dict[str, str], who: str | None, base_url: str
+) -> ical.AllDay:
+    """An all-day event on an open complaint's deadline, linking to its counterparty's card."""
+    assert item.deadline is not None  # the rules give every complaint one
+    title = f"{words['complaint_due']}: {_name(cp)}" + (
+        f" ({item.product})" if item.product else ""
+    )
+    if who:
+        title = f"[{who}] {title}"
+    link = card_url(base_url, cp.id)
+    return ical.AllDay(
+        uid=f"{item.id}@satchel",
+        summary=title,
+        day=item.deadline,
+        last_modified=item.updated_at,
+        sequence=item.version,
+        description="\n".join(
+            [item.description, *_contacts(words, cp.contacts), f"{words['open']}: {link}"]
+        ),
+        url=link,
+        categories=("complaint",),
+    )
+
+
 def _birthday(person: ContactPerson, cp: Counterparty, words: dict[str, str]) -> ical.Birthday:
     assert person.birthday is not None
     return ical.Birthday(
@@ -236,7 +265,7 @@ def build(session: Session, feed: FeedToken, user: User, now: datetime, base_url
     words = TEXT.get(user.locale, TEXT["ru"])
     midnight = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
     since, until = midnight - WINDOW_BACK, midnight + WINDOW_AHEAD
-    events: list[ical.TimedEvent | ical.Birthday] = []
+    events: list[ical.FeedItem] = []
     if feed.kind == FeedKind.BIRTHDAYS:
         events = [_birthday(p, c, words) for p, c in diary.birthdays(session, user)]
     else:
@@ -254,5 +283,9 @@ def build(session: Session, feed: FeedToken, user: User, now: datetime, base_url
         events += [
             _reminder(r, c, words, names.get(r.assignee_id), base_url)
             for r, c in diary.reminders(session, user, people, since, until)
+        ]
+        events += [
+            _complaint(c, cp, words, names.get(c.responsible_id or ""), base_url)
+            for c, cp in diary.complaints(session, user, people, since.date(), until.date())
         ]
     return ical.feed(words[feed.kind], events, free_busy=feed.free_busy)

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from icalendar import Alarm, Calendar, Event
 from icalendar.prop import vCategory, vDuration, vRecur, vText
 
-__all__ = ["BUSY_SUMMARY", "PRODID", "Birthday", "TimedEvent", "clean_text", "feed"]
+__all__ = ["BUSY_SUMMARY", "PRODID", "AllDay", "Birthday", "TimedEvent", "clean_text", "feed"]
 
 PRODID = "-//Satchel//CRM//RU"
 BUSY_SUMMARY = "Занят / Busy"
@@ -75,7 +75,23 @@ class Birthday:
     description: str | None = None
 
 
-FeedItem = TimedEvent | Birthday
+@dataclass(frozen=True)
+class AllDay:
+    """A task due on a day, shown as a one-day all-day event (RFC 5545 §3.6.1: DATE values,
+    DTEND the next day), with an alarm at 09:00 that day — a complaint's deadline. It does not
+    make its day busy (TRANSP:TRANSPARENT)."""
+
+    uid: str
+    summary: str
+    day: date
+    last_modified: datetime
+    sequence: int
+    description: str | None = None
+    url: str | None = None
+    categories: tuple[str, ...] = ()
+
+
+FeedItem = TimedEvent | Birthday | AllDay
 
 
 # --- text -----------------------------------------------------------------
@@ -166,10 +182,12 @@ def _check(item: FeedItem) -> None:
         if item.remind_days < 0:
             raise ValueError(f"remind_days must not be negative, got {item.remind_days}")
         return
-    if _utc(item.end, "end") < _utc(item.start, "start"):
-        raise ValueError(f"event {uid!r} ends before it starts")
     if item.sequence < 0:
         raise ValueError(f"SEQUENCE must not be negative, got {item.sequence}")
+    if isinstance(item, AllDay):
+        return
+    if _utc(item.end, "end") < _utc(item.start, "start"):
+        raise ValueError(f"event {uid!r} ends before it starts")
     if item.alarm_before is not None and item.alarm_before < timedelta(0):
         raise ValueError(f"alarm_before must not be negative, got {item.alarm_before}")
 
@@ -244,6 +262,30 @@ def _birthday(item: Birthday) -> Event:
     return event
 
 
+def _all_day(item: AllDay, free_busy: bool) -> Event:
+    """A one-day all-day VEVENT (§3.6.1) with a display alarm at 09:00 on the day."""
+    event = Event()
+    _stamp(event, item.uid, item.last_modified)
+    event.add("sequence", item.sequence)
+    event.add("dtstart", item.day)
+    event.add("dtend", item.day + timedelta(days=1))
+    event.add("transp", "TRANSPARENT")
+    if free_busy:
+        event.add("summary", _Text(BUSY_SUMMARY))
+        event.add("class", "PRIVATE")
+        return event
+    summary = clean_text(item.summary)
+    event.add("summary", _Text(summary))
+    _add_optional_text(event, "description", item.description)
+    if item.url is not None and (url := _uri(item.url)):
+        event.add("url", url)
+    categories = [c for c in (clean_text(c).strip() for c in item.categories) if c]
+    if categories:
+        event.add("categories", _categories(categories))
+    event.add_component(_display_alarm(summary, _SAME_DAY_ALARM))
+    return event
+
+
 def _add_optional_text(event: Event, name: str, value: str | None) -> None:
     if value is not None and (text := clean_text(value)):
         event.add(name, _Text(text))
@@ -252,6 +294,8 @@ def _add_optional_text(event: Event, name: str, value: str | None) -> None:
 def _sort_key(item: FeedItem) -> tuple[datetime, str]:
     if isinstance(item, Birthday):
         return datetime.combine(item.born, time(), UTC), item.uid
+    if isinstance(item, AllDay):
+        return datetime.combine(item.day, time(), UTC), item.uid
     return _utc(item.start, "start"), item.uid
 
 
@@ -342,7 +386,12 @@ def _fold(line: str) -> bytes:
 
 def reference_vevent(item: FeedItem, free_busy: bool) -> bytes:
     """The event serialised through icalendar's object model: the reference :func:`_vevent` must equal."""
-    component = _birthday(item) if isinstance(item, Birthday) else _timed_event(item, free_busy)
+    if isinstance(item, Birthday):
+        component = _birthday(item)
+    elif isinstance(item, AllDay):
+        component = _all_day(item, free_busy)
+    else:
+        component = _timed_event(item, free_busy)
     lines = component.content_lines(sorted=False)
     return b"".join(_fold(line) + b"\r\n" for line in lines if line)
 
@@ -400,6 +449,28 @@ def _vevent(item: FeedItem, free_busy: bool) -> bytes:
         lines.append("TRANSP:TRANSPARENT")
         trigger = -timedelta(days=item.remind_days) if item.remind_days else _SAME_DAY_ALARM
         lines += _alarm_lines(summary, trigger)
+    elif isinstance(item, AllDay):
+        lines += [
+            f"SEQUENCE:{item.sequence}",
+            f"DTSTART;VALUE=DATE:{item.day.strftime('%Y%m%d')}",
+            f"DTEND;VALUE=DATE:{(item.day + timedelta(days=1)).strftime('%Y%m%d')}",
+            "TRANSP:TRANSPARENT",
+        ]
+        if free_busy:
+            lines += [f"SUMMARY:{_esc(BUSY_SUMMARY)}", "CLASS:PRIVATE"]
+        else:
+            summary = clean_text(item.summary)
+            lines.append(f"SUMMARY:{_esc(summary)}")
+            if item.description is not None and (text := clean_text(item.description)):
+                lines.append(f"DESCRIPTION:{_esc(text)}")
+            if item.url is not None and (url := _uri(item.url)):
+                lines.append(f"URL:{url}")
+            categories = list(
+                dict.fromkeys(c for c in (clean_text(c).strip() for c in item.categories) if c)
+            )
+            if categories:
+                lines.append("CATEGORIES:" + ",".join(_esc(c) for c in categories))
+            lines += _alarm_lines(summary, _SAME_DAY_ALARM)
     else:
         start, end = _utc(item.start, "start"), _utc(item.end, "end")
         lines += [f"SEQUENCE:{item.sequence}", f"DTSTART:{_stamp_utc(start)}"]

@@ -604,6 +604,13 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("status", "Статус / Status"),
         ("title", "Что сделать / Title"),
     ),
+    "complaints": (
+        ("deadline", "Срок / Deadline"),
+        ("status", "Статус / Status"),
+        ("subject", "О чём / About"),
+        ("product", "Товар / Product"),
+        ("description", "Суть / Description"),
+    ),
 }
 
 
@@ -619,7 +626,7 @@ def _show(record: dict[str, Any], *, as_json: bool = False) -> None:
 
 def _label(record: dict[str, Any]) -> str:
     """What a person calls a record: its name, subject or title."""
-    for name in ("legal_name", "full_name", "subject", "title"):
+    for name in ("legal_name", "full_name", "subject", "title", "description"):
         if record.get(name):
             return str(record[name])
     return str(record["id"])
@@ -672,13 +679,29 @@ def _record_commands(type_name: str, group: typer.Typer) -> None:
             str | None, typer.Option("--q", help="Search (names, phones, emails, INN).")
         ] = None,
         limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+        where: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--where",
+                help="Only those with field=value (repeatable; field__lt=value and the like bound "
+                "it, e.g. status=new or deadline__lt=2026-12-01).",
+            ),
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """List records (from this laptop); --json: the whole records as JSON."""
+        filters: dict[str, str] = {}
+        for pair in where or []:
+            name, sep, value = pair.partition("=")
+            if not sep:
+                err.print(f"[red]error:[/red] --where wants field=value, got {pair!r}")
+                raise typer.Exit(3)
+            filters[name.strip()] = value
         with opened(ctx) as replica:
             items = replica.list(
                 type_name,
                 q=q if type_name in ("counterparties", "contact-persons") else None,
+                filters=filters or None,
                 limit=limit,
             )
         columns = COLUMNS[type_name]
@@ -701,11 +724,16 @@ interactions_app = typer.Typer(
 reminders_app = typer.Typer(
     help="Reminders with a due time, offline. / Напоминания.", no_args_is_help=True
 )
+complaints_app = typer.Typer(
+    help="Clients' complaints: register, work and close them, offline. / Рекламации.",
+    no_args_is_help=True,
+)
 for _name, _group, _command in (
     ("counterparties", counterparties_app, "counterparties"),
     ("contact-persons", people_app, "people"),
     ("interactions", interactions_app, "interactions"),
     ("reminders", reminders_app, "reminders"),
+    ("complaints", complaints_app, "complaints"),
 ):
     app.add_typer(_group, name=_command)
     _record_commands(_name, _group)
@@ -916,6 +944,70 @@ def reminder_add(
         )
 
 
+@complaints_app.command("add")
+def complaint_add(
+    ctx: typer.Context,
+    description: Annotated[str, typer.Argument(help="What the client complains of.")],
+    counterparty: Annotated[str, typer.Option("--counterparty", "-c", help="Counterparty id.")],
+    about: Annotated[
+        str, typer.Option("--about", help="product, delivery, service or other.")
+    ] = "product",
+    product: Annotated[str | None, typer.Option(help="The product (free text).")] = None,
+    person: Annotated[str | None, typer.Option(help="Contact person id.")] = None,
+    responsible: Annotated[
+        str | None, typer.Option(help="Responsible user id (default: the client's owner).")
+    ] = None,
+    deadline: Annotated[
+        str | None, typer.Option(help="Settle by this day, YYYY-MM-DD (default: in 10 days).")
+    ] = None,
+    field: FieldOpt = None,
+) -> None:
+    """Register a client's complaint."""
+    with opened(ctx) as replica:
+        _created(
+            replica,
+            "complaints",
+            _fields(
+                field,
+                description=description,
+                counterparty_id=counterparty,
+                subject=about,
+                product=product,
+                contact_person_id=person,
+                responsible_id=responsible,
+                deadline=deadline,
+            ),
+        )
+
+
+@complaints_app.command("close")
+def complaint_close(
+    ctx: typer.Context,
+    record_id: str,
+    resolution: Annotated[str, typer.Option(help="What was done (or why it is rejected).")],
+    cause: Annotated[
+        str,
+        typer.Option(
+            help="product_quality, delivery_delay, wrong_goods, documents, service, price or other."
+        ),
+    ],
+    reject: Annotated[bool, typer.Option("--reject", help="Rejected, not resolved.")] = False,
+) -> None:
+    """Close a complaint: resolved (or --reject), with what was done and its cause."""
+    with opened(ctx) as replica:
+        _show(
+            replica.update(
+                "complaints",
+                record_id,
+                {
+                    "status": "rejected" if reject else "resolved",
+                    "resolution": resolution,
+                    "cause": cause,
+                },
+            )
+        )
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("COLUMNS", "120")
     app()
@@ -923,7 +1015,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 report_app = typer.Typer(
     help="Reports over your clients, offline: ABC/XYZ, the matrix, RFM, neglected clients, the "
-    "deals funnel, lost reasons, sources, activity. / "
+    "deals funnel, lost reasons, sources, activity, completeness. / "
     "Отчёты по вашим клиентам без сети.",
     no_args_is_help=True,
 )
@@ -935,7 +1027,10 @@ def report_show(
     ctx: typer.Context,
     name: Annotated[
         str,
-        typer.Argument(help="abc, matrix, rfm, neglected, funnel, lost, sources or activity."),
+        typer.Argument(
+            help="abc, matrix, rfm, neglected, funnel, lost, sources, activity, completeness "
+            "or completeness-owners."
+        ),
     ],
     starts: Annotated[
         str | None,
@@ -951,8 +1046,20 @@ def report_show(
     ] = 60,
     owner: Annotated[
         str | None,
-        typer.Option(help="funnel, lost, sources, activity: only this salesperson (a login)."),
+        typer.Option(
+            help="funnel, lost, sources, activity, completeness: only this salesperson (a login)."
+        ),
     ] = None,
+    rules: Annotated[
+        str | None,
+        typer.Option(
+            help="completeness: the rules to judge by, comma-separated, each with an optional "
+            "weight (inn:30,phone); default every rule."
+        ),
+    ] = None,
+    sort: Annotated[
+        str, typer.Option(help="completeness: score (the worst first), -score or name.")
+    ] = "score",
     export: Annotated[
         Path | None, typer.Option(help="Also write the report to this .xlsx or .csv file.")
     ] = None,
@@ -963,9 +1070,9 @@ def report_show(
 
     from crm import analytics
     from crm.console import fail, show_report
-    from crm.reports import PIPELINE, period
+    from crm.reports import COMPLETENESS, PIPELINE, period
 
-    known = ("abc", "matrix", "rfm", "neglected", *PIPELINE)
+    known = ("abc", "matrix", "rfm", "neglected", *PIPELINE, *COMPLETENESS)
     if name not in known:
         fail(f"the report is one of {', '.join(known)}", 2)
     if basis not in analytics.BASES:
@@ -979,8 +1086,21 @@ def report_show(
     with opened(ctx) as replica:
         try:
             report = replica.report(
-                name, *chosen, basis=basis, product_group=group, days=days, owner=owner
+                name,
+                *chosen,
+                basis=basis,
+                product_group=group,
+                days=days,
+                owner=owner,
+                rules=rules,
+                sort=sort,
             )
         except ValueError as exc:
-            fail(str(exc).replace("owner", "--owner", 1), 2)
+            said = str(exc)
+            fail(
+                f"--{said}"
+                if said.startswith(("rules", "sort"))
+                else said.replace("owner", "--owner", 1),
+                2,
+            )
     show_report(report, as_json=as_json, export=export)

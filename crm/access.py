@@ -11,9 +11,9 @@ The rules, in the order they are tried:
 * an explicit ``Share`` lets a user (or a whole team) see it, and change it when
   ``can_edit`` is set.
 
-Contact persons, interactions and deals follow their counterparty. Anyone who
-sees a counterparty may log an interaction with it; the interaction's
-responsible user may change it. A reminder is seen by its assignee and creator
+Contact persons, interactions, deals and complaints follow their counterparty.
+Anyone who sees a counterparty may log an interaction with it, or register a
+complaint; the interaction's (complaint's) responsible user may change it. A reminder is seen by its assignee and creator
 and by whoever sees its counterparty.
 
 ``visible_counterparties(actor)`` is the same rule as ``can_read_counterparty``
@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, or_, select, true
 from sqlmodel import Session, col
 
 from crm.models import (
+    Complaint,
     ContactPerson,
     Counterparty,
     Deal,
@@ -211,7 +212,9 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
         ):
             return True
         return can_read_counterparty(session, actor, record.counterparty_id)
-    if isinstance(record, ContactPerson | Interaction | Deal | Share | Sale | SalesSummary):
+    if isinstance(
+        record, ContactPerson | Interaction | Deal | Share | Sale | SalesSummary | Complaint
+    ):
         return can_read_counterparty(session, actor, record.counterparty_id)
     # Users and teams: everybody sees their colleagues (to pick a responsible person); and the
     # company's letter templates.
@@ -222,7 +225,7 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
     """Whether ``actor`` may change or delete ``record`` as it is stored now."""
     if isinstance(record, Counterparty):
         return can_write_counterparty(session, actor, record.id)
-    if isinstance(record, Interaction):
+    if isinstance(record, Interaction | Complaint):
         if record.responsible_id == actor.id and can_read_counterparty(
             session, actor, record.counterparty_id
         ):
@@ -279,6 +282,17 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
             if responsible is None or not may_manage(actor, responsible):
                 return False
         return counterparty(write=False)
+    if isinstance(record, Complaint):
+        # Anyone who sees a client registers its complaint; it goes to the client's owner unless
+        # they take it themselves, or their manager (an admin) gives it to someone else.
+        if record.responsible_id not in (None, actor.id):
+            responsible = session.get(User, record.responsible_id)
+            if responsible is None or not (
+                may_manage(actor, responsible)
+                or _owner_of(session, record.counterparty_id) == responsible.id
+            ):
+                return False
+        return counterparty(write=False)
     if isinstance(record, Reminder):
         if record.counterparty_id is not None and not counterparty(write=False):
             return False
@@ -296,6 +310,14 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
     if isinstance(record, SalesSummary):
         return False  # computed from the sales (crm.trade), never written by hand
     return actor.role == Role.ADMIN
+
+
+def _owner_of(session: Session, counterparty_id: str | None) -> str | None:
+    if counterparty_id is None:
+        return None
+    return session.execute(
+        select(col(Counterparty.owner_id)).where(col(Counterparty.id) == counterparty_id)
+    ).scalar_one_or_none()
 
 
 def can_restore(session: Session, actor: User, record: Any) -> bool:

@@ -1,5 +1,6 @@
 """A user's day: planned contacts of today, open reminders due by the end of it, near birthdays,
-and the user's letters still on their way out.
+the user's letters still on their way out, and the open complaints they answer for whose
+deadline is today or past.
 
 Read-only, with the access rules of ``crm.access`` applied in the query (the
 same rules as the calendar feeds of ``crm.diary``). "Today" is a day in the
@@ -19,8 +20,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col
 
 from crm import access, diary
-from crm.models import ContactPerson, Counterparty, Interaction, Reminder, User
-from crm.models.enums import InteractionKind, InteractionStatus, MailStatus
+from crm.models import Complaint, ContactPerson, Counterparty, Interaction, Reminder, User
+from crm.models.enums import ComplaintStatus, InteractionKind, InteractionStatus, MailStatus
 
 # Reminders older than this are not "overdue" any more but forgotten; the agenda stays short.
 OVERDUE_HORIZON = timedelta(days=365)
@@ -52,6 +53,12 @@ class Agenda:
     more_reminders: int = 0
     # The viewer's own letters waiting to be sent (or that failed), newest first.
     letters: list[tuple[Interaction, Counterparty]] = field(default_factory=list)
+    # The viewer's open complaints due today or overdue, the oldest deadline first.
+    complaints: list[tuple[Complaint, Counterparty]] = field(default_factory=list)
+
+    def overdue(self, complaint: Complaint) -> bool:
+        """Whether ``complaint``'s deadline has passed (it was due before today)."""
+        return complaint.deadline is not None and complaint.deadline < self.day
 
 
 def _next_birthday(born: date, today: date) -> date:
@@ -110,6 +117,29 @@ def letters_waiting(
         .limit(limit)
     )
     return [(i, c) for i, c in session.execute(stmt).all()]
+
+
+OPEN_COMPLAINT = (ComplaintStatus.NEW.value, ComplaintStatus.IN_WORK.value)
+
+
+def complaints_due(
+    session: Session, viewer: User, by: date, limit: int = MAX_ITEMS
+) -> list[tuple[Complaint, Counterparty]]:
+    """The open complaints the viewer is responsible for whose deadline is ``by`` or earlier, at
+    counterparties they may see, the oldest deadline first, at most ``limit``."""
+    stmt = (
+        select(Complaint, Counterparty)
+        .join(Counterparty, col(Counterparty.id) == Complaint.counterparty_id)
+        .where(
+            col(Complaint.responsible_id) == viewer.id,
+            col(Complaint.status).in_(OPEN_COMPLAINT),
+            col(Complaint.deadline) <= by,
+            access.visible_counterparties(viewer),
+        )
+        .order_by(col(Complaint.deadline), col(Complaint.id))
+        .limit(limit)
+    )
+    return [(c, cp) for c, cp in session.execute(stmt).all()]
 
 
 def _days(today: date, days: int) -> list[tuple[int, int]]:
@@ -265,4 +295,5 @@ def for_user(
         more_birthdays=more,
         more_reminders=more_reminders,
         letters=letters_waiting(session, viewer),
+        complaints=complaints_due(session, viewer, today),
     )

@@ -11,12 +11,13 @@ as REST applies them (``crm.access``, ``crm.records.visible``) when the query ru
   them (REST answers 404 for such an interaction);
 * reminders are those REST shows the viewer (assignee, creator, or whoever sees
   the counterparty); the counterparty comes with one only when the viewer sees it;
-* birthdays are those of the contact persons of the counterparties the viewer may see.
+* birthdays are those of the contact persons of the counterparties the viewer may see;
+* complaints are the open ones ``people`` answer for at counterparties the viewer may see.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,8 +26,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from crm import access, records
-from crm.models import ContactPerson, Counterparty, Interaction, Reminder, User
-from crm.models.enums import InteractionStatus, ReminderStatus, Role
+from crm.models import Complaint, ContactPerson, Counterparty, Interaction, Reminder, User
+from crm.models.enums import ComplaintStatus, InteractionStatus, ReminderStatus, Role
 
 
 def team(session: Session, manager: User) -> list[User]:
@@ -196,3 +197,23 @@ def birthdays(session: Session, viewer: User) -> list[tuple[ContactPerson, Count
         )
     )
     return [(p, c) for p, c in session.execute(stmt).all()]
+
+
+def complaints(
+    session: Session, viewer: User, people: list[str], since: date, until: date
+) -> list[tuple[Complaint, Counterparty]]:
+    """Open complaints (new or in work) ``people`` are responsible for, with a deadline in
+    [since, until), at counterparties ``viewer`` may see (as REST shows them); by deadline."""
+    stmt = (
+        select(Complaint, Counterparty)
+        .join(Counterparty, col(Counterparty.id) == Complaint.counterparty_id)
+        .where(
+            col(Complaint.responsible_id).in_(people),
+            col(Complaint.status).in_([ComplaintStatus.NEW.value, ComplaintStatus.IN_WORK.value]),
+            col(Complaint.deadline) >= since,
+            col(Complaint.deadline) < until,
+            access.visible_counterparties(viewer),
+        )
+        .order_by(col(Complaint.deadline), col(Complaint.id))
+    )
+    return [(c, cp) for c, cp in session.execute(stmt).all()]

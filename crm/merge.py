@@ -12,7 +12,7 @@
   kept. The result is written through ``crm.records.update`` — the rules and the hand-over
   and visibility checks apply to the final values as for any edit.
 * **What moves.** Every contact person, interaction (letters with their threads), deal,
-  reminder and share of the absorbed counterparty is re-pointed to the survivor, each a
+  reminder, complaint and share of the absorbed counterparty is re-pointed to the survivor, each a
   new version in the change log, so laptops pull the move; a share the survivor already
   grants the same person or team is dropped, not doubled. Derived rows outside the domain
   (the mail bridge's index) are the caller's to move (``server.merging``).
@@ -32,6 +32,7 @@ from sqlmodel import Session, col
 from crm import access, changes, records, search, trade
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.models import (
+    Complaint,
     ContactPerson,
     Counterparty,
     CounterpartyMerge,
@@ -56,6 +57,7 @@ SCALARS = tuple(
 MOVED: tuple[tuple[str, type], ...] = (
     ("contact-persons", ContactPerson),  # re-indexed for search: loaded
     ("reminders", Reminder),
+    ("complaints", Complaint),
     ("shares", Share),  # the survivor's own grants win
 )
 BULK: tuple[tuple[str, type], ...] = (("deals", Deal), ("interactions", Interaction))

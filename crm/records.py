@@ -29,6 +29,7 @@ from sqlmodel import Session, SQLModel, col
 from crm import access, changes, rules, search, validation
 from crm.errors import AlreadyExists, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import (
+    Complaint,
     ContactPerson,
     Counterparty,
     Deal,
@@ -445,6 +446,7 @@ _DEPENDENTS: dict[type, list[tuple[type, str]]] = {
     Counterparty: [
         (Reminder, "counterparty_id"),
         (Interaction, "counterparty_id"),
+        (Complaint, "counterparty_id"),
         (Deal, "counterparty_id"),
         (ContactPerson, "counterparty_id"),
         (Share, "counterparty_id"),
@@ -491,10 +493,11 @@ def _delete(session: Session, record: Any) -> None:
         ).scalars():
             _delete(session, child)
     if isinstance(record, ContactPerson):
-        for item in session.execute(
-            select(Interaction).where(col(Interaction.contact_person_id) == record.id)
-        ).scalars():
-            item.contact_person_id = None
+        for model in (Interaction, Complaint):
+            for item in session.execute(
+                select(model).where(col(model.contact_person_id) == record.id)
+            ).scalars():
+                item.contact_person_id = None
     if isinstance(record, Counterparty) and changes.on_server(session):
         # Its shipments go with it (the monthly totals above, through the change log); its
         # payments go back to the unmatched (crm.trade.match_payments).

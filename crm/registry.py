@@ -24,6 +24,7 @@ from sqlmodel import SQLModel
 
 from crm import rules
 from crm.models import (
+    Complaint,
     ContactPerson,
     Counterparty,
     Deal,
@@ -359,6 +360,44 @@ register(
         actor_defaults=("assignee_id",),
         sight=Sight.ITS_COUNTERPARTY,
         people=("assignee_id", "created_by"),
+    )
+)
+# The complaints journal (issue 15): whoever sees a client sees its complaints and registers one;
+# its responsible person (by default the client's owner) or whoever may change the client works it.
+register(
+    RecordType(
+        "complaints",
+        "complaint",
+        Complaint,
+        rules.check_complaint,
+        writable=(
+            "counterparty_id",
+            "contact_person_id",
+            "subject",
+            "product",
+            "description",
+            "responsible_id",
+            "deadline",
+            "status",
+            "resolution",
+            "cause",
+        ),
+        filters=(
+            "counterparty_id",
+            "contact_person_id",
+            "responsible_id",
+            "status",
+            "subject",
+            "cause",
+            "deadline",
+            "registered_by",
+            "resolved_at",
+            "created_at",
+        ),
+        sorts=("deadline", "status", "resolved_at", *_AUDIT),
+        default_sort="deadline",
+        relations=("counterparty_id", "responsible_id"),
+        sight=Sight.ITS_COUNTERPARTY,
     )
 )
 register(

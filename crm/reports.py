@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from crm import analytics, records
+from crm import completeness as judged
 from crm.exports import Chart, Column
 from crm.models import Counterparty, User
 from crm.models.base import to_jsonable
@@ -539,3 +540,92 @@ def pipeline(
         )
         return activity(session, rows, starts, ends, owner_id)
     raise ValueError(f"no report {name!r}: {', '.join(PIPELINE)}")
+
+
+# -- Data completeness (crm.completeness)
+
+COMPLETENESS = ("completeness", "completeness-owners")
+
+
+def completeness(
+    session: Session,
+    actor: User,
+    day: date,
+    *,
+    name: str = "completeness",
+    rules: str | None = None,
+    owner_id: str | None = None,
+    sort: str = "score",
+    found: list[judged.Score] | None = None,
+) -> Report:
+    """How complete the cards ``actor`` sees are on ``day`` (``crm.completeness``): per card
+    (``completeness``: name, INN, owner, score, what is missing; the worst first by default) or
+    per salesperson (``completeness-owners``: cards, average score, cards under 50 %). ``rules``
+    as ``completeness.choose`` reads them (every rule by default); ``ValueError`` for a bad one.
+    ``found``: the scores already computed with those rules (a screen showing both reports)."""
+    if name not in COMPLETENESS:
+        raise ValueError(f"no report {name!r}: {', '.join(COMPLETENESS)}")
+    chosen = judged.choose(rules)
+    if found is None:
+        found = judged.scores(session, actor, day, rules=chosen, owner_id=owner_id, sort=sort)
+    logins = _logins(session)
+    about: dict[str, Any] = {
+        "day": day,
+        "rules": judged.describe(chosen),
+        "owner": logins.get(owner_id or "") or None,
+        "cards": len(found),
+        "average": judged.average([s.score for s in found]),
+        "poor": sum(s.score < judged.POOR for s in found),
+    }
+    if name == "completeness-owners":
+        people = dict(session.execute(select(col(User.id), col(User.full_name))).all())
+        rows = [
+            {
+                "user_id": o.owner_id,
+                "login": logins.get(o.owner_id or "", NOBODY if o.owner_id is None else ""),
+                "name": people.get(o.owner_id or "", ""),
+                "cards": o.cards,
+                "average": o.average,
+                "poor": o.poor,
+            }
+            for o in judged.by_owner(found)
+        ]
+        return Report(
+            name,
+            "Полнота данных по менеджерам / Completeness per salesperson",
+            [
+                Column("login", "Сотрудник / User"),
+                Column("name", "ФИО / Name"),
+                Column("cards", "Карточек / Cards", "int"),
+                Column("average", "Средняя полнота, % / Average score, %", "percent"),
+                Column("poor", f"Ниже {judged.POOR} % / Under {judged.POOR} %", "int"),
+            ],
+            rows,
+            [Chart("Полнота / Completeness", "login", ("average",), "bar")],
+            about,
+        )
+    rows = [
+        {
+            "counterparty_id": s.card.id,
+            "name": s.card.name,
+            "inn": s.card.inn or "",
+            "owner": logins.get(s.card.owner_id or "", ""),
+            "score": s.score,
+            "missing": ", ".join(r.title for r in s.missing),
+            "missing_keys": [r.key for r in s.missing],
+        }
+        for s in found
+    ]
+    return Report(
+        name,
+        "Полнота данных / Data completeness",
+        [
+            _CLIENT,
+            _INN,
+            _OWNER,
+            Column("score", "Полнота, % / Score, %", "percent"),
+            Column("missing", "Чего не хватает / Missing"),
+        ],
+        rows,
+        about=about,
+    )

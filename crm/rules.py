@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
@@ -22,6 +23,7 @@ from sqlmodel import Session, col
 from crm import access, own_domains, validation
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import (
+    Complaint,
     ContactPerson,
     Counterparty,
     Deal,
@@ -34,8 +36,12 @@ from crm.models import (
     Team,
     User,
 )
+from crm.models.base import utcnow
 from crm.models.enums import (
     MAIL_BRIDGE_LOGIN,
+    ComplaintCause,
+    ComplaintStatus,
+    ComplaintSubject,
     ContactKind,
     CounterpartyKind,
     DealStage,
@@ -543,6 +549,88 @@ def check_deal(
     if deal.stage == DealStage.LOST and not (deal.lost_reason or "").strip():
         problems["lost_reason"] = "a lost deal must say why it was lost"
     _active_user(session, problems, "owner_id", deal.owner_id, actor)
+
+
+# A complaint's way: new → in_work → resolved | rejected, or closed straight from new.
+COMPLAINT_MOVES: dict[str, frozenset[str]] = {
+    ComplaintStatus.NEW: frozenset(
+        {ComplaintStatus.IN_WORK, ComplaintStatus.RESOLVED, ComplaintStatus.REJECTED}
+    ),
+    ComplaintStatus.IN_WORK: frozenset({ComplaintStatus.RESOLVED, ComplaintStatus.REJECTED}),
+    ComplaintStatus.RESOLVED: frozenset(),
+    ComplaintStatus.REJECTED: frozenset(),
+}
+CLOSED_COMPLAINT = frozenset({ComplaintStatus.RESOLVED.value, ComplaintStatus.REJECTED.value})
+# A complaint registered without a deadline is to be settled within this many days.
+COMPLAINT_DAYS = 10
+
+
+def check_complaint(
+    session: Session, actor: User, item: Complaint, problems: Problems, memo: access.Memo
+) -> None:
+    """A complaint names its counterparty (and maybe one of its people), what it is about and a
+    description; it moves only forward (``COMPLAINT_MOVES``), and a closed one says what was done
+    and why it arose. Its responsible person defaults to the counterparty's owner, its deadline to
+    ten days after it was registered; ``resolved_at`` is stamped when it is closed."""
+    state = inspect(item)
+    _one_of(problems, "subject", item.subject, ComplaintSubject)
+    _one_of(problems, "status", item.status, ComplaintStatus)
+    if item.cause is not None:
+        _one_of(problems, "cause", item.cause, ComplaintCause)
+    item.description = _not_blank(problems, "description", item.description)
+    item.product = (item.product or "").strip() or None
+    owner = _exists(
+        session, problems, "counterparty_id", Counterparty, item.counterparty_id, "owner_id"
+    )
+    _belongs(
+        session,
+        problems,
+        "contact_person_id",
+        ContactPerson,
+        item.contact_person_id,
+        item.counterparty_id,
+    )
+    if item.responsible_id is None:
+        item.responsible_id = owner
+    if item.responsible_id is None and "counterparty_id" not in problems:
+        problems["responsible_id"] = "is required (the counterparty has no owner to default to)"
+    _active_user(session, problems, "responsible_id", item.responsible_id, actor)
+    if not _kept(item, "responsible_id", "counterparty_id"):
+        _sees(
+            session,
+            problems,
+            "responsible_id",
+            item.responsible_id,
+            item.counterparty_id,
+            actor,
+            memo,
+        )
+    if item.deadline is None:
+        item.deadline = (item.created_at or utcnow()).date() + timedelta(days=COMPLAINT_DAYS)
+    if not state.persistent:
+        item.registered_by = actor.id
+    if "status" in problems:
+        return
+    old = item.status
+    if state.persistent:
+        history = state.attrs.status.history
+        old = history.deleted[0] if history.deleted else item.status
+    if old != item.status and item.status not in COMPLAINT_MOVES.get(old, frozenset()):
+        allowed = ", ".join(sorted(COMPLAINT_MOVES.get(old, frozenset()))) or "none: it is closed"
+        problems["status"] = f"a complaint goes from {old} only to {allowed}; not to {item.status}"
+        return
+    if item.status in CLOSED_COMPLAINT:
+        item.resolution = (item.resolution or "").strip() or None
+        if item.resolution is None:
+            problems["resolution"] = f"a {item.status} complaint must say what was done or why not"
+        if item.cause is None and "cause" not in problems:
+            problems["cause"] = f"a {item.status} complaint must name its cause: " + ", ".join(
+                c.value for c in ComplaintCause
+            )
+        if item.resolved_at is None or old not in CLOSED_COMPLAINT:
+            item.resolved_at = utcnow()
+    else:
+        item.resolved_at = None
 
 
 def check_share(

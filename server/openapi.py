@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crm import records, rules
+from crm.completeness import RULES, SORTS, describe
 from crm.models import enums
 from server.http import json_response
 from sync import protocol, wire
@@ -51,6 +52,12 @@ _WRITE_RULES: dict[str, dict[str, dict[str, Any]]] = {
         "stage": _enum(enums.DealStage),
         "currency": {"pattern": "^[A-Za-z]{3}$"},
         "probability": {"minimum": 0, "maximum": 100},
+    },
+    "complaints": {
+        "description": _NAMED,
+        "subject": _enum(enums.ComplaintSubject),
+        "status": _enum(enums.ComplaintStatus),
+        "cause": _enum(enums.ComplaintCause),
     },
     "users": {
         "login": _NAMED,
@@ -766,7 +773,8 @@ def _sync_paths(shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def _reports_paths() -> dict[str, Any]:
     """The analyses (server/api/reports.py): ABC/XYZ, the matrix, RFM, neglected clients, moves,
-    the deals funnel, lost reasons, sources and activity."""
+    the deals funnel, lost reasons, sources, activity and the cards' completeness."""
+
     day = {"type": "string", "format": "date"}
     period = [
         {
@@ -927,6 +935,44 @@ def _reports_paths() -> dict[str, Any]:
                     "Per source: new counterparties, how many became clients, won deals, revenue",
                 ),
                 ("activity", "Contacts per person by kind: done, planned, overdue, cancelled"),
+            )
+        },
+        **{
+            f"/api/v1/reports/{name}": get(
+                f"report_{name.replace('-', '_')}",
+                summary,
+                [
+                    {
+                        "name": "owner",
+                        "in": "query",
+                        "schema": {"type": "string", "maxLength": 100},
+                        "description": "only this salesperson's counterparties (a login or a user id)",
+                    },
+                    {
+                        "name": "rules",
+                        "in": "query",
+                        "schema": {"type": "string", "maxLength": 500},
+                        "description": "the rules to judge by, comma-separated, each with an optional "
+                        "weight 1–100 (inn:30); default every rule with its weight: "
+                        + describe(RULES),
+                    },
+                    {
+                        "name": "sort",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": list(SORTS), "default": "score"},
+                        "description": "score: the worst first; -score: the best first; name",
+                    },
+                ],
+            )
+            for name, summary in (
+                (
+                    "completeness",
+                    "How complete each card is: a score 0–100 and what is missing, the worst first",
+                ),
+                (
+                    "completeness-owners",
+                    "Completeness per salesperson: cards, average score, cards under 50 %",
+                ),
             )
         },
         "/api/v1/reports/abc/keep": {
@@ -1267,6 +1313,39 @@ def _mail_paths() -> dict[str, Any]:
             "contact_person_id": {"type": ["string", "null"]},
         },
     }
+    text_list = {"type": "array", "items": {"type": "string"}, "maxItems": 100}
+    change_list = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"add": text_list, "remove": text_list},
+    }
+    mailbox_edit = {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            **{
+                key: {"type": "string"}
+                for key in (
+                    "address",
+                    "imap_host",
+                    "imap_security",
+                    "login",
+                    "smtp_host",
+                    "smtp_security",
+                    "owner",
+                )
+            },
+            "imap_port": {"type": "integer"},
+            "smtp_port": {"type": "integer"},
+            "provider_saves_sent": {"type": "boolean"},
+            **{
+                key: change_list
+                for key in ("folders", "private_addresses", "private_domains", "private_folders")
+            },
+        },
+    }
+    mailbox = {"type": "object", "description": "every setting but the password or token"}
     outbox = {
         "type": "object",
         "properties": {
@@ -1314,6 +1393,44 @@ def _mail_paths() -> dict[str, Any]:
         "/api/v1/mail/outbox": get(
             "Letters and invitations not yet sent, or that failed", "mail_outbox", outbox, 400, 401
         ),
+        "/api/v1/mail/mailboxes": {
+            "get": {
+                "tags": ["mail"],
+                "summary": "The mailboxes the bridge reads, without their passwords (administrators)",
+                "operationId": "list_mailboxes",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": mailbox}},
+                        }
+                    )
+                    | {"description": "Done"},
+                    **_errors(400, 401, 403),
+                },
+            }
+        },
+        "/api/v1/mail/mailboxes/{mailbox}": {
+            "patch": {
+                "tags": ["mail"],
+                "summary": "Change a mailbox's settings: what is not sent stays (administrators)",
+                "operationId": "edit_mailbox",
+                "parameters": [
+                    {
+                        "name": "mailbox",
+                        "in": "path",
+                        "required": True,
+                        "description": "its name or id",
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {"required": True, **_json(mailbox_edit)},
+                "responses": {
+                    "200": _json(mailbox) | {"description": "Changed"},
+                    **_errors(400, 401, 403, 404, 409, 422),
+                },
+            }
+        },
     }
 
 

@@ -27,7 +27,17 @@ from sqlmodel import Session, col
 
 from crm import access, changes, records
 from crm.errors import AlreadyExists, MalformedInput, NotFound, PermissionDenied
-from crm.models import ContactPerson, Counterparty, Deal, Device, Interaction, Reminder, Share, User
+from crm.models import (
+    Complaint,
+    ContactPerson,
+    Counterparty,
+    Deal,
+    Device,
+    Interaction,
+    Reminder,
+    Share,
+    User,
+)
 from crm.models.base import to_jsonable, utcnow
 from crm.models.enums import Role
 from sync import held, protocol
@@ -180,10 +190,10 @@ def _writable(rt: records.RecordType, user: User) -> ColumnElement[bool]:
     editable = select(col(Counterparty.id)).where(access.writable_counterparties(user))
     if model is Counterparty:
         return access.writable_counterparties(user)
-    if model is Interaction:
+    if model in (Interaction, Complaint):
         return or_(
-            and_(col(Interaction.responsible_id) == user.id, records.visible(rt, user)),
-            col(Interaction.counterparty_id).in_(editable),
+            and_(model.responsible_id == user.id, records.visible(rt, user)),
+            model.counterparty_id.in_(editable),
         )
     if model is Reminder:
         return or_(

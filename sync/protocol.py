@@ -9,9 +9,9 @@ from crm import registry
 
 PROTOCOL = 1
 # Raised with every migration that changes a synced table's fields.
-SCHEMA = 4
+SCHEMA = 5
 MIN_PROTOCOL = 1
-MIN_SCHEMA = 3
+MIN_SCHEMA = 5
 
 PROTOCOL_HEADER = "Satchel-Protocol"
 SCHEMA_HEADER = "Satchel-Schema"

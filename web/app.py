@@ -27,6 +27,7 @@ from web.i18n import N_
 from web.routes import (
     admin,
     agenda,
+    complaints,
     conflicts,
     counterparty,
     deals,
@@ -159,6 +160,10 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/deals/{deal_id}/stage", deals.move, ["POST"]),
         ("/counterparties/{record_id}/deals/new", deals.new, ["GET"]),
         ("/counterparties/{record_id}/deals", deals.create, ["POST"]),
+        ("/complaints", complaints.show, ["GET"]),
+        ("/complaints/{complaint_id}/status", complaints.move, ["POST"]),
+        ("/counterparties/{record_id}/complaints/new", complaints.new, ["GET"]),
+        ("/counterparties/{record_id}/complaints", complaints.create, ["POST"]),
         ("/conflicts", conflicts.show, ["GET"]),
         ("/conflicts/{conflict_id}/resolve", conflicts.resolve, ["POST"]),
         ("/outbox", outbox.show, ["GET"]),

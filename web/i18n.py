@@ -219,6 +219,22 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"^Input should be a valid date.*$"), N_("Enter a date")),
     (re.compile(r"^(Input should be|Value error).*$"), N_("This value cannot be read")),
+    (
+        re.compile(r"^a (resolved|rejected) complaint must say what was done or why not$"),
+        N_("Say what was done, or why the complaint is rejected"),
+    ),
+    (
+        re.compile(r"^a (resolved|rejected) complaint must name its cause: .*$"),
+        N_("Choose the cause"),
+    ),
+    (
+        re.compile(r"^a complaint goes from \S+ only to none: it is closed; .*$"),
+        N_("This complaint is closed already"),
+    ),
+    (
+        re.compile(r"^a complaint goes from \S+ only to .*$"),
+        N_("A complaint moves from new to in work, then to resolved or rejected"),
+    ),
     # Refusals shown as the detail of an error page.
     (re.compile(r"^you may see but not change .*$"), N_("You may see this but not change it.")),
     (re.compile(r"^you may not (create|restore|move) .*$"), N_("You may not do this here.")),

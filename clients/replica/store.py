@@ -102,6 +102,22 @@ def _add_new_columns(raw: sqlite3.Connection) -> None:
             raw.execute(ddl)
 
 
+def _reload_for_new_schema(raw: sqlite3.Connection) -> None:
+    """A replica synced by a client of an older schema loads its scope again at the next sync.
+
+    Its cursor is past the records of a type (or the values of a field) the older client
+    could not hold — the complaints of schema 5 made before this laptop's update — and a pull
+    brings only what changes after it; a bootstrap (the outbox is kept and pushed first)
+    brings them all. A fresh replica only notes its schema.
+    """
+    had = _get(raw, "schema")
+    if had == str(protocol.SCHEMA):
+        return
+    if _get(raw, "cursor") is not None:
+        _set(raw, "reset", "1")
+    _set(raw, "schema", str(protocol.SCHEMA))
+
+
 def _create_indexes(raw: sqlite3.Connection) -> None:
     for index in _secondary_indexes():
         raw.execute(
@@ -156,6 +172,7 @@ class Store:
                     raw.execute(statement)
             _add_new_columns(raw)
             _create_indexes(raw)  # a bootstrap interrupted before its last page dropped them
+            _reload_for_new_schema(raw)
         return cls(database, path)
 
     def close(self) -> None:
@@ -257,16 +274,30 @@ class Store:
         days: int = 60,
         today: date | None = None,
         owner: str | None = None,
+        rules: str | None = None,
+        sort: str = "score",
     ) -> reports.Report:
         """An analysis over the clients this laptop holds, as the server computes it
         (``crm.analytics`` over the synced sales summaries, deals and contacts): abc, matrix,
-        rfm, neglected, or the deal and activity reports (``reports.PIPELINE``, ``owner``: a
-        login or id; ``ValueError`` for an unknown one)."""
+        rfm, neglected, the deal and activity reports (``reports.PIPELINE``, ``owner``: a
+        login or id; ``ValueError`` for an unknown one), or the cards' completeness
+        (``reports.COMPLETENESS``: ``rules``, ``sort``, ``owner``; the contact persons and
+        contacts this laptop holds, which are those its user sees on the server)."""
         with self._read() as (session, _):
             actor = self._actor(session)
             if name in reports.PIPELINE:
                 owner_id = reports.owner(session, owner)
                 return reports.pipeline(session, actor, name, starts, ends, owner_id=owner_id)
+            if name in reports.COMPLETENESS:
+                return reports.completeness(
+                    session,
+                    actor,
+                    today or date.today(),
+                    name=name,
+                    rules=rules,
+                    owner_id=reports.owner(session, owner),
+                    sort=sort,
+                )
             if name in ("abc", "matrix"):
                 result = analytics.classify(
                     session,
@@ -289,7 +320,8 @@ class Store:
                 items = analytics.neglected(session, actor, days, today=today or date.today())
                 return reports.neglected(session, items, days)
         raise ValueError(
-            f"no report {name!r}: abc, matrix, rfm, neglected, {', '.join(reports.PIPELINE)}"
+            f"no report {name!r}: abc, matrix, rfm, neglected, "
+            f"{', '.join((*reports.PIPELINE, *reports.COMPLETENESS))}"
         )
 
     def snapshot(self, type_name: str) -> dict[str, dict[str, Any]]:

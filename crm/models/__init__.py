@@ -3,7 +3,7 @@
 from sqlmodel import SQLModel
 
 from crm.models.accounts import Device, LoginFailure, Team, User
-from crm.models.activity import Deal, Interaction, Reminder
+from crm.models.activity import Complaint, Deal, Interaction, Reminder
 from crm.models.base import Record, new_id, utcnow
 from crm.models.counterparty import (
     ContactKey,
@@ -20,6 +20,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "ClassMark",
     "ClassRun",
+    "Complaint",
     "Payment",
     "Sale",
     "SalesSummary",

@@ -108,3 +108,35 @@ class Deal(Record, table=True):
     lost_reason: str | None = None
     closed_volume: Decimal | None = Field(default=None, sa_type=Numeric(18, 2))
     owner_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36, index=True)
+
+
+class Complaint(Record, table=True):
+    """A client's complaint (about a product, a delivery, a service) and how it was settled.
+
+    new → in_work → resolved | rejected (``crm.rules.check_complaint``); a closed one says what was
+    done (``resolution``) and why it arose (``cause``). Its responsible person sees it in their agenda
+    and calendar until it is closed.
+    """
+
+    __tablename__ = "complaint"
+    # A person's open complaints by deadline: the agenda and the calendar feed ask for them.
+    __table_args__ = (Index("ix_complaint_open", "responsible_id", "status", "deadline"),)
+
+    counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36, index=True)
+    contact_person_id: str | None = Field(
+        default=None, foreign_key="contact_person.id", max_length=36
+    )
+    subject: str = Field(default="product", max_length=20)
+    product: str | None = Field(default=None, max_length=500)
+    description: str = Field(max_length=10000)
+    # Defaults to the counterparty's owner.
+    responsible_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36)
+    # Defaults to ten days after it was registered.
+    deadline: date | None = Field(default=None, index=True)
+    status: str = Field(default="new", max_length=20)
+    resolution: str | None = None
+    cause: str | None = Field(default=None, max_length=40)
+    # When it was resolved or rejected (set by the rules; cleared if it is reopened by a conflict).
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Who registered it (the acting user at creation).
+    registered_by: str | None = Field(default=None, foreign_key="app_user.id", max_length=36)

@@ -101,3 +101,33 @@ class DealStage(StrEnum):
     NEGOTIATION = "negotiation"
     WON = "won"
     LOST = "lost"
+
+
+class ComplaintSubject(StrEnum):
+    """What a complaint is about."""
+
+    PRODUCT = "product"
+    DELIVERY = "delivery"
+    SERVICE = "service"
+    OTHER = "other"
+
+
+class ComplaintStatus(StrEnum):
+    """Where a complaint stands: new → in_work → resolved | rejected (or closed at once)."""
+
+    NEW = "new"
+    IN_WORK = "in_work"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+
+
+class ComplaintCause(StrEnum):
+    """Why a closed complaint arose, for the reports by cause."""
+
+    PRODUCT_QUALITY = "product_quality"
+    DELIVERY_DELAY = "delivery_delay"
+    WRONG_GOODS = "wrong_goods"
+    DOCUMENTS = "documents"
+    SERVICE = "service"
+    PRICE = "price"
+    OTHER = "other"

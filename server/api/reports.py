@@ -1,11 +1,13 @@
 """The analyses over REST (``crm.analytics``, ``crm.reports``), over the clients the caller sees.
 
-``GET /api/v1/reports/{abc|matrix|rfm|neglected|moves|funnel|lost|sources|activity}`` answers the report as JSON —
+``GET /api/v1/reports/{abc|matrix|rfm|neglected|moves|funnel|lost|sources|activity|completeness|completeness-owners}`` answers the report as JSON —
 its columns (titled in Russian and English, typed), rows and what it was asked — or, with
 ``format=xlsx`` or ``format=csv``, as a file to open in Excel (``crm.exports``: typed cells,
 formulas neutralised). Periods are whole months: ``from`` and ``to`` (YYYY-MM-DD; default the
 last twelve full months); the deal and activity reports take ``owner`` (a login or id: that
-salesperson's deals or contacts only; an unknown one is a 400). ``POST /api/v1/reports/abc/keep`` keeps a computation over the whole
+salesperson's deals or contacts only; an unknown one is a 400); ``completeness`` (per card) and
+``completeness-owners`` (per salesperson) take ``owner``, ``rules`` (``inn,phone:30,…``:
+``crm.completeness.choose``) and ``sort`` (``score``: worst first, ``-score``, ``name``). ``POST /api/v1/reports/abc/keep`` keeps a computation over the whole
 company and puts its classes on the cards (office and administrators), so that ``moves`` can
 show who changed class since a day.
 """
@@ -214,6 +216,37 @@ def _pipeline(name: str) -> Any:
     return endpoint
 
 
+def _completeness(name: str) -> Any:
+    """``GET /api/v1/reports/{completeness|completeness-owners}?owner=&rules=&sort=&format=``."""
+
+    async def endpoint(request: Request) -> Response:
+        def work(session: Any, user: User) -> reports.Report:
+            only_params(request, "owner", "rules", "sort", "format")
+            _format(request)
+            params = request.query_params
+            for key in ("rules", "sort"):
+                if len(params.getlist(key)) > 1:
+                    raise MalformedInput(f"query parameter {key} is given twice")
+            owner_id = _owner(session, params)
+            try:
+                return reports.completeness(
+                    session,
+                    user,
+                    date.today(),
+                    name=name,
+                    rules=params.get("rules"),
+                    owner_id=owner_id,
+                    sort=params.get("sort", "score"),
+                )
+            except ValueError as exc:
+                raise MalformedInput(str(exc)) from None
+
+        return _answer(request, await as_user(request, work, write=False))
+
+    endpoint.__name__ = name.replace("-", "_")
+    return endpoint
+
+
 async def keep(request: Request) -> Response:
     body = await read_json(request)  # authenticates first
     if not isinstance(body, dict):
@@ -256,5 +289,9 @@ routes = [
     *(
         Route(f"/api/v1/reports/{name}", _pipeline(name), methods=["GET"])
         for name in reports.PIPELINE
+    ),
+    *(
+        Route(f"/api/v1/reports/{name}", _completeness(name), methods=["GET"])
+        for name in reports.COMPLETENESS
     ),
 ]

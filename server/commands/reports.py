@@ -1,10 +1,11 @@
-"""``satchel report …``: ABC/XYZ, the matrix, RFM, class moves and neglected clients over the
-company's data, as a user sees it (``crm.analytics``, ``crm.reports``); each exports to XLSX
-or CSV with ``--export FILE``. ``satchel-field report …`` gives the same on a laptop."""
+"""``satchel report …``: ABC/XYZ, the matrix, RFM, class moves, neglected clients, the deal and
+activity reports and the cards' completeness over the company's data, as a user sees it
+(``crm.analytics``, ``crm.completeness``, ``crm.reports``); each exports to XLSX or CSV with
+``--export FILE``. ``satchel-field report …`` gives the same on a laptop."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 report_app = typer.Typer(
     help="Reports: ABC/XYZ, RFM, class moves, neglected clients, the deals funnel, lost reasons, "
-    "sources, activity. / Отчёты.",
+    "sources, activity, complaints, completeness. / Отчёты.",
     no_args_is_help=True,
 )
 
@@ -259,3 +260,87 @@ for _name, _about in (
     ("activity", "Contacts per person by kind: done, planned, overdue. / Активность менеджеров."),
 ):
     _pipeline_command(_name, _about)
+
+
+@report_app.command("complaints")
+def complaints_command(
+    login: AsUser,
+    starts: Annotated[
+        str | None,
+        typer.Option("--from", help="First day of registration (YYYY-MM-DD); default: a year ago."),
+    ] = None,
+    ends: Annotated[
+        str | None, typer.Option("--to", help="Last day (YYYY-MM-DD); default: today.")
+    ] = None,
+    export: Export = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Complaints by cause, subject and product: open, overdue, closed, median days to resolve.
+    / Жалобы по причинам."""
+    from crm import accounts, complaints
+    from crm.console import fail
+
+    today = date.today()
+    try:
+        first = date.fromisoformat(starts) if starts else today - timedelta(days=365)
+        last = date.fromisoformat(ends) if ends else today
+        complaints.check_period(first, last)
+    except ValueError as exc:
+        fail(f"--from/--to: {exc}", 2)
+    with reading(config) as session:
+        actor = accounts.find_user(session, login)
+        report = complaints.report(session, actor, first, last, today)
+    show_report(report, as_json=as_json, export=export)
+
+
+@report_app.command("completeness")
+def completeness_command(
+    login: AsUser,
+    owner: Annotated[
+        str | None,
+        typer.Option("--owner", help="Only this salesperson's counterparties (a login)."),
+    ] = None,
+    rules: Annotated[
+        str | None,
+        typer.Option(
+            "--rules",
+            help="The rules to judge by, comma-separated, each with an optional weight 1–100 "
+            "(inn:30,phone); default every rule: inn, kpp, phone, email, address, region, "
+            "industry, source, owner, person, person_reach, recent_contact.",
+        ),
+    ] = None,
+    by_owner: Annotated[
+        bool,
+        typer.Option("--by-owner", help="Per salesperson: cards, average score, cards under 50 %."),
+    ] = False,
+    sort: Annotated[
+        str, typer.Option(help="score (the worst first), -score (the best first) or name.")
+    ] = "score",
+    export: Export = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How complete each card is: a score 0–100 and what is missing. / Полнота данных."""
+    from crm import accounts, reports
+    from crm.console import fail
+
+    with reading(config) as session:
+        actor = accounts.find_user(session, login)
+        try:
+            owner_id = reports.owner(session, owner)
+        except ValueError as exc:
+            fail(str(exc).replace("owner", "--owner", 1), 2)
+        try:
+            report = reports.completeness(
+                session,
+                actor,
+                date.today(),
+                name="completeness-owners" if by_owner else "completeness",
+                rules=rules,
+                owner_id=owner_id,
+                sort=sort,
+            )
+        except ValueError as exc:
+            fail(f"--{str(exc)}" if str(exc).startswith(("rules", "sort")) else str(exc), 2)
+    show_report(report, as_json=as_json, export=export)

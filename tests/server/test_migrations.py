@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import text
 
+from crm import registry
 from crm.database import Database
 from crm.models import User
 from server import migrate
 from sync.pull import pull
 from tests.conftest import make_user
+
+
+@contextmanager
+def _unknown(*names: str) -> Iterator[None]:
+    """The registry as a server of an older schema had it: without the types of later migrations,
+    whose tables a database at that revision lacks (a pull lists conflicts of every writable type)."""
+    kept = dict(registry.RECORD_TYPES)
+    for name in names:
+        registry.unregister(name)
+    try:
+        yield
+    finally:
+        registry.RECORD_TYPES.clear()
+        registry.RECORD_TYPES.update(kept)  # in their order: the bootstrap order is theirs
+        registry._rebuild()
 
 
 def test_templates_copied_by_0008_reach_a_laptop_loaded_before_it(blank_database: Database) -> None:
@@ -25,7 +44,7 @@ def test_templates_copied_by_0008_reach_a_laptop_loaded_before_it(blank_database
             ),
             {"at": "2026-11-30 10:00:00"},
         )
-    with database.read() as session:
+    with _unknown("complaints"), database.read() as session:  # 0014
         cursor = pull(session, session.get_one(User, seller.id), {"cursor": "0"})["cursor"]
         assert not any(
             c["type"] == "letter-templates"

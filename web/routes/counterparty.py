@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm import access, duplicates, records
+from crm import access, completeness, duplicates, records
 from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import ContactPerson, Counterparty, User
 from crm.models.enums import (
@@ -33,12 +33,16 @@ from crm.models.enums import (
 from web import i18n
 from web.home import Home
 from web.routes.duplicates import history as merge_history
+from web.routes.reports import RULE_NAMES
 from web.timeline import timeline, timeline_limit
 from web.visit import Visit, read_form, signed_in
 
 COUNTERPARTIES = records.record_type("counterparties")
 PEOPLE = records.record_type("contact-persons")
 INTERACTIONS = records.record_type("interactions")
+COMPLAINTS = records.record_type("complaints")
+# The card lists its latest complaints, the open ones first.
+CARD_COMPLAINTS = 50
 
 # (field, widget) in the form's order; labels are in templates/labels.html, where the catalog sees them.
 EDIT_FIELDS: list[tuple[str, str]] = [
@@ -128,6 +132,38 @@ def website_link(website: str | None) -> str | None:
     )
 
 
+def _complaints(db: Session, user: User, counterparty_id: str) -> list[Any]:
+    """The card's latest complaints: the open ones first, the nearest deadline first; then the
+    closed ones, the newest first."""
+    latest = records.list_records(
+        db,
+        user,
+        COMPLAINTS,
+        filters={"counterparty_id": counterparty_id},
+        sort="-created_at",
+        limit=CARD_COMPLAINTS,
+    ).items
+    still = [c for c in latest if c.status in ("new", "in_work")]
+    return [
+        *sorted(still, key=lambda c: c.deadline),
+        *(c for c in latest if c.status not in ("new", "in_work")),
+    ]
+
+
+def _quality(db: Session, visit: Visit, cp: Counterparty) -> dict[str, Any]:
+    """Under the card's name, read-only: its ABC/XYZ classes (the newest kept computation's) and
+    how complete it is today (``crm.completeness``, every rule) with what it misses, in words."""
+    found = completeness.of_card(
+        db, visit.user, cp.id, datetime.now(ZoneInfo(visit.home.timezone)).date()
+    )
+    return {
+        "abc": cp.abc_class,
+        "xyz": cp.xyz_class,
+        "score": found.score if found else None,
+        "missing": [RULE_NAMES[r.key] for r in found.missing] if found else [],
+    }
+
+
 def _card(
     db: Session,
     visit: Visit,
@@ -152,7 +188,11 @@ def _card(
         "counterparty.html",
         status_code=status_code,
         cp=cp,
+        quality=_quality(db, visit, cp),
         people=people,
+        # The card's complaints: open ones first (by deadline), then the closed, newest first.
+        complaints=_complaints(db, user, cp.id),
+        today=datetime.now(ZoneInfo(visit.home.timezone)).date(),
         owner=owner,
         can_edit=access.can_write(db, user, cp),
         website=website_link(cp.website),

@@ -25,6 +25,7 @@ from crm import duplicates, records
 from crm import merge as merging
 from crm.errors import MalformedInput, NotFound, PermissionDenied, ValidationFailed
 from crm.models import (
+    Complaint,
     ContactPerson,
     Counterparty,
     CounterpartyMerge,
@@ -42,7 +43,7 @@ SHOWN = 100  # the surest pairs; the rest are counted
 MAX_ID = 36
 FIELDS = (*merging.SCALARS, *merging.UNITED)
 # What ``moved`` of a merge counts, in the order the card says it (labels in duplicates.html / the card).
-MOVED = ("contact-persons", "interactions", "deals", "reminders")
+MOVED = ("contact-persons", "interactions", "deals", "reminders", "complaints")
 
 DIFFERENT_INNS = i18n.N_("Two different INNs are two legal entities: they are not merged.")
 BRANCH = i18n.N_("The same INN with two KPPs is a head office and its branch: they are kept apart.")
@@ -113,6 +114,7 @@ def _moving(db: Session, absorbed_id: str) -> dict[str, int]:
         ("interactions", Interaction),
         ("deals", Deal),
         ("reminders", Reminder),
+        ("complaints", Complaint),
     ):
         counts[name] = int(
             db.execute(

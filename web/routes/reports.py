@@ -6,8 +6,10 @@
 (only where the class history is, the server), the clients nobody contacted for ``?days=``
 days (60), the RFM segments with the top 20 clients, the top 50 of the ABC list, and for the
 deals created in the period the funnel (with bars), the lost reasons, the sources that bring
-clients, and every person's contacts — done, planned, overdue (``crm.reports.PIPELINE``).
-``/reports/export/{abc|matrix|rfm|neglected|moves|funnel|lost|sources|activity}.{xlsx|csv}``
+clients, and every person's contacts — done, planned, overdue (``crm.reports.PIPELINE``); and how
+complete the cards are (``crm.completeness``, every rule, scored today): per salesperson, and the
+worst 50 cards with what each misses.
+``/reports/export/{abc|matrix|rfm|neglected|moves|funnel|lost|sources|activity|completeness|completeness-owners}.{xlsx|csv}``
 with the same query gives the whole report as a file (``crm.exports``). A query that cannot be read answers 400.
 
 Server or laptop: the class history (``class_run``) is the server's own and is not synced, so
@@ -30,14 +32,14 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm import analytics, exports, reports, trade
+from crm import analytics, completeness, exports, reports, trade
 from crm.errors import MalformedInput, NotFound
 from crm.reports import Report
 from web.home import Home
 from web.i18n import N_
 from web.visit import Visit, signed_in
 
-REPORTS = ("abc", "matrix", "rfm", "neglected", "moves", *reports.PIPELINE)
+REPORTS = ("abc", "matrix", "rfm", "neglected", "moves", *reports.PIPELINE, *reports.COMPLETENESS)
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv; charset=utf-8",
@@ -49,6 +51,7 @@ MAX_DAYS = 3650
 ABC_SHOWN = 50
 RFM_SHOWN = 20
 NEGLECTED_SHOWN = 100
+COMPLETENESS_SHOWN = 50
 XYZ = ("X", "Y", "Z", "-")
 
 # The RFM segments (crm.analytics.SEGMENTS) in words.
@@ -83,9 +86,25 @@ SECTIONS = (
     ("lost", N_("Lost reasons")),
     ("sources", N_("Sources")),
     ("activity", N_("Activity")),
+    ("completeness", N_("Data completeness")),
 )
+# What a card misses, in words: the rules of crm.completeness (RULES) by their keys.
+RULE_NAMES = {
+    "inn": N_("INN"),
+    "kpp": N_("KPP"),
+    "phone": N_("phone"),
+    "email": N_("email"),
+    "address": N_("address"),
+    "region": N_("region (city)"),
+    "industry": N_("industry"),
+    "source": N_("source"),
+    "owner": N_("owner"),
+    "person": N_("contact person"),
+    "person_reach": N_("a contact person's phone or email"),
+    "recent_contact": N_("a contact in the last 180 days"),
+}
 
-_FILE = re.compile(r"^([a-z]+)\.([a-z]+)$")
+_FILE = re.compile(r"^([a-z-]+)\.([a-z]+)$")
 
 
 @dataclass(frozen=True)
@@ -191,10 +210,16 @@ async def show(request: Request, home: Home) -> Response:
             for name in reports.PIPELINE
         }
         widest = max((row["reached"] for row in pipeline["funnel"].rows), default=0)
+        scored = completeness.scores(db, visit.user, today)
+        complete = reports.completeness(db, visit.user, today, found=scored)
+        owners = reports.completeness(
+            db, visit.user, today, name="completeness-owners", found=scored
+        )
         return visit.page(
             db,
             "reports.html",
             percent=lambda value: format_decimal(value, "0.00", locale=visit.locale),
+            one_place=lambda value: format_decimal(value, "0.0", locale=visit.locale),
             asked=ask,
             query=ask.query(),
             month_from=ask.starts.isoformat()[:7],
@@ -227,12 +252,20 @@ async def show(request: Request, home: Home) -> Response:
             interaction_kinds=analytics.INTERACTION_KINDS,
             not_given=reports.NOT_GIVEN,
             no_source=reports.NO_SOURCE,
+            completeness=complete,
+            completeness_cards=complete.rows[:COMPLETENESS_SHOWN],
+            completeness_more=max(0, len(complete.rows) - COMPLETENESS_SHOWN),
+            completeness_owners=owners,
+            rule_names=RULE_NAMES,
+            poor=completeness.POOR,
         )
 
     return await signed_in(request, home, work)
 
 
 def _report(db: Session, visit: Visit, name: str, ask: Asked, today: date) -> Report:
+    if name in reports.COMPLETENESS:
+        return reports.completeness(db, visit.user, today, name=name)
     if name in reports.PIPELINE:
         return reports.pipeline(db, visit.user, name, ask.starts, ask.ends)
     if name == "neglected":

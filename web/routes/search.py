@@ -1,5 +1,9 @@
 """Quick search: a counterparty by any part of a phone, a name, an INN or an email.
 
+The search page also filters by ABC class (``?abc=A|B|C``, the class the newest kept computation
+put on the cards, ``crm.analytics``): with a query, the matches of that class; without one, every
+counterparty of that class one sees, by name. Each result shows its class («A/X»).
+
 The same query serves the full results page (no script needed) and the
 fragment the static script fetches as the user types. Both go through
 ``crm.records.list_records(q=...)``, which applies the access rules.
@@ -12,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import records, search
-from crm.errors import ValidationFailed
+from crm.errors import MalformedInput, ValidationFailed
 from crm.models import Counterparty
 from web import i18n
 from web.home import Home
@@ -21,16 +25,36 @@ from web.visit import Visit, signed_in
 COUNTERPARTIES = records.record_type("counterparties")
 MAX_QUERY = 200
 PAGE = 20
+ABC = ("A", "B", "C")
 
 
-def find(db: Session, visit: Visit, q: str, limit: int = PAGE) -> tuple[list[Counterparty], int]:
+def abc_filter(request: Request) -> str:
+    """The ABC class asked (``""``: any); anything but A, B or C is a 400 (it is a choice, not text)."""
+    abc = request.query_params.get("abc") or ""
+    if abc and abc not in ABC:
+        raise MalformedInput("abc is one of A, B, C")
+    return abc
+
+
+def find(
+    db: Session, visit: Visit, q: str, limit: int = PAGE, abc: str = ""
+) -> tuple[list[Counterparty], int]:
     # What a person types into a search box is never refused: an over-long paste is cut to
     # the words the search takes (crm.search bounds them, as it must for the API).
     q = " ".join(q.replace("\x00", " ").split()[: search.MAX_QUERY_WORDS])[:MAX_QUERY]
-    if not q:
+    if not q and not abc:
         return [], 0
+    filters = {"abc_class": abc} if abc else None
     try:
-        found = records.list_records(db, visit.user, COUNTERPARTIES, q=q, limit=limit)
+        found = records.list_records(
+            db,
+            visit.user,
+            COUNTERPARTIES,
+            q=q or None,
+            filters=filters,
+            sort=None if q else "legal_name",
+            limit=limit,
+        )
     except ValidationFailed:
         return [], 0
     return found.items, found.total
@@ -44,9 +68,17 @@ async def page(request: Request, home: Home) -> Response:
     q = request.query_params.get("q", "")
 
     def work(db: Session, visit: Visit) -> Response:
-        items, total = find(db, visit, q, limit=50)
+        abc = abc_filter(request)
+        items, total = find(db, visit, q, limit=50, abc=abc)
         return visit.page(
-            db, "search.html", q=q[:MAX_QUERY], items=items, total=total, phones=phones
+            db,
+            "search.html",
+            q=q[:MAX_QUERY],
+            items=items,
+            total=total,
+            phones=phones,
+            abc=abc,
+            classes=ABC,
         )
 
     return await signed_in(request, home, work)
@@ -58,7 +90,7 @@ async def results(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         items, total = find(db, visit, q)
         return visit.fragment(
-            "search_results.html", q=q[:MAX_QUERY], items=items, total=total, phones=phones
+            "search_results.html", q=q[:MAX_QUERY], items=items, total=total, phones=phones, abc=""
         )
 
     return await signed_in(request, home, work)
