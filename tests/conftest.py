@@ -276,3 +276,25 @@ def pytest_report_header() -> str:
         f"run seed {RUN_SEED} (SATCHEL_RUN_SEED={RUN_SEED} repeats this run's draws): "
         f"convergence {HISTORIES} histories per database from seed {OFFSET}, fuzz seed {FUZZ_SEED}"
     )
+
+
+# The longest tests start first, so that on two workers none of them is left to run alone at the end
+# of the run while the other worker idles.
+SLOW_FIRST = (
+    "tests/server/test_schemathesis.py",
+    "tests/server/test_access_matrix.py",
+    "tests/sync/test_convergence.py",
+    "tests/sync/test_hostile_sync.py",
+    "tests/web/test_browser.py",
+    "tests/server/test_hostile_input.py",
+    "tests/sync/test_server_crash.py",
+    "tests/server/test_workers.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order

@@ -226,12 +226,16 @@ class Company:
                 select(func.max(changes.ChangeLog.version), func.count())
             ).one()
             version = (changes.current(session)[0], top or 0, rows)
-            found = []
+            wanted: dict[str, list[str]] = {}
             for record_type, record_id in watched:
+                wanted.setdefault(record_type, []).append(record_id)
+            held: dict[tuple[str, str], dict[str, Any]] = {}
+            for record_type, ids in wanted.items():  # a query per type, not per record
                 rt = records.record_type(record_type)
-                record = session.get(rt.model, record_id)
-                found.append(None if record is None else records.to_dict(rt, record))
-            return version, found
+                model: Any = rt.model
+                for record in session.execute(select(model).where(model.id.in_(ids))).scalars():
+                    held[(record_type, record.id)] = records.to_dict(rt, record)
+            return version, [held.get(key) for key in watched]
 
     def log_version(self, record_type: str, record_id: str) -> int:
         with self.api.database.read() as session:
