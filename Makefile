@@ -32,13 +32,13 @@ test: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal
 
 # Benchmarks; results go to bench/RESULTS.md.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
 
-# Thousands of sync convergence histories (the test run tries 6 per database, from an offset drawn each run).
+# Thousands of sync convergence histories (the test run tries 4 per database, from an offset drawn each run).
 soak: $(VENV)/.installed
 	PYTHONPATH=. $(BIN)/python -m tests.sync.convergence --histories 5000
 	PYTHONPATH=. $(BIN)/python -m tests.sync.convergence --histories 2000 --database postgresql

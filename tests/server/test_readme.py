@@ -14,8 +14,10 @@ import functools
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 from clients.cli import app as field_app
@@ -80,9 +82,21 @@ def _asked(program: str, path: tuple[str, ...]) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@functools.cache
+def _tree(program: str) -> Any:
+    return typer.main.get_command(_app(program))
+
+
 def _is_group(program: str, path: list[str]) -> bool:
-    code, output = _help(program, path)
-    return code == 0 and "Commands" in output
+    """Whether ``path`` names a group of commands (read from the command tree, not from --help:
+    the cases are built when the tests are collected, on every worker)."""
+    node = _tree(program)
+    for name in path:
+        children = getattr(node, "commands", None)
+        if not children or name not in children:
+            return False
+        node = children[name]
+    return bool(getattr(node, "commands", None))
 
 
 def _command_path(program: str, names: list[str]) -> list[str]:
