@@ -38,7 +38,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
 
-# Thousands of sync convergence histories (the test run tries 4 per database, from an offset drawn each run).
+# Thousands of sync convergence histories (the test run tries 3 per database, from an offset drawn each run).
 soak: $(VENV)/.installed
 	PYTHONPATH=. $(BIN)/python -m tests.sync.convergence --histories 5000
 	PYTHONPATH=. $(BIN)/python -m tests.sync.convergence --histories 2000 --database postgresql

@@ -248,7 +248,7 @@ def mailbox_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     # The table itself rather than mail.bridge, and through Core (server.commands.listings): a
     # listing need not load IMAP, decoding, matching or the models.
     with peeking(config) as connection:
-        logins = dict(connection.execute(select(USER.c.id, USER.c.login)).tuples().all())
+        logins = {row.id: row.login for row in connection.execute(select(USER.c.id, USER.c.login))}
         rows = [
             {
                 "name": b.name,

@@ -70,7 +70,7 @@ def user_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     from server.commands.listings import TEAM, USER
 
     with peeking(config) as connection:
-        teams = dict(connection.execute(select(TEAM.c.id, TEAM.c.name)).tuples().all())
+        teams = {row.id: row.name for row in connection.execute(select(TEAM.c.id, TEAM.c.name))}
         rows = [
             {
                 "login": u.login,

@@ -1,10 +1,10 @@
 """Convergence: seeded random histories of 3–5 laptops with faults, on SQLite and PostgreSQL.
 
-``SATCHEL_CONVERGENCE_HISTORIES`` (default 4, lowered from 200, then 40, 20, 8 and 6, to keep ``make
+``SATCHEL_CONVERGENCE_HISTORIES`` (default 3, lowered from 200, then 40, 20, 8, 6 and 4, to keep ``make
 test`` short) histories per database per run, starting at a seed offset drawn from the run's seed
 (``tests/conftest.py RUN_SEED``; ``SATCHEL_RUN_SEED`` or ``SATCHEL_CONVERGENCE_OFFSET`` pins it),
 so that every run tries histories no run tried before where a fixed range found nothing new:
-50 runs a week (CI and developers) try as many distinct histories per database as the 200 fixed
+67 runs a week (CI and developers) try as many distinct histories per database as the 200 fixed
 ones did, and one ``make soak`` (weekly or nightly) 5,000 more. ``REGRESSIONS`` run every time. pytest prints
 the offset in its header. ``make soak`` (``python -m tests.sync.convergence
 --histories 5000``) runs thousands. A failing seed is printed in the assertion;
@@ -27,7 +27,7 @@ from sync import protocol
 from tests.conftest import RUN_SEED
 from tests.sync.convergence import run_history
 
-HISTORIES = int(os.environ.get("SATCHEL_CONVERGENCE_HISTORIES", "4"))
+HISTORIES = int(os.environ.get("SATCHEL_CONVERGENCE_HISTORIES", "3"))
 # The same on every xdist worker (they must collect the same tests): the run's seed, which the
 # controller draws before the workers start.
 OFFSET = int(os.environ.get("SATCHEL_CONVERGENCE_OFFSET", str(RUN_SEED * HISTORIES)))
