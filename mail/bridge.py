@@ -29,7 +29,7 @@ from crm.validation import email_domain, normalize_email
 from mail import filing, outbox
 from mail.decode import Letter
 from mail.imap import ImapError, connect, find_folders
-from mail.ingest import Ingest, MailboxReport, Progress, file_waiting
+from mail.ingest import Ingest, MailboxReport, Progress, file_waiting, reads
 from mail.invites import InvitationCodec
 from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, MailOutbox, MailReview, MailSuggestion
@@ -406,10 +406,18 @@ def test_mailbox(
             folders = find_folders(client)
     except ImapError as exc:
         return MailboxCheck(False, str(exc), [])
+
+    def shown(folder: Any) -> str:
+        if not reads(mailbox, folder):  # what the ingest reads, by the same rule
+            return f"{folder.role} (not read)"
+        if folder.name in mailbox.private_folders:
+            return f"{folder.role} (private: not filed)"
+        return str(folder.role)
+
     return MailboxCheck(
         True,
         f"logged in to {mailbox.imap_host} as {mailbox.login}",
-        [(f.name, f.role if f.readable else f"{f.role} (not read)") for f in folders],
+        [(f.name, shown(f)) for f in folders],
     )
 
 

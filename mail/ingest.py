@@ -95,6 +95,15 @@ class MailboxReport:
 Progress = Callable[[str, int, int], None]  # (folder, letters done, letters to do)
 
 
+def reads(mailbox: Mailbox, folder: FolderInfo) -> bool:
+    """Whether the bridge reads ``folder`` of ``mailbox``: the folders it names (in any case), or
+    when it names none, every folder but Junk, Trash and Drafts (a Gmail-like All Mail included:
+    its letters are known by their Message-ID and filed once)."""
+    if mailbox.folders:
+        return folder.name.casefold() in {name.casefold() for name in mailbox.folders}
+    return folder.readable
+
+
 class Ingest:
     """Reads mailboxes into ``database``. One instance may run many mailboxes, one at a time.
 
@@ -206,12 +215,7 @@ class Ingest:
                 raise
 
     def folders(self, mailbox: Mailbox, client: IMAPClient) -> list[FolderInfo]:
-        found = find_folders(client)
-        if mailbox.folders:
-            wanted = {name.casefold() for name in mailbox.folders}
-            chosen = [f for f in found if f.name.casefold() in wanted]
-        else:
-            chosen = [f for f in found if f.readable]
+        chosen = [f for f in find_folders(client) if reads(mailbox, f)]
         return sorted(chosen, key=lambda f: (_ORDER.get(f.role, 2), f.name))
 
     # -- a folder

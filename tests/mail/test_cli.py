@@ -340,3 +340,39 @@ def test_run_once_labels_progress_with_mailbox_and_folder(
     ran = mail(world, "run", "--once")
     assert ran.exit_code == 0, ran.output
     assert "sales/INBOX" in ran.output
+
+
+def test_mailbox_test_marks_what_is_not_read_as_the_run_does(
+    database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
+    world = make_world(database, tmp_path, dovecot)
+    added = mail(
+        world,
+        "mailbox",
+        "add",
+        "sales",
+        "--address",
+        SALES.address,
+        "--imap-host",
+        dovecot.host,
+        "--imap-port",
+        str(dovecot.port),
+        "--imap-security",
+        "plain",
+        "--password",
+        PASSWORD,
+        "--folder",
+        "INBOX",
+        "--folder",
+        "Sent",
+    )
+    assert added.exit_code == 0, added.output
+    checked = mail(world, "mailbox", "test", "sales")
+    assert checked.exit_code == 0, checked.output
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in checked.output.splitlines()
+        if line.count("│") >= 3
+    }
+    assert rows["INBOX"] == "inbox" and rows["Sent"] == "sent"
+    assert rows["Virtual/All"] == "all (not read)"  # the box names its folders: only those
