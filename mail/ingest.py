@@ -381,6 +381,7 @@ class Ingest:
         A client's reply read before the letter it answers (INBOX is read before Sent), from an
         address nobody knows yet, waits in review only until that letter is filed."""
         filed = 0
+        suggestions = filing.Suggestions()  # its unknown senders, as for any letter filed
         for _round in range(20):  # a chain of answers, each waiting on the one before
             if not keys:
                 break
@@ -404,7 +405,7 @@ class Ingest:
                 # waiting, and never stops the batch (nor, batch after batch, its folder).
                 try:
                     with session.begin_nested():
-                        match, _letter = file_waiting(
+                        match, answer = file_waiting(
                             session,
                             self.blobs,
                             review,
@@ -418,6 +419,11 @@ class Ingest:
                 if match.counterparty_id is not None:
                     filed += 1
                     keys.append(review.key)
+                    if match.unknown:
+                        suggestions.add(
+                            match.counterparty_id, answer, match.unknown, review.interaction_id
+                        )
+        suggestions.write(session)
         return filed
 
     def _set_modseq(self, folder_id: str, modseq: int | None) -> None:

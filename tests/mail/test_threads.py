@@ -736,3 +736,6 @@ def test_a_reply_waiting_in_review_is_filed_when_the_letter_it_answers_is_read(
         assert left.key == stranger_id
         settled = session.execute(select(MailReview).where(MailReview.status == "filed")).scalars()
         assert {r.interaction_id for r in settled} == {filed[answer_id].id, filed[again_id].id}
+        # Its sender, unknown until now, is suggested as a contact person of that client.
+        suggested = {(x.address, x.counterparty_id) for x in bridge.list_suggestions(session)}
+        assert ("petr.romashka@gmail.com", world.counterparties[ROMASHKA]) in suggested
