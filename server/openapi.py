@@ -1307,6 +1307,7 @@ def _mail_paths() -> dict[str, Any]:
 
     settle = {
         "type": "object",
+        "additionalProperties": False,
         "required": ["counterparty_id"],
         "properties": {
             "counterparty_id": {"type": "string"},

@@ -100,6 +100,7 @@ async def settle_review(request: Request) -> Response:
     body = await read_json(request)
     if (
         not isinstance(body, dict)
+        or set(body) - {"counterparty_id", "contact_person_id"}  # a typo must not pass silently
         or not isinstance(body.get("counterparty_id"), str)
         or not isinstance(body.get("contact_person_id") or "", str)
     ):

@@ -332,3 +332,16 @@ def test_an_administrator_lists_and_edits_mailboxes_over_rest(
     assert (
         api.client.patch("/api/v1/mail/mailboxes/nobody", json={"imap_port": 1}, headers=admin)
     ).status_code == 404
+
+
+def test_a_settle_body_with_a_key_it_does_not_take_is_refused(
+    api: Api, desk: dict[str, Any]
+) -> None:
+    r = api.client.post(
+        f"/api/v1/mail/reviews/{desk['review']}/settle",
+        json={"counterparty_id": desk["cp"]["id"], "contact_person": "typo"},
+        headers=desk["office"],
+    )
+    assert r.status_code == 400
+    with api.database.read() as db:
+        assert db.get_one(MailReview, desk["review"]).status == "open"
