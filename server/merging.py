@@ -1,5 +1,5 @@
 """A merge of two counterparties as the server runs it: the domain's (``crm.merge``) and the mail
-bridge's rows in one transaction; shared by the REST API and ``satchel duplicates merge``."""
+bridge's rows in one transaction; shared by the REST API and ``satchel merge``."""
 
 from __future__ import annotations
 
