@@ -47,12 +47,13 @@ def _commands(line: str) -> list[tuple[str, list[str], list[str]]]:
     parts = [part.strip() for part in rest.split(" | ")]
     found = []
     first = _words(parts[0])
-    # The words every alternative shares: the groups before the first alternative's own command.
+    # "user list | disable LOGIN": an alternative that is no top-level command borrows the group
+    # the first alternative starts with.
     for index, part in enumerate(parts):
         words = _words(part)
         if index > 0 and words and len(first) > 1 and not _is_group(program, words[:1]):
             words = [first[0], *words] if _is_group(program, first[:1]) else words
-        path = [w for w in _leading_names(words)]
+        path = _leading_names(words)
         options = [w.split("=")[0] for w in words if w.startswith("--")]
         found.append((program, path, options))
     return found

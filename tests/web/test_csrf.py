@@ -144,3 +144,42 @@ def test_every_address_in_the_templates_is_under_the_base() -> None:
         assert not re.search(r"""\b(?:href|src|action)\s*=\s*["']https?:""", text), path.name
     script = (TEMPLATES.parent / "static" / "app.js").read_text()
     assert re.findall(r"""["']/[a-z]+""", script) == ['"/signin'] and 'base + "/signin"' in script
+
+
+def _posted_screens() -> list[str]:
+    """Every path the server's web UI takes a POST on (``web/app.py``'s table), but signing in,
+    which has no session yet and its own double-submit token, and ``/sync/…``, which only a
+    laptop serves (tests/clients/test_laptop_ui.py checks its token)."""
+    table = (Path(__file__).parents[2] / "web" / "app.py").read_text(encoding="utf-8")
+    found = re.findall(r'\(\s*"(/[^"]*)",\s*[\w.]+,\s*\["POST"\]', table)
+    return sorted({p for p in found if p != "/signin" and not p.startswith("/sync/")})
+
+
+def test_the_screens_table_is_read() -> None:
+    assert {"/counterparties/{record_id}/complaints", "/complaints/{complaint_id}/status"} <= set(
+        _posted_screens()
+    )
+
+
+@SQLITE_ONLY  # refused by the CSRF check before any SQL runs
+@pytest.mark.parametrize("path", _posted_screens())
+def test_every_posted_screen_refuses_a_form_without_the_token(
+    signed_in: tuple[Web, Counterparty], path: str
+) -> None:
+    """A screen added later is covered too: no state change without the session's token."""
+    from crm.changes import current
+
+    web, cp = signed_in
+    target = re.sub(r"\{record_id\}", cp.id, path)
+    target = re.sub(r"\{[a-z_0-9]+\}", "00000000-0000-0000-0000-000000000000", target)
+    with web.database.read() as db:
+        before = current(db)[0]
+    r = web.client.post(
+        target,
+        # A form each screen would take (a bad choice is answered with the page, changing nothing).
+        data={"status": "resolved", "description": "x", "version": "1", "choice": "mine"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403, (path, r.status_code)
+    with web.database.read() as db:
+        assert current(db)[0] == before
