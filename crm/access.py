@@ -221,6 +221,14 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
     return isinstance(record, User | Team | LetterTemplate)
 
 
+def can_delete(session: Session, actor: User, record: Any) -> bool:
+    """Whether ``actor`` may delete ``record``: whoever may change it, but a complaint — a journal
+    entry — only who may change its counterparty (its responsible person works and closes it)."""
+    if isinstance(record, Complaint):
+        return can_write_counterparty(session, actor, record.counterparty_id)
+    return can_write(session, actor, record)
+
+
 def can_write(session: Session, actor: User, record: Any) -> bool:
     """Whether ``actor`` may change or delete ``record`` as it is stored now."""
     if isinstance(record, Counterparty):

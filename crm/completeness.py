@@ -150,7 +150,7 @@ def choose(text: str | None) -> tuple[Rule, ...]:
         raise ValueError("rules is a list of at most 500 characters")
     chosen: list[Rule] = []
     for part in text.split(","):
-        key, _, weight = part.strip().partition(":")
+        key, colon, weight = part.strip().partition(":")
         rule = BY_KEY.get(key.strip())
         if rule is None:
             raise ValueError(
@@ -159,7 +159,7 @@ def choose(text: str | None) -> tuple[Rule, ...]:
             )
         if any(r.key == rule.key for r in chosen):
             raise ValueError(f"the rule {rule.key} is named twice")
-        if weight:
+        if colon:  # "inn:" names a weight, and an empty one is no weight
             w = weight.strip()
             if not (w.isascii() and w.isdigit() and 1 <= int(w) <= MAX_WEIGHT):
                 raise ValueError(f"a rule's weight is a whole number from 1 to {MAX_WEIGHT}")

@@ -464,7 +464,7 @@ def delete(
     expected_version: int | None = None,
 ) -> None:
     record = get(session, actor, rt, record_id)
-    if not access.can_write(session, actor, record):
+    if not access.can_delete(session, actor, record):
         raise PermissionDenied(f"you may see but not delete {rt.singular} {record_id}")
     if expected_version is not None and record.version != expected_version:
         raise VersionConflict(

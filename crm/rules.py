@@ -590,6 +590,10 @@ def check_complaint(
         item.contact_person_id,
         item.counterparty_id,
     )
+    if state.persistent and state.attrs.counterparty_id.history.deleted:
+        # A journal entry stays with the client it was registered against: moved, it would leave
+        # the sight of those who registered and answer for it.
+        problems["counterparty_id"] = "a complaint stays with its counterparty; register a new one"
     if item.responsible_id is None:
         item.responsible_id = owner
     if item.responsible_id is None and "counterparty_id" not in problems:

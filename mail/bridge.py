@@ -214,9 +214,9 @@ def _loopback(host: str) -> bool:
         return False
 
 
-# A host name or an address: letters, digits, dots, hyphens (IPv6 in brackets or bare) — nothing
+# A host name or an address: letters, digits, dots, hyphens (IPv6 bare, as sockets take it) — nothing
 # that could end a protocol line or a log line.
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]{2,45}\]?")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]{2,45}")
 
 
 def _text(value: str) -> bool:

@@ -196,6 +196,9 @@ class Config:
                     raise ConfigError(
                         f"setting {name} must be {setting.type.__name__}, got {value!r}"
                     ) from None
+        for name in ("workers", "sync_queue_limit"):  # 0 would serve nothing, or refuse every sync
+            if values[name] < 1:
+                raise ConfigError(f"setting {name} must be at least 1, got {values[name]}")
         if not values["data_dir"]:
             values["data_dir"] = _default_data_dir()
         if not values["public_url"]:

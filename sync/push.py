@@ -436,7 +436,7 @@ def _delete(
         raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
     if not access.can_read(session, user, record):
         raise NotFound(f"{rt.singular} {m['id']} not found, or you can no longer see it")
-    if not access.can_write(session, user, record):
+    if not access.can_delete(session, user, record):
         raise PermissionDenied(f"you may see but not delete {rt.singular} {m['id']}")
     if contested:
         device_id = max(contested.values())[1]

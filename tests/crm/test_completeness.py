@@ -136,6 +136,7 @@ def test_rules_chosen_and_weighed_in_words() -> None:
         ("inn:0", "from 1 to 100"),
         ("inn:101", "from 1 to 100"),
         ("inn:x", "from 1 to 100"),
+        ("inn:", "from 1 to 100"),
         ("inn:٣", "from 1 to 100"),
         (",", "no rule ''"),
         ("inn," * 200, "at most 500"),

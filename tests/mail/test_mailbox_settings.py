@@ -59,6 +59,8 @@ def test_every_bad_value_is_named_and_nothing_is_stored(database: Database, conf
 
 
 def test_plain_text_goes_to_this_machine_only(database: Database, config: Config) -> None:
+    with pytest.raises(ValidationFailed, match="host name or an IP address"):
+        _add(database, config, imap_host="[::1]")  # brackets are a URL's, not a socket's
     for host in ("192.0.2.2", "imap.yandex.ru", "localhost.evil.example"):
         with pytest.raises(ValidationFailed, match="unencrypted"):
             _add(database, config, imap_host=host, imap_security="plain")

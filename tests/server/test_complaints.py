@@ -198,6 +198,17 @@ def test_who_sees_and_changes_a_complaint(api: Api) -> None:
         f"/api/v1/complaints/{mine['id']}", json={"status": "in_work"}, headers=petrova
     )
     assert r.status_code == 200, r.text
+    # Working it is not owning it: she neither moves it to a client of her own (out of the
+    # sight of ivanov's side) nor deletes it from the journal; the counterparty's editor may delete.
+    own = _client(api, petrova, "ООО «Своя»")
+    mine_url = f"/api/v1/complaints/{mine['id']}"
+    r = api.client.patch(mine_url, json={"counterparty_id": own["id"]}, headers=petrova)
+    assert r.status_code == 422 and "counterparty_id" in r.json()["details"], r.text
+    r = api.client.patch(mine_url, json={"counterparty_id": cp["id"]}, headers=petrova)
+    assert r.status_code == 200, r.text  # the same counterparty again is no move
+    assert api.client.delete(mine_url, headers=petrova).status_code == 403
+    assert api.client.get(mine_url, headers=ivanov).json()["counterparty_id"] == cp["id"]
+    assert api.client.delete(mine_url, headers=ivanov).status_code == 204
 
 
 def test_a_sync_push_is_held_to_the_same_rules(api: Api) -> None:

@@ -36,6 +36,9 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
         Config.load(path, environ={})
     with pytest.raises(ConfigError, match="cannot read"):
         Config.load(tmp_path / "missing.toml", environ={})
+    for name, value in (("SYNC_QUEUE_LIMIT", "0"), ("SYNC_QUEUE_LIMIT", "-1"), ("WORKERS", "0")):
+        with pytest.raises(ConfigError, match="must be at least 1"):
+            Config.load(environ={f"SATCHEL_{name}": value})
 
 
 def test_every_setting_is_documented() -> None:
