@@ -580,40 +580,6 @@ def _contacts(phone: str | None, email: str | None) -> list[dict[str, str]] | No
 
 
 # The columns of each listing: the field, and its header in both languages.
-COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "counterparties": (
-        ("legal_name", "Название / Name"),
-        ("inn", "ИНН / INN"),
-        ("region", "Регион / Region"),
-        ("stage", "Стадия / Stage"),
-    ),
-    "contact-persons": (
-        ("full_name", "ФИО / Full name"),
-        ("position", "Должность / Position"),
-        ("counterparty_id", "Контрагент / Counterparty"),
-        ("birthday", "День рождения / Birthday"),
-    ),
-    "interactions": (
-        ("starts_at", "Когда / When"),
-        ("kind", "Вид / Kind"),
-        ("status", "Статус / Status"),
-        ("subject", "Тема / Subject"),
-    ),
-    "reminders": (
-        ("due_at", "Срок / Due"),
-        ("status", "Статус / Status"),
-        ("title", "Что сделать / Title"),
-    ),
-    "complaints": (
-        ("deadline", "Срок / Deadline"),
-        ("status", "Статус / Status"),
-        ("subject", "О чём / About"),
-        ("product", "Товар / Product"),
-        ("description", "Суть / Description"),
-    ),
-}
-
-
 def _show(record: dict[str, Any], *, as_json: bool = False) -> None:
     if as_json:
         print_json(record)
@@ -697,20 +663,26 @@ def _record_commands(type_name: str, group: typer.Typer) -> None:
                 err.print(f"[red]error:[/red] --where wants field=value, got {pair!r}")
                 raise typer.Exit(3)
             filters[name.strip()] = value
+        from crm import records
+
+        rt = records.record_type(type_name)
         with opened(ctx) as replica:
             items = replica.list(
                 type_name,
-                q=q if type_name in ("counterparties", "contact-persons") else None,
+                q=q if rt.searchable else None,
                 filters=filters or None,
                 limit=limit,
             )
-        columns = COLUMNS[type_name]
+        columns = rt.columns or tuple((f, f) for f in rt.fields()[:5])
         table = Table(_id_column(), *(header for _, header in columns))
         for item in items:
             table.add_row(item["id"], *(clip(item.get(name) or "") for name, _ in columns))
         listing(table, items, as_json=as_json)
 
 
+# The laptop's commands over records (which record types have one is this command's choice; what
+# their listings show is the type's, crm.registry). Importing the registry would load the models,
+# and `satchel-laptop --help` must stay quick: the names are given here.
 counterparties_app = typer.Typer(
     help="Counterparties (clients, suppliers…), offline. / Контрагенты.", no_args_is_help=True
 )

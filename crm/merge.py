@@ -11,9 +11,10 @@
   value wins. Kinds, tags and typed contacts are united; two different notes are both
   kept. The result is written through ``crm.records.update`` — the rules and the hand-over
   and visibility checks apply to the final values as for any edit.
-* **What moves.** Every contact person, interaction (letters with their threads), deal,
-  reminder, complaint and share of the absorbed counterparty is re-pointed to the survivor, each a
-  new version in the change log, so laptops pull the move; a share the survivor already
+* **What moves.** Every record that belongs to the absorbed counterparty — contact persons,
+  interactions (letters with their threads), deals, reminders, complaints, shares: each record
+  type says how in its declaration (``crm.registry``, ``RecordType.merged``) — is re-pointed to
+  the survivor, each a new version in the change log, so laptops pull the move; a share the survivor already
   grants the same person or team is dropped, not doubled. Derived rows outside the domain
   (the mail bridge's index) are the caller's to move (``server.merging``).
 * **The absorbed counterparty** is then deleted (a tombstone: laptops drop it) and a
@@ -29,15 +30,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from crm import access, changes, records, search, trade
+from crm import access, changes, records, registry, search, trade
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.models import (
-    Complaint,
     ContactPerson,
     Counterparty,
     CounterpartyMerge,
-    Deal,
-    Interaction,
     Payment,
     Reminder,
     Sale,
@@ -46,6 +44,7 @@ from crm.models import (
     utcnow,
 )
 from crm.models.enums import Role
+from crm.registry import Merged, RecordType
 
 # Fields a merge decides: what a client may write of a counterparty (the rest — id, versions,
 # authors, derived search names — are the survivor's). Lists are united, the rest chosen.
@@ -53,14 +52,14 @@ UNITED = ("kinds", "tags", "contacts")
 SCALARS = tuple(
     name for name in records.record_type("counterparties").writable if name not in UNITED
 )
-# The record types that belong to a counterparty, moved in this order (shares last: they grant access).
-MOVED: tuple[tuple[str, type], ...] = (
-    ("contact-persons", ContactPerson),  # re-indexed for search: loaded
-    ("reminders", Reminder),
-    ("complaints", Complaint),
-    ("shares", Share),  # the survivor's own grants win
-)
-BULK: tuple[tuple[str, type], ...] = (("deals", Deal), ("interactions", Interaction))
+
+
+def moving(*how: Merged) -> list[RecordType]:
+    """The record types a merge re-points in one of the ways ``how`` (``RecordType.merged``), in
+    their registration order."""
+    return [rt for rt in registry.RECORD_TYPES.values() if rt.merged in how]
+
+
 _CHAIN = 50  # merges followed from an id to its survivor, at most
 
 
@@ -168,7 +167,7 @@ def merge(
         ).scalars()
     }
     with session.no_autoflush:
-        for name, model in BULK:
+        for name, model in ((rt.name, rt.model) for rt in moving(Merged.BULK)):
             # Thousands of letters and calls: one UPDATE and their change log, not an object each.
             ids = list(
                 session.execute(
@@ -190,7 +189,9 @@ def merge(
             )
             changes.log_moved(session, model, ids, survivor_id)
             moved[name] = len(ids)
-        for name, model in MOVED:
+        # One by one, and grants last: the survivor's own grants win.
+        for rt_moved in (*moving(Merged.EACH), *moving(Merged.GRANT)):
+            name, model = rt_moved.name, rt_moved.model
             rows = list(
                 session.execute(
                     select(model).where(col(model.counterparty_id) == absorbed_id)  # type: ignore[attr-defined]

@@ -17,8 +17,10 @@ bootstraps them: what a record points at is registered before it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from sqlmodel import SQLModel
 
@@ -36,6 +38,7 @@ from crm.models import (
     Share,
     Team,
     User,
+    enums,
 )
 
 
@@ -49,6 +52,30 @@ class Sight(StrEnum):
     # Whoever sees the counterparty it belongs to (its ``counterparty_id``), and the users
     # its ``people`` fields name.
     ITS_COUNTERPARTY = "its counterparty"
+
+
+class Merged(StrEnum):
+    """What merging two counterparties (``crm.merge``) does with a record of the absorbed one."""
+
+    # It does not belong to a counterparty.
+    NOT = "not"
+    # Loaded and re-pointed one by one (its rules, its search keys follow it).
+    EACH = "each"
+    # Thousands of letters and calls: one UPDATE and its change log.
+    BULK = "bulk"
+    # A grant of access: moved last; one the survivor grants already is dropped, not doubled.
+    GRANT = "grant"
+    # Moved by the merge's own code (shipments keep their books; summaries are recomputed).
+    OWN = "own"
+
+
+def enum_of(values: Any) -> dict[str, Any]:
+    """The JSON-schema constraint of a field that takes one of ``values`` (an enum)."""
+    return {"enum": [str(v) for v in values]}
+
+
+# The JSON-schema constraint of a name or text that must say something.
+NAMED: Mapping[str, Any] = {"minLength": 1, "pattern": r"\S"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +108,15 @@ class RecordType:
     scope: frozenset[str] | None = None
     # Whether laptops replicate it (the change log keeps it; pushes may name it).
     synced: bool = True
+    # What crm/rules.py accepts beyond a field's type, as JSON-schema constraints on the write
+    # schema of the OpenAPI document: a client (and a schema-driven test) can tell which values may
+    # succeed. A nullable field's constraint applies to its non-null branch.
+    constraints: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # What a counterparty's merge does with it; by default, a record seen through its counterparty
+    # is re-pointed to the survivor one by one.
+    merged: Merged | None = None
+    # The columns a listing of it shows (field, bilingual header): the laptop's ``list`` commands.
+    columns: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.scope is None:
@@ -88,6 +124,15 @@ class RecordType:
                 {"counterparty_id", *self.people} if self.sight is Sight.ITS_COUNTERPARTY else set()
             )
             object.__setattr__(self, "scope", frozenset(default))
+        if self.merged is None:
+            belongs = self.sight is Sight.ITS_COUNTERPARTY
+            object.__setattr__(self, "merged", Merged.EACH if belongs else Merged.NOT)
+        unknown = {*self.constraints, *(name for name, _ in self.columns)} - {
+            "id",
+            *self.model.model_fields,
+        }
+        if unknown:
+            raise ValueError(f"record type {self.name} names fields it lacks: {sorted(unknown)}")
 
     @property
     def read_only(self) -> bool:
@@ -152,6 +197,7 @@ register(
         writable=("name",),
         sorts=("name", *_AUDIT),
         default_sort="name",
+        constraints={"name": NAMED},
     )
 )
 register(
@@ -167,6 +213,12 @@ register(
         hidden=frozenset({"password_hash"}),
         # Not is_active: who sees a record does not depend on whether its owner may still sign in.
         scope=frozenset({"team_id", "role"}),
+        constraints={
+            "login": NAMED,
+            "full_name": NAMED,
+            "role": enum_of(enums.Role),
+            "locale": enum_of(("ru", "en")),
+        },
     )
 )
 register(
@@ -218,6 +270,18 @@ register(
         ),
         sight=Sight.COUNTERPARTY,
         scope=frozenset({"owner_id", "visibility"}),
+        constraints={
+            "legal_name": NAMED,
+            "kinds": {"minItems": 1, "items": enum_of(enums.CounterpartyKind)},
+            "stage": enum_of(enums.Stage),
+            "visibility": enum_of(enums.Visibility),
+        },
+        columns=(
+            ("legal_name", "Название / Name"),
+            ("inn", "ИНН / INN"),
+            ("region", "Регион / Region"),
+            ("stage", "Стадия / Stage"),
+        ),
     )
 )
 register(
@@ -232,6 +296,7 @@ register(
         # A share is seen through its counterparty, and every field of it says who else sees that.
         sight=Sight.ITS_COUNTERPARTY,
         scope=frozenset({"counterparty_id", "user_id", "team_id", "can_edit"}),
+        merged=Merged.GRANT,
     )
 )
 register(
@@ -256,6 +321,16 @@ register(
         searchable=True,
         keyed_by=frozenset({"full_name", "contacts", "counterparty_id"}),
         sight=Sight.ITS_COUNTERPARTY,
+        constraints={
+            "full_name": NAMED,
+            "birthday_remind_days": {"minimum": 0, "maximum": 60},
+        },
+        columns=(
+            ("full_name", "ФИО / Full name"),
+            ("position", "Должность / Position"),
+            ("counterparty_id", "Контрагент / Counterparty"),
+            ("birthday", "День рождения / Birthday"),
+        ),
     )
 )
 register(
@@ -283,6 +358,13 @@ register(
         relations=("counterparty_id", "owner_id"),
         actor_defaults=("owner_id",),
         sight=Sight.ITS_COUNTERPARTY,
+        constraints={
+            "title": NAMED,
+            "stage": enum_of(enums.DealStage),
+            "currency": {"pattern": "^[A-Za-z]{3}$"},
+            "probability": {"minimum": 0, "maximum": 100},
+        },
+        merged=Merged.BULK,
     )
 )
 register(
@@ -328,6 +410,21 @@ register(
         relations=("counterparty_id", "responsible_id"),
         actor_defaults=("responsible_id",),
         sight=Sight.ITS_COUNTERPARTY,
+        constraints={
+            "kind": enum_of(enums.InteractionKind),
+            "direction": enum_of(enums.Direction),
+            "status": enum_of(enums.InteractionStatus),
+            "importance": enum_of(enums.Importance),
+            "mail_status": enum_of(enums.MailStatus),
+            "duration_minutes": {"minimum": 0, "maximum": 7 * 24 * 60},
+        },
+        merged=Merged.BULK,
+        columns=(
+            ("starts_at", "Когда / When"),
+            ("kind", "Вид / Kind"),
+            ("status", "Статус / Status"),
+            ("subject", "Тема / Subject"),
+        ),
     )
 )
 register(
@@ -360,6 +457,15 @@ register(
         actor_defaults=("assignee_id",),
         sight=Sight.ITS_COUNTERPARTY,
         people=("assignee_id", "created_by"),
+        constraints={
+            "status": enum_of(enums.ReminderStatus),
+            "subject_type": enum_of(rules.REMINDER_SUBJECTS),
+        },
+        columns=(
+            ("due_at", "Срок / Due"),
+            ("status", "Статус / Status"),
+            ("title", "Что сделать / Title"),
+        ),
     )
 )
 # The complaints journal (issue 15): whoever sees a client sees its complaints and registers one;
@@ -398,6 +504,19 @@ register(
         default_sort="deadline",
         relations=("counterparty_id", "responsible_id"),
         sight=Sight.ITS_COUNTERPARTY,
+        constraints={
+            "description": NAMED,
+            "subject": enum_of(enums.ComplaintSubject),
+            "status": enum_of(enums.ComplaintStatus),
+            "cause": enum_of(enums.ComplaintCause),
+        },
+        columns=(
+            ("deadline", "Срок / Deadline"),
+            ("status", "Статус / Status"),
+            ("subject", "О чём / About"),
+            ("product", "Товар / Product"),
+            ("description", "Суть / Description"),
+        ),
     )
 )
 register(
@@ -428,6 +547,7 @@ register(
         relations=("counterparty_id",),
         sight=Sight.ITS_COUNTERPARTY,
         synced=False,
+        merged=Merged.OWN,
     )
 )
 register(
@@ -442,5 +562,6 @@ register(
         default_sort="-updated_at",
         relations=("counterparty_id",),
         sight=Sight.ITS_COUNTERPARTY,
+        merged=Merged.OWN,
     )
 )

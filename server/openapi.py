@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -10,63 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm import records, rules
+from crm import records
 from crm.completeness import RULES, SORTS, describe
-from crm.models import enums
 from server.http import json_response
 from sync import protocol, wire
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-
-
-def _enum(values: Any) -> dict[str, Any]:
-    return {"enum": [str(v) for v in values]}
-
-
-_NAMED = {"minLength": 1, "pattern": r"\S"}
-# What crm/rules.py accepts beyond a field's type, on the write schemas: a client (and a
-# schema-driven test) can tell from the document which values may succeed. A nullable
-# field's constraint applies to its non-null branch.
-_WRITE_RULES: dict[str, dict[str, dict[str, Any]]] = {
-    "counterparties": {
-        "legal_name": _NAMED,
-        "kinds": {"minItems": 1, "items": _enum(enums.CounterpartyKind)},
-        "stage": _enum(enums.Stage),
-        "visibility": _enum(enums.Visibility),
-    },
-    "contact-persons": {"full_name": _NAMED, "birthday_remind_days": {"minimum": 0, "maximum": 60}},
-    "interactions": {
-        "kind": _enum(enums.InteractionKind),
-        "direction": _enum(enums.Direction),
-        "status": _enum(enums.InteractionStatus),
-        "importance": _enum(enums.Importance),
-        "mail_status": _enum(enums.MailStatus),
-        "duration_minutes": {"minimum": 0, "maximum": 7 * 24 * 60},
-    },
-    "reminders": {
-        "status": _enum(enums.ReminderStatus),
-        "subject_type": _enum(rules.REMINDER_SUBJECTS),
-    },
-    "deals": {
-        "title": _NAMED,
-        "stage": _enum(enums.DealStage),
-        "currency": {"pattern": "^[A-Za-z]{3}$"},
-        "probability": {"minimum": 0, "maximum": 100},
-    },
-    "complaints": {
-        "description": _NAMED,
-        "subject": _enum(enums.ComplaintSubject),
-        "status": _enum(enums.ComplaintStatus),
-        "cause": _enum(enums.ComplaintCause),
-    },
-    "users": {
-        "login": _NAMED,
-        "full_name": _NAMED,
-        "role": _enum(enums.Role),
-        "locale": _enum(("ru", "en")),
-    },
-    "teams": {"name": _NAMED},
-}
 
 
 # crm.validation takes dates and times from the years 1900 to 2200 only.
@@ -81,7 +31,7 @@ def _dated(schema: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _constrained(schema: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def _constrained(schema: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     if "anyOf" in schema:
         return {
             **schema,
@@ -1481,7 +1431,7 @@ def document() -> dict[str, Any]:
             "type": "object",
             "properties": {f: _field_schema(rt, f) for f in rt.fields()},
         }
-        constraints = {"id": {"format": "uuid"}, **_WRITE_RULES.get(rt.name, {})}
+        constraints = {"id": {"format": "uuid"}, **rt.constraints}
         schemas[f"{rt.singular}_write"] = {
             "type": "object",
             "additionalProperties": False,

@@ -106,6 +106,9 @@ class Layout:
         self.columns = [c.name for c in self.table.columns]
         self.converters = {c.name: _converter(c) for c in self.table.columns}
         self.derived = _DERIVED.get(type_name, {})
+        if self.rt.searchable and not self.derived:
+            # A searchable type's search keys are its own (crm.search): say how its rows get them.
+            raise ValueError(f"{type_name} is searchable: _DERIVED must say how to fold its names")
         names = ", ".join(f'"{c}"' for c in self.columns)
         marks = ", ".join("?" for _ in self.columns)
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in self.columns if c != "id")

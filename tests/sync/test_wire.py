@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from sqlmodel import SQLModel
 
-from crm import changes, registry
+from crm import changes, merge, registry
 from crm.errors import MalformedInput
 from server import openapi
 from sync import protocol, push, wire
+from web.routes import duplicates as duplicates_screen
 
 DEVICE: Any = types.SimpleNamespace(id="device-1")
 UUID = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
@@ -32,13 +33,23 @@ class Memo(SQLModel):
     """A record type of the test's own: not a table, the registry needs only its fields here."""
 
     id: str
+    counterparty_id: str | None = None
     text: str | None = None
 
 
 @pytest.fixture
 def memos() -> Iterator[registry.RecordType]:
     rt = registry.register(
-        registry.RecordType("memos", "memo", Memo, lambda *_: None, writable=("text",))
+        registry.RecordType(
+            "memos",
+            "memo",
+            Memo,
+            lambda *_: None,
+            writable=("counterparty_id", "text"),
+            sight=registry.Sight.ITS_COUNTERPARTY,
+            constraints={"text": registry.NAMED},
+            columns=(("text", "Текст / Text"),),
+        )
     )
     try:
         yield rt
@@ -55,12 +66,29 @@ def test_a_type_registered_once_is_a_sync_type_everywhere(memos: registry.Record
         {"seq": 1, "op": "create", "type": "memos", "id": UUID, "fields": {"text": "x"}}
     )
     assert parsed["type"] == "memos"
-    push_schema = openapi.document()["components"]["schemas"]["CreateMutation"]
-    assert "memos" in push_schema["properties"]["type"]["enum"]
+    schemas = openapi.document()["components"]["schemas"]
+    assert "memos" in schemas["CreateMutation"]["properties"]["type"]["enum"]
+    # Its own declaration is all the rest reads: what the document says a write may hold, what a
+    # merge of its counterparty does with it (it belongs to one: it moves, and the screen counts it).
+    text = schemas["memo_write"]["properties"]["text"]
+    assert [b for b in text["anyOf"] if b.get("type") == "string"] == [
+        {"type": "string", **registry.NAMED}
+    ]
+    assert memos.merged is registry.Merged.EACH
+    assert memos in merge.moving(registry.Merged.EACH)
+    assert "memos" in duplicates_screen._moved_kinds()
+
+
+def test_a_type_names_only_fields_it_has() -> None:
+    with pytest.raises(ValueError, match=r"memos names fields it lacks: \['txt'\]"):
+        registry.RecordType(
+            "memos", "memo", Memo, lambda *_: None, writable=(), columns=(("txt", "Text"),)
+        )
 
 
 def test_an_unregistered_type_is_gone_again() -> None:
     assert "memos" not in protocol.TYPES and Memo not in changes.SYNCED
+    assert all(rt.model is not Memo for rt in merge.moving(*registry.Merged))
     assert _refused({"seq": 1, "op": "create", "type": "memos", "id": UUID}).startswith(
         "mutations[0].type must be one of teams, users,"
     )

@@ -25,15 +25,11 @@ from crm import duplicates, records
 from crm import merge as merging
 from crm.errors import MalformedInput, NotFound, PermissionDenied, ValidationFailed
 from crm.models import (
-    Complaint,
-    ContactPerson,
     Counterparty,
     CounterpartyMerge,
-    Deal,
-    Interaction,
-    Reminder,
     User,
 )
+from crm.registry import Merged
 from web import i18n, session
 from web.home import Home, Merge
 from web.visit import Visit, read_form, signed_in
@@ -43,7 +39,12 @@ SHOWN = 100  # the surest pairs; the rest are counted
 MAX_ID = 36
 FIELDS = (*merging.SCALARS, *merging.UNITED)
 # What ``moved`` of a merge counts, in the order the card says it (labels in duplicates.html / the card).
-MOVED = ("contact-persons", "interactions", "deals", "reminders", "complaints")
+
+
+def _moved_kinds() -> list[str]:
+    """The kinds of record a merge moves and the screens count (its grants are not counted)."""
+    return [rt.name for rt in merging.moving(Merged.EACH, Merged.BULK)]
+
 
 DIFFERENT_INNS = i18n.N_("Two different INNs are two legal entities: they are not merged.")
 BRANCH = i18n.N_("The same INN with two KPPs is a head office and its branch: they are kept apart.")
@@ -109,18 +110,13 @@ def _rows(survivor: Counterparty, absorbed: Counterparty) -> list[Row]:
 def _moving(db: Session, absorbed_id: str) -> dict[str, int]:
     """How many records of each kind the merge moves (all of them, seen by the user or not)."""
     counts: dict[str, int] = {}
-    for name, model in (
-        ("contact-persons", ContactPerson),
-        ("interactions", Interaction),
-        ("deals", Deal),
-        ("reminders", Reminder),
-        ("complaints", Complaint),
-    ):
+    for rt in merging.moving(Merged.EACH, Merged.BULK):
+        name, model = rt.name, rt.model
         counts[name] = int(
             db.execute(
                 select(func.count())
                 .select_from(model)
-                .where(col(model.counterparty_id) == absorbed_id)
+                .where(col(model.counterparty_id) == absorbed_id)  # type: ignore[attr-defined]
             ).scalar_one()
         )
     return counts
@@ -173,7 +169,7 @@ def _form(
         take=take or set(),
         who=who,
         moving=_moving(db, absorbed.id),
-        moved_kinds=MOVED,
+        moved_kinds=_moved_kinds(),
         error=error,
     )
 
@@ -267,7 +263,7 @@ def history(db: Session, user: User, counterparty_id: str) -> list[dict[str, Any
             "name": (r.absorbed or {}).get("legal_name") or "",
             "at": r.merged_at,
             "by": who.get(r.merged_by, ""),
-            "moved": [(kind, r.moved[kind]) for kind in MOVED if r.moved.get(kind)],
+            "moved": [(kind, r.moved[kind]) for kind in _moved_kinds() if r.moved.get(kind)],
         }
         for r in rows
     ]
