@@ -11,9 +11,11 @@ The rules, in the order they are tried:
 * an explicit ``Share`` lets a user (or a whole team) see it, and change it when
   ``can_edit`` is set.
 
-Contact persons, interactions, deals and complaints follow their counterparty.
+Contact persons, interactions, deals, complaints and claims follow their counterparty.
 Anyone who sees a counterparty may log an interaction with it, or register a
-complaint; the interaction's (complaint's) responsible user may change it. A reminder is seen by its assignee and creator
+complaint, or claim a product group of it for themselves; the interaction's (complaint's)
+responsible user may change it, a claim only its holder and their manager (who alone hands it to
+another holder). A reminder is seen by its assignee and creator
 and by whoever sees its counterparty.
 
 ``visible_counterparties(actor)`` is the same rule as ``can_read_counterparty``
@@ -31,6 +33,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, or_, select, true
 from sqlmodel import Session, col
 
 from crm.models import (
+    Claim,
     Complaint,
     ContactPerson,
     Counterparty,
@@ -213,7 +216,7 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
             return True
         return can_read_counterparty(session, actor, record.counterparty_id)
     if isinstance(
-        record, ContactPerson | Interaction | Deal | Share | Sale | SalesSummary | Complaint
+        record, ContactPerson | Interaction | Deal | Share | Sale | SalesSummary | Complaint | Claim
     ):
         return can_read_counterparty(session, actor, record.counterparty_id)
     # Users and teams: everybody sees their colleagues (to pick a responsible person); and the
@@ -243,6 +246,12 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
         if actor.role == Role.ADMIN or actor.id in (record.assignee_id, record.created_by):
             return True
         return can_write_counterparty(session, actor, record.counterparty_id)
+    if isinstance(record, Claim):
+        # The holder's, and their manager's (an admin's): not every editor of the client's.
+        if not can_read_counterparty(session, actor, record.counterparty_id):
+            return False
+        holder = actor if record.holder_id == actor.id else session.get(User, record.holder_id)
+        return holder is not None and may_manage(actor, holder)
     if isinstance(record, ContactPerson | Deal | Share):
         return can_write_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, LetterTemplate | Sale):
@@ -299,6 +308,14 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
                 may_manage(actor, responsible)
                 or _owner_of(session, record.counterparty_id) == responsible.id
             ):
+                return False
+        return counterparty(write=False)
+    if isinstance(record, Claim):
+        # Whoever sees a client claims a group of it for themselves; a manager (an admin) for one
+        # of their people, and only they hand a claim to another holder.
+        if record.holder_id not in (None, actor.id):
+            holder = session.get(User, record.holder_id)
+            if holder is None or not may_manage(actor, holder):
                 return False
         return counterparty(write=False)
     if isinstance(record, Reminder):

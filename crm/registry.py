@@ -26,6 +26,7 @@ from sqlmodel import SQLModel
 
 from crm import rules
 from crm.models import (
+    Claim,
     Complaint,
     ContactPerson,
     Counterparty,
@@ -115,6 +116,9 @@ class RecordType:
     # What a counterparty's merge does with it; by default, a record seen through its counterparty
     # is re-pointed to the survivor one by one.
     merged: Merged | None = None
+    # The sync schema (``sync.protocol.SCHEMA``) that brought it: a laptop of an older schema is
+    # served without it (it cannot hold it) and gets it once updated (docs/sync-protocol.md).
+    since_schema: int = 1
     # The columns a listing of it shows (field, bilingual header): the laptop's ``list`` commands.
     columns: tuple[tuple[str, str], ...] = ()
 
@@ -516,6 +520,32 @@ register(
             ("subject", "О чём / About"),
             ("product", "Товар / Product"),
             ("description", "Суть / Description"),
+        ),
+    )
+)
+# Claims (issue 15): a salesperson holds a client for a product group or direction for a while;
+# colleagues planning a contact or a deal with it are warned (crm.claims). Brought by schema 6.
+register(
+    RecordType(
+        "claims",
+        "claim",
+        Claim,
+        rules.check_claim,
+        writable=("counterparty_id", "product_group", "holder_id", "starts_on", "ends_on", "notes"),
+        filters=("counterparty_id", "holder_id", "product_group", "starts_on", "ends_on"),
+        sorts=("ends_on", "starts_on", "product_group", *_AUDIT),
+        default_sort="ends_on",
+        relations=("counterparty_id", "holder_id"),
+        actor_defaults=("holder_id",),
+        sight=Sight.ITS_COUNTERPARTY,
+        constraints={"product_group": NAMED},
+        since_schema=6,
+        columns=(
+            ("product_group", "Группа / Group"),
+            ("holder_id", "Держит / Holder"),
+            ("starts_on", "С / From"),
+            ("ends_on", "По / Until"),
+            ("counterparty_id", "Контрагент / Counterparty"),
         ),
     )
 )

@@ -23,6 +23,7 @@ from sqlmodel import Session, col
 from crm import access, own_domains, validation
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import (
+    Claim,
     Complaint,
     ContactPerson,
     Counterparty,
@@ -635,6 +636,63 @@ def check_complaint(
             item.resolved_at = utcnow()
     else:
         item.resolved_at = None
+
+
+# A claim lasts 90 days unless it says otherwise, and a year at most: renewed, it is seen again.
+CLAIM_DAYS = 90
+CLAIM_MAX_DAYS = 366
+
+
+def check_claim(
+    session: Session, actor: User, item: Claim, problems: Problems, memo: access.Memo
+) -> None:
+    """A claim names its counterparty and a product group or direction; its holder (by default the
+    acting user) must see the client. It runs from ``starts_on`` (by default the day it is made)
+    to ``ends_on`` (90 days later by default, a year at most) and lapses by itself. Two claims on
+    the same group of the same client (case, ё and spacing aside) may not overlap in time: the
+    refusal says who holds it until when. It stays with its counterparty."""
+    state = inspect(item)
+    item.product_group = " ".join(_not_blank(problems, "product_group", item.product_group).split())
+    _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
+    if state.persistent and state.attrs.counterparty_id.history.deleted:
+        problems["counterparty_id"] = "a claim stays with its counterparty; make a new one"
+    if item.holder_id is None:
+        item.holder_id = actor.id
+    _active_user(session, problems, "holder_id", item.holder_id, actor)
+    if not _kept(item, "holder_id", "counterparty_id"):
+        _sees(session, problems, "holder_id", item.holder_id, item.counterparty_id, actor, memo)
+    if item.starts_on is None:
+        item.starts_on = (item.created_at or utcnow()).date()
+    if item.ends_on is None:
+        item.ends_on = item.starts_on + timedelta(days=CLAIM_DAYS)
+    if item.ends_on < item.starts_on:
+        problems["ends_on"] = "must not be before starts_on"
+    elif (item.ends_on - item.starts_on).days > CLAIM_MAX_DAYS:
+        problems["ends_on"] = f"a claim lasts at most {CLAIM_MAX_DAYS} days; renew it when it ends"
+    if problems:
+        return
+    group = validation.fold_text(item.product_group)
+    with session.no_autoflush:
+        overlapping = session.execute(
+            select(
+                col(Claim.product_group), col(Claim.ends_on), col(User.login), col(User.full_name)
+            )
+            .outerjoin(User, col(User.id) == col(Claim.holder_id))
+            .where(
+                col(Claim.counterparty_id) == item.counterparty_id,
+                col(Claim.id) != item.id,
+                col(Claim.starts_on) <= item.ends_on,
+                col(Claim.ends_on) >= item.starts_on,
+            )
+        ).all()
+    for other in overlapping:
+        if validation.fold_text(other.product_group) == group:
+            who = other.full_name or other.login or "someone"
+            problems["product_group"] = (
+                f"{other.product_group} of this counterparty is claimed by {who} until "
+                f"{other.ends_on}"
+            )
+            return
 
 
 def check_share(

@@ -16,7 +16,10 @@ from sync import held, protocol, wire
 from sync.pull import _LOG
 
 
-def bootstrap(session: Session, user: User, body: Any) -> dict[str, Any]:
+def bootstrap(
+    session: Session, user: User, body: Any, *, schema: int = protocol.SCHEMA
+) -> dict[str, Any]:
+    """One page of the snapshot of ``user``'s scope, of the types a client of ``schema`` knows."""
     request = wire.parse(
         wire.BootstrapRequest,
         body,
@@ -27,7 +30,9 @@ def bootstrap(session: Session, user: User, body: Any) -> dict[str, Any]:
     first = watermark is None
     if first:
         watermark = changes.current(session)[0]
-    name = request.type or protocol.TYPES[0]
+    known = protocol.types_for(schema)
+    name = request.type or known[0]
+    order = known if name in known else tuple(protocol.TYPES)
     after = request.after
     limit = protocol.DEFAULT_PAGE if request.limit is None else request.limit
     rt = records.record_type(name)
@@ -60,12 +65,8 @@ def bootstrap(session: Session, user: User, body: Any) -> dict[str, Any]:
     if len(rows) == limit:
         nxt: dict[str, Any] | None = {"type": name, "after": rows[-1][fields.index("id")]}
     else:
-        index = protocol.TYPES.index(name)
-        nxt = (
-            {"type": protocol.TYPES[index + 1], "after": None}
-            if index + 1 < len(protocol.TYPES)
-            else None
-        )
+        index = order.index(name)
+        nxt = {"type": order[index + 1], "after": None} if index + 1 < len(order) else None
     answer: dict[str, Any] = {
         "watermark": watermark,
         "type": name,
@@ -75,7 +76,7 @@ def bootstrap(session: Session, user: User, body: Any) -> dict[str, Any]:
         "next": nxt,
     }
     if first:
-        answer["total"] = _totals(session, user)
+        answer["total"] = _totals(session, user, known)
     return answer
 
 
@@ -117,9 +118,9 @@ def _converters(name: str) -> list[Any]:
     return out
 
 
-def _totals(session: Session, user: User) -> dict[str, int]:
+def _totals(session: Session, user: User, types: tuple[str, ...]) -> dict[str, int]:
     totals = {}
-    for name in protocol.TYPES:
+    for name in types:
         rt = records.record_type(name)
         model: Any = rt.model
         totals[name] = session.execute(

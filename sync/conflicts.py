@@ -5,6 +5,7 @@ A resolution writes the chosen value as a normal change through ``crm.records``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, cast
@@ -243,6 +244,7 @@ def page_conflicts(
     status: str = "open",
     limit: int = MAX_CONFLICTS,
     after: str | None = None,
+    types: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the conflicts that concern ``user``, oldest first, and the ``after`` of the next
     page (None when this is the last).
@@ -251,6 +253,8 @@ def page_conflicts(
     ``after`` is the id of the last conflict of the previous page.
     """
     conds = [concerning(user, status)]
+    if types is not None:  # a laptop of an older schema: only the types it knows
+        conds.append(col(Conflict.record_type).in_(types))
     if after is not None:
         start = session.execute(
             select(col(Conflict.created_at)).where(col(Conflict.id) == after)

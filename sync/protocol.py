@@ -8,8 +8,9 @@ from typing import Any, overload
 from crm import registry
 
 PROTOCOL = 1
-# Raised with every migration that changes a synced table's fields.
-SCHEMA = 5
+# Raised with every migration that changes a synced table's fields. A client of an older schema down
+# to MIN_SCHEMA is served the types it knows (``types_for``); one older still is told to update.
+SCHEMA = 6
 MIN_PROTOCOL = 1
 MIN_SCHEMA = 5
 
@@ -51,6 +52,20 @@ class _SyncedTypes(Sequence[str]):
 
 TYPES: Sequence[str] = _SyncedTypes()
 OPS = ("create", "update", "delete", "resolve")
+
+
+def types_for(schema: int) -> tuple[str, ...]:
+    """The synced types a client of ``schema`` knows, in bootstrap order: those a later schema
+    brought (``RecordType.since_schema``) are not sent to it, nor bootstrapped, nor its conflicts."""
+    if schema >= SCHEMA:
+        return registry.synced_names()
+    return tuple(
+        name
+        for name in registry.synced_names()
+        if registry.RECORD_TYPES[name].since_schema <= schema
+    )
+
+
 CHOICES = ("mine", "theirs", "value")
 
 

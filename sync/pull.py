@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, true, tuple_
 from sqlmodel import Session
 
 from crm import changes, records
@@ -17,9 +17,18 @@ from sync.conflicts import page_conflicts
 _LOG = changes.ChangeLog.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 
 
-def pull(session: Session, user: User, body: Any, device_id: str | None = None) -> dict[str, Any]:
-    """The next page of changes for the laptop ``device_id`` of ``user``. The caller then
-    ``told``-s the answer in a write (``remember_pull``) before sending it."""
+def pull(
+    session: Session,
+    user: User,
+    body: Any,
+    device_id: str | None = None,
+    *,
+    schema: int = protocol.SCHEMA,
+) -> dict[str, Any]:
+    """The next page of changes for the laptop ``device_id`` of ``user``, of the types its
+    ``schema`` knows. The caller then ``told``-s the answer in a write (``remember_pull``) before
+    sending it."""
+    types = None if schema >= protocol.SCHEMA else protocol.types_for(schema)
     request = wire.parse(wire.PullRequest, body, 'send {"cursor": "...", "limit": 1000}')
     since, after_type, after_id, base = wire.cursor_position(request.cursor)
     limit = protocol.DEFAULT_PULL if request.limit is None else request.limit
@@ -55,6 +64,7 @@ def pull(session: Session, user: User, body: Any, device_id: str | None = None) 
                 _LOG.c.tombstone,
             )
             .where(position, _LOG.c.version <= top)
+            .where(_LOG.c.record_type.in_(types) if types is not None else true())
             .order_by(_LOG.c.version, _LOG.c.record_type, _LOG.c.record_id)
             .limit(limit + 1)
         ).all()
@@ -67,7 +77,7 @@ def pull(session: Session, user: User, body: Any, device_id: str | None = None) 
             session, user, rows, base, device_id, fresh=after_type is None and base == 0
         )
     # At most MAX_CONFLICTS, oldest first; the rest are paged through GET /api/v1/conflicts.
-    answer["conflicts"], following = page_conflicts(session, user)
+    answer["conflicts"], following = page_conflicts(session, user, types=types)
     answer["conflicts_more"] = following is not None
     return answer
 

@@ -34,8 +34,8 @@ class ServerTooOld(SatchelError):
     code = "server_too_old"
 
 
-def check_versions(protocol_header: str | None, schema_header: str | None) -> None:
-    """Accept a client whose protocol and schema this server serves.
+def check_versions(protocol_header: str | None, schema_header: str | None) -> int:
+    """Accept a client whose protocol and schema this server serves; its schema number.
 
     Older than the minimum → ``UpgradeRequired`` (a missing or unreadable header
     counts as oldest); newer than the server's → ``ServerTooOld``: its changes may
@@ -60,3 +60,4 @@ def check_versions(protocol_header: str | None, schema_header: str | None) -> No
             f"{protocol.SCHEMA}); ask your administrator to update it — your unsent changes are kept",
             details=details,
         )
+    return client_schema

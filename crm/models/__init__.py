@@ -6,6 +6,7 @@ from crm.models.accounts import Device, LoginFailure, Team, User
 from crm.models.activity import Complaint, Deal, Interaction, Reminder
 from crm.models.base import Record, new_id, utcnow
 from crm.models.counterparty import (
+    Claim,
     ContactKey,
     ContactPerson,
     Counterparty,
@@ -18,6 +19,7 @@ from crm.models.trade import ClassMark, ClassRun, Payment, Sale, SalesSummary
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Claim",
     "ClassMark",
     "ClassRun",
     "Complaint",

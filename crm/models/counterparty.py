@@ -83,6 +83,31 @@ class Share(Record, table=True):
     can_edit: bool = Field(default=False)
 
 
+class Claim(Record, table=True):
+    """A salesperson's claim on a client for a product group or direction, for a period.
+
+    Colleagues who plan a contact or a deal with the client see who holds which group until
+    when (``crm.claims``); it lapses by itself after ``ends_on``, and only a manager of the holder
+    (an admin) hands it to someone else (``crm.rules.check_claim``).
+    """
+
+    __tablename__ = "claim"
+    # A client's claims in force on a day: the card and the warnings ask for them.
+    __table_args__ = (Index("ix_claim_in_force", "counterparty_id", "ends_on"),)
+
+    counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36)
+    # What it is for: a product group or a direction ("золото 585", "опт Урал").
+    product_group: str = Field(max_length=200)
+    # Defaults to the acting user.
+    holder_id: str | None = Field(
+        default=None, foreign_key="app_user.id", max_length=36, index=True
+    )
+    # Defaults to the day it is made; ``ends_on`` to 90 days later. Ended early: ends_on moves back.
+    starts_on: date | None = Field(default=None)
+    ends_on: date | None = Field(default=None)
+    notes: str | None = None
+
+
 class ContactKey(SQLModel, table=True):
     """Derived lookup of normalised phones, emails and INNs → the record that holds them.
 

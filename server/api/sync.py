@@ -29,8 +29,9 @@ from sync import pull as pull_verb
 from sync import push as push_verb
 
 
-def _versions(request: Request) -> None:
-    versions.check_versions(
+def _versions(request: Request) -> int:
+    """The client's schema, once its protocol and schema are ones this server serves."""
+    return versions.check_versions(
         request.headers.get(protocol.PROTOCOL_HEADER), request.headers.get(protocol.SCHEMA_HEADER)
     )
 
@@ -110,11 +111,15 @@ async def _told(request: Request, device_id: str, note: Callable[[Session], None
 
 async def pull(request: Request) -> Response:
     await authenticated(request)  # a stranger gets 401, and learns nothing of the protocol, first
-    _versions(request)
+    schema = _versions(request)
     body = await read_json(request)
     answer, device_id, keeps = await as_caller(
         request,
-        lambda s, u, d: (pull_verb.pull(s, u, body, d.id), d.id, held.keeps_told(u)),
+        lambda s, u, d: (
+            pull_verb.pull(s, u, body, d.id, schema=schema),
+            d.id,
+            held.keeps_told(u),
+        ),
         write=False,
     )
     if keeps and (
@@ -128,11 +133,15 @@ async def pull(request: Request) -> Response:
 
 async def bootstrap(request: Request) -> Response:
     await authenticated(request)  # a stranger gets 401, and learns nothing of the protocol, first
-    _versions(request)
+    schema = _versions(request)
     body = await read_json(request)
     answer, device_id, keeps = await as_caller(
         request,
-        lambda s, u, d: (bootstrap_verb.bootstrap(s, u, body), d.id, held.keeps_told(u)),
+        lambda s, u, d: (
+            bootstrap_verb.bootstrap(s, u, body, schema=schema),
+            d.id,
+            held.keeps_told(u),
+        ),
         write=False,
     )
     if keeps:

@@ -1,0 +1,184 @@
+"""Claims on clients (issue 15) over REST and sync: defaults, overlaps, who hands one over, the
+warning colleagues see, and laptops of the older schema 5 served without them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from crm import claims
+from crm.models import User
+from sync import protocol
+from tests.server.conftest import Api
+from tests.server.test_sync_api import Laptop
+
+TODAY = datetime.now(UTC).date()
+
+
+def _client(api: Api, h: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return api.create(h, "counterparties", legal_name="ООО «Ювелир»", kinds=["client"], **extra)
+
+
+def _me(api: Api, h: dict[str, str]) -> dict[str, Any]:
+    return api.client.get("/api/v1/me", headers=h).json()["user"]  # type: ignore[no-any-return]
+
+
+def test_a_claim_runs_ninety_days_and_another_on_the_same_group_is_refused_naming_its_holder(
+    api: Api,
+) -> None:
+    ivanov = api.user("ivanov")
+    petrov = api.user("petrov")
+    cp = _client(api, ivanov, visibility="company")
+    made = api.create(ivanov, "claims", counterparty_id=cp["id"], product_group="  Золото  585 ")
+    assert made["holder_id"] == _me(api, ivanov)["id"]
+    assert made["product_group"] == "Золото 585"
+    assert made["starts_on"] == TODAY.isoformat()
+    assert made["ends_on"] == (TODAY + timedelta(days=90)).isoformat()
+
+    # The same group (case, ё and spacing aside), overlapping in time: refused, naming the holder.
+    r = api.client.post(
+        "/api/v1/claims",
+        json={"counterparty_id": cp["id"], "product_group": "золото 585"},
+        headers=petrov,
+    )
+    assert r.status_code == 422, r.text
+    problem = r.json()["details"]["product_group"]
+    assert "Пользователь ivanov" in problem and made["ends_on"] in problem
+    # Another group, or the same one after the claim lapses, is free.
+    api.create(petrov, "claims", counterparty_id=cp["id"], product_group="Серебро")
+    later = TODAY + timedelta(days=91)
+    api.create(
+        petrov,
+        "claims",
+        counterparty_id=cp["id"],
+        product_group="Золото 585",
+        starts_on=later.isoformat(),
+        ends_on=(later + timedelta(days=30)).isoformat(),
+    )
+    # A year at most, and never ending before it starts.
+    for ends_on in (TODAY + timedelta(days=400), TODAY - timedelta(days=1)):
+        r = api.client.post(
+            "/api/v1/claims",
+            json={
+                "counterparty_id": cp["id"],
+                "product_group": "Платина",
+                "ends_on": ends_on.isoformat(),
+            },
+            headers=ivanov,
+        )
+        assert r.status_code == 422 and "ends_on" in r.json()["details"], r.text
+
+
+def test_only_a_manager_hands_a_claim_over_and_the_holder_ends_it(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    petrov = api.user("petrov")
+    boss = api.user("boss", role="manager")
+    stranger = api.user("sidorov", team="Урал")
+    cp = _client(api, ivanov, visibility="company")
+    claim = api.create(ivanov, "claims", counterparty_id=cp["id"], product_group="Золото")
+    url = f"/api/v1/claims/{claim['id']}"
+    petrov_id = _me(api, petrov)["id"]
+
+    # The holder may not give it away, nor a colleague take it, nor one from another team end it.
+    r = api.client.patch(url, json={"holder_id": petrov_id}, headers=ivanov)
+    assert r.status_code == 403, r.text
+    r = api.client.patch(url, json={"holder_id": petrov_id}, headers=petrov)
+    assert r.status_code == 403, r.text
+    r = api.client.patch(url, json={"ends_on": TODAY.isoformat()}, headers=stranger)
+    assert r.status_code == 403, r.text
+    r = api.client.delete(url, headers=petrov)
+    assert r.status_code == 403, r.text
+    # Nor may anyone claim in a colleague's name, but their manager.
+    r = api.client.post(
+        "/api/v1/claims",
+        json={"counterparty_id": cp["id"], "product_group": "Жемчуг", "holder_id": petrov_id},
+        headers=ivanov,
+    )
+    assert r.status_code == 403, r.text
+    api.create(
+        boss, "claims", counterparty_id=cp["id"], product_group="Жемчуг", holder_id=petrov_id
+    )
+
+    # Their manager hands it over; the new holder ends it today.
+    r = api.client.patch(url, json={"holder_id": petrov_id}, headers=boss)
+    assert r.status_code == 200 and r.json()["holder_id"] == petrov_id, r.text
+    r = api.client.patch(url, json={"ends_on": TODAY.isoformat()}, headers=petrov)
+    assert r.status_code == 200 and r.json()["ends_on"] == TODAY.isoformat(), r.text
+    # A claim stays with its client.
+    other = _client(api, petrov, visibility="company")
+    r = api.client.patch(url, json={"counterparty_id": other["id"]}, headers=petrov)
+    assert r.status_code == 422 and "counterparty_id" in r.json()["details"], r.text
+
+
+def test_a_private_clients_claims_are_hidden_and_cannot_be_made_by_strangers(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    stranger = api.user("sidorov", team="Урал")
+    cp = _client(api, ivanov)  # private: its owner and their manager see it
+    claim = api.create(ivanov, "claims", counterparty_id=cp["id"], product_group="Золото")
+    assert api.client.get(f"/api/v1/claims/{claim['id']}", headers=stranger).status_code == 404
+    assert api.client.get("/api/v1/claims", headers=stranger).json()["items"] == []
+    r = api.client.post(
+        "/api/v1/claims",
+        json={"counterparty_id": cp["id"], "product_group": "Серебро"},
+        headers=stranger,
+    )
+    assert r.status_code in (403, 422), r.text
+    assert len(api.client.get("/api/v1/claims", headers=ivanov).json()["items"]) == 1
+
+
+def test_colleagues_are_warned_of_claims_in_force_others_hold(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    api.user("petrov")
+    cp = _client(api, ivanov, visibility="company")
+    api.create(ivanov, "claims", counterparty_id=cp["id"], product_group="Золото 585")
+    past = TODAY - timedelta(days=40)
+    api.create(
+        ivanov,
+        "claims",
+        counterparty_id=cp["id"],
+        product_group="Серебро",
+        starts_on=past.isoformat(),
+        ends_on=(past + timedelta(days=10)).isoformat(),
+    )
+    with api.database.read() as session:
+        users = {u.login: u for u in session.execute(select(User)).scalars()}
+        held = claims.held_by_others(session, users["petrov"], cp["id"])
+        assert [(h.product_group, h.holder) for h in held] == [
+            ("Золото 585", "Пользователь ivanov")
+        ]
+        assert "Золото 585 — Пользователь ivanov" in claims.warning(held)
+        # The holder is not warned of their own claim; a lapsed one warns nobody.
+        assert claims.held_by_others(session, users["ivanov"], cp["id"]) == []
+        assert claims.warning([]) == ""
+
+
+def test_a_laptop_of_schema_5_is_served_without_claims_and_gets_them_once_updated(
+    api: Api,
+) -> None:
+    ivanov = api.user("ivanov")
+    cp = _client(api, ivanov)
+    claim = api.create(ivanov, "claims", counterparty_id=cp["id"], product_group="Золото")
+    old = Laptop(api, "ivanov", "Старый")
+    old.headers[protocol.SCHEMA_HEADER] = "5"
+    seen = {(c["type"], c["id"]) for c in old.pull()}
+    assert ("counterparties", cp["id"]) in seen and ("claims", claim["id"]) not in seen
+    pages = []
+    body: dict[str, Any] = {"watermark": None, "type": None, "after": None}
+    while True:
+        r = old.post("/sync/v1/bootstrap", body)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        pages.append(page["type"])
+        if page["next"] is None:
+            break
+        body = {"watermark": page["watermark"], **page["next"]}
+    assert "claims" not in pages and "counterparties" in pages
+    assert "claims" not in page.get("total", {}) and "claims" not in r.json().get("total", {})
+
+    new = Laptop(api, "ivanov", "Новый")
+    assert ("claims", claim["id"]) in {(c["type"], c["id"]) for c in new.pull()}
+    # Older than schema 5 is told to update, as before.
+    old.headers[protocol.SCHEMA_HEADER] = "4"
+    assert old.post("/sync/v1/pull", {"cursor": None}).status_code == 426
