@@ -44,7 +44,7 @@ def in_force(
     day = on or utcnow().date()
     rt = records.record_type("claims")
     rows = session.execute(
-        select(Claim, User.full_name, User.login)
+        select(Claim, col(User.full_name), col(User.login))
         .outerjoin(User, col(User.id) == col(Claim.holder_id))
         .where(
             col(Claim.counterparty_id) == counterparty_id,
