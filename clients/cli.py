@@ -700,12 +700,17 @@ complaints_app = typer.Typer(
     help="Clients' complaints: register, work and close them, offline. / Рекламации.",
     no_args_is_help=True,
 )
+claims_app = typer.Typer(
+    help="Claims: who holds a client for which product group, offline. / Закрепления клиентов.",
+    no_args_is_help=True,
+)
 for _name, _group, _command in (
     ("counterparties", counterparties_app, "counterparties"),
     ("contact-persons", people_app, "people"),
     ("interactions", interactions_app, "interactions"),
     ("reminders", reminders_app, "reminders"),
     ("complaints", complaints_app, "complaints"),
+    ("claims", claims_app, "claims"),
 ):
     app.add_typer(_group, name=_command)
     _record_commands(_name, _group)
@@ -830,6 +835,51 @@ def interaction_add(
                 **extra,
             ),
         )
+        _warn_claimed(replica, counterparty)
+
+
+def _warn_claimed(replica: Replica, counterparty_id: str) -> None:
+    """Say whose client it is when colleagues hold it for a group (a warning, not a refusal)."""
+    warning = replica.claimed(counterparty_id)
+    if warning:
+        err.print(f"[yellow]{warning}[/yellow]")
+
+
+@claims_app.command("add")
+def claim_add(
+    ctx: typer.Context,
+    product_group: Annotated[
+        str, typer.Argument(help="The product group or direction, e.g. 'Золото 585'.")
+    ],
+    counterparty: Annotated[str, typer.Option("--counterparty", "-c", help="Counterparty id.")],
+    until: Annotated[
+        str | None, typer.Option(help="Last day, YYYY-MM-DD (default: in 90 days; a year at most).")
+    ] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
+) -> None:
+    """Claim a client for a product group for yourself (refused while a colleague holds it)."""
+    with opened(ctx) as replica:
+        _created(
+            replica,
+            "claims",
+            _fields(
+                None,
+                counterparty_id=counterparty,
+                product_group=product_group,
+                ends_on=until,
+                notes=notes,
+            ),
+        )
+
+
+@claims_app.command("end")
+def claim_end(ctx: typer.Context, record_id: str) -> None:
+    """End a claim today (in force through today; sent with the next sync)."""
+    with opened(ctx) as replica:
+        claim = replica.get("claims", record_id)
+        today = datetime.now(UTC).date().isoformat()
+        ends_on = max(today, claim["starts_on"] or today)
+        _show(replica.update("claims", record_id, {"ends_on": ends_on}))
 
 
 @interactions_app.command("write")

@@ -27,6 +27,7 @@ from web.i18n import N_
 from web.routes import (
     admin,
     agenda,
+    claims,
     complaints,
     conflicts,
     counterparty,
@@ -164,6 +165,8 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/complaints/{complaint_id}/status", complaints.move, ["POST"]),
         ("/counterparties/{record_id}/complaints/new", complaints.new, ["GET"]),
         ("/counterparties/{record_id}/complaints", complaints.create, ["POST"]),
+        ("/counterparties/{record_id}/claims", claims.create, ["POST"]),
+        ("/claims/{claim_id}/end", claims.end, ["POST"]),
         ("/conflicts", conflicts.show, ["GET"]),
         ("/conflicts/{conflict_id}/resolve", conflicts.resolve, ["POST"]),
         ("/outbox", outbox.show, ["GET"]),

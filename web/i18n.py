@@ -235,6 +235,17 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"^a complaint goes from \S+ only to .*$"),
         N_("A complaint moves from new to in work, then to resolved or rejected"),
     ),
+    (
+        re.compile(
+            r"^(?P<group>.+) of this counterparty is claimed by (?P<who>.+) until (?P<day>\S+)$"
+        ),
+        N_("%(group)s of this client is claimed by %(who)s until %(day)s"),
+    ),
+    (
+        re.compile(r"^a claim lasts at most \d+ days; renew it when it ends$"),
+        N_("A claim lasts a year at most; renew it when it ends"),
+    ),
+    (re.compile(r"^must not be before starts_on$"), N_("The end must not be before the start")),
     # Refusals shown as the detail of an error page.
     (re.compile(r"^you may see but not change .*$"), N_("You may see this but not change it.")),
     (re.compile(r"^you may not (create|restore|move) .*$"), N_("You may not do this here.")),

@@ -38,7 +38,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel
 
-from crm import analytics, changes, duplicates, records, reports
+from crm import analytics, changes, claims, duplicates, records, reports
 from crm.database import Database
 from crm.errors import NotFound
 from crm.models import ContactKey, User
@@ -251,6 +251,14 @@ class Store:
                 session, self._actor(session), rt, q=q, filters=filters, limit=limit
             )
             return [records.to_dict(rt, r) for r in page.items]
+
+    def claimed(self, counterparty_id: str) -> str:
+        """The warning for the replica's user about a client others hold for a group (claims in
+        force today, ``crm.claims``), empty when none."""
+        with self._read() as (session, _):
+            return claims.warning(
+                claims.held_by_others(session, self._actor(session), counterparty_id)
+            )
 
     def similar(self, values: dict[str, Any]) -> _List[dict[str, Any]]:
         """The local counterparties a new one with ``values`` would likely duplicate (the server's

@@ -8,7 +8,7 @@ transaction with the values sent and each problem beside its field.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -18,9 +18,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm import access, completeness, duplicates, records
+from crm import access, claims, completeness, duplicates, records
 from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
-from crm.models import ContactPerson, Counterparty, User
+from crm.models import Claim, ContactPerson, Counterparty, User
 from crm.models.enums import (
     ContactKind,
     CounterpartyKind,
@@ -30,6 +30,7 @@ from crm.models.enums import (
     Stage,
     Visibility,
 )
+from crm.rules import CLAIM_DAYS
 from web import i18n
 from web.home import Home
 from web.routes.duplicates import history as merge_history
@@ -174,9 +175,13 @@ def _card(
     status_code: int = 200,
     whole: bool = False,
     merged: str | None = None,
+    claim_values: dict[str, str] | None = None,
+    claim_errors: dict[str, str] | None = None,
 ) -> Response:
     user = visit.user
     cp = records.get(db, user, COUNTERPARTIES, record_id)
+    today = datetime.now(ZoneInfo(visit.home.timezone)).date()
+    held = claims.in_force(db, user, cp.id, on=today)
     only = {"counterparty_id": cp.id}
     people = records.list_records(db, user, PEOPLE, filters=only, limit=records.MAX_PAGE).items
     owner = db.get(User, cp.owner_id) if cp.owner_id else None
@@ -192,7 +197,14 @@ def _card(
         people=people,
         # The card's complaints: open ones first (by deadline), then the closed, newest first.
         complaints=_complaints(db, user, cp.id),
-        today=datetime.now(ZoneInfo(visit.home.timezone)).date(),
+        today=today,
+        # Who holds the client for what (crm.claims): others' claims warn at the top of the card,
+        # where a contact is logged and the next one planned; the section lists all in force.
+        claims=held,
+        claimed_by_others=[h for h in held if h.holder_id != user.id],
+        claims_writable={h.id for h in held if access.can_write(db, user, db.get_one(Claim, h.id))},
+        claim=claim_values or {"ends_on": (today + timedelta(days=CLAIM_DAYS)).isoformat()},
+        claim_errors=claim_errors or {},
         owner=owner,
         can_edit=access.can_write(db, user, cp),
         website=website_link(cp.website),

@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm import access, records
+from crm import access, claims, records
 from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import Counterparty, Deal, User
 from crm.models.enums import DealStage
@@ -166,6 +166,8 @@ def _new_page(
         "deal_new.html",
         status_code=status_code,
         cp=cp,
+        # A deal on a client someone else holds for a group (crm.claims): said, not refused.
+        claimed_by_others=claims.held_by_others(db, visit.user, cp.id),
         values=values,
         errors=errors,
         fields=NEW_FIELDS,

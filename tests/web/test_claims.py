@@ -1,0 +1,92 @@
+"""Claims on the card (issue 15): claimed from the card, refused beside the form when a colleague
+holds the group, said at the top of the card and on the new-deal form to colleagues, ended today by
+the holder; a stranger can neither see nor claim."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from crm.models import Claim, Counterparty
+from tests.web.conftest import Web, create, user
+
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture
+def client(web: Web) -> Counterparty:
+    ivanov = user(web.database, "ivanov")
+    user(web.database, "petrov")
+    user(web.database, "sidorova", team="Питер")
+    return create(  # type: ignore[no-any-return]
+        web.database,
+        ivanov,
+        "counterparties",
+        legal_name="ООО «Ювелир»",
+        visibility="team",
+    )
+
+
+def _claims(web: Web) -> list[Claim]:
+    with web.database.read() as db:
+        return list(db.execute(select(Claim).order_by(Claim.created_at)).scalars())
+
+
+def test_claim_from_the_card_and_a_colleague_is_warned_and_refused(
+    web: Web, client: Counterparty
+) -> None:
+    web.sign_in("ivanov")
+    card = web.get(f"/counterparties/{client.id}").text
+    assert "Действующих закреплений нет." in card and 'id="claimed-notice"' not in card
+    until = (TODAY + timedelta(days=30)).isoformat()
+    r = web.post(
+        f"/counterparties/{client.id}/claims", {"product_group": "Золото 585", "ends_on": until}
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith("#claims")
+    (claim,) = _claims(web)
+    assert claim.product_group == "Золото 585" and claim.ends_on.isoformat() == until
+    # The holder sees it in the section, without a warning about themselves.
+    card = web.get(f"/counterparties/{client.id}").text
+    assert f'id="claim-{claim.id}"' in card and 'id="claimed-notice"' not in card
+
+    web.sign_in("petrov")
+    card = web.get(f"/counterparties/{client.id}").text
+    assert 'id="claimed-notice"' in card and "Золото 585" in card
+    assert f'id="end-claim-{claim.id}"' not in card  # not theirs to end
+    assert 'id="claimed-notice"' in web.get(f"/counterparties/{client.id}/deals/new").text
+    r = web.post(f"/counterparties/{client.id}/claims", {"product_group": "золото  585"})
+    assert r.status_code == 422
+    assert "закреплено за: Пользователь ivanov" in r.text and 'aria-invalid="true"' in r.text
+    assert len(_claims(web)) == 1
+    # Ending someone else's claim is refused and changes nothing.
+    r = web.post(f"/claims/{claim.id}/end", {})
+    assert r.status_code == 403
+    assert _claims(web)[0].ends_on.isoformat() == until
+
+
+def test_the_holder_ends_a_claim_today_and_the_warning_goes(web: Web, client: Counterparty) -> None:
+    web.sign_in("ivanov")
+    web.post(f"/counterparties/{client.id}/claims", {"product_group": "Серебро"})
+    (claim,) = _claims(web)
+    r = web.post(f"/claims/{claim.id}/end", {})
+    assert r.status_code == 303, r.text
+    assert _claims(web)[0].ends_on == TODAY
+    # In force through today; from tomorrow nobody is warned (crm.claims with another day).
+    web.sign_in("petrov")
+    assert 'id="claimed-notice"' in web.get(f"/counterparties/{client.id}").text
+
+
+def test_a_stranger_can_neither_see_nor_claim(web: Web, client: Counterparty) -> None:
+    web.sign_in("ivanov")
+    web.post(f"/counterparties/{client.id}/claims", {"product_group": "Серебро"})
+    (claim,) = _claims(web)
+    web.sign_in("sidorova")
+    assert web.get(f"/counterparties/{client.id}").status_code == 404
+    assert (
+        web.post(f"/counterparties/{client.id}/claims", {"product_group": "Золото"}).status_code
+        == 404
+    )
+    assert web.post(f"/claims/{claim.id}/end", {}).status_code == 404
+    assert [c.ends_on for c in _claims(web)] == [claim.ends_on]
