@@ -3,6 +3,7 @@ warning colleagues see, and laptops of the older schema 5 served without them.""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -182,3 +183,54 @@ def test_a_laptop_of_schema_5_is_served_without_claims_and_gets_them_once_update
     # Older than schema 5 is told to update, as before.
     old.headers[protocol.SCHEMA_HEADER] = "4"
     assert old.post("/sync/v1/pull", {"cursor": None}).status_code == 426
+
+
+def test_a_colleagues_laptop_can_neither_take_nor_end_nor_fake_a_claim(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    api.user("petrov")
+    cp = _client(api, ivanov, visibility="company")
+    claim = api.create(ivanov, "claims", counterparty_id=cp["id"], product_group="Золото")
+    petrov = Laptop(api, "petrov")
+    petrov.pull()
+    ivanov_id = _me(api, ivanov)["id"]
+    attempts = [
+        petrov.update(claim["id"], "claims", holder_id=petrov.user_id),
+        petrov.update(claim["id"], "claims", ends_on=TODAY.isoformat()),
+        {"op": "delete", "type": "claims", "id": claim["id"], "base_version": 1},
+        {
+            "op": "create",
+            "type": "claims",
+            "id": str(uuid.uuid4()),
+            "fields": {
+                "counterparty_id": cp["id"],
+                "product_group": "Жемчуг",
+                "holder_id": ivanov_id,
+            },
+        },
+    ]
+    for attempt in attempts:
+        assert petrov.push(attempt)["results"][0]["status"] == "refused", attempt
+    got = api.client.get(f"/api/v1/claims/{claim['id']}", headers=ivanov).json()
+    assert (got["holder_id"], got["ends_on"], got["version"]) == (
+        ivanov_id,
+        claim["ends_on"],
+        1,
+    )
+    assert len(api.client.get("/api/v1/claims", headers=ivanov).json()["items"]) == 1
+
+
+def test_a_merge_moves_the_duplicates_claims_to_the_survivor(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    office = api.user("office", role="office", team=None)
+    survivor = _client(api, ivanov)
+    duplicate = api.create(ivanov, "counterparties", legal_name="Ювелир ООО", kinds=["client"])
+    claim = api.create(ivanov, "claims", counterparty_id=duplicate["id"], product_group="Золото")
+    r = api.client.post(
+        f"/api/v1/counterparties/{survivor['id']}/merge",
+        json={"absorb": duplicate["id"]},
+        headers=office,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["moved"].get("claims") == 1
+    got = api.client.get(f"/api/v1/claims/{claim['id']}", headers=ivanov).json()
+    assert got["counterparty_id"] == survivor["id"] and got["version"] == 2
