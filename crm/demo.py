@@ -73,6 +73,8 @@ from crm.demo_words import (
 )
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import (
+    Claim,
+    Complaint,
     ContactKey,
     ContactPerson,
     Counterparty,
@@ -152,6 +154,8 @@ class DemoData:
     sales: list[Sale] = field(default_factory=list)
     sales_summaries: list[SalesSummary] = field(default_factory=list)
     payments: list[Payment] = field(default_factory=list)
+    complaints: list[Complaint] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, type[SQLModel], list[Any]]]:
         """(stage name, model, records) in insertion order."""
@@ -168,6 +172,8 @@ class DemoData:
             Sale,
             SalesSummary,
             Payment,
+            Complaint,
+            Claim,
         )
         return [
             (f.name.replace("_", " "), model, getattr(self, f.name))
@@ -939,6 +945,79 @@ class _Builder:
             )
         )
 
+    def complaint(self, company: _Company) -> None:
+        """A client's complaint, as the journal keeps it: most are settled with a cause, some are
+        open, a few of those past their deadline (``crm.rules.check_complaint``'s defaults)."""
+        subject = self.pick(COMPLAINT_SUBJECTS)
+        created = self.past(company.created_at, 200)
+        status = self.pick(("new", "in_work", "resolved", "resolved", "resolved", "rejected"))
+        closed = status in ("resolved", "rejected")
+        resolved_at = (
+            min(created + timedelta(days=self.between(1, 20)), self.now - timedelta(hours=1))
+            if closed
+            else None
+        )
+        self.data.complaints.append(
+            construct(
+                Complaint,
+                counterparty_id=company.record.id,
+                contact_person_id=self.pick(company.people) if company.people else None,
+                subject=subject,
+                product=f"{self.pick(PRODUCT_GROUPS)}, арт. {self.between(1000, 9999)}"
+                if subject == "product"
+                else None,
+                description=self.pick(COMPLAINT_TEXTS[subject]),
+                responsible_id=company.owner_id,
+                deadline=created.date() + timedelta(days=10),
+                status=status,
+                resolution=self.pick(COMPLAINT_RESOLUTIONS[status]) if closed else None,
+                cause=self.pick(COMPLAINT_CAUSES[subject]) if closed else None,
+                resolved_at=resolved_at,
+                registered_by=company.owner_id,
+                **self.audit(created, company.owner_id),
+            )
+        )
+
+    def claim(self, company: _Company) -> None:
+        """The owner's claim on a client for a product group: most in force, some lapsed."""
+        start = self.now.date() - timedelta(days=self.between(0, 120))
+        self.data.claims.append(
+            construct(
+                Claim,
+                counterparty_id=company.record.id,
+                product_group=self.pick(PRODUCT_GROUPS),
+                holder_id=company.owner_id,
+                starts_on=start,
+                ends_on=start + timedelta(days=self.pick((30, 90, 90, 180))),
+                notes=None,
+                **self.audit(datetime.combine(start, time(9), UTC), company.owner_id),
+            )
+        )
+
+
+COMPLAINT_SUBJECTS = ("product", "product", "delivery", "service", "other")
+COMPLAINT_TEXTS = {
+    "product": (
+        "Камень выпал через неделю после продажи",
+        "Замок цепи не держит",
+        "Проба не соответствует бирке",
+        "Покупатель вернул изделие: потемнело",
+    ),
+    "delivery": ("Партия пришла на три дня позже", "Не хватило двух коробок", "Помята упаковка"),
+    "service": ("Менеджер не перезвонил", "Счёт выставлен с ошибкой в реквизитах"),
+    "other": ("Недовольны условиями отсрочки",),
+}
+COMPLAINT_CAUSES = {
+    "product": ("product_quality", "wrong_goods"),
+    "delivery": ("delivery_delay", "documents"),
+    "service": ("service", "documents"),
+    "other": ("price", "other"),
+}
+COMPLAINT_RESOLUTIONS = {
+    "resolved": ("Изделие заменено", "Сделали скидку 5 % на следующую партию", "Довезли недостачу"),
+    "rejected": ("Повреждение по вине покупателя", "Сроки были согласованы в договоре"),
+}
+
 
 LETTER_TEMPLATES = (
     (
@@ -1026,6 +1105,12 @@ def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoDat
         b.reminder(owners)
     b.day_reminders(plan)
     b.sales(months=SALES_MONTHS)
+    # A complaint for about one client in fifteen, a claim for one in ten (at least a few of each).
+    if buyers:
+        for company in rng.sample(buyers, min(len(buyers), max(3, len(companies) // 15))):
+            b.complaint(company)
+        for company in rng.sample(buyers, min(len(buyers), max(3, len(companies) // 10))):
+            b.claim(company)
     return b.data
 
 

@@ -18,6 +18,8 @@ from crm import accounts, demo, rules, search, validation
 from crm.database import Database
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import (
+    Claim,
+    Complaint,
     ContactKey,
     ContactPerson,
     Counterparty,
@@ -42,6 +44,8 @@ CHECKS: list[tuple[type, rules.Check]] = [
     (Deal, rules.check_deal),
     (Interaction, rules.check_interaction),
     (Reminder, rules.check_reminder),
+    (Complaint, rules.check_complaint),
+    (Claim, rules.check_claim),
 ]
 
 
@@ -82,6 +86,11 @@ def test_counts_match_the_size(size: demo.DemoSize) -> None:
     got = counts(data)
     for trade in ("sales", "sales summaries", "payments"):  # follow the clients (see below)
         got.pop(trade)
+    # One client in fifteen has a complaint, one in ten a claim (at least three of each).
+    journals = (got.pop("complaints"), got.pop("claims"))
+    buyers = [c for c in data.counterparties if {"client", "prospect"} & set(c.kinds)]
+    expected = (max(3, size.counterparties // 15), max(3, size.counterparties // 10))
+    assert journals == tuple(min(len(buyers), n) for n in expected)
     assert got | {"teams": 0, "users": 0, "shares": 0, "letter templates": 0} == {
         "teams": 0,
         "users": 0,
@@ -364,6 +373,8 @@ def test_progress_is_reported_per_batch_in_dependency_order(
         "sales",
         "sales summaries",
         "payments",
+        "complaints",
+        "claims",
         "contact keys",
     ]
     for stage in stages:
