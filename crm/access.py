@@ -33,6 +33,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, or_, select, true
 from sqlmodel import Session, col
 
 from crm.models import (
+    Absence,
     Claim,
     Complaint,
     ContactPerson,
@@ -219,9 +220,9 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
         record, ContactPerson | Interaction | Deal | Share | Sale | SalesSummary | Complaint | Claim
     ):
         return can_read_counterparty(session, actor, record.counterparty_id)
-    # Users and teams: everybody sees their colleagues (to pick a responsible person); and the
-    # company's letter templates.
-    return isinstance(record, User | Team | LetterTemplate)
+    # Users and teams: everybody sees their colleagues (to pick a responsible person), and where
+    # they are (their absences); and the company's letter templates.
+    return isinstance(record, User | Team | LetterTemplate | Absence)
 
 
 def can_delete(session: Session, actor: User, record: Any) -> bool:
@@ -246,6 +247,8 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
         if actor.role == Role.ADMIN or actor.id in (record.assignee_id, record.created_by):
             return True
         return can_write_counterparty(session, actor, record.counterparty_id)
+    if isinstance(record, Absence):
+        return keeps_absences_of(session, actor, record.user_id)
     if isinstance(record, Claim):
         # The holder's, and their manager's (an admin's): not every editor of the client's.
         if not can_read_counterparty(session, actor, record.counterparty_id):
@@ -310,6 +313,8 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
             ):
                 return False
         return counterparty(write=False)
+    if isinstance(record, Absence):
+        return keeps_absences_of(session, actor, record.user_id)
     if isinstance(record, Claim):
         # Whoever sees a client claims a group of it for themselves; a manager (an admin) for one
         # of their people, and only they hand a claim to another holder.
@@ -335,6 +340,15 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
     if isinstance(record, SalesSummary):
         return False  # computed from the sales (crm.trade), never written by hand
     return actor.role == Role.ADMIN
+
+
+def keeps_absences_of(session: Session, actor: User, user_id: str | None) -> bool:
+    """Who enters and changes a person's absences: they themselves, their manager, an admin, and
+    the office (it keeps the staff's leave)."""
+    if user_id == actor.id or actor.role in (Role.ADMIN, Role.OFFICE):
+        return True
+    person = session.get(User, user_id) if user_id else None
+    return person is not None and may_manage(actor, person)
 
 
 def _owner_of(session: Session, counterparty_id: str | None) -> str | None:

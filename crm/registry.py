@@ -26,6 +26,7 @@ from sqlmodel import SQLModel
 
 from crm import rules
 from crm.models import (
+    Absence,
     Claim,
     Complaint,
     ContactPerson,
@@ -546,6 +547,31 @@ register(
             ("starts_on", "С / From"),
             ("ends_on", "По / Until"),
             ("counterparty_id", "Контрагент / Counterparty"),
+        ),
+    )
+)
+# Where everyone is (issue 15): business trips, vacations, sick leave and days off of the staff;
+# everybody sees them (crm.whereabouts), the person, their manager or the office keeps them.
+register(
+    RecordType(
+        "absences",
+        "absence",
+        Absence,
+        rules.check_absence,
+        writable=("user_id", "kind", "starts_on", "ends_on", "city", "notes"),
+        filters=("user_id", "kind", "starts_on", "ends_on", "city"),
+        sorts=("starts_on", "ends_on", "kind", *_AUDIT),
+        default_sort="starts_on",
+        relations=("user_id",),
+        actor_defaults=("user_id",),
+        constraints={"kind": enum_of(enums.AbsenceKind)},
+        since_schema=6,
+        columns=(
+            ("user_id", "Сотрудник / Employee"),
+            ("kind", "Что / Kind"),
+            ("starts_on", "С / From"),
+            ("ends_on", "По / Until"),
+            ("city", "Город / City"),
         ),
     )
 )

@@ -23,6 +23,7 @@ from sqlmodel import Session, col
 from crm import access, own_domains, validation
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import (
+    Absence,
     Claim,
     Complaint,
     ContactPerson,
@@ -40,6 +41,7 @@ from crm.models import (
 from crm.models.base import utcnow
 from crm.models.enums import (
     MAIL_BRIDGE_LOGIN,
+    AbsenceKind,
     ComplaintCause,
     ComplaintStatus,
     ComplaintSubject,
@@ -693,6 +695,50 @@ def check_claim(
                 f"{other.ends_on}"
             )
             return
+
+
+# An absence is at most a year long (a long leave is entered again after a year).
+ABSENCE_MAX_DAYS = 366
+
+
+def check_absence(
+    session: Session, actor: User, item: Absence, problems: Problems, memo: access.Memo
+) -> None:
+    """An absence names its employee (an active user), its kind, and its first and last day (a
+    year at most); a trip may name its city. One person's absences may not overlap: the refusal
+    says which one is in the way."""
+    _one_of(problems, "kind", item.kind, AbsenceKind)
+    _exists(session, problems, "user_id", User, item.user_id)
+    if "user_id" not in problems:
+        _active_user(session, problems, "user_id", item.user_id, actor)
+    item.city = " ".join((item.city or "").split()) or None
+    if item.starts_on is None:
+        problems["starts_on"] = "is required"
+    if item.ends_on is None:
+        problems["ends_on"] = "is required"
+    if problems:
+        return
+    if item.ends_on < item.starts_on:
+        problems["ends_on"] = "must not be before starts_on"
+        return
+    if (item.ends_on - item.starts_on).days >= ABSENCE_MAX_DAYS:
+        problems["ends_on"] = f"an absence lasts at most {ABSENCE_MAX_DAYS} days"
+        return
+    with session.no_autoflush:
+        other = session.execute(
+            select(col(Absence.kind), col(Absence.starts_on), col(Absence.ends_on))
+            .where(
+                col(Absence.user_id) == item.user_id,
+                col(Absence.id) != item.id,
+                col(Absence.starts_on) <= item.ends_on,
+                col(Absence.ends_on) >= item.starts_on,
+            )
+            .limit(1)
+        ).first()
+    if other is not None:
+        problems["starts_on"] = (
+            f"overlaps their {other.kind} from {other.starts_on} to {other.ends_on}"
+        )
 
 
 def check_share(

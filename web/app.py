@@ -43,6 +43,7 @@ from web.routes import (
     settings,
     signin,
     sync,
+    whereabouts,
 )
 from web.visit import NeedsSignIn
 
@@ -167,6 +168,8 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/counterparties/{record_id}/complaints", complaints.create, ["POST"]),
         ("/counterparties/{record_id}/claims", claims.create, ["POST"]),
         ("/claims/{claim_id}/end", claims.end, ["POST"]),
+        ("/whereabouts", whereabouts.show, ["GET"]),
+        ("/absences", whereabouts.create, ["POST"]),
         ("/conflicts", conflicts.show, ["GET"]),
         ("/conflicts/{conflict_id}/resolve", conflicts.resolve, ["POST"]),
         ("/outbox", outbox.show, ["GET"]),

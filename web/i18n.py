@@ -246,6 +246,11 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
         N_("A claim lasts a year at most; renew it when it ends"),
     ),
     (re.compile(r"^must not be before starts_on$"), N_("The end must not be before the start")),
+    (
+        re.compile(r"^overlaps their (?P<kind>\S+) from (?P<starts>\S+) to (?P<ends>\S+)$"),
+        N_("overlaps %(kind)s from %(starts)s to %(ends)s"),
+    ),
+    (re.compile(r"^an absence lasts at most \d+ days$"), N_("An absence lasts a year at most")),
     # Refusals shown as the detail of an error page.
     (re.compile(r"^you may see but not change .*$"), N_("You may see this but not change it.")),
     (re.compile(r"^you may not (create|restore|move) .*$"), N_("You may not do this here.")),

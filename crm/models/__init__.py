@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from crm.models.accounts import Device, LoginFailure, Team, User
+from crm.models.accounts import Absence, Device, LoginFailure, Team, User
 from crm.models.activity import Complaint, Deal, Interaction, Reminder
 from crm.models.base import Record, new_id, utcnow
 from crm.models.counterparty import (
@@ -19,6 +19,7 @@ from crm.models.trade import ClassMark, ClassRun, Payment, Sale, SalesSummary
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Absence",
     "Claim",
     "ClassMark",
     "ClassRun",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from crm.models.base import Record, UTCDateTime, new_id, utcnow
@@ -28,6 +29,25 @@ class User(Record, table=True):
     password_hash: str | None = Field(default=None, max_length=200)
     is_active: bool = Field(default=True)
     locale: str = Field(default="ru", max_length=5)
+
+
+class Absence(Record, table=True):
+    """Where an employee is instead of at work, from one day to another: a business trip (and its
+    city), a vacation, a sick leave, a day off. The whereabouts board (``crm.whereabouts``) shows
+    it beside the meetings they planned at clients; everyone sees their colleagues' (to know
+    whom to call), the employee, their manager or the office keeps them."""
+
+    __tablename__ = "absence"
+    # A person's absences by day: the board asks for a week of everybody's.
+    __table_args__ = (Index("ix_absence_user_days", "user_id", "ends_on"),)
+
+    user_id: str = Field(foreign_key="app_user.id", max_length=36)
+    kind: str = Field(default="trip", max_length=20)
+    starts_on: date
+    ends_on: date
+    # Where a business trip goes.
+    city: str | None = Field(default=None, max_length=200)
+    notes: str | None = None
 
 
 class Device(SQLModel, table=True):

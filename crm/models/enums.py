@@ -57,6 +57,15 @@ class InteractionKind(StrEnum):
     OTHER = "other"
 
 
+class AbsenceKind(StrEnum):
+    """Why an employee is away from work (the whereabouts board)."""
+
+    TRIP = "trip"
+    VACATION = "vacation"
+    SICK_LEAVE = "sick_leave"
+    DAY_OFF = "day_off"
+
+
 class Direction(StrEnum):
     INCOMING = "incoming"
     OUTGOING = "outgoing"

@@ -1,0 +1,74 @@
+"""The whereabouts board on the screen (issue 15): a week of everybody, linked from the agenda; an
+absence entered for oneself (a manager: for their people), an overlap refused beside the form."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from crm.models import Absence
+from tests.web.conftest import Web, user
+
+
+def _absences(web: Web) -> list[Absence]:
+    with web.database.read() as db:
+        return list(db.execute(select(Absence).order_by(Absence.starts_on)).scalars())
+
+
+def test_a_week_of_everybody_and_an_absence_entered_from_the_board(web: Web) -> None:
+    ivanov = user(web.database, "ivanov")
+    petrov = user(web.database, "petrov")
+    user(web.database, "boss", role="manager")
+    web.sign_in("ivanov")
+    assert 'id="whereabouts-link"' in web.get("/").text
+    page = web.get("/whereabouts?from=2026-12-02")
+    assert page.status_code == 200 and "Где все" in page.text
+    assert "30.11.2026" in page.text or "30 нояб" in page.text  # the week starts on its Monday
+    assert page.text.count('data-kind="weekend"') == 2 * 3  # three people, Saturday and Sunday
+    # Only oneself in the form: ivanov keeps nobody else's absences.
+    assert f'<option value="{ivanov.id}" selected' in page.text
+    assert f'<option value="{petrov.id}"' not in page.text
+
+    r = web.post(
+        "/absences",
+        {"kind": "trip", "starts_on": "2026-12-01", "ends_on": "2026-12-02", "city": "Казань"},
+    )
+    assert r.status_code == 303 and "from=2026-12-01" in r.headers["location"], r.text
+    page = web.get("/whereabouts?from=2026-12-01").text
+    assert page.count('data-kind="trip"') == 2 and "Казань" in page
+    r = web.post(
+        "/absences", {"kind": "sick_leave", "starts_on": "2026-12-02", "ends_on": "2026-12-02"}
+    )
+    assert r.status_code == 422 and 'aria-invalid="true"' in r.text and "пересекается" in r.text
+    # Someone else's absence, through a hand-made form: refused, nothing written.
+    r = web.post(
+        "/absences",
+        {
+            "user_id": petrov.id,
+            "kind": "vacation",
+            "starts_on": "2026-12-07",
+            "ends_on": "2026-12-09",
+        },
+    )
+    assert r.status_code == 403
+    assert [(a.kind, a.user_id) for a in _absences(web)] == [("trip", ivanov.id)]
+
+    web.sign_in("boss")
+    page = web.get("/whereabouts").text
+    assert f'<option value="{petrov.id}"' in page
+    r = web.post(
+        "/absences",
+        {
+            "user_id": petrov.id,
+            "kind": "vacation",
+            "starts_on": "2026-12-07",
+            "ends_on": "2026-12-09",
+        },
+    )
+    assert r.status_code == 303, r.text
+    assert {a.kind for a in _absences(web)} == {"trip", "vacation"}
+
+
+def test_a_wrong_week_is_a_clear_error(web: Web) -> None:
+    user(web.database, "ivanov")
+    web.sign_in("ivanov")
+    assert web.get("/whereabouts?from=вчера").status_code == 400
