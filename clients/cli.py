@@ -700,6 +700,10 @@ complaints_app = typer.Typer(
     help="Clients' complaints: register, work and close them, offline. / Рекламации.",
     no_args_is_help=True,
 )
+absences_app = typer.Typer(
+    help="Absences: business trips, vacations, sick leave, days off, offline. / Отсутствия.",
+    no_args_is_help=True,
+)
 claims_app = typer.Typer(
     help="Claims: who holds a client for which product group, offline. / Закрепления клиентов.",
     no_args_is_help=True,
@@ -711,6 +715,7 @@ for _name, _group, _command in (
     ("reminders", reminders_app, "reminders"),
     ("complaints", complaints_app, "complaints"),
     ("claims", claims_app, "claims"),
+    ("absences", absences_app, "absences"),
 ):
     app.add_typer(_group, name=_command)
     _record_commands(_name, _group)
@@ -843,6 +848,65 @@ def _warn_claimed(replica: Replica, counterparty_id: str) -> None:
     warning = replica.claimed(counterparty_id)
     if warning:
         err.print(f"[yellow]{warning}[/yellow]")
+
+
+@absences_app.command("add")
+def absence_add(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="trip, vacation, sick_leave or day_off.")],
+    starts_on: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    ends_on: Annotated[str, typer.Option("--until", help="Last day, YYYY-MM-DD.")],
+    city: Annotated[str | None, typer.Option(help="Where a trip goes.")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Whose (a user id; a manager's people, for the office).")
+    ] = None,
+) -> None:
+    """Enter an absence (yours unless --user; refused when it overlaps another of theirs)."""
+    with opened(ctx) as replica:
+        _created(
+            replica,
+            "absences",
+            _fields(None, kind=kind, starts_on=starts_on, ends_on=ends_on, city=city, user_id=user),
+        )
+
+
+@app.command("whereabouts")
+def whereabouts_show(
+    ctx: typer.Context,
+    start: Annotated[
+        str | None, typer.Option("--from", help="A day of the week to show (default: this week).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Where is everyone this week (or the week of --from): office, at a client, trip, vacation…"""
+    from datetime import date, timedelta
+
+    try:
+        day = date.fromisoformat(start) if start else datetime.now(UTC).date()
+    except ValueError:
+        err.print(f"[red]error:[/red] --from wants a date, YYYY-MM-DD, got {start!r}")
+        raise typer.Exit(2) from None
+    monday = day - timedelta(days=day.weekday())
+    with opened(ctx) as replica:
+        rows = replica.whereabouts(monday)
+    days = [monday + timedelta(days=n) for n in range(7)]
+    items = [
+        {
+            "user_id": r.user_id,
+            "name": r.name,
+            "days": [
+                {"day": d.isoformat(), "kind": w.kind, "detail": w.detail}
+                for d, w in zip(days, r.days, strict=True)
+            ],
+        }
+        for r in rows
+    ]
+    table = Table("Сотрудник / Employee", *(d.strftime("%a %d.%m") for d in days))
+    for r in rows:
+        table.add_row(
+            r.name, *(w.kind + (f" ({clip(w.detail, 30)})" if w.detail else "") for w in r.days)
+        )
+    listing(table, items, as_json=as_json)
 
 
 @claims_app.command("add")

@@ -38,7 +38,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel
 
-from crm import analytics, changes, claims, duplicates, records, reports
+from crm import analytics, changes, claims, duplicates, records, reports, whereabouts
 from crm.database import Database
 from crm.errors import NotFound
 from crm.models import ContactKey, User
@@ -251,6 +251,11 @@ class Store:
                 session, self._actor(session), rt, q=q, filters=filters, limit=limit
             )
             return [records.to_dict(rt, r) for r in page.items]
+
+    def whereabouts(self, monday: date) -> _List[whereabouts.Row]:
+        """The week's board from ``monday`` over what this laptop holds (``crm.whereabouts``)."""
+        with self._read() as (session, _):
+            return whereabouts.board(session, self._actor(session), monday, 7)
 
     def claimed(self, counterparty_id: str) -> str:
         """The warning for the replica's user about a client others hold for a group (claims in

@@ -61,3 +61,48 @@ def test_claims_offline_and_the_warning_when_planning(
     assert field(petrov, "sync").exit_code == 0
     (ended,) = json.loads(field(petrov, "claims", "list", "--json").output)
     assert ended["ends_on"] == TODAY.isoformat()
+
+
+def test_absences_and_the_board_offline(
+    live: LiveServer,  # noqa: F811 - the fixture
+    database: Database,
+    tmp_path: Path,
+) -> None:
+    make_user(database, "ivanov")
+    make_user(database, "petrov")
+    ivanov, petrov = tmp_path / "ivanov", tmp_path / "petrov"
+    _login(ivanov, live, "ivanov")
+    _login(petrov, live, "petrov")
+    result = field(
+        ivanov,
+        "absences",
+        "add",
+        "trip",
+        "--from",
+        "2026-12-01",
+        "--until",
+        "2026-12-02",
+        "--city",
+        "Казань",
+    )
+    assert result.exit_code == 0, result.output
+    result = field(
+        ivanov, "absences", "add", "vacation", "--from", "2026-12-02", "--until", "2026-12-04"
+    )
+    assert result.exit_code == 3 and "overlaps their trip" in result.output
+    assert field(ivanov, "sync").exit_code == 0
+    assert field(petrov, "sync").exit_code == 0
+    result = field(petrov, "whereabouts", "--from", "2026-12-03", "--json")
+    assert result.exit_code == 0, result.output
+    board = {row["name"]: row["days"] for row in json.loads(result.output)}
+    assert [d["kind"] for d in board["Пользователь ivanov"]][:4] == [
+        "office",
+        "trip",
+        "trip",
+        "office",
+    ]
+    assert board["Пользователь ivanov"][1]["detail"] == "Казань"
+    assert board["Пользователь ivanov"][0]["day"] == "2026-11-30"
+    result = field(petrov, "whereabouts")
+    assert result.exit_code == 0 and "Пользователь ivanov" in result.output
+    assert field(petrov, "whereabouts", "--from", "завтра").exit_code == 2
