@@ -73,6 +73,7 @@ from crm.demo_words import (
 )
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import (
+    Absence,
     Claim,
     Complaint,
     ContactKey,
@@ -156,6 +157,7 @@ class DemoData:
     payments: list[Payment] = field(default_factory=list)
     complaints: list[Complaint] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+    absences: list[Absence] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, type[SQLModel], list[Any]]]:
         """(stage name, model, records) in insertion order."""
@@ -174,6 +176,7 @@ class DemoData:
             Payment,
             Complaint,
             Claim,
+            Absence,
         )
         return [
             (f.name.replace("_", " "), model, getattr(self, f.name))
@@ -368,6 +371,34 @@ class _Builder:
         self.manager = by_login["manager"]
         self.spb = by_login["kuznetsova"]
         self.sellers = [by_login[login] for login in ("ivanov", "petrova", "sidorov", "kuznetsova")]
+        self.absences(by_login)
+
+    def absences(self, by_login: dict[str, str]) -> None:
+        """Something for the whereabouts board this week and next: a trip from today, a vacation
+        from next week, a sick leave last week, a day off the day after tomorrow."""
+        today = self.now.date()
+        for login, kind, start, length, city in (
+            ("petrova", "trip", 0, 3, "Казань"),
+            ("sidorov", "vacation", 7 - today.weekday(), 14, None),
+            ("kuznetsova", "sick_leave", -7, 3, None),
+            ("ivanov", "day_off", 2, 1, None),
+        ):
+            first = today + timedelta(days=start)
+            self.data.absences.append(
+                construct(
+                    Absence,
+                    user_id=by_login[login],
+                    kind=kind,
+                    starts_on=first,
+                    ends_on=first + timedelta(days=length - 1),
+                    city=city,
+                    notes=None,
+                    **self.audit(
+                        datetime.combine(min(first, today) - timedelta(days=10), time(9), UTC),
+                        by_login["manager"],
+                    ),
+                )
+            )
 
     def company_name(self, city: str) -> tuple[str, str, str]:
         """(name inside the quotes, short name, words for the web domain), unique within a city."""

@@ -18,6 +18,7 @@ from crm import accounts, demo, rules, search, validation
 from crm.database import Database
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import (
+    Absence,
     Claim,
     Complaint,
     ContactKey,
@@ -46,6 +47,7 @@ CHECKS: list[tuple[type, rules.Check]] = [
     (Reminder, rules.check_reminder),
     (Complaint, rules.check_complaint),
     (Claim, rules.check_claim),
+    (Absence, rules.check_absence),
 ]
 
 
@@ -87,6 +89,7 @@ def test_counts_match_the_size(size: demo.DemoSize) -> None:
     for trade in ("sales", "sales summaries", "payments"):  # follow the clients (see below)
         got.pop(trade)
     # One client in fifteen has a complaint, one in ten a claim (at least three of each).
+    assert got.pop("absences") == 4  # the same few on every size: a trip, a vacation, …
     journals = (got.pop("complaints"), got.pop("claims"))
     buyers = [c for c in data.counterparties if {"client", "prospect"} & set(c.kinds)]
     expected = (max(3, size.counterparties // 15), max(3, size.counterparties // 10))
@@ -375,6 +378,7 @@ def test_progress_is_reported_per_batch_in_dependency_order(
         "payments",
         "complaints",
         "claims",
+        "absences",
         "contact keys",
     ]
     for stage in stages:
