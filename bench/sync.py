@@ -682,30 +682,56 @@ def _register_devices(database: Database, count: int) -> list[tuple[_Device, str
     return out
 
 
+async def _patient(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], body: Any, busy: list[int]
+) -> httpx.Response:
+    """POST, waiting out ``503`` answers as the sync agent does (``Retry-After`` plus up to half
+    again at random, at most 20 times); each wait is counted in ``busy``."""
+    for _ in range(20):
+        r = await client.post(path, headers=headers, json=body)
+        if r.status_code != 503:
+            return r
+        busy.append(1)
+        after = float(r.headers.get("retry-after", "1"))
+        await asyncio.sleep(after * (1 + random.random() / 2))
+    return r
+
+
 async def _one_sync(
-    client: httpx.AsyncClient, device: _Device, cp: str, base_version: int, started: list[float]
+    client: httpx.AsyncClient,
+    device: _Device,
+    cp: str,
+    base_version: int,
+    started: list[float],
+    busy: list[int] | None = None,
 ) -> tuple[float, str | None]:
-    """Push one small change, then pull until done; (seconds, error or None)."""
+    """Push one small change, then pull until done; (seconds, error or None). A ``503`` is waited
+    out and counted in ``busy`` (the latency includes the wait)."""
     start = time.perf_counter()
     started.append(start)
+    busy = [] if busy is None else busy
     try:
-        r = await client.post(
+        r = await _patient(
+            client,
             "/sync/v1/push",
-            headers=device.headers,
-            json={
+            device.headers,
+            {
                 "device_id": device.id,
                 "mutations": [
                     device.mutation(cp, base_version, {"notes": f"Отметка с ноутбука {device.seq}"})
                 ],
             },
+            busy,
         )
         if r.status_code != 200 or r.json()["results"][0]["status"] != "applied":
             return time.perf_counter() - start, f"push: HTTP {r.status_code} {r.text[:200]}"
         while True:
-            r = await client.post(
+            r = await _patient(
+                client,
                 "/sync/v1/pull",
-                headers=device.headers,
-                json={"cursor": device.cursor, "limit": protocol.DEFAULT_PULL},
+                device.headers,
+                {"cursor": device.cursor, "limit": protocol.DEFAULT_PULL},
+                busy,
             )
             if r.status_code != 200:
                 return time.perf_counter() - start, f"pull: HTTP {r.status_code} {r.text[:200]}"
@@ -718,7 +744,11 @@ async def _one_sync(
 
 
 async def _round(
-    base: str, fleet: list[tuple[_Device, str]], base_version: int, spread: float | None
+    base: str,
+    fleet: list[tuple[_Device, str]],
+    base_version: int,
+    spread: float | None,
+    busy: list[int] | None = None,
 ) -> tuple[list[float], list[str], float, float]:
     """Every device syncs once: all released together (``spread`` None) or at random times in a window.
 
@@ -736,7 +766,7 @@ async def _round(
             await go.wait()
             if delay:
                 await asyncio.sleep(delay)
-            return await _one_sync(client, device, cp, base_version, started)
+            return await _one_sync(client, device, cp, base_version, started, busy)
 
         tasks = [
             asyncio.create_task(run(d, cp, rng.uniform(0, spread) if spread else 0.0))
