@@ -686,9 +686,19 @@ async def _patient(
     client: httpx.AsyncClient, path: str, headers: dict[str, str], body: Any, busy: list[int]
 ) -> httpx.Response:
     """POST, waiting out ``503`` answers as the sync agent does (``Retry-After`` plus up to half
-    again at random, at most 20 times); each wait is counted in ``busy``."""
+    again at random, at most 20 times); each wait is counted in ``busy``. A connection that breaks
+    (a kept-alive one the server closed as it was reused) is tried again with the same body, as the
+    agent resends its outbox: a push is idempotent by its sequence numbers."""
+    broken = 0
     for _ in range(20):
-        r = await client.post(path, headers=headers, json=body)
+        try:
+            r = await client.post(path, headers=headers, json=body)
+        except httpx.TransportError:
+            broken += 1
+            if broken > 3:
+                raise
+            await asyncio.sleep(0.2 * broken)
+            continue
         if r.status_code != 503:
             return r
         busy.append(1)
