@@ -253,7 +253,9 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
         # The holder's, and their manager's (an admin's): not every editor of the client's.
         if not can_read_counterparty(session, actor, record.counterparty_id):
             return False
-        holder = actor if record.holder_id == actor.id else session.get(User, record.holder_id)
+        if record.holder_id == actor.id:
+            return True
+        holder = session.get(User, record.holder_id) if record.holder_id else None
         return holder is not None and may_manage(actor, holder)
     if isinstance(record, ContactPerson | Deal | Share):
         return can_write_counterparty(session, actor, record.counterparty_id)
