@@ -671,7 +671,9 @@ def check_claim(
         problems["ends_on"] = "must not be before starts_on"
     elif (item.ends_on - item.starts_on).days > CLAIM_MAX_DAYS:
         problems["ends_on"] = f"a claim lasts at most {CLAIM_MAX_DAYS} days; renew it when it ends"
-    if problems:
+    if problems or not memo.matches(session, actor, item.counterparty_id, write=False):
+        # Who may not see the client learns nothing of its claims: the access check refuses the
+        # claim next, as if the client did not exist.
         return
     group = validation.fold_text(item.product_group)
     with session.no_autoflush:
