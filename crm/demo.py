@@ -395,7 +395,7 @@ class _Builder:
                     notes=None,
                     **self.audit(
                         datetime.combine(min(first, today) - timedelta(days=10), time(9), UTC),
-                        by_login["manager"],
+                        by_login[login],  # each enters their own (the rules let them)
                     ),
                 )
             )

@@ -645,6 +645,52 @@ CLAIM_DAYS = 90
 CLAIM_MAX_DAYS = 366
 
 
+def _overlapping(session: Session, model: Any, item: Any, *same: str) -> list[Any]:
+    """The other records of ``model`` with the same ``same`` fields as ``item`` whose days
+    (``starts_on``…``ends_on``) meet its days: stored ones, and those of the same batch not yet
+    written (``session.new``: a batch's earlier items, or a push's)."""
+
+    def meets(other: Any) -> bool:
+        return (
+            other is not item
+            and other.id != item.id
+            and all(getattr(other, f) == getattr(item, f) for f in same)
+            and other.starts_on is not None
+            and other.ends_on is not None
+            and other.starts_on <= item.ends_on
+            and other.ends_on >= item.starts_on
+        )
+
+    pending = [o for o in session.new if isinstance(o, model) and meets(o)]
+    with session.no_autoflush:
+        stored = session.execute(
+            select(model).where(
+                *(getattr(model, f) == getattr(item, f) for f in same),
+                model.id != item.id,
+                model.starts_on <= item.ends_on,
+                model.ends_on >= item.starts_on,
+            )
+        ).scalars()
+        return [*pending, *(o for o in stored if o not in pending)]
+
+
+def _required_again(item: Any, problems: Problems, *names: str) -> None:
+    """A stored record's field that defaults on creation may not be emptied later (a null would
+    quietly take the default again: the caller as holder, another 90 days)."""
+    state = inspect(item)
+    if not state.persistent:
+        return
+    for name in names:
+        if getattr(item, name) is None:
+            problems[name] = "is required"
+
+
+# A claim lasts 90 days unless it says otherwise, and a year at most (366 days, both ends counted):
+# renewed, it is seen again.
+CLAIM_DAYS = 90
+CLAIM_MAX_DAYS = 366
+
+
 def check_claim(
     session: Session, actor: User, item: Claim, problems: Problems, memo: access.Memo
 ) -> None:
@@ -652,46 +698,38 @@ def check_claim(
     acting user) must see the client. It runs from ``starts_on`` (by default the day it is made)
     to ``ends_on`` (90 days later by default, a year at most) and lapses by itself. Two claims on
     the same group of the same client (case, ё and spacing aside) may not overlap in time: the
-    refusal says who holds it until when. It stays with its counterparty."""
+    refusal says who holds it until when — but only to whoever sees the client. It stays with its
+    counterparty. A claim of a holder who has since been disabled may still be ended or changed."""
     state = inspect(item)
+    _required_again(item, problems, "holder_id", "starts_on", "ends_on")
     item.product_group = " ".join(_not_blank(problems, "product_group", item.product_group).split())
     _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
     if state.persistent and state.attrs.counterparty_id.history.deleted:
         problems["counterparty_id"] = "a claim stays with its counterparty; make a new one"
-    if item.holder_id is None:
+    if item.holder_id is None and not state.persistent:
         item.holder_id = actor.id
-    _active_user(session, problems, "holder_id", item.holder_id, actor)
     if not _kept(item, "holder_id", "counterparty_id"):
+        _active_user(session, problems, "holder_id", item.holder_id, actor)
         _sees(session, problems, "holder_id", item.holder_id, item.counterparty_id, actor, memo)
-    if item.starts_on is None:
+    if item.starts_on is None and not state.persistent:
         item.starts_on = (item.created_at or utcnow()).date()
-    if item.ends_on is None:
+    if item.ends_on is None and item.starts_on is not None and not state.persistent:
         item.ends_on = item.starts_on + timedelta(days=CLAIM_DAYS)
+    if problems or item.starts_on is None or item.ends_on is None:
+        return
     if item.ends_on < item.starts_on:
         problems["ends_on"] = "must not be before starts_on"
-    elif (item.ends_on - item.starts_on).days > CLAIM_MAX_DAYS:
+    elif (item.ends_on - item.starts_on).days >= CLAIM_MAX_DAYS:
         problems["ends_on"] = f"a claim lasts at most {CLAIM_MAX_DAYS} days; renew it when it ends"
     if problems or not memo.matches(session, actor, item.counterparty_id, write=False):
         # Who may not see the client learns nothing of its claims: the access check refuses the
         # claim next, as if the client did not exist.
         return
     group = validation.fold_text(item.product_group)
-    with session.no_autoflush:
-        overlapping = session.execute(
-            select(
-                col(Claim.product_group), col(Claim.ends_on), col(User.login), col(User.full_name)
-            )
-            .outerjoin(User, col(User.id) == col(Claim.holder_id))
-            .where(
-                col(Claim.counterparty_id) == item.counterparty_id,
-                col(Claim.id) != item.id,
-                col(Claim.starts_on) <= item.ends_on,
-                col(Claim.ends_on) >= item.starts_on,
-            )
-        ).all()
-    for other in overlapping:
+    for other in _overlapping(session, Claim, item, "counterparty_id"):
         if validation.fold_text(other.product_group) == group:
-            who = other.full_name or other.login or "someone"
+            holder = session.get(User, other.holder_id) if other.holder_id else None
+            who = (holder.full_name or holder.login) if holder else "someone"
             problems["product_group"] = (
                 f"{other.product_group} of this counterparty is claimed by {who} until "
                 f"{other.ends_on}"
@@ -699,19 +737,19 @@ def check_claim(
             return
 
 
-# An absence is at most a year long (a long leave is entered again after a year).
+# An absence is at most a year long (366 days, both ends counted; a long leave is entered again).
 ABSENCE_MAX_DAYS = 366
 
 
 def check_absence(
     session: Session, actor: User, item: Absence, problems: Problems, memo: access.Memo
 ) -> None:
-    """An absence names its employee (an active user), its kind, and its first and last day (a
-    year at most); a trip may name its city. One person's absences may not overlap: the refusal
-    says which one is in the way."""
+    """An absence names its employee (an active user when it is entered or given to them), its
+    kind, and its first and last day (a year at most); a trip may name its city. One person's
+    absences may not overlap: the refusal says which one is in the way."""
     _one_of(problems, "kind", item.kind, AbsenceKind)
     _exists(session, problems, "user_id", User, item.user_id)
-    if "user_id" not in problems:
+    if "user_id" not in problems and not _kept(item, "user_id"):
         _active_user(session, problems, "user_id", item.user_id, actor)
     item.city = " ".join((item.city or "").split()) or None
     if item.starts_on is None:
@@ -726,21 +764,11 @@ def check_absence(
     if (item.ends_on - item.starts_on).days >= ABSENCE_MAX_DAYS:
         problems["ends_on"] = f"an absence lasts at most {ABSENCE_MAX_DAYS} days"
         return
-    with session.no_autoflush:
-        other = session.execute(
-            select(col(Absence.kind), col(Absence.starts_on), col(Absence.ends_on))
-            .where(
-                col(Absence.user_id) == item.user_id,
-                col(Absence.id) != item.id,
-                col(Absence.starts_on) <= item.ends_on,
-                col(Absence.ends_on) >= item.starts_on,
-            )
-            .limit(1)
-        ).first()
-    if other is not None:
+    for other in _overlapping(session, Absence, item, "user_id"):
         problems["starts_on"] = (
             f"overlaps their {other.kind} from {other.starts_on} to {other.ends_on}"
         )
+        return
 
 
 def check_share(

@@ -8,7 +8,8 @@ weekend; else the office. Everybody sees the whole board (colleagues need to kno
 reach); who keeps the absences is ``crm.access``'s.
 
 Works over any session: the server's database or a laptop's replica (absences and users reach
-every laptop; the meetings it holds are those of clients its user sees).
+every laptop; the meetings it holds are those of clients its user sees, so there a colleague at
+a client one may not see shows as in the office).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from crm import access
-from crm.models import Absence, Counterparty, Interaction, User
+from crm.models import Absence, Counterparty, Interaction, Team, User
 from crm.models.enums import MAIL_BRIDGE_LOGIN
 
 OFFICE = "office"
@@ -43,7 +44,7 @@ class Day:
 class Row:
     user_id: str
     name: str
-    team_id: str | None
+    team: str  # the team's name, "" for none
     days: list[Day] = field(default_factory=list)
 
 
@@ -56,12 +57,12 @@ def board(
         raise ValueError(f"days must be from 1 to {MAX_DAYS}")
     zone = zone or ZoneInfo("UTC")
     last = first + timedelta(days=days - 1)
-    people = list(
+    teams: dict[str, str] = {i: n for i, n in session.execute(select(col(Team.id), col(Team.name)))}
+    people = sorted(
         session.execute(
-            select(User)
-            .where(col(User.is_active), col(User.login) != MAIL_BRIDGE_LOGIN)
-            .order_by(col(User.team_id), col(User.full_name), col(User.login))
-        ).scalars()
+            select(User).where(col(User.is_active), col(User.login) != MAIL_BRIDGE_LOGIN)
+        ).scalars(),
+        key=lambda u: (teams.get(u.team_id or "", "\uffff"), u.full_name or u.login, u.login),
     )
     away: dict[tuple[str, date], Absence] = {}
     for absence in session.execute(
@@ -74,7 +75,7 @@ def board(
     met = _meetings(session, actor, first, last, zone)
     rows = []
     for person in people:
-        row = Row(person.id, person.full_name or person.login, person.team_id)
+        row = Row(person.id, person.full_name or person.login, teams.get(person.team_id or "", ""))
         for offset in range(days):
             day = first + timedelta(days=offset)
             absence = away.get((person.id, day))

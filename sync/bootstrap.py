@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlmodel import Session
 
-from crm import changes, records
+from crm import changes, records, registry
+from crm.errors import MalformedInput
 from crm.models import User
 from sync import held, protocol, wire
 from sync.pull import _LOG
@@ -32,7 +33,11 @@ def bootstrap(
         watermark = changes.current(session)[0]
     known = protocol.types_for(schema)
     name = request.type or known[0]
-    order = known if name in known else tuple(protocol.TYPES)
+    if name not in known:
+        raise MalformedInput(
+            f"type {name} came with sync schema {registry.RECORD_TYPES[name].since_schema}; "
+            f"this client speaks schema {schema}"
+        )
     after = request.after
     limit = protocol.DEFAULT_PAGE if request.limit is None else request.limit
     rt = records.record_type(name)
@@ -65,8 +70,8 @@ def bootstrap(
     if len(rows) == limit:
         nxt: dict[str, Any] | None = {"type": name, "after": rows[-1][fields.index("id")]}
     else:
-        index = order.index(name)
-        nxt = {"type": order[index + 1], "after": None} if index + 1 < len(order) else None
+        index = known.index(name)
+        nxt = {"type": known[index + 1], "after": None} if index + 1 < len(known) else None
     answer: dict[str, Any] = {
         "watermark": watermark,
         "type": name,

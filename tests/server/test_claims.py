@@ -237,3 +237,80 @@ def test_a_merge_moves_the_duplicates_claims_to_the_survivor(api: Api) -> None:
     assert r.json()["moved"].get("claims") == 1
     got = api.client.get(f"/api/v1/claims/{claim['id']}", headers=ivanov).json()
     assert got["counterparty_id"] == survivor["id"] and got["version"] == 2
+
+
+def test_a_batch_may_not_hold_two_overlapping_claims_or_absences(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    cp = _client(api, ivanov)
+    r = api.client.post(
+        "/api/v1/claims/batch",
+        json={
+            "items": [
+                {"counterparty_id": cp["id"], "product_group": "Бриллианты"},
+                {"counterparty_id": cp["id"], "product_group": "бриллианты"},
+            ]
+        },
+        headers=ivanov,
+    )
+    assert r.status_code == 422, r.text
+    assert api.client.get("/api/v1/claims", headers=ivanov).json()["items"] == []
+    r = api.client.post(
+        "/api/v1/absences/batch",
+        json={
+            "items": [
+                {"kind": "day_off", "starts_on": "2027-01-04", "ends_on": "2027-01-04"},
+                {"kind": "trip", "starts_on": "2027-01-03", "ends_on": "2027-01-05"},
+            ]
+        },
+        headers=ivanov,
+    )
+    assert r.status_code == 422, r.text
+    assert api.client.get("/api/v1/absences", headers=ivanov).json()["items"] == []
+
+
+def test_a_disabled_holders_claim_and_absence_are_still_ended_by_their_manager(api: Api) -> None:
+    sidorov = api.user("sidorov")
+    boss = api.user("boss", role="manager")
+    admin = api.user("root", role="admin", team=None)
+    cp = _client(api, sidorov)
+    claim = api.create(sidorov, "claims", counterparty_id=cp["id"], product_group="Жемчуг")
+    leave = api.create(
+        sidorov, "absences", kind="vacation", starts_on="2027-01-10", ends_on="2027-01-20"
+    )
+    sidorov_id = _me(api, sidorov)["id"]
+    r = api.client.patch(f"/api/v1/users/{sidorov_id}", json={"is_active": False}, headers=admin)
+    assert r.status_code == 200, r.text
+    r = api.client.patch(
+        f"/api/v1/claims/{claim['id']}", json={"ends_on": TODAY.isoformat()}, headers=boss
+    )
+    assert r.status_code == 200 and r.json()["ends_on"] == TODAY.isoformat(), r.text
+    r = api.client.patch(
+        f"/api/v1/absences/{leave['id']}", json={"ends_on": "2027-01-12"}, headers=boss
+    )
+    assert r.status_code == 200, r.text
+    # Given to a disabled user, though, it is refused.
+    other = api.create(boss, "claims", counterparty_id=cp["id"], product_group="Янтарь")
+    r = api.client.patch(
+        f"/api/v1/claims/{other['id']}", json={"holder_id": sidorov_id}, headers=boss
+    )
+    assert r.status_code == 422 and "disabled" in r.json()["details"]["holder_id"], r.text
+
+
+def test_emptying_a_claims_holder_or_days_is_refused_not_defaulted_again(api: Api) -> None:
+    ivanov = api.user("ivanov")
+    cp = _client(api, ivanov)
+    claim = api.create(ivanov, "claims", counterparty_id=cp["id"], product_group="Золото")
+    for name in ("holder_id", "starts_on", "ends_on"):
+        r = api.client.patch(f"/api/v1/claims/{claim['id']}", json={name: None}, headers=ivanov)
+        assert r.status_code == 422 and name in r.json()["details"], r.text
+    got = api.client.get(f"/api/v1/claims/{claim['id']}", headers=ivanov).json()
+    assert got["version"] == 1 and got["ends_on"] == claim["ends_on"]
+
+
+def test_a_schema_5_laptop_cannot_bootstrap_a_newer_type_by_name(api: Api) -> None:
+    api.user("ivanov")
+    old = Laptop(api, "ivanov", "Старый")
+    old.headers[protocol.SCHEMA_HEADER] = "5"
+    for name in ("claims", "absences"):
+        r = old.post("/sync/v1/bootstrap", {"watermark": None, "type": name, "after": None})
+        assert r.status_code == 400 and "schema 6" in r.json()["message"], r.text
