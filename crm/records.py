@@ -384,7 +384,13 @@ def update(
         session, actor, record
     ):
         _hidden_parent(session, actor, record)
-        raise PermissionDenied(f"you may not move {rt.singular} {record_id} there")
+        moved = [name for name in changed if name in rt.relations]
+        if any(name in ("counterparty_id", "subject_type", "subject_id") for name in moved):
+            raise PermissionDenied(f"you may not move {rt.singular} {record_id} there")
+        raise PermissionDenied(
+            f"you may not give {rt.singular} {record_id} to that person ({', '.join(moved)}): "
+            "only their manager or an admin does"
+        )
     changes.bump(session)
     if rt.keyed_by & set(changed):
         _reindex(record, session)

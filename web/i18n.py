@@ -253,7 +253,7 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^an absence lasts at most \d+ days$"), N_("An absence lasts a year at most")),
     # Refusals shown as the detail of an error page.
     (re.compile(r"^you may see but not change .*$"), N_("You may see this but not change it.")),
-    (re.compile(r"^you may not (create|restore|move) .*$"), N_("You may not do this here.")),
+    (re.compile(r"^you may not (create|restore|move|give) .*$"), N_("You may not do this here.")),
     (
         re.compile(r"^this form was sent from another site$"),
         N_("This form was sent from another site."),
