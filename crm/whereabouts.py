@@ -91,6 +91,38 @@ def board(
     return rows
 
 
+@dataclass(frozen=True)
+class Away:
+    """Someone absent on a day: who, why, until when, and where a trip goes."""
+
+    user_id: str
+    name: str
+    kind: str
+    ends_on: date
+    city: str
+
+
+def away(session: Session, day: date, *, user_ids: set[str] | None = None) -> list[Away]:
+    """The active employees (or those of ``user_ids``) absent on ``day``, by name: for the agenda's
+    "away today" and a card whose owner is away (whom the office tells a calling client)."""
+    query = (
+        select(Absence, col(User.full_name), col(User.login))
+        .join(User, col(User.id) == col(Absence.user_id))
+        .where(
+            col(Absence.starts_on) <= day,
+            col(Absence.ends_on) >= day,
+            col(User.is_active),
+        )
+    )
+    if user_ids is not None:
+        query = query.where(col(Absence.user_id).in_(user_ids))
+    found = [
+        Away(a.user_id, full_name or login, a.kind, a.ends_on, a.city or "")
+        for a, full_name, login in session.execute(query).all()
+    ]
+    return sorted(found, key=lambda a: a.name)
+
+
 def _meetings(
     session: Session, actor: User, first: date, last: date, zone: ZoneInfo
 ) -> dict[tuple[str, date], list[str]]:

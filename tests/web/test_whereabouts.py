@@ -72,3 +72,27 @@ def test_a_wrong_week_is_a_clear_error(web: Web) -> None:
     user(web.database, "ivanov")
     web.sign_in("ivanov")
     assert web.get("/whereabouts?from=вчера").status_code == 400
+
+
+def test_the_agenda_and_the_card_say_who_is_away_today(web: Web) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.web.conftest import create
+
+    ivanov = user(web.database, "ivanov")
+    user(web.database, "office", role="office")
+    client = create(web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»")
+    today = datetime.now(UTC).date()
+    create(
+        web.database,
+        ivanov,
+        "absences",
+        kind="vacation",
+        starts_on=today - timedelta(days=1),
+        ends_on=today + timedelta(days=5),
+    )
+    web.sign_in("office")
+    agenda = web.get("/").text
+    assert 'id="away-today"' in agenda and "Пользователь ivanov — Отпуск" in agenda
+    card = web.get(f"/counterparties/{client.id}").text
+    assert 'id="owner-away"' in card and "Отпуск" in card

@@ -8,7 +8,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm import agenda
+from crm import agenda, whereabouts
 from web.home import Home
 from web.visit import Visit, signed_in
 
@@ -17,6 +17,8 @@ async def show(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         every = request.query_params.get("reminders") == "all"
         day = agenda.for_user(db, visit.user, ZoneInfo(home.timezone), all_reminders=every)
-        return visit.page(db, "agenda.html", agenda=day, all_reminders=every)
+        # Who is not at work today (crm.whereabouts): the office knows whom a client cannot reach.
+        gone = whereabouts.away(db, day.day)
+        return visit.page(db, "agenda.html", agenda=day, all_reminders=every, away=gone)
 
     return await signed_in(request, home, work)

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm import access, claims, completeness, duplicates, records
+from crm import access, claims, completeness, duplicates, records, whereabouts
 from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import Claim, ContactPerson, Counterparty, User
 from crm.models.enums import (
@@ -201,6 +201,10 @@ def _card(
         # Who holds the client for what (crm.claims): others' claims warn at the top of the card,
         # where a contact is logged and the next one planned; the section lists all in force.
         claims=held,
+        # Its owner away today (crm.whereabouts): the office tells a calling client until when.
+        owner_away=next(iter(whereabouts.away(db, today, user_ids={cp.owner_id})), None)
+        if cp.owner_id
+        else None,
         claimed_by_others=[h for h in held if h.holder_id != user.id],
         claims_writable={h.id for h in held if access.can_write(db, user, db.get_one(Claim, h.id))},
         claim=claim_values or {"ends_on": (today + timedelta(days=CLAIM_DAYS)).isoformat()},
