@@ -168,6 +168,7 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/counterparties/{record_id}/complaints", complaints.create, ["POST"]),
         ("/counterparties/{record_id}/claims", claims.create, ["POST"]),
         ("/claims/{claim_id}/end", claims.end, ["POST"]),
+        ("/claims/{claim_id}/hand", claims.hand, ["POST"]),
         ("/whereabouts", whereabouts.show, ["GET"]),
         ("/absences", whereabouts.create, ["POST"]),
         ("/conflicts", conflicts.show, ["GET"]),

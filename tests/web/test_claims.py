@@ -5,6 +5,7 @@ the holder; a stranger can neither see nor claim."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -90,3 +91,31 @@ def test_a_stranger_can_neither_see_nor_claim(web: Web, client: Counterparty) ->
     )
     assert web.post(f"/claims/{claim.id}/end", {}).status_code == 404
     assert [c.ends_on for c in _claims(web)] == [claim.ends_on]
+
+
+def test_a_manager_hands_a_claim_over_from_the_card(web: Web, client: Counterparty) -> None:
+    boss = user(web.database, "boss", role="manager")
+    web.sign_in("ivanov")
+    web.post(f"/counterparties/{client.id}/claims", {"product_group": "Золото"})
+    (claim,) = _claims(web)
+    assert f'id="hand-claim-{claim.id}"' not in web.get(f"/counterparties/{client.id}").text
+    # The holder cannot hand it over through a hand-made form either.
+    assert web.post(f"/claims/{claim.id}/hand", {"holder_id": boss.id}).status_code == 403
+
+    web.sign_in("boss")
+    card = web.get(f"/counterparties/{client.id}").text
+    assert f'id="hand-claim-{claim.id}"' in card and "Пользователь petrov" in card
+    sidorova = user(web.database, "sidorova2", team="Питер")  # not the manager's: refused
+    r = web.post(f"/claims/{claim.id}/hand", {"holder_id": sidorova.id})
+    assert r.status_code in (403, 422)
+    petrov_id = next(u for u in _users(web) if u.login == "petrov").id
+    r = web.post(f"/claims/{claim.id}/hand", {"holder_id": petrov_id})
+    assert r.status_code == 303, r.text
+    assert _claims(web)[0].holder_id == petrov_id
+
+
+def _users(web: Web) -> list[Any]:
+    from crm.models import User
+
+    with web.database.read() as db:
+        return list(db.execute(select(User)).scalars())

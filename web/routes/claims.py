@@ -58,6 +58,31 @@ async def create(request: Request, home: Home) -> Response:
         return await signed_in(request, home, again)
 
 
+async def hand(request: Request, home: Home) -> Response:
+    """Hand a claim to another holder (a manager's or an admin's: the API's rules refuse others)."""
+    claim_id = request.path_params["claim_id"]
+    form = await read_form(request)
+    holder_id = str(form.get("holder_id", "")).strip()
+
+    def work(db: Session, visit: Visit) -> Response:
+        claim = records.get(db, visit.user, CLAIMS, claim_id)  # 404 for one out of sight
+        home.update(db, visit.user, CLAIMS, claim_id, {"holder_id": holder_id or None}, None)
+        return visit.redirect(f"/counterparties/{claim.counterparty_id}#claims")
+
+    try:
+        return await signed_in(request, home, work, write=True, form=form)
+    except ValidationFailed as exc:
+        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+
+        def again(db: Session, visit: Visit) -> Response:
+            claim = records.get(db, visit.user, CLAIMS, claim_id)
+            said = "; ".join(i18n.problem(str(v), visit.gettext) for v in details.values())
+            errors = {"": said}
+            return _card(db, visit, claim.counterparty_id, claim_errors=errors, status_code=422)
+
+        return await signed_in(request, home, again)
+
+
 async def end(request: Request, home: Home) -> Response:
     """End a claim today (it stays in force through today, then lapses)."""
     claim_id = request.path_params["claim_id"]

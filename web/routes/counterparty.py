@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +23,7 @@ from crm import access, claims, completeness, duplicates, records, whereabouts
 from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import Claim, ContactPerson, Counterparty, User
 from crm.models.enums import (
+    MAIL_BRIDGE_LOGIN,
     ContactKind,
     CounterpartyKind,
     Direction,
@@ -151,6 +153,18 @@ def _complaints(db: Session, user: User, counterparty_id: str) -> list[Any]:
     ]
 
 
+def _heirs(db: Session, user: User, cp: Counterparty) -> list[User]:
+    """Whom ``user`` may hand a claim on ``cp`` to: active people they manage who see the client."""
+    people = db.execute(select(User).where(col(User.is_active)).order_by(col(User.full_name)))
+    return [
+        u
+        for u in people.scalars()
+        if u.login != MAIL_BRIDGE_LOGIN
+        and access.may_manage(user, u)
+        and access.can_read_counterparty(db, u, cp.id)
+    ]
+
+
 def _quality(db: Session, visit: Visit, cp: Counterparty) -> dict[str, Any]:
     """Under the card's name, read-only: its ABC/XYZ classes (the newest kept computation's) and
     how complete it is today (``crm.completeness``, every rule) with what it misses, in words."""
@@ -207,6 +221,8 @@ def _card(
         else None,
         claimed_by_others=[h for h in held if h.holder_id != user.id],
         claims_writable={h.id for h in held if access.can_write(db, user, db.get_one(Claim, h.id))},
+        # A manager (an admin) hands a claim to one of their people who sees the client.
+        heirs=_heirs(db, user, cp) if held and user.role in ("manager", "admin") else [],
         claim=claim_values or {"ends_on": (today + timedelta(days=CLAIM_DAYS)).isoformat()},
         claim_errors=claim_errors or {},
         owner=owner,
