@@ -93,7 +93,8 @@ async def end(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         claim = records.get(db, visit.user, CLAIMS, claim_id)  # 404 for one out of sight
         today = datetime.now(ZoneInfo(visit.home.timezone)).date()
-        # One that starts later than today ends the day it starts: it never comes into force.
+        # One that starts later than today ends the day it starts (a claim lasts a day at least;
+        # to withdraw it altogether, delete it).
         ends_on = max(today, claim.starts_on) if claim.starts_on else today
         home.update(db, visit.user, CLAIMS, claim_id, {"ends_on": ends_on.isoformat()}, version)
         return visit.redirect(f"/counterparties/{claim.counterparty_id}#claims")
