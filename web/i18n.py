@@ -300,10 +300,23 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# A kind a problem message quotes (``(?P<kind>…)``) in words: an absence's kind.
+_VALUES = {
+    "trip": N_("Business trip"),
+    "vacation": N_("Vacation"),
+    "sick_leave": N_("Sick leave"),
+    "day_off": N_("Day off"),
+}
+
+
 def problem(message: str, gettext: Callable[[str], str]) -> str:
     """A domain problem message in the user's language where we know it."""
     for pattern, msgid in _PROBLEMS:
         found = pattern.match(message)
         if found:
-            return gettext(msgid) % found.groupdict()
+            values = {
+                k: gettext(_VALUES[v]) if k == "kind" and v in _VALUES else v
+                for k, v in found.groupdict().items()
+            }
+            return gettext(msgid) % values
     return message

@@ -38,7 +38,8 @@ def test_a_week_of_everybody_and_an_absence_entered_from_the_board(web: Web) -> 
     r = web.post(
         "/absences", {"kind": "sick_leave", "starts_on": "2026-12-02", "ends_on": "2026-12-02"}
     )
-    assert r.status_code == 422 and 'aria-invalid="true"' in r.text and "пересекается" in r.text
+    assert r.status_code == 422 and 'aria-invalid="true"' in r.text
+    assert "пересекается с другой отметкой: Командировка с 2026-12-01" in r.text
     # Someone else's absence, through a hand-made form: refused, nothing written.
     r = web.post(
         "/absences",
