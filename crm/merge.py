@@ -167,7 +167,8 @@ def merge(
         ).scalars()
     }
     with session.no_autoflush:
-        for name, model in ((rt.name, rt.model) for rt in moving(Merged.BULK)):
+        for rt_moved in moving(Merged.BULK):
+            name, model = rt_moved.name, rt_moved.model
             # Thousands of letters and calls: one UPDATE and their change log, not an object each.
             ids = list(
                 session.execute(

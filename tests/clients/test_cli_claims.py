@@ -21,16 +21,22 @@ def _login(home: Path, live: LiveServer, login: str) -> None:  # noqa: F811 - th
     assert result.exit_code == 0, result.output
 
 
-def test_claims_offline_and_the_warning_when_planning(
-    live: LiveServer,  # noqa: F811 - the fixture
-    database: Database,
-    tmp_path: Path,
-) -> None:
+def _two_laptops(live: LiveServer, database: Database, tmp_path: Path) -> tuple[Path, Path]:  # noqa: F811
+    """ivanov's and petrov's laptops (colleagues of one team), logged in."""
     make_user(database, "ivanov")
     make_user(database, "petrov")
     ivanov, petrov = tmp_path / "ivanov", tmp_path / "petrov"
     _login(ivanov, live, "ivanov")
     _login(petrov, live, "petrov")
+    return ivanov, petrov
+
+
+def test_claims_offline_and_the_warning_when_planning(
+    live: LiveServer,  # noqa: F811 - the fixture
+    database: Database,
+    tmp_path: Path,
+) -> None:
+    ivanov, petrov = _two_laptops(live, database, tmp_path)
     result = field(ivanov, "counterparties", "add", "ООО Ювелир", "--field", "visibility=company")
     assert result.exit_code == 0, result.output
     cp_id = result.output.split()[1]
@@ -68,11 +74,7 @@ def test_absences_and_the_board_offline(
     database: Database,
     tmp_path: Path,
 ) -> None:
-    make_user(database, "ivanov")
-    make_user(database, "petrov")
-    ivanov, petrov = tmp_path / "ivanov", tmp_path / "petrov"
-    _login(ivanov, live, "ivanov")
-    _login(petrov, live, "petrov")
+    ivanov, petrov = _two_laptops(live, database, tmp_path)
     result = field(
         ivanov,
         "absences",

@@ -67,7 +67,9 @@ def test_claim_from_the_card_and_a_colleague_is_warned_and_refused(
     assert _claims(web)[0].ends_on.isoformat() == until
 
 
-def test_the_holder_ends_a_claim_today_and_the_warning_goes(web: Web, client: Counterparty) -> None:
+def test_the_holder_ends_a_claim_today_and_it_stays_in_force_through_today(
+    web: Web, client: Counterparty
+) -> None:
     web.sign_in("ivanov")
     web.post(f"/counterparties/{client.id}/claims", {"product_group": "Серебро"})
     (claim,) = _claims(web)
