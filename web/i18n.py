@@ -246,6 +246,8 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
         N_("A claim lasts a year at most; renew it when it ends"),
     ),
     (re.compile(r"^must not be before starts_on$"), N_("The end must not be before the start")),
+    (re.compile(r"^no User with id .*$"), N_("No such user")),
+    (re.compile(r"^user (?P<login>\S+) is disabled$"), N_("%(login)s is disabled")),
     (
         re.compile(r"^overlaps their (?P<kind>\S+) from (?P<starts>\S+) to (?P<ends>\S+)$"),
         N_("overlaps %(kind)s from %(starts)s to %(ends)s"),

@@ -110,6 +110,8 @@ def test_a_manager_hands_a_claim_over_from_the_card(web: Web, client: Counterpar
     sidorova = user(web.database, "sidorova2", team="Питер")  # not the manager's: refused
     r = web.post(f"/claims/{claim.id}/hand", {"holder_id": sidorova.id})
     assert r.status_code in (403, 422)
+    r = web.post(f"/claims/{claim.id}/hand", {"holder_id": "нет-такого"})
+    assert r.status_code == 422 and "Такого пользователя нет" in r.text
     petrov_id = next(u for u in _users(web) if u.login == "petrov").id
     r = web.post(f"/claims/{claim.id}/hand", {"holder_id": petrov_id})
     assert r.status_code == 303, r.text
