@@ -37,13 +37,18 @@ from crm.models import (
     Claim,
     Complaint,
     ContactPerson,
+    ContactRule,
+    Contract,
     Counterparty,
     Deal,
     Interaction,
+    Invoice,
     LetterTemplate,
+    Receivable,
     Reminder,
     Sale,
     SalesSummary,
+    Segment,
     Share,
     Team,
     User,
@@ -217,12 +222,23 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
             return True
         return can_read_counterparty(session, actor, record.counterparty_id)
     if isinstance(
-        record, ContactPerson | Interaction | Deal | Share | Sale | SalesSummary | Complaint | Claim
+        record,
+        ContactPerson
+        | Interaction
+        | Deal
+        | Share
+        | Sale
+        | SalesSummary
+        | Complaint
+        | Claim
+        | Contract
+        | Invoice
+        | Receivable,
     ):
         return can_read_counterparty(session, actor, record.counterparty_id)
     # Users and teams: everybody sees their colleagues (to pick a responsible person), and where
-    # they are (their absences); and the company's letter templates.
-    return isinstance(record, User | Team | LetterTemplate | Absence)
+    # they are (their absences); the company's letter templates, contact rules and segments.
+    return isinstance(record, User | Team | LetterTemplate | Absence | ContactRule | Segment)
 
 
 def can_delete(session: Session, actor: User, record: Any) -> bool:
@@ -257,12 +273,16 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
             return True
         holder = session.get(User, record.holder_id) if record.holder_id else None
         return holder is not None and may_manage(actor, holder)
-    if isinstance(record, ContactPerson | Deal | Share):
+    if isinstance(record, ContactPerson | Deal | Share | Contract):
         return can_write_counterparty(session, actor, record.counterparty_id)
-    if isinstance(record, LetterTemplate | Sale):
+    if isinstance(record, LetterTemplate | Sale | Invoice):
         return actor.role in (Role.ADMIN, Role.OFFICE)
-    if isinstance(record, SalesSummary):
-        return False  # computed from the sales (crm.trade), never written by hand
+    if isinstance(record, SalesSummary | Receivable):
+        return False  # computed from the sales, invoices and payments, never written by hand
+    if isinstance(record, ContactRule):
+        return actor.role in (Role.ADMIN, Role.MANAGER)
+    if isinstance(record, Segment):
+        return _keeps_own(session, actor, record.owner_id)
     return actor.role == Role.ADMIN
 
 
@@ -332,16 +352,29 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
         return assignee is not None and may_manage(actor, assignee)
     if isinstance(record, Share):
         return can_write_counterparty(session, actor, record.counterparty_id)
-    if isinstance(record, ContactPerson | Deal):
+    if isinstance(record, ContactPerson | Deal | Contract):
         return counterparty(write=True)
-    if isinstance(record, Sale):
+    if isinstance(record, ContactRule):
+        return actor.role in (Role.ADMIN, Role.MANAGER)
+    if isinstance(record, Segment):
+        return _keeps_own(session, actor, record.owner_id)
+    if isinstance(record, Sale | Invoice):
         # Shipments come from 1C; the office keys in or corrects one for a client it sees.
         return actor.role in (Role.ADMIN, Role.OFFICE) and counterparty(write=False)
     if isinstance(record, LetterTemplate):
         return actor.role in (Role.ADMIN, Role.OFFICE)
-    if isinstance(record, SalesSummary):
-        return False  # computed from the sales (crm.trade), never written by hand
+    if isinstance(record, SalesSummary | Receivable):
+        return False  # computed from the sales, invoices and payments, never written by hand
     return actor.role == Role.ADMIN
+
+
+def _keeps_own(session: Session, actor: User, owner_id: str | None) -> bool:
+    """Whether ``actor`` keeps a record of ``owner_id``'s (a segment): the owner, their manager,
+    an admin."""
+    if owner_id in (None, actor.id):
+        return True
+    owner = session.get(User, owner_id)
+    return owner is not None and may_manage(actor, owner)
 
 
 def keeps_absences_of(session: Session, actor: User, user_id: str | None) -> bool:

@@ -30,13 +30,18 @@ from crm.models import (
     Claim,
     Complaint,
     ContactPerson,
+    ContactRule,
+    Contract,
     Counterparty,
     Deal,
     Interaction,
+    Invoice,
     LetterTemplate,
+    Receivable,
     Reminder,
     Sale,
     SalesSummary,
+    Segment,
     Share,
     Team,
     User,
@@ -357,8 +362,8 @@ register(
             "closed_volume",
             "owner_id",
         ),
-        filters=("counterparty_id", "stage", "owner_id", "source", "expected_close"),
-        sorts=("title", "stage", "amount", "expected_close", *_AUDIT),
+        filters=("counterparty_id", "stage", "owner_id", "source", "expected_close", "closed_on"),
+        sorts=("title", "stage", "amount", "expected_close", "closed_on", *_AUDIT),
         default_sort="-updated_at",
         relations=("counterparty_id", "owner_id"),
         actor_defaults=("owner_id",),
@@ -619,5 +624,118 @@ register(
         relations=("counterparty_id",),
         sight=Sight.ITS_COUNTERPARTY,
         merged=Merged.OWN,
+    )
+)
+# Contracts (issue 14): kept on the client's card by whoever may change the client. Schema 7.
+register(
+    RecordType(
+        "contracts",
+        "contract",
+        Contract,
+        rules.check_contract,
+        writable=(
+            "counterparty_id",
+            "number",
+            "signed_on",
+            "starts_on",
+            "ends_on",
+            "status",
+            "payment_days",
+            "amount",
+            "terms",
+        ),
+        filters=("counterparty_id", "number", "status", "starts_on", "ends_on"),
+        sorts=("signed_on", "number", "starts_on", "ends_on", "status", *_AUDIT),
+        default_sort="-signed_on",
+        relations=("counterparty_id",),
+        sight=Sight.ITS_COUNTERPARTY,
+        constraints={
+            "number": NAMED,
+            "status": enum_of(enums.ContractStatus),
+            "payment_days": {"minimum": 0, "maximum": 365},
+            "amount": {"minimum": 0},
+        },
+        since_schema=7,
+        columns=(
+            ("number", "Номер / Number"),
+            ("signed_on", "Подписан / Signed"),
+            ("ends_on", "До / Until"),
+            ("status", "Статус / Status"),
+            ("counterparty_id", "Контрагент / Counterparty"),
+        ),
+    )
+)
+# Invoices (issue 14) come from 1C (``satchel import invoices``, ``satchel import commerceml``) and
+# stay on the server, read-only over the API, like shipments; the client's payments settle them
+# (crm.invoices). Laptops get each client's open invoices in one ``receivables`` row.
+register(
+    RecordType(
+        "invoices",
+        "invoice",
+        Invoice,
+        rules.check_invoice,
+        writable=(),
+        filters=("counterparty_id", "salesperson_id", "number", "issued_on", "due_on", "paid_on"),
+        sorts=("issued_on", "due_on", "number", "amount", *_AUDIT),
+        default_sort="-issued_on",
+        relations=("counterparty_id",),
+        sight=Sight.ITS_COUNTERPARTY,
+        synced=False,
+        merged=Merged.OWN,
+    )
+)
+register(
+    RecordType(
+        "receivables",
+        "receivable",
+        Receivable,
+        rules.check_receivable,
+        writable=(),
+        filters=("counterparty_id",),
+        sorts=_AUDIT,
+        default_sort="-updated_at",
+        relations=("counterparty_id",),
+        sight=Sight.ITS_COUNTERPARTY,
+        merged=Merged.OWN,
+        since_schema=7,
+    )
+)
+# How often a client of each ABC class must be contacted (issue 14): managers and admins set them,
+# everyone's agenda and the neglect report read them (crm.analytics.due_contacts).
+register(
+    RecordType(
+        "contact-rules",
+        "contact_rule",
+        ContactRule,
+        rules.check_contact_rule,
+        writable=("abc_class", "days", "kinds"),
+        filters=("abc_class",),
+        sorts=("abc_class", "days", *_AUDIT),
+        default_sort="abc_class",
+        constraints={
+            "abc_class": enum_of(enums.AbcClass),
+            "days": {"minimum": 1, "maximum": rules.CONTACT_RULE_MAX_DAYS},
+        },
+        since_schema=7,
+        columns=(("abc_class", "Класс / Class"), ("days", "Дней / Days"), ("kinds", "Что / Kinds")),
+    )
+)
+# Segments (issue 14): saved filters over counterparties (crm.segments); everyone sees them, their
+# owner (and the owner's manager, an admin) changes them.
+register(
+    RecordType(
+        "segments",
+        "segment",
+        Segment,
+        rules.check_segment,
+        writable=("name", "criteria", "owner_id", "notes"),
+        filters=("owner_id", "name"),
+        sorts=("name", *_AUDIT),
+        default_sort="name",
+        relations=("owner_id",),
+        actor_defaults=("owner_id",),
+        constraints={"name": NAMED},
+        since_schema=7,
+        columns=(("name", "Название / Name"), ("owner_id", "Автор / Owner")),
     )
 )

@@ -20,20 +20,25 @@ from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlmodel import Session, col
 
-from crm import access, own_domains, validation
+from crm import access, own_domains, segments, validation
 from crm.errors import AlreadyExists, ValidationFailed
 from crm.models import (
     Absence,
     Claim,
     Complaint,
     ContactPerson,
+    ContactRule,
+    Contract,
     Counterparty,
     Deal,
     Interaction,
+    Invoice,
     LetterTemplate,
+    Receivable,
     Reminder,
     Sale,
     SalesSummary,
+    Segment,
     Share,
     Team,
     User,
@@ -41,11 +46,13 @@ from crm.models import (
 from crm.models.base import utcnow
 from crm.models.enums import (
     MAIL_BRIDGE_LOGIN,
+    AbcClass,
     AbsenceKind,
     ComplaintCause,
     ComplaintStatus,
     ComplaintSubject,
     ContactKind,
+    ContractStatus,
     CounterpartyKind,
     DealStage,
     Direction,
@@ -552,6 +559,30 @@ def check_deal(
     if deal.stage == DealStage.LOST and not (deal.lost_reason or "").strip():
         problems["lost_reason"] = "a lost deal must say why it was lost"
     _active_user(session, problems, "owner_id", deal.owner_id, actor)
+    if not problems:
+        _stamp_stage(deal, actor)
+
+
+CLOSED_STAGES = frozenset({DealStage.WON.value, DealStage.LOST.value})
+
+
+def _stamp_stage(deal: Deal, actor: User) -> None:
+    """Keep a deal's stage history and closing day (never written by hand): a new deal, or a stored
+    one whose stage changed, appends ``{"stage", "at", "by"}`` to ``stages``; reaching won or lost
+    sets ``closed_on`` to that day (UTC), reopening clears it."""
+    state = inspect(deal)
+    if state.persistent:
+        history = state.attrs.stage.history
+        if not history.added or (history.deleted and history.deleted[0] == history.added[0]):
+            return
+        at = utcnow()
+    else:
+        at = deal.created_at or utcnow()
+    deal.stages = [
+        *(deal.stages or ()),
+        {"stage": deal.stage, "at": at.isoformat(), "by": actor.id},
+    ]
+    deal.closed_on = at.date() if deal.stage in CLOSED_STAGES else None
 
 
 # A complaint's way: new → in_work → resolved | rejected, or closed straight from new.
@@ -853,6 +884,88 @@ def check_sale(
     _exists(session, problems, "salesperson_id", User, sale.salesperson_id)
     if sale.cost is not None and Decimal(sale.cost) < 0:
         problems["cost"] = "must not be negative"
+
+
+def check_contract(
+    session: Session, actor: User, item: Contract, problems: Problems, memo: access.Memo
+) -> None:
+    """A contract names its counterparty and number; its validity does not end before it starts;
+    its deferment is 0 to 365 days and its amount not negative."""
+    item.number = _not_blank(problems, "number", item.number)
+    _one_of(problems, "status", item.status, ContractStatus)
+    _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
+    if item.starts_on is not None and item.ends_on is not None and item.ends_on < item.starts_on:
+        problems["ends_on"] = "must not be before starts_on"
+    if item.payment_days is not None and not 0 <= item.payment_days <= 365:
+        problems["payment_days"] = "must be between 0 and 365 days"
+    if item.amount is not None and Decimal(item.amount) < 0:
+        problems["amount"] = "must not be negative"
+
+
+def check_invoice(
+    session: Session, actor: User, item: Invoice, problems: Problems, memo: access.Memo
+) -> None:
+    item.number = _not_blank(problems, "number", item.number)
+    _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
+    _exists(session, problems, "salesperson_id", User, item.salesperson_id)
+    if item.amount is not None and Decimal(item.amount) < 0:
+        problems["amount"] = "must not be negative"
+    if item.due_on is not None and item.issued_on is not None and item.due_on < item.issued_on:
+        problems["due_on"] = "must not be before issued_on"
+
+
+def check_receivable(
+    session: Session, actor: User, item: Receivable, problems: Problems, memo: access.Memo
+) -> None:
+    # Never written by hand (crm.access refuses every write); the server computes them.
+    problems["invoices"] = "receivables are computed from the invoices and payments, not written"
+
+
+CONTACT_RULE_MAX_DAYS = 366
+
+
+def check_contact_rule(
+    session: Session, actor: User, item: ContactRule, problems: Problems, memo: access.Memo
+) -> None:
+    """One rule per ABC class: contact every 1 to 366 days, counting the kinds it names."""
+    item.abc_class = (item.abc_class or "").strip().upper()
+    _one_of(problems, "abc_class", item.abc_class, AbcClass)
+    if item.days is None or not 1 <= item.days <= CONTACT_RULE_MAX_DAYS:
+        problems["days"] = f"must be between 1 and {CONTACT_RULE_MAX_DAYS}"
+    kinds = item.kinds
+    if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+        problems["kinds"] = "must be a list of interaction kinds"
+    else:
+        for kind in kinds:
+            _one_of(problems, "kinds", kind, InteractionKind)
+        item.kinds = list(dict.fromkeys(kinds))
+    if "abc_class" in problems or _kept(item, "abc_class"):
+        return
+    clash = session.execute(
+        select(col(ContactRule.id)).where(
+            col(ContactRule.abc_class) == item.abc_class, col(ContactRule.id) != item.id
+        )
+    ).first()
+    if clash is not None or any(
+        isinstance(other, ContactRule) and other is not item and other.abc_class == item.abc_class
+        for other in session.new
+    ):
+        problems["abc_class"] = f"class {item.abc_class} has its rule already; change that one"
+
+
+def check_segment(
+    session: Session, actor: User, item: Segment, problems: Problems, memo: access.Memo
+) -> None:
+    """A segment has a name and criteria ``crm.segments`` knows (values trimmed, repeats dropped);
+    its owner is the user who saved it unless a manager gives it to one of their people."""
+    item.name = _not_blank(problems, "name", item.name)
+    found = segments.check_criteria(item.criteria)
+    problems.update(found)
+    if not found:
+        item.criteria = segments.normalised(item.criteria)
+    if item.owner_id is None:
+        item.owner_id = actor.id
+    _exists(session, problems, "owner_id", User, item.owner_id)
 
 
 def check_sales_summary(

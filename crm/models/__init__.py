@@ -3,7 +3,7 @@
 from sqlmodel import SQLModel
 
 from crm.models.accounts import Absence, Device, LoginFailure, Team, User
-from crm.models.activity import Complaint, Deal, Interaction, Reminder
+from crm.models.activity import Complaint, ContactRule, Deal, Interaction, Reminder, Segment
 from crm.models.base import Record, new_id, utcnow
 from crm.models.counterparty import (
     Claim,
@@ -14,7 +14,16 @@ from crm.models.counterparty import (
     Share,
 )
 from crm.models.templates import LetterTemplate
-from crm.models.trade import ClassMark, ClassRun, Payment, Sale, SalesSummary
+from crm.models.trade import (
+    ClassMark,
+    ClassRun,
+    Contract,
+    Invoice,
+    Payment,
+    Receivable,
+    Sale,
+    SalesSummary,
+)
 
 metadata = SQLModel.metadata
 
@@ -24,6 +33,11 @@ __all__ = [
     "ClassMark",
     "ClassRun",
     "Complaint",
+    "ContactRule",
+    "Contract",
+    "Invoice",
+    "Receivable",
+    "Segment",
     "Payment",
     "Sale",
     "SalesSummary",

@@ -108,6 +108,12 @@ class Deal(Record, table=True):
     lost_reason: str | None = None
     closed_volume: Decimal | None = Field(default=None, sa_type=Numeric(18, 2))
     owner_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36, index=True)
+    # Stamped by crm.rules.check_deal, never written by hand: the day it was won or lost (None while
+    # open), and every stage it was moved to — [{"stage": "proposal", "at": ISO instant, "by": id}].
+    closed_on: date | None = Field(default=None, index=True)
+    stages: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
+    )
 
 
 class Complaint(Record, table=True):
@@ -140,3 +146,34 @@ class Complaint(Record, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Who registered it (the acting user at creation).
     registered_by: str | None = Field(default=None, foreign_key="app_user.id", max_length=36)
+
+
+class ContactRule(Record, table=True):
+    """How often a client of an ABC class must be contacted: "A every 14 days" (issue 14).
+
+    A manager or an admin sets one per class; the neglect report and everyone's agenda read them
+    (``crm.analytics.due_contacts``). ``kinds``: the kinds of interaction that count (all when empty).
+    """
+
+    __tablename__ = "contact_rule"
+
+    abc_class: str = Field(max_length=1, unique=True)
+    days: int
+    kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Segment(Record, table=True):
+    """A saved filter over counterparties (issue 14): every report, export and list takes one.
+
+    ``criteria`` holds the filters by name (``crm.segments.CRITERIA``): e.g.
+    ``{"kinds": ["client"], "abc_class": ["A", "B"], "region": ["Москва"], "tags": ["vip"]}``.
+    Everyone sees every segment (it names no client); applied, it yields only the clients its user
+    sees. Not to be confused with a card's ``segment`` field, a free label a segment may filter on.
+    """
+
+    __tablename__ = "saved_segment"
+
+    name: str = Field(max_length=200)
+    owner_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36)
+    criteria: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    notes: str | None = None

@@ -140,3 +140,18 @@ class ComplaintCause(StrEnum):
     SERVICE = "service"
     PRICE = "price"
     OTHER = "other"
+
+
+class ContractStatus(StrEnum):
+    """Where a contract stands: drafted, in force, run out, or ended early."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    TERMINATED = "terminated"
+
+
+class AbcClass(StrEnum):
+    A = "A"
+    B = "B"
+    C = "C"

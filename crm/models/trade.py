@@ -17,6 +17,13 @@ document's key so a statement imported twice adds nothing, and the counterparty 
 matched to by the payer's INN (and KPP among branches) — or none yet, kept for matching
 later.
 
+**Contracts** (``Contract``) are kept on the client's card and synced: number, dates, validity,
+terms, payment deferment, status. **Invoices** (``Invoice``) come from 1C (spreadsheets or
+CommerceML) and stay on the server like shipments; the payments of a client settle them (those
+naming an invoice's number first, the rest oldest first: ``crm.invoices.settle``). What a laptop's
+receivables report needs is one ``Receivable`` row per client with its open invoices, rewritten
+whenever its invoices or payments change.
+
 **Classifications** (``ClassRun``, ``ClassMark``): every ABC/XYZ computation is kept —
 its period, basis and thresholds, and each client's class, amount and share — so a report
 shows who moved between classes and when. The newest run's classes are also written onto
@@ -138,3 +145,63 @@ class ClassMark(SQLModel, table=True):
     # Share of the total in percent, and the coefficient of variation of monthly revenue (percent).
     share: float
     variation: float | None = None
+
+
+class Contract(Record, table=True):
+    """A contract with a counterparty: its number and date, validity, terms and status."""
+
+    __tablename__ = "contract"
+
+    counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36, index=True)
+    number: str = Field(max_length=60)
+    signed_on: date | None = None
+    # In force from ``starts_on`` to ``ends_on`` (open-ended when not given).
+    starts_on: date | None = None
+    ends_on: date | None = None
+    # draft → active → expired | terminated (crm.models.enums.ContractStatus).
+    status: str = Field(default="active", max_length=20)
+    # Payment deferment in days: an invoice under it falls due that many days after it is issued.
+    payment_days: int | None = None
+    # The contract's ceiling amount, roubles (a framework contract has none).
+    amount: Decimal | None = Field(default=None, sa_type=MONEY)
+    terms: str | None = None
+
+
+class Invoice(Record, table=True):
+    """An invoice for payment (1C's «Счёт на оплату»), settled by the client's payments."""
+
+    __tablename__ = "invoice"
+    __table_args__ = (
+        # A repeated import adds nothing: the same number, day and client is the same invoice.
+        UniqueConstraint("number", "issued_on", "counterparty_id", name="uq_invoice_doc"),
+        Index("ix_invoice_counterparty_date", "counterparty_id", "issued_on"),
+    )
+
+    number: str = Field(max_length=60)
+    issued_on: date
+    counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36)
+    salesperson_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36)
+    amount: Decimal = Field(sa_type=MONEY)
+    due_on: date
+    contract_number: str | None = Field(default=None, max_length=60)
+    # What the client's payments settled of it (crm.invoices.settle), and the day it was paid in full.
+    paid_amount: Decimal = Field(default=Decimal(0), sa_type=MONEY)
+    paid_on: date | None = None
+
+
+class Receivable(Record, table=True):
+    """A client's open invoices, as a laptop's receivables report reads them (one row per client).
+
+    ``invoices``: ``[{"id", "number", "issued_on", "due_on", "amount", "paid"}]`` of every invoice not
+    paid in full, oldest first (money as decimal strings). Rewritten by the server whenever the
+    client's invoices or payments change; a client that owes nothing has none.
+    """
+
+    __tablename__ = "receivable"
+
+    counterparty_id: str = Field(foreign_key="counterparty.id", max_length=36, unique=True)
+    invoices: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    # What is still owed on them, roubles.
+    owed: Decimal = Field(default=Decimal(0), sa_type=MONEY)

@@ -44,7 +44,18 @@ def test_templates_copied_by_0008_reach_a_laptop_loaded_before_it(blank_database
             ),
             {"at": "2026-11-30 10:00:00"},
         )
-    with _unknown("complaints", "claims", "absences"), database.read() as session:  # 0014, 0015
+    with (
+        _unknown(
+            "complaints",
+            "claims",
+            "absences",
+            "contracts",
+            "receivables",
+            "contact-rules",
+            "segments",
+        ),
+        database.read() as session,
+    ):  # 0014 to 0017
         cursor = pull(session, session.get_one(User, seller.id), {"cursor": "0"})["cursor"]
         assert not any(
             c["type"] == "letter-templates"
