@@ -708,6 +708,15 @@ claims_app = typer.Typer(
     help="Claims: who holds a client for which product group, offline. / Закрепления клиентов.",
     no_args_is_help=True,
 )
+contracts_app = typer.Typer(
+    help="Contracts with counterparties: number, validity, payment terms, offline. / Договоры.",
+    no_args_is_help=True,
+)
+contact_rules_app = typer.Typer(
+    help="How often clients of each ABC class must be contacted (managers set them). / "
+    "Частота контактов.",
+    no_args_is_help=True,
+)
 for _name, _group, _command in (
     ("counterparties", counterparties_app, "counterparties"),
     ("contact-persons", people_app, "people"),
@@ -716,6 +725,8 @@ for _name, _group, _command in (
     ("complaints", complaints_app, "complaints"),
     ("claims", claims_app, "claims"),
     ("absences", absences_app, "absences"),
+    ("contracts", contracts_app, "contracts"),
+    ("contact-rules", contact_rules_app, "contact-rules"),
 ):
     app.add_typer(_group, name=_command)
     _record_commands(_name, _group)
@@ -761,6 +772,57 @@ def counterparty_add(
                 )
             typer.confirm("Create a new one all the same? / Всё равно создать?", abort=True)
         _created(replica, "counterparties", data)
+
+
+@contracts_app.command("add")
+def contract_add(
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(help="The contract's number, e.g. 'П-118/2026'.")],
+    counterparty: Annotated[str, typer.Option("--counterparty", "-c", help="Counterparty id.")],
+    signed_on: Annotated[str | None, typer.Option(help="Signed on, YYYY-MM-DD.")] = None,
+    starts_on: Annotated[str | None, typer.Option(help="In force from, YYYY-MM-DD.")] = None,
+    ends_on: Annotated[str | None, typer.Option(help="In force until, YYYY-MM-DD.")] = None,
+    payment_days: Annotated[
+        int | None, typer.Option(help="Payment deferment in days (0 to 365).")
+    ] = None,
+    status: Annotated[str, typer.Option(help="draft, active, expired or terminated.")] = "active",
+    terms: Annotated[str | None, typer.Option(help="Terms in words.")] = None,
+    field: FieldOpt = None,
+) -> None:
+    """Add a contract to a counterparty (sent with the next sync). / Добавить договор."""
+    with opened(ctx) as replica:
+        _created(
+            replica,
+            "contracts",
+            _fields(
+                field,
+                number=number,
+                counterparty_id=counterparty,
+                signed_on=signed_on,
+                starts_on=starts_on,
+                ends_on=ends_on,
+                payment_days=payment_days,
+                status=status,
+                terms=terms,
+            ),
+        )
+
+
+@contact_rules_app.command("add")
+def contact_rule_add(
+    ctx: typer.Context,
+    abc_class: Annotated[str, typer.Argument(help="The ABC class: A, B or C.")],
+    days: Annotated[int, typer.Option(help="Contact every this many days (1 to 366).")],
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(help="Interaction kinds that count (repeat; default: every kind)."),
+    ] = None,
+) -> None:
+    """Set how often clients of a class must be contacted (managers and admins). / Задать частоту."""
+    with opened(ctx) as replica:
+        _created(
+            replica, "contact-rules", {"abc_class": abc_class, "days": days, "kinds": kind or []}
+        )
 
 
 @people_app.command("add")
@@ -946,6 +1008,125 @@ def claim_end(ctx: typer.Context, record_id: str) -> None:
         _show(replica.update("claims", record_id, {"ends_on": ends_on}))
 
 
+# Saved segments (crm.segments): filters over counterparties every report takes (`report show …
+# --segment NAME`). Everyone sees every segment; its owner, their manager and an admin change it.
+segments_app = typer.Typer(
+    help="Saved segments: filters over counterparties for every report, offline. / Сегменты.",
+    no_args_is_help=True,
+)
+app.add_typer(segments_app, name="segments")
+CriterionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--criterion",
+        help="name=value[,value…], repeatable: kinds, tags, stage, owner_id (logins too), "
+        "visibility, region, industry, segment, source, abc_class, xyz_class; '-' for an empty "
+        "field. Any value of one criterion matches; every criterion must.",
+    ),
+]
+
+
+def _criteria(replica: Replica, pairs: list[str]) -> dict[str, list[str]]:
+    try:
+        return replica.segment_criteria(pairs)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --criterion: {exc}")
+        raise typer.Exit(2) from None
+
+
+@segments_app.command("list")
+def segments_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The segments, with how many of your counterparties (on this laptop) each holds."""
+    with opened(ctx) as replica:
+        rows = replica.segment_overview()
+    table = Table(
+        _id_column(),
+        "Название / Name",
+        "Автор / Owner",
+        "Условия / Criteria",
+        Column("Клиентов / Members", justify="right"),
+    )
+    for r in rows:
+        table.add_row(r["id"], r["name"], r["owner"], clip(r["criteria"], 60), str(r["members"]))
+    listing(table, rows, as_json=as_json)
+
+
+@segments_app.command("add")
+def segments_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The segment's name, e.g. 'Крупные Москва'.")],
+    criterion: CriterionOpt = None,
+    notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
+) -> None:
+    """Save a segment (offline; sent with the next sync): e.g. add "Крупные Москва"
+    --criterion abc_class=A,B --criterion region=Москва."""
+    with opened(ctx) as replica:
+        data = _fields(None, name=name, criteria=_criteria(replica, criterion or []), notes=notes)
+        _created(replica, "segments", data)
+
+
+@segments_app.command("edit")
+def segments_edit(
+    ctx: typer.Context,
+    segment: Annotated[str, typer.Argument(help="The segment's name or id.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    criterion: Annotated[
+        list[str] | None,
+        typer.Option("--criterion", help="The new criteria (all of them), as add takes them."),
+    ] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
+) -> None:
+    """Change a segment (offline; sent with the next sync)."""
+    with opened(ctx) as replica:
+        found = replica.segment_detail(segment, limit=1)
+        criteria = _criteria(replica, criterion) if criterion is not None else None
+        values = _fields(None, name=name, criteria=criteria, notes=notes)
+        _show(replica.update("segments", found["id"], values))
+
+
+@segments_app.command("show")
+def segments_show(
+    ctx: typer.Context,
+    segment: Annotated[str, typer.Argument(help="The segment's name or id.")],
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Members shown, at most.")] = 50,
+    as_json: ObjectJsonOpt = False,
+) -> None:
+    """A segment and its members on this laptop, by name."""
+    from crm.segments import describe
+
+    with opened(ctx) as replica:
+        found = replica.segment_detail(segment, limit=limit)
+    if as_json:
+        print_json(found)
+        return
+    console.print(f"{found['name']} ({found['id']}): {describe(found['criteria'])}")
+    if found.get("notes"):
+        console.print(found["notes"])
+    table = Table(_id_column(), "Контрагент / Counterparty", "ИНН / INN", "ABC")
+    for m in found["members"]:
+        table.add_row(m["id"], m["name"], m["inn"] or "", m["abc_class"] or "")
+    listing(table, found["members"])
+    console.print(f"{found['total']} counterparties / контрагентов")
+
+
+@segments_app.command("delete")
+def segments_delete(
+    ctx: typer.Context,
+    segment: Annotated[str, typer.Argument(help="The segment's name or id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a segment (offline; sent with the next sync). Asks first unless --yes."""
+    with opened(ctx) as replica:
+        found = replica.segment_detail(segment, limit=1)
+        if not yes and not typer.confirm(
+            f"Delete segment {found['name']!r}? / Удалить сегмент?", default=False
+        ):
+            console.print("nothing deleted / ничего не удалено")
+            raise typer.Exit(1)
+        replica.delete("segments", found["id"])
+    console.print(f"deleted {found['id']} (sent with the next sync)")
+
+
 @interactions_app.command("write")
 def letter_write(
     ctx: typer.Context,
@@ -1101,7 +1282,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 report_app = typer.Typer(
     help="Reports over your clients, offline: ABC/XYZ, the matrix, RFM, neglected clients, the "
-    "deals funnel, lost reasons, sources, activity, completeness. / "
+    "deals funnel, lost reasons, sources, activity, completeness, receivables. / "
     "Отчёты по вашим клиентам без сети.",
     no_args_is_help=True,
 )
@@ -1114,8 +1295,8 @@ def report_show(
     name: Annotated[
         str,
         typer.Argument(
-            help="abc, matrix, rfm, neglected, funnel, lost, sources, activity, completeness "
-            "or completeness-owners."
+            help="abc, matrix, rfm, neglected, funnel, lost, sources, activity, completeness, "
+            "completeness-owners, receivables or receivables-owners."
         ),
     ],
     starts: Annotated[
@@ -1133,7 +1314,8 @@ def report_show(
     owner: Annotated[
         str | None,
         typer.Option(
-            help="funnel, lost, sources, activity, completeness: only this salesperson (a login)."
+            help="funnel, lost, sources, activity, completeness, receivables: only this "
+            "salesperson (a login)."
         ),
     ] = None,
     rules: Annotated[
@@ -1146,6 +1328,13 @@ def report_show(
     sort: Annotated[
         str, typer.Option(help="completeness: score (the worst first), -score or name.")
     ] = "score",
+    segment: Annotated[
+        str | None,
+        typer.Option(
+            help="Only the clients of this saved segment (its name or id; satchel-field "
+            "segments list)."
+        ),
+    ] = None,
     export: Annotated[
         Path | None, typer.Option(help="Also write the report to this .xlsx or .csv file.")
     ] = None,
@@ -1156,9 +1345,9 @@ def report_show(
 
     from crm import analytics
     from crm.console import fail, show_report
-    from crm.reports import COMPLETENESS, PIPELINE, period
+    from crm.reports import COMPLETENESS, PIPELINE, RECEIVABLES, period
 
-    known = ("abc", "matrix", "rfm", "neglected", *PIPELINE, *COMPLETENESS)
+    known = ("abc", "matrix", "rfm", "neglected", "due", *PIPELINE, *COMPLETENESS, *RECEIVABLES)
     if name not in known:
         fail(f"the report is one of {', '.join(known)}", 2)
     if basis not in analytics.BASES:
@@ -1180,6 +1369,7 @@ def report_show(
                 owner=owner,
                 rules=rules,
                 sort=sort,
+                segment=segment,
             )
         except ValueError as exc:
             said = str(exc)

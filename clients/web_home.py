@@ -262,6 +262,9 @@ class LaptopHome:
         self._edits(session, actor).update(rt.name, record_id, data, expected_version)
         return session.get(rt.model, record_id)
 
+    def delete(self, session: Session, actor: User, rt: RecordType, record_id: str) -> None:
+        self._edits(session, actor).delete(rt.name, record_id)
+
     def devices(self, session: Session, user: User, token: str) -> list[DeviceInfo]:
         return []  # the laptop knows no device list; the server's UI shows and revokes them
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col
 
-from crm import access, diary
+from crm import access, analytics, diary
 from crm.models import Complaint, ContactPerson, Counterparty, Interaction, Reminder, User
 from crm.models.enums import ComplaintStatus, InteractionKind, InteractionStatus, MailStatus
 
@@ -30,6 +30,8 @@ MAX_ITEMS = 200
 UNSENT = (MailStatus.QUEUED, MailStatus.SENDING, MailStatus.FAILED, MailStatus.UNCERTAIN)
 # At most this many such letters, the newest first.
 MAX_LETTERS = 50
+# Clients due for contact shown on the agenda; the due report lists them all.
+MAX_DUE = 20
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class Agenda:
     letters: list[tuple[Interaction, Counterparty]] = field(default_factory=list)
     # The viewer's open complaints due today or overdue, the oldest deadline first.
     complaints: list[tuple[Complaint, Counterparty]] = field(default_factory=list)
+    # The viewer's own clients due for contact by their class's rule (``MAX_DUE`` shown), and how
+    # many more there are.
+    due: list[analytics.Due] = field(default_factory=list)
+    more_due: int = 0
 
     def overdue(self, complaint: Complaint) -> bool:
         """Whether ``complaint``'s deadline has passed (it was due before today)."""
@@ -286,6 +292,7 @@ def for_user(
     if len(reminders) == shown:
         more_reminders = diary.count_reminders(session, viewer, [viewer.id], since, end) - shown
     birthdays, more = upcoming_birthdays(session, viewer, today, birthday_days, limit=MAX_BIRTHDAYS)
+    due = analytics.due_contacts(session, viewer, today=today, owner_id=viewer.id)
     return Agenda(
         day=today,
         planned=planned_on(session, viewer, start, end),
@@ -296,4 +303,6 @@ def for_user(
         more_reminders=more_reminders,
         letters=letters_waiting(session, viewer),
         complaints=complaints_due(session, viewer, today),
+        due=due[:MAX_DUE],
+        more_due=max(0, len(due) - MAX_DUE),
     )

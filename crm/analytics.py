@@ -30,6 +30,11 @@ strictly worse — so ties share a score; recency scores fewer days higher. Segm
 R and FM = (F + M)/2, in this order: champions (R ≥ 4, FM ≥ 4), new (R ≥ 4, F = 1),
 loyal (R ≥ 3, FM ≥ 3), promising (R ≥ 4), at risk (R ≤ 2, FM ≥ 3), needs attention
 (R = 3), lost (R = 1), hibernating (the rest).
+
+**Segments.** Every client-level analysis takes ``only``: the counterparty ids to keep (a saved
+segment's members, ``crm.segments.members``), None for all. It is applied inside, as the rows are
+read, so totals, shares and quintiles are computed over the segment: ABC over a segment ranks its
+clients among themselves.
 """
 
 from __future__ import annotations
@@ -48,9 +53,9 @@ from sqlalchemy import case, func, select
 from sqlmodel import Session, col
 
 from crm import records
-from crm.models import Counterparty, Deal, Interaction, User
+from crm.models import ContactRule, Counterparty, Deal, Interaction, User
 from crm.models.enums import InteractionStatus
-from crm.models.trade import SalesSummary
+from crm.models.trade import Receivable, SalesSummary
 
 BASES = ("revenue", "profit")
 ZERO = Decimal(0)
@@ -145,9 +150,11 @@ def sums(
     *,
     product_group: str | None = None,
     counterparty_ids: Iterable[str] | None = None,
+    only: set[str] | None = None,
 ) -> Sums:
     """Each visible client's months of the period with sales, from the sales summaries
-    (``SalesSummary.months``: the format is documented there)."""
+    (``SalesSummary.months``: the format is documented there). ``only``: the clients to keep (a
+    segment's members, ``crm.segments``), picked as the rows are read; None for all."""
     check_period(starts, ends)
     if product_group is not None and len(product_group) > MAX_GROUP:
         raise ValueError(f"a product group's name is at most {MAX_GROUP} characters")
@@ -161,6 +168,8 @@ def sums(
     keys = [m.isoformat()[:7] + "," for m in months(starts, ends)]
     out: Sums = {}
     for cp, groups, text in session.execute(query):
+        if only is not None and cp not in only:
+            continue
         wanted = None
         if product_group is not None:
             if product_group not in groups:
@@ -360,14 +369,18 @@ def classify(
     thresholds: Thresholds | None = None,
     product_group: str | None = None,
     data: Sums | None = None,
+    only: set[str] | None = None,
 ) -> Classification:
     """ABC and XYZ of the clients ``actor`` sees over the months from ``starts`` to ``ends``
-    (``data``: their ``sums`` read already, as ``analyse`` does)."""
+    (``data``: their ``sums`` read already, as ``analyse`` does). ``only``: the clients to keep
+    (a segment), None for all — ranked among themselves: shares and classes are of their total."""
     if basis not in BASES:
         raise ValueError(f"basis must be one of {', '.join(BASES)}")
     t = thresholds or Thresholds()
     if data is None:
-        data = sums(session, actor, starts, ends, product_group=product_group)
+        data = sums(session, actor, starts, ends, product_group=product_group, only=only)
+    elif only is not None:
+        data = {cp: found for cp, found in data.items() if cp in only}
     period = [m.isoformat()[:7] for m in months(starts, ends)]
     if basis == "revenue":
         amounts = {cp: sum(r[0] for r in found.values()) for cp, found in data.items()}
@@ -469,11 +482,15 @@ def rfm(
     as_of: date | None = None,
     product_group: str | None = None,
     data: Sums | None = None,
+    only: set[str] | None = None,
 ) -> list[RfmClient]:
-    """RFM of the clients ``actor`` sees that bought in the period, best first."""
+    """RFM of the clients ``actor`` sees that bought in the period, best first (``only``: of these
+    clients, a segment, scored among themselves; None for all)."""
     as_of = as_of or last_day(month_start(ends))
     if data is None:
-        data = sums(session, actor, starts, ends, product_group=product_group)
+        data = sums(session, actor, starts, ends, product_group=product_group, only=only)
+    elif only is not None:
+        data = {cp: found for cp, found in data.items() if cp in only}
     clients = []
     for cp, found in data.items():
         key = max(found)
@@ -500,9 +517,10 @@ def analyse(
     basis: str = "revenue",
     thresholds: Thresholds | None = None,
     product_group: str | None = None,
+    only: set[str] | None = None,
 ) -> tuple[Classification, list[RfmClient]]:
-    """ABC/XYZ and RFM together, the summaries read once."""
-    data = sums(session, actor, starts, ends, product_group=product_group)
+    """ABC/XYZ and RFM together, the summaries read once (``only``: of these clients)."""
+    data = sums(session, actor, starts, ends, product_group=product_group, only=only)
     return (
         classify(session, actor, starts, ends, basis=basis, thresholds=thresholds, data=data),
         rfm(session, actor, starts, ends, data=data),
@@ -531,9 +549,11 @@ def neglected(
     kinds: Iterable[str] = ("client",),
     contact_kinds: Iterable[str] | None = None,
     owner_id: str | None = None,
+    only: set[str] | None = None,
 ) -> list[Neglected]:
     """Counterparties of ``kinds`` that ``actor`` sees with no contact done in the last ``days``
-    days (``contact_kinds``: which interactions count; all by default), longest neglected first."""
+    days (``contact_kinds``: which interactions count; all by default), longest neglected first
+    (``only``: of these counterparties, a segment; None for all)."""
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days is a whole number from 1 to {MAX_DAYS}")
     wanted = set(kinds)
@@ -562,6 +582,8 @@ def neglected(
     for cp, name, owner, cp_kinds, abc, last in session.execute(query):
         if wanted and not wanted & set(cp_kinds or ()):
             continue
+        if only is not None and cp not in only:
+            continue
         last_day_ = last.date() if last is not None and hasattr(last, "date") else None
         if last is not None and last_day_ is None:
             last_day_ = _day(last)
@@ -573,12 +595,90 @@ def neglected(
     return out
 
 
+@dataclass
+class Due:
+    """A client due for contact by its class's rule (``ContactRule``)."""
+
+    counterparty_id: str
+    name: str
+    owner_id: str | None
+    abc: str
+    every: int  # the rule: contact every this many days
+    last_contact: date | None  # None: never
+    days: int | None  # since the last contact; None: never
+    overdue: int | None  # days past the rule's interval (0: due today); None: never contacted
+
+
+def due_contacts(
+    session: Session,
+    actor: User,
+    *,
+    today: date,
+    owner_id: str | None = None,
+    only: set[str] | None = None,
+) -> list[Due]:
+    """The counterparties ``actor`` sees whose ABC class has a contact rule and whose last contact
+    done (of the rule's kinds; any kind when it names none) was that many days ago or more, or who
+    were never contacted: never contacted first, then the most overdue. ``owner_id``: one
+    salesperson's clients (the agenda asks for the viewer's own); ``only``: these counterparties."""
+    rules = list(session.execute(select(ContactRule)).scalars())
+    by_kinds: dict[tuple[str, ...], dict[str, int]] = {}
+    for rule in rules:
+        by_kinds.setdefault(tuple(sorted(rule.kinds or ())), {})[rule.abc_class] = rule.days
+    rt = records.record_type("counterparties")
+    out = []
+    for kinds, classes in by_kinds.items():
+        candidates: Any = select(col(Counterparty.id)).where(
+            col(Counterparty.abc_class).in_(list(classes))
+        )
+        if owner_id is not None:
+            candidates = candidates.where(col(Counterparty.owner_id) == owner_id)
+        last_q: Any = select(
+            col(Interaction.counterparty_id), func.max(col(Interaction.starts_at))
+        ).where(
+            col(Interaction.status) == InteractionStatus.DONE.value,
+            col(Interaction.counterparty_id).in_(candidates),
+        )
+        if kinds:
+            last_q = last_q.where(col(Interaction.kind).in_(list(kinds)))
+        last_q = last_q.group_by(col(Interaction.counterparty_id)).subquery()
+        query: Any = (
+            select(
+                col(Counterparty.id),
+                col(Counterparty.legal_name),
+                col(Counterparty.owner_id),
+                col(Counterparty.abc_class),
+                last_q.c[1],
+            )
+            .outerjoin(last_q, last_q.c[0] == col(Counterparty.id))
+            .where(col(Counterparty.abc_class).in_(list(classes)))
+            .where(records.visible(rt, actor))
+        )
+        if owner_id is not None:
+            query = query.where(col(Counterparty.owner_id) == owner_id)
+        for cp, name, owner, abc, last in session.execute(query):
+            if only is not None and cp not in only:
+                continue
+            every = classes[abc]
+            day = None if last is None else (last.date() if hasattr(last, "date") else _day(last))
+            ago = None if day is None else (today - day).days
+            if ago is not None and ago < every:
+                continue
+            out.append(
+                Due(cp, name, owner, abc, every, day, ago, None if ago is None else ago - every)
+            )
+    out.sort(key=lambda d: (d.overdue is not None, -(d.overdue or 0), d.name))
+    return out
+
+
 # -- Deals, channels and activity (issue 14): the funnel, lost reasons, sources, manager activity
 #
-# Satchel keeps no history of a deal's stages and no day a deal was closed (Deal has no
-# ``closed_on``), so every deal report puts a deal in a period by the day it was **created**
-# (``created_at``, a UTC day, whole calendar months as everywhere here) and reads its stage as it
-# is now: the funnel of a quarter is what became of the deals opened in that quarter.
+# The funnel, lost reasons and sources put a deal in a period by the day it was **created**
+# (``created_at``, a UTC day, whole calendar months as everywhere here) and read its stage as it is
+# now, and how far it got from its stage history (``Deal.stages``, kept by crm.rules since
+# migration 0017): the funnel of a quarter is what became of the deals opened in that quarter. The
+# closed-deals report puts a won or lost deal in a period by the day it was **closed**
+# (``Deal.closed_on``; for a deal closed before its history was kept, the day it was last changed).
 
 OPEN_STAGES = ("new", "qualification", "proposal", "negotiation")
 FUNNEL_STAGES = (*OPEN_STAGES, "won")
@@ -638,12 +738,32 @@ class _Deal:
     rub: bool  # the amount is in roubles (or not given)
     source: str | None
     lost_reason: str | None
+    furthest: int  # index in FUNNEL_STAGES of the furthest stage it reached
+
+
+def furthest_stage(stage: str, stages: Iterable[Any] | None) -> int:
+    """Index in ``FUNNEL_STAGES`` of the furthest stage a deal reached: a won deal every stage; an
+    open one its stage now or a later one its history shows (moved back from negotiation, it has
+    still reached negotiation); a lost one the furthest open stage of its history (``new`` when it
+    has none: closed before its history was kept, or lost from the start)."""
+    if stage == "won":
+        return len(FUNNEL_STAGES) - 1
+    been = [entry.get("stage") for entry in stages or () if isinstance(entry, dict)]
+    if stage in OPEN_STAGES:
+        been.append(stage)
+    return max((FUNNEL_STAGES.index(s) for s in been if s in OPEN_STAGES), default=0)
 
 
 def _deals(
-    session: Session, actor: User, starts: date, ends: date, owner_id: str | None
+    session: Session,
+    actor: User,
+    starts: date,
+    ends: date,
+    owner_id: str | None,
+    only: set[str] | None = None,
 ) -> list[_Deal]:
-    """The deals ``actor`` sees created in the period's whole months (of ``owner_id`` only)."""
+    """The deals ``actor`` sees created in the period's whole months (of ``owner_id`` only; of the
+    counterparties ``only``, a segment, when given)."""
     lo, hi = _instants(starts, ends)
     rt = records.record_type("deals")
     query: Any = (
@@ -657,6 +777,7 @@ def _deals(
             col(Deal.closed_volume),
             col(Deal.source),
             col(Deal.lost_reason),
+            col(Deal.stages),
         )
         .where(records.visible(rt, actor))
         .where(col(Deal.created_at) >= lo, col(Deal.created_at) < hi)
@@ -664,13 +785,22 @@ def _deals(
     if owner_id is not None:
         query = query.where(col(Deal.owner_id) == owner_id)
     out = []
-    for id_, cp, owner, stage, amount, currency, volume, source, reason in session.execute(query):
+    for row in session.execute(query):
+        id_, cp, owner, stage, amount, currency, volume, source, reason, stages = row
+        if only is not None and cp not in only:
+            continue
         rub = (currency or CURRENCY) == CURRENCY
-        # A won deal's amount is what was shipped (closed_volume) where that is known.
-        value = volume if stage == "won" and volume is not None else amount
-        money = Decimal(value) if rub and value is not None else ZERO
-        out.append(_Deal(id_, cp, owner, stage, money, rub, source, reason))
+        money = _deal_money(stage, amount, volume, rub)
+        furthest = furthest_stage(stage, stages)
+        out.append(_Deal(id_, cp, owner, stage, money, rub, source, reason, furthest))
     return out
+
+
+def _deal_money(stage: str, amount: Any, volume: Any, rub: bool) -> Decimal:
+    """A deal's amount in roubles (0 in another currency): a won deal's is what was shipped
+    (closed_volume) where that is known."""
+    value = volume if stage == "won" and volume is not None else amount
+    return Decimal(value) if rub and value is not None else ZERO
 
 
 def _percent(part: int, whole: int) -> float | None:
@@ -686,7 +816,7 @@ class FunnelStage:
     stage: str
     deals: int  # deals at this stage now
     amount: Decimal  # their amount, roubles (won: the closed volume where known)
-    reached: int  # deals at this stage or further along (lost ones count as having entered only)
+    reached: int  # deals that got to this stage or further (furthest_stage)
     conversion: float | None  # percent of ``reached`` that reached the next stage
     probability: int  # percent (STAGE_PROBABILITY)
     forecast: Decimal | None  # amount × probability, open stages only
@@ -710,14 +840,21 @@ class Funnel:
 
 
 def funnel(
-    session: Session, actor: User, starts: date, ends: date, *, owner_id: str | None = None
+    session: Session,
+    actor: User,
+    starts: date,
+    ends: date,
+    *,
+    owner_id: str | None = None,
+    only: set[str] | None = None,
 ) -> Funnel:
-    """The deals ``actor`` sees created in the period, by their stage now. A deal at a stage has
-    *reached* that stage and every one before it (a won deal every stage); a lost deal only
-    ``new``, since no stage history is kept. Conversion from a stage: reached(next) /
-    reached(stage). Win rate: won / (won + lost). Forecast: an open stage's amount × its
-    ``STAGE_PROBABILITY``."""
-    deals = _deals(session, actor, starts, ends, owner_id)
+    """The deals ``actor`` sees created in the period, by their stage now. A deal has *reached* the
+    furthest stage it got to (``furthest_stage``: from its history; a won deal every stage, a lost
+    one the furthest open stage it was at before it was lost) and every one before it. Conversion
+    from a stage: reached(next) / reached(stage). Win rate: won / (won + lost). Forecast: an open
+    stage's amount × its ``STAGE_PROBABILITY``. ``only``: the deals of these counterparties (a
+    segment), None for all."""
+    deals = _deals(session, actor, starts, ends, owner_id, only)
     first, last = whole_months(starts, ends)
     counts = {s: 0 for s in STAGES_SHOWN}
     amounts = {s: ZERO for s in STAGES_SHOWN}
@@ -725,10 +862,7 @@ def funnel(
         stage = d.stage if d.stage in counts else "new"  # an unknown stage: the funnel's mouth
         counts[stage] += 1
         amounts[stage] += d.amount
-    reached = [
-        sum(counts[s] for s in FUNNEL_STAGES[i:]) + (counts["lost"] if i == 0 else 0)
-        for i in range(len(FUNNEL_STAGES))
-    ]
+    reached = [sum(1 for d in deals if d.furthest >= i) for i in range(len(FUNNEL_STAGES))]
     stages = []
     for i, stage in enumerate(STAGES_SHOWN):
         is_open = stage in OPEN_STAGES
@@ -762,6 +896,79 @@ def funnel(
 
 
 @dataclass
+class ClosedRow:
+    month: date  # the first day of the month the deals were closed in
+    owner_id: str | None
+    won: int
+    won_amount: Decimal  # roubles: the closed volume where known, else the amount
+    lost: int
+    lost_amount: Decimal
+    win_rate: float | None  # percent of won among won + lost
+    other_currency: int  # deals whose amount is in another currency (left out of the sums)
+
+
+def _closed_day(closed_on: Any, updated_at: Any) -> date:
+    """The day a won or lost deal was closed: ``closed_on``; a deal closed before the history was
+    kept has none, and counts on the day it was last changed."""
+    if closed_on is not None:
+        return _day(closed_on)
+    return updated_at.date() if hasattr(updated_at, "date") else _day(updated_at)
+
+
+def closed(
+    session: Session,
+    actor: User,
+    starts: date,
+    ends: date,
+    *,
+    owner_id: str | None = None,
+    only: set[str] | None = None,
+) -> list[ClosedRow]:
+    """The deals ``actor`` sees that were won or lost in the period's whole months, by the day they
+    were closed (``_closed_day``): per month and owner, oldest month first. ``only``: the
+    counterparties to keep (a segment), None for all."""
+    first, last = whole_months(starts, ends)
+    rt = records.record_type("deals")
+    query: Any = (
+        select(
+            col(Deal.counterparty_id),
+            col(Deal.owner_id),
+            col(Deal.stage),
+            col(Deal.amount),
+            col(Deal.currency),
+            col(Deal.closed_volume),
+            col(Deal.closed_on),
+            col(Deal.updated_at),
+        )
+        .where(records.visible(rt, actor))
+        .where(col(Deal.stage).in_(["won", "lost"]))
+    )
+    if owner_id is not None:
+        query = query.where(col(Deal.owner_id) == owner_id)
+    rows: dict[tuple[date, str | None], ClosedRow] = {}
+    for cp, owner, stage, amount, currency, volume, closed_on, updated_at in session.execute(query):
+        day = _closed_day(closed_on, updated_at)
+        if not first <= day <= last or (only is not None and cp not in only):
+            continue
+        key = (month_start(day), owner)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = ClosedRow(key[0], owner, 0, ZERO, 0, ZERO, None, 0)
+        rub = (currency or CURRENCY) == CURRENCY
+        money = _deal_money(stage, amount, volume, rub)
+        row.other_currency += 0 if rub else 1
+        if stage == "won":
+            row.won += 1
+            row.won_amount += money
+        else:
+            row.lost += 1
+            row.lost_amount += money
+    for row in rows.values():
+        row.win_rate = _percent(row.won, row.won + row.lost)
+    return sorted(rows.values(), key=lambda r: (r.month, r.owner_id or ""))
+
+
+@dataclass
 class LostReason:
     reason: str  # the most common spelling; "" when none was given
     deals: int
@@ -771,12 +978,18 @@ class LostReason:
 
 
 def lost(
-    session: Session, actor: User, starts: date, ends: date, *, owner_id: str | None = None
+    session: Session,
+    actor: User,
+    starts: date,
+    ends: date,
+    *,
+    owner_id: str | None = None,
+    only: set[str] | None = None,
 ) -> list[LostReason]:
     """The lost deals ``actor`` sees created in the period, by reason: reasons grouped trimmed
     and case-folded, shown in their most common spelling; most deals first (then the larger
-    amount, then the reason)."""
-    deals = [d for d in _deals(session, actor, starts, ends, owner_id) if d.stage == "lost"]
+    amount, then the reason). ``only``: of these counterparties (a segment), None for all."""
+    deals = [d for d in _deals(session, actor, starts, ends, owner_id, only) if d.stage == "lost"]
     shown = spellings(d.lost_reason for d in deals)
     groups: dict[str, list[_Deal]] = {}
     for d in deals:
@@ -818,12 +1031,14 @@ def sources(
     *,
     owner_id: str | None = None,
     data: Sums | None = None,
+    only: set[str] | None = None,
 ) -> list[SourceRow]:
     """Which channel brings clients: per source (grouped as ``lost`` groups reasons) the new
     counterparties of the period and how many of them are clients now, the deals created in
     the period from that source and the won ones, and the period's revenue (the sales
     summaries, ``sums``) of all the counterparties from that source. Largest first: new
-    counterparties, then revenue, then won amount."""
+    counterparties, then revenue, then won amount. ``only``: the counterparties to count (a
+    segment) — their deals and sales only; None for all."""
     lo, hi = _instants(starts, ends)
     first, last = whole_months(starts, ends)
     rt = records.record_type("counterparties")
@@ -836,9 +1051,11 @@ def sources(
     if owner_id is not None:
         query = query.where(col(Counterparty.owner_id) == owner_id)
     companies = session.execute(query).all()
-    deals = _deals(session, actor, starts, ends, owner_id)
+    if only is not None:
+        companies = [c for c in companies if c[0] in only]
+    deals = _deals(session, actor, starts, ends, owner_id, only)
     if data is None:
-        data = sums(session, actor, first, last)
+        data = sums(session, actor, first, last, only=only)
     shown = spellings([c[1] for c in companies] + [d.source for d in deals])
     rows: dict[str, SourceRow] = {}
 
@@ -891,28 +1108,38 @@ def activity(
     *,
     now: datetime,
     owner_id: str | None = None,
+    only: set[str] | None = None,
 ) -> list[ActivityRow]:
     """Contacts (interactions) ``actor`` sees whose time falls in the period, per responsible
     person: done ones per kind, and done / planned ahead / overdue (planned, its time before
-    ``now``, not done) / cancelled. Most contacts first."""
+    ``now``, not done) / cancelled. Most contacts first. ``only``: the contacts with these
+    counterparties (a segment), None for all."""
     lo, hi = _instants(starts, ends)
     rt = records.record_type("interactions")
+    grouped: list[Any] = [
+        col(Interaction.responsible_id),
+        col(Interaction.kind),
+        col(Interaction.status),
+    ]
+    if only is not None:  # counted per counterparty too, to keep the segment's
+        grouped.append(col(Interaction.counterparty_id))
     query: Any = (
         select(
-            col(Interaction.responsible_id),
-            col(Interaction.kind),
-            col(Interaction.status),
+            *grouped[:3],
             func.count(),
             func.sum(case((col(Interaction.starts_at) < now, 1), else_=0)),
+            *grouped[3:],
         )
         .where(records.visible(rt, actor))
         .where(col(Interaction.starts_at) >= lo, col(Interaction.starts_at) < hi)
-        .group_by(col(Interaction.responsible_id), col(Interaction.kind), col(Interaction.status))
+        .group_by(*grouped)
     )
     if owner_id is not None:
         query = query.where(col(Interaction.responsible_id) == owner_id)
     rows: dict[str | None, ActivityRow] = {}
-    for who, kind, status, n, past in session.execute(query):
+    for who, kind, status, n, past, *cp in session.execute(query):
+        if only is not None and cp[0] not in only:
+            continue
         r = rows.get(who)
         if r is None:
             r = rows[who] = ActivityRow(who, {k: 0 for k in INTERACTION_KINDS}, 0, 0, 0, 0)
@@ -926,4 +1153,122 @@ def activity(
             r.cancelled += n
     out = list(rows.values())
     out.sort(key=lambda r: (-r.total, -r.done, r.responsible_id is None, r.responsible_id or ""))
+    return out
+
+
+# -- Receivables (issue 14): what clients owe on their invoices, and how late
+#
+# Read from the ``Receivable`` rows alone (each client's open invoices, written by
+# crm.invoices.settle), which laptops hold for the clients they see: a salesperson offline gets
+# the answer the server gives them. An invoice is overdue when its due day is before ``today``;
+# its days late are ``today − due_on`` (1 the day after it fell due).
+
+AGEING = ((1, 30), (31, 60), (61, 90), (91, None))  # overdue days per bucket: 1–30 … over 90
+NO_MONEY = Decimal("0.00")  # money is kept in kopecks: a zero amount reads "0.00" too
+
+
+def ageing_bucket(days_late: int) -> int:
+    """The index in ``AGEING`` of an invoice ``days_late`` days overdue (1 or more)."""
+    for i, (_low, high) in enumerate(AGEING):
+        if high is None or days_late <= high:
+            return i
+    return len(AGEING) - 1
+
+
+@dataclass
+class ReceivableRow:
+    counterparty_id: str
+    name: str
+    owner_id: str | None
+    owed: Decimal  # outstanding on the open invoices
+    overdue: Decimal  # of it, on invoices due before today
+    not_due: Decimal  # of it, due today or later
+    ageing: list[Decimal]  # the overdue amount per AGEING bucket
+    oldest_days: int | None  # days the most overdue invoice is late; None: nothing overdue
+    invoices: int  # open invoices
+    overdue_invoices: int
+
+
+def receivables(
+    session: Session,
+    actor: User,
+    *,
+    today: date,
+    owner_id: str | None = None,
+    only: set[str] | None = None,
+) -> list[ReceivableRow]:
+    """What each client ``actor`` sees owes on ``today`` (``owner_id``: that salesperson's
+    clients; ``only``: of these clients, a segment), from their ``Receivable`` rows: the most
+    overdue first (then the most owed, then the name)."""
+    rt = records.record_type("receivables")
+    query: Any = (
+        select(
+            col(Receivable.counterparty_id),
+            col(Receivable.invoices),
+            col(Counterparty.legal_name),
+            col(Counterparty.owner_id),
+        )
+        .join(Counterparty, col(Counterparty.id) == col(Receivable.counterparty_id))
+        .where(records.visible(rt, actor))
+    )
+    if owner_id is not None:
+        query = query.where(col(Counterparty.owner_id) == owner_id)
+    out = []
+    for cp, invoices, name, owner in session.execute(query):
+        if only is not None and cp not in only:
+            continue
+        row = ReceivableRow(
+            cp, name, owner, NO_MONEY, NO_MONEY, NO_MONEY, [NO_MONEY] * len(AGEING), None, 0, 0
+        )
+        for invoice in invoices or []:
+            left = Decimal(str(invoice["amount"])) - Decimal(str(invoice.get("paid") or 0))
+            if left <= 0:
+                continue
+            row.invoices += 1
+            row.owed += left
+            late = (today - date.fromisoformat(str(invoice["due_on"])[:10])).days
+            if late > 0:
+                row.overdue += left
+                row.overdue_invoices += 1
+                row.ageing[ageing_bucket(late)] += left
+                row.oldest_days = max(row.oldest_days or 0, late)
+            else:
+                row.not_due += left
+        if row.invoices:
+            out.append(row)
+    out.sort(key=lambda r: (-r.overdue, -r.owed, r.name, r.counterparty_id))
+    return out
+
+
+@dataclass
+class ReceivableOwner:
+    owner_id: str | None  # the clients' owner; None: clients nobody owns
+    clients: int  # clients owing anything
+    overdue_clients: int
+    owed: Decimal
+    overdue: Decimal
+    not_due: Decimal
+    ageing: list[Decimal]
+    oldest_days: int | None
+
+
+def receivables_by_owner(rows: Iterable[ReceivableRow]) -> list[ReceivableOwner]:
+    """``receivables`` rolled up per salesperson (the clients' owner): the most overdue first."""
+    found: dict[str | None, ReceivableOwner] = {}
+    for r in rows:
+        o = found.get(r.owner_id)
+        if o is None:
+            o = found[r.owner_id] = ReceivableOwner(
+                r.owner_id, 0, 0, NO_MONEY, NO_MONEY, NO_MONEY, [NO_MONEY] * len(AGEING), None
+            )
+        o.clients += 1
+        o.overdue_clients += r.overdue > 0
+        o.owed += r.owed
+        o.overdue += r.overdue
+        o.not_due += r.not_due
+        o.ageing = [a + b for a, b in zip(o.ageing, r.ageing, strict=True)]
+        if r.oldest_days is not None:
+            o.oldest_days = max(o.oldest_days or 0, r.oldest_days)
+    out = list(found.values())
+    out.sort(key=lambda o: (-o.overdue, -o.owed, o.owner_id is None, o.owner_id or ""))
     return out

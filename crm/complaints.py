@@ -78,10 +78,14 @@ def check_period(starts: date, ends: date) -> None:
         raise ValueError(f"a period is at most {MAX_DAYS} days")
 
 
-def _rows(session: Session, actor: User, starts: date, ends: date) -> list[_Row]:
+def _rows(
+    session: Session, actor: User, starts: date, ends: date, only: set[str] | None = None
+) -> list[_Row]:
     rt = records.record_type("complaints")
     lo = datetime.combine(starts, time(), UTC)
     hi = datetime.combine(ends + timedelta(days=1), time(), UTC)
+    # With ``only`` (a segment's members), each complaint's counterparty too, to keep theirs.
+    whose = [col(Complaint.counterparty_id)] if only is not None else []
     found = session.execute(
         select(
             col(Complaint.status),
@@ -91,12 +95,15 @@ def _rows(session: Session, actor: User, starts: date, ends: date) -> list[_Row]
             col(Complaint.deadline),
             col(Complaint.created_at),
             col(Complaint.resolved_at),
+            *whose,
         ).where(
             records.visible(rt, actor),
             col(Complaint.created_at) >= lo,
             col(Complaint.created_at) < hi,
         )
     ).all()
+    if only is not None:
+        return [_Row(*row[:-1]) for row in found if row[-1] in only]
     return [_Row(*row) for row in found]
 
 
@@ -122,12 +129,21 @@ def _line(by: str, value: str, rows: list[_Row], today: date) -> dict[str, Any]:
     }
 
 
-def report(session: Session, actor: User, starts: date, ends: date, today: date) -> Report:
+def report(
+    session: Session,
+    actor: User,
+    starts: date,
+    ends: date,
+    today: date,
+    *,
+    only: set[str] | None = None,
+) -> Report:
     """The complaints registered from ``starts`` to ``ends`` (whole days, UTC) that ``actor`` sees:
     one row per cause (of the closed ones), per subject and per product (the ``TOP_PRODUCTS`` most
-    frequent), and the totals in ``about``; overdue means open with a deadline before ``today``."""
+    frequent), and the totals in ``about``; overdue means open with a deadline before ``today``.
+    ``only``: the complaints of these counterparties (a segment), None for all."""
     check_period(starts, ends)
-    rows = _rows(session, actor, starts, ends)
+    rows = _rows(session, actor, starts, ends, only)
     lines: list[dict[str, Any]] = []
     by_cause: dict[str, list[_Row]] = defaultdict(list)
     by_subject: dict[str, list[_Row]] = defaultdict(list)

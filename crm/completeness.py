@@ -212,8 +212,10 @@ def cards(
     *,
     owner_id: str | None = None,
     ids: Iterable[str] | None = None,
+    keep: set[str] | None = None,
 ) -> list[Card]:
-    """The facts of every counterparty ``actor`` sees (of ``owner_id`` only; of ``ids`` only): its
+    """The facts of every counterparty ``actor`` sees (of ``owner_id`` only; of ``ids`` only,
+    asked in SQL, for a few; of ``keep`` only, picked as they are read, for many: a segment): its
     fields, its contact persons ``actor`` sees and the latest done contact ``actor`` sees."""
     only = None if ids is None else list(ids)
     query: Any = select(
@@ -236,6 +238,8 @@ def cards(
     if only is not None:
         query = query.where(col(Counterparty.id).in_(only))
     rows = session.execute(query).all()
+    if keep is not None:
+        rows = [row for row in rows if row[0] in keep]
     wanted = {row[0] for row in rows}
     people: dict[str, list[int]] = {}
     people_q: Any = select(col(ContactPerson.counterparty_id), col(ContactPerson.contacts)).where(
@@ -301,12 +305,14 @@ def scores(
     rules: Sequence[Rule] = RULES,
     owner_id: str | None = None,
     sort: str = "score",
+    only: set[str] | None = None,
 ) -> list[Score]:
     """Every card ``actor`` sees scored on ``day``: the worst first (``sort="score"``), the best
-    first (``"-score"``) or by name (``"name"``); ties by name, then id."""
+    first (``"-score"``) or by name (``"name"``); ties by name, then id. ``only``: these cards (a
+    segment), None for all."""
     if sort not in SORTS:
         raise ValueError(f"sort is one of {', '.join(SORTS)}")
-    found = [score(c, day, rules) for c in cards(session, actor, owner_id=owner_id)]
+    found = [score(c, day, rules) for c in cards(session, actor, owner_id=owner_id, keep=only)]
     found.sort(key=lambda s: (s.card.name, s.card.id))
     if sort != "name":
         found.sort(key=lambda s: s.score, reverse=sort == "-score")

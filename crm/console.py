@@ -92,7 +92,9 @@ def reporting(extra: ExitCodes | Callable[[], ExitCodes] | None = None) -> Itera
         elif isinstance(details, list):
             for line in details:
                 err.print(f"  {line}")
-        raise typer.Exit(codes.get(type(exc), 1)) from None
+        # A subclass exits as its nearest listed class does (crm.commerceml's error is an ImportFailed).
+        code = next((codes[t] for t in type(exc).__mro__ if t in codes), 1)
+        raise typer.Exit(code) from None
 
 
 # -- listening -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, insert, select
 from sqlmodel import SQLModel, col
 
-from crm import accounts, analytics, changes, search, validation
+from crm import accounts, analytics, changes, invoices, search, validation
 from crm.database import Database
 from crm.demo_words import (
     ADJECTIVES,
@@ -78,6 +78,7 @@ from crm.models import (
     Complaint,
     ContactKey,
     ContactPerson,
+    ContactRule,
     Counterparty,
     Deal,
     Interaction,
@@ -91,6 +92,8 @@ from crm.models import (
     User,
 )
 from crm.models.base import construct
+from crm.models.enums import ContractStatus
+from crm.models.trade import Contract, Invoice, Receivable
 from crm.trade import summary_of
 
 DEMO_PASSWORD = "demo-password"
@@ -113,6 +116,10 @@ SEASON = {
     12: 1.25,
 }
 OUR_NAME = "ООО «Сатчел Трейд»"
+# The clients' contracts (most have one): payment deferment in days, and how often each is agreed.
+PAYMENT_DAYS = ((0, 0.15), (14, 0.35), (30, 0.35), (45, 0.15))
+# How clients pay their invoices: (share of clients, how), see _Builder.books.
+PUNCTUAL, SLOW, CHRONIC = 0.75, 0.17, 0.08
 DEFAULT_TODAY = date(2026, 11, 1)
 BATCH_SIZE = 2_000
 
@@ -158,6 +165,10 @@ class DemoData:
     complaints: list[Complaint] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
     absences: list[Absence] = field(default_factory=list)
+    contracts: list[Contract] = field(default_factory=list)
+    invoices: list[Invoice] = field(default_factory=list)
+    receivables: list[Receivable] = field(default_factory=list)
+    contact_rules: list[ContactRule] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, type[SQLModel], list[Any]]]:
         """(stage name, model, records) in insertion order."""
@@ -177,6 +188,10 @@ class DemoData:
             Complaint,
             Claim,
             Absence,
+            Contract,
+            Invoice,
+            Receivable,
+            ContactRule,
         )
         return [
             (f.name.replace("_", " "), model, getattr(self, f.name))
@@ -205,6 +220,28 @@ class _Company:
     himself: tuple[str, str, str] | None = None  # the ИП: surname, first name, patronymic
     people: list[str] = field(default_factory=list)  # ids
     deals: list[str] = field(default_factory=list)  # ids
+
+
+def _stage_history(
+    stage: str, created: datetime, end: datetime, by: str | None
+) -> list[dict[str, Any]]:
+    """A demo deal's moves, as crm.rules would have kept them: from ``new`` through the open stages
+    to ``stage`` (a lost deal drops out at some open stage), spread between ``created`` and ``end``.
+    Drawn from its own generator, so the rest of the demo stays as it was."""
+    rng = random.Random(created.timestamp())
+    order = list(analytics.OPEN_STAGES)
+    if stage == "won":
+        path = [*order, "won"]
+    elif stage == "lost":
+        path = [*order[: rng.randint(1, len(order))], "lost"]
+    else:
+        path = order[: order.index(stage) + 1] if stage in order else [stage]
+    span = (end - created).total_seconds()
+    moments = sorted(rng.random() * span for _ in path[1:])
+    at = [created, *(created + timedelta(seconds=int(m)) for m in moments)]
+    if stage in ("won", "lost"):
+        at[-1] = end
+    return [{"stage": s, "at": t.isoformat(), "by": by} for s, t in zip(path, at, strict=True)]
 
 
 class _Builder:
@@ -372,6 +409,27 @@ class _Builder:
         self.spb = by_login["kuznetsova"]
         self.sellers = [by_login[login] for login in ("ivanov", "petrova", "sidorov", "kuznetsova")]
         self.absences(by_login)
+        self.contact_rules()
+
+    def contact_rules(self) -> None:
+        """The manager's contact rules: A clients every 14 days, B every 30, C every 60 (ids from
+        their own generator, so the rest of the demo stays as it was)."""
+        at = self.now - timedelta(days=90)
+        for abc, days in (("A", 14), ("B", 30), ("C", 60)):
+            self.data.contact_rules.append(
+                construct(
+                    ContactRule,
+                    id=str(uuid.UUID(int=random.Random(f"rule {abc}").getrandbits(128), version=4)),
+                    abc_class=abc,
+                    days=days,
+                    kinds=[],
+                    created_at=at,
+                    created_by=self.manager,
+                    updated_at=at,
+                    updated_by=self.manager,
+                    version=1,
+                )
+            )
 
     def absences(self, by_login: dict[str, str]) -> None:
         """Something for the whereabouts board this week and next: a trip from today, a vacation
@@ -694,6 +752,9 @@ class _Builder:
             owner_id=company.owner_id,
             **self.audit(created, company.owner_id),
         )
+        end = datetime.combine(close, time(15, 0), UTC) if stage in ("won", "lost") else self.now
+        deal.stages = _stage_history(stage, created, max(end, created), company.owner_id)
+        deal.closed_on = close if stage in ("won", "lost") else None
         company.deals.append(deal.id)
         self.data.deals.append(deal)
 
@@ -930,6 +991,165 @@ class _Builder:
                 )
             )
 
+    def books(self, seed: int) -> None:
+        """Contracts, invoices and how the clients pay them (issue 14), over the shipments and
+        payments ``sales`` made.
+
+        Drawn from a random stream of their own, so every other record of the demo stays what it
+        was. Most clients have a contract giving 0 (prepayment), 14, 30 or 45 days to pay; each
+        shipment document has its invoice, issued the same day, due by the contract (or
+        ``crm.invoices.DEFAULT_PAYMENT_DAYS``). Three clients in four pay on time, some a little
+        late, about one in twelve chronically late (weeks or months, some invoices never, some
+        in part). Most payments name their invoice («Оплата по счету № …»), the others the
+        shipment, settled oldest first. A payment falling after today is not made yet. Then every
+        client is settled as ``crm.invoices.settle`` would: most invoices paid, a realistic few
+        overdue.
+        """
+        rng = random.Random(f"books-{seed}")
+        today = self.now.date()
+
+        def uid() -> str:
+            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+        def audit(day: date) -> dict[str, Any]:
+            at = datetime.combine(day, time(10, 0), tzinfo=UTC)
+            return {
+                "id": uid(),
+                "created_at": at,
+                "created_by": None,
+                "updated_at": at,
+                "updated_by": None,
+                "version": 1,
+            }
+
+        # Plain values, not the records' instrumented attributes: a medium demo reads them 300,000
+        # times (``_row`` reads them the same way).
+        by_client: dict[str, list[dict[str, Any]]] = {}
+        for record in self.data.sales:
+            values = vars(record)
+            by_client.setdefault(values["counterparty_id"], []).append(values)
+        paid_by = {vars(p)["key"].removeprefix("demo-"): p for p in self.data.payments}
+        companies = {c.record.id: vars(c.record) for c in self.companies}
+        ours = vars(self.data.payments[0])["payee_inn"] if self.data.payments else None
+        payments: list[Payment] = []
+        number = 0
+        for cp_id, sales in by_client.items():
+            cp = companies[cp_id]
+            sales.sort(key=lambda s: (s["sold_on"], s["number"]))
+            days = invoices.DEFAULT_PAYMENT_DAYS
+            contract: str | None = None
+            if rng.random() < 0.85:
+                days = rng.choices([d for d, _ in PAYMENT_DAYS], [w for _, w in PAYMENT_DAYS])[0]
+                signed = sales[0]["sold_on"] - timedelta(days=5 + int(rng.random() * 60))
+                contract = f"{100 + len(self.data.contracts)}/{signed.year % 100:02d}"
+                self.data.contracts.append(
+                    construct(
+                        Contract,
+                        counterparty_id=cp_id,
+                        number=contract,
+                        signed_on=signed,
+                        starts_on=signed,
+                        ends_on=None,
+                        status=ContractStatus.ACTIVE.value,
+                        payment_days=days,
+                        amount=None,
+                        terms="Предоплата 100 %" if days == 0 else f"Отсрочка платежа {days} дней",
+                        **audit(signed),
+                    )
+                )
+            habit = rng.random()
+            kind = "punctual" if habit < PUNCTUAL else "slow" if habit < PUNCTUAL + SLOW else "late"
+            opened: list[invoices.Open] = []
+            paying: list[tuple[date, str, Decimal, str]] = []
+            for row in sales:
+                number += 1
+                day, revenue = row["sold_on"], row["revenue"]
+                due = day + timedelta(days=days)
+                billed = invoices.Open(uid(), f"СЧ-{number:06d}", day, due, revenue)
+                opened.append(billed)
+                if kind == "punctual":
+                    on_time = rng.random() < 0.9
+                    late = (
+                        -int(rng.random() * (days + 1)) if on_time else 1 + int(rng.random() * 10)
+                    )
+                elif kind == "slow":
+                    late = int(rng.random() * 36)
+                else:
+                    late = 20 + int(rng.random() * 130)
+                    if rng.random() < 0.03:
+                        continue  # never paid
+                pay_day = max(day, due + timedelta(days=late))
+                if pay_day >= today:
+                    continue  # not paid yet
+                amount = revenue
+                if kind == "late" and rng.random() < 0.06:
+                    amount = (amount * Decimal("0.6")).quantize(Decimal("0.01"))  # in part
+                purpose = (
+                    f"Оплата по счету № {billed.number} от {day:%d.%m.%Y}, в т.ч. НДС"
+                    if rng.random() < 0.75
+                    else f"Оплата по накладной {row['number']} от {day:%d.%m.%Y}"
+                )
+                made = paid_by.get(row["id"])
+                if made is not None:  # as ``sales`` made it, paid another day (not yet attached)
+                    vars(made).update(paid_on=pay_day, amount=amount, purpose=purpose)
+                else:
+                    made = construct(
+                        Payment,
+                        id=uid(),
+                        key=f"demo-{row['id']}",
+                        number=str(1 + int(rng.random() * 9999)),
+                        paid_on=pay_day,
+                        amount=amount,
+                        direction="in",
+                        payer_name=cp["legal_name"],
+                        payer_inn=cp["inn"],
+                        payer_kpp=cp["kpp"],
+                        payee_name=OUR_NAME,
+                        payee_inn=ours,
+                        payee_kpp=None,
+                        purpose=purpose,
+                        counterparty_id=cp_id,
+                        imported_at=self.now,
+                        imported_by=None,
+                    )
+                payments.append(made)
+                paying.append((pay_day, vars(made)["number"], amount, purpose))
+            settled = invoices.settle_one(list(opened), paying)
+            for billed, row in zip(opened, sales, strict=True):
+                at = datetime.combine(row["sold_on"], time(10, 0), tzinfo=UTC)
+                self.data.invoices.append(
+                    construct(
+                        Invoice,
+                        id=billed.id,
+                        number=billed.number,
+                        issued_on=billed.issued_on,
+                        counterparty_id=cp_id,
+                        salesperson_id=row["salesperson_id"],
+                        amount=billed.amount,
+                        due_on=billed.due_on,
+                        contract_number=contract,
+                        paid_amount=billed.paid,
+                        paid_on=billed.paid_on,
+                        created_at=at,
+                        created_by=None,
+                        updated_at=at,
+                        updated_by=None,
+                        version=1,
+                    )
+                )
+            entries, owed = invoices.receivable_of(settled)
+            if entries:
+                self.data.receivables.append(
+                    construct(
+                        Receivable,
+                        counterparty_id=cp_id,
+                        invoices=entries,
+                        owed=owed,
+                        **audit(today),
+                    )
+                )
+        self.data.payments = payments
+
     def reminder(self, owners: dict[str, str]) -> None:
         rng = self.rng
         pools: dict[str, list[Any]] = {
@@ -1142,6 +1362,7 @@ def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoDat
             b.complaint(company)
         for company in rng.sample(buyers, min(len(buyers), max(3, len(companies) // 10))):
             b.claim(company)
+    b.books(seed)
     return b.data
 
 

@@ -23,6 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import TYPE_STRING
@@ -88,6 +89,9 @@ def to_xlsx(
     sheet: Any = book.active
     # Excel refuses these in a sheet's name, and more than 31 characters.
     sheet.title = "".join("-" if c in "\\/?*[]:" else c for c in title)[:31] or "Report"
+    # The whole title (a sheet's name is cut at 31 characters): the file's and the printed heading.
+    book.properties.title = title[:255]
+    sheet.oddHeader.center.text = title[:200].replace("&", "&&")
     sheet.append([c.title for c in columns])
     widths = [len(c.title) for c in columns]
     for r, row in enumerate(rows, start=2):
@@ -133,6 +137,20 @@ def to_xlsx(
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def attachment(filename: str, segment: str | None = None) -> str:
+    """A ``Content-Disposition`` for a report's file ``filename`` (ASCII: ``abc-2026-05-01.xlsx``);
+    with ``segment``, the segment's name goes into the name a browser saves it under
+    (``abc-Крупные Москва-2026-05-01.xlsx``, RFC 6266's ``filename*``)."""
+    if not segment:
+        return f'attachment; filename="{filename}"'
+    stem, dash, rest = filename.partition("-")
+    named = "".join(c if c.isprintable() and c not in '\\/:*?"<>|' else "_" for c in segment)
+    return (
+        f'attachment; filename="{filename}"; '
+        f"filename*=UTF-8''{quote(f'{stem}-{named[:60]}{dash}{rest}', safe='')}"
+    )
 
 
 def write(

@@ -30,12 +30,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from crm import access, changes, records, registry, search, trade
+from crm import access, changes, invoices, records, registry, search, trade
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.models import (
     ContactPerson,
     Counterparty,
     CounterpartyMerge,
+    Invoice,
     Payment,
     Reminder,
     Sale,
@@ -238,9 +239,41 @@ def merge(
         ).rowcount  # type: ignore[attr-defined]
         if paid:
             moved["payments"] = paid
+        # Its invoices too; the survivor's are settled anew by both clients' payments, and the
+        # absorbed one's receivable goes (it owes nothing now). One invoice imported under both
+        # (the same number and day) is kept once, the survivor's.
+        kept = {
+            (number, day)
+            for number, day in session.execute(
+                select(col(Invoice.number), col(Invoice.issued_on)).where(
+                    col(Invoice.counterparty_id) == survivor_id
+                )
+            )
+        }
+        for twin in session.execute(
+            select(Invoice).where(col(Invoice.counterparty_id) == absorbed_id)
+        ).scalars():
+            if (twin.number, twin.issued_on) in kept:
+                session.delete(twin)
+        session.flush()
+        billed = session.execute(
+            update(Invoice)
+            .where(col(Invoice.counterparty_id) == absorbed_id)
+            .values(
+                counterparty_id=survivor_id,
+                version=col(Invoice.version) + 1,
+                updated_at=now,
+                updated_by=actor.id,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if billed:
+            moved["invoices"] = billed
     session.flush()
     if sold:
         trade.refresh_summaries(session, [survivor_id, absorbed_id])
+    if billed or paid:
+        invoices.settle(session, [survivor_id, absorbed_id])
     for person in session.execute(
         select(ContactPerson).where(col(ContactPerson.counterparty_id) == survivor_id)
     ).scalars():

@@ -34,7 +34,9 @@ from crm.models import (
     Counterparty,
     Deal,
     Interaction,
+    Invoice,
     Payment,
+    Receivable,
     Reminder,
     Sale,
     SalesSummary,
@@ -457,6 +459,7 @@ _DEPENDENTS: dict[type, list[tuple[type, str]]] = {
         (ContactPerson, "counterparty_id"),
         (Share, "counterparty_id"),
         (SalesSummary, "counterparty_id"),
+        (Receivable, "counterparty_id"),
     ],
 }
 
@@ -505,9 +508,11 @@ def _delete(session: Session, record: Any) -> None:
             ).scalars():
                 item.contact_person_id = None
     if isinstance(record, Counterparty) and changes.on_server(session):
-        # Its shipments go with it (the monthly totals above, through the change log); its
+        # Its shipments and invoices go with it (the monthly totals and the receivable above,
+        # through the change log); its
         # payments go back to the unmatched (crm.trade.match_payments).
         session.execute(sql_delete(Sale).where(col(Sale.counterparty_id) == record.id))
+        session.execute(sql_delete(Invoice).where(col(Invoice.counterparty_id) == record.id))
         session.execute(
             sql_update(Payment)
             .where(col(Payment.counterparty_id) == record.id)

@@ -42,6 +42,17 @@ class Report:
         }
 
 
+def in_segment(report: Report, segment: Any) -> Report:
+    """``report`` named for the segment (``crm.models.Segment``, or None: as it is) it was computed
+    over: its title ends with the segment's name (the XLSX sheet's and the screens' heading) and
+    ``about`` says which segment."""
+    if segment is not None:
+        report.title = f"{report.title} — {segment.name}"
+        report.about["segment"] = segment.name
+        report.about["segment_id"] = segment.id
+    return report
+
+
 def default_period(today: date) -> tuple[date, date]:
     """The last twelve full months before ``today``'s month."""
     ends = today.replace(day=1) - timedelta(days=1)
@@ -246,12 +257,49 @@ def neglected(session: Session, items: list[analytics.Neglected], days: int) -> 
     )
 
 
+def due(session: Session, items: list[analytics.Due]) -> Report:
+    """Clients due for contact by their class's rule (``analytics.due_contacts``)."""
+    logins = _logins(session)
+    rows = [
+        {
+            "counterparty_id": d.counterparty_id,
+            "name": d.name,
+            "owner": logins.get(d.owner_id or "", ""),
+            "abc": d.abc,
+            "every": d.every,
+            "last_contact": d.last_contact,
+            "days": d.days,
+            "overdue": d.overdue,
+        }
+        for d in items
+    ]
+    return Report(
+        "due",
+        "Пора связаться / Due for contact",
+        [
+            _CLIENT,
+            _OWNER,
+            Column("abc", "ABC"),
+            Column("every", "Раз в, дней / Every, days", "int"),
+            Column("last_contact", "Последний контакт / Last contact", "date"),
+            Column("days", "Дней без контакта / Days since", "int"),
+            Column("overdue", "Просрочено, дней / Overdue, days", "int"),
+        ],
+        rows,
+        about={"clients": len(rows), "never": sum(1 for d in items if d.days is None)},
+    )
+
+
 def moves(
     older: Any,
     newest: Any,
     moved: list[Any],
     logins: dict[str, str] | None = None,
+    only: set[str] | None = None,
 ) -> Report:
+    """Who changed class between two kept computations (``only``: of these clients, a segment)."""
+    if only is not None:
+        moved = [m for m in moved if m.counterparty_id in only]
     rows = [
         {
             "counterparty_id": m.counterparty_id,
@@ -511,7 +559,58 @@ def activity(
     )
 
 
-PIPELINE = ("funnel", "lost", "sources", "activity")
+def closed(
+    session: Session,
+    items: list[analytics.ClosedRow],
+    starts: date,
+    ends: date,
+    owner_id: str | None = None,
+) -> Report:
+    first, last = analytics.whole_months(starts, ends)
+    logins = _logins(session)
+    rows = [
+        {
+            "month": r.month,
+            "owner": logins.get(r.owner_id or "") or NOT_GIVEN,
+            "won": r.won,
+            "won_amount": r.won_amount,
+            "lost": r.lost,
+            "lost_amount": r.lost_amount,
+            "win_rate": _round(r.win_rate),
+        }
+        for r in items
+    ]
+    won = sum(r.won for r in items)
+    lost_ = sum(r.lost for r in items)
+    return Report(
+        "closed",
+        "Закрытые сделки / Closed deals",
+        [
+            Column("month", "Месяц / Month", "date"),
+            Column("owner", "Ответственный / Owner"),
+            Column("won", "Выиграно / Won", "int"),
+            Column("won_amount", "Объём выигранных / Won volume", "money"),
+            Column("lost", "Проиграно / Lost", "int"),
+            Column("lost_amount", "Сумма проигранных / Lost amount", "money"),
+            Column("win_rate", "Доля выигранных, % / Win rate, %", "percent"),
+        ],
+        rows,
+        [Chart("Выиграно по месяцам / Won by month", "month", ("won_amount",), "bar")],
+        {
+            "starts": first,
+            "ends": last,
+            "owner": logins.get(owner_id or "") or None,
+            "won": won,
+            "won_amount": sum((r.won_amount for r in items), Decimal(0)),
+            "lost": lost_,
+            "lost_amount": sum((r.lost_amount for r in items), Decimal(0)),
+            "win_rate": _round(won / (won + lost_) * 100 if won + lost_ else None),
+            "other_currency": sum(r.other_currency for r in items),
+        },
+    )
+
+
+PIPELINE = ("funnel", "lost", "sources", "activity", "closed")
 
 
 def pipeline(
@@ -523,22 +622,34 @@ def pipeline(
     *,
     owner_id: str | None = None,
     now: datetime | None = None,
+    only: set[str] | None = None,
 ) -> Report:
     """One of the deal and activity reports (``PIPELINE``) over what ``actor`` sees — every door
-    (REST, the commands, the laptop, the screens) builds them here."""
+    (REST, the commands, the laptop, the screens) builds them here. ``only``: over these
+    counterparties (a segment's members, ``crm.segments``), None for all."""
     if name == "funnel":
-        return funnel(session, analytics.funnel(session, actor, starts, ends, owner_id=owner_id))
+        result = analytics.funnel(session, actor, starts, ends, owner_id=owner_id, only=only)
+        return funnel(session, result)
     if name == "lost":
-        items = analytics.lost(session, actor, starts, ends, owner_id=owner_id)
+        items = analytics.lost(session, actor, starts, ends, owner_id=owner_id, only=only)
         return lost(session, items, starts, ends, owner_id)
     if name == "sources":
-        found = analytics.sources(session, actor, starts, ends, owner_id=owner_id)
+        found = analytics.sources(session, actor, starts, ends, owner_id=owner_id, only=only)
         return sources(session, found, starts, ends, owner_id)
     if name == "activity":
         rows = analytics.activity(
-            session, actor, starts, ends, now=now or datetime.now(UTC), owner_id=owner_id
+            session,
+            actor,
+            starts,
+            ends,
+            now=now or datetime.now(UTC),
+            owner_id=owner_id,
+            only=only,
         )
         return activity(session, rows, starts, ends, owner_id)
+    if name == "closed":
+        done = analytics.closed(session, actor, starts, ends, owner_id=owner_id, only=only)
+        return closed(session, done, starts, ends, owner_id)
     raise ValueError(f"no report {name!r}: {', '.join(PIPELINE)}")
 
 
@@ -557,17 +668,21 @@ def completeness(
     owner_id: str | None = None,
     sort: str = "score",
     found: list[judged.Score] | None = None,
+    only: set[str] | None = None,
 ) -> Report:
     """How complete the cards ``actor`` sees are on ``day`` (``crm.completeness``): per card
     (``completeness``: name, INN, owner, score, what is missing; the worst first by default) or
     per salesperson (``completeness-owners``: cards, average score, cards under 50 %). ``rules``
     as ``completeness.choose`` reads them (every rule by default); ``ValueError`` for a bad one.
-    ``found``: the scores already computed with those rules (a screen showing both reports)."""
+    ``found``: the scores already computed with those rules (a screen showing both reports);
+    ``only``: these cards (a segment's members), None for all."""
     if name not in COMPLETENESS:
         raise ValueError(f"no report {name!r}: {', '.join(COMPLETENESS)}")
     chosen = judged.choose(rules)
     if found is None:
-        found = judged.scores(session, actor, day, rules=chosen, owner_id=owner_id, sort=sort)
+        found = judged.scores(
+            session, actor, day, rules=chosen, owner_id=owner_id, sort=sort, only=only
+        )
     logins = _logins(session)
     about: dict[str, Any] = {
         "day": day,
@@ -625,6 +740,117 @@ def completeness(
             _OWNER,
             Column("score", "Полнота, % / Score, %", "percent"),
             Column("missing", "Чего не хватает / Missing"),
+        ],
+        rows,
+        about=about,
+    )
+
+
+# -- Receivables (crm.invoices, analytics.receivables)
+
+RECEIVABLES = ("receivables", "receivables-owners")
+AGEING_TITLES = (
+    ("days_1_30", "1–30 дней / 1–30 days"),
+    ("days_31_60", "31–60 дней / 31–60 days"),
+    ("days_61_90", "61–90 дней / 61–90 days"),
+    ("days_over_90", "Более 90 дней / Over 90 days"),
+)
+
+
+def receivables(
+    session: Session,
+    actor: User,
+    day: date,
+    *,
+    name: str = "receivables",
+    owner_id: str | None = None,
+    only: set[str] | None = None,
+) -> Report:
+    """What the clients ``actor`` sees owe on ``day`` (``analytics.receivables``): per client
+    (``receivables``: owed, overdue, not yet due, the overdue amount by age, the oldest overdue
+    days, open invoices; the most overdue first) or per salesperson (``receivables-owners``: the
+    same summed over their clients). ``only``: these clients (a segment's members)."""
+    if name not in RECEIVABLES:
+        raise ValueError(f"no report {name!r}: {', '.join(RECEIVABLES)}")
+    found = analytics.receivables(session, actor, today=day, owner_id=owner_id, only=only)
+    logins = _logins(session)
+    ageing = [Column(key, title, "money") for key, title in AGEING_TITLES]
+    about: dict[str, Any] = {
+        "day": day,
+        "owner": logins.get(owner_id or "") or None,
+        "clients": len(found),
+        "overdue_clients": sum(r.overdue > 0 for r in found),
+        "owed": sum((r.owed for r in found), analytics.NO_MONEY),
+        "overdue": sum((r.overdue for r in found), analytics.NO_MONEY),
+        "not_due": sum((r.not_due for r in found), analytics.NO_MONEY),
+    }
+    for i, (key, _title) in enumerate(AGEING_TITLES):
+        about[key] = sum((r.ageing[i] for r in found), analytics.NO_MONEY)
+    money = [
+        Column("owed", "Долг / Owed", "money"),
+        Column("overdue", "Просрочено / Overdue", "money"),
+        Column("not_due", "Срок не наступил / Not yet due", "money"),
+        *ageing,
+        Column("oldest_days", "Макс. просрочка, дней / Oldest overdue, days", "int"),
+    ]
+    if name == "receivables-owners":
+        people = dict(session.execute(select(col(User.id), col(User.full_name))).all())
+        rows = [
+            {
+                "user_id": o.owner_id,
+                "login": logins.get(o.owner_id or "", NOBODY if o.owner_id is None else ""),
+                "name": people.get(o.owner_id or "", ""),
+                "clients": o.clients,
+                "overdue_clients": o.overdue_clients,
+                "owed": o.owed,
+                "overdue": o.overdue,
+                "not_due": o.not_due,
+                **{key: o.ageing[i] for i, (key, _t) in enumerate(AGEING_TITLES)},
+                "oldest_days": o.oldest_days,
+            }
+            for o in analytics.receivables_by_owner(found)
+        ]
+        return Report(
+            name,
+            "Дебиторская задолженность по менеджерам / Receivables per salesperson",
+            [
+                Column("login", "Сотрудник / User"),
+                Column("name", "ФИО / Name"),
+                Column("clients", "Должников / Clients owing", "int"),
+                Column("overdue_clients", "С просрочкой / Overdue clients", "int"),
+                *money,
+            ],
+            rows,
+            [Chart("Просрочено / Overdue", "login", ("overdue", "not_due"), "bar")],
+            about,
+        )
+    known = names(session, actor)
+    rows = [
+        {
+            "counterparty_id": r.counterparty_id,
+            "name": r.name,
+            "inn": (known.get(r.counterparty_id) or ("", None, None))[2] or "",
+            "owner": logins.get(r.owner_id or "", ""),
+            "owed": r.owed,
+            "overdue": r.overdue,
+            "not_due": r.not_due,
+            **{key: r.ageing[i] for i, (key, _t) in enumerate(AGEING_TITLES)},
+            "oldest_days": r.oldest_days,
+            "invoices": r.invoices,
+            "overdue_invoices": r.overdue_invoices,
+        }
+        for r in found
+    ]
+    return Report(
+        name,
+        "Дебиторская задолженность / Receivables",
+        [
+            _CLIENT,
+            _INN,
+            _OWNER,
+            *money,
+            Column("invoices", "Открытых счетов / Open invoices", "int"),
+            Column("overdue_invoices", "Просроченных / Overdue invoices", "int"),
         ],
         rows,
         about=about,

@@ -8,13 +8,20 @@ rows of one document and group are summed. The client is found by INN (and KPP a
 branches) or by its exact name, among the counterparties the importer sees; the salesperson
 by login or full name. All or nothing: every bad row is listed and nothing is written. A
 sale already stored (same number, date, client and group) is skipped, so importing an
-export again, or an overlapping one, adds nothing.
+export again, or an overlapping one, adds nothing. ``store_sales`` is that storing, once every
+row is known good; 1C's CommerceML shipments go through it too (``crm.commerceml_import``).
 
 **Bank statements** (``import_statement``) come in 1C's ``1CClientBankExchange`` format
 (``crm.bank``). Every well-formed document is kept once (its key), matched to the
 counterparty whose INN (and KPP among branches) pays or is paid; unmatched ones are kept
 and listed for matching later (``match_payments`` tries again after new counterparties
-arrive). A statement with a broken document imports nothing and lists every problem.
+arrive). A statement with a broken document imports nothing and lists every problem. The
+clients whose incoming payments arrive or are matched have their invoices settled anew
+(``crm.invoices.settle``).
+
+The pieces of an import of a 1C export — ``read_export`` (columns found by headers or a
+mapping), ``Sheet.parse``, ``Parties`` (the client and the salesperson of a row) and ``refuse``
+(every bad row listed) — serve the invoices import (``crm.invoices``) too.
 
 **Sales summaries** (``refresh_summaries``) are rewritten from the sales of the clients whose
 sales changed, through the ORM, so the change log carries them to the laptops.
@@ -28,7 +35,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -243,6 +250,138 @@ class _Clients:
         raise ValueError("the row names no counterparty (ИНН or name)")
 
 
+def with_mapping(
+    fields: tuple[_Field, ...], mapping: Mapping[str, str] | None
+) -> tuple[_Field, ...]:
+    """``fields`` with the headers ``mapping`` names ({header in the file: field}) as aliases."""
+    if not mapping:
+        return fields
+    known = {f.name for f in fields}
+    bad = sorted(set(mapping.values()) - known)
+    if bad:
+        raise ImportFailed(
+            f"unknown field(s) in the mapping: {', '.join(bad)}; known: {', '.join(sorted(known))}"
+        )
+    return tuple(
+        _Field(f.name, (*f.aliases, *(h for h, n in mapping.items() if n == f.name)))
+        for f in fields
+    )
+
+
+@dataclass
+class Sheet:
+    """A 1C export as read: its headers, the rows that hold anything (as Excel numbers them),
+    which columns hold each field, and the columns no field needs."""
+
+    headers: list[str]
+    rows: list[tuple[int, list[str]]]
+    columns: dict[str, list[int]]
+    ignored: list[str]
+
+    def cell(self, cells: list[str], name: str) -> tuple[str, str] | None:
+        """(header, text) of the field's first non-empty cell in the row."""
+        for i in self.columns.get(name, []):
+            if cells[i]:
+                return self.headers[i], cells[i]
+        return None
+
+    def parse(
+        self,
+        cells: list[str],
+        parsers: Iterable[tuple[str, Callable[[str], Any], bool]],
+        values: dict[str, Any],
+        problems: list[tuple[str | None, str]],
+    ) -> None:
+        """Parse the fields named (name, parser, required) into ``values``; problems listed."""
+        for name, parse, required in parsers:
+            got = self.cell(cells, name)
+            if got is None:
+                if required:
+                    problems.append((self.headers[self.columns[name][0]], "is empty"))
+                continue
+            try:
+                values[name] = parse(got[1])
+            except ValueError as exc:
+                problems.append((got[0], str(exc)))
+
+
+def read_export(
+    path: Path,
+    fields: tuple[_Field, ...],
+    mapping: Mapping[str, str] | None,
+    required: list[tuple[str, ...]],
+) -> Sheet:
+    """Read a 1C export (XLSX or CSV) whose columns are found by ``fields``' headers or
+    ``mapping``. 1C's exports carry more columns than a document needs (warehouse, quantity,
+    VAT…): those are ignored, and said so (``Sheet.ignored``)."""
+    headers, rows = read_table(path)
+    fields = with_mapping(fields, mapping)
+    known = {_key(alias) for f in fields for alias in f.aliases}
+    ignored = [h for h in headers if h and _key(h) not in known]
+    if ignored:
+        fields = (*fields, _Field("ignored", tuple(ignored), multi=True))
+    columns = _map_headers(headers, rows, fields, required)
+    return Sheet(headers, [(n, cells) for n, cells in rows if any(cells)], columns, ignored)
+
+
+class Parties:
+    """Who a row of an export is about: the client among the counterparties the importer sees
+    (``_Clients``), and the salesperson by login or full name."""
+
+    def __init__(self, session: Session, actor: User) -> None:
+        self.session = session
+        self.clients = _Clients(session, actor)
+        self.users: list[User] | None = None
+
+    def find(
+        self,
+        sheet: Sheet,
+        cells: list[str],
+        values: dict[str, Any],
+        problems: list[tuple[str | None, str]],
+    ) -> None:
+        """Set ``values["counterparty_id"]`` (and ``"salesperson_id"`` when the row names one)."""
+        inn = kpp = None
+        inn_ok = True
+        if (got := sheet.cell(cells, "inn")) is not None:
+            try:
+                inn = validation.validate_inn(_tax_number(got[1], inn=True))
+            except ValueError as exc:
+                problems.append((got[0], str(exc)))
+                inn_ok = False
+        if (got := sheet.cell(cells, "kpp")) is not None:
+            kpp = _tax_number(got[1], inn=False)
+        name_cell = sheet.cell(cells, "counterparty")
+        if inn_ok:
+            try:
+                values["counterparty_id"] = self.clients.find(
+                    inn, kpp, name_cell[1] if name_cell else None
+                )
+            except ValueError as exc:
+                where = sheet.cell(cells, "inn") or name_cell
+                problems.append((where[0] if where else None, str(exc)))
+        if (got := sheet.cell(cells, "salesperson")) is not None:
+            if self.users is None:
+                self.users = list(self.session.execute(select(User)).scalars())
+            try:
+                values["salesperson_id"] = _find_user(self.users, got[1]).id
+            except ValueError as exc:
+                problems.append((got[0], str(exc)))
+
+
+def refuse(errors: list[RowError], total: int) -> None:
+    """Raise ``ImportFailed`` listing the rows' problems (when there are any): nothing is imported."""
+    if not errors:
+        return
+    rows_bad = len({e.row for e in errors})
+    details = [str(e) for e in errors[:MAX_DETAILS]]
+    if len(errors) > MAX_DETAILS:
+        details.append(f"… and {len(errors) - MAX_DETAILS} more")
+    raise ImportFailed(
+        f"{rows_bad} of {total} rows have errors; nothing was imported", details=details
+    )
+
+
 def import_sales(
     session: Session,
     actor: User,
@@ -260,85 +399,29 @@ def import_sales(
     report with its errors and writes nothing.
     """
     _may_import(actor, "sales")
-    headers, rows = read_table(path)
-    fields: tuple[_Field, ...] = SALE_FIELDS
-    if mapping:
-        known = {f.name for f in SALE_FIELDS}
-        bad = sorted(set(mapping.values()) - known)
-        if bad:
-            raise ImportFailed(
-                f"unknown field(s) in the mapping: {', '.join(bad)}; known: {', '.join(sorted(known))}"
-            )
-        fields = tuple(
-            _Field(f.name, (*f.aliases, *(h for h, n in mapping.items() if n == f.name)))
-            for f in SALE_FIELDS
-        )
-    # 1C's exports carry more columns than a sale needs (warehouse, quantity, VAT…): those are
-    # ignored, and said so.
-    known = {_key(alias) for f in fields for alias in f.aliases}
-    ignored = [h for h in headers if h and _key(h) not in known]
-    if ignored:
-        fields = (*fields, _Field("ignored", tuple(ignored), multi=True))
-    columns = _map_headers(
-        headers, rows, fields, [("number",), ("date",), ("inn", "counterparty"), ("revenue",)]
+    sheet = read_export(
+        path, SALE_FIELDS, mapping, [("number",), ("date",), ("inn", "counterparty"), ("revenue",)]
     )
-    filled = [(n, cells) for n, cells in rows if any(cells)]
-    report = SalesReport(total=len(filled), ignored=ignored)
-    clients = _Clients(session, actor)
-    users: list[User] | None = None
+    filled = sheet.rows
+    report = SalesReport(total=len(filled), ignored=sheet.ignored)
+    parties = Parties(session, actor)
     found: dict[tuple[str, date, str, str], dict[str, Any]] = {}
     for done, (number, cells) in enumerate(filled, 1):
-
-        def cell(name: str, cells: list[str] = cells) -> tuple[str, str] | None:
-            for i in columns.get(name, []):
-                if cells[i]:
-                    return headers[i], cells[i]
-            return None
-
         problems: list[tuple[str | None, str]] = []
         values: dict[str, Any] = {}
-        for name, parse in (
-            ("number", lambda t: t.strip()[:60]),
-            ("date", _sold_on),
-            ("revenue", _amount),
-            ("cost", _amount),
-        ):
-            got = cell(name)
-            if got is None:
-                if name != "cost":
-                    header = headers[columns[name][0]]
-                    problems.append((header, "is empty"))
-                continue
-            try:
-                values[name] = parse(got[1])
-            except ValueError as exc:
-                problems.append((got[0], str(exc)))
-        inn = kpp = None
-        inn_ok = True
-        if (got := cell("inn")) is not None:
-            try:
-                inn = validation.validate_inn(_tax_number(got[1], inn=True))
-            except ValueError as exc:
-                problems.append((got[0], str(exc)))
-                inn_ok = False
-        if (got := cell("kpp")) is not None:
-            kpp = _tax_number(got[1], inn=False)
-        name_cell = cell("counterparty")
-        if inn_ok:
-            try:
-                values["counterparty_id"] = clients.find(
-                    inn, kpp, name_cell[1] if name_cell else None
-                )
-            except ValueError as exc:
-                where = cell("inn") or name_cell
-                problems.append((where[0] if where else None, str(exc)))
-        if (got := cell("salesperson")) is not None:
-            users = users if users is not None else list(session.execute(select(User)).scalars())
-            try:
-                values["salesperson_id"] = _find_user(users, got[1]).id
-            except ValueError as exc:
-                problems.append((got[0], str(exc)))
-        group = (cell("product_group") or ("", ""))[1].strip()[:200]
+        sheet.parse(
+            cells,
+            (
+                ("number", lambda t: t.strip()[:60], True),
+                ("date", _sold_on, True),
+                ("revenue", _amount, True),
+                ("cost", _amount, False),
+            ),
+            values,
+            problems,
+        )
+        parties.find(sheet, cells, values, problems)
+        group = (sheet.cell(cells, "product_group") or ("", ""))[1].strip()[:200]
         report.errors += [RowError(number, column, message) for column, message in problems]
         if not problems:
             key = (values["number"], values["date"], values["counterparty_id"], group)
@@ -353,16 +436,71 @@ def import_sales(
                     row.pop("cost", None)
         if progress and (done % 500 == 0 or done == len(filled)):
             progress(done, len(filled))
-    if report.errors:
-        if dry_run:
-            return report
-        rows_bad = len({e.row for e in report.errors})
-        details = [str(e) for e in report.errors[:MAX_DETAILS]]
-        if len(report.errors) > MAX_DETAILS:
-            details.append(f"… and {len(report.errors) - MAX_DETAILS} more")
-        raise ImportFailed(
-            f"{rows_bad} of {report.total} rows have errors; nothing was imported", details=details
-        )
+    if report.errors and dry_run:
+        return report
+    refuse(report.errors, report.total)
+    report.created, report.skipped, report.months = store_sales(
+        session,
+        actor,
+        [
+            SaleRow(
+                number=v["number"],
+                sold_on=v["date"],
+                counterparty_id=v["counterparty_id"],
+                revenue=v["revenue"],
+                cost=v.get("cost"),
+                salesperson_id=v.get("salesperson_id"),
+                product_group=v["product_group"],
+            )
+            for v in found.values()
+        ],
+        dry_run=dry_run,
+    )
+    if dry_run:
+        return report
+    log.info(
+        "sales import: %d rows, %d sales stored, %d already there, %d summaries rewritten",
+        report.total,
+        report.created,
+        report.skipped,
+        report.months,
+    )
+    return report
+
+
+@dataclass
+class SaleRow:
+    """A sale to store: one document's amount for one product group (``Sale``'s fields)."""
+
+    number: str
+    sold_on: date
+    counterparty_id: str
+    revenue: Decimal
+    cost: Decimal | None = None  # None: 1C gave none
+    salesperson_id: str | None = None
+    product_group: str = ""
+
+
+def store_sales(
+    session: Session, actor: User, rows: Iterable[SaleRow], *, dry_run: bool = False
+) -> tuple[int, int, int]:
+    """Store these sales: (created, skipped as stored already, sales summaries rewritten).
+
+    What the spreadsheet and the CommerceML imports share once every row is known good: rows
+    of one document and group (same number, day, client and group) are summed (the cost stays
+    unknown if any row's is); a sale stored already is skipped, so importing again adds
+    nothing; the clients' summaries are rewritten. ``dry_run`` counts and writes nothing.
+    """
+    _may_import(actor, "sales")
+    found: dict[tuple[str, date, str, str], SaleRow] = {}
+    for row in rows:
+        key = (row.number, row.sold_on, row.counterparty_id, row.product_group)
+        have = found.get(key)
+        if have is None:
+            found[key] = replace(row)
+        else:  # another line of the same document and group
+            have.revenue += row.revenue
+            have.cost = None if have.cost is None or row.cost is None else have.cost + row.cost
     stored: set[tuple[str, date, str, str]] = set()
     keys = list(found)
     for start in range(0, len(keys), 300):
@@ -385,35 +523,27 @@ def import_sales(
                 )
             )
         )
-    new = [v for k, v in found.items() if k not in stored]
-    report.skipped = len(found) - len(new)
-    report.created = len(new)
+    new = [row for key, row in found.items() if key not in stored]
+    skipped = len(found) - len(new)
     if dry_run:
-        return report
-    for values in new:
+        return len(new), skipped, 0
+    for row in new:
         session.add(
             Sale(
-                number=values["number"],
-                sold_on=values["date"],
-                counterparty_id=values["counterparty_id"],
-                salesperson_id=values.get("salesperson_id"),
-                revenue=values["revenue"],
-                cost=values.get("cost"),
-                product_group=values["product_group"],
+                number=row.number,
+                sold_on=row.sold_on,
+                counterparty_id=row.counterparty_id,
+                salesperson_id=row.salesperson_id,
+                revenue=row.revenue,
+                cost=row.cost,
+                product_group=row.product_group,
                 created_by=actor.id,
                 updated_by=actor.id,
             )
         )
     session.flush()
-    report.months = refresh_summaries(session, {v["counterparty_id"] for v in new})
-    log.info(
-        "sales import: %d rows, %d sales stored, %d already there, %d summaries rewritten",
-        report.total,
-        report.created,
-        report.skipped,
-        report.months,
-    )
-    return report
+    months = refresh_summaries(session, {row.counterparty_id for row in new})
+    return len(new), skipped, months
 
 
 def _as_date(value: Any) -> date:
@@ -530,6 +660,17 @@ def import_statement(
         table: Any = Payment.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
         for start in range(0, len(rows), 1000):
             session.execute(table.insert(), rows[start : start + 1000])
+        # The new incoming payments settle their clients' invoices (crm.invoices).
+        from crm import invoices  # crm.invoices builds on this module
+
+        invoices.settle(
+            session,
+            {
+                str(r["counterparty_id"])
+                for r in rows
+                if r["counterparty_id"] and r["direction"] == "in"
+            },
+        )
     log.info(
         "bank statement: %d documents, %d kept, %d imported before, %d matched",
         report.documents,
@@ -545,6 +686,7 @@ def match_payments(session: Session, actor: User) -> int:
     _may_import(actor, "bank statements")
     index = _inn_index(session)
     matched = 0
+    touched: set[str] = set()
     for payment in session.execute(
         select(Payment).where(col(Payment.counterparty_id).is_(None))
     ).scalars():
@@ -559,7 +701,12 @@ def match_payments(session: Session, actor: User) -> int:
         if len(found) == 1:
             payment.counterparty_id = found[0][0]
             matched += 1
+            if payment.direction == "in":
+                touched.add(payment.counterparty_id)
     session.flush()
+    from crm import invoices  # crm.invoices builds on this module
+
+    invoices.settle(session, touched)
     return matched
 
 
@@ -707,6 +854,7 @@ def moves(
 
 
 __all__ = [
+    "SaleRow",
     "SalesReport",
     "StatementReport",
     "import_sales",
@@ -715,4 +863,5 @@ __all__ = [
     "moves",
     "refresh_summaries",
     "store_classification",
+    "store_sales",
 ]

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from crm.database import Database
 from server import openapi, web_home
-from server.api import auth, calendar, duplicates, mail, records, reports, sync, vcards
+from server.api import auth, calendar, duplicates, mail, records, reports, segments, sync, vcards
 from server.config import Config
 from server.errors import HANDLERS
 from server.headers import SecurityHeaders
@@ -60,6 +60,7 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
             *duplicates.routes,
             *vcards.routes,
             *reports.routes,
+            *segments.routes,
         ],
         exception_handlers=HANDLERS,
     )

@@ -721,9 +721,85 @@ def _sync_paths(shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _segment_paths() -> dict[str, Any]:
+    """A saved segment's members (server/api/segments.py)."""
+    member = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "legal_name": {"type": "string"},
+            **{
+                k: {"type": ["string", "null"]}
+                for k in ("inn", "owner_id", "owner", "region", "abc_class", "xyz_class")
+            },
+        },
+    }
+    return {
+        "/api/v1/segments/{id}/members": {
+            "get": {
+                "tags": ["segments"],
+                "summary": "The counterparties the caller sees that match a saved segment, by name",
+                "operationId": "segment_members",
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "format": "uuid"},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": records.MAX_PAGE,
+                            "default": 50,
+                        },
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": records.MAX_OFFSET,
+                            "default": 0,
+                        },
+                    },
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "search among them as the counterparties' list searches",
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "One page of the members",
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "segment": {"type": "object"},
+                                    "items": {"type": "array", "items": member},
+                                    "total": {"type": "integer"},
+                                    "limit": {"type": "integer"},
+                                    "offset": {"type": "integer"},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 404),
+                },
+            }
+        }
+    }
+
+
 def _reports_paths() -> dict[str, Any]:
     """The analyses (server/api/reports.py): ABC/XYZ, the matrix, RFM, neglected clients, moves,
-    the deals funnel, lost reasons, sources, activity and the cards' completeness."""
+    the deals funnel, lost reasons, sources, activity, the cards' completeness and receivables."""
 
     day = {"type": "string", "format": "date"}
     period = [
@@ -780,6 +856,13 @@ def _reports_paths() -> dict[str, Any]:
         "schema": {"type": "string", "maxLength": 100},
         "description": "only this salesperson's deals or contacts (a login or a user id)",
     }
+    segment = {
+        "name": "segment",
+        "in": "query",
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "only the counterparties of this saved segment (its id or name) the caller "
+        "sees; ABC ranks within them (404: no such segment)",
+    }
     report = {
         "type": "object",
         "properties": {
@@ -814,7 +897,7 @@ def _reports_paths() -> dict[str, Any]:
                 "text/csv": {"schema": {"type": "string"}},
             },
         },
-        **_errors(400, 401, 422),
+        **_errors(400, 401, 404, 422),
     }
 
     def get(op: str, summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
@@ -832,15 +915,17 @@ def _reports_paths() -> dict[str, Any]:
         "/api/v1/reports/abc": get(
             "report_abc",
             "ABC by revenue or gross profit and XYZ by the variation of monthly revenue",
-            [*period, basis, *thresholds, group],
+            [*period, basis, *thresholds, group, segment],
         ),
         "/api/v1/reports/matrix": get(
             "report_matrix",
             "The ABC × XYZ matrix: clients and amount per cell",
-            [*period, basis, *thresholds, group],
+            [*period, basis, *thresholds, group, segment],
         ),
         "/api/v1/reports/rfm": get(
-            "report_rfm", "Recency, frequency, monetary: scores 1–5 and segments", [*period, group]
+            "report_rfm",
+            "Recency, frequency, monetary: scores 1–5 and segments",
+            [*period, group, segment],
         ),
         "/api/v1/reports/neglected": get(
             "report_neglected",
@@ -861,6 +946,7 @@ def _reports_paths() -> dict[str, Any]:
                     "description": "counterparty kind (repeat; default client)",
                 },
                 {"name": "owner_id", "in": "query", "schema": {"type": "string", "maxLength": 36}},
+                segment,
             ],
         ),
         "/api/v1/reports/moves": get(
@@ -873,10 +959,11 @@ def _reports_paths() -> dict[str, Any]:
                     "in": "query",
                     "schema": {"type": "string", "enum": ["abc", "xyz"], "default": "abc"},
                 },
+                segment,
             ],
         ),
         **{
-            f"/api/v1/reports/{name}": get(f"report_{name}", summary, [*period, owner])
+            f"/api/v1/reports/{name}": get(f"report_{name}", summary, [*period, owner, segment])
             for name, summary in (
                 ("funnel", "Deals created in the period by stage: conversion, win rate, forecast"),
                 ("lost", "Lost deals created in the period by reason: count, amount, share"),
@@ -885,6 +972,10 @@ def _reports_paths() -> dict[str, Any]:
                     "Per source: new counterparties, how many became clients, won deals, revenue",
                 ),
                 ("activity", "Contacts per person by kind: done, planned, overdue, cancelled"),
+                (
+                    "closed",
+                    "Deals won and lost in the period by the day they were closed, per month and owner",
+                ),
             )
         },
         **{
@@ -912,6 +1003,7 @@ def _reports_paths() -> dict[str, Any]:
                         "schema": {"type": "string", "enum": list(SORTS), "default": "score"},
                         "description": "score: the worst first; -score: the best first; name",
                     },
+                    segment,
                 ],
             )
             for name, summary in (
@@ -922,6 +1014,37 @@ def _reports_paths() -> dict[str, Any]:
                 (
                     "completeness-owners",
                     "Completeness per salesperson: cards, average score, cards under 50 %",
+                ),
+            )
+        },
+        **{
+            f"/api/v1/reports/{name}": get(
+                f"report_{name.replace('-', '_')}",
+                summary,
+                [
+                    {
+                        "name": "owner",
+                        "in": "query",
+                        "schema": {"type": "string", "maxLength": 100},
+                        "description": "only this salesperson's clients (a login or a user id)",
+                    },
+                    segment,
+                ],
+            )
+            for name, summary in (
+                (
+                    "receivables",
+                    "What each client owes on its open invoices today: overdue, not yet due, "
+                    "ageing (1–30, 31–60, 61–90, over 90 days); the most overdue first",
+                ),
+                (
+                    "receivables-owners",
+                    "Receivables per salesperson (the clients' owner): owed, overdue, ageing",
+                ),
+                (
+                    "due",
+                    "Clients due for contact by their ABC class's rule (contact-rules): never "
+                    "contacted first, then the most overdue",
                 ),
             )
         },
@@ -1425,6 +1548,7 @@ def document() -> dict[str, Any]:
         | _duplicates_paths()
         | _vcard_paths()
         | _reports_paths()
+        | _segment_paths()
     )
     for rt in records.RECORD_TYPES.values():
         schemas[rt.singular] = {

@@ -100,6 +100,9 @@ class ServerHome:
             session, actor, rt, record_id, data, expected_version=expected_version
         )
 
+    def delete(self, session: Session, actor: User, rt: RecordType, record_id: str) -> None:
+        records.delete(session, actor, rt, record_id)
+
     def devices(self, session: Session, user: User, token: str) -> list[DeviceInfo]:
         mine = accounts.token_hash(token)
         return [

@@ -308,6 +308,10 @@ class Home(Protocol):
         """Update a record through ``crm.records.update`` (and, on a laptop, queue the change)."""
         ...
 
+    def delete(self, session: Session, actor: User, rt: RecordType, record_id: str) -> None:
+        """Delete a record through ``crm.records.delete`` (and, on a laptop, queue the delete)."""
+        ...
+
     def devices(self, session: Session, user: User, token: str) -> list[DeviceInfo]:
         """The user's devices, ``token``'s own marked current (a laptop may list only itself)."""
         ...

@@ -101,6 +101,10 @@ class Formats:
             "" if moment is None else format_time(self.local(moment), "short", locale=self.locale)
         )
 
+    def month(self, day: _Date) -> str:
+        """A month of a report: "дек. 2026", "Dec 2026"."""
+        return format_skeleton("yMMM", day, locale=self.locale)
+
     def day_month(self, day: _Date) -> str:
         """A birthday: day and month, no year ("5 декабря", "December 5")."""
         return format_skeleton("MMMMd", day, locale=self.locale)
@@ -253,6 +257,21 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
         N_("overlaps %(kind)s from %(starts)s to %(ends)s"),
     ),
     (re.compile(r"^an absence lasts at most \d+ days$"), N_("An absence lasts a year at most")),
+    # A saved segment's criteria (crm.segments.problems), beside their fields.
+    (re.compile(r"^at most (?P<n>\d+) values$"), N_("At most %(n)s values")),
+    (
+        re.compile(r"^each value is 1 to (?P<n>\d+) characters$"),
+        N_("Each value is 1 to %(n)s characters long"),
+    ),
+    (
+        re.compile(r"^'(?P<value>.*)' is not one of (?P<choices>.+) \(or - for none\)$"),
+        N_("%(value)s is not one of %(choices)s (or - for none)"),
+    ),
+    (re.compile(r"^must be a list of texts$"), N_("Must be a list of values")),
+    (
+        re.compile(r"^unknown criterion '(?P<name>.*)'; known: (?P<known>.+)$"),
+        N_("Unknown criterion %(name)s; the criteria are %(known)s"),
+    ),
     # Refusals shown as the detail of an error page.
     (re.compile(r"^you may see but not change .*$"), N_("You may see this but not change it.")),
     (re.compile(r"^you may not (create|restore|move|give) .*$"), N_("You may not do this here.")),

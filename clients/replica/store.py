@@ -38,7 +38,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel
 
-from crm import analytics, changes, claims, duplicates, records, reports, whereabouts
+from crm import analytics, changes, claims, duplicates, records, reports, segments, whereabouts
 from crm.database import Database
 from crm.errors import NotFound
 from crm.models import ContactKey, User
@@ -275,6 +275,34 @@ class Store:
                 for c in found
             ]
 
+    def segment_overview(self) -> _List[dict[str, Any]]:
+        """Every saved segment with how many of this laptop's counterparties are in it
+        (``crm.segments.overview``)."""
+        with self._read() as (session, _):
+            return segments.overview(session, self._actor(session))
+
+    def segment_criteria(self, pairs: _List[str]) -> dict[str, _List[str]]:
+        """Criteria as the commands take them (``crm.segments.parse``: ``abc_class=A,B``), the
+        ``owner_id`` values given as logins made ids; ``ValueError`` says what is wrong."""
+        with self._read() as (session, _):
+            return segments.with_owner_ids(session, segments.parse(pairs))
+
+    def segment_detail(self, name_or_id: str, *, limit: int = 50) -> dict[str, Any]:
+        """The segment of this name or id (``NotFound`` when none, or several share the name), with
+        the first ``limit`` of its members this laptop holds, by name, and their number."""
+        with self._read() as (session, _):
+            actor = self._actor(session)
+            found = segments.find(session, actor, name_or_id)
+            page, total = segments.listed(session, actor, found.criteria, limit=limit)
+            return {
+                **records.to_dict(records.record_type("segments"), found),
+                "members": [
+                    {"id": c.id, "name": c.legal_name, "inn": c.inn, "abc_class": c.abc_class}
+                    for c in page
+                ],
+                "total": total,
+            }
+
     def report(
         self,
         name: str,
@@ -289,20 +317,37 @@ class Store:
         owner: str | None = None,
         rules: str | None = None,
         sort: str = "score",
+        segment: str | None = None,
     ) -> reports.Report:
         """An analysis over the clients this laptop holds, as the server computes it
         (``crm.analytics`` over the synced sales summaries, deals and contacts): abc, matrix,
         rfm, neglected, the deal and activity reports (``reports.PIPELINE``, ``owner``: a
         login or id; ``ValueError`` for an unknown one), or the cards' completeness
         (``reports.COMPLETENESS``: ``rules``, ``sort``, ``owner``; the contact persons and
-        contacts this laptop holds, which are those its user sees on the server)."""
+        contacts this laptop holds, which are those its user sees on the server), or receivables
+        (``reports.RECEIVABLES``, ``owner``: from the synced receivable rows). ``segment``: a
+        saved segment's name or id — over its members this laptop holds (``crm.segments``)."""
         with self._read() as (session, _):
             actor = self._actor(session)
+            chosen, only = segments.chosen(session, actor, segment)
             if name in reports.PIPELINE:
                 owner_id = reports.owner(session, owner)
-                return reports.pipeline(session, actor, name, starts, ends, owner_id=owner_id)
+                found_report = reports.pipeline(
+                    session, actor, name, starts, ends, owner_id=owner_id, only=only
+                )
+                return reports.in_segment(found_report, chosen)
+            if name in reports.RECEIVABLES:
+                found_report = reports.receivables(
+                    session,
+                    actor,
+                    today or date.today(),
+                    name=name,
+                    owner_id=reports.owner(session, owner),
+                    only=only,
+                )
+                return reports.in_segment(found_report, chosen)
             if name in reports.COMPLETENESS:
-                return reports.completeness(
+                found_report = reports.completeness(
                     session,
                     actor,
                     today or date.today(),
@@ -310,7 +355,9 @@ class Store:
                     rules=rules,
                     owner_id=reports.owner(session, owner),
                     sort=sort,
+                    only=only,
                 )
+                return reports.in_segment(found_report, chosen)
             if name in ("abc", "matrix"):
                 result = analytics.classify(
                     session,
@@ -320,21 +367,34 @@ class Store:
                     basis=basis,
                     thresholds=thresholds,
                     product_group=product_group,
+                    only=only,
                 )
-                return (
+                found_report = (
                     reports.matrix(result)
                     if name == "matrix"
                     else reports.abc(session, actor, result)
                 )
+                return reports.in_segment(found_report, chosen)
             if name == "rfm":
-                clients = analytics.rfm(session, actor, starts, ends, product_group=product_group)
-                return reports.rfm(session, actor, clients, starts, ends)
+                clients = analytics.rfm(
+                    session, actor, starts, ends, product_group=product_group, only=only
+                )
+                found_report = reports.rfm(session, actor, clients, starts, ends)
+                return reports.in_segment(found_report, chosen)
             if name == "neglected":
-                items = analytics.neglected(session, actor, days, today=today or date.today())
-                return reports.neglected(session, items, days)
+                items = analytics.neglected(
+                    session, actor, days, today=today or date.today(), only=only
+                )
+                return reports.in_segment(reports.neglected(session, items, days), chosen)
+            if name == "due":
+                owner_id = reports.owner(session, owner)
+                found = analytics.due_contacts(
+                    session, actor, today=today or date.today(), owner_id=owner_id, only=only
+                )
+                return reports.in_segment(reports.due(session, found), chosen)
         raise ValueError(
-            f"no report {name!r}: abc, matrix, rfm, neglected, "
-            f"{', '.join((*reports.PIPELINE, *reports.COMPLETENESS))}"
+            f"no report {name!r}: abc, matrix, rfm, neglected, due, "
+            f"{', '.join((*reports.PIPELINE, *reports.COMPLETENESS, *reports.RECEIVABLES))}"
         )
 
     def snapshot(self, type_name: str) -> dict[str, dict[str, Any]]:

@@ -1,15 +1,18 @@
 """The analyses over REST (``crm.analytics``, ``crm.reports``), over the clients the caller sees.
 
-``GET /api/v1/reports/{abc|matrix|rfm|neglected|moves|funnel|lost|sources|activity|completeness|completeness-owners}`` answers the report as JSON —
+``GET /api/v1/reports/{abc|matrix|rfm|neglected|due|moves|funnel|lost|sources|activity|completeness|completeness-owners|receivables|receivables-owners}`` answers the report as JSON —
 its columns (titled in Russian and English, typed), rows and what it was asked — or, with
 ``format=xlsx`` or ``format=csv``, as a file to open in Excel (``crm.exports``: typed cells,
 formulas neutralised). Periods are whole months: ``from`` and ``to`` (YYYY-MM-DD; default the
 last twelve full months); the deal and activity reports take ``owner`` (a login or id: that
 salesperson's deals or contacts only; an unknown one is a 400); ``completeness`` (per card) and
 ``completeness-owners`` (per salesperson) take ``owner``, ``rules`` (``inn,phone:30,…``:
-``crm.completeness.choose``) and ``sort`` (``score``: worst first, ``-score``, ``name``). ``POST /api/v1/reports/abc/keep`` keeps a computation over the whole
+``crm.completeness.choose``) and ``sort`` (``score``: worst first, ``-score``, ``name``);
+``receivables`` (per client) and ``receivables-owners`` (per salesperson) take ``owner``. ``POST /api/v1/reports/abc/keep`` keeps a computation over the whole
 company and puts its classes on the cards (office and administrators), so that ``moves`` can
-show who changed class since a day.
+show who changed class since a day. Every report takes ``segment`` (a saved segment's id or name,
+``crm.segments``): the report over its members the caller sees (ABC ranks within them), named for
+it (title, ``about.segment``, the file's name); an unknown one is a 404.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm import analytics, exports, reports, trade
+from crm import analytics, exports, reports, segments, trade
 from crm.errors import MalformedInput, ValidationFailed
 from crm.models import User
 from crm.models.enums import CounterpartyKind
@@ -83,6 +86,14 @@ def _group(params: Any) -> str | None:
     return group
 
 
+def _segment(session: Any, user: User, params: Any) -> tuple[Any, set[str] | None]:
+    """``segment`` (a segment's id, or its name): the segment and its members ``user`` sees, for
+    an analysis' ``only`` (``crm.segments``); an unknown one is a 404 that says so."""
+    if hasattr(params, "getlist") and len(params.getlist("segment")) > 1:
+        raise MalformedInput("query parameter segment is given twice")
+    return segments.chosen(session, user, params.get("segment"))
+
+
 def _answer(request: Request, report: reports.Report) -> Response:
     wanted = request.query_params.get("format", "json")
     if wanted == "json":
@@ -96,7 +107,7 @@ def _answer(request: Request, report: reports.Report) -> Response:
     return Response(
         data,
         media_type=FORMATS[wanted],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": exports.attachment(name, report.about.get("segment"))},
     )
 
 
@@ -116,10 +127,11 @@ async def matrix(request: Request) -> Response:
 
 async def _classification(request: Request, *, matrix: bool) -> Response:
     def work(session: Any, user: User) -> reports.Report:
-        only_params(request, *PERIOD, *THRESHOLDS, "basis", "group", "format")
+        only_params(request, *PERIOD, *THRESHOLDS, "basis", "group", "segment", "format")
         _format(request)
         params = request.query_params
         starts, ends = _period(params)
+        segment, only = _segment(session, user, params)
         result = analytics.classify(
             session,
             user,
@@ -128,28 +140,31 @@ async def _classification(request: Request, *, matrix: bool) -> Response:
             basis=_basis(params),
             thresholds=_thresholds(params),
             product_group=_group(params),
+            only=only,
         )
-        return reports.matrix(result) if matrix else reports.abc(session, user, result)
+        report = reports.matrix(result) if matrix else reports.abc(session, user, result)
+        return reports.in_segment(report, segment)
 
     return _answer(request, await as_user(request, work, write=False))
 
 
 async def rfm(request: Request) -> Response:
     def work(session: Any, user: User) -> reports.Report:
-        only_params(request, *PERIOD, "group", "format")
+        only_params(request, *PERIOD, "group", "segment", "format")
         _format(request)
         starts, ends = _period(request.query_params)
+        segment, only = _segment(session, user, request.query_params)
         clients = analytics.rfm(
-            session, user, starts, ends, product_group=_group(request.query_params)
+            session, user, starts, ends, product_group=_group(request.query_params), only=only
         )
-        return reports.rfm(session, user, clients, starts, ends)
+        return reports.in_segment(reports.rfm(session, user, clients, starts, ends), segment)
 
     return _answer(request, await as_user(request, work, write=False))
 
 
 async def neglected(request: Request) -> Response:
     def work(session: Any, user: User) -> reports.Report:
-        only_params(request, "days", "kind", "owner_id", "format")
+        only_params(request, "days", "kind", "owner_id", "segment", "format")
         _format(request)
         params = request.query_params
         raw = params.get("days", "60")
@@ -162,17 +177,32 @@ async def neglected(request: Request) -> Response:
         owner = params.get("owner_id")
         if owner is not None and len(owner) > 36:
             raise MalformedInput("owner_id is a user's id")
+        segment, only = _segment(session, user, params)
         items = analytics.neglected(
-            session, user, int(raw), today=date.today(), kinds=kinds, owner_id=owner
+            session, user, int(raw), today=date.today(), kinds=kinds, owner_id=owner, only=only
         )
-        return reports.neglected(session, items, int(raw))
+        return reports.in_segment(reports.neglected(session, items, int(raw)), segment)
+
+    return _answer(request, await as_user(request, work, write=False))
+
+
+async def due(request: Request) -> Response:
+    """Clients due for contact by their class's rule (``contact-rules``), most overdue first."""
+
+    def work(session: Any, user: User) -> reports.Report:
+        only_params(request, "owner", "segment", "format")
+        _format(request)
+        owner = _owner(session, request.query_params)
+        segment, only = _segment(session, user, request.query_params)
+        items = analytics.due_contacts(session, user, today=date.today(), owner_id=owner, only=only)
+        return reports.in_segment(reports.due(session, items), segment)
 
     return _answer(request, await as_user(request, work, write=False))
 
 
 async def moves(request: Request) -> Response:
     def work(session: Any, user: User) -> reports.Report:
-        only_params(request, "since", "what", "format")
+        only_params(request, "since", "what", "segment", "format")
         _format(request)
         raw = request.query_params.get("since")
         if raw is None:
@@ -184,8 +214,9 @@ async def moves(request: Request) -> Response:
         what = request.query_params.get("what", "abc")
         if what not in ("abc", "xyz"):
             raise MalformedInput("what is abc or xyz")
+        segment, only = _segment(session, user, request.query_params)
         older, newest, moved = trade.moves(session, user, since=since, what=what)
-        return reports.moves(older, newest, moved)
+        return reports.in_segment(reports.moves(older, newest, moved, only=only), segment)
 
     return _answer(request, await as_user(request, work, write=False))
 
@@ -204,11 +235,15 @@ def _pipeline(name: str) -> Any:
 
     async def endpoint(request: Request) -> Response:
         def work(session: Any, user: User) -> reports.Report:
-            only_params(request, *PERIOD, "owner", "format")
+            only_params(request, *PERIOD, "owner", "segment", "format")
             _format(request)
             starts, ends = _period(request.query_params)
             owner_id = _owner(session, request.query_params)
-            return reports.pipeline(session, user, name, starts, ends, owner_id=owner_id)
+            segment, only = _segment(session, user, request.query_params)
+            report = reports.pipeline(
+                session, user, name, starts, ends, owner_id=owner_id, only=only
+            )
+            return reports.in_segment(report, segment)
 
         return _answer(request, await as_user(request, work, write=False))
 
@@ -221,15 +256,16 @@ def _completeness(name: str) -> Any:
 
     async def endpoint(request: Request) -> Response:
         def work(session: Any, user: User) -> reports.Report:
-            only_params(request, "owner", "rules", "sort", "format")
+            only_params(request, "owner", "rules", "sort", "segment", "format")
             _format(request)
             params = request.query_params
             for key in ("rules", "sort"):
                 if len(params.getlist(key)) > 1:
                     raise MalformedInput(f"query parameter {key} is given twice")
             owner_id = _owner(session, params)
+            segment, only = _segment(session, user, params)
             try:
-                return reports.completeness(
+                report = reports.completeness(
                     session,
                     user,
                     date.today(),
@@ -237,9 +273,32 @@ def _completeness(name: str) -> Any:
                     rules=params.get("rules"),
                     owner_id=owner_id,
                     sort=params.get("sort", "score"),
+                    only=only,
                 )
             except ValueError as exc:
                 raise MalformedInput(str(exc)) from None
+            return reports.in_segment(report, segment)
+
+        return _answer(request, await as_user(request, work, write=False))
+
+    endpoint.__name__ = name.replace("-", "_")
+    return endpoint
+
+
+def _receivables(name: str) -> Any:
+    """``GET /api/v1/reports/{receivables|receivables-owners}?owner=&format=``: what the clients
+    the caller sees owe today, per client or per salesperson (``crm.analytics.receivables``)."""
+
+    async def endpoint(request: Request) -> Response:
+        def work(session: Any, user: User) -> reports.Report:
+            only_params(request, "owner", "segment", "format")
+            _format(request)
+            owner_id = _owner(session, request.query_params)
+            segment, only = _segment(session, user, request.query_params)
+            report = reports.receivables(
+                session, user, date.today(), name=name, owner_id=owner_id, only=only
+            )
+            return reports.in_segment(report, segment)
 
         return _answer(request, await as_user(request, work, write=False))
 
@@ -285,6 +344,7 @@ routes = [
     Route("/api/v1/reports/matrix", matrix, methods=["GET"]),
     Route("/api/v1/reports/rfm", rfm, methods=["GET"]),
     Route("/api/v1/reports/neglected", neglected, methods=["GET"]),
+    Route("/api/v1/reports/due", due, methods=["GET"]),
     Route("/api/v1/reports/moves", moves, methods=["GET"]),
     *(
         Route(f"/api/v1/reports/{name}", _pipeline(name), methods=["GET"])
@@ -293,5 +353,9 @@ routes = [
     *(
         Route(f"/api/v1/reports/{name}", _completeness(name), methods=["GET"])
         for name in reports.COMPLETENESS
+    ),
+    *(
+        Route(f"/api/v1/reports/{name}", _receivables(name), methods=["GET"])
+        for name in reports.RECEIVABLES
     ),
 ]

@@ -14,7 +14,7 @@ import typer
 
 from crm.console import use_columns
 
-from . import devices, duplicates, feeds, imports, mail, reports, running, users, vcards
+from . import devices, duplicates, feeds, imports, mail, reports, running, segments, users, vcards
 
 app = typer.Typer(
     help="Satchel: offline-first CRM server. / Satchel: сервер CRM для работы без сети.",
@@ -42,6 +42,7 @@ app.command("merge")(duplicates.merge_command)
 app.command("merges")(duplicates.merges_command)
 app.add_typer(vcards.vcard_app, name="vcard")
 app.add_typer(reports.report_app, name="report")
+app.add_typer(segments.segment_app, name="segment")
 
 
 def main() -> None:

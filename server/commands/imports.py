@@ -1,4 +1,5 @@
-"""``satchel import …``: counterparties and contact persons from CSV or XLSX, all or nothing."""
+"""``satchel import …``: counterparties and contact persons from CSV or XLSX, sales and invoices
+from 1C's exports, bank statements; all or nothing."""
 
 from __future__ import annotations
 
@@ -84,6 +85,19 @@ def import_contact_persons(path: ImportFile, as_login: AsUser, config: ConfigOpt
     console.print(f"imported {report.created} contact persons, skipped {report.skipped}")
 
 
+def _mapping(items: list[str] | None) -> dict[str, str]:
+    """``--map 'Header=field'`` options as {header: field}."""
+    from crm.console import fail
+
+    pairs: dict[str, str] = {}
+    for item in items or []:
+        header, sep, name = item.rpartition("=")
+        if not sep or not header.strip() or not name.strip():
+            fail(f"--map takes 'Header=field', not {item!r}", 2)
+        pairs[header.strip()] = name.strip()
+    return pairs
+
+
 @import_app.command("sales")
 def import_sales(
     path: ImportFile,
@@ -104,12 +118,7 @@ def import_sales(
     from crm import accounts, trade
     from crm.console import fail
 
-    pairs: dict[str, str] = {}
-    for item in mapping or []:
-        header, sep, name = item.rpartition("=")
-        if not sep or not header.strip() or not name.strip():
-            fail(f"--map takes 'Header=field', not {item!r}", 2)
-        pairs[header.strip()] = name.strip()
+    pairs = _mapping(mapping)
     bar, progress = _progress_bar("Импорт продаж / sales")
     with writing(config) as session, bar:
         actor = accounts.find_user(session, as_login)
@@ -127,6 +136,89 @@ def import_sales(
     )
     if report.ignored:
         console.print("columns ignored / столбцы пропущены: " + ", ".join(report.ignored))
+
+
+@import_app.command("invoices")
+def import_invoices(
+    path: ImportFile,
+    as_login: AsUser,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="A column whose header is not known: 'Header=field' (repeat); fields: number, "
+            "date, inn, kpp, counterparty, amount, due_on, contract, salesperson.",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Check the file; write nothing.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Import invoices for payment («Счета на оплату») exported from 1C; the clients' payments
+    settle them. Any bad row: nothing is imported and every bad row is listed; invoices already
+    imported are skipped. / Импорт счетов из 1С."""
+    from crm import accounts, invoices
+    from crm.console import fail
+
+    pairs = _mapping(mapping)
+    bar, progress = _progress_bar("Импорт счетов / invoices")
+    with writing(config) as session, bar:
+        actor = accounts.find_user(session, as_login)
+        report = invoices.import_invoices(
+            session, actor, path, mapping=pairs, dry_run=dry_run, progress=progress
+        )
+    if dry_run and report.errors:
+        for error in report.errors:
+            console.print(str(error))
+        fail(f"{len(report.errors)} problem(s); nothing would be imported", 3)
+    verb = "would import" if dry_run else "imported"
+    console.print(f"{verb} {report.created} invoices, skipped {report.skipped} imported before")
+    if report.ignored:
+        console.print("columns ignored / столбцы пропущены: " + ", ".join(report.ignored))
+
+
+@import_app.command("commerceml")
+def import_commerceml(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="A CommerceML 2 file (КоммерческаяИнформация, .xml) exported from 1C.",
+        ),
+    ],
+    as_login: AsUser,
+    dry_run: Annotated[bool, typer.Option(help="Check the file; write nothing.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Import shipments (as sales) and invoices for payment from a 1C CommerceML 2 exchange file;
+    orders, returns and other documents are skipped and counted. Any bad document: nothing is
+    imported and every bad document is listed; documents already imported are skipped. / Импорт
+    реализаций и счетов из 1С (CommerceML)."""
+    from crm import accounts
+    from crm.commerceml_import import import_commerceml as run
+    from crm.console import fail
+
+    bar, progress = _progress_bar("Импорт CommerceML / documents")
+    with writing(config) as session, bar:
+        actor = accounts.find_user(session, as_login)
+        report = run(session, actor, path, dry_run=dry_run, progress=progress)
+    if dry_run and report.errors:
+        for error in report.errors:
+            console.print(str(error))
+        fail(f"{len(report.errors)} problem(s); nothing would be imported", 3)
+    verb = "would import" if dry_run else "imported"
+    console.print(f"{report.documents} documents read")
+    console.print(
+        f"sales: {verb} {report.sales_created}, skipped {report.sales_skipped} imported before"
+        + ("" if dry_run else f"; {report.months} clients' sales summaries rewritten")
+    )
+    console.print(
+        f"invoices: {verb} {report.invoices_created}, "
+        f"skipped {report.invoices_skipped} imported before"
+    )
+    for operation, reason, count in report.skipped_by_kind():
+        console.print(f"skipped / пропущено: {count} × {operation}: {reason}")
 
 
 @import_app.command("bank")

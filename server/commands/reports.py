@@ -1,13 +1,14 @@
 """``satchel report …``: ABC/XYZ, the matrix, RFM, class moves, neglected clients, the deal and
 activity reports and the cards' completeness over the company's data, as a user sees it
 (``crm.analytics``, ``crm.completeness``, ``crm.reports``); each exports to XLSX or CSV with
-``--export FILE``. ``satchel-field report …`` gives the same on a laptop."""
+``--export FILE`` and takes ``--segment NAME_OR_ID`` (a saved segment's clients only,
+``crm.segments``). ``satchel-field report …`` gives the same on a laptop."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 report_app = typer.Typer(
     help="Reports: ABC/XYZ, RFM, class moves, neglected clients, the deals funnel, lost reasons, "
-    "sources, activity, complaints, completeness. / Отчёты.",
+    "sources, activity, complaints, completeness, receivables. / Отчёты.",
     no_args_is_help=True,
 )
 
@@ -40,6 +41,20 @@ Export = Annotated[
 Group = Annotated[
     str | None, typer.Option("--group", help="Only this product group («Номенклатурная группа»).")
 ]
+SegmentOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--segment",
+        help="Only the clients of this saved segment (its name or id; satchel segment list).",
+    ),
+]
+
+
+def _segment(session: Any, actor: Any, segment: str | None) -> tuple[Any, set[str] | None]:
+    """The segment ``--segment`` names and its members ``actor`` sees (``crm.segments``)."""
+    from crm import segments
+
+    return segments.chosen(session, actor, segment)
 
 
 def _period(starts: str | None, ends: str | None) -> tuple[date, date]:
@@ -94,6 +109,7 @@ def abc_command(
         ),
     ] = False,
     matrix: Annotated[bool, typer.Option(help="Show the ABC × XYZ matrix instead.")] = False,
+    segment: SegmentOpt = None,
     export: Export = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -109,14 +125,25 @@ def abc_command(
     opened = writing(config) if keep else reading(config)
     with opened as session:
         actor = accounts.find_user(session, login)
+        if keep and segment is not None:
+            fail("a kept classification covers the whole company; drop --segment", 2)
+        chosen, only = _segment(session, actor, segment)
         result = analytics.classify(
-            session, actor, first, last, basis=basis, thresholds=t, product_group=_group(group)
+            session,
+            actor,
+            first,
+            last,
+            basis=basis,
+            thresholds=t,
+            product_group=_group(group),
+            only=only,
         )
         if keep:
             if group is not None:
                 fail("a kept classification covers every product group; drop --group", 2)
             run = trade.store_classification(session, actor, result)
         report = reports.matrix(result) if matrix else reports.abc(session, actor, result)
+        reports.in_segment(report, chosen)
     show_report(report, as_json=as_json, export=export)
     if keep and not as_json:
         console.print(f"kept as computation {run.id}; the classes are on the cards")
@@ -128,6 +155,7 @@ def rfm_command(
     starts: Starts = None,
     ends: Ends = None,
     group: Group = None,
+    segment: SegmentOpt = None,
     export: Export = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -138,8 +166,9 @@ def rfm_command(
     first, last = _period(starts, ends)
     with reading(config) as session:
         actor = accounts.find_user(session, login)
-        clients = analytics.rfm(session, actor, first, last, product_group=_group(group))
-        report = reports.rfm(session, actor, clients, first, last)
+        chosen, only = _segment(session, actor, segment)
+        clients = analytics.rfm(session, actor, first, last, product_group=_group(group), only=only)
+        report = reports.in_segment(reports.rfm(session, actor, clients, first, last), chosen)
     show_report(report, as_json=as_json, export=export)
 
 
@@ -150,6 +179,7 @@ def moves_command(
         str, typer.Option(help="Compare with the last computation kept before this day.")
     ],
     xyz: Annotated[bool, typer.Option(help="XYZ moves instead of ABC.")] = False,
+    segment: SegmentOpt = None,
     export: Export = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -160,13 +190,15 @@ def moves_command(
     day = _period(since, since)[0]
     with reading(config) as session:
         actor = accounts.find_user(session, login)
+        chosen, only = _segment(session, actor, segment)
         older, newest, moved = trade.moves(session, actor, since=day, what="xyz" if xyz else "abc")
     if older is None or newest is None or older.id == newest.id:
         console.print(
             "no computation kept before that day to compare with "
             "(keep one with: satchel report abc --keep)"
         )
-    show_report(reports.moves(older, newest, moved), as_json=as_json, export=export)
+    report = reports.in_segment(reports.moves(older, newest, moved, only=only), chosen)
+    show_report(report, as_json=as_json, export=export)
 
 
 @report_app.command("neglected")
@@ -180,6 +212,7 @@ def neglected_command(
         typer.Option(help="Counterparty kinds (repeat; default: client)."),
     ] = None,
     owner: Annotated[str | None, typer.Option(help="Only this salesperson's clients.")] = None,
+    segment: SegmentOpt = None,
     export: Export = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -195,10 +228,41 @@ def neglected_command(
     with reading(config) as session:
         actor = accounts.find_user(session, login)
         owner_id = accounts.find_user(session, owner).id if owner else None
+        chosen, only = _segment(session, actor, segment)
         items = analytics.neglected(
-            session, actor, days, today=date.today(), kinds=kind or ["client"], owner_id=owner_id
+            session,
+            actor,
+            days,
+            today=date.today(),
+            kinds=kind or ["client"],
+            owner_id=owner_id,
+            only=only,
         )
-        report = reports.neglected(session, items, days)
+        report = reports.in_segment(reports.neglected(session, items, days), chosen)
+    show_report(report, as_json=as_json, export=export)
+
+
+@report_app.command("due")
+def due_command(
+    login: AsUser,
+    owner: Annotated[str | None, typer.Option(help="Only this salesperson's clients.")] = None,
+    segment: SegmentOpt = None,
+    export: Export = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Clients due for contact by their ABC class's rule (satchel contact rules), most overdue
+    first. / Пора связаться."""
+    from crm import accounts, analytics, reports
+
+    with reading(config) as session:
+        actor = accounts.find_user(session, login)
+        owner_id = accounts.find_user(session, owner).id if owner else None
+        chosen, only = _segment(session, actor, segment)
+        items = analytics.due_contacts(
+            session, actor, today=date.today(), owner_id=owner_id, only=only
+        )
+        report = reports.in_segment(reports.due(session, items), chosen)
     show_report(report, as_json=as_json, export=export)
 
 
@@ -217,6 +281,7 @@ def _pipeline(
     export: Path | None,
     config: Path | None,
     as_json: bool,
+    segment: str | None = None,
 ) -> None:
     from crm import accounts, reports
     from crm.console import fail
@@ -228,7 +293,9 @@ def _pipeline(
             owner_id = reports.owner(session, owner)
         except ValueError as exc:
             fail(str(exc).replace("owner", "--owner", 1), 2)
-        report = reports.pipeline(session, actor, name, first, last, owner_id=owner_id)
+        chosen, only = _segment(session, actor, segment)
+        report = reports.pipeline(session, actor, name, first, last, owner_id=owner_id, only=only)
+        reports.in_segment(report, chosen)
     show_report(report, as_json=as_json, export=export)
 
 
@@ -238,11 +305,12 @@ def _pipeline_command(name: str, about: str) -> None:
         starts: Starts = None,
         ends: Ends = None,
         owner: Owner = None,
+        segment: SegmentOpt = None,
         export: Export = None,
         config: ConfigOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        _pipeline(name, login, starts, ends, owner, export, config, as_json)
+        _pipeline(name, login, starts, ends, owner, export, config, as_json, segment)
 
     report_app.command(name, help=about)(command)
 
@@ -258,6 +326,11 @@ for _name, _about in (
         "Which channel brings clients: new counterparties, clients, won deals, revenue. / Источники.",
     ),
     ("activity", "Contacts per person by kind: done, planned, overdue. / Активность менеджеров."),
+    (
+        "closed",
+        "Deals won and lost in the period by the day they were closed, per month and owner. / "
+        "Закрытые сделки.",
+    ),
 ):
     _pipeline_command(_name, _about)
 
@@ -272,13 +345,14 @@ def complaints_command(
     ends: Annotated[
         str | None, typer.Option("--to", help="Last day (YYYY-MM-DD); default: today.")
     ] = None,
+    segment: SegmentOpt = None,
     export: Export = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Complaints by cause, subject and product: open, overdue, closed, median days to resolve.
     / Жалобы по причинам."""
-    from crm import accounts, complaints
+    from crm import accounts, complaints, reports
     from crm.console import fail
 
     today = date.today()
@@ -290,7 +364,49 @@ def complaints_command(
         fail(f"--from/--to: {exc}", 2)
     with reading(config) as session:
         actor = accounts.find_user(session, login)
-        report = complaints.report(session, actor, first, last, today)
+        chosen, only = _segment(session, actor, segment)
+        report = complaints.report(session, actor, first, last, today, only=only)
+        reports.in_segment(report, chosen)
+    show_report(report, as_json=as_json, export=export)
+
+
+@report_app.command("receivables")
+def receivables_command(
+    login: AsUser,
+    owner: Annotated[
+        str | None,
+        typer.Option("--owner", help="Only this salesperson's clients (a login)."),
+    ] = None,
+    by_owner: Annotated[
+        bool,
+        typer.Option("--by-owner", help="Per salesperson: owed, overdue, ageing of their clients."),
+    ] = False,
+    segment: SegmentOpt = None,
+    export: Export = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What clients owe on their invoices today: overdue by age (1–30, 31–60, 61–90, over 90
+    days), the most overdue first. / Дебиторская задолженность."""
+    from crm import accounts, reports
+    from crm.console import fail
+
+    with reading(config) as session:
+        actor = accounts.find_user(session, login)
+        try:
+            owner_id = reports.owner(session, owner)
+        except ValueError as exc:
+            fail(str(exc).replace("owner", "--owner", 1), 2)
+        chosen, only = _segment(session, actor, segment)
+        report = reports.receivables(
+            session,
+            actor,
+            date.today(),
+            name="receivables-owners" if by_owner else "receivables",
+            owner_id=owner_id,
+            only=only,
+        )
+        reports.in_segment(report, chosen)
     show_report(report, as_json=as_json, export=export)
 
 
@@ -317,6 +433,7 @@ def completeness_command(
     sort: Annotated[
         str, typer.Option(help="score (the worst first), -score (the best first) or name.")
     ] = "score",
+    segment: SegmentOpt = None,
     export: Export = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -331,6 +448,7 @@ def completeness_command(
             owner_id = reports.owner(session, owner)
         except ValueError as exc:
             fail(str(exc).replace("owner", "--owner", 1), 2)
+        chosen, only = _segment(session, actor, segment)
         try:
             report = reports.completeness(
                 session,
@@ -340,7 +458,9 @@ def completeness_command(
                 rules=rules,
                 owner_id=owner_id,
                 sort=sort,
+                only=only,
             )
         except ValueError as exc:
             fail(f"--{str(exc)}" if str(exc).startswith(("rules", "sort")) else str(exc), 2)
+        reports.in_segment(report, chosen)
     show_report(report, as_json=as_json, export=export)

@@ -23,9 +23,11 @@ from crm.models import (
     Complaint,
     ContactKey,
     ContactPerson,
+    Contract,
     Counterparty,
     Deal,
     Interaction,
+    Invoice,
     Payment,
     Reminder,
     Share,
@@ -48,6 +50,8 @@ CHECKS: list[tuple[type, rules.Check]] = [
     (Complaint, rules.check_complaint),
     (Claim, rules.check_claim),
     (Absence, rules.check_absence),
+    (Contract, rules.check_contract),
+    (Invoice, rules.check_invoice),
 ]
 
 
@@ -86,10 +90,18 @@ def test_same_seed_same_data_other_seed_other_data(small: demo.DemoData) -> None
 def test_counts_match_the_size(size: demo.DemoSize) -> None:
     data = demo.build(size)
     got = counts(data)
-    for trade in ("sales", "sales summaries", "payments"):  # follow the clients (see below)
+    for trade in (  # follow the clients (see below)
+        "sales",
+        "sales summaries",
+        "payments",
+        "contracts",
+        "invoices",
+        "receivables",
+    ):
         got.pop(trade)
     # One client in fifteen has a complaint, one in ten a claim (at least three of each).
     assert got.pop("absences") == 4  # the same few on every size: a trip, a vacation, …
+    assert got.pop("contact rules") == 3  # the manager's: A, B and C
     journals = (got.pop("complaints"), got.pop("claims"))
     buyers = [c for c in data.counterparties if {"client", "prospect"} & set(c.kinds)]
     expected = (max(3, size.counterparties // 15), max(3, size.counterparties // 10))
@@ -379,6 +391,10 @@ def test_progress_is_reported_per_batch_in_dependency_order(
         "complaints",
         "claims",
         "absences",
+        "contracts",
+        "invoices",
+        "receivables",
+        "contact rules",
         "contact keys",
     ]
     for stage in stages:
@@ -488,3 +504,50 @@ def test_two_years_of_sales_shaped_like_a_wholesalers(medium: demo.DemoData) -> 
     assert Decimal(kopecks).scaleb(-2) == by_client[some]
     paid = {p.key.removeprefix("demo-") for p in medium.payments}
     assert len(paid) / len(medium.sales) > 0.9
+
+
+def test_invoices_mostly_paid_a_few_overdue(medium: demo.DemoData) -> None:
+    """One invoice per shipment, due by the client's contract; most are paid, a realistic few
+    overdue, and the receivables are what settling the payments leaves open."""
+    from crm import analytics, invoices
+
+    assert len(medium.invoices) == len(medium.sales)
+    by_sale = {(s.counterparty_id, s.sold_on, s.revenue) for s in medium.sales}
+    assert all((i.counterparty_id, i.issued_on, i.amount) in by_sale for i in medium.invoices)
+    clients = {s.counterparty_id for s in medium.sales}
+    contracts = {c.counterparty_id: c for c in medium.contracts}
+    assert 0.75 < len(contracts) / len(clients) < 0.95
+    assert {c.payment_days for c in contracts.values()} == {0, 14, 30, 45}
+    for invoice in medium.invoices[:500]:
+        contract = contracts.get(invoice.counterparty_id)
+        days = contract.payment_days if contract else invoices.DEFAULT_PAYMENT_DAYS
+        assert (invoice.due_on - invoice.issued_on).days == days
+        assert invoice.contract_number == (contract.number if contract else None)
+    paid = [i for i in medium.invoices if i.paid_on is not None]
+    assert len(paid) / len(medium.invoices) > 0.9
+    assert all(i.paid_amount == i.amount for i in paid)
+    today = demo.DEFAULT_TODAY
+    overdue = {i.counterparty_id for i in medium.invoices if i.paid_on is None and i.due_on < today}
+    assert 0.05 < len(overdue) / len(clients) < 0.4  # some clients are late, most are not
+    owed = {r.counterparty_id: r for r in medium.receivables}
+    assert set(owed) == {i.counterparty_id for i in medium.invoices if i.paid_on is None}
+    some = next(iter(owed.values()))
+    mine = [i for i in medium.invoices if i.counterparty_id == some.counterparty_id]
+    assert some.owed == sum(i.amount - i.paid_amount for i in mine)
+    # Chronic late payers: invoices more than 90 days overdue.
+    late = [i for i in medium.invoices if i.paid_on is None and (today - i.due_on).days > 90]
+    assert late and len({i.counterparty_id for i in late}) < len(clients) * 0.15
+    assert analytics.ageing_bucket(91) == 3
+
+
+def test_demo_deals_have_their_stage_history() -> None:
+    data = demo.build(SMALL)
+    for deal in data.deals:
+        stages = [s["stage"] for s in deal.stages]
+        assert stages[0] == "new" and stages[-1] == deal.stage, stages
+        moments = [s["at"] for s in deal.stages]
+        assert moments == sorted(moments)
+        assert (deal.closed_on is not None) == (deal.stage in ("won", "lost"))
+    lost = [d for d in data.deals if d.stage == "lost"]
+    # Lost deals drop out at different stages, so the funnel shows where.
+    assert len({len(d.stages) for d in lost}) > 1

@@ -5,7 +5,7 @@ deals — and the Report each door shows."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,10 @@ D = Decimal
 # January to March 2026: the period of every answer below ("2026-03-01" means the whole of March).
 STARTS, ENDS = date(2026, 1, 1), date(2026, 3, 1)
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
+
+
+# A won or lost deal of the company was closed this many days after it was opened.
+CLOSED_AFTER = 10
 
 
 def _at(text: str) -> datetime:
@@ -117,7 +121,8 @@ def pipeline_company(database: Database, tmp_path: Path) -> dict[str, str]:
             )
             session.flush()
             # Straight into the table: the stage as it ends up, a lost deal without a reason (as an
-            # old import may leave one), the day it was opened.
+            # old import may leave one), the day it was opened, and a closed one's closing day, ten
+            # days later.
             session.execute(
                 update(Deal)
                 .where(col(Deal.id) == deal.id)
@@ -126,6 +131,9 @@ def pipeline_company(database: Database, tmp_path: Path) -> dict[str, str]:
                     closed_volume=None if volume is None else D(volume),
                     lost_reason=reason,
                     created_at=_at(created),
+                    closed_on=(_at(created) + timedelta(days=CLOSED_AFTER)).date()
+                    if stage in ("won", "lost")
+                    else None,
                 )
             )
         for name, who, kind, status, starts in CONTACTS:

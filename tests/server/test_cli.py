@@ -136,6 +136,44 @@ def test_import_counterparties_all_or_nothing(database: Database, tmp_path) -> N
     assert cp.legal_name == "ООО Ромашка" and cp.contacts[0]["value"] == "+79161234567"
 
 
+def test_import_commerceml(database: Database, tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from crm.models import Sale
+    from tests.crm.test_commerceml import DOCUMENTS, _company, _doc, _file, _party
+
+    _company(database)
+    good = tmp_path / "documents.xml"
+    good.write_bytes(_file(DOCUMENTS))
+    result = run(database, "import", "commerceml", str(good), "--as", "office", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "sales: would import 4" in result.output
+    with database.read() as session:
+        assert session.execute(select(func.count()).select_from(Sale)).scalar_one() == 0
+    result = run(database, "import", "commerceml", str(good), "--as", "office")
+    assert result.exit_code == 0, result.output
+    assert "7 documents read" in result.output
+    assert "sales: imported 4, skipped 0 imported before" in result.output
+    assert "invoices: imported 1, skipped 0" in result.output
+    assert "1 × Заказ товара" in result.output and "1 × Возврат товара" in result.output
+    again = run(database, "import", "commerceml", str(good), "--as", "office")
+    assert "sales: imported 0, skipped 4 imported before" in again.output
+    unknown = _party("Покупатель", "ООО Неизвестная", "7700000001")
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(_file([_doc("x", "ТД-900", "2026-02-03", "Отпуск товара", "1,2,3", [unknown])]))
+    result = run(database, "import", "commerceml", str(bad), "--as", "office")
+    assert result.exit_code == 3, result.output
+    assert "document № ТД-900" in result.output and "'1,2,3' is not an amount" in result.output
+    dtd = tmp_path / "dtd.xml"
+    dtd.write_bytes(_file(DOCUMENTS, prolog='<!DOCTYPE x [<!ENTITY e "e">]>\n'))
+    result = run(database, "import", "commerceml", str(dtd), "--as", "office")
+    assert result.exit_code == 3 and "DTD" in result.output, result.output
+    result = run(database, "import", "commerceml", str(good), "--as", "ivanov")
+    assert result.exit_code == 6, result.output
+    with database.read() as session:
+        assert session.execute(select(func.count()).select_from(Sale)).scalar_one() == 4
+
+
 def test_feed_commands(database: Database) -> None:
     from calendar_bridge import tokens
 

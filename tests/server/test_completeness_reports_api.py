@@ -103,7 +103,13 @@ def test_the_openapi_document_describes_them(api: Api) -> None:
     paths = api.client.get("/api/v1/openapi.json").json()["paths"]
     for name in NAMES:
         get = paths[f"/api/v1/reports/{name}"]["get"]
-        assert {p["name"] for p in get["parameters"]} == {"owner", "rules", "sort", "format"}
+        assert {p["name"] for p in get["parameters"]} == {
+            "owner",
+            "rules",
+            "sort",
+            "segment",
+            "format",
+        }
         assert "400" in get["responses"]
     assert paths["/api/v1/reports/completeness"]["get"]["operationId"] == "report_completeness"
 

@@ -8,7 +8,8 @@ transaction with the values sent and each problem beside its field.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -42,8 +43,10 @@ from web.visit import Visit, read_form, signed_in
 
 COUNTERPARTIES = records.record_type("counterparties")
 PEOPLE = records.record_type("contact-persons")
+CONTRACTS = records.record_type("contracts")
 INTERACTIONS = records.record_type("interactions")
 COMPLAINTS = records.record_type("complaints")
+RECEIVABLES = records.record_type("receivables")
 # The card lists its latest complaints, the open ones first.
 CARD_COMPLAINTS = 50
 
@@ -153,6 +156,32 @@ def _complaints(db: Session, user: User, counterparty_id: str) -> list[Any]:
     ]
 
 
+def _open_invoices(db: Session, user: User, counterparty_id: str, today: date) -> dict[str, Any]:
+    """The card's open invoices (its ``Receivable`` row, on the server and a laptop alike): oldest
+    first, each with what is left to pay and how many days it is overdue (0: not yet)."""
+    found = records.list_records(
+        db, user, RECEIVABLES, filters={"counterparty_id": counterparty_id}, limit=1
+    ).items
+    invoices = []
+    for item in found[0].invoices if found else []:
+        due = date.fromisoformat(item["due_on"])
+        invoices.append(
+            {
+                "number": item["number"],
+                "issued_on": date.fromisoformat(item["issued_on"]),
+                "due_on": due,
+                "amount": Decimal(item["amount"]),
+                "left": Decimal(item["amount"]) - Decimal(item["paid"]),
+                "late": max(0, (today - due).days),
+            }
+        )
+    return {
+        "invoices": invoices,
+        "owed": sum((i["left"] for i in invoices), Decimal(0)),
+        "overdue": sum((i["left"] for i in invoices if i["late"]), Decimal(0)),
+    }
+
+
 def _heirs(db: Session, user: User, cp: Counterparty) -> list[User]:
     """Whom ``user`` may hand a claim on ``cp`` to: active people they manage who see the client."""
     people = db.execute(select(User).where(col(User.is_active)).order_by(col(User.full_name)))
@@ -191,6 +220,8 @@ def _card(
     merged: str | None = None,
     claim_values: dict[str, str] | None = None,
     claim_errors: dict[str, str] | None = None,
+    contract_values: dict[str, str] | None = None,
+    contract_errors: dict[str, str] | None = None,
 ) -> Response:
     user = visit.user
     cp = records.get(db, user, COUNTERPARTIES, record_id)
@@ -211,6 +242,8 @@ def _card(
         people=people,
         # The card's complaints: open ones first (by deadline), then the closed, newest first.
         complaints=_complaints(db, user, cp.id),
+        # What it owes on its invoices (crm.invoices): the section shows only when it owes.
+        receivable=_open_invoices(db, user, cp.id, today),
         today=today,
         # Who holds the client for what (crm.claims): others' claims warn at the top of the card,
         # where a contact is logged and the next one planned; the section lists all in force.
@@ -225,6 +258,12 @@ def _card(
         heirs=_heirs(db, user, cp) if held and user.role in ("manager", "admin") else [],
         claim=claim_values or {"ends_on": (today + timedelta(days=CLAIM_DAYS)).isoformat()},
         claim_errors=claim_errors or {},
+        # Its contracts, newest first; who may change the client adds one below them.
+        contracts=records.list_records(
+            db, user, CONTRACTS, filters=only, sort="-signed_on", limit=50
+        ).items,
+        contract=contract_values or {},
+        contract_errors=contract_errors or {},
         owner=owner,
         can_edit=access.can_write(db, user, cp),
         website=website_link(cp.website),

@@ -10,6 +10,7 @@ is shown beside the field of that very deal.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +29,28 @@ from web.visit import Visit, read_form, signed_in
 DEALS = records.record_type("deals")
 STAGES = [s.value for s in DealStage]
 PER_STAGE = 100  # the newest of each column; a stage with more says how many more there are
+
+
+@dataclass(frozen=True)
+class Step:
+    """One move of a deal's stage history (``Deal.stages``), as the board shows it."""
+
+    stage: str
+    at: datetime | None
+    by: str
+
+
+def history(deal: Deal, people: dict[str, str]) -> list[Step]:
+    steps = []
+    for entry in deal.stages or ():
+        if not isinstance(entry, dict):
+            continue
+        try:
+            at: datetime | None = datetime.fromisoformat(str(entry.get("at")))
+        except ValueError:
+            at = None
+        steps.append(Step(str(entry.get("stage", "")), at, people.get(entry.get("by") or "", "")))
+    return steps
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,8 @@ def _page(
 ) -> Response:
     columns = board(db, visit.user, mine)
     deals = [d for c in columns for d in c.deals]
+    movers = {e.get("by") for d in deals for e in d.stages or () if isinstance(e, dict)}
+    people = _names(db, User, User.full_name, {d.owner_id for d in deals} | movers)
     return visit.page(
         db,
         "deals.html",
@@ -78,7 +103,8 @@ def _page(
         counterparties=_names(
             db, Counterparty, Counterparty.legal_name, {d.counterparty_id for d in deals}
         ),
-        owners=_names(db, User, User.full_name, {d.owner_id for d in deals}),
+        owners=people,
+        histories={d.id: history(d, people) for d in deals},
         writable={d.id for d in deals if access.can_write(db, visit.user, d)},
         errors=errors or {},
         typed=typed or {},

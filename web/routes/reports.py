@@ -8,8 +8,10 @@ days (60), the RFM segments with the top 20 clients, the top 50 of the ABC list,
 deals created in the period the funnel (with bars), the lost reasons, the sources that bring
 clients, and every person's contacts — done, planned, overdue (``crm.reports.PIPELINE``); and how
 complete the cards are (``crm.completeness``, every rule, scored today): per salesperson, and the
-worst 50 cards with what each misses.
-``/reports/export/{abc|matrix|rfm|neglected|moves|funnel|lost|sources|activity|completeness|completeness-owners}.{xlsx|csv}``
+worst 50 cards with what each misses; and what the clients owe on their invoices today
+(``crm.analytics.receivables``): per salesperson, and the 100 most overdue clients, overdue amounts
+marked.
+``/reports/export/{abc|matrix|rfm|neglected|moves|funnel|lost|sources|activity|completeness|completeness-owners|receivables|receivables-owners}.{xlsx|csv}``
 with the same query gives the whole report as a file (``crm.exports``). A query that cannot be read answers 400.
 
 Server or laptop: the class history (``class_run``) is the server's own and is not synced, so
@@ -28,18 +30,31 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import analytics, completeness, exports, reports, trade
+from crm import segments as saved
 from crm.errors import MalformedInput, NotFound
+from crm.models import ContactRule
 from crm.reports import Report
 from web.home import Home
 from web.i18n import N_
 from web.visit import Visit, signed_in
 
-REPORTS = ("abc", "matrix", "rfm", "neglected", "moves", *reports.PIPELINE, *reports.COMPLETENESS)
+REPORTS = (
+    "abc",
+    "matrix",
+    "rfm",
+    "neglected",
+    "due",
+    "moves",
+    *reports.PIPELINE,
+    *reports.COMPLETENESS,
+    *reports.RECEIVABLES,
+)
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv; charset=utf-8",
@@ -52,6 +67,7 @@ ABC_SHOWN = 50
 RFM_SHOWN = 20
 NEGLECTED_SHOWN = 100
 COMPLETENESS_SHOWN = 50
+RECEIVABLES_SHOWN = 100
 XYZ = ("X", "Y", "Z", "-")
 
 # The RFM segments (crm.analytics.SEGMENTS) in words.
@@ -80,13 +96,16 @@ SECTIONS = (
     ("matrix", N_("ABC × XYZ matrix")),
     ("moves", N_("Class moves")),
     ("neglected", N_("Without contact")),
+    ("due", N_("Due for contact")),
     ("rfm", N_("RFM segments")),
     ("abc", N_("ABC list")),
     ("funnel", N_("Deals funnel")),
     ("lost", N_("Lost reasons")),
+    ("closed", N_("Closed deals")),
     ("sources", N_("Sources")),
     ("activity", N_("Activity")),
     ("completeness", N_("Data completeness")),
+    ("receivables", N_("Receivables")),
 )
 # What a card misses, in words: the rules of crm.completeness (RULES) by their keys.
 RULE_NAMES = {
@@ -115,6 +134,7 @@ class Asked:
     ends: date  # the last day of the last month
     basis: str
     days: int
+    segment: str = ""  # a saved segment's id (crm.segments): its members only; "" every client
 
     def query(self) -> str:
         return urlencode(
@@ -123,6 +143,7 @@ class Asked:
                 "to": self.ends.isoformat()[:7],
                 "basis": self.basis,
                 "days": self.days,
+                **({"segment": self.segment} if self.segment else {}),
             }
         )
 
@@ -145,7 +166,15 @@ def asked(request: Request, today: date) -> Asked:
     days = int(raw)
     if not 1 <= days <= MAX_DAYS:
         raise MalformedInput(f"days is between 1 and {MAX_DAYS}")
-    return Asked(starts, analytics.last_day(analytics.month_start(ends)), basis, days)
+    segment = params.get("segment") or ""
+    if len(segment) > 200 or "\x00" in segment:
+        raise MalformedInput("segment is a saved segment's id")
+    return Asked(starts, analytics.last_day(analytics.month_start(ends)), basis, days, segment)
+
+
+def _segment(db: Session, visit: Visit, ask: Asked) -> tuple[Any, set[str] | None]:
+    """The segment the query names and its members the user sees (404 for an unknown one)."""
+    return saved.chosen(db, visit.user, ask.segment or None)
 
 
 def _today(home: Home) -> date:
@@ -162,16 +191,26 @@ def has_class_history(home: Home) -> bool:
     return home.sync is None
 
 
-def _moves(db: Session, visit: Visit, today: date) -> Report | None:
+def _moves(db: Session, visit: Visit, today: date, only: set[str] | None = None) -> Report | None:
     if not has_class_history(visit.home):
         return None
     older, newest, moved = trade.moves(db, visit.user, since=quarter_start(today))
-    return reports.moves(older, newest, moved)
+    return reports.moves(older, newest, moved, only=only)
 
 
-def _neglected(db: Session, visit: Visit, days: int, today: date) -> Report:
-    items = analytics.neglected(db, visit.user, days, today=today)
+def _neglected(
+    db: Session, visit: Visit, days: int, today: date, only: set[str] | None = None
+) -> Report:
+    items = analytics.neglected(db, visit.user, days, today=today, only=only)
     return reports.neglected(db, items, days)
+
+
+def _due(db: Session, visit: Visit, today: date, only: set[str] | None = None) -> Report:
+    return reports.due(db, analytics.due_contacts(db, visit.user, today=today, only=only))
+
+
+def _contact_rules(db: Session) -> list[ContactRule]:
+    return list(db.execute(select(ContactRule).order_by(col(ContactRule.abc_class))).scalars())
 
 
 def _matrix(
@@ -196,28 +235,37 @@ async def show(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         today = _today(visit.home)
         ask = asked(request, today)
+        chosen, only = _segment(db, visit, ask)
         result, rfm_clients = analytics.analyse(
-            db, visit.user, ask.starts, ask.ends, basis=ask.basis
+            db, visit.user, ask.starts, ask.ends, basis=ask.basis, only=only
         )
         abc = reports.abc(db, visit.user, result)
         rfm = reports.rfm(db, visit.user, rfm_clients, ask.starts, ask.ends)
-        neglected = _neglected(db, visit, ask.days, today)
-        moves = _moves(db, visit, today)
+        neglected = _neglected(db, visit, ask.days, today, only)
+        due = _due(db, visit, today, only)
+        moves = _moves(db, visit, today, only)
         matrix, clients, total = _matrix(result)
         segments = rfm.about.get("segments", {})
         pipeline = {
-            name: reports.pipeline(db, visit.user, name, ask.starts, ask.ends)
+            name: reports.pipeline(db, visit.user, name, ask.starts, ask.ends, only=only)
             for name in reports.PIPELINE
         }
         widest = max((row["reached"] for row in pipeline["funnel"].rows), default=0)
-        scored = completeness.scores(db, visit.user, today)
+        scored = completeness.scores(db, visit.user, today, only=only)
         complete = reports.completeness(db, visit.user, today, found=scored)
         owners = reports.completeness(
             db, visit.user, today, name="completeness-owners", found=scored
         )
+        owing = reports.receivables(db, visit.user, today, only=only)
+        owing_owners = reports.receivables(
+            db, visit.user, today, name="receivables-owners", only=only
+        )
         return visit.page(
             db,
             "reports.html",
+            segment=chosen,
+            segment_members=None if only is None else len(only),
+            segment_choices=saved.choices(db),
             percent=lambda value: format_decimal(value, "0.00", locale=visit.locale),
             one_place=lambda value: format_decimal(value, "0.0", locale=visit.locale),
             asked=ask,
@@ -232,6 +280,8 @@ async def show(request: Request, home: Home) -> Response:
             since=quarter_start(today),
             neglected=neglected.rows[:NEGLECTED_SHOWN],
             neglected_more=max(0, len(neglected.rows) - NEGLECTED_SHOWN),
+            due=due,
+            contact_rules=_contact_rules(db),
             segments=[
                 (name, SEGMENT_NAMES[name], segments[name])
                 for name in analytics.SEGMENTS
@@ -246,6 +296,7 @@ async def show(request: Request, home: Home) -> Response:
             funnel=pipeline["funnel"],
             funnel_widest=widest,
             lost=pipeline["lost"],
+            closed=pipeline["closed"],
             sources=pipeline["sources"],
             activity=pipeline["activity"],
             kind_names=KIND_NAMES,
@@ -258,27 +309,37 @@ async def show(request: Request, home: Home) -> Response:
             completeness_owners=owners,
             rule_names=RULE_NAMES,
             poor=completeness.POOR,
+            receivables=owing,
+            receivables_clients=owing.rows[:RECEIVABLES_SHOWN],
+            receivables_more=max(0, len(owing.rows) - RECEIVABLES_SHOWN),
+            receivables_owners=owing_owners,
         )
 
     return await signed_in(request, home, work)
 
 
-def _report(db: Session, visit: Visit, name: str, ask: Asked, today: date) -> Report:
+def _report(
+    db: Session, visit: Visit, name: str, ask: Asked, today: date, only: set[str] | None = None
+) -> Report:
+    if name in reports.RECEIVABLES:
+        return reports.receivables(db, visit.user, today, name=name, only=only)
     if name in reports.COMPLETENESS:
-        return reports.completeness(db, visit.user, today, name=name)
+        return reports.completeness(db, visit.user, today, name=name, only=only)
     if name in reports.PIPELINE:
-        return reports.pipeline(db, visit.user, name, ask.starts, ask.ends)
+        return reports.pipeline(db, visit.user, name, ask.starts, ask.ends, only=only)
     if name == "neglected":
-        return _neglected(db, visit, ask.days, today)
+        return _neglected(db, visit, ask.days, today, only)
+    if name == "due":
+        return _due(db, visit, today, only)
     if name == "moves":
-        found = _moves(db, visit, today)
+        found = _moves(db, visit, today, only)
         if found is None:
             raise NotFound("the class history is the server's")
         return found
     if name == "rfm":
-        clients = analytics.rfm(db, visit.user, ask.starts, ask.ends)
+        clients = analytics.rfm(db, visit.user, ask.starts, ask.ends, only=only)
         return reports.rfm(db, visit.user, clients, ask.starts, ask.ends)
-    result = analytics.classify(db, visit.user, ask.starts, ask.ends, basis=ask.basis)
+    result = analytics.classify(db, visit.user, ask.starts, ask.ends, basis=ask.basis, only=only)
     return reports.matrix(result) if name == "matrix" else reports.abc(db, visit.user, result)
 
 
@@ -293,7 +354,8 @@ async def export(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         today = _today(visit.home)
         ask = asked(request, today)
-        report = _report(db, visit, name, ask, today)
+        chosen, only = _segment(db, visit, ask)
+        report = reports.in_segment(_report(db, visit, name, ask, today, only), chosen)
         if kind == "xlsx":
             body = exports.to_xlsx(report.title, report.columns, report.rows, charts=report.charts)
         else:
@@ -302,7 +364,9 @@ async def export(request: Request, home: Home) -> Response:
             body,
             media_type=FORMATS[kind],
             headers={
-                "Content-Disposition": f'attachment; filename="{name}-{today.isoformat()}.{kind}"',
+                "Content-Disposition": exports.attachment(
+                    f"{name}-{today.isoformat()}.{kind}", report.about.get("segment")
+                ),
                 "Cache-Control": "no-store",
                 "X-Content-Type-Options": "nosniff",
             },

@@ -1,8 +1,9 @@
 """Quick search: a counterparty by any part of a phone, a name, an INN or an email.
 
 The search page also filters by ABC class (``?abc=A|B|C``, the class the newest kept computation
-put on the cards, ``crm.analytics``): with a query, the matches of that class; without one, every
-counterparty of that class one sees, by name. Each result shows its class («A/X»).
+put on the cards, ``crm.analytics``) and by a saved segment (``?segment=<id>``, ``crm.segments``):
+with a query, the matches in that class and segment; without one, every counterparty of that class
+and segment one sees, by name. Each result shows its class («A/X»).
 
 The same query serves the full results page (no script needed) and the
 fragment the static script fetches as the user types. Both go through
@@ -11,13 +12,14 @@ fragment the static script fetches as the user types. Both go through
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import records, search
+from crm import segments as saved
 from crm.errors import MalformedInput, ValidationFailed
-from crm.models import Counterparty
+from crm.models import Counterparty, Segment
 from web import i18n
 from web.home import Home
 from web.visit import Visit, signed_in
@@ -36,12 +38,33 @@ def abc_filter(request: Request) -> str:
     return abc
 
 
+def segment_filter(request: Request) -> str:
+    """The saved segment asked (its id; ``""``: none)."""
+    segment = request.query_params.get("segment") or ""
+    if len(segment) > 200 or "\x00" in segment:
+        raise MalformedInput("segment is a saved segment's id")
+    return segment
+
+
 def find(
-    db: Session, visit: Visit, q: str, limit: int = PAGE, abc: str = ""
+    db: Session,
+    visit: Visit,
+    q: str,
+    limit: int = PAGE,
+    abc: str = "",
+    segment: Segment | None = None,
 ) -> tuple[list[Counterparty], int]:
     # What a person types into a search box is never refused: an over-long paste is cut to
     # the words the search takes (crm.search bounds them, as it must for the API).
     q = " ".join(q.replace("\x00", " ").split()[: search.MAX_QUERY_WORDS])[:MAX_QUERY]
+    if segment is not None:
+        where = [col(Counterparty.abc_class) == abc] if abc else []
+        try:
+            return saved.listed(
+                db, visit.user, segment.criteria, q=q or None, where=where, limit=limit
+            )
+        except ValueError:
+            return [], 0
     if not q and not abc:
         return [], 0
     filters = {"abc_class": abc} if abc else None
@@ -69,7 +92,9 @@ async def page(request: Request, home: Home) -> Response:
 
     def work(db: Session, visit: Visit) -> Response:
         abc = abc_filter(request)
-        items, total = find(db, visit, q, limit=50, abc=abc)
+        asked = segment_filter(request)
+        segment = saved.of(db, visit.user, asked) if asked else None
+        items, total = find(db, visit, q, limit=50, abc=abc, segment=segment)
         return visit.page(
             db,
             "search.html",
@@ -79,6 +104,8 @@ async def page(request: Request, home: Home) -> Response:
             phones=phones,
             abc=abc,
             classes=ABC,
+            segment=segment,
+            segment_choices=saved.choices(db),
         )
 
     return await signed_in(request, home, work)
@@ -90,7 +117,13 @@ async def results(request: Request, home: Home) -> Response:
     def work(db: Session, visit: Visit) -> Response:
         items, total = find(db, visit, q)
         return visit.fragment(
-            "search_results.html", q=q[:MAX_QUERY], items=items, total=total, phones=phones, abc=""
+            "search_results.html",
+            q=q[:MAX_QUERY],
+            items=items,
+            total=total,
+            phones=phones,
+            abc="",
+            segment=None,
         )
 
     return await signed_in(request, home, work)
