@@ -1295,8 +1295,8 @@ def report_show(
     name: Annotated[
         str,
         typer.Argument(
-            help="abc, matrix, rfm, neglected, funnel, lost, sources, activity, completeness, "
-            "completeness-owners, receivables or receivables-owners."
+            help="abc, matrix, rfm, neglected, due, funnel, lost, closed, sources, activity, "
+            "completeness, completeness-owners, receivables or receivables-owners."
         ),
     ],
     starts: Annotated[
@@ -1314,8 +1314,8 @@ def report_show(
     owner: Annotated[
         str | None,
         typer.Option(
-            help="funnel, lost, sources, activity, completeness, receivables: only this "
-            "salesperson (a login)."
+            help="funnel, lost, closed, sources, activity, due, completeness, receivables: only "
+            "this salesperson (a login)."
         ),
     ] = None,
     rules: Annotated[

@@ -241,7 +241,10 @@ def _stage_history(
     at = [created, *(created + timedelta(seconds=int(m)) for m in moments)]
     if stage in ("won", "lost"):
         at[-1] = end
-    return [{"stage": s, "at": t.isoformat(), "by": by} for s, t in zip(path, at, strict=True)]
+    return [
+        {"stage": s, "at": t.isoformat(timespec="seconds").replace("+00:00", "Z"), "by": by}
+        for s, t in zip(path, at, strict=True)
+    ]
 
 
 class _Builder:

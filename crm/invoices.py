@@ -56,6 +56,7 @@ from crm import records, trade
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.importing import MAX_DETAILS, RowError, _date, _Field
 from crm.models import Counterparty, Payment, User
+from crm.models.base import utcnow
 from crm.models.enums import ContractStatus
 from crm.models.trade import Contract, Invoice, Receivable
 
@@ -501,6 +502,7 @@ def settle(session: Session, counterparty_ids: Iterable[str]) -> int:
     module's rules); how many receivables changed."""
     ids = sorted(set(counterparty_ids))
     changed = 0
+    now = utcnow()
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         invoices: dict[str, list[Invoice]] = defaultdict(list)
@@ -539,6 +541,7 @@ def settle(session: Session, counterparty_ids: Iterable[str]) -> int:
                 if (_money(inv.paid_amount), inv.paid_on) != (s.paid, s.paid_on):
                     inv.paid_amount, inv.paid_on = s.paid, s.paid_on
                     inv.version += 1
+                    inv.updated_at = now
             open_, owed = receivable_of(settled)
             receivable = stored.get(cp)
             if receivable is None and open_:
@@ -550,6 +553,7 @@ def settle(session: Session, counterparty_ids: Iterable[str]) -> int:
             ):
                 receivable.invoices, receivable.owed = open_, owed
                 receivable.version += 1
+                receivable.updated_at = now
             else:
                 continue
             changed += 1

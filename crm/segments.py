@@ -45,6 +45,9 @@ CRITERIA: dict[str, tuple[str, bool]] = {
 NONE = "-"
 MAX_VALUES = 200
 MAX_VALUE_LENGTH = 200
+# Every segment goes to every laptop and every colleague's list: bounds on one and on one owner.
+MAX_TOTAL_VALUES = 300  # values over all criteria of one segment
+MAX_PER_OWNER = 100  # segments one user owns
 # The criteria over a closed vocabulary: a value outside it would silently match nothing.
 CHOICES: dict[str, tuple[str, ...]] = {
     "kinds": tuple(k.value for k in CounterpartyKind),
@@ -84,6 +87,8 @@ def problems(criteria: Any) -> dict[str, str]:
                 found[name] = (
                     f"{wrong[0][:40]!r} is not one of {', '.join(CHOICES[name])} (or {NONE} for none)"
                 )
+    if not found and sum(len(v) for v in criteria.values()) > MAX_TOTAL_VALUES:
+        found["criteria"] = f"at most {MAX_TOTAL_VALUES} values over all criteria"
     return found
 
 
@@ -303,14 +308,14 @@ def overview(session: Session, actor: User) -> list[dict[str, Any]]:
     found = list(
         session.execute(select(Segment).order_by(col(Segment.name), col(Segment.id))).scalars()
     )
-    logins = dict(session.execute(select(col(User.id), col(User.login))).tuples().all())
+    logins = dict(session.execute(select(col(User.id), col(User.login))).all())
     sizes = counts(session, actor, found)
     return [
         {
             "id": s.id,
             "name": s.name,
             "owner": logins.get(s.owner_id or "", ""),
-            "criteria": describe(s.criteria),
+            "criteria": describe(s.criteria, logins),
             "members": sizes.get(s.id),
             "notes": s.notes or "",
         }
@@ -318,6 +323,17 @@ def overview(session: Session, actor: User) -> list[dict[str, Any]]:
     ]
 
 
-def describe(criteria: Mapping[str, Iterable[str]]) -> str:
-    """The criteria in one line: ``abc_class=A,B; region=Москва`` (``*`` for every client)."""
-    return "; ".join(f"{name}={','.join(values)}" for name, values in criteria.items()) or "*"
+def describe(criteria: Mapping[str, Iterable[str]], logins: Mapping[str, str] | None = None) -> str:
+    """The criteria in one line: ``abc_class=A,B; region=Москва`` (``*`` for every client); with
+    ``logins``, owners by login rather than id."""
+
+    def shown(name: str, value: str) -> str:
+        return (logins or {}).get(value, value) if name == "owner_id" else value
+
+    return (
+        "; ".join(
+            f"{name}={','.join(shown(name, v) for v in values)}"
+            for name, values in criteria.items()
+        )
+        or "*"
+    )

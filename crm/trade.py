@@ -33,6 +33,7 @@ one salesperson's); what they import is checked against what they see like any o
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -66,6 +67,7 @@ from crm.models import (
     User,
     new_id,
 )
+from crm.models.base import utcnow
 from crm.models.enums import Role
 from crm.tabular import read_table
 
@@ -140,6 +142,7 @@ def refresh_summaries(session: Session, counterparty_ids: Iterable[str]) -> int:
             elif summary is not None and (summary.groups, summary.months) != (groups, months):
                 summary.groups, summary.months = groups, months
                 summary.version += 1
+                summary.updated_at = utcnow()
             else:
                 continue
             changed += 1
@@ -180,8 +183,15 @@ class SalesReport:
     ignored: list[str] = field(default_factory=list)  # columns of the file no sale needs
 
 
+_PLAIN_AMOUNT = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)")
+
+
 def _amount(text: str) -> Decimal:
     cleaned = "".join(text.replace("\u00a0", " ").split()).replace(",", ".")
+    if not _PLAIN_AMOUNT.fullmatch(cleaned):
+        # "1e5", "1,23457E+11" (a cell Excel showed in scientific form): not what 1C writes, and a
+        # rounded figure would be stored as if it were the sum.
+        raise ValueError(f"{text!r} is not an amount (digits, a comma or point, two decimals)")
     try:
         value = Decimal(cleaned)
     except InvalidOperation:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -127,7 +128,22 @@ def endpoints(rt: records.RecordType) -> list[Route]:
         Route(base + "/{id}", get, methods=["GET"], name=f"get_{rt.singular}"),
     ]
     if rt.read_only:
-        return reads
+
+        async def refuse(request: Request) -> Response:
+            # Starlette would answer a bare "Method Not Allowed": say why, and where they come from.
+            raise HTTPException(
+                405,
+                f"{rt.name} are read-only: the server computes or imports them, nobody writes them "
+                "(docs/api.md)",
+                headers={"Allow": "GET"},
+            )
+
+        return [
+            *reads,
+            Route(base, refuse, methods=["POST"], include_in_schema=False),
+            Route(base + "/batch", refuse, methods=["POST"], include_in_schema=False),
+            Route(base + "/{id}", refuse, methods=["PATCH", "DELETE"], include_in_schema=False),
+        ]
     return [
         *reads,
         Route(base, create, methods=["POST"], name=f"create_{rt.singular}"),

@@ -47,7 +47,7 @@ async def members(request: Request) -> Response:
             )
         except ValueError as exc:
             raise MalformedInput(f"q: {exc}") from None
-        logins = dict(session.execute(select(col(User.id), col(User.login))).tuples().all())
+        logins = dict(session.execute(select(col(User.id), col(User.login))).all())
         return {
             "segment": {"id": segment.id, "name": segment.name, "criteria": segment.criteria},
             "items": [

@@ -12,7 +12,9 @@ from crm.console import console, err
 from server.commands.opening import ConfigOpt, writing
 
 import_app = typer.Typer(
-    help="Import counterparties and contact persons from CSV or XLSX.", no_args_is_help=True
+    help="Import counterparties and contact persons (CSV, XLSX), sales and invoices (1C's "
+    "spreadsheets, CommerceML) and bank statements (1CClientBankExchange).",
+    no_args_is_help=True,
 )
 
 

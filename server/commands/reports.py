@@ -251,7 +251,8 @@ def due_command(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Clients due for contact by their ABC class's rule (satchel contact rules), most overdue
+    """Clients due for contact by their ABC class's rule (set at /contact-rules, over REST
+    /api/v1/contact-rules or with satchel-field contact-rules add), most overdue
     first. / Пора связаться."""
     from crm import accounts, analytics, reports
 

@@ -39,7 +39,7 @@ def segment_list(login: Seeing = None, config: ConfigOpt = None, as_json: JsonOp
             from sqlalchemy import select
             from sqlmodel import col
 
-            logins = dict(session.execute(select(col(User.id), col(User.login))).tuples().all())
+            logins = dict(session.execute(select(col(User.id), col(User.login))).all())
             rows = [
                 {
                     "id": s.id,

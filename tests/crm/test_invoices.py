@@ -588,3 +588,18 @@ def test_a_merge_moves_the_invoices_and_settles_the_survivor(database: Database)
         assert owed is not None and owed.owed == D("100.00")
         assert session.get(Counterparty, beta) is None
         assert session.execute(select(Payment)).scalar_one().counterparty_id == alfa
+
+
+def test_an_amount_in_scientific_form_is_refused() -> None:
+    """A cell Excel showed as 1,23457E+11 was rounded: storing it would pass a guess for the sum."""
+    from crm.trade import _amount
+
+    assert _amount("1 234,50") == Decimal("1234.50")
+    assert _amount("-12.3") == Decimal("-12.30")
+    for text in ("1e5", "1,5E+3", "1,23457E+11", "12.3.4", "0x10", "NaN", "Infinity", ""):
+        try:
+            _amount(text)
+        except ValueError as exc:
+            assert "is not an amount" in str(exc)
+        else:
+            raise AssertionError(text)

@@ -291,8 +291,19 @@ def test_a_segment_is_found_by_id_or_name_and_a_shared_name_asks_for_the_id(
         ivanov, petrov = _actor(session, "ivanov"), _actor(session, "petrov")
         one = records.create(session, ivanov, rt, {"name": "Крупные Москва", "criteria": {}})
         records.create(session, ivanov, rt, {"name": "VIP", "criteria": {"tags": ["vip"]}})
-        records.create(session, petrov, rt, {"name": "vip ", "criteria": {"tags": ["VIP"]}})
         one_id = one.id
+    # A name is the company's: a colleague's "vip " would make "VIP" ambiguous for everyone.
+    try:
+        with database.write() as session:
+            petrov = _actor(session, "petrov")
+            records.create(session, petrov, rt, {"name": "vip ", "criteria": {"tags": ["VIP"]}})
+    except ValidationFailed as exc:
+        assert "exists already" in exc.details["name"]
+    else:
+        raise AssertionError("a second segment named VIP was saved")
+    with database.write() as session:
+        # Two of one name can still be there from before names were kept unique: the id decides.
+        session.add(Segment(name="vip", owner_id=_actor(session, "petrov").id, criteria={}))
     with database.read() as session:
         assert segments.find(session, None, one_id).id == one_id
         assert segments.find(session, None, "  крупные   москва").id == one_id
@@ -315,6 +326,11 @@ def test_bad_criteria_are_refused_and_nothing_is_stored(database: Database) -> N
         ({"region": "Москва"}, "region: must be a list of texts"),
         ({"region": [f"Город {n}" for n in range(201)]}, "region: at most 200 values"),
         ({"abc_class": ["D"]}, "abc_class: 'D' is not one of A, B, C"),
+        (
+            {f: [f"з {n}" for n in range(100)] for f in ("region", "industry", "source", "tags")},
+            "at most 300 values over all criteria",
+        ),
+        ({"owner_id": ["nobody"]}, "owner_id: no user 'nobody'"),
     ):
         try:
             with database.write() as session:
@@ -327,6 +343,29 @@ def test_bad_criteria_are_refused_and_nothing_is_stored(database: Database) -> N
             raise AssertionError(criteria)
     with database.read() as session:
         assert session.execute(select(Segment)).first() is None
+
+
+def test_an_owner_is_named_by_login_or_id_and_keeps_a_bounded_number(database: Database) -> None:
+    _world(database)
+    rt = records.record_type("segments")
+    with database.write() as session:
+        ivanov, petrov = _actor(session, "ivanov"), _actor(session, "petrov")
+        made = records.create(
+            session, ivanov, rt, {"name": "Петрова", "criteria": {"owner_id": ["petrov", "-"]}}
+        )
+        assert made.criteria == {"owner_id": [petrov.id, "-"]}
+        for n in range(segments.MAX_PER_OWNER - 1):
+            records.create(session, ivanov, rt, {"name": f"С{n}", "criteria": {}})
+    try:
+        with database.write() as session:
+            records.create(session, _actor(session, "ivanov"), rt, {"name": "ещё", "criteria": {}})
+    except ValidationFailed as exc:
+        assert f"at most {segments.MAX_PER_OWNER}" in exc.details["owner_id"]
+    else:
+        raise AssertionError("a 101st segment was saved")
+    with database.read() as session:
+        owned = session.execute(select(Segment).where(col(Segment.name) == "ещё")).first()
+        assert owned is None
 
 
 def _sales(database: Database, tmp_path: Path, ids: list[str]) -> None:

@@ -97,8 +97,8 @@ ROUTES: dict[tuple[str, str], str] = {
             ("PATCH", "/{id}"),
             ("DELETE", "/{id}"),
         ]
-        # What the server computes or imports (sales, their summaries) is read over the API only.
-        if m == "GET" or not rt.read_only
+        # What the server computes or imports (sales, invoices, summaries) is read over the API
+        # only: its writes answer 405 saying so (test_read_only_types_refuse_every_write).
     },
     ("POST", "/api/v1/auth/login"): "accounts",
     ("POST", "/api/v1/auth/logout"): "accounts",
@@ -153,9 +153,14 @@ ROUTES: dict[tuple[str, str], str] = {
             "activity",
             "completeness",
             "completeness-owners",
+            "due",
+            "closed",
+            "receivables",
+            "receivables-owners",
         )
     },
     ("POST", "/api/v1/reports/abc/keep"): "reports",
+    ("GET", "/api/v1/segments/{id}/members"): "reports",
 }
 # Who merges two counterparties they see (docs/duplicates.md): the office, an admin, a manager of both
 # owners, the owner of both.
@@ -528,6 +533,40 @@ def _case(
             f"expected {expected}, got {r.status_code}: {r.text[:200]}",
         )
     return r
+
+
+def test_read_only_types_refuse_every_write(company: Company) -> None:
+    """Sales, invoices, sales summaries, receivables: every write, by anyone (an admin too), is a 405
+    that says why, and changes nothing."""
+    c = company
+    read_only = [t for t, rt in records.RECORD_TYPES.items() if rt.read_only]
+    assert {"sales", "invoices", "sales-summaries", "receivables"} <= set(read_only)
+    for relation in ("owner", "office", "admin"):
+        for t in read_only:
+            for method, suffix in (
+                ("POST", ""),
+                ("POST", "/batch"),
+                ("PATCH", "/{id}"),
+                ("DELETE", "/{id}"),
+            ):
+                path = f"/api/v1/{t}{suffix}".replace("{id}", str(uuid.uuid4()))
+                r = _case(
+                    c,
+                    f"{method} /api/v1/{t}{suffix}",
+                    relation,
+                    "write",
+                    lambda h, method=method, path=path: c.client.request(
+                        method, path, headers=h, json={"amount": "1"}
+                    ),
+                    405,
+                    [],
+                )
+                c.expect(
+                    (f"{method} /api/v1/{t}{suffix}", relation, "says why"),
+                    r.status_code == 405 and "read-only" in r.json().get("message", ""),
+                    r.text[:200],
+                )
+    c.report()
 
 
 def test_rest_records_matrix(company: Company) -> None:
@@ -1788,8 +1827,8 @@ def test_reports_matrix(company: Company) -> None:
     from sqlalchemy import update
     from sqlmodel import col
 
-    from crm import trade
-    from crm.models import Deal, Sale
+    from crm import invoices, trade
+    from crm.models import ContactRule, Counterparty, Deal, Invoice, Sale, Segment
 
     c = company
     targets: dict[str, str] = {}
@@ -1821,8 +1860,26 @@ def test_reports_matrix(company: Company) -> None:
                 .where(col(Deal.counterparty_id) == cp)
                 .values(stage="lost", lost_reason=f"причина {cp}", source=f"источник {cp}")
             )
+            # A class with a contact rule and no contact ever (due), and an unpaid invoice (owed).
+            session.execute(
+                update(Counterparty).where(col(Counterparty.id) == cp).values(abc_class="A")
+            )
+            session.add(
+                Invoice(
+                    number=f"С-{cp[:8]}",
+                    issued_on=date(2026, 1, 10),
+                    due_on=date(2026, 1, 20),
+                    counterparty_id=cp,
+                    amount=Decimal("500.00"),
+                )
+            )
+        session.add(ContactRule(abc_class="A", days=14, kinds=[]))
+        everyone = Segment(name=f"Все {uuid.uuid4().hex[:6]}", owner_id=admin.id, criteria={})
+        session.add(everyone)
         session.flush()
         trade.refresh_summaries(session, targets.values())
+        invoices.settle(session, targets.values())
+        segment_id = everyone.id
     today = date.today()
     pipeline_period = (
         f"from={today:%Y-%m}-01&to={(today.replace(day=28) + timedelta(days=10)):%Y-%m}-01"
@@ -1877,6 +1934,50 @@ def test_reports_matrix(company: Company) -> None:
                 (marker in r.text) == (SEE in grants),
                 f"the {visibility} target's deal {'missing' if SEE in grants else 'listed'}",
             )
+        for name, query in (
+            ("due", ""),
+            ("receivables", ""),
+            ("receivables-owners", ""),
+            ("closed", pipeline_period),
+            ("members", ""),
+        ):
+            route = (
+                "GET /api/v1/segments/{id}/members"
+                if name == "members"
+                else f"GET /api/v1/reports/{name}"
+            )
+            url = (
+                f"/api/v1/segments/{segment_id}/members?limit=500"
+                if name == "members"
+                else f"/api/v1/reports/{name}?{query}"
+            )
+            r = _case(
+                c,
+                route,
+                relation,
+                "use",
+                lambda h, url=url: c.client.get(url, headers=h),
+                401 if grants is None else 200,
+                [],
+            )
+            if r.status_code != 200 or name in ("closed", "receivables-owners"):
+                continue
+            body = r.json()
+            listed = (
+                {item["id"] for item in body["items"]}
+                if name == "members"
+                else {row["counterparty_id"] for row in body["rows"]}
+            )
+            c.expect(
+                (route, relation, "rows"),
+                (target in listed) == (SEE in grants),
+                f"the {visibility} target {'missing' if SEE in grants else 'listed'}",
+            )
+            for record_id in listed:
+                seen = c.client.get(
+                    f"/api/v1/counterparties/{record_id}", headers=c.headers(relation)
+                )
+                c.expect((route, relation, "names"), seen.status_code == 200, f"listed {record_id}")
         for name in ("completeness", "completeness-owners"):
             route = f"GET /api/v1/reports/{name}"
             r = _case(

@@ -16,6 +16,8 @@ def _served() -> set[tuple[str, str]]:
     pairs = set()
     for route in app.routes:
         assert isinstance(route, Route)
+        if not route.include_in_schema:
+            continue  # a read-only type's writes: a 405 that says why, not an operation
         for method in route.methods or ():
             if method != "HEAD":  # HEAD goes with GET
                 pairs.add((route.path, method.lower()))

@@ -272,7 +272,7 @@ def test_the_commands_save_list_use_and_delete_segments(api: Api, tmp_path: Path
     assert "ivanov sees 2 counterparties" in added.output
     with api.database.read() as session:
         stored = session.execute(select(Segment)).scalar_one()
-        ids = dict(session.execute(select(User.login, User.id)).tuples().all())
+        ids = dict(session.execute(select(User.login, User.id)).all())
     assert stored.criteria == {
         "abc_class": ["A", "B", "-"],
         "region": ["Москва"],
