@@ -41,15 +41,20 @@ from crm.models import (
     Contract,
     Counterparty,
     Deal,
+    EventCost,
+    EventParticipant,
     Interaction,
     Invoice,
     LetterTemplate,
+    MarketingEvent,
+    PriceItem,
     Receivable,
     Reminder,
     Sale,
     SalesSummary,
     Segment,
     Share,
+    SupplierTerms,
     Team,
     User,
 )
@@ -233,12 +238,19 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
         | Claim
         | Contract
         | Invoice
-        | Receivable,
+        | Receivable
+        | EventParticipant
+        | SupplierTerms
+        | PriceItem,
     ):
         return can_read_counterparty(session, actor, record.counterparty_id)
     # Users and teams: everybody sees their colleagues (to pick a responsible person), and where
-    # they are (their absences); the company's letter templates, contact rules and segments.
-    return isinstance(record, User | Team | LetterTemplate | Absence | ContactRule | Segment)
+    # they are (their absences); the company's letter templates, contact rules, segments, and its
+    # marketing events with their costs.
+    return isinstance(
+        record,
+        User | Team | LetterTemplate | Absence | ContactRule | Segment | MarketingEvent | EventCost,
+    )
 
 
 def can_delete(session: Session, actor: User, record: Any) -> bool:
@@ -273,9 +285,16 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
             return True
         holder = session.get(User, record.holder_id) if record.holder_id else None
         return holder is not None and may_manage(actor, holder)
-    if isinstance(record, ContactPerson | Deal | Share | Contract):
+    if isinstance(record, ContactPerson | Deal | Share | Contract | SupplierTerms):
         return can_write_counterparty(session, actor, record.counterparty_id)
-    if isinstance(record, LetterTemplate | Sale | Invoice):
+    if isinstance(record, MarketingEvent):
+        return keeps_event(session, actor, record.owner_id)
+    if isinstance(record, EventCost):
+        return keeps_event(session, actor, _event_owner(session, record.event_id))
+    if isinstance(record, EventParticipant):
+        # Who sees the client works its invitation; the event's keepers too.
+        return can_read_counterparty(session, actor, record.counterparty_id)
+    if isinstance(record, LetterTemplate | Sale | Invoice | PriceItem):
         return actor.role in (Role.ADMIN, Role.OFFICE)
     if isinstance(record, SalesSummary | Receivable):
         return False  # computed from the sales, invoices and payments, never written by hand
@@ -352,13 +371,20 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
         return assignee is not None and may_manage(actor, assignee)
     if isinstance(record, Share):
         return can_write_counterparty(session, actor, record.counterparty_id)
-    if isinstance(record, ContactPerson | Deal | Contract):
+    if isinstance(record, ContactPerson | Deal | Contract | SupplierTerms):
         return counterparty(write=True)
+    if isinstance(record, MarketingEvent):
+        return keeps_event(session, actor, record.owner_id)
+    if isinstance(record, EventCost):
+        return keeps_event(session, actor, _event_owner(session, record.event_id))
+    if isinstance(record, EventParticipant):
+        # Whoever sees a client invites it (the event is the company's).
+        return counterparty(write=False)
     if isinstance(record, ContactRule):
         return actor.role in (Role.ADMIN, Role.MANAGER)
     if isinstance(record, Segment):
         return _keeps_own(session, actor, record.owner_id)
-    if isinstance(record, Sale | Invoice):
+    if isinstance(record, Sale | Invoice | PriceItem):
         # Shipments come from 1C; the office keys in or corrects one for a client it sees.
         return actor.role in (Role.ADMIN, Role.OFFICE) and counterparty(write=False)
     if isinstance(record, LetterTemplate):
@@ -375,6 +401,25 @@ def _keeps_own(session: Session, actor: User, owner_id: str | None) -> bool:
         return True
     owner = session.get(User, owner_id)
     return owner is not None and may_manage(actor, owner)
+
+
+def keeps_event(session: Session, actor: User, owner_id: str | None) -> bool:
+    """Who keeps a marketing event and its costs: its owner (anyone enters an event of their own),
+    the owner's manager, the office, an admin."""
+    if actor.role in (Role.ADMIN, Role.OFFICE):
+        return True
+    return owner_id is not None and _keeps_own(session, actor, owner_id)
+
+
+def _event_owner(session: Session, event_id: str | None) -> str | None:
+    found = (
+        session.execute(
+            select(col(MarketingEvent.owner_id)).where(col(MarketingEvent.id) == event_id)
+        ).first()
+        if event_id
+        else None
+    )
+    return found[0] if found else None
 
 
 def keeps_absences_of(session: Session, actor: User, user_id: str | None) -> bool:

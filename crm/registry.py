@@ -34,15 +34,20 @@ from crm.models import (
     Contract,
     Counterparty,
     Deal,
+    EventCost,
+    EventParticipant,
     Interaction,
     Invoice,
     LetterTemplate,
+    MarketingEvent,
+    PriceItem,
     Receivable,
     Reminder,
     Sale,
     SalesSummary,
     Segment,
     Share,
+    SupplierTerms,
     Team,
     User,
     enums,
@@ -361,8 +366,17 @@ register(
             "lost_reason",
             "closed_volume",
             "owner_id",
+            "event_id",
         ),
-        filters=("counterparty_id", "stage", "owner_id", "source", "expected_close", "closed_on"),
+        filters=(
+            "counterparty_id",
+            "stage",
+            "owner_id",
+            "source",
+            "expected_close",
+            "closed_on",
+            "event_id",
+        ),
         sorts=("title", "stage", "amount", "expected_close", "closed_on", *_AUDIT),
         default_sort="-updated_at",
         relations=("counterparty_id", "owner_id"),
@@ -737,5 +751,128 @@ register(
         constraints={"name": NAMED},
         since_schema=7,
         columns=(("name", "Название / Name"), ("owner_id", "Автор / Owner")),
+    )
+)
+# Marketing events (issue 15): the company's exhibitions, seminars, promotions, advertising and
+# mailings, their cost lines and participants (crm.marketing: what each earned). Schema 8.
+register(
+    RecordType(
+        "events",
+        "event",
+        MarketingEvent,
+        rules.check_marketing_event,
+        writable=("name", "kind", "starts_on", "ends_on", "place", "budget", "owner_id", "notes"),
+        filters=("kind", "owner_id", "starts_on", "ends_on", "name"),
+        sorts=("starts_on", "ends_on", "name", "kind", *_AUDIT),
+        default_sort="-starts_on",
+        relations=("owner_id",),
+        actor_defaults=("owner_id",),
+        constraints={
+            "name": NAMED,
+            "kind": enum_of(enums.EventKind),
+            "budget": {"minimum": 0},
+        },
+        since_schema=8,
+        columns=(
+            ("name", "Событие / Event"),
+            ("kind", "Вид / Kind"),
+            ("starts_on", "С / From"),
+            ("ends_on", "По / Until"),
+            ("budget", "Бюджет / Budget"),
+        ),
+    )
+)
+register(
+    RecordType(
+        "event-costs",
+        "event_cost",
+        EventCost,
+        rules.check_event_cost,
+        writable=("event_id", "item", "amount", "spent_on"),
+        filters=("event_id", "spent_on"),
+        sorts=("spent_on", "amount", *_AUDIT),
+        default_sort="spent_on",
+        relations=("event_id",),
+        constraints={"item": NAMED, "amount": {"minimum": 0}},
+        since_schema=8,
+        columns=(
+            ("item", "Статья / Item"),
+            ("amount", "Сумма / Amount"),
+            ("spent_on", "Дата / Day"),
+        ),
+    )
+)
+register(
+    RecordType(
+        "event-participants",
+        "event_participant",
+        EventParticipant,
+        rules.check_event_participant,
+        writable=("event_id", "counterparty_id", "contact_person_id", "status", "notes"),
+        filters=("event_id", "counterparty_id", "contact_person_id", "status"),
+        sorts=("status", *_AUDIT),
+        default_sort="-created_at",
+        relations=("event_id", "counterparty_id"),
+        sight=Sight.ITS_COUNTERPARTY,
+        constraints={"status": enum_of(enums.ParticipantStatus)},
+        merged=Merged.OWN,
+        since_schema=8,
+        columns=(
+            ("counterparty_id", "Контрагент / Counterparty"),
+            ("status", "Статус / Status"),
+            ("event_id", "Событие / Event"),
+        ),
+    )
+)
+# Suppliers (issue 15): a supplier's terms (synced, kept by who may change its card) and its price
+# list (server only, imported: ``satchel import prices``; crm.suppliers compares suppliers).
+register(
+    RecordType(
+        "supplier-terms",
+        "supplier_terms",
+        SupplierTerms,
+        rules.check_supplier_terms,
+        writable=(
+            "counterparty_id",
+            "delivery_terms",
+            "payment_terms",
+            "lead_time_days",
+            "rating",
+            "notes",
+        ),
+        filters=("counterparty_id", "rating", "lead_time_days"),
+        sorts=("rating", "lead_time_days", *_AUDIT),
+        default_sort="-updated_at",
+        relations=("counterparty_id",),
+        sight=Sight.ITS_COUNTERPARTY,
+        constraints={
+            "lead_time_days": {"minimum": 0, "maximum": 365},
+            "rating": {"minimum": 1, "maximum": 5},
+        },
+        merged=Merged.OWN,
+        since_schema=8,
+        columns=(
+            ("counterparty_id", "Поставщик / Supplier"),
+            ("lead_time_days", "Срок, дней / Lead time"),
+            ("rating", "Надёжность / Rating"),
+            ("payment_terms", "Оплата / Payment"),
+        ),
+    )
+)
+register(
+    RecordType(
+        "price-items",
+        "price_item",
+        PriceItem,
+        rules.check_price_item,
+        writable=(),
+        filters=("counterparty_id", "product_key", "article", "valid_from", "currency"),
+        sorts=("product", "price", "valid_from", *_AUDIT),
+        default_sort="product",
+        relations=("counterparty_id",),
+        sight=Sight.ITS_COUNTERPARTY,
+        synced=False,
+        merged=Merged.OWN,
+        hidden=frozenset({"search_name"}),
     )
 )

@@ -31,15 +31,20 @@ from crm.models import (
     Contract,
     Counterparty,
     Deal,
+    EventCost,
+    EventParticipant,
     Interaction,
     Invoice,
     LetterTemplate,
+    MarketingEvent,
+    PriceItem,
     Receivable,
     Reminder,
     Sale,
     SalesSummary,
     Segment,
     Share,
+    SupplierTerms,
     Team,
     User,
 )
@@ -56,10 +61,12 @@ from crm.models.enums import (
     CounterpartyKind,
     DealStage,
     Direction,
+    EventKind,
     Importance,
     InteractionKind,
     InteractionStatus,
     MailStatus,
+    ParticipantStatus,
     ReminderStatus,
     Role,
     Stage,
@@ -559,6 +566,7 @@ def check_deal(
     if deal.stage == DealStage.LOST and not (deal.lost_reason or "").strip():
         problems["lost_reason"] = "a lost deal must say why it was lost"
     _active_user(session, problems, "owner_id", deal.owner_id, actor)
+    _exists(session, problems, "event_id", MarketingEvent, deal.event_id)
     if not problems:
         _stamp_stage(deal, actor)
 
@@ -1000,6 +1008,111 @@ def check_segment(
             problems["owner_id"] = (
                 f"a user keeps at most {segments.MAX_PER_OWNER} segments; delete one first"
             )
+
+
+def check_marketing_event(
+    session: Session, actor: User, item: MarketingEvent, problems: Problems, memo: access.Memo
+) -> None:
+    """An event has a name and a kind; it does not end before it starts; its budget is not
+    negative; its owner defaults to who enters it."""
+    item.name = " ".join(_not_blank(problems, "name", item.name).split())
+    _one_of(problems, "kind", item.kind, EventKind)
+    if item.starts_on is not None and item.ends_on is not None and item.ends_on < item.starts_on:
+        problems["ends_on"] = "must not be before starts_on"
+    if item.budget is not None and Decimal(item.budget) < 0:
+        problems["budget"] = "must not be negative"
+    if item.owner_id is None:
+        item.owner_id = actor.id
+    _exists(session, problems, "owner_id", User, item.owner_id)
+    if not _kept(item, "owner_id"):
+        _active_user(session, problems, "owner_id", item.owner_id, actor)
+
+
+def check_event_cost(
+    session: Session, actor: User, item: EventCost, problems: Problems, memo: access.Memo
+) -> None:
+    item.item = " ".join(_not_blank(problems, "item", item.item).split())
+    _exists(session, problems, "event_id", MarketingEvent, item.event_id)
+    if item.amount is None or Decimal(item.amount) < 0:
+        problems["amount"] = "must not be negative"
+    state = inspect(item)
+    if state.persistent and state.attrs.event_id.history.deleted:
+        problems["event_id"] = "a cost stays with its event; enter it anew under the other"
+
+
+def check_event_participant(
+    session: Session, actor: User, item: EventParticipant, problems: Problems, memo: access.Memo
+) -> None:
+    """A participant is a counterparty (maybe one of its people) at an event, once; invited,
+    registered, attended or declined."""
+    _one_of(problems, "status", item.status, ParticipantStatus)
+    _exists(session, problems, "event_id", MarketingEvent, item.event_id)
+    _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
+    _belongs(
+        session,
+        problems,
+        "contact_person_id",
+        ContactPerson,
+        item.contact_person_id,
+        item.counterparty_id,
+    )
+    if problems or _kept(item, "event_id", "counterparty_id", "contact_person_id"):
+        return
+    twin = session.execute(
+        select(col(EventParticipant.id)).where(
+            col(EventParticipant.event_id) == item.event_id,
+            col(EventParticipant.counterparty_id) == item.counterparty_id,
+            col(EventParticipant.contact_person_id).is_(None)
+            if item.contact_person_id is None
+            else col(EventParticipant.contact_person_id) == item.contact_person_id,
+            col(EventParticipant.id) != item.id,
+        )
+    ).first()
+    if twin is not None or any(
+        isinstance(o, EventParticipant)
+        and o is not item
+        and (o.event_id, o.counterparty_id, o.contact_person_id)
+        == (item.event_id, item.counterparty_id, item.contact_person_id)
+        for o in session.new
+    ):
+        problems["counterparty_id"] = "is a participant of this event already"
+
+
+def check_supplier_terms(
+    session: Session, actor: User, item: SupplierTerms, problems: Problems, memo: access.Memo
+) -> None:
+    """A supplier's terms: one record per supplier; lead time 0 to 365 days, rating 1 to 5."""
+    _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
+    if item.lead_time_days is not None and not 0 <= item.lead_time_days <= 365:
+        problems["lead_time_days"] = "must be between 0 and 365 days"
+    if item.rating is not None and not 1 <= item.rating <= 5:
+        problems["rating"] = "must be between 1 and 5"
+    if problems or _kept(item, "counterparty_id"):
+        return
+    twin = session.execute(
+        select(col(SupplierTerms.id)).where(
+            col(SupplierTerms.counterparty_id) == item.counterparty_id,
+            col(SupplierTerms.id) != item.id,
+        )
+    ).first()
+    if twin is not None or any(
+        isinstance(o, SupplierTerms) and o is not item and o.counterparty_id == item.counterparty_id
+        for o in session.new
+    ):
+        problems["counterparty_id"] = "has its terms already; change those"
+
+
+def check_price_item(
+    session: Session, actor: User, item: PriceItem, problems: Problems, memo: access.Memo
+) -> None:
+    item.product = " ".join(_not_blank(problems, "product", item.product).split())
+    item.product_key = validation.fold_text(item.product)
+    _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
+    if item.price is None or Decimal(item.price) < 0:
+        problems["price"] = "must not be negative"
+    if not (len(item.currency or "") == 3 and item.currency.isalpha()):
+        problems["currency"] = "must be a three-letter ISO 4217 code such as RUB"
+    item.currency = (item.currency or "").upper()
 
 
 def check_sales_summary(

@@ -13,6 +13,8 @@ from crm.models.counterparty import (
     CounterpartyMerge,
     Share,
 )
+from crm.models.marketing import EventCost, EventParticipant, MarketingEvent
+from crm.models.suppliers import PriceItem, SupplierTerms
 from crm.models.templates import LetterTemplate
 from crm.models.trade import (
     ClassMark,
@@ -34,6 +36,11 @@ __all__ = [
     "ClassRun",
     "Complaint",
     "ContactRule",
+    "EventCost",
+    "EventParticipant",
+    "MarketingEvent",
+    "PriceItem",
+    "SupplierTerms",
     "Contract",
     "Invoice",
     "Receivable",

@@ -108,6 +108,10 @@ class Deal(Record, table=True):
     lost_reason: str | None = None
     closed_volume: Decimal | None = Field(default=None, sa_type=Numeric(18, 2))
     owner_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36, index=True)
+    # The marketing event that brought it (crm.marketing counts what events earned).
+    event_id: str | None = Field(
+        default=None, foreign_key="marketing_event.id", max_length=36, index=True
+    )
     # Stamped by crm.rules.check_deal, never written by hand: the day it was won or lost (None while
     # open), and every stage it was moved to — [{"stage": "proposal", "at": ISO instant, "by": id}].
     closed_on: date | None = Field(default=None, index=True)

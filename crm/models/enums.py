@@ -155,3 +155,22 @@ class AbcClass(StrEnum):
     A = "A"
     B = "B"
     C = "C"
+
+
+class EventKind(StrEnum):
+    """What a marketing event is."""
+
+    EXHIBITION = "exhibition"
+    SEMINAR = "seminar"
+    PROMOTION = "promotion"
+    ADVERTISING = "advertising"
+    MAILING = "mailing"
+
+
+class ParticipantStatus(StrEnum):
+    """Where a participant of an event stands."""
+
+    INVITED = "invited"
+    REGISTERED = "registered"
+    ATTENDED = "attended"
+    DECLINED = "declined"

@@ -53,9 +53,13 @@ def test_templates_copied_by_0008_reach_a_laptop_loaded_before_it(blank_database
             "receivables",
             "contact-rules",
             "segments",
+            "events",
+            "event-costs",
+            "event-participants",
+            "supplier-terms",
         ),
         database.read() as session,
-    ):  # 0014 to 0017
+    ):  # 0014 to 0018
         cursor = pull(session, session.get_one(User, seller.id), {"cursor": "0"})["cursor"]
         assert not any(
             c["type"] == "letter-templates"
