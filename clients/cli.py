@@ -717,7 +717,29 @@ contact_rules_app = typer.Typer(
     "Частота контактов.",
     no_args_is_help=True,
 )
+supplier_terms_app = typer.Typer(
+    help="Suppliers' terms: delivery, payment, lead time, rating, offline (their price lists are "
+    "on the server). / Условия поставщиков.",
+    no_args_is_help=True,
+)
+events_app = typer.Typer(
+    help="Marketing events: exhibitions, seminars, promotions, offline (their owner, the owner's "
+    "manager, the office keep them; anyone invites their clients). / Мероприятия.",
+    no_args_is_help=True,
+)
+event_costs_app = typer.Typer(
+    help="The cost lines of marketing events, offline. / Затраты на мероприятия.",
+    no_args_is_help=True,
+)
+event_participants_app = typer.Typer(
+    help="Clients invited to marketing events and whether they came, offline. / Участники "
+    "мероприятий.",
+    no_args_is_help=True,
+)
 for _name, _group, _command in (
+    ("events", events_app, "events"),
+    ("event-costs", event_costs_app, "event-costs"),
+    ("event-participants", event_participants_app, "event-participants"),
     ("counterparties", counterparties_app, "counterparties"),
     ("contact-persons", people_app, "people"),
     ("interactions", interactions_app, "interactions"),
@@ -727,6 +749,7 @@ for _name, _group, _command in (
     ("absences", absences_app, "absences"),
     ("contracts", contracts_app, "contracts"),
     ("contact-rules", contact_rules_app, "contact-rules"),
+    ("supplier-terms", supplier_terms_app, "supplier-terms"),
 ):
     app.add_typer(_group, name=_command)
     _record_commands(_name, _group)
@@ -804,6 +827,135 @@ def contract_add(
                 payment_days=payment_days,
                 status=status,
                 terms=terms,
+            ),
+        )
+
+
+@events_app.command("add")
+def event_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The event's name, e.g. 'JUNWEX Москва'.")],
+    kind: Annotated[
+        str, typer.Option(help="exhibition, seminar, promotion, advertising or mailing.")
+    ] = "exhibition",
+    starts_on: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    ends_on: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+    place: Annotated[str | None, typer.Option(help="Where.")] = None,
+    budget: Annotated[str | None, typer.Option(help="Planned spending, roubles.")] = None,
+    field: FieldOpt = None,
+) -> None:
+    """Add a marketing event of your own (sent with the next sync). / Добавить мероприятие."""
+    with opened(ctx) as replica:
+        _created(
+            replica,
+            "events",
+            _fields(
+                field,
+                name=name,
+                kind=kind,
+                starts_on=starts_on,
+                ends_on=ends_on,
+                place=place,
+                budget=budget,
+            ),
+        )
+
+
+@events_app.command("invite")
+def event_invite(
+    ctx: typer.Context,
+    event_id: Annotated[str, typer.Argument(help="The event's id (satchel-field events list).")],
+    counterparty: Annotated[str, typer.Option("--counterparty", "-c", help="Counterparty id.")],
+    person: Annotated[
+        str | None, typer.Option("--person", help="One of its contact persons' id.")
+    ] = None,
+    status: Annotated[
+        str, typer.Option(help="invited, registered, attended or declined.")
+    ] = "invited",
+) -> None:
+    """Invite a client to an event (sent with the next sync). / Пригласить клиента."""
+    with opened(ctx) as replica:
+        _created(
+            replica,
+            "event-participants",
+            _fields(
+                None,
+                event_id=event_id,
+                counterparty_id=counterparty,
+                contact_person_id=person,
+                status=status,
+            ),
+        )
+
+
+@event_costs_app.command("add")
+def event_cost_add(
+    ctx: typer.Context,
+    event_id: Annotated[str, typer.Argument(help="The event's id.")],
+    item: Annotated[str, typer.Argument(help="What was paid for, e.g. 'Стенд'.")],
+    amount: Annotated[str, typer.Argument(help="Roubles, e.g. 350000 or 1250.50.")],
+    spent_on: Annotated[str | None, typer.Option(help="Day paid, YYYY-MM-DD.")] = None,
+) -> None:
+    """Add a cost line to an event you keep (sent with the next sync). / Добавить затраты."""
+    with opened(ctx) as replica:
+        _created(
+            replica,
+            "event-costs",
+            _fields(None, event_id=event_id, item=item, amount=amount, spent_on=spent_on),
+        )
+
+
+@event_participants_app.command("add")
+def event_participant_add(
+    ctx: typer.Context,
+    event_id: Annotated[str, typer.Argument(help="The event's id.")],
+    counterparty: Annotated[str, typer.Option("--counterparty", "-c", help="Counterparty id.")],
+    person: Annotated[
+        str | None, typer.Option("--person", help="One of its contact persons' id.")
+    ] = None,
+    status: Annotated[
+        str, typer.Option(help="invited, registered, attended or declined.")
+    ] = "invited",
+) -> None:
+    """Add a participant to an event (as events invite). / Добавить участника."""
+    event_invite(ctx, event_id, counterparty, person, status)
+
+
+@supplier_terms_app.command("add")
+def supplier_terms_add(
+    ctx: typer.Context,
+    counterparty: Annotated[
+        str, typer.Option("--counterparty", "-c", help="The supplier's id (a supplier's card).")
+    ],
+    lead_time: Annotated[
+        int | None, typer.Option("--lead-time", help="Days from an order to delivery (0 to 365).")
+    ] = None,
+    rating: Annotated[
+        int | None, typer.Option(help="Reliability, 1 (unreliable) to 5 (never late).")
+    ] = None,
+    payment: Annotated[
+        str | None, typer.Option(help="Payment terms, e.g. '30 дней', 'предоплата'.")
+    ] = None,
+    delivery: Annotated[
+        str | None, typer.Option(help="Delivery terms, e.g. 'DAP Москва', 'самовывоз'.")
+    ] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
+    field: FieldOpt = None,
+) -> None:
+    """Enter a supplier's terms (one set per supplier; sent with the next sync). / Условия
+    поставщика."""
+    with opened(ctx) as replica:
+        _created(
+            replica,
+            "supplier-terms",
+            _fields(
+                field,
+                counterparty_id=counterparty,
+                lead_time_days=lead_time,
+                rating=rating,
+                payment_terms=payment,
+                delivery_terms=delivery,
+                notes=notes,
             ),
         )
 
@@ -1282,7 +1434,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 report_app = typer.Typer(
     help="Reports over your clients, offline: ABC/XYZ, the matrix, RFM, neglected clients, the "
-    "deals funnel, lost reasons, sources, activity, completeness, receivables. / "
+    "deals funnel, lost reasons, sources, activity, events, completeness, receivables. / "
     "Отчёты по вашим клиентам без сети.",
     no_args_is_help=True,
 )
@@ -1296,7 +1448,7 @@ def report_show(
         str,
         typer.Argument(
             help="abc, matrix, rfm, neglected, due, funnel, lost, closed, sources, activity, "
-            "completeness, completeness-owners, receivables or receivables-owners."
+            "events, completeness, completeness-owners, receivables or receivables-owners."
         ),
     ],
     starts: Annotated[
@@ -1315,7 +1467,7 @@ def report_show(
         str | None,
         typer.Option(
             help="funnel, lost, closed, sources, activity, due, completeness, receivables: only "
-            "this salesperson (a login)."
+            "this salesperson (a login); events: only their events."
         ),
     ] = None,
     rules: Annotated[

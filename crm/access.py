@@ -16,7 +16,9 @@ Anyone who sees a counterparty may log an interaction with it, or register a
 complaint, or claim a product group of it for themselves; the interaction's (complaint's)
 responsible user may change it, a claim only its holder and their manager (who alone hands it to
 another holder). A reminder is seen by its assignee and creator
-and by whoever sees its counterparty.
+and by whoever sees its counterparty; anyone who sees a client leaves a colleague who sees it too
+a reminder about it (a message), while one about nothing in particular is put in someone else's
+agenda only by their manager.
 
 ``visible_counterparties(actor)`` is the same rule as ``can_read_counterparty``
 written as SQL, so lists filter in the database; a test checks they agree.
@@ -368,7 +370,12 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
         if record.counterparty_id is not None and not counterparty(write=False):
             return False
         assignee = session.get(User, record.assignee_id)
-        return assignee is not None and may_manage(actor, assignee)
+        if assignee is None:
+            return False
+        # A message to a colleague about a client ("call them back about the invoice"): anyone who
+        # sees the client leaves one for a colleague who sees it too (crm.rules checks they do).
+        # A reminder about nothing in particular is put in someone else's agenda by their manager.
+        return may_manage(actor, assignee) or record.counterparty_id is not None
     if isinstance(record, Share):
         return can_write_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, ContactPerson | Deal | Contract | SupplierTerms):

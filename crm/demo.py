@@ -84,10 +84,12 @@ from crm.models import (
     Interaction,
     LetterTemplate,
     Payment,
+    PriceItem,
     Reminder,
     Sale,
     SalesSummary,
     Share,
+    SupplierTerms,
     Team,
     User,
 )
@@ -169,6 +171,8 @@ class DemoData:
     invoices: list[Invoice] = field(default_factory=list)
     receivables: list[Receivable] = field(default_factory=list)
     contact_rules: list[ContactRule] = field(default_factory=list)
+    supplier_terms: list[SupplierTerms] = field(default_factory=list)
+    price_items: list[PriceItem] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, type[SQLModel], list[Any]]]:
         """(stage name, model, records) in insertion order."""
@@ -192,6 +196,8 @@ class DemoData:
             Invoice,
             Receivable,
             ContactRule,
+            SupplierTerms,
+            PriceItem,
         )
         return [
             (f.name.replace("_", " "), model, getattr(self, f.name))
@@ -1153,6 +1159,67 @@ class _Builder:
                 )
         self.data.payments = payments
 
+    def suppliers(self, seed: int) -> None:
+        """Terms and a price list for every supplier (issue 15), from a random stream of their own
+        (every other record of the demo stays what it was): a lead time, a rating, delivery and
+        payment terms; 8 to 14 of ``PRICE_LIST``'s products priced around their base, from a day
+        some months back, some re-priced later (the list's history)."""
+        rng = random.Random(f"suppliers-{seed}")
+        today = self.now.date()
+
+        def audit(day: date) -> dict[str, Any]:
+            at = datetime.combine(day, time(10, 0), tzinfo=UTC)
+            return {
+                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "created_at": at,
+                "created_by": None,
+                "updated_at": at,
+                "updated_by": None,
+                "version": 1,
+            }
+
+        for company in self.companies:
+            record = vars(company.record)
+            if "supplier" not in record["kinds"]:
+                continue
+            since = today - timedelta(days=30 + int(rng.random() * 150))
+            self.data.supplier_terms.append(
+                construct(
+                    SupplierTerms,
+                    counterparty_id=record["id"],
+                    delivery_terms=rng.choice(DELIVERY_TERMS),
+                    payment_terms=rng.choice(PAYMENT_TERMS),
+                    lead_time_days=rng.choice((3, 5, 7, 10, 14, 21, 30)),
+                    rating=rng.choices((2, 3, 4, 5), (1, 3, 5, 3))[0],
+                    notes=None,
+                    **audit(since),
+                )
+            )
+            for product, unit, base in rng.sample(PRICE_LIST, 8 + int(rng.random() * 7)):
+                days = [since]
+                if rng.random() < 0.3:  # re-priced since
+                    days.append(
+                        since + timedelta(days=10 + int(rng.random() * (today - since).days))
+                    )
+                for day in days:
+                    if day > today:
+                        continue
+                    price = (base * Decimal(0.9 + rng.random() * 0.2)).quantize(Decimal("1"))
+                    self.data.price_items.append(
+                        construct(
+                            PriceItem,
+                            counterparty_id=record["id"],
+                            product=product,
+                            product_key=validation.fold_text(product),
+                            article=None,
+                            unit=unit,
+                            price=price,
+                            currency="RUB",
+                            valid_from=day,
+                            **audit(day),
+                        )
+                    )
+
     def reminder(self, owners: dict[str, str]) -> None:
         rng = self.rng
         pools: dict[str, list[Any]] = {
@@ -1298,6 +1365,37 @@ LETTER_TEMPLATES = (
 )
 
 
+# A jeweller's suppliers' price lists (issue 15): (product, unit, base price in roubles); every
+# supplier prices some of them, around the base, so comparing them shows something.
+PRICE_LIST = (
+    ("Цепь Бисмарк 585", "г", Decimal("5200")),
+    ("Цепь якорная 585", "г", Decimal("5050")),
+    ("Цепь панцирная 585", "г", Decimal("5100")),
+    ("Кольцо обручальное 585 4 мм", "шт", Decimal("18500")),
+    ("Кольцо обручальное 585 3 мм", "шт", Decimal("14200")),
+    ("Кольцо с фианитом 585", "шт", Decimal("9800")),
+    ("Серьги пусеты 585", "шт", Decimal("7400")),
+    ("Серьги конго 585", "шт", Decimal("11900")),
+    ("Браслет Бисмарк 585", "г", Decimal("5300")),
+    ("Крест нательный 585", "шт", Decimal("6200")),
+    ("Подвеска сердце 585", "шт", Decimal("4900")),
+    ("Цепь серебро 925 Бисмарк", "г", Decimal("145")),
+    ("Кольцо серебро 925 с фианитом", "шт", Decimal("1890")),
+    ("Футляр для кольца бархатный", "шт", Decimal("95")),
+)
+DELIVERY_TERMS = (
+    "DAP Москва",
+    "Самовывоз со склада поставщика",
+    "Доставка курьером за счёт поставщика",
+)
+PAYMENT_TERMS = (
+    "Предоплата 100 %",
+    "Отсрочка 14 дней",
+    "Отсрочка 30 дней",
+    "50 % предоплата, 50 % по факту",
+)
+
+
 def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoData:
     """Make the demo records; the same arguments always give equal data. No database is touched.
 
@@ -1366,6 +1464,7 @@ def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoDat
         for company in rng.sample(buyers, min(len(buyers), max(3, len(companies) // 10))):
             b.claim(company)
     b.books(seed)
+    b.suppliers(seed)
     return b.data
 
 

@@ -36,11 +36,14 @@ from crm.models import (
     ContactPerson,
     Counterparty,
     CounterpartyMerge,
+    EventParticipant,
     Invoice,
     Payment,
+    PriceItem,
     Reminder,
     Sale,
     Share,
+    SupplierTerms,
     User,
     utcnow,
 )
@@ -269,6 +272,8 @@ def merge(
         ).rowcount  # type: ignore[attr-defined]
         if billed:
             moved["invoices"] = billed
+        _move_supplier(session, actor, survivor_id, absorbed_id, moved, now)
+        _move_participants(session, actor, survivor_id, absorbed_id, moved, now)
     session.flush()
     if sold:
         trade.refresh_summaries(session, [survivor_id, absorbed_id])
@@ -293,6 +298,89 @@ def merge(
     session.add(row)
     session.flush()
     return row
+
+
+def _move_supplier(
+    session: Session,
+    actor: User,
+    survivor_id: str,
+    absorbed_id: str,
+    moved: dict[str, int],
+    now: Any,
+) -> None:
+    """A supplier's terms and price list (issue 15): the survivor keeps its own terms (the
+    absorbed one's are deleted) or takes the absorbed one's when it has none; the price lines
+    move, but for one the survivor has already (the same product and day)."""
+    terms = session.execute(
+        select(SupplierTerms).where(col(SupplierTerms.counterparty_id) == absorbed_id)
+    ).scalar_one_or_none()
+    if terms is not None:
+        if session.execute(
+            select(col(SupplierTerms.id)).where(col(SupplierTerms.counterparty_id) == survivor_id)
+        ).first():
+            session.delete(terms)
+        else:
+            terms.counterparty_id = survivor_id
+            terms.version += 1
+            terms.updated_at, terms.updated_by = now, actor.id
+            moved["supplier-terms"] = 1
+    kept = {
+        (key, str(day)[:10])
+        for key, day in session.execute(
+            select(col(PriceItem.product_key), col(PriceItem.valid_from)).where(
+                col(PriceItem.counterparty_id) == survivor_id
+            )
+        )
+    }
+    count = 0
+    for item in session.execute(
+        select(PriceItem).where(col(PriceItem.counterparty_id) == absorbed_id)
+    ).scalars():
+        if (item.product_key, str(item.valid_from)[:10]) in kept:
+            session.delete(item)
+            continue
+        item.counterparty_id = survivor_id
+        item.version += 1
+        item.updated_at, item.updated_by = now, actor.id
+        count += 1
+    session.flush()
+    if count:
+        moved["price-items"] = count
+
+
+def _move_participants(
+    session: Session,
+    actor: User,
+    survivor_id: str,
+    absorbed_id: str,
+    moved: dict[str, int],
+    now: Any,
+) -> None:
+    """Events' participants (issue 15) move to the survivor, but for one whose event and person the
+    survivor has already (the participant's key): the survivor's stays, the absorbed one's goes."""
+    kept = {
+        (event_id, person_id)
+        for event_id, person_id in session.execute(
+            select(col(EventParticipant.event_id), col(EventParticipant.contact_person_id)).where(
+                col(EventParticipant.counterparty_id) == survivor_id
+            )
+        )
+    }
+    count = 0
+    for guest in session.execute(
+        select(EventParticipant).where(col(EventParticipant.counterparty_id) == absorbed_id)
+    ).scalars():
+        if (guest.event_id, guest.contact_person_id) in kept:
+            session.delete(guest)
+            continue
+        kept.add((guest.event_id, guest.contact_person_id))
+        guest.counterparty_id = survivor_id
+        guest.version += 1
+        guest.updated_at, guest.updated_by = now, actor.id
+        count += 1
+    session.flush()
+    if count:
+        moved["event-participants"] = count
 
 
 def survivor_of(session: Session, counterparty_id: str) -> str | None:

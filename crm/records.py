@@ -29,18 +29,25 @@ from sqlmodel import Session, SQLModel, col
 from crm import access, changes, rules, search, validation
 from crm.errors import AlreadyExists, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from crm.models import (
+    Claim,
     Complaint,
     ContactPerson,
+    Contract,
     Counterparty,
     Deal,
+    EventCost,
+    EventParticipant,
     Interaction,
     Invoice,
+    MarketingEvent,
     Payment,
+    PriceItem,
     Receivable,
     Reminder,
     Sale,
     SalesSummary,
     Share,
+    SupplierTerms,
     Team,
     User,
     utcnow,
@@ -456,11 +463,17 @@ _DEPENDENTS: dict[type, list[tuple[type, str]]] = {
         (Interaction, "counterparty_id"),
         (Complaint, "counterparty_id"),
         (Deal, "counterparty_id"),
+        (EventParticipant, "counterparty_id"),
         (ContactPerson, "counterparty_id"),
         (Share, "counterparty_id"),
         (SalesSummary, "counterparty_id"),
         (Receivable, "counterparty_id"),
+        (SupplierTerms, "counterparty_id"),
+        (Contract, "counterparty_id"),
+        (Claim, "counterparty_id"),
     ],
+    # An event's cost lines and participants go with it; its deals stay, naming no event.
+    MarketingEvent: [(EventCost, "event_id"), (EventParticipant, "event_id")],
 }
 
 
@@ -507,12 +520,35 @@ def _delete(session: Session, record: Any) -> None:
                 select(model).where(col(model.contact_person_id) == record.id)
             ).scalars():
                 item.contact_person_id = None
+        # Their client stays at the events they went to, unless it is there without them already.
+        for guest in session.execute(
+            select(EventParticipant).where(col(EventParticipant.contact_person_id) == record.id)
+        ).scalars():
+            twin = session.execute(
+                select(col(EventParticipant.id)).where(
+                    col(EventParticipant.event_id) == guest.event_id,
+                    col(EventParticipant.counterparty_id) == guest.counterparty_id,
+                    col(EventParticipant.contact_person_id).is_(None),
+                )
+            ).first()
+            if twin is None:
+                guest.contact_person_id = None
+                guest.version += 1
+                guest.updated_at = utcnow()
+            else:
+                session.delete(guest)
+    if isinstance(record, MarketingEvent):
+        for deal in session.execute(select(Deal).where(col(Deal.event_id) == record.id)).scalars():
+            deal.event_id = None
+            deal.version += 1
+            deal.updated_at = utcnow()
     if isinstance(record, Counterparty) and changes.on_server(session):
         # Its shipments and invoices go with it (the monthly totals and the receivable above,
         # through the change log); its
         # payments go back to the unmatched (crm.trade.match_payments).
         session.execute(sql_delete(Sale).where(col(Sale.counterparty_id) == record.id))
         session.execute(sql_delete(Invoice).where(col(Invoice.counterparty_id) == record.id))
+        session.execute(sql_delete(PriceItem).where(col(PriceItem.counterparty_id) == record.id))
         session.execute(
             sql_update(Payment)
             .where(col(Payment.counterparty_id) == record.id)

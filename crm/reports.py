@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from crm import analytics, records
+from crm import analytics, marketing, records
 from crm import completeness as judged
 from crm.exports import Chart, Column
 from crm.models import Counterparty, User
@@ -610,7 +610,91 @@ def closed(
     )
 
 
-PIPELINE = ("funnel", "lost", "sources", "activity", "closed")
+EVENT_KINDS = {
+    "exhibition": "Выставка / Exhibition",
+    "seminar": "Семинар / Seminar",
+    "promotion": "Акция / Promotion",
+    "advertising": "Реклама / Advertising",
+    "mailing": "Рассылка / Mailing",
+}
+
+
+def events(
+    session: Session,
+    items: list[marketing.EventReturn],
+    starts: date,
+    ends: date,
+    owner_id: str | None = None,
+) -> Report:
+    """What the events of the period earned (``crm.marketing.returns``): one row per event."""
+    first, last = analytics.whole_months(starts, ends)
+    logins = _logins(session)
+    rows = [
+        {
+            "event_id": r.id,
+            "name": r.name,
+            "kind": EVENT_KINDS.get(r.kind, r.kind),
+            "starts_on": r.starts_on,
+            "ends_on": r.ends_on,
+            "owner": logins.get(r.owner_id or "") or NOT_GIVEN,
+            "budget": r.budget,
+            "cost": r.cost,
+            "participants": r.participants,
+            "invited": r.by_status.get("invited", 0),
+            "registered": r.by_status.get("registered", 0),
+            "attended": r.by_status.get("attended", 0),
+            "declined": r.by_status.get("declined", 0),
+            "attending": r.attending,
+            "enquiries": r.enquiries,
+            "won": r.won,
+            "won_volume": r.won_volume,
+            "sales_after": r.sales_after,
+            "revenue": r.revenue,
+            "return_on_cost": r.return_on_cost,
+        }
+        for r in items
+    ]
+    cost = sum((r.cost for r in items), Decimal(0))
+    revenue = sum((r.revenue for r in items), Decimal(0))
+    return Report(
+        "events",
+        "Мероприятия / Events",
+        [
+            Column("name", "Мероприятие / Event"),
+            Column("kind", "Вид / Kind"),
+            Column("starts_on", "С / From", "date"),
+            Column("ends_on", "По / Until", "date"),
+            Column("owner", "Ответственный / Owner"),
+            Column("budget", "Бюджет / Budget", "money"),
+            Column("cost", "Затраты / Cost", "money"),
+            Column("participants", "Участников / Participants", "int"),
+            Column("invited", "Приглашено / Invited", "int"),
+            Column("registered", "Зарегистрировано / Registered", "int"),
+            Column("attended", "Пришло / Attended", "int"),
+            Column("declined", "Отказались / Declined", "int"),
+            Column("attending", "Клиентов пришло / Clients attending", "int"),
+            Column("enquiries", "Обращений (сделок) / Enquiries (deals)", "int"),
+            Column("won", "Выиграно / Won", "int"),
+            Column("won_volume", "Объём выигранных / Won volume", "money"),
+            Column("sales_after", "Продажи пришедшим после / Sales after", "money"),
+            Column("revenue", "Выручка от мероприятия / Revenue attributed", "money"),
+            Column("return_on_cost", "Окупаемость, % / Return on cost, %", "percent"),
+        ],
+        rows,
+        [Chart("Затраты и выручка / Cost and revenue", "name", ("cost", "revenue"), "bar")],
+        {
+            "starts": first,
+            "ends": last,
+            "owner": logins.get(owner_id or "") or None,
+            "events": len(items),
+            "cost": cost,
+            "revenue": revenue,
+            "return_on_cost": _round(float((revenue - cost) / cost * 100) if cost else None),
+        },
+    )
+
+
+PIPELINE = ("funnel", "lost", "sources", "activity", "closed", "events")
 
 
 def pipeline(
@@ -650,6 +734,11 @@ def pipeline(
     if name == "closed":
         done = analytics.closed(session, actor, starts, ends, owner_id=owner_id, only=only)
         return closed(session, done, starts, ends, owner_id)
+    if name == "events":
+        held = marketing.returns(
+            session, actor, starts=starts, ends=ends, only=only, owner_id=owner_id
+        )
+        return events(session, held, starts, ends, owner_id)
     raise ValueError(f"no report {name!r}: {', '.join(PIPELINE)}")
 
 

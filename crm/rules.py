@@ -1081,8 +1081,22 @@ def check_event_participant(
 def check_supplier_terms(
     session: Session, actor: User, item: SupplierTerms, problems: Problems, memo: access.Memo
 ) -> None:
-    """A supplier's terms: one record per supplier; lead time 0 to 365 days, rating 1 to 5."""
-    _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
+    """A supplier's terms: one record per supplier (a counterparty whose kinds include
+    "supplier" when its terms are entered); lead time 0 to 365 days, rating 1 to 5; the terms
+    stay with their supplier."""
+    kinds = _exists(
+        session, problems, "counterparty_id", Counterparty, item.counterparty_id, "kinds"
+    )
+    state = inspect(item)
+    if state.persistent and state.attrs.counterparty_id.history.deleted:
+        problems["counterparty_id"] = (
+            "terms stay with their supplier; enter them anew under the other"
+        )
+    elif not state.persistent and item.counterparty_id and "counterparty_id" not in problems:
+        if "supplier" not in (kinds or []):
+            problems["counterparty_id"] = (
+                "is not a supplier: add the kind supplier to its card first"
+            )
     if item.lead_time_days is not None and not 0 <= item.lead_time_days <= 365:
         problems["lead_time_days"] = "must be between 0 and 365 days"
     if item.rating is not None and not 1 <= item.rating <= 5:
@@ -1110,9 +1124,18 @@ def check_price_item(
     _exists(session, problems, "counterparty_id", Counterparty, item.counterparty_id)
     if item.price is None or Decimal(item.price) < 0:
         problems["price"] = "must not be negative"
+    elif Decimal(item.price) != Decimal(item.price).quantize(Decimal("0.0001")):
+        problems["price"] = "has more than four decimals"
     if not (len(item.currency or "") == 3 and item.currency.isalpha()):
         problems["currency"] = "must be a three-letter ISO 4217 code such as RUB"
     item.currency = (item.currency or "").upper()
+    if item.valid_from is None:
+        problems["valid_from"] = "must be given"
+    # PostgreSQL refuses an overlong value mid-import; SQLite would keep it.
+    for name, limit in (("product", 500), ("article", 100), ("unit", 20)):
+        value = getattr(item, name)
+        if value is not None and len(value) > limit:
+            problems[name] = f"longer than {limit} characters"
 
 
 def check_sales_summary(

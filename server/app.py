@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from crm.database import Database
 from server import openapi, web_home
 from server.api import auth, calendar, duplicates, mail, records, reports, segments, sync, vcards
+from server.api import suppliers as supplier_api
 from server.config import Config
 from server.errors import HANDLERS
 from server.headers import SecurityHeaders
@@ -61,6 +62,7 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
             *vcards.routes,
             *reports.routes,
             *segments.routes,
+            *supplier_api.routes,
         ],
         exception_handlers=HANDLERS,
     )

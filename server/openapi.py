@@ -976,6 +976,11 @@ def _reports_paths() -> dict[str, Any]:
                     "closed",
                     "Deals won and lost in the period by the day they were closed, per month and owner",
                 ),
+                (
+                    "events",
+                    "Marketing events of the period: cost, participants, deals, revenue attributed, "
+                    "return on cost (owner: the events' owner)",
+                ),
             )
         },
         **{
@@ -1070,6 +1075,33 @@ def _reports_paths() -> dict[str, Any]:
                     "201": _json({"type": "object"}) | {"description": "Kept"},
                     **_errors(400, 401, 403, 422),
                 },
+            }
+        },
+        # Suppliers compared (server/api/suppliers.py): a report like the ones above.
+        "/api/v1/suppliers/compare": {
+            "get": {
+                "tags": ["suppliers"],
+                "summary": "Each supplier's price in force on a day for a product, with its lead "
+                "time and rating: the suppliers the caller sees, by currency then price",
+                "operationId": "suppliers_compare",
+                "parameters": [
+                    {
+                        "name": "product",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "description": "words of the product's name (all of them), or its article",
+                    },
+                    {
+                        "name": "on",
+                        "in": "query",
+                        "schema": day,
+                        "description": "the prices in force on this day (default: today)",
+                    },
+                    segment,
+                    fmt,
+                ],
+                "responses": answer,
             }
         },
     }

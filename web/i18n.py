@@ -200,6 +200,11 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^mail domain .*$"), N_("Not a mail domain such as romashka.ru")),
     (re.compile(r"^value must not be empty$"), N_("Must not be empty")),
     (re.compile(r"^must not be negative$"), N_("Must not be negative")),
+    (re.compile(r"^must not be before starts_on$"), N_("Must not be before the first day")),
+    (
+        re.compile(r"^is a participant of this event already$"),
+        N_("Is at this event already"),
+    ),
     (
         re.compile(r"^must be between (?P<low>-?\d+) and (?P<high>\d+)( .*)?$"),
         N_("Must be between %(low)s and %(high)s"),

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from crm import records
 from crm.errors import MalformedInput
 from crm.models import User
-from server.http import NUMBER, as_user, int_param, json_response, read_json
+from server.http import NUMBER, as_user, authenticated, int_param, json_response, read_json
 
 _PAGING = ("limit", "offset", "sort", "q")
 
@@ -130,6 +130,8 @@ def endpoints(rt: records.RecordType) -> list[Route]:
     if rt.read_only:
 
         async def refuse(request: Request) -> Response:
+            # A stranger learns nothing, not even that the type is read-only: 401 first.
+            await authenticated(request)
             # Starlette would answer a bare "Method Not Allowed": say why, and where they come from.
             raise HTTPException(
                 405,

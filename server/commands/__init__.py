@@ -15,6 +15,7 @@ import typer
 from crm.console import use_columns
 
 from . import devices, duplicates, feeds, imports, mail, reports, running, segments, users, vcards
+from . import suppliers as supplier_commands
 
 app = typer.Typer(
     help="Satchel: offline-first CRM server. / Satchel: сервер CRM для работы без сети.",
@@ -43,6 +44,7 @@ app.command("merges")(duplicates.merges_command)
 app.add_typer(vcards.vcard_app, name="vcard")
 app.add_typer(reports.report_app, name="report")
 app.add_typer(segments.segment_app, name="segment")
+app.add_typer(supplier_commands.supplier_app, name="suppliers")
 
 
 def main() -> None:

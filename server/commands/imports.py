@@ -13,7 +13,8 @@ from server.commands.opening import ConfigOpt, writing
 
 import_app = typer.Typer(
     help="Import counterparties and contact persons (CSV, XLSX), sales and invoices (1C's "
-    "spreadsheets, CommerceML) and bank statements (1CClientBankExchange).",
+    "spreadsheets, CommerceML), bank statements (1CClientBankExchange) and suppliers' price "
+    "lists.",
     no_args_is_help=True,
 )
 
@@ -174,6 +175,71 @@ def import_invoices(
         fail(f"{len(report.errors)} problem(s); nothing would be imported", 3)
     verb = "would import" if dry_run else "imported"
     console.print(f"{verb} {report.created} invoices, skipped {report.skipped} imported before")
+    if report.ignored:
+        console.print("columns ignored / столбцы пропущены: " + ", ".join(report.ignored))
+
+
+@import_app.command("prices")
+def import_prices(
+    path: ImportFile,
+    as_login: AsUser,
+    supplier: Annotated[str, typer.Option("--supplier", help="The supplier's id or INN.")],
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="A column whose header is not known: 'Header=field' (repeat); fields: product, "
+            "article, unit, price, currency, valid_from.",
+        ),
+    ] = None,
+    valid_from: Annotated[
+        str | None,
+        typer.Option(
+            "--valid-from",
+            help="The prices' first day (YYYY-MM-DD or DD.MM.YYYY) for rows without one; "
+            "default: today.",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Check the file; write nothing.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Import a supplier's price list (XLSX or CSV; Наименование, Артикул, Ед., Цена, Валюта,
+    Действует с). Any bad row: nothing is imported and every bad row is listed; lines already
+    imported (same product and day) are skipped, a later day's prices are added. / Импорт
+    прайс-листа поставщика."""
+    from crm import accounts, suppliers
+    from crm.console import fail
+    from crm.importing import _date
+
+    pairs = _mapping(mapping)
+    day = None
+    if valid_from is not None:
+        try:
+            day = _date(valid_from)
+        except ValueError as exc:
+            fail(f"--valid-from: {exc}", 2)
+    bar, progress = _progress_bar("Импорт прайс-листа / price list")
+    with writing(config) as session, bar:
+        actor = accounts.find_user(session, as_login)
+        report = suppliers.import_prices(
+            session,
+            actor,
+            path,
+            supplier_id=supplier,
+            mapping=pairs,
+            valid_from=day,
+            dry_run=dry_run,
+            progress=progress,
+        )
+    if dry_run and report.errors:
+        for error in report.errors:
+            console.print(str(error))
+        fail(f"{len(report.errors)} problem(s); nothing would be imported", 3)
+    verb = "would import" if dry_run else "imported"
+    console.print(
+        f"{report.supplier}: {verb} {report.created} price lines, "
+        f"skipped {report.skipped} imported before"
+    )
     if report.ignored:
         console.print("columns ignored / столбцы пропущены: " + ", ".join(report.ignored))
 

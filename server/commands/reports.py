@@ -332,6 +332,11 @@ for _name, _about in (
         "Deals won and lost in the period by the day they were closed, per month and owner. / "
         "Закрытые сделки.",
     ),
+    (
+        "events",
+        "Marketing events of the period: cost, participants, deals, revenue attributed, return on "
+        "cost (--owner: the events' owner). / Мероприятия.",
+    ),
 ):
     _pipeline_command(_name, _about)
 

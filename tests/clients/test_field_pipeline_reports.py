@@ -51,7 +51,8 @@ def test_the_laptop_gives_the_servers_answer_for_its_salesperson(
         laptop = json.loads(shown.output)
         assert laptop["rows"] == expected[name]["rows"], name
         assert laptop["about"] == expected[name]["about"], name
-        assert laptop["rows"], name  # each has something to show
+        # each has something to show (this company held no marketing events)
+        assert laptop["rows"] or name == "events", name
     funnel = json.loads(field(home, "report", "show", "funnel", *PERIOD, "--json").output)
     assert funnel["about"]["deals"] == 10  # his ten, none of petrov's
     mine = field(home, "report", "show", "activity", *PERIOD, "--owner", "ivanov", "--json")

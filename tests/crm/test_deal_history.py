@@ -236,3 +236,32 @@ def test_only_managers_and_admins_set_contact_rules(database: Database) -> None:
         assert [(r.abc_class, r.days) for r in rules] == [("A", 14)]
         # Everyone sees them (they explain the agenda).
         assert records.get(session, _user(session, "ivanov"), RULES, rule_id).days == 14
+
+
+def test_a_client_with_contracts_and_claims_can_be_deleted(database: Database) -> None:
+    """Its contracts and claims go with it (and the laptops hear of it through the change log)."""
+    from crm.models import Claim, Contract
+
+    make_user(database, "ivanov")
+    with database.write() as session:
+        ivanov = _user(session, "ivanov")
+        cp = records.create(session, ivanov, CPS, {"legal_name": "ООО Уходящий"})
+        records.create(
+            session,
+            ivanov,
+            records.record_type("contracts"),
+            {"counterparty_id": cp.id, "number": "1"},
+        )
+        records.create(
+            session,
+            ivanov,
+            records.record_type("claims"),
+            {"counterparty_id": cp.id, "product_group": "Золото"},
+        )
+        cp_id = cp.id
+    with database.write() as session:
+        records.delete(session, _user(session, "ivanov"), CPS, cp_id)
+    with database.read() as session:
+        assert session.get(Counterparty, cp_id) is None
+        assert session.execute(select(Contract)).first() is None
+        assert session.execute(select(Claim)).first() is None

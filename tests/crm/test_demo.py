@@ -29,8 +29,10 @@ from crm.models import (
     Interaction,
     Invoice,
     Payment,
+    PriceItem,
     Reminder,
     Share,
+    SupplierTerms,
     Team,
     User,
 )
@@ -52,6 +54,8 @@ CHECKS: list[tuple[type, rules.Check]] = [
     (Absence, rules.check_absence),
     (Contract, rules.check_contract),
     (Invoice, rules.check_invoice),
+    (SupplierTerms, rules.check_supplier_terms),
+    (PriceItem, rules.check_price_item),
 ]
 
 
@@ -99,6 +103,10 @@ def test_counts_match_the_size(size: demo.DemoSize) -> None:
         "receivables",
     ):
         got.pop(trade)
+    # Every supplier has its terms and a price list of 8 to 14 products (some re-priced).
+    suppliers = [c for c in data.counterparties if "supplier" in c.kinds]
+    assert got.pop("supplier terms") == len(suppliers)
+    assert 8 * len(suppliers) <= got.pop("price items") <= 28 * len(suppliers)
     # One client in fifteen has a complaint, one in ten a claim (at least three of each).
     assert got.pop("absences") == 4  # the same few on every size: a trip, a vacation, …
     assert got.pop("contact rules") == 3  # the manager's: A, B and C
@@ -395,6 +403,8 @@ def test_progress_is_reported_per_batch_in_dependency_order(
         "invoices",
         "receivables",
         "contact rules",
+        "supplier terms",
+        "price items",
         "contact keys",
     ]
     for stage in stages:

@@ -185,6 +185,47 @@ def test_reminder_for_a_colleague_needs_a_manager(api: Api) -> None:
     assert api.client.get("/api/v1/reminders", headers=ivanov).json()["total"] == 0
 
 
+def test_a_message_to_a_colleague_about_a_client_they_both_see(api: Api) -> None:
+    """Anyone who sees a client leaves a colleague who sees it too a reminder about it; not about a
+    client the colleague does not see, nor about one the sender does not see."""
+    ivanov = api.user("ivanov")
+    petrova = api.user("petrova")
+    sidorov = api.user("sidorov", team="Питер")
+    ids = {
+        name: api.client.get("/api/v1/me", headers=h).json()["user"]["id"]
+        for name, h in (("ivanov", ivanov), ("petrova", petrova), ("sidorov", sidorov))
+    }
+    shared = api.client.post(
+        "/api/v1/counterparties",
+        json={"legal_name": "ООО Общий", "visibility": "team"},
+        headers=ivanov,
+    ).json()["id"]
+    private = api.client.post(
+        "/api/v1/counterparties", json={"legal_name": "ООО Личный"}, headers=ivanov
+    ).json()["id"]
+    hers = api.client.post(
+        "/api/v1/counterparties", json={"legal_name": "ООО Её"}, headers=petrova
+    ).json()["id"]
+
+    def message(headers: dict[str, str], to: str, about: str) -> int:
+        body = {
+            "title": "Перезвони им по счёту",
+            "due_at": "2026-12-03T09:00:00Z",
+            "assignee_id": ids[to],
+            "subject_type": "counterparty",
+            "subject_id": about,
+        }
+        return api.client.post("/api/v1/reminders", json=body, headers=headers).status_code
+
+    assert message(ivanov, "petrova", shared) == 201  # a teammate's view of a team client
+    assert message(ivanov, "petrova", private) == 422  # she does not see his private client
+    assert message(ivanov, "sidorov", shared) == 422  # another team: he does not see it
+    assert message(ivanov, "petrova", hers) in (403, 404, 422)  # he does not see hers
+    got = api.client.get("/api/v1/reminders", headers=petrova).json()["items"]
+    assert [(r["title"], r["counterparty_id"]) for r in got] == [("Перезвони им по счёту", shared)]
+    assert api.client.get("/api/v1/reminders", headers=sidorov).json()["total"] == 0
+
+
 # The SQL rule used for lists and the per-record rule must agree for every arrangement.
 ROLES = st.sampled_from(["salesperson", "manager", "office", "admin"])
 TEAMS = st.sampled_from(["Москва", "Казань", None])

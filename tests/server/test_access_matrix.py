@@ -155,12 +155,14 @@ ROUTES: dict[tuple[str, str], str] = {
             "completeness-owners",
             "due",
             "closed",
+            "events",
             "receivables",
             "receivables-owners",
         )
     },
     ("POST", "/api/v1/reports/abc/keep"): "reports",
     ("GET", "/api/v1/segments/{id}/members"): "reports",
+    ("GET", "/api/v1/suppliers/compare"): "reports",
 }
 # Who merges two counterparties they see (docs/duplicates.md): the office, an admin, a manager of both
 # owners, the owner of both.
@@ -852,6 +854,27 @@ def _counterparty_ownership(
             401 if grants is None else 201 if ok_here else 422,
             everything,
         )
+    # a message to the owner about their client: whoever sees the client (docs/access.md)
+    about = c.targets[kind]["counterparties"]
+    _case(
+        c,
+        "POST /api/v1/reminders",
+        relation,
+        "message the owner about the client",
+        lambda h: c.client.post(
+            "/api/v1/reminders",
+            json={
+                "title": "Перезвони им",
+                "due_at": _iso(SOON),
+                "assignee_id": owner_id,
+                "subject_type": "counterparty",
+                "subject_id": about,
+            },
+            headers=h,
+        ),
+        401 if grants is None else 201 if SEE in grants else HIDDEN_PARENT,
+        everything,
+    )
     # a counterparty of one's own: anyone logged in
     _case(
         c,
@@ -1828,10 +1851,21 @@ def test_reports_matrix(company: Company) -> None:
     from sqlmodel import col
 
     from crm import invoices, trade
-    from crm.models import ContactRule, Counterparty, Deal, Invoice, Sale, Segment
+    from crm.models import (
+        ContactRule,
+        Counterparty,
+        Deal,
+        EventParticipant,
+        Invoice,
+        MarketingEvent,
+        PriceItem,
+        Sale,
+        Segment,
+    )
 
     c = company
     targets: dict[str, str] = {}
+    events: dict[str, str] = {}  # visibility → an event its target attended, with its deal
     with c.api.database.write() as session:
         admin, owner = (
             session.get_one(User, c.users["admin"].id),
@@ -1855,10 +1889,27 @@ def test_reports_matrix(company: Company) -> None:
                 )
             # Its deal lost for a reason and from a source that name it (the deal and activity
             # reports group by them): seen in those reports exactly by who sees the counterparty.
+            # An event this month that it attended and its deal names (the events report counts
+            # them exactly for who sees it).
+            event = MarketingEvent(
+                name=f"Выставка {cp}",
+                starts_on=date.today(),
+                ends_on=date.today(),
+                owner_id=admin.id,
+            )
+            session.add(event)
+            session.flush()
+            session.add(EventParticipant(event_id=event.id, counterparty_id=cp, status="attended"))
+            events[visibility] = event.id
             session.execute(
                 update(Deal)
                 .where(col(Deal.counterparty_id) == cp)
-                .values(stage="lost", lost_reason=f"причина {cp}", source=f"источник {cp}")
+                .values(
+                    stage="lost",
+                    lost_reason=f"причина {cp}",
+                    source=f"источник {cp}",
+                    event_id=event.id,
+                )
             )
             # A class with a contact rule and no contact ever (due), and an unpaid invoice (owed).
             session.execute(
@@ -1871,6 +1922,16 @@ def test_reports_matrix(company: Company) -> None:
                     due_on=date(2026, 1, 20),
                     counterparty_id=cp,
                     amount=Decimal("500.00"),
+                )
+            )
+            # A price line (suppliers compared: only the suppliers one sees).
+            session.add(
+                PriceItem(
+                    counterparty_id=cp,
+                    product="Цепь матрица 585",
+                    product_key="цепь матрица 585",
+                    price=Decimal("100"),
+                    valid_from=date(2026, 1, 1),
                 )
             )
         session.add(ContactRule(abc_class="A", days=14, kinds=[]))
@@ -1934,6 +1995,25 @@ def test_reports_matrix(company: Company) -> None:
                 (marker in r.text) == (SEE in grants),
                 f"the {visibility} target's deal {'missing' if SEE in grants else 'listed'}",
             )
+        r = _case(
+            c,
+            "GET /api/v1/reports/events",
+            relation,
+            "use",
+            lambda h: c.client.get(f"/api/v1/reports/events?{pipeline_period}", headers=h),
+            401 if grants is None else 200,
+            [],
+        )
+        if r.status_code == 200:
+            # Every event is listed (they are everyone's); its participant and deal only to who
+            # sees the client.
+            (row,) = [row for row in r.json()["rows"] if row["event_id"] == events[visibility]]
+            counted = (row["attending"], row["participants"], row["enquiries"])
+            c.expect(
+                ("GET /api/v1/reports/events", relation, "rows"),
+                counted == ((1, 1, 1) if SEE in grants else (0, 0, 0)),
+                f"the {visibility} target at its event counted {counted}",
+            )
         for name, query in (
             ("due", ""),
             ("receivables", ""),
@@ -1996,6 +2076,22 @@ def test_reports_matrix(company: Company) -> None:
                 (route, relation, "rows"),
                 (target in listed) == (SEE in grants),
                 f"the {visibility} target {'missing' if SEE in grants else 'listed'}",
+            )
+        r = _case(
+            c,
+            "GET /api/v1/suppliers/compare",
+            relation,
+            "use",
+            lambda h: c.client.get("/api/v1/suppliers/compare?product=цепь+матрица", headers=h),
+            401 if grants is None else 200,
+            [],
+        )
+        if r.status_code == 200:
+            listed = {row["supplier_id"] for row in r.json()["rows"]}
+            c.expect(
+                ("GET /api/v1/suppliers/compare", relation, "rows"),
+                (target in listed) == (SEE in grants),
+                f"the {visibility} target's price {'missing' if SEE in grants else 'listed'}",
             )
         for name in ("matrix", "moves"):
             query = REPORT_PERIOD if name == "matrix" else "since=2026-01-01"

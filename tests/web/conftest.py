@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from crm.database import Database
 from crm.models import User
 from server.app import create_app
 from server.config import Config
+from server.web_home import TIMEZONE
 from tests.conftest import PASSWORD, make_user
 from web import session
 
@@ -76,3 +79,9 @@ def create(database: Database, actor: User, type_name: str, /, **data: Any) -> A
 def read(database: Database, model: type[Any], record_id: str) -> Any:
     with database.read() as db:
         return db.get(model, record_id)
+
+
+def home_today() -> date:
+    """Today where the server's screens reckon it (``server.web_home.TIMEZONE``): between 21:00 and
+    midnight UTC it is already tomorrow in Moscow, and a test that took UTC's day failed then."""
+    return datetime.now(ZoneInfo(TIMEZONE)).date()

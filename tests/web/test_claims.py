@@ -4,16 +4,16 @@ the holder; a stranger can neither see nor claim."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from crm.models import Claim, Counterparty
-from tests.web.conftest import Web, create, user
+from tests.web.conftest import Web, create, home_today, user
 
-TODAY = datetime.now(UTC).date()
+TODAY = home_today()
 
 
 @pytest.fixture

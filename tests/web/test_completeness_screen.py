@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date
 
 import openpyxl
 import pytest
@@ -17,7 +16,7 @@ from sqlmodel import col
 from crm.models import Counterparty, User
 from tests.conftest import SQLITE_ONLY
 from tests.crm.test_completeness import completeness_company
-from tests.web.conftest import Web, user
+from tests.web.conftest import Web, home_today, user
 
 
 def _section(html: str) -> str:
@@ -30,7 +29,7 @@ def _scores(html: str) -> list[tuple[str, str]]:
 
 
 def test_the_section_shows_what_the_user_sees(web: Web) -> None:
-    ids = completeness_company(web.database, date.today())
+    ids = completeness_company(web.database, home_today())
     web.sign_in("ivanov")
     html = web.get("/reports").text
     assert 'href="#completeness-section" id="tab-completeness"' in html
@@ -55,7 +54,7 @@ def test_the_section_shows_what_the_user_sees(web: Web) -> None:
 
 
 def test_the_exports(web: Web) -> None:
-    completeness_company(web.database, date.today())
+    completeness_company(web.database, home_today())
     web.sign_in("office")
     for name in ("completeness", "completeness-owners"):
         for kind in ("xlsx", "csv"):
@@ -70,7 +69,7 @@ def test_the_exports(web: Web) -> None:
 
 
 def test_the_section_and_the_card_speak_english(web: Web) -> None:
-    ids = completeness_company(web.database, date.today())
+    ids = completeness_company(web.database, home_today())
     with web.database.write() as db:
         db.execute(update(User).where(col(User.login) == "petrov").values(locale="en"))
     web.sign_in("petrov")
@@ -83,7 +82,7 @@ def test_the_section_and_the_card_speak_english(web: Web) -> None:
 
 
 def test_the_card_shows_its_class_and_completeness(web: Web) -> None:
-    ids = completeness_company(web.database, date.today())
+    ids = completeness_company(web.database, home_today())
     web.sign_in("petrov")
     html = web.get(f"/counterparties/{ids['old']}").text
     quality = html[
@@ -134,7 +133,7 @@ def test_a_hostile_export_gets_the_400_page(web: Web, path: str) -> None:
 
 
 def test_the_search_page_filters_by_abc_class(web: Web) -> None:
-    ids = completeness_company(web.database, date.today())
+    ids = completeness_company(web.database, home_today())
     with web.database.write() as db:
         for name, abc, xyz in (("full", "A", "X"), ("empty", "A", None), ("old", "A", "Y")):
             db.execute(

@@ -137,3 +137,28 @@ def test_a_manager_gives_a_reminder_to_someone_of_the_team_and_no_one_else(web: 
         {"title": "Чужому", "due_at": "2030-03-04T15:00", "assignee_id": stranger.id},
     )
     assert r.status_code == 403 and len(reminders(web)) == 1
+
+
+def test_a_message_to_a_colleague_from_the_card(web: Web) -> None:
+    ivanov = user(web.database, "ivanov")
+    petrova = user(web.database, "petrova")
+    user(web.database, "sidorov", team="Питер")
+    cp = create(
+        web.database, ivanov, "counterparties", legal_name="ООО «Ромашка»", visibility="team"
+    )
+    web.sign_in("ivanov")
+    form = web.get(f"/reminders/new?counterparty_id={cp.id}").text
+    # Whom he may leave a message: his teammate who sees the client, not sidorov of another team.
+    assert 'name="assignee_id"' in form and petrova.full_name in form
+    assert "sidorov" not in form.lower()
+    r = web.post(
+        "/reminders",
+        {
+            "title": "Перезвони им по счёту",
+            "due_at": "2030-03-04T15:00",
+            "assignee_id": petrova.id,
+            "counterparty_id": cp.id,
+        },
+    )
+    assert r.status_code == 303
+    assert [(m.assignee_id, m.created_by) for m in reminders(web)] == [(petrova.id, ivanov.id)]

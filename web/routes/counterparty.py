@@ -222,7 +222,11 @@ def _card(
     claim_errors: dict[str, str] | None = None,
     contract_values: dict[str, str] | None = None,
     contract_errors: dict[str, str] | None = None,
+    terms_values: dict[str, str] | None = None,
+    terms_errors: dict[str, str] | None = None,
 ) -> Response:
+    from web.routes import suppliers
+
     user = visit.user
     cp = records.get(db, user, COUNTERPARTIES, record_id)
     today = datetime.now(ZoneInfo(visit.home.timezone)).date()
@@ -264,6 +268,10 @@ def _card(
         ).items,
         contract=contract_values or {},
         contract_errors=contract_errors or {},
+        # A supplier's terms and price list (issue 15; web/routes/suppliers.py), or None.
+        supplier=suppliers.section(
+            db, visit, cp, access.can_write(db, user, cp), terms_values, terms_errors
+        ),
         owner=owner,
         can_edit=access.can_write(db, user, cp),
         website=website_link(cp.website),

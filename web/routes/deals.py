@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from crm import access, claims, records
 from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
-from crm.models import Counterparty, Deal, User
+from crm.models import Counterparty, Deal, MarketingEvent, User
 from crm.models.enums import DealStage
 from web import i18n
 from web.home import Home
@@ -29,6 +29,7 @@ from web.visit import Visit, read_form, signed_in
 DEALS = records.record_type("deals")
 STAGES = [s.value for s in DealStage]
 PER_STAGE = 100  # the newest of each column; a stage with more says how many more there are
+EVENTS_OFFERED = 100  # the newest marketing events a new deal may name
 
 
 @dataclass(frozen=True)
@@ -197,13 +198,24 @@ def _new_page(
         values=values,
         errors=errors,
         fields=NEW_FIELDS,
-        other_errors={k: v for k, v in errors.items() if k not in NEW_FIELDS},
+        other_errors={k: v for k, v in errors.items() if k not in (*NEW_FIELDS, "event_id")},
+        # The event that brought it (crm.marketing counts what events earned): the newest ones.
+        events=list(
+            db.execute(
+                select(col(MarketingEvent.id), col(MarketingEvent.name))
+                .order_by(col(MarketingEvent.starts_on).desc(), col(MarketingEvent.name))
+                .limit(EVENTS_OFFERED)
+            )
+        ),
     )
 
 
 async def new(request: Request, home: Home) -> Response:
     cp_id = request.path_params["record_id"]
-    values = dict.fromkeys(NEW_FIELDS, "") | {"currency": "RUB"}
+    values = dict.fromkeys(NEW_FIELDS, "") | {
+        "currency": "RUB",
+        "event_id": str(request.query_params.get("event", ""))[:36],
+    }
     return await signed_in(request, home, lambda db, visit: _new_page(db, visit, cp_id, values))
 
 
@@ -211,7 +223,7 @@ async def create(request: Request, home: Home) -> Response:
     """A new deal of a counterparty, at stage ``new``, owned by whoever creates it."""
     cp_id = request.path_params["record_id"]
     form = await read_form(request)
-    values = {name: str(form.get(name, "")).strip() for name in NEW_FIELDS}
+    values = {name: str(form.get(name, "")).strip() for name in (*NEW_FIELDS, "event_id")}
     data: dict[str, Any] = {"counterparty_id": cp_id, **{k: v for k, v in values.items() if v}}
     if "amount" in data:  # typed the Russian way: "125 000,50"
         data["amount"] = data["amount"].replace(" ", "").replace("\u00a0", "").replace(",", ".")

@@ -2,8 +2,9 @@
 
 Through the home's ``create``/``update`` (``crm.records``), so a laptop queues them for sync and the
 rules are the API's: a reminder about a counterparty is filed under it (``subject_type`` counterparty)
-and needs only to see it, as logging a call does; its assignee is the author unless a manager or an
-administrator picks someone they may assign work to (who must see that counterparty).
+and needs only to see it, as logging a call does; its assignee is the author unless they pick a
+colleague who sees that counterparty too (a message: "call them back about the invoice"), or a
+manager or an administrator picks someone they may assign work to.
 The due time is typed as a wall-clock time of the home's zone.
 """
 
@@ -47,17 +48,22 @@ async def done(request: Request, home: Home) -> Response:
     return await signed_in(request, home, work, write=True, form=form)
 
 
-def assignees(db: Session, actor: User) -> list[User]:
-    """Whom ``actor`` may give a reminder: themselves, and for a manager their team, for an admin
-    everyone active; the actor first. Only the actor for a salesperson or the office."""
-    if actor.role not in (Role.MANAGER, Role.ADMIN):
-        return [actor]
+def assignees(db: Session, actor: User, counterparty_id: str | None = None) -> list[User]:
+    """Whom ``actor`` may give a reminder: themselves; for a manager their team, for an admin
+    everyone active; and about a client, every colleague who sees it too (a message to a
+    colleague, ``docs/access.md``). The actor first, then by name."""
     others = [
         u
         for u in db.execute(
             select(User).where(col(User.is_active), col(User.id) != actor.id)
         ).scalars()
-        if u.login != MAIL_BRIDGE_LOGIN and access.may_manage(actor, u)
+        if u.login != MAIL_BRIDGE_LOGIN
+        and (
+            (actor.role in (Role.MANAGER, Role.ADMIN) and access.may_manage(actor, u))
+            or (
+                counterparty_id is not None and access.can_read_counterparty(db, u, counterparty_id)
+            )
+        )
     ]
     return [actor, *sorted(others, key=lambda u: u.full_name)]
 
@@ -83,7 +89,7 @@ def _page(
         values=values,
         errors=errors,
         other_errors={k: v for k, v in errors.items() if k not in SHOWN},
-        assignees=assignees(db, visit.user),
+        assignees=assignees(db, visit.user, cp.id if cp is not None else None),
     )
 
 
