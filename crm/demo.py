@@ -81,8 +81,11 @@ from crm.models import (
     ContactRule,
     Counterparty,
     Deal,
+    EventCost,
+    EventParticipant,
     Interaction,
     LetterTemplate,
+    MarketingEvent,
     Payment,
     PriceItem,
     Reminder,
@@ -157,6 +160,8 @@ class DemoData:
     counterparties: list[Counterparty]
     shares: list[Share]
     contact_persons: list[ContactPerson]
+    # Before the deals: a deal names the event that brought it.
+    events: list[MarketingEvent]
     deals: list[Deal]
     interactions: list[Interaction]
     reminders: list[Reminder]
@@ -173,6 +178,8 @@ class DemoData:
     contact_rules: list[ContactRule] = field(default_factory=list)
     supplier_terms: list[SupplierTerms] = field(default_factory=list)
     price_items: list[PriceItem] = field(default_factory=list)
+    event_costs: list[EventCost] = field(default_factory=list)
+    event_participants: list[EventParticipant] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, type[SQLModel], list[Any]]]:
         """(stage name, model, records) in insertion order."""
@@ -182,6 +189,7 @@ class DemoData:
             Counterparty,
             Share,
             ContactPerson,
+            MarketingEvent,
             Deal,
             Interaction,
             Reminder,
@@ -198,11 +206,45 @@ class DemoData:
             ContactRule,
             SupplierTerms,
             PriceItem,
+            EventCost,
+            EventParticipant,
         )
         return [
             (f.name.replace("_", " "), model, getattr(self, f.name))
             for f, model in zip(fields(self), models, strict=True)
         ]
+
+
+# The demo's marketing events: name, kind, days ago it started, days it ran, place, budget,
+# cost lines, how many clients were asked.
+EVENTS = (
+    (
+        "JUNWEX Москва",
+        "exhibition",
+        75,
+        4,
+        "Москва, ВДНХ, павильон 57",
+        650_000,
+        (
+            ("Стенд 18 м² и застройка", 320_000),
+            ("Печать каталогов", 85_000),
+            ("Командировки", 140_000),
+            ("Подарки клиентам", 60_000),
+        ),
+        30,
+    ),
+    (
+        "Семинар «Тренды ювелирной розницы»",
+        "seminar",
+        40,
+        1,
+        "Офис, переговорная",
+        50_000,
+        (("Кофе-брейк", 18_000), ("Раздаточные материалы", 12_000)),
+        12,
+    ),
+    ("Весенняя промо-акция", "promotion", -20, 10, None, 30_000, (), 20),
+)
 
 
 # ------------------------------------------------------------------ the builder
@@ -260,7 +302,7 @@ class _Builder:
         self.now = datetime.combine(today, time(12, 0), tzinfo=UTC)
         self.used: set[str] = set()  # INNs, phones, e-mails, domains and names already handed out
         self.companies: list[_Company] = []
-        self.data = DemoData([], [], [], [], [], [], [], [], [])
+        self.data = DemoData([], [], [], [], [], [], [], [], [], [])
 
     # ---------------------------------------------------------------- helpers
 
@@ -1159,6 +1201,88 @@ class _Builder:
                 )
         self.data.payments = payments
 
+    def events(self, seed: int) -> None:
+        """Marketing events (issue 15), from a random stream of their own (every other record of
+        the demo stays what it was): last quarter's exhibition with its stand, catalogues and trips,
+        a seminar last month, a promotion ahead; their participants among the clients (most of
+        the past events' attended) and a few of those clients' later deals naming the event, so
+        the events report shows what each earned."""
+        rng = random.Random(f"events-{seed}")
+        today = self.now.date()
+        buyers = [c for c in self.companies if {"client", "prospect"} & set(c.record.kinds)]
+        if not buyers:
+            return
+
+        def audit(day: date) -> dict[str, Any]:
+            at = datetime.combine(day, time(10, 0), tzinfo=UTC)
+            return {
+                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "created_at": at,
+                "created_by": self.manager,
+                "updated_at": at,
+                "updated_by": self.manager,
+                "version": 1,
+            }
+
+        deals = {d.id: d for d in self.data.deals}
+        for name, kind, ago, days, place, budget, costs, guests in EVENTS:
+            starts = today - timedelta(days=ago)
+            ends = starts + timedelta(days=days - 1)
+            event = construct(
+                MarketingEvent,
+                name=name,
+                kind=kind,
+                starts_on=starts,
+                ends_on=ends,
+                place=place,
+                budget=Decimal(budget),
+                owner_id=self.manager,
+                notes=None,
+                **audit(min(starts, today) - timedelta(days=30)),
+            )
+            self.data.events.append(event)
+            for item, amount in costs:
+                self.data.event_costs.append(
+                    construct(
+                        EventCost,
+                        event_id=event.id,
+                        item=item,
+                        amount=Decimal(amount),
+                        spent_on=min(starts, today),
+                        **audit(min(starts, today)),
+                    )
+                )
+            past = ends < today
+            for company in rng.sample(buyers, min(len(buyers), guests)):
+                draw = rng.random()
+                status = (
+                    ("attended" if draw < 0.65 else "registered" if draw < 0.8 else "invited")
+                    if past
+                    else ("registered" if draw < 0.4 else "invited")
+                )
+                if past and draw > 0.95:
+                    status = "declined"
+                self.data.event_participants.append(
+                    construct(
+                        EventParticipant,
+                        event_id=event.id,
+                        counterparty_id=company.record.id,
+                        contact_person_id=None,
+                        status=status,
+                        notes=None,
+                        **audit(min(starts, today) - timedelta(days=14)),
+                    )
+                )
+                # An attending client's deal opened after the event came of it, now and then.
+                if status == "attended" and rng.random() < 0.5:
+                    later = [
+                        deals[i]
+                        for i in company.deals
+                        if i in deals and deals[i].created_at.date() >= starts
+                    ]
+                    if later:
+                        later[0].event_id = event.id
+
     def suppliers(self, seed: int) -> None:
         """Terms and a price list for every supplier (issue 15), from a random stream of their own
         (every other record of the demo stays what it was): a lead time, a rating, delivery and
@@ -1465,6 +1589,7 @@ def build(size: DemoSize, seed: int = 1, today: date = DEFAULT_TODAY) -> DemoDat
             b.claim(company)
     b.books(seed)
     b.suppliers(seed)
+    b.events(seed)
     return b.data
 
 

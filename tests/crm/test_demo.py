@@ -110,6 +110,11 @@ def test_counts_match_the_size(size: demo.DemoSize) -> None:
     # One client in fifteen has a complaint, one in ten a claim (at least three of each).
     assert got.pop("absences") == 4  # the same few on every size: a trip, a vacation, …
     assert got.pop("contact rules") == 3  # the manager's: A, B and C
+    # Three events when there are clients to ask: an exhibition, a seminar, a promotion ahead.
+    buyers_ = [c for c in data.counterparties if {"client", "prospect"} & set(c.kinds)]
+    assert got.pop("events") == (3 if buyers_ else 0)
+    assert got.pop("event costs") == (6 if buyers_ else 0)
+    assert got.pop("event participants") == sum(min(len(buyers_), n) for n in (30, 12, 20))
     journals = (got.pop("complaints"), got.pop("claims"))
     buyers = [c for c in data.counterparties if {"client", "prospect"} & set(c.kinds)]
     expected = (max(3, size.counterparties // 15), max(3, size.counterparties // 10))
@@ -389,6 +394,7 @@ def test_progress_is_reported_per_batch_in_dependency_order(
         "counterparties",
         "shares",
         "contact persons",
+        "events",
         "deals",
         "interactions",
         "reminders",
@@ -405,6 +411,8 @@ def test_progress_is_reported_per_batch_in_dependency_order(
         "contact rules",
         "supplier terms",
         "price items",
+        "event costs",
+        "event participants",
         "contact keys",
     ]
     for stage in stages:
@@ -561,3 +569,17 @@ def test_demo_deals_have_their_stage_history() -> None:
     lost = [d for d in data.deals if d.stage == "lost"]
     # Lost deals drop out at different stages, so the funnel shows where.
     assert len({len(d.stages) for d in lost}) > 1
+
+
+def test_demo_events_earned_something() -> None:
+    data = demo.build(SMALL)
+    (fair,) = [e for e in data.events if e.kind == "exhibition"]
+    assert sum(c.amount for c in data.event_costs if c.event_id == fair.id) == 605_000
+    came = {
+        p.counterparty_id
+        for p in data.event_participants
+        if p.event_id == fair.id and p.status == "attended"
+    }
+    assert came, "nobody attended the exhibition"
+    assert any(d.event_id == fair.id for d in data.deals), "no deal came of the exhibition"
+    assert all(d.counterparty_id in came for d in data.deals if d.event_id == fair.id)

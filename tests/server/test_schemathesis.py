@@ -141,7 +141,11 @@ def test_batch_is_not_taken_for_an_id(api: Api) -> None:
 # checks below room (30 stopped making a child under a new counterparty once letter templates and the
 # mail desk were added).
 STATEFUL = settings(
-    max_examples=60,
+    # Enough chains to reach a child and follow a new counterparty's links among every operation of
+    # the document (60 stopped sufficing when issues 14 and 15 added a dozen record types). One run:
+    # a second over the database the first filled replays its derandomized prefixes against other
+    # answers, which hypothesis rightly calls flaky.
+    max_examples=150,
     stateful_step_count=10,
     deadline=None,
     derandomize=True,
@@ -256,34 +260,9 @@ CHILDREN = {
 FOLLOWED = {("get_counterparty", 200), ("update_counterparty", 200), ("delete_counterparty", 204)}
 
 
-def _made_a_child(linked: Counter[tuple[str, str, int]]) -> bool:
-    return any(
-        n and operation in CHILDREN and status in (201, 422)
-        for (operation, _link, status), n in linked.items()
-    )
-
-
-def _followed_a_counterparty(linked: Counter[tuple[str, str, int]]) -> bool:
-    return any(
-        n and (operation, status) in FOLLOWED for (operation, _l, status), n in linked.items()
-    )
-
-
 def test_linked_calls_answer_inside_the_schema_and_never_5xx(api: Api) -> None:
     company = _company(api)
     answers, linked = _stateful(api, company=company)
-    for _round in range(2):
-        if _made_a_child(linked) and _followed_a_counterparty(linked):
-            break
-        # Whether 60 chains reach a child, or follow a new counterparty's links, is the generator's
-        # draw among every operation of the document, which moves with the process's earlier tests
-        # and with every record type added (2026-12-02: green alone, not after the rest of the suite
-        # on one worker): twice as many more chains then, every one of them held to the same checks.
-        more_answers, more_linked = _stateful(
-            api, settings(STATEFUL, max_examples=2 * STATEFUL.max_examples), company
-        )
-        answers += more_answers
-        linked += more_linked
     assert not [k for k in answers if k[1] >= 500], answers
     report = f"answers: {sorted(answers.items())}\nlinked: {sorted(linked.items())}"
     followed = {(operation, status) for (operation, _link, status), n in linked.items() if n}
