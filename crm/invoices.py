@@ -510,24 +510,31 @@ def settle(session: Session, counterparty_ids: Iterable[str]) -> int:
             select(Invoice).where(col(Invoice.counterparty_id).in_(chunk))
         ).scalars():
             invoices[inv.counterparty_id].append(inv)
-        payments: dict[str, list[tuple[date, str, Decimal, str]]] = defaultdict(list)
-        for cp, day, number, amount, purpose in session.execute(
-            select(
-                col(Payment.counterparty_id),
-                col(Payment.paid_on),
-                col(Payment.number),
-                col(Payment.amount),
-                col(Payment.purpose),
-            ).where(col(Payment.counterparty_id).in_(chunk), col(Payment.direction) == "in")
-        ):
-            payments[cp].append((_day(day), number, _money(amount), purpose or ""))
         stored = {
             r.counterparty_id: r
             for r in session.execute(
                 select(Receivable).where(col(Receivable.counterparty_id).in_(chunk))
             ).scalars()
         }
-        for cp in chunk:
+        # A client with no invoices and no receivable has nothing to settle: its payments are not
+        # read (a bank statement of thousands of clients the company does not invoice stays quick).
+        billed = sorted(set(invoices) | set(stored))
+        payments: dict[str, list[tuple[date, str, Decimal, str]]] = defaultdict(list)
+        for cp, day, number, amount, purpose in (
+            session.execute(
+                select(
+                    col(Payment.counterparty_id),
+                    col(Payment.paid_on),
+                    col(Payment.number),
+                    col(Payment.amount),
+                    col(Payment.purpose),
+                ).where(col(Payment.counterparty_id).in_(billed), col(Payment.direction) == "in")
+            )
+            if billed
+            else ()
+        ):
+            payments[cp].append((_day(day), number, _money(amount), purpose or ""))
+        for cp in billed:
             rows = {inv.id: inv for inv in invoices.get(cp, [])}
             settled = settle_one(
                 [
