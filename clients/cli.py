@@ -1074,14 +1074,40 @@ def absence_add(
     user: Annotated[
         str | None, typer.Option(help="Whose (a user id; a manager's people, for the office).")
     ] = None,
+    substitute: Annotated[
+        str | None,
+        typer.Option(
+            help="Who covers meanwhile (a login or user id): sees and works the absent one's "
+            "clients on these days only."
+        ),
+    ] = None,
 ) -> None:
     """Enter an absence (yours unless --user; refused when it overlaps another of theirs)."""
     with opened(ctx) as replica:
-        _created(
-            replica,
-            "absences",
-            _fields(None, kind=kind, starts_on=starts_on, ends_on=ends_on, city=city, user_id=user),
+        fields = _fields(
+            None, kind=kind, starts_on=starts_on, ends_on=ends_on, city=city, user_id=user
         )
+        if substitute is not None:
+            fields["substitute_id"] = _user_id(replica, substitute)
+        _created(replica, "absences", fields)
+
+
+def _user_id(replica: Any, login_or_id: str) -> str:
+    """A colleague's id from their login (or their id as it is); an unknown one is an error."""
+    from sqlmodel import col, or_, select
+
+    from crm.models import User
+
+    with replica.db.read() as session:
+        found = session.execute(
+            select(col(User.id)).where(
+                or_(col(User.login) == login_or_id.strip().lower(), col(User.id) == login_or_id)
+            )
+        ).scalar_one_or_none()
+    if found is None:
+        err.print(f"[red]error:[/red] no colleague with login or id {login_or_id!r}")
+        raise typer.Exit(3)
+    return str(found)
 
 
 @app.command("whereabouts")

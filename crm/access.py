@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, true
+from sqlalchemy import ColumnElement, Date, and_, bindparam, or_, select, true
 from sqlmodel import Session, col
 
+from crm import clock
 from crm.models import (
     Absence,
     Claim,
@@ -48,6 +49,7 @@ from crm.models import (
     Interaction,
     Invoice,
     LetterTemplate,
+    Mailing,
     MarketingEvent,
     PriceItem,
     Receivable,
@@ -65,6 +67,18 @@ from crm.models.enums import Role, Visibility
 
 def _team_members(team_id: str) -> Any:
     return select(col(User.id)).where(col(User.team_id) == team_id)
+
+
+def _covered(actor: User | _Placeholder) -> Any:
+    """The people ``actor`` stands in for today (``Absence.substitute_id``, on the absence's days
+    at home, ``crm.clock``): their clients are the substitute's to see and work meanwhile. The day is
+    bound when the statement runs, so a statement built once stays right tomorrow."""
+    day = bindparam("cover_day", type_=Date, unique=True, callable_=lambda: clock.today())
+    return select(col(Absence.user_id)).where(
+        col(Absence.substitute_id) == actor.id,
+        col(Absence.starts_on) <= day,
+        col(Absence.ends_on) >= day,
+    )
 
 
 def _shared_with(actor: User | _Placeholder, *, editable: bool) -> Any:
@@ -93,6 +107,7 @@ def visible_counterparties(
         owner_col == actor.id,
         visibility_col == Visibility.COMPANY.value,
         id_col.in_(_shared_with(actor, editable=False)),
+        owner_col.in_(_covered(actor)),
     ]
     if actor.team_id is not None:
         members = _team_members(actor.team_id)
@@ -109,6 +124,7 @@ def writable_counterparties(actor: User | _Placeholder) -> ColumnElement[bool]:
     conds: list[ColumnElement[bool]] = [
         col(Counterparty.owner_id) == actor.id,
         col(Counterparty.id).in_(_shared_with(actor, editable=True)),
+        col(Counterparty.owner_id).in_(_covered(actor)),
     ]
     if actor.team_id is not None and actor.role != Role.OFFICE:
         members = _team_members(actor.team_id)
@@ -251,7 +267,15 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
     # marketing events with their costs.
     return isinstance(
         record,
-        User | Team | LetterTemplate | Absence | ContactRule | Segment | MarketingEvent | EventCost,
+        User
+        | Team
+        | LetterTemplate
+        | Absence
+        | ContactRule
+        | Segment
+        | MarketingEvent
+        | EventCost
+        | Mailing,
     )
 
 
@@ -289,7 +313,7 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
         return holder is not None and may_manage(actor, holder)
     if isinstance(record, ContactPerson | Deal | Share | Contract | SupplierTerms):
         return can_write_counterparty(session, actor, record.counterparty_id)
-    if isinstance(record, MarketingEvent):
+    if isinstance(record, MarketingEvent | Mailing):
         return keeps_event(session, actor, record.owner_id)
     if isinstance(record, EventCost):
         return keeps_event(session, actor, _event_owner(session, record.event_id))
@@ -380,7 +404,7 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
         return can_write_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, ContactPerson | Deal | Contract | SupplierTerms):
         return counterparty(write=True)
-    if isinstance(record, MarketingEvent):
+    if isinstance(record, MarketingEvent | Mailing):
         return keeps_event(session, actor, record.owner_id)
     if isinstance(record, EventCost):
         return keeps_event(session, actor, _event_owner(session, record.event_id))

@@ -33,8 +33,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, col
 
-from crm import registry
-from crm.models import Counterparty, Share, User
+from crm import clock, registry
+from crm.models import Absence, Counterparty, Share, User
 from crm.models.base import SYSTEM_FIELDS, UTCDateTime, to_jsonable, utcnow
 
 
@@ -283,6 +283,8 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
         entry(obj, scope=True)
         if isinstance(obj, Counterparty | Share):
             rescope.add(_counterparty_of(obj))
+        if isinstance(obj, Absence):
+            owners_moved.update(_covering_today(obj))
     for obj, changed in dirty:
         scope = bool(SCOPE_FIELDS.get(type(obj), frozenset()) & set(changed))
         entry(obj, scope=scope)
@@ -303,6 +305,8 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
                 rescope.update(old)
         if scope and isinstance(obj, User):
             owners_moved.add(obj.id)
+        if scope and isinstance(obj, Absence):
+            owners_moved.update(_covering_today(obj))
     for obj in deleted:
         entry(
             obj,
@@ -312,6 +316,8 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
         )
         if isinstance(obj, Share):
             rescope.add(obj.counterparty_id)
+        if isinstance(obj, Absence):
+            owners_moved.update(_covering_today(obj))
     # Rows keep their last scope version when this change is not a scope change.
     scoped = [r for r in logs if r["scope_version"] is not None]
     plain = [{**r, "scope_version": 0} for r in logs if r["scope_version"] is None]
@@ -333,6 +339,48 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
     rescope.discard(None)
     if rescope:
         _rescope(connection, version, rescope)
+
+
+def _covering_today(absence: Absence) -> set[str]:
+    """The absent people whose cover by a substitute, before or after this change of ``absence``,
+    includes today: who sees their clients changes now (``crm.access``). Covers that start or end
+    on a later day are told when that day comes (``crm.substitutes.sweep``)."""
+    state = inspect(absence)
+    names = ("user_id", "substitute_id", "starts_on", "ends_on")
+
+    def before(name: str) -> Any:
+        history = state.attrs[name].history
+        return history.deleted[0] if history.deleted else getattr(absence, name)
+
+    day = clock.today()
+    out = set()
+    for user_id, substitute_id, starts_on, ends_on in (
+        tuple(getattr(absence, n) for n in names),
+        tuple(before(n) for n in names),
+    ):
+        if substitute_id and starts_on and ends_on and starts_on <= day <= ends_on:
+            out.add(user_id)
+    return out
+
+
+def rescope_owners(session: Session, owners: Iterable[str]) -> None:
+    """Enter a scope change of every counterparty ``owners`` own, and of its records: who may see
+    them changed without a write to them (a substitute's cover began or ended)."""
+    owners = sorted(set(owners))
+    if not owners:
+        return
+    version = allocate(session)
+    connection = session.connection()
+    ids: list[str] = []
+    for start in range(0, len(owners), 500):
+        ids.extend(
+            connection.execute(
+                select(col(Counterparty.id)).where(
+                    col(Counterparty.owner_id).in_(owners[start : start + 500])
+                )
+            ).scalars()
+        )
+    _rescope(connection, version, ids)
 
 
 def _transaction_ended(session: OrmSession, transaction: Any) -> None:

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from crm import errors
+from crm import clock, errors
 
 console = Console()
 err = Console(stderr=True)
@@ -135,7 +135,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 # The zone the office's screens show times in (server/web_home.py's TIMEZONE; a test checks they
 # agree): listings of the ``satchel`` command show times there too, the zone said in the header.
-SERVER_ZONE = "Europe/Moscow"
+SERVER_ZONE = clock.HOME_ZONE
 ZONE_LABEL = "MSK"
 
 

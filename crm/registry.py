@@ -39,6 +39,7 @@ from crm.models import (
     Interaction,
     Invoice,
     LetterTemplate,
+    Mailing,
     MarketingEvent,
     PriceItem,
     Receivable,
@@ -328,8 +329,9 @@ register(
             "birthday",
             "birthday_remind_days",
             "notes",
+            "no_mailings",
         ),
-        filters=("counterparty_id", "birthday"),
+        filters=("counterparty_id", "birthday", "no_mailings"),
         sorts=("full_name", "birthday", *_AUDIT),
         default_sort="full_name",
         relations=("counterparty_id",),
@@ -577,12 +579,14 @@ register(
         "absence",
         Absence,
         rules.check_absence,
-        writable=("user_id", "kind", "starts_on", "ends_on", "city", "notes"),
-        filters=("user_id", "kind", "starts_on", "ends_on", "city"),
+        writable=("user_id", "kind", "starts_on", "ends_on", "city", "notes", "substitute_id"),
+        filters=("user_id", "kind", "starts_on", "ends_on", "city", "substitute_id"),
         sorts=("starts_on", "ends_on", "kind", *_AUDIT),
         default_sort="starts_on",
-        relations=("user_id",),
+        relations=("user_id", "substitute_id"),
         actor_defaults=("user_id",),
+        # A cover's people and days decide who sees the absent one's clients (crm.substitutes).
+        scope=frozenset({"user_id", "substitute_id", "starts_on", "ends_on"}),
         constraints={"kind": enum_of(enums.AbsenceKind)},
         since_schema=6,
         columns=(
@@ -821,6 +825,30 @@ register(
             ("counterparty_id", "Контрагент / Counterparty"),
             ("status", "Статус / Status"),
             ("event_id", "Событие / Event"),
+        ),
+    )
+)
+# Mailings (issue 15): drafted anywhere, queued on the server (crm.mailings), counted there.
+register(
+    RecordType(
+        "mailings",
+        "mailing",
+        Mailing,
+        rules.check_mailing,
+        writable=("name", "event_id", "segment_id", "statuses", "subject", "body", "owner_id"),
+        filters=("event_id", "segment_id", "owner_id", "status", "name"),
+        sorts=("name", "status", "queued_at", *_AUDIT),
+        default_sort="-created_at",
+        relations=("owner_id", "event_id", "segment_id"),
+        actor_defaults=("owner_id",),
+        constraints={"name": NAMED},
+        since_schema=9,
+        columns=(
+            ("name", "Рассылка / Mailing"),
+            ("status", "Статус / Status"),
+            ("recipients", "Адресатов / Recipients"),
+            ("sent", "Отправлено / Sent"),
+            ("bounced", "Возвраты / Bounced"),
         ),
     )
 )

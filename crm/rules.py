@@ -36,6 +36,7 @@ from crm.models import (
     Interaction,
     Invoice,
     LetterTemplate,
+    Mailing,
     MarketingEvent,
     PriceItem,
     Receivable,
@@ -65,6 +66,7 @@ from crm.models.enums import (
     Importance,
     InteractionKind,
     InteractionStatus,
+    MailingStatus,
     MailStatus,
     ParticipantStatus,
     ReminderStatus,
@@ -806,6 +808,26 @@ def check_absence(
             f"overlaps their {other.kind} from {other.starts_on} to {other.ends_on}"
         )
         return
+    _check_substitute(session, actor, item, problems)
+
+
+def _check_substitute(session: Session, actor: User, item: Absence, problems: Problems) -> None:
+    """A substitute is another active colleague (not the mail bridge), who sees the absent one's
+    clients on the absence's days (``crm.access``). Naming one lends another's clients: the absent
+    one names them, or whoever keeps their absences (their manager, the office, an admin)."""
+    if item.substitute_id is None:
+        return
+    if item.substitute_id == item.user_id:
+        problems["substitute_id"] = "a substitute is someone else"
+        return
+    substitute = _exists(session, problems, "substitute_id", User, item.substitute_id, "login")
+    if substitute is None:
+        return
+    if substitute == MAIL_BRIDGE_LOGIN:
+        problems["substitute_id"] = "the mail bridge cannot stand in for anyone"
+        return
+    if not _kept(item, "substitute_id"):
+        _active_user(session, problems, "substitute_id", item.substitute_id, actor)
 
 
 def check_share(
@@ -1021,6 +1043,39 @@ def check_marketing_event(
         problems["ends_on"] = "must not be before starts_on"
     if item.budget is not None and Decimal(item.budget) < 0:
         problems["budget"] = "must not be negative"
+    if item.owner_id is None:
+        item.owner_id = actor.id
+    _exists(session, problems, "owner_id", User, item.owner_id)
+    if not _kept(item, "owner_id"):
+        _active_user(session, problems, "owner_id", item.owner_id, actor)
+
+
+def check_mailing(
+    session: Session, actor: User, item: Mailing, problems: Problems, memo: access.Memo
+) -> None:
+    """A mailing has a name, a subject and a text, and goes to a segment's clients or an event's
+    participants (one of the two; of the event's, maybe only some statuses). Its owner (whose
+    mailbox sends it, whose sight picks the recipients) defaults to who writes it. Once queued it
+    is history: nothing of it changes (``crm.mailings`` queues it)."""
+    if inspect(item).persistent and item.status != MailingStatus.DRAFT.value:
+        problems["status"] = "the mailing is queued: its letters are written; copy it to change it"
+        return
+    item.name = " ".join(_not_blank(problems, "name", item.name).split())
+    if not (item.subject or "").strip():
+        problems["subject"] = "must not be empty"
+    if not (item.body or "").strip():
+        problems["body"] = "must not be empty"
+    if (item.event_id is None) == (item.segment_id is None):
+        problems["segment_id"] = "send to exactly one of segment_id or event_id"
+    _exists(session, problems, "event_id", MarketingEvent, item.event_id)
+    _exists(session, problems, "segment_id", Segment, item.segment_id)
+    statuses = item.statuses if isinstance(item.statuses, list) else None
+    if statuses is None or any(s not in set(ParticipantStatus) for s in statuses):
+        problems["statuses"] = "a list of " + ", ".join(ParticipantStatus)
+    elif statuses and item.event_id is None:
+        problems["statuses"] = "only an event's participants have statuses"
+    else:
+        item.statuses = sorted(set(statuses))
     if item.owner_id is None:
         item.owner_id = actor.id
     _exists(session, problems, "owner_id", User, item.owner_id)

@@ -38,6 +38,7 @@ class Day:
     kind: str  # OFFICE, CLIENT, WEEKEND or an absence's kind
     detail: str = ""  # a trip's city; the clients met, by name where the viewer sees them
     absence_id: str | None = None
+    substitute: str = ""  # who covers for them that day (their name), if anyone
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def board(
             away[(absence.user_id, day)] = absence
             day += timedelta(days=1)
     met = _meetings(session, actor, first, last, zone)
+    names = _names(session, {a.substitute_id for a in away.values() if a.substitute_id})
     rows = []
     for person in people:
         row = Row(person.id, person.full_name or person.login, teams.get(person.team_id or "", ""))
@@ -80,7 +82,14 @@ def board(
             day = first + timedelta(days=offset)
             absence = away.get((person.id, day))
             if absence is not None:
-                row.days.append(Day(absence.kind, absence.city or "", absence.id))
+                row.days.append(
+                    Day(
+                        absence.kind,
+                        absence.city or "",
+                        absence.id,
+                        names.get(absence.substitute_id or "", ""),
+                    )
+                )
             elif (person.id, day) in met:
                 row.days.append(Day(CLIENT, ", ".join(met[(person.id, day)])))
             elif day.weekday() >= 5:
@@ -100,6 +109,19 @@ class Away:
     kind: str
     ends_on: date
     city: str
+    substitute_id: str | None = None
+    substitute: str = ""  # who covers for them (their name), if anyone
+
+
+def _names(session: Session, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    return {
+        i: full_name or login
+        for i, full_name, login in session.execute(
+            select(col(User.id), col(User.full_name), col(User.login)).where(col(User.id).in_(ids))
+        )
+    }
 
 
 def away(session: Session, day: date, *, user_ids: set[str] | None = None) -> list[Away]:
@@ -116,9 +138,19 @@ def away(session: Session, day: date, *, user_ids: set[str] | None = None) -> li
     )
     if user_ids is not None:
         query = query.where(col(Absence.user_id).in_(user_ids))
+    rows = session.execute(query).all()
+    names = _names(session, {a.substitute_id for a, _, _ in rows if a.substitute_id})
     found = [
-        Away(a.user_id, full_name or login, a.kind, a.ends_on, a.city or "")
-        for a, full_name, login in session.execute(query).all()
+        Away(
+            a.user_id,
+            full_name or login,
+            a.kind,
+            a.ends_on,
+            a.city or "",
+            a.substitute_id,
+            names.get(a.substitute_id or "", ""),
+        )
+        for a, full_name, login in rows
     ]
     return sorted(found, key=lambda a: a.name)
 

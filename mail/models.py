@@ -43,6 +43,8 @@ class Mailbox(SQLModel, table=True):
     smtp_security: str = Field(default="ssl", max_length=10)
     # Whether the SMTP provider files its own copy in Sent (Gmail, Yandex do); else we APPEND one.
     provider_saves_sent: bool = Field(default=False)
+    # At most this many letters an hour leave through it (a provider's limit); none: no limit.
+    send_per_hour: int | None = Field(default=None)
     # Explicit folders to read; empty means every folder but Junk, Trash and Drafts.
     folders: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # The owner's private exclusions: letters touching these are never filed.

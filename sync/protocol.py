@@ -10,7 +10,7 @@ from crm import registry
 PROTOCOL = 1
 # Raised with every migration that changes a synced table's fields. A client of an older schema down
 # to MIN_SCHEMA is served the types it knows (``types_for``); one older still is told to update.
-SCHEMA = 8
+SCHEMA = 9
 MIN_PROTOCOL = 1
 MIN_SCHEMA = 5
 

@@ -262,6 +262,11 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
         N_("overlaps %(kind)s from %(starts)s to %(ends)s"),
     ),
     (re.compile(r"^an absence lasts at most \d+ days$"), N_("An absence lasts a year at most")),
+    (re.compile(r"^a substitute is someone else$"), N_("A substitute is someone else")),
+    (
+        re.compile(r"^the mail bridge cannot stand in for anyone$"),
+        N_("The mail bridge cannot stand in for anyone"),
+    ),
     # A saved segment's criteria (crm.segments.problems), beside their fields.
     (re.compile(r"^at most (?P<n>\d+) values$"), N_("At most %(n)s values")),
     (

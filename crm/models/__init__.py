@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from crm.models.accounts import Absence, Device, LoginFailure, Team, User
+from crm.models.accounts import Absence, CoverSweep, Device, LoginFailure, Team, User
 from crm.models.activity import Complaint, ContactRule, Deal, Interaction, Reminder, Segment
 from crm.models.base import Record, new_id, utcnow
 from crm.models.counterparty import (
@@ -13,7 +13,14 @@ from crm.models.counterparty import (
     CounterpartyMerge,
     Share,
 )
-from crm.models.marketing import EventCost, EventParticipant, MarketingEvent
+from crm.models.marketing import (
+    EventCost,
+    EventParticipant,
+    FailingAddress,
+    Mailing,
+    MailingRecipient,
+    MarketingEvent,
+)
 from crm.models.suppliers import PriceItem, SupplierTerms
 from crm.models.templates import LetterTemplate
 from crm.models.trade import (
@@ -36,8 +43,12 @@ __all__ = [
     "ClassRun",
     "Complaint",
     "ContactRule",
+    "CoverSweep",
     "EventCost",
     "EventParticipant",
+    "FailingAddress",
+    "Mailing",
+    "MailingRecipient",
     "MarketingEvent",
     "PriceItem",
     "SupplierTerms",

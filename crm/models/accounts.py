@@ -48,6 +48,19 @@ class Absence(Record, table=True):
     # Where a business trip goes.
     city: str | None = Field(default=None, max_length=200)
     notes: str | None = None
+    # Who covers for them meanwhile: sees and works the clients they own, on those days only
+    # (``crm.access``; ``crm.substitutes`` tells the laptops when a cover starts and ends).
+    substitute_id: str | None = Field(default=None, foreign_key="app_user.id", max_length=36)
+
+
+class CoverSweep(SQLModel, table=True):
+    """The last day whose covers the server told the laptops of (``crm.substitutes.sweep``): a
+    cover that began or ended since is a scope change to enter."""
+
+    __tablename__ = "cover_sweep"
+
+    id: int = Field(default=1, primary_key=True)
+    day: date
 
 
 class Device(SQLModel, table=True):

@@ -68,6 +68,9 @@ class ContactPerson(Record, table=True):
     birthday: date | None = None
     # How many days before the birthday to remind the salesperson.
     birthday_remind_days: int = Field(default=3)
+    # They asked for no mailings (a List-Unsubscribe, or told their salesperson): letters written
+    # to them one by one still go.
+    no_mailings: bool = Field(default=False)
     notes: str | None = None
     search_name: str = Field(default="", max_length=300)
 

@@ -167,6 +167,13 @@ class EventKind(StrEnum):
     MAILING = "mailing"
 
 
+class MailingStatus(StrEnum):
+    """Where a mailing is: written, or its letters queued in the outbox."""
+
+    DRAFT = "draft"
+    QUEUED = "queued"
+
+
 class ParticipantStatus(StrEnum):
     """Where a participant of an event stands."""
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm import substitutes
 from crm.errors import MalformedInput, Overloaded
 from crm.models import Device, User
 from server.http import as_caller, as_user, authenticated, db, json_response, read_json
@@ -113,6 +114,8 @@ async def pull(request: Request) -> Response:
     await authenticated(request)  # a stranger gets 401, and learns nothing of the protocol, first
     schema = _versions(request)
     body = await read_json(request)
+    # A substitute's cover that began or ended today is entered before the first sync reads.
+    await run_in_threadpool(substitutes.sweep_if_due, db(request))
     answer, device_id, keeps = await as_caller(
         request,
         lambda s, u, d: (
@@ -135,6 +138,8 @@ async def bootstrap(request: Request) -> Response:
     await authenticated(request)  # a stranger gets 401, and learns nothing of the protocol, first
     schema = _versions(request)
     body = await read_json(request)
+    # A substitute's cover that began or ended today is entered before the first sync reads.
+    await run_in_threadpool(substitutes.sweep_if_due, db(request))
     answer, device_id, keeps = await as_caller(
         request,
         lambda s, u, d: (

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import false, select, text
+from sqlmodel import col
 
-from crm import registry
+from crm import access, registry
 from crm.database import Database
 from crm.models import User
 from server import migrate
@@ -30,8 +32,12 @@ def _unknown(*names: str) -> Iterator[None]:
         registry._rebuild()
 
 
-def test_templates_copied_by_0008_reach_a_laptop_loaded_before_it(blank_database: Database) -> None:
+def test_templates_copied_by_0008_reach_a_laptop_loaded_before_it(
+    blank_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     database = blank_database
+    # Nobody stood in for anybody before 0019 made substitutes (its table is not there yet).
+    monkeypatch.setattr(access, "_covered", lambda actor: select(col(User.id)).where(false()))
     migrate.upgrade(database, "0008")
     seller = make_user(database, "ivanov")
     with database.engine.begin() as connection:
@@ -57,9 +63,10 @@ def test_templates_copied_by_0008_reach_a_laptop_loaded_before_it(blank_database
             "event-costs",
             "event-participants",
             "supplier-terms",
+            "mailings",
         ),
         database.read() as session,
-    ):  # 0014 to 0018
+    ):  # 0014 to 0019
         cursor = pull(session, session.get_one(User, seller.id), {"cursor": "0"})["cursor"]
         assert not any(
             c["type"] == "letter-templates"

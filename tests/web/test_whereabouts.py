@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from crm.models import Absence
-from tests.web.conftest import Web, user
+from tests.web.conftest import Web, create, user
 
 
 def _absences(web: Web) -> list[Absence]:
@@ -25,8 +25,12 @@ def test_a_week_of_everybody_and_an_absence_entered_from_the_board(web: Web) -> 
     assert "30.11.2026" in page.text or "30 нояб" in page.text  # the week starts on its Monday
     assert page.text.count('data-kind="weekend"') == 2 * 3  # three people, Saturday and Sunday
     # Only oneself in the form: ivanov keeps nobody else's absences.
-    assert f'<option value="{ivanov.id}" selected' in page.text
-    assert f'<option value="{petrov.id}"' not in page.text
+    employee = page.text.split('id="a-user_id"', 1)[1].split("</select>", 1)[0]
+    assert f'<option value="{ivanov.id}" selected' in employee
+    assert f'<option value="{petrov.id}"' not in employee
+    # Any colleague may stand in for him.
+    substitute = page.text.split('id="a-substitute_id"', 1)[1].split("</select>", 1)[0]
+    assert f'<option value="{petrov.id}"' in substitute
 
     r = web.post(
         "/absences",
@@ -97,3 +101,46 @@ def test_the_agenda_and_the_card_say_who_is_away_today(web: Web) -> None:
     assert 'id="away-today"' in agenda and "Пользователь ivanov — Отпуск" in agenda
     card = web.get(f"/counterparties/{client.id}").text
     assert 'id="owner-away"' in card and "Отпуск" in card
+
+
+def test_a_substitute_named_on_the_board_is_told_on_their_agenda_and_the_absent_ones_card(
+    web: Web,
+) -> None:
+    from datetime import timedelta
+
+    from tests.web.conftest import home_today
+
+    ivanov = user(web.database, "ivanov")
+    petrov = user(web.database, "petrov", team="Казань")
+    today = home_today()
+    cp = create(web.database, ivanov, "counterparties", legal_name="ООО Отпускное").id
+    web.sign_in("ivanov")
+    r = web.post(
+        "/absences",
+        {
+            "kind": "vacation",
+            "starts_on": today.isoformat(),
+            "ends_on": (today + timedelta(days=6)).isoformat(),
+            "substitute_id": petrov.id,
+        },
+    )
+    assert r.status_code == 303, r.text
+    assert [(a.user_id, a.substitute_id) for a in _absences(web)] == [(ivanov.id, petrov.id)]
+    assert "замещает Пользователь petrov" in web.get("/whereabouts").text
+    # Naming oneself is refused beside the field.
+    r = web.post(
+        "/absences",
+        {
+            "kind": "day_off",
+            "starts_on": (today + timedelta(days=30)).isoformat(),
+            "ends_on": (today + timedelta(days=30)).isoformat(),
+            "substitute_id": ivanov.id,
+        },
+    )
+    assert r.status_code == 422 and "Замещает другой сотрудник" in r.text
+    web.sign_in("petrov")
+    agenda = web.get("/").text
+    assert 'id="covering"' in agenda and "Пользователь ivanov" in agenda
+    page = web.get(f"/counterparties/{cp}")
+    assert page.status_code == 200 and "ООО Отпускное" in page.text
+    assert "замещает Пользователь petrov" in page.text

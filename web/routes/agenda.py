@@ -19,6 +19,10 @@ async def show(request: Request, home: Home) -> Response:
         day = agenda.for_user(db, visit.user, ZoneInfo(home.timezone), all_reminders=every)
         # Who is not at work today (crm.whereabouts): the office knows whom a client cannot reach.
         gone = whereabouts.away(db, day.day)
-        return visit.page(db, "agenda.html", agenda=day, all_reminders=every, away=gone)
+        # Whom the user stands in for today: their clients are the user's to work meanwhile.
+        covering = [a for a in gone if a.substitute_id == visit.user.id]
+        return visit.page(
+            db, "agenda.html", agenda=day, all_reminders=every, away=gone, covering=covering
+        )
 
     return await signed_in(request, home, work)

@@ -26,7 +26,7 @@ from web.visit import Visit, read_form, signed_in
 
 ABSENCES = records.record_type("absences")
 KINDS = [k.value for k in AbsenceKind]
-FIELDS = ("user_id", "kind", "starts_on", "ends_on", "city", "notes")
+FIELDS = ("user_id", "kind", "starts_on", "ends_on", "city", "notes", "substitute_id")
 DAYS = 7
 
 
@@ -67,6 +67,8 @@ def _page(
         previous=(first - timedelta(days=DAYS)).isoformat(),
         following=(first + timedelta(days=DAYS)).isoformat(),
         people=people,
+        # A substitute may be any colleague on the board (crm.rules refuses the absent one).
+        colleagues=[(r.user_id, r.name) for r in rows],
         kinds=KINDS,
         values=values or {"user_id": visit.user.id, "kind": "trip", "starts_on": today.isoformat()},
         errors=errors or {},
