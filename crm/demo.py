@@ -484,13 +484,14 @@ class _Builder:
 
     def absences(self, by_login: dict[str, str]) -> None:
         """Something for the whereabouts board this week and next: a trip from today, a vacation
-        from next week, a sick leave last week, a day off the day after tomorrow."""
+        from next week (Ivanov covers for Sidorov: he sees and works Sidorov's clients those two
+        weeks), a sick leave last week, a day off the day after tomorrow."""
         today = self.now.date()
-        for login, kind, start, length, city in (
-            ("petrova", "trip", 0, 3, "Казань"),
-            ("sidorov", "vacation", 7 - today.weekday(), 14, None),
-            ("kuznetsova", "sick_leave", -7, 3, None),
-            ("ivanov", "day_off", 2, 1, None),
+        for login, kind, start, length, city, substitute in (
+            ("petrova", "trip", 0, 3, "Казань", None),
+            ("sidorov", "vacation", 7 - today.weekday(), 14, None, "ivanov"),
+            ("kuznetsova", "sick_leave", -7, 3, None, None),
+            ("ivanov", "day_off", 2, 1, None, None),
         ):
             first = today + timedelta(days=start)
             self.data.absences.append(
@@ -502,6 +503,7 @@ class _Builder:
                     ends_on=first + timedelta(days=length - 1),
                     city=city,
                     notes=None,
+                    substitute_id=by_login[substitute] if substitute else None,
                     **self.audit(
                         datetime.combine(min(first, today) - timedelta(days=10), time(9), UTC),
                         by_login[login],  # each enters their own (the rules let them)

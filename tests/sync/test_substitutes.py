@@ -20,6 +20,7 @@ from crm.database import Database
 from crm.models import Counterparty, User
 from server.app import create_app
 from server.config import Config
+from tests.conftest import PASSWORD
 from tests.sync.test_agent import laptop, rest
 
 MONDAY = date(2026, 12, 7)
@@ -252,3 +253,48 @@ def test_a_manager_names_a_substitute_for_one_of_their_people(
     assert r.status_code == 201, r.text
     r = server.get("/api/v1/counterparties", headers=s["sidorov"], params={"limit": 50})
     assert {c["id"] for c in r.json()["items"]} == set(s["mine"])
+
+
+def test_a_crafted_push_naming_oneself_a_colleagues_substitute_is_refused_and_changes_nothing(
+    server: TestClient, database: Database, days: Days
+) -> None:
+    import uuid
+
+    from sync import protocol
+
+    s = _setup(server, database)
+    days.go(MONDAY)
+    ivanov_id, sidorov_id = _ids(database, "ivanov"), _ids(database, "sidorov")
+    login = server.post(
+        "/api/v1/auth/login",
+        json={"login": "sidorov", "password": PASSWORD, "device_name": "Ноутбук"},
+    )
+    device = login.json()["device"]["id"]
+    headers = {"Authorization": f"Bearer {login.json()['token']}", **protocol.headers()}
+    week = {"starts_on": MONDAY.isoformat(), "ends_on": (MONDAY + timedelta(days=4)).isoformat()}
+    body = {
+        "device_id": device,
+        "mutations": [
+            {
+                "seq": 1,
+                "client_time": "2026-12-07T09:00:00Z",
+                "op": "create",
+                "type": "absences",
+                "id": str(uuid.uuid4()),
+                "fields": {
+                    "user_id": ivanov_id,
+                    "kind": "vacation",
+                    "substitute_id": sidorov_id,
+                    **week,
+                },
+            }
+        ],
+    }
+    r = server.post("/sync/v1/push", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["status"] == "refused"
+    with database.read() as session:
+        from crm.models import Absence
+
+        assert session.execute(select(col(Absence.id))).first() is None
+    assert server.get(f"/api/v1/counterparties/{s['mine'][0]}", headers=headers).status_code == 404
