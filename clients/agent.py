@@ -314,15 +314,19 @@ class SyncAgent:
                     ahead = pool.submit(fetch, {"watermark": page["watermark"], **page["next"]})
                 if page.get("total"):
                     total = sum(page["total"].values())
-                    self.replica.set_state(bootstrap_total=str(total))
-                loaded = self.replica.apply_bootstrap_page(page)
+                rows = len(page.get("rows") or ()) if page.get("type") else 0
+                last = not page.get("next")
+                # Where the load stands is kept in the page's own transaction (one commit a page).
+                loaded = self.replica.apply_bootstrap_page(
+                    page,
+                    bootstrap_total=None if last or total is None else str(total),
+                    bootstrap_done=None if last else str(done + rows),
+                )
                 done += loaded
                 summary.bootstrapped += loaded
                 report("bootstrap", done, total)
-                if not page.get("next"):
-                    self.replica.set_state(bootstrap_total=None, bootstrap_done=None)
+                if last:
                     return
-                self.replica.set_state(bootstrap_done=str(done))
 
     def _pull(self, summary: Summary, report: Progress) -> bool:
         """Pull until nothing more; False when the server asked for a reset (bootstrap again)."""

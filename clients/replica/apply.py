@@ -221,14 +221,17 @@ class Applying(Editing):
             for key in ("cursor", "reset", "bootstrap_watermark", "bootstrap_next"):
                 _set(raw, key, None)
 
-    def apply_bootstrap_page(self, page: dict[str, Any]) -> int:
+    def apply_bootstrap_page(self, page: dict[str, Any], **state: str | None) -> int:
         """Bulk-load one bootstrap page; the last one sets the cursor to the snapshot's watermark.
 
-        Each page is one transaction that also records where the load stands, so a load
-        interrupted anywhere resumes after the last page that was committed.
+        Each page is one transaction that also records where the load stands (and the caller's
+        ``state``, e.g. how many records are loaded), so a load interrupted anywhere resumes after
+        the last page that was committed.
         """
         count = 0
         with self._write() as (session, raw):
+            for key, value in state.items():
+                _set(raw, key, value)
             rows = page.get("rows") or []
             if page.get("type") and rows:
                 type_name = page["type"]
@@ -272,7 +275,11 @@ class Applying(Editing):
             else:
                 for key in ("bootstrap_watermark", "bootstrap_next", "reset"):
                     _set(raw, key, None)
+                # Building the indexes sorts every row of every table (the search keys' most): with
+                # the usual 64 MB of cache the sorts spill to (encrypted) temporary files.
+                raw.execute("PRAGMA cache_size=-262144")
                 _create_indexes(raw)
+                raw.execute("PRAGMA cache_size=-65536")
                 raw.execute(
                     "PRAGMA analysis_limit=1000"
                 )  # statistics from a sample: enough for plans
