@@ -56,6 +56,7 @@ TEXT = {
         "phone": "Тел.",
         "email": "Эл. почта",
         "open": "Открыть",
+        "from": "От",
     },
     "en": {
         "plan": "Satchel — my plan",
@@ -73,6 +74,7 @@ TEXT = {
         "phone": "Phone",
         "email": "Email",
         "open": "Open",
+        "from": "From",
     },
 }
 
@@ -190,7 +192,12 @@ def _interaction(
 
 
 def _reminder(
-    item: Reminder, cp: Counterparty | None, words: dict[str, str], who: str | None, base_url: str
+    item: Reminder,
+    cp: Counterparty | None,
+    words: dict[str, str],
+    who: str | None,
+    base_url: str,
+    author: str | None = None,
 ) -> ical.TimedEvent:
     title = f"{words['reminder']}: {item.title}" + (f" — {_name(cp)}" if cp else "")
     if who:
@@ -199,6 +206,8 @@ def _reminder(
     link = card_url(base_url, cp.id) if cp else f"{base_url}/api/v1/reminders/{item.id}"
     description = "\n".join(
         [
+            # A message from a colleague says whose it is (``diary.reminder_authors``).
+            *([f"{words['from']}: {author}"] if author else []),
             *_contacts(words, cp.contacts if cp else None),
             *([item.notes] if item.notes else []),
             f"{words['open']}: {link}",
@@ -280,9 +289,11 @@ def build(session: Session, feed: FeedToken, user: User, now: datetime, base_url
             )
             for row in rows
         ]
+        reminders = diary.reminders(session, user, people, since, until)
+        authors = diary.reminder_authors(session, [r for r, _ in reminders])
         events += [
-            _reminder(r, c, words, names.get(r.assignee_id), base_url)
-            for r, c in diary.reminders(session, user, people, since, until)
+            _reminder(r, c, words, names.get(r.assignee_id), base_url, authors.get(r.id))
+            for r, c in reminders
         ]
         events += [
             _complaint(c, cp, words, names.get(c.responsible_id or ""), base_url)

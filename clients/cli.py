@@ -590,6 +590,38 @@ def _show(record: dict[str, Any], *, as_json: bool = False) -> None:
     listing(table, [record])
 
 
+def _value_labels() -> dict[tuple[str, str], dict[str, str]]:
+    """A listing's words for the values of a field that are codes (an event's kind), in both
+    languages as the reports name them."""
+    from crm import reports
+
+    return {("events", "kind"): reports.EVENT_KINDS}
+
+
+def _counterparty_names(replica: Any, items: list[dict[str, Any]]) -> dict[str, str]:
+    """The names of the counterparties ``items`` name (``counterparty_id``), as a card shows them;
+    one not on this laptop keeps its id."""
+    from crm.errors import NotFound
+
+    names: dict[str, str] = {}
+    for cp_id in {str(i["counterparty_id"]) for i in items if i.get("counterparty_id")}:
+        try:
+            cp = replica.get("counterparties", cp_id)
+        except NotFound:
+            continue
+        names[cp_id] = cp.get("short_name") or cp.get("legal_name") or cp_id
+    return names
+
+
+def _cell_text(type_name: str, name: str, value: Any, names: dict[str, str]) -> Any:
+    """A listing's cell: a counterparty by its name, a code by its words, the rest as stored."""
+    if value is None or value == "":
+        return ""
+    if name == "counterparty_id":
+        return names.get(str(value), value)
+    return _value_labels().get((type_name, name), {}).get(str(value), value)
+
+
 def _label(record: dict[str, Any]) -> str:
     """What a person calls a record: its name, subject or title."""
     for name in ("legal_name", "full_name", "subject", "title", "description"):
@@ -666,6 +698,7 @@ def _record_commands(type_name: str, group: typer.Typer) -> None:
         from crm import records
 
         rt = records.record_type(type_name)
+        columns = rt.columns or tuple((f, f) for f in rt.fields()[:5])
         with opened(ctx) as replica:
             items = replica.list(
                 type_name,
@@ -673,10 +706,17 @@ def _record_commands(type_name: str, group: typer.Typer) -> None:
                 filters=filters or None,
                 limit=limit,
             )
-        columns = rt.columns or tuple((f, f) for f in rt.fields()[:5])
+            names = (
+                _counterparty_names(replica, items)
+                if any(name == "counterparty_id" for name, _ in columns)
+                else {}
+            )
         table = Table(_id_column(), *(header for _, header in columns))
         for item in items:
-            table.add_row(item["id"], *(clip(item.get(name) or "") for name, _ in columns))
+            table.add_row(
+                item["id"],
+                *(clip(_cell_text(type_name, name, item.get(name), names)) for name, _ in columns),
+            )
         listing(table, items, as_json=as_json)
 
 
@@ -736,8 +776,14 @@ event_participants_app = typer.Typer(
     "мероприятий.",
     no_args_is_help=True,
 )
+mailings_app = typer.Typer(
+    help="Mailings: letters to a segment's clients or an event's participants, drafted offline "
+    "(the server works out who gets them and queues them: satchel mailing, the web). / Рассылки.",
+    no_args_is_help=True,
+)
 for _name, _group, _command in (
     ("events", events_app, "events"),
+    ("mailings", mailings_app, "mailings"),
     ("event-costs", event_costs_app, "event-costs"),
     ("event-participants", event_participants_app, "event-participants"),
     ("counterparties", counterparties_app, "counterparties"),
@@ -827,6 +873,42 @@ def contract_add(
                 payment_days=payment_days,
                 status=status,
                 terms=terms,
+            ),
+        )
+
+
+@mailings_app.command("add")
+def mailing_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The mailing's name, e.g. 'Приглашение на JUNWEX'.")],
+    subject: Annotated[str, typer.Option(help="The letters' subject (merge fields allowed).")],
+    body: Annotated[str, typer.Option(help="The letters' text (merge fields allowed).")],
+    segment: Annotated[
+        str | None, typer.Option(help="To this saved segment's clients (id).")
+    ] = None,
+    event: Annotated[str | None, typer.Option(help="To this event's participants (id).")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Of the event's participants only these (repeatable): invited, "
+            "registered, attended, declined."
+        ),
+    ] = None,
+    field: FieldOpt = None,
+) -> None:
+    """Draft a mailing (sent with the next sync; queued on the server). / Черновик рассылки."""
+    with opened(ctx) as replica:
+        _created(
+            replica,
+            "mailings",
+            _fields(
+                field,
+                name=name,
+                subject=subject,
+                body=body,
+                segment_id=segment,
+                event_id=event,
+                statuses=status or None,
             ),
         )
 

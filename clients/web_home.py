@@ -173,7 +173,9 @@ class LaptopHome:
     password_sign_in = False
     administration = None
     review = None
+    unsubscribe = None  # a mailing's links point at the server
     merge = None  # merging is the server's (docs/web.md): /duplicates answers 404 here
+    mailings = None  # queueing is the server's: the laptop drafts mailings (crm.mailings)
 
     def __init__(
         self, replica: Replica, background: BackgroundSync, timezone: str | None = None

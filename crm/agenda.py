@@ -61,6 +61,9 @@ class Agenda:
     # many more there are.
     due: list[analytics.Due] = field(default_factory=list)
     more_due: int = 0
+    # Who wrote each reminder someone else left the viewer (a message from a colleague): its id →
+    # the author's name. The viewer's own reminders are not in it.
+    authors: dict[str, str] = field(default_factory=dict)
 
     def overdue(self, complaint: Complaint) -> bool:
         """Whether ``complaint``'s deadline has passed (it was due before today)."""
@@ -294,6 +297,7 @@ def for_user(
     birthdays, more = upcoming_birthdays(session, viewer, today, birthday_days, limit=MAX_BIRTHDAYS)
     due = analytics.due_contacts(session, viewer, today=today, owner_id=viewer.id)
     return Agenda(
+        authors=diary.reminder_authors(session, [r for r, _ in reminders]),
         day=today,
         planned=planned_on(session, viewer, start, end),
         reminders=reminders,

@@ -300,7 +300,7 @@ def show_report(report: Any, *, as_json: bool = False, export: Path | None = Non
     if as_json:
         print_json(report.as_json())
         return
-    right = {"int", "money", "percent"}
+    right = {"int", "money", "price", "percent"}
     table = Table(
         *(Column(c.title, justify="right" if c.kind in right else "left") for c in report.columns),
         title=report.title if report.name == "matrix" else f"{report.title}: {len(report.rows)}",
@@ -321,6 +321,12 @@ def _cell(value: Any, kind: str) -> str:
 
     if value is None:
         return ""
+    if kind == "price" and isinstance(value, Decimal | int | float):
+        # A price as stored: up to four decimals, two at least ("1 234.5678", "12.50").
+        amount = Decimal(str(value))
+        exponent = amount.normalize().as_tuple().exponent
+        places = min(4, max(2, -exponent if isinstance(exponent, int) else 2))
+        return f"{amount:,.{places}f}".replace(",", " ")
     if (kind == "money" and isinstance(value, Decimal | int | float)) or isinstance(value, Decimal):
         return f"{value:,.2f}".replace(",", " ")
     if isinstance(value, datetime):

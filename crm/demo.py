@@ -85,6 +85,7 @@ from crm.models import (
     EventParticipant,
     Interaction,
     LetterTemplate,
+    Mailing,
     MarketingEvent,
     Payment,
     PriceItem,
@@ -180,6 +181,7 @@ class DemoData:
     price_items: list[PriceItem] = field(default_factory=list)
     event_costs: list[EventCost] = field(default_factory=list)
     event_participants: list[EventParticipant] = field(default_factory=list)
+    mailings: list[Mailing] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, type[SQLModel], list[Any]]]:
         """(stage name, model, records) in insertion order."""
@@ -208,6 +210,7 @@ class DemoData:
             PriceItem,
             EventCost,
             EventParticipant,
+            Mailing,
         )
         return [
             (f.name.replace("_", " "), model, getattr(self, f.name))
@@ -1284,6 +1287,19 @@ class _Builder:
                     ]
                     if later:
                         later[0].event_id = event.id
+            if name.startswith("JUNWEX"):  # a draft mailing to those who came (crm.mailings)
+                self.data.mailings.append(
+                    construct(
+                        Mailing,
+                        name="Спасибо, что пришли на JUNWEX",
+                        event_id=event.id,
+                        statuses=["attended"],
+                        subject="{{contact.first_name}}, спасибо за встречу на JUNWEX",
+                        body="Здравствуйте, {{contact.name}}!\n\nВысылаем новый каталог.",
+                        owner_id=self.manager,
+                        **audit(today),
+                    )
+                )
 
     def suppliers(self, seed: int) -> None:
         """Terms and a price list for every supplier (issue 15), from a random stream of their own

@@ -17,6 +17,7 @@ as REST applies them (``crm.access``, ``crm.records.visible``) when the query ru
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -217,3 +218,24 @@ def complaints(
         .order_by(col(Complaint.deadline), col(Complaint.id))
     )
     return [(c, cp) for c, cp in session.execute(stmt).all()]
+
+
+def reminder_authors(session: Session, reminders: Iterable[Reminder]) -> dict[str, str]:
+    """The author's name of each of ``reminders`` that someone else than its assignee wrote (a
+    message to a colleague), by the reminder's id; their full name, else their login."""
+    wrote = {
+        r.id: r.created_by
+        for r in reminders
+        if r.created_by is not None and r.created_by != r.assignee_id
+    }
+    if not wrote:
+        return {}
+    names = {
+        user_id: full_name or login
+        for user_id, full_name, login in session.execute(
+            select(col(User.id), col(User.full_name), col(User.login)).where(
+                col(User.id).in_(set(wrote.values()))
+            )
+        )
+    }
+    return {rid: names[uid] for rid, uid in wrote.items() if uid in names}

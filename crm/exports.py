@@ -75,7 +75,13 @@ def to_csv(columns: Sequence[Column], rows: Sequence[dict[str, Any]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-_FORMATS = {"money": "#,##0.00", "percent": "0.00", "int": "0", "date": "DD.MM.YYYY"}
+_FORMATS = {
+    "money": "#,##0.00",
+    "price": "#,##0.00##",  # a price to four decimals, two at least
+    "percent": "0.00",
+    "int": "0",
+    "date": "DD.MM.YYYY",
+}
 
 
 def to_xlsx(
@@ -100,7 +106,9 @@ def to_xlsx(
             cell = sheet.cell(row=r, column=i)
             if value is None:
                 continue
-            if c.kind in ("money", "percent", "int") and isinstance(value, Decimal | int | float):
+            if c.kind in ("money", "price", "percent", "int") and isinstance(
+                value, Decimal | int | float
+            ):
                 cell.value = float(value) if isinstance(value, Decimal) else value
                 cell.number_format = _FORMATS[c.kind]
                 shown = f"{value:,.2f}" if c.kind == "money" else str(value)

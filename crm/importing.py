@@ -177,14 +177,17 @@ def _map_headers(
         if len(mapped.get(f.name, [])) > 1 and not f.multi:
             shown = ", ".join(f"«{headers[i]}»" for i in mapped[f.name])
             problems.append(f"columns {shown} all mean {f.name}; keep one")
-    first = {f.name: f.aliases[0] for f in fields}
+    # The headers of the file that no field needs (``trade.read_export`` passes them as the field
+    # "ignored") are not columns it may have: the known ones are listed without them.
+    listed = [f for f in fields if f.name != "ignored"]
+    first = {f.name: f.aliases[0] for f in listed}
     for alternatives in required:
         if not any(name in mapped for name in alternatives):
             problems.append(
                 "the file needs a column " + " or ".join(f"«{first[n]}»" for n in alternatives)
             )
     if problems:
-        known = [f"{f.name}: " + " / ".join(f.aliases) for f in fields]
+        known = [f"{f.name}: " + " / ".join(f.aliases) for f in listed]
         message = "; ".join(problems[:5]) + ". Known columns: " + ", ".join(first.values())
         raise ImportFailed(
             message, details=problems + ["known columns (any case and spacing):", *known]

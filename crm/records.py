@@ -126,6 +126,14 @@ _FIELD_CHECKS: dict[tuple[type[SQLModel], str], Callable[[Any], Any]] = {
 }
 
 
+# Money typed by people (a form, a laptop, a script) taken only as written out in digits, as the
+# sales imports take it (``crm.trade``): "1,5E+3" is a cell Excel showed rounded, not a sum. The
+# API's deal amounts keep taking a JSON number's every spelling ("1E+2"), as they always have.
+_WRITTEN_OUT: frozenset[tuple[type[SQLModel], str]] = frozenset(
+    {(MarketingEvent, "budget"), (EventCost, "amount")}
+)
+
+
 def _has_nul(raw: Any) -> bool:
     """Whether any text in ``raw`` (a value, or a list or object of them) holds NUL, which
     PostgreSQL cannot store even inside JSON."""
@@ -156,6 +164,8 @@ def coerce(rt: RecordType, name: str, raw: Any) -> Any:
         return None
     if _has_nul(raw):
         raise ValueError("must not contain a NUL character (\\u0000)")
+    if (rt.model, name) in _WRITTEN_OUT and isinstance(raw, str):
+        validation.plain_money_text(raw)  # "1,5E+3" is no amount of money: as sales refuse it
     try:
         value = _adapter(rt.model, name).validate_python(raw)
     except PydanticError as exc:
@@ -258,6 +268,9 @@ def create(
     values = _coerce_all(rt, data, creating=True, actor=actor)
     if "id" in values and session.get(rt.model, values["id"]) is not None:
         raise AlreadyExists(f"{rt.singular} {values['id']} already exists")
+    # One create asks each question of sight once: here, in the rules and in the access check.
+    memo = access.Memo() if memo is None else memo
+    _unseen_counterparty(session, actor, rt, values, memo)
     record: Any = construct(rt.model, **values)
     now = utcnow()
     record.created_at = record.updated_at = now
@@ -285,6 +298,7 @@ def validate_new(session: Session, actor: User, rt: RecordType, data: dict[str, 
     """Raise ``ValidationFailed`` as ``create`` would for ``data``, creating nothing (a form that
     warns of something else first — a likely duplicate — reports the rules' problems before it)."""
     values = _coerce_all(rt, data, creating=True, actor=actor)
+    _unseen_counterparty(session, actor, rt, values)
     with session.no_autoflush:
         rules.run_check(rt.check, session, actor, construct(rt.model, **values))
 
@@ -316,6 +330,8 @@ def create_many(
             if isinstance(d, dict) and isinstance(d.get("counterparty_id"), str)
         }
         memo.prefetch(session, actor, wanted, write=rt.model in (ContactPerson, Deal))
+        if rt.model in (ContactPerson, Deal):  # and whether they see them at all
+            memo.prefetch(session, actor, wanted, write=False)
     counts = Counter(str(d["id"]) for d in items if isinstance(d, dict) and d.get("id") is not None)
     repeated = {i for i, n in counts.items() if n > 1}
     with session.no_autoflush:
@@ -373,6 +389,8 @@ def update(
             f"not {expected_version}; reload it and edit again",
             details={"current_version": record.version},
         )
+    if values.get("counterparty_id") not in (None, getattr(record, "counterparty_id", None)):
+        _unseen_counterparty(session, actor, rt, values)
     before = to_dict(rt, record)
     with session.no_autoflush:  # the rules' lookups must not write a half-checked record
         for name, value in values.items():
@@ -404,6 +422,32 @@ def update(
     if rt.keyed_by & set(changed):
         _reindex(record, session)
     return record
+
+
+def _unseen_counterparty(
+    session: Session,
+    actor: User,
+    rt: RecordType,
+    values: dict[str, Any],
+    memo: access.Memo | None = None,
+) -> None:
+    """A record put under a counterparty ``actor`` does not see is refused before any rule looks
+    at it, in the words and with the one problem of a counterparty that does not exist: a rule
+    (a participant entered once, a supplier's terms, a contact person of that client) must not
+    tell a stranger that the hidden client exists or what it has (docs/access.md). Creating any
+    record under a counterparty needs to see it (``access.can_create``)."""
+    counterparty_id = values.get("counterparty_id")
+    if (
+        counterparty_id is None
+        or rt.model is Counterparty
+        or "counterparty_id" not in rt.writable
+        or access.can_read_counterparty(session, actor, counterparty_id, memo)
+    ):
+        return
+    raise ValidationFailed(
+        f"{rt.model.__name__} is not valid: counterparty_id",
+        details={"counterparty_id": f"no Counterparty with id {counterparty_id}"},
+    )
 
 
 def _hidden_parent(session: Session, actor: User, record: Any) -> None:

@@ -85,6 +85,8 @@ _CURRENCIES = {
     "¥": "CNY",
 }
 LIMITS = {"product": 500, "article": 100, "unit": 20}
+# The most characters of a product asked to compare (the API, the screen).
+MAX_QUERY = 200
 
 
 @dataclass
@@ -117,10 +119,24 @@ def _price(text: str) -> Decimal:
 
 def _currency(text: str) -> str:
     word = text.strip().casefold()
-    code = _CURRENCIES.get(word) or (word.upper() if re.fullmatch(r"[a-z]{3}", word) else None)
-    if code is None:
-        raise ValueError(f"{text!r} is not a currency: write a code such as RUB, USD, EUR")
+    code = _CURRENCIES.get(word) or word.upper()
+    if code not in validation.ISO_4217:  # as a deal's currency (``validation.currency_code``)
+        raise ValueError(
+            f"{text!r} is not a currency: write an ISO 4217 code such as RUB, USD, EUR"
+        )
     return code
+
+
+def check_day(day: date) -> date:
+    """``day`` when it lies in the years any record's day may (``validation.check_year``); else
+    ``ValueError`` saying so."""
+    validation.check_year(day)
+    return day
+
+
+def _valid_from(text: str) -> date:
+    """A row's «Действует с»: a date of the years 1900–2200, as every day a record holds."""
+    return check_day(_date(text))
 
 
 def _text(name: str) -> Any:
@@ -191,6 +207,11 @@ def import_prices(
     report with its errors and writes nothing.
     """
     trade._may_import(actor, "price lists")
+    if valid_from is not None:
+        try:
+            check_day(valid_from)
+        except ValueError as exc:
+            raise ValidationFailed(f"valid_from {exc}", details={"valid_from": str(exc)}) from None
     supplier = find_supplier(session, actor, supplier_id)
     day = valid_from or date.today()
     sheet = trade.read_export(path, PRICE_FIELDS, mapping, [("product",), ("price",)])
@@ -212,10 +233,11 @@ def import_prices(
                 ("unit", _text("unit"), False),
                 ("price", _price, True),
                 ("currency", _currency, False),
-                ("valid_from", _date, False),
+                ("valid_from", _valid_from, False),
             ),
             values,
             problems,
+            row=number,
         )
         if not problems:
             key = (validation.fold_text(values["product"]), values.get("valid_from") or day)
@@ -331,6 +353,10 @@ def current_prices(
     if not words:
         raise ValidationFailed("name a product to compare", details={"product": "is empty"})
     day = on or date.today()
+    try:
+        check_day(day)
+    except ValueError as exc:
+        raise ValidationFailed(f"the day {exc}", details={"on": str(exc)}) from None
     rt = records.record_type("price-items")
     by_name = col(PriceItem.product_key).contains(words[0], autoescape=True)
     for word in words[1:]:
@@ -387,7 +413,7 @@ COMPARE_COLUMNS = [
     Column("product", "Товар / Product"),
     Column("article", "Артикул / Article"),
     Column("unit", "Ед. / Unit"),
-    Column("price", "Цена / Price", "money"),
+    Column("price", "Цена / Price", "price"),  # to four decimals, as stored
     Column("currency", "Валюта / Currency"),
     Column("valid_from", "Действует с / Valid from", "date"),
     Column("lead_time_days", "Срок, дней / Lead time", "int"),

@@ -165,6 +165,29 @@ def _xlsx_table(path: Path) -> list[tuple[int, list[str]]]:
         book.close()
 
 
+def formula_cells(path: Path) -> set[tuple[int, int]]:
+    """(row number, column index) of every formula cell of an XLSX's first sheet (none for a CSV).
+    Read only to explain an empty cell: a formula the file keeps no computed value of reads as
+    empty (a file written by a program, never opened and saved in Excel)."""
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return set()
+    try:
+        book = load_workbook(path, read_only=True, data_only=False)
+    except Exception:  # read once already: a damaged file has been refused by now
+        return set()
+    try:
+        sheet: Any = book.worksheets[0]
+        sheet.reset_dimensions()
+        return {
+            (n, i)
+            for n, values in enumerate(sheet.iter_rows(values_only=True), 1)
+            for i, value in enumerate(values)
+            if isinstance(value, str) and value.startswith("=")
+        }
+    finally:
+        book.close()
+
+
 def _decode(raw: bytes, name: str) -> str:
     """The text of a CSV in whichever encoding Russian software wrote it, or ``ImportFailed``.
 

@@ -33,7 +33,6 @@ one salesperson's); what they import is checked against what they see like any o
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -69,7 +68,7 @@ from crm.models import (
 )
 from crm.models.base import utcnow
 from crm.models.enums import Role
-from crm.tabular import read_table
+from crm.tabular import formula_cells, read_table
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +182,9 @@ class SalesReport:
     ignored: list[str] = field(default_factory=list)  # columns of the file no sale needs
 
 
-_PLAIN_AMOUNT = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)")
-
-
 def _amount(text: str) -> Decimal:
     cleaned = "".join(text.replace("\u00a0", " ").split()).replace(",", ".")
-    if not _PLAIN_AMOUNT.fullmatch(cleaned):
+    if not validation.is_plain_number(cleaned):
         # "1e5", "1,23457E+11" (a cell Excel showed in scientific form): not what 1C writes, and a
         # rounded figure would be stored as if it were the sum.
         raise ValueError(f"{text!r} is not an amount (digits, a comma or point, two decimals)")
@@ -287,6 +283,16 @@ class Sheet:
     rows: list[tuple[int, list[str]]]
     columns: dict[str, list[int]]
     ignored: list[str]
+    path: Path | None = None  # read again only to tell an empty cell from a formula's
+    _formulas: set[tuple[int, int]] | None = field(default=None, repr=False)
+
+    def formula_at(self, row: int, name: str) -> bool:
+        """Whether the field's cell of row ``row`` is a formula with no computed value kept."""
+        if self.path is None:
+            return False
+        if self._formulas is None:
+            self._formulas = formula_cells(self.path)
+        return any((row, i) in self._formulas for i in self.columns.get(name, []))
 
     def cell(self, cells: list[str], name: str) -> tuple[str, str] | None:
         """(header, text) of the field's first non-empty cell in the row."""
@@ -301,18 +307,32 @@ class Sheet:
         parsers: Iterable[tuple[str, Callable[[str], Any], bool]],
         values: dict[str, Any],
         problems: list[tuple[str | None, str]],
+        row: int | None = None,
     ) -> None:
-        """Parse the fields named (name, parser, required) into ``values``; problems listed."""
+        """Parse the fields named (name, parser, required) into ``values``; problems listed.
+        ``row`` (its number) tells an empty required cell from a formula without its value."""
         for name, parse, required in parsers:
             got = self.cell(cells, name)
             if got is None:
                 if required:
-                    problems.append((self.headers[self.columns[name][0]], "is empty"))
+                    problems.append(
+                        (
+                            self.headers[self.columns[name][0]],
+                            FORMULA_WITHOUT_VALUE
+                            if row is not None and self.formula_at(row, name)
+                            else "is empty",
+                        )
+                    )
                 continue
             try:
                 values[name] = parse(got[1])
             except ValueError as exc:
                 problems.append((got[0], str(exc)))
+
+
+FORMULA_WITHOUT_VALUE = (
+    "is a formula without a computed value: open and save the file in Excel, or enter the value"
+)
 
 
 def read_export(
@@ -331,7 +351,9 @@ def read_export(
     if ignored:
         fields = (*fields, _Field("ignored", tuple(ignored), multi=True))
     columns = _map_headers(headers, rows, fields, required)
-    return Sheet(headers, [(n, cells) for n, cells in rows if any(cells)], columns, ignored)
+    return Sheet(
+        headers, [(n, cells) for n, cells in rows if any(cells)], columns, ignored, path=path
+    )
 
 
 class Parties:
@@ -429,6 +451,7 @@ def import_sales(
             ),
             values,
             problems,
+            row=number,
         )
         parties.find(sheet, cells, values, problems)
         group = (sheet.cell(cells, "product_group") or ("", ""))[1].strip()[:200]

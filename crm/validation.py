@@ -515,6 +515,27 @@ def fold_text(value: str) -> str:
 MONEY_MAX_INTEGER_DIGITS = 13
 
 
+# A number written out: digits, maybe a sign and one decimal point or comma. Not "1e5" or
+# "1,5E+3" (a cell Excel showed in scientific form, a figure rounded to its first digits),
+# not "1_000", "NaN" or "Infinity".
+_PLAIN_NUMBER = re.compile(r"[-+]?(\d+([.,]\d*)?|[.,]\d+)")
+
+
+def is_plain_number(text: str) -> bool:
+    """Whether ``text`` writes a number out in digits (spaces between its groups allowed), not in
+    scientific form: an amount of money is taken only as written."""
+    return bool(_PLAIN_NUMBER.fullmatch("".join(text.replace("\u00a0", " ").split())))
+
+
+def plain_money_text(text: str) -> str:
+    """``text`` itself when it writes an amount out in digits; else ``ValueError``."""
+    if not is_plain_number(text):
+        raise ValueError(
+            f"must be written out in digits, e.g. 1500.50, not in scientific form; got {_show(text)}"
+        )
+    return text
+
+
 def exact_money(value: Decimal | float | int, scale: int) -> Decimal:
     """Return ``value`` as a Decimal of exactly ``scale`` places, or raise ``ValueError``.
 

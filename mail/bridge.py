@@ -26,7 +26,7 @@ from crm.errors import AlreadyExists, NotFound, SatchelError, ValidationFailed
 from crm.models import User, utcnow
 from crm.models.enums import MailStatus
 from crm.validation import email_domain, normalize_email
-from mail import filing, outbox
+from mail import filing, leases, outbox
 from mail.decode import Letter
 from mail.imap import ImapError, connect, find_folders
 from mail.ingest import Ingest, MailboxReport, Progress, file_waiting, reads
@@ -60,6 +60,11 @@ class BridgeSettings(Protocol):
 
     @property
     def secret_key(self) -> str | None: ...
+
+    @property
+    def public_url(self) -> str:
+        """The server's address as people reach it: a mailing's unsubscribe links point there."""
+        ...
 
     @property
     def mail_attachment_max_bytes(self) -> int: ...
@@ -118,6 +123,7 @@ def add_mailbox(
     smtp_security: str = "ssl",
     owner: str | None = None,
     provider_saves_sent: bool = False,
+    send_per_hour: int | None = None,
     folders: list[str] | None = None,
     private_addresses: list[str] | None = None,
     private_domains: list[str] | None = None,
@@ -137,6 +143,7 @@ def add_mailbox(
             "smtp_port": smtp_port,
             "smtp_security": smtp_security,
             "login": login,
+            "send_per_hour": send_per_hour,
         },
         {
             "folders": folders or [],
@@ -179,6 +186,7 @@ def add_mailbox(
         smtp_port=smtp_port or {"ssl": 465, "starttls": 587}.get(smtp_security, 25),
         smtp_security=smtp_security,
         provider_saves_sent=provider_saves_sent,
+        send_per_hour=send_per_hour or None,  # 0: no limit
         folders=folders or [],
         private_addresses=[normalize_email(a) for a in private_addresses or []],
         private_domains=[_domain(d) for d in private_domains or []],
@@ -200,8 +208,10 @@ _EDITABLE = (
     "smtp_security",
     "owner",
     "provider_saves_sent",
+    "send_per_hour",
 )
 _LISTS = ("folders", "private_addresses", "private_domains", "private_folders")
+MAX_SEND_PER_HOUR = 100_000
 
 
 def _loopback(host: str) -> bool:
@@ -278,6 +288,15 @@ def _problems(values: dict[str, Any], lists: dict[str, list[str]]) -> dict[str, 
                 "plain sends the password unencrypted: only to this machine (localhost); "
                 "use ssl or starttls"
             )
+    per_hour = values.get("send_per_hour")
+    if per_hour is not None and (
+        isinstance(per_hour, bool)
+        or not isinstance(per_hour, int)
+        or not 0 <= per_hour <= MAX_SEND_PER_HOUR
+    ):
+        problems["send_per_hour"] = (
+            f"must be a number of letters from 1 to {MAX_SEND_PER_HOUR}, or 0 for no limit"
+        )
     for key, entries in lists.items():
         for entry in entries:
             try:
@@ -337,6 +356,8 @@ def edit_mailbox(
         )
     }
     added = {key: pair[0] for key, pair in (lists or {}).items() if key in _LISTS}
+    if "send_per_hour" in values:
+        after["send_per_hour"] = values["send_per_hour"]
     problems.update(_problems({"name": mailbox.name, **after}, added))
     if "address" in values and "address" not in problems:
         values["address"] = normalize_email(values["address"])
@@ -364,6 +385,8 @@ def edit_mailbox(
             mailbox.smtp_host = value.strip() or None
         elif key in ("imap_host", "login"):
             setattr(mailbox, key, value.strip())
+        elif key == "send_per_hour":
+            mailbox.send_per_hour = value or None  # 0: no limit
         else:
             setattr(mailbox, key, value)
     for key, (put, removed) in (lists or {}).items():
@@ -438,12 +461,18 @@ def run_once(
         boxes = (
             [find_mailbox(session, mailbox)] if mailbox else list(session.execute(query).scalars())
         )
+    # Another worker (``satchel mail run`` elsewhere) may be reading some of the mailboxes: each
+    # is read by whoever holds its lease; the outbox likewise (mail.leases).
+    worker = leases.Worker()
     with ingest_for(
-        database, settings, progress=progress
+        database, settings, progress=progress, worker=worker
     ) as ingest:  # parse workers, if any, live for the pass
         reports = ingest.run_many([box.id for box in boxes])
     if send:
-        outbox.send_due(database, settings)
+        try:
+            outbox.send_due(database, settings, worker=worker)
+        finally:
+            worker.release(database, leases.OUTBOX)
     return reports
 
 
@@ -463,6 +492,7 @@ def serve(
     after each wake-up. The outbox is sent every few seconds from the main thread.
     """
     stop = stop or threading.Event()
+    worker = leases.Worker()  # this process, among the workers sharing the mailboxes and outbox
     with database.read() as session:
         boxes = list(
             session.execute(select(col(Mailbox.id)).where(col(Mailbox.enabled).is_(True))).scalars()
@@ -470,7 +500,7 @@ def serve(
     threads = [
         threading.Thread(
             target=_watch,
-            args=(database, settings, box_id, stop, idle_seconds, on_report),
+            args=(database, settings, box_id, stop, idle_seconds, on_report, worker),
             name=f"mail-{box_id[:8]}",
             daemon=True,
         )
@@ -478,15 +508,16 @@ def serve(
     ]
     for thread in threads:
         thread.start()
-    outbox.recover(database, settings, at_start=True)
+    # The first run that takes the outbox's lease settles what a stopped worker left "sending".
     while not stop.is_set():
         try:
-            outbox.send_due(database, settings)
+            outbox.send_due(database, settings, worker=worker)
         except Exception:  # noqa: BLE001 - logged; the next round tries again
             log.exception("sending the outbox failed")
         stop.wait(5.0)
     for thread in threads:
         thread.join(timeout=idle_seconds + 30)
+    worker.release(database, leases.OUTBOX)
 
 
 def _watch(
@@ -496,8 +527,9 @@ def _watch(
     stop: threading.Event,
     idle_seconds: float,
     on_report: Callable[[MailboxReport], None] | None,
+    worker: leases.Worker | None = None,
 ) -> None:
-    ingest = ingest_for(database, settings)
+    ingest = ingest_for(database, settings, worker=worker)
     poll = max(1, settings.mail_poll_seconds)
     while not stop.is_set():
         try:

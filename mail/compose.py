@@ -94,12 +94,15 @@ def build_message(
     *,
     invitations: InvitationCodec | None = None,
     date: datetime | None = None,
+    unsubscribe_url: str | None = None,
 ) -> Outgoing:
     """The letter as it will be sent, or :class:`LetterRefused` saying why it cannot be.
 
     Subject and body have their merge fields filled (:mod:`mail.templates`). From is
     the salesperson's name at the mailbox's address; To and Cc come from the
-    participants, Bcc only into the envelope.
+    participants, Bcc only into the envelope. A mailing's letter has ``unsubscribe_url``
+    (:mod:`mail.unsubscribe`): it goes into ``List-Unsubscribe`` (RFC 2369), with
+    ``List-Unsubscribe-Post`` (RFC 8058 one-click) when it is HTTPS, as that RFC requires.
     """
     meeting = item.kind == InteractionKind.MEETING
     if not meeting and (item.kind != InteractionKind.LETTER or item.direction != "outgoing"):
@@ -158,6 +161,11 @@ def build_message(
         msg["In-Reply-To"] = f"<{answered}>"
         msg["References"] = " ".join(f"<{i}>" for i in dict.fromkeys((root or answered, answered)))
     msg["X-Satchel-Letter"] = _one_line("the letter's id", item.id)
+    if unsubscribe_url is not None:
+        link = _unsubscribe_url(unsubscribe_url)
+        msg["List-Unsubscribe"] = _Unfolded("List-Unsubscribe", f"<{link}>")
+        if unsubscribe_url.startswith("https://"):
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(body, charset="utf-8")
     if meeting:
         method = "CANCEL" if item.status == "cancelled" else "REQUEST"
@@ -223,6 +231,35 @@ def _invitation(
         )
     except ValueError as exc:
         raise LetterRefused(f"the invitation cannot be made: {exc}") from None
+
+
+# An absolute http(s) URL of printable ASCII, nothing that could end the <…> it is written in.
+_URL = re.compile(r"https?://[!#-;=?-\[\]_a-z~]{1,900}", re.IGNORECASE)
+
+
+class _Unfolded(str):
+    """A header value written as it is, on one line: the email package would otherwise turn a
+    line over 78 characters without a space to fold at (a long URL) into RFC 2047 encoded
+    words, which no mail client reads as a URL. Only for checked ASCII far under 998 characters."""
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> _Unfolded:
+        made = super().__new__(cls, value)
+        made.name = name
+        return made
+
+    def fold(self, *, policy: Any) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
+
+
+def _unsubscribe_url(url: str) -> str:
+    if not _URL.fullmatch(url):
+        raise LetterRefused(
+            f"the unsubscribe link {url[:80]!r} cannot be written in a header: "
+            "check the server's public_url setting"
+        )
+    return url
 
 
 def _make_address(name: str, address: str) -> Address:

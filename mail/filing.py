@@ -22,8 +22,8 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from crm import access, accounts, records
-from crm.models import ContactPerson, Counterparty, Interaction, User, utcnow
-from crm.models.base import construct
+from crm.models import ContactPerson, Counterparty, User, utcnow
+from crm.models.base import Record, construct
 from crm.models.enums import MAIL_BRIDGE_LOGIN
 from crm.validation import normalize_email
 from mail.decode import Letter
@@ -198,7 +198,7 @@ def bridge_user(session: Session) -> User:
     return user
 
 
-def set_as_bridge(session: Session, bridge: User, item: Interaction, **values: Any) -> None:
+def set_as_bridge(session: Session, bridge: User, item: Record, **values: Any) -> None:
     """Change fields of ``item`` as the bridge, as ``crm.records.update`` would (version, audit).
 
     Plain assignment, not the record service: the bridge reports what happened to a

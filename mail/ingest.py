@@ -19,7 +19,8 @@ A run of one folder:
 3. Each letter: decode (never raises), skip it when its identity (normalised
    Message-ID, else a fingerprint) is known — the same letter in INBOX, Sent, All
    Mail or another mailbox is one record —, classify (bounce, auto-reply, list,
-   internal, private are counted, not filed), match (:mod:`mail.matching`), then
+   internal, private are counted, not filed; a bounce marks the letter it returns and its
+   address, :mod:`mail.bounces`), match (:mod:`mail.matching`), then
    file it or put it in the review queue. A batch is written in one flush; should a
    letter fail in a way nobody foresaw, the batch is filed again letter by letter in
    savepoints and that letter goes to review with the error; the run goes on.
@@ -50,8 +51,8 @@ from sqlmodel import Session, col
 from crm.database import Database
 from crm.errors import SatchelError
 from crm.models import Interaction, utcnow
-from mail import filing, threads
-from mail.classify import PrivacyRules, classify
+from mail import bounces, filing, leases, threads
+from mail.classify import LetterKind, PrivacyRules, classify
 from mail.decode import Letter, parse_letter
 from mail.imap import FolderInfo, ImapError, connect, find_folders
 from mail.invites import InvitationCodec
@@ -87,6 +88,8 @@ class MailboxReport:
     mailbox: str
     folders: list[FolderReport] = field(default_factory=list)
     error: str | None = None
+    # Another worker holds the mailbox's lease (mail.leases): this run left it to that one.
+    skipped: bool = False
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.folders)
@@ -126,8 +129,12 @@ class Ingest:
         progress: Progress | None = None,
         after_batch: Callable[[str, int], None] | None = None,
         invitations: InvitationCodec | None = None,
+        worker: leases.Worker | None = None,
     ) -> None:
         self.db = database
+        # Who this process is among the workers sharing the mailboxes (None: no leases, a test's
+        # or a one-off import's sole reader).
+        self.worker = worker
         self.secrets = secrets
         self.company_domains = [d.lower() for d in company_domains]
         self.blobs = blobs
@@ -166,18 +173,31 @@ class Ingest:
         """
         pending: deque[_Pending] = deque()  # fetched, not filed yet, oldest first
         done: list[tuple[str, MailboxReport]] = []
+        held: list[str] = []  # the leases taken, let go once every batch is filed
         try:
             for mailbox_id in mailbox_ids:
                 with self.db.read() as session:
                     mailbox = session.get_one(Mailbox, mailbox_id)
                 report = MailboxReport(mailbox.name)
+                if self.worker is not None:
+                    name = leases.mailbox_lease(mailbox_id)
+                    if self.worker.acquire(self.db, name) is None:
+                        report.skipped = True  # another worker reads it now
+                        done.append((mailbox_id, report))
+                        continue
+                    held.append(name)
                 done.append((mailbox_id, report))
                 self._guarded(report, partial(self._run, mailbox, report, pending))
             self._drain(pending)  # the last mailbox's last batches
         finally:
             pending.clear()  # after an interruption: not filed, so their cursors did not move
             self.blobs.close()
+            for name in held:
+                if self.worker is not None:
+                    self.worker.release(self.db, name)
         for mailbox_id, report in done:
+            if report.skipped:
+                continue  # its worker keeps its status
             with self.db.write() as session:
                 row = session.get_one(Mailbox, mailbox_id)
                 row.last_run_at = utcnow()
@@ -351,6 +371,9 @@ class Ingest:
         batch = pending.batch
         letters = pending.parsed.result()
         with self.db.write() as session:
+            if self.worker is not None:
+                # Filed only while this worker holds the mailbox (LeaseLost rolls the batch back).
+                self.worker.renew(session, leases.mailbox_lease(mailbox.id))
             outcomes, answered = self.file(session, mailbox, info.name, letters)
             report.from_review += answered
             folder = session.get_one(MailFolder, folder_id)
@@ -629,9 +652,10 @@ class Ingest:
             owner=mailbox.address,
         )
         if not verdict.is_filed:
-            filing.remember(
-                session, letter, kind=verdict.kind.value, reason=verdict.reason, **where
-            )
+            reason = verdict.reason
+            if verdict.kind is LetterKind.BOUNCE:  # one of our letters may have come back
+                reason = f"{reason}; {bounces.apply(session, bridge, letter)}"[:500]
+            filing.remember(session, letter, kind=verdict.kind.value, reason=reason, **where)
             return verdict.kind.value
         match = matcher.match(letter, mailbox.address)
         if match.counterparty_id is None:

@@ -200,3 +200,17 @@ def _mailbox_domains(session: Session) -> set[str]:
 
 
 own_domains.register(_mailbox_domains)
+
+
+class MailLease(SQLModel, table=True):
+    """Who holds a piece of the mail bridge's work (a mailbox, the outbox), until when: several
+    workers on one database share the work by these (``mail.leases``)."""
+
+    __tablename__ = "mail_lease"
+
+    name: str = Field(primary_key=True, max_length=60)
+    worker_id: str = Field(max_length=36)
+    host: str = Field(max_length=255)
+    pid: int
+    until: datetime = Field(sa_type=UTCDateTime)
+    taken_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

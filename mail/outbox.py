@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosmtplib
 from imapclient import IMAPClient
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlmodel import Session, col
 
 from crm import records
@@ -64,6 +64,7 @@ from crm.errors import NotFound, SatchelError, ValidationFailed
 from crm.models import Interaction, User, utcnow
 from crm.models.enums import InteractionKind, MailStatus
 from crm.validation import normalize_email
+from mail import leases, recipients
 from mail.compose import LetterRefused, Outgoing, bare_message_id, build_message, parent_letter
 from mail.filing import bridge_user as _bridge_user
 from mail.filing import set_as_bridge as _set
@@ -71,6 +72,7 @@ from mail.identity import normalize_message_id
 from mail.imap import ImapError, connect, find_folders
 from mail.models import Mailbox, MailMessage, MailOutbox
 from mail.secrets import SecretBox, SecretError, box_for
+from mail.unsubscribe import Signer
 
 if TYPE_CHECKING:  # mail depends on crm only; the server hands in its settings
     from mail.bridge import BridgeSettings as Config
@@ -96,6 +98,7 @@ MAX_DELAY = timedelta(hours=6)
 LEASE = timedelta(minutes=10)  # a claim older than this, still "sending", is a crash
 COPY_RETRY_FOR = timedelta(days=3)  # how long a failed APPEND to Sent is tried again
 SMTP_TIMEOUT = 30.0
+HOUR = timedelta(hours=1)  # the window Mailbox.send_per_hour counts in
 IMAP_TIMEOUT = 30.0
 SPOOL_DIR = "mail-outbox"
 
@@ -118,6 +121,8 @@ class SendReport:
     failed: int = 0
     uncertain: int = 0
     copies: int = 0  # copies APPENDed to Sent folders
+    throttled: int = 0  # letters left queued: their mailbox sent its letters of the hour
+    skipped: bool = False  # another worker holds the outbox (mail.leases): this run sent nothing
 
 
 # ---------------------------------------------------------------- helpers
@@ -223,9 +228,23 @@ def _fail(
         row.last_error = error
         session.add(row)
     _set(session, bridge, item, mail_status=FAILED, mail_error=error)
-    _remind(session, bridge, item, "Письмо не отправлено", error)
+    if not _settle_recipient(session, bridge, item, recipients.FAILED):
+        # A mailing's letters are counted on the mailing: a reminder each would bury its owner.
+        _remind(session, bridge, item, "Письмо не отправлено", error)
     if config is not None:
         _unspool(config, item.id)
+
+
+def _settle_recipient(session: Session, bridge: User, item: Interaction, state: str) -> bool:
+    """A mailing's letter: its recipient and the mailing's counts move with it, in this commit
+    (mail.recipients); whether the letter is a mailing's."""
+    if item.kind != InteractionKind.LETTER:
+        return False
+    recipient = recipients.recipient_of(session, item.id)
+    if recipient is None:
+        return False
+    recipients.move(session, bridge, recipient, state)
+    return True
 
 
 def _remember(session: Session, item: Interaction, row: MailOutbox) -> None:
@@ -268,6 +287,7 @@ def _mark_sent(
         _set(session, bridge, item, mail_status=SENT, mail_error=note)
     else:
         _set(session, bridge, item, mail_status=SENT, status="done", mail_error=note, **content)
+        _settle_recipient(session, bridge, item, recipients.SENT)
     _remember(session, item, row)
 
 
@@ -389,11 +409,61 @@ def enqueue(session: Session, config: Config, *, now: datetime | None = None) ->
 # ---------------------------------------------------------------- sending
 
 
+class _Throttled(Exception):
+    """The letter's mailbox has sent its letters of the hour: the claim is rolled back."""
+
+    def __init__(self, mailbox_id: str) -> None:
+        super().__init__(mailbox_id)
+        self.mailbox_id = mailbox_id
+
+
+def _room(session: Session, mailbox: Mailbox, now: datetime, interaction_id: str) -> bool:
+    """Whether ``mailbox`` may send letter ``interaction_id`` now: fewer than ``send_per_hour``
+    of its other letters were sent, or claimed for sending, in the hour before ``now`` (a row out
+    of the queue keeps its claim's time in ``next_attempt_at``; ``sent_at`` is the clock's). A
+    rolling hour, counted from the outbox table: no counter to drift.
+
+    Its row is locked first, so that two workers counting at once take turns (PostgreSQL; on
+    SQLite the writer lock does that anyway)."""
+    limit = mailbox.send_per_hour
+    if limit is None:
+        return True
+    session.execute(
+        select(col(Mailbox.id)).where(col(Mailbox.id) == mailbox.id).with_for_update()
+    ).first()
+    busy = session.execute(
+        select(func.count())
+        .select_from(MailOutbox)
+        .where(
+            col(MailOutbox.mailbox_id) == mailbox.id,
+            col(MailOutbox.interaction_id) != interaction_id,
+            or_(
+                col(MailOutbox.state) == SENDING,
+                col(MailOutbox.sent_at) > now - HOUR,
+                and_(col(MailOutbox.state) != QUEUED, col(MailOutbox.next_attempt_at) > now - HOUR),
+            ),
+        )
+    ).scalar_one()
+    return int(busy) < limit
+
+
 def _claim(
-    database: Database, config: Config, interaction_id: str, now: datetime, report: SendReport
+    database: Database,
+    config: Config,
+    interaction_id: str,
+    now: datetime,
+    report: SendReport,
+    signer: Signer | None = None,
+    worker: leases.Worker | None = None,
 ) -> Outgoing | None:
-    """Take one due letter: queued → sending, committed before any byte goes out; None if not ours."""
+    """Take one due letter: queued → sending, committed before any byte goes out; None if not ours.
+
+    A letter whose mailbox sent its letters of the hour (``Mailbox.send_per_hour``) is left
+    as it was, queued and due: :class:`_Throttled` rolls the claim back.
+    """
     with database.write() as session:
+        if worker is not None:
+            worker.renew(session, leases.OUTBOX)  # claimed only while this worker holds the outbox
         taken = session.execute(
             update(MailOutbox)
             .where(
@@ -429,10 +499,23 @@ def _claim(
             )
             report.failed += 1
             return None
+        if not _room(session, mailbox, now, interaction_id):
+            raise _Throttled(mailbox.id)
         row.mailbox_id = mailbox.id
+        recipient = recipients.recipient_of(session, item.id) if item.kind == "letter" else None
+        unsubscribe = (
+            (signer or Signer.for_settings(config)).link(config.public_url, recipient.id)
+            if recipient is not None
+            else None
+        )
         try:
             out = build_message(
-                session, item, mailbox, row.message_id, invitations=config.invitations
+                session,
+                item,
+                mailbox,
+                row.message_id,
+                invitations=config.invitations,
+                unsubscribe_url=unsubscribe,
             )
         except LetterRefused as exc:
             _fail(session, bridge, item, row, str(exc), config)
@@ -619,15 +702,29 @@ def send_due(
     *,
     now: datetime | None = None,
     smtp_timeout: float = SMTP_TIMEOUT,
+    worker: leases.Worker | None = None,
 ) -> SendReport:
     """One run of the outbox: recover crashed sends, queue new letters, send what is due, save copies.
 
     SMTP runs in an event loop of its own (in a helper thread when the caller's thread
     already runs one). ``now`` is the clock the schedule is read by (tests move it on).
+
+    With a ``worker`` (``mail.leases``), only while it holds the outbox's lease: another worker's
+    run does nothing. Taking the lease from nobody or from a worker gone, it settles every letter
+    left "sending" at once (nobody else can be sending them); every letter it claims renews it.
     """
     now = now or utcnow()
+    report = SendReport()
+    taken = True
+    if worker is not None:
+        held = worker.acquire(database, leases.OUTBOX)
+        if held is None:
+            report.skipped = True
+            return report
+        taken = held
     secrets = box_for(config)
-    report = recover(database, config, now=now)
+    signer = Signer.for_settings(config)
+    report = recover(database, config, now=now, at_start=worker is not None and taken)
     with (
         database.read() as session
     ):  # the worker asks every few seconds: write only when there is news
@@ -639,17 +736,22 @@ def send_due(
             _enqueue(session, report, now)
     with database.read() as session:
         next_attempt_at = col(MailOutbox.next_attempt_at)
-        due = (
-            session.execute(
-                select(col(MailOutbox.interaction_id))
-                .where(col(MailOutbox.state) == QUEUED, next_attempt_at <= now)
-                .order_by(next_attempt_at)
-            )
-            .scalars()
-            .all()
-        )
-    for interaction_id in due:
-        out = _claim(database, config, interaction_id, now, report)
+        due = session.execute(
+            select(col(MailOutbox.interaction_id), col(MailOutbox.mailbox_id))
+            .where(col(MailOutbox.state) == QUEUED, next_attempt_at <= now)
+            .order_by(next_attempt_at)
+        ).all()
+    full: set[str] = set()  # mailboxes that sent their letters of the hour
+    for interaction_id, mailbox_id in due:
+        if mailbox_id in full:
+            report.throttled += 1
+            continue
+        try:
+            out = _claim(database, config, interaction_id, now, report, signer, worker)
+        except _Throttled as exc:
+            full.add(exc.mailbox_id)
+            report.throttled += 1
+            continue
         if out is not None:
             _deliver(database, config, secrets, out, now, report, smtp_timeout)
     report.copies += _save_copies(database, config, secrets, now)

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from crm.database import Database
 from server import openapi, web_home
 from server.api import auth, calendar, duplicates, mail, records, reports, segments, sync, vcards
+from server.api import mailings as mailing_api
 from server.api import suppliers as supplier_api
 from server.config import Config
 from server.errors import HANDLERS
@@ -63,6 +64,7 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
             *reports.routes,
             *segments.routes,
             *supplier_api.routes,
+            *mailing_api.routes,
         ],
         exception_handlers=HANDLERS,
     )

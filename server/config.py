@@ -72,8 +72,9 @@ SETTINGS: tuple[Setting, ...] = (
         "public_url",
         str,
         None,
-        "The server's address as people and calendar apps reach it, for links "
-        "and feed URLs, e.g. https://crm.example.ru. Default: http://<host>:<port>.",
+        "The server's address as people and calendar apps reach it, for links, feed URLs "
+        "and a mailing's unsubscribe links (HTTPS for one-click unsubscribe), e.g. "
+        "https://crm.example.ru. Default: http://<host>:<port>.",
     ),
     Setting(
         "login_max_failures",

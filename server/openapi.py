@@ -797,6 +797,109 @@ def _segment_paths() -> dict[str, Any]:
     }
 
 
+def _mailing_paths() -> dict[str, Any]:
+    """A mailing's plan and its queueing (server/api/mailings.py)."""
+    text = {"type": "string"}
+    maybe = {"type": ["string", "null"]}
+    recipient = {
+        "type": "object",
+        "properties": {
+            "counterparty_id": text,
+            "counterparty_name": text,
+            "contact_person_id": text,
+            "person_name": text,
+            "email": text,
+            "interaction_id": maybe,
+            "state": {"type": "string", "enum": ["queued", "sent", "failed", "bounced"]},
+        },
+    }
+    left_out = {
+        "type": "object",
+        "properties": {
+            "counterparty_id": text,
+            "counterparty_name": text,
+            "contact_person_id": maybe,
+            "person_name": maybe,
+            "email": maybe,
+            "reason": {
+                "type": "string",
+                "enum": ["opted_out", "no_address", "failing", "no_people", "duplicate"],
+            },
+        },
+    }
+    count = {"type": "integer"}
+    mailing = {"$ref": "#/components/schemas/mailing"}
+    path_id = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "format": "uuid"},
+    }
+    return {
+        "/api/v1/mailings/{id}/plan": {
+            "get": {
+                "tags": ["mailings"],
+                "summary": "Who a mailing writes to and who it leaves out (of a queued one: its "
+                "letters and where each stands); rows only of the clients the caller sees",
+                "operationId": "mailing_plan",
+                "parameters": [path_id],
+                "responses": {
+                    "200": {
+                        "description": "The plan",
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "mailing": mailing,
+                                    "recipients": count,
+                                    "clients": count,
+                                    "opted_out": count,
+                                    "unreachable": count,
+                                    "duplicates": count,
+                                    "hidden": count,
+                                    "items": {"type": "array", "items": recipient},
+                                    "left_out": {"type": "array", "items": left_out},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 404),
+                },
+            }
+        },
+        "/api/v1/mailings/{id}/queue": {
+            "post": {
+                "tags": ["mailings"],
+                "summary": "Queue a draft mailing's letters in the outbox, one per address; "
+                "a queued one again writes nothing",
+                "operationId": "mailing_queue",
+                "parameters": [path_id],
+                "responses": {
+                    "201": {
+                        "description": "Queued: how many letters were written",
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {"mailing": mailing, "letters": count},
+                            }
+                        ),
+                    },
+                    "200": {
+                        "description": "Queued already: nothing written (letters is 0)",
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {"mailing": mailing, "letters": count},
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 403, 404, 422),
+                },
+            }
+        },
+    }
+
+
 def _reports_paths() -> dict[str, Any]:
     """The analyses (server/api/reports.py): ABC/XYZ, the matrix, RFM, neglected clients, moves,
     the deals funnel, lost reasons, sources, activity, the cards' completeness and receivables."""
@@ -878,7 +981,7 @@ def _reports_paths() -> dict[str, Any]:
                         "title": {"type": "string"},
                         "kind": {
                             "type": "string",
-                            "enum": ["text", "int", "money", "percent", "date"],
+                            "enum": ["text", "int", "money", "price", "percent", "date"],
                         },
                     },
                 },
@@ -1445,6 +1548,11 @@ def _mail_paths() -> dict[str, Any]:
             "imap_port": {"type": "integer"},
             "smtp_port": {"type": "integer"},
             "provider_saves_sent": {"type": "boolean"},
+            "send_per_hour": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "at most this many letters leave the mailbox in any hour; 0: no limit",
+            },
             **{
                 key: change_list
                 for key in ("folders", "private_addresses", "private_domains", "private_folders")
@@ -1581,6 +1689,7 @@ def document() -> dict[str, Any]:
         | _vcard_paths()
         | _reports_paths()
         | _segment_paths()
+        | _mailing_paths()
     )
     for rt in records.RECORD_TYPES.values():
         schemas[rt.singular] = {

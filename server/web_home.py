@@ -8,6 +8,7 @@ through ``crm.records``, so laptops receive them on their next sync.
 
 from __future__ import annotations
 
+import functools
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
@@ -16,15 +17,16 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 from starlette.routing import Router
 
-from crm import accounts, records
+from crm import accounts, mailings, records
 from crm.database import Database
 from crm.errors import NotFound, PermissionDenied
 from crm.models import Device, User
 from crm.models.enums import Role
 from crm.records import RecordType
-from mail import bridge, suggestions
+from mail import bridge, suggestions, unsubscribe
 from mail.decode import parse_letter
 from mail.models import MailReview
+from mail.templates import FIELDS
 from server import merging
 from server.config import Config
 from sync import conflicts, protocol
@@ -36,6 +38,14 @@ from web.routes.reports import REPORTS_NAV
 # The company's zone for "today" on the agenda and for times typed into forms.
 # Trading companies of the product's market work on Moscow time; a setting can come when one does not.
 TIMEZONE = "Europe/Moscow"
+
+
+class ServerMailings:
+    """Queueing a mailing from the screens (web/home.py ``MailingDesk``): the outbox's merge fields
+    are checked first, so a misspelt one is refused on the form, not by a thousand failed letters."""
+
+    def queue(self, session: Session, actor: User, mailing_id: str) -> mailings.Queued:
+        return mailings.queue(session, actor, mailing_id, known_fields=FIELDS)
 
 
 class ServerHome:
@@ -50,10 +60,12 @@ class ServerHome:
         )
         self.administration = ServerAdministration()
         self.review = ServerReviewQueue(config, database)
+        self.unsubscribe = ServerUnsubscribe(config, database)
         self.merge = (
             merging.merge
         )  # the domain's merge and the mail index's, in the screen's transaction
         self.sync = None  # the server is where laptops sync to: no Sync screen here
+        self.mailings = ServerMailings()
 
     def read(self) -> AbstractContextManager[Session]:
         return self.database.read()
@@ -260,6 +272,32 @@ class ServerAdministration:
         if device is None or device.user_id != user_id:
             raise NotFound(f"no device {device_id} of user {user_id}")
         accounts.revoke_device(session, actor, device_id)
+
+
+class ServerUnsubscribe:
+    """A mailing's unsubscribe links, checked and acted on by the mail bridge (``mail.unsubscribe``)."""
+
+    def __init__(self, config: Config, database: Database) -> None:
+        self.config = config
+        self.database = database
+
+    @functools.cached_property
+    def signer(self) -> unsubscribe.Signer:
+        return unsubscribe.Signer.for_settings(self.config)
+
+    def look_up(self, token: str) -> tuple[str, bool] | None:
+        if self.signer.recipient_id(token) is None:
+            return None  # refused before any SQL
+        with self.database.read() as session:
+            found = unsubscribe.look_up(session, self.signer, token)
+        return None if found is None else (found.address, found.done)
+
+    def opt_out(self, token: str) -> tuple[str, bool] | None:
+        if self.signer.recipient_id(token) is None:
+            return None
+        with self.database.write() as session:
+            found = unsubscribe.opt_out(session, self.signer, token)
+        return None if found is None else (found.address, found.done)
 
 
 class ServerReviewQueue:

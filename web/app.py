@@ -37,6 +37,7 @@ from web.routes import (
     duplicates,
     events,
     letters,
+    mailings,
     outbox,
     people,
     reminders,
@@ -48,6 +49,7 @@ from web.routes import (
     signin,
     suppliers,
     sync,
+    unsubscribe,
     whereabouts,
 )
 from web.visit import NeedsSignIn
@@ -193,6 +195,11 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/events/{event_id}/costs", events.add_cost, ["POST"]),
         ("/events/{event_id}/participants", events.invite, ["POST"]),
         ("/events/{event_id}/participants/{participant_id}/status", events.move, ["POST"]),
+        ("/mailings", mailings.show, ["GET"]),
+        ("/mailings", mailings.create, ["POST"]),
+        ("/mailings/new", mailings.new, ["GET"]),  # before /mailings/{mailing_id}
+        ("/mailings/{mailing_id}", mailings.mailing, ["GET"]),
+        ("/mailings/{mailing_id}/queue", mailings.queue, ["POST"]),
         ("/contact-rules", contact_rules.show, ["GET"]),
         ("/contact-rules", contact_rules.save, ["POST"]),
         ("/reports/export/{file}", reports.export, ["GET"]),
@@ -221,6 +228,10 @@ def routes(home: Home) -> list[BaseRoute]:
         ("/settings", settings.show, ["GET"]),
         ("/settings/language", settings.set_language, ["POST"]),
         ("/settings/devices/{device_id}/revoke", settings.revoke_device, ["POST"]),
+        # Public: a mailing's recipient, no sign-in; its POST is RFC 8058's one-click, without a
+        # CSRF token by design (web/routes/unsubscribe.py says why).
+        ("/unsubscribe/{token}", unsubscribe.show, ["GET"]),
+        ("/unsubscribe/{token}", unsubscribe.submit, ["POST"]),
     ]
     bound: list[BaseRoute] = [
         Route(path, _bind(screen, home), methods=methods) for path, screen, methods in screens

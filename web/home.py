@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
+from crm.mailings import Queued
 from crm.models import CounterpartyMerge, User
 from crm.records import RecordType
 from web.i18n import N_
@@ -195,6 +196,20 @@ class ReviewQueue(Protocol):
         ...
 
 
+class Unsubscribe(Protocol):
+    """A mailing's unsubscribe links (RFC 2369, RFC 8058 one-click); only the server has them
+    (``Home.unsubscribe``). ``token`` is the link's last part, as anyone may type it: a token the
+    server did not sign is None and changes nothing. Each runs in a transaction of its own."""
+
+    def look_up(self, token: str) -> tuple[str, bool] | None:
+        """The recipient's address, masked, and whether they are opted out already."""
+        ...
+
+    def opt_out(self, token: str) -> tuple[str, bool] | None:
+        """Opt the recipient out of mailings (again: nothing changes); as :meth:`look_up` after."""
+        ...
+
+
 class Merge(Protocol):
     """Merge ``absorbed_id`` into ``survivor_id`` as ``actor`` in ``session`` (``crm.merge.merge``,
     ``take`` the fields whose duplicate's value wins) and whatever the place keeps beside the domain
@@ -204,6 +219,14 @@ class Merge(Protocol):
     def __call__(
         self, session: Session, actor: User, survivor_id: str, absorbed_id: str, take: set[str]
     ) -> CounterpartyMerge: ...
+
+
+class MailingDesk(Protocol):
+    """Queueing a mailing's letters (``crm.mailings.queue``, the outbox's merge fields checked);
+    only the server has it (``Home.mailings``): the addresses mail came back from and the letters
+    a mailing wrote are the server's, so a laptop drafts mailings and shows no plan."""
+
+    def queue(self, session: Session, actor: User, mailing_id: str) -> Queued: ...
 
 
 @dataclass(frozen=True)
@@ -366,9 +389,21 @@ class Home(Protocol):
         ...
 
     @property
+    def unsubscribe(self) -> Unsubscribe | None:
+        """A mailing's unsubscribe links (``None`` where no mailings are sent, the laptop:
+        ``/unsubscribe/…`` answers 404 there)."""
+        ...
+
+    @property
     def merge(self) -> Merge | None:
         """Merging duplicate counterparties (``None`` where the screens do not merge, the laptop:
         ``/duplicates`` answers 404 there — a merge moves records a laptop may not hold)."""
+        ...
+
+    @property
+    def mailings(self) -> MailingDesk | None:
+        """A mailing's plan and queueing (``None`` where the screens only draft mailings, the
+        laptop: the plan needs the server's failing addresses)."""
         ...
 
     @property

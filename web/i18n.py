@@ -115,6 +115,12 @@ class Formats:
     def money(self, amount: Decimal, currency: str) -> str:
         return format_currency(amount, currency, locale=self.locale)
 
+    def price(self, amount: Decimal, currency: str) -> str:
+        """A price as stored, to four decimals ("12,345 ₽"; "1 200,00 ₽": two at least)."""
+        return format_currency(
+            Decimal(amount).normalize(), currency, locale=self.locale, decimal_quantization=False
+        )
+
     def size(self, count: int | None) -> str:
         """A file's size as people read it: "500 Б", "12,3 кБ", "1.5 MB"."""
         if count is None:
@@ -206,6 +212,26 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
         N_("Is at this event already"),
     ),
     (
+        re.compile(r"^send to exactly one of segment_id or event_id$"),
+        N_("Choose a segment or an event: one of the two"),
+    ),
+    (
+        re.compile(r"^only an event's participants have statuses$"),
+        N_("Statuses choose among an event's participants: choose the event"),
+    ),
+    (
+        re.compile(r"^unknown merge field (?P<fields>.*?); known: .*$"),
+        N_("Unknown merge field %(fields)s"),
+    ),
+    (
+        re.compile(r"^nobody to write to$"),
+        N_("Nobody to write to: everyone asked for no mailings or cannot be reached"),
+    ),
+    (
+        re.compile(r"^the mailing is queued: .*$"),
+        N_("The mailing is queued: its letters are written and it no longer changes"),
+    ),
+    (
         re.compile(r"^must be between (?P<low>-?\d+) and (?P<high>\d+)( .*)?$"),
         N_("Must be between %(low)s and %(high)s"),
     ),
@@ -256,6 +282,17 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"^must not be before starts_on$"), N_("The end must not be before the start")),
     (re.compile(r"^no User with id .*$"), N_("No such user")),
+    # A counterparty the user does not see is answered as one that does not exist (crm.records).
+    (re.compile(r"^no Counterparty with id \S+$"), N_("No such counterparty")),
+    (re.compile(r"^no \w+ with id \S+$"), N_("No such record")),
+    (
+        re.compile(r"^changed meanwhile by someone else; here are the terms now$"),
+        N_("Someone else changed these terms meanwhile; here they are now"),
+    ),
+    (
+        re.compile(r"^must be written out in digits, e\.g\. 1500\.50, not in scientific form; .*$"),
+        N_("Write the amount out in digits, e.g. 1500,50"),
+    ),
     (re.compile(r"^user (?P<login>\S+) is disabled$"), N_("%(login)s is disabled")),
     (
         re.compile(r"^overlaps their (?P<kind>\S+) from (?P<starts>\S+) to (?P<ends>\S+)$"),

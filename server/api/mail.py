@@ -203,6 +203,7 @@ _SETTINGS = {
     "smtp_security": str,
     "owner": str,
     "provider_saves_sent": bool,
+    "send_per_hour": int,  # 0: no limit
 }
 _LISTS = ("folders", "private_addresses", "private_domains", "private_folders")
 
@@ -231,6 +232,7 @@ def mailbox_dict(session: Any, box: Any) -> dict[str, Any]:
             "smtp_port": box.smtp_port if box.smtp_host else None,
             "smtp_security": box.smtp_security if box.smtp_host else None,
             "provider_saves_sent": box.provider_saves_sent,
+            "send_per_hour": box.send_per_hour,
             "enabled": box.enabled,
             "folders": box.folders,
             "private_addresses": box.private_addresses,

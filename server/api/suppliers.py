@@ -24,7 +24,7 @@ from crm.models import User
 from server.api.reports import _answer, _format, _segment
 from server.http import as_user, only_params
 
-MAX_QUERY = 200
+MAX_QUERY = suppliers.MAX_QUERY
 
 
 async def compare(request: Request) -> Response:
@@ -46,6 +46,10 @@ async def compare(request: Request) -> Response:
                 day = date.fromisoformat(params["on"])
             except ValueError:
                 raise MalformedInput("on must be a day, YYYY-MM-DD") from None
+            try:
+                suppliers.check_day(day)
+            except ValueError as exc:
+                raise MalformedInput(f"on {exc}") from None
         segment, only = _segment(session, user, params)
         report = suppliers.compare(session, user, product, on=day, only=only)
         return reports.in_segment(report, segment)

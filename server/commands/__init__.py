@@ -15,6 +15,7 @@ import typer
 from crm.console import use_columns
 
 from . import devices, duplicates, feeds, imports, mail, reports, running, segments, users, vcards
+from . import mailings as mailing_commands
 from . import suppliers as supplier_commands
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.add_typer(vcards.vcard_app, name="vcard")
 app.add_typer(reports.report_app, name="report")
 app.add_typer(segments.segment_app, name="segment")
 app.add_typer(supplier_commands.supplier_app, name="suppliers")
+app.add_typer(mailing_commands.mailing_app, name="mailing")
 
 
 def main() -> None:

@@ -215,7 +215,7 @@ def import_prices(
     day = None
     if valid_from is not None:
         try:
-            day = _date(valid_from)
+            day = suppliers.check_day(_date(valid_from))
         except ValueError as exc:
             fail(f"--valid-from: {exc}", 2)
     bar, progress = _progress_bar("Импорт прайс-листа / price list")

@@ -42,6 +42,7 @@ MAILBOX = table(
     column("owner_id", String),
     column("login", String),
     column("provider_saves_sent", Boolean),
+    column("send_per_hour", Integer),
     column("imap_host", String),
     column("imap_port", Integer),
     column("imap_security", String),

@@ -48,6 +48,11 @@ def when(moment: Any) -> str:
 def _summary(report: Any, secrets: Mapping[str, str] | None = None) -> str:
     """One mailbox's line: what was read and filed; a mailbox that failed says why on it
     (``sales: cannot reach imap.yandex.ru:993: …``), never with its password."""
+    if getattr(report, "skipped", False):
+        return (
+            f"{report.mailbox}: being read by another worker (satchel mail run elsewhere) / "
+            "его читает другой обработчик"
+        )
     away = sum(sum(f.classified.values()) for f in report.folders)
     text = (
         f"{report.mailbox}: {report.total('fetched')} read, {report.total('filed')} filed, "
@@ -110,7 +115,7 @@ def _run_once(bridge_: ModuleType, database: Any, cfg: Any, mailbox: str | None)
         TimeRemainingColumn,
     )
 
-    from mail import outbox
+    from mail import leases, outbox
 
     with database.read() as session:
         names = (
@@ -137,7 +142,17 @@ def _run_once(bridge_: ModuleType, database: Any, cfg: Any, mailbox: str | None)
 
             # One mailbox at a time: the bridge's progress names only the folder.
             reports += bridge_.run_once(database, cfg, mailbox=name, progress=progress, send=False)
-    outbox.send_due(database, cfg)
+    # The outbox is sent by one worker at a time (mail.leases): if a running bridge has it, it is.
+    worker = leases.Worker()
+    try:
+        sent = outbox.send_due(database, cfg, worker=worker)
+    finally:
+        worker.release(database, leases.OUTBOX)
+    if sent.skipped:
+        err.print(
+            "the outbox is being sent by another worker (satchel mail run elsewhere) / "
+            "исходящие отправляет другой обработчик"
+        )
     return reports
 
 

@@ -80,6 +80,13 @@ def mailbox_add(
             "(Gmail, Yandex): no copy is appended."
         ),
     ] = False,
+    send_per_hour: Annotated[
+        int | None,
+        typer.Option(
+            help="Send at most this many letters in any hour (the provider's limit); "
+            "the rest wait for the next hour. Default: no limit."
+        ),
+    ] = None,
     folder: Annotated[
         Multi,
         typer.Option(
@@ -119,6 +126,7 @@ def mailbox_add(
             smtp_security=smtp_security,
             owner=owner,
             provider_saves_sent=provider_saves_sent,
+            send_per_hour=send_per_hour,
             folders=folder,
             private_addresses=private_address,
             private_domains=private_domain,
@@ -159,6 +167,10 @@ def mailbox_edit(
             help="Whether the provider files sent letters in Sent itself.",
             show_default=False,
         ),
+    ] = None,
+    send_per_hour: Annotated[
+        int | None,
+        typer.Option(help="Send at most this many letters in any hour; 0: no limit."),
     ] = None,
     add_folder: Annotated[Multi, typer.Option(help="Also read this folder (repeatable).")] = None,
     remove_folder: Annotated[
@@ -203,6 +215,7 @@ def mailbox_edit(
             ("smtp_security", smtp_security),
             ("owner", owner),
             ("provider_saves_sent", provider_saves_sent),
+            ("send_per_hour", send_per_hour),
         )
         if value is not None
     }
@@ -257,6 +270,7 @@ def mailbox_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 "owner": logins.get(b.owner_id) if b.owner_id else None,
                 "login": b.login,
                 "provider_saves_sent": b.provider_saves_sent,
+                "send_per_hour": b.send_per_hour,
                 "imap_host": b.imap_host,
                 "imap_port": b.imap_port,
                 "imap_security": b.imap_security,

@@ -49,7 +49,7 @@ def compare_command(
     day = None
     if on is not None:
         try:
-            day = _date(on)
+            day = suppliers.check_day(_date(on))
         except ValueError as exc:
             fail(f"--on: {exc}", 2)
     with reading(config) as session:

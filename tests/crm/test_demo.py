@@ -115,6 +115,7 @@ def test_counts_match_the_size(size: demo.DemoSize) -> None:
     assert got.pop("events") == (3 if buyers_ else 0)
     assert got.pop("event costs") == (6 if buyers_ else 0)
     assert got.pop("event participants") == sum(min(len(buyers_), n) for n in (30, 12, 20))
+    assert got.pop("mailings") == (1 if buyers_ else 0)  # a draft to JUNWEX's attendees
     journals = (got.pop("complaints"), got.pop("claims"))
     buyers = [c for c in data.counterparties if {"client", "prospect"} & set(c.kinds)]
     expected = (max(3, size.counterparties // 15), max(3, size.counterparties // 10))
@@ -413,6 +414,7 @@ def test_progress_is_reported_per_batch_in_dependency_order(
         "price items",
         "event costs",
         "event participants",
+        "mailings",
         "contact keys",
     ]
     for stage in stages:

@@ -618,3 +618,66 @@ def test_a_merged_value_with_a_line_break_is_one_line_in_the_subject(world: Worl
     assert parsed(received.data)["Subject"] == "Для Вектор Bcc: evil@x.ru"
     assert received.rcpt_tos == ("petr@vector.test",)
     assert parsed(received.data)["Bcc"] is None
+
+
+# ---------------------------------------------------------------- several workers (mail.leases)
+
+
+def test_two_workers_send_the_outbox_one_at_a_time_each_letter_once(world: World) -> None:
+    import threading
+
+    from mail import leases
+    from mail.models import MailLease
+
+    ids = [queue(world, subject=f"Письмо {n}") for n in range(12)]
+    workers = [leases.Worker(), leases.Worker()]
+    reports: list[outbox.SendReport] = []
+    start = threading.Barrier(2)
+
+    def run(worker: leases.Worker) -> None:
+        start.wait()
+        for _ in range(3):
+            reports.append(
+                outbox.send_due(world.database, world.config, smtp_timeout=5, worker=worker)
+            )
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    subjects = sorted(parsed(m.data)["Subject"] for m in world.sink.messages)
+    assert subjects == sorted(f"Письмо {n}" for n in range(12))  # each once
+    assert all(letter(world, i).mail_status == "sent" for i in ids)
+    assert sum(r.sent for r in reports) == 12
+    # One of them held the outbox the whole time; the other's runs did nothing.
+    with world.database.read() as session:
+        holder = session.get_one(MailLease, leases.OUTBOX).worker_id
+    idle = next(w for w in workers if w.id != holder)
+    assert any(r.skipped for r in reports) and idle.acquire(world.database, leases.OUTBOX) is None
+
+
+def test_a_worker_taking_over_the_outbox_settles_what_a_dead_one_left_sending(
+    world: World,
+) -> None:
+    import subprocess
+    import sys
+
+    from mail import leases
+
+    letter_id = queue(world)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = leases.Worker(pid=gone.pid)
+    assert dead.acquire(world.database, leases.OUTBOX) is True
+    # It claimed the letter and died before SMTP: "sending", with nobody sending it.
+    with world.database.write() as session:
+        outbox._enqueue(session, outbox.SendReport(), utcnow())
+    out = outbox._claim(world.database, world.config, letter_id, utcnow(), outbox.SendReport())
+    assert out is not None and outbox_row(world, letter_id).state == "sending"
+    # A live worker of another host waits for its lease; one of this host sees the process gone.
+    far = leases.Worker(host="elsewhere")
+    assert outbox.send_due(world.database, world.config, worker=far).skipped
+    report = outbox.send_due(world.database, world.config, worker=leases.Worker(), smtp_timeout=5)
+    assert not report.skipped and report.uncertain == 1 and report.sent == 0
+    assert outbox_row(world, letter_id).state == "uncertain" and world.sink.messages == []

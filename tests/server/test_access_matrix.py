@@ -163,6 +163,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/reports/abc/keep"): "reports",
     ("GET", "/api/v1/segments/{id}/members"): "reports",
     ("GET", "/api/v1/suppliers/compare"): "reports",
+    ("GET", "/api/v1/mailings/{id}/plan"): "mailings",
+    ("POST", "/api/v1/mailings/{id}/queue"): "mailings",
 }
 # Who merges two counterparties they see (docs/duplicates.md): the office, an admin, a manager of both
 # owners, the owner of both.
@@ -2118,4 +2120,105 @@ def test_reports_matrix(company: Company) -> None:
             401 if grants is None else 201 if role in ("office", "admin") else 403,
             [("counterparties", target)],
         )
+    c.report()
+
+
+# Who keeps a mailing, and so queues it (docs/access.md, "Marketing events and mailings"): its owner,
+# the owner's manager, the office and an admin. Everyone signed in sees it and its plan's counts.
+MAILING_KEEPERS = frozenset(
+    {"owner", "manager of the owner", "office", "office, share to the user, edit", "admin"}
+)
+
+
+def test_mailings_matrix(company: Company) -> None:
+    """A mailing's plan names only the clients the asker sees (its counts are the mailing's); it is
+    queued by who keeps it alone, once, and a refusal writes nothing."""
+    c = company
+    with c.api.database.write() as session:
+        admin, owner = (
+            session.get_one(User, c.users["admin"].id),
+            session.get_one(User, c.users["owner"].id),
+        )
+        for visibility, target in c.targets.items():
+            records.create(
+                session,
+                admin,
+                records.record_type("contact-persons"),
+                {
+                    "counterparty_id": target["counterparties"],
+                    "full_name": f"Адресат {visibility}",
+                    "contacts": [{"kind": "email", "value": f"{visibility}@target.ru"}],
+                },
+            )
+        segment = records.create(
+            session, owner, records.record_type("segments"), {"name": "Все", "criteria": {}}
+        )
+
+    def mailing() -> str:
+        with c.api.database.write() as session:
+            owner = session.get_one(User, c.users["owner"].id)
+            return str(
+                records.create(
+                    session,
+                    owner,
+                    records.record_type("mailings"),
+                    {"name": "Акция", "subject": "Тема", "body": "Текст", "segment_id": segment.id},
+                ).id
+            )
+
+    shared = mailing()
+    for relation, (_login, _kind, grants) in RELATIONS.items():
+        r = _case(
+            c,
+            "GET /api/v1/mailings/{id}/plan",
+            relation,
+            "read",
+            lambda h: c.client.get(f"/api/v1/mailings/{shared}/plan", headers=h),
+            401 if grants is None else 200,
+            [],
+        )
+        if r.status_code == 200:
+            body = r.json()
+            c.expect(
+                ("GET /api/v1/mailings/{id}/plan", relation, "counts"),
+                body["recipients"] == 3,
+                f"the owner's three targets, got {body['recipients']}",
+            )
+            listed = {item["counterparty_id"] for item in body["items"]}
+            for visibility, target in c.targets.items():
+                seen = c.client.get(
+                    f"/api/v1/counterparties/{target['counterparties']}",
+                    headers=c.headers(relation),
+                )
+                sees = seen.status_code == 200
+                c.expect(
+                    ("GET /api/v1/mailings/{id}/plan", relation, "rows"),
+                    (target["counterparties"] in listed) == sees,
+                    f"the {visibility} target {'missing' if sees else 'listed'}",
+                )
+        keeps = grants is not None and relation in MAILING_KEEPERS
+        subject = mailing() if keeps else shared
+        _case(
+            c,
+            "POST /api/v1/mailings/{id}/queue",
+            relation,
+            "queue",
+            lambda h, subject=subject: c.client.post(
+                f"/api/v1/mailings/{subject}/queue", headers=h
+            ),
+            401 if grants is None else 201 if keeps else 403,
+            [("mailings", subject)],
+        )
+        if keeps:
+            _case(
+                c,
+                "POST /api/v1/mailings/{id}/queue",
+                relation,
+                "queue again",
+                lambda h, subject=subject: c.client.post(
+                    f"/api/v1/mailings/{subject}/queue", headers=h
+                ),
+                200,
+                [("mailings", subject)],
+            )
     c.report()

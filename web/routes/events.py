@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from crm import access, marketing, records
 from crm.errors import ValidationFailed
-from crm.models import Counterparty
+from crm.models import Counterparty, EventParticipant
 from crm.models.enums import EventKind, ParticipantStatus
 from web import i18n
 from web.home import Home
@@ -152,6 +152,12 @@ def _page(
             .where(
                 col(Counterparty.owner_id) == visit.user.id,
                 records.visible(COUNTERPARTIES, visit.user),
+                # Those invited already are not offered again.
+                col(Counterparty.id).not_in(
+                    select(col(EventParticipant.counterparty_id)).where(
+                        col(EventParticipant.event_id) == event_id
+                    )
+                ),
             )
             .order_by(col(Counterparty.legal_name))
             .limit(OWN_CLIENTS_SHOWN)

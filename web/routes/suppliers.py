@@ -116,28 +116,39 @@ async def save_terms(request: Request, home: Home) -> Response:
 
 
 async def compare(request: Request, home: Home) -> Response:
-    product = (request.query_params.get("product") or "").strip()[:200]
+    product = (request.query_params.get("product") or "").strip()
     raw_on = request.query_params.get("on") or ""
 
     def work(db: Session, visit: Visit) -> Response:
-        day, problem = None, None
+        day, problem, product_problem = None, None, None
         if raw_on:
             try:
-                day = date.fromisoformat(raw_on)
-            except ValueError:
-                problem = visit.gettext("Write the day as YYYY-MM-DD.")
+                day = suppliers.check_day(date.fromisoformat(raw_on))
+            except ValueError as exc:
+                day = None
+                problem = (
+                    i18n.problem(str(exc), visit.gettext)
+                    if "years" in str(exc)
+                    else visit.gettext("Write the day as YYYY-MM-DD.")
+                )
+        if len(product) > suppliers.MAX_QUERY:  # as the API refuses it, not cut short unsaid
+            product_problem = i18n.problem(
+                f"at most {suppliers.MAX_QUERY} characters; got {len(product)}", visit.gettext
+            )
         offers = (
             suppliers.current_prices(db, visit.user, product, on=day)
-            if product and not problem and on_server(visit)
+            if product and not problem and not product_problem and on_server(visit)
             else []
         )
         return visit.page(
             db,
             "suppliers_compare.html",
+            status_code=400 if problem or product_problem else 200,
             product=product,
             on=raw_on,
             day=day or date.today(),
             problem=problem,
+            product_problem=product_problem,
             offers=offers,
             on_server=on_server(visit),
         )

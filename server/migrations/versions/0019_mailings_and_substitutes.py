@@ -1,4 +1,4 @@
-"""mailings and substitutes (issue 15)
+"""mailings and substitutes (issue 15), mail workers' leases (issue 16)
 
 Revision ID: 0019
 Revises: 0018
@@ -6,7 +6,8 @@ Revises: 0018
 Synced (sync schema 9; laptops of schemas 5 to 8 are served without it): ``mailing``, a letter to
 many. Server only: ``mailing_recipient``, each address a queued mailing wrote to and what became of
 it; ``failing_address``, addresses mail came back from; ``cover_sweep``, the last day whose
-substitutes' covers were entered in the change log. ``absence`` gains ``substitute_id``;
+substitutes' covers were entered in the change log; ``mail_lease``, which mail worker reads which
+mailbox and sends the outbox. ``absence`` gains ``substitute_id``;
 ``contact_person`` gains ``no_mailings``; ``mailbox`` gains ``send_per_hour``.
 Create Date: 2026-12-03 03:29:39.998995
 """
@@ -42,6 +43,16 @@ def upgrade() -> None:
         sa.Column("last_failed_at", crm.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column("mailing_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
         sa.PrimaryKeyConstraint("email"),
+    )
+    op.create_table(
+        "mail_lease",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("worker_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("host", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("until", crm.coltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("taken_at", crm.coltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
         "mailing",
@@ -148,6 +159,7 @@ def downgrade() -> None:
 
     op.drop_table("mailing_recipient")
     op.drop_table("mailing")
+    op.drop_table("mail_lease")
     op.drop_table("failing_address")
     op.drop_table("cover_sweep")
     # ### end Alembic commands ###
