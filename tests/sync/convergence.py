@@ -1218,9 +1218,14 @@ def run_history(
     base_url: str,
     workdir: Path,
     steps: int = 40,
+    watch: Callable[[FaultyTransport], None] | None = None,
 ) -> History:
+    """Run one seeded history; ``watch`` is shown the history's faulty transport first (a server
+    side fault may follow its phases: faults while laptops sync, none once the network heals)."""
     with seeded_ids(seed):
         history = History(seed, database, inner, base_url, workdir, steps=steps)
+        if watch is not None:
+            watch(history.transport)
         try:
             with pull_pages(history.pull_page):
                 history.run()
