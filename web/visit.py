@@ -3,7 +3,8 @@
 ``signed_in`` authenticates the session cookie and runs a screen's work in one
 transaction of the home, off the event loop. For a state change it checks
 the origin and the CSRF token *before* opening the transaction, so a refused
-request changes nothing.
+request changes nothing. ``written`` is a form's write that, when the records
+refuse it, shows the page again with the problems beside the fields.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm.errors import MalformedInput, PermissionDenied, TooLarge, Unauthenticated
+from crm.errors import (
+    MalformedInput,
+    PermissionDenied,
+    TooLarge,
+    Unauthenticated,
+    ValidationFailed,
+)
 from crm.models import User
 from web import i18n, render, session
 from web.home import Home
@@ -84,6 +91,8 @@ class Visit:
 
 
 Work = Callable[[Session, Visit], Response]
+# The page again after a refused write, with the problems by field (already in the user's language).
+Again = Callable[[Session, Visit, dict[str, str]], Response]
 
 
 async def read_form(request: Request) -> FormData:
@@ -117,6 +126,43 @@ async def signed_in(
             return work(db, Visit(home, request, user, token))
 
     return await run_in_threadpool(run)
+
+
+def problems(
+    exc: ValidationFailed, gettext: Callable[[str], str], *, whole: str = ""
+) -> dict[str, str]:
+    """The refusal's problems by field, in the user's language.
+
+    A refusal without details is one problem under ``whole`` (by default ``""``:
+    the form as a whole)."""
+    details = exc.details if isinstance(exc.details, dict) else {whole: exc.message}
+    return {str(k): i18n.problem(str(v), gettext) for k, v in details.items()}
+
+
+async def written(
+    request: Request,
+    home: Home,
+    work: Work,
+    *,
+    form: FormData,
+    again: Again,
+    whole: str = "",
+) -> Response:
+    """Run ``work`` as a write; when the records refuse it, ``again`` shows the page anew.
+
+    The page is rendered in a read of its own (the write rolled back), given the
+    refusal's ``problems`` (``whole`` keys a refusal without details); it chooses
+    its own status code (422 as a rule). Any other error goes through as it is.
+    """
+    try:
+        return await signed_in(request, home, work, write=True, form=form)
+    except ValidationFailed as exc:
+        refusal = exc
+        return await signed_in(
+            request,
+            home,
+            lambda db, visit: again(db, visit, problems(refusal, visit.gettext, whole=whole)),
+        )
 
 
 async def acting(

@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import records
-from crm.errors import ValidationFailed, VersionConflict
+from crm.errors import VersionConflict
 from web import i18n
 from web.home import Home
 from web.routes.counterparty import _card
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 CLAIMS = records.record_type("claims")
 COUNTERPARTIES = records.record_type("counterparties")
@@ -44,18 +44,10 @@ async def create(request: Request, home: Home) -> Response:
         home.create(db, visit.user, CLAIMS, {**data, "holder_id": visit.user.id})
         return visit.redirect(f"/counterparties/{cp_id}#claims")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _card(db, visit, cp_id, claim_values=values, claim_errors=errors, status_code=422)
 
-        def again(db: Session, visit: Visit) -> Response:
-            errors = {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()}
-            return _card(
-                db, visit, cp_id, claim_values=values, claim_errors=errors, status_code=422
-            )
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)
 
 
 async def hand(request: Request, home: Home) -> Response:
@@ -69,18 +61,12 @@ async def hand(request: Request, home: Home) -> Response:
         home.update(db, visit.user, CLAIMS, claim_id, {"holder_id": holder_id or None}, None)
         return visit.redirect(f"/counterparties/{claim.counterparty_id}#claims")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+    def again(db: Session, visit: Visit, found: dict[str, str]) -> Response:
+        claim = records.get(db, visit.user, CLAIMS, claim_id)
+        errors = {"": "; ".join(found.values())}
+        return _card(db, visit, claim.counterparty_id, claim_errors=errors, status_code=422)
 
-        def again(db: Session, visit: Visit) -> Response:
-            claim = records.get(db, visit.user, CLAIMS, claim_id)
-            said = "; ".join(i18n.problem(str(v), visit.gettext) for v in details.values())
-            errors = {"": said}
-            return _card(db, visit, claim.counterparty_id, claim_errors=errors, status_code=422)
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)
 
 
 async def end(request: Request, home: Home) -> Response:

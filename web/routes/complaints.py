@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import access, records
-from crm.errors import ValidationFailed, VersionConflict
+from crm.errors import VersionConflict
 from crm.models import Complaint, Counterparty, User
 from crm.models.enums import ComplaintCause, ComplaintStatus, ComplaintSubject
 from crm.rules import COMPLAINT_MOVES
 from web import i18n
 from web.home import Home
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 COMPLAINTS = records.record_type("complaints")
 COUNTERPARTIES = records.record_type("counterparties")
@@ -138,26 +138,27 @@ async def move(request: Request, home: Home) -> Response:
         home.update(db, visit.user, COMPLAINTS, complaint_id, data, version)
         return visit.redirect(f"{back}#complaint-{complaint_id}")
 
-    def again(status_code: int, found: dict[str, str]) -> Any:
-        return lambda db, visit: _page(
+    def again(
+        db: Session, visit: Visit, errors: dict[str, str], status_code: int = 422
+    ) -> Response:
+        return _page(
             db,
             visit,
             mine=mine,
             status_code=status_code,
             typed={complaint_id: values},
-            errors={
-                complaint_id: {k: i18n.problem(str(v), visit.gettext) for k, v in found.items()}
-            },
+            errors={complaint_id: errors},
         )
 
     try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"status": exc.message}
-        return await signed_in(request, home, again(422, {str(k): v for k, v in details.items()}))
+        return await written(request, home, work, form=form, again=again, whole="status")
     except VersionConflict:
         stale = i18n.N_("Someone changed this complaint meanwhile; here it is as it stands now.")
-        return await signed_in(request, home, again(409, {"status": stale}))
+        return await signed_in(
+            request,
+            home,
+            lambda db, visit: again(db, visit, {"status": i18n.problem(stale, visit.gettext)}, 409),
+        )
 
 
 def _new_page(
@@ -208,13 +209,7 @@ async def create(request: Request, home: Home) -> Response:
         home.create(db, visit.user, COMPLAINTS, data)
         return visit.redirect(f"/counterparties/{cp_id}#complaints")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _new_page(db, visit, cp_id, values, errors, 422)
 
-        def again(db: Session, visit: Visit) -> Response:
-            errors = {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()}
-            return _new_page(db, visit, cp_id, values, errors, 422)
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)

@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import records
-from crm.errors import NotFound, ValidationFailed
+from crm.errors import NotFound
 from crm.models import ContactPerson, Counterparty, User
 from web import i18n
 from web.home import Home
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 MAX_VALUE = 10_000  # characters of a value typed to settle a conflict
 # A whole record (a delete conflict's side) is shown by what a person wrote, not its bookkeeping.
@@ -205,14 +205,9 @@ async def resolve(request: Request, home: Home) -> Response:
         )
         return visit.redirect("/conflicts")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+    def again(db: Session, visit: Visit, found: dict[str, str]) -> Response:
+        # The record's own problem with the value, shown beside the box it was typed in.
+        message = "; ".join(found.values())
+        return _page(db, visit, {conflict_id: {"value": message}}, {conflict_id: value}, 422)
 
-        def again(db: Session, visit: Visit) -> Response:
-            # The record's own problem with the value, shown beside the box it was typed in.
-            message = "; ".join(i18n.problem(str(v), visit.gettext) for v in details.values())
-            return _page(db, visit, {conflict_id: {"value": message}}, {conflict_id: value}, 422)
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)

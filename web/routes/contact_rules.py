@@ -18,9 +18,8 @@ from crm import records
 from crm.errors import ValidationFailed
 from crm.models import ContactRule
 from crm.models.enums import AbcClass, Role
-from web import i18n
 from web.home import Home
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 RULES = records.record_type("contact-rules")
 CLASSES = [c.value for c in AbcClass]
@@ -83,13 +82,7 @@ async def save(request: Request, home: Home) -> Response:
             raise ValidationFailed("contact rules are not valid", details=problems)
         return visit.redirect("/contact-rules")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _page(db, visit, typed=typed, errors=errors, status_code=422)
 
-        def again(db: Session, visit: Visit) -> Response:
-            errors = {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()}
-            return _page(db, visit, typed=typed, errors=errors, status_code=422)
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)

@@ -14,11 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import records
-from crm.errors import ValidationFailed
-from web import i18n
 from web.home import Home
 from web.routes.counterparty import _card
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, written
 
 CONTRACTS = records.record_type("contracts")
 COUNTERPARTIES = records.record_type("counterparties")
@@ -40,15 +38,9 @@ async def create(request: Request, home: Home) -> Response:
         home.create(db, visit.user, CONTRACTS, data)
         return visit.redirect(f"/counterparties/{cp_id}#contracts")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _card(
+            db, visit, cp_id, contract_values=values, contract_errors=errors, status_code=422
+        )
 
-        def again(db: Session, visit: Visit) -> Response:
-            errors = {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()}
-            return _card(
-                db, visit, cp_id, contract_values=values, contract_errors=errors, status_code=422
-            )
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)

@@ -39,7 +39,7 @@ from web.home import Home
 from web.routes.duplicates import history as merge_history
 from web.routes.reports import RULE_NAMES
 from web.timeline import timeline, timeline_limit
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 COUNTERPARTIES = records.record_type("counterparties")
 PEOPLE = records.record_type("contact-persons")
@@ -116,11 +116,6 @@ LOG_FIELDS = (
     "next_subject",
     "next_invite",
 )
-
-
-def _errors(exc: ValidationFailed, gettext: Any) -> dict[str, str]:
-    details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
-    return {str(k): i18n.problem(str(v), gettext) for k, v in details.items()}
 
 
 def website_link(website: str | None) -> str | None:
@@ -374,22 +369,11 @@ async def save(request: Request, home: Home) -> Response:
             raise
         return visit.redirect(f"/counterparties/{record_id}")
 
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _form_page(db, visit, record_id, {**values, "version": version}, errors, 422)
+
     try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failure = exc
-        return await signed_in(
-            request,
-            home,
-            lambda db, visit: _form_page(
-                db,
-                visit,
-                record_id,
-                {**values, "version": version},
-                _errors(failure, visit.gettext),
-                422,
-            ),
-        )
+        return await written(request, home, work, form=form, again=again)
     except VersionConflict:
         return await signed_in(
             request,
@@ -476,20 +460,13 @@ async def create(request: Request, home: Home) -> Response:
         made = home.create(db, visit.user, COUNTERPARTIES, data)
         return visit.redirect(f"/counterparties/{made.id}")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failure = exc
+    def again(db: Session, visit: Visit, found: dict[str, str]) -> Response:
+        errors: dict[str, str] = {}
+        for key, message in found.items():  # contacts[0] is the phone or the email
+            errors.setdefault(origin.get(key, key), message)
+        return _new_page(db, visit, values, errors, 422)
 
-        def again(db: Session, visit: Visit) -> Response:
-            errors: dict[str, str] = {}
-            for key, message in _errors(failure, visit.gettext).items():
-                errors.setdefault(
-                    origin.get(key, key), message
-                )  # contacts[0] is the phone or the email
-            return _new_page(db, visit, values, errors, 422)
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)
 
 
 def _wall_time(raw: str, zone: ZoneInfo) -> str:
@@ -586,18 +563,8 @@ async def log_interaction(request: Request, home: Home) -> Response:
             raise ValidationFailed("interaction has invalid fields", details=found)
         return visit.redirect(f"/counterparties/{record_id}#history")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failure = exc
+    def again(db: Session, visit: Visit, found: dict[str, str]) -> Response:
+        errors = {k: visit.gettext(v) if k in problems else v for k, v in found.items()}
+        return _card(db, visit, record_id, log_values=values, log_errors=errors, status_code=422)
 
-        def again(db: Session, visit: Visit) -> Response:
-            errors = {
-                k: visit.gettext(v) if k in problems else v
-                for k, v in _errors(failure, visit.gettext).items()
-            }
-            return _card(
-                db, visit, record_id, log_values=values, log_errors=errors, status_code=422
-            )
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)

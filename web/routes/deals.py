@@ -19,12 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import access, claims, records
-from crm.errors import PermissionDenied, ValidationFailed, VersionConflict
+from crm.errors import PermissionDenied, VersionConflict
 from crm.models import Counterparty, Deal, MarketingEvent, User
 from crm.models.enums import DealStage
 from web import i18n
 from web.home import Home
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 DEALS = records.record_type("deals")
 STAGES = [s.value for s in DealStage]
@@ -136,26 +136,11 @@ async def move(request: Request, home: Home) -> Response:
         home.update(db, visit.user, DEALS, deal_id, data, version)
         return visit.redirect(f"{back}#deal-{deal_id}")
 
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _page(db, visit, mine=mine, status_code=422, typed=typed, errors={deal_id: errors})
+
     try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"stage": exc.message}
-        return await signed_in(
-            request,
-            home,
-            lambda db, visit: _page(
-                db,
-                visit,
-                mine=mine,
-                status_code=422,
-                typed=typed,
-                errors={
-                    deal_id: {
-                        str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()
-                    }
-                },
-            ),
-        )
+        return await written(request, home, work, form=form, again=again, whole="stage")
     except VersionConflict:
         stale = i18n.N_("Someone changed this deal meanwhile; here it is as it stands now.")
         return await signed_in(
@@ -235,19 +220,7 @@ async def create(request: Request, home: Home) -> Response:
         home.create(db, visit.user, DEALS, data)
         return visit.redirect(f"/counterparties/{cp_id}#history")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
-        return await signed_in(
-            request,
-            home,
-            lambda db, visit: _new_page(
-                db,
-                visit,
-                cp_id,
-                values,
-                {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()},
-                422,
-            ),
-        )
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _new_page(db, visit, cp_id, values, errors, 422)
+
+    return await written(request, home, work, form=form, again=again)

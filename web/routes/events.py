@@ -11,7 +11,6 @@ refusal is shown beside the form's field, in the user's language. What an event 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from babel.numbers import format_decimal
@@ -24,10 +23,9 @@ from crm import access, marketing, records
 from crm.errors import ValidationFailed
 from crm.models import Counterparty, EventParticipant
 from crm.models.enums import EventKind, ParticipantStatus
-from web import i18n
 from web.home import Home
 from web.i18n import N_
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 EVENTS = records.record_type("events")
 COSTS = records.record_type("event-costs")
@@ -58,11 +56,6 @@ OWN_CLIENTS_SHOWN = 500
 def _amount(text: str) -> str:
     """An amount typed the Russian way ("125 000,50") as the records read it."""
     return text.replace(" ", "").replace("\u00a0", "").replace(",", ".")
-
-
-def _problems(exc: ValidationFailed, gettext: Callable[[str], str]) -> dict[str, str]:
-    details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
-    return {str(k): i18n.problem(str(v), gettext) for k, v in details.items()}
 
 
 def _words(visit: Visit) -> dict[str, Any]:
@@ -120,17 +113,10 @@ async def create(request: Request, home: Home) -> Response:
         event = home.create(db, visit.user, EVENTS, data)
         return visit.redirect(f"/events/{event.id}")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failed = exc
-        return await signed_in(
-            request,
-            home,
-            lambda db, visit: _new_page(
-                db, visit, values, _problems(failed, visit.gettext), status_code=422
-            ),
-        )
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _new_page(db, visit, values, errors, status_code=422)
+
+    return await written(request, home, work, form=form, again=again)
 
 
 def _page(
@@ -205,22 +191,10 @@ async def add_cost(request: Request, home: Home) -> Response:
         home.create(db, visit.user, COSTS, data)
         return visit.redirect(f"/events/{event_id}#costs")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failed = exc
-        return await signed_in(
-            request,
-            home,
-            lambda db, visit: _page(
-                db,
-                visit,
-                event_id,
-                cost_values=values,
-                cost_errors=_problems(failed, visit.gettext),
-                status_code=422,
-            ),
-        )
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _page(db, visit, event_id, cost_values=values, cost_errors=errors, status_code=422)
+
+    return await written(request, home, work, form=form, again=again)
 
 
 async def invite(request: Request, home: Home) -> Response:
@@ -245,22 +219,12 @@ async def invite(request: Request, home: Home) -> Response:
         home.create(db, visit.user, PARTICIPANTS, data)
         return visit.redirect(f"/events/{event_id}#participants")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failed = exc
-        return await signed_in(
-            request,
-            home,
-            lambda db, visit: _page(
-                db,
-                visit,
-                event_id,
-                invite_values=values,
-                invite_errors=_problems(failed, visit.gettext),
-                status_code=422,
-            ),
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _page(
+            db, visit, event_id, invite_values=values, invite_errors=errors, status_code=422
         )
+
+    return await written(request, home, work, form=form, again=again)
 
 
 async def move(request: Request, home: Home) -> Response:
@@ -278,18 +242,7 @@ async def move(request: Request, home: Home) -> Response:
         home.update(db, visit.user, PARTICIPANTS, participant_id, {"status": status}, None)
         return visit.redirect(f"/events/{event_id}#participants")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failed = exc
-        return await signed_in(
-            request,
-            home,
-            lambda db, visit: _page(
-                db,
-                visit,
-                event_id,
-                status_errors={participant_id: _problems(failed, visit.gettext)},
-                status_code=422,
-            ),
-        )
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _page(db, visit, event_id, status_errors={participant_id: errors}, status_code=422)
+
+    return await written(request, home, work, form=form, again=again)

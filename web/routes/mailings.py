@@ -12,7 +12,6 @@ because it writes to hundreds of people at once; pressed twice, it writes nothin
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -24,11 +23,10 @@ from crm import access, mailings, records, segments
 from crm.errors import NotFound, ValidationFailed
 from crm.models import LetterTemplate, MarketingEvent, User
 from crm.models.enums import ParticipantStatus
-from web import i18n
 from web.home import Home
 from web.i18n import N_
 from web.routes.events import STATUS_NAMES
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 MAILINGS = records.record_type("mailings")
 MAILINGS_NAV = N_("Mailings")
@@ -51,11 +49,6 @@ LETTER_STATES = {
     "bounced": N_("came back"),
 }
 CONFIRM = N_("Tick the box to confirm: the letters go to every recipient listed.")
-
-
-def _problems(exc: ValidationFailed, gettext: Callable[[str], str]) -> dict[str, str]:
-    details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
-    return {str(k): i18n.problem(str(v), gettext) for k, v in details.items()}
 
 
 def _words() -> dict[str, Any]:
@@ -166,17 +159,10 @@ async def create(request: Request, home: Home) -> Response:
         made = home.create(db, visit.user, MAILINGS, data)
         return visit.redirect(f"/mailings/{made.id}")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failed = exc
-        return await signed_in(
-            request,
-            home,
-            lambda db, visit: _new_page(
-                db, visit, values, _problems(failed, visit.gettext), status_code=422
-            ),
-        )
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _new_page(db, visit, values, errors, status_code=422)
+
+    return await written(request, home, work, form=form, again=again)
 
 
 def _page(
@@ -256,21 +242,8 @@ async def queue(request: Request, home: Home) -> Response:
         desk.queue(db, visit.user, mailing_id)
         return visit.redirect(f"/mailings/{mailing_id}")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failed = exc
-        return await signed_in(
-            request,
-            home,
-            lambda db, visit: _page(
-                db,
-                visit,
-                mailing_id,
-                {
-                    k: visit.gettext(CONFIRM) if v == CONFIRM else v
-                    for k, v in _problems(failed, visit.gettext).items()
-                },
-                status_code=422,
-            ),
-        )
+    def again(db: Session, visit: Visit, found: dict[str, str]) -> Response:
+        errors = {k: visit.gettext(CONFIRM) if v == CONFIRM else v for k, v in found.items()}
+        return _page(db, visit, mailing_id, errors, status_code=422)
+
+    return await written(request, home, work, form=form, again=again)

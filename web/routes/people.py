@@ -19,12 +19,11 @@ from starlette.responses import Response
 
 from crm import access, records
 from crm import vcards as cards
-from crm.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from crm.errors import NotFound, PermissionDenied, VersionConflict
 from crm.models import ContactPerson, Counterparty
 from crm.models.enums import ContactKind
-from web import i18n
 from web.home import Home
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 COUNTERPARTIES = records.record_type("counterparties")
 PEOPLE = records.record_type("contact-persons")
@@ -85,19 +84,16 @@ def _data(
     return data, origin
 
 
-def _errors(
-    exc: ValidationFailed, origin: dict[str, tuple[str, str]], gettext: Any
-) -> dict[str, str]:
-    details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+def _errors(found: dict[str, str], origin: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """The problems by field of the form: a contact's beside its list, naming the line."""
     errors: dict[str, str] = {}
-    for key, message in details.items():
-        text = i18n.problem(str(message), gettext)
-        if str(key) in origin:
-            name, line = origin[str(key)]
+    for key, text in found.items():
+        if key in origin:
+            name, line = origin[key]
             errors[name] = f"{errors[name]}; " if name in errors else ""
             errors[name] += f"{line}: {text}"
         else:
-            errors[str(key)] = text
+            errors[key] = text
     return errors
 
 
@@ -184,22 +180,10 @@ async def create(request: Request, home: Home) -> Response:
         home.create(db, visit.user, PEOPLE, {**data, "counterparty_id": record_id})
         return visit.redirect(f"/counterparties/{record_id}#people-h")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failure = exc
-        return await signed_in(
-            request,
-            home,
-            lambda db, visit: _page(
-                db,
-                visit,
-                record_id,
-                values,
-                _errors(failure, origin, visit.gettext),
-                status_code=422,
-            ),
-        )
+    def again(db: Session, visit: Visit, found: dict[str, str]) -> Response:
+        return _page(db, visit, record_id, values, _errors(found, origin), status_code=422)
+
+    return await written(request, home, work, form=form, again=again)
 
 
 async def edit_form(request: Request, home: Home) -> Response:
@@ -228,27 +212,30 @@ async def save(request: Request, home: Home) -> Response:
         home.update(db, visit.user, PEOPLE, person_id, data, version)
         return visit.redirect(f"/counterparties/{record_id}#people-h")
 
-    def again(errors: Any = None, conflict: bool = False, status_code: int = 422) -> Any:
-        def work(db: Session, visit: Visit) -> Response:
-            person = _person(db, visit, record_id, person_id)
-            shown = _errors(errors, origin, visit.gettext) if errors is not None else None
-            return _page(
-                db,
-                visit,
-                record_id,
-                values,
-                shown,
-                person=person,
-                version=version,
-                conflict=conflict,
-                status_code=status_code,
-            )
-
-        return work
+    def again(
+        db: Session,
+        visit: Visit,
+        found: dict[str, str] | None = None,
+        conflict: bool = False,
+        status_code: int = 422,
+    ) -> Response:
+        person = _person(db, visit, record_id, person_id)
+        shown = _errors(found, origin) if found is not None else None
+        return _page(
+            db,
+            visit,
+            record_id,
+            values,
+            shown,
+            person=person,
+            version=version,
+            conflict=conflict,
+            status_code=status_code,
+        )
 
     try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        return await signed_in(request, home, again(exc))
+        return await written(request, home, work, form=form, again=again)
     except VersionConflict:
-        return await signed_in(request, home, again(conflict=True, status_code=409))
+        return await signed_in(
+            request, home, lambda db, visit: again(db, visit, conflict=True, status_code=409)
+        )

@@ -23,12 +23,12 @@ from starlette.responses import Response
 
 from crm import access, records
 from crm import segments as saved
-from crm.errors import PermissionDenied, ValidationFailed
+from crm.errors import PermissionDenied
 from crm.models import Segment, User
 from web import i18n
 from web.home import Home
 from web.i18n import N_
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 SEGMENTS = records.record_type("segments")
 # The criteria the form offers as choices, and those typed as texts separated by commas.
@@ -129,18 +129,16 @@ def _blank() -> dict[str, Any]:
     return {"name": "", "notes": "", **{n: [] for n in CHOSEN}, **{n: "" for n in TYPED}}
 
 
-def _errors(exc: ValidationFailed, values: dict[str, Any], gettext: Any) -> dict[str, str]:
+def _errors(found: dict[str, str], values: dict[str, Any], gettext: Any) -> dict[str, str]:
     """The refusal per field: a criterion's problem beside its field (``crm.segments.problems``
     tells them apart: the rules say them all under ``criteria``)."""
-    details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
     out: dict[str, str] = {}
-    for key, message in details.items():
-        if key == "criteria":
-            each = saved.problems(_criteria(values))
-            for name, said in (each or {"criteria": str(message)}).items():
-                out[name] = i18n.problem(said, gettext)
+    for key, text in found.items():
+        each = saved.problems(_criteria(values)) if key == "criteria" else None
+        if each:
+            out.update({name: i18n.problem(said, gettext) for name, said in each.items()})
         else:
-            out[str(key)] = i18n.problem(str(message), gettext)
+            out[key] = text
     return out
 
 
@@ -184,16 +182,11 @@ async def create(request: Request, home: Home) -> Response:
         made = home.create(db, visit.user, SEGMENTS, data)
         return visit.redirect(f"/segments#segment-{made.id}")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failed = exc
+    def again(db: Session, visit: Visit, found: dict[str, str]) -> Response:
+        errors = _errors(found, values, visit.gettext)
+        return _form(db, visit, segment=None, values=values, errors=errors, status_code=422)
 
-        def again(db: Session, visit: Visit) -> Response:
-            errors = _errors(failed, values, visit.gettext)
-            return _form(db, visit, segment=None, values=values, errors=errors, status_code=422)
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)
 
 
 async def save(request: Request, home: Home) -> Response:
@@ -212,17 +205,12 @@ async def save(request: Request, home: Home) -> Response:
         home.update(db, visit.user, SEGMENTS, segment_id, data, version)
         return visit.redirect(f"/segments#segment-{segment_id}")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        failed = exc
+    def again(db: Session, visit: Visit, found: dict[str, str]) -> Response:
+        segment = saved.of(db, visit.user, segment_id)
+        errors = _errors(found, values, visit.gettext)
+        return _form(db, visit, segment=segment, values=values, errors=errors, status_code=422)
 
-        def again(db: Session, visit: Visit) -> Response:
-            segment = saved.of(db, visit.user, segment_id)
-            errors = _errors(failed, values, visit.gettext)
-            return _form(db, visit, segment=segment, values=values, errors=errors, status_code=422)
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)
 
 
 async def delete(request: Request, home: Home) -> Response:

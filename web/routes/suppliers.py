@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import records, suppliers
-from crm.errors import ValidationFailed, VersionConflict
+from crm.errors import VersionConflict
 from crm.models import Counterparty, User
 from web import i18n
 from web.home import Home
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 TERMS = records.record_type("supplier-terms")
 COUNTERPARTIES = records.record_type("counterparties")
@@ -91,27 +91,19 @@ async def save_terms(request: Request, home: Home) -> Response:
             home.update(db, visit.user, TERMS, terms.id, changed, version)
         return visit.redirect(f"/counterparties/{cp_id}#supplier-terms")
 
-    def again(status: int, details: dict[str, Any]) -> Any:
-        def page(db: Session, visit: Visit) -> Response:
-            from web.routes.counterparty import _card
+    def again(db: Session, visit: Visit, errors: dict[str, str], status: int = 422) -> Response:
+        from web.routes.counterparty import _card
 
-            errors = {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()}
-            return _card(
-                db, visit, cp_id, terms_values=values, terms_errors=errors, status_code=status
-            )
-
-        return page
+        return _card(db, visit, cp_id, terms_values=values, terms_errors=errors, status_code=status)
 
     try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
-        return await signed_in(request, home, again(422, details))
+        return await written(request, home, work, form=form, again=again)
     except VersionConflict:
+        stale = "changed meanwhile by someone else; here are the terms now"
         return await signed_in(
             request,
             home,
-            again(409, {"": "changed meanwhile by someone else; here are the terms now"}),
+            lambda db, visit: again(db, visit, {"": i18n.problem(stale, visit.gettext)}, 409),
         )
 
 

@@ -18,11 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import access, records, whereabouts
-from crm.errors import MalformedInput, ValidationFailed
+from crm.errors import MalformedInput
 from crm.models.enums import AbsenceKind
-from web import i18n
 from web.home import Home
-from web.visit import Visit, read_form, signed_in
+from web.visit import Visit, read_form, signed_in, written
 
 ABSENCES = records.record_type("absences")
 KINDS = [k.value for k in AbsenceKind]
@@ -97,18 +96,12 @@ async def create(request: Request, home: Home) -> Response:
         made = home.create(db, visit.user, ABSENCES, data)
         return visit.redirect(f"/whereabouts?from={made.starts_on.isoformat()}#row-{made.user_id}")
 
-    try:
-        return await signed_in(request, home, work, write=True, form=form)
-    except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"": exc.message}
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        today = datetime.now(ZoneInfo(visit.home.timezone)).date()
+        first = _monday(values["starts_on"] if _is_date(values["starts_on"]) else None, today)
+        return _page(db, visit, first, values=values, errors=errors, status_code=422)
 
-        def again(db: Session, visit: Visit) -> Response:
-            today = datetime.now(ZoneInfo(visit.home.timezone)).date()
-            first = _monday(values["starts_on"] if _is_date(values["starts_on"]) else None, today)
-            errors = {str(k): i18n.problem(str(v), visit.gettext) for k, v in details.items()}
-            return _page(db, visit, first, values=values, errors=errors, status_code=422)
-
-        return await signed_in(request, home, again)
+    return await written(request, home, work, form=form, again=again)
 
 
 def _is_date(raw: str) -> bool:
