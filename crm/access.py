@@ -9,7 +9,8 @@ The rules, in the order they are tried:
 * ``visibility = team`` lets the owner's teammates see and change it;
 * ``visibility = company`` lets everybody see it;
 * an explicit ``Share`` lets a user (or a whole team) see it, and change it when
-  ``can_edit`` is set.
+  ``can_edit`` is set; shares are made and taken back by whoever decides who sees the
+  counterparty (its owner, their manager, an admin), not by every editor of it.
 
 Contact persons, interactions, deals, complaints and claims follow their counterparty.
 Anyone who sees a counterparty may log an interaction with it, or register a
@@ -311,7 +312,9 @@ def can_write(session: Session, actor: User, record: Any) -> bool:
             return True
         holder = session.get(User, record.holder_id) if record.holder_id else None
         return holder is not None and may_manage(actor, holder)
-    if isinstance(record, ContactPerson | Deal | Share | Contract | SupplierTerms):
+    if isinstance(record, Share):
+        return _keeps_shares(session, actor, record.counterparty_id)
+    if isinstance(record, ContactPerson | Deal | Contract | SupplierTerms):
         return can_write_counterparty(session, actor, record.counterparty_id)
     if isinstance(record, MarketingEvent | Mailing):
         return keeps_event(session, actor, record.owner_id)
@@ -401,7 +404,7 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
         # A reminder about nothing in particular is put in someone else's agenda by their manager.
         return may_manage(actor, assignee) or record.counterparty_id is not None
     if isinstance(record, Share):
-        return can_write_counterparty(session, actor, record.counterparty_id)
+        return _keeps_shares(session, actor, record.counterparty_id)
     if isinstance(record, ContactPerson | Deal | Contract | SupplierTerms):
         return counterparty(write=True)
     if isinstance(record, MarketingEvent | Mailing):
@@ -423,6 +426,16 @@ def can_create(session: Session, actor: User, record: Any, memo: Memo | None = N
     if isinstance(record, SalesSummary | Receivable):
         return False  # computed from the sales, invoices and payments, never written by hand
     return actor.role == Role.ADMIN
+
+
+def _keeps_shares(session: Session, actor: User, counterparty_id: str | None) -> bool:
+    """Who shares a counterparty (or takes a share back): whoever may change who sees it — its
+    owner, their manager, an admin (``may_set_visibility``) — and sees it. Not every editor: a
+    substitute covering a colleague's week, a teammate or the holder of an editing share would
+    otherwise hand the client to themselves or anyone, for good."""
+    return can_read_counterparty(session, actor, counterparty_id) and may_set_visibility(
+        session, actor, _owner_of(session, counterparty_id)
+    )
 
 
 def _keeps_own(session: Session, actor: User, owner_id: str | None) -> bool:

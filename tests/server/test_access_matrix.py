@@ -75,7 +75,10 @@ RELATIONS: dict[str, tuple[str | None, str, frozenset[str] | None]] = {
 CHILDREN: dict[str, str] = {
     "contact-persons": CHANGE,
     "deals": CHANGE,
-    "shares": CHANGE,
+    # Shares are made and taken back by whoever decides who sees the counterparty (its owner, their
+    # manager, an admin), not by every editor: a substitute or a teammate would otherwise hand the
+    # client to themselves for good.
+    "shares": VISIBILITY,
     "interactions": SEE,
     "reminders": SEE,
     "complaints": SEE,
@@ -621,7 +624,8 @@ def test_rest_records_matrix(company: Company) -> None:
                     f"the target is {'' if listed else 'not '}listed",
                 )
             # update: on a fresh copy when it is expected to succeed
-            expected = _record_status(grants, CHANGE, 200)
+            needs = VISIBILITY if record_type == "shares" else CHANGE
+            expected = _record_status(grants, needs, 200)
             subject = fresh(c, kind) if expected == 200 else target
             _case(
                 c,
@@ -635,7 +639,7 @@ def test_rest_records_matrix(company: Company) -> None:
                 [(t, i) for t, i in subject.items()],
             )
             # delete
-            expected = _record_status(grants, CHANGE, 204)
+            expected = _record_status(grants, needs, 204)
             subject = fresh(c, kind) if expected == 204 else target
             r = _case(
                 c,
@@ -1667,7 +1671,7 @@ def test_sync_and_conflicts_matrix(company: Company) -> None:
         pushes: list[tuple[str, str, Callable[[dict[str, str]], dict[str, Any]]]] = [
             (
                 f"update {t}",
-                CHANGE,
+                VISIBILITY if t == "shares" else CHANGE,
                 lambda s, t=t: {
                     "op": "update",
                     "type": t,
@@ -1681,7 +1685,7 @@ def test_sync_and_conflicts_matrix(company: Company) -> None:
         pushes += [
             (
                 f"delete {t}",
-                CHANGE,
+                VISIBILITY if t == "shares" else CHANGE,
                 lambda s, t=t: {
                     "op": "delete",
                     "type": t,

@@ -151,6 +151,14 @@ def test_a_cover_gives_its_days_and_only_them_on_rest_and_laptop(
     )
     assert s["theirs"] not in agent.replica.snapshot("counterparties")
 
+    # Nor may he keep one for good: sharing it (with himself or anyone) is the owner's say.
+    for headers, who in ((s["sidorov"], sidorov_id), (s["sidorov"], _ids(database, "petrova"))):
+        r = server.post(
+            "/api/v1/shares",
+            headers=headers,
+            json={"counterparty_id": cp, "user_id": who, "can_edit": True},
+        )
+        assert r.status_code == 403, r.text
     # The Saturday after the last day: access ends by itself, the laptop evicts what it held.
     days.go(MONDAY + timedelta(days=5))
     assert server.get(f"/api/v1/counterparties/{cp}", headers=s["sidorov"]).status_code == 404
