@@ -38,6 +38,7 @@ from crm.models import (
     CounterpartyMerge,
     EventParticipant,
     Invoice,
+    MailingRecipient,
     Payment,
     PriceItem,
     Reminder,
@@ -242,6 +243,14 @@ def merge(
         ).rowcount  # type: ignore[attr-defined]
         if paid:
             moved["payments"] = paid
+        # The letters of mailings it got moved with its history: their recipients follow (a
+        # mailing's record of whom it wrote to; the survivor is that client now).
+        session.execute(
+            update(MailingRecipient)
+            .where(col(MailingRecipient.counterparty_id) == absorbed_id)
+            .values(counterparty_id=survivor_id)
+            .execution_options(synchronize_session=False)
+        )
         # Its invoices too; the survivor's are settled anew by both clients' payments, and the
         # absorbed one's receivable goes (it owes nothing now). One invoice imported under both
         # (the same number and day) is kept once, the survivor's.

@@ -39,6 +39,8 @@ from crm.models import (
     EventParticipant,
     Interaction,
     Invoice,
+    Mailing,
+    MailingRecipient,
     MarketingEvent,
     Payment,
     PriceItem,
@@ -53,7 +55,7 @@ from crm.models import (
     utcnow,
 )
 from crm.models.base import SYSTEM_FIELDS, construct, to_jsonable
-from crm.models.enums import Role
+from crm.models.enums import MailingStatus, Role
 
 # Record types are declared in crm.registry; most callers find them here.
 from crm.registry import RECORD_TYPES as RECORD_TYPES
@@ -541,6 +543,11 @@ def delete(
         raise PermissionDenied(
             f"a {rt.singular} is disabled, not deleted, so that history keeps its author"
         )
+    if isinstance(record, Mailing) and record.status != MailingStatus.DRAFT.value:
+        raise ValidationFailed(
+            f"mailing {record_id} is queued: its letters are in the clients' history, so it stays",
+            details={"status": "a queued mailing is not deleted"},
+        )
     _delete(session, record)
     changes.bump(session)
 
@@ -553,6 +560,21 @@ def remove(session: Session, record: Any) -> None:
 
 
 def _delete(session: Session, record: Any) -> None:
+    # A mailing's note of whom it wrote to goes with the client (and its letters); when only the
+    # person goes, it stays without them.
+    if isinstance(record, Counterparty):
+        session.execute(
+            sql_delete(MailingRecipient)
+            .where(col(MailingRecipient.counterparty_id) == record.id)
+            .execution_options(synchronize_session=False)
+        )
+    elif isinstance(record, ContactPerson):
+        session.execute(
+            sql_update(MailingRecipient)
+            .where(col(MailingRecipient.contact_person_id) == record.id)
+            .values(contact_person_id=None)
+            .execution_options(synchronize_session=False)
+        )
     for model, column in _DEPENDENTS.get(type(record), []):
         for child in session.execute(
             select(model).where(getattr(model, column) == record.id)

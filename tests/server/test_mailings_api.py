@@ -157,3 +157,50 @@ def test_satchel_mailing_plan_and_queue(api: Api) -> None:
     assert done.exit_code == 0 and "1" in done.output, done.output
     again = CliRunner().invoke(app, ["mailing", "queue", mailing_id, "--as", "ivanov"], env=env)
     assert again.exit_code == 0 and "already" in again.output, again.output
+
+
+def test_a_client_that_got_a_mailing_is_merged_or_deleted_and_a_queued_mailing_stays(
+    api: Api,
+) -> None:
+    from crm.models import Mailing, MailingRecipient
+
+    w = _world(api)
+    mailing_id = w["mailing"]["id"]
+    assert api.client.post(f"/api/v1/mailings/{mailing_id}/queue", headers=w["ivanov"]).is_success
+    # A queued mailing is history: deleting it says so and changes nothing.
+    r = api.client.delete(f"/api/v1/mailings/{mailing_id}", headers=w["ivanov"])
+    assert r.status_code == 422 and "queued" in r.json()["message"], r.text
+    # Its client merged into a twin: the merge goes through, the mailing's recipient follows.
+    twin = api.create(w["ivanov"], "counterparties", legal_name="ООО «Лотос»", region="Тверь")
+    r = api.client.post(
+        f"/api/v1/counterparties/{twin['id']}/merge",
+        headers=w["office"],
+        json={"absorb": w["client"]["id"], "take": []},
+    )
+    assert r.status_code in (200, 201), r.text
+    with api.database.read() as session:
+        [recipient] = session.execute(select(MailingRecipient)).scalars().all()
+        assert recipient.counterparty_id == twin["id"]
+    # Its person deleted, then the client itself: the mailing stays, with its counts.
+    person = recipient.contact_person_id
+    assert person is not None
+    r = api.client.delete(f"/api/v1/contact-persons/{person}", headers=w["ivanov"])
+    assert r.status_code == 204, r.text
+    r = api.client.delete(f"/api/v1/counterparties/{twin['id']}", headers=w["ivanov"])
+    assert r.status_code == 204, r.text
+    with api.database.read() as session:
+        assert session.execute(select(func.count()).select_from(MailingRecipient)).scalar() == 0
+        mailing = session.get(Mailing, mailing_id)
+        assert mailing is not None and mailing.recipients == 1
+    # A draft may go.
+    draft = api.create(
+        w["ivanov"],
+        "mailings",
+        name="Черновик",
+        subject="Тема",
+        body="Текст",
+        segment_id=w["segment"]["id"],
+    )
+    assert (
+        api.client.delete(f"/api/v1/mailings/{draft['id']}", headers=w["ivanov"]).status_code == 204
+    )
