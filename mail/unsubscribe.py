@@ -90,6 +90,10 @@ class Signer:
             return None
         if not recipient_id or not hmac.compare_digest(mac, self._mac(recipient_id)):
             return None
+        # One spelling per token: base64's padding bits and '=' signs would let a changed token
+        # pass as the same one.
+        if token != self.token(recipient_id):
+            return None
         return recipient_id
 
 
