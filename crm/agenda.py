@@ -19,7 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col
 
-from crm import access, analytics, diary
+from crm import access, diary, neglect
 from crm.models import Complaint, ContactPerson, Counterparty, Interaction, Reminder, User
 from crm.models.enums import ComplaintStatus, InteractionKind, InteractionStatus, MailStatus
 
@@ -59,7 +59,7 @@ class Agenda:
     complaints: list[tuple[Complaint, Counterparty]] = field(default_factory=list)
     # The viewer's own clients due for contact by their class's rule (``MAX_DUE`` shown), and how
     # many more there are.
-    due: list[analytics.Due] = field(default_factory=list)
+    due: list[neglect.Due] = field(default_factory=list)
     more_due: int = 0
     # Who wrote each reminder someone else left the viewer (a message from a colleague): its id →
     # the author's name. The viewer's own reminders are not in it.
@@ -295,7 +295,7 @@ def for_user(
     if len(reminders) == shown:
         more_reminders = diary.count_reminders(session, viewer, [viewer.id], since, end) - shown
     birthdays, more = upcoming_birthdays(session, viewer, today, birthday_days, limit=MAX_BIRTHDAYS)
-    due = analytics.due_contacts(session, viewer, today=today, owner_id=viewer.id)
+    due = neglect.due_contacts(session, viewer, today=today, owner_id=viewer.id)
     return Agenda(
         authors=diary.reminder_authors(session, [r for r, _ in reminders]),
         day=today,

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, insert, select
 from sqlmodel import SQLModel, col
 
-from crm import accounts, analytics, changes, invoices, search, validation
+from crm import accounts, analytics, changes, invoices, pipeline, search, validation
 from crm.database import Database
 from crm.demo_words import (
     ADJECTIVES,
@@ -280,7 +280,7 @@ def _stage_history(
     to ``stage`` (a lost deal drops out at some open stage), spread between ``created`` and ``end``.
     Drawn from its own generator, so the rest of the demo stays as it was."""
     rng = random.Random(created.timestamp())
-    order = list(analytics.OPEN_STAGES)
+    order = list(pipeline.OPEN_STAGES)
     if stage == "won":
         path = [*order, "won"]
     elif stage == "lost":
@@ -799,7 +799,7 @@ class _Builder:
             amount=amount,
             currency="RUB",
             expected_close=close,
-            probability=analytics.STAGE_PROBABILITY[stage],
+            probability=pipeline.STAGE_PROBABILITY[stage],
             source=company.record.source,
             lost_reason=self.pick(LOST_REASONS) if stage == "lost" else None,
             closed_volume=(amount * self.between(80, 110) / 100).quantize(Decimal("0.01"))

@@ -33,7 +33,7 @@ its open invoices oldest first (``{"id", "number", "issued_on", "due_on", "amoun
 ISO days, money as decimal strings) and ``owed``, the sum outstanding. A client that owes
 nothing has none. Rows are written through the ORM as ``crm.trade.refresh_summaries``
 writes the sales summaries, so the change log carries them to the laptops; nobody writes
-them by hand (``crm.access``). ``crm.analytics.receivables`` reads only these rows, so a
+them by hand (``crm.access``). ``crm.receivables.receivables`` reads only these rows, so a
 laptop answers what the server answers.
 """
 

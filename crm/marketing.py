@@ -5,7 +5,7 @@ Pure functions over any session — the server's database or a laptop's replica 
 what the server answers its user (events and their cost lines are everyone's and sync to every
 laptop; participants, deals and sales summaries are those of the clients the user sees).
 
-**Which events.** Those whose days overlap the period's whole months (``crm.analytics``). An
+**Which events.** Those whose days overlap the period's whole months (``crm.periods``). An
 event's days run from ``starts_on`` to ``ends_on``; with one of them only, that one day; with
 neither, the day it was entered (``created_at``, UTC).
 
@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from crm import analytics, records
+from crm import periods, records
 from crm.models import (
     ContactPerson,
     Counterparty,
@@ -52,6 +52,7 @@ from crm.models import (
     User,
 )
 from crm.models.enums import ParticipantStatus
+from crm.sales import sums
 
 ZERO = Decimal(0)
 _ONE_DAY = timedelta(days=1)
@@ -146,11 +147,11 @@ def _day(value: Any) -> date:
 def sales_window(ends_on: date) -> tuple[date, date]:
     """The months whose sales an event ending on ``ends_on`` is credited with: its end month through
     the third month after it (first and last day)."""
-    first = analytics.month_start(ends_on)
+    first = periods.month_start(ends_on)
     last = first
     for _ in range(MONTHS_AFTER):
-        last = analytics.last_day(last) + _ONE_DAY
-    return first, analytics.last_day(last)
+        last = periods.last_day(last) + _ONE_DAY
+    return first, periods.last_day(last)
 
 
 def _percent_return(revenue: Decimal, cost: Decimal) -> float | None:
@@ -169,7 +170,7 @@ def _deal_money(stage: str, amount: Any, volume: Any, currency: str | None) -> D
 def _events(
     session: Session, starts: date, ends: date, owner_id: str | None, ids: Iterable[str] | None
 ) -> list[MarketingEvent]:
-    first, last = analytics.whole_months(starts, ends)
+    first, last = periods.whole_months(starts, ends)
     query: Any = select(MarketingEvent)
     if owner_id is not None:
         query = query.where(col(MarketingEvent.owner_id) == owner_id)
@@ -238,8 +239,8 @@ def _compute(
         window = sales_window(day1)
         came = attending[event.id]
         sales = ZERO
-        if came and analytics.YEARS[0] <= window[0].year and window[1].year <= analytics.YEARS[1]:
-            found = analytics.sums(session, actor, *window, counterparty_ids=came, only=only)
+        if came and periods.YEARS[0] <= window[0].year and window[1].year <= periods.YEARS[1]:
+            found = sums(session, actor, *window, counterparty_ids=came, only=only)
             kopecks = sum(row[0] for by_month in found.values() for row in by_month.values())
             sales = Decimal(kopecks).scaleb(-2)
         cost = costs.get(event.id, ZERO)

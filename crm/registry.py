@@ -719,7 +719,7 @@ register(
     )
 )
 # How often a client of each ABC class must be contacted (issue 14): managers and admins set them,
-# everyone's agenda and the neglect report read them (crm.analytics.due_contacts).
+# everyone's agenda and the neglect report read them (crm.neglect.due_contacts).
 register(
     RecordType(
         "contact-rules",

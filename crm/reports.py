@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from crm import analytics, marketing, records
+from crm import analytics, marketing, neglect, periods, records
 from crm import completeness as judged
+from crm import pipeline as deal_pipeline  # ``pipeline`` here builds its reports
+from crm import receivables as owing  # ``receivables`` here builds its reports
 from crm.exports import Chart, Column
 from crm.models import Counterparty, User
 from crm.models.base import to_jsonable
@@ -78,7 +80,7 @@ def period(starts: str | None, ends: str | None, today: date) -> tuple[date, dat
 
     first, last = default_period(today)
     chosen = (day(starts, "from") or first, day(ends, "to") or last)
-    analytics.check_period(*chosen)
+    periods.check_period(*chosen)
     return chosen
 
 
@@ -229,7 +231,7 @@ def rfm(
     )
 
 
-def neglected(session: Session, items: list[analytics.Neglected], days: int) -> Report:
+def neglected(session: Session, items: list[neglect.Neglected], days: int) -> Report:
     logins = _logins(session)
     rows = [
         {
@@ -257,8 +259,8 @@ def neglected(session: Session, items: list[analytics.Neglected], days: int) -> 
     )
 
 
-def due(session: Session, items: list[analytics.Due]) -> Report:
-    """Clients due for contact by their class's rule (``analytics.due_contacts``)."""
+def due(session: Session, items: list[neglect.Due]) -> Report:
+    """Clients due for contact by their class's rule (``crm.neglect.due_contacts``)."""
     logins = _logins(session)
     rows = [
         {
@@ -374,7 +376,7 @@ def _round(value: float | None, places: int = 2) -> float | None:
     return None if value is None else round(value, places)
 
 
-def funnel(session: Session, result: analytics.Funnel) -> Report:
+def funnel(session: Session, result: deal_pipeline.Funnel) -> Report:
     rows = [
         {
             "stage": s.stage,
@@ -421,12 +423,12 @@ def funnel(session: Session, result: analytics.Funnel) -> Report:
 
 def lost(
     session: Session,
-    items: list[analytics.LostReason],
+    items: list[deal_pipeline.LostReason],
     starts: date,
     ends: date,
     owner_id: str | None = None,
 ) -> Report:
-    first, last = analytics.whole_months(starts, ends)
+    first, last = periods.whole_months(starts, ends)
     rows = [
         {
             "reason": r.reason or NOT_GIVEN,
@@ -461,12 +463,12 @@ def lost(
 
 def sources(
     session: Session,
-    items: list[analytics.SourceRow],
+    items: list[deal_pipeline.SourceRow],
     starts: date,
     ends: date,
     owner_id: str | None = None,
 ) -> Report:
-    first, last = analytics.whole_months(starts, ends)
+    first, last = periods.whole_months(starts, ends)
     rows = [
         {
             "source": r.source or NO_SOURCE,
@@ -507,12 +509,12 @@ def sources(
 
 def activity(
     session: Session,
-    items: list[analytics.ActivityRow],
+    items: list[deal_pipeline.ActivityRow],
     starts: date,
     ends: date,
     owner_id: str | None = None,
 ) -> Report:
-    first, last = analytics.whole_months(starts, ends)
+    first, last = periods.whole_months(starts, ends)
     people = dict(session.execute(select(col(User.id), col(User.full_name))).all())
     logins = _logins(session)
     rows = []
@@ -523,7 +525,7 @@ def activity(
                 "user_id": r.responsible_id,
                 "login": logins.get(who, NOBODY if not who else who),
                 "name": people.get(who, ""),
-                **{kind: r.done_by_kind[kind] for kind in analytics.INTERACTION_KINDS},
+                **{kind: r.done_by_kind[kind] for kind in deal_pipeline.INTERACTION_KINDS},
                 "done": r.done,
                 "planned": r.planned,
                 "overdue": r.overdue,
@@ -539,7 +541,7 @@ def activity(
             Column("name", "ФИО / Name"),
             *(
                 Column(kind, f"{KIND_TITLES[kind]} (сделано / done)", "int")
-                for kind in analytics.INTERACTION_KINDS
+                for kind in deal_pipeline.INTERACTION_KINDS
             ),
             Column("done", "Сделано / Done", "int"),
             Column("planned", "Запланировано / Planned", "int"),
@@ -561,12 +563,12 @@ def activity(
 
 def closed(
     session: Session,
-    items: list[analytics.ClosedRow],
+    items: list[deal_pipeline.ClosedRow],
     starts: date,
     ends: date,
     owner_id: str | None = None,
 ) -> Report:
-    first, last = analytics.whole_months(starts, ends)
+    first, last = periods.whole_months(starts, ends)
     logins = _logins(session)
     rows = [
         {
@@ -627,7 +629,7 @@ def events(
     owner_id: str | None = None,
 ) -> Report:
     """What the events of the period earned (``crm.marketing.returns``): one row per event."""
-    first, last = analytics.whole_months(starts, ends)
+    first, last = periods.whole_months(starts, ends)
     logins = _logins(session)
     rows = [
         {
@@ -712,16 +714,16 @@ def pipeline(
     (REST, the commands, the laptop, the screens) builds them here. ``only``: over these
     counterparties (a segment's members, ``crm.segments``), None for all."""
     if name == "funnel":
-        result = analytics.funnel(session, actor, starts, ends, owner_id=owner_id, only=only)
+        result = deal_pipeline.funnel(session, actor, starts, ends, owner_id=owner_id, only=only)
         return funnel(session, result)
     if name == "lost":
-        items = analytics.lost(session, actor, starts, ends, owner_id=owner_id, only=only)
+        items = deal_pipeline.lost(session, actor, starts, ends, owner_id=owner_id, only=only)
         return lost(session, items, starts, ends, owner_id)
     if name == "sources":
-        found = analytics.sources(session, actor, starts, ends, owner_id=owner_id, only=only)
+        found = deal_pipeline.sources(session, actor, starts, ends, owner_id=owner_id, only=only)
         return sources(session, found, starts, ends, owner_id)
     if name == "activity":
-        rows = analytics.activity(
+        rows = deal_pipeline.activity(
             session,
             actor,
             starts,
@@ -732,7 +734,7 @@ def pipeline(
         )
         return activity(session, rows, starts, ends, owner_id)
     if name == "closed":
-        done = analytics.closed(session, actor, starts, ends, owner_id=owner_id, only=only)
+        done = deal_pipeline.closed(session, actor, starts, ends, owner_id=owner_id, only=only)
         return closed(session, done, starts, ends, owner_id)
     if name == "events":
         held = marketing.returns(
@@ -835,7 +837,7 @@ def completeness(
     )
 
 
-# -- Receivables (crm.invoices, analytics.receivables)
+# -- Receivables (crm.invoices, crm.receivables)
 
 RECEIVABLES = ("receivables", "receivables-owners")
 AGEING_TITLES = (
@@ -855,13 +857,13 @@ def receivables(
     owner_id: str | None = None,
     only: set[str] | None = None,
 ) -> Report:
-    """What the clients ``actor`` sees owe on ``day`` (``analytics.receivables``): per client
+    """What the clients ``actor`` sees owe on ``day`` (``crm.receivables``): per client
     (``receivables``: owed, overdue, not yet due, the overdue amount by age, the oldest overdue
     days, open invoices; the most overdue first) or per salesperson (``receivables-owners``: the
     same summed over their clients). ``only``: these clients (a segment's members)."""
     if name not in RECEIVABLES:
         raise ValueError(f"no report {name!r}: {', '.join(RECEIVABLES)}")
-    found = analytics.receivables(session, actor, today=day, owner_id=owner_id, only=only)
+    found = owing.receivables(session, actor, today=day, owner_id=owner_id, only=only)
     logins = _logins(session)
     ageing = [Column(key, title, "money") for key, title in AGEING_TITLES]
     about: dict[str, Any] = {
@@ -869,12 +871,12 @@ def receivables(
         "owner": logins.get(owner_id or "") or None,
         "clients": len(found),
         "overdue_clients": sum(r.overdue > 0 for r in found),
-        "owed": sum((r.owed for r in found), analytics.NO_MONEY),
-        "overdue": sum((r.overdue for r in found), analytics.NO_MONEY),
-        "not_due": sum((r.not_due for r in found), analytics.NO_MONEY),
+        "owed": sum((r.owed for r in found), owing.NO_MONEY),
+        "overdue": sum((r.overdue for r in found), owing.NO_MONEY),
+        "not_due": sum((r.not_due for r in found), owing.NO_MONEY),
     }
     for i, (key, _title) in enumerate(AGEING_TITLES):
-        about[key] = sum((r.ageing[i] for r in found), analytics.NO_MONEY)
+        about[key] = sum((r.ageing[i] for r in found), owing.NO_MONEY)
     money = [
         Column("owed", "Долг / Owed", "money"),
         Column("overdue", "Просрочено / Overdue", "money"),
@@ -897,7 +899,7 @@ def receivables(
                 **{key: o.ageing[i] for i, (key, _t) in enumerate(AGEING_TITLES)},
                 "oldest_days": o.oldest_days,
             }
-            for o in analytics.receivables_by_owner(found)
+            for o in owing.receivables_by_owner(found)
         ]
         return Report(
             name,

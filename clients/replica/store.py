@@ -38,7 +38,17 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel
 
-from crm import analytics, changes, claims, duplicates, records, reports, segments, whereabouts
+from crm import (
+    analytics,
+    changes,
+    claims,
+    duplicates,
+    neglect,
+    records,
+    reports,
+    segments,
+    whereabouts,
+)
 from crm.database import Database
 from crm.errors import NotFound
 from crm.models import ContactKey, User
@@ -382,13 +392,13 @@ class Store:
                 found_report = reports.rfm(session, actor, clients, starts, ends)
                 return reports.in_segment(found_report, chosen)
             if name == "neglected":
-                items = analytics.neglected(
+                items = neglect.neglected(
                     session, actor, days, today=today or date.today(), only=only
                 )
                 return reports.in_segment(reports.neglected(session, items, days), chosen)
             if name == "due":
                 owner_id = reports.owner(session, owner)
-                found = analytics.due_contacts(
+                found = neglect.due_contacts(
                     session, actor, today=today or date.today(), owner_id=owner_id, only=only
                 )
                 return reports.in_segment(reports.due(session, found), chosen)

@@ -156,7 +156,7 @@ class ContactRule(Record, table=True):
     """How often a client of an ABC class must be contacted: "A every 14 days" (issue 14).
 
     A manager or an admin sets one per class; the neglect report and everyone's agenda read them
-    (``crm.analytics.due_contacts``). ``kinds``: the kinds of interaction that count (all when empty).
+    (``crm.neglect.due_contacts``). ``kinds``: the kinds of interaction that count (all when empty).
     """
 
     __tablename__ = "contact_rule"

@@ -77,7 +77,7 @@ class SalesSummary(Record, table=True):
     ``"2025-01,0,120000000,84000000,3,28;2025-02,1,5000,,1,3"``: 1,200,000.00 ₽ of
     ``groups[0]`` in January 2025 over three documents, the last on the 28th; 50.00 ₽ of
     ``groups[1]`` in February, cost unknown. (``crm.trade.summary_of`` writes it,
-    ``crm.analytics.monthly`` reads it.) JSON would be three times larger and six times slower
+    ``crm.sales.monthly`` reads it.) JSON would be three times larger and six times slower
     to read.
     """
 

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm import analytics, exports, reports, segments, trade
+from crm import analytics, exports, neglect, reports, segments, trade
 from crm.errors import MalformedInput, ValidationFailed
 from crm.models import User
 from crm.models.enums import CounterpartyKind
@@ -178,7 +178,7 @@ async def neglected(request: Request) -> Response:
         if owner is not None and len(owner) > 36:
             raise MalformedInput("owner_id is a user's id")
         segment, only = _segment(session, user, params)
-        items = analytics.neglected(
+        items = neglect.neglected(
             session, user, int(raw), today=date.today(), kinds=kinds, owner_id=owner, only=only
         )
         return reports.in_segment(reports.neglected(session, items, int(raw)), segment)
@@ -194,7 +194,7 @@ async def due(request: Request) -> Response:
         _format(request)
         owner = _owner(session, request.query_params)
         segment, only = _segment(session, user, request.query_params)
-        items = analytics.due_contacts(session, user, today=date.today(), owner_id=owner, only=only)
+        items = neglect.due_contacts(session, user, today=date.today(), owner_id=owner, only=only)
         return reports.in_segment(reports.due(session, items), segment)
 
     return _answer(request, await as_user(request, work, write=False))
@@ -287,7 +287,7 @@ def _completeness(name: str) -> Any:
 
 def _receivables(name: str) -> Any:
     """``GET /api/v1/reports/{receivables|receivables-owners}?owner=&format=``: what the clients
-    the caller sees owe today, per client or per salesperson (``crm.analytics.receivables``)."""
+    the caller sees owe today, per client or per salesperson (``crm.receivables``)."""
 
     async def endpoint(request: Request) -> Response:
         def work(session: Any, user: User) -> reports.Report:

@@ -218,7 +218,7 @@ def neglected_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Clients nobody has contacted for N days, the longest first. / Забытые клиенты."""
-    from crm import accounts, analytics, reports
+    from crm import accounts, neglect, reports
     from crm.console import fail
     from crm.models.enums import CounterpartyKind
 
@@ -229,7 +229,7 @@ def neglected_command(
         actor = accounts.find_user(session, login)
         owner_id = accounts.find_user(session, owner).id if owner else None
         chosen, only = _segment(session, actor, segment)
-        items = analytics.neglected(
+        items = neglect.neglected(
             session,
             actor,
             days,
@@ -254,13 +254,13 @@ def due_command(
     """Clients due for contact by their ABC class's rule (set at /contact-rules, over REST
     /api/v1/contact-rules or with satchel-field contact-rules add), most overdue
     first. / Пора связаться."""
-    from crm import accounts, analytics, reports
+    from crm import accounts, neglect, reports
 
     with reading(config) as session:
         actor = accounts.find_user(session, login)
         owner_id = accounts.find_user(session, owner).id if owner else None
         chosen, only = _segment(session, actor, segment)
-        items = analytics.due_contacts(
+        items = neglect.due_contacts(
             session, actor, today=date.today(), owner_id=owner_id, only=only
         )
         report = reports.in_segment(reports.due(session, items), chosen)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from crm import analytics, records, reports
+from crm import neglect, records, reports
 from crm.database import Database
 from crm.models import ContactRule, Counterparty, User
 from server.config import Config
@@ -61,7 +61,7 @@ def test_due_offline_is_the_servers_answer(
     with database.read() as session:
         ivanov = session.execute(select(User).where(User.login == "ivanov")).scalar_one()
         expected = reports.due(
-            session, analytics.due_contacts(session, ivanov, today=date.today())
+            session, neglect.due_contacts(session, ivanov, today=date.today())
         ).as_json()
     assert expected["rows"], "nothing due: the test would prove nothing"
     live.stop()  # offline from here

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlmodel import col
 
-from crm import analytics, records, trade
+from crm import analytics, periods, records, trade
 from crm.analytics import Thresholds, abc_classes, quintiles, segment, xyz_class
 from crm.database import Database
 from crm.errors import ImportFailed, PermissionDenied
@@ -151,13 +151,13 @@ def test_quintiles_and_segments() -> None:
 
 
 def test_months_and_period_edges() -> None:
-    assert analytics.months(date(2025, 11, 15), date(2026, 2, 3)) == [
+    assert periods.months(date(2025, 11, 15), date(2026, 2, 3)) == [
         date(2025, 11, 1),
         date(2025, 12, 1),
         date(2026, 1, 1),
         date(2026, 2, 1),
     ]
-    assert analytics.last_day(date(2024, 2, 1)) == date(2024, 2, 29)
+    assert periods.last_day(date(2024, 2, 1)) == date(2024, 2, 29)
 
 
 # -- over a database

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from crm import agenda, analytics, records, reports
+from crm import agenda, neglect, pipeline, records, reports
 from crm.database import Database
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.models import ContactRule, Counterparty, Deal, User
@@ -58,7 +58,7 @@ def test_stages_and_the_closing_day_are_stamped_by_the_rules(database: Database)
         assert deal.closed_on is None
         assert [s["stage"] for s in deal.stages][-1] == "negotiation"
         assert deal.stages[-1]["by"] == _user(session, "boss").id
-        assert analytics.furthest_stage(deal.stage, deal.stages) == 3
+        assert pipeline.furthest_stage(deal.stage, deal.stages) == 3
 
 
 @pytest.mark.parametrize("field", ["stages", "closed_on"])
@@ -82,27 +82,25 @@ def test_furthest_stage() -> None:
     def at(*stages: str) -> list[dict[str, str]]:
         return [{"stage": s} for s in stages]
 
-    assert analytics.furthest_stage("won", []) == 4
-    assert analytics.furthest_stage("lost", []) == 0  # closed before the history was kept
-    assert analytics.furthest_stage("lost", at("new", "proposal", "lost")) == 2
-    assert analytics.furthest_stage("qualification", at("new", "negotiation", "qualification")) == 3
-    assert analytics.furthest_stage("new", None) == 0
-    assert analytics.furthest_stage("lost", [{"stage": "odd"}, "junk"]) == 0  # type: ignore[list-item]
+    assert pipeline.furthest_stage("won", []) == 4
+    assert pipeline.furthest_stage("lost", []) == 0  # closed before the history was kept
+    assert pipeline.furthest_stage("lost", at("new", "proposal", "lost")) == 2
+    assert pipeline.furthest_stage("qualification", at("new", "negotiation", "qualification")) == 3
+    assert pipeline.furthest_stage("new", None) == 0
+    assert pipeline.furthest_stage("lost", [{"stage": "odd"}, "junk"]) == 0  # type: ignore[list-item]
 
 
 def test_the_funnel_counts_how_far_a_lost_deal_got(database: Database, tmp_path: Path) -> None:
     pipeline_company(database, tmp_path)
     with database.read() as session:
         office = _user(session, "office")
-        before = {
-            s.stage: s.reached for s in analytics.funnel(session, office, STARTS, ENDS).stages
-        }
+        before = {s.stage: s.reached for s in pipeline.funnel(session, office, STARTS, ENDS).stages}
     with database.write() as session:
         # The lost deal of 600 (opened 10 March) had got to negotiation before it was lost.
         lost = session.execute(select(Deal).where(col(Deal.amount) == Decimal("600"))).scalar_one()
         lost.stages = [{"stage": "new"}, {"stage": "negotiation"}, {"stage": "lost"}]
     with database.read() as session:
-        after = {s.stage: s.reached for s in analytics.funnel(session, office, STARTS, ENDS).stages}
+        after = {s.stage: s.reached for s in pipeline.funnel(session, office, STARTS, ENDS).stages}
     assert after["new"] == before["new"]
     for stage in ("qualification", "proposal", "negotiation"):
         assert after[stage] == before[stage] + 1, stage
@@ -115,7 +113,7 @@ def test_closed_deals_by_the_day_they_were_closed(database: Database, tmp_path: 
     with database.read() as session:
         office = _user(session, "office")
         ivanov, petrov = _user(session, "ivanov"), _user(session, "petrov")
-        rows = analytics.closed(session, office, STARTS, ENDS)
+        rows = pipeline.closed(session, office, STARTS, ENDS)
         got = [
             (r.month, r.owner_id, r.won, r.won_amount, r.lost, r.lost_amount, r.win_rate)
             for r in rows
@@ -129,11 +127,11 @@ def test_closed_deals_by_the_day_they_were_closed(database: Database, tmp_path: 
             (date(2026, 3, 1), ivanov.id, 1, Decimal("550"), 4, Decimal("750"), 20.0),
         ]
         # A salesperson sees his own only; a segment of one client keeps that client's.
-        assert {r.owner_id for r in analytics.closed(session, ivanov, STARTS, ENDS)} == {ivanov.id}
+        assert {r.owner_id for r in pipeline.closed(session, ivanov, STARTS, ENDS)} == {ivanov.id}
         c = session.execute(
             select(Counterparty.id).where(Counterparty.legal_name == "ООО C")
         ).scalar_one()
-        only_c = analytics.closed(session, office, STARTS, ENDS, only={c})
+        only_c = pipeline.closed(session, office, STARTS, ENDS, only={c})
         assert [(r.won, r.lost) for r in only_c] == [(1, 1)]
         report = reports.pipeline(session, office, "closed", STARTS, ENDS)
         assert report.about["won"] == 2 and report.about["lost"] == 6
@@ -189,15 +187,15 @@ def test_due_for_contact_by_class(database: Database) -> None:
         # Эпс: never contacted
     with database.read() as session:
         ivanov, petrov = _user(session, "ivanov"), _user(session, "petrov")
-        due = analytics.due_contacts(session, ivanov, today=today)
+        due = neglect.due_contacts(session, ivanov, today=today)
         assert [(d.name, d.abc, d.every, d.days, d.overdue) for d in due] == [
             ("Эпс", "A", 14, None, None),
             ("Гамма", "B", 30, 40, 10),
             ("Бета", "A", 14, 14, 0),
         ]
-        assert analytics.due_contacts(session, petrov, today=today) == []  # he sees none of them
+        assert neglect.due_contacts(session, petrov, today=today) == []  # he sees none of them
         assert [
-            d.name for d in analytics.due_contacts(session, ivanov, today=today, owner_id=petrov.id)
+            d.name for d in neglect.due_contacts(session, ivanov, today=today, owner_id=petrov.id)
         ] == []
         shown = agenda.for_user(
             session,

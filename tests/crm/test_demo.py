@@ -529,7 +529,7 @@ def test_two_years_of_sales_shaped_like_a_wholesalers(medium: demo.DemoData) -> 
 def test_invoices_mostly_paid_a_few_overdue(medium: demo.DemoData) -> None:
     """One invoice per shipment, due by the client's contract; most are paid, a realistic few
     overdue, and the receivables are what settling the payments leaves open."""
-    from crm import analytics, invoices
+    from crm import invoices, receivables
 
     assert len(medium.invoices) == len(medium.sales)
     by_sale = {(s.counterparty_id, s.sold_on, s.revenue) for s in medium.sales}
@@ -557,7 +557,7 @@ def test_invoices_mostly_paid_a_few_overdue(medium: demo.DemoData) -> None:
     # Chronic late payers: invoices more than 90 days overdue.
     late = [i for i in medium.invoices if i.paid_on is None and (today - i.due_on).days > 90]
     assert late and len({i.counterparty_id for i in late}) < len(clients) * 0.15
-    assert analytics.ageing_bucket(91) == 3
+    assert receivables.ageing_bucket(91) == 3
 
 
 def test_demo_deals_have_their_stage_history() -> None:

@@ -16,7 +16,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from sqlmodel import col
 
-from crm import analytics, changes, invoices, records, trade
+from crm import changes, invoices, receivables, records, trade
 from crm.database import Database
 from crm.errors import ImportFailed, PermissionDenied, ValidationFailed
 from crm.invoices import InvoiceRow, Open, named_invoices, settle_one
@@ -384,7 +384,7 @@ def test_the_ageing_buckets_on_their_boundary_days(database: Database) -> None:
     with database.write() as session:
         invoices.store_invoices(session, _user(session, "office"), rows)
     with database.read() as session:
-        found = analytics.receivables(session, _user(session, "office"), today=today)
+        found = receivables.receivables(session, _user(session, "office"), today=today)
         assert [r.name for r in found] == ["ООО Альфа", "ООО Гамма"]  # the most overdue first
         a = found[0]
         assert a.owed == D(511) and a.not_due == D(3) and a.overdue == D(508)
@@ -393,25 +393,25 @@ def test_the_ageing_buckets_on_their_boundary_days(database: Database) -> None:
         g = found[1]
         assert (g.owed, g.overdue, g.oldest_days, g.ageing) == (D(1000), D(0), None, [D(0)] * 4)
         # A salesperson sees his own clients' receivables only; ``only`` narrows to a segment's.
-        mine = analytics.receivables(session, _user(session, "ivanov"), today=today)
+        mine = receivables.receivables(session, _user(session, "ivanov"), today=today)
         assert [r.counterparty_id for r in mine] == [alfa]
-        assert analytics.receivables(session, _user(session, "petrov"), today=today)[0].name == (
+        assert receivables.receivables(session, _user(session, "petrov"), today=today)[0].name == (
             "ООО Гамма"
         )
-        assert analytics.receivables(
+        assert receivables.receivables(
             session, _user(session, "office"), today=today, only={gamma}
         ) == [g]
         petrov = _user(session, "petrov")
-        assert analytics.receivables(
+        assert receivables.receivables(
             session, _user(session, "office"), today=today, owner_id=petrov.id
         ) == [g]
         # Per salesperson: the clients' owners, the most overdue first.
-        owners = analytics.receivables_by_owner(found)
+        owners = receivables.receivables_by_owner(found)
         assert [(o.owner_id, o.clients, o.overdue_clients, o.owed, o.overdue) for o in owners] == [
             (_user(session, "ivanov").id, 1, 1, D(511), D(508)),
             (petrov.id, 1, 0, D(1000), D(0)),
         ]
-    assert [analytics.ageing_bucket(d) for d in (1, 30, 31, 60, 61, 90, 91, 5000)] == [
+    assert [receivables.ageing_bucket(d) for d in (1, 30, 31, 60, 61, 90, 91, 5000)] == [
         0,
         0,
         1,

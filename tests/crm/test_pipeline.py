@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from crm import analytics, records, reports, trade
+from crm import pipeline, records, reports, trade
 from crm.database import Database
 from crm.models import Counterparty, Deal, User
 from tests.conftest import make_user
@@ -169,7 +169,7 @@ def _user(session: Any, login: str) -> User:
     return session.execute(select(User).where(col(User.login) == login)).scalar_one()
 
 
-def _stages(f: analytics.Funnel) -> list[tuple[Any, ...]]:
+def _stages(f: pipeline.Funnel) -> list[tuple[Any, ...]]:
     return [
         (
             s.stage,
@@ -188,7 +188,7 @@ def test_the_funnel_by_hand(database: Database, tmp_path: Path) -> None:
     with database.read() as session:
         office, ivanov = _user(session, "office"), _user(session, "ivanov")
         petrov = _user(session, "petrov")
-        f = analytics.funnel(session, office, STARTS, ENDS)
+        f = pipeline.funnel(session, office, STARTS, ENDS)
         # 13 deals opened from 1 January 00:00 to 31 March 23:59 (the two outside left out). The
         # dollar deal counts at its stage, its amount is in no sum. Reached: new = all 13;
         # qualification = everything past new that is not lost (1 + 1 + 2 + 2 = 6); and so on.
@@ -211,7 +211,7 @@ def test_the_funnel_by_hand(database: Database, tmp_path: Path) -> None:
         assert (f.starts, f.ends) == (date(2026, 1, 1), date(2026, 3, 31))
 
         # Ivanov sees his client A only: petrov's three deals on C are not his.
-        mine = analytics.funnel(session, ivanov, STARTS, ENDS)
+        mine = pipeline.funnel(session, ivanov, STARTS, ENDS)
         assert _stages(mine) == [
             ("new", 1, D("100"), 10, 40.0, D("10.00")),
             ("qualification", 1, D("200"), 4, 75.0, D("40.00")),
@@ -222,13 +222,13 @@ def test_the_funnel_by_hand(database: Database, tmp_path: Path) -> None:
         ]
         assert round(mine.win_rate or 0, 2) == 16.67 and mine.other_currency == 0
         # The office asks for petrov's alone; petrov asking for ivanov's gets nothing of them.
-        his = analytics.funnel(session, office, STARTS, ENDS, owner_id=petrov.id)
+        his = pipeline.funnel(session, office, STARTS, ENDS, owner_id=petrov.id)
         assert [s.deals for s in his.stages] == [0, 0, 0, 1, 1, 1]
-        assert analytics.funnel(session, petrov, STARTS, ENDS, owner_id=ivanov.id).deals == 0
+        assert pipeline.funnel(session, petrov, STARTS, ENDS, owner_id=ivanov.id).deals == 0
         # One month earlier, the period ends a minute before the first of the deals.
-        assert analytics.funnel(session, office, date(2025, 12, 1), date(2025, 12, 1)).deals == 1
+        assert pipeline.funnel(session, office, date(2025, 12, 1), date(2025, 12, 1)).deals == 1
         with pytest.raises(ValueError, match="between 1990 and 2100"):
-            analytics.funnel(session, office, date(9999, 1, 1), date(9999, 12, 1))
+            pipeline.funnel(session, office, date(9999, 1, 1), date(9999, 12, 1))
 
         report = reports.funnel(session, f)
         row = report.rows[0]
@@ -240,7 +240,7 @@ def test_lost_reasons_grouped_by_hand(database: Database, tmp_path: Path) -> Non
     pipeline_company(database, tmp_path)
     with database.read() as session:
         office, ivanov = _user(session, "office"), _user(session, "ivanov")
-        got = analytics.lost(session, office, STARTS, ENDS)
+        got = pipeline.lost(session, office, STARTS, ENDS)
         # «Дорого», « дорого » and «дорого» are one reason, shown as typed most often (twice).
         assert [
             (r.reason, r.deals, r.amount, round(r.share, 2), round(r.amount_share or 0, 2))
@@ -251,7 +251,7 @@ def test_lost_reasons_grouped_by_hand(database: Database, tmp_path: Path) -> Non
             ("", 1, D("100"), 16.67, 5.71),  # no reason given
             ("Нет бюджета", 1, D("50"), 16.67, 2.86),
         ]
-        mine = analytics.lost(session, ivanov, STARTS, ENDS)
+        mine = pipeline.lost(session, ivanov, STARTS, ENDS)
         assert [(r.reason, r.deals) for r in mine] == [("дорого", 3), ("", 1), ("Нет бюджета", 1)]
         report = reports.lost(session, got, STARTS, ENDS)
         assert [r["reason"] for r in report.rows][2] == "не указана / not given"
@@ -259,12 +259,12 @@ def test_lost_reasons_grouped_by_hand(database: Database, tmp_path: Path) -> Non
 
 
 def test_spellings_keep_the_most_common_and_break_ties_alike() -> None:
-    assert analytics.spellings(["Дорого", " дорого "]) == {"дорого": "Дорого"}  # a tie: Д < д
-    assert analytics.spellings(["нет  бюджета", "Нет бюджета", "нет бюджета"]) == {
+    assert pipeline.spellings(["Дорого", " дорого "]) == {"дорого": "Дорого"}  # a tie: Д < д
+    assert pipeline.spellings(["нет  бюджета", "Нет бюджета", "нет бюджета"]) == {
         "нет бюджета": "нет бюджета"
     }
-    assert analytics.spellings([None, "", "  "]) == {"": ""}
-    assert analytics.text_key("  Выбрали   КОНКУРЕНТА ") == "выбрали конкурента"
+    assert pipeline.spellings([None, "", "  "]) == {"": ""}
+    assert pipeline.text_key("  Выбрали   КОНКУРЕНТА ") == "выбрали конкурента"
 
 
 def test_sources_by_hand(database: Database, tmp_path: Path) -> None:
@@ -284,7 +284,7 @@ def test_sources_by_hand(database: Database, tmp_path: Path) -> None:
                     r.won_amount,
                     r.revenue,
                 )
-                for r in analytics.sources(session, who, STARTS, ENDS, **kw)
+                for r in pipeline.sources(session, who, STARTS, ENDS, **kw)
             ]
 
         # «Сайт» and « сайт»: one channel, spelled «Сайт» six times (A and five deals) against
@@ -304,7 +304,7 @@ def test_sources_by_hand(database: Database, tmp_path: Path) -> None:
         petrov = _user(session, "petrov")
         assert [r[0] for r in rows(office, owner_id=petrov.id)] == ["Выставка", ""]
         report = reports.sources(
-            session, analytics.sources(session, office, STARTS, ENDS), STARTS, ENDS
+            session, pipeline.sources(session, office, STARTS, ENDS), STARTS, ENDS
         )
         assert report.rows[-1]["source"] == "не указан / not given"
 
@@ -328,7 +328,7 @@ def test_activity_by_hand(database: Database, tmp_path: Path) -> None:
                     r.cancelled,
                     r.total,
                 )
-                for r in analytics.activity(session, who, STARTS, ENDS, now=NOW, **kw)
+                for r in pipeline.activity(session, who, STARTS, ENDS, now=NOW, **kw)
             ]
 
         # Ivanov: two calls (one at the period's first moment) and a meeting done, a letter
@@ -340,10 +340,10 @@ def test_activity_by_hand(database: Database, tmp_path: Path) -> None:
         assert rows(ivanov) == [(ivanov.id, 2, 1, 0, 3, 1, 1, 1, 6)]  # petrov's client is hidden
         assert rows(office, owner_id=petrov.id) == [(petrov.id, 1, 0, 0, 1, 0, 1, 0, 2)]
         # Later, the call planned for 25 March is overdue too.
-        later = analytics.activity(session, ivanov, STARTS, ENDS, now=_at("2026-06-01T00:00"))
+        later = pipeline.activity(session, ivanov, STARTS, ENDS, now=_at("2026-06-01T00:00"))
         assert (later[0].planned, later[0].overdue) == (0, 2)
         report = reports.activity(
-            session, analytics.activity(session, office, STARTS, ENDS, now=NOW), STARTS, ENDS
+            session, pipeline.activity(session, office, STARTS, ENDS, now=NOW), STARTS, ENDS
         )
         assert [(r["login"], r["call"], r["overdue"]) for r in report.rows] == [
             ("ivanov", 2, 1),
@@ -355,13 +355,13 @@ def test_empty_data_and_unknown_owners(database: Database) -> None:
     make_user(database, "ivanov")
     with database.read() as session:
         ivanov = _user(session, "ivanov")
-        f = analytics.funnel(session, ivanov, STARTS, ENDS)
+        f = pipeline.funnel(session, ivanov, STARTS, ENDS)
         assert f.deals == 0 and f.win_rate is None and f.forecast == 0
         assert [s.reached for s in f.stages] == [0] * 6
         assert all(s.conversion is None for s in f.stages)
-        assert analytics.lost(session, ivanov, STARTS, ENDS) == []
-        assert analytics.sources(session, ivanov, STARTS, ENDS) == []
-        assert analytics.activity(session, ivanov, STARTS, ENDS, now=NOW) == []
+        assert pipeline.lost(session, ivanov, STARTS, ENDS) == []
+        assert pipeline.sources(session, ivanov, STARTS, ENDS) == []
+        assert pipeline.activity(session, ivanov, STARTS, ENDS, now=NOW) == []
         for name in reports.PIPELINE:
             report = reports.pipeline(session, ivanov, name, STARTS, ENDS, now=NOW)
             assert report.name == name and report.as_json()["columns"]

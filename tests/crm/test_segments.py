@@ -15,7 +15,18 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlmodel import col
 
-from crm import access, analytics, completeness, records, reports, segments, trade
+from crm import (
+    access,
+    analytics,
+    completeness,
+    neglect,
+    pipeline,
+    records,
+    reports,
+    sales,
+    segments,
+    trade,
+)
 from crm.database import Database
 from crm.errors import NotFound, ValidationFailed
 from crm.models import Counterparty, Segment, User
@@ -412,7 +423,7 @@ def test_abc_over_a_segment_ranks_within_it_and_its_totals_add_up(
                 (c.counterparty_id, c.abc) for c in expected
             ]
             # The same as the whole classification over the members' summaries by hand.
-            data = analytics.sums(session, actor, START, END)
+            data = sales.sums(session, actor, START, END)
             by_hand = analytics.classify(
                 session, actor, START, END, data={cp: v for cp, v in data.items() if cp in only}
             )
@@ -462,8 +473,8 @@ def test_every_analysis_over_a_segment_is_the_analysis_restricted_to_its_members
         office = _actor(session, "office")
         only = segments.members(session, office, {"kinds": ["client"], "tags": ["vip", "-"]})
         assert 0 < len(only) < len(world["ids"])
-        neglected = analytics.neglected(session, office, 30, today=today, kinds=())
-        assert analytics.neglected(session, office, 30, today=today, kinds=(), only=only) == [
+        neglected = neglect.neglected(session, office, 30, today=today, kinds=())
+        assert neglect.neglected(session, office, 30, today=today, kinds=(), only=only) == [
             n for n in neglected if n.counterparty_id in only
         ]
         scores = completeness.scores(session, office, today)
@@ -471,21 +482,21 @@ def test_every_analysis_over_a_segment_is_the_analysis_restricted_to_its_members
             (s.counterparty_id, s.score)
             for s in completeness.scores(session, office, today, only=only)
         ] == [(s.counterparty_id, s.score) for s in scores if s.counterparty_id in only]
-        funnel = analytics.funnel(session, office, starts, ends, only=only)
+        funnel = pipeline.funnel(session, office, starts, ends, only=only)
         assert funnel.deals == len(only)  # one deal each
-        lost = analytics.lost(session, office, starts, ends, only=only)
+        lost = pipeline.lost(session, office, starts, ends, only=only)
         lost_members = [n for n, cp in enumerate(world["ids"]) if cp in only and n % 4 == 1]
         assert sum(r.deals for r in lost) == len(lost_members)
-        sources = analytics.sources(session, office, starts, ends, only=only)
+        sources = pipeline.sources(session, office, starts, ends, only=only)
         assert sum(r.new for r in sources) == len(only)
         assert sum(r.deals for r in sources) == len(only)
         now = datetime.now(UTC)
-        everyone = analytics.activity(session, office, starts, ends, now=now)
+        everyone = pipeline.activity(session, office, starts, ends, now=now)
         assert sum(r.done for r in everyone) == len(world["ids"])
-        assert analytics.activity(session, office, starts, ends, now=now, only=None) == everyone
-        within = analytics.activity(session, office, starts, ends, now=now, only=only)
+        assert pipeline.activity(session, office, starts, ends, now=now, only=None) == everyone
+        within = pipeline.activity(session, office, starts, ends, now=now, only=only)
         assert sum(r.done_by_kind["call"] for r in within) == len(only)
-        assert analytics.activity(session, office, starts, ends, now=now, only=set()) == []
+        assert pipeline.activity(session, office, starts, ends, now=now, only=set()) == []
         # A report names the segment it was computed over.
         segment = Segment(id="s1", name="VIP клиенты", criteria={})
         report = reports.in_segment(reports.neglected(session, neglected, 30), segment)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from crm import accounts, analytics, records, reports, trade
+from crm import accounts, analytics, periods, records, reports, trade
 from crm.database import Database
 from crm.models import User
 from crm.models.trade import ClassMark, ClassRun
@@ -52,7 +52,7 @@ def _today() -> date:
 
 def _period() -> list[date]:
     starts, ends = reports.default_period(_today())
-    return analytics.months(starts, ends)
+    return periods.months(starts, ends)
 
 
 def _seed_sales(database: Database, tmp_path: Path) -> dict[str, str]:
@@ -249,7 +249,7 @@ def _section(html: str, name: str) -> str:
         "/reports?to=banana",
         "/reports?from=2026-05&to=2026-01",
         "/reports?from=1900-01&to=2026-01",
-        "/reports?from=1950-01&to=1950-06",  # before any company's history (crm.analytics.YEARS)
+        "/reports?from=1950-01&to=1950-06",  # before any company's history (crm.periods.YEARS)
         "/reports?from=9999-01&to=9999-12",
         "/reports?days=0",
         "/reports?days=3651",

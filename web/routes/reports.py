@@ -9,7 +9,7 @@ deals created in the period the funnel (with bars), the lost reasons, the source
 clients, and every person's contacts — done, planned, overdue (``crm.reports.PIPELINE``); and how
 complete the cards are (``crm.completeness``, every rule, scored today): per salesperson, and the
 worst 50 cards with what each misses; and what the clients owe on their invoices today
-(``crm.analytics.receivables``): per salesperson, and the 100 most overdue clients, overdue amounts
+(``crm.receivables``): per salesperson, and the 100 most overdue clients, overdue amounts
 marked.
 ``/reports/export/{abc|matrix|rfm|neglected|moves|funnel|lost|sources|activity|completeness|completeness-owners|receivables|receivables-owners}.{xlsx|csv}``
 with the same query gives the whole report as a file (``crm.exports``). A query that cannot be read answers 400.
@@ -35,10 +35,11 @@ from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm import analytics, completeness, exports, reports, trade
+from crm import analytics, completeness, exports, neglect, periods, reports, trade
 from crm import segments as saved
 from crm.errors import MalformedInput, NotFound
 from crm.models import ContactRule
+from crm.pipeline import INTERACTION_KINDS
 from crm.reports import Report
 from web.home import Home
 from web.i18n import N_
@@ -157,7 +158,7 @@ def asked(request: Request, today: date) -> Asked:
         starts, ends = reports.period(params.get("from") or None, params.get("to") or None, today)
     except ValueError as exc:
         raise MalformedInput(str(exc)) from None
-    starts, ends = analytics.month_start(starts), analytics.last_day(analytics.month_start(ends))
+    starts, ends = periods.month_start(starts), periods.last_day(periods.month_start(ends))
     basis = params.get("basis") or "revenue"
     if basis not in analytics.BASES:
         raise MalformedInput(f"the basis is one of {', '.join(analytics.BASES)}")
@@ -170,7 +171,7 @@ def asked(request: Request, today: date) -> Asked:
     segment = params.get("segment") or ""
     if len(segment) > 200 or "\x00" in segment:
         raise MalformedInput("segment is a saved segment's id")
-    return Asked(starts, analytics.last_day(analytics.month_start(ends)), basis, days, segment)
+    return Asked(starts, periods.last_day(periods.month_start(ends)), basis, days, segment)
 
 
 def _segment(db: Session, visit: Visit, ask: Asked) -> tuple[Any, set[str] | None]:
@@ -202,12 +203,12 @@ def _moves(db: Session, visit: Visit, today: date, only: set[str] | None = None)
 def _neglected(
     db: Session, visit: Visit, days: int, today: date, only: set[str] | None = None
 ) -> Report:
-    items = analytics.neglected(db, visit.user, days, today=today, only=only)
+    items = neglect.neglected(db, visit.user, days, today=today, only=only)
     return reports.neglected(db, items, days)
 
 
 def _due(db: Session, visit: Visit, today: date, only: set[str] | None = None) -> Report:
-    return reports.due(db, analytics.due_contacts(db, visit.user, today=today, only=only))
+    return reports.due(db, neglect.due_contacts(db, visit.user, today=today, only=only))
 
 
 def _contact_rules(db: Session) -> list[ContactRule]:
@@ -302,7 +303,7 @@ async def show(request: Request, home: Home) -> Response:
             sources=pipeline["sources"],
             activity=pipeline["activity"],
             kind_names=KIND_NAMES,
-            interaction_kinds=analytics.INTERACTION_KINDS,
+            interaction_kinds=INTERACTION_KINDS,
             not_given=reports.NOT_GIVEN,
             no_source=reports.NO_SOURCE,
             completeness=complete,
