@@ -561,14 +561,15 @@ def remove(session: Session, record: Any) -> None:
 
 def _delete(session: Session, record: Any) -> None:
     # A mailing's note of whom it wrote to goes with the client (and its letters); when only the
-    # person goes, it stays without them.
-    if isinstance(record, Counterparty):
+    # person goes, it stays without them. (The server's: a laptop's replica holds no such table.)
+    server = changes.on_server(session)
+    if server and isinstance(record, Counterparty):
         session.execute(
             sql_delete(MailingRecipient)
             .where(col(MailingRecipient.counterparty_id) == record.id)
             .execution_options(synchronize_session=False)
         )
-    elif isinstance(record, ContactPerson):
+    elif server and isinstance(record, ContactPerson):
         session.execute(
             sql_update(MailingRecipient)
             .where(col(MailingRecipient.contact_person_id) == record.id)

@@ -237,7 +237,7 @@ def _apply(
     if m["op"] == "resolve":
         resolve(session, user, m["conflict_id"], m["choice"], m["value"], device.id)
         return {"status": "applied"}
-    m, note = _to_survivor(session, user, m)
+    m, note = _to_survivor(session, user, device, m)
     if note is not None:
         return {"status": "applied", "note": note}
     rt = records.record_type(m["type"])
@@ -251,7 +251,7 @@ def _apply(
 
 
 def _to_survivor(
-    session: Session, user: User, m: dict[str, Any]
+    session: Session, user: User, device: Device, m: dict[str, Any]
 ) -> tuple[dict[str, Any], str | None]:
     """A mutation made offline before its counterparty was merged into another, aimed at the
     survivor (``crm.merge``): an edit of the absorbed counterparty edits the survivor (with no base:
@@ -272,6 +272,10 @@ def _to_survivor(
         if session.get(Counterparty, m["id"]) is None:
             survivor = survivor_of(m["id"])
             if survivor is None and merge.survivor_of(session, m["id"]) is not None:
+                # Said only to a laptop that held it: to any other the id is as unknown as a made
+                # up one (a merge must not tell a stranger that a hidden client existed).
+                if not told.was_told(session, device.id, ("counterparties", m["id"])):
+                    raise NotFound(f"counterparty {m['id']} not found")
                 raise NotFound(
                     f"counterparty {m['id']} was merged into another one you may not see"
                 )
