@@ -144,3 +144,53 @@ def test_a_substitute_named_on_the_board_is_told_on_their_agenda_and_the_absent_
     page = web.get(f"/counterparties/{cp}")
     assert page.status_code == 200 and "ООО Отпускное" in page.text
     assert "замещает Пользователь petrov" in page.text
+
+
+def test_an_absence_is_changed_and_deleted_from_the_board_by_whoever_keeps_it(web: Web) -> None:
+    from datetime import timedelta
+
+    from tests.web.conftest import home_today
+
+    ivanov = user(web.database, "ivanov")
+    petrov = user(web.database, "petrov")
+    user(web.database, "boss", role="manager")
+    today = home_today()
+    absence = create(
+        web.database,
+        ivanov,
+        "absences",
+        kind="vacation",
+        starts_on=today,
+        ends_on=today + timedelta(days=2),
+    )
+    # A colleague sees the day on the board, not a way to change it; asking anyway: 403.
+    web.sign_in("petrov")
+    assert f"/absences/{absence.id}" not in web.get("/whereabouts").text
+    assert web.get(f"/absences/{absence.id}").status_code == 403
+    # The manager changes its end and names a substitute; then takes the substitute off again.
+    web.sign_in("boss")
+    assert f"/absences/{absence.id}" in web.get("/whereabouts").text
+    page = web.get(f"/absences/{absence.id}")
+    assert page.status_code == 200 and "Пользователь ivanov" in page.text
+    ends = (today + timedelta(days=4)).isoformat()
+    r = web.post(
+        f"/absences/{absence.id}",
+        {
+            "kind": "vacation",
+            "starts_on": today.isoformat(),
+            "ends_on": ends,
+            "version": "1",
+            "substitute_id": petrov.id,
+        },
+    )
+    assert r.status_code == 303, r.text
+    [stored] = _absences(web)
+    assert (stored.ends_on.isoformat(), stored.substitute_id) == (ends, petrov.id)
+    # Refused beside the field: the end before the start.
+    r = web.post(
+        f"/absences/{absence.id}",
+        {"kind": "vacation", "starts_on": ends, "ends_on": today.isoformat(), "version": "2"},
+    )
+    assert r.status_code == 422 and 'aria-invalid="true"' in r.text
+    r = web.post(f"/absences/{absence.id}/delete", {})
+    assert r.status_code == 303 and _absences(web) == []

@@ -1,5 +1,6 @@
 """Where is everyone (issue 15): a week's board of the staff — office, at a client, business trip
-and city, vacation, sick leave, day off — and a form to enter an absence.
+and city, vacation, sick leave, day off — a form to enter an absence, and one to change or delete
+it (its dates, its substitute), reached from its days on the board by whoever keeps it.
 
 The board is ``crm.whereabouts.board`` over the home's session (the server's database or a
 laptop's replica). An absence is written through the home's ``create`` (``crm.records``: the API's
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm import access, records, whereabouts
-from crm.errors import MalformedInput
+from crm.errors import MalformedInput, PermissionDenied
 from crm.models.enums import AbsenceKind
 from web.home import Home
 from web.visit import Visit, read_form, signed_in, written
@@ -66,6 +67,7 @@ def _page(
         previous=(first - timedelta(days=DAYS)).isoformat(),
         following=(first + timedelta(days=DAYS)).isoformat(),
         people=people,
+        keeps={user_id for user_id, _name in people},
         # A substitute may be any colleague on the board (crm.rules refuses the absent one).
         colleagues=[(r.user_id, r.name) for r in rows],
         kinds=KINDS,
@@ -110,3 +112,76 @@ def _is_date(raw: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _absence_page(
+    db: Session,
+    visit: Visit,
+    absence_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    absence = records.get(db, visit.user, ABSENCES, absence_id)  # 404 as for any record
+    if not access.can_write(db, visit.user, absence):
+        raise PermissionDenied(f"you may see but not change absence {absence_id}")
+    zone = ZoneInfo(visit.home.timezone)
+    rows = whereabouts.board(db, visit.user, _monday(None, datetime.now(zone).date()), 1, zone=zone)
+    names = dict((r.user_id, r.name) for r in rows)
+    shown = values or {
+        "kind": absence.kind,
+        "starts_on": absence.starts_on.isoformat(),
+        "ends_on": absence.ends_on.isoformat(),
+        "city": absence.city or "",
+        "notes": absence.notes or "",
+        "substitute_id": absence.substitute_id or "",
+    }
+    return visit.page(
+        db,
+        "absence.html",
+        status_code=status_code,
+        absence=absence,
+        person=names.get(absence.user_id, ""),
+        colleagues=[(r.user_id, r.name) for r in rows if r.user_id != absence.user_id],
+        kinds=KINDS,
+        values=shown,
+        errors=errors or {},
+        other_errors={k: v for k, v in (errors or {}).items() if k not in FIELDS},
+    )
+
+
+async def edit(request: Request, home: Home) -> Response:
+    absence_id = request.path_params["absence_id"]
+    return await signed_in(request, home, lambda db, visit: _absence_page(db, visit, absence_id))
+
+
+async def save(request: Request, home: Home) -> Response:
+    """Change an absence: its kind, days, city, notes and substitute (not whose it is)."""
+    absence_id = request.path_params["absence_id"]
+    form = await read_form(request)
+    values = {name: str(form.get(name, "")).strip() for name in FIELDS if name != "user_id"}
+    raw_version = str(form.get("version", ""))
+    version = int(raw_version) if raw_version.isdigit() else None
+    data: dict[str, Any] = {k: (v or None) for k, v in values.items()}
+
+    def work(db: Session, visit: Visit) -> Response:
+        made = home.update(db, visit.user, ABSENCES, absence_id, data, version)
+        return visit.redirect(f"/whereabouts?from={made.starts_on.isoformat()}#row-{made.user_id}")
+
+    def again(db: Session, visit: Visit, errors: dict[str, str]) -> Response:
+        return _absence_page(db, visit, absence_id, values=values, errors=errors, status_code=422)
+
+    return await written(request, home, work, form=form, again=again)
+
+
+async def delete(request: Request, home: Home) -> Response:
+    absence_id = request.path_params["absence_id"]
+    form = await read_form(request)
+
+    def work(db: Session, visit: Visit) -> Response:
+        absence = records.get(db, visit.user, ABSENCES, absence_id)  # 404 before anything else
+        home.delete(db, visit.user, ABSENCES, absence_id)
+        return visit.redirect(f"/whereabouts?from={absence.starts_on.isoformat()}")
+
+    return await signed_in(request, home, work, write=True, form=form)
