@@ -91,7 +91,12 @@ def whereabouts_show(
             "user_id": r.user_id,
             "name": r.name,
             "days": [
-                {"day": d.isoformat(), "kind": w.kind, "detail": w.detail}
+                {
+                    "day": d.isoformat(),
+                    "kind": w.kind,
+                    "detail": w.detail,
+                    "substitute": w.substitute,
+                }
                 for d, w in zip(days, r.days, strict=True)
             ],
         }
@@ -100,7 +105,13 @@ def whereabouts_show(
     table = Table("Сотрудник / Employee", *(d.strftime("%a %d.%m") for d in days))
     for r in rows:
         table.add_row(
-            r.name, *(w.kind + (f" ({clip(w.detail, 30)})" if w.detail else "") for w in r.days)
+            r.name,
+            *(
+                w.kind
+                + (f" ({clip(w.detail, 30)})" if w.detail else "")
+                + (f" → {clip(w.substitute, 30)}" if w.substitute else "")
+                for w in r.days
+            ),
         )
     listing(table, items, as_json=as_json)
 

@@ -141,9 +141,12 @@ def merges_command(
     table = Table(
         "Когда / When", "Кто / Who", "Поглощён / Absorbed", "Перенесено / Moved", "Взято / Taken"
     )
+    from crm.console import ZONE_LABEL, when
+
+    table.columns[0].header = f"Когда, {ZONE_LABEL} / When"
     for row in rows:
         table.add_row(
-            row["merged_at"],
+            when(row["merged_at"]),
             who.get(row["merged_by"], row["merged_by"]),
             f"{row['absorbed'].get('legal_name')} ({row['absorbed_id']})",
             ", ".join(f"{n} {name}" for name, n in row["moved"].items()),
