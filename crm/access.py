@@ -140,6 +140,17 @@ def writable_counterparties(actor: User | _Placeholder) -> ColumnElement[bool]:
     return or_(*conds)
 
 
+def shareable_counterparties(actor: User) -> ColumnElement[bool]:
+    """SQL condition on ``Counterparty`` true exactly for rows whose shares ``actor`` keeps
+    (``_keeps_shares``): its owner's, their manager's, an admin's."""
+    if actor.role == Role.ADMIN:
+        return true()
+    conds: list[ColumnElement[bool]] = [col(Counterparty.owner_id) == actor.id]
+    if actor.role == Role.MANAGER and actor.team_id is not None:
+        conds.append(col(Counterparty.owner_id).in_(_team_members(actor.team_id)))
+    return or_(*conds)
+
+
 @dataclass(frozen=True)
 class _Placeholder:
     """Stands for a user in a statement built once per kind of user, with the values bound later."""

@@ -202,8 +202,12 @@ def _writable(rt: records.RecordType, user: User) -> ColumnElement[bool]:
             col(Reminder.created_by) == user.id,
             col(Reminder.counterparty_id).in_(editable),
         )
-    if model in (ContactPerson, Deal, Share):
+    if model in (ContactPerson, Deal):
         return model.counterparty_id.in_(editable)
+    if model is Share:  # made and taken back by who decides who sees the client (crm.access)
+        return col(Share.counterparty_id).in_(
+            select(col(Counterparty.id)).where(access.shareable_counterparties(user))
+        )
     return false()
 
 
