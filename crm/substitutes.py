@@ -79,6 +79,12 @@ def sweep(session: Session, day: date | None = None) -> set[str]:
     return owners
 
 
+def due() -> bool:
+    """Whether this process has not yet seen today swept (checked before handing the sweep to a
+    thread: every pull asks, and almost always the answer is no)."""
+    return _swept[0] != clock.today()
+
+
 def sweep_if_due(database: Database) -> set[str]:
     """Run :func:`sweep` unless this process already saw today swept (a pull's first step)."""
     day = clock.today()

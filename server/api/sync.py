@@ -115,7 +115,8 @@ async def pull(request: Request) -> Response:
     schema = _versions(request)
     body = await read_json(request)
     # A substitute's cover that began or ended today is entered before the first sync reads.
-    await run_in_threadpool(substitutes.sweep_if_due, db(request))
+    if substitutes.due():
+        await run_in_threadpool(substitutes.sweep_if_due, db(request))
     answer, device_id, keeps = await as_caller(
         request,
         lambda s, u, d: (
@@ -139,7 +140,8 @@ async def bootstrap(request: Request) -> Response:
     schema = _versions(request)
     body = await read_json(request)
     # A substitute's cover that began or ended today is entered before the first sync reads.
-    await run_in_threadpool(substitutes.sweep_if_due, db(request))
+    if substitutes.due():
+        await run_in_threadpool(substitutes.sweep_if_due, db(request))
     answer, device_id, keeps = await as_caller(
         request,
         lambda s, u, d: (
