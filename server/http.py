@@ -281,6 +281,17 @@ def check_request_line(request: Request) -> None:
         check_text(name + value, f"query parameter {name}")
 
 
+def as_caller_in(
+    session: Session, request: Request, work: Callable[[Session, User, Device], T]
+) -> T:
+    """``as_caller``'s checks and ``work`` for a write, in a transaction someone else opened and
+    commits (``sync.group``: a push written with others)."""
+    user, device = caller(session, request)
+    check_request_line(request)
+    accounts.touch_device(session, device)
+    return work(session, user, device)
+
+
 async def as_user(request: Request, work: Callable[[Session, User], T], *, write: bool) -> T:
     """``as_caller`` for work that needs only the user."""
     return await as_caller(request, lambda session, user, _device: work(session, user), write=write)

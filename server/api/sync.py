@@ -23,11 +23,20 @@ from starlette.routing import Route
 from crm import substitutes
 from crm.errors import MalformedInput, Overloaded
 from crm.models import Device, User
-from server.http import as_caller, as_user, authenticated, db, json_response, read_json
+from server.http import (
+    as_caller,
+    as_caller_in,
+    as_user,
+    authenticated,
+    db,
+    json_response,
+    read_json,
+)
 from sync import bootstrap as bootstrap_verb
 from sync import conflicts, held, protocol, versions
 from sync import pull as pull_verb
 from sync import push as push_verb
+from sync.group import PushGroups
 
 
 def _versions(request: Request) -> int:
@@ -55,7 +64,9 @@ async def push(request: Request) -> Response:
     def work(session: Session, user: User, device: Device) -> dict[str, Any]:
         return push_verb.push(session, user, device, body)
 
-    return json_response(await as_caller(request, work, write=True))
+    # Written with the pushes that arrive meanwhile (``sync.group``), answered after the commit.
+    groups: PushGroups = request.app.state.push_groups
+    return json_response(await groups.run(lambda session: as_caller_in(session, request, work)))
 
 
 # What a busy server asks a laptop to wait before it tries again; the agent adds up to half again

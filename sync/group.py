@@ -1,0 +1,127 @@
+"""Group commit: pushes that arrive while another is being written share the next write.
+
+A push holds the data-version row from the moment it takes its version until it commits (versions
+must follow commit order, or a pull could step past a late commit), so pushes are written one at a
+time however many arrive. Alone, a push is written at once, in a transaction of its own, as before.
+Under load, the pushes that arrive while one transaction is being written wait for it and then go
+together, at most ``most`` of them: one transaction, one version, one commit. Each push runs in a
+savepoint of its own, so it is still all or nothing by itself: a push refused (a sequence gap, a
+revoked device, a rule) is rolled back alone and answered with its own error, and the others of
+the group go on. Each is answered only after the group's commit. If the commit itself fails, each
+push of the group is written again alone, so one push cannot fail the others.
+
+Written in the order they arrived, the group gives every push what it would have had one after the
+other: a later push of the group sees what the earlier ones wrote (a device's two pushes, a field
+two laptops changed), and the change log names each change's device, as a push's own write does.
+
+One ``PushGroups`` per server process, driven from its event loop (no lock: arriving, and starting
+the writer, happen on the loop's thread); the writes run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from anyio.to_thread import run_sync
+from sqlmodel import Session
+
+from crm import changes
+from crm.database import Database
+
+log = logging.getLogger(__name__)
+
+# At most this many pushes in one transaction: enough to write a crowd in few commits, few enough
+# that the first of a group does not wait long behind the rest (a push is a few milliseconds).
+MOST = 32
+
+
+@dataclass
+class _Waiting:
+    work: Callable[[Session], Any]
+    done: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class PushGroups:
+    """Writes ``run``'s work, alone or in a group with the others waiting (see the module)."""
+
+    def __init__(self, database: Database, *, most: int = MOST) -> None:
+        self.database = database
+        self.most = most
+        self._waiting: list[_Waiting] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.groups = 0  # transactions written, and the pushes in them (for the benchmark)
+        self.pushes = 0
+
+    async def run(self, work: Callable[[Session], Any]) -> Any:
+        """``work(session)`` in a write shared with the pushes waiting now; its result, or its error."""
+        entry = _Waiting(work)
+        self._waiting.append(entry)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_waiting())
+        return await entry.done
+
+    async def _write_waiting(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting[: self.most], self._waiting[self.most :]
+                try:
+                    outcomes = await run_sync(self._write, group)
+                except BaseException as exc:  # the thread pool itself failed: tell every waiter
+                    outcomes = [(False, exc)] * len(group)
+                    if not isinstance(exc, Exception):
+                        self._answer(group, outcomes)
+                        raise
+                self._answer(group, outcomes)
+        finally:
+            self._writer = None
+
+    @staticmethod
+    def _answer(group: list[_Waiting], outcomes: list[tuple[bool, Any]]) -> None:
+        for entry, (ok, value) in zip(group, outcomes, strict=True):
+            if entry.done.done():  # its request was cancelled (the client went away)
+                continue
+            if ok:
+                entry.done.set_result(value)
+            else:
+                entry.done.set_exception(value)
+
+    def _write(self, group: list[_Waiting]) -> list[tuple[bool, Any]]:
+        self.groups += 1
+        self.pushes += len(group)
+        if len(group) == 1:
+            return [self._alone(group[0])]
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.database.write() as session:
+                for entry in group:
+                    # Each push names its own device (``crm.changes.from_device``); none inherits
+                    # the one before it in the group.
+                    if isinstance(session, changes.ServerWrite):
+                        session.device_id = None
+                    try:
+                        with session.begin_nested():
+                            outcomes.append((True, entry.work(session)))
+                    except Exception as exc:  # noqa: BLE001 - this push's own answer; the others go on
+                        outcomes.append((False, exc))
+        except Exception:  # noqa: BLE001 - the commit failed: each alone, so none fails the others
+            log.warning(
+                "a group of %d pushes failed to commit; writing each alone",
+                len(group),
+                exc_info=True,
+            )
+            return [self._alone(entry) for entry in group]
+        return outcomes
+
+    def _alone(self, entry: _Waiting) -> tuple[bool, Any]:
+        try:
+            with self.database.write() as session:
+                result = entry.work(session)
+        except Exception as exc:  # noqa: BLE001 - the push's answer
+            return False, exc
+        return True, result

@@ -1,0 +1,160 @@
+"""Group commit of pushes (issue 16, ``sync.group``): pushes arriving together share one write, and
+each is still all or nothing by itself and answered after the commit."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from crm import accounts, changes
+from crm.database import Database
+from crm.models import Counterparty
+from sync.group import PushGroups
+from tests.server.conftest import Api
+from tests.server.test_sync_api import Laptop, _create
+
+CROWD = 24
+
+
+def _together(api: Api, requests: list[tuple[Laptop, dict[str, Any]]]) -> list[httpx.Response]:
+    """Every push sent at once to the app in one event loop, so that they arrive together."""
+    app = api.client.app
+
+    async def send() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.post("/sync/v1/push", json=body, headers=laptop.headers)
+                        for laptop, body in requests
+                    )
+                )
+            )
+
+    return asyncio.run(send())
+
+
+def _body(laptop: Laptop, *mutations: dict[str, Any], seq: int | None = None) -> dict[str, Any]:
+    numbered = []
+    for m in mutations:
+        laptop.seq += 1
+        numbered.append({"seq": seq or laptop.seq, "client_time": "2026-11-20T10:00:00Z", **m})
+    return {"device_id": laptop.device_id, "mutations": numbered}
+
+
+def test_a_crowd_is_written_in_few_transactions_each_push_answered_for_itself(api: Api) -> None:
+    api.user("ivanov")
+    laptops = [Laptop(api, "ivanov", f"Ноутбук {i}") for i in range(CROWD)]
+    made = [_create(legal_name=f"ООО Толпа {i}") for i in range(CROWD)]
+    for laptop, m in zip(laptops, made, strict=True):
+        laptop.versions[m["id"]] = laptop.push(m)["version"]
+    # Every laptop changes its own client's notes, all at once.
+    requests = [
+        (laptop, _body(laptop, laptop.update(m["id"], notes=f"Заметка {i}")))
+        for i, (laptop, m) in enumerate(zip(laptops, made, strict=True))
+    ]
+    # Three that must fail alone: a gap in a laptop's numbers, a revoked laptop, a malformed push.
+    gap, revoked, broken = (Laptop(api, "ivanov", name) for name in ("Пропуск", "Отозван", "Мусор"))
+    requests.append((gap, _body(gap, _create(legal_name="ООО Пропуск"), seq=5)))
+    requests.append((revoked, _body(revoked, _create(legal_name="ООО Отозван"))))
+    requests.append(
+        (broken, {"device_id": broken.device_id, "mutations": [{"seq": 1, "op": "create"}]})
+    )
+    with api.database.write() as session:
+        accounts.revoke_device(session, None, revoked.device_id)
+    groups: PushGroups = api.client.app.state.push_groups  # type: ignore[attr-defined]
+    before = groups.groups, groups.pushes
+
+    answers = _together(api, requests)
+
+    written = groups.groups - before[0]
+    # (the revoked laptop is turned away at the door, before any write)
+    assert groups.pushes - before[1] == len(requests) - 1
+    assert written < len(requests) / 2, f"{written} transactions for {len(requests)} pushes"
+    for (laptop, _sent), answer in zip(requests[:CROWD], answers, strict=False):
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["results"][0]["status"] == "applied", answer.text
+        assert answer.json()["last_seq"] == laptop.seq
+    assert answers[CROWD].status_code == 409 and "expected mutation 1" in answers[CROWD].text
+    assert answers[CROWD + 1].status_code == 401
+    assert answers[CROWD + 2].status_code == 400
+    with api.database.read() as session:
+        stored = {cp.id: cp.notes for cp in session.execute(select(Counterparty)).scalars()}
+        assert stored == {m["id"]: f"Заметка {i}" for i, m in enumerate(made)}
+        # Each change names the laptop that pushed it, not the group's first; a group's pushes
+        # share its version.
+        versions = set()
+        for laptop, m in zip(laptops, made, strict=True):
+            version, device = changes.field_versions(session, "counterparties", m["id"])["notes"]
+            assert device == laptop.device_id
+            versions.add(version)
+        assert len(versions) <= written
+    # The laptops carry on after the crowd: the one with a gap resends from 1.
+    gap.seq = 0
+    gap.push(_create(legal_name="ООО Пропуск"))
+
+
+def test_a_push_and_its_retry_in_one_group_apply_once(api: Api) -> None:
+    """A laptop that timed out resends its push while the first is still waiting to be written:
+    both land in one group, and the second is answered as the replay it is."""
+    api.user("ivanov")
+    laptop = Laptop(api, "ivanov")
+    body = _body(laptop, _create(legal_name="ООО Повтор"))
+    crowd = [Laptop(api, "ivanov", f"Другой {i}") for i in range(6)]
+    requests = [(c, _body(c, _create(legal_name=f"ООО Другая {i}"))) for i, c in enumerate(crowd)]
+    answers = _together(api, [*requests, (laptop, body), (laptop, body)])
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    assert answers[-2].json()["last_seq"] == answers[-1].json()["last_seq"] == 1
+    assert {a.json()["results"][0]["status"] for a in answers[-2:]} == {"applied"}
+    with api.database.read() as session:
+        names = list(session.execute(select(Counterparty.legal_name)).scalars())
+    assert names.count("ООО Повтор") == 1 and len(names) == 7
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_a_group_whose_commit_fails_is_written_again_push_by_push(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One failed commit (a full disk, a serialisation failure) does not fail the group's pushes:
+    each is written alone; one that fails alone gets its own error and the others land."""
+    groups = PushGroups(database)
+    real_commit = Session.commit
+    failed: list[int] = []
+
+    def commit(self: Session) -> None:
+        if not failed:
+            failed.append(1)
+            raise OSError("No space left on device")
+        real_commit(self)
+
+    monkeypatch.setattr(Session, "commit", commit)
+
+    def make(name: str) -> Any:
+        def work(session: Session) -> str:
+            if name == "bad":
+                raise ValueError("refused by a rule")
+            session.add(Counterparty(legal_name=name, owner_id=None))
+            return name
+
+        return work
+
+    async def crowd() -> list[Any]:
+        return list(
+            await asyncio.gather(
+                *(groups.run(make(n)) for n in ("ООО Раз", "bad", "ООО Два", "ООО Три")),
+                return_exceptions=True,
+            )
+        )
+
+    outcomes = asyncio.run(crowd())
+    assert outcomes[0] == "ООО Раз" and outcomes[2] == "ООО Два" and outcomes[3] == "ООО Три"
+    assert isinstance(outcomes[1], ValueError)
+    assert failed == [1] and (groups.groups, groups.pushes) == (1, 4)  # one group, then each alone
+    with database.read() as session:
+        names = set(session.execute(select(Counterparty.legal_name)).scalars())
+    assert names == {"ООО Раз", "ООО Два", "ООО Три"}
