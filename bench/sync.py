@@ -37,9 +37,11 @@ On a company of its own (the MEDIUM demo, about 11k records, then inflated to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import sqlite3
+import ssl
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -764,23 +766,33 @@ async def _round(
 
     Returns (latencies in ms, errors, ms from the release to the last device's start, wall seconds).
     """
-    limits = httpx.Limits(
-        max_connections=len(fleet) + 10, max_keepalive_connections=len(fleet) + 10
-    )
+    # A client of its own per laptop, as each is a machine of its own: one client's pool of 500
+    # connections was quadratic (httpcore looks at every connection for every request) and spent
+    # more CPU than the server it measured.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    tls = ssl.create_default_context()  # one for all: making 500 took more CPU than the round
     rng = random.Random(3)
     started: list[float] = []
-    async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base, timeout=600, limits=limits, verify=tls)
+            )
+            for _ in fleet
+        ]
         go = asyncio.Event()
 
-        async def run(device: _Device, cp: str, delay: float) -> tuple[float, str | None]:
+        async def run(
+            client: httpx.AsyncClient, device: _Device, cp: str, delay: float
+        ) -> tuple[float, str | None]:
             await go.wait()
             if delay:
                 await asyncio.sleep(delay)
             return await _one_sync(client, device, cp, base_version, started, busy)
 
         tasks = [
-            asyncio.create_task(run(d, cp, rng.uniform(0, spread) if spread else 0.0))
-            for d, cp in fleet
+            asyncio.create_task(run(client, d, cp, rng.uniform(0, spread) if spread else 0.0))
+            for client, (d, cp) in zip(clients, fleet, strict=True)
         ]
         await asyncio.sleep(0.1)  # every task is waiting on the event
         release = time.perf_counter()

@@ -256,6 +256,15 @@ def page_conflicts(
     Selected in SQL, so one person's thousands of conflicts cost a colleague nothing;
     ``after`` is the id of the last conflict of the previous page.
     """
+    if types is None and after is None:
+        # Every pull asks for the first page: its statement is built once per kind of user.
+        found = list(
+            session.execute(
+                _first_page(user.role, user.team_id is not None, status, limit + 1),
+                {"badge_user_id": user.id, "badge_team_id": user.team_id},
+            ).scalars()
+        )
+        return _page(session, user, found, limit)
     conds = [concerning(user, status)]
     if types is not None:  # a laptop of an older schema: only the types it knows
         conds.append(col(Conflict.record_type).in_(types))
@@ -277,6 +286,12 @@ def page_conflicts(
             .limit(limit + 1)
         ).scalars()
     )
+    return _page(session, user, found, limit)
+
+
+def _page(
+    session: Session, user: User, found: list[Conflict], limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
     more = len(found) > limit
     found = found[:limit]
     # ``edit_deleted`` conflicts were selected by party alone: whether the person could see the
@@ -285,6 +300,20 @@ def page_conflicts(
         conflict_dict(c) for c in found if c.kind != "edit_deleted" or _concerns(session, user, c)
     ]
     return items, (found[-1].id if more else None)
+
+
+@cache
+def _first_page(role: str, has_team: bool, status: str, limit: int) -> Any:
+    """``page_conflicts``' first page for users of ``role`` with or without a team (the values
+    bound later, as the badge's): building ``concerning`` anew for every pull was most of a pull's
+    time when there was little to send."""
+    someone: Any = _Someone(role=role, team_id=bindparam("badge_team_id") if has_team else None)
+    return (
+        select(Conflict)
+        .where(concerning(someone, status))
+        .order_by(col(Conflict.created_at), col(Conflict.id))
+        .limit(limit)
+    )
 
 
 @dataclass(frozen=True)
