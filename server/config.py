@@ -88,10 +88,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "sync_queue_limit",
         int,
-        32,
-        "Sync requests (push, pull, bootstrap) one server process works on at once; past it a "
-        "laptop is answered 503 with Retry-After at once instead of waiting into a timeout, and "
-        "tries again a little later.",
+        256,
+        "Sync requests (push, pull, bootstrap) one server process holds at once (working on them "
+        "or waiting for the thread pool or the push writer); past it a laptop is answered 503 with "
+        "Retry-After at once instead of waiting into a timeout, and tries again a little later.",
     ),
     Setting(
         "secret_key",

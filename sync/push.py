@@ -75,6 +75,10 @@ def digest(m: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
+# session.info: the company's users were loaded into this session (by a push before, in its group).
+_USERS_HELD = "satchel.push_users_held"
+
+
 def push(session: Session, user: User, device: Device, body: Any) -> dict[str, Any]:
     """Apply a push's new mutations in order, once each; a replay gets its stored result.
 
@@ -130,8 +134,9 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         raise SequenceGap(
             f"expected mutation {last + 1} next; resend from there", details={"expected": last + 1}
         )
-    version = changes.current(session)[0]
-    if new:
+    if not new:
+        version = changes.current(session)[0]
+    else:
         version = changes.allocate(session)
         changes.from_device(session, device.id)
         # Fields changed by others, for every record the push edits, in one query per type.
@@ -147,7 +152,11 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         }
         # Load the records the push touches, and the company's users (the rules look up owners
         # and assignees), in a few queries; held here, the session finds them without asking again.
-        held: list[Any] = list(session.execute(select(User)).scalars())
+        # Once per transaction: the pushes written with it in a group (``sync.group``) find them
+        # in the session already.
+        if _USERS_HELD not in session.info:
+            session.info[_USERS_HELD] = list(session.execute(select(User)).scalars())
+        held: list[Any] = []
         for name, ids in wanted.items():
             model: Any = records.record_type(name).model
             for start in range(0, len(ids), 500):
