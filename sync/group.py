@@ -99,6 +99,7 @@ class PushGroups:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self.database.write() as session:
+                _version_first(session)
                 for entry in group:
                     # Each push names its own device (``crm.changes.from_device``); none inherits
                     # the one before it in the group.
@@ -121,7 +122,17 @@ class PushGroups:
     def _alone(self, entry: _Waiting) -> tuple[bool, Any]:
         try:
             with self.database.write() as session:
+                _version_first(session)
                 result = entry.work(session)
         except Exception as exc:  # noqa: BLE001 - the push's answer
             return False, exc
         return True, result
+
+
+def _version_first(session: Session) -> None:
+    """Take the data version before anything else, outside the pushes' savepoints: every push write
+    then locks the version row before any device's cursor. Taken by the first push that applies
+    something, the row would come after that push's cursor, and a group of another process holding
+    the row while it waits for a cursor of the same device (a laptop's retry that went to the
+    other process) would deadlock with it."""
+    changes.allocate(session)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,6 +14,7 @@ from crm import access, registry
 from crm.database import Database
 from crm.models import User
 from server import migrate
+from sync import conflicts
 from sync.pull import pull
 from tests.conftest import make_user
 
@@ -38,6 +40,10 @@ def test_templates_copied_by_0008_reach_a_laptop_loaded_before_it(
     database = blank_database
     # Nobody stood in for anybody before 0019 made substitutes (its table is not there yet).
     monkeypatch.setattr(access, "_covered", lambda actor: select(col(User.id)).where(false()))
+    # The conflicts' statements built once per kind of user hold the real clause: built anew here.
+    for built in (conflicts._first_page, conflicts._badge_statements):
+        built.cache_clear()
+        monkeypatch.setattr(conflicts, built.__name__, functools.cache(built.__wrapped__))
     migrate.upgrade(database, "0008")
     seller = make_user(database, "ivanov")
     with database.engine.begin() as connection:
