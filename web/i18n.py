@@ -322,6 +322,15 @@ _PROBLEMS: list[tuple[re.Pattern[str], str]] = [
     # Refusals shown as the detail of an error page.
     (re.compile(r"^you may see but not change .*$"), N_("You may see this but not change it.")),
     (re.compile(r"^you may not (create|restore|move|give) .*$"), N_("You may not do this here.")),
+    (re.compile(r"^you may see but not delete .*$"), N_("You may see this but not delete it.")),
+    (
+        re.compile(r"^you may see but not send mailing .*$"),
+        N_("Only the mailing's owner, their manager or an administrator sends it."),
+    ),
+    (
+        re.compile(r"^only the office and administrators .*$"),
+        N_("Only the office and administrators may do this."),
+    ),
     (
         re.compile(r"^this form was sent from another site$"),
         N_("This form was sent from another site."),

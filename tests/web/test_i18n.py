@@ -139,6 +139,15 @@ def test_domain_problems_that_reach_the_screens_are_in_russian() -> None:
             "Ключ безопасности формы отсутствует или устарел; обновите страницу.",
         ),
         ("you may see but not change counterparty 1234", "Вы можете это видеть, но не изменять."),
+        ("you may see but not delete deal 12", "Вы можете это видеть, но не удалять."),
+        (
+            "you may see but not send mailing 7: its owner, their manager or an admin sends it",
+            "Рассылку отправляет её владелец, его руководитель или администратор.",
+        ),
+        (
+            "only the office and administrators import sales",
+            "Это могут делать только офис и администраторы.",
+        ),
         (
             "the mail review queue is for office staff and administrators",
             "Разбор почты доступен только офису и администраторам.",
