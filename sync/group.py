@@ -62,12 +62,18 @@ class PushGroups:
         """``work(session)`` in a write shared with the pushes waiting now; its result, or its error."""
         entry = _Waiting(work)
         self._waiting.append(entry)
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write_waiting())
+        loop = asyncio.get_running_loop()
+        # A writer of a loop that ended (an app served by one event loop, then another) is not
+        # waited for: this loop gets its own.
+        if self._writer is None or self._writer.done() or self._writer.get_loop() is not loop:
+            self._writer = loop.create_task(self._write_waiting())
         return await entry.done
 
     async def _write_waiting(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
+            # Pushes of an ended loop have nobody left to answer.
+            self._waiting = [e for e in self._waiting if e.done.get_loop() is loop]
             while self._waiting:
                 group, self._waiting = self._waiting[: self.most], self._waiting[self.most :]
                 try:
