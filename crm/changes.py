@@ -161,6 +161,18 @@ def allocate(session: Session | OrmSession) -> int:
     return int(version)
 
 
+def hold(session: Session | OrmSession) -> None:
+    """Lock the version row for the rest of this transaction without taking a version: a writer that
+    will lock other rows first and may take a version later (a group of pushes) takes the row first,
+    so that every writer locks it before anything else it shares with another. SQLite needs nothing:
+    its writers are one at a time already."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            select(col(DataVersion.version)).where(col(DataVersion.id) == 1).with_for_update()
+        )
+
+
 def bump(session: Session | OrmSession) -> None:
     """Record that the data changed, inside the caller's transaction (once per transaction)."""
     allocate(session)

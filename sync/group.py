@@ -136,9 +136,10 @@ class PushGroups:
 
 
 def _version_first(session: Session) -> None:
-    """Take the data version before anything else, outside the pushes' savepoints: every push write
-    then locks the version row before any device's cursor. Taken by the first push that applies
+    """Lock the data-version row before anything else, outside the pushes' savepoints: every push
+    write then holds the row before any device's cursor. Locked by the first push that applies
     something, the row would come after that push's cursor, and a group of another process holding
     the row while it waits for a cursor of the same device (a laptop's retry that went to the
-    other process) would deadlock with it."""
-    changes.allocate(session)
+    other process) would deadlock with it. Only locked: a push that applies nothing (a replay)
+    takes no version."""
+    changes.hold(session)
