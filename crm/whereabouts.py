@@ -39,6 +39,7 @@ class Day:
     detail: str = ""  # a trip's city; the clients met, by name where the viewer sees them
     absence_id: str | None = None
     substitute: str = ""  # who covers for them that day (their name), if anyone
+    substitute_away: bool = False  # the one who covers is away that day too: nobody covers
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def board(
                         absence.city or "",
                         absence.id,
                         names.get(absence.substitute_id or "", ""),
+                        (absence.substitute_id, day) in away,
                     )
                 )
             elif (person.id, day) in met:

@@ -126,7 +126,20 @@ def test_a_substitute_named_on_the_board_is_told_on_their_agenda_and_the_absent_
     )
     assert r.status_code == 303, r.text
     assert [(a.user_id, a.substitute_id) for a in _absences(web)] == [(ivanov.id, petrov.id)]
-    assert "замещает Пользователь petrov" in web.get("/whereabouts").text
+    board = web.get("/whereabouts").text
+    assert "замещает Пользователь petrov" in board and "substitute-away" not in board
+    # The substitute away on one of those days: the board says so on that day alone.
+    create(
+        web.database,
+        petrov,
+        "absences",
+        user_id=petrov.id,
+        kind="sick_leave",
+        starts_on=(today + timedelta(days=1)).isoformat(),
+        ends_on=(today + timedelta(days=1)).isoformat(),
+    )
+    board = web.get(f"/whereabouts?from={(today + timedelta(days=1)).isoformat()}").text
+    assert board.count("который тоже отсутствует") == 1, board
     # Naming oneself is refused beside the field.
     r = web.post(
         "/absences",
