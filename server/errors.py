@@ -87,8 +87,26 @@ async def http_error(request: Request, exc: Exception) -> Response:
 _FULL = ("database or disk is full", "no space left on device", "disk full")
 
 
+# PostgreSQL gave up on a transaction that met another (a deadlock, a serialisation failure): the
+# same request, sent again, goes through.
+_TRY_AGAIN = ("40P01", "40001")
+
+
 async def database_error(request: Request, exc: Exception) -> Response:
-    """A full disk is the operator's to fix and the client's to retry; the transaction was rolled back."""
+    """A full disk is the operator's to fix and the client's to retry; a deadlock the client's to
+    retry at once; the transaction was rolled back."""
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRY_AGAIN:
+        log.warning(
+            "a transaction met another and was rolled back on %s %s", request.method, _path(request)
+        )
+        return error_response(
+            {
+                "error": "overloaded",
+                "message": "the server was busy with the same records; nothing was changed, try again",
+            },
+            503,
+            {"Retry-After": "1"},
+        )
     if any(marker in str(exc).lower() for marker in _FULL):
         log.error("storage full on %s %s", request.method, _path(request))
         return error_response(

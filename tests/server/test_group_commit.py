@@ -158,3 +158,43 @@ def test_a_group_whose_commit_fails_is_written_again_push_by_push(
     with database.read() as session:
         names = set(session.execute(select(Counterparty.legal_name)).scalars())
     assert names == {"ООО Раз", "ООО Два", "ООО Три"}
+
+
+def test_a_push_that_meets_a_deadlock_is_told_to_try_again_and_the_group_goes_on(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL gives up on a transaction that deadlocks with another (a REST write holding a
+    record the group wants, while it waits for the version row): that push is answered 503 with
+    Retry-After, nothing of it written, and the rest of its group lands."""
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    from sync import push as push_verb
+
+    api.user("ivanov")
+    unlucky = Laptop(api, "ivanov", "Невезучий")
+    crowd = [Laptop(api, "ivanov", f"Другой {i}") for i in range(5)]
+    real_push = push_verb.push
+
+    def push(session: Session, user: Any, device: Any, body: Any) -> Any:
+        result = real_push(session, user, device, body)
+        if device.id == unlucky.device_id:  # after its writes: they must go with its savepoint
+            raise OperationalError(
+                "UPDATE …", {}, psycopg.errors.DeadlockDetected("deadlock detected")
+            )
+        return result
+
+    monkeypatch.setattr(push_verb, "push", push)
+    made = _create(legal_name="ООО Невезучая")
+    requests = [(c, _body(c, _create(legal_name=f"ООО Другая {i}"))) for i, c in enumerate(crowd)]
+    answers = _together(api, [(unlucky, _body(unlucky, made)), *requests])
+    assert answers[0].status_code == 503 and answers[0].headers["retry-after"] == "1"
+    assert answers[0].json()["error"] == "overloaded"
+    assert [a.status_code for a in answers[1:]] == [200] * 5
+    with api.database.read() as session:
+        names = set(session.execute(select(Counterparty.legal_name)).scalars())
+    assert names == {f"ООО Другая {i}" for i in range(5)}
+    # Sent again, it goes through.
+    monkeypatch.setattr(push_verb, "push", real_push)
+    unlucky.seq = 0
+    assert unlucky.push(made)["results"][0]["status"] == "applied"
