@@ -16,8 +16,10 @@ after it ends, as it does for any other change of who sees what.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from crm import changes, clock
@@ -69,7 +71,18 @@ def sweep(session: Session, day: date | None = None) -> set[str]:
     day = day or clock.today()
     row = session.get(CoverSweep, 1, with_for_update=True)
     if row is None:
-        row = CoverSweep(id=1, day=day - timedelta(days=1))
+        # The first sweep of a new database: the first pulls of its first morning all come here at
+        # once, and a missing row locks nothing. One of them makes it; the others wait for that one
+        # to commit, then lock the row it made (and find the day swept).
+        connection = session.connection()
+        dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+        connection.execute(
+            dialect.insert(CoverSweep.__table__)  # type: ignore[attr-defined]
+            .values(id=1, day=day - timedelta(days=1))
+            .on_conflict_do_nothing()
+        )
+        row = session.get(CoverSweep, 1, with_for_update=True, populate_existing=True)
+        assert row is not None
     if row.day >= day:
         return set()
     owners = _changed_between(session, row.day, day)

@@ -306,3 +306,35 @@ def test_a_crafted_push_naming_oneself_a_colleagues_substitute_is_refused_and_ch
 
         assert session.execute(select(col(Absence.id))).first() is None
     assert server.get(f"/api/v1/counterparties/{s['mine'][0]}", headers=headers).status_code == 404
+
+
+def test_the_first_sweep_of_a_new_database_taken_by_many_pulls_at_once_is_made_once(
+    database: Database,
+) -> None:
+    """The first morning of a new company: every laptop's first pull asks for the day's sweep at
+    the same moment, while there is no sweep row yet to lock (a trial of two processes and 500
+    laptops saw 8 of them answered 409)."""
+    import threading
+
+    from crm.models import CoverSweep
+
+    day = clock.today()
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def first_pull() -> None:
+        start.wait()
+        try:
+            with database.write() as session:
+                substitutes.sweep(session, day)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_pull) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    with database.read() as session:
+        assert [r.day for r in session.execute(select(CoverSweep)).scalars()] == [day]
