@@ -256,8 +256,9 @@ def page_conflicts(
     Selected in SQL, so one person's thousands of conflicts cost a colleague nothing;
     ``after`` is the id of the last conflict of the previous page.
     """
-    if types is None and after is None:
-        # Every pull asks for the first page: its statement is built once per kind of user.
+    if types is None and after is None and limit == MAX_CONFLICTS:
+        # Every pull asks for the first page: its statement is built once per kind of user (only
+        # for the pulls' page size: a cache per size asked would be a cache anyone could fill).
         found = list(
             session.execute(
                 _first_page(user.role, user.team_id is not None, status, limit + 1),
