@@ -143,13 +143,21 @@ def allocate(session: Session | OrmSession) -> int:
         return int(taken[0])
     connection = session.connection()
     now = utcnow()
-    result = connection.execute(
+    step = (
         update(DataVersion)
         .where(col(DataVersion.id) == 1)
         .values(version=col(DataVersion.version) + 1, changed_at=now)
     )
-    if result.rowcount == 0:
-        connection.execute(insert(DataVersion).values(id=1, version=1, changed_at=now))
+    if connection.execute(step).rowcount == 0:
+        # The first write of a new database, perhaps several at once: one makes the row, the others
+        # wait for it to commit and then count on from it.
+        dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+        connection.execute(
+            dialect.insert(DataVersion.__table__)  # type: ignore[attr-defined]
+            .values(id=1, version=0, changed_at=now)
+            .on_conflict_do_nothing()
+        )
+        connection.execute(step)
     version = connection.execute(
         select(col(DataVersion.version)).where(col(DataVersion.id) == 1)
     ).scalar_one()
