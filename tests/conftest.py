@@ -16,9 +16,9 @@ import os
 import random
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import hypothesis
 import pytest
@@ -331,3 +331,33 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     collector's sight: the full collections that follow need not walk it again and again."""
     gc.collect()
     gc.freeze()
+
+
+T = TypeVar("T")
+
+
+def at_once(count: int, work: Callable[[int], T], timeout: float = 120) -> list[T]:
+    """``work(0)`` … ``work(count - 1)`` in as many threads, released together (first writes of a new
+    database, two workers on one outbox); their results in order, or the first error any raised."""
+    import threading
+
+    start = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        start.wait()
+        try:
+            results[n] = work(n)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a thread did not finish"
+    if errors:
+        raise errors[0]
+    return results

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from crm import changes, records
 from crm.database import Database
 from crm.errors import ValidationFailed
-from tests.conftest import make_user
+from tests.conftest import at_once, make_user
 
 
 def _version(database: Database) -> int:
@@ -151,25 +151,11 @@ def test_one_version_per_transaction_and_a_rolled_back_savepoint_gives_its_numbe
 def test_the_first_writes_of_a_new_database_at_once_each_take_a_version(database: Database) -> None:
     """No write has happened yet, so there is no version row to count on: several first writes at
     once make it once and take versions one after another."""
-    import threading
 
-    start = threading.Barrier(6)
-    taken: list[int] = []
-    errors: list[BaseException] = []
+    def first_write(_n: int) -> int:
+        with database.write() as session:
+            return changes.allocate(session)
 
-    def first_write() -> None:
-        start.wait()
-        try:
-            with database.write() as session:
-                taken.append(changes.allocate(session))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=first_write) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    taken = at_once(6, first_write)
     # (a migrated SQLite file may hold the row already: then they count on from it)
     assert sorted(taken) == list(range(min(taken), min(taken) + 6)) and min(taken) <= 2

@@ -28,6 +28,7 @@ from mail.identity import normalize_message_id
 from mail.models import Mailbox, MailMessage, MailOutbox
 from mail.secrets import SecretBox, load_secret
 from server.config import Config
+from tests.conftest import at_once
 from tests.mail.servers import IVANOV, PASSWORD, PETROVA, SALES, DovecotServer, MailUser, SmtpSink
 
 INTERACTIONS = records.record_type("interactions")
@@ -624,28 +625,19 @@ def test_a_merged_value_with_a_line_break_is_one_line_in_the_subject(world: Worl
 
 
 def test_two_workers_send_the_outbox_one_at_a_time_each_letter_once(world: World) -> None:
-    import threading
-
     from mail import leases
     from mail.models import MailLease
 
     ids = [queue(world, subject=f"Письмо {n}") for n in range(12)]
     workers = [leases.Worker(), leases.Worker()]
-    reports: list[outbox.SendReport] = []
-    start = threading.Barrier(2)
 
-    def run(worker: leases.Worker) -> None:
-        start.wait()
-        for _ in range(3):
-            reports.append(
-                outbox.send_due(world.database, world.config, smtp_timeout=5, worker=worker)
-            )
+    def run(n: int) -> list[outbox.SendReport]:
+        return [
+            outbox.send_due(world.database, world.config, smtp_timeout=5, worker=workers[n])
+            for _ in range(3)
+        ]
 
-    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    reports = [report for runs in at_once(2, run) for report in runs]
     subjects = sorted(parsed(m.data)["Subject"] for m in world.sink.messages)
     assert subjects == sorted(f"Письмо {n}" for n in range(12))  # each once
     assert all(letter(world, i).mail_status == "sent" for i in ids)

@@ -20,7 +20,7 @@ from crm.database import Database
 from crm.models import Counterparty, User
 from server.app import create_app
 from server.config import Config
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, at_once
 from tests.sync.test_agent import laptop, rest
 
 MONDAY = date(2026, 12, 7)
@@ -314,27 +314,14 @@ def test_the_first_sweep_of_a_new_database_taken_by_many_pulls_at_once_is_made_o
     """The first morning of a new company: every laptop's first pull asks for the day's sweep at
     the same moment, while there is no sweep row yet to lock (a trial of two processes and 500
     laptops saw 8 of them answered 409)."""
-    import threading
-
     from crm.models import CoverSweep
 
     day = clock.today()
-    start = threading.Barrier(6)
-    errors: list[BaseException] = []
 
-    def first_pull() -> None:
-        start.wait()
-        try:
-            with database.write() as session:
-                substitutes.sweep(session, day)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
+    def first_pull(_n: int) -> None:
+        with database.write() as session:
+            substitutes.sweep(session, day)
 
-    threads = [threading.Thread(target=first_pull) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    at_once(6, first_pull)
     with database.read() as session:
         assert [r.day for r in session.execute(select(CoverSweep)).scalars()] == [day]
