@@ -29,11 +29,11 @@ from functools import cache
 from typing import Any, overload
 
 from sqlalchemy import JSON, Index, Table, bindparam, event, insert, inspect, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, col
 
 from crm import clock, registry
+from crm.database import native_insert
 from crm.models import Absence, Counterparty, Share, User
 from crm.models.base import SYSTEM_FIELDS, UTCDateTime, to_jsonable, utcnow
 
@@ -151,9 +151,8 @@ def allocate(session: Session | OrmSession) -> int:
     if connection.execute(step).rowcount == 0:
         # The first write of a new database, perhaps several at once: one makes the row, the others
         # wait for it to commit and then count on from it.
-        dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
         connection.execute(
-            dialect.insert(DataVersion.__table__)  # type: ignore[attr-defined]
+            native_insert(connection.dialect.name, DataVersion.__table__)  # type: ignore[attr-defined]
             .values(id=1, version=0, changed_at=now)
             .on_conflict_do_nothing()
         )
@@ -232,8 +231,7 @@ def _upsert_statement(
 
     Building the construct costs more than running it; every write runs one or two.
     """
-    dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
+    stmt = native_insert(dialect_name, table)
     updates = {c: getattr(stmt.excluded, c) for c in columns if c not in keys}
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
 

@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def native_insert(dialect_name: str, table: Any) -> Any:
+    """An INSERT of ``table`` in the database's own dialect, which knows ``ON CONFLICT``
+    (``on_conflict_do_nothing``, ``on_conflict_do_update``, ``excluded``) on PostgreSQL and SQLite."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+
+
 class WrongKey(Exception):
     """An encrypted SQLite file that the given key does not open (or a plain file given a key)."""
 

@@ -16,14 +16,12 @@ after it ends, as it does for any other change of who sees what.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from crm import changes, clock
-from crm.database import Database
+from crm.database import Database, native_insert
 from crm.models import Absence, CoverSweep, User
 
 _swept: list[date | None] = [None]  # the last day this process saw swept (saves a read per pull)
@@ -75,9 +73,8 @@ def sweep(session: Session, day: date | None = None) -> set[str]:
         # once, and a missing row locks nothing. One of them makes it; the others wait for that one
         # to commit, then lock the row it made (and find the day swept).
         connection = session.connection()
-        dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
         connection.execute(
-            dialect.insert(CoverSweep.__table__)  # type: ignore[attr-defined]
+            native_insert(connection.dialect.name, CoverSweep.__table__)  # type: ignore[attr-defined]
             .values(id=1, day=day - timedelta(days=1))
             .on_conflict_do_nothing()
         )

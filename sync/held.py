@@ -25,9 +25,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from crm.database import native_insert
 from crm.models import User
 from crm.models.enums import Role
 from sync.models import DeviceCursor, Told
@@ -69,11 +69,9 @@ def remember(session: Session, device_id: str, keys: Iterable[Key]) -> None:
     if not rows:
         return
     connection = session.connection()
-    dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    stmt = native_insert(connection.dialect.name, _TOLD).on_conflict_do_nothing()
     for start in range(0, len(rows), _CHUNK):
-        connection.execute(
-            dialect.insert(_TOLD).on_conflict_do_nothing(), rows[start : start + _CHUNK]
-        )
+        connection.execute(stmt, rows[start : start + _CHUNK])
 
 
 def start_telling(session: Session, device_id: str, since: int) -> None:
