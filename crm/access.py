@@ -291,6 +291,22 @@ def can_read(session: Session, actor: User, record: Any) -> bool:
     )
 
 
+def sight(session: Session, actor: User, record: Any) -> tuple[bool, bool]:
+    """(``can_read``, ``can_write``) of ``record``, in one question where one answers both.
+
+    Whoever may change a counterparty may see it (``writable_counterparties`` is narrower than
+    ``visible_counterparties``; tests/server/test_access.py draws arrangements to hold them to it),
+    and so for the records whose rights are their counterparty's: for those, a yes to the second
+    question answers the first. A push asks this of every record it changes.
+    """
+    if isinstance(record, Counterparty | ContactPerson | Deal | Contract | SupplierTerms):
+        if can_write(session, actor, record):
+            return True, True
+        return can_read(session, actor, record), False
+    seen = can_read(session, actor, record)
+    return seen, seen and can_write(session, actor, record)
+
+
 def can_delete(session: Session, actor: User, record: Any) -> bool:
     """Whether ``actor`` may delete ``record``: whoever may change it, but a complaint — a journal
     entry — only who may change its counterparty (its responsible person works and closes it)."""

@@ -23,7 +23,10 @@ and ``crm`` may import nothing of ours; ``sync`` reads it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime
 from functools import cache
 from typing import Any, overload
@@ -254,6 +257,107 @@ _LOG = ChangeLog.__table__  # type: ignore[attr-defined]  # SQLModel does not de
 _FIELD = ChangeField.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 
 
+def _write_rows(connection: Any, logs: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
+    # Rows keep their last scope version when this change is not a scope change.
+    scoped = [r for r in logs if r["scope_version"] is not None]
+    plain = [{**r, "scope_version": 0} for r in logs if r["scope_version"] is None]
+    _upsert(connection, _LOG, scoped, ("record_type", "record_id"))
+    _upsert(
+        connection,
+        _LOG,
+        plain,
+        ("record_type", "record_id"),
+        ("version", "deleted", "tombstone", "changed_at", "counterparty_id"),
+    )
+    _upsert(connection, _FIELD, fields, ("record_type", "record_id", "field"))
+
+
+@dataclass
+class _Held:
+    """What ``holding`` holds: the rows of each flush inside it not written yet, in order, and
+    those written, by the savepoint they were written in (a savepoint rolled back undoes them:
+    the rows of the flushes outside it are held again)."""
+
+    @dataclass
+    class Flush:
+        order: int
+        transaction: Any  # the transaction or savepoint the flush ran in
+        logs: list[dict[str, Any]]
+        fields: list[dict[str, Any]]
+
+    waiting: list[Flush] = dc_field(default_factory=list)
+    written: list[tuple[Any, list[Flush]]] = dc_field(default_factory=list)
+    flushes: int = 0
+
+    def hold(
+        self, transaction: Any, logs: list[dict[str, Any]], fields: list[dict[str, Any]]
+    ) -> None:
+        self.flushes += 1
+        self.waiting.append(self.Flush(self.flushes, transaction, logs, fields))
+
+    def rolled_back(self, savepoint: Any) -> None:
+        again = [
+            flush
+            for written_in, flushes in self.written
+            if _inside(written_in, savepoint)
+            for flush in flushes
+            if not _inside(flush.transaction, savepoint)
+        ]
+        self.written = [w for w in self.written if not _inside(w[0], savepoint)]
+        kept = [flush for flush in self.waiting if not _inside(flush.transaction, savepoint)]
+        self.waiting = sorted(again + kept, key=lambda flush: flush.order)
+
+
+_HELD = "changes.held"
+
+
+@contextmanager
+def holding(session: Session | OrmSession) -> Iterator[None]:
+    """Enter the change log of the flushes inside in a few statements at the end, not two per flush.
+
+    A push applies mutations one by one, each flushed for the next to see; writing each one's
+    change-log and field rows at once is two of its few round trips to the database. Inside, the
+    rows are held in order and written together when the block ends without an error, each
+    record's and field's last row only: the same as writing them one after the other, since all
+    rows of a transaction carry its one version. Whatever reads or writes the change log meanwhile
+    (``log_entry``, the field versions, ``log_moved``, a change of who sees a counterparty) has the
+    held rows written first. A savepoint rolled back inside drops the rows its flushes held, and
+    holds again those of other flushes that were written inside it.
+    """
+    session.info[_HELD] = _Held()
+    try:
+        yield
+        write_held(session)
+    finally:
+        session.info.pop(_HELD, None)
+
+
+def write_held(session: Session | OrmSession) -> None:
+    """Write the rows ``holding`` holds now (nothing outside it)."""
+    held: _Held | None = session.info.get(_HELD)
+    if held is None or not held.waiting:
+        return
+    logs: dict[tuple[str, str], dict[str, Any]] = {}
+    fields: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for flush in held.waiting:
+        for row in flush.logs:
+            key = (row["record_type"], row["record_id"])
+            earlier = logs.get(key)
+            # A scope change earlier in the block stays one: its last row takes its scope version.
+            if row["scope_version"] is None and earlier is not None:
+                row = {**row, "scope_version": earlier["scope_version"]}
+            logs[key] = row
+        for row in flush.fields:
+            fields[(row["record_type"], row["record_id"], row["field"])] = row
+    held.written.append((_current(session), held.waiting))
+    held.waiting = []
+    _write_rows(session.connection(), list(logs.values()), list(fields.values()))
+
+
+def _current(session: Session | OrmSession) -> Any:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
 def _rescope(connection: Any, version: int, counterparty_ids: Iterable[str]) -> None:
     ids = sorted(set(counterparty_ids))
     for start in range(0, len(ids), 500):
@@ -336,18 +440,12 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
             rescope.add(obj.counterparty_id)
         if isinstance(obj, Absence):
             owners_moved.update(_covering_today(obj))
-    # Rows keep their last scope version when this change is not a scope change.
-    scoped = [r for r in logs if r["scope_version"] is not None]
-    plain = [{**r, "scope_version": 0} for r in logs if r["scope_version"] is None]
-    _upsert(connection, _LOG, scoped, ("record_type", "record_id"))
-    _upsert(
-        connection,
-        _LOG,
-        plain,
-        ("record_type", "record_id"),
-        ("version", "deleted", "tombstone", "changed_at", "counterparty_id"),
-    )
-    _upsert(connection, _FIELD, fields, ("record_type", "record_id", "field"))
+    held: _Held | None = session.info.get(_HELD)
+    if held is not None and not (rescope or owners_moved):
+        held.hold(_current(session), logs, fields)
+        return
+    write_held(session)  # what was held goes first: the rows below may change the same ones
+    _write_rows(connection, logs, fields)
     if owners_moved:
         rescope.update(
             connection.execute(
@@ -401,6 +499,14 @@ def rescope_owners(session: Session, owners: Iterable[str]) -> None:
     _rescope(connection, version, ids)
 
 
+def _inside(transaction: Any, outer: Any) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
 def _transaction_ended(session: OrmSession, transaction: Any) -> None:
     # The next transaction takes a new version. (``after_commit`` would not do: it also
     # fires when a savepoint is released, and the push runs each mutation in one.)
@@ -409,6 +515,9 @@ def _transaction_ended(session: OrmSession, transaction: Any) -> None:
 
 
 def _rolled_back(session: OrmSession, previous: Any) -> None:
+    held: _Held | None = session.info.get(_HELD)
+    if held is not None:
+        held.rolled_back(previous)
     # A savepoint rolled back undid the counter's update if the version was taken inside it.
     taken = session.info.get(_VERSION_KEY)
     owner = taken[1] if taken else None
@@ -430,6 +539,7 @@ def log_inserted(session: Session, model: type[SQLModel], rows: Sequence[dict[st
     """Enter rows a bulk loader inserted without the ORM (they bypass the session hook)."""
     if model not in SYNCED or not rows:
         return
+    write_held(session)
     version = allocate(session)
     now = utcnow()
     name = SYNCED[model]
@@ -456,6 +566,7 @@ def log_moved(
     a scope change of each (who may see it follows its counterparty) and of its field."""
     if model not in SYNCED or not ids:
         return
+    write_held(session)
     version = allocate(session)
     now = utcnow()
     name = SYNCED[model]
@@ -515,6 +626,7 @@ def many_field_versions(
     session: Session, record_type: str, record_ids: Sequence[str]
 ) -> dict[str, dict[str, tuple[int, str | None]]]:
     """``field_versions`` of several records of one type, in one query per 500."""
+    write_held(session)
     found: dict[str, dict[str, tuple[int, str | None]]] = {}
     for start in range(0, len(record_ids), 500):
         rows = session.connection().execute(
@@ -526,6 +638,7 @@ def many_field_versions(
 
 
 def log_entry(session: Session, record_type: str, record_id: str) -> ChangeLog | None:
+    write_held(session)
     row = (
         session.connection()
         .execute(

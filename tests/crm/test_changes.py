@@ -159,3 +159,32 @@ def test_the_first_writes_of_a_new_database_at_once_each_take_a_version(database
     taken = at_once(6, first_write)
     # (a migrated SQLite file may hold the row already: then they count on from it)
     assert sorted(taken) == list(range(min(taken), min(taken) + 6)) and min(taken) <= 2
+
+
+def test_rows_held_inside_a_savepoint_rolled_back_are_dropped_and_the_rest_written(
+    database: Database,
+) -> None:
+    """``changes.holding`` writes the change log of its flushes at the end, except the rows of a
+    savepoint rolled back inside it; what reads the log meanwhile sees the rows held so far."""
+    user = make_user(database, "ivanov")
+    rt = records.record_type("counterparties")
+    with database.write() as session, changes.holding(session):
+        kept = records.create(session, user, rt, {"legal_name": "ООО Остаётся"})
+        records.update(session, user, rt, kept.id, {"notes": "первая"})
+        with pytest.raises(ValidationFailed), session.begin_nested():
+            gone = records.create(session, user, rt, {"legal_name": "ООО Пропадёт"})
+            session.flush()
+            records.update(session, user, rt, gone.id, {"inn": "123"})
+        # Read in the block: the rows held so far are written first.
+        assert changes.log_entry(session, "counterparties", kept.id) is not None
+        assert set(changes.field_versions(session, "counterparties", kept.id)) == {"notes"}
+        records.update(session, user, rt, kept.id, {"region": "Москва"})
+        assert changes.log_entry(session, "counterparties", gone.id) is None
+    with database.read() as session:
+        assert changes.log_entry(session, "counterparties", gone.id) is None
+        entry = changes.log_entry(session, "counterparties", kept.id)
+        assert entry is not None and entry.scope_version == entry.version  # made in this block
+        assert set(changes.field_versions(session, "counterparties", kept.id)) == {
+            "notes",
+            "region",
+        }
