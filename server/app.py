@@ -20,7 +20,7 @@ from server.api import suppliers as supplier_api
 from server.config import Config
 from server.errors import HANDLERS
 from server.headers import SecurityHeaders
-from server.http import db, json_response
+from server.http import TokenGate, db, json_response
 from server.logs import RequestId
 from sync.group import PushGroups
 
@@ -73,6 +73,7 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     app.state.db = database or Database(config.database_url)
     app.state.openapi = openapi.served()
     app.state.feed_cache = calendar.FeedCache()
+    app.state.token_gate = TokenGate()  # tokens found good a moment ago (server.http.authenticated)
     app.state.push_groups = PushGroups(app.state.db)  # group commit of pushes (sync.group)
     app.state.sync_busy = 0  # sync requests in hand (server.api.sync._admitted)
     # The web UI answers whatever the API does not (so the API's routes stay exactly its OpenAPI paths).

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from crm import errors
+from server import http
 from server.logs import request_id
 from sync import versions as sync_versions
 
@@ -68,6 +69,13 @@ def status_for(exc: errors.SatchelError) -> int:
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.SatchelError)
+    if not isinstance(exc, errors.Unauthenticated):
+        # A token that passed the gate on memory is checked before any other error is told: a
+        # revoked laptop's malformed push still gets 401, as a stranger's does.
+        try:
+            await http.confirm(request)
+        except errors.Unauthenticated as refused:
+            exc = refused
     headers: dict[str, str] = {}
     if isinstance(exc, errors.RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
@@ -78,6 +86,10 @@ async def domain_error(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    try:
+        await http.confirm(request)  # as in ``domain_error``
+    except errors.Unauthenticated as refused:
+        return await domain_error(request, refused)
     return error_response(
         {"error": "http_error", "message": exc.detail}, exc.status_code, exc.headers
     )

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -166,15 +167,64 @@ async def read_text(request: Request) -> str:
     return text
 
 
+class TokenGate:
+    """The tokens this process found good in the last few seconds (by hash: the device each names).
+
+    ``authenticated`` is the gate before a request's body is read: a stranger gets 401 and none of
+    their bytes are read. A laptop syncing, or a browser's screens, send one request after another
+    with the same token; asking the database at the gate each time was a transaction and a thread
+    of its own for every request with a body. The gate is not the decision: the request's own
+    transaction checks the device again (``caller``), and an error told before that check — a
+    malformed body, an old protocol — is told only after the token is checked for real
+    (``confirm``), so a token revoked a second ago still gets the 401 it got before. Bounded;
+    nothing in it has to agree with another process.
+    """
+
+    def __init__(self, seconds: float = 10.0, most: int = 4096) -> None:
+        self.seconds = seconds
+        self.most = most
+        self._good: dict[str, tuple[str, float]] = {}
+
+    def device(self, token: str) -> str | None:
+        key = accounts.token_hash(token)
+        found = self._good.get(key)
+        if found is None:
+            return None
+        if time.monotonic() > found[1]:
+            self._good.pop(key, None)
+            return None
+        return found[0]
+
+    def good(self, token: str, device_id: str) -> None:
+        if len(self._good) >= self.most:
+            self._good.pop(next(iter(self._good)), None)
+        self._good[accounts.token_hash(token)] = (device_id, time.monotonic() + self.seconds)
+
+
+def _gate(request: Request) -> TokenGate | None:
+    return getattr(request.app.state, "token_gate", None)
+
+
 async def authenticated(request: Request) -> None:
     """Raise ``Unauthenticated`` unless the request carries a token that is good now.
 
     The token is looked up once per request: the device found is kept on
-    ``request.state`` for ``as_caller``.
+    ``request.state`` for ``as_caller``. A token found good a moment ago passes at once
+    (``TokenGate``) and is checked in the request's transaction.
     """
     if getattr(request.state, "device_id", None) is not None:
         return
     token = bearer_token(request)
+    gate = _gate(request)
+    known = gate.device(token) if gate is not None else None
+    if known is not None:
+        request.state.device_id = known
+        request.state.through_gate = True
+        return
+    request.state.device_id = await _check(request, token)
+
+
+async def _check(request: Request, token: str) -> str:
     database = db(request)
 
     def check() -> str:
@@ -182,7 +232,21 @@ async def authenticated(request: Request) -> None:
             _user, device = accounts.authenticate(session, token)
             return device.id
 
-    request.state.device_id = await run_in_threadpool(check)
+    device_id = await run_in_threadpool(check)
+    gate = _gate(request)
+    if gate is not None:
+        gate.good(token, device_id)
+    return device_id
+
+
+async def confirm(request: Request) -> None:
+    """Check for real a token that only passed ``TokenGate`` and was not checked since; raise
+    ``Unauthenticated`` if it is not good now. Before telling any other error (``server.errors``)."""
+    if getattr(request.state, "through_gate", False) and not getattr(
+        request.state, "confirmed", False
+    ):
+        request.state.confirmed = True
+        await _check(request, bearer_token(request))
 
 
 # ASCII digits only (str.isdigit() and int() take superscripts and other scripts' digits),
@@ -225,8 +289,11 @@ def caller(session: Session, request: Request) -> tuple[User, Device]:
     by the token, or by the device's key when ``read_json`` has already checked the token."""
     device_id = getattr(request.state, "device_id", None)
     if device_id is not None:
-        return accounts.authenticate_device(session, device_id)
-    return accounts.authenticate(session, bearer_token(request))
+        found = accounts.authenticate_device(session, device_id)
+    else:
+        found = accounts.authenticate(session, bearer_token(request))
+    request.state.confirmed = True
+    return found
 
 
 async def as_caller(

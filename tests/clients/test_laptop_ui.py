@@ -40,6 +40,7 @@ from crm.database import Database
 from server.app import create_app as create_server
 from server.config import Config
 from tests.conftest import PASSWORD, make_user
+from tests.inprocess import InProcessClient
 from web import session
 
 PORT = 8471
@@ -49,7 +50,7 @@ OTHER = 8472  # another local user's listener on the same host
 
 @pytest.fixture
 def server(config: Config, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_server(config, database)) as client:
+    with InProcessClient(create_server(config, database)) as client:
         yield client
 
 
@@ -116,7 +117,7 @@ def laptops(server: TestClient, tmp_path: Path) -> Iterator[Any]:
 
 def screens(home: LaptopHome) -> TestClient:
     """A browser on the laptop UI, relative addresses under its secret prefix."""
-    return TestClient(create_app(home, PORT), base_url=f"{ORIGIN}{home.prefix}/")
+    return InProcessClient(create_app(home, PORT), base_url=f"{ORIGIN}{home.prefix}/")
 
 
 def rest(server: TestClient, login: str) -> dict[str, str]:
@@ -248,7 +249,7 @@ def test_the_session_cookie_stays_under_the_secret_prefix(database: Database, la
 
     # A real cookie jar (the browser's) gives the other port nothing, whatever path it is led to.
     listener = Listener()
-    other = TestClient(listener, base_url=f"http://127.0.0.1:{OTHER}")
+    other = InProcessClient(listener, base_url=f"http://127.0.0.1:{OTHER}")
     other.cookies.jar = laptop.ui.cookies.jar  # one browser, one jar for the whole host
     for path in (
         "/",
@@ -281,7 +282,7 @@ def test_the_session_cookie_stays_under_the_secret_prefix(database: Database, la
     # Outside the prefix this UI is a plain 404 with no session and no address of the screens,
     # even for the cookie replayed by hand (what the attacker did with curl before).
     token = laptop.ui.cookies[laptop.cookie]
-    with TestClient(create_app(laptop.home, PORT), base_url=ORIGIN) as curl:
+    with InProcessClient(create_app(laptop.home, PORT), base_url=ORIGIN) as curl:
         for path in (
             "/",
             "/settings",
@@ -350,7 +351,9 @@ def test_an_office_session_and_a_laptop_session_live_side_by_side(
     make_user(database, "ivanov")
     make_user(database, "office", role="office")
     laptop: Laptop = laptops("ivanov")
-    with TestClient(create_server(config, database), base_url="http://127.0.0.1:8470") as office:
+    with InProcessClient(
+        create_server(config, database), base_url="http://127.0.0.1:8470"
+    ) as office:
         office.cookies.jar = laptop.ui.cookies.jar  # one browser
         form = office.get("/signin").text
         csrf = re.search(r'name="csrf" value="([^"]+)"', form)

@@ -174,16 +174,15 @@ def test_the_core_name_ignores_form_quotes_case_and_yo(
 def test_the_api_lists_the_pairs_a_user_may_see(
     database: Database, labelled: dict[str, str], tmp_path: Any
 ) -> None:
-    from starlette.testclient import TestClient
-
     from server.app import create_app
     from server.config import Config
     from tests.conftest import PASSWORD
+    from tests.inprocess import InProcessClient
 
     config = Config.load(
         environ={"SATCHEL_DATA_DIR": str(tmp_path), "SATCHEL_DATABASE_URL": database.url}
     )
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
 
         def token(login: str) -> dict[str, str]:
             answer = client.post(

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from starlette.testclient import TestClient
 
 from crm import accounts, changes, mailings, records
 from crm.database import Database
@@ -39,6 +38,7 @@ from mail.templates import FIELDS
 from mail.unsubscribe import Signer
 from server.app import create_app
 from server.config import Config
+from tests.inprocess import InProcessClient
 from tests.mail.servers import COMPANY_DOMAIN, IVANOV, PASSWORD, DovecotServer, SmtpSink
 from tests.mail.world import letter as plain_letter
 
@@ -236,7 +236,7 @@ def test_a_mailing_goes_once_per_address_with_a_working_one_click_unsubscribe(
 
     # The link works: the page, then one click (as a mail provider makes it: no cookie, no token).
     path = links["petr@vector.test"].removeprefix(PUBLIC_URL)
-    with TestClient(create_app(world.config, world.database)) as client:
+    with InProcessClient(create_app(world.config, world.database)) as client:
         page = client.get(path)
         assert page.status_code == 200
         assert "Отписка от рассылок" in page.text and "Unsubscribe from mailings" in page.text
@@ -356,7 +356,7 @@ def test_a_forged_or_changed_unsubscribe_link_is_not_found_and_changes_nothing(
         f"{body}==.{signature}",
         f"{body}.{signature}/x",
     ]
-    with TestClient(create_app(world.config, world.database)) as client:
+    with InProcessClient(create_app(world.config, world.database)) as client:
         for bad in hostile:
             for method in ("GET", "POST"):
                 r = client.request(method, f"/unsubscribe/{bad}")

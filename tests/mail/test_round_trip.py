@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from clients.agent import SyncAgent
 from clients.replica import Replica
@@ -18,6 +17,7 @@ from mail import bridge, outbox
 from mail.decode import parse_letter
 from server.app import create_app
 from tests.conftest import PASSWORD
+from tests.inprocess import InProcessClient
 from tests.mail.servers import IVANOV, DovecotServer, SmtpSink
 from tests.mail.world import letter, make_world
 
@@ -34,7 +34,7 @@ def test_letter_written_offline_is_sent_once_and_its_answer_threads_back(
         smtp_security="plain",
     )
     romashka = world.counterparties["romashka.test"]
-    with TestClient(create_app(world.config, database)) as server:
+    with InProcessClient(create_app(world.config, database)) as server:
         agent = SyncAgent(Replica.open(tmp_path / "laptop.db"), server)
         agent.login("http://testserver", "ivanov", PASSWORD, "Ноутбук")
         agent.sync()

@@ -12,6 +12,7 @@ from crm.database import Database
 from server.app import create_app
 from server.config import Config
 from tests.conftest import PASSWORD, make_user
+from tests.inprocess import InProcessClient
 
 
 class Api:
@@ -43,5 +44,5 @@ class Api:
 
 @pytest.fixture
 def api(config: Config, database: Database) -> Iterator[Api]:
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield Api(client, database)

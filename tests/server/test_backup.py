@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
 
 from clients.agent import SyncAgent
 from clients.replica import Replica
@@ -15,6 +14,7 @@ from server import backup
 from server.app import create_app
 from server.config import Config
 from tests.conftest import PASSWORD, make_user
+from tests.inprocess import InProcessClient
 from tests.server.test_cli import run
 from tests.sync.test_agent import rest, server_view
 
@@ -23,7 +23,7 @@ def test_a_laptop_keeps_its_unsent_work_across_a_restore(
     config: Config, database: Database, tmp_path: Path
 ) -> None:
     make_user(database, "ivanov")
-    with TestClient(create_app(config, database)) as server:
+    with InProcessClient(create_app(config, database)) as server:
         agent = SyncAgent(Replica.open(tmp_path / "laptop.db"), server)
         agent.login("http://testserver", "ivanov", PASSWORD, "Ноутбук")
         kept = agent.replica.create("counterparties", {"legal_name": "ООО До копии"})

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from crm import accounts
@@ -22,6 +21,7 @@ from server.app import create_app
 from server.commands import app
 from server.config import Config
 from tests.conftest import PASSWORD, SQLITE_ONLY, make_user
+from tests.inprocess import InProcessClient
 
 runner = CliRunner()
 
@@ -174,7 +174,7 @@ def test_a_device_that_only_reads_is_seen_at_most_once_a_minute(
     config: Config, database: Database
 ) -> None:
     make_user(database, "ivanov")
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         r = client.post(
             "/api/v1/auth/login",
             json={"login": "ivanov", "password": PASSWORD, "device_name": "Ноутбук"},

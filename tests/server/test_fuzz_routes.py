@@ -12,9 +12,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.testclient import TestClient
 
 from crm.records import RECORD_TYPES
+from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
 
 _AWKWARD = [
@@ -53,7 +53,7 @@ _VALUE = st.recursive(
 
 def test_no_request_to_the_record_routes_gets_a_500(api: Api) -> None:
     admin = api.user("boss", role="admin")
-    client = TestClient(
+    client = InProcessClient(
         api.client.app, raise_server_exceptions=False
     )  # a 500 as a real server answers it
     cp = api.create(admin, "counterparties", legal_name="ООО Ромашка")["id"]

@@ -57,9 +57,9 @@ def test_a_real_server_does_not_say_it_is_uvicorn(tmp_path: Path) -> None:
 @SQLITE_ONLY  # headers are set by middleware; no SQL decides them
 def test_even_a_500_carries_the_security_headers(config: Config, database: Database) -> None:
     from starlette.routing import Route
-    from starlette.testclient import TestClient
 
     from server.app import create_app
+    from tests.inprocess import InProcessClient
 
     app = create_app(config, database)
 
@@ -67,7 +67,7 @@ def test_even_a_500_carries_the_security_headers(config: Config, database: Datab
         raise RuntimeError("a bug, not a refusal")
 
     app.router.routes.append(Route("/broken", broken))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with InProcessClient(app, raise_server_exceptions=False) as client:
         r = client.get("/broken")
     assert r.status_code == 500
     assert (

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from starlette.testclient import TestClient
 
 from crm import changes
 from server import logs
+from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
 
 EMAIL = "petrov.secret@mail.ru"
@@ -67,7 +67,7 @@ def test_an_error_during_a_request_with_an_email_logs_no_address(
     me = api.client.get("/api/v1/me", headers=admin).json()["user"]
     monkeypatch.setattr(changes, "bump", failure)
     # As a real server answers: a 500, not the exception raised into the test.
-    client = TestClient(api.client.app, raise_server_exceptions=False)
+    client = InProcessClient(api.client.app, raise_server_exceptions=False)
     r = client.patch(f"/api/v1/users/{me['id']}", json={"email": EMAIL}, headers=admin)
     assert r.status_code == status, r.text
     assert EMAIL not in r.text

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from crm import records
 from server import logs
 from tests.conftest import SQLITE_ONLY
+from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -63,7 +63,7 @@ def test_every_answer_carries_an_id_and_errors_repeat_it_in_the_body(
         assert set(r.json()) <= {"error", "message", "details", "request_id"}
 
     _failing_to_dict(monkeypatch)
-    client = TestClient(
+    client = InProcessClient(
         api.client.app, raise_server_exceptions=False
     )  # a 500, as a real server answers
     crash = client.get("/api/v1/me", headers=h)
@@ -137,7 +137,7 @@ def test_log_lines_during_a_request_carry_its_id(
     assert line.request_id == "support-ticket-17"  # type: ignore[attr-defined]
 
     _failing_to_dict(monkeypatch)
-    client = TestClient(api.client.app, raise_server_exceptions=False)
+    client = InProcessClient(api.client.app, raise_server_exceptions=False)
     request_ids.clear()
     crash = client.get("/api/v1/me", headers=h)
     [logged] = [rec for rec in request_ids.records if rec.name == "server.errors"]
@@ -158,7 +158,7 @@ def test_the_servers_own_log_lines_print_the_id(api: Api, monkeypatch: pytest.Mo
     h = api.user("ivanov")
     try:
         _failing_to_dict(monkeypatch)
-        client = TestClient(api.client.app, raise_server_exceptions=False)
+        client = InProcessClient(api.client.app, raise_server_exceptions=False)
         crash = client.get("/api/v1/me", headers={**h, "X-Request-Id": "ticket-42"})
         assert crash.status_code == 500
         logging.getLogger("satchel.test").info("after the request")

@@ -1250,12 +1250,12 @@ def main() -> None:
 
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
-    from starlette.testclient import TestClient
 
     from crm.models import metadata
     from server import migrate
     from server.app import create_app
     from server.config import Config
+    from tests.inprocess import InProcessClient
 
     parser = argparse.ArgumentParser(
         prog="python -m tests.sync.convergence", description=main.__doc__
@@ -1293,7 +1293,7 @@ def main() -> None:
             config = Config.load(
                 environ={"SATCHEL_DATA_DIR": str(workdir), "SATCHEL_DATABASE_URL": database.url}
             )
-            with TestClient(create_app(config, database)) as client:
+            with InProcessClient(create_app(config, database)) as client:
                 try:
                     run_history(
                         seed, database, client._transport, str(client.base_url), workdir, args.steps

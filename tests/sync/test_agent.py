@@ -23,11 +23,12 @@ from server.config import Config
 from sync import protocol
 from sync.models import DeviceCursor, PushResult
 from tests.conftest import PASSWORD, make_user
+from tests.inprocess import InProcessClient
 
 
 @pytest.fixture
 def server(config: Config, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield client
 
 

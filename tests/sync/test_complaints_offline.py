@@ -17,12 +17,13 @@ from server.app import create_app
 from server.config import Config
 from sync import protocol
 from tests.conftest import make_user
+from tests.inprocess import InProcessClient
 from tests.sync.test_agent import assert_same_as_server, laptop, rest, server_view
 
 
 @pytest.fixture
 def server(config: Config, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield client
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from crm import records
 from crm.database import Database
@@ -22,13 +21,14 @@ from server.config import Config
 from sync.conflicts import MAX_CONFLICTS, _concerns, count_open, page_conflicts
 from sync.models import Conflict
 from tests.conftest import make_user
+from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
 from tests.server.test_sync_api import Laptop, _create
 
 
 @pytest.fixture
 def api(config: Config, database: Database) -> Iterator[Api]:
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield Api(client, database)
 
 

@@ -25,6 +25,7 @@ from server.app import create_app
 from server.config import Config
 from sync import protocol
 from tests.conftest import RUN_SEED
+from tests.inprocess import InProcessClient
 from tests.sync.convergence import run_history
 
 HISTORIES = int(os.environ.get("SATCHEL_CONVERGENCE_HISTORIES", "3"))
@@ -41,7 +42,7 @@ REGRESSIONS: list[int] = [
 
 @pytest.fixture
 def client(config: Config, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield client
 
 

@@ -28,7 +28,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from crm import records
 from crm.database import Database
@@ -37,6 +36,7 @@ from server.app import create_app
 from server.config import Config
 from sync import protocol
 from tests.conftest import FUZZ_SEED, make_user
+from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
 from tests.server.test_sync_api import Laptop
 
@@ -46,7 +46,7 @@ CHILD_TYPES = ("contact-persons", "deals", "interactions", "reminders", "shares"
 
 @pytest.fixture
 def api(config: Config, database: Database) -> Iterator[Api]:
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield Api(client, database)
 
 

@@ -19,6 +19,7 @@ from server.app import create_app
 from server.config import Config
 from sync import protocol
 from tests.conftest import PASSWORD, make_user
+from tests.inprocess import InProcessClient
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def server(database: Database, tmp_path: Path) -> Iterator[TestClient]:
             "SATCHEL_SYNC_QUEUE_LIMIT": "1",
         }
     )
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield client
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from clients.agent import SyncAgent
 from clients.replica import Replica
@@ -22,13 +21,14 @@ from crm.errors import NotFound, SatchelError
 from server.app import create_app
 from server.config import Config
 from tests.conftest import PASSWORD, make_user
+from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
 from tests.server.test_sync_api import Laptop, _create
 
 
 @pytest.fixture
 def api(config: Config, database: Database) -> Iterator[Api]:
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield Api(client, database)
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from crm import changes
 from crm.database import Database
@@ -25,13 +24,14 @@ from server.app import create_app
 from server.config import Config
 from sync import push as push_verb
 from tests.conftest import make_user
+from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
 from tests.server.test_sync_api import Laptop, _create
 
 
 @pytest.fixture
 def api(config: Config, database: Database) -> Iterator[Api]:
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield Api(client, database)
 
 

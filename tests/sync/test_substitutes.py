@@ -21,6 +21,7 @@ from crm.models import Counterparty, User
 from server.app import create_app
 from server.config import Config
 from tests.conftest import PASSWORD, at_once
+from tests.inprocess import InProcessClient
 from tests.sync.test_agent import laptop, rest
 
 MONDAY = date(2026, 12, 7)
@@ -46,7 +47,7 @@ def days(monkeypatch: pytest.MonkeyPatch) -> Days:
 
 @pytest.fixture
 def server(config: Config, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield client
 
 

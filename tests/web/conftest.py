@@ -19,6 +19,7 @@ from server.app import create_app
 from server.config import Config
 from server.web_home import TIMEZONE
 from tests.conftest import PASSWORD, make_user
+from tests.inprocess import InProcessClient
 from web import session
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -63,7 +64,7 @@ class Web:
 
 @pytest.fixture
 def web(config: Config, database: Database) -> Iterator[Web]:
-    with TestClient(create_app(config, database)) as client:
+    with InProcessClient(create_app(config, database)) as client:
         yield Web(client, database)
 
 

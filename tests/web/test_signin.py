@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from crm import accounts
 from crm.models import Device
 from server.app import create_app
 from tests.conftest import PASSWORD, SQLITE_ONLY
+from tests.inprocess import InProcessClient
 from tests.web.conftest import Web, csrf_in, user
 
 
@@ -46,7 +46,9 @@ def test_signing_in_makes_a_device_and_a_strict_cookie(web: Web) -> None:
 @SQLITE_ONLY  # redirects and cookies, decided before or after the SQL
 def test_over_https_the_cookie_is_secure(config, database) -> None:  # type: ignore[no-untyped-def]
     user(database, "ivanov")
-    with TestClient(create_app(config, database), base_url="https://satchel.example") as client:
+    with InProcessClient(
+        create_app(config, database), base_url="https://satchel.example"
+    ) as client:
         page = client.get("/signin")
         r = client.post(
             "/signin",
