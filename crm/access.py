@@ -27,7 +27,8 @@ written as SQL, so lists filter in the database; a test checks they agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -180,6 +181,11 @@ def _counterparty_matches(
 ) -> bool:
     if counterparty_id is None:
         return False
+    held = session.info.get(_HELD)
+    if held is not None and held[0] == actor.id:
+        known = held[1].known(actor, counterparty_id, write=write)
+        if known is not None:
+            return known
     stmt = _check_statement(actor.role, actor.team_id is not None, write)
     params = {"counterparty_id": counterparty_id, "actor_id": actor.id, "team_id": actor.team_id}
     # Core execution: no autoflush, so a caller that changed ``counterparty_id``'s
@@ -209,6 +215,10 @@ class Memo:
             self._answers[key] = _counterparty_matches(session, user, counterparty_id, write=write)
         return self._answers[key]
 
+    def known(self, user: User, counterparty_id: str, *, write: bool) -> bool | None:
+        """The answer remembered, or None when the question was not asked yet."""
+        return self._answers.get((user.id, counterparty_id, write))
+
     def prefetch(
         self, session: Session, user: User, counterparty_ids: set[str], *, write: bool
     ) -> None:
@@ -222,6 +232,39 @@ class Memo:
             .scalars()
         )
         self._answers.update({(user.id, cp, write): cp in allowed for cp in counterparty_ids})
+
+
+# Where ``remembering`` keeps its answers in a session: (the actor's id, the ``Memo``).
+_HELD = "access.remembered"
+
+
+@contextmanager
+def remembering(session: Session, actor: User, counterparty_ids: set[str]) -> Iterator[None]:
+    """Answer "may ``actor`` see, may they change, this counterparty" for ``counterparty_ids`` from
+    two queries, for every check of ``actor`` inside the block (``can_read``, ``can_write``,
+    ``can_create``, … of records under those counterparties), instead of a query a check.
+
+    Only while nothing inside changes who sees what: the caller calls ``forget`` after anything
+    that might (a counterparty's owner or visibility, a share, a user's team or role, an absence
+    and its substitute) — a push does after every mutation of such a type. Other users' checks,
+    and ids not asked for, still go to the database.
+    """
+    memo = Memo()
+    ids = sorted(cp for cp in counterparty_ids if cp)
+    for start in range(0, len(ids), 500):
+        chunk = set(ids[start : start + 500])
+        memo.prefetch(session, actor, chunk, write=True)
+        memo.prefetch(session, actor, chunk, write=False)
+    session.info[_HELD] = (actor.id, memo)
+    try:
+        yield
+    finally:
+        session.info.pop(_HELD, None)
+
+
+def forget(session: Session) -> None:
+    """Drop what ``remembering`` holds: who sees what may have changed since."""
+    session.info.pop(_HELD, None)
 
 
 def can_read_counterparty(

@@ -233,11 +233,16 @@ def _apply_all(
     one is refused is that savepoint rolled back and every mutation applied again in a savepoint of
     its own (``_apply_one``), the refused ones rolled back alone. Both ways give the same results.
     The change log of the mutations applied together is written together at the end
-    (``crm.changes.holding``).
+    (``crm.changes.holding``), and the user's access to the counterparties they concern is asked
+    once for all of them (``crm.access.remembering``), again after any mutation that may change it.
     """
     if TOGETHER and len(new) > 1:
         try:
-            with session.begin_nested(), changes.holding(session):
+            with (
+                session.begin_nested(),
+                changes.holding(session),
+                access.remembering(session, user, _counterparties(session, new)),
+            ):
                 fast = []
                 for m in new:
                     try:
@@ -246,10 +251,52 @@ def _apply_all(
                     except (SatchelError, IntegrityError) as exc:
                         raise _Refused from exc
                     fast.append({"seq": m["seq"], **result})
+                    if _may_change_sight(m):
+                        access.forget(session)
                 return fast
         except _Refused:
             pass
     return [_apply_one(session, user, device, m, known) for m in new]
+
+
+# Record types whose writes may change who sees or may change a counterparty (``crm.access``).
+_SIGHT_TYPES = frozenset({"shares", "users", "teams", "absences"})
+
+
+def _may_change_sight(m: dict[str, Any]) -> bool:
+    """Whether, after ``m``, the user's access to counterparties must be asked again: a write of a
+    share, a user, a team or an absence; a counterparty deleted or given another owner or
+    visibility; a conflict resolved (its value may be any of those)."""
+    if m["op"] == "resolve" or m["type"] in _SIGHT_TYPES:
+        return True
+    if m["type"] != "counterparties" or m["op"] == "create":
+        return False
+    scope = records.record_type("counterparties").scope_fields
+    return m["op"] != "update" or bool(scope & set(m.get("fields") or {}))
+
+
+def _counterparties(session: Session, new: list[dict[str, Any]]) -> set[str]:
+    """The counterparties the mutations of a push concern, but for those it creates: the user's
+    access to them is asked once for all."""
+    made = {m["id"] for m in new if m["op"] == "create" and m["type"] == "counterparties"}
+    ids: set[str] = set()
+    for m in new:
+        if m["op"] == "resolve":
+            continue
+        fields = m.get("fields") or {}
+        if isinstance(fields.get("counterparty_id"), str):
+            ids.add(fields["counterparty_id"])
+        if m["op"] == "create":
+            continue
+        if m["type"] == "counterparties":
+            ids.add(m["id"])
+            continue
+        # Loaded with the push's records (``push``): found in the session without a query.
+        record = session.get(records.record_type(m["type"]).model, m["id"])
+        counterparty_id = getattr(record, "counterparty_id", None)
+        if isinstance(counterparty_id, str):
+            ids.add(counterparty_id)
+    return ids - made
 
 
 def _apply_one(

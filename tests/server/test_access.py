@@ -282,6 +282,13 @@ def test_sql_visibility_agrees_with_record_rule(
             for c in everything:
                 if access.can_write(session, user, c):
                     assert c.id in listed, "whoever may change a record must see it"
+            # A push asks once for all its counterparties (``access.remembering``): the same answers.
+            alone = [
+                (access.can_read(session, user, c), access.can_write(session, user, c))
+                for c in everything
+            ]
+            with access.remembering(session, user, {c.id for c in everything}):
+                assert [access.sight(session, user, c) for c in everything] == alone
 
 
 def test_a_hidden_counterparty_and_a_missing_one_answer_alike(api: Api) -> None:

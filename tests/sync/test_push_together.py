@@ -82,6 +82,9 @@ def _day(api: Api, suffix: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
                 "base_version": 0,
                 "fields": {"notes": "не моё"},
             },
+            # A contact person under the hidden client: refused as under a missing one.
+            _create("contact-persons", counterparty_id=hidden["id"], full_name="Чужой Контакт"),
+            mine.update(one["id"], region="Тверь"),
         )
     )
     answers.append(
