@@ -74,14 +74,34 @@ def remember(session: Session, device_id: str, keys: Iterable[Key]) -> None:
         connection.execute(stmt, rows[start : start + _CHUNK])
 
 
+def cursor_of(session: Session, device_id: str) -> DeviceCursor:
+    """The device's cursor row, locked for the rest of the transaction; made on its first use.
+
+    A new laptop's first push and its first pull's note can come at once (two processes, or the
+    pull's short write beside a push): each makes the row if it is missing, without error if the
+    other made it first, and then waits for it (an insert of an existing key, refused, would
+    have failed the second request with a 409)."""
+    found = session.get(DeviceCursor, device_id, with_for_update=True)
+    if found is not None:
+        return found
+    connection = session.connection()
+    table: Any = DeviceCursor.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+    connection.execute(
+        native_insert(connection.dialect.name, table)
+        .values(
+            device_id=device_id, last_seq=0, pulled_version=None, pulled_at=None, told_since=None
+        )
+        .on_conflict_do_nothing()
+    )
+    return session.get_one(DeviceCursor, device_id, with_for_update=True)
+
+
 def start_telling(session: Session, device_id: str, since: int) -> None:
     """The device holds nothing of the server's from version ``since`` on (a bootstrap's watermark,
     or 0 for a pull from the start): from here, what it holds is what it is told. Never moved later:
     rows kept since an earlier start still hold."""
-    cursor = session.get(DeviceCursor, device_id, with_for_update=True)
-    if cursor is None:
-        session.add(DeviceCursor(device_id=device_id, told_since=since))
-    elif cursor.told_since is None or since < cursor.told_since:
+    cursor = cursor_of(session, device_id)
+    if cursor.told_since is None or since < cursor.told_since:
         cursor.told_since = since
         session.add(cursor)
 

@@ -23,7 +23,7 @@ from crm.models.base import utcnow
 from sync import held as told
 from sync import protocol, wire
 from sync.conflicts import author, may_know_deleted, resolve
-from sync.models import Conflict, DeviceCursor, PushResult
+from sync.models import Conflict, PushResult
 from sync.versions import SequenceGap, SequenceReused
 
 
@@ -89,11 +89,7 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
     results of the pushed seqs that did match, so the client can renumber the rest and resend.
     """
     mutations = parse_push(body, device)
-    cursor = session.get(DeviceCursor, device.id, with_for_update=True)
-    if cursor is None:
-        cursor = DeviceCursor(device_id=device.id)
-        session.add(cursor)
-        session.flush()
+    cursor = told.cursor_of(session, device.id)
     last = cursor.last_seq
     new = [m for m in mutations if m["seq"] > last]
     replayed = [m for m in mutations if m["seq"] <= last]

@@ -11,18 +11,22 @@ the change log and the field versions are compared, ids and versions aside. On b
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from crm import changes
 from crm.database import Database
 from crm.models import ContactPerson, Counterparty
 from server.app import create_app
 from server.config import Config
+from sync import held as told
 from sync import push as push_verb
+from sync.models import DeviceCursor
 from tests.conftest import make_user
 from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
@@ -180,3 +184,54 @@ def test_mutations_written_together_or_one_by_one_leave_the_same(
     assert written_together["records"]["person"] == ("Коммерческий директор",)
     # The contact person moved in the last push, and was edited after: its scope version stays.
     assert written_together["log"]["person"][2] == 4
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_new_laptops_cursor_made_by_two_transactions_at_once(api: Api) -> None:
+    """A new laptop's first pull notes what it was told while its first push is written (two
+    processes): the second transaction to make the device's cursor waits for the first and takes
+    its row, where it used to fail on the duplicate key (a 409 to the laptop). PostgreSQL only:
+    SQLite's writers never overlap."""
+    make_user(api.database, "ivanov")
+    laptop = Laptop(api, "ivanov")
+    made = threading.Event()
+    finish = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def first() -> None:
+        with api.database.write() as session:
+            told.start_telling(session, laptop.device_id, 0)  # the row, not committed yet
+            made.set()
+            finish.wait(60)
+
+    def second() -> None:
+        made.wait(60)
+        try:
+            with api.database.write() as session:
+                outcome["last_seq"] = told.cursor_of(session, laptop.device_id).last_seq
+        except Exception as exc:  # noqa: BLE001 - the outcome the test reads
+            outcome["error"] = exc
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    # Released once the second waits on the first's uncommitted row (a condition, not a sleep).
+    deadline = time.monotonic() + 30
+    with api.database.read() as session:
+        while time.monotonic() < deadline:
+            waiting = session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+            if waiting:
+                break
+            session.rollback()
+    finish.set()
+    for thread in threads:
+        thread.join(60)
+    assert waiting, "the second transaction never waited for the first"
+    assert outcome == {"last_seq": 0}
+    with api.database.read() as session:
+        assert session.get_one(DeviceCursor, laptop.device_id).told_since == 0
