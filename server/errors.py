@@ -104,9 +104,23 @@ _FULL = ("database or disk is full", "no space left on device", "disk full")
 _TRY_AGAIN = ("40P01", "40001")
 
 
+async def _refused(request: Request) -> Response | None:
+    """The 401 of a token that only passed the gate (``server.http.TokenGate``) and is not good
+    now, to answer instead of a database's error; None if it is good, or cannot be checked."""
+    try:
+        await http.confirm(request)
+    except errors.Unauthenticated as refused:
+        return await domain_error(request, refused)
+    except Exception:  # noqa: BLE001 - the database is what failed: its own answer stands
+        return None
+    return None
+
+
 async def database_error(request: Request, exc: Exception) -> Response:
     """A full disk is the operator's to fix and the client's to retry; a deadlock the client's to
     retry at once; the transaction was rolled back."""
+    if (refused := await _refused(request)) is not None:
+        return refused
     if getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRY_AGAIN:
         log.warning(
             "a transaction met another and was rolled back on %s %s", request.method, _path(request)
@@ -135,6 +149,8 @@ async def database_error(request: Request, exc: Exception) -> Response:
 async def integrity_error(request: Request, exc: Exception) -> Response:
     """A unique key taken between our check and the insert (or never checked: a login or a
     team name differing only in case). The transaction was rolled back."""
+    if (refused := await _refused(request)) is not None:
+        return refused
     log.info(
         "integrity error on %s %s: %s",
         request.method,
@@ -154,6 +170,8 @@ async def integrity_error(request: Request, exc: Exception) -> Response:
 async def data_error(request: Request, exc: Exception) -> Response:
     """A value the database refused (out of range, not text). Input is bounded before it gets
     there; this is the backstop, so that a bound we missed is still the client's 4xx."""
+    if (refused := await _refused(request)) is not None:
+        return refused
     log.warning(
         "database refused a value on %s %s: %s",
         request.method,
@@ -170,6 +188,8 @@ async def data_error(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
+    if (refused := await _refused(request)) is not None:
+        return refused
     log.exception("unhandled error on %s %s", request.method, _path(request))
     return error_response(
         {"error": "internal", "message": "internal server error; nothing was changed"}, 500

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
-from crm import accounts, changes
+from crm import accounts, changes, substitutes
 from crm.models import Counterparty
 from sync import protocol
+from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
 from tests.server.test_sync_api import Laptop, _create
 
@@ -122,3 +124,27 @@ def test_the_gate_spares_the_lookup_and_never_lets_a_stranger_through(
         r = api.client.post("/sync/v1/push", content=b"{not json", headers=stranger)
         assert r.status_code == 401, r.text
     assert len(lookups) == 3  # a token that failed is asked about every time
+
+
+@pytest.mark.parametrize("failure", ["database", "bug"])
+def test_a_revoked_token_meeting_a_failure_before_its_transaction_still_gets_401(
+    api: Api, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """The day's cover sweep runs before a pull's transaction; if it fails (the database, or a bug),
+    a token that only passed the gate is checked before the failure is answered."""
+    api.user("ivanov")
+    laptop = Laptop(api, "ivanov")
+    laptop.pull()
+    with api.database.write() as session:
+        accounts.revoke_device(session, None, laptop.device_id)
+
+    def sweep(_database: Any) -> None:
+        if failure == "database":
+            raise OperationalError("UPDATE absence", {}, Exception("server closed the connection"))
+        raise RuntimeError("a bug in the sweep")
+
+    monkeypatch.setattr(substitutes, "due", lambda: True)
+    monkeypatch.setattr(substitutes, "sweep_if_due", sweep)
+    with InProcessClient(api.client.app, raise_server_exceptions=False) as client:
+        r = client.post("/sync/v1/pull", json={"cursor": None}, headers=laptop.headers)
+    assert r.status_code == 401, r.text
