@@ -3,8 +3,8 @@ from HTTP and the other processes of ``bench.sync``.
 
     python -m bench.push [--only sqlite|postgresql] [--runs 3] [--mutations 500] [--code PATH]
 
-An administrator's laptop pushes ``--mutations`` edits of 4 fields of as many counterparties, in
-one push, ``--runs`` times (after one push that creates them, not timed), through the app in this
+An administrator's laptop, then a salesperson's (whose access is the company's rules, not "all"),
+pushes ``--mutations`` edits of 4 fields of as many counterparties of their own, in one push, ``--runs`` times (after one push that creates them, not timed), through the app in this
 process (Starlette's test client: one request per push, so HTTP is a small share). The figure is
 fields a second (median of the runs) and the SQL statements a mutation sent; the floor is the same
 ``UPDATE``s as one ``executemany`` in one transaction, in the same run, as in ``bench.sync``.
@@ -25,22 +25,22 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
-FIELDS = ("notes", "industry", "region", "segment")
-
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def run(backend: str, runs: int, count: int) -> tuple[float, float, float]:
-    """(fields/s, floor fields/s, statements a mutation), medians over ``runs``."""
-    from sqlalchemy import bindparam, event, update
+def run(backend: str, runs: int, count: int, role: str) -> tuple[float, float, float]:
+    """(fields/s, floor fields/s, statements a mutation), medians over ``runs``, of a ``role``'s
+    laptop: an administrator (who may change everything) or a salesperson (whose access is the
+    company's rules: their own clients, their team's, the ones shared with them)."""
+    from sqlalchemy import event
     from starlette.testclient import TestClient
 
     from bench.harness import median, pg_database
+    from bench.sync import PUSH_FIELDS, push_floor
     from crm import accounts
     from crm.database import Database
-    from crm.models import Counterparty
     from server import migrate
     from server.app import create_app
     from server.config import Config
@@ -58,7 +58,7 @@ def run(backend: str, runs: int, count: int) -> tuple[float, float, float]:
         migrate.upgrade(database)
         with database.write() as session:
             user = accounts.create_user(
-                session, login="boss", full_name="Администратор", role="admin", team=None
+                session, login="ivanov", full_name="Иван Иванов", role=role, team="Москва"
             )
             _device, token = accounts.register_device(session, user, "Ноутбук")
             device_id = _device.id
@@ -89,7 +89,7 @@ def run(backend: str, runs: int, count: int) -> tuple[float, float, float]:
                     "op": "create",
                     "type": "counterparties",
                     "id": cp,
-                    "fields": {"legal_name": f"ООО Ромашка {i}"},
+                    "fields": {"legal_name": f"ООО Ромашка {i}", "visibility": "team"},
                     "client_time": _now(),
                 }
             )
@@ -100,7 +100,6 @@ def run(backend: str, runs: int, count: int) -> tuple[float, float, float]:
             "before_cursor_execute",
             lambda *_args: statements.update(["sql"]),
         )
-        table: Any = Counterparty.__table__  # type: ignore[attr-defined]
         rates, floors, per_mutation = [], [], []
         for n in range(runs):
             values = [
@@ -129,21 +128,9 @@ def run(backend: str, runs: int, count: int) -> tuple[float, float, float]:
             statements.clear()
             started = time.perf_counter()
             version = push(mutations)
-            rates.append(count * len(FIELDS) / (time.perf_counter() - started))
+            rates.append(count * len(PUSH_FIELDS) / (time.perf_counter() - started))
             per_mutation.append(statements["sql"] / count)
-            rows = [
-                {"b_id": cp, **{k: f"{v} (floor)" for k, v in fields.items()}}
-                for cp, fields in zip(ids, values, strict=True)
-            ]
-            started = time.perf_counter()
-            with database.write() as session:
-                session.connection().execute(
-                    update(table)
-                    .where(table.c.id == bindparam("b_id"))
-                    .values({k: bindparam(k) for k in FIELDS}),
-                    rows,
-                )
-            floors.append(count * len(FIELDS) / (time.perf_counter() - started))
+            floors.append(push_floor(database, ids, values))
         return median(rates), median(floors), median(per_mutation)
 
 
@@ -160,15 +147,16 @@ def main() -> None:
 
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}, median of {args.runs} runs")
     print(f"code: {args.code or 'this checkout'}\n")
-    print("| database | push | floor (executemany) | ratio | statements a mutation |")
-    print("|---|---|---|---|---|")
+    print("| database | laptop of | push | floor (executemany) | ratio | statements a mutation |")
+    print("|---|---|---|---|---|---|")
     for backend in [args.only] if args.only else ["sqlite", "postgresql"]:
-        rate, floor, statements = run(backend, args.runs, args.mutations)
-        print(
-            f"| {backend} | {rate:,.0f} fields/s | {floor:,.0f} fields/s | "
-            f"{floor / rate:.1f}× | {statements:.1f} |",
-            flush=True,
-        )
+        for role in ("admin", "salesperson"):
+            rate, floor, statements = run(backend, args.runs, args.mutations, role)
+            print(
+                f"| {backend} | {role} | {rate:,.0f} fields/s | {floor:,.0f} fields/s | "
+                f"{floor / rate:.1f}× | {statements:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
