@@ -585,3 +585,27 @@ def test_demo_events_earned_something() -> None:
     assert came, "nobody attended the exhibition"
     assert any(d.event_id == fair.id for d in data.deals), "no deal came of the exhibition"
     assert all(d.counterparty_id in came for d in data.deals if d.event_id == fair.id)
+
+
+def test_the_readmes_search_example_names_a_supplier_of_ivanov_and_its_phone() -> None:
+    """The README's example names a counterparty of the demo and the phone to type: the demo that
+    ``satchel demo`` makes today (small, seed 1) must hold it, or the new user finds nothing."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    named = re.search(
+        r"# in the demo, (.+?) \(a supplier, one of ivanov's counterparties\) has (\+7[0-9 -]+)",
+        readme,
+    )
+    typed = re.search(r"--data-urlencode 'q=([^']+)'", readme)
+    assert named and typed, "the README's search example changed shape; update this test"
+    name, phone = named.group(1), re.sub(r"\D", "", named.group(2))
+    data = demo.build(SMALL, seed=1, today=date.today())
+    ivanov = next(u for u in data.users if u.login == "ivanov")
+    [found] = [c for c in data.counterparties if c.legal_name == name]
+    assert found.owner_id == ivanov.id and "supplier" in found.kinds
+    assert phone in {re.sub(r"\D", "", c["value"]) for c in found.contacts if c["kind"] == "phone"}
+    # What the user types: the trunk 8 for the country's 7, then the number's beginning.
+    digits = re.sub(r"\D", "", typed.group(1))
+    assert digits.startswith("8") and phone.startswith("7" + digits[1:])
