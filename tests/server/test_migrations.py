@@ -99,3 +99,18 @@ def test_a_database_at_head_is_left_alone_and_an_older_one_upgraded(
     assert migrate.current(blank_database) == migrate.head()
     migrate.upgrade(blank_database)  # at HEAD: nothing to do
     assert migrate.current(blank_database) == migrate.head()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_migrated_sqlite_database_finds_birthdays_by_their_index(
+    blank_database: Database,
+) -> None:
+    """0011 made an index of the birthday's month and day; 0019 copied the table and lost it (an
+    index on an expression is not read back); 0020 makes it again. The agenda's query uses it."""
+    migrate.upgrade(blank_database)
+    with blank_database.engine.connect() as connection:
+        plan = connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT id FROM contact_person "
+            "WHERE birthday IS NOT NULL AND substr(birthday, 6, 5) IN ('12-03', '12-04')"
+        ).all()
+    assert any("ix_contact_person_birthday_day" in str(row) for row in plan), plan
