@@ -769,13 +769,16 @@ def batches(
 
 
 # Letters still to read in one folder from which parsing moves to worker processes; once
-# started, they serve the rest of the run. Measured (bench/mail.py, bench/RESULTS.md "Mail",
-# 2026-12-01) on 2 cores shared with Dovecot and the database: on the company mix (folders
-# of 30-400 letters) two workers started once at the first folder gave 40 against 41
-# letters/s in-process on SQLite and 34 against 32 on PostgreSQL, and 22-23 against 26-27 on
-# a smaller mix: no gain worth two more processes. They are kept for long first imports
-# (10,000 letters in one folder), where each batch's filing overlaps the next batches' parsing.
-_PARALLEL_FROM = 1_000
+# started, they serve the rest of the run. A worker costs ~0.16 s to start (it imports
+# mail.decode only); parsing costs 1.5-2.6 ms a letter in the main thread, where it competes
+# with filing for the GIL. Measured (bench/RESULTS.md "Mail", 2026-12-03, 2-core AMD EPYC,
+# alternating runs, each beside its own floor): on the company mix (folders of 30-400 letters)
+# workers started at its first folder of 400 took the import from 10.95 to 9.15 s on SQLite
+# and from 12.5 to 11.0 s on PostgreSQL (3 runs each, medians); the main thread's CPU fell
+# from ~8.5 to ~4.9 s. The 1,000 of before (2026-12-01: no gain then, when filing dominated)
+# kept them out of every real first import. Below 200 letters a run is a periodic one: a few
+# new letters, where starting processes does not pay.
+_PARALLEL_FROM = 200
 
 
 @dataclass
