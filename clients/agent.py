@@ -27,7 +27,8 @@ from sync import protocol
 
 log = logging.getLogger(__name__)
 
-# progress(phase, done, total): phase is "push", "bootstrap" or "pull"; total may be None.
+# progress(phase, done, total): phase is "push", "bootstrap", "pull" or "search" (a bootstrap's
+# search keys being indexed: the records are usable meanwhile); total may be None.
 Progress = Callable[[str, int, int | None], None]
 
 
@@ -75,6 +76,8 @@ class Summary:
     )
     bootstrapped: int = 0
     duration: float = 0.0
+    # Seconds until the records were usable: a bootstrap's search keys are indexed after (0: no wait).
+    search_index: float = 0.0
 
     def line(self) -> str:
         p = self.pulled
@@ -85,6 +88,11 @@ class Summary:
         )
         if self.bootstrapped:
             text += f"; loaded {self.bootstrapped} records"
+        if self.search_index:
+            return (
+                f"{text} in {self.duration:.1f} s (usable after "
+                f"{self.duration - self.search_index:.1f} s; search index {self.search_index:.1f} s)"
+            )
         return f"{text} in {self.duration:.1f} s"
 
 
@@ -207,6 +215,13 @@ class SyncAgent:
             if self._pull(summary, report):
                 break
             self.push(summary, report)  # reset: push what is pending, then load the scope again
+        if self.replica.search_pending():
+            # The records are usable now (the screens read them while this runs); a search scans
+            # the keys until their index is committed.
+            report("search", 0, None)
+            began = time.monotonic()
+            if self.replica.build_search_index():
+                summary.search_index = time.monotonic() - began
         summary.duration = time.monotonic() - started
         self.replica.set_state(
             last_sync=str(to_jsonable(utcnow())), last_summary=json.dumps(asdict(summary))

@@ -291,7 +291,10 @@ class LaptopHome:
         def titled(text: str) -> str:
             return f"{text}. {last}" if last else text
 
-        if s.running:
+        if s.running and s.phase == "search":
+            text = gettext(web_home.SEARCH_PREPARING)
+            found.append(Badge(text, "info", "/sync", titled(text)))
+        elif s.running:
             text = gettext(web_home.SYNC_RUNNING)
             found.append(Badge(text, "info", "/sync", titled(text)))
         elif s.online is None:

@@ -45,6 +45,8 @@ SYNC_ONLINE = N_("Online")
 SYNC_OFFLINE = N_("Offline")
 SYNC_NEVER = N_("Not synced yet")
 SYNC_RUNNING = N_("Syncing…")
+# After a first load: the records are there, the search keys are being indexed (a search is slower).
+SEARCH_PREPARING = N_("Search is being prepared: it may be slow for a minute")
 SYNC_PENDING = N_("Unsent changes: %(n)s")
 SYNC_LAST = N_("Last sync: %(when)s")
 SYNC_ERROR = N_("Sync failed: %(message)s")

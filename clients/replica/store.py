@@ -94,6 +94,15 @@ def _secondary_indexes() -> list[Any]:
     return [index for table in _synced_tables() for index in table.indexes if not index.unique]
 
 
+# The search keys' indexes: after a bootstrap they are built last, in a transaction of their own,
+# once the records are usable (``Replica.build_search_index``); until then a search scans the keys.
+_SEARCH_TABLE = ContactKey.__tablename__
+
+
+def _search_index(index: Any) -> bool:
+    return bool(index.table.name == _SEARCH_TABLE)
+
+
 def _add_new_columns(raw: sqlite3.Connection) -> None:
     """Give a replica made by an older client the columns a newer schema added.
 
@@ -128,8 +137,14 @@ def _reload_for_new_schema(raw: sqlite3.Connection) -> None:
     _set(raw, "schema", str(protocol.SCHEMA))
 
 
-def _create_indexes(raw: sqlite3.Connection) -> None:
+def _create_indexes(raw: sqlite3.Connection, *, search: bool | None = True) -> None:
+    """Create the missing secondary indexes: all (``search`` True), all but the search keys'
+    (False), or the search keys' only (None)."""
     for index in _secondary_indexes():
+        if search is False and _search_index(index):
+            continue
+        if search is None and not _search_index(index):
+            continue
         raw.execute(
             str(CreateIndex(index, if_not_exists=True).compile(dialect=sqlite_dialect.dialect()))
         )
@@ -181,7 +196,9 @@ class Store:
                 if statement.strip():
                     raw.execute(statement)
             _add_new_columns(raw)
-            _create_indexes(raw)  # a bootstrap interrupted before its last page dropped them
+            # A bootstrap interrupted before its last page dropped them; the search keys' wait for
+            # the sync that builds them when a bootstrap finished without (see search_pending).
+            _create_indexes(raw, search=_get(raw, "search_index") is None)
             _reload_for_new_schema(raw)
         return cls(database, path)
 

@@ -954,3 +954,44 @@ def test_a_reminder_made_offline_is_queued_and_reaches_the_server(
         ("Выставить счёт", cp["id"], "2030-03-04T12:00"),
         ("Своё дело", None, "2030-03-05T06:30"),
     ]
+
+
+def test_while_the_search_keys_are_indexed_the_screens_work_and_say_search_is_being_prepared(
+    database: Database, server: TestClient, laptops: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A laptop loading its clients again (the server said reset) builds the search keys' index
+    last: meanwhile its screens list and find the clients and the header says search is being
+    prepared; afterwards the header says so no more."""
+    make_user(database, "ivanov")
+    card(
+        server,
+        rest(server, "ivanov"),
+        legal_name="ООО Рубин",
+        contacts=[{"kind": "phone", "value": "+7 916 123-45-67"}],
+    )
+    laptop: Laptop = laptops("ivanov")
+    laptop.launch()
+    laptop.replica.set_state(reset="1")  # as a pull answered "reset" would
+    building, release = threading.Event(), threading.Event()
+    build = laptop.replica.build_search_index
+
+    def slow_build() -> bool:
+        building.set()
+        assert release.wait(60)
+        return build()
+
+    monkeypatch.setattr(laptop.replica, "build_search_index", slow_build)
+    runner = threading.Thread(target=laptop.background.run_once)
+    runner.start()
+    try:
+        assert building.wait(60)
+        page = laptop.ui.get("/search", params={"q": "916 123"}).text
+        assert "ООО Рубин" in page
+        assert "Поиск готовится" in page
+        assert "подготовка поиска" in laptop.ui.get("/sync").text
+    finally:
+        release.set()
+        runner.join(60)
+    assert not laptop.replica.search_pending()
+    page = laptop.ui.get("/search", params={"q": "916 123"}).text
+    assert "ООО Рубин" in page and "Поиск готовится" not in page

@@ -562,3 +562,136 @@ def test_a_late_resolution_of_a_conflict_closed_with_its_record_is_settled_not_q
     boss.sync()
     assert boss.replica.quarantine() == [] and boss.replica.status()["pending"] == 0
     assert boss.replica.conflicts() == []
+
+
+def _indexes(path: Path, table: str) -> set[str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return {
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                "AND name NOT LIKE 'sqlite_autoindex%'",
+                (table,),
+            )
+        }
+
+
+SEARCH_INDEXES = {
+    "ix_contact_key_search",
+    "ix_contact_key_record_id",
+    "ix_contact_key_counterparty_id",
+}
+
+
+def _clients_with_phones(server: TestClient, web: dict[str, str], n: int) -> None:
+    for i in range(n):
+        r = server.post(
+            "/api/v1/counterparties",
+            headers=web,
+            json={
+                "legal_name": f"ООО Клиент {i}",
+                "contacts": [{"kind": "phone", "value": f"+7 916 000-00-{i:02d}"}],
+            },
+        )
+        assert r.status_code == 201, r.text
+
+
+def test_a_bootstrapped_laptop_is_usable_before_its_search_keys_are_indexed(
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
+    """The search keys' indexes are built last, after the records are committed: when the agent
+    says "search", another connection (the screens) reads the records and finds a client by a
+    phone (scanning the keys), and the sync ends with every index there."""
+    make_user(database, "ivanov")
+    web = rest(server, "ivanov")
+    _clients_with_phones(server, web, 12)
+    agent = laptop(server, tmp_path, "ivanov")
+    path = agent.replica.path
+    during: dict[str, Any] = {}
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        if phase != "search":
+            return
+        screens = Replica.open(path)  # what the laptop's screens would open meanwhile
+        try:
+            during["pending"] = screens.search_pending()
+            during["indexes"] = _indexes(path, "contact_key")
+            during["listed"] = len(screens.list("counterparties", limit=100))
+            found = screens.list("counterparties", q="916 000-00-07")
+            during["found"] = [c["legal_name"] for c in found]
+        finally:
+            screens.close()
+
+    summary = agent.sync(progress)
+    assert summary.bootstrapped >= 12
+    assert during == {
+        "pending": True,
+        "indexes": set(),  # opening the replica did not build them either
+        "listed": 12,
+        "found": ["ООО Клиент 7"],
+    }
+    assert summary.search_index > 0 and "usable after" in summary.line()
+    assert not agent.replica.search_pending()
+    assert SEARCH_INDEXES <= _indexes(path, "contact_key")
+    assert [c["legal_name"] for c in agent.replica.list("counterparties", q="916 000-00-07")] == [
+        "ООО Клиент 7"
+    ]
+    # The next sync has nothing to build.
+    phases: list[str] = []
+    again = agent.sync(lambda phase, *_: phases.append(phase))
+    assert again.search_index == 0 and "search" not in phases
+
+
+def test_a_laptop_stopped_before_its_search_index_builds_it_at_the_next_sync(
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
+    """The last page commits the records with the search keys unindexed; a laptop switched off then
+    searches by scanning, its replica opens without building them, and the next sync builds them."""
+    make_user(database, "ivanov")
+    web = rest(server, "ivanov")
+    _clients_with_phones(server, web, 5)
+    agent = laptop(server, tmp_path, "ivanov")
+    path = agent.replica.path
+
+    class SwitchedOff(Exception):
+        pass
+
+    def off(phase: str, done: int, total: int | None) -> None:
+        if phase == "search":
+            raise SwitchedOff
+
+    with pytest.raises(SwitchedOff):
+        agent.sync(off)
+    agent.replica.close()
+    reopened = Replica.open(path)
+    try:
+        assert reopened.search_pending()
+        assert _indexes(path, "contact_key") == set()
+        assert [c["legal_name"] for c in reopened.list("counterparties", q="+79160000003")] == [
+            "ООО Клиент 3"
+        ]
+        seen: list[str] = []
+        summary = SyncAgent(reopened, server).sync(lambda phase, *_: seen.append(phase))
+        assert summary.bootstrapped == 0 and "search" in seen
+        assert not reopened.search_pending()
+        assert SEARCH_INDEXES <= _indexes(path, "contact_key")
+    finally:
+        reopened.close()
+
+
+def test_the_search_index_is_not_built_in_the_middle_of_a_bootstrap(
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
+    """A reset (the server said so) drops the indexes and loads again; until the new last page the
+    builder does nothing: indexing half-loaded tables would slow the rest of the load."""
+    make_user(database, "ivanov")
+    agent = laptop(server, tmp_path, "ivanov")
+    agent.sync()
+    assert SEARCH_INDEXES <= _indexes(agent.replica.path, "contact_key")
+    agent.replica.set_state(search_index="building")
+    agent.replica.reset_for_bootstrap()
+    assert agent.replica.build_search_index() is False
+    assert _indexes(agent.replica.path, "contact_key") == set()
+    agent.sync()
+    assert not agent.replica.search_pending()
+    assert SEARCH_INDEXES <= _indexes(agent.replica.path, "contact_key")

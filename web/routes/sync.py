@@ -29,6 +29,7 @@ PHASES = {
     "push": N_("sending your changes"),
     "bootstrap": N_("loading your clients"),
     "pull": N_("receiving changes"),
+    "search": N_("preparing search; your clients can be opened meanwhile"),
 }
 
 
