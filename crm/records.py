@@ -246,9 +246,18 @@ def get(session: Session, actor: User, rt: RecordType, record_id: str) -> Any:
     return record
 
 
-def _reindex(record: Any, session: Session) -> None:
+def _reindex(record: Any, session: Session, *, new: bool = False) -> None:
     if isinstance(record, Counterparty | ContactPerson):
-        search.reindex(session, record)
+        search.reindex(session, record, new=new)
+
+
+def _taken(session: Session, rt: RecordType, record_id: str, fresh: bool) -> bool:
+    """Whether ``record_id`` is taken. ``fresh``: the caller knows no record has it — a push asks
+    once for all its creates, holding the data version (nobody else writes meanwhile), and passes
+    each id found free as fresh once only — so the database is not asked again."""
+    if fresh:
+        return False
+    return session.get(rt.model, record_id) is not None
 
 
 def create(
@@ -260,6 +269,7 @@ def create(
     memo: access.Memo | None = None,
     batched: bool = False,
     restoring: bool = False,
+    fresh: bool = False,
 ) -> Any:
     """Create one record. ``create_many`` passes its cache of access checks as ``memo``
     and ``batched``: it flushes and raises the data version once for the whole batch.
@@ -268,7 +278,7 @@ def create(
     (``access.can_restore``); the caller has checked that ``actor`` could see it
     before it was deleted."""
     values = _coerce_all(rt, data, creating=True, actor=actor)
-    if "id" in values and session.get(rt.model, values["id"]) is not None:
+    if "id" in values and _taken(session, rt, values["id"], fresh):
         raise AlreadyExists(f"{rt.singular} {values['id']} already exists")
     # One create asks each question of sight once: here, in the rules and in the access check.
     memo = access.Memo() if memo is None else memo
@@ -292,7 +302,8 @@ def create(
     if not batched:
         session.flush()  # a single create reports a database refusal here, not at commit
         changes.bump(session)
-    _reindex(record, session)
+    # A new record has no search keys yet (a deleted one's went with it; a restored one may differ).
+    _reindex(record, session, new=not restoring)
     return record
 
 

@@ -110,23 +110,30 @@ def key_rows(
 
 
 def reindex(
-    session: Session, record: Counterparty | ContactPerson, *, deleted: bool = False
+    session: Session,
+    record: Counterparty | ContactPerson,
+    *,
+    deleted: bool = False,
+    new: bool = False,
 ) -> None:
     """Replace the index rows of ``record`` (or drop them when it is deleted).
 
     A counterparty's owner and visibility are copied onto its people's rows too,
-    so that a search checks access inside the index.
+    so that a search checks access inside the index. A ``new`` record (just created) has no rows
+    yet, nor people: its rows are only inserted.
     """
-    session.execute(delete(ContactKey).where(col(ContactKey.record_id) == record.id))
+    if not new:
+        session.execute(delete(ContactKey).where(col(ContactKey.record_id) == record.id))
     if deleted:
         return
     if isinstance(record, Counterparty):
         counterparty = record
-        session.execute(
-            update(ContactKey)
-            .where(col(ContactKey.counterparty_id) == record.id)
-            .values(owner_id=record.owner_id, visibility=record.visibility)
-        )
+        if not new:
+            session.execute(
+                update(ContactKey)
+                .where(col(ContactKey.counterparty_id) == record.id)
+                .values(owner_id=record.owner_id, visibility=record.visibility)
+            )
     else:
         counterparty = session.get_one(Counterparty, record.counterparty_id)
     rows = key_rows(record, counterparty)

@@ -153,6 +153,12 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         if _USERS_HELD not in session.info:
             session.info[_USERS_HELD] = list(session.execute(select(User)).scalars())
         held: list[Any] = []
+        # And the counterparties the records it writes are put under (a call, a new contact
+        # person): each create asks whether its counterparty was merged away, and a person's
+        # search keys copy its counterparty's owner — found in the session, not asked one by one.
+        under = sorted(_parents(new) - set(wanted.get("counterparties", ())))
+        if under:
+            wanted = {**wanted, "counterparties": [*wanted.get("counterparties", ()), *under]}
         for name, ids in wanted.items():
             model: Any = records.record_type(name).model
             for start in range(0, len(ids), 500):
@@ -163,7 +169,7 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
                 )
         # Taken before applying: nothing downstream may change what was sent.
         taken = [digest(m) for m in new]
-        applied = _apply_all(session, user, device, new, known)
+        applied = _apply_all(session, user, device, new, known, _free(session, new))
         now = utcnow()
         stored_results = [
             {"device_id": device.id, "seq": m["seq"], "result": result, "at": now, "digest": d}
@@ -208,6 +214,31 @@ def _resolved_records(session: Session, conflict_ids: list[str]) -> list[tuple[s
 
 
 Known = dict[tuple[str, str], dict[str, tuple[int, str | None]]]
+# The (type, id) of a push's creates whose id no record had when the push began (``_free``).
+Free = frozenset[tuple[str, str]]
+
+
+def _free(session: Session, new: list[dict[str, Any]]) -> Free:
+    """The creates of ``new`` whose id is unused, asked in one query per type (``records.create``'s
+    ``fresh``). True until the push commits, as it holds the data version: nobody else writes
+    meanwhile; but the push itself may make one of them, so each pass over the mutations takes
+    an id as fresh once only (``_apply``)."""
+    wanted: dict[str, list[str]] = {}
+    for m in new:
+        if m["op"] == "create" and isinstance(m.get("id"), str):
+            wanted.setdefault(m["type"], []).append(m["id"])
+    free: set[tuple[str, str]] = set()
+    for name, ids in wanted.items():
+        model: Any = records.record_type(name).model
+        taken: set[str] = set()
+        for start in range(0, len(ids), 500):
+            taken.update(
+                session.execute(
+                    select(model.id).where(model.id.in_(ids[start : start + 500]))
+                ).scalars()
+            )
+        free.update((name, i) for i in ids if i not in taken)
+    return frozenset(free)
 
 
 # Whether a push's mutations are first tried together (``_apply_all``); the tests switch it off to
@@ -220,7 +251,12 @@ class _Refused(Exception):
 
 
 def _apply_all(
-    session: Session, user: User, device: Device, new: list[dict[str, Any]], known: Known
+    session: Session,
+    user: User,
+    device: Device,
+    new: list[dict[str, Any]],
+    known: Known,
+    free: Free = frozenset(),
 ) -> list[dict[str, Any]]:
     """The result of each mutation of ``new``, applied in order, each all or nothing.
 
@@ -240,9 +276,10 @@ def _apply_all(
                 access.remembering(session, user, _counterparties(session, new)),
             ):
                 fast = []
+                unused = set(free)
                 for m in new:
                     try:
-                        result = _apply(session, user, device, m, known)
+                        result = _apply(session, user, device, m, known, unused)
                         session.flush()
                     except (SatchelError, IntegrityError) as exc:
                         raise _Refused from exc
@@ -252,7 +289,8 @@ def _apply_all(
                 return fast
         except _Refused:
             pass
-    return [_apply_one(session, user, device, m, known) for m in new]
+    unused = set(free)
+    return [_apply_one(session, user, device, m, known, unused) for m in new]
 
 
 # Record types whose writes may change who sees or may change a counterparty (``crm.access``).
@@ -269,6 +307,20 @@ def _may_change_sight(m: dict[str, Any]) -> bool:
         return False
     scope = records.record_type("counterparties").scope_fields
     return m["op"] != "update" or bool(scope & set(m.get("fields") or {}))
+
+
+def _parents(new: list[dict[str, Any]]) -> set[str]:
+    """The counterparties the mutations of a push name in their fields."""
+    ids: set[str] = set()
+    for m in new:
+        fields = m.get("fields") or {}
+        if isinstance(fields.get("counterparty_id"), str):
+            ids.add(fields["counterparty_id"])
+        if fields.get("subject_type") == "counterparty" and isinstance(
+            fields.get("subject_id"), str
+        ):
+            ids.add(fields["subject_id"])
+    return ids
 
 
 def _counterparties(session: Session, new: list[dict[str, Any]]) -> set[str]:
@@ -296,11 +348,16 @@ def _counterparties(session: Session, new: list[dict[str, Any]]) -> set[str]:
 
 
 def _apply_one(
-    session: Session, user: User, device: Device, m: dict[str, Any], known: Known
+    session: Session,
+    user: User,
+    device: Device,
+    m: dict[str, Any],
+    known: Known,
+    unused: set[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     try:
         with session.begin_nested():
-            result = _apply(session, user, device, m, known)
+            result = _apply(session, user, device, m, known, unused)
             session.flush()
     except SatchelError as exc:
         return {"seq": m["seq"], "status": "refused", "error": exc.to_dict()}
@@ -317,8 +374,15 @@ def _apply_one(
 
 
 def _apply(
-    session: Session, user: User, device: Device, m: dict[str, Any], known: Known
+    session: Session,
+    user: User,
+    device: Device,
+    m: dict[str, Any],
+    known: Known,
+    unused: set[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
+    """Apply one mutation. ``unused``: the ids of creates still free (``_free``), each taken once:
+    a second create of the same id in the push asks the database (and finds the first)."""
     if m["op"] == "resolve":
         resolve(session, user, m["conflict_id"], m["choice"], m["value"], device.id)
         return {"status": "applied"}
@@ -327,7 +391,10 @@ def _apply(
         return {"status": "applied", "note": note}
     rt = records.record_type(m["type"])
     if m["op"] == "create":
-        records.create(session, user, rt, {**m["fields"], "id": m["id"]})
+        fresh = unused is not None and (rt.name, m["id"]) in unused
+        if unused is not None:
+            unused.discard((rt.name, m["id"]))
+        records.create(session, user, rt, {**m["fields"], "id": m["id"]}, fresh=fresh)
         return {"status": "applied", "version": changes.allocate(session)}
     others = _others_changed(known.get((rt.name, m["id"]), {}), m["base_version"], device)
     if m["op"] == "update":

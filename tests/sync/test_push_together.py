@@ -235,3 +235,73 @@ def test_a_new_laptops_cursor_made_by_two_transactions_at_once(api: Api) -> None
     assert outcome == {"last_seq": 0}
     with api.database.read() as session:
         assert session.get_one(DeviceCursor, laptop.device_id).told_since == 0
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_a_push_creating_taken_ids_or_children_of_hidden_clients_is_refused_those_alone(
+    api: Api, monkeypatch: pytest.MonkeyPatch, together: bool
+) -> None:
+    """What a push asks once for all its creates (which ids are free, which clients its children go
+    under) answers as each create asked alone would: an id another record has — a hidden one's
+    too —, an id made twice in the push, a child under a client the user may not see are refused,
+    each alone; a person created under a client the user sees is found by its phone at once."""
+    monkeypatch.setattr(push_verb, "TOGETHER", together)
+    make_user(api.database, "ivanov", team="Москва")
+    make_user(api.database, "sidorov", team="Питер")
+    mine, stranger = Laptop(api, "ivanov"), Laptop(api, "sidorov")
+    hidden = _create(legal_name="ООО Чужая", visibility="private")
+    stranger.push(hidden)
+    client = _create(legal_name="ООО Ромашка")
+    person = _create(
+        "contact-persons",
+        counterparty_id=client["id"],
+        full_name="Анна Смирнова",
+        contacts=[{"kind": "phone", "value": "+7 916 555-44-33"}],
+    )
+    twice = _create(legal_name="ООО Дважды")
+    answer = mine.push(
+        client,
+        person,
+        {**_create(legal_name="ООО Захват"), "id": hidden["id"]},  # a hidden client's id
+        twice,
+        {**twice, "fields": {"legal_name": "ООО Дважды снова"}},  # the same id again
+        _create(
+            "interactions",
+            counterparty_id=hidden["id"],
+            subject="Звонок",
+            kind="call",
+            starts_at="2026-11-20T09:00:00Z",
+        ),
+        _create("contact-persons", counterparty_id=hidden["id"], full_name="Шпион"),
+        _create(
+            "interactions",
+            counterparty_id=client["id"],
+            subject="Звонок",
+            kind="call",
+            starts_at="2026-11-20T09:00:00Z",
+        ),
+    )
+    statuses = [r["status"] for r in answer["results"]]
+    assert statuses == [
+        "applied",
+        "applied",
+        "refused",
+        "applied",
+        "refused",
+        "refused",
+        "refused",
+        "applied",
+    ], answer
+    for refused in (answer["results"][2], answer["results"][4]):
+        assert refused["error"]["error"] == "already_exists", refused
+    for refused in answer["results"][5:7]:
+        # As for a client that does not exist: the push does not tell that the hidden one does.
+        assert refused["error"]["details"] == {
+            "counterparty_id": f"no Counterparty with id {hidden['id']}"
+        }, refused
+    headers = {"Authorization": mine.headers["Authorization"]}
+    found = api.client.get("/api/v1/counterparties", params={"q": "916 555-44"}, headers=headers)
+    assert [c["id"] for c in found.json()["items"]] == [client["id"]], found.text
+    with api.database.read() as session:
+        assert session.get(Counterparty, hidden["id"]).legal_name == "ООО Чужая"  # type: ignore[union-attr]
+        assert session.get(Counterparty, twice["id"]).legal_name == "ООО Дважды"  # type: ignore[union-attr]
