@@ -35,6 +35,25 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _database(stack: ExitStack, backend: str) -> tuple[str, str, Any]:
+    """A new database of ``backend`` at the head of the migrations, and a data folder, both gone
+    when ``stack`` closes: (folder, URL, database)."""
+    from bench.harness import pg_database
+    from crm.database import Database
+    from server import migrate
+
+    folder = stack.enter_context(tempfile.TemporaryDirectory())
+    url = (
+        stack.enter_context(pg_database())
+        if backend == "postgresql"
+        else f"sqlite:///{folder}/push.db"
+    )
+    database = Database(url)
+    stack.callback(database.dispose)
+    migrate.upgrade(database)
+    return folder, url, database
+
+
 def run(backend: str, runs: int, count: int, role: str) -> tuple[float, float, float]:
     """(fields/s, floor fields/s, statements a mutation), medians over ``runs``, of a ``role``'s
     laptop: an administrator (who may change everything) or a salesperson (whose access is the
@@ -42,25 +61,15 @@ def run(backend: str, runs: int, count: int, role: str) -> tuple[float, float, f
     from sqlalchemy import event
     from starlette.testclient import TestClient
 
-    from bench.harness import median, pg_database
+    from bench.harness import median
     from bench.sync import PUSH_FIELDS, push_floor
     from crm import accounts
-    from crm.database import Database
-    from server import migrate
     from server.app import create_app
     from server.config import Config
     from sync import protocol
 
     with ExitStack() as stack:
-        folder = stack.enter_context(tempfile.TemporaryDirectory())
-        url = (
-            stack.enter_context(pg_database())
-            if backend == "postgresql"
-            else f"sqlite:///{folder}/push.db"
-        )
-        database = Database(url)
-        stack.callback(database.dispose)
-        migrate.upgrade(database)
+        folder, url, database = _database(stack, backend)
         with database.write() as session:
             user = accounts.create_user(
                 session, login="ivanov", full_name="Иван Иванов", role=role, team="Москва"
@@ -205,25 +214,15 @@ def run_company(backend: str, runs: int, count: int) -> tuple[float, float, floa
     from sqlalchemy import bindparam, event, insert, select, update
     from starlette.testclient import TestClient
 
-    from bench.harness import median, pg_database
+    from bench.harness import median
     from crm import access, accounts, changes, demo
-    from crm.database import Database
     from crm.models import ContactPerson, Counterparty, Interaction, User
-    from server import migrate
     from server.app import create_app
     from server.config import Config
     from sync import protocol
 
     with ExitStack() as stack:
-        folder = stack.enter_context(tempfile.TemporaryDirectory())
-        url = (
-            stack.enter_context(pg_database())
-            if backend == "postgresql"
-            else f"sqlite:///{folder}/push.db"
-        )
-        database = Database(url)
-        stack.callback(database.dispose)
-        migrate.upgrade(database)
+        folder, url, database = _database(stack, backend)
         demo.generate(database, "medium", seed=1)
         # Each salesperson edits the cards of their own clients (two editing one card would be a
         # conflict, a figure of its own) and enters calls, meetings and people under any client they
