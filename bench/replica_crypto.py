@@ -124,6 +124,7 @@ def _load(path: Path, pages: list[dict[str, Any]], key: bytes | None) -> tuple[f
     started = time.perf_counter()
     for page in pages:
         replica.apply_bootstrap_page(page)
+    replica.build_search_index()  # as SyncAgent.sync does after the pull: the searches use it
     return time.perf_counter() - started, replica
 
 

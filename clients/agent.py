@@ -9,6 +9,7 @@ picks up where this one stopped (docs/sync-protocol.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -207,26 +208,39 @@ class SyncAgent:
         started = time.monotonic()
         summary = Summary()
         report = progress or (lambda phase, done, total: None)
-        self._refresh_waiting()  # those an earlier sync could not fetch (its answer was lost)
-        self.push(summary, report)
-        while True:
-            if self.replica.state("cursor") is None or self.replica.state("reset"):
-                self.bootstrap(summary, report)
-            if self._pull(summary, report):
-                break
-            self.push(summary, report)  # reset: push what is pending, then load the scope again
-        if self.replica.search_pending():
-            # The records are usable now (the screens read them while this runs); a search scans
-            # the keys until their index is committed.
-            report("search", 0, None)
-            began = time.monotonic()
-            if self.replica.build_search_index():
-                summary.search_index = time.monotonic() - began
+        try:
+            self._refresh_waiting()  # those an earlier sync could not fetch (its answer was lost)
+            self.push(summary, report)
+            while True:
+                if self.replica.state("cursor") is None or self.replica.state("reset"):
+                    self.bootstrap(summary, report)
+                if self._pull(summary, report):
+                    break
+                self.push(summary, report)  # reset: push what is pending, then load the scope again
+        except Exception:
+            # A load finished before the network went (or an earlier one's, on a laptop offline
+            # since): its search index needs no server. What failed is what the caller hears.
+            with contextlib.suppress(Exception):
+                self._search_index(summary, report)
+            raise
+        self._search_index(summary, report)
         summary.duration = time.monotonic() - started
         self.replica.set_state(
             last_sync=str(to_jsonable(utcnow())), last_summary=json.dumps(asdict(summary))
         )
         return summary
+
+    def _search_index(self, summary: Summary, report: Progress) -> None:
+        """Index the search keys a finished bootstrap left unindexed (``Replica.build_search_index``).
+
+        The records are usable meanwhile (the screens read them); a search scans the keys until
+        the index is committed."""
+        if not self.replica.search_pending():
+            return
+        report("search", 0, None)
+        began = time.monotonic()
+        if self.replica.build_search_index():
+            summary.search_index = time.monotonic() - began
 
     def push(self, summary: Summary, report: Progress) -> None:
         """Send the outbox batch by batch until it is empty or the server answers none of it.

@@ -38,8 +38,9 @@ import logging
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NamedTuple
@@ -834,10 +835,11 @@ class _Parser:
         self.workers = 0
         self.depth = 0  # batches in flight besides the one being filed
         self.started = 0  # pools started so far (tests check the lifetime)
+        self.failed = False  # the workers stopped (killed, no semaphores): in-process for the run
 
     def prepare(self, letters: int) -> None:
         """A folder with ``letters`` to read comes next: start the workers if it is worth it."""
-        if self.pool is None and self.cores > 1 and letters >= _PARALLEL_FROM:
+        if self.pool is None and not self.failed and self.cores > 1 and letters >= _PARALLEL_FROM:
             self.workers = min(4, self.cores)
             self.pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
@@ -858,4 +860,31 @@ class _Parser:
             return _Parsed(raws, (parse(raw) for _uid, raw in raws))
         chunk = -(-len(raws) // self.workers)
         # Executor.map submits every chunk now; the iterator waits for them when the batch is filed.
-        return _Parsed(raws, self.pool.map(parse, [raw for _uid, raw in raws], chunksize=chunk))
+        try:
+            parsed = self.pool.map(parse, [raw for _uid, raw in raws], chunksize=chunk)
+        except BrokenProcessPool:
+            self._broken()
+            return _Parsed(raws, (parse(raw) for _uid, raw in raws))
+        return _Parsed(raws, self._or_here(parsed, raws, parse))
+
+    def _or_here(
+        self, parsed: Iterable[Letter], raws: list[tuple[int, bytes]], parse: Any
+    ) -> Iterator[Letter]:
+        """The workers' letters; should the workers stop, the rest parsed here (and from then on)."""
+        done = 0
+        try:
+            for letter in parsed:
+                done += 1
+                yield letter
+        except BrokenProcessPool:
+            self._broken()
+            for _uid, raw in raws[done:]:
+                yield parse(raw)
+
+    def _broken(self) -> None:
+        log.warning(
+            "the mail parse workers stopped; parsing in this process for the rest of the run"
+        )
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool, self.workers, self.depth, self.failed = None, 0, 0, True

@@ -384,6 +384,8 @@ def _apply(
     """Apply one mutation. ``unused``: the ids of creates still free (``_free``), each taken once:
     a second create of the same id in the push asks the database (and finds the first)."""
     if m["op"] == "resolve":
+        if unused is not None:
+            unused.clear()  # a resolution may restore a deleted record under its id: ask again
         resolve(session, user, m["conflict_id"], m["choice"], m["value"], device.id)
         return {"status": "applied"}
     m, note = _to_survivor(session, user, device, m)

@@ -240,6 +240,7 @@ class Applying(Editing):
             raw.execute("PRAGMA cache_size=-262144")
             _create_indexes(raw, search=None)
             raw.execute("PRAGMA cache_size=-65536")
+            raw.execute("PRAGMA analysis_limit=1000")  # as the last page's: a sample is enough
             raw.execute(f'ANALYZE "{_SEARCH_TABLE}"')
             _set(raw, "search_index", None)
         return True

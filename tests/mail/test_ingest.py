@@ -692,3 +692,33 @@ def test_a_mailboxs_last_batch_failing_while_the_next_is_read_is_its_own_error(
     assert reports[0].error is not None and "went away" in reports[0].error
     assert reports[1].error is None  # its own letters were filed
     assert _keys(world) == {g.message_id for g in generated[3:]}
+
+
+def test_parse_workers_that_stop_leave_the_parsing_to_this_process_for_the_rest_of_the_run() -> (
+    None
+):
+    """Workers killed (by the OOM killer, an operator) or never able to run: the batch in hand and
+    every later one are parsed here, each letter once, in order, and no pool starts again."""
+    from mail import ingest
+    from mail.decode import parse_letter
+
+    parser = ingest._Parser()
+    if parser.cores < 2:
+        pytest.skip("one core: parsing always stays in-process")
+    raws = [(n, g.raw) for n, g in enumerate(generate(40), start=1)]
+    expected = [parse_letter(raw).dedup_key for _uid, raw in raws]
+    parser.prepare(10_000)
+    try:
+        assert parser.pool is not None
+        first = parser.submit(raws[:20], 10_000_000).result()  # the workers parse one batch
+        assert [letter.dedup_key for _u, _r, letter in first] == expected[:20]
+        for process in list(parser.pool._processes.values()):  # type: ignore[union-attr]
+            process.kill()
+            process.join(10)
+        second = parser.submit(raws[20:], 10_000_000).result()
+        assert [letter.dedup_key for _u, _r, letter in second] == expected[20:]
+        assert parser.pool is None and parser.failed
+        parser.prepare(10_000)
+        assert parser.pool is None and parser.started == 1  # not started again in this run
+    finally:
+        parser.close()

@@ -19,7 +19,7 @@ from unittest import mock
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
-from hypothesis.errors import FlakyStrategyDefinition, Unsatisfiable
+from hypothesis.errors import FlakyStrategyDefinition, HypothesisException, Unsatisfiable
 from hypothesis.internal.conjecture import providers
 from hypothesis.internal.floats import float_to_int
 from hypothesis.stateful import Bundle
@@ -229,7 +229,15 @@ def _stateful(
             return {"headers": headers}
 
         def step(self, input: Any) -> Any:  # noqa: A002 - schemathesis' name
-            output = super().step(input)
+            try:
+                output = super().step(input)
+            except HypothesisException:
+                raise  # hypothesis' own control flow (a rejected draw), not an answer
+            except Exception as exc:
+                # An exception out of the server (its 500 is sent, then re-raised in-process):
+                # recorded, so that a run stopped by it fails the test whatever happens after.
+                failures.append(f"{_operation_id(input.case)} raised: {exc!r}"[:2000])
+                raise
             status = output.response.status_code
             answers[(_operation_id(input.case), status)] += 1
             if input.transition is not None and input.applied_parameters:

@@ -695,3 +695,24 @@ def test_the_search_index_is_not_built_in_the_middle_of_a_bootstrap(
     agent.sync()
     assert not agent.replica.search_pending()
     assert SEARCH_INDEXES <= _indexes(agent.replica.path, "contact_key")
+
+
+def test_a_load_cut_off_before_its_pull_still_gets_its_search_index(
+    server: TestClient, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The network goes right after the last bootstrap page: the sync says offline, and the
+    search keys are indexed all the same (that needs no server), so days offline search fast."""
+    make_user(database, "ivanov")
+    web = rest(server, "ivanov")
+    _clients_with_phones(server, web, 3)
+    agent = laptop(server, tmp_path, "ivanov")
+
+    def cut(*_args: Any) -> bool:
+        raise Offline("no route to host")
+
+    monkeypatch.setattr(agent, "_pull", cut)
+    with pytest.raises(Offline):
+        agent.sync()
+    assert agent.replica.state("cursor") is not None  # the load itself was committed
+    assert not agent.replica.search_pending()
+    assert SEARCH_INDEXES <= _indexes(agent.replica.path, "contact_key")

@@ -305,3 +305,38 @@ def test_a_push_creating_taken_ids_or_children_of_hidden_clients_is_refused_thos
     with api.database.read() as session:
         assert session.get(Counterparty, hidden["id"]).legal_name == "ООО Чужая"  # type: ignore[union-attr]
         assert session.get(Counterparty, twice["id"]).legal_name == "ООО Дважды"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_a_create_of_an_id_a_resolution_restored_in_the_same_push_is_refused_as_taken(
+    api: Api, monkeypatch: pytest.MonkeyPatch, together: bool
+) -> None:
+    """The ids a push's creates found free at its start stop being trusted after a resolution: it
+    may bring a deleted record back under its id."""
+    monkeypatch.setattr(push_verb, "TOGETHER", together)
+    make_user(api.database, "ivanov", team="Москва")
+    make_user(api.database, "petrova", team="Москва")
+    one, two = Laptop(api, "ivanov"), Laptop(api, "petrova")
+    cp = _create(legal_name="ООО Удалённая", visibility="team")
+    one.push(cp)
+    one.pull()
+    two.pull()
+    one.push(
+        {
+            "op": "delete",
+            "type": "counterparties",
+            "id": cp["id"],
+            "base_version": one.versions[cp["id"]],
+        }
+    )
+    assert two.push(two.update(cp["id"], notes="а я правила"))["results"][0]["status"] == "conflict"
+    two.pull()
+    [conflict] = two.conflicts
+    answer = two.push(
+        {"op": "resolve", "conflict_id": conflict["id"], "choice": "mine"},
+        {**_create(legal_name="ООО Снова"), "id": cp["id"]},
+    )
+    assert [r["status"] for r in answer["results"]] == ["applied", "refused"], answer
+    assert answer["results"][1]["error"]["error"] == "already_exists", answer
+    with api.database.read() as session:
+        assert session.get(Counterparty, cp["id"]).legal_name == "ООО Удалённая"  # type: ignore[union-attr]
