@@ -253,8 +253,8 @@ def _reindex(record: Any, session: Session, *, new: bool = False) -> None:
 
 def _taken(session: Session, rt: RecordType, record_id: str, fresh: bool) -> bool:
     """Whether ``record_id`` is taken. ``fresh``: the caller knows no record has it — a push asks
-    once for all its creates, holding the data version (nobody else writes meanwhile), and passes
-    each id found free as fresh once only — so the database is not asked again."""
+    once for all its creates, holding the data version, and passes each id found free as fresh
+    once only (``sync.push._free``) — so the database is not asked again."""
     if fresh:
         return False
     return session.get(rt.model, record_id) is not None

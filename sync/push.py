@@ -220,9 +220,11 @@ Free = frozenset[tuple[str, str]]
 
 def _free(session: Session, new: list[dict[str, Any]]) -> Free:
     """The creates of ``new`` whose id is unused, asked in one query per type (``records.create``'s
-    ``fresh``). True until the push commits, as it holds the data version: nobody else writes
-    meanwhile; but the push itself may make one of them, so each pass over the mutations takes
-    an id as fresh once only (``_apply``)."""
+    ``fresh``). Writers commit one at a time on the data version, which the push holds; a write
+    not committed yet was invisible to a one-by-one lookup too, and the table's key refuses it
+    either way. The push itself may take one of them — a create of the same id, a resolution
+    restoring a record — so each pass takes an id as fresh once only and a resolution forgets
+    them all (``_apply``)."""
     wanted: dict[str, list[str]] = {}
     for m in new:
         if m["op"] == "create" and isinstance(m.get("id"), str):
