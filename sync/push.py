@@ -329,14 +329,9 @@ def _counterparties(session: Session, new: list[dict[str, Any]]) -> set[str]:
     """The counterparties the mutations of a push concern, but for those it creates: the user's
     access to them is asked once for all."""
     made = {m["id"] for m in new if m["op"] == "create" and m["type"] == "counterparties"}
-    ids: set[str] = set()
+    ids = _parents(new)  # those the mutations name
     for m in new:
-        if m["op"] == "resolve":
-            continue
-        fields = m.get("fields") or {}
-        if isinstance(fields.get("counterparty_id"), str):
-            ids.add(fields["counterparty_id"])
-        if m["op"] == "create":
+        if m["op"] in ("resolve", "create"):
             continue
         if m["type"] == "counterparties":
             ids.add(m["id"])

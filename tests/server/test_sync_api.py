@@ -320,7 +320,9 @@ def test_delete_against_a_concurrent_edit_is_a_conflict(api: Api) -> None:
     assert ("delete", cp["id"]) in [(c["op"], c["id"]) for c in changes_seen]
 
 
-def test_an_edit_of_a_deleted_record_is_a_conflict_that_can_restore_it(api: Api) -> None:
+def edit_of_deleted(api: Api) -> tuple[Laptop, Laptop, dict[str, Any], dict[str, Any]]:
+    """ivanov deletes a team client that petrova then edits offline: (ivanov's laptop, petrova's,
+    the client's create, the answer to petrova's edit)."""
     make_user(api.database, "ivanov")
     make_user(api.database, "petrova")
     one, two = Laptop(api, "ivanov"), Laptop(api, "petrova")
@@ -336,7 +338,11 @@ def test_an_edit_of_a_deleted_record_is_a_conflict_that_can_restore_it(api: Api)
             "base_version": one.versions[cp["id"]],
         }
     )
-    answer = two.push(two.update(cp["id"], notes="а я правила"))
+    return one, two, cp, two.push(two.update(cp["id"], notes="а я правила"))
+
+
+def test_an_edit_of_a_deleted_record_is_a_conflict_that_can_restore_it(api: Api) -> None:
+    one, two, cp, answer = edit_of_deleted(api)
     assert answer["results"][0]["status"] == "conflict"
     two.pull()
     assert cp["id"] not in two.records

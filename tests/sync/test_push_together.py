@@ -30,7 +30,7 @@ from sync.models import DeviceCursor
 from tests.conftest import make_user
 from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
-from tests.server.test_sync_api import Laptop, _create
+from tests.server.test_sync_api import Laptop, _create, edit_of_deleted
 
 
 @pytest.fixture
@@ -314,22 +314,8 @@ def test_a_create_of_an_id_a_resolution_restored_in_the_same_push_is_refused_as_
     """The ids a push's creates found free at its start stop being trusted after a resolution: it
     may bring a deleted record back under its id."""
     monkeypatch.setattr(push_verb, "TOGETHER", together)
-    make_user(api.database, "ivanov", team="Москва")
-    make_user(api.database, "petrova", team="Москва")
-    one, two = Laptop(api, "ivanov"), Laptop(api, "petrova")
-    cp = _create(legal_name="ООО Удалённая", visibility="team")
-    one.push(cp)
-    one.pull()
-    two.pull()
-    one.push(
-        {
-            "op": "delete",
-            "type": "counterparties",
-            "id": cp["id"],
-            "base_version": one.versions[cp["id"]],
-        }
-    )
-    assert two.push(two.update(cp["id"], notes="а я правила"))["results"][0]["status"] == "conflict"
+    _one, two, cp, edited = edit_of_deleted(api)
+    assert edited["results"][0]["status"] == "conflict"
     two.pull()
     [conflict] = two.conflicts
     answer = two.push(
