@@ -43,6 +43,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, 
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from imapclient import IMAPClient
@@ -818,6 +819,21 @@ class _Parsed:
         ]
 
 
+def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The cores this process may really use: those it may run on (a container's ``--cpuset-cpus``,
+    ``taskset``), fewer where a cgroup's CPU quota (a container's ``--cpus``, systemd's
+    ``CPUQuota=``) allows less; ``os.cpu_count()`` counts the host's. A quota of 1.5 cores counts
+    as one: a second parse worker would only wait for it."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores or 1, int(quota) // int(period))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 here, or not readable: the cores it may run on
+    return max(1, cores or 1)
+
+
 class _Parser:
     """Parses fetched batches; in worker processes (one per core, at most 4) once a folder with
     ``_PARALLEL_FROM`` letters to read comes up, so that filing a batch overlaps parsing the next.
@@ -830,7 +846,7 @@ class _Parser:
     """
 
     def __init__(self) -> None:
-        self.cores = os.cpu_count() or 1
+        self.cores = usable_cores()
         self.pool: ProcessPoolExecutor | None = None
         self.workers = 0
         self.depth = 0  # batches in flight besides the one being filed

@@ -385,9 +385,10 @@ def resolve(
     if c is None or not _concerns(session, user, c):
         raise NotFound(f"conflict {conflict_id} not found")
     if c.status != "open":
-        raise AlreadyExists(
-            f"conflict {conflict_id} was resolved already ({c.resolution}) by {c.resolved_by}"
-        )
+        # The resolver named as people know them, not by the id of their row.
+        resolver = session.get(User, c.resolved_by) if c.resolved_by else None
+        by = f" by {resolver.full_name or resolver.login}" if resolver is not None else ""
+        raise AlreadyExists(f"conflict {conflict_id} was resolved already ({c.resolution}){by}")
     if choice not in protocol.CHOICES:
         raise MalformedInput(f"choice must be one of {', '.join(protocol.CHOICES)}")
     mine_is_server = protocol.mine_is_server_side(conflict_dict(c), user.id, device_id)

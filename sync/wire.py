@@ -19,6 +19,7 @@ is generated.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Annotated, Any, ClassVar, Literal
@@ -365,8 +366,17 @@ _ORDER = {name: i for i, name in enumerate(_MUTATION_WORDS)}
 def _words(model: type[_Wire], name: str, error: Any) -> str:
     if error["type"] == "wire":
         return str(error["msg"])
-    got = None if error["type"] == "missing" else error["input"]
-    return model.must[name].format(types=", ".join(protocol.TYPES), got=repr(str(got)[:60]))
+    return model.must[name].format(types=", ".join(protocol.TYPES), got=_shown(error))
+
+
+def _shown(error: Any) -> str:
+    """What a field held, as the JSON it came in says it (``null``, not Python's ``None``)."""
+    if error["type"] == "missing":
+        return "nothing"
+    value = error["input"]
+    if isinstance(value, str):
+        return repr(value[:60])
+    return json.dumps(value, ensure_ascii=False, default=str)[:60]
 
 
 def parse_mutations(raw: list[Any]) -> list[dict[str, Any]]:

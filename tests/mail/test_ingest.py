@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -722,3 +723,23 @@ def test_parse_workers_that_stop_leave_the_parsing_to_this_process_for_the_rest_
         assert parser.pool is None and parser.started == 1  # not started again in this run
     finally:
         parser.close()
+
+
+def test_parse_workers_count_the_cores_a_cgroup_quota_allows(tmp_path: Path) -> None:
+    """A container given 1.5 of the host's cores gets no parse worker pool; a quota above the cores
+    the process may run on changes nothing; no cgroup file means those cores."""
+    from mail.ingest import usable_cores
+
+    runnable = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    assert usable_cores(cpu_max) == runnable  # no such file
+    cpu_max.write_text("max 100000\n")
+    assert usable_cores(cpu_max) == runnable
+    cpu_max.write_text("150000 100000\n")
+    assert usable_cores(cpu_max) == 1
+    cpu_max.write_text("50000 100000\n")
+    assert usable_cores(cpu_max) == 1
+    cpu_max.write_text(f"{100000 * (runnable + 8)} 100000\n")
+    assert usable_cores(cpu_max) == runnable
+    cpu_max.write_text("garbage")
+    assert usable_cores(cpu_max) == runnable

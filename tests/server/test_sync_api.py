@@ -277,7 +277,10 @@ def test_different_fields_merge_and_the_same_field_is_a_conflict_resolvable_by_a
         json={"choice": "theirs"},
         headers=one.headers,
     )
-    assert again.status_code == 409
+    assert again.status_code == 409 and again.json()["error"] == "already_exists"
+    # Who settled it is named as people know them, never by the id of their row.
+    message = again.json()["message"]
+    assert two.user_id not in message and "petrova" in message.lower(), message
 
 
 def test_sequential_edits_from_one_laptop_are_not_a_conflict_with_itself(api: Api) -> None:
@@ -511,3 +514,25 @@ def test_a_push_answers_a_hidden_or_deleted_record_like_a_missing_one(api: Api) 
         ]
     assert said["hidden"] == said["deleted"] == said["none"], said
     assert {status for status, _ in said["none"]} == {"refused"}
+
+
+def test_the_protocol_documents_push_example_applies_and_a_missing_required_field_is_refused(
+    api: Api,
+) -> None:
+    """docs/sync-protocol.md: a create's fields are what a REST create takes; the example's
+    interaction applies, the same without ``starts_at`` is refused and uses up its seq."""
+    make_user(api.database, "ivanov")
+    laptop = Laptop(api, "ivanov")
+    client = _create(legal_name="ООО Ромашка", inn="7707083893")
+    call = {"counterparty_id": client["id"], "kind": "call", "subject": "Звонок по отгрузке"}
+    answer = laptop.push(
+        client,
+        _create("interactions", **call, starts_at="2026-11-20T09:05:00+03:00"),
+        _create("interactions", **call),
+    )
+    statuses = [(r["seq"], r["status"]) for r in answer["results"]]
+    assert statuses == [(1, "applied"), (2, "applied"), (3, "refused")], answer
+    assert "starts_at" in str(answer["results"][2]["error"]), answer
+    listed = api.client.get("/api/v1/interactions", headers=laptop.headers).json()
+    assert [i["subject"] for i in listed["items"]] == ["Звонок по отгрузке"]
+    assert laptop.push(_create(legal_name="ООО Вектор"))["last_seq"] == 4

@@ -179,7 +179,8 @@ _OK = {"seq": 1, "op": "create", "type": "counterparties", "id": UUID}
             f"mutations[0].type must be one of {', '.join(protocol.TYPES)}",
         ),
         ({**_OK, "id": "not-a-uuid"}, "mutations[0].id must be a UUID, got 'not-a-uuid'"),
-        ({**_OK, "id": None}, "mutations[0].id must be a UUID, got 'None'"),
+        ({**_OK, "id": None}, "mutations[0].id must be a UUID, got null"),
+        ({**_OK, "id": 42}, "mutations[0].id must be a UUID, got 42"),
         (
             {**_OK, "base_version": -1},
             "mutations[0].base_version must be a non-negative integer or null",
@@ -191,7 +192,11 @@ _OK = {"seq": 1, "op": "create", "type": "counterparties", "id": UUID}
         ),
         (
             {"seq": 1, "op": "resolve", "choice": "mine"},
-            "mutations[0].conflict_id must be a UUID, got 'None'",
+            "mutations[0].conflict_id must be a UUID, got nothing",
+        ),
+        (
+            {"seq": 1, "op": "resolve", "conflict_id": None, "choice": "mine"},
+            "mutations[0].conflict_id must be a UUID, got null",
         ),
         (
             {"seq": 1, "op": "resolve", "conflict_id": UUID, "choice": "both"},
