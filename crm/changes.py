@@ -139,6 +139,16 @@ def device_of(session: Session | OrmSession) -> str | None:
     return session.device_id if isinstance(session, ServerWrite) else None
 
 
+_VERSIONS: Table = DataVersion.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+# Built once (every writing transaction runs it): the counter raised and read in one round trip.
+_STEP = (
+    update(_VERSIONS)
+    .where(_VERSIONS.c.id == 1)
+    .values(version=_VERSIONS.c.version + 1, changed_at=bindparam("now"))
+    .returning(_VERSIONS.c.version)
+)
+
+
 def allocate(session: Session | OrmSession) -> int:
     """This transaction's version: taken (and the counter row locked) on the first call."""
     taken = session.info.get(_VERSION_KEY)
@@ -146,23 +156,16 @@ def allocate(session: Session | OrmSession) -> int:
         return int(taken[0])
     connection = session.connection()
     now = utcnow()
-    step = (
-        update(DataVersion)
-        .where(col(DataVersion.id) == 1)
-        .values(version=col(DataVersion.version) + 1, changed_at=now)
-    )
-    if connection.execute(step).rowcount == 0:
+    version = connection.execute(_STEP, {"now": now}).scalar()
+    if version is None:
         # The first write of a new database, perhaps several at once: one makes the row, the others
         # wait for it to commit and then count on from it.
         connection.execute(
-            native_insert(connection.dialect.name, DataVersion.__table__)  # type: ignore[attr-defined]
+            native_insert(connection.dialect.name, _VERSIONS)
             .values(id=1, version=0, changed_at=now)
             .on_conflict_do_nothing()
         )
-        connection.execute(step)
-    version = connection.execute(
-        select(col(DataVersion.version)).where(col(DataVersion.id) == 1)
-    ).scalar_one()
+        version = connection.execute(_STEP, {"now": now}).scalar_one()
     # Remember where it was taken: a rolled-back savepoint undoes the counter's update too.
     session.info[_VERSION_KEY] = (
         version,

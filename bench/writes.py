@@ -1,0 +1,131 @@
+"""Single-request writes with the server's workers (issue 16): 1, 2 and 4 server processes on PostgreSQL.
+
+``python -m bench.writes [--processes 1 2 4] [--creates 2000] [--clients 8]``. The demo company of
+size medium is loaded into a throwaway database (as in ``bench.burst``); for each process count
+``satchel serve --workers N`` runs in a child process, and a salesperson (``ivanov``) creates
+``--creates`` interactions under their own clients, one ``POST /api/v1/interactions`` each, from
+``--clients`` keep-alive connections at once. The floor, measured in the same run against the same
+processes from the same connections and alternating with the creations: as many ``GET /healthz``
+(the cheapest answer the server gives). Medians of 3 runs. Target (issue 16): ≥ 500 creations a
+second with the workers. The benchmark's client shares the machine's cores with the server
+processes and PostgreSQL; SQLite is one process (its single-request row is ``bench.api``'s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from bench import api
+from bench.harness import Report, Result, median, run_standalone
+from crm import demo
+from crm.database import Database
+from server import migrate, process
+
+RUNS = 3
+
+
+def bench(report: Report, backend: str, url: str, args: argparse.Namespace) -> None:
+    if backend != "postgresql":
+        report.notes.append(
+            "sqlite: one server process only (satchel serve --workers N > 1 is refused on SQLite); "
+            "its single-request row is bench.api's"
+        )
+        return
+    database = Database(url)
+    try:
+        migrate.upgrade(database)
+        demo.generate(database, "medium", seed=1)
+        bodies = api._interaction_bodies(database, args.creates)
+    finally:
+        database.dispose()
+    for workers in args.processes:
+        settings = {"SATCHEL_WORKERS": str(workers), "SATCHEL_LOGIN_MAX_FAILURES": "1000"}
+        with process.running_server(url, settings=settings) as base:
+            _bench_creates(report, base, backend, workers, bodies, args.clients)
+    report.notes.append(
+        f"{backend}: the medium demo company; {args.creates:,} interactions a run under the "
+        f"salesperson's own clients, {args.clients} connections at once, {RUNS} runs alternating "
+        "with the floor; figures are medians"
+    )
+
+
+async def _requests(
+    base: str, headers: dict[str, str], calls: list[tuple[str, str, Any]], clients: int
+) -> float:
+    """Send every (method, path, JSON body) from ``clients`` keep-alive connections, each sending its
+    share one after another; returns the requests a second over the whole."""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+    async def send(share: list[tuple[str, str, Any]]) -> None:
+        async with httpx.AsyncClient(
+            base_url=base, headers=headers, timeout=120, limits=limits
+        ) as client:
+            for method, path, body in share:
+                r = await client.request(method, path, json=body)
+                if r.status_code >= 300:
+                    raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(send(calls[i::clients]) for i in range(clients)))
+    return len(calls) / (time.perf_counter() - start)
+
+
+def _bench_creates(
+    report: Report,
+    base: str,
+    backend: str,
+    workers: int,
+    bodies: list[dict[str, Any]],
+    clients: int,
+) -> None:
+    headers = api._login(base, "ivanov")
+    plural = "process" if workers == 1 else "processes"
+    floors, rates = [], []
+    for _ in range(RUNS):
+        health = [("GET", "/healthz", None)] * len(bodies)
+        floors.append(asyncio.run(_requests(base, headers, health, clients)))
+        creates = [("POST", "/api/v1/interactions", body) for body in bodies]
+        rates.append(asyncio.run(_requests(base, headers, creates, clients)))
+        print(
+            f"writes {workers} {plural}: {rates[-1]:.0f} creations/s, healthz {floors[-1]:.0f}/s",
+            flush=True,
+        )
+    rate, floor = median(rates), median(floors)
+    report.add(
+        Result(
+            f"create {len(bodies):,} interactions one per request ({clients} clients), "
+            f"{workers} server {plural}",
+            backend,
+            f"{rate:.0f} /s",
+            "≥ 500 /s",
+            f"healthz {floor:.0f} requests/s",
+            f"{floor / rate:.1f}× slower",
+            rate >= 500,
+            RUNS,
+        )
+    )
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--creates", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+
+
+def main() -> None:
+    run_standalone(
+        "bench.writes",
+        __doc__,
+        "Single-request writes",
+        _arguments,
+        lambda report, backend, url, _folder, args: bench(report, backend, url, args),
+    )
+
+
+if __name__ == "__main__":
+    main()
