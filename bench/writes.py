@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -54,6 +55,24 @@ def bench(report: Report, backend: str, url: str, args: argparse.Namespace) -> N
     )
 
 
+def _busy() -> float:
+    """CPU seconds the whole machine has spent busy so far (every process: server, PostgreSQL, this one)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(t) for t in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured(
+    base: str, headers: dict[str, str], calls: list[tuple[str, str, Any]], clients: int
+) -> tuple[float, float, float]:
+    """(requests a second, ms of this client's CPU a request, ms of the machine's CPU a request)."""
+    busy, mine = _busy(), time.process_time()
+    rate = asyncio.run(_requests(base, headers, calls, clients))
+    mine, busy = time.process_time() - mine, _busy() - busy
+    return rate, 1000 * mine / len(calls), 1000 * busy / len(calls)
+
+
 async def _requests(
     base: str, headers: dict[str, str], calls: list[tuple[str, str, Any]], clients: int
 ) -> float:
@@ -85,17 +104,29 @@ def _bench_creates(
 ) -> None:
     headers = api._login(base, "ivanov")
     plural = "process" if workers == 1 else "processes"
-    floors, rates = [], []
+    floors, rates, costs = [], [], []
     for _ in range(RUNS):
         health = [("GET", "/healthz", None)] * len(bodies)
-        floors.append(asyncio.run(_requests(base, headers, health, clients)))
+        floor_rate, floor_client, floor_all = _measured(base, headers, health, clients)
+        floors.append(floor_rate)
         creates = [("POST", "/api/v1/interactions", body) for body in bodies]
-        rates.append(asyncio.run(_requests(base, headers, creates, clients)))
+        rate, client, everything = _measured(base, headers, creates, clients)
+        rates.append(rate)
+        costs.append((floor_client, floor_all, client, everything))
         print(
-            f"writes {workers} {plural}: {rates[-1]:.0f} creations/s, healthz {floors[-1]:.0f}/s",
+            f"writes {workers} {plural}: {rate:.0f} creations/s (CPU a request: client {client:.1f} "
+            f"ms, all {everything:.1f} ms), healthz {floor_rate:.0f}/s (client {floor_client:.1f} "
+            f"ms, all {floor_all:.1f} ms)",
             flush=True,
         )
     rate, floor = median(rates), median(floors)
+    floor_client, floor_all, client, everything = (median([c[i] for c in costs]) for i in range(4))
+    report.notes.append(
+        f"{backend}, {workers} {plural}: CPU of the whole machine a request (medians): a creation "
+        f"{everything:.1f} ms, of it the benchmark's client {client:.1f} ms; healthz {floor_all:.1f} "
+        f"ms, of it the client {floor_client:.1f} ms; the server and PostgreSQL's share of a "
+        f"creation {everything - client:.1f} ms, of healthz {floor_all - floor_client:.1f} ms"
+    )
     report.add(
         Result(
             f"create {len(bodies):,} interactions one per request ({clients} clients), "
