@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import shutil
 import statistics
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -268,7 +270,7 @@ def run_standalone(
     once per backend on a fresh database; its section of bench/RESULTS.md rewritten (with
     ``--only``, the other backend's rows are kept)."""
     parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
-    parser.add_argument("--only", choices=BACKENDS)
+    parser.add_argument("--only", choices=BACKENDS, help="one database only (default: both)")
     arguments(parser)
     args = parser.parse_args()
     report = Report()
@@ -280,7 +282,7 @@ def run_standalone(
     report.notes.append(
         f"machine load average at the end: {open('/proc/loadavg').read().split()[:3]}"
     )
-    command = f"python -m {module}" + (f" --only {args.only}" if args.only else "")
+    command = " ".join(["python -m", module, *map(shlex.quote, sys.argv[1:])])  # as it was run
     report.write_section(
         ROOT / "bench" / "RESULTS.md", section, command, keep_others=bool(args.only)
     )

@@ -122,7 +122,7 @@ def _bench_creates(
     rate, floor = median(rates), median(floors)
     floor_client, floor_all, client, everything = (median([c[i] for c in costs]) for i in range(4))
     report.notes.append(
-        f"{backend}, {workers} {plural}: CPU of the whole machine a request (medians): a creation "
+        f"{backend}: {workers} {plural}, CPU of the whole machine a request (medians): a creation "
         f"{everything:.1f} ms, of it the benchmark's client {client:.1f} ms; healthz {floor_all:.1f} "
         f"ms, of it the client {floor_client:.1f} ms; the server and PostgreSQL's share of a "
         f"creation {everything - client:.1f} ms, of healthz {floor_all - floor_client:.1f} ms"
@@ -143,9 +143,19 @@ def _bench_creates(
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--creates", type=int, default=2000)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4],
+        help="server process counts to measure, one after another (default: 1 2 4)",
+    )
+    parser.add_argument(
+        "--creates", type=int, default=2000, help="interactions created a run (default: 2000)"
+    )
+    parser.add_argument(
+        "--clients", type=int, default=8, help="keep-alive connections at once (default: 8)"
+    )
 
 
 def main() -> None:
