@@ -24,10 +24,15 @@ import argparse
 import asyncio
 
 from bench import sync
-from bench.harness import Report, Result, median, percentile, run_standalone
-from crm import demo
-from crm.database import Database
-from server import migrate, process
+from bench.harness import (
+    Report,
+    Result,
+    each_process_count,
+    median,
+    medium_company,
+    percentile,
+    run_standalone,
+)
 
 FLOOR_RUNS = 20
 
@@ -39,18 +44,15 @@ def bench(report: Report, backend: str, url: str, args: argparse.Namespace) -> N
             "its 500-device rows are bench.sync's"
         )
         return
-    database = Database(url)
-    try:
-        migrate.upgrade(database)
-        demo.generate(database, "medium", seed=1)
-        fleet = sync._register_devices(database, args.devices)
-        base_version = sync._current_version(database)
-    finally:
-        database.dispose()
-    for workers in args.processes:
-        settings = {"SATCHEL_WORKERS": str(workers), "SATCHEL_LOGIN_MAX_FAILURES": "1000"}
-        with process.running_server(url, settings=settings) as base:
-            _bench_processes(report, base, backend, workers, fleet, base_version, args)
+    fleet, base_version = medium_company(
+        url,
+        lambda database: (
+            sync._register_devices(database, args.devices),
+            sync._current_version(database),
+        ),
+    )
+    for workers, base in each_process_count(url, args.processes):
+        _bench_processes(report, base, backend, workers, fleet, base_version, args)
 
 
 def _bench_processes(

@@ -19,11 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from crm.database import Database
 from server import process
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
@@ -234,6 +238,29 @@ def running_server(database_url: str) -> Iterator[str]:
         database_url, settings={"SATCHEL_LOGIN_MAX_FAILURES": "1000"}
     ) as base:
         yield base
+
+
+def each_process_count(url: str, processes: list[int]) -> Iterator[tuple[int, str]]:
+    """``satchel serve --workers N`` on ``url`` for each N of ``processes`` in turn (failed logins not
+    limited: benchmarks log in often): (N, its base URL)."""
+    for workers in processes:
+        settings = {"SATCHEL_WORKERS": str(workers), "SATCHEL_LOGIN_MAX_FAILURES": "1000"}
+        with process.running_server(url, settings=settings) as base:
+            yield workers, base
+
+
+def medium_company(url: str, prepare: Callable[[Database], T]) -> T:
+    """The demo company of size medium loaded into ``url``'s new database, then ``prepare`` on it."""
+    from crm import demo
+    from server import migrate
+
+    database = Database(url)
+    try:
+        migrate.upgrade(database)
+        demo.generate(database, "medium", seed=1)
+        return prepare(database)
+    finally:
+        database.dispose()
 
 
 BACKENDS = ("sqlite", "postgresql")

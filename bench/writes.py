@@ -22,10 +22,7 @@ from typing import Any
 import httpx
 
 from bench import api
-from bench.harness import Report, Result, median, run_standalone
-from crm import demo
-from crm.database import Database
-from server import migrate, process
+from bench.harness import Report, Result, each_process_count, median, medium_company, run_standalone
 
 RUNS = 3
 
@@ -37,17 +34,9 @@ def bench(report: Report, backend: str, url: str, args: argparse.Namespace) -> N
             "its single-request row is bench.api's"
         )
         return
-    database = Database(url)
-    try:
-        migrate.upgrade(database)
-        demo.generate(database, "medium", seed=1)
-        bodies = api._interaction_bodies(database, args.creates)
-    finally:
-        database.dispose()
-    for workers in args.processes:
-        settings = {"SATCHEL_WORKERS": str(workers), "SATCHEL_LOGIN_MAX_FAILURES": "1000"}
-        with process.running_server(url, settings=settings) as base:
-            _bench_creates(report, base, backend, workers, bodies, args.clients)
+    bodies = medium_company(url, lambda database: api._interaction_bodies(database, args.creates))
+    for workers, base in each_process_count(url, args.processes):
+        _bench_creates(report, base, backend, workers, bodies, args.clients)
     report.notes.append(
         f"{backend}: the medium demo company; {args.creates:,} interactions a run under the "
         f"salesperson's own clients, {args.clients} connections at once, {RUNS} runs alternating "
