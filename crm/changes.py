@@ -99,6 +99,7 @@ SCOPE_FIELDS: dict[type[SQLModel], frozenset[str]] = registry.SCOPE_FIELDS
 UNSYNCED_FIELDS = SYSTEM_FIELDS | {"password_hash", "search_name"}
 
 _VERSION_KEY = "satchel.change_version"
+_ROW_HELD = "satchel.version_row_held"  # the root transaction that locked the row by ``hold``
 
 
 class Write(Session):
@@ -174,16 +175,26 @@ def allocate(session: Session | OrmSession) -> int:
     return int(version)
 
 
+def taken(session: Session | OrmSession) -> int | None:
+    """The version this transaction has taken, if it took one (and no rollback gave it back)."""
+    version = session.info.get(_VERSION_KEY)
+    return None if version is None else int(version[0])
+
+
 def hold(session: Session | OrmSession) -> None:
     """Lock the version row for the rest of this transaction without taking a version: a writer that
     will lock other rows first and may take a version later (a group of pushes) takes the row first,
     so that every writer locks it before anything else it shares with another. SQLite needs nothing:
     its writers are one at a time already."""
+    root = session.get_transaction()
+    if session.info.get(_ROW_HELD) is root or taken(session) is not None:
+        return  # held already in this transaction (a group's pushes each ask): no second statement
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(
             select(col(DataVersion.version)).where(col(DataVersion.id) == 1).with_for_update()
         )
+    session.info[_ROW_HELD] = root
 
 
 def bump(session: Session | OrmSession) -> None:

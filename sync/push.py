@@ -130,13 +130,13 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         raise SequenceGap(
             f"expected mutation {last + 1} next; resend from there", details={"expected": last + 1}
         )
-    if not new:
-        version = changes.current(session)[0]
-    else:
-        version = changes.allocate(session)
+    if new:
+        # The version row locked, not raised: the first mutation that applies takes the version, so
+        # a push whose every mutation is refused changes nothing, the data version included.
+        changes.hold(session)
         changes.from_device(session, device.id)
         # Fields changed by others, for every record the push edits, in one query per type.
-        # Nobody else writes while this transaction holds the version, so they stay true.
+        # Nobody else writes while this transaction holds the version row, so they stay true.
         wanted: dict[str, list[str]] = {}
         for m in new:
             if m["op"] in ("update", "delete"):
@@ -196,6 +196,9 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         cursor.last_seq = new[-1]["seq"]
         session.add(cursor)
         session.flush()
+    version = changes.taken(session)
+    if version is None:
+        version = changes.current(session)[0]
     return {"last_seq": cursor.last_seq, "version": version, "results": results}
 
 

@@ -536,3 +536,25 @@ def test_the_protocol_documents_push_example_applies_and_a_missing_required_fiel
     listed = api.client.get("/api/v1/interactions", headers=laptop.headers).json()
     assert [i["subject"] for i in listed["items"]] == ["Звонок по отгрузке"]
     assert laptop.push(_create(legal_name="ООО Вектор"))["last_seq"] == 4
+
+
+def test_a_push_whose_every_mutation_is_refused_changes_nothing_not_even_the_data_version(
+    api: Api,
+) -> None:
+    """A refused request changes nothing: the data version (a pull's cursor, a calendar feed's ETag)
+    stays where it was, the seq is used up, and the answer quotes the version as it stands."""
+    make_user(api.database, "ivanov")
+    laptop = Laptop(api, "ivanov")
+    client = _create(legal_name="ООО Ромашка", inn="7707083893")
+    laptop.push(client)
+    with api.database.read() as session:
+        before = changes.current(session)[0]
+    call = {"counterparty_id": client["id"], "kind": "call", "subject": "без даты"}
+    answer = laptop.push(_create("interactions", **call), _create("interactions", **call))
+    assert [r["status"] for r in answer["results"]] == ["refused", "refused"], answer
+    with api.database.read() as session:
+        assert changes.current(session)[0] == before
+    assert answer["version"] == before and answer["last_seq"] == 3
+    # The next push that applies takes the next version.
+    applied = laptop.push(_create(legal_name="ООО Вектор"))
+    assert applied["results"][0]["status"] == "applied" and applied["version"] == before + 1
