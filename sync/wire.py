@@ -146,15 +146,15 @@ BaseVersion = Annotated[
 Choice = Literal["mine", "theirs", "value"]
 
 _MUTATION_WORDS = {
-    "seq": "must be a positive integer",
-    "op": f"must be one of {', '.join(protocol.OPS)}",
-    "client_time": "must be a short ISO 8601 string",
+    "seq": "must be a positive integer, got {got}",
+    "op": f"must be one of {', '.join(protocol.OPS)}, got {{got}}",
+    "client_time": "must be a short ISO 8601 string, got {got}",
     "conflict_id": "must be a UUID, got {got}",
-    "choice": f"must be one of {', '.join(protocol.CHOICES)}",
-    "type": "must be one of {types}",
+    "choice": f"must be one of {', '.join(protocol.CHOICES)}, got {{got}}",
+    "type": "must be one of {types}, got {got}",
     "id": "must be a UUID, got {got}",
-    "base_version": "must be a non-negative integer or null",
-    "fields": "must be an object of field values",
+    "base_version": "must be a non-negative integer or null, got {got}",
+    "fields": "must be an object of field values, got {got}",
 }
 
 
@@ -369,14 +369,20 @@ def _words(model: type[_Wire], name: str, error: Any) -> str:
     return model.must[name].format(types=", ".join(protocol.TYPES), got=_shown(error))
 
 
+_SHOWN = 60  # characters of a wrong value quoted back
+
+
 def _shown(error: Any) -> str:
-    """What a field held, as the JSON it came in says it (``null``, not Python's ``None``)."""
+    """What a field held, as the JSON it came in says it (``null``, not Python's ``None``); a long
+    value cut, saying how long it was."""
     if error["type"] == "missing":
         return "nothing"
     value = error["input"]
-    if isinstance(value, str):
-        return repr(value[:60])
-    return json.dumps(value, ensure_ascii=False, default=str)[:60]
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= _SHOWN:
+        return repr(text) if isinstance(value, str) else text
+    cut = repr(text[:_SHOWN]) if isinstance(value, str) else text[:_SHOWN]
+    return f"{cut}… ({len(text):,} characters)"
 
 
 def parse_mutations(raw: list[Any]) -> list[dict[str, Any]]:
@@ -398,11 +404,22 @@ def parse_mutations(raw: list[Any]) -> list[dict[str, Any]]:
                 raise MalformedInput(f"{where} must be an object") from None
             # The op decides the model, so pydantic looks at it first; the protocol has always
             # named a bad seq before a bad op.
+            sent = error["input"]
+
+            def wrong(field_name: str) -> MalformedInput:
+                shown = _shown(
+                    {"type": "missing"}
+                    if field_name not in sent
+                    else {"type": "value", "input": sent[field_name]}
+                )
+                words = _MUTATION_WORDS[field_name].format(got=shown)
+                return MalformedInput(f"{where}.{field_name} {words}")
+
             try:
-                _SEQ.validate_python(error["input"].get("seq"))
+                _SEQ.validate_python(sent.get("seq"))
             except PydanticError:
-                raise MalformedInput(f"{where}.seq {_MUTATION_WORDS['seq']}") from None
-            raise MalformedInput(f"{where}.op {_MUTATION_WORDS['op']}") from None
+                raise wrong("seq") from None
+            raise wrong("op") from None
         name = str(error["loc"][2])
         raise MalformedInput(f"{where}.{name} {_words(CreateMutation, name, error)}") from None
     return [dict(m.__dict__) for m in parsed]

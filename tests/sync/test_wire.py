@@ -160,35 +160,35 @@ _OK = {"seq": 1, "op": "create", "type": "counterparties", "id": UUID}
     "mutation, message",
     [
         ("x", "mutations[0] must be an object"),
-        ({**_OK, "seq": 0}, "mutations[0].seq must be a positive integer"),
-        ({**_OK, "seq": True}, "mutations[0].seq must be a positive integer"),
+        ({**_OK, "seq": 0}, "mutations[0].seq must be a positive integer, got 0"),
+        ({**_OK, "seq": True}, "mutations[0].seq must be a positive integer, got true"),
         (
             {**_OK, "seq": 1.0, "op": "explode"},
-            "mutations[0].seq must be a positive integer",
+            "mutations[0].seq must be a positive integer, got 1.0",
         ),  # seq is told first
         (
             {**_OK, "op": "explode"},
-            "mutations[0].op must be one of create, update, delete, resolve",
+            "mutations[0].op must be one of create, update, delete, resolve, got 'explode'",
         ),
         (
             {**_OK, "client_time": "x" * 41},
-            "mutations[0].client_time must be a short ISO 8601 string",
+            f"mutations[0].client_time must be a short ISO 8601 string, got {'x' * 41!r}",
         ),
         (
             {**_OK, "type": "secrets"},
-            f"mutations[0].type must be one of {', '.join(protocol.TYPES)}",
+            f"mutations[0].type must be one of {', '.join(protocol.TYPES)}, got 'secrets'",
         ),
         ({**_OK, "id": "not-a-uuid"}, "mutations[0].id must be a UUID, got 'not-a-uuid'"),
         ({**_OK, "id": None}, "mutations[0].id must be a UUID, got null"),
         ({**_OK, "id": 42}, "mutations[0].id must be a UUID, got 42"),
         (
             {**_OK, "base_version": -1},
-            "mutations[0].base_version must be a non-negative integer or null",
+            "mutations[0].base_version must be a non-negative integer or null, got -1",
         ),
-        ({**_OK, "fields": []}, "mutations[0].fields must be an object of field values"),
+        ({**_OK, "fields": []}, "mutations[0].fields must be an object of field values, got []"),
         (
             {**_OK, "op": "update", "fields": {}},
-            "mutations[0].fields must be an object of field values",
+            "mutations[0].fields must be an object of field values, got {}",
         ),
         (
             {"seq": 1, "op": "resolve", "choice": "mine"},
@@ -200,7 +200,21 @@ _OK = {"seq": 1, "op": "create", "type": "counterparties", "id": UUID}
         ),
         (
             {"seq": 1, "op": "resolve", "conflict_id": UUID, "choice": "both"},
-            "mutations[0].choice must be one of mine, theirs, value",
+            "mutations[0].choice must be one of mine, theirs, value, got 'both'",
+        ),
+        (
+            {"seq": 1, "op": "resolve", "conflict_id": UUID, "choice": None},
+            "mutations[0].choice must be one of mine, theirs, value, got null",
+        ),
+        ({**_OK, "seq": "7"}, "mutations[0].seq must be a positive integer, got '7'"),
+        ({"op": "create"}, "mutations[0].seq must be a positive integer, got nothing"),
+        (
+            {**_OK, "id": "x" * 100_000},
+            f"mutations[0].id must be a UUID, got {'x' * 60!r}… (100,000 characters)",
+        ),
+        (
+            {**_OK, "id": {"a": "b" * 100}},
+            'mutations[0].id must be a UUID, got {"a": "' + "b" * 53 + "… (109 characters)",
         ),
     ],
 )
