@@ -157,7 +157,8 @@ STATEFUL = settings(
 # Rounds drawn until the chains have shown they reach real records (see ``_reached``): a round of 60
 # random chains showed it in 14 of 17 rounds (14 seeds; the rounds a seed needs are the same on both
 # databases), so 8 rounds leave a failure by luck alone at about one run in 100,000; the seed in the
-# message replays it.
+# message replays it. A round hypothesis stops as flaky (2 of 10 rounds over 9 seeds) counts what it
+# reached before it stopped.
 ROUNDS = 8
 # How many of the roots start with a valid counterparty (see ``_stateful``).
 COUNTERPARTY_ROOTS = 6
@@ -330,7 +331,7 @@ def test_linked_calls_answer_inside_the_schema_and_never_5xx(api: Api) -> None:
         round_answers, round_linked = _stateful(api, company=company, chain_seed=FUZZ_SEED + round_)
         answers.update(round_answers)
         linked.update(round_linked)
-        assert not [k for k in answers if k[1] >= 500], answers
+        assert not [k for k in answers if k[1] >= 500], (f"fuzz seed {FUZZ_SEED}", answers)
         if _reached(linked):
             break
     # Not vacuous: the test's own power, not the server's behaviour (see ``_reached``).
