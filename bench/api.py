@@ -122,9 +122,10 @@ def bench_search(report: Report, base: str, database: Database, backend: str) ->
             )
 
 
-def _interaction_bodies(database: Database, n: int) -> list[dict[str, Any]]:
+def _interaction_bodies(database: Database, n: int, login: str = "ivanov") -> list[dict[str, Any]]:
+    """``n`` interactions under the clients ``login`` owns."""
     with database.read() as session:
-        owner = session.execute(select(User).where(User.login == "ivanov")).scalar_one()
+        owner = session.execute(select(User).where(User.login == login)).scalar_one()
         cp_ids = list(
             session.execute(
                 select(Counterparty.id).where(Counterparty.owner_id == owner.id)

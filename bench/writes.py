@@ -2,9 +2,10 @@
 
 ``python -m bench.writes [--processes 1 2 4] [--creates 2000] [--clients 8]``. The demo company of
 size medium is loaded into a throwaway database (as in ``bench.burst``); for each process count
-``satchel serve --workers N`` runs in a child process, and a salesperson (``ivanov``) creates
-``--creates`` interactions under their own clients, one ``POST /api/v1/interactions`` each, from
-``--clients`` keep-alive connections at once. The floor, measured in the same run against the same
+``satchel serve --workers N`` runs in a child process, and the demo's four salespeople (two
+teams) create ``--creates`` interactions between them, each under their own clients, one
+``POST /api/v1/interactions`` each, from ``--clients`` keep-alive connections at once (each
+connection one salesperson's, taken in turn). The floor, measured in the same run against the same
 processes from the same connections and alternating with the creations: as many ``GET /healthz``
 (the cheapest answer the server gives). Medians of 3 runs. Target (issue 16): ≥ 500 creations a
 second with the workers. The benchmark's client shares the machine's cores with the server
@@ -25,6 +26,7 @@ from bench import api
 from bench.harness import Report, Result, each_process_count, median, medium_company, run_standalone
 
 RUNS = 3
+SELLERS = ("ivanov", "petrova", "sidorov", "kuznetsova")  # the medium demo's salespeople, two teams
 
 
 def bench(report: Report, backend: str, url: str, args: argparse.Namespace) -> None:
@@ -34,12 +36,21 @@ def bench(report: Report, backend: str, url: str, args: argparse.Namespace) -> N
             "its single-request row is bench.api's"
         )
         return
-    bodies = medium_company(url, lambda database: api._interaction_bodies(database, args.creates))
+    if args.clients < len(SELLERS):
+        raise SystemExit(f"--clients must be at least {len(SELLERS)}: a connection per salesperson")
+    each = args.creates // len(SELLERS)
+    bodies = medium_company(
+        url,
+        lambda database: {
+            login: api._interaction_bodies(database, each, login) for login in SELLERS
+        },
+    )
     for workers, base in each_process_count(url, args.processes):
         _bench_creates(report, base, backend, workers, bodies, args.clients)
     report.notes.append(
-        f"{backend}: the medium demo company; {args.creates:,} interactions a run under the "
-        f"salesperson's own clients, {args.clients} connections at once, {RUNS} runs alternating "
+        f"{backend}: the medium demo company; {each * len(SELLERS):,} interactions a run, "
+        f"{each:,} by each of its {len(SELLERS)} salespeople under their own clients, "
+        f"{args.clients} connections at once (each one salesperson's), {RUNS} runs alternating "
         "with the floor; figures are medians"
     )
 
@@ -52,35 +63,48 @@ def _busy() -> float:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _measured(
-    base: str, headers: dict[str, str], calls: list[tuple[str, str, Any]], clients: int
-) -> tuple[float, float, float]:
+Call = tuple[str, str, Any]  # method, path, JSON body
+Share = tuple[dict[str, str], list[Call]]  # one connection's headers and calls
+
+
+def _measured(base: str, shares: list[Share]) -> tuple[float, float, float]:
     """(requests a second, ms of this client's CPU a request, ms of the machine's CPU a request)."""
+    count = sum(len(calls) for _headers, calls in shares)
     busy, mine = _busy(), time.process_time()
-    rate = asyncio.run(_requests(base, headers, calls, clients))
+    rate = asyncio.run(_requests(base, shares))
     mine, busy = time.process_time() - mine, _busy() - busy
-    return rate, 1000 * mine / len(calls), 1000 * busy / len(calls)
+    return rate, 1000 * mine / count, 1000 * busy / count
 
 
-async def _requests(
-    base: str, headers: dict[str, str], calls: list[tuple[str, str, Any]], clients: int
-) -> float:
-    """Send every (method, path, JSON body) from ``clients`` keep-alive connections, each sending its
-    share one after another; returns the requests a second over the whole."""
+async def _requests(base: str, shares: list[Share]) -> float:
+    """Send every share from a keep-alive connection of its own, its calls one after another, all
+    shares at once; returns the requests a second over the whole."""
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
-    async def send(share: list[tuple[str, str, Any]]) -> None:
+    async def send(headers: dict[str, str], calls: list[Call]) -> None:
         async with httpx.AsyncClient(
             base_url=base, headers=headers, timeout=120, limits=limits
         ) as client:
-            for method, path, body in share:
+            for method, path, body in calls:
                 r = await client.request(method, path, json=body)
                 if r.status_code >= 300:
                     raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
 
     start = time.perf_counter()
-    await asyncio.gather(*(send(calls[i::clients]) for i in range(clients)))
-    return len(calls) / (time.perf_counter() - start)
+    await asyncio.gather(*(send(headers, calls) for headers, calls in shares))
+    return sum(len(calls) for _headers, calls in shares) / (time.perf_counter() - start)
+
+
+def _shares(
+    headers: dict[str, dict[str, str]], calls: dict[str, list[Call]], clients: int
+) -> list[Share]:
+    """``clients`` connections, each one salesperson's in turn, each salesperson's calls spread over
+    their connections."""
+    owners = [SELLERS[i % len(SELLERS)] for i in range(clients)]
+    return [
+        (headers[login], calls[login][owners[:i].count(login) :: owners.count(login)])
+        for i, login in enumerate(owners)
+    ]
 
 
 def _bench_creates(
@@ -88,18 +112,30 @@ def _bench_creates(
     base: str,
     backend: str,
     workers: int,
-    bodies: list[dict[str, Any]],
+    bodies: dict[str, list[dict[str, Any]]],
     clients: int,
 ) -> None:
-    headers = api._login(base, "ivanov")
+    headers = {login: api._login(base, login) for login in SELLERS}
     plural = "process" if workers == 1 else "processes"
+    count = sum(len(b) for b in bodies.values())
+    health = _shares(
+        headers,
+        {login: [("GET", "/healthz", None)] * len(b) for login, b in bodies.items()},
+        clients,
+    )
+    creates = _shares(
+        headers,
+        {
+            login: [("POST", "/api/v1/interactions", body) for body in b]
+            for login, b in bodies.items()
+        },
+        clients,
+    )
     floors, rates, costs = [], [], []
     for _ in range(RUNS):
-        health = [("GET", "/healthz", None)] * len(bodies)
-        floor_rate, floor_client, floor_all = _measured(base, headers, health, clients)
+        floor_rate, floor_client, floor_all = _measured(base, health)
         floors.append(floor_rate)
-        creates = [("POST", "/api/v1/interactions", body) for body in bodies]
-        rate, client, everything = _measured(base, headers, creates, clients)
+        rate, client, everything = _measured(base, creates)
         rates.append(rate)
         costs.append((floor_client, floor_all, client, everything))
         print(
@@ -118,7 +154,8 @@ def _bench_creates(
     )
     report.add(
         Result(
-            f"create {len(bodies):,} interactions one per request ({clients} clients), "
+            f"{len(SELLERS)} salespeople create {count:,} interactions one per request "
+            f"({clients} connections), "
             f"{workers} server {plural}",
             backend,
             f"{rate:.0f} /s",
