@@ -37,7 +37,7 @@ def parse_push(body: Any, device: Device) -> list[dict[str, Any]]:
         raise MalformedInput('send {"device_id": ..., "mutations": [...]}')
     if body.get("device_id") != device.id:
         raise PermissionDenied(
-            f"this push is for device {str(body.get('device_id'))[:40]!r}, "
+            f"this push is for device {wire.quoted(body.get('device_id'))}, "
             f"but you are signed in as device {device.id}; a device pushes only its own changes"
         )
     raw = body["mutations"]

@@ -373,16 +373,17 @@ _SHOWN = 60  # characters of a wrong value quoted back
 
 
 def _shown(error: Any) -> str:
-    """What a field held, as the JSON it came in says it (``null``, not Python's ``None``); a long
-    value cut, saying how long it was."""
-    if error["type"] == "missing":
-        return "nothing"
-    value = error["input"]
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    """What a field held, as the JSON it came in says it (``null``, not Python's ``None``)."""
+    return "nothing" if error["type"] == "missing" else quoted(error["input"])
+
+
+def quoted(value: Any) -> str:
+    """``value`` as JSON, cut after ``_SHOWN`` characters of it (escapes counted) with its length
+    given: a wrong value quoted back in an error never makes the answer long."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
     if len(text) <= _SHOWN:
-        return repr(text) if isinstance(value, str) else text
-    cut = repr(text[:_SHOWN]) if isinstance(value, str) else text[:_SHOWN]
-    return f"{cut}… ({len(text):,} characters)"
+        return text
+    return f"{text[:_SHOWN]}… ({len(value) if isinstance(value, str) else len(text):,} characters)"
 
 
 def parse_mutations(raw: list[Any]) -> list[dict[str, Any]]:

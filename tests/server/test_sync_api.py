@@ -558,3 +558,21 @@ def test_a_push_whose_every_mutation_is_refused_changes_nothing_not_even_the_dat
     # The next push that applies takes the next version.
     applied = laptop.push(_create(legal_name="ООО Вектор"))
     assert applied["results"][0]["status"] == "applied" and applied["version"] == before + 1
+
+
+@pytest.mark.parametrize(
+    "device_id, shown",
+    [
+        (None, "null"),
+        (True, "true"),
+        ("\u200f" * 5000, '"' + "\u200f" * 59 + "… (5,000 characters)"),
+    ],
+)
+def test_a_push_for_another_device_quotes_what_was_sent_as_json_and_short(
+    api: Api, device_id: Any, shown: str
+) -> None:
+    make_user(api.database, "ivanov")
+    laptop = Laptop(api, "ivanov")
+    r = laptop.post("/sync/v1/push", {"device_id": device_id, "mutations": []})
+    assert r.status_code == 403, r.text
+    assert r.json()["message"].startswith(f"this push is for device {shown}, "), r.text

@@ -168,17 +168,24 @@ _OK = {"seq": 1, "op": "create", "type": "counterparties", "id": UUID}
         ),  # seq is told first
         (
             {**_OK, "op": "explode"},
-            "mutations[0].op must be one of create, update, delete, resolve, got 'explode'",
+            'mutations[0].op must be one of create, update, delete, resolve, got "explode"',
         ),
         (
             {**_OK, "client_time": "x" * 41},
-            f"mutations[0].client_time must be a short ISO 8601 string, got {'x' * 41!r}",
+            f'mutations[0].client_time must be a short ISO 8601 string, got "{"x" * 41}"',
+        ),
+        (
+            {**_OK, "client_time": "\x1b" * 41},  # escapes count against the cut
+            "mutations[0].client_time must be a short ISO 8601 string, got "
+            + '"'
+            + "\\u001b" * 9
+            + "\\u001… (41 characters)",
         ),
         (
             {**_OK, "type": "secrets"},
-            f"mutations[0].type must be one of {', '.join(protocol.TYPES)}, got 'secrets'",
+            f'mutations[0].type must be one of {", ".join(protocol.TYPES)}, got "secrets"',
         ),
-        ({**_OK, "id": "not-a-uuid"}, "mutations[0].id must be a UUID, got 'not-a-uuid'"),
+        ({**_OK, "id": "not-a-uuid"}, 'mutations[0].id must be a UUID, got "not-a-uuid"'),
         ({**_OK, "id": None}, "mutations[0].id must be a UUID, got null"),
         ({**_OK, "id": 42}, "mutations[0].id must be a UUID, got 42"),
         (
@@ -200,17 +207,17 @@ _OK = {"seq": 1, "op": "create", "type": "counterparties", "id": UUID}
         ),
         (
             {"seq": 1, "op": "resolve", "conflict_id": UUID, "choice": "both"},
-            "mutations[0].choice must be one of mine, theirs, value, got 'both'",
+            'mutations[0].choice must be one of mine, theirs, value, got "both"',
         ),
         (
             {"seq": 1, "op": "resolve", "conflict_id": UUID, "choice": None},
             "mutations[0].choice must be one of mine, theirs, value, got null",
         ),
-        ({**_OK, "seq": "7"}, "mutations[0].seq must be a positive integer, got '7'"),
+        ({**_OK, "seq": "7"}, 'mutations[0].seq must be a positive integer, got "7"'),
         ({"op": "create"}, "mutations[0].seq must be a positive integer, got nothing"),
         (
             {**_OK, "id": "x" * 100_000},
-            f"mutations[0].id must be a UUID, got {'x' * 60!r}… (100,000 characters)",
+            f'mutations[0].id must be a UUID, got "{"x" * 59}… (100,000 characters)',
         ),
         (
             {**_OK, "id": {"a": "b" * 100}},
