@@ -5,6 +5,11 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test bench lint soak lock
 
+# Python keeps the bytecode it compiles (some machines switch that off in the environment): the test
+# run starts dozens of servers and commands, each compiling Satchel's ~200 modules again without it,
+# and every pytest worker rewrites the test modules' assertions on every run.
+unexport PYTHONDONTWRITEBYTECODE
+
 # Installs come from the lock (exact versions, tested together); pyproject.toml keeps the lower bounds.
 # After changing dependencies: make lock.
 $(VENV)/.installed: pyproject.toml requirements.lock

@@ -310,7 +310,14 @@ class Company:
 
 
 def _targets(
-    session: Any, admin: User, owner: User, visibility: str, extra_shares: dict[str, str], tag: str
+    session: Any,
+    admin: User,
+    owner: User,
+    visibility: str,
+    extra_shares: dict[str, str],
+    tag: str,
+    *,
+    children: bool = True,
 ) -> dict[str, str]:
     """A counterparty of ``owner`` with ``visibility``, its shares, and one record of each kind on it."""
 
@@ -331,32 +338,54 @@ def _targets(
             continue
         kind = "user_id" if who.startswith("user") else "team_id"
         make("shares", counterparty_id=cp, **{kind: value}, can_edit=mode == "edit")
-    ids["contact-persons"] = make(
-        "contact-persons", counterparty_id=cp, full_name=f"Именинник {tag}", birthday="1980-06-15"
-    )
-    ids["deals"] = make("deals", counterparty_id=cp, title=f"Сделка {tag}", owner_id=owner.id)
-    ids["interactions"] = make(
-        "interactions",
-        counterparty_id=cp,
-        responsible_id=owner.id,
-        kind="meeting",
-        status="planned",
-        starts_at=_iso(SOON),
-        subject=f"Встреча {tag}",
-    )
-    ids["reminders"] = make(
-        "reminders",
-        title=f"Напомнить {tag}",
-        due_at=_iso(SOON),
-        assignee_id=owner.id,
-        subject_type="counterparty",
-        subject_id=cp,
-    )
-    ids["complaints"] = make("complaints", counterparty_id=cp, description=f"Жалоба {tag}")
-    ids["shares"] = make(
-        "shares", counterparty_id=cp, user_id=extra_shares["bystander"], can_edit=False
-    )
+    for record_type in _CHILD_KINDS if children else ():
+        ids[record_type] = _child(session, admin, owner, record_type, cp, tag, extra_shares)
     return ids
+
+
+_CHILD_KINDS = ("contact-persons", "deals", "interactions", "reminders", "complaints", "shares")
+
+
+def _child(
+    session: Any,
+    admin: User,
+    owner: User,
+    record_type: str,
+    cp: str,
+    tag: str,
+    extra_shares: dict[str, str],
+) -> str:
+    """One record of ``record_type`` on the counterparty ``cp``, as a target holds it."""
+    data: dict[str, Any] = {
+        "contact-persons": {
+            "counterparty_id": cp,
+            "full_name": f"Именинник {tag}",
+            "birthday": "1980-06-15",
+        },
+        "deals": {"counterparty_id": cp, "title": f"Сделка {tag}", "owner_id": owner.id},
+        "interactions": {
+            "counterparty_id": cp,
+            "responsible_id": owner.id,
+            "kind": "meeting",
+            "status": "planned",
+            "starts_at": _iso(SOON),
+            "subject": f"Встреча {tag}",
+        },
+        "reminders": {
+            "title": f"Напомнить {tag}",
+            "due_at": _iso(SOON),
+            "assignee_id": owner.id,
+            "subject_type": "counterparty",
+            "subject_id": cp,
+        },
+        "complaints": {"counterparty_id": cp, "description": f"Жалоба {tag}"},
+        "shares": {
+            "counterparty_id": cp,
+            "user_id": extra_shares["bystander"],
+            "can_edit": False,
+        },
+    }[record_type]
+    return str(records.create(session, admin, records.record_type(record_type), data).id)
 
 
 def build(api: Api) -> Company:
@@ -426,21 +455,25 @@ def _share_plan(users: dict[str, User], *, with_disabled: bool = True) -> dict[s
     return plan
 
 
-def fresh(c: Company, visibility: str) -> dict[str, str]:
-    """Another target like the shared one, for a case that is expected to change or delete it."""
+def fresh(
+    c: Company, visibility: str, record_type: str | None = None, *, children: bool = True
+) -> dict[str, str]:
+    """Another target like the shared one, for a case that is expected to change or delete its
+    ``record_type`` record: a whole new counterparty with its shares and records for a counterparty
+    or a share (they decide who may see it; ``children=False``: without the records), else the shared target with a new record of that type
+    on its counterparty (the matrix's slowest part was making whole targets)."""
+    tag = f"{visibility} {uuid.uuid4().hex[:6]}"
     with c.api.database.write() as session:
         admin, owner = (
             session.get_one(User, c.users["admin"].id),
             session.get_one(User, c.users["owner"].id),
         )
-        return _targets(
-            session,
-            admin,
-            owner,
-            visibility,
-            _share_plan(c.users, with_disabled=False),
-            f"{visibility} {uuid.uuid4().hex[:6]}",
-        )
+        plan = _share_plan(c.users, with_disabled=False)
+        if record_type in (None, "counterparties", "shares"):
+            return _targets(session, admin, owner, visibility, plan, tag, children=children)
+        target = c.targets[visibility]
+        made = _child(session, admin, owner, record_type, target["counterparties"], tag, plan)
+        return {**target, record_type: made}
 
 
 @pytest.fixture
@@ -626,7 +659,7 @@ def test_rest_records_matrix(company: Company) -> None:
             # update: on a fresh copy when it is expected to succeed
             needs = VISIBILITY if record_type == "shares" else CHANGE
             expected = _record_status(grants, needs, 200)
-            subject = fresh(c, kind) if expected == 200 else target
+            subject = fresh(c, kind, record_type) if expected == 200 else target
             _case(
                 c,
                 f"PATCH {one}",
@@ -640,7 +673,7 @@ def test_rest_records_matrix(company: Company) -> None:
             )
             # delete
             expected = _record_status(grants, needs, 204)
-            subject = fresh(c, kind) if expected == 204 else target
+            subject = fresh(c, kind, record_type) if expected == 204 else target
             r = _case(
                 c,
                 f"DELETE {one}",
@@ -1734,7 +1767,10 @@ def test_sync_and_conflicts_matrix(company: Company) -> None:
         ]
         for action, needed, make in pushes:
             ok = needed in (grants or ())
-            subject = fresh(c, kind) if ok else target
+            # a child is created on the shared target, as in the REST matrix; what a push
+            # updates or deletes is a new copy
+            touched = action.split()[-1] if action.startswith(("update", "delete")) else None
+            subject = target if not ok or action.startswith("create") else fresh(c, kind, touched)
             watched = [(t, i) for t, i in subject.items()]
             before, snapshot = c.state(watched, before=True)
             r = pusher.push(relation, make(subject))
@@ -1769,7 +1805,7 @@ def test_sync_and_conflicts_matrix(company: Company) -> None:
                 )
             ok = CHANGE in (grants or ())
             if ok:
-                cp = fresh(c, kind)["counterparties"]
+                cp = fresh(c, kind, children=False)["counterparties"]
                 conflict, watched = _conflict(c, pusher, cp), [("counterparties", cp)]
             else:
                 conflict = conflicts[kind]
