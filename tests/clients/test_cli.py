@@ -20,7 +20,7 @@ from clients.profiles import profile_name
 from crm.database import Database
 from server.app import create_app
 from server.config import Config
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, SQLITE_ONLY, make_user
 
 runner = CliRunner()
 PASSPHRASE = "ключ от ноутбука"
@@ -230,6 +230,7 @@ def test_records_are_deleted_offline_after_a_confirmation(
         assert http.get(f"/api/v1/counterparties/{kept_id}", headers=auth).status_code == 200
 
 
+@SQLITE_ONLY  # the laptop command's own input and output; the server's database is incidental
 def test_login_reads_the_password_from_a_file_or_standard_input(
     live: LiveServer, database: Database, tmp_path: Path
 ) -> None:
@@ -289,6 +290,7 @@ def test_help_loads_neither_the_replica_nor_the_screens() -> None:
     assert loaded.strip() == "[]"
 
 
+@SQLITE_ONLY  # the laptop command's own input and output; the server's database is incidental
 def test_listings_are_whole_when_piped_bilingual_and_json(
     live: LiveServer, database: Database, tmp_path: Path
 ) -> None:
@@ -345,6 +347,7 @@ def test_listings_are_whole_when_piped_bilingual_and_json(
     assert json.loads(piped("status", "--json").stdout)["pending"] == 4
 
 
+@SQLITE_ONLY  # the laptop command's own input and output; the server's database is incidental
 def test_the_new_passphrase_is_confirmed_in_both_languages(
     live: LiveServer, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -372,6 +375,7 @@ def test_the_new_passphrase_is_confirmed_in_both_languages(
     assert "Repeat for confirmation / Повторите для подтверждения" in result.output
 
 
+@SQLITE_ONLY  # the laptop command's own input and output; the server's database is incidental
 def test_ui_on_a_taken_port_exits_11_as_satchel_serve_does(
     live: LiveServer, database: Database, tmp_path: Path
 ) -> None:

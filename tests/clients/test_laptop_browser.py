@@ -34,7 +34,7 @@ from crm.database import Database
 from server.config import Config
 from tests.clients.test_cli import LiveServer
 from tests.clients.test_laptop_ui import laptops, server  # noqa: F401 - the fixtures
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, SQLITE_ONLY, make_user
 from tests.web.test_browser import browser, playwright  # noqa: F401 - the fixtures
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -240,6 +240,7 @@ def test_a_salespersons_day_offline_then_sync_now(
         live.stop()
 
 
+@SQLITE_ONLY  # a layout of the laptop's own screen; the server's database is incidental
 def test_the_laptops_header_stays_one_line_offline_with_unsent_changes(
     chromium: Any,
     database: Database,

@@ -39,7 +39,7 @@ from clients.web_home import LaptopHome, create_app, launch_url
 from crm.database import Database
 from server.app import create_app as create_server
 from server.config import Config
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, SQLITE_ONLY, make_user
 from tests.inprocess import InProcessClient
 from web import session
 
@@ -147,6 +147,7 @@ def card(server: TestClient, headers: dict[str, str], **data: Any) -> dict[str, 
 EDIT = {"legal_name": "ООО «Ромашка»", "stage": "lead", "visibility": "private"}
 
 
+@SQLITE_ONLY  # the laptop's own screens and HTTP decide it; the server's database is incidental
 def test_the_launch_token_lets_the_browser_in_once(database: Database, laptops: Any) -> None:
     make_user(database, "ivanov")
     laptop: Laptop = laptops("ivanov")
@@ -207,6 +208,7 @@ def links(html: str) -> list[str]:
     return re.findall(r'(?:href|action|src|data-results)="([^"#][^"]*)"', html)
 
 
+@SQLITE_ONLY  # the laptop's own screens and HTTP decide it; the server's database is incidental
 def test_the_session_cookie_stays_under_the_secret_prefix(database: Database, laptops: Any) -> None:
     """The outside probe's attack: the browser visits another user's port on 127.0.0.1 (a link, a meta
     refresh); the browser sends that port every cookie of the host whose path matches. The laptop's
@@ -312,6 +314,7 @@ def test_the_session_cookie_stays_under_the_secret_prefix(database: Database, la
     assert "Мой день" in laptop.ui.get("/").text  # still in Russian: nothing was changed
 
 
+@SQLITE_ONLY  # the laptop's own screens and HTTP decide it; the server's database is incidental
 def test_redirects_stay_under_the_prefix(database: Database, laptops: Any) -> None:
     make_user(database, "ivanov")
     laptop: Laptop = laptops("ivanov")
@@ -411,6 +414,7 @@ def test_an_office_session_and_a_laptop_session_live_side_by_side(
         assert laptop.ui.get("/", follow_redirects=False).status_code == 303
 
 
+@SQLITE_ONLY  # the laptop's own screens and HTTP decide it; the server's database is incidental
 @pytest.mark.parametrize(
     "host", ["evil.example", f"evil.example:{PORT}", "127.0.0.1:9999", "127.0.0.1"]
 )
@@ -428,6 +432,7 @@ def test_another_host_is_refused(database: Database, laptops: Any, host: str) ->
     )
 
 
+@SQLITE_ONLY  # the laptop's own screens and HTTP decide it; the server's database is incidental
 def test_a_form_without_its_token_changes_nothing(
     database: Database, server: TestClient, laptops: Any
 ) -> None:
@@ -716,6 +721,7 @@ def test_screens_and_the_sync_thread_write_the_replica_together_without_waiting(
     assert sorted(i["subject"] for i in found["items"]) == [f"Звонок {n}" for n in range(6)]
 
 
+@SQLITE_ONLY  # the laptop's own screens and HTTP decide it; the server's database is incidental
 def test_the_ui_command_serves_on_loopback_with_a_one_time_link(
     config: Config, database: Database, tmp_path: Path
 ) -> None:
@@ -776,6 +782,7 @@ def test_the_ui_command_serves_on_loopback_with_a_one_time_link(
         live.stop()
 
 
+@SQLITE_ONLY  # the laptop's own screens and HTTP decide it; the server's database is incidental
 def test_sync_now_answers_at_once_while_the_network_hangs(
     database: Database, server: TestClient, laptops: Any
 ) -> None:
@@ -868,6 +875,7 @@ def test_the_ui_command_refuses_a_timezone_that_is_not_one(tmp_path: Path, zone:
     )  # a usage error, before any replica is opened
 
 
+@SQLITE_ONLY  # the laptop's own screens and HTTP decide it; the server's database is incidental
 def test_the_laptop_settings_have_no_devices_section(database: Database, laptops: Any) -> None:
     """The laptop knows no device list (the server's UI shows and revokes devices): no empty table."""
     make_user(database, "ivanov")
