@@ -371,7 +371,9 @@ def resolve(
     """Settle a conflict by writing the chosen value as a normal change.
 
     ``mine`` is the resolver's own side (``protocol.mine_is_server_side``);
-    ``theirs`` the other; ``value`` a new value.
+    ``theirs`` the other; ``value`` a new value. Of a field conflict, the server's side is the
+    field as the server holds it now (it may have been edited since the conflict was recorded);
+    the laptop's side and a new value are written as they are.
     """
     c = session.get(Conflict, conflict_id)
     if (
@@ -410,7 +412,12 @@ def resolve(
         if record is None:
             raise NotFound(f"{rt.singular} {c.record_id} was deleted; nothing to resolve on it")
         field_name = cast(str, c.field)  # a field conflict always names its field
-        if records.to_dict(rt, record).get(field_name) != chosen:
+        now = records.to_dict(rt, record).get(field_name)
+        if choice != "value" and not take_client:
+            # The server's side is what the server holds now: an edit of the field made after the
+            # conflict was recorded is kept, not undone by the value the conflict remembers.
+            chosen = now
+        if now != chosen:
             records.update(session, user, rt, c.record_id, {field_name: chosen})
     elif c.kind == "delete" and take_client and choice != "value" and record is not None:
         records.delete(session, user, rt, c.record_id)

@@ -100,9 +100,11 @@ class Applying(Editing):
                     if mutation["op"] == "delete" and mutation["type"] == "counterparties":
                         # Its people, deals and history went with it locally: load the scope again.
                         _set(raw, "reset", "1")
-                elif mutation["op"] == "resolve" and status != "applied":
-                    # The refused choice was laid over the record locally; nothing on the server
-                    # will change it back, so fetch the server's copy.
+                elif mutation["op"] == "resolve":
+                    # The choice was laid over the record locally. Refused, nothing on the server
+                    # changes it back; applied, the server may have kept a value this laptop never
+                    # saw laid (the server's side is the field as it is now, perhaps edited since
+                    # the conflict) and wrote nothing a pull would bring: fetch the server's copy.
                     body = raw.execute(
                         "SELECT body FROM conflict WHERE id = ?", (mutation["conflict_id"],)
                     ).fetchone()

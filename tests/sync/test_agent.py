@@ -183,6 +183,42 @@ def test_same_field_on_two_laptops_is_a_conflict_seen_on_both_and_resolved_from_
     assert_same_as_server(a, server, web)
 
 
+def test_keeping_the_servers_side_on_a_laptop_shows_an_edit_made_after_the_conflict(
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
+    """The laptop lays the conflict's remembered server value at once; the server keeps the field
+    as it is now (edited again since), so after the sync the laptop shows that, as the server does."""
+    make_user(database, "ivanov")
+    make_user(database, "petrov")
+    web = rest(server, "ivanov")
+    cp = server.post(
+        "/api/v1/counterparties",
+        headers=web,
+        json={"legal_name": "ООО Общий", "visibility": "team"},
+    ).json()
+    a, b = laptop(server, tmp_path, "ivanov"), laptop(server, tmp_path, "petrov")
+    a.sync()
+    b.sync()
+    a.replica.update("counterparties", cp["id"], {"notes": "от Иванова"})
+    b.replica.update("counterparties", cp["id"], {"notes": "от Петрова"})
+    a.sync()
+    assert b.sync().conflicts == 1
+    edited = server.patch(
+        f"/api/v1/counterparties/{cp['id']}", headers=web, json={"notes": "позже, из офиса"}
+    )
+    assert edited.status_code == 200, edited.text
+    b.sync()  # the later edit reaches the laptop; the conflict stays open
+    assert b.replica.get("counterparties", cp["id"])["notes"] == "позже, из офиса"
+    [conflict] = b.replica.conflicts()
+    b.replica.resolve(conflict["id"], "theirs")  # offline: the remembered server value, laid
+    assert b.replica.get("counterparties", cp["id"])["notes"] == "от Иванова"
+    b.sync()
+    assert server_view(server, web, "counterparties")[cp["id"]]["notes"] == "позже, из офиса"
+    assert b.replica.get("counterparties", cp["id"])["notes"] == "позже, из офиса"
+    assert b.replica.conflicts() == []
+    assert_same_as_server(b, server, rest(server, "petrov"))
+
+
 def test_losing_access_evicts_and_keeps_the_pending_edit_in_quarantine(
     server: TestClient, database: Database, tmp_path: Path
 ) -> None:

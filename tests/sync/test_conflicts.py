@@ -377,3 +377,63 @@ def test_the_sql_selection_of_conflicts_agrees_with_the_per_conflict_rule(
             assert count_open(session, user) == len(expected), (
                 user.login
             )  # the header badge's count
+
+
+def test_keeping_the_servers_side_never_undoes_an_edit_made_after_the_conflict(api: Api) -> None:
+    """A field conflict stays open while others go on editing the field; keeping the server's side
+    keeps what the server holds now, not the value it held when the conflict was recorded (which
+    would silently undo the later edit). Taking the laptop's side or a new value writes it, as asked."""
+    make_user(api.database, "petrova", team="Питер")
+    make_user(api.database, "sidorova", team="Питер")
+    petrova, sidorova = Laptop(api, "petrova"), Laptop(api, "sidorova")
+    ours = _create(legal_name="ООО Питерская", visibility="team")
+    petrova.push(ours)
+    petrova.pull()
+    sidorova.pull()
+
+    def stored() -> Any:
+        with api.database.read() as session:
+            found = session.get(records.record_type("counterparties").model, ours["id"])
+            assert found is not None
+            session.expunge(found)
+            return found
+
+    # petrova's edit meets sidorova's: the server keeps «первое», petrova's «второе» waits in a conflict
+    first = _clash(sidorova, petrova, ours["id"], "notes")
+    # sidorova edits the field again over REST while the conflict is open
+    r = api.client.patch(
+        f"/api/v1/counterparties/{ours['id']}", json={"notes": "третье"}, headers=sidorova.headers
+    )
+    assert r.status_code == 200, r.text
+    assert _conflict(api, first).server_value == "первое"  # what the server held then
+    # petrova keeps the server's side: the later edit stands
+    r = api.client.post(
+        f"/api/v1/conflicts/{first}/resolve", json={"choice": "theirs"}, headers=petrova.headers
+    )
+    assert r.status_code == 200, r.text
+    assert stored().notes == "третье"
+    assert _conflict(api, first).status == "resolved"
+
+    # the same from the server's party: sidorova's «mine» is the server's side
+    second = _clash(sidorova, petrova, ours["id"], "notes", values=("четвёртое", "пятое"))
+    r = api.client.patch(
+        f"/api/v1/counterparties/{ours['id']}", json={"notes": "шестое"}, headers=petrova.headers
+    )
+    assert r.status_code == 200, r.text
+    r = api.client.post(
+        f"/api/v1/conflicts/{second}/resolve", json={"choice": "mine"}, headers=sidorova.headers
+    )
+    assert r.status_code == 200, r.text
+    assert stored().notes == "шестое"
+
+    # taking the laptop's side is an explicit choice: its value is written over the later edit
+    third = _clash(sidorova, petrova, ours["id"], "notes", values=("седьмое", "восьмое"))
+    r = api.client.patch(
+        f"/api/v1/counterparties/{ours['id']}", json={"notes": "девятое"}, headers=sidorova.headers
+    )
+    assert r.status_code == 200, r.text
+    r = api.client.post(
+        f"/api/v1/conflicts/{third}/resolve", json={"choice": "mine"}, headers=petrova.headers
+    )
+    assert r.status_code == 200, r.text
+    assert stored().notes == "восьмое"
