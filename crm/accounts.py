@@ -314,6 +314,12 @@ def authenticate(session: Session, token: str) -> tuple[User, Device]:
     return _good_now(session.execute(_BY_TOKEN, {"token_hash": token_hash(token)}).first())
 
 
+def device_of_token(session: Session, token: str) -> Device | None:
+    """The device a bearer token belongs to, whatever its state (revoked, its user disabled)."""
+    row = session.execute(_BY_TOKEN, {"token_hash": token_hash(token)}).first()
+    return None if row is None else row[0]
+
+
 def authenticate_device(session: Session, device_id: str) -> tuple[User, Device]:
     """``authenticate`` again, by the key of a device a token already led to (no second hash and
     lookup of the token): refused as ``authenticate`` would if it was revoked or its user disabled since."""

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from crm import records
+from crm import accounts, records
 from crm.database import Database
 from crm.errors import AlreadyExists, NotFound, SatchelError, ValidationFailed
 from crm.models import User, utcnow
@@ -156,13 +156,10 @@ def add_mailbox(
         problems["password"] = "give a password or an XOAUTH2 token"
     owner_id = None
     if owner:
-        user = session.execute(
-            select(User).where(col(User.login) == owner.strip().lower())
-        ).scalar_one_or_none()
-        if user is None:
+        try:
+            owner_id = accounts.find_user(session, owner).id
+        except NotFound:
             problems["owner"] = f"no user {owner}"
-        else:
-            owner_id = user.id
     if problems:
         raise ValidationFailed(
             "the mailbox is not valid: " + "; ".join(f"{k} {v}" for k, v in problems.items()),
@@ -364,13 +361,10 @@ def edit_mailbox(
         _not_taken(session, None, values["address"], mailbox.id)
     owner_id = mailbox.owner_id
     if values.get("owner"):
-        user = session.execute(
-            select(User).where(col(User.login) == values["owner"].strip().lower())
-        ).scalar_one_or_none()
-        if user is None:
+        try:
+            owner_id = accounts.find_user(session, values["owner"]).id
+        except NotFound:
             problems["owner"] = f"no user {values['owner']}"
-        else:
-            owner_id = user.id
     elif "owner" in values:
         owner_id = None
     if problems:

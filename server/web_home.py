@@ -91,8 +91,7 @@ class ServerHome:
         return user
 
     def sign_out(self, session: Session, token: str) -> None:
-        stmt = select(Device).where(col(Device.token_hash) == accounts.token_hash(token))
-        device = session.execute(stmt).scalar_one_or_none()
+        device = accounts.device_of_token(session, token)
         if device is not None:
             accounts.revoke_device(session, None, device.id)
 

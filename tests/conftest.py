@@ -70,8 +70,19 @@ typer.testing._get_command = _command_once  # type: ignore[assignment]
 # so all collect the same tests); the run's header prints it and SATCHEL_RUN_SEED=N repeats a run.
 if "SATCHEL_RUN_SEED" not in os.environ:
     os.environ["SATCHEL_RUN_SEED"] = str(random.SystemRandom().randrange(1_000_000))
-RUN_SEED = int(os.environ["SATCHEL_RUN_SEED"])
-FUZZ_SEED = int(os.environ.get("SATCHEL_FUZZ_SEED", str(RUN_SEED)))
+
+
+def env_number(name: str, default: str | None = None, *, least: int = 0) -> int:
+    """The environment variable ``name`` as a whole number of at least ``least``; a clear error, not
+    a traceback, for anything else (``SATCHEL_RUN_SEED=abc``, ``SATCHEL_CONVERGENCE_HISTORIES=-3``)."""
+    value = os.environ.get(name, default)
+    if value is None or not value.strip().isdigit() or int(value) < least:
+        raise pytest.UsageError(f"{name} must be a whole number of at least {least}; got {value!r}")
+    return int(value)
+
+
+RUN_SEED = env_number("SATCHEL_RUN_SEED")
+FUZZ_SEED = env_number("SATCHEL_FUZZ_SEED", str(RUN_SEED))
 
 
 def examples(ci: int, thorough: int | None = None) -> int:

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from crm.console import ZONE_LABEL, JsonOpt, console, err, listing, print_json, reporting
 from crm.console import when as _when
-from server.commands import mailboxes, reviews
+from server.commands import mailboxes, opening, reviews
 from server.commands.opening import ConfigOpt, load_config, open_db, reading, writing
 
 if TYPE_CHECKING:
@@ -31,13 +31,6 @@ template_app = typer.Typer(
 mail_app.add_typer(mailboxes.mailbox_app, name="mailbox")
 mail_app.add_typer(reviews.review_app, name="review")
 mail_app.add_typer(template_app, name="template")
-
-
-def bridge() -> ModuleType:
-    """``mail.bridge`` (meetings' invitations come with the settings: ``Config.invitations``)."""
-    from mail import bridge as mail_bridge
-
-    return mail_bridge
 
 
 def when(moment: Any) -> str:
@@ -171,7 +164,7 @@ def mail_run(
 
     from server import logs
 
-    mail_bridge = bridge()
+    mail_bridge = opening.mail_bridge()
     cfg = load_config(config)
     logs.configure(cfg.log_level)  # letters are full of addresses; the log must not be
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -217,7 +210,7 @@ def mail_status(
     """Per folder: cursor, filed, not business (by kind), in review, errors; and the outbox."""
     from rich.table import Table
 
-    mail_bridge = bridge()
+    mail_bridge = opening.mail_bridge()
     with reading(config) as session:
         boxes, folders, waiting = mail_bridge.status(session)
         outbox = mail_bridge.outbox_counts(session)
@@ -297,7 +290,7 @@ def mail_suggestions(config: ConfigOpt = None, as_json: JsonOpt = False) -> None
 
     from crm.models import Counterparty
 
-    mail_bridge = bridge()
+    mail_bridge = opening.mail_bridge()
     with reading(config) as session:
         items = mail_bridge.list_suggestions(session, limit=500)
         names = {
@@ -342,7 +335,7 @@ def mail_retry(interaction_id: str, config: ConfigOpt = None) -> None:
     """Send a failed or uncertain letter again (same Message-ID). Make sure it did not arrive first."""
     from mail import outbox
 
-    bridge()
+    opening.mail_bridge()
     cfg = load_config(config)
     with reporting():
         outbox.retry(open_db(cfg), interaction_id)

@@ -17,10 +17,17 @@ from crm.console import (
     read_password,
     reporting,
 )
-from server.commands.opening import ConfigOpt, load_config, open_db, peeking, writing
+from server.commands.opening import (
+    ConfigOpt,
+    load_config,
+    mail_bridge,
+    open_db,
+    peeking,
+    writing,
+)
 
 if TYPE_CHECKING:
-    from types import ModuleType
+    pass
 
 mailbox_app = typer.Typer(
     help="Add, edit, list, test mailboxes; change their passwords.", no_args_is_help=True
@@ -35,12 +42,6 @@ PasswordOpt = Annotated[
         "Stored encrypted."
     ),
 ]
-
-
-def _bridge() -> ModuleType:
-    from server.commands.mail import bridge
-
-    return bridge()
 
 
 @mailbox_app.command("add")
@@ -105,7 +106,7 @@ def mailbox_add(
     config: ConfigOpt = None,
 ) -> None:
     """Configure a mailbox to read (and send from, with --smtp-host)."""
-    bridge = _bridge()
+    bridge = mail_bridge()
     cfg = load_config(config)
     if oauth_token is None or password is not None or password_stdin or password_file is not None:
         password = read_password(password, stdin=password_stdin, file=password_file)
@@ -201,7 +202,7 @@ def mailbox_edit(
     config: ConfigOpt = None,
 ) -> None:
     """Change settings of a mailbox: what is not given stays. Letters already filed stay filed."""
-    bridge = _bridge()
+    bridge = mail_bridge()
     changes = {
         key: value
         for key, value in (
@@ -317,7 +318,7 @@ def mailbox_test(name: str, config: ConfigOpt = None) -> None:
     """Log in and list the folders the bridge would read. Exit code 1 when that fails."""
     from rich.table import Table
 
-    bridge = _bridge()
+    bridge = mail_bridge()
     cfg = load_config(config)
     with reporting():
         check = bridge.test_mailbox(open_db(cfg), cfg, name)
@@ -346,7 +347,7 @@ def mailbox_password(
     config: ConfigOpt = None,
 ) -> None:
     """Replace a mailbox's password (stored encrypted)."""
-    bridge = _bridge()
+    bridge = mail_bridge()
     cfg = load_config(config)
     secret = read_password(password, stdin=password_stdin, file=password_file)
     with writing(config) as session:
@@ -359,7 +360,7 @@ def mailbox_password(
 @mailbox_app.command("enable")
 def mailbox_enable(name: str, config: ConfigOpt = None) -> None:
     """Read this mailbox again."""
-    bridge = _bridge()
+    bridge = mail_bridge()
     with writing(config) as session:
         bridge.find_mailbox(session, name).enabled = True
     console.print(f"mailbox {name} enabled")
@@ -368,7 +369,7 @@ def mailbox_enable(name: str, config: ConfigOpt = None) -> None:
 @mailbox_app.command("disable")
 def mailbox_disable(name: str, config: ConfigOpt = None) -> None:
     """Stop reading this mailbox; what was filed stays."""
-    bridge = _bridge()
+    bridge = mail_bridge()
     with writing(config) as session:
         bridge.find_mailbox(session, name).enabled = False
     console.print(f"mailbox {name} disabled")

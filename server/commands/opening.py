@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -83,3 +84,12 @@ def peeking(config: Path | None) -> Iterator[Connection]:
             migrate.upgrade(database)
         with database.peek() as connection:
             yield connection
+
+
+def mail_bridge() -> ModuleType:
+    """``mail.bridge``, imported when a command needs it (``satchel --help`` and the other commands
+    start without the mail bridge's imports). Meetings' invitations come with the settings
+    (``Config.invitations``)."""
+    from mail import bridge
+
+    return bridge

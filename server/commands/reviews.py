@@ -7,21 +7,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from crm.console import ZONE_LABEL, JsonOpt, console, listing, reporting
-from server.commands.opening import ConfigOpt, load_config, open_db, peeking
+from server.commands.opening import ConfigOpt, load_config, mail_bridge, open_db, peeking
 
 if TYPE_CHECKING:
-    from types import ModuleType
+    pass
 
 review_app = typer.Typer(
     help="Letters the bridge could not file with certainty: list and settle them.",
     no_args_is_help=True,
 )
-
-
-def _bridge() -> ModuleType:
-    from server.commands.mail import bridge
-
-    return bridge()
 
 
 def _candidate(found: dict[str, Any], counterparty_id: str) -> dict[str, Any]:
@@ -127,7 +121,7 @@ def review_settle(
     """File a waiting letter under a counterparty, or dismiss it."""
     from crm import accounts
 
-    bridge = _bridge()
+    bridge = mail_bridge()
     cfg = load_config(config)
     with reporting():
         database = open_db(cfg)
@@ -151,7 +145,7 @@ def review_settle(
 @review_app.command("rematch")
 def review_rematch(config: ConfigOpt = None) -> None:
     """Match the waiting letters again, e.g. after adding contact persons or importing clients."""
-    bridge = _bridge()
+    bridge = mail_bridge()
     cfg = load_config(config)
     with reporting():
         filed, waiting = bridge.rematch_reviews(open_db(cfg), cfg)

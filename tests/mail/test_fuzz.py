@@ -20,13 +20,15 @@ from hypothesis import strategies as st
 
 from mail.classify import classify
 from mail.decode import parse_letter
-from tests.conftest import examples
+from tests.conftest import env_number, examples
 from tests.mail.letters import generate
 
 DATA = Path(__file__).parent.parent / "data" / "mail"
 IN_CI = os.environ.get("CI", "").lower() == "true"
-EXAMPLES = int(os.environ.get("SATCHEL_FUZZ_EXAMPLES", examples(2000 if IN_CI else 1000, 10_000)))
-SEED = int(os.environ.get("SATCHEL_FUZZ_SEED", "20240312"))
+EXAMPLES = env_number(
+    "SATCHEL_FUZZ_EXAMPLES", str(examples(2000 if IN_CI else 1000, 10_000)), least=1
+)
+SEED = env_number("SATCHEL_FUZZ_SEED", "20240312")
 LIMIT_SECONDS = 1.0
 MAX_LETTER = 256 * 1024  # mutations must not grow a letter without bound (50 ** 8 bytes)
 

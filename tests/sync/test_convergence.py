@@ -13,7 +13,6 @@ add it to ``REGRESSIONS`` so it is tried on every run from then on.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,14 +23,14 @@ from crm.database import Database
 from server.app import create_app
 from server.config import Config
 from sync import protocol
-from tests.conftest import RUN_SEED
+from tests.conftest import RUN_SEED, env_number
 from tests.inprocess import InProcessClient
 from tests.sync.convergence import run_history
 
-HISTORIES = int(os.environ.get("SATCHEL_CONVERGENCE_HISTORIES", "3"))
+HISTORIES = env_number("SATCHEL_CONVERGENCE_HISTORIES", "3", least=1)
 # The same on every xdist worker (they must collect the same tests): the run's seed, which the
 # controller draws before the workers start.
-OFFSET = int(os.environ.get("SATCHEL_CONVERGENCE_OFFSET", str(RUN_SEED * HISTORIES)))
+OFFSET = env_number("SATCHEL_CONVERGENCE_OFFSET", str(RUN_SEED * HISTORIES))
 # Seeds that once failed, kept for good (see the module docstring).
 REGRESSIONS: list[int] = [
     517,  # a resolution from a laptop whose user lost access before the record went

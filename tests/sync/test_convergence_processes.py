@@ -12,7 +12,6 @@ record leaks.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 from collections.abc import Iterator
@@ -23,12 +22,13 @@ import pytest
 
 from crm.database import Database
 from server.process import ServerProcess
+from tests.conftest import env_number
 from tests.sync.convergence import FaultyTransport, run_history
 from tests.sync.test_convergence import OFFSET
 
 # One history a run (two servers to start, ~10 s): the offset moves every run, so the histories
 # tried still grow by one a run; SATCHEL_PROCESS_HISTORIES asks for more.
-HISTORIES = int(os.environ.get("SATCHEL_PROCESS_HISTORIES", "1"))
+HISTORIES = env_number("SATCHEL_PROCESS_HISTORIES", "1", least=1)
 KILLS = 0.08  # the share of pushes whose process is killed while it works on them
 
 
