@@ -276,11 +276,24 @@ def read_password(
                 f"chmod 600 {file} (or delete it now that the password is stored)"
             )
         return secret
-    first = getpass.getpass(prompt)
-    if confirm and first != getpass.getpass("Again / Ещё раз: "):
+    first = _typed(prompt)
+    if confirm and first != _typed("Again / Ещё раз: "):
         err.print("[red]passwords differ[/red]")
         raise typer.Exit(3)
     return first
+
+
+def _typed(prompt: str) -> str:
+    """A password typed at the terminal, not shown; piped in (standard input not a terminal), the
+    next line of it, without the warning ``getpass`` prints then, and a clear refusal at its end."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    err.print(prompt, end="")
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        err.print()
+        fail("no password on standard input (give it with --password-stdin or --password-file)", 2)
+    return line.rstrip("\r\n")
 
 
 # -- reports (crm.reports) -----------------------------------------------------------------

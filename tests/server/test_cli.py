@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,25 @@ def test_password_prompt_must_match(database: Database) -> None:
     assert result.exit_code == 3
     with database.read() as session, pytest.raises(Exception, match="no user"):
         accounts.find_user(session, "petrova")
+    # Piped with nothing in it: a clear refusal that names the ways to give it, nobody added.
+    result = run(database, "user", "add", "petrova", "--name", "Петрова", input="")
+    assert result.exit_code == 2, result.output
+    assert "no password on standard input" in result.output and "--password-stdin" in result.output
+    # Piped twice the same: taken, as typed at a terminal, without getpass's warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = run(
+            database,
+            "user",
+            "add",
+            "petrova",
+            "--name",
+            "Петрова",
+            input="one-password\none-password\n",
+        )
+    assert result.exit_code == 0, result.output
+    with database.read() as session:
+        assert accounts.find_user(session, "petrova").full_name == "Петрова"
 
 
 def test_errors_have_distinct_exit_codes(database: Database) -> None:
