@@ -123,6 +123,20 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().formatStack(stack_info))
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a line is written (as logging's last resort does), not
+    as it was when logging was set up: an app made while something had swapped ``sys.stderr`` (a
+    command run in a test's runner) must not keep writing to that closed stream afterwards."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # always the current sys.stderr
+
+
 def configure(level: str, stream: TextIO | None = None) -> logging.Handler:
     """Send every log record at ``level`` and above through one redacting handler (stderr by default),
     each line naming the request it was written for.
@@ -130,7 +144,7 @@ def configure(level: str, stream: TextIO | None = None) -> logging.Handler:
     Replaces handlers set before, so that nothing reaches the output unredacted.
     Start uvicorn with ``log_config=None`` so that its loggers propagate here.
     """
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler.setFormatter(RedactingFormatter(FORMAT, defaults={"request_id": NO_REQUEST}))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()

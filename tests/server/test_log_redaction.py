@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,3 +86,28 @@ def test_redact_keeps_times_ids_and_versions() -> None:
     )
     assert logs.redact(line) == line
     assert logs.redact("to Ivan.Petrov+crm@romashka.ru, 8-916-123-45-67") == "to <email>, <phone>"
+
+
+def test_the_log_follows_stderr_and_never_writes_to_a_closed_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Logging set up while ``sys.stderr`` was another stream (an app made inside a command run by a
+    test's runner) writes where ``sys.stderr`` is now, not to that stream once it is closed."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    then, now = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr(sys, "stderr", then)
+        logs.configure("info")
+        then.close()
+        monkeypatch.setattr(sys, "stderr", now)
+        logging.getLogger("satchel.test").info("after the runner, to %s", EMAIL)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+    printed = now.getvalue()
+    assert "satchel.test: after the runner, to " in printed and EMAIL not in printed
+    assert "Logging error" not in printed
