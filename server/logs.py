@@ -123,7 +123,19 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().formatStack(stack_info))
 
 
-class _Stderr(logging.StreamHandler):
+class _Handler(logging.StreamHandler):
+    """A stream handler whose failure to write says so in one line without the record: logging's
+    own report of it prints the message's arguments (addresses, phones) unredacted."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        _, exc, _ = sys.exc_info()
+        try:
+            sys.__stderr__.write(f"satchel: a log line could not be written: {exc!r}\n")  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001, S110 - nowhere left to say it
+            pass
+
+
+class _Stderr(_Handler):
     """Writes to ``sys.stderr`` as it is when a line is written (as logging's last resort does), not
     as it was when logging was set up: an app made while something had swapped ``sys.stderr`` (a
     command run in a test's runner) must not keep writing to that closed stream afterwards."""
@@ -144,7 +156,7 @@ def configure(level: str, stream: TextIO | None = None) -> logging.Handler:
     Replaces handlers set before, so that nothing reaches the output unredacted.
     Start uvicorn with ``log_config=None`` so that its loggers propagate here.
     """
-    handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
+    handler = _Handler(stream) if stream is not None else _Stderr()
     handler.setFormatter(RedactingFormatter(FORMAT, defaults={"request_id": NO_REQUEST}))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()

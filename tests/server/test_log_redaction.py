@@ -111,3 +111,25 @@ def test_the_log_follows_stderr_and_never_writes_to_a_closed_one(
     printed = now.getvalue()
     assert "satchel.test: after the runner, to " in printed and EMAIL not in printed
     assert "Logging error" not in printed
+
+
+def test_a_log_line_that_cannot_be_written_is_reported_without_its_values(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """logging's own report of a failed write prints the record's arguments; ours says one line."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    gone = io.StringIO()
+    try:
+        logs.configure("info", gone)
+        gone.close()
+        logging.getLogger("satchel.test").info("letter from %s", EMAIL)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+    printed = capfd.readouterr().err
+    assert "satchel: a log line could not be written" in printed
+    assert EMAIL not in printed and "Arguments" not in printed
