@@ -31,6 +31,68 @@ REASONS = {
 }
 
 
+ListJsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the rows as JSON (one array of objects).")
+]
+
+
+@mailing_app.command("list")
+def mailing_list(login: AsUser, config: ConfigOpt = None, as_json: ListJsonOpt = False) -> None:
+    """The mailings this user may see, newest first: their ids (for plan and queue), names,
+    states and counts."""
+    from rich.table import Table
+
+    from crm import accounts, records
+    from crm.console import listing, when
+
+    rows = []
+    with reading(config) as session:
+        user = accounts.find_user(session, login)
+        rt = records.record_type("mailings")
+        offset = 0
+        while True:
+            page = records.list_records(
+                session, user, rt, sort="-created_at", limit=500, offset=offset, count=False
+            )
+            rows += [
+                {
+                    "id": m.id,
+                    "name": m.name,
+                    "status": m.status,
+                    "created_at": m.created_at,
+                    "queued_at": m.queued_at,
+                    "recipients": m.recipients,
+                    "sent": m.sent,
+                    "failed": m.failed,
+                    "bounced": m.bounced,
+                }
+                for m in page.items
+            ]
+            if len(page.items) < 500:
+                break
+            offset += 500
+    table = Table(
+        "id",
+        "Название / Name",
+        "Состояние / Status",
+        "Создана / Created",
+        "Писем / Letters",
+        "Отправлено / Sent",
+        "Ошибки / Failed",
+    )
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["name"],
+            r["status"],
+            when(r["created_at"]),
+            str(r["recipients"]),
+            str(r["sent"]),
+            str(r["failed"] + r["bounced"]),
+        )
+    listing(table, rows, as_json=as_json)
+
+
 @mailing_app.command("plan")
 def mailing_plan(
     mailing: MailingArg, login: AsUser, config: ConfigOpt = None, as_json: ObjectJsonOpt = False

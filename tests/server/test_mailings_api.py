@@ -157,6 +157,20 @@ def test_satchel_mailing_plan_and_queue(api: Api) -> None:
     assert done.exit_code == 0 and "1" in done.output, done.output
     again = CliRunner().invoke(app, ["mailing", "queue", mailing_id, "--as", "ivanov"], env=env)
     assert again.exit_code == 0 and "already" in again.output, again.output
+    # The ids the plan and the queue take are listed, as each user may see them over REST.
+    for login in ("ivanov", "petrov"):
+        listed = CliRunner().invoke(app, ["mailing", "list", "--as", login, "--json"], env=env)
+        assert listed.exit_code == 0, listed.output
+        rows = json.loads(listed.output)
+        rest = api.client.get("/api/v1/mailings", params={"limit": 500}, headers=w[login])
+        assert {r["id"] for r in rows} == {m["id"] for m in rest.json()["items"]}, login
+    mine = json.loads(
+        CliRunner().invoke(app, ["mailing", "list", "--as", "ivanov", "--json"], env=env).output
+    )
+    assert {(r["id"], r["status"]) for r in mine} >= {(mailing_id, "queued")}
+    table = CliRunner().invoke(app, ["mailing", "list", "--as", "ivanov"], env=env)
+    assert table.exit_code == 0 and mailing_id in table.output, table.output
+    assert CliRunner().invoke(app, ["mailing", "list", "--as", "nobody"], env=env).exit_code != 0
 
 
 def test_a_client_that_got_a_mailing_is_merged_or_deleted_and_a_queued_mailing_stays(
