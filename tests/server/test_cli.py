@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import warnings
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def test_password_prompt_must_match(database: Database) -> None:
     assert "no password on standard input" in result.output and "--password-stdin" in result.output
     # Piped twice the same: taken, as typed at a terminal, without getpass's warning.
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", getpass.GetPassWarning)
         result = run(
             database,
             "user",
