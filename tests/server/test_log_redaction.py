@@ -6,6 +6,7 @@ import io
 import logging
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,19 +21,28 @@ EMAIL = "petrov.secret@mail.ru"
 PHONE = "+79161234567"
 
 
+@contextmanager
+def kept_root_logging() -> Iterator[None]:
+    """The root logger's handlers and level as they were before the block, whatever it set up."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+
+
 @pytest.fixture
 def log_output() -> Iterator[io.StringIO]:
     """What the server's own logging set-up (``satchel serve``) would print."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
     stream = io.StringIO()
-    logs.configure("info", stream)
-    yield stream
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in saved[0]:
-        root.addHandler(handler)
-    root.setLevel(saved[1])
+    with kept_root_logging():
+        logs.configure("info", stream)
+        yield stream
 
 
 def _sql_error(session: Any) -> None:
@@ -93,21 +103,13 @@ def test_the_log_follows_stderr_and_never_writes_to_a_closed_one(
 ) -> None:
     """Logging set up while ``sys.stderr`` was another stream (an app made inside a command run by a
     test's runner) writes where ``sys.stderr`` is now, not to that stream once it is closed."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
     then, now = io.StringIO(), io.StringIO()
-    try:
+    with kept_root_logging():
         monkeypatch.setattr(sys, "stderr", then)
         logs.configure("info")
         then.close()
         monkeypatch.setattr(sys, "stderr", now)
         logging.getLogger("satchel.test").info("after the runner, to %s", EMAIL)
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
     printed = now.getvalue()
     assert "satchel.test: after the runner, to " in printed and EMAIL not in printed
     assert "Logging error" not in printed
@@ -117,19 +119,11 @@ def test_a_log_line_that_cannot_be_written_is_reported_without_its_values(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """logging's own report of a failed write prints the record's arguments; ours says one line."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
     gone = io.StringIO()
-    try:
+    with kept_root_logging():
         logs.configure("info", gone)
         gone.close()
         logging.getLogger("satchel.test").info("letter from %s", EMAIL)
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
     printed = capfd.readouterr().err
     assert "satchel: a log line could not be written" in printed
     assert EMAIL not in printed and "Arguments" not in printed

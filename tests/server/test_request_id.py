@@ -15,6 +15,7 @@ from server import logs
 from tests.conftest import SQLITE_ONLY
 from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
+from tests.server.test_log_redaction import kept_root_logging
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 
@@ -151,23 +152,15 @@ def test_log_lines_during_a_request_carry_its_id(
 
 def test_the_servers_own_log_lines_print_the_id(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     """What ``satchel serve`` prints: the id in brackets after the level."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
     stream = io.StringIO()
-    logs.configure("info", stream)
-    h = api.user("ivanov")
-    try:
+    with kept_root_logging():
+        logs.configure("info", stream)
+        h = api.user("ivanov")
         _failing_to_dict(monkeypatch)
         client = InProcessClient(api.client.app, raise_server_exceptions=False)
         crash = client.get("/api/v1/me", headers={**h, "X-Request-Id": "ticket-42"})
         assert crash.status_code == 500
         logging.getLogger("satchel.test").info("after the request")
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
     printed = stream.getvalue()
     assert re.search(
         r" ERROR \[ticket-42\] server\.errors: unhandled error on GET /api/v1/me", printed

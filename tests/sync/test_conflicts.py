@@ -398,42 +398,29 @@ def test_keeping_the_servers_side_never_undoes_an_edit_made_after_the_conflict(a
             session.expunge(found)
             return found
 
-    # petrova's edit meets sidorova's: the server keeps «первое», petrova's «второе» waits in a conflict
-    first = _clash(sidorova, petrova, ours["id"], "notes")
-    # sidorova edits the field again over REST while the conflict is open
-    r = api.client.patch(
-        f"/api/v1/counterparties/{ours['id']}", json={"notes": "третье"}, headers=sidorova.headers
-    )
-    assert r.status_code == 200, r.text
-    assert _conflict(api, first).server_value == "первое"  # what the server held then
-    # petrova keeps the server's side: the later edit stands
-    r = api.client.post(
-        f"/api/v1/conflicts/{first}/resolve", json={"choice": "theirs"}, headers=petrova.headers
-    )
-    assert r.status_code == 200, r.text
-    assert stored().notes == "третье"
-    assert _conflict(api, first).status == "resolved"
-
-    # the same from the server's party: sidorova's «mine» is the server's side
-    second = _clash(sidorova, petrova, ours["id"], "notes", values=("четвёртое", "пятое"))
-    r = api.client.patch(
-        f"/api/v1/counterparties/{ours['id']}", json={"notes": "шестое"}, headers=petrova.headers
-    )
-    assert r.status_code == 200, r.text
-    r = api.client.post(
-        f"/api/v1/conflicts/{second}/resolve", json={"choice": "mine"}, headers=sidorova.headers
-    )
-    assert r.status_code == 200, r.text
-    assert stored().notes == "шестое"
-
-    # taking the laptop's side is an explicit choice: its value is written over the later edit
-    third = _clash(sidorova, petrova, ours["id"], "notes", values=("седьмое", "восьмое"))
-    r = api.client.patch(
-        f"/api/v1/counterparties/{ours['id']}", json={"notes": "девятое"}, headers=sidorova.headers
-    )
-    assert r.status_code == 200, r.text
-    r = api.client.post(
-        f"/api/v1/conflicts/{third}/resolve", json={"choice": "mine"}, headers=petrova.headers
-    )
-    assert r.status_code == 200, r.text
-    assert stored().notes == "восьмое"
+    # Each case: sidorova's edit is applied, petrova's (from the same base) waits in a conflict; then
+    # someone edits the field again over REST while the conflict is open; then a party resolves.
+    cases = [
+        # petrova keeps the server's side: the later edit stands
+        (("первое", "второе"), sidorova, "третье", petrova, "theirs", "третье"),
+        # the same from the server's party: sidorova's «mine» is the server's side
+        (("четвёртое", "пятое"), petrova, "шестое", sidorova, "mine", "шестое"),
+        # taking the laptop's side is an explicit choice: its value is written over the later edit
+        (("седьмое", "восьмое"), sidorova, "девятое", petrova, "mine", "восьмое"),
+    ]
+    for values, editor, later, resolver, choice, kept in cases:
+        petrova.pull()
+        sidorova.pull()
+        conflict_id = _clash(sidorova, petrova, ours["id"], "notes", values=values)
+        r = api.client.patch(
+            f"/api/v1/counterparties/{ours['id']}", json={"notes": later}, headers=editor.headers
+        )
+        assert r.status_code == 200, r.text
+        assert _conflict(api, conflict_id).server_value == values[0]  # what the server held then
+        r = api.client.post(
+            f"/api/v1/conflicts/{conflict_id}/resolve",
+            json={"choice": choice},
+            headers=resolver.headers,
+        )
+        assert r.status_code == 200, r.text
+        assert (stored().notes, _conflict(api, conflict_id).status) == (kept, "resolved"), values
