@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import pwd
 import shutil
@@ -449,6 +450,9 @@ class SmtpSink:
         self._controller = Controller(
             _SinkHandler(self), hostname=self.host, port=self.port, data_size_limit=data_size_limit
         )
+        # aiosmtpd's connection chatter ("EOF received", "connection lost") at INFO, from its own
+        # thread, would reach the output between tests whenever an app has set the log to INFO.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
 
     def start(self) -> None:
         self._controller.start()
