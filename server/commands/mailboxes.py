@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -25,9 +25,6 @@ from server.commands.opening import (
     peeking,
     writing,
 )
-
-if TYPE_CHECKING:
-    pass
 
 mailbox_app = typer.Typer(
     help="Add, edit, list, test mailboxes; change their passwords.", no_args_is_help=True

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from crm.console import ZONE_LABEL, JsonOpt, console, listing, reporting
 from server.commands.opening import ConfigOpt, load_config, mail_bridge, open_db, peeking
-
-if TYPE_CHECKING:
-    pass
 
 review_app = typer.Typer(
     help="Letters the bridge could not file with certainty: list and settle them.",
