@@ -72,24 +72,57 @@ def check_text(value: str, where: str) -> None:
 
 
 def _check_tree(data: Any) -> None:
-    """Walk a parsed body without recursion: bound its depth, refuse bad text and non-finite numbers."""
+    """Walk a parsed body without recursion: bound its depth, refuse bad text and non-finite numbers.
+
+    A refusal names where in the body it was found (``mutations[2].fields.notes``), so that a client
+    with a thousand mutations in one push knows which one; the path is worked out only then."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
-            check_text(item, "request body")
+            try:
+                check_text(item, "request body")
+            except MalformedInput:
+                check_text(item, _path_of(data, item))
         elif isinstance(item, float) and not math.isfinite(item):
-            raise MalformedInput("request body has a number too large to represent")
+            raise MalformedInput(f"{_path_of(data, item)} has a number too large to represent")
         elif isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
                 raise MalformedInput(
-                    f"request body is nested more than {MAX_JSON_DEPTH} levels deep"
+                    f"request body is nested more than {MAX_JSON_DEPTH} levels deep "
+                    f"({_path_of(data, item, cut=MAX_JSON_DEPTH // 4).removeprefix('request body ')})"
                 )
             if isinstance(item, dict):
                 stack.extend((key, depth) for key in item)
                 stack.extend((value, depth + 1) for value in item.values())
             else:
                 stack.extend((value, depth + 1) for value in item)
+
+
+def _path_of(data: Any, found: Any, *, cut: int = 8) -> str:
+    """Where ``found`` (the very object) sits in ``data``: ``request body at mutations[2].fields.notes``;
+    a key of an object is named as ``the key of …``. At most ``cut`` steps are shown, the rest as ``…``."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        item, path = stack.pop()
+        if item is found:
+            return _named(path, cut)
+        if isinstance(item, dict):
+            for key, value in item.items():
+                step = f".{key[:40]}" if key.isidentifier() else f"[{json.dumps(key[:40])}]"
+                if key is found:
+                    return _named((*path, step), cut, key=True)
+                stack.append((value, (*path, step)))
+        elif isinstance(item, list):
+            stack.extend((value, (*path, f"[{at}]")) for at, value in enumerate(item))
+    return "request body"
+
+
+def _named(path: tuple[str, ...], cut: int, *, key: bool = False) -> str:
+    if not path:
+        return "request body"
+    shown = "".join(path[:cut]).lstrip(".") + ("…" if len(path) > cut else "")
+    return f"request body at {shown}" + (" (a key)" if key else "")
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from crm import changes
+from crm.models import Counterparty
 from sync import protocol
 from tests.conftest import PASSWORD, make_user
 from tests.server.conftest import Api
@@ -576,3 +579,42 @@ def test_a_push_for_another_device_quotes_what_was_sent_as_json_and_short(
     r = laptop.post("/sync/v1/push", {"device_id": device_id, "mutations": []})
     assert r.status_code == 403, r.text
     assert r.json()["message"].startswith(f"this push is for device {shown}, "), r.text
+
+
+def test_bad_text_deep_in_a_push_is_refused_naming_where_and_nothing_is_applied(api: Api) -> None:
+    """A NUL, a lone surrogate or a body nested too deep in the third of three mutations: the push is
+    refused whole, and the answer says which mutation and field, as a laptop with a thousand
+    mutations in one push needs to know."""
+    make_user(api.database, "ivanov")
+    laptop = Laptop(api, "ivanov")
+    good = [_create(legal_name="ООО Первое"), _create(legal_name="ООО Второе")]
+    cases = [
+        (_create(legal_name="ООО Третье", notes="до\u0000после"), "mutations[2].fields.notes"),
+        (
+            _create(legal_name="ООО Третье", contacts=[{"kind": "phone", "value": "\ud800"}]),
+            "mutations[2].fields.contacts[0].value",
+        ),
+        (
+            _create(legal_name="ООО Третье", notes=json.loads("[" * 40 + "]" * 40)),
+            "mutations[2].fields.notes[0]",
+        ),
+    ]
+    for bad, where in cases:
+        body = json.dumps(
+            {
+                "device_id": laptop.device_id,
+                "mutations": [
+                    {"seq": n + 1, "client_time": "2026-11-20T10:00:00Z", **m}
+                    for n, m in enumerate([*good, bad])
+                ],
+            }
+        )
+        r = api.client.post(
+            "/sync/v1/push",
+            content=body.encode(),  # json.dumps escapes the NUL and the surrogate
+            headers={**laptop.headers, "Content-Type": "application/json"},
+        )
+        assert r.status_code == 400, r.text
+        assert where in r.json()["message"], (where, r.json()["message"])
+    with api.database.read() as session:
+        assert session.execute(select(func.count()).select_from(Counterparty)).scalar_one() == 0
