@@ -408,11 +408,7 @@ def parse_mutations(raw: list[Any]) -> list[dict[str, Any]]:
             sent = error["input"]
 
             def wrong(field_name: str) -> MalformedInput:
-                shown = _shown(
-                    {"type": "missing"}
-                    if field_name not in sent
-                    else {"type": "value", "input": sent[field_name]}
-                )
+                shown = quoted(sent[field_name]) if field_name in sent else "nothing"
                 words = _MUTATION_WORDS[field_name].format(got=shown)
                 return MalformedInput(f"{where}.{field_name} {words}")
 
