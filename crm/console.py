@@ -193,6 +193,17 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def _plain_console() -> Console:
+    """A console for what users wrote (a mailing named «Акция [/bold]», a name with «[link=…]»):
+    printed as it is, never read as markup (an unbalanced tag stopped the command) or emoji codes."""
+    return Console(markup=False, emoji=False)
+
+
+def show(table: Table) -> None:
+    """Print a table of users' words (see ``_plain_console``)."""
+    _plain_console().print(table)
+
+
 def listing(table: Table, rows: Sequence[Mapping[str, Any]], *, as_json: bool = False) -> None:
     """Print a listing: ``rows`` as a JSON array with ``--json``, else ``table``.
 
@@ -202,16 +213,13 @@ def listing(table: Table, rows: Sequence[Mapping[str, Any]], *, as_json: bool = 
     if as_json:
         print_json(list(rows))
         return
+    plain = _plain_console()
     if not whole_values():
-        console.print(table)
+        plain.print(table)
         return
-    needed = Measurement.get(console, console.options.update_width(1_000_000), table).maximum
-    chosen = console._width  # noqa: SLF001 - None: the detected width
-    console.width = max(console.width, needed)
-    try:
-        console.print(table)
-    finally:
-        console._width = chosen  # noqa: SLF001
+    needed = Measurement.get(plain, plain.options.update_width(1_000_000), table).maximum
+    plain.width = max(plain.width, needed)
+    plain.print(table)
 
 
 # -- passwords -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from crm.console import (
     listing,
     read_password,
     reporting,
+    show,
 )
 from server.commands.opening import (
     ConfigOpt,
@@ -326,7 +327,7 @@ def mailbox_test(name: str, config: ConfigOpt = None) -> None:
     table = Table("folder", "role")
     for folder_name, role in check.folders:
         table.add_row(folder_name, role)
-    console.print(table)
+    show(table)
 
 
 @mailbox_app.command("password")

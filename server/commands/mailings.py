@@ -43,7 +43,7 @@ def mailing_list(login: AsUser, config: ConfigOpt = None, as_json: ListJsonOpt =
     from rich.table import Table
 
     from crm import accounts, records
-    from crm.console import listing, when
+    from crm.console import ZONE_LABEL, listing, when
 
     rows = []
     with reading(config) as session:
@@ -75,7 +75,7 @@ def mailing_list(login: AsUser, config: ConfigOpt = None, as_json: ListJsonOpt =
         "id",
         "Название / Name",
         "Состояние / Status",
-        "Создана / Created",
+        f"Создана / Created ({ZONE_LABEL})",
         "Писем / Letters",
         "Отправлено / Sent",
         "Ошибки / Failed",
@@ -98,10 +98,11 @@ def mailing_plan(
     mailing: MailingArg, login: AsUser, config: ConfigOpt = None, as_json: ObjectJsonOpt = False
 ) -> None:
     """Who the mailing writes to and who it leaves out, and why (of a queued one: its letters)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from crm import accounts
-    from crm.console import console, print_json
+    from crm.console import console, print_json, show
     from server.api.mailings import answer
 
     with reading(config) as session:
@@ -110,7 +111,7 @@ def mailing_plan(
         print_json(body)
         return
     m = body["mailing"]
-    console.print(f"{m['name']} ({m['id']}): {m['status']}")
+    console.print(f"{escape(m['name'])} ({m['id']}): {m['status']}", emoji=False)
     queued = m["status"] != "draft"
     table = Table("Контрагент / Counterparty", "Лицо / Person", "Email")
     if queued:
@@ -118,12 +119,12 @@ def mailing_plan(
     for item in body["items"]:
         cells = [item["counterparty_name"], item["person_name"], item["email"]]
         table.add_row(*cells, *([item["state"]] if queued else []))
-    console.print(table)
+    show(table)
     if body["left_out"]:
         left = Table("Контрагент / Counterparty", "Лицо / Person", "Почему / Why")
         for x in body["left_out"]:
             left.add_row(x["counterparty_name"], x["person_name"] or "", REASONS[x["reason"]])
-        console.print(left)
+        show(left)
     console.print(
         f"{body['recipients']} letters / писем; {body['opted_out']} opted out / отказались; "
         f"{body['unreachable']} unreachable / недоступны"

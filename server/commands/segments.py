@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crm.console import JsonOpt, console, listing
+from crm.console import JsonOpt, console, listing, show
 from server.commands.opening import ConfigOpt, reading, writing
 
 segment_app = typer.Typer(
@@ -152,7 +152,7 @@ def segment_show(
         table = Table("id", "Контрагент / Counterparty", "ИНН / INN", "ABC")
         for m in members:
             table.add_row(m["id"], m["name"], m["inn"] or "", m["abc_class"] or "")
-        console.print(table)
+        show(table)
         console.print(f"{total} counterparties / контрагентов")
 
 

@@ -218,3 +218,25 @@ def test_a_client_that_got_a_mailing_is_merged_or_deleted_and_a_queued_mailing_s
     assert (
         api.client.delete(f"/api/v1/mailings/{draft['id']}", headers=w["ivanov"]).status_code == 204
     )
+
+
+def test_a_mailing_named_like_markup_is_listed_as_written(api: Api) -> None:
+    """Names are users' words: «[/bold]» or «[link=…]» in one must neither stop the command (an
+    unbalanced tag did) nor vanish into formatting."""
+    from server.commands import app
+
+    w = _world(api)
+    name = "Акция [/bold] до конца [link=http://evil.example]Клик[/link] :smile:"
+    r = api.client.post(
+        "/api/v1/mailings",
+        json={"name": name, "subject": "Т", "body": "Б", "segment_id": w["segment"]["id"]},
+        headers=w["ivanov"],
+    )
+    assert r.status_code == 201, r.text
+    env = {"SATCHEL_DATABASE_URL": api.database.url, "COLUMNS": "300"}
+    listed = CliRunner().invoke(app, ["mailing", "list", "--as", "ivanov"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert name in listed.output
+    plan = CliRunner().invoke(app, ["mailing", "plan", r.json()["id"], "--as", "ivanov"], env=env)
+    assert plan.exit_code == 0, plan.output
+    assert name in plan.output
