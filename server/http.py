@@ -7,7 +7,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -101,27 +101,51 @@ def _check_tree(data: Any) -> None:
 
 def _path_of(data: Any, found: Any, *, cut: int = 8) -> str:
     """Where ``found`` (the very object) sits in ``data``: ``request body at mutations[2].fields.notes``;
-    a key of an object is named as ``the key of …``. At most ``cut`` steps are shown, the rest as ``…``."""
-    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
-    while stack:
-        item, path = stack.pop()
+    a key of an object is named as ``(a key)``. Depth first with one path for the branch being
+    walked (memory as deep as the body, not as large); at most ``cut`` steps are shown."""
+    if data is found:
+        return "request body"
+    path: list[str] = []
+    branches: list[Iterator[tuple[str, Any, bool]]] = [_steps(data)]
+    while branches:
+        step = next(branches[-1], None)
+        if step is None:
+            branches.pop()
+            if path:
+                path.pop()
+            continue
+        name, item, is_key = step
         if item is found:
-            return _named(path, cut)
-        if isinstance(item, dict):
-            for key, value in item.items():
-                step = f".{key[:40]}" if key.isidentifier() else f"[{json.dumps(key[:40])}]"
-                if key is found:
-                    return _named((*path, step), cut, key=True)
-                stack.append((value, (*path, step)))
-        elif isinstance(item, list):
-            stack.extend((value, (*path, f"[{at}]")) for at, value in enumerate(item))
+            return _named([*path, name], cut, key=is_key)
+        if isinstance(item, dict | list):
+            path.append(name)
+            branches.append(_steps(item))
     return "request body"
 
 
-def _named(path: tuple[str, ...], cut: int, *, key: bool = False) -> str:
-    if not path:
-        return "request body"
-    shown = "".join(path[:cut]).lstrip(".") + ("…" if len(path) > cut else "")
+def _steps(item: Any) -> Iterator[tuple[str, Any, bool]]:
+    """Each key and value of an object (a key, then its value), or each element of an array."""
+    if isinstance(item, dict):
+        for key, value in item.items():
+            name = (
+                f".{key[:60]}"
+                if key.isidentifier()
+                else f"[{json.dumps(key[:60], ensure_ascii=False)}]"
+            )
+            yield name, key, True
+            yield name, value, False
+    elif isinstance(item, list):
+        for at, value in enumerate(item):
+            yield f"[{at}]", value, False
+
+
+_PATH_SHOWN = 120  # characters of a path in an answer
+
+
+def _named(path: list[str], cut: int, *, key: bool = False) -> str:
+    shown = "".join(path[:cut]).lstrip(".")
+    if len(path) > cut or len(shown) > _PATH_SHOWN:
+        shown = shown[:_PATH_SHOWN] + "…"
     return f"request body at {shown}" + (" (a key)" if key else "")
 
 
