@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from crm import records
+from crm import changes, records
 from crm.database import Database
 from crm.models.base import utcnow
 from server.app import create_app
@@ -424,3 +424,46 @@ def test_keeping_the_servers_side_never_undoes_an_edit_made_after_the_conflict(a
         )
         assert r.status_code == 200, r.text
         assert (stored().notes, _conflict(api, conflict_id).status) == (kept, "resolved"), values
+
+
+def test_a_party_who_may_only_read_the_record_settles_only_by_writing_nothing(api: Api) -> None:
+    """docs/access.md: a conflict is settled by whoever may change the record or made a side. A side
+    whose share was made read-only may withdraw its own value (the server's side: the field stays as
+    the server holds it, nothing written, the data version unmoved); a choice that would write —
+    its own value, a new one — is refused, over REST and from a laptop, and the conflict stays open."""
+    make_user(api.database, "boss", role="manager")
+    make_user(api.database, "petrova", team="Питер")
+    boss, petrova = Laptop(api, "boss"), Laptop(api, "petrova")
+    cp = _create(legal_name="ООО Общая")
+    share = _create("shares", counterparty_id=cp["id"], user_id=petrova.user_id, can_edit=True)
+    boss.push(cp, share)
+    boss.pull()
+    petrova.pull()
+    mine = _clash(boss, petrova, cp["id"], "notes")  # petrova's value waits; the boss's stands
+    boss.pull()
+    boss.push(boss.update(share["id"], "shares", can_edit=False))
+    edited = api.client.patch(
+        f"/api/v1/counterparties/{cp['id']}", json={"notes": "позже"}, headers=boss.headers
+    )
+    assert edited.status_code == 200, edited.text
+    with api.database.read() as session:
+        version = changes.current(session)[0]
+    for choice in ("mine", "value"):
+        r = api.client.post(
+            f"/api/v1/conflicts/{mine}/resolve",
+            json={"choice": choice, "value": "её"},
+            headers=petrova.headers,
+        )
+        assert r.status_code == 403, (choice, r.text)
+    refused = petrova.push({"op": "resolve", "conflict_id": mine, "choice": "mine"})
+    assert refused["results"][0]["status"] == "refused"
+    assert _conflict(api, mine).status == "open"
+    r = api.client.post(
+        f"/api/v1/conflicts/{mine}/resolve", json={"choice": "theirs"}, headers=petrova.headers
+    )
+    assert r.status_code == 200, r.text
+    assert _conflict(api, mine).status == "resolved"
+    with api.database.read() as session:
+        assert changes.current(session)[0] == version
+    boss.pull()
+    assert boss.records[cp["id"]]["notes"] == "позже"
