@@ -242,7 +242,18 @@ PasswordFileOpt = Annotated[
 
 
 def _first_line(text: str) -> str:
-    return text.splitlines()[0] if text else ""
+    """The text up to its first line break (``\\n`` or ``\\r\\n``): a form feed or a Unicode line
+    separator inside a password is part of it, as when it is typed."""
+    return text.split("\n", 1)[0].removesuffix("\r")
+
+
+def _text(secret: str) -> str:
+    """``secret`` if it is text; bytes that are not UTF-8 (read through surrogate escapes) exit 2."""
+    try:
+        secret.encode("utf-8")
+    except UnicodeEncodeError:
+        fail("the password is not UTF-8 text", 2)
+    return secret
 
 
 def read_password(
@@ -268,7 +279,7 @@ def read_password(
     if len(sources) > 1:
         fail(f"give the password one way, not with {' and '.join(sources)}", 2)
     if given is not None:
-        return given
+        return _text(given)
     if stdin or file is not None:
         try:
             secret = _first_line(sys.stdin.read() if stdin else file.read_text(encoding="utf-8"))  # type: ignore[union-attr]
@@ -283,8 +294,8 @@ def read_password(
                 f"[yellow]warning:[/yellow] {file} can be read by others than you: "
                 f"chmod 600 {file} (or delete it now that the password is stored)"
             )
-        return secret
-    first = _typed(prompt)
+        return _text(secret)
+    first = _text(_typed(prompt))
     if confirm and first != _typed("Again / Ещё раз: "):
         err.print("[red]passwords differ[/red]")
         raise typer.Exit(3)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import getpass
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from typer.testing import CliRunner
 from crm import accounts
 from crm.database import Database
 from server.commands import app
+from tests.conftest import SQLITE_ONLY
 
 runner = CliRunner()
 
@@ -370,3 +374,45 @@ def test_letter_template_add_checks_it_as_the_records_service_would(
     assert broken.exit_code != 0 and "subject" in broken.output
     with database.read() as session:
         assert [t.name for t in session.exec(select(LetterTemplate)).all()] == ["Приглашение"]
+
+
+@SQLITE_ONLY  # how a command reads a password; no SQL decides it
+def test_a_piped_password_is_read_whole_and_bytes_that_are_not_text_are_refused(
+    database: Database,
+) -> None:
+    # A form feed is part of the line, as when typed: the password is the whole first line.
+    result = run(
+        database,
+        "user",
+        "add",
+        "petrova",
+        "--name",
+        "Петрова",
+        "--password-stdin",
+        input="correct\fhorse-battery\nsecond line\n",
+    )
+    assert result.exit_code == 0, result.output
+    with database.write() as session:
+        assert accounts.verify_password(session, "petrova", "correct\fhorse-battery", "t")
+    # Bytes that are not UTF-8, from a real pipe (standard input decodes them as surrogate escapes):
+    # a clear refusal, nobody added.
+    for how in (["--password-stdin"], []):
+        made = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("satchel")),
+                "user",
+                "add",
+                "sidorova",
+                "--name",
+                "С",
+                *how,
+            ],
+            input=b"bad\xff\xfebytes-pass1\nbad\xff\xfebytes-pass1\n",
+            capture_output=True,
+            env={**os.environ, "SATCHEL_DATABASE_URL": database.url},
+            timeout=60,
+        )
+        assert made.returncode == 2, made.stderr.decode(errors="replace")
+        assert b"not UTF-8 text" in made.stderr + made.stdout
+    with database.read() as session, pytest.raises(Exception, match="no user"):
+        accounts.find_user(session, "sidorova")
