@@ -13,8 +13,6 @@ from sqlalchemy import select
 from crm.models import Claim, Counterparty
 from tests.web.conftest import Web, create, home_today, user
 
-TODAY = home_today()
-
 
 @pytest.fixture
 def client(web: Web) -> Counterparty:
@@ -41,7 +39,7 @@ def test_claim_from_the_card_and_a_colleague_is_warned_and_refused(
     web.sign_in("ivanov")
     card = web.get(f"/counterparties/{client.id}").text
     assert "Действующих закреплений нет." in card and 'id="claimed-notice"' not in card
-    until = (TODAY + timedelta(days=30)).isoformat()
+    until = (home_today() + timedelta(days=30)).isoformat()
     r = web.post(
         f"/counterparties/{client.id}/claims", {"product_group": "Золото 585", "ends_on": until}
     )
@@ -75,7 +73,7 @@ def test_the_holder_ends_a_claim_today_and_it_stays_in_force_through_today(
     (claim,) = _claims(web)
     r = web.post(f"/claims/{claim.id}/end", {})
     assert r.status_code == 303, r.text
-    assert _claims(web)[0].ends_on == TODAY
+    assert _claims(web)[0].ends_on == home_today()  # the day's date now, not at import
     # In force through today; from tomorrow nobody is warned (crm.claims with another day).
     web.sign_in("petrov")
     assert 'id="claimed-notice"' in web.get(f"/counterparties/{client.id}").text
