@@ -623,6 +623,55 @@ def log_moved(
         )
 
 
+def log_updated(
+    session: Session | OrmSession,
+    model: type[SQLModel],
+    rows: Sequence[tuple[str, str | None]],
+    fields: Sequence[str],
+) -> None:
+    """Enter rows a bulk ``UPDATE`` changed without the ORM (``mail.threads`` moving a conversation):
+    ``rows`` are (id, counterparty id) of each, ``fields`` the data fields it changed — none that
+    decides who sees the record (those take ``log_moved``)."""
+    if model not in SYNCED or not rows:
+        return
+    assert not set(fields) & SCOPE_FIELDS.get(model, frozenset()), "a scope change: log_moved"
+    write_held(session)
+    version = allocate(session)
+    now = utcnow()
+    name = SYNCED[model]
+    device = device_of(session)
+    connection = session.connection()
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start : start + 1000]
+        _write_rows(
+            connection,
+            [
+                {
+                    "record_type": name,
+                    "record_id": record_id,
+                    "version": version,
+                    "scope_version": None,
+                    "counterparty_id": counterparty_id,
+                    "deleted": False,
+                    "tombstone": None,
+                    "changed_at": now,
+                }
+                for record_id, counterparty_id in chunk
+            ],
+            [
+                {
+                    "record_type": name,
+                    "record_id": record_id,
+                    "field": field,
+                    "version": version,
+                    "device_id": device,
+                }
+                for record_id, _cp in chunk
+                for field in fields
+            ],
+        )
+
+
 _FIELDS_OF = select(_FIELD.c.record_id, _FIELD.c.field, _FIELD.c.version, _FIELD.c.device_id).where(
     _FIELD.c.record_type == bindparam("record_type"),
     _FIELD.c.record_id.in_(bindparam("ids", expanding=True)),

@@ -12,15 +12,28 @@ import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from mail.models import Mailbox
-from mail.secrets import SecretBox
+if TYPE_CHECKING:  # a parse worker imports this module (see Account): not the database's models
+    from mail.models import Mailbox
+    from mail.secrets import SecretBox
 
-__all__ = ["FolderInfo", "ImapError", "connect", "find_folders", "folder_role"]
+__all__ = [
+    "Account",
+    "FolderInfo",
+    "NETWORK_ERRORS",
+    "ImapError",
+    "close_quietly",
+    "connect",
+    "find_folders",
+    "folder_role",
+    "log_in",
+    "network_error",
+]
 
 DEFAULT_TIMEOUT = 30.0
 # What a lost, refused, slow or garbled connection raises (imaplib's abort is an IMAPClientError).
@@ -126,47 +139,97 @@ def find_folders(client: IMAPClient) -> list[FolderInfo]:
     return out
 
 
+@dataclass(frozen=True)
+class Account:
+    """Where a mailbox is and how to log in, the secret decrypted: what a parse worker needs to
+    fetch on its own connection (``mail.fetching``), without the database or the secret box."""
+
+    host: str
+    port: int
+    security: str  # "ssl", "starttls" or "plain"
+    login: str
+    secret: str = field(repr=False)
+    auth: str = "password"
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def of(
+        cls, mailbox: Mailbox, secrets: SecretBox, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> Account:
+        return cls(
+            mailbox.imap_host,
+            mailbox.imap_port,
+            mailbox.imap_security,
+            mailbox.login,
+            secrets.decrypt(mailbox.secret) if mailbox.secret else "",
+            mailbox.auth,
+            timeout,
+        )
+
+
+def log_in(account: Account) -> IMAPClient:
+    """A logged-in client for ``account``; ``ImapError`` says why not (never with the secret)."""
+    try:
+        context = ssl.create_default_context() if account.security in ("ssl", "starttls") else None
+        client = IMAPClient(
+            account.host,
+            port=account.port,
+            use_uid=True,
+            ssl=account.security == "ssl",
+            ssl_context=context,
+            timeout=account.timeout,
+        )
+    except (OSError, IMAPClientError) as exc:
+        raise ImapError(f"cannot reach {account.host}:{account.port}: {exc}") from None
+    try:
+        if account.security == "starttls":
+            client.starttls(context)
+        try:
+            if account.auth == "xoauth2":
+                client.oauth2_login(account.login, account.secret)
+            else:
+                client.login(account.login, account.secret)
+        except LoginError:
+            raise ImapError(
+                f"{account.host} refused the login of {account.login}: wrong password or token"
+            ) from None
+    except (*_NETWORK_ERRORS, IMAPClientError) as exc:
+        close_quietly(client)
+        raise ImapError(f"{account.host}: {type(exc).__name__}: {exc}") from None
+    except BaseException:
+        close_quietly(client)
+        raise
+    return client
+
+
+def close_quietly(client: IMAPClient) -> None:
+    """Log out, or drop the connection if that fails: it may be gone already; nothing to save."""
+    try:
+        client.logout()
+    except Exception:  # noqa: BLE001 - the connection may already be gone; nothing to save
+        try:
+            client.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def network_error(host: str, exc: BaseException) -> ImapError:
+    return ImapError(f"{host}: {type(exc).__name__}: {exc}")
+
+
+NETWORK_ERRORS = (*_NETWORK_ERRORS, IMAPClientError)
+
+
 @contextmanager
 def connect(
     mailbox: Mailbox, secrets: SecretBox, *, timeout: float = DEFAULT_TIMEOUT
 ) -> Iterator[IMAPClient]:
     """A logged-in client for ``mailbox``; logged out (or dropped) when the block ends."""
+    client = log_in(Account.of(mailbox, secrets, timeout=timeout))
     try:
-        context = (
-            ssl.create_default_context() if mailbox.imap_security in ("ssl", "starttls") else None
-        )
-        client = IMAPClient(
-            mailbox.imap_host,
-            port=mailbox.imap_port,
-            use_uid=True,
-            ssl=mailbox.imap_security == "ssl",
-            ssl_context=context,
-            timeout=timeout,
-        )
-    except (OSError, IMAPClientError) as exc:
-        raise ImapError(f"cannot reach {mailbox.imap_host}:{mailbox.imap_port}: {exc}") from None
-    try:
-        if mailbox.imap_security == "starttls":
-            client.starttls(context)
-        secret = secrets.decrypt(mailbox.secret) if mailbox.secret else ""
-        try:
-            if mailbox.auth == "xoauth2":
-                client.oauth2_login(mailbox.login, secret)
-            else:
-                client.login(mailbox.login, secret)
-        except LoginError:
-            raise ImapError(
-                f"{mailbox.imap_host} refused the login of {mailbox.login}: wrong password or token"
-            ) from None
         yield client
-    except (*_NETWORK_ERRORS, IMAPClientError) as exc:
+    except NETWORK_ERRORS as exc:
         # Only the connection's own failures: a full disk in the caller's block stays what it is.
-        raise ImapError(f"{mailbox.imap_host}: {type(exc).__name__}: {exc}") from None
+        raise network_error(mailbox.imap_host, exc) from None
     finally:
-        try:
-            client.logout()
-        except Exception:  # noqa: BLE001 - the connection may already be gone; nothing to save
-            try:
-                client.shutdown()
-            except Exception:  # noqa: BLE001
-                pass
+        close_quietly(client)

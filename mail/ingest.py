@@ -53,10 +53,10 @@ from sqlmodel import Session, col
 from crm.database import Database
 from crm.errors import SatchelError
 from crm.models import Interaction, utcnow
-from mail import bounces, filing, leases, threads
+from mail import bounces, fetching, filing, leases, threads
 from mail.classify import LetterKind, PrivacyRules, classify
 from mail.decode import Letter, parse_letter
-from mail.imap import FolderInfo, ImapError, connect, find_folders
+from mail.imap import Account, FolderInfo, ImapError, connect, find_folders
 from mail.invites import InvitationCodec
 from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, MailReference, MailReview
@@ -302,6 +302,18 @@ class Ingest:
         parser.prepare(len(uids))
         folder = _Folder(mailbox, info, folder_id, uids, modseq, report, mailbox_report)
         batches = self._batches(uids, sizes)
+        if parser.pool is not None:
+            # The workers fetch (each its share of a batch, on its own connection) and parse; this
+            # process files the oldest batch while the next ones are under way.
+            account = Account.of(mailbox, self.secrets, timeout=self.timeout)
+            for batch in batches:
+                while len(pending) > parser.depth:
+                    self._commit(pending.popleft(), mailbox_report)
+                fetched = parser.fetch(
+                    account, info.name, uidvalidity, batch, self.max_attachment_bytes
+                )
+                pending.append(_Pending(folder, batch, fetched))
+            return report
         # The next batch is fetched in a thread while this one is parsed and filed: the server's
         # work and the transfer overlap ours. Only that thread uses the connection meanwhile.
         # A folder's last batch is filed after the next folder's first batch is asked for, so
@@ -799,11 +811,11 @@ class _Folder:
 
 
 class _Pending(NamedTuple):
-    """A fetched batch of a folder, parsed or being parsed."""
+    """A fetched batch of a folder, parsed or being parsed (or, by the workers, being fetched)."""
 
     folder: _Folder
     batch: list[int]
-    parsed: _Parsed
+    parsed: _Parsed | _Fetched
 
 
 class _Parsed:
@@ -817,6 +829,32 @@ class _Parsed:
         return [
             (uid, raw, letter) for (uid, raw), letter in zip(self.raws, self.letters, strict=True)
         ]
+
+
+class _Fetched:
+    """A batch the workers fetch and parse, in parts; a part whose worker stopped is fetched and
+    parsed here, on a connection of its own (``mail.fetching.fetch_here``)."""
+
+    def __init__(
+        self,
+        parser: _Parser,
+        parts: list[list[int]],
+        futures: list[Future[list[tuple[int, bytes, Letter]]]],
+        here: Callable[[list[int]], list[tuple[int, bytes, Letter]]],
+    ) -> None:
+        self.parser, self.parts, self.futures, self.here = parser, parts, futures, here
+
+    def result(self) -> list[tuple[int, bytes, Letter]]:
+        out: list[tuple[int, bytes, Letter]] = []
+        for at, part in enumerate(self.parts):
+            try:
+                if at >= len(self.futures):
+                    raise BrokenProcessPool("not sent: the workers had stopped")
+                out += self.futures[at].result()
+            except BrokenProcessPool:
+                self.parser._broken()
+                out += self.here(part)
+        return out
 
 
 def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
@@ -882,6 +920,29 @@ class _Parser:
             self._broken()
             return _Parsed(raws, (parse(raw) for _uid, raw in raws))
         return _Parsed(raws, self._or_here(parsed, raws, parse))
+
+    def fetch(
+        self, account: Account, folder: str, uidvalidity: int, uids: list[int], limit: int
+    ) -> _Fetched:
+        """Have the workers fetch and parse ``uids`` of ``folder``, a share each (see mail.fetching)."""
+        here = partial(
+            fetching.fetch_here, account, folder, uidvalidity, max_attachment_bytes=limit
+        )
+        size = -(-len(uids) // max(1, self.workers))
+        parts = [uids[at : at + size] for at in range(0, len(uids), size)]
+        futures: list[Future[list[tuple[int, bytes, Letter]]]] = []
+        try:
+            for part in parts:
+                if self.pool is None:
+                    break
+                futures.append(
+                    self.pool.submit(
+                        fetching.fetch_and_parse, account, folder, uidvalidity, part, limit
+                    )
+                )
+        except BrokenProcessPool:
+            pass  # the parts not sent are fetched here (and the workers let go) when the batch is filed
+        return _Fetched(self, parts, futures, here)
 
     def _or_here(
         self, parsed: Iterable[Letter], raws: list[tuple[int, bytes]], parse: Any

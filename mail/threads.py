@@ -28,8 +28,9 @@ whole conversation is there.
 
 **Joining.** When a letter links to letters of one or more threads (a late parent, a
 letter that joins two partial threads), every letter of those threads takes the new
-id: ``MailMessage.thread_id`` and ``Interaction.thread_id``, through the ORM in the
-same transaction, so the change log carries the change to the laptops. Placing takes
+id: ``MailMessage.thread_id`` and ``Interaction.thread_id``, in the same transaction,
+by statement for what is written and through the ORM for the batch's own letters, each
+interaction's change entered in the change log, so the laptops get it. Placing takes
 the company's data version first, which serialises writers that file parts of one
 conversation at the same time (mailboxes are read in parallel). What each
 letter referenced is kept (:class:`~mail.models.MailReference`) for that. Letters filed
@@ -45,8 +46,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Boolean, ColumnElement, bindparam, func, inspect, or_, select, union_all
-from sqlalchemy.orm import load_only
+from sqlalchemy import (
+    Boolean,
+    bindparam,
+    case,
+    func,
+    inspect,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlmodel import Session, col
 
 from crm import changes
@@ -186,13 +196,46 @@ _FIRSTS = select(
     _RANKED.c.key,
     _RANKED.c.root_hint,
 ).where(_RANKED.c.rank == 1)
-_MOVED_ROW_FIELDS: tuple[Any, ...] = tuple(
-    getattr(MailMessage, name) for name in ("counterparty_id", "thread_id", "interaction_id")
+# A move of what is written (see Threads._move): the interactions of the threads ``gone`` or of their
+# letters, but those the session holds, each version raised once a transaction; then the letters.
+_GONE_LETTERS = (col(MailMessage.counterparty_id) == bindparam("cp")) & col(
+    MailMessage.thread_id
+).in_(bindparam("gone", expanding=True))
+_MOVE_INTERACTIONS = (
+    update(Interaction)
+    .where(
+        col(Interaction.id).in_(
+            union_all(
+                select(col(Interaction.id)).where(
+                    col(Interaction.counterparty_id) == bindparam("cp"),
+                    col(Interaction.thread_id).in_(bindparam("gone", expanding=True)),
+                ),
+                select(col(MailMessage.interaction_id)).where(_GONE_LETTERS),
+            )
+        ),
+        col(Interaction.id).not_in(bindparam("held", expanding=True)),
+        or_(
+            col(Interaction.thread_id).is_(None), col(Interaction.thread_id) != bindparam("thread")
+        ),
+    )
+    .values(
+        thread_id=bindparam("thread"),
+        version=case(
+            (
+                col(Interaction.id).in_(bindparam("bumped", expanding=True)),
+                col(Interaction.version),
+            ),
+            else_=col(Interaction.version) + 1,
+        ),
+        updated_at=bindparam("now"),
+        updated_by=bindparam("by"),
+    )
+    .returning(col(Interaction.id), col(Interaction.counterparty_id))
 )
-_MOVED_FIELDS: tuple[Any, ...] = tuple(
-    getattr(Interaction, name)
-    for name in ("counterparty_id", "thread_id", "version", "updated_at", "updated_by")
+_ANSWERED_HELD = select(col(MailMessage.interaction_id)).where(
+    col(MailMessage.interaction_id).in_(bindparam("held", expanding=True)), _GONE_LETTERS
 )
+_MOVE_LETTERS = update(MailMessage).where(_GONE_LETTERS).values(thread_id=bindparam("thread"))
 
 Link = tuple[str, str | None, str | None]  # (key, thread id, counterparty id) of a filed letter
 
@@ -205,6 +248,19 @@ class _Links:
         self.by_key: dict[str, Link] = {}
         self.by_conversation: dict[str, list[Link]] = {}
         self.by_topic: dict[str, list[tuple[Link, datetime, bool]]] = {}
+
+    def move(self, cp: str, gone: set[str], thread_id: str) -> None:
+        """The letters of ``cp`` in the threads ``gone`` were moved to ``thread_id`` since the lookup."""
+
+        def moved(link: Link) -> Link:
+            return (link[0], thread_id, cp) if link[2] == cp and link[1] in gone else link
+
+        for links in (self.by_reference, self.by_conversation):
+            for value, group in links.items():
+                links[value] = [moved(link) for link in group]
+        self.by_key = {key: moved(link) for key, link in self.by_key.items()}
+        for value, dated in self.by_topic.items():
+            self.by_topic[value] = [(moved(link), w, r) for link, w, r in dated]
 
 
 class _Expected(NamedTuple):
@@ -260,9 +316,9 @@ class Threads:
     """Places filed letters in threads within one session (one per import batch is fine).
 
     The common case costs a few index lookups: a letter that joins one thread and is
-    not its earliest moves nothing. Rows are loaded only to be moved, and kept
-    referenced with the rows placed here: the batch writes in one flush at its end, so
-    what it placed or moved is not in the database yet and is found here instead.
+    not its earliest moves nothing. The rows placed here are kept referenced: the batch
+    writes them in one flush at its end, so they are not in the database yet and are
+    found here instead. A move changes what is written by statement, at once.
     """
 
     def __init__(self, session: Session) -> None:
@@ -271,7 +327,6 @@ class Threads:
         self._threads: dict[
             tuple[str, str], dict[str, MailMessage]
         ] = {}  # (cp, thread) → those of its rows
-        self._complete: set[tuple[str, str]] = set()  # (cp, thread) whose every row is in ``_rows``
         self._first: dict[
             tuple[str, str], tuple[Age, str]
         ] = {}  # (cp, thread) → its earliest letter, its root
@@ -488,46 +543,55 @@ class Threads:
         )
 
     def _move(self, cp: str, old: set[str], thread_id: str, bridge: Any) -> None:
-        """Every letter of the threads ``old`` of ``cp`` takes ``thread_id``: its row and its interaction."""
-        missing = sorted(t for t in old if (cp, t) not in self._complete)
-        if missing:
-            for found in self.session.execute(
-                select(MailMessage)
-                .options(load_only(*_MOVED_ROW_FIELDS))
-                .where(
-                    col(MailMessage.counterparty_id) == cp, col(MailMessage.thread_id).in_(missing)
-                )
-            ).scalars():
-                if found.key not in self._rows:  # else it is in memory, maybe moved already
-                    self._keep(found)
-            self._complete.update((cp, t) for t in missing)
+        """Every letter of the threads ``old`` of ``cp`` takes ``thread_id``: its row and its interaction.
+
+        What is written already moves by two ``UPDATE`` statements (a conversation can hold
+        hundreds of letters, and loading each to change one field cost more than the rest of a
+        letter's filing); what this batch holds in memory moves there, and is written by its flush.
+        """
+        gone = sorted(old - {thread_id})
+        session = self.session
         target = self._threads.setdefault((cp, thread_id), {})
         moved: list[MailMessage] = []
-        for t in old - {thread_id}:
+        for t in gone:
             rows = self._threads.pop((cp, t), {})
             for member in rows.values():
                 member.thread_id = thread_id
             target.update(rows)
             moved += rows.values()
-        self._complete.add((cp, thread_id))
-        wanted = [
-            r.interaction_id
-            for r in moved
-            if r.interaction_id and r.interaction_id not in self._interactions
-        ]
-        # Letters written in Satchel and not sent yet have no row; they are found by their thread.
-        condition: ColumnElement[bool] = (col(Interaction.counterparty_id) == cp) & col(
-            Interaction.thread_id
-        ).in_(sorted(old))
-        if wanted:
-            condition = or_(condition, col(Interaction.id).in_(wanted))
-        # Only what a move changes or looks at is loaded (a letter's text, HTML and files can be large);
-        # the rest loads only if something reads it.
-        query = select(Interaction).options(load_only(*_MOVED_FIELDS)).where(condition)
-        for item in self.session.execute(query).scalars():
-            self._interactions.setdefault(item.id, item)
+        # Interactions the session holds are moved through it (see ``_set``), the rest by statement.
+        written = {
+            obj.id: obj for obj in session.identity_map.values() if isinstance(obj, Interaction)
+        }
+        held = {**self._interactions, **written}
+        connection = session.connection()
+        values = {"cp": cp, "gone": gone, "thread": thread_id}
+        changed = connection.execute(
+            _MOVE_INTERACTIONS,
+            {
+                **values,
+                "held": sorted(held),
+                "bumped": sorted(self._bumped),
+                "now": utcnow(),
+                "by": getattr(bridge, "id", None),
+            },
+        ).all()
+        self._bumped.update(row[0] for row in changed)
+        changes.log_updated(
+            session, Interaction, [(row[0], row[1]) for row in changed], ["thread_id"]
+        )
         ids = {r.interaction_id for r in moved}
-        for item in list(self._interactions.values()):
+        if (
+            written
+        ):  # a held interaction whose letter is written (not in memory) is found by its row
+            ids.update(
+                connection.execute(_ANSWERED_HELD, {**values, "held": sorted(written)}).scalars()
+            )
+        connection.execute(_MOVE_LETTERS, values)
+        if self._links is not None:
+            self._links.move(cp, set(gone), thread_id)
+        for item in held.values():
+            self._interactions.setdefault(item.id, item)
             if item.id in ids or (item.counterparty_id == cp and item.thread_id in old):
                 self._set(item, thread_id, bridge)
 

@@ -570,14 +570,15 @@ def test_parse_workers_start_once_per_run_and_import_only_the_parser(
         assert run.parser.pool is not None
         modules = run.parser.pool.submit(eval, "sorted(__import__('sys').modules)").result()
     assert run.parser.pool is None  # ended with the run
-    assert "mail.decode" in modules
+    # The workers fetched and parsed (mail.fetching: IMAP and the parser), with nothing of the CRM.
+    assert {"mail.decode", "mail.fetching", "imapclient"} <= set(modules)
     assert not {
         "mail.ingest",
+        "mail.models",
         "crm.database",
         "crm.models",
         "sqlalchemy",
         "sqlmodel",
-        "imapclient",
     } & set(modules)
     assert all(r.error is None for r in reports)
     assert next(f.fetched for f in reports[0].folders if f.folder == "INBOX") == 30
@@ -723,6 +724,100 @@ def test_parse_workers_that_stop_leave_the_parsing_to_this_process_for_the_rest_
         assert parser.pool is None and parser.started == 1  # not started again in this run
     finally:
         parser.close()
+
+
+def test_workers_fetch_their_share_and_a_stopped_workers_part_is_fetched_here(
+    dovecot: DovecotServer,
+) -> None:
+    """Once the workers run, each fetches its part of a batch on its own connection and parses it.
+    Workers killed: the batch in hand and later ones are fetched and parsed here, each letter once,
+    in order. A folder renumbered since the ingest read it fails the batch; so does a wrong password,
+    with an error that names the login and not the secret."""
+    from mail import fetching, ingest
+    from mail.decode import parse_letter
+    from mail.imap import Account, ImapError
+    from tests.mail.servers import PASSWORD
+
+    generated = generate(40)
+    dovecot.append_many(SALES, "INBOX", (g.raw for g in generated))
+    with dovecot.connect(SALES) as client:
+        uidvalidity = int(client.select_folder("INBOX", readonly=True)[b"UIDVALIDITY"])
+        uids = sorted(client.search(["ALL"]))
+    expected = [parse_letter(g.raw).dedup_key for g in generated]
+    account = Account(dovecot.host, dovecot.port, "plain", SALES.address, PASSWORD)
+    parser = ingest._Parser()
+    if parser.cores < 2:
+        pytest.skip("one core: no workers, the ingest's own thread fetches")
+    parser.prepare(10_000)
+    try:
+        assert parser.pool is not None
+        first = parser.fetch(account, "INBOX", uidvalidity, uids[:20], 10_000_000).result()
+        assert [uid for uid, _raw, _letter in first] == uids[:20]
+        assert [letter.dedup_key for _u, _r, letter in first] == expected[:20]
+        # The raw letter comes back too (a letter sent to review keeps it): the same letter.
+        assert [parse_letter(raw).dedup_key for _u, raw, _l in first] == expected[:20]
+        in_flight = parser.fetch(account, "INBOX", uidvalidity, uids[20:30], 10_000_000)
+        for process in list(parser.pool._processes.values()):  # type: ignore[union-attr]
+            process.kill()
+            process.join(10)
+        later = parser.fetch(account, "INBOX", uidvalidity, uids[30:], 10_000_000)
+        rest = in_flight.result() + later.result()
+        assert [letter.dedup_key for _u, _r, letter in rest] == expected[20:]
+        assert parser.pool is None and parser.failed
+    finally:
+        parser.close()
+    with pytest.raises(ImapError, match="renumbered"):
+        fetching.fetch_here(account, "INBOX", uidvalidity + 1, uids[:1], 10_000_000)
+    wrong = Account(dovecot.host, dovecot.port, "plain", SALES.address, "not-the-password-42")
+    with pytest.raises(ImapError, match="refused the login") as refused:
+        fetching.fetch_here(wrong, "INBOX", uidvalidity, uids[:1], 10_000_000)
+    assert "not-the-password-42" not in str(refused.value) and "not-the-password-42" not in repr(
+        wrong
+    )
+
+
+def test_a_workers_connection_follows_the_folder_and_the_account(dovecot: DovecotServer) -> None:
+    """A worker keeps one connection: the same folder is not examined again, another folder is, and
+    another account logs the first one out; ``close`` logs out."""
+    from mail import fetching
+    from mail.imap import Account
+    from tests.mail.servers import PASSWORD
+
+    generated = generate(6)
+    dovecot.append_many(SALES, "INBOX", (g.raw for g in generated[:2]))
+    dovecot.append_many(IVANOV, "INBOX", (g.raw for g in generated[2:4]))
+    dovecot.append_many(IVANOV, "Sent", (g.raw for g in generated[4:]))
+    validity = {}
+    for user, folder in ((SALES, "INBOX"), (IVANOV, "INBOX"), (IVANOV, "Sent")):
+        with dovecot.connect(user) as client:
+            selected = client.select_folder(folder, readonly=True)
+            validity[(user.address, folder)] = (
+                int(selected[b"UIDVALIDITY"]),
+                sorted(client.search(["ALL"])),
+            )
+    sales = Account(dovecot.host, dovecot.port, "plain", SALES.address, PASSWORD)
+    ivanov = Account(dovecot.host, dovecot.port, "plain", IVANOV.address, PASSWORD)
+    try:
+        got = []
+        for account, folder in (
+            (sales, "INBOX"),
+            (sales, "INBOX"),
+            (ivanov, "INBOX"),
+            (ivanov, "Sent"),
+        ):
+            uidvalidity, uids = validity[(account.login, folder)]
+            got.append(fetching.fetch_and_parse(account, folder, uidvalidity, uids, 10_000_000))
+            assert fetching._open[0][0] == account and fetching._open[0][2] == folder
+        subjects = [[letter.subject for _u, _r, letter in batch] for batch in got]
+        assert subjects == [
+            [g.subject for g in generated[:2]],
+            [g.subject for g in generated[:2]],
+            [g.subject for g in generated[2:4]],
+            [g.subject for g in generated[4:]],
+        ]
+    finally:
+        fetching.close()
+    assert fetching._open == []
 
 
 def test_parse_workers_count_the_cores_a_cgroup_quota_allows(tmp_path: Path) -> None:
