@@ -578,49 +578,7 @@ def log_moved(
 ) -> None:
     """Enter rows a bulk ``UPDATE`` moved to ``counterparty_id`` without the ORM (``crm.merge``):
     a scope change of each (who may see it follows its counterparty) and of its field."""
-    if model not in SYNCED or not ids:
-        return
-    write_held(session)
-    version = allocate(session)
-    now = utcnow()
-    name = SYNCED[model]
-    device = device_of(session)
-    connection = session.connection()
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
-        _upsert(
-            connection,
-            _LOG,
-            [
-                {
-                    "record_type": name,
-                    "record_id": record_id,
-                    "version": version,
-                    "scope_version": version,
-                    "counterparty_id": counterparty_id,
-                    "deleted": False,
-                    "tombstone": None,
-                    "changed_at": now,
-                }
-                for record_id in chunk
-            ],
-            ("record_type", "record_id"),
-        )
-        _upsert(
-            connection,
-            _FIELD,
-            [
-                {
-                    "record_type": name,
-                    "record_id": record_id,
-                    "field": "counterparty_id",
-                    "version": version,
-                    "device_id": device,
-                }
-                for record_id in chunk
-            ],
-            ("record_type", "record_id", "field"),
-        )
+    _log_bulk(session, model, [(i, counterparty_id) for i in ids], ["counterparty_id"], scope=True)
 
 
 def log_updated(
@@ -632,9 +590,20 @@ def log_updated(
     """Enter rows a bulk ``UPDATE`` changed without the ORM (``mail.threads`` moving a conversation):
     ``rows`` are (id, counterparty id) of each, ``fields`` the data fields it changed — none that
     decides who sees the record (those take ``log_moved``)."""
+    assert not set(fields) & SCOPE_FIELDS.get(model, frozenset()), "a scope change: log_moved"
+    _log_bulk(session, model, rows, fields, scope=False)
+
+
+def _log_bulk(
+    session: Session | OrmSession,
+    model: type[SQLModel],
+    rows: Sequence[tuple[str, str | None]],
+    fields: Sequence[str],
+    *,
+    scope: bool,
+) -> None:
     if model not in SYNCED or not rows:
         return
-    assert not set(fields) & SCOPE_FIELDS.get(model, frozenset()), "a scope change: log_moved"
     write_held(session)
     version = allocate(session)
     now = utcnow()
@@ -650,7 +619,7 @@ def log_updated(
                     "record_type": name,
                     "record_id": record_id,
                     "version": version,
-                    "scope_version": None,
+                    "scope_version": version if scope else None,
                     "counterparty_id": counterparty_id,
                     "deleted": False,
                     "tombstone": None,
