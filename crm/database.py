@@ -38,6 +38,42 @@ def native_insert(dialect_name: str, table: Any) -> Any:
     return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
 
 
+def among(dialect_name: str, column: Any, values: list[Any]) -> Any:
+    """``column IN values``; on PostgreSQL ``column = ANY(:array)``, one parameter, so the statement's
+    text does not grow with the list: psycopg converts a statement of more than 4 KB to its own form
+    again on every execution (a pull's page asks for up to 500 ids), and SQLAlchemy renders an
+    expanding list anew each time."""
+    if dialect_name == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+# psycopg keeps a statement's conversion to its own form (placeholders, their order) for the next
+# execution only when the statement is at most 4 KB with at most 50 parameters: every pull's first
+# page of conflicts (an OR of every record type's rules: a salesperson's is 22 KB with 76
+# parameters) was converted again each time, 5 % of a server's CPU in a burst of syncs (py-spy,
+# bench.burst). Satchel's statements take their values as parameters, so their texts are a few
+# hundred templates; psycopg's cache stays bounded (128 entries). A bulk INSERT of many rows has
+# more parameters still and is left uncached, as psycopg intends.
+_LONGEST_CACHED_STATEMENT = 64 * 1024
+_MOST_CACHED_PARAMETERS = 256
+
+
+def _cache_long_statements() -> None:
+    try:
+        from psycopg import _queries
+    except ImportError:  # no psycopg: nothing to tune
+        return
+    length = getattr(_queries, "MAX_CACHED_STATEMENT_LENGTH", None)
+    parameters = getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", None)
+    if isinstance(length, int) and isinstance(parameters, int):  # the psycopg this was measured on
+        _queries.MAX_CACHED_STATEMENT_LENGTH = max(length, _LONGEST_CACHED_STATEMENT)
+        _queries.MAX_CACHED_STATEMENT_PARAMS = max(parameters, _MOST_CACHED_PARAMETERS)
+
+
 class WrongKey(Exception):
     """An encrypted SQLite file that the given key does not open (or a plain file given a key)."""
 
@@ -117,6 +153,7 @@ class Database:
             self._writer = _sqlite_engine(url, immediate=True, pool_size=1, key=key)
             self._reader = _sqlite_engine(url, immediate=False, pool_size=8, key=key)
         else:
+            _cache_long_statements()
             self._writer = create_engine(
                 url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
             )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -55,7 +52,7 @@ def bootstrap(
         stmt = stmt.where(table.c.id > after)
     rows = session.execute(stmt).all()
     width = len(fields)
-    convert = _converters(name)
+    convert = records.converters(name)
     if any(convert):
         out_rows = [
             [
@@ -94,33 +91,6 @@ def remember_bootstrap(
         held.start_telling(session, device_id, answer["watermark"])
     at = answer["fields"].index("id")
     held.remember(session, device_id, ((answer["type"], row[at]) for row in answer["rows"]))
-
-
-def _iso_utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-@cache
-def _converters(name: str) -> list[Any]:
-    """Per field of a type, how its database value becomes JSON (None: as it is).
-
-    ``to_jsonable`` on every value of a 100,000-record bootstrap costs seconds;
-    deciding once per column costs nothing.
-    """
-    rt = records.record_type(name)
-    out: list[Any] = []
-    for field in rt.fields():
-        column_type = rt.model.__table__.c[field].type  # type: ignore[attr-defined]
-        python_type = getattr(column_type, "impl", column_type).python_type
-        if python_type is datetime:
-            out.append(_iso_utc)
-        elif python_type is date:
-            out.append(date.isoformat)
-        elif python_type is Decimal:
-            out.append(str)
-        else:
-            out.append(None)
-    return out
 
 
 def _totals(session: Session, user: User, types: tuple[str, ...]) -> dict[str, int]:

@@ -9,6 +9,7 @@ from sqlalchemy import select, true, tuple_
 from sqlmodel import Session
 
 from crm import changes, records
+from crm.database import among
 from crm.models import User
 from sync import held as held_records
 from sync import protocol, wire
@@ -119,15 +120,20 @@ def _changes(
         if not row.deleted:
             by_type.setdefault(row.record_type, []).append(row.record_id)
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    dialect = session.get_bind().dialect.name
     for name, ids in by_type.items():
         rt = records.record_type(name)
-        model: Any = rt.model
+        table: Any = rt.model.__table__  # type: ignore[attr-defined]
+        fields = rt.fields()
+        at = fields.index("id")
+        # Rows of the fields' columns, not ORM objects: a pull's page is up to 500 records and
+        # loading each as an object cost more than the query.
+        columns = select(*[table.c[f] for f in fields])
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            for record in session.execute(
-                select(model).where(model.id.in_(chunk), records.visible(rt, user))
-            ).scalars():
-                found[(name, record.id)] = records.to_dict(rt, record)
+            query = columns.where(among(dialect, table.c.id, chunk), records.visible(rt, user))
+            for row in session.execute(query):
+                found[(name, row[at])] = records.row_dict(name, row)
     gone = [
         row
         for row in rows

@@ -8,7 +8,6 @@ told to upgrade without a byte of its outbox being touched (and a stranger gets 
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from server.http import (
     as_user,
     authenticated,
     db,
+    dumps,
     json_response,
     read_json,
 )
@@ -48,7 +48,7 @@ def _versions(request: Request) -> int:
 
 def _packed(request: Request, data: Any) -> Response:
     """JSON, gzip-compressed when the client accepts it (bootstrap pages are large and repetitive)."""
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    body = dumps(data)
     headers = {"Vary": "Accept-Encoding"}
     if "gzip" in request.headers.get("accept-encoding", "") and len(body) > 1024:
         body = gzip.compress(body, compresslevel=3)
