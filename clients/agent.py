@@ -102,6 +102,10 @@ class Summary:
 # with ``Busy`` (the periodic sync tries again later). Longer waits than MAX_WAIT are shortened.
 BUSY_TRIES = 5
 MAX_WAIT = 30.0
+# A connection broken without an answer is tried again once, after BROKEN_WAIT plus up to as much
+# again at random.
+BROKEN_TRIES = 1
+BROKEN_WAIT = 0.5
 
 
 class SyncAgent:
@@ -143,17 +147,27 @@ class SyncAgent:
                     "not logged in: run 'satchel-field login SERVER --user LOGIN' first"
                 )
             headers["Authorization"] = f"Bearer {token}"
-        for tries in range(1, BUSY_TRIES + 1):
+        broken = busy = 0
+        while True:
             try:
                 response = self.http.request(method, path, json=body, headers=headers)
             except httpx.TransportError as exc:
+                # A connection broken without an answer (the server's process that held it was
+                # killed or restarted; another one answers now) is tried once more, after a moment:
+                # a push is applied once whatever the tries (its seq), a pull only reads. A server
+                # that does not answer in time is not asked again now.
+                if broken < BROKEN_TRIES and not isinstance(exc, httpx.TimeoutException):
+                    broken += 1
+                    self.sleep(BROKEN_WAIT * (1 + self.jitter()))
+                    continue
                 raise Offline(
                     f"cannot reach the server ({type(exc).__name__}: {exc}); "
                     "your changes are kept and will be sent next time"
                 ) from None
             if response.status_code != 503:
                 break
-            if tries == BUSY_TRIES:
+            busy += 1
+            if busy == BUSY_TRIES:
                 raise Busy(
                     f"the server is busy ({_message(response)}); your changes are kept and "
                     "will be sent next time"

@@ -33,7 +33,7 @@ from mail.ingest import Ingest, MailboxReport, Progress, file_waiting, reads
 from mail.invites import InvitationCodec
 from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, MailOutbox, MailReview, MailSuggestion
-from mail.secrets import SecretBox, box_for
+from mail.secrets import SecretBox, SecretError, box_for
 
 __all__ = [
     "BridgeSettings",
@@ -421,7 +421,7 @@ def test_mailbox(
     try:
         with connect(mailbox, secret_box(settings), timeout=timeout) as client:
             folders = find_folders(client)
-    except ImapError as exc:
+    except (ImapError, SecretError) as exc:
         return MailboxCheck(False, str(exc), [])
 
     def shown(folder: Any) -> str:

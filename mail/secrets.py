@@ -71,6 +71,8 @@ class SecretBox:
             return self._fernet.decrypt(token.encode("ascii")).decode()
         except (InvalidToken, ValueError):
             raise SecretError(
-                "a stored mailbox password cannot be decrypted: the server's secret "
-                "key changed (set the password again with `satchel mail mailbox password NAME`)"
+                "a stored mailbox password cannot be decrypted with this process's secret key: every "
+                "server and mail worker on one database needs the same key (the secret_key setting, "
+                "or one secret.key file copied to each host: docs/deployment.md); only if the key was "
+                "replaced for good, set the password again with `satchel mail mailbox password NAME`"
             ) from None

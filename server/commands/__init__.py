@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from crm.console import use_columns
+from crm.console import err, use_columns
 
 from . import devices, duplicates, feeds, imports, mail, reports, running, segments, users, vcards
 from . import mailings as mailing_commands
@@ -50,4 +50,33 @@ app.add_typer(mailing_commands.mailing_app, name="mailing")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - only the database's refusal is answered here
+        reason = _database_refusal(exc)
+        if reason is None:
+            raise
+        err.print(f"[red]error:[/red] {reason}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+
+
+def _database_refusal(exc: BaseException) -> str | None:
+    """What a database that cannot be opened said, in one line (a wrong URL, a database that does
+    not exist, a server that does not answer), or None for any other error: a traceback of 140 lines
+    helps no administrator. The driver's words never carry the URL's password."""
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        text = str(getattr(exc, "orig", None) or exc).strip()
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return (
+            "cannot open the database: "
+            + " ".join(lines[:2])[:500]
+            + (
+                " (check database_url / SATCHEL_DATABASE_URL, and that the database exists and its "
+                "server runs)"
+            )
+        )
+    if isinstance(exc, ArgumentError) and "URL" in str(exc):
+        return "database_url is not a database URL (e.g. postgresql://satchel@127.0.0.1/satchel)"
+    return None

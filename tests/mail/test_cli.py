@@ -376,3 +376,37 @@ def test_mailbox_test_marks_what_is_not_read_as_the_run_does(
     }
     assert rows["INBOX"] == "inbox" and rows["Sent"] == "sent"
     assert rows["Virtual/All"] == "all (not read)"  # the box names its folders: only those
+
+
+def test_a_host_with_another_secret_key_is_told_to_share_the_key_not_to_reset_the_password(
+    database, tmp_path: Path, dovecot: DovecotServer
+) -> None:
+    """A second host (or worker) started without the company's secret key makes a key of its own and
+    cannot read the stored mailbox passwords: ``mailbox test`` says so in one line, exit 1, and
+    points at the shared key first — setting the password again there would lock the other hosts
+    out."""
+    world = make_world(database, tmp_path, dovecot)
+    added = mail(
+        world,
+        "mailbox",
+        "add",
+        "sales",
+        "--address",
+        SALES.address,
+        "--imap-host",
+        dovecot.host,
+        "--imap-port",
+        str(dovecot.port),
+        "--imap-security",
+        "plain",
+        "--password",
+        PASSWORD,
+    )
+    assert added.exit_code == 0, added.output
+    other_host = {**_env(world), "SATCHEL_DATA_DIR": str(tmp_path / "other-host")}
+    checked = runner.invoke(app, ["mail", "mailbox", "test", "sales"], env=other_host)
+    assert checked.exit_code == 1
+    assert checked.exception is None or isinstance(checked.exception, SystemExit)
+    assert "cannot use mailbox sales" in checked.output
+    assert "same key" in checked.output and "secret_key" in checked.output
+    assert mail(world, "mailbox", "test", "sales").exit_code == 0  # the first host still reads it

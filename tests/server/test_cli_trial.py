@@ -192,3 +192,36 @@ def test_a_device_that_only_reads_is_seen_at_most_once_a_minute(
         assert client.get("/api/v1/counterparties", headers=auth).status_code == 200
         with database.read() as session:
             assert session.execute(select(Device)).scalar_one().last_seen_at == first
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [["user", "list"], ["db", "upgrade"], ["mail", "status"]])
+def test_a_database_that_cannot_be_opened_is_one_clear_line(command: list[str]) -> None:
+    """A wrong port, a database that does not exist, a URL that is none: one line that says what the
+    database said and where to look, exit 1 — not a traceback of 140 lines — and never the password."""
+    import subprocess
+    import sys
+
+    for url, said in (
+        (
+            f"postgresql://satchel:s3cret-pw@127.0.0.1:{_unused_port()}/nowhere",
+            "cannot open the database: connection failed",
+        ),
+        ("not a url", "database_url is not a database URL"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "server", *command],
+            env={"SATCHEL_DATABASE_URL": url, "PATH": "/usr/bin", "COLUMNS": "80"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, done.stderr[-800:]
+        assert said in done.stderr and "Traceback" not in done.stderr, done.stderr[-800:]
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert "s3cret-pw" not in done.stderr + done.stdout

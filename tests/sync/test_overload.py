@@ -9,12 +9,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 from starlette.testclient import TestClient
 
 import sync.push
-from clients.agent import BUSY_TRIES, Busy, SyncAgent
+from clients.agent import BUSY_TRIES, Busy, Offline, SyncAgent
 from clients.replica import Replica
 from crm.database import Database
+from crm.models import Counterparty
 from server.app import create_app
 from server.config import Config
 from sync import protocol
@@ -148,4 +151,45 @@ def test_a_server_busy_through_every_try_keeps_the_outbox(
     with pytest.raises(Busy, match="kept"):
         agent.sync()
     assert waits == [30.0] * (BUSY_TRIES - 1)  # a huge Retry-After is shortened to MAX_WAIT
+    assert len(agent.replica.pending()) == 1
+
+
+def test_a_push_whose_connection_broke_after_the_server_wrote_it_is_sent_again_and_applied_once(
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
+    """A server process killed between committing a push and answering it (another process answers
+    from then on): the agent sends the push again once, after a moment, and the server applies it
+    once — the laptop's sync goes through instead of failing until the next one. Broken twice, the
+    sync stops with ``Offline`` and keeps the outbox."""
+    make_user(database, "ivanov")
+    broken = {"left": 1}
+
+    def dies_after_writing(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/sync/v1/push" and broken["left"]:
+            broken["left"] -= 1
+            server._transport.handle_request(request)  # written and committed, never answered
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return server._transport.handle_request(request)
+
+    waits: list[float] = []
+    http = httpx.Client(
+        base_url="http://testserver", transport=httpx.MockTransport(dies_after_writing)
+    )
+    agent = _laptop(http, tmp_path, "one", sleep=waits.append, jitter=lambda: 0.5)
+    agent.sync()
+    made = agent.replica.create("counterparties", {"legal_name": "ООО Однажды"})
+    agent.sync()
+    assert waits == [0.75]  # BROKEN_WAIT × (1 + jitter)
+    assert agent.replica.pending() == []
+    with database.read() as session:
+        found = session.execute(
+            select(Counterparty).where(col(Counterparty.legal_name) == "ООО Однажды")
+        ).scalars()
+        assert [cp.id for cp in found] == [made["id"]]
+        assert session.get(Counterparty, made["id"]).version == 1  # type: ignore[union-attr]
+
+    broken["left"] = 2
+    agent.replica.update("counterparties", made["id"], {"notes": "ещё раз"})
+    with pytest.raises(Offline, match="kept"):
+        agent.sync()
     assert len(agent.replica.pending()) == 1
