@@ -514,6 +514,10 @@ def serve(
     worker.release(database, leases.OUTBOX)
 
 
+# How soon a worker asks again for a mailbox another worker holds (see _watch).
+HELD_RETRY_SECONDS = 10.0
+
+
 def _watch(
     database: Database,
     settings: BridgeSettings,
@@ -532,6 +536,11 @@ def _watch(
             ingest.close()  # no parse workers idle between wake-ups
         if on_report:
             on_report(report)
+        if report.skipped:
+            # Another worker reads it: no IDLE on its mailbox; ask again soon, so that a worker that
+            # died (its process gone from this host, or its lease expired) is taken over in seconds.
+            stop.wait(min(poll, HELD_RETRY_SECONDS))
+            continue
         if report.error:
             stop.wait(min(poll, 60))
             continue

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -133,3 +134,51 @@ def test_a_worker_killed_mid_batch_is_taken_over_and_nothing_is_filed_twice(
     with world.database.read() as session:
         ids = [m for (m,) in session.execute(select(Interaction.message_id)).all() if m is not None]
     assert len(ids) == len(set(ids))  # no letter filed twice
+
+
+def test_a_running_worker_takes_over_a_mailbox_soon_after_its_holder_dies(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``satchel mail run`` (``bridge.serve``) finding a mailbox held by a live worker of this host
+    leaves it, asks again every few seconds — not after a poll of minutes or an IDLE on a mailbox
+    it does not read — and reads it as soon as that worker's process is gone."""
+    import dataclasses
+    import threading
+    import time
+
+    from mail import bridge
+
+    monkeypatch.setattr(bridge, "HELD_RETRY_SECONDS", 0.5)
+    world.dovecot.append_many(SALES, "INBOX", (g.raw for g in generate(12)))
+    box = world.mailboxes[SALES.address]
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        assert leases.Worker(pid=holder.pid).acquire(world.database, leases.mailbox_lease(box))
+        settings = dataclasses.replace(world.config, mail_poll_seconds=600)
+        reports: list[Any] = []
+        stop = threading.Event()
+        running = threading.Thread(
+            target=bridge.serve,
+            args=(world.database, settings),
+            kwargs={"stop": stop, "idle_seconds": 600, "on_report": reports.append},
+            daemon=True,
+        )
+        running.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not reports and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert reports and reports[0].skipped and _known(world) == 0
+            holder.kill()
+            holder.wait()
+            died = time.monotonic()
+            while _known(world) < 12 and time.monotonic() < died + 15:
+                time.sleep(0.1)
+            assert _known(world) == 12
+            assert time.monotonic() - died < 10  # not the 600 s poll, nor the 2-minute lease
+        finally:
+            stop.set()
+            running.join(30)
+    finally:
+        holder.kill()
+        holder.wait()
