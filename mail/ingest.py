@@ -90,8 +90,10 @@ class MailboxReport:
     mailbox: str
     folders: list[FolderReport] = field(default_factory=list)
     error: str | None = None
-    # Another worker holds the mailbox's lease (mail.leases): this run left it to that one.
+    # Another worker holds the mailbox's lease (mail.leases): this run left it to that one, and
+    # who that is (its host and process, the lease's end) when it could be read.
     skipped: bool = False
+    held_by: str | None = None
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.folders)
@@ -185,6 +187,7 @@ class Ingest:
                     name = leases.mailbox_lease(mailbox_id)
                     if self.worker.acquire(self.db, name) is None:
                         report.skipped = True  # another worker reads it now
+                        report.held_by = leases.holder(self.db, name)
                         done.append((mailbox_id, report))
                         continue
                     held.append(name)

@@ -29,7 +29,7 @@ from crm.database import Database
 from crm.models.base import utcnow
 from mail.models import MailLease as Lease
 
-__all__ = ["LEASE", "OUTBOX", "Lease", "LeaseLost", "Worker", "mailbox_lease"]
+__all__ = ["LEASE", "OUTBOX", "Lease", "LeaseLost", "Worker", "holder", "mailbox_lease"]
 
 LEASE = timedelta(minutes=2)  # renewed by every batch filed and every letter sent
 OUTBOX = "outbox"
@@ -51,6 +51,16 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process: alive
         return True
     return True
+
+
+def holder(database: Database, name: str) -> str | None:
+    """Who holds the lease ``name``, as an administrator reads it: ``host process 1234, until
+    2026-12-03 10:15 UTC``; None when nobody does."""
+    with database.read() as session:
+        lease = session.get(Lease, name)
+        if lease is None:
+            return None
+        return f"{lease.host} process {lease.pid}, until {lease.until:%Y-%m-%d %H:%M:%S} UTC"
 
 
 @dataclass

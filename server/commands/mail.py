@@ -42,8 +42,9 @@ def _summary(report: Any, secrets: Mapping[str, str] | None = None) -> str:
     """One mailbox's line: what was read and filed; a mailbox that failed says why on it
     (``sales: cannot reach imap.yandex.ru:993: …``), never with its password."""
     if getattr(report, "skipped", False):
+        by = getattr(report, "held_by", None)
         return (
-            f"{report.mailbox}: being read by another worker (satchel mail run elsewhere) / "
+            f"{report.mailbox}: being read by another worker ({by or 'satchel mail run elsewhere'}) / "
             "его читает другой обработчик"
         )
     away = sum(sum(f.classified.values()) for f in report.folders)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -43,6 +44,7 @@ def serve(
             "process (docs/deployment.md). Run one, or set database_url to PostgreSQL."
         )
         raise typer.Exit(2)
+    _only_server_of(cfg.database_url)
     with reporting():
         listener = listen(cfg.host, cfg.port)  # a taken port says so before anything else
     logs.configure(cfg.log_level)  # redacts addresses and phones, for uvicorn's loggers too
@@ -62,6 +64,12 @@ def serve(
             f"Satchel listening on {address(cfg.host, listener)}  (database: {database.dialect}"
             + (f", {cfg.workers} processes)" if cfg.workers > 1 else ")")
         )
+        if not _has_users(database):
+            console.print(
+                "No users yet: create the first administrator with "
+                '`satchel user add admin --name "Администратор" --role admin` '
+                "(docs/deployment.md) / пользователей ещё нет"
+            )
         if cfg.workers == 1:
             uvicorn.Server(uvicorn.Config(create_app(cfg, database), **options)).run(
                 sockets=[listener]
@@ -69,6 +77,55 @@ def serve(
             return
         database.dispose()
         _serve_processes(cfg, config, listener, options)
+
+
+def _has_users(database: Any) -> bool:
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from crm.models import User
+
+    with database.read() as session:
+        return session.execute(select(col(User.id)).limit(1)).first() is not None
+
+
+_HELD: list[Any] = []  # the lock of this process's SQLite database, held until it exits
+
+
+def _only_server_of(database_url: str) -> None:
+    """SQLite is written by one server process: a second ``satchel serve`` on the same file (another
+    port, another shell) is refused with exit 2, as ``--workers 2`` is, instead of two servers each
+    believing it serves the company alone. The lock is the kernel's (``flock`` on ``<file>.serve``),
+    so a server that died leaves nothing to clean up."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no such check
+        return
+    parsed = make_url(database_url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(str(parsed.database) + ".serve")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        err.print(
+            f"[red]another satchel serve (process {holder}) already serves this SQLite database[/red] "
+            f"({parsed.database}): SQLite is written by one server process. Stop that one, or use "
+            "PostgreSQL for several (docs/deployment.md)."
+        )
+        raise typer.Exit(2) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _HELD.append(handle)
 
 
 def _serve_processes(

@@ -68,6 +68,9 @@ def test_a_mailbox_held_by_another_worker_is_left_to_it_then_read_once(world: Wo
     mine = leases.Worker()
     report = world.ingest(worker=mine).run(box)
     assert report.skipped and report.error is None and _known(world) == 0
+    # Who holds it, for the administrator's `mail run --once` line: its host, process, lease's end.
+    assert report.held_by is not None
+    assert report.held_by.startswith(f"elsewhere process {other.pid}, until ")
     other.release(world.database, leases.mailbox_lease(box))
     report = world.ingest(worker=mine).run(box)
     assert not report.skipped and report.error is None

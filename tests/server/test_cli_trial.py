@@ -225,3 +225,51 @@ def test_a_database_that_cannot_be_opened_is_one_clear_line(command: list[str]) 
         assert said in done.stderr and "Traceback" not in done.stderr, done.stderr[-800:]
         assert len(done.stderr.strip().splitlines()) == 1
         assert "s3cret-pw" not in done.stderr + done.stdout
+
+
+@SQLITE_ONLY
+def test_a_second_server_on_one_sqlite_file_is_refused_until_the_first_is_gone(
+    backend: str, tmp_path: Path
+) -> None:
+    """SQLite is written by one server process: a second ``satchel serve`` on the same file (on
+    another port) exits 2 and names the first; once the first is gone — even killed — it starts."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {
+        "SATCHEL_DATABASE_URL": f"sqlite:///{tmp_path / 'one.db'}",
+        "SATCHEL_DATA_DIR": str(tmp_path / "data"),
+        "PATH": "/usr/bin",
+        "COLUMNS": "200",
+    }
+    command = [sys.executable, "-m", "server", "serve", "--port", "0"]
+
+    def started() -> subprocess.Popen[str]:
+        server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+        assert server.stdout is not None
+        deadline = time.monotonic() + 60
+        for line in server.stdout:
+            if "listening on" in line or time.monotonic() > deadline:
+                break
+        return server
+
+    first = started()
+    try:
+        assert first.stdout is not None
+        assert "No users yet" in first.stdout.readline()  # and how to make the first administrator
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stderr
+        assert f"another satchel serve (process {first.pid})" in second.stderr
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+        third = started()
+        try:
+            assert third.poll() is None  # serving
+        finally:
+            third.send_signal(signal.SIGTERM)
+            third.wait(30)
+    finally:
+        first.kill()
+        first.wait(30)
