@@ -386,22 +386,7 @@ def test_a_host_with_another_secret_key_is_told_to_share_the_key_not_to_reset_th
     points at the shared key first — setting the password again there would lock the other hosts
     out."""
     world = make_world(database, tmp_path, dovecot)
-    added = mail(
-        world,
-        "mailbox",
-        "add",
-        "sales",
-        "--address",
-        SALES.address,
-        "--imap-host",
-        dovecot.host,
-        "--imap-port",
-        str(dovecot.port),
-        "--imap-security",
-        "plain",
-        "--password",
-        PASSWORD,
-    )
+    added = _add_sales(world, dovecot)
     assert added.exit_code == 0, added.output
     other_host = {**_env(world), "SATCHEL_DATA_DIR": str(tmp_path / "other-host")}
     checked = runner.invoke(app, ["mail", "mailbox", "test", "sales"], env=other_host)
