@@ -855,7 +855,8 @@ class _Fetched:
                     raise BrokenProcessPool("not sent: the workers had stopped")
                 out += self.futures[at].result()
             except BrokenProcessPool:
-                self.parser._broken()
+                if not self.parser.failed:  # said once a run
+                    self.parser._broken()
                 out += self.here(part)
         return out
 

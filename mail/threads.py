@@ -581,9 +581,8 @@ class Threads:
             session, Interaction, [(row[0], row[1]) for row in changed], ["thread_id"]
         )
         ids = {r.interaction_id for r in moved}
-        if (
-            written
-        ):  # a held interaction whose letter is written (not in memory) is found by its row
+        # A held interaction whose letter is written (not in memory) is found by its row.
+        if written:
             ids.update(
                 connection.execute(_ANSWERED_HELD, {**values, "held": sorted(written)}).scalars()
             )
