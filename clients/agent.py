@@ -148,6 +148,9 @@ class SyncAgent:
                 )
             headers["Authorization"] = f"Bearer {token}"
         broken = busy = 0
+        # Only what may be asked twice: a sync request (a push is applied once whatever the tries, by
+        # its seq; a pull or a bootstrap page only reads) or a read; never a login (a second device).
+        again = BROKEN_TRIES if method == "GET" or path.startswith("/sync/v1/") else 0
         while True:
             try:
                 response = self.http.request(method, path, json=body, headers=headers)
@@ -156,7 +159,7 @@ class SyncAgent:
                 # killed or restarted; another one answers now) is tried once more, after a moment:
                 # a push is applied once whatever the tries (its seq), a pull only reads. A server
                 # that does not answer in time is not asked again now.
-                if broken < BROKEN_TRIES and not isinstance(exc, httpx.TimeoutException):
+                if broken < again and not isinstance(exc, httpx.TimeoutException):
                     broken += 1
                     self.sleep(BROKEN_WAIT * (1 + self.jitter()))
                     continue

@@ -193,3 +193,29 @@ def test_a_push_whose_connection_broke_after_the_server_wrote_it_is_sent_again_a
     with pytest.raises(Offline, match="kept"):
         agent.sync()
     assert len(agent.replica.pending()) == 1
+
+
+def test_a_login_whose_connection_broke_is_not_sent_again(
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
+    """A login is not asked twice on a broken connection (the first may have made a device the
+    laptop never heard of): the person is told the server cannot be reached, and one device exists."""
+    from crm.models import Device
+
+    make_user(database, "ivanov")
+    sent: list[str] = []
+
+    def dies_after_writing(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        server._transport.handle_request(request)
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    http = httpx.Client(
+        base_url="http://testserver", transport=httpx.MockTransport(dies_after_writing)
+    )
+    agent = SyncAgent(Replica.open(tmp_path / "one.db"), http, sleep=lambda _s: None)
+    with pytest.raises(Offline):
+        agent.login("http://testserver", "ivanov", PASSWORD, "one")
+    assert sent == ["/api/v1/auth/login"]
+    with database.read() as session:
+        assert len(session.execute(select(Device)).scalars().all()) == 1
