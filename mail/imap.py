@@ -45,6 +45,7 @@ _NETWORK_ERRORS = (
     socket.herror,
     EOFError,
 )
+NETWORK_ERRORS = (*_NETWORK_ERRORS, IMAPClientError)  # and the protocol's own
 
 
 class ImapError(RuntimeError):
@@ -193,11 +194,10 @@ def log_in(account: Account) -> IMAPClient:
             raise ImapError(
                 f"{account.host} refused the login of {account.login}: wrong password or token"
             ) from None
-    except (*_NETWORK_ERRORS, IMAPClientError) as exc:
+    except BaseException as exc:
         close_quietly(client)
-        raise ImapError(f"{account.host}: {type(exc).__name__}: {exc}") from None
-    except BaseException:
-        close_quietly(client)
+        if isinstance(exc, NETWORK_ERRORS):
+            raise network_error(account.host, exc) from None
         raise
     return client
 
@@ -215,9 +215,6 @@ def close_quietly(client: IMAPClient) -> None:
 
 def network_error(host: str, exc: BaseException) -> ImapError:
     return ImapError(f"{host}: {type(exc).__name__}: {exc}")
-
-
-NETWORK_ERRORS = (*_NETWORK_ERRORS, IMAPClientError)
 
 
 @contextmanager

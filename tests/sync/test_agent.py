@@ -137,9 +137,9 @@ def test_bootstrap_of_a_populated_scope_then_offline_edits_reach_the_server(
     assert_same_as_server(agent, server, web)
 
 
-def test_same_field_on_two_laptops_is_a_conflict_seen_on_both_and_resolved_from_a_laptop(
-    server: TestClient, database: Database, tmp_path: Path
-) -> None:
+def _team_client(server: TestClient, database: Database) -> tuple[dict[str, str], dict[str, Any]]:
+    """Ivanov and Petrov of one team, and a client of the team Ivanov made on the web: (his web
+    headers, the client)."""
     make_user(database, "ivanov")
     make_user(database, "petrov")
     web = rest(server, "ivanov")
@@ -148,6 +148,13 @@ def test_same_field_on_two_laptops_is_a_conflict_seen_on_both_and_resolved_from_
         headers=web,
         json={"legal_name": "ООО Общий", "visibility": "team"},
     ).json()
+    return web, cp
+
+
+def test_same_field_on_two_laptops_is_a_conflict_seen_on_both_and_resolved_from_a_laptop(
+    server: TestClient, database: Database, tmp_path: Path
+) -> None:
+    web, cp = _team_client(server, database)
     a, b = (
         laptop(server, tmp_path, "ivanov", "Ноутбук"),
         laptop(server, tmp_path, "petrov", "Ноутбук"),
@@ -188,14 +195,7 @@ def test_keeping_the_servers_side_on_a_laptop_shows_an_edit_made_after_the_confl
 ) -> None:
     """The laptop lays the conflict's remembered server value at once; the server keeps the field
     as it is now (edited again since), so after the sync the laptop shows that, as the server does."""
-    make_user(database, "ivanov")
-    make_user(database, "petrov")
-    web = rest(server, "ivanov")
-    cp = server.post(
-        "/api/v1/counterparties",
-        headers=web,
-        json={"legal_name": "ООО Общий", "visibility": "team"},
-    ).json()
+    web, cp = _team_client(server, database)
     a, b = laptop(server, tmp_path, "ivanov"), laptop(server, tmp_path, "petrov")
     a.sync()
     b.sync()

@@ -34,17 +34,17 @@ def _lz4(connection: object) -> bool:
     return found is not None
 
 
-def upgrade() -> None:
+def _compress(method: str) -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql" or not _lz4(bind):
         return
     for column in _COLUMNS:
-        op.execute(f"ALTER TABLE interaction ALTER COLUMN {column} SET COMPRESSION lz4")
+        op.execute(f"ALTER TABLE interaction ALTER COLUMN {column} SET COMPRESSION {method}")
+
+
+def upgrade() -> None:
+    _compress("lz4")
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql" or not _lz4(bind):
-        return
-    for column in _COLUMNS:
-        op.execute(f"ALTER TABLE interaction ALTER COLUMN {column} SET COMPRESSION default")
+    _compress("default")
