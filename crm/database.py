@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
 
 if TYPE_CHECKING:
@@ -72,6 +73,11 @@ def _cache_long_statements() -> None:
     if isinstance(length, int) and isinstance(parameters, int):  # the psycopg this was measured on
         _queries.MAX_CACHED_STATEMENT_LENGTH = max(length, _LONGEST_CACHED_STATEMENT)
         _queries.MAX_CACHED_STATEMENT_PARAMS = max(parameters, _MOST_CACHED_PARAMETERS)
+
+
+class CannotOpen(Exception):
+    """The database's URL is none Satchel can use, or its SQLite file cannot be made: the message says
+    which, in one line (``satchel``'s commands print it and exit 1)."""
 
 
 class WrongKey(Exception):
@@ -141,15 +147,31 @@ class Database:
         """
         self.url = url
         self.change_log = change_log
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+            parsed.port  # noqa: B018 - a port that is no number is refused here, not at first use
+        except (ArgumentError, ValueError):
+            raise CannotOpen(
+                "database_url is not a database URL (e.g. postgresql://satchel@127.0.0.1/satchel)"
+            ) from None
         self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise CannotOpen(
+                f"database_url names {self.dialect}: Satchel keeps its data in SQLite or PostgreSQL"
+            )
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 # The company's data: owner-only from the first byte (SQLite gives its WAL and
                 # shared-memory files the database file's mode).
                 path = Path(parsed.database)
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+                except OSError as exc:
+                    raise CannotOpen(
+                        f"cannot open the database: {path}: {exc.strerror or exc} (check "
+                        "database_url / SATCHEL_DATABASE_URL or data_dir / SATCHEL_DATA_DIR)"
+                    ) from None
             self._writer = _sqlite_engine(url, immediate=True, pool_size=1, key=key)
             self._reader = _sqlite_engine(url, immediate=False, pool_size=8, key=key)
         else:

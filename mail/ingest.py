@@ -60,7 +60,7 @@ from mail.imap import Account, FolderInfo, ImapError, connect, find_folders
 from mail.invites import InvitationCodec
 from mail.matching import Match, Matcher
 from mail.models import Mailbox, MailFolder, MailMessage, MailReference, MailReview
-from mail.secrets import SecretBox
+from mail.secrets import SecretBox, SecretError
 
 __all__ = ["FolderReport", "Ingest", "MailboxReport"]
 
@@ -214,7 +214,7 @@ class Ingest:
         """Run ``work``; IMAP trouble or a failure nobody foresaw is recorded in ``report``."""
         try:
             work()
-        except ImapError as exc:
+        except (ImapError, SecretError) as exc:  # the mailbox's own trouble: its message says it
             report.error = report.error or _describe(exc)
         except Exception as exc:  # noqa: BLE001 - recorded and shown in the status; the worker goes on
             log.exception("mail run of %s failed", report.mailbox)

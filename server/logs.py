@@ -159,6 +159,8 @@ def configure(level: str, stream: TextIO | None = None) -> logging.Handler:
     handler = _Handler(stream) if stream is not None else _Stderr()
     handler.setFormatter(RedactingFormatter(FORMAT, defaults={"request_id": NO_REQUEST}))
     handler.addFilter(RequestIdFilter())
+    # Alembic announces its plugins at INFO before every migration: noise before anything useful.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -66,6 +66,10 @@ def _database_refusal(exc: BaseException) -> str | None:
     helps no administrator. The driver's words never carry the URL's password."""
     from sqlalchemy.exc import ArgumentError, OperationalError
 
+    from crm.database import CannotOpen
+
+    if isinstance(exc, CannotOpen):
+        return str(exc)
     if isinstance(exc, OperationalError):
         text = str(getattr(exc, "orig", None) or exc).strip()
         lines = [line.strip() for line in text.splitlines() if line.strip()]

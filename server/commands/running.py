@@ -65,10 +65,19 @@ def serve(
             + (f", {cfg.workers} processes)" if cfg.workers > 1 else ")")
         )
         if not _has_users(database):
+            # With this server's configuration: without it a command opens the default database.
+            source = config or os.environ.get("SATCHEL_CONFIG")
+            settings = (
+                f"SATCHEL_CONFIG={source} "
+                if source
+                else "(with this server's SATCHEL_DATABASE_URL and SATCHEL_DATA_DIR) "
+            )
             console.print(
                 "No users yet: create the first administrator with "
-                '`satchel user add admin --name "Администратор" --role admin` '
-                "(docs/deployment.md) / пользователей ещё нет"
+                f'{settings}satchel user add admin --name "Администратор" --role admin '
+                "(docs/deployment.md) / пользователей ещё нет",
+                soft_wrap=True,
+                highlight=False,
             )
         if cfg.workers == 1:
             uvicorn.Server(uvicorn.Config(create_app(cfg, database), **options)).run(
@@ -98,17 +107,24 @@ def _only_server_of(database_url: str) -> None:
     believing it serves the company alone. The lock is the kernel's (``flock`` on ``<file>.serve``),
     so a server that died leaves nothing to clean up."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     try:
         import fcntl
     except ImportError:  # not POSIX: no such check
         return
-    parsed = make_url(database_url)
+    try:
+        parsed = make_url(database_url)
+    except (ArgumentError, ValueError):
+        return  # no database URL: opening the database says so
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return
     path = Path(str(parsed.database) + ".serve")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = path.open("a+")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = path.open("a+")
+    except OSError:
+        return  # the database itself cannot be made there either: opening it says why
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -394,4 +394,9 @@ def test_a_host_with_another_secret_key_is_told_to_share_the_key_not_to_reset_th
     assert checked.exception is None or isinstance(checked.exception, SystemExit)
     assert "cannot use mailbox sales" in checked.output
     assert "same key" in checked.output and "secret_key" in checked.output
+    # A run there says it on the mailbox's line, without a logged traceback.
+    ran = runner.invoke(app, ["mail", "run", "--once"], env=other_host)
+    assert ran.exit_code == 1
+    assert "sales: SecretError" in ran.output and "same key" in ran.output
+    assert "Traceback" not in ran.output
     assert mail(world, "mailbox", "test", "sales").exit_code == 0  # the first host still reads it

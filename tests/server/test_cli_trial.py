@@ -200,7 +200,9 @@ def _unused_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("command", [["user", "list"], ["db", "upgrade"], ["mail", "status"]])
+@pytest.mark.parametrize(
+    "command", [["user", "list"], ["db", "upgrade"], ["mail", "status"], ["serve", "--port", "0"]]
+)
 def test_a_database_that_cannot_be_opened_is_one_clear_line(command: list[str]) -> None:
     """A wrong port, a database that does not exist, a URL that is none: one line that says what the
     database said and where to look, exit 1 — not a traceback of 140 lines — and never the password."""
@@ -213,6 +215,15 @@ def test_a_database_that_cannot_be_opened_is_one_clear_line(command: list[str]) 
             "cannot open the database: connection failed",
         ),
         ("not a url", "database_url is not a database URL"),
+        (
+            "postgresql://satchel:s3cret-pw@127.0.0.1:notaport/x",
+            "database_url is not a database URL",
+        ),
+        ("mysql://satchel:s3cret-pw@127.0.0.1/x", "database_url names mysql"),
+        (
+            "sqlite:////proc/satchel-none/one.db",
+            "cannot open the database: /proc/satchel-none/one.db",
+        ),
     ):
         done = subprocess.run(
             [sys.executable, "-m", "server", *command],
