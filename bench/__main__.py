@@ -18,11 +18,12 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from bench import api, calendar, mail, sync, web
-from bench.harness import ROOT, WORK, Report, pg_database, running_server
-from crm import demo
-from crm.database import Database
-from server import migrate
+if __name__ != "__mp_main__":  # not in the mail parse workers: see bench/mail.py
+    from bench import api, calendar, mail, sync, web
+    from bench.harness import ROOT, WORK, Report, pg_database, running_server
+    from crm import demo
+    from crm.database import Database
+    from server import migrate
 
 BENCHES = ["api", "calendar", "sync", "mail", "web"]
 SECTIONED = {"sync", "mail", "web"}  # benchmarks with a section of their own in RESULTS.md
