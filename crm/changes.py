@@ -604,40 +604,46 @@ def _log_bulk(
 ) -> None:
     if model not in SYNCED or not rows:
         return
-    write_held(session)
     version = allocate(session)
     now = utcnow()
     name = SYNCED[model]
     device = device_of(session)
+    logs = [
+        {
+            "record_type": name,
+            "record_id": record_id,
+            "version": version,
+            "scope_version": version if scope else None,
+            "counterparty_id": counterparty_id,
+            "deleted": False,
+            "tombstone": None,
+            "changed_at": now,
+        }
+        for record_id, counterparty_id in rows
+    ]
+    entries = [
+        {
+            "record_type": name,
+            "record_id": record_id,
+            "field": field,
+            "version": version,
+            "device_id": device,
+        }
+        for record_id, _cp in rows
+        for field in fields
+    ]
+    held: _Held | None = session.info.get(_HELD)
+    if held is not None and not scope:
+        # Entered with the flushes it is held with (a thread move inside the mail bridge's batch).
+        held.hold(_current(session), logs, entries)
+        return
+    write_held(session)
     connection = session.connection()
-    for start in range(0, len(rows), 1000):
-        chunk = rows[start : start + 1000]
+    for start in range(0, len(logs), 1000):
         _write_rows(
             connection,
-            [
-                {
-                    "record_type": name,
-                    "record_id": record_id,
-                    "version": version,
-                    "scope_version": version if scope else None,
-                    "counterparty_id": counterparty_id,
-                    "deleted": False,
-                    "tombstone": None,
-                    "changed_at": now,
-                }
-                for record_id, counterparty_id in chunk
-            ],
-            [
-                {
-                    "record_type": name,
-                    "record_id": record_id,
-                    "field": field,
-                    "version": version,
-                    "device_id": device,
-                }
-                for record_id, _cp in chunk
-                for field in fields
-            ],
+            logs[start : start + 1000],
+            entries[start * len(fields) : (start + 1000) * len(fields)],
         )
 
 

@@ -50,6 +50,7 @@ from imapclient import IMAPClient
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from crm import changes
 from crm.database import Database
 from crm.errors import SatchelError
 from crm.models import Interaction, utcnow
@@ -391,7 +392,8 @@ class Ingest:
             if self.worker is not None:
                 # Filed only while this worker holds the mailbox (LeaseLost rolls the batch back).
                 self.worker.renew(session, leases.mailbox_lease(mailbox.id))
-            outcomes, answered = self.file(session, mailbox, info.name, letters)
+            with changes.holding(session):  # the change log of the batch's flush and moves at once
+                outcomes, answered = self.file(session, mailbox, info.name, letters)
             report.from_review += answered
             folder = session.get_one(MailFolder, folder_id)
             counts = dict(folder.counts)
@@ -537,6 +539,12 @@ class Ingest:
         )
         matcher.prefetch((letter for _uid, _raw, letter in letters), mailbox.address)
         matcher.threads.expect(letter for _uid, _raw, letter in letters)
+        filing.prefetch(
+            session,
+            matcher.cache,
+            matcher.candidates(),
+            [bridge.id, mailbox.owner_id if mailbox.kind == "personal" else None],
+        )
         keys = list({letter.dedup_key[:500] for _uid, _raw, letter in letters})
         known = (
             set(

@@ -195,6 +195,13 @@ class Matcher:
         )
         self._load_threads(ids)
 
+    def candidates(self) -> set[str]:
+        """Every counterparty the lookups so far found: those a batch's letters may be filed under."""
+        found = {cp for rows in self._addresses.values() for cp, _type, _id in rows}
+        found.update(cp for cps in self._domains.values() for cp in cps)
+        found.update(hit[0] for hit in self._threads.values() if hit and hit[0])
+        return found
+
     def external(self, letter: Letter, mailbox_address: str | None) -> tuple[list[str], list[str]]:
         """(correspondents, others): the letter's addresses outside the company, once each."""
         own = (mailbox_address or "").lower()

@@ -188,3 +188,31 @@ def test_rows_held_inside_a_savepoint_rolled_back_are_dropped_and_the_rest_writt
             "notes",
             "region",
         }
+
+
+def test_rows_entered_by_a_bulk_update_inside_holding_join_the_held_rows(
+    database: Database,
+) -> None:
+    """``log_updated`` (a thread move of the mail bridge) inside ``changes.holding`` is written with
+    the flushes' rows at the end: the record made in the block keeps its scope version, the field
+    moved is entered at the block's version, and a move inside a savepoint rolled back is not."""
+    from crm.models import Counterparty
+
+    user = make_user(database, "ivanov")
+    rt = records.record_type("counterparties")
+    with database.write() as session, changes.holding(session):
+        made = records.create(session, user, rt, {"legal_name": "ООО Новое"})
+        other = records.create(session, user, rt, {"legal_name": "ООО Другое"})
+        session.flush()
+        changes.log_updated(session, Counterparty, [(made.id, made.id)], ["notes"])
+        with pytest.raises(RuntimeError), session.begin_nested():
+            changes.log_updated(session, Counterparty, [(other.id, other.id)], ["region"])
+            raise RuntimeError("rolled back")
+        version = changes.allocate(session)
+    with database.read() as session:
+        entry = changes.log_entry(session, "counterparties", made.id)
+        assert entry is not None and entry.version == version
+        assert entry.scope_version == version  # made in the block: the move did not reset it
+        assert changes.field_versions(session, "counterparties", made.id)["notes"][0] == version
+        assert "region" not in changes.field_versions(session, "counterparties", other.id)
+        assert changes.log_entry(session, "counterparties", other.id) is not None
