@@ -116,6 +116,10 @@ async def _refused(request: Request) -> Response | None:
     return None
 
 
+def _try_again(message: str) -> Response:
+    return error_response({"error": "overloaded", "message": message}, 503, {"Retry-After": "1"})
+
+
 async def database_error(request: Request, exc: Exception) -> Response:
     """A full disk is the operator's to fix and the client's to retry; a deadlock the client's to
     retry at once; the transaction was rolled back."""
@@ -125,14 +129,13 @@ async def database_error(request: Request, exc: Exception) -> Response:
         log.warning(
             "a transaction met another and was rolled back on %s %s", request.method, _path(request)
         )
-        return error_response(
-            {
-                "error": "overloaded",
-                "message": "the server was busy with the same records; nothing was changed, try again",
-            },
-            503,
-            {"Retry-After": "1"},
+        return _try_again(
+            "the server was busy with the same records; nothing was changed, try again"
         )
+    if getattr(exc, "connection_invalidated", False):
+        # The database restarted, or dropped this connection: the pool has let go of the old ones.
+        log.warning("the database connection was lost on %s %s", request.method, _path(request))
+        return _try_again("the server lost its connection to the database; try again")
     if any(marker in str(exc).lower() for marker in _FULL):
         log.error("storage full on %s %s", request.method, _path(request))
         return error_response(
