@@ -91,13 +91,21 @@ def create_user(
     team: str | None = None,
     email: str | None = None,
     locale: str = "ru",
+    active: bool = True,
 ) -> User:
-    """Create a user, creating the named team when it does not exist yet (an admin command)."""
+    """Create a user, creating the named team when it does not exist yet (an admin command);
+    ``active`` False makes one who cannot log in (the mail bridge's robot)."""
     if session.execute(select(User).where(col(User.login) == login.strip().lower())).first():
         raise AlreadyExists(f"user {login} already exists")
     team_id = ensure_team(session, team).id if team else None
     user = User(
-        login=login, full_name=full_name, role=role, team_id=team_id, email=email, locale=locale
+        login=login,
+        full_name=full_name,
+        role=role,
+        team_id=team_id,
+        email=email,
+        locale=locale,
+        is_active=active,
     )
     rules.run_check(rules.check_user, session, user, user)
     if password is not None:

@@ -29,8 +29,19 @@ from rich.table import Table
 
 from crm import clock, errors
 
-console = Console()
-err = Console(stderr=True)
+
+def _console(stream: Any, *, stderr: bool = False) -> Console:
+    """A console that wraps lines on a terminal only: piped into a file or another command, a
+    message stays one line (a command to copy from it is not cut in two at column 80)."""
+    try:
+        piped = not stream.isatty()
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        piped = True
+    return Console(stderr=stderr, soft_wrap=piped)
+
+
+console = _console(sys.stdout)
+err = _console(sys.stderr, stderr=True)
 
 
 class PortTaken(Exception):

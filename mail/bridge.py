@@ -356,6 +356,15 @@ def edit_mailbox(
     if "send_per_hour" in values:
         after["send_per_hour"] = values["send_per_hour"]
     problems.update(_problems({"name": mailbox.name, **after}, added))
+    for key, (_put, removed) in (lists or {}).items():
+        if key not in _LISTS:
+            continue
+        fold, held = _FOLD[key], getattr(mailbox, key)
+        # Removing what is not there is a typo to be told, not a change to report as made.
+        absent = [v for v in removed if _folded(fold, v) not in held]
+        if absent:
+            told = f"{', '.join(repr(v) for v in absent)} not in the list ({', '.join(held) or 'empty'})"
+            problems[key] = f"{problems[key]}; {told}" if key in problems else told
     if "address" in values and "address" not in problems:
         values["address"] = normalize_email(values["address"])
         _not_taken(session, None, values["address"], mailbox.id)

@@ -191,10 +191,10 @@ def bridge_user(session: Session) -> User:
         select(User).where(col(User.login) == MAIL_BRIDGE_LOGIN)
     ).scalar_one_or_none()
     if user is None:
+        # Made inactive, not disabled after: nobody's tokens end, and the log says nothing of it.
         user = accounts.create_user(
-            session, login=MAIL_BRIDGE_LOGIN, full_name="Почтовый робот", role="admin"
+            session, login=MAIL_BRIDGE_LOGIN, full_name="Почтовый робот", role="admin", active=False
         )
-        accounts.set_active(session, user, False)
     return user
 
 

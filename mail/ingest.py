@@ -766,6 +766,7 @@ def file_waiting(
     review.status, review.interaction_id, review.settled_at = "filed", interaction.id, utcnow()
     if known is not None:  # replies now thread to it, and it joins the thread of what it answers
         known.interaction_id, known.counterparty_id = interaction.id, match.counterparty_id
+        known.reason = match.detail[:500]  # why it is filed now, not why it waited
         matcher.threads.place(letter, known, interaction, filing.bridge_user(session))
     return match, letter
 

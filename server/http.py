@@ -312,14 +312,18 @@ async def confirm(request: Request) -> None:
 NUMBER = re.compile(r"[0-9]{1,19}")
 
 
-def int_param(request: Request, name: str, default: int) -> int:
-    """An integer query parameter, or ``default`` when it is not given; 400 for anything else."""
+def int_param(
+    request: Request, name: str, default: int, low: int = 0, high: int | None = None
+) -> int:
+    """An integer query parameter from ``low`` to ``high``, or ``default`` when it is not given;
+    400 for anything else, naming the range."""
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not NUMBER.fullmatch(raw):
+    if not NUMBER.fullmatch(raw) or not low <= int(raw) <= (high if high is not None else int(raw)):
+        within = f"from {low} to {high}" if high is not None else f"from {low}"
         raise MalformedInput(
-            f"query parameter {name} must be a whole number from 0, got {raw[:40]!r}"
+            f"query parameter {name} must be a whole number {within}, got {raw[:40]!r}"
         )
     return int(raw)
 

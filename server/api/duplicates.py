@@ -36,14 +36,9 @@ MAX_PAGE = 500
 async def list_duplicates(request: Request) -> Response:
     def work(session: Any, user: User) -> dict[str, Any]:
         only_params(request, "min_score", "limit", "offset")
-        min_score = int_param(request, "min_score", 70)
-        limit, offset = int_param(request, "limit", 100), int_param(request, "offset", 0)
-        if not 0 <= min_score <= 100:
-            raise MalformedInput("query parameter min_score must be between 0 and 100")
-        if not 1 <= limit <= MAX_PAGE:
-            raise MalformedInput(f"query parameter limit must be between 1 and {MAX_PAGE}")
-        if offset > records.MAX_OFFSET:
-            raise MalformedInput(f"query parameter offset must be at most {records.MAX_OFFSET}")
+        min_score = int_param(request, "min_score", 70, 0, 100)
+        limit = int_param(request, "limit", 100, 1, MAX_PAGE)
+        offset = int_param(request, "offset", 0, 0, records.MAX_OFFSET)
         found = duplicates.scan(session, user, min_score=min_score)
         page = found.candidates[offset : offset + limit]
         shown = {i for c in page for i in (c.first, c.second)} | {

@@ -50,12 +50,10 @@ def _page(request: Request) -> tuple[int, int]:
     """``limit`` and ``offset`` of a listing that takes nothing else; read once the caller's role
     was checked, so a stranger learns nothing of what the endpoint takes."""
     only_params(request, "limit", "offset")
-    limit, offset = int_param(request, "limit", 100), int_param(request, "offset", 0)
-    if not 1 <= limit <= MAX_PAGE:
-        raise MalformedInput(f"query parameter limit must be between 1 and {MAX_PAGE}")
-    if offset > records.MAX_OFFSET:
-        raise MalformedInput(f"query parameter offset must be at most {records.MAX_OFFSET}")
-    return limit, offset
+    return (
+        int_param(request, "limit", 100, 1, MAX_PAGE),
+        int_param(request, "offset", 0, 0, records.MAX_OFFSET),
+    )
 
 
 def _for_sorters(user: User) -> None:
@@ -192,6 +190,7 @@ async def outbox(request: Request) -> Response:
 
 # -- mailboxes (administrators): what `satchel mail mailbox list` and `edit` do
 
+_KINDS = {int: "a whole number", str: "text", bool: "true or false"}
 _SETTINGS = {
     "address": str,
     "imap_host": str,
@@ -275,7 +274,7 @@ def _edits(body: Any) -> tuple[dict[str, Any], dict[str, tuple[list[str], list[s
             value = body[key]
             # bool is an int in Python: a port of true is no port.
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise MalformedInput(f"{key} must be a {kind.__name__}")
+                raise MalformedInput(f"{key} must be {_KINDS[kind]}")
             changes[key] = value
     lists: dict[str, tuple[list[str], list[str]]] = {}
     for key in _LISTS:

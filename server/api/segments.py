@@ -29,12 +29,8 @@ async def members(request: Request) -> Response:
 
     def work(session: Any, user: User) -> dict[str, Any]:
         only_params(request, "limit", "offset", "q")
-        limit = int_param(request, "limit", 50)
-        offset = int_param(request, "offset", 0)
-        if not 1 <= limit <= records.MAX_PAGE:
-            raise MalformedInput(f"limit must be between 1 and {records.MAX_PAGE}")
-        if offset > records.MAX_OFFSET:
-            raise MalformedInput(f"offset must be between 0 and {records.MAX_OFFSET}")
+        limit = int_param(request, "limit", 50, 1, records.MAX_PAGE)
+        offset = int_param(request, "offset", 0, 0, records.MAX_OFFSET)
         segment = segments.of(session, user, segment_id)
         try:
             page, total = segments.listed(

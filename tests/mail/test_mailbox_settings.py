@@ -111,3 +111,27 @@ def test_list_entries_are_stored_normalised_and_removed_as_typed(
     assert box.private_addresses == ["wife@mail.ru"]
     assert box.private_domains == []
     assert box.private_folders == ["Личное"]
+
+
+def test_removing_what_is_not_in_a_list_is_named_and_nothing_changes(
+    database: Database, config: Config
+) -> None:
+    """A typo in ``--remove-folder`` must not be reported as a change made: it is a problem, and the
+    rest of the edit waits for it (one change, whole or not at all)."""
+    _add(database, config, folders=["INBOX", "Sent"], private_domains=["family.ru"])
+    with pytest.raises(ValidationFailed) as refused, database.write() as session:
+        bridge.edit_mailbox(
+            session,
+            "sales",
+            {"send_per_hour": 50},
+            {"folders": ([], ["Nonexistent", "Sent"]), "private_domains": ([], ["@Family.RU"])},
+        )
+    assert set(refused.value.details) == {"folders"}
+    assert "'Nonexistent' not in the list (INBOX, Sent)" in refused.value.details["folders"]
+    with database.read() as session:
+        box = bridge.find_mailbox(session, "sales")
+        assert (box.folders, box.private_domains, box.send_per_hour) == (
+            ["INBOX", "Sent"],
+            ["family.ru"],
+            None,
+        )

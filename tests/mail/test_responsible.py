@@ -28,3 +28,19 @@ def test_a_colleagues_client_in_a_personal_box_is_filed_under_its_owner(
     assert filed.responsible_id == world.ivanov.id != petrova.id
     with database.read() as session:
         assert session.execute(select(MailReview)).first() is None
+
+
+def test_the_bridges_robot_is_made_unable_to_log_in_without_a_word_of_anyone_disabled(
+    database, caplog
+) -> None:
+    """The first run makes the user the bridge files as: inactive from the start (it cannot log in),
+    not made and then disabled — an administrator reading the log must not see "user … disabled"."""
+    import logging
+
+    from mail.filing import bridge_user
+
+    with caplog.at_level(logging.INFO), database.write() as session:
+        robot = bridge_user(session)
+        assert bridge_user(session).id == robot.id  # made once
+    assert not robot.is_active and robot.role == "admin"
+    assert not [r for r in caplog.records if "disabled" in r.getMessage()]

@@ -739,3 +739,6 @@ def test_a_reply_waiting_in_review_is_filed_when_the_letter_it_answers_is_read(
         # Its sender, unknown until now, is suggested as a contact person of that client.
         suggested = {(x.address, x.counterparty_id) for x in bridge.list_suggestions(session)}
         assert ("petr.romashka@gmail.com", world.counterparties[ROMASHKA]) in suggested
+        # What the bridge remembers of the answer says why it is filed now, not why it waited.
+        remembered = session.get_one(MailMessage, answer_id)
+        assert remembered.reason == f"in the thread of {ours_id}", remembered.reason

@@ -416,3 +416,31 @@ def test_a_piped_password_is_read_whole_and_bytes_that_are_not_text_are_refused(
         assert b"not UTF-8 text" in made.stderr + made.stdout
     with database.read() as session, pytest.raises(Exception, match="no user"):
         accounts.find_user(session, "sidorova")
+
+
+@SQLITE_ONLY
+def test_messages_piped_into_a_file_are_whole_lines(database: Database, tmp_path: Path) -> None:
+    """Not on a terminal, a message is not cut at column 80: the command it tells the administrator
+    to run next, and an error's reason, each stay on one line for a script or a log to read."""
+    satchel = str(Path(sys.executable).with_name("satchel"))
+    env = {**os.environ, "SATCHEL_DATABASE_URL": database.url, "SATCHEL_DATA_DIR": str(tmp_path)}
+    env.pop("COLUMNS", None)
+    added = subprocess.run(
+        [satchel, "mail", "mailbox", "add", "sales-department-mailbox", "--address",
+         "sales-department@torgdom.test", "--imap-host", "127.0.0.1", "--imap-security", "plain",
+         "--login", "sales", "--password-stdin"],
+        input=b"secret-pass-1\n", capture_output=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr.decode()
+    told = added.stdout.decode()
+    assert "check it with `satchel mail mailbox test sales-department-mailbox`" in told
+    assert len(told.strip().splitlines()) == 1 and len(told) > 80
+    refused = subprocess.run(
+        [satchel, "mail", "mailbox", "add", "far", "--address", "far@torgdom.test",
+         "--imap-host", "imap.example.com", "--imap-security", "plain", "--login", "far",
+         "--password-stdin"],
+        input=b"secret-pass-1\n", capture_output=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 3
+    first = refused.stderr.decode().splitlines()[0]
+    assert first.startswith("error: ") and first.endswith("use ssl or starttls")

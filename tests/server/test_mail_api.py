@@ -239,6 +239,8 @@ def test_a_listing_refuses_a_parameter_it_does_not_take(
     answer = api.client.get(path, headers=desk[who])
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"] == "malformed_input"
+    if "limit=" in path:  # the range a listing takes, not merely "a number"
+        assert "must be a whole number from 1 to 500" in answer.json()["message"]
 
 
 def test_the_queue_and_the_suggestions_page(api: Api, desk: dict[str, Any]) -> None:
@@ -315,6 +317,8 @@ def test_an_administrator_lists_and_edits_mailboxes_over_rest(
         ({"imap_host": "imap.yandex.ru", "imap_security": "plain"}, 422),  # a password in clear
         ({"imap_port": 99999, "private_addresses": {"add": ["not an address"]}}, 422),
         ({"imap_port": True}, 400),
+        ({"imap_port": "x"}, 400),
+        ({"folders": {"remove": ["Nonexistent"]}}, 422),  # a typo, not a change made
         ({"password": "x"}, 400),  # not a setting here: passwords are set by command
         ({"folders": ["INBOX"]}, 400),
         ({}, 400),
@@ -322,6 +326,8 @@ def test_an_administrator_lists_and_edits_mailboxes_over_rest(
         r = api.client.patch("/api/v1/mail/mailboxes/sales", json=body, headers=admin)
         assert r.status_code == status, (body, r.text)
         assert stored() == before, body
+        if body == {"imap_port": "x"}:
+            assert r.json()["message"] == "imap_port must be a whole number"
     # Office staff and salespeople: refused before the body is read; nobody anonymous.
     for headers in (desk["office"], desk["ivanov"]):
         assert api.client.get("/api/v1/mail/mailboxes", headers=headers).status_code == 403
