@@ -120,7 +120,8 @@ def _changes(
         if not row.deleted:
             by_type.setdefault(row.record_type, []).append(row.record_id)
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    dialect = session.get_bind().dialect.name
+    connection = session.connection()  # Core statements: none of the ORM's work a statement
+    dialect = connection.dialect.name
     for name, ids in by_type.items():
         rt = records.record_type(name)
         table: Any = rt.model.__table__  # type: ignore[attr-defined]
@@ -132,7 +133,7 @@ def _changes(
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             query = columns.where(among(dialect, table.c.id, chunk), records.visible(rt, user))
-            for row in session.execute(query):
+            for row in connection.execute(query).all():  # fetched at once, not row by row
                 found[(name, row[at])] = records.row_dict(name, row)
     gone = [
         row
