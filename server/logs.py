@@ -30,7 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 NO_REQUEST = "-"
 
-_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+# Any address a person may have: a dotted domain or not (admin@localhost), a quoted local part
+# ("john doe"@mail.ru), an address literal (user@[10.0.0.1]).
+_EMAIL = re.compile(r'(?:"[^"\r\n]{1,64}"|[\w.+%-]+)@(?:\[[^\]\s]{1,64}\]|[\w-]+(?:\.[\w-]+)*)')
 # E.164 as stored (+79161234567), and Russian numbers as typed: 8 (916) 123-45-67, +7 916 123 45 67.
 _PHONE = re.compile(
     r"(?<![\w.-])(?:\+\d{10,15}|(?:\+7|8)[\s(-]*\d{3}[\s)-]*\d{3}[\s-]?\d{2}[\s-]?\d{2})(?![\w-])"

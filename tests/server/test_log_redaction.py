@@ -98,6 +98,14 @@ def test_redact_keeps_times_ids_and_versions() -> None:
     assert logs.redact("to Ivan.Petrov+crm@romashka.ru, 8-916-123-45-67") == "to <email>, <phone>"
 
 
+@pytest.mark.parametrize(
+    "address",
+    ["admin@localhost", '"john doe"@mail.ru', "user@[10.0.0.1]", "ivan@почта.рф", "a@b-c.d.ru"],
+)
+def test_every_form_of_an_address_is_redacted(address: str) -> None:
+    assert logs.redact(f"letter from {address} refused") == "letter from <email> refused"
+
+
 def test_the_log_follows_stderr_and_never_writes_to_a_closed_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
