@@ -29,6 +29,13 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("satchel mail mailbox list", ["-m", "server", "mail", "mailbox", "list"]),
     ("satchel user list", ["-m", "server", "user", "list"]),
     ("satchel mail review list", ["-m", "server", "mail", "review", "list"]),
+    ("satchel mail status", ["-m", "server", "mail", "status"]),
+    ("satchel mail suggestions", ["-m", "server", "mail", "suggestions"]),
+    ("satchel mail template list", ["-m", "server", "mail", "template", "list"]),
+    ("satchel device list", ["-m", "server", "device", "list"]),
+    ("satchel sync devices", ["-m", "server", "sync", "devices"]),
+    ("satchel feed list", ["-m", "server", "feed", "list"]),
+    ("satchel duplicates", ["-m", "server", "duplicates"]),
     ("satchel-field --help", ["-m", "clients.cli", "--help"]),
 ]
 

@@ -33,14 +33,20 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import and_, distinct, func, or_, select
-from sqlmodel import Session, col
 
-from crm import access, validation
-from crm.models import ContactKey, Counterparty, User
+from crm import validation
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from crm.models import User
+
+# SQLModel, the models and the access rules are imported by the functions that read the database:
+# ``satchel duplicates`` judges rows it read through Core (server.commands.listings) without them.
 
 FUZZY_CUTOFF = 90
 # A key shared by more counterparties than this says nothing about any two of them.
@@ -123,49 +129,54 @@ def _score(reasons: dict[str, int]) -> int:
     return min(100, best + 3 * (len(reasons) - 1))
 
 
-def counterparty_rows(session: Session, actor: User) -> list[Any]:
-    """(id, legal name, short name, INN, KPP, region) of the counterparties ``actor`` may see."""
-    return list(
-        session.execute(
-            select(
-                col(Counterparty.id),
-                col(Counterparty.legal_name),
-                col(Counterparty.short_name),
-                col(Counterparty.inn),
-                col(Counterparty.kpp),
-                col(Counterparty.region),
-            ).where(access.visible_counterparties(actor))
-        ).all()
+def rows_query(counterparty: Any) -> Any:
+    """(id, legal name, short name, INN, KPP, region) of ``counterparty`` (the model's table, or a
+    Core clause of its columns: ``satchel duplicates`` reads without the models)."""
+    c = counterparty.c
+    return select(c.id, c.legal_name, c.short_name, c.inn, c.kpp, c.region)
+
+
+def shared_keys_query(contact_key: Any) -> Any:
+    """(kind, key, counterparty id) of the search index's INNs, phones, e-mails and domains that
+    more than one counterparty holds: the database groups the rest away. ``contact_key``: the
+    table, or a Core clause of its columns."""
+    c = contact_key.c
+    shared = (
+        select(c.kind.label("kind"), c.key.label("key"))
+        .where(c.kind.in_(list(_KEY_REASONS)))
+        .group_by(c.kind, c.key)
+        .having(func.count(distinct(c.counterparty_id)) > 1)
+        .subquery()
     )
+    return select(c.kind, c.key, c.counterparty_id).join(
+        shared, and_(c.kind == shared.c.kind, c.key == shared.c.key)
+    )
+
+
+def counterparty_rows(session: Session, actor: User) -> list[Any]:
+    """``rows_query``'s rows of the counterparties ``actor`` may see."""
+    from crm import access
+    from crm.models import Counterparty
+
+    table: Any = Counterparty.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+    return list(session.execute(rows_query(table).where(access.visible_counterparties(actor))))
 
 
 def shared_keys(session: Session) -> list[Any]:
-    """(kind, key, counterparty id) of the search index's INNs, phones, e-mails and domains that
-    more than one counterparty holds: the database groups the rest away."""
-    shared = (
-        select(col(ContactKey.kind).label("kind"), col(ContactKey.key).label("key"))
-        .where(col(ContactKey.kind).in_(list(_KEY_REASONS)))
-        .group_by(col(ContactKey.kind), col(ContactKey.key))
-        .having(func.count(distinct(col(ContactKey.counterparty_id))) > 1)
-        .subquery()
-    )
-    return list(
-        session.execute(
-            select(col(ContactKey.kind), col(ContactKey.key), col(ContactKey.counterparty_id)).join(
-                shared,
-                and_(col(ContactKey.kind) == shared.c.kind, col(ContactKey.key) == shared.c.key),
-            )
-        ).all()
-    )
+    """``shared_keys_query``'s rows."""
+    from crm.models import ContactKey
+
+    table: Any = ContactKey.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+    return list(session.execute(shared_keys_query(table)))
 
 
 def scan(session: Session, actor: User, *, min_score: int = 70) -> Scan:
     """Every likely pair among the counterparties ``actor`` may see, the surest first."""
     rows = counterparty_rows(session, actor)
-    return _judge(rows, shared_keys(session), min_score)
+    return judge(rows, shared_keys(session), min_score)
 
 
-def _judge(rows: list[Any], keys: Iterable[Any], min_score: int) -> Scan:
+def judge(rows: list[Any], keys: Iterable[Any], min_score: int) -> Scan:
     """The pairs among ``rows`` (id, legal name, short name, INN, KPP, region), given the search
     keys (kind, key, counterparty id) that more than one of them may hold."""
     region = {r[0]: validation.fold_text(r[5]) for r in rows if r[5]}
@@ -248,7 +259,10 @@ def similar(
     Only what could pair with it is read: the holders of its INN, phones, e-mails and corporate
     domains, and the counterparties with a name word beginning like one of its distinctive words
     (the scan's blocks) — a create is warned in milliseconds in a base of 50,000."""
-    from crm import rules, search  # the rules normalise the contacts as a create would
+    from sqlmodel import col
+
+    from crm import access, rules, search  # the rules normalise the contacts as a create would
+    from crm.models import ContactKey, Counterparty
 
     def text(name: str) -> str | None:
         value = values.get(name)
@@ -316,7 +330,7 @@ def similar(
             )
         ).all()
     rows.append((NEW, name, short, inn, kpp, text("region")))
-    found = _judge(rows, keys, min_score)
+    found = judge(rows, keys, min_score)
     return [
         Candidate(NEW, other, c.score, c.reasons, found.names[other])
         for c in found.candidates

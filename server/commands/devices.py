@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from crm.console import ZONE_LABEL, JsonOpt, console, err, listing, when
-from server.commands.opening import ConfigOpt, reading, writing
+from server.commands.opening import ConfigOpt, peeking, writing
 
 device_app = typer.Typer(help="List and revoke users' devices.", no_args_is_help=True)
 sync_app = typer.Typer(
@@ -25,12 +25,15 @@ def device_list(
     from rich.table import Column, Table
     from sqlalchemy import select
 
-    from crm import accounts
-    from crm.models import User
+    from server.commands.listings import DEVICE, USER, user_id
 
-    with reading(config) as session:
-        user = accounts.find_user(session, login) if login else None
-        logins = {u.id: u.login for u in session.execute(select(User)).scalars()}
+    # Through Core (server.commands.listings), as crm.accounts.list_devices reads them: a listing
+    # need not load SQLModel, the models or the accounts' rules.
+    with peeking(config) as connection:
+        query = select(DEVICE).order_by(DEVICE.c.created_at)
+        if login:
+            query = query.where(DEVICE.c.user_id == user_id(connection, login))
+        logins = {u.id: u.login for u in connection.execute(select(USER.c.id, USER.c.login))}
         rows = [
             {
                 "id": d.id,
@@ -39,7 +42,7 @@ def device_list(
                 "last_seen": d.last_seen_at,
                 "revoked": d.revoked_at,
             }
-            for d in accounts.list_devices(session, user)
+            for d in connection.execute(query)
         ]
     table = Table(
         Column("id", no_wrap=True, min_width=36),
@@ -91,23 +94,21 @@ def sync_devices(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Every device's sync progress: mutations applied, and who it belongs to."""
     from rich.table import Column, Table
     from sqlalchemy import select
-    from sqlmodel import col
 
-    from crm.models import Device, User
-    from sync.models import DeviceCursor
+    from server.commands.listings import DEVICE, SYNC_DEVICE, USER
 
-    with reading(config) as session:
-        found = session.execute(
+    with peeking(config) as connection:
+        found = connection.execute(
             select(
-                col(User.login),
-                col(Device.name),
-                col(Device.id),
-                col(DeviceCursor.last_seq),
-                col(Device.last_seen_at),
+                USER.c.login,
+                DEVICE.c.name,
+                DEVICE.c.id,
+                SYNC_DEVICE.c.last_seq,
+                DEVICE.c.last_seen_at,
             )
-            .join(Device, col(Device.user_id) == col(User.id))
-            .outerjoin(DeviceCursor, col(DeviceCursor.device_id) == col(Device.id))
-            .order_by(col(User.login), col(Device.name))
+            .join(DEVICE, DEVICE.c.user_id == USER.c.id)
+            .outerjoin(SYNC_DEVICE, SYNC_DEVICE.c.device_id == DEVICE.c.id)
+            .order_by(USER.c.login, DEVICE.c.name)
         ).all()
     rows = [
         {

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from crm.console import JsonOpt, console, listing, print_json
-from server.commands.opening import ConfigOpt, reading
+from server.commands.opening import ConfigOpt, peeking, reading
+
+if TYPE_CHECKING:
+    from crm.duplicates import Scan
+
+
+def _whole_base(config: Path | None, min_score: int) -> Scan:
+    """``crm.duplicates.scan`` of the whole base (as an administrator sees it), its rows read
+    through Core (server.commands.listings) as ``counterparty_rows`` and ``shared_keys`` read
+    them: the pairs are judged without SQLModel, the models and the access rules loaded."""
+    from crm import duplicates
+    from server.commands.listings import CONTACT_KEY, COUNTERPARTY
+
+    with peeking(config) as connection:
+        rows = list(connection.execute(duplicates.rows_query(COUNTERPARTY)))
+        keys = list(connection.execute(duplicates.shared_keys_query(CONTACT_KEY)))
+    return duplicates.judge(rows, keys, min_score)
 
 
 def duplicates_command(
@@ -25,17 +42,17 @@ def duplicates_command(
     (one INN, other KPPs) apart. / Вероятные дубликаты контрагентов."""
     from rich.table import Column, Table
 
-    from crm import accounts, duplicates
-    from crm.models import User
-    from crm.models.enums import Role
+    from crm import duplicates
 
-    with reading(config) as session:
-        actor = (
-            accounts.find_user(session, login)
-            if login
-            else User(login="satchel", full_name="satchel", role=Role.ADMIN.value)
-        )
-        found = duplicates.scan(session, actor, min_score=min_score)
+    if login:
+        from crm import accounts
+
+        with reading(config) as session:
+            found = duplicates.scan(
+                session, accounts.find_user(session, login), min_score=min_score
+            )
+    else:
+        found = _whole_base(config, min_score)
     rows: list[dict[str, Any]] = [
         {
             "score": c.score,

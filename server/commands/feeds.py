@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from crm.console import ZONE_LABEL, JsonOpt, console, listing, when
-from server.commands.opening import ConfigOpt, load_config, reading, writing
+from server.commands.opening import ConfigOpt, load_config, peeking, writing
 
 feed_app = typer.Typer(
     help="Calendar feeds (iCalendar URLs for Outlook and phones): issue, list, revoke.",
@@ -48,13 +48,15 @@ def feed_list(
     from rich.table import Column, Table
     from sqlalchemy import select
 
-    from calendar_bridge import tokens
-    from crm import accounts
-    from crm.models import User
+    from server.commands.listings import FEED_TOKEN, USER, user_id
 
-    with reading(config) as session:
-        user = accounts.find_user(session, login) if login else None
-        logins = {u.id: u.login for u in session.execute(select(User)).scalars()}
+    # Through Core (server.commands.listings), as calendar_bridge.tokens.mine reads them, newest
+    # first: a listing need not load SQLModel, the models or the accounts' rules.
+    with peeking(config) as connection:
+        query = select(FEED_TOKEN).order_by(FEED_TOKEN.c.created_at.desc())
+        if login:
+            query = query.where(FEED_TOKEN.c.user_id == user_id(connection, login))
+        logins = {u.id: u.login for u in connection.execute(select(USER.c.id, USER.c.login))}
         rows: list[dict[str, Any]] = [
             {
                 "id": f.id,
@@ -66,7 +68,7 @@ def feed_list(
                 "created": f.created_at,
                 "revoked": f.revoked_at,
             }
-            for f in tokens.mine(session, user)
+            for f in connection.execute(query)
         ]
     table = Table(
         Column("id", no_wrap=True, min_width=36),

@@ -15,7 +15,7 @@ from rich.markup import escape
 from crm.console import ZONE_LABEL, JsonOpt, console, err, listing, print_json, reporting
 from crm.console import when as _when
 from server.commands import mailboxes, opening, reviews
-from server.commands.opening import ConfigOpt, load_config, open_db, reading, writing
+from server.commands.opening import ConfigOpt, load_config, open_db, writing
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -31,6 +31,11 @@ template_app = typer.Typer(
 mail_app.add_typer(mailboxes.mailbox_app, name="mailbox")
 mail_app.add_typer(reviews.review_app, name="review")
 mail_app.add_typer(template_app, name="template")
+
+
+# ``crm.models.enums.MailStatus.QUEUED``, spelt out: importing that loads the whole model.
+# tests/server/test_listings.py checks that the two agree.
+QUEUED = "queued"
 
 
 def when(moment: Any) -> str:
@@ -200,6 +205,60 @@ def mail_run(
             stop.set()
 
 
+def _status(connection: Any) -> tuple[list[Any], list[Any], int, dict[str, int]]:
+    """What ``mail status`` shows, read as ``mail.bridge.status`` and ``outbox_counts`` read it but
+    through Core (server.commands.listings), without the bridge's IMAP, matching and models:
+    (mailboxes by name, their folders by mailbox name and folder, letters waiting in review,
+    outgoing letters by state — one written and not yet in the outbox counts as queued)."""
+    from sqlalchemy import func, select
+
+    from server.commands.listings import INTERACTION, MAIL_FOLDER, MAIL_OUTBOX, MAIL_REVIEW, MAILBOX
+
+    boxes = list(
+        connection.execute(
+            select(MAILBOX.c.id, MAILBOX.c.name, MAILBOX.c.last_error).order_by(MAILBOX.c.name)
+        )
+    )
+    # A folder of a mailbox gone (there is a foreign key: none should be) shows its mailbox's id.
+    mailbox = func.coalesce(MAILBOX.c.name, MAIL_FOLDER.c.mailbox_id)
+    folders = list(
+        connection.execute(
+            select(
+                mailbox.label("mailbox"),
+                MAIL_FOLDER.c.name,
+                MAIL_FOLDER.c.role,
+                MAIL_FOLDER.c.uidvalidity,
+                MAIL_FOLDER.c.last_uid,
+                MAIL_FOLDER.c.counts,
+                MAIL_FOLDER.c.last_run_at,
+                MAIL_FOLDER.c.last_error,
+            )
+            .select_from(MAIL_FOLDER.outerjoin(MAILBOX, MAILBOX.c.id == MAIL_FOLDER.c.mailbox_id))
+            .order_by(mailbox, MAIL_FOLDER.c.name)
+        )
+    )
+    waiting = connection.execute(
+        select(func.count()).select_from(MAIL_REVIEW).where(MAIL_REVIEW.c.status == "open")
+    ).scalar_one()
+    outbox: dict[str, int] = {
+        state: count
+        for state, count in connection.execute(
+            select(MAIL_OUTBOX.c.state, func.count()).group_by(MAIL_OUTBOX.c.state)
+        )
+    }
+    written = connection.execute(
+        select(func.count())
+        .select_from(INTERACTION)
+        .where(
+            INTERACTION.c.mail_status == QUEUED,
+            ~INTERACTION.c.id.in_(select(MAIL_OUTBOX.c.interaction_id)),
+        )
+    ).scalar_one()
+    if written:
+        outbox[QUEUED] = outbox.get(QUEUED, 0) + written
+    return boxes, folders, int(waiting), outbox
+
+
 @mail_app.command("status")
 def mail_status(
     config: ConfigOpt = None,
@@ -211,10 +270,8 @@ def mail_status(
     """Per folder: cursor, filed, not business (by kind), in review, errors; and the outbox."""
     from rich.table import Table
 
-    mail_bridge = opening.mail_bridge()
-    with reading(config) as session:
-        boxes, folders, waiting = mail_bridge.status(session)
-        outbox = mail_bridge.outbox_counts(session)
+    with opening.peeking(config) as connection:
+        boxes, folders, waiting, outbox = _status(connection)
     rows = []
     for f in folders:
         counts = dict(f.counts)
@@ -222,7 +279,7 @@ def mail_status(
         rows.append(
             {
                 "mailbox": f.mailbox,
-                "folder": f.folder,
+                "folder": f.name,
                 "role": f.role,
                 "uidvalidity": f.uidvalidity,
                 "last_uid": f.last_uid,
@@ -288,24 +345,40 @@ def mail_status(
 def mail_suggestions(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Unknown addresses on filed letters: candidates for new contact persons."""
     from rich.table import Column, Table
+    from sqlalchemy import select
 
-    from crm.models import Counterparty
+    from server.commands.listings import COUNTERPARTY, MAIL_SUGGESTION
 
-    mail_bridge = opening.mail_bridge()
-    with reading(config) as session:
-        items = mail_bridge.list_suggestions(session, limit=500)
-        names = {
-            s.counterparty_id: (cp.short_name or cp.legal_name)
-            if (cp := session.get(Counterparty, s.counterparty_id))
-            else s.counterparty_id
-            for s in items
-        }
+    # Through Core (server.commands.listings), as mail.bridge.list_suggestions reads them: the
+    # open ones, the most letters first, at most 500; each with its counterparty's name.
+    with opening.peeking(config) as connection:
+        items = list(
+            connection.execute(
+                select(MAIL_SUGGESTION)
+                .where(MAIL_SUGGESTION.c.status == "open")
+                .order_by(MAIL_SUGGESTION.c.letters.desc())
+                .limit(500)
+            )
+        )
+        wanted = {s.counterparty_id for s in items}
+        found = (
+            {
+                cp.id: cp.short_name or cp.legal_name
+                for cp in connection.execute(
+                    select(
+                        COUNTERPARTY.c.id, COUNTERPARTY.c.short_name, COUNTERPARTY.c.legal_name
+                    ).where(COUNTERPARTY.c.id.in_(wanted))
+                )
+            }
+            if wanted
+            else {}
+        )
         rows = [
             {
                 "id": s.id,
                 "address": s.address,
                 "name": s.name,
-                "counterparty": names[s.counterparty_id],
+                "counterparty": found.get(s.counterparty_id, s.counterparty_id),
                 "counterparty_id": s.counterparty_id,
                 "letters": s.letters,
             }
@@ -379,16 +452,13 @@ def template_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List letter templates."""
     from rich.table import Table
     from sqlalchemy import select
-    from sqlmodel import col
 
-    from crm.models import LetterTemplate
+    from server.commands.listings import LETTER_TEMPLATE
 
-    with reading(config) as session:
+    with opening.peeking(config) as connection:
         rows = [
             {"name": t.name, "subject": t.subject, "body": t.body}
-            for t in session.execute(
-                select(LetterTemplate).order_by(col(LetterTemplate.name))
-            ).scalars()
+            for t in connection.execute(select(LETTER_TEMPLATE).order_by(LETTER_TEMPLATE.c.name))
         ]
     table = Table("name", "subject", "body")
     for r in rows:
