@@ -30,6 +30,26 @@ from rich.table import Table
 from crm import clock, errors
 
 
+def _flags_without_a_type() -> None:
+    """typer 0.29 writes ``<bool>`` beside every flag in ``--help`` (``--json <bool>``, ``--help
+    <bool>``), as if it took a value; a flag takes none, so nothing is written there. The one
+    method that says it is replaced for flags (tests/server/test_cli.py holds the help to it)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "satchel_flags", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich.satchel_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_a_type()
+
+
 def _console(stream: Any, *, stderr: bool = False) -> Console:
     """A console that wraps lines on a terminal only: piped into a file or another command, a
     message stays one line (a command to copy from it is not cut in two at column 80)."""

@@ -444,3 +444,13 @@ def test_messages_piped_into_a_file_are_whole_lines(database: Database, tmp_path
     assert refused.returncode == 3
     first = refused.stderr.decode().splitlines()[0]
     assert first.startswith("error: ") and first.endswith("use ssl or starttls")
+
+
+@pytest.mark.parametrize("command", [["user", "list"], ["mail", "mailbox", "edit"], ["serve"]])
+def test_help_writes_no_type_beside_a_flag(command: list[str]) -> None:
+    """A flag takes no value: ``--json`` and ``--help`` are not followed by ``<bool>``; options that
+    take one still name what they take."""
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.output and "<bool>" not in result.output
+    assert "<path>" in result.output or "<str>" in result.output or "<int>" in result.output
