@@ -32,7 +32,7 @@ from mail.imap import ImapError, connect, find_folders
 from mail.ingest import Ingest, MailboxReport, Progress, file_waiting, reads
 from mail.invites import InvitationCodec
 from mail.matching import Match, Matcher
-from mail.models import Mailbox, MailFolder, MailMessage, MailOutbox, MailReview, MailSuggestion
+from mail.models import Mailbox, MailMessage, MailOutbox, MailReview, MailSuggestion
 from mail.secrets import SecretBox, SecretError, box_for
 
 __all__ = [
@@ -41,11 +41,11 @@ __all__ = [
     "blob_store",
     "ingest_for",
     "list_reviews",
+    "mailboxes",
     "run_once",
     "secret_box",
     "serve",
     "settle_review",
-    "status",
     "test_mailbox",
 ]
 
@@ -589,41 +589,10 @@ def _idle(
 # -- status and review
 
 
-@dataclass
-class FolderStatus:
-    mailbox: str
-    folder: str
-    role: str
-    uidvalidity: int | None
-    last_uid: int
-    counts: dict[str, int]
-    last_run_at: Any
-    last_error: str | None
-
-
-def status(session: Session) -> tuple[list[Mailbox], list[FolderStatus], int]:
-    """(mailboxes, one row per folder, letters waiting in review)."""
-    boxes = list(session.execute(select(Mailbox).order_by(Mailbox.name)).scalars())
-    names = {b.id: b.name for b in boxes}
-    folders = [
-        FolderStatus(
-            names.get(f.mailbox_id, f.mailbox_id),
-            f.name,
-            f.role,
-            f.uidvalidity,
-            f.last_uid,
-            dict(f.counts),
-            f.last_run_at,
-            f.last_error,
-        )
-        for f in session.execute(
-            select(MailFolder).order_by(col(MailFolder.mailbox_id), col(MailFolder.name))
-        ).scalars()
-    ]
-    waiting = len(
-        session.execute(select(col(MailReview.id)).where(col(MailReview.status) == "open")).all()
-    )
-    return boxes, folders, waiting
+def mailboxes(session: Session) -> list[Mailbox]:
+    """Every mailbox, by name. (What ``satchel mail status`` shows of their folders is read
+    through Core: ``server.commands.mail``.)"""
+    return list(session.execute(select(Mailbox).order_by(Mailbox.name)).scalars())
 
 
 def list_reviews(

@@ -320,12 +320,13 @@ def int_param(
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not NUMBER.fullmatch(raw) or not low <= int(raw) <= (high if high is not None else int(raw)):
-        within = f"from {low} to {high}" if high is not None else f"from {low}"
+    value = int(raw) if NUMBER.fullmatch(raw) else None
+    if value is None or value < low or (high is not None and value > high):
+        within = f"from {low}" + (f" to {high}" if high is not None else "")
         raise MalformedInput(
             f"query parameter {name} must be a whole number {within}, got {raw[:40]!r}"
         )
-    return int(raw)
+    return value
 
 
 def only_params(request: Request, *names: str) -> None:

@@ -80,7 +80,7 @@ def _secrets(bridge_: ModuleType, database: Any, cfg: Any) -> dict[str, str]:
     """Every mailbox's password, by name: only to keep them out of the messages printed."""
     found: dict[str, str] = {}
     with database.read() as session:
-        boxes = bridge_.status(session)[0]
+        boxes = bridge_.mailboxes(session)
     try:
         box = bridge_.secret_box(cfg)
     except Exception:  # noqa: BLE001 - no key, no passwords to read: none can be shown either
@@ -120,7 +120,7 @@ def _run_once(bridge_: ModuleType, database: Any, cfg: Any, mailbox: str | None)
         names = (
             [bridge_.find_mailbox(session, mailbox).name]
             if mailbox
-            else [b.name for b in bridge_.status(session)[0] if b.enabled]
+            else [b.name for b in bridge_.mailboxes(session) if b.enabled]
         )
     reports: list[Any] = []
     with Progress(
@@ -206,7 +206,7 @@ def mail_run(
 
 
 def _status(connection: Any) -> tuple[list[Any], list[Any], int, dict[str, int]]:
-    """What ``mail status`` shows, read as ``mail.bridge.status`` and ``outbox_counts`` read it but
+    """What ``mail status`` shows, read as ``mail.bridge.outbox_counts`` reads the outbox but
     through Core (server.commands.listings), without the bridge's IMAP, matching and models:
     (mailboxes by name, their folders by mailbox name and folder, letters waiting in review,
     outgoing letters by state — one written and not yet in the outbox counts as queued)."""
