@@ -23,7 +23,7 @@ import functools
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -330,8 +330,42 @@ def device_of_token(session: Session, token: str) -> Device | None:
 
 def authenticate_device(session: Session, device_id: str) -> tuple[User, Device]:
     """``authenticate`` again, by the key of a device a token already led to (no second hash and
-    lookup of the token): refused as ``authenticate`` would if it was revoked or its user disabled since."""
-    return _good_now(session.execute(_BY_DEVICE, {"device_id": device_id}).first())
+    lookup of the token): refused as ``authenticate`` would if it was revoked or its user disabled since.
+    In a transaction that looked up its devices together (``hold_devices``), from what it found."""
+    held: dict[str, Any] | None = session.info.get(_DEVICES_HELD)
+    row = held.get(device_id) if held is not None else None
+    if row is None:
+        row = session.execute(_BY_DEVICE, {"device_id": device_id}).first()
+    return _good_now(row)
+
+
+_DEVICES_HELD = "accounts.devices_held"
+
+_BY_DEVICES = (
+    select(Device, User)
+    .join(User, col(User.id) == Device.user_id)
+    .where(col(Device.id).in_(bindparam("device_ids", expanding=True)))
+)
+
+
+def hold_devices(session: Session, device_ids: Iterable[str]) -> None:
+    """Look up the devices of requests written in one transaction (``sync.group``) in one query, and
+    note those still good as seen now, together: each request's ``authenticate_device`` then finds
+    its device here, as it would have found it in the database, and its ``touch_device`` has nothing
+    left to write. Dropped by ``forget_devices`` when a write may have changed them."""
+    ids = sorted(set(device_ids))
+    rows = session.execute(_BY_DEVICES, {"device_ids": ids}).all() if ids else []
+    session.info[_DEVICES_HELD] = {row[0].id: row for row in rows}
+    now = utcnow()
+    for device, user in rows:
+        if user.is_active and device.revoked_at is None:
+            touch_device(session, device, now)
+    session.flush()
+
+
+def forget_devices(session: Session) -> None:
+    """Drop what ``hold_devices`` found: a user or device may have been changed since."""
+    session.info.pop(_DEVICES_HELD, None)
 
 
 def _good_now(row: Any) -> tuple[User, Device]:

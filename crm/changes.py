@@ -186,10 +186,10 @@ def hold(session: Session | OrmSession) -> None:
     will lock other rows first and may take a version later (a group of pushes) takes the row first,
     so that every writer locks it before anything else it shares with another. SQLite needs nothing:
     its writers are one at a time already."""
+    connection = session.connection()  # begun first: a session that has not begun has no root
     root = session.get_transaction()
     if session.info.get(_ROW_HELD) is root or taken(session) is not None:
         return  # held already in this transaction (a group's pushes each ask): no second statement
-    connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(
             select(col(DataVersion.version)).where(col(DataVersion.id) == 1).with_for_update()
@@ -271,7 +271,12 @@ _LOG = ChangeLog.__table__  # type: ignore[attr-defined]  # SQLModel does not de
 _FIELD = ChangeField.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 
 
-def _write_rows(connection: Any, logs: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
+def _write_rows(
+    session: Session | OrmSession, logs: list[dict[str, Any]], fields: list[dict[str, Any]]
+) -> None:
+    if fields:
+        session.info.pop(_FIELDS_KNOWN, None)  # ``know_field_versions`` holds them no longer
+    connection = session.connection()
     # Rows keep their last scope version when this change is not a scope change.
     scoped = [r for r in logs if r["scope_version"] is not None]
     plain = [{**r, "scope_version": 0} for r in logs if r["scope_version"] is None]
@@ -338,6 +343,9 @@ def holding(session: Session | OrmSession) -> Iterator[None]:
     held rows written first. A savepoint rolled back inside drops the rows its flushes held, and
     holds again those of other flushes that were written inside it.
     """
+    if _HELD in session.info:  # inside another ``holding`` (a push of a group): that one writes
+        yield
+        return
     session.info[_HELD] = _Held()
     try:
         yield
@@ -365,7 +373,7 @@ def write_held(session: Session | OrmSession) -> None:
             fields[(row["record_type"], row["record_id"], row["field"])] = row
     held.written.append((_current(session), held.waiting))
     held.waiting = []
-    _write_rows(session.connection(), list(logs.values()), list(fields.values()))
+    _write_rows(session, list(logs.values()), list(fields.values()))
 
 
 def _current(session: Session | OrmSession) -> Any:
@@ -459,7 +467,7 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
         held.hold(_current(session), logs, fields)
         return
     write_held(session)  # what was held goes first: the rows below may change the same ones
-    _write_rows(connection, logs, fields)
+    _write_rows(session, logs, fields)
     if owners_moved:
         rescope.update(
             connection.execute(
@@ -638,10 +646,9 @@ def _log_bulk(
         held.hold(_current(session), logs, entries)
         return
     write_held(session)
-    connection = session.connection()
     for start in range(0, len(logs), 1000):
         _write_rows(
-            connection,
+            session,
             logs[start : start + 1000],
             entries[start * len(fields) : (start + 1000) * len(fields)],
         )
@@ -663,16 +670,54 @@ def field_versions(
 def many_field_versions(
     session: Session, record_type: str, record_ids: Sequence[str]
 ) -> dict[str, dict[str, tuple[int, str | None]]]:
-    """``field_versions`` of several records of one type, in one query per 500."""
-    write_held(session)
-    found: dict[str, dict[str, tuple[int, str | None]]] = {}
-    for start in range(0, len(record_ids), 500):
-        rows = session.connection().execute(
-            _FIELDS_OF, {"record_type": record_type, "ids": list(record_ids[start : start + 500])}
+    """``field_versions`` of several records of one type, in one query per 500: the rows written,
+    or found by ``know_field_versions`` since nothing wrote any, then those ``holding`` holds (they
+    are this transaction's, later than any written)."""
+    connection = session.connection()
+    known: dict[tuple[str, str], Fields] | None = session.info.get(_FIELDS_KNOWN)
+    found: dict[str, Fields] = {}
+    ask: list[str] = []
+    for record_id in record_ids:
+        if known is not None and (record_type, record_id) in known:
+            if known[(record_type, record_id)]:
+                found[record_id] = dict(known[(record_type, record_id)])
+        else:
+            ask.append(record_id)
+    for start in range(0, len(ask), 500):
+        rows = connection.execute(
+            _FIELDS_OF, {"record_type": record_type, "ids": ask[start : start + 500]}
         )
         for record_id, name, version, device in rows:
             found.setdefault(record_id, {})[name] = (version, device)
+    held: _Held | None = session.info.get(_HELD)
+    if held is not None and held.waiting:
+        wanted = set(record_ids)
+        for flush in held.waiting:
+            for row in flush.fields:
+                if row["record_type"] == record_type and row["record_id"] in wanted:
+                    found.setdefault(row["record_id"], {})[row["field"]] = (
+                        row["version"],
+                        row["device_id"],
+                    )
     return found
+
+
+Fields = dict[str, tuple[int, str | None]]
+_FIELDS_KNOWN = "changes.fields_known"
+
+
+def know_field_versions(session: Session, wanted: dict[str, list[str]]) -> None:
+    """Read the field versions of the records ``wanted`` (ids by type) for a transaction that writes
+    several requests (``sync.group``), one query per type: ``many_field_versions`` answers from
+    them until a field row is written (held rows it adds itself)."""
+    session.info.pop(_FIELDS_KNOWN, None)
+    known: dict[tuple[str, str], Fields] = {}
+    for record_type, ids in wanted.items():
+        for record_id, fields in many_field_versions(session, record_type, ids).items():
+            known[(record_type, record_id)] = fields
+        for record_id in ids:
+            known.setdefault((record_type, record_id), {})
+    session.info[_FIELDS_KNOWN] = known
 
 
 def log_entry(session: Session, record_type: str, record_id: str) -> ChangeLog | None:

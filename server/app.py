@@ -22,6 +22,7 @@ from server.errors import HANDLERS
 from server.headers import SecurityHeaders
 from server.http import TokenGate, db, json_response
 from server.logs import RequestId
+from sync import push as push_verb
 from sync.group import PushGroups
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     app.state.openapi = openapi.served()
     app.state.feed_cache = calendar.FeedCache()
     app.state.token_gate = TokenGate()  # tokens found good a moment ago (server.http.authenticated)
-    app.state.push_groups = PushGroups(app.state.db)  # group commit of pushes (sync.group)
+    # Group commit of pushes (sync.group), each group's first questions asked together.
+    app.state.push_groups = PushGroups(app.state.db, prepare=push_verb.prepare_group)
     app.state.sync_busy = 0  # sync requests in hand (server.api.sync._admitted)
     # The web UI answers whatever the API does not (so the API's routes stay exactly its OpenAPI paths).
     app.router.default = web_home.router(config, app.state.db)

@@ -42,6 +42,7 @@ MOST = 32
 @dataclass
 class _Waiting:
     work: Callable[[Session], Any]
+    about: Any = None  # what ``prepare`` is told of this push
     done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -50,17 +51,27 @@ class _Waiting:
 class PushGroups:
     """Writes ``run``'s work, alone or in a group with the others waiting (see the module)."""
 
-    def __init__(self, database: Database, *, most: int = MOST) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        most: int = MOST,
+        prepare: Callable[[Session, list[Any]], None] | None = None,
+    ) -> None:
         self.database = database
         self.most = most
+        # Asked once before a group's pushes, with what ``run`` was told of each: it looks up what
+        # they would each ask for first (``sync.push.prepare_group``).
+        self.prepare = prepare
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
         self.groups = 0  # transactions written, and the pushes in them (for the benchmark)
         self.pushes = 0
 
-    async def run(self, work: Callable[[Session], Any]) -> Any:
-        """``work(session)`` in a write shared with the pushes waiting now; its result, or its error."""
-        entry = _Waiting(work)
+    async def run(self, work: Callable[[Session], Any], about: Any = None) -> Any:
+        """``work(session)`` in a write shared with the pushes waiting now; its result, or its error.
+        ``about``: what ``prepare`` is told of this push when it is written in a group."""
+        entry = _Waiting(work, about)
         self._waiting.append(entry)
         loop = asyncio.get_running_loop()
         # A writer of a loop that ended (an app served by one event loop, then another) is not
@@ -106,16 +117,20 @@ class PushGroups:
         try:
             with self.database.write() as session:
                 _version_first(session)
-                for entry in group:
-                    # Each push names its own device (``crm.changes.from_device``); none inherits
-                    # the one before it in the group.
-                    if isinstance(session, changes.ServerWrite):
-                        session.device_id = None
-                    try:
-                        with session.begin_nested():
-                            outcomes.append((True, entry.work(session)))
-                    except Exception as exc:  # noqa: BLE001 - this push's own answer; the others go on
-                        outcomes.append((False, exc))
+                if self.prepare is not None:
+                    self.prepare(session, [entry.about for entry in group])
+                # The change log of the whole group written at its end, in a few statements.
+                with changes.holding(session):
+                    for entry in group:
+                        # Each push names its own device (``crm.changes.from_device``); none
+                        # inherits the one before it in the group.
+                        if isinstance(session, changes.ServerWrite):
+                            session.device_id = None
+                        try:
+                            with session.begin_nested():
+                                outcomes.append((True, entry.work(session)))
+                        except Exception as exc:  # noqa: BLE001 - its own answer; the others go on
+                            outcomes.append((False, exc))
         except Exception:  # noqa: BLE001 - the commit failed: each alone, so none fails the others
             log.warning(
                 "a group of %d pushes failed to commit; writing each alone",

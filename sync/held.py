@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from crm.database import native_insert
 from crm.models import User
@@ -81,7 +81,10 @@ def cursor_of(session: Session, device_id: str) -> DeviceCursor:
     pull's short write beside a push): each makes the row if it is missing, without error if the
     other made it first, and then waits for it (an insert of an existing key, refused, would
     have failed the second request with a 409)."""
-    found = session.get(DeviceCursor, device_id, with_for_update=True)
+    if device_id in session.info.get(_LOCKED, ()):
+        found = session.get(DeviceCursor, device_id)  # locked by ``lock_cursors`` already
+    else:
+        found = session.get(DeviceCursor, device_id, with_for_update=True)
     if found is not None:
         return found
     connection = session.connection()
@@ -94,6 +97,44 @@ def cursor_of(session: Session, device_id: str) -> DeviceCursor:
         .on_conflict_do_nothing()
     )
     return session.get_one(DeviceCursor, device_id, with_for_update=True)
+
+
+_LOCKED = "held.locked_cursors"
+
+
+def lock_cursors(session: Session, device_ids: Iterable[str]) -> None:
+    """``cursor_of`` for several devices in a transaction that writes their requests together
+    (``sync.group``): their rows made where missing and locked in two or three queries, in the
+    order of their keys (two such transactions lock in one order, never waiting on each other in a
+    circle). ``cursor_of`` then finds each locked already."""
+    ids = sorted(set(device_ids))
+    if not ids:
+        return
+    locked = select(DeviceCursor).where(col(DeviceCursor.device_id).in_(ids))
+    locked = locked.order_by(col(DeviceCursor.device_id)).with_for_update()
+    found = {c.device_id: c for c in session.execute(locked).scalars()}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        connection = session.connection()
+        table: Any = DeviceCursor.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+        connection.execute(
+            native_insert(connection.dialect.name, table).on_conflict_do_nothing(),
+            [
+                {
+                    "device_id": device_id,
+                    "last_seq": 0,
+                    "pulled_version": None,
+                    "pulled_at": None,
+                    "told_since": None,
+                }
+                for device_id in missing
+            ],
+        )
+        again = select(DeviceCursor).where(col(DeviceCursor.device_id).in_(missing))
+        again = again.order_by(col(DeviceCursor.device_id)).with_for_update()
+        found.update((c.device_id, c) for c in session.execute(again).scalars())
+    # The cursors themselves kept: the session holds its objects only while something else does.
+    session.info[_LOCKED] = found
 
 
 def start_telling(session: Session, device_id: str, since: int) -> None:

@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
-from crm import access, changes, merge, records
+from crm import access, accounts, changes, merge, records
 from crm.errors import MalformedInput, NotFound, PermissionDenied, SatchelError, TooLarge
 from crm.models import Counterparty, Device, User
 from crm.models.base import utcnow
@@ -137,10 +138,7 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         changes.from_device(session, device.id)
         # Fields changed by others, for every record the push edits, in one query per type.
         # Nobody else writes while this transaction holds the version row, so they stay true.
-        wanted: dict[str, list[str]] = {}
-        for m in new:
-            if m["op"] in ("update", "delete"):
-                wanted.setdefault(m["type"], []).append(m["id"])
+        wanted = _edited(new)
         known = {
             (name, record_id): fields
             for name, ids in wanted.items()
@@ -152,24 +150,17 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         # in the session already.
         if _USERS_HELD not in session.info:
             session.info[_USERS_HELD] = list(session.execute(select(User)).scalars())
-        held: list[Any] = []
         # And the counterparties the records it writes are put under (a call, a new contact
         # person): each create asks whether its counterparty was merged away, and a person's
         # search keys copy its counterparty's owner — found in the session, not asked one by one.
-        under = sorted(_parents(new) - set(wanted.get("counterparties", ())))
-        if under:
-            wanted = {**wanted, "counterparties": [*wanted.get("counterparties", ()), *under]}
-        for name, ids in wanted.items():
-            model: Any = records.record_type(name).model
-            for start in range(0, len(ids), 500):
-                held.extend(
-                    session.execute(
-                        select(model).where(model.id.in_(ids[start : start + 500]))
-                    ).scalars()
-                )
+        # Kept until the push is written: the session holds its objects only while something does.
+        alive = _load(session, _with_parents(wanted, new))
         # Taken before applying: nothing downstream may change what was sent.
         taken = [digest(m) for m in new]
         applied = _apply_all(session, user, device, new, known, _free(session, new))
+        if any(m.get("type") in _SIGHT_TYPES for m in new):
+            # A user changed (disabled, say): the next push of the group asks for its device anew.
+            accounts.forget_devices(session)
         now = utcnow()
         stored_results = [
             {"device_id": device.id, "seq": m["seq"], "result": result, "at": now, "digest": d}
@@ -196,10 +187,74 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
         cursor.last_seq = new[-1]["seq"]
         session.add(cursor)
         session.flush()
+        del alive
     version = changes.taken(session)
     if version is None:
         version = changes.current(session)[0]
     return {"last_seq": cursor.last_seq, "version": version, "results": results}
+
+
+def prepare_group(session: Session, pushes: list[tuple[str, Any]]) -> None:
+    """Ask once, for pushes written together in one transaction (``sync.group``: ``(device id,
+    body)`` each), what each of them asks first: their devices (and note them seen), their cursors
+    (locked in the order of their keys), the field versions of the records they edit, and those
+    records with the counterparties they write under. Nothing is decided here: each push still
+    checks everything itself and finds the answers in the session. A body too malformed to read is
+    left for its push to refuse."""
+    device_ids = [device_id for device_id, _ in pushes if isinstance(device_id, str)]
+    accounts.hold_devices(session, device_ids)
+    told.lock_cursors(session, device_ids)
+    mutations: list[dict[str, Any]] = []
+    for _, body in pushes:
+        raw = body.get("mutations") if isinstance(body, dict) else None
+        if not isinstance(raw, list) or len(raw) > protocol.MAX_MUTATIONS:
+            continue
+        try:
+            mutations.extend(wire.parse_mutations(raw))
+        except SatchelError:
+            continue
+    wanted = _edited(mutations)
+    changes.know_field_versions(session, wanted)
+    # Kept for the transaction: the session holds its objects only while something else does.
+    session.info[_GROUP_RECORDS] = _load(session, _with_parents(wanted, mutations))
+
+
+_GROUP_RECORDS = "satchel.push_group_records"
+
+
+def _edited(mutations: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The ids of the records ``mutations`` edit or delete, by type."""
+    wanted: dict[str, list[str]] = {}
+    for m in mutations:
+        if m["op"] in ("update", "delete"):
+            wanted.setdefault(m["type"], []).append(m["id"])
+    return wanted
+
+
+def _with_parents(
+    wanted: dict[str, list[str]], mutations: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """``wanted`` and the counterparties ``mutations`` put records under."""
+    under = sorted(_parents(mutations) - set(wanted.get("counterparties", ())))
+    if not under:
+        return wanted
+    return {**wanted, "counterparties": [*wanted.get("counterparties", ()), *under]}
+
+
+def _load(session: Session, wanted: dict[str, list[str]]) -> list[Any]:
+    """The records ``wanted`` (ids by type) in the session, a query per type and 500 ids; those it
+    holds already (a push of the same group loaded them) are not asked for again."""
+    held: list[Any] = []
+    for name, ids in wanted.items():
+        model: Any = records.record_type(name).model
+        ids = [i for i in ids if session.identity_map.get(identity_key(model, i)) is None]
+        for start in range(0, len(ids), 500):
+            held.extend(
+                session.execute(
+                    select(model).where(model.id.in_(ids[start : start + 500]))
+                ).scalars()
+            )
+    return held
 
 
 def _resolved_records(session: Session, conflict_ids: list[str]) -> list[tuple[str, str]]:
@@ -293,7 +348,7 @@ def _apply_all(
                         access.forget(session)
                 return fast
         except _Refused:
-            pass
+            accounts.forget_devices(session)
     unused = set(free)
     return [_apply_one(session, user, device, m, known, unused) for m in new]
 

@@ -66,7 +66,10 @@ async def push(request: Request) -> Response:
 
     # Written with the pushes that arrive meanwhile (``sync.group``), answered after the commit.
     groups: PushGroups = request.app.state.push_groups
-    return json_response(await groups.run(lambda session: as_caller_in(session, request, work)))
+    about = (getattr(request.state, "device_id", None), body)  # for ``push_verb.prepare_group``
+    return json_response(
+        await groups.run(lambda session: as_caller_in(session, request, work), about)
+    )
 
 
 # What a busy server asks a laptop to wait before it tries again; the agent adds up to half again

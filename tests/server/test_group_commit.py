@@ -4,6 +4,7 @@ each is still all or nothing by itself and answered after the commit."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -35,6 +36,50 @@ def _together(api: Api, requests: list[tuple[Laptop, dict[str, Any]]]) -> list[h
                     )
                 )
             )
+
+    return asyncio.run(send())
+
+
+def _in_one_group(
+    api: Api, monkeypatch: pytest.MonkeyPatch, requests: list[tuple[Laptop, dict[str, Any]]]
+) -> list[httpx.Response]:
+    """``requests`` written in one group, in this order: sent while a slow push (of ivanov's) is
+    being written, so that they all wait for the next group (the first push to arrive is written
+    alone)."""
+    from sync import push as push_verb
+
+    slow = Laptop(api, "ivanov", "Медленный")
+    real_push = push_verb.push
+
+    def push(session: Session, user: Any, device: Any, body: Any) -> Any:
+        if device.id == slow.device_id:
+            time.sleep(0.5)
+        return real_push(session, user, device, body)
+
+    monkeypatch.setattr(push_verb, "push", push)
+    app = api.client.app
+    groups: PushGroups = app.state.push_groups  # type: ignore[attr-defined]
+
+    async def send() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            first = asyncio.create_task(
+                client.post("/sync/v1/push", json=_body(slow, _create()), headers=slow.headers)
+            )
+            await asyncio.sleep(0.2)
+            before = groups.groups
+            answers = []
+            for laptop, body in requests:  # queued in this order behind the slow one
+                answers.append(
+                    asyncio.create_task(
+                        client.post("/sync/v1/push", json=body, headers=laptop.headers)
+                    )
+                )
+                await asyncio.sleep(0.01)
+            assert (await first).status_code == 200
+            done = list(await asyncio.gather(*answers))
+            assert groups.groups - before == 1, "the requests were not written in one group"
+            return done
 
     return asyncio.run(send())
 
@@ -198,3 +243,83 @@ def test_a_push_that_meets_a_deadlock_is_told_to_try_again_and_the_group_goes_on
     monkeypatch.setattr(push_verb, "push", real_push)
     unlucky.seq = 0
     assert unlucky.push(made)["results"][0]["status"] == "applied"
+
+
+def test_two_laptops_changing_one_field_in_one_group_make_one_conflict(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group asks for its records' field versions once, before its pushes: the second laptop
+    must still see the first one's change of the field (written or held in the group) and get a
+    conflict, not overwrite it — as if the two had come one after the other."""
+    api.user("ivanov")
+    first, second = Laptop(api, "ivanov", "Первый"), Laptop(api, "ivanov", "Второй")
+    made = _create(legal_name="ООО Общая")
+    first.versions[made["id"]] = second.versions[made["id"]] = first.push(made)["version"]
+    crowd = [Laptop(api, "ivanov", f"Другой {i}") for i in range(4)]
+    requests = [(c, _body(c, _create(legal_name=f"ООО Другая {i}"))) for i, c in enumerate(crowd)]
+    answers = _in_one_group(
+        api,
+        monkeypatch,
+        [
+            *requests,
+            # Next to each other: a new client between them would have the first one's change
+            # written (a new client's rows are written at once), and the second would read it.
+            (first, _body(first, first.update(made["id"], notes="от первого"))),
+            (second, _body(second, second.update(made["id"], notes="от второго"))),
+        ],
+    )
+    assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
+    assert answers[4].json()["results"][0]["status"] == "applied"
+    assert answers[5].json()["results"][0]["status"] == "conflict"
+    with api.database.read() as session:
+        notes = session.execute(
+            select(Counterparty.notes).where(Counterparty.id == made["id"])
+        ).scalar_one()
+    assert notes == "от первого"
+
+
+def test_a_laptop_disabled_earlier_in_its_group_is_refused(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group looks up its laptops once, before its pushes: a user disabled by an earlier push of
+    the same group (an administrator's laptop) must still find the door shut."""
+    api.user("ivanov")
+    api.user("boss", role="admin")
+    admin, victim = Laptop(api, "boss", "Админ"), Laptop(api, "ivanov", "Иванова")
+    with api.database.read() as session:
+        ivanov = accounts.find_user(session, "ivanov")
+        ivanov_id, ivanov_version = ivanov.id, ivanov.version
+    admin.versions[ivanov_id] = ivanov_version
+    disable = {"op": "update", "type": "users", "id": ivanov_id, "base_version": ivanov_version}
+    answers = _in_one_group(
+        api,
+        monkeypatch,
+        [
+            (admin, _body(admin, {**disable, "fields": {"is_active": False}})),
+            (victim, _body(victim, _create(legal_name="ООО Опоздавшая"))),
+        ],
+    )
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["results"][0]["status"] == "applied", answers[0].text
+    assert answers[1].status_code == 401, answers[1].text
+    with api.database.read() as session:
+        names = set(session.execute(select(Counterparty.legal_name)).scalars())
+    assert "ООО Опоздавшая" not in names
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_write_that_holds_the_version_row_locks_it_before_anything_else(
+    database: Database,
+) -> None:
+    """``changes.hold`` as the first thing of a new transaction (a group's first step) locks the row
+    then, not at the group's first version: locked later, after the laptops' cursors, a group
+    could wait on another process's group in a circle."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    with database.write() as session:
+        changes.bump(session)  # the row exists
+    with database.write() as session:
+        changes.hold(session)
+        with database.engine.connect() as other, pytest.raises(OperationalError, match="lock"):
+            other.execute(text("SELECT version FROM data_version WHERE id = 1 FOR UPDATE NOWAIT"))
