@@ -66,6 +66,10 @@ _MOST_CACHED_PARAMETERS = 256
 # A pooled PostgreSQL connection idle longer than this is pinged before it is lent out.
 PING_AFTER_IDLE = 2.0
 
+# Connections a pool keeps open for reads (SQLite's readers; PostgreSQL's pool, which opens as
+# many again for a burst and closes them after).
+CONNECTIONS = 10
+
 
 def _ping_when_idle(engine: Engine) -> None:
     """Ping a pooled connection before lending it only when it lay idle ``PING_AFTER_IDLE``
@@ -204,12 +208,22 @@ class Database:
                         "database_url / SATCHEL_DATABASE_URL or data_dir / SATCHEL_DATA_DIR)"
                     ) from None
             self._writer = _sqlite_engine(url, immediate=True, pool_size=1, key=key)
-            self._reader = _sqlite_engine(url, immediate=False, pool_size=8, key=key)
+            self._reader = _sqlite_engine(url, immediate=False, pool_size=CONNECTIONS, key=key)
         else:
             _cache_long_statements()
-            self._writer = create_engine(url, pool_size=10, max_overflow=10, hide_parameters=True)
+            self._writer = create_engine(
+                url, pool_size=CONNECTIONS, max_overflow=CONNECTIONS, hide_parameters=True
+            )
             _ping_when_idle(self._writer)
             self._reader = self._writer
+
+    @property
+    def threads(self) -> int:
+        """How many threads a server process lets work at once (``server.app``): as many as the
+        connections its reads keep open. More would only wait for a connection (or open one more
+        and close it again) and take turns with the others for the interpreter, the push writer's
+        thread among them."""
+        return CONNECTIONS
 
     @property
     def engine(self) -> Engine:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from anyio.to_thread import current_default_thread_limiter
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -50,9 +53,21 @@ class _App(Starlette):
         return RequestId(SecurityHeaders(super().build_middleware_stack()))
 
 
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    # The process's threads (every request's database work runs in one) as many as its database
+    # connections, not anyio's 40: past the pool's size they only wait, and 40 threads taking turns
+    # for the interpreter kept the push writer waiting for it after each round trip (500 laptops
+    # released together: 40 -> 50 syncs a second, docs/scaling.md). The writer has a thread of its
+    # own (``sync.group``).
+    current_default_thread_limiter().total_tokens = app.state.db.threads
+    yield
+
+
 def create_app(config: Config, database: Database | None = None) -> Starlette:
     """The app for ``config``; pass ``database`` to share one already open (tests, the demo)."""
     app = _App(
+        lifespan=_lifespan,
         routes=[
             Route("/healthz", health, methods=["GET"]),
             # Routes are tried in order (~0.3 µs each): the laptops' sync requests, the most
@@ -78,7 +93,7 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     app.state.feed_cache = calendar.FeedCache()
     app.state.token_gate = TokenGate()  # tokens found good a moment ago (server.http.authenticated)
     # Group commit of pushes (sync.group), each group's first questions asked together.
-    app.state.push_groups = PushGroups(app.state.db, prepare=push_verb.prepare_group)
+    app.state.push_groups = PushGroups(app.state.db, prepare=push_verb.group)
     app.state.sync_busy = 0  # sync requests in hand (server.api.sync._admitted)
     # The web UI answers whatever the API does not (so the API's routes stay exactly its OpenAPI paths).
     app.router.default = web_home.router(config, app.state.db)

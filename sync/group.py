@@ -4,11 +4,14 @@ A push holds the data-version row from the moment it takes its version until it 
 must follow commit order, or a pull could step past a late commit), so pushes are written one at a
 time however many arrive. Alone, a push is written at once, in a transaction of its own, as before.
 Under load, the pushes that arrive while one transaction is being written wait for it and then go
-together, at most ``most`` of them: one transaction, one version, one commit. Each push runs in a
-savepoint of its own, so it is still all or nothing by itself: a push refused (a sequence gap, a
-revoked device, a rule) is rolled back alone and answered with its own error, and the others of
-the group go on. Each is answered only after the group's commit. If the commit itself fails, each
-push of the group is written again alone, so one push cannot fail the others.
+together, at most ``most`` of them: one transaction, one version, one commit. Each is answered
+only after the group's commit, and each is still all or nothing by itself. Most groups fail
+nothing, so a group is first written trusting: its pushes one after the other without savepoints,
+their push results, cursors and change log held and written at the end in a few statements. If
+anything fails in it (a sequence gap, a revoked device, a mutation a rule refuses), the whole
+write is rolled back and the group written again guarded: each push in a savepoint of its own, a
+push refused rolled back alone and answered with its own error, the others going on. If the commit
+itself fails, each push of the group is written again alone, so one push cannot fail the others.
 
 Written in the order they arrived, the group gives every push what it would have had one after the
 other: a later push of the group sees what the earlier ones wrote (a device's two pushes, a field
@@ -23,9 +26,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
 from sqlmodel import Session
 
@@ -56,12 +61,13 @@ class PushGroups:
         database: Database,
         *,
         most: int = MOST,
-        prepare: Callable[[Session, list[Any]], None] | None = None,
+        prepare: Callable[[Session, list[Any], bool], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.database = database
         self.most = most
-        # Asked once before a group's pushes, with what ``run`` was told of each: it looks up what
-        # they would each ask for first (``sync.push.prepare_group``).
+        # The block a group's pushes are written in, given what ``run`` was told of each and
+        # whether the group is written without savepoints (``sync.push.group``); by default one
+        # that writes the group's change log at its end.
         self.prepare = prepare
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
@@ -82,13 +88,16 @@ class PushGroups:
 
     async def _write_waiting(self) -> None:
         loop = asyncio.get_running_loop()
+        # A thread of the writer's own: it never waits for one behind the reads that fill the
+        # process's threads (``server.app``), which would hold up every push waiting.
+        own = CapacityLimiter(1)
         try:
             # Pushes of an ended loop have nobody left to answer.
             self._waiting = [e for e in self._waiting if e.done.get_loop() is loop]
             while self._waiting:
                 group, self._waiting = self._waiting[: self.most], self._waiting[self.most :]
                 try:
-                    outcomes = await run_sync(self._write, group)
+                    outcomes = await run_sync(self._write, group, limiter=own)
                 except BaseException as exc:  # the thread pool itself failed: tell every waiter
                     outcomes = [(False, exc)] * len(group)
                     if not isinstance(exc, Exception):
@@ -113,24 +122,12 @@ class PushGroups:
         self.pushes += len(group)
         if len(group) == 1:
             return [self._alone(group[0])]
-        outcomes: list[tuple[bool, Any]] = []
         try:
-            with self.database.write() as session:
-                _version_first(session)
-                if self.prepare is not None:
-                    self.prepare(session, [entry.about for entry in group])
-                # The change log of the whole group written at its end, in a few statements.
-                with changes.holding(session):
-                    for entry in group:
-                        # Each push names its own device (``crm.changes.from_device``); none
-                        # inherits the one before it in the group.
-                        if isinstance(session, changes.ServerWrite):
-                            session.device_id = None
-                        try:
-                            with session.begin_nested():
-                                outcomes.append((True, entry.work(session)))
-                        except Exception as exc:  # noqa: BLE001 - its own answer; the others go on
-                            outcomes.append((False, exc))
+            return self._together(group, trusting=True)
+        except Exception:  # noqa: BLE001 - one push failed the group: written again, each guarded
+            log.debug("a push failed a group written without savepoints", exc_info=True)
+        try:
+            return self._together(group, trusting=False)
         except Exception:  # noqa: BLE001 - the commit failed: each alone, so none fails the others
             log.warning(
                 "a group of %d pushes failed to commit; writing each alone",
@@ -138,6 +135,34 @@ class PushGroups:
                 exc_info=True,
             )
             return [self._alone(entry) for entry in group]
+
+    def _together(self, group: list[_Waiting], *, trusting: bool) -> list[tuple[bool, Any]]:
+        """The group in one transaction. ``trusting``: without a savepoint a push, and any error
+        ends the whole write (the caller writes the group again, guarded) — most groups fail
+        nothing, and a savepoint and its release are two round trips a push. Otherwise each push
+        in a savepoint of its own, its error its own answer."""
+        outcomes: list[tuple[bool, Any]] = []
+        with self.database.write() as session:
+            _version_first(session)
+            writing = (
+                self.prepare(session, [entry.about for entry in group], trusting)
+                if self.prepare is not None
+                else changes.holding(session)
+            )
+            with writing:
+                for entry in group:
+                    # Each push names its own device (``crm.changes.from_device``); none
+                    # inherits the one before it in the group.
+                    if isinstance(session, changes.ServerWrite):
+                        session.device_id = None
+                    if trusting:
+                        outcomes.append((True, entry.work(session)))
+                        continue
+                    try:
+                        with session.begin_nested():
+                            outcomes.append((True, entry.work(session)))
+                    except Exception as exc:  # noqa: BLE001 - its own answer; the others go on
+                        outcomes.append((False, exc))
         return outcomes
 
     def _alone(self, entry: _Waiting) -> tuple[bool, Any]:

@@ -68,10 +68,36 @@ def remember(session: Session, device_id: str, keys: Iterable[Key]) -> None:
     ]
     if not rows:
         return
+    later: list[dict[str, str]] | None = session.info.get(_LATER)
+    if later is not None:
+        later.extend(rows)
+        return
+    _insert_told(session, rows)
+
+
+def _insert_told(session: Session, rows: list[dict[str, str]]) -> None:
     connection = session.connection()
     stmt = native_insert(connection.dialect.name, _TOLD).on_conflict_do_nothing()
     for start in range(0, len(rows), _CHUNK):
         connection.execute(stmt, rows[start : start + _CHUNK])
+
+
+_LATER = "held.told_later"
+
+
+def hold_told(session: Session) -> None:
+    """From now on in this transaction, ``remember`` holds its rows until ``write_told`` (pushes
+    written together, ``sync.push.group``); what reads them meanwhile has them written first."""
+    session.info[_LATER] = []
+
+
+def write_told(session: Session) -> None:
+    """Write the rows ``remember`` holds (``hold_told``), each once."""
+    later: list[dict[str, str]] | None = session.info.get(_LATER)
+    if later:
+        unique = {(r["device_id"], r["record_type"], r["record_id"]): r for r in later}
+        later.clear()
+        _insert_told(session, [unique[key] for key in sorted(unique)])
 
 
 def cursor_of(session: Session, device_id: str) -> DeviceCursor:
@@ -153,6 +179,7 @@ def was_told(session: Session, device_id: str, key: Key) -> bool:
 
 
 def _told(session: Session, device_id: str, keys: set[Key]) -> set[Key]:
+    write_told(session)
     by_type: dict[str, list[str]] = {}
     for name, record_id in keys:
         by_type.setdefault(name, []).append(record_id)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
@@ -24,7 +28,7 @@ from crm.models.base import utcnow
 from sync import held as told
 from sync import protocol, wire
 from sync.conflicts import author, may_know_deleted, resolve
-from sync.models import Conflict, PushResult
+from sync.models import Conflict, DeviceCursor, PushResult
 from sync.versions import SequenceGap, SequenceReused
 
 
@@ -95,7 +99,10 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
     new = [m for m in mutations if m["seq"] > last]
     replayed = [m for m in mutations if m["seq"] <= last]
     stored: dict[int, PushResult] = {}
+    later: _Later | None = session.info.get(_LATER)
     if replayed:
+        if later is not None:
+            _write_results(session, later)  # a push of the same laptop earlier in the group
         stored = {
             r.seq: r
             for r in session.execute(
@@ -167,7 +174,10 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
             for m, result, d in zip(new, applied, taken, strict=True)
         ]
         results.extend(applied)
-        session.execute(insert(PushResult), stored_results)
+        if later is not None:
+            later.results.extend(stored_results)
+        else:
+            session.execute(insert(PushResult), stored_results)
         # The laptop holds what it made and what it changed: both may be evicted later. A refused
         # mutation tells it nothing, and its id is not taken as known (a guessed id stays a guess).
         if told.keeps_told(user):
@@ -184,9 +194,14 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
                     session, [m["conflict_id"] for m in done if m["op"] == "resolve"]
                 ),
             )
-        cursor.last_seq = new[-1]["seq"]
-        session.add(cursor)
-        session.flush()
+        if later is not None:
+            # Written with the group's (``group``); the session does not write it again.
+            set_committed_value(cursor, "last_seq", new[-1]["seq"])
+            later.cursors[device.id] = new[-1]["seq"]
+        else:
+            cursor.last_seq = new[-1]["seq"]
+            session.add(cursor)
+            session.flush()
         del alive
     version = changes.taken(session)
     if version is None:
@@ -194,13 +209,20 @@ def push(session: Session, user: User, device: Device, body: Any) -> dict[str, A
     return {"last_seq": cursor.last_seq, "version": version, "results": results}
 
 
-def prepare_group(session: Session, pushes: list[tuple[str, Any]]) -> None:
-    """Ask once, for pushes written together in one transaction (``sync.group``: ``(device id,
-    body)`` each), what each of them asks first: their devices (and note them seen), their cursors
-    (locked in the order of their keys), the field versions of the records they edit, and those
-    records with the counterparties they write under. Nothing is decided here: each push still
-    checks everything itself and finds the answers in the session. A body too malformed to read is
-    left for its push to refuse."""
+@contextmanager
+def group(session: Session, pushes: list[tuple[str, Any]], trusting: bool) -> Iterator[None]:
+    """The block pushes written together in one transaction run in (``sync.group``; ``pushes``:
+    ``(device id, body)`` each).
+
+    What each of them asks first is asked once for all: their devices (noted seen together), their
+    cursors (locked in the order of their keys), the field versions of the records they edit, and
+    those records with the counterparties they write under. Nothing is decided here: each push
+    still checks everything itself and finds the answers in the session; a body too malformed to
+    read is left for its push to refuse. The change log of the block is written at its end
+    (``crm.changes.holding``). ``trusting`` (no savepoint a push: an error ends the whole write,
+    see ``sync.group``): the push results, what the laptops were told and their cursors are held
+    too, and written at the end in a statement each; a mutation a rule refuses fails the write.
+    """
     device_ids = [device_id for device_id, _ in pushes if isinstance(device_id, str)]
     accounts.hold_devices(session, device_ids)
     told.lock_cursors(session, device_ids)
@@ -216,10 +238,45 @@ def prepare_group(session: Session, pushes: list[tuple[str, Any]]) -> None:
     wanted = _edited(mutations)
     changes.know_field_versions(session, wanted)
     # Kept for the transaction: the session holds its objects only while something else does.
-    session.info[_GROUP_RECORDS] = _load(session, _with_parents(wanted, mutations))
+    alive = _load(session, _with_parents(wanted, mutations))
+    later = _Later() if trusting else None
+    with changes.holding(session):
+        if later is not None:
+            session.info[_LATER] = later
+            told.hold_told(session)
+        yield
+        if later is not None:
+            _write_results(session, later)
+            told.write_told(session)
+            if later.cursors:
+                session.connection().execute(
+                    _SET_LAST_SEQ,
+                    [{"device": d, "seq": seq} for d, seq in sorted(later.cursors.items())],
+                )
+    del alive
 
 
-_GROUP_RECORDS = "satchel.push_group_records"
+@dataclass
+class _Later:
+    """What pushes written trusting (``group``) write at the end of their group."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    cursors: dict[str, int] = field(default_factory=dict)  # device id: its last seq
+
+
+_LATER = "satchel.push_later"
+_CURSORS = DeviceCursor.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_SET_LAST_SEQ = (
+    update(_CURSORS)
+    .where(_CURSORS.c.device_id == bindparam("device"))
+    .values(last_seq=bindparam("seq"))
+)
+
+
+def _write_results(session: Session, later: _Later) -> None:
+    if later.results:
+        session.execute(insert(PushResult), later.results)
+        later.results = []
 
 
 def _edited(mutations: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -328,6 +385,8 @@ def _apply_all(
     (``crm.changes.holding``), and the user's access to the counterparties they concern is asked
     once for all of them (``crm.access.remembering``), again after any mutation that may change it.
     """
+    if _LATER in session.info:
+        return _apply_trusting(session, user, device, new, known, free)
     if TOGETHER and len(new) > 1:
         try:
             with (
@@ -351,6 +410,33 @@ def _apply_all(
             accounts.forget_devices(session)
     unused = set(free)
     return [_apply_one(session, user, device, m, known, unused) for m in new]
+
+
+def _apply_trusting(
+    session: Session,
+    user: User,
+    device: Device,
+    new: list[dict[str, Any]],
+    known: Known,
+    free: Free,
+) -> list[dict[str, Any]]:
+    """``_apply_all`` in a group written trusting (``group``): no savepoint; a mutation refused
+    fails the group's write, which is written again guarded and refuses it there."""
+    applied = []
+    unused = set(free)
+    remembered = (
+        access.remembering(session, user, _counterparties(session, new))
+        if len(new) > 1
+        else nullcontext()
+    )
+    with remembered:
+        for m in new:
+            result = _apply(session, user, device, m, known, unused)
+            session.flush()
+            applied.append({"seq": m["seq"], **result})
+            if _may_change_sight(m):
+                access.forget(session)
+    return applied
 
 
 # Record types whose writes may change who sees or may change a counterparty (``crm.access``).

@@ -66,7 +66,7 @@ async def push(request: Request) -> Response:
 
     # Written with the pushes that arrive meanwhile (``sync.group``), answered after the commit.
     groups: PushGroups = request.app.state.push_groups
-    about = (getattr(request.state, "device_id", None), body)  # for ``push_verb.prepare_group``
+    about = (getattr(request.state, "device_id", None), body)  # for ``push_verb.group``
     return json_response(
         await groups.run(lambda session: as_caller_in(session, request, work), about)
     )
