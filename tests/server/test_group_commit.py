@@ -386,3 +386,39 @@ def test_a_group_is_written_in_few_statements_a_push(
     assert [a.json()["results"][0]["status"] for a in answers] == ["applied"] * 16
     # The slow push written alone before the group is counted too (~20).
     assert len(statements) <= 20 + 16 * 4, "\n".join(statements)
+
+
+def test_a_mutation_refused_in_a_trusting_group_is_refused_alone(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule refusing a mutation fails the trusting write of its group (no savepoints to roll it
+    back alone): the group is written again guarded, the refusal answered to its laptop as it
+    would have been alone, its seq used, and the other pushes of the group land once."""
+    import uuid
+
+    api.user("ivanov")
+    good = [Laptop(api, "ivanov", f"Хороший {i}") for i in range(3)]
+    bad = Laptop(api, "ivanov", "Плохой")
+    missing = {
+        "op": "update",
+        "type": "counterparties",
+        "id": str(uuid.uuid4()),
+        "base_version": 1,
+        "fields": {"notes": "чужое"},
+    }
+    requests = [
+        (laptop, _body(laptop, _create(legal_name=f"ООО Хорошая {i}")))
+        for i, laptop in enumerate(good)
+    ]
+    answers = _in_one_group(
+        api, monkeypatch, [requests[0], (bad, _body(bad, missing)), *requests[1:]]
+    )
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert answers[1].json()["results"][0]["status"] == "refused"
+    assert answers[1].json()["last_seq"] == 1
+    assert [a.json()["results"][0]["status"] for a in answers[::2] + answers[3:]] == ["applied"] * 3
+    with api.database.read() as session:
+        names = sorted(session.execute(select(Counterparty.legal_name)).scalars())
+    assert names == [f"ООО Хорошая {i}" for i in range(3)]
+    # The refused seq is spent: the laptop goes on from 2.
+    assert bad.push(_create(legal_name="ООО Исправленная"))["last_seq"] == 2
