@@ -348,19 +348,23 @@ _BY_DEVICES = (
 )
 
 
-def hold_devices(session: Session, device_ids: Iterable[str]) -> None:
+def hold_devices(session: Session, device_ids: Iterable[str]) -> set[str]:
     """Look up the devices of requests written in one transaction (``sync.group``) in one query, and
     note those still good as seen now, together: each request's ``authenticate_device`` then finds
     its device here, as it would have found it in the database, and its ``touch_device`` has nothing
-    left to write. Dropped by ``forget_devices`` when a write may have changed them."""
+    left to write. Dropped by ``forget_devices`` when a write may have changed them. The ids of
+    those still good."""
     ids = sorted(set(device_ids))
     rows = session.execute(_BY_DEVICES, {"device_ids": ids}).all() if ids else []
     session.info[_DEVICES_HELD] = {row[0].id: row for row in rows}
     now = utcnow()
+    good = set()
     for device, user in rows:
         if user.is_active and device.revoked_at is None:
             touch_device(session, device, now)
+            good.add(device.id)
     session.flush()
+    return good
 
 
 def forget_devices(session: Session) -> None:

@@ -128,14 +128,14 @@ def cursor_of(session: Session, device_id: str) -> DeviceCursor:
 _LOCKED = "held.locked_cursors"
 
 
-def lock_cursors(session: Session, device_ids: Iterable[str]) -> None:
+def lock_cursors(session: Session, device_ids: Iterable[str]) -> dict[str, DeviceCursor]:
     """``cursor_of`` for several devices in a transaction that writes their requests together
     (``sync.group``): their rows made where missing and locked in two or three queries, in the
     order of their keys (two such transactions lock in one order, never waiting on each other in a
-    circle). ``cursor_of`` then finds each locked already."""
+    circle). ``cursor_of`` then finds each locked already. The cursors, by device."""
     ids = sorted(set(device_ids))
     if not ids:
-        return
+        return {}
     locked = select(DeviceCursor).where(col(DeviceCursor.device_id).in_(ids))
     locked = locked.order_by(col(DeviceCursor.device_id)).with_for_update()
     found = {c.device_id: c for c in session.execute(locked).scalars()}
@@ -161,6 +161,7 @@ def lock_cursors(session: Session, device_ids: Iterable[str]) -> None:
         found.update((c.device_id, c) for c in session.execute(again).scalars())
     # The cursors themselves kept: the session holds its objects only while something else does.
     session.info[_LOCKED] = found
+    return found
 
 
 def start_telling(session: Session, device_id: str, since: int) -> None:

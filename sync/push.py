@@ -224,17 +224,32 @@ def group(session: Session, pushes: list[tuple[str, Any]], trusting: bool) -> It
     too, and written at the end in a statement each; a mutation a rule refuses fails the write.
     """
     device_ids = [device_id for device_id, _ in pushes if isinstance(device_id, str)]
-    accounts.hold_devices(session, device_ids)
-    told.lock_cursors(session, device_ids)
+    devices = accounts.hold_devices(session, device_ids)
+    expected = {d: c.last_seq + 1 for d, c in told.lock_cursors(session, device_ids).items()}
     mutations: list[dict[str, Any]] = []
-    for _, body in pushes:
+    doomed = False  # a push sure to be refused: the group is written guarded from the start
+    for device_id, body in pushes:
         raw = body.get("mutations") if isinstance(body, dict) else None
         if not isinstance(raw, list) or len(raw) > protocol.MAX_MUTATIONS:
+            doomed = True
             continue
         try:
-            mutations.extend(wire.parse_mutations(raw))
+            parsed = wire.parse_mutations(raw)
         except SatchelError:
+            doomed = True
             continue
+        mutations.extend(parsed)
+        doomed = doomed or device_id not in devices or body.get("device_id") != device_id
+        # A gap in the laptop's numbers (its pushes of the group in the order they are written).
+        seqs = sorted(m["seq"] for m in parsed if m["seq"] >= expected.get(device_id, 1))
+        if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
+            doomed = True
+        elif seqs:
+            doomed = doomed or seqs[0] != expected.get(device_id, 1)
+            expected[device_id] = seqs[-1] + 1
+    if trusting and doomed:
+        # Written trusting, its refusal would roll back every push of the group's write.
+        raise _Doomed
     wanted = _edited(mutations)
     changes.know_field_versions(session, wanted)
     # Kept for the transaction: the session holds its objects only while something else does.
@@ -254,6 +269,10 @@ def group(session: Session, pushes: list[tuple[str, Any]], trusting: bool) -> It
                     [{"device": d, "seq": seq} for d, seq in sorted(later.cursors.items())],
                 )
     del alive
+
+
+class _Doomed(Exception):
+    """A push of a group is sure to be refused: the group is written guarded (``sync.group``)."""
 
 
 @dataclass

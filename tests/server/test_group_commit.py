@@ -422,3 +422,37 @@ def test_a_mutation_refused_in_a_trusting_group_is_refused_alone(
     assert names == [f"ООО Хорошая {i}" for i in range(3)]
     # The refused seq is spent: the laptop goes on from 2.
     assert bad.push(_create(legal_name="ООО Исправленная"))["last_seq"] == 2
+
+
+def test_a_push_sure_to_be_refused_has_its_group_written_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gap in a laptop's numbers, a malformed body, another laptop's device id: seen before the
+    group is written, so it is written guarded at once — a hostile laptop cannot make the others'
+    pushes be written twice (trusting, then guarded)."""
+    from sync import push as push_verb
+
+    api.user("ivanov")
+    honest = [Laptop(api, "ivanov", f"Честный {i}") for i in range(3)]
+    gap, broken, other = (Laptop(api, "ivanov", n) for n in ("Пропуск", "Мусор", "Чужой"))
+    calls: dict[str, int] = {}
+    real_push = push_verb.push
+
+    def push(session: Session, user: Any, device: Any, body: Any) -> Any:
+        calls[device.id] = calls.get(device.id, 0) + 1
+        return real_push(session, user, device, body)
+
+    monkeypatch.setattr(push_verb, "push", push)
+    for doomed_laptop, doomed_body in (
+        (gap, _body(gap, _create(legal_name="ООО Пропуск"), seq=5)),
+        (broken, {"device_id": broken.device_id, "mutations": [{"seq": 1, "op": "create"}]}),
+        (other, {**_body(other, _create(legal_name="ООО Чужая")), "device_id": gap.device_id}),
+    ):
+        calls.clear()
+        requests = [(h, _body(h, _create(legal_name=f"ООО {h.device_id}"))) for h in honest]
+        answers = _in_one_group(
+            api, monkeypatch, [requests[0], (doomed_laptop, doomed_body), *requests[1:]]
+        )
+        assert answers[1].status_code in (400, 403, 409), answers[1].text
+        assert [a.status_code for a in answers[::2] + answers[3:]] == [200] * 3
+        assert all(calls[h.device_id] == 1 for h in honest), calls
