@@ -30,7 +30,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, delete, event, func, inspect, select, update
+from sqlalchemy import bindparam, delete, event, func, inspect, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
 
@@ -349,22 +349,39 @@ _BY_DEVICES = (
 
 
 def hold_devices(session: Session, device_ids: Iterable[str]) -> set[str]:
-    """Look up the devices of requests written in one transaction (``sync.group``) in one query, and
-    note those still good as seen now, together: each request's ``authenticate_device`` then finds
-    its device here, as it would have found it in the database, and its ``touch_device`` has nothing
-    left to write. Dropped by ``forget_devices`` when a write may have changed them. The ids of
+    """Look up the devices of requests written in one transaction (``sync.group``) in one query:
+    each request's ``authenticate_device`` then finds its device here, as it would have found it in
+    the database. Dropped by ``forget_devices`` when a write may have changed them. The ids of
     those still good."""
     ids = sorted(set(device_ids))
     rows = session.execute(_BY_DEVICES, {"device_ids": ids}).all() if ids else []
     session.info[_DEVICES_HELD] = {row[0].id: row for row in rows}
+    return {device.id for device, user in rows if user.is_active and device.revoked_at is None}
+
+
+def note_seen(session: Session, device_ids: Iterable[str]) -> None:
+    """Note the devices ``device_ids`` seen now, those not noted for a minute, in one statement and
+    in a transaction of its own (pushes, ``sync.group``): a push's own transaction takes the data
+    version first, a REST write its device's row first, so a push that also wrote its device's row
+    could wait on a REST write of the same laptop that waits on it. A row another transaction holds
+    is skipped (noted next time), never waited for."""
+    ids = sorted(set(device_ids))
+    if not ids:
+        return
     now = utcnow()
-    good = set()
-    for device, user in rows:
-        if user.is_active and device.revoked_at is None:
-            touch_device(session, device, now)
-            good.add(device.id)
-    session.flush()
-    return good
+    due = (
+        select(col(Device.id))
+        .where(
+            col(Device.id).in_(ids),
+            or_(
+                col(Device.last_seen_at).is_(None),
+                col(Device.last_seen_at) < now - timedelta(minutes=1),
+            ),
+        )
+        .order_by(col(Device.id))
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(update(Device).where(col(Device.id).in_(due)).values(last_seen_at=now))
 
 
 def forget_devices(session: Session) -> None:

@@ -93,7 +93,9 @@ def create_app(config: Config, database: Database | None = None) -> Starlette:
     app.state.feed_cache = calendar.FeedCache()
     app.state.token_gate = TokenGate()  # tokens found good a moment ago (server.http.authenticated)
     # Group commit of pushes (sync.group), each group's first questions asked together.
-    app.state.push_groups = PushGroups(app.state.db, prepare=push_verb.group)
+    app.state.push_groups = PushGroups(
+        app.state.db, prepare=push_verb.group, after=push_verb.after_group
+    )
     app.state.sync_busy = 0  # sync requests in hand (server.api.sync._admitted)
     # The web UI answers whatever the API does not (so the API's routes stay exactly its OpenAPI paths).
     app.router.default = web_home.router(config, app.state.db)

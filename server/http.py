@@ -418,7 +418,7 @@ def as_caller_in(
     commits (``sync.group``: a push written with others)."""
     user, device = caller(session, request)
     check_request_line(request)
-    accounts.touch_device(session, device)
+    # Not seen here: the group notes its laptops seen after its commit (``accounts.note_seen``).
     return work(session, user, device)
 
 

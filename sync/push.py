@@ -271,6 +271,12 @@ def group(session: Session, pushes: list[tuple[str, Any]], trusting: bool) -> It
     del alive
 
 
+def after_group(session: Session, pushes: list[tuple[str, Any]]) -> None:
+    """After a group of pushes (or one alone) is written (``sync.group``): its laptops noted seen,
+    in a transaction of their own (``crm.accounts.note_seen`` says why)."""
+    accounts.note_seen(session, [d for d, _ in pushes if isinstance(d, str)])
+
+
 class _Doomed(Exception):
     """A push of a group is sure to be refused: the group is written guarded (``sync.group``)."""
 

@@ -456,3 +456,34 @@ def test_a_push_sure_to_be_refused_has_its_group_written_once(
         assert answers[1].status_code in (400, 403, 409), answers[1].text
         assert [a.status_code for a in answers[::2] + answers[3:]] == [200] * 3
         assert all(calls[h.device_id] == 1 for h in honest), calls
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_push_does_not_wait_for_its_laptops_row(api: Api) -> None:
+    """A REST write locks its device's row first (noted seen) and takes the data version after; a
+    push takes the data version first. Had the push also written its device's row, a laptop's REST
+    edit and its push at the same moment would wait on each other (PostgreSQL's deadlock, a 503).
+    The push's transaction leaves the row alone; the note that the laptop was seen waits for
+    nothing (a row held elsewhere is noted next time)."""
+    import threading
+
+    from sqlalchemy import text
+
+    api.user("ivanov")
+    laptop = Laptop(api, "ivanov")
+    done: list[Any] = []
+    with api.database.engine.connect() as rest:
+        rest.execute(  # a REST write of the same laptop, holding its row, not yet at the version
+            text("UPDATE device SET last_seen_at = now() - interval '1 hour' WHERE id = :id"),
+            {"id": laptop.device_id},
+        )
+        pushing = threading.Thread(
+            target=lambda: done.append(laptop.push(_create(legal_name="ООО Сразу")))
+        )
+        pushing.start()
+        pushing.join(timeout=15)
+        finished = not pushing.is_alive()
+        rest.rollback()
+    pushing.join()
+    assert finished, "the push waited for its laptop's row"
+    assert done[0]["results"][0]["status"] == "applied"
