@@ -752,6 +752,7 @@ def prune_tombstones(session: Session, older_than: datetime) -> int:
     ).all()
     if not rows:
         return 0
+    session.info.pop(_FIELDS_KNOWN, None)  # field rows go: ``know_field_versions`` is stale
     connection = session.connection()
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]

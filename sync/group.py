@@ -62,7 +62,7 @@ class PushGroups:
         *,
         most: int = MOST,
         prepare: Callable[[Session, list[Any], bool], AbstractContextManager[Any]] | None = None,
-        after: Callable[[Session, list[Any]], None] | None = None,
+        after: Callable[[Database, list[Any]], None] | None = None,
     ) -> None:
         self.database = database
         self.most = most
@@ -70,8 +70,8 @@ class PushGroups:
         # whether the group is written without savepoints (``sync.push.group``); by default one
         # that writes the group's change log at its end.
         self.prepare = prepare
-        # Run after each write, in a transaction of its own, with what ``run`` was told of each
-        # push (``sync.push.after_group``: the laptops noted seen); its failure fails no push.
+        # Run after each write, with what ``run`` was told of each push (``sync.push.after_group``:
+        # the laptops noted seen, in a transaction of its own); its failure fails no push.
         self.after = after
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
@@ -125,8 +125,7 @@ class PushGroups:
         outcomes = self._write_group(group)
         if self.after is not None:
             try:
-                with self.database.write() as session:
-                    self.after(session, [entry.about for entry in group])
+                self.after(self.database, [entry.about for entry in group])
             except Exception:  # noqa: BLE001 - the pushes are written; this is a note on them
                 log.warning("could not finish a group of %d pushes", len(group), exc_info=True)
         return outcomes

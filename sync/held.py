@@ -113,16 +113,27 @@ def cursor_of(session: Session, device_id: str) -> DeviceCursor:
         found = session.get(DeviceCursor, device_id, with_for_update=True)
     if found is not None:
         return found
+    _make_cursors(session, [device_id])
+    return session.get_one(DeviceCursor, device_id, with_for_update=True)
+
+
+def _make_cursors(session: Session, device_ids: list[str]) -> None:
+    """Empty cursor rows for ``device_ids``, each unless another request made it first."""
     connection = session.connection()
     table: Any = DeviceCursor.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
     connection.execute(
-        native_insert(connection.dialect.name, table)
-        .values(
-            device_id=device_id, last_seq=0, pulled_version=None, pulled_at=None, told_since=None
-        )
-        .on_conflict_do_nothing()
+        native_insert(connection.dialect.name, table).on_conflict_do_nothing(),
+        [
+            {
+                "device_id": device_id,
+                "last_seq": 0,
+                "pulled_version": None,
+                "pulled_at": None,
+                "told_since": None,
+            }
+            for device_id in device_ids
+        ],
     )
-    return session.get_one(DeviceCursor, device_id, with_for_update=True)
 
 
 _LOCKED = "held.locked_cursors"
@@ -141,21 +152,7 @@ def lock_cursors(session: Session, device_ids: Iterable[str]) -> dict[str, Devic
     found = {c.device_id: c for c in session.execute(locked).scalars()}
     missing = [i for i in ids if i not in found]
     if missing:
-        connection = session.connection()
-        table: Any = DeviceCursor.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-        connection.execute(
-            native_insert(connection.dialect.name, table).on_conflict_do_nothing(),
-            [
-                {
-                    "device_id": device_id,
-                    "last_seq": 0,
-                    "pulled_version": None,
-                    "pulled_at": None,
-                    "told_since": None,
-                }
-                for device_id in missing
-            ],
-        )
+        _make_cursors(session, missing)
         again = select(DeviceCursor).where(col(DeviceCursor.device_id).in_(missing))
         again = again.order_by(col(DeviceCursor.device_id)).with_for_update()
         found.update((c.device_id, c) for c in session.execute(again).scalars())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
 from crm import access, accounts, changes, merge, records
+from crm.database import Database
 from crm.errors import MalformedInput, NotFound, PermissionDenied, SatchelError, TooLarge
 from crm.models import Counterparty, Device, User
 from crm.models.base import utcnow
@@ -271,10 +273,23 @@ def group(session: Session, pushes: list[tuple[str, Any]], trusting: bool) -> It
     del alive
 
 
-def after_group(session: Session, pushes: list[tuple[str, Any]]) -> None:
+def after_group(database: Database, pushes: list[tuple[str, Any]]) -> None:
     """After a group of pushes (or one alone) is written (``sync.group``): its laptops noted seen,
-    in a transaction of their own (``crm.accounts.note_seen`` says why)."""
-    accounts.note_seen(session, [d for d, _ in pushes if isinstance(d, str)])
+    in a transaction of their own (``crm.accounts.note_seen`` says why) — only those this process
+    has not noted in the last minute, so a laptop pushing often costs no write a push."""
+    now = time.monotonic()
+    due = [d for d, _ in pushes if isinstance(d, str) and now - _NOTED.get(d, -60.0) >= 60.0]
+    if not due:
+        return
+    with database.write() as session:
+        accounts.note_seen(session, due)
+    if len(_NOTED) > 10_000:  # bounded: forgetting costs one more write for a laptop, no more
+        _NOTED.clear()
+    _NOTED.update(dict.fromkeys(due, now))
+
+
+# When this process last noted each laptop seen (``after_group``); the database keeps the truth.
+_NOTED: dict[str, float] = {}
 
 
 class _Doomed(Exception):
