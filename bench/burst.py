@@ -2,9 +2,14 @@
 
 ``python -m bench.burst [--processes 1 2 4] [--devices 500] [--rounds 3] [--spread 60]``, on
 PostgreSQL (SQLite is one process: ``satchel serve --workers`` refuses more there, and the rows say
-so). The demo company of size medium is loaded into a throwaway database; ``--devices`` laptops
-are registered, each with a counterparty of its own it may change (as in ``bench.sync``). For each
-process count, ``satchel serve --workers N`` runs in a child process and:
+so). The demo company of size medium is loaded into a throwaway database, and ``--devices`` laptops
+are registered, each with a counterparty of its own it may change. ``--fleet company`` (the
+default) gives each laptop to a person of its own, as in a company with that many people on the
+road: one in 25 an office user (who sees every record), the rest in teams of 20 (a manager and 19
+salespeople), each the owner of the client their laptop changes (the demo's mix of private, team
+and company-wide clients). ``--fleet demo`` shares the laptops among the demo's seven users (as in
+``bench.sync``): a stress case, where every pull carries most of the round. For each process count,
+``satchel serve --workers N`` runs in a child process and:
 
 * the floor: one laptop's sync (push one change, pull until done) with the server otherwise idle,
   the median of 20;
@@ -23,6 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from sqlalchemy import select, update
+
 from bench import sync
 from bench.harness import (
     Report,
@@ -33,8 +40,14 @@ from bench.harness import (
     percentile,
     run_standalone,
 )
+from crm import accounts
+from crm.database import Database
+from crm.models import Counterparty
+from crm.models.enums import Role
 
 FLOOR_RUNS = 20
+OFFICE_EVERY = 25  # one laptop in 25 is an office user's
+TEAM_SIZE = 20  # a manager and 19 salespeople
 
 
 def bench(report: Report, backend: str, url: str, args: argparse.Namespace) -> None:
@@ -44,15 +57,58 @@ def bench(report: Report, backend: str, url: str, args: argparse.Namespace) -> N
             "its 500-device rows are bench.sync's"
         )
         return
+    register = _company_fleet if args.fleet == "company" else sync._register_devices
     fleet, base_version = medium_company(
         url,
-        lambda database: (
-            sync._register_devices(database, args.devices),
-            sync._current_version(database),
-        ),
+        lambda database: (register(database, args.devices), sync._current_version(database)),
     )
+    report.notes.append(f"{backend}: {_FLEETS[args.fleet].format(devices=args.devices)}")
     for workers, base in each_process_count(url, args.processes):
         _bench_processes(report, base, backend, workers, fleet, base_version, args)
+
+
+_FLEETS = {
+    "company": (
+        "--fleet company: {devices} laptops of {devices} people (one in "
+        f"{OFFICE_EVERY} an office user, the rest in teams of {TEAM_SIZE}: a manager and "
+        f"{TEAM_SIZE - 1} salespeople), each changing a client of their own"
+    ),
+    "demo": "--fleet demo: {devices} laptops shared among the demo's 7 users (a stress case)",
+}
+
+
+def _company_fleet(database: Database, count: int) -> list[tuple[sync._Device, str]]:
+    """``count`` people, a laptop each, each the owner of one of the demo's clients (their
+    visibility as the demo drew it): office users, then teams of a manager and salespeople."""
+    with database.write() as session:
+        clients = list(
+            session.execute(
+                select(Counterparty.id).order_by(Counterparty.id).limit(count)
+            ).scalars()
+        )
+        if len(clients) < count:
+            raise RuntimeError(f"the demo has only {len(clients)} counterparties")
+        out: list[tuple[sync._Device, str]] = []
+        for n, client in enumerate(clients):
+            if n % OFFICE_EVERY == 0:
+                role, team = Role.OFFICE, None
+            else:
+                place = n - n // OFFICE_EVERY - 1  # among the teams' people
+                team = f"Команда {place // TEAM_SIZE + 1}"
+                role = Role.MANAGER if place % TEAM_SIZE == 0 else Role.SALESPERSON
+            user = accounts.create_user(
+                session, login=f"road{n}", full_name=f"Сотрудник {n}", role=role, team=team
+            )
+            session.execute(
+                update(Counterparty).where(Counterparty.id == client).values(owner_id=user.id)  # type: ignore[arg-type]
+            )
+            device, token = accounts.register_device(session, user, f"bench-laptop-{n}")
+            out.append((sync._Device(token, device.id), client))
+    # Each laptop up to date before the rounds (the new colleagues and teams are synced records).
+    cursor = str(sync._current_version(database))
+    for device, _client in out:
+        device.cursor = cursor
+    return out
 
 
 def _bench_processes(
@@ -71,9 +127,10 @@ def _bench_processes(
             raise RuntimeError(errors[0])
         alone += times
     floor = percentile(alone, 50)
-    p50s, p99s, rates, busy, error_count, example = [], [], [], [], 0, ""
+    p50s, p99s, rates, busy, pulled, error_count, example = [], [], [], [], [], 0, ""
     for _ in range(args.rounds):
         retried: list[int] = []
+        before = sum(device.pulled for device, _cp in fleet)
         times, errors, _spread, wall = asyncio.run(
             sync._round(base, fleet, base_version, None, retried)
         )
@@ -81,6 +138,7 @@ def _bench_processes(
         p99s.append(percentile(times, 99))
         rates.append(len(fleet) / wall)
         busy.append(sum(retried))
+        pulled.append(sum(device.pulled for device, _cp in fleet) - before)
         error_count += len(errors)
         example = example or (errors[0] if errors else "")
     p99, rate = median(p99s), median(rates)
@@ -90,7 +148,7 @@ def _bench_processes(
             f"{len(fleet)} laptops released together (push 1 change + pull), {workers} server {plural}",
             backend,
             f"p50 {median(p50s):.0f} ms, p99 {p99:.0f} ms, {rate:.0f} syncs/s; errors {error_count}; "
-            f"503 answers waited out {median(busy):.0f}",
+            f"503 answers waited out {median(busy):.0f}; {median(pulled):,.0f} records pulled a round",
             "no errors, p99 ≤ 3 s, ≥ 150 syncs/s",
             f"one laptop alone p50 {floor:.0f} ms",
             f"{p99 / floor:.0f}× (p99)",
@@ -126,6 +184,12 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--spread", type=float, default=60.0)
+    parser.add_argument(
+        "--fleet",
+        choices=sorted(_FLEETS),
+        default="company",
+        help="whose laptops: a person each (company) or the demo's 7 users sharing them (demo)",
+    )
 
 
 def main() -> None:

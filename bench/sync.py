@@ -131,6 +131,7 @@ class _Device:
     id: str
     seq: int = 0
     cursor: str | None = None
+    pulled: int = 0  # records its pulls have brought so far
 
     @property
     def headers(self) -> dict[str, str]:
@@ -771,6 +772,7 @@ async def _one_sync(
                 return time.perf_counter() - start, f"pull: HTTP {r.status_code} {r.text[:200]}"
             answer = r.json()
             device.cursor = answer["cursor"]
+            device.pulled += len(answer["changes"])
             if not answer["more"]:
                 return time.perf_counter() - start, None
     except httpx.HTTPError as exc:

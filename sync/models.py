@@ -58,14 +58,18 @@ class Conflict(SQLModel, table=True):
     """Two changes of the same thing that could not both win; both values are kept."""
 
     __tablename__ = "sync_conflict"
-    __table_args__ = (Index("ix_sync_conflict_record", "record_type", "record_id", "status"),)
+    __table_args__ = (
+        Index("ix_sync_conflict_record", "record_type", "record_id", "status"),
+        # Which record types have open conflicts, read from the index alone (``sync.conflicts``).
+        Index("ix_sync_conflict_open", "status", "record_type"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     kind: str = Field(max_length=20)  # field | delete | edit_deleted
     record_type: str = Field(max_length=20)
     record_id: str = Field(max_length=36)
     field: str | None = Field(default=None, max_length=40)
-    status: str = Field(default="open", max_length=10, index=True)  # open | resolved
+    status: str = Field(default="open", max_length=10)  # open | resolved
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # The change already on the server (it stayed).
     server_value: Any = Field(default=None, sa_type=JSON, nullable=True)
