@@ -88,7 +88,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "sync_queue_limit",
         int,
-        256,
+        512,
         "Sync requests (push, pull, bootstrap) one server process holds at once (working on them "
         "or waiting for the thread pool or the push writer); past it a laptop is answered 503 with "
         "Retry-After at once instead of waiting into a timeout, and tries again a little later.",

@@ -170,3 +170,24 @@ def test_letters_texts_are_compressed_with_lz4_and_read_back_whole(
         command.downgrade(migrate._alembic_config(connection), "0020")
     with blank_database.engine.connect() as connection:
         assert dict(connection.execute(query).all()) == {"notes": "", "body_html": ""}
+
+
+def test_open_conflicts_are_found_by_type_from_the_index_of_0022(blank_database: Database) -> None:
+    """0022: the index on ``(status, record_type)`` replaces the one on ``status``; a pull asks it
+    which record types have open conflicts. The downgrade puts the old index back."""
+    from sqlalchemy import inspect
+
+    def indexes() -> dict[str, list[str]]:
+        with blank_database.engine.connect() as connection:
+            found = inspect(connection).get_indexes("sync_conflict")
+        return {ix["name"]: list(ix["column_names"]) for ix in found}
+
+    migrate.upgrade(blank_database)
+    assert indexes()["ix_sync_conflict_open"] == ["status", "record_type"]
+    assert "ix_sync_conflict_status" not in indexes()
+    from alembic import command
+
+    with blank_database.engine.begin() as connection:
+        command.downgrade(migrate._alembic_config(connection), "0021")
+    assert indexes()["ix_sync_conflict_status"] == ["status"]
+    assert "ix_sync_conflict_open" not in indexes()

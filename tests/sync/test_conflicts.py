@@ -467,3 +467,81 @@ def test_a_party_who_may_only_read_the_record_settles_only_by_writing_nothing(ap
         assert changes.current(session)[0] == version
     boss.pull()
     assert boss.records[cp["id"]]["notes"] == "позже"
+
+
+def test_a_pulls_conflicts_statement_names_only_the_types_that_have_open_ones(
+    database: Database,
+) -> None:
+    """Every pull sends the first page of its user's open conflicts. One statement that ORed every
+    record type's rules took PostgreSQL 20–30 ms to plan, at every pull: the types that have open
+    conflicts are asked first (from an index), and only theirs are named; with none open, nothing
+    more is asked. What is found is the same."""
+    from sqlalchemy import event
+
+    ivanov = make_user(database, "ivanov")
+    petrova = make_user(database, "petrova")
+    with database.write() as session:
+        cp = records.create(
+            session, ivanov, records.record_type("counterparties"), {"legal_name": "ООО Ромашка"}
+        )
+        deal = records.create(
+            session,
+            ivanov,
+            records.record_type("deals"),
+            {"counterparty_id": cp.id, "title": "Поставка"},
+        )
+        call = records.create(
+            session,
+            ivanov,
+            records.record_type("interactions"),
+            {"counterparty_id": cp.id, "subject": "Звонок", "starts_at": "2026-11-20T09:00:00Z"},
+        )
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "sync_conflict" in statement:
+            statements.append(statement)
+
+    def asked(user: Any) -> tuple[set[str], int]:
+        statements.clear()
+        with database.read() as session:
+            listed = {c["id"] for c in page_conflicts(session, user)[0]}
+            return listed, count_open(session, user)
+
+    for engine in database.engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert asked(ivanov) == (set(), 0)
+        assert len(statements) == 2 and all("GROUP BY" in s for s in statements), statements
+
+        with database.write() as session:
+            on_deal = Conflict(
+                kind="field",
+                record_type="deals",
+                record_id=deal.id,
+                field="title",
+                client_by=ivanov.id,
+                server_by=ivanov.id,
+            )
+            session.add(on_deal)
+        assert asked(ivanov) == ({on_deal.id}, 1)
+        assert asked(petrova) == (set(), 0)  # not hers to see
+        rules = [s for s in statements if "GROUP BY" not in s]
+        assert rules and all("deal" in s and "interaction" not in s for s in rules), rules
+
+        with database.write() as session:
+            on_call = Conflict(
+                kind="field",
+                record_type="interactions",
+                record_id=call.id,
+                field="subject",
+                client_by=ivanov.id,
+                server_by=ivanov.id,
+            )
+            session.add(on_call)
+        assert asked(ivanov) == ({on_deal.id, on_call.id}, 2)
+        rules = [s for s in statements if "GROUP BY" not in s]
+        assert rules and all("interaction" in s for s in rules), rules
+    finally:
+        for engine in database.engines:
+            event.remove(engine, "before_cursor_execute", seen)
