@@ -29,6 +29,7 @@ import argparse
 import asyncio
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from bench import sync
 from bench.harness import (
@@ -83,7 +84,7 @@ def _company_fleet(database: Database, count: int) -> list[tuple[sync._Device, s
     with database.write() as session:
         clients = list(
             session.execute(
-                select(Counterparty.id).order_by(Counterparty.id).limit(count)
+                select(col(Counterparty.id)).order_by(col(Counterparty.id)).limit(count)
             ).scalars()
         )
         if len(clients) < count:
@@ -100,14 +101,14 @@ def _company_fleet(database: Database, count: int) -> list[tuple[sync._Device, s
                 session, login=f"road{n}", full_name=f"Сотрудник {n}", role=role, team=team
             )
             session.execute(
-                update(Counterparty).where(Counterparty.id == client).values(owner_id=user.id)  # type: ignore[arg-type]
+                update(Counterparty).where(col(Counterparty.id) == client).values(owner_id=user.id)
             )
-            device, token = accounts.register_device(session, user, f"bench-laptop-{n}")
-            out.append((sync._Device(token, device.id), client))
+            laptop, token = accounts.register_device(session, user, f"bench-laptop-{n}")
+            out.append((sync._Device(token, laptop.id), client))
     # Each laptop up to date before the rounds (the new colleagues and teams are synced records).
     cursor = str(sync._current_version(database))
-    for device, _client in out:
-        device.cursor = cursor
+    for known, _client in out:
+        known.cursor = cursor
     return out
 
 
@@ -127,7 +128,8 @@ def _bench_processes(
             raise RuntimeError(errors[0])
         alone += times
     floor = percentile(alone, 50)
-    p50s, p99s, rates, busy, pulled, error_count, example = [], [], [], [], [], 0, ""
+    p50s, p99s, rates, busy, error_count, example = [], [], [], [], 0, ""
+    pulled: list[float] = []
     for _ in range(args.rounds):
         retried: list[int] = []
         before = sum(device.pulled for device, _cp in fleet)
