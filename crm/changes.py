@@ -23,6 +23,7 @@ and ``crm`` may import nothing of ours; ``sync`` reads it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,6 +100,9 @@ SCOPE_FIELDS: dict[type[SQLModel], frozenset[str]] = registry.SCOPE_FIELDS
 UNSYNCED_FIELDS = SYSTEM_FIELDS | {"password_hash", "search_name"}
 
 _VERSION_KEY = "satchel.change_version"
+# Stands for the transaction's version in rows held until it is taken (``holding(late=True)``); a
+# row that reached the database with it would fail loudly (it is no integer).
+LATE: Any = type("Late", (), {"__repr__": lambda self: "LATE"})()
 _ROW_HELD = "satchel.version_row_held"  # the root transaction that locked the row by ``hold``
 
 
@@ -167,12 +171,16 @@ def allocate(session: Session | OrmSession) -> int:
             .on_conflict_do_nothing()
         )
         version = connection.execute(_STEP, {"now": now}).scalar_one()
+    _note_taken(session, version)
+    return int(version)
+
+
+def _note_taken(session: Session | OrmSession, version: int) -> None:
     # Remember where it was taken: a rolled-back savepoint undoes the counter's update too.
     session.info[_VERSION_KEY] = (
         version,
         session.get_nested_transaction() or session.get_transaction(),
     )
-    return int(version)
 
 
 def taken(session: Session | OrmSession) -> int | None:
@@ -198,7 +206,12 @@ def hold(session: Session | OrmSession) -> None:
 
 
 def bump(session: Session | OrmSession) -> None:
-    """Record that the data changed, inside the caller's transaction (once per transaction)."""
+    """Record that the data changed, inside the caller's transaction (once per transaction); in a
+    ``holding(late=True)`` block, when the block ends."""
+    held: _Held | None = session.info.get(_HELD)
+    if held is not None and held.late and taken(session) is None:
+        held.bumped = True
+        return
     allocate(session)
 
 
@@ -303,16 +316,43 @@ class _Held:
         transaction: Any  # the transaction or savepoint the flush ran in
         logs: list[dict[str, Any]]
         fields: list[dict[str, Any]]
+        late: bool = False  # its rows carry ``LATE`` for the version
 
     waiting: list[Flush] = dc_field(default_factory=list)
     written: list[tuple[Any, list[Flush]]] = dc_field(default_factory=list)
     flushes: int = 0
+    # The version taken only when the rows are written (``holding(late=True)``): the rows held
+    # carry ``LATE`` until then, and ``bumped`` says a version is wanted even with no rows.
+    late: bool = False
+    bumped: bool = False
+
+    def settle(self, session: Session | OrmSession, version: int | None = None) -> None:
+        """Give the rows held with ``LATE`` the transaction's version: ``version`` if it was just
+        taken, else taken now."""
+        if not (self.bumped or any(f.late for f in self.waiting)):
+            return
+        if version is None:
+            version = allocate(session)
+        self.bumped = False
+        for flush in self.waiting:
+            if flush.late:
+                flush.late = False
+                for row in flush.logs:
+                    row["version"] = version
+                    if row["scope_version"] is LATE:
+                        row["scope_version"] = version
+                for row in flush.fields:
+                    row["version"] = version
 
     def hold(
-        self, transaction: Any, logs: list[dict[str, Any]], fields: list[dict[str, Any]]
+        self,
+        transaction: Any,
+        logs: list[dict[str, Any]],
+        fields: list[dict[str, Any]],
+        late: bool = False,
     ) -> None:
         self.flushes += 1
-        self.waiting.append(self.Flush(self.flushes, transaction, logs, fields))
+        self.waiting.append(self.Flush(self.flushes, transaction, logs, fields, late))
 
     def rolled_back(self, savepoint: Any) -> None:
         again = [
@@ -331,7 +371,7 @@ _HELD = "changes.held"
 
 
 @contextmanager
-def holding(session: Session | OrmSession) -> Iterator[None]:
+def holding(session: Session | OrmSession, *, late: bool = False) -> Iterator[None]:
     """Enter the change log of the flushes inside in a few statements at the end, not two per flush.
 
     A push applies mutations one by one, each flushed for the next to see; writing each one's
@@ -342,11 +382,18 @@ def holding(session: Session | OrmSession) -> Iterator[None]:
     (``log_entry``, the field versions, ``log_moved``, a change of who sees a counterparty) has the
     held rows written first. A savepoint rolled back inside drops the rows its flushes held, and
     holds again those of other flushes that were written inside it.
+
+    ``late``: the transaction's version is taken only then, right before its rows are written
+    (a single REST write, ``server.http.as_caller``): a writer holds the version's row from taking
+    its version to its commit, and every other writer waits for it meanwhile; taken at the
+    flush, the row was held through the rest of the request's work too (its answer built, its
+    thread waiting for the interpreter between round trips). Whatever reads the held rows first
+    takes it then.
     """
     if _HELD in session.info:  # inside another ``holding`` (a push of a group): that one writes
         yield
         return
-    session.info[_HELD] = _Held()
+    session.info[_HELD] = _Held(late=late)
     try:
         yield
         write_held(session)
@@ -357,11 +404,22 @@ def holding(session: Session | OrmSession) -> Iterator[None]:
 def write_held(session: Session | OrmSession) -> None:
     """Write the rows ``holding`` holds now (nothing outside it)."""
     held: _Held | None = session.info.get(_HELD)
-    if held is None or not held.waiting:
+    if held is None or (held.waiting and _taken_with_log(session, held)):
         return
+    held.settle(session)
+    if not held.waiting:
+        return
+    logs, fields = _merged(held.waiting)
+    held.written.append((_current(session), held.waiting))
+    held.waiting = []
+    _write_rows(session, logs, fields)
+
+
+def _merged(flushes: list[_Held.Flush]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The held flushes' rows, each record's and field's last only."""
     logs: dict[tuple[str, str], dict[str, Any]] = {}
     fields: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for flush in held.waiting:
+    for flush in flushes:
         for row in flush.logs:
             key = (row["record_type"], row["record_id"])
             earlier = logs.get(key)
@@ -371,9 +429,76 @@ def write_held(session: Session | OrmSession) -> None:
             logs[key] = row
         for row in flush.fields:
             fields[(row["record_type"], row["record_id"], row["field"])] = row
+    return list(logs.values()), list(fields.values())
+
+
+# The version taken and the change log written in one statement (PostgreSQL): a writer holds the
+# version's row from the first to its commit, so each round trip (and each wait of its thread
+# for the interpreter after it) in between is a wait of every other writer. Rows as arrays: the
+# statement's text is the same however many rows it writes.
+_TAKE_AND_LOG = """
+WITH taken AS (
+    UPDATE data_version SET version = version + 1, changed_at = %(now)s WHERE id = 1
+    RETURNING version
+)
+INSERT INTO change_log
+    (record_type, record_id, version, scope_version, counterparty_id, deleted, tombstone,
+     changed_at)
+SELECT r.record_type, r.record_id, taken.version,
+       CASE WHEN r.scoped THEN taken.version ELSE 0 END,
+       r.counterparty_id, r.deleted, r.tombstone::json, r.changed_at
+FROM taken, unnest(%(types)s::varchar[], %(ids)s::varchar[], %(scoped)s::boolean[],
+                   %(counterparties)s::varchar[], %(deleted)s::boolean[], %(tombstones)s::text[],
+                   %(changed_at)s::timestamptz[])
+    AS r(record_type, record_id, scoped, counterparty_id, deleted, tombstone, changed_at)
+ON CONFLICT (record_type, record_id) DO UPDATE SET
+    version = excluded.version,
+    scope_version = CASE WHEN excluded.scope_version = 0 THEN change_log.scope_version
+                         ELSE excluded.scope_version END,
+    counterparty_id = excluded.counterparty_id,
+    deleted = excluded.deleted,
+    tombstone = excluded.tombstone,
+    changed_at = excluded.changed_at
+RETURNING version
+"""
+
+
+def _taken_with_log(session: Session | OrmSession, held: _Held) -> bool:
+    """In a ``holding(late=True)`` block on PostgreSQL whose rows all wait for the version: take it
+    and write the change log in one statement (``_TAKE_AND_LOG``), then the field rows; False when
+    that is not the case here (the rows are then written the usual way)."""
+    if not held.late or taken(session) is not None or not all(f.late for f in held.waiting):
+        return False
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return False
+    logs, fields = _merged(held.waiting)
+    if not logs:
+        return False
+    found = connection.exec_driver_sql(
+        _TAKE_AND_LOG,
+        {
+            "now": utcnow(),
+            "types": [r["record_type"] for r in logs],
+            "ids": [r["record_id"] for r in logs],
+            "scoped": [r["scope_version"] is LATE for r in logs],
+            "counterparties": [r["counterparty_id"] for r in logs],
+            "deleted": [r["deleted"] for r in logs],
+            # JSON text, ``null`` included: as SQLAlchemy's JSON type writes the other rows.
+            "tombstones": [json.dumps(r["tombstone"]) for r in logs],
+            "changed_at": [r["changed_at"] for r in logs],
+        },
+    ).first()
+    if found is None:  # no version row yet (a new database): ``allocate`` makes it
+        return False
+    _note_taken(session, found[0])
+    held.settle(session, found[0])  # the rows held get it (the field rows are written below)
     held.written.append((_current(session), held.waiting))
     held.waiting = []
-    _write_rows(session, list(logs.values()), list(fields.values()))
+    if fields:
+        session.info.pop(_FIELDS_KNOWN, None)
+        _upsert(connection, _FIELD, fields, ("record_type", "record_id", "field"))
+    return True
 
 
 def _current(session: Session | OrmSession) -> Any:
@@ -397,7 +522,9 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
     dirty = [(o, fields) for o, fields in dirty if fields]
     if not (new or deleted or dirty):
         return
-    version = allocate(session)
+    held: _Held | None = session.info.get(_HELD)
+    late = held is not None and held.late and taken(session) is None
+    version: Any = LATE if late else allocate(session)
     device = device_of(session)
     now = utcnow()
     connection = session.connection()
@@ -462,10 +589,17 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
             rescope.add(obj.counterparty_id)
         if isinstance(obj, Absence):
             owners_moved.update(_covering_today(obj))
-    held: _Held | None = session.info.get(_HELD)
     if held is not None and not (rescope or owners_moved):
-        held.hold(_current(session), logs, fields)
+        held.hold(_current(session), logs, fields, late)
         return
+    if late:  # written now: the version is taken now
+        version = allocate(session)
+        for row in logs:
+            row["version"] = version
+            if row["scope_version"] is LATE:
+                row["scope_version"] = version
+        for row in fields:
+            row["version"] = version
     write_held(session)  # what was held goes first: the rows below may change the same ones
     _write_rows(session, logs, fields)
     if owners_moved:
@@ -691,6 +825,7 @@ def many_field_versions(
             found.setdefault(record_id, {})[name] = (version, device)
     held: _Held | None = session.info.get(_HELD)
     if held is not None and held.waiting:
+        held.settle(session)  # their version is asked: taken now if it was left for later
         wanted = set(record_ids)
         for flush in held.waiting:
             for row in flush.fields:

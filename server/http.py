@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from crm import accounts
+from crm import accounts, changes
 from crm.database import Database
 from crm.errors import MalformedInput, TooLarge, Unauthenticated
 from crm.models import Device, User
@@ -376,7 +376,12 @@ async def as_caller(
             check_request_line(request)  # after the token: a stranger learns nothing from a 400
             if write:
                 accounts.touch_device(session, device)
-            result = work(session, user, device)
+                # The data version taken at the end, right before the change log is written and
+                # the commit: other writers wait for its row only that long (``crm.changes``).
+                with changes.holding(session, late=True):
+                    result = work(session, user, device)
+            else:
+                result = work(session, user, device)
             unseen = device.id if not write and _unseen_for_a_minute(device) else None
         if unseen is not None:
             _seen(database, unseen)

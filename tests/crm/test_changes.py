@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -216,3 +217,75 @@ def test_rows_entered_by_a_bulk_update_inside_holding_join_the_held_rows(
         assert changes.field_versions(session, "counterparties", made.id)["notes"][0] == version
         assert "region" not in changes.field_versions(session, "counterparties", other.id)
         assert changes.log_entry(session, "counterparties", other.id) is not None
+
+
+def _log_row(database: Database, record_type: str, record_id: str) -> tuple[Any, ...]:
+    from sqlalchemy import text
+
+    with database.read() as session:
+        return tuple(
+            session.execute(
+                text(
+                    "SELECT version, scope_version, deleted, tombstone FROM change_log "
+                    "WHERE record_type = :t AND record_id = :i"
+                ),
+                {"t": record_type, "i": record_id},
+            ).one()
+        )
+
+
+def test_a_late_write_takes_its_version_at_its_end_and_logs_as_any_write(
+    database: Database,
+) -> None:
+    """A single REST write (``holding(late=True)``) takes the data version only when its rows are
+    written, at the end: every other writer waits for the version's row from then to the commit,
+    not through the whole request. What it enters in the change log is what any write enters: the
+    version, a scope version kept by a plain edit, a delete's tombstone, the field rows."""
+    seller = make_user(database, "ivanov")
+    clients, calls = records.record_type("counterparties"), records.record_type("interactions")
+    with database.write() as session:
+        cp = records.create(session, seller, clients, {"legal_name": "ООО Поздняя"})
+    with database.write() as session:
+        with changes.holding(session, late=True):
+            call = records.create(
+                session,
+                seller,
+                calls,
+                {
+                    "counterparty_id": cp.id,
+                    "subject": "Звонок",
+                    "starts_at": "2026-11-20T09:00:00Z",
+                },
+            )
+            assert changes.taken(session) is None  # flushed, not versioned yet
+            if database.engine.dialect.name == "postgresql":
+                # Nobody waits for the version's row while the request works.
+                other = database.engine.connect()
+                try:
+                    other.exec_driver_sql(
+                        "SELECT version FROM data_version WHERE id = 1 FOR UPDATE NOWAIT"
+                    )
+                finally:
+                    other.close()
+        created = changes.taken(session)
+        assert created is not None
+    assert _version(database) == created
+    version, scope, deleted, _ = _log_row(database, "interactions", call.id)
+    assert (version, scope, deleted) == (created, created, False)
+
+    with database.write() as session, changes.holding(session, late=True):
+        records.update(session, seller, calls, call.id, {"subject": "Встреча"})
+    edited = _version(database)
+    # A plain edit keeps the record's scope version; its field row carries the new version.
+    assert _log_row(database, "interactions", call.id)[:3] == (edited, created, False)
+    with database.read() as session:
+        assert changes.field_versions(session, "interactions", call.id)["subject"][0] == edited
+
+    with database.write() as session, changes.holding(session, late=True):
+        records.delete(session, seller, calls, call.id)
+    gone = _version(database)
+    version, scope, deleted, tombstone = _log_row(database, "interactions", call.id)
+    assert (version, scope, deleted) == (gone, gone, True)
+    if isinstance(tombstone, str):  # SQLite hands a raw query's JSON back as its text
+        tombstone = json.loads(tombstone)
+    assert tombstone["subject"] == "Встреча"
