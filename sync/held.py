@@ -51,13 +51,13 @@ def keeps_told(user: User) -> bool:
     return user.role not in (Role.ADMIN, Role.OFFICE)
 
 
-def judged_from(session: Session, user: User, device_id: str, base: int) -> bool:
-    """Whether a pull of ``device_id`` from ``base`` can be judged by what the device was told:
-    from cursor 0 (it holds nothing), or from a base at or after the keeping started."""
+def judged_from(user: User, base: int, told_since: int | None) -> bool:
+    """Whether a pull of a device of ``user`` from ``base`` can be judged by what the device was
+    told: from cursor 0 (it holds nothing), or from a base at or after the keeping started
+    (``told_since``, its cursor's: None when it never started)."""
     if not keeps_told(user) or base <= 0:
         return True
-    cursor = session.get(DeviceCursor, device_id)
-    return cursor is not None and cursor.told_since is not None and base >= cursor.told_since
+    return told_since is not None and base >= told_since
 
 
 def remember(session: Session, device_id: str, keys: Iterable[Key]) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, true, tuple_
-from sqlmodel import Session
+from sqlalchemy import bindparam, select, true, tuple_
+from sqlmodel import Session, col
 
 from crm import changes, records
 from crm.database import among
@@ -14,8 +14,21 @@ from crm.models import User
 from sync import held as held_records
 from sync import protocol, wire
 from sync.conflicts import page_conflicts
+from sync.models import DeviceCursor
 
 _LOG = changes.ChangeLog.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+# Where the server stands for a pull, in one round trip: the data version, the horizon of pruned
+# tombstones, and since when the device's ``told`` rows are kept (``sync.held``); each None when
+# its row does not exist yet.
+_STANDING = select(
+    select(col(changes.DataVersion.version))
+    .where(col(changes.DataVersion.id) == 1)
+    .scalar_subquery(),
+    select(col(changes.Horizon.version)).where(col(changes.Horizon.id) == 1).scalar_subquery(),
+    select(col(DeviceCursor.told_since))
+    .where(col(DeviceCursor.device_id) == bindparam("device_id"))
+    .scalar_subquery(),
+)
 
 
 def pull(
@@ -33,7 +46,8 @@ def pull(
     request = wire.parse(wire.PullRequest, body, 'send {"cursor": "...", "limit": 1000}')
     since, after_type, after_id, base = wire.cursor_position(request.cursor)
     limit = protocol.DEFAULT_PULL if request.limit is None else request.limit
-    top = changes.current(session)[0]
+    top, horizon, told_since = session.execute(_STANDING, {"device_id": device_id}).one()
+    top, horizon = top or 0, horizon or 0
     answer: dict[str, Any] = {"cursor": str(top), "more": False, "reset": False, "changes": []}
     own = changes.field_versions(session, "users", user.id)
     # Judged against the base, not the page's position: what the laptop holds dates from there.
@@ -41,8 +55,8 @@ def pull(
     if (
         since > top
         or (base > 0 and moved)
-        or (0 < base < changes.horizon(session))
-        or (device_id is not None and not held_records.judged_from(session, user, device_id, base))
+        or (0 < base < horizon)
+        or (device_id is not None and not held_records.judged_from(user, base, told_since))
     ):
         # The cursor is from another life of the server, the user's scope moved, or what the
         # device holds cannot be told from what it was told (a base from before that was kept).
