@@ -99,11 +99,6 @@ async def http_error(request: Request, exc: Exception) -> Response:
 _FULL = ("database or disk is full", "no space left on device", "disk full")
 
 
-# PostgreSQL gave up on a transaction that met another (a deadlock, a serialisation failure): the
-# same request, sent again, goes through.
-_TRY_AGAIN = ("40P01", "40001")
-
-
 async def _refused(request: Request) -> Response | None:
     """The 401 of a token that only passed the gate (``server.http.TokenGate``) and is not good
     now, to answer instead of a database's error; None if it is good, or cannot be checked."""
@@ -125,7 +120,9 @@ async def database_error(request: Request, exc: Exception) -> Response:
     retry at once; the transaction was rolled back."""
     if (refused := await _refused(request)) is not None:
         return refused
-    if getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRY_AGAIN:
+    # PostgreSQL gave up on a transaction that met another (a deadlock, a serialisation failure):
+    # the same request, sent again, goes through (a REST write is sent again by the server first).
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) in http.MET_ANOTHER:
         log.warning(
             "a transaction met another and was rolled back on %s %s", request.method, _path(request)
         )

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import orjson
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -371,6 +372,25 @@ async def as_caller(
     database = db(request)
 
     def run() -> T:
+        # A write that met another one (a deadlock, a serialisation failure) was rolled back whole
+        # by the database: written again, it goes through. A laptop's push takes the data version
+        # first and then its records, a REST write its records and then the version, so the two
+        # on one record at once deadlock now and then; the REST write, a person waiting, is the
+        # one sent again (the push's group is written again by ``sync.group``).
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return once()
+            except DBAPIError as exc:
+                if not write or attempt == WRITE_ATTEMPTS or not _met_another(exc):
+                    raise
+                log.info(
+                    "a write met another and is written again (%s %s)",
+                    request.method,
+                    request.url.path,
+                )
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def once() -> T:
         with database.write() if write else database.read() as session:
             user, device = caller(session, request)
             check_request_line(request)  # after the token: a stranger learns nothing from a 400
@@ -388,6 +408,16 @@ async def as_caller(
         return result
 
     return await run_in_threadpool(run)
+
+
+# How many times a REST write is tried when the database gives it up for meeting another.
+WRITE_ATTEMPTS = 3
+# PostgreSQL's codes for a transaction given up for another's sake: a deadlock, a serialisation failure.
+MET_ANOTHER = ("40P01", "40001")
+
+
+def _met_another(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in MET_ANOTHER
 
 
 def _unseen_for_a_minute(device: Device) -> bool:

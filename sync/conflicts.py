@@ -30,14 +30,25 @@ from crm import access, changes, records
 from crm.database import plan_once
 from crm.errors import AlreadyExists, MalformedInput, NotFound, PermissionDenied
 from crm.models import (
+    Absence,
+    Claim,
     Complaint,
     ContactPerson,
+    ContactRule,
+    Contract,
     Counterparty,
     Deal,
     Device,
+    EventCost,
+    EventParticipant,
     Interaction,
+    LetterTemplate,
+    Mailing,
+    MarketingEvent,
     Reminder,
+    Segment,
     Share,
+    SupplierTerms,
     User,
 )
 from crm.models.base import to_jsonable, utcnow
@@ -209,7 +220,41 @@ def _writable(rt: records.RecordType, user: User) -> ColumnElement[bool]:
         return col(Share.counterparty_id).in_(
             select(col(Counterparty.id)).where(access.shareable_counterparties(user))
         )
-    return false()
+    if model in (Contract, SupplierTerms):
+        return model.counterparty_id.in_(editable)
+    seen = select(col(Counterparty.id)).where(access.visible_counterparties(user))
+    if model is EventParticipant:  # who sees the client works its invitation
+        return col(EventParticipant.counterparty_id).in_(seen)
+    if model is Claim:  # its holder's and their manager's, among those who see the client
+        return and_(col(Claim.counterparty_id).in_(seen), _kept_by(col(Claim.holder_id), user))
+    if model is Absence:  # access.keeps_absences_of
+        return _kept_by(col(Absence.user_id), user, office=True)
+    if model is Segment:  # access._keeps_own
+        return or_(col(Segment.owner_id).is_(None), _kept_by(col(Segment.owner_id), user))
+    if model in (MarketingEvent, Mailing):  # access.keeps_event
+        return _kept_by(model.owner_id, user, office=True)
+    if model is EventCost:
+        return col(EventCost.event_id).in_(
+            select(col(MarketingEvent.id)).where(
+                _kept_by(col(MarketingEvent.owner_id), user, office=True)
+            )
+        )
+    if model is LetterTemplate:
+        return true() if user.role == Role.OFFICE else false()
+    if model is ContactRule:
+        return true() if user.role == Role.MANAGER else false()
+    return false()  # users and teams: an admin's
+
+
+def _kept_by(person: Any, user: User, *, office: bool = False) -> ColumnElement[bool]:
+    """SQL: rows of a person (``person``, a column) ``user`` acts for (``access.may_manage``):
+    their own, and their team's if they are its manager; every one for the office if ``office``."""
+    if office and user.role == Role.OFFICE:
+        return true()
+    kept = [person == user.id]
+    if user.role == Role.MANAGER and user.team_id is not None:
+        kept.append(person.in_(select(col(User.id)).where(col(User.team_id) == user.team_id)))
+    return or_(*kept)
 
 
 def concerning(

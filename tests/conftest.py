@@ -305,6 +305,26 @@ PASSWORD = "correct-horse-42"
 _PASSWORD_HASH = accounts.hash_password(PASSWORD)
 
 
+def someone_waits_for_a_lock(database: Database, seconds: float) -> bool:
+    """Whether, within ``seconds``, a transaction on ``database`` (PostgreSQL) waits for a lock
+    another holds: a test's condition to go on, not a sleep."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with database.read() as session:
+            waiting = session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        if waiting:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def make_user(
     database: Database,
     login: str,

@@ -15,6 +15,7 @@ from crm import accounts, changes
 from crm.database import Database
 from crm.models import Counterparty
 from sync.group import PushGroups
+from tests.conftest import someone_waits_for_a_lock
 from tests.server.conftest import Api
 from tests.server.test_sync_api import Laptop, _create
 
@@ -487,3 +488,46 @@ def test_a_push_does_not_wait_for_its_laptops_row(api: Api) -> None:
     pushing.join()
     assert finished, "the push waited for its laptop's row"
     assert done[0]["results"][0]["status"] == "applied"
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_rest_edit_that_deadlocks_with_a_push_is_written_again(api: Api) -> None:
+    """A push's group takes the data version first and then its records; a REST write its record
+    and then the version (at its end). The two on one record at once deadlock, and PostgreSQL gives
+    one up — an outside trial saw a person's edit answered 503 in 8 of 13 tries. The REST write
+    given up is written again by the server and goes through; the push's write is not disturbed."""
+    import threading
+
+    from sqlalchemy import text
+
+    headers = api.user("ivanov")
+    client = api.create(headers, "counterparties", legal_name="ООО Спорная")
+    answers: list[Any] = []
+    with api.database.engine.connect() as push:
+        # A push's group: the version's row first ...
+        push.execute(text("SELECT version FROM data_version WHERE id = 1 FOR UPDATE"))
+        editing = threading.Thread(
+            target=lambda: answers.append(
+                api.client.patch(
+                    f"/api/v1/counterparties/{client['id']}",
+                    headers=headers,
+                    json={"notes": "из офиса"},
+                )
+            )
+        )
+        editing.start()
+        # ... until the REST edit holds the record and waits for the version: then the record.
+        assert someone_waits_for_a_lock(api.database, 15), "the REST edit never waited"
+        push.execute(
+            text(
+                "UPDATE counterparty SET notes = 'с ноутбука', version = version + 1 WHERE id = :id"
+            ),
+            {"id": client["id"]},
+        )
+        push.commit()
+        editing.join(timeout=30)
+    assert answers and answers[0].status_code == 200, answers and answers[0].text
+    assert answers[0].json()["notes"] == "из офиса"
+    with api.database.read() as session:
+        stored = session.get(Counterparty, client["id"])
+        assert stored is not None and stored.notes == "из офиса"

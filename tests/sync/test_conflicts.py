@@ -545,3 +545,47 @@ def test_a_pulls_conflicts_statement_names_only_the_types_that_have_open_ones(
     finally:
         for engine in database.engines:
             event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_every_record_types_conflicts_are_listed_to_whom_the_rule_gives_them(
+    database: Database,
+) -> None:
+    """The SQL that lists conflicts (``concerning``) agrees with the per-conflict rule
+    (``_concerns``, which resolving applies) for every record type a laptop may push, on the demo
+    company's records: an outside trial found conflicts on absences, event participants and
+    supplier terms that a manager or the office may resolve, yet never saw listed."""
+    from crm import demo
+    from crm.models import User
+
+    demo.generate(database, "small", seed=1)
+    kinds = ("field", "delete")
+    with database.write() as session:
+        users = list(session.execute(select(User).order_by(User.login)).scalars())
+        n = 0
+        for rt in records.RECORD_TYPES.values():
+            if not (rt.synced and rt.writable):
+                continue
+            model: Any = rt.model
+            ids = list(session.execute(select(model.id).order_by(model.id).limit(4)).scalars())
+            for record_id in ids:
+                n += 1
+                session.add(
+                    Conflict(
+                        kind=kinds[n % 2],
+                        record_type=rt.name,
+                        record_id=record_id,
+                        field="notes",
+                        client_by=users[n % len(users)].id,
+                        server_by=users[(n * 3 + 1) % len(users)].id,
+                    )
+                )
+    with database.read() as session:
+        everything = list(session.execute(select(Conflict)).scalars())
+        types = {c.record_type for c in everything}
+        for user in users:
+            listed = {c["id"] for c in page_conflicts(session, user, limit=MAX_CONFLICTS)[0]}
+            expected = {c.id for c in everything if _concerns(session, user, c)}
+            wrong = {c.record_type for c in everything if (c.id in listed) != (c.id in expected)}
+            assert not wrong, (user.login, user.role, sorted(wrong))
+            assert count_open(session, user) == len(expected), user.login
+    assert len(types) >= 15, sorted(types)  # the demo has records of (nearly) every type

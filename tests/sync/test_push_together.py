@@ -12,12 +12,11 @@ the change log and the field versions are compared, ids and versions aside. On b
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from crm import changes
 from crm.database import Database
@@ -27,7 +26,7 @@ from server.config import Config
 from sync import held as told
 from sync import push as push_verb
 from sync.models import DeviceCursor
-from tests.conftest import make_user
+from tests.conftest import make_user, someone_waits_for_a_lock
 from tests.inprocess import InProcessClient
 from tests.server.conftest import Api
 from tests.server.test_sync_api import Laptop, _create, edit_of_deleted
@@ -216,18 +215,7 @@ def test_a_new_laptops_cursor_made_by_two_transactions_at_once(api: Api) -> None
     for thread in threads:
         thread.start()
     # Released once the second waits on the first's uncommitted row (a condition, not a sleep).
-    deadline = time.monotonic() + 30
-    with api.database.read() as session:
-        while time.monotonic() < deadline:
-            waiting = session.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-            if waiting:
-                break
-            session.rollback()
+    waiting = someone_waits_for_a_lock(api.database, 30)
     finish.set()
     for thread in threads:
         thread.join(60)
