@@ -80,6 +80,32 @@ class AlreadyExists(SatchelError):
     code = "already_exists"
 
 
+class InUse(SatchelError):
+    """Other records still refer to the one to delete (or the record refers to one that is gone)."""
+
+    code = "in_use"
+
+
+def refused_by_keys(message: str, sqlstate: str | None) -> SatchelError:
+    """What to tell of a write the database refused for one of its keys (``message`` and
+    ``sqlstate``: the database's own, which are not shown: they name tables and ids): a foreign key
+    (PostgreSQL's 23503, SQLite's "FOREIGN KEY constraint failed"), or a unique value taken."""
+    if sqlstate == "23503" or "foreign key" in message.lower():
+        if message.lower().startswith("update or delete"):
+            return InUse(
+                "other records still refer to it (its interactions, deals, contacts or the like); "
+                "nothing was changed: move or delete them first"
+            )
+        return InUse(
+            "it refers to a record that is gone, or other records still refer to it; "
+            "nothing was changed"
+        )
+    return AlreadyExists(
+        "a record with the same unique value (login, name or id) already exists; "
+        "nothing was changed"
+    )
+
+
 class ImportFailed(SatchelError):
     """An import was refused as a whole; ``details`` lists the rows and what was wrong."""
 

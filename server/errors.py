@@ -50,6 +50,7 @@ STATUS: dict[type[errors.SatchelError], int] = {
     errors.RateLimited: 429,
     errors.VersionConflict: 409,
     errors.AlreadyExists: 409,
+    errors.InUse: 409,
     errors.ImportFailed: 422,
     errors.MalformedInput: 400,
     errors.TooLarge: 413,
@@ -157,14 +158,9 @@ async def integrity_error(request: Request, exc: Exception) -> Response:
         _path(request),
         type(getattr(exc, "orig", exc)).__name__,
     )
-    return error_response(
-        {
-            "error": "already_exists",
-            "message": "a record with the same unique value (login, name or id) already exists; "
-            "nothing was changed",
-        },
-        409,
-    )
+    orig = getattr(exc, "orig", exc)
+    refusal = errors.refused_by_keys(str(orig), getattr(orig, "sqlstate", None))
+    return error_response(refusal.to_dict(), status_for(refusal))
 
 
 async def data_error(request: Request, exc: Exception) -> Response:

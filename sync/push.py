@@ -24,7 +24,14 @@ from sqlmodel import Session, col
 
 from crm import access, accounts, changes, merge, records
 from crm.database import Database
-from crm.errors import MalformedInput, NotFound, PermissionDenied, SatchelError, TooLarge
+from crm.errors import (
+    MalformedInput,
+    NotFound,
+    PermissionDenied,
+    SatchelError,
+    TooLarge,
+    refused_by_keys,
+)
 from crm.models import Counterparty, Device, User
 from crm.models.base import utcnow
 from sync import held as told
@@ -543,14 +550,8 @@ def _apply_one(
     except SatchelError as exc:
         return {"seq": m["seq"], "status": "refused", "error": exc.to_dict()}
     except IntegrityError as exc:
-        return {
-            "seq": m["seq"],
-            "status": "refused",
-            "error": {
-                "error": "integrity",
-                "message": f"the database refused it: {exc.orig}"[:500],
-            },
-        }
+        refusal = refused_by_keys(str(exc.orig), getattr(exc.orig, "sqlstate", None))
+        return {"seq": m["seq"], "status": "refused", "error": refusal.to_dict()}
     return {"seq": m["seq"], **result}
 
 

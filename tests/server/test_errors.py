@@ -5,6 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from server.errors import _path
+from tests.server.conftest import Api
+from tests.server.test_sync_api import Laptop
 
 
 def test_feed_tokens_never_reach_a_log_line() -> None:
@@ -28,3 +30,36 @@ def test_feed_tokens_never_reach_a_log_line() -> None:
         }
     )
     assert _path(other) == "/api/v1/counterparties"
+
+
+def test_deleting_a_deal_its_interactions_name_is_refused_in_words_not_the_databases(
+    api: Api,
+) -> None:
+    """An outside trial: deleting a deal that interactions still name answered 409
+    ``already_exists`` over REST, and a push's delete the database's own message (its tables and
+    keys). Both now say the record is still referred to, and nothing changes."""
+    headers = api.user("ivanov")
+    client = api.create(headers, "counterparties", legal_name="ООО Сделка")
+    deal = api.create(headers, "deals", counterparty_id=client["id"], title="Поставка")
+    api.create(
+        headers,
+        "interactions",
+        counterparty_id=client["id"],
+        deal_id=deal["id"],
+        subject="Звонок",
+        starts_at="2026-11-20T09:00:00Z",
+    )
+    r = api.client.delete(f"/api/v1/deals/{deal['id']}", headers=headers)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "in_use"
+    said = r.json()["message"]
+    assert not {"violates", "constraint", "table", deal["id"]} & set(said.split()), said
+    laptop = Laptop(api, "ivanov")
+    answer = laptop.push(
+        {"op": "delete", "type": "deals", "id": deal["id"], "base_version": deal["version"]}
+    )
+    refused = answer["results"][0]
+    assert refused["status"] == "refused" and refused["error"]["error"] == "in_use", refused
+    said = refused["error"]["message"]
+    assert not {"violates", "constraint", "table", deal["id"]} & set(said.split()), said
+    assert api.client.get(f"/api/v1/deals/{deal['id']}", headers=headers).status_code == 200
