@@ -515,21 +515,6 @@ def _rescope(connection: Any, version: int, counterparty_ids: Iterable[str]) -> 
         )
 
 
-def _before_flush(session: OrmSession, _context: Any, _instances: Any) -> None:
-    """In a ``holding(late=True)`` block, the version's row is locked before the first flush that
-    writes a synced record (its version still taken at the end): a push's group locks that row
-    and then the records it edits, and a REST write that locked its record first and the row
-    after would deadlock with a push of the same record (an outside trial: a laptop's push and an
-    office edit of one client at the same moment, one of them answered 503)."""
-    held: _Held | None = session.info.get(_HELD)
-    if held is None or not held.late or taken(session) is not None:
-        return
-    if any(
-        type(o) in SYNCED for group in (session.new, session.dirty, session.deleted) for o in group
-    ):
-        hold(session)
-
-
 def _after_flush(session: OrmSession, _context: Any) -> None:
     new = [o for o in session.new if type(o) in SYNCED]
     deleted: list[SQLModel] = [o for o in session.deleted if type(o) in SYNCED]
@@ -701,7 +686,6 @@ def _rolled_back(session: OrmSession, previous: Any) -> None:
 
 # Registered on the classes the database opens writes with, never on every session: the change log
 # on server writes only (see ServerWrite), the version's bookkeeping on any write that takes one.
-event.listen(ServerWrite, "before_flush", _before_flush)
 event.listen(ServerWrite, "after_flush", _after_flush)
 event.listen(Write, "after_transaction_end", _transaction_ended)
 event.listen(Write, "after_soft_rollback", _rolled_back)

@@ -491,15 +491,15 @@ def test_a_push_does_not_wait_for_its_laptops_row(api: Api) -> None:
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-def test_a_rest_edit_and_a_push_of_one_record_do_not_deadlock(
+def test_a_rest_edit_that_deadlocks_with_a_push_is_written_again(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A push's group locks the data version's row and then the records it edits. A REST write
-    used to lock its record and then the row (at its end): the two on one record at once
-    deadlocked, and PostgreSQL gave one up — an outside trial saw a laptop's push or an office
-    edit answered 503 in a third of such meetings. A REST write now locks the row before it writes
-    its first record (its version still taken at its end): it waits for the push, then goes
-    through, written once."""
+    """A push's group locks the data version's row and then the records it edits; a REST write
+    its record and then the row (taking its version at its end). The two on one record at once
+    deadlock, and PostgreSQL gives one up: an outside trial saw an office edit answered 503 in 8
+    of 13 such meetings. The REST write given up is written again by the server and goes through.
+    (Locking the row before its record instead cost a third of the single writes a second: see
+    docs/scaling.md.)"""
     import logging
     import threading
 
@@ -522,7 +522,7 @@ def test_a_rest_edit_and_a_push_of_one_record_do_not_deadlock(
             )
         )
         editing.start()
-        # ... until the REST edit waits for the row; then the push's record, and its commit.
+        # ... until the REST edit holds the record and waits for the row: then the record.
         assert someone_waits_for_a_lock(api.database, 15), "the REST edit never waited"
         push.execute(
             text(
@@ -534,7 +534,7 @@ def test_a_rest_edit_and_a_push_of_one_record_do_not_deadlock(
         editing.join(timeout=30)
     assert answers and answers[0].status_code == 200, answers and answers[0].text
     assert answers[0].json()["notes"] == "из офиса"
-    assert "written again" not in caplog.text  # no deadlock to recover from
+    assert "written again" in caplog.text  # it met the push, and was written again
     with api.database.read() as session:
         stored = session.get(Counterparty, client["id"])
         assert stored is not None and stored.notes == "из офиса"
