@@ -93,8 +93,8 @@ def refused_by_keys(message: str, sqlstate: str | None) -> SatchelError:
     if sqlstate == "23503" or "foreign key" in message.lower():
         if message.lower().startswith("update or delete"):
             return InUse(
-                "other records still refer to it (its interactions, deals, contacts or the like); "
-                "nothing was changed: move or delete them first"
+                "other records still refer to it (a deal's interactions, an event's mailings and "
+                "the like); nothing was changed"
             )
         return InUse(
             "it refers to a record that is gone, or other records still refer to it; "
