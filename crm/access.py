@@ -67,7 +67,8 @@ from crm.models import (
 from crm.models.enums import Role, Visibility
 
 
-def _team_members(team_id: str) -> Any:
+def team_members(team_id: Any) -> Any:
+    """SQL: the ids of the members of team ``team_id``."""
     return select(col(User.id)).where(col(User.team_id) == team_id)
 
 
@@ -112,7 +113,7 @@ def visible_counterparties(
         owner_col.in_(_covered(actor)),
     ]
     if actor.team_id is not None:
-        members = _team_members(actor.team_id)
+        members = team_members(actor.team_id)
         conds.append(and_(visibility_col == Visibility.TEAM.value, owner_col.in_(members)))
         if actor.role == Role.MANAGER:
             conds.append(owner_col.in_(members))
@@ -129,7 +130,7 @@ def writable_counterparties(actor: User | _Placeholder) -> ColumnElement[bool]:
         col(Counterparty.owner_id).in_(_covered(actor)),
     ]
     if actor.team_id is not None and actor.role != Role.OFFICE:
-        members = _team_members(actor.team_id)
+        members = team_members(actor.team_id)
         conds.append(
             and_(
                 col(Counterparty.visibility) == Visibility.TEAM.value,
@@ -148,7 +149,7 @@ def shareable_counterparties(actor: User) -> ColumnElement[bool]:
         return true()
     conds: list[ColumnElement[bool]] = [col(Counterparty.owner_id) == actor.id]
     if actor.role == Role.MANAGER and actor.team_id is not None:
-        conds.append(col(Counterparty.owner_id).in_(_team_members(actor.team_id)))
+        conds.append(col(Counterparty.owner_id).in_(team_members(actor.team_id)))
     return or_(*conds)
 
 

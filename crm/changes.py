@@ -337,12 +337,7 @@ class _Held:
         for flush in self.waiting:
             if flush.late:
                 flush.late = False
-                for row in flush.logs:
-                    row["version"] = version
-                    if row["scope_version"] is LATE:
-                        row["scope_version"] = version
-                for row in flush.fields:
-                    row["version"] = version
+                _give_version(flush.logs, flush.fields, version)
 
     def hold(
         self,
@@ -501,6 +496,16 @@ def _taken_with_log(session: Session | OrmSession, held: _Held) -> bool:
     return True
 
 
+def _give_version(logs: list[dict[str, Any]], fields: list[dict[str, Any]], version: int) -> None:
+    """Put ``version`` where rows held with ``LATE`` wait for it."""
+    for row in logs:
+        row["version"] = version
+        if row["scope_version"] is LATE:
+            row["scope_version"] = version
+    for row in fields:
+        row["version"] = version
+
+
 def _current(session: Session | OrmSession) -> Any:
     return session.get_nested_transaction() or session.get_transaction()
 
@@ -592,14 +597,9 @@ def _after_flush(session: OrmSession, _context: Any) -> None:
     if held is not None and not (rescope or owners_moved):
         held.hold(_current(session), logs, fields, late)
         return
-    if late:  # written now: the version is taken now
+    if late:  # written now: the version is taken now (the rescope below names it too)
         version = allocate(session)
-        for row in logs:
-            row["version"] = version
-            if row["scope_version"] is LATE:
-                row["scope_version"] = version
-        for row in fields:
-            row["version"] = version
+        _give_version(logs, fields, version)
     write_held(session)  # what was held goes first: the rows below may change the same ones
     _write_rows(session, logs, fields)
     if owners_moved:

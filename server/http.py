@@ -376,7 +376,7 @@ async def as_caller(
         # by the database: written again, it goes through. A laptop's push takes the data version
         # first and then its records, a REST write its records and then the version, so the two
         # on one record at once deadlock now and then; the REST write, a person waiting, is the
-        # one sent again (the push's group is written again by ``sync.group``).
+        # one sent again (a push given up is answered 503, and its laptop comes back).
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return once()

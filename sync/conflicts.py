@@ -253,7 +253,7 @@ def _kept_by(person: Any, user: User, *, office: bool = False) -> ColumnElement[
         return true()
     kept = [person == user.id]
     if user.role == Role.MANAGER and user.team_id is not None:
-        kept.append(person.in_(select(col(User.id)).where(col(User.team_id) == user.team_id)))
+        kept.append(person.in_(access.team_members(user.team_id)))
     return or_(*kept)
 
 

@@ -508,37 +508,32 @@ def test_a_pulls_conflicts_statement_names_only_the_types_that_have_open_ones(
             listed = {c["id"] for c in page_conflicts(session, user)[0]}
             return listed, count_open(session, user)
 
+    def ivanovs_own(record_type: str, record_id: str, field: str) -> Conflict:
+        with database.write() as session:
+            made = Conflict(
+                kind="field",
+                record_type=record_type,
+                record_id=record_id,
+                field=field,
+                client_by=ivanov.id,
+                server_by=ivanov.id,
+            )
+            session.add(made)
+        return made
+
     for engine in database.engines:
         event.listen(engine, "before_cursor_execute", seen)
     try:
         assert asked(ivanov) == (set(), 0)
         assert len(statements) == 2 and all("GROUP BY" in s for s in statements), statements
 
-        with database.write() as session:
-            on_deal = Conflict(
-                kind="field",
-                record_type="deals",
-                record_id=deal.id,
-                field="title",
-                client_by=ivanov.id,
-                server_by=ivanov.id,
-            )
-            session.add(on_deal)
+        on_deal = ivanovs_own("deals", deal.id, "title")
         assert asked(ivanov) == ({on_deal.id}, 1)
         assert asked(petrova) == (set(), 0)  # not hers to see
         rules = [s for s in statements if "GROUP BY" not in s]
         assert rules and all("deal" in s and "interaction" not in s for s in rules), rules
 
-        with database.write() as session:
-            on_call = Conflict(
-                kind="field",
-                record_type="interactions",
-                record_id=call.id,
-                field="subject",
-                client_by=ivanov.id,
-                server_by=ivanov.id,
-            )
-            session.add(on_call)
+        on_call = ivanovs_own("interactions", call.id, "subject")
         assert asked(ivanov) == ({on_deal.id, on_call.id}, 2)
         rules = [s for s in statements if "GROUP BY" not in s]
         assert rules and all("interaction" in s for s in rules), rules
